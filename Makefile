@@ -1,0 +1,39 @@
+# Front door. `make check` and `make demo` install missing Debian packages
+# themselves (scripts/install-deps.sh), then build with CMake.
+BUILD       ?= build
+CHECK_BUILD ?= build-check
+JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
+FUZZ_SECONDS ?= 10
+
+.PHONY: all deps build check demo bench install clean format
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+build: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake --build $(BUILD) -j$(JOBS)
+
+# The test command: everything under ASan+UBSan, each fuzz target briefly.
+check: deps
+	cmake -S . -B $(CHECK_BUILD) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
+	      -DVMESH_SANITIZE=ON -DVMESH_FUZZ=ON -DVMESH_FUZZ_SECONDS=$(FUZZ_SECONDS)
+	cmake --build $(CHECK_BUILD) -j$(JOBS)
+	cd $(CHECK_BUILD) && ctest --output-on-failure -j$(JOBS)
+
+demo: build
+	bash scripts/demo.sh $(BUILD)/src/cli/vmesh
+
+bench: build
+	bash bench/run.sh $(BUILD)
+
+install: build
+	cmake --install $(BUILD)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(CHECK_BUILD)

@@ -1,0 +1,18 @@
+# vmesh_module(NAME [DIR dir] DEPS mod... LIBS external...)
+# Builds src/<dir>/*.c into the static library vmesh_<NAME> and records the
+# module in the global property VMESH_MODULES (for the shared libvmesh).
+function(vmesh_module name)
+  cmake_parse_arguments(M "" "DIR" "DEPS;LIBS" ${ARGN})
+  if(NOT M_DIR)
+    set(M_DIR ${name})
+  endif()
+  file(GLOB _src CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/src/${M_DIR}/*.c)
+  add_library(vmesh_${name} STATIC ${_src})
+  target_include_directories(vmesh_${name} PUBLIC ${CMAKE_SOURCE_DIR}/include PRIVATE ${CMAKE_SOURCE_DIR}/src)
+  foreach(d IN LISTS M_DEPS)
+    target_link_libraries(vmesh_${name} PUBLIC vmesh_${d})
+  endforeach()
+  target_link_libraries(vmesh_${name} PUBLIC ${M_LIBS})
+  set_property(GLOBAL APPEND PROPERTY VMESH_MODULES ${name})
+  set_property(GLOBAL APPEND PROPERTY VMESH_EXTERNAL_LIBS ${M_LIBS})
+endfunction()

@@ -1,0 +1,143 @@
+/*
+ * vmesh core: the one error type, growable bounded buffers, encodings,
+ * file helpers and logging shared by every module. Nothing here knows about
+ * attestation; nothing here may ever abort the process on bad input.
+ */
+#ifndef VMESH_CORE_H
+#define VMESH_CORE_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VMESH_WUR __attribute__((warn_unused_result))
+#define VMESH_PRINTF(a, b) __attribute__((format(printf, a, b)))
+
+/* The one error type. Every fallible function returns it; VMESH_OK is 0.
+ * The code says what kind of failure; the thread-local detail message
+ * (vmesh_err_detail) says what exactly went wrong and what to do. */
+typedef enum {
+    VMESH_OK = 0,
+    VMESH_ERR_NOMEM,       /* allocation failed */
+    VMESH_ERR_ARG,         /* invalid argument or option */
+    VMESH_ERR_IO,          /* file or socket I/O failed */
+    VMESH_ERR_PARSE,       /* malformed input (CBOR, JSON, PEM, ...) */
+    VMESH_ERR_TOO_LARGE,   /* a length exceeds its cap */
+    VMESH_ERR_UNSUPPORTED, /* well-formed but not supported (alg, profile) */
+    VMESH_ERR_CRYPTO,      /* a crypto library call failed */
+    VMESH_ERR_SIGNATURE,   /* a signature did not verify */
+    VMESH_ERR_NOT_FOUND,   /* a key, reference value or entry is missing */
+    VMESH_ERR_EXPIRED,     /* outside a validity window */
+    VMESH_ERR_MISMATCH,    /* a nonce, binder or digest does not match */
+    VMESH_ERR_POLICY,      /* refused by policy */
+    VMESH_ERR_STATE,       /* call not valid in the object's current state */
+    VMESH_ERR_WANT_READ,   /* non-blocking: retry when readable */
+    VMESH_ERR_WANT_WRITE,  /* non-blocking: retry when writable */
+    VMESH_ERR_TIMEOUT,     /* a deadline passed */
+    VMESH_ERR_CLOSED,      /* the peer closed the connection */
+    VMESH_ERR__COUNT
+} vmesh_err;
+
+/* Short stable name of a code ("parse", "signature", ...). */
+const char *vmesh_err_name(vmesh_err e);
+/* Set the detail message of this thread and return e (for `return`). */
+vmesh_err vmesh_err_set(vmesh_err e, const char *fmt, ...) VMESH_PRINTF(2, 3);
+/* Prefix the current detail with context: "reading CLAIMS: <old detail>". */
+vmesh_err vmesh_err_wrap(vmesh_err e, const char *fmt, ...) VMESH_PRINTF(2, 3);
+/* The detail message of the last error on this thread ("" if none). */
+const char *vmesh_err_detail(void);
+void vmesh_err_clear(void);
+/* Append the OpenSSL error queue to the detail and clear the queue. */
+vmesh_err vmesh_err_ssl(vmesh_err e, const char *what);
+
+/* Guard macros. Functions using them declare `vmesh_err rc = VMESH_OK;`
+ * and end in an `out:` label. */
+#define VMESH_GUARD(expr)                                                      \
+    do {                                                                       \
+        rc = (expr);                                                           \
+        if (rc != VMESH_OK)                                                    \
+            goto out;                                                          \
+    } while (0)
+#define VMESH_ENSURE(cond, code, ...)                                          \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
+            rc = vmesh_err_set((code), __VA_ARGS__);                           \
+            goto out;                                                          \
+        }                                                                      \
+    } while (0)
+#define VMESH_FAIL(code, ...)                                                  \
+    do {                                                                       \
+        rc = vmesh_err_set((code), __VA_ARGS__);                               \
+        goto out;                                                              \
+    } while (0)
+
+/* ---- buffers ----------------------------------------------------------- */
+
+/* A byte buffer that knows its length, its allocation and its hard cap.
+ * Growing past `max` fails with VMESH_ERR_TOO_LARGE; nothing is allocated
+ * first. A zeroed struct is an empty buffer with the default cap. */
+typedef struct {
+    uint8_t *data;
+    size_t len;
+    size_t cap;
+    size_t max; /* 0 means VMESH_BUF_DEFAULT_MAX */
+    bool secret; /* cleanse on free and on reallocation */
+} vmesh_buf;
+
+#define VMESH_BUF_DEFAULT_MAX ((size_t)64 * 1024 * 1024)
+
+void vmesh_buf_init(vmesh_buf *b, size_t max);
+vmesh_err vmesh_buf_reserve(vmesh_buf *b, size_t extra) VMESH_WUR;
+vmesh_err vmesh_buf_append(vmesh_buf *b, const void *p, size_t n) VMESH_WUR;
+vmesh_err vmesh_buf_append_u8(vmesh_buf *b, uint8_t v) VMESH_WUR;
+vmesh_err vmesh_buf_set(vmesh_buf *b, const void *p, size_t n) VMESH_WUR;
+/* Append a NUL without counting it in len, so data can be used as a C string. */
+vmesh_err vmesh_buf_terminate(vmesh_buf *b) VMESH_WUR;
+/* Hand the allocation to the caller (who frees it with free()). */
+uint8_t *vmesh_buf_steal(vmesh_buf *b, size_t *len);
+void vmesh_buf_reset(vmesh_buf *b); /* len = 0, keeps memory */
+void vmesh_buf_free(vmesh_buf *b);  /* cleanses if secret; leaves it empty */
+
+/* ---- encodings --------------------------------------------------------- */
+
+vmesh_err vmesh_hex_encode(const uint8_t *p, size_t n, vmesh_buf *out) VMESH_WUR;
+/* Decodes hex (upper or lower case, no separators). */
+vmesh_err vmesh_hex_decode(const char *s, size_t n, vmesh_buf *out) VMESH_WUR;
+/* Standard base64 with padding / base64url without padding. The decoder
+ * accepts both alphabets and optional padding, refuses anything else. */
+vmesh_err vmesh_b64_encode(const uint8_t *p, size_t n, vmesh_buf *out) VMESH_WUR;
+vmesh_err vmesh_b64url_encode(const uint8_t *p, size_t n, vmesh_buf *out) VMESH_WUR;
+vmesh_err vmesh_b64_decode(const char *s, size_t n, vmesh_buf *out) VMESH_WUR;
+
+/* ---- files ------------------------------------------------------------- */
+
+/* Reads a whole file; refuses files larger than max (0: default cap). */
+vmesh_err vmesh_file_read(const char *path, size_t max, vmesh_buf *out) VMESH_WUR;
+/* Writes atomically (temp file + fsync + rename) with the given mode. */
+vmesh_err vmesh_file_write(const char *path, const void *p, size_t n,
+                           unsigned mode) VMESH_WUR;
+
+/* ---- time -------------------------------------------------------------- */
+
+int64_t vmesh_time_now(void);       /* seconds since the epoch, wall clock */
+uint64_t vmesh_time_mono_ns(void);  /* monotonic nanoseconds */
+/* Parse "2022-09-24T00:00:00Z" (RFC 3339, UTC or offset) into epoch seconds. */
+vmesh_err vmesh_time_parse_rfc3339(const char *s, int64_t *out) VMESH_WUR;
+/* Override "now" for the process (tests, --at); 0 restores the clock. */
+void vmesh_time_pin(int64_t t);
+
+/* ---- logging ----------------------------------------------------------- */
+
+typedef enum { VMESH_LOG_ERROR, VMESH_LOG_WARN, VMESH_LOG_INFO, VMESH_LOG_DEBUG } vmesh_log_level;
+void vmesh_log_set_level(vmesh_log_level l);
+void vmesh_log(vmesh_log_level l, const char *fmt, ...) VMESH_PRINTF(2, 3);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

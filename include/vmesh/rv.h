@@ -1,0 +1,108 @@
+/*
+ * vmesh rv: the reference-value store of a verifier: reference measurements
+ * and endorsed attestation keys, each attached to an environment (scheme,
+ * class id, optional instance id), plus the RV snapshot epoch of each
+ * Reference Value Provider it was built from. Loaded from CoRIM (module
+ * corim) or from the vmesh-native RV JSON format (docs/RV-JSON.md, parsed
+ * here). A store is filled once, then frozen and shared read-only between
+ * threads by reference counting; an update builds a new store and swaps it.
+ */
+#ifndef VMESH_RV_H
+#define VMESH_RV_H
+
+#include "vmesh/core.h"
+#include "vmesh/crypto.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct vmesh_rv_store vmesh_rv_store;
+
+/* Hash algorithm ids as in CoRIM digests (IANA Named Information registry). */
+#define VMESH_HASH_SHA256 1
+#define VMESH_HASH_SHA384 7
+#define VMESH_HASH_SHA512 8
+
+/* Upper bounds that keep a hostile bundle from exhausting memory. */
+#define VMESH_RV_MAX_ID 256          /* class / instance id bytes */
+#define VMESH_RV_MAX_DIGEST 64
+#define VMESH_RV_MAX_ENTRIES 100000  /* measurements + keys + attributes */
+
+/* Where a reference value applies. class_id is scheme-specific: the PSA
+ * implementation id, a TPM platform class, ... instance_id NULL = any. */
+typedef struct {
+    const char *scheme; /* "psa", "tpm2", "sev-snp", "tdx", "cca" */
+    const uint8_t *class_id;
+    size_t class_id_len;
+    const uint8_t *instance_id;
+    size_t instance_id_len;
+} vmesh_rv_env;
+
+/* One accepted measurement. Several entries with the same name are
+ * alternatives (any one matching is a match). */
+typedef struct {
+    const char *name;       /* component: PSA measurement-type ("BL"), "pcr7", ... */
+    const char *version;    /* NULL: any */
+    const uint8_t *signer_id; /* NULL: any */
+    size_t signer_id_len;
+    int digest_alg;         /* VMESH_HASH_*; 0 for a raw value */
+    const uint8_t *digest;
+    size_t digest_len;
+} vmesh_rv_measurement;
+
+vmesh_err vmesh_rv_store_new(vmesh_rv_store **out) VMESH_WUR;
+vmesh_rv_store *vmesh_rv_store_ref(vmesh_rv_store *s);
+void vmesh_rv_store_free(vmesh_rv_store *s); /* drops one reference */
+/* After freeze, adding fails with VMESH_ERR_STATE. */
+void vmesh_rv_store_freeze(vmesh_rv_store *s);
+
+/* Adding copies everything (keys get a reference). */
+vmesh_err vmesh_rv_add_measurement(vmesh_rv_store *s, const vmesh_rv_env *env,
+                                   const vmesh_rv_measurement *m) VMESH_WUR;
+vmesh_err vmesh_rv_add_key(vmesh_rv_store *s, const vmesh_rv_env *env, vmesh_key *key) VMESH_WUR;
+/* Scheme-specific named values (e.g. an accepted SNP guest policy). */
+vmesh_err vmesh_rv_add_attr(vmesh_rv_store *s, const vmesh_rv_env *env, const char *name,
+                            const char *value) VMESH_WUR;
+/* Records that this store includes RVP `rvp`'s snapshot `epoch`. */
+vmesh_err vmesh_rv_set_epoch(vmesh_rv_store *s, const char *rvp, uint64_t epoch) VMESH_WUR;
+
+/* Queries. Returned pointers are borrowed and live as long as the store.
+ * Measurements of (scheme, class): fills up to max pointers, returns how
+ * many exist. */
+size_t vmesh_rv_find_measurements(const vmesh_rv_store *s, const char *scheme,
+                                  const uint8_t *class_id, size_t class_len,
+                                  const vmesh_rv_measurement **out, size_t max);
+/* Keys endorsed for (scheme, class, instance); an entry without instance
+ * id matches any instance. Same fill/return convention. */
+size_t vmesh_rv_find_keys(const vmesh_rv_store *s, const char *scheme, const uint8_t *class_id,
+                          size_t class_len, const uint8_t *instance_id, size_t instance_len,
+                          vmesh_key **out, size_t max);
+/* True when anything (measurement, key or attribute) exists for the class. */
+bool vmesh_rv_has_class(const vmesh_rv_store *s, const char *scheme, const uint8_t *class_id,
+                        size_t class_len);
+/* Attribute values for (scheme, class, name): same convention. */
+size_t vmesh_rv_find_attrs(const vmesh_rv_store *s, const char *scheme, const uint8_t *class_id,
+                           size_t class_len, const char *name, const char **out, size_t max);
+/* Epochs: count of RVPs, and the i-th (name, epoch). */
+size_t vmesh_rv_epoch_count(const vmesh_rv_store *s);
+bool vmesh_rv_epoch_at(const vmesh_rv_store *s, size_t i, const char **rvp, uint64_t *epoch);
+/* A number that changes whenever a store's content changes (cache key). */
+uint64_t vmesh_rv_store_generation(const vmesh_rv_store *s);
+size_t vmesh_rv_store_size(const vmesh_rv_store *s); /* entries of all kinds */
+
+/* vmesh-native RV JSON (docs/RV-JSON.md): adds every entry of the document
+ * to s. `source` names the document in error messages. */
+vmesh_err vmesh_rv_load_json(vmesh_rv_store *s, const uint8_t *p, size_t n,
+                             const char *source) VMESH_WUR;
+/* Writes the whole store as RV JSON (for publishing and debugging). */
+vmesh_err vmesh_rv_store_to_json(const vmesh_rv_store *s, vmesh_buf *out) VMESH_WUR;
+
+/* Name <-> id of hash algorithms ("sha-256" <-> 1 ...). */
+int vmesh_rv_hash_alg_from_name(const char *name);
+const char *vmesh_rv_hash_alg_name(int alg);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,34 @@
+/*
+ * Shared helpers of the `vmesh` command: every subcommand is one function
+ * `int cli_<name>(int argc, char **argv)` (argv[0] is the subcommand name)
+ * returning the process exit code. Errors are printed with the library's
+ * detail message so the user sees what to fix.
+ */
+#ifndef VMESH_CLI_H
+#define VMESH_CLI_H
+
+#include "vmesh/core.h"
+
+/* Exit codes shared by the commands. */
+#define CLI_EXIT_OK 0
+#define CLI_EXIT_ERROR 1       /* unreadable, malformed or unsupported input */
+#define CLI_EXIT_NOT_AFFIRMED 2 /* valid, but the result is not affirming */
+
+/* Prints "vmesh CMD: <what>: <detail>" to stderr and returns CLI_EXIT_ERROR. */
+int cli_fail(const char *cmd, vmesh_err e, const char *what);
+/* Prints "vmesh CMD: <message>" and a hint to run --help; returns 1. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) VMESH_PRINTF(2, 3);
+
+typedef int (*cli_fn)(int argc, char **argv);
+typedef struct {
+    const char *name;
+    cli_fn fn;
+    const char *summary;
+} cli_command;
+
+int cli_keygen(int argc, char **argv);
+int cli_attest(int argc, char **argv);
+int cli_appraise(int argc, char **argv);
+int cli_ear(int argc, char **argv);
+
+#endif

@@ -1,0 +1,65 @@
+/*
+ * `vmesh`: one command, many subcommands (DESIGN §2). This file only
+ * dispatches; each subcommand lives in its own cli_<name>.c.
+ */
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const cli_command commands[] = {
+    {"keygen", cli_keygen, "generate a signing key (EC P-256/P-384, Ed25519) as PEM or JWK"},
+    {"attest", cli_attest, "produce platform evidence (psa-sim)"},
+    {"appraise", cli_appraise, "appraise evidence against reference values into a signed EAR"},
+    {"ear", cli_ear, "verify and print an EAR attestation result"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: vmesh <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\nRun 'vmesh <command> --help' for the options of a command.\n");
+}
+
+int cli_fail(const char *cmd, vmesh_err e, const char *what)
+{
+    const char *d = vmesh_err_detail();
+
+    fprintf(stderr, "vmesh %s: %s: %s\n", cmd, what, d[0] ? d : vmesh_err_name(e));
+    return CLI_EXIT_ERROR;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "vmesh %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nRun 'vmesh %s --help' for usage.\n", cmd);
+    return CLI_EXIT_ERROR;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_EXIT_ERROR;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("vmesh %s\n", VMESH_VERSION);
+        return CLI_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "vmesh: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return CLI_EXIT_ERROR;
+}

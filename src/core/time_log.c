@@ -1,0 +1,112 @@
+/*
+ * Time and logging. The wall clock can be pinned (tests, `--at`) so that
+ * validity windows of old evidence and certificates can be checked
+ * deterministically; logging goes to stderr and never logs secrets.
+ */
+#include "vmesh/core.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static int64_t pinned;
+static vmesh_log_level log_level = VMESH_LOG_WARN;
+
+int64_t vmesh_time_now(void)
+{
+    if (pinned != 0)
+        return pinned;
+    return (int64_t)time(NULL);
+}
+
+void vmesh_time_pin(int64_t t)
+{
+    pinned = t;
+}
+
+uint64_t vmesh_time_mono_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static bool digits(const char *s, int n, int *out)
+{
+    int v = 0;
+
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+vmesh_err vmesh_time_parse_rfc3339(const char *s, int64_t *out)
+{
+    int Y, M, D, h = 0, m = 0, sec = 0, oh = 0, om = 0, sign = 0;
+    size_t n = strlen(s), i;
+    struct tm tm;
+
+    /* RFC 3339 §5.6: full-date "T" full-time; we also accept a bare date. */
+    if (n < 10 || !digits(s, 4, &Y) || s[4] != '-' || !digits(s + 5, 2, &M) ||
+        s[7] != '-' || !digits(s + 8, 2, &D))
+        goto bad;
+    i = 10;
+    if (i < n) {
+        if ((s[i] != 'T' && s[i] != 't' && s[i] != ' ') || n < i + 9 ||
+            !digits(s + i + 1, 2, &h) || s[i + 3] != ':' || !digits(s + i + 4, 2, &m) ||
+            s[i + 6] != ':' || !digits(s + i + 7, 2, &sec))
+            goto bad;
+        i += 9;
+        if (i < n && s[i] == '.') {
+            i++;
+            while (i < n && s[i] >= '0' && s[i] <= '9')
+                i++;
+        }
+        if (i < n && (s[i] == 'Z' || s[i] == 'z') && i + 1 == n) {
+            sign = 0;
+        } else if (i < n && (s[i] == '+' || s[i] == '-') && n == i + 6 &&
+                   digits(s + i + 1, 2, &oh) && s[i + 3] == ':' && digits(s + i + 4, 2, &om)) {
+            sign = s[i] == '+' ? 1 : -1;
+        } else {
+            goto bad;
+        }
+    }
+    if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60)
+        goto bad;
+    memset(&tm, 0, sizeof(tm));
+    tm.tm_year = Y - 1900;
+    tm.tm_mon = M - 1;
+    tm.tm_mday = D;
+    tm.tm_hour = h;
+    tm.tm_min = m;
+    tm.tm_sec = sec;
+    *out = (int64_t)timegm(&tm) - sign * (oh * 3600 + om * 60);
+    return VMESH_OK;
+bad:
+    return vmesh_err_set(VMESH_ERR_PARSE,
+                         "invalid time \"%s\": expected RFC 3339 like 2024-01-31T12:00:00Z", s);
+}
+
+void vmesh_log_set_level(vmesh_log_level l)
+{
+    log_level = l;
+}
+
+void vmesh_log(vmesh_log_level l, const char *fmt, ...)
+{
+    static const char *const tag[] = {"error", "warn", "info", "debug"};
+    char line[2048];
+    va_list ap;
+
+    if (l > log_level)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "vmesh: %s: %s\n", tag[l], line);
+}
