@@ -1,0 +1,166 @@
+/*
+ * vmesh evidence: the AR4SI vocabulary (trustworthiness claims, tiers and
+ * vectors; draft-ietf-rats-ar4si §2.3, code points as in veraison/ear) and
+ * the one C interface every evidence scheme implements (DESIGN §2): an
+ * attester side that produces evidence carrying a caller-given nonce, and a
+ * verifier side that appraises evidence against a reference-value store.
+ * Adding a platform touches only src/evidence/<scheme>/ and one line of the
+ * registry in the verifier module.
+ */
+#ifndef VMESH_EVIDENCE_H
+#define VMESH_EVIDENCE_H
+
+#include "vmesh/core.h"
+#include "vmesh/rv.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- AR4SI ---------------------------------------------------------------- */
+
+typedef enum {
+    VMESH_TIER_NONE = 0,
+    VMESH_TIER_AFFIRMING = 2,
+    VMESH_TIER_WARNING = 32,
+    VMESH_TIER_CONTRAINDICATED = 96,
+} vmesh_tier;
+
+typedef enum {
+    VMESH_TV_INSTANCE_IDENTITY = 0,
+    VMESH_TV_CONFIGURATION,
+    VMESH_TV_EXECUTABLES,
+    VMESH_TV_FILE_SYSTEM,
+    VMESH_TV_HARDWARE,
+    VMESH_TV_RUNTIME_OPAQUE,
+    VMESH_TV_STORAGE_OPAQUE,
+    VMESH_TV_SOURCED_DATA,
+    VMESH_TV__COUNT
+} vmesh_tv_claim;
+
+/* A trustworthiness vector; 0 means "no claim" (AR4SI §2.3.1). */
+typedef struct {
+    int8_t v[VMESH_TV__COUNT];
+} vmesh_tv;
+
+/* Trustworthiness claim code points (draft-ietf-rats-ar4si §2.3). */
+enum {
+    VMESH_AR_VERIFIER_MALFUNCTION = -1,
+    VMESH_AR_NO_CLAIM = 0,
+    VMESH_AR_UNEXPECTED_EVIDENCE = 1,
+    VMESH_AR_CRYPTO_VALIDATION_FAILED = 99,
+    /* instance-identity */
+    VMESH_AR_TRUSTWORTHY_INSTANCE = 2,
+    VMESH_AR_UNTRUSTWORTHY_INSTANCE = 96,
+    VMESH_AR_UNRECOGNIZED_INSTANCE = 97,
+    /* configuration */
+    VMESH_AR_APPROVED_CONFIG = 2,
+    VMESH_AR_NO_CONFIG_VULNS = 3,
+    VMESH_AR_UNSAFE_CONFIG = 32,
+    VMESH_AR_UNSUPPORTABLE_CONFIG = 96,
+    /* executables */
+    VMESH_AR_APPROVED_RUNTIME = 2,
+    VMESH_AR_APPROVED_BOOT = 3,
+    VMESH_AR_UNSAFE_RUNTIME = 32,
+    VMESH_AR_UNRECOGNIZED_RUNTIME = 33,
+    VMESH_AR_CONTRAINDICATED_RUNTIME = 96,
+    /* file-system */
+    VMESH_AR_APPROVED_FILES = 2,
+    VMESH_AR_UNRECOGNIZED_FILES = 32,
+    VMESH_AR_CONTRAINDICATED_FILES = 96,
+    /* hardware */
+    VMESH_AR_GENUINE_HARDWARE = 2,
+    VMESH_AR_UNSAFE_HARDWARE = 32,
+    VMESH_AR_CONTRAINDICATED_HARDWARE = 96,
+    VMESH_AR_UNRECOGNIZED_HARDWARE = 97,
+    /* runtime-opaque */
+    VMESH_AR_ENCRYPTED_MEMORY_RUNTIME = 2,
+    VMESH_AR_ISOLATED_MEMORY_RUNTIME = 32,
+    VMESH_AR_VISIBLE_MEMORY_RUNTIME = 96,
+    /* storage-opaque */
+    VMESH_AR_HW_KEYS_ENCRYPTED_SECRETS = 2,
+    VMESH_AR_SW_KEYS_ENCRYPTED_SECRETS = 32,
+    VMESH_AR_UNENCRYPTED_SECRETS = 96,
+    /* sourced-data */
+    VMESH_AR_TRUSTED_SOURCES = 2,
+    VMESH_AR_UNTRUSTED_SOURCES = 32,
+    VMESH_AR_CONTRAINDICATED_SOURCES = 96,
+};
+
+/* "instance-identity", "configuration", ... as in EAR JSON; NULL if out of range. */
+const char *vmesh_tv_claim_name(vmesh_tv_claim c);
+/* Claim name -> index, or -1. */
+int vmesh_tv_claim_from_name(const char *name);
+/* none = [-1,1], affirming = [-32,-2] U [2,31], warning = [-96,-33] U
+ * [32,95], contraindicated = [-128,-97] U [96,127] (veraison/ear). */
+vmesh_tier vmesh_tier_of(int8_t claim);
+const char *vmesh_tier_name(vmesh_tier t); /* "none", "affirming", ... */
+vmesh_err vmesh_tier_parse(const char *s, vmesh_tier *out) VMESH_WUR;
+/* Worse of two tiers: contraindicated > warning > affirming > none...
+ * except that none only wins when nothing else is set. */
+vmesh_tier vmesh_tier_worst(vmesh_tier a, vmesh_tier b);
+/* Overall status of a vector: the worst tier among its claims; "none" when
+ * every claim is in the none tier. */
+vmesh_tier vmesh_tv_status(const vmesh_tv *tv);
+void vmesh_tv_set_all(vmesh_tv *tv, int8_t claim);
+/* Short description of a claim value for a claim ("unrecognized run-time"). */
+const char *vmesh_tv_describe(vmesh_tv_claim c, int8_t value);
+
+/* ---- the scheme interface ------------------------------------------------- */
+
+/* What an appraisal needs. */
+typedef struct {
+    const uint8_t *evidence;
+    size_t evidence_len;
+    const char *media_type;      /* may be NULL when the caller detected the scheme */
+    const uint8_t *nonce;        /* expected nonce; NULL: the caller checks it */
+    size_t nonce_len;
+    const vmesh_rv_store *rv;    /* reference values and endorsed keys */
+    int64_t now;                 /* verification time (epoch seconds) */
+} vmesh_appraisal_in;
+
+/* What an appraisal concludes. */
+typedef struct {
+    vmesh_tv tv;
+    vmesh_tier status;           /* vmesh_tv_status(&tv), kept for convenience */
+    char reason[512];            /* the most important problem found, "" when affirming */
+    vmesh_buf claims_json;       /* the decoded evidence claims as a JSON object (annotated evidence) */
+    vmesh_buf nonce;             /* the nonce the evidence carries */
+    vmesh_buf class_id;          /* e.g. PSA implementation id */
+    vmesh_buf instance_id;       /* e.g. PSA instance id (UEID) */
+} vmesh_appraisal;
+
+void vmesh_appraisal_init(vmesh_appraisal *a);
+void vmesh_appraisal_free(vmesh_appraisal *a);
+/* Lowers claim c to value v (keeping the worse) and records reason if it is
+ * the first problem. Returns nothing: appraisal results are not errors. */
+void vmesh_appraisal_note(vmesh_appraisal *a, vmesh_tv_claim c, int8_t v, const char *fmt, ...)
+    VMESH_PRINTF(4, 5);
+
+/* Attester configuration as key/value strings, so that the CLI and the YAML
+ * config can pass anything a scheme needs (e.g. psa-sim: "iak", "claims",
+ * "measure" repeated). */
+typedef struct {
+    const char *key;
+    const char *value;
+} vmesh_kv;
+
+typedef struct vmesh_evidence_scheme {
+    const char *name;               /* EAR submod name and platform name ("psa") */
+    const char *const *media_types; /* NULL-terminated; [0] is the one we produce */
+    /* True when data looks like this scheme's evidence (for detection). */
+    bool (*detect)(const uint8_t *p, size_t n);
+    /* Attester side; NULL when the scheme has no attester in this build. */
+    vmesh_err (*attester_new)(const vmesh_kv *cfg, size_t ncfg, void **ctx);
+    vmesh_err (*attest)(void *ctx, const uint8_t *nonce, size_t nonce_len, vmesh_buf *evidence);
+    void (*attester_free)(void *ctx);
+    /* Verifier side. Returns an error only when the evidence cannot be
+     * appraised at all (malformed, unsupported); every appraisal outcome,
+     * including a bad signature, is a result in *out. */
+    vmesh_err (*appraise)(const vmesh_appraisal_in *in, vmesh_appraisal *out);
+} vmesh_evidence_scheme;
+
+#ifdef __cplusplus
+}
+#endif
+#endif
