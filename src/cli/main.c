@@ -53,7 +53,7 @@ int main(int argc, char **argv)
         return CLI_EXIT_OK;
     }
     if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
-        printf("vmesh %s\n", VMESH_VERSION);
+        printf("vmesh %s\n", VMESH_VERSION_STRING);
         return CLI_EXIT_OK;
     }
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)

@@ -1,0 +1,84 @@
+/*
+ * vmesh verifier: the appraisal engine shared by the local verifier (inside
+ * every sidecar and client) and the central verifier service. It picks the
+ * evidence scheme, runs its appraisal against the current reference-value
+ * snapshot and turns the outcome into a signed EAR (DESIGN §4). It never
+ * trusts evidence it could not appraise: errors and non-affirming results
+ * are both reported, never silently upgraded.
+ */
+#ifndef VMESH_VERIFIER_H
+#define VMESH_VERIFIER_H
+
+#include "vmesh/core.h"
+#include "vmesh/crypto.h"
+#include "vmesh/evidence.h"
+#include "vmesh/rv.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- scheme registry ------------------------------------------------------- */
+
+/* All registered evidence schemes; count in *n. */
+const vmesh_evidence_scheme *const *vmesh_verifier_schemes(size_t *n);
+const vmesh_evidence_scheme *vmesh_verifier_scheme_by_name(const char *name);
+/* Media types compare case-insensitively on type/subtype and parameter
+ * names, with parameter values quoted or not and whitespace ignored. */
+const vmesh_evidence_scheme *vmesh_verifier_scheme_by_media_type(const char *media_type);
+/* First scheme whose detect() accepts the bytes, or NULL. */
+const vmesh_evidence_scheme *vmesh_verifier_scheme_detect(const uint8_t *p, size_t n);
+/* Canonical form of a media type ("application/eat+cwt;eat_profile=..."). */
+vmesh_err vmesh_verifier_media_type_canon(const char *mt, vmesh_buf *out) VMESH_WUR;
+
+/* ---- reference values -------------------------------------------------------- */
+
+/* Loads one reference-value file into s, detecting the format: CoRIM
+ * (CBOR tag 501, or a signed CoRIM: COSE_Sign1 tag 18 — verified with
+ * corim_key when given, refused otherwise) or vmesh RV JSON. */
+vmesh_err vmesh_verifier_load_rv_file(vmesh_rv_store *s, const char *path,
+                                      const vmesh_key *corim_key) VMESH_WUR;
+
+/* ---- the engine ------------------------------------------------------------- */
+
+typedef struct vmesh_verifier vmesh_verifier;
+
+typedef struct {
+    vmesh_key *ear_key;          /* signs EARs (a reference is taken) */
+    int64_t ear_validity;        /* seconds an EAR is valid; 0: 3600 */
+    const char *developer;       /* ear.verifier-id.developer; NULL: "vmesh" */
+    const char *build;           /* ear.verifier-id.build; NULL: "vmesh-<version>" */
+    const char *policy_id;       /* ear.appraisal-policy-id; NULL: default */
+} vmesh_verifier_config;
+
+vmesh_err vmesh_verifier_new(const vmesh_verifier_config *cfg, vmesh_verifier **out) VMESH_WUR;
+void vmesh_verifier_free(vmesh_verifier *v);
+/* Installs a new (frozen) reference-value snapshot; takes a reference.
+ * Safe to call while other threads appraise: they finish on the snapshot
+ * they started with. */
+void vmesh_verifier_set_rv(vmesh_verifier *v, vmesh_rv_store *s);
+/* The current snapshot with a reference the caller drops. */
+vmesh_rv_store *vmesh_verifier_rv(vmesh_verifier *v);
+
+typedef struct {
+    const uint8_t *evidence;
+    size_t evidence_len;
+    const char *media_type;      /* NULL: detect */
+    const uint8_t *nonce;        /* expected nonce; NULL: not checked */
+    size_t nonce_len;
+    const uint8_t *akpub;        /* SPKI DER of a key the evidence binds (key attestation) */
+    size_t akpub_len;
+    int64_t now;                 /* 0: vmesh_time_now() */
+} vmesh_verifier_request;
+
+/* Appraises evidence. Fills *out (trust vector, status, reason, claims) and,
+ * when ear is not NULL, a signed EAR JWT. Returns an error only when the
+ * evidence cannot be appraised at all (unknown media type, malformed). */
+vmesh_err vmesh_verifier_appraise(vmesh_verifier *v, const vmesh_verifier_request *req,
+                                  vmesh_appraisal *out, const vmesh_evidence_scheme **scheme,
+                                  vmesh_buf *ear) VMESH_WUR;
+
+#ifdef __cplusplus
+}
+#endif
+#endif

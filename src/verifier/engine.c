@@ -1,0 +1,187 @@
+/*
+ * The appraisal engine: evidence in, trust vector and signed EAR out. It
+ * owns the current reference-value snapshot (swapped atomically under a
+ * mutex held only for the pointer swap) and the EAR signing key. It must
+ * never report a result better than the scheme's appraisal concluded.
+ */
+#include "vmesh/verifier.h"
+#include "vmesh/corim.h"
+#include "vmesh/jose.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_POLICY_ID "policy:vmesh/default"
+#define RV_FILE_MAX ((size_t)16 * 1024 * 1024)
+
+struct vmesh_verifier {
+    pthread_mutex_t lock;
+    vmesh_rv_store *rv;
+    vmesh_key *ear_key;
+    int64_t ear_validity;
+    char *developer;
+    char *build;
+    char *policy_id;
+};
+
+vmesh_err vmesh_verifier_load_rv_file(vmesh_rv_store *s, const char *path,
+                                      const vmesh_key *corim_key)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_buf b = {0};
+    size_t i = 0;
+
+    VMESH_GUARD(vmesh_file_read(path, RV_FILE_MAX, &b));
+    while (i < b.len && (b.data[i] == ' ' || b.data[i] == '\n' || b.data[i] == '\r' || b.data[i] == '\t'))
+        i++;
+    if (i < b.len && b.data[i] == '{')
+        rc = vmesh_rv_load_json(s, b.data, b.len, path);
+    else if (vmesh_corim_is_corim(b.data, b.len))
+        rc = vmesh_corim_load(s, b.data, b.len, corim_key, path);
+    else
+        VMESH_FAIL(VMESH_ERR_PARSE,
+                   "%s: not a reference-value file (expected a CoRIM — CBOR tag 501 or a signed "
+                   "CoRIM — or vmesh RV JSON)", path);
+    if (rc != VMESH_OK)
+        vmesh_err_wrap(rc, "loading reference values from %s", path);
+out:
+    vmesh_buf_free(&b);
+    return rc;
+}
+
+static char *dup_or(const char *s, const char *dflt)
+{
+    return strdup(s != NULL ? s : dflt);
+}
+
+vmesh_err vmesh_verifier_new(const vmesh_verifier_config *cfg, vmesh_verifier **out)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_verifier *v = NULL;
+
+    *out = NULL;
+    VMESH_ENSURE(cfg != NULL && cfg->ear_key != NULL, VMESH_ERR_ARG, "verifier: an EAR signing key is required");
+    VMESH_ENSURE(vmesh_crypto_key_is_private(cfg->ear_key), VMESH_ERR_ARG,
+                 "verifier: the EAR signing key is a public key; give the private key");
+    v = calloc(1, sizeof(*v));
+    VMESH_ENSURE(v != NULL, VMESH_ERR_NOMEM, "out of memory");
+    pthread_mutex_init(&v->lock, NULL);
+    v->ear_key = vmesh_crypto_key_ref(cfg->ear_key);
+    v->ear_validity = cfg->ear_validity > 0 ? cfg->ear_validity : 3600;
+    v->developer = dup_or(cfg->developer, "vmesh");
+    v->build = dup_or(cfg->build, "vmesh-" VMESH_VERSION_STRING);
+    v->policy_id = dup_or(cfg->policy_id, DEFAULT_POLICY_ID);
+    VMESH_ENSURE(v->developer && v->build && v->policy_id, VMESH_ERR_NOMEM, "out of memory");
+    VMESH_GUARD(vmesh_rv_store_new(&v->rv));
+    vmesh_rv_store_freeze(v->rv);
+    *out = v;
+    v = NULL;
+out:
+    vmesh_verifier_free(v);
+    return rc;
+}
+
+void vmesh_verifier_free(vmesh_verifier *v)
+{
+    if (v == NULL)
+        return;
+    vmesh_rv_store_free(v->rv);
+    vmesh_crypto_key_free(v->ear_key);
+    free(v->developer);
+    free(v->build);
+    free(v->policy_id);
+    pthread_mutex_destroy(&v->lock);
+    free(v);
+}
+
+void vmesh_verifier_set_rv(vmesh_verifier *v, vmesh_rv_store *s)
+{
+    vmesh_rv_store *old;
+
+    vmesh_rv_store_freeze(s);
+    vmesh_rv_store_ref(s);
+    pthread_mutex_lock(&v->lock);
+    old = v->rv;
+    v->rv = s;
+    pthread_mutex_unlock(&v->lock);
+    vmesh_rv_store_free(old);
+}
+
+vmesh_rv_store *vmesh_verifier_rv(vmesh_verifier *v)
+{
+    vmesh_rv_store *s;
+
+    pthread_mutex_lock(&v->lock);
+    s = vmesh_rv_store_ref(v->rv);
+    pthread_mutex_unlock(&v->lock);
+    return s;
+}
+
+static vmesh_err make_ear(vmesh_verifier *v, const vmesh_evidence_scheme *scheme,
+                          const vmesh_verifier_request *req, const vmesh_rv_store *rv,
+                          const vmesh_appraisal *a, int64_t now, vmesh_buf *jwt)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_ear *e = NULL;
+    size_t nep = vmesh_rv_epoch_count(rv);
+
+    VMESH_GUARD(vmesh_ear_new(&e));
+    VMESH_GUARD(vmesh_ear_set_iat(e, now));
+    VMESH_GUARD(vmesh_ear_set_exp(e, now + v->ear_validity));
+    VMESH_GUARD(vmesh_ear_set_verifier_id(e, v->developer, v->build));
+    if (a->nonce.len > 0)
+        VMESH_GUARD(vmesh_ear_set_nonce(e, a->nonce.data, a->nonce.len));
+    for (size_t i = 0; i < nep; i++) {
+        const char *rvp;
+        uint64_t epoch;
+        if (vmesh_rv_epoch_at(rv, i, &rvp, &epoch))
+            VMESH_GUARD(vmesh_ear_add_rv_epoch(e, rvp, epoch));
+    }
+    VMESH_GUARD(vmesh_ear_add_submod(e, scheme->name, a->status, &a->tv, v->policy_id,
+                                     a->claims_json.len ? (const char *)a->claims_json.data : NULL,
+                                     req->akpub, req->akpub_len));
+    VMESH_GUARD(vmesh_ear_sign(e, v->ear_key, jwt));
+out:
+    vmesh_ear_free(e);
+    return rc;
+}
+
+vmesh_err vmesh_verifier_appraise(vmesh_verifier *v, const vmesh_verifier_request *req,
+                                  vmesh_appraisal *out, const vmesh_evidence_scheme **scheme_out,
+                                  vmesh_buf *ear)
+{
+    vmesh_err rc = VMESH_OK;
+    const vmesh_evidence_scheme *scheme;
+    vmesh_rv_store *rv = vmesh_verifier_rv(v);
+    vmesh_appraisal_in in;
+    int64_t now = req->now ? req->now : vmesh_time_now();
+
+    if (req->media_type != NULL) {
+        scheme = vmesh_verifier_scheme_by_media_type(req->media_type);
+        VMESH_ENSURE(scheme != NULL, VMESH_ERR_UNSUPPORTED,
+                     "unsupported evidence media type \"%s\"", req->media_type);
+    } else {
+        scheme = vmesh_verifier_scheme_detect(req->evidence, req->evidence_len);
+        VMESH_ENSURE(scheme != NULL, VMESH_ERR_UNSUPPORTED,
+                     "cannot tell the evidence format; give its media type");
+    }
+    if (scheme_out)
+        *scheme_out = scheme;
+    memset(&in, 0, sizeof(in));
+    in.evidence = req->evidence;
+    in.evidence_len = req->evidence_len;
+    in.media_type = req->media_type;
+    in.nonce = req->nonce;
+    in.nonce_len = req->nonce_len;
+    in.rv = rv;
+    in.now = now;
+    VMESH_GUARD(scheme->appraise(&in, out));
+    /* The scheme's vector is the truth; the status is derived, never set. */
+    out->status = vmesh_tv_status(&out->tv);
+    if (ear != NULL)
+        VMESH_GUARD(make_ear(v, scheme, req, rv, out, now, ear));
+out:
+    vmesh_rv_store_free(rv);
+    return rc;
+}
