@@ -1,0 +1,259 @@
+/*
+ * JWS compact serialization (RFC 7515 §7.1) with vmesh keys. The verifier
+ * takes its key and algorithm from the caller, never from the token: the
+ * header's "alg" must equal the key's algorithm, "none" and any "crit"
+ * extension are refused, and every length is checked against a cap before
+ * anything is decoded. This file must never accept a token whose signature
+ * it has not checked with the caller's key.
+ */
+#include "jose_int.h"
+
+#include <jansson.h>
+#include <string.h>
+
+static bool b64url_char(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           c == '-' || c == '_';
+}
+
+vmesh_err vmesh_jose_b64url_decode(const char *s, size_t n, const char *what, vmesh_buf *out)
+{
+    vmesh_err rc = VMESH_OK;
+
+    for (size_t i = 0; i < n; i++)
+        VMESH_ENSURE(b64url_char(s[i]), VMESH_ERR_PARSE,
+                     "%s: character 0x%02x at offset %zu is not base64url (RFC 7515 §2: "
+                     "URL-safe alphabet, no padding)",
+                     what, (unsigned)(unsigned char)s[i], i);
+    rc = vmesh_b64_decode(s, n, out);
+    if (rc != VMESH_OK)
+        rc = vmesh_err_wrap(rc, "%s", what);
+out:
+    return rc;
+}
+
+/* Appends s as a JSON string literal (RFC 8259 §7). */
+static vmesh_err json_str_append(vmesh_buf *b, const char *s)
+{
+    static const char hexd[] = "0123456789abcdef";
+    vmesh_err rc = VMESH_OK;
+
+    VMESH_GUARD(vmesh_buf_append_u8(b, '"'));
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+
+        if (c == '"' || c == '\\') {
+            VMESH_GUARD(vmesh_buf_append_u8(b, '\\'));
+            VMESH_GUARD(vmesh_buf_append_u8(b, c));
+        } else if (c < 0x20) {
+            char esc[6] = {'\\', 'u', '0', '0', hexd[c >> 4], hexd[c & 15]};
+            VMESH_GUARD(vmesh_buf_append(b, esc, sizeof(esc)));
+        } else {
+            VMESH_GUARD(vmesh_buf_append_u8(b, c));
+        }
+    }
+    VMESH_GUARD(vmesh_buf_append_u8(b, '"'));
+out:
+    return rc;
+}
+
+vmesh_err vmesh_jose_jws_sign(const vmesh_key *key, const char *typ, const char *kid,
+                              const uint8_t *payload, size_t n, vmesh_buf *out)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_buf hdr = {0}, sig = {0};
+    const char *alg;
+
+    VMESH_ENSURE(key != NULL && out != NULL && (payload != NULL || n == 0), VMESH_ERR_ARG,
+                 "JWS sign: missing key, payload or output");
+    VMESH_ENSURE(vmesh_crypto_key_is_private(key), VMESH_ERR_ARG,
+                 "JWS sign: the key is a public key; signing needs the private key");
+    alg = vmesh_crypto_key_jws_alg(key);
+    VMESH_ENSURE(alg != NULL, VMESH_ERR_UNSUPPORTED, "JWS sign: the key has no JWS algorithm");
+
+    /* RFC 7515 §4.1.1: "alg" ... "This Header Parameter MUST be present". */
+    VMESH_GUARD(vmesh_buf_append(&hdr, "{\"alg\":", 7));
+    VMESH_GUARD(json_str_append(&hdr, alg));
+    if (typ != NULL) {
+        VMESH_GUARD(vmesh_buf_append(&hdr, ",\"typ\":", 7));
+        VMESH_GUARD(json_str_append(&hdr, typ));
+    }
+    if (kid != NULL) {
+        VMESH_GUARD(vmesh_buf_append(&hdr, ",\"kid\":", 7));
+        VMESH_GUARD(json_str_append(&hdr, kid));
+    }
+    VMESH_GUARD(vmesh_buf_append_u8(&hdr, '}'));
+
+    /* RFC 7515 §5.1 step 8: the signing input is
+     * ASCII(BASE64URL(UTF8(JWS Protected Header)) || '.' || BASE64URL(JWS Payload)). */
+    vmesh_buf_reset(out);
+    VMESH_GUARD(vmesh_buf_reserve(out, (hdr.len + n) / 3 * 4 + 8 + 2 + 128));
+    VMESH_GUARD(vmesh_b64url_encode(hdr.data, hdr.len, out));
+    VMESH_GUARD(vmesh_buf_append_u8(out, '.'));
+    VMESH_GUARD(vmesh_b64url_encode(payload, n, out));
+    VMESH_GUARD(vmesh_crypto_sign(key, out->data, out->len, &sig));
+    VMESH_GUARD(vmesh_buf_append_u8(out, '.'));
+    VMESH_GUARD(vmesh_b64url_encode(sig.data, sig.len, out));
+    rc = vmesh_buf_terminate(out);
+out:
+    vmesh_buf_free(&hdr);
+    vmesh_buf_free(&sig);
+    return rc;
+}
+
+typedef struct {
+    const char *seg[3];
+    size_t len[3];
+} jws_parts;
+
+static vmesh_err jws_split(const char *compact, size_t n, jws_parts *p)
+{
+    vmesh_err rc = VMESH_OK;
+    size_t dots = 0, start = 0;
+
+    VMESH_ENSURE(compact != NULL, VMESH_ERR_ARG, "JWS: no input");
+    VMESH_ENSURE(n <= VMESH_JOSE_MAX_COMPACT, VMESH_ERR_TOO_LARGE,
+                 "JWS: %zu bytes is more than the limit of %zu", n, VMESH_JOSE_MAX_COMPACT);
+    /* Tolerate one trailing newline, as files and pipes carry one. */
+    while (n > 0 && (compact[n - 1] == '\n' || compact[n - 1] == '\r'))
+        n--;
+    VMESH_ENSURE(n > 0, VMESH_ERR_PARSE, "JWS: empty input");
+    for (size_t i = 0; i < n; i++) {
+        if (compact[i] != '.')
+            continue;
+        if (dots < 2) {
+            p->seg[dots] = compact + start;
+            p->len[dots] = i - start;
+        }
+        dots++;
+        start = i + 1;
+    }
+    /* RFC 7516 §9: a JWE has four periods, a JWS two. */
+    VMESH_ENSURE(dots != 4, VMESH_ERR_UNSUPPORTED,
+                 "JWS: input has 5 segments (a JWE); only signed JWS/JWT is supported");
+    VMESH_ENSURE(dots == 2, VMESH_ERR_PARSE,
+                 "JWS: compact serialization needs 3 dot-separated segments, found %zu", dots + 1);
+    p->seg[2] = compact + start;
+    p->len[2] = n - start;
+    VMESH_ENSURE(p->len[0] > 0, VMESH_ERR_PARSE, "JWS: empty protected header");
+out:
+    return rc;
+}
+
+/* Decodes and checks the protected header; *alg points into *hdr_json. */
+static vmesh_err jws_header(const jws_parts *p, vmesh_buf *hdr, json_t **hdr_json)
+{
+    vmesh_err rc = VMESH_OK;
+    json_error_t jerr;
+    json_t *h = NULL, *alg;
+
+    VMESH_ENSURE(p->len[0] <= (VMESH_JOSE_MAX_HEADER + 2) / 3 * 4, VMESH_ERR_TOO_LARGE,
+                 "JWS: protected header is larger than %zu bytes", VMESH_JOSE_MAX_HEADER);
+    VMESH_GUARD(vmesh_jose_b64url_decode(p->seg[0], p->len[0], "JWS protected header", hdr));
+    h = json_loadb((const char *)hdr->data, hdr->len, JSON_REJECT_DUPLICATES, &jerr);
+    VMESH_ENSURE(h != NULL, VMESH_ERR_PARSE, "JWS protected header is not JSON: %s (column %d)",
+                 jerr.text, jerr.column);
+    VMESH_ENSURE(json_is_object(h), VMESH_ERR_PARSE, "JWS protected header is not a JSON object");
+    alg = json_object_get(h, "alg");
+    VMESH_ENSURE(json_is_string(alg), VMESH_ERR_PARSE,
+                 "JWS protected header has no \"alg\" string (RFC 7515 §4.1.1)");
+    /* RFC 7515 §4.1.11: "If any of the listed extension Header Parameters are
+     * not understood and supported by the recipient, then the JWS is
+     * invalid." We understand no extension at all. */
+    VMESH_ENSURE(json_object_get(h, "crit") == NULL, VMESH_ERR_UNSUPPORTED,
+                 "JWS protected header has \"crit\"; no critical extension is supported");
+    *hdr_json = h;
+    h = NULL;
+out:
+    json_decref(h);
+    return rc;
+}
+
+static size_t sig_len_of(const char *alg)
+{
+    /* RFC 7518 §3.4: ES256 R||S 64 octets, ES384 96; RFC 8037 §3.1 Ed25519 64. */
+    if (strcmp(alg, "ES384") == 0)
+        return 96;
+    return 64;
+}
+
+vmesh_err vmesh_jose_jws_verify_full(const char *compact, size_t n, const vmesh_key *key,
+                                     vmesh_buf *header_out, vmesh_buf *payload_out)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_buf hdr = {0}, sig = {0};
+    json_t *h = NULL;
+    jws_parts p;
+    const char *alg, *want;
+
+    VMESH_ENSURE(key != NULL && payload_out != NULL, VMESH_ERR_ARG,
+                 "JWS verify: missing key or output");
+    VMESH_GUARD(jws_split(compact, n, &p));
+    VMESH_GUARD(jws_header(&p, &hdr, &h));
+    alg = json_string_value(json_object_get(h, "alg"));
+    /* RFC 8725 §3.1: "Libraries MUST enable the caller to specify a supported
+     * set of algorithms and MUST NOT use any other algorithms". */
+    VMESH_ENSURE(strcmp(alg, "none") != 0, VMESH_ERR_UNSUPPORTED,
+                 "JWS \"alg\":\"none\" (unsecured JWS) is refused");
+    want = vmesh_crypto_key_jws_alg(key);
+    VMESH_ENSURE(want != NULL, VMESH_ERR_UNSUPPORTED, "JWS verify: the key has no JWS algorithm");
+    VMESH_ENSURE(strcmp(alg, want) == 0, VMESH_ERR_MISMATCH,
+                 "JWS \"alg\" is %.32s but the verification key is %s", alg, want);
+    VMESH_ENSURE(p.len[2] > 0, VMESH_ERR_PARSE, "JWS: empty signature");
+    VMESH_ENSURE(p.len[2] <= 256, VMESH_ERR_PARSE, "JWS: signature segment too long (%zu)",
+                 p.len[2]);
+    VMESH_GUARD(vmesh_jose_b64url_decode(p.seg[2], p.len[2], "JWS signature", &sig));
+    VMESH_ENSURE(sig.len == sig_len_of(want), VMESH_ERR_SIGNATURE,
+                 "JWS %s signature is %zu bytes, expected %zu", want, sig.len, sig_len_of(want));
+    /* The signing input is the first two segments and the dot between them. */
+    rc = vmesh_crypto_verify(key, (const uint8_t *)compact, p.len[0] + 1 + p.len[1], sig.data,
+                             sig.len);
+    if (rc == VMESH_ERR_SIGNATURE)
+        rc = vmesh_err_set(rc, "JWS signature does not verify with the given %s key", want);
+    if (rc != VMESH_OK)
+        goto out;
+    vmesh_buf_reset(payload_out);
+    VMESH_GUARD(vmesh_jose_b64url_decode(p.seg[1], p.len[1], "JWS payload", payload_out));
+    VMESH_GUARD(vmesh_buf_terminate(payload_out));
+    if (header_out != NULL) {
+        VMESH_GUARD(vmesh_buf_set(header_out, hdr.data, hdr.len));
+        VMESH_GUARD(vmesh_buf_terminate(header_out));
+    }
+out:
+    json_decref(h);
+    vmesh_buf_free(&hdr);
+    vmesh_buf_free(&sig);
+    return rc;
+}
+
+vmesh_err vmesh_jose_jws_verify(const char *compact, size_t n, const vmesh_key *key,
+                                vmesh_buf *payload_out)
+{
+    return vmesh_jose_jws_verify_full(compact, n, key, NULL, payload_out);
+}
+
+vmesh_err vmesh_jose_jws_peek(const char *compact, size_t n, vmesh_buf *header_json,
+                              vmesh_buf *payload)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_buf hdr = {0};
+    json_t *h = NULL;
+    jws_parts p;
+
+    VMESH_GUARD(jws_split(compact, n, &p));
+    VMESH_GUARD(jws_header(&p, &hdr, &h));
+    if (payload != NULL) {
+        vmesh_buf_reset(payload);
+        VMESH_GUARD(vmesh_jose_b64url_decode(p.seg[1], p.len[1], "JWS payload", payload));
+        VMESH_GUARD(vmesh_buf_terminate(payload));
+    }
+    if (header_json != NULL) {
+        VMESH_GUARD(vmesh_buf_set(header_json, hdr.data, hdr.len));
+        VMESH_GUARD(vmesh_buf_terminate(header_json));
+    }
+out:
+    json_decref(h);
+    vmesh_buf_free(&hdr);
+    return rc;
+}
