@@ -28,6 +28,11 @@ typedef struct vmesh_rv_store vmesh_rv_store;
 #define VMESH_RV_MAX_ID 256          /* class / instance id bytes */
 #define VMESH_RV_MAX_DIGEST 64
 #define VMESH_RV_MAX_ENTRIES 100000  /* measurements + keys + attributes */
+#define VMESH_RV_MAX_SCHEME 32       /* scheme name bytes: [a-z0-9-] */
+#define VMESH_RV_MAX_NAME 256        /* measurement / attribute name, version, RVP name */
+#define VMESH_RV_MAX_VALUE 4096      /* attribute value bytes */
+#define VMESH_RV_MAX_EPOCHS 1024     /* RVPs recorded in one store */
+#define VMESH_RV_MAX_JSON ((size_t)16 * 1024 * 1024) /* RV JSON document bytes */
 
 /* Where a reference value applies. class_id is scheme-specific: the PSA
  * implementation id, a TPM platform class, ... instance_id NULL = any. */
@@ -97,6 +102,30 @@ vmesh_err vmesh_rv_load_json(vmesh_rv_store *s, const uint8_t *p, size_t n,
                              const char *source) VMESH_WUR;
 /* Writes the whole store as RV JSON (for publishing and debugging). */
 vmesh_err vmesh_rv_store_to_json(const vmesh_rv_store *s, vmesh_buf *out) VMESH_WUR;
+
+/* ---- additions (not in the first version of this header) -------------- */
+
+/* Copies every entry and epoch of src into dst (dst must not be frozen).
+ * All or nothing: on failure dst is unchanged. Loaders parse into a
+ * scratch store and merge, so a document that fails half-way adds nothing. */
+vmesh_err vmesh_rv_store_merge(vmesh_rv_store *dst, const vmesh_rv_store *src) VMESH_WUR;
+bool vmesh_rv_store_is_frozen(const vmesh_rv_store *s);
+
+/* Iteration over all entries in insertion order (export, CoRIM encoding). */
+typedef enum { VMESH_RV_MEASUREMENT = 1, VMESH_RV_KEY, VMESH_RV_ATTR } vmesh_rv_kind;
+typedef struct {
+    vmesh_rv_kind kind;
+    vmesh_rv_env env;
+    const vmesh_rv_measurement *m; /* kind MEASUREMENT */
+    vmesh_key *key;                /* kind KEY (borrowed) */
+    const char *attr_name;         /* kind ATTR */
+    const char *attr_value;
+} vmesh_rv_entry;
+/* i in [0, vmesh_rv_store_size(s)); false when out of range. */
+bool vmesh_rv_entry_at(const vmesh_rv_store *s, size_t i, vmesh_rv_entry *out);
+
+/* Digest length of a VMESH_HASH_* id (0 when unknown). */
+size_t vmesh_rv_hash_alg_len(int alg);
 
 /* Name <-> id of hash algorithms ("sha-256" <-> 1 ...). */
 int vmesh_rv_hash_alg_from_name(const char *name);
