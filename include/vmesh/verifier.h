@@ -78,6 +78,36 @@ vmesh_err vmesh_verifier_appraise(vmesh_verifier *v, const vmesh_verifier_reques
                                   vmesh_appraisal *out, const vmesh_evidence_scheme **scheme,
                                   vmesh_buf *ear) VMESH_WUR;
 
+
+/* ---- the attestation-result cache (local verifier) -------------------------
+ * Results keyed by a digest of (media type, expected nonce, evidence) and
+ * valid only for the RV snapshot generation and the epoch generation they
+ * were computed under: a new snapshot or a new tick invalidates them
+ * (DESIGN §3.3 epoch-fresh mode). Fixed size, direct-mapped, thread-safe. */
+
+typedef struct vmesh_ar_cache vmesh_ar_cache;
+
+typedef struct {
+    vmesh_tv tv;
+    vmesh_tier status;
+    char scheme[32];
+    char reason[256];
+    int64_t appraised_at;
+} vmesh_ar_entry;
+
+vmesh_err vmesh_ar_cache_new(size_t slots, vmesh_ar_cache **out) VMESH_WUR;
+void vmesh_ar_cache_free(vmesh_ar_cache *c);
+/* The cache key of one appraisal request. */
+void vmesh_ar_cache_key(const char *media_type, const uint8_t *nonce, size_t nonce_len,
+                        const uint8_t *evidence, size_t evidence_len, uint8_t key[32]);
+bool vmesh_ar_cache_get(vmesh_ar_cache *c, const uint8_t key[32], uint64_t rv_gen, uint64_t epoch_gen,
+                        vmesh_ar_entry *out);
+void vmesh_ar_cache_put(vmesh_ar_cache *c, const uint8_t key[32], uint64_t rv_gen, uint64_t epoch_gen,
+                        const vmesh_ar_entry *e);
+/* Drops every entry (e.g. when the policy changes). */
+void vmesh_ar_cache_clear(vmesh_ar_cache *c);
+void vmesh_ar_cache_stats(vmesh_ar_cache *c, uint64_t *hits, uint64_t *misses);
+
 #ifdef __cplusplus
 }
 #endif
