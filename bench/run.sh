@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Runs every benchmark against a release build and rewrites its section of
+# docs/BENCHMARKS.md. Usage: bench/run.sh [BUILD_DIR]
+set -eu
+BUILD=${1:-build}
+HERE=$(cd "$(dirname "$0")" && pwd)
+for b in appraise; do
+    echo "== bench/$b"
+    bash "$HERE/$b/run.sh" "$BUILD"
+done
