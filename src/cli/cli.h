@@ -30,5 +30,6 @@ int cli_keygen(int argc, char **argv);
 int cli_attest(int argc, char **argv);
 int cli_appraise(int argc, char **argv);
 int cli_ear(int argc, char **argv);
+int cli_ca(int, char **);
 
 #endif
