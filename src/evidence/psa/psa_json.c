@@ -1,0 +1,293 @@
+/*
+ * PSA claims <-> JSON in Veraison's format (veraison/psatoken JSON tags),
+ * used for attester templates, `vmesh attest psa --print` and the
+ * annotated evidence of an attestation result. Byte claims are standard
+ * base64. The reader refuses unknown keys (in a template they are typos)
+ * and checks the type and size of every value; it must never accept a
+ * value that the CBOR encoder could not represent.
+ */
+#include "psa_int.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define JSON_ERR(...) VMESH_FAIL(VMESH_ERR_PARSE, "PSA claims JSON: " __VA_ARGS__)
+
+static vmesh_err get_b64(json_t *v, const char *key, uint8_t *dst, size_t cap, size_t *len)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_buf b;
+    const char *s;
+
+    vmesh_buf_init(&b, 4096);
+    if (!json_is_string(v))
+        JSON_ERR("\"%s\" must be a base64 string", key);
+    s = json_string_value(v);
+    if (vmesh_b64_decode(s, json_string_length(v), &b) != VMESH_OK) {
+        rc = vmesh_err_wrap(VMESH_ERR_PARSE, "PSA claims JSON: \"%s\" is not valid base64", key);
+        goto out;
+    }
+    if (b.len == 0)
+        JSON_ERR("\"%s\" is empty", key);
+    if (b.len > cap)
+        JSON_ERR("\"%s\" is %zu bytes, longer than the %zu allowed", key, b.len, cap);
+    memcpy(dst, b.data, b.len);
+    *len = b.len;
+out:
+    vmesh_buf_free(&b);
+    return rc;
+}
+
+static vmesh_err get_text(json_t *v, const char *key, char **out)
+{
+    if (!json_is_string(v))
+        return vmesh_err_set(VMESH_ERR_PARSE, "PSA claims JSON: \"%s\" must be a string", key);
+    return vmesh_psa_text_dup(json_string_value(v), json_string_length(v), key, out);
+}
+
+static vmesh_err get_int(json_t *v, const char *key, json_int_t lo, json_int_t hi, json_int_t *out)
+{
+    if (!json_is_integer(v))
+        return vmesh_err_set(VMESH_ERR_PARSE, "PSA claims JSON: \"%s\" must be an integer", key);
+    *out = json_integer_value(v);
+    if (*out < lo || *out > hi)
+        return vmesh_err_set(VMESH_ERR_PARSE, "PSA claims JSON: \"%s\" value %lld is outside %lld..%lld", key,
+                             (long long)*out, (long long)lo, (long long)hi);
+    return VMESH_OK;
+}
+
+static bool hash_len(size_t n)
+{
+    return n == 32 || n == 48 || n == 64;
+}
+
+static vmesh_err component_from_json(json_t *o, size_t idx, vmesh_psa_sw_component *sc)
+{
+    vmesh_err rc = VMESH_OK;
+    const char *key;
+    json_t *v;
+
+    if (!json_is_object(o))
+        JSON_ERR("\"psa-software-components\"[%zu] must be an object", idx);
+    json_object_foreach(o, key, v) {
+        if (strcmp(key, "measurement-type") == 0)
+            VMESH_GUARD(get_text(v, key, &sc->measurement_type));
+        else if (strcmp(key, "measurement-value") == 0)
+            VMESH_GUARD(get_b64(v, key, sc->measurement_value, sizeof(sc->measurement_value),
+                                &sc->measurement_value_len));
+        else if (strcmp(key, "signer-id") == 0)
+            VMESH_GUARD(get_b64(v, key, sc->signer_id, sizeof(sc->signer_id), &sc->signer_id_len));
+        else if (strcmp(key, "version") == 0)
+            VMESH_GUARD(get_text(v, key, &sc->version));
+        else if (strcmp(key, "measurement-description") == 0 || strcmp(key, "measurement-desc") == 0)
+            VMESH_GUARD(get_text(v, key, &sc->measurement_desc));
+        else
+            JSON_ERR("\"psa-software-components\"[%zu]: unknown key \"%.64s\"", idx, key);
+    }
+    if (sc->measurement_value_len && !hash_len(sc->measurement_value_len))
+        JSON_ERR("\"psa-software-components\"[%zu] \"measurement-value\" is %zu bytes, expected 32, 48 or 64",
+                 idx, sc->measurement_value_len);
+    if (sc->signer_id_len && !hash_len(sc->signer_id_len))
+        JSON_ERR("\"psa-software-components\"[%zu] \"signer-id\" is %zu bytes, expected 32, 48 or 64", idx,
+                 sc->signer_id_len);
+out:
+    if (rc != VMESH_OK)
+        vmesh_err_wrap(rc, "software component %zu", idx);
+    return rc;
+}
+
+static vmesh_err claims_from_obj(json_t *root, vmesh_psa_claims *c)
+{
+    vmesh_err rc = VMESH_OK;
+    const char *key;
+    json_t *v;
+    json_int_t iv;
+
+    if (!json_is_object(root))
+        JSON_ERR("the document must be a JSON object");
+    json_object_foreach(root, key, v) {
+        if (strcmp(key, "eat-profile") == 0 || strcmp(key, "psa-profile") == 0) {
+            if (!json_is_string(v))
+                JSON_ERR("\"%s\" must be a string", key);
+            VMESH_GUARD(vmesh_psa_profile_parse(json_string_value(v), &c->profile));
+            c->profile_present = c->profile == VMESH_PSA_PROFILE_1;
+        } else if (strcmp(key, "psa-client-id") == 0) {
+            VMESH_GUARD(get_int(v, key, INT32_MIN, INT32_MAX, &iv));
+            c->client_id = (int32_t)iv;
+            c->client_id_present = true;
+        } else if (strcmp(key, "psa-security-lifecycle") == 0) {
+            VMESH_GUARD(get_int(v, key, 0, 0xffff, &iv));
+            c->security_lifecycle = (uint16_t)iv;
+            c->security_lifecycle_present = true;
+            if (vmesh_psa_lifecycle_name(c->security_lifecycle) == NULL)
+                JSON_ERR("\"%s\" value 0x%04x is in no lifecycle state range", key, c->security_lifecycle);
+        } else if (strcmp(key, "psa-implementation-id") == 0) {
+            VMESH_GUARD(get_b64(v, key, c->implementation_id, sizeof(c->implementation_id),
+                                &c->implementation_id_len));
+            if (c->implementation_id_len != 32)
+                JSON_ERR("\"%s\" is %zu bytes, expected 32", key, c->implementation_id_len);
+        } else if (strcmp(key, "psa-instance-id") == 0) {
+            VMESH_GUARD(get_b64(v, key, c->instance_id, sizeof(c->instance_id), &c->instance_id_len));
+            if (c->instance_id_len != 33 || c->instance_id[0] != 0x01)
+                JSON_ERR("\"%s\" must be 33 bytes starting with 0x01 (RAND UEID)", key);
+        } else if (strcmp(key, "psa-boot-seed") == 0) {
+            VMESH_GUARD(get_b64(v, key, c->boot_seed, sizeof(c->boot_seed), &c->boot_seed_len));
+            if (c->boot_seed_len < 8)
+                JSON_ERR("\"%s\" is %zu bytes, expected 8 to 32", key, c->boot_seed_len);
+        } else if (strcmp(key, "psa-nonce") == 0) {
+            VMESH_GUARD(get_b64(v, key, c->nonce, sizeof(c->nonce), &c->nonce_len));
+            if (!hash_len(c->nonce_len))
+                JSON_ERR("\"%s\" is %zu bytes, expected 32, 48 or 64", key, c->nonce_len);
+        } else if (strcmp(key, "psa-certification-reference") == 0 || strcmp(key, "psa-hwver") == 0) {
+            VMESH_GUARD(get_text(v, key, &c->certification_reference));
+        } else if (strcmp(key, "psa-verification-service-indicator") == 0) {
+            VMESH_GUARD(get_text(v, key, &c->verification_service));
+        } else if (strcmp(key, "psa-no-software-measurements") == 0) {
+            VMESH_GUARD(get_int(v, key, 1, 1, &iv));
+            c->no_sw_measurements = true;
+        } else if (strcmp(key, "psa-software-components") == 0) {
+            size_t i;
+            json_t *e;
+
+            if (!json_is_array(v))
+                JSON_ERR("\"%s\" must be an array", key);
+            json_array_foreach(v, i, e) {
+                vmesh_psa_sw_component *sc;
+
+                VMESH_GUARD(vmesh_psa_claims_add_sw(c, &sc));
+                VMESH_GUARD(component_from_json(e, i, sc));
+            }
+        } else {
+            JSON_ERR("unknown claim \"%.64s\"", key);
+        }
+    }
+    if (c->profile == VMESH_PSA_PROFILE_NONE)
+        c->profile = VMESH_PSA_PROFILE_TFM;
+out:
+    return rc;
+}
+
+vmesh_err vmesh_psa_claims_from_json(const char *json, size_t n, vmesh_psa_claims *c)
+{
+    vmesh_err rc = VMESH_OK;
+    json_error_t jerr;
+    json_t *root = NULL;
+
+    vmesh_psa_claims_free(c);
+    VMESH_ENSURE(json != NULL, VMESH_ERR_ARG, "PSA claims JSON: no input");
+    VMESH_ENSURE(n <= VMESH_PSA_MAX_TOKEN * 4, VMESH_ERR_TOO_LARGE,
+                 "PSA claims JSON: %zu bytes, the limit is %d", n, VMESH_PSA_MAX_TOKEN * 4);
+    root = json_loadb(json, n, JSON_REJECT_DUPLICATES, &jerr);
+    if (root == NULL)
+        JSON_ERR("line %d column %d: %s", jerr.line, jerr.column, jerr.text);
+    VMESH_GUARD(claims_from_obj(root, c));
+out:
+    json_decref(root);
+    if (rc != VMESH_OK)
+        vmesh_psa_claims_free(c);
+    return rc;
+}
+
+/* ---- writer ---------------------------------------------------------------- */
+
+static vmesh_err set_b64(json_t *o, const char *key, const uint8_t *p, size_t n)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_buf b;
+
+    vmesh_buf_init(&b, 0);
+    VMESH_GUARD(vmesh_b64_encode(p, n, &b));
+    VMESH_ENSURE(json_object_set_new(o, key, json_stringn((const char *)b.data, b.len)) == 0, VMESH_ERR_NOMEM,
+                 "out of memory");
+out:
+    vmesh_buf_free(&b);
+    return rc;
+}
+
+static vmesh_err set_str(json_t *o, const char *key, const char *s)
+{
+    json_t *v = json_string(s);
+
+    /* json_string refuses invalid UTF-8: decoded text was checked, so this
+     * only fails on memory */
+    if (v == NULL || json_object_set_new(o, key, v) != 0)
+        return vmesh_err_set(VMESH_ERR_NOMEM, "PSA claims JSON: cannot add \"%s\"", key);
+    return VMESH_OK;
+}
+
+static vmesh_err set_int(json_t *o, const char *key, json_int_t i)
+{
+    if (json_object_set_new(o, key, json_integer(i)) != 0)
+        return vmesh_err_set(VMESH_ERR_NOMEM, "out of memory");
+    return VMESH_OK;
+}
+
+static vmesh_err components_to_json(const vmesh_psa_claims *c, json_t *root)
+{
+    vmesh_err rc = VMESH_OK;
+    json_t *arr = json_array();
+
+    VMESH_ENSURE(arr != NULL && json_object_set_new(root, "psa-software-components", arr) == 0, VMESH_ERR_NOMEM,
+                 "out of memory");
+    for (size_t i = 0; i < c->sw_count; i++) {
+        const vmesh_psa_sw_component *sc = &c->sw[i];
+        json_t *o = json_object();
+
+        VMESH_ENSURE(o != NULL && json_array_append_new(arr, o) == 0, VMESH_ERR_NOMEM, "out of memory");
+        if (sc->measurement_type)
+            VMESH_GUARD(set_str(o, "measurement-type", sc->measurement_type));
+        if (sc->measurement_value_len)
+            VMESH_GUARD(set_b64(o, "measurement-value", sc->measurement_value, sc->measurement_value_len));
+        if (sc->version)
+            VMESH_GUARD(set_str(o, "version", sc->version));
+        if (sc->signer_id_len)
+            VMESH_GUARD(set_b64(o, "signer-id", sc->signer_id, sc->signer_id_len));
+        if (sc->measurement_desc)
+            VMESH_GUARD(set_str(o, "measurement-description", sc->measurement_desc));
+    }
+out:
+    return rc;
+}
+
+vmesh_err vmesh_psa_claims_to_json(const vmesh_psa_claims *c, bool pretty, vmesh_buf *out)
+{
+    vmesh_err rc = VMESH_OK;
+    json_t *root = json_object();
+    char *s = NULL;
+    bool p1 = c->profile == VMESH_PSA_PROFILE_1;
+
+    VMESH_ENSURE(root != NULL, VMESH_ERR_NOMEM, "out of memory");
+    /* key order of veraison/psatoken's P1Claims / P2Claims structs */
+    if (vmesh_psa_profile_name(c->profile) && (!p1 || c->profile_present))
+        VMESH_GUARD(set_str(root, p1 ? "psa-profile" : "eat-profile", vmesh_psa_profile_name(c->profile)));
+    if (c->client_id_present)
+        VMESH_GUARD(set_int(root, "psa-client-id", c->client_id));
+    if (c->security_lifecycle_present)
+        VMESH_GUARD(set_int(root, "psa-security-lifecycle", c->security_lifecycle));
+    if (c->implementation_id_len)
+        VMESH_GUARD(set_b64(root, "psa-implementation-id", c->implementation_id, c->implementation_id_len));
+    if (c->boot_seed_len)
+        VMESH_GUARD(set_b64(root, "psa-boot-seed", c->boot_seed, c->boot_seed_len));
+    if (c->certification_reference)
+        VMESH_GUARD(set_str(root, p1 ? "psa-hwver" : "psa-certification-reference", c->certification_reference));
+    if (c->sw_count)
+        VMESH_GUARD(components_to_json(c, root));
+    if (c->no_sw_measurements)
+        VMESH_GUARD(set_int(root, "psa-no-software-measurements", 1));
+    if (c->nonce_len)
+        VMESH_GUARD(set_b64(root, "psa-nonce", c->nonce, c->nonce_len));
+    if (c->instance_id_len)
+        VMESH_GUARD(set_b64(root, "psa-instance-id", c->instance_id, c->instance_id_len));
+    if (c->verification_service)
+        VMESH_GUARD(set_str(root, "psa-verification-service-indicator", c->verification_service));
+    s = json_dumps(root, pretty ? JSON_INDENT(2) : JSON_COMPACT);
+    VMESH_ENSURE(s != NULL, VMESH_ERR_NOMEM, "PSA claims JSON: serialisation failed");
+    VMESH_GUARD(vmesh_buf_append(out, s, strlen(s)));
+    VMESH_GUARD(vmesh_buf_terminate(out));
+out:
+    free(s);
+    json_decref(root);
+    return rc;
+}

@@ -1,0 +1,435 @@
+/*
+ * The "psa" evidence scheme: the software attester psa-sim (IAK from a key
+ * file, claims from a JSON template, measurements of local files) and the
+ * verifier side that appraises a PSA token into an AR4SI trustworthiness
+ * vector, modelled on Veraison's psa-iot scheme (veraison/services
+ * scheme/psa-iot/scheme.go and vts/trustedservices/trustedservices_grpc.go):
+ *
+ *  - malformed token or claims: an error (VMESH_ERR_PARSE ...), no result;
+ *  - no IAK endorsed for (implementation-id, instance-id): every claim 99
+ *    (crypto validation failed), as Veraison's VTS does on ErrNoMatch for
+ *    the trust anchor ("no trust anchor for ...");
+ *  - signature does not verify with any endorsed IAK: every claim 99, as
+ *    Veraison's VTS does when ValidateEvidenceIntegrity fails;
+ *  - nonce differs from the expected one: every claim 99 (Veraison checks
+ *    the psa-nonce in ValidateEvidenceIntegrity, a BadEvidence error, hence
+ *    SetAllClaims(CryptoValidationFailedClaim)); checked after the
+ *    signature so that a forged token is reported as such;
+ *  - otherwise hardware 2 (genuine: the endorsed IAK signed it);
+ *    security lifecycle secured (0x30xx) or non-PSA-RoT debug (0x40xx):
+ *    instance-identity 2, runtime-opaque 2, storage-opaque 2; any other
+ *    state: 96, 96, 96 (Veraison AppraiseClaims; RFC 9783 §4.3.1: "a
+ *    Verifier can only trust reports from the PSA RoT when it is in
+ *    SECURED or NON_PSA_ROT_DEBUG major states");
+ *    executables 2 when every software component matches a reference
+ *    value of the class (measurement-type when the RV names one, digest,
+ *    version and signer-id when the RV gives them), else 33 (unrecognized
+ *    run-time), also when the class has no reference values or the token
+ *    has no software measurements.
+ * The appraisal must never report a better vector than the evidence
+ * supports, and never do work the hot path does not need (keys come parsed
+ * from the RV store; the token is decoded once).
+ */
+#include "psa_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const psa_media_types[] = {
+    "application/eat+cwt; eat_profile=\"tag:psacertified.org,2023:psa#tfm\"",
+    "application/psa-attestation-token",
+    "application/eat-cwt; profile=\"http://arm.com/psa/2.0.0\"",
+    "application/eat+cwt; eat_profile=\"tag:psacertified.org,2019:psa#legacy\"",
+    NULL,
+};
+
+/* Media types compare without whitespace; type and parameter names are
+ * case-insensitive but parameter values are compared exactly. Good enough
+ * for the fixed strings above. */
+static bool media_type_eq(const char *a, const char *b)
+{
+    for (;;) {
+        while (*a == ' ' || *a == '\t')
+            a++;
+        while (*b == ' ' || *b == '\t')
+            b++;
+        if (*a == '\0' || *b == '\0')
+            return *a == *b;
+        if (*a != *b)
+            return false;
+        a++;
+        b++;
+    }
+}
+
+static bool media_type_known(const char *mt)
+{
+    for (size_t i = 0; psa_media_types[i] != NULL; i++)
+        if (media_type_eq(mt, psa_media_types[i]))
+            return true;
+    return false;
+}
+
+static bool psa_detect(const uint8_t *p, size_t n)
+{
+    vmesh_psa_claims c;
+    vmesh_err rc;
+
+    if (p == NULL || n < 4)
+        return false;
+    /* tag 18 + array(4), or a bare array(4) */
+    if (!((p[0] == 0xd2 && p[1] == 0x84) || p[0] == 0x84))
+        return false;
+    vmesh_psa_claims_init(&c);
+    rc = vmesh_psa_token_decode(p, n, NULL, &c);
+    vmesh_psa_claims_free(&c);
+    return rc == VMESH_OK;
+}
+
+/* ---- attester: psa-sim -------------------------------------------------- */
+
+typedef struct {
+    vmesh_key *iak;
+    vmesh_psa_claims tmpl;
+} psa_sim;
+
+static vmesh_err apply_measure(psa_sim *s, const char *spec)
+{
+    vmesh_err rc = VMESH_OK;
+    const char *eq = strchr(spec, '=');
+    char *name = NULL;
+    uint8_t digest[32];
+    vmesh_psa_sw_component *sc = NULL;
+
+    VMESH_ENSURE(eq != NULL && eq != spec && eq[1] != '\0', VMESH_ERR_ARG,
+                 "psa-sim: measure \"%.200s\" is not NAME=FILE", spec);
+    VMESH_GUARD(vmesh_psa_text_dup(spec, (size_t)(eq - spec), "measurement-type", &name));
+    rc = vmesh_crypto_sha256_file(eq + 1, digest);
+    if (rc != VMESH_OK) {
+        vmesh_err_wrap(rc, "psa-sim: measuring %s for %s", eq + 1, name);
+        goto out;
+    }
+    for (size_t i = 0; i < s->tmpl.sw_count && sc == NULL; i++)
+        if (s->tmpl.sw[i].measurement_type && strcmp(s->tmpl.sw[i].measurement_type, name) == 0)
+            sc = &s->tmpl.sw[i];
+    if (sc == NULL) {
+        uint8_t iid[33];
+
+        VMESH_GUARD(vmesh_psa_claims_add_sw(&s->tmpl, &sc));
+        sc->measurement_type = name;
+        name = NULL;
+        VMESH_GUARD(vmesh_psa_text_dup("sha-256", 7, "measurement-desc", &sc->measurement_desc));
+        /* signer-id is mandatory: psa-sim signs its own components, so the
+         * signer is the IAK (same hash as the derived instance id) */
+        VMESH_GUARD(vmesh_psa_instance_id_from_key(s->iak, iid));
+        memcpy(sc->signer_id, iid + 1, 32);
+        sc->signer_id_len = 32;
+    } else if (sc->measurement_desc != NULL && strcmp(sc->measurement_desc, "sha-256") != 0) {
+        VMESH_GUARD(vmesh_psa_text_dup("sha-256", 7, "measurement-desc", &sc->measurement_desc));
+    }
+    memcpy(sc->measurement_value, digest, 32);
+    sc->measurement_value_len = 32;
+out:
+    free(name);
+    return rc;
+}
+
+static void psa_attester_free(void *ctx)
+{
+    psa_sim *s = ctx;
+
+    if (s == NULL)
+        return;
+    vmesh_crypto_key_free(s->iak);
+    vmesh_psa_claims_free(&s->tmpl);
+    free(s);
+}
+
+static vmesh_err psa_attester_new(const vmesh_kv *cfg, size_t ncfg, void **ctx)
+{
+    vmesh_err rc = VMESH_OK;
+    const char *iak_path = NULL, *claims_path = NULL;
+    psa_sim *s = NULL;
+    vmesh_buf json;
+    vmesh_psa_claims probe;
+
+    vmesh_buf_init(&json, 1024 * 1024);
+    *ctx = NULL;
+    for (size_t i = 0; i < ncfg; i++) {
+        if (cfg[i].key == NULL || cfg[i].value == NULL)
+            VMESH_FAIL(VMESH_ERR_ARG, "psa-sim: configuration entry %zu is empty", i);
+        if (strcmp(cfg[i].key, "iak") == 0)
+            iak_path = cfg[i].value;
+        else if (strcmp(cfg[i].key, "claims") == 0)
+            claims_path = cfg[i].value;
+        else if (strcmp(cfg[i].key, "measure") != 0)
+            VMESH_FAIL(VMESH_ERR_ARG, "psa-sim: unknown configuration key \"%.64s\" (known: iak, claims, measure)",
+                       cfg[i].key);
+    }
+    VMESH_ENSURE(iak_path != NULL, VMESH_ERR_ARG, "psa-sim: no IAK key file given (\"iak\")");
+    VMESH_ENSURE(claims_path != NULL, VMESH_ERR_ARG, "psa-sim: no claims template given (\"claims\")");
+    s = calloc(1, sizeof(*s));
+    VMESH_ENSURE(s != NULL, VMESH_ERR_NOMEM, "out of memory");
+    vmesh_psa_claims_init(&s->tmpl);
+    rc = vmesh_crypto_key_load(iak_path, &s->iak);
+    if (rc != VMESH_OK) {
+        vmesh_err_wrap(rc, "psa-sim: reading IAK %s", iak_path);
+        goto out;
+    }
+    VMESH_ENSURE(vmesh_crypto_key_is_private(s->iak), VMESH_ERR_ARG,
+                 "psa-sim: IAK %s holds only a public key; signing needs the private key", iak_path);
+    rc = vmesh_file_read(claims_path, json.max, &json);
+    if (rc == VMESH_OK)
+        rc = vmesh_psa_claims_from_json((const char *)json.data, json.len, &s->tmpl);
+    if (rc != VMESH_OK) {
+        vmesh_err_wrap(rc, "psa-sim: reading claims %s", claims_path);
+        goto out;
+    }
+    for (size_t i = 0; i < ncfg; i++)
+        if (strcmp(cfg[i].key, "measure") == 0)
+            VMESH_GUARD(apply_measure(s, cfg[i].value));
+    if (s->tmpl.instance_id_len == 0) {
+        VMESH_GUARD(vmesh_psa_instance_id_from_key(s->iak, s->tmpl.instance_id));
+        s->tmpl.instance_id_len = 33;
+    }
+    /* Check the template now (with a stand-in nonce when it has none), so
+     * that a bad template fails at start-up, not at the first attestation. */
+    probe = s->tmpl;
+    if (probe.nonce_len == 0)
+        probe.nonce_len = 32;
+    rc = vmesh_psa_claims_validate(&probe);
+    if (rc != VMESH_OK) {
+        vmesh_err_wrap(rc, "psa-sim: claims template %s", claims_path);
+        goto out;
+    }
+    *ctx = s;
+    s = NULL;
+out:
+    psa_attester_free(s);
+    vmesh_buf_free(&json);
+    return rc;
+}
+
+static vmesh_err psa_attest(void *ctx, const uint8_t *nonce, size_t nonce_len, vmesh_buf *evidence)
+{
+    vmesh_err rc = VMESH_OK;
+    psa_sim *s = ctx;
+    vmesh_psa_claims c;
+
+    VMESH_ENSURE(s != NULL, VMESH_ERR_STATE, "psa-sim: attester not initialised");
+    c = s->tmpl; /* shallow: only the nonce changes, the strings stay owned by the template */
+    if (nonce != NULL) {
+        VMESH_ENSURE(nonce_len == 32 || nonce_len == 48 || nonce_len == 64, VMESH_ERR_ARG,
+                     "psa-sim: the nonce is %zu bytes; a PSA nonce must be 32, 48 or 64 bytes", nonce_len);
+        memcpy(c.nonce, nonce, nonce_len);
+        c.nonce_len = nonce_len;
+    }
+    VMESH_ENSURE(c.nonce_len != 0, VMESH_ERR_ARG,
+                 "psa-sim: no nonce given and the claims template has no \"psa-nonce\"");
+    VMESH_GUARD(vmesh_psa_token_sign(&c, s->iak, evidence));
+out:
+    return rc;
+}
+
+/* ---- verifier --------------------------------------------------------------- */
+
+static size_t hash_len_of(int alg)
+{
+    switch (alg) {
+    case VMESH_HASH_SHA256:
+        return 32;
+    case VMESH_HASH_SHA384:
+        return 48;
+    case VMESH_HASH_SHA512:
+        return 64;
+    default:
+        return 0;
+    }
+}
+
+static bool sw_matches(const vmesh_psa_sw_component *sc, const vmesh_rv_measurement *m)
+{
+    if (m->name != NULL && m->name[0] != '\0' &&
+        (sc->measurement_type == NULL || strcmp(sc->measurement_type, m->name) != 0))
+        return false;
+    if (m->digest == NULL || m->digest_len != sc->measurement_value_len ||
+        !vmesh_crypto_memeq(m->digest, sc->measurement_value, m->digest_len))
+        return false;
+    /* a 32-byte value is a SHA-256 digest, 48 SHA-384, 64 SHA-512 */
+    if (m->digest_alg != 0 && hash_len_of(m->digest_alg) != sc->measurement_value_len)
+        return false;
+    if (m->version != NULL && (sc->version == NULL || strcmp(sc->version, m->version) != 0))
+        return false;
+    if (m->signer_id != NULL && (m->signer_id_len != sc->signer_id_len ||
+                                 !vmesh_crypto_memeq(m->signer_id, sc->signer_id, m->signer_id_len)))
+        return false;
+    return true;
+}
+
+#define RV_STACK 64
+
+/* Returns the index of the first component without a matching reference
+ * value, or c->sw_count when all match. */
+static vmesh_err match_software(const vmesh_appraisal_in *in, const vmesh_psa_claims *c, size_t *first_bad,
+                                size_t *nrv_out)
+{
+    vmesh_err rc = VMESH_OK;
+    const vmesh_rv_measurement *stack[RV_STACK];
+    const vmesh_rv_measurement **rv = stack;
+    size_t nrv = 0;
+
+    *first_bad = 0;
+    if (in->rv != NULL) {
+        nrv = vmesh_rv_find_measurements(in->rv, "psa", c->implementation_id, c->implementation_id_len, stack,
+                                         RV_STACK);
+        if (nrv > RV_STACK) {
+            VMESH_ENSURE(nrv <= VMESH_RV_MAX_ENTRIES, VMESH_ERR_TOO_LARGE, "PSA: too many reference values");
+            rv = malloc(nrv * sizeof(*rv));
+            VMESH_ENSURE(rv != NULL, VMESH_ERR_NOMEM, "out of memory");
+            nrv = vmesh_rv_find_measurements(in->rv, "psa", c->implementation_id, c->implementation_id_len, rv,
+                                             nrv);
+        }
+    }
+    *nrv_out = nrv;
+    for (*first_bad = 0; *first_bad < c->sw_count; (*first_bad)++) {
+        bool ok = false;
+
+        for (size_t j = 0; j < nrv && !ok; j++)
+            ok = sw_matches(&c->sw[*first_bad], rv[j]);
+        if (!ok)
+            break;
+    }
+out:
+    if (rv != stack)
+        free(rv);
+    return rc;
+}
+
+static vmesh_err b64_of(const uint8_t *p, size_t n, vmesh_buf *b)
+{
+    vmesh_buf_reset(b);
+    return vmesh_b64_encode(p, n, b);
+}
+
+static vmesh_err psa_appraise(const vmesh_appraisal_in *in, vmesh_appraisal *out)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_psa_claims c;
+    vmesh_cose_sign1 *m = NULL;
+    vmesh_key *keys[8];
+    size_t nkeys = 0, first_bad = 0, nrv = 0;
+    bool verified = false;
+    vmesh_buf t1, t2;
+    const char *lc;
+
+    vmesh_psa_claims_init(&c);
+    vmesh_buf_init(&t1, 0);
+    vmesh_buf_init(&t2, 0);
+    VMESH_ENSURE(in != NULL && out != NULL, VMESH_ERR_ARG, "PSA appraisal: no input or output");
+    VMESH_ENSURE(in->media_type == NULL || media_type_known(in->media_type), VMESH_ERR_UNSUPPORTED,
+                 "PSA appraisal: media type \"%.200s\" is not a PSA attestation token type", in->media_type);
+    VMESH_GUARD(vmesh_psa_token_decode(in->evidence, in->evidence_len, &m, &c));
+
+    vmesh_buf_reset(&out->claims_json);
+    VMESH_GUARD(vmesh_psa_claims_to_json(&c, false, &out->claims_json));
+    VMESH_GUARD(vmesh_buf_set(&out->nonce, c.nonce, c.nonce_len));
+    VMESH_GUARD(vmesh_buf_set(&out->class_id, c.implementation_id, c.implementation_id_len));
+    VMESH_GUARD(vmesh_buf_set(&out->instance_id, c.instance_id, c.instance_id_len));
+
+    /* RFC 9783 §5.2 (TFM profile): "Claim-Based Key Identification ... using
+     * Instance ID"; the class (implementation id) scopes the key as in
+     * Veraison's GetTrustAnchorIDs. */
+    if (in->rv != NULL)
+        nkeys = vmesh_rv_find_keys(in->rv, "psa", c.implementation_id, c.implementation_id_len, c.instance_id,
+                                   c.instance_id_len, keys, sizeof(keys) / sizeof(keys[0]));
+    if (nkeys == 0) {
+        VMESH_GUARD(b64_of(c.implementation_id, c.implementation_id_len, &t1));
+        VMESH_GUARD(b64_of(c.instance_id, c.instance_id_len, &t2));
+        vmesh_tv_set_all(&out->tv, VMESH_AR_CRYPTO_VALIDATION_FAILED);
+        vmesh_appraisal_note(out, VMESH_TV_INSTANCE_IDENTITY, VMESH_AR_CRYPTO_VALIDATION_FAILED,
+                             "no trust anchor for implementation-id %s instance-id %s", (char *)t1.data,
+                             (char *)t2.data);
+        goto done;
+    }
+    if (nkeys > sizeof(keys) / sizeof(keys[0]))
+        nkeys = sizeof(keys) / sizeof(keys[0]);
+    for (size_t i = 0; i < nkeys && !verified; i++) {
+        vmesh_err vr = vmesh_cose_sign1_verify(m, keys[i]);
+
+        if (vr == VMESH_ERR_NOMEM) {
+            rc = vr;
+            goto out;
+        }
+        verified = vr == VMESH_OK;
+    }
+    if (!verified) {
+        vmesh_tv_set_all(&out->tv, VMESH_AR_CRYPTO_VALIDATION_FAILED);
+        vmesh_appraisal_note(out, VMESH_TV_HARDWARE, VMESH_AR_CRYPTO_VALIDATION_FAILED,
+                             "PSA token signature does not verify with the endorsed IAK");
+        goto done;
+    }
+    if (in->nonce != NULL &&
+        (in->nonce_len != c.nonce_len || !vmesh_crypto_memeq(in->nonce, c.nonce, c.nonce_len))) {
+        vmesh_tv_set_all(&out->tv, VMESH_AR_CRYPTO_VALIDATION_FAILED);
+        vmesh_appraisal_note(out, VMESH_TV_INSTANCE_IDENTITY, VMESH_AR_CRYPTO_VALIDATION_FAILED,
+                             "evidence nonce does not match the expected nonce");
+        goto done;
+    }
+
+    /* Veraison psa-iot AppraiseClaims: "once the signature on the token is
+     * verified, we can claim the HW is authentic". */
+    vmesh_appraisal_note(out, VMESH_TV_HARDWARE, VMESH_AR_GENUINE_HARDWARE, NULL);
+
+    lc = vmesh_psa_lifecycle_name(c.security_lifecycle);
+    if ((c.security_lifecycle >> 8) == 0x30 || (c.security_lifecycle >> 8) == 0x40) {
+        vmesh_appraisal_note(out, VMESH_TV_INSTANCE_IDENTITY, VMESH_AR_TRUSTWORTHY_INSTANCE, NULL);
+        vmesh_appraisal_note(out, VMESH_TV_RUNTIME_OPAQUE, VMESH_AR_ENCRYPTED_MEMORY_RUNTIME, NULL);
+        vmesh_appraisal_note(out, VMESH_TV_STORAGE_OPAQUE, VMESH_AR_HW_KEYS_ENCRYPTED_SECRETS, NULL);
+    } else {
+        vmesh_appraisal_note(out, VMESH_TV_INSTANCE_IDENTITY, VMESH_AR_UNTRUSTWORTHY_INSTANCE,
+                             "security lifecycle 0x%04x (%s) is not a trusted state (secured or "
+                             "non-psa-rot-debug)",
+                             c.security_lifecycle, lc ? lc : "invalid");
+        vmesh_appraisal_note(out, VMESH_TV_RUNTIME_OPAQUE, VMESH_AR_VISIBLE_MEMORY_RUNTIME, NULL);
+        vmesh_appraisal_note(out, VMESH_TV_STORAGE_OPAQUE, VMESH_AR_UNENCRYPTED_SECRETS, NULL);
+    }
+
+    VMESH_GUARD(match_software(in, &c, &first_bad, &nrv));
+    if (c.sw_count == 0) {
+        vmesh_appraisal_note(out, VMESH_TV_EXECUTABLES, VMESH_AR_UNRECOGNIZED_RUNTIME,
+                             "the token carries no software measurements");
+    } else if (nrv == 0) {
+        VMESH_GUARD(b64_of(c.implementation_id, c.implementation_id_len, &t1));
+        vmesh_appraisal_note(out, VMESH_TV_EXECUTABLES, VMESH_AR_UNRECOGNIZED_RUNTIME,
+                             "no reference values for implementation-id %s", (char *)t1.data);
+    } else if (first_bad < c.sw_count) {
+        const vmesh_psa_sw_component *sc = &c.sw[first_bad];
+
+        VMESH_GUARD(b64_of(sc->measurement_value, sc->measurement_value_len, &t1));
+        vmesh_appraisal_note(out, VMESH_TV_EXECUTABLES, VMESH_AR_UNRECOGNIZED_RUNTIME,
+                             "software component %zu (%s, measurement %s) matches no reference value",
+                             first_bad, sc->measurement_type ? sc->measurement_type : "no type",
+                             (char *)t1.data);
+    } else {
+        vmesh_appraisal_note(out, VMESH_TV_EXECUTABLES, VMESH_AR_APPROVED_RUNTIME, NULL);
+    }
+done:
+    out->status = vmesh_tv_status(&out->tv);
+out:
+    vmesh_cose_sign1_free(m);
+    vmesh_psa_claims_free(&c);
+    vmesh_buf_free(&t1);
+    vmesh_buf_free(&t2);
+    return rc;
+}
+
+const vmesh_evidence_scheme vmesh_scheme_psa = {
+    .name = "psa",
+    .media_types = psa_media_types,
+    .detect = psa_detect,
+    .attester_new = psa_attester_new,
+    .attest = psa_attest,
+    .attester_free = psa_attester_free,
+    .appraise = psa_appraise,
+};
