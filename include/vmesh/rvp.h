@@ -40,6 +40,9 @@ vmesh_err vmesh_rvp_bell_next(const char *name, uint64_t prev_id, int64_t period
 vmesh_err vmesh_rvp_bell_verify(const char *jws, size_t n, const vmesh_key *key, int64_t now,
                                 vmesh_bell *out) VMESH_WUR;
 
+/* Signature and content only, no time checks (e.g. to continue numbering). */
+vmesh_err vmesh_rvp_bell_read(const char *jws, size_t n, const vmesh_key *key, vmesh_bell *out) VMESH_WUR;
+
 /* A relying party's view of a bell: the current tick and the previous one.
  * Evidence bound to either is fresh (DESIGN §5). Thread-safe. */
 typedef struct vmesh_bell_view vmesh_bell_view;

@@ -31,5 +31,6 @@ int cli_attest(int argc, char **argv);
 int cli_appraise(int argc, char **argv);
 int cli_ear(int argc, char **argv);
 int cli_ca(int, char **);
+int cli_rvp(int argc, char **argv);
 
 #endif

@@ -68,7 +68,7 @@ static vmesh_err get_int(json_t *o, const char *k, int64_t min, json_int_t *out)
     return VMESH_OK;
 }
 
-vmesh_err vmesh_rvp_bell_verify(const char *jws, size_t n, const vmesh_key *key, int64_t now, vmesh_bell *out)
+vmesh_err vmesh_rvp_bell_read(const char *jws, size_t n, const vmesh_key *key, vmesh_bell *out)
 {
     vmesh_err rc = VMESH_OK;
     vmesh_buf payload = {0}, nonce = {0};
@@ -102,10 +102,6 @@ vmesh_err vmesh_rvp_bell_verify(const char *jws, size_t n, const vmesh_key *key,
     VMESH_ENSURE(nonce.len == VMESH_BELL_NONCE_LEN, VMESH_ERR_PARSE, "bell: nonce is %zu bytes, expected %d",
                  nonce.len, VMESH_BELL_NONCE_LEN);
     VMESH_ENSURE(until > iat, VMESH_ERR_PARSE, "bell: valid_until is not after issued_at");
-    VMESH_ENSURE(iat <= now + FUTURE_LEEWAY, VMESH_ERR_EXPIRED, "bell %lld is issued in the future (%lld > now %lld)",
-                 (long long)id, (long long)iat, (long long)now);
-    VMESH_ENSURE(until > now, VMESH_ERR_EXPIRED, "bell %lld expired at %lld (now %lld): the RVP stopped ticking?",
-                 (long long)id, (long long)until, (long long)now);
     out->id = (uint64_t)id;
     out->issued_at = iat;
     out->valid_until = until;
@@ -115,6 +111,21 @@ out:
     vmesh_buf_free(&payload);
     vmesh_buf_free(&nonce);
     return rc;
+}
+
+vmesh_err vmesh_rvp_bell_verify(const char *jws, size_t n, const vmesh_key *key, int64_t now, vmesh_bell *out)
+{
+    vmesh_err rc = vmesh_rvp_bell_read(jws, n, key, out);
+
+    if (rc != VMESH_OK)
+        return rc;
+    if (out->issued_at > now + FUTURE_LEEWAY)
+        return vmesh_err_set(VMESH_ERR_EXPIRED, "bell %llu is issued in the future (%lld > now %lld)",
+                             (unsigned long long)out->id, (long long)out->issued_at, (long long)now);
+    if (out->valid_until <= now)
+        return vmesh_err_set(VMESH_ERR_EXPIRED, "bell %llu expired at %lld (now %lld): has the RVP stopped ticking?",
+                             (unsigned long long)out->id, (long long)out->valid_until, (long long)now);
+    return VMESH_OK;
 }
 
 struct vmesh_bell_view {
