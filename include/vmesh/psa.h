@@ -81,6 +81,10 @@ typedef struct {
 void vmesh_psa_claims_init(vmesh_psa_claims *c);
 /* Frees owned memory and leaves c initialised (safe to call twice). */
 void vmesh_psa_claims_free(vmesh_psa_claims *c);
+/* Appends a zeroed software component to c (at most
+ * VMESH_PSA_MAX_SW_COMPONENTS) and returns it; its strings must be
+ * malloc'ed (vmesh_psa_claims_free frees them). */
+vmesh_err vmesh_psa_claims_add_sw(vmesh_psa_claims *c, vmesh_psa_sw_component **out) VMESH_WUR;
 /* Deep copy; dst must be initialised (its previous content is freed). */
 vmesh_err vmesh_psa_claims_copy(vmesh_psa_claims *dst, const vmesh_psa_claims *src) VMESH_WUR;
 

@@ -9,8 +9,6 @@
 
 /* Frees one component's strings and zeroes it. */
 void vmesh_psa_sw_component_clear(vmesh_psa_sw_component *sc);
-/* Appends an empty component to c (grows the array); returns it in *out. */
-vmesh_err vmesh_psa_claims_add_sw(vmesh_psa_claims *c, vmesh_psa_sw_component **out) VMESH_WUR;
 /* strndup that refuses NUL bytes, over-long and invalid UTF-8 text; what
  * names the claim for the error detail. */
 vmesh_err vmesh_psa_text_dup(const char *p, size_t n, const char *what, char **out) VMESH_WUR;

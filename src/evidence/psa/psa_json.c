@@ -260,7 +260,9 @@ vmesh_err vmesh_psa_claims_to_json(const vmesh_psa_claims *c, bool pretty, vmesh
 
     VMESH_ENSURE(root != NULL, VMESH_ERR_NOMEM, "out of memory");
     /* key order of veraison/psatoken's P1Claims / P2Claims structs */
-    if (vmesh_psa_profile_name(c->profile) && (!p1 || c->profile_present))
+    /* always written, also for a P1 token without -75000, so that the JSON
+     * says which profile it is */
+    if (vmesh_psa_profile_name(c->profile))
         VMESH_GUARD(set_str(root, p1 ? "psa-profile" : "eat-profile", vmesh_psa_profile_name(c->profile)));
     if (c->client_id_present)
         VMESH_GUARD(set_int(root, "psa-client-id", c->client_id));
