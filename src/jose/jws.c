@@ -95,8 +95,14 @@ vmesh_err vmesh_jose_jws_sign(const vmesh_key *key, const char *typ, const char 
     VMESH_GUARD(vmesh_crypto_sign(key, out->data, out->len, &sig));
     VMESH_GUARD(vmesh_buf_append_u8(out, '.'));
     VMESH_GUARD(vmesh_b64url_encode(sig.data, sig.len, out));
+    /* Never issue what no vmesh verifier would accept. */
+    VMESH_ENSURE(out->len <= VMESH_JOSE_MAX_COMPACT, VMESH_ERR_TOO_LARGE,
+                 "JWS sign: the token would be %zu bytes, more than the limit of %zu", out->len,
+                 VMESH_JOSE_MAX_COMPACT);
     rc = vmesh_buf_terminate(out);
 out:
+    if (rc != VMESH_OK && out != NULL)
+        vmesh_buf_reset(out);
     vmesh_buf_free(&hdr);
     vmesh_buf_free(&sig);
     return rc;
@@ -141,7 +147,7 @@ out:
     return rc;
 }
 
-/* Decodes and checks the protected header; *alg points into *hdr_json. */
+/* Decodes the protected header into hdr, parses and checks it into *hdr_json. */
 static vmesh_err jws_header(const jws_parts *p, vmesh_buf *hdr, json_t **hdr_json)
 {
     vmesh_err rc = VMESH_OK;

@@ -344,6 +344,13 @@ static void oversized_refused(void **state)
                      VMESH_OK);
     assert_int_equal(f->out.len, 100000);
     free(payload);
+    /* ...and nothing larger is issued. */
+    payload = calloc(1, 200000);
+    assert_non_null(payload);
+    assert_int_equal(vmesh_jose_jws_sign(f->k, NULL, NULL, payload, 200000, &tok),
+                     VMESH_ERR_TOO_LARGE);
+    assert_int_equal(tok.len, 0);
+    free(payload);
     vmesh_buf_free(&tok);
 }
 
