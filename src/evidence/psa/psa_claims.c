@@ -457,8 +457,8 @@ static size_t rd_left(const rd *r)
 static vmesh_err rd_skip(rd *r, int depth)
 {
     vmesh_err rc = VMESH_OK;
-    unsigned mt;
-    uint64_t v;
+    unsigned mt = 0;
+    uint64_t v = 0;
 
     VMESH_ENSURE(depth < MAX_DEPTH, VMESH_ERR_PARSE, "PSA claims: CBOR nested deeper than %d levels",
                  MAX_DEPTH);
@@ -501,8 +501,8 @@ static vmesh_err want(unsigned mt, unsigned expected, const char *what)
 static vmesh_err rd_string(rd *r, unsigned expected, const char *what, const uint8_t **p, size_t *n)
 {
     vmesh_err rc = VMESH_OK;
-    unsigned mt;
-    uint64_t v;
+    unsigned mt = 0;
+    uint64_t v = 0;
 
     VMESH_GUARD(rd_head(r, &mt, &v));
     VMESH_GUARD(want(mt, expected, what));
@@ -520,8 +520,8 @@ out:
 static vmesh_err rd_bytes_into(rd *r, const char *what, uint8_t *dst, size_t cap, size_t *len)
 {
     vmesh_err rc = VMESH_OK;
-    const uint8_t *p;
-    size_t n;
+    const uint8_t *p = NULL;
+    size_t n = 0;
 
     VMESH_GUARD(rd_string(r, MT_BSTR, what, &p, &n));
     VMESH_ENSURE(n <= cap, VMESH_ERR_PARSE, "PSA claims: %s is %zu bytes, longer than the %zu allowed", what,
@@ -536,8 +536,8 @@ out:
 static vmesh_err rd_text(rd *r, const char *what, char **out)
 {
     vmesh_err rc = VMESH_OK;
-    const uint8_t *p;
-    size_t n;
+    const uint8_t *p = NULL;
+    size_t n = 0;
 
     VMESH_GUARD(rd_string(r, MT_TSTR, what, &p, &n));
     VMESH_GUARD(vmesh_psa_text_dup((const char *)p, n, what, out));
@@ -549,8 +549,8 @@ out:
 static vmesh_err rd_int(rd *r, const char *what, int64_t *out)
 {
     vmesh_err rc = VMESH_OK;
-    unsigned mt;
-    uint64_t v;
+    unsigned mt = 0;
+    uint64_t v = 0;
 
     VMESH_GUARD(rd_head(r, &mt, &v));
     VMESH_ENSURE(mt == MT_UINT || mt == MT_NEGINT, VMESH_ERR_PARSE, "PSA claims: %s is a %s, expected an integer",
@@ -566,8 +566,8 @@ out:
 static vmesh_err decode_component(rd *r, size_t idx, vmesh_psa_sw_component *sc)
 {
     vmesh_err rc = VMESH_OK;
-    unsigned mt, seen = 0;
-    uint64_t count;
+    unsigned mt = 0, seen = 0;
+    uint64_t count = 0;
     char what[64];
 
     snprintf(what, sizeof(what), "software component %zu", idx);
@@ -578,8 +578,8 @@ static vmesh_err decode_component(rd *r, size_t idx, vmesh_psa_sw_component *sc)
     for (uint64_t i = 0; i < count; i++) {
         size_t key_off = r->off;
         int64_t key;
-        unsigned kmt;
-        uint64_t kv;
+        unsigned kmt = 0;
+        uint64_t kv = 0;
 
         VMESH_GUARD(rd_head(r, &kmt, &kv));
         if (kmt != MT_UINT || kv > 6) {
@@ -625,8 +625,8 @@ out:
 static vmesh_err decode_components(rd *r, const char *what, vmesh_psa_claims *c)
 {
     vmesh_err rc = VMESH_OK;
-    unsigned mt;
-    uint64_t count;
+    unsigned mt = 0;
+    uint64_t count = 0;
 
     VMESH_GUARD(rd_head(r, &mt, &count));
     VMESH_GUARD(want(mt, MT_ARRAY, what));
@@ -648,13 +648,13 @@ static vmesh_err decode_claim(rd *r, int cl, vmesh_psa_claims *c)
 {
     vmesh_err rc = VMESH_OK;
     char what[64];
-    int64_t v;
+    int64_t v = 0;
 
     snprintf(what, sizeof(what), "%s (key %lld)", claims_tab[cl].name, (long long)claim_key(c->profile, cl));
     switch (cl) {
     case CL_NONCE: {
-        unsigned mt;
-        uint64_t dummy;
+        unsigned mt = 0;
+        uint64_t dummy = 0;
         size_t save = r->off;
 
         VMESH_GUARD(rd_head(r, &mt, &dummy));
@@ -737,8 +737,8 @@ vmesh_err vmesh_psa_claims_decode(const uint8_t *cbor, size_t n, vmesh_psa_claim
     rd r = {cbor, n, 0};
     size_t slot_off[NSLOTS];
     bool slot_set[NSLOTS] = {false};
-    unsigned mt;
-    uint64_t count;
+    unsigned mt = 0;
+    uint64_t count = 0;
     int base;
 
     vmesh_psa_claims_free(c);
@@ -755,8 +755,8 @@ vmesh_err vmesh_psa_claims_decode(const uint8_t *cbor, size_t n, vmesh_psa_claim
      * not understand." */
     for (uint64_t i = 0; i < count; i++) {
         size_t key_off = r.off;
-        unsigned kmt;
-        uint64_t kv;
+        unsigned kmt = 0;
+        uint64_t kv = 0;
         int slot = -1;
 
         VMESH_GUARD(rd_head(&r, &kmt, &kv));

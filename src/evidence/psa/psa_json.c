@@ -103,7 +103,7 @@ static vmesh_err claims_from_obj(json_t *root, vmesh_psa_claims *c)
     vmesh_err rc = VMESH_OK;
     const char *key;
     json_t *v;
-    json_int_t iv;
+    json_int_t iv = 0;
 
     if (!json_is_object(root))
         JSON_ERR("the document must be a JSON object");
