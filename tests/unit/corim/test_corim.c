@@ -323,6 +323,7 @@ enum variant {
     V_EXPIRED,
     V_NO_PROFILE,
     V_OTHER_PROFILE,
+    V_OLD_PROFILE,
     V_COUNT
 };
 
@@ -365,12 +366,22 @@ static void build_comid(vmesh_buf *b, enum variant v, const char *pem)
     H(4, 1);
     H(5, 2);
     H(0, 0);
-    if (v == V_MKEY_UINT)
+    if (v == V_MKEY_UINT) {
         H(0, 7);
-    else
+    } else if (v == V_OLD_PROFILE) {
+        /* psa.refval-id = 601({ 1: label, 4: version, 5: signer-id }) */
+        H(6, 601);
+        H(5, 3);
+        H(0, 1);
+        TXT("BL");
+        H(0, 4);
+        TXT("3.4");
+        H(0, 5);
+        BYT(d, 32);
+    } else
         TXT("psa.software-component");
     H(0, 1);
-    H(5, v == V_SVN_AND_DIGEST ? 3 : 2);
+    H(5, v == V_SVN_AND_DIGEST ? 3 : (v == V_OLD_PROFILE ? 1 : 2));
     if (v == V_SVN_AND_DIGEST) {
         H(0, 1);
         H(6, 552);
@@ -381,8 +392,10 @@ static void build_comid(vmesh_buf *b, enum variant v, const char *pem)
     H(4, 2);
     H(0, 1);
     BYT(d, v == V_SHORT_DIGEST ? 31 : 32);
-    H(0, 11);
-    TXT("BL");
+    if (v != V_OLD_PROFILE) {
+        H(0, 11);
+        TXT("BL");
+    }
     if (v == V_ENDORSED_TRIPLE) {
         H(0, 1);
         H(4, 0);
@@ -412,7 +425,9 @@ static void build_corim(vmesh_buf *out, enum variant v, const char *pem)
     if (v != V_NO_PROFILE) {
         H(0, 3);
         H(6, 32);
-        TXT(v == V_OTHER_PROFILE ? "http://example.com/other" : VMESH_CORIM_PROFILE_PSA);
+        TXT(v == V_OTHER_PROFILE  ? "http://example.com/other"
+            : v == V_OLD_PROFILE ? VMESH_CORIM_PROFILE_PSA_IOT1
+                                 : VMESH_CORIM_PROFILE_PSA);
     }
     if (v == V_EXPIRED) {
         H(0, 4);
@@ -446,6 +461,7 @@ static void hand_built_refusals(void **state)
         [V_EXPIRED] = {VMESH_ERR_EXPIRED, "rim-validity: not-after (1600000000) has passed"},
         [V_NO_PROFILE] = {VMESH_ERR_UNSUPPORTED, "CoRIM has no profile"},
         [V_OTHER_PROFILE] = {VMESH_ERR_UNSUPPORTED, "profile \"http://example.com/other\" is not supported"},
+        [V_OLD_PROFILE] = {VMESH_OK, ""},
     };
     vmesh_key *pub = gen_public(NULL);
     vmesh_buf pem = {0};
@@ -468,6 +484,15 @@ static void hand_built_refusals(void **state)
             assert_int_equal(vmesh_buf_append_u8(&c, 0), VMESH_OK);
             assert_int_equal(vmesh_corim_load(s, c.data, c.len, NULL, 0, "hand", NULL), VMESH_ERR_PARSE);
             assert_non_null(strstr(vmesh_err_detail(), "trailing"));
+        } else if (v == V_OLD_PROFILE) {
+            const vmesh_rv_measurement *ms[4];
+            assert_int_equal(vmesh_rv_store_size(s), 4);
+            assert_int_equal(vmesh_rv_find_measurements(s, "psa", impl_id, IMPL_LEN, ms, 4), 2);
+            assert_string_equal(ms[1]->name, "BL");
+            assert_string_equal(ms[1]->version, "3.4");
+            assert_int_equal(ms[1]->signer_id_len, 32);
+            assert_int_equal(ms[1]->signer_id[0], 0x44);
+            assert_null(ms[0]->version);
         } else {
             assert_int_equal(vmesh_rv_store_size(s), 2); /* nothing added */
         }
