@@ -1,0 +1,349 @@
+/*
+ * vmesh atls: the attested channel (DESIGN §3). Mutual TLS 1.3 with SPIFFE
+ * X509-SVIDs, the 0xff4d negotiation extension, and one attestation message
+ * per attesting side bound to the session by the TLS exporter, exchanged
+ * without an extra round trip. Application data flows only after the peer's
+ * attestation (or its admitted absence) was accepted. The attestation work
+ * itself (producing evidence, appraising it, policy) is delegated to a
+ * provider (vmesh_atls_provider); this module checks the channel binding
+ * (message structure, role, session proof over this session's binder) and
+ * must never hand the provider a message whose proof has not verified, nor
+ * deliver an application byte before the peer has been accepted.
+ *
+ * Wire format and the decisions DESIGN §3 left open: docs/ATLS.md.
+ */
+#ifndef VMESH_ATLS_H
+#define VMESH_ATLS_H
+
+#include "vmesh/core.h"
+#include "vmesh/evidence.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- constants -------------------------------------------------------------- */
+
+#define VMESH_ATLS_EXT_TYPE 0xff4d
+#define VMESH_ATLS_EXPORTER_LABEL "EXPERIMENTAL-vmesh-attestation"
+#define VMESH_ATLS_BINDER_LABEL "vmesh attestation v1"
+#define VMESH_ATLS_AK_LABEL "vmesh ak v1"
+#define VMESH_ATLS_VERSION 1
+
+typedef enum { VMESH_ATLS_SERVER = 0, VMESH_ATLS_CLIENT = 1 } vmesh_atls_role;
+
+/* Attestation modes; the values are the 0xff4d wire codes and equal
+ * vmesh_mode of vmesh/policy.h (EPOCH_FRESH 0, FRESH 1, PASSPORT 2). */
+typedef enum {
+    VMESH_ATLS_MODE_EPOCH_FRESH = 0, /* background-check, evidence bound to the epoch bell */
+    VMESH_ATLS_MODE_FRESH = 1,       /* background-check, new evidence per session */
+    VMESH_ATLS_MODE_PASSPORT = 2,    /* an EAR naming the AK */
+    VMESH_ATLS_MODE_NONE = 3,        /* unattested peer admitted by policy */
+} vmesh_atls_mode;
+#define VMESH_ATLS_MODE_BIT(m) (1u << (unsigned)(m))
+#define VMESH_ATLS_MODES_ALL                                                                       \
+    (VMESH_ATLS_MODE_BIT(0) | VMESH_ATLS_MODE_BIT(1) | VMESH_ATLS_MODE_BIT(2))
+const char *vmesh_atls_mode_name(int mode); /* "epoch-fresh", "fresh", "passport", "none" */
+
+/* Frame types (DESIGN §3.2: type:u8 length:u24 payload). Type 3 is a vmesh
+ * addition (docs/ATLS.md): the explicit verdict that the peer's
+ * attestation, or its absence, was accepted; it carries no payload. */
+typedef enum {
+    VMESH_ATLS_FRAME_ATTESTATION = 1,
+    VMESH_ATLS_FRAME_FAILED = 2,
+    VMESH_ATLS_FRAME_ACCEPTED = 3,
+} vmesh_atls_frame_type;
+
+#define VMESH_ATLS_FRAME_HEADER 4
+#define VMESH_ATLS_FRAME_MAX_DEFAULT ((size_t)64 * 1024)
+#define VMESH_ATLS_FRAME_MAX_LIMIT ((size_t)16 * 1024 * 1024 - 1) /* u24 */
+/* Caps on the fields of the attestation message. */
+#define VMESH_ATLS_MEDIA_TYPE_MAX 256
+#define VMESH_ATLS_SPKI_MAX 1024
+#define VMESH_ATLS_EPOCH_NONCE_MIN 8
+#define VMESH_ATLS_EPOCH_NONCE_MAX 64
+#define VMESH_ATLS_PROOF_MAX 512
+#define VMESH_ATLS_FAIL_MESSAGE_MAX 256
+/* Caps on the extension: at most this many modes / media types. */
+#define VMESH_ATLS_EXT_MAX 2048
+#define VMESH_ATLS_EXT_MEDIA_TYPES_MAX 16
+
+/* Reason codes of attestation-failed frames (wire values, never reuse). */
+typedef enum {
+    VMESH_ATLS_R_NONE = 0,            /* not a failure */
+    VMESH_ATLS_R_MALFORMED = 1,       /* a frame or message that does not parse */
+    VMESH_ATLS_R_BINDER_MISMATCH = 2, /* the session proof does not verify over this binder */
+    VMESH_ATLS_R_ROLE_MISMATCH = 3,   /* the message claims the wrong role (reflection) */
+    VMESH_ATLS_R_EVIDENCE_INVALID = 4,/* evidence does not verify or does not bind the AK */
+    VMESH_ATLS_R_NOT_AFFIRMING = 5,   /* appraised, but below the required tier */
+    VMESH_ATLS_R_POLICY_REFUSED = 6,  /* refused by another policy rule */
+    VMESH_ATLS_R_UNATTESTED_REFUSED = 7, /* the peer does not attest and policy requires it */
+    VMESH_ATLS_R_MODE_REFUSED = 8,    /* no common mode, or a mode policy does not accept */
+    VMESH_ATLS_R_MEDIA_TYPE_REFUSED = 9, /* evidence media type the RP cannot appraise */
+    VMESH_ATLS_R_EAR_UNTRUSTED = 10,  /* passport EAR not signed by a trusted verifier */
+    VMESH_ATLS_R_EAR_EXPIRED = 11,
+    VMESH_ATLS_R_STALE_EPOCH = 12,    /* evidence bound to an epoch that is not current */
+    VMESH_ATLS_R_EVIDENCE_TOO_OLD = 13,
+    VMESH_ATLS_R_PEER_IDENTITY = 14,  /* the peer's SPIFFE ID is missing or not expected */
+    VMESH_ATLS_R_TIMEOUT = 15,        /* handshake + attestation deadline passed */
+    VMESH_ATLS_R_INTERNAL = 16,       /* the sender failed (e.g. could not attest) */
+    VMESH_ATLS_R__COUNT
+} vmesh_atls_reason;
+/* "binder-mismatch", ...; "unknown" for codes we do not know. */
+const char *vmesh_atls_reason_name(uint32_t code);
+
+/* ---- the attestation message (DESIGN §3.2) ---------------------------------- */
+
+/* A decoded or to-be-encoded attestation message. Every buffer is owned.
+ *   {1: 1, 2: role, 3: [media_type, cmw], 4: ak_spki,
+ *    5: {1: epoch_id, 2: epoch_nonce} | {3: true}, 6: proof} */
+typedef struct {
+    vmesh_atls_role role;
+    vmesh_buf media_type; /* text, NUL-terminated after decode, no NUL inside */
+    vmesh_buf cmw;        /* evidence or EAR bytes */
+    vmesh_buf ak_spki;    /* SubjectPublicKeyInfo DER of the AK */
+    bool fresh;           /* freshness {3: true} */
+    uint64_t epoch_id;    /* when !fresh */
+    vmesh_buf epoch_nonce;/* when !fresh: 8..64 bytes */
+    vmesh_buf proof;      /* ECDSA P-256 r||s (64 bytes) by the AK over the binder */
+} vmesh_atls_msg;
+
+void vmesh_atls_msg_init(vmesh_atls_msg *m);
+void vmesh_atls_msg_free(vmesh_atls_msg *m);
+/* Encodes to CBOR (definite lengths, shortest heads, keys in order 1..6). */
+vmesh_err vmesh_atls_msg_encode(const vmesh_atls_msg *m, vmesh_buf *out) VMESH_WUR;
+/* Strict decode: one definite-length map with exactly keys 1..6 (any order,
+ * no duplicates, no other key), every value of its type and within its cap,
+ * version 1, nothing after the map. */
+vmesh_err vmesh_atls_msg_decode(const uint8_t *p, size_t n, vmesh_atls_msg *m) VMESH_WUR;
+
+/* attestation-failed payload {1: reason uint, 2: message text <= 256 bytes}. */
+vmesh_err vmesh_atls_failed_encode(uint32_t reason, const char *message, vmesh_buf *out) VMESH_WUR;
+/* message receives at most VMESH_ATLS_FAIL_MESSAGE_MAX bytes + NUL. */
+vmesh_err vmesh_atls_failed_decode(const uint8_t *p, size_t n, uint32_t *reason,
+                                   char message[VMESH_ATLS_FAIL_MESSAGE_MAX + 1]) VMESH_WUR;
+
+/* ---- frames ------------------------------------------------------------------- */
+
+/* Appends a frame header + payload. */
+vmesh_err vmesh_atls_frame_encode(uint8_t type, const uint8_t *payload, size_t n,
+                                  vmesh_buf *out) VMESH_WUR;
+
+/* Incremental frame parser over a byte stream. */
+typedef struct {
+    size_t max;        /* payload cap for type 1 (others are capped lower) */
+    uint8_t hdr[VMESH_ATLS_FRAME_HEADER];
+    size_t hdr_len;
+    uint8_t type;
+    size_t need;       /* payload length announced */
+    vmesh_buf payload;
+    bool done;
+} vmesh_atls_frame_parser;
+
+/* max 0 means VMESH_ATLS_FRAME_MAX_DEFAULT; refused above the u24 limit. */
+vmesh_err vmesh_atls_frame_parser_init(vmesh_atls_frame_parser *fp, size_t max) VMESH_WUR;
+/* Consumes bytes from p; *used says how many (never past the end of one
+ * frame). Returns VMESH_ERR_WANT_READ when more bytes are needed, VMESH_OK
+ * when a frame is complete (fp->type, fp->payload), or an error: unknown
+ * type (PARSE), a length above its cap (TOO_LARGE: type 1 above max,
+ * type 2 above 1 KiB, type 3 not 0). The length is checked as soon as the
+ * header is complete, before anything is allocated. */
+vmesh_err vmesh_atls_frame_parser_feed(vmesh_atls_frame_parser *fp, const uint8_t *p, size_t n,
+                                       size_t *used) VMESH_WUR;
+/* Ready for the next frame (keeps the cap). */
+void vmesh_atls_frame_parser_reset(vmesh_atls_frame_parser *fp);
+void vmesh_atls_frame_parser_free(vmesh_atls_frame_parser *fp);
+
+/* ---- the 0xff4d extension (DESIGN §3.1) --------------------------------------- */
+
+/* {1: [modes accepted for the peer's attestation], 2: [media types the
+ * sender can appraise], 3: will-attest-itself bool}. modes is kept as a
+ * list in the sender's order of preference. */
+typedef struct {
+    uint8_t modes[3];
+    size_t n_modes;
+    char *media_types[VMESH_ATLS_EXT_MEDIA_TYPES_MAX]; /* owned */
+    size_t n_media_types;
+    bool will_attest;
+} vmesh_atls_ext;
+
+void vmesh_atls_ext_free(vmesh_atls_ext *e);
+vmesh_err vmesh_atls_ext_encode(const vmesh_atls_ext *e, vmesh_buf *out) VMESH_WUR;
+/* Strict: exactly keys 1, 2, 3; modes 0..2 without repetition (at most 3);
+ * media types non-empty text <= 256 bytes (at most 16); total <= 2048. */
+vmesh_err vmesh_atls_ext_decode(const uint8_t *p, size_t n, vmesh_atls_ext *e) VMESH_WUR;
+
+/* ---- binding ------------------------------------------------------------------- */
+
+/* binder = SHA-256("vmesh attestation v1" || role (1 byte) ||
+ *   TLS-Exporter("EXPERIMENTAL-vmesh-attestation", context = role byte, 32) ||
+ *   SHA-256(SPKI DER of the sender's TLS leaf certificate)).
+ * This is the pure part: the exporter output is given. */
+void vmesh_atls_binder_compute(vmesh_atls_role role, const uint8_t exporter[32],
+                               const uint8_t *leaf_spki, size_t leaf_spki_len, uint8_t out[32]);
+/* ak_nonce = SHA-256("vmesh ak v1" || SPKI(AK) DER || freshness value) where
+ * the freshness value is the epoch nonce bytes (epoch-fresh and passport:
+ * the epoch id is NOT included; the RP checks id and nonce against its
+ * bell) or the 32-byte binder (fresh). binder may be NULL when !m->fresh. */
+vmesh_err vmesh_atls_ak_nonce(const vmesh_atls_msg *m, const uint8_t *binder,
+                              uint8_t out[32]) VMESH_WUR;
+/* Checks the session proof: m->proof is an ECDSA P-256 signature (r||s) by
+ * the key m->ak_spki over the 32-byte binder. VMESH_ERR_SIGNATURE if not. */
+vmesh_err vmesh_atls_proof_verify(const vmesh_atls_msg *m, const uint8_t binder[32]) VMESH_WUR;
+
+/* ---- the provider: where attestation work is done ------------------------------ */
+
+/* What the attester side is asked for. */
+typedef struct {
+    vmesh_atls_role role;          /* our role; msg->role is preset to it */
+    vmesh_atls_mode mode;          /* the mode chosen from the peer's list */
+    const uint8_t *binder;         /* 32 bytes: THIS session's binder for our role */
+    const vmesh_atls_ext *peer;    /* the peer's offer (media types it can appraise) */
+    const char *peer_spiffe_id;    /* NULL on the server (0.5-RTT: no client cert yet) */
+    bool resumed;
+} vmesh_atls_attest_in;
+
+/* What the relying-party side is asked to judge. */
+typedef struct {
+    const vmesh_atls_msg *msg;     /* structure, role and proof already checked */
+    const uint8_t *binder;         /* 32 bytes: the binder the proof was checked over */
+    uint8_t ak_nonce[32];          /* vmesh_atls_ak_nonce(msg, binder) */
+    vmesh_atls_role peer_role;
+    const char *peer_spiffe_id;    /* verified SVID identity of the peer */
+    bool resumed;
+} vmesh_atls_appraise_in;
+
+/* The appraisal outcome the provider reports (and the accessor returns). */
+typedef struct {
+    vmesh_tv tv;
+    vmesh_tier tier;               /* overall status */
+    int mode;                      /* vmesh_atls_mode the message was appraised as */
+    char reason[VMESH_ATLS_FAIL_MESSAGE_MAX + 1]; /* why refused / main warning; sent to the peer on refusal */
+    vmesh_buf claims_json;         /* EAR JWT or claims JSON, for logs and the admin API */
+} vmesh_atls_peer_result;
+
+void vmesh_atls_peer_result_init(vmesh_atls_peer_result *r);
+void vmesh_atls_peer_result_free(vmesh_atls_peer_result *r);
+
+typedef struct {
+    void *ctx;
+    /* Attester side: fill msg (media_type, cmw, ak_spki, freshness, proof =
+     * AK signature over in->binder). msg->role is preset; leave it. An
+     * error makes the connection fail with reason internal. May be NULL
+     * when will_attest is false. */
+    vmesh_err (*attest)(void *ctx, const vmesh_atls_attest_in *in, vmesh_atls_msg *msg);
+    /* Relying-party side: the atls layer has checked the message structure,
+     * the role, that the proof verifies over THIS session's binder with the
+     * AK of the message, and that the mode the message implies is one we
+     * accept. The provider checks that the evidence / EAR binds that AK
+     * (evidence nonce == in->ak_nonce, or EAR key-attestation == AK), its
+     * freshness (epoch) and policy, and fills out (tv, tier, mode, reason,
+     * claims_json). *reason = VMESH_ATLS_R_NONE admits the peer; any other
+     * code refuses it (out->reason is sent as the message). A returned
+     * error refuses with reason internal. out->mode must be FRESH exactly
+     * when msg->fresh; it must be one of our accepted modes. */
+    vmesh_err (*appraise)(void *ctx, const vmesh_atls_appraise_in *in,
+                          vmesh_atls_peer_result *out, vmesh_atls_reason *reason);
+    /* Modes accepted for the peer's attestation, in order of preference
+     * (empty: we do not ask the peer to attest and admit it as tier none). */
+    uint8_t accept_modes[3];
+    size_t n_accept_modes;
+    /* Media types we can appraise (advertised in 0xff4d), NULL-terminated. */
+    const char *const *media_types;
+    bool will_attest;              /* we attest ourselves when the peer asks */
+    unsigned attest_modes;         /* VMESH_ATLS_MODE_BIT mask of modes we can produce */
+    /* A peer that does not attest although we asked (no 0xff4d, or
+     * will-attest false): refused (false, default) or admitted, tier none. */
+    bool allow_unattested;
+} vmesh_atls_provider;
+
+/* ---- configuration (one per listener or upstream) ------------------------------ */
+
+typedef struct vmesh_atls_config vmesh_atls_config;
+
+vmesh_err vmesh_atls_config_new(vmesh_atls_role role, vmesh_atls_config **out) VMESH_WUR;
+/* Our X509-SVID: chain PEM (leaf first) and its private key. */
+vmesh_err vmesh_atls_config_set_svid(vmesh_atls_config *c, const char *chain_pem,
+                                     const char *key_pem) VMESH_WUR;
+/* Trust bundle (PEM, one or more CA certificates) for the peer's SVID. */
+vmesh_err vmesh_atls_config_set_bundle(vmesh_atls_config *c, const char *bundle_pem) VMESH_WUR;
+/* Expected peer identity: a SPIFFE ID, or a prefix pattern ending in "/"
+ * "*" (vmesh_pki_spiffe_match). NULL: any SVID of the bundle. */
+vmesh_err vmesh_atls_config_set_peer_pattern(vmesh_atls_config *c, const char *pattern) VMESH_WUR;
+/* The provider is copied; its ctx must outlive the config's connections. */
+vmesh_err vmesh_atls_config_set_provider(vmesh_atls_config *c,
+                                         const vmesh_atls_provider *p) VMESH_WUR;
+/* Deadline for handshake + attestation, from vmesh_atls_conn_new (default 10000 ms). */
+void vmesh_atls_config_set_deadline_ms(vmesh_atls_config *c, uint32_t ms);
+/* Cap on an attestation frame's payload (default 64 KiB, at most 16 MiB - 1). */
+vmesh_err vmesh_atls_config_set_max_frame(vmesh_atls_config *c, size_t max) VMESH_WUR;
+/* Server: issue TLS 1.3 session tickets (default on). Client: remember the
+ * last ticket so that vmesh_atls_conn_get1_session works (default on). */
+void vmesh_atls_config_set_resumption(vmesh_atls_config *c, bool on);
+/* The OpenSSL SSL_CTX (borrowed), for ALPN, cipher settings and the like. */
+void *vmesh_atls_config_ssl_ctx(vmesh_atls_config *c);
+void vmesh_atls_config_free(vmesh_atls_config *c);
+
+/* ---- connections ---------------------------------------------------------------- */
+
+typedef struct vmesh_atls_conn vmesh_atls_conn;
+/* A TLS 1.3 session to resume (an OpenSSL SSL_SESSION underneath). */
+typedef struct vmesh_atls_session vmesh_atls_session;
+
+/* Wraps a connected socket (blocking or not; the fd stays the caller's).
+ * The deadline starts now. */
+vmesh_err vmesh_atls_conn_new(vmesh_atls_config *c, int fd, vmesh_atls_conn **out) VMESH_WUR;
+/* Client, before the handshake: resume this session. */
+vmesh_err vmesh_atls_conn_set_session(vmesh_atls_conn *conn, vmesh_atls_session *s) VMESH_WUR;
+/* Client: the newest session ticket received on this connection (NULL if
+ * none yet: tickets arrive after the handshake, with the first reads).
+ * Free with vmesh_atls_session_free. */
+vmesh_atls_session *vmesh_atls_conn_get1_session(vmesh_atls_conn *conn);
+void vmesh_atls_session_free(vmesh_atls_session *s);
+
+/* Drives handshake + attestation. VMESH_OK: established (peer accepted;
+ * on the client, the server's verdict on us arrives with the first read).
+ * VMESH_ERR_WANT_READ / WANT_WRITE: poll the fd and call again.
+ * VMESH_ERR_TIMEOUT: the deadline passed. Any other error: failed; see
+ * vmesh_atls_failure for the reason. With a blocking fd it completes in one
+ * call (waiting at most until the deadline). */
+vmesh_err vmesh_atls_handshake(vmesh_atls_conn *conn) VMESH_WUR;
+/* Milliseconds left before the deadline while not established (for the
+ * caller's timer); -1 once established or failed. */
+int64_t vmesh_atls_timeout_ms(const vmesh_atls_conn *conn);
+/* Application data, after vmesh_atls_handshake returned VMESH_OK. read:
+ * *got > 0 with VMESH_OK; VMESH_ERR_CLOSED at close_notify or EOF;
+ * VMESH_ERR_POLICY when the peer refused us (reason in vmesh_atls_failure).
+ * write: accepts all n bytes or returns WANT_WRITE having accepted none
+ * (output is buffered up to 256 KiB; vmesh_atls_flush drains it). */
+vmesh_err vmesh_atls_read(vmesh_atls_conn *conn, void *buf, size_t n, size_t *got) VMESH_WUR;
+vmesh_err vmesh_atls_write(vmesh_atls_conn *conn, const void *buf, size_t n) VMESH_WUR;
+vmesh_err vmesh_atls_flush(vmesh_atls_conn *conn) VMESH_WUR;
+/* Sends close_notify and flushes (WANT_WRITE: call again). */
+vmesh_err vmesh_atls_shutdown(vmesh_atls_conn *conn) VMESH_WUR;
+/* Frees the connection (not the fd). Secrets are wiped by OpenSSL. */
+void vmesh_atls_free(vmesh_atls_conn *conn);
+
+/* Accessors. */
+const char *vmesh_atls_peer_spiffe_id(const vmesh_atls_conn *conn); /* NULL before verified */
+/* Mode of the peer's attestation as accepted (VMESH_ATLS_MODE_NONE when
+ * admitted unattested, -1 before). */
+int vmesh_atls_peer_mode(const vmesh_atls_conn *conn);
+/* Mode we attested in (-1 when we did not). */
+int vmesh_atls_own_mode(const vmesh_atls_conn *conn);
+/* NULL until the peer was appraised and accepted (or admitted unattested). */
+const vmesh_atls_peer_result *vmesh_atls_peer_result_get(const vmesh_atls_conn *conn);
+bool vmesh_atls_resumed(const vmesh_atls_conn *conn);
+/* True when 0xff4d was negotiated (CH and EE). */
+bool vmesh_atls_negotiated(const vmesh_atls_conn *conn);
+/* The failure: reason code (VMESH_ATLS_R_NONE if none), its message, and
+ * whether the peer reported it (it refused us) or we did. */
+vmesh_atls_reason vmesh_atls_failure(const vmesh_atls_conn *conn, const char **message,
+                                     bool *by_peer);
+/* The OpenSSL SSL (borrowed). */
+void *vmesh_atls_conn_ssl(vmesh_atls_conn *conn);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

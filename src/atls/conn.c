@@ -1,0 +1,1391 @@
+/*
+ * The attested channel's connection (DESIGN §3): OpenSSL 3.0 TLS 1.3 over
+ * memory BIOs driven by an explicit non-blocking state machine, the 0xff4d
+ * extension callbacks, the server's attestation at 0.5-RTT, the preamble of
+ * frames each side reads before any application byte, and failure frames.
+ * It must never deliver or accept application data before the peer was
+ * accepted, never treat the 0.5-RTT point as "client authenticated", never
+ * let a provider see a message whose session proof has not verified, and
+ * never block past the deadline.
+ *
+ * Stream layout once 0xff4d is negotiated (docs/ATLS.md):
+ *   server -> client: [attestation if the server attests] ... [verdict]
+ *   client -> server: [attestation if the client attests] [verdict]
+ * where a verdict is an attestation-accepted frame (3) or an
+ * attestation-failed frame (2, then close); a failed frame may also replace
+ * an expected attestation. Without 0xff4d there are no frames at all.
+ */
+#include "atls_int.h"
+#include "vmesh/pki.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define IO_CHUNK 16384
+#define WRITE_BACKPRESSURE ((size_t)256 * 1024)
+#define OUTQ_MAX ((size_t)32 * 1024 * 1024)
+#define DEADLINE_DEFAULT_MS 10000u
+
+struct vmesh_atls_config {
+    vmesh_atls_role role;
+    SSL_CTX *ctx;
+    vmesh_atls_provider prov;
+    bool has_provider; /* without one: plain mTLS, no 0xff4d */
+    char *peer_pattern;
+    uint32_t deadline_ms;
+    size_t max_frame;
+    bool resumption;
+};
+
+typedef enum {
+    ST_TLS,        /* server: SSL_read_early_data to 0.5-RTT; client: SSL_connect */
+    ST_SRV_HRR,    /* server after HelloRetryRequest: SSL_do_handshake until export works */
+    ST_SRV_FINISH, /* server: SSL_do_handshake until the client's Finished */
+    ST_READ_PEER,  /* reading the peer's preamble frames */
+    ST_ESTABLISHED,
+    ST_FAILING,    /* flushing a failure frame / close_notify */
+    ST_FAILED,
+} conn_state;
+
+struct vmesh_atls_conn {
+    vmesh_atls_config *cfg;
+    SSL *ssl;
+    BIO *rbio, *wbio; /* owned by ssl */
+    int fd;
+    bool blocking;
+    uint64_t deadline_ns;
+    conn_state state;
+
+    /* negotiation */
+    bool peer_ext_seen;
+    bool ext_sent;       /* we added 0xff4d to our CH / EE */
+    vmesh_atls_ext peer_ext;
+    bool framing;        /* 0xff4d in CH and EE: frames are exchanged */
+    bool peer_attests;   /* an attestation frame from the peer is expected */
+    bool we_attest;
+    int own_mode, peer_mode;
+
+    /* preamble reading */
+    bool expect_att, expect_verdict, verdict_pending;
+    vmesh_atls_frame_parser fp;
+    vmesh_buf in;        /* plaintext read from TLS not yet consumed */
+    size_t in_off;
+
+    vmesh_buf outq;      /* TLS records not yet written to the fd */
+    size_t outq_off;
+
+    char *peer_id;
+    vmesh_atls_peer_result result;
+    bool result_set;
+
+    /* failure */
+    uint32_t fail_reason;
+    char fail_msg[VMESH_ATLS_FAIL_MESSAGE_MAX + 1];
+    char fail_detail[512];
+    bool fail_by_peer;
+    vmesh_err fail_err;
+    bool shutdown_sent;
+
+    SSL_SESSION *last_session;
+};
+
+/* ---- small helpers ------------------------------------------------------------------ */
+
+static uint64_t deadline_left_ms(const vmesh_atls_conn *c)
+{
+    uint64_t now = vmesh_time_mono_ns();
+
+    return now >= c->deadline_ns ? 0 : (c->deadline_ns - now) / 1000000u;
+}
+
+/* Waits are bounded by the deadline until established (failing included). */
+static bool in_handshake(const vmesh_atls_conn *c)
+{
+    return c->state != ST_ESTABLISHED;
+}
+
+/* Waits for fd readiness on a blocking fd, bounded by the deadline while
+ * the handshake runs. */
+static vmesh_err wait_fd(vmesh_atls_conn *c, short events)
+{
+    vmesh_err rc = VMESH_OK;
+    struct pollfd pfd = {.fd = c->fd, .events = events};
+    int r, timeout = -1;
+
+    if (!c->blocking)
+        goto out;
+    for (;;) {
+        if (in_handshake(c)) {
+            uint64_t left = deadline_left_ms(c);
+
+            VMESH_ENSURE(left > 0, VMESH_ERR_TIMEOUT, "attested TLS: deadline passed");
+            timeout = left > INT32_MAX ? INT32_MAX : (int)left;
+        }
+        r = poll(&pfd, 1, timeout);
+        if (r < 0 && errno == EINTR)
+            continue;
+        VMESH_ENSURE(r >= 0, VMESH_ERR_IO, "poll: %s", strerror(errno));
+        VMESH_ENSURE(r > 0, VMESH_ERR_TIMEOUT, "attested TLS: deadline passed");
+        break;
+    }
+out:
+    return rc;
+}
+
+/* Moves TLS output from the memory BIO to outq, then writes outq to the fd. */
+static vmesh_err flush_out(vmesh_atls_conn *c)
+{
+    vmesh_err rc = VMESH_OK;
+    uint8_t chunk[IO_CHUNK];
+    int n;
+
+    while (BIO_ctrl_pending(c->wbio) > 0) {
+        n = BIO_read(c->wbio, chunk, sizeof(chunk));
+        if (n <= 0)
+            break;
+        VMESH_GUARD(vmesh_buf_append(&c->outq, chunk, (size_t)n));
+    }
+    while (c->outq_off < c->outq.len) {
+        ssize_t w = send(c->fd, c->outq.data + c->outq_off, c->outq.len - c->outq_off,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+
+        if (w < 0 && errno == ENOTSOCK)
+            w = write(c->fd, c->outq.data + c->outq_off, c->outq.len - c->outq_off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (!c->blocking) {
+                rc = VMESH_ERR_WANT_WRITE;
+                goto out;
+            }
+            VMESH_GUARD(wait_fd(c, POLLOUT));
+            continue;
+        }
+        VMESH_ENSURE(w >= 0, errno == EPIPE || errno == ECONNRESET ? VMESH_ERR_CLOSED : VMESH_ERR_IO,
+                     "attested TLS: write: %s", strerror(errno));
+        c->outq_off += (size_t)w;
+    }
+    vmesh_buf_reset(&c->outq);
+    c->outq_off = 0;
+out:
+    return rc;
+}
+
+/* Reads what the fd has into the TLS input BIO. */
+static vmesh_err fill_in(vmesh_atls_conn *c)
+{
+    vmesh_err rc = VMESH_OK;
+    uint8_t chunk[IO_CHUNK];
+    ssize_t r;
+
+    for (;;) {
+        r = recv(c->fd, chunk, sizeof(chunk), MSG_DONTWAIT);
+        if (r < 0 && errno == ENOTSOCK)
+            r = read(c->fd, chunk, sizeof(chunk));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (!c->blocking) {
+                rc = VMESH_ERR_WANT_READ;
+                goto out;
+            }
+            VMESH_GUARD(wait_fd(c, POLLIN));
+            continue;
+        }
+        VMESH_ENSURE(r >= 0, errno == ECONNRESET ? VMESH_ERR_CLOSED : VMESH_ERR_IO,
+                     "attested TLS: read: %s", strerror(errno));
+        VMESH_ENSURE(r > 0, VMESH_ERR_CLOSED, "attested TLS: the peer closed the connection");
+        VMESH_ENSURE(BIO_write(c->rbio, chunk, (int)r) == (int)r, VMESH_ERR_NOMEM,
+                     "out of memory");
+        break;
+    }
+out:
+    return rc;
+}
+
+/* After an SSL call failed with SSL_get_error() == e (taken right after the
+ * call): moves bytes and returns VMESH_OK when the call should be retried,
+ * WANT_* to yield, or the failure. */
+static vmesh_err ssl_progress(vmesh_atls_conn *c, int e, const char *what)
+{
+    vmesh_err rc = VMESH_OK;
+
+    switch (e) {
+    case SSL_ERROR_WANT_READ:
+        VMESH_GUARD(flush_out(c));
+        VMESH_GUARD(fill_in(c));
+        break;
+    case SSL_ERROR_WANT_WRITE: VMESH_GUARD(flush_out(c)); break;
+    case SSL_ERROR_ZERO_RETURN:
+        VMESH_FAIL(VMESH_ERR_CLOSED, "attested TLS: the peer sent close_notify");
+    case SSL_ERROR_SYSCALL:
+        if (ERR_peek_error() == 0)
+            VMESH_FAIL(VMESH_ERR_CLOSED, "attested TLS: %s: unexpected end of stream", what);
+        /* fall through */
+    default:
+        rc = vmesh_err_ssl(VMESH_ERR_IO, what);
+        /* Let the alert OpenSSL queued reach the peer, best effort. */
+        if (flush_out(c) != VMESH_OK)
+            vmesh_err_set(rc, "attested TLS: %s failed (TLS error)", what);
+        break;
+    }
+out:
+    return rc;
+}
+
+static vmesh_err spki_of(X509 *x, vmesh_buf *out)
+{
+    vmesh_err rc = VMESH_OK;
+    unsigned char *der = NULL;
+    int n;
+
+    VMESH_ENSURE(x != NULL, VMESH_ERR_STATE, "attested TLS: no certificate");
+    n = i2d_PUBKEY(X509_get0_pubkey(x), &der);
+    VMESH_ENSURE(n > 0, VMESH_ERR_CRYPTO, "attested TLS: cannot encode a certificate key");
+    VMESH_GUARD(vmesh_buf_set(out, der, (size_t)n));
+out:
+    OPENSSL_free(der);
+    return rc;
+}
+
+/* binder for `role`, whose sender's leaf certificate is `leaf`. */
+static vmesh_err binder_for(vmesh_atls_conn *c, vmesh_atls_role role, X509 *leaf,
+                            uint8_t out[32])
+{
+    vmesh_err rc = VMESH_OK;
+    uint8_t exporter[32], ctxb = (uint8_t)role;
+    vmesh_buf spki = {0};
+
+    VMESH_GUARD(spki_of(leaf, &spki));
+    /* RFC 8446 §7.5: TLS-Exporter(label, context_value, key_length). */
+    VMESH_ENSURE(SSL_export_keying_material(c->ssl, exporter, sizeof(exporter),
+                                            VMESH_ATLS_EXPORTER_LABEL,
+                                            sizeof(VMESH_ATLS_EXPORTER_LABEL) - 1, &ctxb, 1,
+                                            1) == 1,
+                 VMESH_ERR_STATE, "attested TLS: the exporter is not available yet");
+    vmesh_atls_binder_compute(role, exporter, spki.data, spki.len, out);
+    OPENSSL_cleanse(exporter, sizeof(exporter));
+out:
+    vmesh_buf_free(&spki);
+    return rc;
+}
+
+static bool exporter_ready(vmesh_atls_conn *c)
+{
+    uint8_t x[32], ctxb = 0;
+    int ok = SSL_export_keying_material(c->ssl, x, sizeof(x), VMESH_ATLS_EXPORTER_LABEL,
+                                        sizeof(VMESH_ATLS_EXPORTER_LABEL) - 1, &ctxb, 1, 1);
+
+    OPENSSL_cleanse(x, sizeof(x));
+    ERR_clear_error();
+    return ok == 1;
+}
+
+static bool accepts_mode(const vmesh_atls_provider *p, int mode)
+{
+    for (size_t i = 0; i < p->n_accept_modes; i++)
+        if (p->accept_modes[i] == mode)
+            return true;
+    return false;
+}
+
+/* An empty list accepts any media type (the provider decides). */
+static bool media_type_ok(const vmesh_atls_provider *p, const char *mt)
+{
+    if (p->media_types == NULL || p->media_types[0] == NULL)
+        return true;
+    for (size_t i = 0; p->media_types[i]; i++)
+        if (strcasecmp(p->media_types[i], mt) == 0)
+            return true;
+    return false;
+}
+
+/* ---- failure ------------------------------------------------------------------------- */
+
+static vmesh_err reason_err(uint32_t reason)
+{
+    switch (reason) {
+    case VMESH_ATLS_R_MALFORMED: return VMESH_ERR_PARSE;
+    case VMESH_ATLS_R_BINDER_MISMATCH:
+    case VMESH_ATLS_R_ROLE_MISMATCH: return VMESH_ERR_MISMATCH;
+    case VMESH_ATLS_R_TIMEOUT: return VMESH_ERR_TIMEOUT;
+    default: return VMESH_ERR_POLICY;
+    }
+}
+
+/* Records a failure; when `tell` and the peer speaks our framing, queues an
+ * attestation-failed frame; queues close_notify when the handshake is done.
+ * Returns the error the API reports (after the flush, see fail_flush). */
+static vmesh_err fail(vmesh_atls_conn *c, uint32_t reason, vmesh_err err, bool tell,
+                      const char *fmt, ...) VMESH_PRINTF(5, 6);
+static vmesh_err fail(vmesh_atls_conn *c, uint32_t reason, vmesh_err err, bool tell,
+                      const char *fmt, ...)
+{
+    va_list ap;
+    vmesh_buf payload = {0}, frame = {0};
+    size_t w;
+
+    if (c->state >= ST_FAILING)
+        return c->fail_err;
+    va_start(ap, fmt);
+    vsnprintf(c->fail_msg, sizeof(c->fail_msg), fmt, ap);
+    va_end(ap);
+    c->fail_reason = reason;
+    c->fail_err = err != VMESH_OK ? err : reason_err(reason);
+    snprintf(c->fail_detail, sizeof(c->fail_detail), "attestation %s (%s): %s",
+             c->fail_by_peer ? "refused by the peer" : "failed",
+             vmesh_atls_reason_name(reason), c->fail_msg);
+    if (tell && c->framing && !c->fail_by_peer &&
+        vmesh_atls_failed_encode(reason, c->fail_msg, &payload) == VMESH_OK &&
+        vmesh_atls_frame_encode(VMESH_ATLS_FRAME_FAILED, payload.data, payload.len, &frame) ==
+            VMESH_OK) {
+        /* The server may fail at 0.5-RTT, before the client's Finished. */
+        if (SSL_is_init_finished(c->ssl))
+            (void)SSL_write_ex(c->ssl, frame.data, frame.len, &w);
+        else
+            (void)SSL_write_early_data(c->ssl, frame.data, frame.len, &w);
+    }
+    if (SSL_is_init_finished(c->ssl) && !c->shutdown_sent) {
+        (void)SSL_shutdown(c->ssl);
+        c->shutdown_sent = true;
+    }
+    ERR_clear_error();
+    vmesh_buf_free(&payload);
+    vmesh_buf_free(&frame);
+    c->state = ST_FAILING;
+    vmesh_log(VMESH_LOG_INFO, "%s", c->fail_detail);
+    return vmesh_err_set(c->fail_err, "%s", c->fail_detail);
+}
+
+/* In ST_FAILING: flush what fail() queued; then the failure for good. A
+ * timeout does not wait for the peer to drain. */
+static vmesh_err fail_flush(vmesh_atls_conn *c)
+{
+    vmesh_err rc = VMESH_OK;
+
+    if (c->fail_reason == VMESH_ATLS_R_TIMEOUT || deadline_left_ms(c) == 0) {
+        bool blocking = c->blocking;
+
+        c->blocking = false; /* one attempt, no wait */
+        (void)flush_out(c);
+        c->blocking = blocking;
+    } else {
+        rc = flush_out(c);
+        if (rc == VMESH_ERR_WANT_WRITE)
+            return rc;
+    }
+    c->state = ST_FAILED;
+    return vmesh_err_set(c->fail_err, "%s", c->fail_detail);
+}
+
+/* Turns a TLS-level error into the connection's failure. */
+static vmesh_err fail_tls(vmesh_atls_conn *c, vmesh_err rc)
+{
+    char d[400];
+
+    if (rc == VMESH_ERR_TIMEOUT)
+        return fail(c, VMESH_ATLS_R_TIMEOUT, VMESH_ERR_TIMEOUT, true,
+                    "handshake and attestation did not complete within %u ms",
+                    c->cfg->deadline_ms);
+    snprintf(d, sizeof(d), "%s", vmesh_err_detail());
+    c->state = ST_FAILED;
+    c->fail_err = rc;
+    snprintf(c->fail_detail, sizeof(c->fail_detail), "%s", d);
+    return vmesh_err_set(rc, "%s", d);
+}
+
+/* ---- the 0xff4d extension callbacks ------------------------------------------------ */
+
+static void fill_own_ext(const vmesh_atls_provider *p, vmesh_atls_ext *e, bool will_attest)
+{
+    memset(e, 0, sizeof(*e));
+    for (size_t i = 0; i < p->n_accept_modes && i < 3; i++)
+        e->modes[e->n_modes++] = p->accept_modes[i];
+    for (size_t i = 0; p->media_types && p->media_types[i] &&
+                       e->n_media_types < VMESH_ATLS_EXT_MEDIA_TYPES_MAX;
+         i++)
+        e->media_types[e->n_media_types++] = (char *)p->media_types[i];
+    e->will_attest = will_attest;
+}
+
+static bool can_attest(const vmesh_atls_provider *p)
+{
+    return p->will_attest && p->attest != NULL && (p->attest_modes & VMESH_ATLS_MODES_ALL) != 0;
+}
+
+/* The mode we attest in: the first in the peer's order we can produce. */
+static int choose_mode(const vmesh_atls_provider *p, const vmesh_atls_ext *peer)
+{
+    for (size_t i = 0; i < peer->n_modes; i++)
+        if (p->attest_modes & VMESH_ATLS_MODE_BIT(peer->modes[i]))
+            return peer->modes[i];
+    return -1;
+}
+
+static int ext_add(SSL *s, unsigned int ext_type, unsigned int context, const unsigned char **out,
+                   size_t *outlen, X509 *x, size_t chainidx, int *al, void *add_arg)
+{
+    vmesh_atls_conn *c = SSL_get_app_data(s);
+    vmesh_atls_ext e;
+    vmesh_buf b = {0};
+    bool will;
+
+    (void)ext_type;
+    (void)x;
+    (void)chainidx;
+    (void)add_arg;
+    if (c == NULL || !c->cfg->has_provider)
+        return 0;
+    if (context & SSL_EXT_CLIENT_HELLO) {
+        will = can_attest(&c->cfg->prov);
+    } else {
+        /* EncryptedExtensions: OpenSSL calls us only when the ClientHello
+         * carried 0xff4d. We attest iff the client asks (a non-empty mode
+         * list) and we can produce one of its modes. */
+        c->own_mode = c->peer_ext.n_modes > 0 && can_attest(&c->cfg->prov)
+                          ? choose_mode(&c->cfg->prov, &c->peer_ext)
+                          : -1;
+        will = c->own_mode >= 0;
+    }
+    fill_own_ext(&c->cfg->prov, &e, will);
+    if (vmesh_atls_ext_encode(&e, &b) != VMESH_OK) {
+        vmesh_buf_free(&b);
+        *al = SSL_AD_INTERNAL_ERROR;
+        return -1;
+    }
+    *out = vmesh_buf_steal(&b, outlen);
+    c->ext_sent = true;
+    return 1;
+}
+
+static void ext_free(SSL *s, unsigned int ext_type, unsigned int context, const unsigned char *out,
+                     void *add_arg)
+{
+    (void)s;
+    (void)ext_type;
+    (void)context;
+    (void)add_arg;
+    free((void *)out);
+}
+
+static int ext_parse(SSL *s, unsigned int ext_type, unsigned int context,
+                     const unsigned char *in, size_t inlen, X509 *x, size_t chainidx, int *al,
+                     void *parse_arg)
+{
+    vmesh_atls_conn *c = SSL_get_app_data(s);
+
+    (void)ext_type;
+    (void)context;
+    (void)x;
+    (void)chainidx;
+    (void)parse_arg;
+    if (c == NULL)
+        return 1;
+    /* A second ClientHello (after HelloRetryRequest) replaces the first. */
+    vmesh_atls_ext_free(&c->peer_ext);
+    c->peer_ext_seen = false;
+    if (vmesh_atls_ext_decode(in, inlen, &c->peer_ext) != VMESH_OK) {
+        vmesh_log(VMESH_LOG_INFO, "attested TLS: %s", vmesh_err_detail());
+        *al = SSL_AD_DECODE_ERROR;
+        return 0;
+    }
+    c->peer_ext_seen = true;
+    return 1;
+}
+
+static int new_session_cb(SSL *s, SSL_SESSION *sess)
+{
+    vmesh_atls_conn *c = SSL_get_app_data(s);
+
+    if (c == NULL || !c->cfg->resumption)
+        return 0;
+    SSL_SESSION_free(c->last_session);
+    c->last_session = sess;
+    return 1; /* we keep the reference */
+}
+
+/* ---- configuration --------------------------------------------------------------------- */
+
+vmesh_err vmesh_atls_config_new(vmesh_atls_role role, vmesh_atls_config **out)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_atls_config *c = NULL;
+    static const unsigned char sid_ctx[] = "vmesh-atls";
+
+    *out = NULL;
+    VMESH_ENSURE(role == VMESH_ATLS_SERVER || role == VMESH_ATLS_CLIENT, VMESH_ERR_ARG,
+                 "attested TLS: role must be server or client");
+    c = calloc(1, sizeof(*c));
+    VMESH_ENSURE(c != NULL, VMESH_ERR_NOMEM, "out of memory");
+    c->role = role;
+    c->deadline_ms = DEADLINE_DEFAULT_MS;
+    c->max_frame = VMESH_ATLS_FRAME_MAX_DEFAULT;
+    c->resumption = true;
+    c->ctx = SSL_CTX_new(role == VMESH_ATLS_SERVER ? TLS_server_method() : TLS_client_method());
+    if (c->ctx == NULL) {
+        rc = vmesh_err_ssl(VMESH_ERR_CRYPTO, "SSL_CTX_new");
+        goto out;
+    }
+    /* DESIGN §3.1: "TLS 1.3 only". */
+    VMESH_ENSURE(SSL_CTX_set_min_proto_version(c->ctx, TLS1_3_VERSION) == 1 &&
+                     SSL_CTX_set_max_proto_version(c->ctx, TLS1_3_VERSION) == 1,
+                 VMESH_ERR_CRYPTO, "attested TLS: cannot restrict to TLS 1.3");
+    /* DESIGN §3.2: "Leave 0-RTT off: early data is replayable". */
+    SSL_CTX_set_max_early_data(c->ctx, 0);
+    SSL_CTX_set_verify(c->ctx,
+                       SSL_VERIFY_PEER |
+                           (role == VMESH_ATLS_SERVER ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
+                       NULL);
+    if (role == VMESH_ATLS_SERVER) {
+        VMESH_ENSURE(SSL_CTX_set_session_id_context(c->ctx, sid_ctx, sizeof(sid_ctx) - 1) == 1,
+                     VMESH_ERR_CRYPTO, "SSL_CTX_set_session_id_context");
+        SSL_CTX_set_num_tickets(c->ctx, 2);
+    } else {
+        SSL_CTX_set_session_cache_mode(c->ctx,
+                                       SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+        SSL_CTX_sess_set_new_cb(c->ctx, new_session_cb);
+    }
+    if (SSL_CTX_add_custom_ext(c->ctx, VMESH_ATLS_EXT_TYPE,
+                               SSL_EXT_CLIENT_HELLO | SSL_EXT_TLS1_3_ENCRYPTED_EXTENSIONS, ext_add,
+                               ext_free, NULL, ext_parse, NULL) != 1) {
+        rc = vmesh_err_ssl(VMESH_ERR_CRYPTO, "registering the 0xff4d extension");
+        goto out;
+    }
+    *out = c;
+    c = NULL;
+out:
+    vmesh_atls_config_free(c);
+    return rc;
+}
+
+vmesh_err vmesh_atls_config_set_svid(vmesh_atls_config *c, const char *chain_pem,
+                                     const char *key_pem)
+{
+    vmesh_err rc = VMESH_OK;
+
+    if (SSL_CTX_use_certificate_chain_file(c->ctx, chain_pem) != 1) {
+        rc = vmesh_err_ssl(VMESH_ERR_IO, "loading the certificate chain");
+        rc = vmesh_err_wrap(rc, "%s", chain_pem);
+        goto out;
+    }
+    if (SSL_CTX_use_PrivateKey_file(c->ctx, key_pem, SSL_FILETYPE_PEM) != 1) {
+        rc = vmesh_err_ssl(VMESH_ERR_IO, "loading the private key");
+        rc = vmesh_err_wrap(rc, "%s", key_pem);
+        goto out;
+    }
+    if (SSL_CTX_check_private_key(c->ctx) != 1) {
+        rc = vmesh_err_ssl(VMESH_ERR_MISMATCH, "the key does not match the certificate");
+        rc = vmesh_err_wrap(rc, "%s", key_pem);
+    }
+out:
+    return rc;
+}
+
+vmesh_err vmesh_atls_config_set_bundle(vmesh_atls_config *c, const char *bundle_pem)
+{
+    vmesh_err rc = VMESH_OK;
+    STACK_OF(X509_NAME) *names = NULL;
+
+    if (SSL_CTX_load_verify_locations(c->ctx, bundle_pem, NULL) != 1) {
+        rc = vmesh_err_ssl(VMESH_ERR_IO, "loading the trust bundle");
+        rc = vmesh_err_wrap(rc, "%s", bundle_pem);
+        goto out;
+    }
+    if (c->role == VMESH_ATLS_SERVER) {
+        names = SSL_load_client_CA_file(bundle_pem);
+        if (names != NULL)
+            SSL_CTX_set_client_CA_list(c->ctx, names);
+    }
+    ERR_clear_error();
+out:
+    return rc;
+}
+
+vmesh_err vmesh_atls_config_set_peer_pattern(vmesh_atls_config *c, const char *pattern)
+{
+    vmesh_err rc = VMESH_OK;
+
+    free(c->peer_pattern);
+    c->peer_pattern = NULL;
+    if (pattern == NULL)
+        goto out;
+    VMESH_GUARD(vmesh_pki_spiffe_pattern_validate(pattern));
+    c->peer_pattern = strdup(pattern);
+    VMESH_ENSURE(c->peer_pattern != NULL, VMESH_ERR_NOMEM, "out of memory");
+out:
+    return rc;
+}
+
+vmesh_err vmesh_atls_config_set_provider(vmesh_atls_config *c, const vmesh_atls_provider *p)
+{
+    vmesh_err rc = VMESH_OK;
+    unsigned seen = 0;
+
+    VMESH_ENSURE(p->n_accept_modes <= 3, VMESH_ERR_ARG, "attested TLS: at most 3 accepted modes");
+    for (size_t i = 0; i < p->n_accept_modes; i++) {
+        VMESH_ENSURE(p->accept_modes[i] <= VMESH_ATLS_MODE_PASSPORT &&
+                         !(seen & VMESH_ATLS_MODE_BIT(p->accept_modes[i])),
+                     VMESH_ERR_ARG, "attested TLS: accepted modes must be distinct, 0..2");
+        seen |= VMESH_ATLS_MODE_BIT(p->accept_modes[i]);
+    }
+    VMESH_ENSURE(p->n_accept_modes == 0 || p->appraise != NULL, VMESH_ERR_ARG,
+                 "attested TLS: a provider that accepts modes needs an appraise callback");
+    c->prov = *p;
+    c->has_provider = true;
+out:
+    return rc;
+}
+
+void vmesh_atls_config_set_deadline_ms(vmesh_atls_config *c, uint32_t ms)
+{
+    c->deadline_ms = ms ? ms : DEADLINE_DEFAULT_MS;
+}
+
+vmesh_err vmesh_atls_config_set_max_frame(vmesh_atls_config *c, size_t max)
+{
+    if (max == 0 || max > VMESH_ATLS_FRAME_MAX_LIMIT)
+        return vmesh_err_set(VMESH_ERR_ARG, "attested TLS: frame cap must be 1..%zu bytes",
+                             VMESH_ATLS_FRAME_MAX_LIMIT);
+    c->max_frame = max;
+    return VMESH_OK;
+}
+
+void vmesh_atls_config_set_resumption(vmesh_atls_config *c, bool on)
+{
+    c->resumption = on;
+    if (c->role == VMESH_ATLS_SERVER) {
+        SSL_CTX_set_num_tickets(c->ctx, on ? 2 : 0);
+        if (on)
+            SSL_CTX_clear_options(c->ctx, SSL_OP_NO_TICKET);
+        else
+            SSL_CTX_set_options(c->ctx, SSL_OP_NO_TICKET);
+    }
+}
+
+void *vmesh_atls_config_ssl_ctx(vmesh_atls_config *c)
+{
+    return c->ctx;
+}
+
+void vmesh_atls_config_free(vmesh_atls_config *c)
+{
+    if (c == NULL)
+        return;
+    SSL_CTX_free(c->ctx);
+    free(c->peer_pattern);
+    free(c);
+}
+
+/* ---- connection lifecycle -------------------------------------------------------------- */
+
+void vmesh_atls_peer_result_init(vmesh_atls_peer_result *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->mode = -1;
+    vmesh_buf_init(&r->claims_json, 4 * 1024 * 1024);
+}
+
+void vmesh_atls_peer_result_free(vmesh_atls_peer_result *r)
+{
+    vmesh_buf_free(&r->claims_json);
+}
+
+vmesh_err vmesh_atls_conn_new(vmesh_atls_config *cfg, int fd, vmesh_atls_conn **out)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_atls_conn *c = NULL;
+    int fl;
+
+    *out = NULL;
+    VMESH_ENSURE(cfg != NULL && fd >= 0, VMESH_ERR_ARG, "attested TLS: config and fd required");
+    fl = fcntl(fd, F_GETFL);
+    VMESH_ENSURE(fl >= 0, VMESH_ERR_ARG, "attested TLS: fd %d: %s", fd, strerror(errno));
+    c = calloc(1, sizeof(*c));
+    VMESH_ENSURE(c != NULL, VMESH_ERR_NOMEM, "out of memory");
+    c->cfg = cfg;
+    c->fd = fd;
+    c->blocking = !(fl & O_NONBLOCK);
+    c->deadline_ns = vmesh_time_mono_ns() + (uint64_t)cfg->deadline_ms * 1000000u;
+    c->own_mode = c->peer_mode = -1;
+    c->state = ST_TLS;
+    vmesh_atls_peer_result_init(&c->result);
+    vmesh_buf_init(&c->in, cfg->max_frame + 2 * IO_CHUNK);
+    vmesh_buf_init(&c->outq, OUTQ_MAX);
+    VMESH_GUARD(vmesh_atls_frame_parser_init(&c->fp, cfg->max_frame));
+    c->ssl = SSL_new(cfg->ctx);
+    c->rbio = BIO_new(BIO_s_mem());
+    c->wbio = BIO_new(BIO_s_mem());
+    if (c->ssl == NULL || c->rbio == NULL || c->wbio == NULL) {
+        BIO_free(c->rbio);
+        BIO_free(c->wbio);
+        c->rbio = c->wbio = NULL;
+        VMESH_FAIL(VMESH_ERR_NOMEM, "out of memory");
+    }
+    /* An empty input BIO means "retry", not end of stream. */
+    BIO_set_mem_eof_return(c->rbio, -1);
+    SSL_set_bio(c->ssl, c->rbio, c->wbio);
+    SSL_set_app_data(c->ssl, c);
+    if (cfg->role == VMESH_ATLS_SERVER)
+        SSL_set_accept_state(c->ssl);
+    else
+        SSL_set_connect_state(c->ssl);
+    *out = c;
+    c = NULL;
+out:
+    vmesh_atls_free(c);
+    return rc;
+}
+
+vmesh_err vmesh_atls_conn_set_session(vmesh_atls_conn *c, vmesh_atls_session *s)
+{
+    vmesh_err rc = VMESH_OK;
+
+    VMESH_ENSURE(c->cfg->role == VMESH_ATLS_CLIENT && c->state == ST_TLS && SSL_in_before(c->ssl),
+                 VMESH_ERR_STATE, "attested TLS: a session is set on a client before its handshake");
+    if (SSL_set_session(c->ssl, (SSL_SESSION *)s) != 1)
+        rc = vmesh_err_ssl(VMESH_ERR_ARG, "SSL_set_session");
+out:
+    return rc;
+}
+
+vmesh_atls_session *vmesh_atls_conn_get1_session(vmesh_atls_conn *c)
+{
+    if (c->last_session == NULL || SSL_SESSION_up_ref(c->last_session) != 1)
+        return NULL;
+    return (vmesh_atls_session *)c->last_session;
+}
+
+void vmesh_atls_session_free(vmesh_atls_session *s)
+{
+    SSL_SESSION_free((SSL_SESSION *)s);
+}
+
+void vmesh_atls_free(vmesh_atls_conn *c)
+{
+    if (c == NULL)
+        return;
+    if (c->ssl)
+        SSL_set_app_data(c->ssl, NULL);
+    SSL_free(c->ssl);
+    SSL_SESSION_free(c->last_session);
+    vmesh_atls_ext_free(&c->peer_ext);
+    vmesh_atls_frame_parser_free(&c->fp);
+    vmesh_buf_free(&c->in);
+    vmesh_buf_free(&c->outq);
+    vmesh_atls_peer_result_free(&c->result);
+    free(c->peer_id);
+    free(c);
+}
+
+/* ---- attestation steps ---------------------------------------------------------------- */
+
+/* Writes bytes on the TLS stream: at 0.5-RTT through SSL_write_early_data
+ * (DESIGN §3.2), afterwards SSL_write_ex. Memory BIOs accept everything. */
+static vmesh_err tls_send(vmesh_atls_conn *c, const vmesh_buf *b)
+{
+    vmesh_err rc = VMESH_OK;
+    size_t w = 0;
+    int ok;
+
+    if (SSL_is_init_finished(c->ssl))
+        ok = SSL_write_ex(c->ssl, b->data, b->len, &w);
+    else
+        ok = SSL_write_early_data(c->ssl, b->data, b->len, &w);
+    if (ok != 1 || w != b->len)
+        rc = vmesh_err_ssl(VMESH_ERR_IO, "attested TLS: writing a frame");
+    return rc;
+}
+
+static vmesh_err send_own_attestation(vmesh_atls_conn *c)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_atls_msg m;
+    vmesh_atls_attest_in in;
+    vmesh_buf payload = {0}, frame = {0};
+    uint8_t binder[32];
+    vmesh_atls_role role = c->cfg->role;
+
+    vmesh_atls_msg_init(&m);
+    m.role = role;
+    VMESH_GUARD(binder_for(c, role, SSL_get_certificate(c->ssl), binder));
+    memset(&in, 0, sizeof(in));
+    in.role = role;
+    in.mode = (vmesh_atls_mode)c->own_mode;
+    in.binder = binder;
+    in.peer = &c->peer_ext;
+    in.peer_spiffe_id = c->peer_id;
+    in.resumed = SSL_session_reused(c->ssl) == 1;
+    rc = c->cfg->prov.attest(c->cfg->prov.ctx, &in, &m);
+    if (rc == VMESH_OK)
+        rc = vmesh_atls_msg_encode(&m, &payload);
+    if (rc == VMESH_OK)
+        rc = vmesh_atls_frame_encode(VMESH_ATLS_FRAME_ATTESTATION, payload.data, payload.len,
+                                     &frame);
+    if (rc != VMESH_OK) {
+        rc = fail(c, VMESH_ATLS_R_INTERNAL, rc, true, "could not attest: %s", vmesh_err_detail());
+        goto out;
+    }
+    VMESH_GUARD(tls_send(c, &frame));
+    c->we_attest = true;
+out:
+    vmesh_atls_msg_free(&m);
+    vmesh_buf_free(&payload);
+    vmesh_buf_free(&frame);
+    return rc;
+}
+
+static vmesh_err send_frame(vmesh_atls_conn *c, uint8_t type)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_buf frame = {0};
+
+    VMESH_GUARD(vmesh_atls_frame_encode(type, NULL, 0, &frame));
+    VMESH_GUARD(tls_send(c, &frame));
+out:
+    vmesh_buf_free(&frame);
+    return rc;
+}
+
+static void admit_unattested(vmesh_atls_conn *c)
+{
+    c->peer_mode = VMESH_ATLS_MODE_NONE;
+    c->result.tier = VMESH_TIER_NONE;
+    c->result.mode = VMESH_ATLS_MODE_NONE;
+    snprintf(c->result.reason, sizeof(c->result.reason), "%s",
+             c->cfg->prov.n_accept_modes ? "unattested peer admitted by policy"
+                                         : "peer attestation not requested");
+    c->result_set = true;
+}
+
+/* Whether a peer that does not attest is acceptable. */
+static bool unattested_ok(const vmesh_atls_conn *c)
+{
+    return c->cfg->prov.n_accept_modes == 0 || c->cfg->prov.allow_unattested;
+}
+
+/* The verified peer certificate's SPIFFE ID, checked against the pattern. */
+static vmesh_err check_peer_identity(vmesh_atls_conn *c)
+{
+    vmesh_err rc = VMESH_OK;
+    X509 *peer = SSL_get0_peer_certificate(c->ssl);
+    long vr = SSL_get_verify_result(c->ssl);
+
+    if (peer == NULL || vr != X509_V_OK) {
+        rc = fail(c, VMESH_ATLS_R_PEER_IDENTITY, VMESH_ERR_POLICY, true,
+                  "peer certificate %s", peer ? X509_verify_cert_error_string(vr) : "missing");
+        goto out;
+    }
+    if (vmesh_pki_spiffe_id_from_cert(peer, &c->peer_id) != VMESH_OK) {
+        rc = fail(c, VMESH_ATLS_R_PEER_IDENTITY, VMESH_ERR_POLICY, true,
+                  "peer certificate is not an X509-SVID: %s", vmesh_err_detail());
+        goto out;
+    }
+    if (c->cfg->peer_pattern && !vmesh_pki_spiffe_match(c->cfg->peer_pattern, c->peer_id))
+        rc = fail(c, VMESH_ATLS_R_PEER_IDENTITY, VMESH_ERR_POLICY, true,
+                  "peer %s does not match the expected %s", c->peer_id, c->cfg->peer_pattern);
+out:
+    return rc;
+}
+
+/* The decision the server takes at 0.5-RTT, when ClientHello is known. */
+static vmesh_err srv_half_rtt(vmesh_atls_conn *c)
+{
+    vmesh_err rc = VMESH_OK;
+    const vmesh_atls_provider *p = &c->cfg->prov;
+
+    /* Frames flow only when both hellos carried 0xff4d: theirs and our EE. */
+    c->framing = c->peer_ext_seen && c->ext_sent;
+    c->peer_attests = c->framing && c->peer_ext.will_attest && p->n_accept_modes > 0;
+    if (!c->peer_attests && !unattested_ok(c)) {
+        rc = fail(c, VMESH_ATLS_R_UNATTESTED_REFUSED, VMESH_ERR_POLICY, true,
+                  "the client does not attest (%s) and policy requires attestation",
+                  c->framing ? "will-attest false" : "no 0xff4d extension");
+        goto out;
+    }
+    if (c->framing && c->own_mode >= 0)
+        VMESH_GUARD(send_own_attestation(c));
+    c->state = ST_SRV_FINISH;
+    /* Our flight and the attestation leave now; WANT_WRITE is taken up by
+     * the next read, which flushes first. */
+    rc = flush_out(c);
+    if (rc == VMESH_ERR_WANT_WRITE)
+        rc = VMESH_OK;
+out:
+    return rc;
+}
+
+static vmesh_err cli_after_connect(vmesh_atls_conn *c)
+{
+    vmesh_err rc = VMESH_OK;
+    const vmesh_atls_provider *p = &c->cfg->prov;
+
+    /* The server may send 0xff4d in EE only in answer to ours (RFC 8446
+     * §4.2: "Implementations MUST NOT send extension responses if the
+     * remote endpoint did not send the corresponding extension requests"). */
+    c->framing = c->peer_ext_seen && c->ext_sent;
+    VMESH_GUARD(check_peer_identity(c));
+    c->peer_attests = c->framing && p->n_accept_modes > 0 && c->peer_ext.will_attest;
+    if (!c->peer_attests && !unattested_ok(c)) {
+        rc = fail(c, VMESH_ATLS_R_UNATTESTED_REFUSED, VMESH_ERR_POLICY, true,
+                  "the server does not attest (%s) and policy requires attestation",
+                  c->framing ? "will-attest false" : "no 0xff4d extension");
+        goto out;
+    }
+    if (c->framing && can_attest(p) && c->peer_ext.n_modes > 0) {
+        c->own_mode = choose_mode(p, &c->peer_ext);
+        if (c->own_mode < 0) {
+            rc = fail(c, VMESH_ATLS_R_MODE_REFUSED, VMESH_ERR_POLICY, true,
+                      "the server accepts none of the modes this client can attest in");
+            goto out;
+        }
+    }
+    c->expect_att = c->peer_attests;
+    c->expect_verdict = false;
+    c->state = ST_READ_PEER;
+out:
+    return rc;
+}
+
+/* Checks and appraises the peer's attestation message. */
+static vmesh_err accept_attestation(vmesh_atls_conn *c, const uint8_t *p, size_t n)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_atls_msg m;
+    vmesh_atls_appraise_in in;
+    vmesh_atls_reason reason = VMESH_ATLS_R_NONE;
+    vmesh_atls_role peer_role = c->cfg->role == VMESH_ATLS_SERVER ? VMESH_ATLS_CLIENT
+                                                                   : VMESH_ATLS_SERVER;
+    const vmesh_atls_provider *pv = &c->cfg->prov;
+    uint8_t binder[32];
+    vmesh_err prc;
+
+    vmesh_atls_msg_init(&m);
+    if (vmesh_atls_msg_decode(p, n, &m) != VMESH_OK) {
+        rc = fail(c, VMESH_ATLS_R_MALFORMED, VMESH_OK, true, "%s", vmesh_err_detail());
+        goto out;
+    }
+    /* DESIGN §3.2: "the role byte stops reflection". */
+    if (m.role != peer_role) {
+        rc = fail(c, VMESH_ATLS_R_ROLE_MISMATCH, VMESH_OK, true,
+                  "attestation message claims role %s, expected %s (reflected?)",
+                  m.role == VMESH_ATLS_SERVER ? "server" : "client",
+                  peer_role == VMESH_ATLS_SERVER ? "server" : "client");
+        goto out;
+    }
+    VMESH_GUARD(binder_for(c, peer_role, SSL_get0_peer_certificate(c->ssl), binder));
+    if (vmesh_atls_proof_verify(&m, binder) != VMESH_OK) {
+        rc = fail(c, VMESH_ATLS_R_BINDER_MISMATCH, VMESH_OK, true, "%s", vmesh_err_detail());
+        goto out;
+    }
+    if (!media_type_ok(pv, (const char *)m.media_type.data)) {
+        rc = fail(c, VMESH_ATLS_R_MEDIA_TYPE_REFUSED, VMESH_OK, true,
+                  "evidence media type \"%s\" is not one this relying party appraises",
+                  (const char *)m.media_type.data);
+        goto out;
+    }
+    if (m.fresh ? !accepts_mode(pv, VMESH_ATLS_MODE_FRESH)
+                : !accepts_mode(pv, VMESH_ATLS_MODE_EPOCH_FRESH) &&
+                      !accepts_mode(pv, VMESH_ATLS_MODE_PASSPORT)) {
+        rc = fail(c, VMESH_ATLS_R_MODE_REFUSED, VMESH_OK, true,
+                  "%s freshness is not accepted by policy", m.fresh ? "fresh" : "epoch");
+        goto out;
+    }
+    memset(&in, 0, sizeof(in));
+    in.msg = &m;
+    in.binder = binder;
+    in.peer_role = peer_role;
+    in.peer_spiffe_id = c->peer_id;
+    in.resumed = SSL_session_reused(c->ssl) == 1;
+    VMESH_GUARD(vmesh_atls_ak_nonce(&m, binder, in.ak_nonce));
+    vmesh_buf_reset(&c->result.claims_json);
+    c->result.reason[0] = 0;
+    c->result.mode = -1;
+    prc = pv->appraise(pv->ctx, &in, &c->result, &reason);
+    if (prc != VMESH_OK) {
+        rc = fail(c, VMESH_ATLS_R_INTERNAL, VMESH_ERR_POLICY, true, "appraisal failed: %s",
+                  vmesh_err_detail());
+        goto out;
+    }
+    if (reason != VMESH_ATLS_R_NONE) {
+        rc = fail(c, reason, VMESH_OK, true, "%s",
+                  c->result.reason[0] ? c->result.reason : vmesh_atls_reason_name(reason));
+        goto out;
+    }
+    if (c->result.mode < 0 || c->result.mode > VMESH_ATLS_MODE_PASSPORT ||
+        !accepts_mode(pv, c->result.mode) ||
+        (c->result.mode == VMESH_ATLS_MODE_FRESH) != m.fresh) {
+        rc = fail(c, VMESH_ATLS_R_MODE_REFUSED, VMESH_OK, true,
+                  "appraised as mode %s, which policy or the message's freshness does not allow",
+                  vmesh_atls_mode_name(c->result.mode));
+        goto out;
+    }
+    c->peer_mode = c->result.mode;
+    c->result_set = true;
+out:
+    OPENSSL_cleanse(binder, sizeof(binder));
+    vmesh_atls_msg_free(&m);
+    return rc;
+}
+
+/* Reads one complete frame of the preamble into c->fp. */
+static vmesh_err read_frame(vmesh_atls_conn *c)
+{
+    vmesh_err rc = VMESH_OK, frc;
+    uint8_t chunk[IO_CHUNK];
+    size_t used, got;
+    int ret;
+
+    for (;;) {
+        if (c->in_off < c->in.len) {
+            frc = vmesh_atls_frame_parser_feed(&c->fp, c->in.data + c->in_off,
+                                               c->in.len - c->in_off, &used);
+            c->in_off += used;
+            if (c->in_off == c->in.len) {
+                vmesh_buf_reset(&c->in);
+                c->in_off = 0;
+            }
+            if (frc == VMESH_OK)
+                goto out;
+            if (frc != VMESH_ERR_WANT_READ) {
+                rc = fail(c, VMESH_ATLS_R_MALFORMED, VMESH_OK, true, "%s", vmesh_err_detail());
+                goto out;
+            }
+        }
+        ret = SSL_read_ex(c->ssl, chunk, sizeof(chunk), &got);
+        if (ret == 1) {
+            VMESH_GUARD(vmesh_buf_append(&c->in, chunk, got));
+            continue;
+        }
+        rc = ssl_progress(c, SSL_get_error(c->ssl, ret), "reading the attestation preamble");
+        if (rc == VMESH_ERR_CLOSED) {
+            rc = fail(c, VMESH_ATLS_R_MALFORMED, VMESH_ERR_CLOSED, false,
+                      "the peer closed the connection during attestation%s",
+                      c->fp.hdr_len > 0 ? " (truncated frame)" : "");
+            goto out;
+        }
+        if (rc != VMESH_OK)
+            goto out;
+    }
+out:
+    return rc;
+}
+
+/* The peer's attestation-failed frame: it refused us. */
+static vmesh_err peer_refused(vmesh_atls_conn *c)
+{
+    uint32_t reason = 0;
+    char msg[VMESH_ATLS_FAIL_MESSAGE_MAX + 1];
+
+    if (vmesh_atls_failed_decode(c->fp.payload.data, c->fp.payload.len, &reason, msg) !=
+        VMESH_OK) {
+        reason = VMESH_ATLS_R_MALFORMED;
+        snprintf(msg, sizeof(msg), "(unreadable attestation-failed frame)");
+    }
+    c->fail_by_peer = true;
+    return fail(c, reason ? reason : VMESH_ATLS_R_INTERNAL, VMESH_ERR_POLICY, false, "%s", msg);
+}
+
+/* Reads the expected preamble frames (c->expect_att, c->expect_verdict). */
+static vmesh_err read_peer(vmesh_atls_conn *c)
+{
+    vmesh_err rc = VMESH_OK;
+
+    while (c->expect_att || c->expect_verdict) {
+        VMESH_GUARD(read_frame(c));
+        if (c->fp.type == VMESH_ATLS_FRAME_FAILED) {
+            rc = peer_refused(c);
+            goto out;
+        }
+        if (c->expect_att) {
+            if (c->fp.type != VMESH_ATLS_FRAME_ATTESTATION) {
+                rc = fail(c, VMESH_ATLS_R_MALFORMED, VMESH_OK, true,
+                          "expected an attestation frame, got frame type %u", c->fp.type);
+                goto out;
+            }
+            VMESH_GUARD(accept_attestation(c, c->fp.payload.data, c->fp.payload.len));
+            c->expect_att = false;
+        } else {
+            if (c->fp.type != VMESH_ATLS_FRAME_ACCEPTED) {
+                rc = fail(c, VMESH_ATLS_R_MALFORMED, VMESH_OK, true,
+                          "expected an attestation-accepted frame, got frame type %u",
+                          c->fp.type);
+                goto out;
+            }
+            c->expect_verdict = false;
+        }
+        vmesh_atls_frame_parser_reset(&c->fp);
+    }
+out:
+    return rc;
+}
+
+/* Both sides, once the peer was judged: our frames, then established. */
+static vmesh_err finish_preamble(vmesh_atls_conn *c)
+{
+    vmesh_err rc = VMESH_OK;
+
+    if (!c->result_set)
+        admit_unattested(c);
+    if (c->framing) {
+        if (c->cfg->role == VMESH_ATLS_CLIENT && c->own_mode >= 0)
+            VMESH_GUARD(send_own_attestation(c));
+        VMESH_GUARD(send_frame(c, VMESH_ATLS_FRAME_ACCEPTED));
+        /* The server's verdict on us comes with the client's first read. */
+        c->verdict_pending = c->cfg->role == VMESH_ATLS_CLIENT;
+    }
+    c->state = ST_ESTABLISHED;
+    rc = flush_out(c);
+    if (rc == VMESH_ERR_WANT_WRITE)
+        rc = VMESH_OK; /* queued; flushed by the next call */
+out:
+    return rc;
+}
+
+/* ---- the state machine ------------------------------------------------------------------- */
+
+static vmesh_err step(vmesh_atls_conn *c)
+{
+    vmesh_err rc = VMESH_OK;
+    uint8_t dummy[1];
+    size_t n = 0;
+    int r, e;
+
+    switch (c->state) {
+    case ST_TLS:
+        if (c->cfg->role == VMESH_ATLS_CLIENT) {
+            r = SSL_connect(c->ssl);
+            if (r == 1) {
+                    rc = flush_out(c);
+                if (rc == VMESH_OK || rc == VMESH_ERR_WANT_WRITE)
+                    rc = cli_after_connect(c);
+            } else {
+                rc = ssl_progress(c, SSL_get_error(c->ssl, r), "TLS handshake");
+            }
+            break;
+        }
+        /* DESIGN §3.2: the server "loops on SSL_read_early_data() (max_early_data
+         * left at 0) until its first SUCCESS/FINISH; once
+         * SSL_export_keying_material() returns 1 the exporter is final". */
+        r = SSL_read_early_data(c->ssl, dummy, sizeof(dummy), &n);
+        if (r == SSL_READ_EARLY_DATA_ERROR) {
+            rc = ssl_progress(c, SSL_get_error(c->ssl, 0), "TLS handshake");
+        } else if (n > 0) {
+            VMESH_FAIL(VMESH_ERR_PARSE, "attested TLS: the client sent 0-RTT data, which is off");
+        } else if (exporter_ready(c)) {
+            rc = srv_half_rtt(c);
+        } else if (r == SSL_READ_EARLY_DATA_FINISH) {
+            /* "After a HelloRetryRequest, FINISH comes before the server's
+             * Finished and the export fails: drive SSL_do_handshake()". */
+            c->state = ST_SRV_HRR;
+        }
+        break;
+    case ST_SRV_HRR:
+        r = SSL_do_handshake(c->ssl);
+        e = r == 1 ? SSL_ERROR_NONE : SSL_get_error(c->ssl, r);
+        if (r == 1 || (e == SSL_ERROR_WANT_READ && exporter_ready(c)))
+            rc = srv_half_rtt(c);
+        else
+            rc = ssl_progress(c, e, "TLS handshake");
+        break;
+    case ST_SRV_FINISH:
+        r = SSL_do_handshake(c->ssl);
+        if (r != 1) {
+            rc = ssl_progress(c, SSL_get_error(c->ssl, r), "TLS handshake");
+            break;
+        }
+        /* Only now is the client authenticated (its Certificate,
+         * CertificateVerify and Finished were read). */
+        VMESH_GUARD(check_peer_identity(c));
+        c->expect_att = c->peer_attests;
+        c->expect_verdict = c->framing;
+        c->state = ST_READ_PEER;
+        break;
+    case ST_READ_PEER:
+        VMESH_GUARD(read_peer(c));
+        rc = finish_preamble(c);
+        break;
+    default: VMESH_FAIL(VMESH_ERR_STATE, "attested TLS: bad state %d", (int)c->state);
+    }
+out:
+    return rc;
+}
+
+vmesh_err vmesh_atls_handshake(vmesh_atls_conn *c)
+{
+    vmesh_err rc = VMESH_OK;
+
+    for (;;) {
+        switch (c->state) {
+        case ST_ESTABLISHED:
+            rc = flush_out(c);
+            goto out;
+        case ST_FAILING:
+            rc = fail_flush(c);
+            goto out;
+        case ST_FAILED:
+            rc = vmesh_err_set(c->fail_err, "%s", c->fail_detail);
+            goto out;
+        default: break;
+        }
+        if (deadline_left_ms(c) == 0) {
+            (void)fail_tls(c, VMESH_ERR_TIMEOUT);
+            continue;
+        }
+        rc = step(c);
+        if (rc == VMESH_OK || c->state >= ST_FAILING)
+            continue;
+        if (rc == VMESH_ERR_WANT_READ || rc == VMESH_ERR_WANT_WRITE)
+            goto out;
+        /* TLS-level failure (handshake alert, I/O, deadline in a wait). */
+        (void)fail_tls(c, rc);
+    }
+out:
+    return rc;
+}
+
+int64_t vmesh_atls_timeout_ms(const vmesh_atls_conn *c)
+{
+    if (!in_handshake(c))
+        return -1;
+    return (int64_t)deadline_left_ms(c);
+}
+
+/* ---- application data ----------------------------------------------------------------------- */
+
+static vmesh_err app_state(vmesh_atls_conn *c)
+{
+    if (c->state == ST_ESTABLISHED)
+        return VMESH_OK;
+    if (c->state >= ST_FAILING)
+        return vmesh_err_set(c->fail_err, "%s", c->fail_detail);
+    return vmesh_err_set(VMESH_ERR_STATE, "attested TLS: handshake not complete");
+}
+
+vmesh_err vmesh_atls_read(vmesh_atls_conn *c, void *buf, size_t n, size_t *got)
+{
+    vmesh_err rc = VMESH_OK;
+    int r;
+
+    *got = 0;
+    VMESH_GUARD(app_state(c));
+    (void)flush_out(c);
+    if (c->verdict_pending) {
+        c->expect_verdict = true;
+        rc = read_peer(c);
+        if (rc != VMESH_OK) {
+            if (c->state == ST_FAILING)
+                (void)fail_flush(c);
+            goto out;
+        }
+        c->verdict_pending = false;
+    }
+    if (c->in_off < c->in.len) {
+        *got = c->in.len - c->in_off < n ? c->in.len - c->in_off : n;
+        memcpy(buf, c->in.data + c->in_off, *got);
+        c->in_off += *got;
+        if (c->in_off == c->in.len) {
+            vmesh_buf_reset(&c->in);
+            c->in_off = 0;
+        }
+        goto out;
+    }
+    for (;;) {
+        r = SSL_read_ex(c->ssl, buf, n, got);
+        if (r == 1)
+            break;
+        VMESH_GUARD(ssl_progress(c, SSL_get_error(c->ssl, r), "reading"));
+    }
+out:
+    return rc;
+}
+
+vmesh_err vmesh_atls_write(vmesh_atls_conn *c, const void *buf, size_t n)
+{
+    vmesh_err rc = VMESH_OK;
+    size_t w = 0;
+
+    VMESH_GUARD(app_state(c));
+    if (c->outq.len - c->outq_off + BIO_ctrl_pending(c->wbio) > WRITE_BACKPRESSURE)
+        VMESH_GUARD(flush_out(c));
+    if (n > 0 && (SSL_write_ex(c->ssl, buf, n, &w) != 1 || w != n)) {
+        rc = vmesh_err_ssl(VMESH_ERR_IO, "attested TLS: writing");
+        goto out;
+    }
+    rc = flush_out(c);
+    if (rc == VMESH_ERR_WANT_WRITE)
+        rc = VMESH_OK; /* accepted and queued */
+out:
+    return rc;
+}
+
+vmesh_err vmesh_atls_flush(vmesh_atls_conn *c)
+{
+    return flush_out(c);
+}
+
+vmesh_err vmesh_atls_shutdown(vmesh_atls_conn *c)
+{
+    if (!c->shutdown_sent && SSL_is_init_finished(c->ssl)) {
+        (void)SSL_shutdown(c->ssl);
+        ERR_clear_error();
+        c->shutdown_sent = true;
+    }
+    return flush_out(c);
+}
+
+/* ---- accessors --------------------------------------------------------------------------------- */
+
+const char *vmesh_atls_peer_spiffe_id(const vmesh_atls_conn *c)
+{
+    return c->peer_id;
+}
+
+int vmesh_atls_peer_mode(const vmesh_atls_conn *c)
+{
+    return c->peer_mode;
+}
+
+int vmesh_atls_own_mode(const vmesh_atls_conn *c)
+{
+    return c->we_attest ? c->own_mode : -1;
+}
+
+const vmesh_atls_peer_result *vmesh_atls_peer_result_get(const vmesh_atls_conn *c)
+{
+    return c->result_set && c->state == ST_ESTABLISHED ? &c->result : NULL;
+}
+
+bool vmesh_atls_resumed(const vmesh_atls_conn *c)
+{
+    return SSL_session_reused(c->ssl) == 1;
+}
+
+bool vmesh_atls_negotiated(const vmesh_atls_conn *c)
+{
+    return c->framing;
+}
+
+vmesh_atls_reason vmesh_atls_failure(const vmesh_atls_conn *c, const char **message,
+                                     bool *by_peer)
+{
+    if (message)
+        *message = c->fail_msg;
+    if (by_peer)
+        *by_peer = c->fail_by_peer;
+    return (vmesh_atls_reason)c->fail_reason;
+}
+
+void *vmesh_atls_conn_ssl(vmesh_atls_conn *c)
+{
+    return c->ssl;
+}

@@ -1,0 +1,695 @@
+/*
+ * The attested channel's wire (DESIGN §3): frames, the attestation message,
+ * the attestation-failed payload, the 0xff4d extension, the binder, the AK
+ * nonce and the session proof check. Pure functions over bytes: they parse
+ * what a hostile peer sends, so they must never read past a length, never
+ * allocate more than a cap, never recurse on input, and never accept an
+ * ambiguous message (duplicate or unknown keys, wrong types, trailing bytes).
+ *
+ * CBOR (RFC 8949) is read and written by a small strict codec here rather
+ * than libcbor: the structures are fixed and shallow, and a hand-written
+ * reader lets us refuse indefinite lengths, tags and floats up front.
+ */
+#include "atls_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- names -------------------------------------------------------------------- */
+
+static const char *const reason_names[VMESH_ATLS_R__COUNT] = {
+    [VMESH_ATLS_R_NONE] = "none",
+    [VMESH_ATLS_R_MALFORMED] = "malformed",
+    [VMESH_ATLS_R_BINDER_MISMATCH] = "binder-mismatch",
+    [VMESH_ATLS_R_ROLE_MISMATCH] = "role-mismatch",
+    [VMESH_ATLS_R_EVIDENCE_INVALID] = "evidence-invalid",
+    [VMESH_ATLS_R_NOT_AFFIRMING] = "not-affirming",
+    [VMESH_ATLS_R_POLICY_REFUSED] = "policy-refused",
+    [VMESH_ATLS_R_UNATTESTED_REFUSED] = "unattested-refused",
+    [VMESH_ATLS_R_MODE_REFUSED] = "mode-refused",
+    [VMESH_ATLS_R_MEDIA_TYPE_REFUSED] = "media-type-refused",
+    [VMESH_ATLS_R_EAR_UNTRUSTED] = "ear-untrusted",
+    [VMESH_ATLS_R_EAR_EXPIRED] = "ear-expired",
+    [VMESH_ATLS_R_STALE_EPOCH] = "stale-epoch",
+    [VMESH_ATLS_R_EVIDENCE_TOO_OLD] = "evidence-too-old",
+    [VMESH_ATLS_R_PEER_IDENTITY] = "peer-identity",
+    [VMESH_ATLS_R_TIMEOUT] = "timeout",
+    [VMESH_ATLS_R_INTERNAL] = "internal",
+};
+
+const char *vmesh_atls_reason_name(uint32_t code)
+{
+    return code < VMESH_ATLS_R__COUNT ? reason_names[code] : "unknown";
+}
+
+const char *vmesh_atls_mode_name(int mode)
+{
+    switch (mode) {
+    case VMESH_ATLS_MODE_EPOCH_FRESH: return "epoch-fresh";
+    case VMESH_ATLS_MODE_FRESH: return "fresh";
+    case VMESH_ATLS_MODE_PASSPORT: return "passport";
+    case VMESH_ATLS_MODE_NONE: return "none";
+    default: return "unknown";
+    }
+}
+
+/* ---- CBOR writer ---------------------------------------------------------------- */
+
+enum { MT_UINT = 0, MT_NEG = 1, MT_BSTR = 2, MT_TSTR = 3, MT_ARRAY = 4, MT_MAP = 5, MT_TAG = 6, MT_SIMPLE = 7 };
+
+static vmesh_err cw_head(vmesh_buf *b, unsigned major, uint64_t v)
+{
+    uint8_t h[9];
+    size_t n;
+
+    /* RFC 8949 §4.2.1 preferred serialization: the shortest head. */
+    if (v < 24) {
+        h[0] = (uint8_t)(major << 5 | v);
+        n = 1;
+    } else if (v <= 0xff) {
+        h[0] = (uint8_t)(major << 5 | 24);
+        h[1] = (uint8_t)v;
+        n = 2;
+    } else if (v <= 0xffff) {
+        h[0] = (uint8_t)(major << 5 | 25);
+        h[1] = (uint8_t)(v >> 8);
+        h[2] = (uint8_t)v;
+        n = 3;
+    } else if (v <= 0xffffffffu) {
+        h[0] = (uint8_t)(major << 5 | 26);
+        for (int i = 0; i < 4; i++)
+            h[1 + i] = (uint8_t)(v >> (24 - 8 * i));
+        n = 5;
+    } else {
+        h[0] = (uint8_t)(major << 5 | 27);
+        for (int i = 0; i < 8; i++)
+            h[1 + i] = (uint8_t)(v >> (56 - 8 * i));
+        n = 9;
+    }
+    return vmesh_buf_append(b, h, n);
+}
+
+static vmesh_err cw_str(vmesh_buf *b, unsigned major, const void *p, size_t n)
+{
+    vmesh_err rc = cw_head(b, major, n);
+
+    return rc != VMESH_OK ? rc : vmesh_buf_append(b, p, n);
+}
+
+/* ---- CBOR reader ---------------------------------------------------------------- */
+
+typedef struct {
+    const uint8_t *p;
+    size_t n, off;
+    const char *what; /* for error messages */
+} cr;
+
+static vmesh_err cr_head(cr *r, unsigned *major, uint64_t *v)
+{
+    vmesh_err rc = VMESH_OK;
+    unsigned ai;
+    size_t len = 0;
+
+    VMESH_ENSURE(r->off < r->n, VMESH_ERR_PARSE, "%s: truncated CBOR", r->what);
+    *major = r->p[r->off] >> 5;
+    ai = r->p[r->off] & 31;
+    r->off++;
+    if (ai < 24) {
+        *v = ai;
+        goto out;
+    }
+    VMESH_ENSURE(ai != 31, VMESH_ERR_PARSE, "%s: indefinite-length CBOR items are not allowed",
+                 r->what);
+    VMESH_ENSURE(ai <= 27, VMESH_ERR_PARSE, "%s: reserved CBOR additional information %u",
+                 r->what, ai);
+    len = (size_t)1 << (ai - 24);
+    VMESH_ENSURE(r->n - r->off >= len, VMESH_ERR_PARSE, "%s: truncated CBOR", r->what);
+    *v = 0;
+    for (size_t i = 0; i < len; i++)
+        *v = *v << 8 | r->p[r->off + i];
+    r->off += len;
+out:
+    return rc;
+}
+
+static vmesh_err cr_expect(cr *r, unsigned want, uint64_t *v, const char *field)
+{
+    vmesh_err rc = VMESH_OK;
+    unsigned major;
+    static const char *const names[8] = {"unsigned integer", "negative integer", "byte string",
+                                         "text string", "array", "map", "tag", "simple value"};
+
+    VMESH_GUARD(cr_head(r, &major, v));
+    VMESH_ENSURE(major == want, VMESH_ERR_PARSE, "%s: %s is a CBOR %s, expected a %s", r->what,
+                 field, names[major], names[want]);
+out:
+    return rc;
+}
+
+/* A byte or text string of min..max bytes, borrowed from the input. */
+static vmesh_err cr_string(cr *r, unsigned major, size_t min, size_t max, const uint8_t **p,
+                           size_t *n, const char *field)
+{
+    vmesh_err rc = VMESH_OK;
+    uint64_t len;
+
+    VMESH_GUARD(cr_expect(r, major, &len, field));
+    VMESH_ENSURE(len <= r->n - r->off, VMESH_ERR_PARSE, "%s: %s is truncated", r->what, field);
+    VMESH_ENSURE(len >= min && len <= max, len > max ? VMESH_ERR_TOO_LARGE : VMESH_ERR_PARSE,
+                 "%s: %s is %llu bytes, expected %zu..%zu", r->what, field,
+                 (unsigned long long)len, min, max);
+    if (major == MT_TSTR)
+        VMESH_ENSURE(memchr(r->p + r->off, 0, (size_t)len) == NULL, VMESH_ERR_PARSE,
+                     "%s: %s contains a NUL character", r->what, field);
+    *p = r->p + r->off;
+    *n = (size_t)len;
+    r->off += (size_t)len;
+out:
+    return rc;
+}
+
+static vmesh_err cr_bool(cr *r, bool *b, const char *field)
+{
+    vmesh_err rc = VMESH_OK;
+    uint64_t v;
+
+    VMESH_GUARD(cr_expect(r, MT_SIMPLE, &v, field));
+    /* RFC 8949 §3.3: simple values 20 (false) and 21 (true). */
+    VMESH_ENSURE(v == 20 || v == 21, VMESH_ERR_PARSE, "%s: %s is not a boolean", r->what, field);
+    *b = v == 21;
+out:
+    return rc;
+}
+
+/* Map key k (1..30), refusing duplicates and keys outside allowed_mask. */
+static vmesh_err cr_key(cr *r, uint32_t allowed_mask, uint32_t *seen, unsigned *key)
+{
+    vmesh_err rc = VMESH_OK;
+    uint64_t k;
+
+    VMESH_GUARD(cr_expect(r, MT_UINT, &k, "a map key"));
+    VMESH_ENSURE(k < 32 && (allowed_mask & (1u << k)), VMESH_ERR_PARSE, "%s: unknown key %llu",
+                 r->what, (unsigned long long)k);
+    VMESH_ENSURE(!(*seen & (1u << k)), VMESH_ERR_PARSE, "%s: duplicate key %llu", r->what,
+                 (unsigned long long)k);
+    *seen |= 1u << k;
+    *key = (unsigned)k;
+out:
+    return rc;
+}
+
+static vmesh_err cr_end(cr *r)
+{
+    if (r->off != r->n)
+        return vmesh_err_set(VMESH_ERR_PARSE, "%s: %zu bytes after the CBOR map", r->what,
+                             r->n - r->off);
+    return VMESH_OK;
+}
+
+/* ---- attestation message ---------------------------------------------------------- */
+
+void vmesh_atls_msg_init(vmesh_atls_msg *m)
+{
+    memset(m, 0, sizeof(*m));
+    vmesh_buf_init(&m->media_type, VMESH_ATLS_MEDIA_TYPE_MAX + 1);
+    vmesh_buf_init(&m->cmw, VMESH_ATLS_FRAME_MAX_LIMIT);
+    vmesh_buf_init(&m->ak_spki, VMESH_ATLS_SPKI_MAX);
+    vmesh_buf_init(&m->epoch_nonce, VMESH_ATLS_EPOCH_NONCE_MAX);
+    vmesh_buf_init(&m->proof, VMESH_ATLS_PROOF_MAX);
+}
+
+void vmesh_atls_msg_free(vmesh_atls_msg *m)
+{
+    vmesh_buf_free(&m->media_type);
+    vmesh_buf_free(&m->cmw);
+    vmesh_buf_free(&m->ak_spki);
+    vmesh_buf_free(&m->epoch_nonce);
+    vmesh_buf_free(&m->proof);
+}
+
+vmesh_err vmesh_atls_msg_encode(const vmesh_atls_msg *m, vmesh_buf *out)
+{
+    vmesh_err rc = VMESH_OK;
+
+    VMESH_ENSURE(m->role == VMESH_ATLS_SERVER || m->role == VMESH_ATLS_CLIENT, VMESH_ERR_ARG,
+                 "attestation message: role must be 0 (server) or 1 (client)");
+    VMESH_ENSURE(m->media_type.len > 0 && m->media_type.len <= VMESH_ATLS_MEDIA_TYPE_MAX &&
+                     memchr(m->media_type.data, 0, m->media_type.len) == NULL,
+                 VMESH_ERR_ARG, "attestation message: media type must be 1..%d bytes of text",
+                 VMESH_ATLS_MEDIA_TYPE_MAX);
+    VMESH_ENSURE(m->ak_spki.len > 0, VMESH_ERR_ARG, "attestation message: no AK");
+    VMESH_ENSURE(m->proof.len > 0, VMESH_ERR_ARG, "attestation message: no session proof");
+    VMESH_ENSURE(m->fresh || (m->epoch_nonce.len >= VMESH_ATLS_EPOCH_NONCE_MIN &&
+                              m->epoch_nonce.len <= VMESH_ATLS_EPOCH_NONCE_MAX),
+                 VMESH_ERR_ARG, "attestation message: epoch nonce must be %d..%d bytes",
+                 VMESH_ATLS_EPOCH_NONCE_MIN, VMESH_ATLS_EPOCH_NONCE_MAX);
+    VMESH_GUARD(cw_head(out, MT_MAP, 6));
+    VMESH_GUARD(cw_head(out, MT_UINT, 1));
+    VMESH_GUARD(cw_head(out, MT_UINT, VMESH_ATLS_VERSION));
+    VMESH_GUARD(cw_head(out, MT_UINT, 2));
+    VMESH_GUARD(cw_head(out, MT_UINT, (uint64_t)m->role));
+    VMESH_GUARD(cw_head(out, MT_UINT, 3));
+    VMESH_GUARD(cw_head(out, MT_ARRAY, 2));
+    VMESH_GUARD(cw_str(out, MT_TSTR, m->media_type.data, m->media_type.len));
+    VMESH_GUARD(cw_str(out, MT_BSTR, m->cmw.data, m->cmw.len));
+    VMESH_GUARD(cw_head(out, MT_UINT, 4));
+    VMESH_GUARD(cw_str(out, MT_BSTR, m->ak_spki.data, m->ak_spki.len));
+    VMESH_GUARD(cw_head(out, MT_UINT, 5));
+    if (m->fresh) {
+        VMESH_GUARD(cw_head(out, MT_MAP, 1));
+        VMESH_GUARD(cw_head(out, MT_UINT, 3));
+        VMESH_GUARD(cw_head(out, MT_SIMPLE, 21));
+    } else {
+        VMESH_GUARD(cw_head(out, MT_MAP, 2));
+        VMESH_GUARD(cw_head(out, MT_UINT, 1));
+        VMESH_GUARD(cw_head(out, MT_UINT, m->epoch_id));
+        VMESH_GUARD(cw_head(out, MT_UINT, 2));
+        VMESH_GUARD(cw_str(out, MT_BSTR, m->epoch_nonce.data, m->epoch_nonce.len));
+    }
+    VMESH_GUARD(cw_head(out, MT_UINT, 6));
+    VMESH_GUARD(cw_str(out, MT_BSTR, m->proof.data, m->proof.len));
+out:
+    return rc;
+}
+
+static vmesh_err decode_freshness(cr *r, vmesh_atls_msg *m)
+{
+    vmesh_err rc = VMESH_OK;
+    uint64_t count;
+    uint32_t seen = 0;
+    unsigned key;
+    const uint8_t *p;
+    size_t n;
+    bool b;
+
+    VMESH_GUARD(cr_expect(r, MT_MAP, &count, "freshness (key 5)"));
+    VMESH_ENSURE(count == 1 || count == 2, VMESH_ERR_PARSE,
+                 "%s: freshness must be {1: epoch-id, 2: epoch-nonce} or {3: true}", r->what);
+    for (uint64_t i = 0; i < count; i++) {
+        VMESH_GUARD(cr_key(r, count == 1 ? 1u << 3 : (1u << 1 | 1u << 2), &seen, &key));
+        switch (key) {
+        case 1: VMESH_GUARD(cr_expect(r, MT_UINT, &m->epoch_id, "epoch-id")); break;
+        case 2:
+            VMESH_GUARD(cr_string(r, MT_BSTR, VMESH_ATLS_EPOCH_NONCE_MIN,
+                                  VMESH_ATLS_EPOCH_NONCE_MAX, &p, &n, "epoch-nonce"));
+            VMESH_GUARD(vmesh_buf_set(&m->epoch_nonce, p, n));
+            break;
+        default:
+            VMESH_GUARD(cr_bool(r, &b, "fresh"));
+            VMESH_ENSURE(b, VMESH_ERR_PARSE, "%s: freshness {3: false} is not defined", r->what);
+            m->fresh = true;
+            break;
+        }
+    }
+out:
+    return rc;
+}
+
+vmesh_err vmesh_atls_msg_decode(const uint8_t *data, size_t len, vmesh_atls_msg *m)
+{
+    vmesh_err rc = VMESH_OK;
+    cr r = {data, len, 0, "attestation message"};
+    uint64_t count, v;
+    uint32_t seen = 0;
+    unsigned key;
+    const uint8_t *p;
+    size_t n;
+
+    vmesh_atls_msg_free(m);
+    vmesh_atls_msg_init(m);
+    VMESH_GUARD(cr_expect(&r, MT_MAP, &count, "the message"));
+    VMESH_ENSURE(count == 6, VMESH_ERR_PARSE,
+                 "attestation message: map has %llu entries, expected exactly 6 (keys 1..6)",
+                 (unsigned long long)count);
+    for (unsigned i = 0; i < 6; i++) {
+        VMESH_GUARD(cr_key(&r, 0x7e, &seen, &key));
+        switch (key) {
+        case 1:
+            VMESH_GUARD(cr_expect(&r, MT_UINT, &v, "version (key 1)"));
+            VMESH_ENSURE(v == VMESH_ATLS_VERSION, VMESH_ERR_UNSUPPORTED,
+                         "attestation message: version %llu, only 1 is supported",
+                         (unsigned long long)v);
+            break;
+        case 2:
+            VMESH_GUARD(cr_expect(&r, MT_UINT, &v, "role (key 2)"));
+            VMESH_ENSURE(v <= 1, VMESH_ERR_PARSE,
+                         "attestation message: role %llu, expected 0 (server) or 1 (client)",
+                         (unsigned long long)v);
+            m->role = (vmesh_atls_role)v;
+            break;
+        case 3:
+            VMESH_GUARD(cr_expect(&r, MT_ARRAY, &v, "cmw (key 3)"));
+            VMESH_ENSURE(v == 2, VMESH_ERR_PARSE,
+                         "attestation message: cmw must be [media-type, bytes]");
+            VMESH_GUARD(cr_string(&r, MT_TSTR, 1, VMESH_ATLS_MEDIA_TYPE_MAX, &p, &n,
+                                  "cmw media type"));
+            VMESH_GUARD(vmesh_buf_set(&m->media_type, p, n));
+            VMESH_GUARD(vmesh_buf_terminate(&m->media_type));
+            VMESH_GUARD(cr_string(&r, MT_BSTR, 0, VMESH_ATLS_FRAME_MAX_LIMIT, &p, &n,
+                                  "cmw value"));
+            VMESH_GUARD(vmesh_buf_set(&m->cmw, p, n));
+            break;
+        case 4:
+            VMESH_GUARD(cr_string(&r, MT_BSTR, 1, VMESH_ATLS_SPKI_MAX, &p, &n, "AK (key 4)"));
+            VMESH_GUARD(vmesh_buf_set(&m->ak_spki, p, n));
+            break;
+        case 5: VMESH_GUARD(decode_freshness(&r, m)); break;
+        default:
+            VMESH_GUARD(cr_string(&r, MT_BSTR, 1, VMESH_ATLS_PROOF_MAX, &p, &n,
+                                  "session proof (key 6)"));
+            VMESH_GUARD(vmesh_buf_set(&m->proof, p, n));
+            break;
+        }
+    }
+    VMESH_GUARD(cr_end(&r));
+out:
+    return rc;
+}
+
+/* ---- attestation-failed payload ------------------------------------------------------ */
+
+vmesh_err vmesh_atls_failed_encode(uint32_t reason, const char *message, vmesh_buf *out)
+{
+    vmesh_err rc = VMESH_OK;
+    size_t n = message ? strnlen(message, VMESH_ATLS_FAIL_MESSAGE_MAX) : 0;
+
+    VMESH_GUARD(cw_head(out, MT_MAP, 2));
+    VMESH_GUARD(cw_head(out, MT_UINT, 1));
+    VMESH_GUARD(cw_head(out, MT_UINT, reason));
+    VMESH_GUARD(cw_head(out, MT_UINT, 2));
+    VMESH_GUARD(cw_str(out, MT_TSTR, message ? message : "", n));
+out:
+    return rc;
+}
+
+vmesh_err vmesh_atls_failed_decode(const uint8_t *data, size_t len, uint32_t *reason,
+                                   char message[VMESH_ATLS_FAIL_MESSAGE_MAX + 1])
+{
+    vmesh_err rc = VMESH_OK;
+    cr r = {data, len, 0, "attestation-failed"};
+    uint64_t count, v;
+    uint32_t seen = 0;
+    unsigned key;
+    const uint8_t *p;
+    size_t n;
+
+    *reason = 0;
+    message[0] = 0;
+    VMESH_GUARD(cr_expect(&r, MT_MAP, &count, "the payload"));
+    VMESH_ENSURE(count == 2, VMESH_ERR_PARSE,
+                 "attestation-failed: expected {1: reason, 2: message}");
+    for (unsigned i = 0; i < 2; i++) {
+        VMESH_GUARD(cr_key(&r, 0x6, &seen, &key));
+        if (key == 1) {
+            VMESH_GUARD(cr_expect(&r, MT_UINT, &v, "reason (key 1)"));
+            VMESH_ENSURE(v <= UINT32_MAX, VMESH_ERR_PARSE, "attestation-failed: reason too large");
+            *reason = (uint32_t)v;
+        } else {
+            VMESH_GUARD(cr_string(&r, MT_TSTR, 0, VMESH_ATLS_FAIL_MESSAGE_MAX, &p, &n,
+                                  "message (key 2)"));
+            /* The peer's text ends up in our logs: no control characters. */
+            for (size_t j = 0; j < n; j++)
+                message[j] = (p[j] < 0x20 || p[j] == 0x7f) ? '?' : (char)p[j];
+            message[n] = 0;
+        }
+    }
+    VMESH_GUARD(cr_end(&r));
+out:
+    return rc;
+}
+
+/* ---- frames ------------------------------------------------------------------------- */
+
+#define FAILED_PAYLOAD_MAX 1024
+
+vmesh_err vmesh_atls_frame_encode(uint8_t type, const uint8_t *payload, size_t n, vmesh_buf *out)
+{
+    vmesh_err rc = VMESH_OK;
+    uint8_t h[VMESH_ATLS_FRAME_HEADER];
+
+    VMESH_ENSURE(type >= VMESH_ATLS_FRAME_ATTESTATION && type <= VMESH_ATLS_FRAME_ACCEPTED,
+                 VMESH_ERR_ARG, "frame type %u is not defined", type);
+    VMESH_ENSURE(n <= VMESH_ATLS_FRAME_MAX_LIMIT, VMESH_ERR_TOO_LARGE,
+                 "frame payload of %zu bytes does not fit a 24-bit length", n);
+    h[0] = type;
+    h[1] = (uint8_t)(n >> 16);
+    h[2] = (uint8_t)(n >> 8);
+    h[3] = (uint8_t)n;
+    VMESH_GUARD(vmesh_buf_append(out, h, sizeof(h)));
+    VMESH_GUARD(vmesh_buf_append(out, payload, n));
+out:
+    return rc;
+}
+
+vmesh_err vmesh_atls_frame_parser_init(vmesh_atls_frame_parser *fp, size_t max)
+{
+    memset(fp, 0, sizeof(*fp));
+    if (max == 0)
+        max = VMESH_ATLS_FRAME_MAX_DEFAULT;
+    if (max > VMESH_ATLS_FRAME_MAX_LIMIT)
+        return vmesh_err_set(VMESH_ERR_ARG, "frame cap %zu is above the 24-bit limit of %zu", max,
+                             VMESH_ATLS_FRAME_MAX_LIMIT);
+    fp->max = max;
+    vmesh_buf_init(&fp->payload, max);
+    return VMESH_OK;
+}
+
+void vmesh_atls_frame_parser_reset(vmesh_atls_frame_parser *fp)
+{
+    fp->hdr_len = 0;
+    fp->type = 0;
+    fp->need = 0;
+    fp->done = false;
+    vmesh_buf_reset(&fp->payload);
+}
+
+void vmesh_atls_frame_parser_free(vmesh_atls_frame_parser *fp)
+{
+    vmesh_buf_free(&fp->payload);
+    fp->hdr_len = 0;
+    fp->done = false;
+}
+
+static vmesh_err header_check(vmesh_atls_frame_parser *fp)
+{
+    vmesh_err rc = VMESH_OK;
+
+    fp->type = fp->hdr[0];
+    fp->need = (size_t)fp->hdr[1] << 16 | (size_t)fp->hdr[2] << 8 | fp->hdr[3];
+    switch (fp->type) {
+    case VMESH_ATLS_FRAME_ATTESTATION:
+        VMESH_ENSURE(fp->need > 0, VMESH_ERR_PARSE, "attestation frame is empty");
+        VMESH_ENSURE(fp->need <= fp->max, VMESH_ERR_TOO_LARGE,
+                     "attestation frame of %zu bytes is above the cap of %zu", fp->need, fp->max);
+        break;
+    case VMESH_ATLS_FRAME_FAILED:
+        VMESH_ENSURE(fp->need <= FAILED_PAYLOAD_MAX, VMESH_ERR_TOO_LARGE,
+                     "attestation-failed frame of %zu bytes is above the cap of %d", fp->need,
+                     FAILED_PAYLOAD_MAX);
+        break;
+    case VMESH_ATLS_FRAME_ACCEPTED:
+        VMESH_ENSURE(fp->need == 0, VMESH_ERR_PARSE,
+                     "attestation-accepted frame must be empty, has %zu bytes", fp->need);
+        break;
+    default:
+        VMESH_FAIL(VMESH_ERR_PARSE, "unknown frame type %u", fp->type);
+    }
+out:
+    return rc;
+}
+
+vmesh_err vmesh_atls_frame_parser_feed(vmesh_atls_frame_parser *fp, const uint8_t *p, size_t n,
+                                       size_t *used)
+{
+    vmesh_err rc = VMESH_OK;
+    size_t i = 0, take;
+
+    VMESH_ENSURE(!fp->done, VMESH_ERR_STATE, "frame parser: frame already complete; reset first");
+    if (fp->hdr_len < VMESH_ATLS_FRAME_HEADER) {
+        while (fp->hdr_len < VMESH_ATLS_FRAME_HEADER && i < n)
+            fp->hdr[fp->hdr_len++] = p[i++];
+        if (fp->hdr_len < VMESH_ATLS_FRAME_HEADER) {
+            rc = VMESH_ERR_WANT_READ;
+            goto out;
+        }
+        /* The length is judged before a single payload byte is stored. */
+        VMESH_GUARD(header_check(fp));
+    }
+    take = fp->need - fp->payload.len;
+    if (take > n - i)
+        take = n - i;
+    VMESH_GUARD(vmesh_buf_append(&fp->payload, p + i, take));
+    i += take;
+    if (fp->payload.len == fp->need)
+        fp->done = true;
+    else
+        rc = VMESH_ERR_WANT_READ;
+out:
+    *used = i;
+    return rc;
+}
+
+/* ---- the 0xff4d extension -------------------------------------------------------------- */
+
+void vmesh_atls_ext_free(vmesh_atls_ext *e)
+{
+    for (size_t i = 0; i < e->n_media_types; i++)
+        free(e->media_types[i]);
+    memset(e, 0, sizeof(*e));
+}
+
+vmesh_err vmesh_atls_ext_encode(const vmesh_atls_ext *e, vmesh_buf *out)
+{
+    vmesh_err rc = VMESH_OK;
+    size_t start = out->len;
+
+    VMESH_ENSURE(e->n_modes <= 3 && e->n_media_types <= VMESH_ATLS_EXT_MEDIA_TYPES_MAX,
+                 VMESH_ERR_ARG, "0xff4d: at most 3 modes and %d media types",
+                 VMESH_ATLS_EXT_MEDIA_TYPES_MAX);
+    VMESH_GUARD(cw_head(out, MT_MAP, 3));
+    VMESH_GUARD(cw_head(out, MT_UINT, 1));
+    VMESH_GUARD(cw_head(out, MT_ARRAY, e->n_modes));
+    for (size_t i = 0; i < e->n_modes; i++) {
+        VMESH_ENSURE(e->modes[i] <= VMESH_ATLS_MODE_PASSPORT, VMESH_ERR_ARG,
+                     "0xff4d: mode %u is not defined", e->modes[i]);
+        VMESH_GUARD(cw_head(out, MT_UINT, e->modes[i]));
+    }
+    VMESH_GUARD(cw_head(out, MT_UINT, 2));
+    VMESH_GUARD(cw_head(out, MT_ARRAY, e->n_media_types));
+    for (size_t i = 0; i < e->n_media_types; i++) {
+        size_t l = strnlen(e->media_types[i], VMESH_ATLS_MEDIA_TYPE_MAX + 1);
+
+        VMESH_ENSURE(l > 0 && l <= VMESH_ATLS_MEDIA_TYPE_MAX, VMESH_ERR_ARG,
+                     "0xff4d: media types must be 1..%d bytes", VMESH_ATLS_MEDIA_TYPE_MAX);
+        VMESH_GUARD(cw_str(out, MT_TSTR, e->media_types[i], l));
+    }
+    VMESH_GUARD(cw_head(out, MT_UINT, 3));
+    VMESH_GUARD(cw_head(out, MT_SIMPLE, e->will_attest ? 21 : 20));
+    VMESH_ENSURE(out->len - start <= VMESH_ATLS_EXT_MAX, VMESH_ERR_TOO_LARGE,
+                 "0xff4d extension of %zu bytes is above the cap of %d", out->len - start,
+                 VMESH_ATLS_EXT_MAX);
+out:
+    return rc;
+}
+
+vmesh_err vmesh_atls_ext_decode(const uint8_t *data, size_t len, vmesh_atls_ext *e)
+{
+    vmesh_err rc = VMESH_OK;
+    cr r = {data, len, 0, "0xff4d extension"};
+    uint64_t count, v;
+    uint32_t seen = 0;
+    unsigned key, modes_seen = 0;
+    const uint8_t *p;
+    size_t n;
+
+    memset(e, 0, sizeof(*e));
+    VMESH_ENSURE(len <= VMESH_ATLS_EXT_MAX, VMESH_ERR_TOO_LARGE,
+                 "0xff4d extension of %zu bytes is above the cap of %d", len, VMESH_ATLS_EXT_MAX);
+    VMESH_GUARD(cr_expect(&r, MT_MAP, &count, "the extension"));
+    VMESH_ENSURE(count == 3, VMESH_ERR_PARSE,
+                 "0xff4d extension: expected {1: modes, 2: media types, 3: will-attest}");
+    for (unsigned i = 0; i < 3; i++) {
+        VMESH_GUARD(cr_key(&r, 0xe, &seen, &key));
+        if (key == 1) {
+            VMESH_GUARD(cr_expect(&r, MT_ARRAY, &count, "modes (key 1)"));
+            VMESH_ENSURE(count <= 3, VMESH_ERR_PARSE, "0xff4d extension: more than 3 modes");
+            for (uint64_t j = 0; j < count; j++) {
+                VMESH_GUARD(cr_expect(&r, MT_UINT, &v, "a mode"));
+                VMESH_ENSURE(v <= VMESH_ATLS_MODE_PASSPORT, VMESH_ERR_PARSE,
+                             "0xff4d extension: unknown mode %llu", (unsigned long long)v);
+                VMESH_ENSURE(!(modes_seen & (1u << v)), VMESH_ERR_PARSE,
+                             "0xff4d extension: mode %llu repeated", (unsigned long long)v);
+                modes_seen |= 1u << v;
+                e->modes[e->n_modes++] = (uint8_t)v;
+            }
+        } else if (key == 2) {
+            VMESH_GUARD(cr_expect(&r, MT_ARRAY, &count, "media types (key 2)"));
+            VMESH_ENSURE(count <= VMESH_ATLS_EXT_MEDIA_TYPES_MAX, VMESH_ERR_PARSE,
+                         "0xff4d extension: more than %d media types",
+                         VMESH_ATLS_EXT_MEDIA_TYPES_MAX);
+            for (uint64_t j = 0; j < count; j++) {
+                VMESH_GUARD(cr_string(&r, MT_TSTR, 1, VMESH_ATLS_MEDIA_TYPE_MAX, &p, &n,
+                                      "a media type"));
+                e->media_types[e->n_media_types] = strndup((const char *)p, n);
+                VMESH_ENSURE(e->media_types[e->n_media_types] != NULL, VMESH_ERR_NOMEM,
+                             "out of memory");
+                e->n_media_types++;
+            }
+        } else {
+            VMESH_GUARD(cr_bool(&r, &e->will_attest, "will-attest (key 3)"));
+        }
+    }
+    VMESH_GUARD(cr_end(&r));
+out:
+    if (rc != VMESH_OK)
+        vmesh_atls_ext_free(e);
+    return rc;
+}
+
+/* ---- binding --------------------------------------------------------------------------- */
+
+void vmesh_atls_binder_compute(vmesh_atls_role role, const uint8_t exporter[32],
+                               const uint8_t *leaf_spki, size_t leaf_spki_len, uint8_t out[32])
+{
+    uint8_t buf[sizeof(VMESH_ATLS_BINDER_LABEL) - 1 + 1 + 32 + 32];
+    size_t off = 0;
+
+    /* DESIGN §3.2: binder = SHA-256("vmesh attestation v1" || role ||
+     * TLS-Exporter(...) || SHA-256(SPKI of the sender's TLS leaf)). */
+    memcpy(buf, VMESH_ATLS_BINDER_LABEL, sizeof(VMESH_ATLS_BINDER_LABEL) - 1);
+    off += sizeof(VMESH_ATLS_BINDER_LABEL) - 1;
+    buf[off++] = (uint8_t)role;
+    memcpy(buf + off, exporter, 32);
+    off += 32;
+    vmesh_crypto_sha256(leaf_spki, leaf_spki_len, buf + off);
+    off += 32;
+    vmesh_crypto_sha256(buf, off, out);
+}
+
+vmesh_err vmesh_atls_ak_nonce(const vmesh_atls_msg *m, const uint8_t *binder, uint8_t out[32])
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_buf b = {0};
+
+    VMESH_ENSURE(m->ak_spki.len > 0, VMESH_ERR_ARG, "ak_nonce: no AK");
+    VMESH_ENSURE(!m->fresh || binder != NULL, VMESH_ERR_ARG, "ak_nonce: fresh mode needs the binder");
+    VMESH_ENSURE(m->fresh || m->epoch_nonce.len > 0, VMESH_ERR_ARG, "ak_nonce: no epoch nonce");
+    /* DESIGN §3.2: ak_nonce = SHA-256("vmesh ak v1" || SPKI(AK) || freshness value). */
+    VMESH_GUARD(vmesh_buf_append(&b, VMESH_ATLS_AK_LABEL, sizeof(VMESH_ATLS_AK_LABEL) - 1));
+    VMESH_GUARD(vmesh_buf_append(&b, m->ak_spki.data, m->ak_spki.len));
+    if (m->fresh)
+        VMESH_GUARD(vmesh_buf_append(&b, binder, 32));
+    else
+        VMESH_GUARD(vmesh_buf_append(&b, m->epoch_nonce.data, m->epoch_nonce.len));
+    vmesh_crypto_sha256(b.data, b.len, out);
+out:
+    vmesh_buf_free(&b);
+    return rc;
+}
+
+vmesh_err vmesh_atls_proof_verify(const vmesh_atls_msg *m, const uint8_t binder[32])
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_key *ak = NULL;
+
+    rc = vmesh_crypto_key_from_spki(m->ak_spki.data, m->ak_spki.len, &ak);
+    if (rc != VMESH_OK) {
+        rc = vmesh_err_wrap(VMESH_ERR_PARSE, "attestation message: AK (key 4)");
+        goto out;
+    }
+    /* DESIGN §3.3: "each session is proved by one AK signature over the
+     * binder"; vmesh fixes the AK to ECDSA P-256 (raw r||s). */
+    VMESH_ENSURE(vmesh_crypto_key_type(ak) == VMESH_KEY_EC_P256, VMESH_ERR_UNSUPPORTED,
+                 "attestation message: the AK must be an EC P-256 key");
+    VMESH_ENSURE(m->proof.len == 64, VMESH_ERR_SIGNATURE,
+                 "session proof is %zu bytes, expected 64 (ECDSA P-256 r||s)", m->proof.len);
+    rc = vmesh_crypto_verify(ak, binder, 32, m->proof.data, m->proof.len);
+    if (rc != VMESH_OK)
+        rc = vmesh_err_set(VMESH_ERR_SIGNATURE,
+                           "session proof does not verify over this session's binder with the "
+                           "message's AK (replayed or relayed message?)");
+out:
+    vmesh_crypto_key_free(ak);
+    return rc;
+}
