@@ -330,6 +330,16 @@ static void submod_rules(void **state)
                            "\"psa\":{\"ear.status\":\"affirming\"},"
                            "\"bad\":{\"ear.status\":\"contraindicated\"}}"));
     assert_int_equal(vmesh_ear_sign(e, k, &b), VMESH_OK);
+    /* Escaping: quotes, backslashes and control characters; UTF-8 and '/' as is. */
+    assert_int_equal(vmesh_ear_add_submod(e, "esc", VMESH_TIER_NONE, NULL,
+                                          "a\"b\\c\n\x01/\xc3\xa9", "{\"k\":[1,-2,true,null,\"\\t\"]}",
+                                          NULL, 0),
+                     VMESH_OK);
+    assert_int_equal(vmesh_ear_to_json(e, false, &b), VMESH_OK);
+    assert_non_null(strstr((const char *)b.data,
+                           "\"esc\":{\"ear.status\":\"none\",\"ear.appraisal-policy-id\":"
+                           "\"a\\\"b\\\\c\\u000a\\u0001/\xc3\xa9\",\"ear.veraison.annotated-evidence\":"
+                           "{\"k\":[1,-2,true,null,\"\\u0009\"]}}}}"));
     /* Nonce and epoch limits. */
     assert_int_equal(vmesh_ear_set_nonce(e, (const uint8_t *)"1234567", 7), VMESH_ERR_ARG);
     assert_int_equal(vmesh_ear_add_rv_epoch(e, "r", UINT64_MAX), VMESH_ERR_ARG);
