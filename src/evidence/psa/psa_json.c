@@ -190,63 +190,145 @@ out:
     return rc;
 }
 
-/* ---- writer ---------------------------------------------------------------- */
+/* ---- writer ----------------------------------------------------------------
+ * The compact form is written directly (it is built on every appraisal, on
+ * the verifier's hot path); the indented form re-formats it with jansson.
+ * Key order is that of veraison/psatoken's P1Claims / P2Claims structs. */
 
-static vmesh_err set_b64(json_t *o, const char *key, const uint8_t *p, size_t n)
+static vmesh_err put(vmesh_buf *b, const char *s)
 {
-    vmesh_err rc = VMESH_OK;
-    vmesh_buf b;
+    return vmesh_buf_append(b, s, strlen(s));
+}
 
-    vmesh_buf_init(&b, 0);
-    VMESH_GUARD(vmesh_b64_encode(p, n, &b));
-    VMESH_ENSURE(json_object_set_new(o, key, json_stringn((const char *)b.data, b.len)) == 0, VMESH_ERR_NOMEM,
-                 "out of memory");
+/* A JSON string. Text claims were checked to be valid UTF-8 without NUL,
+ * so only quotes, backslashes and control characters need escaping. */
+static vmesh_err put_str(vmesh_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    vmesh_err rc = VMESH_OK;
+
+    VMESH_GUARD(vmesh_buf_append_u8(b, '"'));
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') {
+            uint8_t e[2] = {'\\', *p};
+            VMESH_GUARD(vmesh_buf_append(b, e, 2));
+        } else if (*p < 0x20) {
+            uint8_t e[6] = {'\\', 'u', '0', '0', (uint8_t)hex[*p >> 4], (uint8_t)hex[*p & 15]};
+            VMESH_GUARD(vmesh_buf_append(b, e, 6));
+        } else {
+            VMESH_GUARD(vmesh_buf_append_u8(b, *p));
+        }
+    }
+    VMESH_GUARD(vmesh_buf_append_u8(b, '"'));
 out:
-    vmesh_buf_free(&b);
     return rc;
 }
 
-static vmesh_err set_str(json_t *o, const char *key, const char *s)
-{
-    json_t *v = json_string(s);
-
-    /* json_string refuses invalid UTF-8: decoded text was checked, so this
-     * only fails on memory */
-    if (v == NULL || json_object_set_new(o, key, v) != 0)
-        return vmesh_err_set(VMESH_ERR_NOMEM, "PSA claims JSON: cannot add \"%s\"", key);
-    return VMESH_OK;
-}
-
-static vmesh_err set_int(json_t *o, const char *key, json_int_t i)
-{
-    if (json_object_set_new(o, key, json_integer(i)) != 0)
-        return vmesh_err_set(VMESH_ERR_NOMEM, "out of memory");
-    return VMESH_OK;
-}
-
-static vmesh_err components_to_json(const vmesh_psa_claims *c, json_t *root)
+/* ,"key": */
+static vmesh_err put_key(vmesh_buf *b, bool *first, const char *key)
 {
     vmesh_err rc = VMESH_OK;
-    json_t *arr = json_array();
 
-    VMESH_ENSURE(arr != NULL && json_object_set_new(root, "psa-software-components", arr) == 0, VMESH_ERR_NOMEM,
-                 "out of memory");
+    if (!*first)
+        VMESH_GUARD(vmesh_buf_append_u8(b, ','));
+    *first = false;
+    VMESH_GUARD(vmesh_buf_append_u8(b, '"'));
+    VMESH_GUARD(put(b, key));
+    VMESH_GUARD(put(b, "\":"));
+out:
+    return rc;
+}
+
+static vmesh_err put_b64(vmesh_buf *b, bool *first, const char *key, const uint8_t *p, size_t n)
+{
+    vmesh_err rc = VMESH_OK;
+
+    VMESH_GUARD(put_key(b, first, key));
+    VMESH_GUARD(vmesh_buf_append_u8(b, '"'));
+    VMESH_GUARD(vmesh_b64_encode(p, n, b));
+    VMESH_GUARD(vmesh_buf_append_u8(b, '"'));
+out:
+    return rc;
+}
+
+static vmesh_err put_text(vmesh_buf *b, bool *first, const char *key, const char *s)
+{
+    vmesh_err rc = put_key(b, first, key);
+
+    return rc == VMESH_OK ? put_str(b, s) : rc;
+}
+
+static vmesh_err put_int(vmesh_buf *b, bool *first, const char *key, long long v)
+{
+    char num[32];
+    vmesh_err rc = put_key(b, first, key);
+
+    snprintf(num, sizeof(num), "%lld", v);
+    return rc == VMESH_OK ? put(b, num) : rc;
+}
+
+static vmesh_err put_components(vmesh_buf *b, const vmesh_psa_claims *c)
+{
+    vmesh_err rc = VMESH_OK;
+
+    VMESH_GUARD(vmesh_buf_append_u8(b, '['));
     for (size_t i = 0; i < c->sw_count; i++) {
         const vmesh_psa_sw_component *sc = &c->sw[i];
-        json_t *o = json_object();
+        bool first = true;
 
-        VMESH_ENSURE(o != NULL && json_array_append_new(arr, o) == 0, VMESH_ERR_NOMEM, "out of memory");
+        VMESH_GUARD(put(b, i ? ",{" : "{"));
         if (sc->measurement_type)
-            VMESH_GUARD(set_str(o, "measurement-type", sc->measurement_type));
+            VMESH_GUARD(put_text(b, &first, "measurement-type", sc->measurement_type));
         if (sc->measurement_value_len)
-            VMESH_GUARD(set_b64(o, "measurement-value", sc->measurement_value, sc->measurement_value_len));
+            VMESH_GUARD(put_b64(b, &first, "measurement-value", sc->measurement_value, sc->measurement_value_len));
         if (sc->version)
-            VMESH_GUARD(set_str(o, "version", sc->version));
+            VMESH_GUARD(put_text(b, &first, "version", sc->version));
         if (sc->signer_id_len)
-            VMESH_GUARD(set_b64(o, "signer-id", sc->signer_id, sc->signer_id_len));
+            VMESH_GUARD(put_b64(b, &first, "signer-id", sc->signer_id, sc->signer_id_len));
         if (sc->measurement_desc)
-            VMESH_GUARD(set_str(o, "measurement-description", sc->measurement_desc));
+            VMESH_GUARD(put_text(b, &first, "measurement-description", sc->measurement_desc));
+        VMESH_GUARD(vmesh_buf_append_u8(b, '}'));
     }
+    VMESH_GUARD(vmesh_buf_append_u8(b, ']'));
+out:
+    return rc;
+}
+
+static vmesh_err write_compact(const vmesh_psa_claims *c, vmesh_buf *b)
+{
+    vmesh_err rc = VMESH_OK;
+    bool first = true, p1 = c->profile == VMESH_PSA_PROFILE_1;
+
+    VMESH_GUARD(vmesh_buf_append_u8(b, '{'));
+    /* always written, also for a P1 token without -75000, so that the JSON
+     * says which profile it is */
+    if (vmesh_psa_profile_name(c->profile))
+        VMESH_GUARD(put_text(b, &first, p1 ? "psa-profile" : "eat-profile", vmesh_psa_profile_name(c->profile)));
+    if (c->client_id_present)
+        VMESH_GUARD(put_int(b, &first, "psa-client-id", c->client_id));
+    if (c->security_lifecycle_present)
+        VMESH_GUARD(put_int(b, &first, "psa-security-lifecycle", c->security_lifecycle));
+    if (c->implementation_id_len)
+        VMESH_GUARD(put_b64(b, &first, "psa-implementation-id", c->implementation_id, c->implementation_id_len));
+    if (c->boot_seed_len)
+        VMESH_GUARD(put_b64(b, &first, "psa-boot-seed", c->boot_seed, c->boot_seed_len));
+    if (c->certification_reference)
+        VMESH_GUARD(put_text(b, &first, p1 ? "psa-hwver" : "psa-certification-reference",
+                             c->certification_reference));
+    if (c->sw_count) {
+        VMESH_GUARD(put_key(b, &first, "psa-software-components"));
+        VMESH_GUARD(put_components(b, c));
+    }
+    if (c->no_sw_measurements)
+        VMESH_GUARD(put_int(b, &first, "psa-no-software-measurements", 1));
+    if (c->nonce_len)
+        VMESH_GUARD(put_b64(b, &first, "psa-nonce", c->nonce, c->nonce_len));
+    if (c->instance_id_len)
+        VMESH_GUARD(put_b64(b, &first, "psa-instance-id", c->instance_id, c->instance_id_len));
+    if (c->verification_service)
+        VMESH_GUARD(put_text(b, &first, "psa-verification-service-indicator", c->verification_service));
+    VMESH_GUARD(vmesh_buf_append_u8(b, '}'));
+    VMESH_GUARD(vmesh_buf_terminate(b));
 out:
     return rc;
 }
@@ -254,42 +336,30 @@ out:
 vmesh_err vmesh_psa_claims_to_json(const vmesh_psa_claims *c, bool pretty, vmesh_buf *out)
 {
     vmesh_err rc = VMESH_OK;
-    json_t *root = json_object();
+    vmesh_buf compact;
+    json_t *root = NULL;
+    json_error_t jerr;
     char *s = NULL;
-    bool p1 = c->profile == VMESH_PSA_PROFILE_1;
 
-    VMESH_ENSURE(root != NULL, VMESH_ERR_NOMEM, "out of memory");
-    /* key order of veraison/psatoken's P1Claims / P2Claims structs */
-    /* always written, also for a P1 token without -75000, so that the JSON
-     * says which profile it is */
-    if (vmesh_psa_profile_name(c->profile))
-        VMESH_GUARD(set_str(root, p1 ? "psa-profile" : "eat-profile", vmesh_psa_profile_name(c->profile)));
-    if (c->client_id_present)
-        VMESH_GUARD(set_int(root, "psa-client-id", c->client_id));
-    if (c->security_lifecycle_present)
-        VMESH_GUARD(set_int(root, "psa-security-lifecycle", c->security_lifecycle));
-    if (c->implementation_id_len)
-        VMESH_GUARD(set_b64(root, "psa-implementation-id", c->implementation_id, c->implementation_id_len));
-    if (c->boot_seed_len)
-        VMESH_GUARD(set_b64(root, "psa-boot-seed", c->boot_seed, c->boot_seed_len));
-    if (c->certification_reference)
-        VMESH_GUARD(set_str(root, p1 ? "psa-hwver" : "psa-certification-reference", c->certification_reference));
-    if (c->sw_count)
-        VMESH_GUARD(components_to_json(c, root));
-    if (c->no_sw_measurements)
-        VMESH_GUARD(set_int(root, "psa-no-software-measurements", 1));
-    if (c->nonce_len)
-        VMESH_GUARD(set_b64(root, "psa-nonce", c->nonce, c->nonce_len));
-    if (c->instance_id_len)
-        VMESH_GUARD(set_b64(root, "psa-instance-id", c->instance_id, c->instance_id_len));
-    if (c->verification_service)
-        VMESH_GUARD(set_str(root, "psa-verification-service-indicator", c->verification_service));
-    s = json_dumps(root, pretty ? JSON_INDENT(2) : JSON_COMPACT);
+    vmesh_buf_init(&compact, 0);
+    if (!pretty) {
+        size_t mark = out->len;
+
+        rc = write_compact(c, out);
+        if (rc != VMESH_OK)
+            out->len = mark;
+        return rc;
+    }
+    VMESH_GUARD(write_compact(c, &compact));
+    root = json_loadb((const char *)compact.data, compact.len, 0, &jerr);
+    VMESH_ENSURE(root != NULL, VMESH_ERR_PARSE, "PSA claims JSON: internal error: %s", jerr.text);
+    s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     VMESH_ENSURE(s != NULL, VMESH_ERR_NOMEM, "PSA claims JSON: serialisation failed");
     VMESH_GUARD(vmesh_buf_append(out, s, strlen(s)));
     VMESH_GUARD(vmesh_buf_terminate(out));
 out:
     free(s);
     json_decref(root);
+    vmesh_buf_free(&compact);
     return rc;
 }
