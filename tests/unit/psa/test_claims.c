@@ -706,6 +706,29 @@ static void misc_helpers(void **state)
     assert_int_equal(vmesh_psa_claims_encode(&d, &b), VMESH_OK);
     assert_memory_equal(a.data, b.data, a.len);
 
+    /* text needing JSON escapes survives the JSON round trip */
+    {
+        vmesh_buf j = {0};
+        vmesh_psa_claims e;
+        json_error_t je;
+        json_t *root;
+
+        free(d.sw[0].measurement_type);
+        d.sw[0].measurement_type = strdup("a\"b\\c\x01\xc3\xa9");
+        assert_int_equal(vmesh_psa_claims_to_json(&d, false, &j), VMESH_OK);
+        root = json_loads((char *)j.data, 0, &je);
+        assert_non_null(root);
+        assert_string_equal(json_string_value(json_object_get(
+                                json_array_get(json_object_get(root, "psa-software-components"), 0),
+                                "measurement-type")),
+                            "a\"b\\c\x01\xc3\xa9");
+        json_decref(root);
+        vmesh_psa_claims_init(&e);
+        assert_int_equal(vmesh_psa_claims_from_json((char *)j.data, j.len, &e), VMESH_OK);
+        assert_string_equal(e.sw[0].measurement_type, d.sw[0].measurement_type);
+        vmesh_psa_claims_free(&e);
+        vmesh_buf_free(&j);
+    }
     /* instance id: 0x01 || SHA-256(SPKI) */
     assert_int_equal(vmesh_crypto_key_generate(VMESH_KEY_EC_P256, &k), VMESH_OK);
     assert_int_equal(vmesh_psa_instance_id_from_key(k, iid), VMESH_OK);
