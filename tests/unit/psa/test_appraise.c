@@ -275,14 +275,24 @@ static void unmatched_measurement(void **state)
     assert_non_null(strstr(a.reason, "software component 0 (BL"));
     vmesh_appraisal_free(&a);
 
-    /* ... and the RV pins the signer of PRoT */
+    /* the signer id is not compared (as in Veraison's psa-iot) */
     free(c.sw[0].version);
     c.sw[0].version = strdup("1.2.3");
     c.sw[1].signer_id[3] ^= 1;
     vmesh_buf_reset(&t);
     assert_int_equal(vmesh_psa_token_sign(&c, f->iak, &t), VMESH_OK);
     assert_int_equal(appraise(&t, f->rv, NULL, 0, &a), VMESH_OK);
+    assert_int_equal(a.tv.v[VMESH_TV_EXECUTABLES], 2);
+    vmesh_appraisal_free(&a);
+
+    /* an RV without a name matches by digest alone; a named one needs the type */
+    free(c.sw[1].measurement_type);
+    c.sw[1].measurement_type = strdup("ARoT");
+    vmesh_buf_reset(&t);
+    assert_int_equal(vmesh_psa_token_sign(&c, f->iak, &t), VMESH_OK);
+    assert_int_equal(appraise(&t, f->rv, NULL, 0, &a), VMESH_OK);
     assert_int_equal(a.tv.v[VMESH_TV_EXECUTABLES], 33);
+    assert_non_null(strstr(a.reason, "software component 1 (ARoT"));
     vmesh_appraisal_free(&a);
 
     /* a class with no reference values at all: 33 too */
