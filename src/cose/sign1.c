@@ -475,6 +475,13 @@ out:
     return rc;
 }
 
+/* cbor_is_null of libcbor 0.8 asserts on floats: check the width first. */
+static bool is_nil(const cbor_item_t *it)
+{
+    return cbor_isa_float_ctrl(it) && cbor_float_ctrl_is_ctrl(it) &&
+           cbor_ctrl_value(it) == CBOR_CTRL_NULL;
+}
+
 static bool is_definite_bstr(const cbor_item_t *it)
 {
     return cbor_isa_bytestring(it) && cbor_bytestring_is_definite(it);
@@ -537,7 +544,7 @@ vmesh_err vmesh_cose_sign1_decode(const uint8_t *p, size_t n, size_t max, vmesh_
     unprot = items[1];
     VMESH_ENSURE(cbor_isa_map(unprot) && cbor_map_is_definite(unprot), VMESH_ERR_PARSE,
                  "COSE_Sign1: unprotected header is not a map");
-    VMESH_ENSURE(!cbor_is_null(items[2]), VMESH_ERR_UNSUPPORTED,
+    VMESH_ENSURE(!is_nil(items[2]), VMESH_ERR_UNSUPPORTED,
                  "COSE_Sign1: detached payload (nil) is not supported");
     VMESH_ENSURE(is_definite_bstr(items[2]), VMESH_ERR_PARSE,
                  "COSE_Sign1: payload is not a byte string");

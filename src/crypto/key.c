@@ -114,7 +114,7 @@ static vmesh_err check_key(EVP_PKEY *pkey, bool priv)
     EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
 
     VMESH_ENSURE(ctx != NULL, VMESH_ERR_NOMEM, "out of memory checking a key");
-    if (EVP_PKEY_public_check(ctx) != 1) {
+    if (EVP_PKEY_public_check_quick(ctx) != 1) {
         ERR_clear_error();
         VMESH_FAIL(VMESH_ERR_PARSE, "invalid public key (point not on the curve?)");
     }
@@ -193,35 +193,6 @@ out:
     return rc;
 }
 
-vmesh_err vmesh_crypto_key_from_spki(const uint8_t *der, size_t n, vmesh_key **out)
-{
-    vmesh_err rc = VMESH_OK;
-    EVP_PKEY *pkey = NULL;
-    const unsigned char *p = der;
-
-    VMESH_ENSURE(der != NULL && out != NULL, VMESH_ERR_ARG, "key from SPKI: missing argument");
-    *out = NULL;
-    VMESH_ENSURE(n > 0 && n <= KEY_INPUT_MAX, VMESH_ERR_PARSE,
-                 "SubjectPublicKeyInfo of %zu bytes: expected 1 to %zu", n, KEY_INPUT_MAX);
-    pkey = d2i_PUBKEY(NULL, &p, (long)n);
-    if (pkey == NULL) {
-        ERR_clear_error();
-        VMESH_FAIL(VMESH_ERR_PARSE, "not a DER SubjectPublicKeyInfo");
-    }
-    VMESH_ENSURE(p == der + n, VMESH_ERR_PARSE, "%zu trailing bytes after the SubjectPublicKeyInfo",
-                 (size_t)(der + n - p));
-    VMESH_GUARD(wrap(pkey, out));
-    pkey = NULL;
-    rc = check_key((*out)->pkey, false);
-    if (rc != VMESH_OK) {
-        vmesh_crypto_key_free(*out);
-        *out = NULL;
-    }
-out:
-    EVP_PKEY_free(pkey);
-    return rc;
-}
-
 /* ---- JWK --------------------------------------------------------------- */
 
 /* Decodes a base64url member that must be exactly `want` bytes. */
@@ -269,17 +240,44 @@ static vmesh_err pkey_fromdata(const char *alg, OSSL_PARAM_BLD *bld, bool priv, 
     EVP_PKEY_CTX *ctx = NULL;
 
     params = OSSL_PARAM_BLD_to_param(bld);
-    VMESH_ENSURE(params != NULL, VMESH_ERR_NOMEM, "JWK: out of memory");
+    VMESH_ENSURE(params != NULL, VMESH_ERR_NOMEM, "key import: out of memory");
     ctx = EVP_PKEY_CTX_new_from_name(NULL, alg, NULL);
-    VMESH_ENSURE(ctx != NULL, VMESH_ERR_CRYPTO, "JWK: no OpenSSL support for %s", alg);
+    VMESH_ENSURE(ctx != NULL, VMESH_ERR_CRYPTO, "key import: no OpenSSL support for %s", alg);
     if (EVP_PKEY_fromdata_init(ctx) != 1 ||
         EVP_PKEY_fromdata(ctx, out, priv ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY, params) != 1) {
         ERR_clear_error();
-        VMESH_FAIL(VMESH_ERR_PARSE, "JWK: invalid key (point not on the curve?)");
+        VMESH_FAIL(VMESH_ERR_PARSE, "invalid EC key (point not on the curve?)");
     }
 out:
     OSSL_PARAM_free(params);
     EVP_PKEY_CTX_free(ctx);
+    return rc;
+}
+
+/* An EC key from a SEC1 point (and a private scalar d when given).
+ * EVP_PKEY_fromdata refuses a point that is not on the curve. */
+static vmesh_err ec_from_point(const char *group, const uint8_t *pt, size_t pt_len,
+                               const vmesh_buf *d, EVP_PKEY **out)
+{
+    vmesh_err rc = VMESH_OK;
+    OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+    BIGNUM *bn = NULL;
+
+    VMESH_ENSURE(bld != NULL, VMESH_ERR_NOMEM, "EC key: out of memory");
+    VMESH_ENSURE(OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0) == 1 &&
+                     OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pt, pt_len) == 1,
+                 VMESH_ERR_NOMEM, "EC key: out of memory");
+    if (d != NULL) {
+        bn = BN_secure_new();
+        VMESH_ENSURE(bn != NULL && BN_bin2bn(d->data, (int)d->len, bn) != NULL, VMESH_ERR_NOMEM,
+                     "EC key: out of memory");
+        VMESH_ENSURE(OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, bn) == 1,
+                     VMESH_ERR_NOMEM, "EC key: out of memory");
+    }
+    VMESH_GUARD(pkey_fromdata("EC", bld, d != NULL, out));
+out:
+    OSSL_PARAM_BLD_free(bld);
+    BN_clear_free(bn);
     return rc;
 }
 
@@ -291,8 +289,6 @@ static vmesh_err jwk_ec(json_t *jwk, const char *crv, EVP_PKEY **out)
 {
     vmesh_err rc = VMESH_OK;
     vmesh_buf x = {0}, y = {0}, d = {0}, pt = {0};
-    OSSL_PARAM_BLD *bld = NULL;
-    BIGNUM *bn = NULL;
     const char *group;
     size_t fs;
     bool priv = json_object_get(jwk, "d") != NULL;
@@ -314,23 +310,8 @@ static vmesh_err jwk_ec(json_t *jwk, const char *crv, EVP_PKEY **out)
     VMESH_GUARD(vmesh_buf_append_u8(&pt, 0x04)); /* SEC1 uncompressed point */
     VMESH_GUARD(vmesh_buf_append(&pt, x.data, x.len));
     VMESH_GUARD(vmesh_buf_append(&pt, y.data, y.len));
-    bld = OSSL_PARAM_BLD_new();
-    VMESH_ENSURE(bld != NULL, VMESH_ERR_NOMEM, "JWK: out of memory");
-    VMESH_ENSURE(OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0) == 1 &&
-                     OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pt.data,
-                                                      pt.len) == 1,
-                 VMESH_ERR_NOMEM, "JWK: out of memory");
-    if (priv) {
-        bn = BN_secure_new();
-        VMESH_ENSURE(bn != NULL && BN_bin2bn(d.data, (int)d.len, bn) != NULL, VMESH_ERR_NOMEM,
-                     "JWK: out of memory");
-        VMESH_ENSURE(OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, bn) == 1,
-                     VMESH_ERR_NOMEM, "JWK: out of memory");
-    }
-    VMESH_GUARD(pkey_fromdata("EC", bld, priv, out));
+    VMESH_GUARD(ec_from_point(group, pt.data, pt.len, priv ? &d : NULL, out));
 out:
-    OSSL_PARAM_BLD_free(bld);
-    BN_clear_free(bn);
     vmesh_buf_free(&x);
     vmesh_buf_free(&y);
     vmesh_buf_free(&d);
@@ -420,6 +401,77 @@ out:
     return rc;
 }
 
+/* The DER SubjectPublicKeyInfo of our three key types has a fixed prefix
+ * (RFC 5480 §2 with an uncompressed point, RFC 8410 §4): recognising it
+ * skips OpenSSL's generic decoder, which costs more than a signature
+ * check, on the per-session path that parses a peer's attestation key. */
+static const uint8_t spki_p256[] = {0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48,
+                                    0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48,
+                                    0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00, 0x04};
+static const uint8_t spki_p384[] = {0x30, 0x76, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86,
+                                    0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x05, 0x2b,
+                                    0x81, 0x04, 0x00, 0x22, 0x03, 0x62, 0x00, 0x04};
+static const uint8_t spki_ed25519[] = {0x30, 0x2a, 0x30, 0x05, 0x06, 0x03,
+                                       0x2b, 0x65, 0x70, 0x03, 0x21, 0x00};
+
+/* Sets *matched when der has one of the fixed prefixes; then *out is the
+ * key or an error says why the point was refused. */
+static vmesh_err spki_fast(const uint8_t *der, size_t n, bool *matched, EVP_PKEY **out)
+{
+    vmesh_err rc = VMESH_OK;
+
+    *matched = true;
+    if (n == sizeof(spki_p256) + 64 && memcmp(der, spki_p256, sizeof(spki_p256)) == 0) {
+        rc = ec_from_point("P-256", der + sizeof(spki_p256) - 1, 65, NULL, out);
+    } else if (n == sizeof(spki_p384) + 96 && memcmp(der, spki_p384, sizeof(spki_p384)) == 0) {
+        rc = ec_from_point("P-384", der + sizeof(spki_p384) - 1, 97, NULL, out);
+    } else if (n == sizeof(spki_ed25519) + 32 &&
+               memcmp(der, spki_ed25519, sizeof(spki_ed25519)) == 0) {
+        *out = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, der + sizeof(spki_ed25519), 32);
+        VMESH_ENSURE(*out != NULL, VMESH_ERR_PARSE, "invalid Ed25519 public key");
+    } else {
+        *matched = false;
+    }
+out:
+    ERR_clear_error();
+    return rc;
+}
+
+vmesh_err vmesh_crypto_key_from_spki(const uint8_t *der, size_t n, vmesh_key **out)
+{
+    vmesh_err rc = VMESH_OK;
+    EVP_PKEY *pkey = NULL;
+    const unsigned char *p = der;
+    bool matched = false;
+
+    VMESH_ENSURE(der != NULL && out != NULL, VMESH_ERR_ARG, "key from SPKI: missing argument");
+    *out = NULL;
+    VMESH_ENSURE(n > 0 && n <= KEY_INPUT_MAX, VMESH_ERR_PARSE,
+                 "SubjectPublicKeyInfo of %zu bytes: expected 1 to %zu", n, KEY_INPUT_MAX);
+    VMESH_GUARD(spki_fast(der, n, &matched, &pkey));
+    if (!matched) {
+        pkey = d2i_PUBKEY(NULL, &p, (long)n);
+        if (pkey == NULL) {
+            ERR_clear_error();
+            VMESH_FAIL(VMESH_ERR_PARSE, "not a DER SubjectPublicKeyInfo");
+        }
+    } else {
+        p = der + n;
+    }
+    VMESH_ENSURE(p == der + n, VMESH_ERR_PARSE, "%zu trailing bytes after the SubjectPublicKeyInfo",
+                 (size_t)(der + n - p));
+    VMESH_GUARD(wrap(pkey, out));
+    pkey = NULL;
+    rc = check_key((*out)->pkey, false);
+    if (rc != VMESH_OK) {
+        vmesh_crypto_key_free(*out);
+        *out = NULL;
+    }
+out:
+    EVP_PKEY_free(pkey);
+    return rc;
+}
+
 /* ---- PEM / DER --------------------------------------------------------- */
 
 static bool has_label(const uint8_t *p, size_t n, const char *label)
@@ -465,7 +517,14 @@ static vmesh_err parse_der(const uint8_t *p, size_t n, EVP_PKEY **pkey, bool *wa
 {
     vmesh_err rc = VMESH_OK;
     const unsigned char *q = p;
+    bool matched = false;
 
+    /* Our own SPKI encodings first: cheap, and exact. */
+    VMESH_GUARD(spki_fast(p, n, &matched, pkey));
+    if (matched) {
+        *want_priv = false;
+        goto out;
+    }
     *pkey = d2i_AutoPrivateKey(NULL, &q, (long)n);
     *want_priv = true;
     if (*pkey == NULL || q != p + n) {

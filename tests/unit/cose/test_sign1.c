@@ -291,6 +291,13 @@ static void structural_refusals(void **state)
     craft(&b, 18, prot_es256, 3, empty_map, 1, nil, 1);
     expect_decode(&b, VMESH_ERR_UNSUPPORTED, "detached");
     vmesh_buf_reset(&b);
+    /* payload a float32 (libcbor's null check must not be fooled) or undefined */
+    craft(&b, 18, prot_es256, 3, empty_map, 1, "\xfa\x42\x6b\x31\x40", 5);
+    expect_decode(&b, VMESH_ERR_PARSE, "payload is not a byte string");
+    vmesh_buf_reset(&b);
+    craft(&b, 18, prot_es256, 3, empty_map, 1, "\xf7", 1);
+    expect_decode(&b, VMESH_ERR_PARSE, "payload is not a byte string");
+    vmesh_buf_reset(&b);
     /* payload not a bstr */
     craft(&b, 18, prot_es256, 3, empty_map, 1, "\x01", 1);
     expect_decode(&b, VMESH_ERR_PARSE, "payload is not a byte string");

@@ -218,6 +218,38 @@ static void sec1_and_der(void **state)
     vmesh_crypto_key_free(k);
 }
 
+/* SPKI: the fixed-prefix fast path refuses a point off the curve; a
+ * compressed point goes through OpenSSL's decoder and is accepted. */
+static void spki_paths(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < 2; i++) {
+        vmesh_key *k = gen(all_types[i]), *k2 = NULL;
+        EVP_PKEY *dup;
+        vmesh_buf spki = {0};
+        unsigned char *der = NULL;
+        int len;
+
+        assert_int_equal(vmesh_crypto_key_to_spki(k, &spki), VMESH_OK);
+        spki.data[spki.len - 1] ^= 0x01;
+        assert_int_equal(vmesh_crypto_key_from_spki(spki.data, spki.len, &k2), VMESH_ERR_PARSE);
+        assert_non_null(strstr(vmesh_err_detail(), "curve"));
+        assert_null(k2);
+        dup = EVP_PKEY_dup(vmesh_crypto_key_evp(k));
+        assert_non_null(dup);
+        assert_int_equal(EVP_PKEY_set_utf8_string_param(dup, "point-format", "compressed"), 1);
+        len = i2d_PUBKEY(dup, &der);
+        assert_int_equal(len, (int)spki.len - (i == 0 ? 32 : 48)); /* x only */
+        assert_int_equal(vmesh_crypto_key_from_spki(der, (size_t)len, &k2), VMESH_OK);
+        assert_true(vmesh_crypto_key_equal(k, k2));
+        OPENSSL_free(der);
+        EVP_PKEY_free(dup);
+        vmesh_buf_free(&spki);
+        vmesh_crypto_key_free(k);
+        vmesh_crypto_key_free(k2);
+    }
+}
+
 static void from_evp_and_refs(void **state)
 {
     vmesh_key *k = gen(VMESH_KEY_ED25519), *k2 = NULL;
@@ -512,6 +544,7 @@ int main(void)
         cmocka_unit_test(jwk_round_trip),
         cmocka_unit_test(pem_der_round_trip),
         cmocka_unit_test(sec1_and_der),
+        cmocka_unit_test(spki_paths),
         cmocka_unit_test(from_evp_and_refs),
         cmocka_unit_test(thumbprint_rfc8037),
         cmocka_unit_test(ed25519_rfc8037_signature),
