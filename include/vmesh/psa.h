@@ -151,9 +151,17 @@ const char *vmesh_psa_lifecycle_name(uint16_t v);
  * private), "claims" (JSON template, format above), "measure"
  * (repeatable, "NAME=FILE": measurement-value of the component whose
  * measurement-type is NAME becomes SHA-256(FILE), or a new component
- * {NAME, SHA-256(FILE), "sha-256"} is appended). Without an instance id
- * in the template, the one of vmesh_psa_instance_id_from_key is used.
- * Appraisal: see docs in src/evidence/psa/psa_scheme.c. */
+ * {NAME, SHA-256(FILE), "sha-256", signer-id SHA-256(IAK SPKI)} is
+ * appended). Without an instance id in the template, the one of
+ * vmesh_psa_instance_id_from_key is used. attest() takes a 32, 48 or
+ * 64-byte nonce (NULL: the template's psa-nonce).
+ * Appraisal (trust-vector codes as Veraison's psa-iot, docs/PSA.md): key
+ * = RV key of ("psa", implementation-id, instance-id); none, bad signature
+ * or nonce mismatch -> every claim 99; else hardware 2; lifecycle secured
+ * or non-PSA-RoT debug -> instance-identity, runtime-opaque,
+ * storage-opaque 2, other states 96; executables 2 when every component
+ * matches a reference value of the class, else 33. out must have been
+ * initialised with vmesh_appraisal_init. */
 extern const vmesh_evidence_scheme vmesh_scheme_psa;
 
 #ifdef __cplusplus
