@@ -36,6 +36,7 @@ static const char *const reason_names[VMESH_ATLS_R__COUNT] = {
     [VMESH_ATLS_R_PEER_IDENTITY] = "peer-identity",
     [VMESH_ATLS_R_TIMEOUT] = "timeout",
     [VMESH_ATLS_R_INTERNAL] = "internal",
+    [VMESH_ATLS_R_AK_MISMATCH] = "ak-mismatch",
 };
 
 const char *vmesh_atls_reason_name(uint32_t code)
@@ -155,10 +156,10 @@ static vmesh_err cr_string(cr *r, unsigned major, size_t min, size_t max, const 
     uint64_t len;
 
     VMESH_GUARD(cr_expect(r, major, &len, field));
-    VMESH_ENSURE(len <= r->n - r->off, VMESH_ERR_PARSE, "%s: %s is truncated", r->what, field);
     VMESH_ENSURE(len >= min && len <= max, len > max ? VMESH_ERR_TOO_LARGE : VMESH_ERR_PARSE,
                  "%s: %s is %llu bytes, expected %zu..%zu", r->what, field,
                  (unsigned long long)len, min, max);
+    VMESH_ENSURE(len <= r->n - r->off, VMESH_ERR_PARSE, "%s: %s is truncated", r->what, field);
     if (major == MT_TSTR)
         VMESH_ENSURE(memchr(r->p + r->off, 0, (size_t)len) == NULL, VMESH_ERR_PARSE,
                      "%s: %s contains a NUL character", r->what, field);

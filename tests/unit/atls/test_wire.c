@@ -1,0 +1,390 @@
+/* Unit tests of the attested channel's wire: frames, the attestation
+ * message, attestation-failed, the 0xff4d extension, binder, ak_nonce and
+ * the session proof. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <openssl/sha.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vmesh/atls.h"
+#include "vmesh/crypto.h"
+
+static void fill_msg(vmesh_atls_msg *m, bool fresh)
+{
+    static const char mt[] = "application/eat+cwt";
+    uint8_t spki[91], nonce[32], proof[64], cmw[10];
+
+    memset(spki, 0x30, sizeof(spki));
+    memset(nonce, 0xab, sizeof(nonce));
+    memset(proof, 0x55, sizeof(proof));
+    memset(cmw, 0xc0, sizeof(cmw));
+    vmesh_atls_msg_init(m);
+    m->role = VMESH_ATLS_CLIENT;
+    assert_int_equal(vmesh_buf_set(&m->media_type, mt, strlen(mt)), VMESH_OK);
+    assert_int_equal(vmesh_buf_set(&m->cmw, cmw, sizeof(cmw)), VMESH_OK);
+    assert_int_equal(vmesh_buf_set(&m->ak_spki, spki, sizeof(spki)), VMESH_OK);
+    m->fresh = fresh;
+    if (!fresh) {
+        m->epoch_id = 1000;
+        assert_int_equal(vmesh_buf_set(&m->epoch_nonce, nonce, sizeof(nonce)), VMESH_OK);
+    }
+    assert_int_equal(vmesh_buf_set(&m->proof, proof, sizeof(proof)), VMESH_OK);
+}
+
+static void msg_round_trip(void **state)
+{
+    vmesh_atls_msg a, b;
+    vmesh_buf enc = {0}, enc2 = {0};
+
+    (void)state;
+    for (int fresh = 0; fresh < 2; fresh++) {
+        fill_msg(&a, fresh);
+        vmesh_atls_msg_init(&b);
+        assert_int_equal(vmesh_atls_msg_encode(&a, &enc), VMESH_OK);
+        /* {1: 1, 2: 1, ...}: map(6), key 1, 1, key 2, 1 */
+        assert_int_equal(enc.data[0], 0xa6);
+        assert_memory_equal(enc.data + 1, "\x01\x01\x02\x01\x03\x82\x73", 7);
+        assert_int_equal(vmesh_atls_msg_decode(enc.data, enc.len, &b), VMESH_OK);
+        assert_int_equal(b.role, VMESH_ATLS_CLIENT);
+        assert_string_equal((char *)b.media_type.data, "application/eat+cwt");
+        assert_int_equal(b.fresh, fresh);
+        assert_int_equal(b.epoch_id, fresh ? 0 : 1000);
+        assert_int_equal(b.epoch_nonce.len, fresh ? 0 : 32);
+        assert_int_equal(b.ak_spki.len, 91);
+        assert_int_equal(b.proof.len, 64);
+        assert_int_equal(vmesh_atls_msg_encode(&b, &enc2), VMESH_OK);
+        assert_int_equal(enc.len, enc2.len);
+        assert_memory_equal(enc.data, enc2.data, enc.len);
+        vmesh_buf_reset(&enc);
+        vmesh_buf_reset(&enc2);
+        vmesh_atls_msg_free(&a);
+        vmesh_atls_msg_free(&b);
+    }
+    vmesh_buf_free(&enc);
+    vmesh_buf_free(&enc2);
+}
+
+/* Decodes hex and expects rc with a detail containing `want`. */
+static void expect_msg(const char *hex, vmesh_err rc, const char *want)
+{
+    vmesh_buf b = {0};
+    vmesh_atls_msg m;
+
+    vmesh_atls_msg_init(&m);
+    assert_int_equal(vmesh_hex_decode(hex, strlen(hex), &b), VMESH_OK);
+    assert_int_equal(vmesh_atls_msg_decode(b.data, b.len, &m), rc);
+    if (want && strstr(vmesh_err_detail(), want) == NULL)
+        fail_msg("detail \"%s\" lacks \"%s\"", vmesh_err_detail(), want);
+    vmesh_atls_msg_free(&m);
+    vmesh_buf_free(&b);
+}
+
+/* A valid message with a 1-byte cmw, 1-byte AK, 8-byte epoch nonce, 1-byte proof. */
+#define HEAD "a6" "0101" "0201" "03826161" "4101" "044130"
+#define FRESH_EPOCH "05a2" "0118" "64" "0248" "0102030405060708"
+#define PROOF "064155"
+
+static void msg_strict(void **state)
+{
+    (void)state;
+    expect_msg(HEAD FRESH_EPOCH PROOF, VMESH_OK, NULL);
+    expect_msg(HEAD "05a103f5" PROOF, VMESH_OK, NULL);
+    expect_msg(HEAD FRESH_EPOCH PROOF "00", VMESH_ERR_PARSE, "1 bytes after the CBOR map");
+    expect_msg(HEAD FRESH_EPOCH, VMESH_ERR_PARSE, "truncated");
+    /* duplicate key (6 entries, key 4 twice, no 6) */
+    expect_msg(HEAD FRESH_EPOCH "044130", VMESH_ERR_PARSE, "duplicate key 4");
+    expect_msg("a7" "0101" "0201" "03826161" "4101" "044130" FRESH_EPOCH PROOF "0700",
+               VMESH_ERR_PARSE, "expected exactly 6");
+    expect_msg("a6" "0101" "0201" "03826161" "4101" "044130" FRESH_EPOCH "0700", VMESH_ERR_PARSE,
+               "unknown key 7");
+    expect_msg("a6" "0102" "0201" "03826161" "4101" "044130" FRESH_EPOCH PROOF,
+               VMESH_ERR_UNSUPPORTED, "version 2");
+    expect_msg("a6" "0101" "0202" "03826161" "4101" "044130" FRESH_EPOCH PROOF, VMESH_ERR_PARSE,
+               "role 2");
+    expect_msg("a6" "0101" "0201" "03824161" "4101" "044130" FRESH_EPOCH PROOF, VMESH_ERR_PARSE,
+               "cmw media type is a CBOR byte string");
+    expect_msg("a6" "0101" "0201" "03836161" "4101" "00" "044130" FRESH_EPOCH PROOF,
+               VMESH_ERR_PARSE, "[media-type, bytes]");
+    expect_msg("a6" "0101" "0201" "03826000" "4101" "044130" FRESH_EPOCH PROOF, VMESH_ERR_PARSE,
+               "expected 1..256");
+    expect_msg("a6" "0101" "0201" "03826100" "4101" "044130" FRESH_EPOCH PROOF, VMESH_ERR_PARSE,
+               "NUL");
+    expect_msg("bf" "0101", VMESH_ERR_PARSE, "indefinite-length");
+    expect_msg(HEAD "05a103f4" PROOF, VMESH_ERR_PARSE, "{3: false}");
+    expect_msg(HEAD "05a10301" PROOF, VMESH_ERR_PARSE, "fresh is a CBOR unsigned integer");
+    expect_msg(HEAD "05a103f6" PROOF, VMESH_ERR_PARSE, "not a boolean"); /* null */
+    expect_msg(HEAD "05a10118" PROOF, VMESH_ERR_PARSE, "unknown key 1"); /* {1:..} alone */
+    expect_msg(HEAD "05a2" "0118" "64" "0247" "01020304050607" PROOF, VMESH_ERR_PARSE,
+               "expected 8..64");
+    expect_msg(HEAD "05a2" "0118" "64" "0258" "41" PROOF, VMESH_ERR_TOO_LARGE, "65 bytes");
+    expect_msg(HEAD "05a2" "0118" "64" "03f5" PROOF, VMESH_ERR_PARSE, "unknown key 3");
+    expect_msg(HEAD FRESH_EPOCH "0640", VMESH_ERR_PARSE, "expected 1..512");
+    expect_msg("a6" "0101" "0201" "03826161" "4101" "04" "5a7fffffff" "30", VMESH_ERR_TOO_LARGE,
+               "2147483647 bytes, expected 1..1024");
+    expect_msg("a6" "0101" "0201" "03826161" "4101" "04" "5903ff" "30", VMESH_ERR_PARSE,
+               "AK (key 4) is truncated");
+    expect_msg("c0" "a0", VMESH_ERR_PARSE, "tag");
+    expect_msg("", VMESH_ERR_PARSE, "truncated CBOR");
+}
+
+static void failed_payload(void **state)
+{
+    vmesh_buf b = {0};
+    uint32_t reason;
+    char msg[VMESH_ATLS_FAIL_MESSAGE_MAX + 1];
+    char big[400];
+
+    (void)state;
+    assert_int_equal(vmesh_atls_failed_encode(VMESH_ATLS_R_STALE_EPOCH, "epoch 7\nis old", &b),
+                     VMESH_OK);
+    assert_int_equal(vmesh_atls_failed_decode(b.data, b.len, &reason, msg), VMESH_OK);
+    assert_int_equal(reason, VMESH_ATLS_R_STALE_EPOCH);
+    assert_string_equal(msg, "epoch 7?is old"); /* control characters neutralised */
+    vmesh_buf_reset(&b);
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = 0;
+    assert_int_equal(vmesh_atls_failed_encode(99, big, &b), VMESH_OK); /* truncated to 256 */
+    assert_int_equal(vmesh_atls_failed_decode(b.data, b.len, &reason, msg), VMESH_OK);
+    assert_int_equal(strlen(msg), VMESH_ATLS_FAIL_MESSAGE_MAX);
+    assert_int_equal(reason, 99);
+    assert_string_equal(vmesh_atls_reason_name(reason), "unknown");
+    assert_string_equal(vmesh_atls_reason_name(VMESH_ATLS_R_BINDER_MISMATCH), "binder-mismatch");
+    assert_string_equal(vmesh_atls_reason_name(VMESH_ATLS_R_UNATTESTED_REFUSED),
+                        "unattested-refused");
+    vmesh_buf_reset(&b);
+    assert_int_equal(vmesh_hex_decode("a2010102790101", 14, &b), VMESH_OK);
+    assert_int_equal(vmesh_atls_failed_decode(b.data, b.len, &reason, msg), VMESH_ERR_TOO_LARGE);
+    vmesh_buf_reset(&b);
+    assert_int_equal(vmesh_hex_decode("a201010101", 10, &b), VMESH_OK);
+    assert_int_equal(vmesh_atls_failed_decode(b.data, b.len, &reason, msg), VMESH_ERR_PARSE);
+    assert_non_null(strstr(vmesh_err_detail(), "duplicate key 1"));
+    vmesh_buf_free(&b);
+}
+
+static void frames(void **state)
+{
+    vmesh_atls_frame_parser fp;
+    vmesh_buf stream = {0};
+    static const uint8_t payload[] = "hello";
+    size_t used, off = 0;
+    int frames_seen = 0;
+
+    (void)state;
+    assert_int_equal(vmesh_atls_frame_encode(1, payload, 5, &stream), VMESH_OK);
+    assert_int_equal(vmesh_atls_frame_encode(3, NULL, 0, &stream), VMESH_OK);
+    assert_int_equal(stream.len, 4 + 5 + 4);
+    assert_memory_equal(stream.data, "\x01\x00\x00\x05hello\x03\x00\x00\x00", 13);
+    assert_int_equal(vmesh_atls_frame_encode(4, NULL, 0, &stream), VMESH_ERR_ARG);
+    /* Byte by byte: need-more until complete, never past a frame. */
+    assert_int_equal(vmesh_atls_frame_parser_init(&fp, 16), VMESH_OK);
+    while (off < stream.len) {
+        vmesh_err e = vmesh_atls_frame_parser_feed(&fp, stream.data + off, 1, &used);
+
+        assert_int_equal(used, 1);
+        off++;
+        if (e == VMESH_ERR_WANT_READ)
+            continue;
+        assert_int_equal(e, VMESH_OK);
+        if (frames_seen == 0) {
+            assert_int_equal(fp.type, 1);
+            assert_int_equal(fp.payload.len, 5);
+            assert_memory_equal(fp.payload.data, "hello", 5);
+            assert_int_equal(off, 9);
+        } else {
+            assert_int_equal(fp.type, 3);
+            assert_int_equal(fp.payload.len, 0);
+        }
+        assert_int_equal(vmesh_atls_frame_parser_feed(&fp, payload, 1, &used), VMESH_ERR_STATE);
+        frames_seen++;
+        vmesh_atls_frame_parser_reset(&fp);
+    }
+    assert_int_equal(frames_seen, 2);
+    /* Whole stream at once: stops at the first frame's end. */
+    assert_int_equal(vmesh_atls_frame_parser_feed(&fp, stream.data, stream.len, &used), VMESH_OK);
+    assert_int_equal(used, 9);
+    vmesh_atls_frame_parser_reset(&fp);
+    /* Caps are judged on the header alone. */
+    assert_int_equal(vmesh_atls_frame_parser_feed(&fp, (const uint8_t *)"\x01\x00\x00\x11", 4, &used),
+                     VMESH_ERR_TOO_LARGE);
+    assert_non_null(strstr(vmesh_err_detail(), "above the cap of 16"));
+    vmesh_atls_frame_parser_reset(&fp);
+    assert_int_equal(vmesh_atls_frame_parser_feed(&fp, (const uint8_t *)"\x02\x00\x04\x01", 4, &used),
+                     VMESH_ERR_TOO_LARGE);
+    vmesh_atls_frame_parser_reset(&fp);
+    assert_int_equal(vmesh_atls_frame_parser_feed(&fp, (const uint8_t *)"\x03\x00\x00\x01", 4, &used),
+                     VMESH_ERR_PARSE);
+    vmesh_atls_frame_parser_reset(&fp);
+    assert_int_equal(vmesh_atls_frame_parser_feed(&fp, (const uint8_t *)"\x01\x00\x00\x00", 4, &used),
+                     VMESH_ERR_PARSE);
+    vmesh_atls_frame_parser_reset(&fp);
+    assert_int_equal(vmesh_atls_frame_parser_feed(&fp, (const uint8_t *)"\x00\x00\x00\x00", 4, &used),
+                     VMESH_ERR_PARSE);
+    assert_non_null(strstr(vmesh_err_detail(), "unknown frame type 0"));
+    vmesh_atls_frame_parser_free(&fp);
+    assert_int_equal(vmesh_atls_frame_parser_init(&fp, VMESH_ATLS_FRAME_MAX_LIMIT + 1),
+                     VMESH_ERR_ARG);
+    assert_int_equal(vmesh_atls_frame_parser_init(&fp, VMESH_ATLS_FRAME_MAX_LIMIT), VMESH_OK);
+    vmesh_atls_frame_parser_free(&fp);
+    vmesh_buf_free(&stream);
+}
+
+static void extension(void **state)
+{
+    vmesh_atls_ext e, d;
+    vmesh_buf b = {0};
+    char *mts[2] = {"application/eat+cwt", "application/eat+jwt"};
+
+    (void)state;
+    memset(&e, 0, sizeof(e));
+    e.modes[0] = 2;
+    e.modes[1] = 0;
+    e.n_modes = 2;
+    e.media_types[0] = mts[0];
+    e.media_types[1] = mts[1];
+    e.n_media_types = 2;
+    e.will_attest = true;
+    assert_int_equal(vmesh_atls_ext_encode(&e, &b), VMESH_OK);
+    assert_memory_equal(b.data, "\xa3\x01\x82\x02\x00\x02\x82\x73", 8);
+    assert_int_equal(b.data[b.len - 1], 0xf5);
+    assert_int_equal(vmesh_atls_ext_decode(b.data, b.len, &d), VMESH_OK);
+    assert_int_equal(d.n_modes, 2);
+    assert_int_equal(d.modes[0], 2);
+    assert_int_equal(d.modes[1], 0);
+    assert_int_equal(d.n_media_types, 2);
+    assert_string_equal(d.media_types[1], "application/eat+jwt");
+    assert_true(d.will_attest);
+    vmesh_atls_ext_free(&d);
+
+    struct {
+        const char *hex;
+        const char *want;
+    } bad[] = {
+        {"a3018100028003f5", NULL}, /* valid: [0], [], true */
+        {"a3018103028003f5", "unknown mode 3"},
+        {"a3018200000280" "03f5", "mode 0 repeated"},
+        {"a301840001020002800" "3f5", "more than 3 modes"},
+        {"a30180028003f5" "00", "after the CBOR map"},
+        {"a2018002800" "3f5", "expected {1: modes"},
+        {"a3018002800180", "duplicate key 1"},
+        {"a301800280040" "0", "unknown key 4"},
+        {"a30180028160" "03f5", "expected 1..256"},
+        {"a301800280" "0301", "will-attest (key 3) is a CBOR unsigned integer"},
+        {"a301800280" "03f7", "not a boolean"},
+        {"a3019f00ff028003f5", "indefinite"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        vmesh_buf_reset(&b);
+        assert_int_equal(vmesh_hex_decode(bad[i].hex, strlen(bad[i].hex), &b), VMESH_OK);
+        if (bad[i].want == NULL) {
+            assert_int_equal(vmesh_atls_ext_decode(b.data, b.len, &d), VMESH_OK);
+            vmesh_atls_ext_free(&d);
+            continue;
+        }
+        assert_int_not_equal(vmesh_atls_ext_decode(b.data, b.len, &d), VMESH_OK);
+        if (strstr(vmesh_err_detail(), bad[i].want) == NULL)
+            fail_msg("case %zu: \"%s\" lacks \"%s\"", i, vmesh_err_detail(), bad[i].want);
+        assert_int_equal(d.n_media_types, 0);
+    }
+    vmesh_buf_free(&b);
+}
+
+static void binder_and_nonce(void **state)
+{
+    uint8_t exporter[32], spki[70], out[32], want[32], h[32], buf[200];
+    vmesh_atls_msg m;
+    size_t off = 0;
+
+    (void)state;
+    memset(exporter, 0x11, sizeof(exporter));
+    memset(spki, 0x22, sizeof(spki));
+    vmesh_atls_binder_compute(VMESH_ATLS_CLIENT, exporter, spki, sizeof(spki), out);
+    /* Independent computation with OpenSSL. */
+    SHA256(spki, sizeof(spki), h);
+    memcpy(buf, "vmesh attestation v1", 20);
+    off = 20;
+    buf[off++] = 1;
+    memcpy(buf + off, exporter, 32);
+    off += 32;
+    memcpy(buf + off, h, 32);
+    off += 32;
+    SHA256(buf, off, want);
+    assert_memory_equal(out, want, 32);
+    vmesh_atls_binder_compute(VMESH_ATLS_SERVER, exporter, spki, sizeof(spki), h);
+    assert_memory_not_equal(out, h, 32);
+
+    /* ak_nonce, epoch-fresh: SHA-256("vmesh ak v1" || SPKI || epoch nonce). */
+    fill_msg(&m, false);
+    assert_int_equal(vmesh_atls_ak_nonce(&m, NULL, out), VMESH_OK);
+    memcpy(buf, "vmesh ak v1", 11);
+    memcpy(buf + 11, m.ak_spki.data, m.ak_spki.len);
+    memcpy(buf + 11 + m.ak_spki.len, m.epoch_nonce.data, 32);
+    SHA256(buf, 11 + m.ak_spki.len + 32, want);
+    assert_memory_equal(out, want, 32);
+    /* The epoch id is not part of it. */
+    m.epoch_id = 7;
+    assert_int_equal(vmesh_atls_ak_nonce(&m, NULL, h), VMESH_OK);
+    assert_memory_equal(h, want, 32);
+    vmesh_atls_msg_free(&m);
+    /* fresh: the binder instead. */
+    fill_msg(&m, true);
+    assert_int_equal(vmesh_atls_ak_nonce(&m, NULL, out), VMESH_ERR_ARG);
+    assert_int_equal(vmesh_atls_ak_nonce(&m, exporter, out), VMESH_OK);
+    memcpy(buf + 11 + m.ak_spki.len, exporter, 32);
+    SHA256(buf, 11 + m.ak_spki.len + 32, want);
+    assert_memory_equal(out, want, 32);
+    vmesh_atls_msg_free(&m);
+}
+
+static void proof(void **state)
+{
+    vmesh_key *ak = NULL, *other = NULL, *ed = NULL;
+    vmesh_atls_msg m;
+    vmesh_buf sig = {0};
+    uint8_t binder[32];
+
+    (void)state;
+    memset(binder, 0x42, sizeof(binder));
+    assert_int_equal(vmesh_crypto_key_generate(VMESH_KEY_EC_P256, &ak), VMESH_OK);
+    assert_int_equal(vmesh_crypto_key_generate(VMESH_KEY_EC_P256, &other), VMESH_OK);
+    assert_int_equal(vmesh_crypto_key_generate(VMESH_KEY_ED25519, &ed), VMESH_OK);
+    vmesh_atls_msg_init(&m);
+    assert_int_equal(vmesh_crypto_key_to_spki(ak, &m.ak_spki), VMESH_OK);
+    assert_int_equal(vmesh_crypto_sign(ak, binder, 32, &sig), VMESH_OK);
+    assert_int_equal(vmesh_buf_set(&m.proof, sig.data, sig.len), VMESH_OK);
+    assert_int_equal(vmesh_atls_proof_verify(&m, binder), VMESH_OK);
+    binder[0] ^= 1;
+    assert_int_equal(vmesh_atls_proof_verify(&m, binder), VMESH_ERR_SIGNATURE);
+    assert_non_null(strstr(vmesh_err_detail(), "does not verify over this session's binder"));
+    binder[0] ^= 1;
+    /* Another AK's SPKI: the proof fails. */
+    vmesh_buf_reset(&m.ak_spki);
+    assert_int_equal(vmesh_crypto_key_to_spki(other, &m.ak_spki), VMESH_OK);
+    assert_int_equal(vmesh_atls_proof_verify(&m, binder), VMESH_ERR_SIGNATURE);
+    /* A non-P-256 AK is refused. */
+    vmesh_buf_reset(&m.ak_spki);
+    assert_int_equal(vmesh_crypto_key_to_spki(ed, &m.ak_spki), VMESH_OK);
+    assert_int_equal(vmesh_atls_proof_verify(&m, binder), VMESH_ERR_UNSUPPORTED);
+    /* Garbage SPKI. */
+    assert_int_equal(vmesh_buf_set(&m.ak_spki, "\x30\x03\x01\x01\x00", 5), VMESH_OK);
+    assert_int_equal(vmesh_atls_proof_verify(&m, binder), VMESH_ERR_PARSE);
+    vmesh_atls_msg_free(&m);
+    vmesh_buf_free(&sig);
+    vmesh_crypto_key_free(ak);
+    vmesh_crypto_key_free(other);
+    vmesh_crypto_key_free(ed);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(msg_round_trip), cmocka_unit_test(msg_strict),
+        cmocka_unit_test(failed_payload), cmocka_unit_test(frames),
+        cmocka_unit_test(extension),      cmocka_unit_test(binder_and_nonce),
+        cmocka_unit_test(proof),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
