@@ -54,9 +54,11 @@ void vmesh_bell_view_free(vmesh_bell_view *v);
 vmesh_err vmesh_bell_view_update(vmesh_bell_view *v, const char *jws, size_t n, int64_t now) VMESH_WUR;
 /* The current tick (for attesters); VMESH_ERR_NOT_FOUND before the first. */
 vmesh_err vmesh_bell_view_current(vmesh_bell_view *v, vmesh_bell *out) VMESH_WUR;
-/* Is (id, nonce) the current or the previous tick, and still valid? */
+/* Is (id, nonce) the current or the previous tick, and still valid? On
+ * success *issued_at (may be NULL) is that tick's issue time: evidence bound
+ * to it cannot be older. */
 vmesh_err vmesh_bell_view_check(vmesh_bell_view *v, uint64_t id, const uint8_t *nonce, size_t nonce_len,
-                                int64_t now) VMESH_WUR;
+                                int64_t now, int64_t *issued_at) VMESH_WUR;
 /* Changes whenever the current tick changes (cache invalidation). */
 uint64_t vmesh_bell_view_generation(vmesh_bell_view *v);
 

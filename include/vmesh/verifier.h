@@ -35,7 +35,8 @@ vmesh_err vmesh_verifier_media_type_canon(const char *mt, vmesh_buf *out) VMESH_
 
 /* Loads one reference-value file into s, detecting the format: CoRIM
  * (CBOR tag 501, or a signed CoRIM: COSE_Sign1 tag 18 — verified with
- * corim_key when given, refused otherwise) or vmesh RV JSON. */
+ * corim_key when given, refused otherwise; an unsigned CoRIM is read either
+ * way, since the caller named the file) or vmesh RV JSON. */
 vmesh_err vmesh_verifier_load_rv_file(vmesh_rv_store *s, const char *path,
                                       const vmesh_key *corim_key) VMESH_WUR;
 

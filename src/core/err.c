@@ -50,20 +50,36 @@ vmesh_err vmesh_err_set(vmesh_err e, const char *fmt, ...)
     return e;
 }
 
+/* Appends src to dst[*len] within DETAIL_MAX, truncating silently: a long
+ * message is still better than none. */
+static void append(char *dst, size_t *len, const char *src)
+{
+    size_t n = strlen(src);
+
+    if (*len + 1 >= DETAIL_MAX)
+        return;
+    if (n > DETAIL_MAX - 1 - *len)
+        n = DETAIL_MAX - 1 - *len;
+    memcpy(dst + *len, src, n);
+    *len += n;
+    dst[*len] = '\0';
+}
+
 vmesh_err vmesh_err_wrap(vmesh_err e, const char *fmt, ...)
 {
     char old[DETAIL_MAX];
-    char prefix[DETAIL_MAX];
+    char out[DETAIL_MAX];
+    size_t len;
     va_list ap;
 
     memcpy(old, detail, sizeof(old));
     va_start(ap, fmt);
-    vsnprintf(prefix, sizeof(prefix), fmt, ap);
+    vsnprintf(out, sizeof(out), fmt, ap);
     va_end(ap);
-    if (old[0] != '\0')
-        snprintf(detail, sizeof(detail), "%s: %s", prefix, old);
-    else
-        snprintf(detail, sizeof(detail), "%s: %s", prefix, vmesh_err_name(e));
+    len = strlen(out);
+    append(out, &len, ": ");
+    append(out, &len, old[0] != '\0' ? old : vmesh_err_name(e));
+    memcpy(detail, out, sizeof(detail));
     return e;
 }
 

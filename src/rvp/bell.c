@@ -204,15 +204,20 @@ static bool tick_ok(const vmesh_bell *b, uint64_t id, const uint8_t *nonce, size
 }
 
 vmesh_err vmesh_bell_view_check(vmesh_bell_view *v, uint64_t id, const uint8_t *nonce, size_t nonce_len,
-                                int64_t now)
+                                int64_t now, int64_t *issued_at)
 {
     vmesh_err rc = VMESH_OK;
 
     pthread_mutex_lock(&v->lock);
     if (!v->have_cur)
         rc = vmesh_err_set(VMESH_ERR_NOT_FOUND, "no epoch bell received yet: cannot judge epoch freshness");
-    else if (tick_ok(&v->cur, id, nonce, nonce_len, now) || (v->have_prev && tick_ok(&v->prev, id, nonce, nonce_len, now)))
-        rc = VMESH_OK;
+    else if (tick_ok(&v->cur, id, nonce, nonce_len, now)) {
+        if (issued_at)
+            *issued_at = v->cur.issued_at;
+    } else if (v->have_prev && tick_ok(&v->prev, id, nonce, nonce_len, now)) {
+        if (issued_at)
+            *issued_at = v->prev.issued_at;
+    }
     else if (id < v->cur.id)
         rc = vmesh_err_set(VMESH_ERR_EXPIRED, "stale epoch: evidence is bound to tick %llu, current tick is %llu",
                            (unsigned long long)id, (unsigned long long)v->cur.id);

@@ -35,10 +35,11 @@ vmesh_err vmesh_verifier_load_rv_file(vmesh_rv_store *s, const char *path,
     VMESH_GUARD(vmesh_file_read(path, RV_FILE_MAX, &b));
     while (i < b.len && (b.data[i] == ' ' || b.data[i] == '\n' || b.data[i] == '\r' || b.data[i] == '\t'))
         i++;
-    if (i < b.len && b.data[i] == '{')
+    VMESH_ENSURE(i < b.len, VMESH_ERR_PARSE, "%s is empty: expected reference values (CoRIM or vmesh RV JSON)", path);
+    if (b.data[i] == '{')
         rc = vmesh_rv_load_json(s, b.data, b.len, path);
     else if (vmesh_corim_is_corim(b.data, b.len))
-        rc = vmesh_corim_load(s, b.data, b.len, corim_key, path);
+        rc = vmesh_corim_load(s, b.data, b.len, corim_key, VMESH_CORIM_ALLOW_UNSIGNED, path, NULL);
     else
         VMESH_FAIL(VMESH_ERR_PARSE,
                    "%s: not a reference-value file (expected a CoRIM — CBOR tag 501 or a signed "

@@ -21,7 +21,7 @@ cat > claims.json <<JSON
 JSON
 rv_json() { # $1 = workload digest, $2 = IAK public key file, $3 = extra field (optional)
 cat <<JSON
-{ "format": "vmesh-rv/1", "reference-values": [ { "scheme": "psa", "class-id": "$IMPL", $3
+{ "format": "vmesh-rv/1", "reference-values": [ { "scheme": "psa", "class-id": "$IMPL", ${3:-}
     "measurements": [
       { "name": "BL", "digest": { "alg": "sha-256", "value": "$(sha256sum firmware | cut -d' ' -f1)" } },
       { "name": "workload", "digest": { "alg": "sha-256", "value": "$1" } } ],

@@ -3,8 +3,9 @@ set -u
 VMESH=${VMESH_BIN:?VMESH_BIN must point at the vmesh binary}
 VECTORS=${VMESH_VECTORS:-}
 T=$(mktemp -d "${TMPDIR:-/tmp}/vmesh-test.XXXXXX")
+[ -n "${VMESH_KEEP:-}" ] && echo "test dir: $T (kept)"
 cleanup_hooks=()
-cleanup() { local h; for h in "${cleanup_hooks[@]}"; do eval "$h" || true; done; rm -rf "$T"; }
+cleanup() { local h; for h in "${cleanup_hooks[@]}"; do eval "$h" || true; done; [ -n "${VMESH_KEEP:-}" ] || rm -rf "$T"; }
 trap cleanup EXIT
 fails=0 passes=0
 ok()   { passes=$((passes+1)); echo "ok: $*"; }

@@ -57,20 +57,20 @@ static void view(void **state)
     assert_int_equal(vmesh_rvp_bell_sign(&b3, k, &j3), VMESH_OK);
     assert_int_equal(vmesh_bell_view_new(k, &v), VMESH_OK);
     assert_int_equal(vmesh_bell_view_current(v, &cur), VMESH_ERR_NOT_FOUND);
-    assert_int_equal(vmesh_bell_view_check(v, 1, b1.nonce, 32, now), VMESH_ERR_NOT_FOUND);
+    assert_int_equal(vmesh_bell_view_check(v, 1, b1.nonce, 32, now, NULL), VMESH_ERR_NOT_FOUND);
     assert_int_equal(vmesh_bell_view_update(v, (char *)j1.data, j1.len, now), VMESH_OK);
-    assert_int_equal(vmesh_bell_view_check(v, 1, b1.nonce, 32, now), VMESH_OK);
+    assert_int_equal(vmesh_bell_view_check(v, 1, b1.nonce, 32, now, NULL), VMESH_OK);
     assert_int_equal(vmesh_bell_view_update(v, (char *)j2.data, j2.len, now), VMESH_OK);
     assert_int_equal(vmesh_bell_view_generation(v), 2);
     assert_int_equal(vmesh_bell_view_update(v, (char *)j2.data, j2.len, now), VMESH_OK); /* same tick: no-op */
     assert_int_equal(vmesh_bell_view_generation(v), 2);
-    assert_int_equal(vmesh_bell_view_check(v, 1, b1.nonce, 32, now), VMESH_OK); /* previous tick still fresh */
-    assert_int_equal(vmesh_bell_view_check(v, 2, b2.nonce, 32, now), VMESH_OK);
-    assert_int_equal(vmesh_bell_view_check(v, 2, b1.nonce, 32, now), VMESH_ERR_MISMATCH);
+    assert_int_equal(vmesh_bell_view_check(v, 1, b1.nonce, 32, now, NULL), VMESH_OK); /* previous tick still fresh */
+    assert_int_equal(vmesh_bell_view_check(v, 2, b2.nonce, 32, now, NULL), VMESH_OK);
+    assert_int_equal(vmesh_bell_view_check(v, 2, b1.nonce, 32, now, NULL), VMESH_ERR_MISMATCH);
     assert_int_equal(vmesh_bell_view_update(v, (char *)j1.data, j1.len, now), VMESH_ERR_POLICY); /* rollback */
     assert_non_null(strstr(vmesh_err_detail(), "rollback"));
     assert_int_equal(vmesh_bell_view_update(v, (char *)j3.data, j3.len, now), VMESH_OK);
-    assert_int_equal(vmesh_bell_view_check(v, 1, b1.nonce, 32, now), VMESH_ERR_EXPIRED); /* stale epoch */
+    assert_int_equal(vmesh_bell_view_check(v, 1, b1.nonce, 32, now, NULL), VMESH_ERR_EXPIRED); /* stale epoch */
     assert_non_null(strstr(vmesh_err_detail(), "stale epoch"));
     assert_int_equal(vmesh_bell_view_current(v, &cur), VMESH_OK);
     assert_int_equal(cur.id, 3);

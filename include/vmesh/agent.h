@@ -1,0 +1,98 @@
+/*
+ * vmesh agent: the attestation brain of one process (sidecar, client,
+ * vmesh server/client). Attester side: an ephemeral P-256 attestation key
+ * (AK) generated in memory and rotated on a schedule, platform evidence
+ * binding it (per epoch tick, per session, or an EAR passport), one AK
+ * signature per session. Relying-party side: the local verifier with its AR
+ * cache, the epoch bell, and the RP policy. It implements the atls provider
+ * contract (vmesh_atls_provider). The AK signs only binders of this
+ * process's own sessions: it is never exposed as a signing oracle.
+ */
+#ifndef VMESH_AGENT_H
+#define VMESH_AGENT_H
+
+#include "vmesh/atls.h"
+#include "vmesh/evidence.h"
+#include "vmesh/policy.h"
+#include "vmesh/rvp.h"
+#include "vmesh/verifier.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Media type of an EAR passport in the attestation message (Veraison's). */
+#define VMESH_EAR_MEDIA_TYPE "application/eat+jwt; eat_profile=\"tag:github.com,2023:veraison/ear\""
+
+/* Obtains a passport: appraise `evidence` (whose nonce is
+ * SHA-256("vmesh ak v1" || akpub || challenge)) and return an EAR JWT whose
+ * key-attestation names akpub. Implemented by vmesh_agent_local_passport
+ * (an in-process verifier) and by the central-verifier client. */
+typedef vmesh_err (*vmesh_agent_passport_fn)(void *ctx, const char *media_type, const uint8_t *evidence,
+                                             size_t evidence_len, const uint8_t *challenge,
+                                             size_t challenge_len, const uint8_t *akpub, size_t akpub_len,
+                                             vmesh_buf *ear_jwt);
+
+typedef struct {
+    /* Attester side. platform NULL: this agent does not attest. */
+    const char *platform;           /* evidence scheme name, e.g. "psa" (psa-sim) */
+    const vmesh_kv *platform_cfg;   /* the scheme's attester configuration */
+    size_t n_platform_cfg;
+    unsigned attest_modes;          /* VMESH_ATLS_MODE_BIT mask we produce; 0: all we can */
+    int64_t ak_rotate_seconds;      /* 0: 3600 */
+    vmesh_agent_passport_fn passport; /* NULL: no passport mode */
+    void *passport_ctx;
+    /* Relying-party side. */
+    vmesh_verifier *verifier;       /* local verifier (borrowed; outlives the agent); NULL: passport only */
+    vmesh_policy *policy;           /* reference taken; NULL: vmesh_policy_default */
+    vmesh_bell_view *bell;          /* borrowed; NULL: no epoch-fresh mode */
+    size_t cache_slots;             /* AR cache size; 0: 4096 */
+} vmesh_agent_config;
+
+typedef struct vmesh_agent vmesh_agent;
+
+vmesh_err vmesh_agent_new(const vmesh_agent_config *cfg, vmesh_agent **out) VMESH_WUR;
+void vmesh_agent_free(vmesh_agent *a);
+
+/* Fills p with this agent's provider (ctx = a) for vmesh_atls_config_set_provider. */
+void vmesh_agent_provider(vmesh_agent *a, vmesh_atls_provider *p);
+/* Swaps the RP policy (SIGHUP); drops cached results. */
+void vmesh_agent_set_policy(vmesh_agent *a, vmesh_policy *p);
+vmesh_policy *vmesh_agent_policy(vmesh_agent *a); /* +1 reference */
+/* Forces a new AK now (tests; the schedule does it otherwise). */
+vmesh_err vmesh_agent_rotate_ak(vmesh_agent *a) VMESH_WUR;
+/* The current AK's SPKI DER (out reset). */
+vmesh_err vmesh_agent_ak_spki(vmesh_agent *a, vmesh_buf *out) VMESH_WUR;
+
+/* Re-judges a result the agent produced earlier under the current RV
+ * snapshot and policy (re-appraisal after an update; DESIGN §5). Returns
+ * VMESH_ATLS_R_NONE when the peer still passes. */
+vmesh_atls_reason vmesh_agent_reappraise(vmesh_agent *a, const vmesh_atls_peer_result *r, char *why,
+                                         size_t why_len);
+
+/* Counters for metrics. */
+typedef struct {
+    uint64_t attestations_made;     /* messages we produced */
+    uint64_t evidence_generated;    /* platform evidence generations */
+    uint64_t appraisals;            /* peer messages judged */
+    uint64_t cache_hits, cache_misses;
+    uint64_t refused;
+} vmesh_agent_stats;
+void vmesh_agent_stats_get(vmesh_agent *a, vmesh_agent_stats *out);
+
+/* ak_nonce = SHA-256("vmesh ak v1" || akpub || value) (DESIGN §3.2). */
+void vmesh_agent_ak_nonce(const uint8_t *akpub, size_t akpub_len, const uint8_t *value, size_t value_len,
+                          uint8_t out[32]);
+
+/* A passport issuer backed by an in-process verifier (ctx: vmesh_verifier*):
+ * appraises the evidence with expected nonce ak_nonce(akpub, challenge) and
+ * signs an EAR naming akpub. For tests and single-host demos; the central
+ * verifier does the same behind its HTTP API. */
+vmesh_err vmesh_agent_local_passport(void *ctx, const char *media_type, const uint8_t *evidence,
+                                     size_t evidence_len, const uint8_t *challenge, size_t challenge_len,
+                                     const uint8_t *akpub, size_t akpub_len, vmesh_buf *ear_jwt) VMESH_WUR;
+
+#ifdef __cplusplus
+}
+#endif
+#endif
