@@ -87,6 +87,7 @@ typedef enum {
     VMESH_ATLS_R_PEER_IDENTITY = 14,  /* the peer's SPIFFE ID is missing or not expected */
     VMESH_ATLS_R_TIMEOUT = 15,        /* handshake + attestation deadline passed */
     VMESH_ATLS_R_INTERNAL = 16,       /* the sender failed (e.g. could not attest) */
+    VMESH_ATLS_R_AK_MISMATCH = 17,    /* evidence / EAR binds another AK, session or role */
     VMESH_ATLS_R__COUNT
 } vmesh_atls_reason;
 /* "binder-mismatch", ...; "unknown" for codes we do not know. */
