@@ -33,7 +33,8 @@ static void check_msg(const uint8_t *p, size_t n)
             __builtin_trap();
         if (vmesh_atls_ak_nonce(&m, binder, nonce) != VMESH_OK)
             __builtin_trap();
-        (void)vmesh_atls_proof_verify(&m, binder);
+        if (vmesh_atls_proof_verify(&m, binder) == VMESH_OK && m.proof.len != 64)
+            __builtin_trap();
     }
     vmesh_atls_msg_free(&m);
     vmesh_atls_msg_free(&m2);

@@ -266,6 +266,14 @@ typedef struct {
     vmesh_atls_session *new_session;
 } side;
 
+/* Best-effort close_notify (gcc wants warn_unused_result honoured). */
+static void shut(vmesh_atls_conn *conn)
+{
+    vmesh_err e = vmesh_atls_shutdown(conn);
+
+    (void)e;
+}
+
 static vmesh_err drive(vmesh_atls_conn *conn, int fd)
 {
     vmesh_err rc;
@@ -340,7 +348,7 @@ static void *server_main(void *arg)
             while (vmesh_atls_flush(conn) == VMESH_ERR_WANT_WRITE)
                 usleep(1000);
         }
-        (void)vmesh_atls_shutdown(conn);
+        shut(conn);
     }
     record(s, conn);
     vmesh_atls_free(conn);
@@ -403,7 +411,7 @@ static void client_run(side *c, int port)
             c->io_rc = read_some(conn, fd, c->got, sizeof(c->got) - 1, &got);
         c->got[got] = 0;
         c->new_session = vmesh_atls_conn_get1_session(conn);
-        (void)vmesh_atls_shutdown(conn);
+        shut(conn);
     }
     record(c, conn);
     vmesh_atls_free(conn);
@@ -1132,10 +1140,226 @@ static void openssl_s_client_gets_nothing(void **state)
     tprov_free(&sp);
 }
 
+
+/* ---- latency: no extra round trip ----------------------------------------------------------- */
+
+/* One direction of a relay that delivers every chunk `delay_ms` after it
+ * was read, preserving order (a link with one-way latency). */
+typedef struct chunk {
+    struct chunk *next;
+    uint64_t due_ns;
+    size_t n; /* 0: end of stream */
+    uint8_t data[16384];
+} chunk;
+
+typedef struct {
+    int from, to;
+    uint64_t delay_ns;
+    chunk *head, *tail;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} pipe_dir;
+
+static void *pipe_reader(void *arg)
+{
+    pipe_dir *d = arg;
+
+    for (;;) {
+        chunk *c = calloc(1, sizeof(*c));
+        ssize_t r;
+
+        assert_non_null(c);
+        r = read(d->from, c->data, sizeof(c->data));
+        c->n = r > 0 ? (size_t)r : 0;
+        c->due_ns = vmesh_time_mono_ns() + d->delay_ns;
+        pthread_mutex_lock(&d->mu);
+        if (d->tail)
+            d->tail->next = c;
+        else
+            d->head = c;
+        d->tail = c;
+        pthread_cond_signal(&d->cv);
+        pthread_mutex_unlock(&d->mu);
+        if (r <= 0)
+            return NULL;
+    }
+}
+
+static void *pipe_writer(void *arg)
+{
+    pipe_dir *d = arg;
+
+    for (;;) {
+        chunk *c;
+        uint64_t now;
+
+        pthread_mutex_lock(&d->mu);
+        while (d->head == NULL)
+            pthread_cond_wait(&d->cv, &d->mu);
+        c = d->head;
+        d->head = c->next;
+        if (d->head == NULL)
+            d->tail = NULL;
+        pthread_mutex_unlock(&d->mu);
+        now = vmesh_time_mono_ns();
+        if (c->due_ns > now)
+            usleep((useconds_t)((c->due_ns - now) / 1000));
+        if (c->n == 0) {
+            free(c);
+            shutdown(d->to, SHUT_WR);
+            return NULL;
+        }
+        if (write(d->to, c->data, c->n) != (ssize_t)c->n) {
+            free(c);
+            /* drain what is left so the reader's chunks are freed */
+            for (;;) {
+                pthread_mutex_lock(&d->mu);
+                while (d->head == NULL)
+                    pthread_cond_wait(&d->cv, &d->mu);
+                c = d->head;
+                d->head = c->next;
+                if (d->head == NULL)
+                    d->tail = NULL;
+                pthread_mutex_unlock(&d->mu);
+                if (c->n == 0) {
+                    free(c);
+                    return NULL;
+                }
+                free(c);
+            }
+        }
+        free(c);
+    }
+}
+
+typedef struct {
+    int lfd, server_port;
+    uint64_t delay_ns;
+} relay_arg;
+
+static void *relay_main(void *arg)
+{
+    relay_arg *ra = arg;
+    int a = accept(ra->lfd, NULL, NULL), b = connect_local(ra->server_port);
+    pipe_dir up = {.from = a, .to = b, .delay_ns = ra->delay_ns};
+    pipe_dir down = {.from = b, .to = a, .delay_ns = ra->delay_ns};
+    pthread_t t[4];
+
+    pthread_mutex_init(&up.mu, NULL);
+    pthread_cond_init(&up.cv, NULL);
+    pthread_mutex_init(&down.mu, NULL);
+    pthread_cond_init(&down.cv, NULL);
+    pthread_create(&t[0], NULL, pipe_reader, &up);
+    pthread_create(&t[1], NULL, pipe_writer, &up);
+    pthread_create(&t[2], NULL, pipe_reader, &down);
+    pthread_create(&t[3], NULL, pipe_writer, &down);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    close(a);
+    close(b);
+    return NULL;
+}
+
+typedef struct {
+    side *s;
+    uint64_t t0;
+    uint64_t done_ns; /* server handshake completed, relative to t0 */
+} timed_server;
+
+static void *timed_server_main(void *arg)
+{
+    timed_server *ts = arg;
+    side *s = ts->s;
+    vmesh_atls_conn *conn = NULL;
+    int fd = accept(s->fd, NULL, NULL);
+    size_t got = 0;
+
+    assert_int_equal(vmesh_atls_conn_new(s->cfg, fd, &conn), VMESH_OK);
+    s->hs_rc = drive(conn, fd);
+    ts->done_ns = vmesh_time_mono_ns() - ts->t0;
+    if (s->hs_rc == VMESH_OK) {
+        s->io_rc = read_some(conn, fd, s->got, sizeof(s->got) - 1, &got);
+        s->got[got] = 0;
+        shut(conn);
+    }
+    record(s, conn);
+    vmesh_atls_free(conn);
+    close(fd);
+    return NULL;
+}
+
+/* With a one-way latency D, plain TLS 1.3 lets the client finish after 2D
+ * and the server after 3D. Mutual attestation must not change that: the
+ * server's attestation rides in its first flight (0.5-RTT), the client's
+ * with its Finished. One extra round trip would add 2D. */
+static void no_extra_round_trip(void **state)
+{
+    const uint64_t D = 150u * 1000000u;
+    tprov sp, cp;
+    vmesh_atls_provider spv, cpv;
+    side s = {0}, c = {0};
+    relay_arg ra;
+    timed_server ts = {.s = &s};
+    pthread_t th_s, th_r;
+    int port_s, port_r, fd;
+    vmesh_atls_conn *conn = NULL;
+    uint64_t client_done;
+    size_t got = 0;
+
+    (void)state;
+    tprov_init(&sp);
+    tprov_init(&cp);
+    spv = provider_for(&sp, ALL_MODES, 3, VMESH_ATLS_MODES_ALL);
+    cpv = provider_for(&cp, ALL_MODES, 3, VMESH_ATLS_MODES_ALL);
+    s.cfg = make_config(VMESH_ATLS_SERVER, &spv);
+    c.cfg = make_config(VMESH_ATLS_CLIENT, &cpv);
+    s.fd = listen_local(&port_s);
+    ra.lfd = listen_local(&port_r);
+    ra.server_port = port_s;
+    ra.delay_ns = D;
+    assert_int_equal(pthread_create(&th_s, NULL, timed_server_main, &ts), 0);
+    assert_int_equal(pthread_create(&th_r, NULL, relay_main, &ra), 0);
+
+    ts.t0 = vmesh_time_mono_ns();
+    fd = connect_local(port_r);
+    assert_int_equal(vmesh_atls_conn_new(c.cfg, fd, &conn), VMESH_OK);
+    c.hs_rc = drive(conn, fd);
+    client_done = vmesh_time_mono_ns() - ts.t0;
+    assert_int_equal(c.hs_rc, VMESH_OK);
+    assert_int_equal(vmesh_atls_write(conn, "ping", 4), VMESH_OK);
+    c.io_rc = read_some(conn, fd, c.got, sizeof(c.got) - 1, &got);
+    shut(conn);
+    vmesh_atls_free(conn);
+    shutdown(fd, SHUT_WR);
+    pthread_join(th_s, NULL);
+    close(fd);
+    pthread_join(th_r, NULL);
+    close(ra.lfd);
+    close(s.fd);
+
+    print_message("    one-way latency %llu ms: client attested+established after %llu ms, "
+                  "server after %llu ms\n",
+                  (unsigned long long)(D / 1000000), (unsigned long long)(client_done / 1000000),
+                  (unsigned long long)(ts.done_ns / 1000000));
+    assert_int_equal(s.hs_rc, VMESH_OK);
+    assert_string_equal(s.got, "ping");
+    assert_int_equal(sp.appraise_calls, 1);
+    assert_int_equal(cp.appraise_calls, 1);
+    assert_true(client_done >= 2 * D);
+    assert_true(client_done < 2 * D + D); /* one more round trip would be >= 4D */
+    assert_true(ts.done_ns >= 3 * D);
+    assert_true(ts.done_ns < 3 * D + D);  /* ... >= 5D */
+    vmesh_atls_config_free(s.cfg);
+    vmesh_atls_config_free(c.cfg);
+    tprov_free(&sp);
+    tprov_free(&cp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(mutual_attestation),
+        cmocka_unit_test(no_extra_round_trip),
         cmocka_unit_test(modes_negotiated),
         cmocka_unit_test(no_common_mode),
         cmocka_unit_test(resumption_reattests),

@@ -114,7 +114,7 @@ static X509 *load_cert(const char *path)
 
 static void ca_issue_and_identity(void **state)
 {
-    char dir[512], path[600], prefix[600];
+    char dir[512], path[700], prefix[600];
     struct stat st;
     X509 *ca, *leaf;
     char *id = NULL;
