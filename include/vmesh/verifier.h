@@ -45,7 +45,7 @@ vmesh_err vmesh_verifier_load_rv_file(vmesh_rv_store *s, const char *path,
 typedef struct vmesh_verifier vmesh_verifier;
 
 typedef struct {
-    vmesh_key *ear_key;          /* signs EARs (a reference is taken) */
+    vmesh_key *ear_key;          /* signs EARs (a reference is taken); NULL: appraise only */
     int64_t ear_validity;        /* seconds an EAR is valid; 0: 3600 */
     const char *developer;       /* ear.verifier-id.developer; NULL: "vmesh" */
     const char *build;           /* ear.verifier-id.build; NULL: "vmesh-<version>" */

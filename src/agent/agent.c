@@ -495,7 +495,10 @@ vmesh_err vmesh_agent_new(const vmesh_agent_config *cfg, vmesh_agent **out)
                      "no attestation mode possible: epoch-fresh needs an epoch bell, passport a verifier");
         VMESH_GUARD(new_ak_locked(a));
     }
-    for (size_t i = 0; i < nschemes; i++)
+    /* What we can appraise: EAR passports, and every registered scheme's
+     * evidence when we have a local verifier. */
+    a->media_types[nmt++] = VMESH_EAR_MEDIA_TYPE;
+    for (size_t i = 0; i < nschemes && a->verifier != NULL; i++)
         for (const char *const *m = all[i]->media_types; *m != NULL && nmt < 15; m++)
             a->media_types[nmt++] = *m;
     a->media_types[nmt] = NULL;

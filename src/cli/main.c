@@ -13,6 +13,8 @@ static const cli_command commands[] = {
     {"appraise", cli_appraise, "appraise evidence against reference values into a signed EAR"},
     {"ca", cli_ca, "a small CA for tests and demos: SPIFFE X509-SVIDs"},
     {"ear", cli_ear, "verify and print an EAR attestation result"},
+    {"server", cli_server, "attested TLS test server: attests, appraises the client, echoes"},
+    {"client", cli_client, "attested TLS test client: attests, appraises the server, sends stdin"},
     {"rvp", cli_rvp, "reference value provider: the epoch bell (tick)"},
 };
 

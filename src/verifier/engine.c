@@ -62,13 +62,13 @@ vmesh_err vmesh_verifier_new(const vmesh_verifier_config *cfg, vmesh_verifier **
     vmesh_verifier *v = NULL;
 
     *out = NULL;
-    VMESH_ENSURE(cfg != NULL && cfg->ear_key != NULL, VMESH_ERR_ARG, "verifier: an EAR signing key is required");
-    VMESH_ENSURE(vmesh_crypto_key_is_private(cfg->ear_key), VMESH_ERR_ARG,
+    VMESH_ENSURE(cfg != NULL, VMESH_ERR_ARG, "verifier: no configuration");
+    VMESH_ENSURE(cfg->ear_key == NULL || vmesh_crypto_key_is_private(cfg->ear_key), VMESH_ERR_ARG,
                  "verifier: the EAR signing key is a public key; give the private key");
     v = calloc(1, sizeof(*v));
     VMESH_ENSURE(v != NULL, VMESH_ERR_NOMEM, "out of memory");
     pthread_mutex_init(&v->lock, NULL);
-    v->ear_key = vmesh_crypto_key_ref(cfg->ear_key);
+    v->ear_key = cfg->ear_key ? vmesh_crypto_key_ref(cfg->ear_key) : NULL;
     v->ear_validity = cfg->ear_validity > 0 ? cfg->ear_validity : 3600;
     v->developer = dup_or(cfg->developer, "vmesh");
     v->build = dup_or(cfg->build, "vmesh-" VMESH_VERSION_STRING);
@@ -180,8 +180,11 @@ vmesh_err vmesh_verifier_appraise(vmesh_verifier *v, const vmesh_verifier_reques
     VMESH_GUARD(scheme->appraise(&in, out));
     /* The scheme's vector is the truth; the status is derived, never set. */
     out->status = vmesh_tv_status(&out->tv);
-    if (ear != NULL)
+    if (ear != NULL) {
+        VMESH_ENSURE(v->ear_key != NULL, VMESH_ERR_STATE,
+                     "this verifier has no EAR signing key: it appraises but cannot issue results");
         VMESH_GUARD(make_ear(v, scheme, req, rv, out, now, ear));
+    }
 out:
     vmesh_rv_store_free(rv);
     return rc;

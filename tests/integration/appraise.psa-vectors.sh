@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Interop: Veraison's PSA token and CoRIM vectors through `vmesh appraise`
 # and `vmesh ear verify` (issue 2 "Must show").
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib.bash"
 need_vectors
 TOK=$VECTORS/psa/psa.good.cose
 GOOD=$VECTORS/corim/corim-psa-valid.cbor

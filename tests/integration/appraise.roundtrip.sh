@@ -3,7 +3,7 @@
 # vmesh keygen -> vmesh attest psa -> vmesh appraise -> vmesh ear verify,
 # then a changed workload, a wrong nonce, an unknown IAK and a signed CoRIM-free
 # RV JSON with a typo, each refused the way the CLI contract says.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib.bash"
 cd "$T"
 "$VMESH" keygen --type ec-p256 -o iak.pem --pub iak.pub >/dev/null || { echo "keygen failed"; exit 1; }
 "$VMESH" keygen --type ec-p256 -o other-iak.pem --pub other-iak.pub >/dev/null

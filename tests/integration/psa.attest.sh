@@ -2,7 +2,7 @@
 # `vmesh attest psa` (psa-sim): a token from a generated IAK, a claims
 # template and a measured file; its claims (read back with --print) carry the
 # SHA-256 of that file and the nonce; errors name the problem.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib.bash"
 
 # An IAK: `vmesh keygen` if it works, openssl otherwise.
 if ! "$VMESH" keygen --type ec-p256 -o "$T/iak.pem" >/dev/null 2>&1; then
