@@ -41,7 +41,7 @@ static const char *const reason_names[VMESH_ATLS_R__COUNT] = {
 
 const char *vmesh_atls_reason_name(uint32_t code)
 {
-    return code < VMESH_ATLS_R__COUNT ? reason_names[code] : "unknown";
+    return code < VMESH_ATLS_R__COUNT && reason_names[code] ? reason_names[code] : "unknown";
 }
 
 const char *vmesh_atls_mode_name(int mode)

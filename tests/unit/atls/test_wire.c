@@ -155,6 +155,9 @@ static void failed_payload(void **state)
     assert_string_equal(vmesh_atls_reason_name(VMESH_ATLS_R_BINDER_MISMATCH), "binder-mismatch");
     assert_string_equal(vmesh_atls_reason_name(VMESH_ATLS_R_UNATTESTED_REFUSED),
                         "unattested-refused");
+    /* Every defined code has a name. */
+    for (uint32_t i = 0; i < VMESH_ATLS_R__COUNT; i++)
+        assert_string_not_equal(vmesh_atls_reason_name(i), "unknown");
     vmesh_buf_reset(&b);
     assert_int_equal(vmesh_hex_decode("a2010102790101", 14, &b), VMESH_OK);
     assert_int_equal(vmesh_atls_failed_decode(b.data, b.len, &reason, msg), VMESH_ERR_TOO_LARGE);
