@@ -94,6 +94,7 @@ typedef struct {
     char scheme[32];
     char reason[256];
     int64_t appraised_at;
+    bool binding_mismatch; /* the evidence does not carry the expected nonce */
 } vmesh_ar_entry;
 
 vmesh_err vmesh_ar_cache_new(size_t slots, vmesh_ar_cache **out) VMESH_WUR;

@@ -304,8 +304,9 @@ static vmesh_atls_reason appraise_passport(vmesh_agent *a, const vmesh_policy *p
     }
     vmesh_ear_submod_tv(ear, (size_t)found, &out->tv);
     out->tier = vmesh_tv_status(&out->tv);
-    (void)vmesh_buf_set(&out->claims_json, m->cmw.data, m->cmw.len);
-    (void)vmesh_buf_terminate(&out->claims_json);
+    if (vmesh_buf_set(&out->claims_json, m->cmw.data, m->cmw.len) != VMESH_OK ||
+        vmesh_buf_terminate(&out->claims_json) != VMESH_OK)
+        vmesh_buf_reset(&out->claims_json); /* informational only: drop it rather than fail */
     r = verdict_reason(vmesh_policy_check(pol, VMESH_MODE_PASSPORT, vmesh_ear_submod_name(ear, (size_t)found),
                                           &out->tv, now - vmesh_ear_iat(ear), why, sizeof(why)));
     if (r != VMESH_ATLS_R_NONE)
@@ -371,11 +372,11 @@ static vmesh_atls_reason appraise_evidence(vmesh_agent *a, const vmesh_policy *p
         rc = vmesh_verifier_appraise(a->verifier, &req, &ap, NULL, NULL);
         memset(&e, 0, sizeof(e));
         e.appraised_at = now;
-        snprintf(e.scheme, sizeof(e.scheme), "%s", scheme->name);
+        snprintf(e.scheme, sizeof(e.scheme), "%.31s", scheme->name);
         if (rc != VMESH_OK) {
             /* Malformed evidence is a result too: cache it as such. */
             vmesh_tv_set_all(&e.tv, VMESH_AR_UNEXPECTED_EVIDENCE);
-            snprintf(e.reason, sizeof(e.reason), "evidence cannot be appraised: %s", vmesh_err_detail());
+            snprintf(e.reason, sizeof(e.reason), "evidence cannot be appraised: %.200s", vmesh_err_detail());
         } else if (ap.nonce.len != 32 || !vmesh_crypto_memeq(ap.nonce.data, in->ak_nonce, 32)) {
             /* DESIGN §3.2: the platform evidence carries ak_nonce; anything
              * else was produced for another AK, session, or role. */
@@ -383,22 +384,22 @@ static vmesh_atls_reason appraise_evidence(vmesh_agent *a, const vmesh_policy *p
             snprintf(e.reason, sizeof(e.reason),
                      "evidence nonce does not bind the AK and %s of this session (relayed or diverted evidence?)",
                      m->fresh ? "binder" : "epoch");
-            e.status = VMESH_TIER_NONE; /* marker: binding failure, see below */
-            e.scheme[sizeof(e.scheme) - 1] = 1;
+            e.binding_mismatch = true;
         } else {
             e.tv = ap.tv;
-            snprintf(e.reason, sizeof(e.reason), "%s", ap.reason);
+            snprintf(e.reason, sizeof(e.reason), "%.255s", ap.reason);
         }
-        if (e.scheme[sizeof(e.scheme) - 1] != 1)
-            e.status = vmesh_tv_status(&e.tv);
+        e.status = vmesh_tv_status(&e.tv);
         if (ap.claims_json.len > 0)
-            (void)vmesh_buf_set(&out->claims_json, ap.claims_json.data, ap.claims_json.len);
+            if (vmesh_buf_set(&out->claims_json, ap.claims_json.data, ap.claims_json.len) != VMESH_OK ||
+                vmesh_buf_terminate(&out->claims_json) != VMESH_OK)
+                vmesh_buf_reset(&out->claims_json);
         vmesh_appraisal_free(&ap);
         vmesh_ar_cache_put(a->cache, key, rv_gen, epoch_gen, &e);
     }
     out->tv = e.tv;
     out->tier = vmesh_tv_status(&e.tv);
-    if (e.scheme[sizeof(e.scheme) - 1] == 1)
+    if (e.binding_mismatch)
         return refuse(out, VMESH_ATLS_R_AK_MISMATCH, "%s", e.reason);
     if (any_claim(&e.tv, VMESH_AR_UNEXPECTED_EVIDENCE))
         return refuse(out, VMESH_ATLS_R_MALFORMED, "%s", e.reason);

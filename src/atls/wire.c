@@ -137,7 +137,7 @@ out:
 static vmesh_err cr_expect(cr *r, unsigned want, uint64_t *v, const char *field)
 {
     vmesh_err rc = VMESH_OK;
-    unsigned major;
+    unsigned major = 0;
     static const char *const names[8] = {"unsigned integer", "negative integer", "byte string",
                                          "text string", "array", "map", "tag", "simple value"};
 
