@@ -1,0 +1,583 @@
+/*
+ * The attested channel with the real agent: psa-sim platforms, the local
+ * verifier with its AR cache, the RP policy, the epoch bell and local
+ * passports, over a socketpair with the server in a thread. Each refusal
+ * case checks its own reason code, so a mix-up between them fails.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "vmesh/agent.h"
+#include "vmesh/jose.h"
+#include "vmesh/pki.h"
+
+#define SERVER_ID "spiffe://example.org/server"
+#define CLIENT_ID "spiffe://example.org/client"
+
+static char dir[128];
+static char path_buf[16][256];
+static int npath;
+
+static const char *P(const char *name)
+{
+    char *p = path_buf[npath++ % 16];
+    snprintf(p, 256, "%s/%s", dir, name);
+    return p;
+}
+
+static void write_file(const char *name, const char *text)
+{
+    assert_int_equal(vmesh_file_write(P(name), text, strlen(text), 0600), VMESH_OK);
+}
+
+/* One side of the test mesh. */
+typedef struct {
+    vmesh_agent *agent;
+    vmesh_verifier *verifier, *issuer;
+    vmesh_bell_view *bell;
+    vmesh_atls_config *cfg;
+    vmesh_atls_provider prov, inner;
+    int evil; /* tampering applied to our outgoing attestation */
+} side;
+
+static vmesh_key *bell_key, *ear_key, *other_ear_key;
+static vmesh_rv_store *rv;
+static vmesh_buf bell1, bell2, bell3; /* three consecutive ticks */
+
+enum { EVIL_NONE, EVIL_TAMPER_EVIDENCE, EVIL_WRONG_AK, EVIL_REPLAY, EVIL_EXPIRED_EAR, EVIL_UNTRUSTED_EAR };
+static vmesh_atls_msg recorded;
+static bool have_recorded;
+
+static void make_platform(const char *who, const char *workload_text)
+{
+    char name[64], claims[1024], measure[64];
+    vmesh_key *iak = NULL;
+
+    snprintf(name, sizeof(name), "%s-iak.pem", who);
+    assert_int_equal(vmesh_crypto_key_generate(VMESH_KEY_EC_P256, &iak), VMESH_OK);
+    assert_int_equal(vmesh_crypto_key_save(iak, P(name), true, false), VMESH_OK);
+    vmesh_crypto_key_free(iak);
+    snprintf(measure, sizeof(measure), "%s-workload", who);
+    write_file(measure, workload_text);
+    snprintf(claims, sizeof(claims),
+             "{\"eat-profile\":\"tag:psacertified.org,2023:psa#tfm\",\"psa-client-id\":1,"
+             "\"psa-security-lifecycle\":12288,"
+             "\"psa-implementation-id\":\"dm1lc2gtdGVzdC1pbXBsZW1lbnRhdGlvbi1pZC0wMDE=\","
+             "\"psa-boot-seed\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\","
+             "\"psa-nonce\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\","
+             "\"psa-software-components\":[{\"measurement-type\":\"workload\","
+             "\"measurement-value\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\","
+             "\"signer-id\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"}]}");
+    snprintf(name, sizeof(name), "%s-claims.json", who);
+    write_file(name, claims);
+}
+
+static void add_pub(vmesh_rv_store *st, const vmesh_rv_env *env, const char *file)
+{
+    vmesh_key *k = NULL, *pub = NULL;
+    vmesh_buf spki = {0};
+
+    assert_int_equal(vmesh_crypto_key_load(P(file), &k), VMESH_OK);
+    assert_int_equal(vmesh_crypto_key_to_spki(k, &spki), VMESH_OK);
+    assert_int_equal(vmesh_crypto_key_from_spki(spki.data, spki.len, &pub), VMESH_OK);
+    assert_int_equal(vmesh_rv_add_key(st, env, pub), VMESH_OK);
+    vmesh_crypto_key_free(k);
+    vmesh_crypto_key_free(pub);
+    vmesh_buf_free(&spki);
+}
+
+static void build_rv(void)
+{
+    vmesh_key *k = NULL;
+    uint8_t d[32];
+
+    const char *wl = "genuine workload v1\n";
+    vmesh_rv_env env = {"psa", (const uint8_t *)"vmesh-test-implementation-id-001", 32, NULL, 0};
+    vmesh_rv_measurement m = {"workload", NULL, NULL, 0, VMESH_HASH_SHA256, d, 32};
+
+    assert_int_equal(vmesh_rv_store_new(&rv), VMESH_OK);
+    vmesh_crypto_sha256((const uint8_t *)wl, strlen(wl), d);
+    assert_int_equal(vmesh_rv_add_measurement(rv, &env, &m), VMESH_OK);
+    (void)k;
+    add_pub(rv, &env, "server-iak.pem");
+    add_pub(rv, &env, "client-iak.pem");
+    add_pub(rv, &env, "bad-iak.pem");
+    assert_int_equal(vmesh_rv_set_epoch(rv, "rvp.test", 7), VMESH_OK);
+    vmesh_rv_store_freeze(rv);
+}
+
+static int group_setup(void **state)
+{
+    vmesh_bell b;
+
+    (void)state;
+    snprintf(dir, sizeof(dir), "/tmp/vmesh-agent-test-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(vmesh_pki_ca_init("example.org", P("ca"), 1, VMESH_KEY_EC_P256), VMESH_OK);
+    assert_int_equal(vmesh_pki_ca_issue(P("ca"), SERVER_ID, P("srv"), 1, VMESH_KEY_EC_P256), VMESH_OK);
+    assert_int_equal(vmesh_pki_ca_issue(P("ca"), CLIENT_ID, P("cli"), 1, VMESH_KEY_EC_P256), VMESH_OK);
+    make_platform("server", "genuine workload v1\n");
+    make_platform("client", "genuine workload v1\n");
+    make_platform("bad", "tampered workload\n");
+    build_rv();
+    assert_int_equal(vmesh_crypto_key_generate(VMESH_KEY_EC_P256, &bell_key), VMESH_OK);
+    assert_int_equal(vmesh_crypto_key_generate(VMESH_KEY_EC_P256, &ear_key), VMESH_OK);
+    assert_int_equal(vmesh_crypto_key_generate(VMESH_KEY_EC_P256, &other_ear_key), VMESH_OK);
+    assert_int_equal(vmesh_rvp_bell_next("rvp.test", 0, 60, &b), VMESH_OK);
+    assert_int_equal(vmesh_rvp_bell_sign(&b, bell_key, &bell1), VMESH_OK);
+    assert_int_equal(vmesh_rvp_bell_next("rvp.test", 1, 60, &b), VMESH_OK);
+    assert_int_equal(vmesh_rvp_bell_sign(&b, bell_key, &bell2), VMESH_OK);
+    assert_int_equal(vmesh_rvp_bell_next("rvp.test", 2, 60, &b), VMESH_OK);
+    assert_int_equal(vmesh_rvp_bell_sign(&b, bell_key, &bell3), VMESH_OK);
+    vmesh_atls_msg_init(&recorded);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    char cmd[300];
+
+    (void)state;
+    vmesh_rv_store_free(rv);
+    vmesh_crypto_key_free(bell_key);
+    vmesh_crypto_key_free(ear_key);
+    vmesh_crypto_key_free(other_ear_key);
+    vmesh_buf_free(&bell1);
+    vmesh_buf_free(&bell2);
+    vmesh_buf_free(&bell3);
+    vmesh_atls_msg_free(&recorded);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        return -1;
+    return 0;
+}
+
+/* ---- tampering wrapper around the agent's attest ---------------------------------- */
+
+static vmesh_err evil_attest(void *ctx, const vmesh_atls_attest_in *in, vmesh_atls_msg *msg)
+{
+    side *s = ctx;
+    vmesh_err rc = s->inner.attest(s->inner.ctx, in, msg);
+
+    if (rc != VMESH_OK)
+        return rc;
+    switch (s->evil) {
+    case EVIL_TAMPER_EVIDENCE:
+        msg->cmw.data[msg->cmw.len - 10] ^= 0x01; /* inside the COSE signature */
+        break;
+    case EVIL_WRONG_AK: {
+        /* Keep the evidence (it binds the real AK) but present and sign
+         * with another key: the proof verifies, the binding must not. */
+        vmesh_key *k = NULL;
+        assert_int_equal(vmesh_crypto_key_generate(VMESH_KEY_EC_P256, &k), VMESH_OK);
+        vmesh_buf_reset(&msg->ak_spki);
+        assert_int_equal(vmesh_crypto_key_to_spki(k, &msg->ak_spki), VMESH_OK);
+        vmesh_buf_reset(&msg->proof);
+        assert_int_equal(vmesh_crypto_sign(k, in->binder, 32, &msg->proof), VMESH_OK);
+        vmesh_crypto_key_free(k);
+        break;
+    }
+    case EVIL_REPLAY:
+        if (!have_recorded) {
+            have_recorded = true;
+            assert_int_equal(vmesh_buf_set(&recorded.media_type, msg->media_type.data, msg->media_type.len), VMESH_OK);
+            assert_int_equal(vmesh_buf_set(&recorded.cmw, msg->cmw.data, msg->cmw.len), VMESH_OK);
+            assert_int_equal(vmesh_buf_set(&recorded.ak_spki, msg->ak_spki.data, msg->ak_spki.len), VMESH_OK);
+            assert_int_equal(vmesh_buf_set(&recorded.epoch_nonce, msg->epoch_nonce.data, msg->epoch_nonce.len), VMESH_OK);
+            assert_int_equal(vmesh_buf_set(&recorded.proof, msg->proof.data, msg->proof.len), VMESH_OK);
+            recorded.fresh = msg->fresh;
+            recorded.epoch_id = msg->epoch_id;
+        } else {
+            /* session B: inject session A's message verbatim */
+            assert_int_equal(vmesh_buf_set(&msg->cmw, recorded.cmw.data, recorded.cmw.len), VMESH_OK);
+            assert_int_equal(vmesh_buf_set(&msg->ak_spki, recorded.ak_spki.data, recorded.ak_spki.len), VMESH_OK);
+            assert_int_equal(vmesh_buf_set(&msg->epoch_nonce, recorded.epoch_nonce.data, recorded.epoch_nonce.len), VMESH_OK);
+            assert_int_equal(vmesh_buf_set(&msg->proof, recorded.proof.data, recorded.proof.len), VMESH_OK);
+            msg->fresh = recorded.fresh;
+            msg->epoch_id = recorded.epoch_id;
+        }
+        break;
+    default:
+        break;
+    }
+    return VMESH_OK;
+}
+
+/* A passport issuer that hands out EARs the tests choose. */
+static vmesh_err evil_passport(void *ctx, const char *mt, const uint8_t *ev, size_t evlen, const uint8_t *ch,
+                               size_t chlen, const uint8_t *akpub, size_t aklen, vmesh_buf *ear)
+{
+    side *s = ctx;
+    vmesh_ear *e = NULL;
+    vmesh_tv tv = {{2, 0, 2, 0, 2, 2, 2, 0}};
+    vmesh_err rc;
+
+    (void)mt, (void)ev, (void)evlen, (void)ch, (void)chlen;
+    if (s->evil != EVIL_EXPIRED_EAR && s->evil != EVIL_UNTRUSTED_EAR)
+        return vmesh_agent_local_passport(s->issuer, mt, ev, evlen, ch, chlen, akpub, aklen, ear);
+    assert_int_equal(vmesh_ear_new(&e), VMESH_OK);
+    assert_int_equal(vmesh_ear_set_verifier_id(e, "test", "1"), VMESH_OK);
+    if (s->evil == EVIL_EXPIRED_EAR) {
+        /* issued two hours ago, expired an hour ago, by the trusted verifier;
+         * the attester is told it is still valid for an hour so it keeps it */
+        assert_int_equal(vmesh_ear_set_iat(e, vmesh_time_now() - 7200), VMESH_OK);
+        assert_int_equal(vmesh_ear_set_exp(e, vmesh_time_now() - 3600), VMESH_OK);
+    } else {
+        assert_int_equal(vmesh_ear_set_exp(e, vmesh_time_now() + 3600), VMESH_OK);
+    }
+    assert_int_equal(vmesh_ear_add_submod(e, "psa", VMESH_TIER_AFFIRMING, &tv, "p", NULL, akpub, aklen), VMESH_OK);
+    rc = vmesh_ear_sign(e, s->evil == EVIL_EXPIRED_EAR ? ear_key : other_ear_key, ear);
+    vmesh_ear_free(e);
+    return rc;
+}
+
+static void side_init(side *s, vmesh_atls_role role, const char *platform_who, vmesh_policy *pol, int evil,
+                      unsigned attest_modes, const vmesh_buf *bell)
+{
+    char iak[64], claims[64], measure[80], wl[64];
+    vmesh_kv kv[3];
+    vmesh_verifier_config vc = {0};
+    vmesh_agent_config ac = {0};
+
+    memset(s, 0, sizeof(*s));
+    s->evil = evil;
+    snprintf(iak, sizeof(iak), "%s-iak.pem", platform_who);
+    snprintf(claims, sizeof(claims), "%s-claims.json", platform_who);
+    snprintf(wl, sizeof(wl), "%s-workload", platform_who);
+    snprintf(measure, sizeof(measure), "workload=%s", P(wl));
+    kv[0].key = "iak";
+    kv[0].value = strdup(P(iak));
+    kv[1].key = "claims";
+    kv[1].value = strdup(P(claims));
+    kv[2].key = "measure";
+    kv[2].value = strdup(measure);
+    assert_int_equal(vmesh_verifier_new(&vc, &s->verifier), VMESH_OK);
+    vmesh_verifier_set_rv(s->verifier, rv);
+    vc.ear_key = ear_key;
+    assert_int_equal(vmesh_verifier_new(&vc, &s->issuer), VMESH_OK);
+    vmesh_verifier_set_rv(s->issuer, rv);
+    assert_int_equal(vmesh_bell_view_new(bell_key, &s->bell), VMESH_OK);
+    assert_int_equal(vmesh_bell_view_update(s->bell, (const char *)bell->data, bell->len, vmesh_time_now()), VMESH_OK);
+    ac.platform = "psa";
+    ac.platform_cfg = kv;
+    ac.n_platform_cfg = 3;
+    ac.attest_modes = attest_modes;
+    ac.passport = evil_passport;
+    ac.passport_ctx = s;
+    ac.verifier = s->verifier;
+    ac.policy = pol;
+    ac.bell = s->bell;
+    assert_int_equal(vmesh_agent_new(&ac, &s->agent), VMESH_OK);
+    for (int i = 0; i < 3; i++)
+        free((char *)kv[i].value);
+    vmesh_agent_provider(s->agent, &s->inner);
+    s->prov = s->inner;
+    s->prov.ctx = s;
+    s->prov.attest = evil_attest;
+    s->prov.appraise = NULL;
+    assert_int_equal(vmesh_atls_config_new(role, &s->cfg), VMESH_OK);
+    if (role == VMESH_ATLS_SERVER)
+        assert_int_equal(vmesh_atls_config_set_svid(s->cfg, P("srv-chain.pem"), P("srv.key")), VMESH_OK);
+    else
+        assert_int_equal(vmesh_atls_config_set_svid(s->cfg, P("cli-chain.pem"), P("cli.key")), VMESH_OK);
+    assert_int_equal(vmesh_atls_config_set_bundle(s->cfg, P("ca/bundle.pem")), VMESH_OK);
+    vmesh_atls_config_set_deadline_ms(s->cfg, 5000);
+}
+
+/* The appraise callback goes straight to the agent; only attest is wrapped. */
+static vmesh_err pass_appraise(void *ctx, const vmesh_atls_appraise_in *in, vmesh_atls_peer_result *out,
+                               vmesh_atls_reason *reason)
+{
+    side *s = ctx;
+    return s->inner.appraise(s->inner.ctx, in, out, reason);
+}
+
+static void side_ready(side *s)
+{
+    s->prov.appraise = pass_appraise;
+    assert_int_equal(vmesh_atls_config_set_provider(s->cfg, &s->prov), VMESH_OK);
+}
+
+static void side_free(side *s)
+{
+    vmesh_atls_config_free(s->cfg);
+    vmesh_agent_free(s->agent);
+    vmesh_bell_view_free(s->bell);
+    vmesh_verifier_free(s->verifier);
+    vmesh_verifier_free(s->issuer);
+}
+
+typedef struct {
+    side *s;
+    int fd;
+    vmesh_err rc;
+    vmesh_atls_reason reason;
+    bool by_peer;
+    int peer_mode;
+    vmesh_tier tier;
+    char msg[300];
+} run;
+
+static void finish_run(run *r, vmesh_atls_conn *c, vmesh_err rc)
+{
+    const char *m = NULL;
+
+    r->rc = rc;
+    r->reason = c ? vmesh_atls_failure(c, &m, &r->by_peer) : VMESH_ATLS_R_NONE;
+    snprintf(r->msg, sizeof(r->msg), "%s", m ? m : "");
+    r->peer_mode = c ? vmesh_atls_peer_mode(c) : -1;
+    r->tier = c && vmesh_atls_peer_result_get(c) ? vmesh_atls_peer_result_get(c)->tier : VMESH_TIER_NONE;
+}
+
+static void *server_thread(void *arg)
+{
+    run *r = arg;
+    vmesh_atls_conn *c = NULL;
+    vmesh_err rc = vmesh_atls_conn_new(r->s->cfg, r->fd, &c);
+    char buf[16];
+    size_t got = 0;
+
+    if (rc == VMESH_OK)
+        rc = vmesh_atls_handshake(c);
+    if (rc == VMESH_OK) {
+        rc = vmesh_atls_read(c, buf, sizeof(buf), &got);
+        if (rc == VMESH_OK && (rc = vmesh_atls_write(c, buf, got)) == VMESH_OK)
+            rc = vmesh_atls_flush(c);
+    }
+    finish_run(r, c, rc);
+    if (c && vmesh_atls_shutdown(c) != VMESH_OK)
+        vmesh_err_clear();
+    vmesh_atls_free(c);
+    shutdown(r->fd, SHUT_WR);
+    return NULL;
+}
+
+/* Connects client side c to server side s once; fills both runs. */
+static void connect_once(side *s, side *c, run *rs, run *rc_, vmesh_atls_session **sess)
+{
+    int sv[2];
+    pthread_t th;
+    vmesh_atls_conn *conn = NULL;
+    vmesh_err rc;
+    char buf[16];
+    size_t got = 0;
+
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    memset(rs, 0, sizeof(*rs));
+    memset(rc_, 0, sizeof(*rc_));
+    rs->s = s;
+    rs->fd = sv[0];
+    assert_int_equal(pthread_create(&th, NULL, server_thread, rs), 0);
+    rc = vmesh_atls_conn_new(c->cfg, sv[1], &conn);
+    if (rc == VMESH_OK && sess && *sess)
+        rc = vmesh_atls_conn_set_session(conn, *sess);
+    if (rc == VMESH_OK)
+        rc = vmesh_atls_handshake(conn);
+    if (rc == VMESH_OK && (rc = vmesh_atls_write(conn, "ping", 4)) == VMESH_OK && (rc = vmesh_atls_flush(conn)) == VMESH_OK) {
+        do {
+            rc = vmesh_atls_read(conn, buf, sizeof(buf), &got);
+        } while (rc == VMESH_ERR_WANT_READ);
+        if (rc == VMESH_OK)
+            assert_memory_equal(buf, "ping", 4);
+    }
+    finish_run(rc_, conn, rc);
+    if (sess) {
+        vmesh_atls_session_free(*sess);
+        *sess = vmesh_atls_conn_get1_session(conn);
+    }
+    if (vmesh_atls_shutdown(conn) != VMESH_OK)
+        vmesh_err_clear();
+    vmesh_atls_free(conn);
+    shutdown(sv[1], SHUT_WR);
+    pthread_join(th, NULL);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+static vmesh_policy *policy_with(const char *extra)
+{
+    char doc[1024];
+    vmesh_policy *p = NULL;
+    vmesh_buf jwk = {0};
+
+    assert_int_equal(vmesh_crypto_key_to_jwk(ear_key, false, &jwk), VMESH_OK);
+    assert_int_equal(vmesh_buf_terminate(&jwk), VMESH_OK);
+    snprintf(doc, sizeof(doc), "{\"format\":\"vmesh-policy/1\",\"trusted-verifiers\":[%s]%s%s}", (char *)jwk.data,
+             extra ? "," : "", extra ? extra : "");
+    assert_int_equal(vmesh_policy_parse((const uint8_t *)doc, strlen(doc), "test", &p), VMESH_OK);
+    vmesh_buf_free(&jwk);
+    return p;
+}
+
+static void pair(side *s, side *c, const char *client_platform, unsigned client_modes, int client_evil,
+                 const char *server_policy, const vmesh_buf *client_bell)
+{
+    vmesh_policy *ps = policy_with(server_policy), *pc = policy_with(NULL);
+
+    /* A client with an old tick cannot judge the server's epoch evidence;
+     * the server then attests with a passport so that the test isolates the
+     * server's verdict on the client. */
+    side_init(s, VMESH_ATLS_SERVER, "server", ps, EVIL_NONE,
+              client_bell ? VMESH_ATLS_MODE_BIT(VMESH_ATLS_MODE_PASSPORT) : 0, &bell3);
+    side_init(c, VMESH_ATLS_CLIENT, client_platform, pc, client_evil, client_modes, client_bell ? client_bell : &bell3);
+    side_ready(s);
+    side_ready(c);
+    vmesh_policy_free(ps);
+    vmesh_policy_free(pc);
+}
+
+/* ---- tests ---------------------------------------------------------------------- */
+
+static void modes_and_resumption(void **state)
+{
+    static const int modes[] = {VMESH_ATLS_MODE_EPOCH_FRESH, VMESH_ATLS_MODE_FRESH, VMESH_ATLS_MODE_PASSPORT};
+
+    (void)state;
+    for (size_t i = 0; i < 3; i++) {
+        side s, c;
+        run rs, rc;
+        vmesh_atls_session *sess = NULL;
+        vmesh_agent_stats before, after;
+
+        pair(&s, &c, "client", VMESH_ATLS_MODE_BIT(modes[i]), EVIL_NONE, NULL, NULL);
+        connect_once(&s, &c, &rs, &rc, &sess);
+        assert_int_equal(rc.rc, VMESH_OK);
+        assert_int_equal(rs.rc, VMESH_OK);
+        assert_int_equal(rs.peer_mode, modes[i]);
+        assert_int_equal(rs.tier, VMESH_TIER_AFFIRMING);
+        assert_int_equal(rc.tier, VMESH_TIER_AFFIRMING);
+        assert_non_null(sess);
+        /* Resumption: attested again (a new binder), and in epoch-fresh and
+         * passport modes at the cost of one AK signature: no new evidence. */
+        vmesh_agent_stats_get(c.agent, &before);
+        connect_once(&s, &c, &rs, &rc, &sess);
+        assert_int_equal(rc.rc, VMESH_OK);
+        assert_int_equal(rs.rc, VMESH_OK);
+        vmesh_agent_stats_get(c.agent, &after);
+        assert_int_equal(after.attestations_made, before.attestations_made + 1);
+        if (modes[i] == VMESH_ATLS_MODE_FRESH)
+            assert_int_equal(after.evidence_generated, before.evidence_generated + 1);
+        else
+            assert_int_equal(after.evidence_generated, before.evidence_generated);
+        {
+            vmesh_agent_stats ss;
+            vmesh_agent_stats_get(s.agent, &ss);
+            if (modes[i] == VMESH_ATLS_MODE_EPOCH_FRESH)
+                assert_true(ss.cache_hits >= 1); /* the RP's AR cache served the second session */
+        }
+        vmesh_atls_session_free(sess);
+        side_free(&s);
+        side_free(&c);
+    }
+}
+
+static void expect_refused(int evil, const char *client_platform, unsigned modes, const char *server_policy,
+                           const vmesh_buf *client_bell, vmesh_atls_reason want, const char *msg_part)
+{
+    side s, c;
+    run rs, rc;
+
+    pair(&s, &c, client_platform, modes, evil, server_policy, client_bell);
+    connect_once(&s, &c, &rs, &rc, NULL);
+    if (want == VMESH_ATLS_R_MODE_REFUSED) {
+        /* No common mode: the client sees it in the server's EncryptedExtensions
+         * and refuses before attesting; both sides report the same reason. */
+        assert_int_equal(rs.reason, want);
+        assert_int_equal(rc.reason, want);
+        assert_int_not_equal(rs.rc, VMESH_OK);
+        assert_int_not_equal(rc.rc, VMESH_OK);
+        side_free(&s);
+        side_free(&c);
+        return;
+    }
+    if (rs.rc == VMESH_OK || rs.by_peer)
+        fail_msg("server: rc %d reason %s by_peer %d (%s); client reason %s (%s)", rs.rc,
+                 vmesh_atls_reason_name(rs.reason), rs.by_peer, rs.msg, vmesh_atls_reason_name(rc.reason), rc.msg);
+    if (rs.reason != want)
+        fail_msg("server refused with %s (%s), expected %s", vmesh_atls_reason_name(rs.reason), rs.msg,
+                 vmesh_atls_reason_name(want));
+    assert_false(rs.by_peer);
+    if (strstr(rs.msg, msg_part) == NULL)
+        fail_msg("message \"%s\" lacks \"%s\"", rs.msg, msg_part);
+    /* the client learns the same reason from the server */
+    assert_int_not_equal(rc.rc, VMESH_OK);
+    assert_int_equal(rc.reason, want);
+    assert_true(rc.by_peer);
+    side_free(&s);
+    side_free(&c);
+}
+
+static void refusals(void **state)
+{
+    const unsigned EF = VMESH_ATLS_MODE_BIT(VMESH_ATLS_MODE_EPOCH_FRESH);
+    const unsigned FR = VMESH_ATLS_MODE_BIT(VMESH_ATLS_MODE_FRESH);
+    const unsigned PP = VMESH_ATLS_MODE_BIT(VMESH_ATLS_MODE_PASSPORT);
+
+    (void)state;
+    expect_refused(EVIL_TAMPER_EVIDENCE, "client", EF, NULL, NULL, VMESH_ATLS_R_EVIDENCE_INVALID, "does not verify");
+    expect_refused(EVIL_TAMPER_EVIDENCE, "client", FR, NULL, NULL, VMESH_ATLS_R_EVIDENCE_INVALID, "does not verify");
+    expect_refused(EVIL_WRONG_AK, "client", EF, NULL, NULL, VMESH_ATLS_R_AK_MISMATCH, "does not bind");
+    expect_refused(EVIL_WRONG_AK, "client", FR, NULL, NULL, VMESH_ATLS_R_AK_MISMATCH, "does not bind");
+    expect_refused(EVIL_WRONG_AK, "client", PP, NULL, NULL, VMESH_ATLS_R_AK_MISMATCH, "another AK");
+    expect_refused(EVIL_UNTRUSTED_EAR, "client", PP, NULL, NULL, VMESH_ATLS_R_EAR_UNTRUSTED, "not signed by a verifier");
+    expect_refused(EVIL_EXPIRED_EAR, "client", PP, NULL, NULL, VMESH_ATLS_R_EAR_EXPIRED, "expired");
+    expect_refused(EVIL_NONE, "bad", EF, NULL, NULL, VMESH_ATLS_R_NOT_AFFIRMING, "workload");
+    expect_refused(EVIL_NONE, "client", EF, NULL, &bell1, VMESH_ATLS_R_STALE_EPOCH, "stale epoch");
+    expect_refused(EVIL_NONE, "client", FR, "\"modes\":[\"epoch-fresh\",\"passport\"]", NULL,
+                   VMESH_ATLS_R_MODE_REFUSED, "");
+}
+
+static void evidence_too_old(void **state)
+{
+    side s, c;
+    run rs, rc;
+
+    (void)state;
+    pair(&s, &c, "client", VMESH_ATLS_MODE_BIT(VMESH_ATLS_MODE_EPOCH_FRESH), EVIL_NONE,
+         "\"max-evidence-age\":30", NULL);
+    /* The tick is fresh for 120 s, but 60 s after it was rung the evidence
+     * bound to it is older than this policy's 30 s. */
+    vmesh_time_pin(vmesh_time_now() + 60);
+    connect_once(&s, &c, &rs, &rc, NULL);
+    vmesh_time_pin(0);
+    assert_int_equal(rs.reason, VMESH_ATLS_R_EVIDENCE_TOO_OLD);
+    assert_non_null(strstr(rs.msg, "old"));
+    side_free(&s);
+    side_free(&c);
+}
+
+static void replay_across_sessions(void **state)
+{
+    side s, c;
+    run rs, rc;
+
+    (void)state;
+    have_recorded = false;
+    pair(&s, &c, "client", VMESH_ATLS_MODE_BIT(VMESH_ATLS_MODE_EPOCH_FRESH), EVIL_REPLAY, NULL, NULL);
+    connect_once(&s, &c, &rs, &rc, NULL); /* session A: recorded, admitted */
+    assert_int_equal(rs.rc, VMESH_OK);
+    connect_once(&s, &c, &rs, &rc, NULL); /* session B: A's message injected */
+    assert_int_equal(rs.reason, VMESH_ATLS_R_BINDER_MISMATCH);
+    side_free(&s);
+    side_free(&c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(modes_and_resumption),
+        cmocka_unit_test(refusals),
+        cmocka_unit_test(evidence_too_old),
+        cmocka_unit_test(replay_across_sessions),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
