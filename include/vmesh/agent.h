@@ -64,11 +64,39 @@ vmesh_err vmesh_agent_rotate_ak(vmesh_agent *a) VMESH_WUR;
 /* The current AK's SPKI DER (out reset). */
 vmesh_err vmesh_agent_ak_spki(vmesh_agent *a, vmesh_buf *out) VMESH_WUR;
 
-/* Re-judges a result the agent produced earlier under the current RV
- * snapshot and policy (re-appraisal after an update; DESIGN §5). Returns
- * VMESH_ATLS_R_NONE when the peer still passes. */
-vmesh_atls_reason vmesh_agent_reappraise(vmesh_agent *a, const vmesh_atls_peer_result *r, char *why,
-                                         size_t why_len);
+/* Per-peer policy rules: the policy for a peer is that of the first rule
+ * whose SPIFFE pattern (an ID, or a prefix ending in "/" "*",
+ * vmesh_pki_spiffe_match) matches its ID, else the agent's policy. */
+#define VMESH_AGENT_MAX_RULES 256
+typedef struct {
+    const char *peer;       /* SPIFFE ID or pattern (copied) */
+    vmesh_policy *policy;   /* a reference is taken */
+} vmesh_agent_rule;
+/* Replaces the rules atomically (SIGHUP); drops cached results. */
+vmesh_err vmesh_agent_set_rules(vmesh_agent *a, const vmesh_agent_rule *rules, size_t n) VMESH_WUR;
+/* The policy that applies to this peer (+1 reference); NULL id: the default. */
+vmesh_policy *vmesh_agent_policy_for(vmesh_agent *a, const char *peer_spiffe_id);
+/* Like vmesh_agent_provider, for connections to or from `peer`: with an
+ * exact SPIFFE ID (an outbound upstream), modes and allow_unattested come
+ * from that peer's policy; with NULL or a pattern, from the union of the
+ * policy and every rule (the appraisal applies the actual peer's rule, and
+ * vmesh_agent_reappraise tells whether an unattested peer is admitted). */
+void vmesh_agent_provider_for(vmesh_agent *a, const char *peer, vmesh_atls_provider *p);
+
+/* Re-judges a result the agent produced earlier for peer_spiffe_id under
+ * the current RV snapshot and the current policy for that peer
+ * (re-appraisal after an update; DESIGN §5). Background-check results keep
+ * what this needs in r->claims_json (evidence, media type, ak_nonce, mode,
+ * age: docs/PROXY.md), so the evidence is appraised again (AR cache
+ * permitting); passports (claims_json = the EAR) are checked against the
+ * current trusted keys, the policy and the RV epochs (the EAR's epoch of an
+ * RVP we follow must be our current or previous one); unattested peers
+ * (mode none) against the policy's allow-unattested. Freshness (epoch tick,
+ * EAR expiry) was judged when the session began and is not judged again.
+ * Returns VMESH_ATLS_R_NONE when the peer still passes; else the reason, with
+ * a message in why. */
+vmesh_atls_reason vmesh_agent_reappraise(vmesh_agent *a, const char *peer_spiffe_id,
+                                         const vmesh_atls_peer_result *r, char *why, size_t why_len);
 
 /* Counters for metrics. */
 typedef struct {

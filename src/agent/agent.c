@@ -9,6 +9,9 @@
  */
 #include "vmesh/agent.h"
 #include "vmesh/jose.h"
+#include "vmesh/pki.h"
+
+#include <jansson.h>
 
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -19,6 +22,13 @@
 #define DEFAULT_SLOTS 4096
 #define PASSPORT_REFRESH_MARGIN 60 /* renew an EAR this long before it expires */
 #define CHALLENGE_LEN 32
+#define RETAINED_MAX ((size_t)4 * 1024 * 1024) /* claims_json cap (atls) */
+
+/* A per-peer policy rule (vmesh_agent_set_rules): first match wins. */
+typedef struct {
+    char *pattern;
+    vmesh_policy *policy;
+} agent_rule;
 
 struct vmesh_agent {
     pthread_mutex_t lock;
@@ -42,6 +52,8 @@ struct vmesh_agent {
     /* relying party */
     vmesh_verifier *verifier;
     vmesh_policy *policy;
+    agent_rule *rules;
+    size_t nrules;
     vmesh_bell_view *bell;
     vmesh_ar_cache *cache;
     const char *media_types[16];
@@ -317,6 +329,153 @@ out:
     return r;
 }
 
+/* The appraisal of (media type, ak_nonce, evidence) under the current RV
+ * snapshot, from the AR cache when it was computed under this snapshot and
+ * epoch generation. *claims receives the decoded claims on a cache miss. */
+static vmesh_err appraise_cached(vmesh_agent *a, const char *mt, const vmesh_evidence_scheme *scheme,
+                                 const uint8_t ak_nonce[32], bool fresh, const uint8_t *ev, size_t ev_len,
+                                 int64_t now, uint64_t epoch_gen, vmesh_ar_entry *e, vmesh_buf *claims)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_rv_store *rv = vmesh_verifier_rv(a->verifier);
+    uint64_t rv_gen = vmesh_rv_store_generation(rv);
+    uint8_t key[32];
+    vmesh_appraisal ap;
+    vmesh_verifier_request req;
+
+    vmesh_rv_store_free(rv);
+    vmesh_ar_cache_key(mt, ak_nonce, 32, ev, ev_len, key);
+    if (vmesh_ar_cache_get(a->cache, key, rv_gen, epoch_gen, e)) {
+        pthread_mutex_lock(&a->lock);
+        a->stats.cache_hits++;
+        pthread_mutex_unlock(&a->lock);
+        return VMESH_OK;
+    }
+    pthread_mutex_lock(&a->lock);
+    a->stats.cache_misses++;
+    pthread_mutex_unlock(&a->lock);
+    vmesh_appraisal_init(&ap);
+    memset(&req, 0, sizeof(req));
+    req.evidence = ev;
+    req.evidence_len = ev_len;
+    req.media_type = mt;
+    req.now = now;
+    rc = vmesh_verifier_appraise(a->verifier, &req, &ap, NULL, NULL);
+    memset(e, 0, sizeof(*e));
+    e->appraised_at = now;
+    snprintf(e->scheme, sizeof(e->scheme), "%.31s", scheme->name);
+    if (rc != VMESH_OK) {
+        /* Malformed evidence is a result too: cache it as such. */
+        vmesh_tv_set_all(&e->tv, VMESH_AR_UNEXPECTED_EVIDENCE);
+        snprintf(e->reason, sizeof(e->reason), "evidence cannot be appraised: %.200s", vmesh_err_detail());
+        rc = VMESH_OK;
+    } else if (ap.nonce.len != 32 || !vmesh_crypto_memeq(ap.nonce.data, ak_nonce, 32)) {
+        /* DESIGN §3.2: the platform evidence carries ak_nonce; anything
+         * else was produced for another AK, session, or role. */
+        vmesh_tv_set_all(&e->tv, VMESH_AR_CRYPTO_VALIDATION_FAILED);
+        snprintf(e->reason, sizeof(e->reason),
+                 "evidence nonce does not bind the AK and %s of this session (relayed or diverted evidence?)",
+                 fresh ? "binder" : "epoch");
+        e->binding_mismatch = true;
+    } else {
+        e->tv = ap.tv;
+        snprintf(e->reason, sizeof(e->reason), "%.255s", ap.reason);
+    }
+    e->status = vmesh_tv_status(&e->tv);
+    if (ap.claims_json.len > 0 && vmesh_buf_set(claims, ap.claims_json.data, ap.claims_json.len) != VMESH_OK)
+        vmesh_buf_reset(claims); /* informational only */
+    vmesh_appraisal_free(&ap);
+    vmesh_ar_cache_put(a->cache, key, rv_gen, epoch_gen, e);
+    return rc;
+}
+
+/* Judges an appraisal entry under a policy; fills out->tv/tier/reason. */
+static vmesh_atls_reason judge_entry(const vmesh_policy *pol, vmesh_mode mode, const vmesh_ar_entry *e,
+                                     int64_t age, vmesh_atls_peer_result *out)
+{
+    char why[256];
+    vmesh_atls_reason r;
+
+    out->tv = e->tv;
+    out->tier = vmesh_tv_status(&e->tv);
+    if (e->binding_mismatch)
+        return refuse(out, VMESH_ATLS_R_AK_MISMATCH, "%s", e->reason);
+    if (any_claim(&e->tv, VMESH_AR_UNEXPECTED_EVIDENCE))
+        return refuse(out, VMESH_ATLS_R_MALFORMED, "%s", e->reason);
+    if (any_claim(&e->tv, VMESH_AR_CRYPTO_VALIDATION_FAILED))
+        return refuse(out, VMESH_ATLS_R_EVIDENCE_INVALID, "evidence does not verify: %s", e->reason);
+    r = verdict_reason(vmesh_policy_check(pol, mode, e->scheme, &e->tv, age, why, sizeof(why)));
+    if (r == VMESH_ATLS_R_NOT_AFFIRMING && e->reason[0] != '\0')
+        return refuse(out, r, "%s (%s)", why, e->reason);
+    if (r != VMESH_ATLS_R_NONE)
+        return refuse(out, r, "%s", why);
+    return VMESH_ATLS_R_NONE;
+}
+
+/* Appends s as a JSON string. */
+static vmesh_err json_str(vmesh_buf *b, const char *s)
+{
+    vmesh_err rc = vmesh_buf_append_u8(b, '"');
+
+    for (; rc == VMESH_OK && *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        char esc[8];
+        if (ch == '"' || ch == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)ch;
+            rc = vmesh_buf_append(b, esc, 2);
+        } else if (ch < 0x20) {
+            snprintf(esc, sizeof(esc), "\\u%04x", ch);
+            rc = vmesh_buf_append(b, esc, 6);
+        } else {
+            rc = vmesh_buf_append_u8(b, ch);
+        }
+    }
+    return rc == VMESH_OK ? vmesh_buf_append_u8(b, '"') : rc;
+}
+
+/* What re-appraisal of a background-check result needs is kept in the
+ * result itself (claims_json), so that it lives exactly as long as the
+ * connection and needs no side table (docs/PROXY.md, "Re-appraisal"):
+ *   {"scheme", "media-type", "mode", "evidence-age", "ak-nonce" (hex),
+ *    "evidence" (base64url), "claims" (the decoded claims, when known)} */
+static vmesh_err retain(vmesh_atls_peer_result *out, const char *scheme, const char *mt, vmesh_mode mode,
+                        int64_t age, const uint8_t ak_nonce[32], const uint8_t *ev, size_t ev_len,
+                        const vmesh_buf *claims)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_buf *b = &out->claims_json, enc = {0};
+    char num[32];
+
+    vmesh_buf_reset(b);
+    VMESH_GUARD(vmesh_buf_append(b, "{\"scheme\":", 10));
+    VMESH_GUARD(json_str(b, scheme));
+    VMESH_GUARD(vmesh_buf_append(b, ",\"media-type\":", 14));
+    VMESH_GUARD(json_str(b, mt));
+    VMESH_GUARD(vmesh_buf_append(b, ",\"mode\":", 8));
+    VMESH_GUARD(json_str(b, vmesh_mode_name(mode)));
+    snprintf(num, sizeof(num), "%lld", (long long)age);
+    VMESH_GUARD(vmesh_buf_append(b, ",\"evidence-age\":", 16));
+    VMESH_GUARD(vmesh_buf_append(b, num, strlen(num)));
+    VMESH_GUARD(vmesh_hex_encode(ak_nonce, 32, &enc));
+    VMESH_GUARD(vmesh_buf_append(b, ",\"ak-nonce\":\"", 13));
+    VMESH_GUARD(vmesh_buf_append(b, enc.data, enc.len));
+    vmesh_buf_reset(&enc);
+    VMESH_GUARD(vmesh_b64url_encode(ev, ev_len, &enc));
+    VMESH_GUARD(vmesh_buf_append(b, "\",\"evidence\":\"", 14));
+    VMESH_GUARD(vmesh_buf_append(b, enc.data, enc.len));
+    VMESH_GUARD(vmesh_buf_append_u8(b, '"'));
+    if (claims->len > 0) {
+        VMESH_GUARD(vmesh_buf_append(b, ",\"claims\":", 10));
+        VMESH_GUARD(vmesh_buf_append(b, claims->data, claims->len));
+    }
+    VMESH_GUARD(vmesh_buf_append_u8(b, '}'));
+    VMESH_GUARD(vmesh_buf_terminate(b));
+out:
+    vmesh_buf_free(&enc);
+    return rc;
+}
+
 static vmesh_atls_reason appraise_evidence(vmesh_agent *a, const vmesh_policy *pol,
                                            const vmesh_atls_appraise_in *in, vmesh_atls_peer_result *out,
                                            int64_t now)
@@ -326,11 +485,9 @@ static vmesh_atls_reason appraise_evidence(vmesh_agent *a, const vmesh_policy *p
     const vmesh_evidence_scheme *scheme = vmesh_verifier_scheme_by_media_type(mt);
     vmesh_mode mode = m->fresh ? VMESH_MODE_FRESH : VMESH_MODE_EPOCH_FRESH;
     int64_t age = 0, tick_issued = now;
-    uint64_t rv_gen, epoch_gen = 0;
-    uint8_t key[32];
+    uint64_t epoch_gen = 0;
     vmesh_ar_entry e;
-    vmesh_rv_store *rv;
-    char why[256];
+    vmesh_buf claims = {0};
     vmesh_atls_reason r;
 
     if (scheme == NULL)
@@ -347,77 +504,22 @@ static vmesh_atls_reason appraise_evidence(vmesh_agent *a, const vmesh_policy *p
         epoch_gen = vmesh_bell_view_generation(a->bell);
         age = now - tick_issued;
     }
-    rv = vmesh_verifier_rv(a->verifier);
-    rv_gen = vmesh_rv_store_generation(rv);
-    vmesh_rv_store_free(rv);
-    vmesh_ar_cache_key(mt, in->ak_nonce, 32, m->cmw.data, m->cmw.len, key);
-    if (vmesh_ar_cache_get(a->cache, key, rv_gen, epoch_gen, &e)) {
-        pthread_mutex_lock(&a->lock);
-        a->stats.cache_hits++;
-        pthread_mutex_unlock(&a->lock);
-    } else {
-        vmesh_appraisal ap;
-        vmesh_verifier_request req;
-        vmesh_err rc;
-
-        pthread_mutex_lock(&a->lock);
-        a->stats.cache_misses++;
-        pthread_mutex_unlock(&a->lock);
-        vmesh_appraisal_init(&ap);
-        memset(&req, 0, sizeof(req));
-        req.evidence = m->cmw.data;
-        req.evidence_len = m->cmw.len;
-        req.media_type = mt;
-        req.now = now;
-        rc = vmesh_verifier_appraise(a->verifier, &req, &ap, NULL, NULL);
-        memset(&e, 0, sizeof(e));
-        e.appraised_at = now;
-        snprintf(e.scheme, sizeof(e.scheme), "%.31s", scheme->name);
-        if (rc != VMESH_OK) {
-            /* Malformed evidence is a result too: cache it as such. */
-            vmesh_tv_set_all(&e.tv, VMESH_AR_UNEXPECTED_EVIDENCE);
-            snprintf(e.reason, sizeof(e.reason), "evidence cannot be appraised: %.200s", vmesh_err_detail());
-        } else if (ap.nonce.len != 32 || !vmesh_crypto_memeq(ap.nonce.data, in->ak_nonce, 32)) {
-            /* DESIGN §3.2: the platform evidence carries ak_nonce; anything
-             * else was produced for another AK, session, or role. */
-            vmesh_tv_set_all(&e.tv, VMESH_AR_CRYPTO_VALIDATION_FAILED);
-            snprintf(e.reason, sizeof(e.reason),
-                     "evidence nonce does not bind the AK and %s of this session (relayed or diverted evidence?)",
-                     m->fresh ? "binder" : "epoch");
-            e.binding_mismatch = true;
-        } else {
-            e.tv = ap.tv;
-            snprintf(e.reason, sizeof(e.reason), "%.255s", ap.reason);
-        }
-        e.status = vmesh_tv_status(&e.tv);
-        if (ap.claims_json.len > 0)
-            if (vmesh_buf_set(&out->claims_json, ap.claims_json.data, ap.claims_json.len) != VMESH_OK ||
-                vmesh_buf_terminate(&out->claims_json) != VMESH_OK)
-                vmesh_buf_reset(&out->claims_json);
-        vmesh_appraisal_free(&ap);
-        vmesh_ar_cache_put(a->cache, key, rv_gen, epoch_gen, &e);
-    }
-    out->tv = e.tv;
-    out->tier = vmesh_tv_status(&e.tv);
-    if (e.binding_mismatch)
-        return refuse(out, VMESH_ATLS_R_AK_MISMATCH, "%s", e.reason);
-    if (any_claim(&e.tv, VMESH_AR_UNEXPECTED_EVIDENCE))
-        return refuse(out, VMESH_ATLS_R_MALFORMED, "%s", e.reason);
-    if (any_claim(&e.tv, VMESH_AR_CRYPTO_VALIDATION_FAILED))
-        return refuse(out, VMESH_ATLS_R_EVIDENCE_INVALID, "evidence does not verify: %s", e.reason);
-    r = verdict_reason(vmesh_policy_check(pol, mode, e.scheme, &e.tv, age, why, sizeof(why)));
-    if (r == VMESH_ATLS_R_NOT_AFFIRMING && e.reason[0] != '\0')
-        return refuse(out, r, "%s (%s)", why, e.reason);
-    if (r != VMESH_ATLS_R_NONE)
-        return refuse(out, r, "%s", why);
-    return VMESH_ATLS_R_NONE;
+    if (appraise_cached(a, mt, scheme, in->ak_nonce, m->fresh, m->cmw.data, m->cmw.len, now, epoch_gen, &e,
+                        &claims) != VMESH_OK)
+        return refuse(out, VMESH_ATLS_R_INTERNAL, "%s", vmesh_err_detail());
+    r = judge_entry(pol, mode, &e, age, out);
+    if (r == VMESH_ATLS_R_NONE && retain(out, scheme->name, mt, mode, age, in->ak_nonce, m->cmw.data, m->cmw.len,
+                                         &claims) != VMESH_OK)
+        r = refuse(out, VMESH_ATLS_R_INTERNAL, "keeping the evidence for re-appraisal: %s", vmesh_err_detail());
+    vmesh_buf_free(&claims);
+    return r;
 }
 
 static vmesh_err agent_appraise(void *ctx, const vmesh_atls_appraise_in *in, vmesh_atls_peer_result *out,
                                 vmesh_atls_reason *reason)
 {
     vmesh_agent *a = ctx;
-    vmesh_policy *pol = vmesh_agent_policy(a);
+    vmesh_policy *pol = vmesh_agent_policy_for(a, in->peer_spiffe_id);
     int64_t now = vmesh_time_now();
     const char *mt = (const char *)in->msg->media_type.data;
     vmesh_buf canon = {0}, ear_canon = {0};
@@ -445,13 +547,165 @@ static vmesh_err agent_appraise(void *ctx, const vmesh_atls_appraise_in *in, vme
     return VMESH_OK;
 }
 
-vmesh_atls_reason vmesh_agent_reappraise(vmesh_agent *a, const vmesh_atls_peer_result *r, char *why, size_t why_len)
+/* Re-appraisal of a passport: the EAR signature against the current
+ * trusted keys (at its own iat: freshness was judged when the session
+ * began), the policy for this peer, and the RV epochs it was appraised
+ * under against ours (current or previous epoch of each RVP we both follow,
+ * as for the epoch bell). */
+static vmesh_atls_reason reappraise_passport(vmesh_agent *a, const vmesh_policy *pol,
+                                             const vmesh_atls_peer_result *r, vmesh_atls_peer_result *out)
 {
-    (void)a;
-    (void)r;
-    if (why_len)
-        why[0] = '\0';
-    return VMESH_ATLS_R_NONE;
+    const char *jwt = (const char *)r->claims_json.data;
+    vmesh_ear *ear = NULL, *unv = NULL;
+    vmesh_atls_reason res = VMESH_ATLS_R_NONE;
+    vmesh_rv_store *rv = NULL;
+    size_t sub = 0;
+    char why[256];
+
+    if (r->claims_json.len == 0 ||
+        vmesh_ear_parse_unverified(jwt, r->claims_json.len, NULL, &unv) != VMESH_OK) {
+        res = refuse(out, VMESH_ATLS_R_MALFORMED, "the passport EAR of this session was not kept");
+        goto out;
+    }
+    for (size_t i = 0; i < vmesh_policy_verifier_key_count(pol) && ear == NULL; i++)
+        if (vmesh_ear_verify(jwt, r->claims_json.len, vmesh_policy_verifier_key(pol, i), vmesh_ear_iat(unv),
+                             &ear) != VMESH_OK)
+            ear = NULL;
+    if (ear == NULL) {
+        res = refuse(out, VMESH_ATLS_R_EAR_UNTRUSTED, "passport EAR is no longer signed by a verifier this policy trusts");
+        goto out;
+    }
+    for (size_t i = 0; i < vmesh_ear_submod_count(ear); i++) {
+        vmesh_buf ak = {0};
+        bool has = vmesh_ear_submod_akpub(ear, i, &ak) == VMESH_OK && ak.len > 0;
+        vmesh_buf_free(&ak);
+        if (has) {
+            sub = i;
+            break;
+        }
+    }
+    vmesh_ear_submod_tv(ear, sub, &out->tv);
+    out->tier = vmesh_tv_status(&out->tv);
+    res = verdict_reason(vmesh_policy_check(pol, VMESH_MODE_PASSPORT, vmesh_ear_submod_name(ear, sub), &out->tv, 0,
+                                            why, sizeof(why)));
+    if (res != VMESH_ATLS_R_NONE) {
+        refuse(out, res, "%s", why);
+        goto out;
+    }
+    if (a->verifier == NULL)
+        goto out;
+    rv = vmesh_verifier_rv(a->verifier);
+    for (size_t i = 0; i < vmesh_rv_epoch_count(rv); i++) {
+        const char *name;
+        uint64_t ours, theirs;
+        if (!vmesh_rv_epoch_at(rv, i, &name, &ours) || vmesh_ear_rv_epoch(ear, name, &theirs) != VMESH_OK)
+            continue;
+        if (theirs + 1 < ours) {
+            res = refuse(out, VMESH_ATLS_R_STALE_EPOCH,
+                         "passport EAR was appraised under %s epoch %llu; the current epoch is %llu", name,
+                         (unsigned long long)theirs, (unsigned long long)ours);
+            break;
+        }
+    }
+out:
+    vmesh_rv_store_free(rv);
+    vmesh_ear_free(ear);
+    vmesh_ear_free(unv);
+    return res;
+}
+
+/* Re-appraisal of background-check evidence kept by retain(). */
+static vmesh_atls_reason reappraise_evidence(vmesh_agent *a, const vmesh_policy *pol,
+                                             const vmesh_atls_peer_result *r, vmesh_atls_peer_result *out)
+{
+    json_t *root = NULL;
+    json_error_t jerr;
+    const char *mt, *nonce_hex, *ev_b64, *mode_name;
+    json_int_t age;
+    const vmesh_evidence_scheme *scheme;
+    vmesh_buf nonce = {0}, ev = {0}, claims = {0};
+    vmesh_mode mode;
+    vmesh_ar_entry e;
+    vmesh_atls_reason res;
+
+    if (a->verifier == NULL) {
+        res = refuse(out, VMESH_ATLS_R_MODE_REFUSED, "this relying party has no local verifier any more");
+        goto out;
+    }
+    root = r->claims_json.len ? json_loadb((const char *)r->claims_json.data, r->claims_json.len, 0, &jerr) : NULL;
+    if (root == NULL || json_unpack(root, "{s:s, s:s, s:I, s:s, s:s}", "media-type", &mt, "mode", &mode_name,
+                                    "evidence-age", &age, "ak-nonce", &nonce_hex, "evidence", &ev_b64) != 0 ||
+        vmesh_mode_parse(mode_name, &mode) != VMESH_OK ||
+        vmesh_hex_decode(nonce_hex, strlen(nonce_hex), &nonce) != VMESH_OK || nonce.len != 32 ||
+        vmesh_b64_decode(ev_b64, strlen(ev_b64), &ev) != VMESH_OK) {
+        res = refuse(out, VMESH_ATLS_R_MALFORMED, "the evidence of this session was not kept");
+        goto out;
+    }
+    scheme = vmesh_verifier_scheme_by_media_type(mt);
+    if (scheme == NULL) {
+        res = refuse(out, VMESH_ATLS_R_MEDIA_TYPE_REFUSED, "cannot appraise evidence of media type \"%.200s\"", mt);
+        goto out;
+    }
+    if (appraise_cached(a, mt, scheme, nonce.data, mode == VMESH_MODE_FRESH, ev.data, ev.len, vmesh_time_now(),
+                        a->bell ? vmesh_bell_view_generation(a->bell) : 0, &e, &claims) != VMESH_OK) {
+        res = refuse(out, VMESH_ATLS_R_INTERNAL, "%s", vmesh_err_detail());
+        goto out;
+    }
+    /* Freshness (epoch, age) was judged when the session began: the age
+     * the evidence had then is what the policy sees again. */
+    res = judge_entry(pol, mode, &e, (int64_t)age, out);
+out:
+    vmesh_buf_free(&claims);
+    vmesh_buf_free(&nonce);
+    vmesh_buf_free(&ev);
+    json_decref(root);
+    return res;
+}
+
+vmesh_atls_reason vmesh_agent_reappraise(vmesh_agent *a, const char *peer_spiffe_id, const vmesh_atls_peer_result *r,
+                                         char *why, size_t why_len)
+{
+    vmesh_policy *pol = vmesh_agent_policy_for(a, peer_spiffe_id);
+    vmesh_atls_peer_result out;
+    vmesh_atls_reason res = VMESH_ATLS_R_NONE;
+    char pwhy[256];
+
+    vmesh_atls_peer_result_init(&out);
+    switch (r->mode) {
+    case VMESH_ATLS_MODE_NONE:
+        /* Admitted unattested (or not asked): does this peer's policy
+         * still admit that? */
+        res = verdict_reason(vmesh_policy_check(pol, VMESH_MODE_NONE, NULL, &r->tv, 0, pwhy, sizeof(pwhy)));
+        if (res != VMESH_ATLS_R_NONE)
+            refuse(&out, res, "%s", pwhy);
+        break;
+    case VMESH_ATLS_MODE_PASSPORT:
+    case VMESH_ATLS_MODE_EPOCH_FRESH:
+    case VMESH_ATLS_MODE_FRESH:
+        if ((vmesh_policy_modes(pol) & VMESH_MODE_BIT(r->mode)) == 0)
+            res = refuse(&out, VMESH_ATLS_R_MODE_REFUSED, "attestation mode %s is no longer accepted by policy %s",
+                         vmesh_mode_name((vmesh_mode)r->mode), vmesh_policy_id(pol));
+        else if (r->mode == VMESH_ATLS_MODE_PASSPORT)
+            res = reappraise_passport(a, pol, r, &out);
+        else
+            res = reappraise_evidence(a, pol, r, &out);
+        break;
+    default: res = refuse(&out, VMESH_ATLS_R_INTERNAL, "unknown attestation mode %d", r->mode); break;
+    }
+    if (why_len > 0)
+        snprintf(why, why_len, "%s", res == VMESH_ATLS_R_NONE ? "" : out.reason);
+    vmesh_atls_peer_result_free(&out);
+    vmesh_policy_free(pol);
+    return res;
+}
+
+static void free_rules(agent_rule *rules, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(rules[i].pattern);
+        vmesh_policy_free(rules[i].policy);
+    }
+    free(rules);
 }
 
 /* ---- lifecycle ---------------------------------------------------------------- */
@@ -521,6 +775,7 @@ void vmesh_agent_free(vmesh_agent *a)
     vmesh_buf_free(&a->epoch_evidence);
     vmesh_buf_free(&a->ear);
     vmesh_policy_free(a->policy);
+    free_rules(a->rules, a->nrules);
     vmesh_ar_cache_free(a->cache);
     pthread_mutex_destroy(&a->lock);
     free(a);
@@ -528,8 +783,31 @@ void vmesh_agent_free(vmesh_agent *a)
 
 void vmesh_agent_provider(vmesh_agent *a, vmesh_atls_provider *p)
 {
-    vmesh_policy *pol = vmesh_agent_policy(a);
-    unsigned modes = vmesh_policy_modes(pol);
+    vmesh_agent_provider_for(a, NULL, p);
+}
+
+void vmesh_agent_provider_for(vmesh_agent *a, const char *peer, vmesh_atls_provider *p)
+{
+    vmesh_policy *pol = NULL;
+    unsigned modes = 0;
+    bool unattested = false;
+
+    if (peer != NULL && vmesh_pki_spiffe_id_validate(peer) == VMESH_OK) {
+        pol = vmesh_agent_policy_for(a, peer);
+        modes = vmesh_policy_modes(pol);
+        unattested = vmesh_policy_allows_unattested(pol);
+    } else {
+        /* Unknown peer: what any rule may accept; appraise() applies the
+         * rule of the actual peer. */
+        pthread_mutex_lock(&a->lock);
+        modes = vmesh_policy_modes(a->policy);
+        unattested = vmesh_policy_allows_unattested(a->policy);
+        for (size_t i = 0; i < a->nrules; i++) {
+            modes |= vmesh_policy_modes(a->rules[i].policy);
+            unattested = unattested || vmesh_policy_allows_unattested(a->rules[i].policy);
+        }
+        pthread_mutex_unlock(&a->lock);
+    }
     /* Preference: the cheapest for us to check first. */
     static const uint8_t order[] = {VMESH_ATLS_MODE_EPOCH_FRESH, VMESH_ATLS_MODE_PASSPORT, VMESH_ATLS_MODE_FRESH};
 
@@ -549,7 +827,7 @@ void vmesh_agent_provider(vmesh_agent *a, vmesh_atls_provider *p)
     p->media_types = a->media_types;
     p->will_attest = a->scheme != NULL;
     p->attest_modes = a->scheme ? a->attest_modes : 0;
-    p->allow_unattested = vmesh_policy_allows_unattested(pol);
+    p->allow_unattested = unattested;
     vmesh_policy_free(pol);
 }
 
@@ -564,6 +842,57 @@ void vmesh_agent_set_policy(vmesh_agent *a, vmesh_policy *p)
     pthread_mutex_unlock(&a->lock);
     vmesh_policy_free(old);
     vmesh_ar_cache_clear(a->cache);
+}
+
+vmesh_err vmesh_agent_set_rules(vmesh_agent *a, const vmesh_agent_rule *rules, size_t n)
+{
+    vmesh_err rc = VMESH_OK;
+    agent_rule *nr = NULL, *old;
+    size_t have = 0, nold;
+
+    VMESH_ENSURE(n <= VMESH_AGENT_MAX_RULES, VMESH_ERR_TOO_LARGE, "more than %d policy rules",
+                 VMESH_AGENT_MAX_RULES);
+    if (n > 0) {
+        nr = calloc(n, sizeof(*nr));
+        VMESH_ENSURE(nr != NULL, VMESH_ERR_NOMEM, "out of memory");
+    }
+    for (; have < n; have++) {
+        VMESH_ENSURE(rules[have].policy != NULL, VMESH_ERR_ARG, "policy rule %zu has no policy", have);
+        rc = vmesh_pki_spiffe_pattern_validate(rules[have].peer);
+        if (rc != VMESH_OK) {
+            vmesh_err_wrap(rc, "policy rule %zu", have);
+            goto out;
+        }
+        nr[have].pattern = strdup(rules[have].peer);
+        VMESH_ENSURE(nr[have].pattern != NULL, VMESH_ERR_NOMEM, "out of memory");
+        nr[have].policy = vmesh_policy_ref(rules[have].policy);
+    }
+    pthread_mutex_lock(&a->lock);
+    old = a->rules;
+    nold = a->nrules;
+    a->rules = nr;
+    a->nrules = n;
+    pthread_mutex_unlock(&a->lock);
+    nr = old;
+    have = nold;
+    vmesh_ar_cache_clear(a->cache);
+out:
+    free_rules(nr, have);
+    return rc;
+}
+
+vmesh_policy *vmesh_agent_policy_for(vmesh_agent *a, const char *peer_spiffe_id)
+{
+    vmesh_policy *p = NULL;
+
+    pthread_mutex_lock(&a->lock);
+    for (size_t i = 0; peer_spiffe_id != NULL && i < a->nrules && p == NULL; i++)
+        if (vmesh_pki_spiffe_match(a->rules[i].pattern, peer_spiffe_id))
+            p = vmesh_policy_ref(a->rules[i].policy);
+    if (p == NULL)
+        p = vmesh_policy_ref(a->policy);
+    pthread_mutex_unlock(&a->lock);
+    return p;
 }
 
 vmesh_policy *vmesh_agent_policy(vmesh_agent *a)
