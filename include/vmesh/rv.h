@@ -124,6 +124,14 @@ typedef struct {
 /* i in [0, vmesh_rv_store_size(s)); false when out of range. */
 bool vmesh_rv_entry_at(const vmesh_rv_store *s, size_t i, vmesh_rv_entry *out);
 
+/* Staleness (trust-bundle sync, docs/BUNDLES.md): a snapshot built from a
+ * manifest past its expires_at is marked stale before it is frozen, and
+ * the verifier engine then lowers every result's sourced-data claim to
+ * UNTRUSTED_SOURCES (32, warning). Set before freeze (VMESH_ERR_STATE
+ * after); a changed flag changes the generation. Merge does not copy it. */
+vmesh_err vmesh_rv_store_set_stale(vmesh_rv_store *s, bool stale) VMESH_WUR;
+bool vmesh_rv_store_is_stale(const vmesh_rv_store *s);
+
 /* Digest length of a VMESH_HASH_* id (0 when unknown). */
 size_t vmesh_rv_hash_alg_len(int alg);
 

@@ -33,6 +33,7 @@ struct vmesh_rv_store {
         uint64_t epoch;
     } *epochs;
     size_t n_epochs;
+    bool stale; /* built from an expired manifest (set before freeze) */
 };
 
 static const struct {
@@ -390,6 +391,20 @@ void vmesh_rv_store_freeze(vmesh_rv_store *s)
     }
     s->generation = next_generation();
     __atomic_store_n(&s->frozen, true, __ATOMIC_RELEASE);
+}
+
+vmesh_err vmesh_rv_store_set_stale(vmesh_rv_store *s, bool stale)
+{
+    if (s == NULL || vmesh_rv_store_is_frozen(s))
+        return vmesh_err_set(VMESH_ERR_STATE, "RV store is frozen: staleness is set while building a snapshot");
+    s->stale = stale;
+    s->generation = next_generation();
+    return VMESH_OK;
+}
+
+bool vmesh_rv_store_is_stale(const vmesh_rv_store *s)
+{
+    return s != NULL && s->stale;
 }
 
 bool vmesh_rv_store_is_frozen(const vmesh_rv_store *s)

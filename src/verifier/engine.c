@@ -178,6 +178,11 @@ vmesh_err vmesh_verifier_appraise(vmesh_verifier *v, const vmesh_verifier_reques
     in.rv = rv;
     in.now = now;
     VMESH_GUARD(scheme->appraise(&in, out));
+    /* Trust-bundle staleness (DESIGN §5): "When a manifest is older than its
+     * expires_at, results carry sourced-data warning; policy may refuse." */
+    if (vmesh_rv_store_is_stale(rv))
+        vmesh_appraisal_note(out, VMESH_TV_SOURCED_DATA, VMESH_AR_UNTRUSTED_SOURCES,
+                             "reference values are stale: an RVP manifest is past its expires_at");
     /* The scheme's vector is the truth; the status is derived, never set. */
     out->status = vmesh_tv_status(&out->tv);
     if (ear != NULL) {
