@@ -20,6 +20,7 @@ static void attest_usage(FILE *f)
             "usage: vmesh attest psa --iak KEY --claims CLAIMS.json [--nonce HEX]\n"
             "                        [--measure NAME=FILE ...] -o TOKEN\n"
             "       vmesh attest psa --print TOKEN [--iak KEY]\n"
+            "       vmesh attest tpm2 ... (TPM 2.0 quote: vmesh attest tpm2 --help)\n"
             "\n"
             "Produces a PSA attestation token (RFC 9783, COSE_Sign1; profile\n"
             "tag:psacertified.org,2023:psa#tfm unless the claims name another) signed\n"
@@ -199,5 +200,7 @@ int cli_attest(int argc, char **argv)
     }
     if (strcmp(argv[1], "psa") == 0 || strcmp(argv[1], "psa-sim") == 0)
         return attest_psa(argc - 1, argv + 1);
-    return cli_usage_error("attest", "unknown platform '%s' (known: psa)", argv[1]);
+    if (strcmp(argv[1], "tpm2") == 0)
+        return cli_attest_tpm2(argc - 1, argv + 1);
+    return cli_usage_error("attest", "unknown platform '%s' (known: psa, tpm2)", argv[1]);
 }

@@ -74,6 +74,7 @@ static void usage(FILE *f, const char *name)
             "                            --iak is given); --no-attest to not attest at all\n"
             "  --iak KEY --claims JSON   psa-sim IAK and claims template\n"
             "  --measure NAME=FILE       psa-sim measured component (repeatable)\n"
+            "  --tcti T --ak-handle H --pcrs SPEC  tpm2 (with --platform tpm2): TCTI, AK handle, PCRs\n"
             "  --attest-mode MODE        a mode we produce: epoch-fresh, fresh, passport (repeatable;\n"
             "                            default: every mode we can)\n"
             "  --passport-key KEY        sign our own passport EARs with KEY (local verifier; until a\n"
@@ -123,6 +124,8 @@ static int parse(peer_opts *o, int argc, char **argv, int *exit_now)
         {"deadline-ms", required_argument, NULL, 'd'}, {"count", required_argument, NULL, 'n'},
         {"message", required_argument, NULL, 'm'},    {"resume", required_argument, NULL, 'R'},
         {"no-attest", no_argument, NULL, 'N'},        {"ak-rotate", required_argument, NULL, 'A'},
+        {"tcti", required_argument, NULL, 0x101},     {"ak-handle", required_argument, NULL, 0x102},
+        {"pcrs", required_argument, NULL, 0x103},
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
     };
     int c;
@@ -141,6 +144,9 @@ static int parse(peer_opts *o, int argc, char **argv, int *exit_now)
         case 'I': if (add_kv(o, "iak", optarg)) return 1; break;
         case 'J': if (add_kv(o, "claims", optarg)) return 1; break;
         case 'M': if (add_kv(o, "measure", optarg)) return 1; break;
+        case 0x101: if (add_kv(o, "tcti", optarg)) return 1; break;
+        case 0x102: if (add_kv(o, "ak-handle", optarg)) return 1; break;
+        case 0x103: if (add_kv(o, "pcrs", optarg)) return 1; break;
         case 'a': {
             vmesh_mode m;
             if (vmesh_mode_parse(optarg, &m) != VMESH_OK || m == VMESH_MODE_NONE)

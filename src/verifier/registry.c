@@ -7,6 +7,7 @@
  */
 #include "vmesh/verifier.h"
 #include "vmesh/psa.h"
+#include "vmesh/tpm2.h"
 
 #include <ctype.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 
 static const vmesh_evidence_scheme *const schemes[] = {
     &vmesh_scheme_psa,
+    &vmesh_scheme_tpm2,
 };
 
 #define NSCHEMES (sizeof(schemes) / sizeof(schemes[0]))
