@@ -1,11 +1,19 @@
 /*
- * vmesh rvp: what a Reference Value Provider runs. `tick` writes the signed
- * epoch bell (bell.jws) and, with --every, rotates it on a schedule. Tick
- * ids continue from the bell already in the output directory, so a restart
- * never rolls the bell back.
+ * vmesh rvp: what a Reference Value Provider runs, and its verifier side for
+ * tests. `tick` writes the signed epoch bell (bell.jws) and, with --every,
+ * rotates it on a schedule; tick ids continue from the bell already in the
+ * output directory, so a restart never rolls the bell back. `publish`
+ * writes a trust bundle (manifest.jws + sets/), `serve` serves such a
+ * directory over HTTP, `sync` runs the bundle sync client standalone
+ * (docs/BUNDLES.md). None of them ever publishes or accepts a lower epoch.
  */
 #include "cli.h"
 #include "vmesh/rvp.h"
+#include "vmesh/sync.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <sys/stat.h>
 
 #include <errno.h>
 #include <getopt.h>
@@ -130,13 +138,459 @@ out:
     return ret;
 }
 
+static bool parse_long(const char *s, long min, long max, long *out)
+{
+    char *end;
+
+    errno = 0;
+    *out = strtol(s, &end, 10);
+    return errno == 0 && end != s && *end == '\0' && *out >= min && *out <= max;
+}
+
+static void sleep_until_stopped(void)
+{
+    while (!stop) {
+        struct timespec ts = {0, 200 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* ---- publish --------------------------------------------------------------- */
+
+static void publish_usage(FILE *f)
+{
+    fprintf(f, "usage: vmesh rvp publish --key KEY --in DIR|FILE [--in ...] --out WWWDIR\n"
+               "                         [--epoch N] [--name NAME] [--validity SECONDS] [--json]\n"
+               "\n"
+               "Writes a trust bundle into WWWDIR: every input as a content-addressed set\n"
+               "WWWDIR/sets/<sha256> (kind detected from the content: CoRIM, vmesh RV JSON,\n"
+               "trust anchors as PEM/JWK, vmesh RP or verifier policy), then the signed\n"
+               "WWWDIR/manifest.jws. Sets named by neither the new nor the previous manifest\n"
+               "are removed afterwards. See docs/BUNDLES.md.\n"
+               "\n"
+               "  --key KEY          the RVP's signing key (PEM or JWK, private; ES256 for P-256)\n"
+               "  --in DIR|FILE      input file, or a directory (its regular files, one level);\n"
+               "                     repeatable; further inputs may also follow the options\n"
+               "  --out WWWDIR       the served directory (created if missing)\n"
+               "  --epoch N          the new epoch; default: the published epoch + 1. An epoch\n"
+               "                     not above the published one is refused\n"
+               "  --name NAME        the RVP name in the manifest (default: the previous\n"
+               "                     manifest's, else \"rvp\")\n"
+               "  --validity SECONDS expires_at = now + SECONDS (default 86400)\n"
+               "  --json             print the manifest as JSON\n"
+               "\n"
+               "exit status: 0 published, 1 error (nothing changed)\n");
+}
+
+static int publish(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"key", required_argument, NULL, 'k'},      {"in", required_argument, NULL, 'i'},
+        {"out", required_argument, NULL, 'o'},      {"epoch", required_argument, NULL, 'e'},
+        {"name", required_argument, NULL, 'n'},     {"validity", required_argument, NULL, 'v'},
+        {"json", no_argument, NULL, 'j'},           {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *key_path = NULL, *out_dir = NULL;
+    const char **inputs = NULL;
+    size_t nin = 0;
+    vmesh_rvp_publish_opts po = {0};
+    vmesh_rvp_manifest m = {0};
+    vmesh_key *key = NULL;
+    bool json = false;
+    int c, ret = CLI_EXIT_ERROR;
+    long v;
+    vmesh_err rc;
+
+    inputs = calloc((size_t)argc + 1, sizeof(*inputs));
+    if (inputs == NULL)
+        return cli_usage_error("rvp publish", "out of memory");
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'k': key_path = optarg; break;
+        case 'i': inputs[nin++] = optarg; break;
+        case 'o': out_dir = optarg; break;
+        case 'n': po.name = optarg; break;
+        case 'j': json = true; break;
+        case 'e':
+            if (!parse_long(optarg, 1, INT64_MAX, &v)) {
+                ret = cli_usage_error("rvp publish", "--epoch must be a positive integer, got \"%s\"", optarg);
+                goto out;
+            }
+            po.epoch = (uint64_t)v;
+            break;
+        case 'v':
+            if (!parse_long(optarg, 1, 366L * 86400, &v)) {
+                ret = cli_usage_error("rvp publish", "--validity must be 1..31622400 seconds, got \"%s\"", optarg);
+                goto out;
+            }
+            po.validity = v;
+            break;
+        case 'h': publish_usage(stdout); ret = CLI_EXIT_OK; goto out;
+        default: ret = cli_usage_error("rvp publish", "unknown or incomplete option"); goto out;
+        }
+    }
+    while (optind < argc)
+        inputs[nin++] = argv[optind++];
+    if (key_path == NULL || out_dir == NULL || nin == 0) {
+        ret = cli_usage_error("rvp publish", "--key, --out and at least one --in are required");
+        goto out;
+    }
+    if ((rc = vmesh_crypto_key_load(key_path, &key)) != VMESH_OK) {
+        ret = cli_fail("rvp publish", rc, "reading --key");
+        goto out;
+    }
+    if ((rc = vmesh_rvp_publish(key, inputs, nin, out_dir, &po, &m)) != VMESH_OK) {
+        ret = cli_fail("rvp publish", rc, "publishing");
+        goto out;
+    }
+    if (json) {
+        json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:[]}", "rvp", m.rvp, "epoch", (json_int_t)m.epoch, "issued_at",
+                              (json_int_t)m.issued_at, "expires_at", (json_int_t)m.expires_at, "sets");
+        for (size_t i = 0; o != NULL && i < m.nsets; i++)
+            json_array_append_new(json_object_get(o, "sets"),
+                                  json_pack("{s:s, s:s, s:s, s:I, s:s}", "kind", vmesh_rvp_set_kind_name(m.sets[i].kind),
+                                            "scheme", m.sets[i].scheme, "media_type", m.sets[i].media_type, "size",
+                                            (json_int_t)m.sets[i].size, "path", m.sets[i].path));
+        if (o)
+            json_dumpf(o, stdout, JSON_INDENT(2));
+        printf("\n");
+        json_decref(o);
+    } else {
+        printf("published %s epoch %llu: %zu sets, expires_at %lld\n", m.rvp, (unsigned long long)m.epoch, m.nsets,
+               (long long)m.expires_at);
+        for (size_t i = 0; i < m.nsets; i++)
+            printf("  %-12s %-10s %-40s %8llu %s\n", vmesh_rvp_set_kind_name(m.sets[i].kind),
+                   m.sets[i].scheme[0] ? m.sets[i].scheme : "-", m.sets[i].media_type,
+                   (unsigned long long)m.sets[i].size, m.sets[i].path);
+    }
+    ret = CLI_EXIT_OK;
+out:
+    vmesh_rvp_manifest_free(&m);
+    vmesh_crypto_key_free(key);
+    free(inputs);
+    return ret;
+}
+
+/* ---- serve ----------------------------------------------------------------- */
+
+static void serve_usage(FILE *f)
+{
+    fprintf(f, "usage: vmesh rvp serve --root WWWDIR --listen ADDR\n"
+               "\n"
+               "Serves the files under WWWDIR (manifest.jws, sets/, bell.jws) over HTTP: GET\n"
+               "and HEAD only, strong ETag (quoted SHA-256 of the file) and If-None-Match ->\n"
+               "304, Cache-Control no-cache for manifest/bell and immutable for sets/, no\n"
+               "directory listing, no path outside WWWDIR. README.md shows the same with nginx.\n"
+               "\n"
+               "  --root DIR     the directory to serve\n"
+               "  --listen ADDR  HOST:PORT, [IPv6]:PORT or :PORT (port 0: any free port)\n"
+               "\n"
+               "Prints \"listening on PORT\" and serves until SIGTERM or SIGINT.\n"
+               "exit status: 0 stopped by a signal, 1 error\n");
+}
+
+static int serve(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"root", required_argument, NULL, 'r'}, {"listen", required_argument, NULL, 'l'},
+        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
+    };
+    const char *root = NULL, *listen = NULL;
+    vmesh_rvp_server *srv = NULL;
+    int c, ret = CLI_EXIT_ERROR;
+    vmesh_err rc;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'r': root = optarg; break;
+        case 'l': listen = optarg; break;
+        case 'h': serve_usage(stdout); ret = CLI_EXIT_OK; goto out;
+        default: ret = cli_usage_error("rvp serve", "unknown or incomplete option"); goto out;
+        }
+    }
+    if (root == NULL || listen == NULL) {
+        ret = cli_usage_error("rvp serve", "--root and --listen are required");
+        goto out;
+    }
+    signal(SIGTERM, on_signal);
+    signal(SIGINT, on_signal);
+    if ((rc = vmesh_rvp_server_start(root, listen, &srv)) != VMESH_OK) {
+        ret = cli_fail("rvp serve", rc, "starting the server");
+        goto out;
+    }
+    printf("listening on %u\n", (unsigned)vmesh_rvp_server_port(srv));
+    fflush(stdout);
+    sleep_until_stopped();
+    ret = CLI_EXIT_OK;
+out:
+    vmesh_rvp_server_stop(srv);
+    return ret;
+}
+
+/* ---- sync ------------------------------------------------------------------ */
+
+static void sync_usage(FILE *f)
+{
+    fprintf(f, "usage: vmesh rvp sync --rvp SPEC [--rvp SPEC ...] --state DIR [--interval S]\n"
+               "                      [--once] [--json] [--clients N] [--bell-key KEY] [-v]\n"
+               "\n"
+               "Runs the trust-bundle sync client of a verifier: loads the last good state\n"
+               "from DIR, then polls every RVP's manifest.jws (If-None-Match), checks\n"
+               "signature, epoch (rollback refused), sizes and digests, and builds the RV\n"
+               "snapshot. Prints the snapshot (epochs per RVP, entries, stale) each time it\n"
+               "changes; refusals go to stderr as log lines. See docs/BUNDLES.md.\n"
+               "\n"
+               "  --rvp SPEC      NAME,URL,KEYFILE[,scheme1+scheme2] or URL,KEYFILE or URL,{jwk};\n"
+               "                  without schemes the RVP is trusted for every scheme\n"
+               "  --state DIR     state directory (manifests and cached sets)\n"
+               "  --interval S    seconds between polls (default 30; +-10%% jitter)\n"
+               "  --once          load the state, poll once, print the status and exit\n"
+               "  --json          JSON output (one object per line)\n"
+               "  --clients N     run N independent clients in this process (state DIR/c<i>),\n"
+               "                  as N verifiers would (load tests)\n"
+               "  --bell-key KEY  also fetch URL/bell.jws of the first RVP and check it with KEY\n"
+               "  -v              log accepted epochs too (info level)\n"
+               "\n"
+               "exit status: 0 ok, 1 error (with --once: some RVP failed or was refused; the\n"
+               "last good snapshot is still printed)\n");
+}
+
+typedef struct {
+    int index;
+    bool json;
+    vmesh_sync *sync;
+} sync_client;
+
+static pthread_mutex_t print_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void print_snapshot(const sync_client *c, vmesh_rv_store *rv, bool json, const char *event, bool ok)
+{
+    json_t *o = json_object(), *ep = json_object(), *rvps = json_array();
+    size_t n = rv ? vmesh_rv_epoch_count(rv) : 0;
+
+    pthread_mutex_lock(&print_lock);
+    for (size_t i = 0; i < n; i++) {
+        const char *name;
+        uint64_t e;
+        if (vmesh_rv_epoch_at(rv, i, &name, &e))
+            json_object_set_new(ep, name, json_integer((json_int_t)e));
+    }
+    for (size_t i = 0; event[0] == 'o' && i < vmesh_sync_rvp_count(c->sync); i++) {
+        vmesh_sync_rvp_status st;
+        if (vmesh_sync_rvp_status_at(c->sync, i, &st))
+            json_array_append_new(
+                rvps, json_pack("{s:s, s:s, s:I, s:I, s:b, s:I, s:I, s:I, s:I, s:I, s:s}", "name", st.name, "url",
+                                st.url, "epoch", (json_int_t)st.epoch, "expires_at", (json_int_t)st.expires_at, "stale",
+                                st.stale, "polls", (json_int_t)st.polls, "not_modified",
+                                (json_int_t)st.not_modified, "updates", (json_int_t)st.updates, "refusals",
+                                (json_int_t)st.refusals, "failures", (json_int_t)st.failures, "last_error",
+                                st.last_error));
+    }
+    if (json) {
+        char *s;
+        json_object_set_new(o, "event", json_string(event));
+        json_object_set_new(o, "client", json_integer(c->index));
+        json_object_set_new(o, "epochs", json_incref(ep));
+        json_object_set_new(o, "size", json_integer((json_int_t)(rv ? vmesh_rv_store_size(rv) : 0)));
+        json_object_set_new(o, "stale", json_boolean(vmesh_rv_store_is_stale(rv)));
+        json_object_set_new(o, "snapshot", json_boolean(rv != NULL));
+        if (event[0] == 'o') {
+            json_object_set_new(o, "ok", json_boolean(ok));
+            json_object_set_new(o, "rvps", json_incref(rvps));
+        }
+        s = json_dumps(o, JSON_COMPACT);
+        if (s)
+            printf("%s\n", s);
+        free(s);
+    } else {
+        const char *k;
+        json_t *v;
+        printf("client %d: %s: ", c->index, rv ? "snapshot" : "no snapshot");
+        json_object_foreach(ep, k, v) printf("%s epoch %lld, ", k, (long long)json_integer_value(v));
+        printf("%zu entries%s\n", rv ? vmesh_rv_store_size(rv) : 0, vmesh_rv_store_is_stale(rv) ? ", STALE" : "");
+        for (size_t i = 0; i < json_array_size(rvps); i++) {
+            json_t *r = json_array_get(rvps, i);
+            printf("  rvp %s (%s): epoch %lld, polls %lld, not modified %lld, refusals %lld, failures %lld%s%s\n",
+                   json_string_value(json_object_get(r, "name")), json_string_value(json_object_get(r, "url")),
+                   (long long)json_integer_value(json_object_get(r, "epoch")),
+                   (long long)json_integer_value(json_object_get(r, "polls")),
+                   (long long)json_integer_value(json_object_get(r, "not_modified")),
+                   (long long)json_integer_value(json_object_get(r, "refusals")),
+                   (long long)json_integer_value(json_object_get(r, "failures")),
+                   json_string_length(json_object_get(r, "last_error")) ? ": " : "",
+                   json_string_value(json_object_get(r, "last_error")));
+        }
+    }
+    fflush(stdout);
+    pthread_mutex_unlock(&print_lock);
+    json_decref(o);
+    json_decref(ep);
+    json_decref(rvps);
+}
+
+static void on_snapshot(void *ctx, vmesh_rv_store *rv, vmesh_policy *policy)
+{
+    sync_client *c = ctx;
+
+    (void)policy;
+    print_snapshot(c, rv, c->json, "snapshot", true);
+}
+
+static int sync_cmd(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"rvp", required_argument, NULL, 'r'},      {"state", required_argument, NULL, 's'},
+        {"interval", required_argument, NULL, 'i'}, {"once", no_argument, NULL, '1'},
+        {"json", no_argument, NULL, 'j'},           {"clients", required_argument, NULL, 'c'},
+        {"bell-key", required_argument, NULL, 'b'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char **specs = NULL, *state = NULL, *bell_key_path = NULL;
+    size_t nspecs = 0;
+    long interval = 30, nclients = 1, v;
+    bool once = false, json = false, verbose = false;
+    sync_client *clients = NULL;
+    vmesh_bell_view **bells = NULL;
+    vmesh_key *bell_key = NULL;
+    int c, ret = CLI_EXIT_ERROR;
+    vmesh_err rc;
+
+    specs = calloc((size_t)argc + 1, sizeof(*specs));
+    if (specs == NULL)
+        return cli_usage_error("rvp sync", "out of memory");
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "hv", opts, NULL)) != -1) {
+        switch (c) {
+        case 'r': specs[nspecs++] = optarg; break;
+        case 's': state = optarg; break;
+        case '1': once = true; break;
+        case 'j': json = true; break;
+        case 'v': verbose = true; break;
+        case 'b': bell_key_path = optarg; break;
+        case 'i':
+            if (!parse_long(optarg, 1, 86400, &v)) {
+                ret = cli_usage_error("rvp sync", "--interval must be 1..86400 seconds, got \"%s\"", optarg);
+                goto out;
+            }
+            interval = v;
+            break;
+        case 'c':
+            if (!parse_long(optarg, 1, 1000, &v)) {
+                ret = cli_usage_error("rvp sync", "--clients must be 1..1000, got \"%s\"", optarg);
+                goto out;
+            }
+            nclients = v;
+            break;
+        case 'h': sync_usage(stdout); ret = CLI_EXIT_OK; goto out;
+        default: ret = cli_usage_error("rvp sync", "unknown or incomplete option"); goto out;
+        }
+    }
+    if (nspecs == 0 || state == NULL) {
+        ret = cli_usage_error("rvp sync", "at least one --rvp and --state are required");
+        goto out;
+    }
+    if (once && nclients > 1) {
+        ret = cli_usage_error("rvp sync", "--once runs one client; drop --clients");
+        goto out;
+    }
+    if (verbose)
+        vmesh_log_set_level(VMESH_LOG_INFO);
+    if (bell_key_path && (rc = vmesh_crypto_key_load(bell_key_path, &bell_key)) != VMESH_OK) {
+        ret = cli_fail("rvp sync", rc, "reading --bell-key");
+        goto out;
+    }
+    if (nclients > 1 && mkdir(state, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "vmesh rvp sync: cannot create %s: %s\n", state, strerror(errno));
+        goto out;
+    }
+    clients = calloc((size_t)nclients, sizeof(*clients));
+    bells = calloc((size_t)nclients, sizeof(*bells));
+    if (clients == NULL || bells == NULL) {
+        ret = cli_usage_error("rvp sync", "out of memory");
+        goto out;
+    }
+    for (long i = 0; i < nclients; i++) {
+        char dir[4096];
+        vmesh_sync_config cfg = {0};
+        clients[i].index = (int)i;
+        clients[i].json = json;
+        if (nclients > 1)
+            snprintf(dir, sizeof(dir), "%s/c%ld", state, i);
+        else
+            snprintf(dir, sizeof(dir), "%s", state);
+        if (bell_key && (rc = vmesh_bell_view_new(bell_key, &bells[i])) != VMESH_OK) {
+            ret = cli_fail("rvp sync", rc, "bell");
+            goto out;
+        }
+        cfg.state_dir = dir;
+        cfg.interval = (int)interval;
+        cfg.on_snapshot = once ? NULL : on_snapshot;
+        cfg.ctx = &clients[i];
+        cfg.bell = bells[i];
+        if ((rc = vmesh_sync_new(&cfg, &clients[i].sync)) != VMESH_OK) {
+            ret = cli_fail("rvp sync", rc, "starting the client");
+            goto out;
+        }
+        for (size_t k = 0; k < nspecs; k++) {
+            if ((rc = vmesh_sync_add_rvp_spec(clients[i].sync, specs[k])) != VMESH_OK) {
+                ret = cli_fail("rvp sync", rc, "--rvp");
+                goto out;
+            }
+        }
+    }
+    if (once) {
+        vmesh_err prc = vmesh_sync_poll_once(clients[0].sync);
+        vmesh_rv_store *rv = vmesh_sync_rv(clients[0].sync);
+        print_snapshot(&clients[0], rv, json, "once", prc == VMESH_OK);
+        vmesh_rv_store_free(rv);
+        ret = prc == VMESH_OK ? CLI_EXIT_OK : CLI_EXIT_ERROR;
+        goto out;
+    }
+    signal(SIGTERM, on_signal);
+    signal(SIGINT, on_signal);
+    for (long i = 0; i < nclients; i++) {
+        if ((rc = vmesh_sync_start(clients[i].sync)) != VMESH_OK) {
+            ret = cli_fail("rvp sync", rc, "starting the client");
+            goto out;
+        }
+    }
+    sleep_until_stopped();
+    ret = CLI_EXIT_OK;
+out:
+    for (long i = 0; clients != NULL && i < nclients; i++)
+        vmesh_sync_free(clients[i].sync);
+    for (long i = 0; bells != NULL && i < nclients; i++)
+        vmesh_bell_view_free(bells[i]);
+    free(clients);
+    free(bells);
+    vmesh_crypto_key_free(bell_key);
+    free(specs);
+    return ret;
+}
+
 int cli_rvp(int argc, char **argv)
 {
+    static const char usage[] = "usage: vmesh rvp <command> [options]\n"
+                                "  publish   write a signed trust bundle (manifest.jws + sets/)\n"
+                                "  serve     serve a bundle directory over HTTP (ETag, If-None-Match)\n"
+                                "  sync      run the bundle sync client of a verifier\n"
+                                "  tick      ring the epoch bell (bell.jws)\n"
+                                "Run 'vmesh rvp <command> --help' for its options.\n";
+
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        fprintf(argc < 2 ? stderr : stdout, "usage: vmesh rvp tick [options]   (see vmesh rvp tick --help)\n");
+        fputs(usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? CLI_EXIT_ERROR : CLI_EXIT_OK;
     }
     if (strcmp(argv[1], "tick") == 0)
         return tick(argc - 1, argv + 1);
-    return cli_usage_error("rvp", "unknown subcommand \"%s\" (expected tick)", argv[1]);
+    if (strcmp(argv[1], "publish") == 0)
+        return publish(argc - 1, argv + 1);
+    if (strcmp(argv[1], "serve") == 0)
+        return serve(argc - 1, argv + 1);
+    if (strcmp(argv[1], "sync") == 0)
+        return sync_cmd(argc - 1, argv + 1);
+    return cli_usage_error("rvp", "unknown subcommand \"%s\" (expected publish, serve, sync or tick)", argv[1]);
 }

@@ -1,0 +1,139 @@
+/*
+ * vmesh sync: the trust-bundle client of a verifier (DESIGN §5,
+ * docs/BUNDLES.md). It polls one or more Reference Value Providers'
+ * manifest.jws (and optionally a bell.jws) over HTTP(S) with If-None-Match,
+ * accepts a manifest only with a valid signature from that RVP's key, an
+ * epoch never lower than the one it holds (rollback refused) and sets whose
+ * size and SHA-256 match, builds one frozen RV store from every RVP's
+ * current sets (entries of schemes an RVP is not trusted for are dropped),
+ * installs it atomically and tells the embedding program. The last good
+ * state is kept on disk and loaded before the first poll, so a restart with
+ * every RVP down still has reference values. Whatever goes wrong, the last
+ * good snapshot stays installed; each refusal is one vmesh_log line naming
+ * the RVP ("rvp acme: manifest epoch 3 is older than the current 5:
+ * rollback refused").
+ *
+ * Typical use (a verifier service):
+ *     vmesh_sync_config cfg = {.state_dir = "/var/lib/vmesh/sync", .interval = 30,
+ *                              .on_snapshot = vmesh_sync_to_verifier, .ctx = verifier};
+ *     vmesh_sync_new(&cfg, &s);
+ *     vmesh_sync_add_rvp_spec(s, "https://rvp.example/bundle,rvp.jwk");
+ *     vmesh_sync_start(s);      // loads the persisted state, then polls in a thread
+ *     ...
+ *     vmesh_sync_stop(s); vmesh_sync_free(s);
+ */
+#ifndef VMESH_SYNC_H
+#define VMESH_SYNC_H
+
+#include "vmesh/core.h"
+#include "vmesh/crypto.h"
+#include "vmesh/policy.h"
+#include "vmesh/rv.h"
+#include "vmesh/rvp.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VMESH_SYNC_MAX_RVPS 64
+
+typedef struct vmesh_sync vmesh_sync;
+
+/* Called after every newly installed snapshot (from the thread that polled:
+ * the sync thread, or the caller of vmesh_sync_load / vmesh_sync_poll_once).
+ * rv is frozen; policy is the RP policy of the bundle or NULL when no RVP
+ * publishes one. Both are borrowed for the call: take a reference
+ * (vmesh_rv_store_ref / vmesh_policy_ref) to keep them. The proxy
+ * re-appraises its open connections here. */
+typedef void (*vmesh_sync_snapshot_fn)(void *ctx, vmesh_rv_store *rv, vmesh_policy *policy);
+
+typedef struct {
+    const char *state_dir;     /* required; created if missing (one level) */
+    int interval;              /* seconds between polls; 0: 30. Each wait is
+                                * interval +- jitter_pct percent, at random */
+    int jitter_pct;            /* 0: 10; at most 50 */
+    int timeout;               /* seconds for one HTTP request; 0: 10 */
+    size_t max_set_size;       /* bytes; 0: VMESH_RVP_SET_MAX */
+    vmesh_sync_snapshot_fn on_snapshot; /* may be NULL */
+    void *ctx;
+    /* Optional epoch bell: bell.jws is fetched (with If-None-Match) from
+     * bell_url, or from the first RVP's base URL + "/bell.jws" when
+     * bell_url is NULL, and offered to this view (which verifies it with its
+     * own key). Not owned; must outlive the client. */
+    vmesh_bell_view *bell;
+    const char *bell_url;
+} vmesh_sync_config;
+
+/* One RVP. */
+typedef struct {
+    /* The RVP's name; the manifest's "rvp" must equal it. NULL: taken from
+     * the first manifest accepted (then pinned). */
+    const char *name;
+    const char *url;           /* base URL; <url>/manifest.jws, <url>/sets/<sha256> */
+    vmesh_key *key;            /* trusted public key (a reference is taken) */
+    /* Schemes this RVP may speak for: "psa", "psa+tpm2"; NULL or "" means
+     * every scheme. Entries of other schemes are dropped, with a log line. */
+    const char *schemes;
+} vmesh_sync_rvp;
+
+vmesh_err vmesh_sync_new(const vmesh_sync_config *cfg, vmesh_sync **out) VMESH_WUR;
+/* Stops the thread if running, frees everything. NULL is fine. */
+void vmesh_sync_free(vmesh_sync *s);
+/* Adds an RVP (before start). Two RVPs with the same key are refused. */
+vmesh_err vmesh_sync_add_rvp(vmesh_sync *s, const vmesh_sync_rvp *r) VMESH_WUR;
+/* Same from a command-line spec:
+ *   "URL,KEY"                     (name from the manifest, every scheme)
+ *   "NAME,URL,KEY[,s1+s2]"
+ * KEY is a file (PEM or JWK) or an inline JWK object ("{...}" — then the
+ * spec is split at the first ',' only: "URL,{jwk}"). */
+vmesh_err vmesh_sync_add_rvp_spec(vmesh_sync *s, const char *spec) VMESH_WUR;
+
+/* Loads the persisted state (every RVP's last accepted manifest and its
+ * cached sets, each checked again) and installs it as the first snapshot.
+ * RVPs with no usable state are logged and left empty. Done once; start
+ * and poll_once call it when it has not run yet. */
+vmesh_err vmesh_sync_load(vmesh_sync *s) VMESH_WUR;
+/* Polls every RVP once (and the bell), installs a new snapshot when
+ * anything changed or the staleness changed. Returns VMESH_OK when every
+ * RVP answered with a manifest it accepted or "not modified"; otherwise
+ * the error of the last RVP that failed (its detail names the RVP). The
+ * last good snapshot stays installed either way. Serialized with the
+ * thread: safe to call while it runs. */
+vmesh_err vmesh_sync_poll_once(vmesh_sync *s) VMESH_WUR;
+/* Loads the state, then polls in a thread every interval (+- jitter)
+ * until vmesh_sync_stop. The first poll happens at once. */
+vmesh_err vmesh_sync_start(vmesh_sync *s) VMESH_WUR;
+void vmesh_sync_stop(vmesh_sync *s);
+
+/* The installed snapshot, with a reference the caller drops; NULL before
+ * the first. */
+vmesh_rv_store *vmesh_sync_rv(vmesh_sync *s);
+/* The installed RP policy (a reference), or NULL. */
+vmesh_policy *vmesh_sync_policy(vmesh_sync *s);
+
+typedef struct {
+    char name[VMESH_RVP_NAME_MAX + 1]; /* "" until known */
+    char url[512];
+    uint64_t epoch;          /* 0: no manifest accepted yet */
+    int64_t expires_at;
+    bool stale;              /* the accepted manifest is past expires_at */
+    uint64_t polls, not_modified, updates, refusals, failures;
+    size_t sets;
+    char last_error[512];    /* "" after a good poll */
+} vmesh_sync_rvp_status;
+
+size_t vmesh_sync_rvp_count(vmesh_sync *s);
+/* false when i is out of range. */
+bool vmesh_sync_rvp_status_at(vmesh_sync *s, size_t i, vmesh_sync_rvp_status *out);
+/* Snapshots installed so far. */
+uint64_t vmesh_sync_snapshots(vmesh_sync *s);
+
+/* A ready-made vmesh_sync_snapshot_fn: ctx is a vmesh_verifier *, into which
+ * the snapshot is installed with vmesh_verifier_set_rv (the policy is not
+ * the verifier's business and is ignored). */
+void vmesh_sync_to_verifier(void *ctx, vmesh_rv_store *rv, vmesh_policy *policy);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

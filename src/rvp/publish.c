@@ -1,0 +1,249 @@
+/*
+ * Publishing a trust bundle: classify the inputs, write the content-addressed
+ * sets, then the signed manifest, then collect sets nobody names any more.
+ * It must never publish an epoch that is not above the published one, never
+ * continue the numbering of a manifest signed by another key, and never
+ * remove a set before the manifest that stops naming it is in place.
+ */
+#include "vmesh/rvp.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PATH_MAX_LEN 4096
+#define DEFAULT_VALIDITY 86400
+
+typedef struct {
+    char **paths;
+    size_t n;
+} file_list;
+
+static void files_free(file_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->paths[i]);
+    free(l->paths);
+    l->paths = NULL;
+    l->n = 0;
+}
+
+static vmesh_err files_add(file_list *l, const char *path)
+{
+    char **np;
+
+    if (l->n >= VMESH_RVP_MAX_SETS)
+        return vmesh_err_set(VMESH_ERR_TOO_LARGE, "more than %d input files: a manifest holds at most %d sets",
+                             VMESH_RVP_MAX_SETS, VMESH_RVP_MAX_SETS);
+    np = realloc(l->paths, (l->n + 1) * sizeof(*np));
+    if (np == NULL)
+        return vmesh_err_set(VMESH_ERR_NOMEM, "out of memory");
+    l->paths = np;
+    l->paths[l->n] = strdup(path);
+    if (l->paths[l->n] == NULL)
+        return vmesh_err_set(VMESH_ERR_NOMEM, "out of memory");
+    l->n++;
+    return VMESH_OK;
+}
+
+static int visible(const struct dirent *e)
+{
+    return e->d_name[0] != '.';
+}
+
+static vmesh_err expand_input(const char *in, file_list *l)
+{
+    vmesh_err rc = VMESH_OK;
+    struct dirent **ents = NULL;
+    int n = -1;
+    struct stat st;
+    char path[PATH_MAX_LEN];
+
+    VMESH_ENSURE(stat(in, &st) == 0, VMESH_ERR_IO, "cannot read input %s: %s", in, strerror(errno));
+    if (S_ISREG(st.st_mode)) {
+        VMESH_GUARD(files_add(l, in));
+        goto out;
+    }
+    VMESH_ENSURE(S_ISDIR(st.st_mode), VMESH_ERR_ARG, "input %s is neither a file nor a directory", in);
+    n = scandir(in, &ents, visible, alphasort);
+    VMESH_ENSURE(n >= 0, VMESH_ERR_IO, "cannot list %s: %s", in, strerror(errno));
+    for (int i = 0; i < n; i++) {
+        VMESH_ENSURE(snprintf(path, sizeof(path), "%s/%s", in, ents[i]->d_name) < (int)sizeof(path), VMESH_ERR_ARG,
+                     "path too long under %s", in);
+        if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+            VMESH_GUARD(files_add(l, path));
+    }
+out:
+    for (int i = 0; i < n; i++)
+        free(ents[i]);
+    free(ents);
+    return rc;
+}
+
+/* The published manifest, if any: it must be ours. *have is false when the
+ * directory has none. */
+static vmesh_err read_previous(const char *path, const vmesh_key *key, vmesh_rvp_manifest *prev, bool *have)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_buf b = {0};
+
+    *have = false;
+    if (access(path, F_OK) != 0 && errno == ENOENT)
+        goto out;
+    VMESH_GUARD(vmesh_file_read(path, VMESH_RVP_MANIFEST_MAX, &b));
+    rc = vmesh_rvp_manifest_verify((const char *)b.data, b.len, key, prev);
+    if (rc != VMESH_OK) {
+        vmesh_err_wrap(VMESH_ERR_STATE,
+                       "the published %s cannot be continued (it must verify with this key; remove it to start "
+                       "a new bundle, or use the RVP's key)",
+                       path);
+        rc = VMESH_ERR_STATE;
+        goto out;
+    }
+    *have = true;
+out:
+    vmesh_buf_free(&b);
+    return rc;
+}
+
+static bool named_by(const vmesh_rvp_manifest *m, const char *hex)
+{
+    for (size_t i = 0; i < m->nsets; i++)
+        if (strcmp(m->sets[i].path + 5, hex) == 0)
+            return true;
+    return false;
+}
+
+static bool is_digest_name(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n != 64)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    return true;
+}
+
+/* Removes sets/<hex> files named by neither manifest. Failures are logged,
+ * not fatal: the new bundle is already published. */
+static void collect(const char *sets_dir, const vmesh_rvp_manifest *cur, const vmesh_rvp_manifest *prev)
+{
+    DIR *d = opendir(sets_dir);
+    struct dirent *e;
+    char path[PATH_MAX_LEN];
+
+    if (d == NULL)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        if (!is_digest_name(e->d_name) || named_by(cur, e->d_name) || (prev != NULL && named_by(prev, e->d_name)))
+            continue;
+        if (snprintf(path, sizeof(path), "%s/%s", sets_dir, e->d_name) < (int)sizeof(path) && unlink(path) != 0)
+            vmesh_log(VMESH_LOG_WARN, "rvp publish: cannot remove unreferenced set %s: %s", path, strerror(errno));
+    }
+    closedir(d);
+}
+
+/* Writes one set unless an intact copy is already there. */
+static vmesh_err write_set(const char *out_dir, const vmesh_rvp_set *s, const vmesh_buf *data)
+{
+    char path[PATH_MAX_LEN];
+    uint8_t have[32];
+
+    if (snprintf(path, sizeof(path), "%s/%s", out_dir, s->path) >= (int)sizeof(path))
+        return vmesh_err_set(VMESH_ERR_ARG, "output path too long: %s", out_dir);
+    if (vmesh_crypto_sha256_file(path, have) == VMESH_OK && memcmp(have, s->sha256, 32) == 0)
+        return VMESH_OK;
+    vmesh_err_clear();
+    return vmesh_file_write(path, data->data, data->len, 0644);
+}
+
+vmesh_err vmesh_rvp_publish(const vmesh_key *key, const char *const *inputs, size_t ninputs, const char *out_dir,
+                            const vmesh_rvp_publish_opts *opts, vmesh_rvp_manifest *out)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_rvp_publish_opts defaults = {0};
+    vmesh_rvp_manifest prev = {0}, m = {0};
+    file_list files = {0};
+    vmesh_buf data = {0}, jws = {0};
+    char mpath[PATH_MAX_LEN], sdir[PATH_MAX_LEN];
+    bool have_prev = false;
+    const char *name;
+    size_t nlen;
+
+    if (out)
+        memset(out, 0, sizeof(*out));
+    if (opts == NULL)
+        opts = &defaults;
+    VMESH_ENSURE(ninputs > 0, VMESH_ERR_ARG, "nothing to publish: give at least one input file or directory");
+    VMESH_ENSURE(vmesh_crypto_key_is_private(key), VMESH_ERR_ARG, "publishing needs the RVP's private key");
+    VMESH_ENSURE(opts->validity >= 0 && opts->validity <= 366LL * 86400, VMESH_ERR_ARG,
+                 "validity must be 1..31622400 seconds");
+    VMESH_ENSURE(snprintf(mpath, sizeof(mpath), "%s/manifest.jws", out_dir) < (int)sizeof(mpath) &&
+                     snprintf(sdir, sizeof(sdir), "%s/sets", out_dir) < (int)sizeof(sdir),
+                 VMESH_ERR_ARG, "output path too long: %s", out_dir);
+    VMESH_ENSURE(mkdir(out_dir, 0755) == 0 || errno == EEXIST, VMESH_ERR_IO, "cannot create %s: %s", out_dir,
+                 strerror(errno));
+    VMESH_ENSURE(mkdir(sdir, 0755) == 0 || errno == EEXIST, VMESH_ERR_IO, "cannot create %s: %s", sdir,
+                 strerror(errno));
+    VMESH_GUARD(read_previous(mpath, key, &prev, &have_prev));
+
+    name = opts->name ? opts->name : have_prev ? prev.rvp : "rvp";
+    nlen = strlen(name);
+    VMESH_ENSURE(nlen > 0 && nlen <= VMESH_RVP_NAME_MAX, VMESH_ERR_ARG, "the RVP name must be 1..%d characters",
+                 VMESH_RVP_NAME_MAX);
+    memcpy(m.rvp, name, nlen);
+    if (opts->epoch != 0) {
+        VMESH_ENSURE(!have_prev || opts->epoch > prev.epoch, VMESH_ERR_POLICY,
+                     "epoch %llu is not above the published epoch %llu: an RVP's epochs only go up (omit --epoch "
+                     "to publish %llu)",
+                     (unsigned long long)opts->epoch, (unsigned long long)prev.epoch,
+                     (unsigned long long)prev.epoch + 1);
+        m.epoch = opts->epoch;
+    } else {
+        m.epoch = have_prev ? prev.epoch + 1 : 1;
+    }
+    VMESH_ENSURE(m.epoch <= (uint64_t)INT64_MAX, VMESH_ERR_ARG, "epoch %llu is too large",
+                 (unsigned long long)m.epoch);
+
+    for (size_t i = 0; i < ninputs; i++)
+        VMESH_GUARD(expand_input(inputs[i], &files));
+    VMESH_ENSURE(files.n > 0, VMESH_ERR_ARG, "no input files found (directories are read one level deep)");
+    m.sets = calloc(files.n, sizeof(*m.sets));
+    VMESH_ENSURE(m.sets != NULL, VMESH_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < files.n; i++) {
+        vmesh_rvp_set s;
+        bool dup = false;
+        VMESH_GUARD(vmesh_file_read(files.paths[i], VMESH_RVP_SET_MAX, &data));
+        VMESH_GUARD(vmesh_rvp_classify(data.data, data.len, files.paths[i], &s));
+        for (size_t j = 0; j < m.nsets && !dup; j++)
+            dup = memcmp(m.sets[j].sha256, s.sha256, 32) == 0;
+        if (!dup) {
+            /* Sets first: the manifest must never name a set that is not there. */
+            VMESH_GUARD(write_set(out_dir, &s, &data));
+            m.sets[m.nsets++] = s;
+        }
+        vmesh_buf_free(&data);
+    }
+    m.issued_at = vmesh_time_now();
+    m.expires_at = m.issued_at + (opts->validity ? opts->validity : DEFAULT_VALIDITY);
+    VMESH_GUARD(vmesh_rvp_manifest_sign(&m, key, &jws));
+    VMESH_GUARD(vmesh_file_write(mpath, jws.data, jws.len, 0644));
+    collect(sdir, &m, have_prev ? &prev : NULL);
+    if (out) {
+        *out = m;
+        memset(&m, 0, sizeof(m));
+    }
+out:
+    files_free(&files);
+    vmesh_buf_free(&data);
+    vmesh_buf_free(&jws);
+    vmesh_rvp_manifest_free(&prev);
+    vmesh_rvp_manifest_free(&m);
+    return rc;
+}

@@ -1,0 +1,1088 @@
+/*
+ * The trust-bundle sync client (include/vmesh/sync.h, docs/BUNDLES.md):
+ * polls RVPs' manifests, fetches and checks sets, keeps the last good state
+ * on disk and installs one frozen RV store built from every RVP. It must
+ * never install content whose manifest signature, epoch, size or digest did
+ * not check out, never let an epoch go down (not even across a restart),
+ * never take entries of a scheme from an RVP not trusted for it, and never
+ * drop the last good snapshot because an RVP misbehaves or disappears.
+ */
+#include "vmesh/sync.h"
+#include "vmesh/corim.h"
+#include "vmesh/verifier.h"
+
+#include <curl/curl.h>
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PATH_LEN 4096
+#define ETAG_LEN 128
+#define URL_LEN 512
+#define MAX_SCHEMES 16
+#define FUTURE_LEEWAY 300
+
+typedef struct {
+    char name[VMESH_RVP_NAME_MAX + 1]; /* configured or pinned from the first manifest */
+    bool name_fixed;                    /* configured: the manifest must match */
+    char url[URL_LEN];
+    vmesh_key *key;
+    char thumb[65];                     /* hex JWK thumbprint: the state file name */
+    char *schemes[MAX_SCHEMES];
+    size_t nschemes;                    /* 0: every scheme */
+    CURL *curl;
+    char etag[ETAG_LEN];                /* of the last manifest.jws received */
+    bool etag_refused;                  /* ... and it was refused */
+    vmesh_err refused_rc;
+    vmesh_rvp_manifest cur;             /* the accepted manifest */
+    bool have;
+    bool loaded;                        /* rv/policy hold cur's content */
+    vmesh_rv_store *rv;                 /* cur's entries of trusted schemes, no epochs */
+    vmesh_policy *policy;
+    vmesh_sync_rvp_status st;           /* under vmesh_sync.lock */
+} rvp_t;
+
+struct vmesh_sync {
+    char *state_dir;
+    int interval, jitter_pct, timeout;
+    size_t max_set_size;
+    vmesh_sync_snapshot_fn on_snapshot;
+    void *ctx;
+    vmesh_bell_view *bell;
+    char *bell_url;
+    CURL *bell_curl;
+    char bell_etag[ETAG_LEN];
+    rvp_t *rvps[VMESH_SYNC_MAX_RVPS];
+    size_t n;
+    pthread_mutex_t poll_lock; /* one load/poll at a time */
+    pthread_mutex_t lock;      /* snapshot and status */
+    vmesh_rv_store *snap;
+    vmesh_policy *snap_policy;
+    bool snap_stale;
+    uint64_t snapshots;
+    bool loaded;
+    pthread_t thread;
+    bool running, stopping;
+    pthread_cond_t cond;
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc;
+
+static void curl_init(void)
+{
+    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static const char *rname(const rvp_t *r)
+{
+    return r->name[0] ? r->name : r->url;
+}
+
+/* ---- HTTP ------------------------------------------------------------------ */
+
+typedef struct {
+    vmesh_buf *body;
+    size_t cap;
+    bool too_big;
+    char etag[ETAG_LEN];
+} fetch_ctx;
+
+static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
+{
+    fetch_ctx *f = ud;
+    size_t n = size * nmemb;
+
+    /* Checked during the write, not after: a hostile server cannot make us
+     * buffer more than the cap even without a Content-Length. */
+    if (n > f->cap || f->body->len > f->cap - n) {
+        f->too_big = true;
+        return 0;
+    }
+    if (vmesh_buf_append(f->body, p, n) != VMESH_OK)
+        return 0;
+    return n;
+}
+
+static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
+{
+    fetch_ctx *f = ud;
+    size_t n = size * nmemb, i = 5, end;
+
+    if (n > 5 && strncasecmp(p, "etag:", 5) == 0) {
+        while (i < n && (p[i] == ' ' || p[i] == '\t'))
+            i++;
+        end = n;
+        while (end > i && (p[end - 1] == '\r' || p[end - 1] == '\n' || p[end - 1] == ' '))
+            end--;
+        if (end - i < ETAG_LEN) {
+            memcpy(f->etag, p + i, end - i);
+            f->etag[end - i] = '\0';
+        }
+    }
+    return n;
+}
+
+/* GET url into body (reset). *status is 200 or 304 on success; anything
+ * else is an error naming the URL. */
+static vmesh_err http_get(CURL *c, const char *url, const char *inm, size_t cap, int timeout, vmesh_buf *body,
+                          long *status, char etag[ETAG_LEN])
+{
+    vmesh_err rc = VMESH_OK;
+    struct curl_slist *hdr = NULL;
+    char line[ETAG_LEN + 32];
+    fetch_ctx f = {.body = body, .cap = cap};
+    CURLcode cc;
+
+    vmesh_buf_reset(body);
+    *status = 0;
+    curl_easy_reset(c);
+    if (inm != NULL && inm[0] != '\0') {
+        snprintf(line, sizeof(line), "If-None-Match: %s", inm);
+        hdr = curl_slist_append(NULL, line);
+        VMESH_ENSURE(hdr != NULL, VMESH_ERR_NOMEM, "out of memory");
+    }
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)timeout);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, (long)(timeout < 5 ? timeout : 5));
+    curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)cap);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &f);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &f);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "vmesh-sync/" VMESH_VERSION_STRING);
+    if (hdr)
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+    cc = curl_easy_perform(c);
+    if (f.too_big || cc == CURLE_FILESIZE_EXCEEDED)
+        VMESH_FAIL(VMESH_ERR_TOO_LARGE, "GET %s: the response is larger than %zu bytes", url, cap);
+    VMESH_ENSURE(cc == CURLE_OK, cc == CURLE_OPERATION_TIMEDOUT ? VMESH_ERR_TIMEOUT : VMESH_ERR_IO, "GET %s: %s", url,
+                 curl_easy_strerror(cc));
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+    VMESH_ENSURE(*status == 200 || *status == 304, VMESH_ERR_IO, "GET %s: HTTP status %ld", url, *status);
+    if (etag)
+        memcpy(etag, f.etag, ETAG_LEN);
+out:
+    curl_slist_free_all(hdr);
+    return rc;
+}
+
+/* ---- setup ------------------------------------------------------------------ */
+
+vmesh_err vmesh_sync_new(const vmesh_sync_config *cfg, vmesh_sync **out)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_sync *s = NULL;
+    pthread_condattr_t ca;
+
+    *out = NULL;
+    pthread_once(&curl_once, curl_init);
+    VMESH_ENSURE(curl_init_rc == CURLE_OK, VMESH_ERR_IO, "libcurl initialisation failed");
+    VMESH_ENSURE(cfg->state_dir != NULL && cfg->state_dir[0] != '\0', VMESH_ERR_ARG,
+                 "the sync client needs a state directory (the last good snapshot lives there)");
+    VMESH_ENSURE(cfg->interval >= 0 && cfg->interval <= 86400, VMESH_ERR_ARG, "interval must be 1..86400 seconds");
+    VMESH_ENSURE(cfg->jitter_pct >= 0 && cfg->jitter_pct <= 50, VMESH_ERR_ARG, "jitter must be 0..50 percent");
+    VMESH_ENSURE(cfg->timeout >= 0 && cfg->timeout <= 600, VMESH_ERR_ARG, "timeout must be 1..600 seconds");
+    VMESH_ENSURE(cfg->max_set_size <= VMESH_RVP_SET_MAX, VMESH_ERR_ARG, "max_set_size is at most %zu",
+                 VMESH_RVP_SET_MAX);
+    s = calloc(1, sizeof(*s));
+    VMESH_ENSURE(s != NULL, VMESH_ERR_NOMEM, "out of memory");
+    pthread_mutex_init(&s->poll_lock, NULL);
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    s->state_dir = strdup(cfg->state_dir);
+    s->bell_url = cfg->bell_url ? strdup(cfg->bell_url) : NULL;
+    VMESH_ENSURE(s->state_dir != NULL && (cfg->bell_url == NULL || s->bell_url != NULL), VMESH_ERR_NOMEM,
+                 "out of memory");
+    s->interval = cfg->interval ? cfg->interval : 30;
+    s->jitter_pct = cfg->jitter_pct ? cfg->jitter_pct : 10;
+    s->timeout = cfg->timeout ? cfg->timeout : 10;
+    s->max_set_size = cfg->max_set_size ? cfg->max_set_size : VMESH_RVP_SET_MAX;
+    s->on_snapshot = cfg->on_snapshot;
+    s->ctx = cfg->ctx;
+    s->bell = cfg->bell;
+    *out = s;
+    s = NULL;
+out:
+    vmesh_sync_free(s);
+    return rc;
+}
+
+static void rvp_free(rvp_t *r)
+{
+    if (r == NULL)
+        return;
+    vmesh_crypto_key_free(r->key);
+    for (size_t i = 0; i < r->nschemes; i++)
+        free(r->schemes[i]);
+    if (r->curl)
+        curl_easy_cleanup(r->curl);
+    vmesh_rvp_manifest_free(&r->cur);
+    vmesh_rv_store_free(r->rv);
+    vmesh_policy_free(r->policy);
+    free(r);
+}
+
+void vmesh_sync_free(vmesh_sync *s)
+{
+    if (s == NULL)
+        return;
+    vmesh_sync_stop(s);
+    for (size_t i = 0; i < s->n; i++)
+        rvp_free(s->rvps[i]);
+    if (s->bell_curl)
+        curl_easy_cleanup(s->bell_curl);
+    vmesh_rv_store_free(s->snap);
+    vmesh_policy_free(s->snap_policy);
+    free(s->state_dir);
+    free(s->bell_url);
+    pthread_cond_destroy(&s->cond);
+    pthread_mutex_destroy(&s->lock);
+    pthread_mutex_destroy(&s->poll_lock);
+    free(s);
+}
+
+static bool scheme_name_ok(const char *p, size_t n)
+{
+    if (n == 0 || n > VMESH_RV_MAX_SCHEME)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= '0' && p[i] <= '9') || p[i] == '-'))
+            return false;
+    return true;
+}
+
+static vmesh_err parse_schemes(rvp_t *r, const char *list)
+{
+    const char *p = list;
+
+    while (p != NULL && *p != '\0') {
+        const char *plus = strchr(p, '+');
+        size_t n = plus ? (size_t)(plus - p) : strlen(p);
+        if (!scheme_name_ok(p, n))
+            return vmesh_err_set(VMESH_ERR_ARG, "scheme list \"%s\": names are [a-z0-9-] joined by '+'", list);
+        if (r->nschemes == MAX_SCHEMES)
+            return vmesh_err_set(VMESH_ERR_ARG, "scheme list \"%s\": at most %d schemes", list, MAX_SCHEMES);
+        r->schemes[r->nschemes] = strndup(p, n);
+        if (r->schemes[r->nschemes] == NULL)
+            return vmesh_err_set(VMESH_ERR_NOMEM, "out of memory");
+        r->nschemes++;
+        p = plus ? plus + 1 : NULL;
+    }
+    return VMESH_OK;
+}
+
+static bool trusted_for(const rvp_t *r, const char *scheme)
+{
+    if (r->nschemes == 0)
+        return true;
+    for (size_t i = 0; i < r->nschemes; i++)
+        if (strcmp(r->schemes[i], scheme) == 0)
+            return true;
+    return false;
+}
+
+vmesh_err vmesh_sync_add_rvp(vmesh_sync *s, const vmesh_sync_rvp *cfg)
+{
+    vmesh_err rc = VMESH_OK;
+    rvp_t *r = NULL;
+    uint8_t th[32];
+    size_t ul;
+    vmesh_buf hex = {0};
+
+    VMESH_ENSURE(!s->running, VMESH_ERR_STATE, "add RVPs before vmesh_sync_start");
+    VMESH_ENSURE(s->n < VMESH_SYNC_MAX_RVPS, VMESH_ERR_TOO_LARGE, "at most %d RVPs", VMESH_SYNC_MAX_RVPS);
+    VMESH_ENSURE(cfg->url != NULL && cfg->key != NULL, VMESH_ERR_ARG, "an RVP needs a URL and a key");
+    VMESH_ENSURE(strncmp(cfg->url, "http://", 7) == 0 || strncmp(cfg->url, "https://", 8) == 0, VMESH_ERR_ARG,
+                 "RVP URL \"%s\" must start with http:// or https://", cfg->url);
+    ul = strlen(cfg->url);
+    while (ul > 0 && cfg->url[ul - 1] == '/')
+        ul--;
+    VMESH_ENSURE(ul < URL_LEN - 80, VMESH_ERR_ARG, "RVP URL longer than %d bytes", URL_LEN - 80);
+    r = calloc(1, sizeof(*r));
+    VMESH_ENSURE(r != NULL, VMESH_ERR_NOMEM, "out of memory");
+    memcpy(r->url, cfg->url, ul);
+    if (cfg->name != NULL) {
+        size_t nl = strlen(cfg->name);
+        VMESH_ENSURE(nl > 0 && nl <= VMESH_RVP_NAME_MAX, VMESH_ERR_ARG, "RVP name must be 1..%d characters",
+                     VMESH_RVP_NAME_MAX);
+        memcpy(r->name, cfg->name, nl);
+        r->name_fixed = true;
+    }
+    r->key = vmesh_crypto_key_ref(cfg->key);
+    VMESH_GUARD(parse_schemes(r, cfg->schemes));
+    VMESH_GUARD(vmesh_crypto_key_thumbprint(r->key, th));
+    VMESH_GUARD(vmesh_hex_encode(th, 32, &hex));
+    memcpy(r->thumb, hex.data, 64);
+    for (size_t i = 0; i < s->n; i++) {
+        VMESH_ENSURE(strcmp(s->rvps[i]->thumb, r->thumb) != 0, VMESH_ERR_ARG,
+                     "RVP %s uses the same key as RVP %s: one key, one RVP", cfg->url, rname(s->rvps[i]));
+        VMESH_ENSURE(!r->name_fixed || strcmp(s->rvps[i]->name, r->name) != 0, VMESH_ERR_ARG,
+                     "two RVPs named \"%s\"", r->name);
+    }
+    r->curl = curl_easy_init();
+    VMESH_ENSURE(r->curl != NULL, VMESH_ERR_NOMEM, "curl_easy_init failed");
+    snprintf(r->st.url, sizeof(r->st.url), "%s", r->url);
+    memcpy(r->st.name, r->name, sizeof(r->st.name));
+    s->rvps[s->n++] = r;
+    r = NULL;
+out:
+    vmesh_buf_free(&hex);
+    rvp_free(r);
+    return rc;
+}
+
+vmesh_err vmesh_sync_add_rvp_spec(vmesh_sync *s, const char *spec)
+{
+    vmesh_err rc = VMESH_OK;
+    char *copy = NULL, *f[4] = {0}, *jwk = NULL;
+    size_t nf = 0;
+    vmesh_key *key = NULL;
+    vmesh_sync_rvp r = {0};
+    char *brace, *p;
+
+    copy = strdup(spec);
+    VMESH_ENSURE(copy != NULL, VMESH_ERR_NOMEM, "out of memory");
+    brace = strchr(copy, '{');
+    if (brace != NULL) {
+        char *close = strrchr(brace, '}');
+        VMESH_ENSURE(close != NULL && brace > copy && brace[-1] == ',', VMESH_ERR_ARG,
+                     "RVP \"%s\": an inline JWK must be a whole field: URL,{...}", spec);
+        jwk = brace;
+        brace[-1] = '\0';
+        p = close + 1;
+        VMESH_ENSURE(*p == '\0' || *p == ',', VMESH_ERR_ARG, "RVP \"%s\": unexpected text after the JWK", spec);
+        if (*p == ',')
+            r.schemes = p + 1;
+        *p = '\0';
+    }
+    for (p = copy; nf < 4;) {
+        char *comma = strchr(p, ',');
+        f[nf++] = p;
+        if (comma == NULL)
+            break;
+        *comma = '\0';
+        p = comma + 1;
+    }
+    VMESH_ENSURE(nf < 4 || strchr(f[3], ',') == NULL, VMESH_ERR_ARG, "RVP \"%s\": too many fields", spec);
+    if (jwk != NULL) {
+        /* URL,{jwk}[,schemes] or NAME,URL,{jwk}[,schemes] */
+        VMESH_ENSURE(nf == 1 || nf == 2, VMESH_ERR_ARG, "RVP \"%s\": expected [NAME,]URL,{jwk}[,schemes]", spec);
+        r.name = nf == 2 ? f[0] : NULL;
+        r.url = f[nf - 1];
+        VMESH_GUARD(vmesh_crypto_key_from_jwk(jwk, strlen(jwk), &key));
+    } else {
+        bool url_first = nf >= 1 && strstr(f[0], "://") != NULL;
+        VMESH_ENSURE(nf >= 2, VMESH_ERR_ARG, "RVP \"%s\": expected URL,KEY or NAME,URL,KEY[,scheme1+scheme2]", spec);
+        VMESH_ENSURE(url_first ? nf <= 3 : nf >= 3, VMESH_ERR_ARG,
+                     "RVP \"%s\": expected URL,KEY[,schemes] or NAME,URL,KEY[,schemes]", spec);
+        r.name = url_first ? NULL : f[0];
+        r.url = url_first ? f[0] : f[1];
+        r.schemes = url_first ? (nf == 3 ? f[2] : NULL) : (nf == 4 ? f[3] : NULL);
+        rc = vmesh_crypto_key_load(url_first ? f[1] : f[2], &key);
+        if (rc != VMESH_OK) {
+            vmesh_err_wrap(rc, "RVP \"%s\": reading its key", spec);
+            goto out;
+        }
+    }
+    r.key = key;
+    VMESH_GUARD(vmesh_sync_add_rvp(s, &r));
+out:
+    vmesh_crypto_key_free(key);
+    free(copy);
+    return rc;
+}
+
+/* ---- state on disk --------------------------------------------------------- */
+
+static vmesh_err state_path(const vmesh_sync *s, char *out, const char *a, const char *b)
+{
+    if (snprintf(out, PATH_LEN, "%s/%s%s", s->state_dir, a, b) >= PATH_LEN)
+        return vmesh_err_set(VMESH_ERR_ARG, "state path too long under %s", s->state_dir);
+    return VMESH_OK;
+}
+
+/* The last accepted manifest of an RVP: rvp/<key thumbprint>.jws. */
+static vmesh_err manifest_path(const vmesh_sync *s, const rvp_t *r, char *out)
+{
+    if (snprintf(out, PATH_LEN, "%s/rvp/%s.jws", s->state_dir, r->thumb) >= PATH_LEN)
+        return vmesh_err_set(VMESH_ERR_ARG, "state path too long under %s", s->state_dir);
+    return VMESH_OK;
+}
+
+static vmesh_err ensure_dirs(const vmesh_sync *s)
+{
+    vmesh_err rc = VMESH_OK;
+    char p[PATH_LEN];
+
+    VMESH_ENSURE(mkdir(s->state_dir, 0700) == 0 || errno == EEXIST, VMESH_ERR_IO, "cannot create %s: %s",
+                 s->state_dir, strerror(errno));
+    VMESH_GUARD(state_path(s, p, "sets", ""));
+    VMESH_ENSURE(mkdir(p, 0700) == 0 || errno == EEXIST, VMESH_ERR_IO, "cannot create %s: %s", p, strerror(errno));
+    VMESH_GUARD(state_path(s, p, "rvp", ""));
+    VMESH_ENSURE(mkdir(p, 0700) == 0 || errno == EEXIST, VMESH_ERR_IO, "cannot create %s: %s", p, strerror(errno));
+out:
+    return rc;
+}
+
+/* Removes cached sets that no accepted manifest names. */
+static void collect_sets(vmesh_sync *s)
+{
+    char dir[PATH_LEN], p[PATH_LEN];
+    DIR *d;
+    struct dirent *e;
+
+    if (state_path(s, dir, "sets", "") != VMESH_OK || (d = opendir(dir)) == NULL)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        bool used = false;
+        if (e->d_name[0] == '.')
+            continue;
+        for (size_t i = 0; i < s->n && !used; i++)
+            for (size_t j = 0; s->rvps[i]->have && j < s->rvps[i]->cur.nsets && !used; j++)
+                used = strcmp(s->rvps[i]->cur.sets[j].path + 5, e->d_name) == 0;
+        if (!used && snprintf(p, sizeof(p), "%s/%s", dir, e->d_name) < (int)sizeof(p))
+            (void)unlink(p);
+    }
+    closedir(d);
+}
+
+static void hex32(const uint8_t d[32], char out[65])
+{
+    static const char hx[] = "0123456789abcdef";
+
+    for (size_t i = 0; i < 32; i++) {
+        out[2 * i] = hx[d[i] >> 4];
+        out[2 * i + 1] = hx[d[i] & 15];
+    }
+    out[64] = '\0';
+}
+
+/* One set's bytes: from the cache when intact, else (fetch) from the RVP.
+ * Either way size and digest are checked against the manifest. */
+static vmesh_err get_set(vmesh_sync *s, rvp_t *r, const vmesh_rvp_set *set, bool fetch, vmesh_buf *data)
+{
+    vmesh_err rc = VMESH_OK;
+    char path[PATH_LEN], url[URL_LEN + 80], got[65];
+    uint8_t d[32];
+    long status;
+
+    VMESH_GUARD(state_path(s, path, "", set->path));
+    VMESH_ENSURE(set->size <= s->max_set_size, VMESH_ERR_TOO_LARGE,
+                 "set %s is %llu bytes, this client accepts at most %zu", set->path, (unsigned long long)set->size,
+                 s->max_set_size);
+    if (vmesh_file_read(path, (size_t)set->size, data) == VMESH_OK && data->len == set->size) {
+        vmesh_crypto_sha256(data->data, data->len, d);
+        if (memcmp(d, set->sha256, 32) == 0)
+            goto out;
+        vmesh_log(VMESH_LOG_WARN, "rvp %s: cached %s is corrupt; fetching it again", rname(r), path);
+    }
+    vmesh_err_clear();
+    (void)unlink(path);
+    VMESH_ENSURE(fetch, VMESH_ERR_NOT_FOUND, "set %s is not in the cache %s", set->path, path);
+    snprintf(url, sizeof(url), "%s/%s", r->url, set->path);
+    rc = http_get(r->curl, url, NULL, (size_t)set->size, s->timeout, data, &status, NULL);
+    if (rc == VMESH_ERR_TOO_LARGE) {
+        rc = vmesh_err_set(VMESH_ERR_MISMATCH, "set %s is larger than the %llu bytes the manifest says", set->path,
+                           (unsigned long long)set->size);
+        goto out;
+    }
+    VMESH_GUARD(rc);
+    VMESH_ENSURE(status == 200, VMESH_ERR_IO, "GET %s: HTTP status %ld", url, status);
+    VMESH_ENSURE(data->len == set->size, VMESH_ERR_MISMATCH,
+                 "set %s is %zu bytes, the manifest says %llu (truncated?)", set->path, data->len,
+                 (unsigned long long)set->size);
+    vmesh_crypto_sha256(data->data, data->len, d);
+    hex32(d, got);
+    VMESH_ENSURE(vmesh_crypto_memeq(d, set->sha256, 32), VMESH_ERR_MISMATCH,
+                 "set %s digest mismatch: its bytes hash to %s", set->path, got);
+    VMESH_GUARD(vmesh_file_write(path, data->data, data->len, 0600));
+out:
+    return rc;
+}
+
+/* Copies the entries of src whose scheme r is trusted for into dst
+ * (epochs a document may carry are not copied: the manifest is the only
+ * source of an RVP's epoch). */
+static vmesh_err take_entries(rvp_t *r, vmesh_rv_store *dst, const vmesh_rv_store *src, const vmesh_rvp_set *set)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_rv_entry e;
+    const char *refused = NULL;
+    size_t nrefused = 0;
+
+    for (size_t i = 0; vmesh_rv_entry_at(src, i, &e); i++) {
+        if (!trusted_for(r, e.env.scheme)) {
+            if (refused == NULL)
+                refused = e.env.scheme;
+            nrefused++;
+            continue;
+        }
+        switch (e.kind) {
+        case VMESH_RV_MEASUREMENT: VMESH_GUARD(vmesh_rv_add_measurement(dst, &e.env, e.m)); break;
+        case VMESH_RV_KEY: VMESH_GUARD(vmesh_rv_add_key(dst, &e.env, e.key)); break;
+        case VMESH_RV_ATTR: VMESH_GUARD(vmesh_rv_add_attr(dst, &e.env, e.attr_name, e.attr_value)); break;
+        }
+    }
+    if (nrefused > 0)
+        vmesh_log(VMESH_LOG_WARN,
+                  "rvp %s: %s (%s): %zu entries refused (e.g. scheme \"%s\"): this RVP is not trusted for it",
+                  rname(r), set->path, vmesh_rvp_set_kind_name(set->kind), nrefused, refused);
+out:
+    return rc;
+}
+
+/* Builds an RVP's content from manifest m: every set fetched or read from
+ * the cache, checked, parsed. All or nothing. */
+static vmesh_err build_rvp(vmesh_sync *s, rvp_t *r, const vmesh_rvp_manifest *m, bool fetch, vmesh_rv_store **rv_out,
+                           vmesh_policy **pol_out)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_rv_store *rv = NULL, *scratch = NULL;
+    vmesh_policy *pol = NULL, *p2 = NULL;
+    vmesh_buf data = {0};
+
+    *rv_out = NULL;
+    *pol_out = NULL;
+    VMESH_GUARD(vmesh_rv_store_new(&rv));
+    for (size_t i = 0; i < m->nsets; i++) {
+        const vmesh_rvp_set *set = &m->sets[i];
+        VMESH_GUARD(get_set(s, r, set, fetch, &data));
+        switch (set->kind) {
+        case VMESH_SET_CORIM:
+        case VMESH_SET_RV_JSON:
+            VMESH_GUARD(vmesh_rv_store_new(&scratch));
+            /* The manifest signature and the digest authenticate these bytes;
+             * an inner CoRIM signature is not checked again here. */
+            if (set->kind == VMESH_SET_CORIM)
+                VMESH_GUARD(vmesh_corim_load(scratch, data.data, data.len, NULL, VMESH_CORIM_ALLOW_UNVERIFIED,
+                                             set->path, NULL));
+            else
+                VMESH_GUARD(vmesh_rv_load_json(scratch, data.data, data.len, set->path));
+            VMESH_GUARD(take_entries(r, rv, scratch, set));
+            vmesh_rv_store_free(scratch);
+            scratch = NULL;
+            break;
+        case VMESH_SET_POLICY:
+            if (strcmp(set->media_type, VMESH_RVP_POLICY_MEDIA_TYPE) != 0)
+                break; /* verifier policies: cached for whoever reads them */
+            VMESH_GUARD(vmesh_policy_parse(data.data, data.len, set->path, &p2));
+            if (pol == NULL) {
+                pol = p2;
+            } else {
+                vmesh_log(VMESH_LOG_WARN, "rvp %s: epoch %llu has more than one RP policy; using the first",
+                          rname(r), (unsigned long long)m->epoch);
+                vmesh_policy_free(p2);
+            }
+            p2 = NULL;
+            break;
+        case VMESH_SET_TRUST_ANCHOR:
+            break; /* cached in the state directory */
+        }
+        vmesh_buf_free(&data);
+    }
+    *rv_out = rv;
+    *pol_out = pol;
+    rv = NULL;
+    pol = NULL;
+out:
+    vmesh_buf_free(&data);
+    vmesh_rv_store_free(scratch);
+    vmesh_rv_store_free(rv);
+    vmesh_policy_free(pol);
+    vmesh_policy_free(p2);
+    return rc;
+}
+
+/* ---- snapshots ------------------------------------------------------------- */
+
+static bool any_stale(vmesh_sync *s, int64_t now)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (s->rvps[i]->have && s->rvps[i]->loaded && now >= s->rvps[i]->cur.expires_at)
+            return true;
+    return false;
+}
+
+static vmesh_err install(vmesh_sync *s, int64_t now)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_rv_store *st = NULL, *old = NULL;
+    vmesh_policy *pol = NULL, *oldp = NULL;
+    bool stale = any_stale(s, now), some = false;
+
+    VMESH_GUARD(vmesh_rv_store_new(&st));
+    for (size_t i = 0; i < s->n; i++) {
+        rvp_t *r = s->rvps[i];
+        if (!r->have || !r->loaded)
+            continue;
+        some = true;
+        VMESH_GUARD(vmesh_rv_store_merge(st, r->rv));
+        VMESH_GUARD(vmesh_rv_set_epoch(st, r->name, r->cur.epoch));
+        if (pol == NULL && r->policy != NULL)
+            pol = vmesh_policy_ref(r->policy);
+        else if (r->policy != NULL)
+            vmesh_log(VMESH_LOG_WARN, "rvp %s also publishes an RP policy; the first RVP's policy is used",
+                      rname(r));
+    }
+    if (!some)
+        goto out;
+    VMESH_GUARD(vmesh_rv_store_set_stale(st, stale));
+    if (stale)
+        vmesh_log(VMESH_LOG_WARN, "trust bundle is stale (a manifest is past its expires_at): results will carry a "
+                                  "sourced-data warning");
+    vmesh_rv_store_freeze(st);
+    pthread_mutex_lock(&s->lock);
+    old = s->snap;
+    oldp = s->snap_policy;
+    s->snap = vmesh_rv_store_ref(st);
+    s->snap_policy = pol ? vmesh_policy_ref(pol) : NULL;
+    s->snap_stale = stale;
+    s->snapshots++;
+    pthread_mutex_unlock(&s->lock);
+    if (s->on_snapshot)
+        s->on_snapshot(s->ctx, st, pol);
+out:
+    vmesh_rv_store_free(old);
+    vmesh_policy_free(oldp);
+    vmesh_rv_store_free(st);
+    vmesh_policy_free(pol);
+    return rc;
+}
+
+static void set_status(vmesh_sync *s, rvp_t *r, const char *err)
+{
+    pthread_mutex_lock(&s->lock);
+    memcpy(r->st.name, r->name, sizeof(r->st.name));
+    r->st.epoch = r->have ? r->cur.epoch : 0;
+    r->st.expires_at = r->have ? r->cur.expires_at : 0;
+    r->st.stale = r->have && vmesh_time_now() >= r->cur.expires_at;
+    r->st.sets = r->have ? r->cur.nsets : 0;
+    snprintf(r->st.last_error, sizeof(r->st.last_error), "%s", err ? err : "");
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void count(vmesh_sync *s, uint64_t *field)
+{
+    pthread_mutex_lock(&s->lock);
+    (*field)++;
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* Accepts m (verified, checked) as r's current manifest. */
+static vmesh_err commit(vmesh_sync *s, rvp_t *r, vmesh_rvp_manifest *m, const vmesh_buf *jws, vmesh_rv_store *rv,
+                        vmesh_policy *pol, bool persist)
+{
+    vmesh_err rc = VMESH_OK;
+    char path[PATH_LEN];
+
+    if (persist) {
+        VMESH_GUARD(manifest_path(s, r, path));
+        VMESH_GUARD(vmesh_file_write(path, jws->data, jws->len, 0600));
+    }
+    vmesh_rvp_manifest_free(&r->cur);
+    r->cur = *m;
+    memset(m, 0, sizeof(*m));
+    r->have = true;
+    if (rv != NULL || pol != NULL || !r->loaded) {
+        vmesh_rv_store_free(r->rv);
+        vmesh_policy_free(r->policy);
+        r->rv = rv;
+        r->policy = pol;
+        r->loaded = rv != NULL;
+    }
+    if (!r->name_fixed && r->name[0] == '\0')
+        memcpy(r->name, r->cur.rvp, sizeof(r->name));
+out:
+    return rc;
+}
+
+static vmesh_err refuse(vmesh_sync *s, rvp_t *r, vmesh_err e, const char *fmt, ...) VMESH_PRINTF(4, 5);
+static vmesh_err refuse(vmesh_sync *s, rvp_t *r, vmesh_err e, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    vmesh_log(VMESH_LOG_WARN, "rvp %s: %s", rname(r), msg);
+    count(s, &r->st.refusals);
+    set_status(s, r, msg);
+    return vmesh_err_set(e, "rvp %s: %s", rname(r), msg);
+}
+
+static vmesh_err name_check(const rvp_t *r, const vmesh_rvp_manifest *m)
+{
+    if (r->name[0] != '\0' && strcmp(m->rvp, r->name) != 0)
+        return vmesh_err_set(VMESH_ERR_MISMATCH, "the manifest is from rvp \"%s\", expected \"%s\"", m->rvp,
+                             r->name);
+    return VMESH_OK;
+}
+
+static void keeping(const rvp_t *r, char *out, size_t n)
+{
+    if (r->have)
+        snprintf(out, n, "; keeping epoch %llu", (unsigned long long)r->cur.epoch);
+    else
+        snprintf(out, n, "; no epoch accepted yet");
+}
+
+/* One poll of one RVP. *changed is set when its content changed. */
+static vmesh_err poll_rvp(vmesh_sync *s, rvp_t *r, int64_t now, bool *changed)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_buf body = {0};
+    vmesh_rvp_manifest m = {0};
+    vmesh_rv_store *rv = NULL;
+    vmesh_policy *pol = NULL;
+    char url[URL_LEN + 32], etag[ETAG_LEN], keep[64];
+    long status;
+
+    count(s, &r->st.polls);
+    keeping(r, keep, sizeof(keep));
+    snprintf(url, sizeof(url), "%s/manifest.jws", r->url);
+    vmesh_buf_init(&body, VMESH_RVP_MANIFEST_MAX);
+    rc = http_get(r->curl, url, r->have || r->etag_refused ? r->etag : NULL, VMESH_RVP_MANIFEST_MAX, s->timeout,
+                  &body, &status, etag);
+    if (rc != VMESH_OK) {
+        char msg[768];
+        snprintf(msg, sizeof(msg), "%s", vmesh_err_detail());
+        vmesh_log(VMESH_LOG_WARN, "rvp %s: unreachable or failing: %s%s", rname(r), msg, keep);
+        count(s, &r->st.failures);
+        set_status(s, r, msg);
+        rc = vmesh_err_set(rc, "rvp %s: %s%s", rname(r), msg, keep);
+        goto out;
+    }
+    if (status == 304) {
+        count(s, &r->st.not_modified);
+        if (r->etag_refused) {
+            /* Still the manifest we refused: same answer, logged once. */
+            rc = vmesh_err_set(r->refused_rc, "rvp %s: %s", rname(r), r->st.last_error);
+            goto out;
+        }
+        set_status(s, r, NULL);
+        goto out;
+    }
+    snprintf(r->etag, sizeof(r->etag), "%s", etag);
+    r->etag_refused = true; /* until accepted below */
+    rc = vmesh_rvp_manifest_verify((const char *)body.data, body.len, r->key, &m);
+    if (rc == VMESH_OK)
+        rc = name_check(r, &m);
+    if (rc != VMESH_OK) {
+        char msg[768];
+        snprintf(msg, sizeof(msg), "%s", vmesh_err_detail());
+        rc = refuse(s, r, rc, "manifest refused: %s%s", msg, keep);
+        goto out;
+    }
+    if (m.issued_at > now + FUTURE_LEEWAY) {
+        rc = refuse(s, r, VMESH_ERR_EXPIRED, "manifest epoch %llu is issued in the future (%lld > now %lld): refused%s",
+                    (unsigned long long)m.epoch, (long long)m.issued_at, (long long)now, keep);
+        goto out;
+    }
+    if (r->have && m.epoch < r->cur.epoch) {
+        rc = refuse(s, r, VMESH_ERR_POLICY, "manifest epoch %llu is older than the current %llu: rollback refused",
+                    (unsigned long long)m.epoch, (unsigned long long)r->cur.epoch);
+        goto out;
+    }
+    if (r->have && m.epoch == r->cur.epoch && !vmesh_rvp_manifest_same_sets(&m, &r->cur)) {
+        rc = refuse(s, r, VMESH_ERR_POLICY,
+                    "manifest epoch %llu names other sets than the accepted epoch %llu: refused (new content needs "
+                    "a new epoch)",
+                    (unsigned long long)m.epoch, (unsigned long long)r->cur.epoch);
+        goto out;
+    }
+    if (r->have && m.epoch == r->cur.epoch && r->loaded) {
+        /* Same content, re-signed (e.g. a later expires_at). */
+        bool exp_changed = m.expires_at != r->cur.expires_at;
+        VMESH_GUARD(commit(s, r, &m, &body, NULL, NULL, true));
+        r->etag_refused = false;
+        *changed = exp_changed;
+        set_status(s, r, NULL);
+        goto out;
+    }
+    rc = build_rvp(s, r, &m, true, &rv, &pol);
+    if (rc != VMESH_OK) {
+        char msg[768];
+        snprintf(msg, sizeof(msg), "%s", vmesh_err_detail());
+        rc = refuse(s, r, rc, "manifest epoch %llu refused: %s%s", (unsigned long long)m.epoch, msg, keep);
+        goto out;
+    }
+    vmesh_log(VMESH_LOG_INFO, "rvp %s: epoch %llu accepted (%zu sets, %zu entries)", m.rvp,
+              (unsigned long long)m.epoch, m.nsets, vmesh_rv_store_size(rv));
+    VMESH_GUARD(commit(s, r, &m, &body, rv, pol, true));
+    rv = NULL;
+    pol = NULL;
+    r->etag_refused = false;
+    count(s, &r->st.updates);
+    set_status(s, r, NULL);
+    *changed = true;
+out:
+    if (r->etag_refused && rc != VMESH_OK)
+        r->refused_rc = rc;
+    vmesh_rvp_manifest_free(&m);
+    vmesh_rv_store_free(rv);
+    vmesh_policy_free(pol);
+    vmesh_buf_free(&body);
+    return rc;
+}
+
+static void poll_bell(vmesh_sync *s, int64_t now)
+{
+    vmesh_buf body = {0};
+    char url[URL_LEN + 32], etag[ETAG_LEN];
+    long status;
+    vmesh_err rc;
+
+    if (s->bell == NULL || (s->bell_url == NULL && s->n == 0))
+        return;
+    if (s->bell_curl == NULL && (s->bell_curl = curl_easy_init()) == NULL)
+        return;
+    if (s->bell_url)
+        snprintf(url, sizeof(url), "%s", s->bell_url);
+    else
+        snprintf(url, sizeof(url), "%s/bell.jws", s->rvps[0]->url);
+    rc = http_get(s->bell_curl, url, s->bell_etag, VMESH_BELL_JWS_MAX, s->timeout, &body, &status, etag);
+    if (rc != VMESH_OK) {
+        vmesh_log(VMESH_LOG_WARN, "bell %s: %s", url, vmesh_err_detail());
+    } else if (status == 200) {
+        rc = vmesh_bell_view_update(s->bell, (const char *)body.data, body.len, now);
+        if (rc != VMESH_OK)
+            vmesh_log(VMESH_LOG_WARN, "bell %s: refused: %s", url, vmesh_err_detail());
+        else
+            snprintf(s->bell_etag, sizeof(s->bell_etag), "%s", etag);
+    }
+    vmesh_buf_free(&body);
+}
+
+/* ---- load / poll / thread ------------------------------------------------ */
+
+static void load_rvp(vmesh_sync *s, rvp_t *r)
+{
+    vmesh_err rc;
+    char path[PATH_LEN];
+    vmesh_buf jws = {0};
+    vmesh_rvp_manifest m = {0};
+    vmesh_rv_store *rv = NULL;
+    vmesh_policy *pol = NULL;
+
+    if (manifest_path(s, r, path) != VMESH_OK)
+        return;
+    if (access(path, F_OK) != 0) {
+        vmesh_log(VMESH_LOG_INFO, "rvp %s: no persisted state yet", rname(r));
+        return;
+    }
+    rc = vmesh_file_read(path, VMESH_RVP_MANIFEST_MAX, &jws);
+    if (rc == VMESH_OK)
+        rc = vmesh_rvp_manifest_verify((const char *)jws.data, jws.len, r->key, &m);
+    if (rc == VMESH_OK)
+        rc = name_check(r, &m);
+    if (rc != VMESH_OK) {
+        vmesh_log(VMESH_LOG_WARN, "rvp %s: persisted manifest %s unusable, ignored: %s", rname(r), path,
+                  vmesh_err_detail());
+        goto out;
+    }
+    rc = build_rvp(s, r, &m, false, &rv, &pol);
+    if (rc != VMESH_OK)
+        vmesh_log(VMESH_LOG_WARN,
+                  "rvp %s: persisted epoch %llu has unusable sets (%s); its epoch still bounds rollback, content "
+                  "will be fetched again",
+                  rname(r), (unsigned long long)m.epoch, vmesh_err_detail());
+    else
+        vmesh_log(VMESH_LOG_INFO, "rvp %s: persisted epoch %llu loaded (%zu entries)", m.rvp,
+                  (unsigned long long)m.epoch, vmesh_rv_store_size(rv));
+    if (commit(s, r, &m, &jws, rv, pol, false) == VMESH_OK) {
+        rv = NULL;
+        pol = NULL;
+    }
+    set_status(s, r, NULL);
+out:
+    vmesh_rvp_manifest_free(&m);
+    vmesh_rv_store_free(rv);
+    vmesh_policy_free(pol);
+    vmesh_buf_free(&jws);
+}
+
+static vmesh_err load_locked(vmesh_sync *s)
+{
+    vmesh_err rc = VMESH_OK;
+
+    if (s->loaded)
+        goto out;
+    VMESH_GUARD(ensure_dirs(s));
+    for (size_t i = 0; i < s->n; i++)
+        load_rvp(s, s->rvps[i]);
+    s->loaded = true;
+    VMESH_GUARD(install(s, vmesh_time_now()));
+out:
+    return rc;
+}
+
+vmesh_err vmesh_sync_load(vmesh_sync *s)
+{
+    vmesh_err rc;
+
+    pthread_mutex_lock(&s->poll_lock);
+    rc = load_locked(s);
+    pthread_mutex_unlock(&s->poll_lock);
+    return rc;
+}
+
+vmesh_err vmesh_sync_poll_once(vmesh_sync *s)
+{
+    vmesh_err rc = VMESH_OK, one;
+    bool changed = false;
+    int64_t now;
+    char detail[1024] = "";
+
+    pthread_mutex_lock(&s->poll_lock);
+    VMESH_GUARD(load_locked(s));
+    now = vmesh_time_now();
+    for (size_t i = 0; i < s->n; i++) {
+        bool c = false;
+        one = poll_rvp(s, s->rvps[i], now, &c);
+        changed |= c;
+        if (one != VMESH_OK) {
+            rc = one;
+            snprintf(detail, sizeof(detail), "%s", vmesh_err_detail());
+        }
+    }
+    poll_bell(s, now);
+    if (changed || any_stale(s, now) != s->snap_stale) {
+        one = install(s, now);
+        if (one != VMESH_OK) {
+            rc = one;
+            snprintf(detail, sizeof(detail), "installing the snapshot: %s", vmesh_err_detail());
+        }
+        collect_sets(s);
+    }
+    if (rc != VMESH_OK)
+        vmesh_err_set(rc, "%s", detail);
+out:
+    pthread_mutex_unlock(&s->poll_lock);
+    return rc;
+}
+
+static void *run(void *arg)
+{
+    vmesh_sync *s = arg;
+    uint8_t rnd[4];
+
+    pthread_mutex_lock(&s->lock);
+    while (!s->stopping) {
+        struct timespec ts;
+        double wait;
+        uint32_t v;
+
+        pthread_mutex_unlock(&s->lock);
+        (void)vmesh_sync_poll_once(s); /* each problem is logged where it happens */
+        v = 0;
+        if (vmesh_crypto_random(rnd, sizeof(rnd)) == VMESH_OK)
+            v = (uint32_t)rnd[0] << 24 | (uint32_t)rnd[1] << 16 | (uint32_t)rnd[2] << 8 | rnd[3];
+        /* Jitter spreads thousands of verifiers' polls over the interval. */
+        wait = s->interval * (1.0 + s->jitter_pct / 100.0 * (2.0 * (v / 4294967295.0) - 1.0));
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += (time_t)wait;
+        ts.tv_nsec += (long)((wait - (double)(time_t)wait) * 1e9);
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_lock(&s->lock);
+        while (!s->stopping && pthread_cond_timedwait(&s->cond, &s->lock, &ts) == 0)
+            ;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+vmesh_err vmesh_sync_start(vmesh_sync *s)
+{
+    vmesh_err rc = VMESH_OK;
+
+    VMESH_ENSURE(!s->running, VMESH_ERR_STATE, "the sync client is already running");
+    VMESH_ENSURE(s->n > 0, VMESH_ERR_STATE, "no RVP configured");
+    VMESH_GUARD(vmesh_sync_load(s));
+    s->stopping = false;
+    VMESH_ENSURE(pthread_create(&s->thread, NULL, run, s) == 0, VMESH_ERR_NOMEM, "cannot start the sync thread");
+    s->running = true;
+out:
+    return rc;
+}
+
+void vmesh_sync_stop(vmesh_sync *s)
+{
+    if (s == NULL || !s->running)
+        return;
+    pthread_mutex_lock(&s->lock);
+    s->stopping = true;
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+    pthread_join(s->thread, NULL);
+    s->running = false;
+}
+
+vmesh_rv_store *vmesh_sync_rv(vmesh_sync *s)
+{
+    vmesh_rv_store *r;
+
+    pthread_mutex_lock(&s->lock);
+    r = s->snap ? vmesh_rv_store_ref(s->snap) : NULL;
+    pthread_mutex_unlock(&s->lock);
+    return r;
+}
+
+vmesh_policy *vmesh_sync_policy(vmesh_sync *s)
+{
+    vmesh_policy *p;
+
+    pthread_mutex_lock(&s->lock);
+    p = s->snap_policy ? vmesh_policy_ref(s->snap_policy) : NULL;
+    pthread_mutex_unlock(&s->lock);
+    return p;
+}
+
+size_t vmesh_sync_rvp_count(vmesh_sync *s)
+{
+    return s->n;
+}
+
+bool vmesh_sync_rvp_status_at(vmesh_sync *s, size_t i, vmesh_sync_rvp_status *out)
+{
+    if (i >= s->n)
+        return false;
+    pthread_mutex_lock(&s->lock);
+    *out = s->rvps[i]->st;
+    pthread_mutex_unlock(&s->lock);
+    return true;
+}
+
+uint64_t vmesh_sync_snapshots(vmesh_sync *s)
+{
+    uint64_t n;
+
+    pthread_mutex_lock(&s->lock);
+    n = s->snapshots;
+    pthread_mutex_unlock(&s->lock);
+    return n;
+}
+
+void vmesh_sync_to_verifier(void *ctx, vmesh_rv_store *rv, vmesh_policy *policy)
+{
+    (void)policy;
+    vmesh_verifier_set_rv((vmesh_verifier *)ctx, rv);
+}
