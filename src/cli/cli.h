@@ -33,6 +33,7 @@ int cli_appraise(int argc, char **argv);
 int cli_ear(int argc, char **argv);
 int cli_ca(int, char **);
 int cli_rvp(int argc, char **argv);
+int cli_verifier(int argc, char **argv);
 int cli_server(int argc, char **argv);
 int cli_client(int argc, char **argv);
 

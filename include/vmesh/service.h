@@ -1,0 +1,205 @@
+/*
+ * vmesh service: the central verifier's HTTP API (DESIGN §6), Veraison's
+ * challenge-response verification API on libmicrohttpd, and its client (a
+ * passport issuer for the agent, on libcurl). Sessions are stateless
+ * towards storage: a session id is a self-authenticating token (its nonce,
+ * times and state under an HMAC that every replica shares), so any replica
+ * serves any step (docs/VERIFIER.md). The request handler is a pure function
+ * of the request, so parsing is tested and fuzzed without sockets. Nothing
+ * here trusts a session id, header, query or body before it is checked
+ * against its cap and, for ids, its MAC.
+ */
+#ifndef VMESH_SERVICE_H
+#define VMESH_SERVICE_H
+
+#include "vmesh/core.h"
+#include "vmesh/crypto.h"
+#include "vmesh/verifier.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Media types as Veraison's verification service uses them
+ * (veraison/services verification/api/handler.go, capability/well-known.go). */
+#define VMESH_SERVICE_SESSION_MT "application/vnd.veraison.challenge-response-session+json"
+#define VMESH_SERVICE_DISCOVERY_MT "application/vnd.veraison.discovery+json"
+#define VMESH_SERVICE_PROBLEM_MT "application/problem+json"
+/* vmesh extension: the attestation key (SPKI DER, base64url) the evidence
+ * binds; the expected nonce becomes vmesh_agent_ak_nonce(AK, session nonce)
+ * and the EAR's key-attestation names the AK (passport, DESIGN §3.3). */
+#define VMESH_SERVICE_AK_HEADER "Vmesh-AK"
+/* Response header naming the replica that answered (when configured). */
+#define VMESH_SERVICE_REPLICA_HEADER "Vmesh-Replica"
+
+#define VMESH_SERVICE_API_PREFIX "/challenge-response/v1/"
+#define VMESH_SERVICE_MAX_BODY ((size_t)1024 * 1024) /* default evidence cap */
+#define VMESH_SERVICE_MIN_NONCE 8                    /* Veraison: nonceSize 8..64 */
+#define VMESH_SERVICE_MAX_NONCE 64
+#define VMESH_SERVICE_DEFAULT_NONCE 32
+#define VMESH_SERVICE_DEFAULT_TTL 150 /* seconds; Veraison's ConfigSessionTTL 2m30s */
+#define VMESH_SERVICE_MAX_MT 256      /* media type bytes carried in a token */
+#define VMESH_SERVICE_MAX_TOKEN_EAR ((size_t)8192) /* EAR bytes carried in a completed token */
+#define VMESH_SERVICE_MAX_TOKEN ((size_t)12 * 1024)  /* token characters */
+#define VMESH_SERVICE_MAX_AK ((size_t)1024)          /* AK SPKI DER bytes */
+
+/* ---- session tokens ---------------------------------------------------------- */
+
+typedef enum {
+    VMESH_SESSION_WAITING = 1,
+    VMESH_SESSION_COMPLETE = 2,
+} vmesh_session_state;
+
+/* The state a session id carries. Initialise with vmesh_service_session_init,
+ * release with vmesh_service_session_free. */
+typedef struct {
+    uint8_t sid[16];            /* random, kept across states (DELETE revokes it) */
+    vmesh_session_state state;
+    int64_t created, expiry;    /* epoch seconds */
+    uint8_t nonce[VMESH_SERVICE_MAX_NONCE];
+    size_t nonce_len;
+    char media_type[VMESH_SERVICE_MAX_MT + 1]; /* complete: the evidence media type */
+    vmesh_buf ear;              /* complete: the EAR JWT (NUL-terminated) */
+} vmesh_service_session;
+
+void vmesh_service_session_init(vmesh_service_session *s);
+void vmesh_service_session_free(vmesh_service_session *s);
+
+/* Session keys (32 bytes) all replicas share: from a file of at least 32
+ * bytes (hashed with a label), or derived from the EAR private key. */
+vmesh_err vmesh_service_session_key_load(const char *path, uint8_t out[32]) VMESH_WUR;
+vmesh_err vmesh_service_session_key_derive(const vmesh_key *ear_key, uint8_t out[32]) VMESH_WUR;
+
+/* token = base64url(payload || HMAC-SHA256(key, label || payload)); token
+ * is reset and NUL-terminated. Refuses a nonce outside 8..64 bytes, a media
+ * type over VMESH_SERVICE_MAX_MT, an EAR over VMESH_SERVICE_MAX_TOKEN_EAR. */
+vmesh_err vmesh_service_token_seal(const uint8_t key[32], const vmesh_service_session *s,
+                                   vmesh_buf *token) VMESH_WUR;
+/* Opens a token: VMESH_ERR_TOO_LARGE (over VMESH_SERVICE_MAX_TOKEN),
+ * VMESH_ERR_PARSE (not base64url, too short, bad version or fields),
+ * VMESH_ERR_SIGNATURE (MAC does not verify: forged, tampered or another
+ * key), VMESH_ERR_EXPIRED (expiry <= now). *out is reset first. */
+vmesh_err vmesh_service_token_open(const uint8_t key[32], const char *token, size_t n, int64_t now,
+                                   vmesh_service_session *out) VMESH_WUR;
+
+/* ---- request parsing (pure functions) ---------------------------------------- */
+
+/* The session nonce from newSession's query (Veraison parseNonceRequest):
+ * both given: ARG "nonce and nonceSize are mutually exclusive"; none: 32
+ * random bytes; nonceSize: decimal 8..64, random bytes; nonce: base64url
+ * (or base64) of 8..64 bytes. Parameters are NULL when absent. */
+vmesh_err vmesh_service_parse_nonce_query(const char *nonce, const char *nonce_size,
+                                          vmesh_buf *out) VMESH_WUR;
+/* True when an Accept header admits media_type: absent or empty, "*\/\*",
+ * "type/\*" or the type itself (parameters ignored, case-insensitive), as
+ * gin's NegotiateFormat that Veraison uses. */
+bool vmesh_service_accepts(const char *accept, const char *media_type);
+/* Decodes the Vmesh-AK header (base64url SPKI DER, at most
+ * VMESH_SERVICE_MAX_AK bytes) and checks it is a public key. */
+vmesh_err vmesh_service_parse_ak(const char *value, vmesh_buf *spki) VMESH_WUR;
+/* Unwraps a JSON CMW record (draft-ietf-rats-msg-wrap §5.1:
+ * [type, value(base64url), ?indicator]) given as application/cmw+json or
+ * application/vnd.veraison.cmw+json. media_type receives the inner type
+ * (NUL-terminated), value the decoded bytes. */
+vmesh_err vmesh_service_cmw_unwrap(const uint8_t *body, size_t n, vmesh_buf *media_type,
+                                   vmesh_buf *value) VMESH_WUR;
+bool vmesh_service_is_cmw(const char *content_type);
+
+/* ---- the service ----------------------------------------------------------- */
+
+typedef struct vmesh_service vmesh_service;
+
+typedef struct {
+    vmesh_verifier *verifier;     /* appraisal engine (borrowed; outlives the service) */
+    vmesh_key *ear_key;           /* the verifier's EAR key: its public half is published
+                                   * (reference taken); private when session_key is NULL */
+    const uint8_t *session_key;   /* 32 bytes shared by replicas; NULL: derived from ear_key */
+    int64_t session_ttl;          /* seconds; 0: VMESH_SERVICE_DEFAULT_TTL */
+    const char *replica_id;       /* sent as Vmesh-Replica; NULL: not sent */
+    /* HTTP (vmesh_service_start only). */
+    const char *listen;           /* "HOST:PORT", "[V6]:PORT", ":PORT"; port 0: any */
+    unsigned threads;             /* worker threads; 0: online cores */
+    unsigned max_connections;     /* 0: 1024 */
+    unsigned conn_timeout;        /* idle seconds per connection; 0: 30 */
+    size_t max_body;              /* evidence bytes; 0: VMESH_SERVICE_MAX_BODY */
+} vmesh_service_config;
+
+vmesh_err vmesh_service_new(const vmesh_service_config *cfg, vmesh_service **out) VMESH_WUR;
+void vmesh_service_free(vmesh_service *s); /* stops it first; NULL is fine */
+
+/* One HTTP request as the handler sees it. Strings are NUL-terminated,
+ * NULL when absent. */
+typedef struct {
+    const char *method;
+    const char *path;            /* without the query */
+    const char *q_nonce;         /* ?nonce= */
+    const char *q_nonce_size;    /* ?nonceSize= */
+    const char *accept;
+    const char *content_type;
+    const char *ak;              /* Vmesh-AK */
+    const uint8_t *body;
+    size_t body_len;
+    int64_t now;                 /* 0: vmesh_time_now() */
+} vmesh_service_request;
+
+typedef struct {
+    unsigned status;
+    const char *content_type;    /* static string; NULL: no body */
+    vmesh_buf body;
+    vmesh_buf location;          /* "Location" when len > 0 */
+    vmesh_buf content_location;  /* "Content-Location" when len > 0 */
+    vmesh_buf accept;            /* "Accept" (415) when len > 0 */
+    const char *cache_control;   /* static string or NULL */
+} vmesh_service_response;
+
+void vmesh_service_response_init(vmesh_service_response *r);
+void vmesh_service_response_free(vmesh_service_response *r);
+
+/* Answers one request: every outcome, errors included, is a response
+ * (problem+json for errors). Returns an error only when no response could
+ * be built (out of memory); the caller then sends a bare 500. */
+vmesh_err vmesh_service_handle(vmesh_service *s, const vmesh_service_request *rq,
+                               vmesh_service_response *rs) VMESH_WUR;
+
+/* Starts serving cfg->listen on libmicrohttpd (thread pool, epoll). */
+vmesh_err vmesh_service_start(vmesh_service *s) VMESH_WUR;
+/* The bound port (after start). */
+uint16_t vmesh_service_port(const vmesh_service *s);
+/* Stops accepting and finishes; idempotent. */
+void vmesh_service_stop(vmesh_service *s);
+
+typedef struct {
+    uint64_t requests, sessions, verifications, problems, revoked;
+} vmesh_service_stats;
+void vmesh_service_stats_get(vmesh_service *s, vmesh_service_stats *out);
+
+/* ---- client: a passport issuer over HTTP ------------------------------------- */
+
+typedef struct {
+    const char *url;             /* service base URL, e.g. "http://verifier:8080" */
+    long timeout_ms;             /* whole exchange; 0: 10000 */
+    const char *ca_file;         /* https trust anchors; NULL: the system's */
+} vmesh_service_client;
+
+/* One challenge-response verification: newSession?nonce=<nonce> → POST the
+ * evidence (with Vmesh-AK when akpub is given) → the EAR JWT from "result"
+ * (ear_jwt reset, NUL-terminated) → DELETE the session. Errors name the
+ * HTTP status and the problem detail. */
+vmesh_err vmesh_service_client_verify(const vmesh_service_client *c, const char *media_type,
+                                      const uint8_t *evidence, size_t evidence_len,
+                                      const uint8_t *nonce, size_t nonce_len, const uint8_t *akpub,
+                                      size_t akpub_len, vmesh_buf *ear_jwt) VMESH_WUR;
+
+/* A vmesh_agent_passport_fn (ctx: const vmesh_service_client *): the
+ * challenge is the session nonce, the AK goes in Vmesh-AK, so the central
+ * verifier checks the evidence nonce ak_nonce(akpub, challenge) and names
+ * the AK in the EAR. */
+vmesh_err vmesh_service_passport_client(void *ctx, const char *media_type, const uint8_t *evidence,
+                                        size_t evidence_len, const uint8_t *challenge,
+                                        size_t challenge_len, const uint8_t *akpub, size_t akpub_len,
+                                        vmesh_buf *ear_jwt) VMESH_WUR;
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,308 @@
+/*
+ * `vmesh verifier serve`: the central verifier (DESIGN §6), Veraison's
+ * challenge-response API over HTTP with reference values from files and/or
+ * trust bundles pulled from RVPs. It holds the EAR key and the session key
+ * in memory only and never prints either; SIGTERM/SIGINT stop it cleanly.
+ */
+#include "cli.h"
+#include "vmesh/service.h"
+#include "vmesh/verifier.h"
+#ifdef VMESH_HAVE_SYNC
+#include "vmesh/sync.h"
+#endif
+
+#include <errno.h>
+#include <getopt.h>
+#include <openssl/crypto.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_RV 64
+#define MAX_RVP 16
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: vmesh verifier serve --key EAR_KEY [--listen ADDR] [--rv FILE ...]\n"
+            "                            [--rvp URL,JWK ... --state-dir DIR] [--session-key FILE]\n"
+            "                            [--threads N] [options]\n"
+            "\n"
+            "Serves Veraison's challenge-response verification API:\n"
+            "  POST   /challenge-response/v1/newSession?nonceSize=N | ?nonce=B64URL\n"
+            "  POST   /challenge-response/v1/session/ID   (evidence; Content-Type = its media type)\n"
+            "  GET    /challenge-response/v1/session/ID\n"
+            "  DELETE /challenge-response/v1/session/ID\n"
+            "  GET    /.well-known/veraison/verification\n"
+            "Session ids are self-authenticating: replicas sharing --key (or --session-key)\n"
+            "serve each other's sessions without shared storage (docs/VERIFIER.md).\n"
+            "\n"
+            "  --listen ADDR        HOST:PORT, [V6]:PORT or :PORT (default 127.0.0.1:8080;\n"
+            "                       port 0 picks a free port, printed at start)\n"
+            "  --key KEY            EAR signing key (PEM or JWK, private)\n"
+            "  --rv FILE            reference values: CoRIM or vmesh RV JSON (repeatable)\n"
+            "  --corim-key KEY      public key that signs signed CoRIMs given with --rv\n"
+            "  --rvp URL,JWK        pull trust bundles from this RVP (repeatable; see\n"
+            "                       vmesh_sync_add_rvp_spec for NAME,URL,KEY[,schemes])\n"
+            "  --state-dir DIR      where bundle state persists (required with --rvp)\n"
+            "  --poll SECONDS       bundle poll interval (default 30)\n"
+            "  --session-key FILE   >= 32 random bytes shared by replicas (default: derived\n"
+            "                       from the EAR key)\n"
+            "  --session-ttl SECS   session lifetime (default 150, as Veraison)\n"
+            "  --validity SECS      EAR lifetime (default 3600)\n"
+            "  --threads N          worker threads (default: online cores)\n"
+            "  --max-connections N  concurrent connections (default 1024)\n"
+            "  --timeout SECS       idle timeout per connection (default 30)\n"
+            "  --max-body BYTES     evidence size cap (default 1048576)\n"
+            "  --id NAME            replica name, sent in the Vmesh-Replica response header\n"
+            "  -v, --verbose        log at debug level\n"
+            "\n"
+            "exit status: 0 after SIGTERM/SIGINT, 1 error\n");
+}
+
+static bool parse_num(const char *s, long lo, long hi, long *out)
+{
+    char *end = NULL;
+    long v;
+
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
+        return false;
+    *out = v;
+    return true;
+}
+
+static int serve(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"listen", required_argument, NULL, 'l'},      {"key", required_argument, NULL, 'k'},
+        {"rv", required_argument, NULL, 'r'},          {"corim-key", required_argument, NULL, 'c'},
+        {"rvp", required_argument, NULL, 'R'},         {"state-dir", required_argument, NULL, 'S'},
+        {"poll", required_argument, NULL, 'P'},        {"session-key", required_argument, NULL, 's'},
+        {"session-ttl", required_argument, NULL, 'T'}, {"validity", required_argument, NULL, 'V'},
+        {"threads", required_argument, NULL, 't'},     {"max-connections", required_argument, NULL, 'C'},
+        {"timeout", required_argument, NULL, 'o'},     {"max-body", required_argument, NULL, 'B'},
+        {"id", required_argument, NULL, 'i'},          {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0},
+    };
+    const char *rv_files[MAX_RV], *rvps[MAX_RVP];
+    size_t nrv = 0, nrvp = 0;
+    const char *listen = "127.0.0.1:8080", *key_path = NULL, *corim_key_path = NULL, *state_dir = NULL;
+    const char *session_key_path = NULL, *id = NULL;
+    long poll = 30, ttl = 0, validity = 0, threads = 0, maxconn = 0, timeout = 0, max_body = 0;
+    int c, ret = CLI_EXIT_ERROR, sig = 0;
+    vmesh_err rc;
+    vmesh_key *key = NULL, *corim_key = NULL;
+    vmesh_rv_store *store = NULL;
+    vmesh_verifier *v = NULL;
+    vmesh_service *svc = NULL;
+    vmesh_verifier_config vcfg;
+    vmesh_service_config scfg;
+    uint8_t session_key[32];
+    bool have_session_key = false;
+    sigset_t set;
+#ifdef VMESH_HAVE_SYNC
+    vmesh_sync *sync = NULL;
+#endif
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'l': listen = optarg; break;
+        case 'k': key_path = optarg; break;
+        case 'c': corim_key_path = optarg; break;
+        case 'S': state_dir = optarg; break;
+        case 's': session_key_path = optarg; break;
+        case 'i': id = optarg; break;
+        case 'v': vmesh_log_set_level(VMESH_LOG_DEBUG); break;
+        case 'r':
+            if (nrv == MAX_RV) {
+                ret = cli_usage_error("verifier", "at most %d --rv files", MAX_RV);
+                goto out;
+            }
+            rv_files[nrv++] = optarg;
+            break;
+        case 'R':
+            if (nrvp == MAX_RVP) {
+                ret = cli_usage_error("verifier", "at most %d --rvp", MAX_RVP);
+                goto out;
+            }
+            rvps[nrvp++] = optarg;
+            break;
+#define NUM(ch, var, lo, hi, name)                                                                     \
+    case ch:                                                                                           \
+        if (!parse_num(optarg, lo, hi, &var)) {                                                        \
+            ret = cli_usage_error("verifier", "%s must be %ld..%ld, got \"%s\"", name, (long)(lo),     \
+                                  (long)(hi), optarg);                                                 \
+            goto out;                                                                                  \
+        }                                                                                              \
+        break;
+            NUM('P', poll, 1, 86400, "--poll")
+            NUM('T', ttl, 1, 86400, "--session-ttl")
+            NUM('V', validity, 1, 366L * 86400, "--validity")
+            NUM('t', threads, 1, 1024, "--threads")
+            NUM('C', maxconn, 1, 1000000, "--max-connections")
+            NUM('o', timeout, 1, 3600, "--timeout")
+            NUM('B', max_body, 1, 16L * 1024 * 1024, "--max-body")
+#undef NUM
+        case 'h': usage(stdout); ret = CLI_EXIT_OK; goto out;
+        default: ret = cli_usage_error("verifier", "unknown or incomplete option"); goto out;
+        }
+    }
+    if (optind < argc) {
+        ret = cli_usage_error("verifier", "unexpected argument \"%s\"", argv[optind]);
+        goto out;
+    }
+    if (key_path == NULL) {
+        ret = cli_usage_error("verifier", "--key EAR_KEY is required");
+        goto out;
+    }
+    if (nrvp > 0 && state_dir == NULL) {
+        ret = cli_usage_error("verifier", "--rvp needs --state-dir DIR (where the last good bundle is kept)");
+        goto out;
+    }
+#ifndef VMESH_HAVE_SYNC
+    if (nrvp > 0) {
+        fprintf(stderr, "vmesh verifier: --rvp: the bundle sync client is not built yet in this build; "
+                        "use --rv FILE\n");
+        goto out;
+    }
+#endif
+    if ((rc = vmesh_crypto_key_load(key_path, &key)) != VMESH_OK) {
+        ret = cli_fail("verifier", rc, "reading the EAR key");
+        goto out;
+    }
+    if (!vmesh_crypto_key_is_private(key)) {
+        fprintf(stderr, "vmesh verifier: %s is a public key; --key needs the EAR private key\n", key_path);
+        goto out;
+    }
+    if (corim_key_path && (rc = vmesh_crypto_key_load(corim_key_path, &corim_key)) != VMESH_OK) {
+        ret = cli_fail("verifier", rc, "reading --corim-key");
+        goto out;
+    }
+    if (session_key_path != NULL) {
+        if ((rc = vmesh_service_session_key_load(session_key_path, session_key)) != VMESH_OK) {
+            ret = cli_fail("verifier", rc, "--session-key");
+            goto out;
+        }
+        have_session_key = true;
+    }
+    memset(&vcfg, 0, sizeof(vcfg));
+    vcfg.ear_key = key;
+    vcfg.ear_validity = validity;
+    if ((rc = vmesh_verifier_new(&vcfg, &v)) != VMESH_OK) {
+        ret = cli_fail("verifier", rc, "verifier");
+        goto out;
+    }
+    if (nrv > 0) {
+        if ((rc = vmesh_rv_store_new(&store)) != VMESH_OK) {
+            ret = cli_fail("verifier", rc, "reference values");
+            goto out;
+        }
+        for (size_t i = 0; i < nrv; i++)
+            if ((rc = vmesh_verifier_load_rv_file(store, rv_files[i], corim_key)) != VMESH_OK) {
+                ret = cli_fail("verifier", rc, "reference values refused");
+                goto out;
+            }
+        vmesh_verifier_set_rv(v, store);
+    }
+#ifdef VMESH_HAVE_SYNC
+    if (nrvp > 0) {
+        vmesh_sync_config sc;
+        if (nrv > 0)
+            fprintf(stderr, "vmesh verifier: note: bundles from --rvp replace the --rv reference values "
+                            "once the first snapshot is installed\n");
+        memset(&sc, 0, sizeof(sc));
+        sc.state_dir = state_dir;
+        sc.interval = (int)poll;
+        sc.on_snapshot = vmesh_sync_to_verifier;
+        sc.ctx = v;
+        if ((rc = vmesh_sync_new(&sc, &sync)) != VMESH_OK) {
+            ret = cli_fail("verifier", rc, "bundle sync");
+            goto out;
+        }
+        for (size_t i = 0; i < nrvp; i++)
+            if ((rc = vmesh_sync_add_rvp_spec(sync, rvps[i])) != VMESH_OK) {
+                ret = cli_fail("verifier", rc, "--rvp");
+                goto out;
+            }
+    }
+#endif
+    memset(&scfg, 0, sizeof(scfg));
+    scfg.verifier = v;
+    scfg.ear_key = key;
+    scfg.session_key = have_session_key ? session_key : NULL;
+    scfg.session_ttl = ttl;
+    scfg.replica_id = id;
+    scfg.listen = listen;
+    scfg.threads = (unsigned)threads;
+    scfg.max_connections = (unsigned)maxconn;
+    scfg.conn_timeout = (unsigned)timeout;
+    scfg.max_body = (size_t)max_body;
+    if ((rc = vmesh_service_new(&scfg, &svc)) != VMESH_OK) {
+        ret = cli_fail("verifier", rc, "service");
+        goto out;
+    }
+    /* Block the stop signals in every thread (MHD's and the sync thread
+     * inherit the mask), then wait for them here. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+#ifdef VMESH_HAVE_SYNC
+    if (sync != NULL && (rc = vmesh_sync_start(sync)) != VMESH_OK) {
+        ret = cli_fail("verifier", rc, "bundle sync");
+        goto out;
+    }
+#endif
+    if ((rc = vmesh_service_start(svc)) != VMESH_OK) {
+        ret = cli_fail("verifier", rc, "listening");
+        goto out;
+    }
+    fprintf(stderr, "vmesh verifier: listening on %s (port %u)%s%s\n", listen, (unsigned)vmesh_service_port(svc),
+            id ? ", replica " : "", id ? id : "");
+    fflush(stderr);
+    while (sigwait(&set, &sig) != 0)
+        ;
+    fprintf(stderr, "vmesh verifier: %s received, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    vmesh_service_stop(svc);
+    {
+        vmesh_service_stats st;
+        vmesh_service_stats_get(svc, &st);
+        fprintf(stderr,
+                "vmesh verifier: %llu requests, %llu sessions, %llu verifications, %llu problems, %llu deleted\n",
+                (unsigned long long)st.requests, (unsigned long long)st.sessions,
+                (unsigned long long)st.verifications, (unsigned long long)st.problems,
+                (unsigned long long)st.revoked);
+    }
+    ret = CLI_EXIT_OK;
+out:
+#ifdef VMESH_HAVE_SYNC
+    vmesh_sync_free(sync);
+#endif
+    vmesh_service_free(svc);
+    vmesh_verifier_free(v);
+    vmesh_rv_store_free(store);
+    vmesh_crypto_key_free(key);
+    vmesh_crypto_key_free(corim_key);
+    OPENSSL_cleanse(session_key, sizeof(session_key));
+    (void)rvps;
+    (void)poll;
+    (void)state_dir;
+    return ret;
+}
+
+int cli_verifier(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? CLI_EXIT_ERROR : CLI_EXIT_OK;
+    }
+    if (strcmp(argv[1], "serve") == 0)
+        return serve(argc - 1, argv + 1);
+    return cli_usage_error("verifier", "unknown subcommand '%s' (serve)", argv[1]);
+}

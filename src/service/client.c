@@ -1,0 +1,290 @@
+/*
+ * The client side of the challenge-response API on libcurl: what an
+ * attester runs to obtain a passport EAR from a central verifier. Every
+ * reply is capped and checked (status, media type, nonce echo) before it is
+ * used; redirects are not followed and only http/https are spoken. It never
+ * judges the EAR it receives: the relying party verifies it.
+ */
+#include "vmesh/service.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#define REPLY_MAX ((size_t)4 * 1024 * 1024)
+#define URL_MAX 16384
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc;
+
+static void curl_init(void)
+{
+    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+typedef struct {
+    vmesh_buf body;
+    vmesh_buf location;
+    vmesh_buf content_type;
+    bool overflow;
+} reply;
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+    reply *r = ud;
+
+    if (vmesh_buf_append(&r->body, p, size * n) != VMESH_OK) {
+        r->overflow = true;
+        return 0;
+    }
+    return size * n;
+}
+
+static bool header_is(const char *line, size_t n, const char *name, const char **val, size_t *vlen)
+{
+    size_t l = strlen(name);
+
+    if (n <= l || strncasecmp(line, name, l) != 0 || line[l] != ':')
+        return false;
+    *val = line + l + 1;
+    *vlen = n - l - 1;
+    while (*vlen > 0 && (**val == ' ' || **val == '\t')) {
+        (*val)++;
+        (*vlen)--;
+    }
+    while (*vlen > 0 && ((*val)[*vlen - 1] == '\r' || (*val)[*vlen - 1] == '\n' || (*val)[*vlen - 1] == ' '))
+        (*vlen)--;
+    return true;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+    reply *r = ud;
+    const char *v;
+    size_t vl;
+
+    if (header_is(p, size * n, "Location", &v, &vl)) {
+        if (vmesh_buf_set(&r->location, v, vl) != VMESH_OK || vmesh_buf_terminate(&r->location) != VMESH_OK)
+            return 0;
+    } else if (header_is(p, size * n, "Content-Type", &v, &vl)) {
+        if (vmesh_buf_set(&r->content_type, v, vl) != VMESH_OK ||
+            vmesh_buf_terminate(&r->content_type) != VMESH_OK)
+            return 0;
+    }
+    return size * n;
+}
+
+static void reply_init(reply *r)
+{
+    memset(r, 0, sizeof(*r));
+    vmesh_buf_init(&r->body, REPLY_MAX);
+    vmesh_buf_init(&r->location, URL_MAX);
+    vmesh_buf_init(&r->content_type, 1024);
+}
+
+static void reply_free(reply *r)
+{
+    vmesh_buf_free(&r->body);
+    vmesh_buf_free(&r->location);
+    vmesh_buf_free(&r->content_type);
+}
+
+/* "detail" of a problem+json body, or the start of the body. */
+static void problem_detail(const reply *r, char *out, size_t n)
+{
+    json_t *j = json_loadb((const char *)r->body.data, r->body.len, 0, NULL);
+    const char *d = json_string_value(json_object_get(j, "detail"));
+
+    if (d != NULL)
+        snprintf(out, n, "%s", d);
+    else
+        snprintf(out, n, "%.*s", (int)(r->body.len < 200 ? r->body.len : 200), r->body.data ? (char *)r->body.data : "");
+    json_decref(j);
+}
+
+static vmesh_err do_request(const vmesh_service_client *c, const char *method, const char *url,
+                            struct curl_slist *hdrs, const uint8_t *body, size_t body_len, long *status, reply *r)
+{
+    vmesh_err rc = VMESH_OK;
+    CURL *h = curl_easy_init();
+    CURLcode cc;
+    char errbuf[CURL_ERROR_SIZE] = "";
+
+    VMESH_ENSURE(h != NULL, VMESH_ERR_NOMEM, "curl_easy_init failed");
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms > 0 ? c->timeout_ms : 10000L);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
+    if (c->ca_file != NULL)
+        curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+    if (strcmp(method, "POST") == 0) {
+        curl_easy_setopt(h, CURLOPT_POST, 1L);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? (const char *)body : "");
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    }
+    cc = curl_easy_perform(h);
+    VMESH_ENSURE(!r->overflow, VMESH_ERR_TOO_LARGE, "%s %s: reply larger than %zu bytes", method, url, REPLY_MAX);
+    VMESH_ENSURE(cc == CURLE_OK, cc == CURLE_OPERATION_TIMEDOUT ? VMESH_ERR_TIMEOUT : VMESH_ERR_IO, "%s %s: %s",
+                 method, url, errbuf[0] ? errbuf : curl_easy_strerror(cc));
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+out:
+    curl_easy_cleanup(h);
+    return rc;
+}
+
+static bool is_session_json(const reply *r)
+{
+    return r->content_type.len >= strlen(VMESH_SERVICE_SESSION_MT) &&
+           strncasecmp((const char *)r->content_type.data, VMESH_SERVICE_SESSION_MT,
+                       strlen(VMESH_SERVICE_SESSION_MT)) == 0;
+}
+
+vmesh_err vmesh_service_client_verify(const vmesh_service_client *c, const char *media_type, const uint8_t *evidence,
+                                      size_t evidence_len, const uint8_t *nonce, size_t nonce_len,
+                                      const uint8_t *akpub, size_t akpub_len, vmesh_buf *ear_jwt)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_buf base = {0}, url = {0}, enc = {0}, hv = {0}, got = {0};
+    struct curl_slist *h1 = NULL, *h2 = NULL, *h3 = NULL, *tmp;
+    reply r;
+    long status = 0;
+    json_t *j = NULL;
+    const char *st, *res, *nonce_s;
+    char detail[512];
+
+    reply_init(&r);
+    VMESH_ENSURE(c != NULL && c->url != NULL && c->url[0] != '\0', VMESH_ERR_ARG,
+                 "central verifier: no URL configured");
+    VMESH_ENSURE(media_type != NULL && evidence != NULL && evidence_len > 0, VMESH_ERR_ARG,
+                 "central verifier: no evidence to submit");
+    VMESH_ENSURE(nonce_len >= VMESH_SERVICE_MIN_NONCE && nonce_len <= VMESH_SERVICE_MAX_NONCE, VMESH_ERR_ARG,
+                 "central verifier: a session nonce must be %d..%d bytes, not %zu", VMESH_SERVICE_MIN_NONCE,
+                 VMESH_SERVICE_MAX_NONCE, nonce_len);
+    pthread_once(&curl_once, curl_init);
+    VMESH_ENSURE(curl_init_rc == CURLE_OK, VMESH_ERR_IO, "curl_global_init failed");
+    vmesh_buf_init(&url, URL_MAX);
+    vmesh_buf_init(&base, URL_MAX);
+
+    /* Base: <url>/challenge-response/v1/ */
+    VMESH_GUARD(vmesh_buf_set(&base, c->url, strlen(c->url)));
+    while (base.len > 0 && base.data[base.len - 1] == '/')
+        base.len--;
+    VMESH_GUARD(vmesh_buf_append(&base, VMESH_SERVICE_API_PREFIX, strlen(VMESH_SERVICE_API_PREFIX)));
+
+    /* 1. newSession?nonce=<base64url> (Veraison: the client may pick the nonce). */
+    VMESH_GUARD(vmesh_b64url_encode(nonce, nonce_len, &enc));
+    VMESH_GUARD(vmesh_buf_set(&url, base.data, base.len));
+    VMESH_GUARD(vmesh_buf_append(&url, "newSession?nonce=", 17));
+    VMESH_GUARD(vmesh_buf_append(&url, enc.data, enc.len));
+    VMESH_GUARD(vmesh_buf_terminate(&url));
+    tmp = curl_slist_append(h1, "Accept: " VMESH_SERVICE_SESSION_MT);
+    VMESH_ENSURE(tmp != NULL, VMESH_ERR_NOMEM, "out of memory");
+    h1 = tmp;
+    VMESH_GUARD(do_request(c, "POST", (const char *)url.data, h1, NULL, 0, &status, &r));
+    if (status != 201) {
+        problem_detail(&r, detail, sizeof(detail));
+        VMESH_FAIL(VMESH_ERR_IO, "central verifier %s: newSession answered %ld: %s", c->url, status, detail);
+    }
+    VMESH_ENSURE(r.location.len > 0 && is_session_json(&r), VMESH_ERR_PARSE,
+                 "central verifier %s: newSession answer lacks a Location or a session body", c->url);
+    j = json_loadb((const char *)r.body.data, r.body.len, 0, NULL);
+    nonce_s = json_string_value(json_object_get(j, "nonce"));
+    VMESH_ENSURE(nonce_s != NULL && vmesh_b64_decode(nonce_s, strlen(nonce_s), &got) == VMESH_OK &&
+                     got.len == nonce_len && memcmp(got.data, nonce, nonce_len) == 0,
+                 VMESH_ERR_MISMATCH, "central verifier %s: the session nonce is not the one requested", c->url);
+    json_decref(j);
+    j = NULL;
+
+    /* 2. POST the evidence to the session (Location is relative to base). */
+    vmesh_buf_reset(&url);
+    if (strncmp((const char *)r.location.data, "http://", 7) == 0 ||
+        strncmp((const char *)r.location.data, "https://", 8) == 0) {
+        VMESH_GUARD(vmesh_buf_set(&url, r.location.data, r.location.len));
+    } else if (r.location.data[0] == '/') {
+        /* Absolute path: scheme://authority of the configured URL + path. */
+        const char *sl = strstr(c->url, "://");
+        const char *auth_end = sl ? strchr(sl + 3, '/') : NULL;
+        size_t al = auth_end ? (size_t)(auth_end - c->url) : strlen(c->url);
+        VMESH_GUARD(vmesh_buf_set(&url, c->url, al));
+        VMESH_GUARD(vmesh_buf_append(&url, r.location.data, r.location.len));
+    } else {
+        VMESH_GUARD(vmesh_buf_set(&url, base.data, base.len));
+        VMESH_GUARD(vmesh_buf_append(&url, r.location.data, r.location.len));
+    }
+    VMESH_GUARD(vmesh_buf_terminate(&url));
+    VMESH_GUARD(vmesh_buf_set(&hv, "Content-Type: ", 14));
+    VMESH_GUARD(vmesh_buf_append(&hv, media_type, strlen(media_type)));
+    VMESH_GUARD(vmesh_buf_terminate(&hv));
+    tmp = curl_slist_append(NULL, "Accept: " VMESH_SERVICE_SESSION_MT);
+    VMESH_ENSURE(tmp != NULL, VMESH_ERR_NOMEM, "out of memory");
+    h2 = tmp;
+    tmp = curl_slist_append(h2, (const char *)hv.data);
+    VMESH_ENSURE(tmp != NULL, VMESH_ERR_NOMEM, "out of memory");
+    if (akpub != NULL && akpub_len > 0) {
+        VMESH_GUARD(vmesh_b64url_encode(akpub, akpub_len, &enc));
+        VMESH_GUARD(vmesh_buf_set(&hv, VMESH_SERVICE_AK_HEADER ": ", strlen(VMESH_SERVICE_AK_HEADER) + 2));
+        VMESH_GUARD(vmesh_buf_append(&hv, enc.data, enc.len));
+        VMESH_GUARD(vmesh_buf_terminate(&hv));
+        tmp = curl_slist_append(h2, (const char *)hv.data);
+        VMESH_ENSURE(tmp != NULL, VMESH_ERR_NOMEM, "out of memory");
+    }
+    reply_free(&r);
+    reply_init(&r);
+    VMESH_GUARD(do_request(c, "POST", (const char *)url.data, h2, evidence, evidence_len, &status, &r));
+    if (status != 200) {
+        problem_detail(&r, detail, sizeof(detail));
+        VMESH_FAIL(status == 415 ? VMESH_ERR_UNSUPPORTED : VMESH_ERR_IO,
+                   "central verifier %s: evidence answered %ld: %s", c->url, status, detail);
+    }
+    VMESH_ENSURE(is_session_json(&r), VMESH_ERR_PARSE, "central verifier %s: the answer is not a session", c->url);
+    j = json_loadb((const char *)r.body.data, r.body.len, 0, NULL);
+    st = json_string_value(json_object_get(j, "status"));
+    res = json_string_value(json_object_get(j, "result"));
+    VMESH_ENSURE(st != NULL && strcmp(st, "complete") == 0 && res != NULL, VMESH_ERR_STATE,
+                 "central verifier %s: session status \"%s\" without a result", c->url, st ? st : "?");
+    VMESH_ENSURE(strlen(res) <= (size_t)256 * 1024, VMESH_ERR_TOO_LARGE, "central verifier: EAR too large");
+    VMESH_GUARD(vmesh_buf_set(ear_jwt, res, strlen(res)));
+    VMESH_GUARD(vmesh_buf_terminate(ear_jwt));
+
+    /* 3. DELETE the session (best effort: it expires anyway). */
+    tmp = curl_slist_append(NULL, "Accept: " VMESH_SERVICE_PROBLEM_MT);
+    if (tmp != NULL) {
+        h3 = tmp;
+        reply_free(&r);
+        reply_init(&r);
+        if (do_request(c, "DELETE", (const char *)url.data, h3, NULL, 0, &status, &r) != VMESH_OK || status != 204)
+            vmesh_log(VMESH_LOG_DEBUG, "central verifier: DELETE of the session answered %ld", status);
+        vmesh_err_clear();
+    }
+out:
+    json_decref(j);
+    curl_slist_free_all(h1);
+    curl_slist_free_all(h2);
+    curl_slist_free_all(h3);
+    reply_free(&r);
+    vmesh_buf_free(&base);
+    vmesh_buf_free(&url);
+    vmesh_buf_free(&enc);
+    vmesh_buf_free(&hv);
+    vmesh_buf_free(&got);
+    return rc;
+}
+
+vmesh_err vmesh_service_passport_client(void *ctx, const char *media_type, const uint8_t *evidence,
+                                        size_t evidence_len, const uint8_t *challenge, size_t challenge_len,
+                                        const uint8_t *akpub, size_t akpub_len, vmesh_buf *ear_jwt)
+{
+    return vmesh_service_client_verify(ctx, media_type, evidence, evidence_len, challenge, challenge_len, akpub,
+                                       akpub_len, ear_jwt);
+}

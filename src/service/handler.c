@@ -1,0 +1,676 @@
+/*
+ * The verification API as a pure function: request in, response out, no
+ * sockets (the libmicrohttpd glue in http.c only copies fields in and out).
+ * Paths, status codes, JSON fields and problem details follow Veraison's
+ * verification service (veraison/services verification/api/handler.go) so
+ * that Veraison clients work unchanged. It must never answer 200 for
+ * evidence it did not appraise under the session's nonce, and never act on
+ * a session id whose MAC it has not checked.
+ */
+#include "service_int.h"
+#include "vmesh/agent.h"
+#include "vmesh/jose.h"
+
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define WELL_KNOWN_PATH "/.well-known/veraison/verification"
+#define NEW_SESSION_PATH VMESH_SERVICE_API_PREFIX "newSession"
+#define SESSION_PATH VMESH_SERVICE_API_PREFIX "session/"
+#define WELL_KNOWN_MAX_AGE "max-age=60"
+
+/* ---- small JSON writer (our own output only) ---------------------------------- */
+
+static vmesh_err js_raw(vmesh_buf *b, const char *s)
+{
+    return vmesh_buf_append(b, s, strlen(s));
+}
+
+/* RFC 8259 §7: quotation mark, reverse solidus and control characters
+ * must be escaped. */
+static vmesh_err js_str(vmesh_buf *b, const char *s, size_t n)
+{
+    vmesh_err rc = VMESH_OK;
+    size_t run = 0;
+
+    VMESH_GUARD(vmesh_buf_append_u8(b, '"'));
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        VMESH_GUARD(vmesh_buf_append(b, s + run, i - run));
+        char esc[8];
+        if (c == '"' || c == '\\')
+            snprintf(esc, sizeof(esc), "\\%c", c);
+        else
+            snprintf(esc, sizeof(esc), "\\u%04x", c);
+        VMESH_GUARD(js_raw(b, esc));
+        run = i + 1;
+    }
+    VMESH_GUARD(vmesh_buf_append(b, s + run, n - run));
+    VMESH_GUARD(vmesh_buf_append_u8(b, '"'));
+out:
+    return rc;
+}
+
+static vmesh_err js_cstr(vmesh_buf *b, const char *s)
+{
+    return js_str(b, s, strlen(s));
+}
+
+static vmesh_err js_b64(vmesh_buf *b, const uint8_t *p, size_t n, bool url)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_buf t = {0};
+
+    VMESH_GUARD(url ? vmesh_b64url_encode(p, n, &t) : vmesh_b64_encode(p, n, &t));
+    VMESH_GUARD(vmesh_buf_append_u8(b, '"'));
+    VMESH_GUARD(vmesh_buf_append(b, t.data, t.len));
+    VMESH_GUARD(vmesh_buf_append_u8(b, '"'));
+out:
+    vmesh_buf_free(&t);
+    return rc;
+}
+
+static const char *status_title(unsigned status)
+{
+    /* Go's http.StatusText, which Veraison's problems carry as "title". */
+    switch (status) {
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 406: return "Not Acceptable";
+    case 413: return "Request Entity Too Large";
+    case 415: return "Unsupported Media Type";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return "Error";
+    }
+}
+
+vmesh_err vmesh_service_problem(vmesh_service_response *rs, unsigned status, const char *fmt, ...)
+{
+    vmesh_err rc = VMESH_OK;
+    char detail[1024];
+    char num[16];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
+    rs->status = status;
+    rs->content_type = VMESH_SERVICE_PROBLEM_MT;
+    vmesh_buf_reset(&rs->body);
+    /* RFC 9457 §3.1: "type" ... "When this member is not present, its value
+     * is assumed to be "about:blank"" — Veraison writes it out; so do we. */
+    snprintf(num, sizeof(num), "%u", status);
+    VMESH_GUARD(js_raw(&rs->body, "{\"type\":\"about:blank\",\"title\":"));
+    VMESH_GUARD(js_cstr(&rs->body, status_title(status)));
+    VMESH_GUARD(js_raw(&rs->body, ",\"status\":"));
+    VMESH_GUARD(js_raw(&rs->body, num));
+    VMESH_GUARD(js_raw(&rs->body, ",\"detail\":"));
+    VMESH_GUARD(js_cstr(&rs->body, detail));
+    VMESH_GUARD(js_raw(&rs->body, "}"));
+out:
+    return rc;
+}
+
+void vmesh_service_response_init(vmesh_service_response *r)
+{
+    memset(r, 0, sizeof(*r));
+    vmesh_buf_init(&r->body, 8 * VMESH_SERVICE_MAX_BODY);
+}
+
+void vmesh_service_response_free(vmesh_service_response *r)
+{
+    vmesh_buf_free(&r->body);
+    vmesh_buf_free(&r->location);
+    vmesh_buf_free(&r->content_location);
+    vmesh_buf_free(&r->accept);
+}
+
+/* ---- construction ------------------------------------------------------------ */
+
+static vmesh_err build_media_types(vmesh_service *s)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_buf j = {0}, h = {0};
+    size_t n;
+    const vmesh_evidence_scheme *const *schemes = vmesh_verifier_schemes(&n);
+    bool first = true;
+
+    VMESH_GUARD(js_raw(&j, "["));
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; schemes[i]->media_types[k] != NULL; k++) {
+            const char *mt = schemes[i]->media_types[k];
+            if (!first) {
+                VMESH_GUARD(js_raw(&j, ","));
+                VMESH_GUARD(js_raw(&h, ", "));
+            }
+            first = false;
+            VMESH_GUARD(js_cstr(&j, mt));
+            VMESH_GUARD(js_raw(&h, mt));
+        }
+    VMESH_GUARD(js_raw(&j, "]"));
+    VMESH_GUARD(vmesh_buf_terminate(&j));
+    VMESH_GUARD(vmesh_buf_terminate(&h));
+    s->accept_json = (char *)vmesh_buf_steal(&j, NULL);
+    s->accept_header = (char *)vmesh_buf_steal(&h, NULL);
+out:
+    vmesh_buf_free(&j);
+    vmesh_buf_free(&h);
+    return rc;
+}
+
+/* The discovery document of capability.WellKnownInfo: ear-verification-key,
+ * media-types, attestation-schemes, version, service-state, api-endpoints. */
+static vmesh_err build_well_known(vmesh_service *s)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_buf jwk = {0}, b = {0};
+    json_t *key = NULL;
+    char *keys = NULL;
+    size_t n;
+    const vmesh_evidence_scheme *const *schemes = vmesh_verifier_schemes(&n);
+
+    VMESH_GUARD(vmesh_crypto_key_to_jwk(s->ear_key, false, &jwk));
+    key = json_loadb((const char *)jwk.data, jwk.len, 0, NULL);
+    VMESH_ENSURE(key != NULL, VMESH_ERR_PARSE, "EAR key: JWK export is not JSON");
+    /* Veraison's published key names its algorithm; clients pick it from here. */
+    json_object_set_new(key, "alg", json_string(vmesh_crypto_key_jws_alg(s->ear_key)));
+    keys = json_dumps(key, JSON_COMPACT | JSON_SORT_KEYS);
+    VMESH_ENSURE(keys != NULL, VMESH_ERR_NOMEM, "out of memory");
+    VMESH_GUARD(js_raw(&b, "{\"ear-verification-key\":"));
+    VMESH_GUARD(js_raw(&b, keys));
+    VMESH_GUARD(js_raw(&b, ",\"media-types\":"));
+    VMESH_GUARD(js_raw(&b, s->accept_json));
+    VMESH_GUARD(js_raw(&b, ",\"attestation-schemes\":["));
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            VMESH_GUARD(js_raw(&b, ","));
+        VMESH_GUARD(js_cstr(&b, schemes[i]->name));
+    }
+    VMESH_GUARD(js_raw(&b, "],\"version\":\"vmesh-" VMESH_VERSION_STRING "\",\"service-state\":\"READY\","
+                           "\"api-endpoints\":{\"newChallengeResponseSession\":\"" NEW_SESSION_PATH "\"}}"));
+    VMESH_GUARD(vmesh_buf_terminate(&b));
+    s->well_known = (char *)vmesh_buf_steal(&b, &s->well_known_len);
+out:
+    free(keys);
+    json_decref(key);
+    vmesh_buf_free(&jwk);
+    vmesh_buf_free(&b);
+    return rc;
+}
+
+static char *dup_opt(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+vmesh_err vmesh_service_new(const vmesh_service_config *cfg, vmesh_service **out)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_service *s = NULL;
+    long cores;
+
+    *out = NULL;
+    VMESH_ENSURE(cfg != NULL && cfg->verifier != NULL && cfg->ear_key != NULL, VMESH_ERR_ARG,
+                 "service: a verifier and its EAR key are required");
+    VMESH_ENSURE(cfg->session_ttl >= 0 && cfg->session_ttl <= 86400, VMESH_ERR_ARG,
+                 "service: session TTL must be 1..86400 seconds, got %lld", (long long)cfg->session_ttl);
+    s = calloc(1, sizeof(*s));
+    VMESH_ENSURE(s != NULL, VMESH_ERR_NOMEM, "out of memory");
+    pthread_mutex_init(&s->revoke_lock, NULL);
+    s->verifier = cfg->verifier;
+    s->ear_key = vmesh_crypto_key_ref(cfg->ear_key);
+    s->ttl = cfg->session_ttl ? cfg->session_ttl : VMESH_SERVICE_DEFAULT_TTL;
+    if (cfg->session_key != NULL)
+        memcpy(s->session_key, cfg->session_key, 32);
+    else
+        VMESH_GUARD(vmesh_service_session_key_derive(cfg->ear_key, s->session_key));
+    s->replica_id = dup_opt(cfg->replica_id);
+    s->listen = dup_opt(cfg->listen ? cfg->listen : "127.0.0.1:8080");
+    VMESH_ENSURE(s->listen != NULL && (cfg->replica_id == NULL || s->replica_id != NULL), VMESH_ERR_NOMEM,
+                 "out of memory");
+    cores = sysconf(_SC_NPROCESSORS_ONLN);
+    s->threads = cfg->threads ? cfg->threads : (unsigned)(cores > 0 ? cores : 1);
+    s->max_connections = cfg->max_connections ? cfg->max_connections : 1024;
+    s->conn_timeout = cfg->conn_timeout ? cfg->conn_timeout : 30;
+    s->max_body = cfg->max_body ? cfg->max_body : VMESH_SERVICE_MAX_BODY;
+    VMESH_ENSURE(s->max_body <= 16 * VMESH_SERVICE_MAX_BODY, VMESH_ERR_ARG, "service: body cap over 16 MiB");
+    VMESH_GUARD(build_media_types(s));
+    VMESH_GUARD(build_well_known(s));
+    *out = s;
+    s = NULL;
+out:
+    vmesh_service_free(s);
+    return rc;
+}
+
+void vmesh_service_free(vmesh_service *s)
+{
+    if (s == NULL)
+        return;
+    vmesh_service_stop(s);
+    vmesh_crypto_key_free(s->ear_key);
+    OPENSSL_cleanse(s->session_key, sizeof(s->session_key));
+    free(s->replica_id);
+    free(s->well_known);
+    free(s->accept_json);
+    free(s->accept_header);
+    free(s->listen);
+    pthread_mutex_destroy(&s->revoke_lock);
+    free(s);
+}
+
+void vmesh_service_stats_get(vmesh_service *s, vmesh_service_stats *out)
+{
+    out->requests = atomic_load(&s->n_requests);
+    out->sessions = atomic_load(&s->n_sessions);
+    out->verifications = atomic_load(&s->n_verifications);
+    out->problems = atomic_load(&s->n_problems);
+    out->revoked = atomic_load(&s->n_revoked);
+}
+
+/* ---- revocation (DELETE) ------------------------------------------------------ */
+
+static size_t revoke_slot(const uint8_t sid[16])
+{
+    return ((size_t)sid[0] | (size_t)sid[1] << 8) % REVOKE_SLOTS;
+}
+
+static void revoke_sid(vmesh_service *s, const uint8_t sid[16], int64_t expiry, int64_t now)
+{
+    size_t base = revoke_slot(sid), victim = base;
+
+    pthread_mutex_lock(&s->revoke_lock);
+    for (size_t i = 0; i < REVOKE_PROBE; i++) {
+        revoked_entry *e = &s->revoked[(base + i) % REVOKE_SLOTS];
+        if (e->expiry > now && memcmp(e->sid, sid, 16) == 0) {
+            victim = (base + i) % REVOKE_SLOTS;
+            break;
+        }
+        /* An empty or expired slot, else the one that expires first: losing it
+         * only ends that revocation early; the session still dies at expiry. */
+        if (e->expiry <= now || e->expiry < s->revoked[victim].expiry)
+            victim = (base + i) % REVOKE_SLOTS;
+        if (e->expiry <= now)
+            break;
+    }
+    memcpy(s->revoked[victim].sid, sid, 16);
+    s->revoked[victim].expiry = expiry;
+    pthread_mutex_unlock(&s->revoke_lock);
+}
+
+static bool is_revoked(vmesh_service *s, const uint8_t sid[16], int64_t now)
+{
+    size_t base = revoke_slot(sid);
+    bool found = false;
+
+    pthread_mutex_lock(&s->revoke_lock);
+    for (size_t i = 0; i < REVOKE_PROBE && !found; i++) {
+        const revoked_entry *e = &s->revoked[(base + i) % REVOKE_SLOTS];
+        found = e->expiry > now && memcmp(e->sid, sid, 16) == 0;
+    }
+    pthread_mutex_unlock(&s->revoke_lock);
+    return found;
+}
+
+/* ---- the session representation ------------------------------------------------ */
+
+static vmesh_err rfc3339(int64_t t, char out[32])
+{
+    struct tm tm;
+    time_t tt = (time_t)t;
+
+    if (gmtime_r(&tt, &tm) == NULL || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        return vmesh_err_set(VMESH_ERR_ARG, "time %lld cannot be formatted", (long long)t);
+    return VMESH_OK;
+}
+
+/* Field order and names as Veraison's ChallengeResponseSession: status,
+ * nonce (base64url, unpadded), expiry (RFC 3339), accept, evidence {type,
+ * value (standard base64, as Go encodes []byte)}, result. */
+static vmesh_err session_json(const vmesh_service *s, const vmesh_service_session *ss, const char *ev_type,
+                              const uint8_t *ev, size_t ev_len, const char *result, vmesh_buf *b)
+{
+    vmesh_err rc = VMESH_OK;
+    char when[32];
+
+    VMESH_GUARD(rfc3339(ss->expiry, when));
+    vmesh_buf_reset(b);
+    VMESH_GUARD(js_raw(b, result ? "{\"status\":\"complete\",\"nonce\":" : "{\"status\":\"waiting\",\"nonce\":"));
+    VMESH_GUARD(js_b64(b, ss->nonce, ss->nonce_len, true));
+    VMESH_GUARD(js_raw(b, ",\"expiry\":\""));
+    VMESH_GUARD(js_raw(b, when));
+    VMESH_GUARD(js_raw(b, "\",\"accept\":"));
+    VMESH_GUARD(js_raw(b, s->accept_json));
+    if (ev_type != NULL) {
+        VMESH_GUARD(js_raw(b, ",\"evidence\":{\"type\":"));
+        VMESH_GUARD(js_cstr(b, ev_type));
+        if (ev != NULL) {
+            VMESH_GUARD(js_raw(b, ",\"value\":"));
+            VMESH_GUARD(js_b64(b, ev, ev_len, false));
+        }
+        VMESH_GUARD(js_raw(b, "}"));
+    }
+    if (result != NULL) {
+        VMESH_GUARD(js_raw(b, ",\"result\":"));
+        VMESH_GUARD(js_cstr(b, result));
+    }
+    VMESH_GUARD(js_raw(b, "}"));
+out:
+    return rc;
+}
+
+static vmesh_err set_location(vmesh_buf *hdr, const char *token)
+{
+    vmesh_err rc = VMESH_OK;
+
+    /* Veraison: c.Header("Location", path.Join("session", id)) — relative
+     * to the newSession URL's base, i.e. /challenge-response/v1/. */
+    VMESH_GUARD(vmesh_buf_set(hdr, "session/", 8));
+    VMESH_GUARD(vmesh_buf_append(hdr, token, strlen(token)));
+    VMESH_GUARD(vmesh_buf_terminate(hdr));
+out:
+    return rc;
+}
+
+/* ---- handlers ------------------------------------------------------------------- */
+
+static vmesh_err not_acceptable(vmesh_service_response *rs, const char *mt)
+{
+    return vmesh_service_problem(rs, 406, "the only supported output format is %s", mt);
+}
+
+static vmesh_err new_session(vmesh_service *s, const vmesh_service_request *rq, int64_t now,
+                             vmesh_service_response *rs)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_service_session ss;
+    vmesh_buf nonce = {0}, token = {0};
+
+    vmesh_service_session_init(&ss);
+    if (!vmesh_service_accepts(rq->accept, VMESH_SERVICE_SESSION_MT)) {
+        rc = not_acceptable(rs, VMESH_SERVICE_SESSION_MT);
+        goto out;
+    }
+    if (vmesh_service_parse_nonce_query(rq->q_nonce, rq->q_nonce_size, &nonce) != VMESH_OK) {
+        rc = vmesh_service_problem(rs, 400, "failed handling nonce request: %s", vmesh_err_detail());
+        goto out;
+    }
+    VMESH_GUARD(vmesh_crypto_random(ss.sid, sizeof(ss.sid)));
+    ss.state = VMESH_SESSION_WAITING;
+    ss.created = now;
+    ss.expiry = now + s->ttl;
+    memcpy(ss.nonce, nonce.data, nonce.len);
+    ss.nonce_len = nonce.len;
+    VMESH_GUARD(vmesh_service_token_seal(s->session_key, &ss, &token));
+    VMESH_GUARD(set_location(&rs->location, (const char *)token.data));
+    VMESH_GUARD(session_json(s, &ss, NULL, NULL, 0, NULL, &rs->body));
+    rs->status = 201;
+    rs->content_type = VMESH_SERVICE_SESSION_MT;
+    atomic_fetch_add(&s->n_sessions, 1);
+out:
+    vmesh_service_session_free(&ss);
+    vmesh_buf_free(&nonce);
+    vmesh_buf_free(&token);
+    return rc;
+}
+
+/* Opens the id of a session path; on failure fills rs with the problem and
+ * returns false (rc carries only out-of-memory). expired_ok: DELETE. */
+static bool open_session(vmesh_service *s, const char *id, int64_t now, bool expired_ok, vmesh_service_session *ss,
+                         vmesh_service_response *rs, vmesh_err *rc)
+{
+    vmesh_err e = vmesh_service_token_open(s->session_key, id, strlen(id), now, ss);
+
+    *rc = VMESH_OK;
+    if (e == VMESH_OK || (expired_ok && e == VMESH_ERR_EXPIRED)) {
+        if (!is_revoked(s, ss->sid, now))
+            return true;
+        *rc = vmesh_service_problem(rs, 404, "session not found: it was deleted");
+        return false;
+    }
+    if (e == VMESH_ERR_PARSE || e == VMESH_ERR_TOO_LARGE)
+        *rc = vmesh_service_problem(rs, 400, "invalid session id in path segment: %s", vmesh_err_detail());
+    else
+        *rc = vmesh_service_problem(rs, 404, "session not found: %s", vmesh_err_detail());
+    return false;
+}
+
+static vmesh_err registered_media_type(const vmesh_evidence_scheme *scheme, const char *mt, const char **out)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_buf want = {0}, have = {0};
+
+    *out = mt;
+    VMESH_GUARD(vmesh_verifier_media_type_canon(mt, &want));
+    for (size_t i = 0; scheme->media_types[i] != NULL; i++) {
+        VMESH_GUARD(vmesh_verifier_media_type_canon(scheme->media_types[i], &have));
+        if (have.len == want.len && memcmp(have.data, want.data, want.len) == 0) {
+            *out = scheme->media_types[i];
+            break;
+        }
+    }
+out:
+    vmesh_buf_free(&want);
+    vmesh_buf_free(&have);
+    return rc;
+}
+
+static vmesh_err submit_evidence(vmesh_service *s, const vmesh_service_request *rq, const char *id, int64_t now,
+                                 vmesh_service_response *rs)
+{
+    vmesh_err rc = VMESH_OK, e;
+    vmesh_service_session ss;
+    vmesh_buf cmw_type = {0}, cmw_value = {0}, ak = {0}, ear = {0}, token = {0};
+    vmesh_appraisal ap;
+    vmesh_verifier_request vr;
+    const char *mt = rq->content_type;
+    const uint8_t *ev = rq->body;
+    size_t ev_len = rq->body_len;
+    uint8_t ak_nonce[32];
+    const vmesh_evidence_scheme *scheme = NULL;
+    const char *client_mt = NULL;
+
+    vmesh_service_session_init(&ss);
+    vmesh_appraisal_init(&ap);
+    vmesh_buf_init(&ear, VMESH_JOSE_MAX_COMPACT);
+    if (!vmesh_service_accepts(rq->accept, VMESH_SERVICE_SESSION_MT)) {
+        rc = not_acceptable(rs, VMESH_SERVICE_SESSION_MT);
+        goto out;
+    }
+    if (ev == NULL || ev_len == 0) {
+        rc = vmesh_service_problem(rs, 400, "unable to read evidence from the request body");
+        goto out;
+    }
+    if (vmesh_service_is_cmw(mt)) {
+        if (vmesh_service_cmw_unwrap(ev, ev_len, &cmw_type, &cmw_value) != VMESH_OK) {
+            rc = vmesh_service_problem(rs, 400, "could not unwrap the CMW: %s", vmesh_err_detail());
+            goto out;
+        }
+        mt = (const char *)cmw_type.data;
+        ev = cmw_value.data;
+        ev_len = cmw_value.len;
+    }
+    if (mt == NULL || strlen(mt) > VMESH_SERVICE_MAX_MT || (scheme = vmesh_verifier_scheme_by_media_type(mt)) == NULL) {
+        VMESH_GUARD(vmesh_buf_set(&rs->accept, s->accept_header, strlen(s->accept_header)));
+        VMESH_GUARD(vmesh_buf_terminate(&rs->accept));
+        rc = vmesh_service_problem(rs, 415, "no active plugin found for %.300s", mt ? mt : "(no Content-Type)");
+        goto out;
+    }
+    if (!open_session(s, id, now, false, &ss, rs, &rc))
+        goto out;
+    /* Hand the scheme its own spelling of the media type: the registry
+     * matches canonical forms (quoted or not, any spacing). */
+    client_mt = mt;
+    VMESH_GUARD(registered_media_type(scheme, mt, &mt));
+    memset(&vr, 0, sizeof(vr));
+    vr.evidence = ev;
+    vr.evidence_len = ev_len;
+    vr.media_type = mt;
+    vr.nonce = ss.nonce;
+    vr.nonce_len = ss.nonce_len;
+    vr.now = now;
+    if (rq->ak != NULL) {
+        if (vmesh_service_parse_ak(rq->ak, &ak) != VMESH_OK) {
+            rc = vmesh_service_problem(rs, 400, "%s", vmesh_err_detail());
+            goto out;
+        }
+        /* DESIGN §3.2: ak_nonce = SHA-256("vmesh ak v1" || SPKI(AK) || freshness
+         * value); here the freshness value is the session nonce. */
+        vmesh_agent_ak_nonce(ak.data, ak.len, ss.nonce, ss.nonce_len, ak_nonce);
+        vr.nonce = ak_nonce;
+        vr.nonce_len = sizeof(ak_nonce);
+        vr.akpub = ak.data;
+        vr.akpub_len = ak.len;
+    }
+    e = vmesh_verifier_appraise(s->verifier, &vr, &ap, NULL, &ear);
+    if (e == VMESH_ERR_NOMEM || e == VMESH_ERR_CRYPTO || e == VMESH_ERR_STATE || e == VMESH_ERR_IO) {
+        vmesh_log(VMESH_LOG_ERROR, "verifier: appraisal failed: %s", vmesh_err_detail());
+        rc = vmesh_service_problem(rs, 500, "error encountered while processing evidence");
+        goto out;
+    }
+    if (e != VMESH_OK) {
+        rc = vmesh_service_problem(rs, 400, "evidence could not be appraised: %s", vmesh_err_detail());
+        goto out;
+    }
+    VMESH_GUARD(vmesh_buf_terminate(&ear));
+    atomic_fetch_add(&s->n_verifications, 1);
+    /* The completed state lives in a new id: RFC 9110 §8.7 "If Content-Location
+     * is included in a 2xx (Successful) response message and its field value
+     * refers to a URI that differs from the target URI, then the origin server
+     * claims that the URI is an identifier for a different resource
+     * corresponding to the enclosed representation." */
+    if (ear.len <= VMESH_SERVICE_MAX_TOKEN_EAR) {
+        ss.state = VMESH_SESSION_COMPLETE;
+        snprintf(ss.media_type, sizeof(ss.media_type), "%s", client_mt);
+        VMESH_GUARD(vmesh_buf_set(&ss.ear, ear.data, ear.len));
+        VMESH_GUARD(vmesh_service_token_seal(s->session_key, &ss, &token));
+        VMESH_GUARD(set_location(&rs->content_location, (const char *)token.data));
+    }
+    VMESH_GUARD(session_json(s, &ss, client_mt, ev, ev_len, (const char *)ear.data, &rs->body));
+    rs->status = 200;
+    rs->content_type = VMESH_SERVICE_SESSION_MT;
+out:
+    vmesh_appraisal_free(&ap);
+    vmesh_service_session_free(&ss);
+    vmesh_buf_free(&cmw_type);
+    vmesh_buf_free(&cmw_value);
+    vmesh_buf_free(&ak);
+    vmesh_buf_free(&ear);
+    vmesh_buf_free(&token);
+    return rc;
+}
+
+static vmesh_err get_session(vmesh_service *s, const vmesh_service_request *rq, const char *id, int64_t now,
+                             vmesh_service_response *rs)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_service_session ss;
+    bool done;
+
+    vmesh_service_session_init(&ss);
+    if (!vmesh_service_accepts(rq->accept, VMESH_SERVICE_SESSION_MT)) {
+        rc = not_acceptable(rs, VMESH_SERVICE_SESSION_MT);
+        goto out;
+    }
+    if (!open_session(s, id, now, false, &ss, rs, &rc))
+        goto out;
+    done = ss.state == VMESH_SESSION_COMPLETE;
+    /* A completed id carries the evidence type and the result, not the
+     * evidence bytes (docs/VERIFIER.md). */
+    VMESH_GUARD(session_json(s, &ss, done ? ss.media_type : NULL, NULL, 0, done ? (const char *)ss.ear.data : NULL,
+                             &rs->body));
+    rs->status = 200;
+    rs->content_type = VMESH_SERVICE_SESSION_MT;
+out:
+    vmesh_service_session_free(&ss);
+    return rc;
+}
+
+static vmesh_err delete_session(vmesh_service *s, const char *id, int64_t now, vmesh_service_response *rs)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_service_session ss;
+
+    vmesh_service_session_init(&ss);
+    if (!open_session(s, id, now, true, &ss, rs, &rc))
+        goto out;
+    if (ss.expiry > now) {
+        revoke_sid(s, ss.sid, ss.expiry, now);
+        atomic_fetch_add(&s->n_revoked, 1);
+    }
+    rs->status = 204;
+    rs->content_type = NULL;
+    vmesh_buf_reset(&rs->body);
+out:
+    vmesh_service_session_free(&ss);
+    return rc;
+}
+
+static vmesh_err well_known(vmesh_service *s, const vmesh_service_request *rq, vmesh_service_response *rs)
+{
+    vmesh_err rc = VMESH_OK;
+
+    if (!vmesh_service_accepts(rq->accept, VMESH_SERVICE_DISCOVERY_MT) &&
+        !vmesh_service_accepts(rq->accept, "application/json")) {
+        rc = not_acceptable(rs, VMESH_SERVICE_DISCOVERY_MT);
+        goto out;
+    }
+    VMESH_GUARD(vmesh_buf_set(&rs->body, s->well_known, s->well_known_len));
+    rs->status = 200;
+    rs->content_type = VMESH_SERVICE_DISCOVERY_MT;
+    rs->cache_control = WELL_KNOWN_MAX_AGE;
+out:
+    return rc;
+}
+
+static bool is(const char *a, const char *b)
+{
+    return a != NULL && strcmp(a, b) == 0;
+}
+
+vmesh_err vmesh_service_handle(vmesh_service *s, const vmesh_service_request *rq, vmesh_service_response *rs)
+{
+    vmesh_err rc = VMESH_OK;
+    int64_t now = rq->now ? rq->now : vmesh_time_now();
+    const char *path = rq->path ? rq->path : "";
+    const char *m = rq->method ? rq->method : "";
+
+    atomic_fetch_add(&s->n_requests, 1);
+    rs->status = 500;
+    rs->content_type = NULL;
+    rs->cache_control = NULL;
+    vmesh_buf_reset(&rs->body);
+    vmesh_buf_reset(&rs->location);
+    vmesh_buf_reset(&rs->content_location);
+    vmesh_buf_reset(&rs->accept);
+    if (strcmp(path, WELL_KNOWN_PATH) == 0) {
+        rc = is(m, "GET") ? well_known(s, rq, rs) : vmesh_service_problem(rs, 405, "%s allows GET", path);
+    } else if (strcmp(path, NEW_SESSION_PATH) == 0) {
+        rc = is(m, "POST") ? new_session(s, rq, now, rs) : vmesh_service_problem(rs, 405, "%s allows POST", path);
+    } else if (strncmp(path, SESSION_PATH, strlen(SESSION_PATH)) == 0 && path[strlen(SESSION_PATH)] != '\0' &&
+               strchr(path + strlen(SESSION_PATH), '/') == NULL) {
+        const char *id = path + strlen(SESSION_PATH);
+        if (is(m, "POST"))
+            rc = submit_evidence(s, rq, id, now, rs);
+        else if (is(m, "GET"))
+            rc = get_session(s, rq, id, now, rs);
+        else if (is(m, "DELETE"))
+            rc = delete_session(s, id, now, rs);
+        else
+            rc = vmesh_service_problem(rs, 405, "a session allows POST, GET and DELETE");
+    } else {
+        rc = vmesh_service_problem(rs, 404, "no such resource: %.200s", path);
+    }
+    if (rc == VMESH_OK && rs->status >= 400)
+        atomic_fetch_add(&s->n_problems, 1);
+    return rc;
+}

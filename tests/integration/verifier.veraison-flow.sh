@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# The Veraison challenge-response flow against `vmesh verifier serve`, driven
+# with curl as a Veraison client drives it: discovery → newSession → nonce →
+# PSA evidence with that nonce → 200 with an EAR that verifies under the key
+# published at /.well-known → GET → DELETE; then the error cases (400, 404,
+# 405, 406, 413, 415) with their problem+json bodies, a nonce mismatch, and
+# a passport (Vmesh-AK: the EAR names the attestation key).
+. "$(dirname "$0")/lib.bash"
+. "$(dirname "$0")/verifier-lib.bash"
+command -v curl >/dev/null || { echo "SKIP: curl not installed"; exit 77; }
+
+start_verifier A --key "$T/ear.pem" --rv "$T/rv.json" --max-body 200000
+B="http://127.0.0.1:$PORT_A"
+problem() { # problem PREFIX STATUS TITLE DETAIL-SUBSTRING
+    local p=$1
+    if [ "$(code "$p")" = "$2" ] && [ "$(hdr "$p" Content-Type)" = "application/problem+json" ] \
+        && [ "$(json_get "$T/$p.body" "(d['type'], d['title'], d['status'])")" = "('about:blank', '$3', $2)" ] \
+        && json_get "$T/$p.body" "d['detail']" | grep -qF -- "$4"; then
+        ok "$p: $2 $3 problem+json: $(json_get "$T/$p.body" "d['detail']")"
+    else
+        fail "$p: expected $2 '$3' with detail '$4'; got $(code "$p") $(hdr "$p" Content-Type): $(cat "$T/$p.body")"
+    fi
+}
+
+# ---- discovery ----------------------------------------------------------------
+req wk "$B/.well-known/veraison/verification"
+[ "$(code wk)" = 200 ] && [ "$(hdr wk Content-Type)" = "application/vnd.veraison.discovery+json" ] \
+    && ok "well-known: 200 application/vnd.veraison.discovery+json" || fail "well-known: $(code wk) $(hdr wk Content-Type)"
+[ "$(json_get "$T/wk.body" "(d['service-state'], d['ear-verification-key']['kty'], d['ear-verification-key']['crv'], d['ear-verification-key']['alg'], 'd' in d['ear-verification-key'])")" \
+    = "('READY', 'EC', 'P-256', 'ES256', False)" ] && ok "well-known: READY, EAR key as a public P-256 JWK" \
+    || fail "well-known body: $(cat "$T/wk.body")"
+json_get "$T/wk.body" "'\n'.join(d['media-types'])" >"$T/wk.mts"
+for mt in "$PSA_MT" 'application/psa-attestation-token' 'application/eat-cwt; profile="http://arm.com/psa/2.0.0"'; do
+    grep -qxF "$mt" "$T/wk.mts" && ok "well-known lists $mt" || fail "well-known lacks $mt"
+done
+[ "$(json_get "$T/wk.body" "d['api-endpoints']['newChallengeResponseSession']")" = "$API/newSession" ] \
+    && ok "well-known: api-endpoints" || fail "well-known: api-endpoints"
+json_get "$T/wk.body" "__import__('json').dumps(d['ear-verification-key'])" >"$T/ear.jwk"
+
+# ---- the happy path ------------------------------------------------------------
+req ns -X POST -H "Accept: $SESSION_MT" "$B$API/newSession?nonceSize=32"
+LOC=$(hdr ns Location)
+[ "$(code ns)" = 201 ] && ok "newSession: 201 Created" || fail "newSession: $(code ns) $(cat "$T/ns.body")"
+[[ "$LOC" =~ ^session/[A-Za-z0-9_-]+$ ]] && ok "newSession: Location $LOC" || fail "newSession: Location '$LOC'"
+[ "$(hdr ns Content-Type)" = "$SESSION_MT" ] && ok "newSession: Content-Type $SESSION_MT" || fail "newSession: Content-Type $(hdr ns Content-Type)"
+[ "$(json_get "$T/ns.body" "(d['status'], len(d['accept']) >= 3, 'T' in d['expiry'] and d['expiry'].endswith('Z'))")" = "('waiting', True, True)" ] \
+    && ok "newSession: status waiting, accept list, RFC 3339 expiry" || fail "newSession body: $(cat "$T/ns.body")"
+NONCE=$(b64url_hex "$(json_get "$T/ns.body" "d['nonce']")")
+[ ${#NONCE} -eq 64 ] && ok "newSession: 32-byte nonce (base64url)" || fail "nonce '$NONCE'"
+evidence "$NONCE" "$T/token.cose"
+
+req ev -X POST -H "Accept: $SESSION_MT" -H "Content-Type: $PSA_MT" --data-binary @"$T/token.cose" "$B$API/$LOC"
+[ "$(code ev)" = 200 ] && ok "evidence: 200" || fail "evidence: $(code ev) $(cat "$T/ev.body")"
+[ "$(json_get "$T/ev.body" "(d['status'], d['evidence']['type'])")" = "('complete', '$PSA_MT')" ] \
+    && [ "$(json_get "$T/ev.body" "d['nonce']")" = "$(json_get "$T/ns.body" "d['nonce']")" ] \
+    && ok "evidence: status complete, evidence type echoed, same nonce" \
+    || fail "evidence body: $(head -c 600 "$T/ev.body")"
+[ "$(json_get "$T/ev.body" "d['evidence']['value']")" = "$(base64 -w0 "$T/token.cose")" ] \
+    && ok "evidence: value echoed (standard base64, as Go encodes []byte)" || fail "evidence value not echoed"
+json_get "$T/ev.body" "d['result']" >"$T/ear.jwt"
+expect_exit 0 "EAR verifies with the JWK from /.well-known and is affirming" -- "$VMESH" ear verify --key "$T/ear.jwk" --json "$T/ear.jwt"
+cp "$T/out" "$T/ear.json"
+[ "$(b64url_hex "$(json_get "$T/ear.json" "d['eat_nonce']")")" = "$NONCE" ] && ok "EAR eat_nonce = session nonce" || fail "EAR eat_nonce differs"
+[ "$(json_get "$T/ear.json" "d['submods']['psa']['ear.status']")" = affirming ] && ok "EAR submod psa affirming" || fail "EAR: $(cat "$T/ear.json")"
+expect_exit 0 "EAR also verifies with the EAR public key file" -- "$VMESH" ear verify --key "$T/ear.pub" "$T/ear.jwt"
+
+# GET: the original id still reads as waiting; the Content-Location id carries the result.
+CLOC=$(hdr ev Content-Location)
+req get1 -H "Accept: $SESSION_MT" "$B$API/$LOC"
+[ "$(code get1)" = 200 ] && [ "$(json_get "$T/get1.body" "d['status']")" = waiting ] \
+    && ok "GET session: 200 waiting" || fail "GET session: $(code get1) $(cat "$T/get1.body")"
+[[ "$CLOC" =~ ^session/[A-Za-z0-9_-]+$ ]] && ok "evidence: Content-Location names the completed session" || fail "no Content-Location"
+req get2 -H "Accept: $SESSION_MT" "$B$API/$CLOC"
+[ "$(code get2)" = 200 ] && [ "$(json_get "$T/get2.body" "d['status'], d['result'], d['evidence']['type']")" \
+    = "$(json_get "$T/ev.body" "'complete', d['result'], d['evidence']['type']")" ] \
+    && ok "GET completed session: 200 complete with the same result" || fail "GET completed: $(code get2) $(head -c 300 "$T/get2.body")"
+
+# Other PSA media types of the same token.
+for mt in 'application/psa-attestation-token' 'application/eat+cwt;eat_profile=tag:psacertified.org,2023:psa#tfm'; do
+    req ns2 -X POST "$B$API/newSession?nonce=$(python3 -c 'import base64,sys;print(base64.urlsafe_b64encode(bytes.fromhex(sys.argv[1])).decode().rstrip("="))' "$NONCE")"
+    req mt -X POST -H "Content-Type: $mt" --data-binary @"$T/token.cose" "$B$API/$(hdr ns2 Location)"
+    [ "$(code mt)" = 200 ] && [ "$(json_get "$T/mt.body" "d['status']")" = complete ] \
+        && ok "client-chosen ?nonce= session + media type '$mt': 200" || fail "media type '$mt': $(code mt) $(cat "$T/mt.body")"
+done
+
+# DELETE: 204, then this replica answers 404 for it.
+req del -X DELETE "$B$API/$LOC"
+[ "$(code del)" = 204 ] && ok "DELETE: 204" || fail "DELETE: $(code del) $(cat "$T/del.body")"
+req ev2 -X POST -H "Content-Type: $PSA_MT" --data-binary @"$T/token.cose" "$B$API/$LOC"
+problem ev2 404 "Not Found" "deleted"
+req get3 "$B$API/$LOC"
+problem get3 404 "Not Found" "deleted"
+
+# ---- nonce mismatch: a result, not an error --------------------------------------
+req ns3 -X POST "$B$API/newSession"
+req mm -X POST -H "Content-Type: $PSA_MT" --data-binary @"$T/token.cose" "$B$API/$(hdr ns3 Location)"
+json_get "$T/mm.body" "d['result']" >"$T/mm.jwt" 2>/dev/null
+expect_exit 2 "evidence for another nonce: 200, EAR not affirming" -- "$VMESH" ear verify --key "$T/ear.jwk" --json "$T/mm.jwt"
+[ "$(json_get "$T/out" "d['submods']['psa']['ear.status']")" = contraindicated ] && ok "nonce mismatch: contraindicated" \
+    || fail "nonce mismatch: $(cat "$T/out")"
+
+# ---- passport: Vmesh-AK ------------------------------------------------------------
+"$VMESH" keygen --type ec-p256 -o "$T/ak.pem" --pub "$T/ak.pub" >/dev/null
+openssl pkey -pubin -in "$T/ak.pub" -outform DER -out "$T/ak.der" 2>/dev/null
+AK=$(basenc --base64url -w0 "$T/ak.der" | tr -d '=')
+req ns4 -X POST "$B$API/newSession?nonceSize=16"
+N4=$(b64url_hex "$(json_get "$T/ns4.body" "d['nonce']")")
+AKN=$( (printf 'vmesh ak v1'; cat "$T/ak.der"; printf '%s' "$N4" | xxd -r -p) | sha256sum | cut -c1-64)
+evidence "$AKN" "$T/ak-token.cose"
+req pp -X POST -H "Content-Type: $PSA_MT" -H "Vmesh-AK: $AK" --data-binary @"$T/ak-token.cose" "$B$API/$(hdr ns4 Location)"
+json_get "$T/pp.body" "d['result']" >"$T/pp.jwt"
+expect_exit 0 "passport: evidence bound to ak_nonce(AK, session nonce) is affirming" -- "$VMESH" ear verify --key "$T/ear.jwk" --json "$T/pp.jwt"
+[ "$(json_get "$T/out" "d['submods']['psa']['ear.veraison.key-attestation']['akpub']")" = "$AK" ] \
+    && ok "passport: key-attestation names the AK" || fail "passport: key-attestation: $(cat "$T/out")"
+req pp2 -X POST -H "Content-Type: $PSA_MT" --data-binary @"$T/ak-token.cose" "$B$API/$(hdr ns4 Location)"
+json_get "$T/pp2.body" "d['result']" >"$T/pp2.jwt"
+expect_exit 2 "same evidence without Vmesh-AK: not affirming (nonce is ak_nonce, not the session nonce)" -- "$VMESH" ear verify --key "$T/ear.jwk" "$T/pp2.jwt"
+req pp3 -X POST -H "Content-Type: $PSA_MT" -H "Vmesh-AK: bm90IGEga2V5" --data-binary @"$T/ak-token.cose" "$B$API/$(hdr ns4 Location)"
+problem pp3 400 "Bad Request" "Vmesh-AK is not a SubjectPublicKeyInfo"
+
+# ---- 400 ---------------------------------------------------------------------------
+req b1 -X POST "$B$API/newSession?nonceSize=7";        problem b1 400 "Bad Request" "nonceSize must be in range 8..64"
+req b2 -X POST "$B$API/newSession?nonceSize=garbage";  problem b2 400 "Bad Request" "nonceSize must be in range 8..64"
+req b3 -X POST "$B$API/newSession?nonceSize=65";       problem b3 400 "Bad Request" "nonceSize must be in range 8..64"
+req b4 -X POST "$B$API/newSession?nonce=AAAA&nonceSize=8"; problem b4 400 "Bad Request" "nonce and nonceSize are mutually exclusive"
+req b5 -X POST "$B$API/newSession?nonce=AAAA";         problem b5 400 "Bad Request" "nonce must be between 8 and 64 bytes long; got 3"
+req b6 -X POST "$B$API/newSession?nonce=%25%25%25%25"; problem b6 400 "Bad Request" "nonce must be valid base64"
+req ns5 -X POST "$B$API/newSession"
+L5=$(hdr ns5 Location)
+req b7 -X POST -H "Content-Type: $PSA_MT" "$B$API/$L5";  problem b7 400 "Bad Request" "unable to read evidence from the request body"
+head -c 300 /dev/urandom >"$T/garbage"
+req b8 -X POST -H "Content-Type: $PSA_MT" --data-binary @"$T/garbage" "$B$API/$L5"
+problem b8 400 "Bad Request" "evidence could not be appraised"
+req b9 -X POST -H "Content-Type: $PSA_MT" --data-binary @"$T/token.cose" "$B$API/session/not*base64url"
+problem b9 400 "Bad Request" "invalid session id"
+
+# ---- 404 ---------------------------------------------------------------------------
+RANDID=$(head -c 90 /dev/urandom | basenc --base64url -w0 | tr -d '=')
+req n1 -X POST -H "Content-Type: $PSA_MT" --data-binary @"$T/token.cose" "$B$API/session/$RANDID"
+problem n1 404 "Not Found" "session id does not verify"
+ID5=${L5#session/}
+C=${ID5:40:1}; [ "$C" = A ] && R=B || R=A
+TAMPERED="${ID5:0:40}$R${ID5:41}"
+req n2 -X POST -H "Content-Type: $PSA_MT" --data-binary @"$T/token.cose" "$B$API/session/$TAMPERED"
+problem n2 404 "Not Found" "session id does not verify"
+req n3 -H "Accept: $SESSION_MT" "$B$API/session/$TAMPERED"
+problem n3 404 "Not Found" "session id does not verify"
+req n4 "$B$API/nothing-here"
+problem n4 404 "Not Found" "no such resource"
+
+# ---- 405, 406, 413, 415 ------------------------------------------------------------
+req m1 -X GET "$B$API/newSession";  problem m1 405 "Method Not Allowed" "allows POST"
+req a1 -X POST -H "Accept: application/json" "$B$API/newSession"
+problem a1 406 "Not Acceptable" "the only supported output format is $SESSION_MT"
+req a2 -X POST -H "Accept: application/json" -H "Content-Type: $PSA_MT" --data-binary @"$T/token.cose" "$B$API/$L5"
+problem a2 406 "Not Acceptable" "the only supported output format is $SESSION_MT"
+req a3 -X POST -H "Accept: text/html, application/*;q=0.5" "$B$API/newSession"
+[ "$(code a3)" = 201 ] && ok "Accept application/* is accepted" || fail "Accept application/*: $(code a3)"
+req u1 -X POST -H "Content-Type: application/unknown-evidence-format+json" --data-binary @"$T/token.cose" "$B$API/$L5"
+problem u1 415 "Unsupported Media Type" "no active plugin found for application/unknown-evidence-format+json"
+hdr u1 Accept | grep -qF 'application/psa-attestation-token' && ok "415 carries Accept with the supported media types" \
+    || fail "415 Accept header: $(hdr u1 Accept)"
+head -c 250000 /dev/urandom >"$T/big"
+req t1 -X POST -H "Content-Type: $PSA_MT" --data-binary @"$T/big" "$B$API/$L5"
+problem t1 413 "Request Entity Too Large" "larger than 200000 bytes"
+
+# CMW (application/cmw+json record wrapping the evidence).
+req ns6 -X POST "$B$API/newSession?nonce=$(python3 -c 'import base64,sys;print(base64.urlsafe_b64encode(bytes.fromhex(sys.argv[1])).decode().rstrip("="))' "$NONCE")"
+python3 -c 'import base64,json,sys; print(json.dumps([sys.argv[1], base64.urlsafe_b64encode(open(sys.argv[2],"rb").read()).decode().rstrip("=")]))' \
+    "$PSA_MT" "$T/token.cose" >"$T/cmw.json"
+req cm -X POST -H "Content-Type: application/cmw+json" --data-binary @"$T/cmw.json" "$B$API/$(hdr ns6 Location)"
+[ "$(code cm)" = 200 ] && [ "$(json_get "$T/cm.body" "d['evidence']['type']")" = "$PSA_MT" ] \
+    && ok "CMW JSON record unwrapped: 200" || fail "CMW: $(code cm) $(cat "$T/cm.body")"
+
+# A replica with another session key does not accept this replica's ids.
+echo "0123456789abcdef0123456789abcdef-other" >"$T/other.key"
+start_verifier O --key "$T/ear.pem" --rv "$T/rv.json" --session-key "$T/other.key"
+req o1 -X POST -H "Content-Type: $PSA_MT" --data-binary @"$T/token.cose" "http://127.0.0.1:$PORT_O$API/$L5"
+problem o1 404 "Not Found" "another session key"
+
+stop_verifier O
+stop_verifier A
+grep -q "verifications" "$T/A.log" && ok "stats line at exit: $(grep verifications "$T/A.log")" || fail "no stats line"
+finish
