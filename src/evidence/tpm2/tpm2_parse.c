@@ -438,6 +438,11 @@ static vmesh_err cbr_head(cbr *r, unsigned major, uint64_t *val, const char *wha
     *val = 0;
     for (size_t i = 0; i < k; i++)
         *val = (*val << 8) | r->p[r->off++];
+    /* RFC 8949 §4.2.1 (core deterministic encoding): "The argument ... MUST
+     * be as short as possible"; one encoding per value keeps evidence
+     * hashes (AR cache keys) meaningful. */
+    VMESH_ENSURE(*val >= (ai == 24 ? 24u : ai == 25 ? 0x100u : ai == 26 ? 0x10000u : 0x100000000ull), VMESH_ERR_PARSE,
+                 "TPM2 evidence: %s: integer or length not in its shortest form (deterministic CBOR required)", what);
 out:
     return rc;
 }
@@ -533,6 +538,9 @@ vmesh_err vmesh_tpm2_evidence_decode(const uint8_t *p, size_t n, vmesh_tpm2_evid
                      (unsigned long long)key);
         VMESH_ENSURE((seen & (1u << key)) == 0, VMESH_ERR_PARSE, "TPM2 evidence: key %llu appears twice",
                      (unsigned long long)key);
+        /* RFC 8949 §4.2.1: "The keys in every map MUST be sorted" */
+        VMESH_ENSURE((seen >> key) == 0, VMESH_ERR_PARSE, "TPM2 evidence: key %llu after a larger key (keys must be in "
+                     "ascending order)", (unsigned long long)key);
         seen |= 1u << key;
         switch (key) {
         case 1: VMESH_GUARD(cbr_bstr(&r, VMESH_TPM2_MAX_ATTEST, &ev->attest, &ev->attest_len, "TPMS_ATTEST (key 1)")); break;
