@@ -232,6 +232,7 @@ vmesh_err vmesh_service_client_verify(const vmesh_service_client *c, const char 
     tmp = curl_slist_append(h2, (const char *)hv.data);
     VMESH_ENSURE(tmp != NULL, VMESH_ERR_NOMEM, "out of memory");
     if (akpub != NULL && akpub_len > 0) {
+        vmesh_buf_reset(&enc);
         VMESH_GUARD(vmesh_b64url_encode(akpub, akpub_len, &enc));
         VMESH_GUARD(vmesh_buf_set(&hv, VMESH_SERVICE_AK_HEADER ": ", strlen(VMESH_SERVICE_AK_HEADER) + 2));
         VMESH_GUARD(vmesh_buf_append(&hv, enc.data, enc.len));

@@ -138,6 +138,7 @@ vmesh_err vmesh_service_token_seal(const uint8_t key[32], const vmesh_service_se
     uint8_t fixed[FIXED_LEN], tag[MAC_LEN], len2[2];
     size_t mtl = strnlen(s->media_type, sizeof(s->media_type));
 
+    vmesh_buf_reset(token);
     VMESH_ENSURE(s->nonce_len >= VMESH_SERVICE_MIN_NONCE && s->nonce_len <= VMESH_SERVICE_MAX_NONCE,
                  VMESH_ERR_ARG, "session nonce is %zu bytes; it must be %d..%d", s->nonce_len,
                  VMESH_SERVICE_MIN_NONCE, VMESH_SERVICE_MAX_NONCE);

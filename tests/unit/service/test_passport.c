@@ -1,0 +1,240 @@
+/* The passport client against a live in-process service on loopback: psa-sim
+ * evidence bound to ak_nonce(AK, challenge) goes through newSession?nonce=,
+ * the evidence POST with Vmesh-AK, and comes back as an EAR that verifies
+ * under the service's key, is affirming, carries ak_nonce and names the AK.
+ * Evidence bound to one AK but presented with another is not affirming;
+ * transport and media-type failures are errors that name the problem. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vmesh/agent.h"
+#include "vmesh/jose.h"
+#include "vmesh/psa.h"
+#include "vmesh/service.h"
+
+typedef struct {
+    char dir[64];
+    vmesh_key *ear_key, *iak;
+    vmesh_verifier *verifier;
+    vmesh_service *svc;
+    void *attester;
+    char url[64];
+} fixture;
+
+static void write_file(const char *path, const char *s)
+{
+    assert_int_equal(vmesh_file_write(path, s, strlen(s), 0600), VMESH_OK);
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    char path[128], claims_path[128], iak_path[128], rv[4096], pemq[1024];
+    vmesh_buf pem = {0};
+    vmesh_rv_store *store = NULL;
+    vmesh_verifier_config vc = {0};
+    vmesh_service_config sc = {0};
+    vmesh_kv cfg[2];
+    size_t q = 0;
+
+    snprintf(f->dir, sizeof(f->dir), "/tmp/vmesh-passport.XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    assert_int_equal(vmesh_crypto_key_generate(VMESH_KEY_EC_P256, &f->ear_key), VMESH_OK);
+    assert_int_equal(vmesh_crypto_key_generate(VMESH_KEY_EC_P256, &f->iak), VMESH_OK);
+    snprintf(iak_path, sizeof(iak_path), "%s/iak.pem", f->dir);
+    assert_int_equal(vmesh_crypto_key_save(f->iak, iak_path, true, false), VMESH_OK);
+    snprintf(claims_path, sizeof(claims_path), "%s/claims.json", f->dir);
+    write_file(claims_path,
+               "{\"eat-profile\": \"tag:psacertified.org,2023:psa#tfm\", \"psa-client-id\": 1,"
+               " \"psa-security-lifecycle\": 12288,"
+               " \"psa-implementation-id\": \"cGFzc3BvcnQtdGVzdC1pbXBsZW1lbnRhdGlvbi1pZDE=\","
+               " \"psa-boot-seed\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\","
+               " \"psa-software-components\": [{\"measurement-type\": \"PRoT\","
+               " \"measurement-value\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\","
+               " \"signer-id\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"}]}");
+    /* The IAK's public PEM as a JSON string. */
+    assert_int_equal(vmesh_crypto_key_to_pem(f->iak, false, &pem), VMESH_OK);
+    for (size_t i = 0; i < pem.len && q + 3 < sizeof(pemq); i++) {
+        if (pem.data[i] == '\n') {
+            pemq[q++] = '\\';
+            pemq[q++] = 'n';
+        } else {
+            pemq[q++] = (char)pem.data[i];
+        }
+    }
+    pemq[q] = '\0';
+    snprintf(rv, sizeof(rv),
+             "{\"format\": \"vmesh-rv/1\", \"reference-values\": [{\"scheme\": \"psa\","
+             " \"class-id\": \"cGFzc3BvcnQtdGVzdC1pbXBsZW1lbnRhdGlvbi1pZDE=\","
+             " \"measurements\": [{\"name\": \"PRoT\", \"digest\": {\"alg\": \"sha-256\", \"value\":"
+             " \"0000000000000000000000000000000000000000000000000000000000000000\"}}],"
+             " \"keys\": [\"%s\"]}]}",
+             pemq);
+    snprintf(path, sizeof(path), "%s/rv.json", f->dir);
+    write_file(path, rv);
+    assert_int_equal(vmesh_rv_store_new(&store), VMESH_OK);
+    assert_int_equal(vmesh_verifier_load_rv_file(store, path, NULL), VMESH_OK);
+    vc.ear_key = f->ear_key;
+    assert_int_equal(vmesh_verifier_new(&vc, &f->verifier), VMESH_OK);
+    vmesh_verifier_set_rv(f->verifier, store);
+    vmesh_rv_store_free(store);
+
+    sc.verifier = f->verifier;
+    sc.ear_key = f->ear_key;
+    sc.listen = "127.0.0.1:0";
+    sc.threads = 2;
+    assert_int_equal(vmesh_service_new(&sc, &f->svc), VMESH_OK);
+    assert_int_equal(vmesh_service_start(f->svc), VMESH_OK);
+    assert_true(vmesh_service_port(f->svc) > 0);
+    snprintf(f->url, sizeof(f->url), "http://127.0.0.1:%u/", (unsigned)vmesh_service_port(f->svc));
+
+    cfg[0].key = "iak";
+    cfg[0].value = iak_path;
+    cfg[1].key = "claims";
+    cfg[1].value = claims_path;
+    if (vmesh_scheme_psa.attester_new(cfg, 2, &f->attester) != VMESH_OK)
+        fail_msg("psa-sim: %s", vmesh_err_detail());
+    vmesh_buf_free(&pem);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    char cmd[128];
+
+    vmesh_scheme_psa.attester_free(f->attester);
+    vmesh_service_free(f->svc);
+    vmesh_verifier_free(f->verifier);
+    vmesh_crypto_key_free(f->ear_key);
+    vmesh_crypto_key_free(f->iak);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", f->dir);
+    free(f);
+    return 0;
+}
+
+/* Evidence for (AK, challenge) as the agent makes it. */
+static void make_evidence(fixture *f, const vmesh_buf *ak, const uint8_t ch[32], vmesh_buf *ev)
+{
+    uint8_t nonce[32];
+
+    vmesh_agent_ak_nonce(ak->data, ak->len, ch, 32, nonce);
+    assert_int_equal(vmesh_scheme_psa.attest(f->attester, nonce, sizeof(nonce), ev), VMESH_OK);
+}
+
+#define ASSERT_OK(expr)                                                                                \
+    do {                                                                                               \
+        if ((expr) != VMESH_OK)                                                                        \
+            fail_msg("%s: %s", #expr, vmesh_err_detail());                                             \
+    } while (0)
+
+static void passport_names_the_ak(void **state)
+{
+    fixture *f = *state;
+    vmesh_key *ak = NULL;
+    vmesh_buf spki = {0}, ev = {0}, jwt = {0}, got = {0};
+    vmesh_ear *e = NULL;
+    uint8_t ch[32], want[32];
+    vmesh_service_client c = {.url = f->url, .timeout_ms = 5000};
+    vmesh_service_stats st;
+
+    assert_int_equal(vmesh_crypto_key_generate(VMESH_KEY_EC_P256, &ak), VMESH_OK);
+    assert_int_equal(vmesh_crypto_key_to_spki(ak, &spki), VMESH_OK);
+    assert_int_equal(vmesh_crypto_random(ch, sizeof(ch)), VMESH_OK);
+    make_evidence(f, &spki, ch, &ev);
+    ASSERT_OK(vmesh_service_passport_client(&c, vmesh_scheme_psa.media_types[0], ev.data, ev.len, ch, sizeof(ch),
+                                            spki.data, spki.len, &jwt));
+    assert_int_equal(vmesh_ear_verify((const char *)jwt.data, jwt.len, f->ear_key, vmesh_time_now(), &e), VMESH_OK);
+    assert_int_equal(vmesh_ear_status(e), VMESH_TIER_AFFIRMING);
+    int i = vmesh_ear_submod_find(e, "psa");
+    assert_true(i >= 0);
+    assert_int_equal(vmesh_ear_submod_akpub(e, (size_t)i, &got), VMESH_OK);
+    assert_int_equal(got.len, spki.len);
+    assert_memory_equal(got.data, spki.data, spki.len);
+    assert_int_equal(vmesh_ear_nonce(e, &got), VMESH_OK);
+    vmesh_agent_ak_nonce(spki.data, spki.len, ch, sizeof(ch), want);
+    assert_int_equal(got.len, 32);
+    assert_memory_equal(got.data, want, 32);
+    vmesh_service_stats_get(f->svc, &st);
+    /* newSession, evidence, DELETE */
+    assert_true(st.sessions >= 1 && st.verifications >= 1 && st.revoked >= 1);
+    vmesh_ear_free(e);
+    vmesh_crypto_key_free(ak);
+    vmesh_buf_free(&spki);
+    vmesh_buf_free(&ev);
+    vmesh_buf_free(&jwt);
+    vmesh_buf_free(&got);
+}
+
+static void evidence_for_another_ak_is_not_affirming(void **state)
+{
+    fixture *f = *state;
+    vmesh_key *ak1 = NULL, *ak2 = NULL;
+    vmesh_buf s1 = {0}, s2 = {0}, ev = {0}, jwt = {0};
+    vmesh_ear *e = NULL;
+    uint8_t ch[32] = {9};
+    vmesh_service_client c = {.url = f->url};
+
+    assert_int_equal(vmesh_crypto_key_generate(VMESH_KEY_EC_P256, &ak1), VMESH_OK);
+    assert_int_equal(vmesh_crypto_key_generate(VMESH_KEY_EC_P256, &ak2), VMESH_OK);
+    assert_int_equal(vmesh_crypto_key_to_spki(ak1, &s1), VMESH_OK);
+    assert_int_equal(vmesh_crypto_key_to_spki(ak2, &s2), VMESH_OK);
+    make_evidence(f, &s1, ch, &ev);
+    ASSERT_OK(vmesh_service_passport_client(&c, vmesh_scheme_psa.media_types[0], ev.data, ev.len, ch, sizeof(ch),
+                                            s2.data, s2.len, &jwt));
+    assert_int_equal(vmesh_ear_verify((const char *)jwt.data, jwt.len, f->ear_key, vmesh_time_now(), &e), VMESH_OK);
+    assert_int_equal(vmesh_ear_status(e), VMESH_TIER_CONTRAINDICATED);
+    vmesh_ear_free(e);
+    vmesh_crypto_key_free(ak1);
+    vmesh_crypto_key_free(ak2);
+    vmesh_buf_free(&s1);
+    vmesh_buf_free(&s2);
+    vmesh_buf_free(&ev);
+    vmesh_buf_free(&jwt);
+}
+
+static void errors_name_the_problem(void **state)
+{
+    fixture *f = *state;
+    vmesh_buf jwt = {0};
+    uint8_t ch[32] = {1}, ev[4] = {1, 2, 3, 4};
+    vmesh_service_client c = {.url = f->url};
+    vmesh_service_client down = {.url = "http://127.0.0.1:1", .timeout_ms = 2000};
+
+    assert_int_equal(vmesh_service_passport_client(&c, "application/x-unknown", ev, sizeof(ev), ch, sizeof(ch), NULL,
+                                                   0, &jwt),
+                     VMESH_ERR_UNSUPPORTED);
+    assert_non_null(strstr(vmesh_err_detail(), "evidence answered 415: no active plugin found for application/x-unknown"));
+    assert_int_equal(vmesh_service_passport_client(&c, vmesh_scheme_psa.media_types[0], ev, sizeof(ev), ch,
+                                                   sizeof(ch), NULL, 0, &jwt),
+                     VMESH_ERR_IO);
+    assert_non_null(strstr(vmesh_err_detail(), "evidence answered 400: evidence could not be appraised"));
+    assert_int_equal(vmesh_service_passport_client(&c, vmesh_scheme_psa.media_types[0], ev, sizeof(ev), ch, 4, NULL,
+                                                   0, &jwt),
+                     VMESH_ERR_ARG);
+    assert_int_equal(vmesh_service_passport_client(&down, vmesh_scheme_psa.media_types[0], ev, sizeof(ev), ch,
+                                                   sizeof(ch), NULL, 0, &jwt),
+                     VMESH_ERR_IO);
+    assert_non_null(strstr(vmesh_err_detail(), "http://127.0.0.1:1/challenge-response/v1/newSession"));
+    vmesh_buf_free(&jwt);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(passport_names_the_ak),
+        cmocka_unit_test(evidence_for_another_ak_is_not_affirming),
+        cmocka_unit_test(errors_name_the_problem),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
