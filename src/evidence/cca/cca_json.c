@@ -343,6 +343,7 @@ vmesh_err vmesh_cca_claims_to_json(const vmesh_cca_claims *c, bool pretty, vmesh
     s = json_dumps(root, pretty ? JSON_INDENT(2) | JSON_PRESERVE_ORDER : JSON_COMPACT | JSON_PRESERVE_ORDER);
     VMESH_ENSURE(s != NULL, VMESH_ERR_NOMEM, "out of memory");
     VMESH_GUARD(vmesh_buf_append(out, s, strlen(s)));
+    VMESH_GUARD(vmesh_buf_terminate(out));
 out:
     free(s);
     json_decref(p);

@@ -116,6 +116,17 @@ static void test_good(void **state)
     assert_int_equal(a.status, VMESH_TIER_AFFIRMING);
     vmesh_appraisal_free(&a);
     vmesh_rv_store_free(rv);
+    /* a realm token without profile (raw P-384 RAK) appraises the same */
+    vmesh_buf_reset(&f.tok);
+    f.c.realm.profile = VMESH_CCA_REALM_PROFILE_LEGACY;
+    assert_int_equal(vmesh_cca_token_sign(&f.c, f.cpak, f.rak, &f.tok), VMESH_OK);
+    save_seed("generated-legacy-realm.cbor", &f.tok);
+    rv = make_rv(&f.c, f.cpak, RV_ALL);
+    assert_int_equal(appraise(&f.tok, rv, test_nonce, 32, &a), VMESH_OK);
+    assert_int_equal(a.status, VMESH_TIER_AFFIRMING);
+    assert_null(strstr((char *)a.claims_json.data, "cca-realm-profile"));
+    vmesh_appraisal_free(&a);
+    vmesh_rv_store_free(rv);
     fx_free(&f);
 }
 
@@ -173,6 +184,7 @@ static void test_bad_binding(void **state)
         assert_int_equal(vmesh_cca_realm_encode(&c2.realm, &pay), VMESH_OK);
         assert_int_equal(vmesh_cose_sign1_create(rak2, pay.data, pay.len, NULL, &rt), VMESH_OK);
         assert_int_equal(vmesh_cca_collection_encode(907, pt.data, pt.len, rt.data, rt.len, &mixed), VMESH_OK);
+        save_seed("generated-cmw-mixed.cbor", &mixed);
         assert_int_equal(appraise(&mixed, rv, test_nonce, 32, &a), VMESH_OK);
         expect_all99(&a, "does not belong to this platform token");
         vmesh_appraisal_free(&a);
