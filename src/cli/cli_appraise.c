@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "vmesh/verifier.h"
 #include "vmesh/jose.h"
+#include "vmesh/cc.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -20,7 +21,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: vmesh appraise --rv FILE [--rv FILE ...] --evidence FILE --key VERIFIER_KEY\n"
             "                      [--media-type MT] [--nonce HEX] [--corim-key KEY]\n"
-            "                      [--at RFC3339] [--validity SECONDS] [-o EAR] [-q]\n"
+            "                      [--ta FILE ...] [--at RFC3339] [--validity SECONDS] [-o EAR] [-q]\n"
             "\n"
             "Appraises evidence against reference values and writes the attestation result\n"
             "as an EAR (a JWT signed with VERIFIER_KEY) to EAR, or to stdout.\n"
@@ -33,6 +34,9 @@ static void usage(FILE *f)
             "  --nonce HEX        the nonce the evidence must carry (not checked when omitted)\n"
             "  --key KEY          EAR signing key (PEM or JWK, private)\n"
             "  --corim-key KEY    public key that signs signed CoRIMs\n"
+            "  --ta FILE          trust anchor for the evidence's scheme (sev-snp, tdx, ...):\n"
+            "                     certificates (PEM or DER), CRLs, TDX TCB Info / QE Identity\n"
+            "                     collateral, public keys (docs/CC.md); repeatable\n"
             "  --at RFC3339       appraise as of this time (default: now)\n"
             "  --validity SECS    EAR lifetime (default 3600)\n"
             "  -o FILE            write the EAR to FILE instead of stdout\n"
@@ -50,10 +54,11 @@ int cli_appraise(int argc, char **argv)
         {"key", required_argument, NULL, 'k'},       {"corim-key", required_argument, NULL, 'c'},
         {"at", required_argument, NULL, 'a'},        {"validity", required_argument, NULL, 'V'},
         {"output", required_argument, NULL, 'o'},    {"quiet", no_argument, NULL, 'q'},
+        {"ta", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0},
     };
-    const char *rv_files[MAX_RV];
-    size_t nrv = 0;
+    const char *rv_files[MAX_RV], *ta_files[MAX_RV];
+    size_t nrv = 0, nta = 0;
     const char *evidence_path = NULL, *media_type = NULL, *nonce_hex = NULL, *key_path = NULL;
     const char *corim_key_path = NULL, *at = NULL, *out_path = NULL;
     long validity = 0;
@@ -80,6 +85,13 @@ int cli_appraise(int argc, char **argv)
                 goto out;
             }
             rv_files[nrv++] = optarg;
+            break;
+        case 't':
+            if (nta == MAX_RV) {
+                ret = cli_usage_error("appraise", "at most %d --ta files", MAX_RV);
+                goto out;
+            }
+            ta_files[nta++] = optarg;
             break;
         case 'e': evidence_path = optarg; break;
         case 'm': media_type = optarg; break;
@@ -140,11 +152,28 @@ int cli_appraise(int argc, char **argv)
             goto out;
         }
     }
-    vmesh_rv_store_freeze(store);
     if ((rc = vmesh_file_read(evidence_path, EVIDENCE_MAX, &evidence)) != VMESH_OK) {
         ret = cli_fail("appraise", rc, "reading evidence");
         goto out;
     }
+    if (nta > 0) {
+        /* trust anchors go to the scheme that will appraise the evidence */
+        scheme = media_type ? vmesh_verifier_scheme_by_media_type(media_type)
+                            : vmesh_verifier_scheme_detect(evidence.data, evidence.len);
+        if (scheme == NULL) {
+            ret = cli_fail("appraise",
+                           vmesh_err_set(VMESH_ERR_UNSUPPORTED, "cannot tell the evidence format; give --media-type"),
+                           "--ta");
+            goto out;
+        }
+        for (size_t i = 0; i < nta; i++) {
+            if ((rc = vmesh_cc_ta_load_file(store, scheme->name, ta_files[i])) != VMESH_OK) {
+                ret = cli_fail("appraise", rc, "trust anchor refused");
+                goto out;
+            }
+        }
+    }
+    vmesh_rv_store_freeze(store);
     memset(&cfg, 0, sizeof(cfg));
     cfg.ear_key = key;
     cfg.ear_validity = validity;
