@@ -393,6 +393,8 @@ vmesh_err vmesh_sync_add_rvp_spec(vmesh_sync *s, const char *spec)
         r.name = url_first ? NULL : f[0];
         r.url = url_first ? f[0] : f[1];
         r.schemes = url_first ? (nf == 3 ? f[2] : NULL) : (nf == 4 ? f[3] : NULL);
+        VMESH_ENSURE(strncmp(r.url, "http://", 7) == 0 || strncmp(r.url, "https://", 8) == 0, VMESH_ERR_ARG,
+                     "RVP \"%s\": the URL must start with http:// or https://", spec);
         rc = vmesh_crypto_key_load(url_first ? f[1] : f[2], &key);
         if (rc != VMESH_OK) {
             vmesh_err_wrap(rc, "RVP \"%s\": reading its key", spec);
@@ -819,6 +821,11 @@ static vmesh_err poll_rvp(vmesh_sync *s, rvp_t *r, int64_t now, bool *changed)
     if (rc != VMESH_OK) {
         char msg[768];
         snprintf(msg, sizeof(msg), "%s", vmesh_err_detail());
+        /* A set may be fixed on the server (or a CDN catch up) without the
+         * manifest changing: fetch it again next time instead of taking a
+         * 304 as the same refusal. */
+        r->etag[0] = '\0';
+        r->etag_refused = false;
         rc = refuse(s, r, rc, "manifest epoch %llu refused: %s%s", (unsigned long long)m.epoch, msg, keep);
         goto out;
     }
