@@ -36,5 +36,6 @@ int cli_rvp(int argc, char **argv);
 int cli_verifier(int argc, char **argv);
 int cli_server(int argc, char **argv);
 int cli_client(int argc, char **argv);
+int cli_proxy(int argc, char **argv);
 
 #endif

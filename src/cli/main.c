@@ -15,6 +15,7 @@ static const cli_command commands[] = {
     {"ear", cli_ear, "verify and print an EAR attestation result"},
     {"server", cli_server, "attested TLS test server: attests, appraises the client, echoes"},
     {"client", cli_client, "attested TLS test client: attests, appraises the server, sends stdin"},
+    {"proxy", cli_proxy, "the sidecar: attested mTLS listeners in front of a local app (-c CONFIG.yaml)"},
     {"rvp", cli_rvp, "reference value provider: the epoch bell (tick)"},
     {"verifier", cli_verifier, "central verifier: Veraison challenge-response API issuing EARs"},
 };

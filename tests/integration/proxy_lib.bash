@@ -1,0 +1,158 @@
+# Shared setup for the proxy integration tests (sourced after lib.bash; not
+# a test itself). Builds in $T: a CA with SVIDs for a server and a client
+# sidecar, a psa-sim platform for each (IAK, claims, measured workload),
+# RV JSON files (the client trusts the server's platform and vice versa),
+# an epoch bell, a python3 HTTP app serving $T/www, and YAML configs.
+# Everything listens on 127.0.0.1 on free ports.
+command -v python3 >/dev/null || { echo "SKIP: python3 missing"; exit 77; }
+command -v curl >/dev/null || { echo "SKIP: curl missing"; exit 77; }
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+
+px_pids=()
+px_kill_all() { local p; for p in "${px_pids[@]}"; do kill "$p" 2>/dev/null; done; for p in "${px_pids[@]}"; do wait "$p" 2>/dev/null; done; }
+cleanup_hooks+=("px_kill_all")
+
+# wait_port PORT [SECONDS]: until something listens on 127.0.0.1:PORT
+wait_port() {
+    local i n=$(( ${2:-10} * 20 ))
+    for ((i = 0; i < n; i++)); do
+        (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
+        sleep 0.05
+    done
+    return 1
+}
+# wait_ready ADMINPORT [SECONDS]: until /ready says 200
+wait_ready() {
+    local i n=$(( ${2:-15} * 10 ))
+    for ((i = 0; i < n; i++)); do
+        [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/ready")" = 200 ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+metric() { # metric ADMINPORT 'name{labels}' -> value (0 when absent)
+    curl -s "http://127.0.0.1:$1/metrics" | awk -v k="$2" '$1 == k { print $2; f=1 } END { if (!f) print 0 }'
+}
+
+px_setup() {
+    cd "$T" || exit 1
+    "$VMESH" ca init --trust-domain example.org --out ca >/dev/null || { echo "ca init failed"; exit 1; }
+    "$VMESH" ca issue --ca ca --spiffe-id spiffe://example.org/ns/shop/sa/server --out server >/dev/null
+    "$VMESH" ca issue --ca ca --spiffe-id spiffe://example.org/ns/shop/sa/client --out client >/dev/null
+    "$VMESH" keygen --type ec-p256 -o bell.key --pub bell.pub >/dev/null
+    mkdir -p bellweb
+    "$VMESH" rvp tick --key bell.key --out bellweb >/dev/null || { echo "rvp tick failed"; exit 1; }
+    local who
+    for who in server client; do
+        "$VMESH" keygen --type ec-p256 -o "$who-iak.pem" --pub "$who-iak.pub" >/dev/null
+        printf 'firmware of %s\n' "$who" > "$who-fw"
+        printf 'workload %s v1\n' "$who" > "$who-workload"
+        local impl zero
+        impl=$(printf 'vmesh-proxy-test-impl-%-10s' "$who" | head -c 32 | base64 -w0)
+        zero=$(head -c 32 /dev/zero | base64 -w0)
+        cat > "$who-claims.json" <<JSON
+{ "eat-profile": "tag:psacertified.org,2023:psa#tfm", "psa-client-id": 1,
+  "psa-security-lifecycle": 12288, "psa-implementation-id": "$impl",
+  "psa-boot-seed": "$zero", "psa-nonce": "$zero",
+  "psa-software-components": [
+    { "measurement-type": "BL", "measurement-value": "$zero", "signer-id": "$zero" } ] }
+JSON
+        px_rv_json "$who" "$(sha256sum "$who-workload" | cut -d' ' -f1)" > "$who-rv.json"
+    done
+    mkdir -p www
+    head -c 1048576 /dev/urandom > www/big.bin
+    for i in $(seq 1 20); do printf 'small file %d\n' "$i" > "www/s$i.txt"; done
+    APP_PORT=$(free_port); IN_PORT=$(free_port); OUT_PORT=$(free_port)
+    SADMIN=$(free_port); CADMIN=$(free_port)
+}
+
+# px_rv_json WHO WORKLOAD_DIGEST: RV JSON for WHO's platform
+px_rv_json() {
+    local impl
+    impl=$(printf 'vmesh-proxy-test-impl-%-10s' "$1" | head -c 32 | base64 -w0)
+    cat <<JSON
+{ "format": "vmesh-rv/1", "reference-values": [ { "scheme": "psa", "class-id": "$impl",
+    "measurements": [
+      { "name": "BL", "digest": { "alg": "sha-256", "value": "$(sha256sum "$1-fw" | cut -d' ' -f1)" } },
+      { "name": "workload", "digest": { "alg": "sha-256", "value": "$2" } } ],
+    "keys": [ $(python3 -c 'import json,sys; print(json.dumps(open(sys.argv[1]).read()))' "$1-iak.pub") ] } ] }
+JSON
+}
+
+# px_config ROLE EXTRA_LIMITS: writes $T/ROLE.yaml (server: inbound in front
+# of the app; client: outbound to the server). The server appraises the
+# client's platform (client-rv.json); the client the server's (server-rv.json).
+px_config() {
+    local role=$1 limits=${2:-}
+    local peer_rv=client; [ "$role" = client ] && peer_rv=server
+    cat > "$T/$role.yaml" <<YAML
+identity:
+  cert: $T/$role-chain.pem
+  key: $T/$role.key
+  bundle: $T/ca/bundle.pem
+attester:
+  platform: psa
+  options:
+    iak: $T/$role-iak.pem
+    claims: $T/$role-claims.json
+    measure: [ "BL=$T/$role-fw", "workload=$T/$role-workload" ]
+verifier:
+  rv-files: [ $T/$peer_rv-rv.active.json ]
+  bell: { file: $T/bellweb/bell.jws, key: $T/bell.pub, refresh: 1s }
+admin:
+  listen: 127.0.0.1:$([ "$role" = server ] && echo "$SADMIN" || echo "$CADMIN")
+access-log:
+  file: $T/$role-access.log
+limits:
+  workers: 2
+  handshake-timeout: 5s
+$limits
+YAML
+    if [ "$role" = server ]; then
+        cat >> "$T/$role.yaml" <<YAML
+inbound:
+  - name: web
+    listen: 127.0.0.1:$IN_PORT
+    app: 127.0.0.1:$APP_PORT
+    peer: spiffe://example.org/ns/shop/*
+YAML
+    else
+        cat >> "$T/$role.yaml" <<YAML
+outbound:
+  - name: to-web
+    listen: 127.0.0.1:$OUT_PORT
+    upstreams: [ 127.0.0.1:$IN_PORT ]
+    peer: spiffe://example.org/ns/shop/sa/server
+YAML
+    fi
+    cp -f "$T/$peer_rv-rv.json" "$T/$peer_rv-rv.active.json" 2>/dev/null || true
+}
+
+start_app() {
+    (cd "$T/www" && exec python3 -m http.server --bind 127.0.0.1 "$APP_PORT" >"$T/app.log" 2>&1) &
+    px_pids+=($!); APP_PID=$!
+    wait_port "$APP_PORT" || { echo "app did not start"; exit 1; }
+}
+
+# start_proxy ROLE: starts vmesh proxy -c ROLE.yaml; PID in ${ROLE^^}_PID
+start_proxy() {
+    "$VMESH" proxy -c "$T/$1.yaml" >"$T/$1.out" 2>"$T/$1.err" &
+    local pid=$!
+    px_pids+=("$pid")
+    eval "${1^^}_PID=$pid"
+    local admin=$SADMIN; [ "$1" = client ] && admin=$CADMIN
+    wait_ready "$admin" 20 || { echo "proxy $1 not ready"; sed 's/^/  /' "$T/$1.err" | tail -20; exit 1; }
+}
+
+# stop_proxy ROLE: SIGTERM, wait, check exit 0 and no sanitizer report
+stop_proxy() {
+    local pid; pid=$(eval echo "\${${1^^}_PID}")
+    kill -TERM "$pid" 2>/dev/null
+    local rc=0
+    wait "$pid" || rc=$?
+    if [ "$rc" -eq 0 ]; then ok "proxy $1 exits 0 at SIGTERM"; else fail "proxy $1 exit $rc at SIGTERM"; tail -30 "$T/$1.err"; fi
+    if grep -qE "LeakSanitizer|AddressSanitizer|runtime error" "$T/$1.err"; then
+        fail "proxy $1: sanitizer report"; grep -A20 -E "Sanitizer|runtime error" "$T/$1.err" | head -40
+    else ok "proxy $1: no sanitizer report"; fi
+}
