@@ -51,7 +51,7 @@ vmesh_err vmesh_tpm2_config_parse(const vmesh_kv *cfg, size_t ncfg, tpm2_config 
             char *end;
             unsigned long h = strtoul(v, &end, 0);
 
-            /* Part 2 §7.4: persistent objects live in 0x81000000..0x81FFFFFF */
+            /* Part 2, TPM_HC: PERSISTENT_FIRST 0x81000000 .. PERSISTENT_LAST 0x81FFFFFF */
             VMESH_ENSURE(*v != '\0' && *end == '\0' && h >= 0x81000000ul && h <= 0x81fffffful, VMESH_ERR_ARG,
                          "tpm2: ak-handle \"%.40s\" is not a persistent handle 0x81000000..0x81ffffff", v);
             c->ak_handle = (uint32_t)h;
@@ -225,7 +225,8 @@ static vmesh_err create_ak(tpm2_tpm *t)
      * the same TPM gives the same AK again until the seed is changed. In
      * the endorsement hierarchy (the default, as TCG attestation keys) the
      * TPM reports resetCount, restartCount and firmwareVersion in clear;
-     * for an owner-hierarchy key it obfuscates them (Part 3 §18.1, introduction to the attestation commands). */
+     * for an owner-hierarchy key it obfuscates them (Part 3 §18.1, the
+     * introduction to the attestation commands). */
     r = Esys_CreatePrimary(t->esys, t->cfg->owner ? ESYS_TR_RH_OWNER : ESYS_TR_RH_ENDORSEMENT,
                            ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &sens, &tmpl, &outside, &creation_pcr, &prim,
                            NULL, NULL, NULL, NULL);
@@ -301,9 +302,9 @@ vmesh_err vmesh_tpm2_do_quote(tpm2_tpm *t, const uint8_t *nonce, size_t nonce_le
     qd.size = (UINT16)nonce_len;
     memcpy(qd.buffer, nonce, nonce_len);
     memset(&scheme, 0, sizeof(scheme));
-    /* the AK is created with ECDSA-SHA256 as its scheme; a restricted key
-     * takes TPM_ALG_NULL (Part 3 §18.4: "inScheme ... shall be TPM_ALG_NULL
-     * or the same scheme as the key") */
+    /* the AK is created with ECDSA-SHA256 as its scheme; for a key with a
+     * scheme, TPM2_Quote (Part 3 §18.4) wants inScheme TPM_ALG_NULL or that
+     * same scheme */
     scheme.scheme = TPM2_ALG_NULL;
     to_tpml(t->cfg, &sel);
     if (t->ak_scheme_null) {

@@ -438,9 +438,10 @@ static vmesh_err cbr_head(cbr *r, unsigned major, uint64_t *val, const char *wha
     *val = 0;
     for (size_t i = 0; i < k; i++)
         *val = (*val << 8) | r->p[r->off++];
-    /* RFC 8949 §4.2.1 (core deterministic encoding): "The argument ... MUST
-     * be as short as possible"; one encoding per value keeps evidence
-     * hashes (AR cache keys) meaningful. */
+    /* RFC 8949 §4.2.1 (core deterministic encoding): "arguments ... for
+     * integers, lengths in major types 2 through 5, and tags MUST be as
+     * short as possible"; one encoding per value keeps evidence hashes (AR
+     * cache keys) meaningful. */
     VMESH_ENSURE(*val >= (ai == 24 ? 24u : ai == 25 ? 0x100u : ai == 26 ? 0x10000u : 0x100000000ull), VMESH_ERR_PARSE,
                  "TPM2 evidence: %s: integer or length not in its shortest form (deterministic CBOR required)", what);
 out:

@@ -384,8 +384,10 @@ static void judge_config(const vmesh_appraisal_in *in, const vmesh_tpm2_evidence
     if (n > 0 && strcmp(vals[0], "required") == 0) {
         constrained = true;
         if (!q->safe) {
-            /* Part 2 §10.11.1: safe NO: "the value of Clock may have been
-             * reported previously" (an unorderly shutdown) */
+            /* Part 2 §10.11.1 TPMS_CLOCK_INFO: safe YES means "no value of
+             * Clock greater than the current value of Clock has been
+             * previously reported by the TPM"; NO follows an unorderly
+             * shutdown */
             vmesh_appraisal_note(out, VMESH_TV_CONFIGURATION, VMESH_AR_UNSAFE_CONFIG,
                                  "TPM clock is not safe (clockInfo.safe = NO after an unorderly shutdown)");
             return;
@@ -437,7 +439,7 @@ static vmesh_err tpm2_appraise(const vmesh_appraisal_in *in, vmesh_appraisal *ou
     }
     if (nkeys > sizeof(keys) / sizeof(keys[0]))
         nkeys = sizeof(keys) / sizeof(keys[0]);
-    /* Part 3 §18.4 TPM2_Quote / Part 1 §20: the signature is over the
+    /* Part 3 §18.4 TPM2_Quote: the signature is over the
      * digest of the attestation structure with the scheme's hash
      * (ECDSA-SHA256: SHA-256(TPMS_ATTEST)). */
     if (sig.hash_alg == VMESH_TPM2_ALG_SHA256 && to_raw(sig.r, sig.r_len, rs) && to_raw(sig.s, sig.s_len, rs + 32)) {
