@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Revocation: the RVP withdraws the server's workload measurement. The
+# client sidecar must close the open (idle, long-lived) connection to the
+# server and refuse new ones within one poll interval:
+#  1. rv-files: the file is rewritten and the sidecar gets SIGHUP;
+#  2. the bundle sync client: `vmesh rvp publish` a new epoch served by
+#     `vmesh rvp serve`; the sidecar polls every 2 s.
+# Restoring the measurement admits the server again.
+. "$(dirname "$0")/lib.bash"
+. "$(dirname "$0")/proxy_lib.bash"
+px_setup
+px_config server
+px_config client
+px_rv_json server "$(printf 'some other workload' | sha256sum | cut -d' ' -f1)" > "$T/server-rv.revoked.json"
+start_app
+start_proxy server
+start_proxy client
+
+# An idle long-lived connection: connect and wait for EOF, report when.
+hold() { # hold OUTFILE: prints "open" once the attested channel is up (request sent later never)
+    python3 - "$OUT_PORT" "$1" <<'PY' &
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+open(sys.argv[2], "w").write("open\n")
+s.settimeout(60)
+try:
+    d = s.recv(100)
+except Exception as e:
+    d = b""
+open(sys.argv[2], "a").write("eof %.3f %r\n" % (time.time(), d))
+PY
+    HOLD_PID=$!
+}
+wait_line() { local i; for ((i = 0; i < 100; i++)); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+
+curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$OUT_PORT/s1.txt" | grep -q 200 && ok "request before revocation" || fail "request before revocation"
+
+# ---- 1. rv-files + SIGHUP
+hold "$T/hold1"
+wait_line "$T/hold1" open
+sleep 0.5
+n=$(curl -s "http://127.0.0.1:$CADMIN/peers" | python3 -c 'import json,sys; print(len([p for p in json.load(sys.stdin) if p["state"]=="proxy"]))')
+[ "$n" = 1 ] && ok "the long-lived connection is attested and open" || fail "open connections: $n"
+cp "$T/server-rv.revoked.json" "$T/server-rv.active.json"
+t0=$(date +%s.%N)
+kill -HUP "$CLIENT_PID"
+wait_line "$T/hold1" eof && ok "client sidecar closed the open connection after the revoking reload" || fail "connection not closed"
+t1=$(awk '/^eof/ {print $2}' "$T/hold1")
+python3 -c "import sys; sys.exit(0 if float('$t1') - float('$t0') < 2.0 else 1)" && ok "closed within 2 s of the reload" || fail "closed after $(python3 -c "print(float('$t1')-float('$t0'))") s"
+wait $HOLD_PID
+[ "$(metric "$CADMIN" vmesh_reappraisal_closed_total)" = 1 ] && ok "vmesh_reappraisal_closed_total = 1" || fail "reappraisal metric"
+grep -q "re-appraisal: not-affirming" "$T/client.err" && ok "log line names the re-appraisal" || fail "no re-appraisal log line"
+grep -q '"result":"reappraisal"' "$T/client-access.log" && ok "access log: result reappraisal" || fail "access log lacks reappraisal"
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$OUT_PORT/s1.txt")
+[ "$code" = 000 ] && ok "new connection refused (no HTTP answer)" || fail "new connection got HTTP $code"
+sleep 0.3
+r=$(metric "$CADMIN" 'vmesh_attestation_failures_total{reason="not-affirming",by="local"}')
+[ "$r" -ge 1 ] && ok "refusal counted as not-affirming" || fail "not-affirming = $r"
+cp "$T/server-rv.json" "$T/server-rv.active.json"
+kill -HUP "$CLIENT_PID"; sleep 0.5
+curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$OUT_PORT/s1.txt" | grep -q 200 && ok "admitted again after restoring" || fail "not admitted after restore"
+stop_proxy client
+
+# ---- 2. the bundle sync client: a new epoch withdraws the measurement
+"$VMESH" keygen --type ec-p256 -o rvp.key --pub rvp.pub >/dev/null
+mkdir -p "$T/rvin" "$T/rvweb"
+cp "$T/server-rv.json" "$T/rvin/rv.json"
+"$VMESH" rvp publish --key rvp.key --in "$T/rvin" --out "$T/rvweb" --name acme >/dev/null || fail "publish epoch 1"
+RVP_PORT=$(free_port)
+"$VMESH" rvp serve --root "$T/rvweb" --listen "127.0.0.1:$RVP_PORT" >"$T/rvp.out" 2>"$T/rvp.err" &
+px_pids+=($!)
+wait_port "$RVP_PORT" || fail "rvp serve did not start"
+python3 - "$T/client.yaml" "$RVP_PORT" "$T" <<'PY'
+import sys
+p, port, t = sys.argv[1:]
+s = open(p).read()
+s = s.replace("  rv-files: [ %s/server-rv.active.json ]\n" % t,
+  "  rvps: [ { name: acme, url: \"http://127.0.0.1:%s\", key: %s/rvp.pub, schemes: [ psa ] } ]\n"
+  "  poll-interval: 2s\n  state-dir: %s/client-state\n" % (port, t, t))
+open(p, "w").write(s)
+PY
+grep -q "rvps:" "$T/client.yaml" || fail "config rewrite"
+start_proxy client
+[ "$(metric "$CADMIN" 'vmesh_rv_epoch{rvp="acme"}')" = 1 ] && ok "synced epoch 1" || fail "rv_epoch: $(metric "$CADMIN" 'vmesh_rv_epoch{rvp="acme"}')"
+curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$OUT_PORT/s1.txt" | grep -q 200 && ok "request with synced RVs" || fail "request with synced RVs"
+hold "$T/hold2"
+wait_line "$T/hold2" open
+sleep 0.3
+cp "$T/server-rv.revoked.json" "$T/rvin/rv.json"
+t0=$(date +%s.%N)
+"$VMESH" rvp publish --key rvp.key --in "$T/rvin" --out "$T/rvweb" >/dev/null || fail "publish epoch 2"
+wait_line "$T/hold2" eof && ok "new epoch closed the open connection" || fail "connection not closed by the new epoch"
+t1=$(awk '/^eof/ {print $2}' "$T/hold2")
+el=$(python3 -c "print(round(float('$t1') - float('$t0'), 2))")
+python3 -c "import sys; sys.exit(0 if $el <= 2.2 + 0.5 else 1)" && ok "closed within one poll interval ($el s <= 2 s + jitter)" || fail "closed after $el s"
+wait $HOLD_PID
+[ "$(metric "$CADMIN" 'vmesh_rv_epoch{rvp="acme"}')" = 2 ] && ok "synced epoch 2" || fail "epoch 2 not synced"
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$OUT_PORT/s1.txt")
+[ "$code" = 000 ] && ok "new connection refused after the new epoch" || fail "new connection got HTTP $code"
+stop_proxy client
+stop_proxy server
+finish
