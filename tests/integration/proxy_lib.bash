@@ -156,3 +156,50 @@ stop_proxy() {
         fail "proxy $1: sanitizer report"; grep -A20 -E "Sanitizer|runtime error" "$T/$1.err" | head -40
     else ok "proxy $1: no sanitizer report"; fi
 }
+
+# start_nginx: nginx serving $T/www on $APP_PORT (keep-alive), instead of python
+start_nginx() {
+    command -v nginx >/dev/null || { echo "SKIP: nginx missing"; exit 77; }
+    mkdir -p "$T/nginx"
+    cat > "$T/nginx/nginx.conf" <<NGX
+daemon off;
+master_process off;
+worker_processes 1;
+pid $T/nginx/nginx.pid;
+error_log $T/nginx/error.log;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $T/nginx/body; proxy_temp_path $T/nginx/proxy;
+    fastcgi_temp_path $T/nginx/fcgi; uwsgi_temp_path $T/nginx/uwsgi; scgi_temp_path $T/nginx/scgi;
+    keepalive_requests 1000000;
+    server { listen 127.0.0.1:$APP_PORT; root $T/www; }
+}
+NGX
+    nginx -c "$T/nginx/nginx.conf" -p "$T/nginx" 2>"$T/nginx/start.err" &
+    px_pids+=($!); APP_PID=$!
+    wait_port "$APP_PORT" || { echo "nginx did not start"; cat "$T/nginx/start.err"; exit 1; }
+}
+
+# start_slow_app: python app serving $T/www plus /slow?s=SECONDS
+start_slow_app() {
+    cat > "$T/slowapp.py" <<'PY'
+import http.server, sys, time, urllib.parse, os
+class H(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *a): pass
+    def do_GET(self):
+        u = urllib.parse.urlparse(self.path)
+        if u.path == "/slow":
+            s = float(urllib.parse.parse_qs(u.query).get("s", ["2"])[0])
+            time.sleep(s)
+            body = b"slow done\n"
+            self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+            self.wfile.write(body); return
+        return super().do_GET()
+os.chdir(sys.argv[2])
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+PY
+    python3 "$T/slowapp.py" "$APP_PORT" "$T/www" >"$T/app.log" 2>&1 &
+    px_pids+=($!); APP_PID=$!
+    wait_port "$APP_PORT" || { echo "app did not start"; exit 1; }
+}

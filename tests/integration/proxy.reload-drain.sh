@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# SIGHUP while wrk runs through the sidecar pair (nginx behind): no socket
+# error, no non-2xx answer; the generation changes and the reloaded
+# certificate is in force. SIGTERM drains: a slow request in flight
+# completes, new connections are refused, the sidecars exit 0; a connection
+# that never finishes is closed at limits.drain-timeout.
+. "$(dirname "$0")/lib.bash"
+. "$(dirname "$0")/proxy_lib.bash"
+command -v wrk >/dev/null || { echo "SKIP: wrk missing"; exit 77; }
+px_setup
+px_config server "  drain-timeout: 10s"
+px_config client "  drain-timeout: 10s"
+start_nginx
+start_proxy server
+start_proxy client
+
+# ---- reload under load
+wrk -t2 -c16 -d5s "http://127.0.0.1:$OUT_PORT/s1.txt" > "$T/wrk.out" 2>&1 &
+wrkpid=$!
+sleep 1.5
+"$VMESH" ca issue --ca "$T/ca" --spiffe-id spiffe://example.org/ns/shop/sa/server --out "$T/server" --days 2 >/dev/null
+kill -HUP "$SERVER_PID"; kill -HUP "$CLIENT_PID"
+sleep 1
+kill -HUP "$CLIENT_PID"
+wait $wrkpid
+cat "$T/wrk.out" | sed 's/^/  wrk: /'
+reqs=$(awk '/requests in/ {print $1}' "$T/wrk.out")
+[ "${reqs:-0}" -gt 100 ] && ok "wrk completed $reqs requests" || fail "wrk: ${reqs:-0} requests"
+grep -q "Socket errors" "$T/wrk.out" && fail "wrk reports socket errors" || ok "no socket errors during reloads"
+grep -q "Non-2xx" "$T/wrk.out" && fail "wrk reports non-2xx answers" || ok "no non-2xx answers during reloads"
+[ "$(metric "$CADMIN" 'vmesh_reloads_total{result="ok"}')" = 2 ] && ok "client reloaded twice" || fail "client reloads"
+[ "$(metric "$SADMIN" vmesh_config_generation)" = 2 ] && ok "server runs generation 2" || fail "server generation"
+exp=$(metric "$SADMIN" vmesh_certificate_expiry_seconds)
+[ "$exp" -le $((2 * 86400)) ] && ok "reloaded certificate in force (expires in $exp s)" || fail "certificate not reloaded ($exp)"
+# a bad configuration is refused and the old one stays
+cp "$T/client.yaml" "$T/client.yaml.good"
+echo "bogus-key: 1" >> "$T/client.yaml"
+kill -HUP "$CLIENT_PID"; sleep 0.5
+grep -q 'reload failed.*bogus-key: unknown key' "$T/client.err" && ok "bad reload refused with the key named" || fail "bad reload message"
+curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$OUT_PORT/s1.txt" | grep -q 200 && ok "still serving after a bad reload" || fail "not serving after bad reload"
+cp "$T/client.yaml.good" "$T/client.yaml"
+
+# ---- drain: nginx cannot be slow; restart the pair with a slow python app
+stop_proxy client
+stop_proxy server
+kill "$APP_PID"; wait "$APP_PID" 2>/dev/null
+start_slow_app
+start_proxy server
+start_proxy client
+curl -s -o "$T/slow.out" -w '%{http_code}' "http://127.0.0.1:$OUT_PORT/slow?s=2" > "$T/slow.code" &
+cpid=$!
+sleep 0.7
+kill -TERM "$CLIENT_PID" "$SERVER_PID"
+sleep 0.3
+c=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$OUT_PORT/s1.txt"); rc=$?
+[ "$c" = 000 ] && ok "new connections refused while draining (curl exit $rc)" || fail "new connection during drain: $c"
+wait $cpid
+[ "$(cat "$T/slow.code")" = 200 ] && [ "$(cat "$T/slow.out")" = "slow done" ] && ok "in-flight slow request completed during the drain" || fail "slow request: $(cat "$T/slow.code") $(cat "$T/slow.out")"
+for r in client server; do
+    pid=$(eval echo "\${${r^^}_PID}"); rc=0; wait "$pid" || rc=$?
+    [ "$rc" = 0 ] && ok "$r exits 0 after draining" || fail "$r exit $rc"
+done
+grep -q "drained, exiting" "$T/client.err" && ok "drain logged" || fail "drain log"
+
+# ---- drain timeout: a connection that never ends is closed at drain-timeout
+px_config client "  drain-timeout: 1s"
+start_proxy client
+start_proxy server
+python3 -c "
+import socket,time,sys
+s=socket.create_connection(('127.0.0.1',$OUT_PORT)); time.sleep(30)" &
+holder=$!
+sleep 0.7
+t0=$(date +%s%N)
+kill -TERM "$CLIENT_PID"; rc=0; wait "$CLIENT_PID" || rc=$?
+el=$(( ($(date +%s%N) - t0) / 1000000 ))
+[ "$rc" = 0 ] && [ "$el" -lt 4000 ] && ok "drain timeout closed the idle connection, exit 0 after $el ms" || fail "drain timeout: exit $rc after $el ms"
+grep -q '"result":"drain"' "$T/client-access.log" && ok "access log: result drain" || fail "no drain result in access log"
+kill $holder 2>/dev/null; wait $holder 2>/dev/null
+grep -qE "LeakSanitizer|AddressSanitizer|runtime error" "$T/client.err" && fail "sanitizer report" || ok "no sanitizer report"
+stop_proxy server
+finish
