@@ -397,6 +397,11 @@ static void print_snapshot(const sync_client *c, vmesh_rv_store *rv, bool json, 
         json_object_set_new(o, "size", json_integer((json_int_t)(rv ? vmesh_rv_store_size(rv) : 0)));
         json_object_set_new(o, "stale", json_boolean(vmesh_rv_store_is_stale(rv)));
         json_object_set_new(o, "snapshot", json_boolean(rv != NULL));
+        {
+            struct timespec now;
+            clock_gettime(CLOCK_REALTIME, &now);
+            json_object_set_new(o, "at_ms", json_integer((json_int_t)now.tv_sec * 1000 + now.tv_nsec / 1000000));
+        }
         if (event[0] == 'o') {
             json_object_set_new(o, "ok", json_boolean(ok));
             json_object_set_new(o, "rvps", json_incref(rvps));
