@@ -8,6 +8,7 @@
 #include "vmesh/verifier.h"
 #include "vmesh/psa.h"
 #include "vmesh/snp.h"
+#include "vmesh/tdx.h"
 #include "vmesh/cca.h"
 #include "vmesh/tpm2.h"
 
@@ -18,6 +19,7 @@
 static const vmesh_evidence_scheme *const schemes[] = {
     &vmesh_scheme_psa,
     &vmesh_scheme_snp,
+    &vmesh_scheme_tdx,
     &vmesh_scheme_cca,
     &vmesh_scheme_tpm2,
 };

@@ -20,7 +20,7 @@ typedef struct {
 } tp_ext;
 
 /* 2020-01-01 .. 2040-01-01 unless told otherwise */
-static X509 *tp_cert(const char *cn, vmesh_key *subject, vmesh_key *issuer_key, X509 *issuer, bool ca,
+static inline X509 *tp_cert(const char *cn, vmesh_key *subject, vmesh_key *issuer_key, X509 *issuer, bool ca,
                      const tp_ext *exts, size_t nexts, int64_t not_before, int64_t not_after)
 {
     X509 *x = X509_new();
@@ -61,7 +61,7 @@ static X509 *tp_cert(const char *cn, vmesh_key *subject, vmesh_key *issuer_key, 
     return x;
 }
 
-static void tp_der(X509 *x, vmesh_buf *out)
+static inline void tp_der(X509 *x, vmesh_buf *out)
 {
     unsigned char *p = NULL;
     int n = i2d_X509(x, &p);
@@ -72,7 +72,7 @@ static void tp_der(X509 *x, vmesh_buf *out)
     OPENSSL_free(p);
 }
 
-static char *tp_pem(X509 *x)
+static inline char *tp_pem(X509 *x)
 {
     BIO *b = BIO_new(BIO_s_mem());
     char *mem, *s;
@@ -86,7 +86,7 @@ static char *tp_pem(X509 *x)
     return s;
 }
 
-static void tp_fp_hex(X509 *x, char out[65])
+static inline void tp_fp_hex(X509 *x, char out[65])
 {
     uint8_t fp[32];
     static const char hx[] = "0123456789abcdef";
@@ -100,7 +100,7 @@ static void tp_fp_hex(X509 *x, char out[65])
     out[64] = '\0';
 }
 
-static bool tp_read(const char *path, vmesh_buf *out)
+static inline bool tp_read(const char *path, vmesh_buf *out)
 {
     return vmesh_file_read(path, 0, out) == VMESH_OK;
 }
