@@ -27,6 +27,7 @@ typedef struct {
     const char *src;
     char dir[1024]; /* relative paths are resolved here ("" = cwd) */
     vmesh_proxy_config *c;
+    size_t json_nodes; /* budget of to_json: aliases must not expand without bound */
 } pctx;
 
 static unsigned long line_of(const yaml_node_t *n)
@@ -259,6 +260,13 @@ static vmesh_err get_str_list(pctx *x, yaml_node_t *n, const char *path, bool as
         (*count)++;
     }
 out:
+    if (rc != VMESH_OK) {
+        for (size_t i = 0; i <= *count && i < len; i++)
+            free((*out)[i]);
+        free(*out);
+        *out = NULL;
+        *count = 0;
+    }
     return rc;
 }
 
@@ -501,7 +509,7 @@ static json_t *to_json(pctx *x, yaml_node_t *n, int depth)
 {
     json_t *j = NULL;
 
-    if (depth > 16)
+    if (depth > 16 || ++x->json_nodes > 10000)
         return NULL;
     switch (n->type) {
     case YAML_SCALAR_NODE: {
@@ -608,8 +616,12 @@ static vmesh_err policy_pair(pctx *x, const char *k, yaml_node_t *kn, yaml_node_
             return perr(x, kn, path, "policy.file and policy.inline are exclusive");
         if (strcmp(k, "file") == 0) {
             json_error_t jerr;
+            vmesh_buf b = {0};
             VMESH_GUARD(get_path(x, v, path, &c->policy_source));
-            c->policy_doc = json_load_file(c->policy_source, JSON_REJECT_DUPLICATES, &jerr);
+            if (vmesh_file_read(c->policy_source, 256 * 1024, &b) != VMESH_OK)
+                return perr(x, v, path, "%s", vmesh_err_detail());
+            c->policy_doc = json_loadb((const char *)b.data, b.len, JSON_REJECT_DUPLICATES, &jerr);
+            vmesh_buf_free(&b);
             if (c->policy_doc == NULL)
                 return perr(x, v, path, "%s: line %d: %s", c->policy_source, jerr.line, jerr.text);
         } else {
@@ -692,8 +704,8 @@ static vmesh_err outbound_pair(pctx *x, const char *k, yaml_node_t *kn, yaml_nod
             return perr(x, v, path, "must list 1..%d upstreams", PX_MAX_UPSTREAMS);
         for (size_t i = 0; i < len; i++) {
             snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+            l->nup++; /* counted first: freed with the config even when invalid */
             VMESH_GUARD(get_addr(x, node(x, v->data.sequence.items.start[i]), sub, &l->upstreams[i]));
-            l->nup++;
         }
         return VMESH_OK;
     }

@@ -1,0 +1,185 @@
+/* Unit tests for the proxy's YAML configuration: defaults, every section,
+ * and strictness (each error names the key path and the line). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "proxy/proxy_int.h"
+
+static const char *const base = "identity: { cert: /c.pem, key: /c.key, bundle: /b.pem }\n"
+                                "inbound:\n"
+                                "  - { name: web, listen: 127.0.0.1:8443, app: 127.0.0.1:8000 }\n";
+
+static vmesh_err parse(const char *extra, vmesh_proxy_config **c)
+{
+    char text[4096];
+
+    snprintf(text, sizeof(text), "%s%s", base, extra);
+    return vmesh_proxy_config_parse(text, strlen(text), "/etc/vmesh/test.yaml", c);
+}
+
+static void expect_error(const char *extra, const char *substr)
+{
+    vmesh_proxy_config *c = NULL;
+
+    assert_int_equal(parse(extra, &c), VMESH_ERR_PARSE);
+    assert_null(c);
+    if (strstr(vmesh_err_detail(), substr) == NULL)
+        fail_msg("error \"%s\" lacks \"%s\"", vmesh_err_detail(), substr);
+}
+
+static void defaults(void **state)
+{
+    vmesh_proxy_config *c = NULL;
+
+    (void)state;
+    assert_int_equal(parse("", &c), VMESH_OK);
+    assert_int_equal(c->handshake_timeout_ms, 10000);
+    assert_int_equal(c->connect_timeout_ms, 5000);
+    assert_int_equal(c->idle_timeout_ms, 300000);
+    assert_int_equal(c->drain_timeout_ms, 30000);
+    assert_int_equal(c->max_connections, 10000);
+    assert_int_equal(c->buffer_size, 16384);
+    assert_int_equal(c->poll_interval_ms, 30000);
+    assert_int_equal(c->workers, 0);
+    assert_string_equal(c->access_log, "-");
+    assert_null(c->platform);
+    assert_null(c->policy_doc);
+    assert_int_equal(vmesh_proxy_config_inbound_count(c), 1);
+    assert_int_equal(vmesh_proxy_config_outbound_count(c), 0);
+    assert_string_equal(vmesh_proxy_config_listen(c, 0), "127.0.0.1:8443");
+    assert_null(vmesh_proxy_config_listen(c, 1));
+    assert_string_equal(c->in[0].name, "web");
+    vmesh_proxy_config_free(c);
+}
+
+static void full(void **state)
+{
+    vmesh_proxy_config *c = NULL;
+    const char *y = "attester:\n"
+                    "  platform: psa-sim\n"
+                    "  options: { iak: iak.pem, claims: claims.json, measure: [ A=a, B=b ] }\n"
+                    "  modes: [ epoch-fresh, fresh ]\n"
+                    "  ak-rotate: 10m\n"
+                    "verifier:\n"
+                    "  rv-files: [ rv.json, /abs/rv2.json ]\n"
+                    "  poll-interval: 5s\n"
+                    "  bell: { file: bell.jws, key: bell.pub, refresh: 500ms }\n"
+                    "  trusted-verifiers: [ v.pub ]\n"
+                    "  passport: { local-key: ear.key }\n"
+                    "policy:\n"
+                    "  inline: { max-evidence-age: 60, modes: [ epoch-fresh ] }\n"
+                    "  rules:\n"
+                    "    - { peer: \"spiffe://example.org/ns/a/*\", modes: [ passport ], allow-unattested: true,\n"
+                    "        min-tiers: { executables: warning }, max-evidence-age: 1h }\n"
+                    "outbound:\n"
+                    "  - { listen: 127.0.0.1:8080, upstreams: [ 10.0.0.1:443, 10.0.0.2:443 ],\n"
+                    "      peer: spiffe://example.org/ns/shop/sa/server }\n"
+                    "admin: { listen: 127.0.0.1:9901 }\n"
+                    "limits: { max-connections: 50, handshake-timeout: 3s, connect-timeout: 250ms,\n"
+                    "          idle-timeout: 1h, drain-timeout: 2s, buffer-size: 64KiB, workers: 3,\n"
+                    "          linger-timeout: 100ms }\n"
+                    "access-log: { file: access.log }\n"
+                    "log-level: debug\n";
+
+    (void)state;
+    assert_int_equal(parse(y, &c), VMESH_OK);
+    assert_string_equal(c->platform, "psa");
+    assert_int_equal(c->nkv, 4);
+    assert_string_equal(c->kv[0].key, "iak");
+    assert_string_equal(c->kv[0].value, "iak.pem"); /* scheme options are passed as written */
+    assert_string_equal(c->kv[3].key, "measure");
+    assert_string_equal(c->kv[3].value, "B=b");
+    assert_int_equal(c->attest_modes, VMESH_MODE_BIT(VMESH_MODE_EPOCH_FRESH) | VMESH_MODE_BIT(VMESH_MODE_FRESH));
+    assert_int_equal(c->ak_rotate, 600);
+    assert_int_equal(c->nrv, 2);
+    assert_string_equal(c->rv_files[0], "/etc/vmesh/rv.json"); /* relative to the config file */
+    assert_string_equal(c->rv_files[1], "/abs/rv2.json");
+    assert_int_equal(c->poll_interval_ms, 5000);
+    assert_string_equal(c->bell_file, "/etc/vmesh/bell.jws");
+    assert_int_equal(c->bell_refresh_ms, 500);
+    assert_string_equal(c->passport_local_key, "/etc/vmesh/ear.key");
+    assert_non_null(c->policy_doc);
+    assert_int_equal(json_integer_value(json_object_get(c->policy_doc, "max-evidence-age")), 60);
+    assert_string_equal(json_string_value(json_object_get(c->policy_doc, "format")), "vmesh-policy/1");
+    assert_int_equal(c->nrules, 1);
+    assert_string_equal(c->rules[0].peer, "spiffe://example.org/ns/a/*");
+    assert_true(json_is_true(json_object_get(c->rules[0].overrides, "allow-unattested")));
+    assert_int_equal(json_integer_value(json_object_get(c->rules[0].overrides, "max-evidence-age")), 3600);
+    assert_int_equal(c->nout, 1);
+    assert_int_equal(c->out[0].nup, 2);
+    assert_string_equal(c->out[0].name, "127.0.0.1:8080"); /* name defaults to the address */
+    assert_string_equal(c->admin_listen, "127.0.0.1:9901");
+    assert_int_equal(c->max_connections, 50);
+    assert_int_equal(c->connect_timeout_ms, 250);
+    assert_int_equal(c->idle_timeout_ms, 3600000);
+    assert_int_equal(c->buffer_size, 65536);
+    assert_int_equal(c->workers, 3);
+    assert_int_equal(c->linger_ms, 100);
+    assert_string_equal(c->access_log, "/etc/vmesh/access.log");
+    assert_int_equal(c->log_level, VMESH_LOG_DEBUG);
+    vmesh_proxy_config_free(c);
+}
+
+static void strict(void **state)
+{
+    (void)state;
+    expect_error("bogus: 1\n", "test.yaml:4: bogus: unknown key");
+    expect_error("limits:\n  idle-timeout: ten\n", "test.yaml:5: limits.idle-timeout: \"ten\" is not a duration");
+    expect_error("limits: { idle-timeout: 5 fortnights }\n", "not a duration");
+    expect_error("limits: { buffer-size: 12 }\n", "limits.buffer-size: \"12\" is out of range");
+    expect_error("limits: { max-connections: -1 }\n", "limits.max-connections");
+    expect_error("limits: { workers: 65 }\n", "limits.workers");
+    expect_error("limits: { colour: red }\n", "limits.colour: unknown key");
+    expect_error("limits: { drain-timeout: 1s, drain-timeout: 2s }\n", "duplicate key \"drain-timeout\"");
+    expect_error("attester: { modes: [ psychic ] }\n", "attester.modes[0]: \"psychic\" is not a mode");
+    expect_error("attester: { options: { iak: x } }\n", "attester.platform: options are given but no platform");
+    expect_error("verifier: { bell: { file: b.jws } }\n", "verifier.bell: needs key and exactly one of url or file");
+    expect_error("verifier: { passport: { local-key: a, central: http://v } }\n", "exactly one of local-key or central");
+    expect_error("verifier: { rvps: [ { name: a } ] }\n", "verifier.rvps[0]: url and key are required");
+    expect_error("verifier: { rv-files: rv.json }\n", "verifier.rv-files: must be a list");
+    expect_error("policy: { rules: [ { peer: \"http://x\" } ] }\n", "policy.rules[0].peer");
+    expect_error("policy: { rules: [ { modes: [fresh] } ] }\n", "policy.rules[0]: peer (a SPIFFE ID or pattern) is required");
+    expect_error("policy: { rules: [ { peer: \"spiffe://td/a\", allow-unattested: maybe } ] }\n", "not a boolean");
+    expect_error("outbound: [ { listen: 127.0.0.1:1, upstreams: [ 127.0.0.1:2 ] } ]\n",
+                 "outbound[0]: listen, upstreams and peer are required");
+    expect_error("outbound: [ { listen: nowhere, upstreams: [ 127.0.0.1:2 ], peer: spiffe://td/x } ]\n",
+                 "outbound[0].listen: \"nowhere\" is not HOST:PORT");
+    expect_error("inbound: [ { listen: 127.0.0.1:1 } ]\n", "duplicate key \"inbound\"");
+    expect_error("admin: { listen: 127.0.0.1:1, port: 3 }\n", "admin.port: unknown key");
+    expect_error("access-log: { syslog: true }\n", "access-log.syslog: unknown key");
+    expect_error("log-level: loud\n", "log-level: \"loud\" is not a log level");
+    expect_error("identity: [ a ]\n", "duplicate key");
+    expect_error("  - [ unbalanced\n", "test.yaml:");
+}
+
+static void required(void **state)
+{
+    vmesh_proxy_config *c = NULL;
+    const char *no_identity = "inbound: [ { listen: 127.0.0.1:1, app: 127.0.0.1:2 } ]\n";
+    const char *no_listener = "identity: { cert: a, key: b, bundle: c }\n";
+
+    (void)state;
+    assert_int_equal(vmesh_proxy_config_parse(no_identity, strlen(no_identity), "t.yaml", &c), VMESH_ERR_PARSE);
+    assert_non_null(strstr(vmesh_err_detail(), "identity: cert, key and bundle are required"));
+    assert_int_equal(vmesh_proxy_config_parse(no_listener, strlen(no_listener), "t.yaml", &c), VMESH_ERR_PARSE);
+    assert_non_null(strstr(vmesh_err_detail(), "at least one inbound or outbound listener"));
+    assert_int_equal(vmesh_proxy_config_parse("", 0, "t.yaml", &c), VMESH_ERR_PARSE);
+    assert_int_equal(vmesh_proxy_config_load("/nonexistent/x.yaml", &c), VMESH_ERR_IO);
+    assert_non_null(strstr(vmesh_err_detail(), "/nonexistent/x.yaml"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(defaults),
+        cmocka_unit_test(full),
+        cmocka_unit_test(strict),
+        cmocka_unit_test(required),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
