@@ -417,7 +417,18 @@ static vmesh_err cca_appraise(const vmesh_appraisal_in *in, vmesh_appraisal *out
 
     vmesh_buf_reset(&out->claims_json);
     VMESH_GUARD(vmesh_cca_claims_to_json(c, false, &out->claims_json));
-    VMESH_GUARD(vmesh_buf_set(&out->nonce, c->realm.challenge, c->realm.challenge_len));
+    {
+        /* The nonce the evidence carries: vmesh nonces are 32 bytes, which
+         * the RMM zero-pads to the 64-byte realm challenge; report them
+         * without the padding so callers compare with what they sent (the
+         * agent checks a 32-byte ak_nonce). Other challenges: all 64 bytes. */
+        static const uint8_t zeros[32];
+        size_t nlen = c->realm.challenge_len;
+
+        if (nlen == 64 && memcmp(c->realm.challenge + 32, zeros, 32) == 0)
+            nlen = 32;
+        VMESH_GUARD(vmesh_buf_set(&out->nonce, c->realm.challenge, nlen));
+    }
     VMESH_GUARD(vmesh_buf_set(&out->class_id, c->platform.implementation_id, c->platform.implementation_id_len));
     VMESH_GUARD(vmesh_buf_set(&out->instance_id, c->platform.instance_id, c->platform.instance_id_len));
 

@@ -100,7 +100,9 @@ static void test_good(void **state)
     assert_int_equal(a.class_id.len, 32);
     assert_memory_equal(a.class_id.data, IMPL_ID, 32);
     assert_int_equal(a.instance_id.len, 33);
-    assert_int_equal(a.nonce.len, 64);
+    /* the 32-byte nonce is reported without the RMM's zero padding */
+    assert_int_equal(a.nonce.len, 32);
+    assert_memory_equal(a.nonce.data, test_nonce, 32);
     assert_non_null(strstr((char *)a.claims_json.data, "\"cca-realm-initial-measurement\":\"Q0NDQ0"));
     vmesh_appraisal_free(&a);
     /* the same nonce given padded to 64 bytes is the same challenge */
@@ -458,6 +460,8 @@ static void test_vector(void **state)
     assert_int_equal(appraise(&v.tok, rv, v.c.realm.challenge, 64, &a), VMESH_OK);
     assert_int_equal(a.status, VMESH_TIER_AFFIRMING);
     expect_tv(&a, 2, 2, 2, 2, 2, 2);
+    assert_int_equal(a.nonce.len, 64); /* a random 64-byte challenge is reported whole */
+    assert_memory_equal(a.nonce.data, v.c.realm.challenge, 64);
     vmesh_appraisal_free(&a);
 
     /* a flipped byte in the platform payload (lifecycle 0x3000 -> 0x3001) */
