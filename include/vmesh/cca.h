@@ -179,6 +179,9 @@ const char *vmesh_cca_lifecycle_name(uint16_t v);
  * generated per attester when absent), "claims" (JSON template, format
  * above). attest() takes a nonce of 1..64 bytes: the realm challenge is
  * the nonce zero-padded to 64 bytes (as the RMM pads a shorter challenge).
+ * The appraisal reports as out->nonce the realm challenge without that
+ * padding when its last 32 bytes are zero (vmesh's 32-byte nonces), else
+ * all 64 bytes.
  * Appraisal: CPAK = RV key of ("cca", implementation-id, instance-id);
  * none, a bad platform or realm signature, a broken binding or a realm
  * challenge other than the padded expected nonce -> every claim 99; else
