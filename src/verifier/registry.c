@@ -9,6 +9,7 @@
 #include "vmesh/psa.h"
 #include "vmesh/snp.h"
 #include "vmesh/tdx.h"
+#include "vmesh/tsm.h"
 #include "vmesh/cca.h"
 #include "vmesh/tpm2.h"
 
@@ -20,6 +21,7 @@ static const vmesh_evidence_scheme *const schemes[] = {
     &vmesh_scheme_psa,
     &vmesh_scheme_snp,
     &vmesh_scheme_tdx,
+    &vmesh_scheme_tsm,
     &vmesh_scheme_cca,
     &vmesh_scheme_tpm2,
 };

@@ -97,6 +97,12 @@ vmesh_err vmesh_cc_ta_load(vmesh_rv_store *s, const char *scheme, const uint8_t 
     VMESH_ENSURE(s != NULL && scheme != NULL && p != NULL, VMESH_ERR_ARG, "trust anchor: missing argument");
     if (source == NULL)
         source = "(memory)";
+    if (strcmp(scheme, "tsm") == 0) {
+        /* the tsm wrapper is appraised by sev-snp or tdx: both get it */
+        VMESH_GUARD(vmesh_cc_ta_load(s, "sev-snp", p, n, source));
+        VMESH_GUARD(vmesh_cc_ta_load(s, "tdx", p, n, source));
+        goto out;
+    }
     VMESH_ENSURE(n > 0 && n <= VMESH_CC_MAX_TA_FILE, VMESH_ERR_TOO_LARGE, "trust anchor %s is %zu bytes (1 to %zu)",
                  source, n, VMESH_CC_MAX_TA_FILE);
     e = env_of(scheme);
