@@ -183,9 +183,9 @@ static vmesh_err parse_set(json_t *o, size_t i, vmesh_rvp_set *s)
     static const char *const fields[] = {"kind", "scheme", "media_type", "sha256", "size", "path", NULL};
     vmesh_err rc = VMESH_OK;
     char where[48];
-    const char *str;
-    size_t n;
-    json_int_t size;
+    const char *str = NULL;
+    size_t n = 0;
+    json_int_t size = 0;
 
     snprintf(where, sizeof(where), "sets[%zu]: ", i);
     VMESH_ENSURE(json_is_object(o), VMESH_ERR_PARSE, "manifest: %sa set must be an object", where);
@@ -227,9 +227,9 @@ vmesh_err vmesh_rvp_manifest_parse(const uint8_t *json, size_t n, vmesh_rvp_mani
     vmesh_err rc = VMESH_OK;
     json_t *root = NULL, *sets, *v;
     json_error_t jerr;
-    const char *str;
-    size_t len, i;
-    json_int_t epoch, iat, exp;
+    const char *str = NULL;
+    size_t len = 0, i;
+    json_int_t epoch = 0, iat = 0, exp = 0;
 
     memset(out, 0, sizeof(*out));
     VMESH_ENSURE(n <= VMESH_RVP_MANIFEST_MAX, VMESH_ERR_TOO_LARGE, "manifest larger than %zu bytes",

@@ -674,7 +674,13 @@ static void set_status(vmesh_sync *s, rvp_t *r, const char *err)
     r->st.expires_at = r->have ? r->cur.expires_at : 0;
     r->st.stale = r->have && vmesh_time_now() >= r->cur.expires_at;
     r->st.sets = r->have ? r->cur.nsets : 0;
-    snprintf(r->st.last_error, sizeof(r->st.last_error), "%s", err ? err : "");
+    {
+        /* Cut, not overflow: a long detail keeps its beginning. */
+        size_t n = err ? strnlen(err, sizeof(r->st.last_error) - 1) : 0;
+        if (n)
+            memcpy(r->st.last_error, err, n);
+        r->st.last_error[n] = '\0';
+    }
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -996,7 +1002,9 @@ static void *run(void *arg)
         uint32_t v;
 
         pthread_mutex_unlock(&s->lock);
-        (void)vmesh_sync_poll_once(s); /* each problem is logged where it happens */
+        if (vmesh_sync_poll_once(s) != VMESH_OK) {
+            /* each problem is logged where it happens; keep polling */
+        }
         v = 0;
         if (vmesh_crypto_random(rnd, sizeof(rnd)) == VMESH_OK)
             v = (uint32_t)rnd[0] << 24 | (uint32_t)rnd[1] << 16 | (uint32_t)rnd[2] << 8 | rnd[3];

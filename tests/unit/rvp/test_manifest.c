@@ -208,7 +208,7 @@ static void write_file(const char *path, const char *s)
 
 static size_t count_sets(const char *dir)
 {
-    char p[512];
+    char p[700];
     DIR *d;
     struct dirent *e;
     size_t n = 0;

@@ -301,7 +301,7 @@ static void verifier_hook_and_thread(void **state)
     vmesh_rv_store *rv;
     const char *name;
     uint64_t e = 0;
-    char spec[256], keyfile[200];
+    char spec[512], keyfile[200];
 
     assert_int_equal(vmesh_verifier_new(&vc, &v), VMESH_OK);
     cfg.ctx = v;
