@@ -94,7 +94,7 @@ def ms(v):  # wrk prints 812.00us, 1.23ms, 1.20s
             return float(v[:-len(suffix)]) * scale
     return float(v)
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
-p50 = ms(re.search(r"50%\s+(\S+)", t).group(1)); p99 = ms(re.search(r"99%\s+(\S+)", t).group(1))
+p50 = ms(re.search(r"^\s+50%\s+(\S+)", t, re.M).group(1)); p99 = ms(re.search(r"^\s+99%\s+(\S+)", t, re.M).group(1))
 print(rps, p50, p99)'
 }
 declare -A R
