@@ -95,6 +95,7 @@ typedef struct {
     char reason[256];
     int64_t appraised_at;
     bool binding_mismatch; /* the evidence does not carry the expected nonce */
+    int64_t expires;       /* 0, or when the result stops being valid (EAR exp) */
 } vmesh_ar_entry;
 
 vmesh_err vmesh_ar_cache_new(size_t slots, vmesh_ar_cache **out) VMESH_WUR;

@@ -250,7 +250,10 @@ static vmesh_err spki_of(X509 *x, vmesh_buf *out)
     int n;
 
     VMESH_ENSURE(x != NULL, VMESH_ERR_STATE, "attested TLS: no certificate");
-    n = i2d_PUBKEY(X509_get0_pubkey(x), &der);
+    /* The certificate's own SubjectPublicKeyInfo, re-encoded from its ASN.1
+     * structure: the same DER as i2d_PUBKEY(X509_get0_pubkey(x)) without
+     * OpenSSL 3's provider encoder, which costs as much as an ECDSA verify. */
+    n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der);
     VMESH_ENSURE(n > 0, VMESH_ERR_CRYPTO, "attested TLS: cannot encode a certificate key");
     VMESH_GUARD(vmesh_buf_set(out, der, (size_t)n));
 out:

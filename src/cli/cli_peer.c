@@ -41,7 +41,7 @@ typedef struct {
     vmesh_kv kv[MAX_KV];
     size_t nkv;
     unsigned attest_modes;
-    bool allow_unattested, no_attest, quiet;
+    bool allow_unattested, no_attest, quiet, plain;
     long deadline_ms, count, resume, ak_rotate;
     const char *message;
 } peer_opts;
@@ -87,6 +87,8 @@ static void usage(FILE *f, const char *name)
             "  --allow-unattested        admit a peer that does not attest, as tier none\n"
             "  --bell FILE --bell-key KEY  the epoch bell (bell.jws) and its signer's public key\n"
             "  --deadline-ms N           handshake + attestation deadline (default 10000)\n"
+            "  --plain                   plain mTLS without the 0xff4d extension (a legacy peer,\n"
+            "                            for testing downgrade refusal)\n"
             "%s"
             "  -q                        quiet: no peer summary\n"
             "\n"
@@ -123,7 +125,7 @@ static int parse(peer_opts *o, int argc, char **argv, int *exit_now)
         {"bell", required_argument, NULL, 'B'},       {"bell-key", required_argument, NULL, 'K'},
         {"deadline-ms", required_argument, NULL, 'd'}, {"count", required_argument, NULL, 'n'},
         {"message", required_argument, NULL, 'm'},    {"resume", required_argument, NULL, 'R'},
-        {"no-attest", no_argument, NULL, 'N'},        {"ak-rotate", required_argument, NULL, 'A'},
+        {"no-attest", no_argument, NULL, 'N'},        {"plain", no_argument, NULL, 'L'},        {"ak-rotate", required_argument, NULL, 'A'},
         {"tcti", required_argument, NULL, 0x101},     {"ak-handle", required_argument, NULL, 0x102},
         {"pcrs", required_argument, NULL, 0x103},
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
@@ -170,6 +172,7 @@ static int parse(peer_opts *o, int argc, char **argv, int *exit_now)
         case 'B': o->bell_path = optarg; break;
         case 'K': o->bell_key_path = optarg; break;
         case 'N': o->no_attest = true; break;
+        case 'L': o->plain = true; break;
         case 'q': o->quiet = true; break;
         case 'm': o->message = optarg; break;
         case 'd':
@@ -287,7 +290,9 @@ static vmesh_err setup(peer_opts *o, peer_state *s, vmesh_atls_role role)
     VMESH_GUARD(vmesh_atls_config_set_bundle(s->cfg, o->bundle));
     if (o->peer_pattern)
         VMESH_GUARD(vmesh_atls_config_set_peer_pattern(s->cfg, o->peer_pattern));
-    VMESH_GUARD(vmesh_atls_config_set_provider(s->cfg, &prov));
+    /* --plain: plain mTLS, no 0xff4d extension at all (a legacy peer). */
+    if (!o->plain)
+        VMESH_GUARD(vmesh_atls_config_set_provider(s->cfg, &prov));
     if (o->deadline_ms > 0)
         vmesh_atls_config_set_deadline_ms(s->cfg, (uint32_t)o->deadline_ms);
 out:
@@ -370,6 +375,15 @@ static int report_failure(peer_opts *o, vmesh_atls_conn *c, vmesh_err rc)
     if (r != VMESH_ATLS_R_NONE) {
         fprintf(stderr, "vmesh %s: attestation failed: %s: %s (%s)\n", o->name, vmesh_atls_reason_name(r),
                 msg ? msg : "", by_peer ? "refused by the peer" : "we refused the peer");
+        return CLI_EXIT_NOT_AFFIRMED;
+    }
+    if (c != NULL && !vmesh_atls_negotiated(c) && vmesh_atls_peer_spiffe_id(c) != NULL) {
+        /* A legacy (--plain) peer gets no failure frame: the TLS handshake
+         * succeeded and the connection was then closed. */
+        fprintf(stderr,
+                "vmesh %s: the peer closed the connection after the TLS handshake (%s): it requires "
+                "attestation (extension 0xff4d) and refuses unattested peers\n",
+                o->name, vmesh_err_detail());
         return CLI_EXIT_NOT_AFFIRMED;
     }
     return cli_fail(o->name, rc, "connection failed");
