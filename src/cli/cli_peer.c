@@ -535,6 +535,13 @@ static int client_once(peer_opts *o, peer_state *s, const vmesh_buf *data, vmesh
         if (want == 0 && poll(&pfd, 1, 200) <= 0)
             break;
         rc = vmesh_atls_read(c, buf, sizeof(buf), &got);
+        if (rc == VMESH_ERR_CLOSED && have < want) {
+            /* closed before echoing everything we sent */
+            vmesh_err_set(VMESH_ERR_CLOSED, "the server closed the connection after %zu of %zu echoed bytes",
+                          have, want);
+            ret = report_failure(o, c, rc);
+            goto out;
+        }
         if (rc == VMESH_ERR_CLOSED)
             break;
         if (rc == VMESH_ERR_WANT_READ)
