@@ -339,12 +339,116 @@ static void verifier_hook_and_thread(void **state)
     vmesh_verifier_free(v);
 }
 
+/* A stale snapshot (manifest past expires_at) makes the verifier lower
+ * sourced-data to 32 (UNTRUSTED_SOURCES): affirming becomes warning. */
+static void stale_results(void **state)
+{
+    fixture *f = *state;
+    vmesh_key *iak = NULL;
+    vmesh_buf pub = {0}, ev = {0};
+    vmesh_verifier_config vc = {0};
+    vmesh_verifier *v = NULL;
+    vmesh_sync_config cfg = {.state_dir = f->state, .on_snapshot = vmesh_sync_to_verifier};
+    vmesh_sync_rvp r = {.name = "acme", .url = f->url, .key = f->key};
+    vmesh_sync *s = NULL;
+    const vmesh_evidence_scheme *psa = vmesh_verifier_scheme_by_name("psa");
+    char iak_path[200], claims_path[200], doc[4096], *pem_json;
+    uint8_t nonce[32] = {1, 2, 3};
+    vmesh_kv kv[2];
+    void *att = NULL;
+    vmesh_verifier_request req = {0};
+    vmesh_appraisal a;
+    const char *in[1] = {f->in};
+    vmesh_rvp_publish_opts po = {.validity = 60};
+    int64_t now = vmesh_time_now();
+
+    assert_non_null(psa);
+    assert_int_equal(vmesh_crypto_key_generate(VMESH_KEY_EC_P256, &iak), VMESH_OK);
+    snprintf(iak_path, sizeof(iak_path), "%s/iak.pem", f->tmp);
+    snprintf(claims_path, sizeof(claims_path), "%s/claims.json", f->tmp);
+    assert_int_equal(vmesh_crypto_key_save(iak, iak_path, true, false), VMESH_OK);
+    write_file(claims_path,
+               "{\"eat-profile\": \"tag:psacertified.org,2023:psa#tfm\", \"psa-client-id\": 1,"
+               " \"psa-security-lifecycle\": 12288, \"psa-implementation-id\": \"aW1wbC1zdGFsZS0wMDAwMDAwMDAwMDAwMDAwMDAwMDE=\","
+               " \"psa-boot-seed\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\","
+               " \"psa-software-components\": [{\"measurement-type\": \"BL\", \"measurement-value\":"
+               " \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\", \"signer-id\":"
+               " \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"}]}");
+    assert_int_equal(vmesh_crypto_key_to_pem(iak, false, &pub), VMESH_OK);
+    assert_int_equal(vmesh_buf_terminate(&pub), VMESH_OK);
+    /* The PEM as a JSON string: escape the newlines. */
+    pem_json = calloc(1, pub.len * 2 + 1);
+    assert_non_null(pem_json);
+    for (size_t i = 0, j = 0; i < pub.len; i++) {
+        if (pub.data[i] == '\n') {
+            pem_json[j++] = '\\';
+            pem_json[j++] = 'n';
+        } else {
+            pem_json[j++] = (char)pub.data[i];
+        }
+    }
+    snprintf(doc, sizeof(doc),
+             "{\"format\":\"vmesh-rv/1\",\"reference-values\":[{\"scheme\":\"psa\",\"class-id\":"
+             "\"aW1wbC1zdGFsZS0wMDAwMDAwMDAwMDAwMDAwMDAwMDE=\",\"measurements\":[{\"name\":\"BL\",\"digest\":{\"alg\":"
+             "\"sha-256\",\"value\":\"%064d\"}}],\"keys\":[\"%s\"]}]}",
+             0, pem_json);
+    free(pem_json);
+    write_file(f->rvfile, doc);
+    remove(f->polfile);
+    assert_int_equal(vmesh_rvp_publish(f->key, in, 1, f->www, &po, NULL), VMESH_OK);
+
+    assert_int_equal(vmesh_verifier_new(&vc, &v), VMESH_OK);
+    cfg.ctx = v;
+    assert_int_equal(vmesh_sync_new(&cfg, &s), VMESH_OK);
+    assert_int_equal(vmesh_sync_add_rvp(s, &r), VMESH_OK);
+    assert_int_equal(vmesh_sync_poll_once(s), VMESH_OK);
+
+    kv[0].key = "iak";
+    kv[0].value = iak_path;
+    kv[1].key = "claims";
+    kv[1].value = claims_path;
+    if (psa->attester_new(kv, 2, &att) != VMESH_OK)
+        fail_msg("attester: %s", vmesh_err_detail());
+    assert_int_equal(psa->attest(att, nonce, sizeof(nonce), &ev), VMESH_OK);
+    req.evidence = ev.data;
+    req.evidence_len = ev.len;
+    req.nonce = nonce;
+    req.nonce_len = sizeof(nonce);
+
+    vmesh_appraisal_init(&a);
+    assert_int_equal(vmesh_verifier_appraise(v, &req, &a, NULL, NULL), VMESH_OK);
+    if (a.status != VMESH_TIER_AFFIRMING)
+        fail_msg("fresh bundle: status %d, reason %s", a.status, a.reason);
+    assert_int_not_equal(a.tv.v[VMESH_TV_SOURCED_DATA], VMESH_AR_UNTRUSTED_SOURCES);
+    vmesh_appraisal_free(&a);
+
+    /* Two minutes later the 60 s manifest has expired; the RVP still
+     * answers 304, and the client installs the same content marked stale. */
+    vmesh_time_pin(now + 120);
+    assert_int_equal(vmesh_sync_poll_once(s), VMESH_OK);
+    vmesh_appraisal_init(&a);
+    assert_int_equal(vmesh_verifier_appraise(v, &req, &a, NULL, NULL), VMESH_OK);
+    assert_int_equal(a.tv.v[VMESH_TV_SOURCED_DATA], VMESH_AR_UNTRUSTED_SOURCES);
+    assert_int_equal(a.status, VMESH_TIER_WARNING);
+    assert_non_null(strstr(a.reason, "stale"));
+    vmesh_appraisal_free(&a);
+    vmesh_time_pin(0);
+
+    psa->attester_free(att);
+    vmesh_buf_free(&ev);
+    vmesh_buf_free(&pub);
+    vmesh_crypto_key_free(iak);
+    vmesh_sync_free(s);
+    vmesh_verifier_free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(flow, setup, teardown),
         cmocka_unit_test_setup_teardown(schemes_and_stale, setup, teardown),
         cmocka_unit_test_setup_teardown(verifier_hook_and_thread, setup, teardown),
+        cmocka_unit_test_setup_teardown(stale_results, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
