@@ -16,7 +16,7 @@ static const cli_command commands[] = {
     {"server", cli_server, "attested TLS test server: attests, appraises the client, echoes"},
     {"client", cli_client, "attested TLS test client: attests, appraises the server, sends stdin"},
     {"proxy", cli_proxy, "the sidecar: attested mTLS listeners in front of a local app (-c CONFIG.yaml)"},
-    {"rvp", cli_rvp, "reference value provider: the epoch bell (tick)"},
+    {"rvp", cli_rvp, "trust bundles: publish, serve, sync; the epoch bell (tick)"},
     {"verifier", cli_verifier, "central verifier: Veraison challenge-response API issuing EARs"},
 };
 
