@@ -6,7 +6,8 @@
  * Usage: bench_handshake DIR MODE RESUME SECONDS
  *   DIR: prepared by bench/handshake/run.sh (CA, SVIDs, psa-sim platforms,
  *        rv.json, bell, keys); MODE: plain | epoch-fresh | fresh | passport;
- *   RESUME: 0 | 1. Prints one JSON line.
+ *   RESUME: 0 | 1; SECONDS < 0 runs exactly -SECONDS handshakes. Prints one
+ *   JSON line.
  */
 #include "vmesh/agent.h"
 
@@ -192,8 +193,10 @@ int main(int argc, char **argv)
     if (!one(&srv, &cli, &sess, resume, &resumed) || !one(&srv, &cli, &sess, resume, &resumed))
         return 1;
     t0 = vmesh_time_mono_ns();
-    deadline = t0 + (uint64_t)(secs * 1e9);
-    while (vmesh_time_mono_ns() < deadline) {
+    /* SECONDS < 0: run exactly -SECONDS handshakes (for instruction counts
+     * under callgrind, which do not depend on the machine's load). */
+    deadline = secs < 0 ? UINT64_MAX : t0 + (uint64_t)(secs * 1e9);
+    while (secs < 0 ? n < (uint64_t)(-secs) : vmesh_time_mono_ns() < deadline) {
         if (!one(&srv, &cli, &sess, resume, &resumed))
             return 1;
         n++;

@@ -12,6 +12,7 @@
  */
 #include "atls_int.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -669,12 +670,55 @@ out:
     return rc;
 }
 
+/* Parsed AKs by SPKI. A relying party sees the same AK on every session
+ * of a peer until the peer rotates it, and parsing a public key costs a
+ * third of the signature check, so the last few are kept (process-wide,
+ * direct-mapped on the SPKI digest, compared on the full SPKI). */
+#define AK_CACHE_SLOTS 256
+static struct {
+    uint8_t digest[32];
+    size_t len;
+    uint8_t spki[VMESH_ATLS_SPKI_MAX];
+    vmesh_key *key;
+} ak_cache[AK_CACHE_SLOTS];
+static pthread_mutex_t ak_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static vmesh_err ak_from_spki(const uint8_t *spki, size_t n, vmesh_key **out)
+{
+    uint8_t d[32];
+    size_t slot;
+    vmesh_err rc;
+
+    if (n == 0 || n > VMESH_ATLS_SPKI_MAX)
+        return vmesh_crypto_key_from_spki(spki, n, out); /* reports the problem */
+    vmesh_crypto_sha256(spki, n, d);
+    slot = ((size_t)d[0] << 8 | d[1]) % AK_CACHE_SLOTS;
+    pthread_mutex_lock(&ak_cache_lock);
+    if (ak_cache[slot].key != NULL && ak_cache[slot].len == n && memcmp(ak_cache[slot].spki, spki, n) == 0) {
+        *out = vmesh_crypto_key_ref(ak_cache[slot].key);
+        pthread_mutex_unlock(&ak_cache_lock);
+        return VMESH_OK;
+    }
+    pthread_mutex_unlock(&ak_cache_lock);
+    rc = vmesh_crypto_key_from_spki(spki, n, out);
+    if (rc != VMESH_OK)
+        return rc;
+    pthread_mutex_lock(&ak_cache_lock);
+    vmesh_crypto_key_free(ak_cache[slot].key);
+    memcpy(ak_cache[slot].digest, d, 32);
+    memcpy(ak_cache[slot].spki, spki, n);
+    ak_cache[slot].len = n;
+    ak_cache[slot].key = vmesh_crypto_key_ref(*out);
+    pthread_mutex_unlock(&ak_cache_lock);
+    return VMESH_OK;
+}
+
 vmesh_err vmesh_atls_proof_verify(const vmesh_atls_msg *m, const uint8_t binder[32])
 {
     vmesh_err rc = VMESH_OK;
     vmesh_key *ak = NULL;
 
-    rc = vmesh_crypto_key_from_spki(m->ak_spki.data, m->ak_spki.len, &ak);
+    rc = ak_from_spki(m->ak_spki.data, m->ak_spki.len, &ak);
     if (rc != VMESH_OK) {
         rc = vmesh_err_wrap(VMESH_ERR_PARSE, "attestation message: AK (key 4)");
         goto out;

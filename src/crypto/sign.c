@@ -13,20 +13,33 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <stdio.h>
 
 /* Longest DER ECDSA-Sig-Value for P-384: SEQUENCE { 2 x INTEGER(49) }. */
 #define DER_SIG_MAX 112
 
+/* Digests fetched once: OpenSSL 3 resolves EVP_sha256() through the
+ * provider store on every Init, which costs a quarter of a signature. */
+static EVP_MD *md_sha256, *md_sha384;
+static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+
+static void fetch_mds(void)
+{
+    md_sha256 = EVP_MD_fetch(NULL, "SHA2-256", NULL);
+    md_sha384 = EVP_MD_fetch(NULL, "SHA2-384", NULL);
+}
+
 static const EVP_MD *key_md(vmesh_key_type t)
 {
+    pthread_once(&md_once, fetch_mds);
     /* RFC 9053 §2.1: ES256 uses SHA-256, ES384 uses SHA-384. EdDSA hashes
      * internally (pure Ed25519), so no digest is given. */
     switch (t) {
     case VMESH_KEY_EC_P256:
-        return EVP_sha256();
+        return md_sha256 ? md_sha256 : EVP_sha256();
     case VMESH_KEY_EC_P384:
-        return EVP_sha384();
+        return md_sha384 ? md_sha384 : EVP_sha384();
     case VMESH_KEY_ED25519:
         return NULL;
     }
