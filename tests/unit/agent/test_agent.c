@@ -125,6 +125,8 @@ static int group_setup(void **state)
     assert_int_equal(vmesh_pki_ca_init("example.org", P("ca"), 1, VMESH_KEY_EC_P256), VMESH_OK);
     assert_int_equal(vmesh_pki_ca_issue(P("ca"), SERVER_ID, P("srv"), 1, VMESH_KEY_EC_P256), VMESH_OK);
     assert_int_equal(vmesh_pki_ca_issue(P("ca"), CLIENT_ID, P("cli"), 1, VMESH_KEY_EC_P256), VMESH_OK);
+    assert_int_equal(vmesh_pki_ca_issue(P("ca"), "spiffe://example.org/mallory", P("mal"), 1, VMESH_KEY_EC_P256),
+                     VMESH_OK);
     make_platform("server", "genuine workload v1\n");
     make_platform("client", "genuine workload v1\n");
     make_platform("bad", "tampered workload\n");
@@ -571,6 +573,39 @@ static void replay_across_sessions(void **state)
     side_free(&c);
 }
 
+/* Diversion: Mallory holds a valid SVID of her own. A genuine client's
+ * attestation (recorded from the client's session with Mallory's server)
+ * is presented by Mallory in her own session with the real server: the
+ * binder covers the exporter and the sender's TLS key, so the proof fails. */
+static void diversion_with_another_tls_key(void **state)
+{
+    side s, c, m;
+    run rs, rc;
+    vmesh_policy *p = policy_with(NULL);
+
+    (void)state;
+    have_recorded = false;
+    side_init(&s, VMESH_ATLS_SERVER, "server", p, EVIL_NONE, 0, &bell3);
+    side_init(&c, VMESH_ATLS_CLIENT, "client", p, EVIL_REPLAY, VMESH_ATLS_MODE_BIT(VMESH_ATLS_MODE_EPOCH_FRESH), &bell3);
+    side_init(&m, VMESH_ATLS_CLIENT, "client", p, EVIL_REPLAY, VMESH_ATLS_MODE_BIT(VMESH_ATLS_MODE_EPOCH_FRESH), &bell3);
+    vmesh_atls_config_free(m.cfg);
+    assert_int_equal(vmesh_atls_config_new(VMESH_ATLS_CLIENT, &m.cfg), VMESH_OK);
+    assert_int_equal(vmesh_atls_config_set_svid(m.cfg, P("mal-chain.pem"), P("mal.key")), VMESH_OK);
+    assert_int_equal(vmesh_atls_config_set_bundle(m.cfg, P("ca/bundle.pem")), VMESH_OK);
+    side_ready(&s);
+    side_ready(&c);
+    side_ready(&m);
+    connect_once(&s, &c, &rs, &rc, NULL); /* the genuine client's message is recorded */
+    assert_int_equal(rs.rc, VMESH_OK);
+    connect_once(&s, &m, &rs, &rc, NULL); /* Mallory presents it under her own TLS key */
+    assert_int_equal(rs.reason, VMESH_ATLS_R_BINDER_MISMATCH);
+    assert_non_null(strstr(rs.msg, "proof"));
+    vmesh_policy_free(p);
+    side_free(&s);
+    side_free(&c);
+    side_free(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -578,6 +613,7 @@ int main(void)
         cmocka_unit_test(refusals),
         cmocka_unit_test(evidence_too_old),
         cmocka_unit_test(replay_across_sessions),
+        cmocka_unit_test(diversion_with_another_tls_key),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
