@@ -35,7 +35,10 @@ typedef struct vmesh_ccpki_pool vmesh_ccpki_pool;
 
 vmesh_err vmesh_ccpki_pool_new(vmesh_ccpki_pool **out) VMESH_WUR;
 void vmesh_ccpki_pool_free(vmesh_ccpki_pool *p);
-/* Adds one DER certificate (copied). */
+/* Adds one DER certificate. Parsed certificates are shared through a
+ * bounded process-wide cache keyed by the SHA-256 of their DER (parsing
+ * costs more than an ECDSA verify with OpenSSL 3.0); identical bytes give
+ * the identical, reference-counted object. */
 vmesh_err vmesh_ccpki_add_der(vmesh_ccpki_pool *p, const uint8_t *der, size_t n) VMESH_WUR;
 /* Adds every certificate and CRL of a PEM text; refuses text without any. */
 vmesh_err vmesh_ccpki_add_pem(vmesh_ccpki_pool *p, const char *pem, size_t n) VMESH_WUR;

@@ -14,6 +14,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,18 +84,60 @@ out:
     return rc;
 }
 
+/* Parsed certificates by SHA-256 of their DER. With OpenSSL 3.0 parsing a
+ * certificate (its public key goes through the provider decoders) costs
+ * more than verifying an ECDSA signature, and the same vendor certificates
+ * (ARK, ASK, VCEK, PCK chain, TCB signing) arrive with every appraisal of a
+ * platform. Identical bytes give an identical certificate, so sharing the
+ * parsed, reference-counted object is safe; direct-mapped, bounded. */
+#define CERT_CACHE_SLOTS 256
+static struct {
+    uint8_t key[32];
+    X509 *x;
+} cert_cache[CERT_CACHE_SLOTS];
+static pthread_mutex_t cert_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static X509 *parse_der_cached(const uint8_t *der, size_t n)
+{
+    uint8_t h[32];
+    size_t slot;
+    X509 *x = NULL, *old = NULL;
+    const unsigned char *q = der;
+
+    vmesh_crypto_sha256(der, n, h);
+    slot = ((size_t)h[0] << 8 | h[1]) % CERT_CACHE_SLOTS;
+    pthread_mutex_lock(&cert_cache_lock);
+    if (cert_cache[slot].x != NULL && memcmp(cert_cache[slot].key, h, 32) == 0) {
+        x = cert_cache[slot].x;
+        X509_up_ref(x);
+    }
+    pthread_mutex_unlock(&cert_cache_lock);
+    if (x != NULL)
+        return x;
+    x = d2i_X509(NULL, &q, (long)n);
+    if (x == NULL || q != der + n) {
+        X509_free(x);
+        ERR_clear_error();
+        return NULL;
+    }
+    pthread_mutex_lock(&cert_cache_lock);
+    old = cert_cache[slot].x;
+    memcpy(cert_cache[slot].key, h, 32);
+    cert_cache[slot].x = x;
+    X509_up_ref(x);
+    pthread_mutex_unlock(&cert_cache_lock);
+    X509_free(old);
+    return x;
+}
+
 vmesh_err vmesh_ccpki_add_der(vmesh_ccpki_pool *p, const uint8_t *der, size_t n)
 {
     vmesh_err rc = VMESH_OK;
-    const unsigned char *q = der;
     X509 *x = NULL;
 
     VMESH_ENSURE(n > 0 && n <= 64 * 1024, VMESH_ERR_TOO_LARGE, "certificate of %zu bytes (cap 65536)", n);
-    x = d2i_X509(NULL, &q, (long)n);
-    if (x == NULL || q != der + n) {
-        ERR_clear_error();
-        VMESH_FAIL(VMESH_ERR_PARSE, "not a DER X.509 certificate (%zu bytes)", n);
-    }
+    x = parse_der_cached(der, n);
+    VMESH_ENSURE(x != NULL, VMESH_ERR_PARSE, "not a DER X.509 certificate (%zu bytes)", n);
     VMESH_GUARD(vmesh_ccpki_add_x509(p, x));
 out:
     X509_free(x);
@@ -105,34 +148,48 @@ vmesh_err vmesh_ccpki_add_pem(vmesh_ccpki_pool *p, const char *pem, size_t n)
 {
     vmesh_err rc = VMESH_OK;
     BIO *b = NULL;
-    STACK_OF(X509_INFO) *infos = NULL;
+    char *name = NULL, *header = NULL;
+    unsigned char *data = NULL;
+    long len = 0;
     size_t found = 0;
+    X509_CRL *crl = NULL;
 
     VMESH_ENSURE(n <= VMESH_CCPKI_MAX_PEM, VMESH_ERR_TOO_LARGE, "PEM text of %zu bytes (cap %zu)", n,
                  VMESH_CCPKI_MAX_PEM);
     b = BIO_new_mem_buf(pem, (int)n);
     VMESH_ENSURE(b != NULL, VMESH_ERR_NOMEM, "out of memory");
-    infos = PEM_X509_INFO_read_bio(b, NULL, NULL, NULL);
-    ERR_clear_error();
-    VMESH_ENSURE(infos != NULL, VMESH_ERR_PARSE, "no PEM certificate or CRL could be read");
-    for (int i = 0; i < sk_X509_INFO_num(infos); i++) {
-        X509_INFO *xi = sk_X509_INFO_value(infos, i);
-
-        if (xi->x509 != NULL) {
-            VMESH_GUARD(vmesh_ccpki_add_x509(p, xi->x509));
+    while (PEM_read_bio(b, &name, &header, &data, &len) == 1) {
+        if (strcmp(name, PEM_STRING_X509) == 0 || strcmp(name, PEM_STRING_X509_OLD) == 0) {
+            rc = vmesh_ccpki_add_der(p, data, (size_t)len);
+            if (rc != VMESH_OK) {
+                vmesh_err_wrap(rc, "PEM certificate %zu", found);
+                goto out;
+            }
             found++;
-        }
-        if (xi->crl != NULL) {
+        } else if (strcmp(name, PEM_STRING_X509_CRL) == 0) {
+            const unsigned char *q = data;
+
             VMESH_ENSURE(p->ncrls < VMESH_CCPKI_MAX_CRLS, VMESH_ERR_TOO_LARGE, "more than %d CRLs",
                          VMESH_CCPKI_MAX_CRLS);
-            VMESH_ENSURE(X509_CRL_up_ref(xi->crl) == 1, VMESH_ERR_CRYPTO, "X509_CRL_up_ref failed");
-            p->crls[p->ncrls++] = xi->crl;
+            crl = d2i_X509_CRL(NULL, &q, len);
+            VMESH_ENSURE(crl != NULL && q == data + len, VMESH_ERR_PARSE, "PEM CRL %zu is not a DER CRL", found);
+            p->crls[p->ncrls++] = crl;
+            crl = NULL;
             found++;
         }
+        OPENSSL_free(name);
+        OPENSSL_free(header);
+        OPENSSL_free(data);
+        name = header = NULL;
+        data = NULL;
     }
     VMESH_ENSURE(found > 0, VMESH_ERR_PARSE, "the PEM text holds no certificate or CRL");
 out:
-    sk_X509_INFO_pop_free(infos, X509_INFO_free);
+    ERR_clear_error();
+    X509_CRL_free(crl);
+    OPENSSL_free(name);
+    OPENSSL_free(header);
+    OPENSSL_free(data);
     BIO_free(b);
     return rc;
 }

@@ -148,11 +148,26 @@ static bool verify_with(vmesh_key *k, const uint8_t *msg, size_t n, const uint8_
     return k != NULL && vmesh_crypto_verify(k, msg, n, sig, 64) == VMESH_OK;
 }
 
+/* The first certificate of a PEM chain (the PCK), through the ccpki cache. */
 static X509 *first_cert(const uint8_t *pem, size_t n)
 {
+    vmesh_ccpki_pool *one = NULL;
     BIO *b = BIO_new_mem_buf(pem, (int)n);
-    X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+    char *name = NULL, *header = NULL;
+    unsigned char *data = NULL;
+    long len = 0;
+    X509 *x = NULL;
 
+    if (b != NULL && PEM_read_bio(b, &name, &header, &data, &len) == 1 && strcmp(name, PEM_STRING_X509) == 0 &&
+        vmesh_ccpki_pool_new(&one) == VMESH_OK && vmesh_ccpki_add_der(one, data, (size_t)len) == VMESH_OK) {
+        x = vmesh_ccpki_at(one, 0);
+        if (x != NULL && X509_up_ref(x) != 1)
+            x = NULL;
+    }
+    vmesh_ccpki_pool_free(one);
+    OPENSSL_free(name);
+    OPENSSL_free(header);
+    OPENSSL_free(data);
     BIO_free(b);
     ERR_clear_error();
     return x;
@@ -330,13 +345,13 @@ static vmesh_err tdx_appraise(const vmesh_appraisal_in *in, vmesh_appraisal *out
         vmesh_err_wrap(rc, "TDX trust anchors");
         goto out;
     }
+    pck = first_cert(q.pck_chain, q.pck_chain_len);
+    VMESH_ENSURE(pck != NULL, VMESH_ERR_PARSE, "TDX quote: the PCK certificate chain has no certificate");
     rc = vmesh_ccpki_add_pem(pool, (const char *)q.pck_chain, q.pck_chain_len);
     if (rc != VMESH_OK) {
         vmesh_err_wrap(rc, "TDX quote: PCK certificate chain");
         goto out;
     }
-    pck = first_cert(q.pck_chain, q.pck_chain_len);
-    VMESH_ENSURE(pck != NULL, VMESH_ERR_PARSE, "TDX quote: the PCK certificate chain has no certificate");
     VMESH_GUARD(vmesh_tdx_pck_info_of(pck, &info));
 
     /* the quote is signed by the attestation key ... */
