@@ -668,6 +668,64 @@ static void test_gen_cbor_envelope(void **state)
     gen_free(&g);
 }
 
+/* A VLEK-signed report (SIGNING_KEY 1): no hwID, the CN must be SEV-VLEK. */
+static void test_gen_vlek(void **state)
+{
+    gen g;
+    uint8_t r[VMESH_SNP_REPORT_SIZE];
+    vmesh_appraisal a;
+    vmesh_rv_store *s = NULL;
+    vmesh_key *vlek_k = NULL;
+    X509 *vlek;
+    char *pem;
+    static const uint8_t bl[] = {2, 1, 3}, tee[] = {2, 1, 0}, snp[] = {2, 1, 8}, uc[] = {2, 2, 0x00, 0xd1};
+    tp_ext ext[4] = {{"1.3.6.1.4.1.3704.1.3.1", bl, 3}, {"1.3.6.1.4.1.3704.1.3.2", tee, 3},
+                     {"1.3.6.1.4.1.3704.1.3.3", snp, 3}, {"1.3.6.1.4.1.3704.1.3.8", uc, 4}};
+    uint8_t meas[48];
+
+    (void)state;
+    gen_init(&g);
+    assert_int_equal(vmesh_crypto_key_generate(VMESH_KEY_EC_P384, &vlek_k), VMESH_OK);
+    vlek = tp_cert("SEV-VLEK", vlek_k, g.ask_k, g.ask, false, ext, 4, 0, 0);
+    memset(r, 0, sizeof(r));
+    r[0] = 3;
+    put64(r + 0x08, 0x30000);
+    r[0x48] = VMESH_SNP_KEY_VLEK << 2;
+    put64(r + 0x180, g.tcb);
+    memset(r + 0x90, 0x4d, 48);
+    assert_int_equal(vmesh_snp_report_sign(r, sizeof(r), vlek_k), VMESH_OK);
+    assert_int_equal(vmesh_rv_store_new(&s), VMESH_OK);
+    add_attr(s, "root-sha256", g.fp);
+    pem = tp_pem(vlek);
+    add_attr(s, "ta-pem", pem);
+    free(pem);
+    pem = tp_pem(g.ask);
+    add_attr(s, "ta-pem", pem);
+    free(pem);
+    pem = tp_pem(g.ark);
+    add_attr(s, "ta-pem", pem);
+    free(pem);
+    memset(meas, 0x4d, 48);
+    add_meas(s, "measurement", meas, 48);
+    vmesh_rv_store_freeze(s);
+    assert_int_equal(appraise(r, sizeof(r), s, NULL, 0, AT_2023, &a), VMESH_OK);
+    if (a.status != VMESH_TIER_AFFIRMING)
+        fail_msg("%s", a.reason);
+    assert_non_null(strstr((const char *)a.claims_json.data, "\"signing-key\":\"vlek\""));
+    vmesh_appraisal_free(&a);
+    /* the same report claiming the VCEK signed it: the VLEK certificate does not fit, no VCEK is there */
+    r[0x48] = 0;
+    assert_int_equal(vmesh_snp_report_sign(r, sizeof(r), vlek_k), VMESH_OK);
+    assert_int_equal(appraise(r, sizeof(r), s, NULL, 0, AT_2023, &a), VMESH_OK);
+    assert_int_equal(a.tv.v[VMESH_TV_HARDWARE], VMESH_AR_CRYPTO_VALIDATION_FAILED);
+    assert_non_null(strstr(a.reason, "no VCEK certificate for this report"));
+    vmesh_appraisal_free(&a);
+    vmesh_rv_store_free(s);
+    X509_free(vlek);
+    vmesh_crypto_key_free(vlek_k);
+    gen_free(&g);
+}
+
 static void test_malformed(void **state)
 {
     gen g;
@@ -779,6 +837,7 @@ int main(void)
         cmocka_unit_test(test_gen_nonce_mismatch),
         cmocka_unit_test(test_gen_tcb_and_config),
         cmocka_unit_test(test_gen_cbor_envelope),
+        cmocka_unit_test(test_gen_vlek),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_tcb_parse),
         cmocka_unit_test(test_certtable),
