@@ -69,7 +69,7 @@ vmesh_err vmesh_tdx_quote_parse(const uint8_t *p, size_t n, vmesh_tdx_quote *q)
     size_t off, body_len = 584;
     uint32_t sig_len, cert_size, inner_size;
     uint16_t cert_type, inner_type;
-    const uint8_t *b, *x;
+    const uint8_t *b = NULL, *x = NULL;
     cur c;
 
     memset(q, 0, sizeof(*q));
