@@ -923,7 +923,7 @@ vmesh_err vmesh_proxy_config_parse(const char *yaml, size_t n, const char *sourc
     x.c->idle_timeout_ms = 300000;
     x.c->drain_timeout_ms = 30000;
     x.c->linger_ms = 1000;
-    x.c->buffer_size = 16384;
+    x.c->buffer_size = 65536;
     x.c->log_level = VMESH_LOG_INFO;
     VMESH_ENSURE(yaml_parser_initialize(&parser) == 1, VMESH_ERR_NOMEM, "out of memory");
     yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, n);

@@ -782,8 +782,24 @@ static bool pump(px_conn *c)
             }
         }
         if (c->down_len == 0 && !c->tls_eof && c->tls_r) {
-            size_t got = 0;
+            size_t got = 0, more;
+            /* One TLS record per read: gather what is there up to the
+             * buffer size, then one send. */
             rc = vmesh_atls_read(c->tls, buf, bufsz, &got);
+            while (rc == VMESH_OK && got > 0 && got + 4096 <= bufsz) {
+                vmesh_err rc2 = vmesh_atls_read(c->tls, buf + got, bufsz - got, &more);
+                if (rc2 != VMESH_OK) {
+                    if (rc2 == VMESH_ERR_WANT_READ)
+                        c->tls_r = false;
+                    else if (rc2 == VMESH_ERR_WANT_WRITE) {
+                        c->tls_w = c->tls_r = false;
+                        c->tls_rd_on_w = true;
+                    }
+                    /* EOF and errors are seen again by the next read */
+                    break;
+                }
+                got += more;
+            }
             if (rc == VMESH_OK && got > 0) {
                 ssize_t s = c->pl_w ? plain_send(c, buf, got) : 0;
                 if (s < 0)
