@@ -221,6 +221,12 @@ out:
 
 /* ---- requests ------------------------------------------------------------------------- */
 
+static void text(vmesh_buf *b, const char *s)
+{
+    if (vmesh_buf_set(b, s, strlen(s)) != VMESH_OK)
+        vmesh_buf_reset(b); /* an empty body still carries the status */
+}
+
 static vmesh_err respond(admin_conn *a, int status, const char *reason, const char *ctype, const vmesh_buf *body)
 {
     vmesh_err rc = VMESH_OK;
@@ -250,7 +256,7 @@ static void handle(struct vmesh_proxy *p, admin_conn *a)
     ml = sp1 ? (size_t)(sp1 - a->req) : 0;
     pl = sp2 ? (size_t)(sp2 - sp1 - 1) : 0;
     if (!sp1 || !sp2 || ml == 0 || ml >= sizeof(method) || pl == 0 || pl >= sizeof(path)) {
-        (void)vmesh_buf_set(&body, "bad request\n", 12);
+        text(&body, "bad request\n");
         (void)respond(a, 400, "Bad Request", "text/plain", &body);
         goto out;
     }
@@ -261,7 +267,7 @@ static void handle(struct vmesh_proxy *p, admin_conn *a)
     if ((q = strchr(path, '?')) != NULL)
         *q = '\0';
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-        (void)vmesh_buf_set(&body, "only GET\n", 9);
+        text(&body, "only GET\n");
         (void)respond(a, 405, "Method Not Allowed", "text/plain", &body);
     } else if (strcmp(path, "/ready") == 0) {
         bool ready = atomic_load(&p->ready) && atomic_load(&p->have_snapshot) && !atomic_load(&p->draining);
@@ -269,7 +275,7 @@ static void handle(struct vmesh_proxy *p, admin_conn *a)
                           : !atomic_load(&p->have_snapshot) ? "no reference-value snapshot yet\n"
                           : atomic_load(&p->draining)       ? "draining\n"
                                                             : "ready\n";
-        (void)vmesh_buf_set(&body, why, strlen(why));
+        text(&body, why);
         (void)respond(a, ready ? 200 : 503, ready ? "OK" : "Service Unavailable", "text/plain", &body);
     } else if (strcmp(path, "/metrics") == 0) {
         if (px_metrics_render(p, &body) == VMESH_OK)
@@ -282,7 +288,7 @@ static void handle(struct vmesh_proxy *p, admin_conn *a)
         else
             (void)respond(a, 500, "Internal Server Error", "text/plain", NULL);
     } else {
-        (void)vmesh_buf_set(&body, "not found: /ready, /metrics, /peers\n", 36);
+        text(&body, "not found: /ready, /metrics, /peers\n");
         (void)respond(a, 404, "Not Found", "text/plain", &body);
     }
     if (strcmp(method, "HEAD") == 0 && a->out.len > 0) {
@@ -316,7 +322,7 @@ void px_admin_event(struct vmesh_proxy *p, void *conn, uint32_t events)
             handle(p, a);
         } else if (a->len == REQ_MAX) {
             vmesh_buf b = {0};
-            (void)vmesh_buf_set(&b, "request too large\n", 18);
+            text(&b, "request too large\n");
             (void)respond(a, 431, "Request Header Fields Too Large", "text/plain", &b);
             vmesh_buf_free(&b);
         }

@@ -305,7 +305,7 @@ static const char *listener_name(const px_conn *c)
 static void log_close(px_conn *c)
 {
     struct vmesh_proxy *p = c->w->p;
-    char line[2048], peer[300], reason[700], tv[256], ts[40];
+    char line[2048], peer[300], reason[700], tv[256], ts[96];
     struct timespec rt;
     struct tm tm;
     int n;
@@ -400,6 +400,14 @@ static void conn_destroy(px_conn *c)
     c->g = NULL;
 }
 
+/* close_notify, best effort: a lingering close or a plain close follows. */
+static void close_notify(px_conn *c)
+{
+    vmesh_err rc = c->tls ? vmesh_atls_shutdown(c->tls) : VMESH_OK;
+
+    (void)rc;
+}
+
 /* Lingering close of the TLS side: whatever atls queued (a failure frame,
  * close_notify) goes out, our write side is shut, and we read until EOF
  * or the linger timer, so that unread input does not turn our close into
@@ -412,8 +420,9 @@ static void conn_linger(px_conn *c)
         close(c->pl_fd);
         c->pl_fd = -1;
     }
-    if (c->tls != NULL)
-        (void)vmesh_atls_flush(c->tls);
+    if (c->tls != NULL && vmesh_atls_flush(c->tls) != VMESH_OK) {
+        /* best effort: whatever could not be written is lost with the close */
+    }
     if (c->tls_fd < 0) {
         conn_destroy(c);
         return;
@@ -635,7 +644,7 @@ static void established(px_conn *c)
             atomic_fetch_add(&p->m.failures[rr][0], 1);
             set_result(c, PX_RES_REFUSED, "attestation refused: %s: %s", vmesh_atls_reason_name(rr), why);
             vmesh_log(VMESH_LOG_INFO, "proxy: %s: %s", listener_name(c), c->reason);
-            (void)vmesh_atls_shutdown(c->tls);
+            close_notify(c);
             conn_linger(c);
             return;
         }
@@ -645,7 +654,7 @@ static void established(px_conn *c)
         if (!start_connect(c, &c->g->app_addr[c->li], c->g->app_len[c->li], false)) {
             vmesh_log(VMESH_LOG_WARN, "proxy: inbound %s: app %s: %s", listener_name(c), c->g->cfg->in[c->li].app,
                       c->reason);
-            (void)vmesh_atls_shutdown(c->tls);
+            close_notify(c);
             conn_linger(c);
         }
         return;
@@ -676,7 +685,7 @@ static void connected(px_conn *c)
         } else {
             vmesh_log(VMESH_LOG_WARN, "proxy: inbound %s: app %s: %s", listener_name(c), c->g->cfg->in[c->li].app,
                       c->reason);
-            (void)vmesh_atls_shutdown(c->tls);
+            close_notify(c);
             conn_linger(c);
         }
         return;
@@ -997,7 +1006,7 @@ static void conn_timeout(px_conn *c)
                 conn_destroy(c);
         } else {
             vmesh_log(VMESH_LOG_WARN, "proxy: inbound %s: app: %s", listener_name(c), c->reason);
-            (void)vmesh_atls_shutdown(c->tls);
+            close_notify(c);
             conn_linger(c);
         }
         return;
@@ -1008,7 +1017,7 @@ static void conn_timeout(px_conn *c)
             return;
         }
         set_result(c, PX_RES_IDLE, "idle for %u ms", c->g->cfg->idle_timeout_ms);
-        (void)vmesh_atls_shutdown(c->tls);
+        close_notify(c);
         conn_linger(c);
         return;
     case CS_FLUSH:
@@ -1117,7 +1126,7 @@ static void reappraise_all(px_worker *w)
         vmesh_log(VMESH_LOG_WARN, "proxy: %s %s: closing the connection with %s: %s",
                   c->dir == PX_DIR_IN ? "inbound" : "outbound", listener_name(c), c->peer_id ? c->peer_id : "?",
                   c->reason);
-        (void)vmesh_atls_shutdown(c->tls);
+        close_notify(c);
         conn_linger(c);
     }
     px_gen_unref(cur);
