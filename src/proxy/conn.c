@@ -73,7 +73,7 @@ typedef struct px_conn {
     ssize_t hidx;
     uint64_t t_start, t_last;
     int up_idx, attempts;
-    bool sess_saved, logged;
+    bool sess_saved, logged, resumed;
     uint64_t from_peer, to_peer;
     px_result result;
     char reason[300];
@@ -327,13 +327,13 @@ static void log_close(px_conn *c)
     tv_json(&c->tv, tv, sizeof(tv));
     n = snprintf(line, sizeof(line),
                  "{\"time\":\"%s\",\"direction\":\"%s\",\"listener\":\"%s\",\"peer\":%s%s%s,\"mode\":%s%s%s,"
-                 "\"tier\":%s%s%s,\"tv\":%s,\"rv_epochs\":%s,\"bytes_from_peer\":%llu,\"bytes_to_peer\":%llu,"
-                 "\"duration_ms\":%llu,\"result\":\"%s\",\"close_reason\":\"%s\"}\n",
+                 "\"tier\":%s%s%s,\"tv\":%s,\"rv_epochs\":%s,\"resumed\":%s,\"bytes_from_peer\":%llu,"
+                 "\"bytes_to_peer\":%llu,\"duration_ms\":%llu,\"result\":\"%s\",\"close_reason\":\"%s\"}\n",
                  ts, c->dir == PX_DIR_IN ? "inbound" : "outbound", listener_name(c), c->peer_id ? "\"" : "",
                  c->peer_id ? peer : "null", c->peer_id ? "\"" : "", c->mode >= 0 ? "\"" : "",
                  c->mode >= 0 ? vmesh_atls_mode_name(c->mode) : "null", c->mode >= 0 ? "\"" : "",
                  c->mode >= 0 ? "\"" : "", c->mode >= 0 ? vmesh_tier_name(c->tier) : "null", c->mode >= 0 ? "\"" : "",
-                 tv, c->epochs[0] ? c->epochs : "{}", (unsigned long long)c->from_peer,
+                 tv, c->epochs[0] ? c->epochs : "{}", c->resumed ? "true" : "false", (unsigned long long)c->from_peer,
                  (unsigned long long)c->to_peer, (unsigned long long)((now_ns() - c->t_start) / 1000000u),
                  px_result_name(c->result), reason);
     if (n > 0)
@@ -628,6 +628,7 @@ static void established(px_conn *c)
 
     px_hist_observe(&p->m.handshake, now_ns() - c->t_start);
     c->mode = vmesh_atls_peer_mode(c->tls);
+    c->resumed = vmesh_atls_resumed(c->tls);
     if (id != NULL)
         c->peer_id = strdup(id);
     if (r != NULL) {
@@ -1398,14 +1399,14 @@ vmesh_err px_workers_peers_json(struct vmesh_proxy *p, vmesh_buf *out)
             tv_json(&c->tv, tv, sizeof(tv));
             n = snprintf(line, sizeof(line),
                          "%s\n{\"direction\":\"%s\",\"listener\":\"%s\",\"state\":\"%s\",\"peer\":%s%s%s,"
-                         "\"mode\":%s%s%s,\"tier\":%s%s%s,\"tv\":%s,\"rv_epochs\":%s,\"bytes_from_peer\":%llu,"
+                         "\"mode\":%s%s%s,\"tier\":%s%s%s,\"tv\":%s,\"rv_epochs\":%s,\"resumed\":%s,\"bytes_from_peer\":%llu,"
                          "\"bytes_to_peer\":%llu,\"age_ms\":%llu,\"worker\":%zu}",
                          first ? "" : ",", c->dir == PX_DIR_IN ? "inbound" : "outbound", listener_name(c),
                          state_names[c->st], c->peer_id ? "\"" : "", c->peer_id ? peer : "null",
                          c->peer_id ? "\"" : "", c->mode >= 0 ? "\"" : "",
                          c->mode >= 0 ? vmesh_atls_mode_name(c->mode) : "null", c->mode >= 0 ? "\"" : "",
                          c->mode >= 0 ? "\"" : "", c->mode >= 0 ? vmesh_tier_name(c->tier) : "null",
-                         c->mode >= 0 ? "\"" : "", tv, c->epochs[0] ? c->epochs : "{}",
+                         c->mode >= 0 ? "\"" : "", tv, c->epochs[0] ? c->epochs : "{}", c->resumed ? "true" : "false",
                          (unsigned long long)c->from_peer, (unsigned long long)c->to_peer,
                          (unsigned long long)((now - c->t_start) / 1000000u), w->idx);
             if (n > 0)

@@ -46,6 +46,8 @@ tail -1 "$T/client-access.log" > "$T/last.json"
 [ "$(json_get "$T/last.json" "d['tier']")" = "affirming" ] && ok "access log: tier" || fail "access log tier"
 [ "$(json_get "$T/last.json" "d['result']")" = ok ] && ok "access log: result ok" || fail "access log result"
 [ "$(json_get "$T/last.json" "d['bytes_from_peer'] > 0 and d['duration_ms'] >= 0")" = True ] && ok "access log: bytes, duration" || fail "access log bytes"
+res=$(grep -c '"resumed":true' "$T/client-access.log")
+[ "$res" -ge 150 ] && ok "outbound reconnects resume the TLS session ($res of $lines)" || fail "resumed sessions: $res"
 grep -q '"peer":"spiffe://example.org/ns/shop/sa/client"' "$T/server-access.log" && ok "server access log names the client" || fail "server access log"
 
 # /peers shows an open connection while a slow download runs
