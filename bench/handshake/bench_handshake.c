@@ -149,9 +149,19 @@ static int one(side *srv, side *cli, vmesh_atls_session **sess, bool resume, boo
             goto out;
     }
     *resumed = vmesh_atls_resumed(c);
-    if (resume && *sess == NULL)
-        *sess = vmesh_atls_conn_get1_session(c);
+    if (resume) {
+        /* Like a real client: resume with the newest ticket received. */
+        vmesh_atls_session *fresh = vmesh_atls_conn_get1_session(c);
+        if (fresh != NULL) {
+            vmesh_atls_session_free(*sess);
+            *sess = fresh;
+        }
+    }
     ok = got == 1;
+    /* A connection freed without close_notify marks its session not
+     * resumable (OpenSSL's ssl_clear_bad_session): close properly. */
+    if (vmesh_atls_shutdown(c) != VMESH_OK || vmesh_atls_shutdown(s) != VMESH_OK)
+        vmesh_err_clear();
 out:
     if (!ok) {
         const char *m = NULL;
