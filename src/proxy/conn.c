@@ -692,6 +692,8 @@ static void connected(px_conn *c)
         return;
     }
     c->t_last = now_ns();
+    c->result = PX_RES_OK; /* an earlier upstream may have failed: this one did not */
+    c->reason[0] = '\0';
     if (c->dir == PX_DIR_OUT) {
         if (!start_tls(c))
             return;

@@ -11,6 +11,13 @@
 px_setup
 px_config server
 px_config client
+DEAD=$(free_port) FO_PORT=$(free_port)
+cat >> "$T/client.yaml" <<YAML
+  - name: failover
+    listen: 127.0.0.1:$FO_PORT
+    upstreams: [ 127.0.0.1:$DEAD, 127.0.0.1:$IN_PORT ]
+    peer: spiffe://example.org/ns/shop/sa/server
+YAML
 start_app
 start_proxy server
 start_proxy client
@@ -26,11 +33,16 @@ curl -s "${urls[@]}" > "$T/small.out"
 for i in $(seq 1 200); do cat "$T/www/s$(( (i % 20) + 1 )).txt"; done > "$T/small.want"
 cmp -s "$T/small.out" "$T/small.want" && ok "200 small requests identical" || fail "small requests differ"
 
+# round robin with failover: one upstream refuses connections
+fo=0; for i in $(seq 1 10); do [ "$(curl -s "http://127.0.0.1:$FO_PORT/s3.txt")" = "small file 3" ] && fo=$((fo+1)); done
+[ "$fo" = 10 ] && ok "failover: 10 of 10 requests answered with a dead upstream in the list" || fail "failover: $fo of 10"
+grep -q "upstream 127.0.0.1:$DEAD: connect: Connection refused" "$T/client.err" && ok "dead upstream logged" || fail "no dead-upstream log line"
+
 # admin
 curl -s "http://127.0.0.1:$CADMIN/metrics" > "$T/cm.txt"
 grep -q '^vmesh_connections_total{direction="outbound",result="ok"} ' "$T/cm.txt" && ok "metrics: connections_total" || fail "metrics lack connections_total"
 n=$(awk '$1=="vmesh_connections_total{direction=\"outbound\",result=\"ok\"}" {print $2}' "$T/cm.txt")
-[ "${n:-0}" -ge 201 ] && ok "201+ outbound connections ok ($n)" || fail "outbound ok = $n"
+[ "${n:-0}" -ge 211 ] && ok "211+ outbound connections ok ($n)" || fail "outbound ok = $n"
 for m in vmesh_connections_active vmesh_handshake_seconds_bucket vmesh_attestation_seconds_count \
          vmesh_attestation_failures_total vmesh_ar_cache_hits_total vmesh_ar_cache_misses_total \
          vmesh_rv_snapshot_age_seconds vmesh_certificate_expiry_seconds vmesh_reappraisal_closed_total; do
@@ -39,7 +51,7 @@ done
 hits=$(metric "$CADMIN" vmesh_ar_cache_hits_total)
 [ "$hits" -ge 150 ] && ok "AR cache serves repeated sessions ($hits hits)" || fail "AR cache hits $hits"
 lines=$(wc -l < "$T/client-access.log")
-[ "$lines" -ge 201 ] && ok "client access log: $lines lines" || fail "client access log: $lines lines"
+[ "$lines" -ge 211 ] && ok "client access log: $lines lines" || fail "client access log: $lines lines"
 tail -1 "$T/client-access.log" > "$T/last.json"
 [ "$(json_get "$T/last.json" "d['peer']")" = "spiffe://example.org/ns/shop/sa/server" ] && ok "access log: peer" || fail "access log peer: $(cat "$T/last.json")"
 [ "$(json_get "$T/last.json" "d['mode']")" = "epoch-fresh" ] && ok "access log: mode epoch-fresh" || fail "access log mode"
