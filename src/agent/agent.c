@@ -277,6 +277,39 @@ static vmesh_atls_reason refuse(vmesh_atls_peer_result *out, vmesh_atls_reason r
     return r;
 }
 
+/* DESIGN §3.3: the RP checks a passport's RV epochs. For every RVP both we
+ * and the EAR's verifier follow, the EAR must have been appraised under our
+ * current or previous epoch (the same one-step tolerance as the epoch
+ * bell): a passport issued before a revocation stops working once the
+ * relying party has the revoking snapshot and one more. */
+static vmesh_atls_reason ear_epochs_check(vmesh_agent *a, const vmesh_ear *ear, vmesh_atls_peer_result *out)
+{
+    vmesh_atls_reason res = VMESH_ATLS_R_NONE;
+    vmesh_rv_store *rv;
+
+    if (a->verifier == NULL)
+        return VMESH_ATLS_R_NONE;
+    rv = vmesh_verifier_rv(a->verifier);
+    for (size_t i = 0; i < vmesh_rv_epoch_count(rv); i++) {
+        const char *name;
+        uint64_t ours, theirs;
+        if (!vmesh_rv_epoch_at(rv, i, &name, &ours) || vmesh_ear_rv_epoch(ear, name, &theirs) != VMESH_OK)
+            continue;
+        if (theirs + 1 < ours) {
+            res = refuse(out, VMESH_ATLS_R_STALE_EPOCH,
+                         "passport EAR was appraised under %s epoch %llu; the current epoch is %llu", name,
+                         (unsigned long long)theirs, (unsigned long long)ours);
+            break;
+        }
+    }
+    vmesh_rv_store_free(rv);
+    return res;
+}
+
+/* Passport mode. A verified EAR is cached by (AK, EAR bytes) until its exp:
+ * the same passport is presented on every session of an attester until it
+ * is renewed, and its signature need not be checked again. The cache is
+ * cleared when the policy (and so the set of trusted verifiers) changes. */
 static vmesh_atls_reason appraise_passport(vmesh_agent *a, const vmesh_policy *pol,
                                            const vmesh_atls_appraise_in *in, vmesh_atls_peer_result *out,
                                            int64_t now)
@@ -288,39 +321,72 @@ static vmesh_atls_reason appraise_passport(vmesh_agent *a, const vmesh_policy *p
     bool expired = false;
     int found = -1;
     char why[256];
+    uint8_t key[32];
+    vmesh_ar_entry e;
 
-    (void)a;
-    for (size_t i = 0; i < vmesh_policy_verifier_key_count(pol) && ear == NULL; i++) {
-        vmesh_err rc = vmesh_ear_verify((const char *)m->cmw.data, m->cmw.len, vmesh_policy_verifier_key(pol, i),
-                                        now, &ear);
-        if (rc == VMESH_ERR_EXPIRED)
-            expired = true;
+    uint64_t rv_gen = 0;
+
+    if (a->verifier != NULL) {
+        vmesh_rv_store *rv = vmesh_verifier_rv(a->verifier);
+        rv_gen = vmesh_rv_store_generation(rv);
+        vmesh_rv_store_free(rv);
     }
-    if (ear == NULL) {
-        r = expired ? refuse(out, VMESH_ATLS_R_EAR_EXPIRED, "passport EAR has expired or is not yet valid")
-                    : refuse(out, VMESH_ATLS_R_EAR_UNTRUSTED,
-                             "passport EAR is not signed by a verifier this policy trusts (%zu trusted keys)",
-                             vmesh_policy_verifier_key_count(pol));
-        goto out;
+    /* Cached per RV snapshot: a new snapshot re-checks the EAR's epochs. */
+    vmesh_ar_cache_key(VMESH_EAR_MEDIA_TYPE, m->ak_spki.data, m->ak_spki.len, m->cmw.data, m->cmw.len, key);
+    if (vmesh_ar_cache_get(a->cache, key, rv_gen, 0, &e)) {
+        pthread_mutex_lock(&a->lock);
+        a->stats.cache_hits++;
+        pthread_mutex_unlock(&a->lock);
+        if (e.expires != 0 && now >= e.expires) {
+            r = refuse(out, VMESH_ATLS_R_EAR_EXPIRED, "passport EAR has expired or is not yet valid");
+            goto out;
+        }
+    } else {
+        pthread_mutex_lock(&a->lock);
+        a->stats.cache_misses++;
+        pthread_mutex_unlock(&a->lock);
+        for (size_t i = 0; i < vmesh_policy_verifier_key_count(pol) && ear == NULL; i++) {
+            vmesh_err rc = vmesh_ear_verify((const char *)m->cmw.data, m->cmw.len,
+                                            vmesh_policy_verifier_key(pol, i), now, &ear);
+            if (rc == VMESH_ERR_EXPIRED)
+                expired = true;
+        }
+        if (ear == NULL) {
+            r = expired ? refuse(out, VMESH_ATLS_R_EAR_EXPIRED, "passport EAR has expired or is not yet valid")
+                        : refuse(out, VMESH_ATLS_R_EAR_UNTRUSTED,
+                                 "passport EAR is not signed by a verifier this policy trusts (%zu trusted keys)",
+                                 vmesh_policy_verifier_key_count(pol));
+            goto out;
+        }
+        for (size_t i = 0; i < vmesh_ear_submod_count(ear) && found < 0; i++) {
+            vmesh_buf_reset(&akpub);
+            if (vmesh_ear_submod_akpub(ear, i, &akpub) == VMESH_OK && akpub.len == m->ak_spki.len &&
+                memcmp(akpub.data, m->ak_spki.data, akpub.len) == 0)
+                found = (int)i;
+        }
+        if (found < 0) {
+            r = refuse(out, VMESH_ATLS_R_AK_MISMATCH,
+                       "passport EAR does not attest the key that signed this session (key-attestation names "
+                       "another AK)");
+            goto out;
+        }
+        if ((r = ear_epochs_check(a, ear, out)) != VMESH_ATLS_R_NONE)
+            goto out;
+        memset(&e, 0, sizeof(e));
+        vmesh_ear_submod_tv(ear, (size_t)found, &e.tv);
+        e.status = vmesh_tv_status(&e.tv);
+        snprintf(e.scheme, sizeof(e.scheme), "%.31s", vmesh_ear_submod_name(ear, (size_t)found));
+        e.appraised_at = vmesh_ear_iat(ear);
+        e.expires = vmesh_ear_exp(ear);
+        vmesh_ar_cache_put(a->cache, key, rv_gen, 0, &e);
     }
-    for (size_t i = 0; i < vmesh_ear_submod_count(ear) && found < 0; i++) {
-        vmesh_buf_reset(&akpub);
-        if (vmesh_ear_submod_akpub(ear, i, &akpub) == VMESH_OK && akpub.len == m->ak_spki.len &&
-            memcmp(akpub.data, m->ak_spki.data, akpub.len) == 0)
-            found = (int)i;
-    }
-    if (found < 0) {
-        r = refuse(out, VMESH_ATLS_R_AK_MISMATCH,
-                   "passport EAR does not attest the key that signed this session (key-attestation names another AK)");
-        goto out;
-    }
-    vmesh_ear_submod_tv(ear, (size_t)found, &out->tv);
-    out->tier = vmesh_tv_status(&out->tv);
+    out->tv = e.tv;
+    out->tier = vmesh_tv_status(&e.tv);
     if (vmesh_buf_set(&out->claims_json, m->cmw.data, m->cmw.len) != VMESH_OK ||
         vmesh_buf_terminate(&out->claims_json) != VMESH_OK)
         vmesh_buf_reset(&out->claims_json); /* informational only: drop it rather than fail */
-    r = verdict_reason(vmesh_policy_check(pol, VMESH_MODE_PASSPORT, vmesh_ear_submod_name(ear, (size_t)found),
-                                          &out->tv, now - vmesh_ear_iat(ear), why, sizeof(why)));
+    r = verdict_reason(vmesh_policy_check(pol, VMESH_MODE_PASSPORT, e.scheme, &out->tv, now - e.appraised_at, why,
+                                          sizeof(why)));
     if (r != VMESH_ATLS_R_NONE)
         refuse(out, r, "%s", why);
 out:
@@ -558,7 +624,6 @@ static vmesh_atls_reason reappraise_passport(vmesh_agent *a, const vmesh_policy 
     const char *jwt = (const char *)r->claims_json.data;
     vmesh_ear *ear = NULL, *unv = NULL;
     vmesh_atls_reason res = VMESH_ATLS_R_NONE;
-    vmesh_rv_store *rv = NULL;
     size_t sub = 0;
     char why[256];
 
@@ -592,23 +657,8 @@ static vmesh_atls_reason reappraise_passport(vmesh_agent *a, const vmesh_policy 
         refuse(out, res, "%s", why);
         goto out;
     }
-    if (a->verifier == NULL)
-        goto out;
-    rv = vmesh_verifier_rv(a->verifier);
-    for (size_t i = 0; i < vmesh_rv_epoch_count(rv); i++) {
-        const char *name;
-        uint64_t ours, theirs;
-        if (!vmesh_rv_epoch_at(rv, i, &name, &ours) || vmesh_ear_rv_epoch(ear, name, &theirs) != VMESH_OK)
-            continue;
-        if (theirs + 1 < ours) {
-            res = refuse(out, VMESH_ATLS_R_STALE_EPOCH,
-                         "passport EAR was appraised under %s epoch %llu; the current epoch is %llu", name,
-                         (unsigned long long)theirs, (unsigned long long)ours);
-            break;
-        }
-    }
+    res = ear_epochs_check(a, ear, out);
 out:
-    vmesh_rv_store_free(rv);
     vmesh_ear_free(ear);
     vmesh_ear_free(unv);
     return res;

@@ -606,6 +606,38 @@ static void diversion_with_another_tls_key(void **state)
     side_free(&m);
 }
 
+/* A passport appraised under RV epoch 7 is refused by a relying party that
+ * is two epochs further (9): it predates a snapshot the RP has moved past
+ * (e.g. a revocation); one epoch of lag (8) is tolerated. */
+static void passport_rv_epochs(void **state)
+{
+    static const uint64_t rp_epochs[] = {8, 9};
+
+    (void)state;
+    for (size_t i = 0; i < 2; i++) {
+        side s, c;
+        run rs, rc;
+        vmesh_rv_store *newer = NULL;
+
+        pair(&s, &c, "client", VMESH_ATLS_MODE_BIT(VMESH_ATLS_MODE_PASSPORT), EVIL_NONE, NULL, NULL);
+        assert_int_equal(vmesh_rv_store_new(&newer), VMESH_OK);
+        assert_int_equal(vmesh_rv_store_merge(newer, rv), VMESH_OK);
+        assert_int_equal(vmesh_rv_set_epoch(newer, "rvp.test", rp_epochs[i]), VMESH_OK);
+        vmesh_rv_store_freeze(newer);
+        vmesh_verifier_set_rv(s.verifier, newer);
+        vmesh_rv_store_free(newer);
+        connect_once(&s, &c, &rs, &rc, NULL);
+        if (rp_epochs[i] == 8) {
+            assert_int_equal(rs.rc, VMESH_OK);
+        } else {
+            assert_int_equal(rs.reason, VMESH_ATLS_R_STALE_EPOCH);
+            assert_non_null(strstr(rs.msg, "epoch 7"));
+        }
+        side_free(&s);
+        side_free(&c);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -614,6 +646,7 @@ int main(void)
         cmocka_unit_test(evidence_too_old),
         cmocka_unit_test(replay_across_sessions),
         cmocka_unit_test(diversion_with_another_tls_key),
+        cmocka_unit_test(passport_rv_epochs),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
