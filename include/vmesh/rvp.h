@@ -54,6 +54,8 @@ void vmesh_bell_view_free(vmesh_bell_view *v);
  * is higher than the current one (the current becomes previous); the same
  * id again is a no-op; a lower id is refused (rollback). */
 vmesh_err vmesh_bell_view_update(vmesh_bell_view *v, const char *jws, size_t n, int64_t now) VMESH_WUR;
+/* The previous tick; VMESH_ERR_NOT_FOUND when there is none. */
+vmesh_err vmesh_bell_view_previous(vmesh_bell_view *v, vmesh_bell *out) VMESH_WUR;
 /* The current tick (for attesters); VMESH_ERR_NOT_FOUND before the first. */
 vmesh_err vmesh_bell_view_current(vmesh_bell_view *v, vmesh_bell *out) VMESH_WUR;
 /* Is (id, nonce) the current or the previous tick, and still valid? On

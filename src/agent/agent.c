@@ -187,8 +187,18 @@ static vmesh_err agent_attest(void *ctx, const vmesh_atls_attest_in *in, vmesh_a
     if (now - a->ak_born >= a->rotate)
         VMESH_GUARD(new_ak_locked(a));
     ak = vmesh_crypto_key_ref(a->ak);
-    if (a->bell != NULL && vmesh_bell_view_current(a->bell, &tick) == VMESH_OK)
+    if (a->bell != NULL && vmesh_bell_view_current(a->bell, &tick) == VMESH_OK) {
+        vmesh_bell prev;
+        int64_t period = (tick.valid_until - tick.issued_at) / 2;
         have_tick = true;
+        /* A relying party learns of a new tick only at its next poll. For
+         * the first quarter of a period keep binding to the previous tick,
+         * which every relying party still accepts (current or previous),
+         * instead of one some have not fetched yet. */
+        if (now - tick.issued_at < period / 2 && vmesh_bell_view_previous(a->bell, &prev) == VMESH_OK &&
+            prev.valid_until > now)
+            tick = prev;
+    }
     VMESH_GUARD(vmesh_buf_set(&msg->ak_spki, a->ak_spki.data, a->ak_spki.len));
     switch (in->mode) {
     case VMESH_ATLS_MODE_EPOCH_FRESH:

@@ -197,6 +197,19 @@ vmesh_err vmesh_bell_view_current(vmesh_bell_view *v, vmesh_bell *out)
     return rc;
 }
 
+vmesh_err vmesh_bell_view_previous(vmesh_bell_view *v, vmesh_bell *out)
+{
+    vmesh_err rc = VMESH_OK;
+
+    pthread_mutex_lock(&v->lock);
+    if (v->have_prev)
+        *out = v->prev;
+    else
+        rc = vmesh_err_set(VMESH_ERR_NOT_FOUND, "no previous epoch tick");
+    pthread_mutex_unlock(&v->lock);
+    return rc;
+}
+
 static bool tick_ok(const vmesh_bell *b, uint64_t id, const uint8_t *nonce, size_t nonce_len, int64_t now)
 {
     return b->id == id && nonce_len == VMESH_BELL_NONCE_LEN && vmesh_crypto_memeq(b->nonce, nonce, nonce_len) &&

@@ -420,6 +420,8 @@ static vmesh_policy *policy_with(const char *extra)
     return p;
 }
 
+static const vmesh_buf *server_bell = &bell3;
+
 static void pair(side *s, side *c, const char *client_platform, unsigned client_modes, int client_evil,
                  const char *server_policy, const vmesh_buf *client_bell)
 {
@@ -429,7 +431,7 @@ static void pair(side *s, side *c, const char *client_platform, unsigned client_
      * the server then attests with a passport so that the test isolates the
      * server's verdict on the client. */
     side_init(s, VMESH_ATLS_SERVER, "server", ps, EVIL_NONE,
-              client_bell ? VMESH_ATLS_MODE_BIT(VMESH_ATLS_MODE_PASSPORT) : 0, &bell3);
+              client_bell ? VMESH_ATLS_MODE_BIT(VMESH_ATLS_MODE_PASSPORT) : 0, server_bell);
     side_init(c, VMESH_ATLS_CLIENT, client_platform, pc, client_evil, client_modes, client_bell ? client_bell : &bell3);
     side_ready(s);
     side_ready(c);
@@ -638,6 +640,26 @@ static void passport_rv_epochs(void **state)
     }
 }
 
+/* A client that has just fetched a new tick keeps binding its evidence to
+ * the previous one for a while, so that a relying party which has not
+ * polled yet still recognises it (instead of refusing a stale epoch). */
+static void new_tick_grace(void **state)
+{
+    side s, c;
+    run rs, rc;
+
+    (void)state;
+    server_bell = &bell2; /* the server has not seen tick 3 yet */
+    pair(&s, &c, "client", VMESH_ATLS_MODE_BIT(VMESH_ATLS_MODE_EPOCH_FRESH), EVIL_NONE, NULL, &bell2);
+    assert_int_equal(vmesh_bell_view_update(c.bell, (const char *)bell3.data, bell3.len, vmesh_time_now()), VMESH_OK);
+    connect_once(&s, &c, &rs, &rc, NULL);
+    server_bell = &bell3;
+    assert_int_equal(rs.rc, VMESH_OK);
+    assert_int_equal(rs.peer_mode, VMESH_ATLS_MODE_EPOCH_FRESH);
+    side_free(&s);
+    side_free(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -647,6 +669,7 @@ int main(void)
         cmocka_unit_test(replay_across_sessions),
         cmocka_unit_test(diversion_with_another_tls_key),
         cmocka_unit_test(passport_rv_epochs),
+        cmocka_unit_test(new_tick_grace),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
