@@ -33,6 +33,13 @@ typedef vmesh_err (*vmesh_agent_passport_fn)(void *ctx, const char *media_type, 
                                              size_t challenge_len, const uint8_t *akpub, size_t akpub_len,
                                              vmesh_buf *ear_jwt);
 
+/* Appraises background-check evidence at a central verifier (DESIGN §6):
+ * the evidence must carry `nonce` (the session's ak_nonce); returns the EAR
+ * JWT. Implemented over HTTP by vmesh_service_central_client. */
+typedef vmesh_err (*vmesh_agent_central_fn)(void *ctx, const char *media_type, const uint8_t *evidence,
+                                            size_t evidence_len, const uint8_t *nonce, size_t nonce_len,
+                                            vmesh_buf *ear_jwt);
+
 typedef struct {
     /* Attester side. platform NULL: this agent does not attest. */
     const char *platform;           /* evidence scheme name, e.g. "psa" (psa-sim) */
@@ -47,6 +54,15 @@ typedef struct {
     vmesh_policy *policy;           /* reference taken; NULL: vmesh_policy_default */
     vmesh_bell_view *bell;          /* borrowed; NULL: no epoch-fresh mode */
     size_t cache_slots;             /* AR cache size; 0: 4096 */
+    /* Central mode: background-check evidence is appraised by a central
+     * verifier instead of the local one; its EARs are verified with
+     * central_key. Results are cached like local ones (per RV snapshot of
+     * the local verifier when there is one, per epoch tick) and for at most
+     * central_cache_seconds (0: 60). */
+    vmesh_agent_central_fn central;
+    void *central_ctx;
+    vmesh_key *central_key;         /* reference taken */
+    int64_t central_cache_seconds;
 } vmesh_agent_config;
 
 typedef struct vmesh_agent vmesh_agent;

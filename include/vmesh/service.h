@@ -199,6 +199,13 @@ vmesh_err vmesh_service_passport_client(void *ctx, const char *media_type, const
                                         size_t challenge_len, const uint8_t *akpub, size_t akpub_len,
                                         vmesh_buf *ear_jwt) VMESH_WUR;
 
+/* A vmesh_agent_central_fn (ctx: const vmesh_service_client *): a relying
+ * party's background-check appraisal at the central verifier, with the
+ * session's ak_nonce as the Veraison session nonce. */
+vmesh_err vmesh_service_central_client(void *ctx, const char *media_type, const uint8_t *evidence,
+                                       size_t evidence_len, const uint8_t *nonce, size_t nonce_len,
+                                       vmesh_buf *ear_jwt) VMESH_WUR;
+
 #ifdef __cplusplus
 }
 #endif

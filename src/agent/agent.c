@@ -32,6 +32,11 @@ typedef struct {
 
 struct vmesh_agent {
     pthread_mutex_t lock;
+    /* central verifier (RP side), optional */
+    vmesh_agent_central_fn central;
+    void *central_ctx;
+    vmesh_key *central_key;
+    int64_t central_ttl;
     /* attester */
     const vmesh_evidence_scheme *scheme;
     void *scheme_ctx;
@@ -408,20 +413,55 @@ out:
 /* The appraisal of (media type, ak_nonce, evidence) under the current RV
  * snapshot, from the AR cache when it was computed under this snapshot and
  * epoch generation. *claims receives the decoded claims on a cache miss. */
+/* Central mode: the central verifier appraises the evidence with the
+ * session's ak_nonce as its session nonce (Veraison's ?nonce=), and we
+ * verify its EAR. Failures are results (verifier malfunction, -1), cached
+ * briefly so that a dead verifier does not get a request per handshake. */
+static void appraise_central(vmesh_agent *a, const char *mt, const vmesh_evidence_scheme *scheme,
+                             const uint8_t ak_nonce[32], const uint8_t *ev, size_t ev_len, int64_t now,
+                             vmesh_ar_entry *e)
+{
+    vmesh_buf jwt = {0};
+    vmesh_ear *ear = NULL;
+    vmesh_err rc;
+
+    memset(e, 0, sizeof(*e));
+    e->appraised_at = now;
+    e->expires = now + a->central_ttl;
+    snprintf(e->scheme, sizeof(e->scheme), "%.31s", scheme->name);
+    rc = a->central(a->central_ctx, mt, ev, ev_len, ak_nonce, 32, &jwt);
+    if (rc == VMESH_OK)
+        rc = vmesh_ear_verify((const char *)jwt.data, jwt.len, a->central_key, now, &ear);
+    if (rc != VMESH_OK) {
+        vmesh_tv_set_all(&e->tv, VMESH_AR_VERIFIER_MALFUNCTION);
+        snprintf(e->reason, sizeof(e->reason), "central verifier: %.200s", vmesh_err_detail());
+        e->expires = now + 2;
+    } else {
+        int i = vmesh_ear_submod_find(ear, scheme->name);
+        vmesh_ear_submod_tv(ear, i >= 0 ? (size_t)i : 0, &e->tv);
+        if (vmesh_ear_exp(ear) != 0 && vmesh_ear_exp(ear) < e->expires)
+            e->expires = vmesh_ear_exp(ear);
+        snprintf(e->reason, sizeof(e->reason), "central verifier: %s", vmesh_tier_name(vmesh_tv_status(&e->tv)));
+    }
+    e->status = vmesh_tv_status(&e->tv);
+    vmesh_ear_free(ear);
+    vmesh_buf_free(&jwt);
+}
+
 static vmesh_err appraise_cached(vmesh_agent *a, const char *mt, const vmesh_evidence_scheme *scheme,
                                  const uint8_t ak_nonce[32], bool fresh, const uint8_t *ev, size_t ev_len,
                                  int64_t now, uint64_t epoch_gen, vmesh_ar_entry *e, vmesh_buf *claims)
 {
     vmesh_err rc = VMESH_OK;
-    vmesh_rv_store *rv = vmesh_verifier_rv(a->verifier);
-    uint64_t rv_gen = vmesh_rv_store_generation(rv);
+    vmesh_rv_store *rv = a->verifier ? vmesh_verifier_rv(a->verifier) : NULL;
+    uint64_t rv_gen = rv ? vmesh_rv_store_generation(rv) : 0;
     uint8_t key[32];
     vmesh_appraisal ap;
     vmesh_verifier_request req;
 
     vmesh_rv_store_free(rv);
     vmesh_ar_cache_key(mt, ak_nonce, 32, ev, ev_len, key);
-    if (vmesh_ar_cache_get(a->cache, key, rv_gen, epoch_gen, e)) {
+    if (vmesh_ar_cache_get(a->cache, key, rv_gen, epoch_gen, e) && (e->expires == 0 || now < e->expires)) {
         pthread_mutex_lock(&a->lock);
         a->stats.cache_hits++;
         pthread_mutex_unlock(&a->lock);
@@ -430,6 +470,11 @@ static vmesh_err appraise_cached(vmesh_agent *a, const char *mt, const vmesh_evi
     pthread_mutex_lock(&a->lock);
     a->stats.cache_misses++;
     pthread_mutex_unlock(&a->lock);
+    if (a->central != NULL) {
+        appraise_central(a, mt, scheme, ak_nonce, ev, ev_len, now, e);
+        vmesh_ar_cache_put(a->cache, key, rv_gen, epoch_gen, e);
+        return VMESH_OK;
+    }
     vmesh_appraisal_init(&ap);
     memset(&req, 0, sizeof(req));
     req.evidence = ev;
@@ -568,7 +613,7 @@ static vmesh_atls_reason appraise_evidence(vmesh_agent *a, const vmesh_policy *p
 
     if (scheme == NULL)
         return refuse(out, VMESH_ATLS_R_MEDIA_TYPE_REFUSED, "cannot appraise evidence of media type \"%.200s\"", mt);
-    if (a->verifier == NULL)
+    if (a->verifier == NULL && a->central == NULL)
         return refuse(out, VMESH_ATLS_R_MODE_REFUSED, "this relying party has no local verifier: passport only");
     if (!m->fresh) {
         vmesh_err rc;
@@ -688,7 +733,7 @@ static vmesh_atls_reason reappraise_evidence(vmesh_agent *a, const vmesh_policy 
     vmesh_ar_entry e;
     vmesh_atls_reason res;
 
-    if (a->verifier == NULL) {
+    if (a->verifier == NULL && a->central == NULL) {
         res = refuse(out, VMESH_ATLS_R_MODE_REFUSED, "this relying party has no local verifier any more");
         goto out;
     }
@@ -783,6 +828,14 @@ vmesh_err vmesh_agent_new(const vmesh_agent_config *cfg, vmesh_agent **out)
     pthread_mutex_init(&a->lock, NULL);
     a->rotate = cfg->ak_rotate_seconds > 0 ? cfg->ak_rotate_seconds : DEFAULT_ROTATE;
     a->verifier = cfg->verifier;
+    if (cfg->central != NULL) {
+        VMESH_ENSURE(cfg->central_key != NULL, VMESH_ERR_ARG,
+                     "central verifier: its EAR verification key is required");
+        a->central = cfg->central;
+        a->central_ctx = cfg->central_ctx;
+        a->central_key = vmesh_crypto_key_ref(cfg->central_key);
+        a->central_ttl = cfg->central_cache_seconds > 0 ? cfg->central_cache_seconds : 60;
+    }
     a->bell = cfg->bell;
     a->passport = cfg->passport;
     a->passport_ctx = cfg->passport_ctx;
@@ -813,7 +866,7 @@ vmesh_err vmesh_agent_new(const vmesh_agent_config *cfg, vmesh_agent **out)
     /* What we can appraise: EAR passports, and every registered scheme's
      * evidence when we have a local verifier. */
     a->media_types[nmt++] = VMESH_EAR_MEDIA_TYPE;
-    for (size_t i = 0; i < nschemes && a->verifier != NULL; i++)
+    for (size_t i = 0; i < nschemes && (a->verifier != NULL || a->central != NULL); i++)
         for (const char *const *m = all[i]->media_types; *m != NULL && nmt < 15; m++)
             a->media_types[nmt++] = *m;
     a->media_types[nmt] = NULL;
@@ -831,6 +884,7 @@ void vmesh_agent_free(vmesh_agent *a)
     if (a->scheme != NULL && a->scheme_ctx != NULL)
         a->scheme->attester_free(a->scheme_ctx);
     vmesh_crypto_key_free(a->ak);
+    vmesh_crypto_key_free(a->central_key);
     vmesh_buf_free(&a->ak_spki);
     vmesh_buf_free(&a->epoch_evidence);
     vmesh_buf_free(&a->ear);
@@ -880,7 +934,7 @@ void vmesh_agent_provider_for(vmesh_agent *a, const char *peer, vmesh_atls_provi
             continue;
         if (order[i] == VMESH_ATLS_MODE_EPOCH_FRESH && a->bell == NULL)
             continue;
-        if (order[i] != VMESH_ATLS_MODE_PASSPORT && a->verifier == NULL)
+        if (order[i] != VMESH_ATLS_MODE_PASSPORT && a->verifier == NULL && a->central == NULL)
             continue;
         p->accept_modes[p->n_accept_modes++] = order[i];
     }

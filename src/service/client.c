@@ -289,3 +289,11 @@ vmesh_err vmesh_service_passport_client(void *ctx, const char *media_type, const
     return vmesh_service_client_verify(ctx, media_type, evidence, evidence_len, challenge, challenge_len, akpub,
                                        akpub_len, ear_jwt);
 }
+
+vmesh_err vmesh_service_central_client(void *ctx, const char *media_type, const uint8_t *evidence,
+                                       size_t evidence_len, const uint8_t *nonce, size_t nonce_len,
+                                       vmesh_buf *ear_jwt)
+{
+    return vmesh_service_client_verify(ctx, media_type, evidence, evidence_len, nonce, nonce_len, NULL, 0,
+                                       ear_jwt);
+}

@@ -19,6 +19,7 @@
 #include "vmesh/agent.h"
 #include "vmesh/jose.h"
 #include "vmesh/pki.h"
+#include "vmesh/service.h"
 
 #define SERVER_ID "spiffe://example.org/server"
 #define CLIENT_ID "spiffe://example.org/client"
@@ -660,6 +661,91 @@ static void new_tick_grace(void **state)
     side_free(&c);
 }
 
+/* Central mode: the server's relying party sends the client's evidence to a
+ * central verifier (the Veraison API over HTTP on 127.0.0.1) instead of its
+ * local verifier, verifies the EAR and judges it; the second session is
+ * served from the AR cache. A relying party that does not trust the
+ * verifier's EAR key refuses. */
+static void central_verifier_mode(void **state)
+{
+    vmesh_verifier *cv = NULL;
+    vmesh_verifier_config vc = {0};
+    vmesh_service_config sc = {0};
+    vmesh_service *svc = NULL;
+    vmesh_service_client cl = {0};
+    char url[64];
+
+    (void)state;
+    vc.ear_key = ear_key;
+    assert_int_equal(vmesh_verifier_new(&vc, &cv), VMESH_OK);
+    vmesh_verifier_set_rv(cv, rv);
+    sc.verifier = cv;
+    sc.ear_key = ear_key;
+    sc.listen = "127.0.0.1:0";
+    sc.threads = 1;
+    assert_int_equal(vmesh_service_new(&sc, &svc), VMESH_OK);
+    assert_int_equal(vmesh_service_start(svc), VMESH_OK);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u", (unsigned)vmesh_service_port(svc));
+    cl.url = url;
+    for (int trusted = 1; trusted >= 0; trusted--) {
+        side s, c;
+        run rs, rc;
+        vmesh_policy *ps = policy_with(NULL), *pc = policy_with(NULL);
+        vmesh_agent_config ac = {0};
+        vmesh_atls_provider prov;
+        vmesh_agent_stats st;
+        vmesh_kv kv[3];
+        char measure[300];
+
+        side_init(&s, VMESH_ATLS_SERVER, "server", ps, EVIL_NONE, 0, &bell3);
+        side_init(&c, VMESH_ATLS_CLIENT, "client", pc, EVIL_NONE, VMESH_ATLS_MODE_BIT(VMESH_ATLS_MODE_EPOCH_FRESH), &bell3);
+        /* rebuild the server's agent in central mode, without a local verifier */
+        vmesh_agent_free(s.agent);
+        snprintf(measure, sizeof(measure), "workload=%s", P("server-workload"));
+        kv[0].key = "iak";
+        kv[0].value = P("server-iak.pem");
+        kv[1].key = "claims";
+        kv[1].value = P("server-claims.json");
+        kv[2].key = "measure";
+        kv[2].value = measure;
+        ac.platform = "psa";
+        ac.platform_cfg = kv;
+        ac.n_platform_cfg = 3;
+        ac.policy = ps;
+        ac.bell = s.bell;
+        ac.central = vmesh_service_central_client;
+        ac.central_ctx = &cl;
+        ac.central_key = trusted ? ear_key : other_ear_key;
+        assert_int_equal(vmesh_agent_new(&ac, &s.agent), VMESH_OK);
+        vmesh_agent_provider(s.agent, &prov);
+        s.inner = prov;
+        s.prov = prov;
+        s.prov.ctx = &s;
+        s.prov.attest = evil_attest;
+        side_ready(&s);
+        side_ready(&c);
+        connect_once(&s, &c, &rs, &rc, NULL);
+        if (trusted) {
+            assert_int_equal(rs.rc, VMESH_OK);
+            assert_int_equal(rs.tier, VMESH_TIER_AFFIRMING);
+            connect_once(&s, &c, &rs, &rc, NULL);
+            assert_int_equal(rs.rc, VMESH_OK);
+            vmesh_agent_stats_get(s.agent, &st);
+            assert_int_equal(st.cache_misses, 1); /* one central verification for both sessions */
+            assert_int_equal(st.cache_hits, 1);
+        } else {
+            assert_int_not_equal(rs.rc, VMESH_OK);
+            assert_non_null(strstr(rs.msg, "central verifier"));
+        }
+        vmesh_policy_free(ps);
+        vmesh_policy_free(pc);
+        side_free(&s);
+        side_free(&c);
+    }
+    vmesh_service_free(svc);
+    vmesh_verifier_free(cv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -670,6 +756,7 @@ int main(void)
         cmocka_unit_test(diversion_with_another_tls_key),
         cmocka_unit_test(passport_rv_epochs),
         cmocka_unit_test(new_tick_grace),
+        cmocka_unit_test(central_verifier_mode),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
