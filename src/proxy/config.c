@@ -445,6 +445,26 @@ static vmesh_err passport_pair(pctx *x, const char *k, yaml_node_t *kn, yaml_nod
     return unknown(x, kn, path);
 }
 
+static vmesh_err central_pair(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v, const char *path, void *a)
+{
+    uint64_t ms;
+    vmesh_err rc;
+
+    (void)a;
+    if (strcmp(k, "url") == 0)
+        return get_str(x, v, path, &x->c->central_url);
+    if (strcmp(k, "key") == 0)
+        return get_path(x, v, path, &x->c->central_key);
+    if (strcmp(k, "cache") == 0) {
+        rc = get_duration(x, v, path, 24 * 3600 * 1000, &ms);
+        if (rc == VMESH_OK && ms < 1000)
+            rc = perr(x, v, path, "must be at least 1s");
+        x->c->central_cache = (int64_t)(ms / 1000);
+        return rc;
+    }
+    return unknown(x, kn, path);
+}
+
 static vmesh_err verifier_pair(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v, const char *path, void *a)
 {
     vmesh_proxy_config *c = x->c;
@@ -497,6 +517,18 @@ static vmesh_err verifier_pair(pctx *x, const char *k, yaml_node_t *kn, yaml_nod
         VMESH_GUARD(each_pair(x, v, path, passport_pair, NULL));
         if ((c->passport_local_key == NULL) == (c->passport_central == NULL))
             return perr(x, v, path, "needs exactly one of local-key or central");
+        return VMESH_OK;
+    }
+    if (strcmp(k, "central") == 0) {
+        VMESH_GUARD(each_pair(x, v, path, central_pair, NULL));
+        if (c->central_url == NULL || c->central_key == NULL)
+            return perr(x, v, path, "needs url and key (the central verifier's EAR public key)");
+        return VMESH_OK;
+    }
+    if (strcmp(k, "ar-cache-slots") == 0) {
+        uint64_t u = 0;
+        VMESH_GUARD(get_uint(x, v, path, 1, 16777216, &u));
+        c->ar_cache_slots = (size_t)u;
         return VMESH_OK;
     }
     return unknown(x, kn, path);
@@ -924,6 +956,7 @@ vmesh_err vmesh_proxy_config_parse(const char *yaml, size_t n, const char *sourc
     x.c->drain_timeout_ms = 30000;
     x.c->linger_ms = 1000;
     x.c->buffer_size = 65536;
+    x.c->ar_cache_slots = 4096;
     x.c->log_level = VMESH_LOG_INFO;
     VMESH_ENSURE(yaml_parser_initialize(&parser) == 1, VMESH_ERR_NOMEM, "out of memory");
     yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, n);
@@ -1000,6 +1033,8 @@ void vmesh_proxy_config_free(vmesh_proxy_config *c)
     free_list(c->trusted_verifiers);
     free(c->passport_local_key);
     free(c->passport_central);
+    free(c->central_url);
+    free(c->central_key);
     json_decref(c->policy_doc);
     free(c->policy_source);
     for (size_t i = 0; i < c->nrules; i++) {

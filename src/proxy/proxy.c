@@ -126,6 +126,7 @@ void px_gen_unref(px_gen *g)
     vmesh_verifier_free(g->issuer);
 #ifdef VMESH_HAVE_SERVICE
     free(g->central);
+    free(g->central_rp);
 #endif
     vmesh_policy_free(g->policy);
     vmesh_proxy_config_free(g->cfg);
@@ -247,7 +248,7 @@ static vmesh_err build_gen(struct vmesh_proxy *p, vmesh_proxy_config *cfg, px_ge
     vmesh_policy *rpol[VMESH_AGENT_MAX_RULES];
     size_t nr = 0;
     vmesh_agent_config ac;
-    vmesh_key *k = NULL;
+    vmesh_key *k = NULL, *ck = NULL;
 
     *out = NULL;
     if (g == NULL) {
@@ -305,6 +306,26 @@ static vmesh_err build_gen(struct vmesh_proxy *p, vmesh_proxy_config *cfg, px_ge
         VMESH_FAIL(VMESH_ERR_UNSUPPORTED, "verifier.passport.central: this build has no central-verifier client");
 #endif
     }
+    if (cfg->central_url) {
+#ifdef VMESH_HAVE_SERVICE
+        vmesh_service_client *sc = calloc(1, sizeof(*sc));
+        VMESH_ENSURE(sc != NULL, VMESH_ERR_NOMEM, "out of memory");
+        sc->url = cfg->central_url;
+        g->central_rp = sc;
+        rc = vmesh_crypto_key_load(cfg->central_key, &ck);
+        if (rc != VMESH_OK) {
+            vmesh_err_wrap(rc, "verifier.central.key");
+            goto out;
+        }
+        ac.central = vmesh_service_central_client;
+        ac.central_ctx = sc;
+        ac.central_key = ck;
+        ac.central_cache_seconds = cfg->central_cache;
+#else
+        VMESH_FAIL(VMESH_ERR_UNSUPPORTED, "verifier.central: this build has no central-verifier client");
+#endif
+    }
+    ac.cache_slots = cfg->ar_cache_slots;
     ac.platform = cfg->platform;
     ac.platform_cfg = cfg->kv;
     ac.n_platform_cfg = cfg->nkv;
@@ -359,6 +380,7 @@ out:
     for (size_t i = 0; i < nr; i++)
         vmesh_policy_free(rpol[i]);
     vmesh_crypto_key_free(k);
+    vmesh_crypto_key_free(ck);
     px_gen_unref(g);
     return rc;
 }

@@ -62,6 +62,9 @@ struct vmesh_proxy_config {
     char **trusted_verifiers;
     size_t ntv;
     char *passport_local_key, *passport_central;
+    char *central_url, *central_key; /* verifier.central: background-check at a central verifier */
+    int64_t central_cache; /* seconds, 0 default */
+    size_t ar_cache_slots;
     /* policy */
     json_t *policy_doc; /* base policy document (file or inline); NULL: default */
     char *policy_source;
@@ -139,6 +142,7 @@ typedef struct px_gen {
     vmesh_agent *agent;
     void *issuer; /* vmesh_verifier * for local passports */
     void *central; /* passport client */
+    void *central_rp; /* vmesh_service_client * for verifier.central */
     vmesh_policy *policy;
     vmesh_atls_config *in_cfg[PX_MAX_LISTENERS];
     vmesh_atls_config *out_cfg[PX_MAX_LISTENERS];

@@ -157,6 +157,44 @@ static void strict(void **state)
     expect_error("  - [ unbalanced\n", "test.yaml:");
 }
 
+/* verifier.central (background-check at a central verifier) and
+ * verifier.ar-cache-slots. */
+static void central(void **state)
+{
+    vmesh_proxy_config *c = NULL;
+
+    (void)state;
+    assert_int_equal(parse("", &c), VMESH_OK);
+    assert_null(c->central_url);
+    assert_null(c->central_key);
+    assert_int_equal(c->central_cache, 0);
+    assert_int_equal(c->ar_cache_slots, 4096);
+    vmesh_proxy_config_free(c);
+    c = NULL;
+    assert_int_equal(parse("verifier:\n"
+                           "  central: { url: \"http://127.0.0.1:8088\", key: ear.pub, cache: 2m }\n"
+                           "  ar-cache-slots: 100000\n",
+                           &c),
+                     VMESH_OK);
+    assert_string_equal(c->central_url, "http://127.0.0.1:8088");
+    assert_string_equal(c->central_key, "/etc/vmesh/ear.pub"); /* relative to the config file */
+    assert_int_equal(c->central_cache, 120);
+    assert_int_equal(c->ar_cache_slots, 100000);
+    vmesh_proxy_config_free(c);
+    c = NULL;
+    assert_int_equal(parse("verifier: { central: { url: \"http://v\" } }\n", &c), VMESH_ERR_PARSE);
+    assert_null(c);
+    assert_non_null(strstr(vmesh_err_detail(), "test.yaml:4: verifier.central: needs url and key"));
+    expect_error("verifier: { central: { key: ear.pub } }\n", "verifier.central: needs url and key");
+    expect_error("verifier: { central: { url: \"http://v\", key: k, cache: 10ms } }\n",
+                 "verifier.central.cache: must be at least 1s");
+    expect_error("verifier: { central: { url: \"http://v\", key: k, colour: red } }\n",
+                 "verifier.central.colour: unknown key");
+    expect_error("verifier: { central: \"http://v\" }\n", "verifier.central");
+    expect_error("verifier: { ar-cache-slots: 0 }\n", "verifier.ar-cache-slots: \"0\" is not a number in 1..16777216");
+    expect_error("verifier: { ar-cache-slots: many }\n", "verifier.ar-cache-slots: \"many\" is not a number");
+}
+
 static void required(void **state)
 {
     vmesh_proxy_config *c = NULL;
@@ -179,6 +217,7 @@ int main(void)
         cmocka_unit_test(defaults),
         cmocka_unit_test(full),
         cmocka_unit_test(strict),
+        cmocka_unit_test(central),
         cmocka_unit_test(required),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
