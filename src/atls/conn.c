@@ -149,6 +149,26 @@ static vmesh_err flush_out(vmesh_atls_conn *c)
     uint8_t chunk[IO_CHUNK];
     int n;
 
+    if (c->outq.len == c->outq_off && BIO_ctrl_pending(c->wbio) > 0) {
+        /* Fast path: nothing queued, so send the TLS records straight from
+         * the memory BIO and queue only what the socket did not take. */
+        char *p = NULL;
+        long len = BIO_get_mem_data(c->wbio, &p);
+        ssize_t w = len > 0 ? send(c->fd, p, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT) : 0;
+
+        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ENOTSOCK)
+            VMESH_FAIL(errno == EPIPE || errno == ECONNRESET ? VMESH_ERR_CLOSED : VMESH_ERR_IO,
+                       "attested TLS: write: %s", strerror(errno));
+        if (w < 0)
+            w = 0;
+        if (w < len) {
+            vmesh_buf_free(&c->outq);
+            vmesh_buf_init(&c->outq, OUTQ_MAX);
+            c->outq_off = 0;
+            VMESH_GUARD(vmesh_buf_append(&c->outq, p + w, (size_t)(len - w)));
+        }
+        (void)BIO_reset(c->wbio);
+    }
     while (BIO_ctrl_pending(c->wbio) > 0) {
         n = BIO_read(c->wbio, chunk, sizeof(chunk));
         if (n <= 0)
@@ -175,7 +195,11 @@ static vmesh_err flush_out(vmesh_atls_conn *c)
                      "attested TLS: write: %s", strerror(errno));
         c->outq_off += (size_t)w;
     }
-    vmesh_buf_reset(&c->outq);
+    if (c->outq.cap > 0) {
+        /* Drained: give the memory back, an idle connection holds none. */
+        vmesh_buf_free(&c->outq);
+        vmesh_buf_init(&c->outq, OUTQ_MAX);
+    }
     c->outq_off = 0;
 out:
     return rc;
@@ -1132,6 +1156,33 @@ out:
     return rc;
 }
 
+/* Once established, the memory the handshake needed (memory BIOs grown to
+ * a flight of certificates and evidence, the frame parser) is given back:
+ * a mesh holds thousands of mostly idle connections. Only what is empty is
+ * replaced, so no byte is lost. */
+static void release_handshake_memory(vmesh_atls_conn *c)
+{
+    vmesh_atls_frame_parser_free(&c->fp);
+    if (vmesh_atls_frame_parser_init(&c->fp, c->cfg->max_frame) != VMESH_OK)
+        vmesh_err_clear();
+    if (c->in_off == c->in.len) {
+        vmesh_buf_free(&c->in);
+        c->in_off = 0;
+    }
+    if (BIO_ctrl_pending(c->rbio) == 0 && BIO_ctrl_pending(c->wbio) == 0) {
+        BIO *r = BIO_new(BIO_s_mem()), *w = BIO_new(BIO_s_mem());
+        if (r != NULL && w != NULL) {
+            BIO_set_mem_eof_return(r, -1);
+            SSL_set_bio(c->ssl, r, w); /* frees the old pair */
+            c->rbio = r;
+            c->wbio = w;
+        } else {
+            BIO_free(r);
+            BIO_free(w);
+        }
+    }
+}
+
 /* Both sides, once the peer was judged: our frames, then established. */
 static vmesh_err finish_preamble(vmesh_atls_conn *c)
 {
@@ -1150,6 +1201,7 @@ static vmesh_err finish_preamble(vmesh_atls_conn *c)
     rc = flush_out(c);
     if (rc == VMESH_ERR_WANT_WRITE)
         rc = VMESH_OK; /* queued; flushed by the next call */
+    release_handshake_memory(c);
 out:
     return rc;
 }

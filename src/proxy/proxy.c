@@ -25,7 +25,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <malloc.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -695,7 +694,7 @@ vmesh_err vmesh_proxy_run(vmesh_proxy *p)
     vmesh_err rc = VMESH_OK;
     sigset_t set;
     int sfd = -1, ep = -1, tfd = -1;
-    uint64_t drain_deadline = 0, next_bell = 0, ticks = 0;
+    uint64_t drain_deadline = 0, next_bell = 0;
     struct itimerspec its;
 
     signal(SIGPIPE, SIG_IGN);
@@ -753,10 +752,10 @@ vmesh_err vmesh_proxy_run(vmesh_proxy *p)
             } else if (tag == &tag_timer) {
                 uint64_t v;
                 (void)!read(tfd, &v, sizeof(v));
-                /* Handshakes free far more than idle connections keep;
-                 * give the freed pages back so RSS tracks live memory. */
-                if (++ticks % 50 == 0)
-                    (void)malloc_trim(0);
+                /* No periodic malloc_trim(): it walks and locks every
+                 * arena, stalling the workers (bench/proxy p99 rose 4x),
+                 * and the memory per idle connection is the same without
+                 * it (atls gives back its handshake buffers itself). */
             } else {
                 px_admin_event(p, tag, evs[i].events);
             }
