@@ -37,5 +37,6 @@ int cli_verifier(int argc, char **argv);
 int cli_server(int argc, char **argv);
 int cli_client(int argc, char **argv);
 int cli_proxy(int argc, char **argv);
+int cli_demo(int argc, char **argv); /* cli_demo.c */
 
 #endif

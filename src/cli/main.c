@@ -18,6 +18,7 @@ static const cli_command commands[] = {
     {"proxy", cli_proxy, "the sidecar: attested mTLS listeners in front of a local app (-c CONFIG.yaml)"},
     {"rvp", cli_rvp, "trust bundles: publish, serve, sync; the epoch bell (tick)"},
     {"verifier", cli_verifier, "central verifier: Veraison challenge-response API issuing EARs"},
+    {"demo", cli_demo, "the SASE scenario on one machine: vmesh demo sase [--clients N] [--json]"},
 };
 
 static void usage(FILE *f)
