@@ -160,7 +160,7 @@ static vmesh_err tsm_attester_new(const vmesh_kv *cfg, size_t ncfg, void **out)
 {
     vmesh_err rc = VMESH_OK;
     const char *root = VMESH_TSM_DEFAULT_ROOT, *entry = NULL, *priv = NULL;
-    char def[32], *dir = NULL;
+    char def[64], *dir = NULL;
     tsm_ctx *c = NULL;
     size_t n;
 
@@ -178,7 +178,12 @@ static vmesh_err tsm_attester_new(const vmesh_kv *cfg, size_t ncfg, void **out)
                        cfg[i].key);
     }
     if (entry == NULL) {
-        snprintf(def, sizeof(def), "vmesh-%ld", (long)getpid());
+        /* pid plus random bytes: containers run their main process as pid
+         * 1, and two of them on one guest must not share a report entry. */
+        uint8_t r[6];
+        VMESH_GUARD(vmesh_crypto_random(r, sizeof(r)));
+        snprintf(def, sizeof(def), "vmesh-%ld-%02x%02x%02x%02x%02x%02x", (long)getpid(), r[0], r[1], r[2], r[3],
+                 r[4], r[5]);
         entry = def;
     }
     VMESH_ENSURE(entry_name_ok(entry), VMESH_ERR_ARG,
