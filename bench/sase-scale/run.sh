@@ -1,0 +1,250 @@
+#!/usr/bin/env bash
+# bench/sase-scale: N simultaneous clients connecting to one SASE PoP (a
+# `vmesh proxy` inbound in front of nginx) in three modes:
+#   central  - the PoP sends each client's evidence to the central verifier
+#              (`vmesh verifier serve`, verifier.central in the PoP's config);
+#   local    - the PoP appraises with its own bundle-fed local verifier;
+#   passport - clients present EARs obtained beforehand from the central
+#              verifier; the PoP checks them locally.
+# For each N and mode: p50/p99/max connection-establishment latency (connect()
+# to the first byte of the HTTP response through the tunnel), admitted
+# connections per second, CPU seconds per connection of the PoP and of the
+# verifier, and the revocation convergence time: with all N connections open,
+# the RVP publishes a bundle withdrawing the clients' measurement; the time
+# until the PoP (polling every 2 s) has closed every connection.
+# Writes bench/sase-scale/results.json, docs/sase-scale.png and the
+# "sase-scale" section of docs/BENCHMARKS.md. Builds nothing.
+# Usage: bench/sase-scale/run.sh BUILD_DIR ["N1 N2 ..."] ["MODES"] [EXTRA]
+#   EXTRA=1 (default) adds central runs with the verifier limited to the
+#   share one PoP gets of a verifier shared by many (labelled).
+set -eu
+BUILD=$(cd "${1:-build}" && pwd)
+NS=${2:-1000 10000}
+MODES=${3:-central local passport}
+EXTRA=${4:-1}
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+VMESH=$BUILD/src/cli/vmesh
+LOADGEN=$BUILD/bench/bench_sase_loadgen
+POOL=100          # distinct IAKs and SVIDs; every client has its own AK
+INFLIGHT=256      # handshakes in flight
+POLL=2            # the PoP's RVP poll interval (s)
+MAXSECS=100       # time bound of one establishment phase (s)
+[ -x "$VMESH" ] && [ -x "$LOADGEN" ] || { echo "bench/sase-scale: build first (make build)" >&2; exit 1; }
+command -v nginx >/dev/null || { echo "bench/sase-scale: nginx is needed (the PoP's app)" >&2; exit 1; }
+W=$(mktemp -d /tmp/vmesh-sase-scale.XXXXXX)
+PIDS=()
+stop_all() { local p; for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+             for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done; PIDS=(); }
+trap 'stop_all; rm -rf "$W"' EXIT
+cd "$W"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+wait_port() { local i; for ((i = 0; i < 200; i++)); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+wait_ready() { local i; for ((i = 0; i < 300; i++)); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/ready")" = 200 ] && return 0; sleep 0.1; done; return 1; }
+pem() { python3 -c 'import json,sys; print(json.dumps(open(sys.argv[1]).read()))' "$1"; }
+ulimit -n "$(ulimit -Hn)"
+
+echo "bench/sase-scale: set-up in $W (pool of $POOL IAKs/SVIDs)"
+"$VMESH" ca init --trust-domain sase.example --out ca >/dev/null
+"$VMESH" ca issue --ca ca --spiffe-id spiffe://sase.example/pop --out pop >/dev/null
+for k in bell rvp ear pop-iak; do "$VMESH" keygen --type ec-p256 -o $k.pem --pub $k.pub >/dev/null; done
+seq 0 $((POOL - 1)) | xargs -P 2 -I{} sh -c '"$0" ca issue --ca ca --spiffe-id spiffe://sase.example/client/{} --out cli-{} >/dev/null &&
+    "$0" keygen --type ec-p256 -o iak-{}.pem --pub iak-{}.pub >/dev/null' "$VMESH"
+Z=$(head -c 32 /dev/zero | base64 -w0)
+claims() { # claims IMPL_TEXT
+    cat <<JSON
+{ "eat-profile": "tag:psacertified.org,2023:psa#tfm", "psa-client-id": 1, "psa-security-lifecycle": 12288,
+  "psa-implementation-id": "$(printf '%-32s' "$1" | head -c 32 | base64 -w0)", "psa-boot-seed": "$Z", "psa-nonce": "$Z",
+  "psa-software-components": [ { "measurement-type": "workload", "measurement-value": "$Z", "signer-id": "$Z" } ] }
+JSON
+}
+claims sase-client-laptop > claims.json
+claims sase-pop-tenant-a > pop-claims.json
+printf 'sase client agent v1\n' > workload
+printf 'sase pop gateway v1\n' > pop-workload
+rvjson() { # rvjson IMPL_TEXT WORKLOAD_DIGEST KEYFILE...: one class entry with the
+    # measurement, one key entry per IAK naming its instance id (0x01 ||
+    # SHA-256(SPKI), RFC 9783 §4.2.1), so that the verifier looks keys up by
+    # instance instead of trying every key of the class.
+    python3 - "$@" <<'PY'
+import base64, hashlib, json, sys
+impl, dig, keys = sys.argv[1], sys.argv[2], sys.argv[3:]
+cls = base64.b64encode(("%-32s" % impl)[:32].encode()).decode()
+rv = [{"scheme": "psa", "class-id": cls,
+       "measurements": [{"name": "workload", "digest": {"alg": "sha-256", "value": dig}}]}]
+for k in keys:
+    pem = open(k).read()
+    der = base64.b64decode("".join(l for l in pem.splitlines() if not l.startswith("-----")))
+    rv.append({"scheme": "psa", "class-id": cls, "instance-id": {"hex": "01" + hashlib.sha256(der).hexdigest()},
+               "keys": [pem]})
+print(json.dumps({"format": "vmesh-rv/1", "reference-values": rv}, indent=1))
+PY
+}
+mkdir -p rv-good rv-revoked www bell
+rvjson sase-client-laptop "$(sha256sum workload | cut -d' ' -f1)" $(seq -f 'iak-%g.pub' 0 $((POOL - 1))) > rv-good/clients.json
+rvjson sase-client-laptop "$(printf 'a withdrawn build' | sha256sum | cut -d' ' -f1)" $(seq -f 'iak-%g.pub' 0 $((POOL - 1))) > rv-revoked/clients.json
+rvjson sase-pop-tenant-a "$(sha256sum pop-workload | cut -d' ' -f1)" pop-iak.pub > pop-rv.json
+echo '{"format": "vmesh-policy/1", "id": "policy:sase/client", "modes": ["epoch-fresh"]}' > client-policy.json
+printf 'hello from the PoP app\n' > www/index.html
+# The epoch bell: one tick valid for two hours (timeout stops the loop).
+timeout 1 "$VMESH" rvp tick --key bell.pem --out bell --every 3600 || true
+[ -s bell/bell.jws ] || { echo "bench/sase-scale: no bell"; exit 1; }
+publish() { "$VMESH" rvp publish --key rvp.pem --in "$1" --out rvweb --name fleet >/dev/null; }
+publish rv-good
+
+# RVP and central verifier: one of each for the whole benchmark.
+RVP_PORT=$(free_port)
+"$VMESH" rvp serve --root rvweb --listen "127.0.0.1:$RVP_PORT" >rvp.log 2>&1 &
+PIDS+=($!)
+wait_port "$RVP_PORT" || { echo "bench/sase-scale: rvp serve did not start"; exit 1; }
+VER_PID=
+start_verifier() { # start_verifier [taskset prefix...]
+    VER_PORT=$(free_port)
+    rm -rf vstate
+    "$@" "$VMESH" verifier serve --listen "127.0.0.1:$VER_PORT" --key ear.pem \
+        --rvp "fleet,http://127.0.0.1:$RVP_PORT,rvp.pub" --state-dir vstate --poll 1 \
+        --threads "${VER_THREADS:-2}" --max-connections 4096 >verifier.log 2>&1 &
+    VER_PID=$!
+    PIDS+=("$VER_PID")
+    wait_port "$VER_PORT" || { echo "bench/sase-scale: verifier did not start"; cat verifier.log; exit 1; }
+}
+stop_verifier() { kill "$VER_PID" 2>/dev/null || true; wait "$VER_PID" 2>/dev/null || true; }
+start_verifier
+
+# One PoP per run: nginx (the tenant's app) behind two `vmesh proxy`
+# processes of one worker each sharing the inbound port (SO_REUSEPORT): one
+# process would need 2 fds per connection, 20,000+ for 10,000 clients, and
+# this machine's hard RLIMIT_NOFILE is 20,000. Two one-worker processes are
+# what the sidecar's own design does inside one process (a worker per core,
+# each with its own SO_REUSEPORT socket); their CPU is summed.
+start_pop() { # start_pop MODE
+    local m=$1 i
+    APP_PORT=$(free_port); POP_PORT=$(free_port)
+    rm -rf nginx state-* ; mkdir -p nginx
+    cat > nginx/nginx.conf <<NGX
+daemon off;
+master_process off;
+worker_processes 1;
+worker_rlimit_nofile 20000;
+pid $W/nginx/nginx.pid;
+error_log $W/nginx/error.log;
+events { worker_connections 16000; }
+http {
+    access_log off;
+    client_body_temp_path $W/nginx/body; proxy_temp_path $W/nginx/proxy;
+    fastcgi_temp_path $W/nginx/fcgi; uwsgi_temp_path $W/nginx/uwsgi; scgi_temp_path $W/nginx/scgi;
+    keepalive_timeout 900s; keepalive_requests 1000000;
+    server { listen 127.0.0.1:$APP_PORT backlog=4096; root $W/www; }
+}
+NGX
+    nginx -c "$W/nginx/nginx.conf" -p "$W/nginx" 2>nginx/start.err &
+    APP_PID=$!; PIDS+=("$APP_PID")
+    wait_port "$APP_PORT" || { echo "bench/sase-scale: nginx did not start"; cat nginx/start.err; exit 1; }
+    local modes=epoch-fresh extra=
+    case $m in
+        central*) extra="  central: { url: \"http://127.0.0.1:$VER_PORT\", key: $W/ear.pub, cache: 60s }" ;;
+        passport) modes=passport; extra="  trusted-verifiers: [ $W/ear.pub ]" ;;
+    esac
+    POP_PIDS=(); POP_ADMINS=()
+    for i in a b; do
+        local admin; admin=$(free_port)
+        cat > pop-$i.yaml <<YAML
+identity: { cert: $W/pop-chain.pem, key: $W/pop.key, bundle: $W/ca/bundle.pem }
+attester:
+  platform: psa
+  modes: [ epoch-fresh ]
+  options: { iak: $W/pop-iak.pem, claims: $W/pop-claims.json, measure: [ "workload=$W/pop-workload" ] }
+verifier:
+  rvps: [ { name: fleet, url: "http://127.0.0.1:$RVP_PORT", key: $W/rvp.pub, schemes: [ psa ] } ]
+  poll-interval: ${POLL}s
+  state-dir: $W/state-$i
+  bell: { file: $W/bell/bell.jws, key: $W/bell.pub, refresh: 5s }
+  ar-cache-slots: 16384
+$extra
+policy:
+  inline: { id: "policy:sase/pop", modes: [ $modes ] }
+inbound:
+  - { name: pop, listen: "127.0.0.1:$POP_PORT", app: "127.0.0.1:$APP_PORT", peer: "spiffe://sase.example/client/*" }
+admin: { listen: "127.0.0.1:$admin" }
+access-log: { stderr: false }
+log-level: warn
+limits: { workers: 1, max-connections: 19000, handshake-timeout: 60s, idle-timeout: 15m, drain-timeout: 1s }
+YAML
+        "$VMESH" proxy -c pop-$i.yaml >pop-$i.log 2>&1 &
+        POP_PIDS+=($!); POP_ADMINS+=("$admin"); PIDS+=($!)
+    done
+    for i in 0 1; do
+        wait_ready "${POP_ADMINS[$i]}" || { echo "bench/sase-scale: PoP not ready"; tail -20 pop-*.log; exit 1; }
+    done
+}
+stop_pop() {
+    local p
+    for p in "${POP_PIDS[@]}" "$APP_PID"; do kill "$p" 2>/dev/null || true; done
+    for p in "${POP_PIDS[@]}" "$APP_PID"; do wait "$p" 2>/dev/null || true; done
+}
+
+out=$W/results.jsonl
+revoked=0
+run_one() { # run_one MODE N
+    local m=$1 n=$2 rv=() lg_mode=${1%%-*}
+    if [ "$revoked" = 1 ]; then
+        publish rv-good; revoked=0
+        sleep 2.5   # the central verifier polls every second
+    fi
+    start_pop "$m"
+    # The revoking epoch, then (only if connections are still open 3 polls
+    # later) the RVP's next epoch: a passport appraised under epoch e stays
+    # valid while the relying party is at e+1 (DESIGN §3.3: one epoch of lag
+    # tolerated), and in central mode a re-appraisal that reaches the
+    # verifier before the verifier has polled the revoking bundle affirms.
+    rv=(--revoke "$VMESH rvp publish --key $W/rvp.pem --in $W/rv-revoked --out $W/rvweb >/dev/null")
+    rv+=("${rv[@]}")
+    echo "== $m, N=$n"
+    "$LOADGEN" --dir "$W" --host 127.0.0.1 --port "$POP_PORT" --peer spiffe://sase.example/pop --mode "$lg_mode" \
+        -n "$n" --pool "$POOL" --threads 2 --inflight "$INFLIGHT" --prep-threads 4 \
+        --central "http://127.0.0.1:$VER_PORT" --max-seconds "$MAXSECS" --conn-timeout 60 \
+        --pid "pop=${POP_PIDS[0]}" --pid "pop=${POP_PIDS[1]}" --pid "verifier=$VER_PID" --pid "app=$APP_PID" \
+        "${rv[@]}" --revoke-gap $((3 * POLL)) --revoke-timeout 60 --out "$W/one.json" 2>"$W/loadgen.err" \
+        || { echo "bench/sase-scale: load generator failed"; cat "$W/loadgen.err"; exit 1; }
+    revoked=1
+    python3 - "$W/one.json" "$m" <<'PY' | tee -a "$out"
+import json, sys
+r = json.load(open(sys.argv[1])); r["label"] = sys.argv[2]
+print(json.dumps(r))
+PY
+    stop_pop
+}
+
+for n in $NS; do
+    for m in $MODES; do
+        run_one "$m" "$n"
+    done
+done
+# Extra, labelled: the central verifier given the share of a verifier that
+# one PoP gets when many PoPs use it: a CPU quota of 0.1 core (cgroup v1 cpu
+# controller, "one verifier core shared by 10 PoPs"); where cgroups cannot
+# be written, one thread pinned to core 1 ("one core shared with the PoP").
+CG=
+cleanup_cg() { [ -n "$CG" ] && [ -d "$CG" ] && rmdir "$CG" 2>/dev/null; CG=; }
+trap 'stop_all; cleanup_cg; rm -rf "$W"' EXIT
+if [ "$EXTRA" = 1 ]; then
+    stop_verifier
+    if mkdir "/sys/fs/cgroup/cpu/vmesh-sase-scale-$$" 2>/dev/null; then
+        CG=/sys/fs/cgroup/cpu/vmesh-sase-scale-$$
+        echo 100000 > "$CG/cpu.cfs_period_us"; echo 10000 > "$CG/cpu.cfs_quota_us"
+        VER_THREADS=2 start_verifier
+        echo "$VER_PID" > "$CG/cgroup.procs"
+        export EXTRA_DESC="0.1 CPU (cgroup quota; one verifier core shared by 10 PoPs)"
+    else
+        VER_THREADS=1 start_verifier taskset -c 1
+        export EXTRA_DESC="one thread on one core (taskset)"
+    fi
+    sleep 2
+    for n in $NS; do run_one central-limited "$n"; done
+    stop_verifier
+fi
+stop_all
+
+cp "$out" "$HERE/results.json"
+python3 "$HERE/report.py" "$out" "$ROOT/docs" "$INFLIGHT" "$POLL" "$POOL" "$NS" "bench/sase-scale/run.sh build \"$NS\" \"$MODES\" $EXTRA"
