@@ -393,7 +393,7 @@ static vmesh_err run_vmesh(demo *d, const char *name, const char *netns, demo_ar
     char log[PATH_MAX];
 
     log_path(d, name, log, sizeof(log));
-    return demo_run(name, log, d->dir, netns, av, timeout_ms, code);
+    return demo_run(name, log, d->dir, netns, av, timeout_ms, false, code);
 }
 
 static vmesh_err publish(demo *d)
@@ -990,8 +990,10 @@ static vmesh_err run_mode(demo *d, demo_mode m, int step)
 
     say(d, "\n== %d. Mode %s — %s\n", step, mode_names[m], mode_titles[m]);
     VMESH_GUARD(start_sidecar(d, m, -1, &d->pop));
-    for (int i = 0; i < d->nclients; i++)
+    for (int i = 0; i < d->nclients; i++) {
+        VMESH_ENSURE(!demo_interrupted(), VMESH_ERR_IO, "interrupted");
         VMESH_GUARD(start_sidecar(d, m, i, &d->clients[i]));
+    }
     snprintf(url, sizeof(url), "http://%s:%u/ready", d->pop_host, (unsigned)d->pop_admin);
     VMESH_GUARD(demo_wait_http(&d->pop, url, 200, 60000));
     for (int i = 0; i < d->nclients; i++) {

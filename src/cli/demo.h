@@ -55,9 +55,10 @@ bool demo_alive(demo_proc *p);
  * all, then SIGKILL to the groups of those left. */
 void demo_stop(demo_proc *const *procs, size_t n, int timeout_ms);
 /* Runs argv to completion (at most timeout_ms, then killed); *exit_code is
- * its exit status, or -1 when killed by a signal. */
+ * its exit status, or -1 when killed by a signal. An interruption (SIGINT)
+ * stops it early unless it is part of the clean-up (cleanup true). */
 vmesh_err demo_run(const char *name, const char *log, const char *cwd, const char *netns, demo_argv *argv,
-                   int timeout_ms, int *exit_code) VMESH_WUR;
+                   int timeout_ms, bool cleanup, int *exit_code) VMESH_WUR;
 /* "exited 0", "exited 3", "killed by signal 9", "running". */
 void demo_proc_describe(const demo_proc *p, char *out, size_t n);
 /* Prints the last `lines` lines of a log file to stderr, indented. */

@@ -18,7 +18,7 @@
 
 static const char *const role_names[DEMO_NS__COUNT] = {"rvp", "ver", "pop", "cli"};
 
-static vmesh_err ip(const char *log, const char *what, const char *a1, const char *a2, const char *a3,
+static vmesh_err ip(const char *log, const char *what, bool cleanup, const char *a1, const char *a2, const char *a3,
                     const char *a4, const char *a5, const char *a6, const char *a7, const char *a8,
                     const char *a9, const char *a10)
 {
@@ -30,7 +30,7 @@ static vmesh_err ip(const char *log, const char *what, const char *a1, const cha
     demo_argv_add(&av, "ip");
     for (size_t i = 0; i < sizeof(args) / sizeof(args[0]) && args[i]; i++)
         demo_argv_add(&av, "%s", args[i]);
-    rc = demo_run("ip", log, NULL, NULL, &av, 10000, &code);
+    rc = demo_run("ip", log, NULL, NULL, &av, 10000, cleanup, &code);
     if (rc == VMESH_OK && code != 0)
         rc = vmesh_err_set(VMESH_ERR_IO, "%s: ip exited %d (see %s)", what, code, log);
     demo_argv_free(&av);
@@ -44,26 +44,27 @@ vmesh_err demo_net_up(demo_net *n, const char *log)
 
     memset(n, 0, sizeof(*n));
     snprintf(n->hub, sizeof(n->hub), "vmd%ld-hub", (long)getpid());
-    VMESH_GUARD(ip(log, "ip netns add (needs CAP_SYS_ADMIN)", "netns", "add", n->hub, 0, 0, 0, 0, 0, 0, 0));
+    /* marked first: an add interrupted half-way may still have made it */
     n->made[DEMO_NS__COUNT] = true;
-    VMESH_GUARD(ip(log, "bridge", "-n", n->hub, "link", "add", "br0", "type", "bridge", 0, 0, 0));
-    VMESH_GUARD(ip(log, "bridge up", "-n", n->hub, "link", "set", "br0", "up", 0, 0, 0, 0));
+    VMESH_GUARD(ip(log, "ip netns add (needs CAP_SYS_ADMIN)", false, "netns", "add", n->hub, 0, 0, 0, 0, 0, 0, 0));
+    VMESH_GUARD(ip(log, "bridge", false, "-n", n->hub, "link", "add", "br0", "type", "bridge", 0, 0, 0));
+    VMESH_GUARD(ip(log, "bridge up", false, "-n", n->hub, "link", "set", "br0", "up", 0, 0, 0, 0));
     for (int r = 0; r < DEMO_NS__COUNT; r++) {
         snprintf(n->ns[r], sizeof(n->ns[r]), "vmd%ld-%s", (long)getpid(), role_names[r]);
         snprintf(n->addr[r], sizeof(n->addr[r]), "198.18.0.%d", 10 + r);
         snprintf(host, sizeof(host), "eth-%s", role_names[r]);
         snprintf(peer, sizeof(peer), "br-%s", role_names[r]);
         snprintf(cidr, sizeof(cidr), "%s/24", n->addr[r]);
-        VMESH_GUARD(ip(log, "ip netns add", "netns", "add", n->ns[r], 0, 0, 0, 0, 0, 0, 0));
         n->made[r] = true;
+        VMESH_GUARD(ip(log, "ip netns add", false, "netns", "add", n->ns[r], 0, 0, 0, 0, 0, 0, 0));
         /* Both ends are created in the hub, then one moves: nothing ever
          * appears in the namespace we were started from. */
-        VMESH_GUARD(ip(log, "veth", "-n", n->hub, "link", "add", host, "type", "veth", "peer", "name", peer));
-        VMESH_GUARD(ip(log, "veth move", "-n", n->hub, "link", "set", host, "netns", n->ns[r], 0, 0, 0));
-        VMESH_GUARD(ip(log, "bridge port", "-n", n->hub, "link", "set", peer, "master", "br0", "up", 0, 0));
-        VMESH_GUARD(ip(log, "address", "-n", n->ns[r], "addr", "add", cidr, "dev", host, 0, 0, 0));
-        VMESH_GUARD(ip(log, "link up", "-n", n->ns[r], "link", "set", host, "up", 0, 0, 0, 0));
-        VMESH_GUARD(ip(log, "loopback up", "-n", n->ns[r], "link", "set", "lo", "up", 0, 0, 0, 0));
+        VMESH_GUARD(ip(log, "veth", false, "-n", n->hub, "link", "add", host, "type", "veth", "peer", "name", peer));
+        VMESH_GUARD(ip(log, "veth move", false, "-n", n->hub, "link", "set", host, "netns", n->ns[r], 0, 0, 0));
+        VMESH_GUARD(ip(log, "bridge port", false, "-n", n->hub, "link", "set", peer, "master", "br0", "up", 0, 0));
+        VMESH_GUARD(ip(log, "address", false, "-n", n->ns[r], "addr", "add", cidr, "dev", host, 0, 0, 0));
+        VMESH_GUARD(ip(log, "link up", false, "-n", n->ns[r], "link", "set", host, "up", 0, 0, 0, 0));
+        VMESH_GUARD(ip(log, "loopback up", false, "-n", n->ns[r], "link", "set", "lo", "up", 0, 0, 0, 0));
     }
     n->up = true;
 out:
@@ -96,7 +97,7 @@ void demo_net_down(demo_net *n, const char *log)
         const char *name = r == DEMO_NS__COUNT ? n->hub : n->ns[r];
         if (!n->made[r])
             continue;
-        if (ip(log, "ip netns del", "netns", "del", name, 0, 0, 0, 0, 0, 0, 0) == VMESH_OK)
+        if (ip(log, "ip netns del", true, "netns", "del", name, 0, 0, 0, 0, 0, 0, 0) == VMESH_OK)
             n->made[r] = false;
     }
     n->up = false;

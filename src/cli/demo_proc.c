@@ -138,6 +138,7 @@ vmesh_err demo_spawn(demo_proc *p, const char *name, const char *log, const char
     int nsfd = -1;
     pid_t parent = getpid(), pid;
     char nspath[PATH_MAX];
+    sigset_t stop_sigs, old_mask;
 
     memset(p, 0, sizeof(*p));
     snprintf(p->name, sizeof(p->name), "%s", name);
@@ -149,10 +150,19 @@ vmesh_err demo_spawn(demo_proc *p, const char *name, const char *log, const char
         VMESH_ENSURE(nsfd >= 0, VMESH_ERR_IO, "%s: network namespace %s: %s", name, netns, strerror(errno));
     }
     fflush(NULL);
+    /* A stop signal sent to the child before it reset our handlers would
+     * run on_signal in the child and be lost: block them across the fork;
+     * the child unblocks them once they have their default action. */
+    sigemptyset(&stop_sigs);
+    sigaddset(&stop_sigs, SIGTERM);
+    sigaddset(&stop_sigs, SIGINT);
+    sigaddset(&stop_sigs, SIGHUP);
+    sigprocmask(SIG_BLOCK, &stop_sigs, &old_mask);
     pid = fork();
-    VMESH_ENSURE(pid >= 0, VMESH_ERR_IO, "%s: fork: %s", name, strerror(errno));
     if (pid == 0)
         child_exec(log, cwd, nsfd, argv->v, parent);
+    sigprocmask(SIG_SETMASK, &old_mask, NULL);
+    VMESH_ENSURE(pid >= 0, VMESH_ERR_IO, "%s: fork: %s", name, strerror(errno));
     setpgid(pid, pid); /* also done by the child: whichever runs first */
     p->pid = pid;
 out:
@@ -197,6 +207,8 @@ void demo_stop(demo_proc *const *procs, size_t n, int timeout_ms)
     } while (left && demo_now_ms() < deadline);
     for (size_t i = 0; i < n; i++)
         if (procs[i] && demo_alive(procs[i])) {
+            fprintf(stderr, "vmesh demo: %s did not stop within %d ms of SIGTERM: killed (log %s)\n", procs[i]->name,
+                    timeout_ms, procs[i]->log);
             kill(-procs[i]->pid, SIGKILL);
             if (waitpid(procs[i]->pid, &procs[i]->status, 0) == procs[i]->pid)
                 procs[i]->reaped = true;
@@ -204,7 +216,7 @@ void demo_stop(demo_proc *const *procs, size_t n, int timeout_ms)
 }
 
 vmesh_err demo_run(const char *name, const char *log, const char *cwd, const char *netns, demo_argv *argv,
-                   int timeout_ms, int *exit_code)
+                   int timeout_ms, bool cleanup, int *exit_code)
 {
     vmesh_err rc = VMESH_OK;
     demo_proc p, *pp = &p;
@@ -212,14 +224,14 @@ vmesh_err demo_run(const char *name, const char *log, const char *cwd, const cha
 
     *exit_code = -1;
     VMESH_GUARD(demo_spawn(&p, name, log, cwd, netns, argv));
-    while (demo_alive(&p) && demo_now_ms() < deadline && !demo_interrupted()) {
+    while (demo_alive(&p) && demo_now_ms() < deadline && (cleanup || !demo_interrupted())) {
         struct timespec ts = {0, 5 * 1000000L};
         nanosleep(&ts, NULL);
     }
     if (!p.reaped) {
         demo_stop(&pp, 1, 1000);
-        VMESH_FAIL(demo_interrupted() ? VMESH_ERR_IO : VMESH_ERR_TIMEOUT, "%s: %s", name,
-                   demo_interrupted() ? "interrupted" : "did not finish in time");
+        VMESH_FAIL(demo_interrupted() && !cleanup ? VMESH_ERR_IO : VMESH_ERR_TIMEOUT, "%s: %s", name,
+                   demo_interrupted() && !cleanup ? "interrupted" : "did not finish in time");
     }
     *exit_code = WIFEXITED(p.status) ? WEXITSTATUS(p.status) : -1;
 out:
