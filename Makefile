@@ -4,8 +4,9 @@ BUILD       ?= build
 CHECK_BUILD ?= build-check
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 10
+DEMO_CLIENTS ?= 10
 
-.PHONY: all deps build check demo bench install clean format
+.PHONY: all deps build check demo demo-foundation bench install clean format
 
 all: build
 
@@ -23,7 +24,13 @@ check: deps
 	cmake --build $(CHECK_BUILD) -j$(JOBS)
 	cd $(CHECK_BUILD) && ctest --output-on-failure -j$(JOBS)
 
+# The SASE scenario on this machine (vmesh demo sase --help); DEMO_ARGS adds
+# options, e.g. make demo DEMO_ARGS=--netns
 demo: build
+	$(BUILD)/src/cli/vmesh demo sase --clients $(DEMO_CLIENTS) $(DEMO_ARGS)
+
+# The first slice: attest, appraise, verify an EAR with the CLI alone.
+demo-foundation: build
 	bash scripts/demo.sh $(BUILD)/src/cli/vmesh
 
 bench: build
