@@ -102,6 +102,20 @@ typedef struct {
     double t_start;
 } demo;
 
+/* snprintf for our paths and messages: the directory is at most 512
+ * characters (prepare) and names are short, so paths fit PATH_MAX; a
+ * message that does not fit is cut (gcc's -Wformat-truncation cannot
+ * know the bound, so the call goes through here). */
+static void sfmt(char *out, size_t n, const char *fmt, ...) VMESH_PRINTF(3, 4);
+static void sfmt(char *out, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(out, n, fmt, ap);
+    va_end(ap);
+}
+
 static void say(demo *d, const char *fmt, ...) VMESH_PRINTF(2, 3);
 static void say(demo *d, const char *fmt, ...)
 {
@@ -204,7 +218,7 @@ static vmesh_err sha256_hex(const char *path, char out[65])
 
     VMESH_GUARD(vmesh_crypto_sha256_file(path, md));
     for (size_t i = 0; i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
+        sfmt(out + 2 * i, 3, "%02x", md[i]);
 out:
     return rc;
 }
@@ -220,16 +234,16 @@ static vmesh_err make_platform(demo *d, const char *who, const char *workload_te
     json_t *claims = NULL;
 
     VMESH_GUARD(vmesh_crypto_key_generate(VMESH_KEY_EC_P256, &k));
-    snprintf(path, sizeof(path), "%s/%s-iak.pem", d->dir, who);
+    sfmt(path, sizeof(path), "%s/%s-iak.pem", d->dir, who);
     VMESH_GUARD(vmesh_crypto_key_save(k, path, true, false));
-    snprintf(path, sizeof(path), "%s/%s-iak.pub", d->dir, who);
+    sfmt(path, sizeof(path), "%s/%s-iak.pub", d->dir, who);
     VMESH_GUARD(vmesh_crypto_key_save(k, path, false, false));
-    snprintf(path, sizeof(path), "%s/%s-fw", d->dir, who);
-    snprintf(text, sizeof(text), "firmware of %s, release 2026.1\n", who);
+    sfmt(path, sizeof(path), "%s/%s-fw", d->dir, who);
+    sfmt(text, sizeof(text), "firmware of %s, release 2026.1\n", who);
     VMESH_GUARD(write_text(path, text));
-    snprintf(path, sizeof(path), "%s/%s-workload", d->dir, who);
+    sfmt(path, sizeof(path), "%s/%s-workload", d->dir, who);
     VMESH_GUARD(write_text(path, workload_text));
-    snprintf(impl, sizeof(impl), "sase-demo-%-22.22s", who);
+    sfmt(impl, sizeof(impl), "sase-demo-%-22.22s", who);
     VMESH_GUARD(b64((const uint8_t *)impl, 32, impl64, sizeof(impl64)));
     VMESH_GUARD(b64(zero, 32, zero64, sizeof(zero64)));
     claims = json_pack("{s:s, s:i, s:i, s:s, s:s, s:s, s:[{s:s, s:s, s:s}]}", "eat-profile",
@@ -237,7 +251,7 @@ static vmesh_err make_platform(demo *d, const char *who, const char *workload_te
                        "psa-implementation-id", impl64, "psa-boot-seed", zero64, "psa-nonce", zero64,
                        "psa-software-components", "measurement-type", "BL", "measurement-value", zero64,
                        "signer-id", zero64);
-    snprintf(path, sizeof(path), "%s/%s-claims.json", d->dir, who);
+    sfmt(path, sizeof(path), "%s/%s-claims.json", d->dir, who);
     VMESH_GUARD(write_json(path, claims));
 out:
     json_decref(claims);
@@ -254,17 +268,17 @@ static vmesh_err rv_entry(demo *d, const char *who, const char *workload_digest,
     vmesh_buf pem = {0};
     json_t *e = NULL;
 
-    snprintf(impl, sizeof(impl), "sase-demo-%-22.22s", who);
+    sfmt(impl, sizeof(impl), "sase-demo-%-22.22s", who);
     VMESH_GUARD(b64((const uint8_t *)impl, 32, impl64, sizeof(impl64)));
-    snprintf(path, sizeof(path), "%s/%s-fw", d->dir, who);
+    sfmt(path, sizeof(path), "%s/%s-fw", d->dir, who);
     VMESH_GUARD(sha256_hex(path, fw));
     if (workload_digest == NULL) {
-        snprintf(path, sizeof(path), "%s/%s-workload", d->dir, who);
+        sfmt(path, sizeof(path), "%s/%s-workload", d->dir, who);
         VMESH_GUARD(sha256_hex(path, wl));
     } else {
-        snprintf(wl, sizeof(wl), "%s", workload_digest);
+        sfmt(wl, sizeof(wl), "%s", workload_digest);
     }
-    snprintf(path, sizeof(path), "%s/%s-iak.pub", d->dir, who);
+    sfmt(path, sizeof(path), "%s/%s-iak.pub", d->dir, who);
     VMESH_GUARD(vmesh_file_read(path, 16384, &pem));
     VMESH_GUARD(vmesh_buf_terminate(&pem));
     e = json_pack("{s:s, s:s, s:[{s:s, s:{s:s, s:s}}, {s:s, s:{s:s, s:s}}], s:[s]}", "scheme", "psa", "class-id",
@@ -283,7 +297,7 @@ static vmesh_err rv_file(demo *d, const char *name, json_t *list)
     json_t *doc = json_pack("{s:s, s:O}", "format", "vmesh-rv/1", "reference-values", list);
 
     VMESH_ENSURE(doc != NULL, VMESH_ERR_NOMEM, "out of memory");
-    snprintf(path, sizeof(path), "%s/rv/%s", d->dir, name);
+    sfmt(path, sizeof(path), "%s/rv/%s", d->dir, name);
     rc = write_json(path, doc);
 out:
     json_decref(doc);
@@ -303,7 +317,7 @@ static vmesh_err pop_rv(demo *d, bool approved)
     VMESH_ENSURE(list != NULL, VMESH_ERR_NOMEM, "out of memory");
     vmesh_crypto_sha256((const uint8_t *)v2, strlen(v2), md);
     for (size_t i = 0; i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+        sfmt(hex + 2 * i, 3, "%02x", md[i]);
     VMESH_GUARD(rv_entry(d, "pop", approved ? NULL : hex, list));
     VMESH_GUARD(rv_file(d, "pop.json", list));
 out:
@@ -313,7 +327,7 @@ out:
 
 static const char *client_name(int i, char *buf, size_t n)
 {
-    snprintf(buf, n, "c%03d", i + 1);
+    sfmt(buf, n, "c%03d", i + 1);
     return buf;
 }
 
@@ -326,27 +340,27 @@ static vmesh_err setup_files(demo *d)
 
     VMESH_ENSURE(list != NULL, VMESH_ERR_NOMEM, "out of memory");
     for (const char *sub = "rv\0www\0logs\0state\0rvpweb\0"; *sub; sub += strlen(sub) + 1) {
-        snprintf(path, sizeof(path), "%s/%s", d->dir, sub);
+        sfmt(path, sizeof(path), "%s/%s", d->dir, sub);
         VMESH_ENSURE(mkdir(path, 0700) == 0, VMESH_ERR_IO, "mkdir %s: %s", path, strerror(errno));
     }
-    snprintf(path, sizeof(path), "%s/ca", d->dir);
+    sfmt(path, sizeof(path), "%s/ca", d->dir);
     VMESH_GUARD(vmesh_pki_ca_init(TRUST_DOMAIN, path, 0, VMESH_KEY_EC_P256));
-    snprintf(text, sizeof(text), "%s/pop", d->dir);
+    sfmt(text, sizeof(text), "%s/pop", d->dir);
     VMESH_GUARD(vmesh_pki_ca_issue(path, POP_ID, text, 0, VMESH_KEY_EC_P256));
-    snprintf(text, sizeof(text), "%s/intruder", d->dir);
+    sfmt(text, sizeof(text), "%s/intruder", d->dir);
     VMESH_GUARD(vmesh_pki_ca_issue(path, "spiffe://" TRUST_DOMAIN "/clients/intruder", text, 0, VMESH_KEY_EC_P256));
     for (int i = 0; i < d->nclients; i++) {
         client_name(i, who, sizeof(who));
-        snprintf(id, sizeof(id), "spiffe://%s/clients/%s", TRUST_DOMAIN, who);
-        snprintf(text, sizeof(text), "%s/%s", d->dir, who);
+        sfmt(id, sizeof(id), "spiffe://%s/clients/%s", TRUST_DOMAIN, who);
+        sfmt(text, sizeof(text), "%s/%s", d->dir, who);
         VMESH_GUARD(vmesh_pki_ca_issue(path, id, text, 0, VMESH_KEY_EC_P256));
     }
     /* signing keys: the RVP's and the central verifier's */
     for (const char *who2 = "rvp\0verifier\0"; *who2; who2 += strlen(who2) + 1) {
         VMESH_GUARD(vmesh_crypto_key_generate(VMESH_KEY_EC_P256, &k));
-        snprintf(path, sizeof(path), "%s/%s.key", d->dir, who2);
+        sfmt(path, sizeof(path), "%s/%s.key", d->dir, who2);
         VMESH_GUARD(vmesh_crypto_key_save(k, path, true, false));
-        snprintf(path, sizeof(path), "%s/%s.pub", d->dir, who2);
+        sfmt(path, sizeof(path), "%s/%s.pub", d->dir, who2);
         VMESH_GUARD(vmesh_crypto_key_save(k, path, false, false));
         vmesh_crypto_key_free(k);
         k = NULL;
@@ -356,7 +370,7 @@ static vmesh_err setup_files(demo *d)
     VMESH_GUARD(make_platform(d, "intruder", "an unknown agent\n"));
     for (int i = 0; i < d->nclients; i++) {
         client_name(i, who, sizeof(who));
-        snprintf(text, sizeof(text), "work-from-home agent v3 on %s\n", who);
+        sfmt(text, sizeof(text), "work-from-home agent v3 on %s\n", who);
         VMESH_GUARD(make_platform(d, who, text));
         if (d->client_tpm[i] < 0)
             VMESH_GUARD(rv_entry(d, who, NULL, list));
@@ -364,7 +378,7 @@ static vmesh_err setup_files(demo *d)
     if (json_array_size(list) > 0)
         VMESH_GUARD(rv_file(d, "clients.json", list));
     VMESH_GUARD(pop_rv(d, true));
-    snprintf(path, sizeof(path), "%s/www/index.html", d->dir);
+    sfmt(path, sizeof(path), "%s/www/index.html", d->dir);
     VMESH_GUARD(write_text(path, APP_MARKER "\n"));
 out:
     json_decref(list);
@@ -376,7 +390,7 @@ out:
 
 static void log_path(demo *d, const char *name, char *out, size_t n)
 {
-    snprintf(out, n, "%s/logs/%s.log", d->dir, name);
+    sfmt(out, n, "%s/logs/%s.log", d->dir, name);
 }
 
 static vmesh_err spawn_vmesh(demo *d, demo_proc *p, const char *name, const char *netns, demo_argv *av)
@@ -429,10 +443,10 @@ static vmesh_err start_tpms(demo *d)
     int code = -1;
 
     for (int t = 0; t < d->ntpm; t++) {
-        snprintf(name, sizeof(name), "swtpm%d", t);
+        sfmt(name, sizeof(name), "swtpm%d", t);
         d->tpm_port[t] = demo_free_port(true);
         VMESH_ENSURE(d->tpm_port[t] != 0, VMESH_ERR_IO, "no free port pair for swtpm");
-        snprintf(log, sizeof(log), "%s/state/%s", d->dir, name);
+        sfmt(log, sizeof(log), "%s/state/%s", d->dir, name);
         VMESH_ENSURE(mkdir(log, 0700) == 0, VMESH_ERR_IO, "mkdir %s: %s", log, strerror(errno));
         demo_argv_add(&av, "swtpm");
         demo_argv_add(&av, "socket");
@@ -451,7 +465,7 @@ static vmesh_err start_tpms(demo *d)
         VMESH_GUARD(rc);
         VMESH_GUARD(demo_wait_port(&d->tpm[t], "127.0.0.1", d->tpm_port[t], 10000));
         /* Its AK and PCRs as reference values, as an enrolment would read them. */
-        snprintf(tcti, sizeof(tcti), "swtpm:host=127.0.0.1,port=%u", (unsigned)d->tpm_port[t]);
+        sfmt(tcti, sizeof(tcti), "swtpm:host=127.0.0.1,port=%u", (unsigned)d->tpm_port[t]);
         demo_argv_add(&av, "%s", d->exe);
         demo_argv_add(&av, "attest");
         demo_argv_add(&av, "tpm2");
@@ -459,7 +473,7 @@ static vmesh_err start_tpms(demo *d)
         demo_argv_add(&av, "%s", tcti);
         demo_argv_add(&av, "--reference-values");
         demo_argv_add(&av, "%s/rv/tpm2-%d.json", d->dir, t);
-        snprintf(name, sizeof(name), "tpm2-enrol%d", t);
+        sfmt(name, sizeof(name), "tpm2-enrol%d", t);
         rc = run_vmesh(d, name, d->ns_cli, &av, 30000, &code);
         demo_argv_free(&av);
         VMESH_GUARD(rc);
@@ -505,7 +519,7 @@ static vmesh_err start_rvp(demo *d)
     demo_argv_add(&av, "--listen");
     demo_argv_add(&av, "%s:%u", d->rvp_host, (unsigned)d->rvp_port);
     VMESH_GUARD(spawn_vmesh(d, &d->rvp_serve, "rvp-serve", d->ns_rvp, &av));
-    snprintf(url, sizeof(url), "http://%s:%u/manifest.jws", d->rvp_host, (unsigned)d->rvp_port);
+    sfmt(url, sizeof(url), "http://%s:%u/manifest.jws", d->rvp_host, (unsigned)d->rvp_port);
     VMESH_GUARD(demo_wait_http(&d->rvp_serve, url, 200, 30000));
 out:
     demo_argv_free(&av);
@@ -519,7 +533,7 @@ static bool have_manifest(demo *d)
     struct dirent *e;
     bool found = false;
 
-    snprintf(path, sizeof(path), "%s/state/verifier/rvp", d->dir);
+    sfmt(path, sizeof(path), "%s/state/verifier/rvp", d->dir);
     dir = opendir(path);
     while (dir && (e = readdir(dir)) != NULL)
         if (strstr(e->d_name, ".jws") != NULL)
@@ -553,7 +567,7 @@ static vmesh_err start_verifier(demo *d)
     demo_argv_add(&av, "--threads");
     demo_argv_add(&av, "2");
     VMESH_GUARD(spawn_vmesh(d, &d->verifier, "verifier", d->ns_ver, &av));
-    snprintf(url, sizeof(url), "http://%s:%u/.well-known/veraison/verification", d->ver_host, (unsigned)d->ver_port);
+    sfmt(url, sizeof(url), "http://%s:%u/.well-known/veraison/verification", d->ver_host, (unsigned)d->ver_port);
     VMESH_GUARD(demo_wait_http(&d->verifier, url, 200, 30000));
     /* Appraisals need the first bundle: the sync client persists a
      * manifest it accepted under state/verifier/rvp/. */
@@ -656,7 +670,7 @@ static vmesh_err write_config(demo *d, demo_mode m, int client, char *path, size
     bool tpm = client >= 0 && d->client_tpm[client] >= 0;
 
     if (client < 0)
-        snprintf(who, sizeof(who), "pop");
+        sfmt(who, sizeof(who), "pop");
     else
         client_name(client, who, sizeof(who));
     tb(&t, "# vmesh demo sase: %s sidecar, mode %s\n", client < 0 ? "PoP (inbound)" : "client (outbound)",
@@ -688,7 +702,7 @@ static vmesh_err write_config(demo *d, demo_mode m, int client, char *path, size
         tb(&t, "admin: { listen: \"127.0.0.1:%u\" }\n", (unsigned)d->admin_port[client]);
     }
     VMESH_ENSURE(!t.overflow, VMESH_ERR_TOO_LARGE, "configuration of %s longer than %zu bytes", who, sizeof(mem));
-    snprintf(path, path_len, "%s/%s-%s.yaml", d->dir, who, mode_names[m]);
+    sfmt(path, path_len, "%s/%s-%s.yaml", d->dir, who, mode_names[m]);
     VMESH_GUARD(vmesh_file_write(path, t.p, t.len, 0644));
 out:
     return rc;
@@ -702,10 +716,10 @@ static vmesh_err start_sidecar(demo *d, demo_mode m, int client, demo_proc *p)
 
     VMESH_GUARD(write_config(d, m, client, cfg, sizeof(cfg)));
     if (client < 0)
-        snprintf(who, sizeof(who), "pop");
+        sfmt(who, sizeof(who), "pop");
     else
         client_name(client, who, sizeof(who));
-    snprintf(name, sizeof(name), "%s-%s", who, mode_names[m]);
+    sfmt(name, sizeof(name), "%s-%s", who, mode_names[m]);
     demo_argv_add(&av, "%s", d->exe);
     demo_argv_add(&av, "proxy");
     demo_argv_add(&av, "-c");
@@ -747,7 +761,7 @@ static void stop_sidecars(demo *d)
         else if (d->unclean[0] == '\0') {
             char st[64];
             demo_proc_describe(p, st, sizeof(st));
-            snprintf(d->unclean, sizeof(d->unclean), "%s %s (log %s)", p->name, st, p->log);
+            sfmt(d->unclean, sizeof(d->unclean), "%s %s (log %s)", p->name, st, p->log);
         }
         p->pid = 0;
     }
@@ -782,7 +796,7 @@ static bool request(demo *d, int client, double *ms)
 {
     char url[64];
 
-    snprintf(url, sizeof(url), "http://127.0.0.1:%u/", (unsigned)d->out_port[client]);
+    sfmt(url, sizeof(url), "http://127.0.0.1:%u/", (unsigned)d->out_port[client]);
     return demo_http_get(url, APP_MARKER, 10000, ms);
 }
 
@@ -824,8 +838,8 @@ static vmesh_err unattested(demo *d)
     int code = -1;
 
     say(d, "\n== Unattested and unendorsed peers try the PoP directly (%s:%u)\n", d->pop_host, (unsigned)d->pop_port);
-    snprintf(cert, sizeof(cert), "%s/c001-chain.pem", d->dir);
-    snprintf(key, sizeof(key), "%s/c001.key", d->dir);
+    sfmt(cert, sizeof(cert), "%s/c001-chain.pem", d->dir);
+    sfmt(key, sizeof(key), "%s/c001.key", d->dir);
     admitted = demo_tls_probe(d->pop_host, d->pop_port, cert, key, what, sizeof(what));
     say(d, "   plain TLS 1.3 with a valid client SVID, no 0xff4d extension: %s -> %s\n", what,
         admitted ? "ADMITTED" : "refused");
@@ -836,7 +850,7 @@ static vmesh_err unattested(demo *d)
     d->unattested_admitted += admitted;
     add_check(d, !admitted, "unattested: TLS client without a certificate refused");
 
-    snprintf(host_port, sizeof(host_port), "%s:%u", d->pop_host, (unsigned)d->pop_port);
+    sfmt(host_port, sizeof(host_port), "%s:%u", d->pop_host, (unsigned)d->pop_port);
     demo_argv_add(&av, "%s", d->exe);
     demo_argv_add(&av, "client");
     demo_argv_add(&av, "--connect");
@@ -994,10 +1008,10 @@ static vmesh_err run_mode(demo *d, demo_mode m, int step)
         VMESH_ENSURE(!demo_interrupted(), VMESH_ERR_IO, "interrupted");
         VMESH_GUARD(start_sidecar(d, m, i, &d->clients[i]));
     }
-    snprintf(url, sizeof(url), "http://%s:%u/ready", d->pop_host, (unsigned)d->pop_admin);
+    sfmt(url, sizeof(url), "http://%s:%u/ready", d->pop_host, (unsigned)d->pop_admin);
     VMESH_GUARD(demo_wait_http(&d->pop, url, 200, 60000));
     for (int i = 0; i < d->nclients; i++) {
-        snprintf(url, sizeof(url), "http://127.0.0.1:%u/ready", (unsigned)d->admin_port[i]);
+        sfmt(url, sizeof(url), "http://127.0.0.1:%u/ready", (unsigned)d->admin_port[i]);
         VMESH_GUARD(demo_wait_http(&d->clients[i], url, 200, 60000));
     }
     say(d, "   PoP sidecar and %d client sidecars ready in %.1f s (configurations: %s/*-%s.yaml)\n", d->nclients,
@@ -1045,7 +1059,7 @@ static int leftovers(const demo *d)
         long pid = strtol(e->d_name, &end, 10);
         if (*end != '\0' || pid <= 0 || pid == (long)getpid())
             continue;
-        snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
+        sfmt(path, sizeof(path), "/proc/%ld/cmdline", pid);
         vmesh_buf_reset(&b);
         if (vmesh_file_read(path, 65536, &b) != VMESH_OK || b.len == 0)
             continue;
@@ -1076,7 +1090,7 @@ static void stop_all(demo *d)
         if (all[i]->pid > 0 && !(all[i]->reaped && WIFEXITED(all[i]->status) && WEXITSTATUS(all[i]->status) == 0)) {
             demo_proc_describe(all[i], st, sizeof(st));
             if (d->unclean[0] == '\0')
-                snprintf(d->unclean, sizeof(d->unclean), "%s %s (log %s)", all[i]->name, st, all[i]->log);
+                sfmt(d->unclean, sizeof(d->unclean), "%s %s (log %s)", all[i]->name, st, all[i]->log);
             vmesh_clean = false;
         }
     if (d->sidecar_runs > 0 || d->verifier.pid > 0)
@@ -1085,7 +1099,7 @@ static void stop_all(demo *d)
     if (d->net.up) {
         if (d->home_ns >= 0 && setns(d->home_ns, CLONE_NEWNET) != 0)
             fprintf(stderr, "vmesh demo: cannot return to the original network namespace: %s\n", strerror(errno));
-        snprintf(log, sizeof(log), "%s/logs/netns.log", d->dir);
+        sfmt(log, sizeof(log), "%s/logs/netns.log", d->dir);
         demo_net_down(&d->net, log);
     }
     if (d->dir[0]) {
@@ -1188,7 +1202,7 @@ static bool have_swtpm(void)
     for (const char *p = path ? path : "/usr/bin:/bin"; p && *p;) {
         const char *colon = strchr(p, ':');
         size_t len = colon ? (size_t)(colon - p) : strlen(p);
-        snprintf(buf, sizeof(buf), "%.*s/swtpm", (int)len, p);
+        sfmt(buf, sizeof(buf), "%.*s/swtpm", (int)len, p);
         if (access(buf, X_OK) == 0)
             return true;
         p = colon ? colon + 1 : NULL;
@@ -1206,7 +1220,10 @@ static vmesh_err prepare(demo *d)
     n = readlink("/proc/self/exe", d->exe, sizeof(d->exe) - 1);
     VMESH_ENSURE(n > 0, VMESH_ERR_IO, "/proc/self/exe: %s", strerror(errno));
     d->exe[n] = '\0';
-    snprintf(d->dir, sizeof(d->dir), "%s/vmesh-demo.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (tmp == NULL || *tmp == '\0')
+        tmp = "/tmp";
+    VMESH_ENSURE(strlen(tmp) <= 512, VMESH_ERR_ARG, "TMPDIR is longer than 512 characters");
+    sfmt(d->dir, sizeof(d->dir), "%s/vmesh-demo.XXXXXX", tmp);
     if (mkdtemp(d->dir) == NULL) {
         rc = vmesh_err_set(VMESH_ERR_IO, "mkdtemp %s: %s", d->dir, strerror(errno));
         d->dir[0] = '\0';
@@ -1234,12 +1251,12 @@ static vmesh_err setup_network(demo *d)
     vmesh_err rc = VMESH_OK;
     char log[PATH_MAX];
 
-    snprintf(d->rvp_host, sizeof(d->rvp_host), "127.0.0.1");
-    snprintf(d->ver_host, sizeof(d->ver_host), "127.0.0.1");
-    snprintf(d->pop_host, sizeof(d->pop_host), "127.0.0.1");
+    sfmt(d->rvp_host, sizeof(d->rvp_host), "127.0.0.1");
+    sfmt(d->ver_host, sizeof(d->ver_host), "127.0.0.1");
+    sfmt(d->pop_host, sizeof(d->pop_host), "127.0.0.1");
     if (!d->want_netns)
         return VMESH_OK;
-    snprintf(log, sizeof(log), "%s/logs/netns.log", d->dir);
+    sfmt(log, sizeof(log), "%s/logs/netns.log", d->dir);
     d->home_ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
     if (d->home_ns < 0 || demo_net_up(&d->net, log) != VMESH_OK) {
         say(d, "   --netns: cannot create network namespaces here (%s); falling back to loopback 127.0.0.1\n",
@@ -1250,9 +1267,9 @@ static vmesh_err setup_network(demo *d)
     d->ns_ver = d->net.ns[DEMO_NS_VERIFIER];
     d->ns_pop = d->net.ns[DEMO_NS_POP];
     d->ns_cli = d->net.ns[DEMO_NS_CLIENTS];
-    snprintf(d->rvp_host, sizeof(d->rvp_host), "%s", d->net.addr[DEMO_NS_RVP]);
-    snprintf(d->ver_host, sizeof(d->ver_host), "%s", d->net.addr[DEMO_NS_VERIFIER]);
-    snprintf(d->pop_host, sizeof(d->pop_host), "%s", d->net.addr[DEMO_NS_POP]);
+    sfmt(d->rvp_host, sizeof(d->rvp_host), "%s", d->net.addr[DEMO_NS_RVP]);
+    sfmt(d->ver_host, sizeof(d->ver_host), "%s", d->net.addr[DEMO_NS_VERIFIER]);
+    sfmt(d->pop_host, sizeof(d->pop_host), "%s", d->net.addr[DEMO_NS_POP]);
     /* We drive the clients: live in their namespace (this thread only; we are single-threaded). */
     VMESH_GUARD(demo_net_enter(d->ns_cli));
     say(d, "   network namespaces: RVP %s (%s), verifier %s (%s), PoP %s (%s), clients %s (%s), joined by a bridge\n",
