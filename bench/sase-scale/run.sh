@@ -25,7 +25,7 @@ EXTRA=${4:-1}
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 VMESH=$BUILD/src/cli/vmesh
-LOADGEN=$BUILD/bench/bench_sase_loadgen
+LOADGEN=${LOADGEN:-$BUILD/bench/bench_sase_loadgen}   # env LOADGEN: e.g. a sanitizer build
 POOL=100          # distinct IAKs and SVIDs; every client has its own AK
 INFLIGHT=256      # handshakes in flight
 POLL=2            # the PoP's RVP poll interval (s)
@@ -246,5 +246,6 @@ if [ "$EXTRA" = 1 ]; then
 fi
 stop_all
 
+[ "${REPORT:-1}" = 1 ] || { cat "$out"; exit 0; }   # env REPORT=0: results on stdout, docs untouched
 cp "$out" "$HERE/results.json"
 python3 "$HERE/report.py" "$out" "$ROOT/docs" "$INFLIGHT" "$POLL" "$POOL" "$NS" "bench/sase-scale/run.sh build \"$NS\" \"$MODES\" $EXTRA"
