@@ -94,15 +94,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     vmesh_service_session_free(&s);
     /* The raw input as a CMW record. */
-    (void)vmesh_service_cmw_unwrap(data, size, &a, &b);
+    (void)!vmesh_service_cmw_unwrap(data, size, &a, &b);
 
     for (size_t i = 0; i < 6; i++)
         f[i] = field(&p, end);
-    (void)vmesh_service_parse_nonce_query(f[1], f[2], &a);
+    (void)!vmesh_service_parse_nonce_query(f[1], f[2], &a);
     if (f[3] != NULL)
-        (void)vmesh_service_accepts(f[3], VMESH_SERVICE_SESSION_MT);
+        (void)!vmesh_service_accepts(f[3], VMESH_SERVICE_SESSION_MT);
     if (f[5] != NULL)
-        (void)vmesh_service_parse_ak(f[5], &b);
+        (void)!vmesh_service_parse_ak(f[5], &b);
 
     memset(&rq, 0, sizeof(rq));
     rq.method = methods[(data[0] >> 1) & 3];

@@ -27,11 +27,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     q.tee_tcb_svn[1] = (uint8_t)(size & 1);
     q.tee_tcb_svn[2] = 4;
     memset(qe, 0, sizeof(qe));
-    (void)vmesh_tdx_collateral_fmspc(c, fmspc);
+    (void)!vmesh_tdx_collateral_fmspc(c, fmspc);
     if (vmesh_tdx_collateral_is_tcb_info(c))
-        (void)vmesh_tdx_tcb_info_status(c, &pck, &q, &st, why, sizeof(why));
+        (void)!vmesh_tdx_tcb_info_status(c, &pck, &q, &st, why, sizeof(why));
     else
-        (void)vmesh_tdx_qe_identity_status(c, qe, &st, why, sizeof(why));
+        (void)!vmesh_tdx_qe_identity_status(c, qe, &st, why, sizeof(why));
     vmesh_tdx_collateral_free(c);
     return 0;
 }

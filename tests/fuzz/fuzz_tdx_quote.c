@@ -13,14 +13,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     vmesh_appraisal a;
     vmesh_appraisal_in in;
 
-    (void)vmesh_tdx_quote_parse(data, size, &q);
-    (void)vmesh_scheme_tdx.detect(data, size);
+    (void)!vmesh_tdx_quote_parse(data, size, &q);
+    (void)!vmesh_scheme_tdx.detect(data, size);
     memset(&in, 0, sizeof(in));
     in.evidence = data;
     in.evidence_len = size;
     in.now = 1688169600;
     vmesh_appraisal_init(&a);
-    (void)vmesh_scheme_tdx.appraise(&in, &a);
+    (void)!vmesh_scheme_tdx.appraise(&in, &a);
     vmesh_appraisal_free(&a);
     return 0;
 }
