@@ -78,6 +78,12 @@ vmesh_err vmesh_rv_set_epoch(vmesh_rv_store *s, const char *rvp, uint64_t epoch)
 size_t vmesh_rv_find_measurements(const vmesh_rv_store *s, const char *scheme,
                                   const uint8_t *class_id, size_t class_len,
                                   const vmesh_rv_measurement **out, size_t max);
+/* Compares a value with the reference measurements called `name` of
+ * (scheme, class): 1 when one of them has exactly these digest bytes, -1
+ * when some exist but none matches, 0 when there are none (no reference
+ * value for it). Every alternative is considered, however many. */
+int vmesh_rv_match_measurement(const vmesh_rv_store *s, const char *scheme, const uint8_t *class_id,
+                               size_t class_len, const char *name, const uint8_t *value, size_t value_len);
 /* Keys endorsed for (scheme, class, instance); an entry without instance
  * id matches any instance. Same fill/return convention. */
 size_t vmesh_rv_find_keys(const vmesh_rv_store *s, const char *scheme, const uint8_t *class_id,

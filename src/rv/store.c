@@ -803,3 +803,31 @@ bool vmesh_rv_entry_at(const vmesh_rv_store *s, size_t i, vmesh_rv_entry *out)
     }
     return true;
 }
+
+int vmesh_rv_match_measurement(const vmesh_rv_store *s, const char *scheme, const uint8_t *class_id,
+                               size_t class_len, const char *name, const uint8_t *value, size_t value_len)
+{
+    const vmesh_rv_measurement *few[64], **m = few;
+    size_t cnt, seen = 0;
+    int res = 0;
+
+    if (s == NULL)
+        return 0;
+    cnt = vmesh_rv_find_measurements(s, scheme, class_id, class_len, few, 64);
+    if (cnt > 64) {
+        m = malloc(cnt * sizeof(*m));
+        if (m == NULL)
+            return -1; /* cannot tell: never report a match */
+        cnt = vmesh_rv_find_measurements(s, scheme, class_id, class_len, m, cnt);
+    }
+    for (size_t i = 0; i < cnt && res != 1; i++) {
+        if (m[i]->name == NULL || strcmp(m[i]->name, name) != 0)
+            continue;
+        seen++;
+        if (m[i]->digest_len == value_len && vmesh_crypto_memeq(m[i]->digest, value, value_len))
+            res = 1;
+    }
+    if (m != few)
+        free((void *)m);
+    return res == 1 ? 1 : seen > 0 ? -1 : 0;
+}

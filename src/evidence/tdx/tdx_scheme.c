@@ -73,22 +73,7 @@ static void fail_all(vmesh_appraisal *out, vmesh_tv_claim c, const char *detail)
 /* 0: no reference value of that name; 1: one matches; -1: none matches. */
 static int match_measurement(const vmesh_rv_store *rv, const char *name, const uint8_t *v, size_t n)
 {
-    const vmesh_rv_measurement *m[RV_MAX];
-    size_t cnt, seen = 0;
-
-    if (rv == NULL)
-        return 0;
-    cnt = vmesh_rv_find_measurements(rv, VMESH_TDX_CLASS, tdx_class, TDX_CLASS_LEN, m, RV_MAX);
-    if (cnt > RV_MAX)
-        cnt = RV_MAX;
-    for (size_t i = 0; i < cnt; i++) {
-        if (m[i]->name == NULL || strcmp(m[i]->name, name) != 0)
-            continue;
-        seen++;
-        if (m[i]->digest_len == n && vmesh_crypto_memeq(m[i]->digest, v, n))
-            return 1;
-    }
-    return seen > 0 ? -1 : 0;
+    return vmesh_rv_match_measurement(rv, VMESH_TDX_CLASS, tdx_class, TDX_CLASS_LEN, name, v, n);
 }
 
 static size_t attrs(const vmesh_rv_store *rv, const char *name, const char **v, size_t max)
