@@ -229,7 +229,6 @@ out:
 
 /* ---- reference values --------------------------------------------------- */
 
-#define RV_MAX 256
 static const uint8_t snp_class[] = VMESH_SNP_CLASS;
 #define SNP_CLASS_LEN (sizeof(snp_class) - 1)
 

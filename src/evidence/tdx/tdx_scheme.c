@@ -48,7 +48,6 @@ static const char *const intel_roots[] = {
 
 static const uint8_t tdx_class[] = VMESH_TDX_CLASS;
 #define TDX_CLASS_LEN (sizeof(tdx_class) - 1)
-#define RV_MAX 256
 
 static bool tdx_media_type_known(const char *mt)
 {
