@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -121,6 +122,64 @@ vmesh_err vmesh_file_read(const char *path, size_t max, vmesh_buf *out) VMESH_WU
 /* Writes atomically (temp file + fsync + rename) with the given mode. */
 vmesh_err vmesh_file_write(const char *path, const void *p, size_t n,
                            unsigned mode) VMESH_WUR;
+
+/* ---- JSON text --------------------------------------------------------- */
+
+/* The one JSON string escaper (RFC 8259 §7: "All Unicode characters may be
+ * placed within the quotation marks, except for the characters that MUST be
+ * escaped: quotation mark, reverse solidus, and the control characters
+ * (U+0000 through U+001F)"). Those are written as \" \\ and \u00XX; valid
+ * UTF-8 is copied as is; every byte that is not part of valid UTF-8 becomes
+ * \ufffd, so the output is valid JSON whatever the input (peer-supplied
+ * text included). vmesh_json_str appends s[0..n) with its quotes. */
+vmesh_err vmesh_json_str(vmesh_buf *out, const char *s, size_t n) VMESH_WUR;
+/* The same for fixed-size log lines: the escaped text of the C string s
+ * (NULL counts as "") without quotes, NUL-terminated in out[cap]; when it
+ * does not fit it is cut before a whole character or escape, never inside
+ * one. Returns the length written (< cap; 0 when cap is 0). */
+size_t vmesh_json_str_to(char *out, size_t cap, const char *s);
+
+/* ---- network addresses ------------------------------------------------- */
+
+/* The one address syntax of every option, configuration key and argument
+ * that names a TCP endpoint:
+ *   HOST:PORT     HOST a dotted-quad IPv4 address or a host name
+ *   [IPV6]:PORT   IPv6 addresses only in brackets (no zone ids)
+ *   :PORT *:PORT  every IPv4 interface (listening addresses only)
+ * PORT is decimal 1..65535; 0 (any free port) only for listening. A host
+ * name is at most 253 characters of letters, digits, '-', '_' and '.' in
+ * labels of 1..63; "localhost" always means 127.0.0.1. Host names resolve
+ * with the system resolver (first answer). Anything else is refused with
+ * a message naming the problem. */
+#define VMESH_NET_HOST_MAX 253
+#define VMESH_NET_ADDR_MAX (VMESH_NET_HOST_MAX + 8) /* "[" host "]:" 5 digits */
+
+enum {
+    VMESH_NET_LISTEN = 1u << 0,    /* a local address: allows ":PORT", "*:PORT", port 0 */
+    VMESH_NET_NUMERIC = 1u << 1,   /* refuse host names (no resolver) */
+    VMESH_NET_REUSEPORT = 1u << 2, /* vmesh_net_listen: SO_REUSEPORT (one socket per worker) */
+    VMESH_NET_BLOCKING = 1u << 3,  /* vmesh_net_listen: leave the socket blocking */
+};
+
+typedef struct {
+    char host[VMESH_NET_HOST_MAX + 1]; /* without brackets; "" for ":PORT" and "*:PORT" */
+    uint16_t port;
+    bool v6;   /* [IPV6]:PORT */
+    bool name; /* host is a name, not an address literal */
+} vmesh_net_hostport;
+
+/* Syntax only, never the resolver. */
+vmesh_err vmesh_net_parse(const char *s, unsigned flags, vmesh_net_hostport *out) VMESH_WUR;
+/* Parse and resolve to one socket address. */
+vmesh_err vmesh_net_resolve(const char *s, unsigned flags, struct sockaddr_storage *ss,
+                            socklen_t *len) VMESH_WUR;
+/* A listening TCP socket on s: close-on-exec, SO_REUSEADDR, non-blocking
+ * (unless VMESH_NET_BLOCKING), IPV6_V6ONLY for [IPV6] addresses, the given
+ * backlog (<= 0: 1024). Bind failures say why (in use, not local, needs
+ * privilege). */
+vmesh_err vmesh_net_listen(const char *s, int backlog, unsigned flags, int *fd) VMESH_WUR;
+/* The local port a socket is bound to (0 on error). */
+uint16_t vmesh_net_local_port(int fd);
 
 /* ---- time -------------------------------------------------------------- */
 

@@ -533,28 +533,6 @@ static vmesh_atls_reason judge_entry(const vmesh_policy *pol, vmesh_mode mode, c
     return VMESH_ATLS_R_NONE;
 }
 
-/* Appends s as a JSON string. */
-static vmesh_err json_str(vmesh_buf *b, const char *s)
-{
-    vmesh_err rc = vmesh_buf_append_u8(b, '"');
-
-    for (; rc == VMESH_OK && *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        char esc[8];
-        if (ch == '"' || ch == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)ch;
-            rc = vmesh_buf_append(b, esc, 2);
-        } else if (ch < 0x20) {
-            snprintf(esc, sizeof(esc), "\\u%04x", ch);
-            rc = vmesh_buf_append(b, esc, 6);
-        } else {
-            rc = vmesh_buf_append_u8(b, ch);
-        }
-    }
-    return rc == VMESH_OK ? vmesh_buf_append_u8(b, '"') : rc;
-}
-
 /* What re-appraisal of a background-check result needs is kept in the
  * result itself (claims_json), so that it lives exactly as long as the
  * connection and needs no side table (docs/PROXY.md, "Re-appraisal"):
@@ -570,11 +548,11 @@ static vmesh_err retain(vmesh_atls_peer_result *out, const char *scheme, const c
 
     vmesh_buf_reset(b);
     VMESH_GUARD(vmesh_buf_append(b, "{\"scheme\":", 10));
-    VMESH_GUARD(json_str(b, scheme));
+    VMESH_GUARD(vmesh_json_str(b, scheme, strlen(scheme)));
     VMESH_GUARD(vmesh_buf_append(b, ",\"media-type\":", 14));
-    VMESH_GUARD(json_str(b, mt));
+    VMESH_GUARD(vmesh_json_str(b, mt, strlen(mt)));
     VMESH_GUARD(vmesh_buf_append(b, ",\"mode\":", 8));
-    VMESH_GUARD(json_str(b, vmesh_mode_name(mode)));
+    VMESH_GUARD(vmesh_json_str(b, vmesh_mode_name(mode), strlen(vmesh_mode_name(mode))));
     snprintf(num, sizeof(num), "%lld", (long long)age);
     VMESH_GUARD(vmesh_buf_append(b, ",\"evidence-age\":", 16));
     VMESH_GUARD(vmesh_buf_append(b, num, strlen(num)));

@@ -312,34 +312,6 @@ static void teardown(peer_state *s)
     vmesh_verifier_free(s->issuer);
 }
 
-static vmesh_err resolve(const char *addr, bool passive, struct addrinfo **res)
-{
-    char host[256];
-    const char *colon = strrchr(addr, ':');
-    struct addrinfo hints;
-    size_t hl;
-    int e;
-
-    if (colon == NULL || colon[1] == '\0')
-        return vmesh_err_set(VMESH_ERR_ARG, "\"%s\" is not ADDR:PORT", addr);
-    hl = (size_t)(colon - addr);
-    if (hl >= sizeof(host))
-        return vmesh_err_set(VMESH_ERR_ARG, "address too long");
-    memcpy(host, addr, hl);
-    host[hl] = '\0';
-    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
-        memmove(host, host + 1, hl - 2);
-        host[hl - 2] = '\0';
-    }
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = passive ? AI_PASSIVE : 0;
-    e = getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, res);
-    if (e != 0)
-        return vmesh_err_set(VMESH_ERR_ARG, "cannot resolve \"%s\": %s", addr, gai_strerror(e));
-    return VMESH_OK;
-}
-
 static void print_peer(peer_opts *o, vmesh_atls_conn *c)
 {
     const vmesh_atls_peer_result *r = vmesh_atls_peer_result_get(c);
@@ -428,20 +400,13 @@ out:
 
 static int run_server(peer_opts *o, peer_state *s)
 {
-    struct addrinfo *ai = NULL;
     int lfd = -1, one = 1, ret = CLI_EXIT_ERROR, last = CLI_EXIT_OK;
     vmesh_err rc;
 
-    if ((rc = resolve(o->addr, true, &ai)) != VMESH_OK)
+    if ((rc = vmesh_net_listen(o->addr, 128, VMESH_NET_BLOCKING, &lfd)) != VMESH_OK)
         return cli_fail(o->name, rc, "--listen");
-    lfd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-        bind(lfd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(lfd, 128) != 0) {
-        fprintf(stderr, "vmesh server: cannot listen on %s: %s\n", o->addr, strerror(errno));
-        goto out;
-    }
     if (!o->quiet)
-        fprintf(stderr, "vmesh server: listening on %s\n", o->addr);
+        fprintf(stderr, "vmesh server: listening on %s (port %u)\n", o->addr, (unsigned)vmesh_net_local_port(lfd));
     for (long n = 0; o->count == 0 || n < o->count; n++) {
         int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0) {
@@ -458,29 +423,27 @@ static int run_server(peer_opts *o, peer_state *s)
 out:
     if (lfd >= 0)
         close(lfd);
-    freeaddrinfo(ai);
     return ret;
 }
 
 static int connect_to(peer_opts *o)
 {
-    struct addrinfo *ai = NULL, *p;
-    int fd = -1, one = 1;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int fd, one = 1;
     vmesh_err rc;
 
-    if ((rc = resolve(o->addr, false, &ai)) != VMESH_OK) {
+    if ((rc = vmesh_net_resolve(o->addr, 0, &ss, &len)) != VMESH_OK) {
         cli_fail(o->name, rc, "--connect");
         return -1;
     }
-    for (p = ai; p != NULL; p = p->ai_next) {
-        fd = socket(p->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd >= 0 && connect(fd, p->ai_addr, p->ai_addrlen) == 0)
-            break;
-        if (fd >= 0)
-            close(fd);
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&ss, len) != 0) {
+        int e = errno;
+        close(fd);
         fd = -1;
+        errno = e;
     }
-    freeaddrinfo(ai);
     if (fd < 0)
         fprintf(stderr, "vmesh client: cannot connect to %s: %s\n", o->addr, strerror(errno));
     else

@@ -433,37 +433,6 @@ out:
 
 /* ---- serialisation -------------------------------------------------------- */
 
-/* Appends s as a JSON string literal (RFC 8259 §7): '"', '\\' and control
- * characters escaped, UTF-8 as is (jansson already checked it). */
-static vmesh_err emit_string(const char *s, size_t n, vmesh_buf *out)
-{
-    static const char hexd[] = "0123456789abcdef";
-    vmesh_err rc = VMESH_OK;
-    size_t start = 0;
-
-    VMESH_GUARD(vmesh_buf_reserve(out, n + 2));
-    out->data[out->len++] = '"';
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        VMESH_GUARD(vmesh_buf_append(out, s + start, i - start));
-        if (c == '"' || c == '\\') {
-            char esc[2] = {'\\', (char)c};
-            VMESH_GUARD(vmesh_buf_append(out, esc, sizeof(esc)));
-        } else {
-            char esc[6] = {'\\', 'u', '0', '0', hexd[c >> 4], hexd[c & 15]};
-            VMESH_GUARD(vmesh_buf_append(out, esc, sizeof(esc)));
-        }
-        start = i + 1;
-    }
-    VMESH_GUARD(vmesh_buf_append(out, s + start, n - start));
-    VMESH_GUARD(vmesh_buf_append_u8(out, '"'));
-out:
-    return rc;
-}
-
 /* Compact JSON of v appended to out: what jansson's JSON_COMPACT gives
  * (members in insertion order, UTF-8 unescaped; control characters as
  * \u00XX rather than \n, \t, ...), written straight into one
@@ -486,7 +455,7 @@ static vmesh_err emit_json(const json_t *v, vmesh_buf *out, int depth)
         json_object_foreach((json_t *)v, k, m) {
             if (i++ > 0)
                 VMESH_GUARD(vmesh_buf_append_u8(out, ','));
-            VMESH_GUARD(emit_string(k, strlen(k), out));
+            VMESH_GUARD(vmesh_json_str(out, k, strlen(k)));
             VMESH_GUARD(vmesh_buf_append_u8(out, ':'));
             VMESH_GUARD(emit_json(m, out, depth + 1));
         }
@@ -502,7 +471,7 @@ static vmesh_err emit_json(const json_t *v, vmesh_buf *out, int depth)
         VMESH_GUARD(vmesh_buf_append_u8(out, ']'));
         break;
     case JSON_STRING:
-        VMESH_GUARD(emit_string(json_string_value(v), json_string_length(v), out));
+        VMESH_GUARD(vmesh_json_str(out, json_string_value(v), json_string_length(v)));
         break;
     case JSON_INTEGER:
         len = snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));

@@ -33,31 +33,6 @@ out:
     return rc;
 }
 
-/* Appends s as a JSON string literal (RFC 8259 §7). */
-static vmesh_err json_str_append(vmesh_buf *b, const char *s)
-{
-    static const char hexd[] = "0123456789abcdef";
-    vmesh_err rc = VMESH_OK;
-
-    VMESH_GUARD(vmesh_buf_append_u8(b, '"'));
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-
-        if (c == '"' || c == '\\') {
-            VMESH_GUARD(vmesh_buf_append_u8(b, '\\'));
-            VMESH_GUARD(vmesh_buf_append_u8(b, c));
-        } else if (c < 0x20) {
-            char esc[6] = {'\\', 'u', '0', '0', hexd[c >> 4], hexd[c & 15]};
-            VMESH_GUARD(vmesh_buf_append(b, esc, sizeof(esc)));
-        } else {
-            VMESH_GUARD(vmesh_buf_append_u8(b, c));
-        }
-    }
-    VMESH_GUARD(vmesh_buf_append_u8(b, '"'));
-out:
-    return rc;
-}
-
 vmesh_err vmesh_jose_jws_sign(const vmesh_key *key, const char *typ, const char *kid,
                               const uint8_t *payload, size_t n, vmesh_buf *out)
 {
@@ -74,14 +49,14 @@ vmesh_err vmesh_jose_jws_sign(const vmesh_key *key, const char *typ, const char 
 
     /* RFC 7515 §4.1.1: "alg" ... "This Header Parameter MUST be present". */
     VMESH_GUARD(vmesh_buf_append(&hdr, "{\"alg\":", 7));
-    VMESH_GUARD(json_str_append(&hdr, alg));
+    VMESH_GUARD(vmesh_json_str(&hdr, alg, strlen(alg)));
     if (typ != NULL) {
         VMESH_GUARD(vmesh_buf_append(&hdr, ",\"typ\":", 7));
-        VMESH_GUARD(json_str_append(&hdr, typ));
+        VMESH_GUARD(vmesh_json_str(&hdr, typ, strlen(typ)));
     }
     if (kid != NULL) {
         VMESH_GUARD(vmesh_buf_append(&hdr, ",\"kid\":", 7));
-        VMESH_GUARD(json_str_append(&hdr, kid));
+        VMESH_GUARD(vmesh_json_str(&hdr, kid, strlen(kid)));
     }
     VMESH_GUARD(vmesh_buf_append_u8(&hdr, '}'));
 

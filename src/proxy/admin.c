@@ -41,7 +41,7 @@ static size_t nconns;
 
 vmesh_err px_admin_open(const char *addr, int *fd)
 {
-    return px_listen_socket(addr, false, fd);
+    return vmesh_net_listen(addr, 64, 0, fd);
 }
 
 static void admin_free(admin_conn *a)

@@ -179,16 +179,15 @@ bad:
     return perr(x, n, path, "\"%s\" is not a size in bytes (e.g. 16384, 16KiB, 1MiB)", s ? s : "(not a scalar)");
 }
 
-static vmesh_err get_addr(pctx *x, const yaml_node_t *n, const char *path, char **out)
+static vmesh_err get_addr(pctx *x, const yaml_node_t *n, const char *path, unsigned flags, char **out)
 {
     vmesh_err rc = get_str(x, n, path, out);
-    const char *colon;
+    vmesh_net_hostport hp;
 
     if (rc != VMESH_OK)
         return rc;
-    colon = strrchr(*out, ':');
-    if (colon == NULL || colon[1] == '\0' || colon == *out)
-        return perr(x, n, path, "\"%s\" is not HOST:PORT", *out);
+    if (vmesh_net_parse(*out, flags, &hp) != VMESH_OK)
+        return perr(x, n, path, "%s", vmesh_err_detail());
     return VMESH_OK;
 }
 
@@ -707,9 +706,9 @@ static vmesh_err inbound_pair(pctx *x, const char *k, yaml_node_t *kn, yaml_node
     if (strcmp(k, "name") == 0)
         return get_str(x, v, path, &l->name);
     if (strcmp(k, "listen") == 0)
-        return get_addr(x, v, path, &l->listen);
+        return get_addr(x, v, path, VMESH_NET_LISTEN, &l->listen);
     if (strcmp(k, "app") == 0)
-        return get_addr(x, v, path, &l->app);
+        return get_addr(x, v, path, 0, &l->app);
     if (strcmp(k, "peer") == 0)
         return get_spiffe(x, v, path, true, &l->peer);
     return unknown(x, kn, path);
@@ -723,7 +722,7 @@ static vmesh_err outbound_pair(pctx *x, const char *k, yaml_node_t *kn, yaml_nod
     if (strcmp(k, "name") == 0)
         return get_str(x, v, path, &l->name);
     if (strcmp(k, "listen") == 0)
-        return get_addr(x, v, path, &l->listen);
+        return get_addr(x, v, path, VMESH_NET_LISTEN, &l->listen);
     if (strcmp(k, "peer") == 0)
         return get_spiffe(x, v, path, true, &l->peer);
     if (strcmp(k, "upstreams") == 0) {
@@ -737,7 +736,7 @@ static vmesh_err outbound_pair(pctx *x, const char *k, yaml_node_t *kn, yaml_nod
         for (size_t i = 0; i < len; i++) {
             snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
             l->nup++; /* counted first: freed with the config even when invalid */
-            VMESH_GUARD(get_addr(x, node(x, v->data.sequence.items.start[i]), sub, &l->upstreams[i]));
+            VMESH_GUARD(get_addr(x, node(x, v->data.sequence.items.start[i]), sub, 0, &l->upstreams[i]));
         }
         return VMESH_OK;
     }
@@ -791,7 +790,7 @@ static vmesh_err admin_pair(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t
 {
     (void)a;
     if (strcmp(k, "listen") == 0)
-        return get_addr(x, v, path, &x->c->admin_listen);
+        return get_addr(x, v, path, VMESH_NET_LISTEN, &x->c->admin_listen);
     return unknown(x, kn, path);
 }
 

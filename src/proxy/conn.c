@@ -119,63 +119,6 @@ static void set_nodelay(int fd)
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-vmesh_err px_resolve(const char *addr, bool passive, void *ss, unsigned *sslen)
-{
-    char host[256];
-    const char *colon = strrchr(addr, ':');
-    struct addrinfo hints, *res = NULL;
-    size_t hl;
-    int e;
-
-    if (colon == NULL || colon[1] == '\0')
-        return vmesh_err_set(VMESH_ERR_ARG, "\"%s\" is not HOST:PORT", addr);
-    hl = (size_t)(colon - addr);
-    if (hl >= sizeof(host))
-        return vmesh_err_set(VMESH_ERR_ARG, "address \"%s\" too long", addr);
-    memcpy(host, addr, hl);
-    host[hl] = '\0';
-    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
-        memmove(host, host + 1, hl - 2);
-        host[hl - 2] = '\0';
-    }
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = passive ? AI_PASSIVE : 0;
-    e = getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &res);
-    if (e != 0)
-        return vmesh_err_set(VMESH_ERR_ARG, "cannot resolve \"%s\": %s", addr, gai_strerror(e));
-    memcpy(ss, res->ai_addr, res->ai_addrlen);
-    *sslen = (unsigned)res->ai_addrlen;
-    freeaddrinfo(res);
-    return VMESH_OK;
-}
-
-vmesh_err px_listen_socket(const char *addr, bool reuseport, int *fd)
-{
-    vmesh_err rc = VMESH_OK;
-    struct sockaddr_storage ss;
-    unsigned len = 0;
-    int one = 1, s = -1;
-
-    *fd = -1;
-    VMESH_GUARD(px_resolve(addr, true, &ss, &len));
-    s = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    VMESH_ENSURE(s >= 0, VMESH_ERR_IO, "socket: %s", strerror(errno));
-    (void)setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (reuseport)
-        VMESH_ENSURE(setsockopt(s, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == 0, VMESH_ERR_IO,
-                     "SO_REUSEPORT: %s", strerror(errno));
-    VMESH_ENSURE(bind(s, (struct sockaddr *)&ss, len) == 0, VMESH_ERR_IO, "cannot listen on %s: %s", addr,
-                 strerror(errno));
-    VMESH_ENSURE(listen(s, 4096) == 0, VMESH_ERR_IO, "listen on %s: %s", addr, strerror(errno));
-    *fd = s;
-    s = -1;
-out:
-    if (s >= 0)
-        close(s);
-    return rc;
-}
-
 /* ---- timer heap (per worker) ------------------------------------------------------- */
 
 static void heap_swap(px_worker *w, size_t a, size_t b)
@@ -262,24 +205,6 @@ static uint64_t ms_ns(uint32_t ms)
 
 /* ---- access log and bookkeeping ----------------------------------------------------- */
 
-static void json_escape(char *out, size_t cap, const char *s)
-{
-    size_t o = 0;
-
-    for (; s && *s && o + 7 < cap; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') {
-            out[o++] = '\\';
-            out[o++] = (char)ch;
-        } else if (ch < 0x20) {
-            o += (size_t)snprintf(out + o, cap - o, "\\u%04x", ch);
-        } else {
-            out[o++] = (char)ch;
-        }
-    }
-    out[o] = '\0';
-}
-
 static size_t tv_json(const vmesh_tv *tv, char *out, size_t cap)
 {
     size_t o = (size_t)snprintf(out, cap, "{");
@@ -322,8 +247,8 @@ static void log_close(px_conn *c)
     gmtime_r(&rt.tv_sec, &tm);
     snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
              tm.tm_hour, tm.tm_min, tm.tm_sec, rt.tv_nsec / 1000000);
-    json_escape(peer, sizeof(peer), c->peer_id);
-    json_escape(reason, sizeof(reason), c->reason);
+    vmesh_json_str_to(peer, sizeof(peer), c->peer_id);
+    vmesh_json_str_to(reason, sizeof(reason), c->reason);
     tv_json(&c->tv, tv, sizeof(tv));
     n = snprintf(line, sizeof(line),
                  "{\"time\":\"%s\",\"direction\":\"%s\",\"listener\":\"%s\",\"peer\":%s%s%s,\"mode\":%s%s%s,"
@@ -527,7 +452,7 @@ static void epochs_json(struct vmesh_proxy *p, char *out, size_t cap)
         uint64_t e;
         if (!vmesh_rv_epoch_at(rv, i, &n, &e))
             continue;
-        json_escape(name, sizeof(name), n);
+        vmesh_json_str_to(name, sizeof(name), n);
         o += (size_t)snprintf(out + o, cap - o, "%s\"%s\":%llu", i ? "," : "", name, (unsigned long long)e);
     }
     if (o + 2 <= cap)
@@ -1295,7 +1220,7 @@ vmesh_err px_workers_open(struct vmesh_proxy *p, const vmesh_proxy_config *cfg)
             size_t li = in ? j : j - cfg->nin;
             int *fd = in ? &w->lfd_in[li] : &w->lfd_out[li];
             evsrc *ev = in ? &w->lev_in[li] : &w->lev_out[li];
-            rc = px_listen_socket(vmesh_proxy_config_listen(cfg, j), true, fd);
+            rc = vmesh_net_listen(vmesh_proxy_config_listen(cfg, j), 4096, VMESH_NET_REUSEPORT, fd);
             if (rc != VMESH_OK) {
                 vmesh_err_wrap(rc, "%s listener %s", in ? "inbound" : "outbound",
                                in ? cfg->in[li].name : cfg->out[li].name);
@@ -1397,7 +1322,7 @@ vmesh_err px_workers_peers_json(struct vmesh_proxy *p, vmesh_buf *out)
         pthread_mutex_lock(&w->lock);
         for (px_conn *c = w->head; c != NULL && rc == VMESH_OK; c = c->next) {
             int n;
-            json_escape(peer, sizeof(peer), c->peer_id);
+            vmesh_json_str_to(peer, sizeof(peer), c->peer_id);
             tv_json(&c->tv, tv, sizeof(tv));
             n = snprintf(line, sizeof(line),
                          "%s\n{\"direction\":\"%s\",\"listener\":\"%s\",\"state\":\"%s\",\"peer\":%s%s%s,"

@@ -353,7 +353,7 @@ static vmesh_err build_gen(struct vmesh_proxy *p, vmesh_proxy_config *cfg, px_ge
             goto out;
         }
         if (in) {
-            rc = px_resolve(cfg->in[li].app, false, &g->app_addr[li], &g->app_len[li]);
+            rc = vmesh_net_resolve(cfg->in[li].app, 0, &g->app_addr[li], &g->app_len[li]);
             if (rc != VMESH_OK) {
                 vmesh_err_wrap(rc, "inbound %s: app", cfg->in[li].name);
                 goto out;
@@ -364,7 +364,7 @@ static vmesh_err build_gen(struct vmesh_proxy *p, vmesh_proxy_config *cfg, px_ge
             g->up_len[li] = calloc(o->nup, sizeof(unsigned));
             VMESH_ENSURE(g->up_addr[li] && g->up_len[li], VMESH_ERR_NOMEM, "out of memory");
             for (size_t u = 0; u < o->nup; u++) {
-                rc = px_resolve(o->upstreams[u], false, &g->up_addr[li][u], &g->up_len[li][u]);
+                rc = vmesh_net_resolve(o->upstreams[u], 0, &g->up_addr[li][u], &g->up_len[li][u]);
                 if (rc != VMESH_OK) {
                     vmesh_err_wrap(rc, "outbound %s: upstreams[%zu]", o->name, u);
                     goto out;

@@ -210,10 +210,6 @@ void px_admin_accept(struct vmesh_proxy *p, int epfd);
 void px_admin_event(struct vmesh_proxy *p, void *conn, uint32_t events);
 void px_admin_close_all(void);
 
-/* net helpers (conn.c) */
-vmesh_err px_resolve(const char *addr, bool passive, void *ss, unsigned *sslen) VMESH_WUR;
-vmesh_err px_listen_socket(const char *addr, bool reuseport, int *fd) VMESH_WUR;
-
 /* proxy.c */
 px_gen *px_current_gen(struct vmesh_proxy *p);
 void px_access_log(struct vmesh_proxy *p, const char *line, size_t n);

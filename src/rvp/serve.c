@@ -272,91 +272,44 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     return ret;
 }
 
-static vmesh_err parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len, bool *v6)
-{
-    vmesh_err rc = VMESH_OK;
-    char host[256];
-    const char *colon;
-    char *end;
-    long port;
-    size_t hl;
-
-    memset(ss, 0, sizeof(*ss));
-    *v6 = false;
-    if (listen[0] == '[') {
-        const char *rb = strchr(listen, ']');
-        VMESH_ENSURE(rb != NULL && rb[1] == ':', VMESH_ERR_ARG, "listen address \"%s\": expected [IPv6]:PORT", listen);
-        hl = (size_t)(rb - listen - 1);
-        colon = rb + 1;
-        *v6 = true;
-        VMESH_ENSURE(hl < sizeof(host), VMESH_ERR_ARG, "listen address too long");
-        memcpy(host, listen + 1, hl);
-    } else {
-        colon = strrchr(listen, ':');
-        VMESH_ENSURE(colon != NULL, VMESH_ERR_ARG, "listen address \"%s\": expected HOST:PORT or :PORT", listen);
-        hl = (size_t)(colon - listen);
-        VMESH_ENSURE(hl < sizeof(host), VMESH_ERR_ARG, "listen address too long");
-        memcpy(host, listen, hl);
-    }
-    host[hl] = '\0';
-    errno = 0;
-    port = strtol(colon + 1, &end, 10);
-    VMESH_ENSURE(errno == 0 && end != colon + 1 && *end == '\0' && port >= 0 && port <= 65535, VMESH_ERR_ARG,
-                 "listen address \"%s\": port must be 0..65535", listen);
-    if (*v6) {
-        struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
-        a->sin6_family = AF_INET6;
-        a->sin6_port = htons((uint16_t)port);
-        VMESH_ENSURE(inet_pton(AF_INET6, host, &a->sin6_addr) == 1, VMESH_ERR_ARG,
-                     "listen address \"%s\": \"%s\" is not an IPv6 address", listen, host);
-        *len = sizeof(*a);
-    } else {
-        struct sockaddr_in *a = (struct sockaddr_in *)ss;
-        a->sin_family = AF_INET;
-        a->sin_port = htons((uint16_t)port);
-        if (host[0] == '\0')
-            a->sin_addr.s_addr = htonl(INADDR_ANY);
-        else
-            VMESH_ENSURE(inet_pton(AF_INET, host, &a->sin_addr) == 1, VMESH_ERR_ARG,
-                         "listen address \"%s\": \"%s\" is not an IPv4 address (use [v6]:port for IPv6)", listen,
-                         host);
-        *len = sizeof(*a);
-    }
-out:
-    return rc;
-}
-
 vmesh_err vmesh_rvp_server_start(const char *root, const char *listen, vmesh_rvp_server **out)
 {
     vmesh_err rc = VMESH_OK;
     vmesh_rvp_server *s = NULL;
-    struct sockaddr_storage ss;
-    socklen_t slen;
-    bool v6;
+    struct stat st;
+    int fd = -1;
+    bool passed = false;
     const union MHD_DaemonInfo *info;
     unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
 
     *out = NULL;
-    VMESH_GUARD(parse_listen(listen, &ss, &slen, &v6));
     s = calloc(1, sizeof(*s));
     VMESH_ENSURE(s != NULL, VMESH_ERR_NOMEM, "out of memory");
     pthread_mutex_init(&s->lock, NULL);
     s->root_fd = -1;
     s->root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     VMESH_ENSURE(s->root_fd >= 0, VMESH_ERR_IO, "cannot open the served directory %s: %s", root, strerror(errno));
-    if (v6)
-        flags |= MHD_USE_IPv6;
-    s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handle, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+    /* Our own socket, so a busy port or a foreign address gets a reason. */
+    VMESH_GUARD(vmesh_net_listen(listen, 1024, 0, &fd));
+    VMESH_ENSURE(fstat(fd, &st) == 0, VMESH_ERR_IO, "fstat: %s", strerror(errno));
+    passed = true;
+    s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handle, s, MHD_OPTION_LISTEN_SOCKET, fd,
                               MHD_OPTION_THREAD_POOL_SIZE, (unsigned)2, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_END);
-    VMESH_ENSURE(s->mhd != NULL, VMESH_ERR_IO, "cannot listen on %s (address in use, or not an address of this host?)",
-                 listen);
+    VMESH_ENSURE(s->mhd != NULL, VMESH_ERR_IO, "cannot start the RVP server on %s (see the log above)", listen);
+    fd = -1; /* MHD closes it on stop */
     info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : 0;
-    (void)slen;
     *out = s;
     s = NULL;
 out:
+    /* A failed start may or may not have closed the socket already: close
+     * it only if the number still names our socket. */
+    if (fd >= 0) {
+        struct stat now;
+        if (!passed || (fstat(fd, &now) == 0 && now.st_ino == st.st_ino && now.st_dev == st.st_dev))
+            close(fd);
+    }
     vmesh_rvp_server_stop(s);
     return rc;
 }

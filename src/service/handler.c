@@ -31,36 +31,9 @@ static vmesh_err js_raw(vmesh_buf *b, const char *s)
     return vmesh_buf_append(b, s, strlen(s));
 }
 
-/* RFC 8259 §7: quotation mark, reverse solidus and control characters
- * must be escaped. */
-static vmesh_err js_str(vmesh_buf *b, const char *s, size_t n)
-{
-    vmesh_err rc = VMESH_OK;
-    size_t run = 0;
-
-    VMESH_GUARD(vmesh_buf_append_u8(b, '"'));
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        VMESH_GUARD(vmesh_buf_append(b, s + run, i - run));
-        char esc[8];
-        if (c == '"' || c == '\\')
-            snprintf(esc, sizeof(esc), "\\%c", c);
-        else
-            snprintf(esc, sizeof(esc), "\\u%04x", c);
-        VMESH_GUARD(js_raw(b, esc));
-        run = i + 1;
-    }
-    VMESH_GUARD(vmesh_buf_append(b, s + run, n - run));
-    VMESH_GUARD(vmesh_buf_append_u8(b, '"'));
-out:
-    return rc;
-}
-
 static vmesh_err js_cstr(vmesh_buf *b, const char *s)
 {
-    return js_str(b, s, strlen(s));
+    return vmesh_json_str(b, s, strlen(s));
 }
 
 static vmesh_err js_b64(vmesh_buf *b, const uint8_t *p, size_t n, bool url)

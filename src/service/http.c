@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 typedef struct {
     vmesh_buf body;
@@ -151,93 +153,44 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     }
 }
 
-/* "HOST:PORT", "[V6]:PORT" or ":PORT" (all IPv4 interfaces). */
-static vmesh_err parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t *len, bool *v6)
-{
-    vmesh_err rc = VMESH_OK;
-    char host[64];
-    const char *colon, *h = spec;
-    size_t hl;
-    char *end = NULL;
-    long port;
-
-    memset(ss, 0, sizeof(*ss));
-    if (spec[0] == '[') {
-        const char *rb = strchr(spec, ']');
-        VMESH_ENSURE(rb != NULL && rb[1] == ':', VMESH_ERR_ARG, "listen address \"%s\": expected [IPV6]:PORT", spec);
-        h = spec + 1;
-        hl = (size_t)(rb - h);
-        colon = rb + 1;
-    } else {
-        colon = strrchr(spec, ':');
-        VMESH_ENSURE(colon != NULL, VMESH_ERR_ARG, "listen address \"%s\": expected HOST:PORT", spec);
-        hl = (size_t)(colon - spec);
-    }
-    VMESH_ENSURE(hl < sizeof(host), VMESH_ERR_ARG, "listen address \"%s\": host too long", spec);
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    errno = 0;
-    port = strtol(colon + 1, &end, 10);
-    VMESH_ENSURE(errno == 0 && end != colon + 1 && *end == '\0' && port >= 0 && port <= 65535, VMESH_ERR_ARG,
-                 "listen address \"%s\": port must be 0..65535", spec);
-    *v6 = spec[0] == '[';
-    if (*v6) {
-        struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
-        a->sin6_family = AF_INET6;
-        a->sin6_port = htons((uint16_t)port);
-        VMESH_ENSURE(inet_pton(AF_INET6, host, &a->sin6_addr) == 1, VMESH_ERR_ARG,
-                     "listen address \"%s\": \"%s\" is not an IPv6 address", spec, host);
-        *len = sizeof(*a);
-    } else {
-        struct sockaddr_in *a = (struct sockaddr_in *)ss;
-        a->sin_family = AF_INET;
-        a->sin_port = htons((uint16_t)port);
-        if (hl == 0 || strcmp(host, "*") == 0)
-            a->sin_addr.s_addr = htonl(INADDR_ANY);
-        else if (strcmp(host, "localhost") == 0)
-            a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        else
-            VMESH_ENSURE(inet_pton(AF_INET, host, &a->sin_addr) == 1, VMESH_ERR_ARG,
-                         "listen address \"%s\": \"%s\" is not an IPv4 address (use [V6]:PORT for IPv6)", spec,
-                         host);
-        *len = sizeof(*a);
-    }
-out:
-    return rc;
-}
-
 vmesh_err vmesh_service_start(vmesh_service *s)
 {
     vmesh_err rc = VMESH_OK;
-    struct sockaddr_storage ss;
-    socklen_t sl;
-    bool v6 = false;
     struct MHD_Daemon *d;
     const union MHD_DaemonInfo *info;
+    struct stat st;
+    int fd = -1;
+    bool passed = false;
     unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
 
     VMESH_ENSURE(s->daemon == NULL, VMESH_ERR_STATE, "service already started");
-    VMESH_GUARD(parse_listen(s->listen, &ss, &sl, &v6));
-    if (v6)
-        flags |= MHD_USE_IPv6;
+    /* Our own socket, so a busy port or a foreign address gets a reason. */
+    VMESH_GUARD(vmesh_net_listen(s->listen, 1024, 0, &fd));
+    VMESH_ENSURE(fstat(fd, &st) == 0, VMESH_ERR_IO, "fstat: %s", strerror(errno));
+    passed = true;
     d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
-                         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                         MHD_OPTION_LISTEN_SOCKET, fd,
                          MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)s->threads,
                          MHD_OPTION_CONNECTION_LIMIT, (unsigned int)s->max_connections,
                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)s->conn_timeout,
                          /* Room for a completed session id in a request line. */
                          MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
-                         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
                          MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                          MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
                          MHD_OPTION_END);
-    (void)sl;
-    VMESH_ENSURE(d != NULL, VMESH_ERR_IO,
-                 "cannot listen on %s (address in use, or not an address of this host?)", s->listen);
+    VMESH_ENSURE(d != NULL, VMESH_ERR_IO, "cannot start the HTTP service on %s (see the log above)", s->listen);
+    fd = -1; /* MHD closes it on stop */
     s->daemon = d;
     info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : 0;
 out:
+    /* A failed start may or may not have closed the socket already: close
+     * it only if the number still names our socket. */
+    if (fd >= 0) {
+        struct stat now;
+        if (!passed || (fstat(fd, &now) == 0 && now.st_ino == st.st_ino && now.st_dev == st.st_dev))
+            close(fd);
+    }
     return rc;
 }
 

@@ -200,30 +200,6 @@ static vmesh_err put(vmesh_buf *b, const char *s)
     return vmesh_buf_append(b, s, strlen(s));
 }
 
-/* A JSON string. Text claims were checked to be valid UTF-8 without NUL,
- * so only quotes, backslashes and control characters need escaping. */
-static vmesh_err put_str(vmesh_buf *b, const char *s)
-{
-    static const char hex[] = "0123456789abcdef";
-    vmesh_err rc = VMESH_OK;
-
-    VMESH_GUARD(vmesh_buf_append_u8(b, '"'));
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') {
-            uint8_t e[2] = {'\\', *p};
-            VMESH_GUARD(vmesh_buf_append(b, e, 2));
-        } else if (*p < 0x20) {
-            uint8_t e[6] = {'\\', 'u', '0', '0', (uint8_t)hex[*p >> 4], (uint8_t)hex[*p & 15]};
-            VMESH_GUARD(vmesh_buf_append(b, e, 6));
-        } else {
-            VMESH_GUARD(vmesh_buf_append_u8(b, *p));
-        }
-    }
-    VMESH_GUARD(vmesh_buf_append_u8(b, '"'));
-out:
-    return rc;
-}
-
 /* ,"key": */
 static vmesh_err put_key(vmesh_buf *b, bool *first, const char *key)
 {
@@ -255,7 +231,7 @@ static vmesh_err put_text(vmesh_buf *b, bool *first, const char *key, const char
 {
     vmesh_err rc = put_key(b, first, key);
 
-    return rc == VMESH_OK ? put_str(b, s) : rc;
+    return rc == VMESH_OK ? vmesh_json_str(b, s, strlen(s)) : rc;
 }
 
 static vmesh_err put_int(vmesh_buf *b, bool *first, const char *key, long long v)

@@ -148,7 +148,7 @@ static void strict(void **state)
     expect_error("outbound: [ { listen: 127.0.0.1:1, upstreams: [ 127.0.0.1:2 ] } ]\n",
                  "outbound[0]: listen, upstreams and peer are required");
     expect_error("outbound: [ { listen: nowhere, upstreams: [ 127.0.0.1:2 ], peer: spiffe://td/x } ]\n",
-                 "outbound[0].listen: \"nowhere\" is not HOST:PORT");
+                 "outbound[0].listen: address \"nowhere\": no port");
     expect_error("inbound: [ { listen: 127.0.0.1:1 } ]\n", "duplicate key \"inbound\"");
     expect_error("admin: { listen: 127.0.0.1:1, port: 3 }\n", "admin.port: unknown key");
     expect_error("access-log: { syslog: true }\n", "access-log.syslog: unknown key");
