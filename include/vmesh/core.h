@@ -119,7 +119,12 @@ vmesh_err vmesh_b64_decode(const char *s, size_t n, vmesh_buf *out) VMESH_WUR;
 
 /* Reads a whole file; refuses files larger than max (0: default cap). */
 vmesh_err vmesh_file_read(const char *path, size_t max, vmesh_buf *out) VMESH_WUR;
-/* Writes atomically (temp file + fsync + rename) with the given mode. */
+/* Writes atomically with exactly the given mode (0..0777; umask does not
+ * apply): the data goes into a new file with an unpredictable name in the
+ * same directory, created with O_EXCL|O_NOFOLLOW and its mode set before
+ * the first byte, synced, renamed over path (a symlink at path is replaced,
+ * never followed), and the directory synced. Fails rather than publish a
+ * file someone swapped in meanwhile. */
 vmesh_err vmesh_file_write(const char *path, const void *p, size_t n,
                            unsigned mode) VMESH_WUR;
 
