@@ -4,8 +4,9 @@
  * the one C interface every evidence scheme implements (DESIGN §2): an
  * attester side that produces evidence carrying a caller-given nonce, and a
  * verifier side that appraises evidence against a reference-value store.
- * Adding a platform touches only src/evidence/<scheme>/ and one line of the
- * registry in the verifier module.
+ * It also holds the one media-type rule every module compares media types
+ * with. Adding a platform touches only src/evidence/<scheme>/ and one line
+ * of the scheme registry (src/evidence/schemes, vmesh/schemes.h).
  */
 #ifndef VMESH_EVIDENCE_H
 #define VMESH_EVIDENCE_H
@@ -105,6 +106,24 @@ vmesh_tier vmesh_tv_status(const vmesh_tv *tv);
 void vmesh_tv_set_all(vmesh_tv *tv, int8_t claim);
 /* Short description of a claim value for a claim ("unrecognized run-time"). */
 const char *vmesh_tv_describe(vmesh_tv_claim c, int8_t value);
+
+/* ---- media types (RFC 9110 §8.3.1) ---------------------------------------- */
+
+/* Longest media type accepted (bytes, without the NUL). */
+#define VMESH_EVIDENCE_MEDIA_TYPE_MAX 512
+
+/* The canonical form of a media type, which two spellings of the same media
+ * type share: type/subtype and parameter names lower-cased, whitespace
+ * around ';' dropped, parameters sorted by name, a value written as a token
+ * when it is one and as a quoted-string otherwise (values keep their case).
+ * Refused (VMESH_ERR_PARSE, naming the byte): anything outside the RFC 9110
+ * grammar, control or non-ASCII bytes, a parameter given twice, more than
+ * 16 parameters; VMESH_ERR_TOO_LARGE above VMESH_EVIDENCE_MEDIA_TYPE_MAX. */
+vmesh_err vmesh_evidence_media_type_canon(const char *mt, char out[VMESH_EVIDENCE_MEDIA_TYPE_MAX + 1]) VMESH_WUR;
+/* True when both parse and have the same canonical form. */
+bool vmesh_evidence_media_type_eq(const char *a, const char *b);
+/* Index of the first entry of the NULL-terminated list equal to mt, or -1. */
+int vmesh_evidence_media_type_find(const char *mt, const char *const *list);
 
 /* ---- the scheme interface ------------------------------------------------- */
 

@@ -18,19 +18,6 @@
 extern "C" {
 #endif
 
-/* ---- scheme registry ------------------------------------------------------- */
-
-/* All registered evidence schemes; count in *n. */
-const vmesh_evidence_scheme *const *vmesh_verifier_schemes(size_t *n);
-const vmesh_evidence_scheme *vmesh_verifier_scheme_by_name(const char *name);
-/* Media types compare case-insensitively on type/subtype and parameter
- * names, with parameter values quoted or not and whitespace ignored. */
-const vmesh_evidence_scheme *vmesh_verifier_scheme_by_media_type(const char *media_type);
-/* First scheme whose detect() accepts the bytes, or NULL. */
-const vmesh_evidence_scheme *vmesh_verifier_scheme_detect(const uint8_t *p, size_t n);
-/* Canonical form of a media type ("application/eat+cwt;eat_profile=..."). */
-vmesh_err vmesh_verifier_media_type_canon(const char *mt, vmesh_buf *out) VMESH_WUR;
-
 /* ---- reference values -------------------------------------------------------- */
 
 /* Loads one reference-value file into s, detecting the format: CoRIM

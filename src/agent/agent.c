@@ -10,6 +10,7 @@
 #include "vmesh/agent.h"
 #include "vmesh/jose.h"
 #include "vmesh/pki.h"
+#include "vmesh/schemes.h"
 
 #include <jansson.h>
 
@@ -581,7 +582,7 @@ static vmesh_atls_reason appraise_evidence(vmesh_agent *a, const vmesh_policy *p
 {
     const vmesh_atls_msg *m = in->msg;
     const char *mt = (const char *)m->media_type.data;
-    const vmesh_evidence_scheme *scheme = vmesh_verifier_scheme_by_media_type(mt);
+    const vmesh_evidence_scheme *scheme = vmesh_schemes_by_media_type(mt, NULL);
     vmesh_mode mode = m->fresh ? VMESH_MODE_FRESH : VMESH_MODE_EPOCH_FRESH;
     int64_t age = 0, tick_issued = now;
     uint64_t epoch_gen = 0;
@@ -620,15 +621,8 @@ static vmesh_err agent_appraise(void *ctx, const vmesh_atls_appraise_in *in, vme
     vmesh_agent *a = ctx;
     vmesh_policy *pol = vmesh_agent_policy_for(a, in->peer_spiffe_id);
     int64_t now = vmesh_time_now();
-    const char *mt = (const char *)in->msg->media_type.data;
-    vmesh_buf canon = {0}, ear_canon = {0};
-    bool is_ear = false;
+    bool is_ear = vmesh_evidence_media_type_eq((const char *)in->msg->media_type.data, VMESH_EAR_MEDIA_TYPE);
 
-    if (vmesh_verifier_media_type_canon(mt, &canon) == VMESH_OK &&
-        vmesh_verifier_media_type_canon(VMESH_EAR_MEDIA_TYPE, &ear_canon) == VMESH_OK)
-        is_ear = canon.len == ear_canon.len && memcmp(canon.data, ear_canon.data, canon.len) == 0;
-    vmesh_buf_free(&canon);
-    vmesh_buf_free(&ear_canon);
     out->mode = is_ear ? VMESH_ATLS_MODE_PASSPORT : in->msg->fresh ? VMESH_ATLS_MODE_FRESH : VMESH_ATLS_MODE_EPOCH_FRESH;
     if ((vmesh_policy_modes(pol) & VMESH_MODE_BIT(out->mode)) == 0)
         *reason = refuse(out, VMESH_ATLS_R_MODE_REFUSED, "attestation mode %s is not accepted by policy %s",
@@ -724,7 +718,7 @@ static vmesh_atls_reason reappraise_evidence(vmesh_agent *a, const vmesh_policy 
         res = refuse(out, VMESH_ATLS_R_MALFORMED, "the evidence of this session was not kept");
         goto out;
     }
-    scheme = vmesh_verifier_scheme_by_media_type(mt);
+    scheme = vmesh_schemes_by_media_type(mt, NULL);
     if (scheme == NULL) {
         res = refuse(out, VMESH_ATLS_R_MEDIA_TYPE_REFUSED, "cannot appraise evidence of media type \"%.200s\"", mt);
         goto out;
@@ -798,7 +792,7 @@ vmesh_err vmesh_agent_new(const vmesh_agent_config *cfg, vmesh_agent **out)
     vmesh_err rc = VMESH_OK;
     vmesh_agent *a = NULL;
     size_t nmt = 0, nschemes;
-    const vmesh_evidence_scheme *const *all = vmesh_verifier_schemes(&nschemes);
+    const vmesh_evidence_scheme *const *all = vmesh_schemes_all(&nschemes);
 
     *out = NULL;
     a = calloc(1, sizeof(*a));
@@ -823,7 +817,7 @@ vmesh_err vmesh_agent_new(const vmesh_agent_config *cfg, vmesh_agent **out)
         VMESH_GUARD(vmesh_policy_default(&a->policy));
     VMESH_GUARD(vmesh_ar_cache_new(cfg->cache_slots ? cfg->cache_slots : DEFAULT_SLOTS, &a->cache));
     if (cfg->platform != NULL) {
-        a->scheme = vmesh_verifier_scheme_by_name(cfg->platform);
+        a->scheme = vmesh_schemes_by_name(cfg->platform);
         VMESH_ENSURE(a->scheme != NULL, VMESH_ERR_ARG, "unknown platform \"%s\"", cfg->platform);
         VMESH_ENSURE(a->scheme->attester_new != NULL, VMESH_ERR_UNSUPPORTED,
                      "platform \"%s\" has no attester in this build", cfg->platform);

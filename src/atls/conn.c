@@ -27,7 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -326,15 +325,13 @@ static bool accepts_mode(const vmesh_atls_provider *p, int mode)
     return false;
 }
 
-/* An empty list accepts any media type (the provider decides). */
+/* An empty list accepts any media type (the provider decides). Media
+ * types compare by the one rule of vmesh/evidence.h. */
 static bool media_type_ok(const vmesh_atls_provider *p, const char *mt)
 {
     if (p->media_types == NULL || p->media_types[0] == NULL)
         return true;
-    for (size_t i = 0; p->media_types[i]; i++)
-        if (strcasecmp(p->media_types[i], mt) == 0)
-            return true;
-    return false;
+    return vmesh_evidence_media_type_find(mt, p->media_types) >= 0;
 }
 
 /* ---- failure ------------------------------------------------------------------------- */

@@ -7,6 +7,7 @@
 #include "vmesh/verifier.h"
 #include "vmesh/jose.h"
 #include "vmesh/cc.h"
+#include "vmesh/schemes.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -158,8 +159,8 @@ int cli_appraise(int argc, char **argv)
     }
     if (nta > 0) {
         /* trust anchors go to the scheme that will appraise the evidence */
-        scheme = media_type ? vmesh_verifier_scheme_by_media_type(media_type)
-                            : vmesh_verifier_scheme_detect(evidence.data, evidence.len);
+        scheme = media_type ? vmesh_schemes_by_media_type(media_type, NULL)
+                            : vmesh_schemes_detect(evidence.data, evidence.len);
         if (scheme == NULL) {
             ret = cli_fail("appraise",
                            vmesh_err_set(VMESH_ERR_UNSUPPORTED, "cannot tell the evidence format; give --media-type"),

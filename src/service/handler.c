@@ -10,6 +10,7 @@
 #include "service_int.h"
 #include "vmesh/agent.h"
 #include "vmesh/jose.h"
+#include "vmesh/schemes.h"
 
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -114,7 +115,7 @@ static vmesh_err build_media_types(vmesh_service *s)
     vmesh_err rc = VMESH_OK;
     vmesh_buf j = {0}, h = {0};
     size_t n;
-    const vmesh_evidence_scheme *const *schemes = vmesh_verifier_schemes(&n);
+    const vmesh_evidence_scheme *const *schemes = vmesh_schemes_all(&n);
     bool first = true;
 
     VMESH_GUARD(js_raw(&j, "["));
@@ -149,7 +150,7 @@ static vmesh_err build_well_known(vmesh_service *s)
     json_t *key = NULL;
     char *keys = NULL;
     size_t n;
-    const vmesh_evidence_scheme *const *schemes = vmesh_verifier_schemes(&n);
+    const vmesh_evidence_scheme *const *schemes = vmesh_schemes_all(&n);
 
     VMESH_GUARD(vmesh_crypto_key_to_jwk(s->ear_key, false, &jwk));
     key = json_loadb((const char *)jwk.data, jwk.len, 0, NULL);
@@ -417,26 +418,6 @@ static bool open_session(vmesh_service *s, const char *id, int64_t now, bool exp
     return false;
 }
 
-static vmesh_err registered_media_type(const vmesh_evidence_scheme *scheme, const char *mt, const char **out)
-{
-    vmesh_err rc = VMESH_OK;
-    vmesh_buf want = {0}, have = {0};
-
-    *out = mt;
-    VMESH_GUARD(vmesh_verifier_media_type_canon(mt, &want));
-    for (size_t i = 0; scheme->media_types[i] != NULL; i++) {
-        VMESH_GUARD(vmesh_verifier_media_type_canon(scheme->media_types[i], &have));
-        if (have.len == want.len && memcmp(have.data, want.data, want.len) == 0) {
-            *out = scheme->media_types[i];
-            break;
-        }
-    }
-out:
-    vmesh_buf_free(&want);
-    vmesh_buf_free(&have);
-    return rc;
-}
-
 static vmesh_err submit_evidence(vmesh_service *s, const vmesh_service_request *rq, const char *id, int64_t now,
                                  vmesh_service_response *rs)
 {
@@ -450,7 +431,7 @@ static vmesh_err submit_evidence(vmesh_service *s, const vmesh_service_request *
     size_t ev_len = rq->body_len;
     uint8_t ak_nonce[32];
     const vmesh_evidence_scheme *scheme = NULL;
-    const char *client_mt = NULL;
+    const char *client_mt = NULL, *registered = NULL;
 
     vmesh_service_session_init(&ss);
     vmesh_appraisal_init(&ap);
@@ -472,7 +453,7 @@ static vmesh_err submit_evidence(vmesh_service *s, const vmesh_service_request *
         ev = cmw_value.data;
         ev_len = cmw_value.len;
     }
-    if (mt == NULL || strlen(mt) > VMESH_SERVICE_MAX_MT || (scheme = vmesh_verifier_scheme_by_media_type(mt)) == NULL) {
+    if (mt == NULL || strlen(mt) > VMESH_SERVICE_MAX_MT || (scheme = vmesh_schemes_by_media_type(mt, &registered)) == NULL) {
         VMESH_GUARD(vmesh_buf_set(&rs->accept, s->accept_header, strlen(s->accept_header)));
         VMESH_GUARD(vmesh_buf_terminate(&rs->accept));
         rc = vmesh_service_problem(rs, 415, "no active plugin found for %.300s", mt ? mt : "(no Content-Type)");
@@ -480,10 +461,11 @@ static vmesh_err submit_evidence(vmesh_service *s, const vmesh_service_request *
     }
     if (!open_session(s, id, now, false, &ss, rs, &rc))
         goto out;
-    /* Hand the scheme its own spelling of the media type: the registry
-     * matches canonical forms (quoted or not, any spacing). */
+    /* The verifier hands the scheme its own spelling of the media type
+     * (the registry matches canonical forms: quoted or not, any spacing);
+     * the session reports the client's. */
     client_mt = mt;
-    VMESH_GUARD(registered_media_type(scheme, mt, &mt));
+    mt = registered;
     memset(&vr, 0, sizeof(vr));
     vr.evidence = ev;
     vr.evidence_len = ev_len;

@@ -7,6 +7,7 @@
 #include "vmesh/verifier.h"
 #include "vmesh/corim.h"
 #include "vmesh/jose.h"
+#include "vmesh/schemes.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -154,16 +155,18 @@ vmesh_err vmesh_verifier_appraise(vmesh_verifier *v, const vmesh_verifier_reques
 {
     vmesh_err rc = VMESH_OK;
     const vmesh_evidence_scheme *scheme;
+    const char *mt = NULL;
     vmesh_rv_store *rv = vmesh_verifier_rv(v);
     vmesh_appraisal_in in;
     int64_t now = req->now ? req->now : vmesh_time_now();
 
     if (req->media_type != NULL) {
-        scheme = vmesh_verifier_scheme_by_media_type(req->media_type);
+        /* The scheme is handed its own spelling of the media type. */
+        scheme = vmesh_schemes_by_media_type(req->media_type, &mt);
         VMESH_ENSURE(scheme != NULL, VMESH_ERR_UNSUPPORTED,
-                     "unsupported evidence media type \"%s\"", req->media_type);
+                     "unsupported evidence media type \"%.200s\"", req->media_type);
     } else {
-        scheme = vmesh_verifier_scheme_detect(req->evidence, req->evidence_len);
+        scheme = vmesh_schemes_detect(req->evidence, req->evidence_len);
         VMESH_ENSURE(scheme != NULL, VMESH_ERR_UNSUPPORTED,
                      "cannot tell the evidence format; give its media type");
     }
@@ -172,7 +175,7 @@ vmesh_err vmesh_verifier_appraise(vmesh_verifier *v, const vmesh_verifier_reques
     memset(&in, 0, sizeof(in));
     in.evidence = req->evidence;
     in.evidence_len = req->evidence_len;
-    in.media_type = req->media_type;
+    in.media_type = mt;
     in.nonce = req->nonce;
     in.nonce_len = req->nonce_len;
     in.rv = rv;

@@ -75,13 +75,20 @@ req get2 -H "Accept: $SESSION_MT" "$B$API/$CLOC"
     = "$(json_get "$T/ev.body" "'complete', d['result'], d['evidence']['type']")" ] \
     && ok "GET completed session: 200 complete with the same result" || fail "GET completed: $(code get2) $(head -c 300 "$T/get2.body")"
 
-# Other PSA media types of the same token.
-for mt in 'application/psa-attestation-token' 'application/eat+cwt;eat_profile=tag:psacertified.org,2023:psa#tfm'; do
+# Other PSA media types of the same token, and other spellings of one
+# (case, spacing: the media-type rule of vmesh/evidence.h).
+for mt in 'application/psa-attestation-token' 'Application/EAT+CWT ;EAT_Profile="tag:psacertified.org,2023:psa#tfm"'; do
     req ns2 -X POST "$B$API/newSession?nonce=$(python3 -c 'import base64,sys;print(base64.urlsafe_b64encode(bytes.fromhex(sys.argv[1])).decode().rstrip("="))' "$NONCE")"
     req mt -X POST -H "Content-Type: $mt" --data-binary @"$T/token.cose" "$B$API/$(hdr ns2 Location)"
     [ "$(code mt)" = 200 ] && [ "$(json_get "$T/mt.body" "d['status']")" = complete ] \
         && ok "client-chosen ?nonce= session + media type '$mt': 200" || fail "media type '$mt': $(code mt) $(cat "$T/mt.body")"
 done
+# A URI parameter value must be quoted (':' and ',' are not token
+# characters, RFC 9110 §5.6.2); Veraison's NormalizeMediaType refuses it too.
+req ns2 -X POST "$B$API/newSession"
+req mt -X POST -H 'Content-Type: application/eat+cwt; eat_profile=tag:psacertified.org,2023:psa#tfm' \
+    --data-binary @"$T/token.cose" "$B$API/$(hdr ns2 Location)"
+problem mt 415 "Unsupported Media Type" "no active plugin"
 
 # DELETE: 204, then this replica answers 404 for it.
 req del -X DELETE "$B$API/$LOC"

@@ -45,31 +45,9 @@ static const char *const psa_media_types[] = {
     NULL,
 };
 
-/* Media types compare without whitespace; type and parameter names are
- * case-insensitive but parameter values are compared exactly. Good enough
- * for the fixed strings above. */
-static bool media_type_eq(const char *a, const char *b)
-{
-    for (;;) {
-        while (*a == ' ' || *a == '\t')
-            a++;
-        while (*b == ' ' || *b == '\t')
-            b++;
-        if (*a == '\0' || *b == '\0')
-            return *a == *b;
-        if (*a != *b)
-            return false;
-        a++;
-        b++;
-    }
-}
-
 static bool media_type_known(const char *mt)
 {
-    for (size_t i = 0; psa_media_types[i] != NULL; i++)
-        if (media_type_eq(mt, psa_media_types[i]))
-            return true;
-    return false;
+    return vmesh_evidence_media_type_find(mt, psa_media_types) >= 0;
 }
 
 static bool psa_detect(const uint8_t *p, size_t n)

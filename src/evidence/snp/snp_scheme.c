@@ -52,10 +52,7 @@ static const char *const amd_roots[] = {
 
 static bool snp_media_type_known(const char *mt)
 {
-    for (size_t i = 0; snp_media_types[i] != NULL; i++)
-        if (strcasecmp(mt, snp_media_types[i]) == 0)
-            return true;
-    return false;
+    return vmesh_evidence_media_type_find(mt, snp_media_types) >= 0;
 }
 
 static bool snp_detect(const uint8_t *p, size_t n)

@@ -31,7 +31,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 static const char *const tdx_media_types[] = {
     VMESH_TDX_MEDIA_TYPE,
@@ -51,7 +50,7 @@ static const uint8_t tdx_class[] = VMESH_TDX_CLASS;
 
 static bool tdx_media_type_known(const char *mt)
 {
-    return strcasecmp(mt, VMESH_TDX_MEDIA_TYPE) == 0;
+    return vmesh_evidence_media_type_eq(mt, VMESH_TDX_MEDIA_TYPE);
 }
 
 static bool tdx_detect(const uint8_t *p, size_t n)

@@ -24,22 +24,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 static const char *const tpm2_media_types[] = {VMESH_TPM2_MEDIA_TYPE, NULL};
 
-/* RFC 9110 §8.3.1: type and subtype are case-insensitive. Our media type
- * has no parameters, so one with parameters is another type. */
+/* Our media type has no parameters, so one with parameters is another type. */
 static bool media_type_ok(const char *mt)
 {
-    size_t n;
-
-    while (*mt == ' ' || *mt == '\t')
-        mt++;
-    n = strlen(mt);
-    while (n > 0 && (mt[n - 1] == ' ' || mt[n - 1] == '\t'))
-        n--;
-    return n == strlen(VMESH_TPM2_MEDIA_TYPE) && strncasecmp(mt, VMESH_TPM2_MEDIA_TYPE, n) == 0;
+    return vmesh_evidence_media_type_eq(mt, VMESH_TPM2_MEDIA_TYPE);
 }
 
 static bool tpm2_detect(const uint8_t *p, size_t n)

@@ -25,7 +25,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -82,9 +81,8 @@ static const vmesh_evidence_scheme *inner_scheme(const char *mt)
     const vmesh_evidence_scheme *all[] = {&vmesh_scheme_snp, &vmesh_scheme_tdx};
 
     for (size_t i = 0; i < 2; i++)
-        for (const char *const *m = all[i]->media_types; *m != NULL; m++)
-            if (strcasecmp(*m, mt) == 0)
-                return all[i];
+        if (vmesh_evidence_media_type_find(mt, all[i]->media_types) >= 0)
+            return all[i];
     return NULL;
 }
 
@@ -109,7 +107,7 @@ static vmesh_err tsm_appraise(const vmesh_appraisal_in *in, vmesh_appraisal *out
     vmesh_appraisal_in inner;
 
     VMESH_ENSURE(in != NULL && out != NULL, VMESH_ERR_ARG, "tsm appraisal: no input or output");
-    VMESH_ENSURE(in->media_type == NULL || strcasecmp(in->media_type, VMESH_TSM_MEDIA_TYPE) == 0,
+    VMESH_ENSURE(in->media_type == NULL || vmesh_evidence_media_type_eq(in->media_type, VMESH_TSM_MEDIA_TYPE),
                  VMESH_ERR_UNSUPPORTED, "tsm appraisal: media type \"%.200s\" is not %s", in->media_type,
                  VMESH_TSM_MEDIA_TYPE);
     VMESH_GUARD(vmesh_tsm_cmw_decode(in->evidence, in->evidence_len, mt, sizeof(mt), &v, &vn));

@@ -17,6 +17,7 @@
 
 #include "vmesh/sync.h"
 #include "vmesh/verifier.h"
+#include "vmesh/schemes.h"
 
 static const char rv_json[] =
     "{\"format\":\"vmesh-rv/1\",\"reference-values\":[{\"scheme\":\"psa\",\"class-id\":\"text:impl-1\","
@@ -351,7 +352,7 @@ static void stale_results(void **state)
     vmesh_sync_config cfg = {.state_dir = f->state, .on_snapshot = vmesh_sync_to_verifier};
     vmesh_sync_rvp r = {.name = "acme", .url = f->url, .key = f->key};
     vmesh_sync *s = NULL;
-    const vmesh_evidence_scheme *psa = vmesh_verifier_scheme_by_name("psa");
+    const vmesh_evidence_scheme *psa = vmesh_schemes_by_name("psa");
     char iak_path[200], claims_path[200], doc[4096], *pem_json;
     uint8_t nonce[32] = {1, 2, 3};
     vmesh_kv kv[2];
