@@ -175,7 +175,7 @@ void vmesh_service_stats_get(vmesh_service *s, vmesh_service_stats *out);
 
 /* ---- client: a passport issuer over HTTP ------------------------------------- */
 
-typedef struct {
+typedef struct vmesh_service_client {
     const char *url;             /* service base URL, e.g. "http://verifier:8080" */
     long timeout_ms;             /* whole exchange; 0: 10000 */
     const char *ca_file;         /* https trust anchors; NULL: the system's */

@@ -7,10 +7,7 @@
  * (peer identities and trust vectors only, no keys, no evidence).
  */
 #define _GNU_SOURCE
-#include "proxy_int.h"
-
-#include "vmesh/rv.h"
-#include "vmesh/verifier.h"
+#include "conn.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -26,6 +23,8 @@
 
 typedef struct admin_conn {
     struct admin_conn *next;
+    struct px_admin *admin;
+    px_ev ev;
     int fd;
     char req[REQ_MAX + 1];
     size_t len;
@@ -35,188 +34,106 @@ typedef struct admin_conn {
     uint64_t born;
 } admin_conn;
 
-/* Only the control thread touches these. */
-static admin_conn *conns;
-static size_t nconns;
+/* Only the control thread touches this. */
+struct px_admin {
+    struct vmesh_proxy *p;
+    int fd, ep;
+    px_ev ev;
+    admin_conn *conns;
+    size_t nconns;
+};
 
-vmesh_err px_admin_open(const char *addr, int *fd)
+static void admin_accept(px_ev *ev, uint32_t events);
+static void admin_event(px_ev *ev, uint32_t events);
+
+vmesh_err px_admin_open(struct vmesh_proxy *p, const char *addr, struct px_admin **out)
 {
-    return vmesh_net_listen(addr, 64, 0, fd);
+    vmesh_err rc = VMESH_OK;
+    struct px_admin *a = calloc(1, sizeof(*a));
+
+    *out = NULL;
+    VMESH_ENSURE(a != NULL, VMESH_ERR_NOMEM, "out of memory");
+    a->p = p;
+    a->ep = -1;
+    a->ev.fn = admin_accept;
+    VMESH_GUARD(vmesh_net_listen(addr, 64, 0, &a->fd));
+    *out = a;
+    a = NULL;
+out:
+    free(a);
+    return rc;
 }
 
-static void admin_free(admin_conn *a)
+vmesh_err px_admin_attach(struct px_admin *a, int epfd)
 {
-    admin_conn **pp = &conns;
+    a->ep = epfd;
+    return px_ev_add(epfd, a->fd, EPOLLIN, &a->ev);
+}
 
-    while (*pp && *pp != a)
+static void conn_free(admin_conn *c)
+{
+    struct px_admin *a = c->admin;
+    admin_conn **pp = &a->conns;
+
+    while (*pp && *pp != c)
         pp = &(*pp)->next;
     if (*pp)
-        *pp = a->next;
-    close(a->fd);
-    vmesh_buf_free(&a->out);
-    free(a);
-    nconns--;
+        *pp = c->next;
+    close(c->fd);
+    vmesh_buf_free(&c->out);
+    free(c);
+    a->nconns--;
 }
 
-void px_admin_close_all(void)
+void px_admin_free(struct px_admin *a)
 {
-    while (conns)
-        admin_free(conns);
+    if (a == NULL)
+        return;
+    while (a->conns)
+        conn_free(a->conns);
+    if (a->fd >= 0)
+        close(a->fd);
+    free(a);
 }
 
-static void reap_stale(void)
+static void reap_stale(struct px_admin *a)
 {
     uint64_t now = vmesh_time_mono_ns();
 
-    for (admin_conn *a = conns, *n; a; a = n) {
-        n = a->next;
-        if (now - a->born > ADMIN_TIMEOUT_NS)
-            admin_free(a);
+    for (admin_conn *c = a->conns, *n; c; c = n) {
+        n = c->next;
+        if (now - c->born > ADMIN_TIMEOUT_NS)
+            conn_free(c);
     }
 }
 
-void px_admin_accept(struct vmesh_proxy *p, int epfd)
+static void admin_accept(px_ev *ev, uint32_t events)
 {
-    reap_stale();
+    struct px_admin *a = PX_OWNER(ev, struct px_admin, ev);
+
+    (void)events;
+    reap_stale(a);
     for (;;) {
-        int fd = accept4(p->admin_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        admin_conn *a;
-        struct epoll_event e;
+        int fd = accept4(a->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        admin_conn *c;
 
         if (fd < 0)
             return;
-        if (nconns >= ADMIN_CONNS_MAX || (a = calloc(1, sizeof(*a))) == NULL) {
+        if (a->nconns >= ADMIN_CONNS_MAX || (c = calloc(1, sizeof(*c))) == NULL) {
             close(fd);
             continue;
         }
-        a->fd = fd;
-        a->born = vmesh_time_mono_ns();
-        vmesh_buf_init(&a->out, 64 * 1024 * 1024);
-        a->next = conns;
-        conns = a;
-        nconns++;
-        memset(&e, 0, sizeof(e));
-        e.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-        e.data.ptr = a;
-        if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &e) != 0)
-            admin_free(a);
+        c->admin = a;
+        c->ev.fn = admin_event;
+        c->fd = fd;
+        c->born = vmesh_time_mono_ns();
+        vmesh_buf_init(&c->out, 64 * 1024 * 1024);
+        c->next = a->conns;
+        a->conns = c;
+        a->nconns++;
+        if (px_ev_add(a->ep, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, &c->ev) != VMESH_OK)
+            conn_free(c);
     }
-}
-
-/* ---- metrics ------------------------------------------------------------------------ */
-
-static vmesh_err put(vmesh_buf *b, const char *fmt, ...) VMESH_PRINTF(2, 3);
-static vmesh_err put(vmesh_buf *b, const char *fmt, ...)
-{
-    char line[1024];
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return VMESH_OK;
-    return vmesh_buf_append(b, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
-}
-
-static const char *const hist_le[14] = {"0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025",
-                                        "0.05",    "0.1",    "0.25",  "0.5",    "1",     "2.5",  "5"};
-
-static vmesh_err hist(vmesh_buf *b, const char *name, const char *help, px_hist *h)
-{
-    vmesh_err rc = VMESH_OK;
-    uint64_t cum = 0;
-
-    VMESH_GUARD(put(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name));
-    for (int i = 0; i < PX_HIST_BUCKETS; i++) {
-        cum += atomic_load(&h->b[i]);
-        VMESH_GUARD(put(b, "%s_bucket{le=\"%s\"} %llu\n", name, hist_le[i], (unsigned long long)cum));
-    }
-    cum += atomic_load(&h->b[PX_HIST_BUCKETS]);
-    VMESH_GUARD(put(b, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", name, (unsigned long long)cum,
-                    name, (double)atomic_load(&h->sum_us) / 1e6, name, (unsigned long long)atomic_load(&h->count)));
-out:
-    return rc;
-}
-
-vmesh_err px_metrics_render(struct vmesh_proxy *p, vmesh_buf *b)
-{
-    vmesh_err rc = VMESH_OK;
-    px_metrics *m = &p->m;
-    static const char *const dirs[2] = {"inbound", "outbound"};
-    px_gen *g = px_current_gen(p);
-    vmesh_agent_stats st;
-    vmesh_rv_store *rv = vmesh_verifier_rv(p->verifier);
-    int64_t now = vmesh_time_now(), snap = atomic_load(&p->snapshot_at);
-
-    vmesh_agent_stats_get(g->agent, &st);
-    VMESH_GUARD(put(b, "# HELP vmesh_connections_total Connections by direction and how they ended.\n"
-                       "# TYPE vmesh_connections_total counter\n"));
-    for (int d = 0; d < 2; d++)
-        for (int r = 0; r < PX_RES__COUNT; r++)
-            VMESH_GUARD(put(b, "vmesh_connections_total{direction=\"%s\",result=\"%s\"} %llu\n", dirs[d],
-                            px_result_name((px_result)r), (unsigned long long)atomic_load(&m->conns[d][r])));
-    VMESH_GUARD(put(b, "# HELP vmesh_connections_active Open connections.\n# TYPE vmesh_connections_active gauge\n"));
-    for (int d = 0; d < 2; d++)
-        VMESH_GUARD(put(b, "vmesh_connections_active{direction=\"%s\"} %lld\n", dirs[d],
-                        (long long)atomic_load(&m->active[d])));
-    VMESH_GUARD(put(b, "# HELP vmesh_bytes_total Bytes proxied (from / to the attested peer).\n"
-                       "# TYPE vmesh_bytes_total counter\n"));
-    for (int d = 0; d < 2; d++) {
-        VMESH_GUARD(put(b, "vmesh_bytes_total{direction=\"%s\",flow=\"from_peer\"} %llu\n", dirs[d],
-                        (unsigned long long)atomic_load(&m->bytes[d][0])));
-        VMESH_GUARD(put(b, "vmesh_bytes_total{direction=\"%s\",flow=\"to_peer\"} %llu\n", dirs[d],
-                        (unsigned long long)atomic_load(&m->bytes[d][1])));
-    }
-    VMESH_GUARD(hist(b, "vmesh_handshake_seconds", "Attested TLS handshake time, accept or connect to established.",
-                     &m->handshake));
-    VMESH_GUARD(hist(b, "vmesh_attestation_seconds", "Time to appraise one peer attestation (local verifier).",
-                     &m->attestation));
-    VMESH_GUARD(put(b, "# HELP vmesh_attestation_failures_total Attestation failures by reason and by whom.\n"
-                       "# TYPE vmesh_attestation_failures_total counter\n"));
-    for (uint32_t r = 1; r < VMESH_ATLS_R__COUNT; r++)
-        for (int by = 0; by < 2; by++)
-            VMESH_GUARD(put(b, "vmesh_attestation_failures_total{reason=\"%s\",by=\"%s\"} %llu\n",
-                            vmesh_atls_reason_name(r), by ? "peer" : "local",
-                            (unsigned long long)atomic_load(&m->failures[r][by])));
-    VMESH_GUARD(put(b, "# HELP vmesh_ar_cache_hits_total Attestation-result cache hits.\n"
-                       "# TYPE vmesh_ar_cache_hits_total counter\nvmesh_ar_cache_hits_total %llu\n"
-                       "# HELP vmesh_ar_cache_misses_total Attestation-result cache misses (appraisals).\n"
-                       "# TYPE vmesh_ar_cache_misses_total counter\nvmesh_ar_cache_misses_total %llu\n",
-                    (unsigned long long)(st.cache_hits + atomic_load(&m->agent_hits_base)),
-                    (unsigned long long)(st.cache_misses + atomic_load(&m->agent_misses_base))));
-    VMESH_GUARD(put(b, "# HELP vmesh_rv_epoch Epoch of each RVP in the installed reference-value snapshot.\n"
-                       "# TYPE vmesh_rv_epoch gauge\n"));
-    for (size_t i = 0; rv && i < vmesh_rv_epoch_count(rv); i++) {
-        const char *name;
-        uint64_t e;
-        if (vmesh_rv_epoch_at(rv, i, &name, &e))
-            VMESH_GUARD(put(b, "vmesh_rv_epoch{rvp=\"%s\"} %llu\n", name, (unsigned long long)e));
-    }
-    VMESH_GUARD(put(b, "# HELP vmesh_rv_snapshot_age_seconds Seconds since the reference-value snapshot was installed.\n"
-                       "# TYPE vmesh_rv_snapshot_age_seconds gauge\nvmesh_rv_snapshot_age_seconds %lld\n",
-                    (long long)(snap ? now - snap : -1)));
-    VMESH_GUARD(put(b, "# HELP vmesh_certificate_expiry_seconds Seconds until our SVID expires.\n"
-                       "# TYPE vmesh_certificate_expiry_seconds gauge\nvmesh_certificate_expiry_seconds %lld\n",
-                    (long long)(g->cert_not_after ? g->cert_not_after - now : -1)));
-    VMESH_GUARD(put(b, "# HELP vmesh_reappraisal_closed_total Connections closed because their peer no longer passes.\n"
-                       "# TYPE vmesh_reappraisal_closed_total counter\nvmesh_reappraisal_closed_total %llu\n"
-                       "# HELP vmesh_reappraisals_total Peer results re-judged after an RV or policy change.\n"
-                       "# TYPE vmesh_reappraisals_total counter\nvmesh_reappraisals_total %llu\n",
-                    (unsigned long long)atomic_load(&m->reappraisal_closed),
-                    (unsigned long long)atomic_load(&m->reappraisals)));
-    VMESH_GUARD(put(b, "# HELP vmesh_reloads_total Configuration reloads (SIGHUP) by outcome.\n"
-                       "# TYPE vmesh_reloads_total counter\nvmesh_reloads_total{result=\"ok\"} %llu\n"
-                       "vmesh_reloads_total{result=\"failed\"} %llu\n",
-                    (unsigned long long)atomic_load(&m->reloads), (unsigned long long)atomic_load(&m->reload_failures)));
-    VMESH_GUARD(put(b, "# HELP vmesh_config_generation Configuration generation in force.\n"
-                       "# TYPE vmesh_config_generation gauge\nvmesh_config_generation %llu\n",
-                    (unsigned long long)g->id));
-out:
-    vmesh_rv_store_free(rv);
-    px_gen_unref(g);
-    return rc;
 }
 
 /* ---- requests ------------------------------------------------------------------------- */
@@ -227,40 +144,43 @@ static void text(vmesh_buf *b, const char *s)
         vmesh_buf_reset(b); /* an empty body still carries the status */
 }
 
-static vmesh_err respond(admin_conn *a, int status, const char *reason, const char *ctype, const vmesh_buf *body)
+static vmesh_err respond(admin_conn *c, int status, const char *reason, const char *ctype,
+                         const vmesh_buf *body)
 {
     vmesh_err rc = VMESH_OK;
     char head[256];
-    int n = snprintf(head, sizeof(head),
-                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n"
-                     "Cache-Control: no-store\r\n\r\n",
-                     status, reason, ctype, body ? body->len : 0);
+    int n = snprintf(
+        head, sizeof(head),
+        "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n"
+        "Cache-Control: no-store\r\n\r\n",
+        status, reason, ctype, body ? body->len : 0);
 
-    VMESH_GUARD(vmesh_buf_append(&a->out, head, (size_t)n));
+    VMESH_GUARD(vmesh_buf_append(&c->out, head, (size_t)n));
     if (body && body->len)
-        VMESH_GUARD(vmesh_buf_append(&a->out, body->data, body->len));
-    a->responding = true;
+        VMESH_GUARD(vmesh_buf_append(&c->out, body->data, body->len));
+    c->responding = true;
 out:
     return rc;
 }
 
-static void handle(struct vmesh_proxy *p, admin_conn *a)
+static void handle(struct vmesh_proxy *p, admin_conn *c)
 {
+    px_gen *g;
     vmesh_buf body = {0};
     char method[8], path[256];
     char *sp1, *sp2, *q;
     size_t ml, pl;
 
-    sp1 = memchr(a->req, ' ', a->len);
-    sp2 = sp1 ? memchr(sp1 + 1, ' ', a->len - (size_t)(sp1 + 1 - a->req)) : NULL;
-    ml = sp1 ? (size_t)(sp1 - a->req) : 0;
+    sp1 = memchr(c->req, ' ', c->len);
+    sp2 = sp1 ? memchr(sp1 + 1, ' ', c->len - (size_t)(sp1 + 1 - c->req)) : NULL;
+    ml = sp1 ? (size_t)(sp1 - c->req) : 0;
     pl = sp2 ? (size_t)(sp2 - sp1 - 1) : 0;
     if (!sp1 || !sp2 || ml == 0 || ml >= sizeof(method) || pl == 0 || pl >= sizeof(path)) {
         text(&body, "bad request\n");
-        (void)respond(a, 400, "Bad Request", "text/plain", &body);
+        (void)respond(c, 400, "Bad Request", "text/plain", &body);
         goto out;
     }
-    memcpy(method, a->req, ml);
+    memcpy(method, c->req, ml);
     method[ml] = '\0';
     memcpy(path, sp1 + 1, pl);
     path[pl] = '\0';
@@ -268,77 +188,92 @@ static void handle(struct vmesh_proxy *p, admin_conn *a)
         *q = '\0';
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
         text(&body, "only GET\n");
-        (void)respond(a, 405, "Method Not Allowed", "text/plain", &body);
+        (void)respond(c, 405, "Method Not Allowed", "text/plain", &body);
     } else if (strcmp(path, "/ready") == 0) {
-        bool ready = atomic_load(&p->ready) && atomic_load(&p->have_snapshot) && !atomic_load(&p->draining);
-        const char *why = !atomic_load(&p->ready)          ? "listeners not up\n"
+        bool ready =
+            atomic_load(&p->ready) && atomic_load(&p->have_snapshot) && !atomic_load(&p->draining);
+        const char *why = !atomic_load(&p->ready)           ? "listeners not up\n"
                           : !atomic_load(&p->have_snapshot) ? "no reference-value snapshot yet\n"
                           : atomic_load(&p->draining)       ? "draining\n"
                                                             : "ready\n";
         text(&body, why);
-        (void)respond(a, ready ? 200 : 503, ready ? "OK" : "Service Unavailable", "text/plain", &body);
+        (void)respond(c, ready ? 200 : 503, ready ? "OK" : "Service Unavailable", "text/plain",
+                      &body);
     } else if (strcmp(path, "/metrics") == 0) {
-        if (px_metrics_render(p, &body) == VMESH_OK)
-            (void)respond(a, 200, "OK", "text/plain; version=0.0.4", &body);
+        vmesh_err rc;
+        g = px_current_gen(p);
+        rc = px_metrics_render(p, g, &body);
+        px_gen_unref(g);
+        if (rc == VMESH_OK)
+            (void)respond(c, 200, "OK", "text/plain; version=0.0.4", &body);
         else
-            (void)respond(a, 500, "Internal Server Error", "text/plain", NULL);
+            (void)respond(c, 500, "Internal Server Error", "text/plain", NULL);
     } else if (strcmp(path, "/peers") == 0) {
-        if (px_workers_peers_json(p, &body) == VMESH_OK)
-            (void)respond(a, 200, "OK", "application/json", &body);
+        if (px_conns_peers_json(p, &body) == VMESH_OK)
+            (void)respond(c, 200, "OK", "application/json", &body);
         else
-            (void)respond(a, 500, "Internal Server Error", "text/plain", NULL);
+            (void)respond(c, 500, "Internal Server Error", "text/plain", NULL);
     } else {
         text(&body, "not found: /ready, /metrics, /peers\n");
-        (void)respond(a, 404, "Not Found", "text/plain", &body);
+        (void)respond(c, 404, "Not Found", "text/plain", &body);
     }
-    if (strcmp(method, "HEAD") == 0 && a->out.len > 0) {
+    if (strcmp(method, "HEAD") == 0 && c->out.len > 0) {
         /* keep only the head */
-        uint8_t *end = memmem(a->out.data, a->out.len, "\r\n\r\n", 4);
+        uint8_t *end = memmem(c->out.data, c->out.len, "\r\n\r\n", 4);
         if (end)
-            a->out.len = (size_t)(end + 4 - a->out.data);
+            c->out.len = (size_t)(end + 4 - c->out.data);
     }
 out:
     vmesh_buf_free(&body);
 }
 
-void px_admin_event(struct vmesh_proxy *p, void *conn, uint32_t events)
+/* What a recv or send result means for the loop around it. */
+typedef enum { IO_MORE, IO_RETRY, IO_WAIT, IO_CLOSE } io_next;
+
+static io_next io_result(ssize_t n)
 {
-    admin_conn *a = conn;
+    if (n > 0)
+        return IO_MORE;
+    if (n < 0 && errno == EINTR)
+        return IO_RETRY;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return IO_WAIT;
+    return IO_CLOSE;
+}
+
+static void admin_event(px_ev *ev, uint32_t events)
+{
+    admin_conn *c = PX_OWNER(ev, admin_conn, ev);
+    io_next x = IO_MORE;
+    ssize_t n;
 
     (void)events;
-    while (!a->responding) {
-        ssize_t n = recv(a->fd, a->req + a->len, REQ_MAX - a->len, 0);
-        if (n < 0 && errno == EINTR)
+    while (!c->responding && x != IO_WAIT && x != IO_CLOSE) {
+        n = recv(c->fd, c->req + c->len, REQ_MAX - c->len, 0);
+        x = io_result(n);
+        if (x != IO_MORE)
             continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return;
-        if (n <= 0) {
-            admin_free(a);
-            return;
-        }
-        a->len += (size_t)n;
-        a->req[a->len] = '\0';
-        if (memmem(a->req, a->len, "\r\n\r\n", 4) != NULL || memmem(a->req, a->len, "\n\n", 2) != NULL) {
-            handle(p, a);
-        } else if (a->len == REQ_MAX) {
+        c->len += (size_t)n;
+        c->req[c->len] = '\0';
+        if (memmem(c->req, c->len, "\r\n\r\n", 4) != NULL ||
+            memmem(c->req, c->len, "\n\n", 2) != NULL) {
+            handle(c->admin->p, c);
+        } else if (c->len == REQ_MAX) {
             vmesh_buf b = {0};
             text(&b, "request too large\n");
-            (void)respond(a, 431, "Request Header Fields Too Large", "text/plain", &b);
+            (void)respond(c, 431, "Request Header Fields Too Large", "text/plain", &b);
             vmesh_buf_free(&b);
         }
     }
-    while (a->off < a->out.len) {
-        ssize_t n = send(a->fd, a->out.data + a->off, a->out.len - a->off, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return;
-        if (n <= 0) {
-            admin_free(a);
-            return;
-        }
-        a->off += (size_t)n;
+    while (c->responding && c->off < c->out.len && x != IO_WAIT && x != IO_CLOSE) {
+        n = send(c->fd, c->out.data + c->off, c->out.len - c->off, MSG_NOSIGNAL);
+        x = io_result(n);
+        if (x == IO_MORE)
+            c->off += (size_t)n;
     }
-    shutdown(a->fd, SHUT_WR);
-    admin_free(a);
+    if (x == IO_WAIT)
+        return;
+    if (x != IO_CLOSE)
+        shutdown(c->fd, SHUT_WR);
+    conn_free(c);
 }

@@ -1,23 +1,69 @@
 /*
  * Internals of the proxy module shared by its files: the parsed
- * configuration, the refcounted configuration generation, workers,
- * connections and metrics. Nothing here is exported from libvmesh.
+ * configuration, metrics, the refcounted configuration generation and the
+ * process-wide proxy object, with the functions each file offers the
+ * others. Nothing here is exported from libvmesh.
+ *
+ * Files, each calling only files listed before it (no file calls one
+ * listed after it; the worker reaches connections only through the
+ * handlers they register, as nginx's event core does):
+ *   metrics.c    counters and histograms, the Prometheus text
+ *   accesslog.c  the access-log file and the JSON record of a connection
+ *   gen.c        configuration generations: policies, agent, atls configs
+ *   timer.c      the per-worker timer heap            (timer.h)
+ *   worker.c     worker threads: epoll loop, listeners, accept (worker.h)
+ *   forward.c    moving bytes between the two sides    (forward.h)
+ *   conn.c       the connection state machine          (conn.h)
+ *   admin.c      the admin HTTP endpoint
+ *   proxy.c      the control plane: start, reload, drain, signals
+ * config.c (the YAML parser) stands apart: it only fills the types below.
+ * Types point at each other through forward declarations, never void *.
  */
 #ifndef VMESH_PROXY_INT_H
 #define VMESH_PROXY_INT_H
 
 #include "vmesh/agent.h"
 #include "vmesh/atls.h"
+#include "vmesh/policy.h"
 #include "vmesh/proxy.h"
 
 #include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <sys/socket.h>
 
 #define PX_MAX_LISTENERS 64
 #define PX_MAX_UPSTREAMS 32
 #define PX_MAX_WORKERS 64
+
+/* Types of other modules the proxy holds (their headers are included by
+ * the files that call them; sync and service are optional in a build). */
+struct vmesh_verifier;
+struct vmesh_bell_view;
+struct vmesh_key;
+struct vmesh_sync;
+struct vmesh_service_client;
+/* Our own, defined in the files that own them. */
+struct px_worker;
+struct px_conn;
+struct px_prov;
+struct px_admin;
+
+/* ---- event sources ------------------------------------------------------------- */
+
+/* What epoll_event.data.ptr points at, in the workers and in the control
+ * thread: the handler of the socket's owner, embedded in the owner (a
+ * connection, a listener, an admin request); the handler finds its owner
+ * with PX_OWNER. */
+typedef struct px_ev px_ev;
+typedef void px_ev_fn(px_ev *ev, uint32_t events);
+struct px_ev {
+    px_ev_fn *fn;
+};
+#define PX_OWNER(ev, type, member) ((type *)(void *)((char *)(ev)-offsetof(type, member)))
+/* Registers fd with ev in the epoll set ep. */
+vmesh_err px_ev_add(int ep, int fd, uint32_t events, px_ev *ev) VMESH_WUR;
 
 /* ---- configuration ------------------------------------------------------------ */
 
@@ -63,7 +109,7 @@ struct vmesh_proxy_config {
     size_t ntv;
     char *passport_local_key, *passport_central;
     char *central_url, *central_key; /* verifier.central: background-check at a central verifier */
-    int64_t central_cache; /* seconds, 0 default */
+    int64_t central_cache;           /* seconds, 0 default */
     size_t ar_cache_slots;
     /* policy */
     json_t *policy_doc; /* base policy document (file or inline); NULL: default */
@@ -99,10 +145,10 @@ typedef enum {
     PX_RES_PEER_REFUSED, /* attestation refused by the peer */
     PX_RES_TIMEOUT,      /* handshake / attestation timeout */
     PX_RES_CONNECT_FAILED,
-    PX_RES_IDLE,         /* idle timeout */
-    PX_RES_REAPPRAISAL,  /* closed after re-appraisal */
-    PX_RES_DRAIN,        /* closed at the end of a drain */
-    PX_RES_RESET,        /* a side reset or an I/O error */
+    PX_RES_IDLE,        /* idle timeout */
+    PX_RES_REAPPRAISAL, /* closed after re-appraisal */
+    PX_RES_DRAIN,       /* closed at the end of a drain */
+    PX_RES_RESET,       /* a side reset or an I/O error */
     PX_RES__COUNT
 } px_result;
 
@@ -125,8 +171,11 @@ typedef struct {
     _Atomic uint64_t agent_hits_base, agent_misses_base;
 } px_metrics;
 
+/* metrics.c */
 const char *px_result_name(px_result r);
 void px_hist_observe(px_hist *h, uint64_t ns);
+/* Appends to b what printf would print; a line longer than 1 KiB is cut. */
+vmesh_err px_buf_printf(vmesh_buf *b, const char *fmt, ...) VMESH_PRINTF(2, 3) VMESH_WUR;
 
 /* ---- configuration generation --------------------------------------------------- */
 
@@ -140,29 +189,31 @@ typedef struct px_gen {
     uint64_t id;
     vmesh_proxy_config *cfg;
     vmesh_agent *agent;
-    void *issuer; /* vmesh_verifier * for local passports */
-    void *central; /* passport client */
-    void *central_rp; /* vmesh_service_client * for verifier.central */
+    struct vmesh_verifier *issuer;           /* local passport issuer, or NULL */
+    struct vmesh_service_client *central;    /* passport client, or NULL */
+    struct vmesh_service_client *central_rp; /* verifier.central, or NULL */
     vmesh_policy *policy;
     vmesh_atls_config *in_cfg[PX_MAX_LISTENERS];
     vmesh_atls_config *out_cfg[PX_MAX_LISTENERS];
     px_sessions sessions[PX_MAX_LISTENERS];
     /* resolved addresses: inbound app, outbound upstreams */
-    struct sockaddr_storage *app_addr;      /* [nin] */
-    unsigned *app_len;
+    struct sockaddr_storage *app_addr; /* [nin] */
+    socklen_t *app_len;
     struct sockaddr_storage *up_addr[PX_MAX_LISTENERS]; /* [nout][nup] */
-    unsigned *up_len[PX_MAX_LISTENERS];
+    socklen_t *up_len[PX_MAX_LISTENERS];
     int64_t cert_not_after;
     struct px_prov *provs; /* [nin + nout]: provider wrappers (metrics) */
     struct vmesh_proxy *proxy;
 } px_gen;
 
+/* gen.c. px_gen_build takes cfg (also on error). */
+vmesh_err px_gen_build(struct vmesh_proxy *p, vmesh_proxy_config *cfg, px_gen **out) VMESH_WUR;
 px_gen *px_gen_ref(px_gen *g);
 void px_gen_unref(px_gen *g);
+/* The generation in force, referenced (px_gen_unref when done). */
+px_gen *px_current_gen(struct vmesh_proxy *p);
 
 /* ---- the proxy ---------------------------------------------------------------------- */
-
-struct px_worker;
 
 struct vmesh_proxy {
     char *config_path;
@@ -170,13 +221,12 @@ struct vmesh_proxy {
     px_gen *gen;
     uint64_t next_gen_id;
     /* process-wide RP state */
-    void *verifier;  /* vmesh_verifier * */
-    void *bell;      /* vmesh_bell_view * */
-    void *bell_key;  /* vmesh_key * */
-    void *sync;      /* vmesh_sync * */
-    void *sync_policy; /* vmesh_policy * from the bundle, or NULL */
+    struct vmesh_verifier *verifier;
+    struct vmesh_bell_view *bell;
+    struct vmesh_key *bell_key;
+    struct vmesh_sync *sync;
+    vmesh_policy *sync_policy; /* the bundle's policy, or NULL */
     pthread_mutex_t reload_lock;
-    vmesh_err ready_err;
     _Atomic int64_t snapshot_at; /* wall time of the installed RV snapshot; 0: none */
     _Atomic bool have_snapshot;
     /* listeners: addresses fixed at start */
@@ -186,32 +236,51 @@ struct vmesh_proxy {
     _Atomic uint64_t rr[PX_MAX_LISTENERS]; /* outbound round robin */
     _Atomic bool draining, force_close, ready;
     _Atomic uint64_t reappraise_gen;
-    int admin_fd;
+    struct px_admin *admin;
     int stop_fd; /* eventfd: async-signal-safe stop */
     int access_fd;
     px_metrics m;
     _Atomic uint64_t log_refused_at;
 };
 
-/* conn.c: workers */
-vmesh_err px_workers_start(struct vmesh_proxy *p) VMESH_WUR;
-vmesh_err px_workers_open(struct vmesh_proxy *p, const vmesh_proxy_config *cfg) VMESH_WUR;
-void px_workers_wake(struct vmesh_proxy *p);
-void px_workers_join(struct vmesh_proxy *p);
-void px_workers_free(struct vmesh_proxy *p);
-size_t px_workers_alive(struct vmesh_proxy *p);
-/* Appends the /peers JSON array of open connections. */
-vmesh_err px_workers_peers_json(struct vmesh_proxy *p, vmesh_buf *out) VMESH_WUR;
+/* metrics.c: the Prometheus text of /metrics under generation g. */
+vmesh_err px_metrics_render(struct vmesh_proxy *p, const px_gen *g, vmesh_buf *out) VMESH_WUR;
 
-/* admin.c */
-vmesh_err px_metrics_render(struct vmesh_proxy *p, vmesh_buf *out) VMESH_WUR;
-vmesh_err px_admin_open(const char *addr, int *fd) VMESH_WUR;
-void px_admin_accept(struct vmesh_proxy *p, int epfd);
-void px_admin_event(struct vmesh_proxy *p, void *conn, uint32_t events);
-void px_admin_close_all(void);
+/* accesslog.c */
 
-/* proxy.c */
-px_gen *px_current_gen(struct vmesh_proxy *p);
-void px_access_log(struct vmesh_proxy *p, const char *line, size_t n);
+/* What the access log and /peers say about a connection. */
+typedef struct {
+    int dir;
+    const char *listener;
+    const char *state;   /* /peers only; NULL in the access log */
+    const char *peer_id; /* NULL: not known (yet) */
+    int mode;            /* < 0: no attested handshake (yet) */
+    vmesh_tier tier;
+    const vmesh_tv *tv;
+    const char *epochs; /* a JSON object; "" for {} */
+    bool resumed;
+    uint64_t from_peer, to_peer;
+} px_record;
+
+#define PX_EPOCHS_MAX 96
+/* The RVP epochs of v's installed snapshot as a JSON object, at most
+ * PX_EPOCHS_MAX - 1 characters ({} when they do not fit). */
+void px_epochs_json(struct vmesh_verifier *v, char out[PX_EPOCHS_MAX]);
+/* Opens cfg's access log (NULL: off); at a reload the new file takes the
+ * old descriptor's number, so workers never see it change. */
+vmesh_err px_access_log_open(struct vmesh_proxy *p, const vmesh_proxy_config *cfg) VMESH_WUR;
+/* The line of a connection that ended: one write(2) on an O_APPEND
+ * descriptor, nothing when the log is off. */
+void px_access_log(struct vmesh_proxy *p, const px_record *r, uint64_t duration_ms,
+                   px_result result, const char *reason);
+/* One element of the /peers array (a comma first unless first). */
+vmesh_err px_record_peers_json(vmesh_buf *out, const px_record *r, bool first, uint64_t age_ms,
+                               size_t worker) VMESH_WUR;
+
+/* admin.c: the admin endpoint. Opened at start (a port conflict is
+ * reported there), served from the control thread's epoll set. */
+vmesh_err px_admin_open(struct vmesh_proxy *p, const char *addr, struct px_admin **out) VMESH_WUR;
+vmesh_err px_admin_attach(struct px_admin *a, int epfd) VMESH_WUR;
+void px_admin_free(struct px_admin *a);
 
 #endif

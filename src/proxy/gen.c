@@ -1,0 +1,348 @@
+/*
+ * Configuration generations: everything a connection needs that a reload
+ * may change (the policies and per-peer rules, the agent, one atls
+ * configuration per listener with its session cache, the resolved app and
+ * upstream addresses), built complete before it is installed and
+ * refcounted: a connection keeps the generation it was accepted under, so a
+ * reload never changes an open connection's TLS configuration. It must
+ * never hand out a half-built generation.
+ */
+#define _GNU_SOURCE
+#include "proxy_int.h"
+
+#include "vmesh/rv.h"
+#include "vmesh/verifier.h"
+#ifdef VMESH_HAVE_SERVICE
+#include "vmesh/service.h"
+#endif
+
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct px_prov {
+    vmesh_atls_provider inner;
+    struct vmesh_proxy *p;
+} px_prov;
+
+/* ---- provider wrapper: attestation latency ------------------------------------------------ */
+
+static vmesh_err prov_attest(void *ctx, const vmesh_atls_attest_in *in, vmesh_atls_msg *msg)
+{
+    px_prov *pv = ctx;
+
+    return pv->inner.attest(pv->inner.ctx, in, msg);
+}
+
+static vmesh_err prov_appraise(void *ctx, const vmesh_atls_appraise_in *in,
+                               vmesh_atls_peer_result *out, vmesh_atls_reason *reason)
+{
+    px_prov *pv = ctx;
+    uint64_t t0 = vmesh_time_mono_ns();
+    vmesh_err rc = pv->inner.appraise(pv->inner.ctx, in, out, reason);
+
+    px_hist_observe(&pv->p->m.attestation, vmesh_time_mono_ns() - t0);
+    return rc;
+}
+
+/* ---- generations ----------------------------------------------------------------------- */
+
+px_gen *px_gen_ref(px_gen *g)
+{
+    if (g)
+        atomic_fetch_add(&g->refs, 1);
+    return g;
+}
+
+void px_gen_unref(px_gen *g)
+{
+    size_t nl;
+
+    if (g == NULL || atomic_fetch_sub(&g->refs, 1) != 1)
+        return;
+    nl = g->cfg ? g->cfg->nin + g->cfg->nout : 0;
+    for (size_t i = 0; i < PX_MAX_LISTENERS; i++) {
+        vmesh_atls_config_free(g->in_cfg[i]);
+        vmesh_atls_config_free(g->out_cfg[i]);
+        for (size_t j = 0; j < PX_MAX_UPSTREAMS; j++)
+            vmesh_atls_session_free(g->sessions[i].sess[j]);
+        pthread_mutex_destroy(&g->sessions[i].lock);
+        free(g->up_addr[i]);
+        free(g->up_len[i]);
+    }
+    (void)nl;
+    free(g->app_addr);
+    free(g->app_len);
+    free(g->provs);
+    vmesh_agent_free(g->agent);
+    vmesh_verifier_free(g->issuer);
+#ifdef VMESH_HAVE_SERVICE
+    free(g->central);
+    free(g->central_rp);
+#endif
+    vmesh_policy_free(g->policy);
+    vmesh_proxy_config_free(g->cfg);
+    free(g);
+}
+
+px_gen *px_current_gen(struct vmesh_proxy *p)
+{
+    px_gen *g;
+
+    pthread_mutex_lock(&p->gen_lock);
+    g = px_gen_ref(p->gen);
+    pthread_mutex_unlock(&p->gen_lock);
+    return g;
+}
+
+/* A policy from the base document with a rule's overrides and the trusted
+ * verifier keys. */
+static vmesh_err make_policy(const vmesh_proxy_config *cfg, const json_t *overrides,
+                             const char *id_suffix, vmesh_policy **out)
+{
+    vmesh_err rc = VMESH_OK;
+    json_t *doc = cfg->policy_doc ? json_deep_copy(cfg->policy_doc)
+                                  : json_pack("{s:s}", "format", "vmesh-policy/1");
+    char *text = NULL, src[512];
+    const char *k;
+    json_t *v;
+    vmesh_key *key = NULL;
+
+    *out = NULL;
+    VMESH_ENSURE(doc != NULL, VMESH_ERR_NOMEM, "out of memory");
+    if (overrides) {
+        json_object_foreach((json_t *)overrides, k, v) json_object_set(doc, k, v);
+        if (id_suffix) {
+            json_t *id = json_object_get(doc, "id");
+            char buf[300];
+            snprintf(buf, sizeof(buf), "%s#%s",
+                     json_is_string(id) ? json_string_value(id) : "policy:vmesh/default",
+                     id_suffix);
+            json_object_set_new(doc, "id", json_string(buf));
+        }
+    }
+    text = json_dumps(doc, JSON_COMPACT);
+    VMESH_ENSURE(text != NULL, VMESH_ERR_NOMEM, "out of memory");
+    snprintf(src, sizeof(src), "%s%s%s", cfg->policy_source ? cfg->policy_source : "policy",
+             id_suffix ? " + rule for " : "", id_suffix ? id_suffix : "");
+    VMESH_GUARD(vmesh_policy_parse((const uint8_t *)text, strlen(text), src, out));
+    for (size_t i = 0; i < cfg->ntv; i++) {
+        rc = vmesh_crypto_key_load(cfg->trusted_verifiers[i], &key);
+        if (rc != VMESH_OK) {
+            vmesh_err_wrap(rc, "verifier.trusted-verifiers[%zu]", i);
+            goto out;
+        }
+        VMESH_GUARD(vmesh_policy_add_verifier_key(*out, key));
+        vmesh_crypto_key_free(key);
+        key = NULL;
+    }
+out:
+    if (rc != VMESH_OK) {
+        vmesh_policy_free(*out);
+        *out = NULL;
+    }
+    vmesh_crypto_key_free(key);
+    free(text);
+    json_decref(doc);
+    return rc;
+}
+
+static int64_t cert_not_after(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    X509 *x = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+    int64_t t = 0;
+    struct tm tm;
+
+    if (x != NULL && ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) == 1)
+        t = (int64_t)timegm(&tm);
+    X509_free(x);
+    if (f)
+        fclose(f);
+    return t;
+}
+
+static vmesh_err listener_config(struct vmesh_proxy *p, px_gen *g, size_t j,
+                                 vmesh_atls_config **out)
+{
+    vmesh_err rc = VMESH_OK;
+    const vmesh_proxy_config *cfg = g->cfg;
+    bool in = j < cfg->nin;
+    const char *peer = in ? cfg->in[j].peer : cfg->out[j - cfg->nin].peer;
+    px_prov *pv = &g->provs[j];
+    vmesh_atls_provider prov;
+    vmesh_atls_config *c = NULL;
+
+    VMESH_GUARD(vmesh_atls_config_new(in ? VMESH_ATLS_SERVER : VMESH_ATLS_CLIENT, &c));
+    VMESH_GUARD(vmesh_atls_config_set_svid(c, cfg->cert, cfg->key));
+    VMESH_GUARD(vmesh_atls_config_set_bundle(c, cfg->bundle));
+    if (peer)
+        VMESH_GUARD(vmesh_atls_config_set_peer_pattern(c, peer));
+    vmesh_agent_provider_for(g->agent, in ? NULL : peer, &pv->inner);
+    pv->p = p;
+    prov = pv->inner;
+    prov.ctx = pv;
+    prov.attest = pv->inner.attest ? prov_attest : NULL;
+    prov.appraise = pv->inner.appraise ? prov_appraise : NULL;
+    VMESH_GUARD(vmesh_atls_config_set_provider(c, &prov));
+    vmesh_atls_config_set_deadline_ms(c, cfg->handshake_timeout_ms);
+    /* Idle connections give their record buffers back. */
+    SSL_CTX_set_mode((SSL_CTX *)vmesh_atls_config_ssl_ctx(c), SSL_MODE_RELEASE_BUFFERS);
+    *out = c;
+    c = NULL;
+out:
+    vmesh_atls_config_free(c);
+    return rc;
+}
+
+vmesh_err px_gen_build(struct vmesh_proxy *p, vmesh_proxy_config *cfg, px_gen **out)
+{
+    vmesh_err rc = VMESH_OK;
+    px_gen *g = calloc(1, sizeof(*g));
+    vmesh_agent_rule rules[VMESH_AGENT_MAX_RULES];
+    vmesh_policy *rpol[VMESH_AGENT_MAX_RULES];
+    size_t nr = 0;
+    vmesh_agent_config ac;
+    vmesh_key *k = NULL, *ck = NULL;
+
+    *out = NULL;
+    if (g == NULL) {
+        vmesh_proxy_config_free(cfg);
+        return vmesh_err_set(VMESH_ERR_NOMEM, "out of memory");
+    }
+    g->refs = 1;
+    g->cfg = cfg;
+    g->proxy = p;
+    for (size_t i = 0; i < PX_MAX_LISTENERS; i++)
+        pthread_mutex_init(&g->sessions[i].lock, NULL);
+    /* policies */
+    if (cfg->policy_doc == NULL && p->sync_policy != NULL && cfg->ntv == 0)
+        g->policy = vmesh_policy_ref(p->sync_policy);
+    else
+        VMESH_GUARD(make_policy(cfg, NULL, NULL, &g->policy));
+    for (; nr < cfg->nrules; nr++) {
+        rc = make_policy(cfg, cfg->rules[nr].overrides, cfg->rules[nr].peer, &rpol[nr]);
+        if (rc != VMESH_OK) {
+            vmesh_err_wrap(rc, "policy.rules[%zu]", nr);
+            goto out;
+        }
+        rules[nr].peer = cfg->rules[nr].peer;
+        rules[nr].policy = rpol[nr];
+    }
+    /* passport issuer */
+    memset(&ac, 0, sizeof(ac));
+    if (cfg->passport_local_key) {
+        vmesh_verifier_config vc;
+        vmesh_rv_store *rv = vmesh_verifier_rv(p->verifier);
+        rc = vmesh_crypto_key_load(cfg->passport_local_key, &k);
+        if (rc != VMESH_OK) {
+            vmesh_rv_store_free(rv);
+            vmesh_err_wrap(rc, "verifier.passport.local-key");
+            goto out;
+        }
+        memset(&vc, 0, sizeof(vc));
+        vc.ear_key = k;
+        rc = vmesh_verifier_new(&vc, &g->issuer);
+        if (rc == VMESH_OK && rv != NULL)
+            vmesh_verifier_set_rv(g->issuer, rv);
+        vmesh_rv_store_free(rv);
+        VMESH_GUARD(rc);
+        ac.passport = vmesh_agent_local_passport;
+        ac.passport_ctx = g->issuer;
+    } else if (cfg->passport_central) {
+#ifdef VMESH_HAVE_SERVICE
+        vmesh_service_client *sc = calloc(1, sizeof(*sc));
+        VMESH_ENSURE(sc != NULL, VMESH_ERR_NOMEM, "out of memory");
+        sc->url = cfg->passport_central;
+        g->central = sc;
+        ac.passport = vmesh_service_passport_client;
+        ac.passport_ctx = sc;
+#else
+        VMESH_FAIL(VMESH_ERR_UNSUPPORTED,
+                   "verifier.passport.central: this build has no central-verifier client");
+#endif
+    }
+    if (cfg->central_url) {
+#ifdef VMESH_HAVE_SERVICE
+        vmesh_service_client *sc = calloc(1, sizeof(*sc));
+        VMESH_ENSURE(sc != NULL, VMESH_ERR_NOMEM, "out of memory");
+        sc->url = cfg->central_url;
+        g->central_rp = sc;
+        rc = vmesh_crypto_key_load(cfg->central_key, &ck);
+        if (rc != VMESH_OK) {
+            vmesh_err_wrap(rc, "verifier.central.key");
+            goto out;
+        }
+        ac.central = vmesh_service_central_client;
+        ac.central_ctx = sc;
+        ac.central_key = ck;
+        ac.central_cache_seconds = cfg->central_cache;
+#else
+        VMESH_FAIL(VMESH_ERR_UNSUPPORTED,
+                   "verifier.central: this build has no central-verifier client");
+#endif
+    }
+    ac.cache_slots = cfg->ar_cache_slots;
+    ac.platform = cfg->platform;
+    ac.platform_cfg = cfg->kv;
+    ac.n_platform_cfg = cfg->nkv;
+    ac.attest_modes = cfg->attest_modes;
+    ac.ak_rotate_seconds = cfg->ak_rotate;
+    ac.verifier = p->verifier;
+    ac.policy = g->policy;
+    ac.bell = p->bell;
+    rc = vmesh_agent_new(&ac, &g->agent);
+    if (rc != VMESH_OK) {
+        vmesh_err_wrap(rc, "attester");
+        goto out;
+    }
+    VMESH_GUARD(vmesh_agent_set_rules(g->agent, rules, nr));
+    /* listeners */
+    g->provs = calloc(cfg->nin + cfg->nout, sizeof(px_prov));
+    g->app_addr = calloc(cfg->nin ? cfg->nin : 1, sizeof(struct sockaddr_storage));
+    g->app_len = calloc(cfg->nin ? cfg->nin : 1, sizeof(unsigned));
+    VMESH_ENSURE(g->provs && g->app_addr && g->app_len, VMESH_ERR_NOMEM, "out of memory");
+    for (size_t j = 0; j < cfg->nin + cfg->nout; j++) {
+        bool in = j < cfg->nin;
+        size_t li = in ? j : j - cfg->nin;
+        rc = listener_config(p, g, j, in ? &g->in_cfg[li] : &g->out_cfg[li]);
+        if (rc != VMESH_OK) {
+            vmesh_err_wrap(rc, "%s listener %s", in ? "inbound" : "outbound",
+                           in ? cfg->in[li].name : cfg->out[li].name);
+            goto out;
+        }
+        if (in) {
+            rc = vmesh_net_resolve(cfg->in[li].app, 0, &g->app_addr[li], &g->app_len[li]);
+            if (rc != VMESH_OK) {
+                vmesh_err_wrap(rc, "inbound %s: app", cfg->in[li].name);
+                goto out;
+            }
+        } else {
+            const px_outbound *o = &cfg->out[li];
+            g->up_addr[li] = calloc(o->nup, sizeof(struct sockaddr_storage));
+            g->up_len[li] = calloc(o->nup, sizeof(unsigned));
+            VMESH_ENSURE(g->up_addr[li] && g->up_len[li], VMESH_ERR_NOMEM, "out of memory");
+            for (size_t u = 0; u < o->nup; u++) {
+                rc = vmesh_net_resolve(o->upstreams[u], 0, &g->up_addr[li][u], &g->up_len[li][u]);
+                if (rc != VMESH_OK) {
+                    vmesh_err_wrap(rc, "outbound %s: upstreams[%zu]", o->name, u);
+                    goto out;
+                }
+            }
+        }
+    }
+    g->cert_not_after = cert_not_after(cfg->cert);
+    *out = g;
+    g = NULL;
+out:
+    for (size_t i = 0; i < nr; i++)
+        vmesh_policy_free(rpol[i]);
+    vmesh_crypto_key_free(k);
+    vmesh_crypto_key_free(ck);
+    px_gen_unref(g);
+    return rc;
+}
