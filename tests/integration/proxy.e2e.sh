@@ -70,8 +70,11 @@ s.sendall(b"GET /big.bin HTTP/1.0\r\n\r\n")
 s.recv(1000); time.sleep(2); s.close()
 PY
 slow=$!
-sleep 0.7
-curl -s "http://127.0.0.1:$CADMIN/peers" > "$T/peers.json"
+for _ in $(seq 1 100); do  # until it is up (python3 may take seconds to start on a loaded machine)
+    curl -s "http://127.0.0.1:$CADMIN/peers" > "$T/peers.json"
+    grep -q '"state":"proxy"' "$T/peers.json" && break
+    sleep 0.1
+done
 [ "$(json_get "$T/peers.json" "[p['peer'] for p in d if p['state']=='proxy'][0]")" = "spiffe://example.org/ns/shop/sa/server" ] \
     && ok "/peers lists the open connection" || fail "/peers: $(cat "$T/peers.json")"
 [ "$(json_get "$T/peers.json" "d[0]['tv']['executables']")" = 2 ] && ok "/peers: trust vector" || fail "/peers tv"

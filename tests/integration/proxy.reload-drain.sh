@@ -70,7 +70,10 @@ python3 -c "
 import socket,time,sys
 s=socket.create_connection(('127.0.0.1',$OUT_PORT)); time.sleep(30)" &
 holder=$!
-sleep 0.7
+for _ in $(seq 1 100); do  # until it is open (python3 may take seconds to start on a loaded machine)
+    curl -s "http://127.0.0.1:$CADMIN/peers" | grep -q '"direction":"outbound"' && break
+    sleep 0.1
+done
 t0=$(date +%s%N)
 kill -TERM "$CLIENT_PID"; rc=0; wait "$CLIENT_PID" || rc=$?
 el=$(( ($(date +%s%N) - t0) / 1000000 ))
