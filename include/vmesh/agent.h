@@ -6,7 +6,9 @@
  * signature per session. Relying-party side: the local verifier with its AR
  * cache, the epoch bell, and the RP policy. It implements the atls provider
  * contract (vmesh_atls_provider). The AK signs only binders of this
- * process's own sessions: it is never exposed as a signing oracle.
+ * process's own sessions: it is never exposed as a signing oracle. Inside,
+ * the attester and the relying party are separate rooms (src/agent/
+ * attester.c, rp.c) behind this one header.
  */
 #ifndef VMESH_AGENT_H
 #define VMESH_AGENT_H
@@ -101,16 +103,18 @@ void vmesh_agent_provider_for(vmesh_agent *a, const char *peer, vmesh_atls_provi
 
 /* Re-judges a result the agent produced earlier for peer_spiffe_id under
  * the current RV snapshot and the current policy for that peer
- * (re-appraisal after an update; DESIGN §5). Background-check results keep
- * what this needs in r->claims_json (evidence, media type, ak_nonce, mode,
- * age: docs/PROXY.md), so the evidence is appraised again (AR cache
- * permitting); passports (claims_json = the EAR) are checked against the
- * current trusted keys, the policy and the RV epochs (the EAR's epoch of an
- * RVP we follow must be our current or previous one); unattested peers
- * (mode none) against the policy's allow-unattested. Freshness (epoch tick,
- * EAR expiry) was judged when the session began and is not judged again.
- * Returns VMESH_ATLS_R_NONE when the peer still passes; else the reason, with
- * a message in why. */
+ * (re-appraisal after an update; DESIGN §5), from what the result kept of
+ * the accepted attestation (r->accepted: media type, evidence or EAR bytes,
+ * ak_nonce, age; docs/PROXY.md). Background-check evidence is appraised
+ * again (AR cache permitting) and must still carry the ak_nonce; passports
+ * are checked against the current trusted keys, the policy and the RV
+ * epochs (the EAR's epoch of an RVP we follow must be our current or
+ * previous one); unattested peers (mode none) against the policy's
+ * allow-unattested. Freshness (epoch tick, EAR expiry) was judged when the
+ * session began and is not judged again: the policy sees the age the
+ * evidence had then. A result kept beyond its connection is copied with
+ * vmesh_atls_peer_result_copy. Returns VMESH_ATLS_R_NONE when the peer
+ * still passes; else the reason, with a message in why. */
 vmesh_atls_reason vmesh_agent_reappraise(vmesh_agent *a, const char *peer_spiffe_id,
                                          const vmesh_atls_peer_result *r, char *why, size_t why_len);
 
@@ -124,12 +128,9 @@ typedef struct {
 } vmesh_agent_stats;
 void vmesh_agent_stats_get(vmesh_agent *a, vmesh_agent_stats *out);
 
-/* ak_nonce = SHA-256("vmesh ak v1" || akpub || value) (DESIGN §3.2). */
-void vmesh_agent_ak_nonce(const uint8_t *akpub, size_t akpub_len, const uint8_t *value, size_t value_len,
-                          uint8_t out[32]);
-
 /* A passport issuer backed by an in-process verifier (ctx: vmesh_verifier*):
- * appraises the evidence with expected nonce ak_nonce(akpub, challenge) and
+ * appraises the evidence with expected nonce vmesh_atls_ak_nonce(akpub,
+ * challenge) and
  * signs an EAR naming akpub. For tests and single-host demos; the central
  * verifier does the same behind its HTTP API. */
 vmesh_err vmesh_agent_local_passport(void *ctx, const char *media_type, const uint8_t *evidence,

@@ -182,12 +182,16 @@ vmesh_err vmesh_atls_ext_decode(const uint8_t *p, size_t n, vmesh_atls_ext *e) V
  * This is the pure part: the exporter output is given. */
 void vmesh_atls_binder_compute(vmesh_atls_role role, const uint8_t exporter[32],
                                const uint8_t *leaf_spki, size_t leaf_spki_len, uint8_t out[32]);
-/* ak_nonce = SHA-256("vmesh ak v1" || SPKI(AK) DER || freshness value) where
- * the freshness value is the epoch nonce bytes (epoch-fresh and passport:
- * the epoch id is NOT included; the RP checks id and nonce against its
- * bell) or the 32-byte binder (fresh). binder may be NULL when !m->fresh. */
-vmesh_err vmesh_atls_ak_nonce(const vmesh_atls_msg *m, const uint8_t *binder,
-                              uint8_t out[32]) VMESH_WUR;
+/* ak_nonce = SHA-256("vmesh ak v1" || SPKI(AK) DER || freshness value)
+ * (DESIGN §3.2), the nonce platform evidence carries to bind the AK. The
+ * freshness value is the epoch nonce bytes (epoch-fresh: the epoch id is
+ * NOT included; the RP checks id and nonce against its bell), this
+ * session's 32-byte binder (fresh), or the challenge a verifier issued
+ * (passports, central verification: its session nonce). The one
+ * implementation: atls, the agent and the verifier service all call it.
+ * VMESH_ERR_ARG when the AK or the value is empty. */
+vmesh_err vmesh_atls_ak_nonce(const uint8_t *akpub, size_t akpub_len, const uint8_t *value,
+                              size_t value_len, uint8_t out[32]) VMESH_WUR;
 /* Checks the session proof: m->proof is an ECDSA P-256 signature (r||s) by
  * the key m->ak_spki over the 32-byte binder. VMESH_ERR_SIGNATURE if not. */
 vmesh_err vmesh_atls_proof_verify(const vmesh_atls_msg *m, const uint8_t binder[32]) VMESH_WUR;
@@ -214,17 +218,35 @@ typedef struct {
     bool resumed;
 } vmesh_atls_appraise_in;
 
+/* What was accepted: the peer's attestation exactly as it was appraised,
+ * kept with the result for the life of the connection so that the peer can
+ * be judged again later from the very bytes whose session proof verified
+ * (re-appraisal after an RV or policy change: vmesh_agent_reappraise),
+ * with no encoding in between. atls records media_type, cmw and ak_nonce
+ * when it accepts the peer's message; the provider sets evidence_age.
+ * Empty (cmw.len == 0) for a peer admitted unattested. */
+typedef struct {
+    vmesh_buf media_type;          /* as sent, NUL-terminated */
+    vmesh_buf cmw;                 /* the evidence or the EAR JWT as sent */
+    uint8_t ak_nonce[32];          /* the nonce the evidence had to carry (vmesh_atls_ak_nonce) */
+    int64_t evidence_age;          /* seconds, as the policy judged it at admission */
+} vmesh_atls_accepted;
+
 /* The appraisal outcome the provider reports (and the accessor returns). */
 typedef struct {
     vmesh_tv tv;
     vmesh_tier tier;               /* overall status */
     int mode;                      /* vmesh_atls_mode the message was appraised as */
     char reason[VMESH_ATLS_FAIL_MESSAGE_MAX + 1]; /* why refused / main warning; sent to the peer on refusal */
-    vmesh_buf claims_json;         /* EAR JWT or claims JSON, for logs and the admin API */
+    vmesh_atls_accepted accepted;  /* what was appraised (see above) */
 } vmesh_atls_peer_result;
 
 void vmesh_atls_peer_result_init(vmesh_atls_peer_result *r);
 void vmesh_atls_peer_result_free(vmesh_atls_peer_result *r);
+/* Replaces *dst (initialised) with a deep copy of *src: for keeping a
+ * result beyond its connection (e.g. to re-appraise the peer later). */
+vmesh_err vmesh_atls_peer_result_copy(vmesh_atls_peer_result *dst,
+                                      const vmesh_atls_peer_result *src) VMESH_WUR;
 
 typedef struct {
     void *ctx;
@@ -239,7 +261,8 @@ typedef struct {
      * accept. The provider checks that the evidence / EAR binds that AK
      * (evidence nonce == in->ak_nonce, or EAR key-attestation == AK), its
      * freshness (epoch) and policy, and fills out (tv, tier, mode, reason,
-     * claims_json). *reason = VMESH_ATLS_R_NONE admits the peer; any other
+     * accepted.evidence_age; atls fills the rest of out->accepted once the
+     * peer is admitted). *reason = VMESH_ATLS_R_NONE admits the peer; any other
      * code refuses it (out->reason is sent as the message). A returned
      * error refuses with reason internal. out->mode must be FRESH exactly
      * when msg->fresh; it must be one of our accepted modes. */

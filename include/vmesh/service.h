@@ -26,7 +26,7 @@ extern "C" {
 #define VMESH_SERVICE_DISCOVERY_MT "application/vnd.veraison.discovery+json"
 #define VMESH_SERVICE_PROBLEM_MT "application/problem+json"
 /* vmesh extension: the attestation key (SPKI DER, base64url) the evidence
- * binds; the expected nonce becomes vmesh_agent_ak_nonce(AK, session nonce)
+ * binds; the expected nonce becomes vmesh_atls_ak_nonce(AK, session nonce)
  * and the EAR's key-attestation names the AK (passport, DESIGN §3.3). */
 #define VMESH_SERVICE_AK_HEADER "Vmesh-AK"
 /* Response header naming the replica that answered (when configured). */

@@ -334,6 +334,14 @@ static bool media_type_ok(const vmesh_atls_provider *p, const char *mt)
     return vmesh_evidence_media_type_find(mt, p->media_types) >= 0;
 }
 
+static void swap_buf(vmesh_buf *a, vmesh_buf *b)
+{
+    vmesh_buf t = *a;
+
+    *a = *b;
+    *b = t;
+}
+
 /* ---- failure ------------------------------------------------------------------------- */
 
 static vmesh_err reason_err(uint32_t reason)
@@ -716,12 +724,38 @@ void vmesh_atls_peer_result_init(vmesh_atls_peer_result *r)
 {
     memset(r, 0, sizeof(*r));
     r->mode = -1;
-    vmesh_buf_init(&r->claims_json, 4 * 1024 * 1024);
+    vmesh_buf_init(&r->accepted.media_type, VMESH_ATLS_MEDIA_TYPE_MAX + 1);
+    vmesh_buf_init(&r->accepted.cmw, VMESH_ATLS_FRAME_MAX_LIMIT);
 }
 
 void vmesh_atls_peer_result_free(vmesh_atls_peer_result *r)
 {
-    vmesh_buf_free(&r->claims_json);
+    vmesh_buf_free(&r->accepted.media_type);
+    vmesh_buf_free(&r->accepted.cmw);
+}
+
+vmesh_err vmesh_atls_peer_result_copy(vmesh_atls_peer_result *dst, const vmesh_atls_peer_result *src)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_atls_peer_result r;
+
+    vmesh_atls_peer_result_init(&r);
+    r.tv = src->tv;
+    r.tier = src->tier;
+    r.mode = src->mode;
+    memcpy(r.reason, src->reason, sizeof(r.reason));
+    memcpy(r.accepted.ak_nonce, src->accepted.ak_nonce, sizeof(r.accepted.ak_nonce));
+    r.accepted.evidence_age = src->accepted.evidence_age;
+    VMESH_GUARD(vmesh_buf_set(&r.accepted.media_type, src->accepted.media_type.data, src->accepted.media_type.len));
+    if (r.accepted.media_type.len > 0)
+        VMESH_GUARD(vmesh_buf_terminate(&r.accepted.media_type));
+    VMESH_GUARD(vmesh_buf_set(&r.accepted.cmw, src->accepted.cmw.data, src->accepted.cmw.len));
+    vmesh_atls_peer_result_free(dst);
+    *dst = r;
+    vmesh_atls_peer_result_init(&r);
+out:
+    vmesh_atls_peer_result_free(&r);
+    return rc;
 }
 
 vmesh_err vmesh_atls_conn_new(vmesh_atls_config *cfg, int fd, vmesh_atls_conn **out)
@@ -1030,8 +1064,11 @@ static vmesh_err accept_attestation(vmesh_atls_conn *c, const uint8_t *p, size_t
     in.peer_role = peer_role;
     in.peer_spiffe_id = c->peer_id;
     in.resumed = SSL_session_reused(c->ssl) == 1;
-    VMESH_GUARD(vmesh_atls_ak_nonce(&m, binder, in.ak_nonce));
-    vmesh_buf_reset(&c->result.claims_json);
+    VMESH_GUARD(vmesh_atls_ak_nonce(m.ak_spki.data, m.ak_spki.len, m.fresh ? binder : m.epoch_nonce.data,
+                                    m.fresh ? sizeof(binder) : m.epoch_nonce.len, in.ak_nonce));
+    vmesh_buf_reset(&c->result.accepted.media_type);
+    vmesh_buf_reset(&c->result.accepted.cmw);
+    c->result.accepted.evidence_age = 0;
     c->result.reason[0] = 0;
     c->result.mode = -1;
     prc = pv->appraise(pv->ctx, &in, &c->result, &reason);
@@ -1053,6 +1090,11 @@ static vmesh_err accept_attestation(vmesh_atls_conn *c, const uint8_t *p, size_t
                   vmesh_atls_mode_name(c->result.mode));
         goto out;
     }
+    /* Keep what was accepted with the result (vmesh_atls_accepted): the
+     * message's buffers move, nothing is copied. */
+    swap_buf(&c->result.accepted.media_type, &m.media_type);
+    swap_buf(&c->result.accepted.cmw, &m.cmw);
+    memcpy(c->result.accepted.ak_nonce, in.ak_nonce, sizeof(in.ak_nonce));
     c->peer_mode = c->result.mode;
     c->result_set = true;
 out:

@@ -649,21 +649,19 @@ void vmesh_atls_binder_compute(vmesh_atls_role role, const uint8_t exporter[32],
     vmesh_crypto_sha256(buf, off, out);
 }
 
-vmesh_err vmesh_atls_ak_nonce(const vmesh_atls_msg *m, const uint8_t *binder, uint8_t out[32])
+vmesh_err vmesh_atls_ak_nonce(const uint8_t *akpub, size_t akpub_len, const uint8_t *value, size_t value_len,
+                              uint8_t out[32])
 {
     vmesh_err rc = VMESH_OK;
     vmesh_buf b = {0};
 
-    VMESH_ENSURE(m->ak_spki.len > 0, VMESH_ERR_ARG, "ak_nonce: no AK");
-    VMESH_ENSURE(!m->fresh || binder != NULL, VMESH_ERR_ARG, "ak_nonce: fresh mode needs the binder");
-    VMESH_ENSURE(m->fresh || m->epoch_nonce.len > 0, VMESH_ERR_ARG, "ak_nonce: no epoch nonce");
+    VMESH_ENSURE(akpub != NULL && akpub_len > 0, VMESH_ERR_ARG, "ak_nonce: no AK");
+    VMESH_ENSURE(value != NULL && value_len > 0, VMESH_ERR_ARG,
+                 "ak_nonce: no freshness value (epoch nonce, binder or challenge)");
     /* DESIGN §3.2: ak_nonce = SHA-256("vmesh ak v1" || SPKI(AK) || freshness value). */
     VMESH_GUARD(vmesh_buf_append(&b, VMESH_ATLS_AK_LABEL, sizeof(VMESH_ATLS_AK_LABEL) - 1));
-    VMESH_GUARD(vmesh_buf_append(&b, m->ak_spki.data, m->ak_spki.len));
-    if (m->fresh)
-        VMESH_GUARD(vmesh_buf_append(&b, binder, 32));
-    else
-        VMESH_GUARD(vmesh_buf_append(&b, m->epoch_nonce.data, m->epoch_nonce.len));
+    VMESH_GUARD(vmesh_buf_append(&b, akpub, akpub_len));
+    VMESH_GUARD(vmesh_buf_append(&b, value, value_len));
     vmesh_crypto_sha256(b.data, b.len, out);
 out:
     vmesh_buf_free(&b);

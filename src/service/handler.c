@@ -480,7 +480,10 @@ static vmesh_err submit_evidence(vmesh_service *s, const vmesh_service_request *
         }
         /* DESIGN §3.2: ak_nonce = SHA-256("vmesh ak v1" || SPKI(AK) || freshness
          * value); here the freshness value is the session nonce. */
-        vmesh_agent_ak_nonce(ak.data, ak.len, ss.nonce, ss.nonce_len, ak_nonce);
+        if (vmesh_atls_ak_nonce(ak.data, ak.len, ss.nonce, ss.nonce_len, ak_nonce) != VMESH_OK) {
+            rc = vmesh_service_problem(rs, 400, "%s", vmesh_err_detail());
+            goto out;
+        }
         vr.nonce = ak_nonce;
         vr.nonce_len = sizeof(ak_nonce);
         vr.akpub = ak.data;

@@ -31,7 +31,8 @@ static void check_msg(const uint8_t *p, size_t n)
         if (vmesh_atls_msg_encode(&m2, &enc2) != VMESH_OK || enc.len != enc2.len ||
             memcmp(enc.data, enc2.data, enc.len) != 0)
             __builtin_trap();
-        if (vmesh_atls_ak_nonce(&m, binder, nonce) != VMESH_OK)
+        if (vmesh_atls_ak_nonce(m.ak_spki.data, m.ak_spki.len, m.fresh ? binder : m.epoch_nonce.data,
+                                m.fresh ? 32 : m.epoch_nonce.len, nonce) != VMESH_OK)
             __builtin_trap();
         if (vmesh_atls_proof_verify(&m, binder) == VMESH_OK && m.proof.len != 64)
             __builtin_trap();

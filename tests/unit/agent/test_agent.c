@@ -19,6 +19,7 @@
 #include "vmesh/agent.h"
 #include "vmesh/jose.h"
 #include "vmesh/pki.h"
+#include "vmesh/psa.h"
 #include "vmesh/service.h"
 
 #define SERVER_ID "spiffe://example.org/server"
@@ -96,24 +97,28 @@ static void add_pub(vmesh_rv_store *st, const vmesh_rv_env *env, const char *fil
     vmesh_buf_free(&spki);
 }
 
-static void build_rv(void)
+/* Reference values approving workload text wl, at RV epoch `epoch`. */
+static vmesh_rv_store *rv_approving(const char *wl, uint64_t epoch)
 {
-    vmesh_key *k = NULL;
+    vmesh_rv_store *st = NULL;
     uint8_t d[32];
-
-    const char *wl = "genuine workload v1\n";
     vmesh_rv_env env = {"psa", (const uint8_t *)"vmesh-test-implementation-id-001", 32, NULL, 0};
     vmesh_rv_measurement m = {"workload", NULL, NULL, 0, VMESH_HASH_SHA256, d, 32};
 
-    assert_int_equal(vmesh_rv_store_new(&rv), VMESH_OK);
+    assert_int_equal(vmesh_rv_store_new(&st), VMESH_OK);
     vmesh_crypto_sha256((const uint8_t *)wl, strlen(wl), d);
-    assert_int_equal(vmesh_rv_add_measurement(rv, &env, &m), VMESH_OK);
-    (void)k;
-    add_pub(rv, &env, "server-iak.pem");
-    add_pub(rv, &env, "client-iak.pem");
-    add_pub(rv, &env, "bad-iak.pem");
-    assert_int_equal(vmesh_rv_set_epoch(rv, "rvp.test", 7), VMESH_OK);
-    vmesh_rv_store_freeze(rv);
+    assert_int_equal(vmesh_rv_add_measurement(st, &env, &m), VMESH_OK);
+    add_pub(st, &env, "server-iak.pem");
+    add_pub(st, &env, "client-iak.pem");
+    add_pub(st, &env, "bad-iak.pem");
+    assert_int_equal(vmesh_rv_set_epoch(st, "rvp.test", epoch), VMESH_OK);
+    vmesh_rv_store_freeze(st);
+    return st;
+}
+
+static void build_rv(void)
+{
+    rv = rv_approving("genuine workload v1\n", 7);
 }
 
 static int group_setup(void **state)
@@ -341,6 +346,9 @@ static void finish_run(run *r, vmesh_atls_conn *c, vmesh_err rc)
     r->tier = c && vmesh_atls_peer_result_get(c) ? vmesh_atls_peer_result_get(c)->tier : VMESH_TIER_NONE;
 }
 
+/* When set, the server copies its peer result here (re-appraisal tests). */
+static vmesh_atls_peer_result *capture_server;
+
 static void *server_thread(void *arg)
 {
     run *r = arg;
@@ -357,6 +365,8 @@ static void *server_thread(void *arg)
             rc = vmesh_atls_flush(c);
     }
     finish_run(r, c, rc);
+    if (capture_server != NULL && c != NULL && vmesh_atls_peer_result_get(c) != NULL)
+        assert_int_equal(vmesh_atls_peer_result_copy(capture_server, vmesh_atls_peer_result_get(c)), VMESH_OK);
     if (c && vmesh_atls_shutdown(c) != VMESH_OK)
         vmesh_err_clear();
     vmesh_atls_free(c);
@@ -746,6 +756,101 @@ static void central_verifier_mode(void **state)
     vmesh_verifier_free(cv);
 }
 
+static vmesh_atls_reason reappraise(side *s, const vmesh_atls_peer_result *r, char *why)
+{
+    return vmesh_agent_reappraise(s->agent, CLIENT_ID, r, why, 300);
+}
+
+static void set_rv(side *s, vmesh_rv_store *st)
+{
+    vmesh_verifier_set_rv(s->verifier, st);
+    vmesh_rv_store_free(st);
+}
+
+/* The result of an admitted session keeps what was accepted, typed (no
+ * encoding): the evidence as the peer sent it (a COSE_Sign1 PSA token, or
+ * the EAR), its media type and the session's ak_nonce. Re-appraisal judges
+ * exactly those bytes again under the RV snapshot of the moment: a
+ * snapshot that withdraws the workload cuts the peer off, the next one
+ * that approves it again admits it; tampering with the kept bytes or the
+ * kept nonce is caught like at the handshake; a passport is cut off once
+ * the RP is two RV epochs past the one it was appraised under. */
+static void reappraise_kept_result(void **state)
+{
+    static const int modes[] = {VMESH_ATLS_MODE_EPOCH_FRESH, VMESH_ATLS_MODE_FRESH, VMESH_ATLS_MODE_PASSPORT};
+
+    (void)state;
+    for (size_t i = 0; i < 3; i++) {
+        side s, c;
+        run rs, rc;
+        vmesh_atls_peer_result r, copy;
+        char why[300];
+        vmesh_policy *untrusting = NULL;
+
+        vmesh_atls_peer_result_init(&r);
+        vmesh_atls_peer_result_init(&copy);
+        pair(&s, &c, "client", VMESH_ATLS_MODE_BIT(modes[i]), EVIL_NONE, NULL, NULL);
+        capture_server = &r;
+        connect_once(&s, &c, &rs, &rc, NULL);
+        capture_server = NULL;
+        assert_int_equal(rs.rc, VMESH_OK);
+        assert_int_equal(r.mode, modes[i]);
+        assert_int_equal(r.tier, VMESH_TIER_AFFIRMING);
+        assert_true(r.accepted.cmw.len > 0);
+        if (modes[i] == VMESH_ATLS_MODE_PASSPORT) {
+            assert_memory_equal(r.accepted.cmw.data, "eyJ", 3); /* the EAR JWT itself */
+            assert_true(vmesh_evidence_media_type_eq((const char *)r.accepted.media_type.data, VMESH_EAR_MEDIA_TYPE));
+        } else {
+            assert_memory_equal(r.accepted.cmw.data, "\xd2\x84", 2); /* the COSE_Sign1 token itself */
+            assert_string_equal((const char *)r.accepted.media_type.data, vmesh_scheme_psa.media_types[0]);
+        }
+        assert_int_equal(reappraise(&s, &r, why), VMESH_ATLS_R_NONE);
+        assert_string_equal(why, "");
+        if (modes[i] != VMESH_ATLS_MODE_PASSPORT) {
+            /* the RVP withdraws the workload: cut off; approves it again: admitted */
+            set_rv(&s, rv_approving("genuine workload v2\n", 8));
+            assert_int_equal(reappraise(&s, &r, why), VMESH_ATLS_R_NOT_AFFIRMING);
+            assert_non_null(strstr(why, "workload"));
+            set_rv(&s, rv_approving("genuine workload v1\n", 9));
+            assert_int_equal(reappraise(&s, &r, why), VMESH_ATLS_R_NONE);
+            /* the kept bytes are what is judged */
+            r.accepted.cmw.data[r.accepted.cmw.len - 10] ^= 1;
+            assert_int_equal(reappraise(&s, &r, why), VMESH_ATLS_R_EVIDENCE_INVALID);
+            r.accepted.cmw.data[r.accepted.cmw.len - 10] ^= 1;
+            r.accepted.ak_nonce[0] ^= 1;
+            assert_int_equal(reappraise(&s, &r, why), VMESH_ATLS_R_AK_MISMATCH);
+            r.accepted.ak_nonce[0] ^= 1;
+            /* the policy sees the age the evidence had at the handshake */
+            assert_true(r.accepted.evidence_age >= 0 && r.accepted.evidence_age < 60);
+        } else {
+            /* one RV epoch of lag is tolerated, two are not */
+            set_rv(&s, rv_approving("genuine workload v1\n", 8));
+            assert_int_equal(reappraise(&s, &r, why), VMESH_ATLS_R_NONE);
+            set_rv(&s, rv_approving("genuine workload v1\n", 9));
+            assert_int_equal(reappraise(&s, &r, why), VMESH_ATLS_R_STALE_EPOCH);
+            assert_non_null(strstr(why, "epoch 7"));
+            set_rv(&s, rv_approving("genuine workload v1\n", 7));
+            /* a policy that no longer trusts the EAR's verifier */
+            {
+                const char *doc = "{\"format\":\"vmesh-policy/1\",\"modes\":[\"passport\"]}";
+                assert_int_equal(vmesh_policy_parse((const uint8_t *)doc, strlen(doc), "t", &untrusting), VMESH_OK);
+            }
+            vmesh_agent_set_policy(s.agent, untrusting);
+            assert_int_equal(reappraise(&s, &r, why), VMESH_ATLS_R_EAR_UNTRUSTED);
+            vmesh_policy_free(untrusting);
+        }
+        /* a copy is judged like the original, and outlives it */
+        assert_int_equal(vmesh_atls_peer_result_copy(&copy, &r), VMESH_OK);
+        vmesh_atls_peer_result_free(&r);
+        assert_int_equal(copy.accepted.cmw.len > 0, true);
+        if (modes[i] != VMESH_ATLS_MODE_PASSPORT)
+            assert_int_equal(reappraise(&s, &copy, why), VMESH_ATLS_R_NONE);
+        vmesh_atls_peer_result_free(&copy);
+        side_free(&s);
+        side_free(&c);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -757,6 +862,7 @@ int main(void)
         cmocka_unit_test(passport_rv_epochs),
         cmocka_unit_test(new_tick_grace),
         cmocka_unit_test(central_verifier_mode),
+        cmocka_unit_test(reappraise_kept_result),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

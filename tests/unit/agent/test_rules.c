@@ -140,16 +140,26 @@ static void reappraise_paths(void **state)
     r.mode = VMESH_ATLS_MODE_EPOCH_FRESH;
     assert_int_equal(vmesh_agent_reappraise(a, "spiffe://td/other", &r, why, sizeof(why)), VMESH_ATLS_R_MALFORMED);
     assert_non_null(strstr(why, "not kept"));
-    assert_int_equal(vmesh_buf_set(&r.claims_json, "{\"media-type\":1}", 16), VMESH_OK);
+    /* kept evidence of a media type no scheme appraises */
+    assert_int_equal(vmesh_buf_set(&r.accepted.cmw, "\xd2\x84", 2), VMESH_OK);
+    assert_int_equal(vmesh_buf_set(&r.accepted.media_type, "application/psa-attestation-token; v=2", 38), VMESH_OK);
+    assert_int_equal(vmesh_buf_terminate(&r.accepted.media_type), VMESH_OK);
+    assert_int_equal(vmesh_agent_reappraise(a, "spiffe://td/other", &r, why, sizeof(why)),
+                     VMESH_ATLS_R_MEDIA_TYPE_REFUSED);
+    /* kept evidence that does not parse is a result, not a crash */
+    assert_int_equal(vmesh_buf_set(&r.accepted.media_type, "application/psa-attestation-token", 33), VMESH_OK);
+    assert_int_equal(vmesh_buf_terminate(&r.accepted.media_type), VMESH_OK);
     assert_int_equal(vmesh_agent_reappraise(a, "spiffe://td/other", &r, why, sizeof(why)), VMESH_ATLS_R_MALFORMED);
+    assert_non_null(strstr(why, "cannot be appraised"));
     /* a mode the peer's rule does not accept (any more) */
     assert_int_equal(vmesh_agent_reappraise(a, "spiffe://td/pp/x", &r, why, sizeof(why)), VMESH_ATLS_R_MODE_REFUSED);
     assert_non_null(strstr(why, "no longer accepted by policy pp"));
     /* passport whose EAR was not kept / does not parse */
     r.mode = VMESH_ATLS_MODE_PASSPORT;
     assert_int_equal(vmesh_agent_reappraise(a, "spiffe://td/pp/x", &r, why, sizeof(why)), VMESH_ATLS_R_MALFORMED);
-    vmesh_buf_reset(&r.claims_json);
+    vmesh_buf_reset(&r.accepted.cmw);
     assert_int_equal(vmesh_agent_reappraise(a, "spiffe://td/pp/x", &r, why, sizeof(why)), VMESH_ATLS_R_MALFORMED);
+    assert_non_null(strstr(why, "not kept"));
     r.mode = 7;
     assert_int_equal(vmesh_agent_reappraise(a, "spiffe://td/pp/x", &r, why, sizeof(why)), VMESH_ATLS_R_INTERNAL);
     vmesh_atls_peer_result_free(&r);

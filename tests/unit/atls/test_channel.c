@@ -132,7 +132,8 @@ static vmesh_err t_attest(void *ctx, const vmesh_atls_attest_in *in, vmesh_atls_
         const char *mt = in->mode == VMESH_ATLS_MODE_PASSPORT ? MT_EAR : MT_EVIDENCE;
         VMESH_GUARD(vmesh_buf_set(&m->media_type, mt, strlen(mt)));
     }
-    VMESH_GUARD(vmesh_atls_ak_nonce(m, in->binder, nonce));
+    VMESH_GUARD(vmesh_atls_ak_nonce(m->ak_spki.data, m->ak_spki.len, m->fresh ? in->binder : m->epoch_nonce.data,
+                                    m->fresh ? 32 : m->epoch_nonce.len, nonce));
     if (t->evil == EVIL_WRONG_NONCE)
         nonce[0] ^= 1;
     VMESH_GUARD(evidence_for(nonce, t->evil == EVIL_ROGUE_PLATFORM ? rogue : platform, &m->cmw));
@@ -193,7 +194,8 @@ static vmesh_err t_appraise(void *ctx, const vmesh_atls_appraise_in *in, vmesh_a
     for (int i = 0; i < VMESH_TV__COUNT; i++)
         out->tv.v[i] = 2;
     out->tier = VMESH_TIER_AFFIRMING;
-    return vmesh_buf_set(&out->claims_json, "{\"test\":true}", 13);
+    out->accepted.evidence_age = 7;
+    return VMESH_OK;
 }
 
 static void tprov_init(tprov *t)
@@ -262,6 +264,11 @@ typedef struct {
     int peer_mode, own_mode;
     bool resumed, negotiated;
     int tier;
+    /* what the result kept: the accepted evidence, its media type, its ak_nonce */
+    size_t accepted_len;
+    char accepted_mt[128];
+    bool accepted_nonce_set;
+    int64_t accepted_age;
     char got[256];
     vmesh_atls_session *new_session;
 } side;
@@ -320,6 +327,14 @@ static void record(side *s, vmesh_atls_conn *conn)
     s->resumed = vmesh_atls_resumed(conn);
     s->negotiated = vmesh_atls_negotiated(conn);
     s->tier = r ? (int)r->tier : -1;
+    if (r != NULL) {
+        static const uint8_t zero[32];
+        s->accepted_len = r->accepted.cmw.len;
+        snprintf(s->accepted_mt, sizeof(s->accepted_mt), "%s",
+                 r->accepted.media_type.len ? (const char *)r->accepted.media_type.data : "");
+        s->accepted_nonce_set = memcmp(r->accepted.ak_nonce, zero, 32) != 0;
+        s->accepted_age = r->accepted.evidence_age;
+    }
 }
 
 static void *server_main(void *arg)
@@ -513,6 +528,11 @@ static void mutual_attestation(void **state)
     assert_int_equal(c.own_mode, VMESH_ATLS_MODE_EPOCH_FRESH);
     assert_int_equal(s.tier, VMESH_TIER_AFFIRMING);
     assert_int_equal(c.tier, VMESH_TIER_AFFIRMING);
+    /* the result keeps what was accepted: atls's part and the provider's */
+    assert_true(s.accepted_len > 0 && c.accepted_len > 0);
+    assert_string_equal(s.accepted_mt, MT_EVIDENCE);
+    assert_true(s.accepted_nonce_set && c.accepted_nonce_set);
+    assert_int_equal(s.accepted_age, 7);
     assert_int_equal(sp.attest_calls, 1);
     assert_int_equal(sp.appraise_calls, 1);
     assert_int_equal(cp.attest_calls, 1);
@@ -764,6 +784,8 @@ static void unattested_client(void **state)
     assert_string_equal(c3.got, "pong:ping");
     assert_int_equal(s3.peer_mode, VMESH_ATLS_MODE_NONE);
     assert_int_equal(s3.tier, VMESH_TIER_NONE);
+    assert_int_equal(s3.accepted_len, 0); /* nothing was appraised, nothing kept */
+    assert_false(s3.accepted_nonce_set);
     assert_int_equal(sp.appraise_calls, 0);
     vmesh_atls_session_free(c3.new_session);
     vmesh_atls_config_free(s3.cfg);

@@ -321,7 +321,8 @@ static void binder_and_nonce(void **state)
 
     /* ak_nonce, epoch-fresh: SHA-256("vmesh ak v1" || SPKI || epoch nonce). */
     fill_msg(&m, false);
-    assert_int_equal(vmesh_atls_ak_nonce(&m, NULL, out), VMESH_OK);
+    assert_int_equal(vmesh_atls_ak_nonce(m.ak_spki.data, m.ak_spki.len, m.epoch_nonce.data, m.epoch_nonce.len, out),
+                     VMESH_OK);
     memcpy(buf, "vmesh ak v1", 11);
     memcpy(buf + 11, m.ak_spki.data, m.ak_spki.len);
     memcpy(buf + 11 + m.ak_spki.len, m.epoch_nonce.data, 32);
@@ -329,13 +330,15 @@ static void binder_and_nonce(void **state)
     assert_memory_equal(out, want, 32);
     /* The epoch id is not part of it. */
     m.epoch_id = 7;
-    assert_int_equal(vmesh_atls_ak_nonce(&m, NULL, h), VMESH_OK);
+    assert_int_equal(vmesh_atls_ak_nonce(m.ak_spki.data, m.ak_spki.len, m.epoch_nonce.data, m.epoch_nonce.len, h),
+                     VMESH_OK);
     assert_memory_equal(h, want, 32);
     vmesh_atls_msg_free(&m);
-    /* fresh: the binder instead. */
+    /* fresh: the binder instead; no AK or no value is refused. */
     fill_msg(&m, true);
-    assert_int_equal(vmesh_atls_ak_nonce(&m, NULL, out), VMESH_ERR_ARG);
-    assert_int_equal(vmesh_atls_ak_nonce(&m, exporter, out), VMESH_OK);
+    assert_int_equal(vmesh_atls_ak_nonce(m.ak_spki.data, m.ak_spki.len, NULL, 0, out), VMESH_ERR_ARG);
+    assert_int_equal(vmesh_atls_ak_nonce(m.ak_spki.data, 0, exporter, 32, out), VMESH_ERR_ARG);
+    assert_int_equal(vmesh_atls_ak_nonce(m.ak_spki.data, m.ak_spki.len, exporter, 32, out), VMESH_OK);
     memcpy(buf + 11 + m.ak_spki.len, exporter, 32);
     SHA256(buf, 11 + m.ak_spki.len + 32, want);
     assert_memory_equal(out, want, 32);

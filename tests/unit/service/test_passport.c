@@ -128,7 +128,7 @@ static void make_evidence(fixture *f, const vmesh_buf *ak, const uint8_t ch[32],
 {
     uint8_t nonce[32];
 
-    vmesh_agent_ak_nonce(ak->data, ak->len, ch, 32, nonce);
+    assert_int_equal(vmesh_atls_ak_nonce(ak->data, ak->len, ch, 32, nonce), VMESH_OK);
     assert_int_equal(vmesh_scheme_psa.attest(f->attester, nonce, sizeof(nonce), ev), VMESH_OK);
 }
 
@@ -162,7 +162,7 @@ static void passport_names_the_ak(void **state)
     assert_int_equal(got.len, spki.len);
     assert_memory_equal(got.data, spki.data, spki.len);
     assert_int_equal(vmesh_ear_nonce(e, &got), VMESH_OK);
-    vmesh_agent_ak_nonce(spki.data, spki.len, ch, sizeof(ch), want);
+    assert_int_equal(vmesh_atls_ak_nonce(spki.data, spki.len, ch, sizeof(ch), want), VMESH_OK);
     assert_int_equal(got.len, 32);
     assert_memory_equal(got.data, want, 32);
     vmesh_service_stats_get(f->svc, &st);

@@ -1,0 +1,272 @@
+/*
+ * The agent's attester: our own platform. An ephemeral P-256 attestation
+ * key (AK) in memory, rotated on a schedule; platform evidence binding it
+ * (per session, or per epoch tick and cached for the tick); the passport
+ * (an EAR naming the AK) we present, renewed before it expires; one AK
+ * signature per session. It must never sign anything but the binder of a
+ * session of this process, and never present evidence or a passport made
+ * for another AK.
+ */
+#include "agent_int.h"
+#include "vmesh/jose.h"
+#include "vmesh/schemes.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_ROTATE 3600
+#define PASSPORT_REFRESH_MARGIN 60 /* renew an EAR this long before it expires */
+#define CHALLENGE_LEN 32
+
+static vmesh_err new_ak_locked(agent_attester *at)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_key *k = NULL;
+    vmesh_buf spki = {0};
+
+    VMESH_GUARD(vmesh_crypto_key_generate(VMESH_KEY_EC_P256, &k));
+    VMESH_GUARD(vmesh_crypto_key_to_spki(k, &spki));
+    vmesh_crypto_key_free(at->ak);
+    at->ak = k;
+    k = NULL;
+    vmesh_buf_free(&at->ak_spki);
+    at->ak_spki = spki;
+    spki.data = NULL;
+    at->ak_gen++;
+    at->ak_born = vmesh_time_now();
+out:
+    vmesh_crypto_key_free(k);
+    vmesh_buf_free(&spki);
+    return rc;
+}
+
+vmesh_err agent_attester_init(agent_attester *at, const vmesh_agent_config *cfg, agent_counters *counters)
+{
+    vmesh_err rc = VMESH_OK;
+
+    pthread_mutex_init(&at->lock, NULL);
+    at->counters = counters;
+    at->rotate = cfg->ak_rotate_seconds > 0 ? cfg->ak_rotate_seconds : DEFAULT_ROTATE;
+    at->bell = cfg->bell;
+    at->passport = cfg->passport;
+    at->passport_ctx = cfg->passport_ctx;
+    if (cfg->platform == NULL)
+        return VMESH_OK;
+    at->scheme = vmesh_schemes_by_name(cfg->platform);
+    VMESH_ENSURE(at->scheme != NULL, VMESH_ERR_ARG, "unknown platform \"%s\"", cfg->platform);
+    VMESH_ENSURE(at->scheme->attester_new != NULL, VMESH_ERR_UNSUPPORTED, "platform \"%s\" has no attester in this build",
+                 cfg->platform);
+    rc = at->scheme->attester_new(cfg->platform_cfg, cfg->n_platform_cfg, &at->scheme_ctx);
+    if (rc != VMESH_OK) {
+        vmesh_err_wrap(rc, "platform %s", cfg->platform);
+        goto out;
+    }
+    at->modes = cfg->attest_modes ? cfg->attest_modes : VMESH_ATLS_MODES_ALL;
+    if (at->bell == NULL)
+        at->modes &= ~VMESH_ATLS_MODE_BIT(VMESH_ATLS_MODE_EPOCH_FRESH);
+    if (at->passport == NULL)
+        at->modes &= ~VMESH_ATLS_MODE_BIT(VMESH_ATLS_MODE_PASSPORT);
+    VMESH_ENSURE(at->modes != 0, VMESH_ERR_ARG,
+                 "no attestation mode possible: epoch-fresh needs an epoch bell, passport a verifier");
+    rc = new_ak_locked(at); /* nobody else sees at yet */
+out:
+    return rc;
+}
+
+void agent_attester_free(agent_attester *at)
+{
+    if (at->scheme != NULL && at->scheme_ctx != NULL)
+        at->scheme->attester_free(at->scheme_ctx);
+    vmesh_crypto_key_free(at->ak);
+    vmesh_buf_free(&at->ak_spki);
+    vmesh_buf_free(&at->epoch_evidence);
+    vmesh_buf_free(&at->ear);
+    pthread_mutex_destroy(&at->lock);
+}
+
+vmesh_err agent_attester_rotate(agent_attester *at)
+{
+    vmesh_err rc;
+
+    pthread_mutex_lock(&at->lock);
+    rc = new_ak_locked(at);
+    pthread_mutex_unlock(&at->lock);
+    return rc;
+}
+
+vmesh_err agent_attester_ak_spki(agent_attester *at, vmesh_buf *out)
+{
+    vmesh_err rc;
+
+    pthread_mutex_lock(&at->lock);
+    rc = at->ak ? vmesh_buf_set(out, at->ak_spki.data, at->ak_spki.len)
+                : vmesh_err_set(VMESH_ERR_STATE, "this agent does not attest: it has no AK");
+    pthread_mutex_unlock(&at->lock);
+    return rc;
+}
+
+/* Platform evidence carrying ak_nonce(AK, value) (DESIGN §3.2). */
+static vmesh_err evidence_locked(agent_attester *at, const uint8_t *value, size_t value_len, vmesh_buf *out)
+{
+    vmesh_err rc = VMESH_OK;
+    uint8_t nonce[32];
+
+    VMESH_GUARD(vmesh_atls_ak_nonce(at->ak_spki.data, at->ak_spki.len, value, value_len, nonce));
+    vmesh_buf_reset(out);
+    atomic_fetch_add(&at->counters->evidence_generated, 1);
+    rc = at->scheme->attest(at->scheme_ctx, nonce, sizeof(nonce), out);
+out:
+    return rc;
+}
+
+static vmesh_err passport_locked(agent_attester *at, int64_t now)
+{
+    vmesh_err rc = VMESH_OK;
+    uint8_t challenge[CHALLENGE_LEN];
+    vmesh_buf ev = {0}, ear = {0};
+    vmesh_ear *parsed = NULL;
+
+    if (at->ear.len > 0 && at->ear_ak_gen == at->ak_gen && at->ear_exp - PASSPORT_REFRESH_MARGIN > now)
+        return VMESH_OK;
+    VMESH_ENSURE(at->passport != NULL, VMESH_ERR_STATE, "passport mode: no verifier configured to issue EARs");
+    VMESH_GUARD(vmesh_crypto_random(challenge, sizeof(challenge)));
+    VMESH_GUARD(evidence_locked(at, challenge, sizeof(challenge), &ev));
+    rc = at->passport(at->passport_ctx, at->scheme->media_types[0], ev.data, ev.len, challenge, sizeof(challenge),
+                      at->ak_spki.data, at->ak_spki.len, &ear);
+    if (rc != VMESH_OK) {
+        vmesh_err_wrap(rc, "obtaining a passport EAR");
+        goto out;
+    }
+    VMESH_GUARD(vmesh_ear_parse_unverified((const char *)ear.data, ear.len, NULL, &parsed));
+    VMESH_ENSURE(vmesh_ear_status(parsed) == VMESH_TIER_AFFIRMING, VMESH_ERR_POLICY,
+                 "the verifier did not affirm this platform (status %s): no passport",
+                 vmesh_tier_name(vmesh_ear_status(parsed)));
+    vmesh_buf_free(&at->ear);
+    at->ear = ear;
+    ear.data = NULL;
+    at->ear_ak_gen = at->ak_gen;
+    at->ear_exp = vmesh_ear_exp(parsed) ? vmesh_ear_exp(parsed) : now + 3600;
+out:
+    vmesh_ear_free(parsed);
+    vmesh_buf_free(&ev);
+    vmesh_buf_free(&ear);
+    return rc;
+}
+
+static vmesh_err set_text(vmesh_buf *b, const char *s)
+{
+    vmesh_err rc = vmesh_buf_set(b, s, strlen(s));
+
+    return rc == VMESH_OK ? vmesh_buf_terminate(b) : rc;
+}
+
+/* The tick our epoch-bound attestations name. A relying party learns of a
+ * new tick only at its next poll: for the first quarter of a period keep
+ * binding to the previous tick, which every relying party still accepts
+ * (current or previous), instead of one some have not fetched yet. */
+static bool tick_to_bind(const agent_attester *at, int64_t now, vmesh_bell *tick)
+{
+    vmesh_bell prev;
+    int64_t period;
+
+    if (at->bell == NULL || vmesh_bell_view_current(at->bell, tick) != VMESH_OK)
+        return false;
+    period = (tick->valid_until - tick->issued_at) / 2;
+    if (now - tick->issued_at < period / 2 && vmesh_bell_view_previous(at->bell, &prev) == VMESH_OK &&
+        prev.valid_until > now)
+        *tick = prev;
+    return true;
+}
+
+vmesh_err agent_attester_attest(agent_attester *at, const vmesh_atls_attest_in *in, vmesh_atls_msg *msg)
+{
+    vmesh_err rc = VMESH_OK;
+    int64_t now = vmesh_time_now();
+    vmesh_bell tick;
+    bool have_tick;
+    vmesh_key *ak = NULL;
+
+    pthread_mutex_lock(&at->lock);
+    VMESH_ENSURE(at->scheme != NULL, VMESH_ERR_STATE, "this agent does not attest");
+    if (now - at->ak_born >= at->rotate)
+        VMESH_GUARD(new_ak_locked(at));
+    ak = vmesh_crypto_key_ref(at->ak);
+    have_tick = tick_to_bind(at, now, &tick);
+    VMESH_GUARD(vmesh_buf_set(&msg->ak_spki, at->ak_spki.data, at->ak_spki.len));
+    switch (in->mode) {
+    case VMESH_ATLS_MODE_EPOCH_FRESH:
+        VMESH_ENSURE(have_tick, VMESH_ERR_STATE, "epoch-fresh mode: no epoch bell received yet");
+        if (!at->have_epoch_ev || at->epoch_ev_ak_gen != at->ak_gen || at->epoch_ev_id != tick.id) {
+            at->have_epoch_ev = false;
+            VMESH_GUARD(evidence_locked(at, tick.nonce, sizeof(tick.nonce), &at->epoch_evidence));
+            at->epoch_ev_ak_gen = at->ak_gen;
+            at->epoch_ev_id = tick.id;
+            at->have_epoch_ev = true;
+        }
+        VMESH_GUARD(set_text(&msg->media_type, at->scheme->media_types[0]));
+        VMESH_GUARD(vmesh_buf_set(&msg->cmw, at->epoch_evidence.data, at->epoch_evidence.len));
+        msg->fresh = false;
+        msg->epoch_id = tick.id;
+        VMESH_GUARD(vmesh_buf_set(&msg->epoch_nonce, tick.nonce, sizeof(tick.nonce)));
+        break;
+    case VMESH_ATLS_MODE_FRESH:
+        /* DESIGN §3.3: fresh mode binds new evidence to this session's binder. */
+        VMESH_GUARD(set_text(&msg->media_type, at->scheme->media_types[0]));
+        VMESH_GUARD(evidence_locked(at, in->binder, 32, &msg->cmw));
+        msg->fresh = true;
+        break;
+    case VMESH_ATLS_MODE_PASSPORT:
+        VMESH_GUARD(passport_locked(at, now));
+        VMESH_GUARD(set_text(&msg->media_type, VMESH_EAR_MEDIA_TYPE));
+        VMESH_GUARD(vmesh_buf_set(&msg->cmw, at->ear.data, at->ear.len));
+        /* The EAR carries its own freshness (iat/exp); the epoch fields say
+         * which tick we saw, or none. */
+        msg->fresh = false;
+        msg->epoch_id = have_tick ? tick.id : 0;
+        if (have_tick)
+            VMESH_GUARD(vmesh_buf_set(&msg->epoch_nonce, tick.nonce, sizeof(tick.nonce)));
+        else
+            VMESH_GUARD(vmesh_buf_set(&msg->epoch_nonce, "\0\0\0\0\0\0\0\0", 8));
+        break;
+    default:
+        VMESH_FAIL(VMESH_ERR_UNSUPPORTED, "cannot attest in mode %d", (int)in->mode);
+    }
+    atomic_fetch_add(&at->counters->attestations_made, 1);
+    pthread_mutex_unlock(&at->lock);
+    /* One AK signature per session, over this session's binder only. */
+    vmesh_buf_reset(&msg->proof);
+    rc = vmesh_crypto_sign(ak, in->binder, 32, &msg->proof);
+    vmesh_crypto_key_free(ak);
+    return rc;
+out:
+    pthread_mutex_unlock(&at->lock);
+    vmesh_crypto_key_free(ak);
+    return rc;
+}
+
+vmesh_err vmesh_agent_local_passport(void *ctx, const char *media_type, const uint8_t *evidence, size_t evidence_len,
+                                     const uint8_t *challenge, size_t challenge_len, const uint8_t *akpub,
+                                     size_t akpub_len, vmesh_buf *ear_jwt)
+{
+    vmesh_verifier *v = ctx;
+    vmesh_verifier_request req;
+    vmesh_appraisal ap;
+    uint8_t nonce[32];
+    vmesh_err rc;
+
+    rc = vmesh_atls_ak_nonce(akpub, akpub_len, challenge, challenge_len, nonce);
+    if (rc != VMESH_OK)
+        return rc;
+    memset(&req, 0, sizeof(req));
+    req.evidence = evidence;
+    req.evidence_len = evidence_len;
+    req.media_type = media_type;
+    req.nonce = nonce;
+    req.nonce_len = sizeof(nonce);
+    req.akpub = akpub;
+    req.akpub_len = akpub_len;
+    vmesh_appraisal_init(&ap);
+    rc = vmesh_verifier_appraise(v, &req, &ap, NULL, ear_jwt);
+    vmesh_appraisal_free(&ap);
+    return rc;
+}

@@ -1,0 +1,489 @@
+/*
+ * The agent's relying party: judges a peer's attestation. Background-check
+ * evidence is appraised by the local verifier (or a central one) under the
+ * current RV snapshot, through the AR cache; a passport EAR is checked
+ * against the verifiers the policy trusts and the RV epochs we follow; the
+ * policy for the peer gives the verdict. What was accepted stays with the
+ * result (vmesh_atls_accepted), typed, so that re-appraisal after an RV or
+ * policy change judges the same bytes again. It must never admit a peer
+ * the policy refuses, never serve a cached result computed under another
+ * RV snapshot or epoch tick, and never accept evidence that does not carry
+ * this session's ak_nonce.
+ */
+#include "agent_int.h"
+#include "vmesh/jose.h"
+#include "vmesh/schemes.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#define DEFAULT_SLOTS 4096
+#define DEFAULT_CENTRAL_TTL 60
+#define CENTRAL_FAILURE_TTL 2 /* a failed central appraisal is retried this soon */
+
+vmesh_err agent_rp_init(agent_rp *rp, const vmesh_agent_config *cfg, agent_counters *counters)
+{
+    vmesh_err rc = VMESH_OK;
+    size_t nmt = 0, nschemes;
+    const vmesh_evidence_scheme *const *all = vmesh_schemes_all(&nschemes);
+
+    rp->counters = counters;
+    rp->verifier = cfg->verifier;
+    rp->bell = cfg->bell;
+    if (cfg->central != NULL) {
+        VMESH_ENSURE(cfg->central_key != NULL, VMESH_ERR_ARG, "central verifier: its EAR verification key is required");
+        rp->central = cfg->central;
+        rp->central_ctx = cfg->central_ctx;
+        rp->central_key = vmesh_crypto_key_ref(cfg->central_key);
+        rp->central_ttl = cfg->central_cache_seconds > 0 ? cfg->central_cache_seconds : DEFAULT_CENTRAL_TTL;
+    }
+    VMESH_GUARD(vmesh_ar_cache_new(cfg->cache_slots ? cfg->cache_slots : DEFAULT_SLOTS, &rp->cache));
+    /* What we can appraise: EAR passports, and every registered scheme's
+     * evidence when a verifier (local or central) appraises it. */
+    rp->media_types[nmt++] = VMESH_EAR_MEDIA_TYPE;
+    for (size_t i = 0; i < nschemes && agent_rp_appraises_evidence(rp); i++)
+        for (const char *const *m = all[i]->media_types; *m != NULL && nmt < AGENT_RP_MEDIA_TYPES_MAX - 1; m++)
+            rp->media_types[nmt++] = *m;
+    rp->media_types[nmt] = NULL;
+out:
+    return rc;
+}
+
+void agent_rp_free(agent_rp *rp)
+{
+    vmesh_crypto_key_free(rp->central_key);
+    vmesh_ar_cache_free(rp->cache);
+}
+
+bool agent_rp_appraises_evidence(const agent_rp *rp)
+{
+    return rp->verifier != NULL || rp->central != NULL;
+}
+
+void agent_rp_forget(agent_rp *rp)
+{
+    vmesh_ar_cache_clear(rp->cache);
+}
+
+/* ---- verdicts ------------------------------------------------------------------- */
+
+static vmesh_atls_reason verdict_reason(vmesh_policy_verdict v)
+{
+    switch (v) {
+    case VMESH_POLICY_OK: return VMESH_ATLS_R_NONE;
+    case VMESH_POLICY_MODE_REFUSED: return VMESH_ATLS_R_MODE_REFUSED;
+    case VMESH_POLICY_UNATTESTED_REFUSED: return VMESH_ATLS_R_UNATTESTED_REFUSED;
+    case VMESH_POLICY_EVIDENCE_TOO_OLD: return VMESH_ATLS_R_EVIDENCE_TOO_OLD;
+    case VMESH_POLICY_SCHEME_REFUSED: return VMESH_ATLS_R_POLICY_REFUSED;
+    default: return VMESH_ATLS_R_NOT_AFFIRMING;
+    }
+}
+
+static bool any_claim(const vmesh_tv *tv, int8_t v)
+{
+    for (int i = 0; i < VMESH_TV__COUNT; i++)
+        if (tv->v[i] == v)
+            return true;
+    return false;
+}
+
+static vmesh_atls_reason refuse(vmesh_atls_peer_result *out, vmesh_atls_reason r, const char *fmt, ...)
+    VMESH_PRINTF(3, 4);
+static vmesh_atls_reason refuse(vmesh_atls_peer_result *out, vmesh_atls_reason r, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(out->reason, sizeof(out->reason), fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+static uint64_t rv_generation(const agent_rp *rp)
+{
+    vmesh_rv_store *rv = rp->verifier ? vmesh_verifier_rv(rp->verifier) : NULL;
+    uint64_t gen = rv ? vmesh_rv_store_generation(rv) : 0;
+
+    vmesh_rv_store_free(rv);
+    return gen;
+}
+
+static void count_lookup(agent_rp *rp, bool hit)
+{
+    atomic_fetch_add(hit ? &rp->counters->cache_hits : &rp->counters->cache_misses, 1);
+}
+
+/* ---- passports ------------------------------------------------------------------ */
+
+/* DESIGN §3.3: the RP checks a passport's RV epochs. For every RVP both we
+ * and the EAR's verifier follow, the EAR must have been appraised under our
+ * current or previous epoch (the same one-step tolerance as the epoch
+ * bell): a passport issued before a revocation stops working once the
+ * relying party has the revoking snapshot and one more. */
+static vmesh_atls_reason ear_epochs_check(const agent_rp *rp, const vmesh_ear *ear, vmesh_atls_peer_result *out)
+{
+    vmesh_atls_reason res = VMESH_ATLS_R_NONE;
+    vmesh_rv_store *rv;
+
+    if (rp->verifier == NULL)
+        return VMESH_ATLS_R_NONE;
+    rv = vmesh_verifier_rv(rp->verifier);
+    for (size_t i = 0; i < vmesh_rv_epoch_count(rv); i++) {
+        const char *name;
+        uint64_t ours, theirs;
+        if (!vmesh_rv_epoch_at(rv, i, &name, &ours) || vmesh_ear_rv_epoch(ear, name, &theirs) != VMESH_OK)
+            continue;
+        if (theirs + 1 < ours) {
+            res = refuse(out, VMESH_ATLS_R_STALE_EPOCH,
+                         "passport EAR was appraised under %s epoch %llu; the current epoch is %llu", name,
+                         (unsigned long long)theirs, (unsigned long long)ours);
+            break;
+        }
+    }
+    vmesh_rv_store_free(rv);
+    return res;
+}
+
+/* Passport mode. A verified EAR is cached by (AK, EAR bytes) until its exp:
+ * the same passport is presented on every session of an attester until it
+ * is renewed, and its signature need not be checked again. Cached per RV
+ * snapshot (a new snapshot re-checks the EAR's epochs); the cache is
+ * cleared when the policy (and so the set of trusted verifiers) changes. */
+static vmesh_atls_reason appraise_passport(agent_rp *rp, const vmesh_policy *pol, const vmesh_atls_appraise_in *in,
+                                           vmesh_atls_peer_result *out, int64_t now)
+{
+    const vmesh_atls_msg *m = in->msg;
+    vmesh_ear *ear = NULL;
+    vmesh_buf akpub = {0};
+    vmesh_atls_reason r = VMESH_ATLS_R_NONE;
+    bool expired = false, hit;
+    int found = -1;
+    char why[256];
+    uint8_t key[32];
+    vmesh_ar_entry e;
+    uint64_t rv_gen = rv_generation(rp);
+
+    vmesh_ar_cache_key(VMESH_EAR_MEDIA_TYPE, m->ak_spki.data, m->ak_spki.len, m->cmw.data, m->cmw.len, key);
+    hit = vmesh_ar_cache_get(rp->cache, key, rv_gen, 0, &e);
+    count_lookup(rp, hit);
+    if (hit && e.expires != 0 && now >= e.expires) {
+        r = refuse(out, VMESH_ATLS_R_EAR_EXPIRED, "passport EAR has expired or is not yet valid");
+        goto out;
+    }
+    if (!hit) {
+        for (size_t i = 0; i < vmesh_policy_verifier_key_count(pol) && ear == NULL; i++) {
+            vmesh_err rc = vmesh_ear_verify((const char *)m->cmw.data, m->cmw.len, vmesh_policy_verifier_key(pol, i),
+                                            now, &ear);
+            if (rc == VMESH_ERR_EXPIRED)
+                expired = true;
+        }
+        if (ear == NULL) {
+            r = expired ? refuse(out, VMESH_ATLS_R_EAR_EXPIRED, "passport EAR has expired or is not yet valid")
+                        : refuse(out, VMESH_ATLS_R_EAR_UNTRUSTED,
+                                 "passport EAR is not signed by a verifier this policy trusts (%zu trusted keys)",
+                                 vmesh_policy_verifier_key_count(pol));
+            goto out;
+        }
+        for (size_t i = 0; i < vmesh_ear_submod_count(ear) && found < 0; i++) {
+            vmesh_buf_reset(&akpub);
+            if (vmesh_ear_submod_akpub(ear, i, &akpub) == VMESH_OK && akpub.len == m->ak_spki.len &&
+                memcmp(akpub.data, m->ak_spki.data, akpub.len) == 0)
+                found = (int)i;
+        }
+        if (found < 0) {
+            r = refuse(out, VMESH_ATLS_R_AK_MISMATCH,
+                       "passport EAR does not attest the key that signed this session (key-attestation names "
+                       "another AK)");
+            goto out;
+        }
+        if ((r = ear_epochs_check(rp, ear, out)) != VMESH_ATLS_R_NONE)
+            goto out;
+        memset(&e, 0, sizeof(e));
+        vmesh_ear_submod_tv(ear, (size_t)found, &e.tv);
+        e.status = vmesh_tv_status(&e.tv);
+        snprintf(e.scheme, sizeof(e.scheme), "%.31s", vmesh_ear_submod_name(ear, (size_t)found));
+        e.appraised_at = vmesh_ear_iat(ear);
+        e.expires = vmesh_ear_exp(ear);
+        vmesh_ar_cache_put(rp->cache, key, rv_gen, 0, &e);
+    }
+    out->tv = e.tv;
+    out->tier = vmesh_tv_status(&e.tv);
+    out->accepted.evidence_age = now - e.appraised_at;
+    r = verdict_reason(vmesh_policy_check(pol, VMESH_MODE_PASSPORT, e.scheme, &out->tv, out->accepted.evidence_age,
+                                          why, sizeof(why)));
+    if (r != VMESH_ATLS_R_NONE)
+        refuse(out, r, "%s", why);
+out:
+    vmesh_ear_free(ear);
+    vmesh_buf_free(&akpub);
+    return r;
+}
+
+/* ---- background-check evidence -------------------------------------------------- */
+
+/* Central mode: the central verifier appraises the evidence with the
+ * session's ak_nonce as its session nonce (Veraison's ?nonce=), and we
+ * verify its EAR. Failures are results (verifier malfunction, -1), cached
+ * briefly so that a dead verifier does not get a request per handshake. */
+static void appraise_central(agent_rp *rp, const char *mt, const vmesh_evidence_scheme *scheme,
+                             const uint8_t ak_nonce[32], const uint8_t *ev, size_t ev_len, int64_t now,
+                             vmesh_ar_entry *e)
+{
+    vmesh_buf jwt = {0};
+    vmesh_ear *ear = NULL;
+    vmesh_err rc;
+
+    memset(e, 0, sizeof(*e));
+    e->appraised_at = now;
+    e->expires = now + rp->central_ttl;
+    snprintf(e->scheme, sizeof(e->scheme), "%.31s", scheme->name);
+    rc = rp->central(rp->central_ctx, mt, ev, ev_len, ak_nonce, 32, &jwt);
+    if (rc == VMESH_OK)
+        rc = vmesh_ear_verify((const char *)jwt.data, jwt.len, rp->central_key, now, &ear);
+    if (rc != VMESH_OK) {
+        vmesh_tv_set_all(&e->tv, VMESH_AR_VERIFIER_MALFUNCTION);
+        snprintf(e->reason, sizeof(e->reason), "central verifier: %.200s", vmesh_err_detail());
+        e->expires = now + CENTRAL_FAILURE_TTL;
+    } else {
+        int i = vmesh_ear_submod_find(ear, scheme->name);
+        vmesh_ear_submod_tv(ear, i >= 0 ? (size_t)i : 0, &e->tv);
+        if (vmesh_ear_exp(ear) != 0 && vmesh_ear_exp(ear) < e->expires)
+            e->expires = vmesh_ear_exp(ear);
+        snprintf(e->reason, sizeof(e->reason), "central verifier: %s", vmesh_tier_name(vmesh_tv_status(&e->tv)));
+    }
+    e->status = vmesh_tv_status(&e->tv);
+    vmesh_ear_free(ear);
+    vmesh_buf_free(&jwt);
+}
+
+/* The local verifier's appraisal; malformed evidence is a result too. */
+static void appraise_local(agent_rp *rp, const char *mt, const vmesh_evidence_scheme *scheme,
+                           const uint8_t ak_nonce[32], bool fresh, const uint8_t *ev, size_t ev_len, int64_t now,
+                           vmesh_ar_entry *e)
+{
+    vmesh_appraisal ap;
+    vmesh_verifier_request req;
+
+    vmesh_appraisal_init(&ap);
+    memset(&req, 0, sizeof(req));
+    req.evidence = ev;
+    req.evidence_len = ev_len;
+    req.media_type = mt;
+    req.now = now;
+    memset(e, 0, sizeof(*e));
+    e->appraised_at = now;
+    snprintf(e->scheme, sizeof(e->scheme), "%.31s", scheme->name);
+    if (vmesh_verifier_appraise(rp->verifier, &req, &ap, NULL, NULL) != VMESH_OK) {
+        vmesh_tv_set_all(&e->tv, VMESH_AR_UNEXPECTED_EVIDENCE);
+        snprintf(e->reason, sizeof(e->reason), "evidence cannot be appraised: %.200s", vmesh_err_detail());
+    } else if (ap.nonce.len != 32 || !vmesh_crypto_memeq(ap.nonce.data, ak_nonce, 32)) {
+        /* DESIGN §3.2: the platform evidence carries ak_nonce; anything
+         * else was produced for another AK, session, or role. */
+        vmesh_tv_set_all(&e->tv, VMESH_AR_CRYPTO_VALIDATION_FAILED);
+        snprintf(e->reason, sizeof(e->reason),
+                 "evidence nonce does not bind the AK and %s of this session (relayed or diverted evidence?)",
+                 fresh ? "binder" : "epoch");
+        e->binding_mismatch = true;
+    } else {
+        e->tv = ap.tv;
+        snprintf(e->reason, sizeof(e->reason), "%.255s", ap.reason);
+    }
+    e->status = vmesh_tv_status(&e->tv);
+    vmesh_appraisal_free(&ap);
+}
+
+/* The appraisal of (media type, ak_nonce, evidence) under the current RV
+ * snapshot, from the AR cache when it was computed under this snapshot and
+ * epoch generation (and has not expired: central results). */
+static void appraise_cached(agent_rp *rp, const char *mt, const vmesh_evidence_scheme *scheme,
+                            const uint8_t ak_nonce[32], bool fresh, const uint8_t *ev, size_t ev_len, int64_t now,
+                            uint64_t epoch_gen, vmesh_ar_entry *e)
+{
+    uint64_t rv_gen = rv_generation(rp);
+    uint8_t key[32];
+    bool hit;
+
+    vmesh_ar_cache_key(mt, ak_nonce, 32, ev, ev_len, key);
+    hit = vmesh_ar_cache_get(rp->cache, key, rv_gen, epoch_gen, e) && (e->expires == 0 || now < e->expires);
+    count_lookup(rp, hit);
+    if (hit)
+        return;
+    if (rp->central != NULL)
+        appraise_central(rp, mt, scheme, ak_nonce, ev, ev_len, now, e);
+    else
+        appraise_local(rp, mt, scheme, ak_nonce, fresh, ev, ev_len, now, e);
+    vmesh_ar_cache_put(rp->cache, key, rv_gen, epoch_gen, e);
+}
+
+/* Judges an appraisal entry under a policy; fills out->tv/tier/reason. */
+static vmesh_atls_reason judge_entry(const vmesh_policy *pol, vmesh_mode mode, const vmesh_ar_entry *e, int64_t age,
+                                     vmesh_atls_peer_result *out)
+{
+    char why[256];
+    vmesh_atls_reason r;
+
+    out->tv = e->tv;
+    out->tier = vmesh_tv_status(&e->tv);
+    if (e->binding_mismatch)
+        return refuse(out, VMESH_ATLS_R_AK_MISMATCH, "%s", e->reason);
+    if (any_claim(&e->tv, VMESH_AR_UNEXPECTED_EVIDENCE))
+        return refuse(out, VMESH_ATLS_R_MALFORMED, "%s", e->reason);
+    if (any_claim(&e->tv, VMESH_AR_CRYPTO_VALIDATION_FAILED))
+        return refuse(out, VMESH_ATLS_R_EVIDENCE_INVALID, "evidence does not verify: %s", e->reason);
+    r = verdict_reason(vmesh_policy_check(pol, mode, e->scheme, &e->tv, age, why, sizeof(why)));
+    if (r == VMESH_ATLS_R_NOT_AFFIRMING && e->reason[0] != '\0')
+        return refuse(out, r, "%s (%s)", why, e->reason);
+    if (r != VMESH_ATLS_R_NONE)
+        return refuse(out, r, "%s", why);
+    return VMESH_ATLS_R_NONE;
+}
+
+static vmesh_atls_reason appraise_evidence(agent_rp *rp, const vmesh_policy *pol, const vmesh_atls_appraise_in *in,
+                                           vmesh_atls_peer_result *out, int64_t now)
+{
+    const vmesh_atls_msg *m = in->msg;
+    const char *mt = (const char *)m->media_type.data;
+    const vmesh_evidence_scheme *scheme = vmesh_schemes_by_media_type(mt, NULL);
+    vmesh_mode mode = m->fresh ? VMESH_MODE_FRESH : VMESH_MODE_EPOCH_FRESH;
+    int64_t tick_issued = now;
+    uint64_t epoch_gen = 0;
+    vmesh_ar_entry e;
+
+    if (scheme == NULL)
+        return refuse(out, VMESH_ATLS_R_MEDIA_TYPE_REFUSED, "cannot appraise evidence of media type \"%.200s\"", mt);
+    if (!agent_rp_appraises_evidence(rp))
+        return refuse(out, VMESH_ATLS_R_MODE_REFUSED, "this relying party has no local verifier: passport only");
+    if (!m->fresh) {
+        if (rp->bell == NULL)
+            return refuse(out, VMESH_ATLS_R_STALE_EPOCH, "epoch-fresh evidence, but this relying party has no epoch bell");
+        if (vmesh_bell_view_check(rp->bell, m->epoch_id, m->epoch_nonce.data, m->epoch_nonce.len, now, &tick_issued) !=
+            VMESH_OK)
+            return refuse(out, VMESH_ATLS_R_STALE_EPOCH, "%s", vmesh_err_detail());
+        epoch_gen = vmesh_bell_view_generation(rp->bell);
+    }
+    out->accepted.evidence_age = now - tick_issued;
+    appraise_cached(rp, mt, scheme, in->ak_nonce, m->fresh, m->cmw.data, m->cmw.len, now, epoch_gen, &e);
+    return judge_entry(pol, mode, &e, out->accepted.evidence_age, out);
+}
+
+vmesh_atls_reason agent_rp_appraise(agent_rp *rp, const vmesh_policy *pol, const vmesh_atls_appraise_in *in,
+                                    vmesh_atls_peer_result *out)
+{
+    int64_t now = vmesh_time_now();
+    bool is_ear = vmesh_evidence_media_type_eq((const char *)in->msg->media_type.data, VMESH_EAR_MEDIA_TYPE);
+    vmesh_atls_reason r;
+
+    out->mode = is_ear ? VMESH_ATLS_MODE_PASSPORT : in->msg->fresh ? VMESH_ATLS_MODE_FRESH : VMESH_ATLS_MODE_EPOCH_FRESH;
+    if ((vmesh_policy_modes(pol) & VMESH_MODE_BIT(out->mode)) == 0)
+        r = refuse(out, VMESH_ATLS_R_MODE_REFUSED, "attestation mode %s is not accepted by policy %s",
+                   vmesh_mode_name((vmesh_mode)out->mode), vmesh_policy_id(pol));
+    else if (is_ear)
+        r = appraise_passport(rp, pol, in, out, now);
+    else
+        r = appraise_evidence(rp, pol, in, out, now);
+    atomic_fetch_add(&rp->counters->appraisals, 1);
+    if (r != VMESH_ATLS_R_NONE)
+        atomic_fetch_add(&rp->counters->refused, 1);
+    return r;
+}
+
+/* ---- re-appraisal of what a result kept ------------------------------------------ */
+
+/* A passport: the EAR signature against the current trusted keys (at its
+ * own iat: freshness was judged when the session began), the policy for
+ * this peer, and the RV epochs it was appraised under against ours
+ * (current or previous epoch of each RVP we both follow, as for the bell). */
+static vmesh_atls_reason reappraise_passport(agent_rp *rp, const vmesh_policy *pol, const vmesh_atls_accepted *k,
+                                             vmesh_atls_peer_result *out)
+{
+    const char *jwt = (const char *)k->cmw.data;
+    vmesh_ear *ear = NULL, *unv = NULL;
+    vmesh_atls_reason res = VMESH_ATLS_R_NONE;
+    size_t sub = 0;
+    char why[256];
+
+    if (k->cmw.len == 0 || vmesh_ear_parse_unverified(jwt, k->cmw.len, NULL, &unv) != VMESH_OK) {
+        res = refuse(out, VMESH_ATLS_R_MALFORMED, "the passport EAR of this session was not kept");
+        goto out;
+    }
+    for (size_t i = 0; i < vmesh_policy_verifier_key_count(pol) && ear == NULL; i++)
+        if (vmesh_ear_verify(jwt, k->cmw.len, vmesh_policy_verifier_key(pol, i), vmesh_ear_iat(unv), &ear) != VMESH_OK)
+            ear = NULL;
+    if (ear == NULL) {
+        res = refuse(out, VMESH_ATLS_R_EAR_UNTRUSTED, "passport EAR is no longer signed by a verifier this policy trusts");
+        goto out;
+    }
+    for (size_t i = 0; i < vmesh_ear_submod_count(ear); i++) {
+        vmesh_buf ak = {0};
+        bool has = vmesh_ear_submod_akpub(ear, i, &ak) == VMESH_OK && ak.len > 0;
+        vmesh_buf_free(&ak);
+        if (has) {
+            sub = i;
+            break;
+        }
+    }
+    vmesh_ear_submod_tv(ear, sub, &out->tv);
+    out->tier = vmesh_tv_status(&out->tv);
+    res = verdict_reason(vmesh_policy_check(pol, VMESH_MODE_PASSPORT, vmesh_ear_submod_name(ear, sub), &out->tv,
+                                            k->evidence_age, why, sizeof(why)));
+    if (res != VMESH_ATLS_R_NONE) {
+        refuse(out, res, "%s", why);
+        goto out;
+    }
+    res = ear_epochs_check(rp, ear, out);
+out:
+    vmesh_ear_free(ear);
+    vmesh_ear_free(unv);
+    return res;
+}
+
+/* Background-check evidence: appraised again under the current snapshot
+ * (the AR cache makes that one appraisal per distinct evidence), its nonce
+ * checked against the session's ak_nonce, judged with the age it had when
+ * the session began (freshness is not judged again). */
+static vmesh_atls_reason reappraise_evidence(agent_rp *rp, const vmesh_policy *pol, vmesh_mode mode,
+                                             const vmesh_atls_accepted *k, vmesh_atls_peer_result *out)
+{
+    const char *mt = k->media_type.len > 0 ? (const char *)k->media_type.data : "";
+    const vmesh_evidence_scheme *scheme;
+    vmesh_ar_entry e;
+
+    if (!agent_rp_appraises_evidence(rp))
+        return refuse(out, VMESH_ATLS_R_MODE_REFUSED, "this relying party has no local verifier any more");
+    if (k->cmw.len == 0)
+        return refuse(out, VMESH_ATLS_R_MALFORMED, "the evidence of this session was not kept");
+    scheme = vmesh_schemes_by_media_type(mt, NULL);
+    if (scheme == NULL)
+        return refuse(out, VMESH_ATLS_R_MEDIA_TYPE_REFUSED, "cannot appraise evidence of media type \"%.200s\"", mt);
+    appraise_cached(rp, mt, scheme, k->ak_nonce, mode == VMESH_MODE_FRESH, k->cmw.data, k->cmw.len, vmesh_time_now(),
+                    rp->bell ? vmesh_bell_view_generation(rp->bell) : 0, &e);
+    return judge_entry(pol, mode, &e, k->evidence_age, out);
+}
+
+vmesh_atls_reason agent_rp_reappraise(agent_rp *rp, const vmesh_policy *pol, const vmesh_atls_peer_result *r,
+                                      vmesh_atls_peer_result *out)
+{
+    vmesh_atls_reason res = VMESH_ATLS_R_NONE;
+    char why[256];
+
+    switch (r->mode) {
+    case VMESH_ATLS_MODE_NONE:
+        /* Admitted unattested (or not asked): does this peer's policy
+         * still admit that? */
+        res = verdict_reason(vmesh_policy_check(pol, VMESH_MODE_NONE, NULL, &r->tv, 0, why, sizeof(why)));
+        if (res != VMESH_ATLS_R_NONE)
+            refuse(out, res, "%s", why);
+        return res;
+    case VMESH_ATLS_MODE_PASSPORT:
+    case VMESH_ATLS_MODE_EPOCH_FRESH:
+    case VMESH_ATLS_MODE_FRESH:
+        if ((vmesh_policy_modes(pol) & VMESH_MODE_BIT(r->mode)) == 0)
+            return refuse(out, VMESH_ATLS_R_MODE_REFUSED, "attestation mode %s is no longer accepted by policy %s",
+                          vmesh_mode_name((vmesh_mode)r->mode), vmesh_policy_id(pol));
+        if (r->mode == VMESH_ATLS_MODE_PASSPORT)
+            return reappraise_passport(rp, pol, &r->accepted, out);
+        return reappraise_evidence(rp, pol, (vmesh_mode)r->mode, &r->accepted, out);
+    default: return refuse(out, VMESH_ATLS_R_INTERNAL, "unknown attestation mode %d", r->mode);
+    }
+}
