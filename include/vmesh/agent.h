@@ -44,7 +44,7 @@ typedef vmesh_err (*vmesh_agent_central_fn)(void *ctx, const char *media_type, c
 
 typedef struct {
     /* Attester side. platform NULL: this agent does not attest. */
-    const char *platform;           /* evidence scheme name, e.g. "psa" (psa-sim) */
+    const char *platform;           /* scheme or attester name: "psa-sim", "tpm2" (vmesh_schemes_by_platform) */
     const vmesh_kv *platform_cfg;   /* the scheme's attester configuration */
     size_t n_platform_cfg;
     unsigned attest_modes;          /* VMESH_ATLS_MODE_BIT mask we produce; 0: all we can */

@@ -164,12 +164,27 @@ typedef struct {
     const char *value;
 } vmesh_kv;
 
+/* One key of a scheme's attester configuration, described for the command
+ * line (`vmesh attest PLATFORM --KEY VALUE`, or --opt KEY=VALUE) and for
+ * people writing the proxy's attester.options. */
+typedef struct {
+    const char *key;   /* "iak"; NULL ends a table */
+    char short_name;   /* the command line's one-letter option, or 0 */
+    const char *arg;   /* what the value is, for help: "KEY", "NAME=FILE" */
+    bool repeatable;   /* may be given more than once */
+    const char *help;  /* one line */
+} vmesh_evidence_option;
+
 typedef struct vmesh_evidence_scheme {
     const char *name;               /* EAR submod name and platform name ("psa") */
     const char *const *media_types; /* NULL-terminated; [0] is the one we produce */
     /* True when data looks like this scheme's evidence (for detection). */
     bool (*detect)(const uint8_t *p, size_t n);
-    /* Attester side; NULL when the scheme has no attester in this build. */
+    /* Attester side; NULL when the scheme has no attester in this build.
+     * attester_name is the attester's own platform name ("psa-sim"; NULL:
+     * the scheme's name), attester_options the keys attester_new takes. */
+    const char *attester_name;
+    const vmesh_evidence_option *attester_options;
     vmesh_err (*attester_new)(const vmesh_kv *cfg, size_t ncfg, void **ctx);
     vmesh_err (*attest)(void *ctx, const uint8_t *nonce, size_t nonce_len, vmesh_buf *evidence);
     void (*attester_free)(void *ctx);
@@ -177,6 +192,15 @@ typedef struct vmesh_evidence_scheme {
      * appraised at all (malformed, unsupported); every appraisal outcome,
      * including a bad signature, is a result in *out. */
     vmesh_err (*appraise)(const vmesh_appraisal_in *in, vmesh_appraisal *out);
+    /* Tools for the command line; NULL when not offered. describe decodes
+     * evidence into JSON for people: it verifies nothing unless cfg names a
+     * key to check the signature with (attester option names, e.g. psa-sim
+     * "iak"), and then fails when the signature does not verify; keys it
+     * cannot check with are refused. reference_values writes the platform's
+     * current values as RV JSON (docs/RV-JSON.md), read through the same
+     * configuration as the attester (e.g. tpm2: PCRs and the AK). */
+    vmesh_err (*describe)(const uint8_t *ev, size_t n, const vmesh_kv *cfg, size_t ncfg, vmesh_buf *json);
+    vmesh_err (*reference_values)(const vmesh_kv *cfg, size_t ncfg, vmesh_buf *rv_json);
 } vmesh_evidence_scheme;
 
 #ifdef __cplusplus

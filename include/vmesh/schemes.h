@@ -20,6 +20,9 @@ extern "C" {
 const vmesh_evidence_scheme *const *vmesh_schemes_all(size_t *n);
 /* The scheme named `name` (its EAR submodule name, e.g. "psa"), or NULL. */
 const vmesh_evidence_scheme *vmesh_schemes_by_name(const char *name);
+/* The scheme a platform name selects: the scheme's name or its attester's
+ * ("psa" or "psa-sim"), or NULL. */
+const vmesh_evidence_scheme *vmesh_schemes_by_platform(const char *platform);
 /* The scheme one of whose media types equals media_type under the media-type
  * rule, or NULL. When registered is not NULL it receives the scheme's own
  * spelling of that media type (a string of the registry, never freed). */

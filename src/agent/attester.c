@@ -52,7 +52,7 @@ vmesh_err agent_attester_init(agent_attester *at, const vmesh_agent_config *cfg,
     at->passport_ctx = cfg->passport_ctx;
     if (cfg->platform == NULL)
         return VMESH_OK;
-    at->scheme = vmesh_schemes_by_name(cfg->platform);
+    at->scheme = vmesh_schemes_by_platform(cfg->platform);
     VMESH_ENSURE(at->scheme != NULL, VMESH_ERR_ARG, "unknown platform \"%s\"", cfg->platform);
     VMESH_ENSURE(at->scheme->attester_new != NULL, VMESH_ERR_UNSUPPORTED, "platform \"%s\" has no attester in this build",
                  cfg->platform);

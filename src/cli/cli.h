@@ -28,7 +28,6 @@ typedef struct {
 
 int cli_keygen(int argc, char **argv);
 int cli_attest(int argc, char **argv);
-int cli_attest_tpm2(int argc, char **argv); /* cli_attest_tpm2.c */
 int cli_appraise(int argc, char **argv);
 int cli_ear(int argc, char **argv);
 int cli_ca(int, char **);

@@ -9,7 +9,7 @@
 
 static const cli_command commands[] = {
     {"keygen", cli_keygen, "generate a signing key (EC P-256/P-384, Ed25519) as PEM or JWK"},
-    {"attest", cli_attest, "produce platform evidence (psa-sim)"},
+    {"attest", cli_attest, "produce platform evidence (psa-sim, cca-sim, tpm2, tsm), print it, read reference values"},
     {"appraise", cli_appraise, "appraise evidence against reference values into a signed EAR"},
     {"ca", cli_ca, "a small CA for tests and demos: SPIFFE X509-SVIDs"},
     {"ear", cli_ear, "verify and print an EAR attestation result"},

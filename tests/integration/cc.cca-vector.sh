@@ -96,4 +96,24 @@ expect_stderr "evidence nonce does not match the expected nonce"
 expect_exit 1 "truncated token is an error" -- bash -c \
     "head -c 600 '$V/cca-good.cbor' > '$T/trunc.cbor' && '$VMESH' appraise --media-type '$MT' --rv '$T/rv.json' --evidence '$T/trunc.cbor' --key '$T/ear.pem'"
 expect_stderr "CCA token"
+
+# The cca-sim attester through `vmesh attest` (the scheme registry): a token
+# from the vector's keys and claims, bound to our nonce, is affirming under
+# the same reference values; --print checks it with the CPAK.
+NONCE2=$(openssl rand -hex 64)
+expect_exit 0 "vmesh attest cca-sim" -- "$VMESH" attest cca-sim --cpak "$V/cpak.ec.p256.jwk" --rak "$V/rak.ec.p384.jwk" \
+    --claims "$V/cca-good.json" --nonce "$NONCE2" -o "$T/sim.cbor"
+expect_exit 0 "its token is affirming" -- "$VMESH" appraise --rv "$T/rv.json" --evidence "$T/sim.cbor" \
+    --key "$T/ear.pem" --nonce "$NONCE2" -o "$T/sim.jwt"
+expect_stderr "cca: affirming instance-identity=2"
+expect_exit 0 "--print --cpak" -- "$VMESH" attest cca-sim --print "$T/sim.cbor" --cpak "$V/cpak.ec.p256.jwk"
+expect_stderr "signature verified"
+[ "$(json_get "$T/out" "__import__('base64').b64decode(d['cca-realm-delegated-token']['cca-realm-challenge']).hex()")" \
+    = "$NONCE2" ] && ok "printed realm challenge = the nonce" || fail "printed realm challenge"
+expect_exit 1 "--print with another key" -- "$VMESH" attest cca-sim --print "$T/sim.cbor" --cpak "$T/other.pub"
+expect_stderr "does not verify"
+expect_exit 0 "attester options also as --opt KEY=VALUE" -- "$VMESH" attest cca --opt "cpak=$V/cpak.ec.p256.jwk" \
+    --opt "claims=$V/cca-good.json" --nonce "$NONCE2" -o "$T/sim2.cbor"
+expect_exit 1 "an option cca-sim does not have" -- "$VMESH" attest cca-sim --opt iak=x --claims "$V/cca-good.json" -o "$T/x"
+expect_stderr "has no attester option \"iak\""
 finish

@@ -74,4 +74,23 @@ expect_exit 1 "junk trust anchor refused" -- "$VMESH" appraise --rv "$T/rv-debug
     --evidence "$S/attestation.bin" --media-type application/vnd.vmesh.sev-snp-report --ta "$T/junk.ta" \
     --key "$T/v.key"
 expect_stderr "trust anchor refused: trust anchor .*junk.ta is not a certificate, CRL"
+
+# The same report through `vmesh attest tsm` (the configfs-tsm attester,
+# through the scheme registry) from a configfs tree prepared as the kernel
+# presents it: the CMW it writes is appraised like the report itself.
+mkdir -p "$T/tsm/report/e1"
+printf 'sev_guest\n' >"$T/tsm/report/e1/provider"
+printf '1\n' >"$T/tsm/report/e1/generation"
+cp "$S/attestation.bin" "$T/tsm/report/e1/outblob"
+: >"$T/tsm/report/e1/inblob"
+expect_exit 0 "vmesh attest tsm" -- "$VMESH" attest tsm --tsm-root "$T/tsm" --entry e1 --nonce "$NONCE" -o "$T/tsm.cbor"
+cmp -s <(head -c 64 "$T/tsm/report/e1/inblob") <(printf '%s' "$NONCE" | xxd -r -p; head -c 32 /dev/zero) \
+    && ok "the nonce went to inblob" || fail "inblob"
+expect_exit 2 "its evidence appraises like the report (debug accepted: warning)" -- "$VMESH" appraise \
+    --rv "$T/rv-debug.json" --evidence "$T/tsm.cbor" --ta "$S/vcek.der" --ta "$S/ask_ark_milan.pem" --at "$AT" \
+    --nonce "$NONCE" --key "$T/v.key"
+expect_stderr "instance-identity=2 configuration=32 executables=2 hardware=2"
+expect_exit 1 "a report that does not carry the nonce" -- "$VMESH" attest tsm --opt "tsm-root=$T/tsm" --opt entry=e1 \
+    --nonce "${NONCE/05/06}" -o "$T/tsm2.cbor"
+[ ! -e "$T/tsm2.cbor" ] && ok "no evidence written" || fail "evidence written after an error"
 finish

@@ -40,8 +40,13 @@ expect_exit 2 "a quote that leaves out constrained PCRs is not affirming" -- \
 expect_stderr "reference values constrain PCR sha256:1 but the quote does not cover it"
 
 # errors
-expect_exit 1 "bad nonce" -- "$VMESH" attest tpm2 --tcti "$TCTI_A" --nonce 12345 -o x.cbor
+expect_exit 1 "nonce that is not hex" -- "$VMESH" attest tpm2 --tcti "$TCTI_A" --nonce 12345 -o x.cbor
+expect_stderr "not valid hex"
+expect_exit 1 "nonce too long" -- "$VMESH" attest tpm2 --tcti "$TCTI_A" --nonce "$(openssl rand -hex 65)" -o x.cbor
 expect_stderr "nonce must be 1..64 bytes"
+expect_exit 1 "an attester option given twice" -- "$VMESH" attest tpm2 --tcti "$TCTI_A" --opt "tcti=$TCTI_A" \
+    --nonce "$NONCE" -o x.cbor
+expect_stderr "tcti given twice"
 expect_exit 1 "bad PCR selection" -- "$VMESH" attest tpm2 --tcti "$TCTI_A" --pcrs sha256:0,32 --nonce "$NONCE" -o x.cbor
 expect_stderr "PCR index out of range 0..31"
 expect_exit 1 "bad handle" -- "$VMESH" attest tpm2 --tcti "$TCTI_A" --ak-handle 0x01000000 --nonce "$NONCE" -o x.cbor

@@ -505,12 +505,62 @@ out:
     return rc;
 }
 
+/* `vmesh attest cca-sim --print`: both claims sets; with "cpak", the
+ * platform signature checked with that key, the realm signature with the
+ * RAK the token carries, and the binding between them. */
+static vmesh_err cca_describe(const uint8_t *ev, size_t n, const vmesh_kv *cfg, size_t ncfg, vmesh_buf *json)
+{
+    vmesh_err rc = VMESH_OK;
+    const char *cpak_path = NULL;
+    vmesh_cca_token *tok = NULL;
+    vmesh_key *cpak = NULL;
+
+    for (size_t i = 0; i < ncfg; i++) {
+        VMESH_ENSURE(cfg[i].key != NULL && cfg[i].value != NULL && strcmp(cfg[i].key, "cpak") == 0 &&
+                         cpak_path == NULL,
+                     VMESH_ERR_ARG, "cca: printing a token takes only \"cpak\", once (the key to check its "
+                                    "platform signature with), not \"%.64s\"", cfg[i].key ? cfg[i].key : "");
+        cpak_path = cfg[i].value;
+    }
+    VMESH_GUARD(vmesh_cca_token_decode(ev, n, &tok));
+    if (cpak_path != NULL) {
+        rc = vmesh_crypto_key_load(cpak_path, &cpak);
+        if (rc != VMESH_OK) {
+            vmesh_err_wrap(rc, "cca: reading the CPAK %s", cpak_path);
+            goto out;
+        }
+        rc = vmesh_cca_token_verify(tok, cpak);
+        if (rc != VMESH_OK) {
+            vmesh_err_wrap(rc, "cca: the token does not verify with the CPAK %s", cpak_path);
+            goto out;
+        }
+    }
+    rc = vmesh_cca_claims_to_json(vmesh_cca_token_claims(tok), true, json);
+out:
+    vmesh_crypto_key_free(cpak);
+    vmesh_cca_token_free(tok);
+    return rc;
+}
+
+static const vmesh_evidence_option cca_options[] = {
+    {"cpak", 0, "KEY", false,
+     "CPAK private key (PEM or JWK), EC P-256 or P-384: signs the platform token (--print: checks it)"},
+    {"rak", 0, "KEY", false,
+     "RAK private key, EC P-384 (or P-256); without it a fresh P-384 RAK per attester, as the RMM does per realm"},
+    {"claims", 'c', "FILE", false,
+     "claims template in Veraison's format (cca-platform-token, cca-realm-delegated-token; docs/CCA.md)"},
+    {NULL, 0, NULL, false, NULL},
+};
+
 const vmesh_evidence_scheme vmesh_scheme_cca = {
     .name = "cca",
     .media_types = cca_media_types,
     .detect = cca_detect,
+    .attester_name = "cca-sim",
+    .attester_options = cca_options,
     .attester_new = cca_attester_new,
     .attest = cca_attest,
     .attester_free = cca_attester_free,
     .appraise = cca_appraise,
+    .describe = cca_describe,
 };

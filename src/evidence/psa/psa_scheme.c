@@ -405,12 +405,65 @@ out:
     return rc;
 }
 
+/* `vmesh attest psa --print`: the token's claims; with "iak", its
+ * signature checked with that key (private or public). */
+static vmesh_err psa_describe(const uint8_t *ev, size_t n, const vmesh_kv *cfg, size_t ncfg, vmesh_buf *json)
+{
+    vmesh_err rc = VMESH_OK;
+    const char *iak_path = NULL;
+    vmesh_psa_claims c;
+    vmesh_cose_sign1 *m = NULL;
+    vmesh_key *k = NULL;
+
+    vmesh_psa_claims_init(&c);
+    for (size_t i = 0; i < ncfg; i++) {
+        VMESH_ENSURE(cfg[i].key != NULL && cfg[i].value != NULL && strcmp(cfg[i].key, "iak") == 0 && iak_path == NULL,
+                     VMESH_ERR_ARG, "psa: printing a token takes only \"iak\", once (the key to check its signature "
+                                    "with), not \"%.64s\"", cfg[i].key ? cfg[i].key : "");
+        iak_path = cfg[i].value;
+    }
+    VMESH_GUARD(vmesh_psa_token_decode(ev, n, &m, &c));
+    if (iak_path != NULL) {
+        rc = vmesh_crypto_key_load(iak_path, &k);
+        if (rc != VMESH_OK) {
+            vmesh_err_wrap(rc, "psa: reading the IAK %s", iak_path);
+            goto out;
+        }
+        rc = vmesh_cose_sign1_verify(m, k);
+        if (rc != VMESH_OK) {
+            vmesh_err_wrap(rc, "psa: the token signature does not verify with the IAK %s", iak_path);
+            goto out;
+        }
+    }
+    rc = vmesh_psa_claims_to_json(&c, true, json);
+out:
+    vmesh_crypto_key_free(k);
+    vmesh_cose_sign1_free(m);
+    vmesh_psa_claims_free(&c);
+    return rc;
+}
+
+static const vmesh_evidence_option psa_options[] = {
+    {"iak", 'k', "KEY", false, "IAK private key: PEM (PKCS#8, SEC1) or JWK (--print: checks the signature)"},
+    {"claims", 'c', "FILE", false,
+     "claims template, JSON as Veraison writes PSA claims (\"eat-profile\", \"psa-client-id\", "
+     "\"psa-security-lifecycle\", \"psa-implementation-id\", \"psa-software-components\", ...); "
+     "without \"psa-instance-id\" it is 0x01 || SHA-256(SPKI of the IAK)"},
+    {"measure", 'm', "NAME=FILE", true,
+     "the measurement-value of the component of type NAME becomes SHA-256(FILE); "
+     "a component is appended if there is none"},
+    {NULL, 0, NULL, false, NULL},
+};
+
 const vmesh_evidence_scheme vmesh_scheme_psa = {
     .name = "psa",
     .media_types = psa_media_types,
     .detect = psa_detect,
+    .attester_name = "psa-sim",
+    .attester_options = psa_options,
     .attester_new = psa_attester_new,
     .attest = psa_attest,
     .attester_free = psa_attester_free,
     .appraise = psa_appraise,
+    .describe = psa_describe,
 };

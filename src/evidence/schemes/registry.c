@@ -36,6 +36,16 @@ const vmesh_evidence_scheme *vmesh_schemes_by_name(const char *name)
     return NULL;
 }
 
+const vmesh_evidence_scheme *vmesh_schemes_by_platform(const char *platform)
+{
+    const vmesh_evidence_scheme *s = vmesh_schemes_by_name(platform);
+
+    for (size_t i = 0; s == NULL && platform != NULL && i < NSCHEMES; i++)
+        if (schemes[i]->attester_name != NULL && strcmp(schemes[i]->attester_name, platform) == 0)
+            s = schemes[i];
+    return s;
+}
+
 const vmesh_evidence_scheme *vmesh_schemes_by_media_type(const char *media_type, const char **registered)
 {
     /* Peers mostly send a scheme's own spelling: try that first, one strcmp

@@ -152,7 +152,8 @@ static vmesh_err tpm2_attest(void *ctx, const uint8_t *nonce, size_t nonce_len, 
     memset(&ev, 0, sizeof(ev));
     VMESH_ENSURE(a != NULL, VMESH_ERR_STATE, "tpm2: attester not initialised");
     VMESH_ENSURE(nonce != NULL && nonce_len >= 1 && nonce_len <= 64, VMESH_ERR_ARG,
-                 "tpm2: the nonce (qualifying data) must be 1..64 bytes, got %zu", nonce != NULL ? nonce_len : 0);
+                 "tpm2: the nonce must be 1..64 bytes (the quote's qualifying data), got %zu",
+                 nonce != NULL ? nonce_len : 0);
     VMESH_GUARD(vmesh_tpm2_open(&a->cfg, &t));
     VMESH_GUARD(vmesh_tpm2_ak(t, &spki));
     VMESH_ENSURE(spki.len == a->spki.len && memcmp(spki.data, a->spki.data, spki.len) == 0, VMESH_ERR_STATE,
@@ -485,12 +486,48 @@ out:
     return rc;
 }
 
+/* `vmesh attest tpm2 --print`: the decoded evidence. It must never look
+ * verified: it checks nothing, and takes no key to check with (vmesh
+ * appraise does that). */
+static vmesh_err tpm2_describe(const uint8_t *p, size_t n, const vmesh_kv *cfg, size_t ncfg, vmesh_buf *json)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_tpm2_evidence ev;
+    vmesh_tpm2_quote q;
+
+    (void)cfg;
+    memset(&ev, 0, sizeof(ev));
+    VMESH_ENSURE(ncfg == 0, VMESH_ERR_ARG, "tpm2: printing evidence checks nothing and takes no TPM option "
+                                           "(vmesh appraise checks it)");
+    VMESH_GUARD(vmesh_tpm2_evidence_decode(p, n, &ev));
+    VMESH_GUARD(vmesh_tpm2_quote_parse(ev.attest, ev.attest_len, &q));
+    rc = vmesh_tpm2_evidence_to_json(&ev, &q, true, json);
+out:
+    vmesh_tpm2_evidence_free(&ev);
+    return rc;
+}
+
+static const vmesh_evidence_option tpm2_options[] = {
+    {"tcti", 'T', "CONF", false,
+     "TCTI, e.g. swtpm:host=127.0.0.1,port=2321, device:/dev/tpmrm0, tabrmd (default: tss2's default TCTI)"},
+    {"ak-handle", 'H', "HANDLE", false, "persistent handle of the AK (default 0x81010002)"},
+    {"ak-hierarchy", 0, "H", false, "endorsement (default) or owner: where a new AK is created"},
+    {"pcrs", 'P', "SPEC", false, "PCR selection (default " VMESH_TPM2_DEFAULT_PCRS "), banks joined with '+': "
+                                 "sha256:0,7+sha384:0"},
+    {"eventlog", 'L', "FILE", false, "carry this event log in the evidence"},
+    {"class", 'c', "ID", false, "class id text (default " VMESH_TPM2_DEFAULT_CLASS ")"},
+    {NULL, 0, NULL, false, NULL},
+};
+
 const vmesh_evidence_scheme vmesh_scheme_tpm2 = {
     .name = "tpm2",
     .media_types = tpm2_media_types,
     .detect = tpm2_detect,
+    .attester_options = tpm2_options,
     .attester_new = tpm2_attester_new,
     .attest = tpm2_attest,
     .attester_free = tpm2_attester_free,
     .appraise = tpm2_appraise,
+    .describe = tpm2_describe,
+    .reference_values = vmesh_tpm2_reference_values,
 };

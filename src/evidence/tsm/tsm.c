@@ -359,10 +359,18 @@ static const char *const tsm_media_types[] = {
     NULL,
 };
 
+static const vmesh_evidence_option tsm_options[] = {
+    {"tsm-root", 0, "DIR", false, "configfs-tsm mount point (default /sys/kernel/config/tsm)"},
+    {"entry", 0, "NAME", false, "report entry under <root>/report/ ([A-Za-z0-9._-], 1-64; default vmesh-<pid>-<random>)"},
+    {"privlevel", 0, "N", false, "written to privlevel before each report (SEV-SNP VMPL)"},
+    {NULL, 0, NULL, false, NULL},
+};
+
 const vmesh_evidence_scheme vmesh_scheme_tsm = {
     .name = "tsm",
     .media_types = tsm_media_types,
     .detect = tsm_detect,
+    .attester_options = tsm_options,
     .attester_new = tsm_attester_new,
     .attest = tsm_attest,
     .attester_free = tsm_attester_free,

@@ -34,6 +34,28 @@ static void by_name(void **state)
             for (size_t k = 0; all[i]->media_types[k] != NULL; k++)
                 assert_int_equal(vmesh_evidence_media_type_find(all[i]->media_types[k], all[j]->media_types), -1);
     }
+    /* a platform is named by its scheme or by its attester */
+    assert_ptr_equal(vmesh_schemes_by_platform("psa-sim"), vmesh_schemes_by_name("psa"));
+    assert_ptr_equal(vmesh_schemes_by_platform("psa"), vmesh_schemes_by_name("psa"));
+    assert_ptr_equal(vmesh_schemes_by_platform("cca-sim"), vmesh_schemes_by_name("cca"));
+    assert_ptr_equal(vmesh_schemes_by_platform("tpm2"), vmesh_schemes_by_name("tpm2"));
+    assert_null(vmesh_schemes_by_platform("tpm2-sim"));
+    assert_null(vmesh_schemes_by_platform(NULL));
+    /* every attester describes its options, each key once */
+    for (size_t i = 0; i < n; i++) {
+        const vmesh_evidence_option *o = all[i]->attester_options;
+        if (all[i]->attester_new == NULL)
+            continue;
+        assert_non_null(o);
+        for (size_t k = 0; o[k].key != NULL; k++) {
+            assert_non_null(o[k].arg);
+            assert_non_null(o[k].help);
+            for (size_t j = 0; j < k; j++) {
+                assert_string_not_equal(o[j].key, o[k].key);
+                assert_true(o[k].short_name == 0 || o[j].short_name != o[k].short_name);
+            }
+        }
+    }
     assert_null(vmesh_schemes_by_name("ps"));
     assert_null(vmesh_schemes_by_name("PSA"));
     assert_null(vmesh_schemes_by_name(NULL));
