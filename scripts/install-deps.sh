@@ -4,7 +4,7 @@
 # something has to be installed.
 set -eu
 pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
-      libssl-dev libcbor-dev libjansson-dev libjose-dev libyaml-dev
+      libssl-dev libjansson-dev libjose-dev libyaml-dev
       libmicrohttpd-dev libcurl4-openssl-dev libtss2-dev libcmocka-dev
       openssl jose curl nginx-light haproxy wrk swtpm swtpm-tools tpm2-tools
       gnuplot-nox iproute2 procps python3)

@@ -93,6 +93,11 @@ const char *vmesh_cbor_type_name(unsigned major);
 vmesh_err vmesh_cbor_peek(const vmesh_cbor *r, vmesh_cbor_head *h) VMESH_WUR;
 vmesh_err vmesh_cbor_read_head(vmesh_cbor *r, vmesh_cbor_head *h) VMESH_WUR;
 
+/* True when p starts with the head (major, arg), in any length form: a
+ * cheap sniff for detect functions and file-type guesses that looks at
+ * nothing after the head. *len (may be NULL) receives the head's length. */
+bool vmesh_cbor_starts_with(const uint8_t *p, size_t n, unsigned major, uint64_t arg, size_t *len);
+
 /* Typed reads. `field` names the item in error details ("nonce (key
  * 10)"). A type mismatch reads "<what>: <field> is a text string, expected
  * a byte string". */
@@ -111,6 +116,10 @@ vmesh_err vmesh_cbor_read_tstr(vmesh_cbor *r, size_t cap, const char **p, size_t
                                const char *field) VMESH_WUR;
 /* The same, copied into a new NUL-terminated string (*out is freed first). */
 vmesh_err vmesh_cbor_read_tstr_dup(vmesh_cbor *r, size_t cap, char **out, const char *field) VMESH_WUR;
+/* A map key: an integer that fits int64_t sets *key and *is_int; any other
+ * key (text, a tag, a huge integer) is skipped and *is_int is false, for
+ * formats that ignore what they do not know. */
+vmesh_err vmesh_cbor_read_int_key(vmesh_cbor *r, int64_t *key, bool *is_int) VMESH_WUR;
 /* A definite-length array or map: *count items (a map: pairs), at most cap
  * (more is VMESH_ERR_TOO_LARGE) and no more than the bytes left could hold.
  * The items follow on the same cursor. */

@@ -1,9 +1,10 @@
 /*
- * vmesh ccpki: the X.509 (and tiny CBOR) part shared by the confidential-computing evidence
- * schemes (sev-snp, tdx): a pool of certificates and CRLs gathered from the
- * evidence and from the trust anchors of the RV store, a set of root
- * fingerprints that are the only trusted roots (pinned by SHA-256 of the
- * DER), and path validation at a pinned time. It never trusts a certificate
+ * vmesh ccpki: the helper the confidential-computing evidence schemes
+ * (sev-snp, tdx, tsm) share; not a scheme itself. A pool of certificates
+ * and CRLs gathered from the evidence and from the trust anchors of the RV
+ * store, a set of root fingerprints that are the only trusted roots (pinned
+ * by SHA-256 of the DER), path validation at a pinned time, and the loading
+ * of trust-anchor files into an RV store. It never trusts a certificate
  * because it is self-signed or because it came with the evidence: a chain is
  * good only when it ends in a root whose fingerprint is pinned.
  */
@@ -25,11 +26,11 @@ extern "C" {
 #define VMESH_CCPKI_MAX_PEM ((size_t)256 * 1024)
 
 /* Names of the trust-anchor attributes in the RV store (docs/CC.md). */
-#define VMESH_CC_ATTR_TA_PEM "ta-pem"          /* one PEM certificate */
-#define VMESH_CC_ATTR_CRL_PEM "crl-pem"        /* one PEM CRL */
-#define VMESH_CC_ATTR_ROOT_SHA256 "root-sha256" /* hex SHA-256 of a root's DER: pinned */
-#define VMESH_CC_ATTR_BUILTIN_ROOTS "builtin-roots" /* "off": forget the built-in pins */
-#define VMESH_CC_ATTR_COLLATERAL "collateral"  /* TDX TCB Info / QE Identity JSON */
+#define VMESH_CCPKI_ATTR_TA_PEM "ta-pem"          /* one PEM certificate */
+#define VMESH_CCPKI_ATTR_CRL_PEM "crl-pem"        /* one PEM CRL */
+#define VMESH_CCPKI_ATTR_ROOT_SHA256 "root-sha256" /* hex SHA-256 of a root's DER: pinned */
+#define VMESH_CCPKI_ATTR_BUILTIN_ROOTS "builtin-roots" /* "off": forget the built-in pins */
+#define VMESH_CCPKI_ATTR_COLLATERAL "collateral"  /* TDX TCB Info / QE Identity JSON */
 
 typedef struct vmesh_ccpki_pool vmesh_ccpki_pool;
 
@@ -75,27 +76,22 @@ const ASN1_OCTET_STRING *vmesh_ccpki_ext(X509 *x, const char *oid);
 /* Converts a DER certificate or CRL to PEM text (for trust-anchor attributes). */
 vmesh_err vmesh_ccpki_der_to_pem(const uint8_t *der, size_t n, vmesh_buf *out) VMESH_WUR;
 
-/* ---- a bounded CBOR reader/writer for the small fixed CC envelopes --------
- * Definite lengths only, no tags, no floats; every length is checked
- * against what is left of the input before it is used. */
-typedef struct {
-    const uint8_t *p;
-    size_t n;
-    size_t off;
-} vmesh_cc_cbor;
+/* ---- trust-anchor files ----------------------------------------------------
+ * Turns trust-anchor files (certificates, CRLs, TDX collateral, public keys)
+ * into entries of an RV store, where the schemes find them (docs/CC.md,
+ * "Trust anchors"). The CLI's `--ta FILE` and the bundle tooling use it. It
+ * never decides trust itself: a certificate it stores is path material,
+ * trusted only when its chain ends in a pinned root. */
+#define VMESH_CCPKI_MAX_TA_FILE ((size_t)1024 * 1024)
 
-#define VMESH_CBOR_UINT 0
-#define VMESH_CBOR_BSTR 2
-#define VMESH_CBOR_TSTR 3
-#define VMESH_CBOR_ARRAY 4
-#define VMESH_CBOR_MAP 5
-
-/* Reads one head: major type and argument (length, count or value). */
-vmesh_err vmesh_cc_cbor_head(vmesh_cc_cbor *c, int *major, uint64_t *arg) VMESH_WUR;
-/* Reads a byte or text string of major type `major`, at most cap bytes. */
-vmesh_err vmesh_cc_cbor_string(vmesh_cc_cbor *c, int major, size_t cap, const uint8_t **p,
-                               size_t *n) VMESH_WUR;
-vmesh_err vmesh_cc_cbor_put_head(vmesh_buf *b, int major, uint64_t arg) VMESH_WUR;
+/* Adds the content of one trust-anchor file to s for `scheme`, class id =
+ * the scheme name: PEM certificates and CRLs (several per file), a DER
+ * certificate or CRL, TDX TCB Info / QE Identity JSON ("collateral"), or a
+ * public key (PEM SubjectPublicKeyInfo or JWK). Anything else is refused
+ * with an error naming `source`. */
+vmesh_err vmesh_ccpki_ta_load(vmesh_rv_store *s, const char *scheme, const uint8_t *p, size_t n,
+                              const char *source) VMESH_WUR;
+vmesh_err vmesh_ccpki_ta_load_file(vmesh_rv_store *s, const char *scheme, const char *path) VMESH_WUR;
 
 #ifdef __cplusplus
 }

@@ -1,5 +1,5 @@
 /*
- * vmesh cose: COSE_Sign1 (RFC 9052 §4.2) over libcbor and vmesh crypto, with
+ * vmesh cose: COSE_Sign1 (RFC 9052 §4.2) over vmesh cbor and vmesh crypto, with
  * ES256, ES384 and EdDSA. Decoding checks every structural rule before any
  * signature work; a decoded object is never "trusted" until verify succeeds.
  */

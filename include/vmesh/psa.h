@@ -12,7 +12,9 @@
 #ifndef VMESH_PSA_H
 #define VMESH_PSA_H
 
+#include "vmesh/cbor.h"
 #include "vmesh/core.h"
+#include "vmesh/corim.h"
 #include "vmesh/cose.h"
 #include "vmesh/crypto.h"
 #include "vmesh/evidence.h"
@@ -141,6 +143,52 @@ vmesh_err vmesh_psa_profile_parse(const char *s, vmesh_psa_profile *out) VMESH_W
 /* Security lifecycle major state name ("secured", "non-psa-rot-debug",
  * ...), or NULL when the value is in no defined range. */
 const char *vmesh_psa_lifecycle_name(uint16_t v);
+
+/* ---- the PSA profile of CoRIM ---------------------------------------------
+ * Reference triples: environment {0: {0: 560(implementation id)}} (the
+ * older tags 600 and 551 accepted) and measurements {0:
+ * "psa.software-component" or 601(psa.refval-id), 1: {2: digests, 11: name,
+ * ? 0: version, ? 13: [560(signer id)]}}; any other measurement value (svn,
+ * flags, raw values) is refused, since vmesh could not enforce it.
+ * Attest-key triples: environment with 550(UEID) instance, keys as
+ * 554(PEM public key). Entries are of scheme "psa". */
+#define VMESH_PSA_CORIM_PROFILE "tag:arm.com,2025:psa#1.0.0"
+#define VMESH_PSA_CORIM_PROFILE_IOT1 "http://arm.com/psa/iot/1"
+
+extern const vmesh_corim_profile vmesh_psa_corim_profile;
+/* {&vmesh_psa_corim_profile, NULL}, for vmesh_corim_load. */
+extern const vmesh_corim_profile *const vmesh_psa_corim_profiles[];
+
+/* Writes the entries of scheme "psa" in s as an unsigned CoRIM (tag 501)
+ * with profile VMESH_PSA_CORIM_PROFILE: one CoMID with a reference triple
+ * per implementation id, one CoMID with an attest-key triple per key (keys
+ * must have an instance id). Attributes and other schemes are refused (RV
+ * JSON carries them). id: the corim-id text. Appends to out. */
+vmesh_err vmesh_psa_corim_encode(const vmesh_rv_store *s, const char *id, vmesh_buf *out) VMESH_WUR;
+
+/* ---- pieces shared with the cca module (whose platform token is a PSA
+ * derivative with the same software components) ---------------------------- */
+
+/* Claim text: at most VMESH_PSA_MAX_TEXT bytes of UTF-8 without NUL, copied
+ * NUL-terminated into *out (whose old value is freed). ctx and what name
+ * the claim in errors ("PSA claims", "version"). */
+vmesh_err vmesh_psa_text_dup(const char *ctx, const char *p, size_t n, const char *what, char **out) VMESH_WUR;
+/* A byte claim of 1..cap bytes (a claim that cannot fit its slot is
+ * malformed: VMESH_ERR_PARSE), copied into dst. */
+vmesh_err vmesh_psa_read_bytes(vmesh_cbor *r, const char *what, uint8_t *dst, size_t cap, size_t *len) VMESH_WUR;
+/* Frees one component's strings and zeroes it. */
+void vmesh_psa_sw_component_clear(vmesh_psa_sw_component *sc);
+/* Deep copy of one component into uninitialised dst. */
+vmesh_err vmesh_psa_sw_component_copy(vmesh_psa_sw_component *dst, const vmesh_psa_sw_component *src) VMESH_WUR;
+/* Appends a zeroed component to (*sw, *count), at most cap of them. */
+vmesh_err vmesh_psa_sw_append(vmesh_psa_sw_component **sw, size_t *count, size_t cap, const char *ctx,
+                              vmesh_psa_sw_component **out) VMESH_WUR;
+/* The software-components array (RFC 9783 §4.4.1): at most cap entries,
+ * appended to (*sw, *count); field names the claim in errors. Unknown
+ * attributes are skipped, duplicates refused. */
+vmesh_err vmesh_psa_sw_components_decode(vmesh_cbor *r, const char *field, size_t cap, vmesh_psa_sw_component **sw,
+                                         size_t *count) VMESH_WUR;
+vmesh_err vmesh_psa_sw_components_encode(const vmesh_psa_sw_component *sw, size_t count, vmesh_buf *b) VMESH_WUR;
 
 /* The evidence scheme (evidence.h): name "psa"; produces
  * `application/eat+cwt; eat_profile="tag:psacertified.org,2023:psa#tfm"`,

@@ -6,6 +6,7 @@
 #define VMESH_ATLS_INT_H
 
 #include "vmesh/atls.h"
+#include "vmesh/cbor.h"
 #include "vmesh/crypto.h"
 
 #endif

@@ -6,9 +6,9 @@
  * allocate more than a cap, never recurse on input, and never accept an
  * ambiguous message (duplicate or unknown keys, wrong types, trailing bytes).
  *
- * CBOR (RFC 8949) is read and written by a small strict codec here rather
- * than libcbor: the structures are fixed and shallow, and a hand-written
- * reader lets us refuse indefinite lengths, tags and floats up front.
+ * CBOR (RFC 8949) goes through the one codec (include/vmesh/cbor.h) with a
+ * cursor that refuses indefinite lengths; every structure here is fixed and
+ * shallow, so tags and floats are refused by type.
  */
 #include "atls_int.h"
 
@@ -56,157 +56,46 @@ const char *vmesh_atls_mode_name(int mode)
     }
 }
 
-/* ---- CBOR writer ---------------------------------------------------------------- */
-
-enum { MT_UINT = 0, MT_NEG = 1, MT_BSTR = 2, MT_TSTR = 3, MT_ARRAY = 4, MT_MAP = 5, MT_TAG = 6, MT_SIMPLE = 7 };
-
-static vmesh_err cw_head(vmesh_buf *b, unsigned major, uint64_t v)
-{
-    uint8_t h[9];
-    size_t n;
-
-    /* RFC 8949 §4.2.1 preferred serialization: the shortest head. */
-    if (v < 24) {
-        h[0] = (uint8_t)(major << 5 | v);
-        n = 1;
-    } else if (v <= 0xff) {
-        h[0] = (uint8_t)(major << 5 | 24);
-        h[1] = (uint8_t)v;
-        n = 2;
-    } else if (v <= 0xffff) {
-        h[0] = (uint8_t)(major << 5 | 25);
-        h[1] = (uint8_t)(v >> 8);
-        h[2] = (uint8_t)v;
-        n = 3;
-    } else if (v <= 0xffffffffu) {
-        h[0] = (uint8_t)(major << 5 | 26);
-        for (int i = 0; i < 4; i++)
-            h[1 + i] = (uint8_t)(v >> (24 - 8 * i));
-        n = 5;
-    } else {
-        h[0] = (uint8_t)(major << 5 | 27);
-        for (int i = 0; i < 8; i++)
-            h[1 + i] = (uint8_t)(v >> (56 - 8 * i));
-        n = 9;
-    }
-    return vmesh_buf_append(b, h, n);
-}
-
-static vmesh_err cw_str(vmesh_buf *b, unsigned major, const void *p, size_t n)
-{
-    vmesh_err rc = cw_head(b, major, n);
-
-    return rc != VMESH_OK ? rc : vmesh_buf_append(b, p, n);
-}
-
-/* ---- CBOR reader ---------------------------------------------------------------- */
-
-typedef struct {
-    const uint8_t *p;
-    size_t n, off;
-    const char *what; /* for error messages */
-} cr;
-
-static vmesh_err cr_head(cr *r, unsigned *major, uint64_t *v)
-{
-    vmesh_err rc = VMESH_OK;
-    unsigned ai;
-    size_t len = 0;
-
-    VMESH_ENSURE(r->off < r->n, VMESH_ERR_PARSE, "%s: truncated CBOR", r->what);
-    *major = r->p[r->off] >> 5;
-    ai = r->p[r->off] & 31;
-    r->off++;
-    if (ai < 24) {
-        *v = ai;
-        goto out;
-    }
-    VMESH_ENSURE(ai != 31, VMESH_ERR_PARSE, "%s: indefinite-length CBOR items are not allowed",
-                 r->what);
-    VMESH_ENSURE(ai <= 27, VMESH_ERR_PARSE, "%s: reserved CBOR additional information %u",
-                 r->what, ai);
-    len = (size_t)1 << (ai - 24);
-    VMESH_ENSURE(r->n - r->off >= len, VMESH_ERR_PARSE, "%s: truncated CBOR", r->what);
-    *v = 0;
-    for (size_t i = 0; i < len; i++)
-        *v = *v << 8 | r->p[r->off + i];
-    r->off += len;
-out:
-    return rc;
-}
-
-static vmesh_err cr_expect(cr *r, unsigned want, uint64_t *v, const char *field)
-{
-    vmesh_err rc = VMESH_OK;
-    unsigned major = 0;
-    static const char *const names[8] = {"unsigned integer", "negative integer", "byte string",
-                                         "text string", "array", "map", "tag", "simple value"};
-
-    VMESH_GUARD(cr_head(r, &major, v));
-    VMESH_ENSURE(major == want, VMESH_ERR_PARSE, "%s: %s is a CBOR %s, expected a %s", r->what,
-                 field, names[major], names[want]);
-out:
-    return rc;
-}
+/* ---- CBOR helpers over the one codec ------------------------------------------------ */
 
 /* A byte or text string of min..max bytes, borrowed from the input. */
-static vmesh_err cr_string(cr *r, unsigned major, size_t min, size_t max, const uint8_t **p,
-                           size_t *n, const char *field)
+static vmesh_err rd_string(vmesh_cbor *r, unsigned major, size_t min, size_t max, const uint8_t **p, size_t *n,
+                           const char *field)
 {
     vmesh_err rc = VMESH_OK;
-    uint64_t len;
+    const char *t = NULL;
 
-    VMESH_GUARD(cr_expect(r, major, &len, field));
-    VMESH_ENSURE(len >= min && len <= max, len > max ? VMESH_ERR_TOO_LARGE : VMESH_ERR_PARSE,
-                 "%s: %s is %llu bytes, expected %zu..%zu", r->what, field,
-                 (unsigned long long)len, min, max);
-    VMESH_ENSURE(len <= r->n - r->off, VMESH_ERR_PARSE, "%s: %s is truncated", r->what, field);
-    if (major == MT_TSTR)
-        VMESH_ENSURE(memchr(r->p + r->off, 0, (size_t)len) == NULL, VMESH_ERR_PARSE,
-                     "%s: %s contains a NUL character", r->what, field);
-    *p = r->p + r->off;
-    *n = (size_t)len;
-    r->off += (size_t)len;
-out:
-    return rc;
-}
-
-static vmesh_err cr_bool(cr *r, bool *b, const char *field)
-{
-    vmesh_err rc = VMESH_OK;
-    uint64_t v;
-
-    VMESH_GUARD(cr_expect(r, MT_SIMPLE, &v, field));
-    /* RFC 8949 §3.3: simple values 20 (false) and 21 (true). */
-    VMESH_ENSURE(v == 20 || v == 21, VMESH_ERR_PARSE, "%s: %s is not a boolean", r->what, field);
-    *b = v == 21;
+    if (major == VMESH_CBOR_TSTR) {
+        VMESH_GUARD(vmesh_cbor_read_tstr(r, max, &t, n, field));
+        *p = (const uint8_t *)t;
+    } else {
+        VMESH_GUARD(vmesh_cbor_read_bstr(r, max, p, n, field));
+    }
+    VMESH_ENSURE(*n >= min, VMESH_ERR_PARSE, "%s: %s is %zu bytes, expected %zu..%zu", r->what, field, *n, min, max);
 out:
     return rc;
 }
 
 /* Map key k (1..30), refusing duplicates and keys outside allowed_mask. */
-static vmesh_err cr_key(cr *r, uint32_t allowed_mask, uint32_t *seen, unsigned *key)
+static vmesh_err rd_key(vmesh_cbor *r, uint32_t allowed_mask, uint32_t *seen, unsigned *key)
 {
     vmesh_err rc = VMESH_OK;
     uint64_t k;
 
-    VMESH_GUARD(cr_expect(r, MT_UINT, &k, "a map key"));
-    VMESH_ENSURE(k < 32 && (allowed_mask & (1u << k)), VMESH_ERR_PARSE, "%s: unknown key %llu",
-                 r->what, (unsigned long long)k);
-    VMESH_ENSURE(!(*seen & (1u << k)), VMESH_ERR_PARSE, "%s: duplicate key %llu", r->what,
+    VMESH_GUARD(vmesh_cbor_read_uint(r, &k, "a map key"));
+    VMESH_ENSURE(k < 32 && (allowed_mask & (1u << k)), VMESH_ERR_PARSE, "%s: unknown key %llu", r->what,
                  (unsigned long long)k);
+    VMESH_ENSURE(!(*seen & (1u << k)), VMESH_ERR_PARSE, "%s: duplicate key %llu", r->what, (unsigned long long)k);
     *seen |= 1u << k;
     *key = (unsigned)k;
 out:
     return rc;
 }
 
-static vmesh_err cr_end(cr *r)
+/* A map of exactly `want` entries, whose count the caller checks itself. */
+static vmesh_err rd_map(vmesh_cbor *r, uint64_t *count, const char *field)
 {
-    if (r->off != r->n)
-        return vmesh_err_set(VMESH_ERR_PARSE, "%s: %zu bytes after the CBOR map", r->what,
-                             r->n - r->off);
-    return VMESH_OK;
+    return vmesh_cbor_read_map(r, count, UINT64_MAX, field);
 }
 
 /* ---- attestation message ---------------------------------------------------------- */
@@ -246,36 +135,36 @@ vmesh_err vmesh_atls_msg_encode(const vmesh_atls_msg *m, vmesh_buf *out)
                               m->epoch_nonce.len <= VMESH_ATLS_EPOCH_NONCE_MAX),
                  VMESH_ERR_ARG, "attestation message: epoch nonce must be %d..%d bytes",
                  VMESH_ATLS_EPOCH_NONCE_MIN, VMESH_ATLS_EPOCH_NONCE_MAX);
-    VMESH_GUARD(cw_head(out, MT_MAP, 6));
-    VMESH_GUARD(cw_head(out, MT_UINT, 1));
-    VMESH_GUARD(cw_head(out, MT_UINT, VMESH_ATLS_VERSION));
-    VMESH_GUARD(cw_head(out, MT_UINT, 2));
-    VMESH_GUARD(cw_head(out, MT_UINT, (uint64_t)m->role));
-    VMESH_GUARD(cw_head(out, MT_UINT, 3));
-    VMESH_GUARD(cw_head(out, MT_ARRAY, 2));
-    VMESH_GUARD(cw_str(out, MT_TSTR, m->media_type.data, m->media_type.len));
-    VMESH_GUARD(cw_str(out, MT_BSTR, m->cmw.data, m->cmw.len));
-    VMESH_GUARD(cw_head(out, MT_UINT, 4));
-    VMESH_GUARD(cw_str(out, MT_BSTR, m->ak_spki.data, m->ak_spki.len));
-    VMESH_GUARD(cw_head(out, MT_UINT, 5));
+    VMESH_GUARD(vmesh_cbor_put_map(out, 6));
+    VMESH_GUARD(vmesh_cbor_put_uint(out, 1));
+    VMESH_GUARD(vmesh_cbor_put_uint(out, VMESH_ATLS_VERSION));
+    VMESH_GUARD(vmesh_cbor_put_uint(out, 2));
+    VMESH_GUARD(vmesh_cbor_put_uint(out, (uint64_t)m->role));
+    VMESH_GUARD(vmesh_cbor_put_uint(out, 3));
+    VMESH_GUARD(vmesh_cbor_put_array(out, 2));
+    VMESH_GUARD(vmesh_cbor_put_tstr(out, (const char *)m->media_type.data, m->media_type.len));
+    VMESH_GUARD(vmesh_cbor_put_bstr(out, m->cmw.data, m->cmw.len));
+    VMESH_GUARD(vmesh_cbor_put_uint(out, 4));
+    VMESH_GUARD(vmesh_cbor_put_bstr(out, m->ak_spki.data, m->ak_spki.len));
+    VMESH_GUARD(vmesh_cbor_put_uint(out, 5));
     if (m->fresh) {
-        VMESH_GUARD(cw_head(out, MT_MAP, 1));
-        VMESH_GUARD(cw_head(out, MT_UINT, 3));
-        VMESH_GUARD(cw_head(out, MT_SIMPLE, 21));
+        VMESH_GUARD(vmesh_cbor_put_map(out, 1));
+        VMESH_GUARD(vmesh_cbor_put_uint(out, 3));
+        VMESH_GUARD(vmesh_cbor_put_bool(out, true));
     } else {
-        VMESH_GUARD(cw_head(out, MT_MAP, 2));
-        VMESH_GUARD(cw_head(out, MT_UINT, 1));
-        VMESH_GUARD(cw_head(out, MT_UINT, m->epoch_id));
-        VMESH_GUARD(cw_head(out, MT_UINT, 2));
-        VMESH_GUARD(cw_str(out, MT_BSTR, m->epoch_nonce.data, m->epoch_nonce.len));
+        VMESH_GUARD(vmesh_cbor_put_map(out, 2));
+        VMESH_GUARD(vmesh_cbor_put_uint(out, 1));
+        VMESH_GUARD(vmesh_cbor_put_uint(out, m->epoch_id));
+        VMESH_GUARD(vmesh_cbor_put_uint(out, 2));
+        VMESH_GUARD(vmesh_cbor_put_bstr(out, m->epoch_nonce.data, m->epoch_nonce.len));
     }
-    VMESH_GUARD(cw_head(out, MT_UINT, 6));
-    VMESH_GUARD(cw_str(out, MT_BSTR, m->proof.data, m->proof.len));
+    VMESH_GUARD(vmesh_cbor_put_uint(out, 6));
+    VMESH_GUARD(vmesh_cbor_put_bstr(out, m->proof.data, m->proof.len));
 out:
     return rc;
 }
 
-static vmesh_err decode_freshness(cr *r, vmesh_atls_msg *m)
+static vmesh_err decode_freshness(vmesh_cbor *r, vmesh_atls_msg *m)
 {
     vmesh_err rc = VMESH_OK;
     uint64_t count;
@@ -285,20 +174,20 @@ static vmesh_err decode_freshness(cr *r, vmesh_atls_msg *m)
     size_t n;
     bool b;
 
-    VMESH_GUARD(cr_expect(r, MT_MAP, &count, "freshness (key 5)"));
+    VMESH_GUARD(rd_map(r, &count, "freshness (key 5)"));
     VMESH_ENSURE(count == 1 || count == 2, VMESH_ERR_PARSE,
                  "%s: freshness must be {1: epoch-id, 2: epoch-nonce} or {3: true}", r->what);
     for (uint64_t i = 0; i < count; i++) {
-        VMESH_GUARD(cr_key(r, count == 1 ? 1u << 3 : (1u << 1 | 1u << 2), &seen, &key));
+        VMESH_GUARD(rd_key(r, count == 1 ? 1u << 3 : (1u << 1 | 1u << 2), &seen, &key));
         switch (key) {
-        case 1: VMESH_GUARD(cr_expect(r, MT_UINT, &m->epoch_id, "epoch-id")); break;
+        case 1: VMESH_GUARD(vmesh_cbor_read_uint(r, &m->epoch_id, "epoch-id")); break;
         case 2:
-            VMESH_GUARD(cr_string(r, MT_BSTR, VMESH_ATLS_EPOCH_NONCE_MIN,
+            VMESH_GUARD(rd_string(r, VMESH_CBOR_BSTR, VMESH_ATLS_EPOCH_NONCE_MIN,
                                   VMESH_ATLS_EPOCH_NONCE_MAX, &p, &n, "epoch-nonce"));
             VMESH_GUARD(vmesh_buf_set(&m->epoch_nonce, p, n));
             break;
         default:
-            VMESH_GUARD(cr_bool(r, &b, "fresh"));
+            VMESH_GUARD(vmesh_cbor_read_bool(r, &b, "fresh"));
             VMESH_ENSURE(b, VMESH_ERR_PARSE, "%s: freshness {3: false} is not defined", r->what);
             m->fresh = true;
             break;
@@ -311,7 +200,7 @@ out:
 vmesh_err vmesh_atls_msg_decode(const uint8_t *data, size_t len, vmesh_atls_msg *m)
 {
     vmesh_err rc = VMESH_OK;
-    cr r = {data, len, 0, "attestation message"};
+    vmesh_cbor r;
     uint64_t count, v;
     uint32_t seen = 0;
     unsigned key;
@@ -320,51 +209,52 @@ vmesh_err vmesh_atls_msg_decode(const uint8_t *data, size_t len, vmesh_atls_msg 
 
     vmesh_atls_msg_free(m);
     vmesh_atls_msg_init(m);
-    VMESH_GUARD(cr_expect(&r, MT_MAP, &count, "the message"));
+    vmesh_cbor_init(&r, data, len, "attestation message", 0);
+    VMESH_GUARD(rd_map(&r, &count, "the message"));
     VMESH_ENSURE(count == 6, VMESH_ERR_PARSE,
                  "attestation message: map has %llu entries, expected exactly 6 (keys 1..6)",
                  (unsigned long long)count);
     for (unsigned i = 0; i < 6; i++) {
-        VMESH_GUARD(cr_key(&r, 0x7e, &seen, &key));
+        VMESH_GUARD(rd_key(&r, 0x7e, &seen, &key));
         switch (key) {
         case 1:
-            VMESH_GUARD(cr_expect(&r, MT_UINT, &v, "version (key 1)"));
+            VMESH_GUARD(vmesh_cbor_read_uint(&r, &v, "version (key 1)"));
             VMESH_ENSURE(v == VMESH_ATLS_VERSION, VMESH_ERR_UNSUPPORTED,
                          "attestation message: version %llu, only 1 is supported",
                          (unsigned long long)v);
             break;
         case 2:
-            VMESH_GUARD(cr_expect(&r, MT_UINT, &v, "role (key 2)"));
+            VMESH_GUARD(vmesh_cbor_read_uint(&r, &v, "role (key 2)"));
             VMESH_ENSURE(v <= 1, VMESH_ERR_PARSE,
                          "attestation message: role %llu, expected 0 (server) or 1 (client)",
                          (unsigned long long)v);
             m->role = (vmesh_atls_role)v;
             break;
         case 3:
-            VMESH_GUARD(cr_expect(&r, MT_ARRAY, &v, "cmw (key 3)"));
+            VMESH_GUARD(vmesh_cbor_read_array(&r, &v, UINT64_MAX, "cmw (key 3)"));
             VMESH_ENSURE(v == 2, VMESH_ERR_PARSE,
                          "attestation message: cmw must be [media-type, bytes]");
-            VMESH_GUARD(cr_string(&r, MT_TSTR, 1, VMESH_ATLS_MEDIA_TYPE_MAX, &p, &n,
+            VMESH_GUARD(rd_string(&r, VMESH_CBOR_TSTR, 1, VMESH_ATLS_MEDIA_TYPE_MAX, &p, &n,
                                   "cmw media type"));
             VMESH_GUARD(vmesh_buf_set(&m->media_type, p, n));
             VMESH_GUARD(vmesh_buf_terminate(&m->media_type));
-            VMESH_GUARD(cr_string(&r, MT_BSTR, 0, VMESH_ATLS_FRAME_MAX_LIMIT, &p, &n,
+            VMESH_GUARD(rd_string(&r, VMESH_CBOR_BSTR, 0, VMESH_ATLS_FRAME_MAX_LIMIT, &p, &n,
                                   "cmw value"));
             VMESH_GUARD(vmesh_buf_set(&m->cmw, p, n));
             break;
         case 4:
-            VMESH_GUARD(cr_string(&r, MT_BSTR, 1, VMESH_ATLS_SPKI_MAX, &p, &n, "AK (key 4)"));
+            VMESH_GUARD(rd_string(&r, VMESH_CBOR_BSTR, 1, VMESH_ATLS_SPKI_MAX, &p, &n, "AK (key 4)"));
             VMESH_GUARD(vmesh_buf_set(&m->ak_spki, p, n));
             break;
         case 5: VMESH_GUARD(decode_freshness(&r, m)); break;
         default:
-            VMESH_GUARD(cr_string(&r, MT_BSTR, 1, VMESH_ATLS_PROOF_MAX, &p, &n,
+            VMESH_GUARD(rd_string(&r, VMESH_CBOR_BSTR, 1, VMESH_ATLS_PROOF_MAX, &p, &n,
                                   "session proof (key 6)"));
             VMESH_GUARD(vmesh_buf_set(&m->proof, p, n));
             break;
         }
     }
-    VMESH_GUARD(cr_end(&r));
+    VMESH_GUARD(vmesh_cbor_end(&r, "the CBOR map"));
 out:
     return rc;
 }
@@ -376,11 +266,11 @@ vmesh_err vmesh_atls_failed_encode(uint32_t reason, const char *message, vmesh_b
     vmesh_err rc = VMESH_OK;
     size_t n = message ? strnlen(message, VMESH_ATLS_FAIL_MESSAGE_MAX) : 0;
 
-    VMESH_GUARD(cw_head(out, MT_MAP, 2));
-    VMESH_GUARD(cw_head(out, MT_UINT, 1));
-    VMESH_GUARD(cw_head(out, MT_UINT, reason));
-    VMESH_GUARD(cw_head(out, MT_UINT, 2));
-    VMESH_GUARD(cw_str(out, MT_TSTR, message ? message : "", n));
+    VMESH_GUARD(vmesh_cbor_put_map(out, 2));
+    VMESH_GUARD(vmesh_cbor_put_uint(out, 1));
+    VMESH_GUARD(vmesh_cbor_put_uint(out, reason));
+    VMESH_GUARD(vmesh_cbor_put_uint(out, 2));
+    VMESH_GUARD(vmesh_cbor_put_tstr(out, (const char *)message ? message : "", n));
 out:
     return rc;
 }
@@ -389,7 +279,7 @@ vmesh_err vmesh_atls_failed_decode(const uint8_t *data, size_t len, uint32_t *re
                                    char message[VMESH_ATLS_FAIL_MESSAGE_MAX + 1])
 {
     vmesh_err rc = VMESH_OK;
-    cr r = {data, len, 0, "attestation-failed"};
+    vmesh_cbor r;
     uint64_t count, v;
     uint32_t seen = 0;
     unsigned key;
@@ -398,17 +288,18 @@ vmesh_err vmesh_atls_failed_decode(const uint8_t *data, size_t len, uint32_t *re
 
     *reason = 0;
     message[0] = 0;
-    VMESH_GUARD(cr_expect(&r, MT_MAP, &count, "the payload"));
+    vmesh_cbor_init(&r, data, len, "attestation-failed", 0);
+    VMESH_GUARD(rd_map(&r, &count, "the payload"));
     VMESH_ENSURE(count == 2, VMESH_ERR_PARSE,
                  "attestation-failed: expected {1: reason, 2: message}");
     for (unsigned i = 0; i < 2; i++) {
-        VMESH_GUARD(cr_key(&r, 0x6, &seen, &key));
+        VMESH_GUARD(rd_key(&r, 0x6, &seen, &key));
         if (key == 1) {
-            VMESH_GUARD(cr_expect(&r, MT_UINT, &v, "reason (key 1)"));
+            VMESH_GUARD(vmesh_cbor_read_uint(&r, &v, "reason (key 1)"));
             VMESH_ENSURE(v <= UINT32_MAX, VMESH_ERR_PARSE, "attestation-failed: reason too large");
             *reason = (uint32_t)v;
         } else {
-            VMESH_GUARD(cr_string(&r, MT_TSTR, 0, VMESH_ATLS_FAIL_MESSAGE_MAX, &p, &n,
+            VMESH_GUARD(rd_string(&r, VMESH_CBOR_TSTR, 0, VMESH_ATLS_FAIL_MESSAGE_MAX, &p, &n,
                                   "message (key 2)"));
             /* The peer's text ends up in our logs: no control characters. */
             for (size_t j = 0; j < n; j++)
@@ -416,7 +307,7 @@ vmesh_err vmesh_atls_failed_decode(const uint8_t *data, size_t len, uint32_t *re
             message[n] = 0;
         }
     }
-    VMESH_GUARD(cr_end(&r));
+    VMESH_GUARD(vmesh_cbor_end(&r, "the CBOR map"));
 out:
     return rc;
 }
@@ -549,25 +440,25 @@ vmesh_err vmesh_atls_ext_encode(const vmesh_atls_ext *e, vmesh_buf *out)
     VMESH_ENSURE(e->n_modes <= 3 && e->n_media_types <= VMESH_ATLS_EXT_MEDIA_TYPES_MAX,
                  VMESH_ERR_ARG, "0xff4d: at most 3 modes and %d media types",
                  VMESH_ATLS_EXT_MEDIA_TYPES_MAX);
-    VMESH_GUARD(cw_head(out, MT_MAP, 3));
-    VMESH_GUARD(cw_head(out, MT_UINT, 1));
-    VMESH_GUARD(cw_head(out, MT_ARRAY, e->n_modes));
+    VMESH_GUARD(vmesh_cbor_put_map(out, 3));
+    VMESH_GUARD(vmesh_cbor_put_uint(out, 1));
+    VMESH_GUARD(vmesh_cbor_put_array(out, e->n_modes));
     for (size_t i = 0; i < e->n_modes; i++) {
         VMESH_ENSURE(e->modes[i] <= VMESH_ATLS_MODE_PASSPORT, VMESH_ERR_ARG,
                      "0xff4d: mode %u is not defined", e->modes[i]);
-        VMESH_GUARD(cw_head(out, MT_UINT, e->modes[i]));
+        VMESH_GUARD(vmesh_cbor_put_uint(out, e->modes[i]));
     }
-    VMESH_GUARD(cw_head(out, MT_UINT, 2));
-    VMESH_GUARD(cw_head(out, MT_ARRAY, e->n_media_types));
+    VMESH_GUARD(vmesh_cbor_put_uint(out, 2));
+    VMESH_GUARD(vmesh_cbor_put_array(out, e->n_media_types));
     for (size_t i = 0; i < e->n_media_types; i++) {
         size_t l = strnlen(e->media_types[i], VMESH_ATLS_MEDIA_TYPE_MAX + 1);
 
         VMESH_ENSURE(l > 0 && l <= VMESH_ATLS_MEDIA_TYPE_MAX, VMESH_ERR_ARG,
                      "0xff4d: media types must be 1..%d bytes", VMESH_ATLS_MEDIA_TYPE_MAX);
-        VMESH_GUARD(cw_str(out, MT_TSTR, e->media_types[i], l));
+        VMESH_GUARD(vmesh_cbor_put_tstr(out, (const char *)e->media_types[i], l));
     }
-    VMESH_GUARD(cw_head(out, MT_UINT, 3));
-    VMESH_GUARD(cw_head(out, MT_SIMPLE, e->will_attest ? 21 : 20));
+    VMESH_GUARD(vmesh_cbor_put_uint(out, 3));
+    VMESH_GUARD(vmesh_cbor_put_bool(out, e->will_attest));
     VMESH_ENSURE(out->len - start <= VMESH_ATLS_EXT_MAX, VMESH_ERR_TOO_LARGE,
                  "0xff4d extension of %zu bytes is above the cap of %d", out->len - start,
                  VMESH_ATLS_EXT_MAX);
@@ -578,7 +469,7 @@ out:
 vmesh_err vmesh_atls_ext_decode(const uint8_t *data, size_t len, vmesh_atls_ext *e)
 {
     vmesh_err rc = VMESH_OK;
-    cr r = {data, len, 0, "0xff4d extension"};
+    vmesh_cbor r;
     uint64_t count, v;
     uint32_t seen = 0;
     unsigned key, modes_seen = 0;
@@ -588,16 +479,17 @@ vmesh_err vmesh_atls_ext_decode(const uint8_t *data, size_t len, vmesh_atls_ext 
     memset(e, 0, sizeof(*e));
     VMESH_ENSURE(len <= VMESH_ATLS_EXT_MAX, VMESH_ERR_TOO_LARGE,
                  "0xff4d extension of %zu bytes is above the cap of %d", len, VMESH_ATLS_EXT_MAX);
-    VMESH_GUARD(cr_expect(&r, MT_MAP, &count, "the extension"));
+    vmesh_cbor_init(&r, data, len, "0xff4d extension", 0);
+    VMESH_GUARD(rd_map(&r, &count, "the extension"));
     VMESH_ENSURE(count == 3, VMESH_ERR_PARSE,
                  "0xff4d extension: expected {1: modes, 2: media types, 3: will-attest}");
     for (unsigned i = 0; i < 3; i++) {
-        VMESH_GUARD(cr_key(&r, 0xe, &seen, &key));
+        VMESH_GUARD(rd_key(&r, 0xe, &seen, &key));
         if (key == 1) {
-            VMESH_GUARD(cr_expect(&r, MT_ARRAY, &count, "modes (key 1)"));
+            VMESH_GUARD(vmesh_cbor_read_array(&r, &count, UINT64_MAX, "modes (key 1)"));
             VMESH_ENSURE(count <= 3, VMESH_ERR_PARSE, "0xff4d extension: more than 3 modes");
             for (uint64_t j = 0; j < count; j++) {
-                VMESH_GUARD(cr_expect(&r, MT_UINT, &v, "a mode"));
+                VMESH_GUARD(vmesh_cbor_read_uint(&r, &v, "a mode"));
                 VMESH_ENSURE(v <= VMESH_ATLS_MODE_PASSPORT, VMESH_ERR_PARSE,
                              "0xff4d extension: unknown mode %llu", (unsigned long long)v);
                 VMESH_ENSURE(!(modes_seen & (1u << v)), VMESH_ERR_PARSE,
@@ -606,12 +498,12 @@ vmesh_err vmesh_atls_ext_decode(const uint8_t *data, size_t len, vmesh_atls_ext 
                 e->modes[e->n_modes++] = (uint8_t)v;
             }
         } else if (key == 2) {
-            VMESH_GUARD(cr_expect(&r, MT_ARRAY, &count, "media types (key 2)"));
+            VMESH_GUARD(vmesh_cbor_read_array(&r, &count, UINT64_MAX, "media types (key 2)"));
             VMESH_ENSURE(count <= VMESH_ATLS_EXT_MEDIA_TYPES_MAX, VMESH_ERR_PARSE,
                          "0xff4d extension: more than %d media types",
                          VMESH_ATLS_EXT_MEDIA_TYPES_MAX);
             for (uint64_t j = 0; j < count; j++) {
-                VMESH_GUARD(cr_string(&r, MT_TSTR, 1, VMESH_ATLS_MEDIA_TYPE_MAX, &p, &n,
+                VMESH_GUARD(rd_string(&r, VMESH_CBOR_TSTR, 1, VMESH_ATLS_MEDIA_TYPE_MAX, &p, &n,
                                       "a media type"));
                 e->media_types[e->n_media_types] = strndup((const char *)p, n);
                 VMESH_ENSURE(e->media_types[e->n_media_types] != NULL, VMESH_ERR_NOMEM,
@@ -619,10 +511,10 @@ vmesh_err vmesh_atls_ext_decode(const uint8_t *data, size_t len, vmesh_atls_ext 
                 e->n_media_types++;
             }
         } else {
-            VMESH_GUARD(cr_bool(&r, &e->will_attest, "will-attest (key 3)"));
+            VMESH_GUARD(vmesh_cbor_read_bool(&r, &e->will_attest, "will-attest (key 3)"));
         }
     }
-    VMESH_GUARD(cr_end(&r));
+    VMESH_GUARD(vmesh_cbor_end(&r, "the CBOR map"));
 out:
     if (rc != VMESH_OK)
         vmesh_atls_ext_free(e);

@@ -148,6 +148,20 @@ out:
     return rc;
 }
 
+bool vmesh_cbor_starts_with(const uint8_t *p, size_t n, unsigned major, uint64_t arg, size_t *len)
+{
+    vmesh_cbor r;
+    vmesh_cbor_head h;
+    size_t hl = 0;
+
+    vmesh_cbor_init(&r, p, n, "sniff", 0);
+    if (head_at(&r, 0, &h, &hl) != VMESH_OK || h.indef || h.major != major || h.arg != arg)
+        return false;
+    if (len != NULL)
+        *len = hl;
+    return true;
+}
+
 /* The next head, of major type `want`. */
 static vmesh_err expect(vmesh_cbor *r, unsigned want, vmesh_cbor_head *h, const char *field)
 {
@@ -192,14 +206,31 @@ out:
     return rc;
 }
 
+vmesh_err vmesh_cbor_read_int_key(vmesh_cbor *r, int64_t *key, bool *is_int)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_cbor_head h;
+
+    VMESH_GUARD(vmesh_cbor_peek(r, &h));
+    *is_int = (h.major == VMESH_CBOR_UINT || h.major == VMESH_CBOR_NEGINT) && h.arg <= (uint64_t)INT64_MAX;
+    if (*is_int)
+        VMESH_GUARD(vmesh_cbor_read_int(r, key, "a map key"));
+    else
+        VMESH_GUARD(vmesh_cbor_skip(r));
+out:
+    return rc;
+}
+
 vmesh_err vmesh_cbor_read_bool(vmesh_cbor *r, bool *v, const char *field)
 {
     vmesh_err rc = VMESH_OK;
     vmesh_cbor_head h;
 
     VMESH_GUARD(vmesh_cbor_peek(r, &h));
+    VMESH_ENSURE(h.major == VMESH_CBOR_SIMPLE, VMESH_ERR_PARSE, "%s: %s is %s %s, expected a boolean", r->what,
+                 name_of(field), type_articles[h.major], type_names[h.major]);
     /* §3.3: simple values 20 (false) and 21 (true). */
-    VMESH_ENSURE(h.major == VMESH_CBOR_SIMPLE && h.ai < 24 &&
+    VMESH_ENSURE(h.ai < 24 &&
                      (h.arg == VMESH_CBOR_FALSE || h.arg == VMESH_CBOR_TRUE),
                  VMESH_ERR_PARSE, "%s: %s is not a boolean", r->what, name_of(field));
     VMESH_GUARD(vmesh_cbor_read_head(r, &h));
@@ -234,8 +265,8 @@ static vmesh_err read_string(vmesh_cbor *r, unsigned major, size_t cap, const ui
     VMESH_ENSURE(h.arg <= cap, VMESH_ERR_TOO_LARGE, "%s: %s is %llu bytes, the cap is %zu", r->what, name_of(field),
                  (unsigned long long)h.arg, cap);
     VMESH_ENSURE(h.arg <= vmesh_cbor_left(r), VMESH_ERR_PARSE,
-                 "%s: %s at offset %zu declares %llu bytes, more than the %zu left (truncated)", r->what,
-                 name_of(field), h.off, (unsigned long long)h.arg, vmesh_cbor_left(r));
+                 "%s: %s is truncated: it declares %llu bytes at offset %zu, %zu are left", r->what,
+                 name_of(field), (unsigned long long)h.arg, h.off, vmesh_cbor_left(r));
     *p = r->p + r->off;
     *n = (size_t)h.arg;
     r->off += (size_t)h.arg;
@@ -424,7 +455,7 @@ static vmesh_err skip_item(vmesh_cbor *r, uint64_t *children)
         if (h.major == VMESH_CBOR_BSTR || h.major == VMESH_CBOR_TSTR) {
             if (!h.indef) {
                 VMESH_ENSURE(h.arg <= r->n - off, VMESH_ERR_PARSE,
-                             "%s: %s at offset %zu declares %llu bytes, more than the %zu left (truncated)", r->what,
+                             "%s: %s at offset %zu is truncated: it declares %llu bytes, %zu are left", r->what,
                              type_names[h.major], h.off, (unsigned long long)h.arg, r->n - off);
                 off += (size_t)h.arg;
                 continue;

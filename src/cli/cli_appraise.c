@@ -6,7 +6,7 @@
 #include "cli.h"
 #include "vmesh/verifier.h"
 #include "vmesh/jose.h"
-#include "vmesh/cc.h"
+#include "vmesh/ccpki.h"
 #include "vmesh/schemes.h"
 
 #include <getopt.h>
@@ -168,7 +168,7 @@ int cli_appraise(int argc, char **argv)
             goto out;
         }
         for (size_t i = 0; i < nta; i++) {
-            if ((rc = vmesh_cc_ta_load_file(store, scheme->name, ta_files[i])) != VMESH_OK) {
+            if ((rc = vmesh_ccpki_ta_load_file(store, scheme->name, ta_files[i])) != VMESH_OK) {
                 ret = cli_fail("appraise", rc, "trust anchor refused");
                 goto out;
             }

@@ -9,6 +9,7 @@
 #include "vmesh/corim.h"
 #include "vmesh/jose.h"
 #include "vmesh/policy.h"
+#include "vmesh/psa.h"
 #include "vmesh/rvp.h"
 
 #include <jansson.h>
@@ -401,7 +402,8 @@ static vmesh_err classify_corim(const uint8_t *p, size_t n, const char *source, 
     VMESH_GUARD(vmesh_rv_store_new(&st));
     /* The manifest signature authenticates the bytes for verifiers; here we
      * only make sure they are a CoRIM the verifiers can read. */
-    VMESH_GUARD(vmesh_corim_load(st, p, n, NULL, VMESH_CORIM_ALLOW_UNVERIFIED, source, &info));
+    VMESH_GUARD(vmesh_corim_load(st, p, n, NULL, VMESH_CORIM_ALLOW_UNVERIFIED, vmesh_psa_corim_profiles, source,
+                                 &info));
     VMESH_GUARD(store_schemes(st, source, out->scheme));
     out->kind = VMESH_SET_CORIM;
     snprintf(out->media_type, sizeof(out->media_type), "%s",

@@ -9,6 +9,7 @@
  */
 #include "vmesh/sync.h"
 #include "vmesh/corim.h"
+#include "vmesh/psa.h"
 #include "vmesh/verifier.h"
 
 #include <curl/curl.h>
@@ -572,7 +573,7 @@ static vmesh_err build_rvp(vmesh_sync *s, rvp_t *r, const vmesh_rvp_manifest *m,
              * an inner CoRIM signature is not checked again here. */
             if (set->kind == VMESH_SET_CORIM)
                 VMESH_GUARD(vmesh_corim_load(scratch, data.data, data.len, NULL, VMESH_CORIM_ALLOW_UNVERIFIED,
-                                             set->path, NULL));
+                                             vmesh_psa_corim_profiles, set->path, NULL));
             else
                 VMESH_GUARD(vmesh_rv_load_json(scratch, data.data, data.len, set->path));
             VMESH_GUARD(take_entries(r, rv, scratch, set));

@@ -6,6 +6,7 @@
  */
 #include "vmesh/verifier.h"
 #include "vmesh/corim.h"
+#include "vmesh/psa.h"
 #include "vmesh/jose.h"
 #include "vmesh/schemes.h"
 
@@ -40,7 +41,8 @@ vmesh_err vmesh_verifier_load_rv_file(vmesh_rv_store *s, const char *path,
     if (b.data[i] == '{')
         rc = vmesh_rv_load_json(s, b.data, b.len, path);
     else if (vmesh_corim_is_corim(b.data, b.len))
-        rc = vmesh_corim_load(s, b.data, b.len, corim_key, VMESH_CORIM_ALLOW_UNSIGNED, path, NULL);
+        rc = vmesh_corim_load(s, b.data, b.len, corim_key, VMESH_CORIM_ALLOW_UNSIGNED, vmesh_psa_corim_profiles,
+                              path, NULL);
     else
         VMESH_FAIL(VMESH_ERR_PARSE,
                    "%s: not a reference-value file (expected a CoRIM — CBOR tag 501 or a signed "

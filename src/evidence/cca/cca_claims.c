@@ -6,7 +6,7 @@
  * specification they implement. This file must never accept a claim it
  * did not check, nor read past its input.
  */
-#include "cca_int.h"
+#include "vmesh/cca.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,7 +78,7 @@ void vmesh_cca_claims_init(vmesh_cca_claims *c)
 static void platform_free(vmesh_cca_platform_claims *p)
 {
     for (size_t i = 0; i < p->sw_count; i++)
-        cca_sw_clear(&p->sw[i]);
+        vmesh_psa_sw_component_clear(&p->sw[i]);
     free(p->sw);
     free(p->config);
     free(p->verification_service);
@@ -103,18 +103,7 @@ void vmesh_cca_claims_free(vmesh_cca_claims *c)
 
 vmesh_err vmesh_cca_platform_add_sw(vmesh_cca_platform_claims *p, vmesh_psa_sw_component **out)
 {
-    vmesh_psa_sw_component *n;
-
-    if (p->sw_count >= VMESH_CCA_MAX_SW_COMPONENTS)
-        return vmesh_err_set(VMESH_ERR_TOO_LARGE, "CCA platform claims: more than %d software components",
-                             VMESH_CCA_MAX_SW_COMPONENTS);
-    n = realloc(p->sw, (p->sw_count + 1) * sizeof(*n));
-    if (n == NULL)
-        return vmesh_err_set(VMESH_ERR_NOMEM, "out of memory");
-    p->sw = n;
-    memset(&n[p->sw_count], 0, sizeof(*n));
-    *out = &n[p->sw_count++];
-    return VMESH_OK;
+    return vmesh_psa_sw_append(&p->sw, &p->sw_count, VMESH_CCA_MAX_SW_COMPONENTS, "CCA platform claims", out);
 }
 
 static vmesh_err dup_opt(const char *s, const char *what, char **out)
@@ -122,7 +111,7 @@ static vmesh_err dup_opt(const char *s, const char *what, char **out)
     *out = NULL;
     if (s == NULL)
         return VMESH_OK;
-    return cca_text_dup(s, strlen(s), what, out);
+    return vmesh_psa_text_dup("CCA claims", s, strlen(s), what, out);
 }
 
 vmesh_err vmesh_cca_claims_copy(vmesh_cca_claims *dst, const vmesh_cca_claims *src)
@@ -152,11 +141,7 @@ vmesh_err vmesh_cca_claims_copy(vmesh_cca_claims *dst, const vmesh_cca_claims *s
         const vmesh_psa_sw_component *s = &src->platform.sw[i];
 
         VMESH_GUARD(vmesh_cca_platform_add_sw(&t.platform, &sc));
-        *sc = *s;
-        sc->measurement_type = sc->version = sc->measurement_desc = NULL;
-        VMESH_GUARD(dup_opt(s->measurement_type, "measurement-type", &sc->measurement_type));
-        VMESH_GUARD(dup_opt(s->version, "version", &sc->version));
-        VMESH_GUARD(dup_opt(s->measurement_desc, "measurement-desc", &sc->measurement_desc));
+        VMESH_GUARD(vmesh_psa_sw_component_copy(sc, s));
     }
     vmesh_cca_claims_free(dst);
     *dst = t;
@@ -262,85 +247,14 @@ out:
 
 /* ---- decoding ----------------------------------------------------------------- */
 
-static vmesh_err decode_component(cca_rd *r, size_t idx, vmesh_psa_sw_component *sc)
-{
-    vmesh_err rc = VMESH_OK;
-    unsigned mt = 0, seen = 0;
-    uint64_t count = 0;
-
-    VMESH_GUARD(cca_rd_head(r, &mt, &count));
-    VMESH_ENSURE(mt == CB_MAP, VMESH_ERR_PARSE, "%s: software component %zu is a %s, expected a map", r->ctx, idx,
-                 cca_mt_name(mt));
-    VMESH_ENSURE(count <= cca_rd_left(r) / 2, VMESH_ERR_PARSE,
-                 "%s: software component %zu declares more entries than the input holds", r->ctx, idx);
-    for (uint64_t i = 0; i < count; i++) {
-        int64_t key = 0;
-        bool is_int = false;
-
-        VMESH_GUARD(cca_rd_key(r, &key, &is_int));
-        if (!is_int || key < 1 || key > 6) {
-            VMESH_GUARD(cca_rd_skip(r, 2));
-            continue;
-        }
-        VMESH_ENSURE(!(seen & (1u << key)), VMESH_ERR_PARSE, "%s: software component %zu has key %lld twice",
-                     r->ctx, idx, (long long)key);
-        seen |= 1u << key;
-        switch (key) {
-        case 1:
-            VMESH_GUARD(cca_rd_text(r, "measurement-type", &sc->measurement_type));
-            break;
-        case 2:
-            VMESH_GUARD(cca_rd_bytes(r, "measurement-value", sc->measurement_value, sizeof(sc->measurement_value),
-                                     &sc->measurement_value_len));
-            break;
-        case 4:
-            VMESH_GUARD(cca_rd_text(r, "version", &sc->version));
-            break;
-        case 5:
-            VMESH_GUARD(cca_rd_bytes(r, "signer-id", sc->signer_id, sizeof(sc->signer_id), &sc->signer_id_len));
-            break;
-        case 6:
-            VMESH_GUARD(cca_rd_text(r, "measurement-desc", &sc->measurement_desc));
-            break;
-        default:
-            VMESH_GUARD(cca_rd_skip(r, 2));
-            break;
-        }
-    }
-out:
-    return rc;
-}
-
-static vmesh_err decode_components(cca_rd *r, vmesh_cca_platform_claims *c)
-{
-    vmesh_err rc = VMESH_OK;
-    unsigned mt = 0;
-    uint64_t count = 0;
-
-    VMESH_GUARD(cca_rd_head(r, &mt, &count));
-    VMESH_ENSURE(mt == CB_ARRAY, VMESH_ERR_PARSE, "%s: software components (key 2399) is a %s, expected an array",
-                 r->ctx, cca_mt_name(mt));
-    VMESH_ENSURE(count <= VMESH_CCA_MAX_SW_COMPONENTS, VMESH_ERR_TOO_LARGE,
-                 "%s: software components (key 2399) has %llu entries, the limit is %d", r->ctx,
-                 (unsigned long long)count, VMESH_CCA_MAX_SW_COMPONENTS);
-    for (uint64_t i = 0; i < count; i++) {
-        vmesh_psa_sw_component *sc;
-
-        VMESH_GUARD(vmesh_cca_platform_add_sw(c, &sc));
-        VMESH_GUARD(decode_component(r, (size_t)i, sc));
-    }
-out:
-    return rc;
-}
-
 /* A profile string: name -> enum via the table given. */
-static vmesh_err read_platform_profile(cca_rd *r, vmesh_cca_platform_profile *out)
+static vmesh_err read_platform_profile(vmesh_cbor *r, vmesh_cca_platform_profile *out)
 {
     vmesh_err rc = VMESH_OK;
-    const uint8_t *s = NULL;
+    const char *s = NULL;
     size_t n = 0;
 
-    VMESH_GUARD(cca_rd_string(r, CB_TSTR, "profile (key 265)", &s, &n));
+    VMESH_GUARD(vmesh_cbor_read_tstr(r, VMESH_CCA_MAX_TEXT, &s, &n, "profile (key 265)"));
     if (n == strlen(VMESH_CCA_PLATFORM_PROFILE_NAME) && memcmp(s, VMESH_CCA_PLATFORM_PROFILE_NAME, n) == 0)
         *out = VMESH_CCA_PLATFORM_PROFILE_2023;
     else if (n == strlen(VMESH_CCA_PLATFORM_PROFILE_SSD_NAME) &&
@@ -348,7 +262,7 @@ static vmesh_err read_platform_profile(cca_rd *r, vmesh_cca_platform_profile *ou
         *out = VMESH_CCA_PLATFORM_PROFILE_SSD;
     else
         VMESH_FAIL(VMESH_ERR_UNSUPPORTED, "%s: profile \"%.*s\" is not supported (expected \"%s\" or \"%s\")",
-                   r->ctx, (int)(n > 100 ? 100 : n), (const char *)s, VMESH_CCA_PLATFORM_PROFILE_NAME,
+                   r->what, (int)(n > 100 ? 100 : n), s, VMESH_CCA_PLATFORM_PROFILE_NAME,
                    VMESH_CCA_PLATFORM_PROFILE_SSD_NAME);
 out:
     return rc;
@@ -365,20 +279,14 @@ static int platform_bit(int64_t k)
     return -1;
 }
 
-static vmesh_err map_open(cca_rd *r, uint64_t *count)
+static vmesh_err map_open(vmesh_cbor *r, uint64_t *count)
 {
     vmesh_err rc = VMESH_OK;
-    unsigned mt = 0;
 
-    VMESH_ENSURE(r->p != NULL && r->n > 0, VMESH_ERR_PARSE, "%s: empty input", r->ctx);
-    VMESH_ENSURE(r->n <= VMESH_CCA_MAX_TOKEN, VMESH_ERR_TOO_LARGE, "%s: %zu bytes, the limit is %d", r->ctx, r->n,
+    VMESH_ENSURE(r->p != NULL && r->n > 0, VMESH_ERR_PARSE, "%s: empty input", r->what);
+    VMESH_ENSURE(r->n <= VMESH_CCA_MAX_TOKEN, VMESH_ERR_TOO_LARGE, "%s: %zu bytes, the limit is %d", r->what, r->n,
                  VMESH_CCA_MAX_TOKEN);
-    VMESH_GUARD(cca_rd_head(r, &mt, count));
-    VMESH_ENSURE(mt == CB_MAP, VMESH_ERR_PARSE, "%s: the claims-set is a %s, expected a map", r->ctx,
-                 cca_mt_name(mt));
-    VMESH_ENSURE(*count <= cca_rd_left(r) / 2, VMESH_ERR_PARSE,
-                 "%s: the claims map declares %llu entries, more than the input holds", r->ctx,
-                 (unsigned long long)*count);
+    VMESH_GUARD(vmesh_cbor_read_map(r, count, UINT64_MAX, "the claims-set"));
 out:
     return rc;
 }
@@ -386,11 +294,14 @@ out:
 vmesh_err vmesh_cca_platform_decode(const uint8_t *p, size_t n, vmesh_cca_platform_claims *c)
 {
     vmesh_err rc = VMESH_OK;
-    cca_rd r = {p, n, 0, "CCA platform claims"};
+    vmesh_cbor r;
     uint64_t count = 0;
     unsigned seen = 0;
 
     platform_free(c);
+    /* definite lengths only, as RFC 9783 §5.1.1 asks of the PSA token
+     * this profile derives from */
+    vmesh_cbor_init(&r, p, n, "CCA platform claims", 0);
     VMESH_GUARD(map_open(&r, &count));
     for (uint64_t i = 0; i < count; i++) {
         int64_t key = 0;
@@ -398,15 +309,15 @@ vmesh_err vmesh_cca_platform_decode(const uint8_t *p, size_t n, vmesh_cca_platfo
         int bit;
         int64_t v = 0;
 
-        VMESH_GUARD(cca_rd_key(&r, &key, &is_int));
+        VMESH_GUARD(vmesh_cbor_read_int_key(&r, &key, &is_int));
         bit = is_int ? platform_bit(key) : -1;
         if (bit < 0) {
             /* unknown claims are ignored, as RFC 9783 §5.1.3 asks of the
              * PSA token this profile derives from */
-            VMESH_GUARD(cca_rd_skip(&r, 1));
+            VMESH_GUARD(vmesh_cbor_skip(&r));
             continue;
         }
-        VMESH_ENSURE(!(seen & (1u << bit)), VMESH_ERR_PARSE, "%s: claim key %lld appears twice", r.ctx,
+        VMESH_ENSURE(!(seen & (1u << bit)), VMESH_ERR_PARSE, "%s: claim key %lld appears twice", r.what,
                      (long long)key);
         seen |= 1u << bit;
         switch (key) {
@@ -414,24 +325,22 @@ vmesh_err vmesh_cca_platform_decode(const uint8_t *p, size_t n, vmesh_cca_platfo
             VMESH_GUARD(read_platform_profile(&r, &c->profile));
             break;
         case PK_CHALLENGE:
-            VMESH_GUARD(cca_rd_bytes(&r, "challenge (key 10)", c->challenge, sizeof(c->challenge),
+            VMESH_GUARD(vmesh_psa_read_bytes(&r, "challenge (key 10)", c->challenge, sizeof(c->challenge),
                                      &c->challenge_len));
             break;
         case PK_IMPL:
-            VMESH_GUARD(cca_rd_bytes(&r, "implementation id (key 2396)", c->implementation_id,
+            VMESH_GUARD(vmesh_psa_read_bytes(&r, "implementation id (key 2396)", c->implementation_id,
                                      sizeof(c->implementation_id), &c->implementation_id_len));
             break;
         case PK_INSTANCE:
-            VMESH_GUARD(cca_rd_bytes(&r, "instance id (key 256)", c->instance_id, sizeof(c->instance_id),
+            VMESH_GUARD(vmesh_psa_read_bytes(&r, "instance id (key 256)", c->instance_id, sizeof(c->instance_id),
                                      &c->instance_id_len));
             break;
         case PK_CONFIG: {
             const uint8_t *s = NULL;
             size_t sn = 0;
 
-            VMESH_GUARD(cca_rd_string(&r, CB_BSTR, "config (key 2401)", &s, &sn));
-            VMESH_ENSURE(sn <= VMESH_CCA_MAX_CONFIG, VMESH_ERR_TOO_LARGE,
-                         "%s: config (key 2401) is %zu bytes, the limit is %d", r.ctx, sn, VMESH_CCA_MAX_CONFIG);
+            VMESH_GUARD(vmesh_cbor_read_bstr(&r, VMESH_CCA_MAX_CONFIG, &s, &sn, "config (key 2401)"));
             if (sn > 0) {
                 c->config = malloc(sn);
                 VMESH_ENSURE(c->config != NULL, VMESH_ERR_NOMEM, "out of memory");
@@ -442,27 +351,29 @@ vmesh_err vmesh_cca_platform_decode(const uint8_t *p, size_t n, vmesh_cca_platfo
             break;
         }
         case PK_LIFECYCLE:
-            VMESH_GUARD(cca_rd_int(&r, "lifecycle (key 2395)", &v));
+            VMESH_GUARD(vmesh_cbor_read_int(&r, &v, "lifecycle (key 2395)"));
             VMESH_ENSURE(v >= 0 && v <= 0xffff, VMESH_ERR_PARSE,
-                         "%s: lifecycle (key 2395) value %lld is not a 16-bit unsigned integer", r.ctx, (long long)v);
+                         "%s: lifecycle (key 2395) value %lld is not a 16-bit unsigned integer", r.what, (long long)v);
             c->lifecycle = (uint16_t)v;
             c->lifecycle_present = true;
             break;
         case PK_SW:
-            VMESH_GUARD(decode_components(&r, c));
+            VMESH_GUARD(vmesh_psa_sw_components_decode(&r, "software components (key 2399)",
+                                                       VMESH_CCA_MAX_SW_COMPONENTS, &c->sw, &c->sw_count));
             break;
         case PK_VSI:
-            VMESH_GUARD(cca_rd_text(&r, "verification service indicator (key 2400)", &c->verification_service));
+            VMESH_GUARD(vmesh_cbor_read_tstr_dup(&r, VMESH_CCA_MAX_TEXT, &c->verification_service,
+                                                 "verification service indicator (key 2400)"));
             break;
         case PK_HASHALG:
-            VMESH_GUARD(cca_rd_text(&r, "hash algorithm id (key 2402)", &c->hash_algo));
+            VMESH_GUARD(vmesh_cbor_read_tstr_dup(&r, VMESH_CCA_MAX_TEXT, &c->hash_algo, "hash algorithm id (key 2402)"));
             break;
         default:
-            VMESH_GUARD(cca_rd_skip(&r, 1));
+            VMESH_GUARD(vmesh_cbor_skip(&r));
             break;
         }
     }
-    VMESH_ENSURE(r.off == n, VMESH_ERR_PARSE, "%s: %zu trailing bytes after the claims map", r.ctx, n - r.off);
+    VMESH_GUARD(vmesh_cbor_end(&r, "the claims map"));
     VMESH_GUARD(vmesh_cca_platform_validate(c));
 out:
     if (rc != VMESH_OK)
@@ -480,21 +391,18 @@ static int realm_bit(int64_t k)
     return -1;
 }
 
-static vmesh_err decode_rems(cca_rd *r, vmesh_cca_realm_claims *c)
+static vmesh_err decode_rems(vmesh_cbor *r, vmesh_cca_realm_claims *c)
 {
     vmesh_err rc = VMESH_OK;
-    unsigned mt = 0;
     uint64_t count = 0;
 
-    VMESH_GUARD(cca_rd_head(r, &mt, &count));
-    VMESH_ENSURE(mt == CB_ARRAY, VMESH_ERR_PARSE,
-                 "%s: extensible measurements (key 44239) is a %s, expected an array", r->ctx, cca_mt_name(mt));
+    VMESH_GUARD(vmesh_cbor_read_array(r, &count, UINT64_MAX, "extensible measurements (key 44239)"));
     VMESH_ENSURE(count == VMESH_CCA_NUM_REMS, VMESH_ERR_PARSE,
-                 "%s: extensible measurements (key 44239) has %llu entries, expected exactly %d", r->ctx,
+                 "%s: extensible measurements (key 44239) has %llu entries, expected exactly %d", r->what,
                  (unsigned long long)count, VMESH_CCA_NUM_REMS);
     for (size_t i = 0; i < VMESH_CCA_NUM_REMS; i++)
-        VMESH_GUARD(cca_rd_bytes(r, "extensible measurement (key 44239)", c->rem[i], sizeof(c->rem[i]),
-                                 &c->rem_len[i]));
+        VMESH_GUARD(vmesh_psa_read_bytes(r, "extensible measurement (key 44239)", c->rem[i], sizeof(c->rem[i]),
+                                         &c->rem_len[i]));
     c->rem_count = VMESH_CCA_NUM_REMS;
 out:
     return rc;
@@ -503,68 +411,70 @@ out:
 vmesh_err vmesh_cca_realm_decode(const uint8_t *p, size_t n, vmesh_cca_realm_claims *c)
 {
     vmesh_err rc = VMESH_OK;
-    cca_rd r = {p, n, 0, "CCA realm claims"};
+    vmesh_cbor r;
     uint64_t count = 0;
     unsigned seen = 0;
 
     realm_free(c);
     c->profile = VMESH_CCA_REALM_PROFILE_LEGACY; /* until claim 265 says otherwise */
+    vmesh_cbor_init(&r, p, n, "CCA realm claims", 0);
     VMESH_GUARD(map_open(&r, &count));
     for (uint64_t i = 0; i < count; i++) {
         int64_t key = 0;
         bool is_int = false;
         int bit;
 
-        VMESH_GUARD(cca_rd_key(&r, &key, &is_int));
+        VMESH_GUARD(vmesh_cbor_read_int_key(&r, &key, &is_int));
         bit = is_int ? realm_bit(key) : -1;
         if (bit < 0) {
-            VMESH_GUARD(cca_rd_skip(&r, 1));
+            VMESH_GUARD(vmesh_cbor_skip(&r));
             continue;
         }
-        VMESH_ENSURE(!(seen & (1u << bit)), VMESH_ERR_PARSE, "%s: claim key %lld appears twice", r.ctx,
+        VMESH_ENSURE(!(seen & (1u << bit)), VMESH_ERR_PARSE, "%s: claim key %lld appears twice", r.what,
                      (long long)key);
         seen |= 1u << bit;
         switch (key) {
         case RK_PROFILE: {
-            const uint8_t *s = NULL;
+            const char *s = NULL;
             size_t sn = 0;
 
-            VMESH_GUARD(cca_rd_string(&r, CB_TSTR, "profile (key 265)", &s, &sn));
+            VMESH_GUARD(vmesh_cbor_read_tstr(&r, VMESH_CCA_MAX_TEXT, &s, &sn, "profile (key 265)"));
             VMESH_ENSURE(sn == strlen(VMESH_CCA_REALM_PROFILE_NAME) &&
                              memcmp(s, VMESH_CCA_REALM_PROFILE_NAME, sn) == 0,
-                         VMESH_ERR_UNSUPPORTED, "%s: profile \"%.*s\" is not supported (expected \"%s\")", r.ctx,
-                         (int)(sn > 100 ? 100 : sn), (const char *)s, VMESH_CCA_REALM_PROFILE_NAME);
+                         VMESH_ERR_UNSUPPORTED, "%s: profile \"%.*s\" is not supported (expected \"%s\")", r.what,
+                         (int)(sn > 100 ? 100 : sn), s, VMESH_CCA_REALM_PROFILE_NAME);
             c->profile = VMESH_CCA_REALM_PROFILE_2023;
             break;
         }
         case RK_CHALLENGE:
-            VMESH_GUARD(cca_rd_bytes(&r, "challenge (key 10)", c->challenge, sizeof(c->challenge), &c->challenge_len));
+            VMESH_GUARD(vmesh_psa_read_bytes(&r, "challenge (key 10)", c->challenge, sizeof(c->challenge), &c->challenge_len));
             break;
         case RK_RPV:
-            VMESH_GUARD(cca_rd_bytes(&r, "personalization value (key 44235)", c->personalization,
+            VMESH_GUARD(vmesh_psa_read_bytes(&r, "personalization value (key 44235)", c->personalization,
                                      sizeof(c->personalization), &c->personalization_len));
             break;
         case RK_RIM:
-            VMESH_GUARD(cca_rd_bytes(&r, "initial measurement (key 44238)", c->rim, sizeof(c->rim), &c->rim_len));
+            VMESH_GUARD(vmesh_psa_read_bytes(&r, "initial measurement (key 44238)", c->rim, sizeof(c->rim), &c->rim_len));
             break;
         case RK_REMS:
             VMESH_GUARD(decode_rems(&r, c));
             break;
         case RK_HASHALG:
-            VMESH_GUARD(cca_rd_text(&r, "hash algorithm id (key 44236)", &c->hash_algo));
+            VMESH_GUARD(vmesh_cbor_read_tstr_dup(&r, VMESH_CCA_MAX_TEXT, &c->hash_algo, "hash algorithm id (key 44236)"));
             break;
         case RK_RAK:
-            VMESH_GUARD(cca_rd_bytes(&r, "public key (key 44237)", c->rak, sizeof(c->rak), &c->rak_len));
+            VMESH_GUARD(vmesh_psa_read_bytes(&r, "public key (key 44237)", c->rak, sizeof(c->rak), &c->rak_len));
             break;
         case RK_RAK_HASHALG:
-            VMESH_GUARD(cca_rd_text(&r, "public key hash algorithm id (key 44240)", &c->rak_hash_algo));
+            VMESH_GUARD(vmesh_cbor_read_tstr_dup(&r, VMESH_CCA_MAX_TEXT, &c->rak_hash_algo,
+                                                 "public key hash algorithm id (key 44240)"));
             break;
         default:
-            VMESH_GUARD(cca_rd_skip(&r, 1));
+            VMESH_GUARD(vmesh_cbor_skip(&r));
             break;
         }
     }
-    VMESH_ENSURE(r.off == n, VMESH_ERR_PARSE, "%s: %zu trailing bytes after the claims map", r.ctx, n - r.off);
+    VMESH_GUARD(vmesh_cbor_end(&r, "the claims map"));
     VMESH_GUARD(vmesh_cca_realm_validate(c));
 out:
     if (rc != VMESH_OK)
@@ -574,32 +484,6 @@ out:
 
 /* ---- encoding ---------------------------------------------------------------- */
 
-static vmesh_err w_component(vmesh_buf *b, const vmesh_psa_sw_component *sc)
-{
-    vmesh_err rc = VMESH_OK;
-    uint64_t n = 2 + (sc->measurement_type != NULL) + (sc->version != NULL) + (sc->measurement_desc != NULL);
-
-    VMESH_GUARD(cca_w_head(b, CB_MAP, n));
-    if (sc->measurement_type) {
-        VMESH_GUARD(cca_w_int(b, 1));
-        VMESH_GUARD(cca_w_tstr(b, sc->measurement_type));
-    }
-    VMESH_GUARD(cca_w_int(b, 2));
-    VMESH_GUARD(cca_w_bstr(b, sc->measurement_value, sc->measurement_value_len));
-    if (sc->version) {
-        VMESH_GUARD(cca_w_int(b, 4));
-        VMESH_GUARD(cca_w_tstr(b, sc->version));
-    }
-    VMESH_GUARD(cca_w_int(b, 5));
-    VMESH_GUARD(cca_w_bstr(b, sc->signer_id, sc->signer_id_len));
-    if (sc->measurement_desc) {
-        VMESH_GUARD(cca_w_int(b, 6));
-        VMESH_GUARD(cca_w_tstr(b, sc->measurement_desc));
-    }
-out:
-    return rc;
-}
-
 /* Keys are written in ascending order: for non-negative integer keys that
  * is the core deterministic order of RFC 8949 §4.2.1 ("sorted in the
  * bytewise lexicographic order of their deterministic encodings"). */
@@ -608,29 +492,27 @@ vmesh_err vmesh_cca_platform_encode(const vmesh_cca_platform_claims *c, vmesh_bu
     vmesh_err rc = VMESH_OK;
 
     VMESH_GUARD(vmesh_cca_platform_validate(c));
-    VMESH_GUARD(cca_w_head(out, CB_MAP, 8 + (c->verification_service != NULL)));
-    VMESH_GUARD(cca_w_int(out, PK_CHALLENGE));
-    VMESH_GUARD(cca_w_bstr(out, c->challenge, c->challenge_len));
-    VMESH_GUARD(cca_w_int(out, PK_INSTANCE));
-    VMESH_GUARD(cca_w_bstr(out, c->instance_id, c->instance_id_len));
-    VMESH_GUARD(cca_w_int(out, PK_PROFILE));
-    VMESH_GUARD(cca_w_tstr(out, vmesh_cca_platform_profile_name(c->profile)));
-    VMESH_GUARD(cca_w_int(out, PK_LIFECYCLE));
-    VMESH_GUARD(cca_w_int(out, c->lifecycle));
-    VMESH_GUARD(cca_w_int(out, PK_IMPL));
-    VMESH_GUARD(cca_w_bstr(out, c->implementation_id, c->implementation_id_len));
-    VMESH_GUARD(cca_w_int(out, PK_SW));
-    VMESH_GUARD(cca_w_head(out, CB_ARRAY, c->sw_count));
-    for (size_t i = 0; i < c->sw_count; i++)
-        VMESH_GUARD(w_component(out, &c->sw[i]));
+    VMESH_GUARD(vmesh_cbor_put_map(out, 8 + (c->verification_service != NULL)));
+    VMESH_GUARD(vmesh_cbor_put_int(out, PK_CHALLENGE));
+    VMESH_GUARD(vmesh_cbor_put_bstr(out, c->challenge, c->challenge_len));
+    VMESH_GUARD(vmesh_cbor_put_int(out, PK_INSTANCE));
+    VMESH_GUARD(vmesh_cbor_put_bstr(out, c->instance_id, c->instance_id_len));
+    VMESH_GUARD(vmesh_cbor_put_int(out, PK_PROFILE));
+    VMESH_GUARD(vmesh_cbor_put_text(out, vmesh_cca_platform_profile_name(c->profile)));
+    VMESH_GUARD(vmesh_cbor_put_int(out, PK_LIFECYCLE));
+    VMESH_GUARD(vmesh_cbor_put_int(out, c->lifecycle));
+    VMESH_GUARD(vmesh_cbor_put_int(out, PK_IMPL));
+    VMESH_GUARD(vmesh_cbor_put_bstr(out, c->implementation_id, c->implementation_id_len));
+    VMESH_GUARD(vmesh_cbor_put_int(out, PK_SW));
+    VMESH_GUARD(vmesh_psa_sw_components_encode(c->sw, c->sw_count, out));
     if (c->verification_service != NULL) {
-        VMESH_GUARD(cca_w_int(out, PK_VSI));
-        VMESH_GUARD(cca_w_tstr(out, c->verification_service));
+        VMESH_GUARD(vmesh_cbor_put_int(out, PK_VSI));
+        VMESH_GUARD(vmesh_cbor_put_text(out, c->verification_service));
     }
-    VMESH_GUARD(cca_w_int(out, PK_CONFIG));
-    VMESH_GUARD(cca_w_bstr(out, c->config, c->config_len));
-    VMESH_GUARD(cca_w_int(out, PK_HASHALG));
-    VMESH_GUARD(cca_w_tstr(out, c->hash_algo));
+    VMESH_GUARD(vmesh_cbor_put_int(out, PK_CONFIG));
+    VMESH_GUARD(vmesh_cbor_put_bstr(out, c->config, c->config_len));
+    VMESH_GUARD(vmesh_cbor_put_int(out, PK_HASHALG));
+    VMESH_GUARD(vmesh_cbor_put_text(out, c->hash_algo));
 out:
     return rc;
 }
@@ -641,27 +523,27 @@ vmesh_err vmesh_cca_realm_encode(const vmesh_cca_realm_claims *c, vmesh_buf *out
     bool prof = c->profile == VMESH_CCA_REALM_PROFILE_2023;
 
     VMESH_GUARD(vmesh_cca_realm_validate(c));
-    VMESH_GUARD(cca_w_head(out, CB_MAP, 7 + (prof ? 1 : 0)));
-    VMESH_GUARD(cca_w_int(out, RK_CHALLENGE));
-    VMESH_GUARD(cca_w_bstr(out, c->challenge, c->challenge_len));
+    VMESH_GUARD(vmesh_cbor_put_map(out, 7 + (prof ? 1 : 0)));
+    VMESH_GUARD(vmesh_cbor_put_int(out, RK_CHALLENGE));
+    VMESH_GUARD(vmesh_cbor_put_bstr(out, c->challenge, c->challenge_len));
     if (prof) {
-        VMESH_GUARD(cca_w_int(out, RK_PROFILE));
-        VMESH_GUARD(cca_w_tstr(out, VMESH_CCA_REALM_PROFILE_NAME));
+        VMESH_GUARD(vmesh_cbor_put_int(out, RK_PROFILE));
+        VMESH_GUARD(vmesh_cbor_put_text(out, VMESH_CCA_REALM_PROFILE_NAME));
     }
-    VMESH_GUARD(cca_w_int(out, RK_RPV));
-    VMESH_GUARD(cca_w_bstr(out, c->personalization, c->personalization_len));
-    VMESH_GUARD(cca_w_int(out, RK_HASHALG));
-    VMESH_GUARD(cca_w_tstr(out, c->hash_algo));
-    VMESH_GUARD(cca_w_int(out, RK_RAK));
-    VMESH_GUARD(cca_w_bstr(out, c->rak, c->rak_len));
-    VMESH_GUARD(cca_w_int(out, RK_RIM));
-    VMESH_GUARD(cca_w_bstr(out, c->rim, c->rim_len));
-    VMESH_GUARD(cca_w_int(out, RK_REMS));
-    VMESH_GUARD(cca_w_head(out, CB_ARRAY, VMESH_CCA_NUM_REMS));
+    VMESH_GUARD(vmesh_cbor_put_int(out, RK_RPV));
+    VMESH_GUARD(vmesh_cbor_put_bstr(out, c->personalization, c->personalization_len));
+    VMESH_GUARD(vmesh_cbor_put_int(out, RK_HASHALG));
+    VMESH_GUARD(vmesh_cbor_put_text(out, c->hash_algo));
+    VMESH_GUARD(vmesh_cbor_put_int(out, RK_RAK));
+    VMESH_GUARD(vmesh_cbor_put_bstr(out, c->rak, c->rak_len));
+    VMESH_GUARD(vmesh_cbor_put_int(out, RK_RIM));
+    VMESH_GUARD(vmesh_cbor_put_bstr(out, c->rim, c->rim_len));
+    VMESH_GUARD(vmesh_cbor_put_int(out, RK_REMS));
+    VMESH_GUARD(vmesh_cbor_put_array(out, VMESH_CCA_NUM_REMS));
     for (size_t i = 0; i < VMESH_CCA_NUM_REMS; i++)
-        VMESH_GUARD(cca_w_bstr(out, c->rem[i], c->rem_len[i]));
-    VMESH_GUARD(cca_w_int(out, RK_RAK_HASHALG));
-    VMESH_GUARD(cca_w_tstr(out, c->rak_hash_algo));
+        VMESH_GUARD(vmesh_cbor_put_bstr(out, c->rem[i], c->rem_len[i]));
+    VMESH_GUARD(vmesh_cbor_put_int(out, RK_RAK_HASHALG));
+    VMESH_GUARD(vmesh_cbor_put_text(out, c->rak_hash_algo));
 out:
     return rc;
 }

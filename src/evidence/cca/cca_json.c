@@ -6,7 +6,7 @@
  * template they are typos) and checks type and size of every value; it must
  * never accept a value the CBOR encoder could not represent.
  */
-#include "cca_int.h"
+#include "vmesh/cca.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -40,7 +40,7 @@ static vmesh_err get_text(json_t *v, const char *key, char **out)
 {
     if (!json_is_string(v))
         return vmesh_err_set(VMESH_ERR_PARSE, "CCA claims JSON: \"%s\" must be a string", key);
-    return cca_text_dup(json_string_value(v), json_string_length(v), key, out);
+    return vmesh_psa_text_dup("CCA claims", json_string_value(v), json_string_length(v), key, out);
 }
 
 static vmesh_err component_from_json(json_t *o, size_t idx, vmesh_psa_sw_component *sc)

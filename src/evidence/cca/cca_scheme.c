@@ -28,7 +28,7 @@
  * The appraisal must never report a better vector than the evidence
  * supports.
  */
-#include "cca_int.h"
+#include "vmesh/cca.h"
 
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -45,9 +45,9 @@ static bool cca_detect(const uint8_t *p, size_t n)
     vmesh_cca_token *t = NULL;
     bool ok;
 
-    if (p == NULL || n < 4 || p[0] != 0xd9)
-        return false;
-    if (!((p[1] == 0x01 && p[2] == 0x8f) || (p[1] == 0x03 && p[2] == 0x8b)))
+    if (p == NULL || n < 4 ||
+        !(vmesh_cbor_starts_with(p, n, VMESH_CBOR_TAG, VMESH_CCA_TAG_COLLECTION, NULL) ||
+          vmesh_cbor_starts_with(p, n, VMESH_CBOR_TAG, VMESH_CCA_TAG_CMW, NULL)))
         return false;
     ok = vmesh_cca_token_decode(p, n, &t) == VMESH_OK;
     vmesh_cca_token_free(t);

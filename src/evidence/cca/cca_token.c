@@ -8,7 +8,7 @@
  * never with a key named by the token, and the realm signature only with
  * the RAK that the (then verified) binding ties to the platform.
  */
-#include "cca_int.h"
+#include "vmesh/cca.h"
 
 #include <openssl/evp.h>
 #include <stdlib.h>
@@ -65,28 +65,29 @@ void vmesh_cca_token_free(vmesh_cca_token *t)
 
 /* One CMW record: [type, value, ? ind] (draft-ietf-rats-msg-wrap,
  * "cbor-record"); type is a CoAP content format (uint) or a media type. */
-static vmesh_err read_record(cca_rd *r, const char *what, const uint8_t **p, size_t *n)
+static vmesh_err read_record(vmesh_cbor *r, const char *what, const uint8_t **p, size_t *n)
 {
     vmesh_err rc = VMESH_OK;
-    unsigned mt = 0;
+    vmesh_cbor_head h;
     uint64_t count = 0, v = 0;
+    const char *t;
+    size_t tn;
 
-    VMESH_GUARD(cca_rd_head(r, &mt, &count));
-    VMESH_ENSURE(mt == CB_ARRAY && (count == 2 || count == 3), VMESH_ERR_PARSE,
-                 "%s: %s is not a CMW record [type, value, ? indicator]", r->ctx, what);
-    VMESH_GUARD(cca_rd_head(r, &mt, &v));
-    if (mt == CB_TSTR) {
-        VMESH_ENSURE(v <= cca_rd_left(r), VMESH_ERR_PARSE, "%s: %s type is truncated", r->ctx, what);
-        r->off += (size_t)v;
+    rc = vmesh_cbor_read_array(r, &count, 3, what);
+    VMESH_ENSURE(rc == VMESH_OK && count >= 2, rc == VMESH_OK || rc == VMESH_ERR_TOO_LARGE ? VMESH_ERR_PARSE : rc,
+                 "%s: %s is not a CMW record [type, value, ? indicator]", r->what, what);
+    VMESH_GUARD(vmesh_cbor_peek(r, &h));
+    if (h.major == VMESH_CBOR_TSTR) {
+        VMESH_GUARD(vmesh_cbor_read_tstr(r, VMESH_CCA_MAX_TEXT, &t, &tn, "the record type"));
     } else {
-        VMESH_ENSURE(mt == CB_UINT, VMESH_ERR_PARSE, "%s: %s type is a %s, expected a content format or media type",
-                     r->ctx, what, cca_mt_name(mt));
+        VMESH_ENSURE(h.major == VMESH_CBOR_UINT, VMESH_ERR_PARSE,
+                     "%s: %s type is a %s, expected a content format or media type", r->what, what,
+                     vmesh_cbor_type_name(h.major));
+        VMESH_GUARD(vmesh_cbor_read_uint(r, &v, "the record type"));
     }
-    VMESH_GUARD(cca_rd_string(r, CB_BSTR, what, p, n));
-    if (count == 3) {
-        VMESH_GUARD(cca_rd_head(r, &mt, &v));
-        VMESH_ENSURE(mt == CB_UINT, VMESH_ERR_PARSE, "%s: %s indicator is not an unsigned integer", r->ctx, what);
-    }
+    VMESH_GUARD(vmesh_cbor_read_bstr(r, SIZE_MAX, p, n, what)); /* the token is capped as a whole */
+    if (count == 3)
+        VMESH_GUARD(vmesh_cbor_read_uint(r, &v, "the record indicator"));
 out:
     return rc;
 }
@@ -95,18 +96,21 @@ static vmesh_err read_collection(const uint8_t *p, size_t n, unsigned *format, c
                                  const uint8_t **rt, size_t *rn)
 {
     vmesh_err rc = VMESH_OK;
-    cca_rd r = {p, n, 0, "CCA token"};
-    unsigned mt = 0;
-    uint64_t tag = 0, count = 0;
+    vmesh_cbor r;
+    vmesh_cbor_head h;
+    uint64_t count = 0;
 
     *pt = *rt = NULL;
-    VMESH_GUARD(cca_rd_head(&r, &mt, &tag));
-    VMESH_ENSURE(mt == CB_TAG && (tag == VMESH_CCA_TAG_COLLECTION || tag == VMESH_CCA_TAG_CMW), VMESH_ERR_PARSE,
+    /* the RMM's token is deterministic CBOR: definite lengths only */
+    vmesh_cbor_init(&r, p, n, "CCA token", 0);
+    VMESH_GUARD(vmesh_cbor_read_head(&r, &h));
+    VMESH_ENSURE(h.major == VMESH_CBOR_TAG && (h.arg == VMESH_CCA_TAG_COLLECTION || h.arg == VMESH_CCA_TAG_CMW),
+                 VMESH_ERR_PARSE,
                  "CCA token: expected CBOR tag 399 (collection) or 907 (CMW collection), found a %s%s%llu",
-                 cca_mt_name(mt), mt == CB_TAG ? " " : " of value ", (unsigned long long)tag);
-    *format = (unsigned)tag;
-    VMESH_GUARD(cca_rd_head(&r, &mt, &count));
-    VMESH_ENSURE(mt == CB_MAP, VMESH_ERR_PARSE, "CCA token: the collection is a %s, expected a map", cca_mt_name(mt));
+                 vmesh_cbor_type_name(h.major), h.major == VMESH_CBOR_TAG ? " " : " of value ",
+                 (unsigned long long)h.arg);
+    *format = (unsigned)h.arg;
+    VMESH_GUARD(vmesh_cbor_read_map(&r, &count, UINT64_MAX, "the collection"));
     VMESH_ENSURE(count >= 2 && count <= 3, VMESH_ERR_PARSE,
                  "CCA token: the collection has %llu entries, expected the platform and the realm token",
                  (unsigned long long)count);
@@ -114,39 +118,40 @@ static vmesh_err read_collection(const uint8_t *p, size_t n, unsigned *format, c
         size_t key_off = r.off;
         uint64_t key = 0;
 
-        VMESH_GUARD(cca_rd_head(&r, &mt, &key));
-        if (mt == CB_TSTR && tag == VMESH_CCA_TAG_CMW) {
+        VMESH_GUARD(vmesh_cbor_peek(&r, &h));
+        if (h.major == VMESH_CBOR_TSTR && *format == VMESH_CCA_TAG_CMW) {
             /* "cbor-collection = {? "__cmwc_t", + label => cbor-cmw}" */
-            const uint8_t *ctype = NULL;
-            size_t cn = 0;
+            const char *k = NULL, *ctype = NULL;
+            size_t kn = 0, cn = 0;
 
-            VMESH_ENSURE(key == 8 && key <= cca_rd_left(&r) && memcmp(r.p + r.off, "__cmwc_t", 8) == 0,
-                         VMESH_ERR_PARSE, "CCA token: unknown entry at offset %zu in the CMW collection", key_off);
-            r.off += 8;
-            VMESH_GUARD(cca_rd_string(&r, CB_TSTR, "the collection type", &ctype, &cn));
+            VMESH_GUARD(vmesh_cbor_read_tstr(&r, VMESH_CCA_MAX_TEXT, &k, &kn, "a collection label"));
+            VMESH_ENSURE(kn == 8 && memcmp(k, "__cmwc_t", 8) == 0, VMESH_ERR_PARSE,
+                         "CCA token: unknown entry at offset %zu in the CMW collection", key_off);
+            VMESH_GUARD(vmesh_cbor_read_tstr(&r, VMESH_CCA_MAX_TEXT, &ctype, &cn, "the collection type"));
             continue;
         }
-        VMESH_ENSURE(mt == CB_UINT && (key == VMESH_CCA_KEY_PLATFORM || key == VMESH_CCA_KEY_REALM),
+        VMESH_ENSURE(h.major == VMESH_CBOR_UINT && (h.arg == VMESH_CCA_KEY_PLATFORM || h.arg == VMESH_CCA_KEY_REALM),
                      VMESH_ERR_PARSE,
                      "CCA token: unknown entry at offset %zu in the collection (expected keys 44234 and 44241)",
                      key_off);
+        VMESH_GUARD(vmesh_cbor_read_uint(&r, &key, "a collection key"));
         if (key == VMESH_CCA_KEY_PLATFORM) {
             VMESH_ENSURE(*pt == NULL, VMESH_ERR_PARSE, "CCA token: two platform tokens (key 44234)");
-            if (tag == VMESH_CCA_TAG_CMW)
+            if (*format == VMESH_CCA_TAG_CMW)
                 VMESH_GUARD(read_record(&r, "the platform token (key 44234)", pt, pn));
             else
-                VMESH_GUARD(cca_rd_string(&r, CB_BSTR, "the platform token (key 44234)", pt, pn));
+                VMESH_GUARD(vmesh_cbor_read_bstr(&r, SIZE_MAX, pt, pn, "the platform token (key 44234)"));
         } else {
             VMESH_ENSURE(*rt == NULL, VMESH_ERR_PARSE, "CCA token: two realm tokens (key 44241)");
-            if (tag == VMESH_CCA_TAG_CMW)
+            if (*format == VMESH_CCA_TAG_CMW)
                 VMESH_GUARD(read_record(&r, "the realm token (key 44241)", rt, rn));
             else
-                VMESH_GUARD(cca_rd_string(&r, CB_BSTR, "the realm token (key 44241)", rt, rn));
+                VMESH_GUARD(vmesh_cbor_read_bstr(&r, SIZE_MAX, rt, rn, "the realm token (key 44241)"));
         }
     }
     VMESH_ENSURE(*pt != NULL, VMESH_ERR_PARSE, "CCA token: the platform token (key 44234) is missing");
     VMESH_ENSURE(*rt != NULL, VMESH_ERR_PARSE, "CCA token: the realm token (key 44241) is missing");
-    VMESH_ENSURE(r.off == n, VMESH_ERR_PARSE, "CCA token: %zu trailing bytes after the collection", n - r.off);
+    VMESH_GUARD(vmesh_cbor_end(&r, "the collection"));
 out:
     return rc;
 }
@@ -225,44 +230,44 @@ out:
 static vmesh_err key_from_cose_key(const uint8_t *p, size_t n, vmesh_key **out)
 {
     vmesh_err rc = VMESH_OK;
-    cca_rd r = {p, n, 0, "CCA realm claims: public key (COSE_Key)"};
-    unsigned mt = 0;
+    vmesh_cbor r;
     uint64_t count = 0;
     int64_t kty = 0, crv = 0;
     uint8_t x[48], y[48], pt[97];
     size_t xl = 0, yl = 0, cl;
     unsigned seen = 0;
 
-    VMESH_GUARD(cca_rd_head(&r, &mt, &count));
-    VMESH_ENSURE(mt == CB_MAP && count <= cca_rd_left(&r) / 2, VMESH_ERR_PARSE, "%s: not a map", r.ctx);
+    vmesh_cbor_init(&r, p, n, "CCA realm claims: public key (COSE_Key)", 0);
+    rc = vmesh_cbor_read_map(&r, &count, UINT64_MAX, "the key");
+    VMESH_ENSURE(rc == VMESH_OK, VMESH_ERR_PARSE, "%s: not a map", r.what);
     for (uint64_t i = 0; i < count; i++) {
         int64_t key = 0;
         bool is_int = false;
         unsigned bit;
 
-        VMESH_GUARD(cca_rd_key(&r, &key, &is_int));
+        VMESH_GUARD(vmesh_cbor_read_int_key(&r, &key, &is_int));
         if (!is_int || (key != 1 && key != -1 && key != -2 && key != -3)) {
-            VMESH_GUARD(cca_rd_skip(&r, 1));
+            VMESH_GUARD(vmesh_cbor_skip(&r));
             continue;
         }
         bit = key == 1 ? 0u : (unsigned)(-key);
-        VMESH_ENSURE(!(seen & (1u << bit)), VMESH_ERR_PARSE, "%s: label %lld appears twice", r.ctx, (long long)key);
+        VMESH_ENSURE(!(seen & (1u << bit)), VMESH_ERR_PARSE, "%s: label %lld appears twice", r.what, (long long)key);
         seen |= 1u << bit;
         if (key == 1)
-            VMESH_GUARD(cca_rd_int(&r, "kty (1)", &kty));
+            VMESH_GUARD(vmesh_cbor_read_int(&r, &kty, "kty (1)"));
         else if (key == -1)
-            VMESH_GUARD(cca_rd_int(&r, "crv (-1)", &crv));
+            VMESH_GUARD(vmesh_cbor_read_int(&r, &crv, "crv (-1)"));
         else if (key == -2)
-            VMESH_GUARD(cca_rd_bytes(&r, "x (-2)", x, sizeof(x), &xl));
+            VMESH_GUARD(vmesh_psa_read_bytes(&r, "x (-2)", x, sizeof(x), &xl));
         else
-            VMESH_GUARD(cca_rd_bytes(&r, "y (-3)", y, sizeof(y), &yl));
+            VMESH_GUARD(vmesh_psa_read_bytes(&r, "y (-3)", y, sizeof(y), &yl));
     }
-    VMESH_ENSURE(r.off == n, VMESH_ERR_PARSE, "%s: trailing bytes", r.ctx);
-    VMESH_ENSURE(kty == 2, VMESH_ERR_UNSUPPORTED, "%s: kty %lld is not EC2 (2)", r.ctx, (long long)kty);
-    VMESH_ENSURE(crv == 1 || crv == 2, VMESH_ERR_UNSUPPORTED, "%s: curve %lld is not P-256 (1) or P-384 (2)", r.ctx,
+    VMESH_GUARD(vmesh_cbor_end(&r, "the key"));
+    VMESH_ENSURE(kty == 2, VMESH_ERR_UNSUPPORTED, "%s: kty %lld is not EC2 (2)", r.what, (long long)kty);
+    VMESH_ENSURE(crv == 1 || crv == 2, VMESH_ERR_UNSUPPORTED, "%s: curve %lld is not P-256 (1) or P-384 (2)", r.what,
                  (long long)crv);
     cl = crv == 1 ? 32 : 48;
-    VMESH_ENSURE(xl == cl && yl == cl, VMESH_ERR_PARSE, "%s: x and y must be %zu bytes each, got %zu and %zu", r.ctx,
+    VMESH_ENSURE(xl == cl && yl == cl, VMESH_ERR_PARSE, "%s: x and y must be %zu bytes each, got %zu and %zu", r.what,
                  cl, xl, yl);
     pt[0] = 0x04;
     memcpy(pt + 1, x, cl);
@@ -390,15 +395,15 @@ vmesh_err vmesh_cca_rak_encode(const vmesh_key *rak, vmesh_cca_realm_profile pro
         goto out;
     }
     cl = (n - 1) / 2;
-    VMESH_GUARD(cca_w_head(out, CB_MAP, 4));
-    VMESH_GUARD(cca_w_int(out, 1));
-    VMESH_GUARD(cca_w_int(out, 2)); /* kty EC2 */
-    VMESH_GUARD(cca_w_int(out, -1));
-    VMESH_GUARD(cca_w_int(out, n == 65 ? 1 : 2)); /* crv P-256 / P-384 */
-    VMESH_GUARD(cca_w_int(out, -2));
-    VMESH_GUARD(cca_w_bstr(out, pt + 1, cl));
-    VMESH_GUARD(cca_w_int(out, -3));
-    VMESH_GUARD(cca_w_bstr(out, pt + 1 + cl, cl));
+    VMESH_GUARD(vmesh_cbor_put_map(out, 4));
+    VMESH_GUARD(vmesh_cbor_put_int(out, 1));
+    VMESH_GUARD(vmesh_cbor_put_int(out, 2)); /* kty EC2 */
+    VMESH_GUARD(vmesh_cbor_put_int(out, -1));
+    VMESH_GUARD(vmesh_cbor_put_int(out, n == 65 ? 1 : 2)); /* crv P-256 / P-384 */
+    VMESH_GUARD(vmesh_cbor_put_int(out, -2));
+    VMESH_GUARD(vmesh_cbor_put_bstr(out, pt + 1, cl));
+    VMESH_GUARD(vmesh_cbor_put_int(out, -3));
+    VMESH_GUARD(vmesh_cbor_put_bstr(out, pt + 1 + cl, cl));
 out:
     return rc;
 }
@@ -410,21 +415,21 @@ vmesh_err vmesh_cca_collection_encode(unsigned format, const uint8_t *platform, 
 
     VMESH_ENSURE(format == VMESH_CCA_TAG_COLLECTION || format == VMESH_CCA_TAG_CMW, VMESH_ERR_ARG,
                  "CCA: collection format must be 399 or 907, not %u", format);
-    VMESH_GUARD(cca_w_head(out, CB_TAG, format));
-    VMESH_GUARD(cca_w_head(out, CB_MAP, 2));
-    VMESH_GUARD(cca_w_int(out, VMESH_CCA_KEY_PLATFORM));
+    VMESH_GUARD(vmesh_cbor_put_tag(out, format));
+    VMESH_GUARD(vmesh_cbor_put_map(out, 2));
+    VMESH_GUARD(vmesh_cbor_put_int(out, VMESH_CCA_KEY_PLATFORM));
     if (format == VMESH_CCA_TAG_CMW) {
         /* veraison/ccatoken Sign: CMWCollectionEntry{Coaptype: 263, ...} */
-        VMESH_GUARD(cca_w_head(out, CB_ARRAY, 2));
-        VMESH_GUARD(cca_w_int(out, 263));
+        VMESH_GUARD(vmesh_cbor_put_array(out, 2));
+        VMESH_GUARD(vmesh_cbor_put_int(out, 263));
     }
-    VMESH_GUARD(cca_w_bstr(out, platform, plen));
-    VMESH_GUARD(cca_w_int(out, VMESH_CCA_KEY_REALM));
+    VMESH_GUARD(vmesh_cbor_put_bstr(out, platform, plen));
+    VMESH_GUARD(vmesh_cbor_put_int(out, VMESH_CCA_KEY_REALM));
     if (format == VMESH_CCA_TAG_CMW) {
-        VMESH_GUARD(cca_w_head(out, CB_ARRAY, 2));
-        VMESH_GUARD(cca_w_int(out, 263));
+        VMESH_GUARD(vmesh_cbor_put_array(out, 2));
+        VMESH_GUARD(vmesh_cbor_put_int(out, 263));
     }
-    VMESH_GUARD(cca_w_bstr(out, realm, rlen));
+    VMESH_GUARD(vmesh_cbor_put_bstr(out, realm, rlen));
 out:
     return rc;
 }

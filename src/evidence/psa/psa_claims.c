@@ -1,13 +1,14 @@
 /*
  * PSA attestation token claims-set: strict CBOR decoding into
  * vmesh_psa_claims, per-profile validation with errors that name the claim,
- * and deterministic CBOR encoding. The reader is a small bounds-checked pull
- * parser (no tree is built, no length read from input is trusted before it
+ * and deterministic CBOR encoding, all through the one CBOR pull reader and
+ * writer (no tree is built, no length read from input is trusted before it
  * is checked against the bytes that remain), so a hostile payload can cost
- * no more than its own size. This file must never read past its input,
+ * no more than its own size. Also the software-component codec and claim
+ * helpers the cca module shares. This file must never read past its input,
  * allocate on a declared length, or accept a claim it did not check.
  */
-#include "psa_int.h"
+#include "vmesh/psa.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,61 +116,17 @@ const char *vmesh_psa_lifecycle_name(uint16_t v)
     return names[major >> 4];
 }
 
-/* ---- owned strings ------------------------------------------------------ */
+/* ---- owned strings and components (shared with the cca module) ------------ */
 
-static bool utf8_valid(const uint8_t *s, size_t n)
-{
-    size_t i = 0;
-
-    while (i < n) {
-        uint8_t b = s[i];
-        size_t extra;
-        uint32_t cp;
-
-        if (b == 0)
-            return false;
-        if (b < 0x80) {
-            i++;
-            continue;
-        }
-        if ((b & 0xe0) == 0xc0) {
-            extra = 1;
-            cp = b & 0x1f;
-        } else if ((b & 0xf0) == 0xe0) {
-            extra = 2;
-            cp = b & 0x0f;
-        } else if ((b & 0xf8) == 0xf0) {
-            extra = 3;
-            cp = b & 0x07;
-        } else {
-            return false;
-        }
-        if (n - i <= extra)
-            return false;
-        for (size_t k = 1; k <= extra; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return false;
-            cp = cp << 6 | (s[i + k] & 0x3f);
-        }
-        /* no overlong forms, no surrogates, nothing past U+10FFFF */
-        if ((extra == 1 && cp < 0x80) || (extra == 2 && cp < 0x800) ||
-            (extra == 3 && cp < 0x10000) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        i += extra + 1;
-    }
-    return true;
-}
-
-vmesh_err vmesh_psa_text_dup(const char *p, size_t n, const char *what, char **out)
+vmesh_err vmesh_psa_text_dup(const char *ctx, const char *p, size_t n, const char *what, char **out)
 {
     char *s;
 
     if (n > VMESH_PSA_MAX_TEXT)
-        return vmesh_err_set(VMESH_ERR_TOO_LARGE, "PSA claims: %s is %zu bytes long, the limit is %d",
-                             what, n, VMESH_PSA_MAX_TEXT);
-    if (!utf8_valid((const uint8_t *)p, n))
-        return vmesh_err_set(VMESH_ERR_PARSE, "PSA claims: %s is not valid UTF-8 text (or contains NUL)",
-                             what);
+        return vmesh_err_set(VMESH_ERR_TOO_LARGE, "%s: %s is %zu bytes long, the limit is %d", ctx, what, n,
+                             VMESH_PSA_MAX_TEXT);
+    if (!vmesh_cbor_utf8_valid((const uint8_t *)p, n) || memchr(p, 0, n) != NULL)
+        return vmesh_err_set(VMESH_ERR_PARSE, "%s: %s is not valid UTF-8 text (or contains NUL)", ctx, what);
     s = malloc(n + 1);
     if (s == NULL)
         return vmesh_err_set(VMESH_ERR_NOMEM, "out of memory");
@@ -189,20 +146,45 @@ void vmesh_psa_sw_component_clear(vmesh_psa_sw_component *sc)
     memset(sc, 0, sizeof(*sc));
 }
 
-vmesh_err vmesh_psa_claims_add_sw(vmesh_psa_claims *c, vmesh_psa_sw_component **out)
+vmesh_err vmesh_psa_sw_append(vmesh_psa_sw_component **sw, size_t *count, size_t cap, const char *ctx,
+                              vmesh_psa_sw_component **out)
 {
     vmesh_psa_sw_component *n;
 
-    if (c->sw_count >= VMESH_PSA_MAX_SW_COMPONENTS)
-        return vmesh_err_set(VMESH_ERR_TOO_LARGE, "PSA claims: more than %d software components",
-                             VMESH_PSA_MAX_SW_COMPONENTS);
-    n = realloc(c->sw, (c->sw_count + 1) * sizeof(*n));
+    if (*count >= cap)
+        return vmesh_err_set(VMESH_ERR_TOO_LARGE, "%s: more than %zu software components", ctx, cap);
+    n = realloc(*sw, (*count + 1) * sizeof(*n));
     if (n == NULL)
         return vmesh_err_set(VMESH_ERR_NOMEM, "out of memory");
-    c->sw = n;
-    memset(&n[c->sw_count], 0, sizeof(*n));
-    *out = &n[c->sw_count++];
+    *sw = n;
+    memset(&n[*count], 0, sizeof(*n));
+    *out = &n[(*count)++];
     return VMESH_OK;
+}
+
+vmesh_err vmesh_psa_claims_add_sw(vmesh_psa_claims *c, vmesh_psa_sw_component **out)
+{
+    return vmesh_psa_sw_append(&c->sw, &c->sw_count, VMESH_PSA_MAX_SW_COMPONENTS, "PSA claims", out);
+}
+
+static vmesh_err dup_opt(const char *s, const char *what, char **out)
+{
+    if (s == NULL)
+        return VMESH_OK;
+    return vmesh_psa_text_dup("PSA claims", s, strlen(s), what, out);
+}
+
+vmesh_err vmesh_psa_sw_component_copy(vmesh_psa_sw_component *dst, const vmesh_psa_sw_component *src)
+{
+    vmesh_err rc = VMESH_OK;
+
+    *dst = *src;
+    dst->measurement_type = dst->version = dst->measurement_desc = NULL;
+    VMESH_GUARD(dup_opt(src->measurement_type, "measurement-type", &dst->measurement_type));
+    VMESH_GUARD(dup_opt(src->version, "version", &dst->version));
+    VMESH_GUARD(dup_opt(src->measurement_desc, "measurement-desc", &dst->measurement_desc));
+out:
+    return rc;
 }
 
 void vmesh_psa_claims_init(vmesh_psa_claims *c)
@@ -220,13 +202,6 @@ void vmesh_psa_claims_free(vmesh_psa_claims *c)
     free(c->certification_reference);
     free(c->verification_service);
     memset(c, 0, sizeof(*c));
-}
-
-static vmesh_err dup_opt(const char *s, const char *what, char **out)
-{
-    if (s == NULL)
-        return VMESH_OK;
-    return vmesh_psa_text_dup(s, strlen(s), what, out);
 }
 
 vmesh_err vmesh_psa_claims_copy(vmesh_psa_claims *dst, const vmesh_psa_claims *src)
@@ -249,13 +224,7 @@ vmesh_err vmesh_psa_claims_copy(vmesh_psa_claims *dst, const vmesh_psa_claims *s
         const vmesh_psa_sw_component *s = &src->sw[i];
 
         VMESH_GUARD(vmesh_psa_claims_add_sw(&t, &sc));
-        memcpy(sc->measurement_value, s->measurement_value, sizeof(sc->measurement_value));
-        sc->measurement_value_len = s->measurement_value_len;
-        memcpy(sc->signer_id, s->signer_id, sizeof(sc->signer_id));
-        sc->signer_id_len = s->signer_id_len;
-        VMESH_GUARD(dup_opt(s->measurement_type, "measurement-type", &sc->measurement_type));
-        VMESH_GUARD(dup_opt(s->version, "version", &sc->version));
-        VMESH_GUARD(dup_opt(s->measurement_desc, "measurement-desc", &sc->measurement_desc));
+        VMESH_GUARD(vmesh_psa_sw_component_copy(sc, s));
     }
     vmesh_psa_claims_free(dst);
     *dst = t;
@@ -401,250 +370,131 @@ out:
     return rc;
 }
 
-/* ---- CBOR reader ----------------------------------------------------------- */
+/* ---- software components (shared with the cca module) -------------------- */
 
-typedef struct {
-    const uint8_t *p;
-    size_t n;
-    size_t off;
-} rd;
-
-enum { MT_UINT, MT_NEGINT, MT_BSTR, MT_TSTR, MT_ARRAY, MT_MAP, MT_TAG, MT_SIMPLE };
-
-static const char *const mt_names[] = {"unsigned integer", "negative integer", "byte string",
-                                       "text string",      "array",            "map",
-                                       "tag",              "simple value/float"};
-
-#define MAX_DEPTH 16
-
-/* Reads one item head. RFC 9783 §5.1.1: "only definite-length string,
- * arrays, and maps are allowed", so indefinite lengths are refused. */
-static vmesh_err rd_head(rd *r, unsigned *mt, uint64_t *val)
-{
-    uint8_t ib, ai;
-    size_t need;
-    uint64_t v = 0;
-
-    if (r->off >= r->n)
-        return vmesh_err_set(VMESH_ERR_PARSE, "PSA claims: CBOR truncated at offset %zu", r->off);
-    ib = r->p[r->off];
-    *mt = ib >> 5;
-    ai = ib & 0x1f;
-    if (ai < 24) {
-        r->off++;
-        *val = ai;
-        return VMESH_OK;
-    }
-    if (ai > 27)
-        return vmesh_err_set(VMESH_ERR_PARSE,
-                             "PSA claims: CBOR item at offset %zu has %s (only definite lengths are allowed)",
-                             r->off, ai == 31 ? "an indefinite length" : "a reserved length encoding");
-    need = (size_t)1 << (ai - 24);
-    if (r->n - r->off - 1 < need)
-        return vmesh_err_set(VMESH_ERR_PARSE, "PSA claims: CBOR truncated at offset %zu", r->off);
-    for (size_t i = 0; i < need; i++)
-        v = v << 8 | r->p[r->off + 1 + i];
-    r->off += 1 + need;
-    *val = v;
-    return VMESH_OK;
-}
-
-static size_t rd_left(const rd *r)
-{
-    return r->n - r->off;
-}
-
-static vmesh_err rd_skip(rd *r, int depth)
+/* psa-software-component = { ? 1 measurement-type, 2 measurement-value,
+ * ? 4 version, 5 signer-id (mandatory in 2.0.0 and TFM), ? 6
+ * measurement-desc }. Other attributes are skipped. */
+static vmesh_err decode_component(vmesh_cbor *r, size_t idx, vmesh_psa_sw_component *sc)
 {
     vmesh_err rc = VMESH_OK;
-    unsigned mt = 0;
-    uint64_t v = 0;
-
-    VMESH_ENSURE(depth < MAX_DEPTH, VMESH_ERR_PARSE, "PSA claims: CBOR nested deeper than %d levels",
-                 MAX_DEPTH);
-    VMESH_GUARD(rd_head(r, &mt, &v));
-    switch (mt) {
-    case MT_BSTR:
-    case MT_TSTR:
-        VMESH_ENSURE(v <= rd_left(r), VMESH_ERR_PARSE, "PSA claims: CBOR string truncated at offset %zu",
-                     r->off);
-        r->off += (size_t)v;
-        break;
-    case MT_ARRAY:
-    case MT_MAP:
-        /* every item takes at least one byte: a count larger than what
-         * remains cannot be honest */
-        VMESH_ENSURE(v <= rd_left(r) / (mt == MT_MAP ? 2 : 1), VMESH_ERR_PARSE,
-                     "PSA claims: CBOR %s at offset %zu declares %llu items, more than the input holds",
-                     mt_names[mt], r->off, (unsigned long long)v);
-        for (uint64_t i = 0; i < v * (mt == MT_MAP ? 2 : 1); i++)
-            VMESH_GUARD(rd_skip(r, depth + 1));
-        break;
-    case MT_TAG:
-        VMESH_GUARD(rd_skip(r, depth + 1));
-        break;
-    default:
-        break; /* ints and simple values: the head was all */
-    }
-out:
-    return rc;
-}
-
-static vmesh_err want(unsigned mt, unsigned expected, const char *what)
-{
-    if (mt != expected)
-        return vmesh_err_set(VMESH_ERR_PARSE, "PSA claims: %s is a %s, expected a %s", what, mt_names[mt],
-                             mt_names[expected]);
-    return VMESH_OK;
-}
-
-static vmesh_err rd_string(rd *r, unsigned expected, const char *what, const uint8_t **p, size_t *n)
-{
-    vmesh_err rc = VMESH_OK;
-    unsigned mt = 0;
-    uint64_t v = 0;
-
-    VMESH_GUARD(rd_head(r, &mt, &v));
-    VMESH_GUARD(want(mt, expected, what));
-    VMESH_ENSURE(v <= rd_left(r), VMESH_ERR_PARSE, "PSA claims: %s is truncated", what);
-    *p = r->p + r->off;
-    *n = (size_t)v;
-    r->off += (size_t)v;
-out:
-    return rc;
-}
-
-/* A byte claim of fixed capacity: refuses more than cap bytes. Exact size
- * rules are checked by vmesh_psa_claims_validate, so the message names the
- * claim and the size found. */
-static vmesh_err rd_bytes_into(rd *r, const char *what, uint8_t *dst, size_t cap, size_t *len)
-{
-    vmesh_err rc = VMESH_OK;
-    const uint8_t *p = NULL;
-    size_t n = 0;
-
-    VMESH_GUARD(rd_string(r, MT_BSTR, what, &p, &n));
-    VMESH_ENSURE(n <= cap, VMESH_ERR_PARSE, "PSA claims: %s is %zu bytes, longer than the %zu allowed", what,
-                 n, cap);
-    VMESH_ENSURE(n > 0, VMESH_ERR_PARSE, "PSA claims: %s is empty", what);
-    memcpy(dst, p, n);
-    *len = n;
-out:
-    return rc;
-}
-
-static vmesh_err rd_text(rd *r, const char *what, char **out)
-{
-    vmesh_err rc = VMESH_OK;
-    const uint8_t *p = NULL;
-    size_t n = 0;
-
-    VMESH_GUARD(rd_string(r, MT_TSTR, what, &p, &n));
-    VMESH_GUARD(vmesh_psa_text_dup((const char *)p, n, what, out));
-out:
-    return rc;
-}
-
-/* Any CBOR integer into int64 (refuses values outside int64). */
-static vmesh_err rd_int(rd *r, const char *what, int64_t *out)
-{
-    vmesh_err rc = VMESH_OK;
-    unsigned mt = 0;
-    uint64_t v = 0;
-
-    VMESH_GUARD(rd_head(r, &mt, &v));
-    VMESH_ENSURE(mt == MT_UINT || mt == MT_NEGINT, VMESH_ERR_PARSE, "PSA claims: %s is a %s, expected an integer",
-                 what, mt_names[mt]);
-    VMESH_ENSURE(v <= (uint64_t)INT64_MAX, VMESH_ERR_PARSE, "PSA claims: %s is out of range", what);
-    *out = mt == MT_UINT ? (int64_t)v : -1 - (int64_t)v;
-out:
-    return rc;
-}
-
-/* ---- decoding ------------------------------------------------------------ */
-
-static vmesh_err decode_component(rd *r, size_t idx, vmesh_psa_sw_component *sc)
-{
-    vmesh_err rc = VMESH_OK;
-    unsigned mt = 0, seen = 0;
+    unsigned seen = 0;
     uint64_t count = 0;
     char what[64];
 
     snprintf(what, sizeof(what), "software component %zu", idx);
-    VMESH_GUARD(rd_head(r, &mt, &count));
-    VMESH_GUARD(want(mt, MT_MAP, what));
-    VMESH_ENSURE(count <= rd_left(r) / 2, VMESH_ERR_PARSE, "PSA claims: %s declares more entries than the input holds",
-                 what);
+    VMESH_GUARD(vmesh_cbor_read_map(r, &count, UINT64_MAX, what));
     for (uint64_t i = 0; i < count; i++) {
-        size_t key_off = r->off;
-        int64_t key;
-        unsigned kmt = 0;
-        uint64_t kv = 0;
+        vmesh_cbor_head h;
 
-        VMESH_GUARD(rd_head(r, &kmt, &kv));
-        if (kmt != MT_UINT || kv > 6) {
+        VMESH_GUARD(vmesh_cbor_peek(r, &h));
+        if (h.major != VMESH_CBOR_UINT || h.arg > 6) {
             /* an attribute we do not know: skip key and value */
-            r->off = key_off;
-            VMESH_GUARD(rd_skip(r, 2));
-            VMESH_GUARD(rd_skip(r, 2));
+            VMESH_GUARD(vmesh_cbor_skip(r));
+            VMESH_GUARD(vmesh_cbor_skip(r));
             continue;
         }
-        key = (int64_t)kv;
-        VMESH_ENSURE(!(seen & (1u << key)), VMESH_ERR_PARSE, "PSA claims: %s has key %lld twice", what,
-                     (long long)key);
-        seen |= 1u << key;
-        snprintf(what, sizeof(what), "software component %zu attribute %lld", idx, (long long)key);
-        switch (key) {
+        VMESH_GUARD(vmesh_cbor_read_head(r, &h));
+        VMESH_ENSURE(!(seen & (1u << h.arg)), VMESH_ERR_PARSE, "%s: %s has key %llu twice", r->what, what,
+                     (unsigned long long)h.arg);
+        seen |= 1u << h.arg;
+        switch (h.arg) {
         case 1:
-            VMESH_GUARD(rd_text(r, "measurement-type", &sc->measurement_type));
+            VMESH_GUARD(vmesh_cbor_read_tstr_dup(r, VMESH_PSA_MAX_TEXT, &sc->measurement_type, "measurement-type"));
             break;
         case 2:
-            VMESH_GUARD(rd_bytes_into(r, "measurement-value", sc->measurement_value,
-                                      sizeof(sc->measurement_value), &sc->measurement_value_len));
+            VMESH_GUARD(vmesh_psa_read_bytes(r, "measurement-value", sc->measurement_value,
+                                             sizeof(sc->measurement_value), &sc->measurement_value_len));
             break;
         case 4:
-            VMESH_GUARD(rd_text(r, "version", &sc->version));
+            VMESH_GUARD(vmesh_cbor_read_tstr_dup(r, VMESH_PSA_MAX_TEXT, &sc->version, "version"));
             break;
         case 5:
-            VMESH_GUARD(rd_bytes_into(r, "signer-id", sc->signer_id, sizeof(sc->signer_id),
-                                      &sc->signer_id_len));
+            VMESH_GUARD(vmesh_psa_read_bytes(r, "signer-id", sc->signer_id, sizeof(sc->signer_id),
+                                             &sc->signer_id_len));
             break;
         case 6:
-            VMESH_GUARD(rd_text(r, "measurement-desc", &sc->measurement_desc));
+            VMESH_GUARD(vmesh_cbor_read_tstr_dup(r, VMESH_PSA_MAX_TEXT, &sc->measurement_desc, "measurement-desc"));
             break;
         default:
-            VMESH_GUARD(rd_skip(r, 2));
+            VMESH_GUARD(vmesh_cbor_skip(r));
             break;
         }
-        snprintf(what, sizeof(what), "software component %zu", idx);
     }
 out:
     return rc;
 }
 
-static vmesh_err decode_components(rd *r, const char *what, vmesh_psa_claims *c)
+vmesh_err vmesh_psa_sw_components_decode(vmesh_cbor *r, const char *field, size_t cap,
+                                         vmesh_psa_sw_component **sw, size_t *count)
 {
     vmesh_err rc = VMESH_OK;
-    unsigned mt = 0;
-    uint64_t count = 0;
+    uint64_t n = 0;
 
-    VMESH_GUARD(rd_head(r, &mt, &count));
-    VMESH_GUARD(want(mt, MT_ARRAY, what));
-    VMESH_ENSURE(count <= VMESH_PSA_MAX_SW_COMPONENTS, VMESH_ERR_TOO_LARGE,
-                 "PSA claims: %s has %llu entries, the limit is %d", what, (unsigned long long)count,
-                 VMESH_PSA_MAX_SW_COMPONENTS);
-    for (uint64_t i = 0; i < count; i++) {
+    VMESH_GUARD(vmesh_cbor_read_array(r, &n, cap, field));
+    for (uint64_t i = 0; i < n; i++) {
         vmesh_psa_sw_component *sc;
 
-        VMESH_GUARD(vmesh_psa_claims_add_sw(c, &sc));
+        VMESH_GUARD(vmesh_psa_sw_append(sw, count, cap, r->what, &sc));
         VMESH_GUARD(decode_component(r, (size_t)i, sc));
     }
 out:
     return rc;
 }
 
+vmesh_err vmesh_psa_sw_components_encode(const vmesh_psa_sw_component *sw, size_t count, vmesh_buf *b)
+{
+    vmesh_err rc = VMESH_OK;
+
+    VMESH_GUARD(vmesh_cbor_put_array(b, count));
+    for (size_t i = 0; i < count; i++) {
+        const vmesh_psa_sw_component *sc = &sw[i];
+
+        VMESH_GUARD(vmesh_cbor_put_map(b, 2 + (sc->measurement_type != NULL) + (sc->version != NULL) +
+                                              (sc->measurement_desc != NULL)));
+        if (sc->measurement_type) {
+            VMESH_GUARD(vmesh_cbor_put_uint(b, 1));
+            VMESH_GUARD(vmesh_cbor_put_text(b, sc->measurement_type));
+        }
+        VMESH_GUARD(vmesh_cbor_put_uint(b, 2));
+        VMESH_GUARD(vmesh_cbor_put_bstr(b, sc->measurement_value, sc->measurement_value_len));
+        if (sc->version) {
+            VMESH_GUARD(vmesh_cbor_put_uint(b, 4));
+            VMESH_GUARD(vmesh_cbor_put_text(b, sc->version));
+        }
+        VMESH_GUARD(vmesh_cbor_put_uint(b, 5));
+        VMESH_GUARD(vmesh_cbor_put_bstr(b, sc->signer_id, sc->signer_id_len));
+        if (sc->measurement_desc) {
+            VMESH_GUARD(vmesh_cbor_put_uint(b, 6));
+            VMESH_GUARD(vmesh_cbor_put_text(b, sc->measurement_desc));
+        }
+    }
+out:
+    return rc;
+}
+
+/* A byte claim of fixed capacity, not empty. A claim longer than its slot
+ * is malformed (VMESH_ERR_PARSE); exact size rules are checked by
+ * validation, so its message names the claim and the size found. */
+vmesh_err vmesh_psa_read_bytes(vmesh_cbor *r, const char *what, uint8_t *dst, size_t cap, size_t *len)
+{
+    vmesh_err rc = VMESH_OK;
+    const uint8_t *p = NULL;
+    size_t n = 0;
+
+    VMESH_GUARD(vmesh_cbor_read_bstr(r, SIZE_MAX, &p, &n, what));
+    VMESH_ENSURE(n <= cap, VMESH_ERR_PARSE, "%s: %s is %zu bytes, longer than the %zu allowed", r->what, what, n, cap);
+    VMESH_ENSURE(n > 0, VMESH_ERR_PARSE, "%s: %s is empty", r->what, what);
+    memcpy(dst, p, n);
+    *len = n;
+out:
+    return rc;
+}
+
+/* ---- decoding ------------------------------------------------------------ */
+
 /* Reads the claim whose value starts at r->off into c. */
-static vmesh_err decode_claim(rd *r, int cl, vmesh_psa_claims *c)
+static vmesh_err decode_claim(vmesh_cbor *r, int cl, vmesh_psa_claims *c)
 {
     vmesh_err rc = VMESH_OK;
     char what[64];
@@ -653,53 +503,50 @@ static vmesh_err decode_claim(rd *r, int cl, vmesh_psa_claims *c)
     snprintf(what, sizeof(what), "%s (key %lld)", claims_tab[cl].name, (long long)claim_key(c->profile, cl));
     switch (cl) {
     case CL_NONCE: {
-        unsigned mt = 0;
-        uint64_t dummy = 0;
-        size_t save = r->off;
+        vmesh_cbor_head h;
 
-        VMESH_GUARD(rd_head(r, &mt, &dummy));
+        VMESH_GUARD(vmesh_cbor_peek(r, &h));
         /* §4.1.1: "The array notation MUST NOT be used for encoding the nonce value." */
-        VMESH_ENSURE(mt != MT_ARRAY, VMESH_ERR_PARSE,
+        VMESH_ENSURE(h.major != VMESH_CBOR_ARRAY, VMESH_ERR_PARSE,
                      "PSA claims: %s is an array; only a single nonce is allowed", what);
-        r->off = save;
-        VMESH_GUARD(rd_bytes_into(r, what, c->nonce, sizeof(c->nonce), &c->nonce_len));
+        VMESH_GUARD(vmesh_psa_read_bytes(r, what, c->nonce, sizeof(c->nonce), &c->nonce_len));
         break;
     }
     case CL_INSTANCE:
-        VMESH_GUARD(rd_bytes_into(r, what, c->instance_id, sizeof(c->instance_id), &c->instance_id_len));
+        VMESH_GUARD(vmesh_psa_read_bytes(r, what, c->instance_id, sizeof(c->instance_id), &c->instance_id_len));
         break;
     case CL_IMPL:
-        VMESH_GUARD(rd_bytes_into(r, what, c->implementation_id, sizeof(c->implementation_id),
-                                  &c->implementation_id_len));
+        VMESH_GUARD(vmesh_psa_read_bytes(r, what, c->implementation_id, sizeof(c->implementation_id),
+                                         &c->implementation_id_len));
         break;
     case CL_BOOTSEED:
-        VMESH_GUARD(rd_bytes_into(r, what, c->boot_seed, sizeof(c->boot_seed), &c->boot_seed_len));
+        VMESH_GUARD(vmesh_psa_read_bytes(r, what, c->boot_seed, sizeof(c->boot_seed), &c->boot_seed_len));
         break;
     case CL_CLIENT:
-        VMESH_GUARD(rd_int(r, what, &v));
+        VMESH_GUARD(vmesh_cbor_read_int(r, &v, what));
         VMESH_ENSURE(v >= INT32_MIN && v <= INT32_MAX, VMESH_ERR_PARSE,
                      "PSA claims: %s value %lld does not fit in 32 bits", what, (long long)v);
         c->client_id = (int32_t)v;
         c->client_id_present = true;
         break;
     case CL_LIFECYCLE:
-        VMESH_GUARD(rd_int(r, what, &v));
+        VMESH_GUARD(vmesh_cbor_read_int(r, &v, what));
         VMESH_ENSURE(v >= 0 && v <= 0xffff, VMESH_ERR_PARSE,
                      "PSA claims: %s value %lld is not a 16-bit unsigned integer", what, (long long)v);
         c->security_lifecycle = (uint16_t)v;
         c->security_lifecycle_present = true;
         break;
     case CL_CERTREF:
-        VMESH_GUARD(rd_text(r, what, &c->certification_reference));
+        VMESH_GUARD(vmesh_cbor_read_tstr_dup(r, VMESH_PSA_MAX_TEXT, &c->certification_reference, what));
         break;
     case CL_VSI:
-        VMESH_GUARD(rd_text(r, what, &c->verification_service));
+        VMESH_GUARD(vmesh_cbor_read_tstr_dup(r, VMESH_PSA_MAX_TEXT, &c->verification_service, what));
         break;
     case CL_SWCOMP:
-        VMESH_GUARD(decode_components(r, what, c));
+        VMESH_GUARD(vmesh_psa_sw_components_decode(r, what, VMESH_PSA_MAX_SW_COMPONENTS, &c->sw, &c->sw_count));
         break;
     case CL_NOSW:
-        VMESH_GUARD(rd_int(r, what, &v));
+        VMESH_GUARD(vmesh_cbor_read_int(r, &v, what));
         /* PSA_IOT_PROFILE_1 CDDL: "psa-no-sw-measurements-type = 1" */
         VMESH_ENSURE(v == 1, VMESH_ERR_PARSE, "PSA claims: %s must be 1, got %lld", what, (long long)v);
         c->no_sw_measurements = true;
@@ -731,13 +578,19 @@ static int key_slot(int64_t key)
     return -1;
 }
 
+/* The profile claim's text (no more than the longest profile name). */
+static vmesh_err read_profile(vmesh_cbor *r, size_t off, const char *what, char **name)
+{
+    r->off = off;
+    return vmesh_cbor_read_tstr_dup(r, VMESH_PSA_MAX_TEXT, name, what);
+}
+
 vmesh_err vmesh_psa_claims_decode(const uint8_t *cbor, size_t n, vmesh_psa_claims *c)
 {
     vmesh_err rc = VMESH_OK;
-    rd r = {cbor, n, 0};
+    vmesh_cbor r;
     size_t slot_off[NSLOTS];
     bool slot_set[NSLOTS] = {false};
-    unsigned mt = 0;
     uint64_t count = 0;
     int base;
 
@@ -745,43 +598,40 @@ vmesh_err vmesh_psa_claims_decode(const uint8_t *cbor, size_t n, vmesh_psa_claim
     VMESH_ENSURE(cbor != NULL && n > 0, VMESH_ERR_PARSE, "PSA claims: empty input");
     VMESH_ENSURE(n <= VMESH_PSA_MAX_TOKEN, VMESH_ERR_TOO_LARGE, "PSA claims: %zu bytes, the limit is %d", n,
                  VMESH_PSA_MAX_TOKEN);
-    VMESH_GUARD(rd_head(&r, &mt, &count));
-    VMESH_GUARD(want(mt, MT_MAP, "the claims-set"));
-    VMESH_ENSURE(count <= rd_left(&r) / 2, VMESH_ERR_PARSE,
-                 "PSA claims: the claims map declares %llu entries, more than the input holds",
-                 (unsigned long long)count);
+    /* RFC 9783 §5.1.1: "only definite-length string, arrays, and maps are
+     * allowed": a cursor without VMESH_CBOR_INDEFINITE. */
+    vmesh_cbor_init(&r, cbor, n, "PSA claims", 0);
+    VMESH_GUARD(vmesh_cbor_read_map(&r, &count, UINT64_MAX, "the claims-set"));
     /* Pass 1: note where each known claim's value starts, skip the rest.
      * RFC 9783 §5.1.3: "the receiver MUST NOT error out on claims it does
      * not understand." */
     for (uint64_t i = 0; i < count; i++) {
-        size_t key_off = r.off;
-        unsigned kmt = 0;
-        uint64_t kv = 0;
+        vmesh_cbor_head h;
         int slot = -1;
 
-        VMESH_GUARD(rd_head(&r, &kmt, &kv));
-        if ((kmt == MT_UINT || kmt == MT_NEGINT) && kv <= (uint64_t)INT64_MAX)
-            slot = key_slot(kmt == MT_UINT ? (int64_t)kv : -1 - (int64_t)kv);
+        VMESH_GUARD(vmesh_cbor_peek(&r, &h));
+        if ((h.major == VMESH_CBOR_UINT || h.major == VMESH_CBOR_NEGINT) && h.arg <= (uint64_t)INT64_MAX)
+            slot = key_slot(h.major == VMESH_CBOR_UINT ? (int64_t)h.arg : -1 - (int64_t)h.arg);
         if (slot < 0) {
-            r.off = key_off;
-            VMESH_GUARD(rd_skip(&r, 1));
+            VMESH_GUARD(vmesh_cbor_skip(&r));
         } else {
+            VMESH_GUARD(vmesh_cbor_read_head(&r, &h));
             VMESH_ENSURE(!slot_set[slot], VMESH_ERR_PARSE, "PSA claims: claim key %s%llu appears twice",
-                         kmt == MT_NEGINT ? "-" : "", (unsigned long long)(kmt == MT_NEGINT ? kv + 1 : kv));
+                         h.major == VMESH_CBOR_NEGINT ? "-" : "",
+                         (unsigned long long)(h.major == VMESH_CBOR_NEGINT ? h.arg + 1 : h.arg));
             slot_set[slot] = true;
             slot_off[slot] = r.off;
         }
-        VMESH_GUARD(rd_skip(&r, 1));
+        VMESH_GUARD(vmesh_cbor_skip(&r));
     }
-    VMESH_ENSURE(r.off == n, VMESH_ERR_PARSE, "PSA claims: %zu trailing bytes after the claims map", n - r.off);
+    VMESH_GUARD(vmesh_cbor_end(&r, "the claims map"));
 
     /* The profile decides the key set: eat_profile (265) when present,
      * otherwise PSA_IOT_PROFILE_1 (whose own profile claim is optional). */
     if (slot_set[CL_PROFILE]) {
         char *name = NULL;
 
-        r.off = slot_off[CL_PROFILE];
-        rc = rd_text(&r, "profile (key 265)", &name);
+        rc = read_profile(&r, slot_off[CL_PROFILE], "profile (key 265)", &name);
         if (rc == VMESH_OK)
             rc = vmesh_psa_profile_parse(name, &c->profile);
         free(name);
@@ -797,8 +647,7 @@ vmesh_err vmesh_psa_claims_decode(const uint8_t *cbor, size_t n, vmesh_psa_claim
         if (slot_set[base + CL_PROFILE]) {
             char *name = NULL;
 
-            r.off = slot_off[base + CL_PROFILE];
-            rc = rd_text(&r, "profile (key -75000)", &name);
+            rc = read_profile(&r, slot_off[base + CL_PROFILE], "profile (key -75000)", &name);
             if (rc == VMESH_OK && strcmp(name, VMESH_PSA_PROFILE_1_NAME) != 0)
                 rc = vmesh_err_set(VMESH_ERR_UNSUPPORTED,
                                    "PSA claims: profile (key -75000) is \"%.100s\", expected \"%s\"", name,
@@ -836,83 +685,6 @@ out:
 
 /* ---- encoding ------------------------------------------------------------ */
 
-static vmesh_err w_head(vmesh_buf *b, unsigned mt, uint64_t v)
-{
-    uint8_t h[9];
-    size_t n;
-
-    if (v < 24) {
-        h[0] = (uint8_t)(mt << 5 | v);
-        n = 1;
-    } else if (v <= 0xff) {
-        h[0] = (uint8_t)(mt << 5 | 24);
-        h[1] = (uint8_t)v;
-        n = 2;
-    } else if (v <= 0xffff) {
-        h[0] = (uint8_t)(mt << 5 | 25);
-        h[1] = (uint8_t)(v >> 8);
-        h[2] = (uint8_t)v;
-        n = 3;
-    } else if (v <= 0xffffffffu) {
-        h[0] = (uint8_t)(mt << 5 | 26);
-        for (int i = 0; i < 4; i++)
-            h[1 + i] = (uint8_t)(v >> (24 - 8 * i));
-        n = 5;
-    } else {
-        h[0] = (uint8_t)(mt << 5 | 27);
-        for (int i = 0; i < 8; i++)
-            h[1 + i] = (uint8_t)(v >> (56 - 8 * i));
-        n = 9;
-    }
-    return vmesh_buf_append(b, h, n);
-}
-
-static vmesh_err w_int(vmesh_buf *b, int64_t v)
-{
-    return v >= 0 ? w_head(b, MT_UINT, (uint64_t)v) : w_head(b, MT_NEGINT, (uint64_t)(-1 - v));
-}
-
-static vmesh_err w_bstr(vmesh_buf *b, const uint8_t *p, size_t n)
-{
-    vmesh_err rc = w_head(b, MT_BSTR, n);
-
-    return rc == VMESH_OK ? vmesh_buf_append(b, p, n) : rc;
-}
-
-static vmesh_err w_tstr(vmesh_buf *b, const char *s)
-{
-    size_t n = strlen(s);
-    vmesh_err rc = w_head(b, MT_TSTR, n);
-
-    return rc == VMESH_OK ? vmesh_buf_append(b, s, n) : rc;
-}
-
-static vmesh_err w_component(vmesh_buf *b, const vmesh_psa_sw_component *sc)
-{
-    vmesh_err rc = VMESH_OK;
-    uint64_t n = 2 + (sc->measurement_type != NULL) + (sc->version != NULL) + (sc->measurement_desc != NULL);
-
-    VMESH_GUARD(w_head(b, MT_MAP, n));
-    if (sc->measurement_type) {
-        VMESH_GUARD(w_int(b, 1));
-        VMESH_GUARD(w_tstr(b, sc->measurement_type));
-    }
-    VMESH_GUARD(w_int(b, 2));
-    VMESH_GUARD(w_bstr(b, sc->measurement_value, sc->measurement_value_len));
-    if (sc->version) {
-        VMESH_GUARD(w_int(b, 4));
-        VMESH_GUARD(w_tstr(b, sc->version));
-    }
-    VMESH_GUARD(w_int(b, 5));
-    VMESH_GUARD(w_bstr(b, sc->signer_id, sc->signer_id_len));
-    if (sc->measurement_desc) {
-        VMESH_GUARD(w_int(b, 6));
-        VMESH_GUARD(w_tstr(b, sc->measurement_desc));
-    }
-out:
-    return rc;
-}
-
 static bool claim_present(const vmesh_psa_claims *c, int cl)
 {
     switch (cl) {
@@ -947,42 +719,40 @@ static vmesh_err w_claim(vmesh_buf *b, const vmesh_psa_claims *c, int cl)
 {
     vmesh_err rc = VMESH_OK;
 
-    VMESH_GUARD(w_int(b, claim_key(c->profile, cl)));
+    VMESH_GUARD(vmesh_cbor_put_int(b, claim_key(c->profile, cl)));
     switch (cl) {
     case CL_NONCE:
-        rc = w_bstr(b, c->nonce, c->nonce_len);
+        rc = vmesh_cbor_put_bstr(b, c->nonce, c->nonce_len);
         break;
     case CL_INSTANCE:
-        rc = w_bstr(b, c->instance_id, c->instance_id_len);
+        rc = vmesh_cbor_put_bstr(b, c->instance_id, c->instance_id_len);
         break;
     case CL_PROFILE:
-        rc = w_tstr(b, vmesh_psa_profile_name(c->profile));
+        rc = vmesh_cbor_put_text(b, vmesh_psa_profile_name(c->profile));
         break;
     case CL_CLIENT:
-        rc = w_int(b, c->client_id);
+        rc = vmesh_cbor_put_int(b, c->client_id);
         break;
     case CL_LIFECYCLE:
-        rc = w_int(b, c->security_lifecycle);
+        rc = vmesh_cbor_put_int(b, c->security_lifecycle);
         break;
     case CL_IMPL:
-        rc = w_bstr(b, c->implementation_id, c->implementation_id_len);
+        rc = vmesh_cbor_put_bstr(b, c->implementation_id, c->implementation_id_len);
         break;
     case CL_BOOTSEED:
-        rc = w_bstr(b, c->boot_seed, c->boot_seed_len);
+        rc = vmesh_cbor_put_bstr(b, c->boot_seed, c->boot_seed_len);
         break;
     case CL_CERTREF:
-        rc = w_tstr(b, c->certification_reference);
+        rc = vmesh_cbor_put_text(b, c->certification_reference);
         break;
     case CL_VSI:
-        rc = w_tstr(b, c->verification_service);
+        rc = vmesh_cbor_put_text(b, c->verification_service);
         break;
     case CL_NOSW:
-        rc = w_int(b, 1);
+        rc = vmesh_cbor_put_int(b, 1);
         break;
     case CL_SWCOMP:
-        VMESH_GUARD(w_head(b, MT_ARRAY, c->sw_count));
-        for (size_t i = 0; i < c->sw_count; i++)
-            VMESH_GUARD(w_component(b, &c->sw[i]));
+        rc = vmesh_psa_sw_components_encode(c->sw, c->sw_count, b);
         break;
     default:
         break;
@@ -992,8 +762,9 @@ out:
 }
 
 /* Encoded-key order of RFC 8949 §4.2.1 (core deterministic encoding):
- * shorter encodings first, then bytewise; for these keys that is positive
- * keys ascending, then negative keys by descending value. */
+ * "sorted in the bytewise lexicographic order of their deterministic
+ * encodings"; for these keys that is positive keys ascending, then
+ * negative keys by descending value. */
 static int key_cmp(int64_t a, int64_t b)
 {
     if ((a >= 0) != (b >= 0))
@@ -1020,7 +791,7 @@ vmesh_err vmesh_psa_claims_encode(const vmesh_psa_claims *c, vmesh_buf *out)
         }
         order[j] = cl;
     }
-    VMESH_GUARD(w_head(out, MT_MAP, (uint64_t)count));
+    VMESH_GUARD(vmesh_cbor_put_map(out, (uint64_t)count));
     for (int i = 0; i < count; i++)
         VMESH_GUARD(w_claim(out, c, order[i]));
 out:

@@ -6,7 +6,7 @@
  * and checks the type and size of every value; it must never accept a
  * value that the CBOR encoder could not represent.
  */
-#include "psa_int.h"
+#include "vmesh/psa.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -44,7 +44,7 @@ static vmesh_err get_text(json_t *v, const char *key, char **out)
 {
     if (!json_is_string(v))
         return vmesh_err_set(VMESH_ERR_PARSE, "PSA claims JSON: \"%s\" must be a string", key);
-    return vmesh_psa_text_dup(json_string_value(v), json_string_length(v), key, out);
+    return vmesh_psa_text_dup("PSA claims", json_string_value(v), json_string_length(v), key, out);
 }
 
 static vmesh_err get_int(json_t *v, const char *key, json_int_t lo, json_int_t hi, json_int_t *out)

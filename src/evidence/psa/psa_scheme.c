@@ -31,7 +31,7 @@
  * supports, and never do work the hot path does not need (keys come parsed
  * from the RV store; the token is decoded once).
  */
-#include "psa_int.h"
+#include "vmesh/psa.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,10 +55,14 @@ static bool psa_detect(const uint8_t *p, size_t n)
     vmesh_psa_claims c;
     vmesh_err rc;
 
+    size_t k = 0;
+
     if (p == NULL || n < 4)
         return false;
     /* tag 18 + array(4), or a bare array(4) */
-    if (!((p[0] == 0xd2 && p[1] == 0x84) || p[0] == 0x84))
+    if (vmesh_cbor_starts_with(p, n, VMESH_CBOR_TAG, VMESH_COSE_SIGN1_TAG, &k))
+        p += k, n -= k;
+    if (!vmesh_cbor_starts_with(p, n, VMESH_CBOR_ARRAY, 4, NULL))
         return false;
     vmesh_psa_claims_init(&c);
     rc = vmesh_psa_token_decode(p, n, NULL, &c);
@@ -83,7 +87,7 @@ static vmesh_err apply_measure(psa_sim *s, const char *spec)
 
     VMESH_ENSURE(eq != NULL && eq != spec && eq[1] != '\0', VMESH_ERR_ARG,
                  "psa-sim: measure \"%.200s\" is not NAME=FILE", spec);
-    VMESH_GUARD(vmesh_psa_text_dup(spec, (size_t)(eq - spec), "measurement-type", &name));
+    VMESH_GUARD(vmesh_psa_text_dup("PSA claims", spec, (size_t)(eq - spec), "measurement-type", &name));
     rc = vmesh_crypto_sha256_file(eq + 1, digest);
     if (rc != VMESH_OK) {
         vmesh_err_wrap(rc, "psa-sim: measuring %s for %s", eq + 1, name);
@@ -98,14 +102,14 @@ static vmesh_err apply_measure(psa_sim *s, const char *spec)
         VMESH_GUARD(vmesh_psa_claims_add_sw(&s->tmpl, &sc));
         sc->measurement_type = name;
         name = NULL;
-        VMESH_GUARD(vmesh_psa_text_dup("sha-256", 7, "measurement-desc", &sc->measurement_desc));
+        VMESH_GUARD(vmesh_psa_text_dup("PSA claims", "sha-256", 7, "measurement-desc", &sc->measurement_desc));
         /* signer-id is mandatory: psa-sim signs its own components, so the
          * signer is the IAK (same hash as the derived instance id) */
         VMESH_GUARD(vmesh_psa_instance_id_from_key(s->iak, iid));
         memcpy(sc->signer_id, iid + 1, 32);
         sc->signer_id_len = 32;
     } else if (sc->measurement_desc != NULL && strcmp(sc->measurement_desc, "sha-256") != 0) {
-        VMESH_GUARD(vmesh_psa_text_dup("sha-256", 7, "measurement-desc", &sc->measurement_desc));
+        VMESH_GUARD(vmesh_psa_text_dup("PSA claims", "sha-256", 7, "measurement-desc", &sc->measurement_desc));
     }
     memcpy(sc->measurement_value, digest, 32);
     sc->measurement_value_len = 32;

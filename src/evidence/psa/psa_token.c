@@ -5,7 +5,7 @@
  * the token itself. Signing refuses claims that do not validate, so vmesh
  * never emits a token that a strict verifier would reject.
  */
-#include "psa_int.h"
+#include "vmesh/psa.h"
 
 #include <string.h>
 

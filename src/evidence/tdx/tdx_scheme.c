@@ -175,7 +175,7 @@ static vmesh_err tcb_status(const vmesh_appraisal_in *in, const vmesh_ccpki_pool
 {
     vmesh_err rc = VMESH_OK, vr;
     const char *docs[32];
-    size_t n = attrs(in->rv, VMESH_CC_ATTR_COLLATERAL, docs, 32);
+    size_t n = attrs(in->rv, VMESH_CCPKI_ATTR_COLLATERAL, docs, 32);
     vmesh_tdx_collateral *c = NULL;
     X509 *signer = by_cn(pool, "Intel SGX TCB Signing");
     bool have_tcb = false, have_qe = false;

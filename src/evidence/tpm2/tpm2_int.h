@@ -6,6 +6,7 @@
 #ifndef VMESH_TPM2_INT_H
 #define VMESH_TPM2_INT_H
 
+#include "vmesh/cbor.h"
 #include "vmesh/crypto.h"
 #include "vmesh/rv.h"
 #include "vmesh/tpm2.h"

@@ -1,9 +1,10 @@
 /*
  * TPM 2.0 structures and the tpm2 evidence map, read from untrusted bytes:
- * TPMS_ATTEST (quote), TPMT_SIGNATURE (ECDSA), and the CBOR evidence map,
- * with a bounded reader of our own (every length checked against what is
- * left and against the TPM's own maximum before it is used; nothing is
- * allocated from a declared length except the PCR array, capped first).
+ * TPMS_ATTEST (quote) and TPMT_SIGNATURE (ECDSA) with a bounded big-endian
+ * reader, and the CBOR evidence map through the one CBOR reader (every
+ * length checked against what is left and against the TPM's own maximum
+ * before it is used; nothing is allocated from a declared length except the
+ * PCR array, capped first).
  * It must never read past its input, accept trailing bytes, or accept a
  * structure a TPM could not have produced where that matters (magic, type,
  * selection sizes). Writers exist for tests, fuzz seeds and the attester.
@@ -409,73 +410,16 @@ void vmesh_tpm2_instance_id(const uint8_t *spki, size_t n, uint8_t out[32])
 
 /* ---- CBOR (the evidence map) --------------------------------------------------------- */
 
-typedef struct {
-    const uint8_t *p;
-    size_t n, off;
-} cbr;
-
-/* Reads one head of the expected major type; only definite lengths and
- * arguments up to 8 bytes. */
-static vmesh_err cbr_head(cbr *r, unsigned major, uint64_t *val, const char *what)
-{
-    vmesh_err rc = VMESH_OK;
-    uint8_t ib, ai;
-    size_t k;
-
-    VMESH_ENSURE(r->off < r->n, VMESH_ERR_PARSE, "TPM2 evidence: truncated at %s", what);
-    ib = r->p[r->off++];
-    ai = ib & 0x1f;
-    VMESH_ENSURE((unsigned)(ib >> 5) == major, VMESH_ERR_PARSE,
-                 "TPM2 evidence: %s: expected CBOR major type %u, found %u", what, major, (unsigned)(ib >> 5));
-    if (ai < 24) {
-        *val = ai;
-        goto out;
-    }
-    VMESH_ENSURE(ai <= 27, VMESH_ERR_PARSE, "TPM2 evidence: %s: indefinite or reserved length (additional info %u)",
-                 what, (unsigned)ai);
-    k = (size_t)1 << (ai - 24);
-    VMESH_ENSURE(r->n - r->off >= k, VMESH_ERR_PARSE, "TPM2 evidence: truncated at %s", what);
-    *val = 0;
-    for (size_t i = 0; i < k; i++)
-        *val = (*val << 8) | r->p[r->off++];
-    /* RFC 8949 §4.2.1 (core deterministic encoding): "arguments ... for
-     * integers, lengths in major types 2 through 5, and tags MUST be as
-     * short as possible"; one encoding per value keeps evidence hashes (AR
-     * cache keys) meaningful. */
-    VMESH_ENSURE(*val >= (ai == 24 ? 24u : ai == 25 ? 0x100u : ai == 26 ? 0x10000u : 0x100000000ull), VMESH_ERR_PARSE,
-                 "TPM2 evidence: %s: integer or length not in its shortest form (deterministic CBOR required)", what);
-out:
-    return rc;
-}
-
-static vmesh_err cbr_bstr(cbr *r, size_t cap, const uint8_t **p, size_t *n, const char *what)
-{
-    vmesh_err rc = VMESH_OK;
-    uint64_t len = 0;
-
-    VMESH_GUARD(cbr_head(r, 2, &len, what));
-    VMESH_ENSURE(len <= cap, VMESH_ERR_TOO_LARGE, "TPM2 evidence: %s is %llu bytes, at most %zu allowed", what,
-                 (unsigned long long)len, cap);
-    VMESH_ENSURE(len <= r->n - r->off, VMESH_ERR_PARSE, "TPM2 evidence: %s: %llu bytes declared, %zu left", what,
-                 (unsigned long long)len, r->n - r->off);
-    *p = r->p + r->off;
-    *n = (size_t)len;
-    r->off += (size_t)len;
-out:
-    return rc;
-}
-
-static vmesh_err decode_pcrs(cbr *r, vmesh_tpm2_evidence *ev)
+static vmesh_err decode_pcrs(vmesh_cbor *r, vmesh_tpm2_evidence *ev)
 {
     vmesh_err rc = VMESH_OK;
     uint64_t count = 0, v = 0;
 
-    VMESH_GUARD(cbr_head(r, 4, &count, "PCR values (key 3)"));
-    VMESH_ENSURE(count >= 1 && count <= VMESH_TPM2_MAX_PCR_VALUES, VMESH_ERR_PARSE,
-                 "TPM2 evidence: %llu PCR values, expected 1..%d", (unsigned long long)count,
-                 VMESH_TPM2_MAX_PCR_VALUES);
+    VMESH_GUARD(vmesh_cbor_read_array(r, &count, UINT64_MAX, "PCR values (key 3)"));
+    VMESH_ENSURE(count >= 1 && count <= VMESH_TPM2_MAX_PCR_VALUES, VMESH_ERR_PARSE, "TPM2 evidence: %llu PCR values, expected 1..%d",
+                 (unsigned long long)count, VMESH_TPM2_MAX_PCR_VALUES);
     /* each value takes at least 4 bytes: refuse counts the input cannot hold before allocating */
-    VMESH_ENSURE(count <= (r->n - r->off) / 4, VMESH_ERR_PARSE,
+    VMESH_ENSURE(count <= vmesh_cbor_left(r) / 4, VMESH_ERR_PARSE,
                  "TPM2 evidence: %llu PCR values declared, the input is too short", (unsigned long long)count);
     ev->pcrs = calloc((size_t)count, sizeof(*ev->pcrs));
     VMESH_ENSURE(ev->pcrs != NULL, VMESH_ERR_NOMEM, "out of memory");
@@ -484,18 +428,18 @@ static vmesh_err decode_pcrs(cbr *r, vmesh_tpm2_evidence *ev)
         const uint8_t *d = NULL;
         size_t dn = 0;
 
-        VMESH_GUARD(cbr_head(r, 4, &v, "PCR value"));
+        VMESH_GUARD(vmesh_cbor_read_array(r, &v, UINT64_MAX, "a PCR value"));
         VMESH_ENSURE(v == 3, VMESH_ERR_PARSE, "TPM2 evidence: PCR value %zu is not [alg, index, value]", i);
-        VMESH_GUARD(cbr_head(r, 0, &v, "PCR bank"));
+        VMESH_GUARD(vmesh_cbor_read_uint(r, &v, "PCR bank"));
         VMESH_ENSURE(v <= 0xffff && vmesh_tpm2_alg_digest_len((uint16_t)v) != 0, VMESH_ERR_UNSUPPORTED,
                      "TPM2 evidence: PCR value %zu: bank 0x%llx is not supported (sha1, sha256, sha384, sha512)", i,
                      (unsigned long long)v);
         pv->alg = (uint16_t)v;
-        VMESH_GUARD(cbr_head(r, 0, &v, "PCR index"));
+        VMESH_GUARD(vmesh_cbor_read_uint(r, &v, "PCR index"));
         VMESH_ENSURE(v < VMESH_TPM2_MAX_PCRS, VMESH_ERR_PARSE, "TPM2 evidence: PCR value %zu: index %llu > 31", i,
                      (unsigned long long)v);
         pv->index = (uint8_t)v;
-        VMESH_GUARD(cbr_bstr(r, 64, &d, &dn, "PCR digest"));
+        VMESH_GUARD(vmesh_cbor_read_bstr(r, 64, &d, &dn, "PCR digest"));
         VMESH_ENSURE(dn == vmesh_tpm2_alg_digest_len(pv->alg), VMESH_ERR_PARSE,
                      "TPM2 evidence: PCR %s:%u is %zu bytes, the bank's digest is %zu", vmesh_tpm2_alg_name(pv->alg),
                      (unsigned)pv->index, dn, vmesh_tpm2_alg_digest_len(pv->alg));
@@ -522,7 +466,7 @@ void vmesh_tpm2_evidence_free(vmesh_tpm2_evidence *ev)
 vmesh_err vmesh_tpm2_evidence_decode(const uint8_t *p, size_t n, vmesh_tpm2_evidence *ev)
 {
     vmesh_err rc = VMESH_OK;
-    cbr r = {p, n, 0};
+    vmesh_cbor r;
     uint64_t count = 0, key = 0;
     unsigned seen = 0;
 
@@ -530,30 +474,40 @@ vmesh_err vmesh_tpm2_evidence_decode(const uint8_t *p, size_t n, vmesh_tpm2_evid
     VMESH_ENSURE(p != NULL && n > 0, VMESH_ERR_PARSE, "TPM2 evidence: empty");
     VMESH_ENSURE(n <= VMESH_TPM2_MAX_EVIDENCE, VMESH_ERR_TOO_LARGE, "TPM2 evidence: %zu bytes, at most %zu", n,
                  VMESH_TPM2_MAX_EVIDENCE);
-    VMESH_GUARD(cbr_head(&r, 5, &count, "the evidence map"));
+    /* RFC 8949 §4.2.1 core deterministic encoding (shortest heads, keys
+     * sorted, no duplicates): one encoding per value keeps evidence hashes
+     * (AR cache keys) meaningful. */
+    vmesh_cbor_init(&r, p, n, "TPM2 evidence", VMESH_CBOR_DETERMINISTIC);
+    VMESH_GUARD(vmesh_cbor_check(&r));
+    VMESH_GUARD(vmesh_cbor_read_map(&r, &count, UINT64_MAX, "the evidence map"));
     VMESH_ENSURE(count >= 5 && count <= 6, VMESH_ERR_PARSE, "TPM2 evidence: map of %llu entries, expected 5 or 6",
                  (unsigned long long)count);
     for (uint64_t i = 0; i < count; i++) {
-        VMESH_GUARD(cbr_head(&r, 0, &key, "a map key"));
+        VMESH_GUARD(vmesh_cbor_read_uint(&r, &key, "a map key"));
         VMESH_ENSURE(key >= 1 && key <= 6, VMESH_ERR_PARSE, "TPM2 evidence: unknown key %llu",
                      (unsigned long long)key);
-        VMESH_ENSURE((seen & (1u << key)) == 0, VMESH_ERR_PARSE, "TPM2 evidence: key %llu appears twice",
-                     (unsigned long long)key);
-        /* RFC 8949 §4.2.1: "The keys in every map MUST be sorted" */
-        VMESH_ENSURE((seen >> key) == 0, VMESH_ERR_PARSE, "TPM2 evidence: key %llu after a larger key (keys must be in "
-                     "ascending order)", (unsigned long long)key);
-        seen |= 1u << key;
+        seen |= 1u << key; /* sorted and unique: vmesh_cbor_check */
         switch (key) {
-        case 1: VMESH_GUARD(cbr_bstr(&r, VMESH_TPM2_MAX_ATTEST, &ev->attest, &ev->attest_len, "TPMS_ATTEST (key 1)")); break;
+        case 1:
+            VMESH_GUARD(vmesh_cbor_read_bstr(&r, VMESH_TPM2_MAX_ATTEST, &ev->attest, &ev->attest_len,
+                                             "TPMS_ATTEST (key 1)"));
+            break;
         case 2:
-            VMESH_GUARD(cbr_bstr(&r, VMESH_TPM2_MAX_SIGNATURE, &ev->signature, &ev->signature_len,
-                                 "TPMT_SIGNATURE (key 2)"));
+            VMESH_GUARD(vmesh_cbor_read_bstr(&r, VMESH_TPM2_MAX_SIGNATURE, &ev->signature, &ev->signature_len,
+                                             "TPMT_SIGNATURE (key 2)"));
             break;
         case 3: VMESH_GUARD(decode_pcrs(&r, ev)); break;
-        case 4: VMESH_GUARD(cbr_bstr(&r, VMESH_TPM2_MAX_SPKI, &ev->ak_spki, &ev->ak_spki_len, "AK SPKI (key 4)")); break;
-        case 5: VMESH_GUARD(cbr_bstr(&r, VMESH_TPM2_MAX_CLASS, &ev->class_id, &ev->class_id_len, "class id (key 5)")); break;
+        case 4:
+            VMESH_GUARD(vmesh_cbor_read_bstr(&r, VMESH_TPM2_MAX_SPKI, &ev->ak_spki, &ev->ak_spki_len,
+                                             "AK SPKI (key 4)"));
+            break;
+        case 5:
+            VMESH_GUARD(vmesh_cbor_read_bstr(&r, VMESH_TPM2_MAX_CLASS, &ev->class_id, &ev->class_id_len,
+                                             "class id (key 5)"));
+            break;
         default:
-            VMESH_GUARD(cbr_bstr(&r, VMESH_TPM2_MAX_EVENTLOG, &ev->eventlog, &ev->eventlog_len, "event log (key 6)"));
+            VMESH_GUARD(vmesh_cbor_read_bstr(&r, VMESH_TPM2_MAX_EVENTLOG, &ev->eventlog, &ev->eventlog_len,
+                                             "event log (key 6)"));
             break;
         }
     }
@@ -561,49 +515,11 @@ vmesh_err vmesh_tpm2_evidence_decode(const uint8_t *p, size_t n, vmesh_tpm2_evid
                  "TPM2 evidence: keys 1 (quote), 2 (signature), 3 (PCRs), 4 (AK) and 5 (class) are required");
     VMESH_ENSURE(ev->attest_len > 0 && ev->signature_len > 0 && ev->ak_spki_len > 0 && ev->class_id_len > 0,
                  VMESH_ERR_PARSE, "TPM2 evidence: an empty quote, signature, AK or class id");
-    VMESH_ENSURE(r.off == n, VMESH_ERR_PARSE, "TPM2 evidence: %zu bytes after the map", n - r.off);
+    VMESH_GUARD(vmesh_cbor_end(&r, "the map"));
 out:
     if (rc != VMESH_OK)
         vmesh_tpm2_evidence_free(ev);
     return rc;
-}
-
-static vmesh_err cbw_head(vmesh_buf *b, unsigned major, uint64_t v)
-{
-    uint8_t t[9];
-    size_t k;
-
-    if (v < 24) {
-        t[0] = (uint8_t)((major << 5) | v);
-        k = 1;
-    } else if (v <= 0xff) {
-        t[0] = (uint8_t)((major << 5) | 24);
-        t[1] = (uint8_t)v;
-        k = 2;
-    } else if (v <= 0xffff) {
-        t[0] = (uint8_t)((major << 5) | 25);
-        t[1] = (uint8_t)(v >> 8);
-        t[2] = (uint8_t)v;
-        k = 3;
-    } else if (v <= 0xffffffffu) {
-        t[0] = (uint8_t)((major << 5) | 26);
-        for (int i = 0; i < 4; i++)
-            t[1 + i] = (uint8_t)(v >> (24 - 8 * i));
-        k = 5;
-    } else {
-        t[0] = (uint8_t)((major << 5) | 27);
-        for (int i = 0; i < 8; i++)
-            t[1 + i] = (uint8_t)(v >> (56 - 8 * i));
-        k = 9;
-    }
-    return vmesh_buf_append(b, t, k);
-}
-
-static vmesh_err cbw_bstr(vmesh_buf *b, const uint8_t *p, size_t n)
-{
-    vmesh_err rc = cbw_head(b, 2, n);
-
-    return rc == VMESH_OK ? vmesh_buf_append(b, p, n) : rc;
 }
 
 vmesh_err vmesh_tpm2_evidence_encode(const vmesh_tpm2_evidence *ev, vmesh_buf *out)
@@ -616,26 +532,26 @@ vmesh_err vmesh_tpm2_evidence_encode(const vmesh_tpm2_evidence *ev, vmesh_buf *o
                      ev->class_id_len <= VMESH_TPM2_MAX_CLASS && ev->npcrs >= 1 &&
                      ev->npcrs <= VMESH_TPM2_MAX_PCR_VALUES && ev->eventlog_len <= VMESH_TPM2_MAX_EVENTLOG,
                  VMESH_ERR_ARG, "TPM2 evidence: a field is empty or exceeds its cap");
-    VMESH_GUARD(cbw_head(out, 5, ev->eventlog != NULL ? 6 : 5));
-    VMESH_GUARD(cbw_head(out, 0, 1));
-    VMESH_GUARD(cbw_bstr(out, ev->attest, ev->attest_len));
-    VMESH_GUARD(cbw_head(out, 0, 2));
-    VMESH_GUARD(cbw_bstr(out, ev->signature, ev->signature_len));
-    VMESH_GUARD(cbw_head(out, 0, 3));
-    VMESH_GUARD(cbw_head(out, 4, ev->npcrs));
+    VMESH_GUARD(vmesh_cbor_put_map(out, ev->eventlog != NULL ? 6 : 5));
+    VMESH_GUARD(vmesh_cbor_put_uint(out, 1));
+    VMESH_GUARD(vmesh_cbor_put_bstr(out, ev->attest, ev->attest_len));
+    VMESH_GUARD(vmesh_cbor_put_uint(out, 2));
+    VMESH_GUARD(vmesh_cbor_put_bstr(out, ev->signature, ev->signature_len));
+    VMESH_GUARD(vmesh_cbor_put_uint(out, 3));
+    VMESH_GUARD(vmesh_cbor_put_array(out, ev->npcrs));
     for (size_t i = 0; i < ev->npcrs; i++) {
-        VMESH_GUARD(cbw_head(out, 4, 3));
-        VMESH_GUARD(cbw_head(out, 0, ev->pcrs[i].alg));
-        VMESH_GUARD(cbw_head(out, 0, ev->pcrs[i].index));
-        VMESH_GUARD(cbw_bstr(out, ev->pcrs[i].digest, ev->pcrs[i].digest_len));
+        VMESH_GUARD(vmesh_cbor_put_array(out, 3));
+        VMESH_GUARD(vmesh_cbor_put_uint(out, ev->pcrs[i].alg));
+        VMESH_GUARD(vmesh_cbor_put_uint(out, ev->pcrs[i].index));
+        VMESH_GUARD(vmesh_cbor_put_bstr(out, ev->pcrs[i].digest, ev->pcrs[i].digest_len));
     }
-    VMESH_GUARD(cbw_head(out, 0, 4));
-    VMESH_GUARD(cbw_bstr(out, ev->ak_spki, ev->ak_spki_len));
-    VMESH_GUARD(cbw_head(out, 0, 5));
-    VMESH_GUARD(cbw_bstr(out, ev->class_id, ev->class_id_len));
+    VMESH_GUARD(vmesh_cbor_put_uint(out, 4));
+    VMESH_GUARD(vmesh_cbor_put_bstr(out, ev->ak_spki, ev->ak_spki_len));
+    VMESH_GUARD(vmesh_cbor_put_uint(out, 5));
+    VMESH_GUARD(vmesh_cbor_put_bstr(out, ev->class_id, ev->class_id_len));
     if (ev->eventlog != NULL) {
-        VMESH_GUARD(cbw_head(out, 0, 6));
-        VMESH_GUARD(cbw_bstr(out, ev->eventlog, ev->eventlog_len));
+        VMESH_GUARD(vmesh_cbor_put_uint(out, 6));
+        VMESH_GUARD(vmesh_cbor_put_bstr(out, ev->eventlog, ev->eventlog_len));
     }
 out:
     return rc;

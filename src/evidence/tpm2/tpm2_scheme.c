@@ -38,7 +38,8 @@ static bool tpm2_detect(const uint8_t *p, size_t n)
     vmesh_tpm2_evidence ev;
     vmesh_err rc;
 
-    if (p == NULL || n < 8 || (p[0] != 0xa5 && p[0] != 0xa6))
+    if (p == NULL || n < 8 ||
+        !(vmesh_cbor_starts_with(p, n, VMESH_CBOR_MAP, 5, NULL) || vmesh_cbor_starts_with(p, n, VMESH_CBOR_MAP, 6, NULL)))
         return false;
     rc = vmesh_tpm2_evidence_decode(p, n, &ev);
     vmesh_tpm2_evidence_free(&ev);

@@ -16,7 +16,7 @@
  * <root>/report.
  */
 #include "vmesh/tsm.h"
-#include "vmesh/ccpki.h"
+#include "vmesh/cbor.h"
 #include "vmesh/snp.h"
 #include "vmesh/tdx.h"
 
@@ -40,11 +40,9 @@ vmesh_err vmesh_tsm_cmw_encode(const char *media_type, const uint8_t *p, size_t 
 
     VMESH_ENSURE(ml > 0 && ml < MT_MAX, VMESH_ERR_ARG, "CMW: media type of %zu bytes", ml);
     vmesh_buf_reset(out);
-    VMESH_GUARD(vmesh_cc_cbor_put_head(out, VMESH_CBOR_ARRAY, 2));
-    VMESH_GUARD(vmesh_cc_cbor_put_head(out, VMESH_CBOR_TSTR, ml));
-    VMESH_GUARD(vmesh_buf_append(out, media_type, ml));
-    VMESH_GUARD(vmesh_cc_cbor_put_head(out, VMESH_CBOR_BSTR, n));
-    VMESH_GUARD(vmesh_buf_append(out, p, n));
+    VMESH_GUARD(vmesh_cbor_put_array(out, 2));
+    VMESH_GUARD(vmesh_cbor_put_tstr(out, media_type, ml));
+    VMESH_GUARD(vmesh_cbor_put_bstr(out, p, n));
 out:
     return rc;
 }
@@ -53,23 +51,23 @@ vmesh_err vmesh_tsm_cmw_decode(const uint8_t *p, size_t n, char *mt_buf, size_t 
                                size_t *value_len)
 {
     vmesh_err rc = VMESH_OK;
-    vmesh_cc_cbor c = {p, n, 0};
-    int major;
-    uint64_t count;
-    const uint8_t *mt;
+    vmesh_cbor c;
+    uint64_t count = 0;
+    const char *mt;
     size_t mtl;
 
     VMESH_ENSURE(p != NULL && mt_cap > 0, VMESH_ERR_ARG, "CMW: no input");
-    VMESH_GUARD(vmesh_cc_cbor_head(&c, &major, &count));
-    VMESH_ENSURE(major == VMESH_CBOR_ARRAY && count == 2, VMESH_ERR_PARSE,
+    vmesh_cbor_init(&c, p, n, "CMW", 0);
+    rc = vmesh_cbor_read_array(&c, &count, 2, "the record");
+    VMESH_ENSURE(rc == VMESH_OK && count == 2, VMESH_ERR_PARSE,
                  "tsm evidence is not a CMW record [media type, evidence]");
-    VMESH_GUARD(vmesh_cc_cbor_string(&c, VMESH_CBOR_TSTR, mt_cap - 1, &mt, &mtl));
+    VMESH_GUARD(vmesh_cbor_read_tstr(&c, mt_cap - 1, &mt, &mtl, "the media type"));
     for (size_t i = 0; i < mtl; i++)
-        VMESH_ENSURE(mt[i] >= 0x20 && mt[i] < 0x7f, VMESH_ERR_PARSE, "CMW: media type with a control character");
+        VMESH_ENSURE((unsigned char)mt[i] >= 0x20 && (unsigned char)mt[i] < 0x7f, VMESH_ERR_PARSE, "CMW: media type with a control character");
     memcpy(mt_buf, mt, mtl);
     mt_buf[mtl] = '\0';
-    VMESH_GUARD(vmesh_cc_cbor_string(&c, VMESH_CBOR_BSTR, VMESH_TSM_MAX_BLOB * 2, value, value_len));
-    VMESH_ENSURE(c.off == n, VMESH_ERR_PARSE, "CMW: %zu bytes follow the record", n - c.off);
+    VMESH_GUARD(vmesh_cbor_read_bstr(&c, VMESH_TSM_MAX_BLOB * 2, value, value_len, "the evidence"));
+    VMESH_GUARD(vmesh_cbor_end(&c, "the record"));
 out:
     return rc;
 }
@@ -92,7 +90,7 @@ static bool tsm_detect(const uint8_t *p, size_t n)
     const uint8_t *v;
     size_t vn;
 
-    if (p == NULL || n < 2 || p[0] != 0x82)
+    if (p == NULL || n < 2 || !vmesh_cbor_starts_with(p, n, VMESH_CBOR_ARRAY, 2, NULL))
         return false;
     return vmesh_tsm_cmw_decode(p, n, mt, sizeof(mt), &v, &vn) == VMESH_OK && inner_scheme(mt) != NULL;
 }

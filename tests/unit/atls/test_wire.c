@@ -93,7 +93,7 @@ static void msg_strict(void **state)
     (void)state;
     expect_msg(HEAD FRESH_EPOCH PROOF, VMESH_OK, NULL);
     expect_msg(HEAD "05a103f5" PROOF, VMESH_OK, NULL);
-    expect_msg(HEAD FRESH_EPOCH PROOF "00", VMESH_ERR_PARSE, "1 bytes after the CBOR map");
+    expect_msg(HEAD FRESH_EPOCH PROOF "00", VMESH_ERR_PARSE, "1 trailing bytes after the CBOR map");
     expect_msg(HEAD FRESH_EPOCH, VMESH_ERR_PARSE, "truncated");
     /* duplicate key (6 entries, key 4 twice, no 6) */
     expect_msg(HEAD FRESH_EPOCH "044130", VMESH_ERR_PARSE, "duplicate key 4");
@@ -106,7 +106,7 @@ static void msg_strict(void **state)
     expect_msg("a6" "0101" "0202" "03826161" "4101" "044130" FRESH_EPOCH PROOF, VMESH_ERR_PARSE,
                "role 2");
     expect_msg("a6" "0101" "0201" "03824161" "4101" "044130" FRESH_EPOCH PROOF, VMESH_ERR_PARSE,
-               "cmw media type is a CBOR byte string");
+               "cmw media type is a byte string, expected a text string");
     expect_msg("a6" "0101" "0201" "03836161" "4101" "00" "044130" FRESH_EPOCH PROOF,
                VMESH_ERR_PARSE, "[media-type, bytes]");
     expect_msg("a6" "0101" "0201" "03826000" "4101" "044130" FRESH_EPOCH PROOF, VMESH_ERR_PARSE,
@@ -115,7 +115,7 @@ static void msg_strict(void **state)
                "NUL");
     expect_msg("bf" "0101", VMESH_ERR_PARSE, "indefinite-length");
     expect_msg(HEAD "05a103f4" PROOF, VMESH_ERR_PARSE, "{3: false}");
-    expect_msg(HEAD "05a10301" PROOF, VMESH_ERR_PARSE, "fresh is a CBOR unsigned integer");
+    expect_msg(HEAD "05a10301" PROOF, VMESH_ERR_PARSE, "fresh is an unsigned integer, expected a boolean");
     expect_msg(HEAD "05a103f6" PROOF, VMESH_ERR_PARSE, "not a boolean"); /* null */
     expect_msg(HEAD "05a10118" PROOF, VMESH_ERR_PARSE, "unknown key 1"); /* {1:..} alone */
     expect_msg(HEAD "05a2" "0118" "64" "0247" "01020304050607" PROOF, VMESH_ERR_PARSE,
@@ -124,7 +124,7 @@ static void msg_strict(void **state)
     expect_msg(HEAD "05a2" "0118" "64" "03f5" PROOF, VMESH_ERR_PARSE, "unknown key 3");
     expect_msg(HEAD FRESH_EPOCH "0640", VMESH_ERR_PARSE, "expected 1..512");
     expect_msg("a6" "0101" "0201" "03826161" "4101" "04" "5a7fffffff" "30", VMESH_ERR_TOO_LARGE,
-               "2147483647 bytes, expected 1..1024");
+               "2147483647 bytes, the cap is 1024");
     expect_msg("a6" "0101" "0201" "03826161" "4101" "04" "5903ff" "30", VMESH_ERR_PARSE,
                "AK (key 4) is truncated");
     expect_msg("c0" "a0", VMESH_ERR_PARSE, "tag");
@@ -275,7 +275,7 @@ static void extension(void **state)
         {"a3018002800180", "duplicate key 1"},
         {"a301800280040" "0", "unknown key 4"},
         {"a30180028160" "03f5", "expected 1..256"},
-        {"a301800280" "0301", "will-attest (key 3) is a CBOR unsigned integer"},
+        {"a301800280" "0301", "will-attest (key 3) is an unsigned integer"},
         {"a301800280" "03f7", "not a boolean"},
         {"a3019f00ff028003f5", "indefinite"},
     };

@@ -217,7 +217,7 @@ static void hostile_lengths(void **state)
     /* a byte string of 2^63 and of 2^64-1 bytes: nothing wraps */
     check_hex("5b7fffffffffffffff00", 0, VMESH_ERR_PARSE, "declares 9223372036854775807 bytes");
     check_hex("5bffffffffffffffff00", 0, VMESH_ERR_PARSE, "declares 18446744073709551615 bytes");
-    check_hex("7bffffffffffffffff00", 0, VMESH_ERR_PARSE, "more than the 1 left");
+    check_hex("7bffffffffffffffff00", 0, VMESH_ERR_PARSE, "1 are left");
     p = hx("5bffffffffffffffff00", &n);
     vmesh_cbor_init(&r, p, n, "test", 0);
     assert_int_equal(vmesh_cbor_read_bstr(&r, SIZE_MAX, &s, &n, "b"), VMESH_ERR_PARSE);

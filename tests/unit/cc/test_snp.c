@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "vmesh/cc.h"
+#include "vmesh/ccpki.h"
 #include "vmesh/snp.h"
 
 #include "cc_testpki.h"
@@ -88,9 +88,9 @@ static int vec_setup(void **state)
     assert_true(tp_read(p, &v->report));
     assert_int_equal(vmesh_rv_store_new(&v->rv), VMESH_OK);
     vpath(p, sizeof(p), "vcek.der");
-    assert_int_equal(vmesh_cc_ta_load_file(v->rv, "sev-snp", p), VMESH_OK);
+    assert_int_equal(vmesh_ccpki_ta_load_file(v->rv, "sev-snp", p), VMESH_OK);
     vpath(p, sizeof(p), "ask_ark_milan.pem");
-    assert_int_equal(vmesh_cc_ta_load_file(v->rv, "sev-snp", p), VMESH_OK);
+    assert_int_equal(vmesh_ccpki_ta_load_file(v->rv, "sev-snp", p), VMESH_OK);
     *state = v;
     return 0;
 }
@@ -170,9 +170,9 @@ static vmesh_rv_store *vec_rv(const char *measurement_hex, bool debug_ok)
 
     assert_int_equal(vmesh_rv_store_new(&s), VMESH_OK);
     vpath(p, sizeof(p), "vcek.der");
-    assert_int_equal(vmesh_cc_ta_load_file(s, "sev-snp", p), VMESH_OK);
+    assert_int_equal(vmesh_ccpki_ta_load_file(s, "sev-snp", p), VMESH_OK);
     vpath(p, sizeof(p), "ask_ark_milan.pem");
-    assert_int_equal(vmesh_cc_ta_load_file(s, "sev-snp", p), VMESH_OK);
+    assert_int_equal(vmesh_ccpki_ta_load_file(s, "sev-snp", p), VMESH_OK);
     if (debug_ok)
         add_attr(s, "policy-debug-allowed", "true");
     if (measurement_hex != NULL) {
@@ -311,7 +311,7 @@ static void test_vector_wrong_vcek(void **state)
     assert_int_equal(vmesh_rv_store_new(&s), VMESH_OK);
     add_attr(s, "ta-pem", pem);
     vpath(p, sizeof(p), "ask_ark_milan.pem");
-    assert_int_equal(vmesh_cc_ta_load_file(s, "sev-snp", p), VMESH_OK);
+    assert_int_equal(vmesh_ccpki_ta_load_file(s, "sev-snp", p), VMESH_OK);
     vmesh_rv_store_freeze(s);
     assert_int_equal(appraise(v->report.data, v->report.len, s, NULL, 0, AT_2023, &a), VMESH_OK);
     assert_int_equal(a.tv.v[VMESH_TV_HARDWARE], VMESH_AR_CRYPTO_VALIDATION_FAILED);
@@ -321,7 +321,7 @@ static void test_vector_wrong_vcek(void **state)
 
     /* only ASK and ARK: no VCEK */
     assert_int_equal(vmesh_rv_store_new(&s), VMESH_OK);
-    assert_int_equal(vmesh_cc_ta_load_file(s, "sev-snp", p), VMESH_OK);
+    assert_int_equal(vmesh_ccpki_ta_load_file(s, "sev-snp", p), VMESH_OK);
     vmesh_rv_store_freeze(s);
     assert_int_equal(appraise(v->report.data, v->report.len, s, NULL, 0, AT_2023, &a), VMESH_OK);
     assert_int_equal(a.tv.v[VMESH_TV_HARDWARE], VMESH_AR_CRYPTO_VALIDATION_FAILED);
@@ -352,7 +352,7 @@ static void test_vector_no_root(void **state)
     assert_int_equal(vmesh_rv_store_new(&s), VMESH_OK);
     add_attr(s, "ta-pem", (const char *)pem.data);
     vpath(p, sizeof(p), "vcek.der");
-    assert_int_equal(vmesh_cc_ta_load_file(s, "sev-snp", p), VMESH_OK);
+    assert_int_equal(vmesh_ccpki_ta_load_file(s, "sev-snp", p), VMESH_OK);
     vmesh_rv_store_freeze(s);
     assert_int_equal(appraise(v->report.data, v->report.len, s, NULL, 0, AT_2023, &a), VMESH_OK);
     assert_int_equal(a.tv.v[VMESH_TV_HARDWARE], VMESH_AR_CRYPTO_VALIDATION_FAILED);
@@ -637,7 +637,7 @@ static void test_gen_cbor_envelope(void **state)
     /* trailing byte, truncation */
     assert_int_equal(vmesh_buf_append_u8(&ev, 0), VMESH_OK);
     assert_int_equal(appraise(ev.data, ev.len, s, NULL, 0, AT_2023, &a), VMESH_ERR_PARSE);
-    assert_non_null(strstr(vmesh_err_detail(), "1 bytes follow the CBOR map"));
+    assert_non_null(strstr(vmesh_err_detail(), "1 trailing bytes after the CBOR map"));
     vmesh_appraisal_free(&a);
     assert_int_equal(appraise(ev.data, ev.len - 100, s, NULL, 0, AT_2023, &a), VMESH_ERR_PARSE);
     vmesh_appraisal_free(&a);

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "vmesh/cc.h"
+#include "vmesh/ccpki.h"
 #include "vmesh/tdx.h"
 
 #include "cc_testpki.h"
@@ -226,7 +226,7 @@ static vmesh_rv_store *vec_rv(const uint8_t *mrtd, const signer *s, const char *
         char p[1100];
 
         snprintf(p, sizeof(p), "%s/tdx/%s", vectors(), crl);
-        assert_int_equal(vmesh_cc_ta_load_file(rv, "tdx", p), VMESH_OK);
+        assert_int_equal(vmesh_ccpki_ta_load_file(rv, "tdx", p), VMESH_OK);
     }
     vmesh_buf_free(&b);
     vmesh_rv_store_freeze(rv);

@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "vmesh/cc.h"
+#include "vmesh/ccpki.h"
 #include "vmesh/snp.h"
 #include "vmesh/tdx.h"
 #include "vmesh/tsm.h"
@@ -313,10 +313,10 @@ static void test_ta_for_tsm(void **state)
 
     (void)state;
     assert_int_equal(vmesh_rv_store_new(&rv), VMESH_OK);
-    assert_int_equal(vmesh_cc_ta_load(rv, "tsm", (const uint8_t *)tcb, sizeof(tcb) - 1, "t"), VMESH_OK);
+    assert_int_equal(vmesh_ccpki_ta_load(rv, "tsm", (const uint8_t *)tcb, sizeof(tcb) - 1, "t"), VMESH_OK);
     assert_int_equal(vmesh_rv_find_attrs(rv, "tdx", (const uint8_t *)"tdx", 3, "collateral", v, 4), 1);
     assert_int_equal(vmesh_rv_find_attrs(rv, "sev-snp", (const uint8_t *)"sev-snp", 7, "collateral", v, 4), 1);
-    assert_int_equal(vmesh_cc_ta_load(rv, "tdx", (const uint8_t *)"junk", 4, "junk.pem"), VMESH_ERR_PARSE);
+    assert_int_equal(vmesh_ccpki_ta_load(rv, "tdx", (const uint8_t *)"junk", 4, "junk.pem"), VMESH_ERR_PARSE);
     assert_non_null(strstr(vmesh_err_detail(), "trust anchor junk.pem is not a certificate"));
     vmesh_rv_store_free(rv);
 }

@@ -198,7 +198,7 @@ static void test_collection_errors(void **state)
     expect_decode(no_realm, sizeof(no_realm), VMESH_ERR_PARSE, "two platform tokens");
     expect_decode(one, sizeof(one), VMESH_ERR_PARSE, "has 1 entries");
     expect_decode(other_key, sizeof(other_key), VMESH_ERR_PARSE, "unknown entry at offset 9");
-    expect_decode(indef, sizeof(indef), VMESH_ERR_PARSE, "indefinite length");
+    expect_decode(indef, sizeof(indef), VMESH_ERR_PARSE, "indefinite-length");
     expect_decode(huge, sizeof(huge), VMESH_ERR_PARSE, "truncated");
     expect_decode(bad_tokens, sizeof(bad_tokens), VMESH_ERR_PARSE, "CCA platform token");
     memcpy(trailing, bad_tokens, sizeof(bad_tokens));

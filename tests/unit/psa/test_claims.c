@@ -6,7 +6,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <cbor.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -249,40 +248,112 @@ static void boot_seed_key_per_profile(void **state)
     vmesh_buf_free(&a);
 }
 
-/* ---- hand-built CBOR (libcbor), independent of our encoder ------------------ */
+/* ---- hand-built claims maps --------------------------------------------------
+ * Items are built with the CBOR writer (itself checked against RFC 8949
+ * Appendix A in tests/unit/cbor), entry by entry, so a test can place any
+ * value under any key, in any order, independently of the claims encoder. */
 
-static cbor_item_t *int_key(int64_t k)
+typedef vmesh_buf item; /* one encoded CBOR item */
+
+static item *item_new(void)
 {
-    return k >= 0 ? cbor_build_uint32((uint32_t)k) : cbor_build_negint32((uint32_t)(-1 - k));
+    item *i = calloc(1, sizeof(*i));
+
+    assert_non_null(i);
+    return i;
 }
 
-static cbor_item_t *bytes_of(uint8_t v, size_t n)
+static item *bytes_of(uint8_t v, size_t n)
 {
     uint8_t b[64];
+    item *i = item_new();
 
     memset(b, v, n);
     if (n > 0 && v == 0x01)
         memset(b + 1, 0x42, n - 1);
-    return cbor_build_bytestring(b, n);
+    assert_int_equal(vmesh_cbor_put_bstr(i, b, n), VMESH_OK);
+    return i;
 }
 
-static void add(cbor_item_t *map, int64_t k, cbor_item_t *v)
+static item *text_of(const char *s)
 {
-    struct cbor_pair p = {.key = cbor_move(int_key(k)), .value = cbor_move(v)};
+    item *i = item_new();
 
-    assert_true(cbor_map_add(map, p));
+    assert_int_equal(vmesh_cbor_put_text(i, s), VMESH_OK);
+    return i;
 }
 
-static cbor_item_t *component(bool with_signer)
+static item *int_of(int64_t v)
 {
-    cbor_item_t *m = cbor_new_definite_map(4);
+    item *i = item_new();
 
-    add(m, 1, cbor_build_string("BL"));
-    add(m, 2, bytes_of(0x03, 32));
+    assert_int_equal(vmesh_cbor_put_int(i, v), VMESH_OK);
+    return i;
+}
+
+static item *uint_of(uint64_t v)
+{
+    item *i = item_new();
+
+    assert_int_equal(vmesh_cbor_put_uint(i, v), VMESH_OK);
+    return i;
+}
+
+/* An array of the n items given (consumed). */
+static item *array_of(size_t n, item *x)
+{
+    item *i = item_new();
+
+    assert_int_equal(vmesh_cbor_put_array(i, n), VMESH_OK);
+    if (x != NULL) {
+        assert_int_equal(vmesh_buf_append(i, x->data, x->len), VMESH_OK);
+        vmesh_buf_free(x);
+        free(x);
+    }
+    return i;
+}
+
+/* A map under construction: its pairs and their number. */
+typedef struct {
+    vmesh_buf pairs;
+    size_t n;
+} map_builder;
+
+static void add_raw(map_builder *m, int64_t k, const uint8_t *v, size_t n)
+{
+    assert_int_equal(vmesh_cbor_put_int(&m->pairs, k), VMESH_OK);
+    assert_int_equal(vmesh_buf_append(&m->pairs, v, n), VMESH_OK);
+    m->n++;
+}
+
+static void add(map_builder *m, int64_t k, item *v)
+{
+    add_raw(m, k, v->data, v->len);
+    vmesh_buf_free(v);
+    free(v);
+}
+
+static void map_finish(map_builder *m, vmesh_buf *out)
+{
+    vmesh_buf_reset(out);
+    assert_int_equal(vmesh_cbor_put_map(out, m->n), VMESH_OK);
+    assert_int_equal(vmesh_buf_append(out, m->pairs.data, m->pairs.len), VMESH_OK);
+    vmesh_buf_free(&m->pairs);
+    m->n = 0;
+}
+
+static item *component(bool with_signer)
+{
+    map_builder m = {0};
+    item *i = item_new();
+
+    add(&m, 1, text_of("BL"));
+    add(&m, 2, bytes_of(0x03, 32));
     if (with_signer)
-        add(m, 5, bytes_of(0x04, 32));
-    add(m, 4, cbor_build_string("3.4.5"));
-    return m;
+        add(&m, 5, bytes_of(0x04, 32));
+    add(&m, 4, text_of("3.4.5"));
+    map_finish(&m, i);
+    return i;
 }
 
 typedef struct {
@@ -294,44 +365,31 @@ typedef struct {
  * `nosw` instead of components. */
 static void build_p1(int64_t skip, bool nosw, bool both, vmesh_buf *out)
 {
-    cbor_item_t *m = cbor_new_definite_map(12);
-    unsigned char *buf = NULL;
-    size_t cap = 0, n;
+    map_builder m = {0};
 
     if (skip != -75000)
-        add(m, -75000, cbor_build_string("PSA_IOT_PROFILE_1"));
+        add(&m, -75000, text_of("PSA_IOT_PROFILE_1"));
     if (skip != -75001)
-        add(m, -75001, cbor_build_negint32(4)); /* -5: NSPE caller */
+        add(&m, -75001, int_of(-5)); /* NSPE caller */
     if (skip != -75002)
-        add(m, -75002, cbor_build_uint16(0x3001));
+        add(&m, -75002, uint_of(0x3001));
     if (skip != -75003)
-        add(m, -75003, bytes_of(0xaa, 32));
+        add(&m, -75003, bytes_of(0xaa, 32));
     if (skip != -75004)
-        add(m, -75004, bytes_of(0xbb, 32));
+        add(&m, -75004, bytes_of(0xbb, 32));
     if (skip != -75005)
-        add(m, -75005, cbor_build_string("1234567890123"));
-    if (!nosw || both) {
-        cbor_item_t *arr = cbor_new_definite_array(1);
-        assert_true(cbor_array_push(arr, cbor_move(component(true))));
-        if (skip != -75006)
-            add(m, -75006, arr);
-        else
-            cbor_decref(&arr);
-    }
+        add(&m, -75005, text_of("1234567890123"));
+    if ((!nosw || both) && skip != -75006)
+        add(&m, -75006, array_of(1, component(true)));
     if (nosw)
-        add(m, -75007, cbor_build_uint8(1));
+        add(&m, -75007, uint_of(1));
     if (skip != -75008)
-        add(m, -75008, bytes_of(0x11, 32));
+        add(&m, -75008, bytes_of(0x11, 32));
     if (skip != -75009)
-        add(m, -75009, bytes_of(0x01, 33));
+        add(&m, -75009, bytes_of(0x01, 33));
     if (skip != -75010)
-        add(m, -75010, cbor_build_string("https://example.org"));
-    n = cbor_serialize_alloc(m, &buf, &cap);
-    assert_true(n > 0);
-    vmesh_buf_reset(out);
-    assert_int_equal(vmesh_buf_append(out, buf, n), VMESH_OK);
-    free(buf);
-    cbor_decref(&m);
+        add(&m, -75010, text_of("https://example.org"));
+    map_finish(&m, out);
 }
 
 static void legacy_p1_decodes(void **state)
@@ -414,45 +472,39 @@ static void p1_mandatory_claims(void **state)
     vmesh_buf_free(&b);
 }
 
-/* Re-encodes the sample TFM/P2 claims through libcbor, dropping key
- * `drop` and replacing key `rep` with value `v` (consumed). */
-static void mutate(vmesh_psa_profile p, int64_t drop, int64_t rep, cbor_item_t *v, vmesh_buf *out)
+/* Re-encodes the sample TFM/P2 claims entry by entry, dropping key `drop`
+ * and replacing key `rep` with value `v` (consumed; appended when absent). */
+static void mutate(vmesh_psa_profile p, int64_t drop, int64_t rep, item *v, vmesh_buf *out)
 {
     vmesh_psa_claims c;
     vmesh_buf enc = {0};
-    struct cbor_load_result r;
-    cbor_item_t *src, *dst;
-    unsigned char *buf = NULL;
-    size_t cap = 0, n;
+    vmesh_cbor r;
+    map_builder m = {0};
+    uint64_t count = 0;
 
     sample_claims(&c, p);
     assert_int_equal(vmesh_psa_claims_encode(&c, &enc), VMESH_OK);
     vmesh_psa_claims_free(&c);
-    src = cbor_load(enc.data, enc.len, &r);
-    assert_non_null(src);
-    dst = cbor_new_definite_map(cbor_map_size(src) + 1);
-    for (size_t i = 0; i < cbor_map_size(src); i++) {
-        struct cbor_pair *pr = &cbor_map_handle(src)[i];
-        int64_t k = cbor_isa_uint(pr->key) ? (int64_t)cbor_get_int(pr->key) : -1 - (int64_t)cbor_get_int(pr->key);
+    vmesh_cbor_init(&r, enc.data, enc.len, "test", 0);
+    assert_int_equal(vmesh_cbor_read_map(&r, &count, 64, "claims"), VMESH_OK);
+    for (uint64_t i = 0; i < count; i++) {
+        int64_t k = 0;
+        vmesh_cbor val;
 
+        assert_int_equal(vmesh_cbor_read_int(&r, &k, "key"), VMESH_OK);
+        assert_int_equal(vmesh_cbor_read_item(&r, &val), VMESH_OK);
         if (k == drop)
             continue;
         if (k == rep) {
-            add(dst, k, v);
+            add(&m, k, v);
             v = NULL;
             continue;
         }
-        assert_true(cbor_map_add(dst, *pr)); /* takes its own references */
+        add_raw(&m, k, val.p, val.n);
     }
     if (v != NULL)
-        add(dst, rep, v);
-    n = cbor_serialize_alloc(dst, &buf, &cap);
-    assert_true(n > 0);
-    vmesh_buf_reset(out);
-    assert_int_equal(vmesh_buf_append(out, buf, n), VMESH_OK);
-    free(buf);
-    cbor_decref(&src);
-    cbor_decref(&dst);
+        add(&m, rep, v);
+    map_finish(&m, out);
     vmesh_buf_free(&enc);
 }
 
@@ -510,7 +562,6 @@ static void tfm_mandatory_claims(void **state)
 static void wrong_sizes_and_values(void **state)
 {
     vmesh_buf b = {0};
-    cbor_item_t *arr;
 
     (void)state;
     mutate(VMESH_PSA_PROFILE_TFM, 0, 10, bytes_of(0x11, 16), &b);
@@ -523,9 +574,7 @@ static void wrong_sizes_and_values(void **state)
         assert_int_equal(c.nonce_len, 48);
         vmesh_psa_claims_free(&c);
     }
-    arr = cbor_new_definite_array(1);
-    assert_true(cbor_array_push(arr, cbor_move(bytes_of(0x11, 32))));
-    mutate(VMESH_PSA_PROFILE_TFM, 0, 10, arr, &b);
+    mutate(VMESH_PSA_PROFILE_TFM, 0, 10, array_of(1, bytes_of(0x11, 32)), &b);
     expect_error(&b, VMESH_ERR_PARSE, "only a single nonce");
     mutate(VMESH_PSA_PROFILE_TFM, 0, 256, bytes_of(0x01, 32), &b);
     expect_error(&b, VMESH_ERR_PARSE, "instance-id (key 256) is 32 bytes, expected 33");
@@ -535,30 +584,28 @@ static void wrong_sizes_and_values(void **state)
     expect_error(&b, VMESH_ERR_PARSE, "implementation-id (key 2396) is 31 bytes, expected 32");
     mutate(VMESH_PSA_PROFILE_TFM, 0, 2396, bytes_of(0xaa, 33), &b);
     expect_error(&b, VMESH_ERR_PARSE, "implementation-id (key 2396) is 33 bytes");
-    mutate(VMESH_PSA_PROFILE_TFM, 0, 2395, cbor_build_uint16(0x7000), &b);
+    mutate(VMESH_PSA_PROFILE_TFM, 0, 2395, uint_of(0x7000), &b);
     expect_error(&b, VMESH_ERR_PARSE, "security-lifecycle (key 2395) value 0x7000");
-    mutate(VMESH_PSA_PROFILE_TFM, 0, 2395, cbor_build_uint32(0x13000), &b);
+    mutate(VMESH_PSA_PROFILE_TFM, 0, 2395, uint_of(0x13000), &b);
     expect_error(&b, VMESH_ERR_PARSE, "not a 16-bit unsigned integer");
     mutate(VMESH_PSA_PROFILE_TFM, 0, 268, bytes_of(0xcc, 4), &b);
     expect_error(&b, VMESH_ERR_PARSE, "boot-seed (key 268) is 4 bytes, expected 8 to 32");
-    mutate(VMESH_PSA_PROFILE_TFM, 0, 2398, cbor_build_string("1234567890123"), &b);
+    mutate(VMESH_PSA_PROFILE_TFM, 0, 2398, text_of("1234567890123"), &b);
     expect_error(&b, VMESH_ERR_PARSE, "certification-reference (key 2398)");
-    mutate(VMESH_PSA_PROFILE_TFM, 0, 2394, cbor_build_uint8(0), &b);
+    mutate(VMESH_PSA_PROFILE_TFM, 0, 2394, uint_of(0), &b);
     expect_error(&b, VMESH_ERR_PARSE, "client-id (key 2394) is 0");
-    mutate(VMESH_PSA_PROFILE_TFM, 0, 2394, cbor_build_uint64(0x100000000ull), &b);
+    mutate(VMESH_PSA_PROFILE_TFM, 0, 2394, uint_of(0x100000000ull), &b);
     expect_error(&b, VMESH_ERR_PARSE, "does not fit in 32 bits");
-    mutate(VMESH_PSA_PROFILE_TFM, 0, 2394, cbor_build_string("1"), &b);
+    mutate(VMESH_PSA_PROFILE_TFM, 0, 2394, text_of("1"), &b);
     expect_error(&b, VMESH_ERR_PARSE, "client-id (key 2394) is a text string, expected an integer");
-    mutate(VMESH_PSA_PROFILE_TFM, 0, 265, cbor_build_string("http://example.com/other"), &b);
+    mutate(VMESH_PSA_PROFILE_TFM, 0, 265, text_of("http://example.com/other"), &b);
     expect_error(&b, VMESH_ERR_UNSUPPORTED, "is not supported");
-    mutate(VMESH_PSA_PROFILE_TFM, 0, 2399, cbor_new_definite_array(0), &b);
+    mutate(VMESH_PSA_PROFILE_TFM, 0, 2399, array_of(0, NULL), &b);
     expect_error(&b, VMESH_ERR_PARSE, "missing or empty");
-    arr = cbor_new_definite_array(1);
-    assert_true(cbor_array_push(arr, cbor_move(component(false))));
-    mutate(VMESH_PSA_PROFILE_TFM, 0, 2399, arr, &b);
+    mutate(VMESH_PSA_PROFILE_TFM, 0, 2399, array_of(1, component(false)), &b);
     expect_error(&b, VMESH_ERR_PARSE, "software component 0: signer-id (key 5) is missing");
     /* unknown claims are ignored (RFC 9783 §5.1.3) */
-    mutate(VMESH_PSA_PROFILE_TFM, 0, 99999, cbor_build_string("whatever"), &b);
+    mutate(VMESH_PSA_PROFILE_TFM, 0, 99999, text_of("whatever"), &b);
     {
         vmesh_psa_claims c;
         vmesh_psa_claims_init(&c);
@@ -583,9 +630,9 @@ static void malformed_cbor(void **state)
         const char *msg;
     } cases[] = {
         {"a0", "nonce (key -75008) is missing"},            /* empty map: P1, nothing there */
-        {"80", "the claims-set is a array, expected a map"},
-        {"bf0a4100ff", "indefinite length"},
-        {"a10a5f4100ff", "indefinite length"},
+        {"80", "the claims-set is an array, expected a map"},
+        {"bf0a4100ff", "indefinite-length"},
+        {"a10a5f4100ff", "indefinite-length"},
         {"bb0000000100000000", "declares 4294967296 entries"},
         {"a20a41000a4100", "appears twice"},
         {"a0a0", "trailing bytes"},

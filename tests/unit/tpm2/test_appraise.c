@@ -498,7 +498,7 @@ static void test_evidence_cbor(void **state)
         t.data[4 + attest_len] = 0x01;
     }
     assert_int_equal(vmesh_tpm2_evidence_decode(t.data, t.len, &d), VMESH_ERR_PARSE);
-    assert_string_equal(vmesh_err_detail(), "TPM2 evidence: key 1 appears twice");
+    assert_non_null(strstr(vmesh_err_detail(), "TPM2 evidence: duplicate map key"));
     /* a PCR count the input cannot hold is refused before allocating */
     {
         static const uint8_t huge[] = {0xa5, 0x03, 0x9a, 0x00, 0x01, 0x00, 0x00};

@@ -1,13 +1,14 @@
 /*
- * Fuzz target for CoRIM decoding (unsigned tag 501 and COSE_Sign1 tag 18,
- * read without a key under VMESH_CORIM_ALLOW_UNVERIFIED, and signature
- * checking with a fixed key). Whatever loads must re-encode and load again
+ * Fuzz target for CoRIM decoding with the PSA profile (unsigned tag 501 and
+ * COSE_Sign1 tag 18, read without a key under VMESH_CORIM_ALLOW_UNVERIFIED,
+ * and signature checking with a fixed key). Whatever loads must re-encode and load again
  * to the same number of entries. It must never crash, hang or leak.
  */
 #include <stdint.h>
 #include <stdlib.h>
 
 #include "vmesh/corim.h"
+#include "vmesh/psa.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -28,15 +29,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (vmesh_rv_store_new(&s) != VMESH_OK)
         return 0;
-    if (vmesh_corim_load(s, data, size, NULL, VMESH_CORIM_ALLOW_UNVERIFIED, "fuzz", &info) ==
+    if (vmesh_corim_load(s, data, size, NULL, VMESH_CORIM_ALLOW_UNVERIFIED, vmesh_psa_corim_profiles, "fuzz",
+                         &info) ==
         VMESH_OK) {
         if (vmesh_rv_store_size(s) != info.measurements + info.keys)
             abort();
-        if (vmesh_corim_encode_psa(s, "fuzz", &again) != VMESH_OK)
+        if (vmesh_psa_corim_encode(s, "fuzz", &again) != VMESH_OK)
             abort();
         if (vmesh_rv_store_new(&t) != VMESH_OK)
             abort();
-        if (vmesh_corim_load(t, again.data, again.len, NULL, 0, "again", NULL) != VMESH_OK)
+        if (vmesh_corim_load(t, again.data, again.len, NULL, 0, vmesh_psa_corim_profiles, "again", NULL) != VMESH_OK)
             abort();
         if (vmesh_rv_store_size(t) != vmesh_rv_store_size(s))
             abort();

@@ -1,11 +1,10 @@
 /*
- * Trust-anchor files -> RV store attributes and keys (include/vmesh/cc.h).
+ * Trust-anchor files -> RV store attributes and keys (include/vmesh/ccpki.h).
  * Each certificate becomes one "ta-pem" attribute, each CRL one "crl-pem",
  * TDX collateral one "collateral", a public key one endorsed key, all in
  * the environment (scheme, class id = scheme name). It must never store
  * something it could not parse, and never a private key.
  */
-#include "vmesh/cc.h"
 #include "vmesh/ccpki.h"
 #include "vmesh/crypto.h"
 
@@ -69,7 +68,7 @@ static vmesh_err add_pem_objects(vmesh_rv_store *s, const vmesh_rv_env *e, const
         vmesh_buf_reset(&text);
         VMESH_GUARD(vmesh_buf_append(&text, mem, (size_t)len));
         VMESH_GUARD(vmesh_buf_terminate(&text));
-        rc = vmesh_rv_add_attr(s, e, xi->x509 != NULL ? VMESH_CC_ATTR_TA_PEM : VMESH_CC_ATTR_CRL_PEM,
+        rc = vmesh_rv_add_attr(s, e, xi->x509 != NULL ? VMESH_CCPKI_ATTR_TA_PEM : VMESH_CCPKI_ATTR_CRL_PEM,
                                (const char *)text.data);
         if (rc != VMESH_OK) {
             vmesh_err_wrap(rc, "trust anchor %s, object %d", source, i);
@@ -86,7 +85,7 @@ out:
     return rc;
 }
 
-vmesh_err vmesh_cc_ta_load(vmesh_rv_store *s, const char *scheme, const uint8_t *p, size_t n, const char *source)
+vmesh_err vmesh_ccpki_ta_load(vmesh_rv_store *s, const char *scheme, const uint8_t *p, size_t n, const char *source)
 {
     vmesh_err rc = VMESH_OK;
     vmesh_rv_env e;
@@ -99,12 +98,12 @@ vmesh_err vmesh_cc_ta_load(vmesh_rv_store *s, const char *scheme, const uint8_t 
         source = "(memory)";
     if (strcmp(scheme, "tsm") == 0) {
         /* the tsm wrapper is appraised by sev-snp or tdx: both get it */
-        VMESH_GUARD(vmesh_cc_ta_load(s, "sev-snp", p, n, source));
-        VMESH_GUARD(vmesh_cc_ta_load(s, "tdx", p, n, source));
+        VMESH_GUARD(vmesh_ccpki_ta_load(s, "sev-snp", p, n, source));
+        VMESH_GUARD(vmesh_ccpki_ta_load(s, "tdx", p, n, source));
         goto out;
     }
-    VMESH_ENSURE(n > 0 && n <= VMESH_CC_MAX_TA_FILE, VMESH_ERR_TOO_LARGE, "trust anchor %s is %zu bytes (1 to %zu)",
-                 source, n, VMESH_CC_MAX_TA_FILE);
+    VMESH_ENSURE(n > 0 && n <= VMESH_CCPKI_MAX_TA_FILE, VMESH_ERR_TOO_LARGE, "trust anchor %s is %zu bytes (1 to %zu)",
+                 source, n, VMESH_CCPKI_MAX_TA_FILE);
     e = env_of(scheme);
     if (has(p, n, "-----BEGIN CERTIFICATE-----") || has(p, n, "-----BEGIN X509 CRL-----")) {
         VMESH_GUARD(add_pem_objects(s, &e, p, n, source));
@@ -121,7 +120,7 @@ vmesh_err vmesh_cc_ta_load(vmesh_rv_store *s, const char *scheme, const uint8_t 
         VMESH_GUARD(vmesh_buf_terminate(&text));
         VMESH_ENSURE(strlen((const char *)text.data) == text.len, VMESH_ERR_PARSE,
                      "trust anchor %s: collateral contains a NUL byte", source);
-        rc = vmesh_rv_add_attr(s, &e, VMESH_CC_ATTR_COLLATERAL, (const char *)text.data);
+        rc = vmesh_rv_add_attr(s, &e, VMESH_CCPKI_ATTR_COLLATERAL, (const char *)text.data);
         if (rc != VMESH_OK)
             vmesh_err_wrap(rc, "trust anchor %s (collateral)", source);
         goto out;
@@ -147,17 +146,17 @@ out:
     return rc;
 }
 
-vmesh_err vmesh_cc_ta_load_file(vmesh_rv_store *s, const char *scheme, const char *path)
+vmesh_err vmesh_ccpki_ta_load_file(vmesh_rv_store *s, const char *scheme, const char *path)
 {
     vmesh_err rc = VMESH_OK;
     vmesh_buf b = {0};
 
-    rc = vmesh_file_read(path, VMESH_CC_MAX_TA_FILE, &b);
+    rc = vmesh_file_read(path, VMESH_CCPKI_MAX_TA_FILE, &b);
     if (rc != VMESH_OK) {
         vmesh_err_wrap(rc, "trust anchor %s", path);
         goto out;
     }
-    VMESH_GUARD(vmesh_cc_ta_load(s, scheme, b.data, b.len, path));
+    VMESH_GUARD(vmesh_ccpki_ta_load(s, scheme, b.data, b.len, path));
 out:
     vmesh_buf_free(&b);
     return rc;

@@ -233,18 +233,18 @@ vmesh_err vmesh_ccpki_load_rv(vmesh_ccpki_pool *p, const vmesh_rv_store *rv, con
     bool builtin = true;
 
     if (rv != NULL) {
-        n = vmesh_rv_find_attrs(rv, scheme, class_id, class_len, VMESH_CC_ATTR_BUILTIN_ROOTS, v, ATTR_MAX);
+        n = vmesh_rv_find_attrs(rv, scheme, class_id, class_len, VMESH_CCPKI_ATTR_BUILTIN_ROOTS, v, ATTR_MAX);
         for (size_t i = 0; i < n && i < ATTR_MAX; i++)
             if (strcmp(v[i], "off") == 0)
                 builtin = false;
-        n = vmesh_rv_find_attrs(rv, scheme, class_id, class_len, VMESH_CC_ATTR_ROOT_SHA256, v, ATTR_MAX);
+        n = vmesh_rv_find_attrs(rv, scheme, class_id, class_len, VMESH_CCPKI_ATTR_ROOT_SHA256, v, ATTR_MAX);
         VMESH_ENSURE(n <= ATTR_MAX, VMESH_ERR_TOO_LARGE, "%s: more than %d %s attributes", scheme, ATTR_MAX,
-                     VMESH_CC_ATTR_ROOT_SHA256);
+                     VMESH_CCPKI_ATTR_ROOT_SHA256);
         for (size_t i = 0; i < n; i++)
             VMESH_GUARD(pin_hex(p, v[i]));
-        n = vmesh_rv_find_attrs(rv, scheme, class_id, class_len, VMESH_CC_ATTR_TA_PEM, v, ATTR_MAX);
+        n = vmesh_rv_find_attrs(rv, scheme, class_id, class_len, VMESH_CCPKI_ATTR_TA_PEM, v, ATTR_MAX);
         VMESH_ENSURE(n <= ATTR_MAX, VMESH_ERR_TOO_LARGE, "%s: more than %d %s attributes", scheme, ATTR_MAX,
-                     VMESH_CC_ATTR_TA_PEM);
+                     VMESH_CCPKI_ATTR_TA_PEM);
         for (size_t i = 0; i < n; i++) {
             rc = vmesh_ccpki_add_pem(p, v[i], strlen(v[i]));
             if (rc != VMESH_OK) {
@@ -252,9 +252,9 @@ vmesh_err vmesh_ccpki_load_rv(vmesh_ccpki_pool *p, const vmesh_rv_store *rv, con
                 goto out;
             }
         }
-        n = vmesh_rv_find_attrs(rv, scheme, class_id, class_len, VMESH_CC_ATTR_CRL_PEM, v, ATTR_MAX);
+        n = vmesh_rv_find_attrs(rv, scheme, class_id, class_len, VMESH_CCPKI_ATTR_CRL_PEM, v, ATTR_MAX);
         VMESH_ENSURE(n <= ATTR_MAX, VMESH_ERR_TOO_LARGE, "%s: more than %d %s attributes", scheme, ATTR_MAX,
-                     VMESH_CC_ATTR_CRL_PEM);
+                     VMESH_CCPKI_ATTR_CRL_PEM);
         for (size_t i = 0; i < n; i++) {
             rc = vmesh_ccpki_add_pem(p, v[i], strlen(v[i]));
             if (rc != VMESH_OK) {
@@ -430,88 +430,5 @@ out:
     X509_free(x);
     X509_CRL_free(crl);
     BIO_free(b);
-    return rc;
-}
-
-/* ---- bounded CBOR (RFC 8949 §3: initial byte = major type << 5 | additional info) ---- */
-
-vmesh_err vmesh_cc_cbor_head(vmesh_cc_cbor *c, int *major, uint64_t *arg)
-{
-    vmesh_err rc = VMESH_OK;
-    uint8_t ib, ai;
-    size_t extra;
-
-    VMESH_ENSURE(c->off < c->n, VMESH_ERR_PARSE, "CBOR: input ends at byte %zu where an item was expected", c->off);
-    ib = c->p[c->off++];
-    *major = ib >> 5;
-    ai = ib & 0x1f;
-    if (ai < 24) {
-        *arg = ai;
-        goto out;
-    }
-    /* RFC 8949 §3: 24..27 follow with 1, 2, 4, 8 bytes; 28..30 are
-     * reserved; 31 is indefinite length, which these envelopes do not use */
-    VMESH_ENSURE(ai <= 27, VMESH_ERR_PARSE, "CBOR: additional information %u at byte %zu is not supported", ai,
-                 c->off - 1);
-    extra = (size_t)1 << (ai - 24);
-    VMESH_ENSURE(c->n - c->off >= extra, VMESH_ERR_PARSE, "CBOR: head at byte %zu is cut off", c->off - 1);
-    *arg = 0;
-    for (size_t i = 0; i < extra; i++)
-        *arg = (*arg << 8) | c->p[c->off++];
-out:
-    return rc;
-}
-
-vmesh_err vmesh_cc_cbor_string(vmesh_cc_cbor *c, int major, size_t cap, const uint8_t **p, size_t *n)
-{
-    vmesh_err rc = VMESH_OK;
-    int m;
-    uint64_t len;
-    size_t at = c->off;
-
-    VMESH_GUARD(vmesh_cc_cbor_head(c, &m, &len));
-    VMESH_ENSURE(m == major, VMESH_ERR_PARSE, "CBOR: byte %zu holds major type %d, expected %s", at, m,
-                 major == VMESH_CBOR_BSTR ? "a byte string" : "a text string");
-    VMESH_ENSURE(len <= cap, VMESH_ERR_TOO_LARGE, "CBOR: string at byte %zu is %llu bytes (cap %zu)", at,
-                 (unsigned long long)len, cap);
-    VMESH_ENSURE(len <= c->n - c->off, VMESH_ERR_PARSE, "CBOR: string at byte %zu is cut off", at);
-    *p = c->p + c->off;
-    *n = (size_t)len;
-    c->off += (size_t)len;
-out:
-    return rc;
-}
-
-vmesh_err vmesh_cc_cbor_put_head(vmesh_buf *b, int major, uint64_t arg)
-{
-    vmesh_err rc = VMESH_OK;
-    uint8_t h[9];
-    size_t n;
-
-    if (arg < 24) {
-        h[0] = (uint8_t)(major << 5 | (int)arg);
-        n = 1;
-    } else if (arg <= 0xff) {
-        h[0] = (uint8_t)(major << 5 | 24);
-        h[1] = (uint8_t)arg;
-        n = 2;
-    } else if (arg <= 0xffff) {
-        h[0] = (uint8_t)(major << 5 | 25);
-        h[1] = (uint8_t)(arg >> 8);
-        h[2] = (uint8_t)arg;
-        n = 3;
-    } else if (arg <= 0xffffffffULL) {
-        h[0] = (uint8_t)(major << 5 | 26);
-        for (int i = 0; i < 4; i++)
-            h[1 + i] = (uint8_t)(arg >> (24 - 8 * i));
-        n = 5;
-    } else {
-        h[0] = (uint8_t)(major << 5 | 27);
-        for (int i = 0; i < 8; i++)
-            h[1 + i] = (uint8_t)(arg >> (56 - 8 * i));
-        n = 9;
-    }
-    VMESH_GUARD(vmesh_buf_append(b, h, n));
-out:
     return rc;
 }
