@@ -143,10 +143,6 @@ vmesh_err vmesh_cbor_read_item(vmesh_cbor *r, vmesh_cbor *item) VMESH_WUR;
  * before pulling fields out of a structure). Does not move r. */
 vmesh_err vmesh_cbor_check(const vmesh_cbor *r) VMESH_WUR;
 
-/* RFC 3629 UTF-8: no overlong forms, no surrogates, nothing past U+10FFFF.
- * NUL is valid UTF-8 (callers that need C strings refuse it themselves). */
-bool vmesh_cbor_utf8_valid(const uint8_t *p, size_t n);
-
 /* ---- the writer: deterministic CBOR appended to a vmesh_buf ------------
  * RFC 8949 §4.2.1: every head in its shortest form, definite lengths only.
  * Map keys are written in the order the caller gives them: a format that

@@ -138,6 +138,10 @@ vmesh_err vmesh_file_write(const char *path, const void *p, size_t n,
  * \ufffd, so the output is valid JSON whatever the input (peer-supplied
  * text included). vmesh_json_str appends s[0..n) with its quotes. */
 vmesh_err vmesh_json_str(vmesh_buf *out, const char *s, size_t n) VMESH_WUR;
+/* RFC 3629 UTF-8 (no overlong forms, no surrogates, nothing above
+ * U+10FFFF): the one validator, for JSON and CBOR text alike. NUL is valid
+ * UTF-8; callers that need C strings refuse it themselves. */
+bool vmesh_utf8_valid(const uint8_t *p, size_t n);
 /* The same for fixed-size log lines: the escaped text of the C string s
  * (NULL counts as "") without quotes, NUL-terminated in out[cap]; when it
  * does not fit it is cut before a whole character or escape, never inside

@@ -288,7 +288,7 @@ vmesh_err vmesh_cbor_read_tstr(vmesh_cbor *r, size_t cap, const char **p, size_t
     size_t len = 0, at = r->off;
 
     VMESH_GUARD(read_string(r, VMESH_CBOR_TSTR, cap, &s, &len, field));
-    if (!vmesh_cbor_utf8_valid(s, len) || memchr(s, 0, len) != NULL) {
+    if (!vmesh_utf8_valid(s, len) || memchr(s, 0, len) != NULL) {
         r->off = at;
         VMESH_FAIL(VMESH_ERR_PARSE, "%s: %s is not valid UTF-8 text (or contains a NUL character)", r->what,
                    name_of(field));
@@ -550,44 +550,4 @@ vmesh_err vmesh_cbor_enter(vmesh_cbor *r, unsigned major, vmesh_cbor *inner, uin
     r->off = t.off;
 out:
     return rc;
-}
-
-/* ---- UTF-8 ------------------------------------------------------------------ */
-
-bool vmesh_cbor_utf8_valid(const uint8_t *s, size_t n)
-{
-    size_t i = 0;
-
-    while (i < n) {
-        uint8_t b = s[i];
-        size_t extra;
-        uint32_t cp, min;
-
-        if (b < 0x80) {
-            i++;
-            continue;
-        }
-        /* RFC 3629 §4: UTF8-2 = %xC2-DF UTF8-tail, UTF8-3, UTF8-4 ... */
-        if ((b & 0xe0) == 0xc0) {
-            extra = 1, cp = b & 0x1fu, min = 0x80;
-        } else if ((b & 0xf0) == 0xe0) {
-            extra = 2, cp = b & 0x0fu, min = 0x800;
-        } else if ((b & 0xf8) == 0xf0) {
-            extra = 3, cp = b & 0x07u, min = 0x10000;
-        } else {
-            return false;
-        }
-        if (n - i <= extra)
-            return false;
-        for (size_t k = 1; k <= extra; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return false;
-            cp = cp << 6 | (s[i + k] & 0x3fu);
-        }
-        /* no overlong forms, no surrogates, nothing past U+10FFFF */
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        i += extra + 1;
-    }
-    return true;
 }

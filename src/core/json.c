@@ -44,6 +44,20 @@ static size_t utf8_len(const unsigned char *s, size_t n)
     return len;
 }
 
+bool vmesh_utf8_valid(const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+
+    while (i < n) {
+        size_t l = utf8_len(p + i, n - i);
+
+        if (l == 0)
+            return false;
+        i += l;
+    }
+    return true;
+}
+
 /* The next piece of output for s[i..n): either a run of bytes to copy as
  * they are (*copy > 0) or one escape in esc (returned length). */
 static size_t next_piece(const unsigned char *s, size_t n, size_t i, size_t *copy, char esc[7])

@@ -77,42 +77,10 @@ size_t vmesh_rv_hash_alg_len(int alg)
 
 bool vmesh_rv_utf8_valid(const char *s, size_t n)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-
-    while (i < n) {
-        unsigned c = p[i];
-        size_t k;
-        unsigned min;
-        uint32_t v;
-
-        if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 && s[i] != '\t' && s[i] != '\n' && s[i] != '\r')
             return false; /* NUL and control characters */
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if ((c & 0xe0) == 0xc0) {
-            k = 1, min = 0x80, v = c & 0x1f;
-        } else if ((c & 0xf0) == 0xe0) {
-            k = 2, min = 0x800, v = c & 0x0f;
-        } else if ((c & 0xf8) == 0xf0) {
-            k = 3, min = 0x10000, v = c & 0x07;
-        } else {
-            return false;
-        }
-        if (n - i <= k)
-            return false;
-        for (size_t j = 1; j <= k; j++) {
-            if ((p[i + j] & 0xc0) != 0x80)
-                return false;
-            v = v << 6 | (p[i + j] & 0x3f);
-        }
-        if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-            return false;
-        i += k + 1;
-    }
-    return true;
+    return vmesh_utf8_valid((const uint8_t *)s, n);
 }
 
 static vmesh_err check_text(const char *what, const char *s, size_t max, bool required)

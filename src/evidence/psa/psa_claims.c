@@ -125,7 +125,7 @@ vmesh_err vmesh_psa_text_dup(const char *ctx, const char *p, size_t n, const cha
     if (n > VMESH_PSA_MAX_TEXT)
         return vmesh_err_set(VMESH_ERR_TOO_LARGE, "%s: %s is %zu bytes long, the limit is %d", ctx, what, n,
                              VMESH_PSA_MAX_TEXT);
-    if (!vmesh_cbor_utf8_valid((const uint8_t *)p, n) || memchr(p, 0, n) != NULL)
+    if (!vmesh_utf8_valid((const uint8_t *)p, n) || memchr(p, 0, n) != NULL)
         return vmesh_err_set(VMESH_ERR_PARSE, "%s: %s is not valid UTF-8 text (or contains NUL)", ctx, what);
     s = malloc(n + 1);
     if (s == NULL)

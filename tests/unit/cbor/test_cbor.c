@@ -430,7 +430,7 @@ static void utf8(void **state)
         uint8_t enc[16];
         const char *t;
 
-        if (vmesh_cbor_utf8_valid(p, n))
+        if (vmesh_utf8_valid(p, n))
             fail_msg("%s accepted as UTF-8", bad[i]);
         enc[0] = (uint8_t)(0x60 | n);
         memcpy(enc + 1, p, n);
@@ -444,7 +444,7 @@ static void utf8(void **state)
         const uint8_t *p = hx(good[i], &n);
 
         snprintf(text, sizeof(text), "%s", good[i]);
-        if (!vmesh_cbor_utf8_valid(p, n))
+        if (!vmesh_utf8_valid(p, n))
             fail_msg("%s refused as UTF-8", text);
     }
     /* NUL is UTF-8 but never accepted in a text string */
@@ -453,7 +453,7 @@ static void utf8(void **state)
         const char *t;
         size_t n;
 
-        assert_true(vmesh_cbor_utf8_valid((const uint8_t *)"a\0b", 3));
+        assert_true(vmesh_utf8_valid((const uint8_t *)"a\0b", 3));
         vmesh_cbor_init(&r, (const uint8_t *)"\x63" "a\0b", 4, "test", 0);
         assert_int_equal(vmesh_cbor_read_tstr(&r, 16, &t, &n, "name"), VMESH_ERR_PARSE);
         expect_detail("NUL");
