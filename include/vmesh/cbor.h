@@ -98,6 +98,10 @@ vmesh_err vmesh_cbor_read_head(vmesh_cbor *r, vmesh_cbor_head *h) VMESH_WUR;
  * nothing after the head. *len (may be NULL) receives the head's length. */
 bool vmesh_cbor_starts_with(const uint8_t *p, size_t n, unsigned major, uint64_t arg, size_t *len);
 
+/* True when the next item is null (simple value 22; not a float whose
+ * bits happen to be 22). */
+bool vmesh_cbor_at_null(const vmesh_cbor *r);
+
 /* Typed reads. `field` names the item in error details ("nonce (key
  * 10)"). A type mismatch reads "<what>: <field> is a text string, expected
  * a byte string". */

@@ -162,6 +162,14 @@ bool vmesh_cbor_starts_with(const uint8_t *p, size_t n, unsigned major, uint64_t
     return true;
 }
 
+bool vmesh_cbor_at_null(const vmesh_cbor *r)
+{
+    vmesh_cbor_head h;
+
+    return vmesh_cbor_peek(r, &h) == VMESH_OK && h.major == VMESH_CBOR_SIMPLE && h.ai < 24 &&
+           h.arg == VMESH_CBOR_NULL;
+}
+
 /* The next head, of major type `want`. */
 static vmesh_err expect(vmesh_cbor *r, unsigned want, vmesh_cbor_head *h, const char *field)
 {

@@ -377,8 +377,7 @@ vmesh_err vmesh_cose_sign1_decode(const uint8_t *p, size_t n, size_t max, vmesh_
     VMESH_GUARD(vmesh_cbor_check(&pr));
     VMESH_GUARD(read_map(&pr, "protected header", &maps[0]));
     VMESH_GUARD(read_map(&r, "unprotected header", &maps[1]));
-    VMESH_GUARD(vmesh_cbor_peek(&r, &h));
-    VMESH_ENSURE(!(h.major == VMESH_CBOR_SIMPLE && h.ai < 24 && h.arg == VMESH_CBOR_NULL), VMESH_ERR_UNSUPPORTED,
+    VMESH_ENSURE(!vmesh_cbor_at_null(&r), VMESH_ERR_UNSUPPORTED,
                  "COSE_Sign1: detached payload (nil) is not supported");
     VMESH_GUARD(read_bstr_or(&r, &m->payload, &m->payload_len, "payload"));
     VMESH_GUARD(read_bstr_or(&r, &m->sig, &m->sig_len, "signature"));

@@ -187,6 +187,7 @@ static void reader_values(void **state)
     assert_int_equal(vmesh_cbor_peek(&r, &h), VMESH_OK);
     assert_int_equal(h.major, VMESH_CBOR_SIMPLE);
     assert_true(h.arg == VMESH_CBOR_NULL);
+    assert_true(vmesh_cbor_at_null(&r));
     assert_int_equal(vmesh_cbor_read_bool(&r, &b, "null"), VMESH_ERR_PARSE);
     expect_detail("null is not a boolean");
     assert_int_equal(vmesh_cbor_skip(&r), VMESH_OK);
