@@ -36,6 +36,7 @@ int cli_verifier(int argc, char **argv);
 int cli_server(int argc, char **argv);
 int cli_client(int argc, char **argv);
 int cli_proxy(int argc, char **argv);
+int cli_ipsec(int argc, char **argv); /* cli_ipsec.c */
 int cli_demo(int argc, char **argv); /* cli_demo.c */
 
 #endif

@@ -16,9 +16,10 @@ static const cli_command commands[] = {
     {"server", cli_server, "attested TLS test server: attests, appraises the client, echoes"},
     {"client", cli_client, "attested TLS test client: attests, appraises the server, sends stdin"},
     {"proxy", cli_proxy, "the sidecar: attested mTLS listeners in front of a local app (-c CONFIG.yaml)"},
+    {"ipsec", cli_ipsec, "attested IPsec gateway: IKE credentials from attested sessions, into strongSwan's charon"},
     {"rvp", cli_rvp, "trust bundles: publish, serve, sync; the epoch bell (tick)"},
     {"verifier", cli_verifier, "central verifier: Veraison challenge-response API issuing EARs"},
-    {"demo", cli_demo, "the SASE scenario on one machine: vmesh demo sase [--clients N] [--json]"},
+    {"demo", cli_demo, "scenarios on one machine: vmesh demo sase [--clients N] [--json], vmesh demo ipsec"},
 };
 
 static void usage(FILE *f)
