@@ -83,15 +83,15 @@ vmesh_err vmesh_ipsec_msg_decode(const uint8_t *p, size_t n, vmesh_ipsec_msg *m,
 #define VMESH_IPSEC_MAX_TS 8
 #define VMESH_IPSEC_NAME_MAX 32
 #define VMESH_IPSEC_ID_MAX 2048
-#define VMESH_IPSEC_ADDR_MAX 262
+#define VMESH_IPSEC_ADDR_MAX VMESH_NET_ADDR_MAX
 #define VMESH_IPSEC_TS_MAX 50 /* "xxxx:...:xxxx/128" */
 
 /* One peer gateway. */
 typedef struct {
     char name[VMESH_IPSEC_NAME_MAX + 1];     /* [A-Za-z0-9_-]; charon names "vmesh-<name>" */
     char id[VMESH_IPSEC_ID_MAX + 1];         /* its SPIFFE ID (SVID URI SAN) */
-    char connect[VMESH_IPSEC_ADDR_MAX + 1];  /* HOST:PORT of its vmesh ipsec listener: we
-                                              * initiate; "" when it dials us */
+    char connect[VMESH_IPSEC_ADDR_MAX + 1];  /* HOST:PORT (vmesh_net_parse) of its vmesh ipsec
+                                              * listener: we initiate; "" when it dials us */
     char local_addr[64], remote_addr[64];    /* IKE endpoints (IP addresses); local ""
                                               * = any; remote "" = the host of connect */
     char local_ts[VMESH_IPSEC_MAX_TS][VMESH_IPSEC_TS_MAX + 1];  /* our subnets (CIDR) */

@@ -178,130 +178,16 @@ static void usage(FILE *f)
             DEMO_MAX_CLIENTS);
 }
 
-/* ---- files ---------------------------------------------------------------------------- */
+/* ---- files (the psa-sim helpers are in demo_files.c) ---------------------------------------- */
 
-static vmesh_err write_text(const char *path, const char *text)
-{
-    return vmesh_file_write(path, text, strlen(text), 0644);
-}
-
-static vmesh_err write_json(const char *path, json_t *j)
-{
-    vmesh_err rc = VMESH_OK;
-    char *s = j ? json_dumps(j, JSON_INDENT(1) | JSON_PRESERVE_ORDER) : NULL;
-
-    VMESH_ENSURE(s != NULL, VMESH_ERR_NOMEM, "out of memory");
-    rc = write_text(path, s);
-out:
-    free(s);
-    return rc;
-}
-
-static vmesh_err b64(const uint8_t *p, size_t n, char *out, size_t out_len)
-{
-    vmesh_err rc = VMESH_OK;
-    vmesh_buf b = {0};
-
-    VMESH_GUARD(vmesh_b64_encode(p, n, &b));
-    VMESH_ENSURE(b.len < out_len, VMESH_ERR_TOO_LARGE, "base64 too long");
-    memcpy(out, b.data, b.len);
-    out[b.len] = '\0';
-out:
-    vmesh_buf_free(&b);
-    return rc;
-}
-
-static vmesh_err sha256_hex(const char *path, char out[65])
-{
-    vmesh_err rc = VMESH_OK;
-    uint8_t md[32];
-
-    VMESH_GUARD(vmesh_crypto_sha256_file(path, md));
-    for (size_t i = 0; i < 32; i++)
-        sfmt(out + 2 * i, 3, "%02x", md[i]);
-out:
-    return rc;
-}
-
-/* A psa-sim platform: IAK, firmware and workload files, claims template.
- * impl_id is the platform's implementation id (its class). */
-static vmesh_err make_platform(demo *d, const char *who, const char *workload_text)
-{
-    vmesh_err rc = VMESH_OK;
-    vmesh_key *k = NULL;
-    char path[PATH_MAX], impl[33], impl64[64], zero64[64], text[256];
-    uint8_t zero[32] = {0};
-    json_t *claims = NULL;
-
-    VMESH_GUARD(vmesh_crypto_key_generate(VMESH_KEY_EC_P256, &k));
-    sfmt(path, sizeof(path), "%s/%s-iak.pem", d->dir, who);
-    VMESH_GUARD(vmesh_crypto_key_save(k, path, true, false));
-    sfmt(path, sizeof(path), "%s/%s-iak.pub", d->dir, who);
-    VMESH_GUARD(vmesh_crypto_key_save(k, path, false, false));
-    sfmt(path, sizeof(path), "%s/%s-fw", d->dir, who);
-    sfmt(text, sizeof(text), "firmware of %s, release 2026.1\n", who);
-    VMESH_GUARD(write_text(path, text));
-    sfmt(path, sizeof(path), "%s/%s-workload", d->dir, who);
-    VMESH_GUARD(write_text(path, workload_text));
-    sfmt(impl, sizeof(impl), "sase-demo-%-22.22s", who);
-    VMESH_GUARD(b64((const uint8_t *)impl, 32, impl64, sizeof(impl64)));
-    VMESH_GUARD(b64(zero, 32, zero64, sizeof(zero64)));
-    claims = json_pack("{s:s, s:i, s:i, s:s, s:s, s:s, s:[{s:s, s:s, s:s}]}", "eat-profile",
-                       "tag:psacertified.org,2023:psa#tfm", "psa-client-id", 1, "psa-security-lifecycle", 12288,
-                       "psa-implementation-id", impl64, "psa-boot-seed", zero64, "psa-nonce", zero64,
-                       "psa-software-components", "measurement-type", "BL", "measurement-value", zero64,
-                       "signer-id", zero64);
-    sfmt(path, sizeof(path), "%s/%s-claims.json", d->dir, who);
-    VMESH_GUARD(write_json(path, claims));
-out:
-    json_decref(claims);
-    vmesh_crypto_key_free(k);
-    return rc;
-}
-
-/* The RV JSON entry of a psa-sim platform; workload_digest NULL: the
- * digest of its workload file. */
-static vmesh_err rv_entry(demo *d, const char *who, const char *workload_digest, json_t *list)
-{
-    vmesh_err rc = VMESH_OK;
-    char path[PATH_MAX], impl[33], impl64[64], fw[65], wl[65];
-    vmesh_buf pem = {0};
-    json_t *e = NULL;
-
-    sfmt(impl, sizeof(impl), "sase-demo-%-22.22s", who);
-    VMESH_GUARD(b64((const uint8_t *)impl, 32, impl64, sizeof(impl64)));
-    sfmt(path, sizeof(path), "%s/%s-fw", d->dir, who);
-    VMESH_GUARD(sha256_hex(path, fw));
-    if (workload_digest == NULL) {
-        sfmt(path, sizeof(path), "%s/%s-workload", d->dir, who);
-        VMESH_GUARD(sha256_hex(path, wl));
-    } else {
-        sfmt(wl, sizeof(wl), "%s", workload_digest);
-    }
-    sfmt(path, sizeof(path), "%s/%s-iak.pub", d->dir, who);
-    VMESH_GUARD(vmesh_file_read(path, 16384, &pem));
-    VMESH_GUARD(vmesh_buf_terminate(&pem));
-    e = json_pack("{s:s, s:s, s:[{s:s, s:{s:s, s:s}}, {s:s, s:{s:s, s:s}}], s:[s]}", "scheme", "psa", "class-id",
-                  impl64, "measurements", "name", "BL", "digest", "alg", "sha-256", "value", fw, "name", "workload",
-                  "digest", "alg", "sha-256", "value", wl, "keys", (const char *)pem.data);
-    VMESH_ENSURE(e != NULL && json_array_append_new(list, e) == 0, VMESH_ERR_NOMEM, "out of memory");
-out:
-    vmesh_buf_free(&pem);
-    return rc;
-}
+#define CLASS_PREFIX "sase-demo-"
 
 static vmesh_err rv_file(demo *d, const char *name, json_t *list)
 {
-    vmesh_err rc = VMESH_OK;
     char path[PATH_MAX];
-    json_t *doc = json_pack("{s:s, s:O}", "format", "vmesh-rv/1", "reference-values", list);
 
-    VMESH_ENSURE(doc != NULL, VMESH_ERR_NOMEM, "out of memory");
     sfmt(path, sizeof(path), "%s/rv/%s", d->dir, name);
-    rc = write_json(path, doc);
-out:
-    json_decref(doc);
-    return rc;
+    return demo_rv_file(path, list);
 }
 
 /* The PoP's reference values: its own workload (approved), or a digest
@@ -318,7 +204,7 @@ static vmesh_err pop_rv(demo *d, bool approved)
     vmesh_crypto_sha256((const uint8_t *)v2, strlen(v2), md);
     for (size_t i = 0; i < 32; i++)
         sfmt(hex + 2 * i, 3, "%02x", md[i]);
-    VMESH_GUARD(rv_entry(d, "pop", approved ? NULL : hex, list));
+    VMESH_GUARD(demo_psa_rv_entry(d->dir, CLASS_PREFIX, "pop", approved ? NULL : hex, list));
     VMESH_GUARD(rv_file(d, "pop.json", list));
 out:
     json_decref(list);
@@ -366,20 +252,20 @@ static vmesh_err setup_files(demo *d)
         k = NULL;
     }
     /* platforms */
-    VMESH_GUARD(make_platform(d, "pop", "SASE PoP tenant workload v1\n"));
-    VMESH_GUARD(make_platform(d, "intruder", "an unknown agent\n"));
+    VMESH_GUARD(demo_psa_platform(d->dir, CLASS_PREFIX, "pop", "SASE PoP tenant workload v1\n"));
+    VMESH_GUARD(demo_psa_platform(d->dir, CLASS_PREFIX, "intruder", "an unknown agent\n"));
     for (int i = 0; i < d->nclients; i++) {
         client_name(i, who, sizeof(who));
         sfmt(text, sizeof(text), "work-from-home agent v3 on %s\n", who);
-        VMESH_GUARD(make_platform(d, who, text));
+        VMESH_GUARD(demo_psa_platform(d->dir, CLASS_PREFIX, who, text));
         if (d->client_tpm[i] < 0)
-            VMESH_GUARD(rv_entry(d, who, NULL, list));
+            VMESH_GUARD(demo_psa_rv_entry(d->dir, CLASS_PREFIX, who, NULL, list));
     }
     if (json_array_size(list) > 0)
         VMESH_GUARD(rv_file(d, "clients.json", list));
     VMESH_GUARD(pop_rv(d, true));
     sfmt(path, sizeof(path), "%s/www/index.html", d->dir);
-    VMESH_GUARD(write_text(path, APP_MARKER "\n"));
+    VMESH_GUARD(demo_write_text(path, APP_MARKER "\n"));
 out:
     json_decref(list);
     vmesh_crypto_key_free(k);
@@ -1431,10 +1317,13 @@ static int demo_sase(int argc, char **argv)
 int cli_demo(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        fprintf(argc < 2 ? stderr : stdout, "usage: vmesh demo sase [options]   (vmesh demo sase --help)\n");
+        fprintf(argc < 2 ? stderr : stdout, "usage: vmesh demo sase [options]   (vmesh demo sase --help)\n"
+                                            "       vmesh demo ipsec [options]  (vmesh demo ipsec --help)\n");
         return argc < 2 ? CLI_EXIT_ERROR : CLI_EXIT_OK;
     }
     if (strcmp(argv[1], "sase") == 0)
         return demo_sase(argc - 1, argv + 1);
-    return cli_usage_error("demo", "unknown scenario \"%s\" (there is: sase)", argv[1]);
+    if (strcmp(argv[1], "ipsec") == 0)
+        return cli_demo_ipsec(argc - 1, argv + 1);
+    return cli_usage_error("demo", "unknown scenario \"%s\" (there are: sase, ipsec)", argv[1]);
 }

@@ -1,8 +1,9 @@
 /*
- * Internals of `vmesh demo sase` shared by its files (cli_demo.c: the
- * scenario; demo_proc.c: child processes, readiness, ports; demo_net.c:
- * network namespaces; demo_probe.c: timed HTTP requests and unattested TLS
- * probes). The demo runs on one machine and must never reach anything but
+ * Internals of the demos shared by their files (cli_demo.c: `vmesh demo
+ * sase`; demo_ipsec.c: `vmesh demo ipsec`; demo_proc.c: child processes,
+ * readiness, ports; demo_net.c: network namespaces; demo_probe.c: timed
+ * HTTP requests and unattested TLS probes; demo_files.c: psa-sim platforms
+ * and RV files). The demo runs on one machine and must never reach anything but
  * 127.0.0.1 or addresses it created inside its own network namespaces, and
  * must never leave a process or a namespace behind.
  */
@@ -11,6 +12,7 @@
 
 #include "vmesh/core.h"
 
+#include <jansson.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -109,5 +111,25 @@ bool demo_http_get(const char *url, const char *want, long timeout_ms, double *m
  * key are given: connects, sends an HTTP request, and reports whether any
  * HTTP response came back (admitted). what receives what happened. */
 bool demo_tls_probe(const char *host, uint16_t port, const char *cert, const char *key, char *what, size_t n);
+
+/* ---- files (demo_files.c) ------------------------------------------------------ */
+
+/* snprintf whose truncation is intended (paths below a directory of at most
+ * 512 characters, short names). */
+void demo_sfmt(char *out, size_t n, const char *fmt, ...) VMESH_PRINTF(3, 4);
+vmesh_err demo_write_text(const char *path, const char *text) VMESH_WUR;
+vmesh_err demo_write_json(const char *path, json_t *j) VMESH_WUR;
+vmesh_err demo_sha256_hex(const char *path, char out[65]) VMESH_WUR;
+/* A psa-sim platform in dir: WHO-iak.pem/.pub, WHO-fw, WHO-workload (the
+ * given text), WHO-claims.json with implementation id class_prefix + WHO
+ * (32 bytes). */
+vmesh_err demo_psa_platform(const char *dir, const char *class_prefix, const char *who,
+                            const char *workload_text) VMESH_WUR;
+/* Appends to list the RV JSON entry approving WHO's platform; workload_digest
+ * (hex) NULL: the digest of its workload file. */
+vmesh_err demo_psa_rv_entry(const char *dir, const char *class_prefix, const char *who,
+                            const char *workload_digest, json_t *list) VMESH_WUR;
+/* Writes {"format": "vmesh-rv/1", "reference-values": list}. */
+vmesh_err demo_rv_file(const char *path, json_t *list) VMESH_WUR;
 
 #endif

@@ -13,7 +13,6 @@
 #include <arpa/inet.h>
 #include <jansson.h>
 #include <microhttpd.h>
-#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -236,38 +235,22 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 vmesh_err ix_admin_start(struct vmesh_ipsec *g, const char *listen)
 {
     vmesh_err rc = VMESH_OK;
-    struct addrinfo hints, *res = NULL;
-    char host[VMESH_IPSEC_ADDR_MAX + 1];
-    const char *colon = strrchr(listen, ':');
-    size_t hl;
+    struct sockaddr_storage ss;
+    socklen_t sl;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
-    int e;
 
-    VMESH_ENSURE(colon != NULL && colon[1] != '\0', VMESH_ERR_ARG, "--admin %s: not HOST:PORT", listen);
-    hl = (size_t)(colon - listen);
-    VMESH_ENSURE(hl < sizeof(host), VMESH_ERR_ARG, "--admin %s: host too long", listen);
-    memcpy(host, listen, hl);
-    host[hl] = '\0';
-    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
-        memmove(host, host + 1, hl - 2);
-        host[hl - 2] = '\0';
-    }
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
-    e = getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &res);
-    VMESH_ENSURE(e == 0, VMESH_ERR_ARG, "--admin %s: %s", listen, gai_strerror(e));
-    if (res->ai_family == AF_INET6)
+    rc = vmesh_net_resolve(listen, VMESH_NET_LISTEN, &ss, &sl);
+    if (rc != VMESH_OK)
+        return vmesh_err_wrap(rc, "--admin");
+    if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    g->admin = MHD_start_daemon(flags, 0, NULL, NULL, on_request, g, MHD_OPTION_SOCK_ADDR, res->ai_addr,
+    g->admin = MHD_start_daemon(flags, 0, NULL, NULL, on_request, g, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned int)16, MHD_OPTION_CONNECTION_TIMEOUT,
                                 (unsigned int)5, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32 * 1024,
                                 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
     VMESH_ENSURE(g->admin != NULL, VMESH_ERR_IO, "--admin %s: cannot listen (in use, or not an address of this host?)",
                  listen);
 out:
-    if (res)
-        freeaddrinfo(res);
     return rc;
 }
 

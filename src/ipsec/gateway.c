@@ -23,7 +23,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/crypto.h>
@@ -51,7 +50,7 @@
 static const char *const state_names[] = {"down", "installed", "up", "cut"};
 static const char *const cut_names[IX_CUT__COUNT] = {"reappraisal",  "reattestation", "epoch-expired",
                                                      "sa-lost",      "setup-failed",  "shutdown"};
-static const char *const att_names[IX_ATT__COUNT] = {"ok", "refused", "peer-refused", "error"};
+static const char *const att_names[IX_ATT__COUNT] = {"ok", "refused", "peer-refused", "error", "deferred"};
 
 const char *ix_state_name(ix_state s)
 {
@@ -83,7 +82,7 @@ void ix_access_log(struct vmesh_ipsec *g, const ix_peer *p, const char *event, v
     json_t *o = fields ? (json_t *)fields : json_object();
     struct timespec ts;
     struct tm tm;
-    char when[40];
+    char when[64];
     char *line;
 
     if (o == NULL)
@@ -399,38 +398,6 @@ static vmesh_err recv_msg(vmesh_atls_conn *c, int fd, vmesh_ipsec_msg *m, uint64
     }
 }
 
-/* HOST:PORT with a numeric host (the --peer connect= and --listen syntax). */
-static vmesh_err resolve(const char *addr, bool passive, struct sockaddr_storage *ss, socklen_t *len)
-{
-    char host[VMESH_IPSEC_ADDR_MAX + 1];
-    const char *colon = strrchr(addr, ':');
-    struct addrinfo hints, *res = NULL;
-    size_t hl;
-    int e;
-
-    if (colon == NULL || colon[1] == '\0')
-        return vmesh_err_set(VMESH_ERR_ARG, "\"%s\" is not HOST:PORT", addr);
-    hl = (size_t)(colon - addr);
-    if (hl >= sizeof(host))
-        return vmesh_err_set(VMESH_ERR_ARG, "\"%s\": host too long", addr);
-    memcpy(host, addr, hl);
-    host[hl] = '\0';
-    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
-        memmove(host, host + 1, hl - 2);
-        host[hl - 2] = '\0';
-    }
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
-    e = getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &res);
-    if (e != 0)
-        return vmesh_err_set(VMESH_ERR_ARG, "\"%s\": %s (give an IP address and a port)", addr, gai_strerror(e));
-    memcpy(ss, res->ai_addr, res->ai_addrlen);
-    *len = res->ai_addrlen;
-    freeaddrinfo(res);
-    return VMESH_OK;
-}
-
 static vmesh_err connect_to(const char *addr, uint64_t deadline, int *out)
 {
     vmesh_err rc = VMESH_OK;
@@ -440,7 +407,7 @@ static vmesh_err connect_to(const char *addr, uint64_t deadline, int *out)
     socklen_t el = sizeof(err);
 
     *out = -1;
-    VMESH_GUARD(resolve(addr, false, &ss, &sl));
+    VMESH_GUARD(vmesh_net_resolve(addr, 0, &ss, &sl));
     fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     VMESH_ENSURE(fd >= 0, VMESH_ERR_IO, "socket: %s", strerror(errno));
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -490,10 +457,11 @@ static void classify(vmesh_atls_conn *c, vmesh_err rc, att_outcome *o)
 
 static void log_attestation(ix_peer *p, const att_outcome *o, uint64_t epoch, double ms)
 {
-    vmesh_log(o->res == IX_ATT_OK ? VMESH_LOG_INFO : VMESH_LOG_WARN, "ipsec: peer %s (%s): attestation %s%s%s",
-              p->spec.name, p->spec.id, ix_att_name(o->res), o->res == IX_ATT_OK ? "" : ": ",
-              o->res == IX_ATT_OK ? "" : o->text);
-    ix_access_log(p->g, p, o->res == IX_ATT_OK ? "attested" : "refused",
+    bool quiet = o->res == IX_ATT_OK || o->res == IX_ATT_DEFERRED;
+
+    vmesh_log(quiet ? VMESH_LOG_INFO : VMESH_LOG_WARN, "ipsec: peer %s (%s): attestation %s%s%s", p->spec.name,
+              p->spec.id, ix_att_name(o->res), o->res == IX_ATT_OK ? "" : ": ", o->res == IX_ATT_OK ? "" : o->text);
+    ix_access_log(p->g, p, o->res == IX_ATT_OK ? "attested" : o->res == IX_ATT_DEFERRED ? "deferred" : "refused",
                   json_pack("{s:s, s:s?, s:I, s:f}", "result", ix_att_name(o->res),
                             "reason", o->res == IX_ATT_OK ? NULL : o->text, "epoch", (json_int_t)epoch, "ms", ms));
 }
@@ -524,6 +492,8 @@ static void attest_and_install(ix_peer *p, vmesh_vici **v, uint64_t epoch)
          * (or no longer keeps): both sides poll the bell independently, so
          * try again shortly instead of cutting */
         transient = o.reason == VMESH_ATLS_R_STALE_EPOCH;
+        if (transient)
+            o.res = IX_ATT_DEFERRED;
         goto failed;
     }
     rc = vmesh_ipsec_derive(c, epoch, psk);
@@ -545,11 +515,16 @@ static void attest_and_install(ix_peer *p, vmesh_vici **v, uint64_t epoch)
         goto failed;
     }
     if (resp.type == VMESH_IPSEC_MSG_REFUSED || resp.epoch != epoch) {
-        o.res = IX_ATT_PEER_REFUSED;
-        snprintf(o.text, sizeof(o.text), "the peer did not install the credential for epoch %" PRIu64 ": %s", epoch,
-                 resp.type == VMESH_IPSEC_MSG_REFUSED ? resp.text : "answered for another epoch");
-        /* an epoch the peer's bell has not reached yet: retry soon */
+        /* an epoch the peer's bell has not reached yet (its answer names
+         * its own): retry soon */
         transient = resp.epoch != epoch;
+        o.res = transient ? IX_ATT_DEFERRED : IX_ATT_PEER_REFUSED;
+        if (transient)
+            snprintf(o.text, sizeof(o.text), "the peer is at epoch %" PRIu64 ", not yet %" PRIu64 ": trying again",
+                     resp.epoch, epoch);
+        else
+            snprintf(o.text, sizeof(o.text), "the peer did not install the credential for epoch %" PRIu64 ": %s",
+                     epoch, resp.text);
         goto failed;
     }
     o.res = IX_ATT_OK;
@@ -598,8 +573,15 @@ static void attest_and_install(ix_peer *p, vmesh_vici **v, uint64_t epoch)
         rc = ix_charon_initiate(*v, p, (int)g->deadline_ms);
         vmesh_vici_set_timeout(*v, VICI_TIMEOUT_MS);
         if (rc != VMESH_OK) {
-            vmesh_log(VMESH_LOG_WARN, "ipsec: peer %s: %s", p->spec.name, vmesh_err_detail());
+            char why[320];
+            snprintf(why, sizeof(why), "%s", vmesh_err_detail());
             vici_drop_on_error(v, rc);
+            /* charon gave up on the IKE exchange: do not wait for the
+             * set-up timeout to try again */
+            pthread_mutex_lock(&p->lock);
+            if (p->st == IX_INSTALLED)
+                cut_locked(p, v, IX_CUT_SETUP_FAILED, why, 0);
+            pthread_mutex_unlock(&p->lock);
         }
     }
     goto out;
@@ -697,10 +679,13 @@ static void *peer_main(void *arg)
     vmesh_vici *v = NULL;
 
     while (!atomic_load(&g->stopping)) {
-        uint64_t now = now_ns(), gen = atomic_load(&g->reappraise_gen);
+        uint64_t now, gen = atomic_load(&g->reappraise_gen);
         struct timespec ts;
 
         pthread_mutex_lock(&p->lock);
+        /* taken under the lock: an install that got the lock first has set
+         * installed_ns, and it must never lie in our future */
+        now = now_ns();
         /* 1. re-appraisal under a new RV snapshot or policy (DESIGN §5) */
         if (gen != p->reappraise_seen) {
             p->reappraise_seen = gen;
@@ -708,7 +693,7 @@ static void *peer_main(void *arg)
                 char why[256];
                 vmesh_atls_reason r = vmesh_agent_reappraise(g->agent, p->spec.id, &p->result, why, sizeof(why));
                 if (r != VMESH_ATLS_R_NONE) {
-                    char detail[320];
+                    char detail[400];
                     snprintf(detail, sizeof(detail), "%s: %s", vmesh_atls_reason_name(r), why);
                     cut_locked(p, &v, IX_CUT_REAPPRAISAL, detail, now);
                 }
@@ -1151,22 +1136,12 @@ out:
 
 static vmesh_err open_listener(struct vmesh_ipsec *g)
 {
-    vmesh_err rc = VMESH_OK;
-    struct sockaddr_storage ss;
-    socklen_t sl, bl = sizeof(ss);
-    int one = 1;
+    vmesh_err rc = vmesh_net_listen(g->cfg.listen, 128, VMESH_NET_LISTEN, &g->listen_fd);
 
-    VMESH_GUARD(resolve(g->cfg.listen, true, &ss, &sl));
-    g->listen_fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    VMESH_ENSURE(g->listen_fd >= 0, VMESH_ERR_IO, "socket: %s", strerror(errno));
-    (void)setsockopt(g->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    VMESH_ENSURE(bind(g->listen_fd, (struct sockaddr *)&ss, sl) == 0 && listen(g->listen_fd, 128) == 0, VMESH_ERR_IO,
-                 "--listen %s: %s", g->cfg.listen, strerror(errno));
-    if (getsockname(g->listen_fd, (struct sockaddr *)&ss, &bl) == 0)
-        g->listen_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                                        : ((struct sockaddr_in *)&ss)->sin_port);
-out:
-    return rc;
+    if (rc != VMESH_OK)
+        return vmesh_err_wrap(rc, "--listen");
+    g->listen_port = vmesh_net_local_port(g->listen_fd);
+    return VMESH_OK;
 }
 
 static vmesh_err open_logs(struct vmesh_ipsec *g)

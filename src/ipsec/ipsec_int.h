@@ -36,7 +36,9 @@ typedef enum {
     IX_CUT__COUNT
 } ix_cut_reason;
 
-typedef enum { IX_ATT_OK = 0, IX_ATT_REFUSED, IX_ATT_PEER_REFUSED, IX_ATT_ERROR, IX_ATT__COUNT } ix_att_result;
+/* deferred: the peer has not reached our epoch yet (bells are polled
+ * independently); tried again within a second */
+typedef enum { IX_ATT_OK = 0, IX_ATT_REFUSED, IX_ATT_PEER_REFUSED, IX_ATT_ERROR, IX_ATT_DEFERRED, IX_ATT__COUNT } ix_att_result;
 
 struct vmesh_ipsec;
 
@@ -61,7 +63,7 @@ typedef struct ix_peer {
     bool rekeying;              /* a make-before-break re-authentication runs */
     uint64_t rekey_started_ns;
     uint64_t old_ike_uid;       /* the IKE SA being replaced */
-    char reason[VMESH_ATLS_FAIL_MESSAGE_MAX + 64]; /* last refusal or cut */
+    char reason[512];           /* last refusal or cut */
     char mode[16], tier[24];
     /* metrics */
     uint64_t attestations[IX_ATT__COUNT];

@@ -276,19 +276,20 @@ vmesh_err vmesh_ipsec_peer_parse(const char *spec, vmesh_ipsec_peer *out)
                  "--peer %s: local-addr=%s is not an IP address", out->name, out->local_addr);
     VMESH_ENSURE(!out->remote_addr[0] || ip_literal(out->remote_addr), VMESH_ERR_ARG,
                  "--peer %s: remote-addr=%s is not an IP address", out->name, out->remote_addr);
-    if (out->connect[0] && !out->remote_addr[0]) {
+    if (out->connect[0]) {
+        vmesh_net_hostport hp;
+        rc = vmesh_net_parse(out->connect, 0, &hp);
+        if (rc != VMESH_OK) {
+            vmesh_err_wrap(rc, "--peer %s: connect=", out->name);
+            goto out;
+        }
         /* the IKE peer defaults to the host of its control endpoint */
-        const char *colon = strrchr(out->connect, ':');
-        size_t hl = colon ? (size_t)(colon - out->connect) : 0;
-        const char *h = out->connect;
-        if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']')
-            h++, hl -= 2;
-        VMESH_ENSURE(colon != NULL && hl > 0 && hl < sizeof(out->remote_addr), VMESH_ERR_ARG,
-                     "--peer %s: connect=%s is not HOST:PORT", out->name, out->connect);
-        memcpy(out->remote_addr, h, hl);
-        out->remote_addr[hl] = '\0';
-        VMESH_ENSURE(ip_literal(out->remote_addr), VMESH_ERR_ARG,
-                     "--peer %s: connect=%s: give an IP address or remote-addr= for IKE", out->name, out->connect);
+        if (!out->remote_addr[0]) {
+            VMESH_ENSURE(!hp.name && strlen(hp.host) < sizeof(out->remote_addr), VMESH_ERR_ARG,
+                         "--peer %s: connect=%s names a host: give remote-addr= (an IP address) for IKE", out->name,
+                         out->connect);
+            snprintf(out->remote_addr, sizeof(out->remote_addr), "%s", hp.host);
+        }
     }
     VMESH_ENSURE(out->connect[0] || out->remote_addr[0], VMESH_ERR_ARG,
                  "--peer %s: remote-addr= is required when the peer dials us (no connect=)", out->name);
