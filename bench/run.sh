@@ -4,7 +4,7 @@
 set -eu
 BUILD=${1:-build}
 HERE=$(cd "$(dirname "$0")" && pwd)
-for b in appraise handshake tpm2 verifier cc bundles proxy sase-scale; do
+for b in appraise handshake tpm2 verifier cc bundles proxy sase-scale ipsec; do
     echo "== bench/$b"
     bash "$HERE/$b/run.sh" "$BUILD"
 done

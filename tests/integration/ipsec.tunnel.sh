@@ -19,7 +19,7 @@ ix_setup
 
 # ---- 1. nothing before attestation
 can_ping && fail "host-b reached host-m before any attestation" || ok "no route between the sites before attestation (ping fails)"
-mkdir -p "$T/www"; printf 'VMESH-IPSEC-MARKER-%s\n' "$(head -c 8 /dev/urandom | xxd -p)" > "$T/www/marker.txt"
+mkdir -p "$T/www"; printf 'VMESH-IPSEC-MARKER-%s\n' "$(openssl rand -hex 8)" > "$T/www/marker.txt"
 MARKER=$(cut -c1-19 "$T/www/marker.txt")
 head -c 200000 /dev/urandom > "$T/www/big.bin"
 ip netns exec "$NS_HM" python3 -m http.server --bind 198.18.2.2 --directory "$T/www" 8000 >"$T/http.out" 2>&1 &

@@ -81,7 +81,7 @@ secrets {
   ike-guess {
     id-1 = "{201}:$ID_B"
     id-2 = "{201}:$ID_M"
-    secret = 0x$(head -c 32 /dev/urandom | xxd -p -c 64)
+    secret = 0x$(openssl rand -hex 32)
   }
 }
 EOF
