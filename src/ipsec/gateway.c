@@ -143,7 +143,7 @@ static uint64_t current_epoch(struct vmesh_ipsec *g)
     vmesh_bell b;
 
     if (g->bell == NULL)
-        return atomic_load_explicit((_Atomic uint64_t *)&g->manual_epoch, memory_order_relaxed);
+        return atomic_load(&g->manual_epoch);
     if (vmesh_bell_view_current(g->bell, &b) != VMESH_OK) {
         vmesh_err_clear();
         return 0;
@@ -159,8 +159,7 @@ static bool epoch_in_force(struct vmesh_ipsec *g, const ix_peer *p, uint64_t e, 
     vmesh_bell cur, prev;
 
     if (g->bell == NULL)
-        return g->cfg.rekey_seconds <= 0 ||
-               now - p->installed_ns < 2ULL * (uint64_t)g->cfg.rekey_seconds * 1000000000ULL;
+        return g->cfg.rekey_seconds <= 0 || now - p->cred_ns < 2ULL * (uint64_t)g->cfg.rekey_seconds * 1000000000ULL;
     if (vmesh_bell_view_current(g->bell, &cur) != VMESH_OK) {
         vmesh_err_clear();
         return e == 0;
@@ -298,7 +297,10 @@ out:
     return rc;
 }
 
-static void keep_result(ix_peer *p, vmesh_atls_conn *c, uint64_t epoch)
+/* gen0: the re-appraisal generation when the session began; a snapshot
+ * that arrived during the session is applied to its result on the next
+ * tick rather than assumed to have been seen. */
+static void keep_result(ix_peer *p, vmesh_atls_conn *c, uint64_t epoch, uint64_t gen0)
 {
     const vmesh_atls_peer_result *r = vmesh_atls_peer_result_get(c);
 
@@ -318,7 +320,8 @@ static void keep_result(ix_peer *p, vmesh_atls_conn *c, uint64_t epoch)
     }
     snprintf(p->mode, sizeof(p->mode), "%s", vmesh_atls_mode_name(vmesh_atls_peer_mode(c)));
     p->epoch = epoch;
-    p->reappraise_seen = atomic_load(&p->g->reappraise_gen);
+    p->cred_ns = now_ns();
+    p->reappraise_seen = gen0;
 }
 
 /* ---- the attested session ----------------------------------------------------------------------------- */
@@ -472,6 +475,7 @@ static void attest_and_install(ix_peer *p, vmesh_vici **v, uint64_t epoch)
 {
     struct vmesh_ipsec *g = p->g;
     uint64_t t0 = now_ns(), deadline = t0 + (uint64_t)g->deadline_ms * 1000000u;
+    uint64_t gen0 = atomic_load(&g->reappraise_gen);
     vmesh_atls_conn *c = NULL;
     vmesh_ipsec_msg req, resp;
     uint8_t psk[VMESH_IPSEC_PSK_LEN];
@@ -541,7 +545,7 @@ static void attest_and_install(ix_peer *p, vmesh_vici **v, uint64_t epoch)
         goto out;
     }
     keylog(g, p, epoch, psk);
-    keep_result(p, c, epoch);
+    keep_result(p, c, epoch, gen0);
     p->installs++;
     if (p->st == IX_UP) {
         ix_sas sas;
@@ -773,6 +777,7 @@ static void refuse(vmesh_atls_conn *c, int fd, uint64_t epoch, uint64_t deadline
 static void serve(struct vmesh_ipsec *g, int fd)
 {
     uint64_t t0 = now_ns(), deadline = t0 + (uint64_t)g->deadline_ms * 1000000u;
+    uint64_t gen0 = atomic_load(&g->reappraise_gen);
     vmesh_atls_conn *c = NULL;
     vmesh_vici *v = NULL;
     vmesh_ipsec_msg req, ok;
@@ -855,7 +860,7 @@ static void serve(struct vmesh_ipsec *g, int fd)
         goto out;
     }
     keylog(g, p, req.epoch, psk);
-    keep_result(p, c, req.epoch);
+    keep_result(p, c, req.epoch, gen0);
     p->installs++;
     if (p->st == IX_UP) {
         ix_sas sas;
@@ -1358,7 +1363,7 @@ vmesh_err vmesh_ipsec_run(vmesh_ipsec *g)
         if (g->cfg.bell_file && refresh_bell_file(g) != VMESH_OK)
             vmesh_log(VMESH_LOG_DEBUG, "ipsec: %s", vmesh_err_detail());
         if (g->bell == NULL && g->cfg.rekey_seconds > 0 && now_ns() >= next_rekey) {
-            atomic_fetch_add((_Atomic uint64_t *)&g->manual_epoch, 1);
+            atomic_fetch_add(&g->manual_epoch, 1);
             next_rekey = now_ns() + (uint64_t)g->cfg.rekey_seconds * 1000000000ULL;
             wake_all(g);
         }

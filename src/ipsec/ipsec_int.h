@@ -57,6 +57,7 @@ typedef struct ix_peer {
     bool have_result;
     vmesh_atls_peer_result result; /* the appraisal that installed it (for re-appraisal) */
     uint64_t installed_ns, up_ns, attest_started_ns;
+    uint64_t cred_ns;           /* when the current credential was installed (set-up or re-key) */
     uint64_t next_attempt_ns;   /* initiator: when to (re)attest */
     unsigned transient_retries; /* quick retries after an epoch mismatch */
     uint64_t reappraise_seen;
@@ -99,7 +100,7 @@ struct vmesh_ipsec {
     _Atomic uint64_t reappraise_gen;
     _Atomic bool have_snapshot;
     _Atomic uint64_t snapshots;
-    uint64_t manual_epoch;      /* without a bell: our re-key generation */
+    _Atomic uint64_t manual_epoch; /* without a bell: our re-key generation */
     /* peers */
     ix_peer *peers;
     size_t npeers;

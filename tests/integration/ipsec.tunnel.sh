@@ -71,11 +71,15 @@ sleep 1
 kill -INT $TD_WAN $TD_LAN; wait $TD_WAN $TD_LAN 2>/dev/null
 total=$(tcpdump -n -r "$T/wan.pcap" 2>/dev/null | wc -l)
 esp=$(tcpdump -n -r "$T/wan.pcap" 2>/dev/null | grep -c 'UDP-encap: ESP')
-ike=$(tcpdump -n -r "$T/wan.pcap" 'udp port 500 or (udp port 4500 and udp[8:4] = 0)' 2>/dev/null | wc -l)
+# IKE: port 500, or 4500 with the non-ESP marker (RFC 3948 §2.2); NAT-T
+# keepalives: one 0xff byte on 4500 (§2.3; kernel-libipsec always uses NAT-T)
+ike=$(tcpdump -n -r "$T/wan.pcap" 'udp port 500 or (udp port 4500 and udp[4:2] > 12 and udp[8:4] = 0)' 2>/dev/null | wc -l)
+keepalive=$(tcpdump -n -r "$T/wan.pcap" 'udp port 4500 and udp[4:2] = 9 and udp[8] = 0xff' 2>/dev/null | wc -l)
 clear=$(tcpdump -n -r "$T/wan.pcap" 'host 198.18.1.2 or host 198.18.2.2' 2>/dev/null | wc -l)
-echo "  underlay capture: $total packets, $esp ESP-in-UDP, $ike IKE, $clear with a host address in clear"
-[ "$esp" -ge 10 ] && [ "$clear" = 0 ] && [ $((esp + ike)) = "$total" ] && ok "underlay: only ESP (and IKE) between the sites" ||
-    fail "underlay capture is not ESP only"
+echo "  underlay capture: $total packets, $esp ESP-in-UDP, $ike IKE, $keepalive NAT-T keepalives, $clear with a host address in clear"
+[ "$esp" -ge 10 ] && [ "$clear" = 0 ] && [ $((esp + ike + keepalive)) = "$total" ] &&
+    ok "underlay: only ESP (and IKE, NAT-T keepalives) between the sites" ||
+    { fail "underlay capture is not ESP only"; tcpdump -n -r "$T/wan.pcap" 2>/dev/null | grep -v 'UDP-encap: ESP' | head -5; }
 grep -qa "VMESH-IPSEC-MARKER" "$T/wan.pcap" && fail "the marker crossed the underlay in clear" || ok "the marker never appears on the underlay"
 grep -qa "VMESH-IPSEC-MARKER" "$T/lan.pcap" && ok "control: the same marker is visible on the main site's LAN" || fail "control capture lacks the marker"
 
