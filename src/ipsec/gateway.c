@@ -297,27 +297,29 @@ out:
     return rc;
 }
 
-/* gen0: the re-appraisal generation when the session began; a snapshot
- * that arrived during the session is applied to its result on the next
- * tick rather than assumed to have been seen. */
-static void keep_result(ix_peer *p, vmesh_atls_conn *c, uint64_t epoch, uint64_t gen0)
+/* The session's result, copied before anything is installed: a peer we
+ * could not re-judge later must not get a credential (fail closed). */
+static vmesh_err take_result(vmesh_atls_conn *c, vmesh_atls_peer_result *out)
 {
     const vmesh_atls_peer_result *r = vmesh_atls_peer_result_get(c);
 
+    vmesh_atls_peer_result_init(out);
+    if (r == NULL)
+        return vmesh_err_set(VMESH_ERR_STATE, "ipsec: no appraisal result to keep for re-appraisal");
+    return vmesh_atls_peer_result_copy(out, r);
+}
+
+/* Moves r into the peer (r is left empty). gen0: the re-appraisal
+ * generation when the session began; a snapshot that arrived during the
+ * session is applied to its result on the next tick rather than assumed to
+ * have been seen. */
+static void keep_result(ix_peer *p, vmesh_atls_conn *c, vmesh_atls_peer_result *r, uint64_t epoch, uint64_t gen0)
+{
     vmesh_atls_peer_result_free(&p->result);
-    vmesh_atls_peer_result_init(&p->result);
-    p->have_result = false;
-    if (r != NULL) {
-        p->result.tv = r->tv;
-        p->result.tier = r->tier;
-        p->result.mode = r->mode;
-        snprintf(p->result.reason, sizeof(p->result.reason), "%s", r->reason);
-        if (vmesh_buf_set(&p->result.claims_json, r->claims_json.data, r->claims_json.len) == VMESH_OK)
-            p->have_result = true;
-        else
-            vmesh_err_clear();
-        snprintf(p->tier, sizeof(p->tier), "%s", vmesh_tier_name(r->tier));
-    }
+    p->result = *r;
+    vmesh_atls_peer_result_init(r);
+    p->have_result = true;
+    snprintf(p->tier, sizeof(p->tier), "%s", vmesh_tier_name(p->result.tier));
     snprintf(p->mode, sizeof(p->mode), "%s", vmesh_atls_mode_name(vmesh_atls_peer_mode(c)));
     p->epoch = epoch;
     p->cred_ns = now_ns();
@@ -479,12 +481,14 @@ static void attest_and_install(ix_peer *p, vmesh_vici **v, uint64_t epoch)
     vmesh_atls_conn *c = NULL;
     vmesh_ipsec_msg req, resp;
     uint8_t psk[VMESH_IPSEC_PSK_LEN];
+    vmesh_atls_peer_result kept;
     att_outcome o;
     vmesh_err rc;
     int fd = -1;
     bool transient = false, refused;
 
     memset(&o, 0, sizeof(o));
+    vmesh_atls_peer_result_init(&kept);
     rc = connect_to(p->spec.connect, deadline, &fd);
     if (rc == VMESH_OK)
         rc = vmesh_atls_conn_new(p->tls, fd, &c);
@@ -536,7 +540,9 @@ static void attest_and_install(ix_peer *p, vmesh_vici **v, uint64_t epoch)
     p->attestations[IX_ATT_OK]++;
     p->transient_retries = 0;
     log_attestation(p, &o, epoch, secs(now_ns() - t0) * 1000);
-    rc = install_locked(p, v, psk);
+    rc = take_result(c, &kept);
+    if (rc == VMESH_OK)
+        rc = install_locked(p, v, psk);
     if (rc != VMESH_OK) {
         vmesh_log(VMESH_LOG_ERROR, "ipsec: peer %s: %s", p->spec.name, vmesh_err_detail());
         snprintf(p->reason, sizeof(p->reason), "charon: %s", vmesh_err_detail());
@@ -545,7 +551,7 @@ static void attest_and_install(ix_peer *p, vmesh_vici **v, uint64_t epoch)
         goto out;
     }
     keylog(g, p, epoch, psk);
-    keep_result(p, c, epoch, gen0);
+    keep_result(p, c, &kept, epoch, gen0);
     p->installs++;
     if (p->st == IX_UP) {
         ix_sas sas;
@@ -615,6 +621,7 @@ failed:
     pthread_mutex_unlock(&p->lock);
 out:
     OPENSSL_cleanse(psk, sizeof(psk));
+    vmesh_atls_peer_result_free(&kept);
     if (c != NULL && fd >= 0 && rc == VMESH_OK)
         (void)drive(c, fd, op_shutdown, now_ns() + 200000000ULL);
     vmesh_err_clear();
@@ -782,12 +789,14 @@ static void serve(struct vmesh_ipsec *g, int fd)
     vmesh_vici *v = NULL;
     vmesh_ipsec_msg req, ok;
     uint8_t psk[VMESH_IPSEC_PSK_LEN];
+    vmesh_atls_peer_result kept;
     att_outcome o;
     ix_peer *p = NULL;
     vmesh_err rc;
     uint64_t cur;
 
     memset(&o, 0, sizeof(o));
+    vmesh_atls_peer_result_init(&kept);
     rc = vmesh_atls_conn_new(g->server_tls, fd, &c);
     if (rc == VMESH_OK)
         rc = drive(c, fd, op_handshake, deadline);
@@ -852,7 +861,9 @@ static void serve(struct vmesh_ipsec *g, int fd)
     o.res = IX_ATT_OK;
     p->attestations[IX_ATT_OK]++;
     log_attestation(p, &o, req.epoch, secs(now_ns() - t0) * 1000);
-    rc = install_locked(p, &v, psk);
+    rc = take_result(c, &kept);
+    if (rc == VMESH_OK)
+        rc = install_locked(p, &v, psk);
     if (rc != VMESH_OK) {
         vmesh_log(VMESH_LOG_ERROR, "ipsec: peer %s: %s", p->spec.name, vmesh_err_detail());
         pthread_mutex_unlock(&p->lock);
@@ -860,7 +871,7 @@ static void serve(struct vmesh_ipsec *g, int fd)
         goto out;
     }
     keylog(g, p, req.epoch, psk);
-    keep_result(p, c, req.epoch, gen0);
+    keep_result(p, c, &kept, req.epoch, gen0);
     p->installs++;
     if (p->st == IX_UP) {
         ix_sas sas;
@@ -888,6 +899,7 @@ static void serve(struct vmesh_ipsec *g, int fd)
     wake_all(g);
 out:
     OPENSSL_cleanse(psk, sizeof(psk));
+    vmesh_atls_peer_result_free(&kept);
     vmesh_err_clear();
     vmesh_vici_close(v);
     vmesh_atls_free(c);
