@@ -39,13 +39,15 @@ extern "C" {
 #define VMESH_IPSEC_PSK_LEN 32
 
 /* The exporter context (pure). */
-void vmesh_ipsec_context(const uint8_t *client_spki, size_t client_spki_len, const uint8_t *server_spki,
-                         size_t server_spki_len, uint64_t epoch, uint8_t out[VMESH_IPSEC_CONTEXT_LEN]);
+void vmesh_ipsec_context(const uint8_t *client_spki, size_t client_spki_len,
+                         const uint8_t *server_spki, size_t server_spki_len, uint64_t epoch,
+                         uint8_t out[VMESH_IPSEC_CONTEXT_LEN]);
 /* The PSK of an established attested connection (either side computes the
  * same bytes). VMESH_ERR_STATE without the attested channel or before the
  * peer was accepted; VMESH_ERR_POLICY when the peer was admitted without
  * attesting (mode none). */
-vmesh_err vmesh_ipsec_derive(vmesh_atls_conn *c, uint64_t epoch, uint8_t psk[VMESH_IPSEC_PSK_LEN]) VMESH_WUR;
+vmesh_err vmesh_ipsec_derive(vmesh_atls_conn *c, uint64_t epoch,
+                             uint8_t psk[VMESH_IPSEC_PSK_LEN]) VMESH_WUR;
 
 /* ---- the control message -----------------------------------------------------
  * After the attested handshake the initiator asks the responder to install
@@ -75,9 +77,10 @@ vmesh_err vmesh_ipsec_msg_encode(const vmesh_ipsec_msg *m, vmesh_buf *out) VMESH
 /* Decodes from the start of p: VMESH_ERR_WANT_READ when more bytes are
  * needed (nothing consumed), else exactly one message (*used bytes) or an
  * error naming the problem (magic, version, type, text length or bytes). */
-vmesh_err vmesh_ipsec_msg_decode(const uint8_t *p, size_t n, vmesh_ipsec_msg *m, size_t *used) VMESH_WUR;
+vmesh_err vmesh_ipsec_msg_decode(const uint8_t *p, size_t n, vmesh_ipsec_msg *m,
+                                 size_t *used) VMESH_WUR;
 
-/* ---- peers ---------------------------------------------------------------------- */
+/* ---- peers ---------------------------------------------------------------------------------- */
 
 #define VMESH_IPSEC_MAX_PEERS 64
 #define VMESH_IPSEC_MAX_TS 8
@@ -88,13 +91,13 @@ vmesh_err vmesh_ipsec_msg_decode(const uint8_t *p, size_t n, vmesh_ipsec_msg *m,
 
 /* One peer gateway. */
 typedef struct {
-    char name[VMESH_IPSEC_NAME_MAX + 1];     /* [A-Za-z0-9_-]; charon names "vmesh-<name>" */
-    char id[VMESH_IPSEC_ID_MAX + 1];         /* its SPIFFE ID (SVID URI SAN) */
-    char connect[VMESH_IPSEC_ADDR_MAX + 1];  /* HOST:PORT (vmesh_net_parse) of its vmesh ipsec
-                                              * listener: we initiate; "" when it dials us */
-    char local_addr[64], remote_addr[64];    /* IKE endpoints (IP addresses); local ""
-                                              * = any; remote "" = the host of connect */
-    char local_ts[VMESH_IPSEC_MAX_TS][VMESH_IPSEC_TS_MAX + 1];  /* our subnets (CIDR) */
+    char name[VMESH_IPSEC_NAME_MAX + 1];    /* [A-Za-z0-9_-]; charon names "vmesh-<name>" */
+    char id[VMESH_IPSEC_ID_MAX + 1];        /* its SPIFFE ID (SVID URI SAN) */
+    char connect[VMESH_IPSEC_ADDR_MAX + 1]; /* HOST:PORT (vmesh_net_parse) of its vmesh ipsec
+                                             * listener: we initiate; "" when it dials us */
+    char local_addr[64], remote_addr[64];   /* IKE endpoints (IP addresses); local ""
+                                             * = any; remote "" = the host of connect */
+    char local_ts[VMESH_IPSEC_MAX_TS][VMESH_IPSEC_TS_MAX + 1]; /* our subnets (CIDR) */
     size_t n_local_ts;
     char remote_ts[VMESH_IPSEC_MAX_TS][VMESH_IPSEC_TS_MAX + 1]; /* its subnets */
     size_t n_remote_ts;
@@ -106,7 +109,7 @@ typedef struct {
  * id must be a SPIFFE ID, addresses IP literals, subnets CIDR. */
 vmesh_err vmesh_ipsec_peer_parse(const char *spec, vmesh_ipsec_peer *out) VMESH_WUR;
 
-/* ---- the gateway daemon --------------------------------------------------------- */
+/* ---- the gateway daemon --------------------------------------------------------------------- */
 
 typedef struct {
     /* identity: our X509-SVID chain (leaf first), its key, the trust bundle */
@@ -115,36 +118,36 @@ typedef struct {
     const char *platform;
     const vmesh_kv *platform_cfg;
     size_t n_platform_cfg;
-    unsigned attest_modes;         /* VMESH_ATLS_MODE_BIT mask; 0: every mode we can */
-    int64_t ak_rotate_seconds;     /* 0: the agent's default */
+    unsigned attest_modes;     /* VMESH_ATLS_MODE_BIT mask; 0: every mode we can */
+    int64_t ak_rotate_seconds; /* 0: the agent's default */
     /* relying party: reference values from files and/or RVPs (sync) */
     const char *const *rv_files;
     size_t n_rv_files;
-    const char *const *rvps;       /* vmesh_sync_add_rvp_spec specs */
+    const char *const *rvps; /* vmesh_sync_add_rvp_spec specs */
     size_t n_rvps;
-    const char *state_dir;         /* sync state; NULL: "vmesh-ipsec-state" */
-    int poll_interval;             /* seconds between RVP polls; 0: 30 */
-    const char *bell_key;          /* the epoch bell's public key; NULL: no bell */
-    const char *bell_file;         /* bell.jws read every second, or ... */
-    const char *bell_url;          /* ... fetched with the bundles (NULL with rvps: <first RVP>/bell.jws) */
-    const char *policy_file;       /* RP policy; NULL: the strict default */
+    const char *state_dir; /* sync state; NULL: "vmesh-ipsec-state" */
+    int poll_interval;     /* seconds between RVP polls; 0: 30 */
+    const char *bell_key;  /* the epoch bell's public key; NULL: no bell */
+    const char *bell_file; /* bell.jws read every second, or ... */
+    const char *bell_url;  /* ... fetched with the bundles (NULL with rvps: <first RVP>/bell.jws) */
+    const char *policy_file;              /* RP policy; NULL: the strict default */
     const char *const *trusted_verifiers; /* passport EAR keys */
     size_t n_trusted_verifiers;
     /* charon and the peers */
-    const char *vici;              /* NULL: unix:///var/run/charon.vici */
-    const char *listen;            /* HOST:PORT for peers that dial us; NULL: none */
+    const char *vici;   /* NULL: unix:///var/run/charon.vici */
+    const char *listen; /* HOST:PORT for peers that dial us; NULL: none */
     const vmesh_ipsec_peer *peers;
     size_t n_peers;
-    const char *ike_proposals;     /* NULL: "aes256gcm16-prfsha256-ecp256" */
-    const char *esp_proposals;     /* NULL: "aes256gcm16" */
-    int retry_seconds;             /* after a refusal or failure; 0: the poll interval */
-    int rekey_seconds;             /* without a bell: re-attest and re-key this often; 0: never */
-    uint32_t deadline_ms;          /* attested handshake + control exchange; 0: 10000 */
-    uint32_t monitor_ms;           /* how often charon's SAs are checked; 0: 250 */
+    const char *ike_proposals; /* NULL: "aes256gcm16-prfsha256-ecp256" */
+    const char *esp_proposals; /* NULL: "aes256gcm16" */
+    int retry_seconds;         /* after a refusal or failure; 0: the poll interval */
+    int rekey_seconds;         /* without a bell: re-attest and re-key this often; 0: never */
+    uint32_t deadline_ms;      /* attested handshake + control exchange; 0: 10000 */
+    uint32_t monitor_ms;       /* how often charon's SAs are checked; 0: 250 */
     /* operations */
-    const char *admin_listen;      /* HOST:PORT: /ready, /metrics, /peers; NULL: none */
-    const char *access_log;        /* JSON lines; "-" stderr; NULL: none */
-    const char *keylog;            /* TESTING ONLY: append every derived PSK here */
+    const char *admin_listen; /* HOST:PORT: /ready, /metrics, /peers; NULL: none */
+    const char *access_log;   /* JSON lines; "-" stderr; NULL: none */
+    const char *keylog;       /* TESTING ONLY: append every derived PSK here */
 } vmesh_ipsec_config;
 
 typedef struct vmesh_ipsec vmesh_ipsec;
@@ -157,8 +160,8 @@ typedef struct vmesh_ipsec vmesh_ipsec;
  * keys named vmesh-*); opens the listener and the admin endpoint. */
 vmesh_err vmesh_ipsec_new(const vmesh_ipsec_config *cfg, vmesh_ipsec **out) VMESH_WUR;
 /* Runs until vmesh_ipsec_stop, SIGTERM or SIGINT (SIGHUP reloads); call it
- * from the thread that called vmesh_ipsec_new. On the way out every credential and SA it installed is
- * removed from charon. */
+ * from the thread that called vmesh_ipsec_new. On the way out every credential and SA it installed
+ * is removed from charon. */
 vmesh_err vmesh_ipsec_run(vmesh_ipsec *g) VMESH_WUR;
 /* Async-signal-safe. */
 void vmesh_ipsec_stop(vmesh_ipsec *g);

@@ -53,7 +53,7 @@ typedef enum {
     VMESH_VICI_LIST_END = 6,
 } vmesh_vici_element;
 
-/* ---- building a message ------------------------------------------------------ */
+/* ---- building a message --------------------------------------------------------------------- */
 
 /* A message under construction. The add functions record the first error
  * (a name over 255 bytes, a value over 65535, a key inside a list, an
@@ -81,7 +81,7 @@ void vmesh_vici_list_end(vmesh_vici_builder *b);
  * open; VMESH_OK when the message is complete. */
 vmesh_err vmesh_vici_build_end(const vmesh_vici_builder *b) VMESH_WUR;
 
-/* ---- decoding ---------------------------------------------------------------- */
+/* ---- decoding ------------------------------------------------------------------------------- */
 
 typedef struct vmesh_vici_msg vmesh_vici_msg;
 typedef struct vmesh_vici_node vmesh_vici_node;
@@ -99,7 +99,12 @@ const vmesh_vici_node *vmesh_vici_msg_root(const vmesh_vici_msg *m);
 
 /* Node kinds: a section (children), a key/value, a list (children are
  * items: unnamed values). */
-typedef enum { VMESH_VICI_NODE_SECTION, VMESH_VICI_NODE_KV, VMESH_VICI_NODE_LIST, VMESH_VICI_NODE_ITEM } vmesh_vici_node_kind;
+typedef enum {
+    VMESH_VICI_NODE_SECTION,
+    VMESH_VICI_NODE_KV,
+    VMESH_VICI_NODE_LIST,
+    VMESH_VICI_NODE_ITEM
+} vmesh_vici_node_kind;
 
 vmesh_vici_node_kind vmesh_vici_node_kind_of(const vmesh_vici_node *n);
 const char *vmesh_vici_node_name(const vmesh_vici_node *n); /* "" for items and the root */
@@ -128,7 +133,7 @@ typedef struct {
  * carries no message are refused. */
 vmesh_err vmesh_vici_packet_parse(const uint8_t *p, size_t n, vmesh_vici_packet *out) VMESH_WUR;
 
-/* ---- the client -------------------------------------------------------------- */
+/* ---- the client ----------------------------------------------------------------------------- */
 
 typedef struct vmesh_vici vmesh_vici;
 

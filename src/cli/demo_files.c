@@ -74,7 +74,8 @@ static void impl_id(const char *prefix, const char *who, char impl[33])
     demo_sfmt(impl, 33, "%s%-*.*s", prefix, w < 0 ? 0 : w, w < 0 ? 0 : w, who);
 }
 
-vmesh_err demo_psa_platform(const char *dir, const char *class_prefix, const char *who, const char *workload_text)
+vmesh_err demo_psa_platform(const char *dir, const char *class_prefix, const char *who,
+                            const char *workload_text)
 {
     vmesh_err rc = VMESH_OK;
     vmesh_key *k = NULL;
@@ -96,10 +97,10 @@ vmesh_err demo_psa_platform(const char *dir, const char *class_prefix, const cha
     VMESH_GUARD(b64((const uint8_t *)impl, 32, impl64, sizeof(impl64)));
     VMESH_GUARD(b64(zero, 32, zero64, sizeof(zero64)));
     claims = json_pack("{s:s, s:i, s:i, s:s, s:s, s:s, s:[{s:s, s:s, s:s}]}", "eat-profile",
-                       "tag:psacertified.org,2023:psa#tfm", "psa-client-id", 1, "psa-security-lifecycle", 12288,
-                       "psa-implementation-id", impl64, "psa-boot-seed", zero64, "psa-nonce", zero64,
-                       "psa-software-components", "measurement-type", "BL", "measurement-value", zero64,
-                       "signer-id", zero64);
+                       "tag:psacertified.org,2023:psa#tfm", "psa-client-id", 1,
+                       "psa-security-lifecycle", 12288, "psa-implementation-id", impl64,
+                       "psa-boot-seed", zero64, "psa-nonce", zero64, "psa-software-components",
+                       "measurement-type", "BL", "measurement-value", zero64, "signer-id", zero64);
     demo_sfmt(path, sizeof(path), "%s/%s-claims.json", dir, who);
     VMESH_GUARD(demo_write_json(path, claims));
 out:
@@ -108,8 +109,8 @@ out:
     return rc;
 }
 
-vmesh_err demo_psa_rv_entry(const char *dir, const char *class_prefix, const char *who, const char *workload_digest,
-                            json_t *list)
+vmesh_err demo_psa_rv_entry(const char *dir, const char *class_prefix, const char *who,
+                            const char *workload_digest, json_t *list)
 {
     vmesh_err rc = VMESH_OK;
     char path[PATH_MAX], impl[33], impl64[64], fw[65], wl[65];
@@ -129,10 +130,12 @@ vmesh_err demo_psa_rv_entry(const char *dir, const char *class_prefix, const cha
     demo_sfmt(path, sizeof(path), "%s/%s-iak.pub", dir, who);
     VMESH_GUARD(vmesh_file_read(path, 16384, &pem));
     VMESH_GUARD(vmesh_buf_terminate(&pem));
-    e = json_pack("{s:s, s:s, s:[{s:s, s:{s:s, s:s}}, {s:s, s:{s:s, s:s}}], s:[s]}", "scheme", "psa", "class-id",
-                  impl64, "measurements", "name", "BL", "digest", "alg", "sha-256", "value", fw, "name", "workload",
-                  "digest", "alg", "sha-256", "value", wl, "keys", (const char *)pem.data);
-    VMESH_ENSURE(e != NULL && json_array_append_new(list, e) == 0, VMESH_ERR_NOMEM, "out of memory");
+    e = json_pack("{s:s, s:s, s:[{s:s, s:{s:s, s:s}}, {s:s, s:{s:s, s:s}}], s:[s]}", "scheme",
+                  "psa", "class-id", impl64, "measurements", "name", "BL", "digest", "alg",
+                  "sha-256", "value", fw, "name", "workload", "digest", "alg", "sha-256", "value",
+                  wl, "keys", (const char *)pem.data);
+    VMESH_ENSURE(e != NULL && json_array_append_new(list, e) == 0, VMESH_ERR_NOMEM,
+                 "out of memory");
 out:
     vmesh_buf_free(&pem);
     return rc;

@@ -39,12 +39,15 @@ vmesh_err ix_metrics_render(struct vmesh_ipsec *g, vmesh_buf *out)
     vmesh_err rc = VMESH_OK;
     vmesh_agent_stats st;
 
-#define HELP(name, type, text) VMESH_GUARD(add(out, "# HELP " name " " text "\n# TYPE " name " " type "\n"))
-    HELP("vmesh_ipsec_peer_up", "gauge", "1 while an IKE SA with an installed CHILD_SA carries the peer's traffic");
+#define HELP(name, type, text)                                                                     \
+    VMESH_GUARD(add(out, "# HELP " name " " text "\n# TYPE " name " " type "\n"))
+    HELP("vmesh_ipsec_peer_up", "gauge",
+         "1 while an IKE SA with an installed CHILD_SA carries the peer's traffic");
     for (size_t i = 0; i < g->npeers; i++) {
         ix_peer *p = &g->peers[i];
         pthread_mutex_lock(&p->lock);
-        rc = add(out, "vmesh_ipsec_peer_up{peer=\"%s\"} %d\n", p->spec.name, p->st == IX_UP ? 1 : 0);
+        rc =
+            add(out, "vmesh_ipsec_peer_up{peer=\"%s\"} %d\n", p->spec.name, p->st == IX_UP ? 1 : 0);
         pthread_mutex_unlock(&p->lock);
         VMESH_GUARD(rc);
     }
@@ -57,31 +60,38 @@ vmesh_err ix_metrics_render(struct vmesh_ipsec *g, vmesh_buf *out)
         pthread_mutex_unlock(&p->lock);
         VMESH_GUARD(rc);
     }
-    HELP("vmesh_ipsec_attestations_total", "counter", "attested sessions with the peer gateway, by result");
+    HELP("vmesh_ipsec_attestations_total", "counter",
+         "attested sessions with the peer gateway, by result");
     for (size_t i = 0; i < g->npeers; i++) {
         ix_peer *p = &g->peers[i];
         pthread_mutex_lock(&p->lock);
         for (int r = 0; r < IX_ATT__COUNT && rc == VMESH_OK; r++)
-            rc = add(out, "vmesh_ipsec_attestations_total{peer=\"%s\",result=\"%s\"} %llu\n", p->spec.name,
-                     ix_att_name((ix_att_result)r), (unsigned long long)p->attestations[r]);
+            rc = add(out, "vmesh_ipsec_attestations_total{peer=\"%s\",result=\"%s\"} %llu\n",
+                     p->spec.name, ix_att_name((ix_att_result)r),
+                     (unsigned long long)p->attestations[r]);
         pthread_mutex_unlock(&p->lock);
         VMESH_GUARD(rc);
     }
-    HELP("vmesh_ipsec_installs_total", "counter", "attestation-derived credentials installed into charon");
-    HELP("vmesh_ipsec_rekeys_total", "counter", "make-before-break re-authentications completed at an epoch change");
+    HELP("vmesh_ipsec_installs_total", "counter",
+         "attestation-derived credentials installed into charon");
+    HELP("vmesh_ipsec_rekeys_total", "counter",
+         "make-before-break re-authentications completed at an epoch change");
     HELP("vmesh_ipsec_rekey_failures_total", "counter", "re-authentications that did not complete");
     for (size_t i = 0; i < g->npeers; i++) {
         ix_peer *p = &g->peers[i];
         pthread_mutex_lock(&p->lock);
-        rc = add(out,
-                 "vmesh_ipsec_installs_total{peer=\"%s\"} %llu\nvmesh_ipsec_rekeys_total{peer=\"%s\"} %llu\n"
-                 "vmesh_ipsec_rekey_failures_total{peer=\"%s\"} %llu\n",
-                 p->spec.name, (unsigned long long)p->installs, p->spec.name, (unsigned long long)p->rekeys,
-                 p->spec.name, (unsigned long long)p->rekey_failures);
+        rc =
+            add(out,
+                "vmesh_ipsec_installs_total{peer=\"%s\"} "
+                "%llu\nvmesh_ipsec_rekeys_total{peer=\"%s\"} %llu\n"
+                "vmesh_ipsec_rekey_failures_total{peer=\"%s\"} %llu\n",
+                p->spec.name, (unsigned long long)p->installs, p->spec.name,
+                (unsigned long long)p->rekeys, p->spec.name, (unsigned long long)p->rekey_failures);
         pthread_mutex_unlock(&p->lock);
         VMESH_GUARD(rc);
     }
-    HELP("vmesh_ipsec_cuts_total", "counter", "IKE SAs terminated and credentials removed, by reason");
+    HELP("vmesh_ipsec_cuts_total", "counter",
+         "IKE SAs terminated and credentials removed, by reason");
     for (size_t i = 0; i < g->npeers; i++) {
         ix_peer *p = &g->peers[i];
         pthread_mutex_lock(&p->lock);
@@ -92,7 +102,8 @@ vmesh_err ix_metrics_render(struct vmesh_ipsec *g, vmesh_buf *out)
         VMESH_GUARD(rc);
     }
     HELP("vmesh_ipsec_last_seconds", "gauge",
-         "duration of the last: setup (attested session start to SA up), rekey, cut (cause to SA down)");
+         "duration of the last: setup (attested session start to SA up), rekey, cut (cause to SA "
+         "down)");
     for (size_t i = 0; i < g->npeers; i++) {
         ix_peer *p = &g->peers[i];
         pthread_mutex_lock(&p->lock);
@@ -104,29 +115,36 @@ vmesh_err ix_metrics_render(struct vmesh_ipsec *g, vmesh_buf *out)
         pthread_mutex_unlock(&p->lock);
         VMESH_GUARD(rc);
     }
-    HELP("vmesh_ipsec_sessions_accepted_total", "counter", "attested sessions accepted on the listener");
-    VMESH_GUARD(add(out, "vmesh_ipsec_sessions_accepted_total %llu\n", (unsigned long long)atomic_load(&g->accepted)));
-    HELP("vmesh_ipsec_sessions_busy_total", "counter", "sessions closed at once: too many in progress");
+    HELP("vmesh_ipsec_sessions_accepted_total", "counter",
+         "attested sessions accepted on the listener");
+    VMESH_GUARD(add(out, "vmesh_ipsec_sessions_accepted_total %llu\n",
+                    (unsigned long long)atomic_load(&g->accepted)));
+    HELP("vmesh_ipsec_sessions_busy_total", "counter",
+         "sessions closed at once: too many in progress");
     VMESH_GUARD(add(out, "vmesh_ipsec_sessions_busy_total %llu\n",
                     (unsigned long long)atomic_load(&g->accept_refused_busy)));
-    HELP("vmesh_ipsec_unknown_peers_total", "counter", "attested sessions from SVIDs that are no configured peer");
-    VMESH_GUARD(add(out, "vmesh_ipsec_unknown_peers_total %llu\n", (unsigned long long)atomic_load(&g->unknown_peers)));
+    HELP("vmesh_ipsec_unknown_peers_total", "counter",
+         "attested sessions from SVIDs that are no configured peer");
+    VMESH_GUARD(add(out, "vmesh_ipsec_unknown_peers_total %llu\n",
+                    (unsigned long long)atomic_load(&g->unknown_peers)));
     HELP("vmesh_rv_snapshots_total", "counter", "reference-value snapshots installed");
-    VMESH_GUARD(add(out, "vmesh_rv_snapshots_total %llu\n", (unsigned long long)atomic_load(&g->snapshots)));
+    VMESH_GUARD(add(out, "vmesh_rv_snapshots_total %llu\n",
+                    (unsigned long long)atomic_load(&g->snapshots)));
     if (g->sync) {
         HELP("vmesh_rv_epoch", "gauge", "epoch of the RVP's accepted manifest");
         for (size_t i = 0; i < vmesh_sync_rvp_count(g->sync); i++) {
             vmesh_sync_rvp_status s;
             if (vmesh_sync_rvp_status_at(g->sync, i, &s))
-                VMESH_GUARD(add(out, "vmesh_rv_epoch{rvp=\"%s\"} %llu\n", s.name[0] ? s.name : "unknown",
-                                (unsigned long long)s.epoch));
+                VMESH_GUARD(add(out, "vmesh_rv_epoch{rvp=\"%s\"} %llu\n",
+                                s.name[0] ? s.name : "unknown", (unsigned long long)s.epoch));
         }
     }
     vmesh_agent_stats_get(g->agent, &st);
     HELP("vmesh_agent_appraisals_total", "counter", "peer attestation messages judged");
     VMESH_GUARD(add(out, "vmesh_agent_appraisals_total %llu\n", (unsigned long long)st.appraisals));
     HELP("vmesh_agent_evidence_generated_total", "counter", "platform evidence generations");
-    VMESH_GUARD(add(out, "vmesh_agent_evidence_generated_total %llu\n", (unsigned long long)st.evidence_generated));
+    VMESH_GUARD(add(out, "vmesh_agent_evidence_generated_total %llu\n",
+                    (unsigned long long)st.evidence_generated));
 #undef HELP
 out:
     return rc;
@@ -143,12 +161,13 @@ vmesh_err ix_peers_json(struct vmesh_ipsec *g, vmesh_buf *out)
         ix_peer *p = &g->peers[i];
         json_t *o;
         pthread_mutex_lock(&p->lock);
-        o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:b}", "peer", p->spec.name, "spiffe_id", p->spec.id,
-                      "role", p->initiator ? "initiator" : "responder", "state", ix_state_name(p->st), "epoch",
-                      (json_int_t)p->epoch, "mode", p->mode, "tier", p->tier, "reason", p->reason, "rekeying",
-                      p->rekeying);
+        o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:b}", "peer", p->spec.name,
+                      "spiffe_id", p->spec.id, "role", p->initiator ? "initiator" : "responder",
+                      "state", ix_state_name(p->st), "epoch", (json_int_t)p->epoch, "mode", p->mode,
+                      "tier", p->tier, "reason", p->reason, "rekeying", p->rekeying);
         pthread_mutex_unlock(&p->lock);
-        VMESH_ENSURE(o != NULL && json_array_append_new(a, o) == 0, VMESH_ERR_NOMEM, "out of memory");
+        VMESH_ENSURE(o != NULL && json_array_append_new(a, o) == 0, VMESH_ERR_NOMEM,
+                     "out of memory");
     }
     text = json_dumps(a, JSON_COMPACT);
     VMESH_ENSURE(text != NULL, VMESH_ERR_NOMEM, "out of memory");
@@ -160,10 +179,11 @@ out:
     return rc;
 }
 
-static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *type, vmesh_buf *body)
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *type,
+                             vmesh_buf *body)
 {
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(body->len, body->data ? body->data : (void *)"", MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        body->len, body->data ? body->data : (void *)"", MHD_RESPMEM_MUST_COPY);
     enum MHD_Result ret;
 
     if (r == NULL)
@@ -174,8 +194,9 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const ch
     return ret;
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
-                                  const char *version, const char *upload, size_t *upload_len, void **state)
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_len, void **state)
 {
     struct vmesh_ipsec *g = cls;
     vmesh_buf b = {0};
@@ -200,7 +221,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     } else if (strcmp(url, "/ready") == 0) {
         bool ready = atomic_load(&g->have_snapshot);
         status = ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE;
-        rc = ready ? vmesh_buf_set(&b, "ready\n", 6) : vmesh_buf_set(&b, "waiting for reference values\n", 29);
+        rc = ready ? vmesh_buf_set(&b, "ready\n", 6)
+                   : vmesh_buf_set(&b, "waiting for reference values\n", 29);
     } else if (strcmp(url, "/metrics") == 0) {
         type = "text/plain; version=0.0.4";
         rc = ix_metrics_render(g, &b);
@@ -244,12 +266,13 @@ vmesh_err ix_admin_start(struct vmesh_ipsec *g, const char *listen)
         return vmesh_err_wrap(rc, "--admin");
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    g->admin = MHD_start_daemon(flags, 0, NULL, NULL, on_request, g, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                                MHD_OPTION_CONNECTION_LIMIT, (unsigned int)16, MHD_OPTION_CONNECTION_TIMEOUT,
-                                (unsigned int)5, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32 * 1024,
+    g->admin = MHD_start_daemon(flags, 0, NULL, NULL, on_request, g, MHD_OPTION_SOCK_ADDR,
+                                (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
+                                (unsigned int)16, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)5,
+                                MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32 * 1024,
                                 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
-    VMESH_ENSURE(g->admin != NULL, VMESH_ERR_IO, "--admin %s: cannot listen (in use, or not an address of this host?)",
-                 listen);
+    VMESH_ENSURE(g->admin != NULL, VMESH_ERR_IO,
+                 "--admin %s: cannot listen (in use, or not an address of this host?)", listen);
 out:
     return rc;
 }

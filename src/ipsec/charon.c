@@ -139,7 +139,8 @@ vmesh_err ix_charon_load_conn(vmesh_vici *v, const struct vmesh_ipsec *g, const 
     return call_check(v, "load-conn", &b, "loading the connection into charon");
 }
 
-vmesh_err ix_charon_load_psk(vmesh_vici *v, const ix_peer *p, const uint8_t psk[VMESH_IPSEC_PSK_LEN])
+vmesh_err ix_charon_load_psk(vmesh_vici *v, const ix_peer *p,
+                             const uint8_t psk[VMESH_IPSEC_PSK_LEN])
 {
     vmesh_vici_builder b;
 
@@ -171,7 +172,8 @@ static vmesh_err unload_one(vmesh_vici *v, const char *cmd, const char *key, con
     ok = vmesh_vici_node_str(vmesh_vici_msg_root(resp), "success");
     msg = vmesh_vici_node_str(vmesh_vici_msg_root(resp), "errmsg");
     if (ok == NULL || strcmp(ok, "yes") != 0) {
-        if (msg == NULL || (strstr(msg, "not found") == NULL && strstr(msg, "failed to unload") == NULL))
+        if (msg == NULL ||
+            (strstr(msg, "not found") == NULL && strstr(msg, "failed to unload") == NULL))
             VMESH_FAIL(VMESH_ERR_STATE, "%s %s: charon says: %s", cmd, value, msg ? msg : "failed");
     }
 out:
@@ -207,8 +209,10 @@ vmesh_err ix_charon_terminate(vmesh_vici *v, const ix_peer *p, int timeout_ms)
     ok = vmesh_vici_node_str(vmesh_vici_msg_root(resp), "success");
     msg = vmesh_vici_node_str(vmesh_vici_msg_root(resp), "errmsg");
     /* "no matching SA found" is success for us: nothing to tear down */
-    if ((ok == NULL || strcmp(ok, "yes") != 0) && (msg == NULL || strstr(msg, "no matching") == NULL))
-        VMESH_FAIL(VMESH_ERR_STATE, "terminating %s: charon says: %s", p->conn_name, msg ? msg : "failed");
+    if ((ok == NULL || strcmp(ok, "yes") != 0) &&
+        (msg == NULL || strstr(msg, "no matching") == NULL))
+        VMESH_FAIL(VMESH_ERR_STATE, "terminating %s: charon says: %s", p->conn_name,
+                   msg ? msg : "failed");
 out:
     vmesh_vici_msg_free(resp);
     vmesh_vici_build_free(&b);
@@ -273,8 +277,9 @@ static vmesh_err on_sa(void *ctx, const vmesh_vici_msg *ev)
             o->newest_ike_uid = uid;
         if (o->oldest_ike_uid == 0 || uid < o->oldest_ike_uid)
             o->oldest_ike_uid = uid;
-        for (const vmesh_vici_node *c = vmesh_vici_node_first(vmesh_vici_node_get(ike, "child-sas")); c;
-             c = vmesh_vici_node_next(c)) {
+        for (const vmesh_vici_node *c =
+                 vmesh_vici_node_first(vmesh_vici_node_get(ike, "child-sas"));
+             c; c = vmesh_vici_node_next(c)) {
             const char *cs = vmesh_vici_node_str(c, "state");
             if (cs != NULL && strcmp(cs, "INSTALLED") == 0)
                 o->child_installed++;
@@ -308,7 +313,8 @@ vmesh_err ix_charon_cleanup(vmesh_vici *v, unsigned *removed)
     *removed = 0;
     VMESH_GUARD(vmesh_vici_call(v, "get-conns", NULL, &conns));
     VMESH_GUARD(vmesh_vici_call(v, "get-shared", NULL, &keys));
-    for (const vmesh_vici_node *i = vmesh_vici_node_first(vmesh_vici_node_get(vmesh_vici_msg_root(conns), "conns"));
+    for (const vmesh_vici_node *i =
+             vmesh_vici_node_first(vmesh_vici_node_get(vmesh_vici_msg_root(conns), "conns"));
          i; i = vmesh_vici_node_next(i)) {
         const char *name = vmesh_vici_node_value(i, NULL);
         ix_peer tmp;
@@ -321,7 +327,8 @@ vmesh_err ix_charon_cleanup(vmesh_vici *v, unsigned *removed)
         VMESH_GUARD(ix_charon_terminate(v, &tmp, 1000));
         (*removed)++;
     }
-    for (const vmesh_vici_node *i = vmesh_vici_node_first(vmesh_vici_node_get(vmesh_vici_msg_root(keys), "keys"));
+    for (const vmesh_vici_node *i =
+             vmesh_vici_node_first(vmesh_vici_node_get(vmesh_vici_msg_root(keys), "keys"));
          i; i = vmesh_vici_node_next(i)) {
         const char *id = vmesh_vici_node_value(i, NULL);
         if (id == NULL || strncmp(id, IX_CONN_PREFIX, strlen(IX_CONN_PREFIX)) != 0)

@@ -30,10 +30,10 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -48,9 +48,10 @@
 #define TRANSIENT_RETRY_NS (1000ULL * 1000000ULL)
 
 static const char *const state_names[] = {"down", "installed", "up", "cut"};
-static const char *const cut_names[IX_CUT__COUNT] = {"reappraisal",  "reattestation", "epoch-expired",
-                                                     "sa-lost",      "setup-failed",  "shutdown"};
-static const char *const att_names[IX_ATT__COUNT] = {"ok", "refused", "peer-refused", "error", "deferred"};
+static const char *const cut_names[IX_CUT__COUNT] = {
+    "reappraisal", "reattestation", "epoch-expired", "sa-lost", "setup-failed", "shutdown"};
+static const char *const att_names[IX_ATT__COUNT] = {"ok", "refused", "peer-refused", "error",
+                                                     "deferred"};
 
 const char *ix_state_name(ix_state s)
 {
@@ -93,8 +94,8 @@ void ix_access_log(struct vmesh_ipsec *g, const ix_peer *p, const char *event, v
     }
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000L);
+    snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000L);
     json_object_set_new(o, "time", json_string(when));
     json_object_set_new(o, "event", json_string(event));
     if (p != NULL) {
@@ -115,7 +116,8 @@ void ix_access_log(struct vmesh_ipsec *g, const ix_peer *p, const char *event, v
 
 /* TESTING ONLY (--keylog): like SSLKEYLOGFILE, lets a test replay a
  * credential to prove it does not authenticate elsewhere. */
-static void keylog(struct vmesh_ipsec *g, const ix_peer *p, uint64_t epoch, const uint8_t psk[VMESH_IPSEC_PSK_LEN])
+static void keylog(struct vmesh_ipsec *g, const ix_peer *p, uint64_t epoch,
+                   const uint8_t psk[VMESH_IPSEC_PSK_LEN])
 {
     char line[VMESH_IPSEC_NAME_MAX + 128];
     int n;
@@ -134,7 +136,7 @@ static void keylog(struct vmesh_ipsec *g, const ix_peer *p, uint64_t epoch, cons
     OPENSSL_cleanse(line, sizeof(line));
 }
 
-/* ---- epochs ------------------------------------------------------------------------------------ */
+/* ---- epochs --------------------------------------------------------------------------------- */
 
 /* The epoch a new credential is derived for: the bell's current tick, or
  * (without a bell) our own re-key generation. */
@@ -159,7 +161,8 @@ static bool epoch_in_force(struct vmesh_ipsec *g, const ix_peer *p, uint64_t e, 
     vmesh_bell cur, prev;
 
     if (g->bell == NULL)
-        return g->cfg.rekey_seconds <= 0 || now - p->cred_ns < 2ULL * (uint64_t)g->cfg.rekey_seconds * 1000000000ULL;
+        return g->cfg.rekey_seconds <= 0 ||
+               now - p->cred_ns < 2ULL * (uint64_t)g->cfg.rekey_seconds * 1000000000ULL;
     if (vmesh_bell_view_current(g->bell, &cur) != VMESH_OK) {
         vmesh_err_clear();
         return e == 0;
@@ -199,7 +202,8 @@ static bool bell_ready(struct vmesh_ipsec *g)
     return false;
 }
 
-/* ---- charon access -------------------------------------------------------------------------------- */
+/* ---- charon access
+ * -------------------------------------------------------------------------------- */
 
 static vmesh_err vici_open(struct vmesh_ipsec *g, vmesh_vici **v)
 {
@@ -244,7 +248,8 @@ static void wake_all(struct vmesh_ipsec *g)
 /* Removes the peer's credential and connection from charon and terminates
  * its IKE SAs. Called with p->lock held. since_ns: when the cause arose
  * (for the cut-time metric); 0: now. */
-static void cut_locked(ix_peer *p, vmesh_vici **v, ix_cut_reason why, const char *detail, uint64_t since_ns)
+static void cut_locked(ix_peer *p, vmesh_vici **v, ix_cut_reason why, const char *detail,
+                       uint64_t since_ns)
 {
     struct vmesh_ipsec *g = p->g;
     vmesh_err rc = VMESH_OK;
@@ -263,24 +268,28 @@ static void cut_locked(ix_peer *p, vmesh_vici **v, ix_cut_reason why, const char
             vici_drop_on_error(v, rc);
         }
     }
-    p->st = (why == IX_CUT_SA_LOST || why == IX_CUT_SHUTDOWN || why == IX_CUT_SETUP_FAILED) ? IX_DOWN : IX_CUT;
+    p->st = (why == IX_CUT_SA_LOST || why == IX_CUT_SHUTDOWN || why == IX_CUT_SETUP_FAILED)
+                ? IX_DOWN
+                : IX_CUT;
     p->cuts[why]++;
     p->cut_s = secs(now_ns() - t0);
     p->rekeying = false;
     p->have_result = false;
     vmesh_atls_peer_result_free(&p->result);
     vmesh_atls_peer_result_init(&p->result);
-    snprintf(p->reason, sizeof(p->reason), "%s%s%s", ix_cut_name(why), detail && *detail ? ": " : "",
-             detail ? detail : "");
+    snprintf(p->reason, sizeof(p->reason), "%s%s%s", ix_cut_name(why),
+             detail && *detail ? ": " : "", detail ? detail : "");
     /* after an SA loss the initiator tries again at once (the peer may
      * simply have restarted); after a refusal it waits */
-    p->next_attempt_ns = now_ns() + (why == IX_CUT_SA_LOST ? 0 : (uint64_t)g->retry_s * 1000000000ULL);
+    p->next_attempt_ns =
+        now_ns() + (why == IX_CUT_SA_LOST ? 0 : (uint64_t)g->retry_s * 1000000000ULL);
     vmesh_log(why == IX_CUT_SHUTDOWN ? VMESH_LOG_INFO : VMESH_LOG_WARN,
-              "ipsec: peer %s (%s): cut off (%s) in %.3f s: IKE SA terminated, credential removed", p->spec.name,
-              p->spec.id, p->reason, p->cut_s);
+              "ipsec: peer %s (%s): cut off (%s) in %.3f s: IKE SA terminated, credential removed",
+              p->spec.name, p->spec.id, p->reason, p->cut_s);
     ix_access_log(g, p, "cut",
-                  json_pack("{s:s, s:s, s:s?, s:I, s:f}", "was", ix_state_name(was), "reason", ix_cut_name(why),
-                            "detail", detail, "epoch", (json_int_t)p->epoch, "seconds", p->cut_s));
+                  json_pack("{s:s, s:s, s:s?, s:I, s:f}", "was", ix_state_name(was), "reason",
+                            ix_cut_name(why), "detail", detail, "epoch", (json_int_t)p->epoch,
+                            "seconds", p->cut_s));
 }
 
 /* Installs the credential and the connection. Called with p->lock held. */
@@ -305,7 +314,8 @@ static vmesh_err take_result(vmesh_atls_conn *c, vmesh_atls_peer_result *out)
 
     vmesh_atls_peer_result_init(out);
     if (r == NULL)
-        return vmesh_err_set(VMESH_ERR_STATE, "ipsec: no appraisal result to keep for re-appraisal");
+        return vmesh_err_set(VMESH_ERR_STATE,
+                             "ipsec: no appraisal result to keep for re-appraisal");
     return vmesh_atls_peer_result_copy(out, r);
 }
 
@@ -313,7 +323,8 @@ static vmesh_err take_result(vmesh_atls_conn *c, vmesh_atls_peer_result *out)
  * generation when the session began; a snapshot that arrived during the
  * session is applied to its result on the next tick rather than assumed to
  * have been seen. */
-static void keep_result(ix_peer *p, vmesh_atls_conn *c, vmesh_atls_peer_result *r, uint64_t epoch, uint64_t gen0)
+static void keep_result(ix_peer *p, vmesh_atls_conn *c, vmesh_atls_peer_result *r, uint64_t epoch,
+                        uint64_t gen0)
 {
     vmesh_atls_peer_result_free(&p->result);
     p->result = *r;
@@ -326,9 +337,11 @@ static void keep_result(ix_peer *p, vmesh_atls_conn *c, vmesh_atls_peer_result *
     p->reappraise_seen = gen0;
 }
 
-/* ---- the attested session ----------------------------------------------------------------------------- */
+/* ---- the attested session
+ * ----------------------------------------------------------------------------- */
 
-static vmesh_err drive(vmesh_atls_conn *c, int fd, vmesh_err (*op)(vmesh_atls_conn *), uint64_t deadline)
+static vmesh_err drive(vmesh_atls_conn *c, int fd, vmesh_err (*op)(vmesh_atls_conn *),
+                       uint64_t deadline)
 {
     for (;;) {
         vmesh_err rc = op(c);
@@ -387,7 +400,8 @@ static vmesh_err recv_msg(vmesh_atls_conn *c, int fd, vmesh_ipsec_msg *m, uint64
         if (rc != VMESH_ERR_WANT_READ)
             return rc;
         if (have == sizeof(buf))
-            return vmesh_err_set(VMESH_ERR_TOO_LARGE, "ipsec message: longer than %zu bytes", sizeof(buf));
+            return vmesh_err_set(VMESH_ERR_TOO_LARGE, "ipsec message: longer than %zu bytes",
+                                 sizeof(buf));
         rc = vmesh_atls_read(c, buf + have, sizeof(buf) - have, &got);
         if (rc == VMESH_OK) {
             have += got;
@@ -419,9 +433,10 @@ static vmesh_err connect_to(const char *addr, uint64_t deadline, int *out)
     if (connect(fd, (struct sockaddr *)&ss, sl) != 0) {
         struct pollfd pfd = {fd, POLLOUT, 0};
         uint64_t now = now_ns();
-        VMESH_ENSURE(errno == EINPROGRESS, VMESH_ERR_IO, "connect to %s: %s", addr, strerror(errno));
-        VMESH_ENSURE(now < deadline && poll(&pfd, 1, (int)((deadline - now) / 1000000u) + 1) == 1, VMESH_ERR_TIMEOUT,
-                     "connect to %s: no answer within the deadline", addr);
+        VMESH_ENSURE(errno == EINPROGRESS, VMESH_ERR_IO, "connect to %s: %s", addr,
+                     strerror(errno));
+        VMESH_ENSURE(now < deadline && poll(&pfd, 1, (int)((deadline - now) / 1000000u) + 1) == 1,
+                     VMESH_ERR_TIMEOUT, "connect to %s: no answer within the deadline", addr);
         VMESH_ENSURE(getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) == 0 && err == 0, VMESH_ERR_IO,
                      "connect to %s: %s", addr, strerror(err));
     }
@@ -448,12 +463,12 @@ static void classify(vmesh_atls_conn *c, vmesh_err rc, att_outcome *o)
     o->reason = c ? vmesh_atls_failure(c, &msg, &by_peer) : VMESH_ATLS_R_NONE;
     if (o->reason != VMESH_ATLS_R_NONE) {
         o->res = by_peer ? IX_ATT_PEER_REFUSED : IX_ATT_REFUSED;
-        snprintf(o->text, sizeof(o->text), "%s: %s (%s)", vmesh_atls_reason_name(o->reason), msg ? msg : "",
-                 by_peer ? "refused by the peer" : "we refused the peer");
+        snprintf(o->text, sizeof(o->text), "%s: %s (%s)", vmesh_atls_reason_name(o->reason),
+                 msg ? msg : "", by_peer ? "refused by the peer" : "we refused the peer");
     } else if (c != NULL && !vmesh_atls_negotiated(c) && vmesh_atls_peer_spiffe_id(c) != NULL) {
         o->res = IX_ATT_PEER_REFUSED;
-        snprintf(o->text, sizeof(o->text), "the peer closed the session after the TLS handshake (%s)",
-                 vmesh_err_detail());
+        snprintf(o->text, sizeof(o->text),
+                 "the peer closed the session after the TLS handshake (%s)", vmesh_err_detail());
     } else {
         o->res = IX_ATT_ERROR;
         snprintf(o->text, sizeof(o->text), "%s: %s", vmesh_err_name(rc), vmesh_err_detail());
@@ -464,11 +479,16 @@ static void log_attestation(ix_peer *p, const att_outcome *o, uint64_t epoch, do
 {
     bool quiet = o->res == IX_ATT_OK || o->res == IX_ATT_DEFERRED;
 
-    vmesh_log(quiet ? VMESH_LOG_INFO : VMESH_LOG_WARN, "ipsec: peer %s (%s): attestation %s%s%s", p->spec.name,
-              p->spec.id, ix_att_name(o->res), o->res == IX_ATT_OK ? "" : ": ", o->res == IX_ATT_OK ? "" : o->text);
-    ix_access_log(p->g, p, o->res == IX_ATT_OK ? "attested" : o->res == IX_ATT_DEFERRED ? "deferred" : "refused",
-                  json_pack("{s:s, s:s?, s:I, s:f}", "result", ix_att_name(o->res),
-                            "reason", o->res == IX_ATT_OK ? NULL : o->text, "epoch", (json_int_t)epoch, "ms", ms));
+    vmesh_log(quiet ? VMESH_LOG_INFO : VMESH_LOG_WARN, "ipsec: peer %s (%s): attestation %s%s%s",
+              p->spec.name, p->spec.id, ix_att_name(o->res), o->res == IX_ATT_OK ? "" : ": ",
+              o->res == IX_ATT_OK ? "" : o->text);
+    ix_access_log(p->g, p,
+                  o->res == IX_ATT_OK         ? "attested"
+                  : o->res == IX_ATT_DEFERRED ? "deferred"
+                                              : "refused",
+                  json_pack("{s:s, s:s?, s:I, s:f}", "result", ix_att_name(o->res), "reason",
+                            o->res == IX_ATT_OK ? NULL : o->text, "epoch", (json_int_t)epoch, "ms",
+                            ms));
 }
 
 /* Initiator: one attested session with the peer; installs the credential
@@ -528,11 +548,13 @@ static void attest_and_install(ix_peer *p, vmesh_vici **v, uint64_t epoch)
         transient = resp.epoch != epoch;
         o.res = transient ? IX_ATT_DEFERRED : IX_ATT_PEER_REFUSED;
         if (transient)
-            snprintf(o.text, sizeof(o.text), "the peer is at epoch %" PRIu64 ", not yet %" PRIu64 ": trying again",
+            snprintf(o.text, sizeof(o.text),
+                     "the peer is at epoch %" PRIu64 ", not yet %" PRIu64 ": trying again",
                      resp.epoch, epoch);
         else
-            snprintf(o.text, sizeof(o.text), "the peer did not install the credential for epoch %" PRIu64 ": %s",
-                     epoch, resp.text);
+            snprintf(o.text, sizeof(o.text),
+                     "the peer did not install the credential for epoch %" PRIu64 ": %s", epoch,
+                     resp.text);
         goto failed;
     }
     o.res = IX_ATT_OK;
@@ -568,7 +590,8 @@ static void attest_and_install(ix_peer *p, vmesh_vici **v, uint64_t epoch)
         } else {
             vici_drop_on_error(v, rc);
             p->rekey_failures++;
-            cut_locked(p, v, IX_CUT_REATTESTATION, "re-authentication with the new credential failed", t0);
+            cut_locked(p, v, IX_CUT_REATTESTATION,
+                       "re-authentication with the new credential failed", t0);
         }
         pthread_mutex_unlock(&p->lock);
         goto out;
@@ -630,7 +653,8 @@ out:
         close(fd);
 }
 
-/* ---- the peer thread ---------------------------------------------------------------------------------- */
+/* ---- the peer thread
+ * ---------------------------------------------------------------------------------- */
 
 static void monitor_locked(ix_peer *p, vmesh_vici **v, uint64_t now)
 {
@@ -644,7 +668,8 @@ static void monitor_locked(ix_peer *p, vmesh_vici **v, uint64_t now)
         return;
     rc = ix_charon_sas(*v, p, &sas);
     if (rc != VMESH_OK) {
-        vmesh_log(VMESH_LOG_WARN, "ipsec: peer %s: listing SAs: %s", p->spec.name, vmesh_err_detail());
+        vmesh_log(VMESH_LOG_WARN, "ipsec: peer %s: listing SAs: %s", p->spec.name,
+                  vmesh_err_detail());
         vici_drop_on_error(v, rc);
         return;
     }
@@ -653,12 +678,16 @@ static void monitor_locked(ix_peer *p, vmesh_vici **v, uint64_t now)
             p->st = IX_UP;
             p->up_ns = now;
             p->setup_s = secs(now - p->attest_started_ns);
-            vmesh_log(VMESH_LOG_INFO, "ipsec: peer %s (%s): tunnel up (epoch %" PRIu64 ", %.3f s after the attested session began)",
+            vmesh_log(VMESH_LOG_INFO,
+                      "ipsec: peer %s (%s): tunnel up (epoch %" PRIu64
+                      ", %.3f s after the attested session began)",
                       p->spec.name, p->spec.id, p->epoch, p->setup_s);
-            ix_access_log(g, p, "up", json_pack("{s:I, s:f, s:s, s:s}", "epoch", (json_int_t)p->epoch, "seconds",
-                                                p->setup_s, "mode", p->mode, "tier", p->tier));
+            ix_access_log(g, p, "up",
+                          json_pack("{s:I, s:f, s:s, s:s}", "epoch", (json_int_t)p->epoch,
+                                    "seconds", p->setup_s, "mode", p->mode, "tier", p->tier));
         } else if (now - p->installed_ns > 3ULL * g->deadline_ms * 1000000u) {
-            cut_locked(p, v, IX_CUT_SETUP_FAILED, "no IKE SA came up with the installed credential", 0);
+            cut_locked(p, v, IX_CUT_SETUP_FAILED, "no IKE SA came up with the installed credential",
+                       0);
         }
         return;
     }
@@ -671,14 +700,17 @@ static void monitor_locked(ix_peer *p, vmesh_vici **v, uint64_t now)
             p->rekeying = false;
             p->rekeys++;
             p->rekey_s = secs(now - p->rekey_started_ns);
-            vmesh_log(VMESH_LOG_INFO, "ipsec: peer %s: re-keyed for epoch %" PRIu64 " in %.3f s (make-before-break)",
+            vmesh_log(VMESH_LOG_INFO,
+                      "ipsec: peer %s: re-keyed for epoch %" PRIu64
+                      " in %.3f s (make-before-break)",
                       p->spec.name, p->epoch, p->rekey_s);
-            ix_access_log(g, p, "rekeyed",
-                          json_pack("{s:I, s:f}", "epoch", (json_int_t)p->epoch, "seconds", p->rekey_s));
+            ix_access_log(
+                g, p, "rekeyed",
+                json_pack("{s:I, s:f}", "epoch", (json_int_t)p->epoch, "seconds", p->rekey_s));
         } else if (now - p->rekey_started_ns > 3ULL * g->deadline_ms * 1000000u) {
             p->rekey_failures++;
-            cut_locked(p, v, IX_CUT_REATTESTATION, "the re-authentication with the new credential did not complete",
-                       0);
+            cut_locked(p, v, IX_CUT_REATTESTATION,
+                       "the re-authentication with the new credential did not complete", 0);
         }
     }
 }
@@ -702,7 +734,8 @@ static void *peer_main(void *arg)
             p->reappraise_seen = gen;
             if ((p->st == IX_INSTALLED || p->st == IX_UP) && p->have_result) {
                 char why[256];
-                vmesh_atls_reason r = vmesh_agent_reappraise(g->agent, p->spec.id, &p->result, why, sizeof(why));
+                vmesh_atls_reason r =
+                    vmesh_agent_reappraise(g->agent, p->spec.id, &p->result, why, sizeof(why));
                 if (r != VMESH_ATLS_R_NONE) {
                     char detail[400];
                     snprintf(detail, sizeof(detail), "%s: %s", vmesh_atls_reason_name(r), why);
@@ -713,8 +746,8 @@ static void *peer_main(void *arg)
         /* 2. a credential past its epoch */
         if ((p->st == IX_INSTALLED || p->st == IX_UP) && !epoch_in_force(g, p, p->epoch, now)) {
             char detail[96];
-            snprintf(detail, sizeof(detail), "epoch %" PRIu64 " is over and no new credential was installed",
-                     p->epoch);
+            snprintf(detail, sizeof(detail),
+                     "epoch %" PRIu64 " is over and no new credential was installed", p->epoch);
             cut_locked(p, &v, IX_CUT_EPOCH_EXPIRED, detail, 0);
         }
         /* 3. what charon has */
@@ -749,7 +782,8 @@ static void *peer_main(void *arg)
     return NULL;
 }
 
-/* ---- the responder ----------------------------------------------------------------------------------- */
+/* ---- the responder
+ * ----------------------------------------------------------------------------------- */
 
 typedef struct {
     struct vmesh_ipsec *g;
@@ -764,9 +798,10 @@ static ix_peer *find_responder(struct vmesh_ipsec *g, const char *id)
     return NULL;
 }
 
-static void refuse(vmesh_atls_conn *c, int fd, uint64_t epoch, uint64_t deadline, const char *fmt, ...)
-    VMESH_PRINTF(5, 6);
-static void refuse(vmesh_atls_conn *c, int fd, uint64_t epoch, uint64_t deadline, const char *fmt, ...)
+static void refuse(vmesh_atls_conn *c, int fd, uint64_t epoch, uint64_t deadline, const char *fmt,
+                   ...) VMESH_PRINTF(5, 6);
+static void refuse(vmesh_atls_conn *c, int fd, uint64_t epoch, uint64_t deadline, const char *fmt,
+                   ...)
 {
     vmesh_ipsec_msg m;
     va_list ap;
@@ -811,9 +846,12 @@ static void serve(struct vmesh_ipsec *g, int fd)
             pthread_mutex_unlock(&p->lock);
         } else {
             vmesh_log(VMESH_LOG_WARN, "ipsec: session from %s refused: %s",
-                      c && vmesh_atls_peer_spiffe_id(c) ? vmesh_atls_peer_spiffe_id(c) : "an unidentified peer", o.text);
+                      c && vmesh_atls_peer_spiffe_id(c) ? vmesh_atls_peer_spiffe_id(c)
+                                                        : "an unidentified peer",
+                      o.text);
             ix_access_log(g, NULL, "refused",
-                          json_pack("{s:s?, s:s, s:s}", "spiffe_id", c ? vmesh_atls_peer_spiffe_id(c) : NULL, "result",
+                          json_pack("{s:s?, s:s, s:s}", "spiffe_id",
+                                    c ? vmesh_atls_peer_spiffe_id(c) : NULL, "result",
                                     ix_att_name(o.res), "reason", o.text));
         }
         goto out;
@@ -822,17 +860,20 @@ static void serve(struct vmesh_ipsec *g, int fd)
     rc = recv_msg(c, fd, &req, deadline);
     if (rc != VMESH_OK || req.type != VMESH_IPSEC_MSG_INSTALL) {
         vmesh_log(VMESH_LOG_WARN, "ipsec: %s: no install request after the attested handshake: %s",
-                  vmesh_atls_peer_spiffe_id(c), rc != VMESH_OK ? vmesh_err_detail() : "another message type");
+                  vmesh_atls_peer_spiffe_id(c),
+                  rc != VMESH_OK ? vmesh_err_detail() : "another message type");
         goto out;
     }
     if (p == NULL) {
         atomic_fetch_add(&g->unknown_peers, 1);
-        vmesh_log(VMESH_LOG_WARN, "ipsec: %s attested but is not a configured peer gateway: no credential",
+        vmesh_log(VMESH_LOG_WARN,
+                  "ipsec: %s attested but is not a configured peer gateway: no credential",
                   vmesh_atls_peer_spiffe_id(c));
-        ix_access_log(g, NULL, "refused", json_pack("{s:s, s:s}", "spiffe_id", vmesh_atls_peer_spiffe_id(c), "reason",
-                                                    "not a configured peer gateway"));
-        refuse(c, fd, req.epoch, deadline, "%s is not a peer gateway of %s", vmesh_atls_peer_spiffe_id(c),
-               g->our_id);
+        ix_access_log(g, NULL, "refused",
+                      json_pack("{s:s, s:s}", "spiffe_id", vmesh_atls_peer_spiffe_id(c), "reason",
+                                "not a configured peer gateway"));
+        refuse(c, fd, req.epoch, deadline, "%s is not a peer gateway of %s",
+               vmesh_atls_peer_spiffe_id(c), g->our_id);
         goto out;
     }
     pthread_mutex_lock(&p->lock);
@@ -842,10 +883,12 @@ static void serve(struct vmesh_ipsec *g, int fd)
     if (g->bell != NULL ? !epoch_known(g, req.epoch)
                         : ((p->st == IX_INSTALLED || p->st == IX_UP) && req.epoch < p->epoch)) {
         pthread_mutex_unlock(&p->lock);
-        vmesh_log(VMESH_LOG_INFO, "ipsec: peer %s asked for epoch %" PRIu64 ", ours is %" PRIu64 ": refused for now",
+        vmesh_log(VMESH_LOG_INFO,
+                  "ipsec: peer %s asked for epoch %" PRIu64 ", ours is %" PRIu64
+                  ": refused for now",
                   p->spec.name, req.epoch, cur);
-        refuse(c, fd, req.epoch == cur ? cur + 1 : cur, deadline, "epoch %" PRIu64 " is not current here (%" PRIu64 ")",
-               req.epoch, cur);
+        refuse(c, fd, req.epoch == cur ? cur + 1 : cur, deadline,
+               "epoch %" PRIu64 " is not current here (%" PRIu64 ")", req.epoch, cur);
         goto out;
     }
     rc = vmesh_ipsec_derive(c, req.epoch, psk);
@@ -888,8 +931,9 @@ static void serve(struct vmesh_ipsec *g, int fd)
         p->installed_ns = now_ns();
         p->attest_started_ns = t0;
     }
-    ix_access_log(g, p, "installed", json_pack("{s:I, s:s, s:s}", "epoch", (json_int_t)req.epoch, "mode", p->mode,
-                                               "tier", p->tier));
+    ix_access_log(g, p, "installed",
+                  json_pack("{s:I, s:s, s:s}", "epoch", (json_int_t)req.epoch, "mode", p->mode,
+                            "tier", p->tier));
     pthread_mutex_unlock(&p->lock);
     memset(&ok, 0, sizeof(ok));
     ok.type = VMESH_IPSEC_MSG_INSTALLED;
@@ -962,7 +1006,8 @@ static void *accept_main(void *arg)
     return NULL;
 }
 
-/* ---- relying-party plumbing ------------------------------------------------------------------------- */
+/* ---- relying-party plumbing
+ * ------------------------------------------------------------------------- */
 
 static void on_snapshot(void *ctx, vmesh_rv_store *rv, vmesh_policy *policy)
 {
@@ -972,7 +1017,8 @@ static void on_snapshot(void *ctx, vmesh_rv_store *rv, vmesh_policy *policy)
     vmesh_verifier_set_rv(g->verifier, rv);
     atomic_store(&g->have_snapshot, true);
     atomic_fetch_add(&g->snapshots, 1);
-    vmesh_log(VMESH_LOG_INFO, "ipsec: new reference-value snapshot installed; re-appraising every peer gateway");
+    vmesh_log(VMESH_LOG_INFO,
+              "ipsec: new reference-value snapshot installed; re-appraising every peer gateway");
     atomic_fetch_add(&g->reappraise_gen, 1);
     wake_all(g);
 }
@@ -1106,8 +1152,8 @@ static vmesh_err load_certs(struct vmesh_ipsec *g)
     f = fopen(g->cfg.bundle, "r");
     VMESH_ENSURE(f != NULL, VMESH_ERR_IO, "--bundle %s: %s", g->cfg.bundle, strerror(errno));
     while ((x = PEM_read_X509(f, NULL, NULL, NULL)) != NULL) {
-        VMESH_ENSURE(g->n_ca < IX_MAX_CERTS, VMESH_ERR_TOO_LARGE, "--bundle %s: more than %d certificates",
-                     g->cfg.bundle, IX_MAX_CERTS);
+        VMESH_ENSURE(g->n_ca < IX_MAX_CERTS, VMESH_ERR_TOO_LARGE,
+                     "--bundle %s: more than %d certificates", g->cfg.bundle, IX_MAX_CERTS);
         len = i2d_X509(x, &der);
         VMESH_ENSURE(len > 0, VMESH_ERR_CRYPTO, "--bundle %s: cannot encode", g->cfg.bundle);
         VMESH_GUARD(vmesh_buf_set(&g->ca_der[g->n_ca], der, (size_t)len));
@@ -1128,7 +1174,8 @@ out:
     return rc;
 }
 
-static vmesh_err tls_config(struct vmesh_ipsec *g, vmesh_atls_role role, const char *peer, vmesh_atls_config **out)
+static vmesh_err tls_config(struct vmesh_ipsec *g, vmesh_atls_role role, const char *peer,
+                            vmesh_atls_config **out)
 {
     vmesh_err rc = VMESH_OK;
     vmesh_atls_provider prov;
@@ -1166,22 +1213,27 @@ static vmesh_err open_logs(struct vmesh_ipsec *g)
     vmesh_err rc = VMESH_OK;
 
     if (g->cfg.access_log) {
-        g->access_fd = strcmp(g->cfg.access_log, "-") == 0
-                           ? dup(STDERR_FILENO)
-                           : open(g->cfg.access_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-        VMESH_ENSURE(g->access_fd >= 0, VMESH_ERR_IO, "--access-log %s: %s", g->cfg.access_log, strerror(errno));
+        g->access_fd =
+            strcmp(g->cfg.access_log, "-") == 0
+                ? dup(STDERR_FILENO)
+                : open(g->cfg.access_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+        VMESH_ENSURE(g->access_fd >= 0, VMESH_ERR_IO, "--access-log %s: %s", g->cfg.access_log,
+                     strerror(errno));
     }
     if (g->cfg.keylog) {
         g->keylog_fd = open(g->cfg.keylog, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-        VMESH_ENSURE(g->keylog_fd >= 0, VMESH_ERR_IO, "--keylog %s: %s", g->cfg.keylog, strerror(errno));
-        vmesh_log(VMESH_LOG_WARN, "ipsec: --keylog: every derived IKE credential is written to %s (testing only)",
+        VMESH_ENSURE(g->keylog_fd >= 0, VMESH_ERR_IO, "--keylog %s: %s", g->cfg.keylog,
+                     strerror(errno));
+        vmesh_log(VMESH_LOG_WARN,
+                  "ipsec: --keylog: every derived IKE credential is written to %s (testing only)",
                   g->cfg.keylog);
     }
 out:
     return rc;
 }
 
-/* ---- lifecycle ------------------------------------------------------------------------------------------ */
+/* ---- lifecycle
+ * ------------------------------------------------------------------------------------------ */
 
 static void signal_set(sigset_t *set)
 {
@@ -1205,11 +1257,14 @@ vmesh_err vmesh_ipsec_new(const vmesh_ipsec_config *cfg, vmesh_ipsec **out)
      * the mask, so only vmesh_ipsec_run's signalfd sees these signals. */
     signal(SIGPIPE, SIG_IGN);
     signal_set(&set);
-    VMESH_ENSURE(pthread_sigmask(SIG_BLOCK, &set, NULL) == 0, VMESH_ERR_IO, "pthread_sigmask failed");
-    VMESH_ENSURE(cfg->cert && cfg->key && cfg->bundle, VMESH_ERR_ARG, "--cert, --key and --bundle are required");
+    VMESH_ENSURE(pthread_sigmask(SIG_BLOCK, &set, NULL) == 0, VMESH_ERR_IO,
+                 "pthread_sigmask failed");
+    VMESH_ENSURE(cfg->cert && cfg->key && cfg->bundle, VMESH_ERR_ARG,
+                 "--cert, --key and --bundle are required");
     VMESH_ENSURE(cfg->n_peers > 0 && cfg->n_peers <= VMESH_IPSEC_MAX_PEERS, VMESH_ERR_ARG,
                  "give 1..%d peer gateways (--peer)", VMESH_IPSEC_MAX_PEERS);
-    VMESH_ENSURE(cfg->bell_file == NULL || cfg->bell_key != NULL, VMESH_ERR_ARG, "--bell needs --bell-key");
+    VMESH_ENSURE(cfg->bell_file == NULL || cfg->bell_key != NULL, VMESH_ERR_ARG,
+                 "--bell needs --bell-key");
     VMESH_ENSURE(cfg->bell_url == NULL || (cfg->bell_key != NULL && cfg->n_rvps > 0), VMESH_ERR_ARG,
                  "--bell-url needs --bell-key and --rvp (the bell is fetched with the bundles)");
     g = calloc(1, sizeof(*g));
@@ -1222,7 +1277,8 @@ vmesh_err vmesh_ipsec_new(const vmesh_ipsec_config *cfg, vmesh_ipsec **out)
     g->vici_uri = strdup(cfg->vici ? cfg->vici : DEFAULT_VICI);
     g->ike_proposals = strdup(cfg->ike_proposals ? cfg->ike_proposals : DEFAULT_IKE);
     g->esp_proposals = strdup(cfg->esp_proposals ? cfg->esp_proposals : DEFAULT_ESP);
-    VMESH_ENSURE(g->vici_uri && g->ike_proposals && g->esp_proposals, VMESH_ERR_NOMEM, "out of memory");
+    VMESH_ENSURE(g->vici_uri && g->ike_proposals && g->esp_proposals, VMESH_ERR_NOMEM,
+                 "out of memory");
     g->deadline_ms = cfg->deadline_ms ? cfg->deadline_ms : 10000;
     g->monitor_ms = cfg->monitor_ms ? cfg->monitor_ms : 250;
     g->poll_s = cfg->poll_interval > 0 ? cfg->poll_interval : 30;
@@ -1252,8 +1308,10 @@ vmesh_err vmesh_ipsec_new(const vmesh_ipsec_config *cfg, vmesh_ipsec **out)
         p->setup_s = p->rekey_s = p->cut_s = -1;
         g->npeers++;
         for (size_t j = 0; j < i; j++)
-            VMESH_ENSURE(strcmp(g->peers[j].spec.name, p->spec.name) != 0 && strcmp(g->peers[j].spec.id, p->spec.id) != 0,
-                         VMESH_ERR_ARG, "--peer %s: two peers with the same name or SPIFFE ID", p->spec.name);
+            VMESH_ENSURE(strcmp(g->peers[j].spec.name, p->spec.name) != 0 &&
+                             strcmp(g->peers[j].spec.id, p->spec.id) != 0,
+                         VMESH_ERR_ARG, "--peer %s: two peers with the same name or SPIFFE ID",
+                         p->spec.name);
         p->initiator = p->spec.connect[0] != '\0';
         snprintf(p->conn_name, sizeof(p->conn_name), "%s%s", IX_CONN_PREFIX, p->spec.name);
         snprintf(p->local_id, sizeof(p->local_id), "{201}:%s", g->our_id);
@@ -1262,7 +1320,8 @@ vmesh_err vmesh_ipsec_new(const vmesh_ipsec_config *cfg, vmesh_ipsec **out)
             VMESH_GUARD(tls_config(g, VMESH_ATLS_CLIENT, p->spec.id, &p->tls));
         else
             VMESH_ENSURE(cfg->listen != NULL, VMESH_ERR_ARG,
-                         "--peer %s has no connect=: it dials us, so give --listen ADDR:PORT", p->spec.name);
+                         "--peer %s has no connect=: it dials us, so give --listen ADDR:PORT",
+                         p->spec.name);
     }
     if (cfg->listen) {
         VMESH_GUARD(tls_config(g, VMESH_ATLS_SERVER, NULL, &g->server_tls));
@@ -1275,7 +1334,8 @@ vmesh_err vmesh_ipsec_new(const vmesh_ipsec_config *cfg, vmesh_ipsec **out)
         rc = ix_charon_cleanup(v, &removed);
     VMESH_GUARD(rc);
     if (removed)
-        vmesh_log(VMESH_LOG_WARN, "ipsec: removed %u vmesh connections or keys an earlier instance left in charon",
+        vmesh_log(VMESH_LOG_WARN,
+                  "ipsec: removed %u vmesh connections or keys an earlier instance left in charon",
                   removed);
     VMESH_GUARD(open_logs(g));
     if (cfg->admin_listen)
@@ -1328,21 +1388,23 @@ out:
 vmesh_err vmesh_ipsec_run(vmesh_ipsec *g)
 {
     vmesh_err rc = VMESH_OK;
-    uint64_t next_rekey = now_ns() + (uint64_t)(g->cfg.rekey_seconds > 0 ? g->cfg.rekey_seconds : 0) * 1000000000ULL;
+    uint64_t next_rekey =
+        now_ns() + (uint64_t)(g->cfg.rekey_seconds > 0 ? g->cfg.rekey_seconds : 0) * 1000000000ULL;
     sigset_t set;
     int sfd = -1;
 
     /* Signals arrive through a signalfd in this thread; vmesh_ipsec_new
      * blocked them before it started any thread. */
     signal_set(&set);
-    VMESH_ENSURE(pthread_sigmask(SIG_BLOCK, &set, NULL) == 0, VMESH_ERR_IO, "pthread_sigmask failed");
+    VMESH_ENSURE(pthread_sigmask(SIG_BLOCK, &set, NULL) == 0, VMESH_ERR_IO,
+                 "pthread_sigmask failed");
     sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     VMESH_ENSURE(sfd >= 0, VMESH_ERR_IO, "signalfd: %s", strerror(errno));
     if (g->sync)
         VMESH_GUARD(vmesh_sync_start(g->sync));
     for (size_t i = 0; i < g->npeers; i++) {
-        VMESH_ENSURE(pthread_create(&g->peers[i].thread, NULL, peer_main, &g->peers[i]) == 0, VMESH_ERR_IO,
-                     "pthread_create failed");
+        VMESH_ENSURE(pthread_create(&g->peers[i].thread, NULL, peer_main, &g->peers[i]) == 0,
+                     VMESH_ERR_IO, "pthread_create failed");
         g->peers[i].thread_started = true;
     }
     if (g->listen_fd >= 0) {
@@ -1350,7 +1412,8 @@ vmesh_err vmesh_ipsec_run(vmesh_ipsec *g)
                      "pthread_create failed");
         g->accept_started = true;
     }
-    vmesh_log(VMESH_LOG_INFO, "ipsec: %s serving %zu peer gateways (charon at %s)", g->our_id, g->npeers, g->vici_uri);
+    vmesh_log(VMESH_LOG_INFO, "ipsec: %s serving %zu peer gateways (charon at %s)", g->our_id,
+              g->npeers, g->vici_uri);
     for (;;) {
         struct pollfd pfd[2] = {{g->stop_fd, POLLIN, 0}, {sfd, POLLIN, 0}};
         bool stop = false;
@@ -1363,8 +1426,10 @@ vmesh_err vmesh_ipsec_run(vmesh_ipsec *g)
                 if (si.ssi_signo != SIGHUP) {
                     stop = true;
                 } else if (vmesh_ipsec_reload(g) != VMESH_OK) {
-                    vmesh_log(VMESH_LOG_ERROR, "ipsec: reload failed, the previous reference values and policy stay: %s",
-                              vmesh_err_detail());
+                    vmesh_log(
+                        VMESH_LOG_ERROR,
+                        "ipsec: reload failed, the previous reference values and policy stay: %s",
+                        vmesh_err_detail());
                 } else {
                     vmesh_log(VMESH_LOG_INFO, "ipsec: reloaded; re-appraising every peer gateway");
                 }
@@ -1397,7 +1462,8 @@ out:
         usleep(50000);
     if (g->sync)
         vmesh_sync_stop(g->sync);
-    vmesh_log(VMESH_LOG_INFO, "ipsec: stopped; every credential and SA it installed was removed from charon");
+    vmesh_log(VMESH_LOG_INFO,
+              "ipsec: stopped; every credential and SA it installed was removed from charon");
     if (sfd >= 0)
         close(sfd);
     return rc;

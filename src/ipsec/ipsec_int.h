@@ -17,13 +17,13 @@
 #define IX_CHILD_NAME "net"
 #define IX_MAX_CERTS 16
 
-/* ---- peers ---------------------------------------------------------------------------- */
+/* ---- peers ---------------------------------------------------------------------------------- */
 
 typedef enum {
-    IX_DOWN = 0,   /* no credential in charon */
-    IX_INSTALLED,  /* credential and connection loaded, no IKE SA yet */
-    IX_UP,         /* an IKE SA with an installed CHILD_SA */
-    IX_CUT,        /* refused or revoked: nothing in charon, retry later */
+    IX_DOWN = 0,  /* no credential in charon */
+    IX_INSTALLED, /* credential and connection loaded, no IKE SA yet */
+    IX_UP,        /* an IKE SA with an installed CHILD_SA */
+    IX_CUT,       /* refused or revoked: nothing in charon, retry later */
 } ix_state;
 
 typedef enum {
@@ -38,22 +38,29 @@ typedef enum {
 
 /* deferred: the peer has not reached our epoch yet (bells are polled
  * independently); tried again within a second */
-typedef enum { IX_ATT_OK = 0, IX_ATT_REFUSED, IX_ATT_PEER_REFUSED, IX_ATT_ERROR, IX_ATT_DEFERRED, IX_ATT__COUNT } ix_att_result;
+typedef enum {
+    IX_ATT_OK = 0,
+    IX_ATT_REFUSED,
+    IX_ATT_PEER_REFUSED,
+    IX_ATT_ERROR,
+    IX_ATT_DEFERRED,
+    IX_ATT__COUNT
+} ix_att_result;
 
 struct vmesh_ipsec;
 
 typedef struct ix_peer {
     vmesh_ipsec_peer spec;
     struct vmesh_ipsec *g;
-    bool initiator;             /* spec.connect given: we dial, we initiate IKE */
+    bool initiator; /* spec.connect given: we dial, we initiate IKE */
     char conn_name[VMESH_IPSEC_NAME_MAX + 8];
-    char local_id[VMESH_IPSEC_ID_MAX + 8];  /* "{201}:spiffe://..." */
+    char local_id[VMESH_IPSEC_ID_MAX + 8]; /* "{201}:spiffe://..." */
     char remote_id[VMESH_IPSEC_ID_MAX + 8];
-    vmesh_atls_config *tls;     /* initiator: client config expecting spec.id */
+    vmesh_atls_config *tls; /* initiator: client config expecting spec.id */
 
-    pthread_mutex_t lock;       /* everything below */
+    pthread_mutex_t lock; /* everything below */
     ix_state st;
-    uint64_t epoch;             /* of the installed credential */
+    uint64_t epoch; /* of the installed credential */
     bool have_result;
     vmesh_atls_peer_result result; /* the appraisal that installed it (for re-appraisal) */
     uint64_t installed_ns, up_ns, attest_started_ns;
@@ -61,10 +68,10 @@ typedef struct ix_peer {
     uint64_t next_attempt_ns;   /* initiator: when to (re)attest */
     unsigned transient_retries; /* quick retries after an epoch mismatch */
     uint64_t reappraise_seen;
-    bool rekeying;              /* a make-before-break re-authentication runs */
+    bool rekeying; /* a make-before-break re-authentication runs */
     uint64_t rekey_started_ns;
-    uint64_t old_ike_uid;       /* the IKE SA being replaced */
-    char reason[512];           /* last refusal or cut */
+    uint64_t old_ike_uid; /* the IKE SA being replaced */
+    char reason[512];     /* last refusal or cut */
     char mode[16], tier[24];
     /* metrics */
     uint64_t attestations[IX_ATT__COUNT];
@@ -73,13 +80,13 @@ typedef struct ix_peer {
 
     pthread_t thread;
     bool thread_started;
-    bool vici_down;             /* logged that charon is unreachable */
+    bool vici_down; /* logged that charon is unreachable */
 } ix_peer;
 
-/* ---- the gateway ------------------------------------------------------------------------- */
+/* ---- the gateway ---------------------------------------------------------------------------- */
 
 struct vmesh_ipsec {
-    vmesh_ipsec_config cfg;     /* strings copied below */
+    vmesh_ipsec_config cfg; /* strings copied below */
     char *vici_uri;
     char *ike_proposals, *esp_proposals;
     uint32_t deadline_ms, monitor_ms;
@@ -88,12 +95,12 @@ struct vmesh_ipsec {
     vmesh_buf leaf_der;
     vmesh_buf ca_der[IX_MAX_CERTS];
     size_t n_ca;
-    char *our_id;               /* our SPIFFE ID */
+    char *our_id; /* our SPIFFE ID */
     /* relying party */
-    void *verifier;             /* vmesh_verifier * */
-    void *bell;                 /* vmesh_bell_view * */
-    void *bell_key;             /* vmesh_key * */
-    void *sync;                 /* vmesh_sync * */
+    void *verifier; /* vmesh_verifier * */
+    void *bell;     /* vmesh_bell_view * */
+    void *bell_key; /* vmesh_key * */
+    void *sync;     /* vmesh_sync * */
     vmesh_policy *policy;
     vmesh_agent *agent;
     vmesh_atls_config *server_tls;
@@ -109,33 +116,35 @@ struct vmesh_ipsec {
     uint16_t listen_port;
     pthread_t accept_thread;
     bool accept_started;
-    _Atomic int handlers;       /* accepted connections being served */
+    _Atomic int handlers; /* accepted connections being served */
     _Atomic uint64_t accepted, accept_refused_busy, unknown_peers;
     /* lifecycle */
     _Atomic bool stopping;
-    int stop_fd;                /* eventfd */
+    int stop_fd; /* eventfd */
     pthread_mutex_t wake_lock;
     pthread_cond_t wake;
     /* operations */
-    void *admin;                /* struct MHD_Daemon * */
+    void *admin; /* struct MHD_Daemon * */
     int access_fd;
     int keylog_fd;
     pthread_mutex_t log_lock;
 };
 
-/* ---- charon.c: what vmesh ipsec asks charon through vici ----------------------------------- */
+/* ---- charon.c: what vmesh ipsec asks charon through vici ------------------------------------ */
 
 typedef struct {
-    unsigned ike_established;   /* IKE SAs of this connection in state ESTABLISHED */
+    unsigned ike_established; /* IKE SAs of this connection in state ESTABLISHED */
     unsigned ike_total;
-    unsigned child_installed;   /* CHILD_SAs in state INSTALLED */
-    uint64_t newest_ike_uid;    /* highest unique id of an established IKE SA */
+    unsigned child_installed; /* CHILD_SAs in state INSTALLED */
+    uint64_t newest_ike_uid;  /* highest unique id of an established IKE SA */
     uint64_t oldest_ike_uid;
 } ix_sas;
 
 vmesh_err ix_charon_load_key(vmesh_vici *v, const char *key_path) VMESH_WUR;
-vmesh_err ix_charon_load_conn(vmesh_vici *v, const struct vmesh_ipsec *g, const ix_peer *p) VMESH_WUR;
-vmesh_err ix_charon_load_psk(vmesh_vici *v, const ix_peer *p, const uint8_t psk[VMESH_IPSEC_PSK_LEN]) VMESH_WUR;
+vmesh_err ix_charon_load_conn(vmesh_vici *v, const struct vmesh_ipsec *g,
+                              const ix_peer *p) VMESH_WUR;
+vmesh_err ix_charon_load_psk(vmesh_vici *v, const ix_peer *p,
+                             const uint8_t psk[VMESH_IPSEC_PSK_LEN]) VMESH_WUR;
 /* Unloads the PSK and the connection; missing ones are fine. */
 vmesh_err ix_charon_unload(vmesh_vici *v, const ix_peer *p) VMESH_WUR;
 /* Terminates every IKE SA of the connection (DELETE sent, at most

@@ -18,10 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- the credential ----------------------------------------------------------------- */
+/* ---- the credential ------------------------------------------------------------------------- */
 
-void vmesh_ipsec_context(const uint8_t *client_spki, size_t client_spki_len, const uint8_t *server_spki,
-                         size_t server_spki_len, uint64_t epoch, uint8_t out[VMESH_IPSEC_CONTEXT_LEN])
+void vmesh_ipsec_context(const uint8_t *client_spki, size_t client_spki_len,
+                         const uint8_t *server_spki, size_t server_spki_len, uint64_t epoch,
+                         uint8_t out[VMESH_IPSEC_CONTEXT_LEN])
 {
     size_t off = sizeof(VMESH_IPSEC_CONTEXT_LABEL) - 1;
 
@@ -59,8 +60,10 @@ vmesh_err vmesh_ipsec_derive(vmesh_atls_conn *c, uint64_t epoch, uint8_t psk[VME
                      vmesh_atls_peer_spiffe_id(c) != NULL,
                  VMESH_ERR_STATE, "ipsec: no credential before the peer was attested and accepted");
     mode = vmesh_atls_peer_mode(c);
-    VMESH_ENSURE(mode == VMESH_ATLS_MODE_EPOCH_FRESH || mode == VMESH_ATLS_MODE_FRESH || mode == VMESH_ATLS_MODE_PASSPORT,
-                 VMESH_ERR_POLICY, "ipsec: the peer %s was admitted without attestation (mode %s): no credential",
+    VMESH_ENSURE(mode == VMESH_ATLS_MODE_EPOCH_FRESH || mode == VMESH_ATLS_MODE_FRESH ||
+                     mode == VMESH_ATLS_MODE_PASSPORT,
+                 VMESH_ERR_POLICY,
+                 "ipsec: the peer %s was admitted without attestation (mode %s): no credential",
                  vmesh_atls_peer_spiffe_id(c), vmesh_atls_mode_name(mode));
     server = SSL_is_server(ssl) == 1;
     VMESH_GUARD(spki_der(SSL_get_certificate(ssl), &own, &own_len));
@@ -85,7 +88,7 @@ out:
     return rc;
 }
 
-/* ---- the control message -------------------------------------------------------------- */
+/* ---- the control message -------------------------------------------------------------------- */
 
 static const uint8_t MAGIC[4] = {'V', 'M', 'I', 'P'};
 
@@ -126,7 +129,8 @@ vmesh_err vmesh_ipsec_msg_decode(const uint8_t *p, size_t n, vmesh_ipsec_msg *m,
      * at once rather than after it sent 16 bytes. */
     for (size_t i = 0; i < 4 && i < n; i++)
         if (p[i] != MAGIC[i])
-            return vmesh_err_set(VMESH_ERR_PARSE, "ipsec message: bad magic (not a vmesh ipsec peer)");
+            return vmesh_err_set(VMESH_ERR_PARSE,
+                                 "ipsec message: bad magic (not a vmesh ipsec peer)");
     if (n >= 5 && p[4] != 1)
         return vmesh_err_set(VMESH_ERR_UNSUPPORTED, "ipsec message: version %u (we speak 1)", p[4]);
     if (n >= 6 && (p[5] < VMESH_IPSEC_MSG_INSTALL || p[5] > VMESH_IPSEC_MSG_REFUSED))
@@ -138,13 +142,15 @@ vmesh_err vmesh_ipsec_msg_decode(const uint8_t *p, size_t n, vmesh_ipsec_msg *m,
         m->epoch = m->epoch << 8 | p[6 + i];
     tl = (size_t)p[14] << 8 | p[15];
     if (m->type == VMESH_IPSEC_MSG_REFUSED ? (tl == 0 || tl > VMESH_IPSEC_MSG_TEXT_MAX) : tl != 0)
-        return vmesh_err_set(VMESH_ERR_PARSE, "ipsec message: text of %zu bytes for type %u", tl, p[5]);
+        return vmesh_err_set(VMESH_ERR_PARSE, "ipsec message: text of %zu bytes for type %u", tl,
+                             p[5]);
     if (n - VMESH_IPSEC_MSG_HEADER < tl)
         return VMESH_ERR_WANT_READ;
     for (size_t i = 0; i < tl; i++) {
         uint8_t c = p[VMESH_IPSEC_MSG_HEADER + i];
         if (c < 0x20 || c >= 0x7f)
-            return vmesh_err_set(VMESH_ERR_PARSE, "ipsec message: byte 0x%02x in the reason text", c);
+            return vmesh_err_set(VMESH_ERR_PARSE, "ipsec message: byte 0x%02x in the reason text",
+                                 c);
         m->text[i] = (char)c;
     }
     m->text[tl] = '\0';
@@ -152,7 +158,7 @@ vmesh_err vmesh_ipsec_msg_decode(const uint8_t *p, size_t n, vmesh_ipsec_msg *m,
     return VMESH_OK;
 }
 
-/* ---- the --peer spec -------------------------------------------------------------------- */
+/* ---- the --peer spec ------------------------------------------------------------------------ */
 
 static bool ip_literal(const char *s)
 {
@@ -183,7 +189,8 @@ static vmesh_err check_cidr(const char *key, const char *s)
     else if (inet_pton(AF_INET6, addr, a) == 1)
         family = AF_INET6, maxbits = 128;
     else
-        return vmesh_err_set(VMESH_ERR_ARG, "%s=%s: \"%s\" is not an IPv4 or IPv6 address", key, s, addr);
+        return vmesh_err_set(VMESH_ERR_ARG, "%s=%s: \"%s\" is not an IPv4 or IPv6 address", key, s,
+                             addr);
     (void)family;
     errno = 0;
     bits = strtol(slash + 1, &end, 10);
@@ -205,10 +212,12 @@ static vmesh_err set_field(char *dst, size_t cap, const char *key, const char *v
     return VMESH_OK;
 }
 
-static vmesh_err add_ts(char ts[][VMESH_IPSEC_TS_MAX + 1], size_t *n, const char *key, const char *v, size_t vl)
+static vmesh_err add_ts(char ts[][VMESH_IPSEC_TS_MAX + 1], size_t *n, const char *key,
+                        const char *v, size_t vl)
 {
     if (*n == VMESH_IPSEC_MAX_TS)
-        return vmesh_err_set(VMESH_ERR_TOO_LARGE, "%s: at most %d subnets", key, VMESH_IPSEC_MAX_TS);
+        return vmesh_err_set(VMESH_ERR_TOO_LARGE, "%s: at most %d subnets", key,
+                             VMESH_IPSEC_MAX_TS);
     if (vl == 0 || vl > VMESH_IPSEC_TS_MAX)
         return vmesh_err_set(VMESH_ERR_ARG, "%s: a subnet of %zu characters", key, vl);
     memcpy(ts[*n], v, vl);
@@ -231,7 +240,8 @@ vmesh_err vmesh_ipsec_peer_parse(const char *spec, vmesh_ipsec_peer *out)
         size_t kl, vl;
         char key[16];
 
-        VMESH_ENSURE(eq != NULL, VMESH_ERR_ARG, "--peer: \"%.*s\" is not KEY=VALUE", (int)(len > 64 ? 64 : len), p);
+        VMESH_ENSURE(eq != NULL, VMESH_ERR_ARG, "--peer: \"%.*s\" is not KEY=VALUE",
+                     (int)(len > 64 ? 64 : len), p);
         kl = (size_t)(eq - p);
         VMESH_ENSURE(kl > 0 && kl < sizeof(key), VMESH_ERR_ARG, "--peer: unknown key \"%.*s\"",
                      (int)(kl > 64 ? 64 : kl), p);
@@ -254,7 +264,8 @@ vmesh_err vmesh_ipsec_peer_parse(const char *spec, vmesh_ipsec_peer *out)
             VMESH_GUARD(add_ts(out->remote_ts, &out->n_remote_ts, key, eq + 1, vl));
         else
             VMESH_FAIL(VMESH_ERR_ARG,
-                       "--peer: unknown key \"%s\" (name, id, connect, local-addr, remote-addr, local-ts, remote-ts)",
+                       "--peer: unknown key \"%s\" (name, id, connect, local-addr, remote-addr, "
+                       "local-ts, remote-ts)",
                        key);
         p += len;
         if (*p == ',')
@@ -262,16 +273,19 @@ vmesh_err vmesh_ipsec_peer_parse(const char *spec, vmesh_ipsec_peer *out)
     }
     VMESH_ENSURE(out->name[0] && out->id[0], VMESH_ERR_ARG, "--peer: name= and id= are required");
     for (const char *c = out->name; *c; c++)
-        VMESH_ENSURE((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '-' ||
-                         *c == '_',
-                     VMESH_ERR_ARG, "--peer: name \"%s\": use letters, digits, '-' and '_'", out->name);
+        VMESH_ENSURE((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+                         (*c >= '0' && *c <= '9') || *c == '-' || *c == '_',
+                     VMESH_ERR_ARG, "--peer: name \"%s\": use letters, digits, '-' and '_'",
+                     out->name);
     rc = vmesh_pki_spiffe_id_validate(out->id);
     if (rc != VMESH_OK) {
         vmesh_err_wrap(rc, "--peer id=%s", out->id);
         goto out;
     }
-    VMESH_ENSURE(out->n_local_ts > 0 && out->n_remote_ts > 0, VMESH_ERR_ARG,
-                 "--peer %s: local-ts= and remote-ts= (the subnets behind each gateway) are required", out->name);
+    VMESH_ENSURE(
+        out->n_local_ts > 0 && out->n_remote_ts > 0, VMESH_ERR_ARG,
+        "--peer %s: local-ts= and remote-ts= (the subnets behind each gateway) are required",
+        out->name);
     VMESH_ENSURE(!out->local_addr[0] || ip_literal(out->local_addr), VMESH_ERR_ARG,
                  "--peer %s: local-addr=%s is not an IP address", out->name, out->local_addr);
     VMESH_ENSURE(!out->remote_addr[0] || ip_literal(out->remote_addr), VMESH_ERR_ARG,
@@ -285,14 +299,16 @@ vmesh_err vmesh_ipsec_peer_parse(const char *spec, vmesh_ipsec_peer *out)
         }
         /* the IKE peer defaults to the host of its control endpoint */
         if (!out->remote_addr[0]) {
-            VMESH_ENSURE(!hp.name && strlen(hp.host) < sizeof(out->remote_addr), VMESH_ERR_ARG,
-                         "--peer %s: connect=%s names a host: give remote-addr= (an IP address) for IKE", out->name,
-                         out->connect);
+            VMESH_ENSURE(
+                !hp.name && strlen(hp.host) < sizeof(out->remote_addr), VMESH_ERR_ARG,
+                "--peer %s: connect=%s names a host: give remote-addr= (an IP address) for IKE",
+                out->name, out->connect);
             snprintf(out->remote_addr, sizeof(out->remote_addr), "%s", hp.host);
         }
     }
     VMESH_ENSURE(out->connect[0] || out->remote_addr[0], VMESH_ERR_ARG,
-                 "--peer %s: remote-addr= is required when the peer dials us (no connect=)", out->name);
+                 "--peer %s: remote-addr= is required when the peer dials us (no connect=)",
+                 out->name);
 out:
     return rc;
 }

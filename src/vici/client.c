@@ -40,10 +40,12 @@ vmesh_err vmesh_vici_connect(const char *uri, int timeout_ms, vmesh_vici **out)
     if (uri != NULL && strncmp(uri, "unix://", 7) == 0)
         path = uri + 7;
     VMESH_ENSURE(path != NULL && path[0] == '/', VMESH_ERR_ARG,
-                 "vici socket \"%s\": give unix:///path/to/charon.vici or an absolute path", uri ? uri : "");
+                 "vici socket \"%s\": give unix:///path/to/charon.vici or an absolute path",
+                 uri ? uri : "");
     memset(&sa, 0, sizeof(sa));
     sa.sun_family = AF_UNIX;
-    VMESH_ENSURE(strlen(path) < sizeof(sa.sun_path), VMESH_ERR_ARG, "vici socket path \"%s\" is too long", path);
+    VMESH_ENSURE(strlen(path) < sizeof(sa.sun_path), VMESH_ERR_ARG,
+                 "vici socket path \"%s\" is too long", path);
     memcpy(sa.sun_path, path, strlen(path));
     v = calloc(1, sizeof(*v));
     VMESH_ENSURE(v != NULL, VMESH_ERR_NOMEM, "out of memory");
@@ -53,10 +55,11 @@ vmesh_err vmesh_vici_connect(const char *uri, int timeout_ms, vmesh_vici **out)
     /* A unix connect does not block on a listening socket (the backlog
      * answers); a full backlog returns EAGAIN only for non-blocking
      * sockets, so a blocking connect here is bounded by charon itself. */
-    VMESH_ENSURE(connect(v->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, VMESH_ERR_IO,
-                 "cannot connect to charon's vici socket %s: %s (is charon running with the vici plugin, "
-                 "and is this its plugins.vici.socket?)",
-                 path, strerror(errno));
+    VMESH_ENSURE(
+        connect(v->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, VMESH_ERR_IO,
+        "cannot connect to charon's vici socket %s: %s (is charon running with the vici plugin, "
+        "and is this its plugins.vici.socket?)",
+        path, strerror(errno));
     *out = v;
     v = NULL;
 out:
@@ -81,7 +84,8 @@ static vmesh_err wait_fd(vmesh_vici *v, short events, uint64_t deadline)
         int left, r;
 
         if (now >= deadline)
-            return vmesh_err_set(VMESH_ERR_TIMEOUT, "vici: charon did not answer within %d ms", v->timeout_ms);
+            return vmesh_err_set(VMESH_ERR_TIMEOUT, "vici: charon did not answer within %d ms",
+                                 v->timeout_ms);
         left = (int)((deadline - now) / 1000000u) + 1;
         r = poll(&pfd, 1, left);
         if (r > 0)
@@ -108,7 +112,8 @@ static vmesh_err write_all(vmesh_vici *v, const uint8_t *p, size_t n, uint64_t d
                 return rc;
             continue;
         }
-        return vmesh_err_set(VMESH_ERR_IO, "vici: write: %s", w < 0 ? strerror(errno) : "nothing written");
+        return vmesh_err_set(VMESH_ERR_IO, "vici: write: %s",
+                             w < 0 ? strerror(errno) : "nothing written");
     }
     return VMESH_OK;
 }
@@ -152,8 +157,8 @@ static vmesh_err send_packet(vmesh_vici *v, uint8_t type, const char *name, cons
 
     VMESH_ENSURE(nl <= VMESH_VICI_NAME_MAX, VMESH_ERR_ARG, "vici: name \"%s\" too long", name);
     total = 1 + (name ? 1 + nl : 0) + ml;
-    VMESH_ENSURE(total <= VMESH_VICI_PACKET_MAX, VMESH_ERR_TOO_LARGE, "vici: request of %zu bytes (at most %zu)",
-                 total, VMESH_VICI_PACKET_MAX);
+    VMESH_ENSURE(total <= VMESH_VICI_PACKET_MAX, VMESH_ERR_TOO_LARGE,
+                 "vici: request of %zu bytes (at most %zu)", total, VMESH_VICI_PACKET_MAX);
     hdr[hl++] = (uint8_t)(total >> 24);
     hdr[hl++] = (uint8_t)(total >> 16);
     hdr[hl++] = (uint8_t)(total >> 8);
@@ -210,11 +215,13 @@ static vmesh_err event_ctl(vmesh_vici *v, uint8_t type, const char *event, vmesh
         break;
     }
     if (pkt.type == VMESH_VICI_EVENT_UNKNOWN) {
-        rc = vmesh_err_set(VMESH_ERR_UNSUPPORTED, "vici: charon does not know the event \"%s\"", event);
+        rc = vmesh_err_set(VMESH_ERR_UNSUPPORTED, "vici: charon does not know the event \"%s\"",
+                           event);
         goto out; /* well-formed answer: the connection stays usable */
     }
     VMESH_ENSURE(pkt.type == VMESH_VICI_EVENT_CONFIRM, VMESH_ERR_PARSE,
-                 "vici: expected an event confirmation for \"%s\", got packet type %u", event, pkt.type);
+                 "vici: expected an event confirmation for \"%s\", got packet type %u", event,
+                 pkt.type);
     return VMESH_OK;
 out:
     if (rc != VMESH_ERR_UNSUPPORTED)
@@ -222,8 +229,9 @@ out:
     return rc;
 }
 
-vmesh_err vmesh_vici_call_stream(vmesh_vici *v, const char *cmd, const vmesh_vici_builder *req, const char *event,
-                                 vmesh_vici_event_fn cb, void *ctx, vmesh_vici_msg **resp)
+vmesh_err vmesh_vici_call_stream(vmesh_vici *v, const char *cmd, const vmesh_vici_builder *req,
+                                 const char *event, vmesh_vici_event_fn cb, void *ctx,
+                                 vmesh_vici_msg **resp)
 {
     vmesh_err rc = VMESH_OK, cb_rc = VMESH_OK;
     vmesh_buf buf;
@@ -233,7 +241,8 @@ vmesh_err vmesh_vici_call_stream(vmesh_vici *v, const char *cmd, const vmesh_vic
 
     *resp = NULL;
     vmesh_buf_init(&buf, VMESH_VICI_PACKET_MAX);
-    VMESH_ENSURE(!v->broken, VMESH_ERR_STATE, "vici: the connection is out of step after an earlier error");
+    VMESH_ENSURE(!v->broken, VMESH_ERR_STATE,
+                 "vici: the connection is out of step after an earlier error");
     if (req != NULL)
         VMESH_GUARD(vmesh_vici_build_end(req));
     if (event != NULL) {
@@ -264,12 +273,14 @@ vmesh_err vmesh_vici_call_stream(vmesh_vici *v, const char *cmd, const vmesh_vic
             continue;
         }
         if (pkt.type == VMESH_VICI_CMD_UNKNOWN) {
-            rc = vmesh_err_set(VMESH_ERR_UNSUPPORTED, "vici: charon does not know the command \"%s\"", cmd);
+            rc = vmesh_err_set(VMESH_ERR_UNSUPPORTED,
+                               "vici: charon does not know the command \"%s\"", cmd);
             break;
         }
         if (pkt.type != VMESH_VICI_CMD_RESPONSE) {
             v->broken = true;
-            VMESH_FAIL(VMESH_ERR_PARSE, "vici: unexpected packet type %u while waiting for the answer to \"%s\"",
+            VMESH_FAIL(VMESH_ERR_PARSE,
+                       "vici: unexpected packet type %u while waiting for the answer to \"%s\"",
                        pkt.type, cmd);
         }
         rc = vmesh_vici_msg_parse(pkt.msg, pkt.msg_len, &m);
@@ -294,7 +305,8 @@ out:
     return rc;
 }
 
-vmesh_err vmesh_vici_call(vmesh_vici *v, const char *cmd, const vmesh_vici_builder *req, vmesh_vici_msg **resp)
+vmesh_err vmesh_vici_call(vmesh_vici *v, const char *cmd, const vmesh_vici_builder *req,
+                          vmesh_vici_msg **resp)
 {
     return vmesh_vici_call_stream(v, cmd, req, NULL, NULL, NULL, resp);
 }
@@ -307,5 +319,6 @@ vmesh_err vmesh_vici_check(const vmesh_vici_msg *resp, const char *what)
 
     if (ok != NULL && strcmp(ok, "yes") == 0)
         return VMESH_OK;
-    return vmesh_err_set(VMESH_ERR_STATE, "%s: charon says: %s", what, msg ? msg : "failed (no errmsg)");
+    return vmesh_err_set(VMESH_ERR_STATE, "%s: charon says: %s", what,
+                         msg ? msg : "failed (no errmsg)");
 }

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- builder -------------------------------------------------------------------- */
+/* ---- builder -------------------------------------------------------------------------------- */
 
 void vmesh_vici_build_init(vmesh_vici_builder *b)
 {
@@ -39,10 +39,12 @@ static void put_name(vmesh_vici_builder *b, uint8_t type, const char *name)
     if (b->err != VMESH_OK)
         return;
     if (n == 0 || n > VMESH_VICI_NAME_MAX) {
-        fail(b, vmesh_err_set(VMESH_ERR_ARG, "vici: element name of %zu bytes (1..255 allowed)", n));
+        fail(b,
+             vmesh_err_set(VMESH_ERR_ARG, "vici: element name of %zu bytes (1..255 allowed)", n));
         return;
     }
-    if (vmesh_buf_append_u8(&b->buf, type) != VMESH_OK || vmesh_buf_append_u8(&b->buf, (uint8_t)n) != VMESH_OK ||
+    if (vmesh_buf_append_u8(&b->buf, type) != VMESH_OK ||
+        vmesh_buf_append_u8(&b->buf, (uint8_t)n) != VMESH_OK ||
         vmesh_buf_append(&b->buf, name, n) != VMESH_OK)
         fail(b, VMESH_ERR_TOO_LARGE);
 }
@@ -54,12 +56,14 @@ static void put_value(vmesh_vici_builder *b, const void *value, size_t len)
     if (b->err != VMESH_OK)
         return;
     if (len > VMESH_VICI_VALUE_MAX) {
-        fail(b, vmesh_err_set(VMESH_ERR_TOO_LARGE, "vici: value of %zu bytes (at most 65535)", len));
+        fail(b,
+             vmesh_err_set(VMESH_ERR_TOO_LARGE, "vici: value of %zu bytes (at most 65535)", len));
         return;
     }
     hdr[0] = (uint8_t)(len >> 8);
     hdr[1] = (uint8_t)len;
-    if (vmesh_buf_append(&b->buf, hdr, 2) != VMESH_OK || vmesh_buf_append(&b->buf, value, len) != VMESH_OK)
+    if (vmesh_buf_append(&b->buf, hdr, 2) != VMESH_OK ||
+        vmesh_buf_append(&b->buf, value, len) != VMESH_OK)
         fail(b, VMESH_ERR_TOO_LARGE);
 }
 
@@ -82,7 +86,8 @@ void vmesh_vici_section(vmesh_vici_builder *b, const char *name)
     if (b->in_list)
         fail(b, vmesh_err_set(VMESH_ERR_STATE, "vici: section inside a list"));
     else if (b->depth >= VMESH_VICI_DEPTH_MAX)
-        fail(b, vmesh_err_set(VMESH_ERR_TOO_LARGE, "vici: sections nested deeper than %d", VMESH_VICI_DEPTH_MAX));
+        fail(b, vmesh_err_set(VMESH_ERR_TOO_LARGE, "vici: sections nested deeper than %d",
+                              VMESH_VICI_DEPTH_MAX));
     put_name(b, VMESH_VICI_SECTION_START, name);
     if (b->err == VMESH_OK)
         b->depth++;
@@ -149,16 +154,17 @@ vmesh_err vmesh_vici_build_end(const vmesh_vici_builder *b)
     if (b->err != VMESH_OK)
         return b->err;
     if (b->in_list || b->depth != 0)
-        return vmesh_err_set(VMESH_ERR_STATE, "vici: message ends with an open %s", b->in_list ? "list" : "section");
+        return vmesh_err_set(VMESH_ERR_STATE, "vici: message ends with an open %s",
+                             b->in_list ? "list" : "section");
     return VMESH_OK;
 }
 
-/* ---- parser ----------------------------------------------------------------------- */
+/* ---- parser --------------------------------------------------------------------------------- */
 
 struct vmesh_vici_node {
     vmesh_vici_node_kind kind;
-    const char *name;   /* in the arena, NUL-terminated */
-    const char *value;  /* KV and ITEM: in the arena, NUL-terminated */
+    const char *name;  /* in the arena, NUL-terminated */
+    const char *value; /* KV and ITEM: in the arena, NUL-terminated */
     size_t value_len;
     struct vmesh_vici_node *first, *last, *next;
 };
@@ -167,7 +173,7 @@ struct vmesh_vici_msg {
     vmesh_vici_node root;
     vmesh_vici_node *nodes; /* one per element that makes a node */
     size_t nnodes;
-    char *text;             /* names and values, each NUL-terminated */
+    char *text; /* names and values, each NUL-terminated */
     size_t text_len;
 };
 
@@ -191,7 +197,8 @@ const vmesh_vici_node *vmesh_vici_msg_root(const vmesh_vici_msg *m)
 
 /* First pass: validate and count; second pass: build. One function with a
  * `build` flag keeps the two passes from ever disagreeing. */
-static vmesh_err walk(const uint8_t *p, size_t n, vmesh_vici_msg *m, bool build, size_t *nnodes, size_t *ntext)
+static vmesh_err walk(const uint8_t *p, size_t n, vmesh_vici_msg *m, bool build, size_t *nnodes,
+                      size_t *ntext)
 {
     vmesh_vici_node *stack[VMESH_VICI_DEPTH_MAX + 1];
     vmesh_vici_node *list = NULL;
@@ -206,15 +213,19 @@ static vmesh_err walk(const uint8_t *p, size_t n, vmesh_vici_msg *m, bool build,
         vmesh_vici_node *node = NULL;
 
         if (++elements > VMESH_VICI_ELEMENTS_MAX)
-            return vmesh_err_set(VMESH_ERR_TOO_LARGE, "vici message: more than %d elements", VMESH_VICI_ELEMENTS_MAX);
-        if (type == VMESH_VICI_SECTION_START || type == VMESH_VICI_KEY_VALUE || type == VMESH_VICI_LIST_START) {
+            return vmesh_err_set(VMESH_ERR_TOO_LARGE, "vici message: more than %d elements",
+                                 VMESH_VICI_ELEMENTS_MAX);
+        if (type == VMESH_VICI_SECTION_START || type == VMESH_VICI_KEY_VALUE ||
+            type == VMESH_VICI_LIST_START) {
             if (off >= n)
-                return vmesh_err_set(VMESH_ERR_PARSE, "vici message: element %u truncated before its name", type);
+                return vmesh_err_set(VMESH_ERR_PARSE,
+                                     "vici message: element %u truncated before its name", type);
             name_len = p[off++];
             if (name_len == 0)
                 return vmesh_err_set(VMESH_ERR_PARSE, "vici message: empty element name");
             if (name_len > n - off)
-                return vmesh_err_set(VMESH_ERR_PARSE, "vici message: name of %zu bytes runs past the end", name_len);
+                return vmesh_err_set(VMESH_ERR_PARSE,
+                                     "vici message: name of %zu bytes runs past the end", name_len);
             name = p + off;
             /* "The name is an ASCII string": a NUL inside would make two
              * different names look up the same */
@@ -228,7 +239,9 @@ static vmesh_err walk(const uint8_t *p, size_t n, vmesh_vici_msg *m, bool build,
             value_len = (size_t)p[off] << 8 | p[off + 1];
             off += 2;
             if (value_len > n - off)
-                return vmesh_err_set(VMESH_ERR_PARSE, "vici message: value of %zu bytes runs past the end", value_len);
+                return vmesh_err_set(VMESH_ERR_PARSE,
+                                     "vici message: value of %zu bytes runs past the end",
+                                     value_len);
             value = p + off;
             off += value_len;
         }
@@ -237,14 +250,17 @@ static vmesh_err walk(const uint8_t *p, size_t n, vmesh_vici_msg *m, bool build,
         case VMESH_VICI_KEY_VALUE:
         case VMESH_VICI_LIST_START:
             if (in_list)
-                return vmesh_err_set(VMESH_ERR_PARSE, "vici message: element %u inside a list", type);
+                return vmesh_err_set(VMESH_ERR_PARSE, "vici message: element %u inside a list",
+                                     type);
             if (type == VMESH_VICI_SECTION_START && depth >= VMESH_VICI_DEPTH_MAX)
-                return vmesh_err_set(VMESH_ERR_TOO_LARGE, "vici message: sections nested deeper than %d",
+                return vmesh_err_set(VMESH_ERR_TOO_LARGE,
+                                     "vici message: sections nested deeper than %d",
                                      VMESH_VICI_DEPTH_MAX);
             break;
         case VMESH_VICI_SECTION_END:
             if (in_list || depth == 0)
-                return vmesh_err_set(VMESH_ERR_PARSE, "vici message: section end without an open section");
+                return vmesh_err_set(VMESH_ERR_PARSE,
+                                     "vici message: section end without an open section");
             depth--;
             continue;
         case VMESH_VICI_LIST_ITEM:
@@ -253,11 +269,13 @@ static vmesh_err walk(const uint8_t *p, size_t n, vmesh_vici_msg *m, bool build,
             break;
         case VMESH_VICI_LIST_END:
             if (!in_list)
-                return vmesh_err_set(VMESH_ERR_PARSE, "vici message: list end without an open list");
+                return vmesh_err_set(VMESH_ERR_PARSE,
+                                     "vici message: list end without an open list");
             in_list = false;
             list = NULL;
             continue;
-        default: return vmesh_err_set(VMESH_ERR_PARSE, "vici message: unknown element type %u", type);
+        default:
+            return vmesh_err_set(VMESH_ERR_PARSE, "vici message: unknown element type %u", type);
         }
         /* a node: section, key/value, list or item */
         if (build) {
@@ -299,7 +317,8 @@ static vmesh_err walk(const uint8_t *p, size_t n, vmesh_vici_msg *m, bool build,
         }
     }
     if (in_list || depth != 0)
-        return vmesh_err_set(VMESH_ERR_PARSE, "vici message: ends inside an open %s", in_list ? "list" : "section");
+        return vmesh_err_set(VMESH_ERR_PARSE, "vici message: ends inside an open %s",
+                             in_list ? "list" : "section");
     *nnodes = nodes;
     *ntext = text;
     return VMESH_OK;
@@ -312,8 +331,8 @@ vmesh_err vmesh_vici_msg_parse(const uint8_t *p, size_t n, vmesh_vici_msg **out)
     size_t nnodes = 0, ntext = 0;
 
     *out = NULL;
-    VMESH_ENSURE(n <= VMESH_VICI_PACKET_MAX, VMESH_ERR_TOO_LARGE, "vici message of %zu bytes (at most %zu)", n,
-                 VMESH_VICI_PACKET_MAX);
+    VMESH_ENSURE(n <= VMESH_VICI_PACKET_MAX, VMESH_ERR_TOO_LARGE,
+                 "vici message of %zu bytes (at most %zu)", n, VMESH_VICI_PACKET_MAX);
     VMESH_GUARD(walk(p, n, NULL, false, &nnodes, &ntext));
     m = calloc(1, sizeof(*m));
     VMESH_ENSURE(m != NULL, VMESH_ERR_NOMEM, "out of memory");
@@ -385,7 +404,7 @@ const char *vmesh_vici_node_str(const vmesh_vici_node *n, const char *name)
     return v && strlen(v) == len ? v : NULL;
 }
 
-/* ---- packets ------------------------------------------------------------------------ */
+/* ---- packets -------------------------------------------------------------------------------- */
 
 vmesh_err vmesh_vici_packet_parse(const uint8_t *p, size_t n, vmesh_vici_packet *out)
 {
@@ -396,7 +415,8 @@ vmesh_err vmesh_vici_packet_parse(const uint8_t *p, size_t n, vmesh_vici_packet 
     if (n == 0)
         return vmesh_err_set(VMESH_ERR_PARSE, "vici packet: empty");
     if (n > VMESH_VICI_PACKET_MAX)
-        return vmesh_err_set(VMESH_ERR_TOO_LARGE, "vici packet of %zu bytes (at most %zu)", n, VMESH_VICI_PACKET_MAX);
+        return vmesh_err_set(VMESH_ERR_TOO_LARGE, "vici packet of %zu bytes (at most %zu)", n,
+                             VMESH_VICI_PACKET_MAX);
     if (p[0] > VMESH_VICI_EVENT)
         return vmesh_err_set(VMESH_ERR_PARSE, "vici packet: unknown type %u", p[0]);
     out->type = (vmesh_vici_packet_type)p[0];
@@ -410,7 +430,8 @@ vmesh_err vmesh_vici_packet_parse(const uint8_t *p, size_t n, vmesh_vici_packet 
             return vmesh_err_set(VMESH_ERR_PARSE, "vici packet: name length missing");
         len = p[off++];
         if (len == 0 || len > n - off)
-            return vmesh_err_set(VMESH_ERR_PARSE, "vici packet: name of %zu bytes does not fit", len);
+            return vmesh_err_set(VMESH_ERR_PARSE, "vici packet: name of %zu bytes does not fit",
+                                 len);
         memcpy(out->name, p + off, len);
         out->name[len] = '\0';
         if (strlen(out->name) != len)
@@ -418,7 +439,8 @@ vmesh_err vmesh_vici_packet_parse(const uint8_t *p, size_t n, vmesh_vici_packet 
         off += len;
     }
     if (!has_msg && off != n)
-        return vmesh_err_set(VMESH_ERR_PARSE, "vici packet: %zu unexpected bytes after a type-%u packet", n - off,
+        return vmesh_err_set(VMESH_ERR_PARSE,
+                             "vici packet: %zu unexpected bytes after a type-%u packet", n - off,
                              out->type);
     out->msg = p + off;
     out->msg_len = n - off;

@@ -46,7 +46,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(spec, data, size);
     spec[size] = '\0';
     if (vmesh_ipsec_peer_parse(spec, &peer) == VMESH_OK) {
-        if (peer.n_local_ts == 0 || peer.n_remote_ts == 0 || peer.name[0] == '\0' || peer.remote_addr[0] == '\0')
+        if (peer.n_local_ts == 0 || peer.n_remote_ts == 0 || peer.name[0] == '\0' ||
+            peer.remote_addr[0] == '\0')
             __builtin_trap();
     }
     free(spec);

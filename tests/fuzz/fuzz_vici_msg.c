@@ -53,7 +53,8 @@ static void check_msg(const uint8_t *p, size_t n)
     (void)vmesh_vici_node_str(vmesh_vici_msg_root(m), "success");
     vmesh_vici_build_init(&b);
     rebuild(&b, vmesh_vici_msg_root(m));
-    if (vmesh_vici_build_end(&b) != VMESH_OK || b.buf.len != n || (n && memcmp(b.buf.data, p, n) != 0))
+    if (vmesh_vici_build_end(&b) != VMESH_OK || b.buf.len != n ||
+        (n && memcmp(b.buf.data, p, n) != 0))
         __builtin_trap();
     vmesh_vici_build_free(&b);
     vmesh_vici_msg_free(m);
@@ -64,7 +65,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     vmesh_vici_packet pk;
 
     if (vmesh_vici_packet_parse(data, size, &pk) == VMESH_OK) {
-        if (pk.msg_len > size || (pk.msg_len && (pk.msg < data || pk.msg + pk.msg_len > data + size)))
+        if (pk.msg_len > size ||
+            (pk.msg_len && (pk.msg < data || pk.msg + pk.msg_len > data + size)))
             __builtin_trap();
         check_msg(pk.msg, pk.msg_len);
     }

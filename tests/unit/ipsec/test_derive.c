@@ -6,15 +6,16 @@
  * context, the control message codec against hostile bytes, and the
  * --peer spec.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
 #include <fcntl.h>
 #include <openssl/sha.h>
 #include <openssl/ssl.h>
+#include <setjmp.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,9 +29,10 @@
 #define SERVER_ID "spiffe://vmesh.test/gw/main"
 #define CLIENT_ID "spiffe://vmesh.test/gw/branch"
 
-static char tmpdir[64], ca_dir[128], bundle[160], srv_pem[160], srv_key[160], cli_pem[160], cli_key[160];
+static char tmpdir[64], ca_dir[128], bundle[160], srv_pem[160], srv_key[160], cli_pem[160],
+    cli_key[160];
 
-/* ---- sessions over a socketpair, driven in one thread -------------------------------------- */
+/* ---- sessions over a socketpair, driven in one thread --------------------------------------- */
 
 typedef struct {
     vmesh_atls_config *scfg, *ccfg;
@@ -62,8 +64,8 @@ static vmesh_err t_attest(void *ctx, const vmesh_atls_attest_in *in, vmesh_atls_
     return vmesh_crypto_sign(ak, in->binder, 32, &m->proof);
 }
 
-static vmesh_err t_appraise(void *ctx, const vmesh_atls_appraise_in *in, vmesh_atls_peer_result *out,
-                            vmesh_atls_reason *reason)
+static vmesh_err t_appraise(void *ctx, const vmesh_atls_appraise_in *in,
+                            vmesh_atls_peer_result *out, vmesh_atls_reason *reason)
 {
     (void)ctx;
     (void)in;
@@ -231,12 +233,13 @@ static void test_context_layout(void **state)
     /* the roles are not interchangeable */
     {
         uint8_t swapped[VMESH_IPSEC_CONTEXT_LEN];
-        vmesh_ipsec_context(s_spki, sizeof(s_spki), c_spki, sizeof(c_spki), 0x0102030405060708ULL, swapped);
+        vmesh_ipsec_context(s_spki, sizeof(s_spki), c_spki, sizeof(c_spki), 0x0102030405060708ULL,
+                            swapped);
         assert_memory_not_equal(ctx, swapped, sizeof(ctx));
     }
 }
 
-/* ---- the control message ------------------------------------------------------------------ */
+/* ---- the control message -------------------------------------------------------------------- */
 
 static void test_msg_roundtrip(void **state)
 {
@@ -277,9 +280,12 @@ static void test_msg_hostile(void **state)
     uint8_t m[VMESH_IPSEC_MSG_MAX + 8];
 
     (void)state;
-    assert_int_equal(vmesh_ipsec_msg_decode((const uint8_t *)"GET / HTTP/1.1\r\n", 16, &d, &used), VMESH_ERR_PARSE);
-    assert_int_equal(vmesh_ipsec_msg_decode((const uint8_t *)"VMIP\x02", 5, &d, &used), VMESH_ERR_UNSUPPORTED);
-    assert_int_equal(vmesh_ipsec_msg_decode((const uint8_t *)"VMIP\x01\x09", 6, &d, &used), VMESH_ERR_PARSE);
+    assert_int_equal(vmesh_ipsec_msg_decode((const uint8_t *)"GET / HTTP/1.1\r\n", 16, &d, &used),
+                     VMESH_ERR_PARSE);
+    assert_int_equal(vmesh_ipsec_msg_decode((const uint8_t *)"VMIP\x02", 5, &d, &used),
+                     VMESH_ERR_UNSUPPORTED);
+    assert_int_equal(vmesh_ipsec_msg_decode((const uint8_t *)"VMIP\x01\x09", 6, &d, &used),
+                     VMESH_ERR_PARSE);
     memcpy(m, "VMIP\x01\x02\0\0\0\0\0\0\0\x01\x00\x05hello", 21);
     /* installed carries no text */
     assert_int_equal(vmesh_ipsec_msg_decode(m, 21, &d, &used), VMESH_ERR_PARSE);
@@ -295,45 +301,61 @@ static void test_msg_hostile(void **state)
     assert_int_equal(vmesh_ipsec_msg_decode(m, 16, &d, &used), VMESH_ERR_PARSE);
 }
 
-/* ---- --peer -------------------------------------------------------------------------------- */
+/* ---- --peer --------------------------------------------------------------------------------- */
 
 static void test_peer_spec(void **state)
 {
     vmesh_ipsec_peer p;
 
     (void)state;
-    assert_int_equal(vmesh_ipsec_peer_parse("name=main,id=spiffe://vmesh.test/gw/main,connect=198.18.0.2:7443,"
-                                            "local-ts=198.18.1.0/24,remote-ts=198.18.2.0/24,remote-ts=2001:db8::/32",
-                                            &p),
+    assert_int_equal(vmesh_ipsec_peer_parse(
+                         "name=main,id=spiffe://vmesh.test/gw/main,connect=198.18.0.2:7443,"
+                         "local-ts=198.18.1.0/24,remote-ts=198.18.2.0/24,remote-ts=2001:db8::/32",
+                         &p),
                      VMESH_OK);
     assert_string_equal(p.name, "main");
     assert_string_equal(p.remote_addr, "198.18.0.2"); /* from connect= */
     assert_int_equal(p.n_local_ts, 1);
     assert_int_equal(p.n_remote_ts, 2);
     assert_string_equal(p.remote_ts[1], "2001:db8::/32");
-    assert_int_equal(vmesh_ipsec_peer_parse("name=b,id=spiffe://t/b,connect=[2001:db8::1]:7443,local-ts=10.0.0.0/8,"
-                                            "remote-ts=10.1.0.0/16",
-                                            &p),
+    assert_int_equal(vmesh_ipsec_peer_parse(
+                         "name=b,id=spiffe://t/b,connect=[2001:db8::1]:7443,local-ts=10.0.0.0/8,"
+                         "remote-ts=10.1.0.0/16",
+                         &p),
                      VMESH_OK);
     assert_string_equal(p.remote_addr, "2001:db8::1");
 
     static const char *const bad[] = {
         "",
-        "name=x",                                                              /* no id, no ts */
-        "name=x,id=spiffe://t/x,local-ts=10.0.0.0/8",                          /* no remote-ts */
-        "name=x,id=http://t/x,local-ts=10.0.0.0/8,remote-ts=10.1.0.0/16,remote-addr=1.2.3.4", /* not SPIFFE */
-        "name=x y,id=spiffe://t/x,local-ts=10.0.0.0/8,remote-ts=10.1.0.0/16,remote-addr=1.2.3.4",
-        "name=x,id=spiffe://t/x,local-ts=10.0.0.0,remote-ts=10.1.0.0/16,remote-addr=1.2.3.4",   /* no prefix */
-        "name=x,id=spiffe://t/x,local-ts=10.0.0.0/33,remote-ts=10.1.0.0/16,remote-addr=1.2.3.4",
+        "name=x",                                     /* no id, no ts */
+        "name=x,id=spiffe://t/x,local-ts=10.0.0.0/8", /* no remote-ts */
+        "name=x,id=http://t/x,local-ts=10.0.0.0/8,remote-ts=10.1.0.0/"
+        "16,remote-addr=1.2.3.4", /* not SPIFFE */
+        "name=x "
+        "y,id=spiffe://t/x,local-ts=10.0.0.0/8,remote-ts=10.1.0.0/16,remote-addr=1.2.3.4",
+        "name=x,id=spiffe://t/x,local-ts=10.0.0.0,remote-ts=10.1.0.0/"
+        "16,remote-addr=1.2.3.4", /* no prefix */
+        "name=x,id=spiffe://t/x,local-ts=10.0.0.0/33,remote-ts=10.1.0.0/"
+        "16,remote-addr=1.2.3.4",
         "name=x,id=spiffe://t/x,local-ts=host/8,remote-ts=10.1.0.0/16,remote-addr=1.2.3.4",
-        "name=x,id=spiffe://t/x,local-ts=10.0.0.0/8,remote-ts=10.1.0.0/16",    /* neither connect nor remote-addr */
-        "name=x,id=spiffe://t/x,local-ts=10.0.0.0/8,remote-ts=10.1.0.0/16,connect=gw.example:7443", /* name */
-        "name=x,id=spiffe://t/x,local-ts=10.0.0.0/8,remote-ts=10.1.0.0/16,remote-addr=1.2.3.4,name=y",
-        "name=x,id=spiffe://t/x,local-ts=10.0.0.0/8,remote-ts=10.1.0.0/16,remote-addr=1.2.3.4,bogus=1",
-        "name=x,id=spiffe://t/x,local-ts=10.0.0.0/8,remote-ts=10.1.0.0/16,remote-addr=1.2.3.4,novalue",
-        "name=x,id=spiffe://t/x,local-ts=10.0.0.0/8,remote-ts=10.1.0.0/16,remote-addr=1.2.3.4,local-addr=me",
-        "name=x,id=spiffe://t/x,local-ts=1.0.0.0/8,local-ts=2.0.0.0/8,local-ts=3.0.0.0/8,local-ts=4.0.0.0/8,"
-        "local-ts=5.0.0.0/8,local-ts=6.0.0.0/8,local-ts=7.0.0.0/8,local-ts=8.0.0.0/8,local-ts=9.0.0.0/8,"
+        "name=x,id=spiffe://t/x,local-ts=10.0.0.0/8,remote-ts=10.1.0.0/16", /* neither
+                                                                               connect nor
+                                                                               remote-addr
+                                                                             */
+        "name=x,id=spiffe://t/x,local-ts=10.0.0.0/8,remote-ts=10.1.0.0/"
+        "16,connect=gw.example:7443", /* name */
+        "name=x,id=spiffe://t/x,local-ts=10.0.0.0/8,remote-ts=10.1.0.0/"
+        "16,remote-addr=1.2.3.4,name=y",
+        "name=x,id=spiffe://t/x,local-ts=10.0.0.0/8,remote-ts=10.1.0.0/"
+        "16,remote-addr=1.2.3.4,bogus=1",
+        "name=x,id=spiffe://t/x,local-ts=10.0.0.0/8,remote-ts=10.1.0.0/"
+        "16,remote-addr=1.2.3.4,novalue",
+        "name=x,id=spiffe://t/x,local-ts=10.0.0.0/8,remote-ts=10.1.0.0/"
+        "16,remote-addr=1.2.3.4,local-addr=me",
+        "name=x,id=spiffe://t/x,local-ts=1.0.0.0/8,local-ts=2.0.0.0/8,local-ts=3.0.0.0/"
+        "8,local-ts=4.0.0.0/8,"
+        "local-ts=5.0.0.0/8,local-ts=6.0.0.0/8,local-ts=7.0.0.0/8,local-ts=8.0.0.0/"
+        "8,local-ts=9.0.0.0/8,"
         "remote-ts=10.1.0.0/16,remote-addr=1.2.3.4", /* more than 8 subnets */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -367,7 +389,8 @@ static int setup(void **state)
     snprintf(prefix, sizeof(prefix), "%s/branch", tmpdir);
     if (vmesh_pki_ca_issue(ca_dir, CLIENT_ID, prefix, 1, VMESH_KEY_EC_P256) != VMESH_OK)
         return -1;
-    if (vmesh_crypto_key_generate(VMESH_KEY_EC_P256, &ak) != VMESH_OK || vmesh_crypto_key_to_spki(ak, &ak_spki) != VMESH_OK)
+    if (vmesh_crypto_key_generate(VMESH_KEY_EC_P256, &ak) != VMESH_OK ||
+        vmesh_crypto_key_to_spki(ak, &ak_spki) != VMESH_OK)
         return -1;
     return 0;
 }
@@ -386,10 +409,14 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_both_ends_agree),      cmocka_unit_test(test_other_session_other_credential),
-        cmocka_unit_test(test_not_from_the_attestation_label), cmocka_unit_test(test_unattested_yields_nothing),
-        cmocka_unit_test(test_context_layout),       cmocka_unit_test(test_msg_roundtrip),
-        cmocka_unit_test(test_msg_hostile),          cmocka_unit_test(test_peer_spec),
+        cmocka_unit_test(test_both_ends_agree),
+        cmocka_unit_test(test_other_session_other_credential),
+        cmocka_unit_test(test_not_from_the_attestation_label),
+        cmocka_unit_test(test_unattested_yields_nothing),
+        cmocka_unit_test(test_context_layout),
+        cmocka_unit_test(test_msg_roundtrip),
+        cmocka_unit_test(test_msg_hostile),
+        cmocka_unit_test(test_peer_spec),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -5,12 +5,13 @@
  * framing, and the client against a hostile server on a unix socket
  * (oversized segments, garbage, a server that never answers).
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,16 +23,11 @@
 
 /* README, "Encoding example" */
 static const uint8_t readme[] = {
-    3, 4, 'k', 'e', 'y', '1', 0, 6, 'v', 'a', 'l', 'u', 'e', '1',
-    1, 8, 's', 'e', 'c', 't', 'i', 'o', 'n', '1',
-    1, 11, 's', 'u', 'b', '-', 's', 'e', 'c', 't', 'i', 'o', 'n',
-    3, 4, 'k', 'e', 'y', '2', 0, 6, 'v', 'a', 'l', 'u', 'e', '2',
-    2,
-    4, 5, 'l', 'i', 's', 't', '1',
-    5, 0, 5, 'i', 't', 'e', 'm', '1',
-    5, 0, 5, 'i', 't', 'e', 'm', '2',
-    6,
-    2,
+    3,   4,   'k', 'e', 'y', '1', 0,   6,   'v', 'a', 'l', 'u', 'e', '1', 1,   8,
+    's', 'e', 'c', 't', 'i', 'o', 'n', '1', 1,   11,  's', 'u', 'b', '-', 's', 'e',
+    'c', 't', 'i', 'o', 'n', 3,   4,   'k', 'e', 'y', '2', 0,   6,   'v', 'a', 'l',
+    'u', 'e', '2', 2,   4,   5,   'l', 'i', 's', 't', '1', 5,   0,   5,   'i', 't',
+    'e', 'm', '1', 5,   0,   5,   'i', 't', 'e', 'm', '2', 6,   2,
 };
 
 static void test_readme_example_encode(void **state)
@@ -246,7 +242,8 @@ static void test_packets(void **state)
     assert_int_equal(pk.msg_len, 6);
     assert_int_equal(vmesh_vici_packet_parse(confirm, sizeof(confirm), &pk), VMESH_OK);
     assert_int_equal(pk.type, VMESH_VICI_EVENT_CONFIRM);
-    assert_int_equal(vmesh_vici_packet_parse(confirm_extra, sizeof(confirm_extra), &pk), VMESH_ERR_PARSE);
+    assert_int_equal(vmesh_vici_packet_parse(confirm_extra, sizeof(confirm_extra), &pk),
+                     VMESH_ERR_PARSE);
     assert_int_equal(vmesh_vici_packet_parse(bad_type, sizeof(bad_type), &pk), VMESH_ERR_PARSE);
     assert_int_equal(vmesh_vici_packet_parse(no_name, sizeof(no_name), &pk), VMESH_ERR_PARSE);
     assert_int_equal(vmesh_vici_packet_parse(short_name, sizeof(short_name), &pk), VMESH_ERR_PARSE);
@@ -254,13 +251,13 @@ static void test_packets(void **state)
     assert_int_equal(vmesh_vici_packet_parse(confirm, 0, &pk), VMESH_ERR_PARSE);
 }
 
-/* ---- the client against a hostile server ------------------------------------------------- */
+/* ---- the client against a hostile server ---------------------------------------------------- */
 
 typedef struct {
     int lfd;
     const uint8_t *reply; /* sent after the first request segment */
     size_t reply_len;
-    bool silent;          /* never answer */
+    bool silent; /* never answer */
 } hostile;
 
 static void *hostile_main(void *arg)
@@ -288,7 +285,8 @@ static void *hostile_main(void *arg)
     return NULL;
 }
 
-static vmesh_err against(const uint8_t *reply, size_t n, bool silent, int timeout_ms, vmesh_vici_msg **resp)
+static vmesh_err against(const uint8_t *reply, size_t n, bool silent, int timeout_ms,
+                         vmesh_vici_msg **resp)
 {
     char path[108];
     struct sockaddr_un sa;
@@ -320,7 +318,8 @@ static vmesh_err against(const uint8_t *reply, size_t n, bool silent, int timeou
 static void test_client_hostile_server(void **state)
 {
     vmesh_vici_msg *m = NULL;
-    static const uint8_t good[] = {0, 0, 0, 14, 1, 3, 6, 'd', 'a', 'e', 'm', 'o', 'n', 0, 3, 'x', 'y', 'z'};
+    static const uint8_t good[] = {0,   0,   0,   14,  1, 3, 6,   'd', 'a',
+                                   'e', 'm', 'o', 'n', 0, 3, 'x', 'y', 'z'};
     static const uint8_t huge[] = {0xff, 0xff, 0xff, 0xff, 1};
     static const uint8_t zero[] = {0, 0, 0, 0};
     static const uint8_t unknown_cmd[] = {0, 0, 0, 1, 2};
@@ -337,7 +336,8 @@ static void test_client_hostile_server(void **state)
     assert_int_equal(against(huge, sizeof(huge), false, 2000, &m), VMESH_ERR_PARSE);
     assert_null(m);
     assert_int_equal(against(zero, sizeof(zero), false, 2000, &m), VMESH_ERR_PARSE);
-    assert_int_equal(against(unknown_cmd, sizeof(unknown_cmd), false, 2000, &m), VMESH_ERR_UNSUPPORTED);
+    assert_int_equal(against(unknown_cmd, sizeof(unknown_cmd), false, 2000, &m),
+                     VMESH_ERR_UNSUPPORTED);
     assert_int_equal(against(garbage, sizeof(garbage), false, 2000, &m), VMESH_ERR_PARSE);
     assert_int_equal(against(wrong_type, sizeof(wrong_type), false, 2000, &m), VMESH_ERR_PARSE);
     /* a server that stops half way, and one that never answers: the deadline */
