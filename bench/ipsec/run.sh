@@ -40,6 +40,7 @@ export VMESH_BIN=$BUILD/src/cli/vmesh
 . "$ROOT/tests/integration/lib.bash"
 . "$ROOT/tests/integration/ipsec_lib.bash"
 POLL=2
+LOAD0=$(cut -d' ' -f1 /proc/loadavg)
 ix_setup
 now() { date +%s.%N; }
 log() { echo "bench/ipsec: $*" >&2; }
@@ -232,7 +233,8 @@ cat <<EOF
 
 \`bench/ipsec/run.sh\` ($(date -u +%Y-%m-%d), strongSwan $(dpkg-query -W -f='${Version}' strongswan-charon 2>/dev/null), charon with kernel-libipsec (ESP in
 user space; kernel $kernel has no ESP transform), two routers in network namespaces on one machine, psa-sim
-platforms, bundle poll interval $POLL s; medians with p90 and max, all in ms. Time to a working tunnel is
+platforms, bundle poll interval $POLL s, load average $LOAD0 at the start on $(nproc) cores; medians with p90 and max,
+all in ms. Time to a working tunnel is
 measured from the initiating action to the first reply of a ping that runs every 10 ms from host-b to host-m.
 
 | what | runs | median | p90 | max | vs plain PSK |
@@ -251,10 +253,12 @@ measured from the initiating action to the first reply of a ping that runs every
 
 Reading: the attested tunnel costs the attested session (a few tens of ms with psa-sim) on top of the same IKE
 exchange; the vmesh set-up row also includes starting the gateway process, loading its SVID key into charon, its
-first bundle and bell fetch, and up to one 20 ms SA-monitor tick. A re-key under traffic loses no more pings than
-strongSwan's own make-before-break re-authentication. A max near 4 s in either re-key row is charon's first IKE
+first bundle and bell fetch, and up to one 20 ms SA-monitor tick. The two re-key durations are measured differently
+(strongSwan's from the rekey command to the old SA gone by polling \`swanctl --list-sas\`, a process per poll; vmesh's by
+the gateway's own 20 ms monitor) and compare only roughly; the lost pings compare exactly: a re-key under traffic
+loses no more pings than strongSwan's own make-before-break re-authentication. A max near 4 s in either re-key row is charon's first IKE
 retransmission (retransmit_timeout 4 s): an IKE_SA_INIT response lost at the start of a re-authentication, seen
-with and without vmesh (charon's log says `retransmit 1 of request with message ID 0`); no ping is lost then
+with and without vmesh (charon's log says \`retransmit 1 of request with message ID 0\`); no ping is lost then
 either. The time to cut a revoked gateway is dominated by waiting for the next bundle poll (at most the poll
 interval plus 10 % jitter); the gateway itself removes the credential and terminates the IKE SA within the
 "new snapshot" row.
