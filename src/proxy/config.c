@@ -116,70 +116,73 @@ static vmesh_err get_uint(pctx *x, const yaml_node_t *n, const char *path, uint6
     return VMESH_OK;
 }
 
+typedef struct {
+    const char *suffix;
+    uint64_t mult;
+} unit_t;
+
 /* "250ms", "10s", "5m", "1h", or a bare number of seconds. */
-static vmesh_err get_duration(pctx *x, const yaml_node_t *n, const char *path, uint64_t max_ms, uint64_t *ms)
-{
-    const char *s = scalar(n);
-    char *end;
-    unsigned long long v;
-    uint64_t mult = 1000;
-
-    if (s == NULL || s[0] < '0' || s[0] > '9')
-        goto bad;
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno || v > 1000000000ULL)
-        goto bad;
-    if (strcmp(end, "ms") == 0)
-        mult = 1;
-    else if (strcmp(end, "s") == 0 || *end == '\0')
-        mult = 1000;
-    else if (strcmp(end, "m") == 0)
-        mult = 60000;
-    else if (strcmp(end, "h") == 0)
-        mult = 3600000;
-    else
-        goto bad;
-    *ms = (uint64_t)v * mult;
-    if (*ms == 0 || *ms > max_ms)
-        return perr(x, n, path, "\"%s\" is out of range (1ms..%llus)", s, (unsigned long long)(max_ms / 1000));
-    return VMESH_OK;
-bad:
-    return perr(x, n, path, "\"%s\" is not a duration (e.g. 500ms, 10s, 5m, 1h)", s ? s : "(not a scalar)");
-}
-
+static const unit_t duration_units[] = {{"ms", 1},    {"s", 1000},    {"", 1000},
+                                        {"m", 60000}, {"h", 3600000}, {NULL, 0}};
 /* "16384", "16k", "16KiB", "1MiB". */
-static vmesh_err get_size(pctx *x, const yaml_node_t *n, const char *path, uint64_t lo, uint64_t hi, uint64_t *out)
+static const unit_t size_units[] = {{"", 1},
+                                    {"k", 1024},
+                                    {"K", 1024},
+                                    {"KiB", 1024},
+                                    {"M", 1024 * 1024},
+                                    {"m", 1024 * 1024},
+                                    {"MiB", 1024 * 1024},
+                                    {NULL, 0}};
+
+/* A decimal number of at most max followed by one of units' suffixes, times
+ * its multiplier; false when s is not that. */
+static bool scaled(const char *s, const unit_t *units, uint64_t max, uint64_t *out)
 {
-    const char *s = scalar(n);
     char *end;
     unsigned long long v;
-    uint64_t mult = 1;
 
     if (s == NULL || s[0] < '0' || s[0] > '9')
-        goto bad;
+        return false;
     errno = 0;
     v = strtoull(s, &end, 10);
-    if (errno || v > (1ULL << 40))
-        goto bad;
-    if (*end == '\0')
-        mult = 1;
-    else if (strcmp(end, "k") == 0 || strcmp(end, "K") == 0 || strcmp(end, "KiB") == 0)
-        mult = 1024;
-    else if (strcmp(end, "M") == 0 || strcmp(end, "m") == 0 || strcmp(end, "MiB") == 0)
-        mult = 1024 * 1024;
-    else
-        goto bad;
-    *out = (uint64_t)v * mult;
-    if (*out < lo || *out > hi)
-        return perr(x, n, path, "\"%s\" is out of range (%llu..%llu bytes)", s, (unsigned long long)lo,
-                    (unsigned long long)hi);
-    return VMESH_OK;
-bad:
-    return perr(x, n, path, "\"%s\" is not a size in bytes (e.g. 16384, 16KiB, 1MiB)", s ? s : "(not a scalar)");
+    for (; errno == 0 && v <= max && units->suffix; units++)
+        if (strcmp(end, units->suffix) == 0) {
+            *out = (uint64_t)v * units->mult;
+            return true;
+        }
+    return false;
 }
 
-static vmesh_err get_addr(pctx *x, const yaml_node_t *n, const char *path, unsigned flags, char **out)
+static vmesh_err get_duration(pctx *x, const yaml_node_t *n, const char *path, uint64_t max_ms,
+                              uint64_t *ms)
+{
+    const char *s = scalar(n);
+
+    if (!scaled(s, duration_units, 1000000000ULL, ms))
+        return perr(x, n, path, "\"%s\" is not a duration (e.g. 500ms, 10s, 5m, 1h)",
+                    s ? s : "(not a scalar)");
+    if (*ms == 0 || *ms > max_ms)
+        return perr(x, n, path, "\"%s\" is out of range (1ms..%llus)", s,
+                    (unsigned long long)(max_ms / 1000));
+    return VMESH_OK;
+}
+
+static vmesh_err get_size(pctx *x, const yaml_node_t *n, const char *path, uint64_t lo, uint64_t hi,
+                          uint64_t *out)
+{
+    const char *s = scalar(n);
+
+    if (!scaled(s, size_units, 1ULL << 40, out))
+        return perr(x, n, path, "\"%s\" is not a size in bytes (e.g. 16384, 16KiB, 1MiB)",
+                    s ? s : "(not a scalar)");
+    if (*out < lo || *out > hi)
+        return perr(x, n, path, "\"%s\" is out of range (%llu..%llu bytes)", s,
+                    (unsigned long long)lo, (unsigned long long)hi);
+    return VMESH_OK;
+}
+
+static vmesh_err get_addr(pctx *x, const yaml_node_t *n, const char *path, unsigned flags,
+                          char **out)
 {
     vmesh_err rc = get_str(x, n, path, out);
     vmesh_net_hostport hp;
@@ -291,21 +294,232 @@ static vmesh_err get_modes(pctx *x, yaml_node_t *n, const char *path, unsigned *
     return rc;
 }
 
-/* ---- sections --------------------------------------------------------------------- */
+/* ---- key tables ------------------------------------------------------------------- */
 
-static vmesh_err identity_pair(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v, const char *path, void *a)
+/* How a key's value is read into its field: the field sits at offset `off`
+ * of the section's struct (the configuration itself, or one element of a
+ * list: an RVP, a rule, a listener). The same tables free what they read. */
+typedef enum {
+    K_STR,     /* char *: a string */
+    K_PATH,    /* char *: a file name, resolved against the configuration's directory */
+    K_ADDR,    /* char *: HOST:PORT to connect to */
+    K_LISTEN,  /* char *: HOST:PORT to listen on */
+    K_PATTERN, /* char *: a SPIFFE ID or pattern */
+    K_MS,      /* uint32_t: a duration in milliseconds, lo..hi ms */
+    K_SECONDS, /* int64_t: a duration in whole seconds, lo..hi ms */
+    K_U32,     /* uint32_t: a number lo..hi */
+    K_SIZE,    /* size_t: a number lo..hi */
+    K_BYTES,   /* size_t: a size in bytes lo..hi */
+    K_PATHS,   /* char **: a list of file names at off, its length in the size_t at offset lo */
+    K_FN,      /* fn reads it (and owns no string at off) */
+    K_FN_STR,  /* fn reads it into the char * at off */
+    K_SECTION, /* a mapping read with `sub` into the same struct, then checked with `done` */
+    K_LIST,    /* a sequence of mappings read with `list` into the array at off */
+} kkind;
+
+typedef struct keydef keydef;
+typedef struct listdef listdef;
+
+struct keydef {
+    const char *name;
+    kkind kind;
+    size_t off;
+    uint64_t lo, hi;
+    pair_fn fn;        /* K_FN, K_FN_STR */
+    const keydef *sub; /* K_SECTION, then (optional) done */
+    vmesh_err (*done)(pctx *x, yaml_node_t *v, const char *path, void *base);
+    const listdef *list; /* K_LIST */
+};
+
+/* A list of sections: every element is read with `keys`, counted before it
+ * is read (so that a half-read one is freed with the configuration), then
+ * completed by `done`. */
+struct listdef {
+    const char *expect; /* "must be a list of ..." */
+    size_t max;
+    const char *unit; /* "more than %zu <unit>" */
+    size_t size, count_off;
+    const keydef *keys;
+    vmesh_err (*init)(void *elem);
+    vmesh_err (*done)(pctx *x, yaml_node_t *it, const char *path, void *elem);
+    void (*release)(void *elem); /* what keys do not free */
+};
+
+/* clang-format off */
+#define FIELD(t, f) offsetof(t, f)
+#define STR(n, k, t, f) {n, k, FIELD(t, f), 0, 0, NULL, NULL, NULL, NULL}
+#define NUM(n, k, t, f, lo, hi) {n, k, FIELD(t, f), lo, hi, NULL, NULL, NULL, NULL}
+#define FN(n, fn) {n, K_FN, 0, 0, 0, fn, NULL, NULL, NULL}
+#define FN_STR(n, t, f, fn) {n, K_FN_STR, FIELD(t, f), 0, 0, fn, NULL, NULL, NULL}
+#define SECTION(n, sub, done) {n, K_SECTION, 0, 0, 0, NULL, sub, done, NULL}
+#define LIST(n, t, f, l) {n, K_LIST, FIELD(t, f), 0, 0, NULL, NULL, NULL, l}
+#define END {NULL, K_FN, 0, 0, 0, NULL, NULL, NULL, NULL}
+/* clang-format on */
+
+typedef struct {
+    const keydef *keys;
+    void *base;
+} section_arg;
+
+static vmesh_err read_list(pctx *x, yaml_node_t *v, const char *path, const listdef *l, void *base,
+                           size_t off);
+
+static vmesh_err read_key(pctx *x, const keydef *d, yaml_node_t *kn, yaml_node_t *v,
+                          const char *path, void *base);
+
+static vmesh_err section_pair(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v,
+                              const char *path, void *a)
 {
-    (void)a;
-    if (strcmp(k, "cert") == 0)
-        return get_path(x, v, path, &x->c->cert);
-    if (strcmp(k, "key") == 0)
-        return get_path(x, v, path, &x->c->key);
-    if (strcmp(k, "bundle") == 0)
-        return get_path(x, v, path, &x->c->bundle);
+    const section_arg *s = a;
+
+    for (const keydef *d = s->keys; d->name; d++)
+        if (strcmp(d->name, k) == 0)
+            return read_key(x, d, kn, v, path, s->base);
     return unknown(x, kn, path);
 }
 
-static vmesh_err add_kv(pctx *x, yaml_node_t *n, const char *path, const char *key, const char *value)
+static vmesh_err read_section(pctx *x, yaml_node_t *m, const char *path, const keydef *keys,
+                              void *base)
+{
+    section_arg s = {keys, base};
+
+    return each_pair(x, m, path, section_pair, &s);
+}
+
+static vmesh_err read_key(pctx *x, const keydef *d, yaml_node_t *kn, yaml_node_t *v,
+                          const char *path, void *base)
+{
+    void *f = (char *)base + d->off;
+    vmesh_err rc = VMESH_OK;
+    uint64_t u = 0;
+
+    switch (d->kind) {
+    case K_STR:
+        return get_str(x, v, path, f);
+    case K_PATH:
+        return get_path(x, v, path, f);
+    case K_ADDR:
+        return get_addr(x, v, path, 0, f);
+    case K_LISTEN:
+        return get_addr(x, v, path, VMESH_NET_LISTEN, f);
+    case K_PATTERN:
+        return get_spiffe(x, v, path, true, f);
+    case K_MS:
+    case K_SECONDS:
+        VMESH_GUARD(get_duration(x, v, path, d->hi, &u));
+        if (u < d->lo)
+            return perr(x, v, path, "must be at least %llus", (unsigned long long)(d->lo / 1000));
+        if (d->kind == K_MS)
+            *(uint32_t *)f = (uint32_t)u;
+        else
+            *(int64_t *)f = (int64_t)(u / 1000);
+        break;
+    case K_U32:
+    case K_SIZE:
+        VMESH_GUARD(get_uint(x, v, path, d->lo, d->hi, &u));
+        if (d->kind == K_U32)
+            *(uint32_t *)f = (uint32_t)u;
+        else
+            *(size_t *)f = (size_t)u;
+        break;
+    case K_BYTES:
+        VMESH_GUARD(get_size(x, v, path, d->lo, d->hi, &u));
+        *(size_t *)f = (size_t)u;
+        break;
+    case K_PATHS:
+        return get_str_list(x, v, path, true, f, (size_t *)((char *)base + d->lo));
+    case K_FN:
+    case K_FN_STR:
+        return d->fn(x, d->name, kn, v, path, base);
+    case K_SECTION:
+        VMESH_GUARD(read_section(x, v, path, d->sub, base));
+        return d->done ? d->done(x, v, path, base) : VMESH_OK;
+    case K_LIST:
+        return read_list(x, v, path, d->list, base, d->off);
+    }
+out:
+    return rc;
+}
+
+static vmesh_err read_list(pctx *x, yaml_node_t *v, const char *path, const listdef *l, void *base,
+                           size_t off)
+{
+    vmesh_err rc = VMESH_OK;
+    char **arr = (char **)((char *)base + off);
+    size_t *count = (size_t *)((char *)base + l->count_off), len;
+    char sub[256];
+
+    if (v->type != YAML_SEQUENCE_NODE)
+        return perr(x, v, path, "must be a list of %s", l->expect);
+    len = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+    if (len > l->max)
+        return perr(x, v, path, "more than %zu %s", l->max, l->unit);
+    *arr = calloc(len ? len : 1, l->size);
+    if (*arr == NULL)
+        return vmesh_err_set(VMESH_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < len; i++) {
+        yaml_node_t *it = node(x, v->data.sequence.items.start[i]);
+        void *elem = *arr + i * l->size;
+        (*count)++;
+        if (l->init)
+            VMESH_GUARD(l->init(elem));
+        snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+        VMESH_GUARD(read_section(x, it, sub, l->keys, elem));
+        VMESH_GUARD(l->done(x, it, sub, elem));
+    }
+out:
+    return rc;
+}
+
+/* Frees what keys read into base. */
+static void free_keys(const keydef *keys, void *base)
+{
+    for (const keydef *d = keys; d->name; d++) {
+        char **f = (char **)((char *)base + d->off);
+        switch (d->kind) {
+        case K_STR:
+        case K_PATH:
+        case K_ADDR:
+        case K_LISTEN:
+        case K_PATTERN:
+        case K_FN_STR:
+            free(*f);
+            *f = NULL;
+            break;
+        case K_PATHS:
+            for (size_t i = 0; *f && i < *(size_t *)((char *)base + d->lo); i++)
+                free(((char **)*f)[i]);
+            free(*f);
+            *f = NULL;
+            break;
+        case K_SECTION:
+            free_keys(d->sub, base);
+            break;
+        case K_LIST: {
+            size_t *count = (size_t *)((char *)base + d->list->count_off);
+            for (size_t i = 0; *f && i < *count; i++) {
+                free_keys(d->list->keys, *f + i * d->list->size);
+                if (d->list->release)
+                    d->list->release(*f + i * d->list->size);
+            }
+            free(*f);
+            *f = NULL;
+            break;
+        }
+        default:
+            break;
+        }
+    }
+}
+
+/* ---- identity, attester ------------------------------------------------------------- */
+
+static const keydef identity_keys[] = {STR("cert", K_PATH, vmesh_proxy_config, cert),
+                                       STR("key", K_PATH, vmesh_proxy_config, key),
+                                       STR("bundle", K_PATH, vmesh_proxy_config, bundle), END};
+
+static vmesh_err add_kv(pctx *x, yaml_node_t *n, const char *path, const char *key,
+                        const char *value)
 {
     vmesh_proxy_config *c = x->c;
 
@@ -324,7 +538,8 @@ static vmesh_err add_kv(pctx *x, yaml_node_t *n, const char *path, const char *k
 
 /* attester.options: scheme key/value strings; a list repeats the key. The
  * scheme checks the keys themselves (vmesh_agent_new). */
-static vmesh_err option_pair(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v, const char *path, void *a)
+static vmesh_err option_pair(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v,
+                             const char *path, void *a)
 {
     vmesh_err rc = VMESH_OK;
     char **list = NULL;
@@ -349,191 +564,145 @@ out:
     return rc;
 }
 
-static vmesh_err attester_pair(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v, const char *path, void *a)
+static vmesh_err options_fn(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v,
+                            const char *path, void *a)
 {
-    uint64_t ms;
-    vmesh_err rc;
-
-    (void)a;
-    if (strcmp(k, "platform") == 0) {
-        rc = get_str(x, v, path, &x->c->platform);
-        if (rc == VMESH_OK && strcmp(x->c->platform, "psa-sim") == 0) {
-            free(x->c->platform);
-            x->c->platform = strdup("psa");
-            rc = x->c->platform ? VMESH_OK : vmesh_err_set(VMESH_ERR_NOMEM, "out of memory");
-        }
-        return rc;
-    }
-    if (strcmp(k, "options") == 0)
-        return each_pair(x, v, path, option_pair, NULL);
-    if (strcmp(k, "modes") == 0)
-        return get_modes(x, v, path, &x->c->attest_modes, NULL);
-    if (strcmp(k, "ak-rotate") == 0) {
-        rc = get_duration(x, v, path, 30ULL * 24 * 3600 * 1000, &ms);
-        if (rc == VMESH_OK && ms < 1000)
-            rc = perr(x, v, path, "must be at least 1s");
-        x->c->ak_rotate = (int64_t)(ms / 1000);
-        return rc;
-    }
-    return unknown(x, kn, path);
+    (void)k, (void)kn, (void)a;
+    return each_pair(x, v, path, option_pair, NULL);
 }
 
-typedef struct {
-    px_rvp *r;
-} rvp_arg;
-
-static vmesh_err rvp_pair(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v, const char *path, void *a)
+static vmesh_err platform_fn(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v,
+                             const char *path, void *a)
 {
-    px_rvp *r = ((rvp_arg *)a)->r;
-    vmesh_err rc = VMESH_OK;
+    vmesh_err rc = get_str(x, v, path, &x->c->platform);
 
-    if (strcmp(k, "name") == 0)
-        return get_str(x, v, path, &r->name);
-    if (strcmp(k, "url") == 0)
-        return get_str(x, v, path, &r->url);
-    if (strcmp(k, "key") == 0)
-        return get_path(x, v, path, &r->key);
-    if (strcmp(k, "schemes") == 0) {
-        char **list = NULL;
-        size_t n = 0, len = 0;
-        VMESH_GUARD(get_str_list(x, v, path, false, &list, &n));
-        for (size_t i = 0; i < n; i++)
-            len += strlen(list[i]) + 1;
-        free(r->schemes);
-        r->schemes = calloc(1, len + 1);
-        for (size_t i = 0, off = 0; r->schemes && i < n; i++)
-            off += (size_t)snprintf(r->schemes + off, len + 1 - off, "%s%s", i ? "+" : "", list[i]);
-        for (size_t i = 0; i < n; i++)
-            free(list[i]);
-        free(list);
-        VMESH_ENSURE(r->schemes != NULL, VMESH_ERR_NOMEM, "out of memory");
-        return VMESH_OK;
+    (void)k, (void)kn, (void)a;
+    if (rc == VMESH_OK && strcmp(x->c->platform, "psa-sim") == 0) {
+        free(x->c->platform);
+        x->c->platform = strdup("psa");
+        rc = x->c->platform ? VMESH_OK : vmesh_err_set(VMESH_ERR_NOMEM, "out of memory");
     }
-    return unknown(x, kn, path);
+    return rc;
+}
+
+static vmesh_err modes_fn(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v, const char *path,
+                          void *a)
+{
+    (void)k, (void)kn, (void)a;
+    return get_modes(x, v, path, &x->c->attest_modes, NULL);
+}
+
+static const keydef attester_keys[] = {
+    FN_STR("platform", vmesh_proxy_config, platform, platform_fn), FN("options", options_fn),
+    FN("modes", modes_fn),
+    NUM("ak-rotate", K_SECONDS, vmesh_proxy_config, ak_rotate, 1000, 30ULL * 24 * 3600 * 1000),
+    END};
+
+/* ---- verifier ----------------------------------------------------------------------- */
+
+static vmesh_err schemes_fn(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v,
+                            const char *path, void *a)
+{
+    px_rvp *r = a;
+    vmesh_err rc = VMESH_OK;
+    char **list = NULL;
+    size_t n = 0, len = 0;
+
+    (void)k, (void)kn;
+    VMESH_GUARD(get_str_list(x, v, path, false, &list, &n));
+    for (size_t i = 0; i < n; i++)
+        len += strlen(list[i]) + 1;
+    free(r->schemes);
+    r->schemes = calloc(1, len + 1);
+    for (size_t i = 0, off = 0; r->schemes && i < n; i++)
+        off += (size_t)snprintf(r->schemes + off, len + 1 - off, "%s%s", i ? "+" : "", list[i]);
+    for (size_t i = 0; i < n; i++)
+        free(list[i]);
+    free(list);
+    VMESH_ENSURE(r->schemes != NULL, VMESH_ERR_NOMEM, "out of memory");
 out:
     return rc;
 }
 
-static vmesh_err bell_pair(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v, const char *path, void *a)
-{
-    uint64_t ms;
-    vmesh_err rc;
+static const keydef rvp_keys[] = {STR("name", K_STR, px_rvp, name), STR("url", K_STR, px_rvp, url),
+                                  STR("key", K_PATH, px_rvp, key),
+                                  FN_STR("schemes", px_rvp, schemes, schemes_fn), END};
 
-    (void)a;
-    if (strcmp(k, "url") == 0)
-        return get_str(x, v, path, &x->c->bell_url);
-    if (strcmp(k, "file") == 0)
-        return get_path(x, v, path, &x->c->bell_file);
-    if (strcmp(k, "key") == 0)
-        return get_path(x, v, path, &x->c->bell_key);
-    if (strcmp(k, "refresh") == 0) {
-        rc = get_duration(x, v, path, 3600 * 1000, &ms);
-        x->c->bell_refresh_ms = (uint32_t)ms;
-        return rc;
-    }
-    return unknown(x, kn, path);
+static vmesh_err rvp_done(pctx *x, yaml_node_t *it, const char *path, void *elem)
+{
+    const px_rvp *r = elem;
+
+    return r->url && r->key ? VMESH_OK : perr(x, it, path, "url and key are required");
 }
 
-static vmesh_err passport_pair(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v, const char *path, void *a)
+static const listdef rvp_list = {
+    "{name, url, key, schemes}",
+    64,
+    "RVPs",
+    sizeof(px_rvp),
+    FIELD(vmesh_proxy_config, nrvps),
+    rvp_keys,
+    NULL,
+    rvp_done,
+    NULL,
+};
+
+static const keydef bell_keys[] = {
+    STR("url", K_STR, vmesh_proxy_config, bell_url),
+    STR("file", K_PATH, vmesh_proxy_config, bell_file),
+    STR("key", K_PATH, vmesh_proxy_config, bell_key),
+    NUM("refresh", K_MS, vmesh_proxy_config, bell_refresh_ms, 0, 3600 * 1000), END};
+
+static vmesh_err bell_done(pctx *x, yaml_node_t *v, const char *path, void *base)
 {
-    (void)a;
-    if (strcmp(k, "local-key") == 0)
-        return get_path(x, v, path, &x->c->passport_local_key);
-    if (strcmp(k, "central") == 0)
-        return get_str(x, v, path, &x->c->passport_central);
-    return unknown(x, kn, path);
+    const vmesh_proxy_config *c = base;
+
+    if ((c->bell_url == NULL) == (c->bell_file == NULL) || c->bell_key == NULL)
+        return perr(x, v, path, "needs key and exactly one of url or file");
+    return VMESH_OK;
 }
 
-static vmesh_err central_pair(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v, const char *path, void *a)
-{
-    uint64_t ms;
-    vmesh_err rc;
+static const keydef passport_keys[] = {
+    STR("local-key", K_PATH, vmesh_proxy_config, passport_local_key),
+    STR("central", K_STR, vmesh_proxy_config, passport_central), END};
 
-    (void)a;
-    if (strcmp(k, "url") == 0)
-        return get_str(x, v, path, &x->c->central_url);
-    if (strcmp(k, "key") == 0)
-        return get_path(x, v, path, &x->c->central_key);
-    if (strcmp(k, "cache") == 0) {
-        rc = get_duration(x, v, path, 24 * 3600 * 1000, &ms);
-        if (rc == VMESH_OK && ms < 1000)
-            rc = perr(x, v, path, "must be at least 1s");
-        x->c->central_cache = (int64_t)(ms / 1000);
-        return rc;
-    }
-    return unknown(x, kn, path);
+static vmesh_err passport_done(pctx *x, yaml_node_t *v, const char *path, void *base)
+{
+    const vmesh_proxy_config *c = base;
+
+    if ((c->passport_local_key == NULL) == (c->passport_central == NULL))
+        return perr(x, v, path, "needs exactly one of local-key or central");
+    return VMESH_OK;
 }
 
-static vmesh_err verifier_pair(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v, const char *path, void *a)
-{
-    vmesh_proxy_config *c = x->c;
-    vmesh_err rc = VMESH_OK;
-    uint64_t ms;
-    char sub[256];
+static const keydef central_keys[] = {
+    STR("url", K_STR, vmesh_proxy_config, central_url),
+    STR("key", K_PATH, vmesh_proxy_config, central_key),
+    NUM("cache", K_SECONDS, vmesh_proxy_config, central_cache, 1000, 24 * 3600 * 1000), END};
 
-    (void)a;
-    if (strcmp(k, "rv-files") == 0)
-        return get_str_list(x, v, path, true, &c->rv_files, &c->nrv);
-    if (strcmp(k, "rvps") == 0) {
-        size_t len;
-        if (v->type != YAML_SEQUENCE_NODE)
-            return perr(x, v, path, "must be a list of {name, url, key, schemes}");
-        len = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
-        if (len > 64)
-            return perr(x, v, path, "more than 64 RVPs");
-        c->rvps = calloc(len ? len : 1, sizeof(*c->rvps));
-        if (c->rvps == NULL)
-            return vmesh_err_set(VMESH_ERR_NOMEM, "out of memory");
-        for (size_t i = 0; i < len; i++) {
-            yaml_node_t *it = node(x, v->data.sequence.items.start[i]);
-            rvp_arg ra = {&c->rvps[i]};
-            c->nrvps++;
-            snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
-            VMESH_GUARD(each_pair(x, it, sub, rvp_pair, &ra));
-            if (c->rvps[i].url == NULL || c->rvps[i].key == NULL)
-                return perr(x, it, sub, "url and key are required");
-        }
-        return VMESH_OK;
-    }
-    if (strcmp(k, "poll-interval") == 0) {
-        rc = get_duration(x, v, path, 24 * 3600 * 1000, &ms);
-        if (rc == VMESH_OK && ms < 1000)
-            rc = perr(x, v, path, "must be at least 1s");
-        c->poll_interval_ms = (uint32_t)ms;
-        return rc;
-    }
-    if (strcmp(k, "state-dir") == 0)
-        return get_path(x, v, path, &c->state_dir);
-    if (strcmp(k, "bell") == 0) {
-        VMESH_GUARD(each_pair(x, v, path, bell_pair, NULL));
-        if ((c->bell_url == NULL) == (c->bell_file == NULL) || c->bell_key == NULL)
-            return perr(x, v, path, "needs key and exactly one of url or file");
-        return VMESH_OK;
-    }
-    if (strcmp(k, "trusted-verifiers") == 0)
-        return get_str_list(x, v, path, true, &c->trusted_verifiers, &c->ntv);
-    if (strcmp(k, "passport") == 0) {
-        VMESH_GUARD(each_pair(x, v, path, passport_pair, NULL));
-        if ((c->passport_local_key == NULL) == (c->passport_central == NULL))
-            return perr(x, v, path, "needs exactly one of local-key or central");
-        return VMESH_OK;
-    }
-    if (strcmp(k, "central") == 0) {
-        VMESH_GUARD(each_pair(x, v, path, central_pair, NULL));
-        if (c->central_url == NULL || c->central_key == NULL)
-            return perr(x, v, path, "needs url and key (the central verifier's EAR public key)");
-        return VMESH_OK;
-    }
-    if (strcmp(k, "ar-cache-slots") == 0) {
-        uint64_t u = 0;
-        VMESH_GUARD(get_uint(x, v, path, 1, 16777216, &u));
-        c->ar_cache_slots = (size_t)u;
-        return VMESH_OK;
-    }
-    return unknown(x, kn, path);
-out:
-    return rc;
+static vmesh_err central_done(pctx *x, yaml_node_t *v, const char *path, void *base)
+{
+    const vmesh_proxy_config *c = base;
+
+    if (c->central_url == NULL || c->central_key == NULL)
+        return perr(x, v, path, "needs url and key (the central verifier's EAR public key)");
+    return VMESH_OK;
 }
+
+static const keydef verifier_keys[] = {
+    NUM("rv-files", K_PATHS, vmesh_proxy_config, rv_files, FIELD(vmesh_proxy_config, nrv), 0),
+    LIST("rvps", vmesh_proxy_config, rvps, &rvp_list),
+    NUM("poll-interval", K_MS, vmesh_proxy_config, poll_interval_ms, 1000, 24 * 3600 * 1000),
+    STR("state-dir", K_PATH, vmesh_proxy_config, state_dir),
+    SECTION("bell", bell_keys, bell_done),
+    NUM("trusted-verifiers", K_PATHS, vmesh_proxy_config, trusted_verifiers,
+        FIELD(vmesh_proxy_config, ntv), 0),
+    SECTION("passport", passport_keys, passport_done),
+    SECTION("central", central_keys, central_done),
+    NUM("ar-cache-slots", K_SIZE, vmesh_proxy_config, ar_cache_slots, 1, 16777216),
+    END};
+
+/* ---- policy ------------------------------------------------------------------------- */
 
 /* YAML -> JSON for policy documents written inline. */
 static json_t *to_json(pctx *x, yaml_node_t *n, int depth)
@@ -561,7 +730,8 @@ static json_t *to_json(pctx *x, yaml_node_t *n, int depth)
     }
     case YAML_SEQUENCE_NODE:
         j = json_array();
-        for (yaml_node_item_t *i = n->data.sequence.items.start; j && i < n->data.sequence.items.top; i++) {
+        for (yaml_node_item_t *i = n->data.sequence.items.start;
+             j && i < n->data.sequence.items.top; i++) {
             json_t *e = to_json(x, node(x, *i), depth + 1);
             if (e == NULL || json_array_append_new(j, e) != 0) {
                 json_decref(j);
@@ -571,7 +741,8 @@ static json_t *to_json(pctx *x, yaml_node_t *n, int depth)
         return j;
     case YAML_MAPPING_NODE:
         j = json_object();
-        for (yaml_node_pair_t *p = n->data.mapping.pairs.start; j && p < n->data.mapping.pairs.top; p++) {
+        for (yaml_node_pair_t *p = n->data.mapping.pairs.start; j && p < n->data.mapping.pairs.top;
+             p++) {
             const char *k = scalar(node(x, p->key));
             json_t *e = k ? to_json(x, node(x, p->value), depth + 1) : NULL;
             if (e == NULL || json_object_set_new(j, k, e) != 0) {
@@ -580,317 +751,293 @@ static json_t *to_json(pctx *x, yaml_node_t *n, int depth)
             }
         }
         return j;
-    default: return NULL;
+    default:
+        return NULL;
     }
 }
 
-static vmesh_err rule_pair(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v, const char *path, void *a)
+/* A rule's policy fields: they replace the document's in the rule's copy. */
+static vmesh_err override_fn(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v,
+                             const char *path, void *a)
 {
     px_rule *r = a;
     vmesh_err rc = VMESH_OK;
+    json_t *j = NULL;
+    char *s = NULL;
+    uint64_t ms;
+    unsigned m;
+    bool b;
 
-    if (strcmp(k, "peer") == 0)
-        return get_spiffe(x, v, path, true, &r->peer);
+    (void)kn;
     if (strcmp(k, "modes") == 0) {
-        unsigned m;
-        json_t *names = json_array();
-        rc = get_modes(x, v, path, &m, &names);
-        if (rc == VMESH_OK)
-            json_object_set_new(r->overrides, "modes", names);
-        else
-            json_decref(names);
-        return rc;
-    }
-    if (strcmp(k, "min-tiers") == 0) {
-        json_t *j;
+        j = json_array();
+        VMESH_GUARD(get_modes(x, v, path, &m, &j));
+    } else if (strcmp(k, "min-tiers") == 0) {
         if (v->type != YAML_MAPPING_NODE)
             return perr(x, v, path, "must be a mapping of claim name to tier");
         j = to_json(x, v, 0);
         if (j == NULL)
             return perr(x, v, path, "cannot be converted");
-        json_object_set_new(r->overrides, "min-tiers", j);
-        return VMESH_OK;
-    }
-    if (strcmp(k, "min-status") == 0) {
-        char *s = NULL;
+    } else if (strcmp(k, "min-status") == 0) {
         VMESH_GUARD(get_str(x, v, path, &s));
-        json_object_set_new(r->overrides, "min-status", json_string(s));
-        free(s);
-        return VMESH_OK;
-    }
-    if (strcmp(k, "max-evidence-age") == 0) {
-        uint64_t ms;
+        j = json_string(s);
+    } else if (strcmp(k, "max-evidence-age") == 0) {
         VMESH_GUARD(get_duration(x, v, path, 365ULL * 24 * 3600 * 1000, &ms));
-        json_object_set_new(r->overrides, "max-evidence-age", json_integer((json_int_t)(ms < 1000 ? 1 : ms / 1000)));
-        return VMESH_OK;
+        j = json_integer((json_int_t)(ms < 1000 ? 1 : ms / 1000));
+    } else {
+        VMESH_GUARD(get_bool(x, v, path, &b)); /* allow-unattested */
+        j = json_boolean(b);
     }
-    if (strcmp(k, "allow-unattested") == 0) {
-        bool b;
-        VMESH_GUARD(get_bool(x, v, path, &b));
-        json_object_set_new(r->overrides, "allow-unattested", json_boolean(b));
-        return VMESH_OK;
-    }
-    return unknown(x, kn, path);
+    json_object_set_new(r->overrides, k, j);
+    j = NULL;
 out:
+    json_decref(j);
+    free(s);
     return rc;
 }
 
-static vmesh_err policy_pair(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v, const char *path, void *a)
+static const keydef rule_keys[] = {STR("peer", K_PATTERN, px_rule, peer),
+                                   FN("modes", override_fn),
+                                   FN("min-tiers", override_fn),
+                                   FN("min-status", override_fn),
+                                   FN("max-evidence-age", override_fn),
+                                   FN("allow-unattested", override_fn),
+                                   END};
+
+static vmesh_err rule_init(void *elem)
+{
+    px_rule *r = elem;
+
+    r->overrides = json_object();
+    return r->overrides ? VMESH_OK : vmesh_err_set(VMESH_ERR_NOMEM, "out of memory");
+}
+
+static vmesh_err rule_done(pctx *x, yaml_node_t *it, const char *path, void *elem)
+{
+    const px_rule *r = elem;
+
+    return r->peer ? VMESH_OK : perr(x, it, path, "peer (a SPIFFE ID or pattern) is required");
+}
+
+static void rule_release(void *elem)
+{
+    json_decref(((px_rule *)elem)->overrides);
+}
+
+static const listdef rule_list = {
+    "rules",
+    VMESH_AGENT_MAX_RULES,
+    "rules",
+    sizeof(px_rule),
+    FIELD(vmesh_proxy_config, nrules),
+    rule_keys,
+    rule_init,
+    rule_done,
+    rule_release,
+};
+
+/* policy.file and policy.inline: the base policy document. */
+static vmesh_err document_fn(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v,
+                             const char *path, void *a)
 {
     vmesh_proxy_config *c = x->c;
     vmesh_err rc = VMESH_OK;
-    char sub[256];
+    json_error_t jerr;
+    vmesh_buf b = {0};
 
     (void)a;
-    if (strcmp(k, "file") == 0 || strcmp(k, "inline") == 0) {
-        if (c->policy_doc != NULL)
-            return perr(x, kn, path, "policy.file and policy.inline are exclusive");
-        if (strcmp(k, "file") == 0) {
-            json_error_t jerr;
-            vmesh_buf b = {0};
-            VMESH_GUARD(get_path(x, v, path, &c->policy_source));
-            if (vmesh_file_read(c->policy_source, 256 * 1024, &b) != VMESH_OK)
-                return perr(x, v, path, "%s", vmesh_err_detail());
-            c->policy_doc = json_loadb((const char *)b.data, b.len, JSON_REJECT_DUPLICATES, &jerr);
-            vmesh_buf_free(&b);
-            if (c->policy_doc == NULL)
-                return perr(x, v, path, "%s: line %d: %s", c->policy_source, jerr.line, jerr.text);
-        } else {
-            if (v->type != YAML_MAPPING_NODE)
-                return perr(x, v, path, "must be a mapping (a policy document, docs/POLICY.md)");
-            c->policy_doc = to_json(x, v, 0);
-            if (c->policy_doc == NULL)
-                return perr(x, v, path, "cannot be converted to a policy document");
-            if (json_object_get(c->policy_doc, "format") == NULL)
-                json_object_set_new(c->policy_doc, "format", json_string("vmesh-policy/1"));
-            if (asprintf(&c->policy_source, "%s:%lu: policy.inline", x->src, line_of(v)) < 0)
-                c->policy_source = NULL;
-        }
-        if (!json_is_object(c->policy_doc))
-            return perr(x, v, path, "a policy must be a JSON object");
-        return VMESH_OK;
+    if (c->policy_doc != NULL)
+        return perr(x, kn, path, "policy.file and policy.inline are exclusive");
+    if (strcmp(k, "file") == 0) {
+        VMESH_GUARD(get_path(x, v, path, &c->policy_source));
+        if (vmesh_file_read(c->policy_source, 256 * 1024, &b) != VMESH_OK)
+            return perr(x, v, path, "%s", vmesh_err_detail());
+        c->policy_doc = json_loadb((const char *)b.data, b.len, JSON_REJECT_DUPLICATES, &jerr);
+        vmesh_buf_free(&b);
+        if (c->policy_doc == NULL)
+            return perr(x, v, path, "%s: line %d: %s", c->policy_source, jerr.line, jerr.text);
+    } else {
+        if (v->type != YAML_MAPPING_NODE)
+            return perr(x, v, path, "must be a mapping (a policy document, docs/POLICY.md)");
+        c->policy_doc = to_json(x, v, 0);
+        if (c->policy_doc == NULL)
+            return perr(x, v, path, "cannot be converted to a policy document");
+        if (json_object_get(c->policy_doc, "format") == NULL)
+            json_object_set_new(c->policy_doc, "format", json_string("vmesh-policy/1"));
+        if (asprintf(&c->policy_source, "%s:%lu: policy.inline", x->src, line_of(v)) < 0)
+            c->policy_source = NULL;
     }
-    if (strcmp(k, "rules") == 0) {
-        size_t len;
-        if (v->type != YAML_SEQUENCE_NODE)
-            return perr(x, v, path, "must be a list of rules");
-        len = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
-        if (len > VMESH_AGENT_MAX_RULES)
-            return perr(x, v, path, "more than %d rules", VMESH_AGENT_MAX_RULES);
-        c->rules = calloc(len ? len : 1, sizeof(*c->rules));
-        if (c->rules == NULL)
-            return vmesh_err_set(VMESH_ERR_NOMEM, "out of memory");
-        for (size_t i = 0; i < len; i++) {
-            yaml_node_t *it = node(x, v->data.sequence.items.start[i]);
-            px_rule *r = &c->rules[i];
-            c->nrules++;
-            r->overrides = json_object();
-            if (r->overrides == NULL)
-                return vmesh_err_set(VMESH_ERR_NOMEM, "out of memory");
-            snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
-            VMESH_GUARD(each_pair(x, it, sub, rule_pair, r));
-            if (r->peer == NULL)
-                return perr(x, it, sub, "peer (a SPIFFE ID or pattern) is required");
-        }
-        return VMESH_OK;
-    }
-    return unknown(x, kn, path);
+    if (!json_is_object(c->policy_doc))
+        return perr(x, v, path, "a policy must be a JSON object");
 out:
     return rc;
 }
 
-static vmesh_err inbound_pair(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v, const char *path, void *a)
-{
-    px_inbound *l = a;
+static const keydef policy_keys[] = {FN("file", document_fn), FN("inline", document_fn),
+                                     LIST("rules", vmesh_proxy_config, rules, &rule_list), END};
 
-    if (strcmp(k, "name") == 0)
-        return get_str(x, v, path, &l->name);
-    if (strcmp(k, "listen") == 0)
-        return get_addr(x, v, path, VMESH_NET_LISTEN, &l->listen);
-    if (strcmp(k, "app") == 0)
-        return get_addr(x, v, path, 0, &l->app);
-    if (strcmp(k, "peer") == 0)
-        return get_spiffe(x, v, path, true, &l->peer);
-    return unknown(x, kn, path);
-}
+/* ---- listeners ---------------------------------------------------------------------- */
 
-static vmesh_err outbound_pair(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v, const char *path, void *a)
+static vmesh_err upstreams_fn(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v,
+                              const char *path, void *a)
 {
     px_outbound *l = a;
     vmesh_err rc = VMESH_OK;
-
-    if (strcmp(k, "name") == 0)
-        return get_str(x, v, path, &l->name);
-    if (strcmp(k, "listen") == 0)
-        return get_addr(x, v, path, VMESH_NET_LISTEN, &l->listen);
-    if (strcmp(k, "peer") == 0)
-        return get_spiffe(x, v, path, true, &l->peer);
-    if (strcmp(k, "upstreams") == 0) {
-        char sub[256];
-        size_t len;
-        if (v->type != YAML_SEQUENCE_NODE)
-            return perr(x, v, path, "must be a list of HOST:PORT");
-        len = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
-        if (len == 0 || len > PX_MAX_UPSTREAMS)
-            return perr(x, v, path, "must list 1..%d upstreams", PX_MAX_UPSTREAMS);
-        for (size_t i = 0; i < len; i++) {
-            snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
-            l->nup++; /* counted first: freed with the config even when invalid */
-            VMESH_GUARD(get_addr(x, node(x, v->data.sequence.items.start[i]), sub, 0, &l->upstreams[i]));
-        }
-        return VMESH_OK;
-    }
-    return unknown(x, kn, path);
-out:
-    return rc;
-}
-
-static vmesh_err listeners(pctx *x, yaml_node_t *v, const char *path, bool inbound)
-{
-    vmesh_proxy_config *c = x->c;
-    vmesh_err rc = VMESH_OK;
-    size_t len;
     char sub[256];
+    size_t len;
 
+    (void)k, (void)kn;
     if (v->type != YAML_SEQUENCE_NODE)
-        return perr(x, v, path, "must be a list of listeners");
+        return perr(x, v, path, "must be a list of HOST:PORT");
     len = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
-    if (len > PX_MAX_LISTENERS)
-        return perr(x, v, path, "more than %d listeners", PX_MAX_LISTENERS);
-    if (inbound)
-        c->in = calloc(len ? len : 1, sizeof(*c->in));
-    else
-        c->out = calloc(len ? len : 1, sizeof(*c->out));
-    if ((inbound && c->in == NULL) || (!inbound && c->out == NULL))
-        return vmesh_err_set(VMESH_ERR_NOMEM, "out of memory");
+    if (len == 0 || len > PX_MAX_UPSTREAMS)
+        return perr(x, v, path, "must list 1..%d upstreams", PX_MAX_UPSTREAMS);
     for (size_t i = 0; i < len; i++) {
-        yaml_node_t *it = node(x, v->data.sequence.items.start[i]);
         snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
-        if (inbound) {
-            c->nin++;
-            VMESH_GUARD(each_pair(x, it, sub, inbound_pair, &c->in[i]));
-            if (!c->in[i].listen || !c->in[i].app)
-                return perr(x, it, sub, "listen and app are required");
-            if (c->in[i].name == NULL && (c->in[i].name = strdup(c->in[i].listen)) == NULL)
-                return vmesh_err_set(VMESH_ERR_NOMEM, "out of memory");
-        } else {
-            c->nout++;
-            VMESH_GUARD(each_pair(x, it, sub, outbound_pair, &c->out[i]));
-            if (!c->out[i].listen || c->out[i].nup == 0 || !c->out[i].peer)
-                return perr(x, it, sub, "listen, upstreams and peer are required");
-            if (c->out[i].name == NULL && (c->out[i].name = strdup(c->out[i].listen)) == NULL)
-                return vmesh_err_set(VMESH_ERR_NOMEM, "out of memory");
-        }
+        l->nup++; /* counted first: freed with the config even when invalid */
+        VMESH_GUARD(
+            get_addr(x, node(x, v->data.sequence.items.start[i]), sub, 0, &l->upstreams[i]));
     }
 out:
     return rc;
 }
 
-static vmesh_err admin_pair(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v, const char *path, void *a)
+static const keydef inbound_keys[] = {
+    STR("name", K_STR, px_inbound, name), STR("listen", K_LISTEN, px_inbound, listen),
+    STR("app", K_ADDR, px_inbound, app), STR("peer", K_PATTERN, px_inbound, peer), END};
+
+static const keydef outbound_keys[] = {
+    STR("name", K_STR, px_outbound, name), STR("listen", K_LISTEN, px_outbound, listen),
+    STR("peer", K_PATTERN, px_outbound, peer), FN("upstreams", upstreams_fn), END};
+
+/* A listener without a name is called by its address. */
+static vmesh_err name_listener(char **name, const char *listen)
 {
-    (void)a;
-    if (strcmp(k, "listen") == 0)
-        return get_addr(x, v, path, VMESH_NET_LISTEN, &x->c->admin_listen);
-    return unknown(x, kn, path);
+    if (*name == NULL && (*name = strdup(listen)) == NULL)
+        return vmesh_err_set(VMESH_ERR_NOMEM, "out of memory");
+    return VMESH_OK;
 }
 
-static vmesh_err limits_pair(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v, const char *path, void *a)
+static vmesh_err inbound_done(pctx *x, yaml_node_t *it, const char *path, void *elem)
 {
-    vmesh_proxy_config *c = x->c;
-    vmesh_err rc = VMESH_OK;
-    uint64_t u = 0;
+    px_inbound *l = elem;
 
-    (void)a;
-    if (strcmp(k, "max-connections") == 0) {
-        VMESH_GUARD(get_uint(x, v, path, 1, 1000000, &u));
-        c->max_connections = (uint32_t)u;
-    } else if (strcmp(k, "handshake-timeout") == 0) {
-        VMESH_GUARD(get_duration(x, v, path, 600 * 1000, &u));
-        c->handshake_timeout_ms = (uint32_t)u;
-    } else if (strcmp(k, "connect-timeout") == 0) {
-        VMESH_GUARD(get_duration(x, v, path, 600 * 1000, &u));
-        c->connect_timeout_ms = (uint32_t)u;
-    } else if (strcmp(k, "idle-timeout") == 0) {
-        VMESH_GUARD(get_duration(x, v, path, 7ULL * 24 * 3600 * 1000, &u));
-        c->idle_timeout_ms = (uint32_t)u;
-    } else if (strcmp(k, "drain-timeout") == 0) {
-        VMESH_GUARD(get_duration(x, v, path, 3600 * 1000, &u));
-        c->drain_timeout_ms = (uint32_t)u;
-    } else if (strcmp(k, "linger-timeout") == 0) {
-        VMESH_GUARD(get_duration(x, v, path, 60 * 1000, &u));
-        c->linger_ms = (uint32_t)u;
-    } else if (strcmp(k, "buffer-size") == 0) {
-        VMESH_GUARD(get_size(x, v, path, 1024, 16 * 1024 * 1024, &u));
-        c->buffer_size = (size_t)u;
-    } else if (strcmp(k, "workers") == 0) {
-        VMESH_GUARD(get_uint(x, v, path, 0, PX_MAX_WORKERS, &u));
-        c->workers = (uint32_t)u;
-    } else {
-        rc = unknown(x, kn, path);
-    }
-out:
-    return rc;
+    if (!l->listen || !l->app)
+        return perr(x, it, path, "listen and app are required");
+    return name_listener(&l->name, l->listen);
 }
 
-static vmesh_err access_pair(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v, const char *path, void *a)
+static vmesh_err outbound_done(pctx *x, yaml_node_t *it, const char *path, void *elem)
+{
+    px_outbound *l = elem;
+
+    if (!l->listen || l->nup == 0 || !l->peer)
+        return perr(x, it, path, "listen, upstreams and peer are required");
+    return name_listener(&l->name, l->listen);
+}
+
+static void outbound_release(void *elem)
+{
+    px_outbound *l = elem;
+
+    for (size_t j = 0; j < l->nup; j++)
+        free(l->upstreams[j]);
+}
+
+static const listdef inbound_list = {
+    "listeners",
+    PX_MAX_LISTENERS,
+    "listeners",
+    sizeof(px_inbound),
+    FIELD(vmesh_proxy_config, nin),
+    inbound_keys,
+    NULL,
+    inbound_done,
+    NULL,
+};
+static const listdef outbound_list = {
+    "listeners",
+    PX_MAX_LISTENERS,
+    "listeners",
+    sizeof(px_outbound),
+    FIELD(vmesh_proxy_config, nout),
+    outbound_keys,
+    NULL,
+    outbound_done,
+    outbound_release,
+};
+
+/* ---- admin, limits, logs ------------------------------------------------------------- */
+
+static const keydef admin_keys[] = {STR("listen", K_LISTEN, vmesh_proxy_config, admin_listen), END};
+
+static const keydef limits_keys[] = {
+    NUM("max-connections", K_U32, vmesh_proxy_config, max_connections, 1, 1000000),
+    NUM("handshake-timeout", K_MS, vmesh_proxy_config, handshake_timeout_ms, 0, 600 * 1000),
+    NUM("connect-timeout", K_MS, vmesh_proxy_config, connect_timeout_ms, 0, 600 * 1000),
+    NUM("idle-timeout", K_MS, vmesh_proxy_config, idle_timeout_ms, 0, 7ULL * 24 * 3600 * 1000),
+    NUM("drain-timeout", K_MS, vmesh_proxy_config, drain_timeout_ms, 0, 3600 * 1000),
+    NUM("linger-timeout", K_MS, vmesh_proxy_config, linger_ms, 0, 60 * 1000),
+    NUM("buffer-size", K_BYTES, vmesh_proxy_config, buffer_size, 1024, 16 * 1024 * 1024),
+    NUM("workers", K_U32, vmesh_proxy_config, workers, 0, PX_MAX_WORKERS),
+    END};
+
+static vmesh_err stderr_fn(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v,
+                           const char *path, void *a)
 {
     vmesh_err rc = VMESH_OK;
     bool b;
 
-    (void)a;
-    if (strcmp(k, "file") == 0)
-        return get_path(x, v, path, &x->c->access_log);
-    if (strcmp(k, "stderr") == 0) {
-        VMESH_GUARD(get_bool(x, v, path, &b));
-        free(x->c->access_log);
-        x->c->access_log = b ? strdup("-") : NULL;
-        VMESH_ENSURE(!b || x->c->access_log, VMESH_ERR_NOMEM, "out of memory");
-        return VMESH_OK;
-    }
-    return unknown(x, kn, path);
+    (void)k, (void)kn, (void)a;
+    VMESH_GUARD(get_bool(x, v, path, &b));
+    free(x->c->access_log);
+    x->c->access_log = b ? strdup("-") : NULL;
+    VMESH_ENSURE(!b || x->c->access_log, VMESH_ERR_NOMEM, "out of memory");
 out:
     return rc;
 }
 
-static vmesh_err top_pair(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v, const char *path, void *a)
-{
-    vmesh_err rc = VMESH_OK;
+static const keydef access_keys[] = {STR("file", K_PATH, vmesh_proxy_config, access_log),
+                                     FN("stderr", stderr_fn), END};
 
-    (void)a;
-    if (strcmp(k, "identity") == 0)
-        return each_pair(x, v, path, identity_pair, NULL);
-    if (strcmp(k, "attester") == 0)
-        return each_pair(x, v, path, attester_pair, NULL);
-    if (strcmp(k, "verifier") == 0)
-        return each_pair(x, v, path, verifier_pair, NULL);
-    if (strcmp(k, "policy") == 0)
-        return each_pair(x, v, path, policy_pair, NULL);
-    if (strcmp(k, "inbound") == 0)
-        return listeners(x, v, path, true);
-    if (strcmp(k, "outbound") == 0)
-        return listeners(x, v, path, false);
-    if (strcmp(k, "admin") == 0)
-        return each_pair(x, v, path, admin_pair, NULL);
-    if (strcmp(k, "limits") == 0)
-        return each_pair(x, v, path, limits_pair, NULL);
-    if (strcmp(k, "access-log") == 0) {
-        free(x->c->access_log);
-        x->c->access_log = NULL;
-        return each_pair(x, v, path, access_pair, NULL);
-    }
-    if (strcmp(k, "log-level") == 0) {
-        const char *s = scalar(v);
-        static const char *const names[] = {"error", "warn", "info", "debug"};
-        for (int i = 0; s && i < 4; i++)
-            if (strcmp(s, names[i]) == 0) {
-                x->c->log_level = i;
-                return VMESH_OK;
-            }
-        return perr(x, v, path, "\"%s\" is not a log level (error, warn, info, debug)", s ? s : "");
-    }
-    rc = unknown(x, kn, path);
-    return rc;
+/* access-log: the section replaces the default (stderr): {} turns it off. */
+static vmesh_err access_fn(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v,
+                           const char *path, void *a)
+{
+    (void)k, (void)kn, (void)a;
+    free(x->c->access_log);
+    x->c->access_log = NULL;
+    return read_section(x, v, path, access_keys, x->c);
 }
+
+static vmesh_err log_level_fn(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v,
+                              const char *path, void *a)
+{
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+    const char *s = scalar(v);
+
+    (void)k, (void)kn, (void)a;
+    for (int i = 0; s && i < 4; i++)
+        if (strcmp(s, names[i]) == 0) {
+            x->c->log_level = i;
+            return VMESH_OK;
+        }
+    return perr(x, v, path, "\"%s\" is not a log level (error, warn, info, debug)", s ? s : "");
+}
+
+/* The whole document. access-log's file is freed by hand (the section is
+ * read by access_fn, not by this table). */
+static const keydef top_keys[] = {SECTION("identity", identity_keys, NULL),
+                                  SECTION("attester", attester_keys, NULL),
+                                  SECTION("verifier", verifier_keys, NULL),
+                                  SECTION("policy", policy_keys, NULL),
+                                  LIST("inbound", vmesh_proxy_config, in, &inbound_list),
+                                  LIST("outbound", vmesh_proxy_config, out, &outbound_list),
+                                  SECTION("admin", admin_keys, NULL),
+                                  SECTION("limits", limits_keys, NULL),
+                                  FN("access-log", access_fn),
+                                  FN("log-level", log_level_fn),
+                                  END};
 
 /* Cross-key checks once everything is read. */
 static vmesh_err check(pctx *x, yaml_node_t *root)
@@ -971,7 +1118,7 @@ vmesh_err vmesh_proxy_config_parse(const char *yaml, size_t n, const char *sourc
     x.doc = &doc;
     root = yaml_document_get_root_node(&doc);
     VMESH_ENSURE(root != NULL, VMESH_ERR_PARSE, "%s: empty configuration", x.src);
-    VMESH_GUARD(each_pair(&x, root, "", top_pair, NULL));
+    VMESH_GUARD(read_section(&x, root, "", top_keys, x.c));
     VMESH_GUARD(check(&x, root));
     *out = x.c;
     x.c = NULL;
@@ -996,68 +1143,20 @@ vmesh_err vmesh_proxy_config_load(const char *path, vmesh_proxy_config **out)
     return rc;
 }
 
-static void free_list(char **l)
-{
-    for (size_t i = 0; l && l[i]; i++)
-        free(l[i]);
-    free(l);
-}
-
 void vmesh_proxy_config_free(vmesh_proxy_config *c)
 {
     if (c == NULL)
         return;
-    free(c->source);
-    free(c->cert);
-    free(c->key);
-    free(c->bundle);
-    free(c->platform);
+    free_keys(top_keys, c);
     for (size_t i = 0; i < c->nkv; i++) {
         free((char *)c->kv[i].key);
         free((char *)c->kv[i].value);
     }
     free(c->kv);
-    free_list(c->rv_files);
-    for (size_t i = 0; i < c->nrvps; i++) {
-        free(c->rvps[i].name);
-        free(c->rvps[i].url);
-        free(c->rvps[i].key);
-        free(c->rvps[i].schemes);
-    }
-    free(c->rvps);
-    free(c->state_dir);
-    free(c->bell_url);
-    free(c->bell_file);
-    free(c->bell_key);
-    free_list(c->trusted_verifiers);
-    free(c->passport_local_key);
-    free(c->passport_central);
-    free(c->central_url);
-    free(c->central_key);
     json_decref(c->policy_doc);
     free(c->policy_source);
-    for (size_t i = 0; i < c->nrules; i++) {
-        free(c->rules[i].peer);
-        json_decref(c->rules[i].overrides);
-    }
-    free(c->rules);
-    for (size_t i = 0; i < c->nin; i++) {
-        free(c->in[i].name);
-        free(c->in[i].listen);
-        free(c->in[i].app);
-        free(c->in[i].peer);
-    }
-    free(c->in);
-    for (size_t i = 0; i < c->nout; i++) {
-        free(c->out[i].name);
-        free(c->out[i].listen);
-        free(c->out[i].peer);
-        for (size_t j = 0; j < c->out[i].nup; j++)
-            free(c->out[i].upstreams[j]);
-    }
-    free(c->out);
-    free(c->admin_listen);
     free(c->access_log);
+    free(c->source);
     free(c);
 }
 
