@@ -190,6 +190,16 @@ vmesh_err vmesh_psa_sw_components_decode(vmesh_cbor *r, const char *field, size_
                                          size_t *count) VMESH_WUR;
 vmesh_err vmesh_psa_sw_components_encode(const vmesh_psa_sw_component *sw, size_t count, vmesh_buf *b) VMESH_WUR;
 
+/* Enrolment of a psa-sim platform: adds to rv what an endorser publishes
+ * for it, from the attester configuration it runs with (same keys as
+ * vmesh_scheme_psa's attester, below): one measurement per software
+ * component of the template after "measure" (name = measurement-type,
+ * digest, version and signer id as the platform reports them) for its
+ * implementation id, and the public part of its IAK for (implementation
+ * id, instance id). rv must not be frozen; write it with
+ * vmesh_rv_store_to_json. */
+vmesh_err vmesh_psa_reference_values(const vmesh_kv *cfg, size_t ncfg, vmesh_rv_store *rv) VMESH_WUR;
+
 /* The evidence scheme (evidence.h): name "psa"; produces
  * `application/eat+cwt; eat_profile="tag:psacertified.org,2023:psa#tfm"`,
  * also accepts `application/psa-attestation-token`,

@@ -72,6 +72,8 @@ static bool psa_detect(const uint8_t *p, size_t n)
 
 /* ---- attester: psa-sim -------------------------------------------------- */
 
+static size_t hash_len_of(int alg);
+
 typedef struct {
     vmesh_key *iak;
     vmesh_psa_claims tmpl;
@@ -212,6 +214,65 @@ static vmesh_err psa_attest(void *ctx, const uint8_t *nonce, size_t nonce_len, v
                  "psa-sim: no nonce given and the claims template has no \"psa-nonce\"");
     VMESH_GUARD(vmesh_psa_token_sign(&c, s->iak, evidence));
 out:
+    return rc;
+}
+
+/* Enrolment: what an endorser publishes for this platform, read from the
+ * same configuration the attester runs with, so the two cannot drift. */
+vmesh_err vmesh_psa_reference_values(const vmesh_kv *cfg, size_t ncfg, vmesh_rv_store *rv)
+{
+    vmesh_err rc = VMESH_OK;
+    void *ctx = NULL;
+    psa_sim *s;
+    vmesh_buf spki = {0};
+    vmesh_key *pub = NULL;
+    vmesh_rv_env env = {.scheme = "psa"};
+
+    VMESH_GUARD(psa_attester_new(cfg, ncfg, &ctx)); /* the template is complete: an implementation id */
+    s = ctx;
+    env.class_id = s->tmpl.implementation_id;
+    env.class_id_len = s->tmpl.implementation_id_len;
+    for (size_t i = 0; i < s->tmpl.sw_count; i++) {
+        const vmesh_psa_sw_component *sc = &s->tmpl.sw[i];
+        int alg = sc->measurement_desc ? vmesh_rv_hash_alg_from_name(sc->measurement_desc) : 0;
+        vmesh_rv_measurement m = {
+            .name = sc->measurement_type,
+            .version = sc->version,
+            .signer_id = sc->signer_id_len ? sc->signer_id : NULL,
+            .signer_id_len = sc->signer_id_len,
+            .digest_alg = alg > 0 && hash_len_of(alg) == sc->measurement_value_len ? alg : 0,
+            .digest = sc->measurement_value,
+            .digest_len = sc->measurement_value_len,
+        };
+        VMESH_ENSURE(m.name != NULL, VMESH_ERR_ARG,
+                     "psa-sim: software component %zu has no measurement-type (a reference value needs a name)", i);
+        VMESH_GUARD(vmesh_rv_add_measurement(rv, &env, &m));
+    }
+    /* The IAK for this instance, public part only. */
+    VMESH_GUARD(vmesh_crypto_key_to_spki(s->iak, &spki));
+    VMESH_GUARD(vmesh_crypto_key_from_spki(spki.data, spki.len, &pub));
+    env.instance_id = s->tmpl.instance_id;
+    env.instance_id_len = s->tmpl.instance_id_len;
+    VMESH_GUARD(vmesh_rv_add_key(rv, &env, pub));
+out:
+    vmesh_crypto_key_free(pub);
+    vmesh_buf_free(&spki);
+    psa_attester_free(ctx);
+    return rc;
+}
+
+/* The scheme's reference_values (vmesh attest psa-sim --reference-values):
+ * the same enrolment as RV JSON. */
+static vmesh_err psa_reference_values_json(const vmesh_kv *cfg, size_t ncfg, vmesh_buf *rv_json)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_rv_store *rv = NULL;
+
+    VMESH_GUARD(vmesh_rv_store_new(&rv));
+    VMESH_GUARD(vmesh_psa_reference_values(cfg, ncfg, rv));
+    VMESH_GUARD(vmesh_rv_store_to_json(rv, rv_json));
+out:
+    vmesh_rv_store_free(rv);
     return rc;
 }
 
@@ -470,4 +531,5 @@ const vmesh_evidence_scheme vmesh_scheme_psa = {
     .attester_free = psa_attester_free,
     .appraise = psa_appraise,
     .describe = psa_describe,
+    .reference_values = psa_reference_values_json,
 };

@@ -498,6 +498,92 @@ static void psa_sim_attester(void **state)
     rmdir(dir);
 }
 
+/* Enrolment from the attester's own configuration: the platform it
+ * describes is affirming against what it enrols, through an RV JSON round
+ * trip; once the measured file changes it no longer is; the store holds
+ * the public IAK only. */
+static void reference_values_enrolment(void **state)
+{
+    fixture *f = *state;
+    char dir[] = "/tmp/vmesh-psa-rv-XXXXXX";
+    char key[256], claims[256], noimpl[256], fw[256], meas[300];
+    void *ctx = NULL;
+    vmesh_rv_store *rv = NULL, *back = NULL;
+    vmesh_buf ev = {0}, json = {0}, hook = {0};
+    vmesh_appraisal a;
+    uint8_t nonce[32];
+    vmesh_key *keys[2];
+
+    assert_non_null(mkdtemp(dir));
+    snprintf(key, sizeof(key), "%s/iak.pem", dir);
+    snprintf(claims, sizeof(claims), "%s/claims.json", dir);
+    snprintf(noimpl, sizeof(noimpl), "%s/noimpl.json", dir);
+    snprintf(fw, sizeof(fw), "%s/fw.bin", dir);
+    snprintf(meas, sizeof(meas), "workload=%s", fw);
+    assert_int_equal(vmesh_crypto_key_save(f->iak, key, true, false), VMESH_OK);
+    write_file(claims, "{\"psa-client-id\": 7, \"psa-security-lifecycle\": 12288,\n"
+                       " \"psa-implementation-id\": \"dm1lc2gtdGVzdC1pbXBsZW1lbnRhdGlvbi1pZC0wMDE=\",\n"
+                       " \"psa-software-components\": [{\"measurement-type\": \"BL\",\n"
+                       "   \"measurement-value\": \"cHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHA=\",\n"
+                       "   \"signer-id\": \"gICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIA=\", \"version\": \"1.2.3\"}]}");
+    write_file(noimpl, "{\"psa-client-id\": 7, \"psa-security-lifecycle\": 12288}");
+    write_file(fw, "workload v1");
+    memset(nonce, 0x42, sizeof(nonce));
+    {
+        vmesh_kv cfg[] = {{"iak", key}, {"claims", claims}, {"measure", meas}};
+        vmesh_kv bad[] = {{"iak", key}, {"claims", noimpl}};
+
+        assert_int_equal(vmesh_rv_store_new(&rv), VMESH_OK);
+        assert_int_equal(vmesh_psa_reference_values(cfg, 3, rv), VMESH_OK);
+        assert_int_equal(vmesh_rv_store_size(rv), 3); /* BL, workload, the IAK */
+        assert_int_equal(vmesh_psa_reference_values(bad, 2, rv), VMESH_ERR_PARSE);
+        assert_non_null(strstr(vmesh_err_detail(), "implementation-id"));
+        assert_int_equal(vmesh_rv_store_size(rv), 3);
+        /* what an RVP would publish, read back */
+        assert_int_equal(vmesh_rv_store_to_json(rv, &json), VMESH_OK);
+        assert_null(strstr((const char *)json.data, "PRIVATE"));
+        assert_int_equal(vmesh_rv_store_new(&back), VMESH_OK);
+        assert_int_equal(vmesh_rv_load_json(back, json.data, json.len, "enrolled"), VMESH_OK);
+        /* the scheme's hook (vmesh attest psa-sim --reference-values) writes the same */
+        assert_int_equal(vmesh_scheme_psa.reference_values(cfg, 3, &hook), VMESH_OK);
+        assert_int_equal(hook.len, json.len);
+        assert_memory_equal(hook.data, json.data, json.len);
+        vmesh_rv_store_freeze(back);
+        assert_int_equal(vmesh_rv_find_keys(back, "psa", f->c.implementation_id, 32, f->c.instance_id, 33, keys, 2), 1);
+        assert_false(vmesh_crypto_key_is_private(keys[0]));
+
+        assert_int_equal(vmesh_scheme_psa.attester_new(cfg, 3, &ctx), VMESH_OK);
+        assert_int_equal(vmesh_scheme_psa.attest(ctx, nonce, 32, &ev), VMESH_OK);
+        vmesh_scheme_psa.attester_free(ctx);
+        assert_int_equal(appraise(&ev, back, nonce, 32, &a), VMESH_OK);
+        assert_int_equal(a.tv.v[VMESH_TV_EXECUTABLES], 2);
+        assert_int_equal(a.tv.v[VMESH_TV_HARDWARE], 2);
+        assert_int_equal(a.status, VMESH_TIER_AFFIRMING);
+        vmesh_appraisal_free(&a);
+
+        /* the platform changes after enrolment: no longer recognised */
+        write_file(fw, "workload v2");
+        vmesh_buf_reset(&ev);
+        assert_int_equal(vmesh_scheme_psa.attester_new(cfg, 3, &ctx), VMESH_OK);
+        assert_int_equal(vmesh_scheme_psa.attest(ctx, nonce, 32, &ev), VMESH_OK);
+        vmesh_scheme_psa.attester_free(ctx);
+        assert_int_equal(appraise(&ev, back, nonce, 32, &a), VMESH_OK);
+        assert_int_equal(a.tv.v[VMESH_TV_EXECUTABLES], 33);
+        assert_int_equal(a.tv.v[VMESH_TV_HARDWARE], 2);
+        vmesh_appraisal_free(&a);
+    }
+    vmesh_rv_store_free(rv);
+    vmesh_rv_store_free(back);
+    vmesh_buf_free(&ev);
+    vmesh_buf_free(&json);
+    vmesh_buf_free(&hook);
+    unlink(key);
+    unlink(claims);
+    unlink(noimpl);
+    unlink(fw);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -511,6 +597,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(malformed_is_an_error, setup, teardown),
         cmocka_unit_test(veraison_vector_affirming),
         cmocka_unit_test_setup_teardown(psa_sim_attester, setup, teardown),
+        cmocka_unit_test_setup_teardown(reference_values_enrolment, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
