@@ -99,6 +99,10 @@ vmesh_err vmesh_buf_append_u8(vmesh_buf *b, uint8_t v) VMESH_WUR;
 vmesh_err vmesh_buf_set(vmesh_buf *b, const void *p, size_t n) VMESH_WUR;
 /* Append a NUL without counting it in len, so data can be used as a C string. */
 vmesh_err vmesh_buf_terminate(vmesh_buf *b) VMESH_WUR;
+/* Appends what printf would print (no NUL counted). Beyond the cap:
+ * VMESH_ERR_TOO_LARGE and nothing appended, so a caller that stops at the
+ * first error never leaves half a line behind. */
+vmesh_err vmesh_buf_printf(vmesh_buf *b, const char *fmt, ...) VMESH_PRINTF(2, 3) VMESH_WUR;
 /* Hand the allocation to the caller (who frees it with free()). */
 uint8_t *vmesh_buf_steal(vmesh_buf *b, size_t *len);
 void vmesh_buf_reset(vmesh_buf *b); /* len = 0, keeps memory */

@@ -6,6 +6,8 @@
 #include "vmesh/core.h"
 
 #include <openssl/crypto.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -86,6 +88,27 @@ vmesh_err vmesh_buf_terminate(vmesh_buf *b)
     if (rc != VMESH_OK)
         return rc;
     b->data[b->len] = 0;
+    return VMESH_OK;
+}
+
+vmesh_err vmesh_buf_printf(vmesh_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+    vmesh_err rc;
+
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return vmesh_err_set(VMESH_ERR_ARG, "vmesh_buf_printf: bad format \"%.40s\"", fmt);
+    rc = vmesh_buf_reserve(b, (size_t)n); /* room for n + the NUL vsnprintf writes */
+    if (rc != VMESH_OK)
+        return rc;
+    va_start(ap, fmt);
+    vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
     return VMESH_OK;
 }
 

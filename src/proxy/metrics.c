@@ -9,7 +9,6 @@
 #include "vmesh/rv.h"
 #include "vmesh/verifier.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 
 static const char *const result_names[PX_RES__COUNT] = {
@@ -43,20 +42,6 @@ void px_hist_observe(px_hist *h, uint64_t ns)
 /* ---- the Prometheus text ------------------------------------------------------------------------
  */
 
-vmesh_err px_buf_printf(vmesh_buf *b, const char *fmt, ...)
-{
-    char line[1024];
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return VMESH_OK;
-    return vmesh_buf_append(b, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
-}
-
 static const char *const hist_le[PX_HIST_BUCKETS] = {
     "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025",
     "0.05",    "0.1",    "0.25",  "0.5",    "1",     "2.5",  "5"};
@@ -66,16 +51,17 @@ static vmesh_err hist(vmesh_buf *b, const char *name, const char *help, px_hist 
     vmesh_err rc = VMESH_OK;
     uint64_t cum = 0;
 
-    VMESH_GUARD(px_buf_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name));
+    VMESH_GUARD(vmesh_buf_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name));
     for (int i = 0; i < PX_HIST_BUCKETS; i++) {
         cum += atomic_load(&h->b[i]);
-        VMESH_GUARD(px_buf_printf(b, "%s_bucket{le=\"%s\"} %llu\n", name, hist_le[i],
-                                  (unsigned long long)cum));
+        VMESH_GUARD(vmesh_buf_printf(b, "%s_bucket{le=\"%s\"} %llu\n", name, hist_le[i],
+                                     (unsigned long long)cum));
     }
     cum += atomic_load(&h->b[PX_HIST_BUCKETS]);
-    VMESH_GUARD(px_buf_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", name,
-                              (unsigned long long)cum, name, (double)atomic_load(&h->sum_us) / 1e6,
-                              name, (unsigned long long)atomic_load(&h->count)));
+    VMESH_GUARD(vmesh_buf_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n",
+                                 name, (unsigned long long)cum, name,
+                                 (double)atomic_load(&h->sum_us) / 1e6, name,
+                                 (unsigned long long)atomic_load(&h->count)));
 out:
     return rc;
 }
@@ -90,44 +76,45 @@ vmesh_err px_metrics_render(struct vmesh_proxy *p, const px_gen *g, vmesh_buf *b
     int64_t now = vmesh_time_now(), snap = atomic_load(&p->snapshot_at);
 
     vmesh_agent_stats_get(g->agent, &st);
-    VMESH_GUARD(px_buf_printf(
+    VMESH_GUARD(vmesh_buf_printf(
         b, "# HELP vmesh_connections_total Connections by direction and how they ended.\n"
            "# TYPE vmesh_connections_total counter\n"));
     for (int d = 0; d < 2; d++)
         for (int r = 0; r < PX_RES__COUNT; r++)
-            VMESH_GUARD(px_buf_printf(
+            VMESH_GUARD(vmesh_buf_printf(
                 b, "vmesh_connections_total{direction=\"%s\",result=\"%s\"} %llu\n", dirs[d],
                 px_result_name((px_result)r), (unsigned long long)atomic_load(&m->conns[d][r])));
-    VMESH_GUARD(px_buf_printf(b, "# HELP vmesh_connections_active Open connections.\n# TYPE "
-                                 "vmesh_connections_active gauge\n"));
+    VMESH_GUARD(vmesh_buf_printf(b, "# HELP vmesh_connections_active Open connections.\n# TYPE "
+                                    "vmesh_connections_active gauge\n"));
     for (int d = 0; d < 2; d++)
-        VMESH_GUARD(px_buf_printf(b, "vmesh_connections_active{direction=\"%s\"} %lld\n", dirs[d],
-                                  (long long)atomic_load(&m->active[d])));
-    VMESH_GUARD(
-        px_buf_printf(b, "# HELP vmesh_bytes_total Bytes proxied (from / to the attested peer).\n"
-                         "# TYPE vmesh_bytes_total counter\n"));
+        VMESH_GUARD(vmesh_buf_printf(b, "vmesh_connections_active{direction=\"%s\"} %lld\n",
+                                     dirs[d], (long long)atomic_load(&m->active[d])));
+    VMESH_GUARD(vmesh_buf_printf(
+        b, "# HELP vmesh_bytes_total Bytes proxied (from / to the attested peer).\n"
+           "# TYPE vmesh_bytes_total counter\n"));
     for (int d = 0; d < 2; d++) {
-        VMESH_GUARD(px_buf_printf(b,
-                                  "vmesh_bytes_total{direction=\"%s\",flow=\"from_peer\"} %llu\n",
-                                  dirs[d], (unsigned long long)atomic_load(&m->bytes[d][0])));
-        VMESH_GUARD(px_buf_printf(b, "vmesh_bytes_total{direction=\"%s\",flow=\"to_peer\"} %llu\n",
-                                  dirs[d], (unsigned long long)atomic_load(&m->bytes[d][1])));
+        VMESH_GUARD(
+            vmesh_buf_printf(b, "vmesh_bytes_total{direction=\"%s\",flow=\"from_peer\"} %llu\n",
+                             dirs[d], (unsigned long long)atomic_load(&m->bytes[d][0])));
+        VMESH_GUARD(vmesh_buf_printf(b,
+                                     "vmesh_bytes_total{direction=\"%s\",flow=\"to_peer\"} %llu\n",
+                                     dirs[d], (unsigned long long)atomic_load(&m->bytes[d][1])));
     }
     VMESH_GUARD(hist(b, "vmesh_handshake_seconds",
                      "Attested TLS handshake time, accept or connect to established.",
                      &m->handshake));
     VMESH_GUARD(hist(b, "vmesh_attestation_seconds",
                      "Time to appraise one peer attestation (local verifier).", &m->attestation));
-    VMESH_GUARD(px_buf_printf(
+    VMESH_GUARD(vmesh_buf_printf(
         b, "# HELP vmesh_attestation_failures_total Attestation failures by reason and by whom.\n"
            "# TYPE vmesh_attestation_failures_total counter\n"));
     for (uint32_t r = 1; r < VMESH_ATLS_R__COUNT; r++)
         for (int by = 0; by < 2; by++)
-            VMESH_GUARD(
-                px_buf_printf(b, "vmesh_attestation_failures_total{reason=\"%s\",by=\"%s\"} %llu\n",
-                              vmesh_atls_reason_name(r), by ? "peer" : "local",
-                              (unsigned long long)atomic_load(&m->failures[r][by])));
-    VMESH_GUARD(px_buf_printf(
+            VMESH_GUARD(vmesh_buf_printf(
+                b, "vmesh_attestation_failures_total{reason=\"%s\",by=\"%s\"} %llu\n",
+                vmesh_atls_reason_name(r), by ? "peer" : "local",
+                (unsigned long long)atomic_load(&m->failures[r][by])));
+    VMESH_GUARD(vmesh_buf_printf(
         b,
         "# HELP vmesh_ar_cache_hits_total Attestation-result cache hits.\n"
         "# TYPE vmesh_ar_cache_hits_total counter\nvmesh_ar_cache_hits_total %llu\n"
@@ -135,28 +122,28 @@ vmesh_err px_metrics_render(struct vmesh_proxy *p, const px_gen *g, vmesh_buf *b
         "# TYPE vmesh_ar_cache_misses_total counter\nvmesh_ar_cache_misses_total %llu\n",
         (unsigned long long)(st.cache_hits + atomic_load(&m->agent_hits_base)),
         (unsigned long long)(st.cache_misses + atomic_load(&m->agent_misses_base))));
-    VMESH_GUARD(px_buf_printf(
+    VMESH_GUARD(vmesh_buf_printf(
         b, "# HELP vmesh_rv_epoch Epoch of each RVP in the installed reference-value snapshot.\n"
            "# TYPE vmesh_rv_epoch gauge\n"));
     for (size_t i = 0; rv && i < vmesh_rv_epoch_count(rv); i++) {
         const char *name;
         uint64_t e;
         if (vmesh_rv_epoch_at(rv, i, &name, &e))
-            VMESH_GUARD(
-                px_buf_printf(b, "vmesh_rv_epoch{rvp=\"%s\"} %llu\n", name, (unsigned long long)e));
+            VMESH_GUARD(vmesh_buf_printf(b, "vmesh_rv_epoch{rvp=\"%s\"} %llu\n", name,
+                                         (unsigned long long)e));
     }
-    VMESH_GUARD(px_buf_printf(
+    VMESH_GUARD(vmesh_buf_printf(
         b,
         "# HELP vmesh_rv_snapshot_age_seconds Seconds since the reference-value snapshot was "
         "installed.\n"
         "# TYPE vmesh_rv_snapshot_age_seconds gauge\nvmesh_rv_snapshot_age_seconds %lld\n",
         (long long)(snap ? now - snap : -1)));
-    VMESH_GUARD(px_buf_printf(
+    VMESH_GUARD(vmesh_buf_printf(
         b,
         "# HELP vmesh_certificate_expiry_seconds Seconds until our SVID expires.\n"
         "# TYPE vmesh_certificate_expiry_seconds gauge\nvmesh_certificate_expiry_seconds %lld\n",
         (long long)(g->cert_not_after ? g->cert_not_after - now : -1)));
-    VMESH_GUARD(px_buf_printf(
+    VMESH_GUARD(vmesh_buf_printf(
         b,
         "# HELP vmesh_reappraisal_closed_total Connections closed because their peer no longer "
         "passes.\n"
@@ -165,7 +152,7 @@ vmesh_err px_metrics_render(struct vmesh_proxy *p, const px_gen *g, vmesh_buf *b
         "# TYPE vmesh_reappraisals_total counter\nvmesh_reappraisals_total %llu\n",
         (unsigned long long)atomic_load(&m->reappraisal_closed),
         (unsigned long long)atomic_load(&m->reappraisals)));
-    VMESH_GUARD(px_buf_printf(
+    VMESH_GUARD(vmesh_buf_printf(
         b,
         "# HELP vmesh_reloads_total Configuration reloads (SIGHUP) by outcome.\n"
         "# TYPE vmesh_reloads_total counter\nvmesh_reloads_total{result=\"ok\"} %llu\n"
@@ -173,10 +160,10 @@ vmesh_err px_metrics_render(struct vmesh_proxy *p, const px_gen *g, vmesh_buf *b
         (unsigned long long)atomic_load(&m->reloads),
         (unsigned long long)atomic_load(&m->reload_failures)));
     VMESH_GUARD(
-        px_buf_printf(b,
-                      "# HELP vmesh_config_generation Configuration generation in force.\n"
-                      "# TYPE vmesh_config_generation gauge\nvmesh_config_generation %llu\n",
-                      (unsigned long long)g->id));
+        vmesh_buf_printf(b,
+                         "# HELP vmesh_config_generation Configuration generation in force.\n"
+                         "# TYPE vmesh_config_generation gauge\nvmesh_config_generation %llu\n",
+                         (unsigned long long)g->id));
 out:
     vmesh_rv_store_free(rv);
     return rc;

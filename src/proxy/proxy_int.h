@@ -174,8 +174,6 @@ typedef struct {
 /* metrics.c */
 const char *px_result_name(px_result r);
 void px_hist_observe(px_hist *h, uint64_t ns);
-/* Appends to b what printf would print; a line longer than 1 KiB is cut. */
-vmesh_err px_buf_printf(vmesh_buf *b, const char *fmt, ...) VMESH_PRINTF(2, 3) VMESH_WUR;
 
 /* ---- configuration generation --------------------------------------------------- */
 

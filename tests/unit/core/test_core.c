@@ -27,6 +27,26 @@ static void buf_cap_is_enforced(void **state)
     assert_null(b.data);
 }
 
+static void buf_printf_appends_within_the_cap(void **state)
+{
+    vmesh_buf b;
+
+    (void)state;
+    vmesh_buf_init(&b, 16);
+    assert_int_equal(vmesh_buf_printf(&b, "%s=%d", "port", 8443), VMESH_OK);
+    assert_int_equal(vmesh_buf_printf(&b, "%s", ""), VMESH_OK);
+    assert_int_equal(b.len, 9);
+    assert_memory_equal(b.data, "port=8443", 9);
+    assert_int_equal(b.data[b.len], 0); /* usable as a C string */
+    /* 8 more would make 17 bytes, past the cap of 16: refused, nothing appended */
+    assert_int_equal(vmesh_buf_printf(&b, ";%07u", 7u), VMESH_ERR_TOO_LARGE);
+    assert_int_equal(b.len, 9);
+    assert_memory_equal(b.data, "port=8443", 9);
+    assert_int_equal(vmesh_buf_printf(&b, ";%u", 7u), VMESH_OK);
+    assert_int_equal(b.len, 11);
+    vmesh_buf_free(&b);
+}
+
 static void hex_round_trip(void **state)
 {
     vmesh_buf h = {0}, d = {0};
@@ -144,7 +164,7 @@ static void file_round_trip(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(buf_cap_is_enforced), cmocka_unit_test(hex_round_trip),
+        cmocka_unit_test(buf_cap_is_enforced), cmocka_unit_test(buf_printf_appends_within_the_cap), cmocka_unit_test(hex_round_trip),
         cmocka_unit_test(b64_vectors),         cmocka_unit_test(b64_refuses_garbage),
         cmocka_unit_test(rfc3339),             cmocka_unit_test(err_wrap),
         cmocka_unit_test(file_round_trip),
