@@ -37,9 +37,6 @@ int cli_server(int argc, char **argv);
 int cli_client(int argc, char **argv);
 int cli_proxy(int argc, char **argv);
 int cli_ipsec(int argc, char **argv); /* cli_ipsec.c */
-/* Established IKE SAs and installed CHILD_SAs in the charon at vici URI. */
-vmesh_err cli_ipsec_sas(const char *uri, unsigned *ike, unsigned *child) VMESH_WUR;
-int cli_demo_ipsec(int argc, char **argv); /* demo_ipsec.c */
 int cli_demo(int argc, char **argv); /* cli_demo.c */
 
 #endif

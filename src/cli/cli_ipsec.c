@@ -168,50 +168,6 @@ static vmesh_err print_sa(void *ctx, const vmesh_vici_msg *ev)
     return VMESH_OK;
 }
 
-typedef struct {
-    unsigned ike, child;
-} sa_count;
-
-static vmesh_err count_sa(void *ctx, const vmesh_vici_msg *ev)
-{
-    sa_count *n = ctx;
-
-    for (const vmesh_vici_node *ike = vmesh_vici_node_first(vmesh_vici_msg_root(ev)); ike;
-         ike = vmesh_vici_node_next(ike)) {
-        const char *st = vmesh_vici_node_str(ike, "state");
-        if (st == NULL || strcmp(st, "ESTABLISHED") != 0)
-            continue;
-        n->ike++;
-        for (const vmesh_vici_node *c = vmesh_vici_node_first(vmesh_vici_node_get(ike, "child-sas")); c;
-             c = vmesh_vici_node_next(c)) {
-            const char *cs = vmesh_vici_node_str(c, "state");
-            n->child += cs != NULL && strcmp(cs, "INSTALLED") == 0;
-        }
-    }
-    return VMESH_OK;
-}
-
-vmesh_err cli_ipsec_sas(const char *uri, unsigned *ike, unsigned *child)
-{
-    vmesh_err rc = VMESH_OK;
-    vmesh_vici *v = NULL;
-    vmesh_vici_msg *m = NULL;
-    vmesh_vici_builder b;
-    sa_count n = {0, 0};
-
-    vmesh_vici_build_init(&b);
-    vmesh_vici_add_str(&b, "noblock", "yes");
-    VMESH_GUARD(vmesh_vici_connect(uri, 2000, &v));
-    VMESH_GUARD(vmesh_vici_call_stream(v, "list-sas", &b, "list-sa", count_sa, &n, &m));
-    *ike = n.ike;
-    *child = n.child;
-out:
-    vmesh_vici_msg_free(m);
-    vmesh_vici_close(v);
-    vmesh_vici_build_free(&b);
-    return rc;
-}
-
 static int status(int argc, char **argv)
 {
     static const struct option opts[] = {

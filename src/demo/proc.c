@@ -9,11 +9,11 @@
 #define _GNU_SOURCE
 #include "demo.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <arpa/inet.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -65,25 +65,106 @@ void demo_sleep_ms(int ms)
         nanosleep(&ts, NULL); /* EINTR on a signal: we return early */
 }
 
-void demo_argv_add(demo_argv *a, const char *fmt, ...)
+/* Ends the word in w (when there is one) as the next argument. */
+static void push_word(demo_argv *a, vmesh_buf *w, bool *in_word)
 {
-    va_list ap;
-    char *s = NULL;
+    char *s;
 
-    if (a->n >= DEMO_MAX_ARGS) {
-        a->overflow = true;
+    if (!*in_word)
         return;
-    }
-    va_start(ap, fmt);
-    if (vasprintf(&s, fmt, ap) < 0)
-        s = NULL;
-    va_end(ap);
+    *in_word = false;
+    s = a->n < DEMO_MAX_ARGS ? strndup(w->len ? (const char *)w->data : "", w->len) : NULL;
+    vmesh_buf_reset(w);
     if (s == NULL) {
         a->overflow = true;
         return;
     }
     a->v[a->n++] = s;
     a->v[a->n] = NULL;
+}
+
+void demo_argv_vadd(demo_argv *a, const char *fmt, va_list ap)
+{
+    vmesh_buf w;
+    bool in_word = false;
+    char num[24];
+    const char *s;
+
+    vmesh_buf_init(&w, 64 * 1024);
+    for (const char *p = fmt; !a->overflow; p++) {
+        if (*p == ' ' || *p == '\0') {
+            push_word(a, &w, &in_word);
+            if (*p == '\0')
+                break;
+            continue;
+        }
+        in_word = true;
+        s = num;
+        if (*p != '%')
+            snprintf(num, sizeof(num), "%c", *p);
+        else if (*++p == 's')
+            s = va_arg(ap, const char *);
+        else if (*p == 'd')
+            snprintf(num, sizeof(num), "%d", va_arg(ap, int));
+        else if (*p == 'u')
+            snprintf(num, sizeof(num), "%u", va_arg(ap, unsigned));
+        else if (*p == '%')
+            snprintf(num, sizeof(num), "%%");
+        else
+            s = NULL; /* an unknown conversion (or a % at the end) */
+        if (s == NULL || vmesh_buf_append(&w, s, strlen(s)) != VMESH_OK)
+            a->overflow = true;
+    }
+    vmesh_buf_free(&w);
+}
+
+void demo_argv_add(demo_argv *a, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    demo_argv_vadd(a, fmt, ap);
+    va_end(ap);
+}
+
+vmesh_err demo_spawnf(demo_proc *p, const char *dir, const char *netns, const char *name,
+                      const char *fmt, ...)
+{
+    char log[PATH_MAX];
+    demo_argv av = {0};
+    va_list ap;
+    vmesh_err rc;
+
+    va_start(ap, fmt);
+    demo_argv_vadd(&av, fmt, ap);
+    va_end(ap);
+    demo_sfmt(log, sizeof(log), "%s/logs/%s.log", dir, name);
+    rc = demo_spawn(p, name, log, dir, netns, &av);
+    demo_argv_free(&av);
+    return rc;
+}
+
+vmesh_err demo_runf(const char *dir, const char *netns, const char *name, int timeout_ms, int *code,
+                    const char *fmt, ...)
+{
+    char log[PATH_MAX];
+    demo_argv av = {0};
+    va_list ap;
+    int status = -1;
+    vmesh_err rc;
+
+    demo_sfmt(log, sizeof(log), "%s/logs/%s.log", dir, name);
+    va_start(ap, fmt);
+    demo_argv_vadd(&av, fmt, ap);
+    va_end(ap);
+    rc = demo_run(name, log, dir, netns, &av, timeout_ms, false, &status);
+    if (code != NULL)
+        *code = status;
+    else if (rc == VMESH_OK && status != 0)
+        rc = vmesh_err_set(VMESH_ERR_IO, "%s: %s %s exited %d (log %s)", name, av.v[0],
+                           av.n > 1 ? av.v[1] : "", status, log);
+    demo_argv_free(&av);
+    return rc;
 }
 
 void demo_argv_free(demo_argv *a)
@@ -131,8 +212,8 @@ static void child_exec(const char *log, const char *cwd, int nsfd, char *const a
     _exit(127);
 }
 
-vmesh_err demo_spawn(demo_proc *p, const char *name, const char *log, const char *cwd, const char *netns,
-                     demo_argv *argv)
+vmesh_err demo_spawn(demo_proc *p, const char *name, const char *log, const char *cwd,
+                     const char *netns, demo_argv *argv)
 {
     vmesh_err rc = VMESH_OK;
     int nsfd = -1;
@@ -147,7 +228,8 @@ vmesh_err demo_spawn(demo_proc *p, const char *name, const char *log, const char
     if (netns) {
         snprintf(nspath, sizeof(nspath), "/run/netns/%s", netns);
         nsfd = open(nspath, O_RDONLY | O_CLOEXEC);
-        VMESH_ENSURE(nsfd >= 0, VMESH_ERR_IO, "%s: network namespace %s: %s", name, netns, strerror(errno));
+        VMESH_ENSURE(nsfd >= 0, VMESH_ERR_IO, "%s: network namespace %s: %s", name, netns,
+                     strerror(errno));
     }
     fflush(NULL);
     /* A stop signal sent to the child before it reset our handlers would
@@ -207,16 +289,17 @@ void demo_stop(demo_proc *const *procs, size_t n, int timeout_ms)
     } while (left && demo_now_ms() < deadline);
     for (size_t i = 0; i < n; i++)
         if (procs[i] && demo_alive(procs[i])) {
-            fprintf(stderr, "vmesh demo: %s did not stop within %d ms of SIGTERM: killed (log %s)\n", procs[i]->name,
-                    timeout_ms, procs[i]->log);
+            fprintf(stderr,
+                    "vmesh demo: %s did not stop within %d ms of SIGTERM: killed (log %s)\n",
+                    procs[i]->name, timeout_ms, procs[i]->log);
             kill(-procs[i]->pid, SIGKILL);
             if (waitpid(procs[i]->pid, &procs[i]->status, 0) == procs[i]->pid)
                 procs[i]->reaped = true;
         }
 }
 
-vmesh_err demo_run(const char *name, const char *log, const char *cwd, const char *netns, demo_argv *argv,
-                   int timeout_ms, bool cleanup, int *exit_code)
+vmesh_err demo_run(const char *name, const char *log, const char *cwd, const char *netns,
+                   demo_argv *argv, int timeout_ms, bool cleanup, int *exit_code)
 {
     vmesh_err rc = VMESH_OK;
     demo_proc p, *pp = &p;
@@ -230,8 +313,8 @@ vmesh_err demo_run(const char *name, const char *log, const char *cwd, const cha
     }
     if (!p.reaped) {
         demo_stop(&pp, 1, 1000);
-        VMESH_FAIL(demo_interrupted() && !cleanup ? VMESH_ERR_IO : VMESH_ERR_TIMEOUT, "%s: %s", name,
-                   demo_interrupted() && !cleanup ? "interrupted" : "did not finish in time");
+        VMESH_FAIL(demo_interrupted() && !cleanup ? VMESH_ERR_IO : VMESH_ERR_TIMEOUT, "%s: %s",
+                   name, demo_interrupted() && !cleanup ? "interrupted" : "did not finish in time");
     }
     *exit_code = WIFEXITED(p.status) ? WEXITSTATUS(p.status) : -1;
 out:
@@ -282,7 +365,8 @@ bool demo_file_contains(const char *path, const char *needle)
     vmesh_buf b = {0};
     bool found = false;
 
-    if (vmesh_file_read(path, 4u << 20, &b) == VMESH_OK && b.len > 0 && vmesh_buf_terminate(&b) == VMESH_OK)
+    if (vmesh_file_read(path, 4u << 20, &b) == VMESH_OK && b.len > 0 &&
+        vmesh_buf_terminate(&b) == VMESH_OK)
         found = memmem(b.data, b.len, needle, strlen(needle)) != NULL;
     vmesh_buf_free(&b);
     return found;
@@ -320,7 +404,8 @@ static bool port_free(uint16_t port)
 
 uint16_t demo_free_port(bool pair)
 {
-    for (int attempt = 0; attempt < 200 && ngiven + 2 <= sizeof(given) / sizeof(given[0]); attempt++) {
+    for (int attempt = 0; attempt < 200 && ngiven + 2 <= sizeof(given) / sizeof(given[0]);
+         attempt++) {
         int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         struct sockaddr_in a;
         socklen_t len = sizeof(a);
@@ -331,11 +416,12 @@ uint16_t demo_free_port(bool pair)
         memset(&a, 0, sizeof(a));
         a.sin_family = AF_INET;
         a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (bind(s, (struct sockaddr *)&a, sizeof(a)) == 0 && getsockname(s, (struct sockaddr *)&a, &len) == 0)
+        if (bind(s, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+            getsockname(s, (struct sockaddr *)&a, &len) == 0)
             port = ntohs(a.sin_port);
         close(s);
-        if (port == 0 || port == 65535 || port_given(port) || (pair && (port_given((uint16_t)(port + 1)) ||
-                                                                         !port_free((uint16_t)(port + 1)))))
+        if (port == 0 || port == 65535 || port_given(port) ||
+            (pair && (port_given((uint16_t)(port + 1)) || !port_free((uint16_t)(port + 1)))))
             continue;
         given[ngiven++] = port;
         if (pair)
@@ -375,8 +461,9 @@ vmesh_err demo_wait_port(demo_proc *p, const char *host, uint16_t port, int time
             return died(p);
         demo_sleep_ms(30);
     }
-    return vmesh_err_set(demo_interrupted() ? VMESH_ERR_IO : VMESH_ERR_TIMEOUT, "%s: %s:%u %s", p->name, host,
-                         (unsigned)port, demo_interrupted() ? "interrupted" : "not listening in time");
+    return vmesh_err_set(demo_interrupted() ? VMESH_ERR_IO : VMESH_ERR_TIMEOUT, "%s: %s:%u %s",
+                         p->name, host, (unsigned)port,
+                         demo_interrupted() ? "interrupted" : "not listening in time");
 }
 
 static size_t sink(char *ptr, size_t size, size_t nmemb, void *ud)
@@ -416,8 +503,9 @@ vmesh_err demo_wait_http(demo_proc *p, const char *url, long status, int timeout
     curl_easy_cleanup(c);
     if (!demo_interrupted())
         demo_log_tail(p->log, 10);
-    return vmesh_err_set(demo_interrupted() ? VMESH_ERR_IO : VMESH_ERR_TIMEOUT, "%s: %s %s (last status %ld)",
-                         p->name, url, demo_interrupted() ? "interrupted" : "not ready in time", last);
+    return vmesh_err_set(demo_interrupted() ? VMESH_ERR_IO : VMESH_ERR_TIMEOUT,
+                         "%s: %s %s (last status %ld)", p->name, url,
+                         demo_interrupted() ? "interrupted" : "not ready in time", last);
 }
 
 vmesh_err demo_wait_log(demo_proc *p, const char *needle, int timeout_ms)
@@ -433,6 +521,7 @@ vmesh_err demo_wait_log(demo_proc *p, const char *needle, int timeout_ms)
     }
     if (!demo_interrupted())
         demo_log_tail(p->log, 10);
-    return vmesh_err_set(demo_interrupted() ? VMESH_ERR_IO : VMESH_ERR_TIMEOUT, "%s: no \"%s\" in its log %s",
-                         p->name, needle, demo_interrupted() ? "(interrupted)" : "in time");
+    return vmesh_err_set(demo_interrupted() ? VMESH_ERR_IO : VMESH_ERR_TIMEOUT,
+                         "%s: no \"%s\" in its log %s", p->name, needle,
+                         demo_interrupted() ? "(interrupted)" : "in time");
 }

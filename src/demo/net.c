@@ -12,24 +12,24 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 static const char *const role_names[DEMO_NS__COUNT] = {"rvp", "ver", "pop", "cli"};
 
-static vmesh_err ip(const char *log, const char *what, bool cleanup, const char *a1, const char *a2, const char *a3,
-                    const char *a4, const char *a5, const char *a6, const char *a7, const char *a8,
-                    const char *a9, const char *a10)
+vmesh_err demo_ip(const char *log, const char *what, bool cleanup, const char *fmt, ...)
 {
     vmesh_err rc = VMESH_OK;
     demo_argv av = {0};
-    const char *args[] = {a1, a2, a3, a4, a5, a6, a7, a8, a9, a10};
+    va_list ap;
     int code = -1;
 
     demo_argv_add(&av, "ip");
-    for (size_t i = 0; i < sizeof(args) / sizeof(args[0]) && args[i]; i++)
-        demo_argv_add(&av, "%s", args[i]);
+    va_start(ap, fmt);
+    demo_argv_vadd(&av, fmt, ap);
+    va_end(ap);
     rc = demo_run("ip", log, NULL, NULL, &av, 10000, cleanup, &code);
     if (rc == VMESH_OK && code != 0)
         rc = vmesh_err_set(VMESH_ERR_IO, "%s: ip exited %d (see %s)", what, code, log);
@@ -46,9 +46,9 @@ vmesh_err demo_net_up(demo_net *n, const char *log)
     snprintf(n->hub, sizeof(n->hub), "vmd%ld-hub", (long)getpid());
     /* marked first: an add interrupted half-way may still have made it */
     n->made[DEMO_NS__COUNT] = true;
-    VMESH_GUARD(ip(log, "ip netns add (needs CAP_SYS_ADMIN)", false, "netns", "add", n->hub, 0, 0, 0, 0, 0, 0, 0));
-    VMESH_GUARD(ip(log, "bridge", false, "-n", n->hub, "link", "add", "br0", "type", "bridge", 0, 0, 0));
-    VMESH_GUARD(ip(log, "bridge up", false, "-n", n->hub, "link", "set", "br0", "up", 0, 0, 0, 0));
+    VMESH_GUARD(demo_ip(log, "ip netns add (needs CAP_SYS_ADMIN)", false, "netns add %s", n->hub));
+    VMESH_GUARD(demo_ip(log, "bridge", false, "-n %s link add br0 type bridge", n->hub));
+    VMESH_GUARD(demo_ip(log, "bridge up", false, "-n %s link set br0 up", n->hub));
     for (int r = 0; r < DEMO_NS__COUNT; r++) {
         snprintf(n->ns[r], sizeof(n->ns[r]), "vmd%ld-%s", (long)getpid(), role_names[r]);
         snprintf(n->addr[r], sizeof(n->addr[r]), "198.18.0.%d", 10 + r);
@@ -56,15 +56,19 @@ vmesh_err demo_net_up(demo_net *n, const char *log)
         snprintf(peer, sizeof(peer), "br-%s", role_names[r]);
         snprintf(cidr, sizeof(cidr), "%s/24", n->addr[r]);
         n->made[r] = true;
-        VMESH_GUARD(ip(log, "ip netns add", false, "netns", "add", n->ns[r], 0, 0, 0, 0, 0, 0, 0));
+        VMESH_GUARD(demo_ip(log, "ip netns add", false, "netns add %s", n->ns[r]));
         /* Both ends are created in the hub, then one moves: nothing ever
          * appears in the namespace we were started from. */
-        VMESH_GUARD(ip(log, "veth", false, "-n", n->hub, "link", "add", host, "type", "veth", "peer", "name", peer));
-        VMESH_GUARD(ip(log, "veth move", false, "-n", n->hub, "link", "set", host, "netns", n->ns[r], 0, 0, 0));
-        VMESH_GUARD(ip(log, "bridge port", false, "-n", n->hub, "link", "set", peer, "master", "br0", "up", 0, 0));
-        VMESH_GUARD(ip(log, "address", false, "-n", n->ns[r], "addr", "add", cidr, "dev", host, 0, 0, 0));
-        VMESH_GUARD(ip(log, "link up", false, "-n", n->ns[r], "link", "set", host, "up", 0, 0, 0, 0));
-        VMESH_GUARD(ip(log, "loopback up", false, "-n", n->ns[r], "link", "set", "lo", "up", 0, 0, 0, 0));
+        VMESH_GUARD(demo_ip(log, "veth", false, "-n %s link add %s type veth peer name %s", n->hub,
+                            host, peer));
+        VMESH_GUARD(
+            demo_ip(log, "veth move", false, "-n %s link set %s netns %s", n->hub, host, n->ns[r]));
+        VMESH_GUARD(
+            demo_ip(log, "bridge port", false, "-n %s link set %s master br0 up", n->hub, peer));
+        VMESH_GUARD(
+            demo_ip(log, "address", false, "-n %s addr add %s dev %s", n->ns[r], cidr, host));
+        VMESH_GUARD(demo_ip(log, "link up", false, "-n %s link set %s up", n->ns[r], host));
+        VMESH_GUARD(demo_ip(log, "loopback up", false, "-n %s link set lo up", n->ns[r]));
     }
     n->up = true;
 out:
@@ -97,7 +101,7 @@ void demo_net_down(demo_net *n, const char *log)
         const char *name = r == DEMO_NS__COUNT ? n->hub : n->ns[r];
         if (!n->made[r])
             continue;
-        if (ip(log, "ip netns del", true, "netns", "del", name, 0, 0, 0, 0, 0, 0, 0) == VMESH_OK)
+        if (demo_ip(log, "ip netns del", true, "netns del %s", name) == VMESH_OK)
             n->made[r] = false;
     }
     n->up = false;

@@ -75,7 +75,8 @@ bool demo_http_get(const char *url, const char *want, long timeout_ms, double *m
     return ok;
 }
 
-bool demo_tls_probe(const char *host, uint16_t port, const char *cert, const char *key, char *what, size_t n)
+bool demo_tls_probe(const char *host, uint16_t port, const char *cert, const char *key, char *what,
+                    size_t n)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     SSL *ssl = NULL;
@@ -91,8 +92,10 @@ bool demo_tls_probe(const char *host, uint16_t port, const char *cert, const cha
     if (ctx == NULL)
         goto out;
     SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL); /* we are the attacker: we do not care who the PoP is */
-    if (cert && (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 || SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1))
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE,
+                       NULL); /* we are the attacker: we do not care who the PoP is */
+    if (cert && (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
+                 SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1))
         goto out;
     memset(&a, 0, sizeof(a));
     a.sin_family = AF_INET;
@@ -123,7 +126,10 @@ bool demo_tls_probe(const char *host, uint16_t port, const char *cert, const cha
     if (r > 0) {
         buf[r] = '\0';
         admitted = strncmp(buf, "HTTP/", 5) == 0;
-        snprintf(what, n, admitted ? "got an HTTP response: ADMITTED" : "got %d bytes that are no HTTP response", r);
+        snprintf(what, n,
+                 admitted ? "got an HTTP response: ADMITTED"
+                          : "got %d bytes that are no HTTP response",
+                 r);
     } else {
         snprintf(what, n, "TLS up, then closed without application data");
     }
