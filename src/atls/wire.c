@@ -80,8 +80,9 @@ out:
 static vmesh_err rd_key(vmesh_cbor *r, uint32_t allowed_mask, uint32_t *seen, unsigned *key)
 {
     vmesh_err rc = VMESH_OK;
-    uint64_t k;
+    uint64_t k = 0;
 
+    *key = 0;
     VMESH_GUARD(vmesh_cbor_read_uint(r, &k, "a map key"));
     VMESH_ENSURE(k < 32 && (allowed_mask & (1u << k)), VMESH_ERR_PARSE, "%s: unknown key %llu", r->what,
                  (unsigned long long)k);

@@ -68,15 +68,16 @@ static vmesh_err head_at(const vmesh_cbor *r, size_t off, vmesh_cbor_head *h, si
     uint8_t ib;
     size_t need;
 
+    /* every output set first, also on the error paths (callers and gcc
+     * -O3 alike then never see an unset head) */
+    memset(h, 0, sizeof(*h));
+    h->off = off;
+    *len = 1;
     VMESH_ENSURE(off < r->n, VMESH_ERR_PARSE, "%s: truncated CBOR at offset %zu (an item was expected)",
                  r->what, off);
     ib = r->p[off];
     h->major = ib >> 5;
     h->ai = ib & 31u;
-    h->arg = 0;
-    h->indef = false;
-    h->off = off;
-    *len = 1;
     if (h->ai < 24) {
         h->arg = h->ai;
         goto out;
