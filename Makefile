@@ -17,9 +17,10 @@ build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
 	cmake --build $(BUILD) -j$(JOBS)
 
-# The test command: everything under ASan+UBSan, each fuzz target briefly.
+# The test command: everything under ASan+UBSan, each fuzz target briefly;
+# warnings are errors here (VMESH_WERROR), not in user builds.
 check: deps
-	cmake -S . -B $(CHECK_BUILD) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
+	cmake -S . -B $(CHECK_BUILD) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DVMESH_WERROR=ON \
 	      -DVMESH_SANITIZE=ON -DVMESH_FUZZ=ON -DVMESH_FUZZ_SECONDS=$(FUZZ_SECONDS)
 	cmake --build $(CHECK_BUILD) -j$(JOBS)
 	cd $(CHECK_BUILD) && ctest --output-on-failure -j$(JOBS)

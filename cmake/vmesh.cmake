@@ -1,6 +1,9 @@
 # vmesh_module(NAME [DIR dir] DEPS mod... LIBS external...)
 # Builds src/<dir>/*.c into the static library vmesh_<NAME> and records the
 # module in the global property VMESH_MODULES (for the shared libvmesh).
+# LIBS are PkgConfig::X targets (with VMESH_PC_X naming the pkg-config
+# module, for vmesh.pc) or plain library names that are pkg-config module
+# names too (tss2-esys, ...).
 function(vmesh_module name)
   cmake_parse_arguments(M "" "DIR" "DEPS;LIBS" ${ARGN})
   if(NOT M_DIR)
@@ -12,6 +15,8 @@ function(vmesh_module name)
     return()
   endif()
   add_library(vmesh_${name} STATIC ${_src})
+  # Only what the public headers declare is exported from libvmesh.so.
+  set_target_properties(vmesh_${name} PROPERTIES C_VISIBILITY_PRESET hidden)
   target_include_directories(vmesh_${name} PUBLIC ${CMAKE_SOURCE_DIR}/include PRIVATE ${CMAKE_SOURCE_DIR}/src)
   foreach(d IN LISTS M_DEPS)
     target_link_libraries(vmesh_${name} PUBLIC vmesh_${d})

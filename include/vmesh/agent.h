@@ -22,6 +22,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+VMESH_API_BEGIN
 
 /* Media type of an EAR passport in the attestation message (Veraison's). */
 #define VMESH_EAR_MEDIA_TYPE "application/eat+jwt; eat_profile=\"tag:github.com,2023:veraison/ear\""
@@ -137,6 +138,7 @@ vmesh_err vmesh_agent_local_passport(void *ctx, const char *media_type, const ui
                                      size_t evidence_len, const uint8_t *challenge, size_t challenge_len,
                                      const uint8_t *akpub, size_t akpub_len, vmesh_buf *ear_jwt) VMESH_WUR;
 
+VMESH_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -21,6 +21,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+VMESH_API_BEGIN
 
 /* ---- constants -------------------------------------------------------------- */
 
@@ -367,6 +368,7 @@ vmesh_atls_reason vmesh_atls_failure(const vmesh_atls_conn *conn, const char **m
 /* The OpenSSL SSL (borrowed). */
 void *vmesh_atls_conn_ssl(vmesh_atls_conn *conn);
 
+VMESH_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -21,6 +21,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+VMESH_API_BEGIN
 
 /* RFC 8949 §3.1 major types. */
 enum {
@@ -163,6 +164,7 @@ vmesh_err vmesh_cbor_put_map(vmesh_buf *b, uint64_t pairs) VMESH_WUR;
 vmesh_err vmesh_cbor_put_tag(vmesh_buf *b, uint64_t tag) VMESH_WUR;
 vmesh_err vmesh_cbor_put_bool(vmesh_buf *b, bool v) VMESH_WUR;
 
+VMESH_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -23,6 +23,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+VMESH_API_BEGIN
 
 /* Profiles (claim 265). */
 #define VMESH_CCA_PLATFORM_PROFILE_NAME "tag:arm.com,2023:cca_platform#1.0.0"
@@ -192,6 +193,7 @@ const char *vmesh_cca_lifecycle_name(uint16_t v);
  * realm RIM/REMs/personalization value (class = RIM): see docs/CCA.md. */
 extern const vmesh_evidence_scheme vmesh_scheme_cca;
 
+VMESH_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -19,6 +19,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+VMESH_API_BEGIN
 
 #define VMESH_CCPKI_MAX_CERTS 64  /* certificates in one pool */
 #define VMESH_CCPKI_MAX_CRLS 16
@@ -93,6 +94,7 @@ vmesh_err vmesh_ccpki_ta_load(vmesh_rv_store *s, const char *scheme, const uint8
                               const char *source) VMESH_WUR;
 vmesh_err vmesh_ccpki_ta_load_file(vmesh_rv_store *s, const char *scheme, const char *path) VMESH_WUR;
 
+VMESH_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -16,6 +16,16 @@
 extern "C" {
 #endif
 
+/* The library's API: every declaration between VMESH_API_BEGIN and
+ * VMESH_API_END (each public header wraps its own) is exported from
+ * libvmesh.so; the library is built with -fvisibility=hidden, so nothing
+ * else is (module-internal helpers, test hooks). A new public header must
+ * wrap its declarations the same way (tests/integration/lib.symbols.sh). */
+#define VMESH_API_BEGIN _Pragma("GCC visibility push(default)")
+#define VMESH_API_END _Pragma("GCC visibility pop")
+
+VMESH_API_BEGIN
+
 #define VMESH_WUR __attribute__((warn_unused_result))
 #define VMESH_PRINTF(a, b) __attribute__((format(printf, a, b)))
 
@@ -55,6 +65,31 @@ const char *vmesh_err_detail(void);
 void vmesh_err_clear(void);
 /* Append the OpenSSL error queue to the detail and clear the queue. */
 vmesh_err vmesh_err_ssl(vmesh_err e, const char *what);
+/* The three setters return their first argument. Said as a macro, the
+ * compiler sees that value at every `rc = vmesh_err_set(CODE, ...); goto
+ * out;` and knows rc is not VMESH_OK there: without it, gcc -O2/-O3 assumes
+ * an error path may return 0 and warns about outputs that are set only on
+ * success ("may be used uninitialized"). The functions stay exported. */
+#if defined(__GNUC__)
+#define vmesh_err_set(e, ...)                                                  \
+    __extension__({                                                            \
+        vmesh_err vmesh_e_ = (e);                                              \
+        (vmesh_err_set)(vmesh_e_, __VA_ARGS__);                                \
+        vmesh_e_;                                                              \
+    })
+#define vmesh_err_wrap(e, ...)                                                 \
+    __extension__({                                                            \
+        vmesh_err vmesh_e_ = (e);                                              \
+        (vmesh_err_wrap)(vmesh_e_, __VA_ARGS__);                               \
+        vmesh_e_;                                                              \
+    })
+#define vmesh_err_ssl(e, what)                                                 \
+    __extension__({                                                            \
+        vmesh_err vmesh_e_ = (e);                                              \
+        (vmesh_err_ssl)(vmesh_e_, (what));                                     \
+        vmesh_e_;                                                              \
+    })
+#endif
 
 /* Guard macros. Functions using them declare `vmesh_err rc = VMESH_OK;`
  * and end in an `out:` label. */
@@ -209,6 +244,7 @@ typedef enum { VMESH_LOG_ERROR, VMESH_LOG_WARN, VMESH_LOG_INFO, VMESH_LOG_DEBUG 
 void vmesh_log_set_level(vmesh_log_level l);
 void vmesh_log(vmesh_log_level l, const char *fmt, ...) VMESH_PRINTF(2, 3);
 
+VMESH_API_END
 #ifdef __cplusplus
 }
 #endif

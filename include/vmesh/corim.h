@@ -20,6 +20,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+VMESH_API_BEGIN
 
 /* CBOR tags (draft-ietf-rats-corim) and the media type of a CoRIM. */
 #define VMESH_CORIM_TAG 501       /* tagged-unsigned-corim-map */
@@ -135,6 +136,7 @@ vmesh_err vmesh_corim_put_comid(vmesh_buf *out, const char *tag_id, unsigned tri
 vmesh_err vmesh_corim_put_unsigned(vmesh_buf *out, const char *id, const char *profile, uint64_t ntags,
                                    const uint8_t *tags, size_t n) VMESH_WUR;
 
+VMESH_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -12,6 +12,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+VMESH_API_BEGIN
 
 #define VMESH_COSE_SIGN1_TAG 18
 /* Header labels (RFC 9052 §3.1). */
@@ -57,6 +58,7 @@ const char *vmesh_cose_sign1_content_type(const vmesh_cose_sign1 *m);
 const uint8_t *vmesh_cose_sign1_protected(const vmesh_cose_sign1 *m, size_t *n);
 void vmesh_cose_sign1_free(vmesh_cose_sign1 *m);
 
+VMESH_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -12,6 +12,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+VMESH_API_BEGIN
 
 typedef struct vmesh_key vmesh_key;
 
@@ -82,6 +83,7 @@ vmesh_err vmesh_crypto_random(uint8_t *p, size_t n) VMESH_WUR;
 /* Constant-time comparison. */
 bool vmesh_crypto_memeq(const void *a, const void *b, size_t n);
 
+VMESH_API_END
 #ifdef __cplusplus
 }
 #endif

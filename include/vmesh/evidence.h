@@ -17,6 +17,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+VMESH_API_BEGIN
 
 /* ---- AR4SI ---------------------------------------------------------------- */
 
@@ -203,6 +204,7 @@ typedef struct vmesh_evidence_scheme {
     vmesh_err (*reference_values)(const vmesh_kv *cfg, size_t ncfg, vmesh_buf *rv_json);
 } vmesh_evidence_scheme;
 
+VMESH_API_END
 #ifdef __cplusplus
 }
 #endif

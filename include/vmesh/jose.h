@@ -15,6 +15,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+VMESH_API_BEGIN
 
 /* Hard caps on what a verifier accepts. */
 #define VMESH_JOSE_MAX_COMPACT ((size_t)256 * 1024) /* a whole compact JWS */
@@ -146,6 +147,7 @@ vmesh_err vmesh_ear_submod_akpub(const vmesh_ear *e, size_t i, vmesh_buf *out) V
  * VMESH_ERR_NOT_FOUND when absent. */
 vmesh_err vmesh_ear_submod_evidence_json(const vmesh_ear *e, size_t i, vmesh_buf *out) VMESH_WUR;
 
+VMESH_API_END
 #ifdef __cplusplus
 }
 #endif

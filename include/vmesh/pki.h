@@ -15,6 +15,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+VMESH_API_BEGIN
 
 /* Longest SPIFFE ID we accept ("SPIFFE implementations MUST support SPIFFE
  * URIs up to 2048 bytes in length", SPIFFE-ID §2.3). */
@@ -71,6 +72,7 @@ vmesh_err vmesh_pki_ca_issue(const char *ca_dir, const char *spiffe_id, const ch
 /* The trust bundle of a CA directory (PEM) appended to out. */
 vmesh_err vmesh_pki_ca_bundle(const char *ca_dir, vmesh_buf *out) VMESH_WUR;
 
+VMESH_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -18,6 +18,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+VMESH_API_BEGIN
 
 /* Attestation modes (DESIGN §3.3); values are the wire codes of the 0xff4d
  * extension. */
@@ -78,6 +79,7 @@ vmesh_policy_verdict vmesh_policy_check(const vmesh_policy *p, vmesh_mode mode,
                                         const char *scheme, const vmesh_tv *tv,
                                         int64_t evidence_age, char *reason, size_t reason_len);
 
+VMESH_API_END
 #ifdef __cplusplus
 }
 #endif

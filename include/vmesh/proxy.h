@@ -18,6 +18,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+VMESH_API_BEGIN
 
 /* ---- configuration (YAML, docs/PROXY.md) ------------------------------------ */
 
@@ -62,6 +63,7 @@ vmesh_err vmesh_proxy_reload(vmesh_proxy *p) VMESH_WUR;
 void vmesh_proxy_stop(vmesh_proxy *p);
 void vmesh_proxy_free(vmesh_proxy *p);
 
+VMESH_API_END
 #ifdef __cplusplus
 }
 #endif

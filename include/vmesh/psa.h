@@ -22,6 +22,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+VMESH_API_BEGIN
 
 /* Profile identifiers as they appear in the profile claim. */
 #define VMESH_PSA_PROFILE_TFM_NAME "tag:psacertified.org,2023:psa#tfm"
@@ -222,6 +223,7 @@ vmesh_err vmesh_psa_reference_values(const vmesh_kv *cfg, size_t ncfg, vmesh_rv_
  * initialised with vmesh_appraisal_init. */
 extern const vmesh_evidence_scheme vmesh_scheme_psa;
 
+VMESH_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -16,6 +16,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+VMESH_API_BEGIN
 
 typedef struct vmesh_rv_store vmesh_rv_store;
 
@@ -145,6 +146,7 @@ size_t vmesh_rv_hash_alg_len(int alg);
 int vmesh_rv_hash_alg_from_name(const char *name);
 const char *vmesh_rv_hash_alg_name(int alg);
 
+VMESH_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -17,6 +17,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+VMESH_API_BEGIN
 
 #define VMESH_BELL_NONCE_LEN 32
 #define VMESH_BELL_NAME_MAX 128
@@ -187,6 +188,7 @@ uint16_t vmesh_rvp_server_port(const vmesh_rvp_server *s);
 /* Stops serving and frees; NULL is fine. */
 void vmesh_rvp_server_stop(vmesh_rvp_server *s);
 
+VMESH_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -15,6 +15,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+VMESH_API_BEGIN
 
 /* All registered evidence schemes, in registry order; count in *n. */
 const vmesh_evidence_scheme *const *vmesh_schemes_all(size_t *n);
@@ -30,6 +31,7 @@ const vmesh_evidence_scheme *vmesh_schemes_by_media_type(const char *media_type,
 /* First scheme whose detect() accepts the bytes, or NULL. */
 const vmesh_evidence_scheme *vmesh_schemes_detect(const uint8_t *p, size_t n);
 
+VMESH_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -19,6 +19,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+VMESH_API_BEGIN
 
 /* Media types as Veraison's verification service uses them
  * (veraison/services verification/api/handler.go, capability/well-known.go). */
@@ -206,6 +207,7 @@ vmesh_err vmesh_service_central_client(void *ctx, const char *media_type, const 
                                        size_t evidence_len, const uint8_t *nonce, size_t nonce_len,
                                        vmesh_buf *ear_jwt) VMESH_WUR;
 
+VMESH_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -21,6 +21,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+VMESH_API_BEGIN
 
 #define VMESH_SNP_REPORT_SIZE 0x4A0 /* 1184 */
 #define VMESH_SNP_SIGNED_SIZE 0x2A0 /* bytes covered by the signature */
@@ -120,6 +121,7 @@ vmesh_err vmesh_snp_tcb_parse(const char *s, vmesh_snp_tcb *out) VMESH_WUR;
 
 extern const vmesh_evidence_scheme vmesh_scheme_snp;
 
+VMESH_API_END
 #ifdef __cplusplus
 }
 #endif

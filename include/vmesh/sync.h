@@ -34,6 +34,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+VMESH_API_BEGIN
 
 #define VMESH_SYNC_MAX_RVPS 64
 
@@ -133,6 +134,7 @@ uint64_t vmesh_sync_snapshots(vmesh_sync *s);
  * the verifier's business and is ignored). */
 void vmesh_sync_to_verifier(void *ctx, vmesh_rv_store *rv, vmesh_policy *policy);
 
+VMESH_API_END
 #ifdef __cplusplus
 }
 #endif

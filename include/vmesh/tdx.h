@@ -21,6 +21,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+VMESH_API_BEGIN
 
 #define VMESH_TDX_MEDIA_TYPE "application/vnd.vmesh.tdx-quote"
 #define VMESH_TDX_CLASS "tdx"
@@ -151,6 +152,7 @@ bool vmesh_tdx_collateral_fmspc(const vmesh_tdx_collateral *c, uint8_t fmspc[6])
 
 extern const vmesh_evidence_scheme vmesh_scheme_tdx;
 
+VMESH_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -19,6 +19,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+VMESH_API_BEGIN
 
 /* The media type of the evidence this scheme produces (a CBOR map, below). */
 #define VMESH_TPM2_MEDIA_TYPE "application/vnd.vmesh.tpm2-quote+cbor"
@@ -172,6 +173,7 @@ vmesh_err vmesh_tpm2_reference_values(const vmesh_kv *cfg, size_t ncfg, vmesh_bu
  * bytes (the agent gives 32). Appraisal: docs/TPM2.md. */
 extern const vmesh_evidence_scheme vmesh_scheme_tpm2;
 
+VMESH_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -23,6 +23,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+VMESH_API_BEGIN
 
 #define VMESH_TSM_MEDIA_TYPE "application/vnd.vmesh.tsm+cbor"
 #define VMESH_TSM_DEFAULT_ROOT "/sys/kernel/config/tsm"
@@ -36,6 +37,7 @@ vmesh_err vmesh_tsm_cmw_decode(const uint8_t *p, size_t n, char *mt_buf, size_t 
 
 extern const vmesh_evidence_scheme vmesh_scheme_tsm;
 
+VMESH_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -17,6 +17,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+VMESH_API_BEGIN
 
 /* ---- reference values -------------------------------------------------------- */
 
@@ -98,6 +99,7 @@ void vmesh_ar_cache_put(vmesh_ar_cache *c, const uint8_t key[32], uint64_t rv_ge
 void vmesh_ar_cache_clear(vmesh_ar_cache *c);
 void vmesh_ar_cache_stats(vmesh_ar_cache *c, uint64_t *hits, uint64_t *misses);
 
+VMESH_API_END
 #ifdef __cplusplus
 }
 #endif

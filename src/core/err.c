@@ -41,7 +41,7 @@ const char *vmesh_err_name(vmesh_err e)
     return names[e];
 }
 
-vmesh_err vmesh_err_set(vmesh_err e, const char *fmt, ...)
+vmesh_err (vmesh_err_set)(vmesh_err e, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -65,7 +65,7 @@ static void append(char *dst, size_t *len, const char *src)
     dst[*len] = '\0';
 }
 
-vmesh_err vmesh_err_wrap(vmesh_err e, const char *fmt, ...)
+vmesh_err (vmesh_err_wrap)(vmesh_err e, const char *fmt, ...)
 {
     char old[DETAIL_MAX];
     char out[DETAIL_MAX];
@@ -93,7 +93,7 @@ void vmesh_err_clear(void)
     detail[0] = '\0';
 }
 
-vmesh_err vmesh_err_ssl(vmesh_err e, const char *what)
+vmesh_err (vmesh_err_ssl)(vmesh_err e, const char *what)
 {
     unsigned long code = ERR_get_error();
     char buf[256] = "no OpenSSL error queued";
