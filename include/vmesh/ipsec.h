@@ -27,6 +27,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+VMESH_API_BEGIN
 
 /* ---- the credential (docs/IPSEC.md "Binding") --------------------------------
  * psk = TLS-Exporter("EXPERIMENTAL-vmesh-ipsec", context, 32) with
@@ -173,6 +174,7 @@ void vmesh_ipsec_free(vmesh_ipsec *g);
 /* The listener's port (for ":0"), 0 without one. */
 uint16_t vmesh_ipsec_listen_port(const vmesh_ipsec *g);
 
+VMESH_API_END
 #ifdef __cplusplus
 }
 #endif

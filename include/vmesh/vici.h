@@ -21,6 +21,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+VMESH_API_BEGIN
 
 /* "The maximum segment length is currently limited to 512KB of data"
  * (vici README, Transport protocol). */
@@ -169,6 +170,7 @@ vmesh_err vmesh_vici_call_stream(vmesh_vici *v, const char *cmd, const vmesh_vic
  * errmsg prefixed by what. */
 vmesh_err vmesh_vici_check(const vmesh_vici_msg *resp, const char *what) VMESH_WUR;
 
+VMESH_API_END
 #ifdef __cplusplus
 }
 #endif
