@@ -82,7 +82,7 @@ static void side_init(side *s, vmesh_atls_role role, const char *who, const char
     if (vmesh_verifier_new(&vc, &s->issuer))
         die("issuer");
     vmesh_verifier_set_rv(s->issuer, rv);
-    if (vmesh_file_read(P("www/bell.jws"), 0, &b) || vmesh_bell_view_new(bell_key, &s->bell) ||
+    if (vmesh_file_read(P("www/bell.cwt"), 0, &b) || vmesh_bell_view_new(bell_key, &s->bell) ||
         vmesh_bell_view_update(s->bell, (const char *)b.data, b.len, vmesh_time_now()))
         die("bell");
     vmesh_buf_free(&b);

@@ -66,7 +66,7 @@ vconf() { # role
     cat <<YAML
 identity: { cert: $W/$1-chain.pem, key: $W/$1.key, bundle: $W/ca/bundle.pem }
 attester: { platform: psa, options: { iak: $W/$1-iak.pem, claims: $W/$1-claims.json, measure: [ "BL=$W/$1-fw" ] } }
-verifier: { rv-files: [ $W/$peer-rv.json ], bell: { file: $W/bell.jws, key: $W/bell.pub } }
+verifier: { rv-files: [ $W/$peer-rv.json ], bell: { file: $W/bell.cwt, key: $W/bell.pub } }
 limits: { workers: 1, max-connections: 100000, idle-timeout: 10m, handshake-timeout: 30s }
 access-log: { stderr: false }
 log-level: warn

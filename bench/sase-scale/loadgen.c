@@ -181,9 +181,9 @@ static void setup_shared(void)
         die("verifier");
     vmesh_verifier_set_rv(rp_verifier, rv);
     if (vmesh_crypto_key_load(P("bell.pub"), &bell_key) || vmesh_bell_view_new(bell_key, &bell) ||
-        vmesh_file_read(P("bell/bell.jws"), 0, &b) ||
+        vmesh_file_read(P("bell/bell.cwt"), 0, &b) ||
         vmesh_bell_view_update(bell, (const char *)b.data, b.len, vmesh_time_now()))
-        die("epoch bell (bell.pub, bell/bell.jws)");
+        die("epoch bell (bell.pub, bell/bell.cwt)");
     vmesh_buf_free(&b);
     if (vmesh_policy_load(P("client-policy.json"), &rp_policy))
         die("client-policy.json");

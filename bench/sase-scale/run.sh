@@ -89,7 +89,7 @@ echo '{"format": "vmesh-policy/1", "id": "policy:sase/client", "modes": ["epoch-
 printf 'hello from the PoP app\n' > www/index.html
 # The epoch bell: one tick valid for two hours (timeout stops the loop).
 timeout 1 "$VMESH" rvp tick --key bell.pem --out bell --every 3600 || true
-[ -s bell/bell.jws ] || { echo "bench/sase-scale: no bell"; exit 1; }
+[ -s bell/bell.cwt ] || { echo "bench/sase-scale: no bell"; exit 1; }
 publish() { "$VMESH" rvp publish --key rvp.pem --in "$1" --out rvweb --name fleet >/dev/null; }
 publish rv-good
 
@@ -159,7 +159,7 @@ verifier:
   rvps: [ { name: fleet, url: "http://127.0.0.1:$RVP_PORT", key: $W/rvp.pub, schemes: [ psa ] } ]
   poll-interval: ${POLL}s
   state-dir: $W/state-$i
-  bell: { file: $W/bell/bell.jws, key: $W/bell.pub, refresh: 5s }
+  bell: { file: $W/bell/bell.cwt, key: $W/bell.pub, refresh: 5s }
   ar-cache-slots: 16384
 $extra
 policy:

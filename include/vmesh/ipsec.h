@@ -129,8 +129,8 @@ typedef struct {
     const char *state_dir; /* sync state; NULL: "vmesh-ipsec-state" */
     int poll_interval;     /* seconds between RVP polls; 0: 30 */
     const char *bell_key;  /* the epoch bell's public key; NULL: no bell */
-    const char *bell_file; /* bell.jws read every second, or ... */
-    const char *bell_url;  /* ... fetched with the bundles (NULL with rvps: <first RVP>/bell.jws) */
+    const char *bell_file; /* bell.cwt read every second, or ... */
+    const char *bell_url;  /* ... fetched with the bundles (NULL with rvps: <first RVP>/bell.cwt) */
     const char *policy_file;              /* RP policy; NULL: the strict default */
     const char *const *trusted_verifiers; /* passport EAR keys */
     size_t n_trusted_verifiers;

@@ -78,6 +78,18 @@ vmesh_err vmesh_ear_set_verifier_id(vmesh_ear *e, const char *developer,
 vmesh_err vmesh_ear_set_nonce(vmesh_ear *e, const uint8_t *nonce, size_t n) VMESH_WUR;
 /* "ear.vmesh.rv-epochs": {rvp: epoch}; epoch <= INT64_MAX (a JSON integer). */
 vmesh_err vmesh_ear_add_rv_epoch(vmesh_ear *e, const char *rvp, uint64_t epoch) VMESH_WUR;
+/* "ear.vmesh.epoch-markers": [{"bell": name, "tick": n, "em": base64url
+ * of the epoch-tick}], the epoch markers (draft-ietf-rats-epoch-markers)
+ * current when the result was produced, one per bell; em_len 8..64, tick
+ * 1..INT64_MAX, at most VMESH_EAR_MAX_MARKERS, no bell twice. */
+#define VMESH_EAR_MAX_MARKERS 16
+vmesh_err vmesh_ear_add_epoch_marker(vmesh_ear *e, const char *bell, uint64_t tick, const uint8_t *em,
+                                     size_t em_len) VMESH_WUR;
+size_t vmesh_ear_epoch_marker_count(const vmesh_ear *e);
+/* The i-th marker: bell name (borrowed), tick, epoch-tick bytes into em
+ * (cap bytes; *em_len set). */
+vmesh_err vmesh_ear_epoch_marker_at(const vmesh_ear *e, size_t i, const char **bell, uint64_t *tick, uint8_t *em,
+                                    size_t cap, size_t *em_len) VMESH_WUR;
 /* Adds submods.<name> (refuses a name already present) with
  *   "ear.status": the worse of status and vmesh_tv_status(tv), so a result
  *                 never claims more than its vector warrants;

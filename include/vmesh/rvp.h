@@ -2,11 +2,15 @@
  * vmesh rvp: what Reference Value Providers publish and what verifiers pull
  * (DESIGN §5, docs/BUNDLES.md). Two parts: the trust bundle (a signed
  * manifest.jws naming content-addressed sets, its publisher and a small
- * static HTTP server for it; below the bell) and the epoch bell — a signed, periodically rotated
- * {bell, id, nonce, issued_at, valid_until} (draft-ietf-rats-epoch-markers,
- * epoch-tick style) that attesters bind their evidence to and relying
- * parties use to judge freshness. A bell is accepted only with a valid
- * signature from the configured key; ids only go up.
+ * static HTTP server for it; below the bell) and the epoch bell: an Epoch
+ * Marker (draft-ietf-rats-epoch-markers-05) rung periodically, a
+ * COSE_Sign1-signed CWT (RFC 8392, RFC 9052) whose `em` claim holds an
+ * epoch-tick of 32 random bytes that attesters bind their evidence to and
+ * relying parties use to judge freshness (docs/BUNDLES.md, "The epoch
+ * bell"). A marker is accepted only with a valid signature from a
+ * configured bell key; tick numbers only go up. One view may follow several
+ * bells (one per RVP) and judges a result fresh only if every bell it
+ * depends on is at its current or previous tick.
  */
 #ifndef VMESH_RVP_H
 #define VMESH_RVP_H
@@ -19,52 +23,106 @@ extern "C" {
 #endif
 VMESH_API_BEGIN
 
-#define VMESH_BELL_NONCE_LEN 32
+#define VMESH_BELL_NONCE_LEN 32               /* the epoch-tick's bytes */
 #define VMESH_BELL_NAME_MAX 128
-#define VMESH_BELL_JWS_MAX ((size_t)8 * 1024)
+#define VMESH_BELL_MAX ((size_t)8 * 1024)     /* a signed marker's bytes */
+#define VMESH_BELL_JWS_MAX VMESH_BELL_MAX     /* the former name, kept for callers */
+#define VMESH_BELL_FILE "bell.cwt"            /* where an RVP publishes its marker */
+#define VMESH_BELL_MEDIA_TYPE "application/cwt"
+#define VMESH_BELL_MAX_BELLS 16               /* bells one view follows */
+
+/* CWT claim keys (RFC 8392 §4; the draft's suggested `em` key). The tick
+ * number is a private-use claim (RFC 8392 §9.1: keys below -65536): the
+ * draft's `em` claim carries one epoch id, and vmesh needs both the
+ * unpredictable epoch-tick (evidence binds to it) and a strictly increasing
+ * counter (rollback refusal, "the previous tick"); docs/DECISIONS.md D18. */
+#define VMESH_CWT_ISS 1
+#define VMESH_CWT_EXP 4
+#define VMESH_CWT_NBF 5
+#define VMESH_CWT_IAT 6
+#define VMESH_CWT_EM 2000
+#define VMESH_CWT_VMESH_TICK (-65537)
+/* draft-ietf-rats-epoch-markers §"New CBOR Tags" (suggested numbers). */
+#define VMESH_EM_TAG_EPOCH_TICK 26982
+#define VMESH_EM_TAG_COUNTER 26984
 
 typedef struct {
-    char name[VMESH_BELL_NAME_MAX + 1]; /* "bell": who rings it */
+    char name[VMESH_BELL_NAME_MAX + 1]; /* CWT iss: who rings it */
     uint64_t id;                         /* tick number, strictly increasing */
-    uint8_t nonce[VMESH_BELL_NONCE_LEN]; /* 32 random bytes */
-    int64_t issued_at;
-    int64_t valid_until;
+    uint8_t nonce[VMESH_BELL_NONCE_LEN]; /* the em epoch-tick: 32 random bytes */
+    int64_t issued_at;                   /* CWT iat (and nbf) */
+    int64_t valid_until;                 /* CWT exp */
 } vmesh_bell;
 
-/* Signs a bell as a compact JWS (typ "vmesh-bell+jwt"). */
-vmesh_err vmesh_rvp_bell_sign(const vmesh_bell *b, const vmesh_key *key, vmesh_buf *jws) VMESH_WUR;
-/* Makes the next tick: id = prev_id + 1, fresh random nonce, issued now,
- * valid for `period` * 2 seconds (so that the previous tick stays usable
- * for one period after rotation). */
+/* Signs a bell as an Epoch Marker CWT (COSE_Sign1, alg from the key):
+ * {1 iss: name, 4 exp: valid_until, 5 nbf: issued_at, 6 iat: issued_at,
+ * 2000 em: 26982(h'tick'), -65537: id}; out is reset. */
+vmesh_err vmesh_rvp_bell_sign(const vmesh_bell *b, const vmesh_key *key, vmesh_buf *out) VMESH_WUR;
+/* Makes the next tick: id = prev_id + 1, fresh random epoch-tick, issued
+ * now, valid for `period` * 2 seconds (so that the previous tick stays
+ * usable for one period after rotation). */
 vmesh_err vmesh_rvp_bell_next(const char *name, uint64_t prev_id, int64_t period, vmesh_bell *out) VMESH_WUR;
-/* Verifies signature and content; refuses a bell whose valid_until has
- * passed at `now` (VMESH_ERR_EXPIRED) or that is issued in the future by
- * more than 300 s. */
-vmesh_err vmesh_rvp_bell_verify(const char *jws, size_t n, const vmesh_key *key, int64_t now,
+/* Verifies signature and content; refuses a marker whose exp has passed at
+ * `now` (VMESH_ERR_EXPIRED) or that is issued in the future by more than
+ * 300 s. `marker` is the CWT's bytes (any pointer type). */
+vmesh_err vmesh_rvp_bell_verify(const void *marker, size_t n, const vmesh_key *key, int64_t now,
                                 vmesh_bell *out) VMESH_WUR;
-
 /* Signature and content only, no time checks (e.g. to continue numbering). */
-vmesh_err vmesh_rvp_bell_read(const char *jws, size_t n, const vmesh_key *key, vmesh_bell *out) VMESH_WUR;
+vmesh_err vmesh_rvp_bell_read(const void *marker, size_t n, const vmesh_key *key, vmesh_bell *out) VMESH_WUR;
+/* Content only, no signature (for display and fuzzing): every structural
+ * rule of read. Never use the result for a decision. */
+vmesh_err vmesh_rvp_bell_decode(const void *marker, size_t n, vmesh_bell *out) VMESH_WUR;
 
-/* A relying party's view of a bell: the current tick and the previous one.
- * Evidence bound to either is fresh (DESIGN §5). Thread-safe. */
+/* The marker a result was produced under: which bell, which tick. EARs
+ * carry them ("ear.vmesh.epoch-markers"). */
+typedef struct {
+    char bell[VMESH_BELL_NAME_MAX + 1];
+    uint64_t tick;
+    uint8_t em[VMESH_BELL_NONCE_LEN];
+} vmesh_bell_marker;
+
+/* A relying party's view of one or more bells: for each, the current tick
+ * and the previous one. Evidence bound to either is fresh (DESIGN §5).
+ * Thread-safe. The first bell (the key given to _new) is the primary one:
+ * attesters bind to its ticks. */
 typedef struct vmesh_bell_view vmesh_bell_view;
 vmesh_err vmesh_bell_view_new(const vmesh_key *key, vmesh_bell_view **out) VMESH_WUR;
+/* Follows one more bell (another RVP's), verified with key. At most
+ * VMESH_BELL_MAX_BELLS; the same key twice is refused. */
+vmesh_err vmesh_bell_view_add(vmesh_bell_view *v, const vmesh_key *key) VMESH_WUR;
 void vmesh_bell_view_free(vmesh_bell_view *v);
-/* Offers a newly fetched bell.jws. Accepts it when it verifies and its id
- * is higher than the current one (the current becomes previous); the same
- * id again is a no-op; a lower id is refused (rollback). */
-vmesh_err vmesh_bell_view_update(vmesh_bell_view *v, const char *jws, size_t n, int64_t now) VMESH_WUR;
-/* The previous tick; VMESH_ERR_NOT_FOUND when there is none. */
+/* Number of bells followed (1 + those added). */
+size_t vmesh_bell_view_bells(vmesh_bell_view *v);
+/* Offers a newly fetched marker. It goes to the bell whose key verifies it
+ * (VMESH_ERR_SIGNATURE when none does). Accepted when its id is higher
+ * than that bell's current one (the current becomes previous); the same id
+ * again is a no-op; a lower id is refused (rollback); a bell whose name
+ * (iss) changes is refused. */
+vmesh_err vmesh_bell_view_update(vmesh_bell_view *v, const void *marker, size_t n, int64_t now) VMESH_WUR;
+/* The primary bell's previous tick; VMESH_ERR_NOT_FOUND when there is none. */
 vmesh_err vmesh_bell_view_previous(vmesh_bell_view *v, vmesh_bell *out) VMESH_WUR;
-/* The current tick (for attesters); VMESH_ERR_NOT_FOUND before the first. */
+/* The primary bell's current tick (for attesters); VMESH_ERR_NOT_FOUND
+ * before the first. */
 vmesh_err vmesh_bell_view_current(vmesh_bell_view *v, vmesh_bell *out) VMESH_WUR;
-/* Is (id, nonce) the current or the previous tick, and still valid? On
- * success *issued_at (may be NULL) is that tick's issue time: evidence bound
- * to it cannot be older. */
+/* Is (id, nonce) the current or the previous tick of a bell we follow, and
+ * still valid? On success *issued_at (may be NULL) is that tick's issue
+ * time: evidence bound to it cannot be older. */
 vmesh_err vmesh_bell_view_check(vmesh_bell_view *v, uint64_t id, const uint8_t *nonce, size_t nonce_len,
                                 int64_t now, int64_t *issued_at) VMESH_WUR;
-/* Changes whenever the current tick changes (cache invalidation). */
+/* The current marker of every bell that has rung (at most max); returns
+ * how many were written. A result produced now was produced under them. */
+size_t vmesh_bell_view_markers(vmesh_bell_view *v, vmesh_bell_marker *out, size_t max);
+/* Combining bells (docs/BUNDLES.md, "Several bells"): a result is fresh
+ * only if every bell it names that we follow is at the named tick's
+ * current or previous tick (same epoch-tick bytes, still valid), and at
+ * least one of them is a bell we follow. Markers of bells we do not follow
+ * say nothing to us and are ignored. VMESH_ERR_EXPIRED names the stale
+ * bell; VMESH_ERR_MISMATCH a tick we never saw; VMESH_ERR_NOT_FOUND no
+ * common bell. */
+vmesh_err vmesh_bell_view_check_markers(vmesh_bell_view *v, const vmesh_bell_marker *m, size_t n,
+                                        int64_t now) VMESH_WUR;
+/* Changes whenever the current tick of any bell changes (cache
+ * invalidation). */
 uint64_t vmesh_bell_view_generation(vmesh_bell_view *v);
 
 /* ---- trust bundles (docs/BUNDLES.md) --------------------------------------
@@ -74,7 +132,7 @@ uint64_t vmesh_bell_view_generation(vmesh_bell_view *v);
  *                  path}]}; epochs strictly increase
  *   sets/<sha256>  the payloads, named by the lowercase hex SHA-256 of their
  *                  bytes (path is always exactly "sets/" + sha256)
- *   bell.jws       the epoch bell (above)
+ *   bell.cwt       the epoch bell's marker (above)
  * A manifest is accepted only with a valid signature from the RVP's key and
  * a payload that passes every check of vmesh_rvp_manifest_parse. */
 
@@ -178,7 +236,7 @@ vmesh_err vmesh_rvp_publish(const vmesh_key *key, const char *const *inputs, siz
  * paths with "..", "//", hidden components, or characters outside
  * [A-Za-z0-9._/-] refused (400), symlinks not followed; strong ETag = the
  * quoted hex SHA-256 of the file, If-None-Match -> 304; Cache-Control
- * "no-cache" for the mutable files (manifest.jws, bell.jws, anything not
+ * "no-cache" for the mutable files (manifest.jws, bell.cwt, anything not
  * under sets/) and "public, max-age=31536000, immutable" under sets/. */
 typedef struct vmesh_rvp_server vmesh_rvp_server;
 /* listen: "HOST:PORT" (IPv4 address), "[IPv6]:PORT" or ":PORT" (all

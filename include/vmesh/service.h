@@ -117,6 +117,9 @@ typedef struct {
     const uint8_t *session_key;   /* 32 bytes shared by replicas; NULL: derived from ear_key */
     int64_t session_ttl;          /* seconds; 0: VMESH_SERVICE_DEFAULT_TTL */
     const char *replica_id;       /* sent as Vmesh-Replica; NULL: not sent */
+    /* Epoch bells the verifier follows (borrowed; may be NULL): every EAR
+     * carries their current markers (ear.vmesh.epoch-markers). */
+    struct vmesh_bell_view *bell;
     /* HTTP (vmesh_service_start only). */
     const char *listen;           /* "HOST:PORT", "[V6]:PORT", ":PORT"; port 0: any */
     unsigned threads;             /* worker threads; 0: online cores */

@@ -1,7 +1,7 @@
 /*
  * vmesh sync: the trust-bundle client of a verifier (DESIGN §5,
  * docs/BUNDLES.md). It polls one or more Reference Value Providers'
- * manifest.jws (and optionally a bell.jws) over HTTP(S) with If-None-Match,
+ * manifest.jws (and optionally a bell.cwt) over HTTP(S) with If-None-Match,
  * accepts a manifest only with a valid signature from that RVP's key, an
  * epoch never lower than the one it holds (rollback refused) and sets whose
  * size and SHA-256 match, builds one frozen RV store from every RVP's
@@ -57,9 +57,10 @@ typedef struct {
     size_t max_set_size;       /* bytes; 0: VMESH_RVP_SET_MAX */
     vmesh_sync_snapshot_fn on_snapshot; /* may be NULL */
     void *ctx;
-    /* Optional epoch bell: bell.jws is fetched (with If-None-Match) from
-     * bell_url, or from the first RVP's base URL + "/bell.jws" when
-     * bell_url is NULL, and offered to this view (which verifies it with its
+    /* Optional epoch bell: bell.cwt is fetched (with If-None-Match) from
+     * bell_url, or from the first RVP's base URL + "/bell.cwt" when
+     * bell_url is NULL (from every RVP's when the view follows more than
+     * one bell: one bell per RVP), and offered to this view (which verifies it with its
      * own key). Not owned; must outlive the client. */
     vmesh_bell_view *bell;
     const char *bell_url;

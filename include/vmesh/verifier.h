@@ -13,6 +13,7 @@
 #include "vmesh/crypto.h"
 #include "vmesh/evidence.h"
 #include "vmesh/rv.h"
+#include "vmesh/rvp.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -58,6 +59,11 @@ typedef struct {
     const uint8_t *akpub;        /* SPKI DER of a key the evidence binds (key attestation) */
     size_t akpub_len;
     int64_t now;                 /* 0: vmesh_time_now() */
+    /* The epoch markers the result is produced under (the bells the
+     * verifier follows, or the tick the evidence is bound to); written to
+     * the EAR as ear.vmesh.epoch-markers. */
+    const vmesh_bell_marker *markers;
+    size_t nmarkers;
 } vmesh_verifier_request;
 
 /* Appraises evidence. Fills *out (trust vector, status, reason, claims) and,

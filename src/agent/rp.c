@@ -121,6 +121,34 @@ static void count_lookup(agent_rp *rp, bool hit)
  * current or previous epoch (the same one-step tolerance as the epoch
  * bell): a passport issued before a revocation stops working once the
  * relying party has the revoking snapshot and one more. */
+/* The epoch markers an EAR was produced under (ear.vmesh.epoch-markers)
+ * against the bells we follow: every bell both follow must be at the
+ * marker's tick or one further (docs/BUNDLES.md, "Several bells"). An EAR
+ * that names no bell of ours is judged by its iat/exp alone. */
+static vmesh_atls_reason ear_markers_check(const agent_rp *rp, const vmesh_ear *ear, vmesh_atls_peer_result *out)
+{
+    vmesh_bell_marker m[VMESH_EAR_MAX_MARKERS];
+    size_t n = 0, len;
+    const char *bell;
+    vmesh_err rc;
+
+    if (rp->bell == NULL || vmesh_ear_epoch_marker_count(ear) == 0)
+        return VMESH_ATLS_R_NONE;
+    for (size_t i = 0; i < vmesh_ear_epoch_marker_count(ear) && n < VMESH_EAR_MAX_MARKERS; i++) {
+        memset(&m[n], 0, sizeof(m[n]));
+        if (vmesh_ear_epoch_marker_at(ear, i, &bell, &m[n].tick, m[n].em, sizeof(m[n].em), &len) != VMESH_OK ||
+            len != sizeof(m[n].em) || strlen(bell) > VMESH_BELL_NAME_MAX)
+            continue; /* not a vmesh bell's marker: not ours to judge */
+        memcpy(m[n].bell, bell, strlen(bell));
+        n++;
+    }
+    rc = vmesh_bell_view_check_markers(rp->bell, m, n, vmesh_time_now());
+    if (rc == VMESH_ERR_EXPIRED || rc == VMESH_ERR_MISMATCH)
+        return refuse(out, VMESH_ATLS_R_STALE_EPOCH, "passport EAR: %s", vmesh_err_detail());
+    vmesh_err_clear();
+    return VMESH_ATLS_R_NONE;
+}
+
 static vmesh_atls_reason ear_epochs_check(const agent_rp *rp, const vmesh_ear *ear, vmesh_atls_peer_result *out)
 {
     vmesh_atls_reason res = VMESH_ATLS_R_NONE;
@@ -142,6 +170,8 @@ static vmesh_atls_reason ear_epochs_check(const agent_rp *rp, const vmesh_ear *e
         }
     }
     vmesh_rv_store_free(rv);
+    if (res == VMESH_ATLS_R_NONE)
+        res = ear_markers_check(rp, ear, out);
     return res;
 }
 
@@ -163,9 +193,11 @@ static vmesh_atls_reason appraise_passport(agent_rp *rp, const vmesh_policy *pol
     uint8_t key[32];
     vmesh_ar_entry e;
     uint64_t rv_gen = rv_generation(rp);
+    /* a bell tick re-checks a cached passport's epoch markers */
+    uint64_t bell_gen = rp->bell ? vmesh_bell_view_generation(rp->bell) : 0;
 
     vmesh_ar_cache_key(VMESH_EAR_MEDIA_TYPE, m->ak_spki.data, m->ak_spki.len, m->cmw.data, m->cmw.len, key);
-    hit = vmesh_ar_cache_get(rp->cache, key, rv_gen, 0, &e);
+    hit = vmesh_ar_cache_get(rp->cache, key, rv_gen, bell_gen, &e);
     count_lookup(rp, hit);
     if (hit && e.expires != 0 && now >= e.expires) {
         r = refuse(out, VMESH_ATLS_R_EAR_EXPIRED, "passport EAR has expired or is not yet valid");
@@ -205,7 +237,7 @@ static vmesh_atls_reason appraise_passport(agent_rp *rp, const vmesh_policy *pol
         snprintf(e.scheme, sizeof(e.scheme), "%.31s", vmesh_ear_submod_name(ear, (size_t)found));
         e.appraised_at = vmesh_ear_iat(ear);
         e.expires = vmesh_ear_exp(ear);
-        vmesh_ar_cache_put(rp->cache, key, rv_gen, 0, &e);
+        vmesh_ar_cache_put(rp->cache, key, rv_gen, bell_gen, &e);
     }
     out->tv = e.tv;
     out->tier = vmesh_tv_status(&e.tv);

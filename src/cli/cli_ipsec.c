@@ -57,7 +57,7 @@ static void usage(FILE *f)
             "  --rvp SPEC                trust-bundle source URL,KEY or NAME,URL,KEY[,schemes] (repeatable)\n"
             "  --state-dir DIR --poll SECONDS  sync state and poll interval (default 30 s)\n"
             "  --bell-key KEY            the epoch bell's key; with --bell FILE (read each second) or\n"
-            "                            --bell-url URL (fetched with the bundles; default <first rvp>/bell.jws)\n"
+            "                            --bell-url URL (fetched with the bundles; default <first rvp>/bell.cwt)\n"
             "  --policy FILE --trust-verifier KEY\n"
             "lifecycle:\n"
             "  --retry SECONDS           after a refusal (default: the poll interval)\n"

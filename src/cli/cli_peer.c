@@ -85,7 +85,7 @@ static void usage(FILE *f, const char *name)
             "  --policy FILE             RP policy (docs/POLICY.md); default: strict built-in policy\n"
             "  --trust-verifier KEY      trust passport EARs signed by KEY (repeatable)\n"
             "  --allow-unattested        admit a peer that does not attest, as tier none\n"
-            "  --bell FILE --bell-key KEY  the epoch bell (bell.jws) and its signer's public key\n"
+            "  --bell FILE --bell-key KEY  the epoch bell (bell.cwt) and its signer's public key\n"
             "  --deadline-ms N           handshake + attestation deadline (default 10000)\n"
             "  --plain                   plain mTLS without the 0xff4d extension (a legacy peer,\n"
             "                            for testing downgrade refusal)\n"
@@ -218,7 +218,7 @@ static vmesh_err refresh_bell(peer_opts *o, peer_state *s)
 
     if (s->bell == NULL)
         return VMESH_OK;
-    rc = vmesh_file_read(o->bell_path, VMESH_BELL_JWS_MAX, &b);
+    rc = vmesh_file_read(o->bell_path, VMESH_BELL_MAX, &b);
     if (rc == VMESH_OK)
         rc = vmesh_bell_view_update(s->bell, (const char *)b.data, b.len, vmesh_time_now());
     if (rc != VMESH_OK)

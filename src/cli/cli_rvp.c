@@ -1,6 +1,6 @@
 /*
  * vmesh rvp: what a Reference Value Provider runs, and its verifier side for
- * tests. `tick` writes the signed epoch bell (bell.jws) and, with --every,
+ * tests. `tick` writes the epoch bell's signed Epoch Marker (bell.cwt) and, with --every,
  * rotates it on a schedule; tick ids continue from the bell already in the
  * output directory, so a restart never rolls the bell back. `publish`
  * writes a trust bundle (manifest.jws + sets/), `serve` serves such a
@@ -34,18 +34,49 @@ static void on_signal(int sig)
 static void tick_usage(FILE *f)
 {
     fprintf(f, "usage: vmesh rvp tick --key KEY --out WWWDIR [--every SECONDS] [--name NAME]\n"
+               "       vmesh rvp tick --show FILE [--key PUBKEY]\n"
                "\n"
-               "Writes WWWDIR/bell.jws, the signed epoch bell {bell, id, nonce, issued_at,\n"
-               "valid_until}. Each tick is valid for two periods, so evidence bound to the\n"
-               "previous tick stays fresh for one period after rotation.\n"
+               "Writes WWWDIR/bell.cwt, the epoch bell's Epoch Marker\n"
+               "(draft-ietf-rats-epoch-markers-05): a COSE_Sign1-signed CWT {iss: NAME, iat, nbf,\n"
+               "exp, em: epoch-tick (32 random bytes), tick number}. Each tick is valid for two\n"
+               "periods, so evidence bound to the previous tick stays fresh for one period\n"
+               "after rotation. --show prints a marker as JSON (verified when --key is given).\n"
                "\n"
                "  --key KEY         signing key (PEM or JWK, private)\n"
                "  --out DIR         directory served to verifiers (must exist)\n"
                "  --every SECONDS   keep running and ring every SECONDS (default: ring once;\n"
                "                    the period used for validity is then 60 s)\n"
                "  --name NAME       the bell's name (default: rvp)\n"
+               "  --show FILE       print the marker in FILE: {bell, tick, em (base64url), iat, exp}\n"
                "\n"
                "exit status: 0 ok, 1 error\n");
+}
+
+/* --show: the marker as one JSON line; verified with key when given. */
+static int tick_show(const char *path, const vmesh_key *key)
+{
+    vmesh_buf b = {0}, em = {0};
+    vmesh_bell bell;
+    vmesh_err rc;
+    int ret = CLI_EXIT_ERROR;
+
+    if ((rc = vmesh_file_read(path, VMESH_BELL_MAX, &b)) != VMESH_OK) {
+        ret = cli_fail("rvp tick", rc, "reading --show");
+        goto out;
+    }
+    rc = key ? vmesh_rvp_bell_read(b.data, b.len, key, &bell) : vmesh_rvp_bell_decode(b.data, b.len, &bell);
+    if (rc != VMESH_OK || (rc = vmesh_b64url_encode(bell.nonce, sizeof(bell.nonce), &em)) != VMESH_OK) {
+        ret = cli_fail("rvp tick", rc, "reading the marker");
+        goto out;
+    }
+    printf("{\"bell\":\"%s\",\"tick\":%llu,\"em\":\"%s\",\"iat\":%lld,\"exp\":%lld,\"verified\":%s}\n", bell.name,
+           (unsigned long long)bell.id, (const char *)em.data, (long long)bell.issued_at, (long long)bell.valid_until,
+           key ? "true" : "false");
+    ret = CLI_EXIT_OK;
+out:
+    vmesh_buf_free(&b);
+    vmesh_buf_free(&em);
+    return ret;
 }
 
 /* The id of the bell already published (checked with our own key), or 0. */
@@ -55,8 +86,8 @@ static uint64_t previous_id(const char *path, const vmesh_key *key)
     vmesh_bell bell;
     uint64_t id = 0;
 
-    if (vmesh_file_read(path, VMESH_BELL_JWS_MAX, &b) == VMESH_OK) {
-        if (vmesh_rvp_bell_read((const char *)b.data, b.len, key, &bell) == VMESH_OK)
+    if (vmesh_file_read(path, VMESH_BELL_MAX, &b) == VMESH_OK) {
+        if (vmesh_rvp_bell_read(b.data, b.len, key, &bell) == VMESH_OK)
             id = bell.id;
         else
             fprintf(stderr, "vmesh rvp tick: ignoring %s: %s\n", path, vmesh_err_detail());
@@ -70,9 +101,10 @@ static int tick(int argc, char **argv)
     static const struct option opts[] = {
         {"key", required_argument, NULL, 'k'},  {"out", required_argument, NULL, 'o'},
         {"every", required_argument, NULL, 'e'}, {"name", required_argument, NULL, 'n'},
-        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
+        {"show", required_argument, NULL, 's'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
-    const char *key_path = NULL, *out_dir = NULL, *name = "rvp";
+    const char *key_path = NULL, *out_dir = NULL, *name = "rvp", *show = NULL;
     long every = 0;
     int c, ret = CLI_EXIT_ERROR;
     vmesh_key *key = NULL;
@@ -87,6 +119,7 @@ static int tick(int argc, char **argv)
         case 'k': key_path = optarg; break;
         case 'o': out_dir = optarg; break;
         case 'n': name = optarg; break;
+        case 's': show = optarg; break;
         case 'e': {
             char *end;
             errno = 0;
@@ -101,6 +134,14 @@ static int tick(int argc, char **argv)
         default: ret = cli_usage_error("rvp tick", "unknown or incomplete option"); goto out;
         }
     }
+    if (show != NULL) {
+        if (key_path && (rc = vmesh_crypto_key_load(key_path, &key)) != VMESH_OK) {
+            ret = cli_fail("rvp tick", rc, "reading --key");
+            goto out;
+        }
+        ret = tick_show(show, key);
+        goto out;
+    }
     if (key_path == NULL || out_dir == NULL) {
         ret = cli_usage_error("rvp tick", "--key and --out are required");
         goto out;
@@ -109,7 +150,7 @@ static int tick(int argc, char **argv)
         ret = cli_fail("rvp tick", rc, "reading --key");
         goto out;
     }
-    if (snprintf(path, sizeof(path), "%s/bell.jws", out_dir) >= (int)sizeof(path)) {
+    if (snprintf(path, sizeof(path), "%s/%s", out_dir, VMESH_BELL_FILE) >= (int)sizeof(path)) {
         ret = cli_usage_error("rvp tick", "--out path too long");
         goto out;
     }
@@ -279,7 +320,7 @@ static void serve_usage(FILE *f)
 {
     fprintf(f, "usage: vmesh rvp serve --root WWWDIR --listen ADDR\n"
                "\n"
-               "Serves the files under WWWDIR (manifest.jws, sets/, bell.jws) over HTTP: GET\n"
+               "Serves the files under WWWDIR (manifest.jws, sets/, bell.cwt) over HTTP: GET\n"
                "and HEAD only, strong ETag (quoted SHA-256 of the file) and If-None-Match ->\n"
                "304, Cache-Control no-cache for manifest/bell and immutable for sets/, no\n"
                "directory listing, no path outside WWWDIR. README.md shows the same with nginx.\n"
@@ -335,7 +376,7 @@ out:
 static void sync_usage(FILE *f)
 {
     fprintf(f, "usage: vmesh rvp sync --rvp SPEC [--rvp SPEC ...] --state DIR [--interval S]\n"
-               "                      [--once] [--json] [--clients N] [--bell-key KEY] [-v]\n"
+               "                      [--once] [--json] [--clients N] [--bell-key KEY ...] [-v]\n"
                "\n"
                "Runs the trust-bundle sync client of a verifier: loads the last good state\n"
                "from DIR, then polls every RVP's manifest.jws (If-None-Match), checks\n"
@@ -351,7 +392,8 @@ static void sync_usage(FILE *f)
                "  --json          JSON output (one object per line)\n"
                "  --clients N     run N independent clients in this process (state DIR/c<i>),\n"
                "                  as N verifiers would (load tests)\n"
-               "  --bell-key KEY  also fetch URL/bell.jws of the first RVP and check it with KEY\n"
+               "  --bell-key KEY  also fetch URL/bell.cwt of the first RVP and check it with KEY;\n"
+               "                  given again, follow one bell per RVP (URL/bell.cwt of each)\n"
                "  -v              log accepted epochs too (info level)\n"
                "\n"
                "exit status: 0 ok, 1 error (with --once: some RVP failed or was refused; the\n"
@@ -362,7 +404,25 @@ typedef struct {
     int index;
     bool json;
     vmesh_sync *sync;
+    vmesh_bell_view *bell;
 } sync_client;
+
+/* The current marker of every bell the client follows, as EARs carry them. */
+static json_t *bells_json(const sync_client *c)
+{
+    vmesh_bell_marker m[VMESH_BELL_MAX_BELLS];
+    size_t n = c->bell ? vmesh_bell_view_markers(c->bell, m, VMESH_BELL_MAX_BELLS) : 0;
+    json_t *a = json_array();
+
+    for (size_t i = 0; a != NULL && i < n; i++) {
+        vmesh_buf em = {0};
+        if (vmesh_b64url_encode(m[i].em, sizeof(m[i].em), &em) == VMESH_OK)
+            json_array_append_new(a, json_pack("{s:s, s:I, s:s}", "bell", m[i].bell, "tick", (json_int_t)m[i].tick,
+                                               "em", (const char *)em.data));
+        vmesh_buf_free(&em);
+    }
+    return a;
+}
 
 static pthread_mutex_t print_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -405,6 +465,8 @@ static void print_snapshot(const sync_client *c, vmesh_rv_store *rv, bool json, 
         if (event[0] == 'o') {
             json_object_set_new(o, "ok", json_boolean(ok));
             json_object_set_new(o, "rvps", json_incref(rvps));
+            if (c->bell)
+                json_object_set_new(o, "bells", bells_json(c));
         }
         s = json_dumps(o, JSON_COMPACT);
         if (s)
@@ -427,6 +489,13 @@ static void print_snapshot(const sync_client *c, vmesh_rv_store *rv, bool json, 
                    (long long)json_integer_value(json_object_get(r, "failures")),
                    json_string_length(json_object_get(r, "last_error")) ? ": " : "",
                    json_string_value(json_object_get(r, "last_error")));
+        }
+        if (event[0] == 'o' && c->bell) {
+            json_t *b = bells_json(c);
+            for (size_t i = 0; i < json_array_size(b); i++)
+                printf("  bell %s: tick %lld\n", json_string_value(json_object_get(json_array_get(b, i), "bell")),
+                       (long long)json_integer_value(json_object_get(json_array_get(b, i), "tick")));
+            json_decref(b);
         }
     }
     fflush(stdout);
@@ -453,13 +522,13 @@ static int sync_cmd(int argc, char **argv)
         {"bell-key", required_argument, NULL, 'b'}, {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char **specs = NULL, *state = NULL, *bell_key_path = NULL;
-    size_t nspecs = 0;
+    const char **specs = NULL, *state = NULL, *bell_key_paths[VMESH_BELL_MAX_BELLS];
+    size_t nspecs = 0, nbell_keys = 0;
     long interval = 30, nclients = 1, v;
     bool once = false, json = false, verbose = false;
     sync_client *clients = NULL;
     vmesh_bell_view **bells = NULL;
-    vmesh_key *bell_key = NULL;
+    vmesh_key *bell_keys[VMESH_BELL_MAX_BELLS] = {0};
     int c, ret = CLI_EXIT_ERROR;
     vmesh_err rc;
 
@@ -474,7 +543,13 @@ static int sync_cmd(int argc, char **argv)
         case '1': once = true; break;
         case 'j': json = true; break;
         case 'v': verbose = true; break;
-        case 'b': bell_key_path = optarg; break;
+        case 'b':
+            if (nbell_keys >= VMESH_BELL_MAX_BELLS) {
+                ret = cli_usage_error("rvp sync", "at most %d --bell-key", VMESH_BELL_MAX_BELLS);
+                goto out;
+            }
+            bell_key_paths[nbell_keys++] = optarg;
+            break;
         case 'i':
             if (!parse_long(optarg, 1, 86400, &v)) {
                 ret = cli_usage_error("rvp sync", "--interval must be 1..86400 seconds, got \"%s\"", optarg);
@@ -503,9 +578,11 @@ static int sync_cmd(int argc, char **argv)
     }
     if (verbose)
         vmesh_log_set_level(VMESH_LOG_INFO);
-    if (bell_key_path && (rc = vmesh_crypto_key_load(bell_key_path, &bell_key)) != VMESH_OK) {
-        ret = cli_fail("rvp sync", rc, "reading --bell-key");
-        goto out;
+    for (size_t k = 0; k < nbell_keys; k++) {
+        if ((rc = vmesh_crypto_key_load(bell_key_paths[k], &bell_keys[k])) != VMESH_OK) {
+            ret = cli_fail("rvp sync", rc, "reading --bell-key");
+            goto out;
+        }
     }
     if (nclients > 1 && mkdir(state, 0700) != 0 && errno != EEXIST) {
         fprintf(stderr, "vmesh rvp sync: cannot create %s: %s\n", state, strerror(errno));
@@ -526,10 +603,17 @@ static int sync_cmd(int argc, char **argv)
             snprintf(dir, sizeof(dir), "%s/c%ld", state, i);
         else
             snprintf(dir, sizeof(dir), "%s", state);
-        if (bell_key && (rc = vmesh_bell_view_new(bell_key, &bells[i])) != VMESH_OK) {
+        if (nbell_keys > 0 && (rc = vmesh_bell_view_new(bell_keys[0], &bells[i])) != VMESH_OK) {
             ret = cli_fail("rvp sync", rc, "bell");
             goto out;
         }
+        for (size_t k = 1; k < nbell_keys; k++) {
+            if ((rc = vmesh_bell_view_add(bells[i], bell_keys[k])) != VMESH_OK) {
+                ret = cli_fail("rvp sync", rc, "--bell-key");
+                goto out;
+            }
+        }
+        clients[i].bell = bells[i];
         cfg.state_dir = dir;
         cfg.interval = (int)interval;
         cfg.on_snapshot = once ? NULL : on_snapshot;
@@ -571,7 +655,8 @@ out:
         vmesh_bell_view_free(bells[i]);
     free(clients);
     free(bells);
-    vmesh_crypto_key_free(bell_key);
+    for (size_t k = 0; k < nbell_keys; k++)
+        vmesh_crypto_key_free(bell_keys[k]);
     free(specs);
     return ret;
 }
@@ -582,7 +667,7 @@ int cli_rvp(int argc, char **argv)
                                 "  publish   write a signed trust bundle (manifest.jws + sets/)\n"
                                 "  serve     serve a bundle directory over HTTP (ETag, If-None-Match)\n"
                                 "  sync      run the bundle sync client of a verifier\n"
-                                "  tick      ring the epoch bell (bell.jws)\n"
+                                "  tick      ring the epoch bell (bell.cwt)\n"
                                 "Run 'vmesh rvp <command> --help' for its options.\n";
 
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {

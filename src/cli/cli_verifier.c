@@ -48,6 +48,9 @@ static void usage(FILE *f)
             "                       vmesh_sync_add_rvp_spec for NAME,URL,KEY[,schemes])\n"
             "  --state-dir DIR      where bundle state persists (required with --rvp)\n"
             "  --poll SECONDS       bundle poll interval (default 30)\n"
+            "  --bell-key KEY       follow an RVP's epoch bell (repeatable: one bell per RVP,\n"
+            "                       fetched from each --rvp URL/bell.cwt); every EAR carries\n"
+            "                       the current epoch marker of each (ear.vmesh.epoch-markers)\n"
             "  --session-key FILE   >= 32 random bytes shared by replicas (default: derived\n"
             "                       from the EAR key)\n"
             "  --session-ttl SECS   session lifetime (default 150, as Veraison)\n"
@@ -86,10 +89,12 @@ static int serve(int argc, char **argv)
         {"threads", required_argument, NULL, 't'},     {"max-connections", required_argument, NULL, 'C'},
         {"timeout", required_argument, NULL, 'o'},     {"max-body", required_argument, NULL, 'B'},
         {"id", required_argument, NULL, 'i'},          {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0},
+        {"bell-key", required_argument, NULL, 'b'},    {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
-    const char *rv_files[MAX_RV], *rvps[MAX_RVP];
-    size_t nrv = 0, nrvp = 0;
+    const char *rv_files[MAX_RV], *rvps[MAX_RVP], *bell_paths[VMESH_BELL_MAX_BELLS];
+    size_t nrv = 0, nrvp = 0, nbells = 0;
+    vmesh_bell_view *bell = NULL;
     const char *listen = "127.0.0.1:8080", *key_path = NULL, *corim_key_path = NULL, *state_dir = NULL;
     const char *session_key_path = NULL, *id = NULL;
     long poll = 30, ttl = 0, validity = 0, threads = 0, maxconn = 0, timeout = 0, max_body = 0;
@@ -125,6 +130,13 @@ static int serve(int argc, char **argv)
             }
             rv_files[nrv++] = optarg;
             break;
+        case 'b':
+            if (nbells == VMESH_BELL_MAX_BELLS) {
+                ret = cli_usage_error("verifier", "at most %d --bell-key", VMESH_BELL_MAX_BELLS);
+                goto out;
+            }
+            bell_paths[nbells++] = optarg;
+            break;
         case 'R':
             if (nrvp == MAX_RVP) {
                 ret = cli_usage_error("verifier", "at most %d --rvp", MAX_RVP);
@@ -158,6 +170,10 @@ static int serve(int argc, char **argv)
     }
     if (key_path == NULL) {
         ret = cli_usage_error("verifier", "--key EAR_KEY is required");
+        goto out;
+    }
+    if (nbells > 0 && nrvp == 0) {
+        ret = cli_usage_error("verifier", "--bell-key needs --rvp (each RVP's bell.cwt is fetched with its bundle)");
         goto out;
     }
     if (nrvp > 0 && state_dir == NULL) {
@@ -215,7 +231,19 @@ static int serve(int argc, char **argv)
         if (nrv > 0)
             fprintf(stderr, "vmesh verifier: note: bundles from --rvp replace the --rv reference values "
                             "once the first snapshot is installed\n");
+        for (size_t i = 0; i < nbells; i++) {
+            vmesh_key *bk = NULL;
+            rc = vmesh_crypto_key_load(bell_paths[i], &bk);
+            if (rc == VMESH_OK)
+                rc = i == 0 ? vmesh_bell_view_new(bk, &bell) : vmesh_bell_view_add(bell, bk);
+            vmesh_crypto_key_free(bk);
+            if (rc != VMESH_OK) {
+                ret = cli_fail("verifier", rc, "--bell-key");
+                goto out;
+            }
+        }
         memset(&sc, 0, sizeof(sc));
+        sc.bell = bell;
         sc.state_dir = state_dir;
         sc.interval = (int)poll;
         sc.on_snapshot = vmesh_sync_to_verifier;
@@ -237,6 +265,7 @@ static int serve(int argc, char **argv)
     scfg.session_key = have_session_key ? session_key : NULL;
     scfg.session_ttl = ttl;
     scfg.replica_id = id;
+    scfg.bell = bell;
     scfg.listen = listen;
     scfg.threads = (unsigned)threads;
     scfg.max_connections = (unsigned)maxconn;
@@ -285,6 +314,7 @@ out:
     vmesh_sync_free(sync);
 #endif
     vmesh_service_free(svc);
+    vmesh_bell_view_free(bell);
     vmesh_verifier_free(v);
     vmesh_rv_store_free(store);
     vmesh_crypto_key_free(key);

@@ -325,7 +325,7 @@ static vmesh_err write_config(demo *d, demo_mode m, int client, char *path, size
         "  modes: [ %s ]\nverifier:\n  rvps:\n    - { name: %s, url: \"http://%s:%u\", key: "
         "%s/rvp.pub }\n"
         "  poll-interval: %ds\n  state-dir: %s/state/%s-%s\n"
-        "  bell: { url: \"http://%s:%u/bell.jws\", key: %s/rvp.pub }\n%s%s"
+        "  bell: { url: \"http://%s:%u/bell.cwt\", key: %s/rvp.pub }\n%s%s"
         "policy:\n  inline: { modes: [ %s ] }\naccess-log: { file: %s/logs/%s-%s-access.log }\n"
         "limits: { workers: %d, drain-timeout: 1s, handshake-timeout: 10s, connect-timeout: 5s }\n",
         mode, RVP_NAME, d->rvp_host, (unsigned)d->rvp_port, d->dir, d->opt.poll_s, d->dir, who,
@@ -538,7 +538,7 @@ static vmesh_err unattested(demo *d)
     demo_argv_add(
         &av, "--iak %s --claims %s --measure BL=%s --measure workload=%s --attest-mode epoch-fresh",
         intruder.iak, intruder.claims, intruder.fw, intruder.workload);
-    demo_argv_add(&av, "--bell %s/rvpweb/bell.jws --bell-key %s/rvp.pub --rv %s/rv/pop.json",
+    demo_argv_add(&av, "--bell %s/rvpweb/bell.cwt --bell-key %s/rvp.pub --rv %s/rv/pop.json",
                   d->dir, d->dir, d->dir);
     VMESH_GUARD(client_probe(d, "probe-intruder", &av, &code, &admitted));
     demo_say(&d->acc, "   vmesh client attesting an unendorsed psa-sim platform: exit %d%s -> %s\n",
@@ -867,7 +867,7 @@ static vmesh_err scenario(demo *d)
     VMESH_GUARD(start_rvp(d));
     demo_say(
         &d->acc,
-        "   epoch %d published; vmesh rvp serve on http://%s:%u (manifest.jws, bell.jws, sets/)\n",
+        "   epoch %d published; vmesh rvp serve on http://%s:%u (manifest.jws, bell.cwt, sets/)\n",
         d->epoch, d->rvp_host, (unsigned)d->rvp_port);
 
     demo_say(&d->acc, "\n== 3. Central verifier (Veraison challenge-response API)\n");

@@ -1052,7 +1052,7 @@ static vmesh_err refresh_bell_file(struct vmesh_ipsec *g)
 
     if (g->bell == NULL || g->cfg.bell_file == NULL)
         return VMESH_OK;
-    rc = vmesh_file_read(g->cfg.bell_file, VMESH_BELL_JWS_MAX, &b);
+    rc = vmesh_file_read(g->cfg.bell_file, VMESH_BELL_MAX, &b);
     if (rc == VMESH_OK)
         rc = vmesh_bell_view_update(g->bell, (const char *)b.data, b.len, vmesh_time_now());
     if (rc != VMESH_OK)

@@ -28,6 +28,7 @@ struct vmesh_ear {
 #define C_VERIFIER "ear.verifier-id"
 #define C_SUBMODS "submods"
 #define C_EPOCHS "ear.vmesh.rv-epochs"
+#define C_MARKERS "ear.vmesh.epoch-markers"
 #define C_STATUS "ear.status"
 #define C_TV "ear.trustworthiness-vector"
 #define C_POLICY "ear.appraisal-policy-id"
@@ -141,6 +142,36 @@ out:
     return rc;
 }
 
+/* "ear.vmesh.epoch-markers": an array of {bell, tick, em}, each bell once. */
+static vmesh_err check_markers(const json_t *a)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_buf em = {0};
+
+    VMESH_ENSURE(json_is_array(a) && json_array_size(a) <= VMESH_EAR_MAX_MARKERS, VMESH_ERR_PARSE,
+                 "EAR %s is not an array of at most %d markers", C_MARKERS, VMESH_EAR_MAX_MARKERS);
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        json_t *o = json_array_get(a, i), *b = json_object_get(o, "bell"), *t = json_object_get(o, "tick"),
+               *m = json_object_get(o, "em");
+        VMESH_ENSURE(json_is_object(o) && json_object_size(o) == 3 && json_is_string(b) &&
+                         json_string_length(b) > 0 && json_string_length(b) <= 128 && json_is_integer(t) &&
+                         json_integer_value(t) >= 1 && json_is_string(m),
+                     VMESH_ERR_PARSE, "EAR %s[%zu] must be {bell: name, tick: integer >= 1, em: base64url}",
+                     C_MARKERS, i);
+        for (size_t j = 0; j < i; j++)
+            VMESH_ENSURE(strcmp(json_string_value(json_object_get(json_array_get(a, j), "bell")),
+                                json_string_value(b)) != 0,
+                         VMESH_ERR_PARSE, "EAR %s names bell %.64s twice", C_MARKERS, json_string_value(b));
+        rc = vmesh_b64_decode(json_string_value(m), json_string_length(m), &em);
+        VMESH_ENSURE(rc == VMESH_OK && em.len >= 8 && em.len <= 64, VMESH_ERR_PARSE,
+                     "EAR %s[%zu].em is not base64url of 8..64 bytes", C_MARKERS, i);
+        vmesh_buf_free(&em);
+    }
+out:
+    vmesh_buf_free(&em);
+    return rc;
+}
+
 /* The structure every EAR must have (veraison/ear validate() plus ours). */
 static vmesh_err check_claims(const json_t *c)
 {
@@ -185,6 +216,9 @@ static vmesh_err check_claims(const json_t *c)
             VMESH_ENSURE(json_is_integer(w) && json_integer_value(w) >= 0, VMESH_ERR_PARSE,
                          "EAR %s.%.64s is not a non-negative integer", C_EPOCHS, k);
     }
+    v = json_object_get(c, C_MARKERS);
+    if (v != NULL)
+        VMESH_GUARD(check_markers(v));
     v = json_object_get(c, C_SUBMODS);
     VMESH_ENSURE(v != NULL, VMESH_ERR_PARSE,
                  "EAR has no submods (at least one appraisal must be present)");
@@ -797,6 +831,64 @@ vmesh_err vmesh_ear_submod_evidence_json(const vmesh_ear *e, size_t i, vmesh_buf
     VMESH_GUARD(vmesh_buf_terminate(out));
 out:
     free(s);
+    return rc;
+}
+
+vmesh_err vmesh_ear_add_epoch_marker(vmesh_ear *e, const char *bell, uint64_t tick, const uint8_t *em,
+                                     size_t em_len)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_buf b = {0};
+    json_t *a, *o;
+
+    VMESH_ENSURE(e != NULL && bell != NULL && bell[0] != '\0' && strlen(bell) <= 128, VMESH_ERR_ARG,
+                 "EAR epoch marker: a bell name of 1..128 characters is needed");
+    VMESH_ENSURE(tick >= 1 && tick <= (uint64_t)INT64_MAX, VMESH_ERR_ARG, "EAR epoch marker: tick out of range");
+    VMESH_ENSURE(em_len >= 8 && em_len <= 64, VMESH_ERR_ARG, "EAR epoch marker: epoch-tick must be 8..64 bytes");
+    a = json_object_get(e->claims, C_MARKERS);
+    if (!json_is_array(a)) {
+        VMESH_GUARD(set_claim(e, C_MARKERS, json_array()));
+        a = json_object_get(e->claims, C_MARKERS);
+    }
+    VMESH_ENSURE(json_array_size(a) < VMESH_EAR_MAX_MARKERS, VMESH_ERR_TOO_LARGE, "EAR: more than %d epoch markers",
+                 VMESH_EAR_MAX_MARKERS);
+    for (size_t j = 0; j < json_array_size(a); j++)
+        VMESH_ENSURE(strcmp(json_string_value(json_object_get(json_array_get(a, j), "bell")), bell) != 0,
+                     VMESH_ERR_ARG, "EAR: epoch marker of bell %.64s given twice", bell);
+    VMESH_GUARD(vmesh_b64url_encode(em, em_len, &b));
+    o = json_pack("{s:s, s:I, s:s}", "bell", bell, "tick", (json_int_t)tick, "em", (const char *)b.data);
+    VMESH_ENSURE(o != NULL, VMESH_ERR_NOMEM, "out of memory");
+    if (json_array_append_new(a, o) != 0)
+        rc = json_nomem();
+out:
+    vmesh_buf_free(&b);
+    return rc;
+}
+
+size_t vmesh_ear_epoch_marker_count(const vmesh_ear *e)
+{
+    json_t *a = e ? json_object_get(e->claims, C_MARKERS) : NULL;
+
+    return json_is_array(a) ? json_array_size(a) : 0;
+}
+
+vmesh_err vmesh_ear_epoch_marker_at(const vmesh_ear *e, size_t i, const char **bell, uint64_t *tick, uint8_t *em,
+                                    size_t cap, size_t *em_len)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_buf b = {0};
+    json_t *o = json_array_get(e ? json_object_get(e->claims, C_MARKERS) : NULL, i);
+
+    VMESH_ENSURE(json_is_object(o), VMESH_ERR_NOT_FOUND, "EAR has no epoch marker %zu", i);
+    *bell = json_string_value(json_object_get(o, "bell"));
+    *tick = (uint64_t)json_integer_value(json_object_get(o, "tick"));
+    VMESH_GUARD(vmesh_b64_decode(json_string_value(json_object_get(o, "em")),
+                                 json_string_length(json_object_get(o, "em")), &b));
+    VMESH_ENSURE(*bell != NULL && b.len <= cap, VMESH_ERR_TOO_LARGE, "EAR epoch marker %zu does not fit", i);
+    memcpy(em, b.data, b.len);
+    *em_len = b.len;
+out:
+    vmesh_buf_free(&b);
     return rc;
 }
 

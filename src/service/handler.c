@@ -208,6 +208,7 @@ vmesh_err vmesh_service_new(const vmesh_service_config *cfg, vmesh_service **out
     else
         VMESH_GUARD(vmesh_service_session_key_derive(cfg->ear_key, s->session_key));
     s->replica_id = dup_opt(cfg->replica_id);
+    s->bell = cfg->bell;
     s->listen = dup_opt(cfg->listen ? cfg->listen : "127.0.0.1:8080");
     VMESH_ENSURE(s->listen != NULL && (cfg->replica_id == NULL || s->replica_id != NULL), VMESH_ERR_NOMEM,
                  "out of memory");
@@ -430,6 +431,7 @@ static vmesh_err submit_evidence(vmesh_service *s, const vmesh_service_request *
     const uint8_t *ev = rq->body;
     size_t ev_len = rq->body_len;
     uint8_t ak_nonce[32];
+    vmesh_bell_marker markers[VMESH_BELL_MAX_BELLS];
     const vmesh_evidence_scheme *scheme = NULL;
     const char *client_mt = NULL, *registered = NULL;
 
@@ -473,6 +475,10 @@ static vmesh_err submit_evidence(vmesh_service *s, const vmesh_service_request *
     vr.nonce = ss.nonce;
     vr.nonce_len = ss.nonce_len;
     vr.now = now;
+    if (s->bell != NULL) {
+        vr.nmarkers = vmesh_bell_view_markers(s->bell, markers, VMESH_BELL_MAX_BELLS);
+        vr.markers = markers;
+    }
     if (rq->ak != NULL) {
         if (vmesh_service_parse_ak(rq->ak, &ak) != VMESH_OK) {
             rc = vmesh_service_problem(rs, 400, "%s", vmesh_err_detail());

@@ -24,6 +24,7 @@ struct vmesh_service {
     uint8_t session_key[32];
     int64_t ttl;
     char *replica_id;
+    struct vmesh_bell_view *bell; /* borrowed; NULL: no epoch markers in EARs */
     char *well_known;     /* the discovery document, built once */
     size_t well_known_len;
     char *accept_json;    /* ["mt", ...] */

@@ -40,6 +40,7 @@ typedef struct {
     size_t nschemes;                    /* 0: every scheme */
     CURL *curl;
     char etag[ETAG_LEN];                /* of the last manifest.jws received */
+    char bell_etag[ETAG_LEN];           /* of the last bell.cwt accepted from it */
     bool etag_refused;                  /* ... and it was refused */
     vmesh_err refused_rc;
     vmesh_rvp_manifest cur;             /* the accepted manifest */
@@ -855,32 +856,52 @@ out:
     return rc;
 }
 
-static void poll_bell(vmesh_sync *s, int64_t now)
+/* One bell marker from url, offered to the view; etag is the last one
+ * accepted from there. quiet_404: an RVP that rings no bell. */
+static void poll_one_bell(vmesh_sync *s, CURL *c, const char *url, char etag_io[ETAG_LEN], bool quiet_404,
+                          int64_t now)
 {
     vmesh_buf body = {0};
-    char url[URL_LEN + 32], etag[ETAG_LEN];
+    char etag[ETAG_LEN];
     long status;
     vmesh_err rc;
 
-    if (s->bell == NULL || (s->bell_url == NULL && s->n == 0))
-        return;
-    if (s->bell_curl == NULL && (s->bell_curl = curl_easy_init()) == NULL)
-        return;
-    if (s->bell_url)
-        snprintf(url, sizeof(url), "%s", s->bell_url);
-    else
-        snprintf(url, sizeof(url), "%s/bell.jws", s->rvps[0]->url);
-    rc = http_get(s->bell_curl, url, s->bell_etag, VMESH_BELL_JWS_MAX, s->timeout, &body, &status, etag);
+    rc = http_get(c, url, etag_io, VMESH_BELL_MAX, s->timeout, &body, &status, etag);
     if (rc != VMESH_OK) {
-        vmesh_log(VMESH_LOG_WARN, "bell %s: %s", url, vmesh_err_detail());
+        vmesh_log(quiet_404 && strstr(vmesh_err_detail(), "HTTP status 404") ? VMESH_LOG_DEBUG : VMESH_LOG_WARN,
+                  "bell %s: %s", url, vmesh_err_detail());
     } else if (status == 200) {
-        rc = vmesh_bell_view_update(s->bell, (const char *)body.data, body.len, now);
+        rc = vmesh_bell_view_update(s->bell, body.data, body.len, now);
         if (rc != VMESH_OK)
             vmesh_log(VMESH_LOG_WARN, "bell %s: refused: %s", url, vmesh_err_detail());
         else
-            snprintf(s->bell_etag, sizeof(s->bell_etag), "%s", etag);
+            snprintf(etag_io, ETAG_LEN, "%s", etag);
     }
     vmesh_buf_free(&body);
+}
+
+/* The bell: bell_url when configured, else the first RVP's URL/bell.cwt;
+ * when the view follows several bells (one per RVP, docs/BUNDLES.md
+ * "Several bells"), every RVP's URL/bell.cwt. */
+static void poll_bell(vmesh_sync *s, int64_t now)
+{
+    char url[URL_LEN + 32];
+
+    if (s->bell == NULL || (s->bell_url == NULL && s->n == 0))
+        return;
+    if (s->bell_url) {
+        if (s->bell_curl == NULL && (s->bell_curl = curl_easy_init()) == NULL)
+            return;
+        poll_one_bell(s, s->bell_curl, s->bell_url, s->bell_etag, false, now);
+        return;
+    }
+    for (size_t i = 0; i < s->n && (i == 0 || vmesh_bell_view_bells(s->bell) > 1); i++) {
+        rvp_t *r = s->rvps[i];
+        if (r->curl == NULL && (r->curl = curl_easy_init()) == NULL)
+            return;
+        snprintf(url, sizeof(url), "%s/%s", r->url, VMESH_BELL_FILE);
+        poll_one_bell(s, r->curl, url, r->bell_etag, i > 0, now);
+    }
 }
 
 /* ---- load / poll / thread ------------------------------------------------ */

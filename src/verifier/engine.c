@@ -142,6 +142,9 @@ static vmesh_err make_ear(vmesh_verifier *v, const vmesh_evidence_scheme *scheme
         if (vmesh_rv_epoch_at(rv, i, &rvp, &epoch))
             VMESH_GUARD(vmesh_ear_add_rv_epoch(e, rvp, epoch));
     }
+    for (size_t i = 0; i < req->nmarkers; i++)
+        VMESH_GUARD(vmesh_ear_add_epoch_marker(e, req->markers[i].bell, req->markers[i].tick, req->markers[i].em,
+                                               sizeof(req->markers[i].em)));
     VMESH_GUARD(vmesh_ear_add_submod(e, scheme->name, a->status, &a->tv, v->policy_id,
                                      a->claims_json.len ? (const char *)a->claims_json.data : NULL,
                                      req->akpub, req->akpub_len));

@@ -26,7 +26,7 @@ cat > rv.json <<JSON
   "keys": [ $(pem srv-iak.pub), $(pem cli-iak.pub) ] } ] }
 JSON
 mkdir www && "$VMESH" rvp tick --key bell.pem --out www
-COMMON=(--bundle ca/bundle.pem --claims claims.json --rv rv.json --bell www/bell.jws --bell-key bell.pub
+COMMON=(--bundle ca/bundle.pem --claims claims.json --rv rv.json --bell www/bell.cwt --bell-key bell.pub
         --passport-key ear.pem --trust-verifier ear.pub)
 PORT=$(free_port)
 start_server() { # extra server args...

@@ -117,7 +117,7 @@ ix_publish() {
         { echo "rvp publish failed"; exit 1; }
 }
 ix_tick() { "$VMESH" rvp tick --key "$T/bell.key" --out "$T/rvweb" >/dev/null || { echo "rvp tick failed"; exit 1; }; }
-bell_id() { python3 -c 'import base64,json,sys; p=open(sys.argv[1]).read().split(".")[1]; p+="="*(-len(p)%4); print(json.loads(base64.urlsafe_b64decode(p))["id"])' "$T/rvweb/bell.jws"; }
+bell_id() { "$VMESH" rvp tick --show "$T/rvweb/bell.cwt" | python3 -c 'import json,sys; print(json.load(sys.stdin)["tick"])'; }
 
 ix_pki() {
     cd "$T" || exit 1

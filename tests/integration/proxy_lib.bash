@@ -99,7 +99,7 @@ attester:
     measure: [ "BL=$T/$role-fw", "workload=$T/$role-workload" ]
 verifier:
   rv-files: [ $T/$peer_rv-rv.active.json ]
-  bell: { file: $T/bellweb/bell.jws, key: $T/bell.pub, refresh: 1s }
+  bell: { file: $T/bellweb/bell.cwt, key: $T/bell.pub, refresh: 1s }
 admin:
   listen: 127.0.0.1:$([ "$role" = server ] && echo "$SADMIN" || echo "$CADMIN")
 access-log:

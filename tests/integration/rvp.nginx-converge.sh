@@ -54,7 +54,7 @@ http {
         autoindex off;
         etag on;
         location = /manifest.jws { limit_except GET { deny all; } add_header Cache-Control "no-cache"; }
-        location = /bell.jws     { limit_except GET { deny all; } add_header Cache-Control "no-cache"; }
+        location = /bell.cwt     { limit_except GET { deny all; } add_header Cache-Control "no-cache"; }
         location /sets/          { limit_except GET { deny all; } add_header Cache-Control "public, max-age=31536000, immutable"; }
         location /               { return 404; }
     }

@@ -19,7 +19,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 expect_exit 0 "reference values of TPM A" -- "$VMESH" attest tpm2 --tcti "$TCTI_A" --reference-values rvA.json
 expect_exit 0 "reference values of TPM B" -- "$VMESH" attest tpm2 --tcti "$TCTI_B" --reference-values rvB.json
 mkdir www && "$VMESH" rvp tick --key bell.pem --out www
-COMMON=(--bundle ca/bundle.pem --rv rvA.json --rv rvB.json --bell www/bell.jws --bell-key bell.pub --platform tpm2)
+COMMON=(--bundle ca/bundle.pem --rv rvA.json --rv rvB.json --bell www/bell.cwt --bell-key bell.pub --platform tpm2)
 PORT=$(free_port)
 "$VMESH" server --listen 127.0.0.1:$PORT --cert srv-chain.pem --key srv.key --tcti "$TCTI_A" "${COMMON[@]}" 2>server.log &
 SERVER=$!

@@ -68,7 +68,7 @@ static void full(void **state)
                     "verifier:\n"
                     "  rv-files: [ rv.json, /abs/rv2.json ]\n"
                     "  poll-interval: 5s\n"
-                    "  bell: { file: bell.jws, key: bell.pub, refresh: 500ms }\n"
+                    "  bell: { file: bell.cwt, key: bell.pub, refresh: 500ms }\n"
                     "  trusted-verifiers: [ v.pub ]\n"
                     "  passport: { local-key: ear.key }\n"
                     "policy:\n"
@@ -100,7 +100,7 @@ static void full(void **state)
     assert_string_equal(c->rv_files[0], "/etc/vmesh/rv.json"); /* relative to the config file */
     assert_string_equal(c->rv_files[1], "/abs/rv2.json");
     assert_int_equal(c->poll_interval_ms, 5000);
-    assert_string_equal(c->bell_file, "/etc/vmesh/bell.jws");
+    assert_string_equal(c->bell_file, "/etc/vmesh/bell.cwt");
     assert_int_equal(c->bell_refresh_ms, 500);
     assert_string_equal(c->passport_local_key, "/etc/vmesh/ear.key");
     assert_non_null(c->policy_doc);

@@ -1,11 +1,16 @@
-/* Unit tests for the epoch bell: signing, verification, the two-tick view. */
+/* Unit tests for the epoch bell: the Epoch Marker CWT (signing, strict
+ * decoding, verification), the two-tick view, and several bells (one per
+ * RVP) combined by one verifier with a stale marker refused. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "vmesh/cbor.h"
+#include "vmesh/cose.h"
 #include "vmesh/rvp.h"
 
 static void sign_verify(void **state)
@@ -81,11 +86,199 @@ static void view(void **state)
     vmesh_crypto_key_free(k);
 }
 
+/* The marker is a COSE_Sign1 over a CWT with em = 26982(epoch-tick): read it
+ * back with the generic COSE and CBOR readers, as another project would. */
+static void marker_is_a_cwt(void **state)
+{
+    vmesh_key *k = NULL;
+    vmesh_bell b;
+    vmesh_buf m = {0};
+    vmesh_cose_sign1 *msg = NULL;
+    const uint8_t *p, *tick;
+    size_t n, tn;
+    vmesh_cbor r;
+    uint64_t count, tag, u;
+    int64_t key;
+    bool is_int, saw_em = false;
+
+    (void)state;
+    assert_int_equal(vmesh_crypto_key_generate(VMESH_KEY_EC_P256, &k), VMESH_OK);
+    assert_int_equal(vmesh_rvp_bell_next("bell-a", 6, 30, &b), VMESH_OK);
+    assert_int_equal(vmesh_rvp_bell_sign(&b, k, &m), VMESH_OK);
+    assert_true(vmesh_cbor_starts_with(m.data, m.len, VMESH_CBOR_TAG, 18, NULL));
+    assert_int_equal(vmesh_cose_sign1_decode(m.data, m.len, 0, &msg), VMESH_OK);
+    assert_int_equal(vmesh_cose_sign1_verify(msg, k), VMESH_OK);
+    p = vmesh_cose_sign1_payload(msg, &n);
+    vmesh_cbor_init(&r, p, n, "cwt", VMESH_CBOR_DETERMINISTIC);
+    assert_int_equal(vmesh_cbor_check(&r), VMESH_OK); /* deterministic claims set */
+    assert_int_equal(vmesh_cbor_read_map(&r, &count, 16, "claims"), VMESH_OK);
+    assert_int_equal(count, 6);
+    for (uint64_t i = 0; i < count; i++) {
+        assert_int_equal(vmesh_cbor_read_int_key(&r, &key, &is_int), VMESH_OK);
+        assert_true(is_int);
+        if (key == 2000) {
+            assert_int_equal(vmesh_cbor_read_tag(&r, &tag, "em"), VMESH_OK);
+            assert_int_equal(tag, 26982);
+            assert_int_equal(vmesh_cbor_read_bstr(&r, 64, &tick, &tn, "tick"), VMESH_OK);
+            assert_int_equal(tn, 32);
+            assert_memory_equal(tick, b.nonce, 32);
+            saw_em = true;
+        } else if (key == -65537) {
+            assert_int_equal(vmesh_cbor_read_uint(&r, &u, "tick"), VMESH_OK);
+            assert_int_equal(u, 7);
+        } else {
+            assert_int_equal(vmesh_cbor_skip(&r), VMESH_OK);
+        }
+    }
+    assert_true(saw_em);
+    vmesh_cose_sign1_free(msg);
+    vmesh_buf_free(&m);
+    vmesh_crypto_key_free(k);
+}
+
+/* Hand-made CWTs that must be refused, signed with the right key. */
+static vmesh_err sign_claims(const vmesh_key *k, const uint8_t *cwt, size_t n, vmesh_bell *out)
+{
+    vmesh_buf m = {0};
+    vmesh_err rc = vmesh_cose_sign1_create(k, cwt, n, NULL, &m);
+
+    if (rc == VMESH_OK)
+        rc = vmesh_rvp_bell_read(m.data, m.len, k, out);
+    vmesh_buf_free(&m);
+    return rc;
+}
+
+static void hostile_markers(void **state)
+{
+    vmesh_key *k = NULL;
+    vmesh_bell b;
+    /* {1:"a", 4:10, 6:5, 2000: 26984(7), -65537: 1}: a counter as em */
+    static const uint8_t counter[] = {0xa5, 0x01, 0x61, 'a', 0x04, 0x0a, 0x06, 0x05, 0x19, 0x07, 0xd0,
+                                      0xd9, 0x69, 0x68, 0x07, 0x3a, 0x00, 0x01, 0x00, 0x00, 0x01};
+    /* no em claim */
+    static const uint8_t no_em[] = {0xa4, 0x01, 0x61, 'a', 0x04, 0x0a, 0x06, 0x05, 0x3a, 0x00, 0x01, 0x00, 0x00, 0x01};
+    /* iss twice */
+    static const uint8_t dup[] = {0xa2, 0x01, 0x61, 'a', 0x01, 0x61, 'b'};
+    /* em epoch-tick of 4 bytes */
+    static const uint8_t short_tick[] = {0xa5, 0x01, 0x61, 'a', 0x04, 0x0a, 0x06, 0x05, 0x19, 0x07, 0xd0, 0xd9,
+                                         0x69, 0x66, 0x44, 1, 2, 3, 4, 0x3a, 0x00, 0x01, 0x00, 0x00, 0x01};
+    /* exp before iat */
+    static const uint8_t backwards[] = {0xa5, 0x01, 0x61, 'a', 0x04, 0x01, 0x06, 0x05, 0x19, 0x07, 0xd0, 0xd9, 0x69,
+                                        0x66, 0x58, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x3a, 0x00, 0x01, 0x00, 0x00, 0x01};
+
+    (void)state;
+    assert_int_equal(vmesh_crypto_key_generate(VMESH_KEY_EC_P256, &k), VMESH_OK);
+    assert_int_equal(sign_claims(k, counter, sizeof(counter), &b), VMESH_ERR_UNSUPPORTED);
+    assert_non_null(strstr(vmesh_err_detail(), "predictable"));
+    assert_int_equal(sign_claims(k, no_em, sizeof(no_em), &b), VMESH_ERR_PARSE);
+    assert_non_null(strstr(vmesh_err_detail(), "no em claim"));
+    assert_int_equal(sign_claims(k, dup, sizeof(dup), &b), VMESH_ERR_PARSE);
+    assert_non_null(strstr(vmesh_err_detail(), "twice"));
+    assert_int_equal(sign_claims(k, short_tick, sizeof(short_tick), &b), VMESH_ERR_PARSE);
+    assert_non_null(strstr(vmesh_err_detail(), "4 bytes"));
+    assert_int_equal(sign_claims(k, backwards, sizeof(backwards), &b), VMESH_ERR_PARSE);
+    assert_non_null(strstr(vmesh_err_detail(), "exp is not after iat"));
+    assert_int_equal(vmesh_rvp_bell_decode("\xa0", 1, &b), VMESH_ERR_PARSE); /* not a COSE_Sign1 */
+    vmesh_crypto_key_free(k);
+}
+
+static void ring(const char *name, uint64_t prev, const vmesh_key *k, vmesh_bell *b, vmesh_buf *m)
+{
+    assert_int_equal(vmesh_rvp_bell_next(name, prev, 60, b), VMESH_OK);
+    assert_int_equal(vmesh_rvp_bell_sign(b, k, m), VMESH_OK);
+}
+
+static vmesh_bell_marker marker_of(const vmesh_bell *b)
+{
+    vmesh_bell_marker m;
+
+    memset(&m, 0, sizeof(m));
+    snprintf(m.bell, sizeof(m.bell), "%s", b->name);
+    m.tick = b->id;
+    memcpy(m.em, b->nonce, sizeof(m.em));
+    return m;
+}
+
+/* Two RVPs, each ringing its own bell; one verifier follows both. A result
+ * produced under (A tick 1, B tick 1) stays fresh while each bell is at
+ * most one tick further, and is refused once A has moved on by two. */
+static void two_bells(void **state)
+{
+    vmesh_key *ka = NULL, *kb = NULL, *kx = NULL;
+    vmesh_bell a1, a2, a3, b1, x1;
+    vmesh_buf ma1 = {0}, ma2 = {0}, ma3 = {0}, mb1 = {0}, mx1 = {0};
+    vmesh_bell_view *v = NULL;
+    vmesh_bell_marker got[4], res[3];
+    int64_t now;
+
+    (void)state;
+    assert_int_equal(vmesh_crypto_key_generate(VMESH_KEY_EC_P256, &ka), VMESH_OK);
+    assert_int_equal(vmesh_crypto_key_generate(VMESH_KEY_ED25519, &kb), VMESH_OK);
+    assert_int_equal(vmesh_crypto_key_generate(VMESH_KEY_EC_P256, &kx), VMESH_OK);
+    ring("rvp-a", 0, ka, &a1, &ma1);
+    ring("rvp-a", 1, ka, &a2, &ma2);
+    ring("rvp-a", 2, ka, &a3, &ma3);
+    ring("rvp-b", 0, kb, &b1, &mb1);
+    ring("rvp-x", 0, kx, &x1, &mx1);
+    now = a1.issued_at;
+    assert_int_equal(vmesh_bell_view_new(ka, &v), VMESH_OK);
+    assert_int_equal(vmesh_bell_view_add(v, kb), VMESH_OK);
+    assert_int_equal(vmesh_bell_view_add(v, ka), VMESH_ERR_ARG); /* the same bell twice */
+    assert_int_equal(vmesh_bell_view_bells(v), 2);
+    assert_int_equal(vmesh_bell_view_update(v, ma1.data, ma1.len, now), VMESH_OK);
+    assert_int_equal(vmesh_bell_view_update(v, mb1.data, mb1.len, now), VMESH_OK);
+    /* a bell we do not follow is refused */
+    assert_int_equal(vmesh_bell_view_update(v, mx1.data, mx1.len, now), VMESH_ERR_SIGNATURE);
+    assert_int_equal(vmesh_bell_view_generation(v), 2);
+    /* what a result produced now carries: one marker per bell */
+    assert_int_equal(vmesh_bell_view_markers(v, got, 4), 2);
+    assert_string_equal(got[0].bell, "rvp-a");
+    assert_string_equal(got[1].bell, "rvp-b");
+    res[0] = got[0];
+    res[1] = got[1];
+    res[2] = marker_of(&x1); /* a bell we do not follow: ignored */
+    assert_int_equal(vmesh_bell_view_check_markers(v, res, 3, now), VMESH_OK);
+    /* evidence bound to either bell's tick is fresh */
+    assert_int_equal(vmesh_bell_view_check(v, 1, b1.nonce, 32, now, NULL), VMESH_OK);
+    assert_int_equal(vmesh_bell_view_check(v, 1, a1.nonce, 32, now, NULL), VMESH_OK);
+    /* A rings: its previous tick is still fresh */
+    assert_int_equal(vmesh_bell_view_update(v, ma2.data, ma2.len, now), VMESH_OK);
+    assert_int_equal(vmesh_bell_view_check_markers(v, res, 2, now), VMESH_OK);
+    /* A rings again: the result depends on a stale marker of A: refused */
+    assert_int_equal(vmesh_bell_view_update(v, ma3.data, ma3.len, now), VMESH_OK);
+    assert_int_equal(vmesh_bell_view_check_markers(v, res, 2, now), VMESH_ERR_EXPIRED);
+    assert_non_null(strstr(vmesh_err_detail(), "stale epoch marker: produced under bell rvp-a tick 1"));
+    assert_non_null(strstr(vmesh_err_detail(), "at tick 3"));
+    /* B alone is still fresh; only an unknown bell: cannot judge */
+    assert_int_equal(vmesh_bell_view_check_markers(v, &res[1], 1, now), VMESH_OK);
+    assert_int_equal(vmesh_bell_view_check_markers(v, &res[2], 1, now), VMESH_ERR_NOT_FOUND);
+    /* a forged epoch-tick for the current tick number */
+    res[0] = marker_of(&a3);
+    res[0].em[0] ^= 1;
+    assert_int_equal(vmesh_bell_view_check_markers(v, res, 1, now), VMESH_ERR_MISMATCH);
+    /* a marker past its exp is no longer fresh */
+    res[0] = marker_of(&a3);
+    assert_int_equal(vmesh_bell_view_check_markers(v, res, 1, a3.valid_until), VMESH_ERR_MISMATCH);
+    vmesh_bell_view_free(v);
+    vmesh_buf_free(&ma1);
+    vmesh_buf_free(&ma2);
+    vmesh_buf_free(&ma3);
+    vmesh_buf_free(&mb1);
+    vmesh_buf_free(&mx1);
+    vmesh_crypto_key_free(ka);
+    vmesh_crypto_key_free(kb);
+    vmesh_crypto_key_free(kx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(sign_verify),
         cmocka_unit_test(view),
+        cmocka_unit_test(marker_is_a_cwt),
+        cmocka_unit_test(hostile_markers),
+        cmocka_unit_test(two_bells),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
