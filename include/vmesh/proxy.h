@@ -39,6 +39,13 @@ size_t vmesh_proxy_config_outbound_count(const vmesh_proxy_config *c);
 /* Listener address by index (inbound first, then outbound); NULL past the end. */
 const char *vmesh_proxy_config_listen(const vmesh_proxy_config *c, size_t i);
 uint32_t vmesh_proxy_config_idle_timeout_ms(const vmesh_proxy_config *c);
+/* The connection limit c gives under a soft RLIMIT_NOFILE of nofile:
+ * limits.max-connections when set, else derived (two descriptors per
+ * connection after the headroom the process needs, docs/PROXY.md; then
+ * *derived is set when derived is not NULL). When needed is not NULL it
+ * receives the descriptors that limit needs. */
+uint32_t vmesh_proxy_config_max_connections(const vmesh_proxy_config *c, uint64_t nofile,
+                                            uint64_t *needed, bool *derived);
 
 /* ---- the proxy ------------------------------------------------------------- */
 

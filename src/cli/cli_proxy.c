@@ -11,21 +11,23 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: vmesh proxy -c CONFIG.yaml [--check]\n"
-               "\n"
-               "The sidecar: inbound listeners terminate attested mutual TLS and forward to a local\n"
-               "app; outbound listeners take local plaintext and open attested TLS to upstreams.\n"
-               "Every configuration key is documented in docs/PROXY.md.\n"
-               "\n"
-               "  -c, --config FILE   the YAML configuration\n"
-               "  --check             validate the configuration and exit (0 valid, 1 not)\n"
-               "\n"
-               "signals: SIGHUP reloads configuration, certificates, policy and rv-files without\n"
-               "dropping open connections; SIGTERM / SIGINT drain (stop accepting, finish open\n"
-               "connections up to limits.drain-timeout) and exit 0.\n");
+    fprintf(f,
+            "usage: vmesh proxy -c CONFIG.yaml [--check]\n"
+            "\n"
+            "The sidecar: inbound listeners terminate attested mutual TLS and forward to a local\n"
+            "app; outbound listeners take local plaintext and open attested TLS to upstreams.\n"
+            "Every configuration key is documented in docs/PROXY.md.\n"
+            "\n"
+            "  -c, --config FILE   the YAML configuration\n"
+            "  --check             validate the configuration and exit (0 valid, 1 not)\n"
+            "\n"
+            "signals: SIGHUP reloads configuration, certificates, policy and rv-files without\n"
+            "dropping open connections; SIGTERM / SIGINT drain (stop accepting, finish open\n"
+            "connections up to limits.drain-timeout) and exit 0.\n");
 }
 
 int cli_proxy(int argc, char **argv)
@@ -45,10 +47,17 @@ int cli_proxy(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'c': path = optarg; break;
-        case 'k': check = true; break;
-        case 'h': usage(stdout); return CLI_EXIT_OK;
-        default: return cli_usage_error("proxy", "unknown or incomplete option");
+        case 'c':
+            path = optarg;
+            break;
+        case 'k':
+            check = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return CLI_EXIT_OK;
+        default:
+            return cli_usage_error("proxy", "unknown or incomplete option");
         }
     }
     if (optind < argc)
@@ -57,11 +66,28 @@ int cli_proxy(int argc, char **argv)
         return cli_usage_error("proxy", "-c CONFIG.yaml is required");
     if (check) {
         vmesh_proxy_config *cfg = NULL;
+        struct rlimit rl;
+        uint64_t nofile = 1024, need = 0;
+        uint32_t m;
+        bool derived = false;
         rc = vmesh_proxy_config_load(path, &cfg);
-        vmesh_proxy_config_free(cfg);
-        if (rc != VMESH_OK)
+        if (rc != VMESH_OK) {
+            vmesh_proxy_config_free(cfg);
             return cli_fail("proxy", rc, "invalid configuration");
+        }
+        /* The proxy raises its soft limit to the hard one at start. */
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+            nofile = rl.rlim_max == RLIM_INFINITY ? 1048576 : (uint64_t)rl.rlim_max;
+        m = vmesh_proxy_config_max_connections(cfg, nofile, &need, &derived);
         printf("vmesh proxy: %s is valid\n", path);
+        printf("limits.max-connections: %u (%s), needing about %llu file descriptors; the hard "
+               "limit here is %llu%s\n",
+               m, derived ? "derived from the limit" : "configured", (unsigned long long)need,
+               (unsigned long long)nofile,
+               need > nofile
+                   ? ": too few, raise it (ulimit -n, LimitNOFILE) or lower max-connections"
+                   : "");
+        vmesh_proxy_config_free(cfg);
         return CLI_EXIT_OK;
     }
     rc = vmesh_proxy_new(path, &p);

@@ -1,10 +1,12 @@
 /*
  * What the proxy says about a connection: its access-log line when it ends
  * and its entry in the admin endpoint's /peers list, both from one record
- * (px_record) so that the two never disagree on a field. A line is built
- * whole, with every peer-supplied field cut to a bound, and written with
- * one write(2), so concurrent workers never interleave. It must never log a secret: identities,
- * trust vectors and counts only, and every peer-supplied string is JSON-escaped.
+ * (px_record) so that the two never disagree on a field; and the log lines
+ * a flood could repeat, a few a second each (px_log_limited). A line is
+ * built whole, with every peer-supplied field cut to a bound, and written
+ * with one write(2), so concurrent workers never interleave. It must never
+ * log a secret: identities, trust vectors and counts only, and every
+ * peer-supplied string is JSON-escaped.
  */
 #define _GNU_SOURCE
 #include "proxy_int.h"
@@ -168,4 +170,32 @@ vmesh_err px_record_peers_json(vmesh_buf *out, const px_record *r, bool first, u
                                  (unsigned long long)age_ms, worker));
 out:
     return rc;
+}
+
+/* ---- rate-limited log lines ---------------------------------------------------------------- */
+
+void px_log_limited(px_ratelog *rl, vmesh_log_level level, const char *fmt, ...)
+{
+    int64_t now = vmesh_time_mono_ns() / 1000000000, last = atomic_load(&rl->sec);
+    uint64_t more = 0;
+    char line[1024];
+    va_list ap;
+
+    /* The first thread to see a new second starts its budget; races only
+     * let a line more or less through. */
+    if (now != last && atomic_compare_exchange_strong(&rl->sec, &last, now))
+        atomic_store(&rl->lines, 0);
+    if (atomic_fetch_add(&rl->lines, 1) >= PX_LOG_LINES_PER_SECOND) {
+        atomic_fetch_add(&rl->suppressed, 1);
+        return;
+    }
+    more = atomic_exchange(&rl->suppressed, 0);
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (more > 0)
+        vmesh_log(level, "%s (and %llu more like this left out before)", line,
+                  (unsigned long long)more);
+    else
+        vmesh_log(level, "%s", line);
 }

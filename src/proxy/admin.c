@@ -2,7 +2,12 @@
  * The proxy's admin endpoint: a tiny HTTP/1.1 server in the control
  * thread's epoll (GET /ready, /metrics in the Prometheus text format,
  * /peers as JSON; one request per connection, then close). Requests are
- * capped at 8 KiB and 5 s; anything else is 400/404/405. It must never
+ * capped at 8 KiB; every connection has a deadline on the control thread's
+ * timer heap (5 s from accept, which bytes do not extend) and the endpoint
+ * has its own budget of PX_ADMIN_BUDGET connections, apart from
+ * limits.max-connections: when it is full, the oldest connection that has
+ * not sent a whole request yet makes room, so junk connections cannot keep
+ * a readiness probe out. Anything else is 400/404/405. It must never
  * block the control thread on a slow client and never expose secrets
  * (peer identities and trust vectors only, no keys, no evidence).
  */
@@ -10,6 +15,7 @@
 #include "conn.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,33 +24,56 @@
 #include <unistd.h>
 
 #define REQ_MAX 8192
-#define ADMIN_CONNS_MAX 64
 #define ADMIN_TIMEOUT_NS (5ULL * 1000000000ULL)
+#define ADMIN_PAUSE_NS (100ULL * 1000000ULL) /* out of descriptors, no reserve */
 
 typedef struct admin_conn {
-    struct admin_conn *next;
+    struct admin_conn *prev, *next; /* in accept order: the oldest first */
     struct px_admin *admin;
     px_ev ev;
+    px_timer deadline;
     int fd;
+    bool on_reserve; /* accepted in the reserve descriptor's place */
     char req[REQ_MAX + 1];
     size_t len;
     vmesh_buf out;
     size_t off;
     bool responding;
-    uint64_t born;
 } admin_conn;
 
 /* Only the control thread touches this. */
 struct px_admin {
     struct vmesh_proxy *p;
-    int fd, ep;
+    int fd, ep, reserve_fd;
     px_ev ev;
-    admin_conn *conns;
+    px_timers *timers;
+    px_timer resume; /* the listener is back after a pause */
+    bool paused;
+    admin_conn *head, *tail;
     size_t nconns;
+    /* Closed in this batch of events, freed after it (px_admin_reap): an
+     * event later in the batch may still name one. */
+    admin_conn *dead;
 };
 
 static void admin_accept(px_ev *ev, uint32_t events);
 static void admin_event(px_ev *ev, uint32_t events);
+
+static int open_reserve(void)
+{
+    return open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+static void on_resume(px_timer *t)
+{
+    struct px_admin *a = PX_OWNER(t, struct px_admin, resume);
+
+    a->paused = false;
+    if (a->reserve_fd < 0)
+        a->reserve_fd = open_reserve();
+    if (px_ev_add(a->ep, a->fd, EPOLLIN, &a->ev) != VMESH_OK)
+        vmesh_err_clear();
+}
 
 vmesh_err px_admin_open(struct vmesh_proxy *p, const char *addr, struct px_admin **out)
 {
@@ -55,56 +84,128 @@ vmesh_err px_admin_open(struct vmesh_proxy *p, const char *addr, struct px_admin
     VMESH_ENSURE(a != NULL, VMESH_ERR_NOMEM, "out of memory");
     a->p = p;
     a->ep = -1;
+    a->fd = -1;
     a->ev.fn = admin_accept;
-    VMESH_GUARD(vmesh_net_listen(addr, 64, 0, &a->fd));
+    px_timer_init(&a->resume, on_resume);
+    a->reserve_fd = open_reserve();
+    VMESH_GUARD(vmesh_net_listen(addr, PX_ADMIN_BUDGET, 0, &a->fd));
     *out = a;
     a = NULL;
 out:
-    free(a);
+    px_admin_free(a);
     return rc;
 }
 
-vmesh_err px_admin_attach(struct px_admin *a, int epfd)
+vmesh_err px_admin_attach(struct px_admin *a, int epfd, px_timers *timers)
 {
     a->ep = epfd;
+    a->timers = timers;
     return px_ev_add(epfd, a->fd, EPOLLIN, &a->ev);
 }
 
 static void conn_free(admin_conn *c)
 {
     struct px_admin *a = c->admin;
-    admin_conn **pp = &a->conns;
 
-    while (*pp && *pp != c)
-        pp = &(*pp)->next;
-    if (*pp)
-        *pp = c->next;
-    close(c->fd);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        a->head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    else
+        a->tail = c->prev;
+    if (a->timers)
+        px_timer_del(a->timers, &c->deadline);
+    if (c->on_reserve && a->reserve_fd < 0 && a->ep >= 0) {
+        /* The slot goes back to the reserve in one step (dup3 closes the
+         * socket): a worker accepting meanwhile cannot take it. */
+        (void)epoll_ctl(a->ep, EPOLL_CTL_DEL, c->fd, NULL);
+        if (dup3(a->ep, c->fd, O_CLOEXEC) >= 0)
+            a->reserve_fd = c->fd;
+        else
+            close(c->fd);
+    } else {
+        close(c->fd);
+    }
+    c->fd = -1;
     vmesh_buf_free(&c->out);
-    free(c);
+    c->next = a->dead;
+    a->dead = c;
     a->nconns--;
+}
+
+void px_admin_reap(struct px_admin *a)
+{
+    while (a != NULL && a->dead != NULL) {
+        admin_conn *c = a->dead;
+        a->dead = c->next;
+        free(c);
+    }
 }
 
 void px_admin_free(struct px_admin *a)
 {
     if (a == NULL)
         return;
-    while (a->conns)
-        conn_free(a->conns);
+    while (a->head)
+        conn_free(a->head);
+    px_admin_reap(a);
+    if (a->timers)
+        px_timer_del(a->timers, &a->resume);
     if (a->fd >= 0)
         close(a->fd);
+    if (a->reserve_fd >= 0)
+        close(a->reserve_fd);
     free(a);
 }
 
-static void reap_stale(struct px_admin *a)
+static void on_deadline(px_timer *t)
 {
-    uint64_t now = vmesh_time_mono_ns();
+    admin_conn *c = PX_OWNER(t, admin_conn, deadline);
 
-    for (admin_conn *c = a->conns, *n; c; c = n) {
-        n = c->next;
-        if (now - c->born > ADMIN_TIMEOUT_NS)
+    atomic_fetch_add(&c->admin->p->m.admin_closed[1], 1);
+    conn_free(c);
+}
+
+/* The budget is full: the oldest connection still reading its request
+ * makes room (a prober sends its request at once; what has not sent one
+ * is junk or a slow client). False when every one is answering. */
+static bool evict_one(struct px_admin *a)
+{
+    for (admin_conn *c = a->head; c != NULL; c = c->next)
+        if (!c->responding) {
+            atomic_fetch_add(&a->p->m.admin_closed[0], 1);
             conn_free(c);
+            return true;
+        }
+    return false;
+}
+
+/* accept(2) failed with err: take the reserve descriptor's place for one
+ * connection (so a probe is answered even when the workers used up every
+ * descriptor), else stop listening for a moment (the listener is
+ * level-triggered: returning would bring the event straight back). */
+static int accept_failed(struct px_admin *a, int err)
+{
+    int fd = -1;
+
+    if ((err == EMFILE || err == ENFILE) && a->reserve_fd >= 0) {
+        close(a->reserve_fd);
+        a->reserve_fd = -1;
+        fd = accept4(a->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0)
+            return fd;
+        a->reserve_fd = open_reserve();
     }
+    a->paused = true;
+    (void)epoll_ctl(a->ep, EPOLL_CTL_DEL, a->fd, NULL);
+    if (!px_timer_set(a->timers, &a->resume, vmesh_time_mono_ns() + ADMIN_PAUSE_NS))
+        on_resume(&a->resume);
+    px_log_limited(&a->p->rl_accept, VMESH_LOG_WARN,
+                   "proxy: admin endpoint: accept: %s: not accepting for %llu ms", strerror(err),
+                   (unsigned long long)(ADMIN_PAUSE_NS / 1000000u));
+    return -1;
 }
 
 static void admin_accept(px_ev *ev, uint32_t events)
@@ -112,26 +213,42 @@ static void admin_accept(px_ev *ev, uint32_t events)
     struct px_admin *a = PX_OWNER(ev, struct px_admin, ev);
 
     (void)events;
-    reap_stale(a);
-    for (;;) {
+    while (!a->paused) {
         int fd = accept4(a->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        bool on_reserve = false;
         admin_conn *c;
 
-        if (fd < 0)
+        if (fd < 0 && (errno == EINTR || errno == ECONNABORTED))
+            continue;
+        if (fd < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return;
-        if (a->nconns >= ADMIN_CONNS_MAX || (c = calloc(1, sizeof(*c))) == NULL) {
+        if (fd < 0) {
+            if ((fd = accept_failed(a, errno)) < 0)
+                return;
+            on_reserve = true;
+        }
+        if ((a->nconns >= PX_ADMIN_BUDGET && !evict_one(a)) ||
+            (c = calloc(1, sizeof(*c))) == NULL) {
             close(fd);
+            if (on_reserve)
+                a->reserve_fd = open_reserve();
             continue;
         }
         c->admin = a;
         c->ev.fn = admin_event;
         c->fd = fd;
-        c->born = vmesh_time_mono_ns();
+        c->on_reserve = on_reserve;
+        px_timer_init(&c->deadline, on_deadline);
         vmesh_buf_init(&c->out, 64 * 1024 * 1024);
-        c->next = a->conns;
-        a->conns = c;
+        c->prev = a->tail;
+        if (a->tail)
+            a->tail->next = c;
+        else
+            a->head = c;
+        a->tail = c;
         a->nconns++;
-        if (px_ev_add(a->ep, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, &c->ev) != VMESH_OK)
+        if (!px_timer_set(a->timers, &c->deadline, vmesh_time_mono_ns() + ADMIN_TIMEOUT_NS) ||
+            px_ev_add(a->ep, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, &c->ev) != VMESH_OK)
             conn_free(c);
     }
 }
@@ -248,6 +365,8 @@ static void admin_event(px_ev *ev, uint32_t events)
     ssize_t n;
 
     (void)events;
+    if (c->fd < 0)
+        return; /* closed earlier in this batch */
     while (!c->responding && x != IO_WAIT && x != IO_CLOSE) {
         n = recv(c->fd, c->req + c->len, REQ_MAX - c->len, 0);
         x = io_result(n);

@@ -1095,7 +1095,7 @@ vmesh_err vmesh_proxy_config_parse(const char *yaml, size_t n, const char *sourc
     VMESH_ENSURE(x.c->kv && x.c->source && x.c->access_log, VMESH_ERR_NOMEM, "out of memory");
     x.c->poll_interval_ms = 30000;
     x.c->bell_refresh_ms = 5000;
-    x.c->max_connections = 10000;
+    x.c->max_connections = 0; /* derived from RLIMIT_NOFILE at start */
     x.c->handshake_timeout_ms = 10000;
     x.c->connect_timeout_ms = 5000;
     x.c->idle_timeout_ms = 300000;

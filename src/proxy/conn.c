@@ -334,7 +334,8 @@ static void handshake_failed(px_conn *c, vmesh_err rc)
     }
     if (r != VMESH_ATLS_R_NONE && r < VMESH_ATLS_R__COUNT)
         atomic_fetch_add(&p->m.failures[r][by_peer ? 1 : 0], 1);
-    vmesh_log(VMESH_LOG_INFO, "proxy: %s %s: %s", dir_name(c), listener_name(c), c->reason);
+    px_log_limited(&p->rl_handshake, VMESH_LOG_INFO, "proxy: %s %s: %s", dir_name(c),
+                   listener_name(c), c->reason);
     conn_linger(c);
 }
 
@@ -416,8 +417,8 @@ static bool outbound_connect_next(px_conn *c)
         if (start_connect(c, &c->g->up_addr[c->li][c->up_idx], c->g->up_len[c->li][c->up_idx],
                           true))
             return true;
-        vmesh_log(VMESH_LOG_WARN, "proxy: outbound %s: upstream %s: %s", o->name,
-                  o->upstreams[c->up_idx], c->reason);
+        px_log_limited(&c->w->p->rl_connect, VMESH_LOG_WARN, "proxy: outbound %s: upstream %s: %s",
+                       o->name, o->upstreams[c->up_idx], c->reason);
     }
     return false;
 }
@@ -427,14 +428,14 @@ static bool outbound_connect_next(px_conn *c)
 static void connect_failed(px_conn *c)
 {
     if (c->dir == PX_DIR_OUT) {
-        vmesh_log(VMESH_LOG_WARN, "proxy: outbound %s: upstream %s: %s", listener_name(c),
-                  c->g->cfg->out[c->li].upstreams[c->up_idx], c->reason);
+        px_log_limited(&c->w->p->rl_connect, VMESH_LOG_WARN, "proxy: outbound %s: upstream %s: %s",
+                       listener_name(c), c->g->cfg->out[c->li].upstreams[c->up_idx], c->reason);
         if (!outbound_connect_next(c))
             conn_destroy(c);
         return;
     }
-    vmesh_log(VMESH_LOG_WARN, "proxy: inbound %s: app %s: %s", listener_name(c),
-              c->g->cfg->in[c->li].app, c->reason);
+    px_log_limited(&c->w->p->rl_connect, VMESH_LOG_WARN, "proxy: inbound %s: app %s: %s",
+                   listener_name(c), c->g->cfg->in[c->li].app, c->reason);
     close_notify(c);
     conn_linger(c);
 }
@@ -479,7 +480,8 @@ static void established(px_conn *c)
             atomic_fetch_add(&p->m.failures[rr][0], 1);
             set_result(c, PX_RES_REFUSED, "attestation refused: %s: %s", vmesh_atls_reason_name(rr),
                        why);
-            vmesh_log(VMESH_LOG_INFO, "proxy: %s: %s", listener_name(c), c->reason);
+            px_log_limited(&p->rl_handshake, VMESH_LOG_INFO, "proxy: %s: %s", listener_name(c),
+                           c->reason);
             close_notify(c);
             conn_linger(c);
             return;
@@ -488,8 +490,8 @@ static void established(px_conn *c)
     c->io.t_last = vmesh_time_mono_ns();
     if (c->dir == PX_DIR_IN) {
         if (!start_connect(c, &c->g->app_addr[c->li], c->g->app_len[c->li], false)) {
-            vmesh_log(VMESH_LOG_WARN, "proxy: inbound %s: app %s: %s", listener_name(c),
-                      c->g->cfg->in[c->li].app, c->reason);
+            px_log_limited(&c->w->p->rl_connect, VMESH_LOG_WARN, "proxy: inbound %s: app %s: %s",
+                           listener_name(c), c->g->cfg->in[c->li].app, c->reason);
             close_notify(c);
             conn_linger(c);
         }
@@ -640,7 +642,8 @@ static void conn_timeout(px_conn *c)
     case CS_WAIT_HELLO:
         set_result(c, PX_RES_TIMEOUT, "no TLS ClientHello within %u ms",
                    c->g->cfg->handshake_timeout_ms);
-        vmesh_log(VMESH_LOG_INFO, "proxy: inbound %s: %s", listener_name(c), c->reason);
+        px_log_limited(&c->w->p->rl_handshake, VMESH_LOG_INFO, "proxy: inbound %s: %s",
+                       listener_name(c), c->reason);
         conn_destroy(c);
         return;
     case CS_HANDSHAKE:
@@ -686,15 +689,11 @@ static void conn_timeout(px_conn *c)
 static void refuse_limit(px_worker *w, int fd, int dir, const char *name)
 {
     struct vmesh_proxy *p = w->p;
-    uint64_t now = (uint64_t)vmesh_time_now(), last = atomic_load(&p->log_refused_at);
 
     atomic_fetch_add(&p->m.conns[dir][PX_RES_LIMIT], 1);
-    /* One log line per second at most: a flood must not become a log flood. */
-    if (now != last && atomic_compare_exchange_strong(&p->log_refused_at, &last, now))
-        vmesh_log(VMESH_LOG_WARN,
-                  "proxy: %s %s: connection refused: limits.max-connections (%lld) reached",
-                  dir == PX_DIR_IN ? "inbound" : "outbound", name,
-                  (long long)atomic_load(&p->m.total_active));
+    px_log_limited(&p->rl_limit, VMESH_LOG_WARN,
+                   "proxy: %s %s: connection refused: limits.max-connections (%u) reached",
+                   dir == PX_DIR_IN ? "inbound" : "outbound", name, atomic_load(&p->max_conns));
     close(fd);
 }
 
@@ -703,7 +702,7 @@ static void conn_accept(px_worker *w, int dir, size_t li, int fd)
     px_gen *g = px_current_gen(w->p);
     px_conn *c;
 
-    if ((uint64_t)atomic_load(&w->p->m.total_active) >= g->cfg->max_connections) {
+    if (atomic_load(&w->p->m.total_active) >= (int64_t)atomic_load(&w->p->max_conns)) {
         refuse_limit(w, fd, dir, dir == PX_DIR_IN ? g->cfg->in[li].name : g->cfg->out[li].name);
         px_gen_unref(g);
         return;
@@ -730,8 +729,9 @@ static void conn_accept(px_worker *w, int dir, size_t li, int fd)
         set_result(c, PX_RES_RESET, "%s", vmesh_err_detail());
         conn_destroy(c);
     } else if (!outbound_connect_next(c)) {
-        vmesh_log(VMESH_LOG_WARN, "proxy: outbound %s: no upstream reachable: %s",
-                  g->cfg->out[li].name, c->reason);
+        px_log_limited(&w->p->rl_connect, VMESH_LOG_WARN,
+                       "proxy: outbound %s: no upstream reachable: %s", g->cfg->out[li].name,
+                       c->reason);
         conn_destroy(c);
     }
 }
@@ -767,8 +767,9 @@ static void reappraise_all(px_worker *w)
             continue;
         atomic_fetch_add(&p->m.reappraisal_closed, 1);
         set_result(c, PX_RES_REAPPRAISAL, "re-appraisal: %s: %s", vmesh_atls_reason_name(rr), why);
-        vmesh_log(VMESH_LOG_WARN, "proxy: %s %s: closing the connection with %s: %s", dir_name(c),
-                  listener_name(c), c->peer_id ? c->peer_id : "?", c->reason);
+        px_log_limited(&p->rl_reappraisal, VMESH_LOG_WARN,
+                       "proxy: %s %s: closing the connection with %s: %s", dir_name(c),
+                       listener_name(c), c->peer_id ? c->peer_id : "?", c->reason);
         close_notify(c);
         conn_linger(c);
     }

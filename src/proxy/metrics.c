@@ -14,7 +14,7 @@
 static const char *const result_names[PX_RES__COUNT] = {
     "ok",           "limit",   "tls-failed",     "refused",
     "peer-refused", "timeout", "connect-failed", "idle-timeout",
-    "reappraisal",  "drain",   "reset",
+    "reappraisal",  "drain",   "reset",          "no-fd",
 };
 
 const char *px_result_name(px_result r)
@@ -159,6 +159,26 @@ vmesh_err px_metrics_render(struct vmesh_proxy *p, const px_gen *g, vmesh_buf *b
         "vmesh_reloads_total{result=\"failed\"} %llu\n",
         (unsigned long long)atomic_load(&m->reloads),
         (unsigned long long)atomic_load(&m->reload_failures)));
+    VMESH_GUARD(vmesh_buf_printf(
+        b,
+        "# HELP vmesh_accept_pauses_total Times a worker stopped accepting for a moment: out of "
+        "file "
+        "descriptors (the connections it shed count as result=\"no-fd\").\n"
+        "# TYPE vmesh_accept_pauses_total counter\nvmesh_accept_pauses_total %llu\n"
+        "# HELP vmesh_max_connections The connection limit in force (limits.max-connections or "
+        "derived).\n"
+        "# TYPE vmesh_max_connections gauge\nvmesh_max_connections %u\n"
+        "# HELP vmesh_fd_limit The soft RLIMIT_NOFILE in force.\n"
+        "# TYPE vmesh_fd_limit gauge\nvmesh_fd_limit %llu\n"
+        "# HELP vmesh_admin_closed_total Admin-endpoint connections we closed before they "
+        "completed: "
+        "evicted (budget full) or past their deadline.\n"
+        "# TYPE vmesh_admin_closed_total counter\nvmesh_admin_closed_total{reason=\"evicted\"} "
+        "%llu\n"
+        "vmesh_admin_closed_total{reason=\"deadline\"} %llu\n",
+        (unsigned long long)atomic_load(&m->accept_pauses), atomic_load(&p->max_conns),
+        (unsigned long long)p->nofile, (unsigned long long)atomic_load(&m->admin_closed[0]),
+        (unsigned long long)atomic_load(&m->admin_closed[1])));
     VMESH_GUARD(
         vmesh_buf_printf(b,
                          "# HELP vmesh_config_generation Configuration generation in force.\n"

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -93,7 +94,8 @@ static void on_snapshot(void *ctx, vmesh_rv_store *rv, vmesh_policy *policy)
             vmesh_agent_set_policy(g->agent, policy);
         px_gen_unref(g);
     }
-    vmesh_log(VMESH_LOG_INFO, "proxy: new reference-value snapshot installed; re-appraising open connections");
+    vmesh_log(VMESH_LOG_INFO,
+              "proxy: new reference-value snapshot installed; re-appraising open connections");
     request_reappraisal(p);
 }
 #endif
@@ -114,7 +116,124 @@ static vmesh_err refresh_bell(struct vmesh_proxy *p, const vmesh_proxy_config *c
     return rc;
 }
 
-/* ---- lifecycle ----------------------------------------------------------------------------------- */
+/* ---- file descriptors ------------------------------------------------------------------------ */
+
+/* The most a soft limit may be set to when the hard one is unlimited. */
+static uint64_t nr_open(void)
+{
+    vmesh_buf b = {0};
+    uint64_t n = 1048576;
+
+    if (vmesh_file_read("/proc/sys/fs/nr_open", 64, &b) == VMESH_OK && b.len > 0) {
+        char t[65];
+        memcpy(t, b.data, b.len < 64 ? b.len : 64);
+        t[b.len < 64 ? b.len : 64] = '\0';
+        n = strtoull(t, NULL, 10);
+    }
+    vmesh_err_clear();
+    vmesh_buf_free(&b);
+    return n > 0 ? n : 1048576;
+}
+
+uint64_t px_fd_limit_raise(void)
+{
+    struct rlimit rl;
+    rlim_t old, want;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 1024;
+    old = rl.rlim_cur;
+    want = rl.rlim_max == RLIM_INFINITY ? (rlim_t)nr_open() : rl.rlim_max;
+    if (want > old) {
+        rl.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            vmesh_log(VMESH_LOG_WARN,
+                      "proxy: cannot raise the file-descriptor limit from %llu to %llu: %s",
+                      (unsigned long long)old, (unsigned long long)want, strerror(errno));
+            rl.rlim_cur = old;
+        }
+    }
+    if (rl.rlim_cur != old)
+        vmesh_log(
+            VMESH_LOG_INFO,
+            "proxy: file descriptors: soft limit raised from %llu to %llu (hard limit %s%llu)",
+            (unsigned long long)old, (unsigned long long)rl.rlim_cur,
+            rl.rlim_max == RLIM_INFINITY ? "unlimited, capped by fs.nr_open at " : "",
+            (unsigned long long)want);
+    else
+        vmesh_log(VMESH_LOG_INFO, "proxy: file descriptors: soft limit %llu (hard limit %s%llu)",
+                  (unsigned long long)rl.rlim_cur,
+                  rl.rlim_max == RLIM_INFINITY ? "unlimited, " : "",
+                  (unsigned long long)(rl.rlim_max == RLIM_INFINITY ? want : rl.rlim_max));
+    return rl.rlim_cur == RLIM_INFINITY ? nr_open() : (uint64_t)rl.rlim_cur;
+}
+
+/* What the process keeps open besides its connections: stdio, logs,
+ * the control thread's descriptors, files and sockets of the bundle sync
+ * and verifier clients (PX_FD_MISC), the admin endpoint's budget, and per
+ * worker its epoll set, wake-up eventfd, reserve descriptor and listening
+ * sockets. */
+uint64_t px_fd_headroom(const vmesh_proxy_config *cfg, size_t nworkers)
+{
+    return PX_FD_MISC + (cfg->admin_listen ? PX_ADMIN_BUDGET + 2 : 0) +
+           (uint64_t)nworkers * (3 + cfg->nin + cfg->nout);
+}
+
+/* Two descriptors per proxied connection (the TLS side and the plain
+ * side) within what the headroom leaves. */
+static uint32_t fd_bound(uint64_t nofile, uint64_t head)
+{
+    uint64_t n = nofile > head + 2 ? (nofile - head) / 2 : 1;
+
+    return n > 1000000 ? 1000000 : (uint32_t)n;
+}
+
+uint32_t px_max_connections(const vmesh_proxy_config *cfg, uint64_t nofile, size_t nworkers)
+{
+    return cfg->max_connections > 0 ? cfg->max_connections
+                                    : fd_bound(nofile, px_fd_headroom(cfg, nworkers));
+}
+
+uint32_t vmesh_proxy_config_max_connections(const vmesh_proxy_config *c, uint64_t nofile,
+                                            uint64_t *needed, bool *derived)
+{
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t nw = c->workers ? c->workers : (size_t)(ncpu > 0 ? ncpu : 1);
+    uint32_t m = px_max_connections(c, nofile, nw);
+
+    if (needed != NULL)
+        *needed = 2 * (uint64_t)m + px_fd_headroom(c, nw);
+    if (derived != NULL)
+        *derived = c->max_connections == 0;
+    return m;
+}
+
+/* Sets the connection limit in force and says when the configured one
+ * cannot be reached with the descriptors there are. */
+static void apply_max_connections(struct vmesh_proxy *p, const vmesh_proxy_config *cfg)
+{
+    uint32_t m = px_max_connections(cfg, p->nofile, p->nworkers);
+    uint64_t need = 2 * (uint64_t)m + px_fd_headroom(cfg, p->nworkers);
+
+    atomic_store(&p->max_conns, m);
+    if (cfg->max_connections == 0)
+        vmesh_log(VMESH_LOG_INFO,
+                  "proxy: limits.max-connections %u (derived: two descriptors per connection "
+                  "within the limit of %llu)",
+                  m, (unsigned long long)p->nofile);
+    else if (need > p->nofile)
+        vmesh_log(VMESH_LOG_WARN,
+                  "proxy: limits.max-connections %u needs about %llu file descriptors but the "
+                  "limit is %llu: "
+                  "beyond about %u connections new ones are shed (raise the limit, e.g. "
+                  "LimitNOFILE or ulimit -n, "
+                  "or lower limits.max-connections; leaving it out derives it from the limit)",
+                  m, (unsigned long long)need, (unsigned long long)p->nofile,
+                  fd_bound(p->nofile, px_fd_headroom(cfg, p->nworkers)));
+}
+
+/* ---- lifecycle
+ * ----------------------------------------------------------------------------------- */
 
 static vmesh_err setup_rp(struct vmesh_proxy *p, const vmesh_proxy_config *cfg)
 {
@@ -171,7 +290,8 @@ static vmesh_err setup_rp(struct vmesh_proxy *p, const vmesh_proxy_config *cfg)
             }
         }
 #else
-        VMESH_FAIL(VMESH_ERR_UNSUPPORTED, "verifier.rvps: this build has no bundle sync client (use rv-files)");
+        VMESH_FAIL(VMESH_ERR_UNSUPPORTED,
+                   "verifier.rvps: this build has no bundle sync client (use rv-files)");
 #endif
     }
     if (cfg->nrv == 0 && cfg->nrvps == 0)
@@ -197,6 +317,7 @@ vmesh_err vmesh_proxy_new(const char *config_path, vmesh_proxy **out)
     VMESH_ENSURE(p->config_path != NULL, VMESH_ERR_NOMEM, "out of memory");
     VMESH_GUARD(vmesh_proxy_config_load(config_path, &cfg));
     vmesh_log_set_level((vmesh_log_level)cfg->log_level);
+    p->nofile = px_fd_limit_raise();
     VMESH_GUARD(setup_rp(p, cfg));
     VMESH_GUARD(px_access_log_open(p, cfg));
     if (cfg->admin_listen) {
@@ -207,6 +328,7 @@ vmesh_err vmesh_proxy_new(const char *config_path, vmesh_proxy **out)
         }
     }
     VMESH_GUARD(px_workers_open(p, cfg, &px_conn_ops));
+    apply_max_connections(p, cfg);
     p->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     VMESH_ENSURE(p->stop_fd >= 0, VMESH_ERR_IO, "eventfd: %s", strerror(errno));
     rc = px_gen_build(p, cfg, &g);
@@ -226,17 +348,19 @@ out:
  * process-wide relying-party plumbing. */
 static vmesh_err reload_compatible(const vmesh_proxy_config *a, const vmesh_proxy_config *b)
 {
-#define SAME(x, y) (((x) == NULL && (y) == NULL) || ((x) != NULL && (y) != NULL && strcmp((x), (y)) == 0))
+#define SAME(x, y)                                                                                 \
+    (((x) == NULL && (y) == NULL) || ((x) != NULL && (y) != NULL && strcmp((x), (y)) == 0))
     if (a->nin != b->nin || a->nout != b->nout)
         return vmesh_err_set(VMESH_ERR_STATE, "the number of listeners changed: restart to apply");
     for (size_t i = 0; i < a->nin + a->nout; i++)
         if (!SAME(vmesh_proxy_config_listen(a, i), vmesh_proxy_config_listen(b, i)))
             return vmesh_err_set(VMESH_ERR_STATE, "listener address %s changed: restart to apply",
                                  vmesh_proxy_config_listen(a, i));
-    if (!SAME(a->bell_key, b->bell_key) || !SAME(a->bell_url, b->bell_url) || a->nrvps != b->nrvps ||
-        !SAME(a->admin_listen, b->admin_listen) || !SAME(a->state_dir, b->state_dir))
-        return vmesh_err_set(VMESH_ERR_STATE,
-                             "verifier.bell, verifier.rvps, verifier.state-dir or admin.listen changed: restart to apply");
+    if (!SAME(a->bell_key, b->bell_key) || !SAME(a->bell_url, b->bell_url) ||
+        a->nrvps != b->nrvps || !SAME(a->admin_listen, b->admin_listen) ||
+        !SAME(a->state_dir, b->state_dir))
+        return vmesh_err_set(VMESH_ERR_STATE, "verifier.bell, verifier.rvps, verifier.state-dir or "
+                                              "admin.listen changed: restart to apply");
     for (size_t i = 0; i < a->nrvps; i++)
         if (!SAME(a->rvps[i].url, b->rvps[i].url) || !SAME(a->rvps[i].key, b->rvps[i].key))
             return vmesh_err_set(VMESH_ERR_STATE, "verifier.rvps changed: restart to apply");
@@ -266,6 +390,7 @@ vmesh_err vmesh_proxy_reload(vmesh_proxy *p)
     old = p->gen;
     p->gen = g;
     pthread_mutex_unlock(&p->gen_lock);
+    apply_max_connections(p, g->cfg);
     {
         /* Counters of the replaced agent stay in the totals. */
         vmesh_agent_stats st;
@@ -275,7 +400,8 @@ vmesh_err vmesh_proxy_reload(vmesh_proxy *p)
     }
     px_gen_unref(old);
     atomic_fetch_add(&p->m.reloads, 1);
-    vmesh_log(VMESH_LOG_INFO, "proxy: configuration %s reloaded (generation %llu); re-appraising open connections",
+    vmesh_log(VMESH_LOG_INFO,
+              "proxy: configuration %s reloaded (generation %llu); re-appraising open connections",
               p->config_path, (unsigned long long)g->id);
     request_reappraisal(p);
 out:
@@ -300,6 +426,7 @@ typedef struct {
     int sfd, tfd;
     bool stop;
     px_ev sig_ev, stop_ev, timer_ev;
+    px_timers timers; /* the admin endpoint's deadlines */
 } ctl_t;
 
 static void on_signal(px_ev *ev, uint32_t events)
@@ -311,7 +438,8 @@ static void on_signal(px_ev *ev, uint32_t events)
     while (read(c->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
         if (si.ssi_signo == SIGHUP) {
             if (vmesh_proxy_reload(c->p) != VMESH_OK)
-                vmesh_log(VMESH_LOG_ERROR, "proxy: reload failed, the previous configuration stays: %s",
+                vmesh_log(VMESH_LOG_ERROR,
+                          "proxy: reload failed, the previous configuration stays: %s",
                           vmesh_err_detail());
         } else {
             c->stop = true;
@@ -349,19 +477,25 @@ vmesh_err vmesh_proxy_run(vmesh_proxy *p)
     int ep = -1;
     uint64_t drain_deadline = 0, next_bell = 0;
     struct itimerspec its;
-    ctl_t ctl = {.p = p, .sfd = -1, .tfd = -1, .sig_ev = {on_signal}, .stop_ev = {on_stop}, .timer_ev = {on_tick}};
+    ctl_t ctl = {.p = p,
+                 .sfd = -1,
+                 .tfd = -1,
+                 .sig_ev = {on_signal},
+                 .stop_ev = {on_stop},
+                 .timer_ev = {on_tick}};
 
     signal(SIGPIPE, SIG_IGN);
     sigemptyset(&set);
     sigaddset(&set, SIGHUP);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
-    VMESH_ENSURE(pthread_sigmask(SIG_BLOCK, &set, NULL) == 0, VMESH_ERR_IO, "pthread_sigmask failed");
+    VMESH_ENSURE(pthread_sigmask(SIG_BLOCK, &set, NULL) == 0, VMESH_ERR_IO,
+                 "pthread_sigmask failed");
     ctl.sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     ep = epoll_create1(EPOLL_CLOEXEC);
     ctl.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    VMESH_ENSURE(ctl.sfd >= 0 && ep >= 0 && ctl.tfd >= 0, VMESH_ERR_IO, "signalfd/epoll/timerfd: %s",
-                 strerror(errno));
+    VMESH_ENSURE(ctl.sfd >= 0 && ep >= 0 && ctl.tfd >= 0, VMESH_ERR_IO,
+                 "signalfd/epoll/timerfd: %s", strerror(errno));
     memset(&its, 0, sizeof(its));
     its.it_interval.tv_nsec = its.it_value.tv_nsec = 100 * 1000 * 1000;
     (void)timerfd_settime(ctl.tfd, 0, &its, NULL);
@@ -369,18 +503,19 @@ vmesh_err vmesh_proxy_run(vmesh_proxy *p)
     VMESH_GUARD(px_ev_add(ep, p->stop_fd, EPOLLIN, &ctl.stop_ev));
     VMESH_GUARD(px_ev_add(ep, ctl.tfd, EPOLLIN, &ctl.timer_ev));
     if (p->admin)
-        VMESH_GUARD(px_admin_attach(p->admin, ep));
+        VMESH_GUARD(px_admin_attach(p->admin, ep, &ctl.timers));
 #ifdef VMESH_HAVE_SYNC
     if (p->sync)
         VMESH_GUARD(vmesh_sync_start(p->sync));
 #endif
     VMESH_GUARD(px_workers_start(p));
     atomic_store(&p->ready, true);
-    vmesh_log(VMESH_LOG_INFO, "proxy: serving %zu inbound and %zu outbound listeners with %zu workers", p->nin,
+    vmesh_log(VMESH_LOG_INFO,
+              "proxy: serving %zu inbound and %zu outbound listeners with %zu workers", p->nin,
               p->nout, p->nworkers);
     for (;;) {
         struct epoll_event evs[64];
-        int n = epoll_wait(ep, evs, 64, -1);
+        int n = epoll_wait(ep, evs, 64, px_timers_wait_ms(&ctl.timers, vmesh_time_mono_ns()));
 
         if (n < 0 && errno != EINTR)
             VMESH_FAIL(VMESH_ERR_IO, "epoll_wait: %s", strerror(errno));
@@ -388,6 +523,8 @@ vmesh_err vmesh_proxy_run(vmesh_proxy *p)
             px_ev *ev = evs[i].data.ptr;
             ev->fn(ev, evs[i].events);
         }
+        px_timers_run(&ctl.timers, vmesh_time_mono_ns());
+        px_admin_reap(p->admin);
         if (ctl.stop && !atomic_load(&p->draining)) {
             px_gen *g = px_current_gen(p);
             drain_deadline = vmesh_time_mono_ns() + (uint64_t)g->cfg->drain_timeout_ms * 1000000u;
@@ -425,8 +562,9 @@ out:
     atomic_store(&p->force_close, true);
     px_workers_wake(p);
     px_workers_join(p);
-    px_admin_free(p->admin); /* its connections live in this thread's epoll set */
+    px_admin_free(p->admin); /* its connections live in this thread's epoll set and timers */
     p->admin = NULL;
+    px_timers_free(&ctl.timers);
     if (ctl.sfd >= 0)
         close(ctl.sfd);
     if (ep >= 0)

@@ -27,6 +27,8 @@
 #include "vmesh/policy.h"
 #include "vmesh/proxy.h"
 
+#include "timer.h"
+
 #include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -36,6 +38,12 @@
 #define PX_MAX_LISTENERS 64
 #define PX_MAX_UPSTREAMS 32
 #define PX_MAX_WORKERS 64
+/* The admin endpoint's own budget of connections (admin.c), apart from
+ * limits.max-connections. */
+#define PX_ADMIN_BUDGET 64
+/* Descriptors the process holds besides connections, workers and the admin
+ * endpoint (stdio, logs, control thread, sync and verifier clients). */
+#define PX_FD_MISC 64
 
 /* Types of other modules the proxy holds (their headers are included by
  * the files that call them; sync and service are optional in a build). */
@@ -123,7 +131,7 @@ struct vmesh_proxy_config {
     size_t nout;
     char *admin_listen;
     /* limits */
-    uint32_t max_connections;
+    uint32_t max_connections; /* 0: derived from RLIMIT_NOFILE (px_max_connections) */
     uint32_t handshake_timeout_ms, connect_timeout_ms, idle_timeout_ms, drain_timeout_ms;
     uint32_t linger_ms;
     size_t buffer_size;
@@ -149,6 +157,7 @@ typedef enum {
     PX_RES_REAPPRAISAL, /* closed after re-appraisal */
     PX_RES_DRAIN,       /* closed at the end of a drain */
     PX_RES_RESET,       /* a side reset or an I/O error */
+    PX_RES_NO_FD,       /* shed at accept: out of file descriptors */
     PX_RES__COUNT
 } px_result;
 
@@ -169,7 +178,25 @@ typedef struct {
     _Atomic uint64_t reloads, reload_failures;
     _Atomic uint64_t bytes[2][2]; /* [dir][0: from the TLS peer, 1: to the TLS peer] */
     _Atomic uint64_t agent_hits_base, agent_misses_base;
+    _Atomic uint64_t accept_pauses; /* a worker stopped accepting: out of descriptors */
+    _Atomic uint64_t
+        admin_closed[2]; /* admin connections closed by us: [0] evicted, [1] deadline */
 } px_metrics;
+
+/* A log line that may repeat per connection or per event (an accept
+ * error, a refused connection, a failed connect, a failed handshake) is
+ * written at most PX_LOG_LINES_PER_SECOND times a second per limiter; the
+ * next line that gets through says how many were left out, so that a
+ * flood never becomes a log flood. */
+#define PX_LOG_LINES_PER_SECOND 5
+typedef struct {
+    _Atomic int64_t sec;         /* the current second (monotonic) */
+    _Atomic uint32_t lines;      /* lines tried in it */
+    _Atomic uint64_t suppressed; /* lines left out since the last one written */
+} px_ratelog;
+/* Logs like vmesh_log when rl's budget allows a line this second, else
+ * counts it. */
+void px_log_limited(px_ratelog *rl, vmesh_log_level level, const char *fmt, ...) VMESH_PRINTF(3, 4);
 
 /* metrics.c */
 const char *px_result_name(px_result r);
@@ -238,8 +265,22 @@ struct vmesh_proxy {
     int stop_fd; /* eventfd: async-signal-safe stop */
     int access_fd;
     px_metrics m;
-    _Atomic uint64_t log_refused_at;
+    /* File descriptors: the soft RLIMIT_NOFILE after start raised it to
+     * the hard limit, and the connection limit in force (limits.max-
+     * connections, or derived from nofile). */
+    uint64_t nofile;
+    _Atomic uint32_t max_conns;
+    px_ratelog rl_limit, rl_accept, rl_connect, rl_handshake, rl_reappraisal;
 };
+
+/* proxy.c: raises the soft RLIMIT_NOFILE to the hard one (logs both) and
+ * returns the soft limit in force. */
+uint64_t px_fd_limit_raise(void);
+/* The connection limit for cfg under nofile descriptors: limits.max-
+ * connections when set, else two descriptors per proxied connection after
+ * the headroom (px_fd_headroom) the process needs besides connections. */
+uint32_t px_max_connections(const vmesh_proxy_config *cfg, uint64_t nofile, size_t nworkers);
+uint64_t px_fd_headroom(const vmesh_proxy_config *cfg, size_t nworkers);
 
 /* metrics.c: the Prometheus text of /metrics under generation g. */
 vmesh_err px_metrics_render(struct vmesh_proxy *p, const px_gen *g, vmesh_buf *out) VMESH_WUR;
@@ -278,7 +319,11 @@ vmesh_err px_record_peers_json(vmesh_buf *out, const px_record *r, bool first, u
 /* admin.c: the admin endpoint. Opened at start (a port conflict is
  * reported there), served from the control thread's epoll set. */
 vmesh_err px_admin_open(struct vmesh_proxy *p, const char *addr, struct px_admin **out) VMESH_WUR;
-vmesh_err px_admin_attach(struct px_admin *a, int epfd) VMESH_WUR;
+/* Serves a from the control thread's epoll set epfd; its deadlines live on
+ * that thread's timer heap. */
+vmesh_err px_admin_attach(struct px_admin *a, int epfd, px_timers *timers) VMESH_WUR;
+/* Frees the connections closed in the last batch of events (after it). */
+void px_admin_reap(struct px_admin *a);
 void px_admin_free(struct px_admin *a);
 
 #endif

@@ -12,6 +12,7 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -20,17 +21,99 @@
 
 #define MAX_EVENTS 256
 #define ACCEPT_BATCH 64
+/* How long a worker stops accepting after running out of descriptors. */
+#define ACCEPT_PAUSE_NS (100ULL * 1000000ULL)
+
+static int open_reserve(void)
+{
+    return open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+/* Adds (on) or removes the worker's listening sockets from its epoll set. */
+static void listeners_arm(px_worker *w, bool on)
+{
+    for (int d = 0; d < 2; d++)
+        for (size_t i = 0; i < (d == PX_DIR_IN ? w->p->nin : w->p->nout); i++) {
+            px_listener *l = &w->lis[d][i];
+            if (l->fd < 0)
+                continue;
+            if (on) {
+                if (px_ev_add(w->ep, l->fd, EPOLLIN, &l->ev) != VMESH_OK)
+                    vmesh_err_clear(); /* the next pause retries */
+            } else {
+                (void)epoll_ctl(w->ep, EPOLL_CTL_DEL, l->fd, NULL);
+            }
+        }
+}
+
+static void on_resume(px_timer *t)
+{
+    px_worker *w = PX_OWNER(t, px_worker, resume);
+
+    w->paused = false;
+    if (w->reserve_fd < 0)
+        w->reserve_fd = open_reserve();
+    if (w->listening)
+        listeners_arm(w, true);
+}
+
+/* accept(2) failed with err (EMFILE, ENFILE, ENOBUFS, ENOMEM, ...): the
+ * listener is level-triggered, so returning would only bring the same
+ * event back at once (a busy loop and a log line per turn). Instead the
+ * reserve descriptor's slot is used to accept what is pending and shed it
+ * (the client sees a reset now rather than a hang), the listeners leave
+ * the epoll set for ACCEPT_PAUSE_NS, and one log line a second counts it
+ * all (nginx disables accept events the same way; libuv sheds with a
+ * reserved descriptor). */
+static void accept_failed(px_listener *l, int err)
+{
+    px_worker *w = l->w;
+    struct vmesh_proxy *p = w->p;
+    uint64_t shed = 0;
+
+    for (int i = 0; i < ACCEPT_BATCH && w->reserve_fd >= 0; i++) {
+        int fd;
+
+        close(w->reserve_fd);
+        w->reserve_fd = -1;
+        fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0) {
+            w->reserve_fd = open_reserve(); /* another thread may have taken the slot */
+            break;
+        }
+        shed++;
+        /* dup3 closes the shed socket and keeps its slot as the reserve in
+         * one step, so no other thread can take the slot in between. */
+        if (dup3(w->wake_fd, fd, O_CLOEXEC) >= 0)
+            w->reserve_fd = fd;
+        else
+            close(fd);
+    }
+    atomic_fetch_add(&p->m.conns[l->dir][PX_RES_NO_FD], shed);
+    atomic_fetch_add(&p->m.accept_pauses, 1);
+    w->paused = true;
+    listeners_arm(w, false);
+    if (!px_timer_set(&w->timers, &w->resume, vmesh_time_mono_ns() + ACCEPT_PAUSE_NS))
+        on_resume(&w->resume);
+    px_log_limited(&p->rl_accept, VMESH_LOG_WARN,
+                   "proxy: accept: %s (%lld connections open, descriptor limit %llu): not "
+                   "accepting for %llu ms, "
+                   "%llu pending connections shed",
+                   strerror(err), (long long)atomic_load(&p->m.total_active),
+                   (unsigned long long)p->nofile, (unsigned long long)(ACCEPT_PAUSE_NS / 1000000u),
+                   (unsigned long long)shed);
+}
 
 static void accept_on(px_listener *l)
 {
-    for (int i = 0; i < ACCEPT_BATCH && l->fd >= 0; i++) {
+    for (int i = 0; i < ACCEPT_BATCH && l->fd >= 0 && !l->w->paused; i++) {
         int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
             if (errno != EAGAIN && errno != EWOULDBLOCK)
-                vmesh_log(VMESH_LOG_WARN, "proxy: accept: %s", strerror(errno));
+                accept_failed(l, errno);
             return;
         }
         l->w->ops->accept(l->w, l->dir, l->li, fd);
@@ -67,7 +150,8 @@ static void stop_listening(px_worker *w)
             px_listener *l = &w->lis[d][i];
             if (l->fd < 0)
                 continue;
-            accept_on(l);
+            if (!w->paused)
+                accept_on(l);
             (void)epoll_ctl(w->ep, EPOLL_CTL_DEL, l->fd, NULL);
             close(l->fd);
             l->fd = -1;
@@ -146,6 +230,8 @@ static vmesh_err worker_new(struct vmesh_proxy *p, const vmesh_proxy_config *cfg
     w->idx = idx;
     w->wake_fd = -1;
     w->listening = true;
+    px_timer_init(&w->resume, on_resume);
+    w->reserve_fd = open_reserve();
     pthread_mutex_init(&w->lock, NULL);
     for (int d = 0; d < 2; d++)
         for (size_t j = 0; j < PX_MAX_LISTENERS; j++)
@@ -249,6 +335,8 @@ void px_workers_free(struct vmesh_proxy *p)
             close(w->ep);
         if (w->wake_fd >= 0)
             close(w->wake_fd);
+        if (w->reserve_fd >= 0)
+            close(w->reserve_fd);
         px_timers_free(&w->timers);
         free(w->scratch);
         pthread_mutex_destroy(&w->lock);

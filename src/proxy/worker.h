@@ -55,6 +55,12 @@ struct px_worker {
      * the worker's connections (/peers). */
     pthread_mutex_t lock;
     px_timers timers;
+    /* Out of descriptors: the listeners are out of the epoll set until the
+     * resume timer fires; reserve_fd is an open descriptor kept back to
+     * accept and shed a pending connection (-1 while spent). */
+    bool paused;
+    px_timer resume;
+    int reserve_fd;
     uint8_t *scratch;
     size_t scratch_cap;
     /* The connections on this worker: conn.c links them, the worker only

@@ -135,9 +135,10 @@ start_app() {
     wait_port "$APP_PORT" || { echo "app did not start"; exit 1; }
 }
 
-# start_proxy ROLE: starts vmesh proxy -c ROLE.yaml; PID in ${ROLE^^}_PID
+# start_proxy ROLE: starts vmesh proxy -c ROLE.yaml; PID in ${ROLE^^}_PID.
+# PX_WRAP (e.g. "prlimit --nofile=256:256") is put in front of the command.
 start_proxy() {
-    "$VMESH" proxy -c "$T/$1.yaml" >"$T/$1.out" 2>"$T/$1.err" &
+    ${PX_WRAP:-} "$VMESH" proxy -c "$T/$1.yaml" >"$T/$1.out" 2>"$T/$1.err" &
     local pid=$!
     px_pids+=("$pid")
     eval "${1^^}_PID=$pid"
@@ -202,4 +203,84 @@ PY
     python3 "$T/slowapp.py" "$APP_PORT" "$T/www" >"$T/app.log" 2>&1 &
     px_pids+=($!); APP_PID=$!
     wait_port "$APP_PORT" || { echo "app did not start"; exit 1; }
+}
+
+# start_echo_app: a TCP echo server on $APP_PORT (the app), for tests that
+# watch established connections; and $T/echo.py, its client:
+#   echo.py probe PORT STOPFILE OUT  one connection, a line every 50 ms, each
+#       echo awaited (10 s at most); at STOPFILE writes to OUT a JSON summary
+#       {n, failed, p50_ms, p99_ms, max_ms, first_error}
+#   echo.py once PORT              one new connection, one line echoed; prints ok
+#   echo.py hold PORT N FLAGFILE   opens N idle TCP connections, writes "open"
+#       to FLAGFILE, closes them when FLAGFILE says "release"
+start_echo_app() {
+    cat > "$T/echo.py" <<'PY'
+import json, os, socket, sys, threading, time
+mode = sys.argv[1]
+if mode == "serve":
+    ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", int(sys.argv[2]))); ls.listen(1024)
+    def echo(c):
+        try:
+            while True:
+                d = c.recv(65536)
+                if not d: break
+                c.sendall(d)
+        except OSError: pass
+        c.close()
+    while True:
+        c, _ = ls.accept(); threading.Thread(target=echo, args=(c,), daemon=True).start()
+elif mode == "probe":
+    port, stop, out = int(sys.argv[2]), sys.argv[3], sys.argv[4]
+    lat, failed, err = [], 0, None
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    i = 0
+    while not os.path.exists(stop):
+        i += 1; msg = b"ping %d\n" % i; t0 = time.monotonic()
+        try:
+            s.sendall(msg); got = b""
+            while len(got) < len(msg):
+                d = s.recv(len(msg) - len(got))
+                if not d: raise OSError("connection closed")
+                got += d
+            if got != msg: raise OSError("wrong echo %r" % got)
+            lat.append((time.monotonic() - t0) * 1000)
+        except OSError as e:
+            failed += 1; err = err or str(e)
+            try: s.close()
+            except OSError: pass
+            try: s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            except OSError as e2: err = err or str(e2)
+        time.sleep(0.05)
+    lat.sort(); q = lambda f: round(lat[min(len(lat) - 1, int(f * len(lat)))], 2) if lat else None
+    json.dump({"n": len(lat) + failed, "failed": failed, "p50_ms": q(0.5), "p99_ms": q(0.99),
+               "max_ms": round(lat[-1], 2) if lat else None, "first_error": err}, open(out, "w"))
+elif mode == "once":
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[2])), timeout=10)
+    s.sendall(b"hello\n"); got = b""
+    try:
+        while len(got) < 6:
+            d = s.recv(6 - len(got))
+            if not d: break
+            got += d
+    except OSError: pass
+    print("ok" if got == b"hello\n" else "failed: %r" % got)
+elif mode == "hold":
+    port, n, flag = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+    socks = []
+    for i in range(n):
+        s = socket.socket(); s.setblocking(False)
+        try: s.connect(("127.0.0.1", port))
+        except BlockingIOError: pass
+        except OSError: pass
+        socks.append(s)
+    time.sleep(1.0)
+    open(flag, "w").write("open\n")
+    while open(flag).read().strip() != "release":
+        time.sleep(0.1)
+    for s in socks: s.close()
+PY
+    python3 "$T/echo.py" serve "$APP_PORT" >"$T/app.log" 2>&1 &
+    px_pids+=($!); APP_PID=$!
+    wait_port "$APP_PORT" || { echo "echo app did not start"; exit 1; }
 }

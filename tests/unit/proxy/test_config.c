@@ -42,7 +42,7 @@ static void defaults(void **state)
     assert_int_equal(c->connect_timeout_ms, 5000);
     assert_int_equal(c->idle_timeout_ms, 300000);
     assert_int_equal(c->drain_timeout_ms, 30000);
-    assert_int_equal(c->max_connections, 10000);
+    assert_int_equal(c->max_connections, 0); /* derived at start */
     assert_int_equal(c->buffer_size, 65536);
     assert_int_equal(c->poll_interval_ms, 30000);
     assert_int_equal(c->workers, 0);
