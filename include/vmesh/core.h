@@ -177,6 +177,10 @@ vmesh_err vmesh_file_write(const char *path, const void *p, size_t n,
  * \ufffd, so the output is valid JSON whatever the input (peer-supplied
  * text included). vmesh_json_str appends s[0..n) with its quotes. */
 vmesh_err vmesh_json_str(vmesh_buf *out, const char *s, size_t n) VMESH_WUR;
+/* Appends the member `"name":"<lower-case hex of p[0..n)>"` (no comma):
+ * how claims documents show digests and identifiers, the way sha256sum
+ * and RV JSON write them. */
+vmesh_err vmesh_json_hex_member(vmesh_buf *out, const char *name, const uint8_t *p, size_t n) VMESH_WUR;
 /* RFC 3629 UTF-8 (no overlong forms, no surrogates, nothing above
  * U+10FFFF): the one validator, for JSON and CBOR text alike. NUL is valid
  * UTF-8; callers that need C strings refuse it themselves. */

@@ -191,6 +191,14 @@ vmesh_err vmesh_psa_sw_components_decode(vmesh_cbor *r, const char *field, size_
                                          size_t *count) VMESH_WUR;
 vmesh_err vmesh_psa_sw_components_encode(const vmesh_psa_sw_component *sw, size_t count, vmesh_buf *b) VMESH_WUR;
 
+/* Appraisal of one software component against one reference measurement
+ * (the rule PSA and CCA's platform token share): the name, when the
+ * reference value gives one, equals measurement-type; the digest bytes are
+ * equal (constant time) and fit the reference value's hash algorithm; the
+ * version, when given, is equal. The signer id is not compared, as in
+ * Veraison's psa-iot appraisal. */
+bool vmesh_psa_sw_component_matches(const vmesh_psa_sw_component *sc, const vmesh_rv_measurement *m);
+
 /* Enrolment of a psa-sim platform: adds to rv what an endorser publishes
  * for it, from the attester configuration it runs with (same keys as
  * vmesh_scheme_psa's attester, below): one measurement per software

@@ -96,6 +96,15 @@ bool vmesh_rv_has_class(const vmesh_rv_store *s, const char *scheme, const uint8
 /* Attribute values for (scheme, class, name): same convention. */
 size_t vmesh_rv_find_attrs(const vmesh_rv_store *s, const char *scheme, const uint8_t *class_id,
                            size_t class_len, const char *name, const char **out, size_t max);
+/* Unsigned-integer attributes (an accepted SNP guest policy, a TDX xfam):
+ * *res = 0 when (scheme, class) has no attribute `name`, 1 when one of
+ * them equals v, -1 when some exist and none does. Every value is read
+ * (strtoull base 0: decimal, 0x hex or 0 octal); one that is not an
+ * unsigned integer fails with VMESH_ERR_PARSE naming scheme, name and
+ * value, because a reference value the verifier cannot read must not
+ * silently narrow or widen what it accepts. */
+vmesh_err vmesh_rv_attr_u64_accepts(const vmesh_rv_store *s, const char *scheme, const uint8_t *class_id,
+                                    size_t class_len, const char *name, uint64_t v, int *res) VMESH_WUR;
 /* Epochs: count of RVPs, and the i-th (name, epoch). */
 size_t vmesh_rv_epoch_count(const vmesh_rv_store *s);
 bool vmesh_rv_epoch_at(const vmesh_rv_store *s, size_t i, const char **rvp, uint64_t *epoch);

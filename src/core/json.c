@@ -173,3 +173,16 @@ size_t vmesh_json_str_to(char *out, size_t cap, const char *s)
     out[o] = '\0';
     return o;
 }
+
+vmesh_err vmesh_json_hex_member(vmesh_buf *out, const char *name, const uint8_t *p, size_t n)
+{
+    vmesh_err rc = VMESH_OK;
+
+    VMESH_ENSURE(name != NULL && (p != NULL || n == 0), VMESH_ERR_ARG, "JSON hex member: no name or no bytes");
+    VMESH_GUARD(vmesh_json_str(out, name, strlen(name)));
+    VMESH_GUARD(vmesh_buf_append(out, ":\"", 2));
+    VMESH_GUARD(vmesh_hex_encode(p, n, out));
+    VMESH_GUARD(vmesh_buf_append_u8(out, '"'));
+out:
+    return rc;
+}

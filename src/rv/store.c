@@ -7,6 +7,7 @@
  */
 #include "rv_int.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -723,6 +724,39 @@ size_t vmesh_rv_find_attrs(const vmesh_rv_store *s, const char *scheme, const ui
         found++;
     }
     return found;
+}
+
+vmesh_err vmesh_rv_attr_u64_accepts(const vmesh_rv_store *s, const char *scheme, const uint8_t *class_id,
+                                    size_t class_len, const char *name, uint64_t v, int *res)
+{
+    vmesh_err rc = VMESH_OK;
+    size_t n;
+    rv_entry *const *c;
+
+    *res = 0;
+    if (s == NULL || name == NULL)
+        return VMESH_OK;
+    c = candidates(s, scheme, class_id, class_len, &n);
+    for (size_t i = 0; i < n; i++) {
+        const char *a;
+        char *end;
+        unsigned long long x;
+
+        if (c[i]->kind != VMESH_RV_ATTR || cmp_class(c[i], scheme, class_id, class_len) != 0 ||
+            strcmp(c[i]->name, name) != 0)
+            continue;
+        a = c[i]->value;
+        errno = 0;
+        x = strtoull(a, &end, 0);
+        VMESH_ENSURE(end != a && *end == '\0' && a[0] != '-' && errno == 0, VMESH_ERR_PARSE,
+                     "%s reference value %s \"%.40s\" is not an unsigned 64-bit integer", scheme, name, a);
+        if (*res == 0)
+            *res = -1;
+        if (x == v)
+            *res = 1;
+    }
+out:
+    return rc;
 }
 
 size_t vmesh_rv_epoch_count(const vmesh_rv_store *s)

@@ -188,28 +188,13 @@ static bool reserved_name(const char *n)
                          (strncmp(n, "rem", 3) == 0 && n[3] >= '0' && n[3] <= '3' && n[4] == '\0'));
 }
 
-static size_t hash_len_of(int alg)
-{
-    return vmesh_rv_hash_alg_len(alg);
-}
-
+/* A CCA platform's software components are PSA software components
+ * (draft-ffm-rats-cca-token §4.3.3), matched exactly as PSA matches them;
+ * the names CCA reserves for its own measurements (config, rim, rpv,
+ * rem0..3) never match a component. */
 static bool sw_matches(const vmesh_psa_sw_component *sc, const vmesh_rv_measurement *m)
 {
-    if (reserved_name(m->name))
-        return false;
-    if (m->name != NULL && m->name[0] != '\0' &&
-        (sc->measurement_type == NULL || strcmp(sc->measurement_type, m->name) != 0))
-        return false;
-    if (m->digest == NULL || m->digest_len != sc->measurement_value_len ||
-        !vmesh_crypto_memeq(m->digest, sc->measurement_value, m->digest_len))
-        return false;
-    if (m->digest_alg != 0 && hash_len_of(m->digest_alg) != sc->measurement_value_len)
-        return false;
-    /* version when the RV gives one; the signer id is not compared, as in
-     * Veraison (matchPlatformClaimsToReferenceValues: digest, label, version) */
-    if (m->version != NULL && (sc->version == NULL || strcmp(sc->version, m->version) != 0))
-        return false;
-    return true;
+    return !reserved_name(m->name) && vmesh_psa_sw_component_matches(sc, m);
 }
 
 static bool bytes_match(const vmesh_rv_measurement *m, const uint8_t *p, size_t n)

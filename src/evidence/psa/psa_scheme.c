@@ -72,7 +72,6 @@ static bool psa_detect(const uint8_t *p, size_t n)
 
 /* ---- attester: psa-sim -------------------------------------------------- */
 
-static size_t hash_len_of(int alg);
 
 typedef struct {
     vmesh_key *iak;
@@ -240,7 +239,7 @@ vmesh_err vmesh_psa_reference_values(const vmesh_kv *cfg, size_t ncfg, vmesh_rv_
             .version = sc->version,
             .signer_id = sc->signer_id_len ? sc->signer_id : NULL,
             .signer_id_len = sc->signer_id_len,
-            .digest_alg = alg > 0 && hash_len_of(alg) == sc->measurement_value_len ? alg : 0,
+            .digest_alg = alg > 0 && vmesh_rv_hash_alg_len(alg) == sc->measurement_value_len ? alg : 0,
             .digest = sc->measurement_value,
             .digest_len = sc->measurement_value_len,
         };
@@ -278,21 +277,7 @@ out:
 
 /* ---- verifier --------------------------------------------------------------- */
 
-static size_t hash_len_of(int alg)
-{
-    switch (alg) {
-    case VMESH_HASH_SHA256:
-        return 32;
-    case VMESH_HASH_SHA384:
-        return 48;
-    case VMESH_HASH_SHA512:
-        return 64;
-    default:
-        return 0;
-    }
-}
-
-static bool sw_matches(const vmesh_psa_sw_component *sc, const vmesh_rv_measurement *m)
+bool vmesh_psa_sw_component_matches(const vmesh_psa_sw_component *sc, const vmesh_rv_measurement *m)
 {
     if (m->name != NULL && m->name[0] != '\0' &&
         (sc->measurement_type == NULL || strcmp(sc->measurement_type, m->name) != 0))
@@ -301,7 +286,7 @@ static bool sw_matches(const vmesh_psa_sw_component *sc, const vmesh_rv_measurem
         !vmesh_crypto_memeq(m->digest, sc->measurement_value, m->digest_len))
         return false;
     /* a 32-byte value is a SHA-256 digest, 48 SHA-384, 64 SHA-512 */
-    if (m->digest_alg != 0 && hash_len_of(m->digest_alg) != sc->measurement_value_len)
+    if (m->digest_alg != 0 && vmesh_rv_hash_alg_len(m->digest_alg) != sc->measurement_value_len)
         return false;
     if (m->version != NULL && (sc->version == NULL || strcmp(sc->version, m->version) != 0))
         return false;
@@ -342,7 +327,7 @@ static vmesh_err match_software(const vmesh_appraisal_in *in, const vmesh_psa_cl
         bool ok = false;
 
         for (size_t j = 0; j < nrv && !ok; j++)
-            ok = sw_matches(&c->sw[*first_bad], rv[j]);
+            ok = vmesh_psa_sw_component_matches(&c->sw[*first_bad], rv[j]);
         if (!ok)
             break;
     }

@@ -259,22 +259,7 @@ static bool attr_true(const vmesh_rv_store *rv, const char *name)
 /* Accepted unsigned values of an attribute: 0 none given, 1 v accepted, -1 not. */
 static vmesh_err attr_u64_accepts(const vmesh_rv_store *rv, const char *name, uint64_t v, int *res)
 {
-    vmesh_err rc = VMESH_OK;
-    const char *a[32];
-    size_t n = attrs(rv, name, a, 32);
-
-    *res = n > 0 ? -1 : 0;
-    for (size_t i = 0; i < n; i++) {
-        char *end;
-        unsigned long long x = strtoull(a[i], &end, 0);
-
-        VMESH_ENSURE(end != a[i] && *end == '\0' && a[i][0] != '-', VMESH_ERR_PARSE,
-                     "sev-snp reference value %s \"%.40s\" is not an unsigned integer", name, a[i]);
-        if (x == v)
-            *res = 1;
-    }
-out:
-    return rc;
+    return vmesh_rv_attr_u64_accepts(rv, VMESH_SNP_CLASS, snp_class, SNP_CLASS_LEN, name, v, res);
 }
 
 /* min-tcb values: "bl=..,tee=..,snp=..,ucode=.." or "Product:bl=.." (only
@@ -319,17 +304,10 @@ out:
 static vmesh_err put_hex(vmesh_buf *b, const char *name, const uint8_t *p, size_t n, bool comma)
 {
     vmesh_err rc = VMESH_OK;
-    static const char hx[] = "0123456789abcdef";
 
-    VMESH_GUARD(vmesh_buf_append(b, comma ? ",\"" : "\"", comma ? 2 : 1));
-    VMESH_GUARD(vmesh_buf_append(b, name, strlen(name)));
-    VMESH_GUARD(vmesh_buf_append(b, "\":\"", 3));
-    for (size_t i = 0; i < n; i++) {
-        char c[2] = {hx[p[i] >> 4], hx[p[i] & 15]};
-
-        VMESH_GUARD(vmesh_buf_append(b, c, 2));
-    }
-    VMESH_GUARD(vmesh_buf_append_u8(b, '"'));
+    if (comma)
+        VMESH_GUARD(vmesh_buf_append_u8(b, ','));
+    VMESH_GUARD(vmesh_json_hex_member(b, name, p, n));
 out:
     return rc;
 }

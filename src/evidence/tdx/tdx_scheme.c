@@ -96,22 +96,7 @@ static uint64_t le64(const uint8_t *p)
 /* Accepted values of a u64 attribute: 0 none given, 1 accepted, -1 not. */
 static vmesh_err attr_u64_accepts(const vmesh_rv_store *rv, const char *name, uint64_t v, int *res)
 {
-    vmesh_err rc = VMESH_OK;
-    const char *a[32];
-    size_t n = attrs(rv, name, a, 32);
-
-    *res = n > 0 ? -1 : 0;
-    for (size_t i = 0; i < n; i++) {
-        char *end;
-        unsigned long long x = strtoull(a[i], &end, 0);
-
-        VMESH_ENSURE(end != a[i] && *end == '\0' && a[i][0] != '-', VMESH_ERR_PARSE,
-                     "tdx reference value %s \"%.40s\" is not an unsigned integer", name, a[i]);
-        if (x == v)
-            *res = 1;
-    }
-out:
-    return rc;
+    return vmesh_rv_attr_u64_accepts(rv, VMESH_TDX_CLASS, tdx_class, TDX_CLASS_LEN, name, v, res);
 }
 
 static vmesh_err att_key_of(const uint8_t xy[64], vmesh_key **k)
@@ -253,17 +238,9 @@ out:
 static vmesh_err put_hex(vmesh_buf *b, const char *name, const uint8_t *p, size_t n)
 {
     vmesh_err rc = VMESH_OK;
-    static const char hx[] = "0123456789abcdef";
 
-    VMESH_GUARD(vmesh_buf_append(b, ",\"", 2));
-    VMESH_GUARD(vmesh_buf_append(b, name, strlen(name)));
-    VMESH_GUARD(vmesh_buf_append(b, "\":\"", 3));
-    for (size_t i = 0; i < n; i++) {
-        char c[2] = {hx[p[i] >> 4], hx[p[i] & 15]};
-
-        VMESH_GUARD(vmesh_buf_append(b, c, 2));
-    }
-    VMESH_GUARD(vmesh_buf_append_u8(b, '"'));
+    VMESH_GUARD(vmesh_buf_append_u8(b, ','));
+    VMESH_GUARD(vmesh_json_hex_member(b, name, p, n));
 out:
     return rc;
 }

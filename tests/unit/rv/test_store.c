@@ -340,6 +340,41 @@ static void hash_names(void **state)
     assert_int_equal(vmesh_rv_hash_alg_len(VMESH_HASH_SHA256), 32);
 }
 
+/* Every value of an unsigned attribute counts (no cap), any base strtoull
+ * reads; a value that is not an unsigned integer names itself. */
+static void u64_attributes(void **state)
+{
+    vmesh_rv_store *s = NULL;
+    vmesh_rv_env env = env_of("sev-snp", cls_a, sizeof(cls_a) - 1);
+    char v[32];
+    int res = 7;
+
+    (void)state;
+    assert_int_equal(vmesh_rv_store_new(&s), VMESH_OK);
+    assert_int_equal(vmesh_rv_attr_u64_accepts(s, "sev-snp", cls_a, sizeof(cls_a) - 1, "policy", 5, &res), VMESH_OK);
+    assert_int_equal(res, 0);
+    for (int i = 0; i < 40; i++) { /* more than any fixed array the schemes used to read into */
+        snprintf(v, sizeof(v), "0x%x", 0x30000 + i);
+        assert_int_equal(vmesh_rv_add_attr(s, &env, "policy", v), VMESH_OK);
+    }
+    assert_int_equal(vmesh_rv_attr_u64_accepts(s, "sev-snp", cls_a, sizeof(cls_a) - 1, "policy", 0x30000 + 39, &res),
+                     VMESH_OK);
+    assert_int_equal(res, 1);
+    assert_int_equal(vmesh_rv_attr_u64_accepts(s, "sev-snp", cls_a, sizeof(cls_a) - 1, "policy", 1, &res), VMESH_OK);
+    assert_int_equal(res, -1);
+    /* another class or scheme sees none of them */
+    assert_int_equal(vmesh_rv_attr_u64_accepts(s, "tdx", cls_a, sizeof(cls_a) - 1, "policy", 0x30000, &res), VMESH_OK);
+    assert_int_equal(res, 0);
+    assert_int_equal(vmesh_rv_add_attr(s, &env, "vmpl", "-1"), VMESH_OK);
+    assert_int_equal(vmesh_rv_attr_u64_accepts(s, "sev-snp", cls_a, sizeof(cls_a) - 1, "vmpl", 0, &res),
+                     VMESH_ERR_PARSE);
+    assert_non_null(strstr(vmesh_err_detail(), "vmpl"));
+    assert_int_equal(vmesh_rv_add_attr(s, &env, "xfam", "99999999999999999999999"), VMESH_OK);
+    assert_int_equal(vmesh_rv_attr_u64_accepts(s, "sev-snp", cls_a, sizeof(cls_a) - 1, "xfam", 0, &res),
+                     VMESH_ERR_PARSE);
+    vmesh_rv_store_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -351,6 +386,7 @@ int main(void)
         cmocka_unit_test(caps_and_validation),
         cmocka_unit_test(merge_and_iterate),
         cmocka_unit_test(hash_names),
+        cmocka_unit_test(u64_attributes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
