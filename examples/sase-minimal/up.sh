@@ -59,22 +59,29 @@ start rvp-serve "$VMESH" rvp serve --root rvpweb --listen "127.0.0.1:$RVP_PORT"
 start rvp-tick "$VMESH" rvp tick --key rvp.key --out rvpweb --every 30
 (cd www && exec python3 -m http.server --bind 127.0.0.1 "$APP_PORT") >"$D/app.out" 2>"$D/app.err" &
 echo "PID_app=$!" >> "$STATE"
+# wait_for WHAT URL CODE: until URL answers CODE (at most 60 s: a loaded
+# machine starts python slowly), else say which part did not come up.
+wait_for() {
+    for _ in $(seq 1 600); do
+        [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$2" || true)" = "$3" ] && return 0
+        sleep 0.1
+    done
+    echo "up.sh: $1 did not answer $3 at $2 within 60 s (logs in $D)" >&2
+    exit 1
+}
+wait_for "the app (python3 -m http.server)" "http://127.0.0.1:$APP_PORT/" 200
+wait_for "the RVP (vmesh rvp serve)" "http://127.0.0.1:$RVP_PORT/bell.cwt" 200
 
 for role in server client; do
     sed -e "s|@DIR@|$D|g" -e "s|@APP_PORT@|$APP_PORT|g" -e "s|@IN_PORT@|$IN_PORT|g" -e "s|@OUT_PORT@|$OUT_PORT|g" \
         -e "s|@RVP_PORT@|$RVP_PORT|g" -e "s|@ADMIN_PORT@|$ADMIN_PORT|g" -e "s|@CADMIN_PORT@|$CADMIN_PORT|g" \
         "$HERE/$role.yaml" > "$D/$role.yaml"
 done
-sleep 0.5
 echo "== sidecars"
 start server "$VMESH" proxy -c "$D/server.yaml"
 start client "$VMESH" proxy -c "$D/client.yaml"
-for port in "$ADMIN_PORT" "$CADMIN_PORT"; do
-    for _ in $(seq 1 100); do
-        [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/ready" || true)" = 200 ] && break
-        sleep 0.1
-    done
-done
+wait_for "the PoP sidecar" "http://127.0.0.1:$ADMIN_PORT/ready" 200
+wait_for "the client sidecar" "http://127.0.0.1:$CADMIN_PORT/ready" 200
 echo
 echo "up: $D"
 echo "  curl http://127.0.0.1:$OUT_PORT/                 (through both sidecars)"

@@ -28,8 +28,11 @@ void sase_print_json(demo *d)
                                       "p50_ms", ms_json(st->p50, st->nlat > 0), "p99_ms",
                                       ms_json(st->p99, st->nlat > 0)));
     }
-    rev = json_pack("{s:o, s:i, s:i}", "cutoff_ms",
-                    ms_json(d->cutoff_ms, d->revocation_ran && d->cutoff_ms >= 0), "refused_after",
+    rev = json_pack("{s:o, s:o, s:i, s:i}", "cutoff_ms",
+                    ms_json(d->cutoff_ms, d->revocation_ran && d->cutoff_ms >= 0),
+                    "last_admitted_ms",
+                    ms_json(d->last_admitted_ms, d->revocation_ran && d->last_admitted_ms >= 0),
+                    "refused_after",
                     (json_int_t)d->refused_after, "admitted_after_restore",
                     (json_int_t)d->admitted_after_restore);
     for (size_t i = 0; i < d->acc.n; i++)

@@ -552,23 +552,30 @@ out:
 
 /* Requests one per client, in rounds, until every client got the outcome
  * `want_admitted` or the deadline; returns the time of the last client's
- * change in ms after t0, or -1. */
-static double converge(demo *d, double t0, bool want_admitted, double deadline_ms)
+ * change in ms after t0, or -1. *other_ms: the start (ms after t0) of the
+ * latest request that still got the other outcome (-1: none). */
+static double converge(demo *d, double t0, bool want_admitted, double deadline_ms,
+                       double *other_ms)
 {
     bool *done = calloc((size_t)d->opt.clients, sizeof(bool));
     int left = d->opt.clients;
     double last = -1, ms;
 
+    *other_ms = -1;
     if (done == NULL)
         return -1;
     while (left > 0 && demo_now_ms() - t0 < deadline_ms && !demo_interrupted()) {
         for (int i = 0; i < d->opt.clients; i++) {
+            double start = demo_now_ms() - t0;
+
             if (done[i])
                 continue;
             if (request(d, i, &ms) == want_admitted) {
                 done[i] = true;
                 left--;
                 last = demo_now_ms() - t0;
+            } else if (start > *other_ms) {
+                *other_ms = start;
             }
         }
         if (left > 0)
@@ -582,7 +589,7 @@ static double converge(demo *d, double t0, bool want_admitted, double deadline_m
  * not; every client must come to that outcome: *ms is how long that took
  * after the publication (-1: not all did in time), *n how many clients
  * have it on one more request each. */
-static vmesh_err publish_pop(demo *d, bool approved, double *ms, int *n)
+static vmesh_err publish_pop(demo *d, bool approved, double *ms, int *n, double *other_ms)
 {
     vmesh_err rc = VMESH_OK;
     double t0, unused;
@@ -590,7 +597,9 @@ static vmesh_err publish_pop(demo *d, bool approved, double *ms, int *n)
     VMESH_GUARD(pop_rv(d, approved));
     VMESH_GUARD(publish(d));
     t0 = demo_now_ms();
-    *ms = converge(d, t0, approved, d->opt.poll_s * 3000.0 + 10000.0);
+    /* how long to keep asking (not a judgement: a loaded machine runs the
+     * rounds slowly) */
+    *ms = converge(d, t0, approved, d->opt.poll_s * 3000.0 + 60000.0, other_ms);
     VMESH_ENSURE(!demo_interrupted(), VMESH_ERR_IO, "interrupted");
     *n = 0;
     for (int i = 0; i < d->opt.clients; i++)
@@ -602,23 +611,28 @@ out:
 static vmesh_err revocation(demo *d)
 {
     vmesh_err rc = VMESH_OK;
-    double bound_ms = d->opt.poll_s * 1000.0 * 1.1 + 1000.0;
+    double bound_ms = d->opt.poll_s * 1000.0 * 1.1 + 1000.0, unused;
 
     d->revocation_ran = true;
     demo_say(&d->acc,
              "\n== Revocation: the RVP publishes epoch %d, whose reference values no longer "
              "approve the PoP's workload\n",
              d->epoch + 1);
-    VMESH_GUARD(publish_pop(d, false, &d->cutoff_ms, &d->refused_after));
+    VMESH_GUARD(publish_pop(d, false, &d->cutoff_ms, &d->refused_after, &d->last_admitted_ms));
     if (d->cutoff_ms >= 0)
         demo_say(&d->acc,
                  "   every client refuses the PoP %.0f ms after the publication (poll interval %d "
-                 "s); then %d/%d refused\n",
-                 d->cutoff_ms, d->opt.poll_s, d->refused_after, d->opt.clients);
+                 "s; the last request still admitted started after %.0f ms); then %d/%d "
+                 "refused\n",
+                 d->cutoff_ms, d->opt.poll_s, d->last_admitted_ms, d->refused_after,
+                 d->opt.clients);
     else
         demo_say(&d->acc, "   NOT every client cut the PoP off in time; then %d/%d refused\n",
                  d->refused_after, d->opt.clients);
-    demo_check_add(&d->acc, d->cutoff_ms >= 0 && d->cutoff_ms <= bound_ms,
+    /* Judged by the requests, not by the round that observes them: no
+     * request that started later than one poll interval (+10 % jitter, +1 s)
+     * after the publication was admitted, and every client came to refuse. */
+    demo_check_add(&d->acc, d->cutoff_ms >= 0 && d->last_admitted_ms <= bound_ms,
                    "revocation: every client refused the PoP within one poll interval (%d s, +10%% "
                    "jitter, +1 s slack)",
                    d->opt.poll_s);
@@ -628,7 +642,7 @@ static vmesh_err revocation(demo *d)
     demo_say(&d->acc,
              "\n== Restore: the RVP publishes epoch %d approving the PoP's workload again\n",
              d->epoch + 1);
-    VMESH_GUARD(publish_pop(d, true, &d->restore_ms, &d->admitted_after_restore));
+    VMESH_GUARD(publish_pop(d, true, &d->restore_ms, &d->admitted_after_restore, &unused));
     if (d->restore_ms >= 0)
         demo_say(
             &d->acc,

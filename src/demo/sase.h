@@ -61,6 +61,12 @@ typedef struct {
     mode_stats modes[M__COUNT];
     bool revocation_ran;
     double cutoff_ms, restore_ms;
+    /* Start of the latest request that was still admitted after the
+     * revocation's publication (ms after it; -1: none): what the deadline
+     * check judges, because a request admitted that started after the
+     * deadline proves a late cut-off whatever the machine's load, while
+     * cutoff_ms also counts the demo's own round over the clients. */
+    double last_admitted_ms;
     int refused_after, admitted_after_restore, unattested_admitted;
 } demo;
 

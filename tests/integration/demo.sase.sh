@@ -33,8 +33,15 @@ for m in ("central", "local", "passport"):
     out(isinstance(s["p50_ms"], (int, float)) and isinstance(s["p99_ms"], (int, float))
         and 0 < s["p50_ms"] <= s["p99_ms"], "%s: p50 %s <= p99 %s ms" % (m, s["p50_ms"], s["p99_ms"]))
 r = d["revocation"]
-out(isinstance(r["cutoff_ms"], (int, float)) and 0 <= r["cutoff_ms"] <= poll * 1100 + 1000,
-    "revocation: PoP cut off by every client %s ms after the publication (poll interval %d s)" % (r["cutoff_ms"], poll))
+# The deadline is judged by the requests: none that started later than one
+# poll interval (+10 %, +1 s) after the publication was admitted. cutoff_ms
+# (when the demo saw the last client refuse) also counts its own round over
+# the clients, which a loaded machine makes slow: printed, not judged.
+la = r["last_admitted_ms"]
+out(isinstance(r["cutoff_ms"], (int, float)) and r["cutoff_ms"] >= 0
+    and (la is None or 0 <= la <= poll * 1100 + 1000),
+    "revocation: PoP cut off by every client (observed after %s ms; last admitted request started at %s ms; poll interval %d s)"
+    % (r["cutoff_ms"], la, poll))
 out(r["refused_after"] == n, "revocation: %d/%d clients refuse the PoP afterwards" % (r["refused_after"], n))
 out(r["admitted_after_restore"] == n, "restore: %d/%d clients admitted again" % (r["admitted_after_restore"], n))
 out(d["unattested_admitted"] == 0, "unattested admitted: %d" % d["unattested_admitted"])

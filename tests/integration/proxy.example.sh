@@ -16,6 +16,12 @@ body=$(curl -s --max-time 10 "http://127.0.0.1:$OUT_PORT/")
 [ "$body" = "hello from the tenant app behind an attested sidecar" ] && ok "curl through the sidecars" || fail "curl got: $body"
 curl -s "http://127.0.0.1:$CADMIN_PORT/metrics" | grep -q '^vmesh_rv_epoch{rvp="acme"} 1' && ok "client synced the RVP bundle" || fail "no rv epoch"
 D=$(sed -n 's/^DIR=//p' "$T/example.state")
+# the sidecar writes the record when the connection has closed on both
+# sides, which may be just after curl has its body: wait for it (10 s at most)
+for _ in $(seq 1 100); do
+    grep -q '"peer":"spiffe://sase.example/pop/tenant-web"' "$D/client-access.log" 2>/dev/null && break
+    sleep 0.1
+done
 grep -q '"peer":"spiffe://sase.example/pop/tenant-web"' "$D/client-access.log" && ok "client access log names the PoP" || fail "client access log"
 expect_exit 0 "down.sh" -- bash "$EX/down.sh"
 [ ! -e "$D" ] && ok "down.sh removed the temp dir" || fail "temp dir left"

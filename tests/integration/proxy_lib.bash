@@ -132,7 +132,7 @@ YAML
 start_app() {
     (cd "$T/www" && exec python3 -m http.server --bind 127.0.0.1 "$APP_PORT" >"$T/app.log" 2>&1) &
     px_pids+=($!); APP_PID=$!
-    wait_port "$APP_PORT" || { echo "app did not start"; exit 1; }
+    wait_port "$APP_PORT" 60 || { echo "app did not start"; exit 1; }
 }
 
 # start_proxy ROLE: starts vmesh proxy -c ROLE.yaml; PID in ${ROLE^^}_PID.
@@ -143,7 +143,7 @@ start_proxy() {
     px_pids+=("$pid")
     eval "${1^^}_PID=$pid"
     local admin=$SADMIN; [ "$1" = client ] && admin=$CADMIN
-    wait_ready "$admin" 20 || { echo "proxy $1 not ready"; sed 's/^/  /' "$T/$1.err" | tail -20; exit 1; }
+    wait_ready "$admin" 60 || { echo "proxy $1 not ready"; sed 's/^/  /' "$T/$1.err" | tail -20; exit 1; }
 }
 
 # stop_proxy ROLE: SIGTERM, wait, check exit 0 and no sanitizer report
@@ -179,7 +179,7 @@ http {
 NGX
     nginx -c "$T/nginx/nginx.conf" -p "$T/nginx" 2>"$T/nginx/start.err" &
     px_pids+=($!); APP_PID=$!
-    wait_port "$APP_PORT" || { echo "nginx did not start"; cat "$T/nginx/start.err"; exit 1; }
+    wait_port "$APP_PORT" 60 || { echo "nginx did not start"; cat "$T/nginx/start.err"; exit 1; }
 }
 
 # start_slow_app: python app serving $T/www plus /slow?s=SECONDS
@@ -202,7 +202,7 @@ http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_foreve
 PY
     python3 "$T/slowapp.py" "$APP_PORT" "$T/www" >"$T/app.log" 2>&1 &
     px_pids+=($!); APP_PID=$!
-    wait_port "$APP_PORT" || { echo "app did not start"; exit 1; }
+    wait_port "$APP_PORT" 60 || { echo "app did not start"; exit 1; }
 }
 
 # start_echo_app: a TCP echo server on $APP_PORT (the app), for tests that
