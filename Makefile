@@ -5,6 +5,8 @@ CHECK_BUILD ?= build-check
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 10
 DEMO_CLIENTS ?= 10
+# ccache, when installed, makes rebuilds cheap; nothing needs it.
+LAUNCHER    := $(if $(shell command -v ccache 2>/dev/null),-DCMAKE_C_COMPILER_LAUNCHER=ccache)
 
 .PHONY: all deps build check demo demo-foundation bench install clean format
 
@@ -21,7 +23,7 @@ build: deps
 # warnings are errors here (VMESH_WERROR), not in user builds.
 check: deps
 	cmake -S . -B $(CHECK_BUILD) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DVMESH_WERROR=ON \
-	      -DVMESH_SANITIZE=ON -DVMESH_FUZZ=ON -DVMESH_FUZZ_SECONDS=$(FUZZ_SECONDS)
+	      -DVMESH_SANITIZE=ON -DVMESH_FUZZ=ON -DVMESH_FUZZ_SECONDS=$(FUZZ_SECONDS) $(LAUNCHER)
 	cmake --build $(CHECK_BUILD) -j$(JOBS)
 	cd $(CHECK_BUILD) && ctest --output-on-failure -j$(JOBS)
 
