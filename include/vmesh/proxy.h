@@ -55,6 +55,13 @@ typedef struct vmesh_proxy vmesh_proxy;
  * policies, and opens every listener (so that a port conflict is reported
  * here). Nothing is served until vmesh_proxy_run. */
 vmesh_err vmesh_proxy_new(const char *config_path, vmesh_proxy **out) VMESH_WUR;
+/* A dry run of vmesh_proxy_new (what `vmesh proxy --check` does): the same
+ * loading path (configuration, certificates matched against their keys,
+ * the attester instantiated, RVP, bell and verifier keys and rv-files
+ * loaded, policies validated, app and upstream addresses resolved) and so
+ * the same error messages, without opening a listener, the admin endpoint
+ * or the access log. */
+vmesh_err vmesh_proxy_check(const char *config_path) VMESH_WUR;
 /* Serves until drained. Blocks SIGHUP, SIGTERM, SIGINT (and ignores
  * SIGPIPE) in the calling thread before starting workers, and takes them
  * through a signalfd: SIGHUP reloads, SIGTERM / SIGINT drain (stop

@@ -242,6 +242,9 @@ typedef struct vmesh_rvp_server vmesh_rvp_server;
 /* listen: "HOST:PORT" (IPv4 address), "[IPv6]:PORT" or ":PORT" (all
  * IPv4 interfaces); port 0 picks a free port (see vmesh_rvp_server_port). */
 vmesh_err vmesh_rvp_server_start(const char *root, const char *listen, vmesh_rvp_server **out) VMESH_WUR;
+/* What vmesh_rvp_server_start checks before it binds (the served directory
+ * opens, listen parses and resolves), with its messages; opens no socket. */
+vmesh_err vmesh_rvp_server_check(const char *root, const char *listen) VMESH_WUR;
 uint16_t vmesh_rvp_server_port(const vmesh_rvp_server *s);
 /* Stops serving and frees; NULL is fine. */
 void vmesh_rvp_server_stop(vmesh_rvp_server *s);

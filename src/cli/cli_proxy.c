@@ -2,8 +2,9 @@
  * vmesh proxy -c CONFIG.yaml: the sidecar (docs/PROXY.md). Parses the
  * options, loads the configuration (every error names the key and line),
  * opens the listeners and serves until SIGTERM / SIGINT drains it; SIGHUP
- * reloads. --check only validates the configuration. It never serves with
- * a configuration it could not fully load.
+ * reloads. --check is a dry run of the start (the same loading path and
+ * messages, no listener opened); --check-syntax reads the configuration
+ * file alone. It never serves with a configuration it could not fully load.
  */
 #include "cli.h"
 #include "vmesh/proxy.h"
@@ -16,14 +17,19 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: vmesh proxy -c CONFIG.yaml [--check]\n"
+            "usage: vmesh proxy -c CONFIG.yaml [--check | --check-syntax]\n"
             "\n"
             "The sidecar: inbound listeners terminate attested mutual TLS and forward to a local\n"
             "app; outbound listeners take local plaintext and open attested TLS to upstreams.\n"
             "Every configuration key is documented in docs/PROXY.md.\n"
             "\n"
             "  -c, --config FILE   the YAML configuration\n"
-            "  --check             validate the configuration and exit (0 valid, 1 not)\n"
+            "  --check             dry run of a start: load the configuration, certificates and\n"
+            "                      their keys, the attester, RVP/bell/verifier keys, rv-files and\n"
+            "                      policy, resolve app and upstream addresses; open no socket;\n"
+            "                      fail with the message a start would give\n"
+            "  --check-syntax      read the configuration file alone (for files that name paths\n"
+            "                      of another machine, e.g. a ConfigMap checked in CI)\n"
             "\n"
             "signals: SIGHUP reloads configuration, certificates, policy and rv-files without\n"
             "dropping open connections; SIGTERM / SIGINT drain (stop accepting, finish open\n"
@@ -35,11 +41,12 @@ int cli_proxy(int argc, char **argv)
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"check", no_argument, NULL, 'k'},
+        {"check-syntax", no_argument, NULL, 'K'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *path = NULL;
-    bool check = false;
+    bool check = false, syntax = false;
     vmesh_proxy *p = NULL;
     vmesh_err rc;
     int c, ret;
@@ -52,6 +59,9 @@ int cli_proxy(int argc, char **argv)
             break;
         case 'k':
             check = true;
+            break;
+        case 'K':
+            check = syntax = true;
             break;
         case 'h':
             usage(stdout);
@@ -70,6 +80,9 @@ int cli_proxy(int argc, char **argv)
         uint64_t nofile = 1024, need = 0;
         uint32_t m;
         bool derived = false;
+        /* The dry run fails with the real start's words. */
+        if (!syntax && (rc = vmesh_proxy_check(path)) != VMESH_OK)
+            return cli_fail("proxy", rc, "cannot start");
         rc = vmesh_proxy_config_load(path, &cfg);
         if (rc != VMESH_OK) {
             vmesh_proxy_config_free(cfg);
@@ -79,7 +92,10 @@ int cli_proxy(int argc, char **argv)
         if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
             nofile = rl.rlim_max == RLIM_INFINITY ? 1048576 : (uint64_t)rl.rlim_max;
         m = vmesh_proxy_config_max_connections(cfg, nofile, &need, &derived);
-        printf("vmesh proxy: %s is valid\n", path);
+        printf("vmesh proxy: %s is valid%s\n", path,
+               syntax ? " (the file only: nothing it names was opened)"
+                      : " (certificates, keys, attester, policy and addresses loaded as a "
+                        "start would)");
         printf("limits.max-connections: %u (%s), needing about %llu file descriptors; the hard "
                "limit here is %llu%s\n",
                m, derived ? "derived from the limit" : "configured", (unsigned long long)need,

@@ -318,7 +318,7 @@ out:
 
 static void serve_usage(FILE *f)
 {
-    fprintf(f, "usage: vmesh rvp serve --root WWWDIR --listen ADDR\n"
+    fprintf(f, "usage: vmesh rvp serve --root WWWDIR --listen ADDR [--check]\n"
                "\n"
                "Serves the files under WWWDIR (manifest.jws, sets/, bell.cwt) over HTTP: GET\n"
                "and HEAD only, strong ETag (quoted SHA-256 of the file) and If-None-Match ->\n"
@@ -327,6 +327,8 @@ static void serve_usage(FILE *f)
                "\n"
                "  --root DIR     the directory to serve\n"
                "  --listen ADDR  HOST:PORT, [IPv6]:PORT or :PORT (port 0: any free port)\n"
+               "  --check        dry run: open WWWDIR and resolve ADDR as a start would, bind\n"
+               "                 nothing, exit 0 or 1 with the start's message\n"
                "\n"
                "Prints \"listening on PORT\" and serves until SIGTERM or SIGINT.\n"
                "exit status: 0 stopped by a signal, 1 error\n");
@@ -336,9 +338,11 @@ static int serve(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"root", required_argument, NULL, 'r'}, {"listen", required_argument, NULL, 'l'},
-        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
+        {"check", no_argument, NULL, 'k'},      {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char *root = NULL, *listen = NULL;
+    bool check = false;
     vmesh_rvp_server *srv = NULL;
     int c, ret = CLI_EXIT_ERROR;
     vmesh_err rc;
@@ -348,12 +352,22 @@ static int serve(int argc, char **argv)
         switch (c) {
         case 'r': root = optarg; break;
         case 'l': listen = optarg; break;
+        case 'k': check = true; break;
         case 'h': serve_usage(stdout); ret = CLI_EXIT_OK; goto out;
         default: ret = cli_usage_error("rvp serve", "unknown or incomplete option"); goto out;
         }
     }
     if (root == NULL || listen == NULL) {
         ret = cli_usage_error("rvp serve", "--root and --listen are required");
+        goto out;
+    }
+    if (check) {
+        if ((rc = vmesh_rvp_server_check(root, listen)) != VMESH_OK) {
+            ret = cli_fail("rvp serve", rc, "starting the server");
+            goto out;
+        }
+        printf("vmesh rvp serve: %s and %s are valid (nothing bound)\n", root, listen);
+        ret = CLI_EXIT_OK;
         goto out;
     }
     signal(SIGTERM, on_signal);
@@ -377,6 +391,7 @@ static void sync_usage(FILE *f)
 {
     fprintf(f, "usage: vmesh rvp sync --rvp SPEC [--rvp SPEC ...] --state DIR [--interval S]\n"
                "                      [--once] [--json] [--clients N] [--bell-key KEY ...] [-v]\n"
+               "                      [--check]\n"
                "\n"
                "Runs the trust-bundle sync client of a verifier: loads the last good state\n"
                "from DIR, then polls every RVP's manifest.jws (If-None-Match), checks\n"
@@ -395,6 +410,8 @@ static void sync_usage(FILE *f)
                "  --bell-key KEY  also fetch URL/bell.cwt of the first RVP and check it with KEY;\n"
                "                  given again, follow one bell per RVP (URL/bell.cwt of each)\n"
                "  -v              log accepted epochs too (info level)\n"
+               "  --check         dry run: load every --rvp key and --bell-key as a start would,\n"
+               "                  poll nothing, exit 0 or 1 with the start's message\n"
                "\n"
                "exit status: 0 ok, 1 error (with --once: some RVP failed or was refused; the\n"
                "last good snapshot is still printed)\n");
@@ -519,13 +536,13 @@ static int sync_cmd(int argc, char **argv)
         {"rvp", required_argument, NULL, 'r'},      {"state", required_argument, NULL, 's'},
         {"interval", required_argument, NULL, 'i'}, {"once", no_argument, NULL, '1'},
         {"json", no_argument, NULL, 'j'},           {"clients", required_argument, NULL, 'c'},
-        {"bell-key", required_argument, NULL, 'b'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"bell-key", required_argument, NULL, 'b'}, {"check", no_argument, NULL, 'k'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
     const char **specs = NULL, *state = NULL, *bell_key_paths[VMESH_BELL_MAX_BELLS];
     size_t nspecs = 0, nbell_keys = 0;
     long interval = 30, nclients = 1, v;
-    bool once = false, json = false, verbose = false;
+    bool once = false, json = false, verbose = false, check = false;
     sync_client *clients = NULL;
     vmesh_bell_view **bells = NULL;
     vmesh_key *bell_keys[VMESH_BELL_MAX_BELLS] = {0};
@@ -543,6 +560,7 @@ static int sync_cmd(int argc, char **argv)
         case '1': once = true; break;
         case 'j': json = true; break;
         case 'v': verbose = true; break;
+        case 'k': check = true; break;
         case 'b':
             if (nbell_keys >= VMESH_BELL_MAX_BELLS) {
                 ret = cli_usage_error("rvp sync", "at most %d --bell-key", VMESH_BELL_MAX_BELLS);
@@ -584,7 +602,7 @@ static int sync_cmd(int argc, char **argv)
             goto out;
         }
     }
-    if (nclients > 1 && mkdir(state, 0700) != 0 && errno != EEXIST) {
+    if (nclients > 1 && !check && mkdir(state, 0700) != 0 && errno != EEXIST) {
         fprintf(stderr, "vmesh rvp sync: cannot create %s: %s\n", state, strerror(errno));
         goto out;
     }
@@ -629,6 +647,12 @@ static int sync_cmd(int argc, char **argv)
                 goto out;
             }
         }
+    }
+    if (check) {
+        printf("vmesh rvp sync: %zu RVP%s and %zu bell key%s loaded (nothing polled)\n", nspecs,
+               nspecs == 1 ? "" : "s", nbell_keys, nbell_keys == 1 ? "" : "s");
+        ret = CLI_EXIT_OK;
+        goto out;
     }
     if (once) {
         vmesh_err prc = vmesh_sync_poll_once(clients[0].sync);

@@ -61,6 +61,9 @@ static void usage(FILE *f)
             "  --max-body BYTES     evidence size cap (default 1048576)\n"
             "  --id NAME            replica name, sent in the Vmesh-Replica response header\n"
             "  -v, --verbose        log at debug level\n"
+            "  --check              dry run: load every key, reference value and --rvp as a\n"
+            "                       start would and resolve --listen; bind nothing, poll\n"
+            "                       nothing; exit 0 or 1 with the start's message\n"
             "\n"
             "exit status: 0 after SIGTERM/SIGINT, 1 error\n");
 }
@@ -90,7 +93,7 @@ static int serve(int argc, char **argv)
         {"timeout", required_argument, NULL, 'o'},     {"max-body", required_argument, NULL, 'B'},
         {"id", required_argument, NULL, 'i'},          {"verbose", no_argument, NULL, 'v'},
         {"bell-key", required_argument, NULL, 'b'},    {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"check", no_argument, NULL, 'K'},             {NULL, 0, NULL, 0},
     };
     const char *rv_files[MAX_RV], *rvps[MAX_RVP], *bell_paths[VMESH_BELL_MAX_BELLS];
     size_t nrv = 0, nrvp = 0, nbells = 0;
@@ -107,7 +110,7 @@ static int serve(int argc, char **argv)
     vmesh_verifier_config vcfg;
     vmesh_service_config scfg;
     uint8_t session_key[32];
-    bool have_session_key = false;
+    bool have_session_key = false, check = false;
     sigset_t set;
 #ifdef VMESH_HAVE_SYNC
     vmesh_sync *sync = NULL;
@@ -123,6 +126,7 @@ static int serve(int argc, char **argv)
         case 's': session_key_path = optarg; break;
         case 'i': id = optarg; break;
         case 'v': vmesh_log_set_level(VMESH_LOG_DEBUG); break;
+        case 'K': check = true; break;
         case 'r':
             if (nrv == MAX_RV) {
                 ret = cli_usage_error("verifier", "at most %d --rv files", MAX_RV);
@@ -273,6 +277,18 @@ static int serve(int argc, char **argv)
     scfg.max_body = (size_t)max_body;
     if ((rc = vmesh_service_new(&scfg, &svc)) != VMESH_OK) {
         ret = cli_fail("verifier", rc, "service");
+        goto out;
+    }
+    if (check) {
+        struct sockaddr_storage ss;
+        socklen_t sl;
+        if ((rc = vmesh_net_resolve(listen, VMESH_NET_LISTEN, &ss, &sl)) != VMESH_OK) {
+            ret = cli_fail("verifier", rc, "listening");
+            goto out;
+        }
+        printf("vmesh verifier: the configuration is valid (keys, reference values and RVPs "
+               "loaded; nothing bound or polled)\n");
+        ret = CLI_EXIT_OK;
         goto out;
     }
     /* Block the stop signals in every thread (MHD's and the sync thread

@@ -300,7 +300,14 @@ out:
     return rc;
 }
 
-vmesh_err vmesh_proxy_new(const char *config_path, vmesh_proxy **out)
+/* The start, up to the point where descriptors are opened: configuration,
+ * relying-party state (bell, RVP and verifier keys, rv-files), then a whole
+ * generation (certificates against their keys, policies, the attester
+ * instantiated, app and upstream addresses resolved). A dry run (--check)
+ * stops there: it opens no listener, admin endpoint or access log, so it
+ * can run beside a serving proxy, and it fails with the messages a real
+ * start fails with because it is the same code. */
+static vmesh_err build(const char *config_path, bool dry, struct vmesh_proxy **out)
 {
     vmesh_err rc = VMESH_OK;
     struct vmesh_proxy *p = NULL;
@@ -316,21 +323,25 @@ vmesh_err vmesh_proxy_new(const char *config_path, vmesh_proxy **out)
     p->config_path = strdup(config_path);
     VMESH_ENSURE(p->config_path != NULL, VMESH_ERR_NOMEM, "out of memory");
     VMESH_GUARD(vmesh_proxy_config_load(config_path, &cfg));
-    vmesh_log_set_level((vmesh_log_level)cfg->log_level);
-    p->nofile = px_fd_limit_raise();
-    VMESH_GUARD(setup_rp(p, cfg));
-    VMESH_GUARD(px_access_log_open(p, cfg));
-    if (cfg->admin_listen) {
-        rc = px_admin_open(p, cfg->admin_listen, &p->admin);
-        if (rc != VMESH_OK) {
-            vmesh_err_wrap(rc, "admin.listen");
-            goto out;
-        }
+    if (!dry) {
+        vmesh_log_set_level((vmesh_log_level)cfg->log_level);
+        p->nofile = px_fd_limit_raise();
     }
-    VMESH_GUARD(px_workers_open(p, cfg, &px_conn_ops));
-    apply_max_connections(p, cfg);
-    p->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    VMESH_ENSURE(p->stop_fd >= 0, VMESH_ERR_IO, "eventfd: %s", strerror(errno));
+    VMESH_GUARD(setup_rp(p, cfg));
+    if (!dry) {
+        VMESH_GUARD(px_access_log_open(p, cfg));
+        if (cfg->admin_listen) {
+            rc = px_admin_open(p, cfg->admin_listen, &p->admin);
+            if (rc != VMESH_OK) {
+                vmesh_err_wrap(rc, "admin.listen");
+                goto out;
+            }
+        }
+        VMESH_GUARD(px_workers_open(p, cfg, &px_conn_ops));
+        apply_max_connections(p, cfg);
+        p->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        VMESH_ENSURE(p->stop_fd >= 0, VMESH_ERR_IO, "eventfd: %s", strerror(errno));
+    }
     rc = px_gen_build(p, cfg, &g);
     cfg = NULL;
     VMESH_GUARD(rc);
@@ -340,6 +351,20 @@ vmesh_err vmesh_proxy_new(const char *config_path, vmesh_proxy **out)
     p = NULL;
 out:
     vmesh_proxy_config_free(cfg);
+    vmesh_proxy_free(p);
+    return rc;
+}
+
+vmesh_err vmesh_proxy_new(const char *config_path, vmesh_proxy **out)
+{
+    return build(config_path, false, out);
+}
+
+vmesh_err vmesh_proxy_check(const char *config_path)
+{
+    struct vmesh_proxy *p = NULL;
+    vmesh_err rc = build(config_path, true, &p);
+
     vmesh_proxy_free(p);
     return rc;
 }

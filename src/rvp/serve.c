@@ -272,6 +272,30 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     return ret;
 }
 
+static vmesh_err open_root(const char *root, int *fd)
+{
+    *fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (*fd < 0)
+        return vmesh_err_set(VMESH_ERR_IO, "cannot open the served directory %s: %s", root, strerror(errno));
+    return VMESH_OK;
+}
+
+vmesh_err vmesh_rvp_server_check(const char *root, const char *listen)
+{
+    vmesh_err rc = VMESH_OK;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int fd = -1;
+
+    VMESH_GUARD(open_root(root, &fd));
+    /* what vmesh_net_listen does before socket() */
+    rc = vmesh_net_resolve(listen, VMESH_NET_LISTEN, &ss, &len);
+out:
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
 vmesh_err vmesh_rvp_server_start(const char *root, const char *listen, vmesh_rvp_server **out)
 {
     vmesh_err rc = VMESH_OK;
@@ -287,8 +311,7 @@ vmesh_err vmesh_rvp_server_start(const char *root, const char *listen, vmesh_rvp
     VMESH_ENSURE(s != NULL, VMESH_ERR_NOMEM, "out of memory");
     pthread_mutex_init(&s->lock, NULL);
     s->root_fd = -1;
-    s->root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    VMESH_ENSURE(s->root_fd >= 0, VMESH_ERR_IO, "cannot open the served directory %s: %s", root, strerror(errno));
+    VMESH_GUARD(open_root(root, &s->root_fd));
     /* Our own socket, so a busy port or a foreign address gets a reason. */
     VMESH_GUARD(vmesh_net_listen(listen, 1024, 0, &fd));
     VMESH_ENSURE(fstat(fd, &st) == 0, VMESH_ERR_IO, "fstat: %s", strerror(errno));

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # deploy/ and docs agree with the proxy's defaults: every proxy configuration
-# embedded in deploy/k8s is valid (`vmesh proxy --check`); where one sets
+# embedded in deploy/k8s is valid (`vmesh proxy --check-syntax`: the files it names live in the pod); where one sets
 # limits.max-connections, that many idle connections (~85 kB each,
 # docs/BENCHMARKS.md bench/proxy) fit the smallest memory limit of its file;
 # left out, max-connections is derived from RLIMIT_NOFILE, as --check shows
@@ -22,7 +22,7 @@ for c in "$T"/*.yaml; do
     grep -q '^identity:' "$c" || continue
     n=$((n + 1))
     name=$(basename "$c")
-    if "$VMESH" proxy -c "$c" --check > "$T/check.out" 2>&1; then ok "$name: valid"
+    if "$VMESH" proxy -c "$c" --check-syntax > "$T/check.out" 2>&1; then ok "$name: valid"
     else fail "$name: invalid"; sed 's/^/  /' "$T/check.out"; continue; fi
     sed -n 2p "$T/check.out" | sed 's/^/  /'
     file=$(echo "$name" | cut -d- -f1)
@@ -44,7 +44,7 @@ identity: { cert: c.pem, key: k.pem, bundle: b.pem }
 inbound: [ { listen: "127.0.0.1:1", app: "127.0.0.1:2" } ]
 limits: { workers: 2 }
 YAML
-prlimit --nofile=1000:1000 "$VMESH" proxy -c "$T/min.yaml" --check > "$T/min.out" 2>&1
+prlimit --nofile=1000:1000 "$VMESH" proxy -c "$T/min.yaml" --check-syntax > "$T/min.out" 2>&1
 grep -q "limits.max-connections: [0-9]* (derived from the limit), needing about [0-9]* file descriptors; the hard limit here is 1000$" "$T/min.out" \
     && ok "default derived from RLIMIT_NOFILE: $(sed -n 2p "$T/min.out")" || { fail "--check output"; cat "$T/min.out"; }
 m=$(sed -n 's/^limits.max-connections: \([0-9]*\) .*/\1/p' "$T/min.out")
