@@ -53,6 +53,11 @@ typedef enum {
     VMESH_ATLS_FRAME_ATTESTATION = 1,
     VMESH_ATLS_FRAME_FAILED = 2,
     VMESH_ATLS_FRAME_ACCEPTED = 3,
+    /* In-band stream (docs/ATLS.md "Re-attestation"): only after the
+     * preamble, and only when both hellos carried 0xff4d key 4. */
+    VMESH_ATLS_FRAME_DATA = 4,            /* application bytes, 1..16384 */
+    VMESH_ATLS_FRAME_REATTEST_REQUEST = 5,/* {1: counter, 2: nonce} */
+    VMESH_ATLS_FRAME_REATTEST_ANSWER = 6, /* {1: counter, 2: attestation message} */
 } vmesh_atls_frame_type;
 
 #define VMESH_ATLS_FRAME_HEADER 4
@@ -68,6 +73,14 @@ typedef enum {
 /* Caps on the extension: at most this many modes / media types. */
 #define VMESH_ATLS_EXT_MAX 2048
 #define VMESH_ATLS_EXT_MEDIA_TYPES_MAX 16
+/* Re-attestation: data frame payload cap (one TLS record with its header),
+ * request nonce length range, request payload cap. */
+#define VMESH_ATLS_DATA_FRAME_MAX 16384
+#define VMESH_ATLS_REATTEST_NONCE_MIN 16
+#define VMESH_ATLS_REATTEST_NONCE_MAX 64
+#define VMESH_ATLS_REATTEST_REQUEST_MAX 128
+#define VMESH_ATLS_REATTEST_EXPORTER_LABEL "EXPERIMENTAL-vmesh-reattestation"
+#define VMESH_ATLS_REATTEST_BINDER_LABEL "vmesh reattestation v1"
 
 /* Reason codes of attestation-failed frames (wire values, never reuse). */
 typedef enum {
@@ -125,9 +138,23 @@ vmesh_err vmesh_atls_failed_encode(uint32_t reason, const char *message, vmesh_b
 vmesh_err vmesh_atls_failed_decode(const uint8_t *p, size_t n, uint32_t *reason,
                                    char message[VMESH_ATLS_FAIL_MESSAGE_MAX + 1]) VMESH_WUR;
 
+/* Re-attestation request payload {1: counter uint 1..2^63-1, 2: nonce bstr
+ * 16..64}; answer payload {1: counter, 2: attestation message bstr}. The
+ * decoders are strict (exactly these keys, no duplicates, definite lengths,
+ * nothing after the map); the answer's message bytes are borrowed from p
+ * and decoded by vmesh_atls_msg_decode. */
+vmesh_err vmesh_atls_reattest_request_encode(uint64_t counter, const uint8_t *nonce, size_t nonce_len,
+                                             vmesh_buf *out) VMESH_WUR;
+vmesh_err vmesh_atls_reattest_request_decode(const uint8_t *p, size_t n, uint64_t *counter,
+                                             const uint8_t **nonce, size_t *nonce_len) VMESH_WUR;
+vmesh_err vmesh_atls_reattest_answer_encode(uint64_t counter, const uint8_t *msg, size_t msg_len,
+                                            vmesh_buf *out) VMESH_WUR;
+vmesh_err vmesh_atls_reattest_answer_decode(const uint8_t *p, size_t n, uint64_t *counter,
+                                            const uint8_t **msg, size_t *msg_len) VMESH_WUR;
+
 /* ---- frames ------------------------------------------------------------------- */
 
-/* Appends a frame header + payload. */
+/* Appends a frame header + payload (types 1..6). */
 vmesh_err vmesh_atls_frame_encode(uint8_t type, const uint8_t *payload, size_t n,
                                   vmesh_buf *out) VMESH_WUR;
 
@@ -140,6 +167,10 @@ typedef struct {
     size_t need;       /* payload length announced */
     vmesh_buf payload;
     bool done;
+    /* In-band stream after the preamble (set by the caller): types 2, 4, 5,
+     * 6 only; a data frame (4) completes at its header (payload not
+     * buffered: fp->need bytes of application data follow). */
+    bool inband;
 } vmesh_atls_frame_parser;
 
 /* max 0 means VMESH_ATLS_FRAME_MAX_DEFAULT; refused above the u24 limit. */
@@ -148,8 +179,10 @@ vmesh_err vmesh_atls_frame_parser_init(vmesh_atls_frame_parser *fp, size_t max) 
  * frame). Returns VMESH_ERR_WANT_READ when more bytes are needed, VMESH_OK
  * when a frame is complete (fp->type, fp->payload), or an error: unknown
  * type (PARSE), a length above its cap (TOO_LARGE: type 1 above max,
- * type 2 above 1 KiB, type 3 not 0). The length is checked as soon as the
- * header is complete, before anything is allocated. */
+ * type 2 above 1 KiB, type 3 not 0; in-band: type 4 not 1..16384, type 5
+ * above 128, type 6 above max + 64; types 1 and 3 refused in-band, 4..6
+ * before). The length is checked as soon as the header is complete,
+ * before anything is allocated. */
 vmesh_err vmesh_atls_frame_parser_feed(vmesh_atls_frame_parser *fp, const uint8_t *p, size_t n,
                                        size_t *used) VMESH_WUR;
 /* Ready for the next frame (keeps the cap). */
@@ -167,11 +200,13 @@ typedef struct {
     char *media_types[VMESH_ATLS_EXT_MEDIA_TYPES_MAX]; /* owned */
     size_t n_media_types;
     bool will_attest;
+    bool reattest;       /* key 4 (optional, sent only when true): the sender
+                          * speaks the in-band stream (re-attestation) */
 } vmesh_atls_ext;
 
 void vmesh_atls_ext_free(vmesh_atls_ext *e);
 vmesh_err vmesh_atls_ext_encode(const vmesh_atls_ext *e, vmesh_buf *out) VMESH_WUR;
-/* Strict: exactly keys 1, 2, 3; modes 0..2 without repetition (at most 3);
+/* Strict: exactly keys 1, 2, 3 and optionally 4 (bool); modes 0..2 without repetition (at most 3);
  * media types non-empty text <= 256 bytes (at most 16); total <= 2048. */
 vmesh_err vmesh_atls_ext_decode(const uint8_t *p, size_t n, vmesh_atls_ext *e) VMESH_WUR;
 
@@ -183,6 +218,16 @@ vmesh_err vmesh_atls_ext_decode(const uint8_t *p, size_t n, vmesh_atls_ext *e) V
  * This is the pure part: the exporter output is given. */
 void vmesh_atls_binder_compute(vmesh_atls_role role, const uint8_t exporter[32],
                                const uint8_t *leaf_spki, size_t leaf_spki_len, uint8_t out[32]);
+/* Re-attestation binder (docs/ATLS.md): SHA-256("vmesh reattestation v1"
+ * || role || TLS-Exporter("EXPERIMENTAL-vmesh-reattestation", context =
+ * role || counter (u64 big-endian) || request nonce, 32) || SHA-256(SPKI of
+ * the answering side's leaf)). Pure part, exporter given; role is the
+ * answering (attesting) side's. */
+void vmesh_atls_reattest_binder_compute(vmesh_atls_role role, const uint8_t exporter[32],
+                                        const uint8_t *leaf_spki, size_t leaf_spki_len, uint8_t out[32]);
+/* The exporter context of a re-attestation request: role || counter || nonce. */
+size_t vmesh_atls_reattest_context(vmesh_atls_role role, uint64_t counter, const uint8_t *nonce,
+                                   size_t nonce_len, uint8_t out[1 + 8 + VMESH_ATLS_REATTEST_NONCE_MAX]);
 /* ak_nonce = SHA-256("vmesh ak v1" || SPKI(AK) DER || freshness value)
  * (DESIGN §3.2), the nonce platform evidence carries to bind the AK. The
  * freshness value is the epoch nonce bytes (epoch-fresh: the epoch id is
@@ -207,6 +252,8 @@ typedef struct {
     const vmesh_atls_ext *peer;    /* the peer's offer (media types it can appraise) */
     const char *peer_spiffe_id;    /* NULL on the server (0.5-RTT: no client cert yet) */
     bool resumed;
+    uint64_t reattest;             /* 0: handshake; else the re-attestation request counter
+                                    * (binder is that request's re-attestation binder) */
 } vmesh_atls_attest_in;
 
 /* What the relying-party side is asked to judge. */
@@ -217,6 +264,7 @@ typedef struct {
     vmesh_atls_role peer_role;
     const char *peer_spiffe_id;    /* verified SVID identity of the peer */
     bool resumed;
+    uint64_t reattest;             /* 0: handshake; else the re-attestation request counter */
 } vmesh_atls_appraise_in;
 
 /* What was accepted: the peer's attestation exactly as it was appraised,
@@ -305,6 +353,12 @@ vmesh_err vmesh_atls_config_set_max_frame(vmesh_atls_config *c, size_t max) VMES
 /* Server: issue TLS 1.3 session tickets (default on). Client: remember the
  * last ticket so that vmesh_atls_conn_get1_session works (default on). */
 void vmesh_atls_config_set_resumption(vmesh_atls_config *c, bool on);
+/* Offer in-band re-attestation (0xff4d key 4; default off). When both
+ * sides offer it, application data after the preamble travels in data
+ * frames and either side may ask the other for a new attestation
+ * (vmesh_atls_reattest_request). Callers that use the SSL directly
+ * (vmesh_atls_conn_ssl) must leave it off. */
+void vmesh_atls_config_set_reattest(vmesh_atls_config *c, bool on);
 /* The OpenSSL SSL_CTX (borrowed), for ALPN, cipher settings and the like. */
 void *vmesh_atls_config_ssl_ctx(vmesh_atls_config *c);
 void vmesh_atls_config_free(vmesh_atls_config *c);
@@ -367,6 +421,38 @@ vmesh_atls_reason vmesh_atls_failure(const vmesh_atls_conn *conn, const char **m
                                      bool *by_peer);
 /* The OpenSSL SSL (borrowed). */
 void *vmesh_atls_conn_ssl(vmesh_atls_conn *conn);
+
+/* ---- re-attestation on an established connection (docs/ATLS.md) ------------------ */
+
+/* True when both sides offered it and the connection is established. */
+bool vmesh_atls_reattest_supported(const vmesh_atls_conn *conn);
+/* Asks the peer for a new attestation: sends a request frame (counter,
+ * 32 random bytes) and arms a deadline of deadline_ms (0: the config's
+ * handshake deadline). The answer is read, checked and appraised by
+ * vmesh_atls_read as it arrives between data frames; a refused answer, or
+ * none by the deadline, fails the connection (attestation-failed to the
+ * peer, then close) and vmesh_atls_read / vmesh_atls_reattest_poll return
+ * the error. VMESH_ERR_STATE when unsupported, the peer did not attest, or
+ * a request is already outstanding. */
+vmesh_err vmesh_atls_reattest_request(vmesh_atls_conn *conn, uint32_t deadline_ms) VMESH_WUR;
+/* Milliseconds left for the outstanding request (-1 when none). */
+int64_t vmesh_atls_reattest_timeout_ms(const vmesh_atls_conn *conn);
+/* Fails the connection with reason timeout when the outstanding request's
+ * deadline passed (VMESH_ERR_TIMEOUT; the peer is told); VMESH_OK otherwise.
+ * Call it from the caller's timer. */
+vmesh_err vmesh_atls_reattest_poll(vmesh_atls_conn *conn) VMESH_WUR;
+
+typedef struct {
+    uint64_t requests_sent;    /* by us */
+    uint64_t answers_accepted; /* peer answers that verified and were admitted */
+    uint64_t answers_sent;     /* our answers to the peer's requests */
+    bool pending;              /* a request of ours is outstanding */
+    int64_t last_attested;     /* unix seconds: when the peer's attestation was last accepted
+                                * (handshake or re-attestation); 0 never */
+    uint64_t last_rtt_us;      /* request sent -> answer accepted, last round */
+    uint64_t bytes_out, bytes_in; /* re-attestation frames (requests + answers), TLS plaintext */
+} vmesh_atls_reattest_stats;
+void vmesh_atls_reattest_stats_get(const vmesh_atls_conn *conn, vmesh_atls_reattest_stats *out);
 
 VMESH_API_END
 #ifdef __cplusplus

@@ -44,6 +44,7 @@ struct vmesh_atls_config {
     uint32_t deadline_ms;
     size_t max_frame;
     bool resumption;
+    bool reattest; /* offer the in-band stream (0xff4d key 4) */
 };
 
 typedef enum {
@@ -96,6 +97,18 @@ struct vmesh_atls_conn {
     bool shutdown_sent;
 
     SSL_SESSION *last_session;
+
+    /* re-attestation: the in-band stream after the preamble */
+    bool inband;            /* both hellos offered 0xff4d key 4 (and framing) */
+    bool reattesting;       /* judging a re-attestation answer (failure wording) */
+    size_t data_left;       /* application bytes left in the current data frame */
+    uint64_t rq_counter;    /* counter of our last request */
+    uint8_t rq_nonce[32];
+    bool rq_pending;
+    uint64_t rq_deadline_ns, rq_sent_ns;
+    uint32_t rq_deadline_ms;
+    uint64_t peer_rq_counter; /* highest counter the peer asked with */
+    vmesh_atls_reattest_stats st;
 };
 
 /* ---- small helpers ------------------------------------------------------------------ */
@@ -128,6 +141,13 @@ static vmesh_err wait_fd(vmesh_atls_conn *c, short events)
             uint64_t left = deadline_left_ms(c);
 
             VMESH_ENSURE(left > 0, VMESH_ERR_TIMEOUT, "attested TLS: deadline passed");
+            timeout = left > INT32_MAX ? INT32_MAX : (int)left;
+        } else if (c->rq_pending) {
+            /* An outstanding re-attestation request bounds the wait too. */
+            uint64_t now = vmesh_time_mono_ns();
+            uint64_t left = now >= c->rq_deadline_ns ? 0 : (c->rq_deadline_ns - now) / 1000000u + 1;
+
+            VMESH_ENSURE(left > 0, VMESH_ERR_TIMEOUT, "attested TLS: re-attestation deadline passed");
             timeout = left > INT32_MAX ? INT32_MAX : (int)left;
         }
         r = poll(&pfd, 1, timeout);
@@ -374,7 +394,8 @@ static vmesh_err fail(vmesh_atls_conn *c, uint32_t reason, vmesh_err err, bool t
     va_end(ap);
     c->fail_reason = reason;
     c->fail_err = err != VMESH_OK ? err : reason_err(reason);
-    snprintf(c->fail_detail, sizeof(c->fail_detail), "attestation %s (%s): %s",
+    snprintf(c->fail_detail, sizeof(c->fail_detail), "%s %s (%s): %s",
+             c->reattesting ? "re-attestation" : "attestation",
              c->fail_by_peer ? "refused by the peer" : "failed",
              vmesh_atls_reason_name(reason), c->fail_msg);
     if (tell && c->framing && !c->fail_by_peer &&
@@ -438,7 +459,7 @@ static vmesh_err fail_tls(vmesh_atls_conn *c, vmesh_err rc)
 
 /* ---- the 0xff4d extension callbacks ------------------------------------------------ */
 
-static void fill_own_ext(const vmesh_atls_provider *p, vmesh_atls_ext *e, bool will_attest)
+static void fill_own_ext(const vmesh_atls_provider *p, vmesh_atls_ext *e, bool will_attest, bool reattest)
 {
     memset(e, 0, sizeof(*e));
     for (size_t i = 0; i < p->n_accept_modes && i < 3; i++)
@@ -448,6 +469,7 @@ static void fill_own_ext(const vmesh_atls_provider *p, vmesh_atls_ext *e, bool w
          i++)
         e->media_types[e->n_media_types++] = (char *)p->media_types[i];
     e->will_attest = will_attest;
+    e->reattest = reattest;
 }
 
 static bool can_attest(const vmesh_atls_provider *p)
@@ -489,7 +511,10 @@ static int ext_add(SSL *s, unsigned int ext_type, unsigned int context, const un
                           : -1;
         will = c->own_mode >= 0;
     }
-    fill_own_ext(&c->cfg->prov, &e, will);
+    /* Key 4: the client offers the in-band stream when configured; the
+     * server answers with it only when the client offered it too. */
+    fill_own_ext(&c->cfg->prov, &e, will,
+                 c->cfg->reattest && ((context & SSL_EXT_CLIENT_HELLO) || c->peer_ext.reattest));
     if (vmesh_atls_ext_encode(&e, &b) != VMESH_OK) {
         vmesh_buf_free(&b);
         *al = SSL_AD_INTERNAL_ERROR;
@@ -702,6 +727,11 @@ void vmesh_atls_config_set_resumption(vmesh_atls_config *c, bool on)
         else
             SSL_CTX_set_options(c->ctx, SSL_OP_NO_TICKET);
     }
+}
+
+void vmesh_atls_config_set_reattest(vmesh_atls_config *c, bool on)
+{
+    c->reattest = on;
 }
 
 void *vmesh_atls_config_ssl_ctx(vmesh_atls_config *c)
@@ -963,6 +993,7 @@ static vmesh_err srv_half_rtt(vmesh_atls_conn *c)
 
     /* Frames flow only when both hellos carried 0xff4d: theirs and our EE. */
     c->framing = c->peer_ext_seen && c->ext_sent;
+    c->inband = c->framing && c->cfg->reattest && c->peer_ext.reattest;
     c->peer_attests = c->framing && c->peer_ext.will_attest && p->n_accept_modes > 0;
     if (!c->peer_attests && !unattested_ok(c)) {
         rc = fail(c, VMESH_ATLS_R_UNATTESTED_REFUSED, VMESH_ERR_POLICY, true,
@@ -991,6 +1022,7 @@ static vmesh_err cli_after_connect(vmesh_atls_conn *c)
      * §4.2: "Implementations MUST NOT send extension responses if the
      * remote endpoint did not send the corresponding extension requests"). */
     c->framing = c->peer_ext_seen && c->ext_sent;
+    c->inband = c->framing && c->cfg->reattest && c->peer_ext.reattest;
     VMESH_GUARD(check_peer_identity(c));
     c->peer_attests = c->framing && p->n_accept_modes > 0 && c->peer_ext.will_attest;
     if (!c->peer_attests && !unattested_ok(c)) {
@@ -1014,8 +1046,12 @@ out:
     return rc;
 }
 
-/* Checks and appraises the peer's attestation message. */
-static vmesh_err accept_attestation(vmesh_atls_conn *c, const uint8_t *p, size_t n)
+/* The checks and the appraisal common to the handshake and re-attestation:
+ * message p/n, whose proof must verify over `binder`; on acceptance *res
+ * holds the outcome and what was accepted. Any refusal fails the
+ * connection. */
+static vmesh_err judge_attestation(vmesh_atls_conn *c, const uint8_t *p, size_t n, const uint8_t binder[32],
+                                   uint64_t reattest, vmesh_atls_peer_result *res)
 {
     vmesh_err rc = VMESH_OK;
     vmesh_atls_msg m;
@@ -1024,7 +1060,6 @@ static vmesh_err accept_attestation(vmesh_atls_conn *c, const uint8_t *p, size_t
     vmesh_atls_role peer_role = c->cfg->role == VMESH_ATLS_SERVER ? VMESH_ATLS_CLIENT
                                                                    : VMESH_ATLS_SERVER;
     const vmesh_atls_provider *pv = &c->cfg->prov;
-    uint8_t binder[32];
     vmesh_err prc;
 
     vmesh_atls_msg_init(&m);
@@ -1040,7 +1075,6 @@ static vmesh_err accept_attestation(vmesh_atls_conn *c, const uint8_t *p, size_t
                   peer_role == VMESH_ATLS_SERVER ? "server" : "client");
         goto out;
     }
-    VMESH_GUARD(binder_for(c, peer_role, SSL_get0_peer_certificate(c->ssl), binder));
     if (vmesh_atls_proof_verify(&m, binder) != VMESH_OK) {
         rc = fail(c, VMESH_ATLS_R_BINDER_MISMATCH, VMESH_OK, true, "%s", vmesh_err_detail());
         goto out;
@@ -1064,14 +1098,15 @@ static vmesh_err accept_attestation(vmesh_atls_conn *c, const uint8_t *p, size_t
     in.peer_role = peer_role;
     in.peer_spiffe_id = c->peer_id;
     in.resumed = SSL_session_reused(c->ssl) == 1;
+    in.reattest = reattest;
     VMESH_GUARD(vmesh_atls_ak_nonce(m.ak_spki.data, m.ak_spki.len, m.fresh ? binder : m.epoch_nonce.data,
-                                    m.fresh ? sizeof(binder) : m.epoch_nonce.len, in.ak_nonce));
-    vmesh_buf_reset(&c->result.accepted.media_type);
-    vmesh_buf_reset(&c->result.accepted.cmw);
-    c->result.accepted.evidence_age = 0;
-    c->result.reason[0] = 0;
-    c->result.mode = -1;
-    prc = pv->appraise(pv->ctx, &in, &c->result, &reason);
+                                    m.fresh ? 32 : m.epoch_nonce.len, in.ak_nonce));
+    vmesh_buf_reset(&res->accepted.media_type);
+    vmesh_buf_reset(&res->accepted.cmw);
+    res->accepted.evidence_age = 0;
+    res->reason[0] = 0;
+    res->mode = -1;
+    prc = pv->appraise(pv->ctx, &in, res, &reason);
     if (prc != VMESH_OK) {
         rc = fail(c, VMESH_ATLS_R_INTERNAL, VMESH_ERR_POLICY, true, "appraisal failed: %s",
                   vmesh_err_detail());
@@ -1079,27 +1114,42 @@ static vmesh_err accept_attestation(vmesh_atls_conn *c, const uint8_t *p, size_t
     }
     if (reason != VMESH_ATLS_R_NONE) {
         rc = fail(c, reason, VMESH_OK, true, "%s",
-                  c->result.reason[0] ? c->result.reason : vmesh_atls_reason_name(reason));
+                  res->reason[0] ? res->reason : vmesh_atls_reason_name(reason));
         goto out;
     }
-    if (c->result.mode < 0 || c->result.mode > VMESH_ATLS_MODE_PASSPORT ||
-        !accepts_mode(pv, c->result.mode) ||
-        (c->result.mode == VMESH_ATLS_MODE_FRESH) != m.fresh) {
+    if (res->mode < 0 || res->mode > VMESH_ATLS_MODE_PASSPORT ||
+        !accepts_mode(pv, res->mode) ||
+        (res->mode == VMESH_ATLS_MODE_FRESH) != m.fresh) {
         rc = fail(c, VMESH_ATLS_R_MODE_REFUSED, VMESH_OK, true,
                   "appraised as mode %s, which policy or the message's freshness does not allow",
-                  vmesh_atls_mode_name(c->result.mode));
+                  vmesh_atls_mode_name(res->mode));
         goto out;
     }
     /* Keep what was accepted with the result (vmesh_atls_accepted): the
      * message's buffers move, nothing is copied. */
-    swap_buf(&c->result.accepted.media_type, &m.media_type);
-    swap_buf(&c->result.accepted.cmw, &m.cmw);
-    memcpy(c->result.accepted.ak_nonce, in.ak_nonce, sizeof(in.ak_nonce));
+    swap_buf(&res->accepted.media_type, &m.media_type);
+    swap_buf(&res->accepted.cmw, &m.cmw);
+    memcpy(res->accepted.ak_nonce, in.ak_nonce, sizeof(in.ak_nonce));
+out:
+    vmesh_atls_msg_free(&m);
+    return rc;
+}
+
+/* Checks and appraises the peer's attestation message of the preamble. */
+static vmesh_err accept_attestation(vmesh_atls_conn *c, const uint8_t *p, size_t n)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_atls_role peer_role = c->cfg->role == VMESH_ATLS_SERVER ? VMESH_ATLS_CLIENT
+                                                                   : VMESH_ATLS_SERVER;
+    uint8_t binder[32];
+
+    VMESH_GUARD(binder_for(c, peer_role, SSL_get0_peer_certificate(c->ssl), binder));
+    VMESH_GUARD(judge_attestation(c, p, n, binder, 0, &c->result));
     c->peer_mode = c->result.mode;
     c->result_set = true;
+    c->st.last_attested = vmesh_time_now();
 out:
     OPENSSL_cleanse(binder, sizeof(binder));
-    vmesh_atls_msg_free(&m);
     return rc;
 }
 
@@ -1204,6 +1254,8 @@ static void release_handshake_memory(vmesh_atls_conn *c)
     vmesh_atls_frame_parser_free(&c->fp);
     if (vmesh_atls_frame_parser_init(&c->fp, c->cfg->max_frame) != VMESH_OK)
         vmesh_err_clear();
+    /* The client still reads the server's verdict (preamble) first. */
+    c->fp.inband = c->inband && !c->verdict_pending;
     if (c->in_off == c->in.len) {
         vmesh_buf_free(&c->in);
         c->in_off = 0;
@@ -1365,6 +1417,247 @@ static vmesh_err app_state(vmesh_atls_conn *c)
     return vmesh_err_set(VMESH_ERR_STATE, "attested TLS: handshake not complete");
 }
 
+/* ---- re-attestation: the in-band stream ------------------------------------------------ */
+
+static void consume_in(vmesh_atls_conn *c, size_t k)
+{
+    c->in_off += k;
+    if (c->in_off == c->in.len) {
+        vmesh_buf_reset(&c->in);
+        c->in_off = 0;
+    }
+}
+
+/* The re-attestation binder of request (counter, nonce) for the answering
+ * side `role`, whose leaf is `leaf`. */
+static vmesh_err reattest_binder_for(vmesh_atls_conn *c, vmesh_atls_role role, X509 *leaf, uint64_t counter,
+                                     const uint8_t *nonce, size_t nonce_len, uint8_t out[32])
+{
+    vmesh_err rc = VMESH_OK;
+    uint8_t exporter[32], ctxb[1 + 8 + VMESH_ATLS_REATTEST_NONCE_MAX];
+    size_t ctxn = vmesh_atls_reattest_context(role, counter, nonce, nonce_len, ctxb);
+    vmesh_buf spki = {0};
+
+    VMESH_GUARD(spki_of(leaf, &spki));
+    VMESH_ENSURE(SSL_export_keying_material(c->ssl, exporter, sizeof(exporter), VMESH_ATLS_REATTEST_EXPORTER_LABEL,
+                                            sizeof(VMESH_ATLS_REATTEST_EXPORTER_LABEL) - 1, ctxb, ctxn, 1) == 1,
+                 VMESH_ERR_STATE, "attested TLS: the exporter is not available");
+    vmesh_atls_reattest_binder_compute(role, exporter, spki.data, spki.len, out);
+    OPENSSL_cleanse(exporter, sizeof(exporter));
+out:
+    vmesh_buf_free(&spki);
+    return rc;
+}
+
+/* The peer asks us for a new attestation: answer it, bound to its request. */
+static vmesh_err answer_request(vmesh_atls_conn *c)
+{
+    vmesh_err rc = VMESH_OK;
+    uint64_t counter;
+    const uint8_t *nonce;
+    size_t nonce_len;
+    uint8_t binder[32];
+    vmesh_atls_msg m;
+    vmesh_atls_attest_in in;
+    vmesh_buf msg = {0}, payload = {0}, frame = {0};
+
+    vmesh_atls_msg_init(&m);
+    if (vmesh_atls_reattest_request_decode(c->fp.payload.data, c->fp.payload.len, &counter, &nonce, &nonce_len) !=
+        VMESH_OK) {
+        rc = fail(c, VMESH_ATLS_R_MALFORMED, VMESH_OK, true, "%s", vmesh_err_detail());
+        goto out;
+    }
+    c->st.bytes_in += VMESH_ATLS_FRAME_HEADER + c->fp.payload.len;
+    if (counter <= c->peer_rq_counter) {
+        rc = fail(c, VMESH_ATLS_R_MALFORMED, VMESH_OK, true,
+                  "re-attestation request counter %llu is not above the previous %llu", (unsigned long long)counter,
+                  (unsigned long long)c->peer_rq_counter);
+        goto out;
+    }
+    c->peer_rq_counter = counter;
+    if (!c->we_attest || c->own_mode < 0) {
+        rc = fail(c, VMESH_ATLS_R_MODE_REFUSED, VMESH_OK, true,
+                  "asked to re-attest, but this side did not attest at the handshake");
+        goto out;
+    }
+    VMESH_GUARD(reattest_binder_for(c, c->cfg->role, SSL_get_certificate(c->ssl), counter, nonce, nonce_len,
+                                    binder));
+    m.role = c->cfg->role;
+    memset(&in, 0, sizeof(in));
+    in.role = c->cfg->role;
+    in.mode = (vmesh_atls_mode)c->own_mode;
+    in.binder = binder;
+    in.peer = &c->peer_ext;
+    in.peer_spiffe_id = c->peer_id;
+    in.resumed = SSL_session_reused(c->ssl) == 1;
+    in.reattest = counter;
+    rc = c->cfg->prov.attest(c->cfg->prov.ctx, &in, &m);
+    if (rc == VMESH_OK)
+        rc = vmesh_atls_msg_encode(&m, &msg);
+    if (rc == VMESH_OK)
+        rc = vmesh_atls_reattest_answer_encode(counter, msg.data, msg.len, &payload);
+    if (rc == VMESH_OK)
+        rc = vmesh_atls_frame_encode(VMESH_ATLS_FRAME_REATTEST_ANSWER, payload.data, payload.len, &frame);
+    if (rc != VMESH_OK) {
+        c->reattesting = true;
+        rc = fail(c, VMESH_ATLS_R_INTERNAL, rc, true, "could not re-attest: %s", vmesh_err_detail());
+        goto out;
+    }
+    VMESH_GUARD(tls_send(c, &frame));
+    c->st.answers_sent++;
+    c->st.bytes_out += frame.len;
+    rc = flush_out(c);
+    if (rc == VMESH_ERR_WANT_WRITE)
+        rc = VMESH_OK;
+out:
+    OPENSSL_cleanse(binder, sizeof(binder));
+    vmesh_atls_msg_free(&m);
+    vmesh_buf_free(&msg);
+    vmesh_buf_free(&payload);
+    vmesh_buf_free(&frame);
+    return rc;
+}
+
+/* The peer's answer to our outstanding request: check it is the answer to
+ * THIS request on THIS connection, then appraise it like a handshake's. */
+static vmesh_err take_answer(vmesh_atls_conn *c)
+{
+    vmesh_err rc = VMESH_OK;
+    uint64_t counter;
+    const uint8_t *msg;
+    size_t msg_len;
+    uint8_t binder[32];
+    vmesh_atls_role peer_role = c->cfg->role == VMESH_ATLS_SERVER ? VMESH_ATLS_CLIENT : VMESH_ATLS_SERVER;
+    vmesh_atls_peer_result res;
+    uint64_t now;
+
+    vmesh_atls_peer_result_init(&res);
+    c->reattesting = true;
+    if (vmesh_atls_reattest_answer_decode(c->fp.payload.data, c->fp.payload.len, &counter, &msg, &msg_len) !=
+        VMESH_OK) {
+        rc = fail(c, VMESH_ATLS_R_MALFORMED, VMESH_OK, true, "%s", vmesh_err_detail());
+        goto out;
+    }
+    c->st.bytes_in += VMESH_ATLS_FRAME_HEADER + c->fp.payload.len;
+    if (!c->rq_pending) {
+        rc = fail(c, VMESH_ATLS_R_MALFORMED, VMESH_OK, true,
+                  "re-attestation answer (counter %llu) without an outstanding request", (unsigned long long)counter);
+        goto out;
+    }
+    if (counter != c->rq_counter) {
+        rc = fail(c, VMESH_ATLS_R_BINDER_MISMATCH, VMESH_OK, true,
+                  "re-attestation answer names request %llu, the outstanding request is %llu (replayed?)",
+                  (unsigned long long)counter, (unsigned long long)c->rq_counter);
+        goto out;
+    }
+    VMESH_GUARD(reattest_binder_for(c, peer_role, SSL_get0_peer_certificate(c->ssl), c->rq_counter, c->rq_nonce,
+                                    sizeof(c->rq_nonce), binder));
+    VMESH_GUARD(judge_attestation(c, msg, msg_len, binder, counter, &res));
+    vmesh_atls_peer_result_free(&c->result);
+    c->result = res;
+    vmesh_atls_peer_result_init(&res);
+    c->peer_mode = c->result.mode;
+    now = vmesh_time_mono_ns();
+    c->rq_pending = false;
+    c->st.answers_accepted++;
+    c->st.last_attested = vmesh_time_now();
+    c->st.last_rtt_us = (now - c->rq_sent_ns) / 1000u;
+    c->reattesting = false;
+out:
+    OPENSSL_cleanse(binder, sizeof(binder));
+    vmesh_atls_peer_result_free(&res);
+    return rc;
+}
+
+/* A complete in-band frame in c->fp (a data frame: its header). */
+static vmesh_err inband_frame(vmesh_atls_conn *c)
+{
+    switch (c->fp.type) {
+    case VMESH_ATLS_FRAME_DATA: c->data_left = c->fp.need; return VMESH_OK;
+    case VMESH_ATLS_FRAME_REATTEST_REQUEST: return answer_request(c);
+    case VMESH_ATLS_FRAME_REATTEST_ANSWER: return take_answer(c);
+    case VMESH_ATLS_FRAME_FAILED: c->reattesting = true; return peer_refused(c);
+    default:
+        return fail(c, VMESH_ATLS_R_MALFORMED, VMESH_OK, true, "frame type %u after the preamble", c->fp.type);
+    }
+}
+
+static vmesh_err reattest_expire(vmesh_atls_conn *c)
+{
+    c->reattesting = true;
+    return fail(c, VMESH_ATLS_R_TIMEOUT, VMESH_ERR_TIMEOUT, true,
+                "the peer did not answer re-attestation request %llu within %u ms", (unsigned long long)c->rq_counter,
+                c->rq_deadline_ms);
+}
+
+/* Application data from the in-band stream: data frames are delivered,
+ * requests answered, answers judged, in the order they arrive. */
+static vmesh_err inband_read(vmesh_atls_conn *c, uint8_t *buf, size_t n, size_t *got)
+{
+    vmesh_err rc = VMESH_OK, frc;
+    uint8_t chunk[IO_CHUNK];
+    size_t want, used, g;
+    int r;
+
+    for (;;) {
+        if (c->rq_pending && vmesh_time_mono_ns() >= c->rq_deadline_ns) {
+            rc = reattest_expire(c);
+            goto out;
+        }
+        if (c->data_left > 0) {
+            want = n < c->data_left ? n : c->data_left;
+            if (c->in_off < c->in.len) {
+                *got = c->in.len - c->in_off < want ? c->in.len - c->in_off : want;
+                memcpy(buf, c->in.data + c->in_off, *got);
+                consume_in(c, *got);
+            } else {
+                r = SSL_read_ex(c->ssl, buf, want, got);
+                if (r != 1) {
+                    rc = ssl_progress(c, SSL_get_error(c->ssl, r), "reading");
+                    if (rc == VMESH_OK)
+                        continue;
+                    goto out;
+                }
+            }
+            c->data_left -= *got;
+            goto out;
+        }
+        /* A frame header, or the payload of a control frame: from what the
+         * preamble left over, else exactly what the frame still needs. */
+        if (c->in_off < c->in.len) {
+            frc = vmesh_atls_frame_parser_feed(&c->fp, c->in.data + c->in_off, c->in.len - c->in_off, &used);
+            consume_in(c, used);
+        } else {
+            want = c->fp.hdr_len < VMESH_ATLS_FRAME_HEADER ? VMESH_ATLS_FRAME_HEADER - c->fp.hdr_len
+                                                           : c->fp.need - c->fp.payload.len;
+            if (want > sizeof(chunk))
+                want = sizeof(chunk);
+            r = SSL_read_ex(c->ssl, chunk, want, &g);
+            if (r != 1) {
+                rc = ssl_progress(c, SSL_get_error(c->ssl, r), "reading");
+                if (rc == VMESH_OK)
+                    continue;
+                goto out;
+            }
+            frc = vmesh_atls_frame_parser_feed(&c->fp, chunk, g, &used);
+        }
+        if (frc == VMESH_ERR_WANT_READ)
+            continue;
+        if (frc != VMESH_OK) {
+            rc = fail(c, VMESH_ATLS_R_MALFORMED, VMESH_OK, true, "%s", vmesh_err_detail());
+            goto out;
+        }
+        rc = inband_frame(c);
+        vmesh_atls_frame_parser_reset(&c->fp);
+        if (rc != VMESH_OK)
+            goto out;
+    }
+out:
+    if (rc == VMESH_ERR_TIMEOUT && c->state == ST_ESTABLISHED)
+        rc = reattest_expire(c); /* a blocking wait ran into the request's deadline */
+    return rc;
+}
+
 vmesh_err vmesh_atls_read(vmesh_atls_conn *c, void *buf, size_t n, size_t *got)
 {
     vmesh_err rc = VMESH_OK;
@@ -1382,6 +1675,13 @@ vmesh_err vmesh_atls_read(vmesh_atls_conn *c, void *buf, size_t n, size_t *got)
             goto out;
         }
         c->verdict_pending = false;
+        c->fp.inband = c->inband;
+    }
+    if (c->inband) {
+        rc = inband_read(c, buf, n, got);
+        if (rc != VMESH_OK && c->state == ST_FAILING)
+            (void)fail_flush(c);
+        goto out;
     }
     if (c->in_off < c->in.len) {
         *got = c->in.len - c->in_off < n ? c->in.len - c->in_off : n;
@@ -1411,7 +1711,28 @@ vmesh_err vmesh_atls_write(vmesh_atls_conn *c, const void *buf, size_t n)
     VMESH_GUARD(app_state(c));
     if (c->outq.len - c->outq_off + BIO_ctrl_pending(c->wbio) > WRITE_BACKPRESSURE)
         VMESH_GUARD(flush_out(c));
-    if (n > 0 && (SSL_write_ex(c->ssl, buf, n, &w) != 1 || w != n)) {
+    if (c->inband) {
+        /* Data frames of at most one TLS record each (header included). */
+        uint8_t fr[VMESH_ATLS_DATA_FRAME_MAX];
+        const uint8_t *p = buf;
+
+        while (n > 0) {
+            size_t take = n < sizeof(fr) - VMESH_ATLS_FRAME_HEADER ? n : sizeof(fr) - VMESH_ATLS_FRAME_HEADER;
+
+            fr[0] = VMESH_ATLS_FRAME_DATA;
+            fr[1] = (uint8_t)(take >> 16);
+            fr[2] = (uint8_t)(take >> 8);
+            fr[3] = (uint8_t)take;
+            memcpy(fr + VMESH_ATLS_FRAME_HEADER, p, take);
+            if (SSL_write_ex(c->ssl, fr, take + VMESH_ATLS_FRAME_HEADER, &w) != 1 ||
+                w != take + VMESH_ATLS_FRAME_HEADER) {
+                rc = vmesh_err_ssl(VMESH_ERR_IO, "attested TLS: writing");
+                goto out;
+            }
+            p += take;
+            n -= take;
+        }
+    } else if (n > 0 && (SSL_write_ex(c->ssl, buf, n, &w) != 1 || w != n)) {
         rc = vmesh_err_ssl(VMESH_ERR_IO, "attested TLS: writing");
         goto out;
     }
@@ -1482,4 +1803,74 @@ vmesh_atls_reason vmesh_atls_failure(const vmesh_atls_conn *c, const char **mess
 void *vmesh_atls_conn_ssl(vmesh_atls_conn *c)
 {
     return c->ssl;
+}
+
+/* ---- re-attestation: API ------------------------------------------------------------------------- */
+
+bool vmesh_atls_reattest_supported(const vmesh_atls_conn *c)
+{
+    return c->inband && c->state == ST_ESTABLISHED;
+}
+
+vmesh_err vmesh_atls_reattest_request(vmesh_atls_conn *c, uint32_t deadline_ms)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_buf payload = {0}, frame = {0};
+    uint64_t now;
+
+    VMESH_GUARD(app_state(c));
+    VMESH_ENSURE(c->inband, VMESH_ERR_STATE,
+                 "attested TLS: re-attestation was not negotiated on this connection (0xff4d key 4)");
+    VMESH_ENSURE(c->peer_mode >= VMESH_ATLS_MODE_EPOCH_FRESH && c->peer_mode <= VMESH_ATLS_MODE_PASSPORT,
+                 VMESH_ERR_STATE, "attested TLS: the peer did not attest at the handshake; nothing to renew");
+    VMESH_ENSURE(!c->rq_pending, VMESH_ERR_STATE, "attested TLS: re-attestation request %llu is outstanding",
+                 (unsigned long long)c->rq_counter);
+    VMESH_GUARD(vmesh_crypto_random(c->rq_nonce, sizeof(c->rq_nonce)));
+    VMESH_GUARD(vmesh_atls_reattest_request_encode(c->rq_counter + 1, c->rq_nonce, sizeof(c->rq_nonce), &payload));
+    VMESH_GUARD(vmesh_atls_frame_encode(VMESH_ATLS_FRAME_REATTEST_REQUEST, payload.data, payload.len, &frame));
+    VMESH_GUARD(tls_send(c, &frame));
+    c->rq_counter++;
+    now = vmesh_time_mono_ns();
+    c->rq_pending = true;
+    c->rq_sent_ns = now;
+    c->rq_deadline_ms = deadline_ms ? deadline_ms : c->cfg->deadline_ms;
+    c->rq_deadline_ns = now + (uint64_t)c->rq_deadline_ms * 1000000u;
+    c->st.requests_sent++;
+    c->st.bytes_out += frame.len;
+    rc = flush_out(c);
+    if (rc == VMESH_ERR_WANT_WRITE)
+        rc = VMESH_OK;
+out:
+    vmesh_buf_free(&payload);
+    vmesh_buf_free(&frame);
+    return rc;
+}
+
+int64_t vmesh_atls_reattest_timeout_ms(const vmesh_atls_conn *c)
+{
+    uint64_t now;
+
+    if (!c->rq_pending || c->state != ST_ESTABLISHED)
+        return -1;
+    now = vmesh_time_mono_ns();
+    return now >= c->rq_deadline_ns ? 0 : (int64_t)((c->rq_deadline_ns - now + 999999u) / 1000000u);
+}
+
+vmesh_err vmesh_atls_reattest_poll(vmesh_atls_conn *c)
+{
+    vmesh_err rc;
+
+    if (c->state >= ST_FAILING)
+        return vmesh_err_set(c->fail_err, "%s", c->fail_detail);
+    if (c->state != ST_ESTABLISHED || !c->rq_pending || vmesh_time_mono_ns() < c->rq_deadline_ns)
+        return VMESH_OK;
+    rc = reattest_expire(c);
+    (void)fail_flush(c);
+    return rc;
+}
+
+void vmesh_atls_reattest_stats_get(const vmesh_atls_conn *c, vmesh_atls_reattest_stats *out)
+{
+    *out = c->st;
+    out->pending = c->rq_pending;
 }

@@ -322,7 +322,7 @@ vmesh_err vmesh_atls_frame_encode(uint8_t type, const uint8_t *payload, size_t n
     vmesh_err rc = VMESH_OK;
     uint8_t h[VMESH_ATLS_FRAME_HEADER];
 
-    VMESH_ENSURE(type >= VMESH_ATLS_FRAME_ATTESTATION && type <= VMESH_ATLS_FRAME_ACCEPTED,
+    VMESH_ENSURE(type >= VMESH_ATLS_FRAME_ATTESTATION && type <= VMESH_ATLS_FRAME_REATTEST_ANSWER,
                  VMESH_ERR_ARG, "frame type %u is not defined", type);
     VMESH_ENSURE(n <= VMESH_ATLS_FRAME_MAX_LIMIT, VMESH_ERR_TOO_LARGE,
                  "frame payload of %zu bytes does not fit a 24-bit length", n);
@@ -371,7 +371,25 @@ static vmesh_err header_check(vmesh_atls_frame_parser *fp)
 
     fp->type = fp->hdr[0];
     fp->need = (size_t)fp->hdr[1] << 16 | (size_t)fp->hdr[2] << 8 | fp->hdr[3];
+    /* The preamble and the in-band stream have disjoint types (but 2). */
+    if (fp->inband && (fp->type == VMESH_ATLS_FRAME_ATTESTATION || fp->type == VMESH_ATLS_FRAME_ACCEPTED))
+        VMESH_FAIL(VMESH_ERR_PARSE, "frame type %u is not allowed after the preamble", fp->type);
+    if (!fp->inband && fp->type >= VMESH_ATLS_FRAME_DATA && fp->type <= VMESH_ATLS_FRAME_REATTEST_ANSWER)
+        VMESH_FAIL(VMESH_ERR_PARSE, "frame type %u is not allowed in the preamble", fp->type);
     switch (fp->type) {
+    case VMESH_ATLS_FRAME_DATA:
+        VMESH_ENSURE(fp->need > 0 && fp->need <= VMESH_ATLS_DATA_FRAME_MAX, VMESH_ERR_TOO_LARGE,
+                     "data frame of %zu bytes is outside 1..%d", fp->need, VMESH_ATLS_DATA_FRAME_MAX);
+        break;
+    case VMESH_ATLS_FRAME_REATTEST_REQUEST:
+        VMESH_ENSURE(fp->need <= VMESH_ATLS_REATTEST_REQUEST_MAX, VMESH_ERR_TOO_LARGE,
+                     "re-attestation request of %zu bytes is above the cap of %d", fp->need,
+                     VMESH_ATLS_REATTEST_REQUEST_MAX);
+        break;
+    case VMESH_ATLS_FRAME_REATTEST_ANSWER:
+        VMESH_ENSURE(fp->need > 0 && fp->need <= fp->max + 64, VMESH_ERR_TOO_LARGE,
+                     "re-attestation answer of %zu bytes is outside 1..%zu", fp->need, fp->max + 64);
+        break;
     case VMESH_ATLS_FRAME_ATTESTATION:
         VMESH_ENSURE(fp->need > 0, VMESH_ERR_PARSE, "attestation frame is empty");
         VMESH_ENSURE(fp->need <= fp->max, VMESH_ERR_TOO_LARGE,
@@ -409,6 +427,11 @@ vmesh_err vmesh_atls_frame_parser_feed(vmesh_atls_frame_parser *fp, const uint8_
         }
         /* The length is judged before a single payload byte is stored. */
         VMESH_GUARD(header_check(fp));
+        if (fp->type == VMESH_ATLS_FRAME_DATA) {
+            /* The caller takes the fp->need data bytes itself. */
+            fp->done = true;
+            goto out;
+        }
     }
     take = fp->need - fp->payload.len;
     if (take > n - i)
@@ -441,7 +464,7 @@ vmesh_err vmesh_atls_ext_encode(const vmesh_atls_ext *e, vmesh_buf *out)
     VMESH_ENSURE(e->n_modes <= 3 && e->n_media_types <= VMESH_ATLS_EXT_MEDIA_TYPES_MAX,
                  VMESH_ERR_ARG, "0xff4d: at most 3 modes and %d media types",
                  VMESH_ATLS_EXT_MEDIA_TYPES_MAX);
-    VMESH_GUARD(vmesh_cbor_put_map(out, 3));
+    VMESH_GUARD(vmesh_cbor_put_map(out, e->reattest ? 4 : 3));
     VMESH_GUARD(vmesh_cbor_put_uint(out, 1));
     VMESH_GUARD(vmesh_cbor_put_array(out, e->n_modes));
     for (size_t i = 0; i < e->n_modes; i++) {
@@ -460,6 +483,10 @@ vmesh_err vmesh_atls_ext_encode(const vmesh_atls_ext *e, vmesh_buf *out)
     }
     VMESH_GUARD(vmesh_cbor_put_uint(out, 3));
     VMESH_GUARD(vmesh_cbor_put_bool(out, e->will_attest));
+    if (e->reattest) {
+        VMESH_GUARD(vmesh_cbor_put_uint(out, 4));
+        VMESH_GUARD(vmesh_cbor_put_bool(out, true));
+    }
     VMESH_ENSURE(out->len - start <= VMESH_ATLS_EXT_MAX, VMESH_ERR_TOO_LARGE,
                  "0xff4d extension of %zu bytes is above the cap of %d", out->len - start,
                  VMESH_ATLS_EXT_MAX);
@@ -473,7 +500,7 @@ vmesh_err vmesh_atls_ext_decode(const uint8_t *data, size_t len, vmesh_atls_ext 
     vmesh_cbor r;
     uint64_t count, v;
     uint32_t seen = 0;
-    unsigned key, modes_seen = 0;
+    unsigned key, modes_seen = 0, entries;
     const uint8_t *p;
     size_t n;
 
@@ -482,10 +509,11 @@ vmesh_err vmesh_atls_ext_decode(const uint8_t *data, size_t len, vmesh_atls_ext 
                  "0xff4d extension of %zu bytes is above the cap of %d", len, VMESH_ATLS_EXT_MAX);
     vmesh_cbor_init(&r, data, len, "0xff4d extension", 0);
     VMESH_GUARD(rd_map(&r, &count, "the extension"));
-    VMESH_ENSURE(count == 3, VMESH_ERR_PARSE,
-                 "0xff4d extension: expected {1: modes, 2: media types, 3: will-attest}");
-    for (unsigned i = 0; i < 3; i++) {
-        VMESH_GUARD(rd_key(&r, 0xe, &seen, &key));
+    VMESH_ENSURE(count == 3 || count == 4, VMESH_ERR_PARSE,
+                 "0xff4d extension: expected {1: modes, 2: media types, 3: will-attest, ? 4: reattest}");
+    entries = (unsigned)count;
+    for (unsigned i = 0; i < entries; i++) {
+        VMESH_GUARD(rd_key(&r, 0x1e, &seen, &key));
         if (key == 1) {
             VMESH_GUARD(vmesh_cbor_read_array(&r, &count, UINT64_MAX, "modes (key 1)"));
             VMESH_ENSURE(count <= 3, VMESH_ERR_PARSE, "0xff4d extension: more than 3 modes");
@@ -511,10 +539,14 @@ vmesh_err vmesh_atls_ext_decode(const uint8_t *data, size_t len, vmesh_atls_ext 
                              "out of memory");
                 e->n_media_types++;
             }
-        } else {
+        } else if (key == 3) {
             VMESH_GUARD(vmesh_cbor_read_bool(&r, &e->will_attest, "will-attest (key 3)"));
+        } else {
+            VMESH_GUARD(vmesh_cbor_read_bool(&r, &e->reattest, "reattest (key 4)"));
         }
     }
+    VMESH_ENSURE((seen & 0xe) == 0xe, VMESH_ERR_PARSE,
+                 "0xff4d extension: keys 1, 2 and 3 are required (will-attest (key 3) is missing)");
     VMESH_GUARD(vmesh_cbor_end(&r, "the CBOR map"));
 out:
     if (rc != VMESH_OK)

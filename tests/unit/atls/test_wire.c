@@ -181,7 +181,7 @@ static void frames(void **state)
     assert_int_equal(vmesh_atls_frame_encode(3, NULL, 0, &stream), VMESH_OK);
     assert_int_equal(stream.len, 4 + 5 + 4);
     assert_memory_equal(stream.data, "\x01\x00\x00\x05hello\x03\x00\x00\x00", 13);
-    assert_int_equal(vmesh_atls_frame_encode(4, NULL, 0, &stream), VMESH_ERR_ARG);
+    assert_int_equal(vmesh_atls_frame_encode(7, NULL, 0, &stream), VMESH_ERR_ARG);
     /* Byte by byte: need-more until complete, never past a frame. */
     assert_int_equal(vmesh_atls_frame_parser_init(&fp, 16), VMESH_OK);
     while (off < stream.len) {
@@ -273,7 +273,11 @@ static void extension(void **state)
         {"a30180028003f5" "00", "after the CBOR map"},
         {"a2018002800" "3f5", "expected {1: modes"},
         {"a3018002800180", "duplicate key 1"},
-        {"a301800280040" "0", "unknown key 4"},
+        {"a301800280040" "0", "reattest (key 4) is an unsigned integer"}, /* 4 replaces 3 */
+        {"a401800280" "03f5" "04f5", NULL},               /* reattest offered */
+        {"a401800280" "03f5" "0500", "unknown key 5"},
+        {"a401800280" "03f5" "03f5", "duplicate key 3"},
+        {"a301800280" "04f5", "will-attest (key 3) is missing"},
         {"a30180028160" "03f5", "expected 1..256"},
         {"a301800280" "0301", "will-attest (key 3) is an unsigned integer"},
         {"a301800280" "03f7", "not a boolean"},
