@@ -17,6 +17,7 @@
 
 #include "vmesh/core.h"
 #include "vmesh/evidence.h"
+#include "vmesh/pki.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -340,6 +341,11 @@ vmesh_err vmesh_atls_config_set_svid(vmesh_atls_config *c, const char *chain_pem
                                      const char *key_pem) VMESH_WUR;
 /* Trust bundle (PEM, one or more CA certificates) for the peer's SVID. */
 vmesh_err vmesh_atls_config_set_bundle(vmesh_atls_config *c, const char *bundle_pem) VMESH_WUR;
+/* Federation: verify the peer's X509-SVID against the bundle of the trust
+ * domain its SPIFFE ID names, and only that one (a reference is taken).
+ * Replaces set_bundle's store for chain verification; a peer of a trust
+ * domain t does not hold is refused, with the domain named in the failure. */
+vmesh_err vmesh_atls_config_set_trust(vmesh_atls_config *c, vmesh_pki_trust *t) VMESH_WUR;
 /* Expected peer identity: a SPIFFE ID, or a prefix pattern ending in "/"
  * "*" (vmesh_pki_spiffe_match). NULL: any SVID of the bundle. */
 vmesh_err vmesh_atls_config_set_peer_pattern(vmesh_atls_config *c, const char *pattern) VMESH_WUR;

@@ -41,6 +41,7 @@ struct vmesh_atls_config {
     vmesh_atls_provider prov;
     bool has_provider; /* without one: plain mTLS, no 0xff4d */
     char *peer_pattern;
+    vmesh_pki_trust *trust; /* federation: one bundle per trust domain */
     uint32_t deadline_ms;
     size_t max_frame;
     bool resumption;
@@ -92,6 +93,7 @@ struct vmesh_atls_conn {
     uint32_t fail_reason;
     char fail_msg[VMESH_ATLS_FAIL_MESSAGE_MAX + 1];
     char fail_detail[512];
+    char verify_msg[400]; /* why the federation check refused the chain */
     bool fail_by_peer;
     vmesh_err fail_err;
     bool shutdown_sent;
@@ -450,7 +452,10 @@ static vmesh_err fail_tls(vmesh_atls_conn *c, vmesh_err rc)
         return fail(c, VMESH_ATLS_R_TIMEOUT, VMESH_ERR_TIMEOUT, true,
                     "handshake and attestation did not complete within %u ms",
                     c->cfg->deadline_ms);
-    snprintf(d, sizeof(d), "%s", vmesh_err_detail());
+    if (c->verify_msg[0])
+        snprintf(d, sizeof(d), "%s (%s)", c->verify_msg, vmesh_err_detail());
+    else
+        snprintf(d, sizeof(d), "%s", vmesh_err_detail());
     c->state = ST_FAILED;
     c->fail_err = rc;
     snprintf(c->fail_detail, sizeof(c->fail_detail), "%s", d);
@@ -668,6 +673,48 @@ out:
     return rc;
 }
 
+/* Chain verification under federation: the trusted certificates of this
+ * verification are the authorities of the trust domain the leaf's SPIFFE
+ * ID names, nothing else; libssl's parameters (purpose, depth, time) stay. */
+static int trust_verify_cb(X509_STORE_CTX *x, void *arg)
+{
+    vmesh_atls_config *cfg = arg;
+    X509 *leaf = X509_STORE_CTX_get0_cert(x);
+    SSL *s = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
+    vmesh_atls_conn *c = s ? SSL_get_app_data(s) : NULL;
+    STACK_OF(X509) *auth = NULL;
+    char *id = NULL, *td = NULL;
+
+    if (leaf != NULL && vmesh_pki_spiffe_id_from_cert(leaf, &id) == VMESH_OK &&
+        vmesh_pki_spiffe_id_trust_domain(id, &td) == VMESH_OK)
+        auth = vmesh_pki_trust_authorities(cfg->trust, td);
+    if (auth == NULL) {
+        if (c != NULL)
+            snprintf(c->verify_msg, sizeof(c->verify_msg),
+                     td ? "peer %s is in trust domain \"%s\", which is not federated here"
+                        : "peer certificate is not an X509-SVID%s%s",
+                     td ? id : "", td ? td : "");
+        free(id);
+        free(td);
+        X509_STORE_CTX_set_error(x, X509_V_ERR_CERT_UNTRUSTED);
+        return 0;
+    }
+    free(id);
+    free(td);
+    X509_STORE_CTX_set0_trusted_stack(x, auth);
+    return X509_verify_cert(x);
+}
+
+vmesh_err vmesh_atls_config_set_trust(vmesh_atls_config *c, vmesh_pki_trust *t)
+{
+    if (t == NULL || vmesh_pki_trust_count(t) == 0)
+        return vmesh_err_set(VMESH_ERR_ARG, "attested TLS: an empty trust set");
+    vmesh_pki_trust_free(c->trust);
+    c->trust = vmesh_pki_trust_ref(t);
+    SSL_CTX_set_cert_verify_callback(c->ctx, trust_verify_cb, c);
+    return VMESH_OK;
+}
+
 vmesh_err vmesh_atls_config_set_peer_pattern(vmesh_atls_config *c, const char *pattern)
 {
     vmesh_err rc = VMESH_OK;
@@ -745,6 +792,7 @@ void vmesh_atls_config_free(vmesh_atls_config *c)
         return;
     SSL_CTX_free(c->ctx);
     free(c->peer_pattern);
+    vmesh_pki_trust_free(c->trust);
     free(c);
 }
 

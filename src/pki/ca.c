@@ -161,6 +161,71 @@ out:
     return rc;
 }
 
+/* A self-signed CA certificate for trust_domain over key. */
+static vmesh_err make_ca_cert(const char *trust_domain, EVP_PKEY *key, int days, X509 **out)
+{
+    vmesh_err rc = VMESH_OK;
+    X509 *ca = NULL;
+    char san[VMESH_PKI_TRUST_DOMAIN_MAX + 16], cn[VMESH_PKI_TRUST_DOMAIN_MAX + 16];
+
+    *out = NULL;
+    snprintf(cn, sizeof(cn), "vmesh CA %s", trust_domain);
+    VMESH_GUARD(new_cert(key, "vmesh", strlen(cn) <= 64 ? cn : "vmesh CA", days, &ca));
+    VMESH_ENSURE(X509_set_issuer_name(ca, X509_get_subject_name(ca)) == 1, VMESH_ERR_CRYPTO,
+                 "setting the issuer");
+    /* X509-SVID §4.1: "signing certificates MUST set the cA field to true";
+     * §4.3: "MUST have keyCertSign"; "MAY have cRLSign". */
+    VMESH_GUARD(add_ext(ca, ca, NID_basic_constraints, "critical,CA:TRUE"));
+    VMESH_GUARD(add_ext(ca, ca, NID_key_usage, "critical,keyCertSign,cRLSign"));
+    VMESH_GUARD(add_ext(ca, ca, NID_subject_key_identifier, "hash"));
+    snprintf(san, sizeof(san), "URI:spiffe://%s", trust_domain);
+    VMESH_GUARD(add_ext(ca, ca, NID_subject_alt_name, san));
+    VMESH_GUARD(sign_cert(ca, key));
+    *out = ca;
+    ca = NULL;
+out:
+    X509_free(ca);
+    return rc;
+}
+
+static vmesh_err seq_write(const char *dir, uint64_t seq)
+{
+    vmesh_err rc = VMESH_OK;
+    char path[4096], text[32];
+    int n = snprintf(text, sizeof(text), "%llu\n", (unsigned long long)seq);
+
+    VMESH_GUARD(path_join(path, sizeof(path), dir, "/sequence"));
+    VMESH_GUARD(vmesh_file_write(path, text, (size_t)n, 0644));
+out:
+    return rc;
+}
+
+/* DIR/sequence; 1 when the file is absent (a CA made before rotation). */
+static vmesh_err seq_read(const char *dir, uint64_t *seq)
+{
+    vmesh_err rc = VMESH_OK;
+    char path[4096], *end;
+    vmesh_buf b = {0};
+    unsigned long long v;
+    struct stat st;
+
+    *seq = 1;
+    VMESH_GUARD(path_join(path, sizeof(path), dir, "/sequence"));
+    if (stat(path, &st) != 0)
+        goto out;
+    VMESH_GUARD(vmesh_file_read(path, 64, &b));
+    VMESH_GUARD(vmesh_buf_terminate(&b));
+    errno = 0;
+    v = strtoull((const char *)b.data, &end, 10);
+    VMESH_ENSURE(errno == 0 && end != (char *)b.data && (*end == '\n' || *end == 0) &&
+                     v < (1ULL << 62),
+                 VMESH_ERR_PARSE, "%s: not a sequence number", path);
+    *seq = v;
+out:
+    vmesh_buf_free(&b);
+    return rc;
+}
+
 vmesh_err vmesh_pki_ca_init(const char *trust_domain, const char *dir, int days,
                             vmesh_key_type kt)
 {
@@ -168,7 +233,7 @@ vmesh_err vmesh_pki_ca_init(const char *trust_domain, const char *dir, int days,
     EVP_PKEY *key = NULL;
     X509 *ca = NULL;
     vmesh_buf pem = {0};
-    char path[4096], san[VMESH_PKI_TRUST_DOMAIN_MAX + 16], cn[VMESH_PKI_TRUST_DOMAIN_MAX + 16];
+    char path[4096];
     struct stat st;
 
     VMESH_GUARD(vmesh_pki_trust_domain_validate(trust_domain));
@@ -182,24 +247,14 @@ vmesh_err vmesh_pki_ca_init(const char *trust_domain, const char *dir, int days,
     VMESH_ENSURE(stat(path, &st) != 0, VMESH_ERR_STATE,
                  "%s already exists; refusing to overwrite a CA key", path);
     VMESH_GUARD(gen_key(kt, &key));
-    snprintf(cn, sizeof(cn), "vmesh CA %s", trust_domain);
-    VMESH_GUARD(new_cert(key, "vmesh", strlen(cn) <= 64 ? cn : "vmesh CA", days, &ca));
-    VMESH_ENSURE(X509_set_issuer_name(ca, X509_get_subject_name(ca)) == 1, VMESH_ERR_CRYPTO,
-                 "setting the issuer");
-    /* X509-SVID §4.1: "signing certificates MUST set the cA field to true";
-     * §4.3: "MUST have keyCertSign"; "MAY have cRLSign". */
-    VMESH_GUARD(add_ext(ca, ca, NID_basic_constraints, "critical,CA:TRUE"));
-    VMESH_GUARD(add_ext(ca, ca, NID_key_usage, "critical,keyCertSign,cRLSign"));
-    VMESH_GUARD(add_ext(ca, ca, NID_subject_key_identifier, "hash"));
-    snprintf(san, sizeof(san), "URI:spiffe://%s", trust_domain);
-    VMESH_GUARD(add_ext(ca, ca, NID_subject_alt_name, san));
-    VMESH_GUARD(sign_cert(ca, key));
+    VMESH_GUARD(make_ca_cert(trust_domain, key, days, &ca));
     VMESH_GUARD(cert_pem(ca, &pem));
     VMESH_GUARD(key_save(key, path));
     VMESH_GUARD(path_join(path, sizeof(path), dir, "/" VMESH_PKI_CA_CERT));
     VMESH_GUARD(vmesh_file_write(path, pem.data, pem.len, 0644));
     VMESH_GUARD(path_join(path, sizeof(path), dir, "/" VMESH_PKI_CA_BUNDLE));
     VMESH_GUARD(vmesh_file_write(path, pem.data, pem.len, 0644));
+    VMESH_GUARD(seq_write(dir, 1));
 out:
     EVP_PKEY_free(key);
     X509_free(ca);
@@ -318,5 +373,77 @@ vmesh_err vmesh_pki_ca_bundle(const char *ca_dir, vmesh_buf *out)
     VMESH_GUARD(path_join(path, sizeof(path), ca_dir, "/" VMESH_PKI_CA_BUNDLE));
     VMESH_GUARD(vmesh_file_read(path, PEM_MAX, out));
 out:
+    return rc;
+}
+
+vmesh_err vmesh_pki_ca_bundle_spiffe(const char *ca_dir, int64_t refresh_hint, vmesh_buf *out)
+{
+    vmesh_err rc = VMESH_OK;
+    char path[4096];
+    vmesh_pki_bundle *b = NULL;
+    uint64_t seq;
+
+    VMESH_ENSURE(ca_dir != NULL, VMESH_ERR_ARG, "CA directory is missing");
+    VMESH_GUARD(path_join(path, sizeof(path), ca_dir, "/" VMESH_PKI_CA_BUNDLE));
+    VMESH_GUARD(vmesh_pki_bundle_load(path, &b));
+    VMESH_GUARD(seq_read(ca_dir, &seq));
+    vmesh_pki_bundle_set_sequence(b, seq);
+    vmesh_pki_bundle_set_refresh_hint(b, refresh_hint);
+    VMESH_GUARD(vmesh_pki_bundle_to_spiffe(b, out));
+out:
+    vmesh_pki_bundle_free(b);
+    return rc;
+}
+
+vmesh_err vmesh_pki_ca_rotate(const char *ca_dir, int days, vmesh_key_type kt)
+{
+    vmesh_err rc = VMESH_OK;
+    X509 *old = NULL, *ca = NULL;
+    EVP_PKEY *old_key = NULL, *key = NULL;
+    char *id = NULL, *td = NULL, path[4096], name[64];
+    vmesh_buf pem = {0}, prev = {0};
+    uint64_t seq;
+
+    VMESH_ENSURE(ca_dir != NULL, VMESH_ERR_ARG, "CA directory is missing");
+    VMESH_ENSURE(days >= 0 && days <= 36500, VMESH_ERR_ARG, "--days must be 1..36500");
+    if (days == 0)
+        days = 3650;
+    VMESH_GUARD(load_ca(ca_dir, &old, &old_key));
+    VMESH_GUARD(vmesh_pki_spiffe_id_from_cert(old, &id));
+    VMESH_GUARD(vmesh_pki_spiffe_id_trust_domain(id, &td));
+    VMESH_GUARD(seq_read(ca_dir, &seq));
+    /* The old pair is kept beside, named after the sequence it served. */
+    snprintf(name, sizeof(name), "/ca-%llu.pem", (unsigned long long)seq);
+    VMESH_GUARD(cert_pem(old, &pem));
+    VMESH_GUARD(path_join(path, sizeof(path), ca_dir, name));
+    VMESH_GUARD(vmesh_file_write(path, pem.data, pem.len, 0644));
+    snprintf(name, sizeof(name), "/ca-%llu.key", (unsigned long long)seq);
+    VMESH_GUARD(path_join(path, sizeof(path), ca_dir, name));
+    VMESH_GUARD(key_save(old_key, path));
+    VMESH_GUARD(gen_key(kt, &key));
+    VMESH_GUARD(make_ca_cert(td, key, days, &ca));
+    /* New bundle: the new authority first, then every earlier one. */
+    VMESH_GUARD(path_join(path, sizeof(path), ca_dir, "/" VMESH_PKI_CA_BUNDLE));
+    VMESH_GUARD(vmesh_file_read(path, PEM_MAX, &prev));
+    vmesh_buf_reset(&pem);
+    VMESH_GUARD(cert_pem(ca, &pem));
+    VMESH_GUARD(vmesh_buf_append(&pem, prev.data, prev.len));
+    VMESH_GUARD(vmesh_file_write(path, pem.data, pem.len, 0644));
+    VMESH_GUARD(path_join(path, sizeof(path), ca_dir, "/" VMESH_PKI_CA_KEY));
+    VMESH_GUARD(key_save(key, path));
+    vmesh_buf_reset(&pem);
+    VMESH_GUARD(cert_pem(ca, &pem));
+    VMESH_GUARD(path_join(path, sizeof(path), ca_dir, "/" VMESH_PKI_CA_CERT));
+    VMESH_GUARD(vmesh_file_write(path, pem.data, pem.len, 0644));
+    VMESH_GUARD(seq_write(ca_dir, seq + 1));
+out:
+    X509_free(old);
+    X509_free(ca);
+    EVP_PKEY_free(old_key);
+    EVP_PKEY_free(key);
+    free(id);
+    free(td);
+    vmesh_buf_free(&pem);
+    vmesh_buf_free(&prev);
     return rc;
 }

@@ -514,9 +514,60 @@ static void free_keys(const keydef *keys, void *base)
 
 /* ---- identity, attester ------------------------------------------------------------- */
 
+static const keydef fed_keys[] = {
+    STR("trust-domain", K_STR, px_fed, td),
+    STR("bundle", K_PATH, px_fed, bundle),
+    STR("endpoint", K_STR, px_fed, endpoint),
+    STR("endpoint-profile", K_STR, px_fed, profile),
+    STR("endpoint-ca", K_PATH, px_fed, endpoint_ca),
+    STR("endpoint-id", K_STR, px_fed, endpoint_id),
+    NUM("refresh", K_MS, px_fed, refresh_ms, 1000, 7 * 24 * 3600 * 1000ULL),
+    END};
+
+static vmesh_err fed_done(pctx *x, yaml_node_t *it, const char *path, void *elem)
+{
+    const px_fed *f = elem;
+
+    if (f->td == NULL || f->bundle == NULL)
+        return perr(x, it, path, "trust-domain and bundle are required");
+    if (vmesh_pki_trust_domain_validate(f->td) != VMESH_OK)
+        return perr(x, it, path, "trust-domain: %s", vmesh_err_detail());
+    if (f->profile && strcmp(f->profile, "https_web") != 0 &&
+        strcmp(f->profile, "https_spiffe") != 0)
+        return perr(x, it, path, "endpoint-profile must be https_web or https_spiffe");
+    if ((f->profile || f->endpoint_ca || f->endpoint_id || f->refresh_ms) && !f->endpoint)
+        return perr(x, it, path, "endpoint-* and refresh need an endpoint URL");
+    if (f->endpoint && strncmp(f->endpoint, "https://", 8) != 0)
+        return perr(x, it, path, "endpoint must be an https:// URL");
+    if (f->profile && strcmp(f->profile, "https_spiffe") == 0) {
+        if (f->endpoint_id == NULL || vmesh_pki_spiffe_id_validate(f->endpoint_id) != VMESH_OK)
+            return perr(x, it, path, "https_spiffe needs endpoint-id, a SPIFFE ID");
+        if (f->endpoint_ca)
+            return perr(x, it, path, "endpoint-ca is for https_web; https_spiffe verifies the "
+                                     "endpoint against the federated bundles");
+    } else if (f->endpoint_id) {
+        return perr(x, it, path, "endpoint-id needs endpoint-profile: https_spiffe");
+    }
+    return VMESH_OK;
+}
+
+static const listdef fed_list = {
+    "{trust-domain, bundle, endpoint, endpoint-profile, endpoint-ca, endpoint-id, refresh}",
+    32,
+    "federated trust domains",
+    sizeof(px_fed),
+    FIELD(vmesh_proxy_config, nfeds),
+    fed_keys,
+    NULL,
+    fed_done,
+    NULL,
+};
+
 static const keydef identity_keys[] = {STR("cert", K_PATH, vmesh_proxy_config, cert),
                                        STR("key", K_PATH, vmesh_proxy_config, key),
-                                       STR("bundle", K_PATH, vmesh_proxy_config, bundle), END};
+                                       STR("bundle", K_PATH, vmesh_proxy_config, bundle),
+                                       LIST("federation", vmesh_proxy_config, feds, &fed_list),
+                                       END};
 
 static vmesh_err add_kv(pctx *x, yaml_node_t *n, const char *path, const char *key,
                         const char *value)

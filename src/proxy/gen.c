@@ -85,6 +85,7 @@ void px_gen_unref(px_gen *g)
     free(g->central_rp);
 #endif
     vmesh_policy_free(g->policy);
+    vmesh_pki_trust_free(g->trust);
     vmesh_proxy_config_free(g->cfg);
     free(g);
 }
@@ -166,6 +167,51 @@ static int64_t cert_not_after(const char *path)
     return t;
 }
 
+/* identity.federation: our own trust domain (the SVID's) with
+ * identity.bundle, and each federated domain with its bundle file. */
+static vmesh_err build_trust(const vmesh_proxy_config *cfg, vmesh_pki_trust **out)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_pki_trust *t = NULL;
+    vmesh_pki_bundle *b = NULL;
+    char *id = NULL, *td = NULL;
+
+    *out = NULL;
+    if (cfg->nfeds == 0)
+        goto out;
+    VMESH_GUARD(vmesh_pki_trust_new(&t));
+    rc = vmesh_pki_spiffe_id_from_pem_file(cfg->cert, &id);
+    if (rc == VMESH_OK)
+        rc = vmesh_pki_spiffe_id_trust_domain(id, &td);
+    if (rc == VMESH_OK)
+        rc = vmesh_pki_bundle_load(cfg->bundle, &b);
+    if (rc == VMESH_OK)
+        rc = vmesh_pki_trust_add(t, td, b);
+    if (rc != VMESH_OK) {
+        vmesh_err_wrap(rc, "identity");
+        goto out;
+    }
+    for (size_t i = 0; i < cfg->nfeds; i++) {
+        vmesh_pki_bundle_free(b);
+        b = NULL;
+        rc = vmesh_pki_bundle_load(cfg->feds[i].bundle, &b);
+        if (rc == VMESH_OK)
+            rc = vmesh_pki_trust_add(t, cfg->feds[i].td, b);
+        if (rc != VMESH_OK) {
+            vmesh_err_wrap(rc, "identity.federation[%zu] (%s)", i, cfg->feds[i].td);
+            goto out;
+        }
+    }
+    *out = t;
+    t = NULL;
+out:
+    vmesh_pki_trust_free(t);
+    vmesh_pki_bundle_free(b);
+    free(id);
+    free(td);
+    return rc;
+}
+
 static vmesh_err listener_config(struct vmesh_proxy *p, px_gen *g, size_t j,
                                  vmesh_atls_config **out)
 {
@@ -180,6 +226,8 @@ static vmesh_err listener_config(struct vmesh_proxy *p, px_gen *g, size_t j,
     VMESH_GUARD(vmesh_atls_config_new(in ? VMESH_ATLS_SERVER : VMESH_ATLS_CLIENT, &c));
     VMESH_GUARD(vmesh_atls_config_set_svid(c, cfg->cert, cfg->key));
     VMESH_GUARD(vmesh_atls_config_set_bundle(c, cfg->bundle));
+    if (g->trust)
+        VMESH_GUARD(vmesh_atls_config_set_trust(c, g->trust));
     if (peer)
         VMESH_GUARD(vmesh_atls_config_set_peer_pattern(c, peer));
     vmesh_agent_provider_for(g->agent, in ? NULL : peer, &pv->inner);
@@ -301,6 +349,7 @@ vmesh_err px_gen_build(struct vmesh_proxy *p, vmesh_proxy_config *cfg, px_gen **
         goto out;
     }
     VMESH_GUARD(vmesh_agent_set_rules(g->agent, rules, nr));
+    VMESH_GUARD(build_trust(cfg, &g->trust));
     /* listeners */
     g->provs = calloc(cfg->nin + cfg->nout, sizeof(px_prov));
     g->app_addr = calloc(cfg->nin ? cfg->nin : 1, sizeof(struct sockaddr_storage));

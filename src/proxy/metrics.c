@@ -161,6 +161,33 @@ vmesh_err px_metrics_render(struct vmesh_proxy *p, const px_gen *g, vmesh_buf *b
         (unsigned long long)atomic_load(&m->reload_failures)));
     VMESH_GUARD(vmesh_buf_printf(
         b,
+        "# HELP vmesh_identity_file_changes_total Times the SVID, key or a bundle file changed on "
+        "disk (each triggers a reload).\n"
+        "# TYPE vmesh_identity_file_changes_total counter\nvmesh_identity_file_changes_total %llu\n"
+        "# HELP vmesh_identity_refused_total Changed identity files refused (mismatched or broken "
+        "pair, bad bundle): the previous ones stay.\n"
+        "# TYPE vmesh_identity_refused_total counter\nvmesh_identity_refused_total %llu\n",
+        (unsigned long long)atomic_load(&m->identity_changes),
+        (unsigned long long)atomic_load(&m->identity_refused)));
+    if (g->trust) {
+        VMESH_GUARD(vmesh_buf_printf(
+            b, "# HELP vmesh_federation_bundle_sequence spiffe_sequence of each trusted domain's "
+               "bundle in force (-1: none).\n"
+               "# TYPE vmesh_federation_bundle_sequence gauge\n"));
+        for (size_t i = 0; i < vmesh_pki_trust_count(g->trust); i++) {
+            const vmesh_pki_bundle *tb = NULL;
+            const char *td = vmesh_pki_trust_domain(g->trust, i, &tb);
+            bool has;
+            uint64_t seq = vmesh_pki_bundle_sequence(tb, &has);
+
+            /* Trust-domain names are [a-z0-9._-] (validated): no escaping. */
+            VMESH_GUARD(vmesh_buf_printf(
+                b, "vmesh_federation_bundle_sequence{trust_domain=\"%s\"} %lld\n", td,
+                has ? (long long)seq : -1LL));
+        }
+    }
+    VMESH_GUARD(vmesh_buf_printf(
+        b,
         "# HELP vmesh_accept_pauses_total Times a worker stopped accepting for a moment: out of "
         "file "
         "descriptors (the connections it shed count as result=\"no-fd\").\n"

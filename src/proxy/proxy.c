@@ -319,6 +319,8 @@ static vmesh_err build(const char *config_path, bool dry, struct vmesh_proxy **o
     VMESH_ENSURE(p != NULL, VMESH_ERR_NOMEM, "out of memory");
     pthread_mutex_init(&p->gen_lock, NULL);
     pthread_mutex_init(&p->reload_lock, NULL);
+    pthread_mutex_init(&p->fed_lock, NULL);
+    pthread_cond_init(&p->fed_cond, NULL);
     p->stop_fd = p->access_fd = -1;
     p->config_path = strdup(config_path);
     VMESH_ENSURE(p->config_path != NULL, VMESH_ERR_NOMEM, "out of memory");
@@ -500,7 +502,7 @@ vmesh_err vmesh_proxy_run(vmesh_proxy *p)
     vmesh_err rc = VMESH_OK;
     sigset_t set;
     int ep = -1;
-    uint64_t drain_deadline = 0, next_bell = 0;
+    uint64_t drain_deadline = 0, next_bell = 0, next_watch = 0;
     struct itimerspec its;
     ctl_t ctl = {.p = p,
                  .sfd = -1,
@@ -534,6 +536,8 @@ vmesh_err vmesh_proxy_run(vmesh_proxy *p)
         VMESH_GUARD(vmesh_sync_start(p->sync));
 #endif
     VMESH_GUARD(px_workers_start(p));
+    VMESH_GUARD(px_fed_start(p));
+    px_watch_files(p); /* the first call takes the files as they are */
     atomic_store(&p->ready, true);
     vmesh_log(VMESH_LOG_INFO,
               "proxy: serving %zu inbound and %zu outbound listeners with %zu workers", p->nin,
@@ -568,7 +572,11 @@ vmesh_err vmesh_proxy_run(vmesh_proxy *p)
                 atomic_store(&p->force_close, true);
                 px_workers_wake(p);
             }
-        } else if (vmesh_time_mono_ns() >= next_bell) {
+        } else if (vmesh_time_mono_ns() >= next_watch) {
+            px_watch_files(p);
+            next_watch = vmesh_time_mono_ns() + 1000000000ULL;
+        }
+        if (!atomic_load(&p->draining) && vmesh_time_mono_ns() >= next_bell) {
             px_gen *g = px_current_gen(p);
             if (g->cfg->bell_file && refresh_bell(p, g->cfg) != VMESH_OK)
                 vmesh_log(VMESH_LOG_DEBUG, "proxy: %s", vmesh_err_detail());
@@ -579,6 +587,7 @@ vmesh_err vmesh_proxy_run(vmesh_proxy *p)
     px_workers_join(p);
     vmesh_log(VMESH_LOG_INFO, "proxy: drained, exiting");
 out:
+    px_fed_stop(p);
 #ifdef VMESH_HAVE_SYNC
     if (p->sync)
         vmesh_sync_stop(p->sync);
@@ -618,7 +627,10 @@ void vmesh_proxy_free(vmesh_proxy *p)
     if (p->access_fd >= 0)
         close(p->access_fd);
     pthread_mutex_destroy(&p->gen_lock);
+    px_fed_stop(p);
     pthread_mutex_destroy(&p->reload_lock);
+    pthread_mutex_destroy(&p->fed_lock);
+    pthread_cond_destroy(&p->fed_cond);
     free(p->config_path);
     free(p);
 }

@@ -89,6 +89,12 @@ typedef struct {
     char *name, *url, *key, *schemes;
 } px_rvp;
 
+/* identity.federation[]: a trust domain we federate with. */
+typedef struct {
+    char *td, *bundle, *endpoint, *profile, *endpoint_ca, *endpoint_id;
+    uint32_t refresh_ms; /* 0: the bundle's refresh hint, else 5 min */
+} px_fed;
+
 typedef struct {
     char *peer;
     json_t *overrides; /* policy fields this rule sets (JSON object) */
@@ -98,6 +104,8 @@ struct vmesh_proxy_config {
     char *source;
     /* identity */
     char *cert, *key, *bundle;
+    px_fed *feds;
+    size_t nfeds;
     /* attester */
     char *platform;
     vmesh_kv *kv;
@@ -176,6 +184,7 @@ typedef struct {
     _Atomic uint64_t failures[VMESH_ATLS_R__COUNT + 1][2]; /* [reason][by peer] */
     _Atomic uint64_t reappraisal_closed, reappraisals;
     _Atomic uint64_t reloads, reload_failures;
+    _Atomic uint64_t identity_changes, identity_refused; /* federation.c watcher */
     _Atomic uint64_t bytes[2][2]; /* [dir][0: from the TLS peer, 1: to the TLS peer] */
     _Atomic uint64_t agent_hits_base, agent_misses_base;
     _Atomic uint64_t accept_pauses; /* a worker stopped accepting: out of descriptors */
@@ -218,6 +227,7 @@ typedef struct px_gen {
     struct vmesh_service_client *central;    /* passport client, or NULL */
     struct vmesh_service_client *central_rp; /* verifier.central, or NULL */
     vmesh_policy *policy;
+    vmesh_pki_trust *trust; /* identity.federation: own + federated domains, or NULL */
     vmesh_atls_config *in_cfg[PX_MAX_LISTENERS];
     vmesh_atls_config *out_cfg[PX_MAX_LISTENERS];
     px_sessions sessions[PX_MAX_LISTENERS];
@@ -271,7 +281,22 @@ struct vmesh_proxy {
     uint64_t nofile;
     _Atomic uint32_t max_conns;
     px_ratelog rl_limit, rl_accept, rl_connect, rl_handshake, rl_reappraisal;
+    /* federation.c: identity-file watcher (control thread) and the bundle
+     * refresher thread */
+    uint64_t watch_sig;
+    bool watch_init;
+    pthread_t fed_thread;
+    pthread_mutex_t fed_lock;
+    pthread_cond_t fed_cond;
+    bool fed_stop, fed_running;
 };
+
+/* federation.c. px_watch_files: called about once a second from the
+ * control thread; reloads when an identity or bundle file changed. */
+void px_watch_files(struct vmesh_proxy *p);
+/* The refresher thread (only when a federated domain has an endpoint). */
+vmesh_err px_fed_start(struct vmesh_proxy *p) VMESH_WUR;
+void px_fed_stop(struct vmesh_proxy *p);
 
 /* proxy.c: raises the soft RLIMIT_NOFILE to the hard one (logs both) and
  * returns the soft limit in force. */
