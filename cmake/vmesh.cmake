@@ -25,3 +25,32 @@ function(vmesh_module name)
   set_property(GLOBAL APPEND PROPERTY VMESH_MODULES ${name})
   set_property(GLOBAL APPEND PROPERTY VMESH_EXTERNAL_LIBS ${M_LIBS})
 endfunction()
+
+# Compiles web files into target (cmake/embed.cmake): vmesh_embed(target
+# prefix URL FILE [URL FILE...]) gives it bool <prefix>_asset(path, ...).
+function(vmesh_embed target prefix)
+  set(_out ${CMAKE_BINARY_DIR}/generated/${prefix}_assets.c)
+  set(_spec "")
+  set(_deps "")
+  set(_args ${ARGN})
+  list(LENGTH _args _n)
+  math(EXPR _last "${_n} - 1")
+  foreach(_i RANGE 0 ${_last} 2)
+    math(EXPR _j "${_i} + 1")
+    list(GET _args ${_i} _url)
+    list(GET _args ${_j} _file)
+    set(_file ${CMAKE_SOURCE_DIR}/${_file})
+    list(APPEND _deps ${_file})
+    if(_spec)
+      string(APPEND _spec "|")
+    endif()
+    string(APPEND _spec "${_url}=${_file}")
+  endforeach()
+  add_custom_command(OUTPUT ${_out}
+    COMMAND ${CMAKE_COMMAND} -E make_directory ${CMAKE_BINARY_DIR}/generated
+    COMMAND ${CMAKE_COMMAND} -DOUT=${_out} -DPREFIX=${prefix} "-DSPEC=${_spec}"
+            -P ${CMAKE_SOURCE_DIR}/cmake/embed.cmake
+    DEPENDS ${_deps} ${CMAKE_SOURCE_DIR}/cmake/embed.cmake
+    COMMENT "Embedding web files into ${target}" VERBATIM)
+  target_sources(${target} PRIVATE ${_out})
+endfunction()

@@ -139,6 +139,13 @@ void px_access_log(struct vmesh_proxy *p, const px_record *r, uint64_t duration_
     struct timespec rt;
     struct tm tm;
 
+    if (result == PX_RES_REAPPRAISAL) {
+        char judged[PX_EPOCHS_MAX];
+        px_epochs_json(p->verifier, judged);
+        px_recent_note(p->recent, r, result, reason, judged);
+    } else {
+        px_recent_note(p->recent, r, result, reason, NULL);
+    }
     if (p->access_fd < 0)
         return;
     vmesh_buf_init(&line, LINE_MAX_LEN);
@@ -157,6 +164,11 @@ out:
     if (rc != VMESH_OK)
         vmesh_log(VMESH_LOG_ERROR, "proxy: access log: %s", vmesh_err_detail());
     vmesh_buf_free(&line);
+}
+
+vmesh_err px_record_json(vmesh_buf *out, const px_record *r)
+{
+    return put_record(out, r);
 }
 
 vmesh_err px_record_peers_json(vmesh_buf *out, const px_record *r, bool first, uint64_t age_ms,

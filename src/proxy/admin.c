@@ -1,7 +1,8 @@
 /*
  * The proxy's admin endpoint: a tiny HTTP/1.1 server in the control
  * thread's epoll (GET /ready, /metrics in the Prometheus text format,
- * /peers as JSON; one request per connection, then close). Requests are
+ * /peers as JSON, the dashboard's page and /dashboard/state (dashboard.c);
+ * one request per connection, then close). Requests are
  * capped at 8 KiB; every connection has a deadline on the control thread's
  * timer heap (5 s from accept, which bytes do not extend) and the endpoint
  * has its own budget of PX_ADMIN_BUDGET connections, apart from
@@ -255,6 +256,15 @@ static void admin_accept(px_ev *ev, uint32_t events)
 
 /* ---- requests ------------------------------------------------------------------------- */
 
+/* Every answer, the dashboard's page included: its scripts may load and
+ * fetch only from this origin (no inline script, no other host), it is
+ * never framed, and no type is sniffed (docs/DASHBOARD.md). */
+#define PX_ADMIN_SECURITY_HEADERS                                                                  \
+    "Content-Security-Policy: default-src 'self'; script-src 'self'; style-src 'self'; "           \
+    "img-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "                     \
+    "form-action 'none'; frame-ancestors 'none'\r\n"                                               \
+    "X-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\n"
+
 static void text(vmesh_buf *b, const char *s)
 {
     if (vmesh_buf_set(b, s, strlen(s)) != VMESH_OK)
@@ -265,12 +275,12 @@ static vmesh_err respond(admin_conn *c, int status, const char *reason, const ch
                          const vmesh_buf *body)
 {
     vmesh_err rc = VMESH_OK;
-    char head[256];
+    char head[768];
     int n = snprintf(
         head, sizeof(head),
         "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n"
-        "Cache-Control: no-store\r\n\r\n",
-        status, reason, ctype, body ? body->len : 0);
+        "Cache-Control: no-store\r\n%s\r\n",
+        status, reason, ctype, body ? body->len : 0, PX_ADMIN_SECURITY_HEADERS);
 
     VMESH_GUARD(vmesh_buf_append(&c->out, head, (size_t)n));
     if (body && body->len)
@@ -287,6 +297,8 @@ static void handle(struct vmesh_proxy *p, admin_conn *c)
     char method[8], path[256];
     char *sp1, *sp2, *q;
     size_t ml, pl;
+    const char *ctype = "text/plain";
+    int status;
 
     sp1 = memchr(c->req, ' ', c->len);
     sp2 = sp1 ? memchr(sp1 + 1, ' ', c->len - (size_t)(sp1 + 1 - c->req)) : NULL;
@@ -330,8 +342,10 @@ static void handle(struct vmesh_proxy *p, admin_conn *c)
             (void)respond(c, 200, "OK", "application/json", &body);
         else
             (void)respond(c, 500, "Internal Server Error", "text/plain", NULL);
+    } else if ((status = px_dash_serve(p, path, &body, &ctype)) != 0) {
+        (void)respond(c, status, status == 200 ? "OK" : "Internal Server Error", ctype, &body);
     } else {
-        text(&body, "not found: /ready, /metrics, /peers\n");
+        text(&body, "not found: /ready, /metrics, /peers, /dashboard/\n");
         (void)respond(c, 404, "Not Found", "text/plain", &body);
     }
     if (strcmp(method, "HEAD") == 0 && c->out.len > 0) {

@@ -322,6 +322,8 @@ static vmesh_err build(const char *config_path, bool dry, struct vmesh_proxy **o
     pthread_mutex_init(&p->fed_lock, NULL);
     pthread_cond_init(&p->fed_cond, NULL);
     p->stop_fd = p->access_fd = -1;
+    p->recent = px_recent_new();
+    VMESH_ENSURE(p->recent != NULL, VMESH_ERR_NOMEM, "out of memory");
     p->config_path = strdup(config_path);
     VMESH_ENSURE(p->config_path != NULL, VMESH_ERR_NOMEM, "out of memory");
     VMESH_GUARD(vmesh_proxy_config_load(config_path, &cfg));
@@ -622,6 +624,7 @@ void vmesh_proxy_free(vmesh_proxy *p)
     vmesh_bell_view_free(p->bell);
     vmesh_crypto_key_free(p->bell_key);
     px_admin_free(p->admin);
+    px_recent_free(p->recent);
     if (p->stop_fd >= 0)
         close(p->stop_fd);
     if (p->access_fd >= 0)

@@ -8,12 +8,14 @@
  * listed after it; the worker reaches connections only through the
  * handlers they register, as nginx's event core does):
  *   metrics.c    counters and histograms, the Prometheus text
+ *   recent.c     peers and refusals of the last minutes (the dashboard)
  *   accesslog.c  the access-log file and the JSON record of a connection
  *   gen.c        configuration generations: policies, agent, atls configs
  *   timer.c      the per-worker timer heap            (timer.h)
  *   worker.c     worker threads: epoll loop, listeners, accept (worker.h)
  *   forward.c    moving bytes between the two sides    (forward.h)
  *   conn.c       the connection state machine          (conn.h)
+ *   dashboard.c  the node dashboard: its page and /dashboard/state
  *   admin.c      the admin HTTP endpoint
  *   proxy.c      the control plane: start, reload, drain, signals
  * config.c (the YAML parser) stands apart: it only fills the types below.
@@ -57,6 +59,7 @@ struct px_worker;
 struct px_conn;
 struct px_prov;
 struct px_admin;
+struct px_recent;
 
 /* ---- event sources ------------------------------------------------------------- */
 
@@ -272,6 +275,7 @@ struct vmesh_proxy {
     _Atomic bool draining, force_close, ready;
     _Atomic uint64_t reappraise_gen;
     struct px_admin *admin;
+    struct px_recent *recent; /* recent.c: what the dashboard remembers */
     int stop_fd; /* eventfd: async-signal-safe stop */
     int access_fd;
     px_metrics m;
@@ -330,13 +334,63 @@ typedef struct {
 /* The RVP epochs of v's installed snapshot as a JSON object, at most
  * PX_EPOCHS_MAX - 1 characters ({} when they do not fit). */
 void px_epochs_json(struct vmesh_verifier *v, char out[PX_EPOCHS_MAX]);
+
+/* recent.c: what the dashboard remembers of ended connections. */
+#define PX_RECENT_PEERS 64
+#define PX_RECENT_REFUSALS 16
+#define PX_RECENT_MINUTES 10
+typedef struct px_recent px_recent;
+typedef struct {
+    bool used;
+    int dir;
+    char listener[64];
+    char peer[256];
+    int mode; /* < 0: no attested handshake */
+    vmesh_tier tier;
+    vmesh_tv tv;
+    char epochs[PX_EPOCHS_MAX]; /* admitted under */
+    char judged[PX_EPOCHS_MAX]; /* the node's epochs when a re-appraisal closed it, else "" */
+    px_result result;           /* how its last connection ended */
+    char reason[200];
+    int64_t ended; /* wall time */
+    uint64_t count;
+} px_recent_peer;
+typedef struct {
+    bool used;
+    int dir;
+    int64_t at;
+    px_result result;
+    char listener[64];
+    char peer[256];
+    char reason[200];
+} px_recent_refusal;
+typedef struct {
+    px_recent_peer peers[PX_RECENT_PEERS];
+    size_t npeers;
+    px_recent_refusal refusals[PX_RECENT_REFUSALS]; /* newest first */
+    size_t nrefusals;
+    uint64_t ended[PX_RES__COUNT]; /* connections ended, by result, in the window */
+} px_recent_view;
+px_recent *px_recent_new(void);
+void px_recent_free(px_recent *r);
+/* A connection ended (any thread). judged: the node's epochs when a
+ * re-appraisal closed it (NULL otherwise). */
+void px_recent_note(px_recent *r, const px_record *rec, px_result res, const char *reason,
+                    const char *judged);
+/* What ended within the last `window` seconds (the counts in whole minutes). */
+void px_recent_copy(px_recent *r, int64_t now, int64_t window, px_recent_view *out);
+
 /* Opens cfg's access log (NULL: off); at a reload the new file takes the
  * old descriptor's number, so workers never see it change. */
 vmesh_err px_access_log_open(struct vmesh_proxy *p, const vmesh_proxy_config *cfg) VMESH_WUR;
 /* The line of a connection that ended: one write(2) on an O_APPEND
- * descriptor, nothing when the log is off. */
+ * descriptor, nothing when the log is off; the dashboard notes it either
+ * way (recent.c). */
 void px_access_log(struct vmesh_proxy *p, const px_record *r, uint64_t duration_ms,
                    px_result result, const char *reason);
+/* The fields a connection's access-log line and /peers entry share, as
+ * JSON object members (no braces). */
+vmesh_err px_record_json(vmesh_buf *out, const px_record *r) VMESH_WUR;
 /* One element of the /peers array (a comma first unless first). */
 vmesh_err px_record_peers_json(vmesh_buf *out, const px_record *r, bool first, uint64_t age_ms,
                                size_t worker) VMESH_WUR;
@@ -350,5 +404,12 @@ vmesh_err px_admin_attach(struct px_admin *a, int epfd, px_timers *timers) VMESH
 /* Frees the connections closed in the last batch of events (after it). */
 void px_admin_reap(struct px_admin *a);
 void px_admin_free(struct px_admin *a);
+
+/* dashboard.c: serves GET `path` when it is the dashboard's (its page and
+ * assets, /dashboard/state): fills body and *ctype and returns the HTTP
+ * status (200, or 500 with an empty body); 0 when path is not its. */
+int px_dash_serve(struct vmesh_proxy *p, const char *path, vmesh_buf *body, const char **ctype);
+/* The page's files, compiled in (generated from web/ at build time). */
+bool px_web_asset(const char *path, const unsigned char **data, size_t *len, const char **ctype);
 
 #endif
