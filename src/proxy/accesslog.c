@@ -73,6 +73,12 @@ static vmesh_err put_record(vmesh_buf *b, const px_record *r)
     VMESH_GUARD(put_str_or_null(b, r->mode >= 0 ? vmesh_atls_mode_name(r->mode) : NULL));
     VMESH_GUARD(vmesh_buf_printf(b, ",\"tier\":"));
     VMESH_GUARD(put_str_or_null(b, r->mode >= 0 ? vmesh_tier_name(r->tier) : NULL));
+    /* What the peer showed (docs/FEDERATION.md "Per-peer patterns"): its
+     * attestation, or its identity alone (a lower tier). */
+    VMESH_GUARD(vmesh_buf_printf(b, ",\"pattern\":"));
+    VMESH_GUARD(put_str_or_null(b, r->mode < 0                    ? NULL
+                                   : r->mode == VMESH_ATLS_MODE_NONE ? "identity-only"
+                                                                     : "attested"));
     VMESH_GUARD(vmesh_buf_printf(b, ",\"tv\":"));
     VMESH_GUARD(put_tv(b, r->tv));
     VMESH_GUARD(vmesh_buf_printf(

@@ -829,6 +829,43 @@ static vmesh_err override_fn(pctx *x, const char *k, yaml_node_t *kn, yaml_node_
         j = to_json(x, v, 0);
         if (j == NULL)
             return perr(x, v, path, "cannot be converted");
+    } else if (strcmp(k, "pattern") == 0) {
+        /* What this peer must show (docs/FEDERATION.md "Per-peer patterns"):
+         * identity-only admits it on its SVID alone (a lower tier, shown as
+         * such); the attested patterns require attestation in these modes. */
+        static const struct {
+            const char *name, *modes[2];
+        } pats[] = {{"identity-only", {NULL, NULL}},
+                    {"attested", {NULL, NULL}},
+                    {"background-check", {"epoch-fresh", "fresh"}},
+                    {"passport", {"passport", NULL}},
+                    {"fresh", {"fresh", NULL}}};
+        size_t i;
+
+        VMESH_GUARD(get_str(x, v, path, &s));
+        for (i = 0; i < sizeof(pats) / sizeof(pats[0]); i++)
+            if (strcmp(s, pats[i].name) == 0)
+                break;
+        if (i == sizeof(pats) / sizeof(pats[0])) {
+            rc = perr(x, v, path,
+                      "\"%s\" is not a pattern (identity-only, attested, background-check, "
+                      "passport, fresh)",
+                      s);
+            goto out;
+        }
+        if (json_object_get(r->overrides, "allow-unattested") != NULL ||
+            (pats[i].modes[0] && json_object_get(r->overrides, "modes") != NULL)) {
+            rc = perr(x, v, path, "pattern sets allow-unattested (and modes): do not set them too");
+            goto out;
+        }
+        json_object_set_new(r->overrides, "allow-unattested", json_boolean(i == 0));
+        if (pats[i].modes[0]) {
+            json_t *ml = json_array();
+            for (size_t mi = 0; mi < 2 && pats[i].modes[mi]; mi++)
+                json_array_append_new(ml, json_string(pats[i].modes[mi]));
+            json_object_set_new(r->overrides, "modes", ml);
+        }
+        goto out;
     } else if (strcmp(k, "min-status") == 0) {
         VMESH_GUARD(get_str(x, v, path, &s));
         j = json_string(s);
@@ -853,6 +890,7 @@ static const keydef rule_keys[] = {STR("peer", K_PATTERN, px_rule, peer),
                                    FN("min-status", override_fn),
                                    FN("max-evidence-age", override_fn),
                                    FN("allow-unattested", override_fn),
+                                   FN("pattern", override_fn),
                                    END};
 
 static vmesh_err rule_init(void *elem)
@@ -953,13 +991,47 @@ out:
     return rc;
 }
 
+/* min-pattern: what a peer must have shown to use this route. */
+static vmesh_err min_pattern_fn(pctx *x, yaml_node_t *v, const char *path, char **f)
+{
+    char *s = NULL;
+    vmesh_err rc;
+
+    rc = get_str(x, v, path, &s);
+    if (rc != VMESH_OK)
+        return rc;
+    if (strcmp(s, "attested") != 0 && strcmp(s, "identity-only") != 0) {
+        free(s);
+        return perr(x, v, path, "must be attested or identity-only");
+    }
+    free(*f);
+    *f = s;
+    return VMESH_OK;
+}
+
+static vmesh_err in_min_pattern_fn(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v,
+                                   const char *path, void *a)
+{
+    (void)k, (void)kn;
+    return min_pattern_fn(x, v, path, &((px_inbound *)a)->min_pattern);
+}
+
+static vmesh_err out_min_pattern_fn(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v,
+                                    const char *path, void *a)
+{
+    (void)k, (void)kn;
+    return min_pattern_fn(x, v, path, &((px_outbound *)a)->min_pattern);
+}
+
 static const keydef inbound_keys[] = {
     STR("name", K_STR, px_inbound, name), STR("listen", K_LISTEN, px_inbound, listen),
-    STR("app", K_ADDR, px_inbound, app), STR("peer", K_PATTERN, px_inbound, peer), END};
+    STR("app", K_ADDR, px_inbound, app), STR("peer", K_PATTERN, px_inbound, peer),
+    FN_STR("min-pattern", px_inbound, min_pattern, in_min_pattern_fn), END};
 
 static const keydef outbound_keys[] = {
     STR("name", K_STR, px_outbound, name), STR("listen", K_LISTEN, px_outbound, listen),
-    STR("peer", K_PATTERN, px_outbound, peer), FN("upstreams", upstreams_fn), END};
+    STR("peer", K_PATTERN, px_outbound, peer), FN("upstreams", upstreams_fn),
+    FN_STR("min-pattern", px_outbound, min_pattern, out_min_pattern_fn), END};
 
 /* A listener without a name is called by its address. */
 static vmesh_err name_listener(char **name, const char *listen)

@@ -103,6 +103,14 @@ static const char *listener_name(const px_conn *c)
     return c->dir == PX_DIR_IN ? cfg->in[c->li].name : cfg->out[c->li].name;
 }
 
+static bool route_needs_attested(const px_conn *c)
+{
+    const vmesh_proxy_config *cfg = c->g->cfg;
+    const char *m = c->dir == PX_DIR_IN ? cfg->in[c->li].min_pattern : cfg->out[c->li].min_pattern;
+
+    return m != NULL && strcmp(m, "attested") == 0;
+}
+
 static px_record record_of(const px_conn *c, const char *state)
 {
     px_record r = {
@@ -487,6 +495,24 @@ static void established(px_conn *c)
             return;
         }
     }
+    /* A route that needs an attested peer refuses one admitted on its
+     * identity alone, before a byte is forwarded. */
+    if (c->mode == VMESH_ATLS_MODE_NONE && route_needs_attested(c)) {
+        atomic_fetch_add(&p->m.route_refused, 1);
+        atomic_fetch_add(&p->m.failures[VMESH_ATLS_R_UNATTESTED_REFUSED][0], 1);
+        set_result(c, PX_RES_REFUSED,
+                   "attestation refused: unattested-refused: route %s needs an attested peer; %s "
+                   "showed its identity only",
+                   listener_name(c), c->peer_id ? c->peer_id : "the peer");
+        px_log_limited(&p->rl_handshake, VMESH_LOG_INFO, "proxy: %s: %s", listener_name(c),
+                       c->reason);
+        close_notify(c);
+        conn_linger(c);
+        return;
+    }
+    atomic_fetch_add(c->mode == VMESH_ATLS_MODE_NONE ? &p->m.admitted_identity_only
+                                                     : &p->m.admitted_attested,
+                     1);
     c->io.t_last = vmesh_time_mono_ns();
     if (c->dir == PX_DIR_IN) {
         if (!start_connect(c, &c->g->app_addr[c->li], c->g->app_len[c->li], false)) {

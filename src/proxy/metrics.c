@@ -169,6 +169,19 @@ vmesh_err px_metrics_render(struct vmesh_proxy *p, const px_gen *g, vmesh_buf *b
         "# TYPE vmesh_identity_refused_total counter\nvmesh_identity_refused_total %llu\n",
         (unsigned long long)atomic_load(&m->identity_changes),
         (unsigned long long)atomic_load(&m->identity_refused)));
+    VMESH_GUARD(vmesh_buf_printf(
+        b,
+        "# HELP vmesh_peers_admitted_total Peers admitted, by what they showed: attestation, or "
+        "their identity alone (a rule's pattern: identity-only).\n"
+        "# TYPE vmesh_peers_admitted_total counter\n"
+        "vmesh_peers_admitted_total{pattern=\"attested\"} %llu\n"
+        "vmesh_peers_admitted_total{pattern=\"identity-only\"} %llu\n"
+        "# HELP vmesh_route_refused_total Identity-only peers refused by a route with "
+        "min-pattern: attested.\n"
+        "# TYPE vmesh_route_refused_total counter\nvmesh_route_refused_total %llu\n",
+        (unsigned long long)atomic_load(&m->admitted_attested),
+        (unsigned long long)atomic_load(&m->admitted_identity_only),
+        (unsigned long long)atomic_load(&m->route_refused)));
     if (g->trust) {
         VMESH_GUARD(vmesh_buf_printf(
             b, "# HELP vmesh_federation_bundle_sequence spiffe_sequence of each trusted domain's "

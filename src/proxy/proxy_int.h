@@ -80,10 +80,12 @@ vmesh_err px_ev_add(int ep, int fd, uint32_t events, px_ev *ev) VMESH_WUR;
 
 typedef struct {
     char *name, *listen, *app, *peer;
+    char *min_pattern; /* "attested": identity-only peers refused on this route */
 } px_inbound;
 
 typedef struct {
     char *name, *listen, *peer;
+    char *min_pattern; /* as px_inbound */
     char *upstreams[PX_MAX_UPSTREAMS];
     size_t nup;
 } px_outbound;
@@ -188,6 +190,7 @@ typedef struct {
     _Atomic uint64_t reappraisal_closed, reappraisals;
     _Atomic uint64_t reloads, reload_failures;
     _Atomic uint64_t identity_changes, identity_refused; /* federation.c watcher */
+    _Atomic uint64_t admitted_attested, admitted_identity_only, route_refused; /* patterns */
     _Atomic uint64_t bytes[2][2]; /* [dir][0: from the TLS peer, 1: to the TLS peer] */
     _Atomic uint64_t agent_hits_base, agent_misses_base;
     _Atomic uint64_t accept_pauses; /* a worker stopped accepting: out of descriptors */
