@@ -185,7 +185,7 @@ for _ in $(seq 100); do [ "$(metric "$SADMIN" vmesh_reloads_total'{result="ok"}'
 [ "$(metric "$SADMIN" vmesh_reloads_total'{result="ok"}')" -ge 1 ] && ok "Y picked up its new SVID without a restart" || fail "no reload at Y"
 for _ in 1 2 3; do (sleep 1; echo) | timeout 15 openssl s_client -connect "127.0.0.1:$IN_PORT" -tls1_3 -cert x-cli.pem -key x-cli.key -showcerts 2>/dev/null \
     | openssl x509 -noout -pubkey > served.pub 2>/dev/null; [ -s served.pub ] && break; done
-openssl x509 -in y-svc2.pem -noout -pubkey | cmp -s - served.pub && ok "Y now serves the rotated SVID" || fail "Y serves an old SVID"
+openssl x509 -in y-svc2.pem -noout -pubkey | cmp -s - served.pub && ok "Y now serves the rotated SVID" || { fail "Y serves an old SVID ($(wc -c < served.pub) bytes of key seen)"; grep -i "reload\|identity" server.err | tail -5; }
 curl -s -m 10 "http://127.0.0.1:$OUT_PORT/model.txt" > xy2.out
 grep -q "aggregated model v1" xy2.out && ok "X -> Y after Y's key rotation (new chain, refreshed bundle)" || fail "X->Y after rotation: $(head -c 200 xy2.out)"
 stop_proxy client
