@@ -38,5 +38,6 @@ int cli_client(int argc, char **argv);
 int cli_proxy(int argc, char **argv);
 int cli_ipsec(int argc, char **argv); /* cli_ipsec.c */
 int cli_demo(int argc, char **argv); /* cli_demo.c */
+int cli_dashboard(int argc, char **argv); /* cli_dashboard.c */
 
 #endif

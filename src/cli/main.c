@@ -19,6 +19,7 @@ static const cli_command commands[] = {
     {"ipsec", cli_ipsec, "attested IPsec gateway: IKE credentials from attested sessions, into strongSwan's charon"},
     {"rvp", cli_rvp, "trust bundles: publish, serve, sync; the epoch bell (tick)"},
     {"verifier", cli_verifier, "central verifier: Veraison challenge-response API issuing EARs"},
+    {"dashboard", cli_dashboard, "the mesh page: reads the nodes' admin endpoints, draws who trusts whom"},
     {"demo", cli_demo, "scenarios on one machine: vmesh demo sase [--clients N] [--json], vmesh demo ipsec"},
 };
 
