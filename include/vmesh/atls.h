@@ -30,7 +30,9 @@ VMESH_API_BEGIN
 #define VMESH_ATLS_EXPORTER_LABEL "EXPERIMENTAL-vmesh-attestation"
 #define VMESH_ATLS_BINDER_LABEL "vmesh attestation v1"
 #define VMESH_ATLS_AK_LABEL "vmesh ak v1"
-#define VMESH_ATLS_VERSION 1
+/* Version 2: key 3 is an RFC 9999 CMW (record or collection). Version 1
+ * (a bare [media-type, bytes] pair, before CMW) is refused (DECISIONS D19). */
+#define VMESH_ATLS_VERSION 2
 
 typedef enum { VMESH_ATLS_SERVER = 0, VMESH_ATLS_CLIENT = 1 } vmesh_atls_role;
 
@@ -111,12 +113,17 @@ const char *vmesh_atls_reason_name(uint32_t code);
 /* ---- the attestation message (DESIGN §3.2) ---------------------------------- */
 
 /* A decoded or to-be-encoded attestation message. Every buffer is owned.
- *   {1: 1, 2: role, 3: [media_type, cmw], 4: ak_spki,
- *    5: {1: epoch_id, 2: epoch_nonce} | {3: true}, 6: proof} */
+ *   {1: 2, 2: role, 3: cbor-cmw, 4: ak_spki,
+ *    5: {1: epoch_id, 2: epoch_nonce} | {3: true}, 6: proof}
+ * cbor-cmw (RFC 9999 §3.1, §3.3) is a record [media_type, cmw, ? ind] or,
+ * when `collection`, a collection whose encoding cmw holds as sent; then
+ * media_type is "application/cmw+cbor" (composite evidence, e.g. CCA's
+ * platform and realm tokens). */
 typedef struct {
     vmesh_atls_role role;
     vmesh_buf media_type; /* text, NUL-terminated after decode, no NUL inside */
-    vmesh_buf cmw;        /* evidence or EAR bytes */
+    vmesh_buf cmw;        /* evidence or EAR bytes; a collection's CBOR */
+    bool collection;      /* cmw is an RFC 9999 CBOR collection */
     vmesh_buf ak_spki;    /* SubjectPublicKeyInfo DER of the AK */
     bool fresh;           /* freshness {3: true} */
     uint64_t epoch_id;    /* when !fresh */
@@ -130,7 +137,8 @@ void vmesh_atls_msg_free(vmesh_atls_msg *m);
 vmesh_err vmesh_atls_msg_encode(const vmesh_atls_msg *m, vmesh_buf *out) VMESH_WUR;
 /* Strict decode: one definite-length map with exactly keys 1..6 (any order,
  * no duplicates, no other key), every value of its type and within its cap,
- * version 1, nothing after the map. */
+ * version 2 (1 is refused by name), key 3 a CMW vmesh_cmw_decode_cbor
+ * accepts whose record types are media types, nothing after the map. */
 vmesh_err vmesh_atls_msg_decode(const uint8_t *p, size_t n, vmesh_atls_msg *m) VMESH_WUR;
 
 /* attestation-failed payload {1: reason uint, 2: message text <= 256 bytes}. */

@@ -162,6 +162,11 @@ vmesh_err vmesh_cca_rak_encode(const vmesh_key *rak, vmesh_cca_realm_profile pro
 /* Wraps two signed tokens into a collection (format 399 or 907). */
 vmesh_err vmesh_cca_collection_encode(unsigned format, const uint8_t *platform, size_t plen,
                                       const uint8_t *realm, size_t rlen, vmesh_buf *out) VMESH_WUR;
+/* Rewrites a token (399 or 907) as the untagged RFC 9999 CBOR collection
+ * {44234: [263, platform], 44241: [263, realm]} (263: the CoAP
+ * Content-Format of the tokens, as veraison/ccatoken writes inside tag
+ * 907); vmesh_cca_token_decode reads that form too. Appended to out. */
+vmesh_err vmesh_cca_token_to_cmw(const uint8_t *p, size_t n, vmesh_buf *out) VMESH_WUR;
 /* Sets c->realm's RAK claim from rak, the platform challenge to the
  * binding, validates both, signs the platform token with cpak and the
  * realm token with rak, and writes a tag-399 collection (appended). */

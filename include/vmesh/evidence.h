@@ -202,6 +202,12 @@ typedef struct vmesh_evidence_scheme {
      * configuration as the attester (e.g. tpm2: PCRs and the AK). */
     vmesh_err (*describe)(const uint8_t *ev, size_t n, const vmesh_kv *cfg, size_t ncfg, vmesh_buf *json);
     vmesh_err (*reference_values)(const vmesh_kv *cfg, size_t ncfg, vmesh_buf *rv_json);
+    /* Composite evidence (several tokens, e.g. CCA's platform and realm)
+     * rewritten as an RFC 9999 CBOR collection (appended to out) for the
+     * attestation message; the scheme then also lists
+     * "application/cmw+cbor" among its media types and appraises that
+     * collection. NULL: the evidence travels as one CMW record. */
+    vmesh_err (*to_cmw_collection)(const uint8_t *ev, size_t n, vmesh_buf *out);
 } vmesh_evidence_scheme;
 
 VMESH_API_END

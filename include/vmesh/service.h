@@ -98,10 +98,11 @@ bool vmesh_service_accepts(const char *accept, const char *media_type);
 /* Decodes the Vmesh-AK header (base64url SPKI DER, at most
  * VMESH_SERVICE_MAX_AK bytes) and checks it is a public key. */
 vmesh_err vmesh_service_parse_ak(const char *value, vmesh_buf *spki) VMESH_WUR;
-/* Unwraps a JSON CMW record (draft-ietf-rats-msg-wrap §5.1:
- * [type, value(base64url), ?indicator]) given as application/cmw+json or
- * application/vnd.veraison.cmw+json. media_type receives the inner type
- * (NUL-terminated), value the decoded bytes. */
+/* Unwraps an RFC 9999 CMW (vmesh/cmw.h) in JSON or CBOR, given as
+ * application/cmw+json, application/cmw+cbor or
+ * application/vnd.veraison.cmw+json. A record: media_type receives its
+ * type (NUL-terminated), value its bytes. A collection (composite evidence):
+ * media_type "application/cmw+cbor", value the collection in CBOR. */
 vmesh_err vmesh_service_cmw_unwrap(const uint8_t *body, size_t n, vmesh_buf *media_type,
                                    vmesh_buf *value) VMESH_WUR;
 bool vmesh_service_is_cmw(const char *content_type);

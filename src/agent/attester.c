@@ -8,6 +8,7 @@
  * for another AK.
  */
 #include "agent_int.h"
+#include "vmesh/cmw.h"
 #include "vmesh/jose.h"
 #include "vmesh/schemes.h"
 
@@ -160,6 +161,25 @@ static vmesh_err set_text(vmesh_buf *b, const char *s)
     return rc == VMESH_OK ? vmesh_buf_terminate(b) : rc;
 }
 
+/* Evidence into the message's CMW (RFC 9999): one record of the scheme's
+ * media type, or the collection of a composite scheme (CCA). */
+static vmesh_err evidence_to_msg(const agent_attester *at, const uint8_t *ev, size_t n, vmesh_atls_msg *msg)
+{
+    vmesh_err rc = VMESH_OK;
+
+    msg->collection = at->scheme->to_cmw_collection != NULL;
+    if (!msg->collection) {
+        VMESH_GUARD(set_text(&msg->media_type, at->scheme->media_types[0]));
+        VMESH_GUARD(vmesh_buf_set(&msg->cmw, ev, n));
+    } else {
+        VMESH_GUARD(set_text(&msg->media_type, VMESH_CMW_MEDIA_TYPE_CBOR));
+        vmesh_buf_reset(&msg->cmw);
+        VMESH_GUARD(at->scheme->to_cmw_collection(ev, n, &msg->cmw));
+    }
+out:
+    return rc;
+}
+
 /* The tick our epoch-bound attestations name. A relying party learns of a
  * new tick only at its next poll: for the first quarter of a period keep
  * binding to the previous tick, which every relying party still accepts
@@ -185,6 +205,7 @@ vmesh_err agent_attester_attest(agent_attester *at, const vmesh_atls_attest_in *
     vmesh_bell tick;
     bool have_tick;
     vmesh_key *ak = NULL;
+    vmesh_buf fresh_ev = {0};
 
     pthread_mutex_lock(&at->lock);
     VMESH_ENSURE(at->scheme != NULL, VMESH_ERR_STATE, "this agent does not attest");
@@ -203,20 +224,20 @@ vmesh_err agent_attester_attest(agent_attester *at, const vmesh_atls_attest_in *
             at->epoch_ev_id = tick.id;
             at->have_epoch_ev = true;
         }
-        VMESH_GUARD(set_text(&msg->media_type, at->scheme->media_types[0]));
-        VMESH_GUARD(vmesh_buf_set(&msg->cmw, at->epoch_evidence.data, at->epoch_evidence.len));
+        VMESH_GUARD(evidence_to_msg(at, at->epoch_evidence.data, at->epoch_evidence.len, msg));
         msg->fresh = false;
         msg->epoch_id = tick.id;
         VMESH_GUARD(vmesh_buf_set(&msg->epoch_nonce, tick.nonce, sizeof(tick.nonce)));
         break;
     case VMESH_ATLS_MODE_FRESH:
         /* DESIGN §3.3: fresh mode binds new evidence to this session's binder. */
-        VMESH_GUARD(set_text(&msg->media_type, at->scheme->media_types[0]));
-        VMESH_GUARD(evidence_locked(at, in->binder, 32, &msg->cmw));
+        VMESH_GUARD(evidence_locked(at, in->binder, 32, &fresh_ev));
+        VMESH_GUARD(evidence_to_msg(at, fresh_ev.data, fresh_ev.len, msg));
         msg->fresh = true;
         break;
     case VMESH_ATLS_MODE_PASSPORT:
         VMESH_GUARD(passport_locked(at, now));
+        msg->collection = false;
         VMESH_GUARD(set_text(&msg->media_type, VMESH_EAR_MEDIA_TYPE));
         VMESH_GUARD(vmesh_buf_set(&msg->cmw, at->ear.data, at->ear.len));
         /* The EAR carries its own freshness (iat/exp); the epoch fields say
@@ -233,6 +254,7 @@ vmesh_err agent_attester_attest(agent_attester *at, const vmesh_atls_attest_in *
     }
     atomic_fetch_add(&at->counters->attestations_made, 1);
     pthread_mutex_unlock(&at->lock);
+    vmesh_buf_free(&fresh_ev);
     /* One AK signature per session, over this session's binder only. */
     vmesh_buf_reset(&msg->proof);
     rc = vmesh_crypto_sign(ak, in->binder, 32, &msg->proof);
@@ -240,6 +262,7 @@ vmesh_err agent_attester_attest(agent_attester *at, const vmesh_atls_attest_in *
     return rc;
 out:
     pthread_mutex_unlock(&at->lock);
+    vmesh_buf_free(&fresh_ev);
     vmesh_crypto_key_free(ak);
     return rc;
 }

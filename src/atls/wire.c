@@ -11,6 +11,7 @@
  * shallow, so tags and floats are refused by type.
  */
 #include "atls_int.h"
+#include "vmesh/cmw.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -123,6 +124,9 @@ void vmesh_atls_msg_free(vmesh_atls_msg *m)
 vmesh_err vmesh_atls_msg_encode(const vmesh_atls_msg *m, vmesh_buf *out)
 {
     vmesh_err rc = VMESH_OK;
+    vmesh_cmw cmw;
+
+    vmesh_cmw_init(&cmw);
 
     VMESH_ENSURE(m->role == VMESH_ATLS_SERVER || m->role == VMESH_ATLS_CLIENT, VMESH_ERR_ARG,
                  "attestation message: role must be 0 (server) or 1 (client)");
@@ -142,9 +146,16 @@ vmesh_err vmesh_atls_msg_encode(const vmesh_atls_msg *m, vmesh_buf *out)
     VMESH_GUARD(vmesh_cbor_put_uint(out, 2));
     VMESH_GUARD(vmesh_cbor_put_uint(out, (uint64_t)m->role));
     VMESH_GUARD(vmesh_cbor_put_uint(out, 3));
-    VMESH_GUARD(vmesh_cbor_put_array(out, 2));
-    VMESH_GUARD(vmesh_cbor_put_tstr(out, (const char *)m->media_type.data, m->media_type.len));
-    VMESH_GUARD(vmesh_cbor_put_bstr(out, m->cmw.data, m->cmw.len));
+    if (m->collection) {
+        /* the collection as given, once checked to be one */
+        VMESH_GUARD(vmesh_cmw_decode_cbor(m->cmw.data, m->cmw.len, &cmw));
+        VMESH_ENSURE(cmw.collection, VMESH_ERR_ARG, "attestation message: cmw is a record, not a collection");
+        VMESH_GUARD(vmesh_buf_append(out, m->cmw.data, m->cmw.len));
+    } else {
+        VMESH_GUARD(vmesh_cbor_put_array(out, 2));
+        VMESH_GUARD(vmesh_cbor_put_tstr(out, (const char *)m->media_type.data, m->media_type.len));
+        VMESH_GUARD(vmesh_cbor_put_bstr(out, m->cmw.data, m->cmw.len));
+    }
     VMESH_GUARD(vmesh_cbor_put_uint(out, 4));
     VMESH_GUARD(vmesh_cbor_put_bstr(out, m->ak_spki.data, m->ak_spki.len));
     VMESH_GUARD(vmesh_cbor_put_uint(out, 5));
@@ -162,6 +173,7 @@ vmesh_err vmesh_atls_msg_encode(const vmesh_atls_msg *m, vmesh_buf *out)
     VMESH_GUARD(vmesh_cbor_put_uint(out, 6));
     VMESH_GUARD(vmesh_cbor_put_bstr(out, m->proof.data, m->proof.len));
 out:
+    vmesh_cmw_free(&cmw);
     return rc;
 }
 
@@ -198,6 +210,47 @@ out:
     return rc;
 }
 
+/* Key 3: an RFC 9999 CBOR CMW. A record must name a media type (a CoAP
+ * Content-Format is refused: atls picks schemes by media type) and, when it
+ * has an indicator, say evidence or attestation result. */
+static vmesh_err decode_cmw(vmesh_cbor *r, vmesh_atls_msg *m)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_cbor item;
+    vmesh_cmw c;
+    const vmesh_cmw_record *rec;
+
+    vmesh_cmw_init(&c);
+    VMESH_GUARD(vmesh_cbor_read_item(r, &item));
+    rc = vmesh_cmw_decode_cbor(item.p + item.off, vmesh_cbor_left(&item), &c);
+    if (rc != VMESH_OK) {
+        vmesh_err_wrap(rc, "attestation message: cmw (key 3)");
+        goto out;
+    }
+    if (c.collection) {
+        m->collection = true;
+        VMESH_GUARD(vmesh_buf_set(&m->media_type, VMESH_CMW_MEDIA_TYPE_CBOR, strlen(VMESH_CMW_MEDIA_TYPE_CBOR)));
+        VMESH_GUARD(vmesh_buf_terminate(&m->media_type));
+        VMESH_GUARD(vmesh_buf_set(&m->cmw, item.p + item.off, vmesh_cbor_left(&item)));
+        goto out;
+    }
+    rec = &c.rec[0];
+    VMESH_ENSURE(rec->type != NULL, VMESH_ERR_UNSUPPORTED,
+                 "attestation message: cmw type is CoAP Content-Format %u; a media type is required", rec->cf);
+    VMESH_ENSURE(strlen(rec->type) <= VMESH_ATLS_MEDIA_TYPE_MAX, VMESH_ERR_PARSE,
+                 "attestation message: cmw media type longer than %d bytes", VMESH_ATLS_MEDIA_TYPE_MAX);
+    VMESH_ENSURE(rec->ind == 0 || (rec->ind & (VMESH_CMW_IND_EVIDENCE | VMESH_CMW_IND_ATTESTATION_RESULTS)) != 0,
+                 VMESH_ERR_PARSE,
+                 "attestation message: cmw indicator %llu says neither evidence nor attestation result",
+                 (unsigned long long)rec->ind);
+    VMESH_GUARD(vmesh_buf_set(&m->media_type, rec->type, strlen(rec->type)));
+    VMESH_GUARD(vmesh_buf_terminate(&m->media_type));
+    VMESH_GUARD(vmesh_buf_set(&m->cmw, rec->value.data, rec->value.len));
+out:
+    vmesh_cmw_free(&c);
+    return rc;
+}
+
 vmesh_err vmesh_atls_msg_decode(const uint8_t *data, size_t len, vmesh_atls_msg *m)
 {
     vmesh_err rc = VMESH_OK;
@@ -220,9 +273,12 @@ vmesh_err vmesh_atls_msg_decode(const uint8_t *data, size_t len, vmesh_atls_msg 
         switch (key) {
         case 1:
             VMESH_GUARD(vmesh_cbor_read_uint(&r, &v, "version (key 1)"));
+            VMESH_ENSURE(v != 1, VMESH_ERR_UNSUPPORTED,
+                         "attestation message: version 1 (before RFC 9999 CMW) is no longer accepted; "
+                         "this side speaks version %d: upgrade the peer", VMESH_ATLS_VERSION);
             VMESH_ENSURE(v == VMESH_ATLS_VERSION, VMESH_ERR_UNSUPPORTED,
-                         "attestation message: version %llu, only 1 is supported",
-                         (unsigned long long)v);
+                         "attestation message: version %llu, only %d is supported",
+                         (unsigned long long)v, VMESH_ATLS_VERSION);
             break;
         case 2:
             VMESH_GUARD(vmesh_cbor_read_uint(&r, &v, "role (key 2)"));
@@ -231,18 +287,7 @@ vmesh_err vmesh_atls_msg_decode(const uint8_t *data, size_t len, vmesh_atls_msg 
                          (unsigned long long)v);
             m->role = (vmesh_atls_role)v;
             break;
-        case 3:
-            VMESH_GUARD(vmesh_cbor_read_array(&r, &v, UINT64_MAX, "cmw (key 3)"));
-            VMESH_ENSURE(v == 2, VMESH_ERR_PARSE,
-                         "attestation message: cmw must be [media-type, bytes]");
-            VMESH_GUARD(rd_string(&r, VMESH_CBOR_TSTR, 1, VMESH_ATLS_MEDIA_TYPE_MAX, &p, &n,
-                                  "cmw media type"));
-            VMESH_GUARD(vmesh_buf_set(&m->media_type, p, n));
-            VMESH_GUARD(vmesh_buf_terminate(&m->media_type));
-            VMESH_GUARD(rd_string(&r, VMESH_CBOR_BSTR, 0, VMESH_ATLS_FRAME_MAX_LIMIT, &p, &n,
-                                  "cmw value"));
-            VMESH_GUARD(vmesh_buf_set(&m->cmw, p, n));
-            break;
+        case 3: VMESH_GUARD(decode_cmw(&r, m)); break;
         case 4:
             VMESH_GUARD(rd_string(&r, VMESH_CBOR_BSTR, 1, VMESH_ATLS_SPKI_MAX, &p, &n, "AK (key 4)"));
             VMESH_GUARD(vmesh_buf_set(&m->ak_spki, p, n));

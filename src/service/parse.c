@@ -5,6 +5,7 @@
  * never allocate more than their cap, whatever a length field claims.
  */
 #include "vmesh/service.h"
+#include "vmesh/cmw.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -126,6 +127,7 @@ out:
 
 static const char *const cmw_types[] = {
     "application/cmw+json",
+    "application/cmw+cbor",
     "application/vnd.veraison.cmw+json",
     NULL,
 };
@@ -146,33 +148,31 @@ bool vmesh_service_is_cmw(const char *content_type)
 vmesh_err vmesh_service_cmw_unwrap(const uint8_t *body, size_t n, vmesh_buf *media_type, vmesh_buf *value)
 {
     vmesh_err rc = VMESH_OK;
-    json_t *root = NULL;
-    json_error_t jerr;
-    const char *t, *v;
-    size_t tl;
+    vmesh_cmw c;
+    const vmesh_cmw_record *r;
 
+    vmesh_cmw_init(&c);
     vmesh_buf_reset(media_type);
     vmesh_buf_reset(value);
     VMESH_ENSURE(n <= VMESH_SERVICE_MAX_BODY * 2, VMESH_ERR_TOO_LARGE, "CMW of %zu bytes is too large", n);
-    root = json_loadb((const char *)body, n, JSON_REJECT_DUPLICATES, &jerr);
-    VMESH_ENSURE(root != NULL, VMESH_ERR_PARSE, "CMW is not JSON: %s (line %d)", jerr.text, jerr.line);
-    /* draft-ietf-rats-msg-wrap §5.1: "record = [type, value, ? ind]" */
-    VMESH_ENSURE(json_is_array(root) && (json_array_size(root) == 2 || json_array_size(root) == 3),
-                 VMESH_ERR_PARSE, "CMW: expected a record [type, value, ?indicator] (collections are not supported)");
-    t = json_string_value(json_array_get(root, 0));
-    v = json_string_value(json_array_get(root, 1));
-    VMESH_ENSURE(t != NULL && v != NULL, VMESH_ERR_PARSE, "CMW: type and value must be strings");
-    VMESH_ENSURE(json_array_size(root) == 2 || json_is_integer(json_array_get(root, 2)), VMESH_ERR_PARSE,
-                 "CMW: the indicator must be an integer");
-    tl = json_string_length(json_array_get(root, 0));
-    VMESH_ENSURE(tl > 0 && tl <= CMW_MAX_TYPE && strlen(t) == tl, VMESH_ERR_PARSE,
-                 "CMW: type is empty, longer than %d bytes or contains NUL", CMW_MAX_TYPE);
-    VMESH_GUARD(vmesh_buf_set(media_type, t, tl));
+    /* RFC 9999 §3: JSON or CBOR, record or collection, told apart by the first byte */
+    VMESH_GUARD(vmesh_cmw_decode(body, n, &c));
+    if (c.collection) {
+        /* composite evidence: the scheme that lists application/cmw+cbor appraises the CBOR collection */
+        VMESH_GUARD(vmesh_buf_set(media_type, VMESH_CMW_MEDIA_TYPE_CBOR, strlen(VMESH_CMW_MEDIA_TYPE_CBOR)));
+        VMESH_GUARD(vmesh_buf_terminate(media_type));
+        VMESH_GUARD(vmesh_cmw_encode_cbor(&c, value));
+        goto out;
+    }
+    r = &c.rec[0];
+    VMESH_ENSURE(r->type != NULL, VMESH_ERR_UNSUPPORTED,
+                 "CMW: the type is CoAP Content-Format %u; the verifier needs a media type", r->cf);
+    VMESH_ENSURE(strlen(r->type) <= CMW_MAX_TYPE, VMESH_ERR_PARSE, "CMW: type longer than %d bytes", CMW_MAX_TYPE);
+    VMESH_ENSURE(r->value.len > 0, VMESH_ERR_PARSE, "CMW: value is empty");
+    VMESH_GUARD(vmesh_buf_set(media_type, r->type, strlen(r->type)));
     VMESH_GUARD(vmesh_buf_terminate(media_type));
-    if (vmesh_b64_decode(v, json_string_length(json_array_get(root, 1)), value) != VMESH_OK)
-        VMESH_FAIL(VMESH_ERR_PARSE, "CMW: value is not base64url");
-    VMESH_ENSURE(value->len > 0, VMESH_ERR_PARSE, "CMW: value is empty");
+    VMESH_GUARD(vmesh_buf_set(value, r->value.data, r->value.len));
 out:
-    json_decref(root);
+    vmesh_cmw_free(&c);
     return rc;
 }

@@ -178,6 +178,27 @@ python3 -c 'import base64,json,sys; print(json.dumps([sys.argv[1], base64.urlsaf
 req cm -X POST -H "Content-Type: application/cmw+json" --data-binary @"$T/cmw.json" "$B$API/$(hdr ns6 Location)"
 [ "$(code cm)" = 200 ] && [ "$(json_get "$T/cm.body" "d['evidence']['type']")" = "$PSA_MT" ] \
     && ok "CMW JSON record unwrapped: 200" || fail "CMW: $(code cm) $(cat "$T/cm.body")"
+# The same evidence as an RFC 9999 CBOR record (application/cmw+cbor).
+python3 - "$PSA_MT" "$T/token.cose" "$T/cmw.cbor" <<'PY'
+import sys
+def head(m, n):
+    if n < 24: return bytes([m << 5 | n])
+    if n < 256: return bytes([m << 5 | 24, n])
+    if n < 65536: return bytes([m << 5 | 25]) + n.to_bytes(2, "big")
+    return bytes([m << 5 | 26]) + n.to_bytes(4, "big")
+t = sys.argv[1].encode(); v = open(sys.argv[2], "rb").read()
+open(sys.argv[3], "wb").write(b"\x82" + head(3, len(t)) + t + head(2, len(v)) + v)
+PY
+req ns7 -X POST "$B$API/newSession?nonce=$(python3 -c 'import base64,sys;print(base64.urlsafe_b64encode(bytes.fromhex(sys.argv[1])).decode().rstrip("="))' "$NONCE")"
+req cc -X POST -H "Content-Type: application/cmw+cbor" --data-binary @"$T/cmw.cbor" "$B$API/$(hdr ns7 Location)"
+[ "$(code cc)" = 200 ] && [ "$(json_get "$T/cc.body" "d['evidence']['type']")" = "$PSA_MT" ] \
+    && ok "CMW CBOR record unwrapped: 200" || fail "CMW CBOR: $(code cc) $(cat "$T/cc.body")"
+# A malformed CMW (padded base64, RFC 9999 §3.1 wants base64url without padding) is a 400 naming it.
+req ns8 -X POST "$B$API/newSession?nonce=$(python3 -c 'import base64,sys;print(base64.urlsafe_b64encode(bytes.fromhex(sys.argv[1])).decode().rstrip("="))' "$NONCE")"
+python3 -c 'import json,sys; print(json.dumps([sys.argv[1], "AA=="]))' "$PSA_MT" >"$T/bad-cmw.json"
+req cb -X POST -H "Content-Type: application/cmw+json" --data-binary @"$T/bad-cmw.json" "$B$API/$(hdr ns8 Location)"
+[ "$(code cb)" = 400 ] && grep -q "base64url" "$T/cb.body" && ok "malformed CMW refused: 400 naming base64url" \
+    || fail "malformed CMW: $(code cb) $(cat "$T/cb.body")"
 
 # A replica with another session key does not accept this replica's ids.
 echo "0123456789abcdef0123456789abcdef-other" >"$T/other.key"

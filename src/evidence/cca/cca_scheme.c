@@ -37,6 +37,8 @@
 
 static const char *const cca_media_types[] = {
     VMESH_CCA_MEDIA_TYPE,
+    /* the RFC 9999 collection the attestation message carries (to_cmw_collection) */
+    "application/cmw+cbor",
     NULL,
 };
 
@@ -541,6 +543,7 @@ const vmesh_evidence_scheme vmesh_scheme_cca = {
     .name = "cca",
     .media_types = cca_media_types,
     .detect = cca_detect,
+    .to_cmw_collection = vmesh_cca_token_to_cmw,
     .attester_name = "cca-sim",
     .attester_options = cca_options,
     .attester_new = cca_attester_new,

@@ -103,13 +103,21 @@ static vmesh_err read_collection(const uint8_t *p, size_t n, unsigned *format, c
     *pt = *rt = NULL;
     /* the RMM's token is deterministic CBOR: definite lengths only */
     vmesh_cbor_init(&r, p, n, "CCA token", 0);
-    VMESH_GUARD(vmesh_cbor_read_head(&r, &h));
-    VMESH_ENSURE(h.major == VMESH_CBOR_TAG && (h.arg == VMESH_CCA_TAG_COLLECTION || h.arg == VMESH_CCA_TAG_CMW),
-                 VMESH_ERR_PARSE,
-                 "CCA token: expected CBOR tag 399 (collection) or 907 (CMW collection), found a %s%s%llu",
-                 vmesh_cbor_type_name(h.major), h.major == VMESH_CBOR_TAG ? " " : " of value ",
-                 (unsigned long long)h.arg);
-    *format = (unsigned)h.arg;
+    VMESH_GUARD(vmesh_cbor_peek(&r, &h));
+    if (h.major == VMESH_CBOR_MAP) {
+        /* the CMW collection without its tag, as the attestation message
+         * carries it (RFC 9999 cbor-collection) */
+        *format = VMESH_CCA_TAG_CMW;
+    } else {
+        VMESH_GUARD(vmesh_cbor_read_head(&r, &h));
+        VMESH_ENSURE(h.major == VMESH_CBOR_TAG && (h.arg == VMESH_CCA_TAG_COLLECTION || h.arg == VMESH_CCA_TAG_CMW),
+                     VMESH_ERR_PARSE,
+                     "CCA token: expected CBOR tag 399 (collection), 907 (CMW collection) or an untagged CMW "
+                     "collection, found a %s%s%llu",
+                     vmesh_cbor_type_name(h.major), h.major == VMESH_CBOR_TAG ? " " : " of value ",
+                     (unsigned long long)h.arg);
+        *format = (unsigned)h.arg;
+    }
     VMESH_GUARD(vmesh_cbor_read_map(&r, &count, UINT64_MAX, "the collection"));
     VMESH_ENSURE(count >= 2 && count <= 3, VMESH_ERR_PARSE,
                  "CCA token: the collection has %llu entries, expected the platform and the realm token",
@@ -431,6 +439,27 @@ vmesh_err vmesh_cca_collection_encode(unsigned format, const uint8_t *platform, 
     }
     VMESH_GUARD(vmesh_cbor_put_bstr(out, realm, rlen));
 out:
+    return rc;
+}
+
+vmesh_err vmesh_cca_token_to_cmw(const uint8_t *p, size_t n, vmesh_buf *out)
+{
+    vmesh_err rc = VMESH_OK;
+    const uint8_t *pt, *rt;
+    size_t pn, rn, head = 0;
+    unsigned format;
+    vmesh_buf tmp;
+
+    vmesh_buf_init(&tmp, VMESH_CCA_MAX_TOKEN + 64);
+    VMESH_ENSURE(n <= VMESH_CCA_MAX_TOKEN, VMESH_ERR_TOO_LARGE, "CCA token: %zu bytes, the limit is %d", n,
+                 VMESH_CCA_MAX_TOKEN);
+    VMESH_GUARD(read_collection(p, n, &format, &pt, &pn, &rt, &rn));
+    VMESH_GUARD(vmesh_cca_collection_encode(VMESH_CCA_TAG_CMW, pt, pn, rt, rn, &tmp));
+    VMESH_ENSURE(vmesh_cbor_starts_with(tmp.data, tmp.len, VMESH_CBOR_TAG, VMESH_CCA_TAG_CMW, &head), VMESH_ERR_STATE,
+                 "CCA token: the CMW collection lost its tag");
+    VMESH_GUARD(vmesh_buf_append(out, tmp.data + head, tmp.len - head));
+out:
+    vmesh_buf_free(&tmp);
     return rc;
 }
 

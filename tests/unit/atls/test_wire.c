@@ -45,9 +45,9 @@ static void msg_round_trip(void **state)
         fill_msg(&a, fresh);
         vmesh_atls_msg_init(&b);
         assert_int_equal(vmesh_atls_msg_encode(&a, &enc), VMESH_OK);
-        /* {1: 1, 2: 1, ...}: map(6), key 1, 1, key 2, 1 */
+        /* {1: 2, 2: 1, 3: [tstr ...]}: map(6), key 1, 2, key 2, 1, key 3, an RFC 9999 record */
         assert_int_equal(enc.data[0], 0xa6);
-        assert_memory_equal(enc.data + 1, "\x01\x01\x02\x01\x03\x82\x73", 7);
+        assert_memory_equal(enc.data + 1, "\x01\x02\x02\x01\x03\x82\x73", 7);
         assert_int_equal(vmesh_atls_msg_decode(enc.data, enc.len, &b), VMESH_OK);
         assert_int_equal(b.role, VMESH_ATLS_CLIENT);
         assert_string_equal((char *)b.media_type.data, "application/eat+cwt");
@@ -68,6 +68,40 @@ static void msg_round_trip(void **state)
     vmesh_buf_free(&enc2);
 }
 
+/* Composite evidence travels as an RFC 9999 collection: sent as given,
+ * received with media type application/cmw+cbor and its bytes intact. */
+static void msg_collection(void **state)
+{
+    vmesh_atls_msg a, b;
+    vmesh_buf enc = {0}, enc2 = {0}, coll = {0};
+
+    (void)state;
+    fill_msg(&a, false);
+    /* {44234: ["a/b", h'01'], 44241: ["a/b", h'02']} */
+    assert_int_equal(vmesh_hex_decode("a219acca8263612f62410119acd18263612f624102", 42, &coll), VMESH_OK);
+    assert_int_equal(vmesh_buf_set(&a.cmw, coll.data, coll.len), VMESH_OK);
+    a.collection = true;
+    assert_int_equal(vmesh_atls_msg_encode(&a, &enc), VMESH_OK);
+    vmesh_atls_msg_init(&b);
+    assert_int_equal(vmesh_atls_msg_decode(enc.data, enc.len, &b), VMESH_OK);
+    assert_true(b.collection);
+    assert_string_equal((char *)b.media_type.data, "application/cmw+cbor");
+    assert_int_equal(b.cmw.len, coll.len);
+    assert_memory_equal(b.cmw.data, coll.data, coll.len);
+    assert_int_equal(vmesh_atls_msg_encode(&b, &enc2), VMESH_OK);
+    assert_int_equal(enc.len, enc2.len);
+    assert_memory_equal(enc.data, enc2.data, enc.len);
+    /* a record handed over as a collection is refused at encode */
+    vmesh_buf_reset(&enc);
+    assert_int_equal(vmesh_buf_set(&a.cmw, "\x82\x63\x61\x2f\x62\x40", 6), VMESH_OK);
+    assert_int_equal(vmesh_atls_msg_encode(&a, &enc), VMESH_ERR_ARG);
+    vmesh_atls_msg_free(&a);
+    vmesh_atls_msg_free(&b);
+    vmesh_buf_free(&enc);
+    vmesh_buf_free(&enc2);
+    vmesh_buf_free(&coll);
+}
+
 /* Decodes hex and expects rc with a detail containing `want`. */
 static void expect_msg(const char *hex, vmesh_err rc, const char *want)
 {
@@ -76,7 +110,9 @@ static void expect_msg(const char *hex, vmesh_err rc, const char *want)
 
     vmesh_atls_msg_init(&m);
     assert_int_equal(vmesh_hex_decode(hex, strlen(hex), &b), VMESH_OK);
-    assert_int_equal(vmesh_atls_msg_decode(b.data, b.len, &m), rc);
+    vmesh_err got = vmesh_atls_msg_decode(b.data, b.len, &m);
+    if (got != rc)
+        fail_msg("%s: code %d, want %d (%s)", hex, got, rc, vmesh_err_detail());
     if (want && strstr(vmesh_err_detail(), want) == NULL)
         fail_msg("detail \"%s\" lacks \"%s\"", vmesh_err_detail(), want);
     vmesh_atls_msg_free(&m);
@@ -84,7 +120,7 @@ static void expect_msg(const char *hex, vmesh_err rc, const char *want)
 }
 
 /* A valid message with a 1-byte cmw, 1-byte AK, 8-byte epoch nonce, 1-byte proof. */
-#define HEAD "a6" "0101" "0201" "03826161" "4101" "044130"
+#define HEAD "a6" "0102" "0201" "038263612f62" "4101" "044130"
 #define FRESH_EPOCH "05a2" "0118" "64" "0248" "0102030405060708"
 #define PROOF "064155"
 
@@ -97,22 +133,43 @@ static void msg_strict(void **state)
     expect_msg(HEAD FRESH_EPOCH, VMESH_ERR_PARSE, "truncated");
     /* duplicate key (6 entries, key 4 twice, no 6) */
     expect_msg(HEAD FRESH_EPOCH "044130", VMESH_ERR_PARSE, "duplicate key 4");
-    expect_msg("a7" "0101" "0201" "03826161" "4101" "044130" FRESH_EPOCH PROOF "0700",
+    expect_msg("a7" "0102" "0201" "038263612f62" "4101" "044130" FRESH_EPOCH PROOF "0700",
                VMESH_ERR_PARSE, "expected exactly 6");
-    expect_msg("a6" "0101" "0201" "03826161" "4101" "044130" FRESH_EPOCH "0700", VMESH_ERR_PARSE,
+    expect_msg("a6" "0102" "0201" "038263612f62" "4101" "044130" FRESH_EPOCH "0700", VMESH_ERR_PARSE,
                "unknown key 7");
-    expect_msg("a6" "0102" "0201" "03826161" "4101" "044130" FRESH_EPOCH PROOF,
-               VMESH_ERR_UNSUPPORTED, "version 2");
-    expect_msg("a6" "0101" "0202" "03826161" "4101" "044130" FRESH_EPOCH PROOF, VMESH_ERR_PARSE,
+    expect_msg("a6" "0101" "0201" "038263612f62" "4101" "044130" FRESH_EPOCH PROOF,
+               VMESH_ERR_UNSUPPORTED, "version 1 (before RFC 9999 CMW) is no longer accepted");
+    expect_msg("a6" "0103" "0201" "038263612f62" "4101" "044130" FRESH_EPOCH PROOF,
+               VMESH_ERR_UNSUPPORTED, "version 3, only 2");
+    expect_msg("a6" "0102" "0202" "038263612f62" "4101" "044130" FRESH_EPOCH PROOF, VMESH_ERR_PARSE,
                "role 2");
-    expect_msg("a6" "0101" "0201" "03824161" "4101" "044130" FRESH_EPOCH PROOF, VMESH_ERR_PARSE,
-               "cmw media type is a byte string, expected a text string");
-    expect_msg("a6" "0101" "0201" "03836161" "4101" "00" "044130" FRESH_EPOCH PROOF,
-               VMESH_ERR_PARSE, "[media-type, bytes]");
-    expect_msg("a6" "0101" "0201" "03826000" "4101" "044130" FRESH_EPOCH PROOF, VMESH_ERR_PARSE,
-               "expected 1..256");
-    expect_msg("a6" "0101" "0201" "03826100" "4101" "044130" FRESH_EPOCH PROOF, VMESH_ERR_PARSE,
+    /* key 3 is an RFC 9999 CMW: every malformed form is refused */
+    expect_msg("a6" "0102" "0201" "03824161" "4101" "044130" FRESH_EPOCH PROOF, VMESH_ERR_PARSE,
+               "type is a byte string, expected a media type");
+    expect_msg("a6" "0102" "0201" "038363612f62" "4101" "00" "044130" FRESH_EPOCH PROOF,
+               VMESH_ERR_PARSE, "indicator is 0");
+    expect_msg("a6" "0102" "0201" "038463612f62" "4101" "04" "04" "044130" FRESH_EPOCH PROOF,
+               VMESH_ERR_PARSE, "not a record");
+    expect_msg("a6" "0102" "0201" "03826000" "4101" "044130" FRESH_EPOCH PROOF, VMESH_ERR_PARSE,
+               "not a media type");
+    expect_msg("a6" "0102" "0201" "03826100" "4101" "044130" FRESH_EPOCH PROOF, VMESH_ERR_PARSE,
                "NUL");
+    /* a Content-Format type: atls needs a media type */
+    expect_msg("a6" "0102" "0201" "0382190107" "4101" "044130" FRESH_EPOCH PROOF, VMESH_ERR_UNSUPPORTED,
+               "Content-Format 263");
+    /* an indicator that says reference values */
+    expect_msg("a6" "0102" "0201" "038363612f62" "4101" "01" "044130" FRESH_EPOCH PROOF,
+               VMESH_ERR_PARSE, "neither evidence nor attestation result");
+    /* indicator evidence is fine */
+    expect_msg("a6" "0102" "0201" "038363612f62" "4101" "04" "044130" FRESH_EPOCH PROOF, VMESH_OK, NULL);
+    /* collections: empty, nested, a tag, a tunnel */
+    expect_msg("a6" "0102" "0201" "03a0" "044130" FRESH_EPOCH PROOF, VMESH_ERR_PARSE, "collection is empty");
+    expect_msg("a6" "0102" "0201" "03a16161a1616282" "63612f62" "40" "044130" FRESH_EPOCH PROOF,
+               VMESH_ERR_UNSUPPORTED, "nested collection");
+    expect_msg("a6" "0102" "0201" "03d9039082" "63612f62" "40" "044130" FRESH_EPOCH PROOF,
+               VMESH_ERR_UNSUPPORTED, "CBOR-tag CMW");
+    expect_msg("a6" "0102" "0201" "03a2" "01" "8263612f6240" "01" "8263612f6240" "044130" FRESH_EPOCH PROOF,
+               VMESH_ERR_PARSE, "label 1 appears twice");
     expect_msg("bf" "0101", VMESH_ERR_PARSE, "indefinite-length");
     expect_msg(HEAD "05a103f4" PROOF, VMESH_ERR_PARSE, "{3: false}");
     expect_msg(HEAD "05a10301" PROOF, VMESH_ERR_PARSE, "fresh is an unsigned integer, expected a boolean");
@@ -123,9 +180,9 @@ static void msg_strict(void **state)
     expect_msg(HEAD "05a2" "0118" "64" "0258" "41" PROOF, VMESH_ERR_TOO_LARGE, "65 bytes");
     expect_msg(HEAD "05a2" "0118" "64" "03f5" PROOF, VMESH_ERR_PARSE, "unknown key 3");
     expect_msg(HEAD FRESH_EPOCH "0640", VMESH_ERR_PARSE, "expected 1..512");
-    expect_msg("a6" "0101" "0201" "03826161" "4101" "04" "5a7fffffff" "30", VMESH_ERR_TOO_LARGE,
+    expect_msg("a6" "0102" "0201" "038263612f62" "4101" "04" "5a7fffffff" "30", VMESH_ERR_TOO_LARGE,
                "2147483647 bytes, the cap is 1024");
-    expect_msg("a6" "0101" "0201" "03826161" "4101" "04" "5903ff" "30", VMESH_ERR_PARSE,
+    expect_msg("a6" "0102" "0201" "038263612f62" "4101" "04" "5903ff" "30", VMESH_ERR_PARSE,
                "AK (key 4) is truncated");
     expect_msg("c0" "a0", VMESH_ERR_PARSE, "tag");
     expect_msg("", VMESH_ERR_PARSE, "truncated CBOR");
@@ -391,7 +448,7 @@ static void proof(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(msg_round_trip), cmocka_unit_test(msg_strict),
+        cmocka_unit_test(msg_round_trip), cmocka_unit_test(msg_strict), cmocka_unit_test(msg_collection),
         cmocka_unit_test(failed_payload), cmocka_unit_test(frames),
         cmocka_unit_test(extension),      cmocka_unit_test(binder_and_nonce),
         cmocka_unit_test(proof),

@@ -215,10 +215,30 @@ static void ak_and_cmw(void **state)
 
     assert_true(vmesh_service_is_cmw("application/cmw+json"));
     assert_true(vmesh_service_is_cmw("application/vnd.veraison.cmw+json; charset=utf-8"));
-    assert_false(vmesh_service_is_cmw("application/cmw+cbor"));
+    assert_true(vmesh_service_is_cmw("application/cmw+cbor"));
+    assert_false(vmesh_service_is_cmw("application/cbor"));
     assert_int_equal(vmesh_service_cmw_unwrap((const uint8_t *)cmw, strlen(cmw), &t, &v), VMESH_OK);
     assert_string_equal((char *)t.data, "application/psa-attestation-token");
     assert_int_equal(v.len, 3);
+    /* the same record in CBOR: ["application/psa-attestation-token", h'000102'] */
+    {
+        vmesh_buf cb = {0};
+
+        assert_int_equal(vmesh_hex_decode("8278216170706c69636174696f6e2f7073612d6174746573746174696f6e2d746f6b656e"
+                                          "43000102", 80, &cb), VMESH_OK);
+        assert_int_equal(vmesh_service_cmw_unwrap(cb.data, cb.len, &t, &v), VMESH_OK);
+        assert_string_equal((char *)t.data, "application/psa-attestation-token");
+        assert_int_equal(v.len, 3);
+        vmesh_buf_free(&cb);
+    }
+    /* a JSON collection becomes application/cmw+cbor with the collection in CBOR */
+    {
+        const char *coll = "{\"p\":[\"a/b\",\"AAEC\"],\"r\":[\"c/d\",\"AwQ\"]}";
+
+        assert_int_equal(vmesh_service_cmw_unwrap((const uint8_t *)coll, strlen(coll), &t, &v), VMESH_OK);
+        assert_string_equal((char *)t.data, "application/cmw+cbor");
+        assert_int_equal(v.data[0], 0xa2);
+    }
     const char *bad[] = {"{}", "[\"a\"]", "[1, \"AAEC\"]", "[\"a\", \"AAEC\", \"x\"]", "[\"a\", \"*\"]", "[\"a\", \"\"]", "nope"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(vmesh_service_cmw_unwrap((const uint8_t *)bad[i], strlen(bad[i]), &t, &v), VMESH_ERR_PARSE);
