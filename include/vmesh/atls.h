@@ -31,7 +31,7 @@ VMESH_API_BEGIN
 #define VMESH_ATLS_BINDER_LABEL "vmesh attestation v1"
 #define VMESH_ATLS_AK_LABEL "vmesh ak v1"
 /* Version 2: key 3 is an RFC 9999 CMW (record or collection). Version 1
- * (a bare [media-type, bytes] pair, before CMW) is refused (DECISIONS D19). */
+ * (a bare [media-type, bytes] pair, before CMW) is refused (DECISIONS D21). */
 #define VMESH_ATLS_VERSION 2
 
 typedef enum { VMESH_ATLS_SERVER = 0, VMESH_ATLS_CLIENT = 1 } vmesh_atls_role;
