@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the images deploy/k8s refers to, vmesh:0.1.0 and vmesh-rvp-nginx:0.1.0,
 # from a build tree and this host's files, with no registry: the vmesh binary,
-# /bin/sh, sed and sleep (the manifests' shell loops), nginx for the RVP image,
+# /bin/sh, sed, sleep, chown and chmod (the manifests' shell commands), nginx for the RVP image,
 # and the shared libraries `ldd` lists for them, assembled into a root file
 # system and imported with `podman import` (a FROM-scratch image). For a
 # registry and other machines, deploy/Dockerfile builds the same images from
@@ -63,6 +63,8 @@ copy_with_libs "$VMESH_IN" /usr/local/bin/vmesh
 copy_with_libs /usr/bin/dash /bin/sh
 copy_with_libs "$(command -v sed)" /bin/sed
 copy_with_libs "$(command -v sleep)" /bin/sleep
+copy_with_libs "$(command -v chown)" /bin/chown     # the DaemonSet's state-owner init container
+copy_with_libs "$(command -v chmod)" /bin/chmod
 copy_with_libs "$NGINX" /usr/sbin/nginx
 # glibc's resolver loads NSS modules at run time (ldd does not see them):
 # files for /etc/hosts (hostAliases), dns for the pod's resolv.conf.
