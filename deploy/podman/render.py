@@ -19,15 +19,19 @@ the Kubernetes feature each one stands in for:
   --psa-sim DEPLOYMENT=DIR
                          the sidecar of DEPLOYMENT attests with psa-sim, not
                          the node's TPM: its IAK, claims and measured workload
-                         (DIR/iak.pem, claims.json, workload) from a new Secret
-                         DEPLOYMENT-psa-sim
+                         (DIR/iak.pem, claims.json, workload) from a new
+                         ConfigMap DEPLOYMENT-psa-sim
   --only KIND/NAME       keep this workload (Deployment/Pod) and the ConfigMaps
                          and Secrets it mounts; repeatable (default: all)
 
 Changes made without an option:
-  - Secrets' stringData becomes data (base64): podman 4.3 reads only data;
-    secret volumes get `optional: false` (podman 4.3 dereferences a missing
-    `optional` and panics);
+  - a Deployment of N replicas becomes N Pods NAME-0 .. NAME-(N-1) (what its
+    ReplicaSet would create), each with emptyDir volumes of its own: podman
+    4.3 makes an emptyDir a named volume that every pod naming it shares;
+  - Secrets become ConfigMaps of the same name and content: podman 4.3 writes
+    a Secret's data base64-encoded into its volume, and stringData not at all;
+  - containerPort entries are left out (probes get the port number): podman
+    4.3 publishes every containerPort on the host's 0.0.0.0;
   - native sidecars (initContainers with restartPolicy: Always, Kubernetes
     >= 1.29) become ordinary containers, first in the list: podman runs init
     containers to completion before the others;
@@ -203,20 +207,24 @@ def main(argv):
                         d.get("stringData", {}).pop(k, None)
                         d.setdefault("data", {})[k] = base64.b64encode(v).decode()
                     else:
-                        d.setdefault("data", {})[k] = v.decode()
+                        try:
+                            d.setdefault("data", {})[k] = v.decode()
+                        except UnicodeDecodeError:
+                            die("%s/%s: not text" % (o[opt][name], k))
                 note("%s %s: %s from %s" % (kind, name, ", ".join(files), o[opt][name]))
-            if kind == "Secret" and "stringData" in d:
-                d.setdefault("data", {})
-                for k, v in d.pop("stringData").items():
-                    d["data"][k] = base64.b64encode(v.encode()).decode()
-                note("Secret %s: stringData as data" % name)
+            if kind == "Secret":
+                data = {k: base64.b64decode(v) for k, v in d.get("data", {}).items()}
+                data.update({k: v.encode() for k, v in d.get("stringData", {}).items()})
+                try:
+                    data = {k: v.decode() for k, v in data.items()}
+                except UnicodeDecodeError:
+                    die("Secret %s: binary data cannot become a ConfigMap for podman (use text, e.g. base64)" % name)
+                d = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": d["metadata"], "data": data}
+                note("Secret %s is a ConfigMap (podman 4.3 secret volumes hold base64 text)" % name)
             for k, v in list(d.get("data", {}).items()):
-                if kind == "ConfigMap":
-                    if "REPLACE-" in v:
-                        die("ConfigMap %s key %s still holds a placeholder (--data)" % (name, k))
-                    d["data"][k] = fix_service_ports(v)
-                elif b"REPLACE-" in base64.b64decode(v):
-                    die("Secret %s key %s still holds a placeholder (--data)" % (name, k))
+                if "REPLACE-" in v:
+                    die("%s %s key %s still holds a placeholder (--data)" % (kind, name, k))
+                d["data"][k] = fix_service_ports(v)
             out.append(d)
             continue
         if kind not in ("Deployment", "Pod"):
@@ -260,22 +268,35 @@ def main(argv):
             if "args" in c:
                 c["args"] = [fix_service_ports(a) for a in c["args"]]
         for v in spec.get("volumes", []):
-            if "secret" in v and "optional" not in v["secret"]:
-                v["secret"]["optional"] = False
+            if "secret" in v:
+                sv = v.pop("secret")
+                v["configMap"] = {"name": sv["secretName"]}
+                for k in ("items", "defaultMode", "optional"):
+                    if k in sv:
+                        v["configMap"][k] = sv[k]
+        for c in spec.get("initContainers", []) + spec["containers"]:
+            named = {p["name"]: p["containerPort"] for p in c.get("ports", []) if "name" in p}
+            for pr in ("readinessProbe", "livenessProbe", "startupProbe"):
+                for h in ("httpGet", "tcpSocket"):
+                    port = c.get(pr, {}).get(h, {}).get("port")
+                    if isinstance(port, str):
+                        c[pr][h]["port"] = named[port]
+            if c.pop("ports", None):
+                note("%s %s: container %s: ports not published on the host" % (kind, name, c["name"]))
         if name in o["psa"]:
             sec = name + "-psa-sim"
             files = read_dir(o["psa"].pop(name))
             for k in ("iak.pem", "claims.json", "workload"):
                 if k not in files:
                     die("--psa-sim %s: %s missing" % (name, k))
-            out.append({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            out.append({"apiVersion": "v1", "kind": "ConfigMap",
                         "metadata": {"name": sec, "namespace": d["metadata"].get("namespace", "default")},
-                        "data": {k: base64.b64encode(v).decode() for k, v in files.items()}})
+                        "data": {k: v.decode() for k, v in files.items()}})
             sidecar = next((c for c in spec["containers"] if c.get("args", [None])[0] == "proxy"), None)
             if sidecar is None:
                 die("--psa-sim %s: no vmesh proxy container" % name)
             sidecar.setdefault("volumeMounts", []).append({"name": "psa-sim", "mountPath": PSA_MOUNT, "readOnly": True})
-            spec["volumes"].append({"name": "psa-sim", "secret": {"secretName": sec, "optional": False}})
+            spec["volumes"].append({"name": "psa-sim", "configMap": {"name": sec}})
             # The proxy configuration: its ConfigMap is rewritten below.
             cfg = next(v["configMap"]["name"] for v in spec["volumes"] if "configMap" in v)
             psa_cfgs[cfg] = name
@@ -284,8 +305,26 @@ def main(argv):
                     res = c.get("resources", {}).get(r, {})
                     for k in [k for k in res if k.startswith("smarter-devices/")]:
                         del res[k]
-            note("%s %s: attests with psa-sim (Secret %s), not the node's TPM" % (kind, name, sec))
-        out.append(d)
+            note("%s %s: attests with psa-sim (ConfigMap %s), not the node's TPM" % (kind, name, sec))
+        if kind == "Pod":
+            out.append(d)
+            continue
+        n = d["spec"].get("replicas", 1)
+        for i in range(n):
+            pod = {"apiVersion": "v1", "kind": "Pod",
+                   "metadata": {"name": "%s-%d" % (name, i), "namespace": d["metadata"].get("namespace", "default"),
+                                "labels": d["spec"]["template"]["metadata"].get("labels", {})},
+                   "spec": copy.deepcopy(spec)}
+            ps = pod["spec"]
+            for v in ps.get("volumes", []):
+                if "emptyDir" in v:
+                    old, v["name"] = v["name"], "%s-%s" % (pod["metadata"]["name"], v["name"])
+                    for c in ps.get("initContainers", []) + ps["containers"]:
+                        for m in c.get("volumeMounts", []):
+                            if m["name"] == old:
+                                m["name"] = v["name"]
+            out.append(pod)
+        note("Deployment %s: %d Pod(s) %s" % (name, n, ", ".join("%s-%d" % (name, i) for i in range(n))))
 
     # The proxy configurations of --psa-sim workloads.
     for d in out:

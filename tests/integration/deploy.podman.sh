@@ -33,13 +33,13 @@ NET=vmesh-test-$$
 NETPFX=198.19.200
 RVP_IP=$NETPFX.10 VER_IP1=$NETPFX.20 VER_IP2=$NETPFX.21 DB_IP=$NETPFX.30 WEB_IP1=$NETPFX.40 WEB_IP2=$NETPFX.41
 RENDER="python3 $SRC/deploy/podman/render.py"
-PODS=(vmesh-rvp-pod-0 vmesh-verifier-pod-0 vmesh-verifier-pod-1 shop-db-pod-0 shop-web-pod-0 shop-web-pod-1)
-SECRETS=(vmesh-rvp-key vmesh-verifier-keys shop-db-svid shop-web-svid shop-db-psa-sim shop-web-psa-sim)
-# podman keeps ConfigMaps, Secrets and PersistentVolumeClaims as volumes of those names
-VOLS=("${SECRETS[@]}" vmesh-rvp-nginx vmesh-rvp-inputs vmesh-rvp-www vmesh-verifier shop-db-vmesh shop-web-vmesh)
+PODS=(vmesh-rvp-0 vmesh-verifier-0 vmesh-verifier-1 shop-db-0 shop-web-0 shop-web-1)
+# podman keeps ConfigMaps (the Secrets become ConfigMaps), PersistentVolumeClaims
+# and emptyDirs (NAME-VOLUME after render.py) as volumes of those names
+VOLS=(vmesh-rvp-key vmesh-verifier-keys shop-db-svid shop-web-svid shop-db-psa-sim shop-web-psa-sim
+      vmesh-rvp-nginx vmesh-rvp-inputs vmesh-rvp-www vmesh-verifier shop-db-vmesh shop-web-vmesh)
 
 for p in "${PODS[@]}"; do podman pod exists "$p" && skip "a pod named $p exists already: not ours to remove (podman pod rm -f $p)"; done
-for s in "${SECRETS[@]}"; do podman secret inspect "$s" >/dev/null 2>&1 && skip "a podman secret $s exists already (podman secret rm $s)"; done
 for v in "${VOLS[@]}"; do podman volume exists "$v" && skip "a podman volume $v exists already (podman volume rm $v)"; done
 pause_before=$(podman images -q localhost/podman-pause)
 podman network ls --format '{{.Name}}' | while read -r n; do
@@ -51,7 +51,6 @@ teardown() {
     local f p s v
     for f in "$T"/play-*.yaml; do [ -e "$f" ] && podman kube down "$f" >/dev/null 2>&1; done
     for p in "${PODS[@]}"; do podman pod exists "$p" && podman pod rm -f "$p" >/dev/null 2>&1; done
-    for s in "${SECRETS[@]}"; do podman secret rm "$s" >/dev/null 2>&1; done
     for v in "${VOLS[@]}"; do podman volume rm -f "$v" >/dev/null 2>&1; done
     for v in $(comm -13 <(echo "$volumes_before") <(podman volume ls -q | sort)); do echo "also removing volume $v"; podman volume rm -f "$v" >/dev/null 2>&1; done
     podman network rm -f "$NET" >/dev/null 2>&1
@@ -75,7 +74,7 @@ mkdir -p "$T"/d/{rvp-key,rvp-pub,inputs,verifier-keys,web-svid,db-svid,web-psa,d
 cd "$T" || exit 1
 "$VMESH" keygen --type ec-p256 -o d/rvp-key/rvp.key --pub d/rvp-pub/rvp.pub >/dev/null
 "$VMESH" keygen --type ec-p256 -o d/verifier-keys/ear.pem --pub ear.pub >/dev/null
-head -c 32 /dev/urandom > d/verifier-keys/session.key
+head -c 48 /dev/urandom | base64 -w0 > d/verifier-keys/session.key   # 64 bytes of text
 "$VMESH" ca init --trust-domain corp.example --out ca >/dev/null
 for w in web db; do
     "$VMESH" ca issue --ca ca --spiffe-id "spiffe://corp.example/ns/shop/sa/$w" --out "$w" >/dev/null
@@ -128,14 +127,14 @@ play() { # play FILE IP... : podman kube play on our network with static IPs
     local ips=() ip
     for ip in "$@"; do ips+=(--ip "$ip"); done
     if podman kube play --network "$NET" "${ips[@]}" "$f" > "$T/$f.out" 2> "$T/$f.err"; then
-        ok "podman kube play $f ($(grep -c '^Pod:' "$T/$f.out" 2>/dev/null || true) pod(s) $(sed -n '/^Pod:/{n;p}' "$T/$f.out" | tr '\n' ' '))"
+        ok "podman kube play $f ($(grep -c '^Pod:' "$T/$f.out" 2>/dev/null || true) pod(s))"
     else fail "podman kube play $f"; grep -v systemd "$T/$f.err" | sed 's/^/  /' | head -20; fi
 }
 # probe URL: HTTP status, as the kubelet's httpGet probe sees it (000: no answer)
 probe() { curl -s -o /dev/null -m 3 -w '%{http_code}' "$1"; }
 wait_code() { # wait_code URL CODE SECONDS
-    local i
-    for ((i = 0; i < $3 * 2; i++)); do [ "$(probe "$1")" = "$2" ] && return 0; sleep 0.5; done
+    local end=$((SECONDS + $3))
+    while [ $SECONDS -lt $end ]; do [ "$(probe "$1")" = "$2" ] && return 0; sleep 0.5; done
     return 1
 }
 # The manifest's readinessProbe of a container: "PATH PORT".
@@ -143,13 +142,12 @@ ready_probe() { # ready_probe FILE CONTAINER
     python3 - "$1" "$2" <<'PY'
 import sys, yaml
 for d in yaml.safe_load_all(open(sys.argv[1])):
-    if d and d["kind"] == "Deployment":
-        for c in d["spec"]["template"]["spec"]["containers"]:
+    if d and d["kind"] == "Pod":
+        for c in d["spec"]["containers"]:
             if c["name"] == sys.argv[2] and "readinessProbe" in c:
-                p = c["readinessProbe"]["httpGet"]; port = p["port"]
-                if isinstance(port, str):
-                    port = next(x["containerPort"] for x in c["ports"] if x["name"] == port)
-                print(p["path"], port)
+                p = c["readinessProbe"]["httpGet"]
+                print(p["path"], p["port"])
+        break
 PY
 }
 pod_pid() { podman inspect "$(podman pod inspect "$1" --format '{{.InfraContainerID}}')" --format '{{.State.Pid}}'; }
@@ -165,14 +163,14 @@ for ip in "$DB_IP" "$WEB_IP1" "$WEB_IP2"; do
     c=$(probe "http://$ip:$RPORT$RPATH")
     [ "$c" = 503 ] && ok "$ip$RPATH: 503 while the RVP is unreachable (not ready, no traffic)" || fail "$ip$RPATH: $c before any snapshot"
 done
-out=$(in_pod shop-web-pod-0 curl -s -m 10 http://127.0.0.1:15001/hello.txt 2>&1)
+out=$(in_pod shop-web-0 curl -s -m 10 http://127.0.0.1:15001/hello.txt 2>&1)
 [ -z "$out" ] && ok "a request while not ready gets nothing from shop-db" || fail "request before any snapshot answered: $out"
 
 # ---- 2. RVP and verifier
 play play-rvp.yaml "$RVP_IP"
 read -r RVPATH RVPORT <<< "$(ready_probe play-rvp.yaml nginx)"
 wait_code "http://$RVP_IP:$RVPORT$RVPATH" 200 30 && ok "RVP ready: GET $RVPATH on $RVPORT is 200 (first publish done)" \
-    || { fail "RVP not ready"; podman logs vmesh-rvp-pod-0-publisher 2>&1 | tail -5; podman logs vmesh-rvp-pod-0-nginx 2>&1 | tail -5; }
+    || { fail "RVP not ready"; podman logs vmesh-rvp-0-publisher 2>&1 | tail -5; podman logs vmesh-rvp-0-nginx 2>&1 | tail -5; }
 c=$(probe "http://$RVP_IP:$RVPORT/bell.cwt"); [ "$c" = 200 ] && ok "RVP serves the epoch bell" || fail "bell.cwt: $c"
 c=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://$RVP_IP:$RVPORT/manifest.jws"); [ "$c" = 403 ] && ok "RVP: POST refused ($c)" || fail "RVP POST: $c"
 play play-verifier.yaml "$VER_IP1" "$VER_IP2"
@@ -192,9 +190,9 @@ for ip in "$DB_IP" "$WEB_IP1" "$WEB_IP2"; do
 done
 
 # ---- 4. requests: client -> its outbound sidecar -> attested mTLS -> PoP sidecar -> app
-for pod in shop-web-pod-0 shop-web-pod-1; do
+for pod in shop-web-0 shop-web-1; do
     out=$(in_pod "$pod" curl -s -m 15 http://127.0.0.1:15001/hello.txt)
-    [ "$out" = "registry.example/shop/db:1.0 in shop-db-pod-0" ] && ok "$pod -> shop-db through the sidecars: '$out'" \
+    [ "$out" = "registry.example/shop/db:1.0 in shop-db-0" ] && ok "$pod -> shop-db through the sidecars: '$out'" \
         || fail "$pod -> shop-db: '$out'"
 done
 curl -s "http://$DB_IP:$RPORT/peers" > "$T/db-peers.json"
@@ -215,8 +213,8 @@ c=$(curl -sk -o /dev/null -m 5 -w '%{http_code}' --cert "$T/web-chain.pem" --key
 [ "$c" = 000 ] && ok "shop-web's valid SVID without attestation (plain mTLS): refused" || fail "plain mTLS with a valid SVID: HTTP $c"
 
 # ---- 5. revocation: the RVP withdraws shop-db's workload
-# An idle long-lived connection from shop-web-pod-0 through its sidecar.
-in_pod shop-web-pod-0 python3 - "$T/hold" <<'PY' &
+# An idle long-lived connection from shop-web-0 through its sidecar.
+in_pod shop-web-0 python3 - "$T/hold" <<'PY' &
 import socket, sys, time
 s = socket.create_connection(("127.0.0.1", 15001))
 s.sendall(b"GET /hello.txt HTTP/1.1\r\nHost: db\r\n\r\n")
@@ -235,7 +233,7 @@ PY
 HOLD=$!
 cleanup_hooks+=("kill $HOLD 2>/dev/null")
 for ((i = 0; i < 40; i++)); do grep -q open "$T/hold" 2>/dev/null && break; sleep 0.25; done
-grep -q "open [1-9]" "$T/hold" 2>/dev/null && ok "a long-lived connection through shop-web-pod-0 is open" || fail "long-lived connection"
+grep -q "open [1-9]" "$T/hold" 2>/dev/null && ok "a long-lived connection through shop-web-0 is open" || fail "long-lived connection"
 epoch() { curl -s "http://$1:$RPORT/metrics" | awk '$1 == "vmesh_rv_epoch{rvp=\"platform\"}" { print $2 }'; }
 e0=$(epoch "$WEB_IP1")
 # `kubectl edit configmap vmesh-rvp-inputs` + `kubectl exec ... vmesh rvp publish` (deploy/README.md)
@@ -246,15 +244,15 @@ else
     fail "ConfigMap vmesh-rvp-inputs: no podman volume with shop-db.json"; podman volume ls
 fi
 tr0=$(date +%s.%N)
-if podman exec vmesh-rvp-pod-0-publisher vmesh rvp publish --key /keys/rvp.key --in /inputs --out /srv/rvp/www > "$T/pub.out" 2>&1; then
+if podman exec vmesh-rvp-0-publisher vmesh rvp publish --key /keys/rvp.key --in /inputs --out /srv/rvp/www > "$T/pub.out" 2>&1; then
     ok "publish at the RVP (podman exec, as kubectl exec): $(head -1 "$T/pub.out")"
 else fail "publish"; cat "$T/pub.out"; fi
 for ((i = 0; i < 90; i++)); do e=$(epoch "$WEB_IP1"); [ -n "$e" ] && [ -n "$e0" ] && [ "$e" -gt "$e0" ] && break; sleep 0.5; done
-ok "shop-web-pod-0 synced epoch $e0 -> $(epoch "$WEB_IP1") after $(python3 -c "print(round($(date +%s.%N) - $tr0, 1))") s (poll-interval 30s)"
+ok "shop-web-0 synced epoch $e0 -> $(epoch "$WEB_IP1") after $(python3 -c "print(round($(date +%s.%N) - $tr0, 1))") s (poll-interval 30s)"
 for ((i = 0; i < 40; i++)); do grep -q eof "$T/hold" 2>/dev/null && break; sleep 0.25; done
 grep -q eof "$T/hold" && ok "the open connection was closed by re-appraisal" || fail "open connection survived the revocation"
-for pod in shop-web-pod-0 shop-web-pod-1; do
-    ip=$WEB_IP1; [ "$pod" = shop-web-pod-1 ] && ip=$WEB_IP2
+for pod in shop-web-0 shop-web-1; do
+    ip=$WEB_IP1; [ "$pod" = shop-web-1 ] && ip=$WEB_IP2
     for ((i = 0; i < 90; i++)); do e=$(epoch "$ip"); [ -n "$e" ] && [ "$e" -gt "$e0" ] && break; sleep 0.5; done
     out=$(in_pod "$pod" curl -s -m 10 http://127.0.0.1:15001/hello.txt)
     [ -z "$out" ] && ok "$pod: cut off from shop-db after the revocation" || fail "$pod still reaches shop-db: '$out'"
@@ -291,7 +289,7 @@ else fail "DaemonSet render init container"; sed 's/^/  /' "$T/ds.out" | head; f
 
 # ---- 7. shutdown: SIGTERM drains, no sanitizer report
 for f in play-web.yaml play-db.yaml play-verifier.yaml play-rvp.yaml; do
-    for c in $(podman ps -a --format '{{.Names}}' | grep -E "^(shop-web|shop-db|vmesh-verifier|vmesh-rvp)-pod-[0-9]-"); do
+    for c in $(podman ps -a --format '{{.Names}}' | grep -E "^(shop-web|shop-db|vmesh-verifier|vmesh-rvp)-[0-9]-"); do
         podman logs "$c" > "$T/log-$c.txt" 2>&1
     done
     podman kube down "$f" > /dev/null 2>&1 || fail "podman kube down $f"
