@@ -96,7 +96,7 @@ if nm -D "$VMESH_IN" 2>/dev/null | grep -q __asan_init || grep -qa __asan_init "
 fi
 tar -C "$R" --numeric-owner -cf "$R.tar" .
 trap 'rm -rf "$R" "$R.tar"' EXIT
-podman import -q "${env_change[@]}" --change 'USER=10001:10001' \
+podman import -q "${env_change[@]}" --change 'ENV=PATH=/usr/local/bin:/usr/sbin:/usr/bin:/bin' --change 'USER=10001:10001' \
     --change 'ENTRYPOINT=["/usr/local/bin/vmesh"]' --change 'CMD=["--help"]' \
     "$R.tar" "localhost/vmesh:$TAG" >/dev/null
 # The RVP image: the same files, nginx as the entry point (a Containerfile,

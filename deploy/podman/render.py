@@ -30,6 +30,8 @@ Changes made without an option:
     4.3 makes an emptyDir a named volume that every pod naming it shares;
   - Secrets become ConfigMaps of the same name and content: podman 4.3 writes
     a Secret's data base64-encoded into its volume, and stringData not at all;
+  - $(VAR) references in command and args are expanded from the container's
+    env (value or fieldRef metadata.name/namespace): podman 4.3 does not;
   - containerPort entries are left out (probes get the port number): podman
     4.3 publishes every containerPort on the host's 0.0.0.0;
   - native sidecars (initContainers with restartPolicy: Always, Kubernetes
@@ -307,6 +309,7 @@ def main(argv):
                         del res[k]
             note("%s %s: attests with psa-sim (ConfigMap %s), not the node's TPM" % (kind, name, sec))
         if kind == "Pod":
+            expand_args(d)
             out.append(d)
             continue
         n = d["spec"].get("replicas", 1)
@@ -323,6 +326,7 @@ def main(argv):
                         for m in c.get("volumeMounts", []):
                             if m["name"] == old:
                                 m["name"] = v["name"]
+            expand_args(pod)
             out.append(pod)
         note("Deployment %s: %d Pod(s) %s" % (name, n, ", ".join("%s-%d" % (name, i) for i in range(n))))
 
@@ -351,6 +355,30 @@ def main(argv):
         if n not in used_data and keep_names is None:
             die("--data %s: no such ConfigMap or Secret" % n)
     yaml.safe_dump_all(out, sys.stdout, sort_keys=False)
+
+
+def expand_args(pod):
+    """$(VAR) in command and args, from the container's env (Kubernetes
+    expands them; podman 4.3 passes them on as they are)."""
+    meta = pod["metadata"]
+    for c in pod["spec"].get("initContainers", []) + pod["spec"]["containers"]:
+        env = {}
+        for e in c.get("env", []):
+            if "value" in e:
+                env[e["name"]] = e["value"]
+            else:
+                path = e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
+                if path == "metadata.name":
+                    env[e["name"]] = meta["name"]
+                elif path == "metadata.namespace":
+                    env[e["name"]] = meta.get("namespace", "default")
+        for k in ("command", "args"):
+            if k in c:
+                new = [re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", lambda m: env.get(m.group(1), m.group(0)), a)
+                       for a in c[k]]
+                if new != c[k]:
+                    note("Pod %s: container %s: $(VAR) in %s expanded" % (meta["name"], c["name"], k))
+                    c[k] = new
 
 
 psa_cfgs = {}
