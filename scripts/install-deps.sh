@@ -9,7 +9,8 @@ pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
       openssl jose curl nginx-light haproxy wrk swtpm swtpm-tools tpm2-tools
       gnuplot-nox iproute2 procps python3
       strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins
-      iputils-ping tcpdump)
+      iputils-ping tcpdump
+      podman runc catatonit containernetworking-plugins iptables python3-yaml)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

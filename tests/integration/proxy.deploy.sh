@@ -14,7 +14,7 @@ n=0
 for f in "$SRC"/deploy/k8s/*.yaml; do
     # ConfigMap entries "  NAME.yaml: |" whose body (indented by 4) is a proxy configuration.
     awk -v dir="$T" -v base="$(basename "$f" .yaml)" '
-        /^  [a-z0-9.-]+\.yaml: \|$/ { name = $1; sub(":", "", name); out = dir "/" base "-" name; next }
+        /^  [a-z0-9.-]+\.yaml: \|$/ { name = $1; sub(":", "", name); out = dir "/" base "-" (++k) "-" name; next }
         out != "" && /^    / { sub("^    ", ""); gsub("@HOST_IP@", "127.0.0.1"); print > out; next }
         out != "" && !/^    / && !/^$/ { close(out); out = "" }' "$f"
 done
@@ -36,7 +36,7 @@ for c in "$T"/*.yaml; do
             || fail "$name: $m connections x $KB_PER_CONN kB do not fit ${lim:-no} kB"
     fi
 done
-[ "$n" -ge 3 ] && ok "$n proxy configurations found in deploy/k8s" || fail "only $n proxy configurations found"
+[ "$n" -ge 4 ] && ok "$n proxy configurations found in deploy/k8s" || fail "only $n proxy configurations found"
 
 # Left out, the limit is derived from the descriptor limit.
 cat > "$T/min.yaml" <<YAML
