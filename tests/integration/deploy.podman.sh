@@ -198,6 +198,11 @@ for ip in "$DB_IP" "$WEB_IP1" "$WEB_IP2"; do
         || fail "$ip$RPATH stays $(probe "http://$ip:$RPORT$RPATH")"
 done
 
+for v in vmesh-verifier-0 vmesh-verifier-1; do
+    l=$(podman logs "$v-verifier" 2>&1 | grep -m1 -o "rvp platform: epoch [0-9]* accepted.*")
+    [ -n "$l" ] && ok "$v synced the RVP: $l" || { fail "$v: no RVP epoch accepted"; logs_tail "$v-verifier"; }
+done
+
 # ---- 4. requests: client -> its outbound sidecar -> attested mTLS -> PoP sidecar -> app
 echo "-- t=${SECONDS}s: 4. requests: client -> its outbound sidecar -> attested mTLS -> PoP sidecar -> app"
 for pod in shop-web-0 shop-web-1; do
