@@ -61,11 +61,16 @@ typedef struct {
      * verifier instead of the local one; its EARs are verified with
      * central_key. Results are cached like local ones (per RV snapshot of
      * the local verifier when there is one, per epoch tick) and for at most
-     * central_cache_seconds (0: 60). */
+     * central_cache_seconds (0: 60). Every EAR must answer the question
+     * (DESIGN §9): eat_nonce is the ak_nonce sent, the evidence's scheme
+     * has its own submodule, the verifier-id developer is central_issuer
+     * (when set), exp - iat is within the policy's max-evidence-age; each
+     * failure is refused with its own reason (VMESH_ATLS_R_EAR_*). */
     vmesh_agent_central_fn central;
     void *central_ctx;
     vmesh_key *central_key;         /* reference taken */
     int64_t central_cache_seconds;
+    const char *central_issuer;     /* expected ear.verifier-id.developer (copied); NULL: not checked */
 } vmesh_agent_config;
 
 typedef struct vmesh_agent vmesh_agent;

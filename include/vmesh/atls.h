@@ -105,6 +105,11 @@ typedef enum {
     VMESH_ATLS_R_TIMEOUT = 15,        /* handshake + attestation deadline passed */
     VMESH_ATLS_R_INTERNAL = 16,       /* the sender failed (e.g. could not attest) */
     VMESH_ATLS_R_AK_MISMATCH = 17,    /* evidence / EAR binds another AK, session or role */
+    /* A verifier's answer that is not bound to the question (DESIGN §9): */
+    VMESH_ATLS_R_EAR_NONCE = 18,      /* the EAR answers another nonce (replayed or relayed) */
+    VMESH_ATLS_R_EAR_SUBMOD = 19,     /* the EAR has no submodule for the evidence's scheme */
+    VMESH_ATLS_R_EAR_ISSUER = 20,     /* the EAR is from another verifier (issuer or key) */
+    VMESH_ATLS_R_EAR_LIFETIME = 21,   /* the EAR is valid longer than policy allows */
     VMESH_ATLS_R__COUNT
 } vmesh_atls_reason;
 /* "binder-mismatch", ...; "unknown" for codes we do not know. */

@@ -159,6 +159,39 @@ vmesh_err vmesh_ear_submod_akpub(const vmesh_ear *e, size_t i, vmesh_buf *out) V
  * VMESH_ERR_NOT_FOUND when absent. */
 vmesh_err vmesh_ear_submod_evidence_json(const vmesh_ear *e, size_t i, vmesh_buf *out) VMESH_WUR;
 
+/* ---- a verifier's answer, bound to its question (DESIGN §9) ----------------
+ * What a relying party (or an attester fetching a passport) checks on an EAR
+ * it asked a verifier for, after the signature: the EAR answers the nonce it
+ * sent, has the submodule of the evidence's scheme (never another one's),
+ * names the verifier asked, lives no longer than allowed and, for a
+ * passport, attests the key it was asked to. One refusal per property, so
+ * that each has its own reason code upstream. */
+typedef enum {
+    VMESH_EAR_ANSWER_OK = 0,
+    VMESH_EAR_ANSWER_NONCE,    /* eat_nonce absent or not the nonce sent (replayed or relayed answer) */
+    VMESH_EAR_ANSWER_SUBMOD,   /* no submodule for the evidence's scheme */
+    VMESH_EAR_ANSWER_ISSUER,   /* ear.verifier-id is not the verifier asked */
+    VMESH_EAR_ANSWER_LIFETIME, /* no exp, or exp - iat longer than allowed */
+    VMESH_EAR_ANSWER_AK,       /* the scheme's submodule does not attest the key asked for */
+} vmesh_ear_answer;
+
+typedef struct {
+    const uint8_t *nonce;       /* the nonce sent (required) */
+    size_t nonce_len;
+    const char *scheme;         /* the evidence's scheme: its submodule must exist (required) */
+    const char *issuer;         /* expected ear.verifier-id.developer; NULL: not checked */
+    int64_t max_lifetime;       /* seconds; > 0: exp required and exp - iat <= it */
+    const uint8_t *akpub;       /* SPKI DER the submodule must attest; NULL: not checked */
+    size_t akpub_len;
+} vmesh_ear_question;
+
+/* Checks a (verified) EAR against the question; returns the first property
+ * that fails, with an error message naming the values (vmesh_err_detail),
+ * or VMESH_EAR_ANSWER_OK and the submodule's index in *submod. */
+vmesh_ear_answer vmesh_ear_check_answer(const vmesh_ear *e, const vmesh_ear_question *q, size_t *submod);
+/* "nonce", "submod", "issuer", "lifetime", "ak" ("ok" for OK). */
+const char *vmesh_ear_answer_name(vmesh_ear_answer a);
+
 VMESH_API_END
 #ifdef __cplusplus
 }

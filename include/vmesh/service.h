@@ -184,12 +184,21 @@ typedef struct vmesh_service_client {
     const char *url;             /* service base URL, e.g. "http://verifier:8080" */
     long timeout_ms;             /* whole exchange; 0: 10000 */
     const char *ca_file;         /* https trust anchors; NULL: the system's */
+    /* The answer's checks (DESIGN §9, vmesh_ear_check_answer): */
+    const vmesh_key *ear_key;    /* the verifier's EAR key: the signature is checked; NULL: not here */
+    const char *issuer;          /* expected ear.verifier-id.developer; NULL: not checked */
+    int64_t max_lifetime;        /* seconds; > 0: exp - iat at most this */
 } vmesh_service_client;
 
 /* One challenge-response verification: newSession?nonce=<nonce> → POST the
  * evidence (with Vmesh-AK when akpub is given) → the EAR JWT from "result"
  * (ear_jwt reset, NUL-terminated) → DELETE the session. Errors name the
- * HTTP status and the problem detail. */
+ * HTTP status and the problem detail. The EAR must answer this request:
+ * eat_nonce is the nonce (with akpub: ak_nonce(akpub, nonce)), the
+ * submodule of the evidence's scheme exists and, with akpub, attests it,
+ * and c's ear_key / issuer / max_lifetime when set; otherwise
+ * VMESH_ERR_MISMATCH (VMESH_ERR_SIGNATURE, VMESH_ERR_EXPIRED from the
+ * signature check) naming what does not match. */
 vmesh_err vmesh_service_client_verify(const vmesh_service_client *c, const char *media_type,
                                       const uint8_t *evidence, size_t evidence_len,
                                       const uint8_t *nonce, size_t nonce_len, const uint8_t *akpub,
@@ -198,7 +207,7 @@ vmesh_err vmesh_service_client_verify(const vmesh_service_client *c, const char 
 /* A vmesh_agent_passport_fn (ctx: const vmesh_service_client *): the
  * challenge is the session nonce, the AK goes in Vmesh-AK, so the central
  * verifier checks the evidence nonce ak_nonce(akpub, challenge) and names
- * the AK in the EAR. */
+ * the AK in the EAR (checked as vmesh_service_client_verify does). */
 vmesh_err vmesh_service_passport_client(void *ctx, const char *media_type, const uint8_t *evidence,
                                         size_t evidence_len, const uint8_t *challenge,
                                         size_t challenge_len, const uint8_t *akpub, size_t akpub_len,
@@ -206,7 +215,9 @@ vmesh_err vmesh_service_passport_client(void *ctx, const char *media_type, const
 
 /* A vmesh_agent_central_fn (ctx: const vmesh_service_client *): a relying
  * party's background-check appraisal at the central verifier, with the
- * session's ak_nonce as the Veraison session nonce. */
+ * session's ak_nonce as the Veraison session nonce. It hands back the EAR
+ * unchecked: the agent checks the answer itself (signature, nonce, submod,
+ * issuer, lifetime), each failure with its own reason code. */
 vmesh_err vmesh_service_central_client(void *ctx, const char *media_type, const uint8_t *evidence,
                                        size_t evidence_len, const uint8_t *nonce, size_t nonce_len,
                                        vmesh_buf *ear_jwt) VMESH_WUR;

@@ -90,6 +90,11 @@ typedef struct {
     int64_t appraised_at;
     bool binding_mismatch; /* the evidence does not carry the expected nonce */
     int64_t expires;       /* 0, or when the result stops being valid (EAR exp) */
+    /* A verifier's EAR (central mode): its exp - iat, which the relying
+     * party's policy bounds (0: no EAR), and, when the answer itself is
+     * refused (not bound to the question), the vmesh_atls_reason. */
+    int64_t lifetime;
+    uint8_t refusal;
 } vmesh_ar_entry;
 
 vmesh_err vmesh_ar_cache_new(size_t slots, vmesh_ar_cache **out) VMESH_WUR;

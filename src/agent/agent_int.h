@@ -74,6 +74,7 @@ typedef struct {
     vmesh_agent_central_fn central;      /* NULL: the local verifier appraises */
     void *central_ctx;
     vmesh_key *central_key;
+    char *central_issuer;                /* NULL: not checked */
     int64_t central_ttl;
     /* What we can appraise (advertised in 0xff4d), NULL-terminated. */
     const char *media_types[AGENT_RP_MEDIA_TYPES_MAX];

@@ -126,6 +126,9 @@ static vmesh_err passport_locked(agent_attester *at, int64_t now)
     uint8_t challenge[CHALLENGE_LEN];
     vmesh_buf ev = {0}, ear = {0};
     vmesh_ear *parsed = NULL;
+    vmesh_ear_question q;
+    vmesh_ear_answer a;
+    uint8_t want[32];
 
     if (at->ear.len > 0 && at->ear_ak_gen == at->ak_gen && at->ear_exp - PASSPORT_REFRESH_MARGIN > now)
         return VMESH_OK;
@@ -139,6 +142,22 @@ static vmesh_err passport_locked(agent_attester *at, int64_t now)
         goto out;
     }
     VMESH_GUARD(vmesh_ear_parse_unverified((const char *)ear.data, ear.len, NULL, &parsed));
+    /* DESIGN §9: the passport answers our question: the evidence's nonce
+     * ak_nonce(AK, challenge), our scheme's submodule, our AK. (Relying
+     * parties check its signature against the verifiers they trust.) */
+    VMESH_GUARD(vmesh_atls_ak_nonce(at->ak_spki.data, at->ak_spki.len, challenge, sizeof(challenge), want));
+    memset(&q, 0, sizeof(q));
+    q.nonce = want;
+    q.nonce_len = sizeof(want);
+    q.scheme = at->scheme->name;
+    q.akpub = at->ak_spki.data;
+    q.akpub_len = at->ak_spki.len;
+    if ((a = vmesh_ear_check_answer(parsed, &q, NULL)) != VMESH_EAR_ANSWER_OK) {
+        vmesh_err_wrap(VMESH_ERR_MISMATCH, "the passport EAR does not answer this attester's request (%s)",
+                       vmesh_ear_answer_name(a));
+        rc = VMESH_ERR_MISMATCH;
+        goto out;
+    }
     VMESH_ENSURE(vmesh_ear_status(parsed) == VMESH_TIER_AFFIRMING, VMESH_ERR_POLICY,
                  "the verifier did not affirm this platform (status %s): no passport",
                  vmesh_tier_name(vmesh_ear_status(parsed)));

@@ -16,6 +16,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define DEFAULT_SLOTS 4096
@@ -37,6 +38,10 @@ vmesh_err agent_rp_init(agent_rp *rp, const vmesh_agent_config *cfg, agent_count
         rp->central_ctx = cfg->central_ctx;
         rp->central_key = vmesh_crypto_key_ref(cfg->central_key);
         rp->central_ttl = cfg->central_cache_seconds > 0 ? cfg->central_cache_seconds : DEFAULT_CENTRAL_TTL;
+        if (cfg->central_issuer != NULL) {
+            rp->central_issuer = strdup(cfg->central_issuer);
+            VMESH_ENSURE(rp->central_issuer != NULL, VMESH_ERR_NOMEM, "out of memory");
+        }
     }
     VMESH_GUARD(vmesh_ar_cache_new(cfg->cache_slots ? cfg->cache_slots : DEFAULT_SLOTS, &rp->cache));
     /* What we can appraise: EAR passports, and every registered scheme's
@@ -53,6 +58,7 @@ out:
 void agent_rp_free(agent_rp *rp)
 {
     vmesh_crypto_key_free(rp->central_key);
+    free(rp->central_issuer);
     vmesh_ar_cache_free(rp->cache);
 }
 
@@ -98,6 +104,19 @@ static vmesh_atls_reason refuse(vmesh_atls_peer_result *out, vmesh_atls_reason r
     vsnprintf(out->reason, sizeof(out->reason), fmt, ap);
     va_end(ap);
     return r;
+}
+
+/* A verifier's result may not outlive the evidence age policy accepts. */
+static vmesh_atls_reason lifetime_refused(vmesh_atls_peer_result *out, const char *who, int64_t lifetime,
+                                          const vmesh_policy *pol)
+{
+    if (lifetime == INT64_MAX)
+        return refuse(out, VMESH_ATLS_R_EAR_LIFETIME, "%s: its EAR has no exp; policy %s allows results for at "
+                      "most %lld s (max-evidence-age)", who, vmesh_policy_id(pol),
+                      (long long)vmesh_policy_max_evidence_age(pol));
+    return refuse(out, VMESH_ATLS_R_EAR_LIFETIME, "%s: its EAR is valid for %lld s; policy %s allows results for "
+                  "at most %lld s (max-evidence-age)", who, (long long)lifetime, vmesh_policy_id(pol),
+                  (long long)vmesh_policy_max_evidence_age(pol));
 }
 
 static uint64_t rv_generation(const agent_rp *rp)
@@ -237,7 +256,12 @@ static vmesh_atls_reason appraise_passport(agent_rp *rp, const vmesh_policy *pol
         snprintf(e.scheme, sizeof(e.scheme), "%.31s", vmesh_ear_submod_name(ear, (size_t)found));
         e.appraised_at = vmesh_ear_iat(ear);
         e.expires = vmesh_ear_exp(ear);
+        e.lifetime = e.expires != 0 ? e.expires - e.appraised_at : INT64_MAX;
         vmesh_ar_cache_put(rp->cache, key, rv_gen, bell_gen, &e);
+    }
+    if (e.lifetime > vmesh_policy_max_evidence_age(pol)) {
+        r = lifetime_refused(out, "passport", e.lifetime, pol);
+        goto out;
     }
     out->tv = e.tv;
     out->tier = vmesh_tv_status(&e.tv);
@@ -256,8 +280,21 @@ out:
 
 /* Central mode: the central verifier appraises the evidence with the
  * session's ak_nonce as its session nonce (Veraison's ?nonce=), and we
- * verify its EAR. Failures are results (verifier malfunction, -1), cached
- * briefly so that a dead verifier does not get a request per handshake. */
+ * verify its EAR and that it answers this question (DESIGN §9): our nonce,
+ * the scheme's own submodule, the verifier we asked. Failures are results
+ * (verifier malfunction), cached briefly so that a dead verifier does not
+ * get a request per handshake; an answer to another question also keeps
+ * its own reason (e->refusal). The lifetime is judged under the peer's
+ * policy (judge_entry). */
+static const uint8_t answer_reason[] = {
+    [VMESH_EAR_ANSWER_OK] = VMESH_ATLS_R_NONE,
+    [VMESH_EAR_ANSWER_NONCE] = VMESH_ATLS_R_EAR_NONCE,
+    [VMESH_EAR_ANSWER_SUBMOD] = VMESH_ATLS_R_EAR_SUBMOD,
+    [VMESH_EAR_ANSWER_ISSUER] = VMESH_ATLS_R_EAR_ISSUER,
+    [VMESH_EAR_ANSWER_LIFETIME] = VMESH_ATLS_R_EAR_LIFETIME,
+    [VMESH_EAR_ANSWER_AK] = VMESH_ATLS_R_AK_MISMATCH,
+};
+
 static void appraise_central(agent_rp *rp, const char *mt, const vmesh_evidence_scheme *scheme,
                              const uint8_t ak_nonce[32], const uint8_t *ev, size_t ev_len, int64_t now,
                              vmesh_ar_entry *e)
@@ -265,21 +302,39 @@ static void appraise_central(agent_rp *rp, const char *mt, const vmesh_evidence_
     vmesh_buf jwt = {0};
     vmesh_ear *ear = NULL;
     vmesh_err rc;
+    vmesh_ear_question q;
+    vmesh_ear_answer a = VMESH_EAR_ANSWER_OK;
+    size_t sub = 0;
 
     memset(e, 0, sizeof(*e));
     e->appraised_at = now;
     e->expires = now + rp->central_ttl;
     snprintf(e->scheme, sizeof(e->scheme), "%.31s", scheme->name);
     rc = rp->central(rp->central_ctx, mt, ev, ev_len, ak_nonce, 32, &jwt);
-    if (rc == VMESH_OK)
+    if (rc == VMESH_OK) {
         rc = vmesh_ear_verify((const char *)jwt.data, jwt.len, rp->central_key, now, &ear);
-    if (rc != VMESH_OK) {
+        if (rc == VMESH_ERR_SIGNATURE)
+            e->refusal = VMESH_ATLS_R_EAR_ISSUER; /* another key than the verifier's we asked */
+        else if (rc == VMESH_ERR_EXPIRED)
+            e->refusal = VMESH_ATLS_R_EAR_EXPIRED;
+    }
+    if (rc == VMESH_OK) {
+        memset(&q, 0, sizeof(q));
+        q.nonce = ak_nonce;
+        q.nonce_len = 32;
+        q.scheme = scheme->name;
+        q.issuer = rp->central_issuer;
+        a = vmesh_ear_check_answer(ear, &q, &sub);
+    }
+    if (rc != VMESH_OK || a != VMESH_EAR_ANSWER_OK) {
         vmesh_tv_set_all(&e->tv, VMESH_AR_VERIFIER_MALFUNCTION);
         snprintf(e->reason, sizeof(e->reason), "central verifier: %.200s", vmesh_err_detail());
         e->expires = now + CENTRAL_FAILURE_TTL;
+        if (a != VMESH_EAR_ANSWER_OK)
+            e->refusal = answer_reason[a];
     } else {
-        int i = vmesh_ear_submod_find(ear, scheme->name);
-        vmesh_ear_submod_tv(ear, i >= 0 ? (size_t)i : 0, &e->tv);
+        vmesh_ear_submod_tv(ear, sub, &e->tv);
+        e->lifetime = vmesh_ear_exp(ear) != 0 ? vmesh_ear_exp(ear) - vmesh_ear_iat(ear) : INT64_MAX;
         if (vmesh_ear_exp(ear) != 0 && vmesh_ear_exp(ear) < e->expires)
             e->expires = vmesh_ear_exp(ear);
         snprintf(e->reason, sizeof(e->reason), "central verifier: %s", vmesh_tier_name(vmesh_tv_status(&e->tv)));
@@ -359,6 +414,10 @@ static vmesh_atls_reason judge_entry(const vmesh_policy *pol, vmesh_mode mode, c
     out->tier = vmesh_tv_status(&e->tv);
     if (e->binding_mismatch)
         return refuse(out, VMESH_ATLS_R_AK_MISMATCH, "%s", e->reason);
+    if (e->refusal != VMESH_ATLS_R_NONE)
+        return refuse(out, (vmesh_atls_reason)e->refusal, "%s", e->reason);
+    if (e->lifetime > vmesh_policy_max_evidence_age(pol))
+        return lifetime_refused(out, "central verifier", e->lifetime, pol);
     if (any_claim(&e->tv, VMESH_AR_UNEXPECTED_EVIDENCE))
         return refuse(out, VMESH_ATLS_R_MALFORMED, "%s", e->reason);
     if (any_claim(&e->tv, VMESH_AR_CRYPTO_VALIDATION_FAILED))
@@ -444,6 +503,11 @@ static vmesh_atls_reason reappraise_passport(agent_rp *rp, const vmesh_policy *p
             ear = NULL;
     if (ear == NULL) {
         res = refuse(out, VMESH_ATLS_R_EAR_UNTRUSTED, "passport EAR is no longer signed by a verifier this policy trusts");
+        goto out;
+    }
+    if (vmesh_ear_exp(ear) == 0 || vmesh_ear_exp(ear) - vmesh_ear_iat(ear) > vmesh_policy_max_evidence_age(pol)) {
+        res = lifetime_refused(out, "passport",
+                               vmesh_ear_exp(ear) ? vmesh_ear_exp(ear) - vmesh_ear_iat(ear) : INT64_MAX, pol);
         goto out;
     }
     for (size_t i = 0; i < vmesh_ear_submod_count(ear); i++) {

@@ -39,6 +39,10 @@ static const char *const reason_names[VMESH_ATLS_R__COUNT] = {
     [VMESH_ATLS_R_TIMEOUT] = "timeout",
     [VMESH_ATLS_R_INTERNAL] = "internal",
     [VMESH_ATLS_R_AK_MISMATCH] = "ak-mismatch",
+    [VMESH_ATLS_R_EAR_NONCE] = "ear-nonce",
+    [VMESH_ATLS_R_EAR_SUBMOD] = "ear-submod",
+    [VMESH_ATLS_R_EAR_ISSUER] = "ear-issuer",
+    [VMESH_ATLS_R_EAR_LIFETIME] = "ear-lifetime",
 };
 
 const char *vmesh_atls_reason_name(uint32_t code)

@@ -6,6 +6,9 @@
  * judges the EAR it receives: the relying party verifies it.
  */
 #include "vmesh/service.h"
+#include "vmesh/atls.h"
+#include "vmesh/jose.h"
+#include "vmesh/schemes.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -150,9 +153,53 @@ static bool is_session_json(const reply *r)
                        strlen(VMESH_SERVICE_SESSION_MT)) == 0;
 }
 
-vmesh_err vmesh_service_client_verify(const vmesh_service_client *c, const char *media_type, const uint8_t *evidence,
-                                      size_t evidence_len, const uint8_t *nonce, size_t nonce_len,
-                                      const uint8_t *akpub, size_t akpub_len, vmesh_buf *ear_jwt)
+/* The EAR answers this request (DESIGN §9). */
+static vmesh_err check_answer(const vmesh_service_client *c, const char *media_type, const uint8_t *nonce,
+                              size_t nonce_len, const uint8_t *akpub, size_t akpub_len, const vmesh_buf *jwt)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_ear *ear = NULL;
+    const vmesh_evidence_scheme *scheme = vmesh_schemes_by_media_type(media_type, NULL);
+    vmesh_ear_question q;
+    vmesh_ear_answer a;
+    uint8_t akn[32];
+
+    if (c->ear_key != NULL) {
+        rc = vmesh_ear_verify((const char *)jwt->data, jwt->len, c->ear_key, vmesh_time_now(), &ear);
+        if (rc != VMESH_OK) {
+            vmesh_err_wrap(rc, "central verifier %s: its EAR", c->url);
+            goto out;
+        }
+    } else {
+        VMESH_GUARD(vmesh_ear_parse_unverified((const char *)jwt->data, jwt->len, NULL, &ear));
+    }
+    memset(&q, 0, sizeof(q));
+    q.nonce = nonce;
+    q.nonce_len = nonce_len;
+    if (akpub != NULL && akpub_len > 0) {
+        VMESH_GUARD(vmesh_atls_ak_nonce(akpub, akpub_len, nonce, nonce_len, akn));
+        q.nonce = akn;
+        q.nonce_len = sizeof(akn);
+        q.akpub = akpub;
+        q.akpub_len = akpub_len;
+    }
+    q.scheme = scheme ? scheme->name : media_type;
+    q.issuer = c->issuer;
+    q.max_lifetime = c->max_lifetime;
+    a = vmesh_ear_check_answer(ear, &q, NULL);
+    if (a != VMESH_EAR_ANSWER_OK) {
+        rc = vmesh_err_wrap(VMESH_ERR_MISMATCH, "central verifier %s: the answer is not to this request (%s)",
+                            c->url, vmesh_ear_answer_name(a));
+        goto out;
+    }
+out:
+    vmesh_ear_free(ear);
+    return rc;
+}
+
+static vmesh_err client_verify(const vmesh_service_client *c, const char *media_type, const uint8_t *evidence,
+                               size_t evidence_len, const uint8_t *nonce, size_t nonce_len, const uint8_t *akpub,
+                               size_t akpub_len, bool check, vmesh_buf *ear_jwt)
 {
     vmesh_err rc = VMESH_OK;
     vmesh_buf base = {0}, url = {0}, enc = {0}, hv = {0}, got = {0};
@@ -257,6 +304,8 @@ vmesh_err vmesh_service_client_verify(const vmesh_service_client *c, const char 
     VMESH_ENSURE(strlen(res) <= (size_t)256 * 1024, VMESH_ERR_TOO_LARGE, "central verifier: EAR too large");
     VMESH_GUARD(vmesh_buf_set(ear_jwt, res, strlen(res)));
     VMESH_GUARD(vmesh_buf_terminate(ear_jwt));
+    if (check)
+        VMESH_GUARD(check_answer(c, media_type, nonce, nonce_len, akpub, akpub_len, ear_jwt));
 
     /* 3. DELETE the session (best effort: it expires anyway). */
     tmp = curl_slist_append(NULL, "Accept: " VMESH_SERVICE_PROBLEM_MT);
@@ -282,6 +331,13 @@ out:
     return rc;
 }
 
+vmesh_err vmesh_service_client_verify(const vmesh_service_client *c, const char *media_type, const uint8_t *evidence,
+                                      size_t evidence_len, const uint8_t *nonce, size_t nonce_len,
+                                      const uint8_t *akpub, size_t akpub_len, vmesh_buf *ear_jwt)
+{
+    return client_verify(c, media_type, evidence, evidence_len, nonce, nonce_len, akpub, akpub_len, true, ear_jwt);
+}
+
 vmesh_err vmesh_service_passport_client(void *ctx, const char *media_type, const uint8_t *evidence,
                                         size_t evidence_len, const uint8_t *challenge, size_t challenge_len,
                                         const uint8_t *akpub, size_t akpub_len, vmesh_buf *ear_jwt)
@@ -294,6 +350,5 @@ vmesh_err vmesh_service_central_client(void *ctx, const char *media_type, const 
                                        size_t evidence_len, const uint8_t *nonce, size_t nonce_len,
                                        vmesh_buf *ear_jwt)
 {
-    return vmesh_service_client_verify(ctx, media_type, evidence, evidence_len, nonce, nonce_len, NULL, 0,
-                                       ear_jwt);
+    return client_verify(ctx, media_type, evidence, evidence_len, nonce, nonce_len, NULL, 0, false, ear_jwt);
 }
