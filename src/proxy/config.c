@@ -729,6 +729,7 @@ static vmesh_err passport_done(pctx *x, yaml_node_t *v, const char *path, void *
 static const keydef central_keys[] = {
     STR("url", K_STR, vmesh_proxy_config, central_url),
     STR("key", K_PATH, vmesh_proxy_config, central_key),
+    STR("issuer", K_STR, vmesh_proxy_config, central_issuer),
     NUM("cache", K_SECONDS, vmesh_proxy_config, central_cache, 1000, 24 * 3600 * 1000), END};
 
 static vmesh_err central_done(pctx *x, yaml_node_t *v, const char *path, void *base)

@@ -329,6 +329,7 @@ vmesh_err px_gen_build(struct vmesh_proxy *p, vmesh_proxy_config *cfg, px_gen **
         ac.central_ctx = sc;
         ac.central_key = ck;
         ac.central_cache_seconds = cfg->central_cache;
+        ac.central_issuer = cfg->central_issuer;
 #else
         VMESH_FAIL(VMESH_ERR_UNSUPPORTED,
                    "verifier.central: this build has no central-verifier client");

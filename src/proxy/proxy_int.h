@@ -131,6 +131,7 @@ struct vmesh_proxy_config {
     char *passport_local_key, *passport_central;
     char *central_url, *central_key; /* verifier.central: background-check at a central verifier */
     int64_t central_cache;           /* seconds, 0 default */
+    char *central_issuer;            /* expected ear.verifier-id.developer; NULL: not checked */
     size_t ar_cache_slots;
     /* policy */
     json_t *policy_doc; /* base policy document (file or inline); NULL: default */

@@ -134,7 +134,12 @@ static vmesh_err make_ear(vmesh_verifier *v, const vmesh_evidence_scheme *scheme
     VMESH_GUARD(vmesh_ear_set_iat(e, now));
     VMESH_GUARD(vmesh_ear_set_exp(e, now + v->ear_validity));
     VMESH_GUARD(vmesh_ear_set_verifier_id(e, v->developer, v->build));
-    if (a->nonce.len > 0)
+    /* eat_nonce answers the question (DESIGN §9): the nonce the caller
+     * expected, whatever the evidence carried (its appraisal says whether
+     * they match); the evidence's own nonce when none was expected. */
+    if (req->nonce != NULL && req->nonce_len > 0)
+        VMESH_GUARD(vmesh_ear_set_nonce(e, req->nonce, req->nonce_len));
+    else if (a->nonce.len > 0)
         VMESH_GUARD(vmesh_ear_set_nonce(e, a->nonce.data, a->nonce.len));
     for (size_t i = 0; i < nep; i++) {
         const char *rvp;

@@ -229,10 +229,15 @@ static vmesh_err evil_passport(void *ctx, const char *mt, const uint8_t *ev, siz
     vmesh_tv tv = {{2, 0, 2, 0, 2, 2, 2, 0}};
     vmesh_err rc;
 
-    (void)mt, (void)ev, (void)evlen, (void)ch, (void)chlen;
+    uint8_t n[32];
+
+    (void)mt, (void)ev, (void)evlen;
     if (s->evil != EVIL_EXPIRED_EAR && s->evil != EVIL_UNTRUSTED_EAR)
         return vmesh_agent_local_passport(s->issuer, mt, ev, evlen, ch, chlen, akpub, aklen, ear);
     assert_int_equal(vmesh_ear_new(&e), VMESH_OK);
+    /* bound to the attester's request (DESIGN §9); only its signer or its time is wrong */
+    assert_int_equal(vmesh_atls_ak_nonce(akpub, aklen, ch, chlen, n), VMESH_OK);
+    assert_int_equal(vmesh_ear_set_nonce(e, n, sizeof(n)), VMESH_OK);
     assert_int_equal(vmesh_ear_set_verifier_id(e, "test", "1"), VMESH_OK);
     if (s->evil == EVIL_EXPIRED_EAR) {
         /* issued two hours ago, expired an hour ago, by the trusted verifier;

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# A central verifier's answers are bound to their question (issue 12.1,
+# DESIGN §9). A server sidecar appraises its clients at a central verifier
+# (`verifier.central`) through an on-path attacker (helpers/ear_replayer.py):
+#   1. forward: the attacker passes answers through and captures a genuine,
+#      affirming EAR -> the client is admitted;
+#   2. replay:  the attacker answers every evidence POST with that EAR (signed
+#      by the verifier, for another nonce) -> refused, reason ear-nonce, the
+#      message names both nonces;
+#   3. submod:  the verifier's answer re-signed (with the verifier's own key)
+#      for another scheme's submodule -> refused, reason ear-submod;
+#   4. forward again -> admitted (the refusals were about the answers only).
+. "$(dirname "$0")/lib.bash"
+. "$(dirname "$0")/proxy_lib.bash"
+HELPERS=$(cd "$(dirname "$0")/helpers" && pwd)
+px_setup
+"$VMESH" keygen --type ec-p256 -o "$T/ear.pem" --pub "$T/ear.pub" >/dev/null || { echo "keygen failed"; exit 1; }
+
+# the central verifier: it appraises the client's platform
+"$VMESH" verifier serve --listen 127.0.0.1:0 --key "$T/ear.pem" --rv "$T/client-rv.json" \
+    >"$T/verifier.out" 2>"$T/verifier.log" &
+VPID=$!; px_pids+=("$VPID")
+VPORT=""
+for _ in $(seq 100); do
+    VPORT=$(sed -n 's/.*listening on .* (port \([0-9]*\)).*/\1/p' "$T/verifier.log"); [ -n "$VPORT" ] && break; sleep 0.1
+done
+[ -n "$VPORT" ] || { echo "verifier did not start"; cat "$T/verifier.log"; exit 1; }
+
+# the on-path attacker in front of it
+RPORT=$(free_port)
+echo forward > "$T/mode"
+python3 "$HELPERS/ear_replayer.py" "$RPORT" "$VPORT" "$T/mode" "$T" "$VMESH" "$T/ear.pem" >"$T/replayer.out" 2>&1 &
+px_pids+=($!)
+wait_port "$RPORT" || { echo "replayer did not start"; cat "$T/replayer.out"; exit 1; }
+
+px_config server
+px_config client
+# the server appraises at the central verifier, through the attacker
+# fresh evidence only: every session asks its own question (no cached answer)
+sed -i "s|^attester:|attester:\n  modes: [ fresh ]|" "$T/client.yaml"
+sed -i "s|^  rv-files: .*|  central: { url: \"http://127.0.0.1:$RPORT\", key: $T/ear.pub, cache: 1s }|" "$T/server.yaml"
+start_app
+start_proxy server
+start_proxy client
+
+get() { curl -s -o "$T/get.out" -w '%{http_code}' --max-time 20 "http://127.0.0.1:$OUT_PORT/s1.txt" 2>/dev/null; }
+refusals() { grep -c "\"result\":\"refused\".*$1" "$T/server-access.log" 2>/dev/null || true; }
+
+code=$(get)
+[ "$code" = 200 ] && grep -q "small file 1" "$T/get.out" && ok "forward: client admitted through the central verifier" \
+    || fail "forward: HTTP $code"
+[ -s "$T/captured.json" ] && ok "the attacker captured a genuine EAR" || { fail "nothing captured"; finish; }
+
+echo replay > "$T/mode"
+code=$(get)
+[ "$code" != 200 ] && ok "replay: no data (HTTP $code)" || fail "replay: the replayed EAR admitted the client"
+grep -q "replay: answered" "$T/replayer.log" && ok "the attacker did answer with the captured EAR" || fail "replayer was not asked"
+for _ in $(seq 50); do [ "$(refusals ear-nonce)" -ge 1 ] && break; sleep 0.1; done
+[ "$(refusals ear-nonce)" -ge 1 ] && ok "access log: refused with ear-nonce" || fail "no ear-nonce refusal in the access log"
+grep -q "eat_nonce [0-9a-f]*\.\.\.(32 bytes) is not the nonce sent" "$T/server-access.log" "$T/server.err" \
+    && ok "the reason names the EAR's nonce and the nonce sent" || fail "the reason does not name the nonces"
+[ "$(metric "$SADMIN" 'vmesh_attestation_failures_total{reason="ear-nonce",by="local"}')" != 0 ] \
+    && ok "metric: failures with reason ear-nonce" || { fail "no ear-nonce metric"; curl -s "http://127.0.0.1:$SADMIN/metrics" | grep -i "ear-nonce"; }
+
+echo submod > "$T/mode"
+code=$(get)
+[ "$code" != 200 ] && ok "submod: no data (HTTP $code)" || fail "submod: an EAR about another scheme admitted the client"
+grep -q "submod: re-signed" "$T/replayer.log" && ok "the attacker did re-sign for another scheme" || fail "no re-signed EAR"
+for _ in $(seq 50); do [ "$(refusals ear-submod)" -ge 1 ] && break; sleep 0.1; done
+[ "$(refusals ear-submod)" -ge 1 ] && ok "access log: refused with ear-submod" || fail "no ear-submod refusal"
+grep -q 'no submodule for scheme \\"psa\\"' "$T/server-access.log" && ok "the reason names the scheme asked about" \
+    || fail "the reason does not name the scheme"
+
+echo forward > "$T/mode"
+code=$(get)
+[ "$code" = 200 ] && ok "forward again: admitted" || fail "forward again: HTTP $code"
+
+stop_proxy client
+stop_proxy server
+finish
