@@ -470,6 +470,8 @@ typedef struct {
                                 * (handshake or re-attestation); 0 never */
     uint64_t last_rtt_us;      /* request sent -> answer accepted, last round */
     uint64_t bytes_out, bytes_in; /* re-attestation frames (requests + answers), TLS plaintext */
+    bool cut;                  /* the connection failed after the handshake, in re-attestation
+                                * (a refused or late answer, or the peer cut us) */
 } vmesh_atls_reattest_stats;
 void vmesh_atls_reattest_stats_get(const vmesh_atls_conn *conn, vmesh_atls_reattest_stats *out);
 

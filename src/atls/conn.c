@@ -1921,4 +1921,5 @@ void vmesh_atls_reattest_stats_get(const vmesh_atls_conn *c, vmesh_atls_reattest
 {
     *out = c->st;
     out->pending = c->rq_pending;
+    out->cut = c->reattesting && c->state >= ST_FAILING;
 }

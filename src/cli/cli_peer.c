@@ -14,6 +14,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -44,6 +45,12 @@ typedef struct {
     bool allow_unattested, no_attest, quiet, plain;
     long deadline_ms, count, resume, ak_rotate;
     const char *message;
+    /* re-attestation (docs/ATLS.md): offer it; ask every N ms and/or at each
+     * new tick of the bell; the deadline for each answer */
+    bool reattest, reattest_on_tick;
+    long reattest_every_ms, reattest_deadline_ms;
+    /* client: keep the connection open, sending every interval */
+    long hold_ms, interval_ms, reattest_rounds;
 } peer_opts;
 
 typedef struct {
@@ -89,6 +96,11 @@ static void usage(FILE *f, const char *name)
             "  --deadline-ms N           handshake + attestation deadline (default 10000)\n"
             "  --plain                   plain mTLS without the 0xff4d extension (a legacy peer,\n"
             "                            for testing downgrade refusal)\n"
+            "re-attestation on the open connection (docs/ATLS.md):\n"
+            "  --reattest                offer it (0xff4d key 4) and answer the peer's requests\n"
+            "  --reattest-every MS       ask the peer for a new attestation every MS ms (implies --reattest)\n"
+            "  --reattest-on-tick        ask at each new tick of the bell (--bell; implies --reattest)\n"
+            "  --reattest-deadline-ms N  cut a peer that has not answered within N ms (default: --deadline-ms)\n"
             "%s"
             "  -q                        quiet: no peer summary\n"
             "\n"
@@ -98,7 +110,11 @@ static void usage(FILE *f, const char *name)
                 : "Connects over attested TLS 1.3, sends stdin (or --message) and prints the reply.",
             srv ? "  --count N                 serve N connections then exit (default: forever)\n"
                 : "  --message TEXT            send TEXT instead of stdin\n"
-                  "  --resume N                reconnect N more times resuming the TLS session\n");
+                  "  --resume N                reconnect N more times resuming the TLS session\n"
+                  "  --hold-ms N               keep the connection open N ms, sending the message every\n"
+                  "                            --interval-ms (default 100) and reading the echo; prints the\n"
+                  "                            largest gap between echoes and the re-attestation rounds\n"
+                  "  --reattest-rounds N       with --hold-ms: stop once the peer re-attested N times\n");
 }
 
 static int add_kv(peer_opts *o, const char *k, const char *v)
@@ -128,6 +144,10 @@ static int parse(peer_opts *o, int argc, char **argv, int *exit_now)
         {"no-attest", no_argument, NULL, 'N'},        {"plain", no_argument, NULL, 'L'},        {"ak-rotate", required_argument, NULL, 'A'},
         {"tcti", required_argument, NULL, 0x101},     {"ak-handle", required_argument, NULL, 0x102},
         {"pcrs", required_argument, NULL, 0x103},
+        {"reattest", no_argument, NULL, 0x110},       {"reattest-every", required_argument, NULL, 0x111},
+        {"reattest-on-tick", no_argument, NULL, 0x112}, {"reattest-deadline-ms", required_argument, NULL, 0x113},
+        {"hold-ms", required_argument, NULL, 0x114},  {"interval-ms", required_argument, NULL, 0x115},
+        {"reattest-rounds", required_argument, NULL, 0x116},
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
     };
     int c;
@@ -175,6 +195,25 @@ static int parse(peer_opts *o, int argc, char **argv, int *exit_now)
         case 'L': o->plain = true; break;
         case 'q': o->quiet = true; break;
         case 'm': o->message = optarg; break;
+        case 0x110: o->reattest = true; break;
+        case 0x112: o->reattest = o->reattest_on_tick = true; break;
+        case 0x111:
+        case 0x113:
+        case 0x114:
+        case 0x115:
+        case 0x116: {
+            long v;
+            errno = 0;
+            v = strtol(optarg, &end, 10);
+            if (errno || *end || v < 1 || v > 100000000)
+                return cli_usage_error(o->name, "invalid number \"%s\" (1..100000000)", optarg);
+            if (c == 0x111) o->reattest_every_ms = v, o->reattest = true;
+            else if (c == 0x113) o->reattest_deadline_ms = v;
+            else if (c == 0x114) o->hold_ms = v;
+            else if (c == 0x115) o->interval_ms = v;
+            else o->reattest_rounds = v;
+            break;
+        }
         case 'd':
         case 'n':
         case 'R':
@@ -202,6 +241,14 @@ static int parse(peer_opts *o, int argc, char **argv, int *exit_now)
         return cli_usage_error(o->name, "--%s ADDR:PORT is required", strcmp(o->name, "server") == 0 ? "listen" : "connect");
     if ((o->bell_path == NULL) != (o->bell_key_path == NULL))
         return cli_usage_error(o->name, "--bell and --bell-key go together");
+    if (o->reattest_on_tick && o->bell_path == NULL)
+        return cli_usage_error(o->name, "--reattest-on-tick needs --bell and --bell-key");
+    if (o->reattest && o->plain)
+        return cli_usage_error(o->name, "--reattest needs the 0xff4d extension: not with --plain");
+    if (o->reattest_rounds > 0 && o->hold_ms == 0)
+        return cli_usage_error(o->name, "--reattest-rounds goes with --hold-ms");
+    if (o->interval_ms == 0)
+        o->interval_ms = 100;
     if (o->platform == NULL && o->nkv > 0)
         o->platform = "psa";
     if (o->platform != NULL && strcmp(o->platform, "psa-sim") == 0)
@@ -295,6 +342,7 @@ static vmesh_err setup(peer_opts *o, peer_state *s, vmesh_atls_role role)
         VMESH_GUARD(vmesh_atls_config_set_provider(s->cfg, &prov));
     if (o->deadline_ms > 0)
         vmesh_atls_config_set_deadline_ms(s->cfg, (uint32_t)o->deadline_ms);
+    vmesh_atls_config_set_reattest(s->cfg, o->reattest);
 out:
     vmesh_crypto_key_free(k);
     vmesh_rv_store_free(rv);
@@ -345,8 +393,11 @@ static int report_failure(peer_opts *o, vmesh_atls_conn *c, vmesh_err rc)
     vmesh_atls_reason r = c ? vmesh_atls_failure(c, &msg, &by_peer) : VMESH_ATLS_R_NONE;
 
     if (r != VMESH_ATLS_R_NONE) {
-        fprintf(stderr, "vmesh %s: attestation failed: %s: %s (%s)\n", o->name, vmesh_atls_reason_name(r),
-                msg ? msg : "", by_peer ? "refused by the peer" : "we refused the peer");
+        vmesh_atls_reattest_stats st;
+
+        vmesh_atls_reattest_stats_get(c, &st);
+        fprintf(stderr, "vmesh %s: %s failed: %s: %s (%s)\n", o->name, st.cut ? "re-attestation" : "attestation",
+                vmesh_atls_reason_name(r), msg ? msg : "", by_peer ? "refused by the peer" : "we refused the peer");
         return CLI_EXIT_NOT_AFFIRMED;
     }
     if (c != NULL && !vmesh_atls_negotiated(c) && vmesh_atls_peer_spiffe_id(c) != NULL) {
@@ -361,6 +412,147 @@ static int report_failure(peer_opts *o, vmesh_atls_conn *c, vmesh_err rc)
     return cli_fail(o->name, rc, "connection failed");
 }
 
+/* ---- re-attestation policy of one connection ----------------------------------------- */
+
+#define BELL_CHECK_MS 200
+
+typedef struct {
+    uint64_t next_rq_ns, next_bell_ns;
+    uint64_t seen_tick;
+    uint64_t accepted_seen;
+} reattest_clock;
+
+static uint64_t ms_until(uint64_t now, uint64_t t)
+{
+    return t > now ? (t - now + 999999u) / 1000000u : 0;
+}
+
+/* Does what is due on connection c: reads the bell (our attester and our
+ * relying party both follow it), reports rounds the peer passed, asks the
+ * peer again when our policy says so, and cuts it when its answer is late.
+ * *wait_ms: how long the caller may sleep before calling again. */
+static vmesh_err reattest_due(peer_opts *o, peer_state *s, vmesh_atls_conn *c, reattest_clock *k, int *wait_ms)
+{
+    vmesh_err rc = VMESH_OK;
+    uint64_t now = vmesh_time_mono_ns(), w = UINT64_MAX;
+    vmesh_atls_reattest_stats st;
+    bool due = false;
+    int64_t t;
+
+    VMESH_GUARD(vmesh_atls_reattest_poll(c));
+    if (s->bell != NULL && now >= k->next_bell_ns) {
+        vmesh_bell cur;
+
+        (void)refresh_bell(o, s);
+        vmesh_err_clear();
+        k->next_bell_ns = now + (uint64_t)BELL_CHECK_MS * 1000000u;
+        if (vmesh_bell_view_current(s->bell, &cur) == VMESH_OK) {
+            if (k->seen_tick != 0 && cur.id > k->seen_tick && o->reattest_on_tick)
+                due = true;
+            k->seen_tick = cur.id > k->seen_tick ? cur.id : k->seen_tick;
+        } else {
+            vmesh_err_clear();
+        }
+    }
+    vmesh_atls_reattest_stats_get(c, &st);
+    if (st.answers_accepted > k->accepted_seen) {
+        const vmesh_atls_peer_result *r = vmesh_atls_peer_result_get(c);
+
+        k->accepted_seen = st.answers_accepted;
+        if (!o->quiet)
+            fprintf(stderr, "vmesh %s: peer %s re-attested (round %llu): mode=%s tier=%s in %llu us\n", o->name,
+                    vmesh_atls_peer_spiffe_id(c), (unsigned long long)st.answers_accepted,
+                    vmesh_atls_mode_name(vmesh_atls_peer_mode(c)), r ? vmesh_tier_name(r->tier) : "none",
+                    (unsigned long long)st.last_rtt_us);
+    }
+    if (o->reattest_every_ms > 0) {
+        if (k->next_rq_ns == 0)
+            k->next_rq_ns = now + (uint64_t)o->reattest_every_ms * 1000000u;
+        else if (now >= k->next_rq_ns) {
+            due = true;
+            k->next_rq_ns = now + (uint64_t)o->reattest_every_ms * 1000000u;
+        }
+        w = ms_until(now, k->next_rq_ns);
+    }
+    if (due && !st.pending && vmesh_atls_reattest_supported(c) && vmesh_atls_peer_mode(c) >= 0 &&
+        vmesh_atls_peer_mode(c) <= VMESH_ATLS_MODE_PASSPORT)
+        VMESH_GUARD(vmesh_atls_reattest_request(c, (uint32_t)o->reattest_deadline_ms));
+    if (s->bell != NULL && ms_until(now, k->next_bell_ns) < w)
+        w = ms_until(now, k->next_bell_ns);
+    t = vmesh_atls_reattest_timeout_ms(c);
+    if (t >= 0 && (uint64_t)t < w)
+        w = (uint64_t)t;
+    *wait_ms = w == UINT64_MAX ? -1 : w > INT32_MAX ? INT32_MAX : (int)w;
+out:
+    return rc;
+}
+
+/* A connection whose loop also runs a clock is non-blocking from the start
+ * (atls decides at vmesh_atls_conn_new): the handshake is driven here. */
+static vmesh_err set_nonblocking(int fd)
+{
+    if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0)
+        return vmesh_err_set(VMESH_ERR_IO, "fcntl: %s", strerror(errno));
+    return VMESH_OK;
+}
+
+static vmesh_err handshake(vmesh_atls_conn *c, int fd)
+{
+    vmesh_err rc;
+
+    while ((rc = vmesh_atls_handshake(c)) == VMESH_ERR_WANT_READ || rc == VMESH_ERR_WANT_WRITE) {
+        struct pollfd p = {fd, rc == VMESH_ERR_WANT_READ ? POLLIN : POLLOUT, 0};
+        int64_t t = vmesh_atls_timeout_ms(c);
+
+        (void)poll(&p, 1, t < 0 ? 1000 : (int)(t > 100000 ? 100000 : t) + 1);
+    }
+    return rc;
+}
+
+/* Writes all of buf on a non-blocking connection. */
+static vmesh_err write_all(vmesh_atls_conn *c, int fd, const void *buf, size_t n)
+{
+    vmesh_err rc;
+    struct pollfd p = {fd, POLLOUT, 0};
+
+    while ((rc = vmesh_atls_write(c, buf, n)) == VMESH_ERR_WANT_WRITE)
+        (void)poll(&p, 1, 1000);
+    while (rc == VMESH_OK && (rc = vmesh_atls_flush(c)) == VMESH_ERR_WANT_WRITE) {
+        (void)poll(&p, 1, 1000);
+        rc = VMESH_OK;
+    }
+    return rc;
+}
+
+/* The echo loop of a server that re-attests its peers: non-blocking, woken
+ * by data or by the re-attestation clock. */
+static int echo_reattesting(peer_opts *o, peer_state *s, vmesh_atls_conn *c, int fd)
+{
+    reattest_clock k = {0};
+    char buf[16384];
+    vmesh_err rc;
+    int wait_ms;
+
+    for (;;) {
+        size_t got = 0;
+
+        rc = reattest_due(o, s, c, &k, &wait_ms);
+        if (rc == VMESH_OK)
+            rc = vmesh_atls_read(c, buf, sizeof(buf), &got);
+        if (rc == VMESH_ERR_WANT_READ) {
+            struct pollfd p = {fd, POLLIN, 0};
+            (void)poll(&p, 1, wait_ms);
+            continue;
+        }
+        if (rc == VMESH_ERR_CLOSED)
+            return CLI_EXIT_OK;
+        if (rc == VMESH_OK)
+            rc = write_all(c, fd, buf, got);
+        if (rc != VMESH_OK)
+            return report_failure(o, c, rc);
+    }
+}
+
 static int serve_one(peer_opts *o, peer_state *s, int fd)
 {
     vmesh_atls_conn *c = NULL;
@@ -369,14 +561,20 @@ static int serve_one(peer_opts *o, peer_state *s, int fd)
     int ret = CLI_EXIT_OK;
 
     (void)refresh_bell(o, s);
-    rc = vmesh_atls_conn_new(s->cfg, fd, &c);
+    rc = o->reattest ? set_nonblocking(fd) : VMESH_OK;
     if (rc == VMESH_OK)
-        rc = vmesh_atls_handshake(c);
+        rc = vmesh_atls_conn_new(s->cfg, fd, &c);
+    if (rc == VMESH_OK)
+        rc = handshake(c, fd);
     if (rc != VMESH_OK) {
         ret = report_failure(o, c, rc);
         goto out;
     }
     print_peer(o, c);
+    if (o->reattest) {
+        ret = echo_reattesting(o, s, c, fd);
+        goto done;
+    }
     for (;;) {
         size_t got = 0;
         rc = vmesh_atls_read(c, buf, sizeof(buf), &got);
@@ -391,6 +589,7 @@ static int serve_one(peer_opts *o, peer_state *s, int fd)
             break;
         }
     }
+done:
     if (vmesh_atls_shutdown(c) != VMESH_OK)
         vmesh_err_clear(); /* best effort: the peer may already be gone */
 out:
@@ -464,6 +663,85 @@ static vmesh_err read_all_stdin(vmesh_buf *out)
     return VMESH_OK;
 }
 
+/* --hold-ms: the connection stays open; the message goes out every
+ * interval and its echo is read back while the re-attestation clock runs.
+ * Prints the largest gap between two echoes and the largest echo round
+ * trip, so that a stall during re-attestation shows. */
+static int hold(peer_opts *o, peer_state *s, vmesh_atls_conn *c, int fd, const vmesh_buf *data)
+{
+    reattest_clock k = {0};
+    uint64_t start = vmesh_time_mono_ns(), end = start + (uint64_t)o->hold_ms * 1000000u, next_send = start;
+    uint64_t last_echo = 0, max_gap = 0, max_rtt = 0, sent = 0, echoed = 0, sends = 0;
+    uint64_t send_t[64];
+    char buf[16384];
+    vmesh_err rc;
+    int wait_ms;
+    vmesh_atls_reattest_stats st;
+
+    if (data->len == 0)
+        return cli_usage_error(o->name, "--hold-ms needs a message (--message or stdin)");
+    for (;;) {
+        uint64_t now = vmesh_time_mono_ns();
+        size_t got = 0;
+        bool done_time = now >= end;
+
+        rc = reattest_due(o, s, c, &k, &wait_ms); /* first: it reports a round just passed */
+        if (rc != VMESH_OK)
+            return report_failure(o, c, rc);
+        vmesh_atls_reattest_stats_get(c, &st);
+        if (o->reattest_rounds > 0 && (long)st.answers_accepted >= o->reattest_rounds)
+            done_time = true;
+        if (done_time && echoed == sent)
+            break;
+        if (!done_time && now >= next_send && sent - echoed < 64 * data->len) {
+            send_t[sends % 64] = now;
+            sends++;
+            rc = write_all(c, fd, data->data, data->len);
+            if (rc != VMESH_OK)
+                return report_failure(o, c, rc);
+            sent += data->len;
+            next_send = now + (uint64_t)o->interval_ms * 1000000u;
+        }
+        rc = vmesh_atls_read(c, buf, sizeof(buf), &got);
+        if (rc == VMESH_ERR_WANT_READ) {
+            struct pollfd p = {fd, POLLIN, 0};
+            uint64_t until_send = ms_until(vmesh_time_mono_ns(), next_send);
+            int w = done_time ? 100 : (int)(until_send < 1000 ? until_send : 1000);
+
+            if (wait_ms >= 0 && wait_ms < w)
+                w = wait_ms;
+            (void)poll(&p, 1, w);
+            continue;
+        }
+        if (rc != VMESH_OK) {
+            if (rc == VMESH_ERR_CLOSED)
+                vmesh_err_set(VMESH_ERR_CLOSED, "the server closed the connection after %llu of %llu echoed bytes",
+                              (unsigned long long)echoed, (unsigned long long)sent);
+            return report_failure(o, c, rc);
+        }
+        now = vmesh_time_mono_ns();
+        /* the echo of message i is complete when echoed passes its end */
+        for (uint64_t before = echoed / data->len, after = (echoed + got) / data->len; before < after; before++) {
+            uint64_t rtt = now - send_t[before % 64];
+            if (rtt > max_rtt)
+                max_rtt = rtt;
+        }
+        echoed += got;
+        if (last_echo != 0 && now - last_echo > max_gap)
+            max_gap = now - last_echo;
+        last_echo = now;
+    }
+    vmesh_atls_reattest_stats_get(c, &st);
+    fprintf(stderr,
+            "vmesh client: held %llu ms: %llu messages echoed, max gap between echoes %.1f ms (interval %ld ms), "
+            "max echo rtt %.1f ms; peer re-attested %llu times (last round %.1f ms), %llu re-attestation bytes out, "
+            "%llu in\n",
+            (unsigned long long)((vmesh_time_mono_ns() - start) / 1000000u), (unsigned long long)sends,
+            (double)max_gap / 1e6, o->interval_ms, (double)max_rtt / 1e6, (unsigned long long)st.answers_accepted,
+            (double)st.last_rtt_us / 1e3, (unsigned long long)st.bytes_out, (unsigned long long)st.bytes_in);
+    return CLI_EXIT_OK;
+}
+
 static int client_once(peer_opts *o, peer_state *s, const vmesh_buf *data, vmesh_atls_session **sess)
 {
     vmesh_atls_conn *c = NULL;
@@ -475,16 +753,22 @@ static int client_once(peer_opts *o, peer_state *s, const vmesh_buf *data, vmesh
     fd = connect_to(o);
     if (fd < 0)
         return CLI_EXIT_ERROR;
-    rc = vmesh_atls_conn_new(s->cfg, fd, &c);
+    rc = o->hold_ms > 0 ? set_nonblocking(fd) : VMESH_OK;
+    if (rc == VMESH_OK)
+        rc = vmesh_atls_conn_new(s->cfg, fd, &c);
     if (rc == VMESH_OK && *sess != NULL)
         rc = vmesh_atls_conn_set_session(c, *sess);
     if (rc == VMESH_OK)
-        rc = vmesh_atls_handshake(c);
+        rc = handshake(c, fd);
     if (rc != VMESH_OK) {
         ret = report_failure(o, c, rc);
         goto out;
     }
     print_peer(o, c);
+    if (o->hold_ms > 0) {
+        ret = hold(o, s, c, fd, data);
+        goto done;
+    }
     if (want > 0 && ((rc = vmesh_atls_write(c, data->data, data->len)) != VMESH_OK ||
                      (rc = vmesh_atls_flush(c)) != VMESH_OK)) {
         ret = report_failure(o, c, rc);
@@ -517,6 +801,7 @@ static int client_once(peer_opts *o, peer_state *s, const vmesh_buf *data, vmesh
         have += got;
     } while (have < want);
     fflush(stdout);
+done:
     vmesh_atls_session_free(*sess);
     *sess = vmesh_atls_conn_get1_session(c);
     if (vmesh_atls_shutdown(c) != VMESH_OK)

@@ -73,9 +73,15 @@ static bool psa_detect(const uint8_t *p, size_t n)
 /* ---- attester: psa-sim -------------------------------------------------- */
 
 
+#define PSA_SIM_MEASURE_MAX 32
+
 typedef struct {
     vmesh_key *iak;
     vmesh_psa_claims tmpl;
+    /* NAME=FILE specs, measured again for every token (a changed file shows
+     * in the next evidence, as a runtime measurement would) */
+    char *measure[PSA_SIM_MEASURE_MAX];
+    size_t n_measure;
 } psa_sim;
 
 static vmesh_err apply_measure(psa_sim *s, const char *spec)
@@ -127,6 +133,8 @@ static void psa_attester_free(void *ctx)
         return;
     vmesh_crypto_key_free(s->iak);
     vmesh_psa_claims_free(&s->tmpl);
+    for (size_t i = 0; i < s->n_measure; i++)
+        free(s->measure[i]);
     free(s);
 }
 
@@ -171,8 +179,14 @@ static vmesh_err psa_attester_new(const vmesh_kv *cfg, size_t ncfg, void **ctx)
         goto out;
     }
     for (size_t i = 0; i < ncfg; i++)
-        if (strcmp(cfg[i].key, "measure") == 0)
+        if (strcmp(cfg[i].key, "measure") == 0) {
             VMESH_GUARD(apply_measure(s, cfg[i].value));
+            VMESH_ENSURE(s->n_measure < PSA_SIM_MEASURE_MAX, VMESH_ERR_ARG, "psa-sim: at most %d measured files",
+                         PSA_SIM_MEASURE_MAX);
+            s->measure[s->n_measure] = strdup(cfg[i].value);
+            VMESH_ENSURE(s->measure[s->n_measure] != NULL, VMESH_ERR_NOMEM, "out of memory");
+            s->n_measure++;
+        }
     if (s->tmpl.instance_id_len == 0) {
         VMESH_GUARD(vmesh_psa_instance_id_from_key(s->iak, s->tmpl.instance_id));
         s->tmpl.instance_id_len = 33;
@@ -202,6 +216,9 @@ static vmesh_err psa_attest(void *ctx, const uint8_t *nonce, size_t nonce_len, v
     vmesh_psa_claims c;
 
     VMESH_ENSURE(s != NULL, VMESH_ERR_STATE, "psa-sim: attester not initialised");
+    /* The measured files as they are now (the caller serialises attest calls). */
+    for (size_t i = 0; i < s->n_measure; i++)
+        VMESH_GUARD(apply_measure(s, s->measure[i]));
     c = s->tmpl; /* shallow: only the nonce changes, the strings stay owned by the template */
     if (nonce != NULL) {
         VMESH_ENSURE(nonce_len == 32 || nonce_len == 48 || nonce_len == 64, VMESH_ERR_ARG,
