@@ -143,7 +143,7 @@ NGX
     wait_port "$APP_PORT" || { echo "bench/sase-scale: nginx did not start"; cat nginx/start.err; exit 1; }
     local modes=epoch-fresh extra=
     case $m in
-        central*) extra="  central: { url: \"http://127.0.0.1:$VER_PORT\", key: $W/ear.pub, cache: 60s }" ;;
+        central*) extra="  central: { url: \"http://127.0.0.1:$VER_PORT\", key: $W/ear.pub, cache: 60s, insecure-plain-http: true }" ;;
         passport) modes=passport; extra="  trusted-verifiers: [ $W/ear.pub ]" ;;
     esac
     POP_PIDS=(); POP_ADMINS=()

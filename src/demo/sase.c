@@ -313,12 +313,12 @@ static vmesh_err write_config(demo *d, demo_mode m, int client, char *path, size
     }
     if (m == M_CENTRAL)
         demo_sfmt(central, sizeof(central),
-                  "  central: { url: \"http://%s:%u\", key: %s/verifier.pub }\n", d->ver_host,
+                  "  central: { url: \"http://%s:%u\", key: %s/verifier.pub, insecure-plain-http: true }\n", d->ver_host,
                   (unsigned)d->ver_port, d->dir);
     if (m == M_PASSPORT)
         demo_sfmt(
             passport, sizeof(passport),
-            "  passport: { central: \"http://%s:%u\" }\n  trusted-verifiers: [ %s/verifier.pub ]\n",
+            "  passport: { central: \"http://%s:%u\", insecure-plain-http: true }\n  trusted-verifiers: [ %s/verifier.pub ]\n",
             d->ver_host, (unsigned)d->ver_port, d->dir);
     VMESH_GUARD(vmesh_buf_printf(
         &y,

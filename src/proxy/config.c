@@ -713,7 +713,29 @@ static vmesh_err bell_done(pctx *x, yaml_node_t *v, const char *path, void *base
     return VMESH_OK;
 }
 
+/* A verifier URL: https://, or http:// only with the explicit opt-in (D23). */
+static vmesh_err verifier_url_check(pctx *x, yaml_node_t *v, const char *path, const char *url, bool plain_ok)
+{
+    if (strncmp(url, "https://", 8) == 0)
+        return VMESH_OK;
+    if (strncmp(url, "http://", 7) == 0) {
+        if (plain_ok)
+            return VMESH_OK;
+        return perr(x, v, path,
+                    "\"%s\" is plain http://: anyone on the path reads the evidence and can answer for the "
+                    "verifier; use https:// or opt in with insecure-plain-http: true", url);
+    }
+    return perr(x, v, path, "\"%s\" is not an https:// URL", url);
+}
+
+static vmesh_err plain_http_fn(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v, const char *path, void *a)
+{
+    (void)k, (void)kn, (void)a;
+    return get_bool(x, v, path, strstr(path, "passport") ? &x->c->passport_plain_http : &x->c->central_plain_http);
+}
+
 static const keydef passport_keys[] = {
+    FN("insecure-plain-http", plain_http_fn),
     STR("local-key", K_PATH, vmesh_proxy_config, passport_local_key),
     STR("central", K_STR, vmesh_proxy_config, passport_central), END};
 
@@ -723,6 +745,8 @@ static vmesh_err passport_done(pctx *x, yaml_node_t *v, const char *path, void *
 
     if ((c->passport_local_key == NULL) == (c->passport_central == NULL))
         return perr(x, v, path, "needs exactly one of local-key or central");
+    if (c->passport_central != NULL)
+        return verifier_url_check(x, v, path, c->passport_central, c->passport_plain_http);
     return VMESH_OK;
 }
 
@@ -730,6 +754,7 @@ static const keydef central_keys[] = {
     STR("url", K_STR, vmesh_proxy_config, central_url),
     STR("key", K_PATH, vmesh_proxy_config, central_key),
     STR("issuer", K_STR, vmesh_proxy_config, central_issuer),
+    FN("insecure-plain-http", plain_http_fn),
     NUM("cache", K_SECONDS, vmesh_proxy_config, central_cache, 1000, 24 * 3600 * 1000), END};
 
 static vmesh_err central_done(pctx *x, yaml_node_t *v, const char *path, void *base)
@@ -738,7 +763,7 @@ static vmesh_err central_done(pctx *x, yaml_node_t *v, const char *path, void *b
 
     if (c->central_url == NULL || c->central_key == NULL)
         return perr(x, v, path, "needs url and key (the central verifier's EAR public key)");
-    return VMESH_OK;
+    return verifier_url_check(x, v, path, c->central_url, c->central_plain_http);
 }
 
 static const keydef verifier_keys[] = {

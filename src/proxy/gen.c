@@ -306,6 +306,9 @@ vmesh_err px_gen_build(struct vmesh_proxy *p, vmesh_proxy_config *cfg, px_gen **
         vmesh_service_client *sc = calloc(1, sizeof(*sc));
         VMESH_ENSURE(sc != NULL, VMESH_ERR_NOMEM, "out of memory");
         sc->url = cfg->passport_central;
+        if (strncmp(cfg->passport_central, "http://", 7) == 0)
+            vmesh_log(VMESH_LOG_WARN, "INSECURE: verifier.passport.central %s is plain http:// "
+                      "(insecure-plain-http: true): the evidence travels in clear", cfg->passport_central);
         g->central = sc;
         ac.passport = vmesh_service_passport_client;
         ac.passport_ctx = sc;
@@ -330,6 +333,10 @@ vmesh_err px_gen_build(struct vmesh_proxy *p, vmesh_proxy_config *cfg, px_gen **
         ac.central_key = ck;
         ac.central_cache_seconds = cfg->central_cache;
         ac.central_issuer = cfg->central_issuer;
+        if (strncmp(cfg->central_url, "http://", 7) == 0)
+            vmesh_log(VMESH_LOG_WARN, "INSECURE: verifier.central %s is plain http:// (insecure-plain-http: true): "
+                      "the evidence travels in clear and anyone on the path can delay or drop the verifier's "
+                      "answers", cfg->central_url);
 #else
         VMESH_FAIL(VMESH_ERR_UNSUPPORTED,
                    "verifier.central: this build has no central-verifier client");

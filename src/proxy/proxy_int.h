@@ -132,6 +132,9 @@ struct vmesh_proxy_config {
     char *central_url, *central_key; /* verifier.central: background-check at a central verifier */
     int64_t central_cache;           /* seconds, 0 default */
     char *central_issuer;            /* expected ear.verifier-id.developer; NULL: not checked */
+    /* verifier.{central,passport}.insecure-plain-http: the loud opt-in to an
+     * http:// verifier link (D23); otherwise only https:// is accepted. */
+    bool central_plain_http, passport_plain_http;
     size_t ar_cache_slots;
     /* policy */
     json_t *policy_doc; /* base policy document (file or inline); NULL: default */

@@ -38,7 +38,7 @@ px_config client
 # the server appraises at the central verifier, through the attacker
 # fresh evidence only: every session asks its own question (no cached answer)
 sed -i "s|^attester:|attester:\n  modes: [ fresh ]|" "$T/client.yaml"
-sed -i "s|^  rv-files: .*|  central: { url: \"http://127.0.0.1:$RPORT\", key: $T/ear.pub, cache: 1s }|" "$T/server.yaml"
+sed -i "s|^  rv-files: .*|  central: { url: \"http://127.0.0.1:$RPORT\", key: $T/ear.pub, cache: 1s, insecure-plain-http: true }|" "$T/server.yaml"
 start_app
 start_proxy server
 start_proxy client

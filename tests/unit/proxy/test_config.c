@@ -139,7 +139,7 @@ static void strict(void **state)
     expect_error("attester: { modes: [ psychic ] }\n", "attester.modes[0]: \"psychic\" is not a mode");
     expect_error("attester: { options: { iak: x } }\n", "attester.platform: options are given but no platform");
     expect_error("verifier: { bell: { file: b.jws } }\n", "verifier.bell: needs key and exactly one of url or file");
-    expect_error("verifier: { passport: { local-key: a, central: http://v } }\n", "exactly one of local-key or central");
+    expect_error("verifier: { passport: { local-key: a, central: https://v } }\n", "exactly one of local-key or central");
     expect_error("verifier: { rvps: [ { name: a } ] }\n", "verifier.rvps[0]: url and key are required");
     expect_error("verifier: { rv-files: rv.json }\n", "verifier.rv-files: must be a list");
     expect_error("policy: { rules: [ { peer: \"http://x\" } ] }\n", "policy.rules[0].peer");
@@ -172,7 +172,7 @@ static void central(void **state)
     vmesh_proxy_config_free(c);
     c = NULL;
     assert_int_equal(parse("verifier:\n"
-                           "  central: { url: \"http://127.0.0.1:8088\", key: ear.pub, cache: 2m }\n"
+                           "  central: { url: \"http://127.0.0.1:8088\", key: ear.pub, cache: 2m, insecure-plain-http: true }\n"
                            "  ar-cache-slots: 100000\n",
                            &c),
                      VMESH_OK);
@@ -186,9 +186,25 @@ static void central(void **state)
     assert_null(c);
     assert_non_null(strstr(vmesh_err_detail(), "test.yaml:4: verifier.central: needs url and key"));
     expect_error("verifier: { central: { key: ear.pub } }\n", "verifier.central: needs url and key");
+    /* plain http:// to a verifier is a configuration error without the loud opt-in (D23) */
+    expect_error("verifier: { central: { url: \"http://v\", key: k } }\n",
+                 "verifier.central: \"http://v\" is plain http://: anyone on the path reads the evidence");
+    expect_error("verifier: { central: { url: \"http://v\", key: k, insecure-plain-http: maybe } }\n",
+                 "verifier.central.insecure-plain-http: \"maybe\" is not a boolean");
+    expect_error("verifier: { central: { url: \"ftp://v\", key: k } }\n", "is not an https:// URL");
+    expect_error("verifier: { passport: { central: \"http://v\" } }\n",
+                 "verifier.passport: \"http://v\" is plain http://");
+    assert_int_equal(parse("verifier: { central: { url: \"https://v\", key: k } }\n", &c), VMESH_OK);
+    vmesh_proxy_config_free(c);
+    c = NULL;
+    assert_int_equal(parse("verifier: { passport: { central: \"http://v\", insecure-plain-http: true } }\n", &c),
+                     VMESH_OK);
+    assert_true(c->passport_plain_http);
+    vmesh_proxy_config_free(c);
+    c = NULL;
     expect_error("verifier: { central: { url: \"http://v\", key: k, cache: 10ms } }\n",
                  "verifier.central.cache: must be at least 1s");
-    expect_error("verifier: { central: { url: \"http://v\", key: k, colour: red } }\n",
+    expect_error("verifier: { central: { url: \"https://v\", key: k, colour: red } }\n",
                  "verifier.central.colour: unknown key");
     expect_error("verifier: { central: \"http://v\" }\n", "verifier.central");
     expect_error("verifier: { ar-cache-slots: 0 }\n", "verifier.ar-cache-slots: \"0\" is not a number in 1..16777216");
