@@ -8,6 +8,7 @@
 #include "cli.h"
 
 #include "vmesh/jose.h"
+#include "vmesh/rvp.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -21,7 +22,8 @@
 static void ear_usage(FILE *f)
 {
     fprintf(f,
-            "usage: vmesh ear verify --key PUBKEY [--json] [--at TIME] EAR\n"
+            "usage: vmesh ear verify --key PUBKEY [--json] [--at TIME]\n"
+            "                        [--bell-key KEY ... --bell MARKER ...] EAR\n"
             "       vmesh ear sign --key KEY [--iat TIME] [--exp TIME] [--raw] CLAIMS.json "
             "[-o OUT]\n"
             "       vmesh ear print EAR\n"
@@ -29,6 +31,10 @@ static void ear_usage(FILE *f)
             "EAR is a file holding an EAT Attestation Result JWT, or - for stdin.\n"
             "TIME is an RFC 3339 date (2024-01-02T03:04:05Z) or seconds since the epoch.\n"
             "\n"
+            "--bell-key KEY (repeatable, one per RVP) and --bell MARKER (bell.cwt files, offered\n"
+            "        in the order given, as a relying party polls them): the EAR's epoch markers\n"
+            "        (ear.vmesh.epoch-markers) must name, for every bell followed, its current or\n"
+            "        previous tick at TIME (docs/BUNDLES.md, Several bells); else exit 1.\n"
             "verify  checks the signature with PUBKEY (PEM, DER or JWK; its algorithm must be\n"
             "        the token's), the EAR profile, iat/nbf/exp at TIME (default: now) and\n"
             "        the submods, then prints a summary (or, with --json, the claims object).\n"
@@ -137,9 +143,13 @@ static int ear_verify(int argc, char **argv)
     static const struct option opts[] = {
         {"key", required_argument, NULL, 'k'}, {"json", no_argument, NULL, 'j'},
         {"at", required_argument, NULL, 'a'},  {"help", no_argument, NULL, 'h'},
+        {"bell-key", required_argument, NULL, 'B'}, {"bell", required_argument, NULL, 'M'},
         {NULL, 0, NULL, 0},
     };
-    const char *keyfile = NULL, *at = NULL;
+    const char *keyfile = NULL, *at = NULL, *bell_keys[VMESH_BELL_MAX_BELLS], *bells[64];
+    size_t nbk = 0, nb = 0;
+    vmesh_bell_view *view = NULL;
+    vmesh_key *bk = NULL;
     bool json = false;
     vmesh_key *key = NULL;
     vmesh_ear *e = NULL;
@@ -154,6 +164,16 @@ static int ear_verify(int argc, char **argv)
         case 'k': keyfile = optarg; break;
         case 'j': json = true; break;
         case 'a': at = optarg; break;
+        case 'B':
+            if (nbk == VMESH_BELL_MAX_BELLS)
+                return cli_usage_error("ear", "at most %d --bell-key", VMESH_BELL_MAX_BELLS);
+            bell_keys[nbk++] = optarg;
+            break;
+        case 'M':
+            if (nb == sizeof(bells) / sizeof(bells[0]))
+                return cli_usage_error("ear", "at most %zu --bell", sizeof(bells) / sizeof(bells[0]));
+            bells[nb++] = optarg;
+            break;
         case 'h': ear_usage(stdout); return CLI_EXIT_OK;
         default: return cli_usage_error("ear", "invalid option");
         }
@@ -162,6 +182,8 @@ static int ear_verify(int argc, char **argv)
         return cli_usage_error("ear", "verify needs --key PUBKEY");
     if (optind + 1 != argc)
         return cli_usage_error("ear", "verify takes exactly one EAR file (or -)");
+    if ((nbk == 0) != (nb == 0))
+        return cli_usage_error("ear", "--bell-key and --bell go together");
     now = vmesh_time_now();
     if (at != NULL && parse_time(at, &now) != VMESH_OK)
         return cli_usage_error("ear", "--at %s: %s", at, vmesh_err_detail());
@@ -177,6 +199,42 @@ static int ear_verify(int argc, char **argv)
         ret = cli_fail("ear", rc, "EAR is invalid");
         goto out;
     }
+    for (size_t i = 0; i < nbk; i++) {
+        if ((rc = vmesh_crypto_key_load(bell_keys[i], &bk)) != VMESH_OK ||
+            (rc = i == 0 ? vmesh_bell_view_new(bk, &view) : vmesh_bell_view_add(view, bk)) != VMESH_OK) {
+            ret = cli_fail("ear", rc, bell_keys[i]);
+            goto out;
+        }
+        vmesh_crypto_key_free(bk);
+        bk = NULL;
+    }
+    for (size_t i = 0; i < nb; i++) {
+        vmesh_buf_reset(&out);
+        if ((rc = vmesh_file_read(bells[i], 4096, &out)) != VMESH_OK ||
+            (rc = vmesh_bell_view_update(view, out.data, out.len, now)) != VMESH_OK) {
+            ret = cli_fail("ear", rc, bells[i]);
+            goto out;
+        }
+    }
+    if (view != NULL) {
+        vmesh_bell_marker m[VMESH_EAR_MAX_MARKERS];
+        size_t nm = vmesh_ear_epoch_marker_count(e), eml = 0;
+        const char *bn;
+
+        memset(m, 0, sizeof(m));
+        for (size_t i = 0; i < nm && i < VMESH_EAR_MAX_MARKERS; i++) {
+            if ((rc = vmesh_ear_epoch_marker_at(e, i, &bn, &m[i].tick, m[i].em, sizeof(m[i].em), &eml)) != VMESH_OK) {
+                ret = cli_fail("ear", rc, "reading the EAR's epoch markers");
+                goto out;
+            }
+            snprintf(m[i].bell, sizeof(m[i].bell), "%s", bn);
+        }
+        if ((rc = vmesh_bell_view_check_markers(view, m, nm, now)) != VMESH_OK) {
+            ret = cli_fail("ear", rc, "the EAR's epoch markers are not fresh");
+            goto out;
+        }
+        vmesh_buf_reset(&out);
+    }
     if (json) {
         if ((rc = vmesh_ear_to_json(e, true, &out)) != VMESH_OK) {
             ret = cli_fail("ear", rc, "printing the claims");
@@ -191,6 +249,8 @@ static int ear_verify(int argc, char **argv)
         fprintf(stderr, "vmesh ear: EAR is valid but its status is %s, not affirming\n",
                 vmesh_tier_name(vmesh_ear_status(e)));
 out:
+    vmesh_bell_view_free(view);
+    vmesh_crypto_key_free(bk);
     vmesh_ear_free(e);
     vmesh_crypto_key_free(key);
     vmesh_buf_free(&in);
