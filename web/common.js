@@ -38,7 +38,7 @@ vm.age = function (seconds) {
   if (seconds === undefined || seconds === null || seconds < 0) return "–";
   const s = Math.round(seconds);
   if (s < 60) return s + " s";
-  if (s < 3600) return Math.floor(s / 60) + " min " + (s % 60) + " s";
+  if (s < 3600) return Math.floor(s / 60) + " min" + (s % 60 ? " " + (s % 60) + " s" : "");
   return Math.floor(s / 3600) + " h " + Math.floor((s % 3600) / 60) + " min";
 };
 

@@ -106,18 +106,26 @@ function analyse(mesh) {
         " admitted under " + vm.epochs(v.epochs) + "; " + shortName(r.holder) + " revoked it under " + vm.epochs(r.judged) });
     }
   }
-  // Each edge's state: open when any side holds it open; else how the
-  // latest view ended.
+  // Each edge's state: open when either end holds it open; else the worst
+  // of how each end's latest connection ended (an end that revoked the
+  // peer outweighs the other end seeing its side simply close).
+  const ENDED_RANK = { closed: 0, refused: 1, revoked: 2 };
+  const endedState = (v) => v.result === "reappraisal" ? "revoked" :
+    ["refused", "peer-refused", "tls-failed", "timeout"].includes(v.result) ? "refused" : "closed";
   for (const e of edges.values()) {
     const open = e.views.filter((v) => v.kind === "open");
     if (open.length) {
       e.state = "open";
       e.tier = open.map((v) => v.tier).sort((x, y) => (TIER_RANK[y] || 0) - (TIER_RANK[x] || 0))[0];
-    } else {
-      const last = e.views.slice().sort((x, y) => x.ago - y.ago)[0];
-      e.state = last.result === "reappraisal" ? "revoked" : ["refused", "peer-refused", "tls-failed"].includes(last.result) ? "refused" : "closed";
-      e.tier = e.state === "closed" ? last.tier : "contraindicated";
+      continue;
     }
+    const latest = new Map();
+    for (const v of e.views) {
+      if (!latest.has(v.holder) || v.ago < latest.get(v.holder).ago) latest.set(v.holder, v);
+    }
+    const worst = [...latest.values()].sort((x, y) => ENDED_RANK[endedState(y)] - ENDED_RANK[endedState(x)])[0];
+    e.state = endedState(worst);
+    e.tier = e.state === "closed" ? worst.tier : "contraindicated";
   }
   return { nodes, edges, views, issues };
 }
@@ -152,7 +160,7 @@ function drawGraph(g) {
   }
   for (const n of g.nodes.values()) {
     const cls = ["node", n.external ? "external" : "", n.ok ? "" : "down", ...n.flags].join(" ").replace(/\s+/g, " ").trim();
-    const epochs = n.state ? vm.epochs(n.state.rv.epochs) : "";
+    const epochs = n.state && Object.keys(n.state.rv.epochs || {}).length ? vm.epochs(n.state.rv.epochs) : "";
     out.push(vm.svg("g", { class: cls, "data-id": n.id, transform: "translate(" + n.x + "," + n.y + ")" },
       vm.svg("title", {}, n.id + (n.url ? "\n" + n.url : "") + (epochs ? "\nRV " + epochs : "") + (n.error ? "\n" + n.error : "")),
       vm.svg("circle", { r: n.external ? 14 : 22 }),
@@ -191,6 +199,7 @@ function drawTables(g) {
 let pollMs = 1000;
 function draw(mesh) {
   const g = analyse(mesh);
+  document.body.dataset.draws = String(Number(document.body.dataset.draws || 0) + 1);
   drawGraph(g);
   drawTables(g);
   const up = mesh.nodes.filter((n) => n.ok).length;

@@ -128,6 +128,7 @@ function drawTrust(st) {
 }
 
 function draw(st, peers) {
+  document.body.dataset.draws = String(Number(document.body.dataset.draws || 0) + 1);
   document.getElementById("self-id").textContent = st.self.id || "(identity unreadable)";
   vm.replace(document.getElementById("ready"), st.ready ? vm.badge("ready", "ok") : vm.badge(st.draining ? "draining" : "not ready", "bad"));
   document.getElementById("window").textContent = vm.age(st.window_s);

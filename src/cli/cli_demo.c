@@ -41,8 +41,14 @@ static void usage_sase(FILE *f)
             "                   namespaces only; needs root); falls back to loopback\n"
             "  --json           print one JSON summary object on stdout (the account goes\n"
             "                   to stderr)\n"
-            "  --keep           keep the temporary directory (configurations, logs)\n"
+            "  --keep           keep the temporary directory (configurations, logs) and,\n"
+            "                   after the scenario, leave the last mode's sidecars, the RVP,\n"
+            "                   the verifier and the dashboards up until Ctrl-C or SIGTERM\n"
             "  -q               no account, only the summary (or the JSON)\n"
+            "\n"
+            "The account prints the dashboards' URLs: the mesh page (vmesh dashboard over\n"
+            "the PoP's and the clients' admin endpoints) and each node's page\n"
+            "(docs/DASHBOARD.md).\n"
             "\n"
             "exit status: 0 every check passed, 2 a check failed, 1 the demo could not run\n",
             DEMO_MAX_CLIENTS);

@@ -657,6 +657,59 @@ out:
     return rc;
 }
 
+/* The mesh page over the PoP's and the clients' admin endpoints (the
+ * first DASH_NODES of them): it reads them while the sidecars of each
+ * mode come and go on the same ports (docs/DASHBOARD.md). */
+#define DASH_NODES 64
+static vmesh_err start_dashboard(demo *d)
+{
+    vmesh_err rc = VMESH_OK;
+    char path[PATH_MAX], url[128];
+    vmesh_buf b = {0};
+
+    demo_sfmt(path, sizeof(path), "%s/dashboard-nodes.txt", d->dir);
+    VMESH_GUARD(vmesh_buf_printf(&b, "# the admin endpoints vmesh dashboard reads\nhttp://%s:%u\n",
+                                 d->pop_host, (unsigned)d->pop_admin));
+    for (int i = 0; i < d->opt.clients && i < DASH_NODES - 1; i++)
+        VMESH_GUARD(vmesh_buf_printf(&b, "http://127.0.0.1:%u\n", (unsigned)d->cl[i].admin_port));
+    VMESH_GUARD(vmesh_buf_append_u8(&b, 0));
+    VMESH_GUARD(demo_write_text(path, (const char *)b.data));
+    VMESH_GUARD(demo_spawnf(&d->dash, d->dir, d->ns_cli, "dashboard",
+                            "%s dashboard --nodes-file %s --listen 127.0.0.1:%u --poll 1000",
+                            d->exe, path, (unsigned)d->dash_port));
+    demo_sfmt(url, sizeof(url), "http://127.0.0.1:%u/mesh/state", (unsigned)d->dash_port);
+    if (d->ns_cli == NULL)
+        VMESH_GUARD(demo_wait_http(&d->dash, url, 200, 30000));
+out:
+    vmesh_buf_free(&b);
+    return rc;
+}
+
+static void say_dashboards(demo *d)
+{
+    demo_say(&d->acc, "   dashboards%s: mesh http://127.0.0.1:%u/ ; PoP node http://%s:%u/",
+             d->net.up ? " (inside the clients' network namespace)" : "", (unsigned)d->dash_port,
+             d->pop_host, (unsigned)d->pop_admin);
+    for (int i = 0; i < d->opt.clients && i < 3; i++) {
+        char name[16];
+        demo_say(&d->acc, " ; %s node http://127.0.0.1:%u/", client_name(i, name, sizeof(name)),
+                 (unsigned)d->cl[i].admin_port);
+    }
+    demo_say(&d->acc, "%s\n", d->opt.clients > 3 ? " ; …" : "");
+}
+
+/* --keep: the last mode's sidecars, the RVP, the verifier and the
+ * dashboard stay up until SIGINT or SIGTERM. */
+static void keep_up(demo *d)
+{
+    demo_say(&d->acc, "\n== Left up (--keep): Ctrl-C or SIGTERM stops everything\n");
+    say_dashboards(d);
+    fflush(stdout);
+    fflush(stderr);
+    while (!demo_interrupted())
+        demo_sleep_ms(200);
+}
+
 static vmesh_err run_mode(demo *d, demo_mode m, int step)
 {
     vmesh_err rc = VMESH_OK;
@@ -692,6 +745,8 @@ static vmesh_err run_mode(demo *d, demo_mode m, int step)
         VMESH_GUARD(unattested(d));
         VMESH_GUARD(revocation(d));
     }
+    if (d->opt.keep && m == run_order[M__COUNT - 1])
+        keep_up(d);
 out:
     stop_sidecars(d);
     return rc;
@@ -739,11 +794,12 @@ static void stop_all(demo *d)
     all[n++] = &d->rvp_tick;
     all[n++] = &d->rvp_serve;
     all[n++] = &d->verifier;
+    all[n++] = &d->dash;
     all[n++] = &d->app;
     for (int t = 0; t < d->ntpm; t++)
         all[n++] = &d->tpm[t];
     demo_stop(all, n, 10000);
-    for (size_t i = 0; i < 3; i++) /* the vmesh services exit 0 at SIGTERM */
+    for (size_t i = 0; i < 4; i++) /* the vmesh services exit 0 at SIGTERM */
         if (all[i]->pid > 0 &&
             !(all[i]->reaped && WIFEXITED(all[i]->status) && WEXITSTATUS(all[i]->status) == 0)) {
             demo_proc_describe(all[i], st, sizeof(st));
@@ -754,7 +810,7 @@ static void stop_all(demo *d)
         }
     if (d->sidecar_runs > 0 || d->verifier.pid > 0)
         demo_check_add(&d->acc, vmesh_clean && d->sidecar_clean == d->sidecar_runs,
-                       "every vmesh process exited 0 at SIGTERM (%u sidecar runs, RVP, verifier)",
+                       "every vmesh process exited 0 at SIGTERM (%u sidecar runs, RVP, verifier, dashboard)",
                        d->sidecar_runs);
     if (d->net.up) {
         if (d->home_ns >= 0 && setns(d->home_ns, CLONE_NEWNET) != 0)
@@ -857,7 +913,8 @@ static vmesh_err scenario(demo *d)
         d->cl[i].admin_port = demo_free_port(false);
         VMESH_ENSURE(d->cl[i].out_port && d->cl[i].admin_port, VMESH_ERR_IO, "no free port");
     }
-    VMESH_ENSURE(d->pop_port && d->pop_admin, VMESH_ERR_IO, "no free port");
+    d->dash_port = demo_free_port(false);
+    VMESH_ENSURE(d->pop_port && d->pop_admin && d->dash_port, VMESH_ERR_IO, "no free port");
 
     demo_say(&d->acc, "\n== 1. Identities and platforms\n");
     VMESH_GUARD(setup_files(d));
@@ -898,6 +955,9 @@ static vmesh_err scenario(demo *d)
         "   python3 -m http.server on 127.0.0.1:%u%s; its inbound sidecar will listen on %s:%u\n",
         (unsigned)d->app_port, d->net.up ? " (in the PoP's namespace)" : "", d->pop_host,
         (unsigned)d->pop_port);
+
+    VMESH_GUARD(start_dashboard(d));
+    say_dashboards(d);
 
     for (int k = 0; k < M__COUNT; k++)
         VMESH_GUARD(run_mode(d, run_order[k], step++));

@@ -53,6 +53,8 @@ typedef struct {
     demo_proc tpm[MAX_TPM];
     /* processes */
     demo_proc rvp_serve, rvp_tick, verifier, app, pop;
+    demo_proc dash;     /* vmesh dashboard: the mesh page over the PoP and the clients */
+    uint16_t dash_port; /* its page, on 127.0.0.1 (in the clients' namespace with --netns) */
     sase_client *cl; /* [opt.clients] */
     unsigned sidecar_runs, sidecar_clean;
     char unclean[256];
