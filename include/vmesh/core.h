@@ -244,9 +244,22 @@ void vmesh_time_pin(int64_t t);
 
 /* ---- logging ----------------------------------------------------------- */
 
+/* The operational log, on stderr: one record per call, written with one
+ * write(2) so threads never interleave, each with an RFC 3339 UTC time (ms)
+ * and its level. Text: "2026-12-04T12:00:00.123Z warn proxy: ..."; JSON:
+ * {"time":"2026-12-04T12:00:00.123Z","level":"warn","msg":"proxy: ..."}
+ * (the message escaped by vmesh_json_str_to, so every line parses). */
 typedef enum { VMESH_LOG_ERROR, VMESH_LOG_WARN, VMESH_LOG_INFO, VMESH_LOG_DEBUG } vmesh_log_level;
+typedef enum { VMESH_LOG_TEXT, VMESH_LOG_JSON } vmesh_log_format;
 void vmesh_log_set_level(vmesh_log_level l);
+void vmesh_log_set_format(vmesh_log_format f);
+vmesh_log_format vmesh_log_get_format(void);
+/* "text" or "json"; an error naming both otherwise. */
+vmesh_err vmesh_log_format_parse(const char *s, vmesh_log_format *out) VMESH_WUR;
 void vmesh_log(vmesh_log_level l, const char *fmt, ...) VMESH_PRINTF(2, 3);
+/* A line a daemon prints whatever the level (listening, stopping, totals),
+ * at level "info" in its record. */
+void vmesh_log_status(const char *fmt, ...) VMESH_PRINTF(1, 2);
 
 VMESH_API_END
 #ifdef __cplusplus

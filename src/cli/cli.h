@@ -19,6 +19,13 @@ int cli_fail(const char *cmd, vmesh_err e, const char *what);
 /* Prints "vmesh CMD: <message>" and a hint to run --help; returns 1. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) VMESH_PRINTF(2, 3);
 
+/* --log-format text|json: sets the format of the operational log (stderr);
+ * 0, or a usage error's exit code. */
+int cli_log_format(const char *cmd, const char *arg);
+#define CLI_LOG_FORMAT_HELP                                                                        \
+    "  --log-format FMT    text (default) or json: the operational log on stderr, one record\n"    \
+    "                      per line with an RFC 3339 time and a level\n"
+
 typedef int (*cli_fn)(int argc, char **argv);
 typedef struct {
     const char *name;

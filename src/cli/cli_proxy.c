@@ -30,6 +30,7 @@ static void usage(FILE *f)
             "                      fail with the message a start would give\n"
             "  --check-syntax      read the configuration file alone (for files that name paths\n"
             "                      of another machine, e.g. a ConfigMap checked in CI)\n"
+            CLI_LOG_FORMAT_HELP
             "\n"
             "signals: SIGHUP reloads configuration, certificates, policy and rv-files without\n"
             "dropping open connections; SIGTERM / SIGINT drain (stop accepting, finish open\n"
@@ -42,6 +43,7 @@ int cli_proxy(int argc, char **argv)
         {"config", required_argument, NULL, 'c'},
         {"check", no_argument, NULL, 'k'},
         {"check-syntax", no_argument, NULL, 'K'},
+        {"log-format", required_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -62,6 +64,10 @@ int cli_proxy(int argc, char **argv)
             break;
         case 'K':
             check = syntax = true;
+            break;
+        case 'L':
+            if ((ret = cli_log_format("proxy", optarg)) != CLI_EXIT_OK)
+                return ret;
             break;
         case 'h':
             usage(stdout);

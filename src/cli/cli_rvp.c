@@ -327,6 +327,8 @@ static void serve_usage(FILE *f)
                "\n"
                "  --root DIR     the directory to serve\n"
                "  --listen ADDR  HOST:PORT, [IPv6]:PORT or :PORT (port 0: any free port)\n"
+               "  --log-format F text (default) or json: the log on stderr, one record per line\n"
+               "                 with an RFC 3339 time and a level\n"
                "  --check        dry run: open WWWDIR and resolve ADDR as a start would, bind\n"
                "                 nothing, exit 0 or 1 with the start's message\n"
                "\n"
@@ -339,7 +341,7 @@ static int serve(int argc, char **argv)
     static const struct option opts[] = {
         {"root", required_argument, NULL, 'r'}, {"listen", required_argument, NULL, 'l'},
         {"check", no_argument, NULL, 'k'},      {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"log-format", required_argument, NULL, 'L'}, {NULL, 0, NULL, 0},
     };
     const char *root = NULL, *listen = NULL;
     bool check = false;
@@ -353,6 +355,11 @@ static int serve(int argc, char **argv)
         case 'r': root = optarg; break;
         case 'l': listen = optarg; break;
         case 'k': check = true; break;
+        case 'L':
+            if ((ret = cli_log_format("rvp serve", optarg)) != CLI_EXIT_OK)
+                goto out;
+            ret = CLI_EXIT_ERROR;
+            break;
         case 'h': serve_usage(stdout); ret = CLI_EXIT_OK; goto out;
         default: ret = cli_usage_error("rvp serve", "unknown or incomplete option"); goto out;
         }
@@ -410,6 +417,8 @@ static void sync_usage(FILE *f)
                "  --bell-key KEY  also fetch URL/bell.cwt of the first RVP and check it with KEY;\n"
                "                  given again, follow one bell per RVP (URL/bell.cwt of each)\n"
                "  -v              log accepted epochs too (info level)\n"
+               "  --log-format F  text (default) or json: the log on stderr (stdout keeps the\n"
+               "                  snapshots), one record per line with an RFC 3339 time and a level\n"
                "  --check         dry run: load every --rvp key and --bell-key as a start would,\n"
                "                  poll nothing, exit 0 or 1 with the start's message\n"
                "\n"
@@ -537,7 +546,8 @@ static int sync_cmd(int argc, char **argv)
         {"interval", required_argument, NULL, 'i'}, {"once", no_argument, NULL, '1'},
         {"json", no_argument, NULL, 'j'},           {"clients", required_argument, NULL, 'c'},
         {"bell-key", required_argument, NULL, 'b'}, {"check", no_argument, NULL, 'k'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},           {"log-format", required_argument, NULL, 'L'},
+        {NULL, 0, NULL, 0},
     };
     const char **specs = NULL, *state = NULL, *bell_key_paths[VMESH_BELL_MAX_BELLS];
     size_t nspecs = 0, nbell_keys = 0;
@@ -561,6 +571,11 @@ static int sync_cmd(int argc, char **argv)
         case 'j': json = true; break;
         case 'v': verbose = true; break;
         case 'k': check = true; break;
+        case 'L':
+            if ((ret = cli_log_format("rvp sync", optarg)) != CLI_EXIT_OK)
+                goto out;
+            ret = CLI_EXIT_ERROR;
+            break;
         case 'b':
             if (nbell_keys >= VMESH_BELL_MAX_BELLS) {
                 ret = cli_usage_error("rvp sync", "at most %d --bell-key", VMESH_BELL_MAX_BELLS);

@@ -61,6 +61,8 @@ static void usage(FILE *f)
             "  --max-body BYTES     evidence size cap (default 1048576)\n"
             "  --id NAME            replica name, sent in the Vmesh-Replica response header\n"
             "  -v, --verbose        log at debug level\n"
+            "  --log-format FMT     text (default) or json: the log on stderr, one record per\n"
+            "                       line with an RFC 3339 time and a level\n"
             "  --check              dry run: load every key, reference value and --rvp as a\n"
             "                       start would and resolve --listen; bind nothing, poll\n"
             "                       nothing; exit 0 or 1 with the start's message\n"
@@ -93,7 +95,8 @@ static int serve(int argc, char **argv)
         {"timeout", required_argument, NULL, 'o'},     {"max-body", required_argument, NULL, 'B'},
         {"id", required_argument, NULL, 'i'},          {"verbose", no_argument, NULL, 'v'},
         {"bell-key", required_argument, NULL, 'b'},    {"help", no_argument, NULL, 'h'},
-        {"check", no_argument, NULL, 'K'},             {NULL, 0, NULL, 0},
+        {"check", no_argument, NULL, 'K'},             {"log-format", required_argument, NULL, 'L'},
+        {NULL, 0, NULL, 0},
     };
     const char *rv_files[MAX_RV], *rvps[MAX_RVP], *bell_paths[VMESH_BELL_MAX_BELLS];
     size_t nrv = 0, nrvp = 0, nbells = 0;
@@ -127,6 +130,11 @@ static int serve(int argc, char **argv)
         case 'i': id = optarg; break;
         case 'v': vmesh_log_set_level(VMESH_LOG_DEBUG); break;
         case 'K': check = true; break;
+        case 'L':
+            if ((ret = cli_log_format("verifier", optarg)) != CLI_EXIT_OK)
+                goto out;
+            ret = CLI_EXIT_ERROR;
+            break;
         case 'r':
             if (nrv == MAX_RV) {
                 ret = cli_usage_error("verifier", "at most %d --rv files", MAX_RV);
@@ -233,8 +241,8 @@ static int serve(int argc, char **argv)
     if (nrvp > 0) {
         vmesh_sync_config sc;
         if (nrv > 0)
-            fprintf(stderr, "vmesh verifier: note: bundles from --rvp replace the --rv reference values "
-                            "once the first snapshot is installed\n");
+            vmesh_log_status("vmesh verifier: note: bundles from --rvp replace the --rv reference values "
+                             "once the first snapshot is installed");
         for (size_t i = 0; i < nbells; i++) {
             vmesh_key *bk = NULL;
             rc = vmesh_crypto_key_load(bell_paths[i], &bk);
@@ -308,18 +316,17 @@ static int serve(int argc, char **argv)
         ret = cli_fail("verifier", rc, "listening");
         goto out;
     }
-    fprintf(stderr, "vmesh verifier: listening on %s (port %u)%s%s\n", listen, (unsigned)vmesh_service_port(svc),
-            id ? ", replica " : "", id ? id : "");
-    fflush(stderr);
+    vmesh_log_status("vmesh verifier: listening on %s (port %u)%s%s", listen, (unsigned)vmesh_service_port(svc),
+                     id ? ", replica " : "", id ? id : "");
     while (sigwait(&set, &sig) != 0)
         ;
-    fprintf(stderr, "vmesh verifier: %s received, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    vmesh_log_status("vmesh verifier: %s received, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
     vmesh_service_stop(svc);
     {
         vmesh_service_stats st;
         vmesh_service_stats_get(svc, &st);
-        fprintf(stderr,
-                "vmesh verifier: %llu requests, %llu sessions, %llu verifications, %llu problems, %llu deleted\n",
+        vmesh_log_status(
+                "vmesh verifier: %llu requests, %llu sessions, %llu verifications, %llu problems, %llu deleted",
                 (unsigned long long)st.requests, (unsigned long long)st.sessions,
                 (unsigned long long)st.verifications, (unsigned long long)st.problems,
                 (unsigned long long)st.revoked);

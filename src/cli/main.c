@@ -35,8 +35,22 @@ int cli_fail(const char *cmd, vmesh_err e, const char *what)
 {
     const char *d = vmesh_err_detail();
 
-    fprintf(stderr, "vmesh %s: %s: %s\n", cmd, what, d[0] ? d : vmesh_err_name(e));
+    /* A daemon asked for JSON logs: its last words are a record too. */
+    if (vmesh_log_get_format() == VMESH_LOG_JSON)
+        vmesh_log(VMESH_LOG_ERROR, "vmesh %s: %s: %s", cmd, what, d[0] ? d : vmesh_err_name(e));
+    else
+        fprintf(stderr, "vmesh %s: %s: %s\n", cmd, what, d[0] ? d : vmesh_err_name(e));
     return CLI_EXIT_ERROR;
+}
+
+int cli_log_format(const char *cmd, const char *arg)
+{
+    vmesh_log_format f;
+
+    if (vmesh_log_format_parse(arg, &f) != VMESH_OK)
+        return cli_usage_error(cmd, "--log-format: %s", vmesh_err_detail());
+    vmesh_log_set_format(f);
+    return CLI_EXIT_OK;
 }
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)

@@ -8,9 +8,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static int64_t pinned;
 static vmesh_log_level log_level = VMESH_LOG_WARN;
+static vmesh_log_format log_format = VMESH_LOG_TEXT;
 
 int64_t vmesh_time_now(void)
 {
@@ -97,16 +99,82 @@ void vmesh_log_set_level(vmesh_log_level l)
     log_level = l;
 }
 
+void vmesh_log_set_format(vmesh_log_format f)
+{
+    log_format = f;
+}
+
+vmesh_log_format vmesh_log_get_format(void)
+{
+    return log_format;
+}
+
+vmesh_err vmesh_log_format_parse(const char *s, vmesh_log_format *out)
+{
+    if (s != NULL && strcmp(s, "text") == 0)
+        *out = VMESH_LOG_TEXT;
+    else if (s != NULL && strcmp(s, "json") == 0)
+        *out = VMESH_LOG_JSON;
+    else
+        return vmesh_err_set(VMESH_ERR_ARG, "\"%s\" is not a log format (text or json)",
+                             s ? s : "");
+    return VMESH_OK;
+}
+
+#define LOG_LINE_MAX 2048
+
+/* One record: time, level, message; one write(2). */
+static void emit(const char *level, const char *fmt, va_list ap) VMESH_PRINTF(2, 0);
+static void emit(const char *level, const char *fmt, va_list ap)
+{
+    char msg[LOG_LINE_MAX], esc[LOG_LINE_MAX], line[LOG_LINE_MAX + 128], ts[40];
+    struct timespec rt;
+    struct tm tm;
+    int n;
+
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    clock_gettime(CLOCK_REALTIME, &rt);
+    gmtime_r(&rt.tv_sec, &tm);
+    snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, rt.tv_nsec / 1000000);
+    if (log_format == VMESH_LOG_JSON) {
+        vmesh_json_str_to(esc, sizeof(esc), msg);
+        n = snprintf(line, sizeof(line), "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\"}\n", ts,
+                     level, esc);
+    } else {
+        /* A record is one line: a newline inside a message would start a
+         * record of its own in a line-based collector. */
+        for (char *c = msg; *c; c++)
+            if (*c == '\n' || *c == '\r')
+                *c = ' ';
+        n = snprintf(line, sizeof(line), "%s %s %s\n", ts, level, msg);
+    }
+    if (n < 0)
+        return;
+    if ((size_t)n >= sizeof(line)) {
+        n = (int)sizeof(line) - 1;
+        line[n - 1] = '\n';
+    }
+    (void)!write(STDERR_FILENO, line, (size_t)n);
+}
+
 void vmesh_log(vmesh_log_level l, const char *fmt, ...)
 {
     static const char *const tag[] = {"error", "warn", "info", "debug"};
-    char line[2048];
     va_list ap;
 
     if (l > log_level)
         return;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
+    emit(tag[l], fmt, ap);
     va_end(ap);
-    fprintf(stderr, "vmesh: %s: %s\n", tag[l], line);
+}
+
+void vmesh_log_status(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    emit("info", fmt, ap);
+    va_end(ap);
 }

@@ -118,14 +118,17 @@ vmesh_err px_access_log_open(struct vmesh_proxy *p, const vmesh_proxy_config *cf
 {
     int fd;
 
-    if (cfg->access_log == NULL)
+    if (cfg->access_log == NULL && cfg->access_std == 0)
         return VMESH_OK;
-    if (strcmp(cfg->access_log, "-") == 0)
-        fd = dup(STDERR_FILENO);
+    if (cfg->access_log == NULL)
+        fd = fcntl(cfg->access_std == 1 ? STDOUT_FILENO : STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
     else
         fd = open(cfg->access_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     if (fd < 0)
-        return vmesh_err_set(VMESH_ERR_IO, "access-log %s: %s", cfg->access_log, strerror(errno));
+        return vmesh_err_set(VMESH_ERR_IO, "access-log %s: %s",
+                             cfg->access_log ? cfg->access_log
+                             : cfg->access_std == 1 ? "stdout" : "stderr",
+                             strerror(errno));
     if (p->access_fd < 0) {
         p->access_fd = fd;
     } else {

@@ -1131,32 +1131,45 @@ static const keydef limits_keys[] = {
     NUM("workers", K_U32, vmesh_proxy_config, workers, 0, PX_MAX_WORKERS),
     END};
 
-static vmesh_err stderr_fn(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v,
-                           const char *path, void *a)
+/* access-log.stdout / .stderr: true sends it there (instead of a file). */
+static vmesh_err std_fn(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v,
+                        const char *path, void *a)
 {
     vmesh_err rc = VMESH_OK;
+    int which = strcmp(k, "stdout") == 0 ? 1 : 2;
     bool b;
 
-    (void)k, (void)kn, (void)a;
+    (void)kn, (void)a;
     VMESH_GUARD(get_bool(x, v, path, &b));
-    free(x->c->access_log);
-    x->c->access_log = b ? strdup("-") : NULL;
-    VMESH_ENSURE(!b || x->c->access_log, VMESH_ERR_NOMEM, "out of memory");
+    if (b && x->c->access_std != 0 && x->c->access_std != which)
+        return perr(x, v, path, "one sink: file, stdout: true or stderr: true");
+    if (b)
+        x->c->access_std = which;
+    else if (x->c->access_std == which) {
+        x->c->access_std = 0;
+    }
 out:
     return rc;
 }
 
 static const keydef access_keys[] = {STR("file", K_PATH, vmesh_proxy_config, access_log),
-                                     FN("stderr", stderr_fn), END};
+                                     FN("stdout", std_fn), FN("stderr", std_fn), END};
 
-/* access-log: the section replaces the default (stderr): {} turns it off. */
+/* access-log: the section replaces the default (stdout): {} turns it off. */
 static vmesh_err access_fn(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v,
                            const char *path, void *a)
 {
+    vmesh_err rc;
+    vmesh_proxy_config *c = x->c;
+
     (void)k, (void)kn, (void)a;
-    free(x->c->access_log);
-    x->c->access_log = NULL;
-    return read_section(x, v, path, access_keys, x->c);
+    free(c->access_log);
+    c->access_log = NULL;
+    c->access_std = 0;
+    rc = read_section(x, v, path, access_keys, c);
+    if (rc == VMESH_OK && c->access_log != NULL && c->access_std != 0)
+        return perr(x, v, path, "one sink: file, stdout: true or stderr: true");
+    return rc;
 }
 
 static vmesh_err log_level_fn(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v,
@@ -1240,8 +1253,8 @@ vmesh_err vmesh_proxy_config_parse(const char *yaml, size_t n, const char *sourc
     VMESH_ENSURE(x.c != NULL, VMESH_ERR_NOMEM, "out of memory");
     x.c->kv = calloc(MAX_KV, sizeof(vmesh_kv));
     x.c->source = strdup(x.src);
-    x.c->access_log = strdup("-");
-    VMESH_ENSURE(x.c->kv && x.c->source && x.c->access_log, VMESH_ERR_NOMEM, "out of memory");
+    x.c->access_std = 1; /* stdout: apart from the operational log on stderr */
+    VMESH_ENSURE(x.c->kv && x.c->source, VMESH_ERR_NOMEM, "out of memory");
     x.c->poll_interval_ms = 30000;
     x.c->bell_refresh_ms = 5000;
     x.c->max_connections = 0; /* derived from RLIMIT_NOFILE at start */

@@ -153,8 +153,9 @@ struct vmesh_proxy_config {
     uint32_t linger_ms;
     size_t buffer_size;
     uint32_t workers;
-    /* access log: NULL off, "-" stderr, else a file */
+    /* access log: a file, or (access_log NULL) access_std: 1 stdout, 2 stderr, 0 off */
     char *access_log;
+    int access_std;
     int log_level;
 };
 

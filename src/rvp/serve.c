@@ -272,6 +272,19 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     return ret;
 }
 
+/* libmicrohttpd's messages go through the log (one record each, in the
+ * chosen format), not straight to stderr. */
+static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char line[512];
+
+    (void)cls;
+    vsnprintf(line, sizeof(line), fmt, ap);
+    line[strcspn(line, "\n")] = '\0';
+    vmesh_log(VMESH_LOG_WARN, "rvp serve: http: %s", line);
+}
+
 static vmesh_err open_root(const char *root, int *fd)
 {
     *fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -318,7 +331,8 @@ vmesh_err vmesh_rvp_server_start(const char *root, const char *listen, vmesh_rvp
     passed = true;
     s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handle, s, MHD_OPTION_LISTEN_SOCKET, fd,
                               MHD_OPTION_THREAD_POOL_SIZE, (unsigned)2, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_END);
+                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+                              s, MHD_OPTION_END);
     VMESH_ENSURE(s->mhd != NULL, VMESH_ERR_IO, "cannot start the RVP server on %s (see the log above)", listen);
     fd = -1; /* MHD closes it on stop */
     info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);

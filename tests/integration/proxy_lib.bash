@@ -138,7 +138,8 @@ start_app() {
 # start_proxy ROLE: starts vmesh proxy -c ROLE.yaml; PID in ${ROLE^^}_PID.
 # PX_WRAP (e.g. "prlimit --nofile=256:256") is put in front of the command.
 start_proxy() {
-    ${PX_WRAP:-} "$VMESH" proxy -c "$T/$1.yaml" >"$T/$1.out" 2>"$T/$1.err" &
+    # shellcheck disable=SC2086
+    ${PX_WRAP:-} "$VMESH" proxy -c "$T/$1.yaml" ${PX_ARGS:-} >"$T/$1.out" 2>"$T/$1.err" &
     local pid=$!
     px_pids+=("$pid")
     eval "${1^^}_PID=$pid"

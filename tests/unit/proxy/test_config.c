@@ -46,7 +46,8 @@ static void defaults(void **state)
     assert_int_equal(c->buffer_size, 65536);
     assert_int_equal(c->poll_interval_ms, 30000);
     assert_int_equal(c->workers, 0);
-    assert_string_equal(c->access_log, "-");
+    assert_null(c->access_log);
+    assert_int_equal(c->access_std, 1); /* stdout, apart from the log on stderr */
     assert_null(c->platform);
     assert_null(c->policy_doc);
     assert_int_equal(vmesh_proxy_config_inbound_count(c), 1);
@@ -152,6 +153,7 @@ static void strict(void **state)
     expect_error("inbound: [ { listen: 127.0.0.1:1 } ]\n", "duplicate key \"inbound\"");
     expect_error("admin: { listen: 127.0.0.1:1, port: 3 }\n", "admin.port: unknown key");
     expect_error("access-log: { syslog: true }\n", "access-log.syslog: unknown key");
+    expect_error("access-log: { file: a.log, stdout: true }\n", "access-log: one sink");
     expect_error("log-level: loud\n", "log-level: \"loud\" is not a log level");
     expect_error("identity: [ a ]\n", "duplicate key");
     expect_error("  - [ unbalanced\n", "test.yaml:");
