@@ -378,7 +378,8 @@ static vmesh_err cca_appraise(const vmesh_appraisal_in *in, vmesh_appraisal *out
     vmesh_buf_init(&t1, 0);
     vmesh_buf_init(&t2, 0);
     VMESH_ENSURE(in != NULL && out != NULL, VMESH_ERR_ARG, "CCA appraisal: no input or output");
-    VMESH_ENSURE(in->media_type == NULL || vmesh_evidence_media_type_eq(in->media_type, VMESH_CCA_MEDIA_TYPE), VMESH_ERR_UNSUPPORTED,
+    VMESH_ENSURE(in->media_type == NULL || vmesh_evidence_media_type_find(in->media_type, cca_media_types) >= 0,
+                 VMESH_ERR_UNSUPPORTED,
                  "CCA appraisal: media type \"%.200s\" is not the CCA token type (%s)", in->media_type,
                  VMESH_CCA_MEDIA_TYPE);
     VMESH_GUARD(vmesh_cca_token_decode(in->evidence, in->evidence_len, &tok));

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cca_test_util.h"
+#include "vmesh/cmw.h"
 
 typedef struct {
     vmesh_key *cpak, *rak;
@@ -581,6 +582,30 @@ static void test_cca_sim(void **state)
     assert_int_equal(a.status, VMESH_TIER_AFFIRMING);
     expect_tv(&a, 2, 2, 2, 2, 2, 2);
     vmesh_appraisal_free(&a);
+    /* The same token as the RFC 9999 collection the attestation message
+     * carries (issue 14.1): labels 44234 and 44241, appraised as
+     * application/cmw+cbor with the same result. */
+    {
+        vmesh_buf coll = {0};
+        vmesh_cmw cmw;
+        vmesh_appraisal_in in;
+
+        vmesh_cmw_init(&cmw);
+        assert_int_equal(vmesh_scheme_cca.to_cmw_collection(ev.data, ev.len, &coll), VMESH_OK);
+        assert_int_equal(vmesh_cmw_decode_cbor(coll.data, coll.len, &cmw), VMESH_OK);
+        assert_true(cmw.collection);
+        assert_int_equal(cmw.n, 2);
+        assert_non_null(vmesh_cmw_find(&cmw, NULL, 44234));
+        assert_non_null(vmesh_cmw_find(&cmw, NULL, 44241));
+        in = (vmesh_appraisal_in){coll.data, coll.len, VMESH_CMW_MEDIA_TYPE_CBOR, test_nonce, 32, rv, 0};
+        vmesh_appraisal_init(&a);
+        assert_int_equal(vmesh_scheme_cca.appraise(&in, &a), VMESH_OK);
+        assert_int_equal(a.status, VMESH_TIER_AFFIRMING);
+        expect_tv(&a, 2, 2, 2, 2, 2, 2);
+        vmesh_appraisal_free(&a);
+        vmesh_cmw_free(&cmw);
+        vmesh_buf_free(&coll);
+    }
     vmesh_rv_store_free(rv);
     vmesh_cca_claims_free(&c);
     vmesh_scheme_cca.attester_free(ctx);
