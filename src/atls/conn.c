@@ -453,7 +453,7 @@ static vmesh_err fail_tls(vmesh_atls_conn *c, vmesh_err rc)
                     "handshake and attestation did not complete within %u ms",
                     c->cfg->deadline_ms);
     if (c->verify_msg[0])
-        snprintf(d, sizeof(d), "%s (%s)", c->verify_msg, vmesh_err_detail());
+        snprintf(d, sizeof(d), "%.240s (%s)", c->verify_msg, vmesh_err_detail());
     else
         snprintf(d, sizeof(d), "%s", vmesh_err_detail());
     c->state = ST_FAILED;

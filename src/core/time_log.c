@@ -127,7 +127,7 @@ vmesh_err vmesh_log_format_parse(const char *s, vmesh_log_format *out)
 static void emit(const char *level, const char *fmt, va_list ap) VMESH_PRINTF(2, 0);
 static void emit(const char *level, const char *fmt, va_list ap)
 {
-    char msg[LOG_LINE_MAX], esc[LOG_LINE_MAX], line[LOG_LINE_MAX + 128], ts[40];
+    char msg[LOG_LINE_MAX], esc[LOG_LINE_MAX], line[LOG_LINE_MAX + 128], ts[96];
     struct timespec rt;
     struct tm tm;
     int n;
@@ -135,8 +135,9 @@ static void emit(const char *level, const char *fmt, va_list ap)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     clock_gettime(CLOCK_REALTIME, &rt);
     gmtime_r(&rt.tv_sec, &tm);
-    snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, rt.tv_nsec / 1000000);
+    snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+             (int)(rt.tv_nsec / 1000000));
     if (log_format == VMESH_LOG_JSON) {
         vmesh_json_str_to(esc, sizeof(esc), msg);
         n = snprintf(line, sizeof(line), "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\"}\n", ts,

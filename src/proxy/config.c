@@ -227,7 +227,10 @@ static vmesh_err each_pair(pctx *x, yaml_node_t *m, const char *path, pair_fn fn
             if (qs && strcmp(qs, ks) == 0)
                 return perr(x, k, path, "duplicate key \"%s\"", ks);
         }
-        snprintf(sub, sizeof(sub), "%s%s%s", path, path[0] ? "." : "", ks);
+        int w = snprintf(sub, sizeof(sub), "%s%s%s", path, path[0] ? "." : "", ks);
+        if (w < 0 || (size_t)w >= sizeof(sub))
+            return perr(x, k, path, "key path too long (%d characters, at most %zu)", w,
+                        sizeof(sub) - 1);
         VMESH_GUARD(fn(x, ks, k, v, sub, arg));
     }
 out:
