@@ -150,7 +150,7 @@ uint64_t vmesh_bell_view_generation(vmesh_bell_view *v);
 typedef enum {
     VMESH_SET_CORIM = 1,        /* CoRIM, signed or not (application/rim+cbor) */
     VMESH_SET_RV_JSON,          /* vmesh RV JSON (docs/RV-JSON.md) */
-    VMESH_SET_TRUST_ANCHOR,     /* PEM certificates / public keys, a JWK or JWK set */
+    VMESH_SET_TRUST_ANCHOR,     /* certificates, CRLs, TDX collateral, public keys (scheme "": cached only) */
     VMESH_SET_POLICY,           /* RP policy (vmesh-policy/1) or verifier policy */
 } vmesh_set_kind;
 
@@ -210,10 +210,30 @@ vmesh_err vmesh_rvp_manifest_verify(const char *jws, size_t n, const vmesh_key *
 vmesh_err vmesh_rvp_classify(const uint8_t *p, size_t n, const char *source,
                              vmesh_rvp_set *out) VMESH_WUR;
 
+/* Trust anchors and collateral of the confidential-computing schemes
+ * (docs/BUNDLES.md "Trust anchors"): the schemes a trust-anchor set may be
+ * published for: "sev-snp", "tdx", and "tsm" (stands for both). CCA's
+ * trust anchors are CPAKs bound to an implementation-id and instance-id:
+ * they travel in a CoRIM or RV JSON set, not here. */
+bool vmesh_rvp_ta_scheme_ok(const char *scheme);
+/* Classifies one trust-anchor input for `scheme` (above): PEM certificates
+ * and CRLs, a DER certificate or CRL, TDX TCB Info / QE Identity JSON as
+ * Intel's PCS serves it, or a public key; loaded into a scratch store as
+ * a sync client will (vmesh_ccpki_ta_load). Private keys and PEM blocks
+ * of any other type are refused (the set's bytes are published as they
+ * are). out->kind is VMESH_SET_TRUST_ANCHOR and out->scheme the schemes
+ * whose environments receive it ("sev-snp+tdx" for "tsm"). */
+vmesh_err vmesh_rvp_classify_ta(const uint8_t *p, size_t n, const char *scheme, const char *source,
+                                vmesh_rvp_set *out) VMESH_WUR;
+
 typedef struct {
     const char *name;       /* the manifest's "rvp"; NULL: the previous manifest's name, else "rvp" */
     uint64_t epoch;         /* 0: the published epoch + 1 (1 for a new directory) */
     int64_t validity;       /* seconds until expires_at; 0: 86400 */
+    /* Trust-anchor inputs "SCHEME=FILE" (a directory stands for its
+     * files), classified with vmesh_rvp_classify_ta. */
+    const char *const *ta_inputs;
+    size_t nta;
 } vmesh_rvp_publish_opts;
 
 /* Publishes inputs (files; a directory stands for its regular files not

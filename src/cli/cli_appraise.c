@@ -8,6 +8,7 @@
 #include "vmesh/jose.h"
 #include "vmesh/ccpki.h"
 #include "vmesh/schemes.h"
+#include "vmesh/sync.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: vmesh appraise --rv FILE [--rv FILE ...] --evidence FILE --key VERIFIER_KEY\n"
+            "       vmesh appraise --rvp SPEC [--rvp SPEC ...] --state DIR --evidence FILE --key KEY\n"
             "                      [--media-type MT] [--nonce HEX] [--corim-key KEY]\n"
             "                      [--ta FILE ...] [--at RFC3339] [--validity SECONDS] [-o EAR] [-q]\n"
             "\n"
@@ -30,6 +32,12 @@ static void usage(FILE *f)
             "  --rv FILE          reference values and endorsed keys: CoRIM (unsigned, tag 501,\n"
             "                     or signed COSE_Sign1 with --corim-key) or vmesh RV JSON\n"
             "                     (docs/RV-JSON.md); repeatable\n"
+            "  --rvp SPEC         take reference values and trust anchors from trust bundles, as\n"
+            "                     a verifier's sync client does (`vmesh rvp sync`; SPEC\n"
+            "                     NAME,URL,KEYFILE[,schemes] or URL,KEYFILE): the state in DIR\n"
+            "                     is loaded, every RVP polled once; an RVP that fails keeps its\n"
+            "                     last good content (docs/BUNDLES.md); repeatable\n"
+            "  --state DIR        the sync state directory (with --rvp)\n"
             "  --evidence FILE    the evidence (e.g. a PSA attestation token)\n"
             "  --media-type MT    its media type; detected when omitted\n"
             "  --nonce HEX        the nonce the evidence must carry (not checked when omitted)\n"
@@ -55,11 +63,15 @@ int cli_appraise(int argc, char **argv)
         {"key", required_argument, NULL, 'k'},       {"corim-key", required_argument, NULL, 'c'},
         {"at", required_argument, NULL, 'a'},        {"validity", required_argument, NULL, 'V'},
         {"output", required_argument, NULL, 'o'},    {"quiet", no_argument, NULL, 'q'},
-        {"ta", required_argument, NULL, 't'},
+        {"ta", required_argument, NULL, 't'},        {"rvp", required_argument, NULL, 'R'},
+        {"state", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0},
     };
-    const char *rv_files[MAX_RV], *ta_files[MAX_RV];
-    size_t nrv = 0, nta = 0;
+    const char *rv_files[MAX_RV], *ta_files[MAX_RV], *rvps[MAX_RV];
+    size_t nrv = 0, nta = 0, nrvp = 0;
+    const char *state_dir = NULL;
+    vmesh_sync *sync = NULL;
+    vmesh_rv_store *snap = NULL;
     const char *evidence_path = NULL, *media_type = NULL, *nonce_hex = NULL, *key_path = NULL;
     const char *corim_key_path = NULL, *at = NULL, *out_path = NULL;
     long validity = 0;
@@ -94,6 +106,14 @@ int cli_appraise(int argc, char **argv)
             }
             ta_files[nta++] = optarg;
             break;
+        case 'R':
+            if (nrvp == MAX_RV) {
+                ret = cli_usage_error("appraise", "at most %d --rvp", MAX_RV);
+                goto out;
+            }
+            rvps[nrvp++] = optarg;
+            break;
+        case 'S': state_dir = optarg; break;
         case 'e': evidence_path = optarg; break;
         case 'm': media_type = optarg; break;
         case 'n': nonce_hex = optarg; break;
@@ -123,8 +143,12 @@ int cli_appraise(int argc, char **argv)
         ret = cli_usage_error("appraise", "--evidence and --key are required");
         goto out;
     }
-    if (nrv == 0) {
-        ret = cli_usage_error("appraise", "at least one --rv file is required");
+    if (nrv == 0 && nrvp == 0) {
+        ret = cli_usage_error("appraise", "at least one --rv file or --rvp is required");
+        goto out;
+    }
+    if ((nrvp > 0) != (state_dir != NULL)) {
+        ret = cli_usage_error("appraise", "--rvp and --state go together");
         goto out;
     }
     if (at != NULL && (rc = vmesh_time_parse_rfc3339(at, &now)) != VMESH_OK) {
@@ -150,6 +174,40 @@ int cli_appraise(int argc, char **argv)
     for (size_t i = 0; i < nrv; i++) {
         if ((rc = vmesh_verifier_load_rv_file(store, rv_files[i], corim_key)) != VMESH_OK) {
             ret = cli_fail("appraise", rc, "reference values refused");
+            goto out;
+        }
+    }
+    if (nrvp > 0) {
+        vmesh_sync_config sc;
+
+        memset(&sc, 0, sizeof(sc));
+        sc.state_dir = state_dir;
+        if ((rc = vmesh_sync_new(&sc, &sync)) != VMESH_OK) {
+            ret = cli_fail("appraise", rc, "--state");
+            goto out;
+        }
+        for (size_t i = 0; i < nrvp; i++) {
+            if ((rc = vmesh_sync_add_rvp_spec(sync, rvps[i])) != VMESH_OK) {
+                ret = cli_fail("appraise", rc, "--rvp");
+                goto out;
+            }
+        }
+        /* A failing RVP keeps its last good content, as in a verifier;
+         * the failure is logged by the sync client. */
+        if (vmesh_sync_poll_once(sync) != VMESH_OK)
+            vmesh_err_clear();
+        snap = vmesh_sync_rv(sync);
+        if (snap == NULL) {
+            ret = cli_fail("appraise",
+                           vmesh_err_set(VMESH_ERR_NOT_FOUND,
+                                         "no trust bundle accepted yet (every --rvp failed and %s holds no good state)",
+                                         state_dir),
+                           "--rvp");
+            goto out;
+        }
+        if ((rc = vmesh_rv_store_merge(store, snap)) != VMESH_OK ||
+            (rc = vmesh_rv_store_set_stale(store, vmesh_rv_store_is_stale(snap))) != VMESH_OK) {
+            ret = cli_fail("appraise", rc, "trust bundles");
             goto out;
         }
     }
@@ -217,6 +275,8 @@ out:
     vmesh_appraisal_free(&a);
     vmesh_verifier_free(v);
     vmesh_rv_store_free(store);
+    vmesh_rv_store_free(snap);
+    vmesh_sync_free(sync);
     vmesh_crypto_key_free(key);
     vmesh_crypto_key_free(corim_key);
     vmesh_buf_free(&evidence);

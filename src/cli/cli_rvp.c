@@ -200,8 +200,9 @@ static void sleep_until_stopped(void)
 
 static void publish_usage(FILE *f)
 {
-    fprintf(f, "usage: vmesh rvp publish --key KEY --in DIR|FILE [--in ...] --out WWWDIR\n"
-               "                         [--epoch N] [--name NAME] [--validity SECONDS] [--json]\n"
+    fprintf(f, "usage: vmesh rvp publish --key KEY --in DIR|FILE [--in ...] [--ta SCHEME=FILE ...]\n"
+               "                         --out WWWDIR [--epoch N] [--name NAME] [--validity SECONDS]\n"
+               "                         [--json]\n"
                "\n"
                "Writes a trust bundle into WWWDIR: every input as a content-addressed set\n"
                "WWWDIR/sets/<sha256> (kind detected from the content: CoRIM, vmesh RV JSON,\n"
@@ -212,6 +213,11 @@ static void publish_usage(FILE *f)
                "  --key KEY          the RVP's signing key (PEM or JWK, private; ES256 for P-256)\n"
                "  --in DIR|FILE      input file, or a directory (its regular files, one level);\n"
                "                     repeatable; further inputs may also follow the options\n"
+               "  --ta SCHEME=FILE   trust anchors and collateral for SCHEME (sev-snp, tdx, or tsm\n"
+               "                     for both): PEM/DER certificates and CRLs, TDX TCB Info / QE\n"
+               "                     Identity JSON, public keys; FILE may be a directory;\n"
+               "                     repeatable. Sync clients add them to that scheme's trust\n"
+               "                     anchors as `vmesh appraise --ta` would\n"
                "  --out WWWDIR       the served directory (created if missing)\n"
                "  --epoch N          the new epoch; default: the published epoch + 1. An epoch\n"
                "                     not above the published one is refused\n"
@@ -230,11 +236,11 @@ static int publish(int argc, char **argv)
         {"out", required_argument, NULL, 'o'},      {"epoch", required_argument, NULL, 'e'},
         {"name", required_argument, NULL, 'n'},     {"validity", required_argument, NULL, 'v'},
         {"json", no_argument, NULL, 'j'},           {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"ta", required_argument, NULL, 't'},       {NULL, 0, NULL, 0},
     };
     const char *key_path = NULL, *out_dir = NULL;
-    const char **inputs = NULL;
-    size_t nin = 0;
+    const char **inputs = NULL, **tas = NULL;
+    size_t nin = 0, nta = 0;
     vmesh_rvp_publish_opts po = {0};
     vmesh_rvp_manifest m = {0};
     vmesh_key *key = NULL;
@@ -244,13 +250,18 @@ static int publish(int argc, char **argv)
     vmesh_err rc;
 
     inputs = calloc((size_t)argc + 1, sizeof(*inputs));
-    if (inputs == NULL)
+    tas = calloc((size_t)argc + 1, sizeof(*tas));
+    if (inputs == NULL || tas == NULL) {
+        free(inputs);
+        free(tas);
         return cli_usage_error("rvp publish", "out of memory");
+    }
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'k': key_path = optarg; break;
         case 'i': inputs[nin++] = optarg; break;
+        case 't': tas[nta++] = optarg; break;
         case 'o': out_dir = optarg; break;
         case 'n': po.name = optarg; break;
         case 'j': json = true; break;
@@ -274,10 +285,12 @@ static int publish(int argc, char **argv)
     }
     while (optind < argc)
         inputs[nin++] = argv[optind++];
-    if (key_path == NULL || out_dir == NULL || nin == 0) {
-        ret = cli_usage_error("rvp publish", "--key, --out and at least one --in are required");
+    if (key_path == NULL || out_dir == NULL || nin + nta == 0) {
+        ret = cli_usage_error("rvp publish", "--key, --out and at least one --in or --ta are required");
         goto out;
     }
+    po.ta_inputs = tas;
+    po.nta = nta;
     if ((rc = vmesh_crypto_key_load(key_path, &key)) != VMESH_OK) {
         ret = cli_fail("rvp publish", rc, "reading --key");
         goto out;
@@ -311,6 +324,7 @@ out:
     vmesh_rvp_manifest_free(&m);
     vmesh_crypto_key_free(key);
     free(inputs);
+    free(tas);
     return ret;
 }
 

@@ -6,6 +6,7 @@
  * length it has not checked; the classifier must never let an RVP publish a
  * private key or a document its verifiers would refuse.
  */
+#include "vmesh/ccpki.h"
 #include "vmesh/corim.h"
 #include "vmesh/jose.h"
 #include "vmesh/policy.h"
@@ -539,6 +540,124 @@ out:
     OPENSSL_free(header);
     OPENSSL_free(data);
     BIO_free(bio);
+    return rc;
+}
+
+bool vmesh_rvp_ta_scheme_ok(const char *scheme)
+{
+    return scheme != NULL &&
+           (strcmp(scheme, "sev-snp") == 0 || strcmp(scheme, "tdx") == 0 || strcmp(scheme, "tsm") == 0);
+}
+
+static bool contains(const uint8_t *p, size_t n, const char *needle)
+{
+    size_t k = strlen(needle);
+
+    for (size_t i = 0; i + k <= n; i++)
+        if (memcmp(p + i, needle, k) == 0)
+            return true;
+    return false;
+}
+
+/* PEM trust-anchor text: only CERTIFICATE, X509 CRL and PUBLIC KEY blocks
+ * (the set is published byte for byte, so a private key beside a
+ * certificate would travel too). *certs_only tells the media type. */
+static vmesh_err check_ta_pem(const uint8_t *p, size_t n, const char *source, bool *certs_only)
+{
+    vmesh_err rc = VMESH_OK;
+    BIO *bio = NULL;
+    char *name = NULL, *header = NULL;
+    unsigned char *data = NULL;
+    long len = 0;
+    size_t blocks = 0;
+
+    *certs_only = true;
+    VMESH_ENSURE(n <= (size_t)INT32_MAX, VMESH_ERR_TOO_LARGE, "%s: too large", source);
+    bio = BIO_new_mem_buf(p, (int)n);
+    VMESH_ENSURE(bio != NULL, VMESH_ERR_NOMEM, "out of memory");
+    while (PEM_read_bio(bio, &name, &header, &data, &len) == 1) {
+        blocks++;
+        VMESH_ENSURE(blocks <= 1000, VMESH_ERR_TOO_LARGE, "%s: more than 1000 PEM blocks", source);
+        if (strcmp(name, "CERTIFICATE") != 0) {
+            *certs_only = false;
+            VMESH_ENSURE(strcmp(name, "X509 CRL") == 0 || strcmp(name, "PUBLIC KEY") == 0,
+                         strstr(name, "PRIVATE") ? VMESH_ERR_POLICY : VMESH_ERR_UNSUPPORTED,
+                         "%s: PEM block %zu is \"%s\"; a trust-anchor set carries only CERTIFICATE, X509 CRL and "
+                         "PUBLIC KEY blocks",
+                         source, blocks, name);
+        }
+        OPENSSL_free(name);
+        OPENSSL_free(header);
+        OPENSSL_free(data);
+        name = header = NULL;
+        data = NULL;
+    }
+    ERR_clear_error();
+    VMESH_ENSURE(blocks > 0, VMESH_ERR_PARSE, "%s: no readable PEM block", source);
+out:
+    OPENSSL_free(name);
+    OPENSSL_free(header);
+    OPENSSL_free(data);
+    BIO_free(bio);
+    return rc;
+}
+
+vmesh_err vmesh_rvp_classify_ta(const uint8_t *p, size_t n, const char *scheme, const char *source,
+                                vmesh_rvp_set *out)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_rv_store *st = NULL;
+    size_t i = 0;
+    bool certs_only = false;
+    const char *mt;
+
+    memset(out, 0, sizeof(*out));
+    VMESH_ENSURE(p != NULL && scheme != NULL && source != NULL, VMESH_ERR_ARG, "trust anchor: missing argument");
+    VMESH_ENSURE(vmesh_rvp_ta_scheme_ok(scheme), VMESH_ERR_UNSUPPORTED,
+                 "%s: trust anchors for scheme \"%.40s\" do not travel as a trust-anchor set (sev-snp, tdx or tsm); "
+                 "CCA's CPAKs are bound to an implementation-id and instance-id: publish them in a CoRIM or RV "
+                 "JSON",
+                 source, scheme);
+    VMESH_ENSURE(n > 0, VMESH_ERR_PARSE, "%s: empty file", source);
+    VMESH_ENSURE(n <= VMESH_CCPKI_MAX_TA_FILE, VMESH_ERR_TOO_LARGE, "%s: %zu bytes, a trust anchor is at most %zu",
+                 source, n, VMESH_CCPKI_MAX_TA_FILE);
+    while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n'))
+        i++;
+    if (n - i >= 10 && memcmp(p + i, "-----BEGIN", 10) == 0) {
+        VMESH_GUARD(check_ta_pem(p, n, source, &certs_only));
+        mt = certs_only ? "application/pem-certificate-chain" : "application/x-pem-file";
+    } else if (i < n && p[i] == '{') {
+        /* TDX collateral (TCB Info / QE Identity) or a JWK: ta_load tells */
+        mt = contains(p, n, "\"tcbInfo\"") || contains(p, n, "\"enclaveIdentity\"") ? "application/json"
+                                                                                    : "application/jwk+json";
+    } else if (p[0] == 0x30) {
+        const unsigned char *q = p;
+        X509 *x = d2i_X509(NULL, &q, (long)n);
+        X509_CRL *crl = NULL;
+
+        if (x != NULL && q == p + n) {
+            mt = "application/pkix-cert";
+        } else {
+            q = p;
+            crl = d2i_X509_CRL(NULL, &q, (long)n);
+            mt = crl != NULL && q == p + n ? "application/pkix-crl" : "application/octet-stream";
+        }
+        X509_free(x);
+        X509_CRL_free(crl);
+        ERR_clear_error();
+    } else {
+        mt = "application/octet-stream";
+    }
+    VMESH_GUARD(vmesh_rv_store_new(&st));
+    VMESH_GUARD(vmesh_ccpki_ta_load(st, scheme, p, n, source));
+    VMESH_GUARD(store_schemes(st, source, out->scheme));
+    out->kind = VMESH_SET_TRUST_ANCHOR;
+    snprintf(out->media_type, sizeof(out->media_type), "%s", mt);
+    vmesh_crypto_sha256(p, n, out->sha256);
+    out->size = n;
+    set_path(out);
+out:
+    vmesh_rv_store_free(st);
     return rc;
 }
 

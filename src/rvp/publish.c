@@ -50,6 +50,18 @@ static vmesh_err files_add(file_list *l, const char *path)
     return VMESH_OK;
 }
 
+/* The scheme of the index-th trust-anchor file (parallel to the files). */
+static vmesh_err ta_scheme_add(file_list *l, size_t index, const char *scheme)
+{
+    return index == l->n ? files_add(l, scheme)
+                         : vmesh_err_set(VMESH_ERR_STATE, "trust-anchor inputs out of step");
+}
+
+static size_t opts_nta(const vmesh_rvp_publish_opts *o)
+{
+    return o ? o->nta : 0;
+}
+
 static int visible(const struct dirent *e)
 {
     return e->d_name[0] != '.';
@@ -169,8 +181,10 @@ vmesh_err vmesh_rvp_publish(const vmesh_key *key, const char *const *inputs, siz
     vmesh_err rc = VMESH_OK;
     vmesh_rvp_publish_opts defaults = {0};
     vmesh_rvp_manifest prev = {0}, m = {0};
-    file_list files = {0};
+    file_list files = {0}, ta_schemes = {0};
     vmesh_buf data = {0}, jws = {0};
+    char scheme[16];
+    size_t nplain;
     char mpath[PATH_MAX_LEN], sdir[PATH_MAX_LEN];
     bool have_prev = false;
     const char *name;
@@ -180,7 +194,9 @@ vmesh_err vmesh_rvp_publish(const vmesh_key *key, const char *const *inputs, siz
         memset(out, 0, sizeof(*out));
     if (opts == NULL)
         opts = &defaults;
-    VMESH_ENSURE(ninputs > 0, VMESH_ERR_ARG, "nothing to publish: give at least one input file or directory");
+    VMESH_ENSURE(opts->nta == 0 || opts->ta_inputs != NULL, VMESH_ERR_ARG, "trust-anchor inputs missing");
+    VMESH_ENSURE(ninputs + opts_nta(opts) > 0, VMESH_ERR_ARG,
+                 "nothing to publish: give at least one input file or directory");
     VMESH_ENSURE(vmesh_crypto_key_is_private(key), VMESH_ERR_ARG, "publishing needs the RVP's private key");
     VMESH_ENSURE(opts->validity >= 0 && opts->validity <= 366LL * 86400, VMESH_ERR_ARG,
                  "validity must be 1..31622400 seconds");
@@ -213,6 +229,24 @@ vmesh_err vmesh_rvp_publish(const vmesh_key *key, const char *const *inputs, siz
 
     for (size_t i = 0; i < ninputs; i++)
         VMESH_GUARD(expand_input(inputs[i], &files));
+    nplain = files.n;
+    for (size_t i = 0; i < opts->nta; i++) {
+        const char *eq = strchr(opts->ta_inputs[i], '=');
+        size_t before = files.n;
+
+        VMESH_ENSURE(eq != NULL && eq > opts->ta_inputs[i] && (size_t)(eq - opts->ta_inputs[i]) < sizeof(scheme),
+                     VMESH_ERR_ARG, "trust-anchor input \"%.200s\" is not SCHEME=FILE (e.g. sev-snp=vcek.der)",
+                     opts->ta_inputs[i]);
+        memcpy(scheme, opts->ta_inputs[i], (size_t)(eq - opts->ta_inputs[i]));
+        scheme[eq - opts->ta_inputs[i]] = '\0';
+        VMESH_ENSURE(vmesh_rvp_ta_scheme_ok(scheme), VMESH_ERR_UNSUPPORTED,
+                     "trust-anchor input \"%.200s\": scheme \"%s\" has no trust-anchor sets (sev-snp, tdx or tsm; "
+                     "CCA's CPAKs travel in a CoRIM or RV JSON)",
+                     opts->ta_inputs[i], scheme);
+        VMESH_GUARD(expand_input(eq + 1, &files));
+        for (size_t j = before; j < files.n; j++)
+            VMESH_GUARD(ta_scheme_add(&ta_schemes, j - nplain, scheme));
+    }
     VMESH_ENSURE(files.n > 0, VMESH_ERR_ARG, "no input files found (directories are read one level deep)");
     m.sets = calloc(files.n, sizeof(*m.sets));
     VMESH_ENSURE(m.sets != NULL, VMESH_ERR_NOMEM, "out of memory");
@@ -220,7 +254,10 @@ vmesh_err vmesh_rvp_publish(const vmesh_key *key, const char *const *inputs, siz
         vmesh_rvp_set s;
         bool dup = false;
         VMESH_GUARD(vmesh_file_read(files.paths[i], VMESH_RVP_SET_MAX, &data));
-        VMESH_GUARD(vmesh_rvp_classify(data.data, data.len, files.paths[i], &s));
+        if (i < nplain)
+            VMESH_GUARD(vmesh_rvp_classify(data.data, data.len, files.paths[i], &s));
+        else
+            VMESH_GUARD(vmesh_rvp_classify_ta(data.data, data.len, ta_schemes.paths[i - nplain], files.paths[i], &s));
         for (size_t j = 0; j < m.nsets && !dup; j++)
             dup = memcmp(m.sets[j].sha256, s.sha256, 32) == 0;
         if (!dup) {
@@ -241,6 +278,7 @@ vmesh_err vmesh_rvp_publish(const vmesh_key *key, const char *const *inputs, siz
     }
 out:
     files_free(&files);
+    files_free(&ta_schemes);
     vmesh_buf_free(&data);
     vmesh_buf_free(&jws);
     vmesh_rvp_manifest_free(&prev);

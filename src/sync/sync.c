@@ -8,6 +8,7 @@
  * drop the last good snapshot because an RVP misbehaves or disappears.
  */
 #include "vmesh/sync.h"
+#include "vmesh/ccpki.h"
 #include "vmesh/corim.h"
 #include "vmesh/psa.h"
 #include "vmesh/verifier.h"
@@ -550,6 +551,36 @@ out:
     return rc;
 }
 
+/* A trust-anchor set into st: each '+'-separated scheme of set->scheme
+ * that trust-anchor sets serve (vmesh_rvp_ta_scheme_ok); others are
+ * skipped with a log line. */
+static vmesh_err load_ta_set(rvp_t *r, vmesh_rv_store *st, const vmesh_rvp_set *set, const vmesh_buf *data)
+{
+    vmesh_err rc = VMESH_OK;
+    const char *p = set->scheme;
+
+    while (*p != '\0') {
+        char name[VMESH_RVP_SCHEME_MAX + 1];
+        size_t n = strcspn(p, "+");
+
+        memcpy(name, p, n);
+        name[n] = '\0';
+        p += n + (p[n] == '+');
+        if (!vmesh_rvp_ta_scheme_ok(name)) {
+            vmesh_log(VMESH_LOG_WARN, "rvp %s: %s (trust-anchor) names scheme \"%s\", which takes no trust-anchor "
+                      "sets: ignored", rname(r), set->path, name);
+            continue;
+        }
+        rc = vmesh_ccpki_ta_load(st, name, data->data, data->len, set->path);
+        if (rc != VMESH_OK) {
+            vmesh_err_wrap(rc, "rvp %s: trust-anchor set %s", rname(r), set->path);
+            goto out;
+        }
+    }
+out:
+    return rc;
+}
+
 /* Builds an RVP's content from manifest m: every set fetched or read from
  * the cache, checked, parsed. All or nothing. */
 static vmesh_err build_rvp(vmesh_sync *s, rvp_t *r, const vmesh_rvp_manifest *m, bool fetch, vmesh_rv_store **rv_out,
@@ -595,7 +626,18 @@ static vmesh_err build_rvp(vmesh_sync *s, rvp_t *r, const vmesh_rvp_manifest *m,
             p2 = NULL;
             break;
         case VMESH_SET_TRUST_ANCHOR:
-            break; /* cached in the state directory */
+            /* Scheme "": not scheme-specific, cached only. Otherwise into
+             * each named scheme's environment, as `vmesh appraise --ta`
+             * would, then filtered like any entry by the schemes this RVP
+             * is trusted for. */
+            if (set->scheme[0] == '\0')
+                break;
+            VMESH_GUARD(vmesh_rv_store_new(&scratch));
+            VMESH_GUARD(load_ta_set(r, scratch, set, &data));
+            VMESH_GUARD(take_entries(r, rv, scratch, set));
+            vmesh_rv_store_free(scratch);
+            scratch = NULL;
+            break;
         }
         vmesh_buf_free(&data);
     }
