@@ -1,6 +1,8 @@
 /* Fuzz target: manifest.jws verification with a fixed key, and the manifest
  * payload parser directly (a signature stops the fuzzer before the parser,
- * so the parser is also fed the raw input); never crash or leak. */
+ * so the parser is also fed the raw input); and the trust-anchor set
+ * classifier (PEM/DER certificates and CRLs, collateral, keys, as a sync
+ * client loads them); never crash or leak. */
 #include "vmesh/rvp.h"
 
 #include <string.h>
@@ -15,6 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static vmesh_key *key;
     vmesh_rvp_manifest m;
+    vmesh_rvp_set set;
 
     if (key == NULL && vmesh_crypto_key_from_jwk(jwk, strlen(jwk), &key) != VMESH_OK)
         return 0;
@@ -27,5 +30,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 __builtin_trap();
         vmesh_rvp_manifest_free(&m);
     }
+    if (vmesh_rvp_classify_ta(data, size, "tsm", "fuzz", &set) == VMESH_OK &&
+        (set.kind != VMESH_SET_TRUST_ANCHOR || set.size != size || strcmp(set.scheme, "sev-snp+tdx") != 0))
+        __builtin_trap();
     return 0;
 }

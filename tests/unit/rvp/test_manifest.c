@@ -197,6 +197,51 @@ static void classify(void **state)
     vmesh_crypto_key_free(k);
 }
 
+/* Trust-anchor sets (issue 14.5): per scheme, only sev-snp / tdx / tsm,
+ * never a private key, even beside a public one in the same PEM text. */
+static void classify_ta(void **state)
+{
+    vmesh_rvp_set s;
+    vmesh_key *k = NULL;
+    vmesh_buf pem = {0}, priv = {0}, both = {0}, jwk = {0};
+    const char *tcb = "{\"tcbInfo\":{\"id\":\"TDX\",\"version\":3},\"signature\":\"00\"}\n";
+
+    (void)state;
+    assert_true(vmesh_rvp_ta_scheme_ok("sev-snp") && vmesh_rvp_ta_scheme_ok("tdx") && vmesh_rvp_ta_scheme_ok("tsm"));
+    assert_false(vmesh_rvp_ta_scheme_ok("cca") || vmesh_rvp_ta_scheme_ok("") || vmesh_rvp_ta_scheme_ok(NULL));
+    assert_int_equal(vmesh_crypto_key_generate(VMESH_KEY_EC_P256, &k), VMESH_OK);
+    assert_int_equal(vmesh_crypto_key_to_pem(k, false, &pem), VMESH_OK);
+    assert_int_equal(vmesh_rvp_classify_ta(pem.data, pem.len, "tsm", "pub.pem", &s), VMESH_OK);
+    assert_int_equal(s.kind, VMESH_SET_TRUST_ANCHOR);
+    assert_string_equal(s.scheme, "sev-snp+tdx"); /* tsm: both environments */
+    assert_string_equal(s.media_type, "application/x-pem-file");
+    assert_int_equal(s.size, pem.len);
+    assert_int_equal(vmesh_rvp_classify_ta((const uint8_t *)tcb, strlen(tcb), "tdx", "tcb.json", &s), VMESH_OK);
+    assert_string_equal(s.scheme, "tdx");
+    assert_string_equal(s.media_type, "application/json");
+    assert_int_equal(vmesh_crypto_key_to_jwk(k, false, &jwk), VMESH_OK);
+    assert_int_equal(vmesh_rvp_classify_ta(jwk.data, jwk.len, "sev-snp", "k.jwk", &s), VMESH_OK);
+    assert_string_equal(s.media_type, "application/jwk+json");
+    /* a private key, alone or after a public key */
+    assert_int_equal(vmesh_crypto_key_to_pem(k, true, &priv), VMESH_OK);
+    assert_int_equal(vmesh_rvp_classify_ta(priv.data, priv.len, "sev-snp", "key.pem", &s), VMESH_ERR_POLICY);
+    assert_int_equal(vmesh_buf_append(&both, pem.data, pem.len), VMESH_OK);
+    assert_int_equal(vmesh_buf_append(&both, priv.data, priv.len), VMESH_OK);
+    assert_int_equal(vmesh_rvp_classify_ta(both.data, both.len, "tdx", "both.pem", &s), VMESH_ERR_POLICY);
+    assert_non_null(strstr(vmesh_err_detail(), "both.pem: PEM block 2"));
+    /* schemes without trust-anchor sets, junk, empty */
+    assert_int_equal(vmesh_rvp_classify_ta(pem.data, pem.len, "cca", "pub.pem", &s), VMESH_ERR_UNSUPPORTED);
+    assert_non_null(strstr(vmesh_err_detail(), "CPAK"));
+    assert_int_equal(vmesh_rvp_classify_ta((const uint8_t *)"hello", 5, "tdx", "x.bin", &s), VMESH_ERR_PARSE);
+    assert_non_null(strstr(vmesh_err_detail(), "x.bin is not a certificate"));
+    assert_int_equal(vmesh_rvp_classify_ta((const uint8_t *)"", 0, "tdx", "empty", &s), VMESH_ERR_PARSE);
+    vmesh_buf_free(&pem);
+    vmesh_buf_free(&priv);
+    vmesh_buf_free(&both);
+    vmesh_buf_free(&jwk);
+    vmesh_crypto_key_free(k);
+}
+
 static void write_file(const char *path, const char *s)
 {
     FILE *f = fopen(path, "w");
@@ -303,7 +348,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(sign_verify), cmocka_unit_test(typ_checked), cmocka_unit_test(parse_strict),
-        cmocka_unit_test(classify),    cmocka_unit_test(publish),
+        cmocka_unit_test(classify),    cmocka_unit_test(classify_ta), cmocka_unit_test(publish),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
