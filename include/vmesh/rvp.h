@@ -214,7 +214,7 @@ vmesh_err vmesh_rvp_classify(const uint8_t *p, size_t n, const char *source,
  * (docs/BUNDLES.md "Trust anchors"): the schemes a trust-anchor set may be
  * published for: "sev-snp", "tdx", and "tsm" (stands for both). CCA's
  * trust anchors are CPAKs bound to an implementation-id and instance-id:
- * they travel in a CoRIM or RV JSON set, not here. */
+ * they travel in an RV JSON set ("keys"), not here. */
 bool vmesh_rvp_ta_scheme_ok(const char *scheme);
 /* Classifies one trust-anchor input for `scheme` (above): PEM certificates
  * and CRLs, a DER certificate or CRL, TDX TCB Info / QE Identity JSON as

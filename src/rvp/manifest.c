@@ -615,8 +615,8 @@ vmesh_err vmesh_rvp_classify_ta(const uint8_t *p, size_t n, const char *scheme, 
     VMESH_ENSURE(p != NULL && scheme != NULL && source != NULL, VMESH_ERR_ARG, "trust anchor: missing argument");
     VMESH_ENSURE(vmesh_rvp_ta_scheme_ok(scheme), VMESH_ERR_UNSUPPORTED,
                  "%s: trust anchors for scheme \"%.40s\" do not travel as a trust-anchor set (sev-snp, tdx or tsm); "
-                 "CCA's CPAKs are bound to an implementation-id and instance-id: publish them in a CoRIM or RV "
-                 "JSON",
+                 "CCA's CPAKs are bound to an implementation-id and instance-id: publish them in RV JSON "
+                 "(\"keys\")",
                  source, scheme);
     VMESH_ENSURE(n > 0, VMESH_ERR_PARSE, "%s: empty file", source);
     VMESH_ENSURE(n <= VMESH_CCPKI_MAX_TA_FILE, VMESH_ERR_TOO_LARGE, "%s: %zu bytes, a trust anchor is at most %zu",

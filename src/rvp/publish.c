@@ -241,7 +241,7 @@ vmesh_err vmesh_rvp_publish(const vmesh_key *key, const char *const *inputs, siz
         scheme[eq - opts->ta_inputs[i]] = '\0';
         VMESH_ENSURE(vmesh_rvp_ta_scheme_ok(scheme), VMESH_ERR_UNSUPPORTED,
                      "trust-anchor input \"%.200s\": scheme \"%s\" has no trust-anchor sets (sev-snp, tdx or tsm; "
-                     "CCA's CPAKs travel in a CoRIM or RV JSON)",
+                     "CCA's CPAKs travel in RV JSON)",
                      opts->ta_inputs[i], scheme);
         VMESH_GUARD(expand_input(eq + 1, &files));
         for (size_t j = before; j < files.n; j++)

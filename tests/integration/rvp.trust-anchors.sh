@@ -8,7 +8,8 @@
 # Attacks: a bundle without the trust anchors, an RVP not trusted for the
 # scheme, a manifest signed by another key on a fresh verifier, a swapped
 # trust-anchor set, a stale manifest, collateral past its nextUpdate, and
-# publishing a private key, a junk file or a CCA trust-anchor set.
+# publishing a private key, a junk file or a CCA trust-anchor set. CCA's
+# CPAK travels in an RV JSON set; an RVP not trusted for cca cannot endorse one.
 . "$(dirname "$0")/lib.bash"
 need_vectors
 S=$VECTORS/sevsnp
@@ -132,6 +133,42 @@ python3 -c "import sys; b=bytearray(open(sys.argv[1],'rb').read()); b[-5]^=1; op
 expect_exit 1 "a fresh verifier refuses a flipped VCEK set" -- snp s5
 expect_stderr "digest mismatch"
 cp "$T/vcek.keep" "$T/www/sets/$VCEK_SET"
+
+# ---- CCA: the CPAK travels in an RV JSON set (bound to its implementation-id
+# and instance-id), never as a bare trust-anchor set -----------------------------
+C=$VECTORS/cca
+python3 - "$C" "$T" <<'PY'
+import base64, json, sys
+v, t = sys.argv[1:]
+c = json.load(open(f"{v}/cca-good.json"))
+p, r = c["cca-platform-token"], c["cca-realm-delegated-token"]
+hx = lambda b64: base64.b64decode(b64).hex()
+cpak = json.load(open(f"{v}/cpak.ec.p256.jwk"))
+plat = {"scheme": "cca", "class-id": p["cca-platform-implementation-id"],
+        "measurements": [{"name": "config", "raw-value": hx(p["cca-platform-config"])}] +
+                        [{"name": s["measurement-type"], "version": s["version"],
+                          "digest": {"alg": "sha-256", "value": hx(s["measurement-value"])}}
+                         for s in p["cca-platform-sw-components"]]}
+key = {"scheme": "cca", "class-id": p["cca-platform-implementation-id"],
+       "instance-id": p["cca-platform-instance-id"], "keys": [{k: cpak[k] for k in ("kty", "crv", "x", "y")}]}
+realm = {"scheme": "cca", "class-id": r["cca-realm-initial-measurement"],
+         "measurements": [{"name": "rim", "raw-value": hx(r["cca-realm-initial-measurement"])},
+                          {"name": "rpv", "raw-value": hx(r["cca-realm-personalization-value"])}] +
+                         [{"name": f"rem{i}", "raw-value": hx(m)}
+                          for i, m in enumerate(r["cca-realm-extensible-measurements"])]}
+json.dump({"format": "vmesh-rv/1", "reference-values": [plat, key, realm]}, open(f"{t}/cca-rv.json", "w"))
+open(f"{t}/cca-nonce.hex", "w").write(hx(r["cca-realm-challenge"]))
+PY
+expect_exit 0 "publish the CCA RV JSON with its CPAK" -- publish --in "$T/in/rv.json" --in "$T/cca-rv.json" \
+    "${ALL_TA[@]}"
+cca() { # cca STATE SCHEMES
+    "$VMESH" appraise --rvp "acme,$URL,$T/rvp.pub$2" --state "$T/$1" --evidence "$C/cca-good.cbor" \
+        --nonce "$(cat "$T/cca-nonce.hex")" --key "$T/v.key"
+}
+expect_exit 0 "CCA token affirming with the CPAK from the bundle" -- cca s7 ""
+expect_stderr "cca: affirming instance-identity=2 configuration=2 executables=2 hardware=2"
+expect_exit 2 "an RVP not trusted for cca cannot endorse a CPAK" -- cca s8 ",sev-snp+tdx"
+expect_stderr "no trust anchor \(CPAK\)"
 
 # ---- stale: the manifest is past expires_at -----------------------------------
 publish --in "$T/in/rv.json" "${ALL_TA[@]}" --validity 1 >/dev/null || fail "publish --validity 1"
