@@ -133,6 +133,11 @@ void demo_argv_free(demo_argv *a);
 /* SIGINT/SIGTERM/SIGHUP set a flag (the demo then stops what it started). */
 void demo_signals_install(void);
 bool demo_interrupted(void);
+/* SIGUSR1 and SIGUSR2 as requests to the scenario (demo sase --keep:
+ * revoke and restore); demo_user_request returns the last one received,
+ * or 0, and forgets it. */
+void demo_user_signals_install(void);
+int demo_user_request(void);
 
 /* Starts argv (argv[0] a path, or a name looked up in PATH) as a child in
  * its own process group, with stdin from /dev/null and stdout+stderr to

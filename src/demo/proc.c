@@ -52,6 +52,32 @@ bool demo_interrupted(void)
     return interrupted != 0;
 }
 
+static volatile sig_atomic_t user_request;
+
+static void on_user_signal(int sig)
+{
+    user_request = sig;
+}
+
+void demo_user_signals_install(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_user_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGUSR2, &sa, NULL);
+}
+
+int demo_user_request(void)
+{
+    int sig = user_request;
+
+    user_request = 0;
+    return sig;
+}
+
 double demo_now_ms(void)
 {
     return (double)vmesh_time_mono_ns() / 1e6;

@@ -26,6 +26,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -702,12 +703,43 @@ static void say_dashboards(demo *d)
  * dashboard stay up until SIGINT or SIGTERM. */
 static void keep_up(demo *d)
 {
-    demo_say(&d->acc, "\n== Left up (--keep): Ctrl-C or SIGTERM stops everything\n");
+    demo_user_signals_install();
+    demo_say(&d->acc, "\n== Left up (--keep): Ctrl-C or SIGTERM stops everything; SIGUSR1 "
+                      "revokes the PoP's workload at the RVP, SIGUSR2 restores it (pid %ld)\n",
+             (long)getpid());
     say_dashboards(d);
+    for (int i = 0; i < d->opt.clients && i < 3; i++) {
+        char name[16];
+        demo_say(&d->acc, "   %s outbound http://127.0.0.1:%u/ -> PoP\n",
+                 client_name(i, name, sizeof(name)), (unsigned)d->cl[i].out_port);
+    }
     fflush(stdout);
     fflush(stderr);
-    while (!demo_interrupted())
+    while (!demo_interrupted()) {
+        int sig = demo_user_request();
+        double ms = -1, other = -1;
+        int n = 0;
+        if (sig == SIGUSR1 || sig == SIGUSR2) {
+            bool approve = sig == SIGUSR2;
+            demo_say(&d->acc, "\n== (--keep) %s: the RVP publishes epoch %d\n",
+                     approve ? "Restore" : "Revocation", d->epoch + 1);
+            if (publish_pop(d, approve, &ms, &n, &other) != VMESH_OK)
+                demo_say(&d->acc, "   publishing failed: %s\n", vmesh_err_detail());
+            else if (ms >= 0)
+                demo_say(&d->acc, "   every client %s the PoP %.0f ms after the publication; "
+                                  "then %d/%d %s\n",
+                         approve ? "admits" : "refuses", ms, n, d->opt.clients,
+                         approve ? "admitted" : "refused");
+            else
+                demo_say(&d->acc, "   NOT every client %s the PoP in time; then %d/%d %s\n",
+                         approve ? "admits" : "refuses", n, d->opt.clients,
+                         approve ? "admitted" : "refused");
+            fflush(stdout);
+            fflush(stderr);
+            continue;
+        }
         demo_sleep_ms(200);
+    }
 }
 
 static vmesh_err run_mode(demo *d, demo_mode m, int step)
