@@ -127,7 +127,24 @@ typedef struct {
     unsigned max_connections;     /* 0: 1024 */
     unsigned conn_timeout;        /* idle seconds per connection; 0: 30 */
     size_t max_body;              /* evidence bytes; 0: VMESH_SERVICE_MAX_BODY */
+    /* What one client (an IPv4 address, an IPv6 /64) may take (issue 12.6,
+     * docs/VERIFIER.md "Hostile clients"). 0: the default;
+     * VMESH_SERVICE_UNLIMITED: no limit (benchmarks where every client
+     * shares 127.0.0.1). Refusals are counted at GET /metrics. */
+    unsigned client_connections;  /* open connections; 0: 64 */
+    unsigned request_deadline;    /* seconds from accept (or the previous answer) until the
+                                   * whole request (headers and body) is in; bytes do not
+                                   * extend it; closed after; 0: 10 */
+    unsigned client_rate;         /* requests per second, then 429 + Retry-After; 0: 200 */
+    unsigned client_burst;        /* requests at once; 0: 2 x client_rate */
+    unsigned client_bytes;        /* body bytes per second, then 429; 0: 16 MiB */
 } vmesh_service_config;
+
+#define VMESH_SERVICE_UNLIMITED 0xffffffffu
+#define VMESH_SERVICE_DEFAULT_CLIENT_CONNECTIONS 64u
+#define VMESH_SERVICE_DEFAULT_REQUEST_DEADLINE 10u
+#define VMESH_SERVICE_DEFAULT_CLIENT_RATE 200u
+#define VMESH_SERVICE_DEFAULT_CLIENT_BYTES (16u * 1024u * 1024u)
 
 vmesh_err vmesh_service_new(const vmesh_service_config *cfg, vmesh_service **out) VMESH_WUR;
 void vmesh_service_free(vmesh_service *s); /* stops it first; NULL is fine */
@@ -155,6 +172,7 @@ typedef struct {
     vmesh_buf content_location;  /* "Content-Location" when len > 0 */
     vmesh_buf accept;            /* "Accept" (415) when len > 0 */
     const char *cache_control;   /* static string or NULL */
+    unsigned retry_after;        /* "Retry-After" seconds (429) when > 0 */
 } vmesh_service_response;
 
 void vmesh_service_response_init(vmesh_service_response *r);
@@ -175,7 +193,16 @@ void vmesh_service_stop(vmesh_service *s);
 
 typedef struct {
     uint64_t requests, sessions, verifications, problems, revoked;
+    /* HTTP layer (after start): open connections, clients with one open,
+     * connections accepted, and refusals: over the verifier's connection
+     * limit, over a client's, past the request deadline (closed), 429 for
+     * the request or byte budget, 413 for a body over the cap. */
+    uint64_t connections, clients, accepted;
+    uint64_t refused_connections, refused_client_connections, refused_deadline, refused_rate,
+            refused_bytes, refused_body;
 } vmesh_service_stats;
+/* The stats in the Prometheus text format (what GET /metrics answers). */
+vmesh_err vmesh_service_metrics(vmesh_service *s, vmesh_buf *out) VMESH_WUR;
 void vmesh_service_stats_get(vmesh_service *s, vmesh_service_stats *out);
 
 /* ---- client: a passport issuer over HTTP ------------------------------------- */

@@ -56,9 +56,23 @@ static void usage(FILE *f)
             "  --session-ttl SECS   session lifetime (default 150, as Veraison)\n"
             "  --validity SECS      EAR lifetime (default 3600)\n"
             "  --threads N          worker threads (default: online cores)\n"
-            "  --max-connections N  concurrent connections (default 1024)\n"
-            "  --timeout SECS       idle timeout per connection (default 30)\n"
-            "  --max-body BYTES     evidence size cap (default 1048576)\n"
+            "  --max-connections N  concurrent connections, all clients (default 1024)\n"
+            "  --timeout SECS       idle timeout per connection while an answer is sent\n"
+            "                       (default 30)\n"
+            "  --max-body BYTES     evidence size cap, else 413 (default 1048576)\n"
+            "Hostile clients (a client = an IPv4 address or an IPv6 /64; refusals are\n"
+            "counted in vmesh_verifier_refused_total{reason} at GET /metrics):\n"
+            "  --client-connections N|off  open connections per client; more are closed at\n"
+            "                       accept (default 64)\n"
+            "  --request-deadline SECS  time from accept (or the previous answer) to a whole\n"
+            "                       request, headers and body; slow bytes do not extend it;\n"
+            "                       then the connection is closed (default 10)\n"
+            "  --client-rate N|off  requests per second per client, then 429 with\n"
+            "                       Retry-After (default 200)\n"
+            "  --client-burst N     requests a client may send at once (default 2 x rate)\n"
+            "  --client-bytes N|off evidence bytes per second per client, then 429 with\n"
+            "                       Retry-After (default 16777216; the burst holds two\n"
+            "                       bodies at the cap)\n"
             "  --id NAME            replica name, sent in the Vmesh-Replica response header\n"
             "  -v, --verbose        log at debug level\n"
             "  --log-format FMT     text (default) or json: the log on stderr, one record per\n"
@@ -96,6 +110,9 @@ static int serve(int argc, char **argv)
         {"id", required_argument, NULL, 'i'},          {"verbose", no_argument, NULL, 'v'},
         {"bell-key", required_argument, NULL, 'b'},    {"help", no_argument, NULL, 'h'},
         {"check", no_argument, NULL, 'K'},             {"log-format", required_argument, NULL, 'L'},
+        {"client-connections", required_argument, NULL, 1001}, {"request-deadline", required_argument, NULL, 1002},
+        {"client-rate", required_argument, NULL, 1003},        {"client-burst", required_argument, NULL, 1004},
+        {"client-bytes", required_argument, NULL, 1005},
         {NULL, 0, NULL, 0},
     };
     const char *rv_files[MAX_RV], *rvps[MAX_RVP], *bell_paths[VMESH_BELL_MAX_BELLS];
@@ -104,6 +121,7 @@ static int serve(int argc, char **argv)
     const char *listen = "127.0.0.1:8080", *key_path = NULL, *corim_key_path = NULL, *state_dir = NULL;
     const char *session_key_path = NULL, *id = NULL;
     long poll = 30, ttl = 0, validity = 0, threads = 0, maxconn = 0, timeout = 0, max_body = 0;
+    long client_conns = 0, deadline = 0, client_rate = 0, client_burst = 0, client_bytes = 0;
     int c, ret = CLI_EXIT_ERROR, sig = 0;
     vmesh_err rc;
     vmesh_key *key = NULL, *corim_key = NULL;
@@ -171,7 +189,23 @@ static int serve(int argc, char **argv)
             NUM('C', maxconn, 1, 1000000, "--max-connections")
             NUM('o', timeout, 1, 3600, "--timeout")
             NUM('B', max_body, 1, 16L * 1024 * 1024, "--max-body")
+            NUM(1002, deadline, 1, 3600, "--request-deadline")
+            NUM(1004, client_burst, 1, 100000000L, "--client-burst")
 #undef NUM
+#define NUM_OFF(ch, var, lo, hi, name)                                                                 \
+    case ch:                                                                                           \
+        if (strcmp(optarg, "off") == 0) {                                                              \
+            var = (long)VMESH_SERVICE_UNLIMITED;                                                       \
+        } else if (!parse_num(optarg, lo, hi, &var)) {                                                 \
+            ret = cli_usage_error("verifier", "%s must be %ld..%ld or off, got \"%s\"", name, (long)(lo), \
+                                  (long)(hi), optarg);                                                 \
+            goto out;                                                                                  \
+        }                                                                                              \
+        break;
+            NUM_OFF(1001, client_conns, 1, 1000000, "--client-connections")
+            NUM_OFF(1003, client_rate, 1, 1000000, "--client-rate")
+            NUM_OFF(1005, client_bytes, 1, 1024L * 1024 * 1024, "--client-bytes")
+#undef NUM_OFF
         case 'h': usage(stdout); ret = CLI_EXIT_OK; goto out;
         default: ret = cli_usage_error("verifier", "unknown or incomplete option"); goto out;
         }
@@ -283,6 +317,11 @@ static int serve(int argc, char **argv)
     scfg.max_connections = (unsigned)maxconn;
     scfg.conn_timeout = (unsigned)timeout;
     scfg.max_body = (size_t)max_body;
+    scfg.client_connections = (unsigned)client_conns;
+    scfg.request_deadline = (unsigned)deadline;
+    scfg.client_rate = (unsigned)client_rate;
+    scfg.client_burst = (unsigned)client_burst;
+    scfg.client_bytes = (unsigned)client_bytes;
     if ((rc = vmesh_service_new(&scfg, &svc)) != VMESH_OK) {
         ret = cli_fail("verifier", rc, "service");
         goto out;
@@ -330,6 +369,13 @@ static int serve(int argc, char **argv)
                 (unsigned long long)st.requests, (unsigned long long)st.sessions,
                 (unsigned long long)st.verifications, (unsigned long long)st.problems,
                 (unsigned long long)st.revoked);
+        vmesh_log_status("vmesh verifier: %llu connections accepted; refused: %llu over the connection limit, "
+                         "%llu over a client's, %llu past the request deadline, %llu 429 (rate), %llu 429 "
+                         "(bytes), %llu 413",
+                         (unsigned long long)st.accepted, (unsigned long long)st.refused_connections,
+                         (unsigned long long)st.refused_client_connections,
+                         (unsigned long long)st.refused_deadline, (unsigned long long)st.refused_rate,
+                         (unsigned long long)st.refused_bytes, (unsigned long long)st.refused_body);
     }
     ret = CLI_EXIT_OK;
 out:

@@ -61,6 +61,7 @@ static const char *status_title(unsigned status)
     case 406: return "Not Acceptable";
     case 413: return "Request Entity Too Large";
     case 415: return "Unsupported Media Type";
+    case 429: return "Too Many Requests";
     case 500: return "Internal Server Error";
     case 503: return "Service Unavailable";
     default: return "Error";
@@ -200,6 +201,8 @@ vmesh_err vmesh_service_new(const vmesh_service_config *cfg, vmesh_service **out
     s = calloc(1, sizeof(*s));
     VMESH_ENSURE(s != NULL, VMESH_ERR_NOMEM, "out of memory");
     pthread_mutex_init(&s->revoke_lock, NULL);
+    pthread_mutex_init(&s->reaper_lock, NULL);
+    pthread_cond_init(&s->reaper_cv, NULL);
     s->verifier = cfg->verifier;
     s->ear_key = vmesh_crypto_key_ref(cfg->ear_key);
     s->ttl = cfg->session_ttl ? cfg->session_ttl : VMESH_SERVICE_DEFAULT_TTL;
@@ -218,6 +221,32 @@ vmesh_err vmesh_service_new(const vmesh_service_config *cfg, vmesh_service **out
     s->conn_timeout = cfg->conn_timeout ? cfg->conn_timeout : 30;
     s->max_body = cfg->max_body ? cfg->max_body : VMESH_SERVICE_MAX_BODY;
     VMESH_ENSURE(s->max_body <= 16 * VMESH_SERVICE_MAX_BODY, VMESH_ERR_ARG, "service: body cap over 16 MiB");
+    {
+        svc_limits_config *lc = &s->limits_cfg;
+        lc->max_connections = s->max_connections;
+        lc->client_connections = cfg->client_connections ? cfg->client_connections
+                                                         : VMESH_SERVICE_DEFAULT_CLIENT_CONNECTIONS;
+        lc->request_deadline = cfg->request_deadline ? cfg->request_deadline : VMESH_SERVICE_DEFAULT_REQUEST_DEADLINE;
+        VMESH_ENSURE(lc->request_deadline <= 3600, VMESH_ERR_ARG,
+                     "service: request deadline must be 1..3600 seconds, got %u", lc->request_deadline);
+        lc->client_rate = cfg->client_rate ? cfg->client_rate : VMESH_SERVICE_DEFAULT_CLIENT_RATE;
+        if (lc->client_rate == VMESH_SERVICE_UNLIMITED)
+            lc->client_burst = 1;
+        else if (cfg->client_burst != 0 && cfg->client_burst != VMESH_SERVICE_UNLIMITED)
+            lc->client_burst = cfg->client_burst;
+        else
+            lc->client_burst = lc->client_rate > 1000000u ? 2000000u : 2 * lc->client_rate;
+        lc->client_bytes = cfg->client_bytes ? cfg->client_bytes : VMESH_SERVICE_DEFAULT_CLIENT_BYTES;
+        /* Room for two bodies at the cap, so a full bucket always takes one. */
+        if (lc->client_bytes == VMESH_SERVICE_UNLIMITED) {
+            lc->client_bytes_burst = 1;
+        } else {
+            uint64_t b = 2 * (uint64_t)lc->client_bytes;
+            if (b < 2 * (uint64_t)s->max_body)
+                b = 2 * (uint64_t)s->max_body;
+            lc->client_bytes_burst = b > 0xfffffffeu ? 0xfffffffeu : (unsigned)b;
+        }
+    }
     VMESH_GUARD(build_media_types(s));
     VMESH_GUARD(build_well_known(s));
     *out = s;
@@ -232,6 +261,7 @@ void vmesh_service_free(vmesh_service *s)
     if (s == NULL)
         return;
     vmesh_service_stop(s);
+    svc_limits_free(s->limits);
     vmesh_crypto_key_free(s->ear_key);
     OPENSSL_cleanse(s->session_key, sizeof(s->session_key));
     free(s->replica_id);
@@ -240,6 +270,8 @@ void vmesh_service_free(vmesh_service *s)
     free(s->accept_header);
     free(s->listen);
     pthread_mutex_destroy(&s->revoke_lock);
+    pthread_mutex_destroy(&s->reaper_lock);
+    pthread_cond_destroy(&s->reaper_cv);
     free(s);
 }
 
@@ -250,6 +282,68 @@ void vmesh_service_stats_get(vmesh_service *s, vmesh_service_stats *out)
     out->verifications = atomic_load(&s->n_verifications);
     out->problems = atomic_load(&s->n_problems);
     out->revoked = atomic_load(&s->n_revoked);
+    out->connections = out->clients = out->accepted = 0;
+    out->refused_connections = out->refused_client_connections = out->refused_deadline = 0;
+    out->refused_rate = out->refused_bytes = out->refused_body = 0;
+    if (s->limits != NULL) {
+        svc_limits_stats ls;
+        svc_limits_get_stats(s->limits, &ls);
+        out->connections = ls.connections;
+        out->clients = ls.clients;
+        out->accepted = ls.accepted;
+        out->refused_connections = ls.refused[SVC_REFUSE_CONNECTIONS] + ls.refused[SVC_REFUSE_CLIENTS];
+        out->refused_client_connections = ls.refused[SVC_REFUSE_CLIENT_CONNECTIONS];
+        out->refused_deadline = ls.refused[SVC_REFUSE_DEADLINE];
+        out->refused_rate = ls.refused[SVC_REFUSE_CLIENT_RATE];
+        out->refused_bytes = ls.refused[SVC_REFUSE_CLIENT_BYTES];
+        out->refused_body = ls.refused[SVC_REFUSE_BODY];
+    }
+}
+
+vmesh_err vmesh_service_metrics(vmesh_service *s, vmesh_buf *out)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_service_stats st;
+    const svc_limits_config *lc = &s->limits_cfg;
+    static const char *const refused[] = {"connections", "client-connections", "deadline",
+                                          "client-rate", "client-bytes", "body-too-large"};
+    uint64_t rv[6];
+
+    vmesh_service_stats_get(s, &st);
+    rv[0] = st.refused_connections;
+    rv[1] = st.refused_client_connections;
+    rv[2] = st.refused_deadline;
+    rv[3] = st.refused_rate;
+    rv[4] = st.refused_bytes;
+    rv[5] = st.refused_body;
+    vmesh_buf_reset(out);
+#define M(name, type, help, val)                                                                        \
+    VMESH_GUARD(vmesh_buf_printf(out, "# HELP " name " " help "\n# TYPE " name " " type "\n" name " %llu\n", \
+                                 (unsigned long long)(val)))
+    M("vmesh_verifier_requests_total", "counter", "HTTP requests answered by the API handler.", st.requests);
+    M("vmesh_verifier_sessions_total", "counter", "Challenge-response sessions created.", st.sessions);
+    M("vmesh_verifier_verifications_total", "counter", "Evidence appraisals.", st.verifications);
+    M("vmesh_verifier_problems_total", "counter", "Problem (4xx/5xx) responses.", st.problems);
+    M("vmesh_verifier_sessions_deleted_total", "counter", "Sessions deleted.", st.revoked);
+    M("vmesh_verifier_connections", "gauge", "Open client connections.", st.connections);
+    M("vmesh_verifier_clients", "gauge", "Clients (IPv4 address or IPv6 /64) with an open connection.",
+      st.clients);
+    M("vmesh_verifier_connections_accepted_total", "counter", "Connections accepted.", st.accepted);
+    M("vmesh_verifier_connections_limit", "gauge", "The verifier's connection limit.", lc->max_connections);
+    M("vmesh_verifier_client_connections_limit", "gauge", "Connections per client (4294967295: none).",
+      lc->client_connections);
+    M("vmesh_verifier_request_deadline_seconds", "gauge", "Time to deliver a whole request.",
+      lc->request_deadline);
+    M("vmesh_verifier_client_rate_limit", "gauge", "Requests per second per client (4294967295: none).",
+      lc->client_rate);
+#undef M
+    VMESH_GUARD(vmesh_buf_printf(out, "# HELP vmesh_verifier_refused_total Connections and requests refused, by "
+                                      "reason.\n# TYPE vmesh_verifier_refused_total counter\n"));
+    for (size_t i = 0; i < sizeof(rv) / sizeof(rv[0]); i++)
+        VMESH_GUARD(vmesh_buf_printf(out, "vmesh_verifier_refused_total{reason=\"%s\"} %llu\n", refused[i],
+                                     (unsigned long long)rv[i]));
+out:
+    return rc;
 }
 
 /* ---- revocation (DELETE) ------------------------------------------------------ */

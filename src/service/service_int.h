@@ -10,6 +10,81 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+/* ---- per-client limits (limits.c) ---- */
+#define SVC_UNLIMITED 0xffffffffu
+
+typedef enum {
+    SVC_REFUSE_NONE = 0,
+    SVC_REFUSE_CONNECTIONS,        /* the verifier's connection limit */
+    SVC_REFUSE_CLIENT_CONNECTIONS, /* this client's connection limit */
+    SVC_REFUSE_DEADLINE,           /* request not delivered within the deadline: closed */
+    SVC_REFUSE_CLIENT_RATE,        /* 429: request budget */
+    SVC_REFUSE_CLIENT_BYTES,       /* 429: body-byte budget */
+    SVC_REFUSE_BODY,               /* 413: one body over the cap */
+    SVC_REFUSE_CLIENTS,            /* no room to track another client */
+    SVC_REFUSE_COUNT
+} svc_refuse;
+
+typedef struct {
+    unsigned max_connections;    /* all clients */
+    unsigned client_connections; /* per client; SVC_UNLIMITED: off */
+    unsigned request_deadline;   /* seconds from accept (or the previous answer) to a whole request */
+    unsigned client_rate;        /* requests per second; SVC_UNLIMITED: off */
+    unsigned client_burst;       /* requests */
+    unsigned client_bytes;       /* body bytes per second; SVC_UNLIMITED: off */
+    unsigned client_bytes_burst; /* bytes */
+} svc_limits_config;
+
+/* A client: an IPv4 address, or an IPv6 /64, as an IPv6 address. */
+typedef struct {
+    uint8_t a[16];
+} svc_client_key;
+
+struct svc_client;
+typedef struct svc_conn {
+    struct svc_conn *prev, *next;
+    struct svc_client *client;
+    int fd;
+    uint64_t deadline_ms; /* monotonic ms; 0: none (the request is in) */
+    bool killed;
+} svc_conn;
+
+typedef struct svc_limits svc_limits;
+
+typedef struct {
+    uint64_t connections, clients, tracked, accepted;
+    uint64_t refused[SVC_REFUSE_COUNT];
+} svc_limits_stats;
+
+struct sockaddr;
+void svc_client_key_from(const struct sockaddr *sa, svc_client_key *k);
+void svc_client_key_str(const svc_client_key *k, char *out, size_t n);
+const char *svc_refuse_name(svc_refuse r);
+vmesh_err svc_limits_new(const svc_limits_config *cfg, svc_limits **out) VMESH_WUR;
+void svc_limits_free(svc_limits *l);
+const svc_limits_config *svc_limits_cfg(const svc_limits *l);
+/* At accept: may this client open one more connection? (counts refusals) */
+svc_refuse svc_limits_admit(svc_limits *l, const svc_client_key *k);
+/* Registers an accepted connection (its deadline starts); checks the
+ * limits again. *out is NULL on refusal. */
+svc_refuse svc_limits_open(svc_limits *l, const svc_client_key *k, int fd, uint64_t now_ms, svc_conn **out);
+/* Before the connection's socket is closed. NULL is fine. */
+void svc_limits_close(svc_limits *l, svc_conn *sc);
+/* Headers are in: charges one request and the declared body bytes;
+ * on refusal *retry_after is the seconds until the budget allows it. */
+svc_refuse svc_limits_request(svc_limits *l, svc_conn *sc, uint64_t bytes, uint64_t now_ms, unsigned *retry_after);
+/* Charges body bytes not declared up front (chunked); does not count. */
+svc_refuse svc_limits_bytes(svc_limits *l, svc_conn *sc, uint64_t bytes, uint64_t now_ms, unsigned *retry_after);
+void svc_limits_count(svc_limits *l, svc_refuse r);
+/* now_ms 0: the request is in (no deadline); else the next request's
+ * deadline starts at now_ms. */
+void svc_limits_arm(svc_limits *l, svc_conn *sc, uint64_t now_ms);
+/* Calls kill(fd) once for each connection past its deadline; returns how many. */
+size_t svc_limits_reap(svc_limits *l, uint64_t now_ms, void (*kill)(int fd, void *ctx), void *ctx);
+void svc_limits_get_stats(svc_limits *l, svc_limits_stats *out);
+/* The client of a connection (all zeros for NULL). */
+const svc_client_key *svc_conn_client(const svc_conn *sc);
+
 #define REVOKE_SLOTS 4096
 #define REVOKE_PROBE 8
 
@@ -36,6 +111,14 @@ struct vmesh_service {
     char *listen;
     unsigned threads, max_connections, conn_timeout;
     size_t max_body;
+    svc_limits_config limits_cfg;
+    svc_limits *limits;   /* while started */
+    pthread_t reaper;
+    bool reaper_running;
+    pthread_mutex_t reaper_lock;
+    pthread_cond_t reaper_cv;
+    bool reaper_stop;
+    _Atomic uint64_t refuse_logged_ms[SVC_REFUSE_COUNT]; /* one warning per reason per 10 s */
     void *daemon; /* struct MHD_Daemon * */
     uint16_t port;
     _Atomic uint64_t n_requests, n_sessions, n_verifications, n_problems, n_revoked;
