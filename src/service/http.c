@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -382,6 +383,20 @@ vmesh_err vmesh_service_start(vmesh_service *s)
     VMESH_ENSURE(s->daemon == NULL, VMESH_ERR_STATE, "service already started");
     if (s->limits == NULL)
         VMESH_GUARD(svc_limits_new(&s->limits_cfg, &s->limits));
+    {
+        /* Room for every connection the limits admit (and those refused
+         * at accept, open for a moment), or a flood starves accept(). */
+        struct rlimit rl;
+        rlim_t want = (rlim_t)s->max_connections + 256;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want) {
+            rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+            if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < want)
+                vmesh_log(VMESH_LOG_WARN,
+                          "verifier: open files limited to %llu, below the %u connections allowed plus 256; "
+                          "raise ulimit -n or lower --max-connections",
+                          (unsigned long long)rl.rlim_cur, s->max_connections);
+        }
+    }
     /* Our own socket, so a busy port or a foreign address gets a reason. */
     VMESH_GUARD(vmesh_net_listen(s->listen, 1024, 0, &fd));
     VMESH_ENSURE(fstat(fd, &st) == 0, VMESH_ERR_IO, "fstat: %s", strerror(errno));
