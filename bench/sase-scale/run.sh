@@ -104,7 +104,8 @@ start_verifier() { # start_verifier [taskset prefix...]
     rm -rf vstate
     "$@" "$VMESH" verifier serve --listen "127.0.0.1:$VER_PORT" --key ear.pem \
         --rvp "fleet,http://127.0.0.1:$RVP_PORT,rvp.pub" --state-dir vstate --poll 1 \
-        --threads "${VER_THREADS:-2}" --max-connections 4096 >verifier.log 2>&1 &
+        --threads "${VER_THREADS:-2}" --max-connections 4096 \
+        --client-connections off --client-rate off --client-bytes off >verifier.log 2>&1 &
     VER_PID=$!
     PIDS+=("$VER_PID")
     wait_port "$VER_PORT" || { echo "bench/sase-scale: verifier did not start"; cat verifier.log; exit 1; }

@@ -52,7 +52,7 @@ done
 NONCE0=$(python3 -c 'import base64,sys; s=open(sys.argv[1]).read().strip(); print(base64.urlsafe_b64decode(s+"="*(-len(s)%4)).hex())' ev/nonce-0.txt)
 
 PIN1="taskset -c 0"; PIN2="taskset -c 0,1"; command -v taskset >/dev/null || { PIN1=; PIN2=; }
-$PIN2 "$VMESH" verifier serve --listen 127.0.0.1:0 --threads 2 --key ear.pem --rv rv.json 2>serve.log &
+$PIN2 "$VMESH" verifier serve --listen 127.0.0.1:0 --threads 2 --key ear.pem --rv rv.json --client-connections off --client-rate off --client-bytes off 2>serve.log &
 SPID=$!
 for _ in $(seq 100); do PORT=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' serve.log); [ -n "$PORT" ] && break; sleep 0.1; done
 [ -n "${PORT:-}" ] || { echo "bench/verifier: the service did not start"; cat serve.log; exit 1; }

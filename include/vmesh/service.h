@@ -135,7 +135,7 @@ typedef struct {
     unsigned request_deadline;    /* seconds from accept (or the previous answer) until the
                                    * whole request (headers and body) is in; bytes do not
                                    * extend it; closed after; 0: 10 */
-    unsigned client_rate;         /* requests per second, then 429 + Retry-After; 0: 200 */
+    unsigned client_rate;         /* requests per second, then 429 + Retry-After; 0: 500 */
     unsigned client_burst;        /* requests at once; 0: 2 x client_rate */
     unsigned client_bytes;        /* body bytes per second, then 429; 0: 16 MiB */
 } vmesh_service_config;
@@ -143,7 +143,7 @@ typedef struct {
 #define VMESH_SERVICE_UNLIMITED 0xffffffffu
 #define VMESH_SERVICE_DEFAULT_CLIENT_CONNECTIONS 64u
 #define VMESH_SERVICE_DEFAULT_REQUEST_DEADLINE 10u
-#define VMESH_SERVICE_DEFAULT_CLIENT_RATE 200u
+#define VMESH_SERVICE_DEFAULT_CLIENT_RATE 500u
 #define VMESH_SERVICE_DEFAULT_CLIENT_BYTES (16u * 1024u * 1024u)
 
 vmesh_err vmesh_service_new(const vmesh_service_config *cfg, vmesh_service **out) VMESH_WUR;

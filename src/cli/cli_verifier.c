@@ -68,7 +68,7 @@ static void usage(FILE *f)
             "                       request, headers and body; slow bytes do not extend it;\n"
             "                       then the connection is closed (default 10)\n"
             "  --client-rate N|off  requests per second per client, then 429 with\n"
-            "                       Retry-After (default 200)\n"
+            "                       Retry-After (default 500)\n"
             "  --client-burst N     requests a client may send at once (default 2 x rate)\n"
             "  --client-bytes N|off evidence bytes per second per client, then 429 with\n"
             "                       Retry-After (default 16777216; the burst holds two\n"
