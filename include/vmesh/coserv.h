@@ -1,0 +1,102 @@
+/*
+ * vmesh coserv: CoSERV (draft-ietf-rats-coserv-07, Concise Selector for
+ * Endorsements and Reference Values) requests and result sets in CBOR, the
+ * one CoSERV codec of the project. This is the parser and writer only;
+ * serving and consuming CoSERV (issue 14.3) build on it.
+ *
+ *   coserv = { 0: profile, 1: query, ? 2: results }
+ *   profile = text (a URI) / #6.111(bytes) (an OID)
+ *   query = { 0: artifact-type (0 endorsed-values, 1 trust-anchors,
+ *                               2 reference-values),
+ *             1: environment-selector, 2: result-type (0 collected
+ *             material, 1 source material, 2 both) }
+ *   environment-selector = exactly one of
+ *             { 0: [+ [class-map, ? measurements]] }     class
+ *             { 1: [+ [instance-id, ? measurements]] }   instance
+ *             { 2: [+ [group-id, ? measurements]] }      group
+ *   results = { ..., 10: #6.0(tdate) expiry } (the result set proper is
+ *             kept as its bytes here)
+ *
+ * Decoding is strict: definite lengths, integer keys only, no unknown or
+ * duplicate key, no trailing bytes, at most VMESH_COSERV_MAX_SELECTORS
+ * selector entries, a class-map only with CoMID keys 0..4 of their types.
+ * Selector items and measurements are kept as their encoded bytes (borrowed
+ * from the input) and written back as they came, so a deterministic input
+ * re-encodes byte for byte. CBOR goes through src/cbor.
+ */
+#ifndef VMESH_COSERV_H
+#define VMESH_COSERV_H
+
+#include "vmesh/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+VMESH_API_BEGIN
+
+#define VMESH_COSERV_MEDIA_TYPE "application/coserv+cbor"
+#define VMESH_COSERV_MAX_SELECTORS 64
+#define VMESH_COSERV_MAX ((size_t)64 * 1024)   /* one encoded request or result */
+#define VMESH_COSERV_MAX_PROFILE 256
+
+typedef enum {
+    VMESH_COSERV_ENDORSED_VALUES = 0,
+    VMESH_COSERV_TRUST_ANCHORS = 1,
+    VMESH_COSERV_REFERENCE_VALUES = 2,
+} vmesh_coserv_artifact;
+
+typedef enum {
+    VMESH_COSERV_COLLECTED = 0,
+    VMESH_COSERV_SOURCE = 1,
+    VMESH_COSERV_BOTH = 2,
+} vmesh_coserv_result_type;
+
+typedef enum {
+    VMESH_COSERV_SEL_CLASS = 0,
+    VMESH_COSERV_SEL_INSTANCE = 1,
+    VMESH_COSERV_SEL_GROUP = 2,
+} vmesh_coserv_selector_kind;
+
+/* A span of the input: one encoded CBOR item (n == 0: absent). */
+typedef struct {
+    const uint8_t *p;
+    size_t n;
+} vmesh_coserv_raw;
+
+typedef struct {
+    vmesh_coserv_raw item;          /* class-map, instance id or group id */
+    vmesh_coserv_raw measurements;  /* optional */
+} vmesh_coserv_selector;
+
+typedef struct {
+    /* profile: a URI (text) or an OID (tag 111 bytes) */
+    bool profile_is_oid;
+    char profile[VMESH_COSERV_MAX_PROFILE + 1];   /* text profile, NUL-terminated */
+    uint8_t profile_oid[VMESH_COSERV_MAX_PROFILE];
+    size_t profile_oid_len;
+    vmesh_coserv_artifact artifact;
+    vmesh_coserv_selector_kind kind;
+    size_t nsel;
+    vmesh_coserv_selector sel[VMESH_COSERV_MAX_SELECTORS];
+    vmesh_coserv_result_type result_type;
+    /* results (key 2), when present: the encoded map and its expiry */
+    vmesh_coserv_raw results;
+    int64_t expiry;                 /* seconds since the epoch; 0 without results */
+} vmesh_coserv;
+
+/* Decodes one CoSERV data item (the bytes must outlive *out). */
+vmesh_err vmesh_coserv_decode(const uint8_t *p, size_t n, vmesh_coserv *out) VMESH_WUR;
+/* Decodes the base64url form a query takes in a request path
+ * (".../coserv/{query}"). buf receives the CBOR, which *out borrows. */
+vmesh_err vmesh_coserv_decode_b64url(const char *s, size_t n, vmesh_buf *buf, vmesh_coserv *out) VMESH_WUR;
+/* Writes c as deterministic CBOR (keys in order, the kept items as they
+ * are); out is reset first. */
+vmesh_err vmesh_coserv_encode(const vmesh_coserv *c, vmesh_buf *out) VMESH_WUR;
+/* "endorsed-values", "trust-anchors", "reference-values". */
+const char *vmesh_coserv_artifact_name(vmesh_coserv_artifact a);
+
+VMESH_API_END
+#ifdef __cplusplus
+}
+#endif
+#endif
