@@ -82,6 +82,8 @@ static void usage(FILE *f, const char *name)
             "  --iak KEY --claims JSON   psa-sim IAK and claims template\n"
             "  --measure NAME=FILE       psa-sim measured component (repeatable)\n"
             "  --tcti T --ak-handle H --pcrs SPEC  tpm2 (with --platform tpm2): TCTI, AK handle, PCRs\n"
+            "  --platform-opt KEY=VALUE  any option of the platform's attester (`vmesh attest NAME\n"
+            "                            --help`), e.g. cpak=FILE for --platform cca-sim (repeatable)\n"
             "  --attest-mode MODE        a mode we produce: epoch-fresh, fresh, passport (repeatable;\n"
             "                            default: every mode we can)\n"
             "  --passport-key KEY        sign our own passport EARs with KEY (local verifier; until a\n"
@@ -143,7 +145,7 @@ static int parse(peer_opts *o, int argc, char **argv, int *exit_now)
         {"message", required_argument, NULL, 'm'},    {"resume", required_argument, NULL, 'R'},
         {"no-attest", no_argument, NULL, 'N'},        {"plain", no_argument, NULL, 'L'},        {"ak-rotate", required_argument, NULL, 'A'},
         {"tcti", required_argument, NULL, 0x101},     {"ak-handle", required_argument, NULL, 0x102},
-        {"pcrs", required_argument, NULL, 0x103},
+        {"pcrs", required_argument, NULL, 0x103},     {"platform-opt", required_argument, NULL, 0x104},
         {"reattest", no_argument, NULL, 0x110},       {"reattest-every", required_argument, NULL, 0x111},
         {"reattest-on-tick", no_argument, NULL, 0x112}, {"reattest-deadline-ms", required_argument, NULL, 0x113},
         {"hold-ms", required_argument, NULL, 0x114},  {"interval-ms", required_argument, NULL, 0x115},
@@ -169,6 +171,15 @@ static int parse(peer_opts *o, int argc, char **argv, int *exit_now)
         case 0x101: if (add_kv(o, "tcti", optarg)) return 1; break;
         case 0x102: if (add_kv(o, "ak-handle", optarg)) return 1; break;
         case 0x103: if (add_kv(o, "pcrs", optarg)) return 1; break;
+        case 0x104: {
+            char *eq = strchr(optarg, '=');
+            if (eq == NULL || eq == optarg)
+                return cli_usage_error(o->name, "--platform-opt takes KEY=VALUE, got \"%s\"", optarg);
+            *eq = '\0';
+            if (add_kv(o, optarg, eq + 1))
+                return 1;
+            break;
+        }
         case 'a': {
             vmesh_mode m;
             if (vmesh_mode_parse(optarg, &m) != VMESH_OK || m == VMESH_MODE_NONE)
