@@ -28,6 +28,7 @@
 #define VMESH_COSERV_H
 
 #include "vmesh/core.h"
+#include "vmesh/rv.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -92,6 +93,20 @@ vmesh_err vmesh_coserv_decode_b64url(const char *s, size_t n, vmesh_buf *buf, vm
 /* Writes c as deterministic CBOR (keys in order, the kept items as they
  * are); out is reset first. */
 vmesh_err vmesh_coserv_encode(const vmesh_coserv *c, vmesh_buf *out) VMESH_WUR;
+/* Loads the reference values of c's result set (rvq: reference-value
+ * quads, each [environment-map, [+ measurement-map]]) into s under
+ * `scheme` (the caller maps the CoSERV profile to a vmesh scheme). Refused:
+ * no result set, a result set past its expiry at `now`, result kinds other
+ * than rvq, an environment without a class-id (tag 560 bytes, 37 UUID or
+ * 111 OID; vendor, model, layer and index are not matched), and any mval
+ * key vmesh cannot honour (only 0 version-map, 2 digests, 4 raw-value and
+ * 11 name: ignoring a constraint such as an SVN would widen the reference
+ * value). Digests of an algorithm vmesh does not know (other than
+ * sha-256/384/512) are refused, as are digests of the wrong length. The
+ * quads' authorities are not checked here (the result set's signature is
+ * the caller's). All or nothing: s is unchanged on error. */
+vmesh_err vmesh_coserv_load_results(const vmesh_coserv *c, vmesh_rv_store *s, const char *scheme,
+                                    int64_t now) VMESH_WUR;
 /* "endorsed-values", "trust-anchors", "reference-values". */
 const char *vmesh_coserv_artifact_name(vmesh_coserv_artifact a);
 

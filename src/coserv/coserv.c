@@ -366,3 +366,230 @@ const char *vmesh_coserv_artifact_name(vmesh_coserv_artifact a)
     }
     return NULL;
 }
+
+/* ---- result sets into the RV store ---------------------------------------- */
+
+#define MAX_QUADS 1024
+#define MAX_MEAS 256
+
+/* A tagged identifier: #6.560(bytes), #6.37(16-byte UUID), #6.111(OID),
+ * #6.550(UEID): its bytes. */
+static vmesh_err read_tagged_id(vmesh_cbor *r, const uint8_t **p, size_t *n, const char *field)
+{
+    vmesh_err rc = VMESH_OK;
+    uint64_t tag;
+
+    VMESH_GUARD(vmesh_cbor_read_tag(r, &tag, field));
+    VMESH_ENSURE(tag == 560 || tag == 37 || tag == 111 || tag == 550, VMESH_ERR_UNSUPPORTED,
+                 WHAT ": %s has tag %llu (supported: 560 bytes, 37 UUID, 111 OID, 550 UEID)", field,
+                 (unsigned long long)tag);
+    VMESH_GUARD(vmesh_cbor_read_bstr(r, VMESH_RV_MAX_ID, p, n, field));
+    VMESH_ENSURE(*n > 0 && (tag != 37 || *n == 16), VMESH_ERR_PARSE, WHAT ": %s is %zu bytes", field, *n);
+out:
+    return rc;
+}
+
+static vmesh_err read_env(vmesh_cbor *r, vmesh_rv_env *env)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_cbor m, cm;
+    uint64_t pairs, cpairs;
+
+    VMESH_GUARD(vmesh_cbor_enter(r, 5, &m, &pairs, 3, "environment-map"));
+    for (uint64_t k = 0; k < pairs; k++) {
+        int64_t key;
+        bool is_int;
+
+        VMESH_GUARD(vmesh_cbor_read_int_key(&m, &key, &is_int));
+        VMESH_ENSURE(is_int && key >= 0 && key <= 1, VMESH_ERR_UNSUPPORTED,
+                     WHAT ": environment-map key %lld is not supported (0 class, 1 instance)", (long long)key);
+        if (key == 1) {
+            VMESH_GUARD(read_tagged_id(&m, &env->instance_id, &env->instance_id_len, "instance"));
+            continue;
+        }
+        VMESH_GUARD(vmesh_cbor_enter(&m, 5, &cm, &cpairs, 5, "class-map"));
+        for (uint64_t j = 0; j < cpairs; j++) {
+            int64_t ck;
+            bool ci;
+            VMESH_GUARD(vmesh_cbor_read_int_key(&cm, &ck, &ci));
+            if (ci && ck == 0)
+                VMESH_GUARD(read_tagged_id(&cm, &env->class_id, &env->class_id_len, "class-id"));
+            else
+                VMESH_GUARD(vmesh_cbor_skip(&cm)); /* vendor, model, layer, index: not matched */
+        }
+    }
+    VMESH_ENSURE(env->class_id_len > 0, VMESH_ERR_UNSUPPORTED,
+                 WHAT ": a reference triple's environment has no class-id; vmesh keys reference values by it");
+out:
+    return rc;
+}
+
+static vmesh_err add_digest(vmesh_rv_store *s, const vmesh_rv_env *env, vmesh_rv_measurement *m, vmesh_cbor *d)
+{
+    vmesh_err rc = VMESH_OK;
+    uint64_t n, alg;
+
+    VMESH_GUARD(vmesh_cbor_read_array(d, &n, 2, "digest"));
+    VMESH_ENSURE(n == 2, VMESH_ERR_PARSE, WHAT ": a digest is [alg, value]");
+    VMESH_GUARD(vmesh_cbor_read_uint(d, &alg, "digest algorithm"));
+    VMESH_ENSURE(alg == VMESH_HASH_SHA256 || alg == VMESH_HASH_SHA384 || alg == VMESH_HASH_SHA512,
+                 VMESH_ERR_UNSUPPORTED,
+                 WHAT ": measurement %s: digest algorithm %llu is not supported (1 sha-256, 7 sha-384, 8 sha-512)",
+                 m->name, (unsigned long long)alg);
+    VMESH_GUARD(vmesh_cbor_read_bstr(d, VMESH_RV_MAX_DIGEST, &m->digest, &m->digest_len, "digest value"));
+    m->digest_alg = (int)alg;
+    VMESH_GUARD(vmesh_rv_add_measurement(s, env, m));
+out:
+    return rc;
+}
+
+static vmesh_err read_measurement(vmesh_cbor *r, vmesh_rv_store *s, const vmesh_rv_env *env)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_cbor mm, mv, digests, raw;
+    uint64_t pairs, vpairs, nd = 0;
+    bool have_mval = false, have_digests = false, have_raw = false;
+    vmesh_rv_measurement m;
+    char name[VMESH_RV_MAX_NAME + 1] = "", version[VMESH_RV_MAX_NAME + 1] = "";
+    const char *sp;
+    size_t sn;
+
+    memset(&m, 0, sizeof(m));
+    VMESH_GUARD(vmesh_cbor_enter(r, 5, &mm, &pairs, 3, "measurement-map"));
+    for (uint64_t k = 0; k < pairs; k++) {
+        int64_t key;
+        bool is_int;
+
+        VMESH_GUARD(vmesh_cbor_read_int_key(&mm, &key, &is_int));
+        VMESH_ENSURE(is_int && key == 1, VMESH_ERR_UNSUPPORTED,
+                     WHAT ": measurement-map key %lld is not supported (only 1 mval)", (long long)key);
+        VMESH_GUARD(dup_key(&have_mval, key, "a measurement-map"));
+        VMESH_GUARD(vmesh_cbor_enter(&mm, 5, &mv, &vpairs, 8, "mval"));
+        for (uint64_t j = 0; j < vpairs; j++) {
+            int64_t vk;
+            bool vi;
+            VMESH_GUARD(vmesh_cbor_read_int_key(&mv, &vk, &vi));
+            if (vi && vk == 11) {
+                VMESH_GUARD(vmesh_cbor_read_tstr(&mv, VMESH_RV_MAX_NAME, &sp, &sn, "name"));
+                memcpy(name, sp, sn);
+                name[sn] = '\0';
+            } else if (vi && vk == 0) {
+                vmesh_cbor vm;
+                uint64_t vmp;
+                int64_t vmk;
+                bool vmi;
+                VMESH_GUARD(vmesh_cbor_enter(&mv, 5, &vm, &vmp, 1, "version-map"));
+                VMESH_ENSURE(vmp == 1, VMESH_ERR_UNSUPPORTED,
+                             WHAT ": a version-map with a version-scheme is not supported");
+                VMESH_GUARD(vmesh_cbor_read_int_key(&vm, &vmk, &vmi));
+                VMESH_ENSURE(vmi && vmk == 0, VMESH_ERR_PARSE, WHAT ": version-map key is not 0 (version)");
+                VMESH_GUARD(vmesh_cbor_read_tstr(&vm, VMESH_RV_MAX_NAME, &sp, &sn, "version"));
+                memcpy(version, sp, sn);
+                version[sn] = '\0';
+            } else if (vi && vk == 2) {
+                VMESH_GUARD(vmesh_cbor_enter(&mv, 4, &digests, &nd, MAX_MEAS, "digests"));
+                VMESH_ENSURE(nd > 0, VMESH_ERR_PARSE, WHAT ": empty digests");
+                have_digests = true;
+            } else if (vi && vk == 4) {
+                VMESH_GUARD(vmesh_cbor_read_item(&mv, &raw));
+                have_raw = true;
+            } else {
+                VMESH_FAIL(VMESH_ERR_UNSUPPORTED,
+                           WHAT ": mval key %lld is not supported (0 version, 2 digests, 4 raw-value, 11 name): "
+                           "ignoring it would widen the reference value",
+                           (long long)vk);
+            }
+        }
+    }
+    VMESH_ENSURE(have_mval && name[0] != '\0', VMESH_ERR_UNSUPPORTED,
+                 WHAT ": a measurement without a name (mval key 11); vmesh matches components by name");
+    VMESH_ENSURE(have_digests != have_raw, VMESH_ERR_UNSUPPORTED,
+                 WHAT ": measurement %s needs exactly one of digests and raw-value", name);
+    m.name = name;
+    m.version = version[0] ? version : NULL;
+    if (have_raw) {
+        uint64_t tag;
+        vmesh_cbor_head h;
+        VMESH_GUARD(vmesh_cbor_peek(&raw, &h));
+        if (h.major == 6) {
+            VMESH_GUARD(vmesh_cbor_read_tag(&raw, &tag, "raw-value"));
+            VMESH_ENSURE(tag == 560, VMESH_ERR_UNSUPPORTED, WHAT ": raw-value tag %llu (expected 560 bytes)",
+                         (unsigned long long)tag);
+        }
+        VMESH_GUARD(vmesh_cbor_read_bstr(&raw, VMESH_RV_MAX_DIGEST, &m.digest, &m.digest_len, "raw-value"));
+        VMESH_GUARD(vmesh_rv_add_measurement(s, env, &m));
+    } else {
+        for (uint64_t i = 0; i < nd; i++)
+            VMESH_GUARD(add_digest(s, env, &m, &digests));
+    }
+out:
+    return rc;
+}
+
+vmesh_err vmesh_coserv_load_results(const vmesh_coserv *c, vmesh_rv_store *s, const char *scheme, int64_t now)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_rv_store *scratch = NULL;
+    vmesh_cbor r, res, quads;
+    uint64_t pairs, nq = 0;
+
+    VMESH_ENSURE(c != NULL && s != NULL && scheme != NULL, VMESH_ERR_ARG, WHAT ": missing argument");
+    VMESH_ENSURE(c->results.n > 0, VMESH_ERR_NOT_FOUND, WHAT ": the answer carries no result set");
+    VMESH_ENSURE(now < c->expiry, VMESH_ERR_EXPIRED, WHAT ": the result set expired at %lld (now %lld)",
+                 (long long)c->expiry, (long long)now);
+    VMESH_ENSURE(c->artifact == VMESH_COSERV_REFERENCE_VALUES, VMESH_ERR_UNSUPPORTED,
+                 WHAT ": a result set of %s; only reference-values load into the RV store",
+                 vmesh_coserv_artifact_name(c->artifact));
+    VMESH_GUARD(vmesh_rv_store_new(&scratch));
+    vmesh_cbor_init(&r, c->results.p, c->results.n, WHAT, 0);
+    VMESH_GUARD(vmesh_cbor_enter(&r, 5, &res, &pairs, 16, "results"));
+    for (uint64_t k = 0; k < pairs; k++) {
+        int64_t key;
+        bool is_int;
+
+        VMESH_GUARD(vmesh_cbor_read_int_key(&res, &key, &is_int));
+        if (is_int && key == 10) {
+            VMESH_GUARD(vmesh_cbor_skip(&res)); /* expiry: decoded already */
+            continue;
+        }
+        VMESH_ENSURE(is_int && key == 0, VMESH_ERR_UNSUPPORTED,
+                     WHAT ": result-set key %lld is not supported (0 rvq, 10 expiry)", (long long)key);
+        VMESH_GUARD(vmesh_cbor_enter(&res, 4, &quads, &nq, MAX_QUADS, "rvq"));
+        for (uint64_t q = 0; q < nq; q++) {
+            vmesh_cbor quad, triple, meas;
+            uint64_t qp, tn, nm;
+            bool have_triple = false;
+
+            VMESH_GUARD(vmesh_cbor_enter(&quads, 5, &quad, &qp, 2, "refval-quad"));
+            for (uint64_t j = 0; j < qp; j++) {
+                int64_t qk;
+                bool qi;
+                VMESH_GUARD(vmesh_cbor_read_int_key(&quad, &qk, &qi));
+                VMESH_ENSURE(qi && (qk == 1 || qk == 2), VMESH_ERR_PARSE,
+                             WHAT ": refval-quad key %lld (1 authorities, 2 reference-triple)", (long long)qk);
+                if (qk == 1) {
+                    VMESH_GUARD(vmesh_cbor_skip(&quad));
+                    continue;
+                }
+                vmesh_rv_env env;
+                memset(&env, 0, sizeof(env));
+                env.scheme = scheme;
+                VMESH_GUARD(vmesh_cbor_enter(&quad, 4, &triple, &tn, 2, "reference-triple"));
+                VMESH_ENSURE(tn == 2, VMESH_ERR_PARSE, WHAT ": a reference-triple is [environment, measurements]");
+                VMESH_GUARD(read_env(&triple, &env));
+                VMESH_GUARD(vmesh_cbor_enter(&triple, 4, &meas, &nm, MAX_MEAS, "measurements"));
+                VMESH_ENSURE(nm > 0, VMESH_ERR_PARSE, WHAT ": a reference-triple without measurements");
+                for (uint64_t i = 0; i < nm; i++)
+                    VMESH_GUARD(read_measurement(&meas, scratch, &env));
+                have_triple = true;
+            }
+            VMESH_ENSURE(have_triple, VMESH_ERR_PARSE, WHAT ": refval-quad %llu has no reference-triple",
+                         (unsigned long long)q);
+        }
+    }
+    VMESH_ENSURE(nq > 0, VMESH_ERR_NOT_FOUND, WHAT ": the result set holds no reference values (rvq)");
+    VMESH_GUARD(vmesh_rv_store_merge(s, scratch));
+out:
+    vmesh_rv_store_free(scratch);
+    return rc;
+}

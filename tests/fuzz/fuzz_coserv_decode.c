@@ -1,6 +1,7 @@
 /* Fuzz target: the CoSERV codec (draft-ietf-rats-coserv-07). Property:
  * whatever decodes re-encodes, and the re-encoding decodes to the same
- * request and re-encodes identically; never crash or leak. */
+ * request and re-encodes identically; a result set loads into an RV store
+ * or is refused; never crash or leak. */
 #include "vmesh/coserv.h"
 
 #include <string.h>
@@ -20,6 +21,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (a.len != b.len || memcmp(a.data, b.data, a.len) != 0 || c.nsel != c2.nsel || c.expiry != c2.expiry ||
             c.artifact != c2.artifact || c.kind != c2.kind)
             __builtin_trap();
+        if (c.results.n > 0) {
+            vmesh_rv_store *s = NULL;
+            if (vmesh_rv_store_new(&s) == VMESH_OK &&
+                vmesh_coserv_load_results(&c, s, "fuzz", 0) != VMESH_OK && vmesh_rv_store_size(s) != 0)
+                __builtin_trap(); /* all or nothing */
+            vmesh_rv_store_free(s);
+        }
     }
     if (vmesh_coserv_decode_b64url((const char *)data, size, &raw, &c) == VMESH_OK && c.nsel == 0)
         __builtin_trap();

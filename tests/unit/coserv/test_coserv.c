@@ -142,12 +142,87 @@ static void b64url_only(void **state)
     vmesh_buf_free(&buf);
 }
 
+/* Result sets into the RV store. GOOD: an rvq with class-id 560(00112233),
+ * "Component A" with a sha-256 and a sha-384 digest (two alternatives) and
+ * "cfg" with a raw value, expiry 2030-12-13T18:30:02Z. SVN: "cfg" carries
+ * an SVN (mval key 1). ALG2: "cfg" has a sha-256-128 digest (alg 2). */
+#define RS_HEAD "a300617001a3000201a1008181a100d902304400112233020002a20081a20181d9023041ab0282a100a100d90230440011223382a101a2028282015820000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f820758300000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000b6b436f6d706f6e656e742041a101"
+#define RS_TAIL "0ac074323033302d31322d31335431383a33303a30325a"
+static const char rs_good[] = RS_HEAD "a204d902304201020b63636667" RS_TAIL;
+static const char rs_svn[] = RS_HEAD "a201030b63636667" RS_TAIL;
+static const char rs_alg2[] = RS_HEAD "a20281820250000000000000000000000000000000000b63636667" RS_TAIL;
+
+static size_t entries(const vmesh_rv_store *s)
+{
+    vmesh_rv_entry e;
+    size_t n = 0;
+
+    while (vmesh_rv_entry_at(s, n, &e))
+        n++;
+    return n;
+}
+
+static void load_hex(const char *hex, vmesh_buf *b, vmesh_coserv *c)
+{
+    assert_int_equal(vmesh_hex_decode(hex, strlen(hex), b), VMESH_OK);
+    assert_int_equal(vmesh_coserv_decode(b->data, b->len, c), VMESH_OK);
+}
+
+static void results_into_rv(void **state)
+{
+    vmesh_buf b = {0}, v = {0};
+    vmesh_coserv c;
+    vmesh_rv_store *s = NULL;
+    static const uint8_t cls[] = {0x00, 0x11, 0x22, 0x33};
+    const vmesh_rv_measurement *m[8];
+
+    (void)state;
+    assert_int_equal(vmesh_rv_store_new(&s), VMESH_OK);
+    load_hex(rs_good, &b, &c);
+    assert_int_equal(c.expiry, 1923417002);
+    assert_int_equal(vmesh_coserv_load_results(&c, s, "coserv-test", 1923417001), VMESH_OK);
+    assert_int_equal(entries(s), 3); /* two digests of Component A, one raw value */
+    assert_int_equal(vmesh_rv_find_measurements(s, "coserv-test", cls, sizeof(cls), m, 8), 3);
+    /* expired: refused, nothing added */
+    assert_int_equal(vmesh_coserv_load_results(&c, s, "coserv-test", 1923417002), VMESH_ERR_EXPIRED);
+    assert_non_null(strstr(vmesh_err_detail(), "expired"));
+    assert_int_equal(entries(s), 3);
+    vmesh_buf_free(&b);
+    /* an SVN vmesh cannot honour, an unknown digest algorithm: refused, all or nothing */
+    load_hex(rs_svn, &b, &c);
+    assert_int_equal(vmesh_coserv_load_results(&c, s, "coserv-test", 0), VMESH_ERR_UNSUPPORTED);
+    assert_non_null(strstr(vmesh_err_detail(), "mval key 1 is not supported"));
+    vmesh_buf_free(&b);
+    load_hex(rs_alg2, &b, &c);
+    assert_int_equal(vmesh_coserv_load_results(&c, s, "coserv-test", 0), VMESH_ERR_UNSUPPORTED);
+    assert_non_null(strstr(vmesh_err_detail(), "digest algorithm 2"));
+    assert_int_equal(entries(s), 3);
+    vmesh_buf_free(&b);
+    /* a query without results */
+    if (vector("rv-class-simple.cbor", &v)) {
+        assert_int_equal(vmesh_coserv_decode(v.data, v.len, &c), VMESH_OK);
+        assert_int_equal(vmesh_coserv_load_results(&c, s, "coserv-test", 0), VMESH_ERR_NOT_FOUND);
+        vmesh_buf_free(&v);
+    }
+    /* Veraison's example result set: its digests are 1 byte under sha-256 (alg
+     * 1), which no RV store accepts: refused with the length named */
+    if (vector("rv-class-simple-results.cbor", &v)) {
+        assert_int_equal(vmesh_coserv_decode(v.data, v.len, &c), VMESH_OK);
+        assert_int_not_equal(vmesh_coserv_load_results(&c, s, "coserv-test", 0), VMESH_OK);
+        assert_non_null(strstr(vmesh_err_detail(), "Component A"));
+        assert_int_equal(entries(s), 3);
+        vmesh_buf_free(&v);
+    }
+    vmesh_rv_store_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(vectors),
         cmocka_unit_test(malformed),
         cmocka_unit_test(b64url_only),
+        cmocka_unit_test(results_into_rv),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
