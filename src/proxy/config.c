@@ -1132,6 +1132,8 @@ static const keydef limits_keys[] = {
     NUM("linger-timeout", K_MS, vmesh_proxy_config, linger_ms, 0, 60 * 1000),
     NUM("buffer-size", K_BYTES, vmesh_proxy_config, buffer_size, 1024, 16 * 1024 * 1024),
     NUM("workers", K_U32, vmesh_proxy_config, workers, 0, PX_MAX_WORKERS),
+    NUM("handshake-threads", K_U32, vmesh_proxy_config, hs_threads, 0, 256),
+    NUM("handshake-queue", K_U32, vmesh_proxy_config, hs_queue, 1, 1000000),
     END};
 
 /* access-log.stdout / .stderr: true sends it there (instead of a file). */

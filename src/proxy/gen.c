@@ -309,6 +309,9 @@ vmesh_err px_gen_build(struct vmesh_proxy *p, vmesh_proxy_config *cfg, px_gen **
         if (strncmp(cfg->passport_central, "http://", 7) == 0)
             vmesh_log(VMESH_LOG_WARN, "INSECURE: verifier.passport.central %s is plain http:// "
                       "(insecure-plain-http: true): the evidence travels in clear", cfg->passport_central);
+        /* a call runs in the handshake pool for one connection: it never
+         * needs to outlive that connection's deadline */
+        sc->timeout_ms = cfg->handshake_timeout_ms;
         g->central = sc;
         ac.passport = vmesh_service_passport_client;
         ac.passport_ctx = sc;
@@ -322,6 +325,7 @@ vmesh_err px_gen_build(struct vmesh_proxy *p, vmesh_proxy_config *cfg, px_gen **
         vmesh_service_client *sc = calloc(1, sizeof(*sc));
         VMESH_ENSURE(sc != NULL, VMESH_ERR_NOMEM, "out of memory");
         sc->url = cfg->central_url;
+        sc->timeout_ms = cfg->handshake_timeout_ms;
         g->central_rp = sc;
         rc = vmesh_crypto_key_load(cfg->central_key, &ck);
         if (rc != VMESH_OK) {
