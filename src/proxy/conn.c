@@ -69,7 +69,8 @@ typedef struct px_conn {
      * the worker knows it. hs_abandoned: the deadline passed while a step
      * ran; the connection is closed when the step comes back. */
     px_job job;
-    bool hs_busy, hs_abandoned;
+    bool hs_busy;
+    _Atomic bool hs_abandoned; /* read by the pool thread: a step not started is skipped */
     uint32_t ev_seq, job_seq;
     uint64_t hs_deadline;
     vmesh_err hs_rc;
@@ -646,8 +647,16 @@ static void forward(px_conn *c)
 static void hs_run(px_job *j)
 {
     px_conn *c = PX_OWNER(j, px_conn, job);
-    vmesh_err rc = vmesh_atls_handshake(c->io.tls);
+    vmesh_err rc;
 
+    if (atomic_load(&c->hs_abandoned)) {
+        /* refused at its deadline while it queued: no attester or verifier
+         * work for a connection that is gone */
+        c->hs_rc = VMESH_ERR_TIMEOUT;
+        c->hs_err[0] = '\0';
+        return;
+    }
+    rc = vmesh_atls_handshake(c->io.tls);
     c->hs_rc = rc;
     c->hs_err[0] = '\0';
     if (rc != VMESH_OK && rc != VMESH_ERR_WANT_READ && rc != VMESH_ERR_WANT_WRITE)
@@ -680,9 +689,9 @@ static void hs_submit(px_conn *c)
  * step comes back. */
 static void hs_abandon(px_conn *c, px_result r, const char *why)
 {
-    if (c->hs_abandoned)
+    if (atomic_load(&c->hs_abandoned))
         return;
-    c->hs_abandoned = true;
+    atomic_store(&c->hs_abandoned, true);
     set_result(c, r, "%s", why);
     px_log_limited(&c->w->p->rl_handshake, VMESH_LOG_INFO, "proxy: %s %s: %s", dir_name(c),
                    listener_name(c), c->reason);
@@ -699,8 +708,8 @@ static void hs_done(px_job *j)
     vmesh_err rc = c->hs_rc;
 
     c->hs_busy = false;
-    if (c->hs_abandoned || j->cancelled) {
-        if (!c->hs_abandoned)
+    if (atomic_load(&c->hs_abandoned) || j->cancelled) {
+        if (!atomic_load(&c->hs_abandoned))
             set_result(c, PX_RES_DRAIN, "proxy stopped during the handshake");
         conn_destroy(c);
         return;
