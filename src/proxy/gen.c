@@ -238,6 +238,8 @@ static vmesh_err listener_config(struct vmesh_proxy *p, px_gen *g, size_t j,
     prov.appraise = pv->inner.appraise ? prov_appraise : NULL;
     VMESH_GUARD(vmesh_atls_config_set_provider(c, &prov));
     vmesh_atls_config_set_deadline_ms(c, cfg->handshake_timeout_ms);
+    if (in)
+        vmesh_atls_config_set_evidence_after_auth(c, cfg->in[j].evidence_after_auth);
     /* Idle connections give their record buffers back. */
     SSL_CTX_set_mode((SSL_CTX *)vmesh_atls_config_ssl_ctx(c), SSL_MODE_RELEASE_BUFFERS);
     *out = c;

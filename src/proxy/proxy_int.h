@@ -83,6 +83,7 @@ vmesh_err px_ev_add(int ep, int fd, uint32_t events, px_ev *ev) VMESH_WUR;
 typedef struct {
     char *name, *listen, *app, *peer;
     char *min_pattern; /* "attested": identity-only peers refused on this route */
+    bool evidence_after_auth; /* evidence: after-client-auth (issue 13.4) */
 } px_inbound;
 
 typedef struct {
