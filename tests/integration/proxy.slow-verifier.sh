@@ -61,7 +61,7 @@ wait_port "$GPORT" 60 || { echo "gate did not start"; exit 1; }
 
 px_config server "  handshake-threads: 3
   handshake-queue: 4"
-sed -i "s|^verifier:|verifier:\n  central: { url: \"http://127.0.0.1:$GPORT\", key: $T/ear.pub, cache: 1s }|" "$T/server.yaml"
+sed -i "s|^verifier:|verifier:\n  central: { url: \"http://127.0.0.1:$GPORT\", key: $T/ear.pub, cache: 1s, insecure-plain-http: true }|" "$T/server.yaml"
 px_config client
 start_echo_app
 start_proxy server
