@@ -3,7 +3,7 @@
 "use strict";
 
 const KNOWN = new Set(["direction", "listener", "state", "peer", "mode", "tier", "tv", "rv_epochs",
-  "resumed", "bytes_from_peer", "bytes_to_peer", "age_ms", "worker", "remote", "remote_addr"]);
+  "resumed", "bytes_from_peer", "bytes_to_peer", "age_ms", "worker", "remote", "remote_addr", "claims"]);
 
 function more(p) {
   // Fields this page does not know yet (added by a newer proxy) as key: value.
@@ -73,8 +73,8 @@ function drawRefusals(st) {
   const body = document.querySelector("#refusals tbody");
   const rows = (st.refusals || []).map((f) => vm.el("tr", { "data-result": f.result },
     vm.el("td", {}, vm.age(f.ago_s)), vm.el("td", {}, f.direction),
-    vm.el("td", { class: "mono" }, f.peer || "(unknown)"),
-    vm.el("td", {}, vm.badge(f.result, "bad")), vm.el("td", { class: "mono" }, f.reason)));
+    vm.el("td", { class: "mono" }, f.peer || "(unknown)"), vm.el("td", { class: "mono" }, f.remote || "–"),
+    vm.el("td", {}, vm.badge(f.code || f.result, "bad")), vm.el("td", { class: "mono" }, f.reason)));
   vm.replace(body, ...rows);
 }
 

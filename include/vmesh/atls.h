@@ -378,16 +378,6 @@ void vmesh_atls_config_set_resumption(vmesh_atls_config *c, bool on);
  * (vmesh_atls_reattest_request). Callers that use the SSL directly
  * (vmesh_atls_conn_ssl) must leave it off. */
 void vmesh_atls_config_set_reattest(vmesh_atls_config *c, bool on);
-/* Server: evidence privacy (default off). Our attestation (platform
- * evidence or passport) is produced and sent only once the client has
- * proved possession of an acceptable SVID (its Certificate,
- * CertificateVerify and Finished verified, its SPIFFE ID matching the peer
- * pattern), instead of at 0.5-RTT: a client without one learns nothing
- * about our platform and makes us produce no evidence. Costs one round
- * trip (our attestation arrives after the client's Finished, the
- * client's own after it accepted ours). Meant for
- * listeners reachable by anyone (docs/ATLS.md, "Evidence privacy"). */
-void vmesh_atls_config_set_evidence_after_auth(vmesh_atls_config *c, bool on);
 /* The OpenSSL SSL_CTX (borrowed), for ALPN, cipher settings and the like. */
 void *vmesh_atls_config_ssl_ctx(vmesh_atls_config *c);
 void vmesh_atls_config_free(vmesh_atls_config *c);
@@ -441,6 +431,9 @@ int vmesh_atls_peer_mode(const vmesh_atls_conn *conn);
 int vmesh_atls_own_mode(const vmesh_atls_conn *conn);
 /* NULL until the peer was appraised and accepted (or admitted unattested). */
 const vmesh_atls_peer_result *vmesh_atls_peer_result_get(const vmesh_atls_conn *conn);
+/* The appraisal of a peer that was refused (its trust vector, tier and
+ * mode, for the refusal's record); NULL when no appraisal ran. */
+const vmesh_atls_peer_result *vmesh_atls_refused_result(const vmesh_atls_conn *conn);
 bool vmesh_atls_resumed(const vmesh_atls_conn *conn);
 /* True when 0xff4d was negotiated (CH and EE). */
 bool vmesh_atls_negotiated(const vmesh_atls_conn *conn);

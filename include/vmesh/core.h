@@ -232,6 +232,11 @@ vmesh_err vmesh_net_resolve(const char *s, unsigned flags, struct sockaddr_stora
 vmesh_err vmesh_net_listen(const char *s, int backlog, unsigned flags, int *fd) VMESH_WUR;
 /* The local port a socket is bound to (0 on error). */
 uint16_t vmesh_net_local_port(int fd);
+/* A socket address in the syntax above ("192.0.2.1:443", "[2001:db8::1]:443")
+ * into out[cap] (VMESH_NET_ADDR_STR_MAX is enough); "" when it is neither
+ * IPv4 nor IPv6 or does not fit. */
+#define VMESH_NET_ADDR_STR_MAX 56
+void vmesh_net_addr_str(const struct sockaddr_storage *ss, char *out, size_t cap);
 
 /* ---- time -------------------------------------------------------------- */
 

@@ -46,7 +46,6 @@ struct vmesh_atls_config {
     size_t max_frame;
     bool resumption;
     bool reattest; /* offer the in-band stream (0xff4d key 4) */
-    bool evidence_after_auth; /* server: attest only after the client's SVID verified */
 };
 
 typedef enum {
@@ -89,6 +88,7 @@ struct vmesh_atls_conn {
     char *peer_id;
     vmesh_atls_peer_result result;
     bool result_set;
+    bool appraised; /* the provider appraised the peer's message into result */
 
     /* failure */
     uint32_t fail_reason;
@@ -419,7 +419,9 @@ static vmesh_err fail(vmesh_atls_conn *c, uint32_t reason, vmesh_err err, bool t
     vmesh_buf_free(&payload);
     vmesh_buf_free(&frame);
     c->state = ST_FAILING;
-    vmesh_log(VMESH_LOG_INFO, "%s", c->fail_detail);
+    /* debug: the caller logs the event once, with its context (listener,
+     * address, peer), so a refusal is one record, not two */
+    vmesh_log(VMESH_LOG_DEBUG, "%s", c->fail_detail);
     return vmesh_err_set(c->fail_err, "%s", c->fail_detail);
 }
 
@@ -782,11 +784,6 @@ void vmesh_atls_config_set_reattest(vmesh_atls_config *c, bool on)
     c->reattest = on;
 }
 
-void vmesh_atls_config_set_evidence_after_auth(vmesh_atls_config *c, bool on)
-{
-    c->evidence_after_auth = on;
-}
-
 void *vmesh_atls_config_ssl_ctx(vmesh_atls_config *c)
 {
     return c->ctx;
@@ -1055,10 +1052,7 @@ static vmesh_err srv_half_rtt(vmesh_atls_conn *c)
                   c->framing ? "will-attest false" : "no 0xff4d extension");
         goto out;
     }
-    /* Evidence privacy (vmesh_atls_config_set_evidence_after_auth): the
-     * client has proved nothing yet, so nothing about our platform leaves
-     * and no evidence is made for it until ST_SRV_FINISH. */
-    if (c->framing && c->own_mode >= 0 && !c->cfg->evidence_after_auth)
+    if (c->framing && c->own_mode >= 0)
         VMESH_GUARD(send_own_attestation(c));
     c->state = ST_SRV_FINISH;
     /* Our flight and the attestation leave now; WANT_WRITE is taken up by
@@ -1164,6 +1158,8 @@ static vmesh_err judge_attestation(vmesh_atls_conn *c, const uint8_t *p, size_t 
     res->reason[0] = 0;
     res->mode = -1;
     prc = pv->appraise(pv->ctx, &in, res, &reason);
+    if (prc == VMESH_OK && res == &c->result)
+        c->appraised = true;
     if (prc != VMESH_OK) {
         rc = fail(c, VMESH_ATLS_R_INTERNAL, VMESH_ERR_POLICY, true, "appraisal failed: %s",
                   vmesh_err_detail());
@@ -1409,15 +1405,6 @@ static vmesh_err step(vmesh_atls_conn *c)
         /* Only now is the client authenticated (its Certificate,
          * CertificateVerify and Finished were read). */
         VMESH_GUARD(check_peer_identity(c));
-        if (c->framing && c->own_mode >= 0 && c->cfg->evidence_after_auth) {
-            /* the client holds an acceptable SVID: our attestation goes
-             * now, one round trip later for the client than at 0.5-RTT */
-            VMESH_GUARD(send_own_attestation(c));
-            rc = flush_out(c);
-            if (rc == VMESH_ERR_WANT_WRITE)
-                rc = VMESH_OK;
-            VMESH_GUARD(rc);
-        }
         c->expect_att = c->peer_attests;
         c->expect_verdict = c->framing;
         c->state = ST_READ_PEER;
@@ -1844,6 +1831,11 @@ int vmesh_atls_own_mode(const vmesh_atls_conn *c)
 const vmesh_atls_peer_result *vmesh_atls_peer_result_get(const vmesh_atls_conn *c)
 {
     return c->result_set && c->state == ST_ESTABLISHED ? &c->result : NULL;
+}
+
+const vmesh_atls_peer_result *vmesh_atls_refused_result(const vmesh_atls_conn *c)
+{
+    return c->appraised && c->state != ST_ESTABLISHED ? &c->result : NULL;
 }
 
 bool vmesh_atls_resumed(const vmesh_atls_conn *c)

@@ -314,6 +314,27 @@ out:
     return rc;
 }
 
+void vmesh_net_addr_str(const struct sockaddr_storage *ss, char *out, size_t cap)
+{
+    char a[INET6_ADDRSTRLEN];
+    int n = -1;
+
+    if (cap == 0)
+        return;
+    out[0] = '\0';
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+        if (inet_ntop(AF_INET, &s4->sin_addr, a, sizeof(a)) != NULL)
+            n = snprintf(out, cap, "%s:%u", a, (unsigned)ntohs(s4->sin_port));
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+        if (inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof(a)) != NULL)
+            n = snprintf(out, cap, "[%s]:%u", a, (unsigned)ntohs(s6->sin6_port));
+    }
+    if (n < 0 || (size_t)n >= cap)
+        out[0] = '\0';
+}
+
 uint16_t vmesh_net_local_port(int fd)
 {
     struct sockaddr_storage ss;

@@ -56,8 +56,33 @@ out:
     return rc;
 }
 
+/* The trust vector by name with what each value means (AR4SI):
+ * {"executables":{"value":2,"tier":"affirming","means":"..."}}. */
+static vmesh_err put_claims(vmesh_buf *b, const vmesh_tv *tv)
+{
+    vmesh_err rc = VMESH_OK;
+    bool first = true;
+    char esc[FIELD_MAX + 1];
+
+    VMESH_GUARD(vmesh_buf_printf(b, "{"));
+    for (int i = 0; i < VMESH_TV__COUNT; i++) {
+        const char *means = vmesh_tv_describe((vmesh_tv_claim)i, tv->v[i]);
+        if (tv->v[i] == 0)
+            continue;
+        vmesh_json_str_to(esc, sizeof(esc), means ? means : "");
+        VMESH_GUARD(vmesh_buf_printf(b, "%s\"%s\":{\"value\":%d,\"tier\":\"%s\",\"means\":\"%s\"}",
+                                     first ? "" : ",", vmesh_tv_claim_name((vmesh_tv_claim)i),
+                                     tv->v[i], vmesh_tier_name(vmesh_tier_of(tv->v[i])), esc));
+        first = false;
+    }
+    VMESH_GUARD(vmesh_buf_printf(b, "}"));
+out:
+    return rc;
+}
+
 /* The fields both views share, in the order the access log has always had
- * them ("state" after "listener" on /peers). */
+ * them ("state" after "listener" on /peers); fields added later come after
+ * "pattern", so a grep for the old sequence still matches. */
 static vmesh_err put_record(vmesh_buf *b, const px_record *r)
 {
     vmesh_err rc = VMESH_OK;
@@ -79,8 +104,14 @@ static vmesh_err put_record(vmesh_buf *b, const px_record *r)
     VMESH_GUARD(put_str_or_null(b, r->mode < 0                    ? NULL
                                    : r->mode == VMESH_ATLS_MODE_NONE ? "identity-only"
                                                                      : "attested"));
+    VMESH_GUARD(vmesh_buf_printf(b, ",\"remote\":"));
+    VMESH_GUARD(put_str_or_null(b, r->remote));
+    VMESH_GUARD(vmesh_buf_printf(b, ",\"upstream\":"));
+    VMESH_GUARD(put_str_or_null(b, r->upstream));
     VMESH_GUARD(vmesh_buf_printf(b, ",\"tv\":"));
     VMESH_GUARD(put_tv(b, r->tv));
+    VMESH_GUARD(vmesh_buf_printf(b, ",\"claims\":"));
+    VMESH_GUARD(put_claims(b, r->tv));
     VMESH_GUARD(vmesh_buf_printf(
         b, ",\"rv_epochs\":%s,\"resumed\":%s,\"bytes_from_peer\":%llu,\"bytes_to_peer\":%llu",
         r->epochs[0] ? r->epochs : "{}", r->resumed ? "true" : "false",
@@ -166,8 +197,9 @@ void px_access_log(struct vmesh_proxy *p, const px_record *r, uint64_t duration_
     VMESH_GUARD(put_record(&line, r));
     vmesh_json_str_to(esc, sizeof(esc), reason);
     VMESH_GUARD(vmesh_buf_printf(
-        &line, ",\"duration_ms\":%llu,\"result\":\"%s\",\"close_reason\":\"%s\"}\n",
-        (unsigned long long)duration_ms, px_result_name(result), esc));
+        &line, ",\"duration_ms\":%llu,\"result\":\"%s\",\"reason\":%s%s%s,\"close_reason\":\"%s\"}\n",
+        (unsigned long long)duration_ms, px_result_name(result), r->code ? "\"" : "",
+        r->code ? r->code : "null", r->code ? "\"" : "", esc));
     (void)!write(p->access_fd, line.data, line.len);
 out:
     if (rc != VMESH_OK)

@@ -16,7 +16,6 @@
 #include "conn.h"
 
 #include "forward.h"
-#include "hspool.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -55,26 +54,14 @@ typedef struct px_conn {
     bool sess_saved, logged, resumed;
     px_result result;
     char reason[300];
+    vmesh_atls_reason code; /* reason code of a refusal by us (NONE: none) */
+    char remote[VMESH_NET_ADDR_STR_MAX];
     char *peer_id;
     int mode;
     vmesh_tier tier;
     vmesh_tv tv;
     char epochs[PX_EPOCHS_MAX];
     uint64_t reappraised;
-    /* Handshake steps run in the handshake pool (hspool.h): while hs_busy
-     * a pool thread owns io.tls (the worker touches neither it nor the
-     * TLS socket but to shut it down); ev_seq counts readiness events,
-     * job_seq is ev_seq when the step was queued (an event in between
-     * means: run another step). hs_deadline: the handshake's deadline as
-     * the worker knows it. hs_abandoned: the deadline passed while a step
-     * ran; the connection is closed when the step comes back. */
-    px_job job;
-    bool hs_busy;
-    _Atomic bool hs_abandoned; /* read by the pool thread: a step not started is skipped */
-    uint32_t ev_seq, job_seq;
-    uint64_t hs_deadline;
-    vmesh_err hs_rc;
-    char hs_err[256];
 } px_conn;
 
 static void conn_run(px_conn *c);
@@ -133,6 +120,11 @@ static px_record record_of(const px_conn *c, const char *state)
         .listener = listener_name(c),
         .state = state,
         .peer_id = c->peer_id,
+        .remote = c->remote[0] ? c->remote : NULL,
+        .upstream = c->dir == PX_DIR_IN ? c->g->cfg->in[c->li].app
+                    : c->attempts > 0   ? c->g->cfg->out[c->li].upstreams[c->up_idx]
+                                        : NULL,
+        .code = c->code != VMESH_ATLS_R_NONE ? vmesh_atls_reason_name(c->code) : NULL,
         .mode = c->mode,
         .tier = c->tier,
         .tv = &c->tv,
@@ -153,6 +145,9 @@ static void log_close(px_conn *c)
         return;
     c->logged = true;
     atomic_fetch_add(&p->m.conns[c->dir][c->result], 1);
+    if (c->code != VMESH_ATLS_R_NONE && c->code < VMESH_ATLS_R__COUNT &&
+        (c->result == PX_RES_REFUSED || c->result == PX_RES_REAPPRAISAL))
+        atomic_fetch_add(&p->m.refusals[c->dir][c->code], 1);
     atomic_fetch_add(&p->m.bytes[c->dir][0], c->io.from_peer);
     atomic_fetch_add(&p->m.bytes[c->dir][1], c->io.to_peer);
     r = record_of(c, NULL);
@@ -180,7 +175,6 @@ static void conn_ready(px_conn *c, bool tls, uint32_t e)
 
     if (c->st == CS_DEAD)
         return;
-    c->ev_seq++;
     if (!tls) {
         c->io.pl_r |= rd;
         c->io.pl_w |= wr;
@@ -346,6 +340,20 @@ static void handshake_failed(px_conn *c, vmesh_err rc)
     vmesh_atls_reason r =
         c->io.tls ? vmesh_atls_failure(c->io.tls, &msg, &by_peer) : VMESH_ATLS_R_NONE;
 
+    /* What TLS verified before the refusal: the peer's SPIFFE ID (its
+     * chain verified) and the appraisal that refused it. */
+    if (c->io.tls != NULL) {
+        const char *id = vmesh_atls_peer_spiffe_id(c->io.tls);
+        const vmesh_atls_peer_result *rr = vmesh_atls_refused_result(c->io.tls);
+        if (c->peer_id == NULL && id != NULL)
+            c->peer_id = strdup(id);
+        if (rr != NULL) {
+            c->tier = rr->tier;
+            c->tv = rr->tv;
+            c->mode = rr->mode;
+        }
+    }
+    c->code = r;
     if (rc == VMESH_ERR_TIMEOUT || r == VMESH_ATLS_R_TIMEOUT) {
         set_result(c, PX_RES_TIMEOUT, "handshake and attestation did not complete within %u ms",
                    c->g->cfg->handshake_timeout_ms);
@@ -358,8 +366,9 @@ static void handshake_failed(px_conn *c, vmesh_err rc)
     }
     if (r != VMESH_ATLS_R_NONE && r < VMESH_ATLS_R__COUNT)
         atomic_fetch_add(&p->m.failures[r][by_peer ? 1 : 0], 1);
-    px_log_limited(&p->rl_handshake, VMESH_LOG_INFO, "proxy: %s %s: %s", dir_name(c),
-                   listener_name(c), c->reason);
+    px_log_limited(&p->rl_handshake, VMESH_LOG_INFO, "proxy: %s %s: %s%s at %s: %s", dir_name(c),
+                   listener_name(c), c->peer_id ? "peer " : "unverified peer",
+                   c->peer_id ? c->peer_id : "", c->remote[0] ? c->remote : "?", c->reason);
     conn_linger(c);
 }
 
@@ -387,8 +396,6 @@ static bool start_tls(px_conn *c)
         return false;
     }
     c->st = CS_HANDSHAKE;
-    c->hs_deadline =
-        vmesh_time_mono_ns() + (uint64_t)vmesh_atls_timeout_ms(c->io.tls) * 1000000u + 1000000u;
     if (!timer_set_atls(c)) {
         conn_destroy(c);
         return false;
@@ -439,6 +446,7 @@ static bool outbound_connect_next(px_conn *c)
         else
             c->up_idx = (int)(((size_t)c->up_idx + 1) % o->nup);
         c->attempts++;
+        vmesh_net_addr_str(&c->g->up_addr[c->li][c->up_idx], c->remote, sizeof(c->remote));
         close_fd(c, &c->io.tls_fd);
         if (start_connect(c, &c->g->up_addr[c->li][c->up_idx], c->g->up_len[c->li][c->up_idx],
                           true))
@@ -504,10 +512,12 @@ static void established(px_conn *c)
         vmesh_atls_reason rr = vmesh_agent_reappraise(c->g->agent, c->peer_id, r, why, sizeof(why));
         if (rr != VMESH_ATLS_R_NONE) {
             atomic_fetch_add(&p->m.failures[rr][0], 1);
+            c->code = rr;
             set_result(c, PX_RES_REFUSED, "attestation refused: %s: %s", vmesh_atls_reason_name(rr),
                        why);
-            px_log_limited(&p->rl_handshake, VMESH_LOG_INFO, "proxy: %s: %s", listener_name(c),
-                           c->reason);
+            px_log_limited(&p->rl_handshake, VMESH_LOG_INFO, "proxy: %s %s: peer %s at %s: %s",
+                           dir_name(c), listener_name(c), c->peer_id ? c->peer_id : "?",
+                           c->remote[0] ? c->remote : "?", c->reason);
             close_notify(c);
             conn_linger(c);
             return;
@@ -638,93 +648,6 @@ static void forward(px_conn *c)
     conn_destroy(c);
 }
 
-/* ---- handshake steps in the pool ---------------------------------------------------------- */
-
-/* In a pool thread: one step of the attested handshake, as far as the
- * socket allows (TLS, our attestation, appraising the peer's: a central
- * verifier's round trip included). The error detail is thread-local: it
- * travels back in hs_err. */
-static void hs_run(px_job *j)
-{
-    px_conn *c = PX_OWNER(j, px_conn, job);
-    vmesh_err rc;
-
-    if (atomic_load(&c->hs_abandoned)) {
-        /* refused at its deadline while it queued: no attester or verifier
-         * work for a connection that is gone */
-        c->hs_rc = VMESH_ERR_TIMEOUT;
-        c->hs_err[0] = '\0';
-        return;
-    }
-    rc = vmesh_atls_handshake(c->io.tls);
-    c->hs_rc = rc;
-    c->hs_err[0] = '\0';
-    if (rc != VMESH_OK && rc != VMESH_ERR_WANT_READ && rc != VMESH_ERR_WANT_WRITE)
-        snprintf(c->hs_err, sizeof(c->hs_err), "%s", vmesh_err_detail());
-    vmesh_err_clear();
-}
-
-static void hs_done(px_job *j);
-
-/* Hands the next handshake step to the pool (runs it here when there is
- * no pool: a proxy object used without vmesh_proxy_run). */
-static void hs_submit(px_conn *c)
-{
-    c->hs_busy = true;
-    c->job_seq = c->ev_seq;
-    c->job.run = hs_run;
-    c->job.done = hs_done;
-    c->job.w = c->w;
-    if (c->w->p->hs == NULL) {
-        hs_run(&c->job);
-        hs_done(&c->job);
-        return;
-    }
-    px_hspool_submit(c->w->p, &c->job);
-}
-
-/* The deadline passed while a step is in the pool (a slow attester or
- * verifier): the connection is refused now, without a verdict frame (the
- * TLS state is the pool's), its record written; the struct goes when the
- * step comes back. */
-static void hs_abandon(px_conn *c, px_result r, const char *why)
-{
-    if (atomic_load(&c->hs_abandoned))
-        return;
-    atomic_store(&c->hs_abandoned, true);
-    set_result(c, r, "%s", why);
-    px_log_limited(&c->w->p->rl_handshake, VMESH_LOG_INFO, "proxy: %s %s: %s", dir_name(c),
-                   listener_name(c), c->reason);
-    if (c->io.tls_fd >= 0)
-        (void)shutdown(c->io.tls_fd, SHUT_RDWR);
-    close_fd(c, &c->io.pl_fd);
-    log_close(c);
-}
-
-/* Back on the worker: what the step came to. */
-static void hs_done(px_job *j)
-{
-    px_conn *c = PX_OWNER(j, px_conn, job);
-    vmesh_err rc = c->hs_rc;
-
-    c->hs_busy = false;
-    if (atomic_load(&c->hs_abandoned) || j->cancelled) {
-        if (!atomic_load(&c->hs_abandoned))
-            set_result(c, PX_RES_DRAIN, "proxy stopped during the handshake");
-        conn_destroy(c);
-        return;
-    }
-    if (rc == VMESH_OK) {
-        established(c);
-    } else if (rc == VMESH_ERR_WANT_READ || rc == VMESH_ERR_WANT_WRITE) {
-        if (c->ev_seq != c->job_seq)
-            hs_submit(c); /* the socket moved while the step ran */
-    } else {
-        (void)vmesh_err_set(rc, "%s", c->hs_err);
-        handshake_failed(c, rc);
-    }
-}
-
 /* ---- the state machine -------------------------------------------------------------------- */
 
 /* Drives the connection as far as its readiness allows. */
@@ -738,10 +661,11 @@ static void conn_run(px_conn *c)
             return;
         /* fall through */
     case CS_HANDSHAKE:
-        /* never here: the step runs in the pool; an event meanwhile is
-         * counted in ev_seq */
-        if (!c->hs_busy)
-            hs_submit(c);
+        rc = vmesh_atls_handshake(c->io.tls);
+        if (rc == VMESH_OK)
+            established(c);
+        else if (rc != VMESH_ERR_WANT_READ && rc != VMESH_ERR_WANT_WRITE)
+            handshake_failed(c, rc);
         return;
     case CS_CONNECT:
         if ((c->dir == PX_DIR_IN && c->io.pl_w) || (c->dir == PX_DIR_OUT && c->io.tls_w))
@@ -777,19 +701,6 @@ static void conn_timeout(px_conn *c)
         conn_destroy(c);
         return;
     case CS_HANDSHAKE:
-        if (c->hs_busy) {
-            if (now < c->hs_deadline) {
-                if (!timer_set(c, c->hs_deadline))
-                    hs_abandon(c, PX_RES_RESET, "out of memory");
-                return;
-            }
-            hs_abandon(c, PX_RES_TIMEOUT,
-                       c->g->cfg->handshake_timeout_ms > 0
-                           ? "handshake and attestation did not complete within the handshake "
-                             "timeout (a step was still running: attester or verifier slow)"
-                           : "handshake timeout");
-            return;
-        }
         if (vmesh_atls_timeout_ms(c->io.tls) > 0) {
             if (!timer_set_atls(c))
                 conn_destroy(c);
@@ -858,6 +769,10 @@ static void conn_accept(px_worker *w, int dir, size_t li, int fd)
         return;
     }
     if (dir == PX_DIR_IN) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
+            vmesh_net_addr_str(&ss, c->remote, sizeof(c->remote));
         c->io.tls_fd = fd;
         c->st = CS_WAIT_HELLO;
         if (conn_add_fd(c, fd, &c->tls_ev) != VMESH_OK ||
@@ -909,6 +824,7 @@ static void reappraise_all(px_worker *w)
         if (rr == VMESH_ATLS_R_NONE)
             continue;
         atomic_fetch_add(&p->m.reappraisal_closed, 1);
+        c->code = rr;
         set_result(c, PX_RES_REAPPRAISAL, "re-appraisal: %s: %s", vmesh_atls_reason_name(rr), why);
         px_log_limited(&p->rl_reappraisal, VMESH_LOG_WARN,
                        "proxy: %s %s: closing the connection with %s: %s", dir_name(c),
@@ -919,17 +835,11 @@ static void reappraise_all(px_worker *w)
     px_gen_unref(cur);
 }
 
-/* Closes every connection, those that did not end otherwise with `drain`.
- * One with a step in the pool is abandoned (freed when the step is back)
- * while the pool runs. */
+/* Closes every connection, those that did not end otherwise with `drain`. */
 static void destroy_all(px_worker *w, const char *why)
 {
-    for (px_conn *c = w->head, *next; c != NULL; c = next) {
-        next = c->next;
-        if (c->hs_busy && w->p->hs != NULL) {
-            hs_abandon(c, PX_RES_DRAIN, why);
-            continue;
-        }
+    while (w->head) {
+        px_conn *c = w->head;
         if (c->result == PX_RES_OK)
             set_result(c, PX_RES_DRAIN, "%s", why);
         conn_destroy(c);

@@ -191,6 +191,10 @@ static vmesh_err put_recent(struct vmesh_proxy *p, vmesh_buf *b)
         VMESH_GUARD(str(b, f->listener));
         VMESH_GUARD(vmesh_buf_printf(b, ",\"peer\":"));
         VMESH_GUARD(str(b, f->peer[0] ? f->peer : NULL));
+        VMESH_GUARD(vmesh_buf_printf(b, ",\"remote\":"));
+        VMESH_GUARD(str(b, f->remote[0] ? f->remote : NULL));
+        VMESH_GUARD(vmesh_buf_printf(b, ",\"code\":"));
+        VMESH_GUARD(str(b, f->code[0] ? f->code : NULL));
         VMESH_GUARD(vmesh_buf_printf(b, ",\"result\":\"%s\",\"reason\":", px_result_name(f->result)));
         VMESH_GUARD(str(b, f->reason));
         VMESH_GUARD(vmesh_buf_printf(b, "}"));

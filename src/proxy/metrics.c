@@ -115,6 +115,16 @@ vmesh_err px_metrics_render(struct vmesh_proxy *p, const px_gen *g, vmesh_buf *b
                 vmesh_atls_reason_name(r), by ? "peer" : "local",
                 (unsigned long long)atomic_load(&m->failures[r][by])));
     VMESH_GUARD(vmesh_buf_printf(
+        b, "# HELP vmesh_refusals_total Peers this proxy refused or cut, one per connection, by "
+           "reason code (the access log's \"reason\").\n"
+           "# TYPE vmesh_refusals_total counter\n"));
+    for (int d = 0; d < 2; d++)
+        for (uint32_t r = 1; r < VMESH_ATLS_R__COUNT; r++)
+            VMESH_GUARD(vmesh_buf_printf(
+                b, "vmesh_refusals_total{direction=\"%s\",reason=\"%s\"} %llu\n",
+                d == PX_DIR_IN ? "inbound" : "outbound", vmesh_atls_reason_name(r),
+                (unsigned long long)atomic_load(&m->refusals[d][r])));
+    VMESH_GUARD(vmesh_buf_printf(
         b,
         "# HELP vmesh_ar_cache_hits_total Attestation-result cache hits.\n"
         "# TYPE vmesh_ar_cache_hits_total counter\nvmesh_ar_cache_hits_total %llu\n"
@@ -219,19 +229,6 @@ vmesh_err px_metrics_render(struct vmesh_proxy *p, const px_gen *g, vmesh_buf *b
         (unsigned long long)atomic_load(&m->accept_pauses), atomic_load(&p->max_conns),
         (unsigned long long)p->nofile, (unsigned long long)atomic_load(&m->admin_closed[0]),
         (unsigned long long)atomic_load(&m->admin_closed[1])));
-    VMESH_GUARD(vmesh_buf_printf(
-        b,
-        "# HELP vmesh_handshake_queue Attested handshake steps waiting for a thread of the "
-        "handshake pool.\n"
-        "# TYPE vmesh_handshake_queue gauge\nvmesh_handshake_queue %lld\n"
-        "# HELP vmesh_handshake_running Attested handshake steps running in the handshake pool.\n"
-        "# TYPE vmesh_handshake_running gauge\nvmesh_handshake_running %lld\n"
-        "# HELP vmesh_handshake_backpressure_total Times a worker stopped accepting for a moment "
-        "because more handshakes waited than limits.handshake-queue.\n"
-        "# TYPE vmesh_handshake_backpressure_total counter\nvmesh_handshake_backpressure_total "
-        "%llu\n",
-        (long long)atomic_load(&m->hs_queued), (long long)atomic_load(&m->hs_running),
-        (unsigned long long)atomic_load(&m->hs_backpressure)));
     VMESH_GUARD(
         vmesh_buf_printf(b,
                          "# HELP vmesh_config_generation Configuration generation in force.\n"

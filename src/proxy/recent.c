@@ -83,6 +83,15 @@ void px_recent_note(px_recent *r, const px_record *rec, px_result res, const cha
         r->minutes[m].n[res]++;
     if (rec->peer_id != NULL) {
         px_recent_peer *e = slot_for(r, rec);
+        /* A peer cut by re-appraisal (revoked) stays shown as such when its
+         * next connections are refused: the refusals list has those, the
+         * revocation with the epochs that judged it is what the table is for. */
+        if (e->used && e->result == PX_RES_REAPPRAISAL && res != PX_RES_OK &&
+            res != PX_RES_REAPPRAISAL && is_refusal(res)) {
+            e->ended = now;
+            e->count++;
+            goto refusal;
+        }
         e->used = true;
         e->dir = rec->dir;
         snprintf(e->listener, sizeof(e->listener), "%s", rec->listener ? rec->listener : "");
@@ -98,6 +107,7 @@ void px_recent_note(px_recent *r, const px_record *rec, px_result res, const cha
         e->ended = now;
         e->count++;
     }
+refusal:
     if (is_refusal(res)) {
         px_recent_refusal *f = &r->refusals[r->next_refusal];
         r->next_refusal = (r->next_refusal + 1) % PX_RECENT_REFUSALS;
@@ -108,6 +118,8 @@ void px_recent_note(px_recent *r, const px_record *rec, px_result res, const cha
         f->result = res;
         snprintf(f->listener, sizeof(f->listener), "%s", rec->listener ? rec->listener : "");
         snprintf(f->peer, sizeof(f->peer), "%s", rec->peer_id ? rec->peer_id : "");
+        snprintf(f->remote, sizeof(f->remote), "%s", rec->remote ? rec->remote : "");
+        snprintf(f->code, sizeof(f->code), "%s", rec->code ? rec->code : "");
         snprintf(f->reason, sizeof(f->reason), "%s", reason ? reason : "");
     }
     pthread_mutex_unlock(&r->lock);

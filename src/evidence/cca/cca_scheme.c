@@ -233,6 +233,13 @@ static vmesh_err b64_of(const uint8_t *p, size_t n, vmesh_buf *b)
     return rc == VMESH_OK ? vmesh_buf_terminate(b) : rc;
 }
 
+/* Digests in refusal reasons: hex, as RV JSON and sha256sum write them. */
+static vmesh_err hex_of(const uint8_t *p, size_t n, vmesh_buf *b)
+{
+    vmesh_buf_reset(b);
+    return vmesh_hex_encode(p, n, b);
+}
+
 static void all_failed(vmesh_appraisal *out, vmesh_tv_claim c, const char *reason)
 {
     vmesh_tv_set_all(&out->tv, VMESH_AR_CRYPTO_VALIDATION_FAILED);
@@ -285,7 +292,7 @@ static vmesh_err appraise_platform(const vmesh_appraisal_in *in, const vmesh_cca
         if (!ok) {
             const vmesh_psa_sw_component *sc = &p->sw[i];
 
-            VMESH_GUARD(b64_of(sc->measurement_value, sc->measurement_value_len, &t));
+            VMESH_GUARD(hex_of(sc->measurement_value, sc->measurement_value_len, &t));
             *exec = VMESH_AR_UNRECOGNIZED_RUNTIME;
             vmesh_appraisal_note(out, VMESH_TV_EXECUTABLES, *exec,
                                  "platform software component %zu (%s, measurement %s) matches no reference value", i,
@@ -309,7 +316,7 @@ static vmesh_err appraise_realm(const vmesh_appraisal_in *in, const vmesh_cca_re
     vmesh_buf t;
 
     vmesh_buf_init(&t, 0);
-    VMESH_GUARD(b64_of(r->rim, r->rim_len, &t));
+    VMESH_GUARD(hex_of(r->rim, r->rim_len, &t));
     if (in->rv != NULL)
         nrv = vmesh_rv_find_measurements(in->rv, "cca", r->rim, r->rim_len, rv, RV_MAX);
     VMESH_ENSURE(nrv <= RV_MAX, VMESH_ERR_TOO_LARGE,

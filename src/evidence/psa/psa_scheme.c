@@ -454,7 +454,9 @@ static vmesh_err psa_appraise(const vmesh_appraisal_in *in, vmesh_appraisal *out
     } else if (first_bad < c.sw_count) {
         const vmesh_psa_sw_component *sc = &c.sw[first_bad];
 
-        VMESH_GUARD(b64_of(sc->measurement_value, sc->measurement_value_len, &t1));
+        /* in hex, as RV JSON and sha256sum write digests */
+        vmesh_buf_reset(&t1);
+        VMESH_GUARD(vmesh_hex_encode(sc->measurement_value, sc->measurement_value_len, &t1));
         vmesh_appraisal_note(out, VMESH_TV_EXECUTABLES, VMESH_AR_UNRECOGNIZED_RUNTIME,
                              "software component %zu (%s, measurement %s) matches no reference value",
                              first_bad, sc->measurement_type ? sc->measurement_type : "no type",
