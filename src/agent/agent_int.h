@@ -31,9 +31,18 @@ typedef struct {
 /* ---- the attester (attester.c) ------------------------------------------------ */
 
 typedef struct {
-    /* Held for every use of the state below, including while the platform
-     * produces evidence: platform attesters (TPM, TSM) are serial devices. */
-    pthread_mutex_t lock;
+    /* Three locks, always taken in this order, never the other way:
+     *   renew     one passport renewal at a time (held across the
+     *             verifier's round trip; nobody else waits for it while
+     *             the current passport is still valid);
+     *   platform  the platform's attester (scheme_ctx): TPM and TSM are
+     *             serial devices; held while evidence is made;
+     *   lock      the state below; held for copies and checks only, never
+     *             while evidence is made or a verifier is asked, so that a
+     *             slow platform or verifier does not stall handshakes that
+     *             need neither (epoch evidence of the tick, a valid
+     *             passport). */
+    pthread_mutex_t renew, platform, lock;
     const vmesh_evidence_scheme *scheme; /* NULL: this agent does not attest */
     void *scheme_ctx;
     unsigned modes;                      /* VMESH_ATLS_MODE_BIT mask we can produce */
@@ -51,6 +60,7 @@ typedef struct {
     vmesh_buf ear;                       /* the passport, for ak_gen ear_ak_gen */
     uint64_t ear_ak_gen;
     int64_t ear_exp;
+    int64_t renew_after;                 /* no renewal attempt before (after a failure) */
     agent_counters *counters;            /* the agent's */
 } agent_attester;
 

@@ -17,6 +17,7 @@
 
 #define DEFAULT_ROTATE 3600
 #define PASSPORT_REFRESH_MARGIN 60 /* renew an EAR this long before it expires */
+#define PASSPORT_RETRY 5          /* seconds between renewal attempts after a failure */
 #define CHALLENGE_LEN 32
 
 static vmesh_err new_ak_locked(agent_attester *at)
@@ -45,6 +46,8 @@ vmesh_err agent_attester_init(agent_attester *at, const vmesh_agent_config *cfg,
 {
     vmesh_err rc = VMESH_OK;
 
+    pthread_mutex_init(&at->renew, NULL);
+    pthread_mutex_init(&at->platform, NULL);
     pthread_mutex_init(&at->lock, NULL);
     at->counters = counters;
     at->rotate = cfg->ak_rotate_seconds > 0 ? cfg->ak_rotate_seconds : DEFAULT_ROTATE;
@@ -83,6 +86,8 @@ void agent_attester_free(agent_attester *at)
     vmesh_buf_free(&at->epoch_evidence);
     vmesh_buf_free(&at->ear);
     pthread_mutex_destroy(&at->lock);
+    pthread_mutex_destroy(&at->platform);
+    pthread_mutex_destroy(&at->renew);
 }
 
 vmesh_err agent_attester_rotate(agent_attester *at)
@@ -106,13 +111,37 @@ vmesh_err agent_attester_ak_spki(agent_attester *at, vmesh_buf *out)
     return rc;
 }
 
-/* Platform evidence carrying ak_nonce(AK, value) (DESIGN §3.2). */
-static vmesh_err evidence_locked(agent_attester *at, const uint8_t *value, size_t value_len, vmesh_buf *out)
+/* The AK a session uses, taken under the lock: a reference, its SPKI and
+ * its generation. Evidence, passport and proof of one message all use the
+ * same snapshot, whatever rotation happens meanwhile. */
+typedef struct {
+    vmesh_key *ak;
+    vmesh_buf spki;
+    uint64_t gen;
+} ak_snap;
+
+static vmesh_err snap_locked(const agent_attester *at, ak_snap *s)
+{
+    s->ak = vmesh_crypto_key_ref(at->ak);
+    s->gen = at->ak_gen;
+    return vmesh_buf_set(&s->spki, at->ak_spki.data, at->ak_spki.len);
+}
+
+static void snap_free(ak_snap *s)
+{
+    vmesh_crypto_key_free(s->ak);
+    vmesh_buf_free(&s->spki);
+}
+
+/* Platform evidence carrying ak_nonce(AK, value) (DESIGN §3.2). The caller
+ * holds at->platform, not at->lock. */
+static vmesh_err evidence_on_platform(agent_attester *at, const ak_snap *s, const uint8_t *value, size_t value_len,
+                                      vmesh_buf *out)
 {
     vmesh_err rc = VMESH_OK;
     uint8_t nonce[32];
 
-    VMESH_GUARD(vmesh_atls_ak_nonce(at->ak_spki.data, at->ak_spki.len, value, value_len, nonce));
+    VMESH_GUARD(vmesh_atls_ak_nonce(s->spki.data, s->spki.len, value, value_len, nonce));
     vmesh_buf_reset(out);
     atomic_fetch_add(&at->counters->evidence_generated, 1);
     rc = at->scheme->attest(at->scheme_ctx, nonce, sizeof(nonce), out);
@@ -120,38 +149,90 @@ out:
     return rc;
 }
 
-static vmesh_err passport_locked(agent_attester *at, int64_t now)
+static vmesh_err make_evidence(agent_attester *at, const ak_snap *s, const uint8_t *value, size_t value_len,
+                               vmesh_buf *out)
+{
+    vmesh_err rc;
+
+    pthread_mutex_lock(&at->platform);
+    rc = evidence_on_platform(at, s, value, value_len, out);
+    pthread_mutex_unlock(&at->platform);
+    return rc;
+}
+
+/* Epoch evidence for (s->gen, tick) into out: the cached one, else made
+ * once (under at->platform, so that concurrent handshakes of a new tick
+ * wait for one evidence instead of making one each) and cached while s is
+ * still the current AK. */
+static bool epoch_cached_locked(const agent_attester *at, const ak_snap *s, const vmesh_bell *tick)
+{
+    return at->have_epoch_ev && at->epoch_ev_ak_gen == s->gen && at->epoch_ev_id == tick->id;
+}
+
+static vmesh_err epoch_evidence(agent_attester *at, const ak_snap *s, const vmesh_bell *tick, vmesh_buf *out)
+{
+    vmesh_err rc = VMESH_OK;
+    bool hit;
+
+    pthread_mutex_lock(&at->lock);
+    hit = epoch_cached_locked(at, s, tick);
+    rc = hit ? vmesh_buf_set(out, at->epoch_evidence.data, at->epoch_evidence.len) : VMESH_OK;
+    pthread_mutex_unlock(&at->lock);
+    if (hit || rc != VMESH_OK)
+        return rc;
+    pthread_mutex_lock(&at->platform);
+    pthread_mutex_lock(&at->lock);
+    hit = epoch_cached_locked(at, s, tick); /* made while we waited */
+    rc = hit ? vmesh_buf_set(out, at->epoch_evidence.data, at->epoch_evidence.len) : VMESH_OK;
+    pthread_mutex_unlock(&at->lock);
+    if (!hit && rc == VMESH_OK)
+        rc = evidence_on_platform(at, s, tick->nonce, sizeof(tick->nonce), out);
+    if (!hit && rc == VMESH_OK) {
+        pthread_mutex_lock(&at->lock);
+        if (s->gen == at->ak_gen) { /* else the AK rotated meanwhile: ours only */
+            at->have_epoch_ev = vmesh_buf_set(&at->epoch_evidence, out->data, out->len) == VMESH_OK;
+            at->epoch_ev_ak_gen = s->gen;
+            at->epoch_ev_id = tick->id;
+            vmesh_err_clear(); /* a failed copy only costs the cache */
+        }
+        pthread_mutex_unlock(&at->lock);
+    }
+    pthread_mutex_unlock(&at->platform);
+    return rc;
+}
+
+/* Asks the verifier for a passport naming s's AK (no lock held but
+ * at->renew, which serialises renewals). */
+static vmesh_err renew_passport(agent_attester *at, const ak_snap *s, int64_t now, vmesh_buf *ear, int64_t *exp)
 {
     vmesh_err rc = VMESH_OK;
     uint8_t challenge[CHALLENGE_LEN];
-    vmesh_buf ev = {0}, ear = {0};
+    vmesh_buf ev = {0};
     vmesh_ear *parsed = NULL;
     vmesh_ear_question q;
     vmesh_ear_answer a;
     uint8_t want[32];
 
-    if (at->ear.len > 0 && at->ear_ak_gen == at->ak_gen && at->ear_exp - PASSPORT_REFRESH_MARGIN > now)
-        return VMESH_OK;
     VMESH_ENSURE(at->passport != NULL, VMESH_ERR_STATE, "passport mode: no verifier configured to issue EARs");
     VMESH_GUARD(vmesh_crypto_random(challenge, sizeof(challenge)));
-    VMESH_GUARD(evidence_locked(at, challenge, sizeof(challenge), &ev));
+    VMESH_GUARD(make_evidence(at, s, challenge, sizeof(challenge), &ev));
     rc = at->passport(at->passport_ctx, at->scheme->media_types[0], ev.data, ev.len, challenge, sizeof(challenge),
-                      at->ak_spki.data, at->ak_spki.len, &ear);
+                      s->spki.data, s->spki.len, ear);
     if (rc != VMESH_OK) {
         vmesh_err_wrap(rc, "obtaining a passport EAR");
         goto out;
     }
-    VMESH_GUARD(vmesh_ear_parse_unverified((const char *)ear.data, ear.len, NULL, &parsed));
+    VMESH_GUARD(vmesh_ear_parse_unverified((const char *)ear->data, ear->len, NULL, &parsed));
     /* DESIGN §9: the passport answers our question: the evidence's nonce
      * ak_nonce(AK, challenge), our scheme's submodule, our AK. (Relying
      * parties check its signature against the verifiers they trust.) */
-    VMESH_GUARD(vmesh_atls_ak_nonce(at->ak_spki.data, at->ak_spki.len, challenge, sizeof(challenge), want));
+    VMESH_GUARD(vmesh_atls_ak_nonce(s->spki.data, s->spki.len, challenge, sizeof(challenge), want));
     memset(&q, 0, sizeof(q));
     q.nonce = want;
     q.nonce_len = sizeof(want);
     q.scheme = at->scheme->name;
-    q.akpub = at->ak_spki.data;
-    q.akpub_len = at->ak_spki.len;
+    q.akpub = s->spki.data;
+    q.akpub_len = s->spki.len;
     if ((a = vmesh_ear_check_answer(parsed, &q, NULL)) != VMESH_EAR_ANSWER_OK) {
         vmesh_err_wrap(VMESH_ERR_MISMATCH, "the passport EAR does not answer this attester's request (%s)",
                        vmesh_ear_answer_name(a));
@@ -161,15 +242,82 @@ static vmesh_err passport_locked(agent_attester *at, int64_t now)
     VMESH_ENSURE(vmesh_ear_status(parsed) == VMESH_TIER_AFFIRMING, VMESH_ERR_POLICY,
                  "the verifier did not affirm this platform (status %s): no passport",
                  vmesh_tier_name(vmesh_ear_status(parsed)));
-    vmesh_buf_free(&at->ear);
-    at->ear = ear;
-    ear.data = NULL;
-    at->ear_ak_gen = at->ak_gen;
-    at->ear_exp = vmesh_ear_exp(parsed) ? vmesh_ear_exp(parsed) : now + 3600;
+    *exp = vmesh_ear_exp(parsed) ? vmesh_ear_exp(parsed) : now + 3600;
 out:
     vmesh_ear_free(parsed);
     vmesh_buf_free(&ev);
+    return rc;
+}
+
+/* The passport for s into out. A passport within PASSPORT_REFRESH_MARGIN
+ * of its expiry is renewed by one handshake while the others keep
+ * presenting it; after a failed renewal the next attempt waits
+ * PASSPORT_RETRY seconds (the current passport is presented meanwhile, the
+ * failure logged once per attempt). Without a valid passport every caller
+ * waits for the renewal. */
+static vmesh_err passport(agent_attester *at, const ak_snap *s, int64_t now, vmesh_buf *out)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_buf ear = {0};
+    int64_t exp = 0;
+    bool valid, fresh, wait;
+
+    pthread_mutex_lock(&at->lock);
+    valid = at->ear.len > 0 && at->ear_ak_gen == s->gen && at->ear_exp > now;
+    fresh = valid && at->ear_exp - PASSPORT_REFRESH_MARGIN > now;
+    wait = valid && now < at->renew_after;
+    if (fresh || wait)
+        rc = vmesh_buf_set(out, at->ear.data, at->ear.len);
+    pthread_mutex_unlock(&at->lock);
+    if (fresh || wait || rc != VMESH_OK)
+        return rc;
+    if (valid) {
+        if (pthread_mutex_trylock(&at->renew) != 0)
+            goto present_current; /* another handshake is renewing it */
+    } else {
+        pthread_mutex_lock(&at->renew);
+    }
+    pthread_mutex_lock(&at->lock); /* renewed while we waited? */
+    fresh = at->ear.len > 0 && at->ear_ak_gen == s->gen && at->ear_exp - PASSPORT_REFRESH_MARGIN > now;
+    if (fresh)
+        rc = vmesh_buf_set(out, at->ear.data, at->ear.len);
+    pthread_mutex_unlock(&at->lock);
+    if (fresh) {
+        pthread_mutex_unlock(&at->renew);
+        return rc;
+    }
+    rc = renew_passport(at, s, now, &ear, &exp);
+    pthread_mutex_lock(&at->lock);
+    if (rc == VMESH_OK) {
+        if (s->gen == at->ak_gen) {
+            vmesh_buf_free(&at->ear);
+            at->ear = ear;
+            at->ear_ak_gen = s->gen;
+            at->ear_exp = exp;
+            rc = vmesh_buf_set(out, at->ear.data, at->ear.len);
+            ear.data = NULL;
+        } else {
+            rc = vmesh_buf_set(out, ear.data, ear.len); /* the AK rotated meanwhile: ours only */
+        }
+    } else {
+        at->renew_after = now + PASSPORT_RETRY;
+        exp = at->ear_exp;
+    }
+    pthread_mutex_unlock(&at->lock);
+    pthread_mutex_unlock(&at->renew);
     vmesh_buf_free(&ear);
+    if (rc == VMESH_OK || !valid)
+        return rc;
+    vmesh_log(VMESH_LOG_WARN, "passport renewal failed, presenting the current one until it expires in %lld s: %s",
+              (long long)(exp - now), vmesh_err_detail());
+    vmesh_err_clear();
+present_current:
+    pthread_mutex_lock(&at->lock);
+    if (at->ear.len > 0 && at->ear_ak_gen == s->gen && at->ear_exp > now)
+        rc = vmesh_buf_set(out, at->ear.data, at->ear.len);
+    else
+        rc = vmesh_err_set(VMESH_ERR_STATE, "passport mode: the passport expired during its renewal");
+    pthread_mutex_unlock(&at->lock);
     return rc;
 }
 
@@ -222,43 +370,43 @@ vmesh_err agent_attester_attest(agent_attester *at, const vmesh_atls_attest_in *
     vmesh_err rc = VMESH_OK;
     int64_t now = vmesh_time_now();
     vmesh_bell tick;
-    bool have_tick;
-    vmesh_key *ak = NULL;
-    vmesh_buf fresh_ev = {0};
+    bool have_tick = false;
+    ak_snap snap = {0};
+    vmesh_buf ev = {0};
 
     pthread_mutex_lock(&at->lock);
-    VMESH_ENSURE(at->scheme != NULL, VMESH_ERR_STATE, "this agent does not attest");
-    if (now - at->ak_born >= at->rotate)
-        VMESH_GUARD(new_ak_locked(at));
-    ak = vmesh_crypto_key_ref(at->ak);
-    have_tick = tick_to_bind(at, now, &tick);
-    VMESH_GUARD(vmesh_buf_set(&msg->ak_spki, at->ak_spki.data, at->ak_spki.len));
+    if (at->scheme == NULL)
+        rc = vmesh_err_set(VMESH_ERR_STATE, "this agent does not attest");
+    else if (now - at->ak_born >= at->rotate)
+        rc = new_ak_locked(at);
+    if (rc == VMESH_OK) {
+        rc = snap_locked(at, &snap);
+        have_tick = tick_to_bind(at, now, &tick);
+    }
+    pthread_mutex_unlock(&at->lock);
+    if (rc != VMESH_OK)
+        goto out;
+    VMESH_GUARD(vmesh_buf_set(&msg->ak_spki, snap.spki.data, snap.spki.len));
     switch (in->mode) {
     case VMESH_ATLS_MODE_EPOCH_FRESH:
         VMESH_ENSURE(have_tick, VMESH_ERR_STATE, "epoch-fresh mode: no epoch bell received yet");
-        if (!at->have_epoch_ev || at->epoch_ev_ak_gen != at->ak_gen || at->epoch_ev_id != tick.id) {
-            at->have_epoch_ev = false;
-            VMESH_GUARD(evidence_locked(at, tick.nonce, sizeof(tick.nonce), &at->epoch_evidence));
-            at->epoch_ev_ak_gen = at->ak_gen;
-            at->epoch_ev_id = tick.id;
-            at->have_epoch_ev = true;
-        }
-        VMESH_GUARD(evidence_to_msg(at, at->epoch_evidence.data, at->epoch_evidence.len, msg));
+        VMESH_GUARD(epoch_evidence(at, &snap, &tick, &ev));
+        VMESH_GUARD(evidence_to_msg(at, ev.data, ev.len, msg));
         msg->fresh = false;
         msg->epoch_id = tick.id;
         VMESH_GUARD(vmesh_buf_set(&msg->epoch_nonce, tick.nonce, sizeof(tick.nonce)));
         break;
     case VMESH_ATLS_MODE_FRESH:
         /* DESIGN §3.3: fresh mode binds new evidence to this session's binder. */
-        VMESH_GUARD(evidence_locked(at, in->binder, 32, &fresh_ev));
-        VMESH_GUARD(evidence_to_msg(at, fresh_ev.data, fresh_ev.len, msg));
+        VMESH_GUARD(make_evidence(at, &snap, in->binder, 32, &ev));
+        VMESH_GUARD(evidence_to_msg(at, ev.data, ev.len, msg));
         msg->fresh = true;
         break;
     case VMESH_ATLS_MODE_PASSPORT:
-        VMESH_GUARD(passport_locked(at, now));
+        VMESH_GUARD(passport(at, &snap, now, &ev));
         msg->collection = false;
         VMESH_GUARD(set_text(&msg->media_type, VMESH_EAR_MEDIA_TYPE));
-        VMESH_GUARD(vmesh_buf_set(&msg->cmw, at->ear.data, at->ear.len));
+        VMESH_GUARD(vmesh_buf_set(&msg->cmw, ev.data, ev.len));
         /* The EAR carries its own freshness (iat/exp); the epoch fields say
          * which tick we saw, or none. */
         msg->fresh = false;
@@ -272,17 +420,12 @@ vmesh_err agent_attester_attest(agent_attester *at, const vmesh_atls_attest_in *
         VMESH_FAIL(VMESH_ERR_UNSUPPORTED, "cannot attest in mode %d", (int)in->mode);
     }
     atomic_fetch_add(&at->counters->attestations_made, 1);
-    pthread_mutex_unlock(&at->lock);
-    vmesh_buf_free(&fresh_ev);
     /* One AK signature per session, over this session's binder only. */
     vmesh_buf_reset(&msg->proof);
-    rc = vmesh_crypto_sign(ak, in->binder, 32, &msg->proof);
-    vmesh_crypto_key_free(ak);
-    return rc;
+    rc = vmesh_crypto_sign(snap.ak, in->binder, 32, &msg->proof);
 out:
-    pthread_mutex_unlock(&at->lock);
-    vmesh_buf_free(&fresh_ev);
-    vmesh_crypto_key_free(ak);
+    vmesh_buf_free(&ev);
+    snap_free(&snap);
     return rc;
 }
 

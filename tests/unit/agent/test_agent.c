@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vmesh/agent.h"
@@ -55,7 +56,7 @@ static vmesh_key *bell_key, *ear_key, *other_ear_key;
 static vmesh_rv_store *rv;
 static vmesh_buf bell1, bell2, bell3; /* three consecutive ticks */
 
-enum { EVIL_NONE, EVIL_TAMPER_EVIDENCE, EVIL_WRONG_AK, EVIL_REPLAY, EVIL_EXPIRED_EAR, EVIL_UNTRUSTED_EAR };
+enum { EVIL_NONE, EVIL_TAMPER_EVIDENCE, EVIL_WRONG_AK, EVIL_REPLAY, EVIL_EXPIRED_EAR, EVIL_UNTRUSTED_EAR, EVIL_SHORT_EAR };
 static vmesh_atls_msg recorded;
 static bool have_recorded;
 
@@ -220,6 +221,41 @@ static vmesh_err evil_attest(void *ctx, const vmesh_atls_attest_in *in, vmesh_at
     return VMESH_OK;
 }
 
+/* A verifier that answers only while the gate is open: the tests hold a
+ * passport renewal in flight with it and count the verifier's calls. */
+static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
+static bool gate_closed, gate_entered, passport_fails;
+static int passport_calls;
+
+static void gate_pass(void)
+{
+    pthread_mutex_lock(&gate_mu);
+    passport_calls++;
+    gate_entered = true;
+    pthread_cond_broadcast(&gate_cv);
+    while (gate_closed)
+        pthread_cond_wait(&gate_cv, &gate_mu);
+    pthread_mutex_unlock(&gate_mu);
+}
+
+/* Waits for *flag under gate_mu; false after 60 s (a hang, not a timing
+ * judgement: the awaited event needs no work but a few signatures). */
+static bool gate_wait_for(const bool *flag)
+{
+    struct timespec ts;
+    bool ok;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 60;
+    pthread_mutex_lock(&gate_mu);
+    while (!*flag && pthread_cond_timedwait(&gate_cv, &gate_mu, &ts) == 0)
+        ;
+    ok = *flag;
+    pthread_mutex_unlock(&gate_mu);
+    return ok;
+}
+
 /* A passport issuer that hands out EARs the tests choose. */
 static vmesh_err evil_passport(void *ctx, const char *mt, const uint8_t *ev, size_t evlen, const uint8_t *ch,
                                size_t chlen, const uint8_t *akpub, size_t aklen, vmesh_buf *ear)
@@ -232,7 +268,10 @@ static vmesh_err evil_passport(void *ctx, const char *mt, const uint8_t *ev, siz
     uint8_t n[32];
 
     (void)mt, (void)ev, (void)evlen;
-    if (s->evil != EVIL_EXPIRED_EAR && s->evil != EVIL_UNTRUSTED_EAR)
+    gate_pass();
+    if (passport_fails)
+        return vmesh_err_set(VMESH_ERR_IO, "test verifier: unreachable");
+    if (s->evil != EVIL_EXPIRED_EAR && s->evil != EVIL_UNTRUSTED_EAR && s->evil != EVIL_SHORT_EAR)
         return vmesh_agent_local_passport(s->issuer, mt, ev, evlen, ch, chlen, akpub, aklen, ear);
     assert_int_equal(vmesh_ear_new(&e), VMESH_OK);
     /* bound to the attester's request (DESIGN §9); only its signer or its time is wrong */
@@ -244,11 +283,15 @@ static vmesh_err evil_passport(void *ctx, const char *mt, const uint8_t *ev, siz
          * the attester is told it is still valid for an hour so it keeps it */
         assert_int_equal(vmesh_ear_set_iat(e, vmesh_time_now() - 7200), VMESH_OK);
         assert_int_equal(vmesh_ear_set_exp(e, vmesh_time_now() - 3600), VMESH_OK);
+    } else if (s->evil == EVIL_SHORT_EAR) {
+        /* genuine, but inside the attester's renewal margin: every use wants a new one */
+        assert_int_equal(vmesh_ear_set_iat(e, vmesh_time_now()), VMESH_OK);
+        assert_int_equal(vmesh_ear_set_exp(e, vmesh_time_now() + 40), VMESH_OK);
     } else {
         assert_int_equal(vmesh_ear_set_exp(e, vmesh_time_now() + 3600), VMESH_OK);
     }
     assert_int_equal(vmesh_ear_add_submod(e, "psa", VMESH_TIER_AFFIRMING, &tv, "p", NULL, akpub, aklen), VMESH_OK);
-    rc = vmesh_ear_sign(e, s->evil == EVIL_EXPIRED_EAR ? ear_key : other_ear_key, ear);
+    rc = vmesh_ear_sign(e, s->evil == EVIL_UNTRUSTED_EAR ? other_ear_key : ear_key, ear);
     vmesh_ear_free(e);
     return rc;
 }
@@ -856,6 +899,134 @@ static void reappraise_kept_result(void **state)
     }
 }
 
+/* ---- the attester's locks: slow platform or verifier work stalls nobody ---------- */
+
+typedef struct {
+    side *s;
+    vmesh_atls_mode mode;
+    vmesh_atls_msg msg;
+    vmesh_err rc;
+    bool done;
+} attest_call;
+
+static void *attest_thread(void *arg)
+{
+    attest_call *a = arg;
+    vmesh_atls_attest_in in;
+    uint8_t binder[32];
+
+    memset(&in, 0, sizeof(in));
+    memset(binder, 0x5a, sizeof(binder));
+    in.role = VMESH_ATLS_SERVER;
+    in.mode = a->mode;
+    in.binder = binder;
+    a->rc = a->s->inner.attest(a->s->inner.ctx, &in, &a->msg);
+    pthread_mutex_lock(&gate_mu);
+    a->done = true;
+    pthread_cond_broadcast(&gate_cv);
+    pthread_mutex_unlock(&gate_mu);
+    return NULL;
+}
+
+static void attest_start(attest_call *a, side *s, vmesh_atls_mode mode, pthread_t *t)
+{
+    memset(a, 0, sizeof(*a));
+    a->s = s;
+    a->mode = mode;
+    vmesh_atls_msg_init(&a->msg);
+    assert_int_equal(pthread_create(t, NULL, attest_thread, a), 0);
+}
+
+/* Runs one attest while the verifier holds a renewal: it must finish
+ * before the gate opens (with one global lock it never would). */
+static void attest_while_held(side *s, vmesh_atls_mode mode, attest_call *a, const char *what)
+{
+    pthread_t t;
+
+    attest_start(a, s, mode, &t);
+    if (!gate_wait_for(&a->done))
+        fail_msg("%s waited for a passport renewal in flight (the attester's lock is held across the verifier)",
+                 what);
+    pthread_join(t, NULL);
+    if (a->rc != VMESH_OK)
+        fail_msg("%s: %s", what, vmesh_err_detail());
+}
+
+static bool same_bytes(const vmesh_buf *a, const vmesh_buf *b)
+{
+    return a->len == b->len && a->len > 0 && memcmp(a->data, b->data, a->len) == 0;
+}
+
+static void slow_verifier_stalls_nobody(void **state)
+{
+    side s;
+    attest_call first, renewing, other, fresh, epoch, again;
+    pthread_t t;
+    vmesh_policy *pol = policy_with(NULL);
+    vmesh_agent_stats st;
+    uint64_t ev_before;
+
+    (void)state;
+    side_init(&s, VMESH_ATLS_SERVER, "server", pol, EVIL_SHORT_EAR, VMESH_ATLS_MODES_ALL, &bell3);
+    passport_calls = 0;
+
+    /* A passport that expires in 40 s: inside the 60 s renewal margin. */
+    attest_start(&first, &s, VMESH_ATLS_MODE_PASSPORT, &t);
+    pthread_join(t, NULL);
+    assert_int_equal(first.rc, VMESH_OK);
+    assert_int_equal(passport_calls, 1);
+
+    /* The next passport handshake renews it; the verifier does not answer. */
+    pthread_mutex_lock(&gate_mu);
+    gate_closed = true;
+    gate_entered = false;
+    pthread_mutex_unlock(&gate_mu);
+    attest_start(&renewing, &s, VMESH_ATLS_MODE_PASSPORT, &t);
+    assert_true(gate_wait_for(&gate_entered));
+
+    /* Meanwhile: another passport handshake presents the current passport
+     * (still valid) without a second call; fresh and epoch-fresh handshakes
+     * make or reuse platform evidence. */
+    vmesh_agent_stats_get(s.agent, &st);
+    ev_before = st.evidence_generated;
+    attest_while_held(&s, VMESH_ATLS_MODE_PASSPORT, &other, "a passport handshake");
+    assert_true(same_bytes(&other.msg.cmw, &first.msg.cmw));
+    attest_while_held(&s, VMESH_ATLS_MODE_FRESH, &fresh, "a fresh-mode handshake");
+    assert_true(fresh.msg.fresh);
+    attest_while_held(&s, VMESH_ATLS_MODE_EPOCH_FRESH, &epoch, "an epoch-fresh handshake");
+    assert_int_not_equal(epoch.msg.epoch_id, 0);
+    vmesh_agent_stats_get(s.agent, &st);
+    assert_true(st.evidence_generated >= ev_before + 2); /* fresh + epoch: the platform was free */
+    pthread_mutex_lock(&gate_mu);
+    assert_int_equal(passport_calls, 2); /* one renewal, however many handshakes wanted it */
+    gate_closed = false;
+    pthread_cond_broadcast(&gate_cv);
+    pthread_mutex_unlock(&gate_mu);
+    pthread_join(t, NULL);
+    assert_int_equal(renewing.rc, VMESH_OK);
+    assert_false(same_bytes(&renewing.msg.cmw, &first.msg.cmw));
+
+    /* A failed renewal presents the current passport (still valid) rather
+     * than failing the handshake. */
+    passport_fails = true;
+    attest_start(&again, &s, VMESH_ATLS_MODE_PASSPORT, &t);
+    pthread_join(t, NULL);
+    passport_fails = false;
+    assert_int_equal(again.rc, VMESH_OK);
+    assert_true(same_bytes(&again.msg.cmw, &renewing.msg.cmw));
+    print_message("verifier calls: %d (3 expected: first, one renewal, the failed one)\n", passport_calls);
+    assert_int_equal(passport_calls, 3);
+
+    vmesh_atls_msg_free(&first.msg);
+    vmesh_atls_msg_free(&renewing.msg);
+    vmesh_atls_msg_free(&other.msg);
+    vmesh_atls_msg_free(&fresh.msg);
+    vmesh_atls_msg_free(&epoch.msg);
+    vmesh_atls_msg_free(&again.msg);
+    side_free(&s);
+    vmesh_policy_free(pol);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -868,6 +1039,7 @@ int main(void)
         cmocka_unit_test(new_tick_grace),
         cmocka_unit_test(central_verifier_mode),
         cmocka_unit_test(reappraise_kept_result),
+        cmocka_unit_test(slow_verifier_stalls_nobody),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
