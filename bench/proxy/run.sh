@@ -125,8 +125,9 @@ curl -sf -o /dev/null "http://127.0.0.1:$HOUT/1k.bin" || { echo "haproxy pair do
 vsuite=$(timeout 5 openssl s_client -connect 127.0.0.1:$VIN -cert client.pem -key client.key -CAfile ca/bundle.pem </dev/null 2>&1 | grep -E "^(New|Negotiated|Server Temp Key)" | tr '\n' ' ')
 hsuite=$(timeout 5 openssl s_client -connect 127.0.0.1:$HIN -cert client.pem -key client.key -CAfile ca/bundle.pem </dev/null 2>&1 | grep -E "^(New|Negotiated|Server Temp Key)" | tr '\n' ' ')
 
-run_wrk() { # url conns -> "rps p50_ms p99_ms MBps"
-    wrk -t2 -c"$2" -d"${SECS}s" --latency "$1" 2>&1 | python3 -c '
+run_wrk() { # url conns [close] -> "rps p50_ms p99_ms MBps err"; close: a new connection per request
+    local hdr=(); [ "${3:-}" = close ] && hdr=(-H "Connection: close")
+    wrk -t2 -c"$2" -d"${SECS}s" --latency "${hdr[@]}" "$1" 2>&1 | python3 -c '
 import sys, re
 t = sys.stdin.read()
 def ms(v):
@@ -165,19 +166,33 @@ PY
 }
 # warm-up (every connection of the measured runs is new: vmesh attests each), then alternate the pairs
 for url in "http://127.0.0.1:$VOUT/1k.bin" "http://127.0.0.1:$HOUT/1k.bin"; do wrk -t2 -c32 -d3s "$url" >/dev/null 2>&1; done
-vs=() hs=() vb=() hb=()
+# churn_ka URL: keep-alive run (32 conns) while a second wrk opens a new
+# connection per request (16 clients, Connection: close) through the same pair
+churn_ka() {
+    wrk -t1 -c16 -d"$((SECS + 1))s" -H "Connection: close" "$1" >/dev/null 2>&1 &
+    local cw=$!
+    sleep 0.5
+    run_wrk "$1" 32
+    wait $cw
+}
+vs=() hs=() vb=() hb=() vc=() hc=() vk=() hk=()
 for r in 1 2 3; do
     vs+=("$(run_wrk "http://127.0.0.1:$VOUT/1k.bin" 32)"); hs+=("$(run_wrk "http://127.0.0.1:$HOUT/1k.bin" 32)")
     vb+=("$(run_wrk "http://127.0.0.1:$VOUT/1m.bin" 8)"); hb+=("$(run_wrk "http://127.0.0.1:$HOUT/1m.bin" 8)")
+    vc+=("$(run_wrk "http://127.0.0.1:$VOUT/1k.bin" 16 close)"); hc+=("$(run_wrk "http://127.0.0.1:$HOUT/1k.bin" 16 close)")
+    vk+=("$(churn_ka "http://127.0.0.1:$VOUT/1k.bin")"); hk+=("$(churn_ka "http://127.0.0.1:$HOUT/1k.bin")")
 done
 vm=$(idle_mem $VOUT $VCP $VSP); hm=$(idle_mem $HOUT $HCP $HSP)
 active=$(curl -s "http://127.0.0.1:$VADM/metrics" | awk '$1=="vmesh_connections_total{direction=\"inbound\",result=\"ok\"}" {print $2}')
 python3 - "$HERE/../../docs/BENCHMARKS.md" "$HERE/../lib/mdsection.py" "$SECS" "$NIDLE" "$vm" "$hm" "$vsuite" "$hsuite" \
-    "$(IFS=';'; echo "${vs[*]}")" "$(IFS=';'; echo "${hs[*]}")" "$(IFS=';'; echo "${vb[*]}")" "$(IFS=';'; echo "${hb[*]}")" <<'PY'
+    "$(IFS=';'; echo "${vs[*]}")" "$(IFS=';'; echo "${hs[*]}")" "$(IFS=';'; echo "${vb[*]}")" "$(IFS=';'; echo "${hb[*]}")" \
+    "$(IFS=';'; echo "${vc[*]}")" "$(IFS=';'; echo "${hc[*]}")" "$(IFS=';'; echo "${vk[*]}")" "$(IFS=';'; echo "${hk[*]}")" \
+    "$(uptime | sed 's/.*load average: //')" <<'PY'
 import sys, subprocess, datetime, statistics, os
 md, mdsec, secs, nidle, vm, hm, vsuite, hsuite = sys.argv[1:9]
-runs = [[list(map(float, r.split())) for r in a.split(';')] for a in sys.argv[9:13]]
-vs, hs, vb, hb = runs
+runs = [[list(map(float, r.split())) for r in a.split(';')] for a in sys.argv[9:17]]
+vs, hs, vb, hb, vc, hc, vk, hk = runs
+load = sys.argv[17]
 vm, hm = float(vm), float(hm)
 med = lambda rs, i: statistics.median(r[i] for r in rs)
 allv = lambda rs, i: " / ".join(f"{r[i]:.1f}" if r[i] >= 10 else f"{r[i]:.2f}" for r in rs)
@@ -187,6 +202,10 @@ rows = [
   ("p99 latency ms (1 KiB)", med(vs, 2), med(hs, 2), False, allv(vs, 2), allv(hs, 2)),
   ("throughput MB/s (1 MiB, 8 conns)", med(vb, 3), med(hb, 3), True, allv(vb, 3), allv(hb, 3)),
   (f"memory per idle connection, kB (both proxies, {nidle} conns)", vm, hm, False, f"{vm:.1f}", f"{hm:.1f}"),
+  ("new attested connections/s (a new connection per request, 16 clients)", med(vc, 0), med(hc, 0), True, allv(vc, 0), allv(hc, 0)),
+  ("p50 latency ms, new connection per request", med(vc, 1), med(hc, 1), False, allv(vc, 1), allv(hc, 1)),
+  ("p99 latency ms, new connection per request", med(vc, 2), med(hc, 2), False, allv(vc, 2), allv(hc, 2)),
+  ("keep-alive p99 ms (1 KiB, 32 conns) while 16 clients churn", med(vk, 2), med(hk, 2), False, allv(vk, 2), allv(hk, 2)),
 ]
 errs = sum(r[4] for rs in runs for r in rs)
 cpu = next((l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')), 'unknown')
@@ -198,7 +217,11 @@ out = [f"## bench/proxy — vmesh proxy pair vs HAProxy pair (mTLS)\n",
        "X25519. The vmesh pair also attests both ways on every connection (psa-sim, epoch-fresh, AR cache); HAProxy "
        f"does plain mTLS in `mode tcp`. wrk -t2, {secs} s per run, three alternating rounds: the table shows medians, "
        "the last columns every round. Memory: RSS of both proxies of a pair before and 3 s after opening the idle "
-       "connections through it, divided by their number.\n",
+       "connections through it, divided by their number. Churn rows: wrk `-H 'Connection: close'`, so every "
+       "request is a new client connection and a new TLS connection between the proxies (vmesh: attested both "
+       "ways, epoch-fresh, AR cache warm, outbound TLS session resumed when the ticket is cached; HAProxy: its "
+       "default session reuse); the keep-alive row under churn runs both wrk loads at once on the same pair. "
+       f"Load average at the end of the run: {load}.\n",
        f"Negotiated (vmesh inbound): {vsuite.strip()}  \nNegotiated (HAProxy frontend): {hsuite.strip()}\n",
        "| metric | vmesh | HAProxy | vmesh / HAProxy | goal | vmesh runs | HAProxy runs |", "|---|---|---|---|---|---|---|"]
 for name, a, b, hi, ra, rb in rows:

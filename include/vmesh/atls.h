@@ -378,6 +378,16 @@ void vmesh_atls_config_set_resumption(vmesh_atls_config *c, bool on);
  * (vmesh_atls_reattest_request). Callers that use the SSL directly
  * (vmesh_atls_conn_ssl) must leave it off. */
 void vmesh_atls_config_set_reattest(vmesh_atls_config *c, bool on);
+/* Server: evidence privacy (default off). Our attestation (platform
+ * evidence or passport) is produced and sent only once the client has
+ * proved possession of an acceptable SVID (its Certificate,
+ * CertificateVerify and Finished verified, its SPIFFE ID matching the peer
+ * pattern), instead of at 0.5-RTT: a client without one learns nothing
+ * about our platform and makes us produce no evidence. Costs one round
+ * trip (our attestation arrives after the client's Finished, the
+ * client's own after it accepted ours). Meant for
+ * listeners reachable by anyone (docs/ATLS.md, "Evidence privacy"). */
+void vmesh_atls_config_set_evidence_after_auth(vmesh_atls_config *c, bool on);
 /* The OpenSSL SSL_CTX (borrowed), for ALPN, cipher settings and the like. */
 void *vmesh_atls_config_ssl_ctx(vmesh_atls_config *c);
 void vmesh_atls_config_free(vmesh_atls_config *c);

@@ -46,6 +46,7 @@ struct vmesh_atls_config {
     size_t max_frame;
     bool resumption;
     bool reattest; /* offer the in-band stream (0xff4d key 4) */
+    bool evidence_after_auth; /* server: attest only after the client's SVID verified */
 };
 
 typedef enum {
@@ -784,6 +785,11 @@ void vmesh_atls_config_set_reattest(vmesh_atls_config *c, bool on)
     c->reattest = on;
 }
 
+void vmesh_atls_config_set_evidence_after_auth(vmesh_atls_config *c, bool on)
+{
+    c->evidence_after_auth = on;
+}
+
 void *vmesh_atls_config_ssl_ctx(vmesh_atls_config *c)
 {
     return c->ctx;
@@ -1052,7 +1058,10 @@ static vmesh_err srv_half_rtt(vmesh_atls_conn *c)
                   c->framing ? "will-attest false" : "no 0xff4d extension");
         goto out;
     }
-    if (c->framing && c->own_mode >= 0)
+    /* Evidence privacy (vmesh_atls_config_set_evidence_after_auth): the
+     * client has proved nothing yet, so nothing about our platform leaves
+     * and no evidence is made for it until ST_SRV_FINISH. */
+    if (c->framing && c->own_mode >= 0 && !c->cfg->evidence_after_auth)
         VMESH_GUARD(send_own_attestation(c));
     c->state = ST_SRV_FINISH;
     /* Our flight and the attestation leave now; WANT_WRITE is taken up by
@@ -1405,6 +1414,15 @@ static vmesh_err step(vmesh_atls_conn *c)
         /* Only now is the client authenticated (its Certificate,
          * CertificateVerify and Finished were read). */
         VMESH_GUARD(check_peer_identity(c));
+        if (c->framing && c->own_mode >= 0 && c->cfg->evidence_after_auth) {
+            /* the client holds an acceptable SVID: our attestation goes
+             * now, one round trip later for the client than at 0.5-RTT */
+            VMESH_GUARD(send_own_attestation(c));
+            rc = flush_out(c);
+            if (rc == VMESH_ERR_WANT_WRITE)
+                rc = VMESH_OK;
+            VMESH_GUARD(rc);
+        }
         c->expect_att = c->peer_attests;
         c->expect_verdict = c->framing;
         c->state = ST_READ_PEER;

@@ -1052,10 +1052,28 @@ static vmesh_err out_min_pattern_fn(pctx *x, const char *k, yaml_node_t *kn, yam
     return min_pattern_fn(x, v, path, &((px_outbound *)a)->min_pattern);
 }
 
+/* inbound[].evidence: when our attestation leaves (issue 13.4). */
+static vmesh_err evidence_fn(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v,
+                             const char *path, void *a)
+{
+    px_inbound *l = a;
+    const char *val = v->type == YAML_SCALAR_NODE ? (const char *)v->data.scalar.value : "";
+
+    (void)k, (void)kn;
+    if (strcmp(val, "after-client-auth") == 0)
+        l->evidence_after_auth = true;
+    else if (strcmp(val, "at-hello") == 0)
+        l->evidence_after_auth = false;
+    else
+        return perr(x, v, path, "must be after-client-auth or at-hello");
+    return VMESH_OK;
+}
+
 static const keydef inbound_keys[] = {
     STR("name", K_STR, px_inbound, name), STR("listen", K_LISTEN, px_inbound, listen),
     STR("app", K_ADDR, px_inbound, app), STR("peer", K_PATTERN, px_inbound, peer),
-    FN_STR("min-pattern", px_inbound, min_pattern, in_min_pattern_fn), END};
+    FN_STR("min-pattern", px_inbound, min_pattern, in_min_pattern_fn), FN("evidence", evidence_fn),
+    END};
 
 static const keydef outbound_keys[] = {
     STR("name", K_STR, px_outbound, name), STR("listen", K_LISTEN, px_outbound, listen),
@@ -1132,6 +1150,8 @@ static const keydef limits_keys[] = {
     NUM("linger-timeout", K_MS, vmesh_proxy_config, linger_ms, 0, 60 * 1000),
     NUM("buffer-size", K_BYTES, vmesh_proxy_config, buffer_size, 1024, 16 * 1024 * 1024),
     NUM("workers", K_U32, vmesh_proxy_config, workers, 0, PX_MAX_WORKERS),
+    NUM("handshake-threads", K_U32, vmesh_proxy_config, hs_threads, 0, 256),
+    NUM("handshake-queue", K_U32, vmesh_proxy_config, hs_queue, 1, 1000000),
     END};
 
 /* access-log.stdout / .stderr: true sends it there (instead of a file). */

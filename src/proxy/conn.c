@@ -16,6 +16,7 @@
 #include "conn.h"
 
 #include "forward.h"
+#include "hspool.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -62,6 +63,20 @@ typedef struct px_conn {
     vmesh_tv tv;
     char epochs[PX_EPOCHS_MAX];
     uint64_t reappraised;
+    /* Handshake steps run in the handshake pool (hspool.h): while hs_busy
+     * a pool thread owns io.tls (the worker touches neither it nor the
+     * TLS socket but to shut it down); ev_seq counts readiness events,
+     * job_seq is ev_seq when the step was queued (an event in between
+     * means: run another step). hs_deadline: the handshake's deadline as
+     * the worker knows it. hs_abandoned: the deadline passed while a step
+     * ran; the connection is closed when the step comes back. */
+    px_job job;
+    bool hs_busy;
+    _Atomic bool hs_abandoned; /* read by the pool thread: a step not started is skipped */
+    uint32_t ev_seq, job_seq;
+    uint64_t hs_deadline;
+    vmesh_err hs_rc;
+    char hs_err[256];
 } px_conn;
 
 static void conn_run(px_conn *c);
@@ -175,6 +190,7 @@ static void conn_ready(px_conn *c, bool tls, uint32_t e)
 
     if (c->st == CS_DEAD)
         return;
+    c->ev_seq++;
     if (!tls) {
         c->io.pl_r |= rd;
         c->io.pl_w |= wr;
@@ -396,6 +412,8 @@ static bool start_tls(px_conn *c)
         return false;
     }
     c->st = CS_HANDSHAKE;
+    c->hs_deadline =
+        vmesh_time_mono_ns() + (uint64_t)vmesh_atls_timeout_ms(c->io.tls) * 1000000u + 1000000u;
     if (!timer_set_atls(c)) {
         conn_destroy(c);
         return false;
@@ -648,6 +666,93 @@ static void forward(px_conn *c)
     conn_destroy(c);
 }
 
+/* ---- handshake steps in the pool ---------------------------------------------------------- */
+
+/* In a pool thread: one step of the attested handshake, as far as the
+ * socket allows (TLS, our attestation, appraising the peer's: a central
+ * verifier's round trip included). The error detail is thread-local: it
+ * travels back in hs_err. */
+static void hs_run(px_job *j)
+{
+    px_conn *c = PX_OWNER(j, px_conn, job);
+    vmesh_err rc;
+
+    if (atomic_load(&c->hs_abandoned)) {
+        /* refused at its deadline while it queued: no attester or verifier
+         * work for a connection that is gone */
+        c->hs_rc = VMESH_ERR_TIMEOUT;
+        c->hs_err[0] = '\0';
+        return;
+    }
+    rc = vmesh_atls_handshake(c->io.tls);
+    c->hs_rc = rc;
+    c->hs_err[0] = '\0';
+    if (rc != VMESH_OK && rc != VMESH_ERR_WANT_READ && rc != VMESH_ERR_WANT_WRITE)
+        snprintf(c->hs_err, sizeof(c->hs_err), "%s", vmesh_err_detail());
+    vmesh_err_clear();
+}
+
+static void hs_done(px_job *j);
+
+/* Hands the next handshake step to the pool (runs it here when there is
+ * no pool: a proxy object used without vmesh_proxy_run). */
+static void hs_submit(px_conn *c)
+{
+    c->hs_busy = true;
+    c->job_seq = c->ev_seq;
+    c->job.run = hs_run;
+    c->job.done = hs_done;
+    c->job.w = c->w;
+    if (c->w->p->hs == NULL) {
+        hs_run(&c->job);
+        hs_done(&c->job);
+        return;
+    }
+    px_hspool_submit(c->w->p, &c->job);
+}
+
+/* The deadline passed while a step is in the pool (a slow attester or
+ * verifier): the connection is refused now, without a verdict frame (the
+ * TLS state is the pool's), its record written; the struct goes when the
+ * step comes back. */
+static void hs_abandon(px_conn *c, px_result r, const char *why)
+{
+    if (atomic_load(&c->hs_abandoned))
+        return;
+    atomic_store(&c->hs_abandoned, true);
+    set_result(c, r, "%s", why);
+    px_log_limited(&c->w->p->rl_handshake, VMESH_LOG_INFO, "proxy: %s %s: %s", dir_name(c),
+                   listener_name(c), c->reason);
+    if (c->io.tls_fd >= 0)
+        (void)shutdown(c->io.tls_fd, SHUT_RDWR);
+    close_fd(c, &c->io.pl_fd);
+    log_close(c);
+}
+
+/* Back on the worker: what the step came to. */
+static void hs_done(px_job *j)
+{
+    px_conn *c = PX_OWNER(j, px_conn, job);
+    vmesh_err rc = c->hs_rc;
+
+    c->hs_busy = false;
+    if (atomic_load(&c->hs_abandoned) || j->cancelled) {
+        if (!atomic_load(&c->hs_abandoned))
+            set_result(c, PX_RES_DRAIN, "proxy stopped during the handshake");
+        conn_destroy(c);
+        return;
+    }
+    if (rc == VMESH_OK) {
+        established(c);
+    } else if (rc == VMESH_ERR_WANT_READ || rc == VMESH_ERR_WANT_WRITE) {
+        if (c->ev_seq != c->job_seq)
+            hs_submit(c); /* the socket moved while the step ran */
+    } else {
+        (void)vmesh_err_set(rc, "%s", c->hs_err);
+        handshake_failed(c, rc);
+    }
+}
+
 /* ---- the state machine -------------------------------------------------------------------- */
 
 /* Drives the connection as far as its readiness allows. */
@@ -661,11 +766,10 @@ static void conn_run(px_conn *c)
             return;
         /* fall through */
     case CS_HANDSHAKE:
-        rc = vmesh_atls_handshake(c->io.tls);
-        if (rc == VMESH_OK)
-            established(c);
-        else if (rc != VMESH_ERR_WANT_READ && rc != VMESH_ERR_WANT_WRITE)
-            handshake_failed(c, rc);
+        /* never here: the step runs in the pool; an event meanwhile is
+         * counted in ev_seq */
+        if (!c->hs_busy)
+            hs_submit(c);
         return;
     case CS_CONNECT:
         if ((c->dir == PX_DIR_IN && c->io.pl_w) || (c->dir == PX_DIR_OUT && c->io.tls_w))
@@ -701,6 +805,19 @@ static void conn_timeout(px_conn *c)
         conn_destroy(c);
         return;
     case CS_HANDSHAKE:
+        if (c->hs_busy) {
+            if (now < c->hs_deadline) {
+                if (!timer_set(c, c->hs_deadline))
+                    hs_abandon(c, PX_RES_RESET, "out of memory");
+                return;
+            }
+            hs_abandon(c, PX_RES_TIMEOUT,
+                       c->g->cfg->handshake_timeout_ms > 0
+                           ? "handshake and attestation did not complete within the handshake "
+                             "timeout (a step was still running: attester or verifier slow)"
+                           : "handshake timeout");
+            return;
+        }
         if (vmesh_atls_timeout_ms(c->io.tls) > 0) {
             if (!timer_set_atls(c))
                 conn_destroy(c);
@@ -835,11 +952,17 @@ static void reappraise_all(px_worker *w)
     px_gen_unref(cur);
 }
 
-/* Closes every connection, those that did not end otherwise with `drain`. */
+/* Closes every connection, those that did not end otherwise with `drain`.
+ * One with a step in the pool is abandoned (freed when the step is back)
+ * while the pool runs. */
 static void destroy_all(px_worker *w, const char *why)
 {
-    while (w->head) {
-        px_conn *c = w->head;
+    for (px_conn *c = w->head, *next; c != NULL; c = next) {
+        next = c->next;
+        if (c->hs_busy && w->p->hs != NULL) {
+            hs_abandon(c, PX_RES_DRAIN, why);
+            continue;
+        }
         if (c->result == PX_RES_OK)
             set_result(c, PX_RES_DRAIN, "%s", why);
         conn_destroy(c);

@@ -238,6 +238,8 @@ static vmesh_err listener_config(struct vmesh_proxy *p, px_gen *g, size_t j,
     prov.appraise = pv->inner.appraise ? prov_appraise : NULL;
     VMESH_GUARD(vmesh_atls_config_set_provider(c, &prov));
     vmesh_atls_config_set_deadline_ms(c, cfg->handshake_timeout_ms);
+    if (in)
+        vmesh_atls_config_set_evidence_after_auth(c, cfg->in[j].evidence_after_auth);
     /* Idle connections give their record buffers back. */
     SSL_CTX_set_mode((SSL_CTX *)vmesh_atls_config_ssl_ctx(c), SSL_MODE_RELEASE_BUFFERS);
     *out = c;
@@ -309,6 +311,9 @@ vmesh_err px_gen_build(struct vmesh_proxy *p, vmesh_proxy_config *cfg, px_gen **
         if (strncmp(cfg->passport_central, "http://", 7) == 0)
             vmesh_log(VMESH_LOG_WARN, "INSECURE: verifier.passport.central %s is plain http:// "
                       "(insecure-plain-http: true): the evidence travels in clear", cfg->passport_central);
+        /* a call runs in the handshake pool for one connection: it never
+         * needs to outlive that connection's deadline */
+        sc->timeout_ms = cfg->handshake_timeout_ms;
         g->central = sc;
         ac.passport = vmesh_service_passport_client;
         ac.passport_ctx = sc;
@@ -322,6 +327,7 @@ vmesh_err px_gen_build(struct vmesh_proxy *p, vmesh_proxy_config *cfg, px_gen **
         vmesh_service_client *sc = calloc(1, sizeof(*sc));
         VMESH_ENSURE(sc != NULL, VMESH_ERR_NOMEM, "out of memory");
         sc->url = cfg->central_url;
+        sc->timeout_ms = cfg->handshake_timeout_ms;
         g->central_rp = sc;
         rc = vmesh_crypto_key_load(cfg->central_key, &ck);
         if (rc != VMESH_OK) {

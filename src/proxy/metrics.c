@@ -229,6 +229,19 @@ vmesh_err px_metrics_render(struct vmesh_proxy *p, const px_gen *g, vmesh_buf *b
         (unsigned long long)atomic_load(&m->accept_pauses), atomic_load(&p->max_conns),
         (unsigned long long)p->nofile, (unsigned long long)atomic_load(&m->admin_closed[0]),
         (unsigned long long)atomic_load(&m->admin_closed[1])));
+    VMESH_GUARD(vmesh_buf_printf(
+        b,
+        "# HELP vmesh_handshake_queue Attested handshake steps waiting for a thread of the "
+        "handshake pool.\n"
+        "# TYPE vmesh_handshake_queue gauge\nvmesh_handshake_queue %lld\n"
+        "# HELP vmesh_handshake_running Attested handshake steps running in the handshake pool.\n"
+        "# TYPE vmesh_handshake_running gauge\nvmesh_handshake_running %lld\n"
+        "# HELP vmesh_handshake_backpressure_total Times a worker stopped accepting for a moment "
+        "because more handshakes waited than limits.handshake-queue.\n"
+        "# TYPE vmesh_handshake_backpressure_total counter\nvmesh_handshake_backpressure_total "
+        "%llu\n",
+        (long long)atomic_load(&m->hs_queued), (long long)atomic_load(&m->hs_running),
+        (unsigned long long)atomic_load(&m->hs_backpressure)));
     VMESH_GUARD(
         vmesh_buf_printf(b,
                          "# HELP vmesh_config_generation Configuration generation in force.\n"

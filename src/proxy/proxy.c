@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include "conn.h"
+#include "hspool.h"
 
 #include "vmesh/rv.h"
 #include "vmesh/rvp.h"
@@ -537,6 +538,12 @@ vmesh_err vmesh_proxy_run(vmesh_proxy *p)
     if (p->sync)
         VMESH_GUARD(vmesh_sync_start(p->sync));
 #endif
+    {
+        px_gen *g0 = px_current_gen(p); /* the pool is sized at start; a reload keeps it */
+        rc = px_hspool_start(p, g0->cfg);
+        px_gen_unref(g0);
+        VMESH_GUARD(rc);
+    }
     VMESH_GUARD(px_workers_start(p));
     VMESH_GUARD(px_fed_start(p));
     px_watch_files(p); /* the first call takes the files as they are */
@@ -598,6 +605,8 @@ out:
     atomic_store(&p->force_close, true);
     px_workers_wake(p);
     px_workers_join(p);
+    /* after the workers: a worker waits for the jobs of its connections */
+    px_hspool_stop(p);
     px_admin_free(p->admin); /* its connections live in this thread's epoll set and timers */
     p->admin = NULL;
     px_timers_free(&ctl.timers);
@@ -617,6 +626,7 @@ void vmesh_proxy_free(vmesh_proxy *p)
 #ifdef VMESH_HAVE_SYNC
     vmesh_sync_free(p->sync);
 #endif
+    px_hspool_stop(p);
     px_workers_free(p);
     px_gen_unref(p->gen);
     vmesh_policy_free(p->sync_policy);

@@ -13,6 +13,7 @@
  *   gen.c        configuration generations: policies, agent, atls configs
  *   timer.c      the per-worker timer heap            (timer.h)
  *   worker.c     worker threads: epoll loop, listeners, accept (worker.h)
+ *   hspool.c     the handshake pool: threads that run handshakes (hspool.h)
  *   forward.c    moving bytes between the two sides    (forward.h)
  *   conn.c       the connection state machine          (conn.h)
  *   dashboard.c  the node dashboard: its page and /dashboard/state
@@ -60,6 +61,7 @@ struct px_conn;
 struct px_prov;
 struct px_admin;
 struct px_recent;
+struct px_hspool;
 
 /* ---- event sources ------------------------------------------------------------- */
 
@@ -81,6 +83,7 @@ vmesh_err px_ev_add(int ep, int fd, uint32_t events, px_ev *ev) VMESH_WUR;
 typedef struct {
     char *name, *listen, *app, *peer;
     char *min_pattern; /* "attested": identity-only peers refused on this route */
+    bool evidence_after_auth; /* evidence: after-client-auth (issue 13.4) */
 } px_inbound;
 
 typedef struct {
@@ -153,6 +156,9 @@ struct vmesh_proxy_config {
     uint32_t linger_ms;
     size_t buffer_size;
     uint32_t workers;
+    /* handshake pool: threads (0: derived, px_hs_threads) and the queue
+     * length beyond which workers stop accepting */
+    uint32_t hs_threads, hs_queue;
     /* access log: a file, or (access_log NULL) access_std: 1 stdout, 2 stderr, 0 off */
     char *access_log;
     int access_std;
@@ -201,6 +207,10 @@ typedef struct {
     _Atomic uint64_t bytes[2][2]; /* [dir][0: from the TLS peer, 1: to the TLS peer] */
     _Atomic uint64_t agent_hits_base, agent_misses_base;
     _Atomic uint64_t accept_pauses; /* a worker stopped accepting: out of descriptors */
+    /* The handshake pool (hspool.c): jobs waiting, jobs running, and how
+     * often a worker stopped accepting because too many were waiting. */
+    _Atomic int64_t hs_queued, hs_running;
+    _Atomic uint64_t hs_backpressure;
     _Atomic uint64_t
         admin_closed[2]; /* admin connections closed by us: [0] evicted, [1] deadline */
 } px_metrics;
@@ -286,6 +296,10 @@ struct vmesh_proxy {
     _Atomic uint64_t reappraise_gen;
     struct px_admin *admin;
     struct px_recent *recent; /* recent.c: what the dashboard remembers */
+    /* The handshake pool (hspool.h); hs_backlogged: more jobs wait than
+     * limits.handshake-queue (workers stop accepting for a moment). */
+    struct px_hspool *hs;
+    _Atomic bool hs_backlogged;
     int stop_fd; /* eventfd: async-signal-safe stop */
     int access_fd;
     px_metrics m;

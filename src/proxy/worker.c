@@ -23,6 +23,8 @@
 #define ACCEPT_BATCH 64
 /* How long a worker stops accepting after running out of descriptors. */
 #define ACCEPT_PAUSE_NS (100ULL * 1000000ULL)
+/* How long a worker stops accepting while handshakes queue up. */
+#define HS_PAUSE_NS (20ULL * 1000000ULL)
 
 static int open_reserve(void)
 {
@@ -104,8 +106,25 @@ static void accept_failed(px_listener *l, int err)
                    (unsigned long long)shed);
 }
 
+/* The handshake pool has more queued than limits.handshake-queue: new
+ * connections wait in the kernel's accept queue (TCP backpressure) while
+ * the listeners are out of the epoll set for HS_PAUSE_NS; established
+ * connections are not affected. */
+static void backpressure(px_worker *w)
+{
+    atomic_fetch_add(&w->p->m.hs_backpressure, 1);
+    w->paused = true;
+    listeners_arm(w, false);
+    if (!px_timer_set(&w->timers, &w->resume, vmesh_time_mono_ns() + HS_PAUSE_NS))
+        on_resume(&w->resume);
+}
+
 static void accept_on(px_listener *l)
 {
+    if (atomic_load(&l->w->p->hs_backlogged) && !l->w->paused) {
+        backpressure(l->w);
+        return;
+    }
     for (int i = 0; i < ACCEPT_BATCH && l->fd >= 0 && !l->w->paused; i++) {
         int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
@@ -158,6 +177,41 @@ static void stop_listening(px_worker *w)
         }
 }
 
+void px_worker_post(px_job *j)
+{
+    px_worker *w = j->w;
+    uint64_t one = 1;
+
+    pthread_mutex_lock(&w->jobs_lock);
+    j->next = w->jobs;
+    w->jobs = j;
+    pthread_mutex_unlock(&w->jobs_lock);
+    (void)!write(w->wake_fd, &one, sizeof(one));
+}
+
+/* Runs the done() of every job posted back to w, oldest first. */
+static void run_jobs(px_worker *w)
+{
+    px_job *list, *fifo = NULL;
+
+    pthread_mutex_lock(&w->jobs_lock);
+    list = w->jobs;
+    w->jobs = NULL;
+    pthread_mutex_unlock(&w->jobs_lock);
+    while (list != NULL) {
+        px_job *j = list;
+        list = j->next;
+        j->next = fifo;
+        fifo = j;
+    }
+    while (fifo != NULL) {
+        px_job *j = fifo;
+        fifo = j->next;
+        j->next = NULL;
+        j->done(j);
+    }
+}
+
 static void *worker_main(void *arg)
 {
     px_worker *w = arg;
@@ -177,6 +231,7 @@ static void *worker_main(void *arg)
             px_ev *ev = evs[i].data.ptr;
             ev->fn(ev, evs[i].events);
         }
+        run_jobs(w);
         px_timers_run(&w->timers, vmesh_time_mono_ns());
         if (atomic_load(&p->draining))
             stop_listening(w);
@@ -233,6 +288,7 @@ static vmesh_err worker_new(struct vmesh_proxy *p, const vmesh_proxy_config *cfg
     px_timer_init(&w->resume, on_resume);
     w->reserve_fd = open_reserve();
     pthread_mutex_init(&w->lock, NULL);
+    pthread_mutex_init(&w->jobs_lock, NULL);
     for (int d = 0; d < 2; d++)
         for (size_t j = 0; j < PX_MAX_LISTENERS; j++)
             w->lis[d][j].fd = -1;
@@ -340,6 +396,7 @@ void px_workers_free(struct vmesh_proxy *p)
         px_timers_free(&w->timers);
         free(w->scratch);
         pthread_mutex_destroy(&w->lock);
+        pthread_mutex_destroy(&w->jobs_lock);
         free(w);
         p->workers[i] = NULL;
     }

@@ -7,11 +7,10 @@
  * is and does lives in conn.c, which the worker reaches only through
  * px_worker_ops and the handlers in px_ev / px_timer.
  *
- * That is the seam for moving handshake work off the forwarding path
- * (issue 13): a second set of workers with the same loop and other ops
- * can run handshakes; a connection moves between workers by removing its
- * sockets and timer from one (epoll_ctl DEL, px_timer_del) and adding them
- * to the other's, under that worker's lock and wake-up.
+ * Handshake work leaves the worker as a px_job (issue 13.1): the
+ * handshake pool (hspool.h) runs it on its own threads and posts it back;
+ * the worker runs its done() after the next batch of events. The
+ * connection's sockets and timer stay with its worker throughout.
  */
 #ifndef VMESH_PROXY_WORKER_H
 #define VMESH_PROXY_WORKER_H
@@ -20,6 +19,19 @@
 #include "timer.h"
 
 typedef struct px_worker px_worker;
+
+/* Work a worker hands to another thread (the handshake pool, hspool.c):
+ * run() there, then done() back on the worker that posted it, under its
+ * lock, in the order the jobs finished. cancelled: the pool stopped before
+ * running it (done() still runs if the worker does). */
+typedef struct px_job px_job;
+struct px_job {
+    void (*run)(px_job *j);
+    void (*done)(px_job *j);
+    px_worker *w;
+    px_job *next;
+    bool cancelled;
+};
 
 /* What a worker asks of the connections it hosts. */
 typedef struct {
@@ -69,6 +81,10 @@ struct px_worker {
     struct px_conn *head, *dead;
     size_t nconns;
     uint64_t reappraise_seen;
+    /* Jobs finished by another thread, waiting for their done() here
+     * (newest first; jobs_lock guards only this list). */
+    pthread_mutex_t jobs_lock;
+    px_job *jobs;
     _Atomic bool done;
 };
 
@@ -77,6 +93,8 @@ struct px_worker {
 vmesh_err px_workers_open(struct vmesh_proxy *p, const vmesh_proxy_config *cfg,
                           const px_worker_ops *ops) VMESH_WUR;
 vmesh_err px_workers_start(struct vmesh_proxy *p) VMESH_WUR;
+/* From any thread: queues j's done() on its worker j->w and wakes it. */
+void px_worker_post(px_job *j);
 /* Wakes every worker (a flag in p changed: drain, forced close, re-appraisal). */
 void px_workers_wake(struct vmesh_proxy *p);
 void px_workers_join(struct vmesh_proxy *p);

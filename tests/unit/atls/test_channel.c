@@ -1225,12 +1225,10 @@ static void lock_step(lock_side *x, unsigned delivered)
     }
 }
 
-/* Plain TLS 1.3 lets the client finish after one flight from the server
- * and the server after two from the client (ClientHello, then the
- * client's Finished). Mutual attestation must not change that: the
- * server's attestation rides in its first flight (0.5-RTT), the client's
- * with its Finished. One extra round trip would add a flight each. */
-static void no_extra_round_trip(void **state)
+/* Runs one mutually attested handshake in lockstep (the server with
+ * evidence privacy when after_auth); *c_flights / *s_flights: the flights
+ * each side had received when it was established; then "ping" flows. */
+static void lockstep_run(bool after_auth, unsigned *c_flights, unsigned *s_flights)
 {
     tprov sp, cp;
     vmesh_atls_provider spv, cpv;
@@ -1240,13 +1238,13 @@ static void no_extra_round_trip(void **state)
     char got[16] = {0};
     size_t n = 0;
 
-    (void)state;
     tprov_init(&sp);
     tprov_init(&cp);
     spv = provider_for(&sp, ALL_MODES, 3, VMESH_ATLS_MODES_ALL);
     cpv = provider_for(&cp, ALL_MODES, 3, VMESH_ATLS_MODES_ALL);
     scfg = make_config(VMESH_ATLS_SERVER, &spv);
     ccfg = make_config(VMESH_ATLS_CLIENT, &cpv);
+    vmesh_atls_config_set_evidence_after_auth(scfg, after_auth);
     lock_pair(&s, scfg);
     lock_pair(&c, ccfg);
 
@@ -1267,17 +1265,19 @@ static void no_extra_round_trip(void **state)
         idle = moved ? 0 : idle + 1;
         assert_true(idle < 3); /* neither side has anything to send: stuck */
     }
-    print_message("    flights: client established after %u from the server, server after %u "
-                  "from the client\n",
-                  c.got_flights, s.got_flights);
+    print_message("    %s: client established after %u flights from the server, server after "
+                  "%u from the client\n",
+                  after_auth ? "evidence after client auth" : "evidence at 0.5-RTT", c.got_flights,
+                  s.got_flights);
     assert_int_equal(c.rc, VMESH_OK);
     assert_int_equal(s.rc, VMESH_OK);
     assert_int_equal(sp.appraise_calls, 1);
     assert_int_equal(cp.appraise_calls, 1);
-    assert_int_equal(c.got_flights, 1);
-    assert_int_equal(s.got_flights, 2);
+    assert_int_equal(sp.attest_calls, 1);
+    *c_flights = c.got_flights;
+    *s_flights = s.got_flights;
 
-    /* Application data flows both ways afterwards. */
+    /* Application data flows afterwards. */
     assert_int_equal(vmesh_atls_write(c.conn, "ping", 4), VMESH_OK);
     for (int i = 0; i < 8 && n == 0; i++) {
         vmesh_err rc;
@@ -1307,11 +1307,157 @@ static void no_extra_round_trip(void **state)
     tprov_free(&cp);
 }
 
+/* Plain TLS 1.3 lets the client finish after one flight from the server
+ * and the server after two from the client (ClientHello, then the
+ * client's Finished). Mutual attestation must not change that: the
+ * server's attestation rides in its first flight (0.5-RTT), the client's
+ * with its Finished. One extra round trip would add a flight each. */
+static void no_extra_round_trip(void **state)
+{
+    unsigned cf, sf;
+
+    (void)state;
+    lockstep_run(false, &cf, &sf);
+    assert_int_equal(cf, 1);
+    assert_int_equal(sf, 2);
+}
+
+/* Evidence privacy costs exactly one round trip, no more: the server's
+ * attestation follows the client's Finished (the client is established
+ * after the server's second flight), and the client, which attests only
+ * once it accepted the server, answers with its own in a third flight. */
+static void evidence_after_auth_round_trip(void **state)
+{
+    unsigned cf, sf;
+
+    (void)state;
+    lockstep_run(true, &cf, &sf);
+    assert_int_equal(cf, 2);
+    assert_int_equal(sf, 3);
+}
+
+/* ---- evidence privacy: a client without an SVID ------------------------------------------ */
+
+static int anon_ext_add(SSL *ssl, unsigned int type, unsigned int context, const unsigned char **out,
+                        size_t *outlen, X509 *x, size_t chainidx, int *al, void *arg)
+{
+    const vmesh_buf *b = arg;
+
+    (void)ssl, (void)type, (void)x, (void)chainidx, (void)al;
+    if (context != SSL_EXT_CLIENT_HELLO)
+        return 0;
+    *out = b->data;
+    *outlen = b->len;
+    return 1;
+}
+
+static void anon_ext_free(SSL *ssl, unsigned int type, unsigned int context,
+                          const unsigned char *out, void *arg)
+{
+    (void)ssl, (void)type, (void)context, (void)out, (void)arg;
+}
+
+static int anon_ext_parse(SSL *ssl, unsigned int type, unsigned int context,
+                          const unsigned char *in, size_t inlen, X509 *x, size_t chainidx, int *al,
+                          void *arg)
+{
+    (void)ssl, (void)type, (void)context, (void)in, (void)inlen, (void)x, (void)chainidx, (void)al;
+    (void)arg;
+    return 1;
+}
+
+/* A TLS 1.3 client without a certificate whose ClientHello carries 0xff4d
+ * (all modes, will attest): how many bytes of application data (the
+ * server's 0.5-RTT frames) it can read before the connection ends. */
+static size_t anonymous_client_reads(int port)
+{
+    vmesh_atls_ext e;
+    vmesh_buf ext = {0};
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    SSL *ssl;
+    int fd = connect_local(port);
+    struct timeval tv = {.tv_sec = 20};
+    uint8_t buf[4096];
+    size_t total = 0, n;
+
+    memset(&e, 0, sizeof(e));
+    e.modes[0] = VMESH_ATLS_MODE_EPOCH_FRESH;
+    e.modes[1] = VMESH_ATLS_MODE_FRESH;
+    e.modes[2] = VMESH_ATLS_MODE_PASSPORT;
+    e.n_modes = 3;
+    e.will_attest = true;
+    assert_int_equal(vmesh_atls_ext_encode(&e, &ext), VMESH_OK);
+    assert_non_null(ctx);
+    assert_int_equal(SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION), 1);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+    assert_int_equal(SSL_CTX_add_custom_ext(ctx, VMESH_ATLS_EXT_TYPE,
+                                            SSL_EXT_CLIENT_HELLO |
+                                                SSL_EXT_TLS1_3_ENCRYPTED_EXTENSIONS,
+                                            anon_ext_add, anon_ext_free, &ext, anon_ext_parse,
+                                            NULL),
+                     1);
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    ssl = SSL_new(ctx);
+    assert_non_null(ssl);
+    SSL_set_fd(ssl, fd);
+    if (SSL_connect(ssl) == 1) {
+        while (SSL_read_ex(ssl, buf, sizeof(buf), &n) == 1)
+            total += n;
+    }
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+    close(fd);
+    vmesh_buf_free(&ext);
+    ERR_clear_error();
+    return total;
+}
+
+/* Issue 13.4: under evidence privacy an anonymous ClientHello with 0xff4d
+ * gets no evidence and makes the server produce none; without it (the
+ * control) the same client reads the server's attestation frame. */
+static void anonymous_hello_gets_no_evidence(void **state)
+{
+    for (int after_auth = 1; after_auth >= 0; after_auth--) {
+        tprov sp;
+        vmesh_atls_provider spv;
+        side s = {0};
+        pthread_t th;
+        int port;
+        size_t got;
+
+        (void)state;
+        tprov_init(&sp);
+        spv = provider_for(&sp, ALL_MODES, 3, VMESH_ATLS_MODES_ALL);
+        s.cfg = make_config(VMESH_ATLS_SERVER, &spv);
+        vmesh_atls_config_set_evidence_after_auth(s.cfg, after_auth != 0);
+        s.fd = listen_local(&port);
+        assert_int_equal(pthread_create(&th, NULL, server_main, &s), 0);
+        got = anonymous_client_reads(port);
+        pthread_join(th, NULL);
+        close(s.fd);
+        print_message("    evidence %s: an anonymous client read %zu bytes, the server "
+                      "attested %d times\n",
+                      after_auth ? "after client auth" : "at 0.5-RTT", got, sp.attest_calls);
+        assert_true(s.hs_rc != VMESH_OK);
+        if (after_auth) {
+            assert_int_equal(got, 0);
+            assert_int_equal(sp.attest_calls, 0);
+        } else {
+            assert_true(got > VMESH_ATLS_FRAME_HEADER); /* the attestation frame */
+            assert_int_equal(sp.attest_calls, 1);
+        }
+        vmesh_atls_config_free(s.cfg);
+        tprov_free(&sp);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(mutual_attestation),
         cmocka_unit_test(no_extra_round_trip),
+        cmocka_unit_test(evidence_after_auth_round_trip),
+        cmocka_unit_test(anonymous_hello_gets_no_evidence),
         cmocka_unit_test(modes_negotiated),
         cmocka_unit_test(no_common_mode),
         cmocka_unit_test(resumption_reattests),

@@ -229,10 +229,42 @@ static void required(void **state)
     assert_non_null(strstr(vmesh_err_detail(), "/nonexistent/x.yaml"));
 }
 
+/* inbound[].evidence (issue 13.4) and the handshake pool's limits (13.1). */
+static void evidence_and_pool(void **state)
+{
+    vmesh_proxy_config *c = NULL;
+    const char *y = "identity: { cert: /c.pem, key: /c.key, bundle: /b.pem }\n"
+                    "inbound:\n"
+                    "  - { name: pub, listen: 0.0.0.0:8443, app: 127.0.0.1:8000, evidence: "
+                    "after-client-auth }\n"
+                    "  - { name: mesh, listen: 127.0.0.1:8444, app: 127.0.0.1:8000, evidence: "
+                    "at-hello }\n"
+                    "  - { name: plain, listen: 127.0.0.1:8445, app: 127.0.0.1:8000 }\n"
+                    "limits: { handshake-threads: 7, handshake-queue: 99 }\n";
+
+    (void)state;
+    assert_int_equal(vmesh_proxy_config_parse(y, strlen(y), "/etc/vmesh/t.yaml", &c), VMESH_OK);
+    assert_true(c->in[0].evidence_after_auth);
+    assert_false(c->in[1].evidence_after_auth);
+    assert_false(c->in[2].evidence_after_auth); /* default: at the hello */
+    assert_int_equal(c->hs_threads, 7);
+    assert_int_equal(c->hs_queue, 99);
+    vmesh_proxy_config_free(c);
+    expect_error("limits: { handshake-threads: 257 }\n", "limits.handshake-threads");
+    expect_error("limits: { handshake-queue: 0 }\n", "limits.handshake-queue");
+    y = "identity: { cert: /c.pem, key: /c.key, bundle: /b.pem }\n"
+        "inbound:\n"
+        "  - { listen: 127.0.0.1:8443, app: 127.0.0.1:8000, evidence: later }\n";
+    assert_int_equal(vmesh_proxy_config_parse(y, strlen(y), "/etc/vmesh/t.yaml", &c), VMESH_ERR_PARSE);
+    assert_null(c);
+    assert_non_null(strstr(vmesh_err_detail(), "inbound[0].evidence: must be after-client-auth or at-hello"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(defaults),
+        cmocka_unit_test(evidence_and_pool),
         cmocka_unit_test(full),
         cmocka_unit_test(strict),
         cmocka_unit_test(central),
