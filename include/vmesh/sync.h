@@ -122,6 +122,9 @@ typedef struct {
     uint64_t polls, not_modified, updates, refusals, failures;
     size_t sets;
     char last_error[512];    /* "" after a good poll */
+    int64_t last_success_at; /* wall time of the last poll it answered acceptably; 0: none yet */
+    int64_t failing_since;   /* wall time of the first poll of the current failure run; 0: not failing */
+    uint64_t consecutive_failures; /* polls failed or refused since the last good one */
 } vmesh_sync_rvp_status;
 
 size_t vmesh_sync_rvp_count(vmesh_sync *s);

@@ -15,6 +15,11 @@
 #define _GNU_SOURCE
 #include "conn.h"
 
+#include "vmesh/rvp.h"
+#ifdef VMESH_HAVE_SYNC
+#include "vmesh/sync.h"
+#endif
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -319,12 +324,9 @@ static void handle(struct vmesh_proxy *p, admin_conn *c)
         text(&body, "only GET\n");
         (void)respond(c, 405, "Method Not Allowed", "text/plain", &body);
     } else if (strcmp(path, "/ready") == 0) {
-        bool ready =
-            atomic_load(&p->ready) && atomic_load(&p->have_snapshot) && !atomic_load(&p->draining);
-        const char *why = !atomic_load(&p->ready)           ? "listeners not up\n"
-                          : !atomic_load(&p->have_snapshot) ? "no reference-value snapshot yet\n"
-                          : atomic_load(&p->draining)       ? "draining\n"
-                                                            : "ready\n";
+        char why[700];
+        bool ready = px_ready(p, why, sizeof(why) - 1);
+        strcat(why, "\n");
         text(&body, why);
         (void)respond(c, ready ? 200 : 503, ready ? "OK" : "Service Unavailable", "text/plain",
                       &body);
@@ -409,4 +411,46 @@ static void admin_event(px_ev *ev, uint32_t events)
     if (x != IO_CLOSE)
         shutdown(c->fd, SHUT_WR);
     conn_free(c);
+}
+
+bool px_ready(struct vmesh_proxy *p, char *why, size_t n)
+{
+    vmesh_bell cur;
+    int64_t now = vmesh_time_now();
+
+    if (!atomic_load(&p->ready)) {
+        snprintf(why, n, "listeners not up");
+        return false;
+    }
+    if (atomic_load(&p->draining)) {
+        snprintf(why, n, "draining");
+        return false;
+    }
+    if (!atomic_load(&p->have_snapshot)) {
+        int k = snprintf(why, n, "no reference-value snapshot yet");
+#ifdef VMESH_HAVE_SYNC
+        /* the cause, which is on the sync's log line otherwise */
+        for (size_t i = 0; p->sync && i < vmesh_sync_rvp_count(p->sync) && k > 0 && (size_t)k < n; i++) {
+            vmesh_sync_rvp_status st;
+            if (vmesh_sync_rvp_status_at(p->sync, i, &st) && st.last_error[0])
+                k += snprintf(why + k, n - (size_t)k, "; rvp %s: %s", st.name[0] ? st.name : st.url,
+                              st.last_error);
+        }
+#endif
+        return false;
+    }
+    if (p->bell != NULL) {
+        if (vmesh_bell_view_current(p->bell, &cur) != VMESH_OK) {
+            vmesh_err_clear();
+            snprintf(why, n, "no epoch bell received yet: epoch-fresh attestation cannot work");
+            return false;
+        }
+        if (cur.valid_until <= now) {
+            snprintf(why, n, "epoch bell %s: tick %llu expired %lld s ago: epoch-fresh attestation cannot work",
+                     cur.name, (unsigned long long)cur.id, (long long)(now - cur.valid_until));
+            return false;
+        }
+    }
+    snprintf(why, n, "ready");
+    return true;
 }

@@ -228,15 +228,14 @@ static vmesh_err state_json(struct vmesh_proxy *p, vmesh_buf *b)
 {
     vmesh_err rc = VMESH_OK;
     px_gen *g = px_current_gen(p);
+    char why[8];
 
     VMESH_GUARD(vmesh_buf_printf(b, "{\"kind\":\"vmesh-node\",\"now\":%lld,\"poll_ms\":%d,",
                                  (long long)vmesh_time_now(), DASH_POLL_MS));
     VMESH_GUARD(put_self(g, b));
     VMESH_GUARD(vmesh_buf_printf(
         b, ",\"ready\":%s,\"draining\":%s,\"active\":{\"inbound\":%lld,\"outbound\":%lld}",
-        atomic_load(&p->ready) && atomic_load(&p->have_snapshot) && !atomic_load(&p->draining)
-            ? "true"
-            : "false",
+        px_ready(p, why, sizeof(why)) ? "true" : "false",
         atomic_load(&p->draining) ? "true" : "false", (long long)atomic_load(&p->m.active[0]),
         (long long)atomic_load(&p->m.active[1])));
     VMESH_GUARD(put_rv(p, b));

@@ -7,7 +7,11 @@
 #include "proxy_int.h"
 
 #include "vmesh/rv.h"
+#include "vmesh/rvp.h"
 #include "vmesh/verifier.h"
+#ifdef VMESH_HAVE_SYNC
+#include "vmesh/sync.h"
+#endif
 
 #include <stdio.h>
 
@@ -62,6 +66,128 @@ static vmesh_err hist(vmesh_buf *b, const char *name, const char *help, px_hist 
                                  name, (unsigned long long)cum, name,
                                  (double)atomic_load(&h->sum_us) / 1e6, name,
                                  (unsigned long long)atomic_load(&h->count)));
+out:
+    return rc;
+}
+
+/* A label value in the exposition format: \\, \" and \n escaped; cut at
+ * cap. */
+static void label_value(const char *s, char *out, size_t cap)
+{
+    size_t o = 0;
+
+    for (; *s && o + 3 < cap; s++) {
+        if (*s == '\\' || *s == '"') {
+            out[o++] = '\\';
+            out[o++] = *s;
+        } else if (*s == '\n') {
+            out[o++] = '\\';
+            out[o++] = 'n';
+        } else {
+            out[o++] = *s;
+        }
+    }
+    out[o] = '\0';
+}
+
+/* What an alert needs: can the node admit peers, is each RVP answering,
+ * since when, is the bell valid (docs/OPERATIONS.md, deploy/prometheus). */
+static vmesh_err render_health(struct vmesh_proxy *p, vmesh_buf *b, int64_t now)
+{
+    vmesh_err rc = VMESH_OK;
+    char why[8];
+
+    VMESH_GUARD(vmesh_buf_printf(
+        b, "# HELP vmesh_ready 1 when the node can admit peers (as GET /ready answers 200), else 0.\n"
+           "# TYPE vmesh_ready gauge\nvmesh_ready %d\n",
+        px_ready(p, why, sizeof(why)) ? 1 : 0));
+#ifdef VMESH_HAVE_SYNC
+    if (p->sync) {
+        size_t n = vmesh_sync_rvp_count(p->sync);
+        static const char *const fams[] = {
+            "# HELP vmesh_rvp_polls_total Polls of each RVP's manifest.\n"
+            "# TYPE vmesh_rvp_polls_total counter\n",
+            "# HELP vmesh_rvp_poll_failures_total Polls of each RVP that failed: unreachable (no "
+            "answer, HTTP error) or refused (a manifest or set that does not verify or is refused).\n"
+            "# TYPE vmesh_rvp_poll_failures_total counter\n",
+            "# HELP vmesh_rvp_up 1 when the last poll of the RVP succeeded, else 0.\n"
+            "# TYPE vmesh_rvp_up gauge\n",
+            "# HELP vmesh_rvp_consecutive_failures Polls of the RVP failed since its last good one.\n"
+            "# TYPE vmesh_rvp_consecutive_failures gauge\n",
+            "# HELP vmesh_rvp_last_success_timestamp_seconds Unix time of the last good poll of the RVP "
+            "(0: none yet).\n"
+            "# TYPE vmesh_rvp_last_success_timestamp_seconds gauge\n",
+            "# HELP vmesh_rvp_manifest_expiry_seconds Seconds until the accepted manifest of the RVP "
+            "expires (negative: stale).\n"
+            "# TYPE vmesh_rvp_manifest_expiry_seconds gauge\n",
+        };
+        for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++) {
+            VMESH_GUARD(vmesh_buf_printf(b, "%s", fams[f]));
+            for (size_t i = 0; i < n; i++) {
+                vmesh_sync_rvp_status st;
+                char lv[600];
+                if (!vmesh_sync_rvp_status_at(p->sync, i, &st))
+                    continue;
+                label_value(st.name[0] ? st.name : st.url, lv, sizeof(lv));
+                switch (f) {
+                case 0:
+                    VMESH_GUARD(vmesh_buf_printf(b, "vmesh_rvp_polls_total{rvp=\"%s\"} %llu\n", lv,
+                                                 (unsigned long long)st.polls));
+                    break;
+                case 1:
+                    VMESH_GUARD(vmesh_buf_printf(
+                        b,
+                        "vmesh_rvp_poll_failures_total{rvp=\"%s\",kind=\"unreachable\"} %llu\n"
+                        "vmesh_rvp_poll_failures_total{rvp=\"%s\",kind=\"refused\"} %llu\n",
+                        lv, (unsigned long long)st.failures, lv, (unsigned long long)st.refusals));
+                    break;
+                case 2:
+                    VMESH_GUARD(vmesh_buf_printf(
+                        b, "vmesh_rvp_up{rvp=\"%s\"} %d\n", lv,
+                        st.last_success_at != 0 && st.consecutive_failures == 0 ? 1 : 0));
+                    break;
+                case 3:
+                    VMESH_GUARD(vmesh_buf_printf(b, "vmesh_rvp_consecutive_failures{rvp=\"%s\"} %llu\n",
+                                                 lv, (unsigned long long)st.consecutive_failures));
+                    break;
+                case 4:
+                    VMESH_GUARD(vmesh_buf_printf(
+                        b, "vmesh_rvp_last_success_timestamp_seconds{rvp=\"%s\"} %lld\n", lv,
+                        (long long)st.last_success_at));
+                    break;
+                default:
+                    if (st.expires_at != 0)
+                        VMESH_GUARD(vmesh_buf_printf(
+                            b, "vmesh_rvp_manifest_expiry_seconds{rvp=\"%s\"} %lld\n", lv,
+                            (long long)(st.expires_at - now)));
+                    break;
+                }
+            }
+        }
+    }
+#endif
+    if (p->bell != NULL) {
+        vmesh_bell cur;
+        bool have = vmesh_bell_view_current(p->bell, &cur) == VMESH_OK;
+        if (!have)
+            vmesh_err_clear();
+        VMESH_GUARD(vmesh_buf_printf(
+            b,
+            "# HELP vmesh_bell_valid 1 when the epoch bell's current tick is still valid, else 0 "
+            "(epoch-fresh attestation fails).\n"
+            "# TYPE vmesh_bell_valid gauge\nvmesh_bell_valid %d\n"
+            "# HELP vmesh_bell_valid_for_seconds Seconds the current tick stays valid (negative: "
+            "expired; absent before the first tick).\n"
+            "# TYPE vmesh_bell_valid_for_seconds gauge\n",
+            have && cur.valid_until > now ? 1 : 0));
+        if (have)
+            VMESH_GUARD(vmesh_buf_printf(
+                b,
+                "vmesh_bell_valid_for_seconds %lld\n"
+                "# HELP vmesh_bell_tick The current tick number of the epoch bell.\n"
+                "# TYPE vmesh_bell_tick gauge\nvmesh_bell_tick %llu\n",
+                (long long)(cur.valid_until - now), (unsigned long long)cur.id));
+    }
 out:
     return rc;
 }
@@ -148,6 +274,7 @@ vmesh_err px_metrics_render(struct vmesh_proxy *p, const px_gen *g, vmesh_buf *b
         "installed.\n"
         "# TYPE vmesh_rv_snapshot_age_seconds gauge\nvmesh_rv_snapshot_age_seconds %lld\n",
         (long long)(snap ? now - snap : -1)));
+    VMESH_GUARD(render_health(p, b, now));
     VMESH_GUARD(vmesh_buf_printf(
         b,
         "# HELP vmesh_certificate_expiry_seconds Seconds until our SVID expires.\n"

@@ -336,6 +336,11 @@ uint32_t px_max_connections(const vmesh_proxy_config *cfg, uint64_t nofile, size
 uint64_t px_fd_headroom(const vmesh_proxy_config *cfg, size_t nworkers);
 
 /* metrics.c: the Prometheus text of /metrics under generation g. */
+/* Whether the node can admit peers now (listeners up, not draining, an RV
+ * snapshot, a bell tick still valid when a bell is configured); when not,
+ * the root cause in why[n] ("no reference-value snapshot yet: rvp acme:
+ * manifest refused: ..."). admin.c; /ready, /metrics and the dashboard. */
+bool px_ready(struct vmesh_proxy *p, char *why, size_t n);
 vmesh_err px_metrics_render(struct vmesh_proxy *p, const px_gen *g, vmesh_buf *out) VMESH_WUR;
 
 /* accesslog.c */

@@ -728,6 +728,33 @@ static void set_status(vmesh_sync *s, rvp_t *r, const char *err)
     pthread_mutex_unlock(&s->lock);
 }
 
+/* The outcome of one poll of r (err NULL: good). Logs the loss once and the
+ * recovery once: a failing RVP is not a line per poll. */
+static void polled(vmesh_sync *s, rvp_t *r, const char *err)
+{
+    int64_t now = vmesh_time_now();
+    uint64_t failed = 0;
+    int64_t since = 0;
+
+    pthread_mutex_lock(&s->lock);
+    if (err == NULL) {
+        failed = r->st.consecutive_failures;
+        since = r->st.failing_since;
+        r->st.consecutive_failures = 0;
+        r->st.failing_since = 0;
+        r->st.last_success_at = now;
+    } else {
+        if (r->st.consecutive_failures++ == 0)
+            r->st.failing_since = now;
+    }
+    pthread_mutex_unlock(&s->lock);
+    set_status(s, r, err);
+    if (failed > 0)
+        vmesh_log(VMESH_LOG_INFO, "rvp %s: recovered after %llu failed polls (%lld s); epoch %llu", rname(r),
+                  (unsigned long long)failed, (long long)(now - since),
+                  (unsigned long long)(r->have ? r->cur.epoch : 0));
+}
+
 static void count(vmesh_sync *s, uint64_t *field)
 {
     pthread_mutex_lock(&s->lock);
@@ -774,7 +801,7 @@ static vmesh_err refuse(vmesh_sync *s, rvp_t *r, vmesh_err e, const char *fmt, .
     va_end(ap);
     vmesh_log(VMESH_LOG_WARN, "rvp %s: %s", rname(r), msg);
     count(s, &r->st.refusals);
-    set_status(s, r, msg);
+    polled(s, r, msg);
     return vmesh_err_set(e, "rvp %s: %s", rname(r), msg);
 }
 
@@ -813,10 +840,16 @@ static vmesh_err poll_rvp(vmesh_sync *s, rvp_t *r, int64_t now, bool *changed)
                   &body, &status, etag);
     if (rc != VMESH_OK) {
         char msg[768];
+        bool again;
         snprintf(msg, sizeof(msg), "%s", vmesh_err_detail());
-        vmesh_log(VMESH_LOG_WARN, "rvp %s: unreachable or failing: %s%s", rname(r), msg, keep);
+        pthread_mutex_lock(&s->lock);
+        again = r->st.consecutive_failures > 0 && strncmp(r->st.last_error, msg, sizeof(r->st.last_error) - 1) == 0;
+        pthread_mutex_unlock(&s->lock);
+        /* once when it starts failing (and when the error changes), not every poll */
+        vmesh_log(again ? VMESH_LOG_DEBUG : VMESH_LOG_WARN, "rvp %s: unreachable or failing: %s%s", rname(r), msg,
+                  keep);
         count(s, &r->st.failures);
-        set_status(s, r, msg);
+        polled(s, r, msg);
         rc = vmesh_err_set(rc, "rvp %s: %s%s", rname(r), msg, keep);
         goto out;
     }
@@ -824,10 +857,13 @@ static vmesh_err poll_rvp(vmesh_sync *s, rvp_t *r, int64_t now, bool *changed)
         count(s, &r->st.not_modified);
         if (r->etag_refused) {
             /* Still the manifest we refused: same answer, logged once. */
-            rc = vmesh_err_set(r->refused_rc, "rvp %s: %s", rname(r), r->st.last_error);
+            char again[sizeof(r->st.last_error)];
+            snprintf(again, sizeof(again), "%s", r->st.last_error);
+            rc = vmesh_err_set(r->refused_rc, "rvp %s: %s", rname(r), again);
+            polled(s, r, again);
             goto out;
         }
-        set_status(s, r, NULL);
+        polled(s, r, NULL);
         goto out;
     }
     snprintf(r->etag, sizeof(r->etag), "%s", etag);
@@ -864,7 +900,7 @@ static vmesh_err poll_rvp(vmesh_sync *s, rvp_t *r, int64_t now, bool *changed)
         VMESH_GUARD(commit(s, r, &m, &body, NULL, NULL, true));
         r->etag_refused = false;
         *changed = exp_changed;
-        set_status(s, r, NULL);
+        polled(s, r, NULL);
         goto out;
     }
     rc = build_rvp(s, r, &m, true, &rv, &pol);
@@ -886,7 +922,7 @@ static vmesh_err poll_rvp(vmesh_sync *s, rvp_t *r, int64_t now, bool *changed)
     pol = NULL;
     r->etag_refused = false;
     count(s, &r->st.updates);
-    set_status(s, r, NULL);
+    polled(s, r, NULL);
     *changed = true;
 out:
     if (r->etag_refused && rc != VMESH_OK)
