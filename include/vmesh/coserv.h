@@ -107,6 +107,19 @@ vmesh_err vmesh_coserv_encode(const vmesh_coserv *c, vmesh_buf *out) VMESH_WUR;
  * the caller's). All or nothing: s is unchanged on error. */
 vmesh_err vmesh_coserv_load_results(const vmesh_coserv *c, vmesh_rv_store *s, const char *scheme,
                                     int64_t now) VMESH_WUR;
+/* The provider's side: answers a reference-values query with class
+ * selectors from rv (entries of `scheme` whose class id equals a selector's
+ * class-id bytes): the query as asked, plus results {0: rvq, 10: expiry}
+ * with one quad per class that has reference values (authority: tag 560
+ * over `authority`, e.g. the RVP key's thumbprint). Each measurement
+ * becomes one measurement-map (name, version, one digest or raw value);
+ * a measurement with a signer-id is refused (CoMID mval cannot say it and
+ * dropping it would widen the reference value). Refused: other artifact
+ * types, instance or group selectors, result type "source material". out
+ * is reset first; deterministic CBOR. */
+vmesh_err vmesh_coserv_answer(const vmesh_coserv *query, const vmesh_rv_store *rv, const char *scheme,
+                              const uint8_t *authority, size_t authority_len, int64_t expiry,
+                              vmesh_buf *out) VMESH_WUR;
 /* "endorsed-values", "trust-anchors", "reference-values". */
 const char *vmesh_coserv_artifact_name(vmesh_coserv_artifact a);
 

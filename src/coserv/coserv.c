@@ -10,6 +10,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #define WHAT "CoSERV"
 #define TAG_OID 111
@@ -591,5 +592,140 @@ vmesh_err vmesh_coserv_load_results(const vmesh_coserv *c, vmesh_rv_store *s, co
     VMESH_GUARD(vmesh_rv_store_merge(s, scratch));
 out:
     vmesh_rv_store_free(scratch);
+    return rc;
+}
+
+/* ---- answering a query from an RV store ------------------------------------ */
+
+static vmesh_err put_measurement(vmesh_buf *b, const vmesh_rv_measurement *m)
+{
+    vmesh_err rc = VMESH_OK;
+    size_t n = 2 + (m->version != NULL);
+
+    VMESH_ENSURE(m->signer_id == NULL, VMESH_ERR_UNSUPPORTED,
+                 WHAT ": measurement %s has a signer-id, which a CoMID mval cannot carry", m->name);
+    VMESH_GUARD(vmesh_cbor_put_map(b, 1));
+    VMESH_GUARD(vmesh_cbor_put_uint(b, 1));
+    VMESH_GUARD(vmesh_cbor_put_map(b, n));
+    if (m->version != NULL) {
+        VMESH_GUARD(vmesh_cbor_put_uint(b, 0));
+        VMESH_GUARD(vmesh_cbor_put_map(b, 1));
+        VMESH_GUARD(vmesh_cbor_put_uint(b, 0));
+        VMESH_GUARD(vmesh_cbor_put_text(b, m->version));
+    }
+    if (m->digest_alg != 0) {
+        VMESH_GUARD(vmesh_cbor_put_uint(b, 2));
+        VMESH_GUARD(vmesh_cbor_put_array(b, 1));
+        VMESH_GUARD(vmesh_cbor_put_array(b, 2));
+        VMESH_GUARD(vmesh_cbor_put_uint(b, (uint64_t)m->digest_alg));
+        VMESH_GUARD(vmesh_cbor_put_bstr(b, m->digest, m->digest_len));
+    } else {
+        VMESH_GUARD(vmesh_cbor_put_uint(b, 4));
+        VMESH_GUARD(vmesh_cbor_put_tag(b, 560));
+        VMESH_GUARD(vmesh_cbor_put_bstr(b, m->digest, m->digest_len));
+    }
+    VMESH_GUARD(vmesh_cbor_put_uint(b, 11));
+    VMESH_GUARD(vmesh_cbor_put_text(b, m->name));
+out:
+    return rc;
+}
+
+/* The class-id of a class selector: its tag and bytes. */
+static vmesh_err selector_class_id(const vmesh_coserv_raw *item, uint64_t *tag, const uint8_t **p, size_t *n)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_cbor r, m;
+    uint64_t pairs;
+
+    *n = 0;
+    vmesh_cbor_init(&r, item->p, item->n, WHAT, 0);
+    VMESH_GUARD(vmesh_cbor_enter(&r, 5, &m, &pairs, 5, "class-map"));
+    for (uint64_t k = 0; k < pairs; k++) {
+        int64_t key;
+        bool is_int;
+        VMESH_GUARD(vmesh_cbor_read_int_key(&m, &key, &is_int));
+        if (is_int && key == 0) {
+            VMESH_GUARD(vmesh_cbor_read_tag(&m, tag, "class-id"));
+            VMESH_GUARD(vmesh_cbor_read_bstr(&m, VMESH_RV_MAX_ID, p, n, "class-id"));
+        } else {
+            VMESH_GUARD(vmesh_cbor_skip(&m));
+        }
+    }
+out:
+    return rc;
+}
+
+vmesh_err vmesh_coserv_answer(const vmesh_coserv *query, const vmesh_rv_store *rv, const char *scheme,
+                              const uint8_t *authority, size_t authority_len, int64_t expiry, vmesh_buf *out)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_buf quads = {0}, res = {0};
+    vmesh_coserv a;
+    size_t nquads = 0;
+    char date[32];
+    const vmesh_rv_measurement *ms[MAX_MEAS];
+
+    VMESH_ENSURE(query != NULL && rv != NULL && scheme != NULL && out != NULL && authority != NULL &&
+                     authority_len > 0,
+                 VMESH_ERR_ARG, WHAT ": missing argument");
+    VMESH_ENSURE(query->artifact == VMESH_COSERV_REFERENCE_VALUES, VMESH_ERR_UNSUPPORTED,
+                 WHAT ": %s are not served (reference-values only)", vmesh_coserv_artifact_name(query->artifact));
+    VMESH_ENSURE(query->kind == VMESH_COSERV_SEL_CLASS, VMESH_ERR_UNSUPPORTED,
+                 WHAT ": only class selectors are served");
+    VMESH_ENSURE(query->result_type != VMESH_COSERV_SOURCE, VMESH_ERR_UNSUPPORTED,
+                 WHAT ": source material is not offered; ask for collected material (result-type 0)");
+    {
+        time_t t = (time_t)expiry;
+        struct tm tm;
+        VMESH_ENSURE(expiry > 0 && gmtime_r(&t, &tm) != NULL &&
+                         strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", &tm) > 0,
+                     VMESH_ERR_ARG, WHAT ": expiry %lld is not a time", (long long)expiry);
+    }
+    for (size_t i = 0; i < query->nsel; i++) {
+        uint64_t tag = 0;
+        const uint8_t *cid;
+        size_t clen, nm;
+
+        VMESH_GUARD(selector_class_id(&query->sel[i].item, &tag, &cid, &clen));
+        if (clen == 0)
+            continue; /* a selector by vendor/model only: vmesh keys reference values by class id */
+        nm = vmesh_rv_find_measurements(rv, scheme, cid, clen, ms, MAX_MEAS);
+        VMESH_ENSURE(nm <= MAX_MEAS, VMESH_ERR_TOO_LARGE, WHAT ": more than %d reference values for one class",
+                     MAX_MEAS);
+        if (nm == 0)
+            continue;
+        VMESH_GUARD(vmesh_cbor_put_map(&quads, 2));
+        VMESH_GUARD(vmesh_cbor_put_uint(&quads, 1));
+        VMESH_GUARD(vmesh_cbor_put_array(&quads, 1));
+        VMESH_GUARD(vmesh_cbor_put_tag(&quads, 560));
+        VMESH_GUARD(vmesh_cbor_put_bstr(&quads, authority, authority_len));
+        VMESH_GUARD(vmesh_cbor_put_uint(&quads, 2));
+        VMESH_GUARD(vmesh_cbor_put_array(&quads, 2));
+        VMESH_GUARD(vmesh_cbor_put_map(&quads, 1)); /* environment-map */
+        VMESH_GUARD(vmesh_cbor_put_uint(&quads, 0));
+        VMESH_GUARD(vmesh_cbor_put_map(&quads, 1)); /* class-map */
+        VMESH_GUARD(vmesh_cbor_put_uint(&quads, 0));
+        VMESH_GUARD(vmesh_cbor_put_tag(&quads, tag));
+        VMESH_GUARD(vmesh_cbor_put_bstr(&quads, cid, clen));
+        VMESH_GUARD(vmesh_cbor_put_array(&quads, nm));
+        for (size_t j = 0; j < nm; j++)
+            VMESH_GUARD(put_measurement(&quads, ms[j]));
+        nquads++;
+    }
+    VMESH_GUARD(vmesh_cbor_put_map(&res, 2));
+    VMESH_GUARD(vmesh_cbor_put_uint(&res, 0));
+    VMESH_GUARD(vmesh_cbor_put_array(&res, nquads));
+    VMESH_GUARD(vmesh_buf_append(&res, quads.data, quads.len));
+    VMESH_GUARD(vmesh_cbor_put_uint(&res, 10));
+    VMESH_GUARD(vmesh_cbor_put_tag(&res, TAG_TDATE));
+    VMESH_GUARD(vmesh_cbor_put_text(&res, date));
+    a = *query;
+    a.results.p = res.data;
+    a.results.n = res.len;
+    a.expiry = expiry;
+    VMESH_GUARD(vmesh_coserv_encode(&a, out));
+out:
+    vmesh_buf_free(&quads);
+    vmesh_buf_free(&res);
     return rc;
 }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vmesh/cbor.h"
 #include "vmesh/coserv.h"
 
 static bool vector(const char *rel, vmesh_buf *out)
@@ -216,6 +217,66 @@ static void results_into_rv(void **state)
     vmesh_rv_store_free(s);
 }
 
+/* The provider's side: a store with reference values for class
+ * 560(00112233) answers Veraison's example class-selector query; the
+ * answer decodes, re-encodes byte for byte, carries the query as asked and
+ * loads into another store with the same values. */
+static void answer_roundtrip(void **state)
+{
+    vmesh_buf q = {0}, ans = {0}, again = {0};
+    vmesh_coserv c, a;
+    vmesh_rv_store *rv = NULL, *back = NULL;
+    static const uint8_t cls[] = {0x00, 0x11, 0x22, 0x33}, auth[] = {0xab, 0xcd};
+    uint8_t d32[32], raw[2] = {1, 2};
+    vmesh_rv_env env = {.scheme = "coserv-test", .class_id = cls, .class_id_len = sizeof(cls)};
+    vmesh_rv_measurement m1 = {.name = "Component A", .version = "1.2", .digest_alg = VMESH_HASH_SHA256,
+                               .digest = d32, .digest_len = 32};
+    vmesh_rv_measurement m2 = {.name = "cfg", .digest = raw, .digest_len = 2};
+    vmesh_rv_measurement m3 = {.name = "signed", .signer_id = d32, .signer_id_len = 32,
+                               .digest_alg = VMESH_HASH_SHA256, .digest = d32, .digest_len = 32};
+    const vmesh_rv_measurement *found[8];
+
+    (void)state;
+    if (!vector("example-class-selector.cbor", &q))
+        skip();
+    memset(d32, 0x5a, sizeof(d32));
+    assert_int_equal(vmesh_rv_store_new(&rv), VMESH_OK);
+    assert_int_equal(vmesh_rv_add_measurement(rv, &env, &m1), VMESH_OK);
+    assert_int_equal(vmesh_rv_add_measurement(rv, &env, &m2), VMESH_OK);
+    assert_int_equal(vmesh_coserv_decode(q.data, q.len, &c), VMESH_OK);
+    assert_int_equal(vmesh_coserv_answer(&c, rv, "coserv-test", auth, sizeof(auth), 1923417002, &ans), VMESH_OK);
+    {
+        vmesh_cbor r; /* deterministic CBOR: shortest heads, map keys ordered */
+        vmesh_cbor_init(&r, ans.data, ans.len, "answer", VMESH_CBOR_DETERMINISTIC);
+        assert_int_equal(vmesh_cbor_check(&r), VMESH_OK);
+    }
+    assert_int_equal(vmesh_coserv_decode(ans.data, ans.len, &a), VMESH_OK);
+    assert_int_equal(vmesh_coserv_encode(&a, &again), VMESH_OK);
+    assert_int_equal(again.len, ans.len);
+    assert_memory_equal(again.data, ans.data, ans.len);
+    assert_int_equal(a.expiry, 1923417002);
+    assert_int_equal(a.nsel, c.nsel);
+    assert_memory_equal(a.sel[0].item.p, c.sel[0].item.p, c.sel[0].item.n);
+    assert_int_equal(vmesh_rv_store_new(&back), VMESH_OK);
+    assert_int_equal(vmesh_coserv_load_results(&a, back, "coserv-test", 1923417001), VMESH_OK);
+    assert_int_equal(vmesh_rv_find_measurements(back, "coserv-test", cls, sizeof(cls), found, 8), 2);
+    assert_int_equal(vmesh_rv_match_measurement(back, "coserv-test", cls, sizeof(cls), "Component A", d32, 32), 1);
+    /* a signer-id cannot be said in CoMID mval: refused, not dropped */
+    assert_int_equal(vmesh_rv_add_measurement(rv, &env, &m3), VMESH_OK);
+    assert_int_equal(vmesh_coserv_answer(&c, rv, "coserv-test", auth, sizeof(auth), 1923417002, &ans),
+                     VMESH_ERR_UNSUPPORTED);
+    assert_non_null(strstr(vmesh_err_detail(), "signer-id"));
+    /* source material is not offered */
+    c.result_type = VMESH_COSERV_SOURCE;
+    assert_int_equal(vmesh_coserv_answer(&c, back, "coserv-test", auth, sizeof(auth), 1923417002, &ans),
+                     VMESH_ERR_UNSUPPORTED);
+    vmesh_rv_store_free(rv);
+    vmesh_rv_store_free(back);
+    vmesh_buf_free(&q);
+    vmesh_buf_free(&ans);
+    vmesh_buf_free(&again);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -223,6 +284,7 @@ int main(void)
         cmocka_unit_test(malformed),
         cmocka_unit_test(b64url_only),
         cmocka_unit_test(results_into_rv),
+        cmocka_unit_test(answer_roundtrip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
