@@ -42,9 +42,22 @@ VMESH_API_BEGIN
 #define VMESH_CWT_IAT 6
 #define VMESH_CWT_EM 2000
 #define VMESH_CWT_VMESH_TICK (-65537)
+/* The previous tick, private-use too (docs/DECISIONS.md D-bell-prev):
+ * [id, epoch-tick (32 bytes), iat, exp] of the tick this one follows, so a
+ * relying party that loads the bell for the first time also knows the one
+ * tick before (evidence bound to it is still fresh). Optional on decode. */
+#define VMESH_CWT_VMESH_PREV (-65538)
 /* draft-ietf-rats-epoch-markers §"New CBOR Tags" (suggested numbers). */
 #define VMESH_EM_TAG_EPOCH_TICK 26982
 #define VMESH_EM_TAG_COUNTER 26984
+
+/* One tick of a bell without its name (the previous tick a marker carries). */
+typedef struct {
+    uint64_t id;
+    uint8_t nonce[VMESH_BELL_NONCE_LEN];
+    int64_t issued_at;
+    int64_t valid_until;
+} vmesh_bell_tick;
 
 typedef struct {
     char name[VMESH_BELL_NAME_MAX + 1]; /* CWT iss: who rings it */
@@ -52,16 +65,25 @@ typedef struct {
     uint8_t nonce[VMESH_BELL_NONCE_LEN]; /* the em epoch-tick: 32 random bytes */
     int64_t issued_at;                   /* CWT iat (and nbf) */
     int64_t valid_until;                 /* CWT exp */
+    bool has_prev;                       /* claim -65538 present: */
+    vmesh_bell_tick prev;                /* the tick id - 1, as the bell rang it */
 } vmesh_bell;
 
 /* Signs a bell as an Epoch Marker CWT (COSE_Sign1, alg from the key):
  * {1 iss: name, 4 exp: valid_until, 5 nbf: issued_at, 6 iat: issued_at,
- * 2000 em: 26982(h'tick'), -65537: id}; out is reset. */
+ * 2000 em: 26982(h'tick'), -65537: id[, -65538: [prev.id, h'prev tick',
+ * prev.iat, prev.exp]]} (keys in deterministic order); out is reset. A prev
+ * must be id - 1, issued no later and valid no longer than this tick
+ * (VMESH_ERR_ARG otherwise). */
 vmesh_err vmesh_rvp_bell_sign(const vmesh_bell *b, const vmesh_key *key, vmesh_buf *out) VMESH_WUR;
 /* Makes the next tick: id = prev_id + 1, fresh random epoch-tick, issued
  * now, valid for `period` * 2 seconds (so that the previous tick stays
- * usable for one period after rotation). */
+ * usable for one period after rotation). No previous tick is carried. */
 vmesh_err vmesh_rvp_bell_next(const char *name, uint64_t prev_id, int64_t period, vmesh_bell *out) VMESH_WUR;
+/* The ringer's way: the tick after `last` (same name, id + 1, as _next)
+ * that also carries `last` as its previous tick (its exp cut to the new
+ * tick's exp when that is shorter, e.g. after the period was shortened). */
+vmesh_err vmesh_rvp_bell_after(const vmesh_bell *last, int64_t period, vmesh_bell *out) VMESH_WUR;
 /* Verifies signature and content; refuses a marker whose exp has passed at
  * `now` (VMESH_ERR_EXPIRED) or that is issued in the future by more than
  * 300 s. `marker` is the CWT's bytes (any pointer type). */
@@ -95,9 +117,13 @@ void vmesh_bell_view_free(vmesh_bell_view *v);
 size_t vmesh_bell_view_bells(vmesh_bell_view *v);
 /* Offers a newly fetched marker. It goes to the bell whose key verifies it
  * (VMESH_ERR_SIGNATURE when none does). Accepted when its id is higher
- * than that bell's current one (the current becomes previous); the same id
- * again is a no-op; a lower id is refused (rollback); a bell whose name
- * (iss) changes is refused. */
+ * than that bell's current one: when the current was id - 1 it becomes the
+ * previous tick; otherwise (first marker, or ticks were skipped) the
+ * previous tick is the one the marker carries (signed with it), or none.
+ * A tick older than id - 1 is never kept. The same id again is a no-op
+ * (except that it installs a carried previous tick when there is none); a
+ * lower id is refused (rollback); a bell whose name (iss) changes is
+ * refused. */
 vmesh_err vmesh_bell_view_update(vmesh_bell_view *v, const void *marker, size_t n, int64_t now) VMESH_WUR;
 /* The primary bell's previous tick; VMESH_ERR_NOT_FOUND when there is none. */
 vmesh_err vmesh_bell_view_previous(vmesh_bell_view *v, vmesh_bell *out) VMESH_WUR;

@@ -38,16 +38,20 @@ static void tick_usage(FILE *f)
                "\n"
                "Writes WWWDIR/bell.cwt, the epoch bell's Epoch Marker\n"
                "(draft-ietf-rats-epoch-markers-05): a COSE_Sign1-signed CWT {iss: NAME, iat, nbf,\n"
-               "exp, em: epoch-tick (32 random bytes), tick number}. Each tick is valid for two\n"
-               "periods, so evidence bound to the previous tick stays fresh for one period\n"
-               "after rotation. --show prints a marker as JSON (verified when --key is given).\n"
+               "exp, em: epoch-tick (32 random bytes), tick number, previous tick}. Each tick is\n"
+               "valid for two periods, so evidence bound to the previous tick stays fresh for one\n"
+               "period after rotation; the marker carries the tick it follows (the one already in\n"
+               "WWWDIR/bell.cwt, if signed by KEY) so that a relying party that loads the bell\n"
+               "for the first time accepts that tick too. --show prints a marker as JSON\n"
+               "(verified when --key is given).\n"
                "\n"
                "  --key KEY         signing key (PEM or JWK, private)\n"
                "  --out DIR         directory served to verifiers (must exist)\n"
                "  --every SECONDS   keep running and ring every SECONDS (default: ring once;\n"
                "                    the period used for validity is then 60 s)\n"
                "  --name NAME       the bell's name (default: rvp)\n"
-               "  --show FILE       print the marker in FILE: {bell, tick, em (base64url), iat, exp}\n"
+               "  --show FILE       print the marker in FILE: {bell, tick, em (base64url), iat, exp,\n"
+               "                    prev: {tick, em, iat, exp} when carried}\n"
                "\n"
                "exit status: 0 ok, 1 error\n");
 }
@@ -55,7 +59,7 @@ static void tick_usage(FILE *f)
 /* --show: the marker as one JSON line; verified with key when given. */
 static int tick_show(const char *path, const vmesh_key *key)
 {
-    vmesh_buf b = {0}, em = {0};
+    vmesh_buf b = {0}, em = {0}, pem = {0};
     vmesh_bell bell;
     vmesh_err rc;
     int ret = CLI_EXIT_ERROR;
@@ -69,31 +73,40 @@ static int tick_show(const char *path, const vmesh_key *key)
         ret = cli_fail("rvp tick", rc, "reading the marker");
         goto out;
     }
-    printf("{\"bell\":\"%s\",\"tick\":%llu,\"em\":\"%s\",\"iat\":%lld,\"exp\":%lld,\"verified\":%s}\n", bell.name,
-           (unsigned long long)bell.id, (const char *)em.data, (long long)bell.issued_at, (long long)bell.valid_until,
-           key ? "true" : "false");
+    if (bell.has_prev && (rc = vmesh_b64url_encode(bell.prev.nonce, sizeof(bell.prev.nonce), &pem)) != VMESH_OK) {
+        ret = cli_fail("rvp tick", rc, "reading the marker");
+        goto out;
+    }
+    printf("{\"bell\":\"%s\",\"tick\":%llu,\"em\":\"%s\",\"iat\":%lld,\"exp\":%lld,", bell.name,
+           (unsigned long long)bell.id, (const char *)em.data, (long long)bell.issued_at, (long long)bell.valid_until);
+    if (bell.has_prev)
+        printf("\"prev\":{\"tick\":%llu,\"em\":\"%s\",\"iat\":%lld,\"exp\":%lld},", (unsigned long long)bell.prev.id,
+               (const char *)pem.data, (long long)bell.prev.issued_at, (long long)bell.prev.valid_until);
+    printf("\"verified\":%s}\n", key ? "true" : "false");
     ret = CLI_EXIT_OK;
 out:
     vmesh_buf_free(&b);
     vmesh_buf_free(&em);
+    vmesh_buf_free(&pem);
     return ret;
 }
 
-/* The id of the bell already published (checked with our own key), or 0. */
-static uint64_t previous_id(const char *path, const vmesh_key *key)
+/* The bell already published (checked with our own key): true when there
+ * is one; the next tick continues from it. */
+static bool previous_bell(const char *path, const vmesh_key *key, vmesh_bell *bell)
 {
     vmesh_buf b = {0};
-    vmesh_bell bell;
-    uint64_t id = 0;
+    bool ok = false;
 
     if (vmesh_file_read(path, VMESH_BELL_MAX, &b) == VMESH_OK) {
-        if (vmesh_rvp_bell_read(b.data, b.len, key, &bell) == VMESH_OK)
-            id = bell.id;
+        if (vmesh_rvp_bell_read(b.data, b.len, key, bell) == VMESH_OK)
+            ok = true;
         else
             fprintf(stderr, "vmesh rvp tick: ignoring %s: %s\n", path, vmesh_err_detail());
     }
+    vmesh_err_clear();
     vmesh_buf_free(&b);
-    return id;
+    return ok;
 }
 
 static int tick(int argc, char **argv)
@@ -110,7 +123,8 @@ static int tick(int argc, char **argv)
     vmesh_key *key = NULL;
     vmesh_buf jws = {0};
     char path[4096];
-    uint64_t id;
+    vmesh_bell last;
+    bool have_last;
     vmesh_err rc;
 
     optind = 1;
@@ -154,18 +168,26 @@ static int tick(int argc, char **argv)
         ret = cli_usage_error("rvp tick", "--out path too long");
         goto out;
     }
-    id = previous_id(path, key);
+    have_last = previous_bell(path, key, &last);
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
     do {
         vmesh_bell b;
-        if ((rc = vmesh_rvp_bell_next(name, id, every ? every : 60, &b)) != VMESH_OK ||
-            (rc = vmesh_rvp_bell_sign(&b, key, &jws)) != VMESH_OK ||
+        /* The marker carries the tick it continues from (claim -65538), so a
+         * relying party that loads the bell for the first time still accepts
+         * evidence bound to that tick. Not across a rename: that is another
+         * bell, which relying parties refuse anyway. */
+        if (have_last && strcmp(last.name, name) == 0)
+            rc = vmesh_rvp_bell_after(&last, every ? every : 60, &b);
+        else
+            rc = vmesh_rvp_bell_next(name, have_last ? last.id : 0, every ? every : 60, &b);
+        if (rc != VMESH_OK || (rc = vmesh_rvp_bell_sign(&b, key, &jws)) != VMESH_OK ||
             (rc = vmesh_file_write(path, jws.data, jws.len, 0644)) != VMESH_OK) {
             ret = cli_fail("rvp tick", rc, "ringing the bell");
             goto out;
         }
-        id = b.id;
+        last = b;
+        have_last = true;
         if (every > 0) {
             struct timespec ts = {every, 0};
             while (!stop && nanosleep(&ts, &ts) != 0 && errno == EINTR)
