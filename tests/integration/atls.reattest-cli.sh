@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Re-attestation on open connections through `vmesh server` / `vmesh client`
 # (real processes on 127.0.0.1, psa-sim platforms, the epoch bell):
+#  0. a client that loads the bell right after a ring accepts a server bound
+#     to the previous tick (carried in the marker), not one two ticks behind;
 #  1. a connection kept open across 3 new ticks of the bell (rung every 2 s)
 #     re-attests the server 3 times while echo traffic flows every 20 ms (the
 #     client prints the largest gap between echoes: printed, not judged);
@@ -51,6 +53,27 @@ start_client() { # extra client args...; stderr in client.log
 }
 # wait_log FILE PATTERN [COUNT]: until FILE has COUNT lines matching (60 s bound)
 wait_log() { local n=${3:-1}; for i in $(seq 300); do [ "$(grep -cE "$2" "$1" 2>/dev/null)" -ge "$n" ] && return 0; sleep 0.1; done; return 1; }
+
+# 0. a relying party that loads the bell for the first time right after a
+#    ring (here the client: first load at tick 2) accepts a peer whose
+#    evidence is bound to the previous tick (the server reads a copy that
+#    stayed at tick 1): the marker carries the previous tick, under its
+#    signature. A peer two ticks behind is refused. No timing involved.
+mkdir www-old && cp www/bell.cwt www-old/
+"$VMESH" rvp tick --key bell.pem --out www # tick 2, carrying tick 1
+"$VMESH" rvp tick --show www/bell.cwt --key bell.pub | grep -q '"tick":2,.*"prev":{"tick":1,.*"verified":true' \
+    && ok "tick 2 carries tick 1" || fail "marker: $("$VMESH" rvp tick --show www/bell.cwt --key bell.pub)"
+start_server --attest-mode epoch-fresh --bell www-old/bell.cwt
+start_client --attest-mode epoch-fresh
+wait $CLIENT; rc=$?
+[ $rc -eq 0 ] && ok "client at its first tick 2 accepts a server bound to tick 1" || fail "client exit $rc: $(tail -5 client.log)"
+grep -q 'mode=epoch-fresh tier=affirming' client.log && ok "server epoch-fresh, affirming" || fail "client: $(tail -3 client.log)"
+"$VMESH" rvp tick --key bell.pem --out www # tick 3, carrying tick 2
+start_client --attest-mode epoch-fresh
+wait $CLIENT; rc=$?
+[ $rc -eq 2 ] && ok "a peer two ticks behind is refused (exit 2)" || fail "client exit $rc: $(tail -5 client.log)"
+grep -qE 'stale-epoch|stale epoch' client.log && ok "named: $(grep -oE 'stale[- ]epoch[^(]*' client.log | head -1)" || fail "client: $(tail -3 client.log)"
+stop_server
 
 # 1. the bell rings every 2 s; the client asks the server at each new tick
 #    and stops after 3 rounds, echo traffic every 20 ms throughout
