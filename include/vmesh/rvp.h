@@ -42,7 +42,7 @@ VMESH_API_BEGIN
 #define VMESH_CWT_IAT 6
 #define VMESH_CWT_EM 2000
 #define VMESH_CWT_VMESH_TICK (-65537)
-/* The previous tick, private-use too (docs/DECISIONS.md D-bell-prev):
+/* The previous tick, private-use too (docs/DECISIONS.md D27):
  * [id, epoch-tick (32 bytes), iat, exp] of the tick this one follows, so a
  * relying party that loads the bell for the first time also knows the one
  * tick before (evidence bound to it is still fresh). Optional on decode. */
