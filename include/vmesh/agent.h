@@ -71,6 +71,13 @@ typedef struct {
     vmesh_key *central_key;         /* reference taken */
     int64_t central_cache_seconds;
     const char *central_issuer;     /* expected ear.verifier-id.developer (copied); NULL: not checked */
+    /* Scoped providers (optional, local verifier only): the reference
+     * values a peer's evidence is appraised with, chosen by its SPIFFE ID.
+     * Returns a store reference the agent drops and writes into `scope` the
+     * providers it holds (appended to a refusal's reason); NULL refuses the
+     * peer with `scope` as the reason (no provider scoped to it). */
+    vmesh_rv_store *(*rv_for)(void *ctx, const char *peer_spiffe_id, char *scope, size_t scope_len);
+    void *rv_for_ctx;
 } vmesh_agent_config;
 
 typedef struct vmesh_agent vmesh_agent;

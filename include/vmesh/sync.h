@@ -130,6 +130,10 @@ typedef struct {
 size_t vmesh_sync_rvp_count(vmesh_sync *s);
 /* false when i is out of range. */
 bool vmesh_sync_rvp_status_at(vmesh_sync *s, size_t i, vmesh_sync_rvp_status *out);
+/* The reference values of the i-th RVP alone (its current manifest's sets),
+ * with a reference the caller drops; NULL when it has none yet. Call it from
+ * on_snapshot (the polling thread), where the set is the one just merged. */
+vmesh_rv_store *vmesh_sync_rvp_store(vmesh_sync *s, size_t i);
 /* Snapshots installed so far. */
 uint64_t vmesh_sync_snapshots(vmesh_sync *s);
 

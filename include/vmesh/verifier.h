@@ -64,6 +64,9 @@ typedef struct {
      * the EAR as ear.vmesh.epoch-markers. */
     const vmesh_bell_marker *markers;
     size_t nmarkers;
+    /* The reference values to appraise with (scoped providers: only those
+     * of the RVPs scoped to the peer); NULL: the installed snapshot. */
+    vmesh_rv_store *rv;
 } vmesh_verifier_request;
 
 /* Appraises evidence. Fills *out (trust vector, status, reason, claims) and,

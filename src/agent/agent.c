@@ -57,7 +57,7 @@ vmesh_atls_reason vmesh_agent_reappraise(vmesh_agent *a, const char *peer_spiffe
     vmesh_atls_reason res;
 
     vmesh_atls_peer_result_init(&out);
-    res = agent_rp_reappraise(&a->rp, pol, r, &out);
+    res = agent_rp_reappraise(&a->rp, pol, peer_spiffe_id, r, &out);
     if (why_len > 0)
         snprintf(why, why_len, "%s", res == VMESH_ATLS_R_NONE ? "" : out.reason);
     vmesh_atls_peer_result_free(&out);

@@ -79,6 +79,8 @@ vmesh_err agent_attester_ak_spki(agent_attester *at, vmesh_buf *out) VMESH_WUR;
 
 typedef struct {
     vmesh_verifier *verifier;            /* borrowed; NULL: no local verifier */
+    vmesh_rv_store *(*rv_for)(void *ctx, const char *peer, char *scope, size_t n); /* scoped providers */
+    void *rv_for_ctx;
     vmesh_bell_view *bell;               /* borrowed; NULL: no epoch-fresh mode */
     vmesh_ar_cache *cache;
     vmesh_agent_central_fn central;      /* NULL: the local verifier appraises */
@@ -104,7 +106,8 @@ vmesh_atls_reason agent_rp_appraise(agent_rp *rp, const vmesh_policy *pol, const
                                     vmesh_atls_peer_result *out);
 /* Judges again what r kept, under pol and the current RV snapshot
  * (vmesh_agent_reappraise); the message goes to out->reason. */
-vmesh_atls_reason agent_rp_reappraise(agent_rp *rp, const vmesh_policy *pol, const vmesh_atls_peer_result *r,
+vmesh_atls_reason agent_rp_reappraise(agent_rp *rp, const vmesh_policy *pol, const char *peer_spiffe_id,
+                                      const vmesh_atls_peer_result *r,
                                       vmesh_atls_peer_result *out);
 /* Drops every cached result (the policy, hence the trusted verifiers, changed). */
 void agent_rp_forget(agent_rp *rp);

@@ -31,6 +31,8 @@ vmesh_err agent_rp_init(agent_rp *rp, const vmesh_agent_config *cfg, agent_count
 
     rp->counters = counters;
     rp->verifier = cfg->verifier;
+    rp->rv_for = cfg->rv_for;
+    rp->rv_for_ctx = cfg->rv_for_ctx;
     rp->bell = cfg->bell;
     if (cfg->central != NULL) {
         VMESH_ENSURE(cfg->central_key != NULL, VMESH_ERR_ARG, "central verifier: its EAR verification key is required");
@@ -347,7 +349,7 @@ static void appraise_central(agent_rp *rp, const char *mt, const vmesh_evidence_
 /* The local verifier's appraisal; malformed evidence is a result too. */
 static void appraise_local(agent_rp *rp, const char *mt, const vmesh_evidence_scheme *scheme,
                            const uint8_t ak_nonce[32], bool fresh, const uint8_t *ev, size_t ev_len, int64_t now,
-                           vmesh_ar_entry *e)
+                           vmesh_rv_store *scoped, const char *scope, vmesh_ar_entry *e)
 {
     vmesh_appraisal ap;
     vmesh_verifier_request req;
@@ -358,6 +360,7 @@ static void appraise_local(agent_rp *rp, const char *mt, const vmesh_evidence_sc
     req.evidence_len = ev_len;
     req.media_type = mt;
     req.now = now;
+    req.rv = scoped;
     memset(e, 0, sizeof(*e));
     e->appraised_at = now;
     snprintf(e->scheme, sizeof(e->scheme), "%.31s", scheme->name);
@@ -377,6 +380,11 @@ static void appraise_local(agent_rp *rp, const char *mt, const vmesh_evidence_sc
         snprintf(e->reason, sizeof(e->reason), "%.255s", ap.reason);
     }
     e->status = vmesh_tv_status(&e->tv);
+    if (scoped != NULL && e->status != VMESH_TIER_AFFIRMING) {
+        /* Name the scope: the peer was appraised with these providers only. */
+        size_t n = strlen(e->reason);
+        snprintf(e->reason + n, sizeof(e->reason) - n, "%s%s", n ? "; " : "", scope);
+    }
     vmesh_appraisal_free(&ap);
 }
 
@@ -385,9 +393,11 @@ static void appraise_local(agent_rp *rp, const char *mt, const vmesh_evidence_sc
  * epoch generation (and has not expired: central results). */
 static void appraise_cached(agent_rp *rp, const char *mt, const vmesh_evidence_scheme *scheme,
                             const uint8_t ak_nonce[32], bool fresh, const uint8_t *ev, size_t ev_len, int64_t now,
-                            uint64_t epoch_gen, vmesh_ar_entry *e)
+                            uint64_t epoch_gen, vmesh_rv_store *scoped, const char *scope, vmesh_ar_entry *e)
 {
-    uint64_t rv_gen = rv_generation(rp);
+    /* A scoped store has its own (process-unique) generation: results
+     * computed with one scope's reference values never serve another. */
+    uint64_t rv_gen = scoped != NULL && rp->central == NULL ? vmesh_rv_store_generation(scoped) : rv_generation(rp);
     uint8_t key[32];
     bool hit;
 
@@ -399,7 +409,7 @@ static void appraise_cached(agent_rp *rp, const char *mt, const vmesh_evidence_s
     if (rp->central != NULL)
         appraise_central(rp, mt, scheme, ak_nonce, ev, ev_len, now, e);
     else
-        appraise_local(rp, mt, scheme, ak_nonce, fresh, ev, ev_len, now, e);
+        appraise_local(rp, mt, scheme, ak_nonce, fresh, ev, ev_len, now, scoped, scope, e);
     vmesh_ar_cache_put(rp->cache, key, rv_gen, epoch_gen, e);
 }
 
@@ -454,7 +464,17 @@ static vmesh_atls_reason appraise_evidence(agent_rp *rp, const vmesh_policy *pol
         epoch_gen = vmesh_bell_view_generation(rp->bell);
     }
     out->accepted.evidence_age = now - tick_issued;
-    appraise_cached(rp, mt, scheme, in->ak_nonce, m->fresh, m->cmw.data, m->cmw.len, now, epoch_gen, &e);
+    if (rp->rv_for != NULL && rp->central == NULL) {
+        char scope[200] = "";
+        vmesh_rv_store *scoped = rp->rv_for(rp->rv_for_ctx, in->peer_spiffe_id, scope, sizeof(scope));
+        if (scoped == NULL)
+            return refuse(out, VMESH_ATLS_R_NOT_AFFIRMING, "%s", scope);
+        appraise_cached(rp, mt, scheme, in->ak_nonce, m->fresh, m->cmw.data, m->cmw.len, now, epoch_gen, scoped,
+                        scope, &e);
+        vmesh_rv_store_free(scoped);
+    } else
+        appraise_cached(rp, mt, scheme, in->ak_nonce, m->fresh, m->cmw.data, m->cmw.len, now, epoch_gen, NULL, NULL,
+                        &e);
     return judge_entry(pol, mode, &e, out->accepted.evidence_age, out);
 }
 
@@ -538,9 +558,11 @@ out:
  * (the AR cache makes that one appraisal per distinct evidence), its nonce
  * checked against the session's ak_nonce, judged with the age it had when
  * the session began (freshness is not judged again). */
-static vmesh_atls_reason reappraise_evidence(agent_rp *rp, const vmesh_policy *pol, vmesh_mode mode,
+static vmesh_atls_reason reappraise_evidence(agent_rp *rp, const vmesh_policy *pol, const char *peer, vmesh_mode mode,
                                              const vmesh_atls_accepted *k, vmesh_atls_peer_result *out)
 {
+    vmesh_rv_store *scoped = NULL;
+    char scope[200] = "";
     const char *mt = k->media_type.len > 0 ? (const char *)k->media_type.data : "";
     const vmesh_evidence_scheme *scheme;
     vmesh_ar_entry e;
@@ -552,13 +574,19 @@ static vmesh_atls_reason reappraise_evidence(agent_rp *rp, const vmesh_policy *p
     scheme = vmesh_schemes_by_media_type(mt, NULL);
     if (scheme == NULL)
         return refuse(out, VMESH_ATLS_R_MEDIA_TYPE_REFUSED, "cannot appraise evidence of media type \"%.200s\"", mt);
+    if (rp->rv_for != NULL && rp->central == NULL) {
+        scoped = rp->rv_for(rp->rv_for_ctx, peer, scope, sizeof(scope));
+        if (scoped == NULL)
+            return refuse(out, VMESH_ATLS_R_NOT_AFFIRMING, "%s", scope);
+    }
     appraise_cached(rp, mt, scheme, k->ak_nonce, mode == VMESH_MODE_FRESH, k->cmw.data, k->cmw.len, vmesh_time_now(),
-                    rp->bell ? vmesh_bell_view_generation(rp->bell) : 0, &e);
+                    rp->bell ? vmesh_bell_view_generation(rp->bell) : 0, scoped, scope, &e);
+    vmesh_rv_store_free(scoped);
     return judge_entry(pol, mode, &e, k->evidence_age, out);
 }
 
-vmesh_atls_reason agent_rp_reappraise(agent_rp *rp, const vmesh_policy *pol, const vmesh_atls_peer_result *r,
-                                      vmesh_atls_peer_result *out)
+vmesh_atls_reason agent_rp_reappraise(agent_rp *rp, const vmesh_policy *pol, const char *peer_spiffe_id,
+                                      const vmesh_atls_peer_result *r, vmesh_atls_peer_result *out)
 {
     vmesh_atls_reason res = VMESH_ATLS_R_NONE;
     char why[256];
@@ -579,7 +607,7 @@ vmesh_atls_reason agent_rp_reappraise(agent_rp *rp, const vmesh_policy *pol, con
                           vmesh_mode_name((vmesh_mode)r->mode), vmesh_policy_id(pol));
         if (r->mode == VMESH_ATLS_MODE_PASSPORT)
             return reappraise_passport(rp, pol, &r->accepted, out);
-        return reappraise_evidence(rp, pol, (vmesh_mode)r->mode, &r->accepted, out);
+        return reappraise_evidence(rp, pol, peer_spiffe_id, (vmesh_mode)r->mode, &r->accepted, out);
     default: return refuse(out, VMESH_ATLS_R_INTERNAL, "unknown attestation mode %d", r->mode);
     }
 }

@@ -678,9 +678,62 @@ out:
     return rc;
 }
 
+/* rvps[].scope.trust-domains / id-prefixes: whose reference values this
+ * RVP's count for (docs/FEDERATION.md "Scoped providers"). */
+static vmesh_err scope_fn(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v, const char *path,
+                          void *a)
+{
+    px_rvp *r = a;
+    vmesh_err rc = VMESH_OK;
+    bool tds = strcmp(k, "trust-domains") == 0;
+    char ***list = tds ? &r->scope_tds : &r->scope_ids;
+    size_t *n = tds ? &r->nscope_tds : &r->nscope_ids;
+
+    (void)kn;
+    if (*list != NULL)
+        return perr(x, v, path, "given twice");
+    VMESH_GUARD(get_str_list(x, v, path, false, list, n));
+    for (size_t i = 0; i < *n; i++) {
+        const char *e = (*list)[i];
+        if (tds && (e[0] == '\0' || strchr(e, '/') != NULL || strchr(e, ':') != NULL))
+            return perr(x, v, path, "\"%s\" is not a trust domain (a name like x.example, no scheme or path)", e);
+        if (!tds && (strncmp(e, "spiffe://", 9) != 0 || strlen(e) <= 9 || strchr(e + 9, '/') == NULL))
+            return perr(x, v, path,
+                        "\"%s\" is not a SPIFFE ID prefix (spiffe://<trust-domain>/<path...>)", e);
+    }
+    r->scoped = true;
+out:
+    return rc;
+}
+
+static const keydef scope_keys[] = {FN("trust-domains", scope_fn), FN("id-prefixes", scope_fn), END};
+
+static vmesh_err scope_done(pctx *x, yaml_node_t *v, const char *path, void *base)
+{
+    const px_rvp *r = base;
+
+    return r->nscope_tds + r->nscope_ids > 0
+               ? VMESH_OK
+               : perr(x, v, path, "a scope needs trust-domains or id-prefixes (at least one entry)");
+}
+
+static void rvp_release(void *elem)
+{
+    px_rvp *r = elem;
+
+    for (size_t i = 0; r->scope_tds && i < r->nscope_tds; i++)
+        free(r->scope_tds[i]);
+    for (size_t i = 0; r->scope_ids && i < r->nscope_ids; i++)
+        free(r->scope_ids[i]);
+    free(r->scope_tds);
+    free(r->scope_ids);
+    r->scope_tds = r->scope_ids = NULL;
+}
+
 static const keydef rvp_keys[] = {STR("name", K_STR, px_rvp, name), STR("url", K_STR, px_rvp, url),
                                   STR("key", K_PATH, px_rvp, key),
-                                  FN_STR("schemes", px_rvp, schemes, schemes_fn), END};
+                                  FN_STR("schemes", px_rvp, schemes, schemes_fn),
+                                  SECTION("scope", scope_keys, scope_done), END};
 
 static vmesh_err rvp_done(pctx *x, yaml_node_t *it, const char *path, void *elem)
 {
@@ -690,7 +743,7 @@ static vmesh_err rvp_done(pctx *x, yaml_node_t *it, const char *path, void *elem
 }
 
 static const listdef rvp_list = {
-    "{name, url, key, schemes}",
+    "{name, url, key, schemes, scope}",
     64,
     "RVPs",
     sizeof(px_rvp),
@@ -698,7 +751,7 @@ static const listdef rvp_list = {
     rvp_keys,
     NULL,
     rvp_done,
-    NULL,
+    rvp_release,
 };
 
 static const keydef bell_keys[] = {

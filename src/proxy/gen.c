@@ -355,6 +355,10 @@ vmesh_err px_gen_build(struct vmesh_proxy *p, vmesh_proxy_config *cfg, px_gen **
     ac.attest_modes = cfg->attest_modes;
     ac.ak_rotate_seconds = cfg->ak_rotate;
     ac.verifier = p->verifier;
+    if (px_rvps_scoped(cfg)) {
+        ac.rv_for = px_scoped_rv;
+        ac.rv_for_ctx = g;
+    }
     ac.policy = g->policy;
     ac.bell = p->bell;
     rc = vmesh_agent_new(&ac, &g->agent);

@@ -76,12 +76,122 @@ static void request_reappraisal(struct vmesh_proxy *p)
     px_workers_wake(p);
 }
 
+/* ---- scoped providers (docs/FEDERATION.md "Scoped providers") ---------------------- */
+
+bool px_rvps_scoped(const vmesh_proxy_config *cfg)
+{
+    for (size_t i = 0; i < cfg->nrvps; i++)
+        if (cfg->rvps[i].scoped)
+            return true;
+    return false;
+}
+
+static void scope_cache_drop(struct vmesh_proxy *p)
+{
+    for (size_t i = 0; i < p->nscope_cache; i++)
+        vmesh_rv_store_free(p->scope_cache[i].rv);
+    p->nscope_cache = 0;
+}
+
+/* Whether RVP r's scope covers the peer (unscoped: every peer). */
+static bool scope_covers(const px_rvp *r, const char *peer, const char *td, size_t tdlen)
+{
+    if (!r->scoped)
+        return true;
+    for (size_t i = 0; i < r->nscope_tds; i++)
+        if (strlen(r->scope_tds[i]) == tdlen && strncmp(r->scope_tds[i], td, tdlen) == 0)
+            return true;
+    for (size_t i = 0; i < r->nscope_ids; i++) {
+        size_t n = strlen(r->scope_ids[i]);
+        if (strncmp(peer, r->scope_ids[i], n) == 0 &&
+            (r->scope_ids[i][n - 1] == '/' || peer[n] == '\0' || peer[n] == '/'))
+            return true;
+    }
+    return false;
+}
+
+vmesh_rv_store *px_scoped_rv(void *ctx, const char *peer, char *scope, size_t scope_len)
+{
+    px_gen *g = ctx;
+    struct vmesh_proxy *p = g->proxy;
+    const vmesh_proxy_config *cfg = g->cfg;
+    const char *td = "", *e;
+    size_t tdlen = 0, off = 0;
+    uint64_t mask = 0;
+    vmesh_rv_store *st = NULL, *snap;
+
+    if (peer == NULL)
+        peer = "";
+    if (strncmp(peer, "spiffe://", 9) == 0) {
+        td = peer + 9;
+        e = strchr(td, '/');
+        tdlen = e ? (size_t)(e - td) : strlen(td);
+    }
+    for (size_t i = 0; i < cfg->nrvps && i < 64; i++)
+        if (scope_covers(&cfg->rvps[i], peer, td, tdlen)) {
+            mask |= (uint64_t)1 << i;
+            off += (size_t)snprintf(scope + off, off < scope_len ? scope_len - off : 0, "%s%s",
+                                    off ? ", " : "reference values of ", cfg->rvps[i].name ? cfg->rvps[i].name
+                                                                                           : cfg->rvps[i].url);
+        }
+    if (mask == 0) {
+        snprintf(scope, scope_len, "no reference-value provider is scoped to trust domain %.*s (peer %.120s)",
+                 (int)(tdlen > 60 ? 60 : tdlen), td, peer);
+        return NULL;
+    }
+    if (off < scope_len)
+        snprintf(scope + off, scope_len - off, " only: the providers scoped to trust domain %.*s",
+                 (int)(tdlen > 60 ? 60 : tdlen), td);
+    pthread_mutex_lock(&p->scope_lock);
+    for (size_t i = 0; i < p->nscope_cache && st == NULL; i++)
+        if (p->scope_cache[i].mask == mask)
+            st = vmesh_rv_store_ref(p->scope_cache[i].rv);
+    if (st == NULL && vmesh_rv_store_new(&st) == VMESH_OK) {
+        bool ok = true;
+        for (size_t i = 0; i < p->nrvp_rv && i < 64 && ok; i++)
+            if ((mask >> i & 1) && p->rvp_rv[i] != NULL)
+                ok = vmesh_rv_store_merge(st, p->rvp_rv[i]) == VMESH_OK;
+        snap = vmesh_verifier_rv(p->verifier);
+        if (ok && snap != NULL && vmesh_rv_store_is_stale(snap))
+            ok = vmesh_rv_store_set_stale(st, true) == VMESH_OK;
+        vmesh_rv_store_free(snap);
+        if (!ok) {
+            vmesh_log(VMESH_LOG_WARN, "proxy: scoped reference values: %s", vmesh_err_detail());
+            vmesh_rv_store_free(st);
+            st = NULL;
+        } else {
+            vmesh_rv_store_freeze(st);
+            if (p->nscope_cache == sizeof(p->scope_cache) / sizeof(p->scope_cache[0]))
+                scope_cache_drop(p);
+            p->scope_cache[p->nscope_cache].mask = mask;
+            p->scope_cache[p->nscope_cache++].rv = vmesh_rv_store_ref(st);
+        }
+    }
+    pthread_mutex_unlock(&p->scope_lock);
+    if (st == NULL)
+        snprintf(scope, scope_len, "the scoped reference values could not be built (see the log)");
+    return st;
+}
+
 #ifdef VMESH_HAVE_SYNC
+/* Keeps each RVP's own reference values of the snapshot just installed. */
+static void keep_rvp_stores(struct vmesh_proxy *p)
+{
+    pthread_mutex_lock(&p->scope_lock);
+    for (size_t i = 0; i < p->nrvp_rv; i++) {
+        vmesh_rv_store_free(p->rvp_rv[i]);
+        p->rvp_rv[i] = vmesh_sync_rvp_store(p->sync, i);
+    }
+    scope_cache_drop(p);
+    pthread_mutex_unlock(&p->scope_lock);
+}
+
 static void on_snapshot(void *ctx, vmesh_rv_store *rv, vmesh_policy *policy)
 {
     struct vmesh_proxy *p = ctx;
     px_gen *g;
 
+    keep_rvp_stores(p);
     install_rv(p, rv);
     if (policy != NULL) {
         vmesh_policy *old;
@@ -269,6 +379,9 @@ static vmesh_err setup_rp(struct vmesh_proxy *p, const vmesh_proxy_config *cfg)
         sc.ctx = p;
         sc.bell = cfg->bell_url ? p->bell : NULL;
         sc.bell_url = cfg->bell_url;
+        p->rvp_rv = calloc(cfg->nrvps, sizeof(*p->rvp_rv));
+        VMESH_ENSURE(p->rvp_rv != NULL, VMESH_ERR_NOMEM, "out of memory");
+        p->nrvp_rv = cfg->nrvps;
         VMESH_GUARD(vmesh_sync_new(&sc, &p->sync));
         for (size_t i = 0; i < cfg->nrvps; i++) {
             vmesh_sync_rvp r;
@@ -321,6 +434,7 @@ static vmesh_err build(const char *config_path, bool dry, struct vmesh_proxy **o
     pthread_mutex_init(&p->gen_lock, NULL);
     pthread_mutex_init(&p->reload_lock, NULL);
     pthread_mutex_init(&p->fed_lock, NULL);
+    pthread_mutex_init(&p->scope_lock, NULL);
     pthread_cond_init(&p->fed_cond, NULL);
     p->stop_fd = p->access_fd = -1;
     p->recent = px_recent_new();
@@ -630,6 +744,11 @@ void vmesh_proxy_free(vmesh_proxy *p)
     px_workers_free(p);
     px_gen_unref(p->gen);
     vmesh_policy_free(p->sync_policy);
+    scope_cache_drop(p);
+    for (size_t i = 0; i < p->nrvp_rv; i++)
+        vmesh_rv_store_free(p->rvp_rv[i]);
+    free(p->rvp_rv);
+    pthread_mutex_destroy(&p->scope_lock);
     vmesh_verifier_free(p->verifier);
     vmesh_bell_view_free(p->bell);
     vmesh_crypto_key_free(p->bell_key);

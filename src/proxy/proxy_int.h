@@ -95,6 +95,11 @@ typedef struct {
 
 typedef struct {
     char *name, *url, *key, *schemes;
+    /* scope: the peers whose appraisal this RVP's reference values count for
+     * (trust domains, SPIFFE ID prefixes); unscoped: every peer. */
+    bool scoped;
+    char **scope_tds, **scope_ids;
+    size_t nscope_tds, nscope_ids;
 } px_rvp;
 
 /* identity.federation[]: a trust domain we federate with. */
@@ -264,6 +269,10 @@ typedef struct px_gen {
     struct vmesh_proxy *proxy;
 } px_gen;
 
+/* proxy.c: the agent's rv_for (ctx: the px_gen) when some RVP is scoped. */
+struct vmesh_rv_store *px_scoped_rv(void *ctx, const char *peer, char *scope, size_t scope_len);
+bool px_rvps_scoped(const vmesh_proxy_config *cfg);
+
 /* gen.c. px_gen_build takes cfg (also on error). */
 vmesh_err px_gen_build(struct vmesh_proxy *p, vmesh_proxy_config *cfg, px_gen **out) VMESH_WUR;
 px_gen *px_gen_ref(px_gen *g);
@@ -284,6 +293,17 @@ struct vmesh_proxy {
     struct vmesh_key *bell_key;
     struct vmesh_sync *sync;
     vmesh_policy *sync_policy; /* the bundle's policy, or NULL */
+    /* Scoped providers (verifier.rvps[].scope): each RVP's own reference
+     * values from the last snapshot, and the merged stores per set of RVPs
+     * (bit i: rvps[i]) built from them, dropped at every snapshot. */
+    pthread_mutex_t scope_lock;
+    struct vmesh_rv_store **rvp_rv; /* nrvp_rv entries */
+    size_t nrvp_rv;
+    struct {
+        uint64_t mask;
+        struct vmesh_rv_store *rv;
+    } scope_cache[16];
+    size_t nscope_cache;
     pthread_mutex_t reload_lock;
     _Atomic int64_t snapshot_at; /* wall time of the installed RV snapshot; 0: none */
     _Atomic bool have_snapshot;

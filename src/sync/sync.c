@@ -1186,6 +1186,13 @@ bool vmesh_sync_rvp_status_at(vmesh_sync *s, size_t i, vmesh_sync_rvp_status *ou
     return true;
 }
 
+vmesh_rv_store *vmesh_sync_rvp_store(vmesh_sync *s, size_t i)
+{
+    if (i >= s->n || !s->rvps[i]->have || !s->rvps[i]->loaded || s->rvps[i]->rv == NULL)
+        return NULL;
+    return vmesh_rv_store_ref(s->rvps[i]->rv);
+}
+
 uint64_t vmesh_sync_snapshots(vmesh_sync *s)
 {
     uint64_t n;

@@ -166,7 +166,7 @@ vmesh_err vmesh_verifier_appraise(vmesh_verifier *v, const vmesh_verifier_reques
     vmesh_err rc = VMESH_OK;
     const vmesh_evidence_scheme *scheme;
     const char *mt = NULL;
-    vmesh_rv_store *rv = vmesh_verifier_rv(v);
+    vmesh_rv_store *rv = req->rv ? vmesh_rv_store_ref(req->rv) : vmesh_verifier_rv(v);
     vmesh_appraisal_in in;
     int64_t now = req->now ? req->now : vmesh_time_now();
 
