@@ -522,7 +522,7 @@ static void established(px_conn *c)
         c->tier = r->tier;
         c->tv = r->tv;
     }
-    px_epochs_json(p->verifier, c->epochs);
+    px_peer_epochs_json(c->g, c->peer_id, c->epochs);
     /* An unattested peer was admitted by the listener's provider (the union
      * of every rule); its own rule decides (vmesh_agent_reappraise). */
     if (c->mode == VMESH_ATLS_MODE_NONE && r != NULL) {

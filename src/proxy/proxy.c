@@ -130,9 +130,9 @@ vmesh_rv_store *px_scoped_rv(void *ctx, const char *peer, char *scope, size_t sc
     for (size_t i = 0; i < cfg->nrvps && i < 64; i++)
         if (scope_covers(&cfg->rvps[i], peer, td, tdlen)) {
             mask |= (uint64_t)1 << i;
-            off += (size_t)snprintf(scope + off, off < scope_len ? scope_len - off : 0, "%s%s",
-                                    off ? ", " : "reference values of ", cfg->rvps[i].name ? cfg->rvps[i].name
-                                                                                           : cfg->rvps[i].url);
+            off += (size_t)snprintf(scope + off, off < scope_len ? scope_len - off : 0, "%s%.40s",
+                                    off ? ", " : "appraised with the reference values of ",
+                                    cfg->rvps[i].name ? cfg->rvps[i].name : cfg->rvps[i].url);
         }
     if (mask == 0) {
         snprintf(scope, scope_len, "no reference-value provider is scoped to trust domain %.*s (peer %.120s)",
@@ -140,8 +140,7 @@ vmesh_rv_store *px_scoped_rv(void *ctx, const char *peer, char *scope, size_t sc
         return NULL;
     }
     if (off < scope_len)
-        snprintf(scope + off, scope_len - off, " only: the providers scoped to trust domain %.*s",
-                 (int)(tdlen > 60 ? 60 : tdlen), td);
+        snprintf(scope + off, scope_len - off, " only (the providers scoped to %.100s)", peer);
     pthread_mutex_lock(&p->scope_lock);
     for (size_t i = 0; i < p->nscope_cache && st == NULL; i++)
         if (p->scope_cache[i].mask == mask)
@@ -171,6 +170,49 @@ vmesh_rv_store *px_scoped_rv(void *ctx, const char *peer, char *scope, size_t sc
     if (st == NULL)
         snprintf(scope, scope_len, "the scoped reference values could not be built (see the log)");
     return st;
+}
+
+void px_peer_epochs_json(px_gen *g, const char *peer, char out[PX_EPOCHS_MAX])
+{
+    const vmesh_proxy_config *cfg = g->cfg;
+    vmesh_rv_store *rv;
+    const char *td = "", *e;
+    size_t tdlen = 0, off;
+
+    if (!px_rvps_scoped(cfg)) {
+        px_epochs_json(g->proxy->verifier, out);
+        return;
+    }
+    /* Only the epochs of the providers this peer was appraised with. */
+    if (peer == NULL)
+        peer = "";
+    if (strncmp(peer, "spiffe://", 9) == 0) {
+        td = peer + 9;
+        e = strchr(td, '/');
+        tdlen = e ? (size_t)(e - td) : strlen(td);
+    }
+    rv = vmesh_verifier_rv(g->proxy->verifier);
+    off = (size_t)snprintf(out, PX_EPOCHS_MAX, "{");
+    for (size_t i = 0; rv && i < vmesh_rv_epoch_count(rv); i++) {
+        const char *n;
+        char name[140];
+        uint64_t ep;
+        bool covered = false;
+        if (!vmesh_rv_epoch_at(rv, i, &n, &ep))
+            continue;
+        for (size_t j = 0; j < cfg->nrvps && !covered; j++)
+            covered = cfg->rvps[j].name && strcmp(cfg->rvps[j].name, n) == 0 &&
+                      scope_covers(&cfg->rvps[j], peer, td, tdlen);
+        if (!covered)
+            continue;
+        vmesh_json_str_to(name, sizeof(name), n);
+        if (off + strlen(name) + 30 >= PX_EPOCHS_MAX)
+            break;
+        off += (size_t)snprintf(out + off, PX_EPOCHS_MAX - off, "%s\"%s\":%llu", off > 1 ? "," : "", name,
+                                (unsigned long long)ep);
+    }
+    snprintf(out + off, PX_EPOCHS_MAX - off, "}");
+    vmesh_rv_store_free(rv);
 }
 
 #ifdef VMESH_HAVE_SYNC

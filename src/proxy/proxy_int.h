@@ -386,6 +386,9 @@ typedef struct {
 /* The RVP epochs of v's installed snapshot as a JSON object, at most
  * PX_EPOCHS_MAX - 1 characters ({} when they do not fit). */
 void px_epochs_json(struct vmesh_verifier *v, char out[PX_EPOCHS_MAX]);
+/* The RV epochs a peer is judged under (px_epochs_json; with scoped
+ * providers only those of the RVPs scoped to the peer). */
+void px_peer_epochs_json(px_gen *g, const char *peer, char out[PX_EPOCHS_MAX]);
 
 /* recent.c: what the dashboard remembers of ended connections. */
 #define PX_RECENT_PEERS 64
