@@ -381,9 +381,11 @@ static void appraise_local(agent_rp *rp, const char *mt, const vmesh_evidence_sc
     }
     e->status = vmesh_tv_status(&e->tv);
     if (scoped != NULL && e->status != VMESH_TIER_AFFIRMING) {
-        /* Name the scope: the peer was appraised with these providers only. */
-        size_t n = strlen(e->reason);
-        snprintf(e->reason + n, sizeof(e->reason) - n, "%s%s", n ? "; " : "", scope);
+        /* Name the scope first: the peer was appraised with these
+         * providers only (a long reason is cut at its end). */
+        char why[sizeof(e->reason)];
+        snprintf(why, sizeof(why), "%s", e->reason);
+        snprintf(e->reason, sizeof(e->reason), "%.200s%s%s", scope, why[0] ? ": " : "", why);
     }
     vmesh_appraisal_free(&ap);
 }

@@ -693,13 +693,27 @@ static vmesh_err scope_fn(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *
     if (*list != NULL)
         return perr(x, v, path, "given twice");
     VMESH_GUARD(get_str_list(x, v, path, false, list, n));
+    if (*n == 0)
+        return perr(x, v, path, "is empty: name at least one %s (or leave the key out)",
+                    tds ? "trust domain" : "SPIFFE ID prefix");
     for (size_t i = 0; i < *n; i++) {
         const char *e = (*list)[i];
-        if (tds && (e[0] == '\0' || strchr(e, '/') != NULL || strchr(e, ':') != NULL))
-            return perr(x, v, path, "\"%s\" is not a trust domain (a name like x.example, no scheme or path)", e);
-        if (!tds && (strncmp(e, "spiffe://", 9) != 0 || strlen(e) <= 9 || strchr(e + 9, '/') == NULL))
-            return perr(x, v, path,
-                        "\"%s\" is not a SPIFFE ID prefix (spiffe://<trust-domain>/<path...>)", e);
+        char id[VMESH_PKI_SPIFFE_ID_MAX + 2];
+        size_t len = strlen(e);
+        if (tds && vmesh_pki_trust_domain_validate(e) != VMESH_OK)
+            return perr(x, v, path, "\"%.100s\" is not a trust domain (a name like x.example, no scheme or path): %s",
+                        e, vmesh_err_detail());
+        if (tds)
+            continue;
+        /* A prefix is a SPIFFE ID with a path, a trailing '/' allowed. */
+        if (len > 0 && e[len - 1] == '/')
+            len--;
+        if (len <= 9 || len >= sizeof(id) || strncmp(e, "spiffe://", 9) != 0 || memchr(e + 9, '/', len - 9) == NULL)
+            return perr(x, v, path, "\"%.100s\" is not a SPIFFE ID prefix (spiffe://<trust-domain>/<path...>)", e);
+        memcpy(id, e, len);
+        id[len] = '\0';
+        if (vmesh_pki_spiffe_id_validate(id) != VMESH_OK)
+            return perr(x, v, path, "\"%.100s\" is not a SPIFFE ID prefix: %s", e, vmesh_err_detail());
     }
     r->scoped = true;
 out:
@@ -1290,6 +1304,22 @@ static vmesh_err check(pctx *x, yaml_node_t *root)
         return perr(x, root, "inbound", "more than %d listeners in all", PX_MAX_LISTENERS);
     if (c->nkv > 0 && c->platform == NULL)
         return perr(x, root, "attester.platform", "options are given but no platform");
+    for (size_t i = 0; i < c->nrvps; i++) {
+        if (!c->rvps[i].scoped)
+            continue;
+        /* Scopes choose among the RVPs' own reference values, which only the
+         * local verifier appraises with. */
+        if (c->nrv > 0)
+            return perr(x, root, "verifier.rv-files",
+                        "cannot be combined with scoped RVPs (verifier.rvps[%zu].scope): local files have no "
+                        "scope; publish them through an RVP with its own scope",
+                        i);
+        if (c->central_url != NULL)
+            return perr(x, root, "verifier.central",
+                        "cannot be combined with scoped RVPs (verifier.rvps[%zu].scope): the central verifier "
+                        "appraises with the reference values it syncs itself, which have no scope here",
+                        i);
+    }
     if (c->bell_url != NULL && c->nrvps == 0)
         return perr(x, root, "verifier.bell.url", "a bell URL is fetched by the bundle sync client: it needs verifier.rvps (or use bell.file)");
     for (size_t i = 0; i < c->nout; i++)

@@ -93,21 +93,36 @@ static void scope_cache_drop(struct vmesh_proxy *p)
     p->nscope_cache = 0;
 }
 
-/* Whether RVP r's scope covers the peer (unscoped: every peer). */
-static bool scope_covers(const px_rvp *r, const char *peer, const char *td, size_t tdlen)
+/* The entry of RVP r's scope that covers the peer ("unscoped": every peer),
+ * NULL when none does. td: the peer's trust domain (tdlen bytes). */
+static const char *scope_covers(const px_rvp *r, const char *peer, const char *td, size_t tdlen)
 {
     if (!r->scoped)
-        return true;
+        return "unscoped";
     for (size_t i = 0; i < r->nscope_tds; i++)
-        if (strlen(r->scope_tds[i]) == tdlen && strncmp(r->scope_tds[i], td, tdlen) == 0)
-            return true;
+        if (tdlen > 0 && strlen(r->scope_tds[i]) == tdlen && strncmp(r->scope_tds[i], td, tdlen) == 0)
+            return r->scope_tds[i];
     for (size_t i = 0; i < r->nscope_ids; i++) {
         size_t n = strlen(r->scope_ids[i]);
         if (strncmp(peer, r->scope_ids[i], n) == 0 &&
             (r->scope_ids[i][n - 1] == '/' || peer[n] == '\0' || peer[n] == '/'))
-            return true;
+            return r->scope_ids[i];
     }
-    return false;
+    return NULL;
+}
+
+/* The trust domain of a SPIFFE ID (empty when it is none). */
+static const char *trust_domain_of(const char *peer, size_t *len)
+{
+    const char *td, *e;
+
+    *len = 0;
+    if (peer == NULL || strncmp(peer, "spiffe://", 9) != 0)
+        return "";
+    td = peer + 9;
+    e = strchr(td, '/');
+    *len = e ? (size_t)(e - td) : strlen(td);
+    return td;
 }
 
 vmesh_rv_store *px_scoped_rv(void *ctx, const char *peer, char *scope, size_t scope_len)
@@ -115,32 +130,33 @@ vmesh_rv_store *px_scoped_rv(void *ctx, const char *peer, char *scope, size_t sc
     px_gen *g = ctx;
     struct vmesh_proxy *p = g->proxy;
     const vmesh_proxy_config *cfg = g->cfg;
-    const char *td = "", *e;
+    const char *td;
     size_t tdlen = 0, off = 0;
     uint64_t mask = 0;
     vmesh_rv_store *st = NULL, *snap;
 
     if (peer == NULL)
         peer = "";
-    if (strncmp(peer, "spiffe://", 9) == 0) {
-        td = peer + 9;
-        e = strchr(td, '/');
-        tdlen = e ? (size_t)(e - td) : strlen(td);
+    td = trust_domain_of(peer, &tdlen);
+    /* "only the reference values of RVP y (scope y.example) count for this
+     * peer": prepended to a refusal's reason, so it survives truncation. */
+    for (size_t i = 0; i < cfg->nrvps && i < 64; i++) {
+        const char *hit = scope_covers(&cfg->rvps[i], peer, td, tdlen);
+        if (hit == NULL)
+            continue;
+        mask |= (uint64_t)1 << i;
+        if (off < scope_len)
+            off += (size_t)snprintf(scope + off, scope_len - off, "%sRVP %.40s (scope %.80s)",
+                                    off ? ", " : "only the reference values of ",
+                                    cfg->rvps[i].name ? cfg->rvps[i].name : cfg->rvps[i].url, hit);
     }
-    for (size_t i = 0; i < cfg->nrvps && i < 64; i++)
-        if (scope_covers(&cfg->rvps[i], peer, td, tdlen)) {
-            mask |= (uint64_t)1 << i;
-            off += (size_t)snprintf(scope + off, off < scope_len ? scope_len - off : 0, "%s%.40s",
-                                    off ? ", " : "appraised with the reference values of ",
-                                    cfg->rvps[i].name ? cfg->rvps[i].name : cfg->rvps[i].url);
-        }
     if (mask == 0) {
         snprintf(scope, scope_len, "no reference-value provider is scoped to trust domain %.*s (peer %.120s)",
                  (int)(tdlen > 60 ? 60 : tdlen), td, peer);
         return NULL;
     }
     if (off < scope_len)
-        snprintf(scope + off, scope_len - off, " only (the providers scoped to %.100s)", peer);
+        snprintf(scope + off, scope_len - off, " count for this peer");
     pthread_mutex_lock(&p->scope_lock);
     for (size_t i = 0; i < p->nscope_cache && st == NULL; i++)
         if (p->scope_cache[i].mask == mask)
@@ -176,7 +192,7 @@ void px_peer_epochs_json(px_gen *g, const char *peer, char out[PX_EPOCHS_MAX])
 {
     const vmesh_proxy_config *cfg = g->cfg;
     vmesh_rv_store *rv;
-    const char *td = "", *e;
+    const char *td;
     size_t tdlen = 0, off;
 
     if (!px_rvps_scoped(cfg)) {
@@ -186,11 +202,7 @@ void px_peer_epochs_json(px_gen *g, const char *peer, char out[PX_EPOCHS_MAX])
     /* Only the epochs of the providers this peer was appraised with. */
     if (peer == NULL)
         peer = "";
-    if (strncmp(peer, "spiffe://", 9) == 0) {
-        td = peer + 9;
-        e = strchr(td, '/');
-        tdlen = e ? (size_t)(e - td) : strlen(td);
-    }
+    td = trust_domain_of(peer, &tdlen);
     rv = vmesh_verifier_rv(g->proxy->verifier);
     off = (size_t)snprintf(out, PX_EPOCHS_MAX, "{");
     for (size_t i = 0; rv && i < vmesh_rv_epoch_count(rv); i++) {
@@ -202,7 +214,7 @@ void px_peer_epochs_json(px_gen *g, const char *peer, char out[PX_EPOCHS_MAX])
             continue;
         for (size_t j = 0; j < cfg->nrvps && !covered; j++)
             covered = cfg->rvps[j].name && strcmp(cfg->rvps[j].name, n) == 0 &&
-                      scope_covers(&cfg->rvps[j], peer, td, tdlen);
+                      scope_covers(&cfg->rvps[j], peer, td, tdlen) != NULL;
         if (!covered)
             continue;
         vmesh_json_str_to(name, sizeof(name), n);
