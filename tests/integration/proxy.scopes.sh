@@ -170,7 +170,7 @@ as_client client ca
 refused_with "$X" "only the reference values of RVP x (scope example.org) count for this peer" \
     && ok "the refusal names the scope (RVP x, example.org)" || fail "no refusal of the X peer naming x's scope"
 as_client cy ca-y
-[ "$(get)" = 200 ] && ok "Y peer admitted (Y's RVP approves, it is scoped to y.example)" || fail "Y peer not admitted in epoch 1"
+[ "$(get)" = 200 ] && ok "Y peer admitted (Y's RVP approves, it is scoped to y.example)" || { fail "Y peer not admitted in epoch 1"; tail -2 "$T/server-access.log"; }
 sleep 0.5
 [ "$(admitted_epochs "$Y")" = '{"y": 1}' ] && ok "Y peer's rv_epochs name its scoped RVP only" || fail "Y peer rv_epochs: $(admitted_epochs "$Y")"
 as_client cz ca-z
@@ -201,11 +201,11 @@ as_client cy ca-y
 refused_with "$Y" "only the reference values of RVP y (scope y.example) count for this peer" \
     && ok "the refusal names the scope (RVP y, y.example)" || fail "no refusal of the Y peer naming y's scope"
 as_client clab ca-y
-[ "$(get)" = 200 ] && ok "Y peer under ns/lab admitted through lab's prefix scope" || fail "ns/lab peer not admitted"
+[ "$(get)" = 200 ] && ok "Y peer under ns/lab admitted through lab's prefix scope" || { fail "ns/lab peer not admitted"; tail -2 "$T/server-access.log"; grep -i 'rvp\|snapshot' "$T/server.err" | tail -5; }
 sleep 0.5
 [ "$(admitted_epochs "$LAB")" = '{"lab": 2, "y": 2}' ] && ok "ns/lab peer's rv_epochs: lab and y" || fail "ns/lab rv_epochs: $(admitted_epochs "$LAB")"
 as_client client ca
-[ "$(get)" = 200 ] && ok "X peer admitted once X's RVP approves its platform" || fail "X peer not admitted in epoch 2"
+[ "$(get)" = 200 ] && ok "X peer admitted once X's RVP approves its platform" || { fail "X peer not admitted in epoch 2"; tail -2 "$T/server-access.log"; }
 stop_proxy client
 stop_proxy server
 finish
