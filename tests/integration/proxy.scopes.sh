@@ -22,6 +22,9 @@
 . "$(dirname "$0")/lib.bash"
 . "$(dirname "$0")/proxy_lib.bash"
 px_setup
+# The test outlives one ring's validity (two 60 s periods) under load: ring on.
+"$VMESH" rvp tick --key "$T/bell.key" --out "$T/bellweb" --every 30 >"$T/tick.out" 2>&1 &
+px_pids+=($!)
 for td in y z; do "$VMESH" ca init --trust-domain $td.example --out ca-$td >/dev/null || fail "ca init $td"; done
 "$VMESH" ca issue --ca ca-y --spiffe-id spiffe://y.example/ns/ai/sa/client --out cy >/dev/null || fail "issue cy"
 "$VMESH" ca issue --ca ca-y --spiffe-id spiffe://y.example/ns/lab/sa/client --out clab >/dev/null || fail "issue clab"
