@@ -22,9 +22,16 @@
 . "$(dirname "$0")/lib.bash"
 . "$(dirname "$0")/proxy_lib.bash"
 px_setup
-# The test outlives one ring's validity (two 60 s periods) under load: ring on.
-"$VMESH" rvp tick --key "$T/bell.key" --out "$T/bellweb" --every 30 >"$T/tick.out" 2>&1 &
+# The test outlives one ring's validity (two 60 s periods) under load: a bell
+# with a 15 min period (rings now, then not again during the test: no tick
+# boundary mid-test).
+"$VMESH" rvp tick --key "$T/bell.key" --out "$T/bellweb" --every 900 >"$T/tick.out" 2>&1 &
 px_pids+=($!)
+for _ in $(seq 100); do
+    "$VMESH" rvp tick --show "$T/bellweb/bell.cwt" 2>/dev/null | grep -q '"tick":2,' && break
+    sleep 0.1
+done
+"$VMESH" rvp tick --show "$T/bellweb/bell.cwt" | grep -q '"tick":2,' || fail "the bell did not ring with a long period"
 for td in y z; do "$VMESH" ca init --trust-domain $td.example --out ca-$td >/dev/null || fail "ca init $td"; done
 "$VMESH" ca issue --ca ca-y --spiffe-id spiffe://y.example/ns/ai/sa/client --out cy >/dev/null || fail "issue cy"
 "$VMESH" ca issue --ca ca-y --spiffe-id spiffe://y.example/ns/lab/sa/client --out clab >/dev/null || fail "issue clab"
