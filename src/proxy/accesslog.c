@@ -116,6 +116,13 @@ static vmesh_err put_record(vmesh_buf *b, const px_record *r)
         b, ",\"rv_epochs\":%s,\"resumed\":%s,\"bytes_from_peer\":%llu,\"bytes_to_peer\":%llu",
         r->epochs[0] ? r->epochs : "{}", r->resumed ? "true" : "false",
         (unsigned long long)r->from_peer, (unsigned long long)r->to_peer));
+    /* When the peer's attestation was last accepted (handshake or in-band
+     * re-attestation, docs/PROXY.md) and how many rounds it passed. */
+    if (r->attested_at > 0)
+        VMESH_GUARD(vmesh_buf_printf(b, ",\"attested_at\":%lld", (long long)r->attested_at));
+    else
+        VMESH_GUARD(vmesh_buf_printf(b, ",\"attested_at\":null"));
+    VMESH_GUARD(vmesh_buf_printf(b, ",\"reattested\":%llu", (unsigned long long)r->reattested));
 out:
     return rc;
 }

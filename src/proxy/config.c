@@ -1221,6 +1221,32 @@ static const keydef limits_keys[] = {
     NUM("handshake-queue", K_U32, vmesh_proxy_config, hs_queue, 1, 1000000),
     END};
 
+/* reattestation: in-band re-attestation of established connections
+ * (docs/PROXY.md "Re-attestation"). The section offers it; every and
+ * on-tick make us ask. */
+static vmesh_err on_tick_fn(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v,
+                            const char *path, void *a)
+{
+    (void)k, (void)kn, (void)a;
+    return get_bool(x, v, path, &x->c->reattest_on_tick);
+}
+
+static const keydef reattest_keys[] = {
+    NUM("every", K_MS, vmesh_proxy_config, reattest_every_ms, 100, 7ULL * 24 * 3600 * 1000),
+    FN("on-tick", on_tick_fn),
+    NUM("deadline", K_MS, vmesh_proxy_config, reattest_deadline_ms, 10, 600 * 1000),
+    NUM("jitter", K_MS, vmesh_proxy_config, reattest_jitter_ms, 0, 24 * 3600 * 1000),
+    END};
+
+static vmesh_err reattest_done(pctx *x, yaml_node_t *v, const char *path, void *base)
+{
+    vmesh_proxy_config *c = base;
+
+    (void)x, (void)v, (void)path;
+    c->reattest = true;
+    return VMESH_OK;
+}
+
 /* access-log.stdout / .stderr: true sends it there (instead of a file). */
 static vmesh_err std_fn(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v,
                         const char *path, void *a)
@@ -1287,6 +1313,7 @@ static const keydef top_keys[] = {SECTION("identity", identity_keys, NULL),
                                   LIST("outbound", vmesh_proxy_config, out, &outbound_list),
                                   SECTION("admin", admin_keys, NULL),
                                   SECTION("limits", limits_keys, NULL),
+                                  SECTION("reattestation", reattest_keys, reattest_done),
                                   FN("access-log", access_fn),
                                   FN("log-level", log_level_fn),
                                   END};
@@ -1320,6 +1347,9 @@ static vmesh_err check(pctx *x, yaml_node_t *root)
                         "appraises with the reference values it syncs itself, which have no scope here",
                         i);
     }
+    if (c->reattest_on_tick && c->bell_url == NULL && c->bell_file == NULL)
+        return perr(x, root, "reattestation.on-tick",
+                    "asks at each tick of the epoch bell: it needs verifier.bell");
     if (c->bell_url != NULL && c->nrvps == 0)
         return perr(x, root, "verifier.bell.url", "a bell URL is fetched by the bundle sync client: it needs verifier.rvps (or use bell.file)");
     for (size_t i = 0; i < c->nout; i++)
@@ -1371,6 +1401,7 @@ vmesh_err vmesh_proxy_config_parse(const char *yaml, size_t n, const char *sourc
     x.c->linger_ms = 1000;
     x.c->buffer_size = 65536;
     x.c->ar_cache_slots = 4096;
+    x.c->reattest_jitter_ms = 10000;
     x.c->log_level = VMESH_LOG_INFO;
     VMESH_ENSURE(yaml_parser_initialize(&parser) == 1, VMESH_ERR_NOMEM, "out of memory");
     yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, n);

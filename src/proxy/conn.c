@@ -17,6 +17,7 @@
 
 #include "forward.h"
 #include "hspool.h"
+#include "reattest.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -77,6 +78,7 @@ typedef struct px_conn {
     uint64_t hs_deadline;
     vmesh_err hs_rc;
     char hs_err[256];
+    px_rt rt; /* reattest.c: in-band re-attestation while forwarding */
 } px_conn;
 
 static void conn_run(px_conn *c);
@@ -148,6 +150,12 @@ static px_record record_of(const px_conn *c, const char *state)
         .from_peer = c->io.from_peer,
         .to_peer = c->io.to_peer,
     };
+    if (c->io.tls != NULL && c->mode >= 0) {
+        vmesh_atls_reattest_stats st;
+        vmesh_atls_reattest_stats_get(c->io.tls, &st);
+        r.attested_at = st.last_attested;
+        r.reattested = st.answers_accepted;
+    }
     return r;
 }
 
@@ -216,10 +224,16 @@ static void on_plain_event(px_ev *ev, uint32_t e)
 }
 
 static void conn_timeout(px_conn *c);
+static void conn_reattest(px_conn *c);
 
 static void on_timer(px_timer *t)
 {
     conn_timeout(PX_OWNER(t, px_conn, timer));
+}
+
+static void on_rt_timer(px_timer *t)
+{
+    conn_reattest(PX_OWNER(t, px_conn, rt.timer));
 }
 
 /* Closes one side's socket, taking it out of the worker's epoll set. */
@@ -246,6 +260,7 @@ static px_conn *conn_new(px_worker *w, px_gen *g, int dir, int li)
     c->tls_ev.fn = on_tls_event;
     c->pl_ev.fn = on_plain_event;
     px_timer_init(&c->timer, on_timer);
+    px_rt_init(&c->rt, on_rt_timer);
     c->mode = -1;
     c->t_start = c->io.t_last = vmesh_time_mono_ns();
     c->reappraised = atomic_load(&w->p->reappraise_gen);
@@ -267,6 +282,7 @@ static void conn_destroy(px_conn *c)
 
     log_close(c);
     px_timer_del(&w->timers, &c->timer);
+    px_rt_stop(&c->rt, w);
     close_fd(c, &c->io.tls_fd);
     close_fd(c, &c->io.pl_fd);
     vmesh_atls_free(c->io.tls);
@@ -314,6 +330,7 @@ static void close_notify(px_conn *c)
  * a RST that destroys the frame (docs/ATLS.md). */
 static void conn_linger(px_conn *c)
 {
+    px_rt_stop(&c->rt, c->w);
     log_close(c);
     close_fd(c, &c->io.pl_fd);
     if (c->io.tls != NULL && vmesh_atls_flush(c->io.tls) != VMESH_OK) {
@@ -499,7 +516,8 @@ static void start_proxy(px_conn *c)
     c->io.tls_r = c->io.tls_w = true;
     if (c->dir == PX_DIR_IN)
         c->io.pl_r = c->io.pl_w = true;
-    if (!timer_set(c, c->io.t_last + ms_ns(c->g->cfg->idle_timeout_ms))) {
+    if (!timer_set(c, c->io.t_last + ms_ns(c->g->cfg->idle_timeout_ms)) ||
+        !px_rt_start(&c->rt, c->w, c->g->cfg, c->io.tls)) {
         conn_destroy(c);
         return;
     }
@@ -622,6 +640,55 @@ static void save_session(px_conn *c)
     pthread_mutex_unlock(&s->lock);
 }
 
+/* The peer passed a re-attestation round: its newest result is the one
+ * shown and re-appraised from now on. */
+static void reattested(px_conn *c)
+{
+    const vmesh_atls_peer_result *r = vmesh_atls_peer_result_get(c->io.tls);
+
+    if (r != NULL) {
+        c->tier = r->tier;
+        c->tv = r->tv;
+    }
+    c->mode = vmesh_atls_peer_mode(c->io.tls);
+    px_epochs_json(c->w->p->verifier, c->epochs);
+    vmesh_log(VMESH_LOG_DEBUG, "proxy: %s %s: %s re-attested: %s", dir_name(c), listener_name(c),
+              c->peer_id ? c->peer_id : "?", vmesh_tier_name(c->tier));
+}
+
+/* The connection failed in re-attestation (refused or late answer, or the
+ * peer refused ours): close it with the reason; false when it did not. */
+static bool reattest_cut(px_conn *c)
+{
+    struct vmesh_proxy *p = c->w->p;
+
+    if (!px_rt_cut(p, c->io.tls, c->reason, sizeof(c->reason)))
+        return false;
+    c->result = PX_RES_REATTEST;
+    px_log_limited(&p->rl_reappraisal, VMESH_LOG_WARN,
+                   "proxy: %s %s: closing the connection with %s: %s", dir_name(c),
+                   listener_name(c), c->peer_id ? c->peer_id : "?", c->reason);
+    close_notify(c);
+    conn_linger(c);
+    return true;
+}
+
+/* The re-attestation clock fired (CS_PROXY only): cut a late peer, ask
+ * what is due. */
+static void conn_reattest(px_conn *c)
+{
+    vmesh_err rc;
+
+    if (c->st != CS_PROXY)
+        return;
+    rc = px_rt_run(&c->rt, c->w, c->g->cfg, c->io.tls, c->dir);
+    if (rc == VMESH_OK || reattest_cut(c))
+        return;
+    set_result(c, PX_RES_RESET, "re-attestation: %s", vmesh_err_detail());
+    close_notify(c);
+    conn_linger(c);
+}
+
 static void forward(px_conn *c)
 {
     size_t bufsz = c->g->cfg->buffer_size;
@@ -635,6 +702,10 @@ static void forward(px_conn *c)
     }
     r = px_forward(&c->io, buf, bufsz);
     save_session(c);
+    if (px_rt_progress(&c->rt, c->w->p, c->io.tls, c->dir))
+        reattested(c);
+    if (r != PX_FWD_OPEN && reattest_cut(c))
+        return;
     switch (r) {
     case PX_FWD_OPEN:
         return;
@@ -978,9 +1049,24 @@ static void free_dead(px_worker *w)
     }
 }
 
+/* The bell rang: every forwarding connection asks its peer once within
+ * the jitter window (reattest.c decides whether it does). */
+static void reattest_ticks(px_worker *w)
+{
+    uint64_t tick = atomic_load(&w->p->bell_tick);
+
+    if (tick == w->bell_tick_seen)
+        return;
+    w->bell_tick_seen = tick;
+    for (px_conn *c = w->head; c != NULL; c = c->next)
+        if (c->st == CS_PROXY)
+            px_rt_tick(&c->rt, w, c->g->cfg, c->io.tls, tick);
+}
+
 static void conn_after_batch(px_worker *w)
 {
     reappraise_all(w);
+    reattest_ticks(w);
     if (atomic_load(&w->p->force_close))
         destroy_all(w, "drain timeout: closed");
     free_dead(w);

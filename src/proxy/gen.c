@@ -240,6 +240,7 @@ static vmesh_err listener_config(struct vmesh_proxy *p, px_gen *g, size_t j,
     vmesh_atls_config_set_deadline_ms(c, cfg->handshake_timeout_ms);
     if (in)
         vmesh_atls_config_set_evidence_after_auth(c, cfg->in[j].evidence_after_auth);
+    vmesh_atls_config_set_reattest(c, cfg->reattest); /* in-band stream (reattest.c) */
     /* Idle connections give their record buffers back. */
     SSL_CTX_set_mode((SSL_CTX *)vmesh_atls_config_ssl_ctx(c), SSL_MODE_RELEASE_BUFFERS);
     *out = c;

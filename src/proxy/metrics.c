@@ -19,6 +19,7 @@ static const char *const result_names[PX_RES__COUNT] = {
     "ok",           "limit",   "tls-failed",     "refused",
     "peer-refused", "timeout", "connect-failed", "idle-timeout",
     "reappraisal",  "drain",   "reset",          "no-fd",
+    "reattestation",
 };
 
 const char *px_result_name(px_result r)
@@ -188,6 +189,47 @@ static vmesh_err render_health(struct vmesh_proxy *p, vmesh_buf *b, int64_t now)
                 "# TYPE vmesh_bell_tick gauge\nvmesh_bell_tick %llu\n",
                 (long long)(cur.valid_until - now), (unsigned long long)cur.id));
     }
+/* In-band re-attestation (reattest.c) and what our attester made. */
+static vmesh_err reattest_metrics(struct vmesh_proxy *p, const px_gen *g, vmesh_buf *b)
+{
+    vmesh_err rc = VMESH_OK;
+    px_metrics *m = &p->m;
+    static const char *const dirs[2] = {"inbound", "outbound"};
+    vmesh_agent_stats st;
+
+    vmesh_agent_stats_get(g->agent, &st);
+    VMESH_GUARD(vmesh_buf_printf(
+        b, "# HELP vmesh_reattestations_total In-band re-attestation requests we sent, and rounds "
+           "the peer passed, by direction.\n# TYPE vmesh_reattestations_total counter\n"));
+    for (int d = 0; d < 2; d++)
+        VMESH_GUARD(vmesh_buf_printf(
+            b,
+            "vmesh_reattestations_total{direction=\"%s\",result=\"requested\"} %llu\n"
+            "vmesh_reattestations_total{direction=\"%s\",result=\"passed\"} %llu\n",
+            dirs[d], (unsigned long long)atomic_load(&m->rt_requests[d]), dirs[d],
+            (unsigned long long)atomic_load(&m->rt_passed[d])));
+    VMESH_GUARD(vmesh_buf_printf(
+        b, "# HELP vmesh_reattestation_failures_total Connections cut in re-attestation, by "
+           "reason and by whom (local: we refused the peer's answer or it was late; peer: it "
+           "refused ours).\n# TYPE vmesh_reattestation_failures_total counter\n"));
+    for (uint32_t r = 1; r < VMESH_ATLS_R__COUNT; r++)
+        for (int by = 0; by < 2; by++)
+            VMESH_GUARD(vmesh_buf_printf(
+                b, "vmesh_reattestation_failures_total{reason=\"%s\",by=\"%s\"} %llu\n",
+                vmesh_atls_reason_name(r), by ? "peer" : "local",
+                (unsigned long long)atomic_load(&m->rt_failures[r][by])));
+    VMESH_GUARD(hist(b, "vmesh_reattestation_seconds",
+                     "In-band re-attestation round: request sent to answer accepted.",
+                     &m->reattestation));
+    VMESH_GUARD(vmesh_buf_printf(
+        b,
+        "# HELP vmesh_attestations_made_total Attestation messages our attester made "
+        "(handshakes and re-attestation answers).\n"
+        "# TYPE vmesh_attestations_made_total counter\nvmesh_attestations_made_total %llu\n"
+        "# HELP vmesh_evidence_generated_total Platform evidence our attester generated (once "
+        "per epoch in epoch-fresh and passport modes; per message in fresh mode).\n"
+        "# TYPE vmesh_evidence_generated_total counter\nvmesh_evidence_generated_total %llu\n",
+        (unsigned long long)st.attestations_made, (unsigned long long)st.evidence_generated));
 out:
     return rc;
 }
@@ -369,6 +411,7 @@ vmesh_err px_metrics_render(struct vmesh_proxy *p, const px_gen *g, vmesh_buf *b
         "%llu\n",
         (long long)atomic_load(&m->hs_queued), (long long)atomic_load(&m->hs_running),
         (unsigned long long)atomic_load(&m->hs_backpressure)));
+    VMESH_GUARD(reattest_metrics(p, g, b));
     VMESH_GUARD(
         vmesh_buf_printf(b,
                          "# HELP vmesh_config_generation Configuration generation in force.\n"

@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include "conn.h"
 #include "hspool.h"
+#include "reattest.h"
 
 #include "vmesh/rv.h"
 #include "vmesh/rvp.h"
@@ -760,6 +761,7 @@ vmesh_err vmesh_proxy_run(vmesh_proxy *p)
             next_bell = vmesh_time_mono_ns() + (uint64_t)g->cfg->bell_refresh_ms * 1000000u;
             px_gen_unref(g);
         }
+        px_rt_watch_bell(p); /* a new tick: connections re-attest (reattest.c) */
     }
     px_workers_join(p);
     vmesh_log(VMESH_LOG_INFO, "proxy: drained, exiting");

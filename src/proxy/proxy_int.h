@@ -168,6 +168,12 @@ struct vmesh_proxy_config {
     char *access_log;
     int access_std;
     int log_level;
+    /* reattestation (docs/PROXY.md): offered when the section is present;
+     * asked every reattest_every_ms (0: never) and/or at each bell tick
+     * within reattest_jitter_ms; a peer is cut after reattest_deadline_ms
+     * (0: limits.handshake-timeout). */
+    bool reattest, reattest_on_tick;
+    uint32_t reattest_every_ms, reattest_deadline_ms, reattest_jitter_ms;
 };
 
 /* ---- metrics ------------------------------------------------------------------ */
@@ -187,6 +193,7 @@ typedef enum {
     PX_RES_DRAIN,       /* closed at the end of a drain */
     PX_RES_RESET,       /* a side reset or an I/O error */
     PX_RES_NO_FD,       /* shed at accept: out of file descriptors */
+    PX_RES_REATTEST,    /* cut in re-attestation: refused, late, or the peer refused us */
     PX_RES__COUNT
 } px_result;
 
@@ -218,6 +225,11 @@ typedef struct {
     _Atomic uint64_t hs_backpressure;
     _Atomic uint64_t
         admin_closed[2]; /* admin connections closed by us: [0] evicted, [1] deadline */
+    /* reattest.c: requests we sent and rounds the peer passed, by direction;
+     * cuts by reason and by whom; request -> answer accepted */
+    _Atomic uint64_t rt_requests[2], rt_passed[2];
+    _Atomic uint64_t rt_failures[VMESH_ATLS_R__COUNT + 1][2];
+    px_hist reattestation;
 } px_metrics;
 
 /* A log line that may repeat per connection or per event (an accept
@@ -314,6 +326,7 @@ struct vmesh_proxy {
     _Atomic uint64_t rr[PX_MAX_LISTENERS]; /* outbound round robin */
     _Atomic bool draining, force_close, ready;
     _Atomic uint64_t reappraise_gen;
+    _Atomic uint64_t bell_tick; /* reattest.c: the newest bell tick seen (0: none yet) */
     struct px_admin *admin;
     struct px_recent *recent; /* recent.c: what the dashboard remembers */
     /* The handshake pool (hspool.h); hs_backlogged: more jobs wait than
@@ -380,6 +393,8 @@ typedef struct {
     const char *epochs; /* a JSON object; "" for {} */
     bool resumed;
     uint64_t from_peer, to_peer;
+    int64_t attested_at; /* unix seconds of the peer's last accepted attestation; 0: none */
+    uint64_t reattested; /* in-band re-attestation rounds it passed */
 } px_record;
 
 #define PX_EPOCHS_MAX 96

@@ -85,6 +85,7 @@ struct px_worker {
      * (newest first; jobs_lock guards only this list). */
     pthread_mutex_t jobs_lock;
     px_job *jobs;
+    uint64_t bell_tick_seen; /* reattest: the bell tick the connections were told of */
     _Atomic bool done;
 };
 
