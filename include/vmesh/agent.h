@@ -150,6 +150,14 @@ vmesh_err vmesh_agent_local_passport(void *ctx, const char *media_type, const ui
                                      size_t evidence_len, const uint8_t *challenge, size_t challenge_len,
                                      const uint8_t *akpub, size_t akpub_len, vmesh_buf *ear_jwt) VMESH_WUR;
 
+/* When an attester starts binding epoch-fresh evidence to tick `cur`
+ * (unix seconds): half a period after it was issued, so that relying
+ * parties that have not fetched it yet still accept the evidence (bound to
+ * their current tick, our previous one). A relying party that wants
+ * evidence of the new tick asks after this time (the proxy's on-tick
+ * re-attestation). */
+int64_t vmesh_agent_tick_bind_at(const vmesh_bell *cur);
+
 VMESH_API_END
 #ifdef __cplusplus
 }

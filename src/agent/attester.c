@@ -347,19 +347,25 @@ out:
     return rc;
 }
 
+int64_t vmesh_agent_tick_bind_at(const vmesh_bell *cur)
+{
+    int64_t period = (cur->valid_until - cur->issued_at) / 2; /* a tick is valid two periods */
+
+    return cur->issued_at + period / 2;
+}
+
 /* The tick our epoch-bound attestations name. A relying party learns of a
- * new tick only at its next poll: for the first quarter of a period keep
+ * new tick only at its next poll: for the first half of a period keep
  * binding to the previous tick, which every relying party still accepts
- * (current or previous), instead of one some have not fetched yet. */
+ * (current or previous), instead of one some have not fetched yet
+ * (vmesh_agent_tick_bind_at). */
 static bool tick_to_bind(const agent_attester *at, int64_t now, vmesh_bell *tick)
 {
     vmesh_bell prev;
-    int64_t period;
 
     if (at->bell == NULL || vmesh_bell_view_current(at->bell, tick) != VMESH_OK)
         return false;
-    period = (tick->valid_until - tick->issued_at) / 2;
-    if (now - tick->issued_at < period / 2 && vmesh_bell_view_previous(at->bell, &prev) == VMESH_OK &&
+    if (now < vmesh_agent_tick_bind_at(tick) && vmesh_bell_view_previous(at->bell, &prev) == VMESH_OK &&
         prev.valid_until > now)
         *tick = prev;
     return true;

@@ -1053,14 +1053,14 @@ static void free_dead(px_worker *w)
  * the jitter window (reattest.c decides whether it does). */
 static void reattest_ticks(px_worker *w)
 {
-    uint64_t tick = atomic_load(&w->p->bell_tick);
+    uint64_t tick = atomic_load(&w->p->bell_tick), due = atomic_load(&w->p->bell_tick_due_ns);
 
     if (tick == w->bell_tick_seen)
         return;
     w->bell_tick_seen = tick;
     for (px_conn *c = w->head; c != NULL; c = c->next)
         if (c->st == CS_PROXY)
-            px_rt_tick(&c->rt, w, c->g->cfg, c->io.tls, tick);
+            px_rt_tick(&c->rt, w, c->g->cfg, c->io.tls, tick, due);
 }
 
 static void conn_after_batch(px_worker *w)

@@ -327,6 +327,7 @@ struct vmesh_proxy {
     _Atomic bool draining, force_close, ready;
     _Atomic uint64_t reappraise_gen;
     _Atomic uint64_t bell_tick; /* reattest.c: the newest bell tick seen (0: none yet) */
+    _Atomic uint64_t bell_tick_due_ns; /* monotonic: attesters bind to it from then */
     struct px_admin *admin;
     struct px_recent *recent; /* recent.c: what the dashboard remembers */
     /* The handshake pool (hspool.h); hs_backlogged: more jobs wait than

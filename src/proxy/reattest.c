@@ -4,7 +4,10 @@
  * request N ms after forwarding starts); reattestation.on-tick asks once
  * per new tick of the epoch bell, at a point drawn uniformly from
  * [0, jitter) after the worker saw the tick, so that thousands of
- * connections do not ask at the same instant. atls does the exchange
+ * connections do not ask at the same instant. The window opens when
+ * attesters start binding evidence to the new tick (vmesh_agent_tick_bind_at:
+ * half a period after it), so that each tick's round carries that tick's
+ * evidence. atls does the exchange
  * (request, binder, appraisal, deadline); the attester side answers from
  * the agent, which makes evidence once per epoch and signs each request's
  * binder with the AK (epoch-fresh, passport), or new evidence per request
@@ -12,6 +15,7 @@
  */
 #include "reattest.h"
 
+#include "vmesh/agent.h"
 #include "vmesh/rvp.h"
 
 #include <stdio.h>
@@ -114,14 +118,15 @@ out:
 }
 
 void px_rt_tick(px_rt *rt, px_worker *w, const vmesh_proxy_config *cfg, vmesh_atls_conn *tls,
-                uint64_t tick)
+                uint64_t tick, uint64_t due_ns)
 {
     if (tick <= rt->tick_seen)
         return;
     rt->tick_seen = tick;
     if (!rt->on || !cfg->reattest_on_tick || rt->tick_ns != 0)
         return;
-    rt->tick_ns = vmesh_time_mono_ns() + spread(rt, ms_ns(cfg->reattest_jitter_ms)) + 1;
+    rt->tick_ns = (due_ns > vmesh_time_mono_ns() ? due_ns : vmesh_time_mono_ns()) +
+                  spread(rt, ms_ns(cfg->reattest_jitter_ms)) + 1;
     if (!arm(rt, w, tls))
         rt->tick_ns = 0; /* out of memory: this tick is skipped, the next one asks */
 }
@@ -179,6 +184,12 @@ void px_rt_watch_bell(struct vmesh_proxy *p)
         return;
     }
     if (cur.id > atomic_load(&p->bell_tick)) {
+        /* Attesters bind evidence to the new tick from its bind time (whole
+         * seconds: one more to be past it); asking earlier would get the
+         * previous epoch's evidence again. */
+        int64_t wait_s = vmesh_agent_tick_bind_at(&cur) + 1 - vmesh_time_now();
+        atomic_store(&p->bell_tick_due_ns,
+                     vmesh_time_mono_ns() + (wait_s > 0 ? (uint64_t)wait_s * 1000000000u : 0));
         atomic_store(&p->bell_tick, cur.id);
         px_workers_wake(p);
     }

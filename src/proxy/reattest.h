@@ -34,9 +34,10 @@ bool px_rt_start(px_rt *rt, px_worker *w, const vmesh_proxy_config *cfg, vmesh_a
  * is due, re-arms. */
 vmesh_err px_rt_run(px_rt *rt, px_worker *w, const vmesh_proxy_config *cfg,
                     vmesh_atls_conn *tls, int dir) VMESH_WUR;
-/* The bell rang tick `tick`: one request within reattestation.jitter. */
+/* The bell rang tick `tick`: one request within reattestation.jitter
+ * after due_ns (monotonic; when attesters bind to the tick). */
 void px_rt_tick(px_rt *rt, px_worker *w, const vmesh_proxy_config *cfg, vmesh_atls_conn *tls,
-                uint64_t tick);
+                uint64_t tick, uint64_t due_ns);
 /* After bytes moved: counts rounds the peer passed since the last call;
  * true when one did (the peer's result changed). */
 bool px_rt_progress(px_rt *rt, struct vmesh_proxy *p, vmesh_atls_conn *tls, int dir);
@@ -46,7 +47,7 @@ void px_rt_stop(px_rt *rt, px_worker *w);
 bool px_rt_cut(struct vmesh_proxy *p, vmesh_atls_conn *tls, char *reason, size_t n);
 
 /* Control thread, about every 100 ms: publishes a new bell tick to the
- * workers (p->bell_tick) and wakes them. */
+ * workers (p->bell_tick, with p->bell_tick_due_ns) and wakes them. */
 void px_rt_watch_bell(struct vmesh_proxy *p);
 
 #endif

@@ -3,10 +3,11 @@
 # "Re-attestation"): a client sidecar (outbound) and a server sidecar
 # (inbound) in front of a TCP echo app, both with a reattestation section.
 #  1. Three long-lived connections with an echo every 20 ms; the bell rings
-#     three times; at each tick both sides ask (on-tick, jitter 300 ms) and
-#     every connection passes a round in each direction, on the connection
-#     it was opened with. The server's attester makes evidence once per
-#     epoch, not once per answer. /peers and /dashboard/state show the last
+#     every 6 s; at each tick both sides ask (on-tick: from half a period
+#     after the tick, when attesters bind to it, within a 300 ms jitter) and
+#     every connection passes three rounds in each direction on the
+#     connection it was opened with. The server's attester makes evidence
+#     once per epoch, not once per answer. /peers and /dashboard/state show the last
 #     attestation time and the rounds.
 #  2. The server's measured workload changes mid-connection: at the next
 #     tick its new evidence is not affirming; the client cuts the
@@ -30,13 +31,13 @@ start_proxy client
 
 # holder: one connection through the client sidecar, a line every 20 ms
 # (each echo awaited), until STOPFILE exists or the connection ends.
-# Writes OUT: {"n", "max_gap_ms", "max_rtt_ms", "end"} (end: "stopped",
+# Writes OUT: {"n", "gap_p50_ms", "gap_p99_ms", "max_gap_ms", "max_rtt_ms", "end"} (end: "stopped",
 # "eof" or the error).
 cat > "$T/holder.py" <<'PY'
 import json, os, socket, sys, time
 port, stop, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 s = socket.create_connection(("127.0.0.1", port), timeout=10)
-n, max_gap, max_rtt, last, end = 0, 0.0, 0.0, None, "stopped"
+n, gaps, max_rtt, last, end = 0, [], 0.0, None, "stopped"
 open(out + ".open", "w").write("open\n")
 while not os.path.exists(stop):
     msg = b"ping %06d\n" % n; t0 = time.monotonic()
@@ -51,11 +52,12 @@ while not os.path.exists(stop):
     t1 = time.monotonic()
     if got != msg: end = "wrong echo"; break
     n += 1; max_rtt = max(max_rtt, t1 - t0)
-    if last is not None: max_gap = max(max_gap, t1 - last)
+    if last is not None: gaps.append(t1 - last)
     last = t1
     time.sleep(0.02)
-json.dump({"n": n, "max_gap_ms": round(max_gap * 1000, 1), "max_rtt_ms": round(max_rtt * 1000, 1),
-           "end": end}, open(out, "w"))
+gaps.sort(); q = lambda f: round(gaps[min(len(gaps) - 1, int(f * len(gaps)))] * 1000, 1) if gaps else 0
+json.dump({"n": n, "gap_p50_ms": q(0.5), "gap_p99_ms": q(0.99), "max_gap_ms": q(1.0),
+           "max_rtt_ms": round(max_rtt * 1000, 1), "end": end}, open(out, "w"))
 PY
 holder() { # holder NAME: starts one; its pid in HP_NAME
     rm -f "$T/$1.json" "$T/$1.json.open"
@@ -79,6 +81,7 @@ wait_rounds() {
     return 1
 }
 ring() { "$VMESH" rvp tick --key "$T/bell.key" --out "$T/bellweb" >/dev/null || fail "rvp tick"; }
+tick_now() { "$VMESH" rvp tick --show "$T/bellweb/bell.cwt" | python3 -c 'import json,sys; print(json.load(sys.stdin)["tick"])'; }
 
 # ---- 1. three epochs, three rounds each way on each connection
 for h in a b c; do holder $h; done
@@ -87,18 +90,19 @@ sleep 0.5
 mode=$(peers "$CADMIN" 'P[0]["mode"]')
 echo "  negotiated mode: $mode"
 ev0=$(metric "$SADMIN" vmesh_evidence_generated_total); am0=$(metric "$SADMIN" vmesh_attestations_made_total)
-hs=$(metric "$SADMIN" 'vmesh_connections_active{direction="inbound"}')
+tk0=$(tick_now)
+"$VMESH" rvp tick --key "$T/bell.key" --out "$T/bellweb" --every 6 >/dev/null 2>&1 &
+RING_PID=$!; px_pids+=($RING_PID)
 for r in 1 2 3; do
-    sleep 1.2 # the previous tick's requests are answered (jitter 300 ms) before the next rings
-    ring
-    wait_rounds "$CADMIN" $r && ok "tick $r: every connection re-attested the server (client asked)" || fail "tick $r: client rounds $(peers "$CADMIN" '[p["reattested"] for p in P]')"
-    wait_rounds "$SADMIN" $r && ok "tick $r: every connection re-attested the client (server asked)" || fail "tick $r: server rounds $(peers "$SADMIN" '[p["reattested"] for p in P]')"
+    wait_rounds "$CADMIN" $r && ok "round $r: every connection re-attested the server (client asked)" || fail "round $r: client rounds $(peers "$CADMIN" '[p["reattested"] for p in P]')"
+    wait_rounds "$SADMIN" $r && ok "round $r: every connection re-attested the client (server asked)" || fail "round $r: server rounds $(peers "$SADMIN" '[p["reattested"] for p in P]')"
 done
 ev1=$(metric "$SADMIN" vmesh_evidence_generated_total); am1=$(metric "$SADMIN" vmesh_attestations_made_total)
-echo "  server attester during 3 epochs: $((am1 - am0)) attestation answers, $((ev1 - ev0)) evidence generations ($hs connections)"
-[ $((am1 - am0)) -eq 9 ] && ok "server answered 3 requests on each of 3 connections" || fail "server answers: $((am1 - am0))"
+tk1=$(tick_now)
+echo "  server attester over $((tk1 - tk0)) ticks: $((am1 - am0)) attestation answers, $((ev1 - ev0)) evidence generations (3 connections)"
+[ $((am1 - am0)) -ge 9 ] && ok "server answered at least 3 requests on each of 3 connections" || fail "server answers: $((am1 - am0))"
 if [ "$mode" = epoch-fresh ] || [ "$mode" = passport ]; then
-    [ $((ev1 - ev0)) -le 3 ] && ok "$mode: evidence made once per epoch (the AK signs each request's binder)" || fail "$mode: evidence generated $((ev1 - ev0)) times for 3 epochs"
+    [ $((ev1 - ev0)) -le $((tk1 - tk0 + 1)) ] && [ $((ev1 - ev0)) -lt $((am1 - am0)) ] && ok "$mode: evidence made once per epoch, not per answer (the AK signs each request's binder)" || fail "$mode: evidence generated $((ev1 - ev0)) times over $((tk1 - tk0)) ticks"
 fi
 [ "$(peers "$CADMIN" 'len(P)')" = 3 ] && ok "still the same three connections (no reconnect)" || fail "client /peers after rounds: $(peers "$CADMIN" 'len(P)')"
 now=$(date +%s)
@@ -111,7 +115,7 @@ sys.exit(0 if len(o) == 3 and all(p["reattested"] >= 3 and p["attested_at"] for 
 for h in a b c; do touch "$T/stop-$h"; done
 for h in a b c; do eval "wait \$HP_$h"; done
 for h in a b c; do
-    [ "$(json_get "$T/$h.json" 'd["end"]')" = stopped ] && ok "holder $h: data flowed throughout ($(json_get "$T/$h.json" 'd["n"]') echoes, max gap $(json_get "$T/$h.json" 'd["max_gap_ms"]') ms, max echo rtt $(json_get "$T/$h.json" 'd["max_rtt_ms"]') ms)" \
+    [ "$(json_get "$T/$h.json" 'd["end"]')" = stopped ] && ok "holder $h: data flowed throughout ($(json_get "$T/$h.json" 'd["n"]') echoes every 20 ms; gap between echoes p50 $(json_get "$T/$h.json" 'd["gap_p50_ms"]') / p99 $(json_get "$T/$h.json" 'd["gap_p99_ms"]') / max $(json_get "$T/$h.json" 'd["max_gap_ms"]') ms, max echo rtt $(json_get "$T/$h.json" 'd["max_rtt_ms"]') ms)" \
         || fail "holder $h ended: $(json_get "$T/$h.json" 'd["end"]')"
 done
 p50() { curl -s "http://127.0.0.1:$1/metrics" | python3 -c '
@@ -125,18 +129,19 @@ for l in sys.stdin:
 print("%d rounds, mean %.1f ms" % (c, 1000 * s / c if c else 0))'; }
 echo "  client as RP: $(p50 "$CADMIN"); server as RP: $(p50 "$SADMIN")"
 sleep 0.5
-grep '"reattested":3' "$T/client-access.log" | head -1 | grep -q '"attested_at":[0-9]' && ok "access log: reattested and attested_at per connection" || fail "access log lacks reattested:3"
-[ "$(metric "$CADMIN" 'vmesh_reattestations_total{direction="outbound",result="passed"}')" = 9 ] && ok "client metric: 9 rounds passed (outbound)" || fail "client passed: $(metric "$CADMIN" 'vmesh_reattestations_total{direction="outbound",result="passed"}')"
-[ "$(metric "$SADMIN" 'vmesh_reattestations_total{direction="inbound",result="passed"}')" = 9 ] && ok "server metric: 9 rounds passed (inbound)" || fail "server passed: $(metric "$SADMIN" 'vmesh_reattestations_total{direction="inbound",result="passed"}')"
+grep -E '"reattested":[3-9]' "$T/client-access.log" | head -1 | grep -q '"attested_at":[0-9]' && ok "access log: reattested and attested_at per connection" || fail "access log lacks reattested:3"
+np=$(metric "$CADMIN" 'vmesh_reattestations_total{direction="outbound",result="passed"}')
+nq=$(metric "$CADMIN" 'vmesh_reattestations_total{direction="outbound",result="requested"}')
+[ "$np" -ge 9 ] && [ "$np" = "$nq" ] && ok "client metric: $np of $nq requests passed (outbound)" || fail "client passed $np of $nq"
+np=$(metric "$SADMIN" 'vmesh_reattestations_total{direction="inbound",result="passed"}')
+[ "$np" -ge 9 ] && ok "server metric: $np rounds passed (inbound)" || fail "server passed: $np"
 
 # ---- 2. the server's workload changes mid-connection
 holder d
 sleep 0.5
 printf 'workload server v2 (not in the reference values)\n' > "$T/server-workload"
-sleep 1.2
-ring
-for ((i = 0; i < 150; i++)); do [ -f "$T/d.json" ] && break; sleep 0.1; done
-[ "$(json_get "$T/d.json" 'd["end"]' 2>/dev/null)" = eof ] && ok "the connection was cut after the workload change ($(json_get "$T/d.json" 'd["n"]') echoes before)" || fail "holder d: $(cat "$T/d.json" 2>/dev/null)"
+for ((i = 0; i < 300; i++)); do [ -f "$T/d.json" ] && break; sleep 0.1; done
+case "$(json_get "$T/d.json" 'd["end"]' 2>/dev/null)" in eof|*reset*) true;; *) false;; esac && ok "the connection was cut after the workload change ($(json_get "$T/d.json" 'd["n"]') echoes before)" || fail "holder d: $(cat "$T/d.json" 2>/dev/null)"
 touch "$T/stop-d"; wait "$HP_d" 2>/dev/null
 sleep 0.5
 grep -q '"result":"reattestation".*re-attestation failed: not-affirming' "$T/client-access.log" && ok "client access log: result reattestation, reason not-affirming" || { fail "client access log lacks the cut"; tail -2 "$T/client-access.log"; }
@@ -148,20 +153,26 @@ grep -q '"result":"reattestation".*re-attestation refused by the peer: not-affir
 printf 'workload server v1\n' > "$T/server-workload"
 
 # ---- 3. a silent peer is cut at the deadline (client asks every 700 ms)
+kill "$RING_PID"; wait "$RING_PID" 2>/dev/null
+ring # one tick valid for two minutes: none rings in this part
+# Both restart: a fresh bell view knows only this tick (the server's
+# attester binds to it at once, the client accepts it).
 stop_proxy client
+stop_proxy server
 px_config client "reattestation:
   every: 700ms
   deadline: 1500ms"
+start_proxy server
 start_proxy client
 holder e
-sleep 1.2 # the handshake's epoch: no tick rings in this part
+sleep 1.2
 [ "$(peers "$CADMIN" 'P[0]["reattested"] >= 1')" = True ] && ok "every 700 ms: a round passed" || fail "no periodic round: $(peers "$CADMIN" 'P')"
 kill -STOP "$SERVER_PID"
 t0=$(date +%s.%N)
 for ((i = 0; i < 100; i++)); do [ -f "$T/e.json" ] && break; sleep 0.1; done
 t1=$(date +%s.%N)
 kill -CONT "$SERVER_PID"
-[ "$(json_get "$T/e.json" 'd["end"]' 2>/dev/null)" = eof ] && ok "the silent server was cut ($(python3 -c "print(round($t1 - $t0, 2))") s after SIGSTOP; requests every 0.7 s, deadline 1.5 s)" || fail "holder e: $(cat "$T/e.json" 2>/dev/null)"
+case "$(json_get "$T/e.json" 'd["end"]' 2>/dev/null)" in eof|*reset*) true;; *) false;; esac && ok "the silent server was cut ($(python3 -c "print(round($t1 - $t0, 2))") s after SIGSTOP; requests every 0.7 s, deadline 1.5 s)" || fail "holder e: $(cat "$T/e.json" 2>/dev/null)"
 touch "$T/stop-e"; wait "$HP_e" 2>/dev/null
 sleep 0.5
 grep -q '"result":"reattestation".*re-attestation failed: timeout: the peer did not answer re-attestation request [0-9]* within 1500 ms' "$T/client-access.log" && ok "client access log: timeout at the deadline" || { fail "client access log lacks the timeout"; tail -2 "$T/client-access.log"; }
