@@ -3,7 +3,8 @@
 "use strict";
 
 const KNOWN = new Set(["direction", "listener", "state", "peer", "mode", "tier", "tv", "rv_epochs",
-  "resumed", "bytes_from_peer", "bytes_to_peer", "age_ms", "worker", "remote", "remote_addr", "claims"]);
+  "resumed", "bytes_from_peer", "bytes_to_peer", "age_ms", "worker", "remote", "remote_addr", "claims",
+  "attested_at", "reattested"]);
 
 function more(p) {
   // Fields this page does not know yet (added by a newer proxy) as key: value.
@@ -22,7 +23,16 @@ function judged(p) {
   return s;
 }
 
-function drawOpen(peers) {
+// When the peer's attestation was last accepted (handshake or in-band
+// re-attestation), on the node's clock, and the rounds it passed.
+function attested(p, now) {
+  if (!p.attested_at) return "–";
+  let s = vm.age(Math.max(0, now - p.attested_at)) + " ago";
+  if (p.reattested) s += " (" + p.reattested + " re-attestation" + (p.reattested === 1 ? "" : "s") + ")";
+  return s;
+}
+
+function drawOpen(peers, now) {
   const body = document.querySelector("#open-peers tbody");
   const rows = [];
   for (const p of peers) {
@@ -34,9 +44,10 @@ function drawOpen(peers) {
       vm.el("td", {}, p.state || ""), vm.el("td", {}, p.mode || "–"),
       vm.el("td", {}, vm.badge(tier, vm.tierClass(tier))),
       vm.el("td", {}, vm.claims(p.tv)), vm.el("td", { class: "mono" }, judged(p)),
-      vm.el("td", {}, vm.age((p.age_ms || 0) / 1000)), vm.el("td", {}, more(p))));
+      vm.el("td", {}, vm.age((p.age_ms || 0) / 1000)),
+      vm.el("td", { class: "attested" }, attested(p, now)), vm.el("td", {}, more(p))));
   }
-  if (rows.length === 0) rows.push(vm.el("tr", {}, vm.el("td", { colspan: 11, class: "empty" }, "no open connections")));
+  if (rows.length === 0) rows.push(vm.el("tr", {}, vm.el("td", { colspan: 12, class: "empty" }, "no open connections")));
   vm.replace(body, ...rows);
 }
 
@@ -134,7 +145,7 @@ function draw(st, peers) {
   document.getElementById("window").textContent = vm.age(st.window_s);
   document.getElementById("window2").textContent = vm.age(st.window_s);
   drawTrust(st);
-  drawOpen(peers);
+  drawOpen(peers, st.now);
   drawRecent(st);
   drawRefusals(st);
   vm.status(true, "updated " + new Date(st.now * 1000).toISOString().slice(11, 19) + " UTC, every " + st.poll_ms / 1000 + " s");

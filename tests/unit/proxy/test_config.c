@@ -159,6 +159,42 @@ static void strict(void **state)
     expect_error("  - [ unbalanced\n", "test.yaml:");
 }
 
+/* reattestation: offered when present; every / on-tick / deadline / jitter. */
+static void reattestation(void **state)
+{
+    vmesh_proxy_config *c = NULL;
+
+    (void)state;
+    assert_int_equal(parse("", &c), VMESH_OK);
+    assert_false(c->reattest);
+    vmesh_proxy_config_free(c);
+    c = NULL;
+    assert_int_equal(parse("reattestation: {}\n", &c), VMESH_OK);
+    assert_true(c->reattest); /* answers the peer's requests, asks none */
+    assert_false(c->reattest_on_tick);
+    assert_int_equal(c->reattest_every_ms, 0);
+    assert_int_equal(c->reattest_deadline_ms, 0);
+    assert_int_equal(c->reattest_jitter_ms, 10000);
+    vmesh_proxy_config_free(c);
+    c = NULL;
+    assert_int_equal(parse("verifier: { bell: { file: b.cwt, key: b.pub } }\n"
+                           "reattestation: { on-tick: true, every: 5m, deadline: 2s, jitter: 30s }\n",
+                           &c),
+                     VMESH_OK);
+    assert_true(c->reattest && c->reattest_on_tick);
+    assert_int_equal(c->reattest_every_ms, 300000);
+    assert_int_equal(c->reattest_deadline_ms, 2000);
+    assert_int_equal(c->reattest_jitter_ms, 30000);
+    vmesh_proxy_config_free(c);
+    expect_error("reattestation: { on-tick: true }\n",
+                 "reattestation.on-tick: asks at each tick of the epoch bell: it needs verifier.bell");
+    expect_error("reattestation: { on-tick: sometimes }\n", "reattestation.on-tick: \"sometimes\" is not a boolean");
+    expect_error("reattestation: { every: 10ms }\n", "reattestation.every");
+    expect_error("reattestation: { deadline: forever }\n", "reattestation.deadline: \"forever\" is not a duration");
+    expect_error("reattestation: { period: 1s }\n", "reattestation.period: unknown key");
+    expect_error("reattestation: true\n", "reattestation");
+}
+
 /* verifier.central (background-check at a central verifier) and
  * verifier.ar-cache-slots. */
 static void central(void **state)
@@ -268,6 +304,7 @@ int main(void)
         cmocka_unit_test(full),
         cmocka_unit_test(strict),
         cmocka_unit_test(central),
+        cmocka_unit_test(reattestation),
         cmocka_unit_test(required),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
