@@ -189,6 +189,10 @@ static vmesh_err render_health(struct vmesh_proxy *p, vmesh_buf *b, int64_t now)
                 "# TYPE vmesh_bell_tick gauge\nvmesh_bell_tick %llu\n",
                 (long long)(cur.valid_until - now), (unsigned long long)cur.id));
     }
+out:
+    return rc;
+}
+
 /* In-band re-attestation (reattest.c) and what our attester made. */
 static vmesh_err reattest_metrics(struct vmesh_proxy *p, const px_gen *g, vmesh_buf *b)
 {
