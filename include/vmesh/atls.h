@@ -295,6 +295,8 @@ typedef struct {
     int64_t evidence_age;          /* seconds, as the policy judged it at admission */
 } vmesh_atls_accepted;
 
+#define VMESH_ATLS_VERIFIER_MAX 160
+#define VMESH_ATLS_DIGEST_MAX 80
 /* The appraisal outcome the provider reports (and the accessor returns). */
 typedef struct {
     vmesh_tv tv;
@@ -302,6 +304,12 @@ typedef struct {
     int mode;                      /* vmesh_atls_mode the message was appraised as */
     char reason[VMESH_ATLS_FAIL_MESSAGE_MAX + 1]; /* why refused / main warning; sent to the peer on refusal */
     vmesh_atls_accepted accepted;  /* what was appraised (see above) */
+    /* What the result was appraised under (issue 12.4), for /peers and the
+     * access log: the verifier ("developer/build key:<thumbprint>" for an
+     * EAR, "developer/build (local)" for the local verifier) and its policy
+     * digest; "" when not known (unattested peer, refused before). */
+    char verifier[VMESH_ATLS_VERIFIER_MAX];
+    char policy_digest[VMESH_ATLS_DIGEST_MAX];
 } vmesh_atls_peer_result;
 
 void vmesh_atls_peer_result_init(vmesh_atls_peer_result *r);

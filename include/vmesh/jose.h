@@ -74,6 +74,11 @@ vmesh_err vmesh_ear_set_exp(vmesh_ear *e, int64_t exp) VMESH_WUR;
 /* "ear.verifier-id": {"developer": ..., "build": ...} (AR4SI §2.2.2). */
 vmesh_err vmesh_ear_set_verifier_id(vmesh_ear *e, const char *developer,
                                     const char *build) VMESH_WUR;
+/* "ear.vmesh.policy-digest": what the verifier appraised under besides the
+ * reference values (vmesh_verifier_policy_digest: "sha-256:<hex>"), 1..80
+ * characters, so two relying parties can tell whether two results were
+ * judged under the same policy (issue 12.4). */
+vmesh_err vmesh_ear_set_policy_digest(vmesh_ear *e, const char *digest) VMESH_WUR;
 /* "eat_nonce": base64url of 8..64 bytes. */
 vmesh_err vmesh_ear_set_nonce(vmesh_ear *e, const uint8_t *nonce, size_t n) VMESH_WUR;
 /* "ear.vmesh.rv-epochs": {rvp: epoch}; epoch <= INT64_MAX (a JSON integer). */
@@ -136,6 +141,7 @@ int64_t vmesh_ear_iat(const vmesh_ear *e);
 int64_t vmesh_ear_exp(const vmesh_ear *e); /* 0: no exp */
 const char *vmesh_ear_verifier_developer(const vmesh_ear *e);
 const char *vmesh_ear_verifier_build(const vmesh_ear *e);
+const char *vmesh_ear_policy_digest(const vmesh_ear *e); /* NULL when absent */
 /* Decoded eat_nonce; VMESH_ERR_NOT_FOUND when absent, PARSE if not base64url. */
 vmesh_err vmesh_ear_nonce(const vmesh_ear *e, vmesh_buf *out) VMESH_WUR;
 /* Worst "ear.status" over all submods (vmesh_tier_worst); none if none. */

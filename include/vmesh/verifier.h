@@ -43,6 +43,14 @@ typedef struct {
 
 vmesh_err vmesh_verifier_new(const vmesh_verifier_config *cfg, vmesh_verifier **out) VMESH_WUR;
 void vmesh_verifier_free(vmesh_verifier *v);
+/* What results are appraised under (issue 12.4): the policy digest
+ * ("sha-256:<hex>" over the policy id, the EAR lifetime and the schemes;
+ * every EAR carries it as ear.vmesh.policy-digest) and the verifier's
+ * identity ("developer/build", as ear.verifier-id). Owned by v. */
+#define VMESH_VERIFIER_DIGEST_MAX 80
+#define VMESH_VERIFIER_ID_MAX 128
+const char *vmesh_verifier_policy_digest(const vmesh_verifier *v);
+const char *vmesh_verifier_id(const vmesh_verifier *v);
 /* Installs a new (frozen) reference-value snapshot; takes a reference.
  * Safe to call while other threads appraise: they finish on the snapshot
  * they started with. */
@@ -98,6 +106,11 @@ typedef struct {
      * refused (not bound to the question), the vmesh_atls_reason. */
     int64_t lifetime;
     uint8_t refusal;
+    /* Appraised under (issue 12.4): the verifier ("developer/build", and
+     * for an EAR " key:" + the first 16 hex digits of its key's RFC 7638
+     * thumbprint, or " (local)") and its policy digest; "" when unknown. */
+    char verifier[VMESH_VERIFIER_ID_MAX];
+    char policy_digest[VMESH_VERIFIER_DIGEST_MAX];
 } vmesh_ar_entry;
 
 vmesh_err vmesh_ar_cache_new(size_t slots, vmesh_ar_cache **out) VMESH_WUR;

@@ -201,11 +201,15 @@ static vmesh_atls_reason ear_epochs_check(const agent_rp *rp, const vmesh_ear *e
  * is renewed, and its signature need not be checked again. Cached per RV
  * snapshot (a new snapshot re-checks the EAR's epochs); the cache is
  * cleared when the policy (and so the set of trusted verifiers) changes. */
+static void entry_under_ear(vmesh_ar_entry *e, const vmesh_ear *ear, const vmesh_key *key);
+static void result_under(vmesh_atls_peer_result *out, const vmesh_ar_entry *e);
+
 static vmesh_atls_reason appraise_passport(agent_rp *rp, const vmesh_policy *pol, const vmesh_atls_appraise_in *in,
                                            vmesh_atls_peer_result *out, int64_t now)
 {
     const vmesh_atls_msg *m = in->msg;
     vmesh_ear *ear = NULL;
+    const vmesh_key *issuer_key = NULL;
     vmesh_buf akpub = {0};
     vmesh_atls_reason r = VMESH_ATLS_R_NONE;
     bool expired = false, hit;
@@ -230,6 +234,8 @@ static vmesh_atls_reason appraise_passport(agent_rp *rp, const vmesh_policy *pol
                                             now, &ear);
             if (rc == VMESH_ERR_EXPIRED)
                 expired = true;
+            if (ear != NULL)
+                issuer_key = vmesh_policy_verifier_key(pol, i);
         }
         if (ear == NULL) {
             r = expired ? refuse(out, VMESH_ATLS_R_EAR_EXPIRED, "passport EAR has expired or is not yet valid")
@@ -259,8 +265,10 @@ static vmesh_atls_reason appraise_passport(agent_rp *rp, const vmesh_policy *pol
         e.appraised_at = vmesh_ear_iat(ear);
         e.expires = vmesh_ear_exp(ear);
         e.lifetime = e.expires != 0 ? e.expires - e.appraised_at : INT64_MAX;
+        entry_under_ear(&e, ear, issuer_key);
         vmesh_ar_cache_put(rp->cache, key, rv_gen, bell_gen, &e);
     }
+    result_under(out, &e);
     if (e.lifetime > vmesh_policy_max_evidence_age(pol)) {
         r = lifetime_refused(out, "passport", e.lifetime, pol);
         goto out;
@@ -276,6 +284,33 @@ out:
     vmesh_ear_free(ear);
     vmesh_buf_free(&akpub);
     return r;
+}
+
+/* ---- what a result was appraised under (issue 12.4) -------------------------------- */
+
+/* From a verified EAR: its verifier-id, the key that verified it (RFC 7638
+ * thumbprint, 16 hex digits) and its policy digest. */
+static void entry_under_ear(vmesh_ar_entry *e, const vmesh_ear *ear, const vmesh_key *key)
+{
+    uint8_t tp[32];
+    char hex[17] = "";
+    const char *pd = vmesh_ear_policy_digest(ear);
+
+    if (key != NULL && vmesh_crypto_key_thumbprint(key, tp) == VMESH_OK)
+        for (size_t i = 0; i < 8; i++)
+            snprintf(hex + 2 * i, 3, "%02x", tp[i]);
+    else
+        vmesh_err_clear();
+    snprintf(e->verifier, sizeof(e->verifier), "%.48s/%.48s key:%s",
+             vmesh_ear_verifier_developer(ear) ? vmesh_ear_verifier_developer(ear) : "?",
+             vmesh_ear_verifier_build(ear) ? vmesh_ear_verifier_build(ear) : "?", hex[0] ? hex : "?");
+    snprintf(e->policy_digest, sizeof(e->policy_digest), "%s", pd ? pd : "");
+}
+
+static void result_under(vmesh_atls_peer_result *out, const vmesh_ar_entry *e)
+{
+    snprintf(out->verifier, sizeof(out->verifier), "%s", e->verifier);
+    snprintf(out->policy_digest, sizeof(out->policy_digest), "%s", e->policy_digest);
 }
 
 /* ---- background-check evidence -------------------------------------------------- */
@@ -340,6 +375,7 @@ static void appraise_central(agent_rp *rp, const char *mt, const vmesh_evidence_
         if (vmesh_ear_exp(ear) != 0 && vmesh_ear_exp(ear) < e->expires)
             e->expires = vmesh_ear_exp(ear);
         snprintf(e->reason, sizeof(e->reason), "central verifier: %s", vmesh_tier_name(vmesh_tv_status(&e->tv)));
+        entry_under_ear(e, ear, rp->central_key);
     }
     e->status = vmesh_tv_status(&e->tv);
     vmesh_ear_free(ear);
@@ -364,6 +400,8 @@ static void appraise_local(agent_rp *rp, const char *mt, const vmesh_evidence_sc
     memset(e, 0, sizeof(*e));
     e->appraised_at = now;
     snprintf(e->scheme, sizeof(e->scheme), "%.31s", scheme->name);
+    snprintf(e->verifier, sizeof(e->verifier), "%s (local)", vmesh_verifier_id(rp->verifier));
+    snprintf(e->policy_digest, sizeof(e->policy_digest), "%s", vmesh_verifier_policy_digest(rp->verifier));
     if (vmesh_verifier_appraise(rp->verifier, &req, &ap, NULL, NULL) != VMESH_OK) {
         vmesh_tv_set_all(&e->tv, VMESH_AR_UNEXPECTED_EVIDENCE);
         snprintf(e->reason, sizeof(e->reason), "evidence cannot be appraised: %.200s", vmesh_err_detail());
@@ -424,6 +462,7 @@ static vmesh_atls_reason judge_entry(const vmesh_policy *pol, vmesh_mode mode, c
 
     out->tv = e->tv;
     out->tier = vmesh_tv_status(&e->tv);
+    result_under(out, e);
     if (e->binding_mismatch)
         return refuse(out, VMESH_ATLS_R_AK_MISMATCH, "%s", e->reason);
     if (e->refusal != VMESH_ATLS_R_NONE)

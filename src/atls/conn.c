@@ -831,6 +831,8 @@ vmesh_err vmesh_atls_peer_result_copy(vmesh_atls_peer_result *dst, const vmesh_a
     r.tier = src->tier;
     r.mode = src->mode;
     memcpy(r.reason, src->reason, sizeof(r.reason));
+    memcpy(r.verifier, src->verifier, sizeof(r.verifier));
+    memcpy(r.policy_digest, src->policy_digest, sizeof(r.policy_digest));
     memcpy(r.accepted.ak_nonce, src->accepted.ak_nonce, sizeof(r.accepted.ak_nonce));
     r.accepted.evidence_age = src->accepted.evidence_age;
     VMESH_GUARD(vmesh_buf_set(&r.accepted.media_type, src->accepted.media_type.data, src->accepted.media_type.len));

@@ -29,6 +29,8 @@ struct vmesh_ear {
 #define C_SUBMODS "submods"
 #define C_EPOCHS "ear.vmesh.rv-epochs"
 #define C_MARKERS "ear.vmesh.epoch-markers"
+#define C_POLDIG "ear.vmesh.policy-digest"
+#define EAR_POLDIG_MAX 80
 #define C_STATUS "ear.status"
 #define C_TV "ear.trustworthiness-vector"
 #define C_POLICY "ear.appraisal-policy-id"
@@ -201,6 +203,10 @@ static vmesh_err check_claims(const json_t *c)
     VMESH_ENSURE(json_is_object(v) && json_is_string(json_object_get(v, "developer")) &&
                      json_is_string(json_object_get(v, "build")),
                  VMESH_ERR_PARSE, "EAR %s needs string members developer and build", C_VERIFIER);
+    v = json_object_get(c, C_POLDIG);
+    VMESH_ENSURE(v == NULL || (json_is_string(v) && json_string_length(v) > 0 &&
+                               json_string_length(v) <= EAR_POLDIG_MAX),
+                 VMESH_ERR_PARSE, "EAR %s is not a string of 1 to %d characters", C_POLDIG, EAR_POLDIG_MAX);
     v = json_object_get(c, C_NONCE);
     if (v != NULL) {
         VMESH_ENSURE(json_is_string(v), VMESH_ERR_PARSE, "EAR %s is not a string", C_NONCE);
@@ -340,6 +346,13 @@ vmesh_err vmesh_ear_set_verifier_id(vmesh_ear *e, const char *developer, const c
         return vmesh_err_set(VMESH_ERR_ARG, "EAR verifier-id needs developer and build");
     /* AR4SI §2.2.2 / veraison/ear VerifierIdentity: {"build", "developer"}. */
     return set_claim(e, C_VERIFIER, json_pack("{s:s, s:s}", "developer", developer, "build", build));
+}
+
+vmesh_err vmesh_ear_set_policy_digest(vmesh_ear *e, const char *digest)
+{
+    if (e == NULL || digest == NULL || digest[0] == '\0' || strlen(digest) > EAR_POLDIG_MAX)
+        return vmesh_err_set(VMESH_ERR_ARG, "EAR policy digest must be 1 to %d characters", EAR_POLDIG_MAX);
+    return set_claim(e, C_POLDIG, json_string(digest));
 }
 
 vmesh_err vmesh_ear_set_nonce(vmesh_ear *e, const uint8_t *nonce, size_t n)
@@ -690,6 +703,11 @@ const char *vmesh_ear_verifier_developer(const vmesh_ear *e)
 const char *vmesh_ear_verifier_build(const vmesh_ear *e)
 {
     return e ? str_claim(json_object_get(e->claims, C_VERIFIER), "build") : NULL;
+}
+
+const char *vmesh_ear_policy_digest(const vmesh_ear *e)
+{
+    return e ? str_claim(e->claims, C_POLDIG) : NULL;
 }
 
 vmesh_err vmesh_ear_nonce(const vmesh_ear *e, vmesh_buf *out)

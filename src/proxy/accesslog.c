@@ -112,6 +112,10 @@ static vmesh_err put_record(vmesh_buf *b, const px_record *r)
     VMESH_GUARD(put_tv(b, r->tv));
     VMESH_GUARD(vmesh_buf_printf(b, ",\"claims\":"));
     VMESH_GUARD(put_claims(b, r->tv));
+    VMESH_GUARD(vmesh_buf_printf(b, ",\"verifier\":"));
+    VMESH_GUARD(put_str_or_null(b, r->verifier && r->verifier[0] ? r->verifier : NULL));
+    VMESH_GUARD(vmesh_buf_printf(b, ",\"policy_digest\":"));
+    VMESH_GUARD(put_str_or_null(b, r->policy_digest && r->policy_digest[0] ? r->policy_digest : NULL));
     VMESH_GUARD(vmesh_buf_printf(
         b, ",\"rv_epochs\":%s,\"resumed\":%s,\"bytes_from_peer\":%llu,\"bytes_to_peer\":%llu",
         r->epochs[0] ? r->epochs : "{}", r->resumed ? "true" : "false",

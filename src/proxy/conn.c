@@ -63,6 +63,8 @@ typedef struct px_conn {
     vmesh_tier tier;
     vmesh_tv tv;
     char epochs[PX_EPOCHS_MAX];
+    char verifier[VMESH_ATLS_VERIFIER_MAX];     /* appraised by (issue 12.4) */
+    char policy_digest[VMESH_ATLS_DIGEST_MAX]; /* appraised under */
     uint64_t reappraised;
     /* Handshake steps run in the handshake pool (hspool.h): while hs_busy
      * a pool thread owns io.tls (the worker touches neither it nor the
@@ -146,6 +148,8 @@ static px_record record_of(const px_conn *c, const char *state)
         .tier = c->tier,
         .tv = &c->tv,
         .epochs = c->epochs,
+        .verifier = c->verifier,
+        .policy_digest = c->policy_digest,
         .resumed = c->resumed,
         .from_peer = c->io.from_peer,
         .to_peer = c->io.to_peer,
@@ -539,6 +543,8 @@ static void established(px_conn *c)
     if (r != NULL) {
         c->tier = r->tier;
         c->tv = r->tv;
+        snprintf(c->verifier, sizeof(c->verifier), "%s", r->verifier);
+        snprintf(c->policy_digest, sizeof(c->policy_digest), "%s", r->policy_digest);
     }
     px_peer_epochs_json(c->g, c->peer_id, c->epochs);
     /* An unattested peer was admitted by the listener's provider (the union

@@ -392,6 +392,8 @@ typedef struct {
     vmesh_tier tier;
     const vmesh_tv *tv;
     const char *epochs; /* a JSON object; "" for {} */
+    const char *verifier;      /* appraised by (issue 12.4); NULL or "": not known */
+    const char *policy_digest; /* appraised under */
     bool resumed;
     uint64_t from_peer, to_peer;
     int64_t attested_at; /* unix seconds of the peer's last accepted attestation; 0: none */

@@ -11,6 +11,7 @@
 #include "vmesh/schemes.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +26,8 @@ struct vmesh_verifier {
     char *developer;
     char *build;
     char *policy_id;
+    char policy_digest[VMESH_VERIFIER_DIGEST_MAX];
+    char id[VMESH_VERIFIER_ID_MAX];
 };
 
 vmesh_err vmesh_verifier_load_rv_file(vmesh_rv_store *s, const char *path,
@@ -54,6 +57,8 @@ out:
     return rc;
 }
 
+static void policy_digest(vmesh_verifier *v);
+
 static char *dup_or(const char *s, const char *dflt)
 {
     return strdup(s != NULL ? s : dflt);
@@ -77,6 +82,7 @@ vmesh_err vmesh_verifier_new(const vmesh_verifier_config *cfg, vmesh_verifier **
     v->build = dup_or(cfg->build, "vmesh-" VMESH_VERSION_STRING);
     v->policy_id = dup_or(cfg->policy_id, DEFAULT_POLICY_ID);
     VMESH_ENSURE(v->developer && v->build && v->policy_id, VMESH_ERR_NOMEM, "out of memory");
+    policy_digest(v);
     VMESH_GUARD(vmesh_rv_store_new(&v->rv));
     vmesh_rv_store_freeze(v->rv);
     *out = v;
@@ -122,6 +128,47 @@ vmesh_rv_store *vmesh_verifier_rv(vmesh_verifier *v)
     return s;
 }
 
+/* The appraisal policy as one digest (issue 12.4): the policy id, the EAR
+ * lifetime and the schemes this build appraises with, each on its own
+ * line after a version label. The code itself is named by
+ * ear.verifier-id.build; the reference values by ear.vmesh.rv-epochs. */
+static void policy_digest(vmesh_verifier *v)
+{
+    vmesh_buf b;
+    uint8_t d[32];
+    size_t n = 0;
+    const vmesh_evidence_scheme *const *all = vmesh_schemes_all(&n);
+    static const char hex[] = "0123456789abcdef";
+    size_t o;
+
+    vmesh_buf_init(&b, 64 * 1024);
+    if (vmesh_buf_printf(&b, "vmesh-appraisal-policy/1\npolicy-id %s\near-validity %lld\n", v->policy_id,
+                         (long long)v->ear_validity) != VMESH_OK)
+        vmesh_err_clear();
+    for (size_t i = 0; i < n; i++)
+        if (vmesh_buf_printf(&b, "scheme %s\n", all[i]->name) != VMESH_OK)
+            vmesh_err_clear();
+    vmesh_crypto_sha256(b.data, b.len, d);
+    vmesh_buf_free(&b);
+    o = (size_t)snprintf(v->policy_digest, sizeof(v->policy_digest), "sha-256:");
+    for (size_t i = 0; i < 32 && o + 2 < sizeof(v->policy_digest); i++) {
+        v->policy_digest[o++] = hex[d[i] >> 4];
+        v->policy_digest[o++] = hex[d[i] & 15];
+    }
+    v->policy_digest[o] = '\0';
+    snprintf(v->id, sizeof(v->id), "%s/%s", v->developer, v->build);
+}
+
+const char *vmesh_verifier_policy_digest(const vmesh_verifier *v)
+{
+    return v->policy_digest;
+}
+
+const char *vmesh_verifier_id(const vmesh_verifier *v)
+{
+    return v->id;
+}
+
 static vmesh_err make_ear(vmesh_verifier *v, const vmesh_evidence_scheme *scheme,
                           const vmesh_verifier_request *req, const vmesh_rv_store *rv,
                           const vmesh_appraisal *a, int64_t now, vmesh_buf *jwt)
@@ -134,6 +181,7 @@ static vmesh_err make_ear(vmesh_verifier *v, const vmesh_evidence_scheme *scheme
     VMESH_GUARD(vmesh_ear_set_iat(e, now));
     VMESH_GUARD(vmesh_ear_set_exp(e, now + v->ear_validity));
     VMESH_GUARD(vmesh_ear_set_verifier_id(e, v->developer, v->build));
+    VMESH_GUARD(vmesh_ear_set_policy_digest(e, v->policy_digest));
     /* eat_nonce answers the question (DESIGN §9): the nonce the caller
      * expected, whatever the evidence carried (its appraisal says whether
      * they match); the evidence's own nonce when none was expected. */

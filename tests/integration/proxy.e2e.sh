@@ -78,6 +78,10 @@ done
 [ "$(json_get "$T/peers.json" "[p['peer'] for p in d if p['state']=='proxy'][0]")" = "spiffe://example.org/ns/shop/sa/server" ] \
     && ok "/peers lists the open connection" || fail "/peers: $(cat "$T/peers.json")"
 [ "$(json_get "$T/peers.json" "d[0]['tv']['executables']")" = 2 ] && ok "/peers: trust vector" || fail "/peers tv"
+# what the peer was appraised under (issue 12.4): this node's local verifier and its policy digest
+pv=$(json_get "$T/peers.json" "[p['verifier'] + ' ' + p['policy_digest'] for p in d if p['state']=='proxy'][0]")
+echo "$pv" | grep -Eq '^vmesh/[^ ]+ \(local\) sha-256:[0-9a-f]{64}$' && ok "/peers: appraised by the local verifier under $pv" \
+    || fail "/peers verifier/policy_digest: '$pv'"
 wait $slow
 [ "$(curl -s "http://127.0.0.1:$SADMIN/ready")" = ready ] && ok "/ready" || fail "/ready"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$SADMIN/nope")" = 404 ] && ok "admin 404" || fail "admin 404"

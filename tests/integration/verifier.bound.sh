@@ -75,6 +75,37 @@ echo forward > "$T/mode"
 code=$(get)
 [ "$code" = 200 ] && ok "forward again: admitted" || fail "forward again: HTTP $code"
 
+# Auditable results (issue 12.4): the EAR names the policy digest it was
+# appraised under; the relying party's access log shows it with the
+# verifier's id and the RFC 7638 thumbprint of the key that signed it.
+python3 - "$T/captured.json" "$T/ear.pub" "$T/server-access.log" "$T/client-access.log" >"$T/audit.out" 2>&1 <<'PY'
+import base64, hashlib, json, sys
+cap = json.load(open(sys.argv[1]))
+jwt = cap["result"]
+p = jwt.split(".")[1]; claims = json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)))
+pem = "".join(l for l in open(sys.argv[2]).read().splitlines() if "-----" not in l)
+point = base64.b64decode(pem)[-65:]  # SPKI of a P-256 key ends with 04 || x || y
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+jwk = '{"crv":"P-256","kty":"EC","x":"%s","y":"%s"}' % (b64(point[1:33]), b64(point[33:]))
+tp = hashlib.sha256(jwk.encode()).hexdigest()[:16]
+ok = [json.loads(l) for l in open(sys.argv[3]) if '"result":"ok"' in l]
+inb = ok[-1]
+out = [json.loads(l) for l in open(sys.argv[4]) if '"result":"ok"' in l][-1]
+print("EAR ear.vmesh.policy-digest:", claims.get("ear.vmesh.policy-digest"), "verifier-id:", claims.get("ear.verifier-id"))
+print("server (central) access log: verifier %s, policy_digest %s, rv_epochs %s" % (inb["verifier"], inb["policy_digest"], inb["rv_epochs"]))
+print("client (local) access log: verifier %s, policy_digest %s" % (out["verifier"], out["policy_digest"]))
+vid = claims["ear.verifier-id"]
+assert claims.get("ear.vmesh.policy-digest", "").startswith("sha-256:"), "EAR lacks ear.vmesh.policy-digest"
+assert inb["policy_digest"] == claims["ear.vmesh.policy-digest"], "access log policy digest differs from the EAR's"
+assert inb["verifier"] == "%s/%s key:%s" % (vid["developer"], vid["build"], tp), "access log verifier %r, key thumbprint %s" % (inb["verifier"], tp)
+assert out["verifier"].endswith(" (local)") and out["policy_digest"].startswith("sha-256:"), "local side: %r" % out
+print("SAME-POLICY" if out["policy_digest"] == inb["policy_digest"] else "DIFFERENT-POLICY")
+PY
+st=$?
+sed 's/^/  /' "$T/audit.out"
+[ "$st" = 0 ] && ok "EAR names its policy digest; the access log shows it with the verifier id and its key's thumbprint (central), and the local verifier's (client)" \
+    || fail "auditable results: $(tail -1 "$T/audit.out")"
+
 stop_proxy client
 stop_proxy server
 finish
