@@ -57,7 +57,10 @@ start_app
 start_proxy server
 start_proxy client
 curl -s -o /dev/null "http://127.0.0.1:$OUT_PORT/s1.txt"
-M() { metric "$CADMIN" "$1"; }
+# a failed scrape is no value at all (proxy_lib's metric() reads it as 0,
+# which would pass a wait for "= 0" by accident)
+M() { local m; m=$(curl -sf "http://127.0.0.1:$CADMIN/metrics") || return 0
+      awk -v k="$1" '$1 == k { print $2; f=1 } END { if (!f) print 0 }' <<< "$m"; }
 until_metric() { # until_metric NAME OP VALUE [TRIES of 0.2 s]
     local i; for ((i = 0; i < ${4:-150}; i++)); do [ "$(M "$1")" "$2" "$3" ] && return 0; sleep 0.2; done; return 1
 }
@@ -101,7 +104,8 @@ code=$(curl -s -o "$T/ready" -w '%{http_code}' "http://127.0.0.1:$CADMIN/ready")
 [ "$code" = 503 ] && grep -q 'epoch bell rvp: tick [0-9]* expired [0-9]* s ago' "$T/ready" \
     && ok "/ready 503: $(cat "$T/ready")" || fail "/ready $code: $(cat "$T/ready")"
 [ "$(M vmesh_ready)" = 0 ] && ok "vmesh_ready 0" || fail "vmesh_ready"
-[ "$(M vmesh_bell_valid_for_seconds)" -le 0 ] && ok "vmesh_bell_valid_for_seconds not positive" || fail "valid_for"
+vf=$(M vmesh_bell_valid_for_seconds)
+[ -n "$vf" ] && [ "$vf" -le 0 ] && ok "vmesh_bell_valid_for_seconds not positive ($vf)" || fail "valid_for: '$vf' with vmesh_bell_valid $(M vmesh_bell_valid)"
 stop_proxy client
 
 # ---- a wrong RVP key (and no bell yet): /ready names the root cause
