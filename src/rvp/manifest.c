@@ -489,40 +489,53 @@ out:
     return rc;
 }
 
-static vmesh_err classify_pem(const uint8_t *p, size_t n, const char *source, vmesh_rvp_set *out)
+/* The one PEM walk of this file: every block of p, at most 1000, at least
+ * one. A bundle's trust-anchor set (ta_set false) carries CERTIFICATE and
+ * PUBLIC KEY blocks, each parsed here; a scheme's trust-anchor set (ta_set
+ * true) also X509 CRL blocks, parsed later by the scheme's loader. A
+ * private key (a set is published byte for byte, so it would travel too)
+ * or any other block is refused by name. */
+static vmesh_err walk_pem(const uint8_t *p, size_t n, const char *source, bool ta_set, size_t *blocks,
+                          size_t *certs)
 {
     vmesh_err rc = VMESH_OK;
     BIO *bio = NULL;
     char *name = NULL, *header = NULL;
     unsigned char *data = NULL;
     long len = 0;
-    size_t blocks = 0, certs = 0;
 
+    *blocks = *certs = 0;
     VMESH_ENSURE(n <= (size_t)INT32_MAX, VMESH_ERR_TOO_LARGE, "%s: too large", source);
     bio = BIO_new_mem_buf(p, (int)n);
     VMESH_ENSURE(bio != NULL, VMESH_ERR_NOMEM, "out of memory");
     while (PEM_read_bio(bio, &name, &header, &data, &len) == 1) {
         const unsigned char *q = data;
-        blocks++;
-        VMESH_ENSURE(blocks <= 1000, VMESH_ERR_TOO_LARGE, "%s: more than 1000 PEM blocks", source);
+        ++*blocks;
+        VMESH_ENSURE(*blocks <= 1000, VMESH_ERR_TOO_LARGE, "%s: more than 1000 PEM blocks", source);
         if (strcmp(name, "CERTIFICATE") == 0) {
-            X509 *x = d2i_X509(NULL, &q, len);
-            bool whole = x != NULL && q == data + len;
-            X509_free(x);
-            VMESH_ENSURE(whole, VMESH_ERR_PARSE, "%s: PEM block %zu is not a valid certificate", source, blocks);
-            certs++;
-        } else if (strcmp(name, "PUBLIC KEY") == 0) {
-            vmesh_key *k = NULL;
-            rc = vmesh_crypto_key_from_spki(data, (size_t)len, &k);
-            vmesh_crypto_key_free(k);
-            if (rc != VMESH_OK) {
-                vmesh_err_wrap(rc, "%s: PEM block %zu", source, blocks);
-                goto out;
+            if (!ta_set) {
+                X509 *x = d2i_X509(NULL, &q, len);
+                bool whole = x != NULL && q == data + len;
+                X509_free(x);
+                VMESH_ENSURE(whole, VMESH_ERR_PARSE, "%s: PEM block %zu is not a valid certificate", source,
+                             *blocks);
             }
-        } else {
+            ++*certs;
+        } else if (strcmp(name, "PUBLIC KEY") == 0) {
+            if (!ta_set) {
+                vmesh_key *k = NULL;
+                rc = vmesh_crypto_key_from_spki(data, (size_t)len, &k);
+                vmesh_crypto_key_free(k);
+                if (rc != VMESH_OK) {
+                    vmesh_err_wrap(rc, "%s: PEM block %zu", source, *blocks);
+                    goto out;
+                }
+            }
+        } else if (!(ta_set && strcmp(name, "X509 CRL") == 0)) {
             VMESH_FAIL(strstr(name, "PRIVATE") ? VMESH_ERR_POLICY : VMESH_ERR_UNSUPPORTED,
-                       "%s: PEM block %zu is \"%s\"; a bundle carries only CERTIFICATE and PUBLIC KEY blocks", source,
-                       blocks, name);
+                       "%s: PEM block %zu is \"%s\"; a %s carries only %s blocks", source, *blocks, name,
+                       ta_set ? "trust-anchor set" : "bundle",
+                       ta_set ? "CERTIFICATE, X509 CRL and PUBLIC KEY" : "CERTIFICATE and PUBLIC KEY");
         }
         OPENSSL_free(name);
         OPENSSL_free(header);
@@ -531,15 +544,25 @@ static vmesh_err classify_pem(const uint8_t *p, size_t n, const char *source, vm
         data = NULL;
     }
     ERR_clear_error();
-    VMESH_ENSURE(blocks > 0, VMESH_ERR_PARSE, "%s: no readable PEM block", source);
-    out->kind = VMESH_SET_TRUST_ANCHOR;
-    snprintf(out->media_type, sizeof(out->media_type), "%s",
-             certs == blocks ? "application/pem-certificate-chain" : "application/x-pem-file");
+    VMESH_ENSURE(*blocks > 0, VMESH_ERR_PARSE, "%s: no readable PEM block", source);
 out:
     OPENSSL_free(name);
     OPENSSL_free(header);
     OPENSSL_free(data);
     BIO_free(bio);
+    return rc;
+}
+
+static vmesh_err classify_pem(const uint8_t *p, size_t n, const char *source, vmesh_rvp_set *out)
+{
+    vmesh_err rc = VMESH_OK;
+    size_t blocks, certs;
+
+    VMESH_GUARD(walk_pem(p, n, source, false, &blocks, &certs));
+    out->kind = VMESH_SET_TRUST_ANCHOR;
+    snprintf(out->media_type, sizeof(out->media_type), "%s",
+             certs == blocks ? "application/pem-certificate-chain" : "application/x-pem-file");
+out:
     return rc;
 }
 
@@ -559,46 +582,16 @@ static bool contains(const uint8_t *p, size_t n, const char *needle)
     return false;
 }
 
-/* PEM trust-anchor text: only CERTIFICATE, X509 CRL and PUBLIC KEY blocks
- * (the set is published byte for byte, so a private key beside a
- * certificate would travel too). *certs_only tells the media type. */
+/* PEM trust-anchor text of a scheme's set; *certs_only tells the media type. */
 static vmesh_err check_ta_pem(const uint8_t *p, size_t n, const char *source, bool *certs_only)
 {
     vmesh_err rc = VMESH_OK;
-    BIO *bio = NULL;
-    char *name = NULL, *header = NULL;
-    unsigned char *data = NULL;
-    long len = 0;
-    size_t blocks = 0;
+    size_t blocks, certs;
 
     *certs_only = true;
-    VMESH_ENSURE(n <= (size_t)INT32_MAX, VMESH_ERR_TOO_LARGE, "%s: too large", source);
-    bio = BIO_new_mem_buf(p, (int)n);
-    VMESH_ENSURE(bio != NULL, VMESH_ERR_NOMEM, "out of memory");
-    while (PEM_read_bio(bio, &name, &header, &data, &len) == 1) {
-        blocks++;
-        VMESH_ENSURE(blocks <= 1000, VMESH_ERR_TOO_LARGE, "%s: more than 1000 PEM blocks", source);
-        if (strcmp(name, "CERTIFICATE") != 0) {
-            *certs_only = false;
-            VMESH_ENSURE(strcmp(name, "X509 CRL") == 0 || strcmp(name, "PUBLIC KEY") == 0,
-                         strstr(name, "PRIVATE") ? VMESH_ERR_POLICY : VMESH_ERR_UNSUPPORTED,
-                         "%s: PEM block %zu is \"%s\"; a trust-anchor set carries only CERTIFICATE, X509 CRL and "
-                         "PUBLIC KEY blocks",
-                         source, blocks, name);
-        }
-        OPENSSL_free(name);
-        OPENSSL_free(header);
-        OPENSSL_free(data);
-        name = header = NULL;
-        data = NULL;
-    }
-    ERR_clear_error();
-    VMESH_ENSURE(blocks > 0, VMESH_ERR_PARSE, "%s: no readable PEM block", source);
+    VMESH_GUARD(walk_pem(p, n, source, true, &blocks, &certs));
+    *certs_only = certs == blocks;
 out:
-    OPENSSL_free(name);
-    OPENSSL_free(header);
-    OPENSSL_free(data);
-    BIO_free(bio);
     return rc;
 }
 
