@@ -28,6 +28,7 @@
 #define VMESH_COSERV_H
 
 #include "vmesh/core.h"
+#include "vmesh/crypto.h"
 #include "vmesh/rv.h"
 
 #ifdef __cplusplus
@@ -36,6 +37,9 @@ extern "C" {
 VMESH_API_BEGIN
 
 #define VMESH_COSERV_MEDIA_TYPE "application/coserv+cbor"
+#define VMESH_COSERV_COSE_MEDIA_TYPE "application/coserv+cose"
+/* vmesh's CoSERV profiles: this prefix + a vmesh scheme name ("psa"). */
+#define VMESH_COSERV_PROFILE_PREFIX "tag:vmesh.dev,2026:"
 #define VMESH_COSERV_MAX_SELECTORS 64
 #define VMESH_COSERV_MAX ((size_t)64 * 1024)   /* one encoded request or result */
 #define VMESH_COSERV_MAX_PROFILE 256
@@ -120,6 +124,24 @@ vmesh_err vmesh_coserv_load_results(const vmesh_coserv *c, vmesh_rv_store *s, co
 vmesh_err vmesh_coserv_answer(const vmesh_coserv *query, const vmesh_rv_store *rv, const char *scheme,
                               const uint8_t *authority, size_t authority_len, int64_t expiry,
                               vmesh_buf *out) VMESH_WUR;
+/* Signs an encoded CoSERV (normally an answer) as the draft's
+ * signed-coserv: a tagged COSE_Sign1 whose protected header carries alg
+ * and content type "application/coserv+cbor"; kid (unprotected) is the
+ * key's RFC 7638 thumbprint. */
+vmesh_err vmesh_coserv_sign(const uint8_t *coserv, size_t n, const vmesh_key *key, vmesh_buf *out) VMESH_WUR;
+/* The consumer's side: p must be a tagged COSE_Sign1 that verifies with
+ * key, content type application/coserv+cbor, whose payload is a CoSERV
+ * with a result set not expired at `now` and (query != NULL) whose query
+ * re-encodes to exactly the query bytes asked. Refused by name: an
+ * unsigned result set (a bare CoSERV map), another key or altered bytes,
+ * another content type, an expired result set, another query. payload
+ * receives the CoSERV bytes, which *out borrows. */
+vmesh_err vmesh_coserv_verify_signed(const uint8_t *p, size_t n, const vmesh_key *key, const uint8_t *query,
+                                     size_t query_len, int64_t now, vmesh_buf *payload,
+                                     vmesh_coserv *out) VMESH_WUR;
+/* The vmesh scheme a profile "tag:vmesh.dev,2026:<scheme>" names (a
+ * pointer into c->profile), NULL for any other profile. */
+const char *vmesh_coserv_profile_scheme(const vmesh_coserv *c);
 /* "endorsed-values", "trust-anchors", "reference-values". */
 const char *vmesh_coserv_artifact_name(vmesh_coserv_artifact a);
 

@@ -288,6 +288,15 @@ typedef struct vmesh_rvp_server vmesh_rvp_server;
 /* listen: "HOST:PORT" (IPv4 address), "[IPv6]:PORT" or ":PORT" (all
  * IPv4 interfaces); port 0 picks a free port (see vmesh_rvp_server_port). */
 vmesh_err vmesh_rvp_server_start(const char *root, const char *listen, vmesh_rvp_server **out) VMESH_WUR;
+/* The same, and with coserv_key (the RVP's private signing key, the one
+ * that signs manifest.jws) it also answers CoSERV (draft-ietf-rats-coserv-07,
+ * docs/BUNDLES.md "CoSERV"): GET /.well-known/coserv-configuration and
+ * GET /coserv/{base64url query}, reference-value and trust-anchor queries
+ * by class, instance or group selector, answered from the published
+ * bundle (manifest verified with the key) as COSE_Sign1-signed result sets
+ * that expire with the manifest. */
+vmesh_err vmesh_rvp_server_start_coserv(const char *root, const char *listen, const vmesh_key *coserv_key,
+                                        vmesh_rvp_server **out) VMESH_WUR;
 /* What vmesh_rvp_server_start checks before it binds (the served directory
  * opens, listen parses and resolves), with its messages; opens no socket. */
 vmesh_err vmesh_rvp_server_check(const char *root, const char *listen) VMESH_WUR;

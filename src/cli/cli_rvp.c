@@ -354,7 +354,7 @@ out:
 
 static void serve_usage(FILE *f)
 {
-    fprintf(f, "usage: vmesh rvp serve --root WWWDIR --listen ADDR [--check]\n"
+    fprintf(f, "usage: vmesh rvp serve --root WWWDIR --listen ADDR [--coserv-key KEY] [--check]\n"
                "\n"
                "Serves the files under WWWDIR (manifest.jws, sets/, bell.cwt) over HTTP: GET\n"
                "and HEAD only, strong ETag (quoted SHA-256 of the file) and If-None-Match ->\n"
@@ -363,6 +363,11 @@ static void serve_usage(FILE *f)
                "\n"
                "  --root DIR     the directory to serve\n"
                "  --listen ADDR  HOST:PORT, [IPv6]:PORT or :PORT (port 0: any free port)\n"
+               "  --coserv-key KEY also answer CoSERV (draft-ietf-rats-coserv-07) from the\n"
+               "                 published bundle: GET /.well-known/coserv-configuration and\n"
+               "                 GET /coserv/{query}, result sets signed (COSE_Sign1) with KEY,\n"
+               "                 the RVP's private key that signed manifest.jws; profiles\n"
+               "                 \"tag:vmesh.dev,2026:SCHEME\" (docs/BUNDLES.md \"CoSERV\")\n"
                "  --log-format F text (default) or json: the log on stderr, one record per line\n"
                "                 with an RFC 3339 time and a level\n"
                "  --check        dry run: open WWWDIR and resolve ADDR as a start would, bind\n"
@@ -377,11 +382,13 @@ static int serve(int argc, char **argv)
     static const struct option opts[] = {
         {"root", required_argument, NULL, 'r'}, {"listen", required_argument, NULL, 'l'},
         {"check", no_argument, NULL, 'k'},      {"help", no_argument, NULL, 'h'},
-        {"log-format", required_argument, NULL, 'L'}, {NULL, 0, NULL, 0},
+        {"log-format", required_argument, NULL, 'L'}, {"coserv-key", required_argument, NULL, 'K'},
+        {NULL, 0, NULL, 0},
     };
-    const char *root = NULL, *listen = NULL;
+    const char *root = NULL, *listen = NULL, *coserv_key = NULL;
     bool check = false;
     vmesh_rvp_server *srv = NULL;
+    vmesh_key *key = NULL;
     int c, ret = CLI_EXIT_ERROR;
     vmesh_err rc;
 
@@ -391,6 +398,7 @@ static int serve(int argc, char **argv)
         case 'r': root = optarg; break;
         case 'l': listen = optarg; break;
         case 'k': check = true; break;
+        case 'K': coserv_key = optarg; break;
         case 'L':
             if ((ret = cli_log_format("rvp serve", optarg)) != CLI_EXIT_OK)
                 goto out;
@@ -404,6 +412,16 @@ static int serve(int argc, char **argv)
         ret = cli_usage_error("rvp serve", "--root and --listen are required");
         goto out;
     }
+    if (coserv_key != NULL) {
+        if ((rc = vmesh_crypto_key_load(coserv_key, &key)) != VMESH_OK) {
+            ret = cli_fail("rvp serve", rc, "reading --coserv-key");
+            goto out;
+        }
+        if (!vmesh_crypto_key_is_private(key)) {
+            ret = cli_usage_error("rvp serve", "--coserv-key must be the RVP's private key (it signs result sets)");
+            goto out;
+        }
+    }
     if (check) {
         if ((rc = vmesh_rvp_server_check(root, listen)) != VMESH_OK) {
             ret = cli_fail("rvp serve", rc, "starting the server");
@@ -415,7 +433,7 @@ static int serve(int argc, char **argv)
     }
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
-    if ((rc = vmesh_rvp_server_start(root, listen, &srv)) != VMESH_OK) {
+    if ((rc = vmesh_rvp_server_start_coserv(root, listen, key, &srv)) != VMESH_OK) {
         ret = cli_fail("rvp serve", rc, "starting the server");
         goto out;
     }
@@ -425,6 +443,7 @@ static int serve(int argc, char **argv)
     ret = CLI_EXIT_OK;
 out:
     vmesh_rvp_server_stop(srv);
+    vmesh_crypto_key_free(key);
     return ret;
 }
 

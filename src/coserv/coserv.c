@@ -7,6 +7,7 @@
  */
 #include "vmesh/coserv.h"
 #include "vmesh/cbor.h"
+#include "vmesh/cose.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -527,20 +528,57 @@ out:
     return rc;
 }
 
+/* One attest-key-triple [environment-map, [+ key]]: keys as
+ * 554(PEM text), the CoMID tagged-pkix-base64-key-type. */
+static vmesh_err read_ak_triple(vmesh_cbor *quad, vmesh_rv_store *s, const char *scheme)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_cbor triple, keys;
+    uint64_t tn, nk, tag;
+    vmesh_rv_env env;
+    vmesh_key *k = NULL;
+    const char *pem;
+    size_t pn;
+
+    memset(&env, 0, sizeof(env));
+    env.scheme = scheme;
+    VMESH_GUARD(vmesh_cbor_enter(quad, 4, &triple, &tn, 2, "attest-key-triple"));
+    VMESH_ENSURE(tn == 2, VMESH_ERR_PARSE, WHAT ": an attest-key-triple is [environment, keys]");
+    VMESH_GUARD(read_env(&triple, &env));
+    VMESH_GUARD(vmesh_cbor_enter(&triple, 4, &keys, &nk, MAX_MEAS, "keys"));
+    VMESH_ENSURE(nk > 0, VMESH_ERR_PARSE, WHAT ": an attest-key-triple without keys");
+    for (uint64_t i = 0; i < nk; i++) {
+        VMESH_GUARD(vmesh_cbor_read_tag(&keys, &tag, "key"));
+        VMESH_ENSURE(tag == 554, VMESH_ERR_UNSUPPORTED,
+                     WHAT ": key tag %llu is not supported (554 pkix-base64-key, PEM)", (unsigned long long)tag);
+        VMESH_GUARD(vmesh_cbor_read_tstr(&keys, 8192, &pem, &pn, "key"));
+        VMESH_GUARD(vmesh_crypto_key_parse((const uint8_t *)pem, pn, &k));
+        VMESH_ENSURE(!vmesh_crypto_key_is_private(k), VMESH_ERR_PARSE, WHAT ": a private key in a result set");
+        VMESH_GUARD(vmesh_rv_add_key(s, &env, k));
+        vmesh_crypto_key_free(k);
+        k = NULL;
+    }
+out:
+    vmesh_crypto_key_free(k);
+    return rc;
+}
+
 vmesh_err vmesh_coserv_load_results(const vmesh_coserv *c, vmesh_rv_store *s, const char *scheme, int64_t now)
 {
     vmesh_err rc = VMESH_OK;
     vmesh_rv_store *scratch = NULL;
     vmesh_cbor r, res, quads;
-    uint64_t pairs, nq = 0;
+    uint64_t pairs, nq = 0, total = 0;
+    bool ta;
 
     VMESH_ENSURE(c != NULL && s != NULL && scheme != NULL, VMESH_ERR_ARG, WHAT ": missing argument");
     VMESH_ENSURE(c->results.n > 0, VMESH_ERR_NOT_FOUND, WHAT ": the answer carries no result set");
     VMESH_ENSURE(now < c->expiry, VMESH_ERR_EXPIRED, WHAT ": the result set expired at %lld (now %lld)",
                  (long long)c->expiry, (long long)now);
-    VMESH_ENSURE(c->artifact == VMESH_COSERV_REFERENCE_VALUES, VMESH_ERR_UNSUPPORTED,
-                 WHAT ": a result set of %s; only reference-values load into the RV store",
+    VMESH_ENSURE(c->artifact != VMESH_COSERV_ENDORSED_VALUES, VMESH_ERR_UNSUPPORTED,
+                 WHAT ": a result set of %s; only reference-values and trust-anchors load into the RV store",
                  vmesh_coserv_artifact_name(c->artifact));
+    ta = c->artifact == VMESH_COSERV_TRUST_ANCHORS;
     VMESH_GUARD(vmesh_rv_store_new(&scratch));
     vmesh_cbor_init(&r, c->results.p, c->results.n, WHAT, 0);
     VMESH_GUARD(vmesh_cbor_enter(&r, 5, &res, &pairs, 16, "results"));
@@ -553,23 +591,38 @@ vmesh_err vmesh_coserv_load_results(const vmesh_coserv *c, vmesh_rv_store *s, co
             VMESH_GUARD(vmesh_cbor_skip(&res)); /* expiry: decoded already */
             continue;
         }
-        VMESH_ENSURE(is_int && key == 0, VMESH_ERR_UNSUPPORTED,
-                     WHAT ": result-set key %lld is not supported (0 rvq, 10 expiry)", (long long)key);
-        VMESH_GUARD(vmesh_cbor_enter(&res, 4, &quads, &nq, MAX_QUADS, "rvq"));
+        if (ta) {
+            VMESH_ENSURE(is_int && (key == 3 || key == 4), VMESH_ERR_UNSUPPORTED,
+                         WHAT ": trust-anchors result-set key %lld is not supported (3 akq, 4 tas, 10 expiry)",
+                         (long long)key);
+        } else {
+            VMESH_ENSURE(is_int && key == 0, VMESH_ERR_UNSUPPORTED,
+                         WHAT ": result-set key %lld is not supported (0 rvq, 10 expiry)", (long long)key);
+        }
+        VMESH_GUARD(vmesh_cbor_enter(&res, 4, &quads, &nq, MAX_QUADS, key == 0 ? "rvq" : key == 3 ? "akq" : "tas"));
+        VMESH_ENSURE(key != 4 || nq == 0, VMESH_ERR_UNSUPPORTED,
+                     WHAT ": CoTS trust-anchor statements (tas) are not supported");
+        total += nq;
         for (uint64_t q = 0; q < nq; q++) {
             vmesh_cbor quad, triple, meas;
             uint64_t qp, tn, nm;
             bool have_triple = false;
 
-            VMESH_GUARD(vmesh_cbor_enter(&quads, 5, &quad, &qp, 2, "refval-quad"));
+            VMESH_GUARD(vmesh_cbor_enter(&quads, 5, &quad, &qp, 2, ta ? "ak-quad" : "refval-quad"));
             for (uint64_t j = 0; j < qp; j++) {
                 int64_t qk;
                 bool qi;
                 VMESH_GUARD(vmesh_cbor_read_int_key(&quad, &qk, &qi));
                 VMESH_ENSURE(qi && (qk == 1 || qk == 2), VMESH_ERR_PARSE,
-                             WHAT ": refval-quad key %lld (1 authorities, 2 reference-triple)", (long long)qk);
+                             WHAT ": quad key %lld (1 authorities, 2 triple)", (long long)qk);
                 if (qk == 1) {
                     VMESH_GUARD(vmesh_cbor_skip(&quad));
+                    continue;
+                }
+                VMESH_ENSURE(!have_triple, VMESH_ERR_PARSE, WHAT ": a quad with two triples");
+                have_triple = true;
+                if (ta) {
+                    VMESH_GUARD(read_ak_triple(&quad, scratch, scheme));
                     continue;
                 }
                 vmesh_rv_env env;
@@ -582,13 +635,12 @@ vmesh_err vmesh_coserv_load_results(const vmesh_coserv *c, vmesh_rv_store *s, co
                 VMESH_ENSURE(nm > 0, VMESH_ERR_PARSE, WHAT ": a reference-triple without measurements");
                 for (uint64_t i = 0; i < nm; i++)
                     VMESH_GUARD(read_measurement(&meas, scratch, &env));
-                have_triple = true;
             }
-            VMESH_ENSURE(have_triple, VMESH_ERR_PARSE, WHAT ": refval-quad %llu has no reference-triple",
-                         (unsigned long long)q);
+            VMESH_ENSURE(have_triple, VMESH_ERR_PARSE, WHAT ": quad %llu has no triple", (unsigned long long)q);
         }
     }
-    VMESH_ENSURE(nq > 0, VMESH_ERR_NOT_FOUND, WHAT ": the result set holds no reference values (rvq)");
+    VMESH_ENSURE(total > 0, VMESH_ERR_NOT_FOUND, WHAT ": the result set holds no %s",
+                 ta ? "trust anchors (akq)" : "reference values (rvq)");
     VMESH_GUARD(vmesh_rv_store_merge(s, scratch));
 out:
     vmesh_rv_store_free(scratch);
@@ -655,6 +707,139 @@ out:
     return rc;
 }
 
+/* An instance or group selector's item: one tagged id (550 UEID, 560
+ * bytes, 37 UUID, 111 OID). */
+static vmesh_err selector_id(const vmesh_coserv_raw *item, const uint8_t **p, size_t *n, const char *field)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_cbor r;
+
+    vmesh_cbor_init(&r, item->p, item->n, WHAT, 0);
+    VMESH_GUARD(read_tagged_id(&r, p, n, field));
+out:
+    return rc;
+}
+
+static bool same_bytes(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
+{
+    return an == bn && (an == 0 || memcmp(a, b, an) == 0);
+}
+
+static bool same_env(const vmesh_rv_env *a, const vmesh_rv_env *b)
+{
+    return same_bytes(a->class_id, a->class_id_len, b->class_id, b->class_id_len) &&
+           same_bytes(a->instance_id, a->instance_id_len, b->instance_id, b->instance_id_len);
+}
+
+/* environment-map {0: {0: class-id}, ? 1: 550(instance)} */
+static vmesh_err put_env(vmesh_buf *b, const vmesh_rv_env *e, uint64_t class_tag)
+{
+    vmesh_err rc = VMESH_OK;
+
+    VMESH_GUARD(vmesh_cbor_put_map(b, e->instance_id_len > 0 ? 2 : 1));
+    VMESH_GUARD(vmesh_cbor_put_uint(b, 0));
+    VMESH_GUARD(vmesh_cbor_put_map(b, 1));
+    VMESH_GUARD(vmesh_cbor_put_uint(b, 0));
+    VMESH_GUARD(vmesh_cbor_put_tag(b, class_tag));
+    VMESH_GUARD(vmesh_cbor_put_bstr(b, e->class_id, e->class_id_len));
+    if (e->instance_id_len > 0) {
+        VMESH_GUARD(vmesh_cbor_put_uint(b, 1));
+        VMESH_GUARD(vmesh_cbor_put_tag(b, 550));
+        VMESH_GUARD(vmesh_cbor_put_bstr(b, e->instance_id, e->instance_id_len));
+    }
+out:
+    return rc;
+}
+
+/* A key as CoMID tagged-pkix-base64-key-type: 554(PEM text). */
+static vmesh_err put_key(vmesh_buf *b, const vmesh_key *k)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_buf pem = {0};
+
+    VMESH_GUARD(vmesh_crypto_key_to_pem(k, false, &pem));
+    VMESH_GUARD(vmesh_cbor_put_tag(b, 554));
+    VMESH_GUARD(vmesh_cbor_put_tstr(b, (const char *)pem.data, pem.len));
+out:
+    vmesh_buf_free(&pem);
+    return rc;
+}
+
+static bool entry_selected(const vmesh_rv_entry *e, vmesh_coserv_selector_kind kind, const uint8_t *id, size_t idn)
+{
+    if (kind == VMESH_COSERV_SEL_CLASS)
+        return same_bytes(e->env.class_id, e->env.class_id_len, id, idn);
+    return e->env.instance_id_len > 0 && same_bytes(e->env.instance_id, e->env.instance_id_len, id, idn);
+}
+
+/* The quads one selector yields: one per environment (class, instance)
+ * holding entries of `want` kind, in the store's order. */
+static vmesh_err answer_selector(const vmesh_coserv *q, size_t i, const vmesh_rv_store *rv, const char *scheme,
+                                 vmesh_rv_kind want, const uint8_t *authority, size_t authority_len,
+                                 vmesh_buf *quads, size_t *nquads)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_rv_env envs[MAX_MEAS];
+    size_t nenv = 0;
+    uint64_t class_tag = 560;
+    const uint8_t *id = NULL;
+    size_t idn = 0;
+    vmesh_rv_entry e;
+
+    if (q->kind == VMESH_COSERV_SEL_GROUP)
+        goto out; /* vmesh bundles hold no groups: nothing is selected */
+    if (q->kind == VMESH_COSERV_SEL_CLASS) {
+        VMESH_GUARD(selector_class_id(&q->sel[i].item, &class_tag, &id, &idn));
+        if (idn == 0)
+            goto out; /* by vendor/model only: vmesh keys reference values by class id */
+    } else {
+        VMESH_GUARD(selector_id(&q->sel[i].item, &id, &idn, "instance selector"));
+    }
+    for (size_t k = 0; vmesh_rv_entry_at(rv, k, &e); k++) {
+        size_t j;
+        if (e.kind != want || strcmp(e.env.scheme, scheme) != 0 || e.env.class_id_len == 0 ||
+            !entry_selected(&e, q->kind, id, idn))
+            continue;
+        for (j = 0; j < nenv && !same_env(&envs[j], &e.env); j++)
+            ;
+        if (j == nenv) {
+            VMESH_ENSURE(nenv < MAX_MEAS, VMESH_ERR_TOO_LARGE, WHAT ": more than %d environments for one selector",
+                         MAX_MEAS);
+            envs[nenv++] = e.env;
+        }
+    }
+    for (size_t j = 0; j < nenv; j++) {
+        size_t nitems = 0;
+
+        VMESH_ENSURE(*nquads < MAX_QUADS, VMESH_ERR_TOO_LARGE, WHAT ": more than %d quads in one answer", MAX_QUADS);
+        for (size_t k = 0; vmesh_rv_entry_at(rv, k, &e); k++)
+            if (e.kind == want && strcmp(e.env.scheme, scheme) == 0 && same_env(&envs[j], &e.env))
+                nitems++;
+        VMESH_ENSURE(nitems <= MAX_MEAS, VMESH_ERR_TOO_LARGE, WHAT ": more than %d values for one environment",
+                     MAX_MEAS);
+        VMESH_GUARD(vmesh_cbor_put_map(quads, 2));
+        VMESH_GUARD(vmesh_cbor_put_uint(quads, 1)); /* authorities */
+        VMESH_GUARD(vmesh_cbor_put_array(quads, 1));
+        VMESH_GUARD(vmesh_cbor_put_tag(quads, 560));
+        VMESH_GUARD(vmesh_cbor_put_bstr(quads, authority, authority_len));
+        VMESH_GUARD(vmesh_cbor_put_uint(quads, 2)); /* reference-triple / attest-key-triple */
+        VMESH_GUARD(vmesh_cbor_put_array(quads, 2));
+        VMESH_GUARD(put_env(quads, &envs[j], class_tag));
+        VMESH_GUARD(vmesh_cbor_put_array(quads, nitems));
+        for (size_t k = 0; vmesh_rv_entry_at(rv, k, &e); k++) {
+            if (e.kind != want || strcmp(e.env.scheme, scheme) != 0 || !same_env(&envs[j], &e.env))
+                continue;
+            if (want == VMESH_RV_MEASUREMENT)
+                VMESH_GUARD(put_measurement(quads, e.m));
+            else
+                VMESH_GUARD(put_key(quads, e.key));
+        }
+        (*nquads)++;
+    }
+out:
+    return rc;
+}
+
 vmesh_err vmesh_coserv_answer(const vmesh_coserv *query, const vmesh_rv_store *rv, const char *scheme,
                               const uint8_t *authority, size_t authority_len, int64_t expiry, vmesh_buf *out)
 {
@@ -663,17 +848,17 @@ vmesh_err vmesh_coserv_answer(const vmesh_coserv *query, const vmesh_rv_store *r
     vmesh_coserv a;
     size_t nquads = 0;
     char date[32];
-    const vmesh_rv_measurement *ms[MAX_MEAS];
+    bool ta;
 
     VMESH_ENSURE(query != NULL && rv != NULL && scheme != NULL && out != NULL && authority != NULL &&
                      authority_len > 0,
                  VMESH_ERR_ARG, WHAT ": missing argument");
-    VMESH_ENSURE(query->artifact == VMESH_COSERV_REFERENCE_VALUES, VMESH_ERR_UNSUPPORTED,
-                 WHAT ": %s are not served (reference-values only)", vmesh_coserv_artifact_name(query->artifact));
-    VMESH_ENSURE(query->kind == VMESH_COSERV_SEL_CLASS, VMESH_ERR_UNSUPPORTED,
-                 WHAT ": only class selectors are served");
+    VMESH_ENSURE(query->artifact != VMESH_COSERV_ENDORSED_VALUES, VMESH_ERR_UNSUPPORTED,
+                 WHAT ": %s are not served (reference-values and trust-anchors)",
+                 vmesh_coserv_artifact_name(query->artifact));
     VMESH_ENSURE(query->result_type != VMESH_COSERV_SOURCE, VMESH_ERR_UNSUPPORTED,
                  WHAT ": source material is not offered; ask for collected material (result-type 0)");
+    ta = query->artifact == VMESH_COSERV_TRUST_ANCHORS;
     {
         time_t t = (time_t)expiry;
         struct tm tm;
@@ -681,41 +866,18 @@ vmesh_err vmesh_coserv_answer(const vmesh_coserv *query, const vmesh_rv_store *r
                          strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", &tm) > 0,
                      VMESH_ERR_ARG, WHAT ": expiry %lld is not a time", (long long)expiry);
     }
-    for (size_t i = 0; i < query->nsel; i++) {
-        uint64_t tag = 0;
-        const uint8_t *cid;
-        size_t clen, nm;
-
-        VMESH_GUARD(selector_class_id(&query->sel[i].item, &tag, &cid, &clen));
-        if (clen == 0)
-            continue; /* a selector by vendor/model only: vmesh keys reference values by class id */
-        nm = vmesh_rv_find_measurements(rv, scheme, cid, clen, ms, MAX_MEAS);
-        VMESH_ENSURE(nm <= MAX_MEAS, VMESH_ERR_TOO_LARGE, WHAT ": more than %d reference values for one class",
-                     MAX_MEAS);
-        if (nm == 0)
-            continue;
-        VMESH_GUARD(vmesh_cbor_put_map(&quads, 2));
-        VMESH_GUARD(vmesh_cbor_put_uint(&quads, 1));
-        VMESH_GUARD(vmesh_cbor_put_array(&quads, 1));
-        VMESH_GUARD(vmesh_cbor_put_tag(&quads, 560));
-        VMESH_GUARD(vmesh_cbor_put_bstr(&quads, authority, authority_len));
-        VMESH_GUARD(vmesh_cbor_put_uint(&quads, 2));
-        VMESH_GUARD(vmesh_cbor_put_array(&quads, 2));
-        VMESH_GUARD(vmesh_cbor_put_map(&quads, 1)); /* environment-map */
-        VMESH_GUARD(vmesh_cbor_put_uint(&quads, 0));
-        VMESH_GUARD(vmesh_cbor_put_map(&quads, 1)); /* class-map */
-        VMESH_GUARD(vmesh_cbor_put_uint(&quads, 0));
-        VMESH_GUARD(vmesh_cbor_put_tag(&quads, tag));
-        VMESH_GUARD(vmesh_cbor_put_bstr(&quads, cid, clen));
-        VMESH_GUARD(vmesh_cbor_put_array(&quads, nm));
-        for (size_t j = 0; j < nm; j++)
-            VMESH_GUARD(put_measurement(&quads, ms[j]));
-        nquads++;
-    }
-    VMESH_GUARD(vmesh_cbor_put_map(&res, 2));
-    VMESH_GUARD(vmesh_cbor_put_uint(&res, 0));
+    for (size_t i = 0; i < query->nsel; i++)
+        VMESH_GUARD(answer_selector(query, i, rv, scheme, ta ? VMESH_RV_KEY : VMESH_RV_MEASUREMENT, authority,
+                                    authority_len, &quads, &nquads));
+    /* reference-values = (0: rvq); trust-anchors = (3: akq, 4: tas) */
+    VMESH_GUARD(vmesh_cbor_put_map(&res, ta ? 3 : 2));
+    VMESH_GUARD(vmesh_cbor_put_uint(&res, ta ? 3 : 0));
     VMESH_GUARD(vmesh_cbor_put_array(&res, nquads));
     VMESH_GUARD(vmesh_buf_append(&res, quads.data, quads.len));
+    if (ta) {
+        VMESH_GUARD(vmesh_cbor_put_uint(&res, 4));
+        VMESH_GUARD(vmesh_cbor_put_array(&res, 0));
+    }
     VMESH_GUARD(vmesh_cbor_put_uint(&res, 10));
     VMESH_GUARD(vmesh_cbor_put_tag(&res, TAG_TDATE));
     VMESH_GUARD(vmesh_cbor_put_text(&res, date));
@@ -728,4 +890,88 @@ out:
     vmesh_buf_free(&quads);
     vmesh_buf_free(&res);
     return rc;
+}
+
+/* ---- signed result sets ---------------------------------------------------- */
+
+vmesh_err vmesh_coserv_sign(const uint8_t *coserv, size_t n, const vmesh_key *key, vmesh_buf *out)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_cose_sign1_opts o;
+    uint8_t kid[32];
+
+    VMESH_ENSURE(coserv != NULL && n > 0 && key != NULL && out != NULL, VMESH_ERR_ARG, WHAT ": missing argument");
+    VMESH_GUARD(vmesh_crypto_key_thumbprint(key, kid));
+    memset(&o, 0, sizeof(o));
+    o.content_type = VMESH_COSERV_MEDIA_TYPE;
+    o.kid = kid;
+    o.kid_len = sizeof(kid);
+    VMESH_GUARD(vmesh_cose_sign1_create(key, coserv, n, &o, out));
+out:
+    return rc;
+}
+
+vmesh_err vmesh_coserv_verify_signed(const uint8_t *p, size_t n, const vmesh_key *key, const uint8_t *query,
+                                     size_t query_len, int64_t now, vmesh_buf *payload, vmesh_coserv *out)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_cose_sign1 *m = NULL;
+    vmesh_buf asked = {0};
+    vmesh_coserv q;
+    const uint8_t *pl;
+    const char *cty;
+    size_t pn;
+
+    VMESH_ENSURE(p != NULL && key != NULL && payload != NULL && out != NULL, VMESH_ERR_ARG,
+                 WHAT ": missing argument");
+    VMESH_ENSURE(n > 0, VMESH_ERR_PARSE, WHAT ": empty answer");
+    VMESH_ENSURE((p[0] & 0xe0) != 0xa0, VMESH_ERR_SIGNATURE,
+                 WHAT ": unsigned result set (a bare CoSERV map, " VMESH_COSERV_MEDIA_TYPE
+                      ") refused: this provider's result sets must be signed (" VMESH_COSERV_COSE_MEDIA_TYPE ")");
+    VMESH_ENSURE(p[0] == 0xd2, VMESH_ERR_PARSE,
+                 WHAT ": the answer is not a tagged COSE_Sign1 (tag 18), first byte 0x%02x", p[0]);
+    VMESH_GUARD(vmesh_cose_sign1_decode(p, n, VMESH_COSERV_MAX + 4096, &m));
+    rc = vmesh_cose_sign1_verify(m, key);
+    if (rc != VMESH_OK) {
+        vmesh_err_wrap(rc, WHAT ": signed result set refused: the signature does not verify with the provider key "
+                           "configured here (signed by another key, or altered)");
+        goto out;
+    }
+    cty = vmesh_cose_sign1_content_type(m);
+    VMESH_ENSURE(cty != NULL && strcmp(cty, VMESH_COSERV_MEDIA_TYPE) == 0, VMESH_ERR_PARSE,
+                 WHAT ": signed result set refused: content type \"%s\", expected \"" VMESH_COSERV_MEDIA_TYPE "\"",
+                 cty ? cty : "(none)");
+    pl = vmesh_cose_sign1_payload(m, &pn);
+    vmesh_buf_reset(payload);
+    VMESH_GUARD(vmesh_buf_append(payload, pl, pn));
+    VMESH_GUARD(vmesh_coserv_decode(payload->data, payload->len, out));
+    VMESH_ENSURE(out->results.n > 0, VMESH_ERR_PARSE, WHAT ": signed answer without a result set");
+    VMESH_ENSURE(now < out->expiry, VMESH_ERR_EXPIRED,
+                 WHAT ": signed result set refused: expired at %lld (now %lld)", (long long)out->expiry,
+                 (long long)now);
+    if (query != NULL) {
+        q = *out;
+        q.results.p = NULL;
+        q.results.n = 0;
+        q.expiry = 0;
+        VMESH_GUARD(vmesh_coserv_encode(&q, &asked));
+        VMESH_ENSURE(same_bytes(asked.data, asked.len, query, query_len), VMESH_ERR_MISMATCH,
+                     WHAT ": signed result set refused: it answers another query than the one asked");
+    }
+out:
+    vmesh_buf_free(&asked);
+    vmesh_cose_sign1_free(m);
+    return rc;
+}
+
+const char *vmesh_coserv_profile_scheme(const vmesh_coserv *c)
+{
+    size_t n = strlen(VMESH_COSERV_PROFILE_PREFIX);
+
+    if (c->profile_is_oid || strncmp(c->profile, VMESH_COSERV_PROFILE_PREFIX, n) != 0 || c->profile[n] == '\0')
+        return NULL;
+    for (const char *s = c->profile + n; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '-'))
+            return NULL;
+    return c->profile + n;
 }

@@ -6,7 +6,7 @@
  * component opened relative to the root's descriptor), never list a
  * directory, and never accept a request body or another method.
  */
-#include "vmesh/rvp.h"
+#include "serve_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -42,6 +42,7 @@ struct vmesh_rvp_server {
     uint16_t port;
     pthread_mutex_t lock;
     etag_slot slots[ETAG_SLOTS];
+    rvp_coserv *coserv; /* NULL: no CoSERV endpoints */
 };
 
 static bool path_char_ok(char c)
@@ -228,6 +229,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     }
     if (*upload_size != 0)
         return reply(c, MHD_HTTP_BAD_REQUEST, "no request body allowed\n", NULL);
+    if (s->coserv != NULL &&
+        (strcmp(url, RVP_COSERV_WELL_KNOWN) == 0 || strncmp(url, RVP_COSERV_PATH, strlen(RVP_COSERV_PATH)) == 0))
+        return rvp_coserv_handle(s->coserv, c, url);
     if (!clean_path(url, rel, sizeof(rel)))
         return reply(c, strcmp(url, "/") == 0 ? MHD_HTTP_NOT_FOUND : MHD_HTTP_BAD_REQUEST,
                      strcmp(url, "/") == 0 ? "not found\n" : "bad path\n", NULL);
@@ -311,6 +315,12 @@ out:
 
 vmesh_err vmesh_rvp_server_start(const char *root, const char *listen, vmesh_rvp_server **out)
 {
+    return vmesh_rvp_server_start_coserv(root, listen, NULL, out);
+}
+
+vmesh_err vmesh_rvp_server_start_coserv(const char *root, const char *listen, const vmesh_key *coserv_key,
+                                        vmesh_rvp_server **out)
+{
     vmesh_err rc = VMESH_OK;
     vmesh_rvp_server *s = NULL;
     struct stat st;
@@ -325,6 +335,8 @@ vmesh_err vmesh_rvp_server_start(const char *root, const char *listen, vmesh_rvp
     pthread_mutex_init(&s->lock, NULL);
     s->root_fd = -1;
     VMESH_GUARD(open_root(root, &s->root_fd));
+    if (coserv_key != NULL)
+        VMESH_GUARD(rvp_coserv_new(s->root_fd, coserv_key, &s->coserv));
     /* Our own socket, so a busy port or a foreign address gets a reason. */
     VMESH_GUARD(vmesh_net_listen(listen, 1024, 0, &fd));
     VMESH_ENSURE(fstat(fd, &st) == 0, VMESH_ERR_IO, "fstat: %s", strerror(errno));
@@ -362,6 +374,7 @@ void vmesh_rvp_server_stop(vmesh_rvp_server *s)
         return;
     if (s->mhd)
         MHD_stop_daemon(s->mhd);
+    rvp_coserv_free(s->coserv);
     if (s->root_fd >= 0)
         close(s->root_fd);
     pthread_mutex_destroy(&s->lock);
