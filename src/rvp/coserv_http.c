@@ -278,13 +278,16 @@ static bool accepts(const char *field, const char *type, bool wild, char *profil
     if (field == NULL)
         return wild;
     while (*p) {
-        const char *end = strchr(p, ','), *semi;
+        const char *end, *semi;
+        bool quoted = false;
         size_t n;
 
         while (*p == ' ' || *p == '\t')
             p++;
-        if (end == NULL)
-            end = p + strlen(p);
+        /* the range ends at a comma outside a quoted string */
+        for (end = p; *end && (quoted || *end != ','); end++)
+            if (*end == '"')
+                quoted = !quoted;
         semi = memchr(p, ';', (size_t)(end - p));
         n = (size_t)((semi ? semi : end) - p);
         while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))

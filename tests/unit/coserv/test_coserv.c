@@ -165,8 +165,13 @@ static size_t entries(const vmesh_rv_store *s)
 
 static void load_hex(const char *hex, vmesh_buf *b, vmesh_coserv *c)
 {
+    vmesh_err e;
+    vmesh_buf_reset(b);
     assert_int_equal(vmesh_hex_decode(hex, strlen(hex), b), VMESH_OK);
-    assert_int_equal(vmesh_coserv_decode(b->data, b->len, c), VMESH_OK);
+    e = vmesh_coserv_decode(b->data, b->len, c);
+    if (e != VMESH_OK)
+        print_error("%s: %s\n", hex, vmesh_err_detail());
+    assert_int_equal(e, VMESH_OK);
 }
 
 static void results_into_rv(void **state)
@@ -277,6 +282,128 @@ static void answer_roundtrip(void **state)
     vmesh_buf_free(&again);
 }
 
+static vmesh_key *public_of(const vmesh_key *k)
+{
+    vmesh_buf pem = {0};
+    vmesh_key *pub = NULL;
+
+    assert_int_equal(vmesh_crypto_key_to_pem(k, false, &pem), VMESH_OK);
+    assert_int_equal(vmesh_crypto_key_parse(pem.data, pem.len, &pub), VMESH_OK);
+    vmesh_buf_free(&pem);
+    return pub;
+}
+
+/* Trust-anchor answers (class, instance, group), signing and the
+ * consumer's checks: each refusal is reached by changing one thing. */
+static void signed_trust_anchors(void **state)
+{
+    static const char *q_class = "a200617801a3000101a1008181a100d902304400112233" "0200";
+    static const char *q_inst = "a200617801a3000101a1018181d902264201020200";
+    static const char *q_group = "a200617801a3000101a1028181d8255000112233445566778899aabbccddeeff0200";
+    static const char *q_rv = "a200617801a3000201a1008181a100d902304400112233" "0200";
+    static const uint8_t cls[] = {0x00, 0x11, 0x22, 0x33}, inst[] = {0x01, 0x02}, auth[] = {0xab};
+    vmesh_rv_env env = {.scheme = "x", .class_id = cls, .class_id_len = sizeof(cls)};
+    vmesh_rv_env env_i = {.scheme = "x", .class_id = cls, .class_id_len = sizeof(cls), .instance_id = inst,
+                          .instance_id_len = sizeof(inst)};
+    vmesh_key *k1 = NULL, *k2 = NULL, *rvp = NULL, *other = NULL, *found[4];
+    vmesh_rv_store *rv = NULL, *back = NULL;
+    vmesh_buf q = {0}, ans = {0}, sig = {0}, pl = {0}, bad = {0}, q2 = {0};
+    vmesh_coserv c, a;
+    const int64_t exp = 1923417002;
+
+    (void)state;
+    assert_int_equal(vmesh_crypto_key_generate(VMESH_KEY_EC_P256, &rvp), VMESH_OK);
+    k1 = public_of(rvp);
+    vmesh_crypto_key_free(rvp);
+    assert_int_equal(vmesh_crypto_key_generate(VMESH_KEY_EC_P256, &rvp), VMESH_OK);
+    k2 = public_of(rvp);
+    vmesh_crypto_key_free(rvp);
+    assert_int_equal(vmesh_crypto_key_generate(VMESH_KEY_EC_P256, &rvp), VMESH_OK);
+    assert_int_equal(vmesh_crypto_key_generate(VMESH_KEY_EC_P256, &other), VMESH_OK);
+    assert_int_equal(vmesh_rv_store_new(&rv), VMESH_OK);
+    assert_int_equal(vmesh_rv_add_key(rv, &env, k1), VMESH_OK);
+    assert_int_equal(vmesh_rv_add_key(rv, &env_i, k2), VMESH_OK);
+
+    /* by class: both keys (two environments) load back */
+    load_hex(q_class, &q, &c);
+    assert_int_equal(vmesh_coserv_answer(&c, rv, "x", auth, sizeof(auth), exp, &ans), VMESH_OK);
+    assert_int_equal(vmesh_coserv_decode(ans.data, ans.len, &a), VMESH_OK);
+    assert_int_equal(vmesh_rv_store_new(&back), VMESH_OK);
+    assert_int_equal(vmesh_coserv_load_results(&a, back, "x", exp - 1), VMESH_OK);
+    assert_int_equal(vmesh_rv_find_keys(back, "x", cls, sizeof(cls), inst, sizeof(inst), found, 4), 2);
+    assert_int_equal(vmesh_rv_find_keys(back, "x", cls, sizeof(cls), NULL, 0, found, 4), 1);
+    assert_true(vmesh_crypto_key_equal(found[0], k1));
+    vmesh_rv_store_free(back);
+    back = NULL;
+
+    /* signed: verifies with the RVP key, against the query asked */
+    assert_int_equal(vmesh_coserv_sign(ans.data, ans.len, rvp, &sig), VMESH_OK);
+    assert_int_equal(sig.data[0], 0xd2);
+    assert_int_equal(vmesh_coserv_verify_signed(sig.data, sig.len, rvp, q.data, q.len, exp - 1, &pl, &a), VMESH_OK);
+    assert_int_equal(a.artifact, VMESH_COSERV_TRUST_ANCHORS);
+    /* another key */
+    assert_int_equal(vmesh_coserv_verify_signed(sig.data, sig.len, other, q.data, q.len, exp - 1, &pl, &a),
+                     VMESH_ERR_SIGNATURE);
+    assert_non_null(strstr(vmesh_err_detail(), "does not verify with the provider key"));
+    /* one byte of the payload changed */
+    assert_int_equal(vmesh_buf_append(&bad, sig.data, sig.len), VMESH_OK);
+    bad.data[bad.len - 70] ^= 1;
+    assert_int_not_equal(vmesh_coserv_verify_signed(bad.data, bad.len, rvp, q.data, q.len, exp - 1, &pl, &a),
+                         VMESH_OK);
+    /* expired */
+    assert_int_equal(vmesh_coserv_verify_signed(sig.data, sig.len, rvp, q.data, q.len, exp, &pl, &a),
+                     VMESH_ERR_EXPIRED);
+    assert_non_null(strstr(vmesh_err_detail(), "expired"));
+    /* unsigned */
+    assert_int_equal(vmesh_coserv_verify_signed(ans.data, ans.len, rvp, q.data, q.len, exp - 1, &pl, &a),
+                     VMESH_ERR_SIGNATURE);
+    assert_non_null(strstr(vmesh_err_detail(), "unsigned result set"));
+    /* untagged COSE_Sign1 */
+    assert_int_equal(vmesh_coserv_verify_signed(sig.data + 1, sig.len - 1, rvp, q.data, q.len, exp - 1, &pl, &a),
+                     VMESH_ERR_PARSE);
+    /* an answer to another query (a replayed, validly signed answer) */
+    load_hex(q_inst, &q2, &c);
+    assert_int_equal(vmesh_coserv_verify_signed(sig.data, sig.len, rvp, q2.data, q2.len, exp - 1, &pl, &a),
+                     VMESH_ERR_MISMATCH);
+    assert_non_null(strstr(vmesh_err_detail(), "another query"));
+
+    /* by instance: only the instance's key */
+    assert_int_equal(vmesh_coserv_answer(&c, rv, "x", auth, sizeof(auth), exp, &ans), VMESH_OK);
+    assert_int_equal(vmesh_coserv_decode(ans.data, ans.len, &a), VMESH_OK);
+    assert_int_equal(vmesh_rv_store_new(&back), VMESH_OK);
+    assert_int_equal(vmesh_coserv_load_results(&a, back, "x", exp - 1), VMESH_OK);
+    assert_int_equal(vmesh_rv_find_keys(back, "x", cls, sizeof(cls), inst, sizeof(inst), found, 4), 1);
+    assert_true(vmesh_crypto_key_equal(found[0], k2));
+    vmesh_rv_store_free(back);
+    back = NULL;
+
+    /* by group: vmesh bundles hold no groups, the answer is empty */
+    load_hex(q_group, &q2, &c);
+    assert_int_equal(vmesh_coserv_answer(&c, rv, "x", auth, sizeof(auth), exp, &ans), VMESH_OK);
+    assert_int_equal(vmesh_coserv_decode(ans.data, ans.len, &a), VMESH_OK);
+    assert_int_equal(vmesh_rv_store_new(&back), VMESH_OK);
+    assert_int_equal(vmesh_coserv_load_results(&a, back, "x", exp - 1), VMESH_ERR_NOT_FOUND);
+    /* reference values of a class with keys only: none */
+    load_hex(q_rv, &q2, &c);
+    assert_int_equal(vmesh_coserv_answer(&c, rv, "x", auth, sizeof(auth), exp, &ans), VMESH_OK);
+    assert_int_equal(vmesh_coserv_decode(ans.data, ans.len, &a), VMESH_OK);
+    assert_int_equal(vmesh_coserv_load_results(&a, back, "x", exp - 1), VMESH_ERR_NOT_FOUND);
+    assert_non_null(strstr(vmesh_err_detail(), "no reference values"));
+
+    vmesh_rv_store_free(rv);
+    vmesh_rv_store_free(back);
+    vmesh_crypto_key_free(k1);
+    vmesh_crypto_key_free(k2);
+    vmesh_crypto_key_free(rvp);
+    vmesh_crypto_key_free(other);
+    vmesh_buf_free(&q);
+    vmesh_buf_free(&q2);
+    vmesh_buf_free(&ans);
+    vmesh_buf_free(&sig);
+    vmesh_buf_free(&pl);
+    vmesh_buf_free(&bad);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -285,6 +412,7 @@ int main(void)
         cmocka_unit_test(b64url_only),
         cmocka_unit_test(results_into_rv),
         cmocka_unit_test(answer_roundtrip),
+        cmocka_unit_test(signed_trust_anchors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
