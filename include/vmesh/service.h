@@ -138,6 +138,17 @@ typedef struct {
     unsigned client_rate;         /* requests per second, then 429 + Retry-After; 0: 500 */
     unsigned client_burst;        /* requests at once; 0: 2 x client_rate */
     unsigned client_bytes;        /* body bytes per second, then 429; 0: 16 MiB */
+    /* TLS 1.3 (issue 12.2, DECISIONS D30): with both set the API is served
+     * over https only (GnuTLS via libmicrohttpd, TLS 1.3 and nothing
+     * older). PEM files: the certificate (chain) and its private key. */
+    const char *tls_cert;
+    const char *tls_key;
+    /* The verifier's own platform (key attestation, D30): when set, GET
+     * VMESH_SERVICE_ATTESTATION_PATH?nonce= answers evidence from this
+     * attester whose nonce is vmesh_service_attestation_binding(the
+     * client's nonce, the EAR key, the TLS key). NULL: that path is 404. */
+    const struct vmesh_evidence_scheme *self_scheme;
+    void *self_attester;          /* the scheme's attester context (borrowed) */
 } vmesh_service_config;
 
 #define VMESH_SERVICE_UNLIMITED 0xffffffffu
@@ -205,6 +216,37 @@ typedef struct {
 vmesh_err vmesh_service_metrics(vmesh_service *s, vmesh_buf *out) VMESH_WUR;
 void vmesh_service_stats_get(vmesh_service *s, vmesh_service_stats *out);
 
+/* ---- the verifier's own attestation (issue 12.2, DECISIONS D30) ------------- */
+
+/* GET <base>/vmesh/v1/verifier-attestation?nonce=<base64url, 16..64 bytes>
+ * answers VMESH_SERVICE_ATTESTATION_MT: {"nonce", "media-type", "evidence",
+ * "ear-key", "tls-key"} (binary values base64url; keys as SPKI DER). The
+ * evidence's own nonce is the binding below, so the evidence proves that
+ * the platform holding it produced it for this client's nonce, for this
+ * EAR key and this TLS key. */
+#define VMESH_SERVICE_ATTESTATION_PATH "/vmesh/v1/verifier-attestation"
+#define VMESH_SERVICE_ATTESTATION_MT "application/vnd.vmesh.verifier-attestation+json"
+#define VMESH_SERVICE_ATTESTATION_MAX ((size_t)256 * 1024) /* answer bytes */
+
+/* SHA-256 over "vmesh-verifier-attestation/1", then each of the client's
+ * nonce, SHA-256(EAR key SPKI DER) and SHA-256(TLS key SPKI DER) as a
+ * 2-byte big-endian length and its bytes. */
+void vmesh_service_attestation_binding(const uint8_t *nonce, size_t nonce_len, const uint8_t *ear_spki,
+                                       size_t ear_spki_len, const uint8_t *tls_spki, size_t tls_spki_len,
+                                       uint8_t out[32]);
+
+typedef struct {
+    char media_type[VMESH_SERVICE_MAX_MT + 1];
+    vmesh_buf nonce, evidence, ear_spki, tls_spki;
+} vmesh_service_attestation;
+
+void vmesh_service_attestation_init(vmesh_service_attestation *a);
+void vmesh_service_attestation_free(vmesh_service_attestation *a);
+/* Parses an answer (at most VMESH_SERVICE_ATTESTATION_MAX bytes): every
+ * member present, of its type, decodable, within its bound; unknown
+ * members are ignored. Checks nothing else. */
+vmesh_err vmesh_service_attestation_parse(const uint8_t *p, size_t n, vmesh_service_attestation *out) VMESH_WUR;
+
 /* ---- client: a passport issuer over HTTP ------------------------------------- */
 
 typedef struct vmesh_service_client {
@@ -215,7 +257,29 @@ typedef struct vmesh_service_client {
     const vmesh_key *ear_key;    /* the verifier's EAR key: the signature is checked; NULL: not here */
     const char *issuer;          /* expected ear.verifier-id.developer; NULL: not checked */
     int64_t max_lifetime;        /* seconds; > 0: exp - iat at most this */
+    /* The verifier link (issue 12.2, DECISIONS D30). */
+    const char *tls_pin;         /* "sha256//<base64 SHA-256 of the SPKI>": every https request
+                                  * must meet this TLS key; NULL: none configured */
+    const char *verifier_rv;     /* reference values (RV JSON / CoRIM file) for the verifier's own
+                                  * platform: when set, the verifier is attested before any evidence
+                                  * is sent (vmesh_service_client_attest_init) */
+    int64_t attest_recheck;      /* seconds an affirming attestation of the verifier is reused
+                                  * while verifier_rv is unchanged; 0: 30 */
+    struct vmesh_service_vlink *vlink; /* state of the attested link (vmesh_service_client_attest_init) */
 } vmesh_service_client;
+
+/* Prepares c for an attested verifier link (c->verifier_rv set): loads the
+ * reference values; the first request attests the verifier. With an https
+ * URL the TLS key the attestation binds is pinned for every later request;
+ * with c->ear_key set at init the attested EAR key must be that key (a
+ * reference is kept). */
+vmesh_err vmesh_service_client_attest_init(vmesh_service_client *c) VMESH_WUR;
+void vmesh_service_client_attest_free(vmesh_service_client *c); /* NULL-safe; keeps c */
+/* Attests the verifier now unless an affirming result for the current
+ * reference values is fresh (c->attest_recheck); on success *ear_key (may
+ * be NULL) gets a reference to the attested EAR key. Errors name the
+ * reason: not affirming under the RVs, nonce not ours, binding, EAR key. */
+vmesh_err vmesh_service_client_attest(const vmesh_service_client *c, vmesh_key **ear_key) VMESH_WUR;
 
 /* One challenge-response verification: newSession?nonce=<nonce> → POST the
  * evidence (with Vmesh-AK when akpub is given) → the EAR JWT from "result"

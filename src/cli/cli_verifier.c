@@ -5,6 +5,7 @@
  * in memory only and never prints either; SIGTERM/SIGINT stop it cleanly.
  */
 #include "cli.h"
+#include "vmesh/schemes.h"
 #include "vmesh/service.h"
 #include "vmesh/verifier.h"
 #ifdef VMESH_HAVE_SYNC
@@ -21,6 +22,7 @@
 #include <string.h>
 
 #define MAX_RV 64
+#define MAX_ATTEST_OPT 32
 #define MAX_RVP 16
 
 static void usage(FILE *f)
@@ -73,6 +75,14 @@ static void usage(FILE *f)
             "  --client-bytes N|off evidence bytes per second per client, then 429 with\n"
             "                       Retry-After (default 16777216; the burst holds two\n"
             "                       bodies at the cap)\n"
+            "  --tls-cert FILE      serve https (TLS 1.3 only) with this PEM certificate chain\n"
+            "  --tls-key FILE       ... and its private key (PEM)\n"
+            "  --attest PLATFORM    attest the verifier's own platform to relying parties\n"
+            "                       (GET /vmesh/v1/verifier-attestation?nonce=): the evidence\n"
+            "                       binds their nonce, the EAR key and the TLS key (needs\n"
+            "                       --tls-cert); e.g. psa-sim, tpm2 (DECISIONS D30)\n"
+            "  --attest-opt KEY=VALUE  the attester's options, as `vmesh attest PLATFORM`\n"
+            "                       takes them (repeatable), e.g. iak=FILE, measure=NAME=FILE\n"
             "  --id NAME            replica name, sent in the Vmesh-Replica response header\n"
             "  -v, --verbose        log at debug level\n"
             "  --log-format FMT     text (default) or json: the log on stderr, one record per\n"
@@ -113,6 +123,8 @@ static int serve(int argc, char **argv)
         {"client-connections", required_argument, NULL, 1001}, {"request-deadline", required_argument, NULL, 1002},
         {"client-rate", required_argument, NULL, 1003},        {"client-burst", required_argument, NULL, 1004},
         {"client-bytes", required_argument, NULL, 1005},
+        {"tls-cert", required_argument, NULL, 1006},           {"tls-key", required_argument, NULL, 1007},
+        {"attest", required_argument, NULL, 1008},             {"attest-opt", required_argument, NULL, 1009},
         {NULL, 0, NULL, 0},
     };
     const char *rv_files[MAX_RV], *rvps[MAX_RVP], *bell_paths[VMESH_BELL_MAX_BELLS];
@@ -120,6 +132,12 @@ static int serve(int argc, char **argv)
     vmesh_bell_view *bell = NULL;
     const char *listen = "127.0.0.1:8080", *key_path = NULL, *corim_key_path = NULL, *state_dir = NULL;
     const char *session_key_path = NULL, *id = NULL;
+    const char *tls_cert = NULL, *tls_key = NULL, *attest = NULL;
+    vmesh_kv attest_kv[MAX_ATTEST_OPT];
+    char *attest_kv_mem[MAX_ATTEST_OPT];
+    size_t nattest_kv = 0;
+    const vmesh_evidence_scheme *self_scheme = NULL;
+    void *self_attester = NULL;
     long poll = 30, ttl = 0, validity = 0, threads = 0, maxconn = 0, timeout = 0, max_body = 0;
     long client_conns = 0, deadline = 0, client_rate = 0, client_burst = 0, client_bytes = 0;
     int c, ret = CLI_EXIT_ERROR, sig = 0;
@@ -146,6 +164,30 @@ static int serve(int argc, char **argv)
         case 'S': state_dir = optarg; break;
         case 's': session_key_path = optarg; break;
         case 'i': id = optarg; break;
+        case 1006: tls_cert = optarg; break;
+        case 1007: tls_key = optarg; break;
+        case 1008: attest = optarg; break;
+        case 1009: {
+            char *eq = strchr(optarg, '='), *dup;
+            if (eq == NULL || eq == optarg) {
+                ret = cli_usage_error("verifier", "--attest-opt takes KEY=VALUE, not \"%s\"", optarg);
+                goto out;
+            }
+            if (nattest_kv == MAX_ATTEST_OPT) {
+                ret = cli_usage_error("verifier", "at most %d --attest-opt", MAX_ATTEST_OPT);
+                goto out;
+            }
+            if ((dup = strdup(optarg)) == NULL) {
+                ret = cli_usage_error("verifier", "out of memory");
+                goto out;
+            }
+            attest_kv_mem[nattest_kv] = dup;
+            dup[eq - optarg] = '\0';
+            attest_kv[nattest_kv].key = dup;
+            attest_kv[nattest_kv].value = dup + (eq - optarg) + 1;
+            nattest_kv++;
+            break;
+        }
         case 'v': vmesh_log_set_level(VMESH_LOG_DEBUG); break;
         case 'K': check = true; break;
         case 'L':
@@ -322,6 +364,33 @@ static int serve(int argc, char **argv)
     scfg.client_rate = (unsigned)client_rate;
     scfg.client_burst = (unsigned)client_burst;
     scfg.client_bytes = (unsigned)client_bytes;
+    scfg.tls_cert = tls_cert;
+    scfg.tls_key = tls_key;
+    if ((tls_cert == NULL) != (tls_key == NULL)) {
+        ret = cli_usage_error("verifier", "--tls-cert and --tls-key go together");
+        goto out;
+    }
+    if (nattest_kv > 0 && attest == NULL) {
+        ret = cli_usage_error("verifier", "--attest-opt needs --attest PLATFORM");
+        goto out;
+    }
+    if (attest != NULL) {
+        if (tls_cert == NULL) {
+            ret = cli_usage_error("verifier", "--attest binds the verifier's TLS key: it needs --tls-cert and --tls-key");
+            goto out;
+        }
+        self_scheme = vmesh_schemes_by_platform(attest);
+        if (self_scheme == NULL || self_scheme->attester_new == NULL) {
+            ret = cli_usage_error("verifier", "--attest %s: no such platform with an attester in this build", attest);
+            goto out;
+        }
+        if ((rc = self_scheme->attester_new(attest_kv, nattest_kv, &self_attester)) != VMESH_OK) {
+            ret = cli_fail("verifier", rc, "--attest");
+            goto out;
+        }
+        scfg.self_scheme = self_scheme;
+        scfg.self_attester = self_attester;
+    }
     if ((rc = vmesh_service_new(&scfg, &svc)) != VMESH_OK) {
         ret = cli_fail("verifier", rc, "service");
         goto out;
@@ -355,8 +424,9 @@ static int serve(int argc, char **argv)
         ret = cli_fail("verifier", rc, "listening");
         goto out;
     }
-    vmesh_log_status("vmesh verifier: listening on %s (port %u)%s%s", listen, (unsigned)vmesh_service_port(svc),
-                     id ? ", replica " : "", id ? id : "");
+    vmesh_log_status("vmesh verifier: listening on %s (port %u)%s%s%s%s%s", listen, (unsigned)vmesh_service_port(svc),
+                     id ? ", replica " : "", id ? id : "", tls_cert ? ", https (TLS 1.3)" : ", plain http",
+                     attest ? ", attesting its platform as " : "", attest ? attest : "");
     while (sigwait(&set, &sig) != 0)
         ;
     vmesh_log_status("vmesh verifier: %s received, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
@@ -383,6 +453,10 @@ out:
     vmesh_sync_free(sync);
 #endif
     vmesh_service_free(svc);
+    if (self_attester != NULL)
+        self_scheme->attester_free(self_attester);
+    for (size_t i = 0; i < nattest_kv; i++)
+        free(attest_kv_mem[i]);
     vmesh_bell_view_free(bell);
     vmesh_verifier_free(v);
     vmesh_rv_store_free(store);

@@ -807,7 +807,19 @@ static vmesh_err plain_http_fn(pctx *x, const char *k, yaml_node_t *kn, yaml_nod
 static const keydef passport_keys[] = {
     FN("insecure-plain-http", plain_http_fn),
     STR("local-key", K_PATH, vmesh_proxy_config, passport_local_key),
-    STR("central", K_STR, vmesh_proxy_config, passport_central), END};
+    STR("central", K_STR, vmesh_proxy_config, passport_central),
+    STR("verifier-rv", K_PATH, vmesh_proxy_config, passport_verifier_rv),
+    STR("tls-pin", K_STR, vmesh_proxy_config, passport_tls_pin),
+    NUM("attest-recheck", K_SECONDS, vmesh_proxy_config, passport_attest_recheck, 1000, 24 * 3600 * 1000), END};
+
+/* tls-pin: libcurl's form, "sha256//" and the base64 SHA-256 of the SPKI. */
+static vmesh_err tls_pin_check(pctx *x, yaml_node_t *v, const char *path, const char *pin)
+{
+    if (pin == NULL || (strncmp(pin, "sha256//", 8) == 0 && strlen(pin) == 8 + 44 && pin[8 + 43] == '='))
+        return VMESH_OK;
+    return perr(x, v, path, "tls-pin \"%.80s\" is not sha256//<base64 of the SHA-256 of the verifier's TLS public key> "
+                            "(openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64)", pin);
+}
 
 static vmesh_err passport_done(pctx *x, yaml_node_t *v, const char *path, void *base)
 {
@@ -815,6 +827,10 @@ static vmesh_err passport_done(pctx *x, yaml_node_t *v, const char *path, void *
 
     if ((c->passport_local_key == NULL) == (c->passport_central == NULL))
         return perr(x, v, path, "needs exactly one of local-key or central");
+    if ((c->passport_verifier_rv != NULL || c->passport_tls_pin != NULL) && c->passport_central == NULL)
+        return perr(x, v, path, "verifier-rv and tls-pin are about a central passport issuer (central: URL)");
+    if (tls_pin_check(x, v, path, c->passport_tls_pin) != VMESH_OK)
+        return VMESH_ERR_PARSE;
     if (c->passport_central != NULL)
         return verifier_url_check(x, v, path, c->passport_central, c->passport_plain_http);
     return VMESH_OK;
@@ -825,7 +841,10 @@ static const keydef central_keys[] = {
     STR("key", K_PATH, vmesh_proxy_config, central_key),
     STR("issuer", K_STR, vmesh_proxy_config, central_issuer),
     FN("insecure-plain-http", plain_http_fn),
-    NUM("cache", K_SECONDS, vmesh_proxy_config, central_cache, 1000, 24 * 3600 * 1000), END};
+    NUM("cache", K_SECONDS, vmesh_proxy_config, central_cache, 1000, 24 * 3600 * 1000),
+    STR("verifier-rv", K_PATH, vmesh_proxy_config, central_verifier_rv),
+    STR("tls-pin", K_STR, vmesh_proxy_config, central_tls_pin),
+    NUM("attest-recheck", K_SECONDS, vmesh_proxy_config, central_attest_recheck, 1000, 24 * 3600 * 1000), END};
 
 static vmesh_err central_done(pctx *x, yaml_node_t *v, const char *path, void *base)
 {
@@ -833,6 +852,8 @@ static vmesh_err central_done(pctx *x, yaml_node_t *v, const char *path, void *b
 
     if (c->central_url == NULL || c->central_key == NULL)
         return perr(x, v, path, "needs url and key (the central verifier's EAR public key)");
+    if (tls_pin_check(x, v, path, c->central_tls_pin) != VMESH_OK)
+        return VMESH_ERR_PARSE;
     return verifier_url_check(x, v, path, c->central_url, c->central_plain_http);
 }
 

@@ -81,6 +81,8 @@ void px_gen_unref(px_gen *g)
     vmesh_agent_free(g->agent);
     vmesh_verifier_free(g->issuer);
 #ifdef VMESH_HAVE_SERVICE
+    vmesh_service_client_attest_free(g->central);
+    vmesh_service_client_attest_free(g->central_rp);
     free(g->central);
     free(g->central_rp);
 #endif
@@ -316,6 +318,16 @@ vmesh_err px_gen_build(struct vmesh_proxy *p, vmesh_proxy_config *cfg, px_gen **
          * needs to outlive that connection's deadline */
         sc->timeout_ms = cfg->handshake_timeout_ms;
         g->central = sc;
+        sc->tls_pin = cfg->passport_tls_pin;
+        if (cfg->passport_verifier_rv != NULL) {
+            sc->verifier_rv = cfg->passport_verifier_rv;
+            sc->attest_recheck = cfg->passport_attest_recheck;
+            rc = vmesh_service_client_attest_init(sc);
+            if (rc != VMESH_OK) {
+                vmesh_err_wrap(rc, "verifier.passport.verifier-rv");
+                goto out;
+            }
+        }
         ac.passport = vmesh_service_passport_client;
         ac.passport_ctx = sc;
 #else
@@ -340,6 +352,19 @@ vmesh_err px_gen_build(struct vmesh_proxy *p, vmesh_proxy_config *cfg, px_gen **
         ac.central_key = ck;
         ac.central_cache_seconds = cfg->central_cache;
         ac.central_issuer = cfg->central_issuer;
+        sc->tls_pin = cfg->central_tls_pin;
+        if (cfg->central_verifier_rv != NULL) {
+            /* the attested EAR key must be the configured one (D30) */
+            sc->ear_key = ck;
+            sc->verifier_rv = cfg->central_verifier_rv;
+            sc->attest_recheck = cfg->central_attest_recheck;
+            rc = vmesh_service_client_attest_init(sc); /* takes its own reference */
+            sc->ear_key = NULL; /* the agent checks the answers with ck */
+            if (rc != VMESH_OK) {
+                vmesh_err_wrap(rc, "verifier.central.verifier-rv");
+                goto out;
+            }
+        }
         if (strncmp(cfg->central_url, "http://", 7) == 0)
             vmesh_log(VMESH_LOG_WARN, "INSECURE: verifier.central %s is plain http:// (insecure-plain-http: true): "
                       "the evidence travels in clear and anyone on the path can delay or drop the verifier's "

@@ -5,7 +5,7 @@
  * used; redirects are not followed and only http/https are spoken. It never
  * judges the EAR it receives: the relying party verifies it.
  */
-#include "vmesh/service.h"
+#include "service_int.h"
 #include "vmesh/atls.h"
 #include "vmesh/jose.h"
 #include "vmesh/schemes.h"
@@ -108,7 +108,7 @@ static void problem_detail(const reply *r, char *out, size_t n)
     json_decref(j);
 }
 
-static vmesh_err do_request(const vmesh_service_client *c, const char *method, const char *url,
+static vmesh_err do_request(const vmesh_service_client *c, const char *pin, const char *method, const char *url,
                             struct curl_slist *hdrs, const uint8_t *body, size_t body_len, long *status, reply *r)
 {
     vmesh_err rc = VMESH_OK;
@@ -131,6 +131,16 @@ static vmesh_err do_request(const vmesh_service_client *c, const char *method, c
     curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
     if (c->ca_file != NULL)
         curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+    curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_3);
+    if (pin != NULL && pin[0] != '\0') {
+        /* The verifier's TLS key is pinned (attested or configured, D30):
+         * the pin is the trust, a CA is not needed. */
+        curl_easy_setopt(h, CURLOPT_PINNEDPUBLICKEY, pin);
+        if (c->ca_file == NULL) {
+            curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+            curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+        }
+    }
     if (strcmp(method, "POST") == 0) {
         curl_easy_setopt(h, CURLOPT_POST, 1L);
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? (const char *)body : "");
@@ -154,9 +164,11 @@ static bool is_session_json(const reply *r)
 }
 
 /* The EAR answers this request (DESIGN §9). */
-static vmesh_err check_answer(const vmesh_service_client *c, const char *media_type, const uint8_t *nonce,
-                              size_t nonce_len, const uint8_t *akpub, size_t akpub_len, const vmesh_buf *jwt)
+static vmesh_err check_answer(const vmesh_service_client *c, const vmesh_key *attested, const char *media_type,
+                              const uint8_t *nonce, size_t nonce_len, const uint8_t *akpub, size_t akpub_len,
+                              const vmesh_buf *jwt)
 {
+    const vmesh_key *ear_key = c->ear_key != NULL ? c->ear_key : attested;
     vmesh_err rc = VMESH_OK;
     vmesh_ear *ear = NULL;
     const vmesh_evidence_scheme *scheme = vmesh_schemes_by_media_type(media_type, NULL);
@@ -164,8 +176,8 @@ static vmesh_err check_answer(const vmesh_service_client *c, const char *media_t
     vmesh_ear_answer a;
     uint8_t akn[32];
 
-    if (c->ear_key != NULL) {
-        rc = vmesh_ear_verify((const char *)jwt->data, jwt->len, c->ear_key, vmesh_time_now(), &ear);
+    if (ear_key != NULL) {
+        rc = vmesh_ear_verify((const char *)jwt->data, jwt->len, ear_key, vmesh_time_now(), &ear);
         if (rc != VMESH_OK) {
             vmesh_err_wrap(rc, "central verifier %s: its EAR", c->url);
             goto out;
@@ -208,7 +220,8 @@ static vmesh_err client_verify(const vmesh_service_client *c, const char *media_
     long status = 0;
     json_t *j = NULL;
     const char *st, *res, *nonce_s;
-    char detail[512];
+    char detail[512], pin[80] = "";
+    vmesh_key *attested = NULL;
 
     reply_init(&r);
     VMESH_ENSURE(c != NULL && c->url != NULL && c->url[0] != '\0', VMESH_ERR_ARG,
@@ -220,6 +233,12 @@ static vmesh_err client_verify(const vmesh_service_client *c, const char *media_
                  VMESH_SERVICE_MAX_NONCE, nonce_len);
     pthread_once(&curl_once, curl_init);
     VMESH_ENSURE(curl_init_rc == CURLE_OK, VMESH_ERR_IO, "curl_global_init failed");
+    /* An attested verifier (D30): its platform is appraised before any
+     * evidence goes to it, and its attested TLS key is pinned. */
+    if (c->vlink != NULL)
+        VMESH_GUARD(svc_client_vlink(c, pin, sizeof(pin), &attested));
+    if (pin[0] == '\0' && c->tls_pin != NULL)
+        snprintf(pin, sizeof(pin), "%s", c->tls_pin);
     vmesh_buf_init(&url, URL_MAX);
     vmesh_buf_init(&base, URL_MAX);
 
@@ -238,7 +257,7 @@ static vmesh_err client_verify(const vmesh_service_client *c, const char *media_
     tmp = curl_slist_append(h1, "Accept: " VMESH_SERVICE_SESSION_MT);
     VMESH_ENSURE(tmp != NULL, VMESH_ERR_NOMEM, "out of memory");
     h1 = tmp;
-    VMESH_GUARD(do_request(c, "POST", (const char *)url.data, h1, NULL, 0, &status, &r));
+    VMESH_GUARD(do_request(c, pin, "POST", (const char *)url.data, h1, NULL, 0, &status, &r));
     if (status != 201) {
         problem_detail(&r, detail, sizeof(detail));
         VMESH_FAIL(VMESH_ERR_IO, "central verifier %s: newSession answered %ld: %s", c->url, status, detail);
@@ -289,7 +308,7 @@ static vmesh_err client_verify(const vmesh_service_client *c, const char *media_
     }
     reply_free(&r);
     reply_init(&r);
-    VMESH_GUARD(do_request(c, "POST", (const char *)url.data, h2, evidence, evidence_len, &status, &r));
+    VMESH_GUARD(do_request(c, pin, "POST", (const char *)url.data, h2, evidence, evidence_len, &status, &r));
     if (status != 200) {
         problem_detail(&r, detail, sizeof(detail));
         VMESH_FAIL(status == 415 ? VMESH_ERR_UNSUPPORTED : VMESH_ERR_IO,
@@ -305,7 +324,7 @@ static vmesh_err client_verify(const vmesh_service_client *c, const char *media_
     VMESH_GUARD(vmesh_buf_set(ear_jwt, res, strlen(res)));
     VMESH_GUARD(vmesh_buf_terminate(ear_jwt));
     if (check)
-        VMESH_GUARD(check_answer(c, media_type, nonce, nonce_len, akpub, akpub_len, ear_jwt));
+        VMESH_GUARD(check_answer(c, attested, media_type, nonce, nonce_len, akpub, akpub_len, ear_jwt));
 
     /* 3. DELETE the session (best effort: it expires anyway). */
     tmp = curl_slist_append(NULL, "Accept: " VMESH_SERVICE_PROBLEM_MT);
@@ -313,11 +332,12 @@ static vmesh_err client_verify(const vmesh_service_client *c, const char *media_
         h3 = tmp;
         reply_free(&r);
         reply_init(&r);
-        if (do_request(c, "DELETE", (const char *)url.data, h3, NULL, 0, &status, &r) != VMESH_OK || status != 204)
+        if (do_request(c, pin, "DELETE", (const char *)url.data, h3, NULL, 0, &status, &r) != VMESH_OK || status != 204)
             vmesh_log(VMESH_LOG_DEBUG, "central verifier: DELETE of the session answered %ld", status);
         vmesh_err_clear();
     }
 out:
+    vmesh_crypto_key_free(attested);
     json_decref(j);
     curl_slist_free_all(h1);
     curl_slist_free_all(h2);

@@ -247,6 +247,7 @@ vmesh_err vmesh_service_new(const vmesh_service_config *cfg, vmesh_service **out
             lc->client_bytes_burst = b > 0xfffffffeu ? 0xfffffffeu : (unsigned)b;
         }
     }
+    VMESH_GUARD(svc_attestation_setup(s, cfg));
     VMESH_GUARD(build_media_types(s));
     VMESH_GUARD(build_well_known(s));
     *out = s;
@@ -269,6 +270,7 @@ void vmesh_service_free(vmesh_service *s)
     free(s->accept_json);
     free(s->accept_header);
     free(s->listen);
+    svc_attestation_cleanup(s);
     pthread_mutex_destroy(&s->revoke_lock);
     pthread_mutex_destroy(&s->reaper_lock);
     pthread_cond_destroy(&s->reaper_cv);
@@ -712,6 +714,8 @@ vmesh_err vmesh_service_handle(vmesh_service *s, const vmesh_service_request *rq
     vmesh_buf_reset(&rs->accept);
     if (strcmp(path, WELL_KNOWN_PATH) == 0) {
         rc = is(m, "GET") ? well_known(s, rq, rs) : vmesh_service_problem(rs, 405, "%s allows GET", path);
+    } else if (strcmp(path, VMESH_SERVICE_ATTESTATION_PATH) == 0) {
+        rc = is(m, "GET") ? svc_attestation_answer(s, rq, rs) : vmesh_service_problem(rs, 405, "%s allows GET", path);
     } else if (strcmp(path, NEW_SESSION_PATH) == 0) {
         rc = is(m, "POST") ? new_session(s, rq, now, rs) : vmesh_service_problem(rs, 405, "%s allows POST", path);
     } else if (strncmp(path, SESSION_PATH, strlen(SESSION_PATH)) == 0 && path[strlen(SESSION_PATH)] != '\0' &&

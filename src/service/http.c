@@ -379,6 +379,10 @@ vmesh_err vmesh_service_start(vmesh_service *s)
     int fd = -1;
     bool passed = false;
     unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    /* TLS 1.3 and nothing older (D30); without TLS these options are inert. */
+    const char *prio = "NORMAL:-VERS-ALL:+VERS-TLS1.3";
+    const char *cert = s->tls ? (const char *)s->tls_cert_pem.data : NULL;
+    const char *key = s->tls ? (const char *)s->tls_key_pem.data : NULL;
 
     VMESH_ENSURE(s->daemon == NULL, VMESH_ERR_STATE, "service already started");
     if (s->limits == NULL)
@@ -403,6 +407,8 @@ vmesh_err vmesh_service_start(vmesh_service *s)
     passed = true;
     /* MHD's own limit sits above ours so that ours refuses (and counts)
      * first; the accept policy sees every connection before MHD keeps it. */
+    if (s->tls)
+        flags |= MHD_USE_TLS;
     d = MHD_start_daemon(flags, 0, on_accept, s, on_request, s,
                          MHD_OPTION_LISTEN_SOCKET, fd,
                          MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)s->threads,
@@ -413,6 +419,9 @@ vmesh_err vmesh_service_start(vmesh_service *s)
                          MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
                          MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                          MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+                         s->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert,
+                         MHD_OPTION_HTTPS_MEM_KEY, key,
+                         MHD_OPTION_HTTPS_PRIORITIES, prio,
                          MHD_OPTION_END);
     VMESH_ENSURE(d != NULL, VMESH_ERR_IO, "cannot start the HTTP service on %s (see the log above)", s->listen);
     fd = -1; /* MHD closes it on stop */

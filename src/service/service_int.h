@@ -122,7 +122,24 @@ struct vmesh_service {
     void *daemon; /* struct MHD_Daemon * */
     uint16_t port;
     _Atomic uint64_t n_requests, n_sessions, n_verifications, n_problems, n_revoked;
+    /* TLS and the verifier's own attestation (vattest.c, D30) */
+    bool tls;
+    vmesh_buf tls_cert_pem, tls_key_pem; /* NUL-terminated */
+    vmesh_buf ear_spki, tls_spki;        /* SPKI DER */
+    const vmesh_evidence_scheme *self_scheme;
+    void *self_attester;
+    pthread_mutex_t self_lock;
+    bool self_lock_init;
 };
+
+/* vattest.c */
+vmesh_err svc_attestation_setup(vmesh_service *s, const vmesh_service_config *cfg) VMESH_WUR;
+void svc_attestation_cleanup(vmesh_service *s);
+vmesh_err svc_attestation_answer(vmesh_service *s, const vmesh_service_request *rq,
+                                 vmesh_service_response *rs) VMESH_WUR;
+/* The relying party's link to an attested verifier: attests it when due;
+ * pin gets libcurl's pin of the attested TLS key ("" over http). */
+vmesh_err svc_client_vlink(const vmesh_service_client *c, char *pin, size_t pin_cap, vmesh_key **ear_key) VMESH_WUR;
 
 /* Builds a problem+json response (RFC 9457 §3: type, title, status, detail). */
 vmesh_err vmesh_service_problem(vmesh_service_response *rs, unsigned status, const char *fmt, ...)

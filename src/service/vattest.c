@@ -1,0 +1,523 @@
+/*
+ * The verifier's own attestation (issue 12.2, DECISIONS D30). The verifier
+ * answers GET VMESH_SERVICE_ATTESTATION_PATH?nonce= with evidence from its
+ * own platform whose nonce binds the client's nonce, its EAR key and its
+ * TLS key; a relying party appraises that evidence against reference
+ * values for the verifier's workload before it sends any evidence of its
+ * own, then pins the attested TLS key for every request and accepts only
+ * the attested EAR key. The HTTP client is libcurl, which cannot carry
+ * vmesh's attestation extension inside the handshake: the binding to the
+ * TLS key is what ties the channel to the attested platform (an on-path
+ * party relaying the attestation cannot then terminate TLS with that key).
+ */
+#include "service_int.h"
+#include "vmesh/schemes.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define BINDING_LABEL "vmesh-verifier-attestation/1"
+#define DEFAULT_RECHECK 30
+#define FAILURE_RETRY 1 /* seconds a failed attestation is answered from memory */
+
+/* ---- shared ------------------------------------------------------------------- */
+
+
+void vmesh_service_attestation_binding(const uint8_t *nonce, size_t nonce_len, const uint8_t *ear_spki,
+                                       size_t ear_spki_len, const uint8_t *tls_spki, size_t tls_spki_len,
+                                       uint8_t out[32])
+{
+    uint8_t msg[sizeof(BINDING_LABEL) - 1 + 3 * 2 + VMESH_SERVICE_MAX_NONCE + 64], he[32], ht[32];
+    size_t n = 0;
+
+    if (nonce_len > VMESH_SERVICE_MAX_NONCE)
+        nonce_len = VMESH_SERVICE_MAX_NONCE; /* callers check; never overflow */
+    vmesh_crypto_sha256(ear_spki, ear_spki_len, he);
+    vmesh_crypto_sha256(tls_spki, tls_spki_len, ht);
+    memcpy(msg, BINDING_LABEL, sizeof(BINDING_LABEL) - 1);
+    n = sizeof(BINDING_LABEL) - 1;
+    msg[n++] = (uint8_t)(nonce_len >> 8);
+    msg[n++] = (uint8_t)nonce_len;
+    memcpy(msg + n, nonce, nonce_len);
+    n += nonce_len;
+    msg[n++] = 0;
+    msg[n++] = 32;
+    memcpy(msg + n, he, 32);
+    n += 32;
+    msg[n++] = 0;
+    msg[n++] = 32;
+    memcpy(msg + n, ht, 32);
+    n += 32;
+    vmesh_crypto_sha256(msg, n, out);
+}
+
+void vmesh_service_attestation_init(vmesh_service_attestation *a)
+{
+    memset(a, 0, sizeof(*a));
+    vmesh_buf_init(&a->nonce, VMESH_SERVICE_MAX_NONCE);
+    vmesh_buf_init(&a->evidence, VMESH_SERVICE_ATTESTATION_MAX);
+    vmesh_buf_init(&a->ear_spki, VMESH_SERVICE_MAX_AK);
+    vmesh_buf_init(&a->tls_spki, VMESH_SERVICE_MAX_AK);
+}
+
+void vmesh_service_attestation_free(vmesh_service_attestation *a)
+{
+    if (a == NULL)
+        return;
+    vmesh_buf_free(&a->nonce);
+    vmesh_buf_free(&a->evidence);
+    vmesh_buf_free(&a->ear_spki);
+    vmesh_buf_free(&a->tls_spki);
+}
+
+static vmesh_err member_b64(json_t *j, const char *name, vmesh_buf *out, size_t min)
+{
+    vmesh_err rc = VMESH_OK;
+    const char *v = json_string_value(json_object_get(j, name));
+
+    VMESH_ENSURE(v != NULL, VMESH_ERR_PARSE, "verifier attestation: \"%s\" is missing or not a string", name);
+    vmesh_buf_reset(out);
+    VMESH_ENSURE(vmesh_b64_decode(v, strlen(v), out) == VMESH_OK, VMESH_ERR_PARSE,
+                 "verifier attestation: \"%s\" is not base64url within its bound (%s)", name, vmesh_err_detail());
+    VMESH_ENSURE(out->len >= min, VMESH_ERR_PARSE, "verifier attestation: \"%s\" is %zu bytes, under %zu", name,
+                 out->len, min);
+out:
+    return rc;
+}
+
+vmesh_err vmesh_service_attestation_parse(const uint8_t *p, size_t n, vmesh_service_attestation *out)
+{
+    vmesh_err rc = VMESH_OK;
+    json_t *j = NULL;
+    json_error_t je;
+    const char *mt;
+
+    VMESH_ENSURE(p != NULL && n > 0, VMESH_ERR_PARSE, "verifier attestation: empty answer");
+    VMESH_ENSURE(n <= VMESH_SERVICE_ATTESTATION_MAX, VMESH_ERR_TOO_LARGE,
+                 "verifier attestation: answer of %zu bytes, over %zu", n, VMESH_SERVICE_ATTESTATION_MAX);
+    j = json_loadb((const char *)p, n, JSON_REJECT_DUPLICATES, &je);
+    VMESH_ENSURE(j != NULL && json_is_object(j), VMESH_ERR_PARSE, "verifier attestation: not a JSON object (%s)",
+                 j == NULL ? je.text : "another type");
+    mt = json_string_value(json_object_get(j, "media-type"));
+    VMESH_ENSURE(mt != NULL && mt[0] != '\0' && strlen(mt) <= VMESH_SERVICE_MAX_MT, VMESH_ERR_PARSE,
+                 "verifier attestation: \"media-type\" is missing, empty or over %d bytes", VMESH_SERVICE_MAX_MT);
+    snprintf(out->media_type, sizeof(out->media_type), "%s", mt);
+    VMESH_GUARD(member_b64(j, "nonce", &out->nonce, VMESH_SERVICE_MIN_NONCE));
+    VMESH_GUARD(member_b64(j, "evidence", &out->evidence, 1));
+    VMESH_GUARD(member_b64(j, "ear-key", &out->ear_spki, 16));
+    VMESH_GUARD(member_b64(j, "tls-key", &out->tls_spki, 16));
+out:
+    json_decref(j);
+    return rc;
+}
+
+/* ---- the verifier's side -------------------------------------------------------- */
+
+vmesh_err svc_attestation_setup(vmesh_service *s, const vmesh_service_config *cfg)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_key *tk = NULL;
+
+    pthread_mutex_init(&s->self_lock, NULL);
+    s->self_lock_init = true;
+    vmesh_buf_init(&s->ear_spki, VMESH_SERVICE_MAX_AK);
+    vmesh_buf_init(&s->tls_spki, VMESH_SERVICE_MAX_AK);
+    VMESH_ENSURE((cfg->tls_cert == NULL) == (cfg->tls_key == NULL), VMESH_ERR_ARG,
+                 "service: TLS needs both a certificate and its key");
+    if (cfg->tls_cert != NULL) {
+        VMESH_GUARD(vmesh_file_read(cfg->tls_cert, 1024 * 1024, &s->tls_cert_pem));
+        VMESH_GUARD(vmesh_buf_terminate(&s->tls_cert_pem));
+        VMESH_GUARD(vmesh_file_read(cfg->tls_key, 1024 * 1024, &s->tls_key_pem));
+        VMESH_GUARD(vmesh_buf_terminate(&s->tls_key_pem));
+        rc = vmesh_crypto_key_load(cfg->tls_key, &tk);
+        if (rc != VMESH_OK) {
+            vmesh_err_wrap(rc, "service: TLS key %s", cfg->tls_key);
+            goto out;
+        }
+        VMESH_GUARD(vmesh_crypto_key_to_spki(tk, &s->tls_spki));
+        s->tls = true;
+    }
+    VMESH_GUARD(vmesh_crypto_key_to_spki(cfg->ear_key, &s->ear_spki));
+    if (cfg->self_scheme != NULL) {
+        VMESH_ENSURE(cfg->self_scheme->attest != NULL && cfg->self_attester != NULL, VMESH_ERR_ARG,
+                     "service: the verifier's platform \"%s\" has no attester", cfg->self_scheme->name);
+        VMESH_ENSURE(s->tls, VMESH_ERR_ARG,
+                     "service: attesting the verifier binds its TLS key: serve TLS (a certificate and key)");
+        s->self_scheme = cfg->self_scheme;
+        s->self_attester = cfg->self_attester;
+    }
+out:
+    vmesh_crypto_key_free(tk);
+    return rc;
+}
+
+void svc_attestation_cleanup(vmesh_service *s)
+{
+    if (s->self_lock_init)
+        pthread_mutex_destroy(&s->self_lock);
+    vmesh_buf_free(&s->ear_spki);
+    vmesh_buf_free(&s->tls_spki);
+    if (s->tls_key_pem.data != NULL)
+        memset(s->tls_key_pem.data, 0, s->tls_key_pem.len);
+    vmesh_buf_free(&s->tls_key_pem);
+    vmesh_buf_free(&s->tls_cert_pem);
+}
+
+static vmesh_err js_b64m(vmesh_buf *b, const char *name, const uint8_t *p, size_t n, bool last)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_buf t = {0};
+
+    VMESH_GUARD(vmesh_b64url_encode(p, n, &t));
+    VMESH_GUARD(vmesh_json_str(b, name, strlen(name)));
+    VMESH_GUARD(vmesh_buf_append_u8(b, ':'));
+    VMESH_GUARD(vmesh_json_str(b, (const char *)t.data, t.len));
+    VMESH_GUARD(vmesh_buf_append(b, last ? "}" : ",", 1));
+out:
+    vmesh_buf_free(&t);
+    return rc;
+}
+
+vmesh_err svc_attestation_answer(vmesh_service *s, const vmesh_service_request *rq, vmesh_service_response *rs)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_buf nonce = {0}, ev = {0};
+    uint8_t bind[32];
+    vmesh_err arc;
+
+    if (s->self_scheme == NULL)
+        return vmesh_service_problem(rs, 404, "this verifier does not attest its platform (no --attest)");
+    vmesh_buf_init(&nonce, VMESH_SERVICE_MAX_NONCE);
+    if (rq->q_nonce == NULL || rq->q_nonce[0] == '\0' ||
+        vmesh_service_parse_nonce_query(rq->q_nonce, NULL, &nonce) != VMESH_OK) {
+        rc = vmesh_service_problem(rs, 400, "a verifier attestation needs ?nonce= (base64url, %d..%d bytes)%s%s",
+                                   VMESH_SERVICE_MIN_NONCE, VMESH_SERVICE_MAX_NONCE,
+                                   rq->q_nonce ? ": " : "", rq->q_nonce ? vmesh_err_detail() : "");
+        vmesh_err_clear();
+        goto out;
+    }
+    vmesh_service_attestation_binding(nonce.data, nonce.len, s->ear_spki.data, s->ear_spki.len, s->tls_spki.data,
+                                      s->tls_spki.len, bind);
+    pthread_mutex_lock(&s->self_lock);
+    arc = s->self_scheme->attest(s->self_attester, bind, sizeof(bind), &ev);
+    pthread_mutex_unlock(&s->self_lock);
+    if (arc != VMESH_OK) {
+        vmesh_log(VMESH_LOG_WARN, "verifier: attesting its own platform failed: %s", vmesh_err_detail());
+        rc = vmesh_service_problem(rs, 500, "the verifier could not attest its platform: %.200s",
+                                   vmesh_err_detail());
+        vmesh_err_clear();
+        goto out;
+    }
+    vmesh_buf_reset(&rs->body);
+    VMESH_GUARD(vmesh_buf_append(&rs->body, "{\"media-type\":", 14));
+    VMESH_GUARD(vmesh_json_str(&rs->body, s->self_scheme->media_types[0], strlen(s->self_scheme->media_types[0])));
+    VMESH_GUARD(vmesh_buf_append_u8(&rs->body, ','));
+    VMESH_GUARD(js_b64m(&rs->body, "nonce", nonce.data, nonce.len, false));
+    VMESH_GUARD(js_b64m(&rs->body, "evidence", ev.data, ev.len, false));
+    VMESH_GUARD(js_b64m(&rs->body, "ear-key", s->ear_spki.data, s->ear_spki.len, false));
+    VMESH_GUARD(js_b64m(&rs->body, "tls-key", s->tls_spki.data, s->tls_spki.len, true));
+    rs->status = 200;
+    rs->content_type = VMESH_SERVICE_ATTESTATION_MT;
+    rs->cache_control = "no-store";
+out:
+    vmesh_buf_free(&nonce);
+    vmesh_buf_free(&ev);
+    return rc;
+}
+
+/* ---- the relying party's side --------------------------------------------------- */
+
+struct vmesh_service_vlink {
+    pthread_mutex_t lock;
+    vmesh_verifier *engine;     /* appraises the verifier's evidence (signs nothing) */
+    vmesh_rv_store *rv;
+    struct stat rv_st;          /* of verifier_rv when loaded */
+    bool ok;                    /* the last attestation affirmed under rv */
+    int64_t checked;            /* when (epoch seconds); 0: never */
+    char pin[80];               /* "sha256//<base64>" of the attested TLS key; "" for http:// */
+    vmesh_key *ear_key;         /* the attested EAR key */
+    vmesh_key *want_key;        /* the EAR key it must be (c->ear_key at init), or NULL */
+    char why[512];              /* the last failure */
+};
+
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+    return a->st_ino == b->st_ino && a->st_dev == b->st_dev && a->st_size == b->st_size &&
+           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/* (Re)loads the verifier's reference values when the file changed. */
+static vmesh_err vlink_load_rv(const vmesh_service_client *c, struct vmesh_service_vlink *v, bool *changed)
+{
+    vmesh_err rc = VMESH_OK;
+    struct stat st;
+    vmesh_rv_store *s = NULL;
+
+    *changed = false;
+    VMESH_ENSURE(stat(c->verifier_rv, &st) == 0, VMESH_ERR_IO, "the verifier's reference values %s: %s",
+                 c->verifier_rv, strerror(errno));
+    if (v->rv != NULL && same_file(&st, &v->rv_st))
+        goto out;
+    VMESH_GUARD(vmesh_rv_store_new(&s));
+    rc = vmesh_verifier_load_rv_file(s, c->verifier_rv, NULL);
+    if (rc != VMESH_OK) {
+        vmesh_err_wrap(rc, "the verifier's reference values %s", c->verifier_rv);
+        goto out;
+    }
+    vmesh_rv_store_free(v->rv);
+    v->rv = s;
+    s = NULL;
+    v->rv_st = st;
+    *changed = true;
+out:
+    vmesh_rv_store_free(s);
+    return rc;
+}
+
+vmesh_err vmesh_service_client_attest_init(vmesh_service_client *c)
+{
+    vmesh_err rc = VMESH_OK;
+    struct vmesh_service_vlink *v = NULL;
+    vmesh_verifier_config vc;
+    bool changed;
+
+    VMESH_ENSURE(c != NULL && c->verifier_rv != NULL && c->vlink == NULL, VMESH_ERR_ARG,
+                 "verifier link: reference values for the verifier are required");
+    v = calloc(1, sizeof(*v));
+    VMESH_ENSURE(v != NULL, VMESH_ERR_NOMEM, "out of memory");
+    pthread_mutex_init(&v->lock, NULL);
+    memset(&vc, 0, sizeof(vc));
+    VMESH_GUARD(vmesh_verifier_new(&vc, &v->engine));
+    VMESH_GUARD(vlink_load_rv(c, v, &changed));
+    if (c->ear_key != NULL)
+        v->want_key = vmesh_crypto_key_ref((vmesh_key *)c->ear_key);
+    c->vlink = v;
+    v = NULL;
+out:
+    if (v != NULL) {
+        vmesh_verifier_free(v->engine);
+        vmesh_rv_store_free(v->rv);
+        pthread_mutex_destroy(&v->lock);
+        free(v);
+    }
+    return rc;
+}
+
+void vmesh_service_client_attest_free(vmesh_service_client *c)
+{
+    struct vmesh_service_vlink *v;
+
+    if (c == NULL || c->vlink == NULL)
+        return;
+    v = c->vlink;
+    vmesh_verifier_free(v->engine);
+    vmesh_rv_store_free(v->rv);
+    vmesh_crypto_key_free(v->ear_key);
+    vmesh_crypto_key_free(v->want_key);
+    pthread_mutex_destroy(&v->lock);
+    free(v);
+    c->vlink = NULL;
+}
+
+typedef struct {
+    vmesh_buf body;
+    bool overflow;
+} areply;
+
+static size_t on_abody(char *p, size_t size, size_t n, void *ud)
+{
+    areply *r = ud;
+
+    if (vmesh_buf_append(&r->body, p, size * n) != VMESH_OK) {
+        r->overflow = true;
+        return 0;
+    }
+    return size * n;
+}
+
+/* GET the attestation for nonce (the TLS key is not known yet: nothing but
+ * a configured pin is checked here; the evidence binds the key). */
+static vmesh_err fetch(const vmesh_service_client *c, const uint8_t *nonce, size_t nonce_len, vmesh_buf *body)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_buf url = {0}, enc = {0};
+    CURL *h = NULL;
+    CURLcode cc;
+    long status = 0;
+    char errbuf[CURL_ERROR_SIZE] = "";
+    areply r;
+    const char *u = c->url;
+    size_t ul = strlen(u);
+
+    memset(&r, 0, sizeof(r));
+    vmesh_buf_init(&r.body, VMESH_SERVICE_ATTESTATION_MAX);
+    vmesh_buf_init(&url, 16384);
+    while (ul > 0 && u[ul - 1] == '/')
+        ul--;
+    VMESH_GUARD(vmesh_b64url_encode(nonce, nonce_len, &enc));
+    VMESH_GUARD(vmesh_buf_set(&url, u, ul));
+    VMESH_GUARD(vmesh_buf_append(&url, VMESH_SERVICE_ATTESTATION_PATH "?nonce=",
+                                 strlen(VMESH_SERVICE_ATTESTATION_PATH "?nonce=")));
+    VMESH_GUARD(vmesh_buf_append(&url, enc.data, enc.len));
+    VMESH_GUARD(vmesh_buf_terminate(&url));
+    h = curl_easy_init();
+    VMESH_ENSURE(h != NULL, VMESH_ERR_NOMEM, "curl_easy_init failed");
+    curl_easy_setopt(h, CURLOPT_URL, (const char *)url.data);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms > 0 ? c->timeout_ms : 10000L);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_abody);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &r);
+    curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_3);
+    /* The key is judged by the attestation (and a configured pin), not by a CA. */
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+    if (c->tls_pin != NULL)
+        curl_easy_setopt(h, CURLOPT_PINNEDPUBLICKEY, c->tls_pin);
+    cc = curl_easy_perform(h);
+    VMESH_ENSURE(!r.overflow, VMESH_ERR_TOO_LARGE, "verifier %s: attestation larger than %zu bytes", c->url,
+                 VMESH_SERVICE_ATTESTATION_MAX);
+    VMESH_ENSURE(cc == CURLE_OK, cc == CURLE_OPERATION_TIMEDOUT ? VMESH_ERR_TIMEOUT : VMESH_ERR_IO,
+                 "verifier %s: fetching its attestation: %s", c->url, errbuf[0] ? errbuf : curl_easy_strerror(cc));
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    VMESH_ENSURE(status == 200, VMESH_ERR_IO, "verifier %s: its attestation answered %ld: %.200s", c->url, status,
+                 r.body.len ? (const char *)r.body.data : "");
+    VMESH_GUARD(vmesh_buf_set(body, r.body.data, r.body.len));
+out:
+    if (h != NULL)
+        curl_easy_cleanup(h);
+    vmesh_buf_free(&r.body);
+    vmesh_buf_free(&url);
+    vmesh_buf_free(&enc);
+    return rc;
+}
+
+/* One attestation of the verifier; fills v->pin and v->ear_key. */
+static vmesh_err attest_once(const vmesh_service_client *c, struct vmesh_service_vlink *v)
+{
+    vmesh_err rc = VMESH_OK;
+    uint8_t nonce[32], bind[32], h[32];
+    vmesh_buf body = {0}, spki = {0}, b64 = {0};
+    vmesh_service_attestation a;
+    vmesh_verifier_request req;
+    vmesh_appraisal ap;
+    vmesh_key *ek = NULL;
+    bool https = strncmp(c->url, "https://", 8) == 0;
+
+    vmesh_service_attestation_init(&a);
+    vmesh_appraisal_init(&ap);
+    vmesh_buf_init(&body, VMESH_SERVICE_ATTESTATION_MAX);
+    VMESH_GUARD(vmesh_crypto_random(nonce, sizeof(nonce)));
+    VMESH_GUARD(fetch(c, nonce, sizeof(nonce), &body));
+    rc = vmesh_service_attestation_parse(body.data, body.len, &a);
+    if (rc != VMESH_OK) {
+        vmesh_err_wrap(rc, "verifier %s", c->url);
+        goto out;
+    }
+    VMESH_ENSURE(a.nonce.len == sizeof(nonce) && vmesh_crypto_memeq(a.nonce.data, nonce, sizeof(nonce)),
+                 VMESH_ERR_MISMATCH, "verifier %s: its attestation answers another nonce (replayed?)", c->url);
+    vmesh_service_attestation_binding(nonce, sizeof(nonce), a.ear_spki.data, a.ear_spki.len, a.tls_spki.data,
+                                      a.tls_spki.len, bind);
+    memset(&req, 0, sizeof(req));
+    req.evidence = a.evidence.data;
+    req.evidence_len = a.evidence.len;
+    req.media_type = a.media_type;
+    req.nonce = bind;
+    req.nonce_len = sizeof(bind);
+    req.rv = v->rv;
+    rc = vmesh_verifier_appraise(v->engine, &req, &ap, NULL, NULL);
+    if (rc != VMESH_OK) {
+        vmesh_err_wrap(rc, "verifier %s: its platform evidence", c->url);
+        goto out;
+    }
+    VMESH_ENSURE(ap.nonce.len == sizeof(bind) && vmesh_crypto_memeq(ap.nonce.data, bind, sizeof(bind)),
+                 VMESH_ERR_MISMATCH,
+                 "verifier %s: its evidence does not bind this nonce, its EAR key and its TLS key", c->url);
+    VMESH_ENSURE(ap.status == VMESH_TIER_AFFIRMING, VMESH_ERR_POLICY,
+                 "verifier %s: its platform is not endorsed by its reference values (%s): %s", c->url,
+                 vmesh_tier_name(ap.status), ap.reason[0] ? ap.reason : "no reason given");
+    VMESH_GUARD(vmesh_crypto_key_from_spki(a.ear_spki.data, a.ear_spki.len, &ek));
+    VMESH_ENSURE(v->want_key == NULL || vmesh_crypto_key_equal(v->want_key, ek), VMESH_ERR_MISMATCH,
+                 "verifier %s: the EAR key its platform attests is not the configured one", c->url);
+    if (https) {
+        /* libcurl's pin: sha256// + base64 of SHA-256 over the SPKI DER */
+        vmesh_crypto_sha256(a.tls_spki.data, a.tls_spki.len, h);
+        VMESH_GUARD(vmesh_b64_encode(h, sizeof(h), &b64));
+        snprintf(v->pin, sizeof(v->pin), "sha256//%.*s", (int)b64.len, (const char *)b64.data);
+        VMESH_ENSURE(c->tls_pin == NULL || strcmp(c->tls_pin, v->pin) == 0, VMESH_ERR_MISMATCH,
+                     "verifier %s: the TLS key its platform attests is not the configured tls-pin", c->url);
+    } else {
+        v->pin[0] = '\0';
+    }
+    vmesh_crypto_key_free(v->ear_key);
+    v->ear_key = ek;
+    ek = NULL;
+out:
+    vmesh_crypto_key_free(ek);
+    vmesh_service_attestation_free(&a);
+    vmesh_appraisal_free(&ap);
+    vmesh_buf_free(&body);
+    vmesh_buf_free(&spki);
+    vmesh_buf_free(&b64);
+    return rc;
+}
+
+vmesh_err svc_client_vlink(const vmesh_service_client *c, char *pin, size_t pin_cap, vmesh_key **ear_key)
+{
+    vmesh_err rc = VMESH_OK;
+    struct vmesh_service_vlink *v = c->vlink;
+    int64_t now = vmesh_time_now(), recheck = c->attest_recheck > 0 ? c->attest_recheck : DEFAULT_RECHECK;
+    bool changed = false;
+
+    if (ear_key != NULL)
+        *ear_key = NULL;
+    pthread_mutex_lock(&v->lock);
+    rc = vlink_load_rv(c, v, &changed);
+    if (rc != VMESH_OK) {
+        v->ok = false;
+        goto out;
+    }
+    if (!changed && v->checked != 0) {
+        if (v->ok && now - v->checked < recheck)
+            goto done;
+        if (!v->ok && now - v->checked < FAILURE_RETRY) {
+            rc = vmesh_err_set(VMESH_ERR_POLICY, "%s", v->why);
+            goto out;
+        }
+    }
+    v->ok = false;
+    v->checked = now;
+    rc = attest_once(c, v);
+    if (rc != VMESH_OK) {
+        snprintf(v->why, sizeof(v->why), "%s", vmesh_err_detail());
+        vmesh_log(VMESH_LOG_WARN, "%s; no evidence is sent to it", v->why);
+        goto out;
+    }
+    v->ok = true;
+    vmesh_log(VMESH_LOG_INFO, "verifier %s: platform attested under its reference values (EAR key and %s bound)",
+              c->url, v->pin[0] ? "TLS key" : "no TLS: plain http");
+done:
+    snprintf(pin, pin_cap, "%s", v->pin);
+    if (ear_key != NULL && v->ear_key != NULL)
+        *ear_key = vmesh_crypto_key_ref(v->ear_key);
+out:
+    pthread_mutex_unlock(&v->lock);
+    return rc;
+}
+
+vmesh_err vmesh_service_client_attest(const vmesh_service_client *c, vmesh_key **ear_key)
+{
+    char pin[80];
+
+    if (c == NULL || c->vlink == NULL)
+        return vmesh_err_set(VMESH_ERR_STATE, "verifier link: not prepared (vmesh_service_client_attest_init)");
+    return svc_client_vlink(c, pin, sizeof(pin), ear_key);
+}

@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# The verifier link is authenticated (issue 12.2/12.3, DECISIONS D30). The
+# central verifier serves https (TLS 1.3) and attests its own psa-sim
+# platform: GET /vmesh/v1/verifier-attestation?nonce= answers evidence whose
+# nonce binds the relying party's nonce, the EAR key and the TLS key. A
+# server sidecar in central mode (verifier.central.verifier-rv) appraises
+# the verifier's platform before it sends any evidence, pins the attested
+# TLS key and accepts only the attested EAR key. Attacks, each refused
+# before any session (evidence) reaches a verifier:
+#   1. a verifier on an unendorsed platform (its workload measurement is not
+#      the reference value)
+#   2. the verifier's reference values revoked at the relying party: the next
+#      appraisal is refused (then restored: admitted again)
+#   3. an on-path party with its own TLS key relaying the genuine attestation
+#      (the pinned key does not match: no session through it)
+#   4. replay of the attestation the verifier gave another relying party
+#   5. a verifier whose attested EAR key is not the one the relying party
+#      trusts
+#   6. a configured tls-pin that is not the verifier's key
+. "$(dirname "$0")/lib.bash"
+. "$(dirname "$0")/proxy_lib.bash"
+HELPERS=$(cd "$(dirname "$0")/helpers" && pwd)
+px_setup
+"$VMESH" keygen --type ec-p256 -o "$T/ear.pem" --pub "$T/ear.pub" >/dev/null || { echo "keygen failed"; exit 1; }
+"$VMESH" keygen --type ec-p256 -o "$T/ear2.pem" --pub "$T/ear2.pub" >/dev/null || { echo "keygen failed"; exit 1; }
+"$VMESH" ca issue --ca ca --spiffe-id spiffe://example.org/ns/vmesh/sa/verifier --out vtls >/dev/null \
+    || { echo "ca issue failed"; exit 1; }
+"$VMESH" ca issue --ca ca --spiffe-id spiffe://example.org/ns/evil/sa/mitm --out mitm >/dev/null \
+    || { echo "ca issue failed"; exit 1; }
+
+# The verifier's own psa-sim platform, and an unendorsed twin (same IAK and
+# firmware, another workload).
+for who in verifier; do
+    "$VMESH" keygen --type ec-p256 -o "$who-iak.pem" --pub "$who-iak.pub" >/dev/null
+    printf 'firmware of %s\n' "$who" > "$who-fw"
+    printf 'vmesh verifier v1\n' > "$who-workload"
+    printf 'vmesh verifier v1 with a backdoor\n' > "$who-evil-workload"
+    impl=$(printf 'vmesh-proxy-test-impl-%-10s' "$who" | head -c 32 | base64 -w0)
+    zero=$(head -c 32 /dev/zero | base64 -w0)
+    cat > "$who-claims.json" <<JSON
+{ "eat-profile": "tag:psacertified.org,2023:psa#tfm", "psa-client-id": 1,
+  "psa-security-lifecycle": 12288, "psa-implementation-id": "$impl",
+  "psa-boot-seed": "$zero", "psa-nonce": "$zero",
+  "psa-software-components": [
+    { "measurement-type": "BL", "measurement-value": "$zero", "signer-id": "$zero" } ] }
+JSON
+done
+px_rv_json verifier "$(sha256sum verifier-workload | cut -d' ' -f1)" > verifier-rv.json
+px_rv_json verifier "$(sha256sum server-workload | cut -d' ' -f1)" > verifier-rv.revoked.json
+cp verifier-rv.json verifier-rv.active.json
+
+# start_verifier NAME EARKEY WORKLOAD: an https verifier attesting its platform
+start_verifier() {
+    "$VMESH" verifier serve --listen 127.0.0.1:0 --key "$2" --rv "$T/client-rv.json" \
+        --tls-cert "$T/vtls-chain.pem" --tls-key "$T/vtls.key" --client-rate off \
+        --attest psa-sim --attest-opt "iak=$T/verifier-iak.pem" --attest-opt "claims=$T/verifier-claims.json" \
+        --attest-opt "measure=BL=$T/verifier-fw" --attest-opt "measure=workload=$T/$3" \
+        >"$T/$1.out" 2>"$T/$1.log" &
+    px_pids+=($!)
+    local p="" i
+    for i in $(seq 150); do
+        p=$(sed -n 's/.*listening on .* (port \([0-9]*\)).*/\1/p' "$T/$1.log"); [ -n "$p" ] && break; sleep 0.1
+    done
+    [ -n "$p" ] || { echo "verifier $1 did not start"; cat "$T/$1.log"; exit 1; }
+    eval "${1^^}_PORT=$p"
+}
+start_verifier good "$T/ear.pem" verifier-workload
+start_verifier evil "$T/ear.pem" verifier-evil-workload
+start_verifier other "$T/ear2.pem" verifier-workload
+grep -q 'https (TLS 1.3), attesting its platform as psa-sim' "$T/good.log" && ok "the verifier serves https and attests" \
+    || fail "no https/attest line: $(tail -2 "$T/good.log")"
+
+sessions() { curl -sk "https://127.0.0.1:$1/metrics" | awk '$1 == "vmesh_verifier_sessions_total" { print $2 }'; }
+
+# TLS 1.3 only, plain http refused
+curl -sk --tls-max 1.2 -o /dev/null "https://127.0.0.1:$GOOD_PORT/metrics" && fail "TLS 1.2 accepted" \
+    || ok "TLS 1.2 refused"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$GOOD_PORT/metrics")" = 200 ] \
+    && fail "plain http answered" || ok "plain http not answered"
+
+# another relying party's attestation, captured for the replay below
+other_nonce=$(head -c 32 /dev/urandom | base64 -w0 | tr '+/' '-_' | tr -d '=')
+curl -sk -o "$T/captured.json" "https://127.0.0.1:$GOOD_PORT/vmesh/v1/verifier-attestation?nonce=$other_nonce"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert all(k in d for k in ("nonce","evidence","ear-key","tls-key","media-type"))' \
+    "$T/captured.json" && ok "an attestation answer has nonce, evidence, ear-key, tls-key" \
+    || { fail "attestation answer: $(head -c 300 "$T/captured.json")"; }
+
+MPORT=$(free_port)
+echo relay > "$T/mode"
+python3 "$HELPERS/verifier_mitm.py" "$MPORT" "$GOOD_PORT" "$T/mode" "$T/mitm-chain.pem" "$T/mitm.key" \
+    "$T/captured.json" "$T/mitm.log" >"$T/mitm.out" 2>&1 &
+px_pids+=($!)
+wait_port "$MPORT" || { echo "mitm did not start"; cat "$T/mitm.out"; exit 1; }
+
+px_config server
+px_config client
+sed -i "s|^attester:|attester:\n  modes: [ fresh ]|" "$T/client.yaml"
+cp "$T/server.yaml" "$T/server.base.yaml"
+# server_central PORT EARPUB [EXTRA]: the server appraises at https://127.0.0.1:PORT
+server_central() {
+    sed "s|^  rv-files: .*|  central: { url: \"https://127.0.0.1:$1\", key: $2, cache: 1s, verifier-rv: $T/verifier-rv.active.json, attest-recheck: 1s${3:+, $3} }|" \
+        "$T/server.base.yaml" > "$T/server.yaml"
+}
+get() { curl -s -o "$T/get.out" -w '%{http_code}' --max-time 20 "http://127.0.0.1:$OUT_PORT/s1.txt" 2>/dev/null; }
+log_has() { local i; for i in $(seq 50); do grep -q "$1" "$T/server.err" "$T/server-access.log" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+restart_server() { [ -n "${SERVER_PID:-}" ] && { kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null; }; : > "$T/server.err"; : > "$T/server-access.log"; start_proxy server; }
+
+start_app
+server_central "$GOOD_PORT" "$T/ear.pub"
+restart_server
+start_proxy client
+
+# 0. the genuine verifier: attested, then admitted
+s0=$(sessions "$GOOD_PORT")
+code=$(get)
+[ "$code" = 200 ] && grep -q "small file 1" "$T/get.out" && ok "attested verifier: client admitted" || fail "attested verifier: HTTP $code"
+log_has "platform attested under its reference values" && ok "the relying party attested the verifier first" \
+    || fail "no attestation line in the server log"
+[ "$(sessions "$GOOD_PORT")" -gt "$s0" ] && ok "evidence went to the attested verifier" || fail "no session at the verifier"
+
+# 2. revocation of the verifier's reference values at the relying party
+cp "$T/verifier-rv.revoked.json" "$T/verifier-rv.active.json"
+s0=$(sessions "$GOOD_PORT")
+code=$(get)
+[ "$code" != 200 ] && ok "revoked verifier: refused (HTTP $code)" || fail "revoked verifier: admitted"
+log_has "platform is not endorsed by its reference values" && ok "the reason names the verifier's platform" \
+    || fail "no platform reason: $(grep -i verifier "$T/server.err" | tail -3)"
+[ "$(sessions "$GOOD_PORT")" = "$s0" ] && ok "revoked: no evidence sent to the verifier" || fail "revoked: a session was created"
+cp "$T/verifier-rv.json" "$T/verifier-rv.active.json"
+sleep 1.2 # one attest-recheck period: a failure is re-tried after it
+code=$(get)
+[ "$code" = 200 ] && ok "reference values restored: admitted again" || fail "restored: HTTP $code"
+
+# 1. a verifier on an unendorsed platform
+server_central "$EVIL_PORT" "$T/ear.pub"; restart_server
+s0=$(sessions "$EVIL_PORT")
+code=$(get)
+[ "$code" != 200 ] && ok "unendorsed verifier: refused (HTTP $code)" || fail "unendorsed verifier: admitted"
+log_has "platform is not endorsed by its reference values" && ok "the reason: the verifier's platform" || fail "no reason"
+[ "$(sessions "$EVIL_PORT")" = "$s0" ] && ok "unendorsed: no evidence sent to it" || fail "unendorsed: a session was created"
+
+# 3. an on-path party with its own TLS key, relaying the genuine attestation
+server_central "$MPORT" "$T/ear.pub"; restart_server
+s0=$(sessions "$GOOD_PORT")
+code=$(get)
+[ "$code" != 200 ] && ok "TLS key not the attested one: refused (HTTP $code)" || fail "mitm: admitted"
+grep -q "relay GET /vmesh/v1/verifier-attestation" "$T/mitm.log" && ok "the attestation was relayed" || fail "mitm not asked"
+log_has "public key does not match pinned public key\|pinned" && ok "the reason: the pinned TLS key" \
+    || fail "no pin reason: $(grep -i verifier "$T/server.err" | tail -3)"
+[ "$(sessions "$GOOD_PORT")" = "$s0" ] && ok "mitm: no evidence went through it" || fail "mitm: a session was created"
+
+# 4. replay of another relying party's attestation
+echo replay > "$T/mode"; restart_server
+code=$(get)
+[ "$code" != 200 ] && ok "replayed attestation: refused (HTTP $code)" || fail "replayed attestation: admitted"
+grep -q "replay: answered" "$T/mitm.log" && ok "the attacker did replay" || fail "no replay"
+log_has "its attestation answers another nonce" && ok "the reason names the nonce" || fail "no nonce reason"
+
+# 5. the verifier's attested EAR key is not the trusted one
+server_central "$OTHER_PORT" "$T/ear.pub"; restart_server
+s0=$(sessions "$OTHER_PORT")
+code=$(get)
+[ "$code" != 200 ] && ok "EAR key not the attested one: refused (HTTP $code)" || fail "other EAR key: admitted"
+log_has "the EAR key its platform attests is not the configured one" && ok "the reason names the EAR key" || fail "no key reason"
+[ "$(sessions "$OTHER_PORT")" = "$s0" ] && ok "other EAR key: no evidence sent" || fail "other EAR key: a session was created"
+
+# 6. a configured tls-pin that is not the verifier's key
+evilpin="sha256//$(openssl pkey -in "$T/mitm.key" -pubout -outform der 2>/dev/null | openssl dgst -sha256 -binary | base64 -w0)"
+goodpin="sha256//$(openssl pkey -in "$T/vtls.key" -pubout -outform der 2>/dev/null | openssl dgst -sha256 -binary | base64 -w0)"
+server_central "$GOOD_PORT" "$T/ear.pub" "tls-pin: \"$evilpin\""; restart_server
+code=$(get)
+[ "$code" != 200 ] && ok "wrong tls-pin: refused (HTTP $code)" || fail "wrong tls-pin: admitted"
+server_central "$GOOD_PORT" "$T/ear.pub" "tls-pin: \"$goodpin\""; restart_server
+code=$(get)
+[ "$code" = 200 ] && ok "right tls-pin: admitted" || fail "right tls-pin: HTTP $code"
+
+stop_proxy server
+stop_proxy client
+for l in good evil other; do
+    grep -qE "LeakSanitizer|AddressSanitizer|runtime error" "$T/$l.log" && fail "verifier $l: sanitizer report"
+done
+finish
