@@ -138,12 +138,12 @@ typedef struct {
     unsigned client_rate;         /* requests per second, then 429 + Retry-After; 0: 500 */
     unsigned client_burst;        /* requests at once; 0: 2 x client_rate */
     unsigned client_bytes;        /* body bytes per second, then 429; 0: 16 MiB */
-    /* TLS 1.3 (issue 12.2, DECISIONS D30): with both set the API is served
+    /* TLS 1.3 (issue 12.2, DECISIONS D31): with both set the API is served
      * over https only (GnuTLS via libmicrohttpd, TLS 1.3 and nothing
      * older). PEM files: the certificate (chain) and its private key. */
     const char *tls_cert;
     const char *tls_key;
-    /* The verifier's own platform (key attestation, D30): when set, GET
+    /* The verifier's own platform (key attestation, D31): when set, GET
      * VMESH_SERVICE_ATTESTATION_PATH?nonce= answers evidence from this
      * attester whose nonce is vmesh_service_attestation_binding(the
      * client's nonce, the EAR key, the TLS key). NULL: that path is 404. */
@@ -216,7 +216,7 @@ typedef struct {
 vmesh_err vmesh_service_metrics(vmesh_service *s, vmesh_buf *out) VMESH_WUR;
 void vmesh_service_stats_get(vmesh_service *s, vmesh_service_stats *out);
 
-/* ---- the verifier's own attestation (issue 12.2, DECISIONS D30) ------------- */
+/* ---- the verifier's own attestation (issue 12.2, DECISIONS D31) ------------- */
 
 /* GET <base>/vmesh/v1/verifier-attestation?nonce=<base64url, 16..64 bytes>
  * answers VMESH_SERVICE_ATTESTATION_MT: {"nonce", "media-type", "evidence",
@@ -257,7 +257,7 @@ typedef struct vmesh_service_client {
     const vmesh_key *ear_key;    /* the verifier's EAR key: the signature is checked; NULL: not here */
     const char *issuer;          /* expected ear.verifier-id.developer; NULL: not checked */
     int64_t max_lifetime;        /* seconds; > 0: exp - iat at most this */
-    /* The verifier link (issue 12.2, DECISIONS D30). */
+    /* The verifier link (issue 12.2, DECISIONS D31). */
     const char *tls_pin;         /* "sha256//<base64 SHA-256 of the SPKI>": every https request
                                   * must meet this TLS key; NULL: none configured */
     const char *verifier_rv;     /* reference values (RV JSON / CoRIM file) for the verifier's own

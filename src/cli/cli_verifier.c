@@ -80,7 +80,7 @@ static void usage(FILE *f)
             "  --attest PLATFORM    attest the verifier's own platform to relying parties\n"
             "                       (GET /vmesh/v1/verifier-attestation?nonce=): the evidence\n"
             "                       binds their nonce, the EAR key and the TLS key (needs\n"
-            "                       --tls-cert); e.g. psa-sim, tpm2 (DECISIONS D30)\n"
+            "                       --tls-cert); e.g. psa-sim, tpm2 (DECISIONS D31)\n"
             "  --attest-opt KEY=VALUE  the attester's options, as `vmesh attest PLATFORM`\n"
             "                       takes them (repeatable), e.g. iak=FILE, measure=NAME=FILE\n"
             "  --id NAME            replica name, sent in the Vmesh-Replica response header\n"

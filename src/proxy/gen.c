@@ -354,7 +354,7 @@ vmesh_err px_gen_build(struct vmesh_proxy *p, vmesh_proxy_config *cfg, px_gen **
         ac.central_issuer = cfg->central_issuer;
         sc->tls_pin = cfg->central_tls_pin;
         if (cfg->central_verifier_rv != NULL) {
-            /* the attested EAR key must be the configured one (D30) */
+            /* the attested EAR key must be the configured one (D31) */
             sc->ear_key = ck;
             sc->verifier_rv = cfg->central_verifier_rv;
             sc->attest_recheck = cfg->central_attest_recheck;

@@ -144,7 +144,7 @@ struct vmesh_proxy_config {
      * http:// verifier link (D23); otherwise only https:// is accepted. */
     bool central_plain_http, passport_plain_http;
     /* verifier.{central,passport}.verifier-rv / tls-pin / attest-recheck
-     * (D30): the verifier's own platform is attested against these
+     * (D31): the verifier's own platform is attested against these
      * reference values before evidence goes to it; its TLS key pinned. */
     char *central_verifier_rv, *central_tls_pin, *passport_verifier_rv, *passport_tls_pin;
     int64_t central_attest_recheck, passport_attest_recheck;

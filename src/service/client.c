@@ -133,7 +133,7 @@ static vmesh_err do_request(const vmesh_service_client *c, const char *pin, cons
         curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
     curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_3);
     if (pin != NULL && pin[0] != '\0') {
-        /* The verifier's TLS key is pinned (attested or configured, D30):
+        /* The verifier's TLS key is pinned (attested or configured, D31):
          * the pin is the trust, a CA is not needed. */
         curl_easy_setopt(h, CURLOPT_PINNEDPUBLICKEY, pin);
         if (c->ca_file == NULL) {
@@ -233,7 +233,7 @@ static vmesh_err client_verify(const vmesh_service_client *c, const char *media_
                  VMESH_SERVICE_MAX_NONCE, nonce_len);
     pthread_once(&curl_once, curl_init);
     VMESH_ENSURE(curl_init_rc == CURLE_OK, VMESH_ERR_IO, "curl_global_init failed");
-    /* An attested verifier (D30): its platform is appraised before any
+    /* An attested verifier (D31): its platform is appraised before any
      * evidence goes to it, and its attested TLS key is pinned. */
     if (c->vlink != NULL)
         VMESH_GUARD(svc_client_vlink(c, pin, sizeof(pin), &attested));

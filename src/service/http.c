@@ -379,7 +379,7 @@ vmesh_err vmesh_service_start(vmesh_service *s)
     int fd = -1;
     bool passed = false;
     unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
-    /* TLS 1.3 and nothing older (D30); without TLS these options are inert. */
+    /* TLS 1.3 and nothing older (D31); without TLS these options are inert. */
     const char *prio = "NORMAL:-VERS-ALL:+VERS-TLS1.3";
     const char *cert = s->tls ? (const char *)s->tls_cert_pem.data : NULL;
     const char *key = s->tls ? (const char *)s->tls_key_pem.data : NULL;

@@ -122,7 +122,7 @@ struct vmesh_service {
     void *daemon; /* struct MHD_Daemon * */
     uint16_t port;
     _Atomic uint64_t n_requests, n_sessions, n_verifications, n_problems, n_revoked;
-    /* TLS and the verifier's own attestation (vattest.c, D30) */
+    /* TLS and the verifier's own attestation (vattest.c, D31) */
     bool tls;
     vmesh_buf tls_cert_pem, tls_key_pem; /* NUL-terminated */
     vmesh_buf ear_spki, tls_spki;        /* SPKI DER */

@@ -1,5 +1,5 @@
 /*
- * The verifier's own attestation (issue 12.2, DECISIONS D30). The verifier
+ * The verifier's own attestation (issue 12.2, DECISIONS D31). The verifier
  * answers GET VMESH_SERVICE_ATTESTATION_PATH?nonce= with evidence from its
  * own platform whose nonce binds the client's nonce, its EAR key and its
  * TLS key; a relying party appraises that evidence against reference

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The verifier link is authenticated (issue 12.2/12.3, DECISIONS D30). The
+# The verifier link is authenticated (issue 12.2/12.3, DECISIONS D31). The
 # central verifier serves https (TLS 1.3) and attests its own psa-sim
 # platform: GET /vmesh/v1/verifier-attestation?nonce= answers evidence whose
 # nonce binds the relying party's nonce, the EAR key and the TLS key. A

@@ -240,6 +240,21 @@ static void central(void **state)
     assert_true(c->passport_plain_http);
     vmesh_proxy_config_free(c);
     c = NULL;
+    /* the attested verifier link (D31) */
+    assert_int_equal(parse("verifier: { central: { url: \"https://v\", key: k, verifier-rv: v.json, attest-recheck: 1m,\n"
+                           "  tls-pin: \"sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\" } }\n",
+                           &c),
+                     VMESH_OK);
+    assert_string_equal(c->central_verifier_rv, "/etc/vmesh/v.json");
+    assert_int_equal(c->central_attest_recheck, 60);
+    assert_non_null(c->central_tls_pin);
+    vmesh_proxy_config_free(c);
+    c = NULL;
+    expect_error("verifier: { central: { url: \"https://v\", key: k, tls-pin: \"sha256//short=\" } }\n",
+                 "tls-pin \"sha256//short=\" is not sha256//<base64");
+    expect_error("verifier: { central: { url: \"https://v\", key: k, tls-pin: \"AAAA\" } }\n", "is not sha256//");
+    expect_error("verifier: { passport: { local-key: k, verifier-rv: v.json } }\n",
+                 "verifier-rv and tls-pin are about a central passport issuer");
     expect_error("verifier: { central: { url: \"http://v\", key: k, cache: 10ms } }\n",
                  "verifier.central.cache: must be at least 1s");
     expect_error("verifier: { central: { url: \"https://v\", key: k, colour: red } }\n",
