@@ -139,6 +139,11 @@ vmesh_err vmesh_coserv_sign(const uint8_t *coserv, size_t n, const vmesh_key *ke
 vmesh_err vmesh_coserv_verify_signed(const uint8_t *p, size_t n, const vmesh_key *key, const uint8_t *query,
                                      size_t query_len, int64_t now, vmesh_buf *payload,
                                      vmesh_coserv *out) VMESH_WUR;
+/* A consumer's query: profile "tag:vmesh.dev,2026:<scheme>", `artifact`,
+ * class selectors 560(class id) for each of the n class ids, collected
+ * material. Deterministic CBOR (the request path is its base64url). */
+vmesh_err vmesh_coserv_class_query(const char *scheme, vmesh_coserv_artifact artifact, const uint8_t *const *classes,
+                                   const size_t *lens, size_t n, vmesh_buf *out) VMESH_WUR;
 /* The vmesh scheme a profile "tag:vmesh.dev,2026:<scheme>" names (a
  * pointer into c->profile), NULL for any other profile. */
 const char *vmesh_coserv_profile_scheme(const vmesh_coserv *c);

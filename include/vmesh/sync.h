@@ -37,6 +37,7 @@ extern "C" {
 VMESH_API_BEGIN
 
 #define VMESH_SYNC_MAX_RVPS 64
+#define VMESH_SYNC_COSERV_PREFIX "coserv+"
 
 typedef struct vmesh_sync vmesh_sync;
 
@@ -76,6 +77,15 @@ typedef struct {
     /* Schemes this RVP may speak for: "psa", "psa+tpm2"; NULL or "" means
      * every scheme. Entries of other schemes are dropped, with a log line. */
     const char *schemes;
+    /* A CoSERV provider (draft-ietf-rats-coserv-07, docs/BUNDLES.md
+     * "CoSERV"): url is "coserv+http(s)://HOST[:PORT][/PATH]" (the base of
+     * /coserv/{query}), schemes names exactly one scheme (the profile
+     * tag:vmesh.dev,2026:<scheme>), name is required, and this lists the
+     * class ids to ask for, hex, '+'-separated (at most 16). Each poll asks
+     * for the reference values and the trust anchors of those classes;
+     * only COSE_Sign1 result sets signed by key, answering exactly the
+     * query asked and not expired are loaded. NULL for a bundle RVP. */
+    const char *coserv_classes;
 } vmesh_sync_rvp;
 
 vmesh_err vmesh_sync_new(const vmesh_sync_config *cfg, vmesh_sync **out) VMESH_WUR;

@@ -964,6 +964,45 @@ out:
     return rc;
 }
 
+vmesh_err vmesh_coserv_class_query(const char *scheme, vmesh_coserv_artifact artifact, const uint8_t *const *classes,
+                                   const size_t *lens, size_t n, vmesh_buf *out)
+{
+    vmesh_err rc = VMESH_OK;
+    char profile[VMESH_COSERV_MAX_PROFILE + 1];
+    vmesh_coserv c;
+
+    VMESH_ENSURE(scheme != NULL && out != NULL && n > 0 && n <= VMESH_COSERV_MAX_SELECTORS, VMESH_ERR_ARG,
+                 WHAT ": a class query needs a scheme and 1..%d class ids", VMESH_COSERV_MAX_SELECTORS);
+    VMESH_ENSURE(snprintf(profile, sizeof(profile), VMESH_COSERV_PROFILE_PREFIX "%s", scheme) < (int)sizeof(profile),
+                 VMESH_ERR_ARG, WHAT ": scheme name too long");
+    vmesh_buf_reset(out);
+    VMESH_GUARD(vmesh_cbor_put_map(out, 2));
+    VMESH_GUARD(vmesh_cbor_put_uint(out, 0));
+    VMESH_GUARD(vmesh_cbor_put_text(out, profile));
+    VMESH_GUARD(vmesh_cbor_put_uint(out, 1));
+    VMESH_GUARD(vmesh_cbor_put_map(out, 3));
+    VMESH_GUARD(vmesh_cbor_put_uint(out, 0));
+    VMESH_GUARD(vmesh_cbor_put_uint(out, (uint64_t)artifact));
+    VMESH_GUARD(vmesh_cbor_put_uint(out, 1));
+    VMESH_GUARD(vmesh_cbor_put_map(out, 1));
+    VMESH_GUARD(vmesh_cbor_put_uint(out, 0));
+    VMESH_GUARD(vmesh_cbor_put_array(out, n));
+    for (size_t i = 0; i < n; i++) {
+        VMESH_ENSURE(lens[i] > 0 && lens[i] <= VMESH_RV_MAX_ID, VMESH_ERR_ARG, WHAT ": class id %zu is %zu bytes", i,
+                     lens[i]);
+        VMESH_GUARD(vmesh_cbor_put_array(out, 1));
+        VMESH_GUARD(vmesh_cbor_put_map(out, 1));
+        VMESH_GUARD(vmesh_cbor_put_uint(out, 0));
+        VMESH_GUARD(vmesh_cbor_put_tag(out, 560));
+        VMESH_GUARD(vmesh_cbor_put_bstr(out, classes[i], lens[i]));
+    }
+    VMESH_GUARD(vmesh_cbor_put_uint(out, 2));
+    VMESH_GUARD(vmesh_cbor_put_uint(out, VMESH_COSERV_COLLECTED));
+    VMESH_GUARD(vmesh_coserv_decode(out->data, out->len, &c)); /* what we ask must be what we accept */
+out:
+    return rc;
+}
+
 const char *vmesh_coserv_profile_scheme(const vmesh_coserv *c)
 {
     size_t n = strlen(VMESH_COSERV_PROFILE_PREFIX);

@@ -10,6 +10,7 @@
 #include "vmesh/sync.h"
 #include "vmesh/ccpki.h"
 #include "vmesh/corim.h"
+#include "vmesh/coserv.h"
 #include "vmesh/psa.h"
 #include "vmesh/verifier.h"
 
@@ -30,6 +31,7 @@
 #define URL_LEN 512
 #define MAX_SCHEMES 16
 #define FUTURE_LEEWAY 300
+#define MAX_CLASSES 16 /* class ids one CoSERV source asks for */
 
 typedef struct {
     char name[VMESH_RVP_NAME_MAX + 1]; /* configured or pinned from the first manifest */
@@ -50,6 +52,13 @@ typedef struct {
     vmesh_rv_store *rv;                 /* cur's entries of trusted schemes, no epochs */
     vmesh_policy *policy;
     vmesh_sync_rvp_status st;           /* under vmesh_sync.lock */
+    /* A CoSERV provider (URL "coserv+http..."): two queries, reference
+     * values and trust anchors of the configured classes, and the last
+     * signed answer accepted for each (re-checked on a 304). */
+    bool coserv;
+    vmesh_buf queries[2];
+    vmesh_buf answers[2];
+    char q_etag[2][ETAG_LEN];
 } rvp_t;
 
 struct vmesh_sync {
@@ -135,8 +144,8 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
 
 /* GET url into body (reset). *status is 200 or 304 on success; anything
  * else is an error naming the URL. */
-static vmesh_err http_get(CURL *c, const char *url, const char *inm, size_t cap, int timeout, vmesh_buf *body,
-                          long *status, char etag[ETAG_LEN])
+static vmesh_err http_get_accept(CURL *c, const char *url, const char *inm, size_t cap, int timeout, vmesh_buf *body,
+                                 long *status, char etag[ETAG_LEN], const char *accept)
 {
     vmesh_err rc = VMESH_OK;
     struct curl_slist *hdr = NULL;
@@ -151,6 +160,11 @@ static vmesh_err http_get(CURL *c, const char *url, const char *inm, size_t cap,
         snprintf(line, sizeof(line), "If-None-Match: %s", inm);
         hdr = curl_slist_append(NULL, line);
         VMESH_ENSURE(hdr != NULL, VMESH_ERR_NOMEM, "out of memory");
+    }
+    if (accept != NULL) {
+        struct curl_slist *h2 = curl_slist_append(hdr, accept);
+        VMESH_ENSURE(h2 != NULL, VMESH_ERR_NOMEM, "out of memory");
+        hdr = h2;
     }
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
@@ -179,6 +193,12 @@ static vmesh_err http_get(CURL *c, const char *url, const char *inm, size_t cap,
 out:
     curl_slist_free_all(hdr);
     return rc;
+}
+
+static vmesh_err http_get(CURL *c, const char *url, const char *inm, size_t cap, int timeout, vmesh_buf *body,
+                          long *status, char etag[ETAG_LEN])
+{
+    return http_get_accept(c, url, inm, cap, timeout, body, status, etag, NULL);
 }
 
 /* ---- setup ------------------------------------------------------------------ */
@@ -237,6 +257,10 @@ static void rvp_free(rvp_t *r)
     vmesh_rvp_manifest_free(&r->cur);
     vmesh_rv_store_free(r->rv);
     vmesh_policy_free(r->policy);
+    for (size_t i = 0; i < 2; i++) {
+        vmesh_buf_free(&r->queries[i]);
+        vmesh_buf_free(&r->answers[i]);
+    }
     free(r);
 }
 
@@ -299,10 +323,50 @@ static bool trusted_for(const rvp_t *r, const char *scheme)
     return false;
 }
 
+/* A CoSERV source: one scheme, 1..MAX_CLASSES class ids (hex, '+'-separated);
+ * its two queries (reference values, trust anchors) are built once. */
+static vmesh_err coserv_queries(rvp_t *r, const vmesh_sync_rvp *cfg)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_buf ids[MAX_CLASSES];
+    const uint8_t *p[MAX_CLASSES];
+    size_t lens[MAX_CLASSES], n = 0;
+    const char *c = cfg->coserv_classes;
+
+    memset(ids, 0, sizeof(ids));
+    VMESH_ENSURE(cfg->name != NULL, VMESH_ERR_ARG, "CoSERV provider %s needs a name (NAME,URL,...)", cfg->url);
+    VMESH_ENSURE(r->nschemes == 1, VMESH_ERR_ARG,
+                 "CoSERV provider %s: name exactly one scheme (its profile is tag:vmesh.dev,2026:<scheme>)", cfg->url);
+    while (*c != '\0') {
+        size_t len = strcspn(c, "+");
+        VMESH_ENSURE(n < MAX_CLASSES, VMESH_ERR_ARG, "CoSERV provider %s: at most %d class ids", cfg->url,
+                     MAX_CLASSES);
+        rc = vmesh_hex_decode(c, len, &ids[n]);
+        if (rc != VMESH_OK || ids[n].len == 0 || ids[n].len > VMESH_RV_MAX_ID) {
+            rc = vmesh_err_set(VMESH_ERR_ARG, "CoSERV provider %s: class id \"%.*s\" is not 1..%d bytes of hex",
+                               cfg->url, (int)len, c, VMESH_RV_MAX_ID);
+            goto out;
+        }
+        p[n] = ids[n].data;
+        lens[n] = ids[n].len;
+        n++;
+        c += len + (c[len] == '+');
+    }
+    VMESH_ENSURE(n > 0, VMESH_ERR_ARG, "CoSERV provider %s: no class id", cfg->url);
+    VMESH_GUARD(vmesh_coserv_class_query(r->schemes[0], VMESH_COSERV_REFERENCE_VALUES, p, lens, n, &r->queries[0]));
+    VMESH_GUARD(vmesh_coserv_class_query(r->schemes[0], VMESH_COSERV_TRUST_ANCHORS, p, lens, n, &r->queries[1]));
+out:
+    for (size_t i = 0; i < MAX_CLASSES; i++)
+        vmesh_buf_free(&ids[i]);
+    return rc;
+}
+
 vmesh_err vmesh_sync_add_rvp(vmesh_sync *s, const vmesh_sync_rvp *cfg)
 {
     vmesh_err rc = VMESH_OK;
     rvp_t *r = NULL;
+    const char *url;
+    bool coserv;
     uint8_t th[32];
     size_t ul;
     vmesh_buf hex = {0};
@@ -310,15 +374,22 @@ vmesh_err vmesh_sync_add_rvp(vmesh_sync *s, const vmesh_sync_rvp *cfg)
     VMESH_ENSURE(!s->running, VMESH_ERR_STATE, "add RVPs before vmesh_sync_start");
     VMESH_ENSURE(s->n < VMESH_SYNC_MAX_RVPS, VMESH_ERR_TOO_LARGE, "at most %d RVPs", VMESH_SYNC_MAX_RVPS);
     VMESH_ENSURE(cfg->url != NULL && cfg->key != NULL, VMESH_ERR_ARG, "an RVP needs a URL and a key");
-    VMESH_ENSURE(strncmp(cfg->url, "http://", 7) == 0 || strncmp(cfg->url, "https://", 8) == 0, VMESH_ERR_ARG,
-                 "RVP URL \"%s\" must start with http:// or https://", cfg->url);
-    ul = strlen(cfg->url);
-    while (ul > 0 && cfg->url[ul - 1] == '/')
+    coserv = strncmp(cfg->url, VMESH_SYNC_COSERV_PREFIX, strlen(VMESH_SYNC_COSERV_PREFIX)) == 0;
+    url = coserv ? cfg->url + strlen(VMESH_SYNC_COSERV_PREFIX) : cfg->url;
+    VMESH_ENSURE(strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0, VMESH_ERR_ARG,
+                 "RVP URL \"%s\" must start with http://, https:// or coserv+http(s)://", cfg->url);
+    ul = strlen(url);
+    while (ul > 0 && url[ul - 1] == '/')
         ul--;
     VMESH_ENSURE(ul < URL_LEN - 80, VMESH_ERR_ARG, "RVP URL longer than %d bytes", URL_LEN - 80);
+    VMESH_ENSURE(coserv == (cfg->coserv_classes != NULL), VMESH_ERR_ARG,
+                 coserv ? "CoSERV provider %s: name the class ids to ask for (hex, '+'-separated)"
+                        : "RVP %s: class ids are for CoSERV providers (URL coserv+http://...)",
+                 cfg->url);
     r = calloc(1, sizeof(*r));
     VMESH_ENSURE(r != NULL, VMESH_ERR_NOMEM, "out of memory");
-    memcpy(r->url, cfg->url, ul);
+    memcpy(r->url, url, ul);
+    r->coserv = coserv;
     if (cfg->name != NULL) {
         size_t nl = strlen(cfg->name);
         VMESH_ENSURE(nl > 0 && nl <= VMESH_RVP_NAME_MAX, VMESH_ERR_ARG, "RVP name must be 1..%d characters",
@@ -328,6 +399,8 @@ vmesh_err vmesh_sync_add_rvp(vmesh_sync *s, const vmesh_sync_rvp *cfg)
     }
     r->key = vmesh_crypto_key_ref(cfg->key);
     VMESH_GUARD(parse_schemes(r, cfg->schemes));
+    if (coserv)
+        VMESH_GUARD(coserv_queries(r, cfg));
     VMESH_GUARD(vmesh_crypto_key_thumbprint(r->key, th));
     VMESH_GUARD(vmesh_hex_encode(th, 32, &hex));
     memcpy(r->thumb, hex.data, 64);
@@ -372,6 +445,33 @@ vmesh_err vmesh_sync_add_rvp_spec(vmesh_sync *s, const char *spec)
         if (*p == ',')
             r.schemes = p + 1;
         *p = '\0';
+    }
+    if (jwk == NULL && strstr(copy, "," VMESH_SYNC_COSERV_PREFIX) != NULL) {
+        /* NAME,coserv+URL,KEY,SCHEME,CLASS[+CLASS...] */
+        char *g[5] = {0};
+        size_t ng = 0;
+        for (p = copy; ng < 5;) {
+            char *comma = strchr(p, ',');
+            g[ng++] = p;
+            if (comma == NULL)
+                break;
+            *comma = '\0';
+            p = comma + 1;
+        }
+        VMESH_ENSURE(ng == 5 && strchr(g[4], ',') == NULL, VMESH_ERR_ARG,
+                     "CoSERV provider \"%s\": expected NAME,coserv+URL,KEY,SCHEME,CLASSHEX[+CLASSHEX...]", spec);
+        r.name = g[0];
+        r.url = g[1];
+        r.schemes = g[3];
+        r.coserv_classes = g[4];
+        rc = vmesh_crypto_key_load(g[2], &key);
+        if (rc != VMESH_OK) {
+            vmesh_err_wrap(rc, "CoSERV provider \"%s\": reading its key", spec);
+            goto out;
+        }
+        r.key = key;
+        VMESH_GUARD(vmesh_sync_add_rvp(s, &r));
+        goto out;
     }
     for (p = copy; nf < 4;) {
         char *comma = strchr(p, ',');
@@ -821,6 +921,129 @@ static void keeping(const rvp_t *r, char *out, size_t n)
         snprintf(out, n, "; no epoch accepted yet");
 }
 
+/* One poll of a CoSERV provider: both queries, each answer verified
+ * (signed by the provider key, answering exactly the query, not expired)
+ * and loaded; all or nothing, the last good content kept otherwise. A 304
+ * re-checks the answer kept for that query (its expiry too). */
+static vmesh_err poll_coserv(vmesh_sync *s, rvp_t *r, int64_t now, bool *changed)
+{
+    static const char *what[2] = {"reference values", "trust anchors"};
+    vmesh_err rc = VMESH_OK;
+    vmesh_buf body[2] = {{0}}, b64 = {0}, payload = {0};
+    vmesh_rv_store *rv = NULL;
+    char url[URL_LEN + 8192], etag[2][ETAG_LEN], keep[64], accept[256];
+    bool fresh = false;
+    int64_t exp = INT64_MAX;
+    size_t loaded = 0;
+
+    count(s, &r->st.polls);
+    keeping(r, keep, sizeof(keep));
+    snprintf(accept, sizeof(accept), "Accept: " VMESH_COSERV_COSE_MEDIA_TYPE "; profile=\"" VMESH_COSERV_PROFILE_PREFIX
+             "%s\"", r->schemes[0]);
+    VMESH_GUARD(vmesh_rv_store_new(&rv));
+    for (size_t i = 0; i < 2; i++) {
+        vmesh_coserv c;
+        long status;
+        const vmesh_buf *ans;
+
+        VMESH_GUARD(vmesh_b64url_encode(r->queries[i].data, r->queries[i].len, &b64));
+        VMESH_ENSURE(b64.len < 8000, VMESH_ERR_TOO_LARGE, "CoSERV query too long for a request path");
+        snprintf(url, sizeof(url), "%s/coserv/%.*s", r->url, (int)b64.len, (const char *)b64.data);
+        vmesh_buf_reset(&b64);
+        vmesh_buf_init(&body[i], VMESH_COSERV_MAX + 4096);
+        rc = http_get_accept(r->curl, url, r->answers[i].len > 0 ? r->q_etag[i] : NULL, VMESH_COSERV_MAX + 4096,
+                             s->timeout, &body[i], &status, etag[i], accept);
+        if (rc != VMESH_OK) {
+            char msg[768];
+            bool again;
+            snprintf(msg, sizeof(msg), "CoSERV %s query: %s", what[i], vmesh_err_detail());
+            pthread_mutex_lock(&s->lock);
+            again = r->st.consecutive_failures > 0 &&
+                    strncmp(r->st.last_error, msg, sizeof(r->st.last_error) - 1) == 0;
+            pthread_mutex_unlock(&s->lock);
+            vmesh_log(again ? VMESH_LOG_DEBUG : VMESH_LOG_WARN, "rvp %s: unreachable or failing: %s%s", rname(r),
+                      msg, keep);
+            count(s, &r->st.failures);
+            polled(s, r, msg);
+            rc = vmesh_err_set(rc, "rvp %s: %s%s", rname(r), msg, keep);
+            goto out;
+        }
+        if (status == 304) {
+            count(s, &r->st.not_modified);
+            ans = &r->answers[i];
+        } else {
+            fresh = true;
+            ans = &body[i];
+        }
+        rc = vmesh_coserv_verify_signed(ans->data, ans->len, r->key, r->queries[i].data, r->queries[i].len, now,
+                                        &payload, &c);
+        if (rc == VMESH_OK)
+            rc = vmesh_coserv_load_results(&c, rv, r->schemes[0], now);
+        if (rc == VMESH_ERR_NOT_FOUND) {
+            vmesh_log(VMESH_LOG_DEBUG, "rvp %s: the provider holds no %s for the classes asked", rname(r), what[i]);
+            rc = VMESH_OK;
+            if (status == 304)
+                continue;
+        } else if (rc != VMESH_OK) {
+            char msg[768];
+            snprintf(msg, sizeof(msg), "%s", vmesh_err_detail());
+            rc = refuse(s, r, rc, "CoSERV %s result set refused: %s%s", what[i], msg, keep);
+            goto out;
+        } else {
+            loaded++;
+            if (c.expiry < exp)
+                exp = c.expiry;
+        }
+        if (status == 304) {
+            vmesh_buf_reset(&body[i]);
+            VMESH_GUARD(vmesh_buf_append(&body[i], r->answers[i].data, r->answers[i].len));
+            snprintf(etag[i], ETAG_LEN, "%s", r->q_etag[i]);
+        }
+    }
+    if (loaded == 0) {
+        rc = refuse(s, r, VMESH_ERR_NOT_FOUND,
+                    "the CoSERV provider holds neither reference values nor trust anchors for the classes asked%s",
+                    keep);
+        goto out;
+    }
+    if (!fresh && r->loaded && exp == r->cur.expires_at) {
+        polled(s, r, NULL);
+        goto out;
+    }
+    for (size_t i = 0; i < 2; i++) {
+        vmesh_buf t = r->answers[i];
+        r->answers[i] = body[i];
+        body[i] = t;
+        snprintf(r->q_etag[i], ETAG_LEN, "%s", etag[i]);
+    }
+    {
+        uint64_t epoch = r->have ? r->cur.epoch + 1 : 1;
+        vmesh_rvp_manifest_free(&r->cur);
+        memset(&r->cur, 0, sizeof(r->cur));
+        memcpy(r->cur.rvp, r->name, sizeof(r->cur.rvp));
+        r->cur.epoch = epoch; /* snapshots accepted from this provider, counted from 1 per process */
+        r->cur.issued_at = now;
+        r->cur.expires_at = exp;
+    }
+    r->have = true;
+    vmesh_rv_store_free(r->rv);
+    r->rv = rv;
+    rv = NULL;
+    r->loaded = true;
+    vmesh_log(VMESH_LOG_INFO, "rvp %s: CoSERV result sets accepted (snapshot %llu, %zu entries, expire %lld)",
+              rname(r), (unsigned long long)r->cur.epoch, vmesh_rv_store_size(r->rv), (long long)exp);
+    count(s, &r->st.updates);
+    polled(s, r, NULL);
+    *changed = true;
+out:
+    vmesh_rv_store_free(rv);
+    vmesh_buf_free(&body[0]);
+    vmesh_buf_free(&body[1]);
+    vmesh_buf_free(&b64);
+    vmesh_buf_free(&payload);
+    return rc;
+}
+
 /* One poll of one RVP. *changed is set when its content changed. */
 static vmesh_err poll_rvp(vmesh_sync *s, rvp_t *r, int64_t now, bool *changed)
 {
@@ -993,6 +1216,10 @@ static void load_rvp(vmesh_sync *s, rvp_t *r)
     vmesh_rv_store *rv = NULL;
     vmesh_policy *pol = NULL;
 
+    if (r->coserv) {
+        vmesh_log(VMESH_LOG_INFO, "rvp %s: CoSERV provider: nothing persisted, asked at the first poll", rname(r));
+        return;
+    }
     if (manifest_path(s, r, path) != VMESH_OK)
         return;
     if (access(path, F_OK) != 0) {
@@ -1067,7 +1294,7 @@ vmesh_err vmesh_sync_poll_once(vmesh_sync *s)
     now = vmesh_time_now();
     for (size_t i = 0; i < s->n; i++) {
         bool c = false;
-        one = poll_rvp(s, s->rvps[i], now, &c);
+        one = s->rvps[i]->coserv ? poll_coserv(s, s->rvps[i], now, &c) : poll_rvp(s, s->rvps[i], now, &c);
         changed |= c;
         if (one != VMESH_OK) {
             rc = one;

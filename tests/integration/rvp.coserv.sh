@@ -146,7 +146,121 @@ cp -r www www-good
 "$VMESH" rvp publish --key other.pem --in in --out www-other >/dev/null || fail "publish with the other key"
 cp www-other/manifest.jws www/manifest.jws
 problem 503 "No bundle" "manifest not signed by the CoSERV key: nothing answered" -H "$ACCEPT" "$U/coserv/$(cat rvclass.q)"
-rm -rf www && mv www-good www
+cp www-good/manifest.jws www/manifest.jws
+
+# ---- a verifier syncs from the provider (vmesh appraise --rvp, the sync
+# client a verifier runs) and admits a matching peer
+"$VMESH" keygen --type ec-p384 -o verifier.pem --pub verifier.pub >/dev/null
+ZERO=$(head -c 32 /dev/zero | base64 -w0)
+claims() { # impl-id (base64)
+cat <<JSON
+{ "eat-profile": "tag:psacertified.org,2023:psa#tfm", "psa-client-id": 1,
+  "psa-security-lifecycle": 12288, "psa-implementation-id": "$1",
+  "psa-boot-seed": "$ZERO", "psa-nonce": "$ZERO",
+  "psa-software-components": [
+    { "measurement-type": "BL", "measurement-value": "$ZERO", "signer-id": "$ZERO" } ] }
+JSON
+}
+claims "$IMPL" >claims.json
+claims "$(printf 'vmesh-test-implementation-id-999' | base64 -w0)" >claims-other.json
+NONCE=$(openssl rand -hex 32)
+attest() { "$VMESH" attest psa --iak "$1" --claims "$2" --measure BL=firmware --measure workload="$3" --nonce "$NONCE" -o "$4"; }
+attest iak.pem claims.json workload good.cose || fail "attest"
+printf 'workload v2 (not published)\n' >workload2
+attest iak.pem claims.json workload2 unknown-workload.cose
+attest iak.pem claims-other.json workload other-class.cose
+CLASSHEX=$(hexof "$IMPL_TEXT")
+SPEC="acme,coserv+$U,rvp.pub,psa,$CLASSHEX"
+appraise() { # state spec evidence
+    "$VMESH" appraise --rvp "$2" --state "$1" --evidence "$3" --nonce "$NONCE" --key verifier.pem -o "$1.ear"
+}
+expect_exit 0 "verifier synced from CoSERV (signed RVs + IAK) admits the matching peer" -- appraise s1 "$SPEC" good.cose
+"$VMESH" ear verify --key verifier.pub s1.ear >/dev/null && ok "its EAR verifies (affirming)" || fail "EAR"
+expect_exit 2 "a peer whose workload the provider does not hold is not admitted" -- appraise s2 "$SPEC" unknown-workload.cose
+expect_stderr "workload"
+expect_exit 2 "a peer of a class the provider does not hold is not admitted" -- appraise s3 "$SPEC" other-class.cose
+expect_exit 1 "provider key configured wrong: the signed result sets are refused" -- \
+    appraise s4 "acme,coserv+$U,other.pub,psa,$CLASSHEX" good.cose
+expect_stderr "does not verify with the provider key"
+expect_exit 1 "a class the provider holds nothing for: refused by name" -- \
+    appraise s5 "acme,coserv+$U,rvp.pub,psa,$(hexof nothing-here)" good.cose
+expect_stderr "holds neither reference values nor trust anchors"
+expect_exit 1 "a CoSERV source without class ids is a configuration error" -- appraise s6 "acme,coserv+$U,rvp.pub,psa" good.cose
+expect_stderr "coserv\+URL,KEY,SCHEME,CLASSHEX"
+
+# provider restart: the same port, the verifier gets answers again
+kill "$SERVER"; wait "$SERVER" 2>/dev/null
+expect_exit 1 "provider down: nothing to appraise with (no snapshot yet)" -- appraise s7 "$SPEC" good.cose
+start_serve "$PORT"
+expect_exit 0 "provider restarted: admitted again" -- appraise s7 "$SPEC" good.cose
+
+# ---- hostile providers: a fake server answers every query with FILE
+cat >fake.py <<'PY'
+import http.server, sys
+body = open(sys.argv[1], "rb").read()
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "application/coserv+cose")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+PY
+fake() { # file -> FAKE_U
+    python3 fake.py "$1" >fake.port &
+    FAKE=$!
+    cleanup_hooks+=("kill $FAKE 2>/dev/null")
+    for _ in $(seq 50); do [ -s fake.port ] && break; sleep 0.1; done
+    FAKE_U="http://127.0.0.1:$(cat fake.port)"
+}
+stop_fake() { kill "$FAKE" 2>/dev/null; wait "$FAKE" 2>/dev/null; rm -f fake.port; }
+# the real answer to the consumer's own reference-value query, then altered
+RVQ=$(python3 - "$CLASSHEX" <<'PY'
+import sys
+cls = bytes.fromhex(sys.argv[1]); prof = b"tag:vmesh.dev,2026:psa"
+q = b"\xa2\x00" + bytes([0x60 + len(prof)]) + prof + b"\x01\xa3\x00\x02\x01\xa1\x00\x81\x81\xa1\x00\xd9\x02\x30\x58" + bytes([len(cls)]) + cls + b"\x02\x00"
+print(q.hex())
+PY
+)
+curl -s -o real.bin -H "$ACCEPT" "$U/coserv/$(echo "$RVQ" | b64u)"
+[ "$(head -c1 real.bin | xxd -p)" = d2 ] && ok "fetched the signed answer to the consumer's query" || fail "real answer"
+cp real.bin tampered.bin
+printf 'X' | dd of=tampered.bin bs=1 seek=$(( $(stat -c %s real.bin) - 80 )) conv=notrunc 2>/dev/null
+fake tampered.bin
+expect_exit 1 "a tampered result set is refused" -- appraise s8 "acme,coserv+$FAKE_U,rvp.pub,psa,$CLASSHEX" good.cose
+expect_stderr "result set refused: .*does not verify"
+stop_fake
+echo "$RVQ" | xxd -r -p >unsigned.bin
+fake unsigned.bin
+expect_exit 1 "an unsigned result set is refused" -- appraise s9 "acme,coserv+$FAKE_U,rvp.pub,psa,$CLASSHEX" good.cose
+expect_stderr "unsigned result set"
+stop_fake
+fake taclass.bin
+expect_exit 1 "a signed answer to another query (replayed) is refused" -- \
+    appraise s10 "acme,coserv+$FAKE_U,rvp.pub,psa,$CLASSHEX" good.cose
+expect_stderr "another query"
+stop_fake
+# an expired, validly signed answer: a bundle valid for 2 s, answered, then replayed after it expired
+kill "$SERVER"; wait "$SERVER" 2>/dev/null
+"$VMESH" rvp publish --key rvp.pem --in in --out www --validity 8 >/dev/null
+start_serve
+curl -s -o short.bin -H "$ACCEPT" "$U/coserv/$(echo "$RVQ" | b64u)"
+[ "$(head -c1 short.bin | xxd -p)" = d2 ] && ok "an answer from a bundle valid for 8 s" || fail "short-lived answer: $(strings short.bin | head -2)"
+# wait (no fixed sleep) until the provider itself says the bundle expired
+for _ in $(seq 100); do
+    [ "$(code -H "$ACCEPT" "$U/coserv/$(echo "$RVQ" | b64u)")" = 503 ] && break
+    sleep 0.2
+done
+fake short.bin
+expect_exit 1 "an expired result set is refused" -- appraise s11 "acme,coserv+$FAKE_U,rvp.pub,psa,$CLASSHEX" good.cose
+expect_stderr "expired"
+stop_fake
+problem 503 "Bundle expired" "the provider does not answer from an expired bundle" -H "$ACCEPT" "$U/coserv/$(echo "$RVQ" | b64u)"
 kill "$SERVER"; wait "$SERVER" 2>/dev/null
 
 expect_exit 1 "serve refuses a public --coserv-key" -- "$VMESH" rvp serve --root www --listen 127.0.0.1:0 --coserv-key rvp.pub
