@@ -251,7 +251,16 @@ vmesh_err vmesh_service_attestation_parse(const uint8_t *p, size_t n, vmesh_serv
 
 typedef struct vmesh_service_client {
     const char *url;             /* service base URL, e.g. "http://verifier:8080" */
-    long timeout_ms;             /* whole exchange; 0: 10000 */
+    /* Further replicas of the same verifier (same EAR key), tried in turn
+     * when one cannot be reached, times out or answers 429 or 5xx; never
+     * after an answer that fails a check (that one fails closed). */
+    const char *const *replicas;
+    size_t n_replicas;
+    /* Kept by the client (zero it once, then leave it): the replica that
+     * answered last (0: url, i: replicas[i - 1]), where the next exchange
+     * starts. Read and written atomically. */
+    size_t last_good;
+    long timeout_ms;             /* whole exchange, failovers included; 0: 10000 */
     const char *ca_file;         /* https trust anchors; NULL: the system's */
     /* The answer's checks (DESIGN §9, vmesh_ear_check_answer): */
     const vmesh_key *ear_key;    /* the verifier's EAR key: the signature is checked; NULL: not here */
@@ -280,6 +289,11 @@ void vmesh_service_client_attest_free(vmesh_service_client *c); /* NULL-safe; ke
  * be NULL) gets a reference to the attested EAR key. Errors name the
  * reason: not affirming under the RVs, nonce not ours, binding, EAR key. */
 vmesh_err vmesh_service_client_attest(const vmesh_service_client *c, vmesh_key **ear_key) VMESH_WUR;
+/* Connections to verifiers are kept alive and reused by every client of
+ * the process (one connection cache, safe across threads), so a handshake
+ * does not pay a TCP (and TLS) connect per request. A replica is tried
+ * with the remaining time divided among the replicas not tried yet, so a
+ * silent one cannot use up the whole timeout. */
 
 /* One challenge-response verification: newSession?nonce=<nonce> → POST the
  * evidence (with Vmesh-AK when akpub is given) → the EAR JWT from "result"

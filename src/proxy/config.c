@@ -314,6 +314,7 @@ typedef enum {
     K_SIZE,    /* size_t: a number lo..hi */
     K_BYTES,   /* size_t: a size in bytes lo..hi */
     K_PATHS,   /* char **: a list of file names at off, its length in the size_t at offset lo */
+    K_STRS,    /* char **: a list of strings, as K_PATHS */
     K_FN,      /* fn reads it (and owns no string at off) */
     K_FN_STR,  /* fn reads it into the char * at off */
     K_SECTION, /* a mapping read with `sub` into the same struct, then checked with `done` */
@@ -430,7 +431,8 @@ static vmesh_err read_key(pctx *x, const keydef *d, yaml_node_t *kn, yaml_node_t
         *(size_t *)f = (size_t)u;
         break;
     case K_PATHS:
-        return get_str_list(x, v, path, true, f, (size_t *)((char *)base + d->lo));
+    case K_STRS:
+        return get_str_list(x, v, path, d->kind == K_PATHS, f, (size_t *)((char *)base + d->lo));
     case K_FN:
     case K_FN_STR:
         return d->fn(x, d->name, kn, v, path, base);
@@ -490,6 +492,7 @@ static void free_keys(const keydef *keys, void *base)
             *f = NULL;
             break;
         case K_PATHS:
+        case K_STRS:
             for (size_t i = 0; *f && i < *(size_t *)((char *)base + d->lo); i++)
                 free(((char **)*f)[i]);
             free(*f);
@@ -838,6 +841,7 @@ static vmesh_err passport_done(pctx *x, yaml_node_t *v, const char *path, void *
 
 static const keydef central_keys[] = {
     STR("url", K_STR, vmesh_proxy_config, central_url),
+    NUM("replicas", K_STRS, vmesh_proxy_config, central_replicas, FIELD(vmesh_proxy_config, n_central_replicas), 0),
     STR("key", K_PATH, vmesh_proxy_config, central_key),
     STR("issuer", K_STR, vmesh_proxy_config, central_issuer),
     FN("insecure-plain-http", plain_http_fn),
@@ -849,12 +853,20 @@ static const keydef central_keys[] = {
 static vmesh_err central_done(pctx *x, yaml_node_t *v, const char *path, void *base)
 {
     const vmesh_proxy_config *c = base;
+    vmesh_err rc = VMESH_OK;
 
     if (c->central_url == NULL || c->central_key == NULL)
         return perr(x, v, path, "needs url and key (the central verifier's EAR public key)");
     if (tls_pin_check(x, v, path, c->central_tls_pin) != VMESH_OK)
         return VMESH_ERR_PARSE;
+    if (c->n_central_replicas > 0 && c->central_verifier_rv != NULL)
+        return perr(x, v, path, "replicas cannot be combined with verifier-rv: the attested verifier link "
+                                "attests and pins the one url (use one url, or replicas without verifier-rv)");
+    for (size_t i = 0; i < c->n_central_replicas; i++)
+        VMESH_GUARD(verifier_url_check(x, v, path, c->central_replicas[i], c->central_plain_http));
     return verifier_url_check(x, v, path, c->central_url, c->central_plain_http);
+out:
+    return rc;
 }
 
 static const keydef verifier_keys[] = {

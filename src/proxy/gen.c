@@ -340,6 +340,8 @@ vmesh_err px_gen_build(struct vmesh_proxy *p, vmesh_proxy_config *cfg, px_gen **
         vmesh_service_client *sc = calloc(1, sizeof(*sc));
         VMESH_ENSURE(sc != NULL, VMESH_ERR_NOMEM, "out of memory");
         sc->url = cfg->central_url;
+        sc->replicas = (const char *const *)cfg->central_replicas;
+        sc->n_replicas = cfg->n_central_replicas;
         sc->timeout_ms = cfg->handshake_timeout_ms;
         g->central_rp = sc;
         rc = vmesh_crypto_key_load(cfg->central_key, &ck);

@@ -138,6 +138,8 @@ struct vmesh_proxy_config {
     size_t ntv;
     char *passport_local_key, *passport_central;
     char *central_url, *central_key; /* verifier.central: background-check at a central verifier */
+    char **central_replicas;         /* verifier.central.replicas: tried after url (same EAR key) */
+    size_t n_central_replicas;
     int64_t central_cache;           /* seconds, 0 default */
     char *central_issuer;            /* expected ear.verifier-id.developer; NULL: not checked */
     /* verifier.{central,passport}.insecure-plain-http: the loud opt-in to an

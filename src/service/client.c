@@ -22,10 +22,57 @@
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc;
+/* One connection cache for the process: a handshake's requests reuse the
+ * keep-alive connections of earlier ones, whichever thread made them. */
+static CURLSH *curl_share;
+static pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
+
+static void share_lock(CURL *h, curl_lock_data d, curl_lock_access a, void *ud)
+{
+    (void)h, (void)a, (void)ud;
+    pthread_mutex_lock(&share_locks[(unsigned)d < CURL_LOCK_DATA_LAST ? d : 0]);
+}
+
+static void share_unlock(CURL *h, curl_lock_data d, void *ud)
+{
+    (void)h, (void)ud;
+    pthread_mutex_unlock(&share_locks[(unsigned)d < CURL_LOCK_DATA_LAST ? d : 0]);
+}
 
 static void curl_init(void)
 {
     curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (curl_init_rc != CURLE_OK)
+        return;
+    for (size_t i = 0; i < CURL_LOCK_DATA_LAST; i++)
+        pthread_mutex_init(&share_locks[i], NULL);
+    curl_share = curl_share_init();
+    if (curl_share == NULL || curl_share_setopt(curl_share, CURLSHOPT_LOCKFUNC, share_lock) != CURLSHE_OK ||
+        curl_share_setopt(curl_share, CURLSHOPT_UNLOCKFUNC, share_unlock) != CURLSHE_OK ||
+        curl_share_setopt(curl_share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK ||
+        curl_share_setopt(curl_share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK) {
+        /* without it every request connects anew: slower, still correct */
+        if (curl_share != NULL)
+            curl_share_cleanup(curl_share);
+        curl_share = NULL;
+    }
+}
+
+/* One try of an exchange at one replica: its base URL, the time it may
+ * take, and whether a failure may be retried at the next replica. */
+typedef struct {
+    const char *url;
+    const char *pin;          /* TLS key pin for the requests (D31); NULL or "": none */
+    const vmesh_key *attested; /* the attested verifier's EAR key (D31); NULL: none */
+    int64_t deadline_ns;
+    bool retry;
+} attempt;
+
+static long attempt_ms(const attempt *t)
+{
+    int64_t left = (t->deadline_ns - (int64_t)vmesh_time_mono_ns()) / 1000000;
+
+    return left < 1 ? 1 : (long)left;
 }
 
 typedef struct {
@@ -108,7 +155,7 @@ static void problem_detail(const reply *r, char *out, size_t n)
     json_decref(j);
 }
 
-static vmesh_err do_request(const vmesh_service_client *c, const char *pin, const char *method, const char *url,
+static vmesh_err do_request(const vmesh_service_client *c, attempt *t, const char *method, const char *url,
                             struct curl_slist *hdrs, const uint8_t *body, size_t body_len, long *status, reply *r)
 {
     vmesh_err rc = VMESH_OK;
@@ -123,7 +170,9 @@ static vmesh_err do_request(const vmesh_service_client *c, const char *pin, cons
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms > 0 ? c->timeout_ms : 10000L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, attempt_ms(t));
+    if (curl_share != NULL)
+        curl_easy_setopt(h, CURLOPT_SHARE, curl_share);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
@@ -132,10 +181,10 @@ static vmesh_err do_request(const vmesh_service_client *c, const char *pin, cons
     if (c->ca_file != NULL)
         curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
     curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_3);
-    if (pin != NULL && pin[0] != '\0') {
+    if (t->pin != NULL && t->pin[0] != '\0') {
         /* The verifier's TLS key is pinned (attested or configured, D31):
          * the pin is the trust, a CA is not needed. */
-        curl_easy_setopt(h, CURLOPT_PINNEDPUBLICKEY, pin);
+        curl_easy_setopt(h, CURLOPT_PINNEDPUBLICKEY, t->pin);
         if (c->ca_file == NULL) {
             curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
             curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -148,9 +197,11 @@ static vmesh_err do_request(const vmesh_service_client *c, const char *pin, cons
     }
     cc = curl_easy_perform(h);
     VMESH_ENSURE(!r->overflow, VMESH_ERR_TOO_LARGE, "%s %s: reply larger than %zu bytes", method, url, REPLY_MAX);
+    t->retry = cc != CURLE_OK; /* not reached, not answered in time: another replica may */
     VMESH_ENSURE(cc == CURLE_OK, cc == CURLE_OPERATION_TIMEDOUT ? VMESH_ERR_TIMEOUT : VMESH_ERR_IO, "%s %s: %s",
                  method, url, errbuf[0] ? errbuf : curl_easy_strerror(cc));
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+    t->retry = *status == 429 || *status >= 500;
 out:
     curl_easy_cleanup(h);
     return rc;
@@ -164,9 +215,9 @@ static bool is_session_json(const reply *r)
 }
 
 /* The EAR answers this request (DESIGN §9). */
-static vmesh_err check_answer(const vmesh_service_client *c, const vmesh_key *attested, const char *media_type,
-                              const uint8_t *nonce, size_t nonce_len, const uint8_t *akpub, size_t akpub_len,
-                              const vmesh_buf *jwt)
+static vmesh_err check_answer(const vmesh_service_client *c, const vmesh_key *attested, const char *url,
+                              const char *media_type, const uint8_t *nonce, size_t nonce_len, const uint8_t *akpub,
+                              size_t akpub_len, const vmesh_buf *jwt)
 {
     const vmesh_key *ear_key = c->ear_key != NULL ? c->ear_key : attested;
     vmesh_err rc = VMESH_OK;
@@ -179,7 +230,7 @@ static vmesh_err check_answer(const vmesh_service_client *c, const vmesh_key *at
     if (ear_key != NULL) {
         rc = vmesh_ear_verify((const char *)jwt->data, jwt->len, ear_key, vmesh_time_now(), &ear);
         if (rc != VMESH_OK) {
-            vmesh_err_wrap(rc, "central verifier %s: its EAR", c->url);
+            vmesh_err_wrap(rc, "central verifier %s: its EAR", url);
             goto out;
         }
     } else {
@@ -201,7 +252,7 @@ static vmesh_err check_answer(const vmesh_service_client *c, const vmesh_key *at
     a = vmesh_ear_check_answer(ear, &q, NULL);
     if (a != VMESH_EAR_ANSWER_OK) {
         rc = vmesh_err_wrap(VMESH_ERR_MISMATCH, "central verifier %s: the answer is not to this request (%s)",
-                            c->url, vmesh_ear_answer_name(a));
+                            url, vmesh_ear_answer_name(a));
         goto out;
     }
 out:
@@ -209,9 +260,10 @@ out:
     return rc;
 }
 
-static vmesh_err client_verify(const vmesh_service_client *c, const char *media_type, const uint8_t *evidence,
-                               size_t evidence_len, const uint8_t *nonce, size_t nonce_len, const uint8_t *akpub,
-                               size_t akpub_len, bool check, vmesh_buf *ear_jwt)
+static vmesh_err client_verify_at(const vmesh_service_client *c, attempt *t, const char *media_type,
+                                  const uint8_t *evidence, size_t evidence_len, const uint8_t *nonce,
+                                  size_t nonce_len, const uint8_t *akpub, size_t akpub_len, bool check,
+                                  vmesh_buf *ear_jwt)
 {
     vmesh_err rc = VMESH_OK;
     vmesh_buf base = {0}, url = {0}, enc = {0}, hv = {0}, got = {0};
@@ -220,30 +272,14 @@ static vmesh_err client_verify(const vmesh_service_client *c, const char *media_
     long status = 0;
     json_t *j = NULL;
     const char *st, *res, *nonce_s;
-    char detail[512], pin[80] = "";
-    vmesh_key *attested = NULL;
+    char detail[512];
 
     reply_init(&r);
-    VMESH_ENSURE(c != NULL && c->url != NULL && c->url[0] != '\0', VMESH_ERR_ARG,
-                 "central verifier: no URL configured");
-    VMESH_ENSURE(media_type != NULL && evidence != NULL && evidence_len > 0, VMESH_ERR_ARG,
-                 "central verifier: no evidence to submit");
-    VMESH_ENSURE(nonce_len >= VMESH_SERVICE_MIN_NONCE && nonce_len <= VMESH_SERVICE_MAX_NONCE, VMESH_ERR_ARG,
-                 "central verifier: a session nonce must be %d..%d bytes, not %zu", VMESH_SERVICE_MIN_NONCE,
-                 VMESH_SERVICE_MAX_NONCE, nonce_len);
-    pthread_once(&curl_once, curl_init);
-    VMESH_ENSURE(curl_init_rc == CURLE_OK, VMESH_ERR_IO, "curl_global_init failed");
-    /* An attested verifier (D31): its platform is appraised before any
-     * evidence goes to it, and its attested TLS key is pinned. */
-    if (c->vlink != NULL)
-        VMESH_GUARD(svc_client_vlink(c, pin, sizeof(pin), &attested));
-    if (pin[0] == '\0' && c->tls_pin != NULL)
-        snprintf(pin, sizeof(pin), "%s", c->tls_pin);
     vmesh_buf_init(&url, URL_MAX);
     vmesh_buf_init(&base, URL_MAX);
 
     /* Base: <url>/challenge-response/v1/ */
-    VMESH_GUARD(vmesh_buf_set(&base, c->url, strlen(c->url)));
+    VMESH_GUARD(vmesh_buf_set(&base, t->url, strlen(t->url)));
     while (base.len > 0 && base.data[base.len - 1] == '/')
         base.len--;
     VMESH_GUARD(vmesh_buf_append(&base, VMESH_SERVICE_API_PREFIX, strlen(VMESH_SERVICE_API_PREFIX)));
@@ -257,18 +293,18 @@ static vmesh_err client_verify(const vmesh_service_client *c, const char *media_
     tmp = curl_slist_append(h1, "Accept: " VMESH_SERVICE_SESSION_MT);
     VMESH_ENSURE(tmp != NULL, VMESH_ERR_NOMEM, "out of memory");
     h1 = tmp;
-    VMESH_GUARD(do_request(c, pin, "POST", (const char *)url.data, h1, NULL, 0, &status, &r));
+    VMESH_GUARD(do_request(c, t, "POST", (const char *)url.data, h1, NULL, 0, &status, &r));
     if (status != 201) {
         problem_detail(&r, detail, sizeof(detail));
-        VMESH_FAIL(VMESH_ERR_IO, "central verifier %s: newSession answered %ld: %s", c->url, status, detail);
+        VMESH_FAIL(VMESH_ERR_IO, "central verifier %s: newSession answered %ld: %s", t->url, status, detail);
     }
     VMESH_ENSURE(r.location.len > 0 && is_session_json(&r), VMESH_ERR_PARSE,
-                 "central verifier %s: newSession answer lacks a Location or a session body", c->url);
+                 "central verifier %s: newSession answer lacks a Location or a session body", t->url);
     j = json_loadb((const char *)r.body.data, r.body.len, 0, NULL);
     nonce_s = json_string_value(json_object_get(j, "nonce"));
     VMESH_ENSURE(nonce_s != NULL && vmesh_b64_decode(nonce_s, strlen(nonce_s), &got) == VMESH_OK &&
                      got.len == nonce_len && memcmp(got.data, nonce, nonce_len) == 0,
-                 VMESH_ERR_MISMATCH, "central verifier %s: the session nonce is not the one requested", c->url);
+                 VMESH_ERR_MISMATCH, "central verifier %s: the session nonce is not the one requested", t->url);
     json_decref(j);
     j = NULL;
 
@@ -279,10 +315,10 @@ static vmesh_err client_verify(const vmesh_service_client *c, const char *media_
         VMESH_GUARD(vmesh_buf_set(&url, r.location.data, r.location.len));
     } else if (r.location.data[0] == '/') {
         /* Absolute path: scheme://authority of the configured URL + path. */
-        const char *sl = strstr(c->url, "://");
+        const char *sl = strstr(t->url, "://");
         const char *auth_end = sl ? strchr(sl + 3, '/') : NULL;
-        size_t al = auth_end ? (size_t)(auth_end - c->url) : strlen(c->url);
-        VMESH_GUARD(vmesh_buf_set(&url, c->url, al));
+        size_t al = auth_end ? (size_t)(auth_end - t->url) : strlen(t->url);
+        VMESH_GUARD(vmesh_buf_set(&url, t->url, al));
         VMESH_GUARD(vmesh_buf_append(&url, r.location.data, r.location.len));
     } else {
         VMESH_GUARD(vmesh_buf_set(&url, base.data, base.len));
@@ -308,23 +344,23 @@ static vmesh_err client_verify(const vmesh_service_client *c, const char *media_
     }
     reply_free(&r);
     reply_init(&r);
-    VMESH_GUARD(do_request(c, pin, "POST", (const char *)url.data, h2, evidence, evidence_len, &status, &r));
+    VMESH_GUARD(do_request(c, t, "POST", (const char *)url.data, h2, evidence, evidence_len, &status, &r));
     if (status != 200) {
         problem_detail(&r, detail, sizeof(detail));
         VMESH_FAIL(status == 415 ? VMESH_ERR_UNSUPPORTED : VMESH_ERR_IO,
-                   "central verifier %s: evidence answered %ld: %s", c->url, status, detail);
+                   "central verifier %s: evidence answered %ld: %s", t->url, status, detail);
     }
-    VMESH_ENSURE(is_session_json(&r), VMESH_ERR_PARSE, "central verifier %s: the answer is not a session", c->url);
+    VMESH_ENSURE(is_session_json(&r), VMESH_ERR_PARSE, "central verifier %s: the answer is not a session", t->url);
     j = json_loadb((const char *)r.body.data, r.body.len, 0, NULL);
     st = json_string_value(json_object_get(j, "status"));
     res = json_string_value(json_object_get(j, "result"));
     VMESH_ENSURE(st != NULL && strcmp(st, "complete") == 0 && res != NULL, VMESH_ERR_STATE,
-                 "central verifier %s: session status \"%s\" without a result", c->url, st ? st : "?");
+                 "central verifier %s: session status \"%s\" without a result", t->url, st ? st : "?");
     VMESH_ENSURE(strlen(res) <= (size_t)256 * 1024, VMESH_ERR_TOO_LARGE, "central verifier: EAR too large");
     VMESH_GUARD(vmesh_buf_set(ear_jwt, res, strlen(res)));
     VMESH_GUARD(vmesh_buf_terminate(ear_jwt));
     if (check)
-        VMESH_GUARD(check_answer(c, attested, media_type, nonce, nonce_len, akpub, akpub_len, ear_jwt));
+        VMESH_GUARD(check_answer(c, t->attested, t->url, media_type, nonce, nonce_len, akpub, akpub_len, ear_jwt));
 
     /* 3. DELETE the session (best effort: it expires anyway). */
     tmp = curl_slist_append(NULL, "Accept: " VMESH_SERVICE_PROBLEM_MT);
@@ -332,12 +368,11 @@ static vmesh_err client_verify(const vmesh_service_client *c, const char *media_
         h3 = tmp;
         reply_free(&r);
         reply_init(&r);
-        if (do_request(c, pin, "DELETE", (const char *)url.data, h3, NULL, 0, &status, &r) != VMESH_OK || status != 204)
+        if (do_request(c, t, "DELETE", (const char *)url.data, h3, NULL, 0, &status, &r) != VMESH_OK || status != 204)
             vmesh_log(VMESH_LOG_DEBUG, "central verifier: DELETE of the session answered %ld", status);
         vmesh_err_clear();
     }
 out:
-    vmesh_crypto_key_free(attested);
     json_decref(j);
     curl_slist_free_all(h1);
     curl_slist_free_all(h2);
@@ -348,6 +383,76 @@ out:
     vmesh_buf_free(&enc);
     vmesh_buf_free(&hv);
     vmesh_buf_free(&got);
+    return rc;
+}
+
+static const char *replica_url(const vmesh_service_client *c, size_t i)
+{
+    return i == 0 ? c->url : c->replicas[i - 1];
+}
+
+/* The exchange at the replica that answered last, then at the others in
+ * turn while the failure is one another replica may not have (not
+ * reached, timed out, 429, 5xx). */
+static vmesh_err client_verify(const vmesh_service_client *c, const char *media_type, const uint8_t *evidence,
+                               size_t evidence_len, const uint8_t *nonce, size_t nonce_len, const uint8_t *akpub,
+                               size_t akpub_len, bool check, vmesh_buf *ear_jwt)
+{
+    vmesh_err rc = VMESH_OK;
+    size_t n, first, i, idx;
+    int64_t end;
+    attempt t;
+    char pin[80] = "";
+    vmesh_key *attested = NULL;
+
+    VMESH_ENSURE(c != NULL && c->url != NULL && c->url[0] != '\0', VMESH_ERR_ARG,
+                 "central verifier: no URL configured");
+    VMESH_ENSURE(c->n_replicas == 0 || c->replicas != NULL, VMESH_ERR_ARG, "central verifier: replicas missing");
+    VMESH_ENSURE(media_type != NULL && evidence != NULL && evidence_len > 0, VMESH_ERR_ARG,
+                 "central verifier: no evidence to submit");
+    VMESH_ENSURE(nonce_len >= VMESH_SERVICE_MIN_NONCE && nonce_len <= VMESH_SERVICE_MAX_NONCE, VMESH_ERR_ARG,
+                 "central verifier: a session nonce must be %d..%d bytes, not %zu", VMESH_SERVICE_MIN_NONCE,
+                 VMESH_SERVICE_MAX_NONCE, nonce_len);
+    pthread_once(&curl_once, curl_init);
+    VMESH_ENSURE(curl_init_rc == CURLE_OK, VMESH_ERR_IO, "curl_global_init failed");
+    /* An attested verifier (D31): its platform is appraised before any
+     * evidence goes to it, and its attested TLS key is pinned. The link
+     * attests c->url only: the proxy refuses replicas with it. */
+    VMESH_ENSURE(c->vlink == NULL || c->n_replicas == 0, VMESH_ERR_ARG,
+                 "central verifier: replicas cannot be used with an attested verifier link");
+    if (c->vlink != NULL)
+        VMESH_GUARD(svc_client_vlink(c, pin, sizeof(pin), &attested));
+    if (pin[0] == '\0' && c->tls_pin != NULL)
+        snprintf(pin, sizeof(pin), "%s", c->tls_pin);
+    n = 1 + c->n_replicas;
+    first = __atomic_load_n(&c->last_good, __ATOMIC_RELAXED) % n;
+    end = (int64_t)vmesh_time_mono_ns() + (int64_t)(c->timeout_ms > 0 ? c->timeout_ms : 10000L) * 1000000;
+    for (i = 0; i < n; i++) {
+        idx = (first + i) % n;
+        memset(&t, 0, sizeof(t));
+        t.url = replica_url(c, idx);
+        t.pin = pin;
+        t.attested = attested;
+        VMESH_ENSURE(t.url != NULL && t.url[0] != '\0', VMESH_ERR_ARG, "central verifier: replica %zu has no URL",
+                     idx);
+        /* the time left, shared among the replicas not tried yet */
+        t.deadline_ns = (int64_t)vmesh_time_mono_ns() + (end - (int64_t)vmesh_time_mono_ns()) / (int64_t)(n - i);
+        vmesh_buf_reset(ear_jwt);
+        rc = client_verify_at(c, &t, media_type, evidence, evidence_len, nonce, nonce_len, akpub, akpub_len, check,
+                              ear_jwt);
+        if (rc == VMESH_OK) {
+            if (idx != first)
+                __atomic_store_n((size_t *)&c->last_good, idx, __ATOMIC_RELAXED);
+            break;
+        }
+        if (!t.retry || i + 1 == n || (int64_t)vmesh_time_mono_ns() >= end)
+            break;
+        vmesh_log(VMESH_LOG_WARN, "central verifier %s failed, trying %s: %s", t.url, replica_url(c, (idx + 1) % n),
+                  vmesh_err_detail());
+        vmesh_err_clear();
+    }
+out:
+    vmesh_crypto_key_free(attested);
     return rc;
 }
 

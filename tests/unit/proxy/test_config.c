@@ -233,8 +233,23 @@ static void central(void **state)
     expect_error("verifier: { passport: { central: \"http://v\" } }\n",
                  "verifier.passport: \"http://v\" is plain http://");
     assert_int_equal(parse("verifier: { central: { url: \"https://v\", key: k } }\n", &c), VMESH_OK);
+    assert_int_equal(c->n_central_replicas, 0);
     vmesh_proxy_config_free(c);
     c = NULL;
+    /* replicas: each one meets the URL rule of url (D23) */
+    assert_int_equal(parse("verifier: { central: { url: \"https://v1\", replicas: [\"https://v2\", \"https://v3\"], "
+                           "key: k } }\n",
+                           &c),
+                     VMESH_OK);
+    assert_int_equal(c->n_central_replicas, 2);
+    assert_string_equal(c->central_replicas[0], "https://v2");
+    assert_string_equal(c->central_replicas[1], "https://v3");
+    vmesh_proxy_config_free(c);
+    c = NULL;
+    expect_error("verifier: { central: { url: \"https://v1\", replicas: [\"http://v2\"], key: k } }\n",
+                 "verifier.central: \"http://v2\" is plain http://");
+    expect_error("verifier: { central: { url: \"https://v1\", replicas: \"https://v2\", key: k } }\n",
+                 "verifier.central.replicas: must be a list");
     assert_int_equal(parse("verifier: { passport: { central: \"http://v\", insecure-plain-http: true } }\n", &c),
                      VMESH_OK);
     assert_true(c->passport_plain_http);
