@@ -35,9 +35,11 @@ start_v V2 ear.pem
 
 px_config server
 sed -i "s|^verifier:|verifier:\n  central: { url: \"http://127.0.0.1:$VPORT_V1\", replicas: [ \"http://127.0.0.1:$VPORT_V2\" ], key: $T/ear.pub, cache: 1s, insecure-plain-http: true }|" "$T/server.yaml"
-# a silent replica may take half of it; the other needs the rest
-sed -i 's/^  handshake-timeout: 5s/  handshake-timeout: 20s/' "$T/server.yaml"
+# a silent replica takes half of it (3 s), the other has the rest; the
+# client waits for the PoP's verdict longer than that
+sed -i 's/^  handshake-timeout: 5s/  handshake-timeout: 6s/' "$T/server.yaml"
 px_config client
+sed -i 's/^  handshake-timeout: 5s/  handshake-timeout: 20s/' "$T/client.yaml"
 start_echo_app
 start_proxy server
 start_proxy client
@@ -76,8 +78,10 @@ r=$(python3 "$T/echo.py" once "$OUT_PORT" 2>&1)
 el=$(( ($(date +%s%N) - t0) / 1000000 ))
 echo "  first new peer with V1 silent: $r after $el ms"
 [ "$r" = ok ] && ok "V1 silent: V2 appraises the new peer" || fail "V1 silent: $r"
-grep -q "central verifier http://127.0.0.1:$VPORT_V1 failed, trying http://127.0.0.1:$VPORT_V2" "$T/server.err" \
-    && ok "the failover is logged with both replicas" || fail "no failover line: $(grep -m2 'central verifier' "$T/server.err")"
+for _ in $(seq 1 100); do grep -q "failed, trying" "$T/server.err" && break; sleep 0.1; done
+grep -q "central verifier http://127.0.0.1:$VPORT_V1 failed, trying http://127.0.0.1:$VPORT_V2: .*newSession" "$T/server.err" \
+    && ok "the failover is logged with both replicas and the failed request" \
+    || fail "no failover line: $(grep -m2 'central verifier' "$T/server.err")"
 sleep 1.5
 n_fail=$(grep -c "failed, trying" "$T/server.err")
 t0=$(date +%s%N)
@@ -112,10 +116,11 @@ sed -i "s|url: \"http://127.0.0.1:$VPORT_V3\", replicas: \[ \"http://127.0.0.1:$
 start_proxy server
 r=$(python3 "$T/echo.py" once "$OUT_PORT" 2>&1)
 [ "$r" = ok ] || fail "before the outage: $r"
+adm0=$(metric "$SADMIN" 'vmesh_peers_admitted_total{pattern="attested"}')
 python3 "$T/echo.py" probe "$OUT_PORT" "$T/stop1" "$T/during.json" &
 p1=$!
-for _ in $(seq 1 200); do
-    [ "$(metric "$SADMIN" 'vmesh_connections_active{direction="inbound"}')" -ge 1 ] && break; sleep 0.1
+for _ in $(seq 1 300); do   # the probe's peer admitted: its handshake is over
+    [ "$(metric "$SADMIN" 'vmesh_peers_admitted_total{pattern="attested"}')" -gt "$adm0" ] && break; sleep 0.1
 done
 kill -KILL "$VPID_V1"; wait "$VPID_V1" 2>/dev/null
 kill -KILL "$VPID_V3"; wait "$VPID_V3" 2>/dev/null
