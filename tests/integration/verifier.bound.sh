@@ -39,11 +39,15 @@ px_config client
 # fresh evidence only: every session asks its own question (no cached answer)
 sed -i "s|^attester:|attester:\n  modes: [ fresh ]|" "$T/client.yaml"
 sed -i "s|^  rv-files: .*|  central: { url: \"http://127.0.0.1:$RPORT\", key: $T/ear.pub, cache: 1s, insecure-plain-http: true }|" "$T/server.yaml"
+# The attacker's submod step runs `vmesh ear sign` inside the appraisal (a
+# sanitizer build under load can take seconds): handshakes get 30 s so that
+# what is judged is the answer, not a handshake timeout.
+sed -i 's/^  handshake-timeout: 5s/  handshake-timeout: 30s/' "$T/server.yaml" "$T/client.yaml"
 start_app
 start_proxy server
 start_proxy client
 
-get() { curl -s -o "$T/get.out" -w '%{http_code}' --max-time 20 "http://127.0.0.1:$OUT_PORT/s1.txt" 2>/dev/null; }
+get() { curl -s -o "$T/get.out" -w '%{http_code}' --max-time 90 "http://127.0.0.1:$OUT_PORT/s1.txt" 2>/dev/null; }
 refusals() { grep -c "\"result\":\"refused\".*$1" "$T/server-access.log" 2>/dev/null || true; }
 
 code=$(get)
@@ -65,6 +69,7 @@ grep -q "eat_nonce [0-9a-f]*\.\.\.(32 bytes) is not the nonce sent" "$T/server-a
 echo submod > "$T/mode"
 code=$(get)
 [ "$code" != 200 ] && ok "submod: no data (HTTP $code)" || fail "submod: an EAR about another scheme admitted the client"
+for _ in $(seq 100); do grep -q "submod: re-signed" "$T/replayer.log" && break; sleep 0.1; done
 grep -q "submod: re-signed" "$T/replayer.log" && ok "the attacker did re-sign for another scheme" || fail "no re-signed EAR"
 for _ in $(seq 50); do [ "$(refusals ear-submod)" -ge 1 ] && break; sleep 0.1; done
 [ "$(refusals ear-submod)" -ge 1 ] && ok "access log: refused with ear-submod" || fail "no ear-submod refusal"
