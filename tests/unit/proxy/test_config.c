@@ -250,6 +250,10 @@ static void central(void **state)
                  "verifier.central: \"http://v2\" is plain http://");
     expect_error("verifier: { central: { url: \"https://v1\", replicas: \"https://v2\", key: k } }\n",
                  "verifier.central.replicas: must be a list");
+    /* the attested verifier link attests and pins one url: not with replicas */
+    expect_error("verifier: { central: { url: \"https://v1\", replicas: [\"https://v2\"], key: k, "
+                 "verifier-rv: /etc/hostname } }\n",
+                 "replicas cannot be combined with verifier-rv");
     assert_int_equal(parse("verifier: { passport: { central: \"http://v\", insecure-plain-http: true } }\n", &c),
                      VMESH_OK);
     assert_true(c->passport_plain_http);
