@@ -54,6 +54,10 @@ const char *vmesh_policy_id(const vmesh_policy *p);
 unsigned vmesh_policy_modes(const vmesh_policy *p); /* VMESH_MODE_BIT mask */
 bool vmesh_policy_allows_unattested(const vmesh_policy *p);
 int64_t vmesh_policy_max_evidence_age(const vmesh_policy *p); /* seconds */
+/* Passport mode: how many ticks of the primary epoch bell the EAR's epoch
+ * marker may lag behind the tick attesters bind to now (vmesh_agent_tick_bind_at):
+ * 0 = this epoch's passport only, 1 (default) = this or the previous one. */
+int vmesh_policy_passport_epoch_lag(const vmesh_policy *p);
 /* Trusted verifier keys for passport EARs: count, and the i-th (borrowed). */
 size_t vmesh_policy_verifier_key_count(const vmesh_policy *p);
 const vmesh_key *vmesh_policy_verifier_key(const vmesh_policy *p, size_t i);

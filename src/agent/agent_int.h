@@ -34,7 +34,9 @@ typedef struct {
     /* Three locks, always taken in this order, never the other way:
      *   renew     one passport renewal at a time (held across the
      *             verifier's round trip; nobody else waits for it while
-     *             the current passport is still valid);
+     *             the current passport is still valid for this epoch;
+     *             at a new epoch tick everyone waits for the one renewal,
+     *             so that every answer carries that epoch's passport);
      *   platform  the platform's attester (scheme_ctx): TPM and TSM are
      *             serial devices; held while evidence is made;
      *   lock      the state below; held for copies and checks only, never
@@ -60,7 +62,9 @@ typedef struct {
     vmesh_buf ear;                       /* the passport, for ak_gen ear_ak_gen */
     uint64_t ear_ak_gen;
     int64_t ear_exp;
+    uint64_t ear_tick;                   /* the bell tick it was fetched for (0: no bell) */
     int64_t renew_after;                 /* no renewal attempt before (after a failure) */
+    uint64_t renew_failed_tick;          /* the tick whose renewal failed last */
     agent_counters *counters;            /* the agent's */
 } agent_attester;
 

@@ -201,9 +201,31 @@ static vmesh_err epoch_evidence(agent_attester *at, const ak_snap *s, const vmes
     return rc;
 }
 
+/* A verifier whose bell view lags behind ours marks the passport with an
+ * older tick than the one we fetched it for: relying parties that require
+ * this epoch's passport will refuse it. Said, not hidden (one line per
+ * fetch, so once per epoch). */
+static void warn_marker_lag(const vmesh_ear *ear, const vmesh_bell *tick)
+{
+    for (size_t i = 0; i < vmesh_ear_epoch_marker_count(ear); i++) {
+        const char *bell;
+        uint64_t t;
+        uint8_t em[VMESH_BELL_NONCE_LEN];
+        size_t len;
+        if (vmesh_ear_epoch_marker_at(ear, i, &bell, &t, em, sizeof(em), &len) == VMESH_OK &&
+            strcmp(bell, tick->name) == 0 && t < tick->id)
+            vmesh_log(VMESH_LOG_WARN,
+                      "the passport fetched for epoch tick %llu of bell %s names tick %llu: the verifier's bell "
+                      "view lags (relying parties that require this epoch's passport refuse it)",
+                      (unsigned long long)tick->id, bell, (unsigned long long)t);
+    }
+    vmesh_err_clear();
+}
+
 /* Asks the verifier for a passport naming s's AK (no lock held but
  * at->renew, which serialises renewals). */
-static vmesh_err renew_passport(agent_attester *at, const ak_snap *s, int64_t now, vmesh_buf *ear, int64_t *exp)
+static vmesh_err renew_passport(agent_attester *at, const ak_snap *s, int64_t now, const vmesh_bell *tick,
+                                vmesh_buf *ear, int64_t *exp)
 {
     vmesh_err rc = VMESH_OK;
     uint8_t challenge[CHALLENGE_LEN];
@@ -243,50 +265,66 @@ static vmesh_err renew_passport(agent_attester *at, const ak_snap *s, int64_t no
                  "the verifier did not affirm this platform (status %s): no passport",
                  vmesh_tier_name(vmesh_ear_status(parsed)));
     *exp = vmesh_ear_exp(parsed) ? vmesh_ear_exp(parsed) : now + 3600;
+    if (tick != NULL)
+        warn_marker_lag(parsed, tick);
 out:
     vmesh_ear_free(parsed);
     vmesh_buf_free(&ev);
     return rc;
 }
 
-/* The passport for s into out. A passport within PASSPORT_REFRESH_MARGIN
- * of its expiry is renewed by one handshake while the others keep
- * presenting it; after a failed renewal the next attempt waits
- * PASSPORT_RETRY seconds (the current passport is presented meanwhile, the
- * failure logged once per attempt). Without a valid passport every caller
- * waits for the renewal. */
-static vmesh_err passport(agent_attester *at, const ak_snap *s, int64_t now, vmesh_buf *out)
+/* The passport for s into out, fetched for tick (the bell tick this
+ * attestation binds to; 0 without a bell). With a bell a passport is
+ * fetched once per epoch tick (issue 19.2, D30): at a new tick every caller
+ * waits for the one renewal, so that handshakes and re-attestation answers
+ * carry the passport of the epoch they bind to, and a peer whose verifier
+ * no longer affirms it (revoked) has only older epochs' passports, which a
+ * relying party with passport-epoch-lag 0 refuses. Within a tick a
+ * passport within PASSPORT_REFRESH_MARGIN of its expiry is renewed by one
+ * handshake while the others keep presenting it. After a failed renewal
+ * the next attempt waits PASSPORT_RETRY seconds (the current passport, if
+ * still valid, is presented meanwhile and the relying party judges its
+ * epoch; the failure is logged once per attempt). Without a valid passport
+ * every caller waits for the renewal. */
+static vmesh_err passport(agent_attester *at, const ak_snap *s, int64_t now, const vmesh_bell *tick,
+                          vmesh_buf *out)
 {
     vmesh_err rc = VMESH_OK;
     vmesh_buf ear = {0};
     int64_t exp = 0;
-    bool valid, fresh, wait;
+    uint64_t want = tick ? tick->id : 0, had = 0;
+    bool valid, this_tick, fresh, wait;
 
     pthread_mutex_lock(&at->lock);
     valid = at->ear.len > 0 && at->ear_ak_gen == s->gen && at->ear_exp > now;
-    fresh = valid && at->ear_exp - PASSPORT_REFRESH_MARGIN > now;
-    wait = valid && now < at->renew_after;
+    this_tick = valid && at->ear_tick >= want;
+    fresh = this_tick && at->ear_exp - PASSPORT_REFRESH_MARGIN > now;
+    /* after a failure: the current passport until the retry time */
+    wait = valid && now < at->renew_after && (this_tick || at->renew_failed_tick == want);
     if (fresh || wait)
         rc = vmesh_buf_set(out, at->ear.data, at->ear.len);
     pthread_mutex_unlock(&at->lock);
     if (fresh || wait || rc != VMESH_OK)
         return rc;
-    if (valid) {
+    if (this_tick) {
         if (pthread_mutex_trylock(&at->renew) != 0)
             goto present_current; /* another handshake is renewing it */
     } else {
-        pthread_mutex_lock(&at->renew);
+        pthread_mutex_lock(&at->renew); /* no passport, or a new epoch: wait for the one renewal */
     }
-    pthread_mutex_lock(&at->lock); /* renewed while we waited? */
-    fresh = at->ear.len > 0 && at->ear_ak_gen == s->gen && at->ear_exp - PASSPORT_REFRESH_MARGIN > now;
-    if (fresh)
+    pthread_mutex_lock(&at->lock); /* renewed (or failed) while we waited? */
+    valid = at->ear.len > 0 && at->ear_ak_gen == s->gen && at->ear_exp > now;
+    fresh = valid && at->ear_tick >= want && at->ear_exp - PASSPORT_REFRESH_MARGIN > now;
+    wait = valid && now < at->renew_after && at->renew_failed_tick == want;
+    if (fresh || wait)
         rc = vmesh_buf_set(out, at->ear.data, at->ear.len);
+    had = at->ear_tick;
     pthread_mutex_unlock(&at->lock);
-    if (fresh) {
+    if (fresh || wait) {
         pthread_mutex_unlock(&at->renew);
         return rc;
     }
-    rc = renew_passport(at, s, now, &ear, &exp);
+    rc = renew_passport(at, s, now, tick, &ear, &exp);
     pthread_mutex_lock(&at->lock);
     if (rc == VMESH_OK) {
         if (s->gen == at->ak_gen) {
@@ -294,6 +332,7 @@ static vmesh_err passport(agent_attester *at, const ak_snap *s, int64_t now, vme
             at->ear = ear;
             at->ear_ak_gen = s->gen;
             at->ear_exp = exp;
+            at->ear_tick = want;
             rc = vmesh_buf_set(out, at->ear.data, at->ear.len);
             ear.data = NULL;
         } else {
@@ -301,6 +340,7 @@ static vmesh_err passport(agent_attester *at, const ak_snap *s, int64_t now, vme
         }
     } else {
         at->renew_after = now + PASSPORT_RETRY;
+        at->renew_failed_tick = want;
         exp = at->ear_exp;
     }
     pthread_mutex_unlock(&at->lock);
@@ -308,8 +348,14 @@ static vmesh_err passport(agent_attester *at, const ak_snap *s, int64_t now, vme
     vmesh_buf_free(&ear);
     if (rc == VMESH_OK || !valid)
         return rc;
-    vmesh_log(VMESH_LOG_WARN, "passport renewal failed, presenting the current one until it expires in %lld s: %s",
-              (long long)(exp - now), vmesh_err_detail());
+    if (had < want)
+        vmesh_log(VMESH_LOG_WARN,
+                  "passport renewal for epoch tick %llu failed, presenting the passport of tick %llu (relying "
+                  "parties that require this epoch's passport refuse it): %s",
+                  (unsigned long long)want, (unsigned long long)had, vmesh_err_detail());
+    else
+        vmesh_log(VMESH_LOG_WARN, "passport renewal failed, presenting the current one until it expires in %lld s: %s",
+                  (long long)(exp - now), vmesh_err_detail());
     vmesh_err_clear();
 present_current:
     pthread_mutex_lock(&at->lock);
@@ -409,7 +455,7 @@ vmesh_err agent_attester_attest(agent_attester *at, const vmesh_atls_attest_in *
         msg->fresh = true;
         break;
     case VMESH_ATLS_MODE_PASSPORT:
-        VMESH_GUARD(passport(at, &snap, now, &ev));
+        VMESH_GUARD(passport(at, &snap, now, have_tick ? &tick : NULL, &ev));
         msg->collection = false;
         VMESH_GUARD(set_text(&msg->media_type, VMESH_EAR_MEDIA_TYPE));
         VMESH_GUARD(vmesh_buf_set(&msg->cmw, ev.data, ev.len));

@@ -170,11 +170,62 @@ static vmesh_atls_reason ear_markers_check(const agent_rp *rp, const vmesh_ear *
     return VMESH_ATLS_R_NONE;
 }
 
-static vmesh_atls_reason ear_epochs_check(const agent_rp *rp, const vmesh_ear *ear, vmesh_atls_peer_result *out)
+/* passport-epoch-lag 0 (docs/POLICY.md, D30): the EAR must carry a marker
+ * of our primary bell at least at the tick attesters bind to now (the
+ * current tick from its bind time, vmesh_agent_tick_bind_at; the previous
+ * one before): an attester fetches a passport per epoch, and one that
+ * cannot (revoked: its verifier no longer affirms it) or replays its
+ * previous epoch's is refused at the next re-attestation round. */
+static vmesh_atls_reason ear_this_epoch_check(const agent_rp *rp, const vmesh_policy *pol, const vmesh_ear *ear,
+                                              vmesh_atls_peer_result *out)
+{
+    vmesh_bell cur;
+    int64_t now = vmesh_time_now();
+    uint64_t want, best = 0;
+    bool named = false;
+
+    if (vmesh_policy_passport_epoch_lag(pol) > 0)
+        return VMESH_ATLS_R_NONE;
+    if (rp->bell == NULL || vmesh_bell_view_current(rp->bell, &cur) != VMESH_OK) {
+        vmesh_err_clear();
+        return refuse(out, VMESH_ATLS_R_STALE_EPOCH,
+                      "policy %s requires this epoch's passport (passport-epoch-lag 0), but this relying party "
+                      "has no epoch bell tick yet", vmesh_policy_id(pol));
+    }
+    want = now >= vmesh_agent_tick_bind_at(&cur) || cur.id == 0 ? cur.id : cur.id - 1;
+    for (size_t i = 0; i < vmesh_ear_epoch_marker_count(ear); i++) {
+        const char *bell;
+        uint64_t tick;
+        uint8_t em[VMESH_BELL_NONCE_LEN];
+        size_t len;
+        if (vmesh_ear_epoch_marker_at(ear, i, &bell, &tick, em, sizeof(em), &len) != VMESH_OK ||
+            strcmp(bell, cur.name) != 0)
+            continue;
+        if (!named || tick > best)
+            best = tick;
+        named = true;
+    }
+    vmesh_err_clear();
+    if (!named)
+        return refuse(out, VMESH_ATLS_R_STALE_EPOCH,
+                      "passport EAR names no epoch marker of bell %s; policy %s requires this epoch's passport "
+                      "(passport-epoch-lag 0)", cur.name, vmesh_policy_id(pol));
+    if (best < want)
+        return refuse(out, VMESH_ATLS_R_STALE_EPOCH,
+                      "passport EAR was issued under bell %s tick %llu; policy %s requires this epoch's passport "
+                      "(tick %llu, passport-epoch-lag 0): the peer did not renew it", cur.name,
+                      (unsigned long long)best, vmesh_policy_id(pol), (unsigned long long)want);
+    return VMESH_ATLS_R_NONE;
+}
+
+static vmesh_atls_reason ear_epochs_check(const agent_rp *rp, const vmesh_policy *pol, const vmesh_ear *ear,
+                                          vmesh_atls_peer_result *out)
 {
     vmesh_atls_reason res = VMESH_ATLS_R_NONE;
     vmesh_rv_store *rv;
 
+    if ((res = ear_this_epoch_check(rp, pol, ear, out)) != VMESH_ATLS_R_NONE)
+        return res;
     if (rp->verifier == NULL)
         return VMESH_ATLS_R_NONE;
     rv = vmesh_verifier_rv(rp->verifier);
@@ -204,6 +255,18 @@ static vmesh_atls_reason ear_epochs_check(const agent_rp *rp, const vmesh_ear *e
 static void entry_under_ear(vmesh_ar_entry *e, const vmesh_ear *ear, const vmesh_key *key);
 static void result_under(vmesh_atls_peer_result *out, const vmesh_ar_entry *e);
 
+/* 1 from the current tick's bind time on (vmesh_agent_tick_bind_at), else 0. */
+static uint64_t bind_phase(const agent_rp *rp, int64_t now)
+{
+    vmesh_bell cur;
+
+    if (vmesh_bell_view_current(rp->bell, &cur) != VMESH_OK) {
+        vmesh_err_clear();
+        return 0;
+    }
+    return now >= vmesh_agent_tick_bind_at(&cur) ? 1 : 0;
+}
+
 static vmesh_atls_reason appraise_passport(agent_rp *rp, const vmesh_policy *pol, const vmesh_atls_appraise_in *in,
                                            vmesh_atls_peer_result *out, int64_t now)
 {
@@ -218,8 +281,10 @@ static vmesh_atls_reason appraise_passport(agent_rp *rp, const vmesh_policy *pol
     uint8_t key[32];
     vmesh_ar_entry e;
     uint64_t rv_gen = rv_generation(rp);
-    /* a bell tick re-checks a cached passport's epoch markers */
-    uint64_t bell_gen = rp->bell ? vmesh_bell_view_generation(rp->bell) : 0;
+    /* a bell tick re-checks a cached passport's epoch markers, and so does
+     * the tick's bind time under passport-epoch-lag 0 (the tick a passport
+     * must name moves then) */
+    uint64_t bell_gen = rp->bell ? vmesh_bell_view_generation(rp->bell) * 2 + bind_phase(rp, now) : 0;
 
     vmesh_ar_cache_key(VMESH_EAR_MEDIA_TYPE, m->ak_spki.data, m->ak_spki.len, m->cmw.data, m->cmw.len, key);
     hit = vmesh_ar_cache_get(rp->cache, key, rv_gen, bell_gen, &e);
@@ -256,7 +321,7 @@ static vmesh_atls_reason appraise_passport(agent_rp *rp, const vmesh_policy *pol
                        "another AK)");
             goto out;
         }
-        if ((r = ear_epochs_check(rp, ear, out)) != VMESH_ATLS_R_NONE)
+        if ((r = ear_epochs_check(rp, pol, ear, out)) != VMESH_ATLS_R_NONE)
             goto out;
         memset(&e, 0, sizeof(e));
         vmesh_ear_submod_tv(ear, (size_t)found, &e.tv);
@@ -588,7 +653,7 @@ static vmesh_atls_reason reappraise_passport(agent_rp *rp, const vmesh_policy *p
         refuse(out, res, "%s", why);
         goto out;
     }
-    res = ear_epochs_check(rp, ear, out);
+    res = ear_epochs_check(rp, pol, ear, out);
 out:
     vmesh_ear_free(ear);
     vmesh_ear_free(unv);

@@ -23,6 +23,7 @@ struct vmesh_policy {
     /* VMESH_TIER_NONE: no requirement on that claim */
     vmesh_tier min_tier[VMESH_TV__COUNT];
     int64_t max_age;
+    int passport_epoch_lag; /* ticks a passport's epoch marker may lag (0 or 1) */
     vmesh_key *keys[POLICY_MAX_KEYS];
     size_t nkeys;
     char *schemes[POLICY_MAX_SCHEMES];
@@ -81,6 +82,7 @@ vmesh_err vmesh_policy_default(vmesh_policy **out)
     p->min_tier[VMESH_TV_EXECUTABLES] = VMESH_TIER_AFFIRMING;
     p->min_tier[VMESH_TV_HARDWARE] = VMESH_TIER_AFFIRMING;
     p->max_age = DEFAULT_MAX_AGE;
+    p->passport_epoch_lag = 1;
     *out = p;
     return VMESH_OK;
 }
@@ -223,6 +225,12 @@ vmesh_err vmesh_policy_parse(const uint8_t *data, size_t n, const char *src, vme
             VMESH_ENSURE(json_is_integer(v) && json_integer_value(v) > 0, VMESH_ERR_PARSE,
                          "%s: \"max-evidence-age\" must be a positive number of seconds", src);
             p->max_age = (int64_t)json_integer_value(v);
+        } else if (strcmp(k, "passport-epoch-lag") == 0) {
+            VMESH_ENSURE(json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) <= 1,
+                         VMESH_ERR_PARSE,
+                         "%s: \"passport-epoch-lag\" must be 0 (this epoch's passport) or 1 (this or the "
+                         "previous epoch's)", src);
+            p->passport_epoch_lag = (int)json_integer_value(v);
         } else if (strcmp(k, "trusted-verifiers") == 0) {
             size_t i;
             json_t *kv;
@@ -287,6 +295,11 @@ bool vmesh_policy_allows_unattested(const vmesh_policy *p)
 int64_t vmesh_policy_max_evidence_age(const vmesh_policy *p)
 {
     return p->max_age;
+}
+
+int vmesh_policy_passport_epoch_lag(const vmesh_policy *p)
+{
+    return p->passport_epoch_lag;
 }
 
 size_t vmesh_policy_verifier_key_count(const vmesh_policy *p)

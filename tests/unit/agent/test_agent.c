@@ -56,7 +56,8 @@ static vmesh_key *bell_key, *ear_key, *other_ear_key;
 static vmesh_rv_store *rv;
 static vmesh_buf bell1, bell2, bell3; /* three consecutive ticks */
 
-enum { EVIL_NONE, EVIL_TAMPER_EVIDENCE, EVIL_WRONG_AK, EVIL_REPLAY, EVIL_EXPIRED_EAR, EVIL_UNTRUSTED_EAR, EVIL_SHORT_EAR };
+enum { EVIL_NONE, EVIL_TAMPER_EVIDENCE, EVIL_WRONG_AK, EVIL_REPLAY, EVIL_EXPIRED_EAR, EVIL_UNTRUSTED_EAR, EVIL_SHORT_EAR,
+       EVIL_MARKED_EAR /* not evil: a genuine EAR carrying the epoch markers of the side's bell view */ };
 static vmesh_atls_msg recorded;
 static bool have_recorded;
 
@@ -271,7 +272,8 @@ static vmesh_err evil_passport(void *ctx, const char *mt, const uint8_t *ev, siz
     gate_pass();
     if (passport_fails)
         return vmesh_err_set(VMESH_ERR_IO, "test verifier: unreachable");
-    if (s->evil != EVIL_EXPIRED_EAR && s->evil != EVIL_UNTRUSTED_EAR && s->evil != EVIL_SHORT_EAR)
+    if (s->evil != EVIL_EXPIRED_EAR && s->evil != EVIL_UNTRUSTED_EAR && s->evil != EVIL_SHORT_EAR &&
+        s->evil != EVIL_MARKED_EAR)
         return vmesh_agent_local_passport(s->issuer, mt, ev, evlen, ch, chlen, akpub, aklen, ear);
     assert_int_equal(vmesh_ear_new(&e), VMESH_OK);
     /* bound to the attester's request (DESIGN §9); only its signer or its time is wrong */
@@ -287,6 +289,15 @@ static vmesh_err evil_passport(void *ctx, const char *mt, const uint8_t *ev, siz
         /* genuine, but inside the attester's renewal margin: every use wants a new one */
         assert_int_equal(vmesh_ear_set_iat(e, vmesh_time_now()), VMESH_OK);
         assert_int_equal(vmesh_ear_set_exp(e, vmesh_time_now() + 40), VMESH_OK);
+    } else if (s->evil == EVIL_MARKED_EAR) {
+        /* as a verifier that follows the same bell: the current marker */
+        vmesh_bell_marker m[4];
+        size_t nm = vmesh_bell_view_markers(s->bell, m, 4);
+        assert_int_equal(vmesh_ear_set_iat(e, vmesh_time_now()), VMESH_OK);
+        assert_int_equal(vmesh_ear_set_exp(e, vmesh_time_now() + 3600), VMESH_OK);
+        for (size_t i = 0; i < nm; i++)
+            assert_int_equal(vmesh_ear_add_epoch_marker(e, m[i].bell, m[i].tick, m[i].em, sizeof(m[i].em)),
+                             VMESH_OK);
     } else {
         assert_int_equal(vmesh_ear_set_exp(e, vmesh_time_now() + 3600), VMESH_OK);
     }
@@ -1027,6 +1038,105 @@ static void slow_verifier_stalls_nobody(void **state)
     vmesh_policy_free(pol);
 }
 
+/* ---- a passport per epoch (issue 19.2) ------------------------------------------ */
+
+/* A tick of the test bell issued `ago` seconds ago, valid 200 s from then
+ * (so its bind time, half a period after it, has passed). */
+static void old_tick(uint64_t id, int64_t ago, vmesh_buf *out)
+{
+    vmesh_bell b;
+
+    assert_int_equal(vmesh_rvp_bell_next("rvp.test", id - 1, 100, &b), VMESH_OK);
+    b.issued_at = vmesh_time_now() - ago;
+    b.valid_until = b.issued_at + 200;
+    vmesh_buf_reset(out);
+    assert_int_equal(vmesh_rvp_bell_sign(&b, bell_key, out), VMESH_OK);
+}
+
+static void both_see(side *s, side *c, side *c2, const vmesh_buf *tick)
+{
+    assert_int_equal(vmesh_bell_view_update(s->bell, (const char *)tick->data, tick->len, vmesh_time_now()), VMESH_OK);
+    assert_int_equal(vmesh_bell_view_update(c->bell, (const char *)tick->data, tick->len, vmesh_time_now()), VMESH_OK);
+    assert_int_equal(vmesh_bell_view_update(c2->bell, (const char *)tick->data, tick->len, vmesh_time_now()),
+                     VMESH_OK);
+}
+
+/* The client attests with passports from a verifier that follows the bell
+ * (its EARs carry the current epoch marker). It fetches one passport per
+ * epoch tick, however many sessions it opens in the tick; at a new tick its
+ * next session carries the new epoch's passport. When its verifier no
+ * longer gives it one (revoked, or unreachable), it presents the previous
+ * epoch's: a server whose policy says passport-epoch-lag 0 refuses it
+ * (stale-epoch, naming both ticks); a server with the default (lag 1)
+ * accepts it, which is why the setting exists. Nothing is timed. */
+static void passport_per_epoch(void **state)
+{
+    side s, s1, c;
+    run rs, rc;
+    vmesh_buf t10 = {0}, t11 = {0}, t12 = {0};
+    vmesh_policy *strict = policy_with("\"passport-epoch-lag\":0"), *lenient = policy_with(NULL);
+    vmesh_policy *pc = policy_with(NULL);
+    unsigned pp = VMESH_ATLS_MODE_BIT(VMESH_ATLS_MODE_PASSPORT), ef = VMESH_ATLS_MODE_BIT(VMESH_ATLS_MODE_EPOCH_FRESH);
+
+    (void)state;
+    old_tick(10, 120, &t10);
+    old_tick(11, 90, &t11);
+    old_tick(12, 60, &t12);
+    side_init(&s, VMESH_ATLS_SERVER, "server", strict, EVIL_NONE, ef, &t10);
+    side_init(&s1, VMESH_ATLS_SERVER, "server", lenient, EVIL_NONE, ef, &t10);
+    side_init(&c, VMESH_ATLS_CLIENT, "client", pc, EVIL_MARKED_EAR, pp, &t10);
+    side_ready(&s);
+    side_ready(&s1);
+    side_ready(&c);
+    passport_calls = 0;
+
+    /* tick 10: one fetch for two sessions */
+    for (int i = 0; i < 2; i++) {
+        connect_once(&s, &c, &rs, &rc, NULL);
+        if (rs.rc != VMESH_OK)
+            fail_msg("tick 10 session %d: %s", i, rs.msg);
+        assert_int_equal(rs.peer_mode, VMESH_ATLS_MODE_PASSPORT);
+    }
+    assert_int_equal(passport_calls, 1);
+
+    /* tick 11: the next session carries tick 11's passport (one more fetch) */
+    both_see(&s, &c, &s1, &t11);
+    for (int i = 0; i < 2; i++) {
+        connect_once(&s, &c, &rs, &rc, NULL);
+        if (rs.rc != VMESH_OK)
+            fail_msg("tick 11 session %d: %s", i, rs.msg);
+    }
+    print_message("verifier calls over ticks 10-11, 4 sessions: %d\n", passport_calls);
+    assert_int_equal(passport_calls, 2);
+
+    /* tick 12: the verifier refuses (a revoked platform); the client can
+     * only present tick 11's passport */
+    both_see(&s, &c, &s1, &t12);
+    passport_fails = true;
+    connect_once(&s, &c, &rs, &rc, NULL);
+    assert_int_not_equal(rs.rc, VMESH_OK);
+    assert_int_equal(rs.reason, VMESH_ATLS_R_STALE_EPOCH);
+    if (strstr(rs.msg, "tick 11") == NULL || strstr(rs.msg, "tick 12") == NULL)
+        fail_msg("refusal does not name both ticks: %s", rs.msg);
+    print_message("lag 0 refuses the previous epoch's passport: %s\n", rs.msg);
+    connect_once(&s1, &c, &rs, &rc, NULL);
+    if (rs.rc != VMESH_OK)
+        fail_msg("lag 1 refused the previous epoch's passport: %s", rs.msg);
+    /* one attempt per retry interval, not one per session */
+    assert_int_equal(passport_calls, 3);
+    passport_fails = false;
+
+    side_free(&s);
+    side_free(&s1);
+    side_free(&c);
+    vmesh_policy_free(strict);
+    vmesh_policy_free(lenient);
+    vmesh_policy_free(pc);
+    vmesh_buf_free(&t10);
+    vmesh_buf_free(&t11);
+    vmesh_buf_free(&t12);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1040,6 +1150,7 @@ int main(void)
         cmocka_unit_test(central_verifier_mode),
         cmocka_unit_test(reappraise_kept_result),
         cmocka_unit_test(slow_verifier_stalls_nobody),
+        cmocka_unit_test(passport_per_epoch),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

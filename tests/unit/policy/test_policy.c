@@ -27,6 +27,7 @@ static void defaults(void **state)
 
     (void)state;
     assert_int_equal(vmesh_policy_default(&p), VMESH_OK);
+    assert_int_equal(vmesh_policy_passport_epoch_lag(p), 1); /* this or the previous epoch's passport */
     assert_int_equal(vmesh_policy_check(p, VMESH_MODE_EPOCH_FRESH, "psa", &tv, 10, why, sizeof(why)), VMESH_POLICY_OK);
     assert_int_equal(vmesh_policy_check(p, VMESH_MODE_NONE, NULL, &tv, -1, why, sizeof(why)),
                      VMESH_POLICY_UNATTESTED_REFUSED);
@@ -54,7 +55,7 @@ static void parse_full(void **state)
         "{\"format\":\"vmesh-policy/1\",\"id\":\"policy:test\",\"modes\":[\"passport\"],"
         "\"allow-unattested\":true,\"min-status\":\"warning\","
         "\"min-tiers\":{\"instance-identity\":\"affirming\"},\"max-evidence-age\":60,"
-        "\"schemes\":[\"tpm2\"],"
+        "\"passport-epoch-lag\":0,\"schemes\":[\"tpm2\"],"
         "\"trusted-verifiers\":[{\"kty\":\"EC\",\"crv\":\"P-256\","
         "\"x\":\"usWxHK2PmfnHKwXPS54m0kTcGJ90UiglWiGahtagnv8\","
         "\"y\":\"IBOL-C3BttVivg-lSreASjpkttcsz-1rb7btKLv8EX4\"}]}";
@@ -67,6 +68,7 @@ static void parse_full(void **state)
     assert_int_equal(vmesh_policy_modes(p), VMESH_MODE_BIT(VMESH_MODE_PASSPORT));
     assert_true(vmesh_policy_allows_unattested(p));
     assert_int_equal(vmesh_policy_max_evidence_age(p), 60);
+    assert_int_equal(vmesh_policy_passport_epoch_lag(p), 0);
     assert_int_equal(vmesh_policy_verifier_key_count(p), 1);
     assert_int_equal(vmesh_policy_check(p, VMESH_MODE_EPOCH_FRESH, "tpm2", &tv, 1, NULL, 0), VMESH_POLICY_MODE_REFUSED);
     assert_int_equal(vmesh_policy_check(p, VMESH_MODE_PASSPORT, "psa", &tv, 1, NULL, 0), VMESH_POLICY_SCHEME_REFUSED);
@@ -91,6 +93,8 @@ static void parse_errors(void **state)
         {"{\"format\":\"vmesh-policy/1\",\"min-tiers\":{\"exec\":\"affirming\"}}", "unknown trustworthiness claim"},
         {"{\"format\":\"vmesh-policy/1\",\"min-status\":\"great\"}", "min-status"},
         {"{\"format\":\"vmesh-policy/1\",\"max-evidence-age\":-5}", "positive"},
+        {"{\"format\":\"vmesh-policy/1\",\"passport-epoch-lag\":2}", "passport-epoch-lag"},
+        {"{\"format\":\"vmesh-policy/1\",\"passport-epoch-lag\":\"0\"}", "passport-epoch-lag"},
         {"{\"format\":\"vmesh-policy/1\",\"allow-unattested\":\"yes\"}", "true or false"},
         {"{\"format\":\"vmesh-policy/1\",\"trusted-verifiers\":[42]}", "PEM string or a JWK"},
         {"{\"format\":\"vmesh-policy/1\",\"format\":\"vmesh-policy/1\"}", "duplicate"},
