@@ -275,7 +275,7 @@ out:
 
 /* The passport for s into out, fetched for tick (the bell tick this
  * attestation binds to; 0 without a bell). With a bell a passport is
- * fetched once per epoch tick (issue 19.2, D30): at a new tick every caller
+ * fetched once per epoch tick (issue 19.2, D32): at a new tick every caller
  * waits for the one renewal, so that handshakes and re-attestation answers
  * carry the passport of the epoch they bind to, and a peer whose verifier
  * no longer affirms it (revoked) has only older epochs' passports, which a

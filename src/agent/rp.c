@@ -170,7 +170,7 @@ static vmesh_atls_reason ear_markers_check(const agent_rp *rp, const vmesh_ear *
     return VMESH_ATLS_R_NONE;
 }
 
-/* passport-epoch-lag 0 (docs/POLICY.md, D30): the EAR must carry a marker
+/* passport-epoch-lag 0 (docs/POLICY.md, D32): the EAR must carry a marker
  * of our primary bell at least at the tick attesters bind to now (the
  * current tick from its bind time, vmesh_agent_tick_bind_at; the previous
  * one before): an attester fetches a passport per epoch, and one that
