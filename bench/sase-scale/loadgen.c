@@ -89,6 +89,8 @@ static bench_mode mode = M_LOCAL;
 static double max_seconds = 120, conn_timeout = 60, revoke_gap = 5, revoke_timeout = 60, hold = 0;
 static const char *revoke_cmd[MAX_REVOKE];
 static int nrevoke;
+static bool reattest; /* --reattest on: offer in-band re-attestation (the PoP asks, clients answer) */
+static const char *bell_path; /* --bell FILE (default DIR/bell/bell.cwt) */
 static struct {
     const char *name;
     int pid;
@@ -181,7 +183,7 @@ static void setup_shared(void)
         die("verifier");
     vmesh_verifier_set_rv(rp_verifier, rv);
     if (vmesh_crypto_key_load(P("bell.pub"), &bell_key) || vmesh_bell_view_new(bell_key, &bell) ||
-        vmesh_file_read(P("bell/bell.cwt"), 0, &b) ||
+        vmesh_file_read((bell_path ? bell_path : P("bell/bell.cwt")), 0, &b) ||
         vmesh_bell_view_update(bell, (const char *)b.data, b.len, vmesh_time_now()))
         die("epoch bell (bell.pub, bell/bell.cwt)");
     vmesh_buf_free(&b);
@@ -222,6 +224,7 @@ static void setup_shared(void)
             vmesh_atls_config_set_provider(cfgs[k], &prov))
             die("client atls configuration");
         vmesh_atls_config_set_resumption(cfgs[k], false);
+        vmesh_atls_config_set_reattest(cfgs[k], reattest);
         vmesh_atls_config_set_deadline_ms(cfgs[k], (uint32_t)(conn_timeout * 1000));
     }
 }
@@ -668,7 +671,7 @@ static void usage(void)
             "       [--host ADDR] [--peer SPIFFE] [--central URL] [--pool K] [--threads T]\n"
             "       [--inflight K] [--prep-threads T] [--max-seconds S] [--conn-timeout S]\n"
             "       [--pid NAME=PID ...] [--revoke CMD ...] [--revoke-gap S] [--revoke-timeout S]\n"
-            "       [--hold S] [--out FILE]\n");
+            "       [--hold S] [--reattest on] [--bell FILE] [--out FILE]\n");
     exit(2);
 }
 
@@ -723,6 +726,10 @@ static void parse_args(int argc, char **argv)
             revoke_timeout = num(v, 0.1, 3600);
         else if (strcmp(o, "--hold") == 0)
             hold = num(v, 0, 3600);
+        else if (strcmp(o, "--reattest") == 0)
+            reattest = strcmp(v, "on") == 0;
+        else if (strcmp(o, "--bell") == 0)
+            bell_path = v;
         else if (strcmp(o, "--out") == 0)
             out_path = v;
         else if (strcmp(o, "--revoke") == 0 && nrevoke < MAX_REVOKE)
@@ -747,6 +754,27 @@ static void parse_args(int argc, char **argv)
     }
     if (port == 0 || (mode == M_PASSPORT && central_url == NULL))
         usage();
+}
+
+/* The clients follow the bell while they hold their connections (their
+ * attestations, and in passport mode their passports, bind to its ticks);
+ * sleeps ms in steps of 200 ms, re-reading bell/bell.cwt at each. */
+static void sleep_following_bell(long ms)
+{
+    vmesh_buf b = {0};
+
+    while (ms > 0) {
+        long step = ms < 200 ? ms : 200;
+        sleep_ms(step);
+        ms -= step;
+        if (!reattest)
+            continue;
+        vmesh_buf_reset(&b);
+        if (vmesh_file_read((bell_path ? bell_path : P("bell/bell.cwt")), 0, &b) != VMESH_OK ||
+            vmesh_bell_view_update(bell, (const char *)b.data, b.len, vmesh_time_now()) != VMESH_OK)
+            vmesh_err_clear(); /* the same tick again, or a half-written file: the next read */
+    }
+    vmesh_buf_free(&b);
 }
 
 /* ---- main ----------------------------------------------------------------------------- */
@@ -824,7 +852,7 @@ int main(int argc, char **argv)
 
     /* Hold, then revocation. */
     if (hold > 0)
-        sleep_ms((long)(hold * 1000));
+        sleep_following_bell((long)(hold * 1000));
     for (int r = 0; r < nrevoke; r++) {
         int st;
         if (r > 0) {
@@ -832,7 +860,7 @@ int main(int argc, char **argv)
              * after the gap (e.g. passports: one epoch of lag tolerated). */
             uint64_t until = now_ns() + (uint64_t)(revoke_gap * 1e9);
             while (now_ns() < until && open_count() > 0)
-                sleep_ms(10);
+                sleep_following_bell(10);
             if (open_count() == 0) {
                 nrevoke = r;
                 break;
@@ -848,7 +876,7 @@ int main(int argc, char **argv)
     if (nrevoke > 0) {
         uint64_t until = now_ns() + (uint64_t)(revoke_timeout * 1e9);
         while (now_ns() < until && open_count() > 0)
-            sleep_ms(10);
+            sleep_following_bell(10);
     }
     cpu_take(&c3);
     atomic_store(&stop_all, true);

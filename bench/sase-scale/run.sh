@@ -103,7 +103,7 @@ start_verifier() { # start_verifier [taskset prefix...]
     VER_PORT=$(free_port)
     rm -rf vstate
     "$@" "$VMESH" verifier serve --listen "127.0.0.1:$VER_PORT" --key ear.pem \
-        --rvp "fleet,http://127.0.0.1:$RVP_PORT,rvp.pub" --state-dir vstate --poll 1 \
+        --rvp "fleet,http://127.0.0.1:$RVP_PORT,rvp.pub" --state-dir vstate --poll 1 ${VER_BELL:+--bell-key bell.pub} \
         --threads "${VER_THREADS:-2}" --max-connections 4096 \
         --client-connections off --client-rate off --client-bytes off >verifier.log 2>&1 &
     VER_PID=$!
@@ -142,10 +142,12 @@ NGX
     nginx -c "$W/nginx/nginx.conf" -p "$W/nginx" 2>nginx/start.err &
     APP_PID=$!; PIDS+=("$APP_PID")
     wait_port "$APP_PORT" || { echo "bench/sase-scale: nginx did not start"; cat nginx/start.err; exit 1; }
-    local modes=epoch-fresh extra=
+    local modes=epoch-fresh extra= bellfile=$W/bell/bell.cwt rt= lag=
     case $m in
         central*) extra="  central: { url: \"http://127.0.0.1:$VER_PORT\", key: $W/ear.pub, cache: 60s, insecure-plain-http: true }" ;;
         passport) modes=passport; extra="  trusted-verifiers: [ $W/ear.pub ]" ;;
+        passport-reattest) modes=passport; extra="  trusted-verifiers: [ $W/ear.pub ]"; bellfile=$W/rvweb/bell.cwt
+            rt="reattestation: { on-tick: true, jitter: ${RT_JITTER}s, deadline: 60s }"; lag=", passport-epoch-lag: 0" ;;
     esac
     POP_PIDS=(); POP_ADMINS=()
     for i in a b; do
@@ -160,11 +162,12 @@ verifier:
   rvps: [ { name: fleet, url: "http://127.0.0.1:$RVP_PORT", key: $W/rvp.pub, schemes: [ psa ] } ]
   poll-interval: ${POLL}s
   state-dir: $W/state-$i
-  bell: { file: $W/bell/bell.cwt, key: $W/bell.pub, refresh: 5s }
+  bell: { file: $bellfile, key: $W/bell.pub, refresh: $([ -n "$rt" ] && echo 1s || echo 5s) }
   ar-cache-slots: 16384
 $extra
 policy:
-  inline: { id: "policy:sase/pop", modes: [ $modes ] }
+  inline: { id: "policy:sase/pop", modes: [ $modes ]$lag }
+$rt
 inbound:
   - { name: pop, listen: "127.0.0.1:$POP_PORT", app: "127.0.0.1:$APP_PORT", peer: "spiffe://sase.example/client/*" }
 admin: { listen: "127.0.0.1:$admin" }
@@ -217,11 +220,78 @@ PY
     stop_pop
 }
 
+# passport-reattest (issue 19.5; not in the default MODES): passports with
+# in-band re-attestation across epoch ticks. The bell rings every RT_PERIOD
+# s (into the RVP's directory, continuing the set-up's tick); the verifier
+# follows it (its EARs carry the tick's marker); the PoP asks every client
+# at each tick (on-tick, spread over RT_JITTER s from half a period after
+# the tick) and requires that epoch's passport (passport-epoch-lag 0); each
+# client fetches one passport per tick from the verifier. The connections
+# are held over RT_TICKS ticks while the PoP's re-attestation counters and
+# the verifier's sessions and CPU are sampled every 0.5 s (each tick's
+# storm: rounds, from first to last round, verifier fetches and CPU); then
+# the RVP withdraws the clients' measurement: the verifier (polling every
+# second) stops affirming them, and the PoP cuts each at its next round.
+# Writes bench/sase-scale/reattest-results.json and prints a table.
+RT_PERIOD=${RT_PERIOD:-20}; RT_JITTER=${RT_JITTER:-5}; RT_TICKS=${RT_TICKS:-3}
+run_reattest() { # run_reattest N
+    local n=$1 ring sp
+    if [ "$revoked" = 1 ]; then publish rv-good; revoked=0; sleep 2.5; fi
+    cp bell/bell.cwt rvweb/bell.cwt
+    "$VMESH" rvp tick --key bell.pem --out rvweb --every "$RT_PERIOD" >ring.log 2>&1 & ring=$!; PIDS+=($ring)
+    stop_verifier; VER_BELL=1 start_verifier
+    sleep 2
+    start_pop passport-reattest
+    cpu1() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+    metric_sum() { local a s=0 v; for a in "${POP_ADMINS[@]}"; do
+        v=$(curl -s "http://127.0.0.1:$a/metrics" | awk -v k="$1" 'index($0, k) == 1 {s += $NF} END {print s + 0}'); s=$((s + ${v%.*})); done; echo $s; }
+    ( while :; do
+        echo "$(date +%s.%N) $(metric_sum 'vmesh_reattestations_total{direction="inbound",result="passed"}') $(metric_sum 'vmesh_reattestation_failures_total') $(curl -s "http://127.0.0.1:$VER_PORT/metrics" | awk '$1 == "vmesh_verifier_sessions_total" {print $2}') $(cpu1 "$VER_PID") $(cpu1 "${POP_PIDS[0]}") $(cpu1 "${POP_PIDS[1]}") $("$VMESH" rvp tick --show rvweb/bell.cwt | python3 -c 'import json,sys; print(json.load(sys.stdin)["tick"])')"
+        sleep 0.5; done ) > samples.txt 2>/dev/null & sp=$!; PIDS+=($sp)
+    echo "== passport-reattest, N=$n (tick every ${RT_PERIOD} s, jitter ${RT_JITTER} s, hold ${RT_TICKS} ticks)"
+    "$LOADGEN" --dir "$W" --host 127.0.0.1 --port "$POP_PORT" --peer spiffe://sase.example/pop --mode passport \
+        -n "$n" --pool "$POOL" --threads 2 --inflight "$INFLIGHT" --prep-threads 4 \
+        --central "http://127.0.0.1:$VER_PORT" --max-seconds "$MAXSECS" --conn-timeout 60 --reattest on --bell "$W/rvweb/bell.cwt" \
+        --pid "pop=${POP_PIDS[0]}" --pid "pop=${POP_PIDS[1]}" --pid "verifier=$VER_PID" --pid "app=$APP_PID" \
+        --hold $((RT_TICKS * RT_PERIOD)) --revoke "$VMESH rvp publish --key $W/rvp.pem --in $W/rv-revoked --out $W/rvweb >/dev/null" \
+        --revoke-timeout $((3 * RT_PERIOD)) --out "$W/one.json" 2>"$W/loadgen.err" \
+        || { echo "bench/sase-scale: load generator failed"; cat "$W/loadgen.err"; exit 1; }
+    revoked=1
+    kill $sp $ring 2>/dev/null || true
+    python3 - "$W/one.json" samples.txt "$RT_PERIOD" "$RT_JITTER" "$(getconf CLK_TCK)" "$HERE/reattest-results.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1])); period, jitter, hz = float(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
+S = [list(map(float, l.split())) for l in open(sys.argv[2]) if len(l.split()) == 8]
+# storms: runs of samples where the PoP's passed rounds grow, split at gaps > 2 s
+storms, cur = [], None
+for a, b in zip(S, S[1:]):
+    if b[1] > a[1]:
+        if cur is None or a[0] - cur["t1"] > 2:
+            cur = {"t0": a[0], "t1": b[0], "rounds": 0, "fetch": 0, "vcpu": 0, "popcpu": 0, "tick": b[7]}
+            storms.append(cur)
+        cur["t1"] = b[0]; cur["rounds"] += b[1] - a[1]
+    if cur is not None and a[0] <= cur["t1"] + 0.6:
+        cur["fetch"] += b[3] - a[3]; cur["vcpu"] += (b[4] - a[4]) / hz; cur["popcpu"] += (b[5] + b[6] - a[5] - a[6]) / hz
+rv = r.get("revocation", {})
+out = {"n": r["n"], "admitted": r["admitted"], "period_s": period, "jitter_s": jitter, "storms": [
+    {"tick": int(s["tick"]), "rounds": int(s["rounds"]), "window_s": round(s["t1"] - s["t0"], 2),
+     "verifier_fetches": int(s["fetch"]), "verifier_cpu_s": round(s["vcpu"], 2), "pop_cpu_s": round(s["popcpu"], 2)}
+    for s in storms], "failures_during_hold": int(S[-1][2] - S[0][2]) if S else -1,
+    "revocation": {"closed": rv.get("closed"), "still_open": rv.get("still_open"), "p50_s": rv.get("p50_s"), "max_s": rv.get("max_s")},
+    "prep_s": r.get("prep_s"), "establish_s": r.get("establish_s"), "loadgen_failures": r.get("failures")}
+json.dump(out, open(sys.argv[6], "w"), indent=1)
+print(json.dumps(out, indent=1))
+PY
+    stop_pop
+}
+
 for n in $NS; do
     for m in $MODES; do
+        if [ "$m" = passport-reattest ]; then run_reattest "$n"; continue; fi
         run_one "$m" "$n"
     done
 done
+case " $MODES " in *" passport-reattest "*) [ "$MODES" = passport-reattest ] && { stop_all; exit 0; } ;; esac
 # Extra, labelled: the central verifier given the share of a verifier that
 # one PoP gets when many PoPs use it: a CPU quota of 0.1 core (cgroup v1 cpu
 # controller, "one verifier core shared by 10 PoPs"); where cgroups cannot
