@@ -756,25 +756,32 @@ static void parse_args(int argc, char **argv)
         usage();
 }
 
-/* The clients follow the bell while they hold their connections (their
- * attestations, and in passport mode their passports, bind to its ticks);
- * sleeps ms in steps of 200 ms, re-reading bell/bell.cwt at each. */
-static void sleep_following_bell(long ms)
+/* With --reattest the clients follow the bell (their attestations, and in
+ * passport mode their passports, bind to its ticks; their relying party
+ * judges the PoP's): bell/bell.cwt is re-read at most every 200 ms. */
+static void bell_refresh(void)
 {
+    static uint64_t last;
     vmesh_buf b = {0};
 
+    if (!reattest || now_ns() - last < 200000000u)
+        return;
+    last = now_ns();
+    if (vmesh_file_read((bell_path ? bell_path : P("bell/bell.cwt")), 0, &b) != VMESH_OK ||
+        vmesh_bell_view_update(bell, (const char *)b.data, b.len, vmesh_time_now()) != VMESH_OK)
+        vmesh_err_clear(); /* the same tick again, or a half-written file: the next read */
+    vmesh_buf_free(&b);
+}
+
+/* Sleeps ms in steps of at most 200 ms, following the bell meanwhile. */
+static void sleep_following_bell(long ms)
+{
     while (ms > 0) {
         long step = ms < 200 ? ms : 200;
         sleep_ms(step);
         ms -= step;
-        if (!reattest)
-            continue;
-        vmesh_buf_reset(&b);
-        if (vmesh_file_read((bell_path ? bell_path : P("bell/bell.cwt")), 0, &b) != VMESH_OK ||
-            vmesh_bell_view_update(bell, (const char *)b.data, b.len, vmesh_time_now()) != VMESH_OK)
-            vmesh_err_clear(); /* the same tick again, or a half-written file: the next read */
+        bell_refresh();
     }
-    vmesh_buf_free(&b);
 }
 
 /* ---- main ----------------------------------------------------------------------------- */
@@ -845,6 +852,7 @@ int main(int argc, char **argv)
                 break;
         }
         sleep_ms(5);
+        bell_refresh();
     }
     atomic_store(&stop_starting, true);
     t_est1 = now_ns();
