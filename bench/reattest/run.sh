@@ -18,8 +18,10 @@
 #     every connection re-attests twice a second, once each way), runs
 #     alternating; requests/s, the ratio, rounds counted by the proxies'
 #     metrics, and the proxies' CPU per request.
-# Medians over ROUNDS alternating runs. Prints markdown and replaces the
-# "reattest" section of docs/BENCHMARKS.md (WRITE=0: print only).
+# Medians over ROUNDS alternating runs. Prints markdown tables; WRITE=1
+# replaces the "reattest" section of docs/BENCHMARKS.md with them (that
+# section also holds the bench/sase-scale passport-reattest run, so by
+# default nothing is written).
 # Usage: bench/reattest/run.sh BUILD_DIR [SECS] [ROUNDS] [EVERY_MS]
 set -eu
 BUILD_NAME=${1:-build}
@@ -27,7 +29,7 @@ BUILD=$(cd "$BUILD_NAME" && pwd)
 SECS=${2:-8}
 ROUNDS=${3:-3}
 EVERY=${4:-50}
-WRITE=${WRITE:-1}
+WRITE=${WRITE:-0}
 HERE=$(cd "$(dirname "$0")" && pwd)
 VMESH=$BUILD/src/cli/vmesh
 [ -x "$VMESH" ] || { echo "bench/reattest: build first (make build)" >&2; exit 1; }
