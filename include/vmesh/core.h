@@ -244,6 +244,12 @@ int64_t vmesh_time_now(void);       /* seconds since the epoch, wall clock */
 uint64_t vmesh_time_mono_ns(void);  /* monotonic nanoseconds */
 /* Parse "2022-09-24T00:00:00Z" (RFC 3339, UTC or offset) into epoch seconds. */
 vmesh_err vmesh_time_parse_rfc3339(const char *s, int64_t *out) VMESH_WUR;
+/* A duration as configuration files and command lines write it, one syntax
+ * everywhere: a decimal number followed by "ms", "s", "m" or "h", or a bare
+ * number of seconds ("500ms", "30s", "30", "5m", "1h"); at most 10^9 of the
+ * unit. Into milliseconds; false when s is not that (no error is set, the
+ * caller names the option). */
+bool vmesh_duration_parse_ms(const char *s, uint64_t *ms);
 /* Override "now" for the process (tests, --at); 0 restores the clock. */
 void vmesh_time_pin(int64_t t);
 

@@ -19,6 +19,21 @@ int cli_fail(const char *cmd, vmesh_err e, const char *what);
 /* Prints "vmesh CMD: <message>" and a hint to run --help; returns 1. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) VMESH_PRINTF(2, 3);
 
+/* A duration option in whole seconds, in the syntax of the configuration
+ * files (vmesh_duration_parse_ms: "30s", "5m", "1h", "500ms" or a bare
+ * number of seconds), lo..hi seconds; false otherwise. */
+bool cli_seconds(const char *s, long lo, long hi, long *out);
+#define CLI_DURATION_HELP "durations are written as in the configuration files: 30s, 5m, 1h or bare seconds"
+
+/* --rvp SPEC: one syntax for `rvp sync` and `verifier serve` (both parse it
+ * with vmesh_sync_add_rvp_spec); the help text both print. */
+#define CLI_RVP_SPEC_HELP                                                                          \
+    "  --rvp SPEC          an RVP to poll: NAME,URL,KEYFILE[,scheme1+scheme2], URL,KEYFILE\n"      \
+    "                      or URL,{JWK}; without schemes it is trusted for every scheme. A\n"     \
+    "                      CoSERV provider: NAME,coserv+URL,KEYFILE,SCHEME,CLASSHEX[+CLASSHEX...]\n" \
+    "                      (signed result sets for those class ids; docs/BUNDLES.md)\n"          \
+    "                      (repeatable)\n"
+
 /* --log-format text|json: sets the format of the operational log (stderr);
  * 0, or a usage error's exit code. */
 int cli_log_format(const char *cmd, const char *arg);
@@ -33,6 +48,7 @@ typedef struct {
     const char *summary;
 } cli_command;
 
+int cli_init(int argc, char **argv); /* cli_init.c */
 int cli_keygen(int argc, char **argv);
 int cli_attest(int argc, char **argv);
 int cli_appraise(int argc, char **argv);

@@ -24,7 +24,7 @@ static void usage(FILE *f)
             "usage: vmesh appraise --rv FILE [--rv FILE ...] --evidence FILE --key VERIFIER_KEY\n"
             "       vmesh appraise --rvp SPEC [--rvp SPEC ...] --state DIR --evidence FILE --key KEY\n"
             "                      [--media-type MT] [--nonce HEX] [--corim-key KEY]\n"
-            "                      [--ta FILE ...] [--at RFC3339] [--validity SECONDS] [-o EAR] [-q]\n"
+            "                      [--ta FILE ...] [--at RFC3339] [--validity DURATION] [-o EAR] [-q]\n"
             "\n"
             "Appraises evidence against reference values and writes the attestation result\n"
             "as an EAR (a JWT signed with VERIFIER_KEY) to EAR, or to stdout.\n"
@@ -48,7 +48,7 @@ static void usage(FILE *f)
             "                     certificates (PEM or DER), CRLs, TDX TCB Info / QE Identity\n"
             "                     collateral, public keys (docs/CC.md); repeatable\n"
             "  --at RFC3339       appraise as of this time (default: now)\n"
-            "  --validity SECS    EAR lifetime (default 3600)\n"
+            "  --validity DURATION EAR lifetime (1h, 30m, or bare seconds; default 1h)\n"
             "  -o FILE            write the EAR to FILE instead of stdout\n"
             "  -q                 do not print the summary on stderr\n"
             "\n"
@@ -124,10 +124,9 @@ int cli_appraise(int argc, char **argv)
         case 'o': out_path = optarg; break;
         case 'q': quiet = true; break;
         case 'V': {
-            char *end;
-            validity = strtol(optarg, &end, 10);
-            if (*end != '\0' || validity <= 0 || validity > 366L * 86400) {
-                ret = cli_usage_error("appraise", "--validity must be 1..31622400 seconds, got \"%s\"", optarg);
+            if (!cli_seconds(optarg, 1, 366L * 86400, &validity)) {
+                ret = cli_usage_error("appraise", "--validity must be a duration of 1s..31622400s (e.g. 1h), got \"%s\"",
+                                      optarg);
                 goto out;
             }
             break;

@@ -33,7 +33,7 @@ static void on_signal(int sig)
 
 static void tick_usage(FILE *f)
 {
-    fprintf(f, "usage: vmesh rvp tick --key KEY --out WWWDIR [--every SECONDS] [--name NAME]\n"
+    fprintf(f, "usage: vmesh rvp tick --key KEY --out WWWDIR [--every DURATION] [--name NAME]\n"
                "       vmesh rvp tick --show FILE [--key PUBKEY]\n"
                "\n"
                "Writes WWWDIR/bell.cwt, the epoch bell's Epoch Marker\n"
@@ -47,8 +47,9 @@ static void tick_usage(FILE *f)
                "\n"
                "  --key KEY         signing key (PEM or JWK, private)\n"
                "  --out DIR         directory served to verifiers (must exist)\n"
-               "  --every SECONDS   keep running and ring every SECONDS (default: ring once;\n"
-               "                    the period used for validity is then 60 s)\n"
+               "  --every DURATION  keep running and ring every DURATION (30s, 5m, or bare\n"
+               "                    seconds; default: ring once, the period used for validity\n"
+               "                    is then 60s)\n"
                "  --name NAME       the bell's name (default: rvp)\n"
                "  --show FILE       print the marker in FILE: {bell, tick, em (base64url), iat, exp,\n"
                "                    prev: {tick, em, iat, exp} when carried}\n"
@@ -135,11 +136,9 @@ static int tick(int argc, char **argv)
         case 'n': name = optarg; break;
         case 's': show = optarg; break;
         case 'e': {
-            char *end;
-            errno = 0;
-            every = strtol(optarg, &end, 10);
-            if (errno || *end || every < 1 || every > 86400) {
-                ret = cli_usage_error("rvp tick", "--every must be 1..86400 seconds, got \"%s\"", optarg);
+            if (!cli_seconds(optarg, 1, 86400, &every)) {
+                ret = cli_usage_error("rvp tick", "--every must be a duration of 1s..86400s (e.g. 30s, 5m), got \"%s\"",
+                                      optarg);
                 goto out;
             }
             break;
@@ -223,7 +222,7 @@ static void sleep_until_stopped(void)
 static void publish_usage(FILE *f)
 {
     fprintf(f, "usage: vmesh rvp publish --key KEY --in DIR|FILE [--in ...] [--ta SCHEME=FILE ...]\n"
-               "                         --out WWWDIR [--epoch N] [--name NAME] [--validity SECONDS]\n"
+               "                         --out WWWDIR [--epoch N] [--name NAME] [--validity DURATION]\n"
                "                         [--json]\n"
                "\n"
                "Writes a trust bundle into WWWDIR: every input as a content-addressed set\n"
@@ -245,7 +244,8 @@ static void publish_usage(FILE *f)
                "                     not above the published one is refused\n"
                "  --name NAME        the RVP name in the manifest (default: the previous\n"
                "                     manifest's, else \"rvp\")\n"
-               "  --validity SECONDS expires_at = now + SECONDS (default 86400)\n"
+               "  --validity DURATION expires_at = now + DURATION (24h, 30m, or bare seconds;\n"
+               "                     default 24h)\n"
                "  --json             print the manifest as JSON\n"
                "\n"
                "exit status: 0 published, 1 error (nothing changed)\n");
@@ -295,8 +295,9 @@ static int publish(int argc, char **argv)
             po.epoch = (uint64_t)v;
             break;
         case 'v':
-            if (!parse_long(optarg, 1, 366L * 86400, &v)) {
-                ret = cli_usage_error("rvp publish", "--validity must be 1..31622400 seconds, got \"%s\"", optarg);
+            if (!cli_seconds(optarg, 1, 366L * 86400, &v)) {
+                ret = cli_usage_error("rvp publish", "--validity must be a duration of 1s..31622400s (e.g. 24h), got \"%s\"",
+                                      optarg);
                 goto out;
             }
             po.validity = v;
@@ -451,7 +452,7 @@ out:
 
 static void sync_usage(FILE *f)
 {
-    fprintf(f, "usage: vmesh rvp sync --rvp SPEC [--rvp SPEC ...] --state DIR [--interval S]\n"
+    fprintf(f, "usage: vmesh rvp sync --rvp SPEC [--rvp SPEC ...] --state DIR [--interval DURATION]\n"
                "                      [--once] [--json] [--clients N] [--bell-key KEY ...] [-v]\n"
                "                      [--check]\n"
                "\n"
@@ -461,12 +462,10 @@ static void sync_usage(FILE *f)
                "snapshot. Prints the snapshot (epochs per RVP, entries, stale) each time it\n"
                "changes; refusals go to stderr as log lines. See docs/BUNDLES.md.\n"
                "\n"
-               "  --rvp SPEC      NAME,URL,KEYFILE[,scheme1+scheme2] or URL,KEYFILE or URL,{jwk};\n"
-               "                  without schemes the RVP is trusted for every scheme. A CoSERV\n"
-               "                  provider: NAME,coserv+URL,KEYFILE,SCHEME,CLASSHEX[+CLASSHEX...]\n"
-               "                  (signed result sets for those class ids; docs/BUNDLES.md)\n"
+               CLI_RVP_SPEC_HELP
                "  --state DIR     state directory (manifests and cached sets)\n"
-               "  --interval S    seconds between polls (default 30; +-10%% jitter)\n"
+               "  --interval DURATION  between polls (30s, 5m, or bare seconds; default 30s;\n"
+               "                  +-10%% jitter)\n"
                "  --once          load the state, poll once, print the status and exit\n"
                "  --json          JSON output (one object per line)\n"
                "  --clients N     run N independent clients in this process (state DIR/c<i>),\n"
@@ -641,8 +640,9 @@ static int sync_cmd(int argc, char **argv)
             bell_key_paths[nbell_keys++] = optarg;
             break;
         case 'i':
-            if (!parse_long(optarg, 1, 86400, &v)) {
-                ret = cli_usage_error("rvp sync", "--interval must be 1..86400 seconds, got \"%s\"", optarg);
+            if (!cli_seconds(optarg, 1, 86400, &v)) {
+                ret = cli_usage_error("rvp sync", "--interval must be a duration of 1s..86400s (e.g. 30s), got \"%s\"",
+                                      optarg);
                 goto out;
             }
             interval = v;

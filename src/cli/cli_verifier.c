@@ -29,7 +29,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: vmesh verifier serve --key EAR_KEY [--listen ADDR] [--rv FILE ...]\n"
-            "                            [--rvp URL,JWK ... --state-dir DIR] [--session-key FILE]\n"
+            "                            [--rvp SPEC ... --state-dir DIR]   [--session-key FILE]\n"
             "                            [--threads N] [options]\n"
             "\n"
             "Serves Veraison's challenge-response verification API:\n"
@@ -46,29 +46,28 @@ static void usage(FILE *f)
             "  --key KEY            EAR signing key (PEM or JWK, private)\n"
             "  --rv FILE            reference values: CoRIM or vmesh RV JSON (repeatable)\n"
             "  --corim-key KEY      public key that signs signed CoRIMs given with --rv\n"
-            "  --rvp URL,JWK        pull trust bundles from this RVP (repeatable; see\n"
-            "                       vmesh_sync_add_rvp_spec for NAME,URL,KEY[,schemes])\n"
+            CLI_RVP_SPEC_HELP
             "  --state-dir DIR      where bundle state persists (required with --rvp)\n"
-            "  --poll SECONDS       bundle poll interval (default 30)\n"
+            "  --poll DURATION      bundle poll interval (default 30s)\n"
             "  --bell-key KEY       follow an RVP's epoch bell (repeatable: one bell per RVP,\n"
             "                       fetched from each --rvp URL/bell.cwt); every EAR carries\n"
             "                       the current epoch marker of each (ear.vmesh.epoch-markers)\n"
             "  --session-key FILE   >= 32 random bytes shared by replicas (default: derived\n"
             "                       from the EAR key)\n"
-            "  --session-ttl SECS   session lifetime (default 150, as Veraison)\n"
-            "  --validity SECS      EAR lifetime (default 3600)\n"
+            "  --session-ttl DURATION  session lifetime (default 150s, as Veraison)\n"
+            "  --validity DURATION  EAR lifetime (default 1h)\n"
             "  --threads N          worker threads (default: online cores)\n"
             "  --max-connections N  concurrent connections, all clients (default 1024)\n"
-            "  --timeout SECS       idle timeout per connection while an answer is sent\n"
-            "                       (default 30)\n"
+            "  --timeout DURATION   idle timeout per connection while an answer is sent\n"
+            "                       (default 30s)\n"
             "  --max-body BYTES     evidence size cap, else 413 (default 1048576)\n"
             "Hostile clients (a client = an IPv4 address or an IPv6 /64; refusals are\n"
             "counted in vmesh_verifier_refused_total{reason} at GET /metrics):\n"
             "  --client-connections N|off  open connections per client; more are closed at\n"
             "                       accept (default 64)\n"
-            "  --request-deadline SECS  time from accept (or the previous answer) to a whole\n"
+            "  --request-deadline DURATION  time from accept (or the previous answer) to a whole\n"
             "                       request, headers and body; slow bytes do not extend it;\n"
-            "                       then the connection is closed (default 10)\n"
+            "                       then the connection is closed (default 10s)\n"
             "  --client-rate N|off  requests per second per client, then 429 with\n"
             "                       Retry-After (default 500)\n"
             "  --client-burst N     requests a client may send at once (default 2 x rate)\n"
@@ -91,6 +90,7 @@ static void usage(FILE *f)
             "                       start would and resolve --listen; bind nothing, poll\n"
             "                       nothing; exit 0 or 1 with the start's message\n"
             "\n"
+            "\n" CLI_DURATION_HELP ".\n"
             "exit status: 0 after SIGTERM/SIGINT, 1 error\n");
 }
 
@@ -224,16 +224,25 @@ static int serve(int argc, char **argv)
             goto out;                                                                                  \
         }                                                                                              \
         break;
-            NUM('P', poll, 1, 86400, "--poll")
-            NUM('T', ttl, 1, 86400, "--session-ttl")
-            NUM('V', validity, 1, 366L * 86400, "--validity")
             NUM('t', threads, 1, 1024, "--threads")
             NUM('C', maxconn, 1, 1000000, "--max-connections")
-            NUM('o', timeout, 1, 3600, "--timeout")
             NUM('B', max_body, 1, 16L * 1024 * 1024, "--max-body")
-            NUM(1002, deadline, 1, 3600, "--request-deadline")
             NUM(1004, client_burst, 1, 100000000L, "--client-burst")
 #undef NUM
+#define SECS(ch, var, lo, hi, name)                                                                    \
+    case ch:                                                                                           \
+        if (!cli_seconds(optarg, lo, hi, &var)) {                                                      \
+            ret = cli_usage_error("verifier", "%s must be a duration of %lds..%lds (e.g. 30s, 5m), got \"%s\"", \
+                                  name, (long)(lo), (long)(hi), optarg);                               \
+            goto out;                                                                                  \
+        }                                                                                              \
+        break;
+            SECS('P', poll, 1, 86400, "--poll")
+            SECS('T', ttl, 1, 86400, "--session-ttl")
+            SECS('V', validity, 1, 366L * 86400, "--validity")
+            SECS('o', timeout, 1, 3600, "--timeout")
+            SECS(1002, deadline, 1, 3600, "--request-deadline")
+#undef SECS
 #define NUM_OFF(ch, var, lo, hi, name)                                                                 \
     case ch:                                                                                           \
         if (strcmp(optarg, "off") == 0) {                                                              \

@@ -8,6 +8,7 @@
 #include <string.h>
 
 static const cli_command commands[] = {
+    {"init", cli_init, "the first ten minutes: write a working client -> service mesh on 127.0.0.1 (vmesh init DIR)"},
     {"keygen", cli_keygen, "generate a signing key (EC P-256/P-384, Ed25519) as PEM or JWK"},
     {"attest", cli_attest, "produce platform evidence (psa-sim, cca-sim, tpm2, tsm), print it, read reference values"},
     {"appraise", cli_appraise, "appraise evidence against reference values into a signed EAR"},
@@ -41,6 +42,16 @@ int cli_fail(const char *cmd, vmesh_err e, const char *what)
     else
         fprintf(stderr, "vmesh %s: %s: %s\n", cmd, what, d[0] ? d : vmesh_err_name(e));
     return CLI_EXIT_ERROR;
+}
+
+bool cli_seconds(const char *s, long lo, long hi, long *out)
+{
+    uint64_t ms;
+
+    if (!vmesh_duration_parse_ms(s, &ms) || ms % 1000 != 0 || ms / 1000 < (uint64_t)lo || ms / 1000 > (uint64_t)hi)
+        return false;
+    *out = (long)(ms / 1000);
+    return true;
 }
 
 int cli_log_format(const char *cmd, const char *arg)

@@ -5,7 +5,9 @@
  */
 #include "vmesh/core.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,6 +47,29 @@ static bool digits(const char *s, int n, int *out)
     }
     *out = v;
     return true;
+}
+
+bool vmesh_duration_parse_ms(const char *s, uint64_t *ms)
+{
+    static const struct {
+        const char *suffix;
+        uint64_t mult;
+    } units[] = {{"ms", 1}, {"s", 1000}, {"", 1000}, {"m", 60000}, {"h", 3600000}};
+    char *end;
+    unsigned long long v;
+
+    if (s == NULL || s[0] < '0' || s[0] > '9')
+        return false;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno != 0 || v > 1000000000ULL)
+        return false;
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+        if (strcmp(end, units[i].suffix) == 0) {
+            *ms = (uint64_t)v * units[i].mult;
+            return true;
+        }
+    return false;
 }
 
 vmesh_err vmesh_time_parse_rfc3339(const char *s, int64_t *out)

@@ -121,9 +121,6 @@ typedef struct {
     uint64_t mult;
 } unit_t;
 
-/* "250ms", "10s", "5m", "1h", or a bare number of seconds. */
-static const unit_t duration_units[] = {{"ms", 1},    {"s", 1000},    {"", 1000},
-                                        {"m", 60000}, {"h", 3600000}, {NULL, 0}};
 /* "16384", "16k", "16KiB", "1MiB". */
 static const unit_t size_units[] = {{"", 1},
                                     {"k", 1024},
@@ -158,7 +155,8 @@ static vmesh_err get_duration(pctx *x, const yaml_node_t *n, const char *path, u
 {
     const char *s = scalar(n);
 
-    if (!scaled(s, duration_units, 1000000000ULL, ms))
+    /* one duration syntax for files and command lines (vmesh_duration_parse_ms) */
+    if (!vmesh_duration_parse_ms(s, ms))
         return perr(x, n, path, "\"%s\" is not a duration (e.g. 500ms, 10s, 5m, 1h)",
                     s ? s : "(not a scalar)");
     if (*ms == 0 || *ms > max_ms)
