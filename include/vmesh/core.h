@@ -272,6 +272,16 @@ void vmesh_log(vmesh_log_level l, const char *fmt, ...) VMESH_PRINTF(2, 3);
  * at level "info" in its record. */
 void vmesh_log_status(const char *fmt, ...) VMESH_PRINTF(1, 2);
 
+/* ---- service manager ---------------------------------------------------- */
+
+/* sd_notify(3) without libsystemd: sends state ("READY=1\nSTATUS=...") as one
+ * datagram to $NOTIFY_SOCKET (a path or "@abstract"); VMESH_OK and nothing
+ * sent when it is unset. */
+vmesh_err vmesh_notify(const char *state) VMESH_WUR;
+/* $WATCHDOG_USEC when the manager asks this process for WATCHDOG=1 pings
+ * (WATCHDOG_PID unset or ours), else 0. */
+uint64_t vmesh_notify_watchdog_usec(void);
+
 VMESH_API_END
 #ifdef __cplusplus
 }

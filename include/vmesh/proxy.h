@@ -66,13 +66,19 @@ vmesh_err vmesh_proxy_check(const char *config_path) VMESH_WUR;
  * SIGPIPE) in the calling thread before starting workers, and takes them
  * through a signalfd: SIGHUP reloads, SIGTERM / SIGINT drain (stop
  * accepting, let open connections finish up to limits.drain-timeout, then
- * close the rest). Returns VMESH_OK after a drain. */
+ * close the rest). Returns VMESH_OK after a drain. With $NOTIFY_SOCKET set
+ * (systemd Type=notify) it tells the manager READY=1 once the workers
+ * accept, RELOADING=1 / READY=1 around a reload, STOPPING=1 at the drain,
+ * STATUS= lines, and WATCHDOG=1 when $WATCHDOG_USEC asks for it. */
 vmesh_err vmesh_proxy_run(vmesh_proxy *p) VMESH_WUR;
 /* Reloads the configuration file, certificates, policy and rv-files
  * (what SIGHUP does); open connections keep their configuration, new ones
  * use the new one; every open connection is re-appraised. On error the old
  * configuration stays in force. Thread-safe. */
 vmesh_err vmesh_proxy_reload(vmesh_proxy *p) VMESH_WUR;
+/* After vmesh_proxy_run: how many connections were still open when
+ * limits.drain-timeout passed and were closed (0: the drain finished). */
+long long vmesh_proxy_drain_forced(const vmesh_proxy *p);
 /* Starts a drain (what SIGTERM does); async-signal-safe. */
 void vmesh_proxy_stop(vmesh_proxy *p);
 void vmesh_proxy_free(vmesh_proxy *p);

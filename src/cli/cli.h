@@ -13,6 +13,7 @@
 #define CLI_EXIT_OK 0
 #define CLI_EXIT_ERROR 1       /* unreadable, malformed or unsupported input */
 #define CLI_EXIT_NOT_AFFIRMED 2 /* valid, but the result is not affirming */
+#define CLI_EXIT_DRAIN_FORCED 3 /* a daemon stopped, but its drain timed out and closed connections */
 
 /* Prints "vmesh CMD: <what>: <detail>" to stderr and returns CLI_EXIT_ERROR. */
 int cli_fail(const char *cmd, vmesh_err e, const char *what);
@@ -40,6 +41,10 @@ int cli_log_format(const char *cmd, const char *arg);
 #define CLI_LOG_FORMAT_HELP                                                                        \
     "  --log-format FMT    text (default) or json: the operational log on stderr, one record\n"    \
     "                      per line with an RFC 3339 time and a level\n"
+
+/* Tells the service manager (systemd Type=notify, $NOTIFY_SOCKET) state,
+ * e.g. "READY=1\nSTATUS=listening on ..."; a failure is logged as a warning. */
+void cli_notify(const char *state);
 
 typedef int (*cli_fn)(int argc, char **argv);
 typedef struct {

@@ -34,7 +34,14 @@ static void usage(FILE *f)
             "\n"
             "signals: SIGHUP reloads configuration, certificates, policy and rv-files without\n"
             "dropping open connections; SIGTERM / SIGINT drain (stop accepting, finish open\n"
-            "connections up to limits.drain-timeout) and exit 0.\n");
+            "connections up to limits.drain-timeout, then close the rest).\n"
+            "systemd: with NOTIFY_SOCKET set (Type=notify) it sends READY=1 once it accepts,\n"
+            "RELOADING=1 and READY=1 around a reload, STOPPING=1 at the drain, STATUS= lines,\n"
+            "and WATCHDOG=1 when WatchdogSec= is set.\n"
+            "\n"
+            "exit status: 0 valid (--check) or drained; 1 bad option, invalid configuration,\n"
+            "cannot start, or stopped by an error; 3 drained, but limits.drain-timeout passed\n"
+            "and the connections still open were closed.\n");
 }
 
 int cli_proxy(int argc, char **argv)
@@ -119,6 +126,11 @@ int cli_proxy(int argc, char **argv)
     }
     rc = vmesh_proxy_run(p);
     ret = rc == VMESH_OK ? CLI_EXIT_OK : cli_fail("proxy", rc, "stopped");
+    if (ret == CLI_EXIT_OK && vmesh_proxy_drain_forced(p) > 0) {
+        vmesh_log(VMESH_LOG_ERROR, "proxy: exit status %d: the drain timed out and closed %lld connections",
+                  CLI_EXIT_DRAIN_FORCED, vmesh_proxy_drain_forced(p));
+        ret = CLI_EXIT_DRAIN_FORCED;
+    }
 out:
     vmesh_proxy_free(p);
     return ret;

@@ -374,7 +374,8 @@ static void serve_usage(FILE *f)
                "  --check        dry run: open WWWDIR and resolve ADDR as a start would, bind\n"
                "                 nothing, exit 0 or 1 with the start's message\n"
                "\n"
-               "Prints \"listening on PORT\" and serves until SIGTERM or SIGINT.\n"
+               "Prints \"listening on PORT\" and serves until SIGTERM or SIGINT. With\n"
+               "NOTIFY_SOCKET set (systemd Type=notify): READY=1 once it listens, STOPPING=1.\n"
                "exit status: 0 stopped by a signal, 1 error\n");
 }
 
@@ -440,7 +441,13 @@ static int serve(int argc, char **argv)
     }
     printf("listening on %u\n", (unsigned)vmesh_rvp_server_port(srv));
     fflush(stdout);
+    {
+        char st[128];
+        snprintf(st, sizeof(st), "READY=1\nSTATUS=serving on port %u", (unsigned)vmesh_rvp_server_port(srv));
+        cli_notify(st);
+    }
     sleep_until_stopped();
+    cli_notify("STOPPING=1");
     ret = CLI_EXIT_OK;
 out:
     vmesh_rvp_server_stop(srv);

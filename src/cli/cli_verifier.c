@@ -91,6 +91,8 @@ static void usage(FILE *f)
             "                       nothing; exit 0 or 1 with the start's message\n"
             "\n"
             "\n" CLI_DURATION_HELP ".\n"
+            "systemd: with NOTIFY_SOCKET set (Type=notify) it sends READY=1 once it listens\n"
+            "and STOPPING=1 at SIGTERM.\n"
             "exit status: 0 after SIGTERM/SIGINT, 1 error\n");
 }
 
@@ -436,8 +438,14 @@ static int serve(int argc, char **argv)
     vmesh_log_status("vmesh verifier: listening on %s (port %u)%s%s%s%s%s", listen, (unsigned)vmesh_service_port(svc),
                      id ? ", replica " : "", id ? id : "", tls_cert ? ", https (TLS 1.3)" : ", plain http",
                      attest ? ", attesting its platform as " : "", attest ? attest : "");
+    {
+        char st[128];
+        snprintf(st, sizeof(st), "READY=1\nSTATUS=listening on port %u", (unsigned)vmesh_service_port(svc));
+        cli_notify(st);
+    }
     while (sigwait(&set, &sig) != 0)
         ;
+    cli_notify("STOPPING=1");
     vmesh_log_status("vmesh verifier: %s received, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
     vmesh_service_stop(svc);
     {

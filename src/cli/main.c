@@ -54,6 +54,12 @@ bool cli_seconds(const char *s, long lo, long hi, long *out)
     return true;
 }
 
+void cli_notify(const char *state)
+{
+    if (vmesh_notify(state) != VMESH_OK)
+        vmesh_log(VMESH_LOG_WARN, "%s", vmesh_err_detail());
+}
+
 int cli_log_format(const char *cmd, const char *arg)
 {
     vmesh_log_format f;

@@ -619,6 +619,29 @@ void vmesh_proxy_stop(vmesh_proxy *p)
         (void)!write(p->stop_fd, &one, sizeof(one));
 }
 
+/* The service manager's readiness protocol (vmesh_notify: READY=1,
+ * RELOADING=1, STOPPING=1, STATUS=, WATCHDOG=1); a failure is logged once. */
+static void notify(const char *fmt, ...) VMESH_PRINTF(1, 2);
+static void notify(const char *fmt, ...)
+{
+    static bool warned;
+    char msg[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (vmesh_notify(msg) != VMESH_OK && !warned) {
+        warned = true;
+        vmesh_log(VMESH_LOG_WARN, "proxy: %s", vmesh_err_detail());
+    }
+}
+
+long long vmesh_proxy_drain_forced(const vmesh_proxy *p)
+{
+    return p ? p->drain_forced : 0;
+}
+
 /* The control thread's own event sources (the admin endpoint adds its). */
 typedef struct {
     struct vmesh_proxy *p;
@@ -636,10 +659,19 @@ static void on_signal(px_ev *ev, uint32_t events)
     (void)events;
     while (read(c->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
         if (si.ssi_signo == SIGHUP) {
-            if (vmesh_proxy_reload(c->p) != VMESH_OK)
+            notify("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading the configuration",
+                   (unsigned long long)(vmesh_time_mono_ns() / 1000));
+            if (vmesh_proxy_reload(c->p) != VMESH_OK) {
                 vmesh_log(VMESH_LOG_ERROR,
                           "proxy: reload failed, the previous configuration stays: %s",
                           vmesh_err_detail());
+                notify("READY=1\nSTATUS=serving; the last reload failed, the previous configuration "
+                       "stays: %.300s",
+                       vmesh_err_detail());
+            } else {
+                notify("READY=1\nSTATUS=serving %zu inbound and %zu outbound listeners (reloaded)",
+                       c->p->nin, c->p->nout);
+            }
         } else {
             c->stop = true;
         }
@@ -674,7 +706,8 @@ vmesh_err vmesh_proxy_run(vmesh_proxy *p)
     vmesh_err rc = VMESH_OK;
     sigset_t set;
     int ep = -1;
-    uint64_t drain_deadline = 0, next_bell = 0, next_watch = 0;
+    uint64_t drain_deadline = 0, next_bell = 0, next_watch = 0, next_wd = 0;
+    uint64_t wd_ns = vmesh_notify_watchdog_usec() * 1000 / 2; /* ping at half the manager's interval */
     struct itimerspec its;
     ctl_t ctl = {.p = p,
                  .sfd = -1,
@@ -720,6 +753,9 @@ vmesh_err vmesh_proxy_run(vmesh_proxy *p)
     vmesh_log(VMESH_LOG_INFO,
               "proxy: serving %zu inbound and %zu outbound listeners with %zu workers", p->nin,
               p->nout, p->nworkers);
+    /* the listeners are open since vmesh_proxy_new; workers now accept */
+    notify("READY=1\nSTATUS=serving %zu inbound and %zu outbound listeners\nMAINPID=%lld", p->nin, p->nout,
+           (long long)getpid());
     for (;;) {
         struct epoll_event evs[64];
         int n = epoll_wait(ep, evs, 64, px_timers_wait_ms(&ctl.timers, vmesh_time_mono_ns()));
@@ -738,6 +774,8 @@ vmesh_err vmesh_proxy_run(vmesh_proxy *p)
             px_gen_unref(g);
             vmesh_log(VMESH_LOG_INFO, "proxy: draining: no new connections; %lld open",
                       (long long)atomic_load(&p->m.total_active));
+            notify("STOPPING=1\nSTATUS=draining: %lld connections open",
+                   (long long)atomic_load(&p->m.total_active));
             atomic_store(&p->draining, true);
             px_workers_wake(p);
         }
@@ -745,8 +783,9 @@ vmesh_err vmesh_proxy_run(vmesh_proxy *p)
             if (px_workers_alive(p) == 0)
                 break;
             if (!atomic_load(&p->force_close) && vmesh_time_mono_ns() >= drain_deadline) {
-                vmesh_log(VMESH_LOG_WARN, "proxy: drain timeout: closing %lld connections",
-                          (long long)atomic_load(&p->m.total_active));
+                p->drain_forced = (long long)atomic_load(&p->m.total_active);
+                vmesh_log(VMESH_LOG_WARN, "proxy: drain timeout: closing %lld connections", p->drain_forced);
+                notify("STATUS=drain timeout: closing %lld connections", p->drain_forced);
                 atomic_store(&p->force_close, true);
                 px_workers_wake(p);
             }
@@ -762,6 +801,10 @@ vmesh_err vmesh_proxy_run(vmesh_proxy *p)
             px_gen_unref(g);
         }
         px_rt_watch_bell(p); /* a new tick: connections re-attest (reattest.c) */
+        if (wd_ns != 0 && vmesh_time_mono_ns() >= next_wd) {
+            notify("WATCHDOG=1");
+            next_wd = vmesh_time_mono_ns() + wd_ns;
+        }
     }
     px_workers_join(p);
     vmesh_log(VMESH_LOG_INFO, "proxy: drained, exiting");

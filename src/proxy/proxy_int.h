@@ -332,6 +332,7 @@ struct vmesh_proxy {
     size_t nworkers;
     _Atomic uint64_t rr[PX_MAX_LISTENERS]; /* outbound round robin */
     _Atomic bool draining, force_close, ready;
+    long long drain_forced; /* connections the drain timeout closed (control thread) */
     _Atomic uint64_t reappraise_gen;
     _Atomic uint64_t bell_tick; /* reattest.c: the newest bell tick seen (0: none yet) */
     _Atomic uint64_t bell_tick_due_ns; /* monotonic: attesters bind to it from then */

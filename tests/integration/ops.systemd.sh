@@ -24,7 +24,7 @@ done
 [ "$n" = 3 ] && ok "three units (proxy, verifier, rvp)" || fail "$n units"
 grep -q '^ExecReload=/bin/kill -HUP \$MAINPID' "$SRC/deploy/systemd/vmesh-proxy.service" && ok "proxy reloads with SIGHUP" || fail "proxy ExecReload"
 # the check can fail: a type typo and a missing binary are reported
-sed 's#^Type=exec#Type=bogus#' "$T/units/vmesh-proxy.service" > "$T/units/bad.service"
+sed 's#^Type=notify#Type=bogus#' "$T/units/vmesh-proxy.service" > "$T/units/bad.service"
 timeout 120 systemd-analyze verify "$T/units/bad.service" >"$T/out" 2>&1
 grep -q "bogus" "$T/out" && ok "a bad line is reported" || fail "bad unit not reported: $(cat "$T/out")"
 sed "s#$VMESH#/nonexistent/vmesh#g" "$T/units/vmesh-proxy.service" > "$T/units/bad2.service"

@@ -3,7 +3,7 @@
 # error, no non-2xx answer; the generation changes and the reloaded
 # certificate is in force. SIGTERM drains: a slow request in flight
 # completes, new connections are refused, the sidecars exit 0; a connection
-# that never finishes is closed at limits.drain-timeout.
+# that never finishes is closed at limits.drain-timeout and the exit status is 3.
 . "$(dirname "$0")/lib.bash"
 . "$(dirname "$0")/proxy_lib.bash"
 command -v wrk >/dev/null || { echo "SKIP: wrk missing"; exit 77; }
@@ -95,7 +95,9 @@ kill -TERM "$CLIENT_PID"; rc=0; wait "$CLIENT_PID" || rc=$?
 el=$(( ($(date +%s%N) - t0) / 1000000 ))
 # the holder keeps its connection for 30 s: result "drain" in the access
 # log says the drain timeout closed it (the time is printed, not judged)
-[ "$rc" = 0 ] && ok "drain timeout: exit 0 after $el ms (drain-timeout 1s)" || fail "drain timeout: exit $rc after $el ms"
+# exit status 3: the drain did not finish by itself (issue 15.6), and the log says why
+[ "$rc" = 3 ] && ok "drain timeout: exit 3 after $el ms (drain-timeout 1s)" || fail "drain timeout: exit $rc after $el ms, expected 3"
+grep -q 'exit status 3: the drain timed out and closed 1 connections' "$T/client.err" && ok "the exit status is explained in the log" || fail "no exit-status line: $(tail -3 "$T/client.err")"
 grep -q '"result":"drain"' "$T/client-access.log" && ok "access log: result drain (closed by the drain timeout, not by the holder)" || fail "no drain result in access log"
 kill $holder 2>/dev/null; wait $holder 2>/dev/null
 grep -qE "LeakSanitizer|AddressSanitizer|runtime error" "$T/client.err" && fail "sanitizer report" || ok "no sanitizer report"
