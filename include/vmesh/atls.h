@@ -357,11 +357,14 @@ typedef struct {
 typedef struct vmesh_atls_config vmesh_atls_config;
 
 vmesh_err vmesh_atls_config_new(vmesh_atls_role role, vmesh_atls_config **out) VMESH_WUR;
-/* Our X509-SVID: chain PEM (leaf first) and its private key. */
-vmesh_err vmesh_atls_config_set_svid(vmesh_atls_config *c, const char *chain_pem,
-                                     const char *key_pem) VMESH_WUR;
-/* Trust bundle (PEM, one or more CA certificates) for the peer's SVID. */
-vmesh_err vmesh_atls_config_set_bundle(vmesh_atls_config *c, const char *bundle_pem) VMESH_WUR;
+/* Our X509-SVID, read from files: chain_file is the path of a PEM file
+ * with the chain (leaf first), key_file the path of its PEM private key
+ * (not PEM text: both are paths). */
+vmesh_err vmesh_atls_config_set_svid(vmesh_atls_config *c, const char *chain_file,
+                                     const char *key_file) VMESH_WUR;
+/* Trust bundle for the peer's SVID: the path of a PEM file with one or more
+ * CA certificates. */
+vmesh_err vmesh_atls_config_set_bundle(vmesh_atls_config *c, const char *bundle_file) VMESH_WUR;
 /* Federation: verify the peer's X509-SVID against the bundle of the trust
  * domain its SPIFFE ID names, and only that one (a reference is taken).
  * Replaces set_bundle's store for chain verification; a peer of a trust

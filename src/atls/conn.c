@@ -634,41 +634,41 @@ out:
     return rc;
 }
 
-vmesh_err vmesh_atls_config_set_svid(vmesh_atls_config *c, const char *chain_pem,
-                                     const char *key_pem)
+vmesh_err vmesh_atls_config_set_svid(vmesh_atls_config *c, const char *chain_file,
+                                     const char *key_file)
 {
     vmesh_err rc = VMESH_OK;
 
-    if (SSL_CTX_use_certificate_chain_file(c->ctx, chain_pem) != 1) {
+    if (SSL_CTX_use_certificate_chain_file(c->ctx, chain_file) != 1) {
         rc = vmesh_err_ssl(VMESH_ERR_IO, "loading the certificate chain");
-        rc = vmesh_err_wrap(rc, "%s", chain_pem);
+        rc = vmesh_err_wrap(rc, "%s", chain_file);
         goto out;
     }
-    if (SSL_CTX_use_PrivateKey_file(c->ctx, key_pem, SSL_FILETYPE_PEM) != 1) {
+    if (SSL_CTX_use_PrivateKey_file(c->ctx, key_file, SSL_FILETYPE_PEM) != 1) {
         rc = vmesh_err_ssl(VMESH_ERR_IO, "loading the private key");
-        rc = vmesh_err_wrap(rc, "%s", key_pem);
+        rc = vmesh_err_wrap(rc, "%s", key_file);
         goto out;
     }
     if (SSL_CTX_check_private_key(c->ctx) != 1) {
         rc = vmesh_err_ssl(VMESH_ERR_MISMATCH, "the key does not match the certificate");
-        rc = vmesh_err_wrap(rc, "%s", key_pem);
+        rc = vmesh_err_wrap(rc, "%s", key_file);
     }
 out:
     return rc;
 }
 
-vmesh_err vmesh_atls_config_set_bundle(vmesh_atls_config *c, const char *bundle_pem)
+vmesh_err vmesh_atls_config_set_bundle(vmesh_atls_config *c, const char *bundle_file)
 {
     vmesh_err rc = VMESH_OK;
     STACK_OF(X509_NAME) *names = NULL;
 
-    if (SSL_CTX_load_verify_locations(c->ctx, bundle_pem, NULL) != 1) {
+    if (SSL_CTX_load_verify_locations(c->ctx, bundle_file, NULL) != 1) {
         rc = vmesh_err_ssl(VMESH_ERR_IO, "loading the trust bundle");
-        rc = vmesh_err_wrap(rc, "%s", bundle_pem);
+        rc = vmesh_err_wrap(rc, "%s", bundle_file);
         goto out;
     }
     if (c->role == VMESH_ATLS_SERVER) {
-        names = SSL_load_client_CA_file(bundle_pem);
+        names = SSL_load_client_CA_file(bundle_file);
         if (names != NULL)
             SSL_CTX_set_client_CA_list(c->ctx, names);
     }

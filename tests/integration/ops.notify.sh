@@ -22,7 +22,7 @@ cd "$T"
 listen() { # listen SOCKET LOG: starts the listener, waits until it is bound
     python3 "$HELP/notify_listen.py" "$1" >"$2" 2>"$2.err" &
     LPID=$!
-    cleanup_hooks+=("kill $LPID")
+    cleanup_hooks+=("kill $LPID 2>/dev/null")
     for _ in $(seq 600); do grep -q '"listening"' "$2" && return 0; sleep 0.1; done
     fail "notify listener on $1 did not start: $(cat "$2.err")"
 }
@@ -50,7 +50,7 @@ PY
 listen "$T/notify.sock" n1.log
 NOTIFY_SOCKET=$T/notify.sock WATCHDOG_USEC=400000 "$VMESH" proxy -c mesh/service.yaml 2>proxy.err &
 PPID_=$!
-cleanup_hooks+=("kill $PPID_")
+cleanup_hooks+=("kill $PPID_ 2>/dev/null")
 if until_msg n1.log READY=1; then
     # the very moment READY=1 is read, the listener must accept
     python3 -c 'import socket; socket.create_connection(("127.0.0.1", 8443), 5).close()' &&
@@ -87,7 +87,7 @@ ABS=@vmesh-notify-test-$$
 listen "$ABS" n2.log
 NOTIFY_SOCKET=$ABS "$VMESH" verifier serve --key ear.pem --listen 127.0.0.1:8700 --rv mesh/rv/service.json 2>verifier.err &
 VPID=$!
-cleanup_hooks+=("kill $VPID")
+cleanup_hooks+=("kill $VPID 2>/dev/null")
 if until_msg n2.log READY=1; then
     [ "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8700/.well-known/veraison/verification)" = 200 ] &&
         ok "verifier: READY=1 (abstract socket) and it answers" || fail "verifier READY=1 but no answer"
@@ -99,7 +99,7 @@ until_msg n2.log STOPPING=1 && ok "verifier: STOPPING=1" || fail "verifier: no S
 listen "$T/n3.sock" n3.log
 NOTIFY_SOCKET=$T/n3.sock "$VMESH" rvp serve --root mesh/rvp --listen 127.0.0.1:8600 >rvp.out 2>rvp.err &
 RPID=$!
-cleanup_hooks+=("kill $RPID")
+cleanup_hooks+=("kill $RPID 2>/dev/null")
 if until_msg n3.log READY=1; then
     [ "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8600/manifest.jws)" = 200 ] &&
         ok "rvp serve: READY=1 and it serves the manifest" || fail "rvp serve READY=1 but no manifest"
@@ -110,7 +110,7 @@ until_msg n3.log STOPPING=1 && ok "rvp serve: STOPPING=1" || fail "rvp serve: no
 # ---- a NOTIFY_SOCKET nobody listens on: the proxy serves anyway, one warning
 NOTIFY_SOCKET=$T/nobody.sock "$VMESH" proxy -c mesh/service.yaml 2>p2.err &
 P2=$!
-cleanup_hooks+=("kill $P2")
+cleanup_hooks+=("kill $P2 2>/dev/null")
 for _ in $(seq 600); do grep -q 'serving 1 inbound' p2.err && break; sleep 0.1; done
 grep -q 'serving 1 inbound' p2.err && ok "a dead NOTIFY_SOCKET does not stop the proxy" || fail "proxy did not serve"
 kill -TERM "$P2"; wait "$P2"
