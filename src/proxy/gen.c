@@ -29,6 +29,45 @@ typedef struct px_prov {
     struct vmesh_proxy *p;
 } px_prov;
 
+/* ---- verifier.central: reachability ------------------------------------------------------- */
+
+#ifdef VMESH_HAVE_SERVICE
+/* The central client's context with the proxy it reports to; sc first, so
+ * that the generation frees it as the client it is. */
+typedef struct {
+    vmesh_service_client sc;
+    struct vmesh_proxy *p;
+} px_central_ctx;
+
+/* A vmesh_agent_central_fn: the request, counted. An answer (VMESH_OK: an
+ * EAR came back, whatever it says) is a success; no answer, an HTTP error
+ * or a problem document is a failure. The first failure after a success and
+ * the first success after failures are logged (WARN, INFO), once each. */
+static vmesh_err px_central_call(void *ctx, const char *media_type, const uint8_t *evidence, size_t evidence_len,
+                                 const uint8_t *nonce, size_t nonce_len, vmesh_buf *ear_jwt)
+{
+    px_central_ctx *c = ctx;
+    vmesh_err rc = vmesh_service_central_client(&c->sc, media_type, evidence, evidence_len, nonce, nonce_len,
+                                                ear_jwt);
+    uint64_t before;
+
+    atomic_fetch_add(&c->p->central.requests, 1);
+    if (rc != VMESH_OK) {
+        atomic_fetch_add(&c->p->central.failures, 1);
+        if (atomic_fetch_add(&c->p->central.consecutive, 1) == 0)
+            vmesh_log(VMESH_LOG_WARN, "proxy: central verifier %s unreachable: %s (peers are refused until it "
+                      "answers; vmesh_central_verifier_up 0)", c->sc.url, vmesh_err_detail());
+        return rc;
+    }
+    atomic_store(&c->p->central.last_success_at, vmesh_time_now());
+    before = atomic_exchange(&c->p->central.consecutive, 0);
+    if (before > 0)
+        vmesh_log(VMESH_LOG_INFO, "proxy: central verifier %s answers again after %llu failed requests", c->sc.url,
+                  (unsigned long long)before);
+    return rc;
+}
+#endif
+
 /* ---- provider wrapper: attestation latency ------------------------------------------------ */
 
 static vmesh_err prov_attest(void *ctx, const vmesh_atls_attest_in *in, vmesh_atls_msg *msg)
@@ -337,8 +376,10 @@ vmesh_err px_gen_build(struct vmesh_proxy *p, vmesh_proxy_config *cfg, px_gen **
     }
     if (cfg->central_url) {
 #ifdef VMESH_HAVE_SERVICE
-        vmesh_service_client *sc = calloc(1, sizeof(*sc));
-        VMESH_ENSURE(sc != NULL, VMESH_ERR_NOMEM, "out of memory");
+        px_central_ctx *cc = calloc(1, sizeof(*cc));
+        vmesh_service_client *sc = cc ? &cc->sc : NULL;
+        VMESH_ENSURE(cc != NULL, VMESH_ERR_NOMEM, "out of memory");
+        cc->p = p;
         sc->url = cfg->central_url;
         sc->replicas = (const char *const *)cfg->central_replicas;
         sc->n_replicas = cfg->n_central_replicas;
@@ -349,8 +390,8 @@ vmesh_err px_gen_build(struct vmesh_proxy *p, vmesh_proxy_config *cfg, px_gen **
             vmesh_err_wrap(rc, "verifier.central.key");
             goto out;
         }
-        ac.central = vmesh_service_central_client;
-        ac.central_ctx = sc;
+        ac.central = px_central_call;
+        ac.central_ctx = cc;
         ac.central_key = ck;
         ac.central_cache_seconds = cfg->central_cache;
         ac.central_issuer = cfg->central_issuer;

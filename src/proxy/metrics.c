@@ -93,7 +93,7 @@ static void label_value(const char *s, char *out, size_t cap)
 
 /* What an alert needs: can the node admit peers, is each RVP answering,
  * since when, is the bell valid (docs/OPERATIONS.md, deploy/prometheus). */
-static vmesh_err render_health(struct vmesh_proxy *p, vmesh_buf *b, int64_t now)
+static vmesh_err render_health(struct vmesh_proxy *p, const px_gen *g, vmesh_buf *b, int64_t now)
 {
     vmesh_err rc = VMESH_OK;
     char why[8];
@@ -167,6 +167,35 @@ static vmesh_err render_health(struct vmesh_proxy *p, vmesh_buf *b, int64_t now)
         }
     }
 #endif
+    if (g->cfg->central_url != NULL) {
+        char lv[600];
+        uint64_t cons = atomic_load(&p->central.consecutive);
+        int64_t last = atomic_load(&p->central.last_success_at);
+
+        label_value(g->cfg->central_url, lv, sizeof(lv));
+        VMESH_GUARD(vmesh_buf_printf(
+            b,
+            "# HELP vmesh_central_verifier_up 1 when the last request to the central verifier "
+            "(verifier.central) got an answer, 0 after a failed one or before the first answer.\n"
+            "# TYPE vmesh_central_verifier_up gauge\nvmesh_central_verifier_up{url=\"%s\"} %d\n"
+            "# HELP vmesh_central_verifier_requests_total Requests (evidence sent) to the central verifier.\n"
+            "# TYPE vmesh_central_verifier_requests_total counter\n"
+            "vmesh_central_verifier_requests_total{url=\"%s\"} %llu\n"
+            "# HELP vmesh_central_verifier_failures_total Requests to the central verifier without an "
+            "answer (unreachable, timeout, HTTP error, problem document).\n"
+            "# TYPE vmesh_central_verifier_failures_total counter\n"
+            "vmesh_central_verifier_failures_total{url=\"%s\"} %llu\n"
+            "# HELP vmesh_central_verifier_consecutive_failures Requests failed since the last answer.\n"
+            "# TYPE vmesh_central_verifier_consecutive_failures gauge\n"
+            "vmesh_central_verifier_consecutive_failures{url=\"%s\"} %llu\n"
+            "# HELP vmesh_central_verifier_last_success_timestamp_seconds Unix time of the last answer "
+            "(0: none yet).\n"
+            "# TYPE vmesh_central_verifier_last_success_timestamp_seconds gauge\n"
+            "vmesh_central_verifier_last_success_timestamp_seconds{url=\"%s\"} %lld\n",
+            lv, last != 0 && cons == 0 ? 1 : 0, lv, (unsigned long long)atomic_load(&p->central.requests), lv,
+            (unsigned long long)atomic_load(&p->central.failures), lv, (unsigned long long)cons, lv,
+            (long long)last));
+    }
     if (p->bell != NULL) {
         vmesh_bell cur;
         bool have = vmesh_bell_view_current(p->bell, &cur) == VMESH_OK;
@@ -320,7 +349,7 @@ vmesh_err px_metrics_render(struct vmesh_proxy *p, const px_gen *g, vmesh_buf *b
         "installed.\n"
         "# TYPE vmesh_rv_snapshot_age_seconds gauge\nvmesh_rv_snapshot_age_seconds %lld\n",
         (long long)(snap ? now - snap : -1)));
-    VMESH_GUARD(render_health(p, b, now));
+    VMESH_GUARD(render_health(p, g, b, now));
     VMESH_GUARD(vmesh_buf_printf(
         b,
         "# HELP vmesh_certificate_expiry_seconds Seconds until our SVID expires.\n"

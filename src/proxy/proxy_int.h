@@ -333,6 +333,12 @@ struct vmesh_proxy {
     _Atomic uint64_t rr[PX_MAX_LISTENERS]; /* outbound round robin */
     _Atomic bool draining, force_close, ready;
     long long drain_forced; /* connections the drain timeout closed (control thread) */
+    /* verifier.central reachability (gen.c px_central_call): every request's
+     * outcome, for /metrics and the loss / recovery log lines */
+    struct {
+        _Atomic uint64_t requests, failures, consecutive;
+        _Atomic int64_t last_success_at; /* unix seconds; 0: none yet */
+    } central;
     _Atomic uint64_t reappraise_gen;
     _Atomic uint64_t bell_tick; /* reattest.c: the newest bell tick seen (0: none yet) */
     _Atomic uint64_t bell_tick_due_ns; /* monotonic: attesters bind to it from then */
