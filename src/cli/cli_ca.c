@@ -19,7 +19,7 @@ static void ca_usage(FILE *f)
             "usage: vmesh ca init --trust-domain TD --out DIR [--days N] [--key-type ec-p256]\n"
             "       vmesh ca issue --ca DIR --spiffe-id spiffe://TD/PATH --out PREFIX [--days N]\n"
             "                      [--key-type ec-p256|ec-p384]\n"
-            "       vmesh ca bundle --ca DIR [--format pem|spiffe] [--refresh-hint SECONDS]\n"
+            "       vmesh ca bundle --ca DIR [--format pem|spiffe] [--refresh-hint DURATION]\n"
             "                       [--out FILE]\n"
             "       vmesh ca rotate --ca DIR [--days N] [--key-type ec-p256|ec-p384]\n"
             "       vmesh ca fetch --url https://... --out FILE [--endpoint-ca PEM]\n"
@@ -167,10 +167,14 @@ int cli_ca(int argc, char **argv)
             else if (strcmp(optarg, "pem") != 0)
                 return cli_usage_error("ca", "--format must be pem or spiffe");
             break;
-        case 'r':
-            if (parse_days(optarg, &hint) != 0)
-                return cli_usage_error("ca", "--refresh-hint must be 1..36500 seconds");
+        case 'r': {
+            long v;
+            if (!cli_seconds(optarg, 1, 36500, &v))
+                return cli_usage_error("ca", "--refresh-hint must be a duration of 1s..36500s (e.g. 5m), got \"%s\"",
+                                       optarg);
+            hint = (int)v;
             break;
+        }
         case 'u': url = optarg; break;
         case 'e': ep_ca = optarg; break;
         case 'i': ep_id = optarg; break;

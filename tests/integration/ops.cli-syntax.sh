@@ -24,6 +24,11 @@ expect_exit 0 "rvp publish --validity 3600 (bare seconds)" -- "$VMESH" rvp publi
 "$VMESH" rvp publish --key mesh/rvp.key --in mesh/rv --out www --validity 2h --json >pub.json 2>/dev/null
 python3 -c 'import json,sys; d=json.load(open("pub.json")); sys.exit(0 if d["expires_at"]-d["issued_at"]==7200 else 1)' &&
     ok "--validity 2h means 7200 s" || fail "--validity 2h: $(cat pub.json | head -3)"
+"$VMESH" ca bundle --ca mesh/ca --format spiffe --refresh-hint 5m >hint.json 2>/dev/null
+python3 -c 'import json,sys; sys.exit(0 if json.load(open("hint.json"))["spiffe_refresh_hint"]==300 else 1)' &&
+    ok "ca bundle --refresh-hint 5m means 300 s" || fail "--refresh-hint 5m: $(head -c 300 hint.json)"
+expect_exit 1 "ca bundle --refresh-hint 1.5m refused" -- "$VMESH" ca bundle --ca mesh/ca --format spiffe --refresh-hint 1.5m
+expect_stderr 'refresh-hint must be a duration'
 expect_exit 0 "rvp tick (once) after --every parse" -- "$VMESH" rvp tick --key mesh/rvp.key --out www
 # ... and malformed or out-of-range ones are refused, naming the option
 for bad in 1.5s 30x -1 0s 500ms 2d ""; do
