@@ -15,7 +15,7 @@
 static void usage_sase(FILE *f)
 {
     fprintf(f,
-            "usage: vmesh demo sase [--clients N] [--requests R] [--poll SECONDS] [--platform P]\n"
+            "usage: vmesh demo sase [--clients N] [--requests R] [--poll DURATION] [--platform P]\n"
             "                       [--netns] [--json] [--keep] [-q]\n"
             "\n"
             "The SASE scenario on one machine, with real processes of this binary on\n"
@@ -32,7 +32,7 @@ static void usage_sase(FILE *f)
             "  --clients N      client sidecars (default 10, 1..%d)\n"
             "  --requests R     requests per client and mode, each on a new attested\n"
             "                   connection (default 5)\n"
-            "  --poll SECONDS   bundle poll interval of sidecars and verifier (default 2)\n"
+            "  --poll DURATION  bundle poll interval of sidecars and verifier (default 2s)\n"
             "  --platform P     clients' platform: psa-sim, tpm2 (every client on swtpm), or\n"
             "                   auto (default: psa-sim, and 2 clients on tpm2 when swtpm is\n"
             "                   installed)\n"
@@ -59,7 +59,7 @@ static void usage_sase(FILE *f)
 static void usage_ipsec(FILE *f)
 {
     fprintf(f,
-            "usage: vmesh demo ipsec [--poll SECONDS] [--json] [--keep] [-q]\n"
+            "usage: vmesh demo ipsec [--poll DURATION] [--json] [--keep] [-q]\n"
             "\n"
             "Branch to data centre over attested IPsec, on this machine (needs root). Four\n"
             "network namespaces (host-b, router-b, router-m, host-m; addresses in 198.18.0.0/15\n"
@@ -71,7 +71,7 @@ static void usage_ipsec(FILE *f)
             "the branch router's workload and the tunnel is cut within one poll interval; the\n"
             "RVP restores it and the tunnel comes back. docs/IPSEC.md.\n"
             "\n"
-            "  --poll SECONDS   bundle poll interval of both gateways (default 2)\n"
+            "  --poll DURATION  bundle poll interval of both gateways (default 2s)\n"
             "  --json           print one JSON summary object on stdout (the account to stderr)\n"
             "  --keep           keep the temporary directory (configurations, logs, charon logs)\n"
             "  -q               no account, only the summary (or the JSON)\n"
@@ -152,7 +152,14 @@ int cli_demo(int argc, char **argv)
             ok = number("requests", optarg, 1000, &o.requests);
             break;
         case 'p':
-            ok = number("poll", optarg, 60, &o.poll_s);
+            {
+                long v;
+                ok = cli_seconds(optarg, 1, 60, &v);
+                if (ok)
+                    o.poll_s = (int)v;
+                else
+                    cli_usage_error("demo", "--poll must be a duration of 1s..60s (e.g. 2s), got \"%s\"", optarg);
+            }
             break;
         case 'P':
             if (strcmp(optarg, "psa-sim") == 0 || strcmp(optarg, "psa") == 0)

@@ -29,6 +29,11 @@ python3 -c 'import json,sys; sys.exit(0 if json.load(open("hint.json"))["spiffe_
     ok "ca bundle --refresh-hint 5m means 300 s" || fail "--refresh-hint 5m: $(head -c 300 hint.json)"
 expect_exit 1 "ca bundle --refresh-hint 1.5m refused" -- "$VMESH" ca bundle --ca mesh/ca --format spiffe --refresh-hint 1.5m
 expect_stderr 'refresh-hint must be a duration'
+# demo --poll: parsed before the run; an invalid --clients after it stops the demo before it starts
+expect_exit 1 "demo sase --poll 2s accepted (then --clients 0 refused)" -- "$VMESH" demo sase --poll 2s --clients 0
+expect_stderr 'clients must be'
+expect_exit 1 "demo sase --poll 1.5s refused" -- "$VMESH" demo sase --poll 1.5s
+expect_stderr 'poll must be a duration'
 expect_exit 0 "rvp tick (once) after --every parse" -- "$VMESH" rvp tick --key mesh/rvp.key --out www
 # ... and malformed or out-of-range ones are refused, naming the option
 for bad in 1.5s 30x -1 0s 500ms 2d ""; do
