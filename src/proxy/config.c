@@ -655,28 +655,42 @@ static const keydef attester_keys[] = {
 
 /* ---- verifier ----------------------------------------------------------------------- */
 
-static vmesh_err schemes_fn(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v,
-                            const char *path, void *a)
+/* A YAML list of strings joined with '+' into *dst. */
+static vmesh_err join_list(pctx *x, yaml_node_t *v, const char *path, char **dst)
 {
-    px_rvp *r = a;
     vmesh_err rc = VMESH_OK;
     char **list = NULL;
     size_t n = 0, len = 0;
 
-    (void)k, (void)kn;
     VMESH_GUARD(get_str_list(x, v, path, false, &list, &n));
     for (size_t i = 0; i < n; i++)
         len += strlen(list[i]) + 1;
-    free(r->schemes);
-    r->schemes = calloc(1, len + 1);
-    for (size_t i = 0, off = 0; r->schemes && i < n; i++)
-        off += (size_t)snprintf(r->schemes + off, len + 1 - off, "%s%s", i ? "+" : "", list[i]);
+    free(*dst);
+    *dst = calloc(1, len + 1);
+    for (size_t i = 0, off = 0; *dst && i < n; i++)
+        off += (size_t)snprintf(*dst + off, len + 1 - off, "%s%s", i ? "+" : "", list[i]);
     for (size_t i = 0; i < n; i++)
         free(list[i]);
     free(list);
-    VMESH_ENSURE(r->schemes != NULL, VMESH_ERR_NOMEM, "out of memory");
+    VMESH_ENSURE(*dst != NULL, VMESH_ERR_NOMEM, "out of memory");
 out:
     return rc;
+}
+
+static vmesh_err schemes_fn(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v,
+                            const char *path, void *a)
+{
+    (void)k, (void)kn;
+    return join_list(x, v, path, &((px_rvp *)a)->schemes);
+}
+
+/* rvps[].classes: the class ids (hex) a CoSERV source is asked for
+ * (url coserv+http://..., docs/BUNDLES.md "CoSERV"). */
+static vmesh_err classes_fn(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v,
+                            const char *path, void *a)
+{
+    (void)k, (void)kn;
+    return join_list(x, v, path, &((px_rvp *)a)->classes);
 }
 
 /* rvps[].scope.trust-domains / id-prefixes: whose reference values this
@@ -748,6 +762,7 @@ static void rvp_release(void *elem)
 static const keydef rvp_keys[] = {STR("name", K_STR, px_rvp, name), STR("url", K_STR, px_rvp, url),
                                   STR("key", K_PATH, px_rvp, key),
                                   FN_STR("schemes", px_rvp, schemes, schemes_fn),
+                                  FN_STR("classes", px_rvp, classes, classes_fn),
                                   SECTION("scope", scope_keys, scope_done), END};
 
 static vmesh_err rvp_done(pctx *x, yaml_node_t *it, const char *path, void *elem)
@@ -758,7 +773,7 @@ static vmesh_err rvp_done(pctx *x, yaml_node_t *it, const char *path, void *elem
 }
 
 static const listdef rvp_list = {
-    "{name, url, key, schemes, scope}",
+    "{name, url, key, schemes, classes, scope}",
     64,
     "RVPs",
     sizeof(px_rvp),

@@ -451,6 +451,7 @@ static vmesh_err setup_rp(struct vmesh_proxy *p, const vmesh_proxy_config *cfg)
             r.url = cfg->rvps[i].url;
             r.key = k;
             r.schemes = cfg->rvps[i].schemes;
+            r.coserv_classes = cfg->rvps[i].classes;
             rc = vmesh_sync_add_rvp(p->sync, &r);
             vmesh_crypto_key_free(k);
             if (rc != VMESH_OK) {

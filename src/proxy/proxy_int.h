@@ -95,6 +95,7 @@ typedef struct {
 
 typedef struct {
     char *name, *url, *key, *schemes;
+    char *classes; /* a CoSERV source (url coserv+...): class ids, hex, '+'-joined */
     /* scope: the peers whose appraisal this RVP's reference values count for
      * (trust domains, SPIFFE ID prefixes); unscoped: every peer. */
     bool scoped;

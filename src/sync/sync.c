@@ -921,6 +921,21 @@ static void keeping(const rvp_t *r, char *out, size_t n)
         snprintf(out, n, "; no epoch accepted yet");
 }
 
+/* A refused CoSERV answer: counted and reported each poll, logged once
+ * while it stays the same (like a refused manifest's 304s). */
+static vmesh_err coserv_refuse(vmesh_sync *s, rvp_t *r, vmesh_err e, const char *msg)
+{
+    bool again;
+
+    pthread_mutex_lock(&s->lock);
+    again = r->st.consecutive_failures > 0 && strncmp(r->st.last_error, msg, sizeof(r->st.last_error) - 1) == 0;
+    pthread_mutex_unlock(&s->lock);
+    vmesh_log(again ? VMESH_LOG_DEBUG : VMESH_LOG_WARN, "rvp %s: %s", rname(r), msg);
+    count(s, &r->st.refusals);
+    polled(s, r, msg);
+    return vmesh_err_set(e, "rvp %s: %s", rname(r), msg);
+}
+
 /* One poll of a CoSERV provider: both queries, each answer verified
  * (signed by the provider key, answering exactly the query, not expired)
  * and loaded; all or nothing, the last good content kept otherwise. A 304
@@ -985,9 +1000,9 @@ static vmesh_err poll_coserv(vmesh_sync *s, rvp_t *r, int64_t now, bool *changed
             if (status == 304)
                 continue;
         } else if (rc != VMESH_OK) {
-            char msg[768];
-            snprintf(msg, sizeof(msg), "%s", vmesh_err_detail());
-            rc = refuse(s, r, rc, "CoSERV %s result set refused: %s%s", what[i], msg, keep);
+            char msg[1024];
+            snprintf(msg, sizeof(msg), "CoSERV %s result set refused: %s%s", what[i], vmesh_err_detail(), keep);
+            rc = coserv_refuse(s, r, rc, msg);
             goto out;
         } else {
             loaded++;
@@ -1001,9 +1016,10 @@ static vmesh_err poll_coserv(vmesh_sync *s, rvp_t *r, int64_t now, bool *changed
         }
     }
     if (loaded == 0) {
-        rc = refuse(s, r, VMESH_ERR_NOT_FOUND,
-                    "the CoSERV provider holds neither reference values nor trust anchors for the classes asked%s",
-                    keep);
+        char msg[256];
+        snprintf(msg, sizeof(msg),
+                 "the CoSERV provider holds neither reference values nor trust anchors for the classes asked%s", keep);
+        rc = coserv_refuse(s, r, VMESH_ERR_NOT_FOUND, msg);
         goto out;
     }
     if (!fresh && r->loaded && exp == r->cur.expires_at) {
