@@ -882,7 +882,38 @@ out:
     return rc;
 }
 
+static const keydef issuer_keys[] = {
+    STR("url", K_STR, px_issuer, url), STR("key", K_PATH, px_issuer, key),
+    STR("verifier-rv", K_PATH, px_issuer, verifier_rv), STR("tls-pin", K_STR, px_issuer, tls_pin),
+    NUM("attest-recheck", K_SECONDS, px_issuer, attest_recheck, 1000, 24 * 3600 * 1000), END};
+
+static vmesh_err issuer_done(pctx *x, yaml_node_t *it, const char *path, void *elem)
+{
+    const px_issuer *r = elem;
+    vmesh_err rc;
+
+    if (r->url == NULL || r->key == NULL || r->verifier_rv == NULL)
+        return perr(x, it, path, "url, key (its EAR public key) and verifier-rv (reference values for its "
+                                 "platform) are required");
+    if ((rc = tls_pin_check(x, it, path, r->tls_pin)) != VMESH_OK)
+        return rc;
+    return verifier_url_check(x, it, path, r->url, false);
+}
+
+static const listdef issuer_list = {
+    "{url, key, verifier-rv, tls-pin, attest-recheck}",
+    16,
+    "attested passport issuers",
+    sizeof(px_issuer),
+    FIELD(vmesh_proxy_config, nissuers),
+    issuer_keys,
+    NULL,
+    issuer_done,
+    NULL,
+};
+
 static const keydef verifier_keys[] = {
+    LIST("passport-issuers", vmesh_proxy_config, issuers, &issuer_list),
     NUM("rv-files", K_PATHS, vmesh_proxy_config, rv_files, FIELD(vmesh_proxy_config, nrv), 0),
     LIST("rvps", vmesh_proxy_config, rvps, &rvp_list),
     NUM("poll-interval", K_MS, vmesh_proxy_config, poll_interval_ms, 1000, 24 * 3600 * 1000),

@@ -120,6 +120,13 @@ void px_gen_unref(px_gen *g)
     vmesh_agent_free(g->agent);
     vmesh_verifier_free(g->issuer);
 #ifdef VMESH_HAVE_SERVICE
+    for (size_t i = 0; i < g->nissuers; i++) {
+        vmesh_service_client_attest_free(&g->issuers[i]);
+        vmesh_crypto_key_free(g->issuer_keys[i]);
+    }
+    free(g->issuers);
+    free(g->issuer_keys);
+    free(g->issuer_ok);
     vmesh_service_client_attest_free(g->central);
     vmesh_service_client_attest_free(g->central_rp);
     free(g->central);
@@ -143,7 +150,7 @@ px_gen *px_current_gen(struct vmesh_proxy *p)
 
 /* A policy from the base document with a rule's overrides and the trusted
  * verifier keys. */
-static vmesh_err make_policy(const vmesh_proxy_config *cfg, const json_t *overrides,
+static vmesh_err make_policy(const vmesh_proxy_config *cfg, const px_gen *g, const json_t *overrides,
                              const char *id_suffix, vmesh_policy **out)
 {
     vmesh_err rc = VMESH_OK;
@@ -182,6 +189,10 @@ static vmesh_err make_policy(const vmesh_proxy_config *cfg, const json_t *overri
         vmesh_crypto_key_free(key);
         key = NULL;
     }
+    /* attested passport issuers: only those affirming now (D31) */
+    for (size_t i = 0; i < g->nissuers; i++)
+        if (g->issuer_ok[i])
+            VMESH_GUARD(vmesh_policy_add_verifier_key(*out, g->issuer_keys[i]));
 out:
     if (rc != VMESH_OK) {
         vmesh_policy_free(*out);
@@ -291,6 +302,76 @@ out:
     return rc;
 }
 
+/* verifier.passport-issuers (D31): each issuer's platform is attested now;
+ * its EAR key goes into the policies only when that affirms. */
+static vmesh_err build_issuers(px_gen *g, const vmesh_proxy_config *cfg)
+{
+    vmesh_err rc = VMESH_OK;
+
+    if (cfg->nissuers == 0)
+        return VMESH_OK;
+#ifdef VMESH_HAVE_SERVICE
+    g->issuers = calloc(cfg->nissuers, sizeof(*g->issuers));
+    g->issuer_keys = calloc(cfg->nissuers, sizeof(*g->issuer_keys));
+    g->issuer_ok = calloc(cfg->nissuers, sizeof(*g->issuer_ok));
+    VMESH_ENSURE(g->issuers && g->issuer_keys && g->issuer_ok, VMESH_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < cfg->nissuers; i++) {
+        vmesh_service_client *sc = &g->issuers[i];
+        const px_issuer *is = &cfg->issuers[i];
+        rc = vmesh_crypto_key_load(is->key, &g->issuer_keys[i]);
+        if (rc != VMESH_OK) {
+            vmesh_err_wrap(rc, "verifier.passport-issuers[%zu].key", i);
+            goto out;
+        }
+        g->nissuers = i + 1;
+        sc->url = is->url;
+        sc->timeout_ms = cfg->handshake_timeout_ms;
+        sc->tls_pin = is->tls_pin;
+        sc->verifier_rv = is->verifier_rv;
+        sc->attest_recheck = is->attest_recheck;
+        sc->ear_key = g->issuer_keys[i];
+        rc = vmesh_service_client_attest_init(sc);
+        if (rc != VMESH_OK) {
+            vmesh_err_wrap(rc, "verifier.passport-issuers[%zu]", i);
+            goto out;
+        }
+        g->issuer_ok[i] = vmesh_service_client_attest(sc, NULL) == VMESH_OK;
+        if (!g->issuer_ok[i])
+            vmesh_log(VMESH_LOG_WARN, "proxy: passports signed by issuer %s are refused until it attests: %s",
+                      is->url, vmesh_err_detail());
+        vmesh_err_clear();
+    }
+#else
+    (void)g;
+    VMESH_FAIL(VMESH_ERR_UNSUPPORTED, "verifier.passport-issuers: this build has no verifier client");
+#endif
+out:
+    return rc;
+}
+
+void px_watch_issuers(struct vmesh_proxy *p)
+{
+    px_gen *g = px_current_gen(p);
+    bool changed = false;
+
+    for (size_t i = 0; g != NULL && i < g->nissuers; i++) {
+#ifdef VMESH_HAVE_SERVICE
+        bool ok = vmesh_service_client_attest(&g->issuers[i], NULL) == VMESH_OK;
+        if (ok != g->issuer_ok[i]) {
+            vmesh_log(VMESH_LOG_WARN, "proxy: passport issuer %s %s%s%s", g->issuers[i].url,
+                      ok ? "attests again: its passports are accepted" : "no longer attests: ",
+                      ok ? "" : vmesh_err_detail(), ok ? "" : "; its passports are refused and the connections "
+                                                              "they admitted re-appraised");
+            changed = true;
+        }
+        vmesh_err_clear();
+#endif
+    }
+    px_gen_unref(g);
+    if (changed && vmesh_proxy_reload(p) != VMESH_OK)
+        vmesh_log(VMESH_LOG_ERROR, "proxy: reload after a passport issuer changed failed: %s", vmesh_err_detail());
+}
+
 vmesh_err px_gen_build(struct vmesh_proxy *p, vmesh_proxy_config *cfg, px_gen **out)
 {
     vmesh_err rc = VMESH_OK;
@@ -312,12 +393,13 @@ vmesh_err px_gen_build(struct vmesh_proxy *p, vmesh_proxy_config *cfg, px_gen **
     for (size_t i = 0; i < PX_MAX_LISTENERS; i++)
         pthread_mutex_init(&g->sessions[i].lock, NULL);
     /* policies */
-    if (cfg->policy_doc == NULL && p->sync_policy != NULL && cfg->ntv == 0)
+    VMESH_GUARD(build_issuers(g, cfg));
+    if (cfg->policy_doc == NULL && p->sync_policy != NULL && cfg->ntv == 0 && cfg->nissuers == 0)
         g->policy = vmesh_policy_ref(p->sync_policy);
     else
-        VMESH_GUARD(make_policy(cfg, NULL, NULL, &g->policy));
+        VMESH_GUARD(make_policy(cfg, g, NULL, NULL, &g->policy));
     for (; nr < cfg->nrules; nr++) {
-        rc = make_policy(cfg, cfg->rules[nr].overrides, cfg->rules[nr].peer, &rpol[nr]);
+        rc = make_policy(cfg, g, cfg->rules[nr].overrides, cfg->rules[nr].peer, &rpol[nr]);
         if (rc != VMESH_OK) {
             vmesh_err_wrap(rc, "policy.rules[%zu]", nr);
             goto out;

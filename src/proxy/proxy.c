@@ -792,6 +792,7 @@ vmesh_err vmesh_proxy_run(vmesh_proxy *p)
             }
         } else if (vmesh_time_mono_ns() >= next_watch) {
             px_watch_files(p);
+            px_watch_issuers(p);
             next_watch = vmesh_time_mono_ns() + 1000000000ULL;
         }
         if (!atomic_load(&p->draining) && vmesh_time_mono_ns() >= next_bell) {

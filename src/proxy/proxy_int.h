@@ -93,6 +93,13 @@ typedef struct {
     size_t nup;
 } px_outbound;
 
+/* verifier.passport-issuers[] (D31): a passport issuer whose EAR key is
+ * trusted only while its own platform attests under verifier-rv. */
+typedef struct {
+    char *url, *key, *verifier_rv, *tls_pin;
+    int64_t attest_recheck;
+} px_issuer;
+
 typedef struct {
     char *name, *url, *key, *schemes;
     char *classes; /* a CoSERV source (url coserv+...): class ids, hex, '+'-joined */
@@ -151,6 +158,8 @@ struct vmesh_proxy_config {
      * reference values before evidence goes to it; its TLS key pinned. */
     char *central_verifier_rv, *central_tls_pin, *passport_verifier_rv, *passport_tls_pin;
     int64_t central_attest_recheck, passport_attest_recheck;
+    px_issuer *issuers;
+    size_t nissuers;
     size_t ar_cache_slots;
     /* policy */
     json_t *policy_doc; /* base policy document (file or inline); NULL: default */
@@ -274,6 +283,13 @@ typedef struct px_gen {
     struct vmesh_verifier *issuer;           /* local passport issuer, or NULL */
     struct vmesh_service_client *central;    /* passport client, or NULL */
     struct vmesh_service_client *central_rp; /* verifier.central, or NULL */
+    /* verifier.passport-issuers (D31): one attested link per issuer, and
+     * whether its attestation affirmed when this generation was built (its
+     * key is in the policies only then). */
+    struct vmesh_service_client *issuers;
+    struct vmesh_key **issuer_keys;
+    bool *issuer_ok;
+    size_t nissuers;
     vmesh_policy *policy;
     vmesh_pki_trust *trust; /* identity.federation: own + federated domains, or NULL */
     vmesh_atls_config *in_cfg[PX_MAX_LISTENERS];
@@ -298,6 +314,9 @@ vmesh_err px_gen_build(struct vmesh_proxy *p, vmesh_proxy_config *cfg, px_gen **
 px_gen *px_gen_ref(px_gen *g);
 void px_gen_unref(px_gen *g);
 /* The generation in force, referenced (px_gen_unref when done). */
+/* Re-attests the passport issuers when due (D31); reloads when one of them
+ * turned trusted or untrusted. Control thread. */
+void px_watch_issuers(struct vmesh_proxy *p);
 px_gen *px_current_gen(struct vmesh_proxy *p);
 
 /* ---- the proxy ---------------------------------------------------------------------- */

@@ -17,6 +17,9 @@
 #   5. a verifier whose attested EAR key is not the one the relying party
 #      trusts
 #   6. a configured tls-pin that is not the verifier's key
+#   7. passports (12.3): accepted only while their issuer attests; revoking
+#      the issuer's reference values at the relying party closes the
+#      connection a passport admitted and refuses new ones
 . "$(dirname "$0")/lib.bash"
 . "$(dirname "$0")/proxy_lib.bash"
 HELPERS=$(cd "$(dirname "$0")/helpers" && pwd)
@@ -94,6 +97,7 @@ wait_port "$MPORT" || { echo "mitm did not start"; cat "$T/mitm.out"; exit 1; }
 
 px_config server
 px_config client
+cp "$T/client.yaml" "$T/client.base.yaml"
 sed -i "s|^attester:|attester:\n  modes: [ fresh ]|" "$T/client.yaml"
 cp "$T/server.yaml" "$T/server.base.yaml"
 # server_central PORT EARPUB [EXTRA]: the server appraises at https://127.0.0.1:PORT
@@ -173,6 +177,63 @@ code=$(get)
 server_central "$GOOD_PORT" "$T/ear.pub" "tls-pin: \"$goodpin\""; restart_server
 code=$(get)
 [ "$code" = 200 ] && ok "right tls-pin: admitted" || fail "right tls-pin: HTTP $code"
+
+# 7. passports only from attested issuers (12.3): the client gets passports
+# from the attested verifier; the server trusts that verifier's EAR key
+# only while the verifier attests under verifier-rv.issuer.json.
+kill "$APP_PID" 2>/dev/null; wait "$APP_PID" 2>/dev/null
+start_echo_app
+cp "$T/verifier-rv.json" "$T/verifier-rv.issuer.json"
+kill "$CLIENT_PID"; wait "$CLIENT_PID" 2>/dev/null
+sed -e "s|^attester:|attester:\n  modes: [ passport ]|" \
+    -e "s|^  rv-files: .*|  rv-files: [ $T/server-rv.active.json ]\n  passport: { central: \"https://127.0.0.1:$GOOD_PORT\", verifier-rv: $T/verifier-rv.json }|" \
+    "$T/client.base.yaml" > "$T/client.yaml"
+sed -e "s|^  rv-files: .*|  rv-files: [ $T/client-rv.active.json ]\n  passport-issuers: [ { url: \"https://127.0.0.1:$GOOD_PORT\", key: $T/ear.pub, verifier-rv: $T/verifier-rv.issuer.json, attest-recheck: 1s } ]|" \
+    "$T/server.base.yaml" > "$T/server.yaml"
+printf 'policy:\n  inline: { modes: [ passport ] }\n' >> "$T/server.yaml"
+restart_server
+: > "$T/client.err"; start_proxy client
+cat > "$T/hold.py" <<'PY'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=30)
+s.sendall(b"hello\n"); got = b""
+try:
+    while len(got) < 6:
+        d = s.recv(6 - len(got))
+        if not d: break
+        got += d
+except OSError: pass
+open(sys.argv[2], "w").write("admitted\n" if got == b"hello\n" else "refused %r\n" % got)
+s.settimeout(300)
+try:
+    while s.recv(100): pass
+except OSError: pass
+open(sys.argv[2], "a").write("closed %.3f\n" % time.time())
+PY
+python3 "$T/hold.py" "$OUT_PORT" "$T/hold.out" &
+HOLD_PID=$!; px_pids+=("$HOLD_PID")
+for _ in $(seq 200); do [ -s "$T/hold.out" ] && break; sleep 0.1; done
+grep -q admitted "$T/hold.out" && ok "passport from the attested issuer: admitted (connection held)" \
+    || fail "passport: $(cat "$T/hold.out" 2>/dev/null); $(grep -i 'passport\|refused' "$T/server.err" | tail -3)"
+grep -q "platform attested under its reference values" "$T/client.err" && ok "the attester attested the issuer first" \
+    || fail "the client did not attest the issuer"
+grep -q '"mode":"passport"' "$T/server-access.log" && ok "server: admitted with a passport" || fail "no passport admission in the access log"
+cp "$T/verifier-rv.revoked.json" "$T/verifier-rv.issuer.json"
+t0=$(date +%s.%N)
+for _ in $(seq 600); do grep -q closed "$T/hold.out" && break; sleep 0.1; done
+if grep -q closed "$T/hold.out"; then
+    ok "issuer revoked: the connection its passport admitted was closed"
+    echo "  closed $(awk -v t0="$t0" '/closed/ { printf "%.1f", $2 - t0 }' "$T/hold.out") s after the issuer's reference values changed (watch every 1 s, attest-recheck 1 s)"
+else
+    fail "issuer revoked: the connection stayed open"
+fi
+log_has "no longer attests" && ok "server log: the issuer no longer attests" || fail "no issuer log line"
+r=$(python3 "$T/echo.py" once "$OUT_PORT" 2>&1)
+[ "$r" != ok ] && ok "issuer revoked: a new connection is refused ($r)" || fail "issuer revoked: new connection admitted"
+cp "$T/verifier-rv.json" "$T/verifier-rv.issuer.json"
+for _ in $(seq 100); do grep -q "attests again" "$T/server.err" && break; sleep 0.1; done
+r=$(python3 "$T/echo.py" once "$OUT_PORT" 2>&1)
+[ "$r" = ok ] && ok "issuer restored: admitted again" || fail "issuer restored: $r"
 
 stop_proxy server
 stop_proxy client
