@@ -272,6 +272,16 @@ static void central(void **state)
     expect_error("verifier: { central: { url: \"https://v\", key: k, tls-pin: \"sha256//short=\" } }\n",
                  "tls-pin \"sha256//short=\" is not sha256//<base64");
     expect_error("verifier: { central: { url: \"https://v\", key: k, tls-pin: \"AAAA\" } }\n", "is not sha256//");
+    assert_int_equal(parse("verifier: { passport-issuers: [ { url: \"https://v\", key: k, verifier-rv: v.json } ] }\n", &c),
+                     VMESH_OK);
+    assert_int_equal(c->nissuers, 1);
+    assert_string_equal(c->issuers[0].verifier_rv, "/etc/vmesh/v.json");
+    vmesh_proxy_config_free(c);
+    c = NULL;
+    expect_error("verifier: { passport-issuers: [ { url: \"https://v\", key: k } ] }\n",
+                 "url, key (its EAR public key) and verifier-rv");
+    expect_error("verifier: { passport-issuers: [ { url: \"http://v\", key: k, verifier-rv: r } ] }\n",
+                 "is plain http://");
     expect_error("verifier: { passport: { local-key: k, verifier-rv: v.json } }\n",
                  "verifier-rv and tls-pin are about a central passport issuer");
     expect_error("verifier: { central: { url: \"http://v\", key: k, cache: 10ms } }\n",
