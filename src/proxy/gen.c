@@ -325,7 +325,8 @@ static vmesh_err build_issuers(px_gen *g, const vmesh_proxy_config *cfg)
         }
         g->nissuers = i + 1;
         sc->url = is->url;
-        sc->timeout_ms = cfg->handshake_timeout_ms;
+        /* asked from the control thread: keep a dead issuer's cost small */
+        sc->timeout_ms = cfg->handshake_timeout_ms < 2000 ? cfg->handshake_timeout_ms : 2000;
         sc->tls_pin = is->tls_pin;
         sc->verifier_rv = is->verifier_rv;
         sc->attest_recheck = is->attest_recheck;

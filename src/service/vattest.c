@@ -24,7 +24,8 @@
 
 #define BINDING_LABEL "vmesh-verifier-attestation/1"
 #define DEFAULT_RECHECK 30
-#define FAILURE_RETRY 1 /* seconds a failed attestation is answered from memory */
+#define FAILURE_RETRY 5 /* at most this many seconds (and at most attest_recheck) a failed attestation
+                          * is answered from memory: a dead verifier costs one timeout per period */
 
 /* ---- shared ------------------------------------------------------------------- */
 
@@ -488,7 +489,7 @@ vmesh_err svc_client_vlink(const vmesh_service_client *c, char *pin, size_t pin_
     if (!changed && v->checked != 0) {
         if (v->ok && now - v->checked < recheck)
             goto done;
-        if (!v->ok && now - v->checked < FAILURE_RETRY) {
+        if (!v->ok && now - v->checked < (recheck < FAILURE_RETRY ? recheck : FAILURE_RETRY)) {
             rc = vmesh_err_set(VMESH_ERR_POLICY, "%s", v->why);
             goto out;
         }
