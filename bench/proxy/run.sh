@@ -184,7 +184,7 @@ for r in 1 2 3; do
 done
 vm=$(idle_mem $VOUT $VCP $VSP); hm=$(idle_mem $HOUT $HCP $HSP)
 active=$(curl -s "http://127.0.0.1:$VADM/metrics" | awk '$1=="vmesh_connections_total{direction=\"inbound\",result=\"ok\"}" {print $2}')
-python3 - "$HERE/../../docs/BENCHMARKS.md" "$HERE/../lib/mdsection.py" "$SECS" "$NIDLE" "$vm" "$hm" "$vsuite" "$hsuite" \
+BENCH_BUILD="$BUILD" python3 - "$HERE/../../docs/BENCHMARKS.md" "$HERE/../lib/mdsection.py" "$SECS" "$NIDLE" "$vm" "$hm" "$vsuite" "$hsuite" \
     "$(IFS=';'; echo "${vs[*]}")" "$(IFS=';'; echo "${hs[*]}")" "$(IFS=';'; echo "${vb[*]}")" "$(IFS=';'; echo "${hb[*]}")" \
     "$(IFS=';'; echo "${vc[*]}")" "$(IFS=';'; echo "${hc[*]}")" "$(IFS=';'; echo "${vk[*]}")" "$(IFS=';'; echo "${hk[*]}")" \
     "$(uptime | sed 's/.*load average: //')" <<'PY'
@@ -210,7 +210,7 @@ rows = [
 errs = sum(r[4] for rs in runs for r in rs)
 cpu = next((l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')), 'unknown')
 out = [f"## bench/proxy — vmesh proxy pair vs HAProxy pair (mTLS)\n",
-       f"`bench/proxy/run.sh build {secs} {nidle}`, {datetime.date.today()}, {cpu}, {os.cpu_count()} CPUs shared by "
+       f"`bench/proxy/run.sh {os.path.basename(os.environ.get('BENCH_BUILD', 'build'))} {secs} {nidle}`, {datetime.date.today()}, {cpu}, {os.cpu_count()} CPUs shared by "
        "wrk, nginx and both pairs (and, on this machine, by other jobs: read the ratios, not the absolute numbers). "
        "Each pair: client-side proxy (plain in) -> TLS 1.3 mutual auth -> server-side proxy -> nginx serving a static "
        "file; one worker thread per proxy; same certificates (P-256 SVIDs from `vmesh ca`), TLS_AES_256_GCM_SHA384, "

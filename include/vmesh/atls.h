@@ -399,6 +399,20 @@ void vmesh_atls_config_set_reattest(vmesh_atls_config *c, bool on);
  * client's own after it accepted ours). Meant for
  * listeners reachable by anyone (docs/ATLS.md, "Evidence privacy"). */
 void vmesh_atls_config_set_evidence_after_auth(vmesh_atls_config *c, bool on);
+/* Server: at most `per_second` connections a second (`burst` at once) get
+ * fresh-mode evidence at 0.5-RTT, i.e. made for a client that has not
+ * proved an SVID yet (a token bucket shared by every connection of this
+ * configuration; default: no limit). Beyond it the connection behaves as
+ * under evidence_after_auth: the evidence is made and sent once the
+ * client's SVID verified, so an anonymous flood of ClientHellos asking for
+ * fresh evidence costs at most that many attestations a second, and a
+ * legitimate client pays one round trip. per_second 0: no limit. Other
+ * modes (epoch-fresh, passport) reuse evidence and are not limited. */
+vmesh_err vmesh_atls_config_set_fresh_hello_limit(vmesh_atls_config *c, double per_second,
+                                                  unsigned burst) VMESH_WUR;
+/* Connections whose fresh evidence waited for the client's SVID because
+ * of that limit, since the configuration was made. */
+uint64_t vmesh_atls_config_fresh_hello_deferred(const vmesh_atls_config *c);
 /* The OpenSSL SSL_CTX (borrowed), for ALPN, cipher settings and the like. */
 void *vmesh_atls_config_ssl_ctx(vmesh_atls_config *c);
 void vmesh_atls_config_free(vmesh_atls_config *c);

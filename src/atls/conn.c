@@ -24,6 +24,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,15 @@ struct vmesh_atls_config {
     bool resumption;
     bool reattest; /* offer the in-band stream (0xff4d key 4) */
     bool evidence_after_auth; /* server: attest only after the client's SVID verified */
+    /* Server: fresh evidence at 0.5-RTT (for a client not yet
+     * authenticated) is limited by a token bucket; beyond it the evidence
+     * waits for the client's SVID, as under evidence_after_auth. */
+    struct {
+        pthread_mutex_t lock;
+        double rate, burst, tokens; /* rate 0: no limit */
+        uint64_t last_ns;
+        uint64_t deferred; /* connections whose fresh evidence waited (atomic) */
+    } fresh_hello;
 };
 
 typedef enum {
@@ -75,6 +85,7 @@ struct vmesh_atls_conn {
     bool framing;        /* 0xff4d in CH and EE: frames are exchanged */
     bool peer_attests;   /* an attestation frame from the peer is expected */
     bool we_attest;
+    bool defer_evidence; /* server: our attestation waits for the client's SVID */
     int own_mode, peer_mode;
 
     /* preamble reading */
@@ -594,6 +605,7 @@ vmesh_err vmesh_atls_config_new(vmesh_atls_role role, vmesh_atls_config **out)
     c = calloc(1, sizeof(*c));
     VMESH_ENSURE(c != NULL, VMESH_ERR_NOMEM, "out of memory");
     c->role = role;
+    pthread_mutex_init(&c->fresh_hello.lock, NULL);
     c->deadline_ms = DEADLINE_DEFAULT_MS;
     c->max_frame = VMESH_ATLS_FRAME_MAX_DEFAULT;
     c->resumption = true;
@@ -790,6 +802,52 @@ void vmesh_atls_config_set_evidence_after_auth(vmesh_atls_config *c, bool on)
     c->evidence_after_auth = on;
 }
 
+vmesh_err vmesh_atls_config_set_fresh_hello_limit(vmesh_atls_config *c, double per_second, unsigned burst)
+{
+    vmesh_err rc = VMESH_OK;
+
+    VMESH_ENSURE(per_second >= 0 && per_second <= 1e6 && (per_second == 0 || burst >= 1), VMESH_ERR_ARG,
+                 "attested TLS: fresh evidence at hello: rate %g/s and burst %u (rate 0..1e6, burst >= 1)",
+                 per_second, burst);
+    pthread_mutex_lock(&c->fresh_hello.lock);
+    c->fresh_hello.rate = per_second;
+    c->fresh_hello.burst = burst;
+    c->fresh_hello.tokens = burst;
+    c->fresh_hello.last_ns = vmesh_time_mono_ns();
+    pthread_mutex_unlock(&c->fresh_hello.lock);
+out:
+    return rc;
+}
+
+uint64_t vmesh_atls_config_fresh_hello_deferred(const vmesh_atls_config *c)
+{
+    return __atomic_load_n(&c->fresh_hello.deferred, __ATOMIC_RELAXED);
+}
+
+/* One token of the fresh-at-hello bucket, if there is one. */
+static bool fresh_hello_take(vmesh_atls_config *c)
+{
+    bool ok;
+    uint64_t now = vmesh_time_mono_ns();
+
+    pthread_mutex_lock(&c->fresh_hello.lock);
+    if (c->fresh_hello.rate <= 0) {
+        ok = true;
+    } else {
+        c->fresh_hello.tokens += (double)(now - c->fresh_hello.last_ns) / 1e9 * c->fresh_hello.rate;
+        if (c->fresh_hello.tokens > c->fresh_hello.burst)
+            c->fresh_hello.tokens = c->fresh_hello.burst;
+        c->fresh_hello.last_ns = now;
+        ok = c->fresh_hello.tokens >= 1.0;
+        if (ok)
+            c->fresh_hello.tokens -= 1.0;
+    }
+    pthread_mutex_unlock(&c->fresh_hello.lock);
+    if (!ok)
+        __atomic_add_fetch(&c->fresh_hello.deferred, 1, __ATOMIC_RELAXED);
+    return ok;
+}
+
 void *vmesh_atls_config_ssl_ctx(vmesh_atls_config *c)
 {
     return c->ctx;
@@ -802,6 +860,7 @@ void vmesh_atls_config_free(vmesh_atls_config *c)
     SSL_CTX_free(c->ctx);
     free(c->peer_pattern);
     vmesh_pki_trust_free(c->trust);
+    pthread_mutex_destroy(&c->fresh_hello.lock);
     free(c);
 }
 
@@ -1063,7 +1122,14 @@ static vmesh_err srv_half_rtt(vmesh_atls_conn *c)
     /* Evidence privacy (vmesh_atls_config_set_evidence_after_auth): the
      * client has proved nothing yet, so nothing about our platform leaves
      * and no evidence is made for it until ST_SRV_FINISH. */
-    if (c->framing && c->own_mode >= 0 && !c->cfg->evidence_after_auth)
+    c->defer_evidence = c->cfg->evidence_after_auth;
+    /* Fresh evidence is made for this connection alone: to a client that
+     * has proved nothing yet, only at the configured rate; beyond it, ours
+     * waits for the client's SVID (one round trip later, as above). */
+    if (c->framing && c->own_mode == VMESH_ATLS_MODE_FRESH && !c->defer_evidence &&
+        !fresh_hello_take(c->cfg))
+        c->defer_evidence = true;
+    if (c->framing && c->own_mode >= 0 && !c->defer_evidence)
         VMESH_GUARD(send_own_attestation(c));
     c->state = ST_SRV_FINISH;
     /* Our flight and the attestation leave now; WANT_WRITE is taken up by
@@ -1416,7 +1482,7 @@ static vmesh_err step(vmesh_atls_conn *c)
         /* Only now is the client authenticated (its Certificate,
          * CertificateVerify and Finished were read). */
         VMESH_GUARD(check_peer_identity(c));
-        if (c->framing && c->own_mode >= 0 && c->cfg->evidence_after_auth) {
+        if (c->framing && c->own_mode >= 0 && c->defer_evidence) {
             /* the client holds an acceptable SVID: our attestation goes
              * now, one round trip later for the client than at 0.5-RTT */
             VMESH_GUARD(send_own_attestation(c));

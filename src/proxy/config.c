@@ -1213,11 +1213,34 @@ static vmesh_err evidence_fn(pctx *x, const char *k, yaml_node_t *kn, yaml_node_
     return VMESH_OK;
 }
 
+/* inbound[].fresh-hello-rate / fresh-hello-burst: fresh evidence made at
+ * 0.5-RTT for clients not yet authenticated (issue 13.4). */
+static vmesh_err fresh_hello_fn(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v,
+                                const char *path, void *a)
+{
+    px_inbound *l = a;
+    uint64_t n = 0;
+    bool rate = strcmp(k, "fresh-hello-rate") == 0;
+    vmesh_err rc;
+
+    (void)kn;
+    rc = get_uint(x, v, path, rate ? 0 : 1, PX_FRESH_HELLO_MAX, &n);
+    if (rc != VMESH_OK)
+        return rc;
+    if (rate) {
+        l->fresh_hello_rate = (uint32_t)n;
+        l->fresh_hello_rate_set = true;
+    } else {
+        l->fresh_hello_burst = (uint32_t)n;
+    }
+    return VMESH_OK;
+}
+
 static const keydef inbound_keys[] = {
     STR("name", K_STR, px_inbound, name), STR("listen", K_LISTEN, px_inbound, listen),
     STR("app", K_ADDR, px_inbound, app), STR("peer", K_PATTERN, px_inbound, peer),
     FN_STR("min-pattern", px_inbound, min_pattern, in_min_pattern_fn), FN("evidence", evidence_fn),
-    END};
+    FN("fresh-hello-rate", fresh_hello_fn), FN("fresh-hello-burst", fresh_hello_fn), END};
 
 static const keydef outbound_keys[] = {
     STR("name", K_STR, px_outbound, name), STR("listen", K_LISTEN, px_outbound, listen),
@@ -1238,6 +1261,10 @@ static vmesh_err inbound_done(pctx *x, yaml_node_t *it, const char *path, void *
 
     if (!l->listen || !l->app)
         return perr(x, it, path, "listen and app are required");
+    if (!l->fresh_hello_rate_set)
+        l->fresh_hello_rate = PX_FRESH_HELLO_RATE;
+    if (l->fresh_hello_burst == 0)
+        l->fresh_hello_burst = l->fresh_hello_rate > 0 ? 2 * l->fresh_hello_rate : 1;
     return name_listener(&l->name, l->listen);
 }
 

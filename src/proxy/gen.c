@@ -290,8 +290,11 @@ static vmesh_err listener_config(struct vmesh_proxy *p, px_gen *g, size_t j,
     prov.appraise = pv->inner.appraise ? prov_appraise : NULL;
     VMESH_GUARD(vmesh_atls_config_set_provider(c, &prov));
     vmesh_atls_config_set_deadline_ms(c, cfg->handshake_timeout_ms);
-    if (in)
+    if (in) {
         vmesh_atls_config_set_evidence_after_auth(c, cfg->in[j].evidence_after_auth);
+        VMESH_GUARD(vmesh_atls_config_set_fresh_hello_limit(c, cfg->in[j].fresh_hello_rate,
+                                                            cfg->in[j].fresh_hello_burst));
+    }
     vmesh_atls_config_set_reattest(c, cfg->reattest); /* in-band stream (reattest.c) */
     /* Idle connections give their record buffers back. */
     SSL_CTX_set_mode((SSL_CTX *)vmesh_atls_config_ssl_ctx(c), SSL_MODE_RELEASE_BUFFERS);

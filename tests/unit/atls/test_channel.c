@@ -1369,7 +1369,17 @@ static int anon_ext_parse(SSL *ssl, unsigned int type, unsigned int context,
 /* A TLS 1.3 client without a certificate whose ClientHello carries 0xff4d
  * (all modes, will attest): how many bytes of application data (the
  * server's 0.5-RTT frames) it can read before the connection ends. */
+static size_t anonymous_client_reads_modes(int port, bool fresh_first);
+
 static size_t anonymous_client_reads(int port)
+{
+    return anonymous_client_reads_modes(port, false);
+}
+
+/* As anonymous_client_reads; fresh_first: fresh is the first mode asked
+ * for, so the server (which takes the client's first mode it can attest
+ * in) makes fresh evidence for this client alone. */
+static size_t anonymous_client_reads_modes(int port, bool fresh_first)
 {
     vmesh_atls_ext e;
     vmesh_buf ext = {0};
@@ -1381,8 +1391,8 @@ static size_t anonymous_client_reads(int port)
     size_t total = 0, n;
 
     memset(&e, 0, sizeof(e));
-    e.modes[0] = VMESH_ATLS_MODE_EPOCH_FRESH;
-    e.modes[1] = VMESH_ATLS_MODE_FRESH;
+    e.modes[0] = fresh_first ? VMESH_ATLS_MODE_FRESH : VMESH_ATLS_MODE_EPOCH_FRESH;
+    e.modes[1] = fresh_first ? VMESH_ATLS_MODE_EPOCH_FRESH : VMESH_ATLS_MODE_FRESH;
     e.modes[2] = VMESH_ATLS_MODE_PASSPORT;
     e.n_modes = 3;
     e.will_attest = true;
@@ -1451,6 +1461,74 @@ static void anonymous_hello_gets_no_evidence(void **state)
     }
 }
 
+/* Issue 13.4: with the server attesting at hello, anonymous ClientHellos
+ * that ask for fresh evidence try to make it attest once per connection.
+ * The fresh-at-hello bucket (here 3 at once, then one per 1000 s) bounds
+ * that: 12 anonymous connections get 3 attestations, the other 9 get no
+ * evidence and make none; a client with an SVID asking for fresh
+ * evidence beyond the budget still gets it, after its Finished. */
+static const uint8_t FRESH_FIRST[] = {VMESH_ATLS_MODE_FRESH, VMESH_ATLS_MODE_EPOCH_FRESH,
+                                      VMESH_ATLS_MODE_PASSPORT};
+
+static void fresh_hello_flood_is_limited(void **state)
+{
+    tprov sp, cp;
+    vmesh_atls_provider spv, cpv;
+    side s = {0}, c = {0};
+    size_t with_evidence = 0;
+    const int n_anon = 12;
+
+    (void)state;
+    tprov_init(&sp);
+    tprov_init(&cp);
+    spv = provider_for(&sp, ALL_MODES, 3, VMESH_ATLS_MODES_ALL);
+    s.cfg = make_config(VMESH_ATLS_SERVER, &spv);
+    assert_int_not_equal(vmesh_atls_config_set_fresh_hello_limit(s.cfg, -1, 3), VMESH_OK);
+    assert_int_not_equal(vmesh_atls_config_set_fresh_hello_limit(s.cfg, 5, 0), VMESH_OK);
+    assert_int_equal(vmesh_atls_config_set_fresh_hello_limit(s.cfg, 0.001, 3), VMESH_OK);
+    for (int i = 0; i < n_anon; i++) {
+        pthread_t th;
+        int port;
+        size_t got;
+
+        s.fd = listen_local(&port);
+        s.echo = false;
+        assert_int_equal(pthread_create(&th, NULL, server_main, &s), 0);
+        got = anonymous_client_reads_modes(port, true);
+        pthread_join(th, NULL);
+        close(s.fd);
+        assert_true(s.hs_rc != VMESH_OK); /* no SVID: refused either way */
+        if (got > VMESH_ATLS_FRAME_HEADER)
+            with_evidence++;
+    }
+    print_message("    %d anonymous fresh-first hellos: %zu got evidence, the server attested %d times, "
+                  "%llu deferred\n",
+                  n_anon, with_evidence, sp.attest_calls,
+                  (unsigned long long)vmesh_atls_config_fresh_hello_deferred(s.cfg));
+    assert_int_equal(sp.attest_calls, 3);
+    assert_int_equal(with_evidence, 3);
+    assert_int_equal(vmesh_atls_config_fresh_hello_deferred(s.cfg), (uint64_t)(n_anon - 3));
+
+    /* the budget is spent: a client with an SVID still gets fresh evidence */
+    cpv = provider_for(&cp, FRESH_FIRST, 3, VMESH_ATLS_MODES_ALL);
+    c.cfg = make_config(VMESH_ATLS_CLIENT, &cpv);
+    assert_int_equal(vmesh_atls_config_set_peer_pattern(c.cfg, "spiffe://example.org/ns/prod/*"),
+                     VMESH_OK);
+    run_pair(&s, &c);
+    assert_int_equal(s.hs_rc, VMESH_OK);
+    assert_int_equal(c.hs_rc, VMESH_OK);
+    assert_string_equal(c.got, "pong:ping");
+    assert_int_equal(s.own_mode, VMESH_ATLS_MODE_FRESH);
+    assert_int_equal(c.peer_mode, VMESH_ATLS_MODE_FRESH);
+    assert_int_equal(sp.attest_calls, 4);
+    assert_int_equal(vmesh_atls_config_fresh_hello_deferred(s.cfg), (uint64_t)(n_anon - 3 + 1));
+    vmesh_atls_session_free(c.new_session);
+    vmesh_atls_config_free(s.cfg);
+    vmesh_atls_config_free(c.cfg);
+    tprov_free(&sp);
+    tprov_free(&cp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1458,6 +1536,7 @@ int main(void)
         cmocka_unit_test(no_extra_round_trip),
         cmocka_unit_test(evidence_after_auth_round_trip),
         cmocka_unit_test(anonymous_hello_gets_no_evidence),
+        cmocka_unit_test(fresh_hello_flood_is_limited),
         cmocka_unit_test(modes_negotiated),
         cmocka_unit_test(no_common_mode),
         cmocka_unit_test(resumption_reattests),

@@ -318,7 +318,7 @@ static void evidence_and_pool(void **state)
                     "  - { name: pub, listen: 0.0.0.0:8443, app: 127.0.0.1:8000, evidence: "
                     "after-client-auth }\n"
                     "  - { name: mesh, listen: 127.0.0.1:8444, app: 127.0.0.1:8000, evidence: "
-                    "at-hello }\n"
+                    "at-hello, fresh-hello-rate: 3 }\n"
                     "  - { name: plain, listen: 127.0.0.1:8445, app: 127.0.0.1:8000 }\n"
                     "limits: { handshake-threads: 7, handshake-queue: 99 }\n";
 
@@ -327,6 +327,11 @@ static void evidence_and_pool(void **state)
     assert_true(c->in[0].evidence_after_auth);
     assert_false(c->in[1].evidence_after_auth);
     assert_false(c->in[2].evidence_after_auth); /* default: at the hello */
+    /* fresh evidence at hello: default 10/s, burst twice the rate */
+    assert_int_equal(c->in[1].fresh_hello_rate, 3);
+    assert_int_equal(c->in[1].fresh_hello_burst, 6);
+    assert_int_equal(c->in[2].fresh_hello_rate, 10);
+    assert_int_equal(c->in[2].fresh_hello_burst, 20);
     assert_int_equal(c->hs_threads, 7);
     assert_int_equal(c->hs_queue, 99);
     vmesh_proxy_config_free(c);
@@ -338,6 +343,18 @@ static void evidence_and_pool(void **state)
     assert_int_equal(vmesh_proxy_config_parse(y, strlen(y), "/etc/vmesh/t.yaml", &c), VMESH_ERR_PARSE);
     assert_null(c);
     assert_non_null(strstr(vmesh_err_detail(), "inbound[0].evidence: must be after-client-auth or at-hello"));
+    y = "identity: { cert: /c.pem, key: /c.key, bundle: /b.pem }\n"
+        "inbound:\n"
+        "  - { listen: 127.0.0.1:8443, app: 127.0.0.1:8000, fresh-hello-rate: 0 }\n";
+    assert_int_equal(vmesh_proxy_config_parse(y, strlen(y), "/etc/vmesh/t.yaml", &c), VMESH_OK);
+    assert_int_equal(c->in[0].fresh_hello_rate, 0); /* no limit */
+    vmesh_proxy_config_free(c);
+    c = NULL;
+    y = "identity: { cert: /c.pem, key: /c.key, bundle: /b.pem }\n"
+        "inbound:\n"
+        "  - { listen: 127.0.0.1:8443, app: 127.0.0.1:8000, fresh-hello-burst: 0 }\n";
+    assert_int_equal(vmesh_proxy_config_parse(y, strlen(y), "/etc/vmesh/t.yaml", &c), VMESH_ERR_PARSE);
+    assert_non_null(strstr(vmesh_err_detail(), "inbound[0].fresh-hello-burst"));
 }
 
 int main(void)
