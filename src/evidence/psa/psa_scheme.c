@@ -236,8 +236,8 @@ static vmesh_err psa_attester_new(const vmesh_kv *cfg, size_t ncfg, void **ctx)
                          PSA_SIM_MEASURE_MAX);
             s->measure[s->n_measure] = strdup(cfg[i].value);
             VMESH_ENSURE(s->measure[s->n_measure] != NULL, VMESH_ERR_NOMEM, "out of memory");
-            VMESH_GUARD(apply_measure(s, cfg[i].value, &s->seen[s->n_measure]));
-            s->n_measure++;
+            s->n_measure++; /* owned (freed) from here, even when the file is bad */
+            VMESH_GUARD(apply_measure(s, cfg[i].value, &s->seen[s->n_measure - 1]));
         }
     if (s->tmpl.instance_id_len == 0) {
         VMESH_GUARD(vmesh_psa_instance_id_from_key(s->iak, s->tmpl.instance_id));
