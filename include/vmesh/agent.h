@@ -38,10 +38,12 @@ typedef vmesh_err (*vmesh_agent_passport_fn)(void *ctx, const char *media_type, 
 
 /* Appraises background-check evidence at a central verifier (DESIGN §6):
  * the evidence must carry `nonce` (the session's ak_nonce); returns the EAR
- * JWT. Implemented over HTTP by vmesh_service_central_client. */
+ * JWT. peer: the peer's verified SPIFFE ID (NULL: none), sent so that the
+ * verifier appraises with the providers scoped to it; the EAR must name it
+ * (ear.vmesh.peer). Implemented over HTTP by vmesh_service_central_client. */
 typedef vmesh_err (*vmesh_agent_central_fn)(void *ctx, const char *media_type, const uint8_t *evidence,
                                             size_t evidence_len, const uint8_t *nonce, size_t nonce_len,
-                                            vmesh_buf *ear_jwt);
+                                            const char *peer, vmesh_buf *ear_jwt);
 
 typedef struct {
     /* Attester side. platform NULL: this agent does not attest. */

@@ -79,6 +79,12 @@ vmesh_err vmesh_ear_set_verifier_id(vmesh_ear *e, const char *developer,
  * characters, so two relying parties can tell whether two results were
  * judged under the same policy (issue 12.4). */
 vmesh_err vmesh_ear_set_policy_digest(vmesh_ear *e, const char *digest) VMESH_WUR;
+/* "ear.vmesh.peer": {"id": SPIFFE ID, "scope": text}: the identity the
+ * evidence was appraised for (the relying party's verified peer, or the
+ * attester's claim in a passport request) and which reference-value
+ * providers' scope applied (docs/FEDERATION.md "Scopes at the central
+ * verifier"); scope NULL: not written. id <= 2048 bytes, scope <= 512. */
+vmesh_err vmesh_ear_set_peer(vmesh_ear *e, const char *id, const char *scope) VMESH_WUR;
 /* "eat_nonce": base64url of 8..64 bytes. */
 vmesh_err vmesh_ear_set_nonce(vmesh_ear *e, const uint8_t *nonce, size_t n) VMESH_WUR;
 /* "ear.vmesh.rv-epochs": {rvp: epoch}; epoch <= INT64_MAX (a JSON integer). */
@@ -142,6 +148,8 @@ int64_t vmesh_ear_exp(const vmesh_ear *e); /* 0: no exp */
 const char *vmesh_ear_verifier_developer(const vmesh_ear *e);
 const char *vmesh_ear_verifier_build(const vmesh_ear *e);
 const char *vmesh_ear_policy_digest(const vmesh_ear *e); /* NULL when absent */
+const char *vmesh_ear_peer_id(const vmesh_ear *e);    /* ear.vmesh.peer.id; NULL when absent */
+const char *vmesh_ear_peer_scope(const vmesh_ear *e); /* ear.vmesh.peer.scope; NULL when absent */
 /* Decoded eat_nonce; VMESH_ERR_NOT_FOUND when absent, PARSE if not base64url. */
 vmesh_err vmesh_ear_nonce(const vmesh_ear *e, vmesh_buf *out) VMESH_WUR;
 /* Worst "ear.status" over all submods (vmesh_tier_worst); none if none. */
@@ -179,6 +187,7 @@ typedef enum {
     VMESH_EAR_ANSWER_ISSUER,   /* ear.verifier-id is not the verifier asked */
     VMESH_EAR_ANSWER_LIFETIME, /* no exp, or exp - iat longer than allowed */
     VMESH_EAR_ANSWER_AK,       /* the scheme's submodule does not attest the key asked for */
+    VMESH_EAR_ANSWER_PEER,     /* ear.vmesh.peer.id is absent or not the peer asked about */
 } vmesh_ear_answer;
 
 typedef struct {
@@ -189,13 +198,14 @@ typedef struct {
     int64_t max_lifetime;       /* seconds; > 0: exp required and exp - iat <= it */
     const uint8_t *akpub;       /* SPKI DER the submodule must attest; NULL: not checked */
     size_t akpub_len;
+    const char *peer;           /* SPIFFE ID ear.vmesh.peer.id must be; NULL: not checked */
 } vmesh_ear_question;
 
 /* Checks a (verified) EAR against the question; returns the first property
  * that fails, with an error message naming the values (vmesh_err_detail),
  * or VMESH_EAR_ANSWER_OK and the submodule's index in *submod. */
 vmesh_ear_answer vmesh_ear_check_answer(const vmesh_ear *e, const vmesh_ear_question *q, size_t *submod);
-/* "nonce", "submod", "issuer", "lifetime", "ak" ("ok" for OK). */
+/* "nonce", "submod", "issuer", "lifetime", "ak", "peer" ("ok" for OK). */
 const char *vmesh_ear_answer_name(vmesh_ear_answer a);
 
 VMESH_API_END

@@ -30,6 +30,12 @@ VMESH_API_BEGIN
  * binds; the expected nonce becomes vmesh_atls_ak_nonce(AK, session nonce)
  * and the EAR's key-attestation names the AK (passport, DESIGN §3.3). */
 #define VMESH_SERVICE_AK_HEADER "Vmesh-AK"
+/* vmesh extension: the SPIFFE ID the evidence is appraised for — the peer
+ * a relying party verified (background check) or the attester's own
+ * (passport). Chooses the scoped reference values (rv_for) and is written
+ * to the EAR as ear.vmesh.peer, which the relying party checks against the
+ * peer it verified (docs/FEDERATION.md "Scopes at the central verifier"). */
+#define VMESH_SERVICE_PEER_HEADER "Vmesh-Peer-ID"
 /* Response header naming the replica that answered (when configured). */
 #define VMESH_SERVICE_REPLICA_HEADER "Vmesh-Replica"
 
@@ -121,6 +127,11 @@ typedef struct {
     /* Epoch bells the verifier follows (borrowed; may be NULL): every EAR
      * carries their current markers (ear.vmesh.epoch-markers). */
     struct vmesh_bell_view *bell;
+    /* Scoped providers (optional): the reference values evidence for peer
+     * (the Vmesh-Peer-ID header; NULL when absent) is appraised with, as
+     * vmesh_sync_scoped_rv; NULL refuses the request (403) with `why`. */
+    vmesh_rv_store *(*rv_for)(void *ctx, const char *peer, char *why, size_t why_len);
+    void *rv_for_ctx;
     /* HTTP (vmesh_service_start only). */
     const char *listen;           /* "HOST:PORT", "[V6]:PORT", ":PORT"; port 0: any */
     unsigned threads;             /* worker threads; 0: online cores */
@@ -170,6 +181,7 @@ typedef struct {
     const char *accept;
     const char *content_type;
     const char *ak;              /* Vmesh-AK */
+    const char *peer;            /* Vmesh-Peer-ID */
     const uint8_t *body;
     size_t body_len;
     int64_t now;                 /* 0: vmesh_time_now() */
@@ -320,12 +332,13 @@ vmesh_err vmesh_service_passport_client(void *ctx, const char *media_type, const
 
 /* A vmesh_agent_central_fn (ctx: const vmesh_service_client *): a relying
  * party's background-check appraisal at the central verifier, with the
- * session's ak_nonce as the Veraison session nonce. It hands back the EAR
+ * session's ak_nonce as the Veraison session nonce and the peer's verified
+ * SPIFFE ID in Vmesh-Peer-ID (when not NULL). It hands back the EAR
  * unchecked: the agent checks the answer itself (signature, nonce, submod,
  * issuer, lifetime), each failure with its own reason code. */
 vmesh_err vmesh_service_central_client(void *ctx, const char *media_type, const uint8_t *evidence,
                                        size_t evidence_len, const uint8_t *nonce, size_t nonce_len,
-                                       vmesh_buf *ear_jwt) VMESH_WUR;
+                                       const char *peer, vmesh_buf *ear_jwt) VMESH_WUR;
 
 VMESH_API_END
 #ifdef __cplusplus

@@ -147,6 +147,27 @@ vmesh_rv_store *vmesh_sync_rvp_store(vmesh_sync *s, size_t i);
 /* Snapshots installed so far. */
 uint64_t vmesh_sync_snapshots(vmesh_sync *s);
 
+/* ---- scoped providers (docs/FEDERATION.md "Scopes at the central verifier") ----
+ * An RVP's scope says whose platforms its reference values may vouch for:
+ * trust domains ("y.example") and/or SPIFFE ID prefixes
+ * ("spiffe://y.example/ns/lab", matched at a path-segment boundary). An
+ * RVP without a scope counts for every identity (D28). */
+
+/* Scopes the i-th RVP added (before start): `list` is comma-separated
+ * entries, each a trust domain or a SPIFFE ID prefix with a path. Given
+ * twice for one RVP, the entries add up. */
+vmesh_err vmesh_sync_scope_rvp(vmesh_sync *s, size_t i, const char *list) VMESH_WUR;
+/* Whether any RVP has a scope. */
+bool vmesh_sync_scoped(vmesh_sync *s);
+/* The reference values the evidence of `peer` (a SPIFFE ID; NULL or "":
+ * no identity, only unscoped RVPs count) is appraised with: the union of
+ * the current sets of the RVPs whose scope covers it, with their epochs and
+ * the snapshot's staleness, frozen, with a reference the caller drops;
+ * built once per set of RVPs and snapshot. `why` receives "only the
+ * reference values of RVP y (scope y.example) count for this peer"; NULL
+ * when no RVP covers the peer, or none has sets yet (`why` says which). */
+vmesh_rv_store *vmesh_sync_scoped_rv(vmesh_sync *s, const char *peer, char *why, size_t why_len);
+
 /* A ready-made vmesh_sync_snapshot_fn: ctx is a vmesh_verifier *, into which
  * the snapshot is installed with vmesh_verifier_set_rv (the policy is not
  * the verifier's business and is ignored). */

@@ -75,6 +75,10 @@ typedef struct {
     /* The reference values to appraise with (scoped providers: only those
      * of the RVPs scoped to the peer); NULL: the installed snapshot. */
     vmesh_rv_store *rv;
+    /* The SPIFFE ID the evidence is appraised for and the scope that chose
+     * rv, written to the EAR as ear.vmesh.peer {id, scope}; NULL: none. */
+    const char *peer_id;
+    const char *peer_scope;
 } vmesh_verifier_request;
 
 /* Appraises evidence. Fills *out (trust vector, status, reason, claims) and,

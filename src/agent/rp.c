@@ -395,11 +395,12 @@ static const uint8_t answer_reason[] = {
     [VMESH_EAR_ANSWER_ISSUER] = VMESH_ATLS_R_EAR_ISSUER,
     [VMESH_EAR_ANSWER_LIFETIME] = VMESH_ATLS_R_EAR_LIFETIME,
     [VMESH_EAR_ANSWER_AK] = VMESH_ATLS_R_AK_MISMATCH,
+    [VMESH_EAR_ANSWER_PEER] = VMESH_ATLS_R_PEER_IDENTITY,
 };
 
 static void appraise_central(agent_rp *rp, const char *mt, const vmesh_evidence_scheme *scheme,
                              const uint8_t ak_nonce[32], const uint8_t *ev, size_t ev_len, int64_t now,
-                             vmesh_ar_entry *e)
+                             const char *peer, vmesh_ar_entry *e)
 {
     vmesh_buf jwt = {0};
     vmesh_ear *ear = NULL;
@@ -412,7 +413,9 @@ static void appraise_central(agent_rp *rp, const char *mt, const vmesh_evidence_
     e->appraised_at = now;
     e->expires = now + rp->central_ttl;
     snprintf(e->scheme, sizeof(e->scheme), "%.31s", scheme->name);
-    rc = rp->central(rp->central_ctx, mt, ev, ev_len, ak_nonce, 32, &jwt);
+    if (peer != NULL && peer[0] == '\0')
+        peer = NULL;
+    rc = rp->central(rp->central_ctx, mt, ev, ev_len, ak_nonce, 32, peer, &jwt);
     if (rc == VMESH_OK) {
         rc = vmesh_ear_verify((const char *)jwt.data, jwt.len, rp->central_key, now, &ear);
         if (rc == VMESH_ERR_SIGNATURE)
@@ -426,6 +429,11 @@ static void appraise_central(agent_rp *rp, const char *mt, const vmesh_evidence_
         q.nonce_len = 32;
         q.scheme = scheme->name;
         q.issuer = rp->central_issuer;
+        /* An EAR that names a peer must name ours: a scoped central verifier
+         * chose reference values for that identity (docs/FEDERATION.md). One
+         * that names none (a verifier without scopes, e.g. Veraison's) was
+         * appraised with unscoped values only, which count for every peer. */
+        q.peer = peer != NULL && vmesh_ear_peer_id(ear) != NULL ? peer : NULL;
         a = vmesh_ear_check_answer(ear, &q, &sub);
     }
     if (rc != VMESH_OK || a != VMESH_EAR_ANSWER_OK) {
@@ -439,7 +447,11 @@ static void appraise_central(agent_rp *rp, const char *mt, const vmesh_evidence_
         e->lifetime = vmesh_ear_exp(ear) != 0 ? vmesh_ear_exp(ear) - vmesh_ear_iat(ear) : INT64_MAX;
         if (vmesh_ear_exp(ear) != 0 && vmesh_ear_exp(ear) < e->expires)
             e->expires = vmesh_ear_exp(ear);
-        snprintf(e->reason, sizeof(e->reason), "central verifier: %s", vmesh_tier_name(vmesh_tv_status(&e->tv)));
+        if (vmesh_ear_peer_scope(ear) != NULL && vmesh_tv_status(&e->tv) != VMESH_TIER_AFFIRMING)
+            snprintf(e->reason, sizeof(e->reason), "central verifier: %s: %.200s",
+                     vmesh_tier_name(vmesh_tv_status(&e->tv)), vmesh_ear_peer_scope(ear));
+        else
+            snprintf(e->reason, sizeof(e->reason), "central verifier: %s", vmesh_tier_name(vmesh_tv_status(&e->tv)));
         entry_under_ear(e, ear, rp->central_key);
     }
     e->status = vmesh_tv_status(&e->tv);
@@ -498,7 +510,8 @@ static void appraise_local(agent_rp *rp, const char *mt, const vmesh_evidence_sc
  * epoch generation (and has not expired: central results). */
 static void appraise_cached(agent_rp *rp, const char *mt, const vmesh_evidence_scheme *scheme,
                             const uint8_t ak_nonce[32], bool fresh, const uint8_t *ev, size_t ev_len, int64_t now,
-                            uint64_t epoch_gen, vmesh_rv_store *scoped, const char *scope, vmesh_ar_entry *e)
+                            uint64_t epoch_gen, vmesh_rv_store *scoped, const char *scope, const char *peer,
+                            vmesh_ar_entry *e)
 {
     /* A scoped store has its own (process-unique) generation: results
      * computed with one scope's reference values never serve another. */
@@ -512,7 +525,7 @@ static void appraise_cached(agent_rp *rp, const char *mt, const vmesh_evidence_s
     if (hit)
         return;
     if (rp->central != NULL)
-        appraise_central(rp, mt, scheme, ak_nonce, ev, ev_len, now, e);
+        appraise_central(rp, mt, scheme, ak_nonce, ev, ev_len, now, peer, e);
     else
         appraise_local(rp, mt, scheme, ak_nonce, fresh, ev, ev_len, now, scoped, scope, e);
     vmesh_ar_cache_put(rp->cache, key, rv_gen, epoch_gen, e);
@@ -576,11 +589,11 @@ static vmesh_atls_reason appraise_evidence(agent_rp *rp, const vmesh_policy *pol
         if (scoped == NULL)
             return refuse(out, VMESH_ATLS_R_NOT_AFFIRMING, "%s", scope);
         appraise_cached(rp, mt, scheme, in->ak_nonce, m->fresh, m->cmw.data, m->cmw.len, now, epoch_gen, scoped,
-                        scope, &e);
+                        scope, in->peer_spiffe_id, &e);
         vmesh_rv_store_free(scoped);
     } else
         appraise_cached(rp, mt, scheme, in->ak_nonce, m->fresh, m->cmw.data, m->cmw.len, now, epoch_gen, NULL, NULL,
-                        &e);
+                        in->peer_spiffe_id, &e);
     return judge_entry(pol, mode, &e, out->accepted.evidence_age, out);
 }
 
@@ -686,7 +699,7 @@ static vmesh_atls_reason reappraise_evidence(agent_rp *rp, const vmesh_policy *p
             return refuse(out, VMESH_ATLS_R_NOT_AFFIRMING, "%s", scope);
     }
     appraise_cached(rp, mt, scheme, k->ak_nonce, mode == VMESH_MODE_FRESH, k->cmw.data, k->cmw.len, vmesh_time_now(),
-                    rp->bell ? vmesh_bell_view_generation(rp->bell) : 0, scoped, scope, &e);
+                    rp->bell ? vmesh_bell_view_generation(rp->bell) : 0, scoped, scope, peer, &e);
     vmesh_rv_store_free(scoped);
     return judge_entry(pol, mode, &e, k->evidence_age, out);
 }

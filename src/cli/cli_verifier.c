@@ -47,6 +47,11 @@ static void usage(FILE *f)
             "  --rv FILE            reference values: CoRIM or vmesh RV JSON (repeatable)\n"
             "  --corim-key KEY      public key that signs signed CoRIMs given with --rv\n"
             CLI_RVP_SPEC_HELP
+            "  --rvp-scope LIST     scope the --rvp just before: its reference values count only\n"
+            "                       for these trust domains / SPIFFE ID prefixes (comma-\n"
+            "                       separated: y.example,spiffe://x.example/ns/lab); requests\n"
+            "                       name their identity in the Vmesh-Peer-ID header, which the\n"
+            "                       EAR repeats (ear.vmesh.peer); docs/FEDERATION.md\n"
             "  --state-dir DIR      where bundle state persists (required with --rvp)\n"
             "  --poll DURATION      bundle poll interval (default 30s)\n"
             "  --bell-key KEY       follow an RVP's epoch bell (repeatable: one bell per RVP,\n"
@@ -109,6 +114,13 @@ static bool parse_num(const char *s, long lo, long hi, long *out)
     return true;
 }
 
+#ifdef VMESH_HAVE_SYNC
+static vmesh_rv_store *scoped_rv(void *ctx, const char *peer, char *why, size_t why_len)
+{
+    return vmesh_sync_scoped_rv(ctx, peer, why, why_len);
+}
+#endif
+
 static int serve(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -127,9 +139,11 @@ static int serve(int argc, char **argv)
         {"client-bytes", required_argument, NULL, 1005},
         {"tls-cert", required_argument, NULL, 1006},           {"tls-key", required_argument, NULL, 1007},
         {"attest", required_argument, NULL, 1008},             {"attest-opt", required_argument, NULL, 1009},
+        {"rvp-scope", required_argument, NULL, 1010},
         {NULL, 0, NULL, 0},
     };
     const char *rv_files[MAX_RV], *rvps[MAX_RVP], *bell_paths[VMESH_BELL_MAX_BELLS];
+    const char *scopes[MAX_RVP] = {0};
     size_t nrv = 0, nrvp = 0, nbells = 0;
     vmesh_bell_view *bell = NULL;
     const char *listen = "127.0.0.1:8080", *key_path = NULL, *corim_key_path = NULL, *state_dir = NULL;
@@ -217,6 +231,14 @@ static int serve(int argc, char **argv)
                 goto out;
             }
             rvps[nrvp++] = optarg;
+            break;
+        case 1010:
+            if (nrvp == 0 || scopes[nrvp - 1] != NULL) {
+                ret = cli_usage_error("verifier", "--rvp-scope scopes the --rvp just before it (one --rvp-scope "
+                                                  "per --rvp; entries comma-separated)");
+                goto out;
+            }
+            scopes[nrvp - 1] = optarg;
             break;
 #define NUM(ch, var, lo, hi, name)                                                                     \
     case ch:                                                                                           \
@@ -351,11 +373,21 @@ static int serve(int argc, char **argv)
             ret = cli_fail("verifier", rc, "bundle sync");
             goto out;
         }
-        for (size_t i = 0; i < nrvp; i++)
+        for (size_t i = 0; i < nrvp; i++) {
             if ((rc = vmesh_sync_add_rvp_spec(sync, rvps[i])) != VMESH_OK) {
                 ret = cli_fail("verifier", rc, "--rvp");
                 goto out;
             }
+            if (scopes[i] != NULL && (rc = vmesh_sync_scope_rvp(sync, i, scopes[i])) != VMESH_OK) {
+                ret = cli_fail("verifier", rc, "--rvp-scope");
+                goto out;
+            }
+        }
+        if (nrv > 0 && vmesh_sync_scoped(sync)) {
+            ret = cli_usage_error("verifier", "--rv cannot be combined with --rvp-scope: a local file has no "
+                                              "scope; publish it through an RVP with its own scope");
+            goto out;
+        }
     }
 #endif
     memset(&scfg, 0, sizeof(scfg));
@@ -365,6 +397,12 @@ static int serve(int argc, char **argv)
     scfg.session_ttl = ttl;
     scfg.replica_id = id;
     scfg.bell = bell;
+#ifdef VMESH_HAVE_SYNC
+    if (sync != NULL && vmesh_sync_scoped(sync)) {
+        scfg.rv_for = scoped_rv;
+        scfg.rv_for_ctx = sync;
+    }
+#endif
     scfg.listen = listen;
     scfg.threads = (unsigned)threads;
     scfg.max_connections = (unsigned)maxconn;
@@ -481,6 +519,7 @@ out:
     vmesh_crypto_key_free(corim_key);
     OPENSSL_cleanse(session_key, sizeof(session_key));
     (void)rvps;
+    (void)scopes;
     (void)poll;
     (void)state_dir;
     return ret;

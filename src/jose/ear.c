@@ -31,6 +31,9 @@ struct vmesh_ear {
 #define C_MARKERS "ear.vmesh.epoch-markers"
 #define C_POLDIG "ear.vmesh.policy-digest"
 #define EAR_POLDIG_MAX 80
+#define C_PEER "ear.vmesh.peer"
+#define EAR_PEER_ID_MAX 2048
+#define EAR_PEER_SCOPE_MAX 512
 #define C_STATUS "ear.status"
 #define C_TV "ear.trustworthiness-vector"
 #define C_POLICY "ear.appraisal-policy-id"
@@ -207,6 +210,16 @@ static vmesh_err check_claims(const json_t *c)
     VMESH_ENSURE(v == NULL || (json_is_string(v) && json_string_length(v) > 0 &&
                                json_string_length(v) <= EAR_POLDIG_MAX),
                  VMESH_ERR_PARSE, "EAR %s is not a string of 1 to %d characters", C_POLDIG, EAR_POLDIG_MAX);
+    v = json_object_get(c, C_PEER);
+    VMESH_ENSURE(v == NULL || (json_is_object(v) && json_is_string(json_object_get(v, "id")) &&
+                               json_string_length(json_object_get(v, "id")) > 9 &&
+                               json_string_length(json_object_get(v, "id")) <= EAR_PEER_ID_MAX &&
+                               strncmp(json_string_value(json_object_get(v, "id")), "spiffe://", 9) == 0 &&
+                               (json_object_get(v, "scope") == NULL ||
+                                (json_is_string(json_object_get(v, "scope")) &&
+                                 json_string_length(json_object_get(v, "scope")) <= EAR_PEER_SCOPE_MAX))),
+                 VMESH_ERR_PARSE, "EAR %s needs a string member id (a SPIFFE ID of at most %d bytes) and "
+                 "at most a string member scope (at most %d bytes)", C_PEER, EAR_PEER_ID_MAX, EAR_PEER_SCOPE_MAX);
     v = json_object_get(c, C_NONCE);
     if (v != NULL) {
         VMESH_ENSURE(json_is_string(v), VMESH_ERR_PARSE, "EAR %s is not a string", C_NONCE);
@@ -353,6 +366,17 @@ vmesh_err vmesh_ear_set_policy_digest(vmesh_ear *e, const char *digest)
     if (e == NULL || digest == NULL || digest[0] == '\0' || strlen(digest) > EAR_POLDIG_MAX)
         return vmesh_err_set(VMESH_ERR_ARG, "EAR policy digest must be 1 to %d characters", EAR_POLDIG_MAX);
     return set_claim(e, C_POLDIG, json_string(digest));
+}
+
+vmesh_err vmesh_ear_set_peer(vmesh_ear *e, const char *id, const char *scope)
+{
+    if (e == NULL || id == NULL || strncmp(id, "spiffe://", 9) != 0 || strlen(id) <= 9 ||
+        strlen(id) > EAR_PEER_ID_MAX)
+        return vmesh_err_set(VMESH_ERR_ARG, "EAR peer id must be a SPIFFE ID of at most %d bytes", EAR_PEER_ID_MAX);
+    if (scope != NULL && strlen(scope) > EAR_PEER_SCOPE_MAX)
+        return vmesh_err_set(VMESH_ERR_ARG, "EAR peer scope must be at most %d bytes", EAR_PEER_SCOPE_MAX);
+    return set_claim(e, C_PEER, scope ? json_pack("{s:s, s:s}", "id", id, "scope", scope)
+                                      : json_pack("{s:s}", "id", id));
 }
 
 vmesh_err vmesh_ear_set_nonce(vmesh_ear *e, const uint8_t *nonce, size_t n)
@@ -708,6 +732,16 @@ const char *vmesh_ear_verifier_build(const vmesh_ear *e)
 const char *vmesh_ear_policy_digest(const vmesh_ear *e)
 {
     return e ? str_claim(e->claims, C_POLDIG) : NULL;
+}
+
+const char *vmesh_ear_peer_id(const vmesh_ear *e)
+{
+    return e ? str_claim(json_object_get(e->claims, C_PEER), "id") : NULL;
+}
+
+const char *vmesh_ear_peer_scope(const vmesh_ear *e)
+{
+    return e ? str_claim(json_object_get(e->claims, C_PEER), "scope") : NULL;
 }
 
 vmesh_err vmesh_ear_nonce(const vmesh_ear *e, vmesh_buf *out)

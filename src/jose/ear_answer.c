@@ -95,6 +95,16 @@ vmesh_ear_answer vmesh_ear_check_answer(const vmesh_ear *e, const vmesh_ear_ques
             goto out;
         }
     }
+    /* 6. the identity asked about (scoped providers at the central verifier) */
+    if (q->peer != NULL) {
+        const char *peer = vmesh_ear_peer_id(e);
+        if (peer == NULL || strcmp(peer, q->peer) != 0) {
+            vmesh_err_set(VMESH_ERR_MISMATCH, "EAR was appraised for %.200s, not for the peer asked about %.200s",
+                          peer ? peer : "no identity (no ear.vmesh.peer)", q->peer);
+            a = VMESH_EAR_ANSWER_PEER;
+            goto out;
+        }
+    }
     if (submod != NULL)
         *submod = (size_t)i;
 out:
@@ -112,6 +122,7 @@ const char *vmesh_ear_answer_name(vmesh_ear_answer a)
     case VMESH_EAR_ANSWER_ISSUER: return "issuer";
     case VMESH_EAR_ANSWER_LIFETIME: return "lifetime";
     case VMESH_EAR_ANSWER_AK: return "ak";
+    case VMESH_EAR_ANSWER_PEER: return "peer";
     }
     return "unknown";
 }

@@ -262,8 +262,8 @@ out:
 
 static vmesh_err client_verify_at(const vmesh_service_client *c, attempt *t, const char *media_type,
                                   const uint8_t *evidence, size_t evidence_len, const uint8_t *nonce,
-                                  size_t nonce_len, const uint8_t *akpub, size_t akpub_len, bool check,
-                                  vmesh_buf *ear_jwt)
+                                  size_t nonce_len, const uint8_t *akpub, size_t akpub_len, const char *peer,
+                                  bool check, vmesh_buf *ear_jwt)
 {
     vmesh_err rc = VMESH_OK;
     vmesh_buf base = {0}, url = {0}, enc = {0}, hv = {0}, got = {0};
@@ -342,6 +342,13 @@ static vmesh_err client_verify_at(const vmesh_service_client *c, attempt *t, con
         tmp = curl_slist_append(h2, (const char *)hv.data);
         VMESH_ENSURE(tmp != NULL, VMESH_ERR_NOMEM, "out of memory");
     }
+    if (peer != NULL) {
+        VMESH_GUARD(vmesh_buf_set(&hv, VMESH_SERVICE_PEER_HEADER ": ", strlen(VMESH_SERVICE_PEER_HEADER) + 2));
+        VMESH_GUARD(vmesh_buf_append(&hv, peer, strlen(peer)));
+        VMESH_GUARD(vmesh_buf_terminate(&hv));
+        tmp = curl_slist_append(h2, (const char *)hv.data);
+        VMESH_ENSURE(tmp != NULL, VMESH_ERR_NOMEM, "out of memory");
+    }
     reply_free(&r);
     reply_init(&r);
     VMESH_GUARD(do_request(c, t, "POST", (const char *)url.data, h2, evidence, evidence_len, &status, &r));
@@ -396,7 +403,7 @@ static const char *replica_url(const vmesh_service_client *c, size_t i)
  * reached, timed out, 429, 5xx). */
 static vmesh_err client_verify(const vmesh_service_client *c, const char *media_type, const uint8_t *evidence,
                                size_t evidence_len, const uint8_t *nonce, size_t nonce_len, const uint8_t *akpub,
-                               size_t akpub_len, bool check, vmesh_buf *ear_jwt)
+                               size_t akpub_len, const char *peer, bool check, vmesh_buf *ear_jwt)
 {
     vmesh_err rc = VMESH_OK;
     size_t n, first, i, idx;
@@ -410,6 +417,10 @@ static vmesh_err client_verify(const vmesh_service_client *c, const char *media_
     VMESH_ENSURE(c->n_replicas == 0 || c->replicas != NULL, VMESH_ERR_ARG, "central verifier: replicas missing");
     VMESH_ENSURE(media_type != NULL && evidence != NULL && evidence_len > 0, VMESH_ERR_ARG,
                  "central verifier: no evidence to submit");
+    if (peer != NULL)
+        for (const char *p = peer; *p; p++)
+            VMESH_ENSURE((unsigned char)*p > 0x20 && (unsigned char)*p < 0x7f, VMESH_ERR_ARG,
+                         "central verifier: the peer identity holds a character a header cannot carry");
     VMESH_ENSURE(nonce_len >= VMESH_SERVICE_MIN_NONCE && nonce_len <= VMESH_SERVICE_MAX_NONCE, VMESH_ERR_ARG,
                  "central verifier: a session nonce must be %d..%d bytes, not %zu", VMESH_SERVICE_MIN_NONCE,
                  VMESH_SERVICE_MAX_NONCE, nonce_len);
@@ -438,8 +449,8 @@ static vmesh_err client_verify(const vmesh_service_client *c, const char *media_
         /* the time left, shared among the replicas not tried yet */
         t.deadline_ns = (int64_t)vmesh_time_mono_ns() + (end - (int64_t)vmesh_time_mono_ns()) / (int64_t)(n - i);
         vmesh_buf_reset(ear_jwt);
-        rc = client_verify_at(c, &t, media_type, evidence, evidence_len, nonce, nonce_len, akpub, akpub_len, check,
-                              ear_jwt);
+        rc = client_verify_at(c, &t, media_type, evidence, evidence_len, nonce, nonce_len, akpub, akpub_len, peer,
+                              check, ear_jwt);
         if (rc == VMESH_OK) {
             if (idx != first)
                 __atomic_store_n((size_t *)&c->last_good, idx, __ATOMIC_RELAXED);
@@ -460,7 +471,8 @@ vmesh_err vmesh_service_client_verify(const vmesh_service_client *c, const char 
                                       size_t evidence_len, const uint8_t *nonce, size_t nonce_len,
                                       const uint8_t *akpub, size_t akpub_len, vmesh_buf *ear_jwt)
 {
-    return client_verify(c, media_type, evidence, evidence_len, nonce, nonce_len, akpub, akpub_len, true, ear_jwt);
+    return client_verify(c, media_type, evidence, evidence_len, nonce, nonce_len, akpub, akpub_len,
+                         c != NULL ? c->peer : NULL, true, ear_jwt);
 }
 
 vmesh_err vmesh_service_passport_client(void *ctx, const char *media_type, const uint8_t *evidence,
@@ -473,7 +485,7 @@ vmesh_err vmesh_service_passport_client(void *ctx, const char *media_type, const
 
 vmesh_err vmesh_service_central_client(void *ctx, const char *media_type, const uint8_t *evidence,
                                        size_t evidence_len, const uint8_t *nonce, size_t nonce_len,
-                                       vmesh_buf *ear_jwt)
+                                       const char *peer, vmesh_buf *ear_jwt)
 {
-    return client_verify(ctx, media_type, evidence, evidence_len, nonce, nonce_len, NULL, 0, false, ear_jwt);
+    return client_verify(ctx, media_type, evidence, evidence_len, nonce, nonce_len, NULL, 0, peer, false, ear_jwt);
 }

@@ -10,6 +10,7 @@
 #include "service_int.h"
 #include "vmesh/agent.h"
 #include "vmesh/jose.h"
+#include "vmesh/pki.h"
 #include "vmesh/schemes.h"
 
 #include <jansson.h>
@@ -212,6 +213,8 @@ vmesh_err vmesh_service_new(const vmesh_service_config *cfg, vmesh_service **out
         VMESH_GUARD(vmesh_service_session_key_derive(cfg->ear_key, s->session_key));
     s->replica_id = dup_opt(cfg->replica_id);
     s->bell = cfg->bell;
+    s->rv_for = cfg->rv_for;
+    s->rv_for_ctx = cfg->rv_for_ctx;
     s->listen = dup_opt(cfg->listen ? cfg->listen : "127.0.0.1:8080");
     VMESH_ENSURE(s->listen != NULL && (cfg->replica_id == NULL || s->replica_id != NULL), VMESH_ERR_NOMEM,
                  "out of memory");
@@ -530,6 +533,8 @@ static vmesh_err submit_evidence(vmesh_service *s, const vmesh_service_request *
     vmesh_bell_marker markers[VMESH_BELL_MAX_BELLS];
     const vmesh_evidence_scheme *scheme = NULL;
     const char *client_mt = NULL, *registered = NULL;
+    vmesh_rv_store *scoped = NULL;
+    char why[512];
 
     vmesh_service_session_init(&ss);
     vmesh_appraisal_init(&ap);
@@ -591,7 +596,32 @@ static vmesh_err submit_evidence(vmesh_service *s, const vmesh_service_request *
         vr.akpub = ak.data;
         vr.akpub_len = ak.len;
     }
+    if (rq->peer != NULL) {
+        if (strlen(rq->peer) > VMESH_PKI_SPIFFE_ID_MAX || vmesh_pki_spiffe_id_validate(rq->peer) != VMESH_OK) {
+            rc = vmesh_service_problem(rs, 400, "%s is not a SPIFFE ID: %.200s", VMESH_SERVICE_PEER_HEADER,
+                                       strlen(rq->peer) > VMESH_PKI_SPIFFE_ID_MAX ? "too long" : vmesh_err_detail());
+            goto out;
+        }
+        vr.peer_id = rq->peer;
+    }
+    if (s->rv_for != NULL) {
+        /* Scoped providers: only the reference values of the RVPs scoped
+         * to this identity count (D28, docs/FEDERATION.md). */
+        why[0] = '\0';
+        scoped = s->rv_for(s->rv_for_ctx, rq->peer, why, sizeof(why));
+        if (scoped == NULL) {
+            vmesh_log(VMESH_LOG_INFO, "verifier: refused to appraise for %.200s: %s",
+                      rq->peer ? rq->peer : "(no Vmesh-Peer-ID)", why);
+            rc = vmesh_service_problem(rs, 403, "%s", why);
+            goto out;
+        }
+        vr.rv = scoped;
+        vr.peer_scope = why;
+    }
     e = vmesh_verifier_appraise(s->verifier, &vr, &ap, NULL, &ear);
+    if (s->rv_for != NULL && e == VMESH_OK && ap.status != VMESH_TIER_AFFIRMING)
+        vmesh_log(VMESH_LOG_INFO, "verifier: %.200s: %s: %s: %.300s", rq->peer ? rq->peer : "(no Vmesh-Peer-ID)",
+                  vmesh_tier_name(ap.status), why, ap.reason);
     if (e == VMESH_ERR_NOMEM || e == VMESH_ERR_CRYPTO || e == VMESH_ERR_STATE || e == VMESH_ERR_IO) {
         vmesh_log(VMESH_LOG_ERROR, "verifier: appraisal failed: %s", vmesh_err_detail());
         rc = vmesh_service_problem(rs, 500, "error encountered while processing evidence");
@@ -619,6 +649,7 @@ static vmesh_err submit_evidence(vmesh_service *s, const vmesh_service_request *
     rs->status = 200;
     rs->content_type = VMESH_SERVICE_SESSION_MT;
 out:
+    vmesh_rv_store_free(scoped);
     vmesh_appraisal_free(&ap);
     vmesh_service_session_free(&ss);
     vmesh_buf_free(&cmw_type);

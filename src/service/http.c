@@ -253,6 +253,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     rq.accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
     rq.content_type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     rq.ak = MHD_lookup_connection_value(c, MHD_HEADER_KIND, VMESH_SERVICE_AK_HEADER);
+    rq.peer = MHD_lookup_connection_value(c, MHD_HEADER_KIND, VMESH_SERVICE_PEER_HEADER);
     rq.body = rc->body.data;
     rq.body_len = rc->body.len;
     vmesh_service_response_init(&rs);

@@ -100,6 +100,8 @@ struct vmesh_service {
     int64_t ttl;
     char *replica_id;
     struct vmesh_bell_view *bell; /* borrowed; NULL: no epoch markers in EARs */
+    vmesh_rv_store *(*rv_for)(void *ctx, const char *peer, char *why, size_t why_len);
+    void *rv_for_ctx;
     char *well_known;     /* the discovery document, built once */
     size_t well_known_len;
     char *accept_json;    /* ["mt", ...] */

@@ -8,6 +8,7 @@
  * drop the last good snapshot because an RVP misbehaves or disappears.
  */
 #include "vmesh/sync.h"
+#include "vmesh/pki.h"
 #include "vmesh/ccpki.h"
 #include "vmesh/corim.h"
 #include "vmesh/coserv.h"
@@ -59,7 +60,11 @@ typedef struct {
     vmesh_buf queries[2];
     vmesh_buf answers[2];
     char q_etag[2][ETAG_LEN];
+    char **scope;                       /* trust domains and SPIFFE ID prefixes; NULL: unscoped */
+    size_t nscope;
 } rvp_t;
+
+#define SCOPE_CACHE 16
 
 struct vmesh_sync {
     char *state_dir;
@@ -83,6 +88,15 @@ struct vmesh_sync {
     pthread_t thread;
     bool running, stopping;
     pthread_cond_t cond;
+    /* Scoped providers, under lock: each RVP's sets as of the installed
+     * snapshot, and unions built from them per set of RVPs (bit mask). */
+    vmesh_rv_store *scope_rv[VMESH_SYNC_MAX_RVPS];
+    uint64_t scope_epoch[VMESH_SYNC_MAX_RVPS];
+    struct {
+        uint64_t mask;
+        vmesh_rv_store *rv;
+    } scope_cache[SCOPE_CACHE];
+    size_t nscope_cache;
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -261,7 +275,17 @@ static void rvp_free(rvp_t *r)
         vmesh_buf_free(&r->queries[i]);
         vmesh_buf_free(&r->answers[i]);
     }
+    for (size_t i = 0; i < r->nscope; i++)
+        free(r->scope[i]);
+    free(r->scope);
     free(r);
+}
+
+static void scope_cache_drop(vmesh_sync *s)
+{
+    for (size_t i = 0; i < s->nscope_cache; i++)
+        vmesh_rv_store_free(s->scope_cache[i].rv);
+    s->nscope_cache = 0;
 }
 
 void vmesh_sync_free(vmesh_sync *s)
@@ -275,6 +299,9 @@ void vmesh_sync_free(vmesh_sync *s)
         curl_easy_cleanup(s->bell_curl);
     vmesh_rv_store_free(s->snap);
     vmesh_policy_free(s->snap_policy);
+    scope_cache_drop(s);
+    for (size_t i = 0; i < VMESH_SYNC_MAX_RVPS; i++)
+        vmesh_rv_store_free(s->scope_rv[i]);
     free(s->state_dir);
     free(s->bell_url);
     pthread_cond_destroy(&s->cond);
@@ -799,6 +826,13 @@ static vmesh_err install(vmesh_sync *s, int64_t now)
     s->snap_policy = pol ? vmesh_policy_ref(pol) : NULL;
     s->snap_stale = stale;
     s->snapshots++;
+    scope_cache_drop(s);
+    for (size_t i = 0; i < s->n; i++) {
+        rvp_t *r = s->rvps[i];
+        vmesh_rv_store_free(s->scope_rv[i]);
+        s->scope_rv[i] = r->have && r->loaded && r->rv != NULL ? vmesh_rv_store_ref(r->rv) : NULL;
+        s->scope_epoch[i] = r->have ? r->cur.epoch : 0;
+    }
     pthread_mutex_unlock(&s->lock);
     if (s->on_snapshot)
         s->on_snapshot(s->ctx, st, pol);
@@ -1450,4 +1484,169 @@ void vmesh_sync_to_verifier(void *ctx, vmesh_rv_store *rv, vmesh_policy *policy)
 {
     (void)policy;
     vmesh_verifier_set_rv((vmesh_verifier *)ctx, rv);
+}
+
+/* ---- scoped providers ------------------------------------------------------------ */
+
+static vmesh_err scope_entry_check(const char *e, size_t len)
+{
+    char buf[VMESH_PKI_SPIFFE_ID_MAX + 2];
+
+    if (len == 0 || len >= sizeof(buf))
+        return vmesh_err_set(VMESH_ERR_ARG, "an empty or over-long scope entry");
+    memcpy(buf, e, len);
+    buf[len] = '\0';
+    if (strncmp(buf, "spiffe://", 9) != 0) {
+        if (vmesh_pki_trust_domain_validate(buf) != VMESH_OK)
+            return vmesh_err_set(VMESH_ERR_ARG,
+                                 "scope entry \"%.100s\" is not a trust domain (a name like x.example) or a "
+                                 "SPIFFE ID prefix (spiffe://<trust-domain>/<path...>): %s",
+                                 buf, vmesh_err_detail());
+        return VMESH_OK;
+    }
+    /* A prefix is a SPIFFE ID with a path, a trailing '/' allowed. */
+    if (buf[len - 1] == '/')
+        buf[--len] = '\0';
+    if (len <= 9 || memchr(buf + 9, '/', len - 9) == NULL)
+        return vmesh_err_set(VMESH_ERR_ARG,
+                             "scope entry \"%.100s\" is not a SPIFFE ID prefix: it needs a path "
+                             "(spiffe://<trust-domain>/<path...>; a whole domain is written without spiffe://)",
+                             buf);
+    if (vmesh_pki_spiffe_id_validate(buf) != VMESH_OK)
+        return vmesh_err_set(VMESH_ERR_ARG, "scope entry \"%.100s\" is not a SPIFFE ID prefix: %s", e,
+                             vmesh_err_detail());
+    return VMESH_OK;
+}
+
+vmesh_err vmesh_sync_scope_rvp(vmesh_sync *s, size_t i, const char *list)
+{
+    vmesh_err rc = VMESH_OK;
+    rvp_t *r;
+    const char *p, *comma;
+
+    VMESH_ENSURE(s != NULL && list != NULL && i < s->n, VMESH_ERR_ARG, "scope for RVP #%zu: no such RVP", i);
+    VMESH_ENSURE(!s->running, VMESH_ERR_STATE, "scopes are set before the sync client starts");
+    r = s->rvps[i];
+    VMESH_ENSURE(list[0] != '\0', VMESH_ERR_ARG,
+                 "scope for RVP %s is empty: name a trust domain or a SPIFFE ID prefix", rname(r));
+    for (p = list;; p = comma + 1) {
+        size_t len;
+        char **grown;
+        comma = strchr(p, ',');
+        len = comma ? (size_t)(comma - p) : strlen(p);
+        rc = scope_entry_check(p, len);
+        if (rc != VMESH_OK) {
+            vmesh_err_wrap(rc, "scope for RVP %s", rname(r));
+            goto out;
+        }
+        VMESH_ENSURE(r->nscope < 64, VMESH_ERR_TOO_LARGE, "scope for RVP %s: at most 64 entries", rname(r));
+        grown = realloc(r->scope, (r->nscope + 1) * sizeof(*grown));
+        VMESH_ENSURE(grown != NULL, VMESH_ERR_NOMEM, "out of memory");
+        r->scope = grown;
+        r->scope[r->nscope] = strndup(p, len);
+        VMESH_ENSURE(r->scope[r->nscope] != NULL, VMESH_ERR_NOMEM, "out of memory");
+        r->nscope++;
+        if (comma == NULL)
+            break;
+    }
+out:
+    return rc;
+}
+
+bool vmesh_sync_scoped(vmesh_sync *s)
+{
+    for (size_t i = 0; s != NULL && i < s->n; i++)
+        if (s->rvps[i]->nscope > 0)
+            return true;
+    return false;
+}
+
+/* The entry of r's scope that covers peer ("unscoped": every peer), NULL
+ * when none does. td: the peer's trust domain (tdlen bytes). */
+static const char *scope_covers(const rvp_t *r, const char *peer, const char *td, size_t tdlen)
+{
+    if (r->nscope == 0)
+        return "unscoped";
+    for (size_t i = 0; i < r->nscope; i++) {
+        const char *e = r->scope[i];
+        size_t n = strlen(e);
+        if (strncmp(e, "spiffe://", 9) != 0) {
+            if (tdlen > 0 && n == tdlen && strncmp(e, td, tdlen) == 0)
+                return e;
+        } else if (strncmp(peer, e, n) == 0 && (e[n - 1] == '/' || peer[n] == '\0' || peer[n] == '/')) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
+vmesh_rv_store *vmesh_sync_scoped_rv(vmesh_sync *s, const char *peer, char *why, size_t why_len)
+{
+    const char *td = "", *e;
+    size_t tdlen = 0, off = 0;
+    uint64_t mask = 0;
+    vmesh_rv_store *st = NULL;
+    bool ok = true, some = false;
+
+    if (peer == NULL)
+        peer = "";
+    if (strncmp(peer, "spiffe://", 9) == 0) {
+        td = peer + 9;
+        e = strchr(td, '/');
+        tdlen = e ? (size_t)(e - td) : strlen(td);
+    }
+    for (size_t i = 0; i < s->n && i < 64; i++) {
+        const char *hit = scope_covers(s->rvps[i], peer, td, tdlen);
+        if (hit == NULL)
+            continue;
+        mask |= (uint64_t)1 << i;
+        if (off < why_len)
+            off += (size_t)snprintf(why + off, why_len - off, "%sRVP %.40s (scope %.80s)",
+                                    off ? ", " : "only the reference values of ", rname(s->rvps[i]), hit);
+    }
+    if (mask == 0) {
+        if (peer[0] == '\0')
+            snprintf(why, why_len, "no reference-value provider counts for a request that names no peer "
+                                   "identity (every RVP is scoped; send the peer's SPIFFE ID)");
+        else
+            snprintf(why, why_len, "no reference-value provider is scoped to trust domain %.*s (peer %.120s)",
+                     (int)(tdlen > 60 ? 60 : tdlen), td, peer);
+        return NULL;
+    }
+    if (off < why_len)
+        snprintf(why + off, why_len - off, " count for this peer");
+    pthread_mutex_lock(&s->lock);
+    for (size_t i = 0; i < s->nscope_cache && st == NULL; i++)
+        if (s->scope_cache[i].mask == mask)
+            st = vmesh_rv_store_ref(s->scope_cache[i].rv);
+    if (st == NULL && (ok = vmesh_rv_store_new(&st) == VMESH_OK)) {
+        for (size_t i = 0; i < s->n && i < 64 && ok; i++) {
+            if (!(mask >> i & 1) || s->scope_rv[i] == NULL)
+                continue;
+            some = true;
+            ok = vmesh_rv_store_merge(st, s->scope_rv[i]) == VMESH_OK &&
+                 vmesh_rv_set_epoch(st, s->rvps[i]->name, s->scope_epoch[i]) == VMESH_OK;
+        }
+        if (ok)
+            ok = vmesh_rv_store_set_stale(st, s->snap_stale) == VMESH_OK;
+        if (!ok || !some) {
+            if (!ok)
+                vmesh_log(VMESH_LOG_WARN, "sync: scoped reference values: %s", vmesh_err_detail());
+            vmesh_rv_store_free(st);
+            st = NULL;
+        } else {
+            vmesh_rv_store_freeze(st);
+            if (s->nscope_cache == SCOPE_CACHE)
+                scope_cache_drop(s);
+            s->scope_cache[s->nscope_cache].mask = mask;
+            s->scope_cache[s->nscope_cache++].rv = vmesh_rv_store_ref(st);
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (st == NULL && !some && ok)
+        snprintf(why, why_len, "the reference-value providers scoped to %.120s have no accepted sets yet",
+                 peer[0] ? peer : "(no identity)");
+    else if (st == NULL)
+        snprintf(why, why_len, "the scoped reference values could not be built (see the log)");
+    return st;
 }

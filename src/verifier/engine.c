@@ -195,6 +195,8 @@ static vmesh_err make_ear(vmesh_verifier *v, const vmesh_evidence_scheme *scheme
         if (vmesh_rv_epoch_at(rv, i, &rvp, &epoch))
             VMESH_GUARD(vmesh_ear_add_rv_epoch(e, rvp, epoch));
     }
+    if (req->peer_id != NULL)
+        VMESH_GUARD(vmesh_ear_set_peer(e, req->peer_id, req->peer_scope));
     for (size_t i = 0; i < req->nmarkers; i++)
         VMESH_GUARD(vmesh_ear_add_epoch_marker(e, req->markers[i].bell, req->markers[i].tick, req->markers[i].em,
                                                sizeof(req->markers[i].em)));

@@ -93,6 +93,25 @@ static void each_property_refused(void **state)
     q.akpub_len = sizeof(AK);
     check(mk("psa", NONCE, 60, AK2), &q, VMESH_EAR_ANSWER_AK, "another key");
     check(mk("psa", NONCE, 60, NULL), &q, VMESH_EAR_ANSWER_AK, "no key");
+    /* appraised for another identity (scoped providers): the EAR names the
+     * peer the verifier chose reference values for */
+    q = question();
+    q.peer = "spiffe://x.example/ns/ai/sa/client";
+    {
+        vmesh_ear *e = mk("psa", NONCE, 60, NULL);
+        assert_int_equal(vmesh_ear_set_peer(e, "spiffe://y.example/ns/ai/sa/client", "only RVP y"), VMESH_OK);
+        check(e, &q, VMESH_EAR_ANSWER_PEER, "appraised for spiffe://y.example/ns/ai/sa/client, not");
+        e = mk("psa", NONCE, 60, NULL);
+        assert_int_equal(vmesh_ear_set_peer(e, "spiffe://x.example/ns/ai/sa/client", "only RVP x"), VMESH_OK);
+        assert_string_equal(vmesh_ear_peer_scope(e), "only RVP x");
+        check(e, &q, VMESH_EAR_ANSWER_OK, NULL);
+    }
+    check(mk("psa", NONCE, 60, NULL), &q, VMESH_EAR_ANSWER_PEER, "no identity");
+    {
+        vmesh_ear *e = mk("psa", NONCE, 60, NULL);
+        assert_int_not_equal(vmesh_ear_set_peer(e, "x.example", NULL), VMESH_OK);
+        vmesh_ear_free(e);
+    }
     /* no question, no answer */
     q = question();
     q.nonce = NULL;
