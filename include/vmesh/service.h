@@ -287,6 +287,10 @@ typedef struct vmesh_service_client {
     int64_t attest_recheck;      /* seconds an affirming attestation of the verifier is reused
                                   * while verifier_rv is unchanged; 0: 30 */
     struct vmesh_service_vlink *vlink; /* state of the attested link (vmesh_service_client_attest_init) */
+    /* Passport requests: our own SPIFFE ID, sent as Vmesh-Peer-ID so that a
+     * scoped verifier appraises with our domain's providers and names it in
+     * the EAR (ear.vmesh.peer); NULL: not sent. */
+    const char *peer;
 } vmesh_service_client;
 
 /* Prepares c for an attested verifier link (c->verifier_rv set): loads the

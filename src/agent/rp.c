@@ -321,6 +321,14 @@ static vmesh_atls_reason appraise_passport(agent_rp *rp, const vmesh_policy *pol
                        "another AK)");
             goto out;
         }
+        /* A passport appraised for an identity (a scoped verifier names it)
+         * is this peer's only: another peer's passport is not ours. */
+        if (vmesh_ear_peer_id(ear) != NULL &&
+            (in->peer_spiffe_id == NULL || strcmp(vmesh_ear_peer_id(ear), in->peer_spiffe_id) != 0)) {
+            r = refuse(out, VMESH_ATLS_R_PEER_IDENTITY, "passport EAR was appraised for %.200s, not for this peer %.200s",
+                       vmesh_ear_peer_id(ear), in->peer_spiffe_id ? in->peer_spiffe_id : "(no verified identity)");
+            goto out;
+        }
         if ((r = ear_epochs_check(rp, pol, ear, out)) != VMESH_ATLS_R_NONE)
             goto out;
         memset(&e, 0, sizeof(e));

@@ -1064,6 +1064,7 @@ static const keydef rule_keys[] = {STR("peer", K_PATTERN, px_rule, peer),
                                    FN("max-evidence-age", override_fn),
                                    FN("allow-unattested", override_fn),
                                    FN("pattern", override_fn),
+                                   NUM("trusted-verifiers", K_PATHS, px_rule, tv, FIELD(px_rule, ntv), 0),
                                    END};
 
 static vmesh_err rule_init(void *elem)

@@ -131,6 +131,7 @@ void px_gen_unref(px_gen *g)
     vmesh_service_client_attest_free(g->central_rp);
     free(g->central);
     free(g->central_rp);
+    free(g->own_id);
 #endif
     vmesh_policy_free(g->policy);
     vmesh_pki_trust_free(g->trust);
@@ -150,9 +151,14 @@ px_gen *px_current_gen(struct vmesh_proxy *p)
 
 /* A policy from the base document with a rule's overrides and the trusted
  * verifier keys. */
-static vmesh_err make_policy(const vmesh_proxy_config *cfg, const px_gen *g, const json_t *overrides,
-                             const char *id_suffix, vmesh_policy **out)
+static vmesh_err make_policy(const vmesh_proxy_config *cfg, const px_gen *g, const px_rule *rule,
+                             vmesh_policy **out)
 {
+    const json_t *overrides = rule ? rule->overrides : NULL;
+    const char *id_suffix = rule ? rule->peer : NULL;
+    /* a rule's own trusted verifiers replace the global list */
+    char *const *tv = rule && rule->ntv > 0 ? rule->tv : cfg->trusted_verifiers;
+    size_t ntv = rule && rule->ntv > 0 ? rule->ntv : cfg->ntv;
     vmesh_err rc = VMESH_OK;
     json_t *doc = cfg->policy_doc ? json_deep_copy(cfg->policy_doc)
                                   : json_pack("{s:s}", "format", "vmesh-policy/1");
@@ -179,18 +185,20 @@ static vmesh_err make_policy(const vmesh_proxy_config *cfg, const px_gen *g, con
     snprintf(src, sizeof(src), "%s%s%s", cfg->policy_source ? cfg->policy_source : "policy",
              id_suffix ? " + rule for " : "", id_suffix ? id_suffix : "");
     VMESH_GUARD(vmesh_policy_parse((const uint8_t *)text, strlen(text), src, out));
-    for (size_t i = 0; i < cfg->ntv; i++) {
-        rc = vmesh_crypto_key_load(cfg->trusted_verifiers[i], &key);
+    for (size_t i = 0; i < ntv; i++) {
+        rc = vmesh_crypto_key_load(tv[i], &key);
         if (rc != VMESH_OK) {
-            vmesh_err_wrap(rc, "verifier.trusted-verifiers[%zu]", i);
+            vmesh_err_wrap(rc, "%s[%zu]", rule && rule->ntv > 0 ? "trusted-verifiers" : "verifier.trusted-verifiers",
+                           i);
             goto out;
         }
         VMESH_GUARD(vmesh_policy_add_verifier_key(*out, key));
         vmesh_crypto_key_free(key);
         key = NULL;
     }
-    /* attested passport issuers: only those affirming now (D31) */
-    for (size_t i = 0; i < g->nissuers; i++)
+    /* attested passport issuers: only those affirming now (D31); a rule
+     * with its own trusted verifiers trusts those only */
+    for (size_t i = 0; !(rule && rule->ntv > 0) && i < g->nissuers; i++)
         if (g->issuer_ok[i])
             VMESH_GUARD(vmesh_policy_add_verifier_key(*out, g->issuer_keys[i]));
 out:
@@ -401,9 +409,9 @@ vmesh_err px_gen_build(struct vmesh_proxy *p, vmesh_proxy_config *cfg, px_gen **
     if (cfg->policy_doc == NULL && p->sync_policy != NULL && cfg->ntv == 0 && cfg->nissuers == 0)
         g->policy = vmesh_policy_ref(p->sync_policy);
     else
-        VMESH_GUARD(make_policy(cfg, g, NULL, NULL, &g->policy));
+        VMESH_GUARD(make_policy(cfg, g, NULL, &g->policy));
     for (; nr < cfg->nrules; nr++) {
-        rc = make_policy(cfg, g, cfg->rules[nr].overrides, cfg->rules[nr].peer, &rpol[nr]);
+        rc = make_policy(cfg, g, &cfg->rules[nr], &rpol[nr]);
         if (rc != VMESH_OK) {
             vmesh_err_wrap(rc, "policy.rules[%zu]", nr);
             goto out;
@@ -453,6 +461,12 @@ vmesh_err px_gen_build(struct vmesh_proxy *p, vmesh_proxy_config *cfg, px_gen **
                 goto out;
             }
         }
+        /* our SPIFFE ID goes with each passport request: a verifier with
+         * scoped RVPs appraises us with our domain's (docs/FEDERATION.md) */
+        if (vmesh_pki_spiffe_id_from_pem_file(cfg->cert, &g->own_id) == VMESH_OK)
+            sc->peer = g->own_id;
+        else
+            vmesh_err_clear();
         ac.passport = vmesh_service_passport_client;
         ac.passport_ctx = sc;
 #else

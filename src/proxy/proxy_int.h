@@ -125,6 +125,10 @@ typedef struct {
 typedef struct {
     char *peer;
     json_t *overrides; /* policy fields this rule sets (JSON object) */
+    /* trusted-verifiers: the verifiers whose passports count for these peers
+     * (replacing verifier.trusted-verifiers; e.g. the peer's own domain's) */
+    char **tv;
+    size_t ntv;
 } px_rule;
 
 struct vmesh_proxy_config {
@@ -296,6 +300,7 @@ typedef struct px_gen {
     struct vmesh_key **issuer_keys;
     bool *issuer_ok;
     size_t nissuers;
+    char *own_id; /* our SVID's SPIFFE ID, sent with passport requests; NULL: unknown */
     vmesh_policy *policy;
     vmesh_pki_trust *trust; /* identity.federation: own + federated domains, or NULL */
     vmesh_atls_config *in_cfg[PX_MAX_LISTENERS];

@@ -69,7 +69,7 @@ expect_exit 1 "a SPIFFE prefix without a path refused" -- "$VMESH" verifier serv
 expect_stderr 'needs a path'
 expect_exit 1 "--rv with scoped RVPs refused" -- "$VMESH" verifier serve --key "$T/ear.pem" --rv "$T/rv.json" \
     --rvp "$RVPX" --rvp-scope x.example --state-dir "$T/st0" --check
-expect_stderr '--rv cannot be combined with --rvp-scope'
+expect_stderr 'rv cannot be combined with --rvp-scope'
 expect_exit 0 "the scoped command line is accepted" -- "$VMESH" verifier serve --key "$T/ear.pem" \
     --rvp "$RVPX" --rvp-scope x.example --rvp "$RVPY" --rvp-scope "y.example,spiffe://x.example/ns/y-guest" \
     --state-dir "$T/st0" --check
@@ -137,8 +137,6 @@ ear x1 "d['ear.vmesh.peer']['scope']" | grep -q "only the reference values of RV
     && ok "the EAR names the scope: $(ear x1 "d['ear.vmesh.peer']['scope']")" || fail "EAR scope: $(ear x1 "d['ear.vmesh.peer']")"
 [ "$(ear x1 "sorted(d['ear.vmesh.rv-epochs'])")" = "['x']" ] && ok "X identity: rv-epochs lists x only" \
     || fail "X rv-epochs: $(ear x1 "d['ear.vmesh.rv-epochs']")"
-grep -q "$X: contraindicated: only the reference values of RVP x (scope x.example)\|$X: warning: only the reference values of RVP x" "$T/V.log" \
-    && ok "the verifier's log names peer and scope" || { fail "no log line naming the scope"; tail -5 "$T/V.log"; }
 
 submit y1 "$Y"
 [ "$(status y1)" = affirming ] && ok "Y identity: affirming with Y's RVP" || fail "Y identity: $(status y1)"
