@@ -104,6 +104,7 @@ wait_refusal() { # wait_refusal TEXT
     return 1
 }
 
+start_app
 # ---- 1. own domain's verifier required
 server "pattern: passport, trusted-verifiers: [ @T/yver.pub ]"
 client passport y
