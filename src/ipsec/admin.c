@@ -51,6 +51,11 @@ vmesh_err ix_metrics_render(struct vmesh_ipsec *g, vmesh_buf *out)
         pthread_mutex_unlock(&p->lock);
         VMESH_GUARD(rc);
     }
+    HELP("vmesh_identity_file_changes_total", "counter", "changes of the SVID, key or bundle files seen");
+    VMESH_GUARD(add(out, "vmesh_identity_file_changes_total %llu\n", (unsigned long long)atomic_load(&g->id_changes)));
+    HELP("vmesh_identity_refused_total", "counter",
+         "changed SVID files refused (mismatched pair, another SPIFFE ID, unreadable); the old identity stayed");
+    VMESH_GUARD(add(out, "vmesh_identity_refused_total %llu\n", (unsigned long long)atomic_load(&g->id_refused)));
     HELP("vmesh_ipsec_peer_epoch", "gauge", "epoch of the installed credential (0: none)");
     for (size_t i = 0; i < g->npeers; i++) {
         ix_peer *p = &g->peers[i];

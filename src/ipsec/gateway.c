@@ -37,6 +37,7 @@
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -298,7 +299,10 @@ static vmesh_err install_locked(ix_peer *p, vmesh_vici **v, const uint8_t psk[VM
     vmesh_err rc = VMESH_OK;
 
     VMESH_ENSURE(peer_vici(p, v) != NULL, VMESH_ERR_IO, "charon: %s", vmesh_err_detail());
-    VMESH_GUARD(ix_charon_load_conn(*v, p->g, p));
+    pthread_mutex_lock(&p->g->id_lock); /* our SVID and the bundle's CAs */
+    rc = ix_charon_load_conn(*v, p->g, p);
+    pthread_mutex_unlock(&p->g->id_lock);
+    VMESH_GUARD(rc);
     VMESH_GUARD(ix_charon_load_psk(*v, p, psk));
 out:
     if (rc != VMESH_OK)
@@ -510,8 +514,11 @@ static void attest_and_install(ix_peer *p, vmesh_vici **v, uint64_t epoch)
     memset(&o, 0, sizeof(o));
     vmesh_atls_peer_result_init(&kept);
     rc = connect_to(p->spec.connect, deadline, &fd);
-    if (rc == VMESH_OK)
+    if (rc == VMESH_OK) {
+        pthread_mutex_lock(&p->g->id_lock);
         rc = vmesh_atls_conn_new(p->tls, fd, &c);
+        pthread_mutex_unlock(&p->g->id_lock);
+    }
     if (rc == VMESH_OK)
         rc = drive(c, fd, op_handshake, deadline);
     if (rc != VMESH_OK) {
@@ -832,7 +839,9 @@ static void serve(struct vmesh_ipsec *g, int fd)
 
     memset(&o, 0, sizeof(o));
     vmesh_atls_peer_result_init(&kept);
+    pthread_mutex_lock(&g->id_lock);
     rc = vmesh_atls_conn_new(g->server_tls, fd, &c);
+    pthread_mutex_unlock(&g->id_lock);
     if (rc == VMESH_OK)
         rc = drive(c, fd, op_handshake, deadline);
     p = c ? find_responder(g, vmesh_atls_peer_spiffe_id(c)) : NULL;
@@ -1128,8 +1137,10 @@ out:
     return rc;
 }
 
-/* Our leaf (DER) for charon's round 1 and the bundle's CAs for its trust. */
-static vmesh_err load_certs(struct vmesh_ipsec *g)
+/* Our leaf (DER) for charon's round 1, the bundle's CAs for its trust and
+ * our SPIFFE ID, from the configured files (into the caller's buffers). */
+static vmesh_err read_certs(const struct vmesh_ipsec *g, vmesh_buf *leaf, vmesh_buf ca[IX_MAX_CERTS], size_t *n_ca,
+                            char **id)
 {
     vmesh_err rc = VMESH_OK;
     FILE *f = NULL;
@@ -1137,13 +1148,14 @@ static vmesh_err load_certs(struct vmesh_ipsec *g)
     unsigned char *der = NULL;
     int len;
 
+    *n_ca = 0;
     f = fopen(g->cfg.cert, "r");
     VMESH_ENSURE(f != NULL, VMESH_ERR_IO, "--cert %s: %s", g->cfg.cert, strerror(errno));
     x = PEM_read_X509(f, NULL, NULL, NULL);
     VMESH_ENSURE(x != NULL, VMESH_ERR_PARSE, "--cert %s: no PEM certificate", g->cfg.cert);
     len = i2d_X509(x, &der);
     VMESH_ENSURE(len > 0, VMESH_ERR_CRYPTO, "--cert %s: cannot encode", g->cfg.cert);
-    VMESH_GUARD(vmesh_buf_set(&g->leaf_der, der, (size_t)len));
+    VMESH_GUARD(vmesh_buf_set(leaf, der, (size_t)len));
     OPENSSL_free(der);
     der = NULL;
     X509_free(x);
@@ -1152,26 +1164,31 @@ static vmesh_err load_certs(struct vmesh_ipsec *g)
     f = fopen(g->cfg.bundle, "r");
     VMESH_ENSURE(f != NULL, VMESH_ERR_IO, "--bundle %s: %s", g->cfg.bundle, strerror(errno));
     while ((x = PEM_read_X509(f, NULL, NULL, NULL)) != NULL) {
-        VMESH_ENSURE(g->n_ca < IX_MAX_CERTS, VMESH_ERR_TOO_LARGE,
+        VMESH_ENSURE(*n_ca < IX_MAX_CERTS, VMESH_ERR_TOO_LARGE,
                      "--bundle %s: more than %d certificates", g->cfg.bundle, IX_MAX_CERTS);
         len = i2d_X509(x, &der);
         VMESH_ENSURE(len > 0, VMESH_ERR_CRYPTO, "--bundle %s: cannot encode", g->cfg.bundle);
-        VMESH_GUARD(vmesh_buf_set(&g->ca_der[g->n_ca], der, (size_t)len));
-        g->n_ca++;
+        VMESH_GUARD(vmesh_buf_set(&ca[*n_ca], der, (size_t)len));
+        (*n_ca)++;
         OPENSSL_free(der);
         der = NULL;
         X509_free(x);
         x = NULL;
     }
     ERR_clear_error();
-    VMESH_ENSURE(g->n_ca > 0, VMESH_ERR_PARSE, "--bundle %s: no PEM certificate", g->cfg.bundle);
-    VMESH_GUARD(vmesh_pki_spiffe_id_from_pem_file(g->cfg.cert, &g->our_id));
+    VMESH_ENSURE(*n_ca > 0, VMESH_ERR_PARSE, "--bundle %s: no PEM certificate", g->cfg.bundle);
+    VMESH_GUARD(vmesh_pki_spiffe_id_from_pem_file(g->cfg.cert, id));
 out:
     OPENSSL_free(der);
     X509_free(x);
     if (f)
         fclose(f);
     return rc;
+}
+
+static vmesh_err load_certs(struct vmesh_ipsec *g)
+{
+    return read_certs(g, &g->leaf_der, g->ca_der, &g->n_ca, &g->our_id);
 }
 
 static vmesh_err tls_config(struct vmesh_ipsec *g, vmesh_atls_role role, const char *peer,
@@ -1272,6 +1289,7 @@ vmesh_err vmesh_ipsec_new(const vmesh_ipsec_config *cfg, vmesh_ipsec **out)
     g->cfg = *cfg;
     g->listen_fd = g->stop_fd = g->access_fd = g->keylog_fd = -1;
     pthread_mutex_init(&g->wake_lock, NULL);
+    pthread_mutex_init(&g->id_lock, NULL);
     pthread_cond_init(&g->wake, NULL);
     pthread_mutex_init(&g->log_lock, NULL);
     g->vici_uri = strdup(cfg->vici ? cfg->vici : DEFAULT_VICI);
@@ -1361,6 +1379,128 @@ void vmesh_ipsec_stop(vmesh_ipsec *g)
         (void)!write(g->stop_fd, &one, sizeof(one));
 }
 
+/* ---- SVID rotation (docs/IPSEC.md "SVID rotation") -----------------------------------------
+ * spiffe-helper or cert-manager replace the SVID, its key and the bundle by
+ * renaming new files over the old ones, one file at a time. Once a second
+ * the main loop compares the files' stat signature; on a change the whole
+ * identity is read and checked (the key must match the certificate, the
+ * SPIFFE ID must stay ours, the bundle must parse) before anything is
+ * swapped: a half-written or mismatched pair is refused and the identity in
+ * use stays; the next change (the other file landing) is tried again.
+ * Installed SAs and open attested sessions are not touched: new sessions and
+ * the next re-authentication use the new SVID. */
+
+static uint64_t files_sig(const struct vmesh_ipsec *g)
+{
+    const char *files[3] = {g->cfg.cert, g->cfg.key, g->cfg.bundle};
+    uint64_t h = 1469598103934665603ULL;
+
+    for (size_t i = 0; i < 3; i++) {
+        struct stat st;
+        uint64_t v[5] = {0};
+        if (stat(files[i], &st) == 0) {
+            v[0] = (uint64_t)st.st_ino;
+            v[1] = (uint64_t)st.st_size;
+            v[2] = (uint64_t)st.st_mtim.tv_sec;
+            v[3] = (uint64_t)st.st_mtim.tv_nsec;
+            v[4] = (uint64_t)st.st_ctim.tv_nsec ^ (uint64_t)st.st_dev;
+        }
+        for (size_t k = 0; k < 5; k++) {
+            h ^= v[k];
+            h *= 1099511628211ULL;
+        }
+    }
+    return h;
+}
+
+static vmesh_err reload_identity(struct vmesh_ipsec *g)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_buf leaf = {0}, ca[IX_MAX_CERTS];
+    size_t n_ca = 0, nnew = 0;
+    char *id = NULL;
+    vmesh_atls_config **fresh = NULL, *server = NULL, **grown;
+    vmesh_vici *v = NULL;
+
+    memset(ca, 0, sizeof(ca));
+    VMESH_GUARD(read_certs(g, &leaf, ca, &n_ca, &id));
+    VMESH_ENSURE(strcmp(id, g->our_id) == 0, VMESH_ERR_POLICY,
+                 "--cert %s now names %.200s, not %.200s: the gateway's identity does not change at run time "
+                 "(restart to change it)", g->cfg.cert, id, g->our_id);
+    /* every config checks that the key is the certificate's */
+    fresh = calloc(g->npeers + 1, sizeof(*fresh));
+    VMESH_ENSURE(fresh != NULL, VMESH_ERR_NOMEM, "out of memory");
+    for (; nnew < g->npeers; nnew++)
+        if (g->peers[nnew].initiator)
+            VMESH_GUARD(tls_config(g, VMESH_ATLS_CLIENT, g->peers[nnew].spec.id, &fresh[nnew]));
+    if (g->server_tls != NULL)
+        VMESH_GUARD(tls_config(g, VMESH_ATLS_SERVER, NULL, &server));
+    /* charon signs round 1 with the new key from now on */
+    VMESH_GUARD(vici_open(g, &v));
+    VMESH_GUARD(ix_charon_load_key(v, g->cfg.key));
+    grown = realloc(g->retired, (g->nretired + g->npeers + 1) * sizeof(*grown));
+    VMESH_ENSURE(grown != NULL, VMESH_ERR_NOMEM, "out of memory");
+    g->retired = grown;
+    pthread_mutex_lock(&g->id_lock);
+    for (size_t i = 0; i < g->npeers; i++)
+        if (fresh[i] != NULL) {
+            /* open sessions may still use the old config: kept until the end */
+            g->retired[g->nretired++] = g->peers[i].tls;
+            g->peers[i].tls = fresh[i];
+            fresh[i] = NULL;
+        }
+    if (server != NULL) {
+        g->retired[g->nretired++] = g->server_tls;
+        g->server_tls = server;
+        server = NULL;
+    }
+    vmesh_buf_free(&g->leaf_der);
+    g->leaf_der = leaf;
+    memset(&leaf, 0, sizeof(leaf));
+    for (size_t i = 0; i < g->n_ca; i++)
+        vmesh_buf_free(&g->ca_der[i]);
+    memcpy(g->ca_der, ca, sizeof(ca));
+    g->n_ca = n_ca;
+    memset(ca, 0, sizeof(ca));
+    n_ca = 0;
+    pthread_mutex_unlock(&g->id_lock);
+out:
+    vmesh_vici_close(v);
+    for (size_t i = 0; fresh != NULL && i < g->npeers; i++)
+        vmesh_atls_config_free(fresh[i]);
+    free(fresh);
+    vmesh_atls_config_free(server);
+    vmesh_buf_free(&leaf);
+    for (size_t i = 0; i < n_ca; i++)
+        vmesh_buf_free(&ca[i]);
+    free(id);
+    return rc;
+}
+
+static void watch_identity(struct vmesh_ipsec *g)
+{
+    uint64_t sig = files_sig(g);
+
+    if (!g->id_sig_set) {
+        g->id_sig = sig;
+        g->id_sig_set = true;
+        return;
+    }
+    if (sig == g->id_sig)
+        return;
+    g->id_sig = sig;
+    atomic_fetch_add(&g->id_changes, 1);
+    if (reload_identity(g) != VMESH_OK) {
+        atomic_fetch_add(&g->id_refused, 1);
+        vmesh_log(VMESH_LOG_WARN, "ipsec: the SVID files changed but were refused; the identity in use stays: %s",
+                  vmesh_err_detail());
+        return;
+    }
+    vmesh_log(VMESH_LOG_INFO, "ipsec: identity reloaded from %s (SVID rotation); installed SAs and open sessions "
+                              "continue, new sessions use the new SVID",
+              g->cfg.cert);
+}
+
 vmesh_err vmesh_ipsec_reload(vmesh_ipsec *g)
 {
     vmesh_err rc = VMESH_OK;
@@ -1437,6 +1577,7 @@ vmesh_err vmesh_ipsec_run(vmesh_ipsec *g)
         }
         if (stop)
             break;
+        watch_identity(g);
         if (g->cfg.bell_file && refresh_bell_file(g) != VMESH_OK)
             vmesh_log(VMESH_LOG_DEBUG, "ipsec: %s", vmesh_err_detail());
         if (g->bell == NULL && g->cfg.rekey_seconds > 0 && now_ns() >= next_rekey) {
@@ -1482,6 +1623,9 @@ void vmesh_ipsec_free(vmesh_ipsec *g)
     }
     free(g->peers);
     vmesh_atls_config_free(g->server_tls);
+    for (size_t i = 0; i < g->nretired; i++)
+        vmesh_atls_config_free(g->retired[i]);
+    free(g->retired);
     vmesh_agent_free(g->agent);
     vmesh_policy_free(g->policy);
     vmesh_verifier_free(g->verifier);
@@ -1503,6 +1647,7 @@ void vmesh_ipsec_free(vmesh_ipsec *g)
     if (g->keylog_fd >= 0)
         close(g->keylog_fd);
     pthread_mutex_destroy(&g->wake_lock);
+    pthread_mutex_destroy(&g->id_lock);
     pthread_cond_destroy(&g->wake);
     pthread_mutex_destroy(&g->log_lock);
     free(g);

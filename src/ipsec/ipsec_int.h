@@ -91,7 +91,15 @@ struct vmesh_ipsec {
     char *ike_proposals, *esp_proposals;
     uint32_t deadline_ms, monitor_ms;
     int retry_s, poll_s;
-    /* our SVID (DER) and the bundle's CA certificates for charon */
+    /* our SVID (DER) and the bundle's CA certificates for charon; with the
+     * peers' and the server's TLS configs, swapped by the identity watcher
+     * under id_lock (docs/IPSEC.md "SVID rotation") */
+    pthread_mutex_t id_lock;
+    vmesh_atls_config **retired; /* configs replaced while connections may use them; freed at the end */
+    size_t nretired;
+    uint64_t id_sig;             /* the files' stat signature last looked at */
+    bool id_sig_set;
+    _Atomic uint64_t id_changes, id_refused;
     vmesh_buf leaf_der;
     vmesh_buf ca_der[IX_MAX_CERTS];
     size_t n_ca;
