@@ -44,10 +44,10 @@ typedef struct {
  * or a problem document is a failure. The first failure after a success and
  * the first success after failures are logged (WARN, INFO), once each. */
 static vmesh_err px_central_call(void *ctx, const char *media_type, const uint8_t *evidence, size_t evidence_len,
-                                 const uint8_t *nonce, size_t nonce_len, vmesh_buf *ear_jwt)
+                                 const uint8_t *nonce, size_t nonce_len, const char *peer, vmesh_buf *ear_jwt)
 {
     px_central_ctx *c = ctx;
-    vmesh_err rc = vmesh_service_central_client(&c->sc, media_type, evidence, evidence_len, nonce, nonce_len,
+    vmesh_err rc = vmesh_service_central_client(&c->sc, media_type, evidence, evidence_len, nonce, nonce_len, peer,
                                                 ear_jwt);
     uint64_t before;
 
