@@ -464,7 +464,9 @@ int cli_proxy(int argc, char **argv)
         bool derived = false;
         /* The dry run fails with the real start's words. */
         if (!syntax && (rc = vmesh_proxy_check(path)) != VMESH_OK) {
-            ret = cli_fail("proxy", rc, "cannot start");
+            ret = cli_fail("proxy", rc,
+                           tmp[0] ? "cannot start (the configuration from the flags; --print-config shows it)"
+                                  : "cannot start");
             goto out;
         }
         rc = vmesh_proxy_config_load(path, &cfg);
@@ -494,7 +496,9 @@ int cli_proxy(int argc, char **argv)
     }
     rc = vmesh_proxy_new(path, &p);
     if (rc != VMESH_OK) {
-        ret = cli_fail("proxy", rc, "cannot start");
+        ret = cli_fail("proxy", rc,
+                       tmp[0] ? "cannot start (the configuration from the flags; --print-config shows it)"
+                              : "cannot start");
         goto out;
     }
     rc = vmesh_proxy_run(p);
