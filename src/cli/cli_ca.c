@@ -36,7 +36,10 @@ static void ca_usage(FILE *f)
             "fetch  GETs a SPIFFE bundle from a bundle endpoint and writes it to FILE (SPIFFE\n"
             "       format, atomically) unless its sequence is lower than FILE's (rollback);\n"
             "       https_web by default (system roots or --endpoint-ca), https_spiffe with\n"
-            "       --endpoint-id (verified against --bundle, default FILE itself)\n");
+            "       --endpoint-id (verified against --bundle, default FILE itself)\n"
+            "\n"
+            "exit status: 0 done; 1 bad option, unreadable or invalid input, or a file could not be\n"
+            "written (vmesh ca <command> --help for each command's options)\n");
 }
 
 static int parse_days(const char *s, int *out)

@@ -40,7 +40,9 @@ static void usage(FILE *f)
             "  --node URL         a node's admin endpoint, http://HOST:PORT (repeatable)\n"
             "  --nodes-file FILE  one node URL a line (# comments)\n"
             "  --listen ADDR      HOST:PORT of the page (default 127.0.0.1:9900; port 0: any)\n"
-            "  --poll MS          how often the nodes are read (default 1000, 200..60000)\n");
+            "  --poll MS          how often the nodes are read (default 1000, 200..60000)\n"
+            "\n"
+            "exit status: 0 stopped by SIGTERM / SIGINT; 1 bad option or cannot listen.\n");
 }
 
 int cli_dashboard(int argc, char **argv)

@@ -137,7 +137,8 @@ int cli_demo(int argc, char **argv)
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         fprintf(argc < 2 ? stderr : stdout,
                 "usage: vmesh demo sase [options]   (vmesh demo sase --help)\n"
-                "       vmesh demo ipsec [options]  (vmesh demo ipsec --help)\n");
+                "       vmesh demo ipsec [options]  (vmesh demo ipsec --help)\n"
+                "exit status: 0 every check passed, 2 a check failed, 1 the demo could not run\n");
         return argc < 2 ? CLI_EXIT_ERROR : CLI_EXIT_OK;
     }
     if (s == sizeof(scenarios) / sizeof(scenarios[0]))

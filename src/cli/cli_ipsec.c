@@ -51,17 +51,17 @@ static void usage(FILE *f)
             "  --platform NAME           psa (psa-sim) or tpm2; --iak KEY --claims JSON --measure NAME=FILE\n"
             "  --tcti T --ak-handle H --pcrs SPEC  (tpm2)\n"
             "  --attest-mode MODE        epoch-fresh, fresh, passport (repeatable; default: all we can)\n"
-            "  --ak-rotate SECONDS\n"
+            "  --ak-rotate DURATION      attestation key lifetime\n"
             "relying party (judging the peers):\n"
             "  --rv FILE                 reference values, CoRIM or RV JSON (repeatable; SIGHUP reloads)\n"
             "  --rvp SPEC                trust-bundle source URL,KEY or NAME,URL,KEY[,schemes] (repeatable)\n"
-            "  --state-dir DIR --poll SECONDS  sync state and poll interval (default 30 s)\n"
+            "  --state-dir DIR --poll DURATION  sync state and poll interval (default 30s)\n"
             "  --bell-key KEY            the epoch bell's key; with --bell FILE (read each second) or\n"
             "                            --bell-url URL (fetched with the bundles; default <first rvp>/bell.cwt)\n"
             "  --policy FILE --trust-verifier KEY\n"
             "lifecycle:\n"
-            "  --retry SECONDS           after a refusal (default: the poll interval)\n"
-            "  --rekey SECONDS           without a bell: re-attest and re-key this often\n"
+            "  --retry DURATION          after a refusal (default: the poll interval)\n"
+            "  --rekey DURATION          without a bell: re-attest and re-key this often\n"
             "  --deadline-ms N           attested session deadline (default 10000)\n"
             "  --monitor-ms N            how often charon's SAs are checked (default 250)\n"
             "operations:\n"
@@ -75,7 +75,10 @@ static void usage(FILE *f)
             "DIR/charon.vici, log DIR/charon.log, make_before_break, kernel-libipsec unless --xfrm) and\n"
             "creates DIR/run (bind-mount it on /run to run several charons on one host).\n"
             "status prints what charon holds, one line each: `conn NAME` and `shared ID` for what was\n"
-            "loaded over vici (ids only, never a secret), `sa NAME #ID STATE children=N`.\n");
+            "loaded over vici (ids only, never a secret), `sa NAME #ID STATE children=N`.\n"
+            "\n"
+            "exit status: 0 stopped by SIGTERM / SIGINT, or done (charon-conf, status); 1 bad\n"
+            "option, invalid input, charon unreachable, or stopped by an error.\n");
 }
 
 static int charon_conf(int argc, char **argv)
@@ -241,6 +244,15 @@ static int number(const char *s, long max, long *out)
     return 0;
 }
 
+/* A duration option (CLI_DURATION_HELP: 30s, 5m, 1h or bare seconds). */
+static int seconds(const char *opt, const char *s, long max, long *out)
+{
+    if (!cli_seconds(s, 0, max, out))
+        return cli_usage_error("ipsec", "%s: invalid duration \"%s\" (whole seconds 0..%ld: 30s, 5m, 1h or a "
+                                        "bare number of seconds)", opt, s, max);
+    return 0;
+}
+
 static int parse(ipsec_opts *o, int argc, char **argv, int *exit_now)
 {
     static const struct option opts[] = {
@@ -301,7 +313,7 @@ static int parse(ipsec_opts *o, int argc, char **argv, int *exit_now)
             cfg->attest_modes |= VMESH_MODE_BIT(m);
             break;
         }
-        case 'A': if (number(optarg, 100000000, &v)) return 1; cfg->ak_rotate_seconds = v; break;
+        case 'A': if (seconds("--ak-rotate", optarg, 100000000, &v)) return 1; cfg->ak_rotate_seconds = v; break;
         case 'r':
             if (cfg->n_rv_files == MAX_LIST)
                 return cli_usage_error("ipsec", "at most %d --rv", MAX_LIST);
@@ -313,7 +325,7 @@ static int parse(ipsec_opts *o, int argc, char **argv, int *exit_now)
             o->rvps[cfg->n_rvps++] = optarg;
             break;
         case 'S': cfg->state_dir = optarg; break;
-        case 'o': if (number(optarg, 86400, &v)) return 1; cfg->poll_interval = (int)v; break;
+        case 'o': if (seconds("--poll", optarg, 86400, &v)) return 1; cfg->poll_interval = (int)v; break;
         case 'K': cfg->bell_key = optarg; break;
         case 'B': cfg->bell_file = optarg; break;
         case 'U': cfg->bell_url = optarg; break;
@@ -323,8 +335,8 @@ static int parse(ipsec_opts *o, int argc, char **argv, int *exit_now)
                 return cli_usage_error("ipsec", "at most %d --trust-verifier", MAX_LIST);
             o->tv[cfg->n_trusted_verifiers++] = optarg;
             break;
-        case 0x301: if (number(optarg, 86400, &v)) return 1; cfg->retry_seconds = (int)v; break;
-        case 0x302: if (number(optarg, 86400 * 30, &v)) return 1; cfg->rekey_seconds = (int)v; break;
+        case 0x301: if (seconds("--retry", optarg, 86400, &v)) return 1; cfg->retry_seconds = (int)v; break;
+        case 0x302: if (seconds("--rekey", optarg, 86400 * 30, &v)) return 1; cfg->rekey_seconds = (int)v; break;
         case 0x303: if (number(optarg, 600000, &v)) return 1; cfg->deadline_ms = (uint32_t)v; break;
         case 0x304: if (number(optarg, 60000, &v)) return 1; cfg->monitor_ms = (uint32_t)v; break;
         case 0x401: cfg->admin_listen = optarg; break;

@@ -88,7 +88,7 @@ static void usage(FILE *f, const char *name)
             "                            default: every mode we can)\n"
             "  --passport-key KEY        sign our own passport EARs with KEY (local verifier; until a\n"
             "                            central verifier is configured)\n"
-            "  --ak-rotate SECONDS       attestation key lifetime (default 3600)\n"
+            "  --ak-rotate DURATION      attestation key lifetime (default 1h; 30s, 5m, 1h or seconds)\n"
             "relying party (judging the peer):\n"
             "  --rv FILE                 reference values: CoRIM or vmesh RV JSON (repeatable)\n"
             "  --policy FILE             RP policy (docs/POLICY.md); default: strict built-in policy\n"
@@ -227,8 +227,15 @@ static int parse(peer_opts *o, int argc, char **argv, int *exit_now)
         }
         case 'd':
         case 'n':
-        case 'R':
         case 'A': {
+            long v;
+            if (!cli_seconds(optarg, 0, 100000000, &v))
+                return cli_usage_error(o->name, "--ak-rotate: invalid duration \"%s\" (%s)", optarg,
+                                       CLI_DURATION_HELP);
+            o->ak_rotate = v;
+            break;
+        }
+        case 'R': {
             long v;
             errno = 0;
             v = strtol(optarg, &end, 10);
@@ -236,8 +243,7 @@ static int parse(peer_opts *o, int argc, char **argv, int *exit_now)
                 return cli_usage_error(o->name, "invalid number \"%s\"", optarg);
             if (c == 'd') o->deadline_ms = v;
             else if (c == 'n') o->count = v;
-            else if (c == 'R') o->resume = v;
-            else o->ak_rotate = v;
+            else o->resume = v;
             break;
         }
         case 'h': usage(stdout, o->name); *exit_now = 1; return 0;

@@ -771,7 +771,8 @@ int cli_rvp(int argc, char **argv)
                                 "  serve     serve a bundle directory over HTTP (ETag, If-None-Match)\n"
                                 "  sync      run the bundle sync client of a verifier\n"
                                 "  tick      ring the epoch bell (bell.cwt)\n"
-                                "Run 'vmesh rvp <command> --help' for its options.\n";
+                                "Run 'vmesh rvp <command> --help' for its options and exit status\n"
+                                "(exit status: 0 done; 1 bad option, invalid input or cannot serve).\n";
 
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         fputs(usage, argc < 2 ? stderr : stdout);

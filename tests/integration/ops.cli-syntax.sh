@@ -70,4 +70,27 @@ done
 ok "$helps help texts checked for C function names"
 "$VMESH" --help | grep -q '^  init ' && ok "vmesh --help lists init" || fail "init not in vmesh --help"
 "$VMESH" init --help | grep -q 'exit codes' && ok "vmesh init --help documents exit codes" || fail "init help: no exit codes"
+# Every command's --help documents its exit status (issue 15.6).
+nh=0
+for c in init keygen "attest psa-sim" appraise ear ca server client proxy ipsec rvp "rvp publish" "rvp serve" \
+         "rvp sync" "rvp tick" "verifier serve" dashboard demo "demo sase" "demo ipsec"; do
+    # shellcheck disable=SC2086
+    "$VMESH" $c --help >help.txt 2>&1
+    nh=$((nh + 1))
+    grep -qiE 'exit (status|code)' help.txt || fail "vmesh $c --help does not document its exit status"
+done
+ok "$nh help texts checked for an exit status section"
+# ipsec and client/server duration options (issue 15.6): 5m accepted, 500ms / ten refused naming the option.
+for o in --poll --retry --rekey --ak-rotate; do
+    "$VMESH" ipsec $o ten run >out.txt 2>&1; rc=$?
+    [ $rc -eq 1 ] && grep -q -- "$o: invalid duration \"ten\"" out.txt && ok "ipsec $o ten refused: $(head -1 out.txt)" \
+        || fail "ipsec $o ten: exit $rc $(head -2 out.txt)"
+    "$VMESH" ipsec $o 5m --help >out.txt 2>&1 && ok "ipsec $o 5m accepted" || fail "ipsec $o 5m: $(head -2 out.txt)"
+done
+for c in client server; do
+    "$VMESH" $c --ak-rotate 500ms >out.txt 2>&1; rc=$?
+    [ $rc -eq 1 ] && grep -q -- '--ak-rotate: invalid duration "500ms"' out.txt && ok "$c --ak-rotate 500ms refused" \
+        || fail "$c --ak-rotate 500ms: exit $rc $(head -2 out.txt)"
+    "$VMESH" $c --ak-rotate 1h --help >out.txt 2>&1 && ok "$c --ak-rotate 1h accepted" || fail "$c --ak-rotate 1h: $(head -2 out.txt)"
+done
 finish
