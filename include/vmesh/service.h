@@ -344,6 +344,14 @@ vmesh_err vmesh_service_central_client(void *ctx, const char *media_type, const 
                                        size_t evidence_len, const uint8_t *nonce, size_t nonce_len,
                                        const char *peer, vmesh_buf *ear_jwt) VMESH_WUR;
 
+/* Is the central verifier reachable the way an appraisal would reach it?
+ * Over the same client: the attested verifier link first when configured
+ * (its platform appraised, its TLS key pinned, D31), the TLS pin, then
+ * GET /.well-known/veraison/verification at the url and each replica in
+ * turn until one answers 200. VMESH_OK when one did; else the last error
+ * (naming the URL). No evidence is sent. */
+vmesh_err vmesh_service_client_probe(const vmesh_service_client *c) VMESH_WUR;
+
 VMESH_API_END
 #ifdef __cplusplus
 }

@@ -451,6 +451,8 @@ bool px_ready(struct vmesh_proxy *p, char *why, size_t n)
             return false;
         }
     }
+    if (!px_cprobe_ready(p, why, n))
+        return false;
     snprintf(why, n, "ready");
     return true;
 }

@@ -39,6 +39,25 @@ typedef struct {
     struct vmesh_proxy *p;
 } px_central_ctx;
 
+/* One outcome (a peer's request or a probe): the loss and recovery lines,
+ * once each, and the consecutive failures and last success for /metrics. */
+static void px_central_outcome(struct vmesh_proxy *p, const char *url, vmesh_err rc)
+{
+    uint64_t before;
+
+    if (rc != VMESH_OK) {
+        if (atomic_fetch_add(&p->central.consecutive, 1) == 0)
+            vmesh_log(VMESH_LOG_WARN, "proxy: central verifier %s unreachable: %s (peers are refused until it "
+                      "answers; vmesh_central_verifier_up 0)", url, vmesh_err_detail());
+        return;
+    }
+    atomic_store(&p->central.last_success_at, vmesh_time_now());
+    before = atomic_exchange(&p->central.consecutive, 0);
+    if (before > 0)
+        vmesh_log(VMESH_LOG_INFO, "proxy: central verifier %s answers again after %llu failed requests or probes",
+                  url, (unsigned long long)before);
+}
+
 /* A vmesh_agent_central_fn: the request, counted. An answer (VMESH_OK: an
  * EAR came back, whatever it says) is a success; no answer, an HTTP error
  * or a problem document is a failure. The first failure after a success and
@@ -52,21 +71,99 @@ static vmesh_err px_central_call(void *ctx, const char *media_type, const uint8_
     uint64_t before;
 
     atomic_fetch_add(&c->p->central.requests, 1);
-    if (rc != VMESH_OK) {
+    if (rc != VMESH_OK)
         atomic_fetch_add(&c->p->central.failures, 1);
-        if (atomic_fetch_add(&c->p->central.consecutive, 1) == 0)
-            vmesh_log(VMESH_LOG_WARN, "proxy: central verifier %s unreachable: %s (peers are refused until it "
-                      "answers; vmesh_central_verifier_up 0)", c->sc.url, vmesh_err_detail());
-        return rc;
-    }
-    atomic_store(&c->p->central.last_success_at, vmesh_time_now());
-    before = atomic_exchange(&c->p->central.consecutive, 0);
-    if (before > 0)
-        vmesh_log(VMESH_LOG_INFO, "proxy: central verifier %s answers again after %llu failed requests", c->sc.url,
-                  (unsigned long long)before);
+    (void)before;
+    px_central_outcome(c->p, c->sc.url, rc);
     return rc;
 }
+
+/* The probe thread: GET the verifier's well-known document over the relying
+ * party's client (attested link and pin included) once per poll interval. */
+static void *cprobe_main(void *arg)
+{
+    struct vmesh_proxy *p = arg;
+    struct timespec ts;
+    uint64_t wait_ms = 30000;
+
+    for (;;) {
+        px_gen *g = px_current_gen(p);
+        if (g->central_rp != NULL) {
+            vmesh_err rc;
+            wait_ms = g->cfg->poll_interval_ms > 0 ? g->cfg->poll_interval_ms : 30000;
+            vmesh_err_clear();
+            rc = vmesh_service_client_probe(g->central_rp);
+            pthread_mutex_lock(&p->central.probe_lock);
+            snprintf(p->central.probe_url, sizeof(p->central.probe_url), "%s", g->central_rp->url);
+            snprintf(p->central.probe_err, sizeof(p->central.probe_err), "%s",
+                     rc == VMESH_OK ? "" : vmesh_err_detail());
+            pthread_mutex_unlock(&p->central.probe_lock);
+            atomic_store(&p->central.probe_down, rc != VMESH_OK);
+            px_central_outcome(p, g->central_rp->url, rc);
+            vmesh_err_clear();
+        }
+        px_gen_unref(g);
+        pthread_mutex_lock(&p->central.probe_lock);
+        if (p->central.probe_stop)
+            break;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += (time_t)(wait_ms / 1000);
+        ts.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        (void)pthread_cond_timedwait(&p->central.probe_cond, &p->central.probe_lock, &ts);
+        if (p->central.probe_stop)
+            break;
+        pthread_mutex_unlock(&p->central.probe_lock);
+    }
+    pthread_mutex_unlock(&p->central.probe_lock);
+    return NULL;
+}
 #endif
+
+vmesh_err px_cprobe_start(struct vmesh_proxy *p)
+{
+#ifdef VMESH_HAVE_SERVICE
+    px_gen *g = px_current_gen(p);
+    bool any = g->central_rp != NULL;
+
+    px_gen_unref(g);
+    if (!any || p->central.probe_running)
+        return VMESH_OK;
+    p->central.probe_stop = false;
+    if (pthread_create(&p->central.probe_thread, NULL, cprobe_main, p) != 0)
+        return vmesh_err_set(VMESH_ERR_IO, "cannot start the central verifier probe thread");
+    p->central.probe_running = true;
+#else
+    (void)p;
+#endif
+    return VMESH_OK;
+}
+
+void px_cprobe_stop(struct vmesh_proxy *p)
+{
+    if (!p->central.probe_running)
+        return;
+    pthread_mutex_lock(&p->central.probe_lock);
+    p->central.probe_stop = true;
+    pthread_cond_signal(&p->central.probe_cond);
+    pthread_mutex_unlock(&p->central.probe_lock);
+    pthread_join(p->central.probe_thread, NULL);
+    p->central.probe_running = false;
+}
+
+bool px_cprobe_ready(struct vmesh_proxy *p, char *why, size_t n)
+{
+    if (!atomic_load(&p->central.probe_down))
+        return true;
+    pthread_mutex_lock(&p->central.probe_lock);
+    snprintf(why, n, "central verifier %s unreachable: %s (peers are refused until it answers)",
+             p->central.probe_url, p->central.probe_err);
+    pthread_mutex_unlock(&p->central.probe_lock);
+    return false;
+}
 
 /* ---- provider wrapper: attestation latency ------------------------------------------------ */
 

@@ -492,6 +492,8 @@ static vmesh_err build(const char *config_path, bool dry, struct vmesh_proxy **o
     pthread_mutex_init(&p->fed_lock, NULL);
     pthread_mutex_init(&p->scope_lock, NULL);
     pthread_cond_init(&p->fed_cond, NULL);
+    pthread_mutex_init(&p->central.probe_lock, NULL);
+    pthread_cond_init(&p->central.probe_cond, NULL);
     p->stop_fd = p->access_fd = -1;
     p->recent = px_recent_new();
     VMESH_ENSURE(p->recent != NULL, VMESH_ERR_NOMEM, "out of memory");
@@ -749,6 +751,7 @@ vmesh_err vmesh_proxy_run(vmesh_proxy *p)
     }
     VMESH_GUARD(px_workers_start(p));
     VMESH_GUARD(px_fed_start(p));
+    VMESH_GUARD(px_cprobe_start(p));
     px_watch_files(p); /* the first call takes the files as they are */
     atomic_store(&p->ready, true);
     vmesh_log(VMESH_LOG_INFO,
@@ -812,6 +815,7 @@ vmesh_err vmesh_proxy_run(vmesh_proxy *p)
     vmesh_log(VMESH_LOG_INFO, "proxy: drained, exiting");
 out:
     px_fed_stop(p);
+    px_cprobe_stop(p);
 #ifdef VMESH_HAVE_SYNC
     if (p->sync)
         vmesh_sync_stop(p->sync);
@@ -864,6 +868,9 @@ void vmesh_proxy_free(vmesh_proxy *p)
     pthread_mutex_destroy(&p->reload_lock);
     pthread_mutex_destroy(&p->fed_lock);
     pthread_cond_destroy(&p->fed_cond);
+    px_cprobe_stop(p);
+    pthread_mutex_destroy(&p->central.probe_lock);
+    pthread_cond_destroy(&p->central.probe_cond);
     free(p->config_path);
     free(p);
 }

@@ -369,6 +369,15 @@ struct vmesh_proxy {
     struct {
         _Atomic uint64_t requests, failures, consecutive;
         _Atomic int64_t last_success_at; /* unix seconds; 0: none yet */
+        /* the reachability probe (gen.c px_cprobe_*): /ready follows it
+         * alone, so a peer whose evidence the verifier rejects cannot make
+         * the node look not-ready; error text under probe_lock */
+        _Atomic bool probe_down;
+        char probe_url[256], probe_err[384];
+        pthread_t probe_thread;
+        pthread_mutex_t probe_lock;
+        pthread_cond_t probe_cond;
+        bool probe_stop, probe_running;
     } central;
     _Atomic uint64_t reappraise_gen;
     _Atomic uint64_t bell_tick; /* reattest.c: the newest bell tick seen (0: none yet) */
@@ -403,6 +412,12 @@ struct vmesh_proxy {
 void px_watch_files(struct vmesh_proxy *p);
 /* The refresher thread (only when a federated domain has an endpoint). */
 vmesh_err px_fed_start(struct vmesh_proxy *p) VMESH_WUR;
+/* gen.c: the central verifier's reachability probe (verifier.central), one
+ * GET per verifier.poll-interval over the relying party's client. */
+vmesh_err px_cprobe_start(struct vmesh_proxy *p) VMESH_WUR;
+void px_cprobe_stop(struct vmesh_proxy *p);
+/* /ready: false with the cause in why when the last probe failed. */
+bool px_cprobe_ready(struct vmesh_proxy *p, char *why, size_t n);
 void px_fed_stop(struct vmesh_proxy *p);
 
 /* proxy.c: raises the soft RLIMIT_NOFILE to the hard one (logs both) and

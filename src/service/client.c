@@ -467,6 +467,61 @@ out:
     return rc;
 }
 
+vmesh_err vmesh_service_client_probe(const vmesh_service_client *c)
+{
+    vmesh_err rc = VMESH_OK;
+    char pin[80] = "";
+    vmesh_key *attested = NULL;
+    vmesh_buf url = {0};
+    size_t n, i;
+    int64_t end;
+    attempt t;
+    reply r;
+    long status = 0;
+
+    reply_init(&r);
+    vmesh_buf_init(&url, URL_MAX);
+    VMESH_ENSURE(c != NULL && c->url != NULL && c->url[0] != '\0', VMESH_ERR_ARG,
+                 "central verifier: no URL configured");
+    pthread_once(&curl_once, curl_init);
+    VMESH_ENSURE(curl_init_rc == CURLE_OK, VMESH_ERR_IO, "curl_global_init failed");
+    if (c->vlink != NULL)
+        VMESH_GUARD(svc_client_vlink(c, pin, sizeof(pin), &attested));
+    if (pin[0] == '\0' && c->tls_pin != NULL)
+        snprintf(pin, sizeof(pin), "%s", c->tls_pin);
+    n = 1 + (c->replicas != NULL ? c->n_replicas : 0);
+    end = (int64_t)vmesh_time_mono_ns() + (int64_t)(c->timeout_ms > 0 ? c->timeout_ms : 10000L) * 1000000;
+    for (i = 0; i < n; i++) {
+        memset(&t, 0, sizeof(t));
+        t.url = replica_url(c, i);
+        t.pin = pin;
+        t.attested = attested;
+        VMESH_ENSURE(t.url != NULL && t.url[0] != '\0', VMESH_ERR_ARG, "central verifier: replica %zu has no URL", i);
+        t.deadline_ns = (int64_t)vmesh_time_mono_ns() + (end - (int64_t)vmesh_time_mono_ns()) / (int64_t)(n - i);
+        vmesh_buf_reset(&url);
+        VMESH_GUARD(vmesh_buf_set(&url, t.url, strlen(t.url)));
+        while (url.len > 0 && url.data[url.len - 1] == '/')
+            url.len--;
+        VMESH_GUARD(vmesh_buf_printf(&url, "/.well-known/veraison/verification"));
+        VMESH_GUARD(vmesh_buf_terminate(&url));
+        reply_free(&r);
+        reply_init(&r);
+        vmesh_err_clear();
+        rc = do_request(c, &t, "GET", (const char *)url.data, NULL, NULL, 0, &status, &r);
+        if (rc == VMESH_OK && status == 200)
+            break;
+        if (rc == VMESH_OK)
+            rc = vmesh_err_set(VMESH_ERR_IO, "GET %s answered %ld", (const char *)url.data, status);
+        if ((int64_t)vmesh_time_mono_ns() >= end)
+            break;
+    }
+out:
+    reply_free(&r);
+    vmesh_buf_free(&url);
+    vmesh_crypto_key_free(attested);
+    return rc;
+}
+
 vmesh_err vmesh_service_client_verify(const vmesh_service_client *c, const char *media_type, const uint8_t *evidence,
                                       size_t evidence_len, const uint8_t *nonce, size_t nonce_len,
                                       const uint8_t *akpub, size_t akpub_len, vmesh_buf *ear_jwt)

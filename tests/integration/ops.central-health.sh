@@ -7,7 +7,10 @@
 # new peers are refused, up drops to 0, the failures are counted and ONE
 # loss line is logged; restarted on the same port, the next peer is
 # admitted, up is 1 again and one recovery line says after how many
-# failures. promtool check metrics passes in each state.
+# failures. promtool check metrics passes in each state. /ready follows a
+# reachability probe of the verifier (one GET per verifier.poll-interval,
+# here 1s): 503 naming the verifier URL while it is down, 200 again after
+# the restart (waited for with a bound; the times are printed, not judged).
 . "$(dirname "$0")/lib.bash"
 . "$(dirname "$0")/proxy_lib.bash"
 command -v promtool >/dev/null || { echo "SKIP: promtool missing (Debian package prometheus)"; exit 77; }
@@ -22,7 +25,7 @@ start_verifier() {
 }
 start_verifier
 px_config server "  connect-timeout: 2s"
-sed -i "s|^verifier:|verifier:\n  central: { url: \"http://127.0.0.1:$VPORT\", key: $T/ear.pub, cache: 1s, insecure-plain-http: true }|" "$T/server.yaml"
+sed -i "s|^verifier:|verifier:\n  central: { url: \"http://127.0.0.1:$VPORT\", key: $T/ear.pub, cache: 1s, insecure-plain-http: true }\n  poll-interval: 1s|" "$T/server.yaml"
 px_config client
 start_echo_app
 start_proxy server
@@ -39,10 +42,23 @@ r=$(python3 "$T/echo.py" once "$OUT_PORT" 2>&1)
 [ "$(m requests_total)" -ge 1 ] && ok "requests_total $(m requests_total)" || fail "requests_total $(m requests_total)"
 [ "$(m last_success_timestamp_seconds)" -gt 0 ] && ok "last success at $(m last_success_timestamp_seconds)" || fail "no last success"
 promcheck up
+# ready_is CODE: waits (at most 60 s) until the server's /ready answers CODE
+ready_is() {
+    local t0 code i
+    t0=$(date +%s.%N)
+    for i in $(seq 120); do
+        code=$(curl -s -o "$T/ready.body" -w '%{http_code}' "http://127.0.0.1:$SADMIN/ready")
+        [ "$code" = "$1" ] && { echo "$(python3 -c "print(round($(date +%s.%N)-$t0,1))") s"; return 0; }
+        sleep 0.5
+    done
+    return 1
+}
+w=$(ready_is 200) && ok "/ready 200 with the verifier up ($w)" || fail "/ready not 200 with the verifier up: $(cat "$T/ready.body")"
 
 kill "$VPID"; wait "$VPID" 2>/dev/null
 sleep 1.5 # the AR cache (cache: 1s) forgets the client: the next handshake needs the verifier
 for i in 1 2 3; do
+    [ "$i" -gt 1 ] && sleep 1.5 # each past the AR cache (cache: 1s, failures included): each asks the verifier
     r=$(python3 "$T/echo.py" once "$OUT_PORT" 2>&1)
     [ "$r" != ok ] && ok "verifier down: peer $i refused" || fail "verifier down: peer $i admitted"
 done
@@ -52,6 +68,11 @@ done
 n=$(grep -c 'central verifier http://127.0.0.1:'"$VPORT"' unreachable' "$T/server.err")
 [ "$n" = 1 ] && ok "one loss line: $(grep -m1 'central verifier .* unreachable' "$T/server.err" | cut -c1-200)" || fail "$n loss lines"
 promcheck down
+if w=$(ready_is 503); then
+    ok "/ready 503 with the verifier down (after $w): $(head -c 300 "$T/ready.body")"
+    grep -q "central verifier http://127.0.0.1:$VPORT unreachable" "$T/ready.body" && ok "/ready names the verifier URL" \
+        || fail "/ready body does not name the verifier: $(cat "$T/ready.body")"
+else fail "/ready never 503 with the verifier down (60 s): $(cat "$T/ready.body")"; fi
 
 start_verifier
 sleep 1.5
@@ -62,6 +83,7 @@ r=$(python3 "$T/echo.py" once "$OUT_PORT" 2>&1)
 grep -q 'central verifier http://127.0.0.1:'"$VPORT"' answers again after [0-9]* failed requests' "$T/server.err" &&
     ok "recovery line: $(grep -m1 'answers again' "$T/server.err" | cut -c1-200)" || fail "no recovery line"
 promcheck recovered
+w=$(ready_is 200) && ok "/ready 200 again after the restart ($w)" || fail "/ready not 200 after the restart: $(cat "$T/ready.body")"
 # the client sidecar has no verifier.central: no such metric
 curl -s "http://127.0.0.1:$CADMIN/metrics" | grep -q vmesh_central_verifier && fail "client sidecar exports central metrics" || ok "no central metrics without verifier.central"
 stop_proxy client
