@@ -284,8 +284,12 @@ typedef struct vmesh_service_client {
     const char *verifier_rv;     /* reference values (RV JSON / CoRIM file) for the verifier's own
                                   * platform: when set, the verifier is attested before any evidence
                                   * is sent (vmesh_service_client_attest_init) */
+    /* Or, when verifier_rv is NULL: the reference values installed in this
+     * engine now (a relying party's snapshot synced from its RVPs, D35):
+     * a new snapshot counts as a change, like a changed file. */
+    vmesh_verifier *rv_source;
     int64_t attest_recheck;      /* seconds an affirming attestation of the verifier is reused
-                                  * while verifier_rv is unchanged; 0: 30 */
+                                  * while its reference values are unchanged; 0: 30 */
     struct vmesh_service_vlink *vlink; /* state of the attested link (vmesh_service_client_attest_init) */
     /* Passport requests: our own SPIFFE ID, sent as Vmesh-Peer-ID so that a
      * scoped verifier appraises with our domain's providers and names it in

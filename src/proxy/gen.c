@@ -437,6 +437,8 @@ static vmesh_err build_issuers(px_gen *g, const vmesh_proxy_config *cfg)
         sc->timeout_ms = cfg->handshake_timeout_ms < 2000 ? cfg->handshake_timeout_ms : 2000;
         sc->tls_pin = is->tls_pin;
         sc->verifier_rv = is->verifier_rv;
+        if (is->verifier_rv == NULL)
+            sc->rv_source = g->proxy->verifier; /* the synced snapshot (D35) */
         sc->attest_recheck = is->attest_recheck;
         sc->ear_key = g->issuer_keys[i];
         rc = vmesh_service_client_attest_init(sc);
@@ -458,7 +460,7 @@ out:
     return rc;
 }
 
-void px_watch_issuers(struct vmesh_proxy *p)
+static void watch_issuers(struct vmesh_proxy *p)
 {
     px_gen *g = px_current_gen(p);
     bool changed = false;
@@ -477,8 +479,55 @@ void px_watch_issuers(struct vmesh_proxy *p)
 #endif
     }
     px_gen_unref(g);
-    if (changed && vmesh_proxy_reload(p) != VMESH_OK)
-        vmesh_log(VMESH_LOG_ERROR, "proxy: reload after a passport issuer changed failed: %s", vmesh_err_detail());
+    if (changed) /* the control thread reloads: its tick comes within 100 ms */
+        atomic_store(&p->iss_changed, true);
+}
+
+/* The issuers are asked on a thread of their own, about once a second: a
+ * dead or slow issuer (up to min(2 s, handshake-timeout) per round trip)
+ * never stalls the control thread, its admin endpoint or its timers. */
+static void *issuer_watcher(void *arg)
+{
+    struct vmesh_proxy *p = arg;
+
+    pthread_mutex_lock(&p->iss_lock);
+    while (!p->iss_stop) {
+        struct timespec ts;
+
+        pthread_mutex_unlock(&p->iss_lock);
+        watch_issuers(p);
+        pthread_mutex_lock(&p->iss_lock);
+        if (p->iss_stop)
+            break;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        (void)pthread_cond_timedwait(&p->iss_cond, &p->iss_lock, &ts);
+    }
+    pthread_mutex_unlock(&p->iss_lock);
+    return NULL;
+}
+
+vmesh_err px_issuers_start(struct vmesh_proxy *p)
+{
+    if (p->iss_running)
+        return VMESH_OK;
+    p->iss_stop = false;
+    if (pthread_create(&p->iss_thread, NULL, issuer_watcher, p) != 0)
+        return vmesh_err_set(VMESH_ERR_IO, "cannot start the passport-issuer watcher thread");
+    p->iss_running = true;
+    return VMESH_OK;
+}
+
+void px_issuers_stop(struct vmesh_proxy *p)
+{
+    if (!p->iss_running)
+        return;
+    pthread_mutex_lock(&p->iss_lock);
+    p->iss_stop = true;
+    pthread_cond_signal(&p->iss_cond);
+    pthread_mutex_unlock(&p->iss_lock);
+    pthread_join(p->iss_thread, NULL);
+    p->iss_running = false;
 }
 
 vmesh_err px_gen_build(struct vmesh_proxy *p, vmesh_proxy_config *cfg, px_gen **out)

@@ -490,6 +490,8 @@ static vmesh_err build(const char *config_path, bool dry, struct vmesh_proxy **o
     pthread_mutex_init(&p->gen_lock, NULL);
     pthread_mutex_init(&p->reload_lock, NULL);
     pthread_mutex_init(&p->fed_lock, NULL);
+    pthread_mutex_init(&p->iss_lock, NULL);
+    pthread_cond_init(&p->iss_cond, NULL);
     pthread_mutex_init(&p->scope_lock, NULL);
     pthread_cond_init(&p->fed_cond, NULL);
     pthread_mutex_init(&p->central.probe_lock, NULL);
@@ -752,6 +754,7 @@ vmesh_err vmesh_proxy_run(vmesh_proxy *p)
     VMESH_GUARD(px_workers_start(p));
     VMESH_GUARD(px_fed_start(p));
     VMESH_GUARD(px_cprobe_start(p));
+    VMESH_GUARD(px_issuers_start(p));
     px_watch_files(p); /* the first call takes the files as they are */
     atomic_store(&p->ready, true);
     vmesh_log(VMESH_LOG_INFO,
@@ -795,7 +798,6 @@ vmesh_err vmesh_proxy_run(vmesh_proxy *p)
             }
         } else if (vmesh_time_mono_ns() >= next_watch) {
             px_watch_files(p);
-            px_watch_issuers(p);
             next_watch = vmesh_time_mono_ns() + 1000000000ULL;
         }
         if (!atomic_load(&p->draining) && vmesh_time_mono_ns() >= next_bell) {
@@ -805,6 +807,10 @@ vmesh_err vmesh_proxy_run(vmesh_proxy *p)
             next_bell = vmesh_time_mono_ns() + (uint64_t)g->cfg->bell_refresh_ms * 1000000u;
             px_gen_unref(g);
         }
+        if (atomic_exchange(&p->iss_changed, false) && !atomic_load(&p->draining) &&
+            vmesh_proxy_reload(p) != VMESH_OK)
+            vmesh_log(VMESH_LOG_ERROR, "proxy: reload after a passport issuer changed failed: %s",
+                      vmesh_err_detail());
         px_rt_watch_bell(p); /* a new tick: connections re-attest (reattest.c) */
         if (wd_ns != 0 && vmesh_time_mono_ns() >= next_wd) {
             notify("WATCHDOG=1");
@@ -816,6 +822,7 @@ vmesh_err vmesh_proxy_run(vmesh_proxy *p)
 out:
     px_fed_stop(p);
     px_cprobe_stop(p);
+    px_issuers_stop(p);
 #ifdef VMESH_HAVE_SYNC
     if (p->sync)
         vmesh_sync_stop(p->sync);
@@ -865,6 +872,9 @@ void vmesh_proxy_free(vmesh_proxy *p)
         close(p->access_fd);
     pthread_mutex_destroy(&p->gen_lock);
     px_fed_stop(p);
+    px_issuers_stop(p);
+    pthread_mutex_destroy(&p->iss_lock);
+    pthread_cond_destroy(&p->iss_cond);
     pthread_mutex_destroy(&p->reload_lock);
     pthread_mutex_destroy(&p->fed_lock);
     pthread_cond_destroy(&p->fed_cond);

@@ -327,7 +327,11 @@ void px_gen_unref(px_gen *g);
 /* The generation in force, referenced (px_gen_unref when done). */
 /* Re-attests the passport issuers when due (D31); reloads when one of them
  * turned trusted or untrusted. Control thread. */
-void px_watch_issuers(struct vmesh_proxy *p);
+/* The passport-issuer watcher thread (D35): attests the issuers about once
+ * a second off the control thread; when one changes trusted <-> untrusted
+ * it sets iss_changed; the control thread (100 ms ticks) reloads. */
+vmesh_err px_issuers_start(struct vmesh_proxy *p) VMESH_WUR;
+void px_issuers_stop(struct vmesh_proxy *p);
 px_gen *px_current_gen(struct vmesh_proxy *p);
 
 /* ---- the proxy ---------------------------------------------------------------------- */
@@ -405,6 +409,12 @@ struct vmesh_proxy {
     pthread_mutex_t fed_lock;
     pthread_cond_t fed_cond;
     bool fed_stop, fed_running;
+    /* gen.c: the passport-issuer watcher thread */
+    pthread_t iss_thread;
+    pthread_mutex_t iss_lock;
+    pthread_cond_t iss_cond;
+    bool iss_stop, iss_running;
+    _Atomic bool iss_changed;
 };
 
 /* federation.c. px_watch_files: called about once a second from the

@@ -261,6 +261,20 @@ static vmesh_err vlink_load_rv(const vmesh_service_client *c, struct vmesh_servi
     vmesh_rv_store *s = NULL;
 
     *changed = false;
+    if (c->verifier_rv == NULL) {
+        /* the engine's current snapshot; the reference held in v->rv keeps
+         * the old one alive, so a new snapshot never reuses its address */
+        s = c->rv_source != NULL ? vmesh_verifier_rv(c->rv_source) : NULL;
+        VMESH_ENSURE(s != NULL, VMESH_ERR_STATE,
+                     "verifier %s: no reference values for it yet (no snapshot from the RVPs)", c->url);
+        if (s != v->rv) {
+            vmesh_rv_store_free(v->rv);
+            v->rv = s;
+            s = NULL;
+            *changed = true;
+        }
+        goto out;
+    }
     VMESH_ENSURE(stat(c->verifier_rv, &st) == 0, VMESH_ERR_IO, "the verifier's reference values %s: %s",
                  c->verifier_rv, strerror(errno));
     if (v->rv != NULL && same_file(&st, &v->rv_st))
@@ -288,14 +302,15 @@ vmesh_err vmesh_service_client_attest_init(vmesh_service_client *c)
     vmesh_verifier_config vc;
     bool changed;
 
-    VMESH_ENSURE(c != NULL && c->verifier_rv != NULL && c->vlink == NULL, VMESH_ERR_ARG,
+    VMESH_ENSURE(c != NULL && (c->verifier_rv != NULL || c->rv_source != NULL) && c->vlink == NULL, VMESH_ERR_ARG,
                  "verifier link: reference values for the verifier are required");
     v = calloc(1, sizeof(*v));
     VMESH_ENSURE(v != NULL, VMESH_ERR_NOMEM, "out of memory");
     pthread_mutex_init(&v->lock, NULL);
     memset(&vc, 0, sizeof(vc));
     VMESH_GUARD(vmesh_verifier_new(&vc, &v->engine));
-    VMESH_GUARD(vlink_load_rv(c, v, &changed));
+    if (c->verifier_rv != NULL)
+        VMESH_GUARD(vlink_load_rv(c, v, &changed)); /* a snapshot may come later */
     if (c->ear_key != NULL)
         v->want_key = vmesh_crypto_key_ref((vmesh_key *)c->ear_key);
     c->vlink = v;
