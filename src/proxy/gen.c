@@ -296,7 +296,7 @@ static vmesh_err make_policy(const vmesh_proxy_config *cfg, const px_gen *g, con
     /* attested passport issuers: only those affirming now (D31); a rule
      * with its own trusted verifiers trusts those only */
     for (size_t i = 0; !(rule && rule->ntv > 0) && i < g->nissuers; i++)
-        if (g->issuer_ok[i])
+        if (atomic_load(&g->issuer_ok[i]))
             VMESH_GUARD(vmesh_policy_add_verifier_key(*out, g->issuer_keys[i]));
 out:
     if (rc != VMESH_OK) {
@@ -412,17 +412,39 @@ out:
 
 /* verifier.passport-issuers (D31): each issuer's platform is attested now;
  * its EAR key goes into the policies only when that affirms. */
+#ifdef VMESH_HAVE_SERVICE
+static bool same_str(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* The index of the issuer in old configured as is; old->nissuers: none. */
+static size_t old_issuer(const px_gen *old, const px_issuer *is)
+{
+    for (size_t j = 0; j < old->nissuers; j++) {
+        const px_issuer *o = &old->cfg->issuers[j];
+        if (strcmp(o->url, is->url) == 0 && strcmp(o->key, is->key) == 0 && same_str(o->verifier_rv, is->verifier_rv) &&
+            same_str(o->tls_pin, is->tls_pin))
+            return j;
+    }
+    return old->nissuers;
+}
+#endif
+
 static vmesh_err build_issuers(px_gen *g, const vmesh_proxy_config *cfg)
 {
     vmesh_err rc = VMESH_OK;
+    px_gen *old = NULL;
 
     if (cfg->nissuers == 0)
         return VMESH_OK;
 #ifdef VMESH_HAVE_SERVICE
+    size_t j;
     g->issuers = calloc(cfg->nissuers, sizeof(*g->issuers));
     g->issuer_keys = calloc(cfg->nissuers, sizeof(*g->issuer_keys));
     g->issuer_ok = calloc(cfg->nissuers, sizeof(*g->issuer_ok));
     VMESH_ENSURE(g->issuers && g->issuer_keys && g->issuer_ok, VMESH_ERR_NOMEM, "out of memory");
+    old = g->proxy->gen != NULL ? px_current_gen(g->proxy) : NULL;
     for (size_t i = 0; i < cfg->nissuers; i++) {
         vmesh_service_client *sc = &g->issuers[i];
         const px_issuer *is = &cfg->issuers[i];
@@ -446,8 +468,16 @@ static vmesh_err build_issuers(px_gen *g, const vmesh_proxy_config *cfg)
             vmesh_err_wrap(rc, "verifier.passport-issuers[%zu]", i);
             goto out;
         }
-        g->issuer_ok[i] = vmesh_service_client_attest(sc, NULL) == VMESH_OK;
-        if (!g->issuer_ok[i])
+        /* A reload takes the standing of an issuer the running generation
+         * knows (the watcher thread keeps it current and re-asks this
+         * generation's link within a second): no round trip here on the
+         * control thread. Only the first generation asks at once. */
+        if (old != NULL && (j = old_issuer(old, is)) < old->nissuers) {
+            atomic_store(&g->issuer_ok[i], atomic_load(&old->issuer_ok[j]));
+            continue;
+        }
+        atomic_store(&g->issuer_ok[i], vmesh_service_client_attest(sc, NULL) == VMESH_OK);
+        if (!atomic_load(&g->issuer_ok[i]))
             vmesh_log(VMESH_LOG_WARN, "proxy: passports signed by issuer %s are refused until it attests: %s",
                       is->url, vmesh_err_detail());
         vmesh_err_clear();
@@ -457,30 +487,29 @@ static vmesh_err build_issuers(px_gen *g, const vmesh_proxy_config *cfg)
     VMESH_FAIL(VMESH_ERR_UNSUPPORTED, "verifier.passport-issuers: this build has no verifier client");
 #endif
 out:
+    px_gen_unref(old);
     return rc;
 }
 
 static void watch_issuers(struct vmesh_proxy *p)
 {
     px_gen *g = px_current_gen(p);
-    bool changed = false;
 
     for (size_t i = 0; g != NULL && i < g->nissuers; i++) {
 #ifdef VMESH_HAVE_SERVICE
         bool ok = vmesh_service_client_attest(&g->issuers[i], NULL) == VMESH_OK;
-        if (ok != g->issuer_ok[i]) {
+        if (ok != atomic_exchange(&g->issuer_ok[i], ok)) {
             vmesh_log(VMESH_LOG_WARN, "proxy: passport issuer %s %s%s%s", g->issuers[i].url,
                       ok ? "attests again: its passports are accepted" : "no longer attests: ",
                       ok ? "" : vmesh_err_detail(), ok ? "" : "; its passports are refused and the connections "
                                                               "they admitted re-appraised");
-            changed = true;
+            /* at once: the next issuer may take its whole timeout */
+            atomic_store(&p->iss_changed, true);
         }
         vmesh_err_clear();
 #endif
     }
-    px_gen_unref(g);
-    if (changed) /* the control thread reloads: its tick comes within 100 ms */
-        atomic_store(&p->iss_changed, true);
+    px_gen_unref(g); /* the control thread reloads: its tick comes within 100 ms */
 }
 
 /* The issuers are asked on a thread of their own, about once a second: a

@@ -298,7 +298,7 @@ typedef struct px_gen {
      * key is in the policies only then). */
     struct vmesh_service_client *issuers;
     struct vmesh_key **issuer_keys;
-    bool *issuer_ok;
+    _Atomic bool *issuer_ok; /* written by the issuer watcher thread */
     size_t nissuers;
     char *own_id; /* our SVID's SPIFFE ID, sent with passport requests; NULL: unknown */
     vmesh_policy *policy;

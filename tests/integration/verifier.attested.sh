@@ -20,6 +20,9 @@
 #   7. passports (12.3): accepted only while their issuer attests; revoking
 #      the issuer's reference values at the relying party closes the
 #      connection a passport admitted and refuses new ones
+#   8. the same with the issuer judged by the RVP's snapshot (D35): the
+#      verifier's workload revoked by `vmesh rvp publish` at a real `vmesh
+#      rvp serve`; /ready keeps answering while another issuer hangs
 . "$(dirname "$0")/lib.bash"
 . "$(dirname "$0")/proxy_lib.bash"
 HELPERS=$(cd "$(dirname "$0")/helpers" && pwd)
@@ -235,6 +238,69 @@ cp "$T/verifier-rv.json" "$T/verifier-rv.issuer.json"
 for _ in $(seq 100); do grep -q "attests again" "$T/server.err" && break; sleep 0.1; done
 r=$(python3 "$T/echo.py" once "$OUT_PORT" 2>&1)
 [ "$r" = ok ] && ok "issuer restored: admitted again" || fail "issuer restored: $r"
+
+# 8. the issuer judged by the server's own reference values from its RVP
+# (DECISIONS D35): a real `vmesh rvp serve` publishes the client's and the
+# verifier's reference values; the server's passport issuer has no
+# verifier-rv, so the synced snapshot judges it. A second issuer hangs
+# (accepts TCP, never answers): the issuers are asked on a thread of their
+# own, so the admin endpoint keeps answering. Then the verifier's workload
+# is revoked at the RVP (rvp publish): the connection its passport admitted
+# is closed and new ones refused.
+"$VMESH" keygen --type ec-p256 -o "$T/rvp.pem" --pub "$T/rvp.pub" >/dev/null || fail "rvp keygen"
+mkdir -p "$T/rvin" "$T/rvweb"
+cp "$T/client-rv.active.json" "$T/rvin/client-rv.json"
+cp "$T/verifier-rv.json" "$T/rvin/verifier-rv.json"
+"$VMESH" rvp publish --key "$T/rvp.pem" --in "$T/rvin" --out "$T/rvweb" --name acme >/dev/null || fail "publish epoch 1"
+RVP_PORT=$(free_port)
+"$VMESH" rvp serve --root "$T/rvweb" --listen "127.0.0.1:$RVP_PORT" >"$T/rvp.out" 2>"$T/rvp.err" &
+px_pids+=($!)
+wait_port "$RVP_PORT" || fail "rvp serve did not start"
+HANG_PORT=$(free_port)
+python3 -c 'import socket,sys,time
+s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(64); time.sleep(600)' "$HANG_PORT" &
+px_pids+=($!)
+wait_port "$HANG_PORT" || fail "hanging issuer did not start"
+sed -e "s|^  rv-files: .*|  rvps: [ { name: acme, url: \"http://127.0.0.1:$RVP_PORT\", key: $T/rvp.pub, schemes: [ psa ] } ]\n  poll-interval: 2s\n  state-dir: $T/server-state\n  passport-issuers: [ { url: \"https://127.0.0.1:$GOOD_PORT\", key: $T/ear.pub, attest-recheck: 1s }, { url: \"https://127.0.0.1:$HANG_PORT\", key: $T/ear2.pub } ]|" \
+    "$T/server.base.yaml" > "$T/server.yaml"
+printf 'policy:\n  inline: { modes: [ passport ] }\n' >> "$T/server.yaml"
+grep -q "rvps:" "$T/server.yaml" || fail "server config rewrite"
+kill "$HOLD_PID" 2>/dev/null; wait "$HOLD_PID" 2>/dev/null
+restart_server
+for _ in $(seq 100); do grep -q "127.0.0.1:$GOOD_PORT attests again" "$T/server.err" && break; sleep 0.1; done
+grep -q "127.0.0.1:$GOOD_PORT attests again" "$T/server.err" && ok "issuer attested under the RVP's snapshot (no verifier-rv)" \
+    || fail "issuer not attested from the snapshot: $(grep -i issuer "$T/server.err" | tail -3)"
+for _ in $(seq 100); do grep -q "reloaded (generation" "$T/server.err" && break; sleep 0.1; done
+: > "$T/hold8.out"
+python3 "$T/hold.py" "$OUT_PORT" "$T/hold8.out" &
+HOLD_PID=$!; px_pids+=("$HOLD_PID")
+for _ in $(seq 200); do [ -s "$T/hold8.out" ] && break; sleep 0.1; done
+grep -q admitted "$T/hold8.out" && ok "passport from the issuer the RVP endorses: admitted (connection held)" \
+    || fail "passport: $(cat "$T/hold8.out" 2>/dev/null); $(grep -i 'passport\|refused' "$T/server.err" | tail -3)"
+# /ready while the hanging issuer is asked (each ask waits up to 2 s)
+lat=()
+for _ in $(seq 30); do
+    lat+=("$(curl -s -o /dev/null -w '%{http_code} %{time_total}' "http://127.0.0.1:$SADMIN/ready")")
+    sleep 0.2
+done
+printf '%s\n' "${lat[@]}" > "$T/ready-lat"
+n200=$(grep -c '^200 ' "$T/ready-lat")
+[ "$n200" = 30 ] && ok "/ready answered 30 of 30 while an issuer hangs" || fail "/ready: $n200 of 30 answered 200"
+echo "  numbers: /ready latency while an issuer hangs (30 requests over ~7 s): $(awk '{print $2 * 1000}' "$T/ready-lat" | sort -n | awk '{a[NR]=$1} END {printf "median %.1f ms, max %.1f ms", a[int((NR+1)/2)], a[NR]}')"
+grep -q "127.0.0.1:$HANG_PORT" "$T/server.err" && ok "the hanging issuer was asked (and refused)" || fail "hanging issuer never asked"
+cp "$T/verifier-rv.revoked.json" "$T/rvin/verifier-rv.json"
+t0=$(date +%s.%N)
+"$VMESH" rvp publish --key "$T/rvp.pem" --in "$T/rvin" --out "$T/rvweb" >/dev/null || fail "publish epoch 2"
+for _ in $(seq 600); do grep -q closed "$T/hold8.out" && break; sleep 0.1; done
+if grep -q closed "$T/hold8.out"; then
+    ok "verifier's workload revoked at the RVP: the connection its passport admitted was closed"
+    echo "  numbers: closed $(awk -v t0="$t0" '/closed/ { printf "%.1f", $2 - t0 }' "$T/hold8.out") s after rvp publish (poll-interval 2 s, issuer watch every 1 s, attest-recheck 1 s)"
+else
+    fail "revoked at the RVP: the connection stayed open"
+fi
+r=$(python3 "$T/echo.py" once "$OUT_PORT" 2>&1)
+[ "$r" != ok ] && ok "revoked at the RVP: a new connection is refused ($r)" || fail "revoked at the RVP: new connection admitted"
 
 stop_proxy server
 stop_proxy client
