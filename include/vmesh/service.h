@@ -285,7 +285,7 @@ typedef struct vmesh_service_client {
                                   * platform: when set, the verifier is attested before any evidence
                                   * is sent (vmesh_service_client_attest_init) */
     /* Or, when verifier_rv is NULL: the reference values installed in this
-     * engine now (a relying party's snapshot synced from its RVPs, D35):
+     * engine now (a relying party's snapshot synced from its RVPs, D37):
      * a new snapshot counts as a change, like a changed file. */
     vmesh_verifier *rv_source;
     int64_t attest_recheck;      /* seconds an affirming attestation of the verifier is reused

@@ -893,7 +893,7 @@ static vmesh_err issuer_done(pctx *x, yaml_node_t *it, const char *path, void *e
     vmesh_err rc;
 
     /* without verifier-rv its platform is judged by the proxy's own
-     * reference values: the snapshot from verifier.rvps (or rv-files), D35 */
+     * reference values: the snapshot from verifier.rvps (or rv-files), D37 */
     if (r->url == NULL || r->key == NULL)
         return perr(x, it, path, "url and key (its EAR public key) are required");
     if ((rc = tls_pin_check(x, it, path, r->tls_pin)) != VMESH_OK)
@@ -1437,6 +1437,11 @@ static vmesh_err check(pctx *x, yaml_node_t *root)
         return perr(x, root, "inbound", "more than %d listeners in all", PX_MAX_LISTENERS);
     if (c->nkv > 0 && c->platform == NULL)
         return perr(x, root, "attester.platform", "options are given but no platform");
+    for (size_t i = 0; i < c->nissuers; i++)
+        if (c->issuers[i].verifier_rv == NULL && c->nrvps == 0 && c->nrv == 0)
+            return perr(x, root, "verifier.passport-issuers",
+                        "an issuer without verifier-rv is judged by the proxy's own reference values: "
+                        "configure verifier.rvps (or rv-files), or give it verifier-rv");
     for (size_t i = 0; i < c->nrvps; i++) {
         if (!c->rvps[i].scoped)
             continue;

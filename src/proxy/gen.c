@@ -460,7 +460,7 @@ static vmesh_err build_issuers(px_gen *g, const vmesh_proxy_config *cfg)
         sc->tls_pin = is->tls_pin;
         sc->verifier_rv = is->verifier_rv;
         if (is->verifier_rv == NULL)
-            sc->rv_source = g->proxy->verifier; /* the synced snapshot (D35) */
+            sc->rv_source = g->proxy->verifier; /* the synced snapshot (D37) */
         sc->attest_recheck = is->attest_recheck;
         sc->ear_key = g->issuer_keys[i];
         rc = vmesh_service_client_attest_init(sc);

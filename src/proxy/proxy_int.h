@@ -327,7 +327,7 @@ void px_gen_unref(px_gen *g);
 /* The generation in force, referenced (px_gen_unref when done). */
 /* Re-attests the passport issuers when due (D31); reloads when one of them
  * turned trusted or untrusted. Control thread. */
-/* The passport-issuer watcher thread (D35): attests the issuers about once
+/* The passport-issuer watcher thread (D37): attests the issuers about once
  * a second off the control thread; when one changes trusted <-> untrusted
  * it sets iss_changed; the control thread (100 ms ticks) reloads. */
 vmesh_err px_issuers_start(struct vmesh_proxy *p) VMESH_WUR;

@@ -20,7 +20,7 @@
 #   7. passports (12.3): accepted only while their issuer attests; revoking
 #      the issuer's reference values at the relying party closes the
 #      connection a passport admitted and refuses new ones
-#   8. the same with the issuer judged by the RVP's snapshot (D35): the
+#   8. the same with the issuer judged by the RVP's snapshot (D37): the
 #      verifier's workload revoked by `vmesh rvp publish` at a real `vmesh
 #      rvp serve`; /ready keeps answering while another issuer hangs
 . "$(dirname "$0")/lib.bash"
@@ -240,7 +240,7 @@ r=$(python3 "$T/echo.py" once "$OUT_PORT" 2>&1)
 [ "$r" = ok ] && ok "issuer restored: admitted again" || fail "issuer restored: $r"
 
 # 8. the issuer judged by the server's own reference values from its RVP
-# (DECISIONS D35): a real `vmesh rvp serve` publishes the client's and the
+# (DECISIONS D37): a real `vmesh rvp serve` publishes the client's and the
 # verifier's reference values; the server's passport issuer has no
 # verifier-rv, so the synced snapshot judges it. A second issuer hangs
 # (accepts TCP, never answers): the issuers are asked on a thread of their

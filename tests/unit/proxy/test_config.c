@@ -278,8 +278,15 @@ static void central(void **state)
     assert_string_equal(c->issuers[0].verifier_rv, "/etc/vmesh/v.json");
     vmesh_proxy_config_free(c);
     c = NULL;
+    /* without verifier-rv: judged by the proxy's RVP snapshot (D37) */
+    assert_int_equal(parse("verifier: { rv-files: [ r.json ], passport-issuers: [ { url: \"https://v\", key: k } ] }\n",
+                           &c), VMESH_OK);
+    assert_null(c->issuers[0].verifier_rv);
+    vmesh_proxy_config_free(c);
+    c = NULL;
     expect_error("verifier: { passport-issuers: [ { url: \"https://v\", key: k } ] }\n",
-                 "url, key (its EAR public key) and verifier-rv");
+                 "an issuer without verifier-rv is judged by the proxy's own reference values");
+    expect_error("verifier: { passport-issuers: [ { url: \"https://v\" } ] }\n", "url and key (its EAR public key)");
     expect_error("verifier: { passport-issuers: [ { url: \"http://v\", key: k, verifier-rv: r } ] }\n",
                  "is plain http://");
     expect_error("verifier: { passport: { local-key: k, verifier-rv: v.json } }\n",
