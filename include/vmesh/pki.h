@@ -34,6 +34,17 @@ vmesh_err vmesh_pki_spiffe_id_validate(const char *id) VMESH_WUR;
 /* Trust domain of a valid ID, as a new string (free()). */
 vmesh_err vmesh_pki_spiffe_id_trust_domain(const char *id, char **out) VMESH_WUR;
 
+/* A scope entry names whose reference values a provider's count for
+ * (docs/FEDERATION.md "Scoped providers"): a trust domain ("x.example", no
+ * scheme) or a SPIFFE ID prefix with a path ("spiffe://x.example/ml", a
+ * trailing '/' allowed). Checks the len bytes at e; the error names the entry. */
+vmesh_err vmesh_pki_scope_entry_validate(const char *e, size_t len) VMESH_WUR;
+/* The first of the n entries (each valid as above) that covers peer, a
+ * SPIFFE ID: a trust domain equal to the ID's, or a prefix that ends at a
+ * path-segment boundary of the ID. NULL when none does (or peer is NULL or
+ * not a spiffe:// ID, which only prefixes could match and none does). */
+const char *vmesh_pki_scope_match(char *const *entries, size_t n, const char *peer);
+
 /* The SPIFFE ID of an X509-SVID: the certificate must carry exactly one URI
  * SAN and it must be a valid spiffe:// ID (X509-SVID §2). *out is a new
  * string (free()). Refuses zero or several URI SANs. */

@@ -119,6 +119,62 @@ out:
     return rc;
 }
 
+vmesh_err vmesh_pki_scope_entry_validate(const char *e, size_t len)
+{
+    char buf[VMESH_PKI_SPIFFE_ID_MAX + 2];
+
+    if (e == NULL || len == 0 || len >= sizeof(buf))
+        return vmesh_err_set(VMESH_ERR_ARG, "an empty or over-long scope entry (at most %d bytes)",
+                             VMESH_PKI_SPIFFE_ID_MAX);
+    memcpy(buf, e, len);
+    buf[len] = '\0';
+    if (strncmp(buf, "spiffe://", SCHEME_LEN) != 0) {
+        if (vmesh_pki_trust_domain_validate(buf) != VMESH_OK)
+            return vmesh_err_set(VMESH_ERR_ARG,
+                                 "scope entry \"%.100s\" is not a trust domain (a name like x.example) or a "
+                                 "SPIFFE ID prefix (spiffe://<trust-domain>/<path...>): %s",
+                                 buf, vmesh_err_detail());
+        return VMESH_OK;
+    }
+    /* A prefix is a SPIFFE ID with a path, a trailing '/' allowed. */
+    if (buf[len - 1] == '/')
+        buf[--len] = '\0';
+    if (len <= SCHEME_LEN || memchr(buf + SCHEME_LEN, '/', len - SCHEME_LEN) == NULL)
+        return vmesh_err_set(VMESH_ERR_ARG,
+                             "scope entry \"%.100s\" is not a SPIFFE ID prefix: it needs a path "
+                             "(spiffe://<trust-domain>/<path...>; a whole domain is written without spiffe://)",
+                             buf);
+    if (vmesh_pki_spiffe_id_validate(buf) != VMESH_OK)
+        return vmesh_err_set(VMESH_ERR_ARG, "scope entry \"%.100s\" is not a SPIFFE ID prefix: %s", buf,
+                             vmesh_err_detail());
+    return VMESH_OK;
+}
+
+const char *vmesh_pki_scope_match(char *const *entries, size_t n, const char *peer)
+{
+    const char *td, *slash;
+    size_t tdlen;
+
+    if (peer == NULL || strncmp(peer, "spiffe://", SCHEME_LEN) != 0)
+        return NULL;
+    td = peer + SCHEME_LEN;
+    slash = strchr(td, '/');
+    tdlen = slash ? (size_t)(slash - td) : strlen(td);
+    for (size_t i = 0; entries != NULL && i < n; i++) {
+        const char *e = entries[i];
+        size_t len = strlen(e);
+        if (len == 0)
+            continue;
+        if (strncmp(e, "spiffe://", SCHEME_LEN) != 0) {
+            if (len == tdlen && strncmp(e, td, tdlen) == 0)
+                return e;
+        } else if (strncmp(peer, e, len) == 0 && (e[len - 1] == '/' || peer[len] == '\0' || peer[len] == '/')) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
 vmesh_err vmesh_pki_spiffe_id_from_cert(X509 *cert, char **out)
 {
     vmesh_err rc = VMESH_OK;

@@ -713,22 +713,15 @@ static vmesh_err scope_fn(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *
                     tds ? "trust domain" : "SPIFFE ID prefix");
     for (size_t i = 0; i < *n; i++) {
         const char *e = (*list)[i];
-        char id[VMESH_PKI_SPIFFE_ID_MAX + 2];
-        size_t len = strlen(e);
-        if (tds && vmesh_pki_trust_domain_validate(e) != VMESH_OK)
-            return perr(x, v, path, "\"%.100s\" is not a trust domain (a name like x.example, no scheme or path): %s",
-                        e, vmesh_err_detail());
-        if (tds)
-            continue;
-        /* A prefix is a SPIFFE ID with a path, a trailing '/' allowed. */
-        if (len > 0 && e[len - 1] == '/')
-            len--;
-        if (len <= 9 || len >= sizeof(id) || strncmp(e, "spiffe://", 9) != 0 || memchr(e + 9, '/', len - 9) == NULL)
-            return perr(x, v, path, "\"%.100s\" is not a SPIFFE ID prefix (spiffe://<trust-domain>/<path...>)", e);
-        memcpy(id, e, len);
-        id[len] = '\0';
-        if (vmesh_pki_spiffe_id_validate(id) != VMESH_OK)
-            return perr(x, v, path, "\"%.100s\" is not a SPIFFE ID prefix: %s", e, vmesh_err_detail());
+        bool prefix = strncmp(e, "spiffe://", 9) == 0;
+        if (tds && prefix)
+            return perr(x, v, path, "\"%.100s\" is not a trust domain (a name like x.example, no scheme or path); "
+                        "SPIFFE ID prefixes go under id-prefixes", e);
+        if (!tds && !prefix)
+            return perr(x, v, path, "\"%.100s\" is not a SPIFFE ID prefix (spiffe://<trust-domain>/<path...>); "
+                        "whole domains go under trust-domains", e);
+        if (vmesh_pki_scope_entry_validate(e, strlen(e)) != VMESH_OK)
+            return perr(x, v, path, "%s", vmesh_err_detail());
     }
     r->scoped = true;
 out:

@@ -13,6 +13,7 @@
 #include "reattest.h"
 
 #include "vmesh/rv.h"
+#include "vmesh/pki.h"
 #include "vmesh/rvp.h"
 #include "vmesh/verifier.h"
 #ifdef VMESH_HAVE_SYNC
@@ -95,21 +96,15 @@ static void scope_cache_drop(struct vmesh_proxy *p)
 }
 
 /* The entry of RVP r's scope that covers the peer ("unscoped": every peer),
- * NULL when none does. td: the peer's trust domain (tdlen bytes). */
-static const char *scope_covers(const px_rvp *r, const char *peer, const char *td, size_t tdlen)
+ * NULL when none does. */
+static const char *scope_covers(const px_rvp *r, const char *peer)
 {
+    const char *hit;
+
     if (!r->scoped)
         return "unscoped";
-    for (size_t i = 0; i < r->nscope_tds; i++)
-        if (tdlen > 0 && strlen(r->scope_tds[i]) == tdlen && strncmp(r->scope_tds[i], td, tdlen) == 0)
-            return r->scope_tds[i];
-    for (size_t i = 0; i < r->nscope_ids; i++) {
-        size_t n = strlen(r->scope_ids[i]);
-        if (strncmp(peer, r->scope_ids[i], n) == 0 &&
-            (r->scope_ids[i][n - 1] == '/' || peer[n] == '\0' || peer[n] == '/'))
-            return r->scope_ids[i];
-    }
-    return NULL;
+    hit = vmesh_pki_scope_match(r->scope_tds, r->nscope_tds, peer);
+    return hit ? hit : vmesh_pki_scope_match(r->scope_ids, r->nscope_ids, peer);
 }
 
 /* The trust domain of a SPIFFE ID (empty when it is none). */
@@ -142,7 +137,7 @@ vmesh_rv_store *px_scoped_rv(void *ctx, const char *peer, char *scope, size_t sc
     /* "only the reference values of RVP y (scope y.example) count for this
      * peer": prepended to a refusal's reason, so it survives truncation. */
     for (size_t i = 0; i < cfg->nrvps && i < 64; i++) {
-        const char *hit = scope_covers(&cfg->rvps[i], peer, td, tdlen);
+        const char *hit = scope_covers(&cfg->rvps[i], peer);
         if (hit == NULL)
             continue;
         mask |= (uint64_t)1 << i;
@@ -193,8 +188,7 @@ void px_peer_epochs_json(px_gen *g, const char *peer, char out[PX_EPOCHS_MAX])
 {
     const vmesh_proxy_config *cfg = g->cfg;
     vmesh_rv_store *rv;
-    const char *td;
-    size_t tdlen = 0, off;
+    size_t off;
 
     if (!px_rvps_scoped(cfg)) {
         px_epochs_json(g->proxy->verifier, out);
@@ -203,7 +197,6 @@ void px_peer_epochs_json(px_gen *g, const char *peer, char out[PX_EPOCHS_MAX])
     /* Only the epochs of the providers this peer was appraised with. */
     if (peer == NULL)
         peer = "";
-    td = trust_domain_of(peer, &tdlen);
     rv = vmesh_verifier_rv(g->proxy->verifier);
     off = (size_t)snprintf(out, PX_EPOCHS_MAX, "{");
     for (size_t i = 0; rv && i < vmesh_rv_epoch_count(rv); i++) {
@@ -215,7 +208,7 @@ void px_peer_epochs_json(px_gen *g, const char *peer, char out[PX_EPOCHS_MAX])
             continue;
         for (size_t j = 0; j < cfg->nrvps && !covered; j++)
             covered = cfg->rvps[j].name && strcmp(cfg->rvps[j].name, n) == 0 &&
-                      scope_covers(&cfg->rvps[j], peer, td, tdlen) != NULL;
+                      scope_covers(&cfg->rvps[j], peer) != NULL;
         if (!covered)
             continue;
         vmesh_json_str_to(name, sizeof(name), n);

@@ -1488,36 +1488,6 @@ void vmesh_sync_to_verifier(void *ctx, vmesh_rv_store *rv, vmesh_policy *policy)
 
 /* ---- scoped providers ------------------------------------------------------------ */
 
-static vmesh_err scope_entry_check(const char *e, size_t len)
-{
-    char buf[VMESH_PKI_SPIFFE_ID_MAX + 2];
-
-    if (len == 0 || len >= sizeof(buf))
-        return vmesh_err_set(VMESH_ERR_ARG, "an empty or over-long scope entry");
-    memcpy(buf, e, len);
-    buf[len] = '\0';
-    if (strncmp(buf, "spiffe://", 9) != 0) {
-        if (vmesh_pki_trust_domain_validate(buf) != VMESH_OK)
-            return vmesh_err_set(VMESH_ERR_ARG,
-                                 "scope entry \"%.100s\" is not a trust domain (a name like x.example) or a "
-                                 "SPIFFE ID prefix (spiffe://<trust-domain>/<path...>): %s",
-                                 buf, vmesh_err_detail());
-        return VMESH_OK;
-    }
-    /* A prefix is a SPIFFE ID with a path, a trailing '/' allowed. */
-    if (buf[len - 1] == '/')
-        buf[--len] = '\0';
-    if (len <= 9 || memchr(buf + 9, '/', len - 9) == NULL)
-        return vmesh_err_set(VMESH_ERR_ARG,
-                             "scope entry \"%.100s\" is not a SPIFFE ID prefix: it needs a path "
-                             "(spiffe://<trust-domain>/<path...>; a whole domain is written without spiffe://)",
-                             buf);
-    if (vmesh_pki_spiffe_id_validate(buf) != VMESH_OK)
-        return vmesh_err_set(VMESH_ERR_ARG, "scope entry \"%.100s\" is not a SPIFFE ID prefix: %s", e,
-                             vmesh_err_detail());
-    return VMESH_OK;
-}
-
 vmesh_err vmesh_sync_scope_rvp(vmesh_sync *s, size_t i, const char *list)
 {
     vmesh_err rc = VMESH_OK;
@@ -1534,7 +1504,7 @@ vmesh_err vmesh_sync_scope_rvp(vmesh_sync *s, size_t i, const char *list)
         char **grown;
         comma = strchr(p, ',');
         len = comma ? (size_t)(comma - p) : strlen(p);
-        rc = scope_entry_check(p, len);
+        rc = vmesh_pki_scope_entry_validate(p, len);
         if (rc != VMESH_OK) {
             vmesh_err_wrap(rc, "scope for RVP %s", rname(r));
             goto out;
@@ -1562,22 +1532,10 @@ bool vmesh_sync_scoped(vmesh_sync *s)
 }
 
 /* The entry of r's scope that covers peer ("unscoped": every peer), NULL
- * when none does. td: the peer's trust domain (tdlen bytes). */
-static const char *scope_covers(const rvp_t *r, const char *peer, const char *td, size_t tdlen)
+ * when none does. */
+static const char *scope_covers(const rvp_t *r, const char *peer)
 {
-    if (r->nscope == 0)
-        return "unscoped";
-    for (size_t i = 0; i < r->nscope; i++) {
-        const char *e = r->scope[i];
-        size_t n = strlen(e);
-        if (strncmp(e, "spiffe://", 9) != 0) {
-            if (tdlen > 0 && n == tdlen && strncmp(e, td, tdlen) == 0)
-                return e;
-        } else if (strncmp(peer, e, n) == 0 && (e[n - 1] == '/' || peer[n] == '\0' || peer[n] == '/')) {
-            return e;
-        }
-    }
-    return NULL;
+    return r->nscope == 0 ? "unscoped" : vmesh_pki_scope_match(r->scope, r->nscope, peer);
 }
 
 vmesh_rv_store *vmesh_sync_scoped_rv(vmesh_sync *s, const char *peer, char *why, size_t why_len)
@@ -1596,7 +1554,7 @@ vmesh_rv_store *vmesh_sync_scoped_rv(vmesh_sync *s, const char *peer, char *why,
         tdlen = e ? (size_t)(e - td) : strlen(td);
     }
     for (size_t i = 0; i < s->n && i < 64; i++) {
-        const char *hit = scope_covers(s->rvps[i], peer, td, tdlen);
+        const char *hit = scope_covers(s->rvps[i], peer);
         if (hit == NULL)
             continue;
         mask |= (uint64_t)1 << i;

@@ -33,6 +33,42 @@ static int teardown(void **state)
     return system(cmd) == 0 ? 0 : -1;
 }
 
+/* Scope entries of reference-value providers: one check and one matcher for
+ * the proxy, the sync client and the central verifier. */
+static void scopes(void **state)
+{
+    char *e[] = {"y.example", "spiffe://x.example/ml/", "spiffe://x.example/ns/lab"};
+
+    (void)state;
+    assert_int_equal(vmesh_pki_scope_entry_validate("y.example", 9), VMESH_OK);
+    assert_int_equal(vmesh_pki_scope_entry_validate("spiffe://y.example/ns/", 21), VMESH_OK);
+    /* The length counts, not the terminator: "y.ex" is checked, and valid. */
+    assert_int_equal(vmesh_pki_scope_entry_validate("y.example,z", 4), VMESH_OK);
+    assert_int_equal(vmesh_pki_scope_entry_validate("Not A Domain", 12), VMESH_ERR_ARG);
+    assert_non_null(strstr(vmesh_err_detail(), "\"Not A Domain\" is not a trust domain"));
+    assert_int_equal(vmesh_pki_scope_entry_validate("spiffe://y.example/", 19), VMESH_ERR_ARG);
+    assert_non_null(strstr(vmesh_err_detail(), "it needs a path"));
+    assert_int_equal(vmesh_pki_scope_entry_validate("spiffe://y.example/a//b", 23), VMESH_ERR_ARG);
+    assert_non_null(strstr(vmesh_err_detail(), "is not a SPIFFE ID prefix"));
+    assert_int_equal(vmesh_pki_scope_entry_validate("", 0), VMESH_ERR_ARG);
+    assert_int_equal(vmesh_pki_scope_entry_validate(NULL, 3), VMESH_ERR_ARG);
+
+    assert_string_equal(vmesh_pki_scope_match(e, 3, "spiffe://y.example/anything"), "y.example");
+    assert_string_equal(vmesh_pki_scope_match(e, 3, "spiffe://y.example"), "y.example");
+    assert_string_equal(vmesh_pki_scope_match(e, 3, "spiffe://x.example/ml/srv"), "spiffe://x.example/ml/");
+    assert_string_equal(vmesh_pki_scope_match(e, 3, "spiffe://x.example/ns/lab"), "spiffe://x.example/ns/lab");
+    assert_string_equal(vmesh_pki_scope_match(e, 3, "spiffe://x.example/ns/lab/a"), "spiffe://x.example/ns/lab");
+    /* A prefix ends at a segment boundary; a domain matches exactly. */
+    assert_null(vmesh_pki_scope_match(e, 3, "spiffe://x.example/ns/laboratory"));
+    assert_null(vmesh_pki_scope_match(e, 3, "spiffe://x.example/mlx"));
+    assert_null(vmesh_pki_scope_match(e, 3, "spiffe://y.example.evil/a"));
+    assert_null(vmesh_pki_scope_match(e, 3, "spiffe://evily.example/a"));
+    assert_null(vmesh_pki_scope_match(e, 3, "y.example"));
+    assert_null(vmesh_pki_scope_match(e, 3, ""));
+    assert_null(vmesh_pki_scope_match(e, 3, NULL));
+    assert_null(vmesh_pki_scope_match(NULL, 0, "spiffe://y.example/a"));
+}
+
 static void id_syntax(void **state)
 {
     (void)state;
@@ -246,6 +282,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(id_syntax),
+        cmocka_unit_test(scopes),
         cmocka_unit_test(patterns),
         cmocka_unit_test(ca_issue_and_identity),
         cmocka_unit_test(svid_identity_refusals),
