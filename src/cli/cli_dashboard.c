@@ -25,10 +25,10 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: vmesh dashboard (--node URL ... | --nodes-file FILE) [--listen ADDR]\n"
-            "                       [--poll MS]\n"
+            "                       [--poll DURATION]\n"
             "\n"
             "Serves the mesh page: reads /dashboard/state from the admin endpoint of every\n"
-            "node (all at once, every --poll ms, 1.5 s deadline each) and draws the mesh in\n"
+            "node (all at once, every --poll, 1.5 s deadline each) and draws the mesh in\n"
             "the browser: nodes, attested connections coloured by trust tier, and where the\n"
             "nodes disagree (a peer held under different reference-value epochs, a node on\n"
             "a stale snapshot, a connection admitted under an epoch that revoked its peer).\n"
@@ -40,7 +40,7 @@ static void usage(FILE *f)
             "  --node URL         a node's admin endpoint, http://HOST:PORT (repeatable)\n"
             "  --nodes-file FILE  one node URL a line (# comments)\n"
             "  --listen ADDR      HOST:PORT of the page (default 127.0.0.1:9900; port 0: any)\n"
-            "  --poll MS          how often the nodes are read (default 1000, 200..60000)\n"
+            "  --poll DURATION    how often the nodes are read: 500ms, 2s (default 1s, 200ms..60s)\n"
             "\n"
             "exit status: 0 stopped by SIGTERM / SIGINT; 1 bad option or cannot listen.\n");
 }
@@ -76,14 +76,20 @@ int cli_dashboard(int argc, char **argv)
             cfg.listen = optarg;
             break;
         case 'p': {
-            char *end;
-            long v;
-            errno = 0;
-            v = strtol(optarg, &end, 10);
-            if (errno || *end || v < 200 || v > 60000)
-                return cli_usage_error("dashboard", "--poll must be 200..60000 ms, got \"%s\"",
+            uint64_t ms;
+            /* One duration syntax (docs/DECISIONS.md D33): a bare number is
+             * seconds, so "500" (once milliseconds here) is out of range and
+             * refused with the spelling it meant, never read as 500 s. */
+            if (!vmesh_duration_parse_ms(optarg, &ms))
+                return cli_usage_error("dashboard", "--poll takes a duration such as 500ms or 2s, got \"%s\"",
                                        optarg);
-            cfg.poll_ms = (unsigned)v;
+            if (ms < 200 || ms > 60000)
+                return cli_usage_error("dashboard",
+                                       "--poll must be 200ms..60s, got \"%s\"%s", optarg,
+                                       strspn(optarg, "0123456789") == strlen(optarg)
+                                           ? " (a bare number is seconds; write 500ms for milliseconds)"
+                                           : "");
+            cfg.poll_ms = (unsigned)ms;
             break;
         }
         case 'h':

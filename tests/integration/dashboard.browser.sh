@@ -24,7 +24,7 @@ start_app
 start_proxy server
 start_proxy client
 "$VMESH" dashboard --node "127.0.0.1:$SADMIN" --node "127.0.0.1:$CADMIN" --listen 127.0.0.1:0 \
-    --poll 500 >"$T/dash.out" 2>"$T/dash.err" &
+    --poll 500ms >"$T/dash.out" 2>"$T/dash.err" &
 DPID=$!; px_pids+=("$DPID")
 for ((i = 0; i < 100; i++)); do grep -q '^listening on' "$T/dash.out" && break; sleep 0.1; done
 DPORT=$(awk '/^listening on/ {print $3}' "$T/dash.out")

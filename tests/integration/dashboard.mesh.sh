@@ -42,12 +42,19 @@ printf 'http://127.0.0.1:%s\nnot a url at all\n' "$SADMIN" > "$T/bad-nodes"
 expect_exit 1 "bad line in nodes file refused" -- "$VMESH" dashboard --nodes-file "$T/bad-nodes"
 expect_stderr "line 2"
 expect_exit 1 "no node at all" -- "$VMESH" dashboard --listen 127.0.0.1:0
-expect_exit 1 "poll out of range" -- "$VMESH" dashboard --node 127.0.0.1:1 --poll 5
+expect_exit 1 "poll out of range" -- "$VMESH" dashboard --node 127.0.0.1:1 --poll 50ms
+expect_stderr "200ms..60s"
+# One duration syntax: a bare number is seconds, so the old milliseconds
+# spelling is refused with a hint instead of polling every 500 s.
+expect_exit 1 "bare 500 (once ms) refused" -- "$VMESH" dashboard --node 127.0.0.1:1 --poll 500
+expect_stderr "write 500ms for milliseconds"
+expect_exit 1 "poll not a duration" -- "$VMESH" dashboard --node 127.0.0.1:1 --poll soon
+expect_stderr "takes a duration"
 
 # ---- the mesh of two live nodes, a dead one and a junk one
 printf '# the mesh\nhttp://127.0.0.1:%s/\n\n127.0.0.1:%s\n' "$SADMIN" "$CADMIN" > "$T/nodes"
 "$VMESH" dashboard --nodes-file "$T/nodes" --node "http://127.0.0.1:$DEAD" --node "127.0.0.1:$JUNK" \
-    --listen 127.0.0.1:0 --poll 300 >"$T/dash.out" 2>"$T/dash.err" &
+    --listen 127.0.0.1:0 --poll 300ms >"$T/dash.out" 2>"$T/dash.err" &
 DPID=$!; px_pids+=("$DPID")
 for ((i = 0; i < 100; i++)); do grep -q '^listening on' "$T/dash.out" && break; sleep 0.1; done
 DPORT=$(awk '/^listening on/ {print $3}' "$T/dash.out")
