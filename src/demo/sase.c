@@ -676,7 +676,7 @@ static vmesh_err start_dashboard(demo *d)
     VMESH_GUARD(vmesh_buf_append_u8(&b, 0));
     VMESH_GUARD(demo_write_text(path, (const char *)b.data));
     VMESH_GUARD(demo_spawnf(&d->dash, d->dir, d->ns_cli, "dashboard",
-                            "%s dashboard --nodes-file %s --listen 127.0.0.1:%u --poll 1000",
+                            "%s dashboard --nodes-file %s --listen 127.0.0.1:%u --poll 1s",
                             d->exe, path, (unsigned)d->dash_port));
     demo_sfmt(url, sizeof(url), "http://127.0.0.1:%u/mesh/state", (unsigned)d->dash_port);
     if (d->ns_cli == NULL)
