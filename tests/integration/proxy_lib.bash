@@ -31,6 +31,16 @@ wait_ready() {
     done
     return 1
 }
+# wait_not_ready ADMINPORT CAUSE [SECONDS]: /ready answers 503 with CAUSE in its body
+wait_not_ready() {
+    local i n=$(( ${3:-15} * 10 )) body
+    for ((i = 0; i < n; i++)); do
+        body=$(curl -s -w ' HTTP%{http_code}' "http://127.0.0.1:$1/ready" 2>/dev/null) || body=""
+        case "$body" in *"$2"*HTTP503) return 0 ;; esac
+        sleep 0.1
+    done
+    return 1
+}
 metric() { # metric ADMINPORT 'name{labels}' -> value (0 when absent)
     curl -s "http://127.0.0.1:$1/metrics" | awk -v k="$2" '$1 == k { print $2; f=1 } END { if (!f) print 0 }'
 }
@@ -151,6 +161,13 @@ start_proxy() {
     px_pids+=("$pid")
     eval "${1^^}_PID=$pid"
     local admin=$SADMIN; [ "$1" = client ] && admin=$CADMIN
+    if [ -n "${PX_NOT_READY_CAUSE:-}" ]; then
+        # The node must report itself not ready with this cause (e.g. its
+        # central verifier refused): /ready 503 naming it, within the bound.
+        wait_not_ready "$admin" "$PX_NOT_READY_CAUSE" 60 ||
+            { echo "proxy $1: /ready never 503 naming \"$PX_NOT_READY_CAUSE\""; sed 's/^/  /' "$T/$1.err" | tail -20; exit 1; }
+        return 0
+    fi
     wait_ready "$admin" 60 || { echo "proxy $1 not ready"; sed 's/^/  /' "$T/$1.err" | tail -20; exit 1; }
 }
 

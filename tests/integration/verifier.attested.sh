@@ -111,6 +111,9 @@ server_central() {
 get() { curl -s -o "$T/get.out" -w '%{http_code}' --max-time 20 "http://127.0.0.1:$OUT_PORT/s1.txt" 2>/dev/null; }
 log_has() { local i; for i in $(seq 50); do grep -q "$1" "$T/server.err" "$T/server-access.log" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 restart_server() { [ -n "${SERVER_PID:-}" ] && { kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null; }; : > "$T/server.err"; : > "$T/server-access.log"; start_proxy server; }
+# A server whose central verifier is refused is not ready (D36): start it
+# and wait for /ready to say so, naming the verifier, instead of for 200.
+restart_refusing() { PX_NOT_READY_CAUSE="central verifier https://127.0.0.1:$1" restart_server; ok "not ready while its verifier is refused: /ready 503 names https://127.0.0.1:$1"; }
 
 start_app
 server_central "$GOOD_PORT" "$T/ear.pub"
@@ -139,7 +142,7 @@ code=$(get)
 [ "$code" = 200 ] && ok "reference values restored: admitted again" || fail "restored: HTTP $code"
 
 # 1. a verifier on an unendorsed platform
-server_central "$EVIL_PORT" "$T/ear.pub"; restart_server
+server_central "$EVIL_PORT" "$T/ear.pub"; restart_refusing "$EVIL_PORT"
 s0=$(sessions "$EVIL_PORT")
 code=$(get)
 [ "$code" != 200 ] && ok "unendorsed verifier: refused (HTTP $code)" || fail "unendorsed verifier: admitted"
@@ -147,7 +150,7 @@ log_has "platform is not endorsed by its reference values" && ok "the reason: th
 [ "$(sessions "$EVIL_PORT")" = "$s0" ] && ok "unendorsed: no evidence sent to it" || fail "unendorsed: a session was created"
 
 # 3. an on-path party with its own TLS key, relaying the genuine attestation
-server_central "$MPORT" "$T/ear.pub"; restart_server
+server_central "$MPORT" "$T/ear.pub"; restart_refusing "$MPORT"
 s0=$(sessions "$GOOD_PORT")
 code=$(get)
 [ "$code" != 200 ] && ok "TLS key not the attested one: refused (HTTP $code)" || fail "mitm: admitted"
@@ -157,14 +160,14 @@ log_has "public key does not match pinned public key\|pinned" && ok "the reason:
 [ "$(sessions "$GOOD_PORT")" = "$s0" ] && ok "mitm: no evidence went through it" || fail "mitm: a session was created"
 
 # 4. replay of another relying party's attestation
-echo replay > "$T/mode"; restart_server
+echo replay > "$T/mode"; restart_refusing "$MPORT"
 code=$(get)
 [ "$code" != 200 ] && ok "replayed attestation: refused (HTTP $code)" || fail "replayed attestation: admitted"
 grep -q "replay: answered" "$T/mitm.log" && ok "the attacker did replay" || fail "no replay"
 log_has "its attestation answers another nonce" && ok "the reason names the nonce" || fail "no nonce reason"
 
 # 5. the verifier's attested EAR key is not the trusted one
-server_central "$OTHER_PORT" "$T/ear.pub"; restart_server
+server_central "$OTHER_PORT" "$T/ear.pub"; restart_refusing "$OTHER_PORT"
 s0=$(sessions "$OTHER_PORT")
 code=$(get)
 [ "$code" != 200 ] && ok "EAR key not the attested one: refused (HTTP $code)" || fail "other EAR key: admitted"
@@ -174,7 +177,7 @@ log_has "the EAR key its platform attests is not the configured one" && ok "the 
 # 6. a configured tls-pin that is not the verifier's key
 evilpin="sha256//$(openssl pkey -in "$T/mitm.key" -pubout -outform der 2>/dev/null | openssl dgst -sha256 -binary | base64 -w0)"
 goodpin="sha256//$(openssl pkey -in "$T/vtls.key" -pubout -outform der 2>/dev/null | openssl dgst -sha256 -binary | base64 -w0)"
-server_central "$GOOD_PORT" "$T/ear.pub" "tls-pin: \"$evilpin\""; restart_server
+server_central "$GOOD_PORT" "$T/ear.pub" "tls-pin: \"$evilpin\""; restart_refusing "$GOOD_PORT"
 code=$(get)
 [ "$code" != 200 ] && ok "wrong tls-pin: refused (HTTP $code)" || fail "wrong tls-pin: admitted"
 server_central "$GOOD_PORT" "$T/ear.pub" "tls-pin: \"$goodpin\""; restart_server
