@@ -66,38 +66,16 @@ struct rvp_coserv {
 
 /* ---- the bundle ------------------------------------------------------------ */
 
-static int open_rel(int root_fd, const char *dir, const char *name, struct stat *st)
-{
-    int d = root_fd, fd;
-
-    if (dir != NULL) {
-        d = openat(root_fd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (d < 0)
-            return -1;
-    }
-    fd = openat(d, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-    if (d != root_fd)
-        close(d);
-    if (fd >= 0 && (fstat(fd, st) != 0 || !S_ISREG(st->st_mode))) {
-        close(fd);
-        fd = -1;
-    }
-    return fd;
-}
-
+/* A published file, read whole (n bytes, the size fstat gave). */
 static vmesh_err read_fd(int fd, size_t n, vmesh_buf *out)
 {
     vmesh_err rc = VMESH_OK;
 
     vmesh_buf_reset(out);
     VMESH_GUARD(vmesh_buf_reserve(out, n + 1));
-    while (out->len < n) {
-        ssize_t r = read(fd, out->data + out->len, n - out->len);
-        if (r < 0 && errno == EINTR)
-            continue;
-        VMESH_ENSURE(r > 0, VMESH_ERR_IO, "read: %s", r < 0 ? strerror(errno) : "short file");
-        out->len += (size_t)r;
-    }
+    errno = 0;
+    VMESH_ENSURE(rvp_read_all(fd, out->data, n), VMESH_ERR_IO, "read: %s", errno ? strerror(errno) : "short file");
+    out->len = n;
 out:
     return rc;
 }
@@ -139,7 +117,9 @@ static vmesh_err load_bundle(rvp_coserv *cs, int fd, const struct stat *st)
 
         if (set->kind != VMESH_SET_RV_JSON && set->kind != VMESH_SET_CORIM)
             continue;
-        sfd = open_rel(cs->root_fd, "sets", set->path + 5, &sst);
+        char rel[sizeof(set->path)];
+        snprintf(rel, sizeof(rel), "%s", set->path);
+        sfd = rvp_open_under(cs->root_fd, rel, &sst);
         VMESH_ENSURE(sfd >= 0, VMESH_ERR_NOT_FOUND, "set %s of the published manifest is missing", set->path);
         VMESH_ENSURE((uint64_t)sst.st_size == set->size, VMESH_ERR_MISMATCH, "set %s has %lld bytes, manifest says %llu",
                      set->path, (long long)sst.st_size, (unsigned long long)set->size);
@@ -184,7 +164,8 @@ static vmesh_rv_store *current(rvp_coserv *cs, int64_t *expires_at, uint64_t *ge
 {
     struct stat st;
     vmesh_rv_store *rv = NULL;
-    int fd = open_rel(cs->root_fd, NULL, "manifest.jws", &st);
+    char manifest[] = "manifest.jws";
+    int fd = rvp_open_under(cs->root_fd, manifest, &st);
 
     pthread_mutex_lock(&cs->lock);
     if (fd < 0) {

@@ -69,8 +69,9 @@ static bool clean_path(const char *url, char *out, size_t cap)
     return true;
 }
 
-/* Opens root/rel component by component without following symlinks. */
-static int open_under(int root_fd, char *rel, struct stat *st)
+/* Opens root/rel component by component without following symlinks
+ * (serve_int.h). */
+int rvp_open_under(int root_fd, char *rel, struct stat *st)
 {
     int dir = root_fd, fd = -1;
     char *comp = rel, *slash;
@@ -97,7 +98,7 @@ static int open_under(int root_fd, char *rel, struct stat *st)
     return fd;
 }
 
-static bool read_all(int fd, uint8_t *p, size_t n)
+bool rvp_read_all(int fd, uint8_t *p, size_t n)
 {
     while (n > 0) {
         ssize_t r = read(fd, p, n);
@@ -235,7 +236,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     if (!clean_path(url, rel, sizeof(rel)))
         return reply(c, strcmp(url, "/") == 0 ? MHD_HTTP_NOT_FOUND : MHD_HTTP_BAD_REQUEST,
                      strcmp(url, "/") == 0 ? "not found\n" : "bad path\n", NULL);
-    fd = open_under(s->root_fd, rel, &st);
+    fd = rvp_open_under(s->root_fd, rel, &st);
     if (fd < 0)
         return reply(c, MHD_HTTP_NOT_FOUND, "not found\n", NULL);
     if ((size_t)st.st_size > MAX_FILE) {
@@ -244,7 +245,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     }
     n = (size_t)st.st_size;
     data = malloc(n ? n : 1);
-    if (data == NULL || !read_all(fd, data, n)) {
+    if (data == NULL || !rvp_read_all(fd, data, n)) {
         close(fd);
         free(data);
         return reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "read error\n", NULL);

@@ -8,8 +8,18 @@
 #include "vmesh/rvp.h"
 
 #include <microhttpd.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
 
 typedef struct rvp_coserv rvp_coserv;
+
+/* Opens root_fd/rel ("sets/x.json") component by component without following
+ * symlinks; a regular file only. rel is modified while walking and restored.
+ * -1 when it is not there or not a regular file. */
+int rvp_open_under(int root_fd, char *rel, struct stat *st);
+/* Reads exactly n bytes; false on an error or a short file. */
+bool rvp_read_all(int fd, uint8_t *p, size_t n);
 
 #define RVP_COSERV_WELL_KNOWN "/.well-known/coserv-configuration"
 #define RVP_COSERV_PATH "/coserv/"
