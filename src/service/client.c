@@ -76,18 +76,17 @@ static long attempt_ms(const attempt *t)
 }
 
 typedef struct {
-    vmesh_buf body;
+    svc_body in; /* the write callback's sink */
     vmesh_buf location;
     vmesh_buf content_type;
-    bool overflow;
 } reply;
 
-static size_t on_body(char *p, size_t size, size_t n, void *ud)
+size_t svc_body_write(char *p, size_t size, size_t n, void *sink)
 {
-    reply *r = ud;
+    svc_body *b = sink;
 
-    if (vmesh_buf_append(&r->body, p, size * n) != VMESH_OK) {
-        r->overflow = true;
+    if (vmesh_buf_append(&b->body, p, size * n) != VMESH_OK) {
+        b->overflow = true;
         return 0;
     }
     return size * n;
@@ -130,14 +129,14 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 static void reply_init(reply *r)
 {
     memset(r, 0, sizeof(*r));
-    vmesh_buf_init(&r->body, REPLY_MAX);
+    vmesh_buf_init(&r->in.body, REPLY_MAX);
     vmesh_buf_init(&r->location, URL_MAX);
     vmesh_buf_init(&r->content_type, 1024);
 }
 
 static void reply_free(reply *r)
 {
-    vmesh_buf_free(&r->body);
+    vmesh_buf_free(&r->in.body);
     vmesh_buf_free(&r->location);
     vmesh_buf_free(&r->content_type);
 }
@@ -145,13 +144,13 @@ static void reply_free(reply *r)
 /* "detail" of a problem+json body, or the start of the body. */
 static void problem_detail(const reply *r, char *out, size_t n)
 {
-    json_t *j = json_loadb((const char *)r->body.data, r->body.len, 0, NULL);
+    json_t *j = json_loadb((const char *)r->in.body.data, r->in.body.len, 0, NULL);
     const char *d = json_string_value(json_object_get(j, "detail"));
 
     if (d != NULL)
         snprintf(out, n, "%s", d);
     else
-        snprintf(out, n, "%.*s", (int)(r->body.len < 200 ? r->body.len : 200), r->body.data ? (char *)r->body.data : "");
+        snprintf(out, n, "%.*s", (int)(r->in.body.len < 200 ? r->in.body.len : 200), r->in.body.data ? (char *)r->in.body.data : "");
     json_decref(j);
 }
 
@@ -174,8 +173,8 @@ static vmesh_err do_request(const vmesh_service_client *c, attempt *t, const cha
     if (curl_share != NULL)
         curl_easy_setopt(h, CURLOPT_SHARE, curl_share);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, svc_body_write);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &r->in);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
     if (c->ca_file != NULL)
@@ -196,7 +195,7 @@ static vmesh_err do_request(const vmesh_service_client *c, attempt *t, const cha
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
     }
     cc = curl_easy_perform(h);
-    VMESH_ENSURE(!r->overflow, VMESH_ERR_TOO_LARGE, "%s %s: reply larger than %zu bytes", method, url, REPLY_MAX);
+    VMESH_ENSURE(!r->in.overflow, VMESH_ERR_TOO_LARGE, "%s %s: reply larger than %zu bytes", method, url, REPLY_MAX);
     t->retry = cc != CURLE_OK; /* not reached, not answered in time: another replica may */
     VMESH_ENSURE(cc == CURLE_OK, cc == CURLE_OPERATION_TIMEDOUT ? VMESH_ERR_TIMEOUT : VMESH_ERR_IO, "%s %s: %s",
                  method, url, errbuf[0] ? errbuf : curl_easy_strerror(cc));
@@ -300,7 +299,7 @@ static vmesh_err client_verify_at(const vmesh_service_client *c, attempt *t, con
     }
     VMESH_ENSURE(r.location.len > 0 && is_session_json(&r), VMESH_ERR_PARSE,
                  "central verifier %s: newSession answer lacks a Location or a session body", t->url);
-    j = json_loadb((const char *)r.body.data, r.body.len, 0, NULL);
+    j = json_loadb((const char *)r.in.body.data, r.in.body.len, 0, NULL);
     nonce_s = json_string_value(json_object_get(j, "nonce"));
     VMESH_ENSURE(nonce_s != NULL && vmesh_b64_decode(nonce_s, strlen(nonce_s), &got) == VMESH_OK &&
                      got.len == nonce_len && memcmp(got.data, nonce, nonce_len) == 0,
@@ -358,7 +357,7 @@ static vmesh_err client_verify_at(const vmesh_service_client *c, attempt *t, con
                    "central verifier %s: evidence answered %ld: %s", t->url, status, detail);
     }
     VMESH_ENSURE(is_session_json(&r), VMESH_ERR_PARSE, "central verifier %s: the answer is not a session", t->url);
-    j = json_loadb((const char *)r.body.data, r.body.len, 0, NULL);
+    j = json_loadb((const char *)r.in.body.data, r.in.body.len, 0, NULL);
     st = json_string_value(json_object_get(j, "status"));
     res = json_string_value(json_object_get(j, "result"));
     VMESH_ENSURE(st != NULL && strcmp(st, "complete") == 0 && res != NULL, VMESH_ERR_STATE,

@@ -8,6 +8,8 @@
 #include "vmesh/service.h"
 
 #include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdatomic.h>
 
 /* ---- per-client limits (limits.c) ---- */
@@ -146,5 +148,14 @@ vmesh_err svc_client_vlink(const vmesh_service_client *c, char *pin, size_t pin_
 /* Builds a problem+json response (RFC 9457 §3: type, title, status, detail). */
 vmesh_err vmesh_service_problem(vmesh_service_response *rs, unsigned status, const char *fmt, ...)
     VMESH_PRINTF(3, 4) VMESH_WUR;
+
+/* A reply body collected by libcurl (CURLOPT_WRITEFUNCTION svc_body_write,
+ * CURLOPT_WRITEDATA the sink): appended up to body's cap; past it, overflow
+ * is set and the transfer stops. */
+typedef struct {
+    vmesh_buf body;
+    bool overflow;
+} svc_body;
+size_t svc_body_write(char *p, size_t size, size_t n, void *sink);
 
 #endif

@@ -341,22 +341,6 @@ void vmesh_service_client_attest_free(vmesh_service_client *c)
     c->vlink = NULL;
 }
 
-typedef struct {
-    vmesh_buf body;
-    bool overflow;
-} areply;
-
-static size_t on_abody(char *p, size_t size, size_t n, void *ud)
-{
-    areply *r = ud;
-
-    if (vmesh_buf_append(&r->body, p, size * n) != VMESH_OK) {
-        r->overflow = true;
-        return 0;
-    }
-    return size * n;
-}
-
 /* GET the attestation for nonce (the TLS key is not known yet: nothing but
  * a configured pin is checked here; the evidence binds the key). */
 static vmesh_err fetch(const vmesh_service_client *c, const uint8_t *nonce, size_t nonce_len, vmesh_buf *body)
@@ -367,7 +351,7 @@ static vmesh_err fetch(const vmesh_service_client *c, const uint8_t *nonce, size
     CURLcode cc;
     long status = 0;
     char errbuf[CURL_ERROR_SIZE] = "";
-    areply r;
+    svc_body r;
     const char *u = c->url;
     size_t ul = strlen(u);
 
@@ -390,7 +374,7 @@ static vmesh_err fetch(const vmesh_service_client *c, const uint8_t *nonce, size
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms > 0 ? c->timeout_ms : 10000L);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_abody);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, svc_body_write);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &r);
     curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_3);
     /* The key is judged by the attestation (and a configured pin), not by a CA. */
