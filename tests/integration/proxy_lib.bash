@@ -45,6 +45,24 @@ metric() { # metric ADMINPORT 'name{labels}' -> value (0 when absent)
     curl -s "http://127.0.0.1:$1/metrics" | awk -v k="$2" '$1 == k { print $2; f=1 } END { if (!f) print 0 }'
 }
 
+# px_platform WHO WORKLOAD: a psa-sim platform in the current directory:
+# WHO-iak.pem/.pub, WHO-fw, WHO-workload (holding WORKLOAD) and WHO-claims.json.
+px_platform() {
+    local who=$1 impl zero
+    "$VMESH" keygen --type ec-p256 -o "$who-iak.pem" --pub "$who-iak.pub" >/dev/null
+    printf 'firmware of %s\n' "$who" > "$who-fw"
+    printf '%s\n' "$2" > "$who-workload"
+    impl=$(printf 'vmesh-proxy-test-impl-%-10s' "$who" | head -c 32 | base64 -w0)
+    zero=$(head -c 32 /dev/zero | base64 -w0)
+    cat > "$who-claims.json" <<JSON
+{ "eat-profile": "tag:psacertified.org,2023:psa#tfm", "psa-client-id": 1,
+  "psa-security-lifecycle": 12288, "psa-implementation-id": "$impl",
+  "psa-boot-seed": "$zero", "psa-nonce": "$zero",
+  "psa-software-components": [
+    { "measurement-type": "BL", "measurement-value": "$zero", "signer-id": "$zero" } ] }
+JSON
+}
+
 px_setup() {
     cd "$T" || exit 1
     "$VMESH" ca init --trust-domain example.org --out ca >/dev/null || { echo "ca init failed"; exit 1; }
@@ -62,19 +80,7 @@ px_setup() {
     [ -s bellweb/bell.cwt ] || { echo "rvp tick did not ring"; cat "$T/tick.log"; exit 1; }
     local who
     for who in server client; do
-        "$VMESH" keygen --type ec-p256 -o "$who-iak.pem" --pub "$who-iak.pub" >/dev/null
-        printf 'firmware of %s\n' "$who" > "$who-fw"
-        printf 'workload %s v1\n' "$who" > "$who-workload"
-        local impl zero
-        impl=$(printf 'vmesh-proxy-test-impl-%-10s' "$who" | head -c 32 | base64 -w0)
-        zero=$(head -c 32 /dev/zero | base64 -w0)
-        cat > "$who-claims.json" <<JSON
-{ "eat-profile": "tag:psacertified.org,2023:psa#tfm", "psa-client-id": 1,
-  "psa-security-lifecycle": 12288, "psa-implementation-id": "$impl",
-  "psa-boot-seed": "$zero", "psa-nonce": "$zero",
-  "psa-software-components": [
-    { "measurement-type": "BL", "measurement-value": "$zero", "signer-id": "$zero" } ] }
-JSON
+        px_platform "$who" "workload $who v1"
         px_rv_json "$who" "$(sha256sum "$who-workload" | cut -d' ' -f1)" > "$who-rv.json"
     done
     mkdir -p www

@@ -36,21 +36,8 @@ px_setup
 
 # The verifier's own psa-sim platform, and an unendorsed twin (same IAK and
 # firmware, another workload).
-for who in verifier; do
-    "$VMESH" keygen --type ec-p256 -o "$who-iak.pem" --pub "$who-iak.pub" >/dev/null
-    printf 'firmware of %s\n' "$who" > "$who-fw"
-    printf 'vmesh verifier v1\n' > "$who-workload"
-    printf 'vmesh verifier v1 with a backdoor\n' > "$who-evil-workload"
-    impl=$(printf 'vmesh-proxy-test-impl-%-10s' "$who" | head -c 32 | base64 -w0)
-    zero=$(head -c 32 /dev/zero | base64 -w0)
-    cat > "$who-claims.json" <<JSON
-{ "eat-profile": "tag:psacertified.org,2023:psa#tfm", "psa-client-id": 1,
-  "psa-security-lifecycle": 12288, "psa-implementation-id": "$impl",
-  "psa-boot-seed": "$zero", "psa-nonce": "$zero",
-  "psa-software-components": [
-    { "measurement-type": "BL", "measurement-value": "$zero", "signer-id": "$zero" } ] }
-JSON
-done
+px_platform verifier "vmesh verifier v1"
+printf 'vmesh verifier v1 with a backdoor\n' > verifier-evil-workload
 px_rv_json verifier "$(sha256sum verifier-workload | cut -d' ' -f1)" > verifier-rv.json
 px_rv_json verifier "$(sha256sum server-workload | cut -d' ' -f1)" > verifier-rv.revoked.json
 cp verifier-rv.json verifier-rv.active.json
