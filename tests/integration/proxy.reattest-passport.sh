@@ -26,6 +26,7 @@
 # Numbers are printed; nothing is timed.
 . "$(dirname "$0")/lib.bash"
 . "$(dirname "$0")/proxy_lib.bash"
+HELPERS=$(cd "$(dirname "$0")/helpers" && pwd)
 px_setup
 PERIOD=6
 "$VMESH" keygen --type ec-p256 -o rvp.key --pub rvp.pub >/dev/null
@@ -96,36 +97,9 @@ start_echo_app
 start_proxy server
 start_proxy client
 
-# holder NAME: one connection through the client sidecar, a line every
-# 20 ms, until $T/stop-NAME exists or the connection ends; writes
-# $T/NAME.json {"n", "max_gap_ms", "end", "t_end"} (end: stopped, eof or the error).
-cat > "$T/holder.py" <<'PY'
-import json, os, socket, sys, time
-port, stop, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-s = socket.create_connection(("127.0.0.1", port), timeout=10)
-n, gap, last, end = 0, 0.0, None, "stopped"
-open(out + ".open", "w").write("open\n")
-while not os.path.exists(stop):
-    msg = b"ping %06d\n" % n
-    try:
-        s.sendall(msg); got = b""
-        while len(got) < len(msg):
-            d = s.recv(len(msg) - len(got))
-            if not d: raise EOFError("eof")
-            got += d
-    except EOFError: end = "eof"; break
-    except OSError as e: end = str(e); break
-    t = time.monotonic()
-    if got != msg: end = "wrong echo"; break
-    n += 1
-    if last is not None: gap = max(gap, t - last)
-    last = t
-    time.sleep(0.02)
-json.dump({"n": n, "max_gap_ms": round(gap * 1000, 1), "end": end, "t_end": time.time()}, open(out, "w"))
-PY
 holder() {
     rm -f "$T/$1.json" "$T/$1.json.open" "$T/stop-$1"
-    python3 "$T/holder.py" "$OUT_PORT" "$T/stop-$1" "$T/$1.json" &
+    python3 "$HELPERS/echo_holder.py" "$OUT_PORT" "$T/stop-$1" "$T/$1.json" &
     eval "HP_$1=$!"
     local i; for ((i = 0; i < 100; i++)); do [ -f "$T/$1.json.open" ] && return 0; sleep 0.1; done
     fail "holder $1 did not connect"

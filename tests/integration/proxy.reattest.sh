@@ -18,6 +18,7 @@
 # Numbers are printed (echo gaps, round times, bytes); nothing is timed.
 . "$(dirname "$0")/lib.bash"
 . "$(dirname "$0")/proxy_lib.bash"
+HELPERS=$(cd "$(dirname "$0")/helpers" && pwd)
 px_setup
 RT_TICK="reattestation:
   on-tick: true
@@ -29,39 +30,9 @@ start_echo_app
 start_proxy server
 start_proxy client
 
-# holder: one connection through the client sidecar, a line every 20 ms
-# (each echo awaited), until STOPFILE exists or the connection ends.
-# Writes OUT: {"n", "gap_p50_ms", "gap_p99_ms", "max_gap_ms", "max_rtt_ms", "end"} (end: "stopped",
-# "eof" or the error).
-cat > "$T/holder.py" <<'PY'
-import json, os, socket, sys, time
-port, stop, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-s = socket.create_connection(("127.0.0.1", port), timeout=10)
-n, gaps, max_rtt, last, end = 0, [], 0.0, None, "stopped"
-open(out + ".open", "w").write("open\n")
-while not os.path.exists(stop):
-    msg = b"ping %06d\n" % n; t0 = time.monotonic()
-    try:
-        s.sendall(msg); got = b""
-        while len(got) < len(msg):
-            d = s.recv(len(msg) - len(got))
-            if not d: raise EOFError("eof")
-            got += d
-    except EOFError: end = "eof"; break
-    except OSError as e: end = str(e); break
-    t1 = time.monotonic()
-    if got != msg: end = "wrong echo"; break
-    n += 1; max_rtt = max(max_rtt, t1 - t0)
-    if last is not None: gaps.append(t1 - last)
-    last = t1
-    time.sleep(0.02)
-gaps.sort(); q = lambda f: round(gaps[min(len(gaps) - 1, int(f * len(gaps)))] * 1000, 1) if gaps else 0
-json.dump({"n": n, "gap_p50_ms": q(0.5), "gap_p99_ms": q(0.99), "max_gap_ms": q(1.0),
-           "max_rtt_ms": round(max_rtt * 1000, 1), "end": end}, open(out, "w"))
-PY
 holder() { # holder NAME: starts one; its pid in HP_NAME
     rm -f "$T/$1.json" "$T/$1.json.open"
-    python3 "$T/holder.py" "$OUT_PORT" "$T/stop-$1" "$T/$1.json" &
+    python3 "$HELPERS/echo_holder.py" "$OUT_PORT" "$T/stop-$1" "$T/$1.json" &
     eval "HP_$1=$!"
     local i; for ((i = 0; i < 100; i++)); do [ -f "$T/$1.json.open" ] && return 0; sleep 0.1; done
     fail "holder $1 did not connect"
