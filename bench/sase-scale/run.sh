@@ -29,7 +29,7 @@ LOADGEN=${LOADGEN:-$BUILD/bench/bench_sase_loadgen}   # env LOADGEN: e.g. a sani
 POOL=100          # distinct IAKs and SVIDs; every client has its own AK
 INFLIGHT=256      # handshakes in flight
 POLL=2            # the PoP's RVP poll interval (s)
-MAXSECS=100       # time bound of one establishment phase (s)
+MAXSECS=${MAXSECS:-100}   # time bound of one establishment phase (s; env MAXSECS on a loaded machine)
 [ -x "$VMESH" ] && [ -x "$LOADGEN" ] || { echo "bench/sase-scale: build first (make build)" >&2; exit 1; }
 command -v nginx >/dev/null || { echo "bench/sase-scale: nginx is needed (the PoP's app)" >&2; exit 1; }
 W=$(mktemp -d /tmp/vmesh-sase-scale.XXXXXX)
@@ -202,9 +202,22 @@ run_one() { # run_one MODE N
     # valid while the relying party is at e+1 (DESIGN §3.3: one epoch of lag
     # tolerated), and in central mode a re-appraisal that reaches the
     # verifier before the verifier has polled the revoking bundle affirms.
-    rv=(--revoke "$VMESH rvp publish --key $W/rvp.pem --in $W/rv-revoked --out $W/rvweb >/dev/null")
+    # (each command's wall-clock start is appended to revoke-times: KEEP_LOGS)
+    rv=(--revoke "date +%s.%N >>$W/revoke-times; $VMESH rvp publish --key $W/rvp.pem --in $W/rv-revoked --out $W/rvweb >/dev/null")
     rv+=("${rv[@]}")
     echo "== $m, N=$n"
+    curl -s "http://127.0.0.1:$VER_PORT/metrics" >vm0.txt || true
+    local watch=
+    if [ -n "${KEEP_LOGS:-}" ]; then
+        # When the verifier (vstate) and each PoP process (state-a, state-b)
+        # accepted an RVP epoch: the mtime of the manifest its sync client
+        # persists when it commits an epoch (STATE_DIR/rvp/*.jws).
+        ( declare -A last; while :; do for d in vstate state-a state-b; do
+              t=$(find "$d/rvp" -name '*.jws' -printf '%T@\n' 2>/dev/null | sort -n | tail -1)
+              [ -n "$t" ] && [ "${last[$d]:-}" != "$t" ] && { echo "$(date +%s.%N) $d $t"; last[$d]=$t; }
+          done; sleep 0.2; done ) >state-times 2>/dev/null &
+        watch=$!; PIDS+=($watch)
+    fi
     "$LOADGEN" --dir "$W" --host 127.0.0.1 --port "$POP_PORT" --peer spiffe://sase.example/pop --mode "$lg_mode" \
         -n "$n" --pool "$POOL" --threads 2 --inflight "$INFLIGHT" --prep-threads 4 \
         --central "http://127.0.0.1:$VER_PORT" --max-seconds "$MAXSECS" --conn-timeout 60 \
@@ -212,9 +225,39 @@ run_one() { # run_one MODE N
         "${rv[@]}" --revoke-gap $((3 * POLL)) --revoke-timeout 60 --out "$W/one.json" 2>"$W/loadgen.err" \
         || { echo "bench/sase-scale: load generator failed"; cat "$W/loadgen.err"; exit 1; }
     revoked=1
-    python3 - "$W/one.json" "$m" <<'PY' | tee -a "$out"
+    if [ -n "${KEEP_LOGS:-}" ]; then   # env KEEP_LOGS=DIR: this run's files (bench/sase-scale/revocation.py reads them)
+        kill "$watch" 2>/dev/null; wait "$watch" 2>/dev/null
+        mkdir -p "$KEEP_LOGS/$m-$n"
+        cp verifier.log pop-a.log pop-b.log revoke-times state-times one.json "$KEEP_LOGS/$m-$n/" 2>/dev/null || true
+        python3 "$HERE/revocation.py" "$KEEP_LOGS/$m-$n" "$POLL" || true
+    fi
+    rm -f revoke-times state-times
+    curl -s "http://127.0.0.1:$VER_PORT/metrics" >vm1.txt || true
+    curl -s "http://127.0.0.1:${POP_ADMINS[0]}/metrics" >pm-a.txt || true
+    curl -s "http://127.0.0.1:${POP_ADMINS[1]}/metrics" >pm-b.txt || true
+    # The verifier's own counters over the run (establishment and revocation):
+    # TCP connections it accepted against verifications (keep-alive reuse).
+    # Each PoP process's re-appraisals: a re-appraisal that did not close its
+    # connection affirmed a peer the RVP had just revoked (in central mode: the
+    # verifier was asked before it had the revoking epoch, the race).
+    python3 - "$W/one.json" "$m" vm0.txt vm1.txt pm-a.txt pm-b.txt <<'PY' | tee -a "$out"
 import json, sys
 r = json.load(open(sys.argv[1])); r["label"] = sys.argv[2]
+def metrics(p):
+    m = {}
+    for l in open(p):
+        f = l.split()
+        if len(f) == 2 and not l.startswith("#"):
+            m[f[0]] = float(f[1])
+    return m
+a, b = metrics(sys.argv[3]), metrics(sys.argv[4])
+r["verifier_http"] = {k: int(b.get("vmesh_verifier_" + k, 0) - a.get("vmesh_verifier_" + k, 0))
+                      for k in ("connections_accepted_total", "requests_total", "verifications_total")}
+r["pop_reappraisal"] = {}
+for name, p in (("a", sys.argv[5]), ("b", sys.argv[6])):
+    m = metrics(p)
+    n, c = int(m.get("vmesh_reappraisals_total", 0)), int(m.get("vmesh_reappraisal_closed_total", 0))
+    r["pop_reappraisal"][name] = {"reappraisals": n, "closed": c, "affirmed_again": n - c}
 print(json.dumps(r))
 PY
     stop_pop
