@@ -5,12 +5,13 @@
         line every 50 ms, each echo awaited (10 s at most); appends to LOG one
         line per echo: "<unix time> <latency ms>", or "<unix time> FAIL <why>"
         (then it connects again). Runs until STOPFILE exists.
-  legit PORT STOPFILE LOG GAP  new connections one after another (GAP s apart):
+  legit PORT STOPFILE LOG GAP  a new connection every GAP s (at most 8 waiting):
         each is a new attested handshake through the client sidecar, so the
         PoP (central mode) asks the verifier once; one line echoed (20 s at
         most); appends "<unix time of start> OK <ms>" or "... FAIL <ms> <why>".
   stats PHASES LOGDIR RSS    PHASES: lines "name t0 t1"; LOGDIR: probe-*.log
-        and legit.log; RSS: lines "t rss_kB[ rss_kB...]" (one column per
+        and legit.log (an echo counts for the phase it started in, and for
+        the one that began while it was in flight); RSS: lines "t rss_kB[ rss_kB...]" (one column per
         verifier). Prints one JSON object per phase.
 """
 import glob
@@ -18,6 +19,7 @@ import json
 import os
 import socket
 import sys
+import threading
 import time
 
 
@@ -59,21 +61,33 @@ def probe(port, stop, log):
         time.sleep(0.05)
 
 
-def legit(port, stop, log, gap):
+def legit(port, stop, log, gap, inflight=8):
     out = open(log, "a", buffering=1)
-    while not os.path.exists(stop):
+    lock = threading.Lock()
+    slots = threading.Semaphore(inflight)
+
+    def one():
         t, t0 = time.time(), time.monotonic()
         s = None
         try:
             s = socket.create_connection(("127.0.0.1", port), timeout=20)
             echo_once(s, b"legitimate\n", 20)
-            out.write("%.3f OK %.1f\n" % (t, (time.monotonic() - t0) * 1000))
+            line = "%.3f OK %.1f\n" % (t, (time.monotonic() - t0) * 1000)
         except OSError as e:
-            out.write("%.3f FAIL %.1f %s\n" % (t, (time.monotonic() - t0) * 1000, str(e).replace("\n", " ")[:100]))
+            line = "%.3f FAIL %.1f %s\n" % (t, (time.monotonic() - t0) * 1000, str(e).replace("\n", " ")[:100])
         finally:
             if s is not None:
                 s.close()
+            slots.release()
+        with lock:
+            out.write(line)
+
+    while not os.path.exists(stop):
+        slots.acquire()  # at most `inflight` attempts waiting (a silent verifier holds them)
+        threading.Thread(target=one, daemon=True).start()
         time.sleep(gap)
+    for _ in range(inflight):
+        slots.acquire(timeout=25)
 
 
 def pct(v, f):
@@ -93,7 +107,10 @@ def stats(phases, logdir, rssf):
         lat, fails, why = [], 0, None
         for p in probes:
             for r in p:
-                if not t0 <= float(r[0]) < t1:
+                # an echo started in the phase, or in flight when it began
+                st = float(r[0])
+                end = st + (float(r[1]) / 1000 if r[1] != "FAIL" else 0)
+                if not (t0 <= st < t1 or st < t0 < end):
                     continue
                 if r[1] == "FAIL":
                     fails += 1
