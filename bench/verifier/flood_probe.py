@@ -3,7 +3,7 @@
 
   probe PORT STOPFILE LOG    one established connection through the PoP; a
         line every 50 ms, each echo awaited (10 s at most); appends to LOG one
-        line per echo: "<unix time> <latency ms>", or "<unix time> FAIL <why>"
+        line per echo: "<unix time> <latency ms>", or "<unix time> FAIL <ms> <why>"
         (then it connects again). Runs until STOPFILE exists.
   legit PORT STOPFILE LOG GAP  a new connection every GAP s (at most 8 waiting):
         each is a new attested handshake through the client sidecar, so the
@@ -41,7 +41,7 @@ def probe(port, stop, log):
     s, i = None, 0
     while not os.path.exists(stop):
         i += 1
-        t = time.time()
+        t, t0 = time.time(), time.monotonic()
         try:
             if s is None:
                 s = socket.create_connection(("127.0.0.1", port), timeout=10)
@@ -52,7 +52,7 @@ def probe(port, stop, log):
             echo_once(s, b"ping %d\n" % i, 10)
             out.write("%.3f %.3f\n" % (t, (time.monotonic() - t0) * 1000))
         except OSError as e:
-            out.write("%.3f FAIL %s\n" % (t, str(e).replace("\n", " ")[:100]))
+            out.write("%.3f FAIL %.1f %s\n" % (t, (time.monotonic() - t0) * 1000, str(e).replace("\n", " ")[:100]))
             try:
                 s.close()
             except (OSError, AttributeError):
@@ -98,27 +98,30 @@ def stats(phases, logdir, rssf):
     ph = [l.split() for l in open(phases) if len(l.split()) == 3]
     probes = []
     for f in sorted(glob.glob(os.path.join(logdir, "probe-*.log"))):
-        probes.append([l.split(None, 2) for l in open(f) if l.strip()])
+        probes.append([l.split(None, 3) for l in open(f) if l.strip()])
     lg = [l.split(None, 3) for l in open(os.path.join(logdir, "legit.log")) if l.strip()] \
         if os.path.exists(os.path.join(logdir, "legit.log")) else []
     rss = [list(map(float, l.split())) for l in open(rssf) if len(l.split()) >= 2] if os.path.exists(rssf) else []
     for name, t0, t1 in ph:
         t0, t1 = float(t0), float(t1)
-        lat, fails, why = [], 0, None
+        lat, fails, why, fail_wait = [], 0, None, 0.0
         for p in probes:
             for r in p:
                 # an echo started in the phase, or in flight when it began
                 st = float(r[0])
-                end = st + (float(r[1]) / 1000 if r[1] != "FAIL" else 0)
-                if not (t0 <= st < t1 or st < t0 < end):
+                ms = float(r[2] if r[1] == "FAIL" else r[1])
+                if not (t0 <= st < t1 or st < t0 < st + ms / 1000):
                     continue
                 if r[1] == "FAIL":
                     fails += 1
-                    why = why or (r[2] if len(r) > 2 else "")
+                    why = why or " ".join(r[3:]).strip()
+                    fail_wait = max(fail_wait, ms)
                 else:
-                    lat.append(float(r[1]))
+                    lat.append(ms)
         lat.sort()
         ok = sorted(float(r[2]) for r in lg if t0 <= float(r[0]) < t1 and r[1] == "OK")
+        # admitted before the phase ended (not after it, e.g. once a stopped verifier resumed)
+        ok_inside = sum(1 for r in lg if t0 <= float(r[0]) < t1 and r[1] == "OK" and float(r[0]) + float(r[2]) / 1000 < t1)
         bad = [r for r in lg if t0 <= float(r[0]) < t1 and r[1] == "FAIL"]
         before = [r for r in rss if r[0] < t0]
         inside = [r for r in rss if t0 <= r[0] < t1]
@@ -132,10 +135,10 @@ def stats(phases, logdir, rssf):
             "phase": name, "seconds": round(t1 - t0, 1),
             "echo": {"n": len(lat) + fails, "failed": fails, "first_failure": why, "p50_ms": pct(lat, 0.5),
                      "p99_ms": pct(lat, 0.99), "max_ms": round(lat[-1], 2) if lat else None,
-                     "over_50ms": sum(1 for x in lat if x > 50)},
-            "legit": {"attempts": len(ok) + len(bad), "ok": len(ok), "p50_ms": pct(ok, 0.5),
+                     "over_50ms": sum(1 for x in lat if x > 50), "failed_after_ms_max": round(fail_wait, 1) if fails else None},
+            "legit": {"attempts": len(ok) + len(bad), "ok": len(ok), "ok_within_phase": ok_inside, "p50_ms": pct(ok, 0.5),
                       "max_ms": round(ok[-1], 1) if ok else None,
-                      "first_failure": " ".join(bad[0][2:]) if bad else None},
+                      "first_failure": " ".join(bad[0][3:]).strip() if bad else None},
             "verifier_rss": rs}))
 
 

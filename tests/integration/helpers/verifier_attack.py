@@ -9,7 +9,8 @@
         it opens again as many as the server closed, and runs S seconds.
         Prints JSON: opened, refused (connect failed), closed_at_accept
         (closed by the server before the first trickle byte), closed_later
-        (seconds after open, each), still_open, bytes_max.
+        (seconds after open, each), still_open, bytes_max, cpu_s (its own
+        CPU time).
   flood --port P --src A --n N [--path PATH]
         N requests back to back, each on a new connection, from A. Prints
         JSON: status counts, retry_after values seen on 429, errors.
@@ -111,6 +112,8 @@ def hold(a):
     closed_later.sort()
     stats["closed_later"] = closed_later
     stats["seconds"] = round(time.monotonic() - t0, 2)
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    stats["cpu_s"] = round(ru.ru_utime + ru.ru_stime, 2)
     print(json.dumps(stats))
 
 
