@@ -52,6 +52,14 @@ typedef struct {
     size_t n_platform_cfg;
     unsigned attest_modes;          /* VMESH_ATLS_MODE_BIT mask we produce; 0: all we can */
     int64_t ak_rotate_seconds;      /* 0: 3600 */
+    /* Key-bound attestation (docs/ATLS.md, DECISIONS D38): the AK is also
+     * this process's TLS leaf key. The caller gets a certificate for
+     * vmesh_agent_ak_spki and configures it with vmesh_agent_tls_key, so
+     * the key exists only in this process's memory. The AK is then not
+     * rotated on the schedule (the certificate names it): rotate it with
+     * vmesh_agent_rotate_ak together with a new SVID; new evidence and a
+     * new passport follow. */
+    bool keybound;
     vmesh_agent_passport_fn passport; /* NULL: no passport mode */
     void *passport_ctx;
     /* Relying-party side. */
@@ -94,6 +102,9 @@ void vmesh_agent_set_policy(vmesh_agent *a, vmesh_policy *p);
 vmesh_policy *vmesh_agent_policy(vmesh_agent *a); /* +1 reference */
 /* Forces a new AK now (tests; the schedule does it otherwise). */
 vmesh_err vmesh_agent_rotate_ak(vmesh_agent *a) VMESH_WUR;
+/* Key-bound agents only: the current AK as a key object (+1 reference)
+ * for vmesh_atls_config_set_svid_key; VMESH_ERR_STATE otherwise. */
+vmesh_err vmesh_agent_tls_key(vmesh_agent *a, vmesh_key **out) VMESH_WUR;
 /* The current AK's SPKI DER (out reset). */
 vmesh_err vmesh_agent_ak_spki(vmesh_agent *a, vmesh_buf *out) VMESH_WUR;
 

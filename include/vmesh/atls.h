@@ -33,6 +33,18 @@ VMESH_API_BEGIN
 /* Version 2: key 3 is an RFC 9999 CMW (record or collection). Version 1
  * (a bare [media-type, bytes] pair, before CMW) is refused (DECISIONS D21). */
 #define VMESH_ATLS_VERSION 2
+/* Version 3: the key-bound message (DECISIONS D38, docs/ATLS.md "Key-bound
+ * attestation"): the AK is the sender's TLS leaf key, key 6 is empty and
+ * the session proof is the leaf's TLS 1.3 CertificateVerify. Sent only to
+ * a peer that accepted it in the 0xff4e extension, only on full handshakes,
+ * only in epoch-fresh and passport modes. */
+#define VMESH_ATLS_VERSION_KEYBOUND 3
+/* Key-bound negotiation extension (ClientHello, EncryptedExtensions): one
+ * byte of flags. A separate extension so that a peer that does not know it
+ * ignores it (RFC 8446 §4.2) and both sides fall back to version 2. */
+#define VMESH_ATLS_KEYBOUND_EXT_TYPE 0xff4e
+#define VMESH_ATLS_KB_ACCEPT 0x01 /* the sender accepts key-bound messages from its peer */
+#define VMESH_ATLS_KB_ATTEST 0x02 /* the sender attests key-bound when its peer accepts it */
 
 typedef enum { VMESH_ATLS_SERVER = 0, VMESH_ATLS_CLIENT = 1 } vmesh_atls_role;
 
@@ -133,17 +145,22 @@ typedef struct {
     bool fresh;           /* freshness {3: true} */
     uint64_t epoch_id;    /* when !fresh */
     vmesh_buf epoch_nonce;/* when !fresh: 8..64 bytes */
-    vmesh_buf proof;      /* ECDSA P-256 r||s (64 bytes) by the AK over the binder */
+    vmesh_buf proof;      /* ECDSA P-256 r||s (64 bytes) by the AK over the binder;
+                           * empty when keybound */
+    bool keybound;        /* version 3: ak_spki is the sender's TLS leaf key, no proof */
 } vmesh_atls_msg;
 
 void vmesh_atls_msg_init(vmesh_atls_msg *m);
 void vmesh_atls_msg_free(vmesh_atls_msg *m);
-/* Encodes to CBOR (definite lengths, shortest heads, keys in order 1..6). */
+/* Encodes to CBOR (definite lengths, shortest heads, keys in order 1..6);
+ * version 3 with an empty key 6 when m->keybound, else version 2. */
 vmesh_err vmesh_atls_msg_encode(const vmesh_atls_msg *m, vmesh_buf *out) VMESH_WUR;
 /* Strict decode: one definite-length map with exactly keys 1..6 (any order,
  * no duplicates, no other key), every value of its type and within its cap,
- * version 2 (1 is refused by name), key 3 a CMW vmesh_cmw_decode_cbor
- * accepts whose record types are media types, nothing after the map. */
+ * version 2 (1 is refused by name) with a proof of 1..512 bytes, or
+ * version 3 (keybound, not fresh) with an empty key 6, key 3 a CMW
+ * vmesh_cmw_decode_cbor accepts whose record types are media types,
+ * nothing after the map. */
 vmesh_err vmesh_atls_msg_decode(const uint8_t *p, size_t n, vmesh_atls_msg *m) VMESH_WUR;
 
 /* attestation-failed payload {1: reason uint, 2: message text <= 256 bytes}. */
@@ -224,6 +241,10 @@ vmesh_err vmesh_atls_ext_encode(const vmesh_atls_ext *e, vmesh_buf *out) VMESH_W
  * media types non-empty text <= 256 bytes (at most 16); total <= 2048. */
 vmesh_err vmesh_atls_ext_decode(const uint8_t *p, size_t n, vmesh_atls_ext *e) VMESH_WUR;
 
+/* The 0xff4e payload: exactly one byte, flags VMESH_ATLS_KB_ACCEPT |
+ * VMESH_ATLS_KB_ATTEST, at least one set, no other bit. */
+vmesh_err vmesh_atls_kb_ext_decode(const uint8_t *p, size_t n, uint8_t *flags) VMESH_WUR;
+
 /* ---- binding ------------------------------------------------------------------- */
 
 /* binder = SHA-256("vmesh attestation v1" || role (1 byte) ||
@@ -268,6 +289,8 @@ typedef struct {
     bool resumed;
     uint64_t reattest;             /* 0: handshake; else the re-attestation request counter
                                     * (binder is that request's re-attestation binder) */
+    bool keybound;                 /* make a key-bound message: AK = our TLS leaf key, no
+                                    * proof (atls checks the AK against our leaf) */
 } vmesh_atls_attest_in;
 
 /* What the relying-party side is asked to judge. */
@@ -279,6 +302,12 @@ typedef struct {
     const char *peer_spiffe_id;    /* verified SVID identity of the peer */
     bool resumed;
     uint64_t reattest;             /* 0: handshake; else the re-attestation request counter */
+    /* The message is key-bound (version 3): atls checked that its AK is
+     * the SPKI of the peer certificate whose CertificateVerify this full
+     * handshake verified; binder is then all zero and unused. */
+    bool keybound;
+    /* The peer said (0xff4e) it can attest key-bound. */
+    bool peer_kb_capable;
 } vmesh_atls_appraise_in;
 
 /* What was accepted: the peer's attestation exactly as it was appraised,
@@ -350,6 +379,14 @@ typedef struct {
     /* A peer that does not attest although we asked (no 0xff4d, or
      * will-attest false): refused (false, default) or admitted, tier none. */
     bool allow_unattested;
+    /* Key-bound attestation (docs/ATLS.md). keybound_attest: our AK is our
+     * TLS leaf key, generated in this process and never stored (only the
+     * agent may say so: vmesh_agent_config.keybound). keybound_accept:
+     * we accept key-bound messages from the peer (its policy may still
+     * refuse them, or require them, in appraise). Both false: 0xff4e is not
+     * sent and version 3 messages are refused. */
+    bool keybound_attest;
+    bool keybound_accept;
 } vmesh_atls_provider;
 
 /* ---- configuration (one per listener or upstream) ------------------------------ */
@@ -362,6 +399,11 @@ vmesh_err vmesh_atls_config_new(vmesh_atls_role role, vmesh_atls_config **out) V
  * (not PEM text: both are paths). */
 vmesh_err vmesh_atls_config_set_svid(vmesh_atls_config *c, const char *chain_file,
                                      const char *key_file) VMESH_WUR;
+/* Our X509-SVID from memory: chain_pem (leaf first) and the private key
+ * object (a reference is taken). For key-bound attestation the key is the
+ * agent's in-memory AK (vmesh_agent_tls_key): it never touches a file. */
+vmesh_err vmesh_atls_config_set_svid_key(vmesh_atls_config *c, const uint8_t *chain_pem, size_t len,
+                                         vmesh_key *key) VMESH_WUR;
 /* Trust bundle for the peer's SVID: the path of a PEM file with one or more
  * CA certificates. */
 vmesh_err vmesh_atls_config_set_bundle(vmesh_atls_config *c, const char *bundle_file) VMESH_WUR;
@@ -462,6 +504,9 @@ const char *vmesh_atls_peer_spiffe_id(const vmesh_atls_conn *conn); /* NULL befo
 /* Mode of the peer's attestation as accepted (VMESH_ATLS_MODE_NONE when
  * admitted unattested, -1 before). */
 int vmesh_atls_peer_mode(const vmesh_atls_conn *conn);
+/* Whether the peer's / our attestation of the handshake was key-bound. */
+bool vmesh_atls_peer_keybound(const vmesh_atls_conn *conn);
+bool vmesh_atls_own_keybound(const vmesh_atls_conn *conn);
 /* Mode we attested in (-1 when we did not). */
 int vmesh_atls_own_mode(const vmesh_atls_conn *conn);
 /* NULL until the peer was appraised and accepted (or admitted unattested). */

@@ -81,6 +81,12 @@ vmesh_err vmesh_pki_ca_init(const char *trust_domain, const char *dir, int days,
  * clientAuth, exactly one URI SAN. days 0 means 90. kt: EC P-256 or P-384. */
 vmesh_err vmesh_pki_ca_issue(const char *ca_dir, const char *spiffe_id, const char *prefix,
                              int days, vmesh_key_type kt) VMESH_WUR;
+/* Issues an X509-SVID (as above) for an existing key's public half, writing
+ * nothing: chain_pem (reset) receives the leaf then the CA certificate. For
+ * a key that must never leave its process (key-bound attestation: the
+ * agent's in-memory AK, vmesh_agent_tls_key). */
+vmesh_err vmesh_pki_ca_issue_for_key(const char *ca_dir, const char *spiffe_id, int days, const vmesh_key *key,
+                                     vmesh_buf *chain_pem) VMESH_WUR;
 /* The trust bundle of a CA directory (PEM) appended to out. */
 vmesh_err vmesh_pki_ca_bundle(const char *ca_dir, vmesh_buf *out) VMESH_WUR;
 

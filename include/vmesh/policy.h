@@ -53,6 +53,12 @@ void vmesh_policy_free(vmesh_policy *p);
 const char *vmesh_policy_id(const vmesh_policy *p);
 unsigned vmesh_policy_modes(const vmesh_policy *p); /* VMESH_MODE_BIT mask */
 bool vmesh_policy_allows_unattested(const vmesh_policy *p);
+/* "key-bound": whether a peer may attest with its TLS leaf key as AK
+ * (docs/ATLS.md "Key-bound attestation", DECISIONS D38): off (default:
+ * version 3 messages refused), allow (accepted, version 2 too), require
+ * (a full handshake in epoch-fresh or passport mode must be key-bound). */
+typedef enum { VMESH_KEYBOUND_OFF = 0, VMESH_KEYBOUND_ALLOW = 1, VMESH_KEYBOUND_REQUIRE = 2 } vmesh_keybound;
+vmesh_keybound vmesh_policy_keybound(const vmesh_policy *p);
 int64_t vmesh_policy_max_evidence_age(const vmesh_policy *p); /* seconds */
 /* Passport mode: how many ticks of the primary epoch bell the EAR's epoch
  * marker may lag behind the tick attesters bind to now (vmesh_agent_tick_bind_at):

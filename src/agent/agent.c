@@ -43,8 +43,28 @@ static vmesh_err agent_appraise(void *ctx, const vmesh_atls_appraise_in *in, vme
 {
     vmesh_agent *a = ctx;
     vmesh_policy *pol = vmesh_agent_policy_for(a, in->peer_spiffe_id);
+    vmesh_keybound kb = vmesh_policy_keybound(pol);
 
-    *reason = agent_rp_appraise(&a->rp, pol, in, out);
+    /* Key-bound attestation is the peer policy's to allow (DECISIONS D38):
+     * atls has checked the binding (AK == the certificate key that signed
+     * this handshake); whether this peer may use it is decided here. */
+    if (in->keybound && kb == VMESH_KEYBOUND_OFF) {
+        *reason = VMESH_ATLS_R_MODE_REFUSED;
+        snprintf(out->reason, sizeof(out->reason),
+                 "key-bound attestation is not accepted for peer %s by policy (\"key-bound\": \"off\")",
+                 in->peer_spiffe_id ? in->peer_spiffe_id : "(unknown)");
+    } else if (!in->keybound && kb == VMESH_KEYBOUND_REQUIRE && in->reattest == 0 && !in->resumed &&
+               !in->msg->fresh) {
+        *reason = VMESH_ATLS_R_MODE_REFUSED;
+        snprintf(out->reason, sizeof(out->reason),
+                 "policy requires key-bound attestation for peer %s (\"key-bound\": \"require\"); %s",
+                 in->peer_spiffe_id ? in->peer_spiffe_id : "(unknown)",
+                 in->peer_kb_capable ? "it sent a version 2 message with a session proof"
+                                     : "it does not attest key-bound (no 0xff4e attest flag: older peer or "
+                                       "TLS key not the attestation key)");
+    } else {
+        *reason = agent_rp_appraise(&a->rp, pol, in, out);
+    }
     vmesh_policy_free(pol);
     return VMESH_OK;
 }
@@ -63,6 +83,11 @@ vmesh_atls_reason vmesh_agent_reappraise(vmesh_agent *a, const char *peer_spiffe
     vmesh_atls_peer_result_free(&out);
     vmesh_policy_free(pol);
     return res;
+}
+
+vmesh_err vmesh_agent_tls_key(vmesh_agent *a, vmesh_key **out)
+{
+    return agent_attester_tls_key(&a->at, out);
 }
 
 vmesh_err vmesh_agent_rotate_ak(vmesh_agent *a)
@@ -129,21 +154,24 @@ void vmesh_agent_provider_for(vmesh_agent *a, const char *peer, vmesh_atls_provi
 {
     vmesh_policy *pol = NULL;
     unsigned modes = 0;
-    bool unattested = false;
+    bool unattested = false, kb_accept = false;
 
     if (peer != NULL && vmesh_pki_spiffe_id_validate(peer) == VMESH_OK) {
         pol = vmesh_agent_policy_for(a, peer);
         modes = vmesh_policy_modes(pol);
         unattested = vmesh_policy_allows_unattested(pol);
+        kb_accept = vmesh_policy_keybound(pol) != VMESH_KEYBOUND_OFF;
     } else {
         /* Unknown peer: what any rule may accept; appraise() applies the
          * rule of the actual peer. */
         pthread_mutex_lock(&a->lock);
         modes = vmesh_policy_modes(a->policy);
         unattested = vmesh_policy_allows_unattested(a->policy);
+        kb_accept = vmesh_policy_keybound(a->policy) != VMESH_KEYBOUND_OFF;
         for (size_t i = 0; i < a->nrules; i++) {
             modes |= vmesh_policy_modes(a->rules[i].policy);
             unattested = unattested || vmesh_policy_allows_unattested(a->rules[i].policy);
+            kb_accept = kb_accept || vmesh_policy_keybound(a->rules[i].policy) != VMESH_KEYBOUND_OFF;
         }
         pthread_mutex_unlock(&a->lock);
     }
@@ -167,6 +195,8 @@ void vmesh_agent_provider_for(vmesh_agent *a, const char *peer, vmesh_atls_provi
     p->will_attest = a->at.scheme != NULL;
     p->attest_modes = a->at.scheme ? a->at.modes : 0;
     p->allow_unattested = unattested;
+    p->keybound_accept = kb_accept;
+    p->keybound_attest = a->at.scheme != NULL && a->at.keybound;
     vmesh_policy_free(pol);
 }
 

@@ -49,6 +49,8 @@ typedef struct {
     void *scheme_ctx;
     unsigned modes;                      /* VMESH_ATLS_MODE_BIT mask we can produce */
     int64_t rotate;                      /* AK lifetime, seconds */
+    bool keybound;                       /* the AK is our TLS leaf key: rotated with the SVID
+                                          * (vmesh_agent_rotate_ak), never on the schedule */
     vmesh_bell_view *bell;               /* borrowed; NULL: no epoch-fresh evidence */
     vmesh_agent_passport_fn passport;    /* NULL: no passports */
     void *passport_ctx;
@@ -75,6 +77,7 @@ void agent_attester_free(agent_attester *at);
 /* Fills msg for in (the atls provider's attest). */
 vmesh_err agent_attester_attest(agent_attester *at, const vmesh_atls_attest_in *in, vmesh_atls_msg *msg) VMESH_WUR;
 vmesh_err agent_attester_rotate(agent_attester *at) VMESH_WUR;
+vmesh_err agent_attester_tls_key(agent_attester *at, vmesh_key **out) VMESH_WUR;
 vmesh_err agent_attester_ak_spki(agent_attester *at, vmesh_buf *out) VMESH_WUR;
 
 /* ---- the relying party (rp.c) -------------------------------------------------- */

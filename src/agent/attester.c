@@ -51,6 +51,7 @@ vmesh_err agent_attester_init(agent_attester *at, const vmesh_agent_config *cfg,
     pthread_mutex_init(&at->lock, NULL);
     at->counters = counters;
     at->rotate = cfg->ak_rotate_seconds > 0 ? cfg->ak_rotate_seconds : DEFAULT_ROTATE;
+    at->keybound = cfg->keybound;
     at->bell = cfg->bell;
     at->passport = cfg->passport;
     at->passport_ctx = cfg->passport_ctx;
@@ -96,6 +97,20 @@ vmesh_err agent_attester_rotate(agent_attester *at)
 
     pthread_mutex_lock(&at->lock);
     rc = new_ak_locked(at);
+    pthread_mutex_unlock(&at->lock);
+    return rc;
+}
+
+vmesh_err agent_attester_tls_key(agent_attester *at, vmesh_key **out)
+{
+    vmesh_err rc = VMESH_OK;
+
+    *out = NULL;
+    pthread_mutex_lock(&at->lock);
+    if (at->ak == NULL || !at->keybound)
+        rc = vmesh_err_set(VMESH_ERR_STATE, "this agent is not key-bound: its AK is not a TLS key");
+    else
+        *out = vmesh_crypto_key_ref(at->ak);
     pthread_mutex_unlock(&at->lock);
     return rc;
 }
@@ -429,7 +444,9 @@ vmesh_err agent_attester_attest(agent_attester *at, const vmesh_atls_attest_in *
     pthread_mutex_lock(&at->lock);
     if (at->scheme == NULL)
         rc = vmesh_err_set(VMESH_ERR_STATE, "this agent does not attest");
-    else if (now - at->ak_born >= at->rotate)
+    else if (in->keybound && !at->keybound)
+        rc = vmesh_err_set(VMESH_ERR_STATE, "key-bound attestation asked of an agent whose AK is not its TLS key");
+    else if (!at->keybound && now - at->ak_born >= at->rotate)
         rc = new_ak_locked(at);
     if (rc == VMESH_OK) {
         rc = snap_locked(at, &snap);
@@ -472,8 +489,12 @@ vmesh_err agent_attester_attest(agent_attester *at, const vmesh_atls_attest_in *
         VMESH_FAIL(VMESH_ERR_UNSUPPORTED, "cannot attest in mode %d", (int)in->mode);
     }
     atomic_fetch_add(&at->counters->attestations_made, 1);
-    /* One AK signature per session, over this session's binder only. */
     vmesh_buf_reset(&msg->proof);
+    /* Key-bound: the AK is our TLS key and this handshake's CertificateVerify
+     * is the session proof; atls checks the AK is our leaf's key. */
+    if (in->keybound)
+        goto out;
+    /* One AK signature per session, over this session's binder only. */
     rc = vmesh_crypto_sign(snap.ak, in->binder, 32, &msg->proof);
 out:
     vmesh_buf_free(&ev);

@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <poll.h>
@@ -83,6 +84,11 @@ struct vmesh_atls_conn {
     bool ext_sent;       /* we added 0xff4d to our CH / EE */
     vmesh_atls_ext peer_ext;
     bool framing;        /* 0xff4d in CH and EE: frames are exchanged */
+    /* key-bound negotiation (0xff4e, docs/ATLS.md "Key-bound attestation") */
+    bool kb_seen;        /* the peer's 0xff4e */
+    uint8_t kb_peer;     /* its flags */
+    uint8_t kb_sent;     /* the flags of the 0xff4e we sent (0: none) */
+    bool own_keybound, peer_keybound;
     bool peer_attests;   /* an attestation frame from the peer is expected */
     bool we_attest;
     bool defer_evidence; /* server: our attestation waits for the client's SVID */
@@ -545,6 +551,72 @@ static int ext_add(SSL *s, unsigned int ext_type, unsigned int context, const un
     return 1;
 }
 
+/* Our 0xff4e flags: what the provider says, when it says anything. */
+static uint8_t kb_flags(const vmesh_atls_config *cfg)
+{
+    if (!cfg->has_provider)
+        return 0;
+    return (uint8_t)((cfg->prov.keybound_accept ? VMESH_ATLS_KB_ACCEPT : 0) |
+                     (cfg->prov.keybound_attest && can_attest(&cfg->prov) ? VMESH_ATLS_KB_ATTEST : 0));
+}
+
+static int kb_ext_add(SSL *s, unsigned int ext_type, unsigned int context, const unsigned char **out,
+                      size_t *outlen, X509 *x, size_t chainidx, int *al, void *add_arg)
+{
+    vmesh_atls_conn *c = SSL_get_app_data(s);
+    uint8_t f, *b;
+
+    (void)ext_type;
+    (void)x;
+    (void)chainidx;
+    (void)add_arg;
+    /* EncryptedExtensions: OpenSSL calls us only when the ClientHello had it. */
+    if (c == NULL || (f = kb_flags(c->cfg)) == 0 || ((context & SSL_EXT_CLIENT_HELLO) == 0 && !c->kb_seen))
+        return 0;
+    b = malloc(1);
+    if (b == NULL) {
+        *al = SSL_AD_INTERNAL_ERROR;
+        return -1;
+    }
+    b[0] = f;
+    *out = b;
+    *outlen = 1;
+    c->kb_sent = f;
+    return 1;
+}
+
+static int kb_ext_parse(SSL *s, unsigned int ext_type, unsigned int context, const unsigned char *in,
+                        size_t inlen, X509 *x, size_t chainidx, int *al, void *parse_arg)
+{
+    vmesh_atls_conn *c = SSL_get_app_data(s);
+
+    (void)ext_type;
+    (void)context;
+    (void)x;
+    (void)chainidx;
+    (void)parse_arg;
+    if (c == NULL)
+        return 1;
+    c->kb_seen = false;
+    if (vmesh_atls_kb_ext_decode(in, inlen, &c->kb_peer) != VMESH_OK) {
+        vmesh_log(VMESH_LOG_INFO, "attested TLS: %s", vmesh_err_detail());
+        *al = SSL_AD_DECODE_ERROR;
+        return 0;
+    }
+    c->kb_seen = true;
+    return 1;
+}
+
+/* Whether our attestation of this handshake is key-bound: both sides sent
+ * 0xff4e, the peer accepts, we can, a full handshake (its CertificateVerify
+ * is the session proof), a mode whose evidence is not per session. */
+static bool kb_ours(vmesh_atls_conn *c)
+{
+    return c->framing && c->kb_seen && (c->kb_peer & VMESH_ATLS_KB_ACCEPT) &&
+           (c->kb_sent & VMESH_ATLS_KB_ATTEST) && SSL_session_reused(c->ssl) != 1 &&
+           (c->own_mode == VMESH_ATLS_MODE_EPOCH_FRESH || c->own_mode == VMESH_ATLS_MODE_PASSPORT);
+}
+
 static void ext_free(SSL *s, unsigned int ext_type, unsigned int context, const unsigned char *out,
                      void *add_arg)
 {
@@ -639,6 +711,12 @@ vmesh_err vmesh_atls_config_new(vmesh_atls_role role, vmesh_atls_config **out)
         rc = vmesh_err_ssl(VMESH_ERR_CRYPTO, "registering the 0xff4d extension");
         goto out;
     }
+    if (SSL_CTX_add_custom_ext(c->ctx, VMESH_ATLS_KEYBOUND_EXT_TYPE,
+                               SSL_EXT_CLIENT_HELLO | SSL_EXT_TLS1_3_ENCRYPTED_EXTENSIONS, kb_ext_add,
+                               ext_free, NULL, kb_ext_parse, NULL) != 1) {
+        rc = vmesh_err_ssl(VMESH_ERR_CRYPTO, "registering the 0xff4e extension");
+        goto out;
+    }
     *out = c;
     c = NULL;
 out:
@@ -666,6 +744,43 @@ vmesh_err vmesh_atls_config_set_svid(vmesh_atls_config *c, const char *chain_fil
         rc = vmesh_err_wrap(rc, "%s", key_file);
     }
 out:
+    return rc;
+}
+
+vmesh_err vmesh_atls_config_set_svid_key(vmesh_atls_config *c, const uint8_t *chain_pem, size_t len,
+                                         vmesh_key *key)
+{
+    vmesh_err rc = VMESH_OK;
+    BIO *bio = NULL;
+    X509 *x = NULL;
+    bool first = true;
+
+    VMESH_ENSURE(chain_pem != NULL && len > 0 && len <= INT32_MAX && key != NULL, VMESH_ERR_ARG,
+                 "attested TLS: an in-memory SVID needs its chain and its key");
+    bio = BIO_new_mem_buf(chain_pem, (int)len);
+    VMESH_ENSURE(bio != NULL, VMESH_ERR_NOMEM, "out of memory");
+    SSL_CTX_clear_chain_certs(c->ctx);
+    while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+        if (first) {
+            VMESH_ENSURE(SSL_CTX_use_certificate(c->ctx, x) == 1, VMESH_ERR_CRYPTO,
+                         "attested TLS: cannot use the SVID certificate");
+            X509_free(x);
+            first = false;
+        } else {
+            VMESH_ENSURE(SSL_CTX_add0_chain_cert(c->ctx, x) == 1, VMESH_ERR_CRYPTO,
+                         "attested TLS: cannot add a chain certificate");
+        }
+        x = NULL;
+    }
+    ERR_clear_error();
+    VMESH_ENSURE(!first, VMESH_ERR_PARSE, "attested TLS: the SVID chain has no PEM certificate");
+    VMESH_ENSURE(SSL_CTX_use_PrivateKey(c->ctx, vmesh_crypto_key_evp(key)) == 1, VMESH_ERR_CRYPTO,
+                 "attested TLS: cannot use the SVID key");
+    if (SSL_CTX_check_private_key(c->ctx) != 1)
+        rc = vmesh_err_ssl(VMESH_ERR_MISMATCH, "the key does not match the SVID certificate");
+out:
+    X509_free(x);
+    BIO_free(bio);
     return rc;
 }
 
@@ -1023,8 +1138,14 @@ static vmesh_err send_own_attestation(vmesh_atls_conn *c)
 
     vmesh_atls_msg_init(&m);
     m.role = role;
-    VMESH_GUARD(binder_for(c, role, SSL_get_certificate(c->ssl), binder));
+    memset(binder, 0, sizeof(binder));
+    c->own_keybound = kb_ours(c);
+    /* Key-bound: no binder, no AK signature; the session proof is our
+     * CertificateVerify, so the AK must be our leaf key (checked below). */
+    if (!c->own_keybound)
+        VMESH_GUARD(binder_for(c, role, SSL_get_certificate(c->ssl), binder));
     memset(&in, 0, sizeof(in));
+    in.keybound = c->own_keybound;
     in.role = role;
     in.mode = (vmesh_atls_mode)c->own_mode;
     in.binder = binder;
@@ -1032,6 +1153,16 @@ static vmesh_err send_own_attestation(vmesh_atls_conn *c)
     in.peer_spiffe_id = c->peer_id;
     in.resumed = SSL_session_reused(c->ssl) == 1;
     rc = c->cfg->prov.attest(c->cfg->prov.ctx, &in, &m);
+    if (rc == VMESH_OK && c->own_keybound) {
+        vmesh_buf leaf = {0};
+
+        m.keybound = true;
+        rc = spki_of(SSL_get_certificate(c->ssl), &leaf);
+        if (rc == VMESH_OK && (leaf.len != m.ak_spki.len || memcmp(leaf.data, m.ak_spki.data, leaf.len) != 0))
+            rc = vmesh_err_set(VMESH_ERR_MISMATCH, "key-bound attestation: our TLS leaf key is not the "
+                                                   "attestation key (SVID rotated without the agent's key?)");
+        vmesh_buf_free(&leaf);
+    }
     if (rc == VMESH_OK)
         rc = vmesh_atls_msg_encode(&m, &payload);
     if (rc == VMESH_OK)
@@ -1178,9 +1309,11 @@ out:
  * message p/n, whose proof must verify over `binder`; on acceptance *res
  * holds the outcome and what was accepted. Any refusal fails the
  * connection. */
-static vmesh_err judge_attestation(vmesh_atls_conn *c, const uint8_t *p, size_t n, const uint8_t binder[32],
+static vmesh_err judge_attestation(vmesh_atls_conn *c, const uint8_t *p, size_t n, const uint8_t *binder,
                                    uint64_t reattest, vmesh_atls_peer_result *res)
 {
+    uint8_t hs_binder[32] = {0};
+    vmesh_buf leaf = {0};
     vmesh_err rc = VMESH_OK;
     vmesh_atls_msg m;
     vmesh_atls_appraise_in in;
@@ -1203,9 +1336,41 @@ static vmesh_err judge_attestation(vmesh_atls_conn *c, const uint8_t *p, size_t 
                   peer_role == VMESH_ATLS_SERVER ? "server" : "client");
         goto out;
     }
-    if (vmesh_atls_proof_verify(&m, binder) != VMESH_OK) {
-        rc = fail(c, VMESH_ATLS_R_BINDER_MISMATCH, VMESH_OK, true, "%s", vmesh_err_detail());
-        goto out;
+    if (m.keybound) {
+        /* Key-bound (version 3): the AK must be the key of the peer
+         * certificate whose CertificateVerify signed this handshake's
+         * transcript; only then is the message bound to this session. */
+        if (!(c->kb_sent & VMESH_ATLS_KB_ACCEPT) || !c->kb_seen || !(c->kb_peer & VMESH_ATLS_KB_ATTEST)) {
+            rc = fail(c, VMESH_ATLS_R_MODE_REFUSED, VMESH_OK, true,
+                      "key-bound attestation (version 3) was not negotiated: %s",
+                      !(c->kb_sent & VMESH_ATLS_KB_ACCEPT) ? "this side does not accept it (no 0xff4e accept)"
+                                                           : "the peer did not announce it (0xff4e)");
+            goto out;
+        }
+        if (reattest != 0 || SSL_session_reused(c->ssl) == 1) {
+            rc = fail(c, VMESH_ATLS_R_BINDER_MISMATCH, VMESH_OK, true,
+                      "key-bound attestation on a %s: no CertificateVerify proves the key in it; "
+                      "a version 2 message with a session proof is required",
+                      reattest ? "re-attestation" : "resumed session");
+            goto out;
+        }
+        VMESH_GUARD(spki_of(SSL_get0_peer_certificate(c->ssl), &leaf));
+        if (leaf.len != m.ak_spki.len || memcmp(leaf.data, m.ak_spki.data, leaf.len) != 0) {
+            rc = fail(c, VMESH_ATLS_R_AK_MISMATCH, VMESH_OK, true,
+                      "key-bound attestation: the AK is not the key of the peer's certificate "
+                      "(relayed from another session or another key?)");
+            goto out;
+        }
+        binder = hs_binder; /* unused: zeros */
+    } else {
+        if (binder == NULL) {
+            VMESH_GUARD(binder_for(c, peer_role, SSL_get0_peer_certificate(c->ssl), hs_binder));
+            binder = hs_binder;
+        }
+        if (vmesh_atls_proof_verify(&m, binder) != VMESH_OK) {
+            rc = fail(c, VMESH_ATLS_R_BINDER_MISMATCH, VMESH_OK, true, "%s", vmesh_err_detail());
+            goto out;
+        }
     }
     if (!media_type_ok(pv, (const char *)m.media_type.data)) {
         rc = fail(c, VMESH_ATLS_R_MEDIA_TYPE_REFUSED, VMESH_OK, true,
@@ -1227,6 +1392,8 @@ static vmesh_err judge_attestation(vmesh_atls_conn *c, const uint8_t *p, size_t 
     in.peer_spiffe_id = c->peer_id;
     in.resumed = SSL_session_reused(c->ssl) == 1;
     in.reattest = reattest;
+    in.keybound = m.keybound;
+    in.peer_kb_capable = c->kb_seen && (c->kb_peer & VMESH_ATLS_KB_ATTEST);
     VMESH_GUARD(vmesh_atls_ak_nonce(m.ak_spki.data, m.ak_spki.len, m.fresh ? binder : m.epoch_nonce.data,
                                     m.fresh ? 32 : m.epoch_nonce.len, in.ak_nonce));
     vmesh_buf_reset(&res->accepted.media_type);
@@ -1260,8 +1427,12 @@ static vmesh_err judge_attestation(vmesh_atls_conn *c, const uint8_t *p, size_t 
     swap_buf(&res->accepted.media_type, &m.media_type);
     swap_buf(&res->accepted.cmw, &m.cmw);
     memcpy(res->accepted.ak_nonce, in.ak_nonce, sizeof(in.ak_nonce));
+    if (res == &c->result)
+        c->peer_keybound = m.keybound;
 out:
     vmesh_atls_msg_free(&m);
+    vmesh_buf_free(&leaf);
+    OPENSSL_cleanse(hs_binder, sizeof(hs_binder));
     return rc;
 }
 
@@ -1269,17 +1440,13 @@ out:
 static vmesh_err accept_attestation(vmesh_atls_conn *c, const uint8_t *p, size_t n)
 {
     vmesh_err rc = VMESH_OK;
-    vmesh_atls_role peer_role = c->cfg->role == VMESH_ATLS_SERVER ? VMESH_ATLS_CLIENT
-                                                                   : VMESH_ATLS_SERVER;
-    uint8_t binder[32];
 
-    VMESH_GUARD(binder_for(c, peer_role, SSL_get0_peer_certificate(c->ssl), binder));
-    VMESH_GUARD(judge_attestation(c, p, n, binder, 0, &c->result));
+    /* the binder (an exporter call) is computed only for a version 2 message */
+    VMESH_GUARD(judge_attestation(c, p, n, NULL, 0, &c->result));
     c->peer_mode = c->result.mode;
     c->result_set = true;
     c->st.last_attested = vmesh_time_now();
 out:
-    OPENSSL_cleanse(binder, sizeof(binder));
     return rc;
 }
 
@@ -1907,6 +2074,16 @@ const char *vmesh_atls_peer_spiffe_id(const vmesh_atls_conn *c)
 int vmesh_atls_peer_mode(const vmesh_atls_conn *c)
 {
     return c->peer_mode;
+}
+
+bool vmesh_atls_peer_keybound(const vmesh_atls_conn *c)
+{
+    return c->result_set && c->peer_keybound;
+}
+
+bool vmesh_atls_own_keybound(const vmesh_atls_conn *c)
+{
+    return c->we_attest && c->own_keybound;
 }
 
 int vmesh_atls_own_mode(const vmesh_atls_conn *c)

@@ -139,14 +139,18 @@ vmesh_err vmesh_atls_msg_encode(const vmesh_atls_msg *m, vmesh_buf *out)
                  VMESH_ERR_ARG, "attestation message: media type must be 1..%d bytes of text",
                  VMESH_ATLS_MEDIA_TYPE_MAX);
     VMESH_ENSURE(m->ak_spki.len > 0, VMESH_ERR_ARG, "attestation message: no AK");
-    VMESH_ENSURE(m->proof.len > 0, VMESH_ERR_ARG, "attestation message: no session proof");
+    VMESH_ENSURE(m->keybound ? m->proof.len == 0 : m->proof.len > 0, VMESH_ERR_ARG,
+                 m->keybound ? "attestation message: a key-bound message carries no session proof"
+                             : "attestation message: no session proof");
+    VMESH_ENSURE(!m->keybound || !m->fresh, VMESH_ERR_ARG,
+                 "attestation message: fresh mode is never key-bound");
     VMESH_ENSURE(m->fresh || (m->epoch_nonce.len >= VMESH_ATLS_EPOCH_NONCE_MIN &&
                               m->epoch_nonce.len <= VMESH_ATLS_EPOCH_NONCE_MAX),
                  VMESH_ERR_ARG, "attestation message: epoch nonce must be %d..%d bytes",
                  VMESH_ATLS_EPOCH_NONCE_MIN, VMESH_ATLS_EPOCH_NONCE_MAX);
     VMESH_GUARD(vmesh_cbor_put_map(out, 6));
     VMESH_GUARD(vmesh_cbor_put_uint(out, 1));
-    VMESH_GUARD(vmesh_cbor_put_uint(out, VMESH_ATLS_VERSION));
+    VMESH_GUARD(vmesh_cbor_put_uint(out, m->keybound ? VMESH_ATLS_VERSION_KEYBOUND : VMESH_ATLS_VERSION));
     VMESH_GUARD(vmesh_cbor_put_uint(out, 2));
     VMESH_GUARD(vmesh_cbor_put_uint(out, (uint64_t)m->role));
     VMESH_GUARD(vmesh_cbor_put_uint(out, 3));
@@ -175,6 +179,8 @@ vmesh_err vmesh_atls_msg_encode(const vmesh_atls_msg *m, vmesh_buf *out)
         VMESH_GUARD(vmesh_cbor_put_bstr(out, m->epoch_nonce.data, m->epoch_nonce.len));
     }
     VMESH_GUARD(vmesh_cbor_put_uint(out, 6));
+    /* version 3: an empty key 6 keeps six keys, so that a version-2 decoder
+     * stops at key 1 and names the version instead of miscounting keys */
     VMESH_GUARD(vmesh_cbor_put_bstr(out, m->proof.data, m->proof.len));
 out:
     vmesh_cmw_free(&cmw);
@@ -280,9 +286,10 @@ vmesh_err vmesh_atls_msg_decode(const uint8_t *data, size_t len, vmesh_atls_msg 
             VMESH_ENSURE(v != 1, VMESH_ERR_UNSUPPORTED,
                          "attestation message: version 1 (before RFC 9999 CMW) is no longer accepted; "
                          "this side speaks version %d: upgrade the peer", VMESH_ATLS_VERSION);
-            VMESH_ENSURE(v == VMESH_ATLS_VERSION, VMESH_ERR_UNSUPPORTED,
-                         "attestation message: version %llu, only %d is supported",
-                         (unsigned long long)v, VMESH_ATLS_VERSION);
+            VMESH_ENSURE(v == VMESH_ATLS_VERSION || v == VMESH_ATLS_VERSION_KEYBOUND, VMESH_ERR_UNSUPPORTED,
+                         "attestation message: version %llu, only %d and %d (key-bound) are supported",
+                         (unsigned long long)v, VMESH_ATLS_VERSION, VMESH_ATLS_VERSION_KEYBOUND);
+            m->keybound = v == VMESH_ATLS_VERSION_KEYBOUND;
             break;
         case 2:
             VMESH_GUARD(vmesh_cbor_read_uint(&r, &v, "role (key 2)"));
@@ -298,13 +305,25 @@ vmesh_err vmesh_atls_msg_decode(const uint8_t *data, size_t len, vmesh_atls_msg 
             break;
         case 5: VMESH_GUARD(decode_freshness(&r, m)); break;
         default:
-            VMESH_GUARD(rd_string(&r, VMESH_CBOR_BSTR, 1, VMESH_ATLS_PROOF_MAX, &p, &n,
+            /* length checked against the version once the map is read */
+            VMESH_GUARD(rd_string(&r, VMESH_CBOR_BSTR, 0, VMESH_ATLS_PROOF_MAX, &p, &n,
                                   "session proof (key 6)"));
             VMESH_GUARD(vmesh_buf_set(&m->proof, p, n));
             break;
         }
     }
     VMESH_GUARD(vmesh_cbor_end(&r, "the CBOR map"));
+    if (m->keybound) {
+        VMESH_ENSURE(m->proof.len == 0, VMESH_ERR_PARSE,
+                     "attestation message: version 3 (key-bound) must carry an empty session proof (key 6), "
+                     "got %zu bytes", m->proof.len);
+        VMESH_ENSURE(!m->fresh, VMESH_ERR_PARSE,
+                     "attestation message: version 3 (key-bound) with fresh freshness {3: true}: fresh "
+                     "evidence is bound to the session's binder and is never key-bound");
+    } else {
+        VMESH_ENSURE(m->proof.len > 0, VMESH_ERR_PARSE,
+                     "attestation message: session proof (key 6) is empty in a version 2 message");
+    }
 out:
     return rc;
 }
@@ -683,6 +702,20 @@ static vmesh_err ak_from_spki(const uint8_t *spki, size_t n, vmesh_key **out)
     ak_cache[slot].key = vmesh_crypto_key_ref(*out);
     pthread_mutex_unlock(&ak_cache_lock);
     return VMESH_OK;
+}
+
+vmesh_err vmesh_atls_kb_ext_decode(const uint8_t *p, size_t n, uint8_t *flags)
+{
+    vmesh_err rc = VMESH_OK;
+
+    *flags = 0;
+    VMESH_ENSURE(n == 1, VMESH_ERR_PARSE, "key-bound extension (0xff4e): %zu bytes, expected exactly 1", n);
+    VMESH_ENSURE(p[0] != 0 && (p[0] & ~(VMESH_ATLS_KB_ACCEPT | VMESH_ATLS_KB_ATTEST)) == 0, VMESH_ERR_PARSE,
+                 "key-bound extension (0xff4e): flags 0x%02x, expected 0x01 (accept), 0x02 (attest) or both",
+                 p[0]);
+    *flags = p[0];
+out:
+    return rc;
 }
 
 vmesh_err vmesh_atls_proof_verify(const vmesh_atls_msg *m, const uint8_t binder[32])

@@ -300,18 +300,19 @@ out:
     return rc;
 }
 
-vmesh_err vmesh_pki_ca_issue(const char *ca_dir, const char *spiffe_id, const char *prefix,
-                             int days, vmesh_key_type kt)
+/* Signs a leaf X509-SVID for spiffe_id over the public key `key` with the
+ * CA of ca_dir; *leaf and *ca returned (caller frees). */
+static vmesh_err issue_leaf(const char *ca_dir, const char *spiffe_id, int days, EVP_PKEY *key, X509 **leaf_out,
+                            X509 **ca_out)
 {
     vmesh_err rc = VMESH_OK;
     X509 *ca = NULL, *leaf = NULL;
-    EVP_PKEY *ca_key = NULL, *key = NULL;
+    EVP_PKEY *ca_key = NULL;
     char *ca_id = NULL, *ca_td = NULL, *td = NULL;
-    char path[4096], san[VMESH_PKI_SPIFFE_ID_MAX + 8];
-    vmesh_buf pem = {0};
+    char san[VMESH_PKI_SPIFFE_ID_MAX + 8];
 
-    VMESH_ENSURE(ca_dir != NULL && prefix != NULL && prefix[0], VMESH_ERR_ARG,
-                 "CA directory and output prefix are required");
+    *leaf_out = NULL;
+    *ca_out = NULL;
     VMESH_GUARD(vmesh_pki_spiffe_id_validate(spiffe_id));
     VMESH_GUARD(vmesh_pki_spiffe_id_trust_domain(spiffe_id, &td));
     VMESH_ENSURE(days >= 0 && days <= 36500, VMESH_ERR_ARG, "--days must be 1..36500");
@@ -327,7 +328,6 @@ vmesh_err vmesh_pki_ca_issue(const char *ca_dir, const char *spiffe_id, const ch
     VMESH_ENSURE(strcmp(td, ca_td) == 0, VMESH_ERR_POLICY,
                  "SPIFFE ID %s is in trust domain \"%s\" but this CA issues for \"%s\"", spiffe_id,
                  td, ca_td);
-    VMESH_GUARD(gen_key(kt, &key));
     VMESH_GUARD(new_cert(key, "vmesh", NULL, days, &leaf));
     VMESH_ENSURE(X509_set_issuer_name(leaf, X509_get_subject_name(ca)) == 1, VMESH_ERR_CRYPTO,
                  "setting the issuer");
@@ -343,7 +343,33 @@ vmesh_err vmesh_pki_ca_issue(const char *ca_dir, const char *spiffe_id, const ch
     snprintf(san, sizeof(san), "URI:%s", spiffe_id);
     VMESH_GUARD(add_ext(leaf, ca, NID_subject_alt_name, san));
     VMESH_GUARD(sign_cert(leaf, ca_key));
+    *leaf_out = leaf;
+    *ca_out = ca;
+    leaf = ca = NULL;
+out:
+    X509_free(ca);
+    X509_free(leaf);
+    EVP_PKEY_free(ca_key);
+    free(ca_id);
+    free(ca_td);
+    free(td);
+    return rc;
+}
 
+vmesh_err vmesh_pki_ca_issue(const char *ca_dir, const char *spiffe_id, const char *prefix,
+                             int days, vmesh_key_type kt)
+{
+    vmesh_err rc = VMESH_OK;
+    X509 *ca = NULL, *leaf = NULL;
+    EVP_PKEY *key = NULL;
+    char path[4096];
+    vmesh_buf pem = {0};
+
+    VMESH_ENSURE(ca_dir != NULL && prefix != NULL && prefix[0], VMESH_ERR_ARG,
+                 "CA directory and output prefix are required");
+    VMESH_GUARD(vmesh_pki_spiffe_id_validate(spiffe_id));
+    VMESH_GUARD(gen_key(kt, &key));
+    VMESH_GUARD(issue_leaf(ca_dir, spiffe_id, days, key, &leaf, &ca));
     VMESH_GUARD(path_join(path, sizeof(path), prefix, ".key"));
     VMESH_GUARD(key_save(key, path));
     VMESH_GUARD(cert_pem(leaf, &pem));
@@ -355,12 +381,25 @@ vmesh_err vmesh_pki_ca_issue(const char *ca_dir, const char *spiffe_id, const ch
 out:
     X509_free(ca);
     X509_free(leaf);
-    EVP_PKEY_free(ca_key);
     EVP_PKEY_free(key);
-    free(ca_id);
-    free(ca_td);
-    free(td);
     vmesh_buf_free(&pem);
+    return rc;
+}
+
+vmesh_err vmesh_pki_ca_issue_for_key(const char *ca_dir, const char *spiffe_id, int days, const vmesh_key *key,
+                                     vmesh_buf *chain_pem)
+{
+    vmesh_err rc = VMESH_OK;
+    X509 *ca = NULL, *leaf = NULL;
+
+    VMESH_ENSURE(ca_dir != NULL && key != NULL, VMESH_ERR_ARG, "CA directory and key are required");
+    VMESH_GUARD(issue_leaf(ca_dir, spiffe_id, days, vmesh_crypto_key_evp(key), &leaf, &ca));
+    vmesh_buf_reset(chain_pem);
+    VMESH_GUARD(cert_pem(leaf, chain_pem));
+    VMESH_GUARD(cert_pem(ca, chain_pem));
+out:
+    X509_free(ca);
+    X509_free(leaf);
     return rc;
 }
 

@@ -19,6 +19,7 @@ struct vmesh_policy {
     char *id;
     unsigned modes;
     bool allow_unattested;
+    vmesh_keybound keybound; /* key-bound attestation (DECISIONS D38): off by default */
     vmesh_tier min_status;
     /* VMESH_TIER_NONE: no requirement on that claim */
     vmesh_tier min_tier[VMESH_TV__COUNT];
@@ -204,6 +205,13 @@ vmesh_err vmesh_policy_parse(const uint8_t *data, size_t n, const char *src, vme
                              "%s: modes[%zu]: use \"allow-unattested\" to admit unattested peers", src, i);
                 p->modes |= VMESH_MODE_BIT(mode);
             }
+        } else if (strcmp(k, "key-bound") == 0) {
+            const char *kv = json_string_value(v);
+            VMESH_ENSURE(kv != NULL && (strcmp(kv, "off") == 0 || strcmp(kv, "allow") == 0 ||
+                                        strcmp(kv, "require") == 0),
+                         VMESH_ERR_PARSE, "%s: \"key-bound\" must be \"off\", \"allow\" or \"require\"", src);
+            p->keybound = kv[0] == 'o' ? VMESH_KEYBOUND_OFF : kv[0] == 'a' ? VMESH_KEYBOUND_ALLOW
+                                                                           : VMESH_KEYBOUND_REQUIRE;
         } else if (strcmp(k, "allow-unattested") == 0) {
             VMESH_ENSURE(json_is_boolean(v), VMESH_ERR_PARSE, "%s: \"allow-unattested\" must be true or false", src);
             p->allow_unattested = json_is_true(v);
@@ -285,6 +293,11 @@ const char *vmesh_policy_id(const vmesh_policy *p)
 unsigned vmesh_policy_modes(const vmesh_policy *p)
 {
     return p->modes;
+}
+
+vmesh_keybound vmesh_policy_keybound(const vmesh_policy *p)
+{
+    return p->keybound;
 }
 
 bool vmesh_policy_allows_unattested(const vmesh_policy *p)
