@@ -1,7 +1,9 @@
 /*
  * Fuzz target: the 0xff4d negotiation extension decoder (what a peer puts
  * in its ClientHello or EncryptedExtensions). A decoded extension must
- * re-encode and decode to the same content. Nothing may crash or leak.
+ * re-encode and decode to the same content. The same bytes also go to
+ * the 0xff4e (key-bound) decoder: one byte, flags 1..3. Nothing may crash
+ * or leak.
  */
 #include <stdint.h>
 #include <string.h>
@@ -14,7 +16,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     vmesh_atls_ext e, e2;
     vmesh_buf enc = {0};
+    uint8_t kb;
 
+    if (vmesh_atls_kb_ext_decode(data, size, &kb) == VMESH_OK && (size != 1 || kb == 0 || kb > 3))
+        __builtin_trap();
     if (vmesh_atls_ext_decode(data, size, &e) != VMESH_OK)
         return 0;
     if (e.n_modes > 3 || e.n_media_types > VMESH_ATLS_EXT_MEDIA_TYPES_MAX)

@@ -36,6 +36,9 @@ static void check_msg(const uint8_t *p, size_t n)
             __builtin_trap();
         if (vmesh_atls_proof_verify(&m, binder) == VMESH_OK && m.proof.len != 64)
             __builtin_trap();
+        /* version 3 (key-bound): no proof, never fresh; version 2: a proof */
+        if (m.keybound != m2.keybound || (m.keybound ? (m.proof.len != 0 || m.fresh) : m.proof.len == 0))
+            __builtin_trap();
     }
     vmesh_atls_msg_free(&m);
     vmesh_atls_msg_free(&m2);

@@ -139,8 +139,17 @@ static void msg_strict(void **state)
                "unknown key 7");
     expect_msg("a6" "0101" "0201" "038263612f62" "4101" "044130" FRESH_EPOCH PROOF,
                VMESH_ERR_UNSUPPORTED, "version 1 (before RFC 9999 CMW) is no longer accepted");
+    /* version 3 (key-bound): key 6 empty, never fresh; a version-2 decoder
+     * reads key 1 first and names the version ("version 3, only 2") */
+    expect_msg("a6" "0103" "0201" "038263612f62" "4101" "044130" FRESH_EPOCH "0640", VMESH_OK, NULL);
     expect_msg("a6" "0103" "0201" "038263612f62" "4101" "044130" FRESH_EPOCH PROOF,
-               VMESH_ERR_UNSUPPORTED, "version 3, only 2");
+               VMESH_ERR_PARSE, "version 3 (key-bound) must carry an empty session proof");
+    expect_msg("a6" "0103" "0201" "038263612f62" "4101" "044130" "05a103f5" "0640",
+               VMESH_ERR_PARSE, "never key-bound");
+    expect_msg("a5" "0103" "0201" "038263612f62" "4101" "044130" FRESH_EPOCH,
+               VMESH_ERR_PARSE, "expected exactly 6");
+    expect_msg("a6" "0104" "0201" "038263612f62" "4101" "044130" FRESH_EPOCH PROOF,
+               VMESH_ERR_UNSUPPORTED, "version 4, only 2 and 3 (key-bound)");
     expect_msg("a6" "0102" "0202" "038263612f62" "4101" "044130" FRESH_EPOCH PROOF, VMESH_ERR_PARSE,
                "role 2");
     /* key 3 is an RFC 9999 CMW: every malformed form is refused */
@@ -179,7 +188,7 @@ static void msg_strict(void **state)
                "expected 8..64");
     expect_msg(HEAD "05a2" "0118" "64" "0258" "41" PROOF, VMESH_ERR_TOO_LARGE, "65 bytes");
     expect_msg(HEAD "05a2" "0118" "64" "03f5" PROOF, VMESH_ERR_PARSE, "unknown key 3");
-    expect_msg(HEAD FRESH_EPOCH "0640", VMESH_ERR_PARSE, "expected 1..512");
+    expect_msg(HEAD FRESH_EPOCH "0640", VMESH_ERR_PARSE, "empty in a version 2 message");
     expect_msg("a6" "0102" "0201" "038263612f62" "4101" "04" "5a7fffffff" "30", VMESH_ERR_TOO_LARGE,
                "2147483647 bytes, the cap is 1024");
     expect_msg("a6" "0102" "0201" "038263612f62" "4101" "04" "5903ff" "30", VMESH_ERR_PARSE,
@@ -406,6 +415,46 @@ static void binder_and_nonce(void **state)
     vmesh_atls_msg_free(&m);
 }
 
+/* Key-bound: the version 3 message round trip and the 0xff4e payload. */
+static void keybound_wire(void **state)
+{
+    vmesh_atls_msg a, b;
+    vmesh_buf enc = {0};
+    uint8_t f;
+
+    (void)state;
+    fill_msg(&a, false);
+    a.keybound = true;
+    assert_int_equal(vmesh_atls_msg_encode(&a, &enc), VMESH_ERR_ARG); /* a proof in a key-bound message */
+    vmesh_buf_reset(&a.proof);
+    vmesh_buf_reset(&enc);
+    assert_int_equal(vmesh_atls_msg_encode(&a, &enc), VMESH_OK);
+    assert_memory_equal(enc.data, "\xa6\x01\x03", 3);
+    assert_memory_equal(enc.data + enc.len - 2, "\x06\x40", 2); /* key 6: empty */
+    vmesh_atls_msg_init(&b);
+    assert_int_equal(vmesh_atls_msg_decode(enc.data, enc.len, &b), VMESH_OK);
+    assert_true(b.keybound);
+    assert_int_equal(b.proof.len, 0);
+    a.fresh = true;
+    vmesh_buf_reset(&enc);
+    assert_int_equal(vmesh_atls_msg_encode(&a, &enc), VMESH_ERR_ARG);
+    vmesh_atls_msg_free(&a);
+    vmesh_atls_msg_free(&b);
+    vmesh_buf_free(&enc);
+    for (unsigned v = 1; v <= 3; v++) {
+        uint8_t x = (uint8_t)v;
+        assert_int_equal(vmesh_atls_kb_ext_decode(&x, 1, &f), VMESH_OK);
+        assert_int_equal(f, v);
+    }
+    f = 0;
+    assert_int_equal(vmesh_atls_kb_ext_decode(&f, 1, &f), VMESH_ERR_PARSE);
+    f = 4;
+    assert_int_equal(vmesh_atls_kb_ext_decode(&f, 1, &f), VMESH_ERR_PARSE);
+    assert_int_equal(vmesh_atls_kb_ext_decode((const uint8_t *)"\x01\x01", 2, &f), VMESH_ERR_PARSE);
+    assert_non_null(strstr(vmesh_err_detail(), "expected exactly 1"));
+    assert_int_equal(vmesh_atls_kb_ext_decode((const uint8_t *)"", 0, &f), VMESH_ERR_PARSE);
+}
+
 static void proof(void **state)
 {
     vmesh_key *ak = NULL, *other = NULL, *ed = NULL;
@@ -451,7 +500,7 @@ int main(void)
         cmocka_unit_test(msg_round_trip), cmocka_unit_test(msg_strict), cmocka_unit_test(msg_collection),
         cmocka_unit_test(failed_payload), cmocka_unit_test(frames),
         cmocka_unit_test(extension),      cmocka_unit_test(binder_and_nonce),
-        cmocka_unit_test(proof),
+        cmocka_unit_test(proof),          cmocka_unit_test(keybound_wire),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
