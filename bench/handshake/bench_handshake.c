@@ -5,7 +5,10 @@
  * attestation) and each attestation mode, with and without resumption.
  * Usage: bench_handshake DIR MODE RESUME SECONDS
  *   DIR: prepared by bench/handshake/run.sh (CA, SVIDs, psa-sim platforms,
- *        rv.json, bell, keys); MODE: plain | epoch-fresh | fresh | passport;
+ *        rv.json, bell, keys); MODE: plain | epoch-fresh | fresh | passport,
+ *        or epoch-fresh-kb | passport-kb: key-bound attestation (docs/ATLS.md;
+ *        each side's SVID is issued for its agent's in-memory AK, policy
+ *        "key-bound": "allow");
  *   RESUME: 0 | 1; SECONDS < 0 runs exactly -SECONDS handshakes. Prints one
  *   JSON line.
  */
@@ -55,16 +58,20 @@ static void side_init(side *s, vmesh_atls_role role, const char *who, const char
     vmesh_atls_provider prov;
     vmesh_buf b = {0};
     vmesh_mode m = VMESH_MODE_EPOCH_FRESH;
+    char mname[32];
+    size_t ml = strlen(mode);
+    bool kb = ml > 3 && strcmp(mode + ml - 3, "-kb") == 0;
 
     memset(s, 0, sizeof(*s));
     if (vmesh_atls_config_new(role, &s->cfg) ||
-        vmesh_atls_config_set_svid(s->cfg, P(role == VMESH_ATLS_SERVER ? "srv-chain.pem" : "cli-chain.pem"),
-                                   P(role == VMESH_ATLS_SERVER ? "srv.key" : "cli.key")) ||
+        (!kb && vmesh_atls_config_set_svid(s->cfg, P(role == VMESH_ATLS_SERVER ? "srv-chain.pem" : "cli-chain.pem"),
+                                           P(role == VMESH_ATLS_SERVER ? "srv.key" : "cli.key"))) ||
         vmesh_atls_config_set_bundle(s->cfg, P("ca/bundle.pem")))
         die("atls config");
     if (strcmp(mode, "plain") == 0)
         return; /* plain mTLS: no provider, no 0xff4d */
-    if (vmesh_mode_parse(mode, &m))
+    snprintf(mname, sizeof(mname), "%.*s", (int)(kb ? ml - 3 : ml), mode);
+    if (vmesh_mode_parse(mname, &m))
         die("mode");
     snprintf(iak, sizeof(iak), "%s-iak.pem", who);
     snprintf(claims, sizeof(claims), "claims.json");
@@ -86,8 +93,19 @@ static void side_init(side *s, vmesh_atls_role role, const char *who, const char
         vmesh_bell_view_update(s->bell, (const char *)b.data, b.len, vmesh_time_now()))
         die("bell");
     vmesh_buf_free(&b);
-    if (vmesh_policy_load(P("policy.json"), &s->policy))
+    if (!kb && vmesh_policy_load(P("policy.json"), &s->policy))
         die("policy");
+    if (kb) {
+        /* the same policy, with key-bound attestation allowed */
+        vmesh_buf doc = {0}, d2 = {0};
+        static const char kbf[] = "{\"key-bound\": \"allow\", ";
+        if (vmesh_file_read(P("policy.json"), 0, &doc) || doc.len < 2 || doc.data[0] != '{' ||
+            vmesh_buf_append(&d2, kbf, strlen(kbf)) || vmesh_buf_append(&d2, doc.data + 1, doc.len - 1) ||
+            vmesh_policy_parse(d2.data, d2.len, "policy.json + key-bound", &s->policy))
+            die("policy");
+        vmesh_buf_free(&doc);
+        vmesh_buf_free(&d2);
+    }
     ac.platform = "psa";
     ac.platform_cfg = kv;
     ac.n_platform_cfg = 3;
@@ -97,8 +115,21 @@ static void side_init(side *s, vmesh_atls_role role, const char *who, const char
     ac.verifier = s->verifier;
     ac.policy = s->policy;
     ac.bell = s->bell;
+    ac.keybound = kb;
     if (vmesh_agent_new(&ac, &s->agent))
         die("agent");
+    if (kb) {
+        vmesh_key *k = NULL;
+        vmesh_buf chain = {0};
+        if (vmesh_agent_tls_key(s->agent, &k) ||
+            vmesh_pki_ca_issue_for_key(P("ca"), role == VMESH_ATLS_SERVER ? "spiffe://example.org/server"
+                                                                          : "spiffe://example.org/client",
+                                       1, k, &chain) ||
+            vmesh_atls_config_set_svid_key(s->cfg, chain.data, chain.len, k))
+            die("key-bound SVID");
+        vmesh_crypto_key_free(k);
+        vmesh_buf_free(&chain);
+    }
     free((char *)kv[0].value);
     free((char *)kv[1].value);
     vmesh_agent_provider(s->agent, &prov);
