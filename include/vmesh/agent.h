@@ -3,7 +3,8 @@
  * vmesh server/client). Attester side: an ephemeral P-256 attestation key
  * (AK) generated in memory and rotated on a schedule, platform evidence
  * binding it (per epoch tick, per session, or an EAR passport), one AK
- * signature per session. Relying-party side: the local verifier with its AR
+ * signature per session (none in key-bound mode, where the AK is the TLS
+ * leaf key and the handshake's CertificateVerify is the proof). Relying-party side: the local verifier with its AR
  * cache, the epoch bell, and the RP policy. It implements the atls provider
  * contract (vmesh_atls_provider). The AK signs only binders of this
  * process's own sessions: it is never exposed as a signing oracle. Inside,
