@@ -561,8 +561,14 @@ static int echo_reattesting(peer_opts *o, peer_state *s, vmesh_atls_conn *c, int
             (void)poll(&p, 1, wait_ms);
             continue;
         }
-        if (rc == VMESH_ERR_CLOSED)
+        if (rc == VMESH_ERR_CLOSED) {
+            /* Say how a held connection ended: a peer that cut us may
+             * reset the socket before its failure frame is read. */
+            if (!o->quiet)
+                fprintf(stderr, "vmesh %s: connection ended: %s\n", o->name, vmesh_err_detail());
+            vmesh_err_clear();
             return CLI_EXIT_OK;
+        }
         if (rc == VMESH_OK)
             rc = write_all(c, fd, buf, got);
         if (rc != VMESH_OK)

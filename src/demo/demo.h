@@ -25,6 +25,10 @@
 #include <sys/types.h>
 
 #define DEMO_MAX_ARGS 48
+/* How long a started process may take to listen or answer. Every wait also
+ * watches the process, so one that dies is reported at once; a loaded
+ * machine (ASan builds, CI with other jobs) can take tens of seconds. */
+#define DEMO_START_MS 60000
 #define DEMO_MAX_CLIENTS 200
 
 /* ---- the scenarios (sase.c, ipsec.c) ----------------------------------------- */

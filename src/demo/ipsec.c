@@ -311,7 +311,7 @@ static vmesh_err start_gateway(idemo *d, int i)
         demo_argv_add(&av, "--listen 198.18.0.2:7443");
     demo_sfmt(log, sizeof(log), "%s/logs/%s.log", d->dir, name);
     VMESH_GUARD(demo_spawn(&d->gw[i], name, log, d->dir, d->ns[i == 0 ? NS_RB : NS_RM], &av));
-    VMESH_GUARD(demo_wait_log(&d->gw[i], "serving 1 peer gateways", 30000));
+    VMESH_GUARD(demo_wait_log(&d->gw[i], "serving 1 peer gateways", DEMO_START_MS));
 out:
     demo_argv_free(&av);
     return rc;

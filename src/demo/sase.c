@@ -170,7 +170,7 @@ static vmesh_err start_tpms(demo *d)
                         "type=tcp,port=%u,bindaddr=127.0.0.1 --tpmstate dir=%s --flags "
                         "not-need-init,startup-clear",
                         port, port + 1, state));
-        VMESH_GUARD(demo_wait_port(&d->tpm[t], "127.0.0.1", d->tpm_port[t], 10000));
+        VMESH_GUARD(demo_wait_port(&d->tpm[t], "127.0.0.1", d->tpm_port[t], DEMO_START_MS));
         demo_sfmt(name, sizeof(name), "tpm2-enrol%d", t);
         VMESH_GUARD(
             demo_runf(d->dir, d->ns_cli, name, 30000, NULL,
@@ -200,7 +200,7 @@ static vmesh_err start_rvp(demo *d)
                             "%s rvp serve --root %s/rvpweb --listen %s:%u", d->exe, d->dir,
                             d->rvp_host, (unsigned)d->rvp_port));
     demo_sfmt(url, sizeof(url), "http://%s:%u/manifest.jws", d->rvp_host, (unsigned)d->rvp_port);
-    VMESH_GUARD(demo_wait_http(&d->rvp_serve, url, 200, 30000));
+    VMESH_GUARD(demo_wait_http(&d->rvp_serve, url, 200, DEMO_START_MS));
 out:
     return rc;
 }
@@ -237,7 +237,7 @@ static vmesh_err start_verifier(demo *d)
                             d->opt.poll_s, d->rvp_host, (unsigned)d->rvp_port, d->dir));
     demo_sfmt(url, sizeof(url), "http://%s:%u/.well-known/veraison/verification", d->ver_host,
               (unsigned)d->ver_port);
-    VMESH_GUARD(demo_wait_http(&d->verifier, url, 200, 30000));
+    VMESH_GUARD(demo_wait_http(&d->verifier, url, 200, DEMO_START_MS));
     /* Appraisals need the first bundle: the sync client persists a
      * manifest it accepted under state/verifier/rvp/. */
     for (double t0 = demo_now_ms(); !have_manifest(d);) {
@@ -262,10 +262,10 @@ static vmesh_err start_app(demo *d)
                             "python3 -m http.server --bind 127.0.0.1 --directory %s/www %u", d->dir,
                             (unsigned)d->app_port));
     if (d->ns_pop == NULL) {
-        VMESH_GUARD(demo_wait_port(&d->app, "127.0.0.1", d->app_port, 15000));
+        VMESH_GUARD(demo_wait_port(&d->app, "127.0.0.1", d->app_port, DEMO_START_MS));
     } else {
         /* its 127.0.0.1 is the PoP's: wait for the log line instead */
-        VMESH_GUARD(demo_wait_log(&d->app, "Serving HTTP", 15000));
+        VMESH_GUARD(demo_wait_log(&d->app, "Serving HTTP", DEMO_START_MS));
     }
 out:
     return rc;
@@ -680,7 +680,7 @@ static vmesh_err start_dashboard(demo *d)
                             d->exe, path, (unsigned)d->dash_port));
     demo_sfmt(url, sizeof(url), "http://127.0.0.1:%u/mesh/state", (unsigned)d->dash_port);
     if (d->ns_cli == NULL)
-        VMESH_GUARD(demo_wait_http(&d->dash, url, 200, 30000));
+        VMESH_GUARD(demo_wait_http(&d->dash, url, 200, DEMO_START_MS));
 out:
     vmesh_buf_free(&b);
     return rc;
@@ -756,10 +756,10 @@ static vmesh_err run_mode(demo *d, demo_mode m, int step)
         VMESH_GUARD(start_sidecar(d, m, i, &d->cl[i].proc));
     }
     demo_sfmt(url, sizeof(url), "http://%s:%u/ready", d->pop_host, (unsigned)d->pop_admin);
-    VMESH_GUARD(demo_wait_http(&d->pop, url, 200, 60000));
+    VMESH_GUARD(demo_wait_http(&d->pop, url, 200, DEMO_START_MS));
     for (int i = 0; i < d->opt.clients; i++) {
         demo_sfmt(url, sizeof(url), "http://127.0.0.1:%u/ready", (unsigned)d->cl[i].admin_port);
-        VMESH_GUARD(demo_wait_http(&d->cl[i].proc, url, 200, 60000));
+        VMESH_GUARD(demo_wait_http(&d->cl[i].proc, url, 200, DEMO_START_MS));
     }
     demo_say(
         &d->acc,
