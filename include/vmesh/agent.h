@@ -145,6 +145,16 @@ void vmesh_agent_provider_for(vmesh_agent *a, const char *peer, vmesh_atls_provi
 vmesh_atls_reason vmesh_agent_reappraise(vmesh_agent *a, const char *peer_spiffe_id,
                                          const vmesh_atls_peer_result *r, char *why, size_t why_len);
 
+/* Central mode: the central verifier's own standing (issue 12.2, D38).
+ * The caller (the proxy's verifier-link watcher) judges it: its platform
+ * still attests under the current reference values for its workload. While
+ * it is untrusted, every appraisal and re-appraisal of background-check
+ * evidence is refused with VMESH_ATLS_R_EAR_UNTRUSTED, `why` in the
+ * message, without asking it; each change drops every cached result. A
+ * new agent starts trusted. No-op without a central verifier. */
+void vmesh_agent_central_trust(vmesh_agent *a, bool trusted, const char *why);
+bool vmesh_agent_central_trusted(vmesh_agent *a);
+
 /* Counters for metrics. */
 typedef struct {
     uint64_t attestations_made;     /* messages we produced */

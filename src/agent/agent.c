@@ -250,6 +250,16 @@ out:
     return rc;
 }
 
+void vmesh_agent_central_trust(vmesh_agent *a, bool trusted, const char *why)
+{
+    agent_rp_central_trust(&a->rp, trusted, why);
+}
+
+bool vmesh_agent_central_trusted(vmesh_agent *a)
+{
+    return !atomic_load(&a->rp.central_untrusted);
+}
+
 vmesh_policy *vmesh_agent_policy_for(vmesh_agent *a, const char *peer_spiffe_id)
 {
     vmesh_policy *p = NULL;

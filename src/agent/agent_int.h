@@ -95,6 +95,13 @@ typedef struct {
     vmesh_key *central_key;
     char *central_issuer;                /* NULL: not checked */
     int64_t central_ttl;
+    /* The central verifier's own standing (vmesh_agent_central_trust):
+     * while untrusted, background-check evidence is refused without asking
+     * it, with central_why (under central_lock). */
+    _Atomic bool central_untrusted;
+    pthread_mutex_t central_lock;
+    bool central_lock_init;
+    char central_why[300];
     /* What we can appraise (advertised in 0xff4d), NULL-terminated. */
     const char *media_types[AGENT_RP_MEDIA_TYPES_MAX];
     agent_counters *counters;
@@ -118,5 +125,7 @@ vmesh_atls_reason agent_rp_reappraise(agent_rp *rp, const vmesh_policy *pol, con
                                       vmesh_atls_peer_result *out);
 /* Drops every cached result (the policy, hence the trusted verifiers, changed). */
 void agent_rp_forget(agent_rp *rp);
+/* vmesh_agent_central_trust / vmesh_agent_central_trusted */
+void agent_rp_central_trust(agent_rp *rp, bool trusted, const char *why);
 
 #endif

@@ -30,6 +30,8 @@ vmesh_err agent_rp_init(agent_rp *rp, const vmesh_agent_config *cfg, agent_count
     const vmesh_evidence_scheme *const *all = vmesh_schemes_all(&nschemes);
 
     rp->counters = counters;
+    pthread_mutex_init(&rp->central_lock, NULL);
+    rp->central_lock_init = true;
     rp->verifier = cfg->verifier;
     rp->rv_for = cfg->rv_for;
     rp->rv_for_ctx = cfg->rv_for_ctx;
@@ -62,6 +64,8 @@ void agent_rp_free(agent_rp *rp)
     vmesh_crypto_key_free(rp->central_key);
     free(rp->central_issuer);
     vmesh_ar_cache_free(rp->cache);
+    if (rp->central_lock_init)
+        pthread_mutex_destroy(&rp->central_lock);
 }
 
 bool agent_rp_appraises_evidence(const agent_rp *rp)
@@ -72,6 +76,20 @@ bool agent_rp_appraises_evidence(const agent_rp *rp)
 void agent_rp_forget(agent_rp *rp)
 {
     vmesh_ar_cache_clear(rp->cache);
+}
+
+/* The flag is set before the cache is cleared: an appraisal that was
+ * asking the verifier meanwhile may still put its result, but no lookup
+ * reads the cache while the flag is set (appraise_cached). */
+void agent_rp_central_trust(agent_rp *rp, bool trusted, const char *why)
+{
+    if (rp->central == NULL)
+        return;
+    pthread_mutex_lock(&rp->central_lock);
+    snprintf(rp->central_why, sizeof(rp->central_why), "%s", trusted ? "" : why ? why : "no reason given");
+    pthread_mutex_unlock(&rp->central_lock);
+    atomic_store(&rp->central_untrusted, !trusted);
+    agent_rp_forget(rp);
 }
 
 /* ---- verdicts ------------------------------------------------------------------- */
@@ -527,6 +545,19 @@ static void appraise_cached(agent_rp *rp, const char *mt, const vmesh_evidence_s
     uint8_t key[32];
     bool hit;
 
+    if (rp->central != NULL && atomic_load(&rp->central_untrusted)) {
+        /* its results, cached or new, count for nothing now */
+        memset(e, 0, sizeof(*e));
+        e->appraised_at = now;
+        snprintf(e->scheme, sizeof(e->scheme), "%.31s", scheme->name);
+        vmesh_tv_set_all(&e->tv, VMESH_AR_VERIFIER_MALFUNCTION);
+        e->status = vmesh_tv_status(&e->tv);
+        e->refusal = VMESH_ATLS_R_EAR_UNTRUSTED;
+        pthread_mutex_lock(&rp->central_lock);
+        snprintf(e->reason, sizeof(e->reason), "central verifier no longer trusted: %.200s", rp->central_why);
+        pthread_mutex_unlock(&rp->central_lock);
+        return;
+    }
     vmesh_ar_cache_key(mt, ak_nonce, 32, ev, ev_len, key);
     hit = vmesh_ar_cache_get(rp->cache, key, rv_gen, epoch_gen, e) && (e->expires == 0 || now < e->expires);
     count_lookup(rp, hit);

@@ -813,8 +813,18 @@ static vmesh_err plain_http_fn(pctx *x, const char *k, yaml_node_t *kn, yaml_nod
     return get_bool(x, v, path, strstr(path, "passport") ? &x->c->passport_plain_http : &x->c->central_plain_http);
 }
 
+/* verifier.{central,passport}.attested (D38): the verifier's platform is
+ * attested before evidence goes to it, under verifier-rv when given, else
+ * under the proxy's own snapshot from its RVPs (or rv-files). */
+static vmesh_err attested_fn(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v, const char *path, void *a)
+{
+    (void)k, (void)kn, (void)a;
+    return get_bool(x, v, path, strstr(path, "passport") ? &x->c->passport_attested : &x->c->central_attested);
+}
+
 static const keydef passport_keys[] = {
     FN("insecure-plain-http", plain_http_fn),
+    FN("attested", attested_fn),
     STR("local-key", K_PATH, vmesh_proxy_config, passport_local_key),
     STR("central", K_STR, vmesh_proxy_config, passport_central),
     STR("verifier-rv", K_PATH, vmesh_proxy_config, passport_verifier_rv),
@@ -836,8 +846,9 @@ static vmesh_err passport_done(pctx *x, yaml_node_t *v, const char *path, void *
 
     if ((c->passport_local_key == NULL) == (c->passport_central == NULL))
         return perr(x, v, path, "needs exactly one of local-key or central");
-    if ((c->passport_verifier_rv != NULL || c->passport_tls_pin != NULL) && c->passport_central == NULL)
-        return perr(x, v, path, "verifier-rv and tls-pin are about a central passport issuer (central: URL)");
+    if ((c->passport_verifier_rv != NULL || c->passport_tls_pin != NULL || c->passport_attested) &&
+        c->passport_central == NULL)
+        return perr(x, v, path, "attested, verifier-rv and tls-pin are about a central passport issuer (central: URL)");
     if (tls_pin_check(x, v, path, c->passport_tls_pin) != VMESH_OK)
         return VMESH_ERR_PARSE;
     if (c->passport_central != NULL)
@@ -852,6 +863,7 @@ static const keydef central_keys[] = {
     STR("issuer", K_STR, vmesh_proxy_config, central_issuer),
     FN("insecure-plain-http", plain_http_fn),
     NUM("cache", K_SECONDS, vmesh_proxy_config, central_cache, 1000, 24 * 3600 * 1000),
+    FN("attested", attested_fn),
     STR("verifier-rv", K_PATH, vmesh_proxy_config, central_verifier_rv),
     STR("tls-pin", K_STR, vmesh_proxy_config, central_tls_pin),
     NUM("attest-recheck", K_SECONDS, vmesh_proxy_config, central_attest_recheck, 1000, 24 * 3600 * 1000), END};
@@ -865,9 +877,10 @@ static vmesh_err central_done(pctx *x, yaml_node_t *v, const char *path, void *b
         return perr(x, v, path, "needs url and key (the central verifier's EAR public key)");
     if (tls_pin_check(x, v, path, c->central_tls_pin) != VMESH_OK)
         return VMESH_ERR_PARSE;
-    if (c->n_central_replicas > 0 && c->central_verifier_rv != NULL)
-        return perr(x, v, path, "replicas cannot be combined with verifier-rv: the attested verifier link "
-                                "attests and pins the one url (use one url, or replicas without verifier-rv)");
+    if (c->n_central_replicas > 0 && (c->central_verifier_rv != NULL || c->central_attested))
+        return perr(x, v, path, "replicas cannot be combined with an attested verifier (attested, verifier-rv): the "
+                                "attested verifier link attests and pins the one url (use one url, or replicas "
+                                "without attestation)");
     for (size_t i = 0; i < c->n_central_replicas; i++)
         VMESH_GUARD(verifier_url_check(x, v, path, c->central_replicas[i], c->central_plain_http));
     return verifier_url_check(x, v, path, c->central_url, c->central_plain_http);
@@ -1435,6 +1448,16 @@ static vmesh_err check(pctx *x, yaml_node_t *root)
             return perr(x, root, "verifier.passport-issuers",
                         "an issuer without verifier-rv is judged by the proxy's own reference values: "
                         "configure verifier.rvps (or rv-files), or give it verifier-rv");
+    if (c->central_url != NULL && c->central_attested && c->central_verifier_rv == NULL && c->nrvps == 0 &&
+        c->nrv == 0)
+        return perr(x, root, "verifier.central",
+                    "attested without verifier-rv judges the verifier by the proxy's own reference values: "
+                    "configure verifier.rvps (or rv-files), or give it verifier-rv");
+    if (c->passport_central != NULL && c->passport_attested && c->passport_verifier_rv == NULL && c->nrvps == 0 &&
+        c->nrv == 0)
+        return perr(x, root, "verifier.passport",
+                    "attested without verifier-rv judges the verifier by the proxy's own reference values: "
+                    "configure verifier.rvps (or rv-files), or give it verifier-rv");
     for (size_t i = 0; i < c->nrvps; i++) {
         if (!c->rvps[i].scoped)
             continue;

@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include "proxy_int.h"
+#include "worker.h"
 
 #include "vmesh/rv.h"
 #include "vmesh/verifier.h"
@@ -491,10 +492,66 @@ out:
     return rc;
 }
 
-static void watch_issuers(struct vmesh_proxy *p)
+#ifdef VMESH_HAVE_SERVICE
+/* The central verifier of verifier.central (D38): while its platform does
+ * not attest under the current reference values, the agent refuses every
+ * appraisal without asking it and has dropped its cached results, and the
+ * workers re-judge every open connection at once: those it admitted are
+ * closed (ear-untrusted). Back to affirming: it is asked again. */
+static void watch_central(struct vmesh_proxy *p, px_gen *g)
+{
+    bool ok, was;
+
+    if (g->central_rp == NULL || g->central_rp->vlink == NULL)
+        return;
+    ok = vmesh_service_client_attest(g->central_rp, NULL) == VMESH_OK;
+    was = vmesh_agent_central_trusted(g->agent);
+    if (ok != was) {
+        vmesh_agent_central_trust(g->agent, ok, ok ? NULL : vmesh_err_detail());
+        vmesh_log(VMESH_LOG_WARN, "proxy: central verifier %s %s%s%s", g->central_rp->url,
+                  ok ? "attests again: its appraisals are accepted" : "no longer attests: ",
+                  ok ? "" : vmesh_err_detail(),
+                  ok ? "" : "; its results are dropped, new peers refused and the connections it admitted "
+                            "re-appraised");
+        if (!ok) {
+            atomic_fetch_add(&p->reappraise_gen, 1);
+            px_workers_wake(p);
+        }
+    }
+    vmesh_err_clear();
+}
+
+/* Our own passport issuer (verifier.passport with attestation): asked here
+ * too, so that a new snapshot re-attests it off the handshake path; a
+ * change is logged once (passport requests are refused by the link). */
+static void watch_passport(px_gen *g)
+{
+    bool ok;
+
+    if (g->central == NULL || g->central->vlink == NULL)
+        return;
+    ok = vmesh_service_client_attest(g->central, NULL) == VMESH_OK;
+    if (ok != atomic_exchange(&g->passport_ok, ok))
+        vmesh_log(VMESH_LOG_WARN, "proxy: our passport issuer %s %s%s", g->central->url,
+                  ok ? "attests again: passports are fetched from it" : "no longer attests: no passport is "
+                                                                        "fetched from it: ",
+                  ok ? "" : vmesh_err_detail());
+    vmesh_err_clear();
+}
+#endif
+
+/* Every attested verifier link of the generation in force: the passport
+ * issuers, the central verifier, our passport issuer. */
+static void watch_links(struct vmesh_proxy *p)
 {
     px_gen *g = px_current_gen(p);
 
+#ifdef VMESH_HAVE_SERVICE
+    if (g != NULL) {
+        watch_central(p, g);
+        watch_passport(g);
+    }
+#endif
     for (size_t i = 0; g != NULL && i < g->nissuers; i++) {
 #ifdef VMESH_HAVE_SERVICE
         bool ok = vmesh_service_client_attest(&g->issuers[i], NULL) == VMESH_OK;
@@ -512,9 +569,11 @@ static void watch_issuers(struct vmesh_proxy *p)
     px_gen_unref(g); /* the control thread reloads: its tick comes within 100 ms */
 }
 
-/* The issuers are asked on a thread of their own, about once a second: a
- * dead or slow issuer (up to min(2 s, handshake-timeout) per round trip)
- * never stalls the control thread, its admin endpoint or its timers. */
+/* The issuers (and the central verifier, our passport issuer) are asked on
+ * a thread of their own, about once a second and at once after a new RV
+ * snapshot (px_links_kick): a dead or slow issuer (up to min(2 s,
+ * handshake-timeout) per round trip) never stalls the control thread, its
+ * admin endpoint, its timers or a worker. */
 static void *issuer_watcher(void *arg)
 {
     struct vmesh_proxy *p = arg;
@@ -524,16 +583,26 @@ static void *issuer_watcher(void *arg)
         struct timespec ts;
 
         pthread_mutex_unlock(&p->iss_lock);
-        watch_issuers(p);
+        watch_links(p);
         pthread_mutex_lock(&p->iss_lock);
         if (p->iss_stop)
             break;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += 1;
-        (void)pthread_cond_timedwait(&p->iss_cond, &p->iss_lock, &ts);
+        if (!p->iss_kick)
+            (void)pthread_cond_timedwait(&p->iss_cond, &p->iss_lock, &ts);
+        p->iss_kick = false;
     }
     pthread_mutex_unlock(&p->iss_lock);
     return NULL;
+}
+
+void px_links_kick(struct vmesh_proxy *p)
+{
+    pthread_mutex_lock(&p->iss_lock);
+    p->iss_kick = true;
+    pthread_cond_signal(&p->iss_cond);
+    pthread_mutex_unlock(&p->iss_lock);
 }
 
 vmesh_err px_issuers_start(struct vmesh_proxy *p)
@@ -575,6 +644,7 @@ vmesh_err px_gen_build(struct vmesh_proxy *p, vmesh_proxy_config *cfg, px_gen **
         return vmesh_err_set(VMESH_ERR_NOMEM, "out of memory");
     }
     g->refs = 1;
+    atomic_store(&g->passport_ok, true);
     g->cfg = cfg;
     g->proxy = p;
     for (size_t i = 0; i < PX_MAX_LISTENERS; i++)
@@ -627,12 +697,14 @@ vmesh_err px_gen_build(struct vmesh_proxy *p, vmesh_proxy_config *cfg, px_gen **
         sc->timeout_ms = cfg->handshake_timeout_ms;
         g->central = sc;
         sc->tls_pin = cfg->passport_tls_pin;
-        if (cfg->passport_verifier_rv != NULL) {
+        if (cfg->passport_verifier_rv != NULL || cfg->passport_attested) {
             sc->verifier_rv = cfg->passport_verifier_rv;
+            if (sc->verifier_rv == NULL)
+                sc->rv_source = p->verifier; /* the synced snapshot (D38) */
             sc->attest_recheck = cfg->passport_attest_recheck;
             rc = vmesh_service_client_attest_init(sc);
             if (rc != VMESH_OK) {
-                vmesh_err_wrap(rc, "verifier.passport.verifier-rv");
+                vmesh_err_wrap(rc, "verifier.passport.%s", cfg->passport_verifier_rv ? "verifier-rv" : "attested");
                 goto out;
             }
         }
@@ -671,15 +743,17 @@ vmesh_err px_gen_build(struct vmesh_proxy *p, vmesh_proxy_config *cfg, px_gen **
         ac.central_cache_seconds = cfg->central_cache;
         ac.central_issuer = cfg->central_issuer;
         sc->tls_pin = cfg->central_tls_pin;
-        if (cfg->central_verifier_rv != NULL) {
+        if (cfg->central_verifier_rv != NULL || cfg->central_attested) {
             /* the attested EAR key must be the configured one (D31) */
             sc->ear_key = ck;
             sc->verifier_rv = cfg->central_verifier_rv;
+            if (sc->verifier_rv == NULL)
+                sc->rv_source = p->verifier; /* the synced snapshot (D38) */
             sc->attest_recheck = cfg->central_attest_recheck;
             rc = vmesh_service_client_attest_init(sc); /* takes its own reference */
             sc->ear_key = NULL; /* the agent checks the answers with ck */
             if (rc != VMESH_OK) {
-                vmesh_err_wrap(rc, "verifier.central.verifier-rv");
+                vmesh_err_wrap(rc, "verifier.central.%s", cfg->central_verifier_rv ? "verifier-rv" : "attested");
                 goto out;
             }
         }
@@ -711,6 +785,20 @@ vmesh_err px_gen_build(struct vmesh_proxy *p, vmesh_proxy_config *cfg, px_gen **
         goto out;
     }
     VMESH_GUARD(vmesh_agent_set_rules(g->agent, rules, nr));
+#ifdef VMESH_HAVE_SERVICE
+    /* A reload keeps the standing of the same attested central verifier
+     * (the watcher re-asks within a second); no round trip here. */
+    if (g->central_rp != NULL && g->central_rp->vlink != NULL && p->gen != NULL) {
+        px_gen *old = px_current_gen(p);
+        const vmesh_proxy_config *oc = old->cfg;
+        if (old->central_rp != NULL && old->central_rp->vlink != NULL && !vmesh_agent_central_trusted(old->agent) &&
+            strcmp(oc->central_url, cfg->central_url) == 0 && strcmp(oc->central_key, cfg->central_key) == 0 &&
+            same_str(oc->central_verifier_rv, cfg->central_verifier_rv) &&
+            same_str(oc->central_tls_pin, cfg->central_tls_pin))
+            vmesh_agent_central_trust(g->agent, false, "it did not attest before this reload");
+        px_gen_unref(old);
+    }
+#endif
     VMESH_GUARD(build_trust(cfg, &g->trust));
     /* listeners */
     g->provs = calloc(cfg->nin + cfg->nout, sizeof(px_prov));

@@ -168,6 +168,10 @@ struct vmesh_proxy_config {
      * reference values before evidence goes to it; its TLS key pinned. */
     char *central_verifier_rv, *central_tls_pin, *passport_verifier_rv, *passport_tls_pin;
     int64_t central_attest_recheck, passport_attest_recheck;
+    /* verifier.{central,passport}.attested (D38): attest the verifier even
+     * without verifier-rv, under the proxy's own RV snapshot; verifier-rv
+     * implies it. */
+    bool central_attested, passport_attested;
     px_issuer *issuers;
     size_t nissuers;
     size_t ar_cache_slots;
@@ -299,6 +303,9 @@ typedef struct px_gen {
     struct vmesh_service_client *issuers;
     struct vmesh_key **issuer_keys;
     _Atomic bool *issuer_ok; /* written by the issuer watcher thread */
+    /* verifier.passport attested: the last standing the watcher saw (a
+     * change is logged once); starts true */
+    _Atomic bool passport_ok;
     size_t nissuers;
     char *own_id; /* our SVID's SPIFFE ID, sent with passport requests; NULL: unknown */
     vmesh_policy *policy;
@@ -331,6 +338,8 @@ void px_gen_unref(px_gen *g);
  * a second off the control thread; when one changes trusted <-> untrusted
  * it sets iss_changed; the control thread (100 ms ticks) reloads. */
 vmesh_err px_issuers_start(struct vmesh_proxy *p) VMESH_WUR;
+/* A new RV snapshot: the watcher asks every attested link now. */
+void px_links_kick(struct vmesh_proxy *p);
 void px_issuers_stop(struct vmesh_proxy *p);
 px_gen *px_current_gen(struct vmesh_proxy *p);
 
@@ -413,7 +422,7 @@ struct vmesh_proxy {
     pthread_t iss_thread;
     pthread_mutex_t iss_lock;
     pthread_cond_t iss_cond;
-    bool iss_stop, iss_running;
+    bool iss_stop, iss_running, iss_kick;
     _Atomic bool iss_changed;
 };
 
