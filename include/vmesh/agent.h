@@ -41,7 +41,10 @@ typedef vmesh_err (*vmesh_agent_passport_fn)(void *ctx, const char *media_type, 
  * the evidence must carry `nonce` (the session's ak_nonce); returns the EAR
  * JWT. peer: the peer's verified SPIFFE ID (NULL: none), sent so that the
  * verifier appraises with the providers scoped to it; the EAR must name it
- * (ear.vmesh.peer). Implemented over HTTP by vmesh_service_central_client. */
+ * (ear.vmesh.peer). Implemented over HTTP by vmesh_service_central_client.
+ * VMESH_ERR_POLICY means the verifier itself is refused (its own
+ * attestation, D38): refused as VMESH_ATLS_R_EAR_UNTRUSTED; any other
+ * error is a verifier malfunction. */
 typedef vmesh_err (*vmesh_agent_central_fn)(void *ctx, const char *media_type, const uint8_t *evidence,
                                             size_t evidence_len, const uint8_t *nonce, size_t nonce_len,
                                             const char *peer, vmesh_buf *ear_jwt);

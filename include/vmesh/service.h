@@ -307,7 +307,10 @@ void vmesh_service_client_attest_free(vmesh_service_client *c); /* NULL-safe; ke
 /* Attests the verifier now unless an affirming result for the current
  * reference values is fresh (c->attest_recheck); on success *ear_key (may
  * be NULL) gets a reference to the attested EAR key. Errors name the
- * reason: not affirming under the RVs, nonce not ours, binding, EAR key. */
+ * reason: not affirming under the RVs, nonce not ours, binding, EAR key;
+ * every one of those (the verifier answered and was refused) is
+ * VMESH_ERR_POLICY, also from every request over the link (D38); no
+ * answer is VMESH_ERR_IO / VMESH_ERR_TIMEOUT. */
 vmesh_err vmesh_service_client_attest(const vmesh_service_client *c, vmesh_key **ear_key) VMESH_WUR;
 /* Connections to verifiers are kept alive and reused by every client of
  * the process (one connection cache, safe across threads), so a handshake

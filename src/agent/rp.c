@@ -448,6 +448,8 @@ static void appraise_central(agent_rp *rp, const char *mt, const vmesh_evidence_
             e->refusal = VMESH_ATLS_R_EAR_ISSUER; /* another key than the verifier's we asked */
         else if (rc == VMESH_ERR_EXPIRED)
             e->refusal = VMESH_ATLS_R_EAR_EXPIRED;
+    } else if (rc == VMESH_ERR_POLICY) {
+        e->refusal = VMESH_ATLS_R_EAR_UNTRUSTED; /* the verifier itself is refused (its attestation, D38) */
     }
     if (rc == VMESH_OK) {
         memset(&q, 0, sizeof(q));
@@ -464,7 +466,8 @@ static void appraise_central(agent_rp *rp, const char *mt, const vmesh_evidence_
     }
     if (rc != VMESH_OK || a != VMESH_EAR_ANSWER_OK) {
         vmesh_tv_set_all(&e->tv, VMESH_AR_VERIFIER_MALFUNCTION);
-        snprintf(e->reason, sizeof(e->reason), "central verifier: %.200s", vmesh_err_detail());
+        snprintf(e->reason, sizeof(e->reason), "central verifier%s: %.200s",
+                 e->refusal == VMESH_ATLS_R_EAR_UNTRUSTED ? " not trusted" : "", vmesh_err_detail());
         e->expires = now + CENTRAL_FAILURE_TTL;
         if (a != VMESH_EAR_ANSWER_OK)
             e->refusal = answer_reason[a];
@@ -554,7 +557,7 @@ static void appraise_cached(agent_rp *rp, const char *mt, const vmesh_evidence_s
         e->status = vmesh_tv_status(&e->tv);
         e->refusal = VMESH_ATLS_R_EAR_UNTRUSTED;
         pthread_mutex_lock(&rp->central_lock);
-        snprintf(e->reason, sizeof(e->reason), "central verifier no longer trusted: %.200s", rp->central_why);
+        snprintf(e->reason, sizeof(e->reason), "central verifier not trusted: %.200s", rp->central_why);
         pthread_mutex_unlock(&rp->central_lock);
         return;
     }

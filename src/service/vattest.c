@@ -240,6 +240,8 @@ struct vmesh_service_vlink {
     vmesh_rv_store *rv;
     struct stat rv_st;          /* of verifier_rv when loaded */
     bool ok;                    /* the last attestation affirmed under rv */
+    vmesh_err fail_rc;          /* when not ok: VMESH_ERR_POLICY (the verifier was judged and
+                                 * refused) or the error that kept it from being judged */
     int64_t checked;            /* when (epoch seconds); 0: never */
     char pin[80];               /* "sha256//<base64>" of the attested TLS key; "" for http:// */
     vmesh_key *ear_key;         /* the attested EAR key */
@@ -489,7 +491,7 @@ vmesh_err svc_client_vlink(const vmesh_service_client *c, char *pin, size_t pin_
         if (v->ok && now - v->checked < recheck)
             goto done;
         if (!v->ok && now - v->checked < (recheck < FAILURE_RETRY ? recheck : FAILURE_RETRY)) {
-            rc = vmesh_err_set(VMESH_ERR_POLICY, "%s", v->why);
+            rc = vmesh_err_set(v->fail_rc, "%s", v->why);
             goto out;
         }
     }
@@ -497,7 +499,12 @@ vmesh_err svc_client_vlink(const vmesh_service_client *c, char *pin, size_t pin_
     v->checked = now;
     rc = attest_once(c, v);
     if (rc != VMESH_OK) {
+        /* an answer that was judged and refused is the verifier's fault
+         * (VMESH_ERR_POLICY); no answer is not (D38) */
         snprintf(v->why, sizeof(v->why), "%s", vmesh_err_detail());
+        if (rc != VMESH_ERR_IO && rc != VMESH_ERR_TIMEOUT && rc != VMESH_ERR_NOMEM)
+            rc = vmesh_err_set(VMESH_ERR_POLICY, "%s", v->why);
+        v->fail_rc = rc;
         vmesh_log(VMESH_LOG_WARN, "%s; no evidence is sent to it", v->why);
         goto out;
     }

@@ -23,6 +23,9 @@
 #   8. the same with the issuer judged by the RVP's snapshot (D37): the
 #      verifier's workload revoked by `vmesh rvp publish` at a real `vmesh
 #      rvp serve`; /ready keeps answering while another issuer hangs
+#   9. the central verifier judged by the RVP's snapshot (D38): revoked by
+#      `rvp publish`, the connection it admitted is closed and new peers are
+#      refused without asking it
 . "$(dirname "$0")/lib.bash"
 . "$(dirname "$0")/proxy_lib.bash"
 HELPERS=$(cd "$(dirname "$0")/helpers" && pwd)
@@ -291,6 +294,59 @@ else
 fi
 r=$(python3 "$T/echo.py" once "$OUT_PORT" 2>&1)
 [ "$r" != ok ] && ok "revoked at the RVP: a new connection is refused ($r)" || fail "revoked at the RVP: new connection admitted"
+
+# 9. the central verifier judged by the server's RVP snapshot (attested:
+# true, no verifier-rv; DECISIONS D38), and what its revocation does to the
+# relying party: `rvp publish` of changed reference values for its workload
+# makes the server drop its results, close the connection it admitted (held
+# open here, with a result cache of an hour and attest-recheck of an hour,
+# so only the new snapshot can end it) and refuse new peers without asking
+# it (ear-untrusted).
+cp "$T/verifier-rv.json" "$T/rvin/verifier-rv.json"
+"$VMESH" rvp publish --key "$T/rvp.pem" --in "$T/rvin" --out "$T/rvweb" >/dev/null || fail "publish epoch 3"
+kill "$HOLD_PID" 2>/dev/null; wait "$HOLD_PID" 2>/dev/null
+sed -e "s|^  rv-files: .*|  rvps: [ { name: acme, url: \"http://127.0.0.1:$RVP_PORT\", key: $T/rvp.pub, schemes: [ psa ] } ]\n  poll-interval: 2s\n  state-dir: $T/server-state9\n  central: { url: \"https://127.0.0.1:$GOOD_PORT\", key: $T/ear.pub, attested: true, cache: 1h, attest-recheck: 1h }|" \
+    "$T/server.base.yaml" > "$T/server.yaml"
+grep -q "attested: true" "$T/server.yaml" || fail "server config rewrite (9)"
+sed "s|^attester:|attester:\n  modes: [ fresh ]|" "$T/client.base.yaml" > "$T/client.yaml"
+kill "$CLIENT_PID"; wait "$CLIENT_PID" 2>/dev/null
+restart_server
+: > "$T/client.err"; start_proxy client
+s0=$(sessions "$GOOD_PORT")
+: > "$T/hold9.out"
+python3 "$T/hold.py" "$OUT_PORT" "$T/hold9.out" &
+HOLD_PID=$!; px_pids+=("$HOLD_PID")
+for _ in $(seq 200); do [ -s "$T/hold9.out" ] && break; sleep 0.1; done
+grep -q admitted "$T/hold9.out" && ok "central verifier attested under the RVP's snapshot: client admitted (connection held)" \
+    || fail "central (9): $(cat "$T/hold9.out" 2>/dev/null); $(grep -i 'verifier\|refused' "$T/server.err" | tail -3)"
+log_has "platform attested under its reference values" && ok "the server attested the central verifier (no verifier-rv)" \
+    || fail "no attestation line in the server log (9)"
+[ "$(sessions "$GOOD_PORT")" -gt "$s0" ] && ok "evidence went to the attested central verifier" || fail "no session (9)"
+cp "$T/verifier-rv.revoked.json" "$T/rvin/verifier-rv.json"
+t0=$(date +%s.%N)
+"$VMESH" rvp publish --key "$T/rvp.pem" --in "$T/rvin" --out "$T/rvweb" >/dev/null || fail "publish epoch 4"
+# generous bound, not a timing assertion: 3 poll intervals and slack
+for _ in $(seq 300); do grep -q closed "$T/hold9.out" && break; sleep 0.1; done
+if grep -q closed "$T/hold9.out"; then
+    ok "central verifier revoked at the RVP: the connection it admitted was closed (within 30 s)"
+    echo "  numbers: closed $(awk -v t0="$t0" '/closed/ { printf "%.1f", $2 - t0 }' "$T/hold9.out") s after rvp publish (poll-interval 2 s, result cache 1 h, attest-recheck 1 h)"
+else
+    fail "central verifier revoked at the RVP: the connection stayed open for 30 s"
+fi
+log_has "central verifier https://127.0.0.1:$GOOD_PORT no longer attests" && ok "server log: the central verifier no longer attests" \
+    || fail "no central-verifier line: $(grep -i 'central' "$T/server.err" | tail -3)"
+log_has "re-appraisal: ear-untrusted: central verifier not trusted" \
+    && ok "the connection was closed with its own reason (ear-untrusted, the verifier named)" \
+    || fail "close reason: $(grep -i 'closing' "$T/server.err" | tail -2)"
+s0=$(sessions "$GOOD_PORT")
+r=$(python3 "$T/echo.py" once "$OUT_PORT" 2>&1)
+[ "$r" != ok ] && ok "central verifier revoked: a new connection is refused ($r)" || fail "revoked central: new connection admitted"
+[ "$(sessions "$GOOD_PORT")" = "$s0" ] && ok "revoked central verifier: no evidence sent to it" || fail "revoked central: a session was created"
+cp "$T/verifier-rv.json" "$T/rvin/verifier-rv.json"
+"$VMESH" rvp publish --key "$T/rvp.pem" --in "$T/rvin" --out "$T/rvweb" >/dev/null || fail "publish epoch 5"
+for _ in $(seq 300); do grep -q "127.0.0.1:$GOOD_PORT attests again" "$T/server.err" && break; sleep 0.1; done
+r=$(python3 "$T/echo.py" once "$OUT_PORT" 2>&1)
+[ "$r" = ok ] && ok "central verifier endorsed again at the RVP: admitted again" || fail "central restored: $r"
 
 stop_proxy server
 stop_proxy client

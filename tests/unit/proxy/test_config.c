@@ -253,7 +253,10 @@ static void central(void **state)
     /* the attested verifier link attests and pins one url: not with replicas */
     expect_error("verifier: { central: { url: \"https://v1\", replicas: [\"https://v2\"], key: k, "
                  "verifier-rv: /etc/hostname } }\n",
-                 "replicas cannot be combined with verifier-rv");
+                 "replicas cannot be combined with an attested verifier");
+    expect_error("verifier: { rv-files: [ r.json ], central: { url: \"https://v1\", replicas: [\"https://v2\"], "
+                 "key: k, attested: true } }\n",
+                 "replicas cannot be combined with an attested verifier");
     assert_int_equal(parse("verifier: { passport: { central: \"http://v\", insecure-plain-http: true } }\n", &c),
                      VMESH_OK);
     assert_true(c->passport_plain_http);
@@ -286,11 +289,29 @@ static void central(void **state)
     c = NULL;
     expect_error("verifier: { passport-issuers: [ { url: \"https://v\", key: k } ] }\n",
                  "an issuer without verifier-rv is judged by the proxy's own reference values");
+    /* verifier.central / verifier.passport attested without verifier-rv:
+     * judged by the proxy's snapshot (D38) */
+    assert_int_equal(parse("verifier: { rv-files: [ r.json ], central: { url: \"https://v\", key: k, attested: true },\n"
+                           "  passport: { central: \"https://v\", attested: true } }\n",
+                           &c), VMESH_OK);
+    assert_true(c->central_attested);
+    assert_true(c->passport_attested);
+    assert_null(c->central_verifier_rv);
+    vmesh_proxy_config_free(c);
+    c = NULL;
+    expect_error("verifier: { central: { url: \"https://v\", key: k, attested: true } }\n",
+                 "verifier.central: attested without verifier-rv judges the verifier by the proxy's own reference");
+    expect_error("verifier: { passport: { central: \"https://v\", attested: true } }\n",
+                 "verifier.passport: attested without verifier-rv judges the verifier by the proxy's own reference");
+    expect_error("verifier: { passport: { local-key: k, attested: true } }\n",
+                 "attested, verifier-rv and tls-pin are about a central passport issuer");
+    expect_error("verifier: { rv-files: [ r.json ], central: { url: \"https://v\", key: k, attested: maybe } }\n",
+                 "verifier.central.attested");
     expect_error("verifier: { passport-issuers: [ { url: \"https://v\" } ] }\n", "url and key (its EAR public key)");
     expect_error("verifier: { passport-issuers: [ { url: \"http://v\", key: k, verifier-rv: r } ] }\n",
                  "is plain http://");
     expect_error("verifier: { passport: { local-key: k, verifier-rv: v.json } }\n",
-                 "verifier-rv and tls-pin are about a central passport issuer");
+                 "attested, verifier-rv and tls-pin are about a central passport issuer");
     expect_error("verifier: { central: { url: \"http://v\", key: k, cache: 10ms } }\n",
                  "verifier.central.cache: must be at least 1s");
     expect_error("verifier: { central: { url: \"https://v\", key: k, colour: red } }\n",
