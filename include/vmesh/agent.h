@@ -43,7 +43,7 @@ typedef vmesh_err (*vmesh_agent_passport_fn)(void *ctx, const char *media_type, 
  * verifier appraises with the providers scoped to it; the EAR must name it
  * (ear.vmesh.peer). Implemented over HTTP by vmesh_service_central_client.
  * VMESH_ERR_POLICY means the verifier itself is refused (its own
- * attestation, D38): refused as VMESH_ATLS_R_EAR_UNTRUSTED; any other
+ * attestation, D39): refused as VMESH_ATLS_R_EAR_UNTRUSTED; any other
  * error is a verifier malfunction. */
 typedef vmesh_err (*vmesh_agent_central_fn)(void *ctx, const char *media_type, const uint8_t *evidence,
                                             size_t evidence_len, const uint8_t *nonce, size_t nonce_len,
@@ -148,7 +148,7 @@ void vmesh_agent_provider_for(vmesh_agent *a, const char *peer, vmesh_atls_provi
 vmesh_atls_reason vmesh_agent_reappraise(vmesh_agent *a, const char *peer_spiffe_id,
                                          const vmesh_atls_peer_result *r, char *why, size_t why_len);
 
-/* Central mode: the central verifier's own standing (issue 12.2, D38).
+/* Central mode: the central verifier's own standing (issue 12.2, D39).
  * The caller (the proxy's verifier-link watcher) judges it: its platform
  * still attests under the current reference values for its workload. While
  * it is untrusted, every appraisal and re-appraisal of background-check

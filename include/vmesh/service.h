@@ -309,7 +309,7 @@ void vmesh_service_client_attest_free(vmesh_service_client *c); /* NULL-safe; ke
  * be NULL) gets a reference to the attested EAR key. Errors name the
  * reason: not affirming under the RVs, nonce not ours, binding, EAR key;
  * every one of those (the verifier answered and was refused) is
- * VMESH_ERR_POLICY, also from every request over the link (D38); no
+ * VMESH_ERR_POLICY, also from every request over the link (D39); no
  * answer is VMESH_ERR_IO / VMESH_ERR_TIMEOUT. */
 vmesh_err vmesh_service_client_attest(const vmesh_service_client *c, vmesh_key **ear_key) VMESH_WUR;
 /* Connections to verifiers are kept alive and reused by every client of

@@ -449,7 +449,7 @@ static void appraise_central(agent_rp *rp, const char *mt, const vmesh_evidence_
         else if (rc == VMESH_ERR_EXPIRED)
             e->refusal = VMESH_ATLS_R_EAR_EXPIRED;
     } else if (rc == VMESH_ERR_POLICY) {
-        e->refusal = VMESH_ATLS_R_EAR_UNTRUSTED; /* the verifier itself is refused (its attestation, D38) */
+        e->refusal = VMESH_ATLS_R_EAR_UNTRUSTED; /* the verifier itself is refused (its attestation, D39) */
     }
     if (rc == VMESH_OK) {
         memset(&q, 0, sizeof(q));

@@ -813,7 +813,7 @@ static vmesh_err plain_http_fn(pctx *x, const char *k, yaml_node_t *kn, yaml_nod
     return get_bool(x, v, path, strstr(path, "passport") ? &x->c->passport_plain_http : &x->c->central_plain_http);
 }
 
-/* verifier.{central,passport}.attested (D38): the verifier's platform is
+/* verifier.{central,passport}.attested (D39): the verifier's platform is
  * attested before evidence goes to it, under verifier-rv when given, else
  * under the proxy's own snapshot from its RVPs (or rv-files). */
 static vmesh_err attested_fn(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v, const char *path, void *a)

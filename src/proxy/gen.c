@@ -493,7 +493,7 @@ out:
 }
 
 #ifdef VMESH_HAVE_SERVICE
-/* The central verifier of verifier.central (D38): while its platform does
+/* The central verifier of verifier.central (D39): while its platform does
  * not attest under the current reference values, the agent refuses every
  * appraisal without asking it and has dropped its cached results, and the
  * workers re-judge every open connection at once: those it admitted are
@@ -700,7 +700,7 @@ vmesh_err px_gen_build(struct vmesh_proxy *p, vmesh_proxy_config *cfg, px_gen **
         if (cfg->passport_verifier_rv != NULL || cfg->passport_attested) {
             sc->verifier_rv = cfg->passport_verifier_rv;
             if (sc->verifier_rv == NULL)
-                sc->rv_source = p->verifier; /* the synced snapshot (D38) */
+                sc->rv_source = p->verifier; /* the synced snapshot (D39) */
             sc->attest_recheck = cfg->passport_attest_recheck;
             rc = vmesh_service_client_attest_init(sc);
             if (rc != VMESH_OK) {
@@ -748,7 +748,7 @@ vmesh_err px_gen_build(struct vmesh_proxy *p, vmesh_proxy_config *cfg, px_gen **
             sc->ear_key = ck;
             sc->verifier_rv = cfg->central_verifier_rv;
             if (sc->verifier_rv == NULL)
-                sc->rv_source = p->verifier; /* the synced snapshot (D38) */
+                sc->rv_source = p->verifier; /* the synced snapshot (D39) */
             sc->attest_recheck = cfg->central_attest_recheck;
             rc = vmesh_service_client_attest_init(sc); /* takes its own reference */
             sc->ear_key = NULL; /* the agent checks the answers with ck */

@@ -48,7 +48,7 @@ static void install_rv(struct vmesh_proxy *p, vmesh_rv_store *rv)
     px_gen_unref(g);
     atomic_store(&p->snapshot_at, vmesh_time_now());
     atomic_store(&p->have_snapshot, true);
-    px_links_kick(p); /* attested verifier links judged by the snapshot re-attest now (D38) */
+    px_links_kick(p); /* attested verifier links judged by the snapshot re-attest now (D39) */
 }
 
 static vmesh_err load_rv_files(struct vmesh_proxy *p, const vmesh_proxy_config *cfg)

@@ -168,7 +168,7 @@ struct vmesh_proxy_config {
      * reference values before evidence goes to it; its TLS key pinned. */
     char *central_verifier_rv, *central_tls_pin, *passport_verifier_rv, *passport_tls_pin;
     int64_t central_attest_recheck, passport_attest_recheck;
-    /* verifier.{central,passport}.attested (D38): attest the verifier even
+    /* verifier.{central,passport}.attested (D39): attest the verifier even
      * without verifier-rv, under the proxy's own RV snapshot; verifier-rv
      * implies it. */
     bool central_attested, passport_attested;

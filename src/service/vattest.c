@@ -500,7 +500,7 @@ vmesh_err svc_client_vlink(const vmesh_service_client *c, char *pin, size_t pin_
     rc = attest_once(c, v);
     if (rc != VMESH_OK) {
         /* an answer that was judged and refused is the verifier's fault
-         * (VMESH_ERR_POLICY); no answer is not (D38) */
+         * (VMESH_ERR_POLICY); no answer is not (D39) */
         snprintf(v->why, sizeof(v->why), "%s", vmesh_err_detail());
         if (rc != VMESH_ERR_IO && rc != VMESH_ERR_TIMEOUT && rc != VMESH_ERR_NOMEM)
             rc = vmesh_err_set(VMESH_ERR_POLICY, "%s", v->why);

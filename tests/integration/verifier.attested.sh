@@ -23,7 +23,7 @@
 #   8. the same with the issuer judged by the RVP's snapshot (D37): the
 #      verifier's workload revoked by `vmesh rvp publish` at a real `vmesh
 #      rvp serve`; /ready keeps answering while another issuer hangs
-#   9. the central verifier judged by the RVP's snapshot (D38): revoked by
+#   9. the central verifier judged by the RVP's snapshot (D39): revoked by
 #      `rvp publish`, the connection it admitted is closed and new peers are
 #      refused without asking it
 . "$(dirname "$0")/lib.bash"
@@ -296,7 +296,7 @@ r=$(python3 "$T/echo.py" once "$OUT_PORT" 2>&1)
 [ "$r" != ok ] && ok "revoked at the RVP: a new connection is refused ($r)" || fail "revoked at the RVP: new connection admitted"
 
 # 9. the central verifier judged by the server's RVP snapshot (attested:
-# true, no verifier-rv; DECISIONS D38), and what its revocation does to the
+# true, no verifier-rv; DECISIONS D39), and what its revocation does to the
 # relying party: `rvp publish` of changed reference values for its workload
 # makes the server drop its results, close the connection it admitted (held
 # open here, with a result cache of an hour and attest-recheck of an hour,

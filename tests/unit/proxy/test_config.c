@@ -290,7 +290,7 @@ static void central(void **state)
     expect_error("verifier: { passport-issuers: [ { url: \"https://v\", key: k } ] }\n",
                  "an issuer without verifier-rv is judged by the proxy's own reference values");
     /* verifier.central / verifier.passport attested without verifier-rv:
-     * judged by the proxy's snapshot (D38) */
+     * judged by the proxy's snapshot (D39) */
     assert_int_equal(parse("verifier: { rv-files: [ r.json ], central: { url: \"https://v\", key: k, attested: true },\n"
                            "  passport: { central: \"https://v\", attested: true } }\n",
                            &c), VMESH_OK);
