@@ -52,7 +52,7 @@ start_client() { # extra client args...; stderr in client.log
     cleanup_hooks+=("kill $CLIENT 2>/dev/null")
 }
 # wait_log FILE PATTERN [COUNT]: until FILE has COUNT lines matching (60 s bound)
-wait_log() { local n=${3:-1}; for i in $(seq 300); do [ "$(grep -cE "$2" "$1" 2>/dev/null)" -ge "$n" ] && return 0; sleep 0.1; done; return 1; }
+wait_log() { local n=${3:-1}; for i in $(seq 600); do [ "$(grep -cE "$2" "$1" 2>/dev/null)" -ge "$n" ] && return 0; sleep 0.1; done; return 1; }
 
 # 0. a relying party that loads the bell for the first time right after a
 #    ring (here the client: first load at tick 2) accepts a peer whose
