@@ -455,6 +455,12 @@ vmesh_err vmesh_atls_config_set_fresh_hello_limit(vmesh_atls_config *c, double p
 /* Connections whose fresh evidence waited for the client's SVID because
  * of that limit, since the configuration was made. */
 uint64_t vmesh_atls_config_fresh_hello_deferred(const vmesh_atls_config *c);
+/* c replaces prev for the same listener (a reload): when both have the
+ * same fresh-hello limit, c shares prev's bucket (tokens, clock and
+ * deferral count go on, whichever of the two a handshake uses) and true is
+ * returned; otherwise c's bucket starts full under its own limit and
+ * prev's deferral count is added to c's (false). Call before c is used. */
+bool vmesh_atls_config_inherit_fresh_hello(vmesh_atls_config *c, vmesh_atls_config *prev);
 /* The OpenSSL SSL_CTX (borrowed), for ALPN, cipher settings and the like. */
 void *vmesh_atls_config_ssl_ctx(vmesh_atls_config *c);
 void vmesh_atls_config_free(vmesh_atls_config *c);

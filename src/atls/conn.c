@@ -52,13 +52,39 @@ struct vmesh_atls_config {
     /* Server: fresh evidence at 0.5-RTT (for a client not yet
      * authenticated) is limited by a token bucket; beyond it the evidence
      * waits for the client's SVID, as under evidence_after_auth. */
-    struct {
-        pthread_mutex_t lock;
-        double rate, burst, tokens; /* rate 0: no limit */
-        uint64_t last_ns;
-        uint64_t deferred; /* connections whose fresh evidence waited (atomic) */
-    } fresh_hello;
+    struct fresh_bucket *fresh_hello; /* shared by a reload's successor (inherit) */
 };
+
+/* The token bucket behind vmesh_atls_config_set_fresh_hello_limit; a
+ * configuration that replaces another for the same listener shares it
+ * (vmesh_atls_config_inherit_fresh_hello), so a reload neither refills
+ * nor resets it. */
+struct fresh_bucket {
+    pthread_mutex_t lock;
+    double rate, burst, tokens; /* rate 0: no limit */
+    uint64_t last_ns;
+    uint64_t deferred; /* connections whose fresh evidence waited (atomic) */
+    unsigned refs;     /* atomic */
+};
+
+static struct fresh_bucket *fresh_bucket_new(void)
+{
+    struct fresh_bucket *b = calloc(1, sizeof(*b));
+
+    if (b != NULL) {
+        pthread_mutex_init(&b->lock, NULL);
+        b->refs = 1;
+    }
+    return b;
+}
+
+static void fresh_bucket_unref(struct fresh_bucket *b)
+{
+    if (b == NULL || __atomic_sub_fetch(&b->refs, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
+    pthread_mutex_destroy(&b->lock);
+    free(b);
+}
 
 typedef enum {
     ST_TLS,        /* server: SSL_read_early_data to 0.5-RTT; client: SSL_connect */
@@ -677,7 +703,8 @@ vmesh_err vmesh_atls_config_new(vmesh_atls_role role, vmesh_atls_config **out)
     c = calloc(1, sizeof(*c));
     VMESH_ENSURE(c != NULL, VMESH_ERR_NOMEM, "out of memory");
     c->role = role;
-    pthread_mutex_init(&c->fresh_hello.lock, NULL);
+    c->fresh_hello = fresh_bucket_new();
+    VMESH_ENSURE(c->fresh_hello != NULL, VMESH_ERR_NOMEM, "out of memory");
     c->deadline_ms = DEADLINE_DEFAULT_MS;
     c->max_frame = VMESH_ATLS_FRAME_MAX_DEFAULT;
     c->resumption = true;
@@ -924,19 +951,43 @@ vmesh_err vmesh_atls_config_set_fresh_hello_limit(vmesh_atls_config *c, double p
     VMESH_ENSURE(per_second >= 0 && per_second <= 1e6 && (per_second == 0 || burst >= 1), VMESH_ERR_ARG,
                  "attested TLS: fresh evidence at hello: rate %g/s and burst %u (rate 0..1e6, burst >= 1)",
                  per_second, burst);
-    pthread_mutex_lock(&c->fresh_hello.lock);
-    c->fresh_hello.rate = per_second;
-    c->fresh_hello.burst = burst;
-    c->fresh_hello.tokens = burst;
-    c->fresh_hello.last_ns = vmesh_time_mono_ns();
-    pthread_mutex_unlock(&c->fresh_hello.lock);
+    pthread_mutex_lock(&c->fresh_hello->lock);
+    c->fresh_hello->rate = per_second;
+    c->fresh_hello->burst = burst;
+    c->fresh_hello->tokens = burst;
+    c->fresh_hello->last_ns = vmesh_time_mono_ns();
+    pthread_mutex_unlock(&c->fresh_hello->lock);
 out:
     return rc;
 }
 
 uint64_t vmesh_atls_config_fresh_hello_deferred(const vmesh_atls_config *c)
 {
-    return __atomic_load_n(&c->fresh_hello.deferred, __ATOMIC_RELAXED);
+    return __atomic_load_n(&c->fresh_hello->deferred, __ATOMIC_RELAXED);
+}
+
+bool vmesh_atls_config_inherit_fresh_hello(vmesh_atls_config *c, vmesh_atls_config *prev)
+{
+    struct fresh_bucket *mine = c->fresh_hello, *theirs = prev->fresh_hello;
+    bool same;
+
+    if (mine == theirs)
+        return true;
+    pthread_mutex_lock(&theirs->lock);
+    pthread_mutex_lock(&mine->lock); /* mine is not shared yet: no lock order to keep */
+    same = mine->rate == theirs->rate && mine->burst == theirs->burst;
+    if (!same) /* a new limit starts full; the count goes on */
+        __atomic_add_fetch(&mine->deferred, __atomic_load_n(&theirs->deferred, __ATOMIC_RELAXED),
+                           __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&mine->lock);
+    if (same)
+        __atomic_add_fetch(&theirs->refs, 1, __ATOMIC_ACQ_REL);
+    pthread_mutex_unlock(&theirs->lock);
+    if (same) {
+        c->fresh_hello = theirs;
+        fresh_bucket_unref(mine);
+    }
+    return same;
 }
 
 /* One token of the fresh-at-hello bucket, if there is one. */
@@ -944,22 +995,23 @@ static bool fresh_hello_take(vmesh_atls_config *c)
 {
     bool ok;
     uint64_t now = vmesh_time_mono_ns();
+    struct fresh_bucket *b = c->fresh_hello;
 
-    pthread_mutex_lock(&c->fresh_hello.lock);
-    if (c->fresh_hello.rate <= 0) {
+    pthread_mutex_lock(&b->lock);
+    if (b->rate <= 0) {
         ok = true;
     } else {
-        c->fresh_hello.tokens += (double)(now - c->fresh_hello.last_ns) / 1e9 * c->fresh_hello.rate;
-        if (c->fresh_hello.tokens > c->fresh_hello.burst)
-            c->fresh_hello.tokens = c->fresh_hello.burst;
-        c->fresh_hello.last_ns = now;
-        ok = c->fresh_hello.tokens >= 1.0;
+        b->tokens += (double)(now - b->last_ns) / 1e9 * b->rate;
+        if (b->tokens > b->burst)
+            b->tokens = b->burst;
+        b->last_ns = now;
+        ok = b->tokens >= 1.0;
         if (ok)
-            c->fresh_hello.tokens -= 1.0;
+            b->tokens -= 1.0;
     }
-    pthread_mutex_unlock(&c->fresh_hello.lock);
+    pthread_mutex_unlock(&b->lock);
     if (!ok)
-        __atomic_add_fetch(&c->fresh_hello.deferred, 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&b->deferred, 1, __ATOMIC_RELAXED);
     return ok;
 }
 
@@ -975,7 +1027,7 @@ void vmesh_atls_config_free(vmesh_atls_config *c)
     SSL_CTX_free(c->ctx);
     free(c->peer_pattern);
     vmesh_pki_trust_free(c->trust);
-    pthread_mutex_destroy(&c->fresh_hello.lock);
+    fresh_bucket_unref(c->fresh_hello);
     free(c);
 }
 

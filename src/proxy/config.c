@@ -1250,10 +1250,26 @@ static const keydef inbound_keys[] = {
     FN_STR("min-pattern", px_inbound, min_pattern, in_min_pattern_fn), FN("evidence", evidence_fn),
     FN("fresh-hello-rate", fresh_hello_fn), FN("fresh-hello-burst", fresh_hello_fn), END};
 
+/* outbound[].resumption: keep the upstream's session ticket (default) or
+ * make every connection a full handshake. */
+static vmesh_err resumption_fn(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v,
+                               const char *path, void *a)
+{
+    bool on = true;
+    vmesh_err rc;
+
+    (void)k, (void)kn;
+    rc = get_bool(x, v, path, &on);
+    if (rc == VMESH_OK)
+        ((px_outbound *)a)->no_resumption = !on;
+    return rc;
+}
+
 static const keydef outbound_keys[] = {
     STR("name", K_STR, px_outbound, name), STR("listen", K_LISTEN, px_outbound, listen),
     STR("peer", K_PATTERN, px_outbound, peer), FN("upstreams", upstreams_fn),
-    FN_STR("min-pattern", px_outbound, min_pattern, out_min_pattern_fn), END};
+    FN_STR("min-pattern", px_outbound, min_pattern, out_min_pattern_fn),
+    FN("resumption", resumption_fn), END};
 
 /* A listener without a name is called by its address. */
 static vmesh_err name_listener(char **name, const char *listen)

@@ -538,6 +538,7 @@ static void established(px_conn *c)
     px_hist_observe(&p->m.handshake, vmesh_time_mono_ns() - c->t_start);
     c->mode = vmesh_atls_peer_mode(c->io.tls);
     c->resumed = vmesh_atls_resumed(c->io.tls);
+    atomic_fetch_add(&p->m.handshakes[c->dir][c->resumed ? 1 : 0], 1);
     if (id != NULL)
         c->peer_id = strdup(id);
     if (r != NULL) {

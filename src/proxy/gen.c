@@ -400,6 +400,8 @@ static vmesh_err listener_config(struct vmesh_proxy *p, px_gen *g, size_t j,
         vmesh_atls_config_set_evidence_after_auth(c, cfg->in[j].evidence_after_auth);
         VMESH_GUARD(vmesh_atls_config_set_fresh_hello_limit(c, cfg->in[j].fresh_hello_rate,
                                                             cfg->in[j].fresh_hello_burst));
+    } else if (cfg->out[j - cfg->nin].no_resumption) {
+        vmesh_atls_config_set_resumption(c, false);
     }
     vmesh_atls_config_set_reattest(c, cfg->reattest); /* in-band stream (reattest.c) */
     /* Idle connections give their record buffers back. */

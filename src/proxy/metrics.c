@@ -301,6 +301,17 @@ vmesh_err px_metrics_render(struct vmesh_proxy *p, const px_gen *g, vmesh_buf *b
                                      "vmesh_bytes_total{direction=\"%s\",flow=\"to_peer\"} %llu\n",
                                      dirs[d], (unsigned long long)atomic_load(&m->bytes[d][1])));
     }
+    VMESH_GUARD(vmesh_buf_printf(
+        b, "# HELP vmesh_handshakes_total Attested handshakes completed, by direction and TLS "
+           "session: full or resumed (a resumed session is attested again all the same).\n"
+           "# TYPE vmesh_handshakes_total counter\n"));
+    for (int d = 0; d < 2; d++)
+        VMESH_GUARD(vmesh_buf_printf(
+            b,
+            "vmesh_handshakes_total{direction=\"%s\",session=\"full\"} %llu\n"
+            "vmesh_handshakes_total{direction=\"%s\",session=\"resumed\"} %llu\n",
+            dirs[d], (unsigned long long)atomic_load(&m->handshakes[d][0]), dirs[d],
+            (unsigned long long)atomic_load(&m->handshakes[d][1])));
     VMESH_GUARD(hist(b, "vmesh_handshake_seconds",
                      "Attested TLS handshake time, accept or connect to established.",
                      &m->handshake));
@@ -444,6 +455,19 @@ vmesh_err px_metrics_render(struct vmesh_proxy *p, const px_gen *g, vmesh_buf *b
         "%llu\n",
         (long long)atomic_load(&m->hs_queued), (long long)atomic_load(&m->hs_running),
         (unsigned long long)atomic_load(&m->hs_backpressure)));
+    VMESH_GUARD(vmesh_buf_printf(
+        b, "# HELP vmesh_fresh_hello_deferred_total Inbound connections whose fresh-mode evidence "
+           "waited for the client's certificate because the listener's fresh-hello-rate budget was "
+           "spent (kept across reloads).\n"
+           "# TYPE vmesh_fresh_hello_deferred_total counter\n"));
+    for (size_t j = 0; j < g->cfg->nin; j++) {
+        char lv[300];
+
+        label_value(g->cfg->in[j].name, lv, sizeof(lv));
+        VMESH_GUARD(vmesh_buf_printf(
+            b, "vmesh_fresh_hello_deferred_total{listener=\"%s\"} %llu\n", lv,
+            (unsigned long long)vmesh_atls_config_fresh_hello_deferred(g->in_cfg[j])));
+    }
     VMESH_GUARD(reattest_metrics(p, g, b));
     VMESH_GUARD(
         vmesh_buf_printf(b,

@@ -586,6 +586,13 @@ vmesh_err vmesh_proxy_reload(vmesh_proxy *p)
     g->id = ++p->next_gen_id;
     pthread_mutex_lock(&p->gen_lock);
     old = p->gen;
+    /* A listener whose fresh-hello limit is unchanged keeps its budget:
+     * a reload neither refills it nor resets its deferral count. The
+     * listeners are the same ones (reload_compatible). */
+    for (size_t j = 0; j < g->cfg->nin; j++)
+        if (!vmesh_atls_config_inherit_fresh_hello(g->in_cfg[j], old->in_cfg[j]))
+            vmesh_log(VMESH_LOG_INFO, "proxy: inbound %s: fresh-hello limit changed, its budget starts full",
+                      g->cfg->in[j].name);
     p->gen = g;
     pthread_mutex_unlock(&p->gen_lock);
     apply_max_connections(p, g->cfg);

@@ -97,6 +97,7 @@ typedef struct {
     char *min_pattern; /* as px_inbound */
     char *upstreams[PX_MAX_UPSTREAMS];
     size_t nup;
+    bool no_resumption; /* resumption: false — every connection a full handshake */
 } px_outbound;
 
 /* verifier.passport-issuers[] (D31): a passport issuer whose EAR key is
@@ -248,6 +249,7 @@ typedef struct {
     _Atomic uint64_t identity_changes, identity_refused; /* federation.c watcher */
     _Atomic uint64_t admitted_attested, admitted_identity_only, route_refused; /* patterns */
     _Atomic uint64_t bytes[2][2]; /* [dir][0: from the TLS peer, 1: to the TLS peer] */
+    _Atomic uint64_t handshakes[2][2]; /* attested handshakes done: [dir][0 full, 1 resumed] */
     _Atomic uint64_t agent_hits_base, agent_misses_base;
     _Atomic uint64_t accept_pauses; /* a worker stopped accepting: out of descriptors */
     /* The handshake pool (hspool.c): jobs waiting, jobs running, and how
