@@ -1222,26 +1222,36 @@ static vmesh_err evidence_fn(pctx *x, const char *k, yaml_node_t *kn, yaml_node_
 }
 
 /* inbound[].fresh-hello-rate / fresh-hello-burst: fresh evidence made at
- * 0.5-RTT for clients not yet authenticated (issue 13.4). */
+ * 0.5-RTT for clients not yet authenticated (issue 13.4). The rate is a
+ * decimal number a second ("0.1": one every ten seconds). */
 static vmesh_err fresh_hello_fn(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v,
                                 const char *path, void *a)
 {
     px_inbound *l = a;
     uint64_t n = 0;
-    bool rate = strcmp(k, "fresh-hello-rate") == 0;
     vmesh_err rc;
 
     (void)kn;
-    rc = get_uint(x, v, path, rate ? 0 : 1, PX_FRESH_HELLO_MAX, &n);
-    if (rc != VMESH_OK)
-        return rc;
-    if (rate) {
-        l->fresh_hello_rate = (uint32_t)n;
+    if (strcmp(k, "fresh-hello-rate") == 0) {
+        const char *s = scalar(v);
+        char *end = NULL;
+        double r = 0;
+
+        if (s != NULL && s[0] >= '0' && s[0] <= '9' && s[strspn(s, "0123456789.")] == '\0') {
+            errno = 0;
+            r = strtod(s, &end);
+        }
+        if (s == NULL || end == NULL || end == s || *end || errno || !(r >= 0 && r <= PX_FRESH_HELLO_MAX))
+            return perr(x, v, path, "\"%s\" is not a number in 0..%u (connections a second, e.g. 10 or 0.1)",
+                        s ? s : "(not a scalar)", PX_FRESH_HELLO_MAX);
+        l->fresh_hello_rate = r;
         l->fresh_hello_rate_set = true;
-    } else {
-        l->fresh_hello_burst = (uint32_t)n;
+        return VMESH_OK;
     }
-    return VMESH_OK;
+    rc = get_uint(x, v, path, 1, PX_FRESH_HELLO_MAX, &n);
+    if (rc == VMESH_OK)
+        l->fresh_hello_burst = (uint32_t)n;
+    return rc;
 }
 
 static const keydef inbound_keys[] = {
@@ -1288,7 +1298,7 @@ static vmesh_err inbound_done(pctx *x, yaml_node_t *it, const char *path, void *
     if (!l->fresh_hello_rate_set)
         l->fresh_hello_rate = PX_FRESH_HELLO_RATE;
     if (l->fresh_hello_burst == 0)
-        l->fresh_hello_burst = l->fresh_hello_rate > 0 ? 2 * l->fresh_hello_rate : 1;
+        l->fresh_hello_burst = l->fresh_hello_rate >= 1 ? (uint32_t)(2 * l->fresh_hello_rate + 0.5) : 1;
     return name_listener(&l->name, l->listen);
 }
 

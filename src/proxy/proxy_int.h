@@ -86,7 +86,8 @@ typedef struct {
     bool evidence_after_auth; /* evidence: after-client-auth (issue 13.4) */
     /* fresh evidence at 0.5-RTT to clients not yet authenticated: per
      * second (0: no limit) and at once; beyond, it waits for their SVID */
-    uint32_t fresh_hello_rate, fresh_hello_burst;
+    double fresh_hello_rate; /* may be below 1: 0.1 is one every 10 s */
+    uint32_t fresh_hello_burst;
     bool fresh_hello_rate_set;
 } px_inbound;
 #define PX_FRESH_HELLO_RATE 10u     /* default fresh-hello-rate; burst 2x */

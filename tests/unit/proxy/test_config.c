@@ -356,9 +356,9 @@ static void evidence_and_pool(void **state)
     assert_false(c->in[1].evidence_after_auth);
     assert_false(c->in[2].evidence_after_auth); /* default: at the hello */
     /* fresh evidence at hello: default 10/s, burst twice the rate */
-    assert_int_equal(c->in[1].fresh_hello_rate, 3);
+    assert_true(c->in[1].fresh_hello_rate == 3);
     assert_int_equal(c->in[1].fresh_hello_burst, 6);
-    assert_int_equal(c->in[2].fresh_hello_rate, 10);
+    assert_true(c->in[2].fresh_hello_rate == 10);
     assert_int_equal(c->in[2].fresh_hello_burst, 20);
     assert_int_equal(c->hs_threads, 7);
     assert_int_equal(c->hs_queue, 99);
@@ -375,9 +375,33 @@ static void evidence_and_pool(void **state)
         "inbound:\n"
         "  - { listen: 127.0.0.1:8443, app: 127.0.0.1:8000, fresh-hello-rate: 0 }\n";
     assert_int_equal(vmesh_proxy_config_parse(y, strlen(y), "/etc/vmesh/t.yaml", &c), VMESH_OK);
-    assert_int_equal(c->in[0].fresh_hello_rate, 0); /* no limit */
+    assert_true(c->in[0].fresh_hello_rate == 0); /* no limit */
     vmesh_proxy_config_free(c);
     c = NULL;
+    y = "identity: { cert: /c.pem, key: /c.key, bundle: /b.pem }\n"
+        "inbound:\n"
+        "  - { listen: 127.0.0.1:8443, app: 127.0.0.1:8000, fresh-hello-rate: 0.05 }\n";
+    assert_int_equal(vmesh_proxy_config_parse(y, strlen(y), "/etc/vmesh/t.yaml", &c), VMESH_OK);
+    assert_true(c->in[0].fresh_hello_rate == 0.05); /* one every 20 s */
+    assert_int_equal(c->in[0].fresh_hello_burst, 1);
+    vmesh_proxy_config_free(c);
+    c = NULL;
+    {
+        static const char *const bad[] = {"-1", "1e9", "nan", "5/s", "0x10", "''"};
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            char doc[256];
+            snprintf(doc, sizeof(doc),
+                     "identity: { cert: /c.pem, key: /c.key, bundle: /b.pem }\n"
+                     "inbound:\n  - { listen: 127.0.0.1:8443, app: 127.0.0.1:8000, "
+                     "fresh-hello-rate: %s }\n",
+                     bad[i]);
+            assert_int_equal(vmesh_proxy_config_parse(doc, strlen(doc), "/etc/vmesh/t.yaml", &c),
+                             VMESH_ERR_PARSE);
+            assert_null(c);
+            if (strstr(vmesh_err_detail(), "inbound[0].fresh-hello-rate") == NULL)
+                fail_msg("fresh-hello-rate %s: error \"%s\"", bad[i], vmesh_err_detail());
+        }
+    }
     y = "identity: { cert: /c.pem, key: /c.key, bundle: /b.pem }\n"
         "inbound:\n"
         "  - { listen: 127.0.0.1:8443, app: 127.0.0.1:8000, fresh-hello-burst: 0 }\n";
