@@ -287,7 +287,7 @@ active=$(curl -s "http://127.0.0.1:$VADM/metrics" | awk '$1=="vmesh_connections_
 j() { local IFS=';'; echo "$*"; }
 BENCH_BUILD="$BUILD" VH="$(j "${vh[@]}")" HH="$(j "${hh[@]}")" VHSPLIT="$(j "${vhsplit[@]}")" \
     S0="$(j "${s0[@]}")" SC="$(j "${sc[@]}")" SH="$(j "${sh[@]}")" SK="$(j "${sk[@]}")" \
-    STUNNEL_VERSION="$([ -n "$STUNNEL" ] && "$STUNNEL" -version 2>&1 | head -1 || true)" python3 - "$HERE/../../docs/BENCHMARKS.md" "$HERE/../lib/mdsection.py" "$SECS" "$NIDLE" "$vm" "$hm" "$vsuite" "$hsuite" \
+    STUNNEL_VERSION="$([ -n "$STUNNEL" ] && "$STUNNEL" -version 2>&1 | grep -m1 -o "stunnel [0-9.]*" || true)" python3 - "$HERE/../../docs/BENCHMARKS.md" "$HERE/../lib/mdsection.py" "$SECS" "$NIDLE" "$vm" "$hm" "$vsuite" "$hsuite" \
     "$(IFS=';'; echo "${vs[*]}")" "$(IFS=';'; echo "${hs[*]}")" "$(IFS=';'; echo "${vb[*]}")" "$(IFS=';'; echo "${hb[*]}")" \
     "$(IFS=';'; echo "${vc[*]}")" "$(IFS=';'; echo "${hc[*]}")" "$(IFS=';'; echo "${vk[*]}")" "$(IFS=';'; echo "${hk[*]}")" \
     "$(uptime | sed 's/.*load average: //')" <<'PY'
