@@ -66,6 +66,7 @@ typedef struct {
     const vmesh_key *attested; /* the attested verifier's EAR key (D31); NULL: none */
     int64_t deadline_ns;
     bool retry;
+    bool pin_mismatch; /* the TLS key met is not the pinned one */
 } attempt;
 
 static long attempt_ms(const attempt *t)
@@ -197,6 +198,7 @@ static vmesh_err do_request(const vmesh_service_client *c, attempt *t, const cha
     cc = curl_easy_perform(h);
     VMESH_ENSURE(!r->in.overflow, VMESH_ERR_TOO_LARGE, "%s %s: reply larger than %zu bytes", method, url, REPLY_MAX);
     t->retry = cc != CURLE_OK; /* not reached, not answered in time: another replica may */
+    t->pin_mismatch = cc == CURLE_SSL_PINNEDPUBKEYNOTMATCH;
     VMESH_ENSURE(cc == CURLE_OK, cc == CURLE_OPERATION_TIMEDOUT ? VMESH_ERR_TIMEOUT : VMESH_ERR_IO, "%s %s: %s",
                  method, url, errbuf[0] ? errbuf : curl_easy_strerror(cc));
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
@@ -400,9 +402,10 @@ static const char *replica_url(const vmesh_service_client *c, size_t i)
 /* The exchange at the replica that answered last, then at the others in
  * turn while the failure is one another replica may not have (not
  * reached, timed out, 429, 5xx). */
-static vmesh_err client_verify(const vmesh_service_client *c, const char *media_type, const uint8_t *evidence,
-                               size_t evidence_len, const uint8_t *nonce, size_t nonce_len, const uint8_t *akpub,
-                               size_t akpub_len, const char *peer, bool check, vmesh_buf *ear_jwt)
+static vmesh_err client_verify_once(const vmesh_service_client *c, const char *media_type, const uint8_t *evidence,
+                                    size_t evidence_len, const uint8_t *nonce, size_t nonce_len,
+                                    const uint8_t *akpub, size_t akpub_len, const char *peer, bool check,
+                                    vmesh_buf *ear_jwt, bool *pin_mismatch)
 {
     vmesh_err rc = VMESH_OK;
     size_t n, first, i, idx;
@@ -461,9 +464,32 @@ static vmesh_err client_verify(const vmesh_service_client *c, const char *media_
                   vmesh_err_detail());
         vmesh_err_clear();
     }
+    *pin_mismatch = rc != VMESH_OK && t.pin_mismatch;
 out:
     vmesh_crypto_key_free(attested);
     return rc;
+}
+
+/* An attested verifier whose TLS key no longer matches the pin (a restart
+ * with a new key) is attested again at once, and the exchange tried once
+ * more with the key that attestation binds (D39); at most once a second
+ * (svc_client_vlink_renew), so a party on the path cannot make every
+ * request cost an attestation. */
+static vmesh_err client_verify(const vmesh_service_client *c, const char *media_type, const uint8_t *evidence,
+                               size_t evidence_len, const uint8_t *nonce, size_t nonce_len, const uint8_t *akpub,
+                               size_t akpub_len, const char *peer, bool check, vmesh_buf *ear_jwt)
+{
+    bool mismatch = false;
+    vmesh_err rc = client_verify_once(c, media_type, evidence, evidence_len, nonce, nonce_len, akpub, akpub_len,
+                                      peer, check, ear_jwt, &mismatch);
+
+    if (rc == VMESH_OK || !mismatch || c->vlink == NULL || !svc_client_vlink_renew(c))
+        return rc;
+    vmesh_log(VMESH_LOG_WARN, "verifier %s: its TLS key is not the attested one (%s); attesting it again now",
+              c->url, vmesh_err_detail());
+    vmesh_err_clear();
+    return client_verify_once(c, media_type, evidence, evidence_len, nonce, nonce_len, akpub, akpub_len, peer, check,
+                              ear_jwt, &mismatch);
 }
 
 vmesh_err vmesh_service_client_probe(const vmesh_service_client *c)

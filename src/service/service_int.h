@@ -144,6 +144,9 @@ vmesh_err svc_attestation_answer(vmesh_service *s, const vmesh_service_request *
 /* The relying party's link to an attested verifier: attests it when due;
  * pin gets libcurl's pin of the attested TLS key ("" over http). */
 vmesh_err svc_client_vlink(const vmesh_service_client *c, char *pin, size_t pin_cap, vmesh_key **ear_key) VMESH_WUR;
+/* The pinned TLS key was not met: the next svc_client_vlink attests again,
+ * unless the last attestation is under a second old (then false). */
+bool svc_client_vlink_renew(const vmesh_service_client *c);
 
 /* Builds a problem+json response (RFC 9457 §3: type, title, status, detail). */
 vmesh_err vmesh_service_problem(vmesh_service_response *rs, unsigned status, const char *fmt, ...)

@@ -520,6 +520,19 @@ out:
     return rc;
 }
 
+bool svc_client_vlink_renew(const vmesh_service_client *c)
+{
+    struct vmesh_service_vlink *v = c->vlink;
+    bool renew;
+
+    pthread_mutex_lock(&v->lock);
+    renew = v->checked != 0 && vmesh_time_now() - v->checked >= 1;
+    if (renew)
+        v->checked = 0; /* re-attest at the next use */
+    pthread_mutex_unlock(&v->lock);
+    return renew;
+}
+
 vmesh_err vmesh_service_client_attest(const vmesh_service_client *c, vmesh_key **ear_key)
 {
     char pin[80];

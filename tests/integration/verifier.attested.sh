@@ -26,6 +26,8 @@
 #   9. the central verifier judged by the RVP's snapshot (D39): revoked by
 #      `rvp publish`, the connection it admitted is closed and new peers are
 #      refused without asking it
+#  10. the verifier restarted with a new TLS key: attested again at the
+#      first pin mismatch
 . "$(dirname "$0")/lib.bash"
 . "$(dirname "$0")/proxy_lib.bash"
 HELPERS=$(cd "$(dirname "$0")/helpers" && pwd)
@@ -45,14 +47,15 @@ px_rv_json verifier "$(sha256sum verifier-workload | cut -d' ' -f1)" > verifier-
 px_rv_json verifier "$(sha256sum server-workload | cut -d' ' -f1)" > verifier-rv.revoked.json
 cp verifier-rv.json verifier-rv.active.json
 
-# start_verifier NAME EARKEY WORKLOAD: an https verifier attesting its platform
+# start_verifier NAME EARKEY WORKLOAD [PORT [TLSNAME]]: an https verifier attesting its platform
 start_verifier() {
-    "$VMESH" verifier serve --listen 127.0.0.1:0 --key "$2" --rv "$T/client-rv.json" \
-        --tls-cert "$T/vtls-chain.pem" --tls-key "$T/vtls.key" --client-rate off \
+    "$VMESH" verifier serve --listen "127.0.0.1:${4:-0}" --key "$2" --rv "$T/client-rv.json" \
+        --tls-cert "$T/${5:-vtls}-chain.pem" --tls-key "$T/${5:-vtls}.key" --client-rate off \
         --attest psa-sim --attest-opt "iak=$T/verifier-iak.pem" --attest-opt "claims=$T/verifier-claims.json" \
         --attest-opt "measure=BL=$T/verifier-fw" --attest-opt "measure=workload=$T/$3" \
         >"$T/$1.out" 2>"$T/$1.log" &
     px_pids+=($!)
+    eval "${1^^}_PID=$!"
     local p="" i
     for i in $(seq 150); do
         p=$(sed -n 's/.*listening on .* (port \([0-9]*\)).*/\1/p' "$T/$1.log"); [ -n "$p" ] && break; sleep 0.1
@@ -347,6 +350,20 @@ cp "$T/verifier-rv.json" "$T/rvin/verifier-rv.json"
 for _ in $(seq 300); do grep -q "127.0.0.1:$GOOD_PORT attests again" "$T/server.err" && break; sleep 0.1; done
 r=$(python3 "$T/echo.py" once "$OUT_PORT" 2>&1)
 [ "$r" = ok ] && ok "central verifier endorsed again at the RVP: admitted again" || fail "central restored: $r"
+
+# 10. the verifier restarts with a new TLS key (same platform, same EAR
+# key, same URL): the relying party attests it again at the first request
+# that meets a key other than the pinned one (D39), instead of failing
+# closed until attest-recheck (an hour here).
+"$VMESH" ca issue --ca ca --spiffe-id spiffe://example.org/ns/vmesh/sa/verifier --out vtls2 >/dev/null \
+    || fail "ca issue vtls2"
+kill "$GOOD_PID"; wait "$GOOD_PID" 2>/dev/null
+start_verifier good "$T/ear.pem" verifier-workload "$GOOD_PORT" vtls2
+r=$(python3 "$T/echo.py" once "$OUT_PORT" 2>&1)
+[ "$r" = ok ] && ok "verifier restarted with a new TLS key: attested again at the first pin mismatch, admitted" \
+    || fail "new verifier TLS key: $r; $(grep -i 'verifier' "$T/server.err" | tail -3)"
+log_has "its TLS key is not the attested one" && ok "server log: the pin mismatch led to a new attestation" \
+    || fail "no pin-mismatch line in the server log"
 
 stop_proxy server
 stop_proxy client
