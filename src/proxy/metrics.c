@@ -262,7 +262,8 @@ static vmesh_err reattest_metrics(struct vmesh_proxy *p, const px_gen *g, vmesh_
         "# HELP vmesh_evidence_generated_total Platform evidence our attester generated (once "
         "per epoch in epoch-fresh and passport modes; per message in fresh mode).\n"
         "# TYPE vmesh_evidence_generated_total counter\nvmesh_evidence_generated_total %llu\n",
-        (unsigned long long)st.attestations_made, (unsigned long long)st.evidence_generated));
+        (unsigned long long)(st.attestations_made + atomic_load(&m->agent_made_base)),
+        (unsigned long long)(st.evidence_generated + atomic_load(&m->agent_generated_base))));
 out:
     return rc;
 }

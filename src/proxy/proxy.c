@@ -602,6 +602,8 @@ vmesh_err vmesh_proxy_reload(vmesh_proxy *p)
         vmesh_agent_stats_get(old->agent, &st);
         atomic_fetch_add(&p->m.agent_hits_base, st.cache_hits);
         atomic_fetch_add(&p->m.agent_misses_base, st.cache_misses);
+        atomic_fetch_add(&p->m.agent_made_base, st.attestations_made);
+        atomic_fetch_add(&p->m.agent_generated_base, st.evidence_generated);
     }
     px_gen_unref(old);
     atomic_fetch_add(&p->m.reloads, 1);

@@ -252,6 +252,7 @@ typedef struct {
     _Atomic uint64_t bytes[2][2]; /* [dir][0: from the TLS peer, 1: to the TLS peer] */
     _Atomic uint64_t handshakes[2][2]; /* attested handshakes done: [dir][0 full, 1 resumed] */
     _Atomic uint64_t agent_hits_base, agent_misses_base;
+    _Atomic uint64_t agent_made_base, agent_generated_base; /* attester counters of replaced agents */
     _Atomic uint64_t accept_pauses; /* a worker stopped accepting: out of descriptors */
     /* The handshake pool (hspool.c): jobs waiting, jobs running, and how
      * often a worker stopped accepting because too many were waiting. */

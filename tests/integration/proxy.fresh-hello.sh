@@ -73,12 +73,13 @@ grep -q '^# TYPE vmesh_fresh_hello_deferred_total counter$' "$T/server.metrics" 
 request 2 "after the flood"
 
 # 2. reload, limit unchanged: the budget is not refilled
-r0=$(reloads); dtot=$(deferred web)
+r0=$(reloads); dtot=$(deferred web); gtot=$(generated)
 sed -i 's/^log-level: .*//' "$T/server.yaml"; echo "log-level: info" >> "$T/server.yaml"  # a change elsewhere
 kill -HUP "$SERVER_PID"
 for i in $(seq 1 300); do [ "$(reloads)" -gt "$r0" ] && break; sleep 0.1; done
 [ "$(reloads)" -gt "$r0" ] && ok "reload applied" || fail "reload not applied"
 [ "$(deferred web)" -ge "$dtot" ] && ok "deferral count kept across the reload ($(deferred web))" || fail "deferral count went back: $dtot -> $(deferred web)"
+[ "$(generated)" -ge "$gtot" ] && ok "vmesh_evidence_generated_total kept across the reload ($gtot -> $(generated))" || fail "evidence counter went back: $gtot -> $(generated)"
 flood 60
 t1=$(date +%s.%N)
 limit=$(python3 -c "import math; print(math.ceil(($t1 - $t0) * 0.05) + 1)")  # tokens refilled since the first flood began, one per 20 s
