@@ -479,11 +479,9 @@ static vmesh_err build_issuers(px_gen *g, const vmesh_proxy_config *cfg)
             atomic_store(&g->issuer_ok[i], atomic_load(&old->issuer_ok[j]));
             continue;
         }
-        atomic_store(&g->issuer_ok[i], vmesh_service_client_attest(sc, NULL) == VMESH_OK);
-        if (!atomic_load(&g->issuer_ok[i]))
-            vmesh_log(VMESH_LOG_WARN, "proxy: passports signed by issuer %s are refused until it attests: %s",
-                      is->url, vmesh_err_detail());
-        vmesh_err_clear();
+        /* A new issuer is untrusted until the watcher thread asked it (the
+         * first generation: before /ready, px_links_ready) */
+        atomic_store(&g->issuer_ok[i], false);
     }
 #else
     (void)g;
@@ -544,9 +542,10 @@ static void watch_passport(px_gen *g)
 
 /* Every attested verifier link of the generation in force: the passport
  * issuers, the central verifier, our passport issuer. */
-static void watch_links(struct vmesh_proxy *p)
+static bool watch_links(struct vmesh_proxy *p)
 {
     px_gen *g = px_current_gen(p);
+    bool changed = false;
 
 #ifdef VMESH_HAVE_SERVICE
     if (g != NULL) {
@@ -564,11 +563,18 @@ static void watch_links(struct vmesh_proxy *p)
                                                               "they admitted re-appraised");
             /* at once: the next issuer may take its whole timeout */
             atomic_store(&p->iss_changed, true);
+            changed = true;
+        } else if (!ok && !g->links_asked) {
+            vmesh_log(VMESH_LOG_WARN, "proxy: passports signed by issuer %s are refused until it attests: %s",
+                      g->issuers[i].url, vmesh_err_detail());
         }
         vmesh_err_clear();
 #endif
     }
+    if (g != NULL)
+        g->links_asked = true; /* this thread only */
     px_gen_unref(g); /* the control thread reloads: its tick comes within 100 ms */
+    return changed;
 }
 
 /* The issuers (and the central verifier, our passport issuer) are asked on
@@ -585,7 +591,10 @@ static void *issuer_watcher(void *arg)
         struct timespec ts;
 
         pthread_mutex_unlock(&p->iss_lock);
-        watch_links(p);
+        /* the first round done: ready now, or once the reload it asked for
+         * is in force (the control thread sets iss_asked then) */
+        if (!watch_links(p))
+            atomic_store(&p->iss_asked, true);
         pthread_mutex_lock(&p->iss_lock);
         if (p->iss_stop)
             break;

@@ -810,10 +810,12 @@ vmesh_err vmesh_proxy_run(vmesh_proxy *p)
             next_bell = vmesh_time_mono_ns() + (uint64_t)g->cfg->bell_refresh_ms * 1000000u;
             px_gen_unref(g);
         }
-        if (atomic_exchange(&p->iss_changed, false) && !atomic_load(&p->draining) &&
-            vmesh_proxy_reload(p) != VMESH_OK)
-            vmesh_log(VMESH_LOG_ERROR, "proxy: reload after a passport issuer changed failed: %s",
-                      vmesh_err_detail());
+        if (atomic_exchange(&p->iss_changed, false) && !atomic_load(&p->draining)) {
+            if (vmesh_proxy_reload(p) != VMESH_OK)
+                vmesh_log(VMESH_LOG_ERROR, "proxy: reload after a passport issuer changed failed: %s",
+                          vmesh_err_detail());
+            atomic_store(&p->iss_asked, true); /* the first round's standing is in force */
+        }
         px_rt_watch_bell(p); /* a new tick: connections re-attest (reattest.c) */
         if (wd_ns != 0 && vmesh_time_mono_ns() >= next_wd) {
             notify("WATCHDOG=1");

@@ -310,6 +310,7 @@ typedef struct px_gen {
     /* verifier.passport attested: the last standing the watcher saw (a
      * change is logged once); starts true */
     _Atomic bool passport_ok;
+    bool links_asked; /* the link watcher asked this generation's links once (watcher thread only) */
     size_t nissuers;
     char *own_id; /* our SVID's SPIFFE ID, sent with passport requests; NULL: unknown */
     vmesh_policy *policy;
@@ -428,6 +429,9 @@ struct vmesh_proxy {
     pthread_cond_t iss_cond;
     bool iss_stop, iss_running, iss_kick;
     _Atomic bool iss_changed;
+    /* the watcher's first round is done and in force: /ready may say 200
+     * (passport issuers are attested off the control thread, also at start) */
+    _Atomic bool iss_asked;
 };
 
 /* federation.c. px_watch_files: called about once a second from the
