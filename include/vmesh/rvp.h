@@ -17,6 +17,7 @@
 
 #include "vmesh/core.h"
 #include "vmesh/crypto.h"
+#include "vmesh/rv.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -275,6 +276,53 @@ typedef struct {
 vmesh_err vmesh_rvp_publish(const vmesh_key *key, const char *const *inputs, size_t ninputs,
                             const char *out_dir, const vmesh_rvp_publish_opts *opts,
                             vmesh_rvp_manifest *out) VMESH_WUR;
+
+/* ---- the verifier trust set (docs/BUNDLES.md "The verifier trust set", D38) ----
+ * A bundle may carry one set naming the verifiers whose EAR keys relying
+ * parties accept (`verifier.issuers-from: bundle`): JSON, "format":
+ * "vmesh-verifiers/1", {"verifiers": [{"name", "url", "ear-key",
+ * "platform": {"scheme", "class-id"}}]}. Published as a trust-anchor set
+ * (scheme "", media type VMESH_RVP_VERIFIERS_MEDIA_TYPE): the manifest's
+ * signature covers its digest like every other set. A relying party
+ * trusts a key of the set only while the verifier at `url` attests its
+ * platform as (scheme, class-id) under the reference values the same
+ * bundle publishes for that class. */
+#define VMESH_RVP_VERIFIERS_FORMAT "vmesh-verifiers/1"
+#define VMESH_RVP_VERIFIERS_MEDIA_TYPE "application/vnd.vmesh.verifiers+json"
+#define VMESH_RVP_MAX_VERIFIERS 64                       /* verifiers in one set */
+#define VMESH_RVP_VERIFIERS_MAX ((size_t)256 * 1024)     /* the set's bytes */
+#define VMESH_RVP_URL_MAX 511
+
+typedef struct {
+    char name[VMESH_RVP_NAME_MAX + 1];   /* [A-Za-z0-9._-], not starting with '.'; unique in the set */
+    char url[VMESH_RVP_URL_MAX + 1];     /* http(s)://...: where relying parties fetch its attestation */
+    vmesh_key *ear_key;                  /* its EAR-signing public key (owned reference); unique in the set */
+    char scheme[33];                     /* the evidence scheme its platform attests with ("psa", "tpm2", ...) */
+    uint8_t class_id[256];               /* the class whose reference values judge its platform */
+    size_t class_id_len;                 /* 1..256 */
+} vmesh_rvp_verifier;
+
+typedef struct vmesh_rvp_verifiers {
+    size_t n;
+    vmesh_rvp_verifier *v;               /* owned; vmesh_rvp_verifiers_free */
+} vmesh_rvp_verifiers;
+
+/* Parses a verifier trust set (at most VMESH_RVP_VERIFIERS_MAX bytes):
+ * every field required, no unknown field, no duplicate member, names and
+ * keys unique, public keys only (PEM string or JWK object), class-id
+ * base64 (as in RV JSON), at most VMESH_RVP_MAX_VERIFIERS entries, at
+ * least one. `source` names the document in errors. *out is reset first
+ * and left empty on error. */
+vmesh_err vmesh_rvp_verifiers_parse(const uint8_t *p, size_t n, const char *source,
+                                    vmesh_rvp_verifiers *out) VMESH_WUR;
+/* Deep copy (keys referenced); dst is reset first. */
+vmesh_err vmesh_rvp_verifiers_copy(vmesh_rvp_verifiers *dst, const vmesh_rvp_verifiers *src) VMESH_WUR;
+/* True when a and b name the same verifiers with the same url, key and platform, in order. */
+bool vmesh_rvp_verifiers_same(const vmesh_rvp_verifiers *a, const vmesh_rvp_verifiers *b);
+/* Frees the entries and zeroes *s (NULL and a zeroed set are fine). */
+void vmesh_rvp_verifiers_free(vmesh_rvp_verifiers *s);
+/* The entry called name, or NULL. */
+const vmesh_rvp_verifier *vmesh_rvp_verifiers_find(const vmesh_rvp_verifiers *s, const char *name);
 
 /* ---- the static bundle server ----------------------------------------------
  * Serves the regular files under root over HTTP/1.1 (libmicrohttpd, own

@@ -288,6 +288,12 @@ typedef struct vmesh_service_client {
      * engine now (a relying party's snapshot synced from its RVPs, D37):
      * a new snapshot counts as a change, like a changed file. */
     vmesh_verifier *rv_source;
+    /* What the verifier's own platform must attest as (a verifier of a
+     * bundle's trust set, D38): the scheme and the class id of its
+     * appraisal; NULL / 0: any that affirms. */
+    const char *platform_scheme;
+    const uint8_t *platform_class;
+    size_t platform_class_len;
     int64_t attest_recheck;      /* seconds an affirming attestation of the verifier is reused
                                   * while its reference values are unchanged; 0: 30 */
     struct vmesh_service_vlink *vlink; /* state of the attested link (vmesh_service_client_attest_init) */

@@ -529,14 +529,22 @@ static void print_snapshot(const sync_client *c, vmesh_rv_store *rv, bool json, 
     }
     for (size_t i = 0; event[0] == 'o' && i < vmesh_sync_rvp_count(c->sync); i++) {
         vmesh_sync_rvp_status st;
+        vmesh_rvp_verifiers vs;
+        json_t *names = json_array();
+        if (vmesh_sync_rvp_verifiers(c->sync, i, &vs) == VMESH_OK)
+            for (size_t k = 0; k < vs.n; k++)
+                json_array_append_new(names, json_string(vs.v[k].name));
+        vmesh_err_clear();
+        vmesh_rvp_verifiers_free(&vs);
         if (vmesh_sync_rvp_status_at(c->sync, i, &st))
             json_array_append_new(
-                rvps, json_pack("{s:s, s:s, s:I, s:I, s:b, s:I, s:I, s:I, s:I, s:I, s:s}", "name", st.name, "url",
+                rvps, json_pack("{s:s, s:s, s:I, s:I, s:b, s:I, s:I, s:I, s:I, s:I, s:s, s:O}", "name", st.name, "url",
                                 st.url, "epoch", (json_int_t)st.epoch, "expires_at", (json_int_t)st.expires_at, "stale",
                                 st.stale, "polls", (json_int_t)st.polls, "not_modified",
                                 (json_int_t)st.not_modified, "updates", (json_int_t)st.updates, "refusals",
                                 (json_int_t)st.refusals, "failures", (json_int_t)st.failures, "last_error",
-                                st.last_error));
+                                st.last_error, "verifiers", names));
+        json_decref(names);
     }
     if (json) {
         char *s;
@@ -578,6 +586,12 @@ static void print_snapshot(const sync_client *c, vmesh_rv_store *rv, bool json, 
                    (long long)json_integer_value(json_object_get(r, "failures")),
                    json_string_length(json_object_get(r, "last_error")) ? ": " : "",
                    json_string_value(json_object_get(r, "last_error")));
+            if (json_array_size(json_object_get(r, "verifiers")) > 0) {
+                printf("  rvp %s: verifier trust set:", json_string_value(json_object_get(r, "name")));
+                for (size_t vi = 0; vi < json_array_size(json_object_get(r, "verifiers")); vi++)
+                    printf(" %s", json_string_value(json_array_get(json_object_get(r, "verifiers"), vi)));
+                printf("\n");
+            }
         }
         if (event[0] == 'o' && c->bell) {
             json_t *b = bells_json(c);

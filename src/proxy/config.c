@@ -921,6 +921,7 @@ static const listdef issuer_list = {
 
 static const keydef verifier_keys[] = {
     LIST("passport-issuers", vmesh_proxy_config, issuers, &issuer_list),
+    STR("issuers-from", K_STR, vmesh_proxy_config, issuers_from),
     NUM("rv-files", K_PATHS, vmesh_proxy_config, rv_files, FIELD(vmesh_proxy_config, nrv), 0),
     LIST("rvps", vmesh_proxy_config, rvps, &rvp_list),
     NUM("poll-interval", K_MS, vmesh_proxy_config, poll_interval_ms, 1000, 24 * 3600 * 1000),
@@ -1469,6 +1470,13 @@ static vmesh_err check(pctx *x, yaml_node_t *root)
         return perr(x, root, "inbound", "more than %d listeners in all", PX_MAX_LISTENERS);
     if (c->nkv > 0 && c->platform == NULL)
         return perr(x, root, "attester.platform", "options are given but no platform");
+    if (c->issuers_from != NULL && strcmp(c->issuers_from, "config") != 0 && strcmp(c->issuers_from, "bundle") != 0)
+        return perr(x, root, "verifier.issuers-from", "must be config (passport-issuers only, the default) or bundle "
+                    "(also the verifiers of the synced bundles' verifier trust sets), not \"%.40s\"", c->issuers_from);
+    c->issuers_bundle = c->issuers_from != NULL && strcmp(c->issuers_from, "bundle") == 0;
+    if (c->issuers_bundle && c->nrvps == 0)
+        return perr(x, root, "verifier.issuers-from",
+                    "bundle takes the accepted EAR keys from the RVPs' bundles: configure verifier.rvps");
     for (size_t i = 0; i < c->nissuers; i++)
         if (c->issuers[i].verifier_rv == NULL && c->nrvps == 0 && c->nrv == 0)
             return perr(x, root, "verifier.passport-issuers",

@@ -16,6 +16,9 @@
 #ifdef VMESH_HAVE_SERVICE
 #include "vmesh/service.h"
 #endif
+#ifdef VMESH_HAVE_SYNC
+#include "vmesh/sync.h"
+#endif
 
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -221,7 +224,12 @@ void px_gen_unref(px_gen *g)
     for (size_t i = 0; i < g->nissuers; i++) {
         vmesh_service_client_attest_free(&g->issuers[i]);
         vmesh_crypto_key_free(g->issuer_keys[i]);
+        free(g->issuer_names[i]);
     }
+    for (size_t i = 0; i < g->nbvs; i++)
+        vmesh_rvp_verifiers_free(&g->bvs[i]);
+    free(g->bvs);
+    free(g->issuer_names);
     free(g->issuers);
     free(g->issuer_keys);
     free(g->issuer_ok);
@@ -421,16 +429,44 @@ static bool same_str(const char *a, const char *b)
     return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
-/* The index of the issuer in old configured as is; old->nissuers: none. */
-static size_t old_issuer(const px_gen *old, const px_issuer *is)
+/* The index of the issuer in old that is sc as is (same url, EAR key,
+ * reference values, pin, platform); old->nissuers: none. */
+static size_t old_issuer(const px_gen *old, const vmesh_service_client *sc)
 {
     for (size_t j = 0; j < old->nissuers; j++) {
-        const px_issuer *o = &old->cfg->issuers[j];
-        if (strcmp(o->url, is->url) == 0 && strcmp(o->key, is->key) == 0 && same_str(o->verifier_rv, is->verifier_rv) &&
-            same_str(o->tls_pin, is->tls_pin))
+        const vmesh_service_client *o = &old->issuers[j];
+        if (strcmp(o->url, sc->url) == 0 && vmesh_crypto_key_equal(o->ear_key, sc->ear_key) &&
+            same_str(o->verifier_rv, sc->verifier_rv) && same_str(o->tls_pin, sc->tls_pin) &&
+            o->rv_source == sc->rv_source && same_str(o->platform_scheme, sc->platform_scheme) &&
+            o->platform_class_len == sc->platform_class_len &&
+            (sc->platform_class_len == 0 || memcmp(o->platform_class, sc->platform_class, sc->platform_class_len) == 0))
             return j;
     }
     return old->nissuers;
+}
+
+/* verifier.issuers-from: bundle (D38): copies the trust sets of the last
+ * snapshot into g (its bundle issuers point into them); returns how many
+ * verifiers they name. */
+static vmesh_err take_trust_sets(px_gen *g, size_t *count)
+{
+    vmesh_err rc = VMESH_OK;
+    struct vmesh_proxy *p = g->proxy;
+
+    *count = 0;
+    if (!g->cfg->issuers_bundle || p->nrvp_rv == 0 || p->rvp_vs == NULL)
+        return VMESH_OK;
+    g->bvs = calloc(p->nrvp_rv, sizeof(*g->bvs));
+    VMESH_ENSURE(g->bvs != NULL, VMESH_ERR_NOMEM, "out of memory");
+    g->nbvs = p->nrvp_rv;
+    pthread_mutex_lock(&p->scope_lock);
+    for (size_t i = 0; i < p->nrvp_rv && rc == VMESH_OK; i++) {
+        rc = vmesh_rvp_verifiers_copy(&g->bvs[i], &p->rvp_vs[i]);
+        *count += g->bvs[i].n;
+    }
+    pthread_mutex_unlock(&p->scope_lock);
+out:
+    return rc;
 }
 #endif
 
@@ -439,14 +475,18 @@ static vmesh_err build_issuers(px_gen *g, const vmesh_proxy_config *cfg)
     vmesh_err rc = VMESH_OK;
     px_gen *old = NULL;
 
-    if (cfg->nissuers == 0)
-        return VMESH_OK;
 #ifdef VMESH_HAVE_SERVICE
-    size_t j;
-    g->issuers = calloc(cfg->nissuers, sizeof(*g->issuers));
-    g->issuer_keys = calloc(cfg->nissuers, sizeof(*g->issuer_keys));
-    g->issuer_ok = calloc(cfg->nissuers, sizeof(*g->issuer_ok));
-    VMESH_ENSURE(g->issuers && g->issuer_keys && g->issuer_ok, VMESH_ERR_NOMEM, "out of memory");
+    size_t j, nb = 0, n;
+    VMESH_GUARD(take_trust_sets(g, &nb));
+    n = cfg->nissuers + nb;
+    if (n == 0)
+        return VMESH_OK;
+    g->issuers = calloc(n, sizeof(*g->issuers));
+    g->issuer_keys = calloc(n, sizeof(*g->issuer_keys));
+    g->issuer_ok = calloc(n, sizeof(*g->issuer_ok));
+    g->issuer_names = calloc(n, sizeof(*g->issuer_names));
+    VMESH_ENSURE(g->issuers && g->issuer_keys && g->issuer_ok && g->issuer_names, VMESH_ERR_NOMEM,
+                 "out of memory");
     old = g->proxy->gen != NULL ? px_current_gen(g->proxy) : NULL;
     for (size_t i = 0; i < cfg->nissuers; i++) {
         vmesh_service_client *sc = &g->issuers[i];
@@ -475,13 +515,50 @@ static vmesh_err build_issuers(px_gen *g, const vmesh_proxy_config *cfg)
          * knows (the watcher thread keeps it current and re-asks this
          * generation's link within a second): no round trip here on the
          * control thread. Only the first generation asks at once. */
-        if (old != NULL && (j = old_issuer(old, is)) < old->nissuers) {
+        if (old != NULL && (j = old_issuer(old, sc)) < old->nissuers) {
             atomic_store(&g->issuer_ok[i], atomic_load(&old->issuer_ok[j]));
             continue;
         }
         /* A new issuer is untrusted until the watcher thread asked it (the
          * first generation: before /ready, px_links_ready) */
         atomic_store(&g->issuer_ok[i], false);
+    }
+    /* the verifiers of the bundles' trust sets (D38), each judged by the
+     * reference values of its own RVP's bundle, as the class it names */
+    for (size_t r = 0, i = cfg->nissuers; r < g->nbvs; r++) {
+        const char *rvp_name = "?";
+#ifdef VMESH_HAVE_SYNC
+        vmesh_sync_rvp_status st;
+        if (vmesh_sync_rvp_status_at(g->proxy->sync, r, &st) && st.name[0])
+            rvp_name = st.name;
+#endif
+        for (size_t k = 0; k < g->bvs[r].n; k++, i++) {
+            vmesh_service_client *sc = &g->issuers[i];
+            const vmesh_rvp_verifier *v = &g->bvs[r].v[k];
+            char name[300];
+            g->issuer_keys[i] = vmesh_crypto_key_ref(v->ear_key);
+            g->nissuers = i + 1;
+            snprintf(name, sizeof(name), "%s (rvp %.140s)", v->name, rvp_name);
+            g->issuer_names[i] = strdup(name);
+            VMESH_ENSURE(g->issuer_names[i] != NULL, VMESH_ERR_NOMEM, "out of memory");
+            sc->url = v->url;
+            sc->timeout_ms = cfg->handshake_timeout_ms < 2000 ? cfg->handshake_timeout_ms : 2000;
+            sc->rv_source = g->proxy->rvp_eng[r]; /* that RVP's own reference values */
+            sc->platform_scheme = v->scheme;
+            sc->platform_class = v->class_id;
+            sc->platform_class_len = v->class_id_len;
+            sc->ear_key = v->ear_key;
+            rc = vmesh_service_client_attest_init(sc);
+            if (rc != VMESH_OK) {
+                vmesh_err_wrap(rc, "verifier %s of the bundle's verifier trust set", name);
+                goto out;
+            }
+            /* A standing the running generation knows carries over; a new
+             * verifier is asked by the watcher thread within a second (not
+             * here: a reload runs on the control thread). */
+            if (old != NULL && (j = old_issuer(old, sc)) < old->nissuers)
+                atomic_store(&g->issuer_ok[i], atomic_load(&old->issuer_ok[j]));
+        }
     }
 #else
     (void)g;
@@ -557,7 +634,8 @@ static bool watch_links(struct vmesh_proxy *p)
 #ifdef VMESH_HAVE_SERVICE
         bool ok = vmesh_service_client_attest(&g->issuers[i], NULL) == VMESH_OK;
         if (ok != atomic_exchange(&g->issuer_ok[i], ok)) {
-            vmesh_log(VMESH_LOG_WARN, "proxy: passport issuer %s %s%s%s", g->issuers[i].url,
+            vmesh_log(VMESH_LOG_WARN, "proxy: passport issuer %s%s%s %s%s%s", g->issuers[i].url,
+                      g->issuer_names[i] ? " = verifier " : "", g->issuer_names[i] ? g->issuer_names[i] : "",
                       ok ? "attests again: its passports are accepted" : "no longer attests: ",
                       ok ? "" : vmesh_err_detail(), ok ? "" : "; its passports are refused and the connections "
                                                               "they admitted re-appraised");
@@ -662,7 +740,8 @@ vmesh_err px_gen_build(struct vmesh_proxy *p, vmesh_proxy_config *cfg, px_gen **
         pthread_mutex_init(&g->sessions[i].lock, NULL);
     /* policies */
     VMESH_GUARD(build_issuers(g, cfg));
-    if (cfg->policy_doc == NULL && p->sync_policy != NULL && cfg->ntv == 0 && cfg->nissuers == 0)
+    if (cfg->policy_doc == NULL && p->sync_policy != NULL && cfg->ntv == 0 && cfg->nissuers == 0 &&
+        !cfg->issuers_bundle)
         g->policy = vmesh_policy_ref(p->sync_policy);
     else
         VMESH_GUARD(make_policy(cfg, g, NULL, &g->policy));

@@ -235,12 +235,71 @@ static void keep_rvp_stores(struct vmesh_proxy *p)
     pthread_mutex_unlock(&p->scope_lock);
 }
 
+/* The verifier trust sets (D38) of the snapshot just installed: each RVP's
+ * engine gets that RVP's own reference values (its verifiers are judged by
+ * them), and a set that changed is logged by name. When issuers come from
+ * the bundle, a changed set reloads the configuration (the D37 path: the
+ * control thread reloads, the new generation's policies hold the keys of
+ * the new set only, and every open connection is re-appraised, so one
+ * admitted with a passport of a verifier that left the set is closed). */
+static void keep_trust_sets(struct vmesh_proxy *p)
+{
+    bool changed = false;
+    px_gen *g;
+
+    for (size_t i = 0; i < p->nrvp_rv; i++) {
+        vmesh_rvp_verifiers vs;
+        vmesh_rv_store *rv = vmesh_sync_rvp_store(p->sync, i);
+        vmesh_sync_rvp_status st;
+        const char *rname;
+
+        if (rv != NULL && p->rvp_eng != NULL && p->rvp_eng[i] != NULL)
+            vmesh_verifier_set_rv(p->rvp_eng[i], rv);
+        vmesh_rv_store_free(rv);
+        if (vmesh_sync_rvp_verifiers(p->sync, i, &vs) != VMESH_OK) {
+            vmesh_log(VMESH_LOG_ERROR, "proxy: verifier trust set of rvp %zu: %s", i, vmesh_err_detail());
+            continue;
+        }
+        pthread_mutex_lock(&p->scope_lock);
+        if (vmesh_rvp_verifiers_same(&vs, &p->rvp_vs[i])) {
+            pthread_mutex_unlock(&p->scope_lock);
+            vmesh_rvp_verifiers_free(&vs);
+            continue;
+        }
+        rname = vmesh_sync_rvp_status_at(p->sync, i, &st) && st.name[0] ? st.name : "?";
+        for (size_t k = 0; k < p->rvp_vs[i].n; k++) {
+            const vmesh_rvp_verifier *o = &p->rvp_vs[i].v[k], *n = vmesh_rvp_verifiers_find(&vs, o->name);
+            if (n == NULL || !vmesh_crypto_key_equal(n->ear_key, o->ear_key))
+                vmesh_log(VMESH_LOG_WARN,
+                          "proxy: rvp %s (epoch %llu): verifier %s (%s) %s the bundle's verifier trust set: "
+                          "passports signed with its former key are refused and connections they admitted closed",
+                          rname, (unsigned long long)st.epoch, o->name, o->url,
+                          n == NULL ? "left" : "has a new EAR key in");
+        }
+        for (size_t k = 0; k < vs.n; k++)
+            if (vmesh_rvp_verifiers_find(&p->rvp_vs[i], vs.v[k].name) == NULL)
+                vmesh_log(VMESH_LOG_INFO,
+                          "proxy: rvp %s (epoch %llu): verifier %s (%s) is in the bundle's verifier trust set: its "
+                          "passports are accepted while it attests as its entry says",
+                          rname, (unsigned long long)st.epoch, vs.v[k].name, vs.v[k].url);
+        vmesh_rvp_verifiers_free(&p->rvp_vs[i]);
+        p->rvp_vs[i] = vs;
+        pthread_mutex_unlock(&p->scope_lock);
+        changed = true;
+    }
+    g = p->gen ? px_current_gen(p) : NULL;
+    if (changed && g != NULL && g->cfg->issuers_bundle)
+        atomic_store(&p->iss_changed, true); /* the control thread reloads within 100 ms */
+    px_gen_unref(g);
+}
+
 static void on_snapshot(void *ctx, vmesh_rv_store *rv, vmesh_policy *policy)
 {
     struct vmesh_proxy *p = ctx;
     px_gen *g;
 
     keep_rvp_stores(p);
+    keep_trust_sets(p);
     install_rv(p, rv);
     if (policy != NULL) {
         vmesh_policy *old;
@@ -429,8 +488,15 @@ static vmesh_err setup_rp(struct vmesh_proxy *p, const vmesh_proxy_config *cfg)
         sc.bell = cfg->bell_url ? p->bell : NULL;
         sc.bell_url = cfg->bell_url;
         p->rvp_rv = calloc(cfg->nrvps, sizeof(*p->rvp_rv));
-        VMESH_ENSURE(p->rvp_rv != NULL, VMESH_ERR_NOMEM, "out of memory");
+        p->rvp_vs = calloc(cfg->nrvps, sizeof(*p->rvp_vs));
+        p->rvp_eng = calloc(cfg->nrvps, sizeof(*p->rvp_eng));
+        VMESH_ENSURE(p->rvp_rv != NULL && p->rvp_vs != NULL && p->rvp_eng != NULL, VMESH_ERR_NOMEM, "out of memory");
         p->nrvp_rv = cfg->nrvps;
+        for (size_t i = 0; i < cfg->nrvps; i++) {
+            vmesh_verifier_config ec;
+            memset(&ec, 0, sizeof(ec));
+            VMESH_GUARD(vmesh_verifier_new(&ec, &p->rvp_eng[i]));
+        }
         VMESH_GUARD(vmesh_sync_new(&sc, &p->sync));
         for (size_t i = 0; i < cfg->nrvps; i++) {
             vmesh_sync_rvp r;
@@ -862,9 +928,16 @@ void vmesh_proxy_free(vmesh_proxy *p)
     px_gen_unref(p->gen);
     vmesh_policy_free(p->sync_policy);
     scope_cache_drop(p);
-    for (size_t i = 0; i < p->nrvp_rv; i++)
+    for (size_t i = 0; i < p->nrvp_rv; i++) {
         vmesh_rv_store_free(p->rvp_rv[i]);
+        if (p->rvp_vs != NULL)
+            vmesh_rvp_verifiers_free(&p->rvp_vs[i]);
+        if (p->rvp_eng != NULL)
+            vmesh_verifier_free(p->rvp_eng[i]);
+    }
     free(p->rvp_rv);
+    free(p->rvp_vs);
+    free(p->rvp_eng);
     pthread_mutex_destroy(&p->scope_lock);
     vmesh_verifier_free(p->verifier);
     vmesh_bell_view_free(p->bell);

@@ -176,6 +176,11 @@ struct vmesh_proxy_config {
     bool central_attested, passport_attested;
     px_issuer *issuers;
     size_t nissuers;
+    /* verifier.issuers-from (D38): "config" (default: passport-issuers
+     * only) or "bundle" (also every verifier of the synced bundles'
+     * verifier trust sets); issuers_bundle is true for "bundle". */
+    char *issuers_from;
+    bool issuers_bundle;
     size_t ar_cache_slots;
     /* policy */
     json_t *policy_doc; /* base policy document (file or inline); NULL: default */
@@ -312,6 +317,13 @@ typedef struct px_gen {
     _Atomic bool passport_ok;
     bool links_asked; /* the link watcher asked this generation's links once (watcher thread only) */
     size_t nissuers;
+    /* verifier.issuers-from: bundle (D38): the trust sets this generation
+     * was built from (one per RVP; the bundle issuers' url, platform and
+     * name point into them), and each issuer's name for log lines
+     * ("central-1 (rvp acme)"; NULL for a configured issuer). */
+    struct vmesh_rvp_verifiers *bvs;
+    size_t nbvs;
+    char **issuer_names;
     char *own_id; /* our SVID's SPIFFE ID, sent with passport requests; NULL: unknown */
     vmesh_policy *policy;
     vmesh_pki_trust *trust; /* identity.federation: own + federated domains, or NULL */
@@ -367,6 +379,11 @@ struct vmesh_proxy {
     pthread_mutex_t scope_lock;
     struct vmesh_rv_store **rvp_rv; /* nrvp_rv entries */
     size_t nrvp_rv;
+    /* The verifier trust sets (D38) of the last snapshot, one per RVP
+     * (under scope_lock), and per RVP an engine holding that RVP's own
+     * reference values: a bundle's verifier is judged by them alone. */
+    struct vmesh_rvp_verifiers *rvp_vs;
+    struct vmesh_verifier **rvp_eng;
     struct {
         uint64_t mask;
         struct vmesh_rv_store *rv;

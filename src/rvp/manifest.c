@@ -453,6 +453,14 @@ static vmesh_err classify_json(const uint8_t *p, size_t n, const char *source, v
         VMESH_GUARD(vmesh_policy_parse(p, n, source, &pol));
         out->kind = VMESH_SET_POLICY;
         snprintf(out->media_type, sizeof(out->media_type), "%s", VMESH_RVP_POLICY_MEDIA_TYPE);
+    } else if (json_is_string(fmt) && strcmp(json_string_value(fmt), VMESH_RVP_VERIFIERS_FORMAT) == 0) {
+        /* The EAR keys relying parties accept (D38): trust anchors for
+         * results, not for any evidence scheme (scheme ""). */
+        vmesh_rvp_verifiers vs;
+        VMESH_GUARD(vmesh_rvp_verifiers_parse(p, n, source, &vs));
+        vmesh_rvp_verifiers_free(&vs);
+        out->kind = VMESH_SET_TRUST_ANCHOR;
+        snprintf(out->media_type, sizeof(out->media_type), "%s", VMESH_RVP_VERIFIERS_MEDIA_TYPE);
     } else if (json_is_string(fmt) && strcmp(json_string_value(fmt), "vmesh-verifier-policy/1") == 0) {
         /* Carried for verifiers that read it; vmesh has no parser of its own yet. */
         out->kind = VMESH_SET_POLICY;
@@ -477,8 +485,8 @@ static vmesh_err classify_json(const uint8_t *p, size_t n, const char *source, v
         snprintf(out->media_type, sizeof(out->media_type), "application/jwk-set+json");
     } else {
         VMESH_FAIL(VMESH_ERR_UNSUPPORTED,
-                   "%s: a JSON document vmesh cannot publish: expected \"format\" vmesh-rv/1, vmesh-policy/1 or "
-                   "vmesh-verifier-policy/1, a JWK or a JWK set",
+                   "%s: a JSON document vmesh cannot publish: expected \"format\" vmesh-rv/1, vmesh-policy/1, "
+                   "vmesh-verifier-policy/1 or vmesh-verifiers/1, a JWK or a JWK set",
                    source);
     }
 out:

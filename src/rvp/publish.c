@@ -5,6 +5,8 @@
  * continue the numbering of a manifest signed by another key, and never
  * remove a set before the manifest that stops naming it is in place.
  */
+#include "vmesh/corim.h"
+#include "vmesh/psa.h"
 #include "vmesh/rvp.h"
 
 #include <dirent.h>
@@ -175,6 +177,57 @@ static vmesh_err write_set(const char *out_dir, const vmesh_rvp_set *s, const vm
     return vmesh_file_write(path, data->data, data->len, 0644);
 }
 
+/* Collects what check_verifiers needs: the reference values the bundle
+ * publishes (RV JSON, CoRIM) and its verifier trust set (one at most). */
+static vmesh_err note_set(const vmesh_rvp_set *s, const vmesh_buf *data, const char *source, vmesh_rv_store *rvs,
+                          vmesh_rvp_verifiers *vset, char **vsrc)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_rv_store *scratch = NULL;
+
+    if (s->kind == VMESH_SET_RV_JSON || s->kind == VMESH_SET_CORIM) {
+        VMESH_GUARD(vmesh_rv_store_new(&scratch));
+        if (s->kind == VMESH_SET_RV_JSON)
+            VMESH_GUARD(vmesh_rv_load_json(scratch, data->data, data->len, source));
+        else
+            VMESH_GUARD(vmesh_corim_load(scratch, data->data, data->len, NULL, VMESH_CORIM_ALLOW_UNVERIFIED,
+                                         vmesh_psa_corim_profiles, source, NULL));
+        VMESH_GUARD(vmesh_rv_store_merge(rvs, scratch));
+    } else if (strcmp(s->media_type, VMESH_RVP_VERIFIERS_MEDIA_TYPE) == 0) {
+        VMESH_ENSURE(*vsrc == NULL, VMESH_ERR_ARG,
+                     "%s and %s are both verifier trust sets: a bundle carries one (merge them)", *vsrc, source);
+        VMESH_GUARD(vmesh_rvp_verifiers_parse(data->data, data->len, source, vset));
+        *vsrc = strdup(source);
+        VMESH_ENSURE(*vsrc != NULL, VMESH_ERR_NOMEM, "out of memory");
+    }
+out:
+    vmesh_rv_store_free(scratch);
+    return rc;
+}
+
+/* Every verifier of the trust set must be judged by reference values of
+ * this same bundle: a class nothing is published for would make its key
+ * untrusted at every relying party, so refuse it here by name. */
+static vmesh_err check_verifiers(const vmesh_rvp_verifiers *vs, const char *source, const vmesh_rv_store *rvs)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_buf b64 = {0};
+
+    for (size_t i = 0; vs != NULL && i < vs->n; i++) {
+        const vmesh_rvp_verifier *v = &vs->v[i];
+        if (vmesh_rv_has_class(rvs, v->scheme, v->class_id, v->class_id_len))
+            continue;
+        VMESH_GUARD(vmesh_b64_encode(v->class_id, v->class_id_len, &b64));
+        VMESH_FAIL(VMESH_ERR_NOT_FOUND,
+                   "%s: verifier \"%s\": unknown class: no reference values for scheme %s class-id %.*s in this "
+                   "bundle, so its platform could never attest (publish its reference values with it)",
+                   source, v->name, v->scheme, (int)(b64.len > 200 ? 200 : b64.len), (const char *)b64.data);
+    }
+out:
+    vmesh_buf_free(&b64);
+    return rc;
+}
+
 vmesh_err vmesh_rvp_publish(const vmesh_key *key, const char *const *inputs, size_t ninputs, const char *out_dir,
                             const vmesh_rvp_publish_opts *opts, vmesh_rvp_manifest *out)
 {
@@ -183,6 +236,9 @@ vmesh_err vmesh_rvp_publish(const vmesh_key *key, const char *const *inputs, siz
     vmesh_rvp_manifest prev = {0}, m = {0};
     file_list files = {0}, ta_schemes = {0};
     vmesh_buf data = {0}, jws = {0};
+    vmesh_rv_store *rvs = NULL;        /* the reference values published, for check_verifiers */
+    vmesh_rvp_verifiers vset = {0};
+    char *vsrc = NULL;
     char scheme[16];
     size_t nplain;
     char mpath[PATH_MAX_LEN], sdir[PATH_MAX_LEN];
@@ -250,6 +306,7 @@ vmesh_err vmesh_rvp_publish(const vmesh_key *key, const char *const *inputs, siz
     VMESH_ENSURE(files.n > 0, VMESH_ERR_ARG, "no input files found (directories are read one level deep)");
     m.sets = calloc(files.n, sizeof(*m.sets));
     VMESH_ENSURE(m.sets != NULL, VMESH_ERR_NOMEM, "out of memory");
+    VMESH_GUARD(vmesh_rv_store_new(&rvs));
     for (size_t i = 0; i < files.n; i++) {
         vmesh_rvp_set s;
         bool dup = false;
@@ -258,6 +315,7 @@ vmesh_err vmesh_rvp_publish(const vmesh_key *key, const char *const *inputs, siz
             VMESH_GUARD(vmesh_rvp_classify(data.data, data.len, files.paths[i], &s));
         else
             VMESH_GUARD(vmesh_rvp_classify_ta(data.data, data.len, ta_schemes.paths[i - nplain], files.paths[i], &s));
+        VMESH_GUARD(note_set(&s, &data, files.paths[i], rvs, &vset, &vsrc));
         for (size_t j = 0; j < m.nsets && !dup; j++)
             dup = memcmp(m.sets[j].sha256, s.sha256, 32) == 0;
         if (!dup) {
@@ -267,6 +325,7 @@ vmesh_err vmesh_rvp_publish(const vmesh_key *key, const char *const *inputs, siz
         }
         vmesh_buf_free(&data);
     }
+    VMESH_GUARD(check_verifiers(&vset, vsrc, rvs));
     m.issued_at = vmesh_time_now();
     m.expires_at = m.issued_at + (opts->validity ? opts->validity : DEFAULT_VALIDITY);
     VMESH_GUARD(vmesh_rvp_manifest_sign(&m, key, &jws));
@@ -277,6 +336,9 @@ vmesh_err vmesh_rvp_publish(const vmesh_key *key, const char *const *inputs, siz
         memset(&m, 0, sizeof(m));
     }
 out:
+    vmesh_rv_store_free(rvs);
+    vmesh_rvp_verifiers_free(&vset);
+    free(vsrc);
     files_free(&files);
     files_free(&ta_schemes);
     vmesh_buf_free(&data);

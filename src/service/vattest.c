@@ -412,6 +412,7 @@ static vmesh_err attest_once(const vmesh_service_client *c, struct vmesh_service
     vmesh_verifier_request req;
     vmesh_appraisal ap;
     vmesh_key *ek = NULL;
+    const vmesh_evidence_scheme *scheme = NULL;
     bool https = strncmp(c->url, "https://", 8) == 0;
 
     vmesh_service_attestation_init(&a);
@@ -435,7 +436,7 @@ static vmesh_err attest_once(const vmesh_service_client *c, struct vmesh_service
     req.nonce = bind;
     req.nonce_len = sizeof(bind);
     req.rv = v->rv;
-    rc = vmesh_verifier_appraise(v->engine, &req, &ap, NULL, NULL);
+    rc = vmesh_verifier_appraise(v->engine, &req, &ap, &scheme, NULL);
     if (rc != VMESH_OK) {
         vmesh_err_wrap(rc, "verifier %s: its platform evidence", c->url);
         goto out;
@@ -446,6 +447,17 @@ static vmesh_err attest_once(const vmesh_service_client *c, struct vmesh_service
     VMESH_ENSURE(ap.status == VMESH_TIER_AFFIRMING, VMESH_ERR_POLICY,
                  "verifier %s: its platform is not endorsed by its reference values (%s): %s", c->url,
                  vmesh_tier_name(ap.status), ap.reason[0] ? ap.reason : "no reason given");
+    /* A verifier of a bundle's trust set (D38) is judged by the reference
+     * values of the class the set names, and by no other class. */
+    VMESH_ENSURE(c->platform_scheme == NULL || (scheme != NULL && strcmp(scheme->name, c->platform_scheme) == 0),
+                 VMESH_ERR_POLICY, "verifier %s: its platform attests with scheme %s, its trust-set entry requires %s",
+                 c->url, scheme ? scheme->name : "(unknown)", c->platform_scheme);
+    VMESH_ENSURE(c->platform_class_len == 0 || (ap.class_id.len == c->platform_class_len &&
+                                                memcmp(ap.class_id.data, c->platform_class, ap.class_id.len) == 0),
+                 VMESH_ERR_POLICY,
+                 "verifier %s: its platform is of another class than its trust-set entry names (not judged by that "
+                 "class's reference values)",
+                 c->url);
     VMESH_GUARD(vmesh_crypto_key_from_spki(a.ear_spki.data, a.ear_spki.len, &ek));
     VMESH_ENSURE(v->want_key == NULL || vmesh_crypto_key_equal(v->want_key, ek), VMESH_ERR_MISMATCH,
                  "verifier %s: the EAR key its platform attests is not the configured one", c->url);

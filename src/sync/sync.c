@@ -52,6 +52,7 @@ typedef struct {
     bool loaded;                        /* rv/policy hold cur's content */
     vmesh_rv_store *rv;                 /* cur's entries of trusted schemes, no epochs */
     vmesh_policy *policy;
+    vmesh_rvp_verifiers vs;             /* cur's verifier trust set (D38); n 0: none */
     vmesh_sync_rvp_status st;           /* under vmesh_sync.lock */
     /* A CoSERV provider (URL "coserv+http..."): two queries, reference
      * values and trust anchors of the configured classes, and the last
@@ -92,6 +93,7 @@ struct vmesh_sync {
      * snapshot, and unions built from them per set of RVPs (bit mask). */
     vmesh_rv_store *scope_rv[VMESH_SYNC_MAX_RVPS];
     uint64_t scope_epoch[VMESH_SYNC_MAX_RVPS];
+    vmesh_rvp_verifiers snap_vs[VMESH_SYNC_MAX_RVPS]; /* each RVP's verifier trust set as installed */
     struct {
         uint64_t mask;
         vmesh_rv_store *rv;
@@ -271,6 +273,7 @@ static void rvp_free(rvp_t *r)
     vmesh_rvp_manifest_free(&r->cur);
     vmesh_rv_store_free(r->rv);
     vmesh_policy_free(r->policy);
+    vmesh_rvp_verifiers_free(&r->vs);
     for (size_t i = 0; i < 2; i++) {
         vmesh_buf_free(&r->queries[i]);
         vmesh_buf_free(&r->answers[i]);
@@ -300,8 +303,10 @@ void vmesh_sync_free(vmesh_sync *s)
     vmesh_rv_store_free(s->snap);
     vmesh_policy_free(s->snap_policy);
     scope_cache_drop(s);
-    for (size_t i = 0; i < VMESH_SYNC_MAX_RVPS; i++)
+    for (size_t i = 0; i < VMESH_SYNC_MAX_RVPS; i++) {
         vmesh_rv_store_free(s->scope_rv[i]);
+        vmesh_rvp_verifiers_free(&s->snap_vs[i]);
+    }
     free(s->state_dir);
     free(s->bell_url);
     pthread_cond_destroy(&s->cond);
@@ -711,15 +716,17 @@ out:
 /* Builds an RVP's content from manifest m: every set fetched or read from
  * the cache, checked, parsed. All or nothing. */
 static vmesh_err build_rvp(vmesh_sync *s, rvp_t *r, const vmesh_rvp_manifest *m, bool fetch, vmesh_rv_store **rv_out,
-                           vmesh_policy **pol_out)
+                           vmesh_policy **pol_out, vmesh_rvp_verifiers *vs_out)
 {
     vmesh_err rc = VMESH_OK;
     vmesh_rv_store *rv = NULL, *scratch = NULL;
     vmesh_policy *pol = NULL, *p2 = NULL;
     vmesh_buf data = {0};
+    vmesh_rvp_verifiers vs = {0};
 
     *rv_out = NULL;
     *pol_out = NULL;
+    memset(vs_out, 0, sizeof(*vs_out));
     VMESH_GUARD(vmesh_rv_store_new(&rv));
     for (size_t i = 0; i < m->nsets; i++) {
         const vmesh_rvp_set *set = &m->sets[i];
@@ -757,6 +764,15 @@ static vmesh_err build_rvp(vmesh_sync *s, rvp_t *r, const vmesh_rvp_manifest *m,
              * each named scheme's environment, as `vmesh appraise --ta`
              * would, then filtered like any entry by the schemes this RVP
              * is trusted for. */
+            if (set->scheme[0] == '\0' && strcmp(set->media_type, VMESH_RVP_VERIFIERS_MEDIA_TYPE) == 0) {
+                /* The verifier trust set (D38): parsed here, so a bad one
+                 * refuses the whole epoch and the last good one stays. */
+                VMESH_ENSURE(vs.n == 0, VMESH_ERR_PARSE,
+                             "epoch %llu names two verifier trust sets (a bundle carries one)",
+                             (unsigned long long)m->epoch);
+                VMESH_GUARD(vmesh_rvp_verifiers_parse(data.data, data.len, set->path, &vs));
+                break;
+            }
             if (set->scheme[0] == '\0')
                 break;
             VMESH_GUARD(vmesh_rv_store_new(&scratch));
@@ -770,9 +786,12 @@ static vmesh_err build_rvp(vmesh_sync *s, rvp_t *r, const vmesh_rvp_manifest *m,
     }
     *rv_out = rv;
     *pol_out = pol;
+    *vs_out = vs;
+    memset(&vs, 0, sizeof(vs));
     rv = NULL;
     pol = NULL;
 out:
+    vmesh_rvp_verifiers_free(&vs);
     vmesh_buf_free(&data);
     vmesh_rv_store_free(scratch);
     vmesh_rv_store_free(rv);
@@ -832,6 +851,10 @@ static vmesh_err install(vmesh_sync *s, int64_t now)
         vmesh_rv_store_free(s->scope_rv[i]);
         s->scope_rv[i] = r->have && r->loaded && r->rv != NULL ? vmesh_rv_store_ref(r->rv) : NULL;
         s->scope_epoch[i] = r->have ? r->cur.epoch : 0;
+        vmesh_rvp_verifiers_free(&s->snap_vs[i]);
+        if (r->have && r->loaded && vmesh_rvp_verifiers_copy(&s->snap_vs[i], &r->vs) != VMESH_OK)
+            vmesh_log(VMESH_LOG_ERROR, "rvp %s: out of memory copying its verifier trust set: none installed",
+                      rname(r));
     }
     pthread_mutex_unlock(&s->lock);
     if (s->on_snapshot)
@@ -898,7 +921,7 @@ static void count(vmesh_sync *s, uint64_t *field)
 
 /* Accepts m (verified, checked) as r's current manifest. */
 static vmesh_err commit(vmesh_sync *s, rvp_t *r, vmesh_rvp_manifest *m, const vmesh_buf *jws, vmesh_rv_store *rv,
-                        vmesh_policy *pol, bool persist)
+                        vmesh_policy *pol, vmesh_rvp_verifiers *vs, bool persist)
 {
     vmesh_err rc = VMESH_OK;
     char path[PATH_LEN];
@@ -914,9 +937,14 @@ static vmesh_err commit(vmesh_sync *s, rvp_t *r, vmesh_rvp_manifest *m, const vm
     if (rv != NULL || pol != NULL || !r->loaded) {
         vmesh_rv_store_free(r->rv);
         vmesh_policy_free(r->policy);
+        vmesh_rvp_verifiers_free(&r->vs);
         r->rv = rv;
         r->policy = pol;
         r->loaded = rv != NULL;
+        if (vs != NULL) {
+            r->vs = *vs;
+            memset(vs, 0, sizeof(*vs));
+        }
     }
     if (!r->name_fixed && r->name[0] == '\0')
         memcpy(r->name, r->cur.rvp, sizeof(r->name));
@@ -1102,6 +1130,7 @@ static vmesh_err poll_rvp(vmesh_sync *s, rvp_t *r, int64_t now, bool *changed)
     vmesh_rvp_manifest m = {0};
     vmesh_rv_store *rv = NULL;
     vmesh_policy *pol = NULL;
+    vmesh_rvp_verifiers vs = {0};
     char url[URL_LEN + 32], etag[ETAG_LEN], keep[64];
     long status;
 
@@ -1170,13 +1199,13 @@ static vmesh_err poll_rvp(vmesh_sync *s, rvp_t *r, int64_t now, bool *changed)
     if (r->have && m.epoch == r->cur.epoch && r->loaded) {
         /* Same content, re-signed (e.g. a later expires_at). */
         bool exp_changed = m.expires_at != r->cur.expires_at;
-        VMESH_GUARD(commit(s, r, &m, &body, NULL, NULL, true));
+        VMESH_GUARD(commit(s, r, &m, &body, NULL, NULL, NULL, true));
         r->etag_refused = false;
         *changed = exp_changed;
         polled(s, r, NULL);
         goto out;
     }
-    rc = build_rvp(s, r, &m, true, &rv, &pol);
+    rc = build_rvp(s, r, &m, true, &rv, &pol, &vs);
     if (rc != VMESH_OK) {
         char msg[768];
         snprintf(msg, sizeof(msg), "%s", vmesh_err_detail());
@@ -1188,9 +1217,9 @@ static vmesh_err poll_rvp(vmesh_sync *s, rvp_t *r, int64_t now, bool *changed)
         rc = refuse(s, r, rc, "manifest epoch %llu refused: %s%s", (unsigned long long)m.epoch, msg, keep);
         goto out;
     }
-    vmesh_log(VMESH_LOG_INFO, "rvp %s: epoch %llu accepted (%zu sets, %zu entries)", m.rvp,
-              (unsigned long long)m.epoch, m.nsets, vmesh_rv_store_size(rv));
-    VMESH_GUARD(commit(s, r, &m, &body, rv, pol, true));
+    vmesh_log(VMESH_LOG_INFO, "rvp %s: epoch %llu accepted (%zu sets, %zu entries%s)", m.rvp,
+              (unsigned long long)m.epoch, m.nsets, vmesh_rv_store_size(rv), vs.n ? ", a verifier trust set" : "");
+    VMESH_GUARD(commit(s, r, &m, &body, rv, pol, &vs, true));
     rv = NULL;
     pol = NULL;
     r->etag_refused = false;
@@ -1203,6 +1232,7 @@ out:
     vmesh_rvp_manifest_free(&m);
     vmesh_rv_store_free(rv);
     vmesh_policy_free(pol);
+    vmesh_rvp_verifiers_free(&vs);
     vmesh_buf_free(&body);
     return rc;
 }
@@ -1265,6 +1295,7 @@ static void load_rvp(vmesh_sync *s, rvp_t *r)
     vmesh_rvp_manifest m = {0};
     vmesh_rv_store *rv = NULL;
     vmesh_policy *pol = NULL;
+    vmesh_rvp_verifiers vs = {0};
 
     if (r->coserv) {
         vmesh_log(VMESH_LOG_INFO, "rvp %s: CoSERV provider: nothing persisted, asked at the first poll", rname(r));
@@ -1286,7 +1317,7 @@ static void load_rvp(vmesh_sync *s, rvp_t *r)
                   vmesh_err_detail());
         goto out;
     }
-    rc = build_rvp(s, r, &m, false, &rv, &pol);
+    rc = build_rvp(s, r, &m, false, &rv, &pol, &vs);
     if (rc != VMESH_OK)
         vmesh_log(VMESH_LOG_WARN,
                   "rvp %s: persisted epoch %llu has unusable sets (%s); its epoch still bounds rollback, content "
@@ -1295,7 +1326,7 @@ static void load_rvp(vmesh_sync *s, rvp_t *r)
     else
         vmesh_log(VMESH_LOG_INFO, "rvp %s: persisted epoch %llu loaded (%zu entries)", m.rvp,
                   (unsigned long long)m.epoch, vmesh_rv_store_size(rv));
-    if (commit(s, r, &m, &jws, rv, pol, false) == VMESH_OK) {
+    if (commit(s, r, &m, &jws, rv, pol, &vs, false) == VMESH_OK) {
         rv = NULL;
         pol = NULL;
     }
@@ -1304,6 +1335,7 @@ out:
     vmesh_rvp_manifest_free(&m);
     vmesh_rv_store_free(rv);
     vmesh_policy_free(pol);
+    vmesh_rvp_verifiers_free(&vs);
     vmesh_buf_free(&jws);
 }
 
@@ -1607,4 +1639,17 @@ vmesh_rv_store *vmesh_sync_scoped_rv(vmesh_sync *s, const char *peer, char *why,
     else if (st == NULL)
         snprintf(why, why_len, "the scoped reference values could not be built (see the log)");
     return st;
+}
+
+vmesh_err vmesh_sync_rvp_verifiers(vmesh_sync *s, size_t i, vmesh_rvp_verifiers *out)
+{
+    vmesh_err rc;
+
+    memset(out, 0, sizeof(*out));
+    if (s == NULL || i >= s->n)
+        return vmesh_err_set(VMESH_ERR_ARG, "no RVP %zu", i);
+    pthread_mutex_lock(&s->lock);
+    rc = vmesh_rvp_verifiers_copy(out, &s->snap_vs[i]);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
 }
