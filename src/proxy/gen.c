@@ -230,6 +230,7 @@ void px_gen_unref(px_gen *g)
         vmesh_rvp_verifiers_free(&g->bvs[i]);
     free(g->bvs);
     free(g->issuer_names);
+    free(g->issuer_asked);
     free(g->issuers);
     free(g->issuer_keys);
     free(g->issuer_ok);
@@ -485,7 +486,8 @@ static vmesh_err build_issuers(px_gen *g, const vmesh_proxy_config *cfg)
     g->issuer_keys = calloc(n, sizeof(*g->issuer_keys));
     g->issuer_ok = calloc(n, sizeof(*g->issuer_ok));
     g->issuer_names = calloc(n, sizeof(*g->issuer_names));
-    VMESH_ENSURE(g->issuers && g->issuer_keys && g->issuer_ok && g->issuer_names, VMESH_ERR_NOMEM,
+    g->issuer_asked = calloc(n, sizeof(*g->issuer_asked));
+    VMESH_ENSURE(g->issuers && g->issuer_keys && g->issuer_ok && g->issuer_names && g->issuer_asked, VMESH_ERR_NOMEM,
                  "out of memory");
     old = g->proxy->gen != NULL ? px_current_gen(g->proxy) : NULL;
     for (size_t i = 0; i < cfg->nissuers; i++) {
@@ -633,6 +635,11 @@ static bool watch_links(struct vmesh_proxy *p)
     for (size_t i = 0; g != NULL && i < g->nissuers; i++) {
 #ifdef VMESH_HAVE_SERVICE
         bool ok = vmesh_service_client_attest(&g->issuers[i], NULL) == VMESH_OK;
+        bool first = g->issuer_names[i] != NULL && !g->issuer_asked[i];
+        g->issuer_asked[i] = true; /* this thread alone */
+        if (first && !ok && !atomic_load(&g->issuer_ok[i]))
+            vmesh_log(VMESH_LOG_WARN, "proxy: passport issuer %s = verifier %s: its passports are refused until it "
+                      "attests: %s", g->issuers[i].url, g->issuer_names[i], vmesh_err_detail());
         if (ok != atomic_exchange(&g->issuer_ok[i], ok)) {
             vmesh_log(VMESH_LOG_WARN, "proxy: passport issuer %s%s%s %s%s%s", g->issuers[i].url,
                       g->issuer_names[i] ? " = verifier " : "", g->issuer_names[i] ? g->issuer_names[i] : "",

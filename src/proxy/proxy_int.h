@@ -324,6 +324,7 @@ typedef struct px_gen {
     struct vmesh_rvp_verifiers *bvs;
     size_t nbvs;
     char **issuer_names;
+    bool *issuer_asked; /* the watcher asked it in this generation (its first refusal is logged) */
     char *own_id; /* our SVID's SPIFFE ID, sent with passport requests; NULL: unknown */
     vmesh_policy *policy;
     vmesh_pki_trust *trust; /* identity.federation: own + federated domains, or NULL */
