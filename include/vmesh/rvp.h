@@ -277,7 +277,7 @@ vmesh_err vmesh_rvp_publish(const vmesh_key *key, const char *const *inputs, siz
                             const char *out_dir, const vmesh_rvp_publish_opts *opts,
                             vmesh_rvp_manifest *out) VMESH_WUR;
 
-/* ---- the verifier trust set (docs/BUNDLES.md "The verifier trust set", D38) ----
+/* ---- the verifier trust set (docs/BUNDLES.md "The verifier trust set", D40) ----
  * A bundle may carry one set naming the verifiers whose EAR keys relying
  * parties accept (`verifier.issuers-from: bundle`): JSON, "format":
  * "vmesh-verifiers/1", {"verifiers": [{"name", "url", "ear-key",

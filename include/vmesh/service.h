@@ -289,7 +289,7 @@ typedef struct vmesh_service_client {
      * a new snapshot counts as a change, like a changed file. */
     vmesh_verifier *rv_source;
     /* What the verifier's own platform must attest as (a verifier of a
-     * bundle's trust set, D38): the scheme and the class id of its
+     * bundle's trust set, D40): the scheme and the class id of its
      * appraisal; NULL / 0: any that affirms. */
     const char *platform_scheme;
     const uint8_t *platform_class;

@@ -144,7 +144,7 @@ bool vmesh_sync_rvp_status_at(vmesh_sync *s, size_t i, vmesh_sync_rvp_status *ou
  * with a reference the caller drops; NULL when it has none yet. Call it from
  * on_snapshot (the polling thread), where the set is the one just merged. */
 vmesh_rv_store *vmesh_sync_rvp_store(vmesh_sync *s, size_t i);
-/* The verifier trust set (D38, docs/BUNDLES.md "The verifier trust set")
+/* The verifier trust set (D40, docs/BUNDLES.md "The verifier trust set")
  * of the i-th RVP as of the installed snapshot: a copy the caller frees
  * with vmesh_rvp_verifiers_free; n 0 when its bundle has none. A set that
  * does not parse refuses its whole epoch, so this is always the last good

@@ -446,7 +446,7 @@ static size_t old_issuer(const px_gen *old, const vmesh_service_client *sc)
     return old->nissuers;
 }
 
-/* verifier.issuers-from: bundle (D38): copies the trust sets of the last
+/* verifier.issuers-from: bundle (D40): copies the trust sets of the last
  * snapshot into g (its bundle issuers point into them); returns how many
  * verifiers they name. */
 static vmesh_err take_trust_sets(px_gen *g, size_t *count)
@@ -525,7 +525,7 @@ static vmesh_err build_issuers(px_gen *g, const vmesh_proxy_config *cfg)
          * first generation: before /ready, px_links_ready) */
         atomic_store(&g->issuer_ok[i], false);
     }
-    /* the verifiers of the bundles' trust sets (D38), each judged by the
+    /* the verifiers of the bundles' trust sets (D40), each judged by the
      * reference values of its own RVP's bundle, as the class it names */
     for (size_t r = 0, i = cfg->nissuers; r < g->nbvs; r++) {
         const char *rvp_name = "?";

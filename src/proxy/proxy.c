@@ -235,7 +235,7 @@ static void keep_rvp_stores(struct vmesh_proxy *p)
     pthread_mutex_unlock(&p->scope_lock);
 }
 
-/* The verifier trust sets (D38) of the snapshot just installed: each RVP's
+/* The verifier trust sets (D40) of the snapshot just installed: each RVP's
  * engine gets that RVP's own reference values (its verifiers are judged by
  * them), and a set that changed is logged by name. When issuers come from
  * the bundle, a changed set reloads the configuration (the D37 path: the

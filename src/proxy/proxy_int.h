@@ -176,7 +176,7 @@ struct vmesh_proxy_config {
     bool central_attested, passport_attested;
     px_issuer *issuers;
     size_t nissuers;
-    /* verifier.issuers-from (D38): "config" (default: passport-issuers
+    /* verifier.issuers-from (D40): "config" (default: passport-issuers
      * only) or "bundle" (also every verifier of the synced bundles'
      * verifier trust sets); issuers_bundle is true for "bundle". */
     char *issuers_from;
@@ -317,7 +317,7 @@ typedef struct px_gen {
     _Atomic bool passport_ok;
     bool links_asked; /* the link watcher asked this generation's links once (watcher thread only) */
     size_t nissuers;
-    /* verifier.issuers-from: bundle (D38): the trust sets this generation
+    /* verifier.issuers-from: bundle (D40): the trust sets this generation
      * was built from (one per RVP; the bundle issuers' url, platform and
      * name point into them), and each issuer's name for log lines
      * ("central-1 (rvp acme)"; NULL for a configured issuer). */
@@ -380,7 +380,7 @@ struct vmesh_proxy {
     pthread_mutex_t scope_lock;
     struct vmesh_rv_store **rvp_rv; /* nrvp_rv entries */
     size_t nrvp_rv;
-    /* The verifier trust sets (D38) of the last snapshot, one per RVP
+    /* The verifier trust sets (D40) of the last snapshot, one per RVP
      * (under scope_lock), and per RVP an engine holding that RVP's own
      * reference values: a bundle's verifier is judged by them alone. */
     struct vmesh_rvp_verifiers *rvp_vs;

@@ -454,7 +454,7 @@ static vmesh_err classify_json(const uint8_t *p, size_t n, const char *source, v
         out->kind = VMESH_SET_POLICY;
         snprintf(out->media_type, sizeof(out->media_type), "%s", VMESH_RVP_POLICY_MEDIA_TYPE);
     } else if (json_is_string(fmt) && strcmp(json_string_value(fmt), VMESH_RVP_VERIFIERS_FORMAT) == 0) {
-        /* The EAR keys relying parties accept (D38): trust anchors for
+        /* The EAR keys relying parties accept (D40): trust anchors for
          * results, not for any evidence scheme (scheme ""). */
         vmesh_rvp_verifiers vs;
         VMESH_GUARD(vmesh_rvp_verifiers_parse(p, n, source, &vs));

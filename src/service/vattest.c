@@ -447,7 +447,7 @@ static vmesh_err attest_once(const vmesh_service_client *c, struct vmesh_service
     VMESH_ENSURE(ap.status == VMESH_TIER_AFFIRMING, VMESH_ERR_POLICY,
                  "verifier %s: its platform is not endorsed by its reference values (%s): %s", c->url,
                  vmesh_tier_name(ap.status), ap.reason[0] ? ap.reason : "no reason given");
-    /* A verifier of a bundle's trust set (D38) is judged by the reference
+    /* A verifier of a bundle's trust set (D40) is judged by the reference
      * values of the class the set names, and by no other class. */
     VMESH_ENSURE(c->platform_scheme == NULL || (scheme != NULL && strcmp(scheme->name, c->platform_scheme) == 0),
                  VMESH_ERR_POLICY, "verifier %s: its platform attests with scheme %s, its trust-set entry requires %s",

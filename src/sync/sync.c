@@ -52,7 +52,7 @@ typedef struct {
     bool loaded;                        /* rv/policy hold cur's content */
     vmesh_rv_store *rv;                 /* cur's entries of trusted schemes, no epochs */
     vmesh_policy *policy;
-    vmesh_rvp_verifiers vs;             /* cur's verifier trust set (D38); n 0: none */
+    vmesh_rvp_verifiers vs;             /* cur's verifier trust set (D40); n 0: none */
     vmesh_sync_rvp_status st;           /* under vmesh_sync.lock */
     /* A CoSERV provider (URL "coserv+http..."): two queries, reference
      * values and trust anchors of the configured classes, and the last
@@ -765,7 +765,7 @@ static vmesh_err build_rvp(vmesh_sync *s, rvp_t *r, const vmesh_rvp_manifest *m,
              * would, then filtered like any entry by the schemes this RVP
              * is trusted for. */
             if (set->scheme[0] == '\0' && strcmp(set->media_type, VMESH_RVP_VERIFIERS_MEDIA_TYPE) == 0) {
-                /* The verifier trust set (D38): parsed here, so a bad one
+                /* The verifier trust set (D40): parsed here, so a bad one
                  * refuses the whole epoch and the last good one stays. */
                 VMESH_ENSURE(vs.n == 0, VMESH_ERR_PARSE,
                              "epoch %llu names two verifier trust sets (a bundle carries one)",

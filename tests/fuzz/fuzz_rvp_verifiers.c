@@ -1,4 +1,4 @@
-/* Fuzz target: the verifier trust set parser (vmesh-verifiers/1, D38) and
+/* Fuzz target: the verifier trust set parser (vmesh-verifiers/1, D40) and
  * the bundle classifier that publishes it; never crash or leak, and what
  * parses holds unique names and keys, public keys only. */
 #include "vmesh/rvp.h"

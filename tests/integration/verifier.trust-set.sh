@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The EAR-key trust set distributed in the bundle (issue 12.3, DECISIONS
-# D38, docs/BUNDLES.md "The verifier trust set"). A real `vmesh rvp serve`
+# D40, docs/BUNDLES.md "The verifier trust set"). A real `vmesh rvp serve`
 # publishes the client's reference values, the verifiers' platform
 # reference values and a verifier trust set (vmesh-verifiers/1) naming two
 # verifiers: v-good (an https verifier attesting an endorsed psa-sim

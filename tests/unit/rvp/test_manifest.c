@@ -344,11 +344,99 @@ static void publish(void **state)
     }
 }
 
+/* The verifier trust set (D40): strict parsing, each refusal named. */
+static const char vkey1[] = "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"GNH7HVoeMnDDbdCXJI5lgg8sqHNMwlIErN3KVoVOcS8\","
+                            "\"y\":\"83uucTxEEaAGw8GW8EAvX0mt4qdQMq774-OcxESjai0\"}";
+
+static void expect_vset(const char *json, vmesh_err want, const char *substr)
+{
+    vmesh_rvp_verifiers vs;
+    vmesh_err rc = vmesh_rvp_verifiers_parse((const uint8_t *)json, strlen(json), "vs.json", &vs);
+
+    if (rc != want || (substr && strstr(vmesh_err_detail(), substr) == NULL))
+        fail_msg("%s: got %d (%s), want %d with \"%s\"", json, rc, vmesh_err_detail(), want, substr ? substr : "");
+    if (rc == VMESH_OK)
+        vmesh_rvp_verifiers_free(&vs);
+    else
+        assert_int_equal(vs.n, 0);
+}
+
+static void verifiers_strict(void **state)
+{
+    char ok[1024], buf[2048];
+    vmesh_rvp_verifiers vs, copy;
+    vmesh_key *k = NULL;
+    (void)state;
+
+    snprintf(ok, sizeof(ok),
+             "{\"name\":\"v1\",\"url\":\"https://v.example:8443\",\"ear-key\":%s,"
+             "\"platform\":{\"scheme\":\"psa\",\"class-id\":\"AQID\"}}",
+             vkey1);
+    snprintf(buf, sizeof(buf), "{\"format\":\"vmesh-verifiers/1\",\"verifiers\":[%s]}", ok);
+    assert_int_equal(vmesh_rvp_verifiers_parse((const uint8_t *)buf, strlen(buf), "vs.json", &vs), VMESH_OK);
+    assert_int_equal(vs.n, 1);
+    assert_string_equal(vs.v[0].name, "v1");
+    assert_string_equal(vs.v[0].url, "https://v.example:8443");
+    assert_string_equal(vs.v[0].scheme, "psa");
+    assert_int_equal(vs.v[0].class_id_len, 3);
+    assert_int_equal(vmesh_crypto_key_from_jwk(vkey1, strlen(vkey1), &k), VMESH_OK);
+    assert_true(vmesh_crypto_key_equal(k, vs.v[0].ear_key));
+    assert_ptr_equal(vmesh_rvp_verifiers_find(&vs, "v1"), &vs.v[0]);
+    assert_null(vmesh_rvp_verifiers_find(&vs, "v2"));
+    assert_int_equal(vmesh_rvp_verifiers_copy(&copy, &vs), VMESH_OK);
+    assert_true(vmesh_rvp_verifiers_same(&copy, &vs));
+    snprintf(copy.v[0].url, sizeof(copy.v[0].url), "https://other");
+    assert_false(vmesh_rvp_verifiers_same(&copy, &vs));
+    vmesh_rvp_verifiers_free(&copy);
+    vmesh_rvp_verifiers_free(&vs);
+    vmesh_crypto_key_free(k);
+
+    snprintf(buf, sizeof(buf), "{\"format\":\"vmesh-verifiers/1\",\"verifiers\":[%s,%s]}", ok, ok);
+    expect_vset(buf, VMESH_ERR_PARSE, "verifier name \"v1\" is listed twice");
+    expect_vset("{\"format\":\"vmesh-verifiers/2\",\"verifiers\":[]}", VMESH_ERR_PARSE, "\"format\" must be");
+    expect_vset("{\"format\":\"vmesh-verifiers/1\",\"verifiers\":[]}", VMESH_ERR_PARSE, "is empty");
+    expect_vset("{\"format\":\"vmesh-verifiers/1\",\"verifiers\":[],\"x\":1}", VMESH_ERR_PARSE, "unknown field \"x\"");
+    expect_vset("{\"format\":\"vmesh-verifiers/1\",\"format\":\"vmesh-verifiers/1\",\"verifiers\":[]}", VMESH_ERR_PARSE,
+                NULL);
+    expect_vset("[1]", VMESH_ERR_PARSE, "not a JSON object");
+    snprintf(buf, sizeof(buf),
+             "{\"format\":\"vmesh-verifiers/1\",\"verifiers\":[{\"name\":\".v\",\"url\":\"https://x\",\"ear-key\":%s,"
+             "\"platform\":{\"scheme\":\"psa\",\"class-id\":\"AQID\"}}]}",
+             vkey1);
+    expect_vset(buf, VMESH_ERR_PARSE, "\"name\" must be");
+    snprintf(buf, sizeof(buf),
+             "{\"format\":\"vmesh-verifiers/1\",\"verifiers\":[{\"name\":\"v\",\"url\":\"ftp://x\",\"ear-key\":%s,"
+             "\"platform\":{\"scheme\":\"psa\",\"class-id\":\"AQID\"}}]}",
+             vkey1);
+    expect_vset(buf, VMESH_ERR_PARSE, "\"url\" must be");
+    snprintf(buf, sizeof(buf),
+             "{\"format\":\"vmesh-verifiers/1\",\"verifiers\":[{\"name\":\"v\",\"url\":\"https://x\",\"ear-key\":%s,"
+             "\"platform\":{\"scheme\":\"PSA\",\"class-id\":\"AQID\"}}]}",
+             vkey1);
+    expect_vset(buf, VMESH_ERR_PARSE, "\"scheme\" must be");
+    snprintf(buf, sizeof(buf),
+             "{\"format\":\"vmesh-verifiers/1\",\"verifiers\":[{\"name\":\"v\",\"url\":\"https://x\",\"ear-key\":%s,"
+             "\"platform\":{\"scheme\":\"psa\",\"class-id\":\"\"}}]}",
+             vkey1);
+    expect_vset(buf, VMESH_ERR_PARSE, "\"class-id\"");
+    snprintf(buf, sizeof(buf),
+             "{\"format\":\"vmesh-verifiers/1\",\"verifiers\":[{\"name\":\"v\",\"url\":\"https://x\",\"ear-key\":%s,"
+             "\"platform\":{\"scheme\":\"psa\",\"class-id\":\"AQID\"},\"extra\":true}]}",
+             vkey1);
+    expect_vset(buf, VMESH_ERR_PARSE, "unknown field \"extra\"");
+    expect_vset("{\"format\":\"vmesh-verifiers/1\",\"verifiers\":[{\"name\":\"v\",\"url\":\"https://x\",\"ear-key\":7,"
+                "\"platform\":{\"scheme\":\"psa\",\"class-id\":\"AQID\"}}]}",
+                VMESH_ERR_PARSE, "PEM string or a JWK object");
+    expect_vset("{\"format\":\"vmesh-verifiers/1\",\"verifiers\":[{\"name\":\"v\",\"url\":\"https://x\","
+                "\"platform\":{\"scheme\":\"psa\",\"class-id\":\"AQID\"}}]}",
+                VMESH_ERR_PARSE, "\"ear-key\" is missing");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(sign_verify), cmocka_unit_test(typ_checked), cmocka_unit_test(parse_strict),
-        cmocka_unit_test(classify),    cmocka_unit_test(classify_ta), cmocka_unit_test(publish),
+        cmocka_unit_test(classify),    cmocka_unit_test(classify_ta), cmocka_unit_test(publish), cmocka_unit_test(verifiers_strict),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
