@@ -69,6 +69,14 @@ size_t vmesh_policy_verifier_key_count(const vmesh_policy *p);
 const vmesh_key *vmesh_policy_verifier_key(const vmesh_policy *p, size_t i);
 /* Adds a trusted verifier key (for embedders that configure in code). */
 vmesh_err vmesh_policy_add_verifier_key(vmesh_policy *p, vmesh_key *k) VMESH_WUR;
+/* Verifier keys known NOT to be trusted, each with why ("verifier v-good
+ * (rvp acme) left the bundle's verifier trust set"): never used to accept
+ * anything; a passport signed by one is refused naming it (D40). At most
+ * 64; why is copied (at most 300 bytes). */
+vmesh_err vmesh_policy_add_refused_verifier(vmesh_policy *p, vmesh_key *k, const char *why) VMESH_WUR;
+size_t vmesh_policy_refused_verifier_count(const vmesh_policy *p);
+/* The i-th (borrowed), and its why; NULL when out of range. */
+const vmesh_key *vmesh_policy_refused_verifier(const vmesh_policy *p, size_t i, const char **why);
 /* True when evidence of this scheme is accepted (all, unless restricted). */
 bool vmesh_policy_accepts_scheme(const vmesh_policy *p, const char *scheme);
 

@@ -285,6 +285,30 @@ static uint64_t bind_phase(const agent_rp *rp, int64_t now)
     return now >= vmesh_agent_tick_bind_at(&cur) ? 1 : 0;
 }
 
+/* Why the policy does not trust the key that signed jwt, when it is one of
+ * the keys it names as untrusted (D40: a verifier that left a bundle's
+ * trust set, or does not attest); NULL otherwise. */
+static const char *refused_signer(const vmesh_policy *pol, const char *jwt, size_t n)
+{
+    vmesh_ear *unv = NULL, *e = NULL;
+    const char *why = NULL, *w = NULL;
+
+    if (vmesh_policy_refused_verifier_count(pol) == 0 || vmesh_ear_parse_unverified(jwt, n, NULL, &unv) != VMESH_OK) {
+        vmesh_err_clear();
+        return NULL;
+    }
+    for (size_t i = 0; i < vmesh_policy_refused_verifier_count(pol) && why == NULL; i++) {
+        const vmesh_key *k = vmesh_policy_refused_verifier(pol, i, &w);
+        if (vmesh_ear_verify(jwt, n, k, vmesh_ear_iat(unv), &e) == VMESH_OK)
+            why = w;
+        vmesh_ear_free(e);
+        e = NULL;
+    }
+    vmesh_ear_free(unv);
+    vmesh_err_clear();
+    return why;
+}
+
 static vmesh_atls_reason appraise_passport(agent_rp *rp, const vmesh_policy *pol, const vmesh_atls_appraise_in *in,
                                            vmesh_atls_peer_result *out, int64_t now)
 {
@@ -321,7 +345,10 @@ static vmesh_atls_reason appraise_passport(agent_rp *rp, const vmesh_policy *pol
                 issuer_key = vmesh_policy_verifier_key(pol, i);
         }
         if (ear == NULL) {
+            const char *who = expired ? NULL : refused_signer(pol, (const char *)m->cmw.data, m->cmw.len);
             r = expired ? refuse(out, VMESH_ATLS_R_EAR_EXPIRED, "passport EAR has expired or is not yet valid")
+                : who   ? refuse(out, VMESH_ATLS_R_EAR_UNTRUSTED,
+                                 "passport EAR is not signed by a verifier this policy trusts: its signer is %s", who)
                         : refuse(out, VMESH_ATLS_R_EAR_UNTRUSTED,
                                  "passport EAR is not signed by a verifier this policy trusts (%zu trusted keys)",
                                  vmesh_policy_verifier_key_count(pol));
@@ -683,7 +710,11 @@ static vmesh_atls_reason reappraise_passport(agent_rp *rp, const vmesh_policy *p
         if (vmesh_ear_verify(jwt, k->cmw.len, vmesh_policy_verifier_key(pol, i), vmesh_ear_iat(unv), &ear) != VMESH_OK)
             ear = NULL;
     if (ear == NULL) {
-        res = refuse(out, VMESH_ATLS_R_EAR_UNTRUSTED, "passport EAR is no longer signed by a verifier this policy trusts");
+        const char *who = refused_signer(pol, jwt, k->cmw.len);
+        res = who ? refuse(out, VMESH_ATLS_R_EAR_UNTRUSTED,
+                           "passport EAR is no longer signed by a verifier this policy trusts: its signer is %s", who)
+                  : refuse(out, VMESH_ATLS_R_EAR_UNTRUSTED,
+                           "passport EAR is no longer signed by a verifier this policy trusts");
         goto out;
     }
     if (vmesh_ear_exp(ear) == 0 || vmesh_ear_exp(ear) - vmesh_ear_iat(ear) > vmesh_policy_max_evidence_age(pol)) {

@@ -27,6 +27,10 @@ struct vmesh_policy {
     int passport_epoch_lag; /* ticks a passport's epoch marker may lag (0 or 1) */
     vmesh_key *keys[POLICY_MAX_KEYS];
     size_t nkeys;
+    /* keys known NOT to be trusted, each with why (named in refusals) */
+    vmesh_key *refused[POLICY_MAX_KEYS];
+    char *refused_why[POLICY_MAX_KEYS];
+    size_t nrefused;
     char *schemes[POLICY_MAX_SCHEMES];
     size_t nschemes; /* 0: all */
 };
@@ -101,6 +105,10 @@ void vmesh_policy_free(vmesh_policy *p)
         return;
     for (size_t i = 0; i < p->nkeys; i++)
         vmesh_crypto_key_free(p->keys[i]);
+    for (size_t i = 0; i < p->nrefused; i++) {
+        vmesh_crypto_key_free(p->refused[i]);
+        free(p->refused_why[i]);
+    }
     for (size_t i = 0; i < p->nschemes; i++)
         free(p->schemes[i]);
     free(p->id);
@@ -113,6 +121,34 @@ vmesh_err vmesh_policy_add_verifier_key(vmesh_policy *p, vmesh_key *k)
         return vmesh_err_set(VMESH_ERR_TOO_LARGE, "policy: more than %d trusted verifier keys", POLICY_MAX_KEYS);
     p->keys[p->nkeys++] = vmesh_crypto_key_ref(k);
     return VMESH_OK;
+}
+
+vmesh_err vmesh_policy_add_refused_verifier(vmesh_policy *p, vmesh_key *k, const char *why)
+{
+    char *w;
+
+    if (p->nrefused == POLICY_MAX_KEYS)
+        return vmesh_err_set(VMESH_ERR_TOO_LARGE, "policy: more than %d untrusted verifier keys", POLICY_MAX_KEYS);
+    w = strndup(why ? why : "an untrusted verifier", 300);
+    if (w == NULL)
+        return vmesh_err_set(VMESH_ERR_NOMEM, "out of memory");
+    p->refused[p->nrefused] = vmesh_crypto_key_ref(k);
+    p->refused_why[p->nrefused++] = w;
+    return VMESH_OK;
+}
+
+size_t vmesh_policy_refused_verifier_count(const vmesh_policy *p)
+{
+    return p->nrefused;
+}
+
+const vmesh_key *vmesh_policy_refused_verifier(const vmesh_policy *p, size_t i, const char **why)
+{
+    if (i >= p->nrefused)
+        return NULL;
+    if (why != NULL)
+        *why = p->refused_why[i];
+    return p->refused[i];
 }
 
 static vmesh_err parse_tier_field(json_t *v, const char *src, const char *field, vmesh_tier *out)

@@ -308,6 +308,27 @@ static vmesh_err make_policy(const vmesh_proxy_config *cfg, const px_gen *g, con
     for (size_t i = 0; !(rule && rule->ntv > 0) && i < g->nissuers; i++)
         if (atomic_load(&g->issuer_ok[i]))
             VMESH_GUARD(vmesh_policy_add_verifier_key(*out, g->issuer_keys[i]));
+    /* keys known not to be trusted, so that a refusal names the verifier
+     * (D40): issuers that do not attest now, verifiers that left a set */
+#ifdef VMESH_HAVE_SERVICE
+    for (size_t i = 0; i < g->nissuers; i++) {
+        char why[400];
+        if (atomic_load(&g->issuer_ok[i]))
+            continue;
+        if (g->issuer_names[i] != NULL)
+            snprintf(why, sizeof(why), "verifier %s (%s), which does not attest as its trust-set entry says",
+                     g->issuer_names[i], g->issuers[i].url);
+        else
+            snprintf(why, sizeof(why), "issuer %s, which does not attest", g->issuers[i].url);
+        VMESH_GUARD(vmesh_policy_add_refused_verifier(*out, g->issuer_keys[i], why));
+    }
+#endif
+    pthread_mutex_lock(&g->proxy->scope_lock);
+    for (size_t i = 0; i < g->proxy->nleft && i < sizeof(g->proxy->left) / sizeof(g->proxy->left[0]) && rc == VMESH_OK;
+         i++)
+        rc = vmesh_policy_add_refused_verifier(*out, g->proxy->left[i].key, g->proxy->left[i].why);
+    pthread_mutex_unlock(&g->proxy->scope_lock);
+    VMESH_GUARD(rc);
 out:
     if (rc != VMESH_OK) {
         vmesh_policy_free(*out);

@@ -269,6 +269,14 @@ static void keep_trust_sets(struct vmesh_proxy *p)
         rname = vmesh_sync_rvp_status_at(p->sync, i, &st) && st.name[0] ? st.name : "?";
         for (size_t k = 0; k < p->rvp_vs[i].n; k++) {
             const vmesh_rvp_verifier *o = &p->rvp_vs[i].v[k], *n = vmesh_rvp_verifiers_find(&vs, o->name);
+            if (n == NULL || !vmesh_crypto_key_equal(n->ear_key, o->ear_key)) {
+                size_t at = p->nleft++ % (sizeof(p->left) / sizeof(p->left[0]));
+                vmesh_crypto_key_free(p->left[at].key);
+                p->left[at].key = vmesh_crypto_key_ref(o->ear_key);
+                snprintf(p->left[at].why, sizeof(p->left[at].why),
+                         "verifier %.60s (rvp %.60s), which %s the bundle's verifier trust set at epoch %llu", o->name,
+                         rname, n == NULL ? "left" : "has a new key in", (unsigned long long)st.epoch);
+            }
             if (n == NULL || !vmesh_crypto_key_equal(n->ear_key, o->ear_key))
                 vmesh_log(VMESH_LOG_WARN,
                           "proxy: rvp %s (epoch %llu): verifier %s (%s) %s the bundle's verifier trust set: "
@@ -935,6 +943,8 @@ void vmesh_proxy_free(vmesh_proxy *p)
         if (p->rvp_eng != NULL)
             vmesh_verifier_free(p->rvp_eng[i]);
     }
+    for (size_t i = 0; i < sizeof(p->left) / sizeof(p->left[0]); i++)
+        vmesh_crypto_key_free(p->left[i].key);
     free(p->rvp_rv);
     free(p->rvp_vs);
     free(p->rvp_eng);

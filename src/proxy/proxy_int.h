@@ -385,6 +385,14 @@ struct vmesh_proxy {
      * reference values: a bundle's verifier is judged by them alone. */
     struct vmesh_rvp_verifiers *rvp_vs;
     struct vmesh_verifier **rvp_eng;
+    /* The last verifiers that left a trust set (or changed key), under
+     * scope_lock: their keys go into the policies as refused verifiers, so
+     * a passport they signed is refused naming them (a ring). */
+    struct {
+        struct vmesh_key *key;
+        char why[200];
+    } left[16];
+    size_t nleft;
     struct {
         uint64_t mask;
         struct vmesh_rv_store *rv;
