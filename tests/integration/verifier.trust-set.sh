@@ -133,8 +133,10 @@ start_proxy client
 r=$(python3 "$T/echo.py" once "$OUT_PORT" 2>&1)
 [ "$r" != ok ] && ok "passport signed by v-evil (its platform does not attest): refused ($r)" \
     || fail "v-evil's passport admitted"
-grep -q 'not signed by a verifier this policy trusts' "$T/server-access.log" "$T/server.err" \
-    && ok "the reason: not signed by a verifier the policy trusts" || fail "no untrusted-verifier reason"
+grep -q 'not signed by a verifier this policy trusts: its signer is verifier v-evil (rvp acme)' \
+    "$T/server-access.log" "$T/server.err" \
+    && ok "the reason names it: $(grep -oh 'its signer is verifier v-evil[^"]*' "$T/server-access.log" "$T/server.err" | head -1)" \
+    || fail "no reason naming v-evil: $(grep -h 'trusts' "$T/server-access.log" "$T/server.err" | tail -2)"
 stop_proxy client
 
 # 3. a passport from v-good is admitted, connection held
@@ -161,8 +163,16 @@ fi
 grep -q 'verifier v-good (https://127.0.0.1:'"$GOOD_PORT"') left the bundle' "$T/server.err" \
     && ok "the log names it: $(grep -o 'rvp acme (epoch [0-9]*): verifier v-good.*left[^:]*' "$T/server.err" | head -1)" \
     || fail "no log line naming v-good: $(grep -i 'v-good' "$T/server.err" | tail -3)"
+grep -q 'no longer signed by a verifier this policy trusts: its signer is verifier v-good (rvp acme), which left' \
+    "$T/server-access.log" "$T/server.err" && ok "the closed connection's reason names v-good" \
+    || fail "close reason: $(grep -h 'no longer signed' "$T/server-access.log" "$T/server.err" | tail -2)"
 r=$(python3 "$T/echo.py" once "$OUT_PORT" 2>&1)
 [ "$r" != ok ] && ok "v-good's new passports are refused ($r)" || fail "v-good's passport still admitted"
+for _ in $(seq 30); do grep -q 'its signer is verifier v-good (rvp acme), which left the bundle' "$T/server-access.log" && break; sleep 0.1; done
+grep -q 'not signed by a verifier this policy trusts: its signer is verifier v-good (rvp acme), which left the bundle' \
+    "$T/server-access.log" "$T/server.err" \
+    && ok "the refusal names it: $(grep -oh 'its signer is verifier v-good[^"]*' "$T/server-access.log" "$T/server.err" | tail -1)" \
+    || fail "no refusal naming v-good: $(grep -h 'trusts' "$T/server-access.log" "$T/server.err" | tail -2)"
 
 # 5. broken bundles are refused whole: v-good stays out (a new order: a
 # set the server has not cached yet)
