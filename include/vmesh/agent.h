@@ -147,6 +147,15 @@ void vmesh_agent_provider_for(vmesh_agent *a, const char *peer, vmesh_atls_provi
  * still passes; else the reason, with a message in why. */
 vmesh_atls_reason vmesh_agent_reappraise(vmesh_agent *a, const char *peer_spiffe_id,
                                          const vmesh_atls_peer_result *r, char *why, size_t why_len);
+/* The same, telling "no verdict" apart (central mode, D40): *undecided is
+ * set when the central verifier gave none for this peer now: it did not
+ * answer, or answered under an older RV snapshot than ours (such an answer
+ * is never cached). The returned reason is then the refusal that stands if
+ * that lasts (stale-epoch, not-affirming); the caller decides how long a
+ * connection may wait for a verdict. undecided may be NULL. */
+vmesh_atls_reason vmesh_agent_reappraise_central(vmesh_agent *a, const char *peer_spiffe_id,
+                                                 const vmesh_atls_peer_result *r, bool *undecided, char *why,
+                                                 size_t why_len);
 
 /* Central mode: the central verifier's own standing (issue 12.2, D39).
  * The caller (the proxy's verifier-link watcher) judges it: its platform
@@ -165,6 +174,7 @@ typedef struct {
     uint64_t appraisals;            /* peer messages judged */
     uint64_t cache_hits, cache_misses;
     uint64_t refused;
+    uint64_t central_behind;        /* central answers made under an older RV snapshot than ours (D40) */
 } vmesh_agent_stats;
 void vmesh_agent_stats_get(vmesh_agent *a, vmesh_agent_stats *out);
 

@@ -72,12 +72,19 @@ static vmesh_err agent_appraise(void *ctx, const vmesh_atls_appraise_in *in, vme
 vmesh_atls_reason vmesh_agent_reappraise(vmesh_agent *a, const char *peer_spiffe_id, const vmesh_atls_peer_result *r,
                                          char *why, size_t why_len)
 {
+    return vmesh_agent_reappraise_central(a, peer_spiffe_id, r, NULL, why, why_len);
+}
+
+vmesh_atls_reason vmesh_agent_reappraise_central(vmesh_agent *a, const char *peer_spiffe_id,
+                                                 const vmesh_atls_peer_result *r, bool *undecided, char *why,
+                                                 size_t why_len)
+{
     vmesh_policy *pol = vmesh_agent_policy_for(a, peer_spiffe_id);
     vmesh_atls_peer_result out;
     vmesh_atls_reason res;
 
     vmesh_atls_peer_result_init(&out);
-    res = agent_rp_reappraise(&a->rp, pol, peer_spiffe_id, r, &out);
+    res = agent_rp_reappraise(&a->rp, pol, peer_spiffe_id, r, &out, undecided);
     if (why_len > 0)
         snprintf(why, why_len, "%s", res == VMESH_ATLS_R_NONE ? "" : out.reason);
     vmesh_atls_peer_result_free(&out);
@@ -292,5 +299,6 @@ void vmesh_agent_stats_get(vmesh_agent *a, vmesh_agent_stats *out)
     out->cache_hits = atomic_load(&a->counters.cache_hits);
     out->cache_misses = atomic_load(&a->counters.cache_misses);
     out->refused = atomic_load(&a->counters.refused);
+    out->central_behind = atomic_load(&a->counters.central_behind);
 }
 

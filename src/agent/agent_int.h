@@ -26,6 +26,7 @@
 typedef struct {
     _Atomic uint64_t attestations_made, evidence_generated;
     _Atomic uint64_t appraisals, cache_hits, cache_misses, refused;
+    _Atomic uint64_t central_behind; /* central answers under an older RV snapshot than ours (D40) */
 } agent_counters;
 
 /* ---- the attester (attester.c) ------------------------------------------------ */
@@ -119,10 +120,11 @@ bool agent_rp_appraises_evidence(const agent_rp *rp);
 vmesh_atls_reason agent_rp_appraise(agent_rp *rp, const vmesh_policy *pol, const vmesh_atls_appraise_in *in,
                                     vmesh_atls_peer_result *out);
 /* Judges again what r kept, under pol and the current RV snapshot
- * (vmesh_agent_reappraise); the message goes to out->reason. */
+ * (vmesh_agent_reappraise_central); the message goes to out->reason;
+ * *undecided (may be NULL): no verdict from the central verifier. */
 vmesh_atls_reason agent_rp_reappraise(agent_rp *rp, const vmesh_policy *pol, const char *peer_spiffe_id,
                                       const vmesh_atls_peer_result *r,
-                                      vmesh_atls_peer_result *out);
+                                      vmesh_atls_peer_result *out, bool *undecided);
 /* Drops every cached result (the policy, hence the trusted verifiers, changed). */
 void agent_rp_forget(agent_rp *rp);
 /* vmesh_agent_central_trust / vmesh_agent_central_trusted */

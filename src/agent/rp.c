@@ -18,10 +18,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define DEFAULT_SLOTS 4096
 #define DEFAULT_CENTRAL_TTL 60
 #define CENTRAL_FAILURE_TTL 2 /* a failed central appraisal is retried this soon */
+/* A central verifier behind our RV snapshot (D40) is asked again after
+ * 100, 200, 400, 800 ms ... for a new peer, within this much waiting (the
+ * handshake deadline cuts it shorter when it is shorter). */
+#define CENTRAL_BEHIND_FIRST_MS 100
+#define CENTRAL_BEHIND_WAIT_MS 3000
 
 vmesh_err agent_rp_init(agent_rp *rp, const vmesh_agent_config *cfg, agent_counters *counters)
 {
@@ -451,9 +457,39 @@ static const uint8_t answer_reason[] = {
     [VMESH_EAR_ANSWER_PEER] = VMESH_ATLS_R_PEER_IDENTITY,
 };
 
-static void appraise_central(agent_rp *rp, const char *mt, const vmesh_evidence_scheme *scheme,
-                             const uint8_t ak_nonce[32], const uint8_t *ev, size_t ev_len, int64_t now,
-                             const char *peer, vmesh_ar_entry *e)
+/* D40: an answer made under an older epoch than ours of an RVP both we and
+ * the verifier follow (ear.vmesh.rv-epochs against our snapshot) comes
+ * from a verifier that has not taken the snapshot we have yet: its
+ * "affirming" may rest on reference values we revoked. Not a verdict. An
+ * EAR that names none of our RVPs, or a relying party without a snapshot,
+ * cannot tell (judged as before); a verifier ahead of us is fine. */
+static bool central_behind(const agent_rp *rp, const vmesh_ear *ear, char *why, size_t n)
+{
+    vmesh_rv_store *rv = rp->verifier ? vmesh_verifier_rv(rp->verifier) : NULL;
+    bool behind = false;
+
+    for (size_t i = 0; rv != NULL && i < vmesh_rv_epoch_count(rv) && !behind; i++) {
+        const char *name;
+        uint64_t ours, theirs;
+        if (!vmesh_rv_epoch_at(rv, i, &name, &ours) || vmesh_ear_rv_epoch(ear, name, &theirs) != VMESH_OK)
+            continue;
+        if (theirs < ours) {
+            behind = true;
+            snprintf(why, n, "central verifier behind: it appraised under RVP %.64s epoch %llu, this relying "
+                     "party has epoch %llu (verifier-behind)", name, (unsigned long long)theirs,
+                     (unsigned long long)ours);
+        }
+    }
+    vmesh_err_clear();
+    vmesh_rv_store_free(rv);
+    return behind;
+}
+
+/* One question to the central verifier; *behind: its answer was made under
+ * an older snapshot than ours (central_behind), e holds that refusal. */
+static void ask_central(agent_rp *rp, const char *mt, const vmesh_evidence_scheme *scheme,
+                        const uint8_t ak_nonce[32], const uint8_t *ev, size_t ev_len, int64_t now,
+                        const char *peer, vmesh_ar_entry *e, bool *behind)
 {
     vmesh_buf jwt = {0};
     vmesh_ear *ear = NULL;
@@ -509,10 +545,41 @@ static void appraise_central(agent_rp *rp, const char *mt, const vmesh_evidence_
         else
             snprintf(e->reason, sizeof(e->reason), "central verifier: %s", vmesh_tier_name(vmesh_tv_status(&e->tv)));
         entry_under_ear(e, ear, rp->central_key);
+        if (central_behind(rp, ear, e->reason, sizeof(e->reason))) {
+            *behind = true;
+            vmesh_tv_set_all(&e->tv, VMESH_AR_VERIFIER_MALFUNCTION);
+            e->refusal = VMESH_ATLS_R_STALE_EPOCH;
+            e->expires = now;
+        }
     }
     e->status = vmesh_tv_status(&e->tv);
     vmesh_ear_free(ear);
     vmesh_buf_free(&jwt);
+}
+
+/* The central verifier's appraisal. Returns false when it gave no verdict
+ * to keep (D40): it stayed behind our snapshot through wait_ms of asking
+ * again with back-off (0: asked once; re-appraisal, whose caller asks
+ * again later). Such an entry is refused (stale-epoch) and never cached. */
+static bool appraise_central(agent_rp *rp, const char *mt, const vmesh_evidence_scheme *scheme,
+                             const uint8_t ak_nonce[32], const uint8_t *ev, size_t ev_len, int64_t now,
+                             const char *peer, vmesh_ar_entry *e, int wait_ms)
+{
+    int waited = 0, delay = CENTRAL_BEHIND_FIRST_MS;
+
+    for (;;) {
+        bool behind = false;
+        ask_central(rp, mt, scheme, ak_nonce, ev, ev_len, now, peer, e, &behind);
+        if (!behind)
+            return true;
+        atomic_fetch_add(&rp->counters->central_behind, 1);
+        if (waited + delay > wait_ms)
+            return false;
+        nanosleep(&(struct timespec){.tv_sec = delay / 1000, .tv_nsec = (long)(delay % 1000) * 1000000L}, NULL);
+        waited += delay;
+        delay *= 2;
+        now = vmesh_time_now();
+    }
 }
 
 /* The local verifier's appraisal; malformed evidence is a result too. */
@@ -564,10 +631,23 @@ static void appraise_local(agent_rp *rp, const char *mt, const vmesh_evidence_sc
 /* The appraisal of (media type, ak_nonce, evidence) under the current RV
  * snapshot, from the AR cache when it was computed under this snapshot and
  * epoch generation (and has not expired: central results). */
+/* A central result without a verdict on the peer (D40): the verifier did
+ * not answer (a failure entry names no verifier and no refusal of the
+ * answer), or answered under an older snapshot than ours. */
+static bool central_unanswered(const agent_rp *rp, const vmesh_ar_entry *e)
+{
+    return rp->central != NULL && !e->binding_mismatch &&
+           ((e->verifier[0] == '\0' && e->refusal == VMESH_ATLS_R_NONE) ||
+            (e->refusal == VMESH_ATLS_R_STALE_EPOCH && e->verifier[0] != '\0'));
+}
+
+/* *undecided (may be NULL): central mode and no verdict on the peer
+ * (central_unanswered). wait_ms: how long a behind verifier is asked
+ * again (appraise_central). */
 static void appraise_cached(agent_rp *rp, const char *mt, const vmesh_evidence_scheme *scheme,
                             const uint8_t ak_nonce[32], bool fresh, const uint8_t *ev, size_t ev_len, int64_t now,
                             uint64_t epoch_gen, vmesh_rv_store *scoped, const char *scope, const char *peer,
-                            vmesh_ar_entry *e)
+                            vmesh_ar_entry *e, int wait_ms, bool *undecided)
 {
     /* A scoped store has its own (process-unique) generation: results
      * computed with one scope's reference values never serve another. */
@@ -591,13 +671,16 @@ static void appraise_cached(agent_rp *rp, const char *mt, const vmesh_evidence_s
     vmesh_ar_cache_key(mt, ak_nonce, 32, ev, ev_len, key);
     hit = vmesh_ar_cache_get(rp->cache, key, rv_gen, epoch_gen, e) && (e->expires == 0 || now < e->expires);
     count_lookup(rp, hit);
-    if (hit)
-        return;
-    if (rp->central != NULL)
-        appraise_central(rp, mt, scheme, ak_nonce, ev, ev_len, now, peer, e);
-    else
-        appraise_local(rp, mt, scheme, ak_nonce, fresh, ev, ev_len, now, scoped, scope, e);
-    vmesh_ar_cache_put(rp->cache, key, rv_gen, epoch_gen, e);
+    if (!hit) {
+        if (rp->central == NULL)
+            appraise_local(rp, mt, scheme, ak_nonce, fresh, ev, ev_len, now, scoped, scope, e);
+        else if (!appraise_central(rp, mt, scheme, ak_nonce, ev, ev_len, now, peer, e, wait_ms))
+            goto out; /* behind our snapshot: not cached, asked again (D40) */
+        vmesh_ar_cache_put(rp->cache, key, rv_gen, epoch_gen, e);
+    }
+out:
+    if (undecided != NULL)
+        *undecided = central_unanswered(rp, e);
 }
 
 /* Judges an appraisal entry under a policy; fills out->tv/tier/reason. */
@@ -658,11 +741,11 @@ static vmesh_atls_reason appraise_evidence(agent_rp *rp, const vmesh_policy *pol
         if (scoped == NULL)
             return refuse(out, VMESH_ATLS_R_NOT_AFFIRMING, "%s", scope);
         appraise_cached(rp, mt, scheme, in->ak_nonce, m->fresh, m->cmw.data, m->cmw.len, now, epoch_gen, scoped,
-                        scope, in->peer_spiffe_id, &e);
+                        scope, in->peer_spiffe_id, &e, CENTRAL_BEHIND_WAIT_MS, NULL);
         vmesh_rv_store_free(scoped);
     } else
         appraise_cached(rp, mt, scheme, in->ak_nonce, m->fresh, m->cmw.data, m->cmw.len, now, epoch_gen, NULL, NULL,
-                        in->peer_spiffe_id, &e);
+                        in->peer_spiffe_id, &e, CENTRAL_BEHIND_WAIT_MS, NULL);
     return judge_entry(pol, mode, &e, out->accepted.evidence_age, out);
 }
 
@@ -751,7 +834,8 @@ out:
  * checked against the session's ak_nonce, judged with the age it had when
  * the session began (freshness is not judged again). */
 static vmesh_atls_reason reappraise_evidence(agent_rp *rp, const vmesh_policy *pol, const char *peer, vmesh_mode mode,
-                                             const vmesh_atls_accepted *k, vmesh_atls_peer_result *out)
+                                             const vmesh_atls_accepted *k, vmesh_atls_peer_result *out,
+                                             bool *undecided)
 {
     vmesh_rv_store *scoped = NULL;
     char scope[200] = "";
@@ -772,14 +856,16 @@ static vmesh_atls_reason reappraise_evidence(agent_rp *rp, const vmesh_policy *p
             return refuse(out, VMESH_ATLS_R_NOT_AFFIRMING, "%s", scope);
     }
     appraise_cached(rp, mt, scheme, k->ak_nonce, mode == VMESH_MODE_FRESH, k->cmw.data, k->cmw.len, vmesh_time_now(),
-                    rp->bell ? vmesh_bell_view_generation(rp->bell) : 0, scoped, scope, peer, &e);
+                    rp->bell ? vmesh_bell_view_generation(rp->bell) : 0, scoped, scope, peer, &e, 0, undecided);
     vmesh_rv_store_free(scoped);
     return judge_entry(pol, mode, &e, k->evidence_age, out);
 }
 
 vmesh_atls_reason agent_rp_reappraise(agent_rp *rp, const vmesh_policy *pol, const char *peer_spiffe_id,
-                                      const vmesh_atls_peer_result *r, vmesh_atls_peer_result *out)
+                                      const vmesh_atls_peer_result *r, vmesh_atls_peer_result *out, bool *undecided)
 {
+    if (undecided != NULL)
+        *undecided = false;
     vmesh_atls_reason res = VMESH_ATLS_R_NONE;
     char why[256];
 
@@ -799,7 +885,7 @@ vmesh_atls_reason agent_rp_reappraise(agent_rp *rp, const vmesh_policy *pol, con
                           vmesh_mode_name((vmesh_mode)r->mode), vmesh_policy_id(pol));
         if (r->mode == VMESH_ATLS_MODE_PASSPORT)
             return reappraise_passport(rp, pol, &r->accepted, out);
-        return reappraise_evidence(rp, pol, peer_spiffe_id, (vmesh_mode)r->mode, &r->accepted, out);
+        return reappraise_evidence(rp, pol, peer_spiffe_id, (vmesh_mode)r->mode, &r->accepted, out, undecided);
     default: return refuse(out, VMESH_ATLS_R_INTERNAL, "unknown attestation mode %d", r->mode);
     }
 }
