@@ -81,6 +81,16 @@ typedef struct px_conn {
     vmesh_err hs_rc;
     char hs_err[256];
     px_rt rt; /* reattest.c: in-band re-attestation while forwarding */
+    /* Central re-appraisal in the pool (D40): reap_busy while a job judges
+     * this peer (the struct outlives conn_destroy until it is back:
+     * reap_orphan); reap_again: another re-appraisal was asked meanwhile;
+     * reap_retry_at: no verdict, ask again then (0: not waiting), with
+     * reap_delay_ms back-off; affirmed_at: wall time of the last verdict
+     * that admitted the peer (the handshake's, then each re-appraisal's). */
+    bool reap_busy, reap_again, reap_orphan;
+    uint64_t reap_retry_at;
+    uint32_t reap_delay_ms;
+    int64_t affirmed_at;
 } px_conn;
 
 static void conn_run(px_conn *c);
@@ -295,16 +305,21 @@ static void conn_destroy(px_conn *c)
     free(c->peer_id);
     c->peer_id = NULL;
     c->st = CS_DEAD;
-    /* unlink from live, push to dead */
+    /* unlink from live, push to dead (or leave it to its re-appraisal job) */
     if (c->prev)
         c->prev->next = c->next;
     else
         w->head = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    c->next = w->dead;
     c->prev = NULL;
-    w->dead = c;
+    if (c->reap_busy) {
+        c->reap_orphan = true;
+        c->next = NULL;
+    } else {
+        c->next = w->dead;
+        w->dead = c;
+    }
     w->nconns--;
     atomic_fetch_sub(&p->m.active[c->dir], 1);
     atomic_fetch_sub(&p->m.total_active, 1);
@@ -536,6 +551,7 @@ static void established(px_conn *c)
     const char *id = vmesh_atls_peer_spiffe_id(c->io.tls);
 
     px_hist_observe(&p->m.handshake, vmesh_time_mono_ns() - c->t_start);
+    c->affirmed_at = vmesh_time_now();
     c->mode = vmesh_atls_peer_mode(c->io.tls);
     c->resumed = vmesh_atls_resumed(c->io.tls);
     atomic_fetch_add(&p->m.handshakes[c->dir][c->resumed ? 1 : 0], 1);
@@ -989,8 +1005,187 @@ static void conn_accept(px_worker *w, int dir, size_t li, int fd)
     }
 }
 
+/* ---- re-appraisal ------------------------------------------------------------------------- */
+
+/* A connection whose peer no longer passes: closed with the reason. */
+static void reappraisal_close(px_conn *c, vmesh_atls_reason rr, const char *why, const char *more)
+{
+    struct vmesh_proxy *p = c->w->p;
+
+    atomic_fetch_add(&p->m.reappraisal_closed, 1);
+    c->code = rr;
+    set_result(c, PX_RES_REAPPRAISAL, "re-appraisal: %s: %s%s", vmesh_atls_reason_name(rr), why, more);
+    px_log_limited(&p->rl_reappraisal, VMESH_LOG_WARN, "proxy: %s %s: closing the connection with %s: %s",
+                   dir_name(c), listener_name(c), c->peer_id ? c->peer_id : "?", c->reason);
+    close_notify(c);
+    conn_linger(c);
+}
+
+/* Central mode (D40): a re-appraisal is a verifier round trip, so it runs
+ * in the handshake pool, on a copy of what the connection kept, and the
+ * worker keeps forwarding. */
+typedef struct {
+    px_job job;
+    px_conn *c;
+    px_gen *g; /* the generation in force when it was asked */
+    char *peer;
+    vmesh_atls_peer_result r;
+    vmesh_atls_reason rr;
+    bool undecided;
+    char why[300];
+} px_reap;
+
+#define REAP_FIRST_DELAY_MS 250
+#define REAP_MAX_DELAY_MS 1000
+
+static void reap_run(px_job *j)
+{
+    px_reap *rj = PX_OWNER(j, px_reap, job);
+
+    rj->rr = vmesh_agent_reappraise_central(rj->g->agent, rj->peer, &rj->r, &rj->undecided, rj->why,
+                                            sizeof(rj->why));
+    vmesh_err_clear();
+}
+
+static void reap_free(px_reap *rj)
+{
+    px_gen_unref(rj->g);
+    free(rj->peer);
+    vmesh_atls_peer_result_free(&rj->r);
+    free(rj);
+}
+
+static void reap_submit(px_conn *c, px_gen *cur);
+
+/* How long a connection keeps forwarding without a verdict on its peer
+ * (verifier silent or behind): verifier.central.cache (default 60 s) from
+ * the last verdict that admitted it, the time a cached result stands. */
+static int64_t reap_bound(const px_gen *g)
+{
+    return g->cfg->central_cache > 0 ? g->cfg->central_cache : 60;
+}
+
+static void reap_retry_fire(px_timer *t);
+
+static void reap_retry_arm(px_worker *w, uint64_t at)
+{
+    w->reap_retry.fn = reap_retry_fire;
+    if (w->reap_retry.idx >= 0 && w->reap_retry.deadline <= at)
+        return;
+    (void)px_timer_set(&w->timers, &w->reap_retry, at);
+}
+
+/* Back on the worker: the verdict. */
+static void reap_done(px_job *j)
+{
+    px_reap *rj = PX_OWNER(j, px_reap, job);
+    px_conn *c = rj->c;
+    px_worker *w = c->w;
+    struct vmesh_proxy *p = w->p;
+    int64_t now = vmesh_time_now();
+
+    w->reap_out--;
+    c->reap_busy = false;
+    if (c->reap_orphan) { /* closed meanwhile */
+        free(c);
+        goto out;
+    }
+    if (j->cancelled || (c->st != CS_PROXY && c->st != CS_CONNECT))
+        goto out;
+    if (rj->rr == VMESH_ATLS_R_NONE) {
+        c->affirmed_at = now;
+        c->reap_retry_at = 0;
+        c->reap_delay_ms = 0;
+    } else if (rj->undecided) {
+        char more[160];
+        atomic_fetch_add(&p->m.reappraisal_undecided, 1);
+        if (now - c->affirmed_at < reap_bound(rj->g)) {
+            /* no verdict yet: keep forwarding, ask again */
+            c->reap_delay_ms = c->reap_delay_ms == 0 ? REAP_FIRST_DELAY_MS
+                               : c->reap_delay_ms * 2 > REAP_MAX_DELAY_MS ? REAP_MAX_DELAY_MS
+                                                                          : c->reap_delay_ms * 2;
+            c->reap_retry_at = vmesh_time_mono_ns() + ms_ns(c->reap_delay_ms);
+            reap_retry_arm(w, c->reap_retry_at);
+            goto out;
+        }
+        snprintf(more, sizeof(more), " (no verdict for %lld s since the last one, verifier.central.cache %lld s)",
+                 (long long)(now - c->affirmed_at), (long long)reap_bound(rj->g));
+        reappraisal_close(c, rj->rr, rj->why, more);
+        goto out;
+    } else {
+        reappraisal_close(c, rj->rr, rj->why, "");
+        goto out;
+    }
+    if (c->reap_again) {
+        px_gen *cur = px_current_gen(p);
+        c->reap_again = false;
+        reap_submit(c, cur);
+        px_gen_unref(cur);
+    }
+out:
+    reap_free(rj);
+}
+
+static void reap_submit(px_conn *c, px_gen *cur)
+{
+    px_worker *w = c->w;
+    const vmesh_atls_peer_result *r = vmesh_atls_peer_result_get(c->io.tls);
+    px_reap *rj;
+
+    if (c->reap_busy) {
+        c->reap_again = true;
+        return;
+    }
+    if (r == NULL)
+        return;
+    rj = calloc(1, sizeof(*rj));
+    if (rj == NULL)
+        return;
+    vmesh_atls_peer_result_init(&rj->r);
+    if (vmesh_atls_peer_result_copy(&rj->r, r) != VMESH_OK ||
+        (c->peer_id != NULL && (rj->peer = strdup(c->peer_id)) == NULL)) {
+        vmesh_err_clear();
+        vmesh_atls_peer_result_free(&rj->r);
+        free(rj);
+        return;
+    }
+    rj->c = c;
+    rj->g = px_gen_ref(cur);
+    rj->job.run = reap_run;
+    rj->job.done = reap_done;
+    rj->job.w = w;
+    c->reap_busy = true;
+    c->reap_again = false;
+    c->reap_retry_at = 0;
+    w->reap_out++;
+    atomic_fetch_add(&w->p->m.reappraisals, 1);
+    atomic_fetch_add(&w->p->m.reappraisal_pooled, 1);
+    px_hspool_submit(w->p, &rj->job);
+}
+
+/* The retry timer: connections waiting for a verdict whose time came. */
+static void reap_retry_fire(px_timer *t)
+{
+    px_worker *w = PX_OWNER(t, px_worker, reap_retry);
+    uint64_t now = vmesh_time_mono_ns(), next = 0;
+    px_gen *cur = px_current_gen(w->p);
+
+    for (px_conn *c = w->head; c != NULL; c = c->next) {
+        if (c->reap_retry_at == 0 || c->reap_busy)
+            continue;
+        if (c->reap_retry_at <= now)
+            reap_submit(c, cur);
+        else if (next == 0 || c->reap_retry_at < next)
+            next = c->reap_retry_at;
+    }
+    px_gen_unref(cur);
+    if (next != 0)
+        reap_retry_arm(w, next);
+}
+
 /* Re-judges every open connection's peer under the current snapshot and
- * policy once per re-appraisal request; closes those that no longer pass. */
+ * policy once per re-appraisal request; closes those that no longer pass.
+ * In central mode the judging runs in the handshake pool (reap_submit). */
 static void reappraise_all(px_worker *w)
 {
     struct vmesh_proxy *p = w->p;
@@ -1011,6 +1206,10 @@ static void reappraise_all(px_worker *w)
             (c->st != CS_PROXY && c->st != CS_CONNECT))
             continue;
         c->reappraised = gen;
+        if (cur->cfg->central_url != NULL && p->hs != NULL) {
+            reap_submit(c, cur);
+            continue;
+        }
         r = vmesh_atls_peer_result_get(c->io.tls);
         if (r == NULL)
             continue;
@@ -1018,14 +1217,7 @@ static void reappraise_all(px_worker *w)
         rr = vmesh_agent_reappraise(cur->agent, c->peer_id, r, why, sizeof(why));
         if (rr == VMESH_ATLS_R_NONE)
             continue;
-        atomic_fetch_add(&p->m.reappraisal_closed, 1);
-        c->code = rr;
-        set_result(c, PX_RES_REAPPRAISAL, "re-appraisal: %s: %s", vmesh_atls_reason_name(rr), why);
-        px_log_limited(&p->rl_reappraisal, VMESH_LOG_WARN,
-                       "proxy: %s %s: closing the connection with %s: %s", dir_name(c),
-                       listener_name(c), c->peer_id ? c->peer_id : "?", c->reason);
-        close_notify(c);
-        conn_linger(c);
+        reappraisal_close(c, rr, why, "");
     }
     px_gen_unref(cur);
 }

@@ -678,6 +678,7 @@ vmesh_err vmesh_proxy_reload(vmesh_proxy *p)
         atomic_fetch_add(&p->m.agent_misses_base, st.cache_misses);
         atomic_fetch_add(&p->m.agent_made_base, st.attestations_made);
         atomic_fetch_add(&p->m.agent_generated_base, st.evidence_generated);
+        atomic_fetch_add(&p->m.agent_behind_base, st.central_behind);
     }
     px_gen_unref(old);
     atomic_fetch_add(&p->m.reloads, 1);

@@ -251,6 +251,10 @@ typedef struct {
     /* peers we refused or cut (handshake, unattested, re-appraisal), one per connection */
     _Atomic uint64_t refusals[2][VMESH_ATLS_R__COUNT + 1]; /* [direction][reason] */
     _Atomic uint64_t reappraisal_closed, reappraisals;
+    /* D40: re-appraisals without a verdict (central verifier silent or
+     * behind our snapshot; the connection kept), those run in the pool */
+    _Atomic uint64_t reappraisal_undecided, reappraisal_pooled;
+    _Atomic uint64_t agent_behind_base;
     _Atomic uint64_t reloads, reload_failures;
     _Atomic uint64_t identity_changes, identity_refused; /* federation.c watcher */
     _Atomic uint64_t admitted_attested, admitted_identity_only, route_refused; /* patterns */

@@ -236,7 +236,7 @@ static void *worker_main(void *arg)
         if (atomic_load(&p->draining))
             stop_listening(w);
         w->ops->after_batch(w);
-        if (atomic_load(&p->draining) && w->nconns == 0) {
+        if (atomic_load(&p->draining) && w->nconns == 0 && w->reap_out == 0) {
             pthread_mutex_unlock(&w->lock);
             break;
         }
@@ -286,6 +286,7 @@ static vmesh_err worker_new(struct vmesh_proxy *p, const vmesh_proxy_config *cfg
     w->wake_fd = -1;
     w->listening = true;
     px_timer_init(&w->resume, on_resume);
+    px_timer_init(&w->reap_retry, NULL); /* conn.c sets its function */
     w->reserve_fd = open_reserve();
     pthread_mutex_init(&w->lock, NULL);
     pthread_mutex_init(&w->jobs_lock, NULL);
@@ -382,6 +383,7 @@ void px_workers_free(struct vmesh_proxy *p)
 {
     for (size_t i = 0; i < p->nworkers; i++) {
         px_worker *w = p->workers[i];
+        run_jobs(w); /* jobs the stopped pool posted back (re-appraisals, D40) */
         w->ops->close_all(w);
         for (int d = 0; d < 2; d++)
             for (size_t j = 0; j < PX_MAX_LISTENERS; j++)
@@ -393,6 +395,7 @@ void px_workers_free(struct vmesh_proxy *p)
             close(w->wake_fd);
         if (w->reserve_fd >= 0)
             close(w->reserve_fd);
+        px_timer_del(&w->timers, &w->reap_retry);
         px_timers_free(&w->timers);
         free(w->scratch);
         pthread_mutex_destroy(&w->lock);

@@ -81,6 +81,11 @@ struct px_worker {
     struct px_conn *head, *dead;
     size_t nconns;
     uint64_t reappraise_seen;
+    /* Central re-appraisal in the pool (conn.c, D40): jobs out (a drain
+     * waits for them), and the timer that asks again for connections whose
+     * verifier gave no verdict. */
+    size_t reap_out;
+    px_timer reap_retry;
     /* Jobs finished by another thread, waiting for their done() here
      * (newest first; jobs_lock guards only this list). */
     pthread_mutex_t jobs_lock;
