@@ -377,9 +377,9 @@ vmesh_err px_metrics_render(struct vmesh_proxy *p, const px_gen *g, vmesh_buf *b
         "# HELP vmesh_reappraisal_undecided_total Re-appraisals the central verifier gave no verdict "
         "for (silent, or behind our RV snapshot): the connection kept, asked again (D40).\n"
         "# TYPE vmesh_reappraisal_undecided_total counter\nvmesh_reappraisal_undecided_total %llu\n"
-        "# HELP vmesh_central_verifier_behind_total Central verifier answers made under an older RV "
+        "# HELP vmesh_central_behind_total Central verifier answers made under an older RV "
         "snapshot than ours: not cached, not a verdict, asked again (D40).\n"
-        "# TYPE vmesh_central_verifier_behind_total counter\nvmesh_central_verifier_behind_total %llu\n",
+        "# TYPE vmesh_central_behind_total counter\nvmesh_central_behind_total %llu\n",
         (unsigned long long)atomic_load(&m->reappraisal_closed),
         (unsigned long long)atomic_load(&m->reappraisals),
         (unsigned long long)atomic_load(&m->reappraisal_undecided),

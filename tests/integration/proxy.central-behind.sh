@@ -86,11 +86,11 @@ grep -q admitted "$T/hold.out" && ok "a connection is held open" || fail "hold: 
 publish client-rv.revoked.json 2 webpop
 for _ in $(seq 300); do [ "$(m 'vmesh_rv_epoch{rvp="acme"}')" = 2 ] && break; sleep 0.1; done
 [ "$(m 'vmesh_rv_epoch{rvp="acme"}')" = 2 ] && ok "the PoP installed epoch 2 (client revoked)" || fail "PoP epoch: $(m 'vmesh_rv_epoch{rvp="acme"}')"
-for _ in $(seq 300); do [ "$(m vmesh_central_verifier_behind_total)" -ge 1 ] && break; sleep 0.1; done
-b1=$(m vmesh_central_verifier_behind_total)
+for _ in $(seq 300); do [ "$(m vmesh_central_behind_total)" -ge 1 ] && break; sleep 0.1; done
+b1=$(m vmesh_central_behind_total)
 [ "$b1" -ge 1 ] && ok "the verifier's answer under epoch 1 is counted as behind ($b1)" || fail "no behind answer counted"
 sleep 3
-b2=$(m vmesh_central_verifier_behind_total)
+b2=$(m vmesh_central_behind_total)
 [ "$b2" -gt "$b1" ] && ok "a behind answer is not cached: asked again ($b1 -> $b2 in 3 s)" \
     || fail "behind answer not asked again ($b1 -> $b2): cached?"
 [ "$(m vmesh_reappraisal_undecided_total)" -ge 1 ] && ok "re-appraisal without a verdict counted ($(m vmesh_reappraisal_undecided_total))" \
