@@ -147,7 +147,7 @@ void vmesh_agent_provider_for(vmesh_agent *a, const char *peer, vmesh_atls_provi
  * still passes; else the reason, with a message in why. */
 vmesh_atls_reason vmesh_agent_reappraise(vmesh_agent *a, const char *peer_spiffe_id,
                                          const vmesh_atls_peer_result *r, char *why, size_t why_len);
-/* The same, telling "no verdict" apart (central mode, D40): *undecided is
+/* The same, telling "no verdict" apart (central mode, D41): *undecided is
  * set when the central verifier gave none for this peer now: it did not
  * answer, or answered under an older RV snapshot than ours (such an answer
  * is never cached). The returned reason is then the refusal that stands if
@@ -174,7 +174,7 @@ typedef struct {
     uint64_t appraisals;            /* peer messages judged */
     uint64_t cache_hits, cache_misses;
     uint64_t refused;
-    uint64_t central_behind;        /* central answers made under an older RV snapshot than ours (D40) */
+    uint64_t central_behind;        /* central answers made under an older RV snapshot than ours (D41) */
 } vmesh_agent_stats;
 void vmesh_agent_stats_get(vmesh_agent *a, vmesh_agent_stats *out);
 

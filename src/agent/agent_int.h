@@ -26,7 +26,7 @@
 typedef struct {
     _Atomic uint64_t attestations_made, evidence_generated;
     _Atomic uint64_t appraisals, cache_hits, cache_misses, refused;
-    _Atomic uint64_t central_behind; /* central answers under an older RV snapshot than ours (D40) */
+    _Atomic uint64_t central_behind; /* central answers under an older RV snapshot than ours (D41) */
 } agent_counters;
 
 /* ---- the attester (attester.c) ------------------------------------------------ */

@@ -23,7 +23,7 @@
 #define DEFAULT_SLOTS 4096
 #define DEFAULT_CENTRAL_TTL 60
 #define CENTRAL_FAILURE_TTL 2 /* a failed central appraisal is retried this soon */
-/* A central verifier behind our RV snapshot (D40) is asked again after
+/* A central verifier behind our RV snapshot (D41) is asked again after
  * 100, 200, 400, 800 ms ... for a new peer, within this much waiting (the
  * handshake deadline cuts it shorter when it is shorter). */
 #define CENTRAL_BEHIND_FIRST_MS 100
@@ -457,7 +457,7 @@ static const uint8_t answer_reason[] = {
     [VMESH_EAR_ANSWER_PEER] = VMESH_ATLS_R_PEER_IDENTITY,
 };
 
-/* D40: an answer made under an older epoch than ours of an RVP both we and
+/* D41: an answer made under an older epoch than ours of an RVP both we and
  * the verifier follow (ear.vmesh.rv-epochs against our snapshot) comes
  * from a verifier that has not taken the snapshot we have yet: its
  * "affirming" may rest on reference values we revoked. Not a verdict. An
@@ -558,7 +558,7 @@ static void ask_central(agent_rp *rp, const char *mt, const vmesh_evidence_schem
 }
 
 /* The central verifier's appraisal. Returns false when it gave no verdict
- * to keep (D40): it stayed behind our snapshot through wait_ms of asking
+ * to keep (D41): it stayed behind our snapshot through wait_ms of asking
  * again with back-off (0: asked once; re-appraisal, whose caller asks
  * again later). Such an entry is refused (stale-epoch) and never cached. */
 static bool appraise_central(agent_rp *rp, const char *mt, const vmesh_evidence_scheme *scheme,
@@ -631,7 +631,7 @@ static void appraise_local(agent_rp *rp, const char *mt, const vmesh_evidence_sc
 /* The appraisal of (media type, ak_nonce, evidence) under the current RV
  * snapshot, from the AR cache when it was computed under this snapshot and
  * epoch generation (and has not expired: central results). */
-/* A central result without a verdict on the peer (D40): the verifier did
+/* A central result without a verdict on the peer (D41): the verifier did
  * not answer (a failure entry names no verifier and no refusal of the
  * answer), or answered under an older snapshot than ours. */
 static bool central_unanswered(const agent_rp *rp, const vmesh_ar_entry *e)
@@ -675,7 +675,7 @@ static void appraise_cached(agent_rp *rp, const char *mt, const vmesh_evidence_s
         if (rp->central == NULL)
             appraise_local(rp, mt, scheme, ak_nonce, fresh, ev, ev_len, now, scoped, scope, e);
         else if (!appraise_central(rp, mt, scheme, ak_nonce, ev, ev_len, now, peer, e, wait_ms))
-            goto out; /* behind our snapshot: not cached, asked again (D40) */
+            goto out; /* behind our snapshot: not cached, asked again (D41) */
         vmesh_ar_cache_put(rp->cache, key, rv_gen, epoch_gen, e);
     }
 out:

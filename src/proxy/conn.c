@@ -81,7 +81,7 @@ typedef struct px_conn {
     vmesh_err hs_rc;
     char hs_err[256];
     px_rt rt; /* reattest.c: in-band re-attestation while forwarding */
-    /* Central re-appraisal in the pool (D40): reap_busy while a job judges
+    /* Central re-appraisal in the pool (D41): reap_busy while a job judges
      * this peer (the struct outlives conn_destroy until it is back:
      * reap_orphan); reap_again: another re-appraisal was asked meanwhile;
      * reap_retry_at: no verdict, ask again then (0: not waiting), with
@@ -1021,7 +1021,7 @@ static void reappraisal_close(px_conn *c, vmesh_atls_reason rr, const char *why,
     conn_linger(c);
 }
 
-/* Central mode (D40): a re-appraisal is a verifier round trip, so it runs
+/* Central mode (D41): a re-appraisal is a verifier round trip, so it runs
  * in the handshake pool, on a copy of what the connection kept, and the
  * worker keeps forwarding. */
 typedef struct {

@@ -375,10 +375,10 @@ vmesh_err px_metrics_render(struct vmesh_proxy *p, const px_gen *g, vmesh_buf *b
         "# HELP vmesh_reappraisals_total Peer results re-judged after an RV or policy change.\n"
         "# TYPE vmesh_reappraisals_total counter\nvmesh_reappraisals_total %llu\n"
         "# HELP vmesh_reappraisal_undecided_total Re-appraisals the central verifier gave no verdict "
-        "for (silent, or behind our RV snapshot): the connection kept, asked again (D40).\n"
+        "for (silent, or behind our RV snapshot): the connection kept, asked again (D41).\n"
         "# TYPE vmesh_reappraisal_undecided_total counter\nvmesh_reappraisal_undecided_total %llu\n"
         "# HELP vmesh_central_behind_total Central verifier answers made under an older RV "
-        "snapshot than ours: not cached, not a verdict, asked again (D40).\n"
+        "snapshot than ours: not cached, not a verdict, asked again (D41).\n"
         "# TYPE vmesh_central_behind_total counter\nvmesh_central_behind_total %llu\n",
         (unsigned long long)atomic_load(&m->reappraisal_closed),
         (unsigned long long)atomic_load(&m->reappraisals),

@@ -251,7 +251,7 @@ typedef struct {
     /* peers we refused or cut (handshake, unattested, re-appraisal), one per connection */
     _Atomic uint64_t refusals[2][VMESH_ATLS_R__COUNT + 1]; /* [direction][reason] */
     _Atomic uint64_t reappraisal_closed, reappraisals;
-    /* D40: re-appraisals without a verdict (central verifier silent or
+    /* D41: re-appraisals without a verdict (central verifier silent or
      * behind our snapshot; the connection kept), those run in the pool */
     _Atomic uint64_t reappraisal_undecided, reappraisal_pooled;
     _Atomic uint64_t agent_behind_base;

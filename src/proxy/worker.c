@@ -383,7 +383,7 @@ void px_workers_free(struct vmesh_proxy *p)
 {
     for (size_t i = 0; i < p->nworkers; i++) {
         px_worker *w = p->workers[i];
-        run_jobs(w); /* jobs the stopped pool posted back (re-appraisals, D40) */
+        run_jobs(w); /* jobs the stopped pool posted back (re-appraisals, D41) */
         w->ops->close_all(w);
         for (int d = 0; d < 2; d++)
             for (size_t j = 0; j < PX_MAX_LISTENERS; j++)

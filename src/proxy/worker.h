@@ -81,7 +81,7 @@ struct px_worker {
     struct px_conn *head, *dead;
     size_t nconns;
     uint64_t reappraise_seen;
-    /* Central re-appraisal in the pool (conn.c, D40): jobs out (a drain
+    /* Central re-appraisal in the pool (conn.c, D41): jobs out (a drain
      * waits for them), and the timer that asks again for connections whose
      * verifier gave no verdict. */
     size_t reap_out;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A central verifier behind the relying party's RV snapshot (DECISIONS D40)
+# A central verifier behind the relying party's RV snapshot (DECISIONS D41)
 # and a silent one during re-appraisal. The PoP (server sidecar, central
 # mode) and the central verifier follow the same RVP (one key, one name)
 # through two `vmesh rvp serve` roots: publishing to the PoP's root first
