@@ -863,6 +863,7 @@ static const keydef central_keys[] = {
     STR("issuer", K_STR, vmesh_proxy_config, central_issuer),
     FN("insecure-plain-http", plain_http_fn),
     NUM("cache", K_SECONDS, vmesh_proxy_config, central_cache, 1000, 24 * 3600 * 1000),
+    NUM("verdict-grace", K_SECONDS, vmesh_proxy_config, central_verdict_grace, 1000, 24 * 3600 * 1000),
     FN("attested", attested_fn),
     STR("verifier-rv", K_PATH, vmesh_proxy_config, central_verifier_rv),
     STR("tls-pin", K_STR, vmesh_proxy_config, central_tls_pin),

@@ -85,12 +85,12 @@ typedef struct px_conn {
      * this peer (the struct outlives conn_destroy until it is back:
      * reap_orphan); reap_again: another re-appraisal was asked meanwhile;
      * reap_retry_at: no verdict, ask again then (0: not waiting), with
-     * reap_delay_ms back-off; affirmed_at: wall time of the last verdict
-     * that admitted the peer (the handshake's, then each re-appraisal's). */
+     * reap_delay_ms back-off; reap_since: wall time the re-appraisal
+     * still waiting for a verdict was asked (0: none waiting). */
     bool reap_busy, reap_again, reap_orphan;
     uint64_t reap_retry_at;
     uint32_t reap_delay_ms;
-    int64_t affirmed_at;
+    int64_t reap_since;
 } px_conn;
 
 static void conn_run(px_conn *c);
@@ -551,7 +551,6 @@ static void established(px_conn *c)
     const char *id = vmesh_atls_peer_spiffe_id(c->io.tls);
 
     px_hist_observe(&p->m.handshake, vmesh_time_mono_ns() - c->t_start);
-    c->affirmed_at = vmesh_time_now();
     c->mode = vmesh_atls_peer_mode(c->io.tls);
     c->resumed = vmesh_atls_resumed(c->io.tls);
     atomic_fetch_add(&p->m.handshakes[c->dir][c->resumed ? 1 : 0], 1);
@@ -1057,12 +1056,12 @@ static void reap_free(px_reap *rj)
 
 static void reap_submit(px_conn *c, px_gen *cur);
 
-/* How long a connection keeps forwarding without a verdict on its peer
- * (verifier silent or behind): verifier.central.cache (default 60 s) from
- * the last verdict that admitted it, the time a cached result stands. */
+/* How long a connection keeps forwarding while its re-appraisal gets no
+ * verdict (verifier silent or behind), from when it was asked:
+ * verifier.central.verdict-grace (default 60 s). */
 static int64_t reap_bound(const px_gen *g)
 {
-    return g->cfg->central_cache > 0 ? g->cfg->central_cache : 60;
+    return g->cfg->central_verdict_grace > 0 ? g->cfg->central_verdict_grace : 60;
 }
 
 static void reap_retry_fire(px_timer *t);
@@ -1093,13 +1092,13 @@ static void reap_done(px_job *j)
     if (j->cancelled || (c->st != CS_PROXY && c->st != CS_CONNECT))
         goto out;
     if (rj->rr == VMESH_ATLS_R_NONE) {
-        c->affirmed_at = now;
+        c->reap_since = 0;
         c->reap_retry_at = 0;
         c->reap_delay_ms = 0;
     } else if (rj->undecided) {
         char more[160];
         atomic_fetch_add(&p->m.reappraisal_undecided, 1);
-        if (now - c->affirmed_at < reap_bound(rj->g)) {
+        if (now - c->reap_since < reap_bound(rj->g)) {
             /* no verdict yet: keep forwarding, ask again */
             c->reap_delay_ms = c->reap_delay_ms == 0 ? REAP_FIRST_DELAY_MS
                                : c->reap_delay_ms * 2 > REAP_MAX_DELAY_MS ? REAP_MAX_DELAY_MS
@@ -1108,8 +1107,9 @@ static void reap_done(px_job *j)
             reap_retry_arm(w, c->reap_retry_at);
             goto out;
         }
-        snprintf(more, sizeof(more), " (no verdict for %lld s since the last one, verifier.central.cache %lld s)",
-                 (long long)(now - c->affirmed_at), (long long)reap_bound(rj->g));
+        snprintf(more, sizeof(more), " (no verdict for %lld s after the re-appraisal was asked: "
+                 "verifier.central.verdict-grace %lld s)", (long long)(now - c->reap_since),
+                 (long long)reap_bound(rj->g));
         reappraisal_close(c, rj->rr, rj->why, more);
         goto out;
     } else {
@@ -1207,6 +1207,8 @@ static void reappraise_all(px_worker *w)
             continue;
         c->reappraised = gen;
         if (cur->cfg->central_url != NULL && p->hs != NULL) {
+            if (c->reap_since == 0)
+                c->reap_since = vmesh_time_now();
             reap_submit(c, cur);
             continue;
         }

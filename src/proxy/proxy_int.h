@@ -161,6 +161,7 @@ struct vmesh_proxy_config {
     char **central_replicas;         /* verifier.central.replicas: tried after url (same EAR key) */
     size_t n_central_replicas;
     int64_t central_cache;           /* seconds, 0 default */
+    int64_t central_verdict_grace;   /* seconds, 0 default (60): D41 */
     char *central_issuer;            /* expected ear.verifier-id.developer; NULL: not checked */
     /* verifier.{central,passport}.insecure-plain-http: the loud opt-in to an
      * http:// verifier link (D23); otherwise only https:// is accepted. */

@@ -17,8 +17,11 @@
 #     verifier's own update printed
 #  3. reference values restored; the verifier SIGSTOPped and the PoP
 #     reloaded: re-appraisal runs in the handshake pool, so an established
-#     connection keeps echoing (latencies printed) and stays open (the last
-#     verdict stands for verifier.central.cache); SIGCONT: still open.
+#     connection keeps echoing (latencies printed) and stays open (within
+#     verifier.central.verdict-grace, 60 s by default); SIGCONT: still open
+#  4. verdict-grace 2s, verifier SIGSTOPped, reload: the held connection is
+#     closed once a re-appraisal got no verdict for 2 s (fails closed,
+#     eventually, off the worker)
 . "$(dirname "$0")/lib.bash"
 . "$(dirname "$0")/proxy_lib.bash"
 px_setup
@@ -149,11 +152,23 @@ print("  numbers: %d echoes, %d failed, p50 %s ms, p99 %s ms, max %s ms" % (d["n
 sys.exit(0 if d["failed"] == 0 and d["n"] > 0 else 1)
 PY
 grep -q closed "$T/hold3.out" && fail "an established connection was closed for a silent verifier" \
-    || ok "the established connection stays open (its verdict stands for verifier.central.cache)"
+    || ok "the established connection stays open (verdict-grace not passed)"
 r=""
 for _ in $(seq 40); do r=$(python3 "$T/echo.py" once "$OUT_PORT" 2>&1); [ "$r" = ok ] && break; sleep 0.5; done
 [ "$r" = ok ] && ok "verifier back: new peers admitted again" || fail "after SIGCONT: $r"
 grep -q closed "$T/hold3.out" && fail "the held connection closed after the verifier came back" || ok "still open after the verifier came back"
+
+# ---- 4. a verifier silent longer than verifier.central.verdict-grace: closed
+sed -i "s|cache: 1h, insecure-plain-http: true|cache: 1h, verdict-grace: 2s, insecure-plain-http: true|" "$T/server.yaml"
+grep -q "verdict-grace: 2s" "$T/server.yaml" || fail "server config rewrite (4)"
+kill -STOP "$VPID"
+kill -HUP "$SERVER_PID"
+for _ in $(seq 300); do grep -q closed "$T/hold3.out" && break; sleep 0.1; done
+kill -CONT "$VPID"
+grep -q closed "$T/hold3.out" && ok "no verdict within verdict-grace (2 s): the connection is closed" \
+    || fail "verdict-grace passed, connection still open (30 s)"
+grep -q "no verdict for [0-9]* s after the re-appraisal was asked: verifier.central.verdict-grace 2 s" "$T/server.err" \
+    && ok "the close names verdict-grace" || fail "close line: $(grep -i closing "$T/server.err" | tail -1)"
 kill "$HOLD3_PID" 2>/dev/null; wait "$HOLD3_PID" 2>/dev/null
 
 stop_proxy server
