@@ -1007,13 +1007,13 @@ static void conn_accept(px_worker *w, int dir, size_t li, int fd)
 /* ---- re-appraisal ------------------------------------------------------------------------- */
 
 /* A connection whose peer no longer passes: closed with the reason. */
-static void reappraisal_close(px_conn *c, vmesh_atls_reason rr, const char *why, const char *more)
+static void reappraisal_close(px_conn *c, vmesh_atls_reason rr, const char *first, const char *why)
 {
     struct vmesh_proxy *p = c->w->p;
 
     atomic_fetch_add(&p->m.reappraisal_closed, 1);
     c->code = rr;
-    set_result(c, PX_RES_REAPPRAISAL, "re-appraisal: %s: %s%s", vmesh_atls_reason_name(rr), why, more);
+    set_result(c, PX_RES_REAPPRAISAL, "re-appraisal: %s: %s%s", vmesh_atls_reason_name(rr), first, why);
     px_log_limited(&p->rl_reappraisal, VMESH_LOG_WARN, "proxy: %s %s: closing the connection with %s: %s",
                    dir_name(c), listener_name(c), c->peer_id ? c->peer_id : "?", c->reason);
     close_notify(c);
@@ -1107,13 +1107,13 @@ static void reap_done(px_job *j)
             reap_retry_arm(w, c->reap_retry_at);
             goto out;
         }
-        snprintf(more, sizeof(more), " (no verdict for %lld s after the re-appraisal was asked: "
-                 "verifier.central.verdict-grace %lld s)", (long long)(now - c->reap_since),
+        snprintf(more, sizeof(more), "no verdict for %lld s after the re-appraisal was asked "
+                 "(verifier.central.verdict-grace %lld s): ", (long long)(now - c->reap_since),
                  (long long)reap_bound(rj->g));
-        reappraisal_close(c, rj->rr, rj->why, more);
+        reappraisal_close(c, rj->rr, more, rj->why);
         goto out;
     } else {
-        reappraisal_close(c, rj->rr, rj->why, "");
+        reappraisal_close(c, rj->rr, "", rj->why);
         goto out;
     }
     if (c->reap_again) {
@@ -1219,7 +1219,7 @@ static void reappraise_all(px_worker *w)
         rr = vmesh_agent_reappraise(cur->agent, c->peer_id, r, why, sizeof(why));
         if (rr == VMESH_ATLS_R_NONE)
             continue;
-        reappraisal_close(c, rr, why, "");
+        reappraisal_close(c, rr, "", why);
     }
     px_gen_unref(cur);
 }

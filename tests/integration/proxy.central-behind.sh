@@ -167,7 +167,7 @@ for _ in $(seq 300); do grep -q closed "$T/hold3.out" && break; sleep 0.1; done
 kill -CONT "$VPID"
 grep -q closed "$T/hold3.out" && ok "no verdict within verdict-grace (2 s): the connection is closed" \
     || fail "verdict-grace passed, connection still open (30 s)"
-grep -q "no verdict for [0-9]* s after the re-appraisal was asked: verifier.central.verdict-grace 2 s" "$T/server.err" \
+grep -q "re-appraisal: not-affirming: no verdict for [0-9]* s after the re-appraisal was asked (verifier.central.verdict-grace 2 s)" "$T/server.err" \
     && ok "the close names verdict-grace" || fail "close line: $(grep -i closing "$T/server.err" | tail -1)"
 kill "$HOLD3_PID" 2>/dev/null; wait "$HOLD3_PID" 2>/dev/null
 
