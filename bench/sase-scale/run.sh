@@ -238,8 +238,9 @@ run_one() { # run_one MODE N
     # The verifier's own counters over the run (establishment and revocation):
     # TCP connections it accepted against verifications (keep-alive reuse).
     # Each PoP process's re-appraisals: a re-appraisal that did not close its
-    # connection affirmed a peer the RVP had just revoked (in central mode: the
-    # verifier was asked before it had the revoking epoch, the race).
+    # connection and was not undecided affirmed a peer the RVP had just revoked
+    # (in central mode before D41: the verifier was asked before it had the
+    # revoking epoch, the race).
     python3 - "$W/one.json" "$m" vm0.txt vm1.txt pm-a.txt pm-b.txt <<'PY' | tee -a "$out"
 import json, sys
 r = json.load(open(sys.argv[1])); r["label"] = sys.argv[2]
@@ -257,7 +258,11 @@ r["pop_reappraisal"] = {}
 for name, p in (("a", sys.argv[5]), ("b", sys.argv[6])):
     m = metrics(p)
     n, c = int(m.get("vmesh_reappraisals_total", 0)), int(m.get("vmesh_reappraisal_closed_total", 0))
-    r["pop_reappraisal"][name] = {"reappraisals": n, "closed": c, "affirmed_again": n - c}
+    # D41: a round without a verdict (verifier behind or silent) neither
+    # closes nor affirms; it is asked again (and counted again)
+    u, bh = int(m.get("vmesh_reappraisal_undecided_total", 0)), int(m.get("vmesh_central_behind_total", 0))
+    r["pop_reappraisal"][name] = {"reappraisals": n, "closed": c, "undecided": u, "behind_answers": bh,
+                                  "affirmed_again": n - c - u}
 print(json.dumps(r))
 PY
     stop_pop
