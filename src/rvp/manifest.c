@@ -6,6 +6,7 @@
  * length it has not checked; the classifier must never let an RVP publish a
  * private key or a document its verifiers would refuse.
  */
+#include "rvp_int.h"
 #include "vmesh/ccpki.h"
 #include "vmesh/corim.h"
 #include "vmesh/jose.h"
@@ -63,7 +64,7 @@ bool vmesh_rvp_manifest_same_sets(const vmesh_rvp_manifest *a, const vmesh_rvp_m
     return true;
 }
 
-static bool name_ok(const char *s, size_t n)
+bool rvp_name_ok(const char *s, size_t n)
 {
     if (n == 0 || n > VMESH_RVP_NAME_MAX || s[0] == '.')
         return false;
@@ -241,7 +242,7 @@ vmesh_err vmesh_rvp_manifest_parse(const uint8_t *json, size_t n, vmesh_rvp_mani
     VMESH_ENSURE(json_is_object(root), VMESH_ERR_PARSE, "manifest: payload is not a JSON object");
     VMESH_GUARD(only_fields(root, fields, ""));
     VMESH_GUARD(get_str(root, "rvp", "", &str, &len));
-    VMESH_ENSURE(name_ok(str, len), VMESH_ERR_PARSE,
+    VMESH_ENSURE(rvp_name_ok(str, len), VMESH_ERR_PARSE,
                  "manifest: \"rvp\" must be 1..%d characters of [A-Za-z0-9._-], not starting with '.'",
                  VMESH_RVP_NAME_MAX);
     memcpy(out->rvp, str, len);

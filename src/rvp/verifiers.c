@@ -5,6 +5,7 @@
  * of "vmesh-verifiers/1". It must never accept a private key, a name or a
  * key twice, a field it does not know, or a length it has not checked.
  */
+#include "rvp_int.h"
 #include "vmesh/rvp.h"
 
 #include <jansson.h>
@@ -20,19 +21,6 @@ void vmesh_rvp_verifiers_free(vmesh_rvp_verifiers *s)
         vmesh_crypto_key_free(s->v[i].ear_key);
     free(s->v);
     memset(s, 0, sizeof(*s));
-}
-
-static bool name_ok(const char *s, size_t n)
-{
-    if (n == 0 || n > VMESH_RVP_NAME_MAX || s[0] == '.')
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-              c == '_' || c == '-'))
-            return false;
-    }
-    return true;
 }
 
 /* http:// or https://, then printable ASCII without spaces, quotes or
@@ -178,7 +166,7 @@ static vmesh_err parse_entry(json_t *o, size_t i, const char *source, vmesh_rvp_
     VMESH_ENSURE(json_is_object(o), VMESH_ERR_PARSE, "%s: %san entry must be an object", source, where);
     VMESH_GUARD(only_fields(o, fields, source, where));
     VMESH_GUARD(get_str(o, "name", source, where, &s, &n));
-    VMESH_ENSURE(name_ok(s, n), VMESH_ERR_PARSE,
+    VMESH_ENSURE(rvp_name_ok(s, n), VMESH_ERR_PARSE,
                  "%s: %s\"name\" must be 1..%d of [A-Za-z0-9._-], not starting with '.'", source, where,
                  VMESH_RVP_NAME_MAX);
     memcpy(e->name, s, n);
