@@ -192,24 +192,7 @@ sed -e "s|^  rv-files: .*|  rv-files: [ $T/client-rv.active.json ]\n  passport-i
 printf 'policy:\n  inline: { modes: [ passport ] }\n' >> "$T/server.yaml"
 restart_server
 : > "$T/client.err"; start_proxy client
-cat > "$T/hold.py" <<'PY'
-import socket, sys, time
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=30)
-s.sendall(b"hello\n"); got = b""
-try:
-    while len(got) < 6:
-        d = s.recv(6 - len(got))
-        if not d: break
-        got += d
-except OSError: pass
-open(sys.argv[2], "w").write("admitted\n" if got == b"hello\n" else "refused %r\n" % got)
-s.settimeout(300)
-try:
-    while s.recv(100): pass
-except OSError: pass
-open(sys.argv[2], "a").write("closed %.3f\n" % time.time())
-PY
-python3 "$T/hold.py" "$OUT_PORT" "$T/hold.out" &
+python3 "$HELPERS/admit_hold.py" "$OUT_PORT" "$T/hold.out" &
 HOLD_PID=$!; px_pids+=("$HOLD_PID")
 for _ in $(seq 200); do [ -s "$T/hold.out" ] && break; sleep 0.1; done
 grep -q admitted "$T/hold.out" && ok "passport from the attested issuer: admitted (connection held)" \
@@ -278,7 +261,7 @@ grep -q "127.0.0.1:$GOOD_PORT attests again" "$T/server.err" && ok "issuer attes
     || fail "issuer not attested from the snapshot: $(grep -i issuer "$T/server.err" | tail -3)"
 for _ in $(seq 100); do grep -q "reloaded (generation" "$T/server.err" && break; sleep 0.1; done
 : > "$T/hold8.out"
-python3 "$T/hold.py" "$OUT_PORT" "$T/hold8.out" &
+python3 "$HELPERS/admit_hold.py" "$OUT_PORT" "$T/hold8.out" &
 HOLD_PID=$!; px_pids+=("$HOLD_PID")
 for _ in $(seq 200); do [ -s "$T/hold8.out" ] && break; sleep 0.1; done
 grep -q admitted "$T/hold8.out" && ok "passport from the issuer the RVP endorses: admitted (connection held)" \
@@ -326,7 +309,7 @@ restart_server
 : > "$T/client.err"; start_proxy client
 s0=$(sessions "$GOOD_PORT")
 : > "$T/hold9.out"
-python3 "$T/hold.py" "$OUT_PORT" "$T/hold9.out" &
+python3 "$HELPERS/admit_hold.py" "$OUT_PORT" "$T/hold9.out" &
 HOLD_PID=$!; px_pids+=("$HOLD_PID")
 for _ in $(seq 200); do [ -s "$T/hold9.out" ] && break; sleep 0.1; done
 grep -q admitted "$T/hold9.out" && ok "central verifier attested under the RVP's snapshot: client admitted (connection held)" \
