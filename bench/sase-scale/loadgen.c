@@ -88,6 +88,10 @@ static size_t nclients = 1000;
 static bench_mode mode = M_LOCAL;
 static double max_seconds = 120, conn_timeout = 60, revoke_gap = 5, revoke_timeout = 60, hold = 0;
 static const char *revoke_cmd[MAX_REVOKE];
+/* --after-establish CMD: run once the establishment phase's CPU sample is
+ * taken, before the hold and the revocation (e.g. a snapshot of the
+ * verifier's counters, so that they can be split by phase). */
+static const char *after_establish_cmd;
 static int nrevoke;
 static bool reattest; /* --reattest on: offer in-band re-attestation (the PoP asks, clients answer) */
 static const char *bell_path; /* --bell FILE (default DIR/bell/bell.cwt) */
@@ -671,7 +675,7 @@ static void usage(void)
             "       [--host ADDR] [--peer SPIFFE] [--central URL] [--pool K] [--threads T]\n"
             "       [--inflight K] [--prep-threads T] [--max-seconds S] [--conn-timeout S]\n"
             "       [--pid NAME=PID ...] [--revoke CMD ...] [--revoke-gap S] [--revoke-timeout S]\n"
-            "       [--hold S] [--reattest on] [--bell FILE] [--out FILE]\n");
+            "       [--hold S] [--reattest on] [--bell FILE] [--out FILE] [--after-establish CMD]\n");
     exit(2);
 }
 
@@ -732,6 +736,8 @@ static void parse_args(int argc, char **argv)
             bell_path = v;
         else if (strcmp(o, "--out") == 0)
             out_path = v;
+        else if (strcmp(o, "--after-establish") == 0)
+            after_establish_cmd = v;
         else if (strcmp(o, "--revoke") == 0 && nrevoke < MAX_REVOKE)
             revoke_cmd[nrevoke++] = v;
         else if (strcmp(o, "--pid") == 0 && npids < MAX_PIDS && strchr(v, '=') != NULL) {
@@ -857,6 +863,8 @@ int main(int argc, char **argv)
     atomic_store(&stop_starting, true);
     t_est1 = now_ns();
     cpu_take(&c2);
+    if (after_establish_cmd != NULL && system(after_establish_cmd) != 0)
+        fprintf(stderr, "sase-loadgen: --after-establish command failed\n");
 
     /* Hold, then revocation. */
     if (hold > 0)

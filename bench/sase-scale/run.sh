@@ -206,6 +206,7 @@ run_one() { # run_one MODE N
     rv=(--revoke "date +%s.%N >>$W/revoke-times; $VMESH rvp publish --key $W/rvp.pem --in $W/rv-revoked --out $W/rvweb >/dev/null")
     rv+=("${rv[@]}")
     echo "== $m, N=$n"
+    rm -f vm-mid.txt
     curl -s "http://127.0.0.1:$VER_PORT/metrics" >vm0.txt || true
     local watch=
     if [ -n "${KEEP_LOGS:-}" ]; then
@@ -222,13 +223,14 @@ run_one() { # run_one MODE N
         -n "$n" --pool "$POOL" --threads 2 --inflight "$INFLIGHT" --prep-threads 4 \
         --central "http://127.0.0.1:$VER_PORT" --max-seconds "$MAXSECS" --conn-timeout 60 \
         --pid "pop=${POP_PIDS[0]}" --pid "pop=${POP_PIDS[1]}" --pid "verifier=$VER_PID" --pid "app=$APP_PID" \
+        --after-establish "curl -s http://127.0.0.1:$VER_PORT/metrics >$W/vm-mid.txt" \
         "${rv[@]}" --revoke-gap $((3 * POLL)) --revoke-timeout 60 --out "$W/one.json" 2>"$W/loadgen.err" \
         || { echo "bench/sase-scale: load generator failed"; cat "$W/loadgen.err"; exit 1; }
     revoked=1
     if [ -n "${KEEP_LOGS:-}" ]; then   # env KEEP_LOGS=DIR: this run's files (bench/sase-scale/revocation.py reads them)
         kill "$watch" 2>/dev/null || true; wait "$watch" 2>/dev/null || true   # 143: set -e would end the run
         mkdir -p "$KEEP_LOGS/$m-$n"
-        cp verifier.log pop-a.log pop-b.log revoke-times state-times one.json "$KEEP_LOGS/$m-$n/" 2>/dev/null || true
+        cp verifier.log pop-a.log pop-b.log revoke-times state-times one.json vm0.txt vm-mid.txt "$KEEP_LOGS/$m-$n/" 2>/dev/null || true
         python3 "$HERE/revocation.py" "$KEEP_LOGS/$m-$n" "$POLL" || true
     fi
     rm -f revoke-times state-times
@@ -241,7 +243,8 @@ run_one() { # run_one MODE N
     # connection and was not undecided affirmed a peer the RVP had just revoked
     # (in central mode before D41: the verifier was asked before it had the
     # revoking epoch, the race).
-    python3 - "$W/one.json" "$m" vm0.txt vm1.txt pm-a.txt pm-b.txt <<'PY' | tee -a "$out"
+    [ -n "${KEEP_LOGS:-}" ] && cp vm1.txt "$KEEP_LOGS/$m-$n/" 2>/dev/null || true
+    python3 - "$W/one.json" "$m" vm0.txt vm1.txt pm-a.txt pm-b.txt vm-mid.txt <<'PY' | tee -a "$out"
 import json, sys
 r = json.load(open(sys.argv[1])); r["label"] = sys.argv[2]
 def metrics(p):
@@ -254,6 +257,29 @@ def metrics(p):
 a, b = metrics(sys.argv[3]), metrics(sys.argv[4])
 r["verifier_http"] = {k: int(b.get("vmesh_verifier_" + k, 0) - a.get("vmesh_verifier_" + k, 0))
                       for k in ("connections_accepted_total", "requests_total", "verifications_total")}
+# The same counters split at the end of the establishment phase (the load
+# generator's --after-establish snapshot, taken right after its CPU sample):
+# the verifier's CPU per admitted connection and per verification in each
+# phase. The revocation phase is the PoP re-appraising every open connection
+# at the verifier: one more verification per connection, not counted in
+# establish_cpu.
+try:
+    mid = metrics(sys.argv[7])
+except OSError:
+    mid = None
+if mid:
+    keys = ("connections_accepted_total", "requests_total", "verifications_total")
+    ph = {}
+    for name, x, y, cpu in (("establish", a, mid, r["establish_cpu"].get("verifier", 0.0)),
+                            ("revocation", mid, b, r.get("revocation", {}).get("cpu", {}).get("verifier", 0.0))):
+        d = {k: int(y.get("vmesh_verifier_" + k, 0) - x.get("vmesh_verifier_" + k, 0)) for k in keys}
+        d["cpu_s"] = cpu
+        v = d["verifications_total"]
+        d["cpu_ms_per_verification"] = round(1000 * cpu / v, 3) if v else None
+        if name == "establish" and r.get("admitted"):
+            d["cpu_ms_per_admitted"] = round(1000 * cpu / r["admitted"], 3)
+        ph[name] = d
+    r["verifier_phases"] = ph
 r["pop_reappraisal"] = {}
 for name, p in (("a", sys.argv[5]), ("b", sys.argv[6])):
     m = metrics(p)
