@@ -176,10 +176,16 @@ grep -q 'not signed by a verifier this policy trusts: its signer is verifier v-g
 
 # 5. broken bundles are refused whole: v-good stays out (a new order: a
 # set the server has not cached yet)
+# Published into a copy and tampered there, then put in place (sets
+# first, the manifest last, by rename): the server, polling every 2 s, must
+# never see epoch 3 before it is tampered (it did once in CI).
 trust_set "$T/rvin/verifiers.json" "$EVIL" "$GOOD"
-"$VMESH" rvp publish --key "$T/rvp.pem" --in "$T/rvin" --out "$T/rvweb" >/dev/null || fail "publish epoch 3"
-vset=$(grep -l 'vmesh-verifiers/1' "$T"/rvweb/sets/* | xargs grep -l 'v-good')
+rm -rf "$T/stage"; cp -a "$T/rvweb" "$T/stage"
+"$VMESH" rvp publish --key "$T/rvp.pem" --in "$T/rvin" --out "$T/stage" >/dev/null || fail "publish epoch 3"
+vset=$(grep -l 'vmesh-verifiers/1' "$T"/stage/sets/* | xargs grep -l 'v-good')
 sed -i 's/"v-good"/"v-gooX"/' "$vset"
+cp "$T/stage/sets/"* "$T/rvweb/sets/"
+cp "$T/stage/manifest.jws" "$T/rvweb/manifest.jws.new" && mv "$T/rvweb/manifest.jws.new" "$T/rvweb/manifest.jws"
 slog "manifest epoch 3 refused: set sets/.* digest mismatch" 60 \
     && ok "a verifier set that does not hash to its digest: epoch refused, epoch 2 kept" \
     || fail "tampered set: $(grep -i 'epoch 3' "$T/server.err" | tail -2)"
@@ -188,7 +194,8 @@ r=$(python3 "$T/echo.py" once "$OUT_PORT" 2>&1)
 mkdir -p "$T/forged"; cp "$T/rvin/"* "$T/forged/"
 "$VMESH" rvp publish --key "$T/other.pem" --in "$T/forged" --out "$T/forgedweb" --name acme --epoch 9 >/dev/null \
     || fail "forged publish"
-cp "$T/forgedweb/sets/"* "$T/rvweb/sets/"; cp "$T/forgedweb/manifest.jws" "$T/rvweb/manifest.jws"
+cp "$T/forgedweb/sets/"* "$T/rvweb/sets/"
+cp "$T/forgedweb/manifest.jws" "$T/rvweb/manifest.jws.new" && mv "$T/rvweb/manifest.jws.new" "$T/rvweb/manifest.jws"
 slog "manifest refused: manifest signature" 60 && ok "a manifest signed by another key: refused, epoch 2 kept" \
     || fail "forged manifest: $(grep -i 'manifest' "$T/server.err" | tail -2)"
 r=$(python3 "$T/echo.py" once "$OUT_PORT" 2>&1)
