@@ -141,19 +141,6 @@ static bool parse_sha256(const char *s, size_t n, uint8_t out[32])
     return true;
 }
 
-static vmesh_err get_str(json_t *o, const char *k, const char *where, const char **s, size_t *n)
-{
-    json_t *v = json_object_get(o, k);
-
-    if (!json_is_string(v))
-        return vmesh_err_set(VMESH_ERR_PARSE, "manifest: %s\"%s\" must be a string", where, k);
-    *s = json_string_value(v);
-    *n = json_string_length(v);
-    if (strlen(*s) != *n)
-        return vmesh_err_set(VMESH_ERR_PARSE, "manifest: %s\"%s\" contains a NUL character", where, k);
-    return VMESH_OK;
-}
-
 static vmesh_err get_int(json_t *o, const char *k, const char *where, json_int_t min, json_int_t max,
                          json_int_t *out)
 {
@@ -166,7 +153,7 @@ static vmesh_err get_int(json_t *o, const char *k, const char *where, json_int_t
     return VMESH_OK;
 }
 
-static vmesh_err only_fields(json_t *o, const char *const *allowed, const char *where)
+vmesh_err rvp_only_fields(json_t *o, const char *const *allowed, const char *source, const char *where)
 {
     const char *k;
     json_t *v;
@@ -176,8 +163,22 @@ static vmesh_err only_fields(json_t *o, const char *const *allowed, const char *
         for (size_t i = 0; allowed[i] != NULL && !known; i++)
             known = strcmp(k, allowed[i]) == 0;
         if (!known)
-            return vmesh_err_set(VMESH_ERR_PARSE, "manifest: %sunknown field \"%s\"", where, k);
+            return vmesh_err_set(VMESH_ERR_PARSE, "%s: %sunknown field \"%.64s\"", source, where, k);
     }
+    return VMESH_OK;
+}
+
+vmesh_err rvp_get_str(json_t *o, const char *k, const char *source, const char *where, const char **s,
+                         size_t *n)
+{
+    json_t *v = json_object_get(o, k);
+
+    if (!json_is_string(v))
+        return vmesh_err_set(VMESH_ERR_PARSE, "%s: %s\"%s\" must be a string", source, where, k);
+    *s = json_string_value(v);
+    *n = json_string_length(v);
+    if (strlen(*s) != *n)
+        return vmesh_err_set(VMESH_ERR_PARSE, "%s: %s\"%s\" contains a NUL character", source, where, k);
     return VMESH_OK;
 }
 
@@ -192,30 +193,30 @@ static vmesh_err parse_set(json_t *o, size_t i, vmesh_rvp_set *s)
 
     snprintf(where, sizeof(where), "sets[%zu]: ", i);
     VMESH_ENSURE(json_is_object(o), VMESH_ERR_PARSE, "manifest: %sa set must be an object", where);
-    VMESH_GUARD(only_fields(o, fields, where));
-    VMESH_GUARD(get_str(o, "kind", where, &str, &n));
+    VMESH_GUARD(rvp_only_fields(o, fields, "manifest", where));
+    VMESH_GUARD(rvp_get_str(o, "kind", "manifest", where, &str, &n));
     rc = vmesh_rvp_set_kind_parse(str, &s->kind);
     if (rc != VMESH_OK) {
         vmesh_err_wrap(rc, "manifest: %s", where);
         goto out;
     }
-    VMESH_GUARD(get_str(o, "scheme", where, &str, &n));
+    VMESH_GUARD(rvp_get_str(o, "scheme", "manifest", where, &str, &n));
     VMESH_ENSURE(scheme_ok(str, n), VMESH_ERR_PARSE,
                  "manifest: %s\"scheme\" must be \"\" or scheme names [a-z0-9-] joined by '+' (at most %d bytes)",
                  where, VMESH_RVP_SCHEME_MAX);
     memcpy(s->scheme, str, n);
     s->scheme[n] = '\0';
-    VMESH_GUARD(get_str(o, "media_type", where, &str, &n));
+    VMESH_GUARD(rvp_get_str(o, "media_type", "manifest", where, &str, &n));
     VMESH_ENSURE(media_type_ok(str, n), VMESH_ERR_PARSE, "manifest: %s\"media_type\" is not a media type", where);
     memcpy(s->media_type, str, n);
     s->media_type[n] = '\0';
-    VMESH_GUARD(get_str(o, "sha256", where, &str, &n));
+    VMESH_GUARD(rvp_get_str(o, "sha256", "manifest", where, &str, &n));
     VMESH_ENSURE(parse_sha256(str, n, s->sha256), VMESH_ERR_PARSE,
                  "manifest: %s\"sha256\" must be 64 lowercase hex digits", where);
     VMESH_GUARD(get_int(o, "size", where, 1, (json_int_t)VMESH_RVP_SET_MAX, &size));
     s->size = (uint64_t)size;
     set_path(s);
-    VMESH_GUARD(get_str(o, "path", where, &str, &n));
+    VMESH_GUARD(rvp_get_str(o, "path", "manifest", where, &str, &n));
     /* The path is not a free choice: it is the digest's name, so a manifest
      * can never point a client anywhere but sets/<hex>. */
     VMESH_ENSURE(n == strlen(s->path) && memcmp(str, s->path, n) == 0, VMESH_ERR_PARSE,
@@ -240,8 +241,8 @@ vmesh_err vmesh_rvp_manifest_parse(const uint8_t *json, size_t n, vmesh_rvp_mani
     root = json_loadb((const char *)json, n, JSON_REJECT_DUPLICATES, &jerr);
     VMESH_ENSURE(root != NULL, VMESH_ERR_PARSE, "manifest: line %d column %d: %s", jerr.line, jerr.column, jerr.text);
     VMESH_ENSURE(json_is_object(root), VMESH_ERR_PARSE, "manifest: payload is not a JSON object");
-    VMESH_GUARD(only_fields(root, fields, ""));
-    VMESH_GUARD(get_str(root, "rvp", "", &str, &len));
+    VMESH_GUARD(rvp_only_fields(root, fields, "manifest", ""));
+    VMESH_GUARD(rvp_get_str(root, "rvp", "manifest", "", &str, &len));
     VMESH_ENSURE(rvp_name_ok(str, len), VMESH_ERR_PARSE,
                  "manifest: \"rvp\" must be 1..%d characters of [A-Za-z0-9._-], not starting with '.'",
                  VMESH_RVP_NAME_MAX);

@@ -53,36 +53,7 @@ static bool scheme_ok(const char *s, size_t n)
     return true;
 }
 
-static vmesh_err only_fields(json_t *o, const char *const *allowed, const char *source, const char *where)
-{
-    const char *k;
-    json_t *v;
-
-    json_object_foreach(o, k, v) {
-        bool known = false;
-        for (size_t i = 0; allowed[i] != NULL && !known; i++)
-            known = strcmp(k, allowed[i]) == 0;
-        if (!known)
-            return vmesh_err_set(VMESH_ERR_PARSE, "%s: %sunknown field \"%.64s\"", source, where, k);
-    }
-    return VMESH_OK;
-}
-
 /* A string member without NUL; *s and *n borrowed from o. */
-static vmesh_err get_str(json_t *o, const char *k, const char *source, const char *where, const char **s,
-                         size_t *n)
-{
-    json_t *v = json_object_get(o, k);
-
-    if (!json_is_string(v))
-        return vmesh_err_set(VMESH_ERR_PARSE, "%s: %s\"%s\" must be a string", source, where, k);
-    *s = json_string_value(v);
-    *n = json_string_length(v);
-    if (strlen(*s) != *n)
-        return vmesh_err_set(VMESH_ERR_PARSE, "%s: %s\"%s\" contains a NUL character", source, where, k);
-    return VMESH_OK;
-}
-
 /* "ear-key": a PEM string or a JWK object; a public key. */
 static vmesh_err parse_key(json_t *v, const char *source, const char *where, vmesh_key **out)
 {
@@ -133,13 +104,13 @@ static vmesh_err parse_platform(json_t *o, const char *source, const char *where
     snprintf(w, sizeof(w), "%splatform: ", where);
     VMESH_ENSURE(json_is_object(o), VMESH_ERR_PARSE,
                  "%s: %s\"platform\" must be an object {\"scheme\", \"class-id\"}", source, where);
-    VMESH_GUARD(only_fields(o, fields, source, w));
-    VMESH_GUARD(get_str(o, "scheme", source, w, &s, &n));
+    VMESH_GUARD(rvp_only_fields(o, fields, source, w));
+    VMESH_GUARD(rvp_get_str(o, "scheme", source, w, &s, &n));
     VMESH_ENSURE(scheme_ok(s, n), VMESH_ERR_PARSE, "%s: %s\"scheme\" must be 1..32 of [a-z0-9-] (psa, tpm2, ...)",
                  source, w);
     memcpy(e->scheme, s, n);
     e->scheme[n] = '\0';
-    VMESH_GUARD(get_str(o, "class-id", source, w, &s, &n));
+    VMESH_GUARD(rvp_get_str(o, "class-id", source, w, &s, &n));
     rc = vmesh_b64_decode(s, n, &cls);
     if (rc != VMESH_OK) {
         vmesh_err_wrap(rc, "%s: %s\"class-id\" is not base64", source, w);
@@ -164,15 +135,15 @@ static vmesh_err parse_entry(json_t *o, size_t i, const char *source, vmesh_rvp_
 
     snprintf(where, sizeof(where), "verifiers[%zu]: ", i);
     VMESH_ENSURE(json_is_object(o), VMESH_ERR_PARSE, "%s: %san entry must be an object", source, where);
-    VMESH_GUARD(only_fields(o, fields, source, where));
-    VMESH_GUARD(get_str(o, "name", source, where, &s, &n));
+    VMESH_GUARD(rvp_only_fields(o, fields, source, where));
+    VMESH_GUARD(rvp_get_str(o, "name", source, where, &s, &n));
     VMESH_ENSURE(rvp_name_ok(s, n), VMESH_ERR_PARSE,
                  "%s: %s\"name\" must be 1..%d of [A-Za-z0-9._-], not starting with '.'", source, where,
                  VMESH_RVP_NAME_MAX);
     memcpy(e->name, s, n);
     e->name[n] = '\0';
     snprintf(where, sizeof(where), "verifier \"%.20s\": ", e->name);
-    VMESH_GUARD(get_str(o, "url", source, where, &s, &n));
+    VMESH_GUARD(rvp_get_str(o, "url", source, where, &s, &n));
     VMESH_ENSURE(url_ok(s, n), VMESH_ERR_PARSE,
                  "%s: %s\"url\" must be an http:// or https:// URL of at most %d printable characters", source,
                  where, VMESH_RVP_URL_MAX);
@@ -207,8 +178,8 @@ vmesh_err vmesh_rvp_verifiers_parse(const uint8_t *p, size_t n, const char *sour
     VMESH_ENSURE(root != NULL, VMESH_ERR_PARSE, "%s: line %d column %d: %s", source, jerr.line, jerr.column,
                  jerr.text);
     VMESH_ENSURE(json_is_object(root), VMESH_ERR_PARSE, "%s: not a JSON object", source);
-    VMESH_GUARD(only_fields(root, fields, source, ""));
-    VMESH_GUARD(get_str(root, "format", source, "", &s, &len));
+    VMESH_GUARD(rvp_only_fields(root, fields, source, ""));
+    VMESH_GUARD(rvp_get_str(root, "format", source, "", &s, &len));
     VMESH_ENSURE(strcmp(s, VMESH_RVP_VERIFIERS_FORMAT) == 0, VMESH_ERR_PARSE, "%s: \"format\" must be \"%s\"",
                  source, VMESH_RVP_VERIFIERS_FORMAT);
     list = json_object_get(root, "verifiers");
