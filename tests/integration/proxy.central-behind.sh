@@ -24,7 +24,6 @@
 #     eventually, off the worker)
 . "$(dirname "$0")/lib.bash"
 . "$(dirname "$0")/proxy_lib.bash"
-HELPERS=$(cd "$(dirname "$0")/helpers" && pwd)
 px_setup
 "$VMESH" keygen --type ec-p256 -o ear.pem --pub ear.pub >/dev/null || { echo "keygen failed"; exit 1; }
 "$VMESH" keygen --type ec-p256 -o rvp.pem --pub rvp.pub >/dev/null || { echo "keygen failed"; exit 1; }
@@ -64,7 +63,7 @@ r=""
 for _ in $(seq 60); do r=$(python3 "$T/echo.py" once "$OUT_PORT" 2>&1); [ "$r" = ok ] && break; sleep 0.5; done
 [ "$r" = ok ] && ok "central mode, epoch 1 at both roots: the client is admitted" \
     || { fail "first connection: $r; $(tail -3 "$T/server.err")"; finish; }
-python3 "$HELPERS/admit_hold.py" "$OUT_PORT" "$T/hold.out" &
+python3 "$T/echo.py" admit-hold "$OUT_PORT" "$T/hold.out" &
 HOLD_PID=$!; px_pids+=("$HOLD_PID")
 for _ in $(seq 200); do [ -s "$T/hold.out" ] && break; sleep 0.1; done
 grep -q admitted "$T/hold.out" && ok "a connection is held open" || fail "hold: $(cat "$T/hold.out")"
@@ -115,7 +114,7 @@ rm -f "$T/probe.stop"
 python3 "$T/echo.py" probe "$OUT_PORT" "$T/probe.stop" "$T/probe.json" &
 PROBE_PID=$!; px_pids+=("$PROBE_PID")
 : > "$T/hold3.out"
-python3 "$HELPERS/admit_hold.py" "$OUT_PORT" "$T/hold3.out" &
+python3 "$T/echo.py" admit-hold "$OUT_PORT" "$T/hold3.out" &
 HOLD3_PID=$!; px_pids+=("$HOLD3_PID")
 for _ in $(seq 200); do [ -s "$T/hold3.out" ] && break; sleep 0.1; done
 grep -q admitted "$T/hold3.out" || fail "hold (3): $(cat "$T/hold3.out")"

@@ -247,6 +247,19 @@ PY
 start_echo_app() {
     cat > "$T/echo.py" <<'PY'
 import json, os, socket, sys, threading, time
+# once PORT: prints ok when "hello" comes back. admit-hold PORT OUT: writes
+# OUT "admitted" or "refused <bytes>", holds the connection silently and
+# appends "closed <wall-clock s>" once the other side ends it (600 s at most).
+def hello(port, timeout):
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s.sendall(b"hello\n"); got = b""
+    try:
+        while len(got) < 6:
+            d = s.recv(6 - len(got))
+            if not d: break
+            got += d
+    except OSError: pass
+    return s, got == b"hello\n", got
 mode = sys.argv[1]
 if mode == "serve":
     ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -287,15 +300,16 @@ elif mode == "probe":
     json.dump({"n": len(lat) + failed, "failed": failed, "p50_ms": q(0.5), "p99_ms": q(0.99),
                "max_ms": round(lat[-1], 2) if lat else None, "first_error": err}, open(out, "w"))
 elif mode == "once":
-    s = socket.create_connection(("127.0.0.1", int(sys.argv[2])), timeout=10)
-    s.sendall(b"hello\n"); got = b""
+    s, ok, got = hello(int(sys.argv[2]), 10)
+    print("ok" if ok else "failed: %r" % got)
+elif mode == "admit-hold":
+    s, ok, got = hello(int(sys.argv[2]), 30)
+    open(sys.argv[3], "w").write("admitted\n" if ok else "refused %r\n" % got)
+    s.settimeout(600)
     try:
-        while len(got) < 6:
-            d = s.recv(6 - len(got))
-            if not d: break
-            got += d
+        while s.recv(100): pass
     except OSError: pass
-    print("ok" if got == b"hello\n" else "failed: %r" % got)
+    open(sys.argv[3], "a").write("closed %.3f\n" % time.time())
 elif mode == "hold":
     port, n, flag = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     socks = []

@@ -192,7 +192,7 @@ sed -e "s|^  rv-files: .*|  rv-files: [ $T/client-rv.active.json ]\n  passport-i
 printf 'policy:\n  inline: { modes: [ passport ] }\n' >> "$T/server.yaml"
 restart_server
 : > "$T/client.err"; start_proxy client
-python3 "$HELPERS/admit_hold.py" "$OUT_PORT" "$T/hold.out" &
+python3 "$T/echo.py" admit-hold "$OUT_PORT" "$T/hold.out" &
 HOLD_PID=$!; px_pids+=("$HOLD_PID")
 for _ in $(seq 200); do [ -s "$T/hold.out" ] && break; sleep 0.1; done
 grep -q admitted "$T/hold.out" && ok "passport from the attested issuer: admitted (connection held)" \
@@ -261,7 +261,7 @@ grep -q "127.0.0.1:$GOOD_PORT attests again" "$T/server.err" && ok "issuer attes
     || fail "issuer not attested from the snapshot: $(grep -i issuer "$T/server.err" | tail -3)"
 for _ in $(seq 100); do grep -q "reloaded (generation" "$T/server.err" && break; sleep 0.1; done
 : > "$T/hold8.out"
-python3 "$HELPERS/admit_hold.py" "$OUT_PORT" "$T/hold8.out" &
+python3 "$T/echo.py" admit-hold "$OUT_PORT" "$T/hold8.out" &
 HOLD_PID=$!; px_pids+=("$HOLD_PID")
 for _ in $(seq 200); do [ -s "$T/hold8.out" ] && break; sleep 0.1; done
 grep -q admitted "$T/hold8.out" && ok "passport from the issuer the RVP endorses: admitted (connection held)" \
@@ -309,7 +309,7 @@ restart_server
 : > "$T/client.err"; start_proxy client
 s0=$(sessions "$GOOD_PORT")
 : > "$T/hold9.out"
-python3 "$HELPERS/admit_hold.py" "$OUT_PORT" "$T/hold9.out" &
+python3 "$T/echo.py" admit-hold "$OUT_PORT" "$T/hold9.out" &
 HOLD_PID=$!; px_pids+=("$HOLD_PID")
 for _ in $(seq 200); do [ -s "$T/hold9.out" ] && break; sleep 0.1; done
 grep -q admitted "$T/hold9.out" && ok "central verifier attested under the RVP's snapshot: client admitted (connection held)" \
