@@ -10,7 +10,8 @@ pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
       gnuplot-nox iproute2 procps python3 chromium
       strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins
       iputils-ping tcpdump
-      podman runc catatonit containernetworking-plugins iptables python3-yaml)
+      podman runc catatonit containernetworking-plugins iptables python3-yaml
+      prometheus systemd)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
