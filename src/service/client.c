@@ -500,7 +500,7 @@ static vmesh_err client_verify(const vmesh_service_client *c, const char *media_
                               ear_jwt, &mismatch);
 }
 
-vmesh_err vmesh_service_client_probe(const vmesh_service_client *c)
+static vmesh_err client_probe_once(const vmesh_service_client *c, bool *pin_mismatch)
 {
     vmesh_err rc = VMESH_OK;
     char pin[80] = "";
@@ -548,11 +548,29 @@ vmesh_err vmesh_service_client_probe(const vmesh_service_client *c)
         if ((int64_t)vmesh_time_mono_ns() >= end)
             break;
     }
+    *pin_mismatch = rc != VMESH_OK && t.pin_mismatch;
 out:
     reply_free(&r);
     vmesh_buf_free(&url);
     vmesh_crypto_key_free(attested);
     return rc;
+}
+
+/* The readiness probe renews an attested link on a pin mismatch as an
+ * evidence exchange does (client_verify): otherwise a verifier restarted
+ * with a new TLS key kept /ready at 503 until attest-recheck while no peer
+ * came to renew it. */
+vmesh_err vmesh_service_client_probe(const vmesh_service_client *c)
+{
+    bool mismatch = false;
+    vmesh_err rc = client_probe_once(c, &mismatch);
+
+    if (rc == VMESH_OK || !mismatch || c->vlink == NULL || !svc_client_vlink_renew(c))
+        return rc;
+    vmesh_log(VMESH_LOG_WARN, "verifier %s: its TLS key is not the attested one (%s); attesting it again now",
+              c->url, vmesh_err_detail());
+    vmesh_err_clear();
+    return client_probe_once(c, &mismatch);
 }
 
 vmesh_err vmesh_service_client_verify(const vmesh_service_client *c, const char *media_type, const uint8_t *evidence,

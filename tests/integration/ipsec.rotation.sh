@@ -28,9 +28,14 @@ main_m() { metric_ns "$NS_RM" $ADMIN_M "$1"; }
 uid() { swanctl_ rb --list-sas | sed -n 's/^vmesh-main: #\([0-9]*\),.*/\1/p' | head -1; }
 # swap_in BASE: spiffe-helper style: the key first, then the certificate,
 # each written to a temporary file and renamed over the one in use
+# The certificate follows once the watcher (once a second) has seen and
+# refused the new key with the old certificate, waited for up to 10 s: a
+# fixed pause let a slow watcher miss that moment under load.
 swap_in() {
+    local r0 i
+    r0=$(main_m vmesh_identity_refused_total)
     cp "$T/$1.key" "$T/main.key.tmp" && mv -f "$T/main.key.tmp" "$T/main.key"
-    sleep 1.5 # the watcher looks once a second: it sees the new key with the old certificate
+    for ((i = 0; i < 100; i++)); do [ "$(main_m vmesh_identity_refused_total)" -gt "$r0" ] && break; sleep 0.1; done
     cp "$T/$1-chain.pem" "$T/main-chain.pem.tmp" && mv -f "$T/main-chain.pem.tmp" "$T/main-chain.pem"
 }
 wait_metric() { # wait_metric NAME VALUE SECONDS
