@@ -63,6 +63,26 @@ px_platform() {
 JSON
 }
 
+# px_start_verifier NAME EARKEY WORKLOAD [PORT [TLSNAME]]: an https verifier
+# (`vmesh verifier serve`, TLS key TLSNAME, default vtls) appraising with
+# $T/client-rv.json and attesting the psa-sim platform px_platform made for
+# "verifier", running WORKLOAD; sets NAME_PID and NAME_PORT (upper case).
+px_start_verifier() {
+    "$VMESH" verifier serve --listen "127.0.0.1:${4:-0}" --key "$2" --rv "$T/client-rv.json" \
+        --tls-cert "$T/${5:-vtls}-chain.pem" --tls-key "$T/${5:-vtls}.key" --client-rate off \
+        --attest psa-sim --attest-opt "iak=$T/verifier-iak.pem" --attest-opt "claims=$T/verifier-claims.json" \
+        --attest-opt "measure=BL=$T/verifier-fw" --attest-opt "measure=workload=$T/$3" \
+        >"$T/$1.out" 2>"$T/$1.log" &
+    px_pids+=($!)
+    eval "${1^^}_PID=$!"
+    local p="" i
+    for i in $(seq 150); do
+        p=$(sed -n 's/.*listening on .* (port \([0-9]*\)).*/\1/p' "$T/$1.log"); [ -n "$p" ] && break; sleep 0.1
+    done
+    [ -n "$p" ] || { echo "verifier $1 did not start"; cat "$T/$1.log"; exit 1; }
+    eval "${1^^}_PORT=$p"
+}
+
 px_setup() {
     cd "$T" || exit 1
     "$VMESH" ca init --trust-domain example.org --out ca >/dev/null || { echo "ca init failed"; exit 1; }

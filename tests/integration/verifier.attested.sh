@@ -47,25 +47,9 @@ px_rv_json verifier "$(sha256sum verifier-workload | cut -d' ' -f1)" > verifier-
 px_rv_json verifier "$(sha256sum server-workload | cut -d' ' -f1)" > verifier-rv.revoked.json
 cp verifier-rv.json verifier-rv.active.json
 
-# start_verifier NAME EARKEY WORKLOAD [PORT [TLSNAME]]: an https verifier attesting its platform
-start_verifier() {
-    "$VMESH" verifier serve --listen "127.0.0.1:${4:-0}" --key "$2" --rv "$T/client-rv.json" \
-        --tls-cert "$T/${5:-vtls}-chain.pem" --tls-key "$T/${5:-vtls}.key" --client-rate off \
-        --attest psa-sim --attest-opt "iak=$T/verifier-iak.pem" --attest-opt "claims=$T/verifier-claims.json" \
-        --attest-opt "measure=BL=$T/verifier-fw" --attest-opt "measure=workload=$T/$3" \
-        >"$T/$1.out" 2>"$T/$1.log" &
-    px_pids+=($!)
-    eval "${1^^}_PID=$!"
-    local p="" i
-    for i in $(seq 150); do
-        p=$(sed -n 's/.*listening on .* (port \([0-9]*\)).*/\1/p' "$T/$1.log"); [ -n "$p" ] && break; sleep 0.1
-    done
-    [ -n "$p" ] || { echo "verifier $1 did not start"; cat "$T/$1.log"; exit 1; }
-    eval "${1^^}_PORT=$p"
-}
-start_verifier good "$T/ear.pem" verifier-workload
-start_verifier evil "$T/ear.pem" verifier-evil-workload
-start_verifier other "$T/ear2.pem" verifier-workload
+px_start_verifier good "$T/ear.pem" verifier-workload
+px_start_verifier evil "$T/ear.pem" verifier-evil-workload
+px_start_verifier other "$T/ear2.pem" verifier-workload
 grep -q 'https (TLS 1.3), attesting its platform as psa-sim' "$T/good.log" && ok "the verifier serves https and attests" \
     || fail "no https/attest line: $(tail -2 "$T/good.log")"
 
@@ -356,7 +340,7 @@ done
 "$VMESH" ca issue --ca ca --spiffe-id spiffe://example.org/ns/vmesh/sa/verifier --out vtls2 >/dev/null \
     || fail "ca issue vtls2"
 kill "$GOOD_PID"; wait "$GOOD_PID" 2>/dev/null
-start_verifier good "$T/ear.pem" verifier-workload "$GOOD_PORT" vtls2
+px_start_verifier good "$T/ear.pem" verifier-workload "$GOOD_PORT" vtls2
 # A pin mismatch renews the link at most once a second: a request within
 # a second of the last attestation (section 9's) fails, the next one renews.
 t0=$(date +%s%N)
@@ -376,7 +360,7 @@ log_has "its TLS key is not the attested one" && ok "server log: the pin mismatc
 renews0=$(grep -c "its TLS key is not the attested one" "$T/server.err")
 kill "$GOOD_PID"; wait "$GOOD_PID" 2>/dev/null
 for _ in $(seq 100); do [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$SADMIN/ready")" = 503 ] && break; sleep 0.1; done
-start_verifier good "$T/ear.pem" verifier-workload "$GOOD_PORT" vtls3
+px_start_verifier good "$T/ear.pem" verifier-workload "$GOOD_PORT" vtls3
 t0=$(date +%s%N)
 for _ in $(seq 150); do [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$SADMIN/ready")" = 200 ] && break; sleep 0.1; done
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$SADMIN/ready")

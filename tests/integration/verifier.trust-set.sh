@@ -34,22 +34,8 @@ px_rv_json verifier "$(sha256sum verifier-workload | cut -d' ' -f1)" > verifier-
 px_rv_json verifier "$(sha256sum verifier-evil-workload | cut -d' ' -f1)" > verifier-evil-rv.json
 CLASS=$(printf 'vmesh-proxy-test-impl-%-10s' verifier | head -c 32 | base64 -w0)
 
-start_verifier() {
-    "$VMESH" verifier serve --listen 127.0.0.1:0 --key "$2" --rv "$T/client-rv.json" \
-        --tls-cert "$T/vtls-chain.pem" --tls-key "$T/vtls.key" --client-rate off \
-        --attest psa-sim --attest-opt "iak=$T/verifier-iak.pem" --attest-opt "claims=$T/verifier-claims.json" \
-        --attest-opt "measure=BL=$T/verifier-fw" --attest-opt "measure=workload=$T/$3" \
-        >"$T/$1.out" 2>"$T/$1.log" &
-    px_pids+=($!)
-    local p="" i
-    for i in $(seq 150); do
-        p=$(sed -n 's/.*listening on .* (port \([0-9]*\)).*/\1/p' "$T/$1.log"); [ -n "$p" ] && break; sleep 0.1
-    done
-    [ -n "$p" ] || { echo "verifier $1 did not start"; cat "$T/$1.log"; exit 1; }
-    eval "${1^^}_PORT=$p"
-}
-start_verifier good "$T/ear.pem" verifier-workload
-start_verifier evil "$T/ear2.pem" verifier-evil-workload
+px_start_verifier good "$T/ear.pem" verifier-workload
+px_start_verifier evil "$T/ear2.pem" verifier-evil-workload
 
 # trust_set FILE NAME=URL=KEY=CLASS ...: a vmesh-verifiers/1 document
 trust_set() {
