@@ -77,21 +77,7 @@ ix_net() {
 }
 
 # ix_platform WHO: psa-sim IAK, claims, firmware and workload of gateway WHO
-ix_platform() {
-    local who=$1 impl zero
-    "$VMESH" keygen --type ec-p256 -o "$T/$who-iak.pem" --pub "$T/$who-iak.pub" >/dev/null
-    printf 'router firmware of %s\n' "$who" > "$T/$who-fw"
-    printf 'vmesh ipsec gateway %s v1\n' "$who" > "$T/$who-workload"
-    impl=$(printf 'vmesh-ipsec-test-impl-%-10s' "$who" | head -c 32 | base64 -w0)
-    zero=$(head -c 32 /dev/zero | base64 -w0)
-    cat > "$T/$who-claims.json" <<JSON
-{ "eat-profile": "tag:psacertified.org,2023:psa#tfm", "psa-client-id": 1,
-  "psa-security-lifecycle": 12288, "psa-implementation-id": "$impl",
-  "psa-boot-seed": "$zero", "psa-nonce": "$zero",
-  "psa-software-components": [
-    { "measurement-type": "BL", "measurement-value": "$zero", "signer-id": "$zero" } ] }
-JSON
-}
+ix_platform() { psa_sim_platform "$T/$1" vmesh-ipsec-test-impl "router firmware of $1" "vmesh ipsec gateway $1 v1"; }
 
 # ix_rv WHO WORKLOAD_DIGEST: RV JSON for WHO's platform
 ix_rv() {

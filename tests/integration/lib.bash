@@ -27,3 +27,24 @@ expect_stderr() { if grep -qiE "$1" "$T/err"; then ok "stderr mentions '$1'"; el
 # json_get FILE EXPR: python expression on the parsed JSON document `d`
 json_get() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"; }
 finish() { echo "$passes passed, $fails failed"; [ "$fails" -eq 0 ]; exit $?; }
+
+# psa_sim_platform PREFIX IMPL_TAG FIRMWARE_TEXT WORKLOAD_TEXT: a psa-sim
+# platform in PREFIX-iak.pem/.pub, PREFIX-fw, PREFIX-workload and
+# PREFIX-claims.json, implementation id "<IMPL_TAG>-<name padded to 10>"
+# (32 bytes), where name is PREFIX's last path component.
+psa_sim_platform() {
+    local who impl zero
+    who=$(basename "$1")
+    "$VMESH" keygen --type ec-p256 -o "$1-iak.pem" --pub "$1-iak.pub" >/dev/null
+    printf '%s\n' "$3" > "$1-fw"
+    printf '%s\n' "$4" > "$1-workload"
+    impl=$(printf '%s-%-10s' "$2" "$who" | head -c 32 | base64 -w0)
+    zero=$(head -c 32 /dev/zero | base64 -w0)
+    cat > "$1-claims.json" <<JSON
+{ "eat-profile": "tag:psacertified.org,2023:psa#tfm", "psa-client-id": 1,
+  "psa-security-lifecycle": 12288, "psa-implementation-id": "$impl",
+  "psa-boot-seed": "$zero", "psa-nonce": "$zero",
+  "psa-software-components": [
+    { "measurement-type": "BL", "measurement-value": "$zero", "signer-id": "$zero" } ] }
+JSON
+}

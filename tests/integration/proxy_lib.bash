@@ -47,21 +47,7 @@ metric() { # metric ADMINPORT 'name{labels}' -> value (0 when absent)
 
 # px_platform WHO WORKLOAD: a psa-sim platform in the current directory:
 # WHO-iak.pem/.pub, WHO-fw, WHO-workload (holding WORKLOAD) and WHO-claims.json.
-px_platform() {
-    local who=$1 impl zero
-    "$VMESH" keygen --type ec-p256 -o "$who-iak.pem" --pub "$who-iak.pub" >/dev/null
-    printf 'firmware of %s\n' "$who" > "$who-fw"
-    printf '%s\n' "$2" > "$who-workload"
-    impl=$(printf 'vmesh-proxy-test-impl-%-10s' "$who" | head -c 32 | base64 -w0)
-    zero=$(head -c 32 /dev/zero | base64 -w0)
-    cat > "$who-claims.json" <<JSON
-{ "eat-profile": "tag:psacertified.org,2023:psa#tfm", "psa-client-id": 1,
-  "psa-security-lifecycle": 12288, "psa-implementation-id": "$impl",
-  "psa-boot-seed": "$zero", "psa-nonce": "$zero",
-  "psa-software-components": [
-    { "measurement-type": "BL", "measurement-value": "$zero", "signer-id": "$zero" } ] }
-JSON
-}
+px_platform() { psa_sim_platform "$1" vmesh-proxy-test-impl "firmware of $1" "$2"; }
 
 # px_start_verifier NAME EARKEY WORKLOAD [PORT [TLSNAME]]: an https verifier
 # (`vmesh verifier serve`, TLS key TLSNAME, default vtls) appraising with
