@@ -175,6 +175,12 @@ typedef struct {
     uint64_t cache_hits, cache_misses;
     uint64_t refused;
     uint64_t central_behind;        /* central answers made under an older RV snapshot than ours (D41) */
+    /* D43: lookup journals replayed under a newer snapshot: every answer
+     * the same (kept without appraising), an answer changed, unreadable
+     * (appraised as before); re-appraisals that appraised in full or asked
+     * the central verifier. */
+    uint64_t journal_same, journal_changed, journal_unreadable;
+    uint64_t reappraise_full;
 } vmesh_agent_stats;
 void vmesh_agent_stats_get(vmesh_agent *a, vmesh_agent_stats *out);
 

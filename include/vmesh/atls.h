@@ -315,13 +315,20 @@ typedef struct {
  * be judged again later from the very bytes whose session proof verified
  * (re-appraisal after an RV or policy change: vmesh_agent_reappraise),
  * with no encoding in between. atls records media_type, cmw and ak_nonce
- * when it accepts the peer's message; the provider sets evidence_age.
- * Empty (cmw.len == 0) for a peer admitted unattested. */
+ * when it accepts the peer's message; the provider sets evidence_age,
+ * journal and lifetime. Empty (cmw.len == 0) for a peer admitted
+ * unattested. */
 typedef struct {
     vmesh_buf media_type;          /* as sent, NUL-terminated */
     vmesh_buf cmw;                 /* the evidence or the EAR JWT as sent */
     uint8_t ak_nonce[32];          /* the nonce the evidence had to carry (vmesh_atls_ak_nonce) */
     int64_t evidence_age;          /* seconds, as the policy judged it at admission */
+    /* The provider's record of what its appraisal depended on (the agent:
+     * the lookup journal of the reference-value store, D43), opaque to
+     * atls; empty when none. lifetime: the appraisal result's lifetime as
+     * the provider judged it (a central verifier's EAR), 0 when none. */
+    vmesh_buf journal;
+    int64_t lifetime;
 } vmesh_atls_accepted;
 
 #define VMESH_ATLS_VERIFIER_MAX 160

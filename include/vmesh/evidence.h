@@ -148,6 +148,10 @@ typedef struct {
     vmesh_buf nonce;             /* the nonce the evidence carries */
     vmesh_buf class_id;          /* e.g. PSA implementation id */
     vmesh_buf instance_id;       /* e.g. PSA instance id (UEID) */
+    /* The lookup journal of the appraisal (vmesh_rv_journal_encode, D43):
+     * filled by the verifier engine, empty when the appraisal cannot be
+     * replayed (a query the journal cannot ask again, past its caps). */
+    vmesh_buf journal;
 } vmesh_appraisal;
 
 void vmesh_appraisal_init(vmesh_appraisal *a);

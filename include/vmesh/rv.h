@@ -155,6 +155,73 @@ size_t vmesh_rv_hash_alg_len(int alg);
 int vmesh_rv_hash_alg_from_name(const char *name);
 const char *vmesh_rv_hash_alg_name(int alg);
 
+/* ---- the lookup journal (D43) ---------------------------------------------
+ * An appraisal depends on the reference values only through the questions
+ * it asks the store and the answers it gets. While a journal records on a
+ * thread (vmesh_rv_journal_record), every query of this header made on
+ * that thread is written down with its answer: the semantic ones below as
+ * yes/no, the list queries as the number found and a digest of what was
+ * returned. A query the journal cannot ask again (vmesh_rv_entry_at,
+ * vmesh_rv_store_size, the epochs, the generation, the JSON export)
+ * spoils it. vmesh_rv_journal_replay asks the same questions of another
+ * store: every answer the same means that the appraisal, run again under
+ * that store with the same evidence at the same time, reaches the same
+ * result, because nothing else of the store was read. The encoded form
+ * (CBOR, docs/EAR.md "ear.vmesh.rv-journal") is what an AR cache entry
+ * keeps and what a central verifier puts into its EAR. */
+
+/* A claimed component (a PSA software component, ...) as the semantic
+ * measurement query asks it. name/version NULL: the claim has none. */
+typedef struct {
+    const char *name;
+    const uint8_t *value;
+    size_t value_len;
+    const char *version;
+} vmesh_rv_claim;
+
+/* True when reference measurement m accepts claim c: m's digest bytes are
+ * c's value, of the length m's algorithm gives (alg 0: any), m's name is
+ * empty or c's, m's version is NULL or c's. The signer id is not compared
+ * (Veraison psa-iot does not either). */
+bool vmesh_rv_measurement_accepts(const vmesh_rv_measurement *m, const vmesh_rv_claim *c);
+/* True when some reference measurement of (scheme, class) accepts c: one
+ * yes/no answer in the journal, so adding an alternative digest for a
+ * component leaves it unchanged. */
+bool vmesh_rv_claim_accepted(const vmesh_rv_store *s, const char *scheme, const uint8_t *class_id,
+                             size_t class_len, const vmesh_rv_claim *c);
+/* True when (scheme, class) has any reference measurement (journaled as
+ * yes/no, unlike the count of vmesh_rv_find_measurements). */
+bool vmesh_rv_has_measurements(const vmesh_rv_store *s, const char *scheme, const uint8_t *class_id,
+                               size_t class_len);
+
+typedef struct vmesh_rv_journal vmesh_rv_journal;
+
+#define VMESH_RV_JOURNAL_MAX 1024         /* encoded bytes */
+#define VMESH_RV_JOURNAL_MAX_RECORDS 32   /* questions */
+#define VMESH_RV_JOURNAL_MAX_ENVS 8       /* distinct (scheme, class) asked about */
+
+vmesh_err vmesh_rv_journal_new(vmesh_rv_journal **out) VMESH_WUR;
+void vmesh_rv_journal_free(vmesh_rv_journal *j);
+/* Makes j this thread's recording journal (NULL: none); returns the one
+ * it replaces. */
+vmesh_rv_journal *vmesh_rv_journal_record(vmesh_rv_journal *j);
+/* The scheme names the endorsed key that verified the evidence: the
+ * thread journal's last vmesh_rv_find_keys answer becomes "key k is among
+ * the keys found", so that endorsing another key for the same instance
+ * leaves it unchanged. No effect without a recording journal. */
+void vmesh_rv_journal_key_used(const vmesh_key *k);
+/* The journal as CBOR into out (appended). VMESH_ERR_STATE when it was
+ * spoiled, VMESH_ERR_TOO_LARGE past the caps above: no journal then (the
+ * appraisal is not replayable, its result is judged as before). */
+vmesh_err vmesh_rv_journal_encode(const vmesh_rv_journal *j, vmesh_buf *out) VMESH_WUR;
+/* Asks the questions of an encoded journal of s. VMESH_OK and *same: every
+ * answer is the one recorded; VMESH_OK and !*same: why names the first
+ * answer that differs (component, digest, class, and the store's RVP
+ * epochs). Anything that is not a journal this build wrote fails with
+ * VMESH_ERR_PARSE naming the problem: the caller cannot decide. */
+vmesh_err vmesh_rv_journal_replay(const uint8_t *p, size_t n, const vmesh_rv_store *s, bool *same, char *why,
+                                  size_t why_len) VMESH_WUR;
+
 VMESH_API_END
 #ifdef __cplusplus
 }

@@ -115,6 +115,11 @@ typedef struct {
      * thumbprint, or " (local)") and its policy digest; "" when unknown. */
     char verifier[VMESH_VERIFIER_ID_MAX];
     char policy_digest[VMESH_VERIFIER_DIGEST_MAX];
+    /* The lookup journal of the appraisal (vmesh_rv_journal_encode, D43):
+     * what it asked the RV store and was told; journal_len 0: none (the
+     * entry is not replayable under another snapshot). */
+    uint16_t journal_len;
+    uint8_t journal[VMESH_RV_JOURNAL_MAX];
 } vmesh_ar_entry;
 
 vmesh_err vmesh_ar_cache_new(size_t slots, vmesh_ar_cache **out) VMESH_WUR;
@@ -124,6 +129,14 @@ void vmesh_ar_cache_key(const char *media_type, const uint8_t *nonce, size_t non
                         const uint8_t *evidence, size_t evidence_len, uint8_t key[32]);
 bool vmesh_ar_cache_get(vmesh_ar_cache *c, const uint8_t key[32], uint64_t rv_gen, uint64_t epoch_gen,
                         vmesh_ar_entry *out);
+/* Like get, and also: an entry with a lookup journal stored under another
+ * RV generation and this epoch generation is copied to out and left in
+ * place (VMESH_AR_OTHER_RV), for the caller to replay its journal against
+ * the current snapshot (vmesh_rv_journal_replay) and put it again under
+ * the new generation when every answer is the same. Counted as a miss. */
+typedef enum { VMESH_AR_MISS = 0, VMESH_AR_HIT, VMESH_AR_OTHER_RV } vmesh_ar_lookup;
+vmesh_ar_lookup vmesh_ar_cache_lookup(vmesh_ar_cache *c, const uint8_t key[32], uint64_t rv_gen, uint64_t epoch_gen,
+                                      vmesh_ar_entry *out);
 void vmesh_ar_cache_put(vmesh_ar_cache *c, const uint8_t key[32], uint64_t rv_gen, uint64_t epoch_gen,
                         const vmesh_ar_entry *e);
 /* Drops every entry (e.g. when the policy changes). */

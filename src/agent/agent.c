@@ -300,5 +300,9 @@ void vmesh_agent_stats_get(vmesh_agent *a, vmesh_agent_stats *out)
     out->cache_misses = atomic_load(&a->counters.cache_misses);
     out->refused = atomic_load(&a->counters.refused);
     out->central_behind = atomic_load(&a->counters.central_behind);
+    out->journal_same = atomic_load(&a->counters.journal_same);
+    out->journal_changed = atomic_load(&a->counters.journal_changed);
+    out->journal_unreadable = atomic_load(&a->counters.journal_unreadable);
+    out->reappraise_full = atomic_load(&a->counters.reappraise_full);
 }
 

@@ -27,6 +27,9 @@ typedef struct {
     _Atomic uint64_t attestations_made, evidence_generated;
     _Atomic uint64_t appraisals, cache_hits, cache_misses, refused;
     _Atomic uint64_t central_behind; /* central answers under an older RV snapshot than ours (D41) */
+    /* D43: lookup journals replayed under a new snapshot, by outcome, and
+     * re-appraisals that appraised in full (or asked the central verifier) */
+    _Atomic uint64_t journal_same, journal_changed, journal_unreadable, reappraise_full;
 } agent_counters;
 
 /* ---- the attester (attester.c) ------------------------------------------------ */

@@ -616,6 +616,12 @@ static void appraise_local(agent_rp *rp, const char *mt, const vmesh_evidence_sc
     } else {
         e->tv = ap.tv;
         snprintf(e->reason, sizeof(e->reason), "%.255s", ap.reason);
+        /* D43: what the appraisal asked the store, for replay under the
+         * next snapshot */
+        if (ap.journal.len > 0 && ap.journal.len <= sizeof(e->journal)) {
+            memcpy(e->journal, ap.journal.data, ap.journal.len);
+            e->journal_len = (uint16_t)ap.journal.len;
+        }
     }
     e->status = vmesh_tv_status(&e->tv);
     if (scoped != NULL && e->status != VMESH_TIER_AFFIRMING) {
@@ -641,19 +647,47 @@ static bool central_unanswered(const agent_rp *rp, const vmesh_ar_entry *e)
             (e->refusal == VMESH_ATLS_R_STALE_EPOCH && e->verifier[0] != '\0'));
 }
 
+/* Replays the lookup journal of e (computed under another snapshot) against
+ * cur (D43). 1: every answer the same, the result stands; 0: an answer
+ * changed (why names it); -1: cannot tell (no journal, unreadable). */
+static int replay_entry(agent_rp *rp, const vmesh_ar_entry *e, const vmesh_rv_store *cur, char *why, size_t n)
+{
+    bool same = false;
+
+    if (e->journal_len == 0 || cur == NULL)
+        return -1;
+    if (vmesh_rv_journal_replay(e->journal, e->journal_len, cur, &same, why, n) != VMESH_OK) {
+        atomic_fetch_add(&rp->counters->journal_unreadable, 1);
+        vmesh_err_clear();
+        return -1;
+    }
+    atomic_fetch_add(same ? &rp->counters->journal_same : &rp->counters->journal_changed, 1);
+    return same ? 1 : 0;
+}
+
 /* *undecided (may be NULL): central mode and no verdict on the peer
  * (central_unanswered). wait_ms: how long a behind verifier is asked
- * again (appraise_central). */
+ * again (appraise_central). held (may be NULL): a re-appraised
+ * connection's own result with its journal, replayed when the cache no
+ * longer holds the entry. changed (may be NULL, re-appraisal): a journal
+ * whose answer changed under the current snapshot refuses at once
+ * (*changed set) instead of appraising again; at a handshake (NULL) the
+ * evidence is appraised in full as before. */
 static void appraise_cached(agent_rp *rp, const char *mt, const vmesh_evidence_scheme *scheme,
                             const uint8_t ak_nonce[32], bool fresh, const uint8_t *ev, size_t ev_len, int64_t now,
                             uint64_t epoch_gen, vmesh_rv_store *scoped, const char *scope, const char *peer,
-                            vmesh_ar_entry *e, int wait_ms, bool *undecided)
+                            vmesh_ar_entry *e, int wait_ms, bool *undecided, const vmesh_ar_entry *held,
+                            bool *changed)
 {
     /* A scoped store has its own (process-unique) generation: results
      * computed with one scope's reference values never serve another. */
-    uint64_t rv_gen = scoped != NULL && rp->central == NULL ? vmesh_rv_store_generation(scoped) : rv_generation(rp);
+    vmesh_rv_store *cur = scoped != NULL && rp->central == NULL ? vmesh_rv_store_ref(scoped)
+                          : rp->verifier != NULL                ? vmesh_verifier_rv(rp->verifier)
+                                                                : NULL;
+    uint64_t rv_gen = cur != NULL ? vmesh_rv_store_generation(cur) : 0;
     uint8_t key[32];
     bool hit;
+    vmesh_ar_lookup look;
 
     if (rp->central != NULL && atomic_load(&rp->central_untrusted)) {
         /* its results, cached or new, count for nothing now */
@@ -666,12 +700,34 @@ static void appraise_cached(agent_rp *rp, const char *mt, const vmesh_evidence_s
         pthread_mutex_lock(&rp->central_lock);
         snprintf(e->reason, sizeof(e->reason), "central verifier not trusted: %.200s", rp->central_why);
         pthread_mutex_unlock(&rp->central_lock);
-        return;
+        goto out;
     }
     vmesh_ar_cache_key(mt, ak_nonce, 32, ev, ev_len, key);
-    hit = vmesh_ar_cache_get(rp->cache, key, rv_gen, epoch_gen, e) && (e->expires == 0 || now < e->expires);
+    look = vmesh_ar_cache_lookup(rp->cache, key, rv_gen, epoch_gen, e);
+    hit = look == VMESH_AR_HIT && (e->expires == 0 || now < e->expires);
+    if (look == VMESH_AR_MISS && held != NULL && held->journal_len > 0) {
+        *e = *held; /* evicted from the cache: the connection kept its own */
+        look = VMESH_AR_OTHER_RV;
+    }
+    if (look == VMESH_AR_OTHER_RV && (e->expires == 0 || now < e->expires)) {
+        /* D43: the same questions of the current snapshot */
+        char why[300];
+        int r = replay_entry(rp, e, cur, why, sizeof(why));
+        if (r == 1) {
+            vmesh_ar_cache_put(rp->cache, key, rv_gen, epoch_gen, e);
+            hit = true;
+        } else if (r == 0 && changed != NULL) {
+            *changed = true; /* the vector it was admitted with stays on record */
+            e->refusal = VMESH_ATLS_R_NOT_AFFIRMING;
+            snprintf(e->reason, sizeof(e->reason), "reference values changed: %.240s", why);
+            count_lookup(rp, false);
+            goto out;
+        }
+    }
     count_lookup(rp, hit);
     if (!hit) {
+        if (changed != NULL)
+            atomic_fetch_add(&rp->counters->reappraise_full, 1);
         if (rp->central == NULL)
             appraise_local(rp, mt, scheme, ak_nonce, fresh, ev, ev_len, now, scoped, scope, e);
         else if (!appraise_central(rp, mt, scheme, ak_nonce, ev, ev_len, now, peer, e, wait_ms))
@@ -679,6 +735,7 @@ static void appraise_cached(agent_rp *rp, const char *mt, const vmesh_evidence_s
         vmesh_ar_cache_put(rp->cache, key, rv_gen, epoch_gen, e);
     }
 out:
+    vmesh_rv_store_free(cur);
     if (undecided != NULL)
         *undecided = central_unanswered(rp, e);
 }
@@ -741,11 +798,19 @@ static vmesh_atls_reason appraise_evidence(agent_rp *rp, const vmesh_policy *pol
         if (scoped == NULL)
             return refuse(out, VMESH_ATLS_R_NOT_AFFIRMING, "%s", scope);
         appraise_cached(rp, mt, scheme, in->ak_nonce, m->fresh, m->cmw.data, m->cmw.len, now, epoch_gen, scoped,
-                        scope, in->peer_spiffe_id, &e, CENTRAL_BEHIND_WAIT_MS, NULL);
+                        scope, in->peer_spiffe_id, &e, CENTRAL_BEHIND_WAIT_MS, NULL, NULL, NULL);
         vmesh_rv_store_free(scoped);
     } else
         appraise_cached(rp, mt, scheme, in->ak_nonce, m->fresh, m->cmw.data, m->cmw.len, now, epoch_gen, NULL, NULL,
-                        in->peer_spiffe_id, &e, CENTRAL_BEHIND_WAIT_MS, NULL);
+                        in->peer_spiffe_id, &e, CENTRAL_BEHIND_WAIT_MS, NULL, NULL, NULL);
+    /* The connection keeps its journal (D43): re-appraisal replays it even
+     * when the cache entry is gone. */
+    out->accepted.lifetime = e.lifetime;
+    vmesh_buf_reset(&out->accepted.journal);
+    if (e.journal_len > 0 && vmesh_buf_set(&out->accepted.journal, e.journal, e.journal_len) != VMESH_OK) {
+        vmesh_buf_reset(&out->accepted.journal);
+        vmesh_err_clear();
+    }
     return judge_entry(pol, mode, &e, out->accepted.evidence_age, out);
 }
 
@@ -834,14 +899,16 @@ out:
  * checked against the session's ak_nonce, judged with the age it had when
  * the session began (freshness is not judged again). */
 static vmesh_atls_reason reappraise_evidence(agent_rp *rp, const vmesh_policy *pol, const char *peer, vmesh_mode mode,
-                                             const vmesh_atls_accepted *k, vmesh_atls_peer_result *out,
+                                             const vmesh_atls_peer_result *r, vmesh_atls_peer_result *out,
                                              bool *undecided)
 {
+    const vmesh_atls_accepted *k = &r->accepted;
     vmesh_rv_store *scoped = NULL;
     char scope[200] = "";
     const char *mt = k->media_type.len > 0 ? (const char *)k->media_type.data : "";
     const vmesh_evidence_scheme *scheme;
-    vmesh_ar_entry e;
+    vmesh_ar_entry e, held;
+    bool changed = false;
 
     if (!agent_rp_appraises_evidence(rp))
         return refuse(out, VMESH_ATLS_R_MODE_REFUSED, "this relying party has no local verifier any more");
@@ -855,8 +922,22 @@ static vmesh_atls_reason reappraise_evidence(agent_rp *rp, const vmesh_policy *p
         if (scoped == NULL)
             return refuse(out, VMESH_ATLS_R_NOT_AFFIRMING, "%s", scope);
     }
+    /* What the connection was admitted on, with its journal (D43) */
+    memset(&held, 0, sizeof(held));
+    if (k->journal.len > 0 && k->journal.len <= sizeof(held.journal)) {
+        held.tv = r->tv;
+        held.status = vmesh_tv_status(&r->tv);
+        snprintf(held.scheme, sizeof(held.scheme), "%.31s", scheme->name);
+        snprintf(held.reason, sizeof(held.reason), "%.255s", r->reason);
+        held.lifetime = k->lifetime;
+        snprintf(held.verifier, sizeof(held.verifier), "%s", r->verifier);
+        snprintf(held.policy_digest, sizeof(held.policy_digest), "%s", r->policy_digest);
+        memcpy(held.journal, k->journal.data, k->journal.len);
+        held.journal_len = (uint16_t)k->journal.len;
+    }
     appraise_cached(rp, mt, scheme, k->ak_nonce, mode == VMESH_MODE_FRESH, k->cmw.data, k->cmw.len, vmesh_time_now(),
-                    rp->bell ? vmesh_bell_view_generation(rp->bell) : 0, scoped, scope, peer, &e, 0, undecided);
+                    rp->bell ? vmesh_bell_view_generation(rp->bell) : 0, scoped, scope, peer, &e, 0, undecided,
+                    held.journal_len > 0 ? &held : NULL, &changed);
     vmesh_rv_store_free(scoped);
     return judge_entry(pol, mode, &e, k->evidence_age, out);
 }
@@ -885,7 +966,7 @@ vmesh_atls_reason agent_rp_reappraise(agent_rp *rp, const vmesh_policy *pol, con
                           vmesh_mode_name((vmesh_mode)r->mode), vmesh_policy_id(pol));
         if (r->mode == VMESH_ATLS_MODE_PASSPORT)
             return reappraise_passport(rp, pol, &r->accepted, out);
-        return reappraise_evidence(rp, pol, peer_spiffe_id, (vmesh_mode)r->mode, &r->accepted, out, undecided);
+        return reappraise_evidence(rp, pol, peer_spiffe_id, (vmesh_mode)r->mode, r, out, undecided);
     default: return refuse(out, VMESH_ATLS_R_INTERNAL, "unknown attestation mode %d", r->mode);
     }
 }

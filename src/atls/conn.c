@@ -1039,12 +1039,14 @@ void vmesh_atls_peer_result_init(vmesh_atls_peer_result *r)
     r->mode = -1;
     vmesh_buf_init(&r->accepted.media_type, VMESH_ATLS_MEDIA_TYPE_MAX + 1);
     vmesh_buf_init(&r->accepted.cmw, VMESH_ATLS_FRAME_MAX_LIMIT);
+    vmesh_buf_init(&r->accepted.journal, VMESH_ATLS_FRAME_MAX_LIMIT);
 }
 
 void vmesh_atls_peer_result_free(vmesh_atls_peer_result *r)
 {
     vmesh_buf_free(&r->accepted.media_type);
     vmesh_buf_free(&r->accepted.cmw);
+    vmesh_buf_free(&r->accepted.journal);
 }
 
 vmesh_err vmesh_atls_peer_result_copy(vmesh_atls_peer_result *dst, const vmesh_atls_peer_result *src)
@@ -1065,6 +1067,8 @@ vmesh_err vmesh_atls_peer_result_copy(vmesh_atls_peer_result *dst, const vmesh_a
     if (r.accepted.media_type.len > 0)
         VMESH_GUARD(vmesh_buf_terminate(&r.accepted.media_type));
     VMESH_GUARD(vmesh_buf_set(&r.accepted.cmw, src->accepted.cmw.data, src->accepted.cmw.len));
+    VMESH_GUARD(vmesh_buf_set(&r.accepted.journal, src->accepted.journal.data, src->accepted.journal.len));
+    r.accepted.lifetime = src->accepted.lifetime;
     vmesh_atls_peer_result_free(dst);
     *dst = r;
     vmesh_atls_peer_result_init(&r);
@@ -1450,7 +1454,9 @@ static vmesh_err judge_attestation(vmesh_atls_conn *c, const uint8_t *p, size_t 
                                     m.fresh ? 32 : m.epoch_nonce.len, in.ak_nonce));
     vmesh_buf_reset(&res->accepted.media_type);
     vmesh_buf_reset(&res->accepted.cmw);
+    vmesh_buf_reset(&res->accepted.journal);
     res->accepted.evidence_age = 0;
+    res->accepted.lifetime = 0;
     res->reason[0] = 0;
     res->mode = -1;
     prc = pv->appraise(pv->ctx, &in, res, &reason);

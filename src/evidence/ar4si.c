@@ -217,6 +217,7 @@ void vmesh_appraisal_init(vmesh_appraisal *a)
     vmesh_buf_init(&a->nonce, 0);
     vmesh_buf_init(&a->class_id, 0);
     vmesh_buf_init(&a->instance_id, 0);
+    vmesh_buf_init(&a->journal, 0);
 }
 
 void vmesh_appraisal_free(vmesh_appraisal *a)
@@ -227,6 +228,7 @@ void vmesh_appraisal_free(vmesh_appraisal *a)
     vmesh_buf_free(&a->nonce);
     vmesh_buf_free(&a->class_id);
     vmesh_buf_free(&a->instance_id);
+    vmesh_buf_free(&a->journal);
 }
 
 void vmesh_appraisal_note(vmesh_appraisal *a, vmesh_tv_claim c, int8_t v, const char *fmt, ...)

@@ -679,6 +679,10 @@ vmesh_err vmesh_proxy_reload(vmesh_proxy *p)
         atomic_fetch_add(&p->m.agent_made_base, st.attestations_made);
         atomic_fetch_add(&p->m.agent_generated_base, st.evidence_generated);
         atomic_fetch_add(&p->m.agent_behind_base, st.central_behind);
+        atomic_fetch_add(&p->m.agent_journal_base[0], st.journal_same);
+        atomic_fetch_add(&p->m.agent_journal_base[1], st.journal_changed);
+        atomic_fetch_add(&p->m.agent_journal_base[2], st.journal_unreadable);
+        atomic_fetch_add(&p->m.agent_full_base, st.reappraise_full);
     }
     px_gen_unref(old);
     atomic_fetch_add(&p->m.reloads, 1);

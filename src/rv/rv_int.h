@@ -32,4 +32,28 @@ typedef struct {
 /* UTF-8 without NUL or control characters other than tab, CR, LF. */
 bool vmesh_rv_utf8_valid(const char *s, size_t n);
 
+/* The queries of rv.h without the lookup journal (store.c); the public
+ * functions record their answer (journal.c) and call these. */
+size_t rv_q_find_measurements(const vmesh_rv_store *s, const char *scheme, const uint8_t *class_id,
+                              size_t class_len, const vmesh_rv_measurement **out, size_t max);
+int rv_q_match_measurement(const vmesh_rv_store *s, const char *scheme, const uint8_t *class_id,
+                           size_t class_len, const char *name, const uint8_t *value, size_t value_len);
+size_t rv_q_find_keys(const vmesh_rv_store *s, const char *scheme, const uint8_t *class_id, size_t class_len,
+                      const uint8_t *instance_id, size_t instance_len, vmesh_key **out, size_t max);
+bool rv_q_has_class(const vmesh_rv_store *s, const char *scheme, const uint8_t *class_id, size_t class_len);
+size_t rv_q_find_attrs(const vmesh_rv_store *s, const char *scheme, const uint8_t *class_id, size_t class_len,
+                       const char *name, const char **out, size_t max);
+vmesh_err rv_q_attr_u64_accepts(const vmesh_rv_store *s, const char *scheme, const uint8_t *class_id,
+                                size_t class_len, const char *name, uint64_t v, int *res);
+bool rv_q_claim_accepted(const vmesh_rv_store *s, const char *scheme, const uint8_t *class_id, size_t class_len,
+                         const vmesh_rv_claim *c);
+size_t rv_q_count_measurements(const vmesh_rv_store *s, const char *scheme, const uint8_t *class_id,
+                               size_t class_len);
+
+/* The lookup journal's side (journal.c): while this thread records, a
+ * query that the journal cannot ask again (iteration, epochs, the
+ * generation, export) spoils it. */
+void rv_journal_spoil(const char *what);
+bool rv_q_is_stale(const vmesh_rv_store *s);
+
 #endif

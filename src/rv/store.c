@@ -371,7 +371,7 @@ vmesh_err vmesh_rv_store_set_stale(vmesh_rv_store *s, bool stale)
     return VMESH_OK;
 }
 
-bool vmesh_rv_store_is_stale(const vmesh_rv_store *s)
+bool rv_q_is_stale(const vmesh_rv_store *s)
 {
     return s != NULL && s->stale;
 }
@@ -655,7 +655,7 @@ static rv_entry *const *candidates(const vmesh_rv_store *s, const char *scheme,
     return s->idx + first;
 }
 
-size_t vmesh_rv_find_measurements(const vmesh_rv_store *s, const char *scheme,
+size_t rv_q_find_measurements(const vmesh_rv_store *s, const char *scheme,
                                   const uint8_t *class_id, size_t class_len,
                                   const vmesh_rv_measurement **out, size_t max)
 {
@@ -673,7 +673,7 @@ size_t vmesh_rv_find_measurements(const vmesh_rv_store *s, const char *scheme,
     return found;
 }
 
-size_t vmesh_rv_find_keys(const vmesh_rv_store *s, const char *scheme, const uint8_t *class_id,
+size_t rv_q_find_keys(const vmesh_rv_store *s, const char *scheme, const uint8_t *class_id,
                           size_t class_len, const uint8_t *instance_id, size_t instance_len,
                           vmesh_key **out, size_t max)
 {
@@ -695,7 +695,7 @@ size_t vmesh_rv_find_keys(const vmesh_rv_store *s, const char *scheme, const uin
     return found;
 }
 
-bool vmesh_rv_has_class(const vmesh_rv_store *s, const char *scheme, const uint8_t *class_id,
+bool rv_q_has_class(const vmesh_rv_store *s, const char *scheme, const uint8_t *class_id,
                         size_t class_len)
 {
     size_t n;
@@ -707,7 +707,7 @@ bool vmesh_rv_has_class(const vmesh_rv_store *s, const char *scheme, const uint8
     return false;
 }
 
-size_t vmesh_rv_find_attrs(const vmesh_rv_store *s, const char *scheme, const uint8_t *class_id,
+size_t rv_q_find_attrs(const vmesh_rv_store *s, const char *scheme, const uint8_t *class_id,
                            size_t class_len, const char *name, const char **out, size_t max)
 {
     size_t n, found = 0;
@@ -726,7 +726,7 @@ size_t vmesh_rv_find_attrs(const vmesh_rv_store *s, const char *scheme, const ui
     return found;
 }
 
-vmesh_err vmesh_rv_attr_u64_accepts(const vmesh_rv_store *s, const char *scheme, const uint8_t *class_id,
+vmesh_err rv_q_attr_u64_accepts(const vmesh_rv_store *s, const char *scheme, const uint8_t *class_id,
                                     size_t class_len, const char *name, uint64_t v, int *res)
 {
     vmesh_err rc = VMESH_OK;
@@ -761,11 +761,13 @@ out:
 
 size_t vmesh_rv_epoch_count(const vmesh_rv_store *s)
 {
+    rv_journal_spoil("the RVP epochs");
     return s == NULL ? 0 : s->n_epochs;
 }
 
 bool vmesh_rv_epoch_at(const vmesh_rv_store *s, size_t i, const char **rvp, uint64_t *epoch)
 {
+    rv_journal_spoil("the RVP epochs");
     if (s == NULL || i >= s->n_epochs)
         return false;
     if (rvp != NULL)
@@ -777,11 +779,13 @@ bool vmesh_rv_epoch_at(const vmesh_rv_store *s, size_t i, const char **rvp, uint
 
 uint64_t vmesh_rv_store_generation(const vmesh_rv_store *s)
 {
+    rv_journal_spoil("the store generation");
     return s == NULL ? 0 : s->generation;
 }
 
 size_t vmesh_rv_store_size(const vmesh_rv_store *s)
 {
+    rv_journal_spoil("the store size");
     return s == NULL ? 0 : s->n;
 }
 
@@ -789,6 +793,7 @@ bool vmesh_rv_entry_at(const vmesh_rv_store *s, size_t i, vmesh_rv_entry *out)
 {
     const rv_entry *e;
 
+    rv_journal_spoil("iteration over the store");
     if (s == NULL || out == NULL || i >= s->n)
         return false;
     e = s->ent[i];
@@ -806,7 +811,7 @@ bool vmesh_rv_entry_at(const vmesh_rv_store *s, size_t i, vmesh_rv_entry *out)
     return true;
 }
 
-int vmesh_rv_match_measurement(const vmesh_rv_store *s, const char *scheme, const uint8_t *class_id,
+int rv_q_match_measurement(const vmesh_rv_store *s, const char *scheme, const uint8_t *class_id,
                                size_t class_len, const char *name, const uint8_t *value, size_t value_len)
 {
     const vmesh_rv_measurement *few[64], **m = few;
@@ -815,12 +820,12 @@ int vmesh_rv_match_measurement(const vmesh_rv_store *s, const char *scheme, cons
 
     if (s == NULL)
         return 0;
-    cnt = vmesh_rv_find_measurements(s, scheme, class_id, class_len, few, 64);
+    cnt = rv_q_find_measurements(s, scheme, class_id, class_len, few, 64);
     if (cnt > 64) {
         m = malloc(cnt * sizeof(*m));
         if (m == NULL)
             return -1; /* cannot tell: never report a match */
-        cnt = vmesh_rv_find_measurements(s, scheme, class_id, class_len, m, cnt);
+        cnt = rv_q_find_measurements(s, scheme, class_id, class_len, m, cnt);
     }
     for (size_t i = 0; i < cnt && res != 1; i++) {
         if (m[i]->name == NULL || strcmp(m[i]->name, name) != 0)
@@ -832,4 +837,41 @@ int vmesh_rv_match_measurement(const vmesh_rv_store *s, const char *scheme, cons
     if (m != few)
         free((void *)m);
     return res == 1 ? 1 : seen > 0 ? -1 : 0;
+}
+
+/* ---- semantic measurement queries (D43) ----------------------------------- */
+
+bool vmesh_rv_measurement_accepts(const vmesh_rv_measurement *m, const vmesh_rv_claim *c)
+{
+    if (m == NULL || c == NULL)
+        return false;
+    if (m->name != NULL && m->name[0] != '\0' && (c->name == NULL || strcmp(c->name, m->name) != 0))
+        return false;
+    if (m->digest == NULL || m->digest_len != c->value_len || !vmesh_crypto_memeq(m->digest, c->value, m->digest_len))
+        return false;
+    /* a 32-byte value is a SHA-256 digest, 48 SHA-384, 64 SHA-512 */
+    if (m->digest_alg != 0 && vmesh_rv_hash_alg_len(m->digest_alg) != c->value_len)
+        return false;
+    if (m->version != NULL && (c->version == NULL || strcmp(c->version, m->version) != 0))
+        return false;
+    return true;
+}
+
+bool rv_q_claim_accepted(const vmesh_rv_store *s, const char *scheme, const uint8_t *class_id, size_t class_len,
+                         const vmesh_rv_claim *c)
+{
+    size_t n;
+    rv_entry *const *cand = candidates(s, scheme, class_id, class_len, &n);
+
+    for (size_t i = 0; i < n; i++)
+        if (cand[i]->kind == VMESH_RV_MEASUREMENT && cmp_class(cand[i], scheme, class_id, class_len) == 0 &&
+            vmesh_rv_measurement_accepts(&cand[i]->m, c))
+            return true;
+    return false;
+}
+
+size_t rv_q_count_measurements(const vmesh_rv_store *s, const char *scheme, const uint8_t *class_id,
+                               size_t class_len)
+{
+    return rv_q_find_measurements(s, scheme, class_id, class_len, NULL, 0);
 }

@@ -2,7 +2,9 @@
  * The attestation-result cache of the local verifier: a fixed array of
  * slots indexed by the request digest. An entry is only ever returned for
  * the exact digest, RV generation and epoch generation it was stored under,
- * so a stale result can never be served after a snapshot or tick change.
+ * so a stale result can never be served after a snapshot or tick change;
+ * one with a lookup journal is handed back under another RV generation for
+ * its journal to be replayed (D43), never as a hit.
  */
 #include "vmesh/verifier.h"
 
@@ -87,10 +89,10 @@ static slot *slot_for(vmesh_ar_cache *c, const uint8_t key[32])
     return &c->slots[h % c->nslots];
 }
 
-bool vmesh_ar_cache_get(vmesh_ar_cache *c, const uint8_t key[32], uint64_t rv_gen, uint64_t epoch_gen,
-                        vmesh_ar_entry *out)
+vmesh_ar_lookup vmesh_ar_cache_lookup(vmesh_ar_cache *c, const uint8_t key[32], uint64_t rv_gen, uint64_t epoch_gen,
+                                      vmesh_ar_entry *out)
 {
-    bool hit = false;
+    vmesh_ar_lookup res = VMESH_AR_MISS;
     slot *s;
 
     pthread_mutex_lock(&c->lock);
@@ -98,17 +100,31 @@ bool vmesh_ar_cache_get(vmesh_ar_cache *c, const uint8_t key[32], uint64_t rv_ge
     if (s->used && memcmp(s->key, key, 32) == 0) {
         if (s->rv_gen == rv_gen && s->epoch_gen == epoch_gen) {
             *out = s->e;
-            hit = true;
+            res = VMESH_AR_HIT;
+        } else if (s->epoch_gen == epoch_gen && s->e.journal_len > 0) {
+            *out = s->e; /* the caller replays its journal (D43) */
+            res = VMESH_AR_OTHER_RV;
         } else {
             s->used = false; /* computed under an older snapshot or tick */
         }
     }
-    if (hit)
+    if (res == VMESH_AR_HIT)
         c->hits++;
     else
         c->misses++;
     pthread_mutex_unlock(&c->lock);
-    return hit;
+    return res;
+}
+
+bool vmesh_ar_cache_get(vmesh_ar_cache *c, const uint8_t key[32], uint64_t rv_gen, uint64_t epoch_gen,
+                        vmesh_ar_entry *out)
+{
+    vmesh_ar_entry tmp;
+    vmesh_ar_lookup res = vmesh_ar_cache_lookup(c, key, rv_gen, epoch_gen, &tmp);
+
+    if (res == VMESH_AR_HIT)
+        *out = tmp;
+    return res == VMESH_AR_HIT;
 }
 
 void vmesh_ar_cache_put(vmesh_ar_cache *c, const uint8_t key[32], uint64_t rv_gen, uint64_t epoch_gen,

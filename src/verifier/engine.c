@@ -219,6 +219,7 @@ vmesh_err vmesh_verifier_appraise(vmesh_verifier *v, const vmesh_verifier_reques
     vmesh_rv_store *rv = req->rv ? vmesh_rv_store_ref(req->rv) : vmesh_verifier_rv(v);
     vmesh_appraisal_in in;
     int64_t now = req->now ? req->now : vmesh_time_now();
+    vmesh_rv_journal *journal = NULL, *prev;
 
     if (req->media_type != NULL) {
         /* The scheme is handed its own spelling of the media type. */
@@ -240,12 +241,23 @@ vmesh_err vmesh_verifier_appraise(vmesh_verifier *v, const vmesh_verifier_reques
     in.nonce_len = req->nonce_len;
     in.rv = rv;
     in.now = now;
-    VMESH_GUARD(scheme->appraise(&in, out));
+    /* The lookup journal (D43): every question the scheme and the
+     * staleness check ask the store, with its answer. */
+    VMESH_GUARD(vmesh_rv_journal_new(&journal));
+    prev = vmesh_rv_journal_record(journal);
+    rc = scheme->appraise(&in, out);
     /* Trust-bundle staleness (DESIGN §5): "When a manifest is older than its
      * expires_at, results carry sourced-data warning; policy may refuse." */
-    if (vmesh_rv_store_is_stale(rv))
+    if (rc == VMESH_OK && vmesh_rv_store_is_stale(rv))
         vmesh_appraisal_note(out, VMESH_TV_SOURCED_DATA, VMESH_AR_UNTRUSTED_SOURCES,
                              "reference values are stale: an RVP manifest is past its expires_at");
+    vmesh_rv_journal_record(prev);
+    VMESH_GUARD(rc);
+    vmesh_buf_reset(&out->journal);
+    if (vmesh_rv_journal_encode(journal, &out->journal) != VMESH_OK) {
+        vmesh_buf_reset(&out->journal); /* not replayable: judged as before */
+        vmesh_err_clear();
+    }
     /* The scheme's vector is the truth; the status is derived, never set. */
     out->status = vmesh_tv_status(&out->tv);
     if (ear != NULL) {
@@ -254,6 +266,7 @@ vmesh_err vmesh_verifier_appraise(vmesh_verifier *v, const vmesh_verifier_reques
         VMESH_GUARD(make_ear(v, scheme, req, rv, out, now, ear));
     }
 out:
+    vmesh_rv_journal_free(journal);
     vmesh_rv_store_free(rv);
     return rc;
 }

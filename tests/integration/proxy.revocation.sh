@@ -4,10 +4,16 @@
 # server and refuse new ones within one poll interval:
 #  1. rv-files: the file is rewritten and the sidecar gets SIGHUP;
 #  2. the bundle sync client: `vmesh rvp publish` a new epoch served by
-#     `vmesh rvp serve`; the sidecar polls every 2 s.
+#     `vmesh rvp serve`; the sidecar polls every 2 s. With 200 more open
+#     connections (D43): an epoch that only adds another workload's
+#     reference values keeps every one of them without appraising again
+#     (each connection's lookup journal replayed: same answers), and the
+#     revoking epoch closes every one of them from the journal alone (no
+#     full re-appraisal).
 # Restoring the measurement admits the server again.
 . "$(dirname "$0")/lib.bash"
 . "$(dirname "$0")/proxy_lib.bash"
+HELPERS=$(cd "$(dirname "$0")/helpers" && pwd)
 px_setup
 px_config server
 px_config client
@@ -86,10 +92,35 @@ start_proxy client
 curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$OUT_PORT/s1.txt" | grep -q 200 && ok "request with synced RVs" || fail "request with synced RVs"
 hold "$T/hold2"
 wait_line "$T/hold2" open
-sleep 0.3
+MANY=200
+python3 "$HELPERS/hold_many.py" "$OUT_PORT" "$MANY" "$T/many.json" "$T/stop-many" &
+px_pids+=($!)
+many() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$T/many.json" "$1" 2>/dev/null || echo -1; }
+for ((i = 0; i < 300; i++)); do [ "$(many open)" = "$MANY" ] && break; sleep 0.1; done
+npeers() { curl -s "http://127.0.0.1:$CADMIN/peers" | python3 -c 'import json,sys; print(len([p for p in json.load(sys.stdin) if p["state"]=="proxy"]))'; }
+for ((i = 0; i < 300; i++)); do peers=$(npeers); [ "$peers" -ge "$MANY" ] && break; sleep 0.1; done
+[ "$(many eof)" = 0 ] && [ "$peers" -ge "$MANY" ] && ok "$MANY more attested connections open ($peers peers)" \
+    || fail "$MANY connections: $(cat "$T/many.json"), peers $peers"
+full0=$(metric "$CADMIN" vmesh_reappraisal_full_total)
+re0=$(metric "$CADMIN" vmesh_reappraisals_total)
+# another workload's reference values join the bundle: epoch 2
+px_rv_json client "$(sha256sum "$T/client-workload" | cut -d' ' -f1)" > "$T/rvin/other.json"
+"$VMESH" rvp publish --key rvp.key --in "$T/rvin" --out "$T/rvweb" >/dev/null || fail "publish epoch 2 (unrelated)"
+for ((i = 0; i < 100; i++)); do [ "$(metric "$CADMIN" 'vmesh_rv_epoch{rvp="acme"}')" = 2 ] && break; sleep 0.1; done
+for ((i = 0; i < 50; i++)); do [ "$(metric "$CADMIN" vmesh_reappraisals_total)" -ge $((re0 + MANY)) ] && break; sleep 0.1; done
+sleep 0.5
+re1=$(metric "$CADMIN" vmesh_reappraisals_total)
+same=$(metric "$CADMIN" 'vmesh_rv_journal_replays_total{result="same"}')
+full1=$(metric "$CADMIN" vmesh_reappraisal_full_total)
+[ "$(metric "$CADMIN" 'vmesh_rv_epoch{rvp="acme"}')" = 2 ] && [ "$re1" -ge $((re0 + MANY)) ] \
+    && ok "unrelated epoch 2 synced, $((re1 - re0)) connections re-appraised" || fail "epoch 2: re-appraisals $re0 -> $re1"
+[ "$(many eof)" = 0 ] && ! grep -q '^eof' "$T/hold2" && ok "unrelated epoch: every connection kept" \
+    || fail "unrelated epoch closed connections: $(cat "$T/many.json")"
+[ "$same" -ge 1 ] && [ "$full1" = "$full0" ] && ok "kept by journal replay ($same replays said same), no full re-appraisal" \
+    || fail "unrelated epoch: journal same $same, full re-appraisals $full0 -> $full1"
 cp "$T/server-rv.revoked.json" "$T/rvin/rv.json"
 t0=$(date +%s.%N)
-"$VMESH" rvp publish --key rvp.key --in "$T/rvin" --out "$T/rvweb" >/dev/null || fail "publish epoch 2"
+"$VMESH" rvp publish --key rvp.key --in "$T/rvin" --out "$T/rvweb" >/dev/null || fail "publish epoch 3"
 p0=$(metric "$CADMIN" 'vmesh_rvp_polls_total{rvp="acme"}')
 wait_line "$T/hold2" eof && ok "new epoch closed the open connection" || fail "connection not closed by the new epoch"
 p1=$(metric "$CADMIN" 'vmesh_rvp_polls_total{rvp="acme"}')
@@ -102,7 +133,17 @@ el=$(python3 -c "print(round(float('$t1') - float('$t0'), 2))")
     || fail "closed only after $((p1 - p0)) polls since the publication"
 echo "numbers: closed $el s after the publication started (poll-interval 2 s)"
 wait $HOLD_PID
-[ "$(metric "$CADMIN" 'vmesh_rv_epoch{rvp="acme"}')" = 2 ] && ok "synced epoch 2" || fail "epoch 2 not synced"
+for ((i = 0; i < 100; i++)); do [ "$(many eof)" = "$MANY" ] && break; sleep 0.1; done
+[ "$(many eof)" = "$MANY" ] && ok "the revoking epoch closed all $MANY other connections" || fail "still open: $(cat "$T/many.json")"
+changed=$(metric "$CADMIN" 'vmesh_rv_journal_replays_total{result="changed"}')
+full2=$(metric "$CADMIN" vmesh_reappraisal_full_total)
+[ "$changed" -ge "$MANY" ] && [ "$full2" = "$full0" ] \
+    && ok "closed by journal replay ($changed changed answers), no full re-appraisal" \
+    || fail "revoking epoch: journal changed $changed, full re-appraisals $full0 -> $full2"
+echo "numbers: $MANY connections closed $(python3 -c "import json; d=json.load(open('$T/many.json')); print(round(d['last_eof'] - float('$t0'), 2))") s after the publication started"
+grep -q "re-appraisal: not-affirming: reference values changed: reference value for component workload" "$T/client.err" \
+    && ok "the close names the changed answer" || fail "no close reason naming the journal's answer"
+[ "$(metric "$CADMIN" 'vmesh_rv_epoch{rvp="acme"}')" = 3 ] && ok "synced epoch 3" || fail "epoch 3 not synced"
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$OUT_PORT/s1.txt")
 [ "$code" = 000 ] && ok "new connection refused after the new epoch" || fail "new connection got HTTP $code"
 stop_proxy client

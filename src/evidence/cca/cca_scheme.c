@@ -430,6 +430,8 @@ static vmesh_err cca_appraise(const vmesh_appraisal_in *in, vmesh_appraisal *out
 
         VMESH_ENSURE(vr != VMESH_ERR_NOMEM, vr, "out of memory");
         verified = vr == VMESH_OK;
+        if (verified)
+            vmesh_rv_journal_key_used(keys[i]); /* D43: "this key is endorsed" */
     }
     if (!verified) {
         all_failed(out, VMESH_TV_HARDWARE, "CCA platform token signature does not verify with the endorsed CPAK");

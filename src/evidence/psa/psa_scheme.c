@@ -346,64 +346,50 @@ out:
 
 /* ---- verifier --------------------------------------------------------------- */
 
-bool vmesh_psa_sw_component_matches(const vmesh_psa_sw_component *sc, const vmesh_rv_measurement *m)
+static void claim_of(const vmesh_psa_sw_component *sc, vmesh_rv_claim *c)
 {
-    if (m->name != NULL && m->name[0] != '\0' &&
-        (sc->measurement_type == NULL || strcmp(sc->measurement_type, m->name) != 0))
-        return false;
-    if (m->digest == NULL || m->digest_len != sc->measurement_value_len ||
-        !vmesh_crypto_memeq(m->digest, sc->measurement_value, m->digest_len))
-        return false;
-    /* a 32-byte value is a SHA-256 digest, 48 SHA-384, 64 SHA-512 */
-    if (m->digest_alg != 0 && vmesh_rv_hash_alg_len(m->digest_alg) != sc->measurement_value_len)
-        return false;
-    if (m->version != NULL && (sc->version == NULL || strcmp(sc->version, m->version) != 0))
-        return false;
-    /* The signer id is NOT compared, as in Veraison's psa-iot
-     * (matchClaimsToReferenceValues compares digest, label and version
-     * only): Veraison's own affirming pair, corim-psa-valid.cbor and
-     * psa.good.cose, carries different signer ids (CoRIM cryptokeys
-     * 5378..7aa3 vs token acbb..e86b), so comparing would refuse it. */
-    return true;
+    c->name = sc->measurement_type;
+    c->value = sc->measurement_value;
+    c->value_len = sc->measurement_value_len;
+    c->version = sc->version;
 }
 
-#define RV_STACK 64
+/* The signer id is NOT compared, as in Veraison's psa-iot
+ * (matchClaimsToReferenceValues compares digest, label and version only):
+ * Veraison's own affirming pair, corim-psa-valid.cbor and psa.good.cose,
+ * carries different signer ids (CoRIM cryptokeys 5378..7aa3 vs token
+ * acbb..e86b), so comparing would refuse it. The rule itself is the RV
+ * store's (vmesh_rv_measurement_accepts), so that the lookup journal (D43)
+ * asks again exactly what was asked here. */
+bool vmesh_psa_sw_component_matches(const vmesh_psa_sw_component *sc, const vmesh_rv_measurement *m)
+{
+    vmesh_rv_claim c;
+
+    claim_of(sc, &c);
+    return vmesh_rv_measurement_accepts(m, &c);
+}
 
 /* Returns the index of the first component without a matching reference
- * value, or c->sw_count when all match. */
+ * value, or c->sw_count when all match; *any: the class has reference
+ * measurements at all. One yes/no question per component (D43): adding
+ * an alternative digest for a component changes no answer. */
 static vmesh_err match_software(const vmesh_appraisal_in *in, const vmesh_psa_claims *c, size_t *first_bad,
-                                size_t *nrv_out)
+                                bool *any)
 {
-    vmesh_err rc = VMESH_OK;
-    const vmesh_rv_measurement *stack[RV_STACK];
-    const vmesh_rv_measurement **rv = stack;
-    size_t nrv = 0;
-
     *first_bad = 0;
-    if (in->rv != NULL) {
-        nrv = vmesh_rv_find_measurements(in->rv, "psa", c->implementation_id, c->implementation_id_len, stack,
-                                         RV_STACK);
-        if (nrv > RV_STACK) {
-            VMESH_ENSURE(nrv <= VMESH_RV_MAX_ENTRIES, VMESH_ERR_TOO_LARGE, "PSA: too many reference values");
-            rv = malloc(nrv * sizeof(*rv));
-            VMESH_ENSURE(rv != NULL, VMESH_ERR_NOMEM, "out of memory");
-            nrv = vmesh_rv_find_measurements(in->rv, "psa", c->implementation_id, c->implementation_id_len, rv,
-                                             nrv);
-        }
-    }
-    *nrv_out = nrv;
+    *any = false;
+    if (in->rv == NULL || c->sw_count == 0)
+        return VMESH_OK;
+    *any = vmesh_rv_has_measurements(in->rv, "psa", c->implementation_id, c->implementation_id_len);
+    if (!*any)
+        return VMESH_OK;
     for (*first_bad = 0; *first_bad < c->sw_count; (*first_bad)++) {
-        bool ok = false;
-
-        for (size_t j = 0; j < nrv && !ok; j++)
-            ok = vmesh_psa_sw_component_matches(&c->sw[*first_bad], rv[j]);
-        if (!ok)
+        vmesh_rv_claim cl;
+        claim_of(&c->sw[*first_bad], &cl);
+        if (!vmesh_rv_claim_accepted(in->rv, "psa", c->implementation_id, c->implementation_id_len, &cl))
             break;
     }
-out:
-    if (rv != stack)
-        free(rv);
-    return rc;
+    return VMESH_OK;
 }
 
 static vmesh_err b64_of(const uint8_t *p, size_t n, vmesh_buf *b)
@@ -418,8 +404,8 @@ static vmesh_err psa_appraise(const vmesh_appraisal_in *in, vmesh_appraisal *out
     vmesh_psa_claims c;
     vmesh_cose_sign1 *m = NULL;
     vmesh_key *keys[8];
-    size_t nkeys = 0, first_bad = 0, nrv = 0;
-    bool verified = false;
+    size_t nkeys = 0, first_bad = 0;
+    bool verified = false, any_rv = false;
     vmesh_buf t1, t2;
     const char *lc;
 
@@ -462,6 +448,8 @@ static vmesh_err psa_appraise(const vmesh_appraisal_in *in, vmesh_appraisal *out
             goto out;
         }
         verified = vr == VMESH_OK;
+        if (verified)
+            vmesh_rv_journal_key_used(keys[i]);
     }
     if (!verified) {
         vmesh_tv_set_all(&out->tv, VMESH_AR_CRYPTO_VALIDATION_FAILED);
@@ -495,11 +483,11 @@ static vmesh_err psa_appraise(const vmesh_appraisal_in *in, vmesh_appraisal *out
         vmesh_appraisal_note(out, VMESH_TV_STORAGE_OPAQUE, VMESH_AR_UNENCRYPTED_SECRETS, NULL);
     }
 
-    VMESH_GUARD(match_software(in, &c, &first_bad, &nrv));
+    VMESH_GUARD(match_software(in, &c, &first_bad, &any_rv));
     if (c.sw_count == 0) {
         vmesh_appraisal_note(out, VMESH_TV_EXECUTABLES, VMESH_AR_UNRECOGNIZED_RUNTIME,
                              "the token carries no software measurements");
-    } else if (nrv == 0) {
+    } else if (!any_rv) {
         VMESH_GUARD(b64_of(c.implementation_id, c.implementation_id_len, &t1));
         vmesh_appraisal_note(out, VMESH_TV_EXECUTABLES, VMESH_AR_UNRECOGNIZED_RUNTIME,
                              "no reference values for implementation-id %s", (char *)t1.data);

@@ -445,6 +445,8 @@ static vmesh_err tpm2_appraise(const vmesh_appraisal_in *in, vmesh_appraisal *ou
                 goto out;
             }
             verified = vr == VMESH_OK;
+            if (verified)
+                vmesh_rv_journal_key_used(keys[i]); /* D43: "this key is endorsed" */
         }
     }
     if (!verified) {
