@@ -803,13 +803,19 @@ static vmesh_atls_reason appraise_evidence(agent_rp *rp, const vmesh_policy *pol
     } else
         appraise_cached(rp, mt, scheme, in->ak_nonce, m->fresh, m->cmw.data, m->cmw.len, now, epoch_gen, NULL, NULL,
                         in->peer_spiffe_id, &e, CENTRAL_BEHIND_WAIT_MS, NULL, NULL, NULL);
-    /* The connection keeps its journal (D43): re-appraisal replays it even
-     * when the cache entry is gone. */
+    /* The connection keeps its journal (D43), after the cache key of the
+     * bytes it was computed for: re-appraisal replays it even when the
+     * cache entry is gone, for these very bytes only. */
     out->accepted.lifetime = e.lifetime;
     vmesh_buf_reset(&out->accepted.journal);
-    if (e.journal_len > 0 && vmesh_buf_set(&out->accepted.journal, e.journal, e.journal_len) != VMESH_OK) {
-        vmesh_buf_reset(&out->accepted.journal);
-        vmesh_err_clear();
+    if (e.journal_len > 0) {
+        uint8_t key[32];
+        vmesh_ar_cache_key(mt, in->ak_nonce, 32, m->cmw.data, m->cmw.len, key);
+        if (vmesh_buf_set(&out->accepted.journal, key, 32) != VMESH_OK ||
+            vmesh_buf_append(&out->accepted.journal, e.journal, e.journal_len) != VMESH_OK) {
+            vmesh_buf_reset(&out->accepted.journal);
+            vmesh_err_clear();
+        }
     }
     return judge_entry(pol, mode, &e, out->accepted.evidence_age, out);
 }
@@ -909,6 +915,7 @@ static vmesh_atls_reason reappraise_evidence(agent_rp *rp, const vmesh_policy *p
     const vmesh_evidence_scheme *scheme;
     vmesh_ar_entry e, held;
     bool changed = false;
+    uint8_t key[32];
 
     if (!agent_rp_appraises_evidence(rp))
         return refuse(out, VMESH_ATLS_R_MODE_REFUSED, "this relying party has no local verifier any more");
@@ -924,7 +931,9 @@ static vmesh_atls_reason reappraise_evidence(agent_rp *rp, const vmesh_policy *p
     }
     /* What the connection was admitted on, with its journal (D43) */
     memset(&held, 0, sizeof(held));
-    if (k->journal.len > 0 && k->journal.len <= sizeof(held.journal)) {
+    vmesh_ar_cache_key(mt, k->ak_nonce, 32, k->cmw.data, k->cmw.len, key);
+    if (k->journal.len > 32 && k->journal.len - 32 <= sizeof(held.journal) &&
+        vmesh_crypto_memeq(k->journal.data, key, 32)) {
         held.tv = r->tv;
         held.status = vmesh_tv_status(&r->tv);
         snprintf(held.scheme, sizeof(held.scheme), "%.31s", scheme->name);
@@ -932,8 +941,8 @@ static vmesh_atls_reason reappraise_evidence(agent_rp *rp, const vmesh_policy *p
         held.lifetime = k->lifetime;
         snprintf(held.verifier, sizeof(held.verifier), "%s", r->verifier);
         snprintf(held.policy_digest, sizeof(held.policy_digest), "%s", r->policy_digest);
-        memcpy(held.journal, k->journal.data, k->journal.len);
-        held.journal_len = (uint16_t)k->journal.len;
+        memcpy(held.journal, k->journal.data + 32, k->journal.len - 32);
+        held.journal_len = (uint16_t)(k->journal.len - 32);
     }
     appraise_cached(rp, mt, scheme, k->ak_nonce, mode == VMESH_MODE_FRESH, k->cmw.data, k->cmw.len, vmesh_time_now(),
                     rp->bell ? vmesh_bell_view_generation(rp->bell) : 0, scoped, scope, peer, &e, 0, undecided,
