@@ -160,6 +160,10 @@ typedef struct {
      * client's nonce, the EAR key, the TLS key). NULL: that path is 404. */
     const struct vmesh_evidence_scheme *self_scheme;
     void *self_attester;          /* the scheme's attester context (borrowed) */
+    /* The one-request appraisal (VMESH_SERVICE_APPRAISE_PATH, DECISIONS
+     * D42) is served and advertised unless this is set (then that path is
+     * 404 and the discovery document does not name it). */
+    bool no_appraise;
 } vmesh_service_config;
 
 #define VMESH_SERVICE_UNLIMITED 0xffffffffu
@@ -216,6 +220,7 @@ void vmesh_service_stop(vmesh_service *s);
 
 typedef struct {
     uint64_t requests, sessions, verifications, problems, revoked;
+    uint64_t oneshot; /* verifications answered by the one-request appraisal (D42) */
     /* HTTP layer (after start): open connections, clients with one open,
      * connections accepted, and refusals: over the verifier's connection
      * limit, over a client's, past the request deadline (closed), 429 for
@@ -258,6 +263,30 @@ void vmesh_service_attestation_free(vmesh_service_attestation *a);
  * member present, of its type, decodable, within its bound; unknown
  * members are ignored. Checks nothing else. */
 vmesh_err vmesh_service_attestation_parse(const uint8_t *p, size_t n, vmesh_service_attestation *out) VMESH_WUR;
+
+/* ---- one-request appraisal (vmesh extension, DECISIONS D42) ----------------- */
+
+/* POST <base>/vmesh/v1/appraise?nonce=<base64url, 8..64 bytes> with the
+ * evidence as the body, Content-Type its media type (or a CMW, as for a
+ * session), Vmesh-AK and Vmesh-Peer-ID as for a session: the evidence is
+ * appraised under that nonce at once and the answer is the EAR itself
+ * (200, VMESH_EAR_MEDIA_TYPE). No session is created, so there is nothing
+ * to delete. Advertised in the discovery document's "api-endpoints" under
+ * VMESH_SERVICE_APPRAISE_ENDPOINT; Veraison's API is unchanged beside it. */
+#define VMESH_SERVICE_APPRAISE_PATH "/vmesh/v1/appraise"
+#define VMESH_SERVICE_APPRAISE_ENDPOINT "vmeshAppraise"
+#define VMESH_SERVICE_MAX_ENDPOINT 256 /* bytes of an advertised path */
+#define VMESH_SERVICE_DISCOVERY_MAX ((size_t)64 * 1024)
+
+/* Reads a discovery document (GET /.well-known/veraison/verification, at
+ * most VMESH_SERVICE_DISCOVERY_MAX bytes): a JSON object whose
+ * "api-endpoints", when present, is an object of strings. path receives
+ * the advertised one-request appraisal path ("" when not advertised); an
+ * advertised path must be an absolute path on the same origin ("/" then
+ * unreserved characters and "/", no "//", at most
+ * VMESH_SERVICE_MAX_ENDPOINT bytes). VMESH_ERR_PARSE naming the problem
+ * otherwise. */
+vmesh_err vmesh_service_discovery_appraise_path(const uint8_t *p, size_t n, char *path, size_t cap) VMESH_WUR;
 
 /* ---- client: a passport issuer over HTTP ------------------------------------- */
 

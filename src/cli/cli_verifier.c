@@ -38,6 +38,8 @@ static void usage(FILE *f)
             "  GET    /challenge-response/v1/session/ID\n"
             "  DELETE /challenge-response/v1/session/ID\n"
             "  GET    /.well-known/veraison/verification\n"
+            "and, as a vmesh extension advertised in that document (DECISIONS D42):\n"
+            "  POST   /vmesh/v1/appraise?nonce=B64URL   (evidence; the answer is the EAR)\n"
             "Session ids are self-authenticating: replicas sharing --key (or --session-key)\n"
             "serve each other's sessions without shared storage (docs/VERIFIER.md).\n"
             "\n"
@@ -87,6 +89,8 @@ static void usage(FILE *f)
             "                       --tls-cert); e.g. psa-sim, tpm2 (DECISIONS D31)\n"
             "  --attest-opt KEY=VALUE  the attester's options, as `vmesh attest PLATFORM`\n"
             "                       takes them (repeatable), e.g. iak=FILE, measure=NAME=FILE\n"
+            "  --no-one-shot        serve only Veraison's API: no POST /vmesh/v1/appraise, and\n"
+            "                       the discovery document does not name it\n"
             "  --id NAME            replica name, sent in the Vmesh-Replica response header\n"
             "  -v, --verbose        log at debug level\n"
             "  --log-format FMT     text (default) or json: the log on stderr, one record per\n"
@@ -140,6 +144,7 @@ static int serve(int argc, char **argv)
         {"tls-cert", required_argument, NULL, 1006},           {"tls-key", required_argument, NULL, 1007},
         {"attest", required_argument, NULL, 1008},             {"attest-opt", required_argument, NULL, 1009},
         {"rvp-scope", required_argument, NULL, 1010},
+        {"no-one-shot", no_argument, NULL, 1011},
         {NULL, 0, NULL, 0},
     };
     const char *rv_files[MAX_RV], *rvps[MAX_RVP], *bell_paths[VMESH_BELL_MAX_BELLS];
@@ -157,6 +162,7 @@ static int serve(int argc, char **argv)
     long poll = 30, ttl = 0, validity = 0, threads = 0, maxconn = 0, timeout = 0, max_body = 0;
     long client_conns = 0, deadline = 0, client_rate = 0, client_burst = 0, client_bytes = 0;
     int c, ret = CLI_EXIT_ERROR, sig = 0;
+    bool no_one_shot = false;
     vmesh_err rc;
     vmesh_key *key = NULL, *corim_key = NULL;
     vmesh_rv_store *store = NULL;
@@ -240,6 +246,7 @@ static int serve(int argc, char **argv)
             }
             scopes[nrvp - 1] = optarg;
             break;
+        case 1011: no_one_shot = true; break;
 #define NUM(ch, var, lo, hi, name)                                                                     \
     case ch:                                                                                           \
         if (!parse_num(optarg, lo, hi, &var)) {                                                        \
@@ -415,6 +422,7 @@ static int serve(int argc, char **argv)
     scfg.client_bytes = (unsigned)client_bytes;
     scfg.tls_cert = tls_cert;
     scfg.tls_key = tls_key;
+    scfg.no_appraise = no_one_shot;
     if ((tls_cert == NULL) != (tls_key == NULL)) {
         ret = cli_usage_error("verifier", "--tls-cert and --tls-key go together");
         goto out;
@@ -490,10 +498,11 @@ static int serve(int argc, char **argv)
         vmesh_service_stats st;
         vmesh_service_stats_get(svc, &st);
         vmesh_log_status(
-                "vmesh verifier: %llu requests, %llu sessions, %llu verifications, %llu problems, %llu deleted",
+                "vmesh verifier: %llu requests, %llu sessions, %llu verifications (%llu one-request), %llu problems, "
+                "%llu deleted",
                 (unsigned long long)st.requests, (unsigned long long)st.sessions,
-                (unsigned long long)st.verifications, (unsigned long long)st.problems,
-                (unsigned long long)st.revoked);
+                (unsigned long long)st.verifications, (unsigned long long)st.oneshot,
+                (unsigned long long)st.problems, (unsigned long long)st.revoked);
         vmesh_log_status("vmesh verifier: %llu connections accepted; refused: %llu over the connection limit, "
                          "%llu over a client's, %llu past the request deadline, %llu 429 (rate), %llu 429 "
                          "(bytes), %llu 413",

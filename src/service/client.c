@@ -6,6 +6,7 @@
  * judges the EAR it receives: the relying party verifies it.
  */
 #include "service_int.h"
+#include "vmesh/agent.h"
 #include "vmesh/atls.h"
 #include "vmesh/jose.h"
 #include "vmesh/schemes.h"
@@ -269,7 +270,47 @@ out:
     return rc;
 }
 
-static vmesh_err client_verify_at(const vmesh_service_client *c, attempt *t, const char *media_type,
+/* The headers of an evidence POST: Accept, Content-Type, Vmesh-AK (with
+ * akpub), Vmesh-Peer-ID (with peer). *out is freed by the caller. */
+static vmesh_err evidence_headers(const char *accept, const char *media_type, const uint8_t *akpub, size_t akpub_len,
+                                  const char *peer, struct curl_slist **out)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_buf hv = {0}, enc = {0};
+    struct curl_slist *tmp;
+
+    vmesh_buf_init(&hv, URL_MAX);
+    tmp = curl_slist_append(*out, accept);
+    VMESH_ENSURE(tmp != NULL, VMESH_ERR_NOMEM, "out of memory");
+    *out = tmp;
+    VMESH_GUARD(vmesh_buf_set(&hv, "Content-Type: ", 14));
+    VMESH_GUARD(vmesh_buf_append(&hv, media_type, strlen(media_type)));
+    VMESH_GUARD(vmesh_buf_terminate(&hv));
+    tmp = curl_slist_append(*out, (const char *)hv.data);
+    VMESH_ENSURE(tmp != NULL, VMESH_ERR_NOMEM, "out of memory");
+    if (akpub != NULL && akpub_len > 0) {
+        VMESH_GUARD(vmesh_b64url_encode(akpub, akpub_len, &enc));
+        VMESH_GUARD(vmesh_buf_set(&hv, VMESH_SERVICE_AK_HEADER ": ", strlen(VMESH_SERVICE_AK_HEADER) + 2));
+        VMESH_GUARD(vmesh_buf_append(&hv, enc.data, enc.len));
+        VMESH_GUARD(vmesh_buf_terminate(&hv));
+        tmp = curl_slist_append(*out, (const char *)hv.data);
+        VMESH_ENSURE(tmp != NULL, VMESH_ERR_NOMEM, "out of memory");
+    }
+    if (peer != NULL) {
+        VMESH_GUARD(vmesh_buf_set(&hv, VMESH_SERVICE_PEER_HEADER ": ", strlen(VMESH_SERVICE_PEER_HEADER) + 2));
+        VMESH_GUARD(vmesh_buf_append(&hv, peer, strlen(peer)));
+        VMESH_GUARD(vmesh_buf_terminate(&hv));
+        tmp = curl_slist_append(*out, (const char *)hv.data);
+        VMESH_ENSURE(tmp != NULL, VMESH_ERR_NOMEM, "out of memory");
+    }
+out:
+    vmesh_buf_free(&hv);
+    vmesh_buf_free(&enc);
+    return rc;
+}
+
+/* The Veraison flow: newSession?nonce= -> POST the evidence -> DELETE. */
+static vmesh_err session_verify_at(const vmesh_service_client *c, attempt *t, const char *media_type,
                                   const uint8_t *evidence, size_t evidence_len, const uint8_t *nonce,
                                   size_t nonce_len, const uint8_t *akpub, size_t akpub_len, const char *peer,
                                   bool check, vmesh_buf *ear_jwt)
@@ -334,30 +375,7 @@ static vmesh_err client_verify_at(const vmesh_service_client *c, attempt *t, con
         VMESH_GUARD(vmesh_buf_append(&url, r.location.data, r.location.len));
     }
     VMESH_GUARD(vmesh_buf_terminate(&url));
-    VMESH_GUARD(vmesh_buf_set(&hv, "Content-Type: ", 14));
-    VMESH_GUARD(vmesh_buf_append(&hv, media_type, strlen(media_type)));
-    VMESH_GUARD(vmesh_buf_terminate(&hv));
-    tmp = curl_slist_append(NULL, "Accept: " VMESH_SERVICE_SESSION_MT);
-    VMESH_ENSURE(tmp != NULL, VMESH_ERR_NOMEM, "out of memory");
-    h2 = tmp;
-    tmp = curl_slist_append(h2, (const char *)hv.data);
-    VMESH_ENSURE(tmp != NULL, VMESH_ERR_NOMEM, "out of memory");
-    if (akpub != NULL && akpub_len > 0) {
-        vmesh_buf_reset(&enc);
-        VMESH_GUARD(vmesh_b64url_encode(akpub, akpub_len, &enc));
-        VMESH_GUARD(vmesh_buf_set(&hv, VMESH_SERVICE_AK_HEADER ": ", strlen(VMESH_SERVICE_AK_HEADER) + 2));
-        VMESH_GUARD(vmesh_buf_append(&hv, enc.data, enc.len));
-        VMESH_GUARD(vmesh_buf_terminate(&hv));
-        tmp = curl_slist_append(h2, (const char *)hv.data);
-        VMESH_ENSURE(tmp != NULL, VMESH_ERR_NOMEM, "out of memory");
-    }
-    if (peer != NULL) {
-        VMESH_GUARD(vmesh_buf_set(&hv, VMESH_SERVICE_PEER_HEADER ": ", strlen(VMESH_SERVICE_PEER_HEADER) + 2));
-        VMESH_GUARD(vmesh_buf_append(&hv, peer, strlen(peer)));
-        VMESH_GUARD(vmesh_buf_terminate(&hv));
-        tmp = curl_slist_append(h2, (const char *)hv.data);
-        VMESH_ENSURE(tmp != NULL, VMESH_ERR_NOMEM, "out of memory");
-    }
+    VMESH_GUARD(evidence_headers("Accept: " VMESH_SERVICE_SESSION_MT, media_type, akpub, akpub_len, peer, &h2));
     reply_free(&r);
     reply_init(&r);
     VMESH_GUARD(do_request(c, t, "POST", (const char *)url.data, h2, evidence, evidence_len, &status, &r));
@@ -399,6 +417,209 @@ out:
     vmesh_buf_free(&enc);
     vmesh_buf_free(&hv);
     vmesh_buf_free(&got);
+    return rc;
+}
+
+/* ---- the one-request appraisal (D42) ------------------------------------------- */
+
+/* What each verifier URL's discovery document advertised, read once per
+ * URL and kept for DISCO_TTL_S; forgotten when an exchange there fails as
+ * a link (not reached, 5xx, the endpoint gone), so the next verification
+ * reads it again. One table for the process, as the connection cache. */
+#define DISCO_SLOTS 32
+#define DISCO_URL_MAX 1024
+#define DISCO_TTL_S 300
+typedef struct {
+    char url[DISCO_URL_MAX];
+    char path[VMESH_SERVICE_MAX_ENDPOINT + 1]; /* "": not advertised */
+    int64_t at_ns;                             /* 0: empty */
+} disco_entry;
+static pthread_mutex_t disco_lock = PTHREAD_MUTEX_INITIALIZER;
+static disco_entry disco[DISCO_SLOTS];
+static size_t disco_next;
+
+static bool disco_lookup(const char *url, char *path, size_t cap)
+{
+    int64_t now = (int64_t)vmesh_time_mono_ns();
+    bool found = false;
+
+    pthread_mutex_lock(&disco_lock);
+    for (size_t i = 0; i < DISCO_SLOTS && !found; i++)
+        if (disco[i].at_ns != 0 && now - disco[i].at_ns < (int64_t)DISCO_TTL_S * 1000000000 &&
+            strcmp(disco[i].url, url) == 0) {
+            snprintf(path, cap, "%s", disco[i].path);
+            found = true;
+        }
+    pthread_mutex_unlock(&disco_lock);
+    return found;
+}
+
+static void disco_store(const char *url, const char *path)
+{
+    size_t slot = DISCO_SLOTS;
+
+    if (strlen(url) >= DISCO_URL_MAX)
+        return;
+    pthread_mutex_lock(&disco_lock);
+    for (size_t i = 0; i < DISCO_SLOTS && slot == DISCO_SLOTS; i++)
+        if (disco[i].at_ns != 0 && strcmp(disco[i].url, url) == 0)
+            slot = i;
+    if (slot == DISCO_SLOTS)
+        slot = disco_next++ % DISCO_SLOTS;
+    snprintf(disco[slot].url, sizeof(disco[slot].url), "%s", url);
+    snprintf(disco[slot].path, sizeof(disco[slot].path), "%s", path);
+    disco[slot].at_ns = (int64_t)vmesh_time_mono_ns();
+    pthread_mutex_unlock(&disco_lock);
+}
+
+static void disco_forget(const char *url)
+{
+    pthread_mutex_lock(&disco_lock);
+    for (size_t i = 0; i < DISCO_SLOTS; i++)
+        if (disco[i].at_ns != 0 && strcmp(disco[i].url, url) == 0)
+            disco[i].at_ns = 0;
+    pthread_mutex_unlock(&disco_lock);
+}
+
+/* base: the configured URL without trailing slashes. */
+static vmesh_err url_base(const char *url, vmesh_buf *b)
+{
+    vmesh_err rc = VMESH_OK;
+
+    VMESH_GUARD(vmesh_buf_set(b, url, strlen(url)));
+    while (b->len > 0 && b->data[b->len - 1] == '/')
+        b->len--;
+out:
+    return rc;
+}
+
+/* The one-request appraisal path t->url advertises ("" when it does not):
+ * from the cache, else from its discovery document. Only a failure to
+ * reach the verifier is an error; a document without the endpoint, or one
+ * that cannot be read, means the Veraison flow. */
+static vmesh_err appraise_path(const vmesh_service_client *c, attempt *t, char *path, size_t cap)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_buf url = {0};
+    struct curl_slist *h = NULL;
+    reply r;
+    long status = 0;
+
+    path[0] = '\0';
+    if (disco_lookup(t->url, path, cap))
+        return VMESH_OK;
+    reply_init(&r);
+    vmesh_buf_init(&url, URL_MAX);
+    VMESH_GUARD(url_base(t->url, &url));
+    VMESH_GUARD(vmesh_buf_printf(&url, "/.well-known/veraison/verification"));
+    VMESH_GUARD(vmesh_buf_terminate(&url));
+    h = curl_slist_append(NULL, "Accept: " VMESH_SERVICE_DISCOVERY_MT ", application/json");
+    VMESH_ENSURE(h != NULL, VMESH_ERR_NOMEM, "out of memory");
+    VMESH_GUARD(do_request(c, t, "GET", (const char *)url.data, h, NULL, 0, &status, &r));
+    if (status == 429 || status >= 500) {
+        /* busy: the Veraison flow this time, the document next time */
+        vmesh_log(VMESH_LOG_DEBUG, "central verifier %s: discovery answered %ld", t->url, status);
+        goto out;
+    }
+    if (status == 200 && vmesh_service_discovery_appraise_path(r.in.body.data, r.in.body.len, path, cap) != VMESH_OK) {
+        vmesh_log(VMESH_LOG_WARN, "central verifier %s: %s; using the challenge-response sessions", t->url,
+                  vmesh_err_detail());
+        vmesh_err_clear();
+        path[0] = '\0';
+    }
+    disco_store(t->url, path);
+    vmesh_log(VMESH_LOG_DEBUG, "central verifier %s: %s%s", t->url,
+              path[0] ? "one-request appraisal at " : "no one-request appraisal advertised", path);
+out:
+    curl_slist_free_all(h);
+    reply_free(&r);
+    vmesh_buf_free(&url);
+    return rc;
+}
+
+/* POST <url><path>?nonce= with the evidence; the EAR is the answer. *gone:
+ * the verifier no longer serves the path (404, 405): the caller uses the
+ * Veraison flow instead. */
+static vmesh_err appraise_at(const vmesh_service_client *c, attempt *t, const char *path, const char *media_type,
+                             const uint8_t *evidence, size_t evidence_len, const uint8_t *nonce, size_t nonce_len,
+                             const uint8_t *akpub, size_t akpub_len, const char *peer, bool check, vmesh_buf *ear_jwt,
+                             bool *gone)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_buf url = {0}, enc = {0};
+    struct curl_slist *h = NULL;
+    reply r;
+    long status = 0;
+    char detail[512];
+    const char *ct;
+
+    *gone = false;
+    reply_init(&r);
+    vmesh_buf_init(&url, URL_MAX);
+    VMESH_GUARD(url_base(t->url, &url));
+    VMESH_GUARD(vmesh_buf_append(&url, path, strlen(path)));
+    VMESH_GUARD(vmesh_b64url_encode(nonce, nonce_len, &enc));
+    VMESH_GUARD(vmesh_buf_append(&url, "?nonce=", 7));
+    VMESH_GUARD(vmesh_buf_append(&url, enc.data, enc.len));
+    VMESH_GUARD(vmesh_buf_terminate(&url));
+    VMESH_GUARD(evidence_headers("Accept: " VMESH_EAR_MEDIA_TYPE, media_type, akpub, akpub_len, peer, &h));
+    rc = do_request(c, t, "POST", (const char *)url.data, h, evidence, evidence_len, &status, &r);
+    if (rc != VMESH_OK || status == 404 || status == 405 || status >= 500)
+        disco_forget(t->url);
+    VMESH_GUARD(rc);
+    if (status == 404 || status == 405) {
+        vmesh_log(VMESH_LOG_INFO, "central verifier %s: %s answered %ld; using the challenge-response sessions",
+                  t->url, path, status);
+        *gone = true;
+        goto out;
+    }
+    if (status != 200) {
+        problem_detail(&r, detail, sizeof(detail));
+        VMESH_FAIL(status == 415 ? VMESH_ERR_UNSUPPORTED : VMESH_ERR_IO, "central verifier %s: evidence answered %ld: %s",
+                   t->url, status, detail);
+    }
+    ct = r.content_type.len > 0 ? (const char *)r.content_type.data : "";
+    VMESH_ENSURE(strncasecmp(ct, "application/eat+jwt", 19) == 0 && (ct[19] == '\0' || ct[19] == ';' || ct[19] == ' '),
+                 VMESH_ERR_PARSE, "central verifier %s: the appraisal answer is %.100s, not an EAR", t->url,
+                 ct[0] ? ct : "(no Content-Type)");
+    VMESH_ENSURE(r.in.body.len > 0 && r.in.body.len <= (size_t)256 * 1024 &&
+                     memchr(r.in.body.data, '\0', r.in.body.len) == NULL,
+                 VMESH_ERR_PARSE, "central verifier %s: the appraisal answer is empty, too large or not text", t->url);
+    VMESH_GUARD(vmesh_buf_set(ear_jwt, r.in.body.data, r.in.body.len));
+    VMESH_GUARD(vmesh_buf_terminate(ear_jwt));
+    if (check)
+        VMESH_GUARD(check_answer(c, t->attested, t->url, media_type, nonce, nonce_len, akpub, akpub_len, ear_jwt));
+out:
+    curl_slist_free_all(h);
+    reply_free(&r);
+    vmesh_buf_free(&url);
+    vmesh_buf_free(&enc);
+    return rc;
+}
+
+/* One verification at one replica: the one-request appraisal when the
+ * verifier advertises it, else (or when it is gone) Veraison's flow. */
+static vmesh_err client_verify_at(const vmesh_service_client *c, attempt *t, const char *media_type,
+                                  const uint8_t *evidence, size_t evidence_len, const uint8_t *nonce,
+                                  size_t nonce_len, const uint8_t *akpub, size_t akpub_len, const char *peer,
+                                  bool check, vmesh_buf *ear_jwt)
+{
+    vmesh_err rc = VMESH_OK;
+    char path[VMESH_SERVICE_MAX_ENDPOINT + 1];
+    bool gone = false;
+
+    VMESH_GUARD(appraise_path(c, t, path, sizeof(path)));
+    if (path[0] != '\0') {
+        rc = appraise_at(c, t, path, media_type, evidence, evidence_len, nonce, nonce_len, akpub, akpub_len, peer,
+                         check, ear_jwt, &gone);
+        if (rc != VMESH_OK || !gone)
+            goto out;
+    }
+    rc = session_verify_at(c, t, media_type, evidence, evidence_len, nonce, nonce_len, akpub, akpub_len, peer, check,
+                           ear_jwt);
+    if (rc != VMESH_OK && t->retry)
+        disco_forget(t->url);
+out:
     return rc;
 }
 

@@ -25,6 +25,7 @@
 #define NEW_SESSION_PATH VMESH_SERVICE_API_PREFIX "newSession"
 #define SESSION_PATH VMESH_SERVICE_API_PREFIX "session/"
 #define WELL_KNOWN_MAX_AGE "max-age=60"
+#define APPRAISE_PATH VMESH_SERVICE_APPRAISE_PATH
 
 /* ---- small JSON writer (our own output only) ---------------------------------- */
 
@@ -172,7 +173,12 @@ static vmesh_err build_well_known(vmesh_service *s)
         VMESH_GUARD(js_cstr(&b, schemes[i]->name));
     }
     VMESH_GUARD(js_raw(&b, "],\"version\":\"vmesh-" VMESH_VERSION_STRING "\",\"service-state\":\"READY\","
-                           "\"api-endpoints\":{\"newChallengeResponseSession\":\"" NEW_SESSION_PATH "\"}}"));
+                           "\"api-endpoints\":{\"newChallengeResponseSession\":\"" NEW_SESSION_PATH "\""));
+    /* Veraison's api-endpoints is a map of names to paths: a client that
+     * does not know this name ignores it (D42). */
+    if (s->appraise)
+        VMESH_GUARD(js_raw(&b, ",\"" VMESH_SERVICE_APPRAISE_ENDPOINT "\":\"" APPRAISE_PATH "\""));
+    VMESH_GUARD(js_raw(&b, "}}"));
     VMESH_GUARD(vmesh_buf_terminate(&b));
     s->well_known = (char *)vmesh_buf_steal(&b, &s->well_known_len);
 out:
@@ -212,6 +218,7 @@ vmesh_err vmesh_service_new(const vmesh_service_config *cfg, vmesh_service **out
     else
         VMESH_GUARD(vmesh_service_session_key_derive(cfg->ear_key, s->session_key));
     s->replica_id = dup_opt(cfg->replica_id);
+    s->appraise = !cfg->no_appraise;
     s->bell = cfg->bell;
     s->rv_for = cfg->rv_for;
     s->rv_for_ctx = cfg->rv_for_ctx;
@@ -287,6 +294,7 @@ void vmesh_service_stats_get(vmesh_service *s, vmesh_service_stats *out)
     out->verifications = atomic_load(&s->n_verifications);
     out->problems = atomic_load(&s->n_problems);
     out->revoked = atomic_load(&s->n_revoked);
+    out->oneshot = atomic_load(&s->n_oneshot);
     out->connections = out->clients = out->accepted = 0;
     out->refused_connections = out->refused_client_connections = out->refused_deadline = 0;
     out->refused_rate = out->refused_bytes = out->refused_body = 0;
@@ -330,6 +338,8 @@ vmesh_err vmesh_service_metrics(vmesh_service *s, vmesh_buf *out)
     M("vmesh_verifier_verifications_total", "counter", "Evidence appraisals.", st.verifications);
     M("vmesh_verifier_problems_total", "counter", "Problem (4xx/5xx) responses.", st.problems);
     M("vmesh_verifier_sessions_deleted_total", "counter", "Sessions deleted.", st.revoked);
+    M("vmesh_verifier_oneshot_total", "counter",
+      "Evidence appraisals answered by the one-request appraisal (" APPRAISE_PATH ").", st.oneshot);
     M("vmesh_verifier_connections", "gauge", "Open client connections.", st.connections);
     M("vmesh_verifier_clients", "gauge", "Clients (IPv4 address or IPv6 /64) with an open connection.",
       st.clients);
@@ -518,88 +528,116 @@ static bool open_session(vmesh_service *s, const char *id, int64_t now, bool exp
     return false;
 }
 
-static vmesh_err submit_evidence(vmesh_service *s, const vmesh_service_request *rq, const char *id, int64_t now,
-                                 vmesh_service_response *rs)
-{
-    vmesh_err rc = VMESH_OK, e;
-    vmesh_service_session ss;
-    vmesh_buf cmw_type = {0}, cmw_value = {0}, ak = {0}, ear = {0}, token = {0};
-    vmesh_appraisal ap;
-    vmesh_verifier_request vr;
-    const char *mt = rq->content_type;
-    const uint8_t *ev = rq->body;
-    size_t ev_len = rq->body_len;
-    uint8_t ak_nonce[32];
-    vmesh_bell_marker markers[VMESH_BELL_MAX_BELLS];
-    const vmesh_evidence_scheme *scheme = NULL;
-    const char *client_mt = NULL, *registered = NULL;
-    vmesh_rv_store *scoped = NULL;
-    char why[512];
+/* What an evidence request carries, once its body is read (shared by the
+ * session's POST and the one-request appraisal). */
+typedef struct {
+    vmesh_buf cmw_type, cmw_value, ak, ear;
+    const char *mt;        /* the registry's spelling of the evidence media type */
+    const char *client_mt; /* the client's */
+    const uint8_t *ev;
+    size_t ev_len;
+} evidence_req;
 
-    vmesh_service_session_init(&ss);
-    vmesh_appraisal_init(&ap);
-    vmesh_buf_init(&ear, VMESH_JOSE_MAX_COMPACT);
-    if (!vmesh_service_accepts(rq->accept, VMESH_SERVICE_SESSION_MT)) {
-        rc = not_acceptable(rs, VMESH_SERVICE_SESSION_MT);
-        goto out;
-    }
-    if (ev == NULL || ev_len == 0) {
-        rc = vmesh_service_problem(rs, 400, "unable to read evidence from the request body");
-        goto out;
+static void evidence_req_init(evidence_req *e)
+{
+    memset(e, 0, sizeof(*e));
+    vmesh_buf_init(&e->ear, VMESH_JOSE_MAX_COMPACT);
+}
+
+static void evidence_req_free(evidence_req *e)
+{
+    vmesh_buf_free(&e->cmw_type);
+    vmesh_buf_free(&e->cmw_value);
+    vmesh_buf_free(&e->ak);
+    vmesh_buf_free(&e->ear);
+}
+
+/* The body and its media type (a CMW is unwrapped): false with rs filled
+ * (400 empty body or bad CMW, 415 unknown media type). */
+static bool read_evidence(vmesh_service *s, const vmesh_service_request *rq, evidence_req *e,
+                          vmesh_service_response *rs, vmesh_err *rc)
+{
+    const char *mt = rq->content_type;
+
+    *rc = VMESH_OK;
+    e->ev = rq->body;
+    e->ev_len = rq->body_len;
+    if (e->ev == NULL || e->ev_len == 0) {
+        *rc = vmesh_service_problem(rs, 400, "unable to read evidence from the request body");
+        return false;
     }
     if (vmesh_service_is_cmw(mt)) {
-        if (vmesh_service_cmw_unwrap(ev, ev_len, &cmw_type, &cmw_value) != VMESH_OK) {
-            rc = vmesh_service_problem(rs, 400, "could not unwrap the CMW: %s", vmesh_err_detail());
-            goto out;
+        if (vmesh_service_cmw_unwrap(e->ev, e->ev_len, &e->cmw_type, &e->cmw_value) != VMESH_OK) {
+            *rc = vmesh_service_problem(rs, 400, "could not unwrap the CMW: %s", vmesh_err_detail());
+            return false;
         }
-        mt = (const char *)cmw_type.data;
-        ev = cmw_value.data;
-        ev_len = cmw_value.len;
+        mt = (const char *)e->cmw_type.data;
+        e->ev = e->cmw_value.data;
+        e->ev_len = e->cmw_value.len;
     }
-    if (mt == NULL || strlen(mt) > VMESH_SERVICE_MAX_MT || (scheme = vmesh_schemes_by_media_type(mt, &registered)) == NULL) {
-        VMESH_GUARD(vmesh_buf_set(&rs->accept, s->accept_header, strlen(s->accept_header)));
-        VMESH_GUARD(vmesh_buf_terminate(&rs->accept));
-        rc = vmesh_service_problem(rs, 415, "no active plugin found for %.300s", mt ? mt : "(no Content-Type)");
-        goto out;
+    if (mt == NULL || strlen(mt) > VMESH_SERVICE_MAX_MT || vmesh_schemes_by_media_type(mt, &e->mt) == NULL) {
+        if ((*rc = vmesh_buf_set(&rs->accept, s->accept_header, strlen(s->accept_header))) == VMESH_OK &&
+            (*rc = vmesh_buf_terminate(&rs->accept)) == VMESH_OK)
+            *rc = vmesh_service_problem(rs, 415, "no active plugin found for %.300s", mt ? mt : "(no Content-Type)");
+        return false;
     }
-    if (!open_session(s, id, now, false, &ss, rs, &rc))
-        goto out;
     /* The verifier hands the scheme its own spelling of the media type
      * (the registry matches canonical forms: quoted or not, any spacing);
-     * the session reports the client's. */
-    client_mt = mt;
-    mt = registered;
+     * the answer reports the client's. */
+    e->client_mt = mt;
+    return true;
+}
+
+/* Appraises e's evidence under nonce (the session's or the request's):
+ * Vmesh-AK, Vmesh-Peer-ID and the scoped reference values apply. On
+ * success e->ear holds the EAR (NUL-terminated) and true is returned;
+ * otherwise rs holds the problem (400, 403, 500). */
+static bool appraise_evidence(vmesh_service *s, const vmesh_service_request *rq, const uint8_t *nonce,
+                              size_t nonce_len, int64_t now, evidence_req *e, vmesh_service_response *rs,
+                              vmesh_err *rc)
+{
+    vmesh_err err;
+    vmesh_appraisal ap;
+    vmesh_verifier_request vr;
+    uint8_t ak_nonce[32];
+    vmesh_bell_marker markers[VMESH_BELL_MAX_BELLS];
+    vmesh_rv_store *scoped = NULL;
+    char why[512];
+    bool ok = false;
+
+    *rc = VMESH_OK;
+    vmesh_appraisal_init(&ap);
     memset(&vr, 0, sizeof(vr));
-    vr.evidence = ev;
-    vr.evidence_len = ev_len;
-    vr.media_type = mt;
-    vr.nonce = ss.nonce;
-    vr.nonce_len = ss.nonce_len;
+    vr.evidence = e->ev;
+    vr.evidence_len = e->ev_len;
+    vr.media_type = e->mt;
+    vr.nonce = nonce;
+    vr.nonce_len = nonce_len;
     vr.now = now;
     if (s->bell != NULL) {
         vr.nmarkers = vmesh_bell_view_markers(s->bell, markers, VMESH_BELL_MAX_BELLS);
         vr.markers = markers;
     }
     if (rq->ak != NULL) {
-        if (vmesh_service_parse_ak(rq->ak, &ak) != VMESH_OK) {
-            rc = vmesh_service_problem(rs, 400, "%s", vmesh_err_detail());
+        if (vmesh_service_parse_ak(rq->ak, &e->ak) != VMESH_OK) {
+            *rc = vmesh_service_problem(rs, 400, "%s", vmesh_err_detail());
             goto out;
         }
         /* DESIGN §3.2: ak_nonce = SHA-256("vmesh ak v1" || SPKI(AK) || freshness
-         * value); here the freshness value is the session nonce. */
-        if (vmesh_atls_ak_nonce(ak.data, ak.len, ss.nonce, ss.nonce_len, ak_nonce) != VMESH_OK) {
-            rc = vmesh_service_problem(rs, 400, "%s", vmesh_err_detail());
+         * value); here the freshness value is the session (request) nonce. */
+        if (vmesh_atls_ak_nonce(e->ak.data, e->ak.len, nonce, nonce_len, ak_nonce) != VMESH_OK) {
+            *rc = vmesh_service_problem(rs, 400, "%s", vmesh_err_detail());
             goto out;
         }
         vr.nonce = ak_nonce;
         vr.nonce_len = sizeof(ak_nonce);
-        vr.akpub = ak.data;
-        vr.akpub_len = ak.len;
+        vr.akpub = e->ak.data;
+        vr.akpub_len = e->ak.len;
     }
     if (rq->peer != NULL) {
         if (strlen(rq->peer) > VMESH_PKI_SPIFFE_ID_MAX || vmesh_pki_spiffe_id_validate(rq->peer) != VMESH_OK) {
-            rc = vmesh_service_problem(rs, 400, "%s is not a SPIFFE ID: %.200s", VMESH_SERVICE_PEER_HEADER,
-                                       strlen(rq->peer) > VMESH_PKI_SPIFFE_ID_MAX ? "too long" : vmesh_err_detail());
+            *rc = vmesh_service_problem(rs, 400, "%s is not a SPIFFE ID: %.200s", VMESH_SERVICE_PEER_HEADER,
+                                        strlen(rq->peer) > VMESH_PKI_SPIFFE_ID_MAX ? "too long" : vmesh_err_detail());
             goto out;
         }
         vr.peer_id = rq->peer;
@@ -612,51 +650,119 @@ static vmesh_err submit_evidence(vmesh_service *s, const vmesh_service_request *
         if (scoped == NULL) {
             vmesh_log(VMESH_LOG_INFO, "verifier: refused to appraise for %.200s: %s",
                       rq->peer ? rq->peer : "(no Vmesh-Peer-ID)", why);
-            rc = vmesh_service_problem(rs, 403, "%s", why);
+            *rc = vmesh_service_problem(rs, 403, "%s", why);
             goto out;
         }
         vr.rv = scoped;
         vr.peer_scope = why;
     }
-    e = vmesh_verifier_appraise(s->verifier, &vr, &ap, NULL, &ear);
-    if (s->rv_for != NULL && e == VMESH_OK && ap.status != VMESH_TIER_AFFIRMING)
+    err = vmesh_verifier_appraise(s->verifier, &vr, &ap, NULL, &e->ear);
+    if (s->rv_for != NULL && err == VMESH_OK && ap.status != VMESH_TIER_AFFIRMING)
         vmesh_log(VMESH_LOG_INFO, "verifier: %.200s: %s: %s: %.300s", rq->peer ? rq->peer : "(no Vmesh-Peer-ID)",
                   vmesh_tier_name(ap.status), why, ap.reason);
-    if (e == VMESH_ERR_NOMEM || e == VMESH_ERR_CRYPTO || e == VMESH_ERR_STATE || e == VMESH_ERR_IO) {
+    if (err == VMESH_ERR_NOMEM || err == VMESH_ERR_CRYPTO || err == VMESH_ERR_STATE || err == VMESH_ERR_IO) {
         vmesh_log(VMESH_LOG_ERROR, "verifier: appraisal failed: %s", vmesh_err_detail());
-        rc = vmesh_service_problem(rs, 500, "error encountered while processing evidence");
+        *rc = vmesh_service_problem(rs, 500, "error encountered while processing evidence");
         goto out;
     }
-    if (e != VMESH_OK) {
-        rc = vmesh_service_problem(rs, 400, "evidence could not be appraised: %s", vmesh_err_detail());
+    if (err != VMESH_OK) {
+        *rc = vmesh_service_problem(rs, 400, "evidence could not be appraised: %s", vmesh_err_detail());
         goto out;
     }
-    VMESH_GUARD(vmesh_buf_terminate(&ear));
+    if ((*rc = vmesh_buf_terminate(&e->ear)) != VMESH_OK)
+        goto out;
     atomic_fetch_add(&s->n_verifications, 1);
+    ok = true;
+out:
+    vmesh_rv_store_free(scoped);
+    vmesh_appraisal_free(&ap);
+    return ok;
+}
+
+static vmesh_err submit_evidence(vmesh_service *s, const vmesh_service_request *rq, const char *id, int64_t now,
+                                 vmesh_service_response *rs)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_service_session ss;
+    evidence_req e;
+    vmesh_buf token = {0};
+
+    vmesh_service_session_init(&ss);
+    evidence_req_init(&e);
+    if (!vmesh_service_accepts(rq->accept, VMESH_SERVICE_SESSION_MT)) {
+        rc = not_acceptable(rs, VMESH_SERVICE_SESSION_MT);
+        goto out;
+    }
+    if (!read_evidence(s, rq, &e, rs, &rc))
+        goto out;
+    if (!open_session(s, id, now, false, &ss, rs, &rc))
+        goto out;
+    if (!appraise_evidence(s, rq, ss.nonce, ss.nonce_len, now, &e, rs, &rc))
+        goto out;
     /* The completed state lives in a new id: RFC 9110 §8.7 "If Content-Location
      * is included in a 2xx (Successful) response message and its field value
      * refers to a URI that differs from the target URI, then the origin server
      * claims that the URI is an identifier for a different resource
      * corresponding to the enclosed representation." */
-    if (ear.len <= VMESH_SERVICE_MAX_TOKEN_EAR) {
+    if (e.ear.len <= VMESH_SERVICE_MAX_TOKEN_EAR) {
         ss.state = VMESH_SESSION_COMPLETE;
-        snprintf(ss.media_type, sizeof(ss.media_type), "%s", client_mt);
-        VMESH_GUARD(vmesh_buf_set(&ss.ear, ear.data, ear.len));
+        snprintf(ss.media_type, sizeof(ss.media_type), "%s", e.client_mt);
+        VMESH_GUARD(vmesh_buf_set(&ss.ear, e.ear.data, e.ear.len));
         VMESH_GUARD(vmesh_service_token_seal(s->session_key, &ss, &token));
         VMESH_GUARD(set_location(&rs->content_location, (const char *)token.data));
     }
-    VMESH_GUARD(session_json(s, &ss, client_mt, ev, ev_len, (const char *)ear.data, &rs->body));
+    VMESH_GUARD(session_json(s, &ss, e.client_mt, e.ev, e.ev_len, (const char *)e.ear.data, &rs->body));
     rs->status = 200;
     rs->content_type = VMESH_SERVICE_SESSION_MT;
 out:
-    vmesh_rv_store_free(scoped);
-    vmesh_appraisal_free(&ap);
+    evidence_req_free(&e);
     vmesh_service_session_free(&ss);
-    vmesh_buf_free(&cmw_type);
-    vmesh_buf_free(&cmw_value);
-    vmesh_buf_free(&ak);
-    vmesh_buf_free(&ear);
     vmesh_buf_free(&token);
+    return rc;
+}
+
+/* The one-request appraisal (D42): the nonce in the query, the evidence in
+ * the body, the EAR in the answer; no session, nothing to delete. The
+ * relying party checks the EAR exactly as one from a session. */
+static vmesh_err appraise_once(vmesh_service *s, const vmesh_service_request *rq, int64_t now,
+                               vmesh_service_response *rs)
+{
+    vmesh_err rc = VMESH_OK;
+    evidence_req e;
+    vmesh_buf nonce = {0};
+
+    evidence_req_init(&e);
+    if (!vmesh_service_accepts(rq->accept, VMESH_EAR_MEDIA_TYPE)) {
+        rc = not_acceptable(rs, VMESH_EAR_MEDIA_TYPE);
+        goto out;
+    }
+    if (rq->q_nonce_size != NULL) {
+        rc = vmesh_service_problem(rs, 400, "nonceSize is not accepted by %s: the evidence is already bound to "
+                                            "a nonce, send it as ?nonce=", APPRAISE_PATH);
+        goto out;
+    }
+    if (rq->q_nonce == NULL) {
+        rc = vmesh_service_problem(rs, 400, "%s needs ?nonce= (base64url, %d..%d bytes): the nonce the evidence "
+                                            "is bound to", APPRAISE_PATH, VMESH_SERVICE_MIN_NONCE,
+                                   VMESH_SERVICE_MAX_NONCE);
+        goto out;
+    }
+    if (vmesh_service_parse_nonce_query(rq->q_nonce, NULL, &nonce) != VMESH_OK) {
+        rc = vmesh_service_problem(rs, 400, "failed handling nonce request: %s", vmesh_err_detail());
+        goto out;
+    }
+    if (!read_evidence(s, rq, &e, rs, &rc))
+        goto out;
+    if (!appraise_evidence(s, rq, nonce.data, nonce.len, now, &e, rs, &rc))
+        goto out;
+    VMESH_GUARD(vmesh_buf_set(&rs->body, e.ear.data, e.ear.len));
+    rs->status = 200;
+    rs->content_type = VMESH_EAR_MEDIA_TYPE;
+    rs->cache_control = "no-store";
+    atomic_fetch_add(&s->n_oneshot, 1);
+out:
+    evidence_req_free(&e);
+    vmesh_buf_free(&nonce);
     return rc;
 }
 
@@ -747,6 +853,8 @@ vmesh_err vmesh_service_handle(vmesh_service *s, const vmesh_service_request *rq
         rc = is(m, "GET") ? well_known(s, rq, rs) : vmesh_service_problem(rs, 405, "%s allows GET", path);
     } else if (strcmp(path, VMESH_SERVICE_ATTESTATION_PATH) == 0) {
         rc = is(m, "GET") ? svc_attestation_answer(s, rq, rs) : vmesh_service_problem(rs, 405, "%s allows GET", path);
+    } else if (s->appraise && strcmp(path, APPRAISE_PATH) == 0) {
+        rc = is(m, "POST") ? appraise_once(s, rq, now, rs) : vmesh_service_problem(rs, 405, "%s allows POST", path);
     } else if (strcmp(path, NEW_SESSION_PATH) == 0) {
         rc = is(m, "POST") ? new_session(s, rq, now, rs) : vmesh_service_problem(rs, 405, "%s allows POST", path);
     } else if (strncmp(path, SESSION_PATH, strlen(SESSION_PATH)) == 0 && path[strlen(SESSION_PATH)] != '\0' &&

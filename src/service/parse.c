@@ -176,3 +176,53 @@ out:
     vmesh_cmw_free(&c);
     return rc;
 }
+
+/* RFC 3986 §2.3 unreserved, plus "/" between segments. */
+static bool path_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~' || c == '/';
+}
+
+vmesh_err vmesh_service_discovery_appraise_path(const uint8_t *p, size_t n, char *path, size_t cap)
+{
+    vmesh_err rc = VMESH_OK;
+    json_t *doc = NULL, *eps, *ep;
+    json_error_t je;
+    const char *v;
+    size_t l;
+
+    VMESH_ENSURE(path != NULL && cap > 0, VMESH_ERR_ARG, "discovery: no room for the path");
+    path[0] = '\0';
+    VMESH_ENSURE(p != NULL && n > 0, VMESH_ERR_PARSE, "discovery: empty document");
+    VMESH_ENSURE(n <= VMESH_SERVICE_DISCOVERY_MAX, VMESH_ERR_TOO_LARGE,
+                 "discovery: document of %zu bytes, more than %zu", n, VMESH_SERVICE_DISCOVERY_MAX);
+    doc = json_loadb((const char *)p, n, JSON_REJECT_DUPLICATES, &je);
+    VMESH_ENSURE(doc != NULL, VMESH_ERR_PARSE, "discovery: not JSON: %s (line %d)", je.text, je.line);
+    VMESH_ENSURE(json_is_object(doc), VMESH_ERR_PARSE, "discovery: not a JSON object");
+    eps = json_object_get(doc, "api-endpoints");
+    if (eps == NULL)
+        goto out;
+    VMESH_ENSURE(json_is_object(eps), VMESH_ERR_PARSE, "discovery: \"api-endpoints\" is not an object");
+    ep = json_object_get(eps, VMESH_SERVICE_APPRAISE_ENDPOINT);
+    if (ep == NULL)
+        goto out;
+    VMESH_ENSURE(json_is_string(ep), VMESH_ERR_PARSE,
+                 "discovery: api-endpoints \"" VMESH_SERVICE_APPRAISE_ENDPOINT "\" is not a string");
+    v = json_string_value(ep);
+    l = json_string_length(ep);
+    VMESH_ENSURE(l > 0 && l <= VMESH_SERVICE_MAX_ENDPOINT && l < cap, VMESH_ERR_PARSE,
+                 "discovery: api-endpoints \"" VMESH_SERVICE_APPRAISE_ENDPOINT "\" is empty or longer than %d bytes",
+                 VMESH_SERVICE_MAX_ENDPOINT);
+    VMESH_ENSURE(v[0] == '/' && (l == 1 || v[1] != '/') && strstr(v, "//") == NULL, VMESH_ERR_PARSE,
+                 "discovery: api-endpoints \"" VMESH_SERVICE_APPRAISE_ENDPOINT
+                 "\" is not an absolute path on the verifier (\"/...\", no \"//\")");
+    for (size_t i = 0; i < l; i++)
+        VMESH_ENSURE(path_char((unsigned char)v[i]), VMESH_ERR_PARSE,
+                     "discovery: api-endpoints \"" VMESH_SERVICE_APPRAISE_ENDPOINT
+                     "\" holds a character other than letters, digits, '-', '.', '_', '~' and '/' (byte %zu)", i);
+    memcpy(path, v, l);
+    path[l] = '\0';
+out:
+    json_decref(doc);
+    return rc;
+}

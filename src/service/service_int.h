@@ -108,6 +108,7 @@ struct vmesh_service {
     size_t well_known_len;
     char *accept_json;    /* ["mt", ...] */
     char *accept_header;  /* mt, mt, ... (415) */
+    bool appraise;        /* the one-request appraisal is served (D42) */
     /* DELETE: a per-replica list of revoked session ids until they expire. */
     pthread_mutex_t revoke_lock;
     revoked_entry revoked[REVOKE_SLOTS];
@@ -125,7 +126,7 @@ struct vmesh_service {
     _Atomic uint64_t refuse_logged_ms[SVC_REFUSE_COUNT]; /* one warning per reason per 10 s */
     void *daemon; /* struct MHD_Daemon * */
     uint16_t port;
-    _Atomic uint64_t n_requests, n_sessions, n_verifications, n_problems, n_revoked;
+    _Atomic uint64_t n_requests, n_sessions, n_verifications, n_problems, n_revoked, n_oneshot;
     /* TLS and the verifier's own attestation (vattest.c, D31) */
     bool tls;
     vmesh_buf tls_cert_pem, tls_key_pem; /* NUL-terminated */

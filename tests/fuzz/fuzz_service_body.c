@@ -4,7 +4,8 @@
  * query, the Accept and Vmesh-AK headers, a CMW body, and the whole handler
  * (routing, media types, evidence appraisal) on a request built from the
  * input. Input layout: byte 0 = flags (bit 0: use a freshly sealed valid
- * session id; bits 1-2: method), then newline-separated fields path-or-id,
+ * session id; bits 1-2: method; bit 3: the one-request appraisal path,
+ * D42), then newline-separated fields path-or-id,
  * nonce, nonceSize, Accept, Content-Type, Vmesh-AK, then the body (the
  * rest). Invariants: no crash, no leak; a valid id opens to the sealed
  * nonce; whatever the handler answers is a status we know.
@@ -106,7 +107,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     memset(&rq, 0, sizeof(rq));
     rq.method = methods[(data[0] >> 1) & 3];
-    if (data[0] & 1) {
+    if (data[0] & 8) {
+        rq.path = VMESH_SERVICE_APPRAISE_PATH;
+    } else if (data[0] & 1) {
         snprintf(path, sizeof(path), "/challenge-response/v1/session/%s", (const char *)valid_id.data);
         rq.path = path;
     } else {

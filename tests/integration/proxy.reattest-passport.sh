@@ -53,7 +53,8 @@ start_verifier() {
     wait_port "$VPORT" 60 || { fail "verifier did not start"; cat "$T/verifier.log"; finish; }
 }
 start_verifier
-vsessions() { curl -s "http://127.0.0.1:$VPORT/metrics" | awk '$1 == "vmesh_verifier_sessions_total" {print $2}'; }
+# evidence requests at the verifier: sessions plus one-request appraisals (D42)
+vsessions() { curl -s "http://127.0.0.1:$VPORT/metrics" | awk '$1 == "vmesh_verifier_sessions_total" || $1 == "vmesh_verifier_oneshot_total" { n += $2 } END { print n + 0 }'; }
 
 common() { # common ROLE PEER
     cat <<YAML

@@ -93,7 +93,7 @@ el=$(( ($(date +%s%N) - t0) / 1000000 ))
 echo "  first new peer with V1 silent: $r after $el ms"
 [ "$r" = ok ] && ok "V1 silent: V2 appraises the new peer" || fail "V1 silent: $r"
 for _ in $(seq 1 100); do grep -q "failed, trying" "$T/server.err" && break; sleep 0.1; done
-grep -q "central verifier http://127.0.0.1:$VPORT_V1 failed, trying http://127.0.0.1:$VPORT_V2: .*newSession" "$T/server.err" \
+grep -qE "central verifier http://127.0.0.1:$VPORT_V1 failed, trying http://127.0.0.1:$VPORT_V2: .*(newSession|/vmesh/v1/appraise|/.well-known/veraison/verification)" "$T/server.err" \
     && ok "the failover is logged with both replicas and the failed request" \
     || fail "no failover line: $(grep -m2 'central verifier' "$T/server.err")"
 sleep 1.5

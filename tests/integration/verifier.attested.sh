@@ -53,7 +53,9 @@ px_start_verifier other "$T/ear2.pem" verifier-workload
 grep -q 'https (TLS 1.3), attesting its platform as psa-sim' "$T/good.log" && ok "the verifier serves https and attests" \
     || fail "no https/attest line: $(tail -2 "$T/good.log")"
 
-sessions() { curl -sk "https://127.0.0.1:$1/metrics" | awk '$1 == "vmesh_verifier_sessions_total" { print $2 }'; }
+# Evidence requests a verifier took: sessions created plus one-request
+# appraisals (D42; the relying party uses those when advertised).
+sessions() { curl -sk "https://127.0.0.1:$1/metrics" | awk '$1 == "vmesh_verifier_sessions_total" || $1 == "vmesh_verifier_oneshot_total" { n += $2 } END { print n + 0 }'; }
 
 # TLS 1.3 only, plain http refused
 curl -sk --tls-max 1.2 -o /dev/null "https://127.0.0.1:$GOOD_PORT/metrics" && fail "TLS 1.2 accepted" \

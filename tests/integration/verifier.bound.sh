@@ -10,6 +10,12 @@
 #   3. submod:  the verifier's answer re-signed (with the verifier's own key)
 #      for another scheme's submodule -> refused, reason ear-submod;
 #   4. forward again -> admitted (the refusals were about the answers only).
+# Steps 1-4 run over the one-request appraisal the verifier advertises
+# (POST /vmesh/v1/appraise, DECISIONS D42); then the attacker plays an older
+# verifier (no such endpoint: discovery without it, the path 404) and
+#   5. the relying party falls back to Veraison's flow at once (3 requests a
+#      verification), is admitted, and a replay of a captured EAR into a
+#      session answer is refused with ear-nonce just the same.
 . "$(dirname "$0")/lib.bash"
 . "$(dirname "$0")/proxy_lib.bash"
 HELPERS=$(cd "$(dirname "$0")/helpers" && pwd)
@@ -50,15 +56,22 @@ start_proxy client
 get() { curl -s -o "$T/get.out" -w '%{http_code}' --max-time 90 "http://127.0.0.1:$OUT_PORT/s1.txt" 2>/dev/null; }
 refusals() { grep -c "\"result\":\"refused\".*$1" "$T/server-access.log" 2>/dev/null || true; }
 
+# since LINE PATTERN: how many replayer log lines after line LINE match
+since() { tail -n +"$(($1 + 1))" "$T/replayer.log" 2>/dev/null | grep -c -- "$2" || true; }
+mark() { wc -l < "$T/replayer.log" 2>/dev/null || echo 0; }
+
 code=$(get)
 [ "$code" = 200 ] && grep -q "small file 1" "$T/get.out" && ok "forward: client admitted through the central verifier" \
     || fail "forward: HTTP $code"
+[ "$(since 0 'captured an EAR (one-request)')" -ge 1 ] && [ "$(since 0 'req POST /challenge-response/v1/newSession')" = 0 ] \
+    && ok "the relying party used the one-request appraisal (no session): $(since 0 'req POST /vmesh/v1/appraise') POST(s), $(since 0 'req GET /.well-known') discovery read(s)" \
+    || { fail "the one-request appraisal was not used"; sed 's/^/  /' "$T/replayer.log"; }
 [ -s "$T/captured.json" ] && ok "the attacker captured a genuine EAR" || { fail "nothing captured"; finish; }
 
 echo replay > "$T/mode"
 code=$(get)
 [ "$code" != 200 ] && ok "replay: no data (HTTP $code)" || fail "replay: the replayed EAR admitted the client"
-grep -q "replay: answered" "$T/replayer.log" && ok "the attacker did answer with the captured EAR" || fail "replayer was not asked"
+grep -q "replay: answered .*(one-request)" "$T/replayer.log" && ok "the attacker did answer the one-request appraisal with the captured EAR" || fail "replayer was not asked"
 for _ in $(seq 50); do [ "$(refusals ear-nonce)" -ge 1 ] && break; sleep 0.1; done
 [ "$(refusals ear-nonce)" -ge 1 ] && ok "access log: refused with ear-nonce" || fail "no ear-nonce refusal in the access log"
 grep -q "eat_nonce [0-9a-f]*\.\.\.(32 bytes) is not the nonce sent" "$T/server-access.log" "$T/server.err" \
@@ -79,6 +92,38 @@ grep -q 'no submodule for scheme \\"psa\\"' "$T/server-access.log" && ok "the re
 echo forward > "$T/mode"
 code=$(get)
 [ "$code" = 200 ] && ok "forward again: admitted" || fail "forward again: HTTP $code"
+
+# ---- 5. an older verifier: no one-request appraisal
+touch "$T/hide"
+m0=$(mark)
+code=$(get)
+[ "$code" = 200 ] && ok "older verifier: admitted through Veraison's flow" || fail "older verifier: HTTP $code"
+ns=$(since "$m0" 'req POST /challenge-response/v1/newSession')
+ps=$(since "$m0" 'req POST /challenge-response/v1/session/')
+dl=$(since "$m0" 'req DELETE /challenge-response/v1/session/')
+[ "$(since "$m0" 'hide: 404 for the one-request appraisal')" -ge 1 ] && [ "$ns" -ge 1 ] && [ "$ns" = "$ps" ] && [ "$ps" = "$dl" ] \
+    && ok "the cached endpoint answered 404; the relying party fell back at once: $ns x (newSession, evidence, DELETE)" \
+    || { fail "fallback: newSession $ns, evidence $ps, DELETE $dl"; tail -n +"$((m0 + 1))" "$T/replayer.log" | sed 's/^/  /'; }
+m1=$(mark)
+code=$(get)
+ns=$(since "$m1" 'req POST /challenge-response/v1/newSession')
+ps=$(since "$m1" 'req POST /challenge-response/v1/session/')
+dl=$(since "$m1" 'req DELETE /challenge-response/v1/session/')
+[ "$code" = 200 ] && [ "$(since "$m1" 'req POST /vmesh/v1/appraise')" = 0 ] && [ "$ns" -ge 1 ] && [ "$ns" = "$ps" ] && [ "$ps" = "$dl" ] \
+    && [ "$(since "$m1" 'hide: discovery without')" -ge 1 ] \
+    && ok "discovery read again after the 404 (no endpoint named); then 3 requests a verification ($ns verification(s))" \
+    || { fail "older verifier, next verification: HTTP $code"; tail -n +"$((m1 + 1))" "$T/replayer.log" | sed 's/^/  /'; }
+before=$(refusals ear-nonce)
+echo replay > "$T/mode"
+code=$(get)
+[ "$code" != 200 ] && ok "replay into a session answer: no data (HTTP $code)" || fail "replay (session): the replayed EAR admitted the client"
+grep -q "replay: answered .*(session)" "$T/replayer.log" && ok "the attacker did answer a session's evidence POST with the captured EAR" \
+    || fail "replayer was not asked in the session flow"
+for _ in $(seq 50); do [ "$(refusals ear-nonce)" -gt "$before" ] && break; sleep 0.1; done
+[ "$(refusals ear-nonce)" -gt "$before" ] && ok "access log: refused with ear-nonce (session flow)" || fail "no ear-nonce refusal in the session flow"
+echo forward > "$T/mode"
+code=$(get)
+[ "$code" = 200 ] && ok "forward (session flow): admitted" || fail "forward (session flow): HTTP $code"
 
 # Auditable results (issue 12.4): the EAR names the policy digest it was
 # appraised under; the relying party's access log shows it with the

@@ -11,7 +11,11 @@
 #      is closed at the deadline, then the legitimate client is served again;
 #   3. a request flood from one address: 429 with Retry-After, while the
 #      legitimate client still gets 200s;
-#   4. an oversize body (declared, and chunked): 413 before the body is read;
+#   3b. the same at the one-request appraisal (POST /vmesh/v1/appraise, D42):
+#      429 with Retry-After, while the legitimate client's one-request
+#      verifications still get their EAR;
+#   4. an oversize body (declared, and chunked; to a session and to the
+#      one-request appraisal): 413 before the body is read;
 #   5. the verifier's open fds return to their count before the attacks and
 #      its RSS is printed (peak and after) and bounded.
 # No timing thresholds: times are printed; the properties are counts.
@@ -52,6 +56,18 @@ verify() {
         --data-binary @"$T/token.cose" "$BASE$API/$(hdr ns Location)"
     t1=$(date +%s.%N)
     printf '%s %.2fs\n' "$(code ev)" "$(echo "$t1 - $t0" | bc)"
+}
+
+# verify1 SRC: one verification with the one-request appraisal (D42).
+verify1() {
+    local src=$1 t0 t1 nonce
+    t0=$(date +%s.%N)
+    nonce=$(openssl rand -hex 32)
+    evidence "$nonce" "$T/token1.cose"
+    req os --interface "$src" -X POST -H "Content-Type: $PSA_MT" --data-binary @"$T/token1.cose" \
+        "$BASE/vmesh/v1/appraise?nonce=$(python3 -c 'import base64,sys; print(base64.urlsafe_b64encode(bytes.fromhex(sys.argv[1])).decode().rstrip("="))' "$nonce")"
+    t1=$(date +%s.%N)
+    printf '%s %.2fs\n' "$(code os)" "$(echo "$t1 - $t0" | bc)"
 }
 
 sleep 0.5
@@ -133,6 +149,26 @@ ra=$(json_get "$T/a3.json" "','.join(d['retry_after'])")
 r429=$(refused client-rate)
 [ "${r429:-0}" -ge "$n429" ] && ok "429s counted: vmesh_verifier_refused_total{reason=\"client-rate\"} $r429" || fail "client-rate count $r429 < $n429"
 
+# ---- 3b. request flood at the one-request appraisal
+sleep 2 # the flood's budget refills
+r429_0=$(refused client-rate)
+$ATTACK flood --port "$PORT" --src 127.0.0.15 --n 300 --method POST --path /vmesh/v1/appraise >"$T/a3b.json" &
+APID=$!
+cleanup_hooks+=("kill $APID 2>/dev/null")
+good=0 res=""
+for i in 1 2 3; do r=$(verify1 127.0.0.2); res="$res [$r]"; [ "${r%% *}" = 200 ] && good=$((good + 1)); done
+wait $APID
+echo "  one-request flood from 127.0.0.15: $(cat "$T/a3b.json"); legitimate one-request client:$res"
+n429=$(json_get "$T/a3b.json" "d['status'].get('429', 0)")
+n400=$(json_get "$T/a3b.json" "d['status'].get('400', 0)")
+ra=$(json_get "$T/a3b.json" "','.join(d['retry_after'])")
+[ "$n429" -ge 1 ] && [ "$n400" -ge 1 ] && ok "one-request flood: 400 (no nonce) until the budget ran out, then 429 ($n429 of 300)" \
+    || fail "one-request flood: $(cat "$T/a3b.json")"
+[ -n "$ra" ] && ! echo "$ra" | grep -q missing && ok "every 429 there carries Retry-After (values: $ra)" || fail "Retry-After: '$ra'"
+[ "$good" = 3 ] && ok "3/3 one-request verifications from 127.0.0.2 during it" || fail "$good/3 one-request during the flood:$res"
+r429=$(refused client-rate)
+[ $((r429 - r429_0)) -ge "$n429" ] && ok "counted: client-rate refusals $r429_0 -> $r429" || fail "client-rate count $r429_0 -> $r429 < +$n429"
+
 # ---- 4. oversize bodies
 $ATTACK big --port "$PORT" --src 127.0.0.13 --declare 100000000 >"$T/a4.json"
 [ "$(json_get "$T/a4.json" "d['status']")" = 413 ] && ok "declared 100 MB body: 413 before a byte of it was sent" \
@@ -141,8 +177,14 @@ head -c 200000 /dev/zero >"$T/big.bin"
 req ch --interface 127.0.0.14 -X POST -H 'Transfer-Encoding: chunked' -H "Content-Type: $PSA_MT" \
     --data-binary @"$T/big.bin" "$BASE$API/session/x"
 [ "$(code ch)" = 413 ] && ok "chunked 200 kB body over the 64 kB cap: 413" || fail "chunked oversize: $(code ch)"
+$ATTACK big --port "$PORT" --src 127.0.0.16 --declare 100000000 --path "/vmesh/v1/appraise?nonce=AAAAAAAAAAAAAAAAAAAAAA" >"$T/a4b.json"
+[ "$(json_get "$T/a4b.json" "d['status']")" = 413 ] && ok "one-request appraisal: declared 100 MB body: 413 before a byte of it was sent" \
+    || fail "one-request declared oversize body: $(cat "$T/a4b.json")"
+req chb --interface 127.0.0.17 -X POST -H 'Transfer-Encoding: chunked' -H "Content-Type: $PSA_MT" \
+    --data-binary @"$T/big.bin" "$BASE/vmesh/v1/appraise?nonce=AAAAAAAAAAAAAAAAAAAAAA"
+[ "$(code chb)" = 413 ] && ok "one-request appraisal: chunked 200 kB body: 413" || fail "one-request chunked oversize: $(code chb)"
 rb=$(refused body-too-large)
-[ "${rb:-0}" -ge 2 ] && ok "oversize bodies counted: $rb" || fail "body-too-large count $rb"
+[ "${rb:-0}" -ge 4 ] && ok "oversize bodies counted: $rb" || fail "body-too-large count $rb"
 
 # ---- 5. resources
 PEAK_FD=$(cat $T/samples.* | awk '$1 > m { m = $1 } END { print m + 0 }')

@@ -4,7 +4,11 @@
 # PSA evidence with that nonce → 200 with an EAR that verifies under the key
 # published at /.well-known → GET → DELETE; then the error cases (400, 404,
 # 405, 406, 413, 415) with their problem+json bodies, a nonce mismatch, and
-# a passport (Vmesh-AK: the EAR names the attestation key).
+# a passport (Vmesh-AK: the EAR names the attestation key). Then vmesh's
+# one-request appraisal (POST /vmesh/v1/appraise?nonce=, DECISIONS D42): in
+# the discovery document, the EAR as the answer, each malformed request a
+# named 400/405/406/413/415, and a replica started with --no-one-shot that
+# serves Veraison's API only.
 . "$(dirname "$0")/lib.bash"
 . "$(dirname "$0")/verifier-lib.bash"
 command -v curl >/dev/null || { echo "SKIP: curl not installed"; exit 77; }
@@ -199,6 +203,69 @@ python3 -c 'import json,sys; print(json.dumps([sys.argv[1], "AA=="]))' "$PSA_MT"
 req cb -X POST -H "Content-Type: application/cmw+json" --data-binary @"$T/bad-cmw.json" "$B$API/$(hdr ns8 Location)"
 [ "$(code cb)" = 400 ] && grep -q "base64url" "$T/cb.body" && ok "malformed CMW refused: 400 naming base64url" \
     || fail "malformed CMW: $(code cb) $(cat "$T/cb.body")"
+
+# ---- the one-request appraisal (D42) ----------------------------------------------
+EAR_MT='application/eat+jwt; eat_profile="tag:github.com,2023:veraison/ear"'
+[ "$(json_get "$T/wk.body" "d['api-endpoints']['vmeshAppraise']")" = /vmesh/v1/appraise ] \
+    && ok "well-known: api-endpoints names vmeshAppraise /vmesh/v1/appraise" || fail "well-known: $(cat "$T/wk.body")"
+N1=$(openssl rand -hex 32)
+N1B=$(python3 -c 'import base64,sys;print(base64.urlsafe_b64encode(bytes.fromhex(sys.argv[1])).decode().rstrip("="))' "$N1")
+evidence "$N1" "$T/os.cose"
+m0=$(curl -s "$B/metrics" | sed -n 's/^vmesh_verifier_sessions_total //p')
+req os -X POST -H "Accept: $EAR_MT" -H "Content-Type: $PSA_MT" --data-binary @"$T/os.cose" "$B/vmesh/v1/appraise?nonce=$N1B"
+[ "$(code os)" = 200 ] && [ "$(hdr os Content-Type)" = "$EAR_MT" ] && [ "$(hdr os Cache-Control)" = no-store ] \
+    && ok "one-request appraisal: 200 $EAR_MT, no-store" || fail "one-request: $(code os) $(hdr os Content-Type) $(head -c 300 "$T/os.body")"
+cp "$T/os.body" "$T/os.jwt"
+expect_exit 0 "one-request: the answer is an EAR that verifies with the JWK from /.well-known, affirming" -- "$VMESH" ear verify --key "$T/ear.jwk" --json "$T/os.jwt"
+[ "$(b64url_hex "$(json_get "$T/out" "d['eat_nonce']")")" = "$N1" ] && [ "$(json_get "$T/out" "d['submods']['psa']['ear.status']")" = affirming ] \
+    && ok "one-request: eat_nonce = the query nonce, submod psa affirming" || fail "one-request EAR: $(cat "$T/out")"
+[ "$(curl -s "$B/metrics" | sed -n 's/^vmesh_verifier_sessions_total //p')" = "$m0" ] && curl -s "$B/metrics" | grep -q '^vmesh_verifier_oneshot_total [1-9]' \
+    && ok "one-request: no session created; vmesh_verifier_oneshot_total counts it" || fail "one-request metrics: $(curl -s "$B/metrics" | grep -E 'sessions_total|oneshot')"
+# the same evidence under another nonce: a result (not affirming), as in a session
+req os2 -X POST -H "Content-Type: $PSA_MT" --data-binary @"$T/os.cose" "$B/vmesh/v1/appraise?nonce=$(printf 'another-nonce-xyz' | basenc --base64url -w0 | tr -d '=')"
+cp "$T/os2.body" "$T/os2.jwt"
+expect_exit 2 "one-request: evidence for another nonce: 200, EAR not affirming" -- "$VMESH" ear verify --key "$T/ear.jwk" "$T/os2.jwt"
+# a CMW body and a passport (Vmesh-AK) work as in a session
+python3 -c 'import base64,json,sys; print(json.dumps([sys.argv[1], base64.urlsafe_b64encode(open(sys.argv[2],"rb").read()).decode().rstrip("=")]))' "$PSA_MT" "$T/os.cose" >"$T/os-cmw.json"
+req os3 -X POST -H "Content-Type: application/cmw+json" --data-binary @"$T/os-cmw.json" "$B/vmesh/v1/appraise?nonce=$N1B"
+cp "$T/os3.body" "$T/os3.jwt"
+[ "$(code os3)" = 200 ] && "$VMESH" ear verify --key "$T/ear.jwk" "$T/os3.jwt" >/dev/null 2>&1 && ok "one-request: CMW JSON record: 200, affirming" \
+    || fail "one-request CMW: $(code os3) $(head -c 300 "$T/os3.body")"
+N5=$(openssl rand -hex 16)
+AKN5=$( (printf 'vmesh ak v1'; cat "$T/ak.der"; printf '%s' "$N5" | xxd -r -p) | sha256sum | cut -c1-64)
+evidence "$AKN5" "$T/os-ak.cose"
+req os4 -X POST -H "Content-Type: $PSA_MT" -H "Vmesh-AK: $AK" --data-binary @"$T/os-ak.cose" \
+    "$B/vmesh/v1/appraise?nonce=$(python3 -c 'import base64,sys;print(base64.urlsafe_b64encode(bytes.fromhex(sys.argv[1])).decode().rstrip("="))' "$N5")"
+cp "$T/os4.body" "$T/os4.jwt"
+expect_exit 0 "one-request passport: ak_nonce(AK, nonce) affirming" -- "$VMESH" ear verify --key "$T/ear.jwk" --json "$T/os4.jwt"
+[ "$(json_get "$T/out" "d['submods']['psa']['ear.veraison.key-attestation']['akpub']")" = "$AK" ] \
+    && ok "one-request passport: key-attestation names the AK" || fail "one-request passport: $(cat "$T/out")"
+# malformed requests: each a named problem
+OS="$B/vmesh/v1/appraise"
+req ob1 -X POST -H "Content-Type: $PSA_MT" --data-binary @"$T/os.cose" "$OS";                 problem ob1 400 "Bad Request" "needs ?nonce="
+req ob2 -X POST -H "Content-Type: $PSA_MT" --data-binary @"$T/os.cose" "$OS?nonceSize=32";    problem ob2 400 "Bad Request" "nonceSize is not accepted"
+req ob3 -X POST -H "Content-Type: $PSA_MT" --data-binary @"$T/os.cose" "$OS?nonce=AAAA";      problem ob3 400 "Bad Request" "failed handling nonce request"
+req ob4 -X POST -H "Content-Type: $PSA_MT" --data-binary @"$T/os.cose" "$OS?nonce=%21%21%21%21%21%21%21%21%21%21%21%21"; problem ob4 400 "Bad Request" "failed handling nonce request"
+req ob5 -X POST -H "Content-Type: $PSA_MT" "$OS?nonce=$N1B";                                   problem ob5 400 "Bad Request" "unable to read evidence"
+req ob6 -X POST -H "Content-Type: text/plain" --data-binary @"$T/os.cose" "$OS?nonce=$N1B";   problem ob6 415 "Unsupported Media Type" "no active plugin found for text/plain"
+[ -n "$(hdr ob6 Accept)" ] && ok "one-request 415 lists the media types in Accept" || fail "415 without Accept"
+req ob7 -X POST --data-binary @"$T/os.cose" -H "Content-Type:" "$OS?nonce=$N1B";              problem ob7 415 "Unsupported Media Type" "no active plugin found"
+req ob8 -X POST -H "Content-Type: application/cmw+json" --data-binary @"$T/bad-cmw.json" "$OS?nonce=$N1B"; problem ob8 400 "Bad Request" "could not unwrap the CMW"
+req ob9 -X POST -H "Accept: $SESSION_MT" -H "Content-Type: $PSA_MT" --data-binary @"$T/os.cose" "$OS?nonce=$N1B"; problem ob9 406 "Not Acceptable" "application/eat+jwt"
+req ob10 "$OS?nonce=$N1B";                                                                    problem ob10 405 "Method Not Allowed" "allows POST"
+head -c 200001 /dev/zero >"$T/os-big.bin"
+req ob11 -X POST -H "Content-Type: $PSA_MT" --data-binary @"$T/os-big.bin" "$OS?nonce=$N1B";  problem ob11 413 "Request Entity Too Large" "larger than 200000 bytes"
+req ob12 -X POST -H "Content-Type: $PSA_MT" -H "Vmesh-Peer-ID: not-a-spiffe-id" --data-binary @"$T/os.cose" "$OS?nonce=$N1B"; problem ob12 400 "Bad Request" "Vmesh-Peer-ID is not a SPIFFE ID"
+req ob13 -X POST -H "Content-Type: $PSA_MT" --data-binary 'garbage' "$OS?nonce=$N1B";          problem ob13 400 "Bad Request" "evidence could not be appraised"
+
+# --no-one-shot: Veraison's API only
+start_verifier N --key "$T/ear.pem" --rv "$T/rv.json" --no-one-shot
+req nwk "http://127.0.0.1:$PORT_N/.well-known/veraison/verification"
+[ "$(code nwk)" = 200 ] && [ "$(json_get "$T/nwk.body" "'vmeshAppraise' in d['api-endpoints']")" = False ] \
+    && ok "--no-one-shot: discovery does not name the one-request appraisal" || fail "--no-one-shot discovery: $(cat "$T/nwk.body")"
+req nos -X POST -H "Content-Type: $PSA_MT" --data-binary @"$T/os.cose" "http://127.0.0.1:$PORT_N/vmesh/v1/appraise?nonce=$N1B"
+problem nos 404 "Not Found" "no such resource"
+stop_verifier N
 
 # A replica with another session key does not accept this replica's ids.
 echo "0123456789abcdef0123456789abcdef-other" >"$T/other.key"

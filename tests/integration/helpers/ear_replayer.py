@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """An on-path attacker between a relying party and a central verifier (test
 helper for verifier.bound). It forwards every request to the verifier; what
-it does with the answer to an evidence POST depends on the first word of
-MODE_FILE, read at each request:
+it does with the answer to an evidence POST -- to a Veraison session, or to
+the one-request appraisal POST /vmesh/v1/appraise (DECISIONS D42) -- depends
+on the first word of MODE_FILE, read at each request:
 
   forward  pass the answer through and keep it in STATE_DIR/captured.json
            (a genuine, affirming EAR for one client's question);
@@ -11,6 +12,10 @@ MODE_FILE, read at each request:
   submod   forward, then rename the EAR's submodule to another scheme and
            re-sign it with the verifier's own key (EAR_KEY) -- a verifier
            that answers about the wrong scheme, nonce and signature intact.
+
+While STATE_DIR/hide exists it plays an older verifier: the discovery
+document it forwards does not name the one-request appraisal, and that path
+answers 404. Every request is logged as "req METHOD PATH".
 
 usage: ear_replayer.py LISTEN_PORT VERIFIER_PORT MODE_FILE STATE_DIR VMESH EAR_KEY
 Prints "listening <port>" when ready. Every decision is appended to
@@ -26,6 +31,9 @@ import sys
 
 LISTEN, UPSTREAM, MODE_FILE, STATE, VMESH, EAR_KEY = sys.argv[1:7]
 SESSION_MT = "application/vnd.veraison.challenge-response-session+json"
+EAR_MT = 'application/eat+jwt; eat_profile="tag:github.com,2023:veraison/ear"'
+ONESHOT = "/vmesh/v1/appraise"
+WELL_KNOWN = "/.well-known/veraison/verification"
 
 
 def log(msg):
@@ -86,29 +94,52 @@ class H(http.server.BaseHTTPRequestHandler):
     def handle_any(self):
         n = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(n) if n else None
-        is_evidence = self.command == "POST" and "/session/" in self.path
+        path = self.path.split("?")[0]
+        log("req %s %s" % (self.command, path))
+        oneshot = self.command == "POST" and path == ONESHOT
+        hide = os.path.exists(os.path.join(STATE, "hide"))
+        if hide and oneshot:
+            log("hide: 404 for the one-request appraisal")
+            self.reply(404, [("Content-Type", "application/problem+json")],
+                       b'{"type":"about:blank","title":"Not Found","status":404,"detail":"no such resource"}')
+            return
+        is_evidence = oneshot or (self.command == "POST" and "/session/" in path)
+        flow = "one-request" if oneshot else "session"
         m = mode()
         if is_evidence and m == "replay":
             try:
                 with open(os.path.join(STATE, "captured.json"), "rb") as f:
-                    data = f.read()
-            except OSError:
+                    doc = json.load(f)
+            except (OSError, ValueError):
                 self.reply(503, [], b"nothing captured yet")
                 return
-            log("replay: answered an evidence POST with the captured EAR")
-            self.reply(200, [("Content-Type", SESSION_MT)], data)
+            log("replay: answered an evidence POST with the captured EAR (%s)" % flow)
+            if oneshot:
+                self.reply(200, [("Content-Type", EAR_MT)], doc["result"].encode())
+            else:
+                self.reply(200, [("Content-Type", SESSION_MT)], json.dumps(doc).encode())
             return
         status, headers, data = self.forward(body)
+        if hide and self.command == "GET" and path == WELL_KNOWN and status == 200:
+            doc = json.loads(data)
+            doc.get("api-endpoints", {}).pop("vmeshAppraise", None)
+            data = json.dumps(doc).encode()
+            log("hide: discovery without the one-request appraisal")
         if is_evidence and status == 200:
             if m == "forward":
-                with open(os.path.join(STATE, "captured.json"), "wb") as f:
-                    f.write(data)
-                log("forward: captured an EAR")
+                # a session-shaped capture serves a replay of either flow
+                doc = {"status": "complete", "result": data.decode()} if oneshot else json.loads(data)
+                with open(os.path.join(STATE, "captured.json"), "w") as f:
+                    json.dump(doc, f)
+                log("forward: captured an EAR (%s)" % flow)
             elif m == "submod":
-                doc = json.loads(data)
-                doc["result"] = resign_other_scheme(doc["result"])
-                data = json.dumps(doc).encode()
-                log("submod: re-signed the EAR for another scheme")
+                if oneshot:
+                    data = resign_other_scheme(data.decode()).encode()
+                else:
+                    doc = json.loads(data)
+                    doc["result"] = resign_other_scheme(doc["result"])
+                    data = json.dumps(doc).encode()
+                log("submod: re-signed the EAR for another scheme (%s)" % flow)
         self.reply(status, headers, data)
 
     do_GET = do_POST = do_DELETE = handle_any

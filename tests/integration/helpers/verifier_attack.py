@@ -11,11 +11,11 @@
         (closed by the server before the first trickle byte), closed_later
         (seconds after open, each), still_open, bytes_max, cpu_s (its own
         CPU time).
-  flood --port P --src A --n N [--path PATH]
-        N requests back to back, each on a new connection, from A. Prints
+  flood --port P --src A --n N [--path PATH] [--method M]
+        N requests (GET, or M with an empty body) back to back, each on a new connection, from A. Prints
         JSON: status counts, retry_after values seen on 429, errors.
-  big   --port P --src A --declare BYTES
-        sends headers declaring a body of BYTES and no body; prints the
+  big   --port P --src A --declare BYTES [--path PATH]
+        sends POST headers (to a session, or PATH) declaring a body of BYTES and no body; prints the
         status line the server answers with (before any body byte is sent).
 """
 import argparse
@@ -145,7 +145,8 @@ def flood(a):
             s.bind((a.src, 0))
             s.settimeout(10)
             s.connect(("127.0.0.1", a.port))
-            s.sendall(("GET %s HTTP/1.1\r\nHost: v\r\nConnection: close\r\n\r\n" % a.path).encode())
+            body = "" if a.method == "GET" else "Content-Length: 0\r\n"
+            s.sendall(("%s %s HTTP/1.1\r\nHost: v\r\nConnection: close\r\n%s\r\n" % (a.method, a.path, body)).encode())
             st, h, _ = read_status(s)
             counts[str(st)] = counts.get(str(st), 0) + 1
             if st == 429:
@@ -162,8 +163,8 @@ def big(a):
     s.bind((a.src, 0))
     s.settimeout(10)
     s.connect(("127.0.0.1", a.port))
-    s.sendall(("POST /challenge-response/v1/session/x HTTP/1.1\r\nHost: v\r\nContent-Type: application/eat+cwt\r\n"
-               "Content-Length: %d\r\n\r\n" % a.declare).encode())
+    s.sendall(("POST %s HTTP/1.1\r\nHost: v\r\nContent-Type: application/eat+cwt\r\n"
+               "Content-Length: %d\r\n\r\n" % (a.path, a.declare)).encode())
     try:
         st, _, line = read_status(s)
     except OSError as e:
@@ -186,10 +187,12 @@ def main():
     f.add_argument("--src", required=True)
     f.add_argument("--n", type=int, required=True)
     f.add_argument("--path", default="/.well-known/veraison/verification")
+    f.add_argument("--method", default="GET")
     b = sub.add_parser("big")
     b.add_argument("--port", type=int, required=True)
     b.add_argument("--src", required=True)
     b.add_argument("--declare", type=int, required=True)
+    b.add_argument("--path", default="/challenge-response/v1/session/x")
     a = p.parse_args()
     {"hold": hold, "flood": flood, "big": big}[a.cmd](a)
 

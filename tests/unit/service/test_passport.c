@@ -146,8 +146,9 @@ static void passport_names_the_ak(void **state)
     vmesh_ear *e = NULL;
     uint8_t ch[32], want[32];
     vmesh_service_client c = {.url = f->url, .timeout_ms = 5000};
-    vmesh_service_stats st;
+    vmesh_service_stats st0, st;
 
+    vmesh_service_stats_get(f->svc, &st0);
     assert_int_equal(vmesh_crypto_key_generate(VMESH_KEY_EC_P256, &ak), VMESH_OK);
     assert_int_equal(vmesh_crypto_key_to_spki(ak, &spki), VMESH_OK);
     assert_int_equal(vmesh_crypto_random(ch, sizeof(ch)), VMESH_OK);
@@ -166,8 +167,23 @@ static void passport_names_the_ak(void **state)
     assert_int_equal(got.len, 32);
     assert_memory_equal(got.data, want, 32);
     vmesh_service_stats_get(f->svc, &st);
-    /* newSession, evidence, DELETE */
-    assert_true(st.sessions >= 1 && st.verifications >= 1 && st.revoked >= 1);
+    /* The verifier advertises the one-request appraisal (D42): discovery
+     * (once per URL) and one POST, no session. */
+    assert_int_equal(st.oneshot - st0.oneshot, 1);
+    assert_int_equal(st.verifications - st0.verifications, 1);
+    assert_int_equal(st.sessions - st0.sessions, 0);
+    assert_true(st.requests - st0.requests <= 2);
+    /* The next one: the discovery document is not read again. */
+    vmesh_buf_reset(&jwt);
+    assert_int_equal(vmesh_crypto_random(ch, sizeof(ch)), VMESH_OK);
+    vmesh_buf_reset(&ev);
+    make_evidence(f, &spki, ch, &ev);
+    st0 = st;
+    ASSERT_OK(vmesh_service_passport_client(&c, vmesh_scheme_psa.media_types[0], ev.data, ev.len, ch, sizeof(ch),
+                                            spki.data, spki.len, &jwt));
+    vmesh_service_stats_get(f->svc, &st);
+    assert_int_equal(st.requests - st0.requests, 1);
+    assert_int_equal(st.oneshot - st0.oneshot, 1);
     vmesh_ear_free(e);
     vmesh_crypto_key_free(ak);
     vmesh_buf_free(&spki);
@@ -225,8 +241,116 @@ static void errors_name_the_problem(void **state)
     assert_int_equal(vmesh_service_passport_client(&down, vmesh_scheme_psa.media_types[0], ev, sizeof(ev), ch,
                                                    sizeof(ch), NULL, 0, &jwt),
                      VMESH_ERR_IO);
-    assert_non_null(strstr(vmesh_err_detail(), "http://127.0.0.1:1/challenge-response/v1/newSession"));
+    assert_non_null(strstr(vmesh_err_detail(), "http://127.0.0.1:1/.well-known/veraison/verification"));
     vmesh_buf_free(&jwt);
+}
+
+/* A verifier that serves only Veraison's API (no_appraise): the same client
+ * uses newSession, the evidence POST and DELETE -- 3 requests a
+ * verification after one discovery read. */
+static vmesh_service *start_plain(fixture *f, const char *listen)
+{
+    vmesh_service_config sc = {0};
+    vmesh_service *s = NULL;
+
+    sc.verifier = f->verifier;
+    sc.ear_key = f->ear_key;
+    sc.listen = listen;
+    sc.threads = 2;
+    sc.no_appraise = true;
+    assert_int_equal(vmesh_service_new(&sc, &s), VMESH_OK);
+    assert_int_equal(vmesh_service_start(s), VMESH_OK);
+    return s;
+}
+
+static void passport(fixture *f, vmesh_service_client *c, vmesh_buf *spki)
+{
+    uint8_t ch[32];
+    vmesh_buf ev = {0}, jwt = {0};
+    vmesh_ear *e = NULL;
+
+    assert_int_equal(vmesh_crypto_random(ch, sizeof(ch)), VMESH_OK);
+    make_evidence(f, spki, ch, &ev);
+    ASSERT_OK(vmesh_service_passport_client(c, vmesh_scheme_psa.media_types[0], ev.data, ev.len, ch, sizeof(ch),
+                                            spki->data, spki->len, &jwt));
+    assert_int_equal(vmesh_ear_verify((const char *)jwt.data, jwt.len, f->ear_key, vmesh_time_now(), &e), VMESH_OK);
+    assert_int_equal(vmesh_ear_status(e), VMESH_TIER_AFFIRMING);
+    vmesh_ear_free(e);
+    vmesh_buf_free(&ev);
+    vmesh_buf_free(&jwt);
+}
+
+static void veraison_flow_without_the_endpoint(void **state)
+{
+    fixture *f = *state;
+    vmesh_service *plain = start_plain(f, "127.0.0.1:0");
+    vmesh_key *ak = NULL;
+    vmesh_buf spki = {0};
+    char url[64];
+    vmesh_service_stats st0, st;
+    vmesh_service_client c = {.url = url, .timeout_ms = 5000};
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u", (unsigned)vmesh_service_port(plain));
+    assert_int_equal(vmesh_crypto_key_generate(VMESH_KEY_EC_P256, &ak), VMESH_OK);
+    assert_int_equal(vmesh_crypto_key_to_spki(ak, &spki), VMESH_OK);
+    vmesh_service_stats_get(plain, &st0);
+    passport(f, &c, &spki);
+    vmesh_service_stats_get(plain, &st);
+    assert_int_equal(st.requests - st0.requests, 4); /* discovery, newSession, evidence, DELETE */
+    assert_int_equal(st.sessions - st0.sessions, 1);
+    assert_int_equal(st.revoked - st0.revoked, 1);
+    assert_int_equal(st.oneshot, 0);
+    st0 = st;
+    passport(f, &c, &spki);
+    vmesh_service_stats_get(plain, &st);
+    assert_int_equal(st.requests - st0.requests, 3);
+    assert_int_equal(st.verifications - st0.verifications, 1);
+    vmesh_service_free(plain);
+    vmesh_crypto_key_free(ak);
+    vmesh_buf_free(&spki);
+}
+
+/* The verifier behind a URL stops serving the endpoint (restarted with
+ * no_appraise on the same port): the cached discovery sends the client to
+ * a 404, it falls back to the sessions at once and reads the document
+ * again the next time. */
+static void endpoint_gone_falls_back(void **state)
+{
+    fixture *f = *state;
+    vmesh_service_config sc = {0};
+    vmesh_service *s = NULL;
+    vmesh_key *ak = NULL;
+    vmesh_buf spki = {0};
+    char url[64], listen[64];
+    vmesh_service_stats st;
+    vmesh_service_client c = {.url = url, .timeout_ms = 5000};
+
+    sc.verifier = f->verifier;
+    sc.ear_key = f->ear_key;
+    sc.listen = "127.0.0.1:0";
+    sc.threads = 2;
+    assert_int_equal(vmesh_service_new(&sc, &s), VMESH_OK);
+    assert_int_equal(vmesh_service_start(s), VMESH_OK);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u", (unsigned)vmesh_service_port(s));
+    snprintf(listen, sizeof(listen), "127.0.0.1:%u", (unsigned)vmesh_service_port(s));
+    assert_int_equal(vmesh_crypto_key_generate(VMESH_KEY_EC_P256, &ak), VMESH_OK);
+    assert_int_equal(vmesh_crypto_key_to_spki(ak, &spki), VMESH_OK);
+    passport(f, &c, &spki);
+    vmesh_service_stats_get(s, &st);
+    assert_int_equal(st.oneshot, 1);
+    vmesh_service_free(s);
+    s = start_plain(f, listen);
+    passport(f, &c, &spki); /* 404 at the endpoint, then newSession, evidence, DELETE */
+    vmesh_service_stats_get(s, &st);
+    assert_int_equal(st.requests, 4);
+    assert_int_equal(st.verifications, 1);
+    passport(f, &c, &spki); /* discovery read again, then the sessions */
+    vmesh_service_stats_get(s, &st);
+    assert_int_equal(st.requests, 8);
+    assert_int_equal(st.verifications, 2);
+    vmesh_service_free(s);
+    vmesh_crypto_key_free(ak);
+    vmesh_buf_free(&spki);
 }
 
 int main(void)
@@ -235,6 +359,8 @@ int main(void)
         cmocka_unit_test(passport_names_the_ak),
         cmocka_unit_test(evidence_for_another_ak_is_not_affirming),
         cmocka_unit_test(errors_name_the_problem),
+        cmocka_unit_test(veraison_flow_without_the_endpoint),
+        cmocka_unit_test(endpoint_gone_falls_back),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
