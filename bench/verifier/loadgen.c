@@ -1,10 +1,15 @@
 /*
  * Load generator for bench/verifier: C connections (one thread each, HTTP/1.1
- * keep-alive) run the Veraison challenge-response flow back to back —
- * POST newSession?nonce=<the connection's nonce>, then POST the evidence
- * precomputed for that nonce to the Location returned — and time each
- * verification (both requests). Timing only; it counts as verified only a
- * 200 whose body says "complete", so a broken setup cannot look fast.
+ * keep-alive) run a verification flow back to back and time each
+ * verification (all its requests). -f session (the default): Veraison's
+ * challenge-response flow, POST newSession?nonce=<the connection's nonce>,
+ * then POST the evidence precomputed for that nonce to the Location
+ * returned; -f session-delete: the same, then DELETE the session, as vmesh's
+ * relying party does (three requests); -f oneshot: vmesh's one-request
+ * appraisal, POST /vmesh/v1/appraise?nonce= with the evidence (DECISIONS
+ * D42). Timing only; it counts as verified only a 200 whose body says
+ * "complete" (a session) or is a JWT (one request), and a 204 for DELETE,
+ * so a broken setup cannot look fast.
  * Prints one JSON line. Not part of libvmesh; never used by tests.
  */
 #define _GNU_SOURCE
@@ -38,6 +43,7 @@ typedef struct {
 
 static int port;
 static const char *media_type;
+static enum { FLOW_SESSION, FLOW_SESSION_DELETE, FLOW_ONESHOT } flow = FLOW_SESSION;
 static double seconds = 5, warmup = 1;
 static uint64_t t_start, t_measure, t_end;
 
@@ -101,9 +107,13 @@ static int read_response(int fd, char *rbuf, char **body, char *loc, size_t loc_
             if (sscanf(rbuf, "HTTP/1.%*d %d", &status) != 1)
                 return -1;
             char *cl = strcasestr(rbuf, "\r\nContent-Length:");
-            if (cl == NULL || cl > e)
-                return -1;
-            clen = strtoul(cl + 17, NULL, 10);
+            if (cl == NULL || cl > e) {
+                if (status != 204)
+                    return -1;
+                clen = 0; /* 204 has no body (RFC 9110 §15.3.5) */
+            } else {
+                clen = strtoul(cl + 17, NULL, 10);
+            }
             if (hdr_end + clen >= RBUF)
                 return -1;
             loc[0] = '\0';
@@ -131,16 +141,33 @@ static int read_response(int fd, char *rbuf, char **body, char *loc, size_t loc_
 static void *run(void *arg)
 {
     conn *c = arg;
-    char req[1024], loc[16384], *body;
+    char req[1024], loc[16384], dummy[16384], *body;
     int fd = dial();
 
     while (fd >= 0 && now_ns() < t_end) {
         uint64_t t0 = now_ns();
-        int n = snprintf(req, sizeof(req),
-                         "POST /challenge-response/v1/newSession?nonce=%s HTTP/1.1\r\nHost: bench\r\n"
-                         "Accept: application/vnd.veraison.challenge-response-session+json\r\n"
-                         "Content-Length: 0\r\n\r\n",
-                         c->nonce);
+        int n;
+        if (flow == FLOW_ONESHOT) {
+            n = snprintf(req, sizeof(req),
+                         "POST /vmesh/v1/appraise?nonce=%s HTTP/1.1\r\nHost: bench\r\nContent-Type: %s\r\n"
+                         "Content-Length: %zu\r\n\r\n",
+                         c->nonce, media_type, c->ev_len);
+            if (n < 0 || (size_t)n >= sizeof(req) || send_all(fd, req, (size_t)n) != 0 ||
+                send_all(fd, c->ev, c->ev_len) != 0) {
+                c->errors++;
+                break;
+            }
+            if (read_response(fd, c->rbuf, &body, loc, sizeof(loc)) != 200 || strncmp(body, "ey", 2) != 0) {
+                c->errors++;
+                continue;
+            }
+            goto done;
+        }
+        n = snprintf(req, sizeof(req),
+                     "POST /challenge-response/v1/newSession?nonce=%s HTTP/1.1\r\nHost: bench\r\n"
+                     "Accept: application/vnd.veraison.challenge-response-session+json\r\n"
+                     "Content-Length: 0\r\n\r\n",
+                     c->nonce);
         if (send_all(fd, req, (size_t)n) != 0 || read_response(fd, c->rbuf, &body, loc, sizeof(loc)) != 201 ||
             loc[0] == '\0') {
             c->errors++;
@@ -155,11 +182,21 @@ static void *run(void *arg)
             c->errors++;
             break;
         }
-        if (read_response(fd, c->rbuf, &body, loc, sizeof(loc)) != 200 ||
+        if (read_response(fd, c->rbuf, &body, dummy, sizeof(dummy)) != 200 ||
             strstr(body, "\"status\":\"complete\"") == NULL) {
             c->errors++;
             continue;
         }
+        if (flow == FLOW_SESSION_DELETE) {
+            n = snprintf(req, sizeof(req), "DELETE /challenge-response/v1/%.*s HTTP/1.1\r\nHost: bench\r\n\r\n",
+                         (int)(sizeof(req) - 256), loc);
+            if (n < 0 || (size_t)n >= sizeof(req) || send_all(fd, req, (size_t)n) != 0 ||
+                read_response(fd, c->rbuf, &body, dummy, sizeof(dummy)) != 204) {
+                c->errors++;
+                break;
+            }
+        }
+    done:;
         uint64_t t1 = now_ns();
         if (t0 >= t_measure && t1 <= t_end && c->nlat < MAX_LAT)
             c->lat[c->nlat++] = t1 - t0;
@@ -204,7 +241,7 @@ int main(int argc, char **argv)
     size_t total = 0;
     unsigned long errors = 0;
 
-    while ((opt = getopt(argc, argv, "p:c:d:w:e:m:")) != -1) {
+    while ((opt = getopt(argc, argv, "p:c:d:w:e:m:f:")) != -1) {
         switch (opt) {
         case 'p': port = (int)strtol(optarg, NULL, 10); break;
         case 'c': nconn = (int)strtol(optarg, NULL, 10); break;
@@ -212,8 +249,21 @@ int main(int argc, char **argv)
         case 'w': warmup = strtod(optarg, NULL); break;
         case 'e': dir = optarg; break;
         case 'm': media_type = optarg; break;
+        case 'f':
+            if (strcmp(optarg, "session") == 0)
+                flow = FLOW_SESSION;
+            else if (strcmp(optarg, "session-delete") == 0)
+                flow = FLOW_SESSION_DELETE;
+            else if (strcmp(optarg, "oneshot") == 0)
+                flow = FLOW_ONESHOT;
+            else {
+                fprintf(stderr, "loadgen: -f is session, session-delete or oneshot\n");
+                return 1;
+            }
+            break;
         default:
             fprintf(stderr, "usage: loadgen -p PORT -e DIR -m MEDIA_TYPE [-c CONNS] [-d SECONDS] [-w WARMUP]\n"
+                            "               [-f session|session-delete|oneshot]\n"
                             "  DIR holds ev-<i>.cose and nonce-<i>.txt (base64url) for i < CONNS\n");
             return 1;
         }

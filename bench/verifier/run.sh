@@ -5,6 +5,10 @@
 # evidence POST → EAR) on keep-alive connections, next to the in-process
 # appraisal rate (bench_appraise, one core) measured in the same run.
 # Goal (issue 4): the service reaches >= 0.5 x the in-process rate per core.
+# Each round also runs, on the same service, the relying party's flow (the
+# same plus DELETE: three requests, what vmesh's central client sent before
+# D42) and vmesh's one-request appraisal (POST /vmesh/v1/appraise?nonce=,
+# DECISIONS D42), and compares verifications per service CPU-second.
 # "Per core" is reported two ways: the rate over the 2 cores the service may
 # use (the load generator shares them, so this is pessimistic), and the rate
 # per CPU-second the service process actually consumed.
@@ -66,6 +70,16 @@ curl -s -X POST -H "Content-Type: $PSA_MT" --data-binary @ev/ev-0.cose "http://1
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$SPID/stat"; }
 TCK=$(getconf CLK_TCK)
 inproc=() svc=() p50=() p99=() cpu=() errs=()
+del_rate=() del_cpu=() one_rate=() one_cpu=() one_p50=() del_p50=()
+# flow_round FLOW: prints "rate cpu_s p50 errors" for one loadgen run of FLOW.
+flow_round() {
+    local c0 c1 o
+    c0=$(cpu_ticks)
+    o=$($PIN2 "$LOADGEN" -p "$PORT" -e ev -m "$PSA_MT" -c "$CONNS" -d "$SECS" -w 1 -f "$1")
+    c1=$(cpu_ticks)
+    echo "  round $r: $1 $o" >&2
+    echo "$o" | python3 -c "import json,sys; d=json.load(sys.stdin); print(d['per_second'], ($c1 - $c0) / $TCK * $SECS / ($SECS + 1), d['p50_us'], d['errors'])"
+}
 for r in $(seq "$ROUNDS"); do
     out=$($PIN1 "$BENCH" -r rv.json -e ev/ev-0.cose -k ear.pem -n "$NONCE0" -s "$SECS")
     inproc+=("$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["per_second"])')")
@@ -79,19 +93,28 @@ for r in $(seq "$ROUNDS"); do
     errs+=("$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["errors"])')")
     # CPU seconds of the service over warmup + measurement, scaled to the measured window.
     cpu+=("$(python3 -c "print(($c1 - $c0) / $TCK * $SECS / ($SECS + 1))")")
+    read -r a b p e < <(flow_round session-delete); del_rate+=("$a") del_cpu+=("$b") del_p50+=("$p"); errs[-1]=$((${errs[-1]%.*} + e))
+    read -r a b p e < <(flow_round oneshot); one_rate+=("$a") one_cpu+=("$b") one_p50+=("$p"); errs[-1]=$((${errs[-1]%.*} + e))
 done
 kill -TERM "$SPID"; wait "$SPID" || true; SPID=
 
-python3 - "$HERE/../../docs/BENCHMARKS.md" "${inproc[*]}" "${svc[*]}" "${p50[*]}" "${p99[*]}" "${cpu[*]}" "${errs[*]}" "$ROUNDS" "$SECS" "$CONNS" <<'PY'
+python3 - "$HERE/../../docs/BENCHMARKS.md" "${inproc[*]}" "${svc[*]}" "${p50[*]}" "${p99[*]}" "${cpu[*]}" "${errs[*]}" "$ROUNDS" "$SECS" "$CONNS" \
+    "${del_rate[*]}" "${del_cpu[*]}" "${del_p50[*]}" "${one_rate[*]}" "${one_cpu[*]}" "${one_p50[*]}" <<'PY'
 import sys, statistics, subprocess, os, datetime
-md, inproc, svc, p50, p99, cpu, errs, rounds, secs, conns = sys.argv[1:]
+md, inproc, svc, p50, p99, cpu, errs, rounds, secs, conns, dr, dc, dp, orr, oc, op = sys.argv[1:]
 f = lambda s: [float(x) for x in s.split()]
 inproc, svc, p50, p99, cpu, errs = f(inproc), f(svc), f(p50), f(p99), f(cpu), f(errs)
+dr, dc, dp, orr, oc, op = f(dr), f(dc), f(dp), f(orr), f(oc), f(op)
 secs = float(secs)
 per_core = [s / 2 for s in svc]
 per_cpu_s = [s * secs / c if c > 0 else 0 for s, c in zip(svc, cpu)]
 ratio_core = [p / i for p, i in zip(per_core, inproc)]
 ratio_cpu = [p / i for p, i in zip(per_cpu_s, inproc)]
+secs_f = secs
+del_cpu_s = [r * secs_f / c if c > 0 else 0 for r, c in zip(dr, dc)]
+one_cpu_s = [r * secs_f / c if c > 0 else 0 for r, c in zip(orr, oc)]
+one_vs_del = [o / d if d > 0 else 0 for o, d in zip(one_cpu_s, del_cpu_s)]
+ms = lambda v: 1000.0 / v if v > 0 else 0
 med = statistics.median
 cpu_name = next((l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')), 'unknown')
 out = f"""## bench/verifier — central verifier over HTTP vs in-process appraisal
@@ -111,6 +134,22 @@ Service: `vmesh verifier serve --threads 2` pinned to cores 0-1 (libmicrohttpd t
 | **ratio per core to in-process** (goal ≥ 0.5) | **{med(ratio_core):.2f}** | {min(ratio_core):.2f} | {max(ratio_core):.2f} |
 | ratio per service CPU-second to in-process | {med(ratio_cpu):.2f} | {min(ratio_cpu):.2f} | {max(ratio_cpu):.2f} |
 | failed verifications (non-200 or not complete) | {int(sum(errs))} | | |
+
+Per-verification flows on the same service in each round (DECISIONS D42): the relying party's Veraison flow
+(`newSession` → evidence → `DELETE`, three requests, `-f session-delete`) against vmesh's one-request appraisal
+(`POST /vmesh/v1/appraise?nonce=` with the evidence, `-f oneshot`), both {conns} keep-alive connections.
+
+| measure | median | min | max |
+|---|---:|---:|---:|
+| 3 requests (newSession, evidence, DELETE): verifications/s | {med(dr):,.0f} | {min(dr):,.0f} | {max(dr):,.0f} |
+| 3 requests: verifications per service CPU-second | {med(del_cpu_s):,.0f} | {min(del_cpu_s):,.0f} | {max(del_cpu_s):,.0f} |
+| 3 requests: service CPU per verification (ms) | {ms(med(del_cpu_s)):.3f} | {ms(max(del_cpu_s)):.3f} | {ms(min(del_cpu_s)):.3f} |
+| 3 requests: latency p50 (µs) | {med(dp):,.0f} | {min(dp):,.0f} | {max(dp):,.0f} |
+| 1 request (`/vmesh/v1/appraise`): verifications/s | {med(orr):,.0f} | {min(orr):,.0f} | {max(orr):,.0f} |
+| 1 request: verifications per service CPU-second | {med(one_cpu_s):,.0f} | {min(one_cpu_s):,.0f} | {max(one_cpu_s):,.0f} |
+| 1 request: service CPU per verification (ms) | {ms(med(one_cpu_s)):.3f} | {ms(max(one_cpu_s)):.3f} | {ms(min(one_cpu_s)):.3f} |
+| 1 request: latency p50 (µs) | {med(op):,.0f} | {min(op):,.0f} | {max(op):,.0f} |
+| **1 request / 3 requests, verifications per CPU-second** | **{med(one_vs_del):.2f}** | {min(one_vs_del):.2f} | {max(one_vs_del):.2f} |
 """
 sys.stdout.write(out)
 subprocess.run([sys.executable, os.path.join(os.path.dirname(md), '..', 'bench', 'lib', 'mdsection.py'), 'verifier', md], input=out.encode(), check=True)
