@@ -87,6 +87,11 @@ vmesh_err vmesh_pki_ca_issue(const char *ca_dir, const char *spiffe_id, const ch
  * agent's in-memory AK, vmesh_agent_tls_key). */
 vmesh_err vmesh_pki_ca_issue_for_key(const char *ca_dir, const char *spiffe_id, int days, const vmesh_key *key,
                                      vmesh_buf *chain_pem) VMESH_WUR;
+/* The same with a validity of `seconds` (1 s..36500 days; the leaf's
+ * notBefore is 5 minutes back, against clock skew): the attested SVID
+ * issuer's short-lived leaves (include/vmesh/issuer.h). */
+vmesh_err vmesh_pki_ca_issue_for_key_seconds(const char *ca_dir, const char *spiffe_id, int64_t seconds,
+                                             const vmesh_key *key, vmesh_buf *chain_pem) VMESH_WUR;
 /* The trust bundle of a CA directory (PEM) appended to out. */
 vmesh_err vmesh_pki_ca_bundle(const char *ca_dir, vmesh_buf *out) VMESH_WUR;
 

@@ -59,6 +59,7 @@ int cli_attest(int argc, char **argv);
 int cli_appraise(int argc, char **argv);
 int cli_ear(int argc, char **argv);
 int cli_ca(int, char **);
+int cli_ca_serve(int argc, char **argv); /* cli_ca_serve.c */
 int cli_rvp(int argc, char **argv);
 int cli_verifier(int argc, char **argv);
 int cli_server(int argc, char **argv);

@@ -24,6 +24,8 @@ static void ca_usage(FILE *f)
             "       vmesh ca rotate --ca DIR [--days N] [--key-type ec-p256|ec-p384]\n"
             "       vmesh ca fetch --url https://... --out FILE [--endpoint-ca PEM]\n"
             "                      [--endpoint-id spiffe://TD/... --bundle FILE]\n"
+            "       vmesh ca serve --ca DIR --listen HOST:PORT --cert CHAIN --key KEY --bundle FILE\n"
+            "                      (--rv FILE ... | --rvp SPEC ... --state-dir DIR) [--max-ttl DURATION]\n"
             "\n"
             "init   writes DIR/ca.pem, DIR/ca.key (0600) and DIR/bundle.pem\n"
             "issue  writes PREFIX.pem (X509-SVID leaf), PREFIX-chain.pem (leaf + CA) and\n"
@@ -37,6 +39,8 @@ static void ca_usage(FILE *f)
             "       format, atomically) unless its sequence is lower than FILE's (rollback);\n"
             "       https_web by default (system roots or --endpoint-ca), https_spiffe with\n"
             "       --endpoint-id (verified against --bundle, default FILE itself)\n"
+            "serve  the attested SVID issuer: certifies a node's key-bound attestation key after\n"
+            "       appraising its fresh evidence (vmesh ca serve --help)\n"
             "\n"
             "exit status: 0 done; 1 bad option, unreadable or invalid input, or a file could not be\n"
             "written (vmesh ca <command> --help for each command's options)\n");
@@ -144,6 +148,8 @@ int cli_ca(int argc, char **argv)
         return CLI_EXIT_ERROR;
     }
     sub = argv[1];
+    if (strcmp(sub, "serve") == 0)
+        return cli_ca_serve(argc - 1, argv + 1);
     if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0) {
         ca_usage(stdout);
         return CLI_EXIT_OK;
@@ -230,7 +236,7 @@ int cli_ca(int argc, char **argv)
             return cli_usage_error("ca", "fetch needs --url and --out");
         return ca_fetch(url, ep_ca, ep_id, ep_bundle, out);
     } else {
-        return cli_usage_error("ca", "unknown subcommand '%s' (init, issue, bundle, rotate, fetch)", sub);
+        return cli_usage_error("ca", "unknown subcommand '%s' (init, issue, bundle, rotate, fetch, serve)", sub);
     }
     return rc;
 }

@@ -85,7 +85,7 @@ out:
     return rc;
 }
 
-static vmesh_err new_cert(EVP_PKEY *subject_key, const char *org, const char *cn, int days,
+static vmesh_err new_cert(EVP_PKEY *subject_key, const char *org, const char *cn, long seconds,
                           X509 **out)
 {
     vmesh_err rc = VMESH_OK;
@@ -98,7 +98,7 @@ static vmesh_err new_cert(EVP_PKEY *subject_key, const char *org, const char *cn
     VMESH_GUARD(set_serial(x));
     /* Backdate a little against clock skew between the demo's hosts. */
     VMESH_ENSURE(X509_gmtime_adj(X509_getm_notBefore(x), -300) != NULL &&
-                     X509_gmtime_adj(X509_getm_notAfter(x), (long)days * 86400) != NULL,
+                     X509_gmtime_adj(X509_getm_notAfter(x), seconds) != NULL,
                  VMESH_ERR_CRYPTO, "setting the validity period");
     name = X509_get_subject_name(x);
     VMESH_ENSURE(X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, (const unsigned char *)org,
@@ -170,7 +170,7 @@ static vmesh_err make_ca_cert(const char *trust_domain, EVP_PKEY *key, int days,
 
     *out = NULL;
     snprintf(cn, sizeof(cn), "vmesh CA %s", trust_domain);
-    VMESH_GUARD(new_cert(key, "vmesh", strlen(cn) <= 64 ? cn : "vmesh CA", days, &ca));
+    VMESH_GUARD(new_cert(key, "vmesh", strlen(cn) <= 64 ? cn : "vmesh CA", (long)days * 86400, &ca));
     VMESH_ENSURE(X509_set_issuer_name(ca, X509_get_subject_name(ca)) == 1, VMESH_ERR_CRYPTO,
                  "setting the issuer");
     /* X509-SVID §4.1: "signing certificates MUST set the cA field to true";
@@ -302,7 +302,7 @@ out:
 
 /* Signs a leaf X509-SVID for spiffe_id over the public key `key` with the
  * CA of ca_dir; *leaf and *ca returned (caller frees). */
-static vmesh_err issue_leaf(const char *ca_dir, const char *spiffe_id, int days, EVP_PKEY *key, X509 **leaf_out,
+static vmesh_err issue_leaf(const char *ca_dir, const char *spiffe_id, long seconds, EVP_PKEY *key, X509 **leaf_out,
                             X509 **ca_out)
 {
     vmesh_err rc = VMESH_OK;
@@ -315,9 +315,8 @@ static vmesh_err issue_leaf(const char *ca_dir, const char *spiffe_id, int days,
     *ca_out = NULL;
     VMESH_GUARD(vmesh_pki_spiffe_id_validate(spiffe_id));
     VMESH_GUARD(vmesh_pki_spiffe_id_trust_domain(spiffe_id, &td));
-    VMESH_ENSURE(days >= 0 && days <= 36500, VMESH_ERR_ARG, "--days must be 1..36500");
-    if (days == 0)
-        days = 90;
+    VMESH_ENSURE(seconds > 0 && seconds <= 36500L * 86400, VMESH_ERR_ARG, "a validity of %ld s is outside 1 s..36500 days",
+                 seconds);
     VMESH_GUARD(load_ca(ca_dir, &ca, &ca_key));
     rc = vmesh_pki_spiffe_id_from_cert(ca, &ca_id);
     if (rc != VMESH_OK) {
@@ -328,7 +327,7 @@ static vmesh_err issue_leaf(const char *ca_dir, const char *spiffe_id, int days,
     VMESH_ENSURE(strcmp(td, ca_td) == 0, VMESH_ERR_POLICY,
                  "SPIFFE ID %s is in trust domain \"%s\" but this CA issues for \"%s\"", spiffe_id,
                  td, ca_td);
-    VMESH_GUARD(new_cert(key, "vmesh", NULL, days, &leaf));
+    VMESH_GUARD(new_cert(key, "vmesh", NULL, seconds, &leaf));
     VMESH_ENSURE(X509_set_issuer_name(leaf, X509_get_subject_name(ca)) == 1, VMESH_ERR_CRYPTO,
                  "setting the issuer");
     /* X509-SVID §4.1: "leaf certificates MUST set the cA field to false";
@@ -368,8 +367,9 @@ vmesh_err vmesh_pki_ca_issue(const char *ca_dir, const char *spiffe_id, const ch
     VMESH_ENSURE(ca_dir != NULL && prefix != NULL && prefix[0], VMESH_ERR_ARG,
                  "CA directory and output prefix are required");
     VMESH_GUARD(vmesh_pki_spiffe_id_validate(spiffe_id));
+    VMESH_ENSURE(days >= 0 && days <= 36500, VMESH_ERR_ARG, "--days must be 1..36500");
     VMESH_GUARD(gen_key(kt, &key));
-    VMESH_GUARD(issue_leaf(ca_dir, spiffe_id, days, key, &leaf, &ca));
+    VMESH_GUARD(issue_leaf(ca_dir, spiffe_id, (long)(days ? days : 90) * 86400, key, &leaf, &ca));
     VMESH_GUARD(path_join(path, sizeof(path), prefix, ".key"));
     VMESH_GUARD(key_save(key, path));
     VMESH_GUARD(cert_pem(leaf, &pem));
@@ -389,11 +389,21 @@ out:
 vmesh_err vmesh_pki_ca_issue_for_key(const char *ca_dir, const char *spiffe_id, int days, const vmesh_key *key,
                                      vmesh_buf *chain_pem)
 {
+    if (days < 0 || days > 36500)
+        return vmesh_err_set(VMESH_ERR_ARG, "--days must be 1..36500");
+    return vmesh_pki_ca_issue_for_key_seconds(ca_dir, spiffe_id, (int64_t)(days ? days : 90) * 86400, key, chain_pem);
+}
+
+vmesh_err vmesh_pki_ca_issue_for_key_seconds(const char *ca_dir, const char *spiffe_id, int64_t seconds,
+                                             const vmesh_key *key, vmesh_buf *chain_pem)
+{
     vmesh_err rc = VMESH_OK;
     X509 *ca = NULL, *leaf = NULL;
 
     VMESH_ENSURE(ca_dir != NULL && key != NULL, VMESH_ERR_ARG, "CA directory and key are required");
-    VMESH_GUARD(issue_leaf(ca_dir, spiffe_id, days, vmesh_crypto_key_evp(key), &leaf, &ca));
+    VMESH_ENSURE(seconds > 0 && seconds <= 36500LL * 86400, VMESH_ERR_ARG, "a validity of %lld s is outside 1 s..36500 days",
+                 (long long)seconds);
+    VMESH_GUARD(issue_leaf(ca_dir, spiffe_id, (long)seconds, vmesh_crypto_key_evp(key), &leaf, &ca));
     vmesh_buf_reset(chain_pem);
     VMESH_GUARD(cert_pem(leaf, chain_pem));
     VMESH_GUARD(cert_pem(ca, chain_pem));
