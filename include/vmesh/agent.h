@@ -64,6 +64,11 @@ typedef struct {
      * vmesh_agent_rotate_ak together with a new SVID; new evidence and a
      * new passport follow. */
     bool keybound;
+    /* Key-bound only: the agent this one succeeds (a configuration reload
+     * of the same process, D44): it takes over that agent's AK, so the
+     * SVID issued for it stays valid; the key still never leaves the
+     * process. Borrowed for the call; NULL: a new AK. */
+    struct vmesh_agent *keybound_from;
     vmesh_agent_passport_fn passport; /* NULL: no passport mode */
     void *passport_ctx;
     /* Relying-party side. */

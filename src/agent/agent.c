@@ -132,6 +132,8 @@ vmesh_err vmesh_agent_new(const vmesh_agent_config *cfg, vmesh_agent **out)
     else
         VMESH_GUARD(vmesh_policy_default(&a->policy));
     VMESH_GUARD(agent_attester_init(&a->at, cfg, &a->counters));
+    if (cfg->keybound_from != NULL)
+        VMESH_GUARD(agent_attester_adopt(&a->at, &cfg->keybound_from->at));
     VMESH_GUARD(agent_rp_init(&a->rp, cfg, &a->counters));
     *out = a;
     a = NULL;

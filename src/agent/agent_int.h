@@ -83,6 +83,9 @@ vmesh_err agent_attester_attest(agent_attester *at, const vmesh_atls_attest_in *
 vmesh_err agent_attester_rotate(agent_attester *at) VMESH_WUR;
 vmesh_err agent_attester_tls_key(agent_attester *at, vmesh_key **out) VMESH_WUR;
 vmesh_err agent_attester_ak_spki(agent_attester *at, vmesh_buf *out) VMESH_WUR;
+/* Key-bound: at (not shared yet) takes over from's AK (a reference), so a
+ * certificate issued for it goes on serving (a configuration reload, D44). */
+vmesh_err agent_attester_adopt(agent_attester *at, agent_attester *from) VMESH_WUR;
 
 /* ---- the relying party (rp.c) -------------------------------------------------- */
 

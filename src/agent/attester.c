@@ -115,6 +115,37 @@ vmesh_err agent_attester_tls_key(agent_attester *at, vmesh_key **out)
     return rc;
 }
 
+vmesh_err agent_attester_adopt(agent_attester *at, agent_attester *from)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_buf spki = {0};
+    vmesh_key *k = NULL;
+    int64_t born = 0;
+
+    VMESH_ENSURE(at->keybound && at->scheme != NULL, VMESH_ERR_STATE,
+                 "only a key-bound agent can take over a key-bound AK");
+    pthread_mutex_lock(&from->lock);
+    if (from->ak == NULL || !from->keybound)
+        rc = vmesh_err_set(VMESH_ERR_STATE, "the agent to take over from is not key-bound");
+    else if ((rc = vmesh_buf_set(&spki, from->ak_spki.data, from->ak_spki.len)) == VMESH_OK) {
+        k = vmesh_crypto_key_ref(from->ak);
+        born = from->ak_born;
+    }
+    pthread_mutex_unlock(&from->lock);
+    VMESH_GUARD(rc);
+    vmesh_crypto_key_free(at->ak);
+    at->ak = k;
+    k = NULL;
+    vmesh_buf_free(&at->ak_spki);
+    at->ak_spki = spki;
+    spki.data = NULL;
+    at->ak_gen++;
+    at->ak_born = born;
+out:
+    vmesh_buf_free(&spki);
+    return rc;
+}
+
 vmesh_err agent_attester_ak_spki(agent_attester *at, vmesh_buf *out)
 {
     vmesh_err rc;

@@ -222,10 +222,10 @@ static vmesh_err answer(vmesh_issuer *s, vmesh_atls_conn *c, int fd, uint64_t dl
     vmesh_err rc = VMESH_OK;
     vmesh_buf a = {0};
 
-    VMESH_GUARD(vmesh_issuer_answer_encode(status, name, detail, chain ? chain->data : NULL, chain ? chain->len : 0, &a));
-    VMESH_GUARD(iss_write_msg(c, fd, a.data, a.len, dl));
     if (status != 200)
         atomic_fetch_add(&s->refused_req, 1);
+    VMESH_GUARD(vmesh_issuer_answer_encode(status, name, detail, chain ? chain->data : NULL, chain ? chain->len : 0, &a));
+    VMESH_GUARD(iss_write_msg(c, fd, a.data, a.len, dl));
 out:
     vmesh_buf_free(&a);
     return rc;
@@ -350,7 +350,7 @@ static void serve(vmesh_issuer *s, int fd, const char *addr)
         served++;
         if (status == 200) {
             atomic_fetch_add(&s->issued, 1);
-            vmesh_log(VMESH_LOG_INFO, "issuer: issued %s (%s): %s", id, addr, detail);
+            vmesh_log_status("issuer: issued %s (%s): %s", id, addr, detail);
         } else {
             refusal_log(s, "refused %s (%s): %u %s: %s", id, addr, status, name, detail);
         }

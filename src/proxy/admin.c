@@ -453,6 +453,8 @@ bool px_ready(struct vmesh_proxy *p, char *why, size_t n)
     }
     if (!px_cprobe_ready(p, why, n))
         return false;
+    if (!px_kb_ready(p, why, n))
+        return false;
     if (!atomic_load(&p->iss_asked)) {
         snprintf(why, n, "attested verifiers (passport issuers) not asked yet");
         return false;

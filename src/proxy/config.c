@@ -567,10 +567,31 @@ static const listdef fed_list = {
     NULL,
 };
 
+/* identity.keybound-issuer (D44): the attested SVID issuer that certifies
+ * our key-bound AK; the files cert/key are then the bootstrap SVID, used
+ * toward it only. */
+static const keydef kb_issuer_keys[] = {
+    STR("address", K_ADDR, vmesh_proxy_config, kb_addr),
+    STR("id", K_PATTERN, vmesh_proxy_config, kb_id),
+    NUM("ttl", K_SECONDS, vmesh_proxy_config, kb_ttl, 60 * 1000, 30ULL * 24 * 3600 * 1000),
+    NUM("retry", K_MS, vmesh_proxy_config, kb_retry_ms, 100, 3600 * 1000),
+    NUM("timeout", K_MS, vmesh_proxy_config, kb_timeout_ms, 100, 600 * 1000), END};
+
+static vmesh_err kb_issuer_done(pctx *x, yaml_node_t *n, const char *path, void *elem)
+{
+    vmesh_proxy_config *c = elem;
+
+    if (c->kb_addr == NULL || c->kb_id == NULL)
+        return perr(x, n, path, "address (HOST:PORT of vmesh ca serve) and id (its SPIFFE ID) are required");
+    c->kb_issuer = true;
+    return VMESH_OK;
+}
+
 static const keydef identity_keys[] = {STR("cert", K_PATH, vmesh_proxy_config, cert),
                                        STR("key", K_PATH, vmesh_proxy_config, key),
                                        STR("bundle", K_PATH, vmesh_proxy_config, bundle),
                                        LIST("federation", vmesh_proxy_config, feds, &fed_list),
+                                       SECTION("keybound-issuer", kb_issuer_keys, kb_issuer_done),
                                        END};
 
 static vmesh_err add_kv(pctx *x, yaml_node_t *n, const char *path, const char *key,
@@ -647,9 +668,15 @@ static vmesh_err modes_fn(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *
     return get_modes(x, v, path, &x->c->attest_modes, NULL);
 }
 
+static vmesh_err keybound_fn(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v, const char *path, void *a)
+{
+    (void)k, (void)kn, (void)a;
+    return get_bool(x, v, path, &x->c->keybound);
+}
+
 static const keydef attester_keys[] = {
     FN_STR("platform", vmesh_proxy_config, platform, platform_fn), FN("options", options_fn),
-    FN("modes", modes_fn),
+    FN("modes", modes_fn), FN("keybound", keybound_fn),
     NUM("ak-rotate", K_SECONDS, vmesh_proxy_config, ak_rotate, 1000, 30ULL * 24 * 3600 * 1000),
     END};
 
@@ -1471,6 +1498,15 @@ static vmesh_err check(pctx *x, yaml_node_t *root)
         return perr(x, root, "inbound", "more than %d listeners in all", PX_MAX_LISTENERS);
     if (c->nkv > 0 && c->platform == NULL)
         return perr(x, root, "attester.platform", "options are given but no platform");
+    if (c->keybound && c->platform == NULL)
+        return perr(x, root, "attester.keybound", "key-bound attestation needs attester.platform");
+    if (c->keybound && !c->kb_issuer)
+        return perr(x, root, "attester.keybound",
+                    "a key-bound AK needs a certificate issued for it in memory: configure "
+                    "identity.keybound-issuer (vmesh ca serve); SVID files never hold a key-bound key (D38)");
+    if (c->kb_issuer && !c->keybound)
+        return perr(x, root, "identity.keybound-issuer",
+                    "the issuer certifies a key-bound AK: set attester.keybound: true");
     if (c->issuers_from != NULL && strcmp(c->issuers_from, "config") != 0 && strcmp(c->issuers_from, "bundle") != 0)
         return perr(x, root, "verifier.issuers-from", "must be config (passport-issuers only, the default) or bundle "
                     "(also the verifiers of the synced bundles' verifier trust sets), not \"%.40s\"", c->issuers_from);

@@ -554,6 +554,10 @@ static void established(px_conn *c)
     c->mode = vmesh_atls_peer_mode(c->io.tls);
     c->resumed = vmesh_atls_resumed(c->io.tls);
     atomic_fetch_add(&p->m.handshakes[c->dir][c->resumed ? 1 : 0], 1);
+    if (vmesh_atls_peer_keybound(c->io.tls))
+        atomic_fetch_add(&p->m.keybound[c->dir][0], 1);
+    if (vmesh_atls_own_keybound(c->io.tls))
+        atomic_fetch_add(&p->m.keybound[c->dir][1], 1);
     if (id != NULL)
         c->peer_id = strdup(id);
     if (r != NULL) {

@@ -412,7 +412,10 @@ static vmesh_err listener_config(struct vmesh_proxy *p, px_gen *g, size_t j,
     vmesh_atls_config *c = NULL;
 
     VMESH_GUARD(vmesh_atls_config_new(in ? VMESH_ATLS_SERVER : VMESH_ATLS_CLIENT, &c));
-    VMESH_GUARD(vmesh_atls_config_set_svid(c, cfg->cert, cfg->key));
+    if (cfg->keybound)
+        VMESH_GUARD(px_kb_svid(p, g->agent, c, &g->cert_not_after)); /* the issuer's SVID for our AK (D44) */
+    else
+        VMESH_GUARD(vmesh_atls_config_set_svid(c, cfg->cert, cfg->key));
     VMESH_GUARD(vmesh_atls_config_set_bundle(c, cfg->bundle));
     if (g->trust)
         VMESH_GUARD(vmesh_atls_config_set_trust(c, g->trust));
@@ -754,6 +757,7 @@ vmesh_err px_gen_build(struct vmesh_proxy *p, vmesh_proxy_config *cfg, px_gen **
     size_t nr = 0;
     vmesh_agent_config ac;
     vmesh_key *k = NULL, *ck = NULL;
+    px_gen *kb_prev = NULL;
 
     *out = NULL;
     if (g == NULL) {
@@ -897,7 +901,16 @@ vmesh_err px_gen_build(struct vmesh_proxy *p, vmesh_proxy_config *cfg, px_gen **
     }
     ac.policy = g->policy;
     ac.bell = p->bell;
+    ac.keybound = cfg->keybound;
+    if (cfg->keybound && p->gen != NULL) {
+        /* a reload: the new agent goes on with the AK the issuer certified (D44) */
+        kb_prev = px_current_gen(p);
+        if (kb_prev->cfg->keybound)
+            ac.keybound_from = kb_prev->agent;
+    }
     rc = vmesh_agent_new(&ac, &g->agent);
+    px_gen_unref(kb_prev);
+    kb_prev = NULL;
     if (rc != VMESH_OK) {
         vmesh_err_wrap(rc, "attester");
         goto out;
@@ -952,7 +965,20 @@ vmesh_err px_gen_build(struct vmesh_proxy *p, vmesh_proxy_config *cfg, px_gen **
             }
         }
     }
-    g->cert_not_after = cert_not_after(cfg->cert);
+    if (!cfg->keybound)
+        g->cert_not_after = cert_not_after(cfg->cert);
+    if (cfg->kb_issuer) {
+        /* the bootstrap SVID must load: the issuer is reached with it */
+        vmesh_atls_config *bc = NULL;
+        rc = vmesh_atls_config_new(VMESH_ATLS_CLIENT, &bc);
+        if (rc == VMESH_OK)
+            rc = vmesh_atls_config_set_svid(bc, cfg->cert, cfg->key);
+        vmesh_atls_config_free(bc);
+        if (rc != VMESH_OK) {
+            vmesh_err_wrap(rc, "identity (the bootstrap SVID for identity.keybound-issuer)");
+            goto out;
+        }
+    }
     *out = g;
     g = NULL;
 out:
@@ -960,6 +986,7 @@ out:
         vmesh_policy_free(rpol[i]);
     vmesh_crypto_key_free(k);
     vmesh_crypto_key_free(ck);
+    px_gen_unref(kb_prev);
     px_gen_unref(g);
     return rc;
 }

@@ -313,6 +313,7 @@ vmesh_err px_metrics_render(struct vmesh_proxy *p, const px_gen *g, vmesh_buf *b
             "vmesh_handshakes_total{direction=\"%s\",session=\"resumed\"} %llu\n",
             dirs[d], (unsigned long long)atomic_load(&m->handshakes[d][0]), dirs[d],
             (unsigned long long)atomic_load(&m->handshakes[d][1])));
+    VMESH_GUARD(px_kb_metrics(p, g, b));
     VMESH_GUARD(hist(b, "vmesh_handshake_seconds",
                      "Attested TLS handshake time, accept or connect to established.",
                      &m->handshake));

@@ -564,6 +564,8 @@ static vmesh_err build(const char *config_path, bool dry, struct vmesh_proxy **o
     pthread_cond_init(&p->fed_cond, NULL);
     pthread_mutex_init(&p->central.probe_lock, NULL);
     pthread_cond_init(&p->central.probe_cond, NULL);
+    pthread_mutex_init(&p->kb.lock, NULL);
+    pthread_cond_init(&p->kb.cond, NULL);
     p->stop_fd = p->access_fd = -1;
     p->recent = px_recent_new();
     VMESH_ENSURE(p->recent != NULL, VMESH_ERR_NOMEM, "out of memory");
@@ -837,6 +839,7 @@ vmesh_err vmesh_proxy_run(vmesh_proxy *p)
     VMESH_GUARD(px_fed_start(p));
     VMESH_GUARD(px_cprobe_start(p));
     VMESH_GUARD(px_issuers_start(p));
+    VMESH_GUARD(px_kb_start(p));
     px_watch_files(p); /* the first call takes the files as they are */
     atomic_store(&p->ready, true);
     vmesh_log(VMESH_LOG_INFO,
@@ -895,6 +898,11 @@ vmesh_err vmesh_proxy_run(vmesh_proxy *p)
                           vmesh_err_detail());
             atomic_store(&p->iss_asked, true); /* the first round's standing is in force */
         }
+        if (atomic_exchange(&p->kb.changed, false) && !atomic_load(&p->draining)) {
+            /* a new key-bound SVID: a new generation serves it (keybound.c) */
+            if (vmesh_proxy_reload(p) != VMESH_OK)
+                vmesh_log(VMESH_LOG_ERROR, "proxy: reload for the new key-bound SVID failed: %s", vmesh_err_detail());
+        }
         px_rt_watch_bell(p); /* a new tick: connections re-attest (reattest.c) */
         if (wd_ns != 0 && vmesh_time_mono_ns() >= next_wd) {
             notify("WATCHDOG=1");
@@ -907,6 +915,7 @@ out:
     px_fed_stop(p);
     px_cprobe_stop(p);
     px_issuers_stop(p);
+    px_kb_stop(p);
 #ifdef VMESH_HAVE_SYNC
     if (p->sync)
         vmesh_sync_stop(p->sync);
@@ -974,6 +983,10 @@ void vmesh_proxy_free(vmesh_proxy *p)
     px_cprobe_stop(p);
     pthread_mutex_destroy(&p->central.probe_lock);
     pthread_cond_destroy(&p->central.probe_cond);
+    px_kb_stop(p);
+    vmesh_buf_free(&p->kb.chain);
+    pthread_mutex_destroy(&p->kb.lock);
+    pthread_cond_destroy(&p->kb.cond);
     free(p->config_path);
     free(p);
 }

@@ -137,6 +137,14 @@ struct vmesh_proxy_config {
     char *source;
     /* identity */
     char *cert, *key, *bundle;
+    /* identity.keybound-issuer (D44): with it, cert/key are the bootstrap
+     * SVID (toward the issuer only) and the listeners serve an SVID the
+     * issuer made for the agent's in-memory AK (attester.keybound). */
+    bool kb_issuer, keybound;
+    char *kb_addr, *kb_id;
+    int64_t kb_ttl;          /* seconds asked for; 0: the issuer's maximum */
+    uint32_t kb_retry_ms;    /* after a failure (and the log interval); 0: 5 s */
+    uint32_t kb_timeout_ms;  /* one exchange; 0: 10 s */
     px_fed *feds;
     size_t nfeds;
     /* attester */
@@ -264,6 +272,7 @@ typedef struct {
     _Atomic uint64_t admitted_attested, admitted_identity_only, route_refused; /* patterns */
     _Atomic uint64_t bytes[2][2]; /* [dir][0: from the TLS peer, 1: to the TLS peer] */
     _Atomic uint64_t handshakes[2][2]; /* attested handshakes done: [dir][0 full, 1 resumed] */
+    _Atomic uint64_t keybound[2][2];   /* key-bound attestations: [dir][0 the peer's, 1 ours] */
     _Atomic uint64_t agent_hits_base, agent_misses_base;
     _Atomic uint64_t agent_made_base, agent_generated_base; /* attester counters of replaced agents */
     _Atomic uint64_t accept_pauses; /* a worker stopped accepting: out of descriptors */
@@ -466,7 +475,30 @@ struct vmesh_proxy {
     /* the watcher's first round is done and in force: /ready may say 200
      * (passport issuers are attested off the control thread, also at start) */
     _Atomic bool iss_asked;
+    /* keybound.c (D44): the SVID the attested issuer made for our AK, in
+     * memory only, and the thread that obtains and renews it */
+    struct {
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        vmesh_buf chain;           /* leaf + CA, PEM; empty: none yet */
+        int64_t not_after, obtained_at;
+        char err[384];             /* the last failure; "" after a success */
+        _Atomic bool changed;      /* a new SVID: the control thread reloads */
+        _Atomic uint64_t issued, failures;
+        pthread_t thread;
+        bool stop, running;
+    } kb;
 };
+
+/* keybound.c: the key-bound SVID (identity.keybound-issuer, D44). */
+/* Configures c with the issuer's SVID for agent's AK when we have one
+ * (else nothing: no SVID yet); *not_after gets its expiry. */
+vmesh_err px_kb_svid(struct vmesh_proxy *p, vmesh_agent *agent, vmesh_atls_config *c, int64_t *not_after) VMESH_WUR;
+vmesh_err px_kb_start(struct vmesh_proxy *p) VMESH_WUR;
+void px_kb_stop(struct vmesh_proxy *p);
+/* /ready: false with the cause when key-bound and no valid SVID is in force. */
+bool px_kb_ready(struct vmesh_proxy *p, char *why, size_t n);
+vmesh_err px_kb_metrics(struct vmesh_proxy *p, const px_gen *g, vmesh_buf *b) VMESH_WUR;
 
 /* federation.c. px_watch_files: called about once a second from the
  * control thread; reloads when an identity or bundle file changed. */

@@ -1,0 +1,207 @@
+/*
+ * The key-bound identity of the proxy (DECISIONS D44, docs/PROXY.md
+ * "Key-bound SVIDs"): with identity.keybound-issuer and attester.keybound
+ * the agent's AK, generated in memory, is also the listeners' TLS key; its
+ * X509-SVID comes from the attested issuer (vmesh ca serve), never from a
+ * file. A thread of its own obtains it at start and renews it at half its
+ * lifetime (the bootstrap SVID from identity.cert/key authenticates those
+ * exchanges only); each new SVID reaches the listeners through a reload,
+ * the path every other identity change takes (a new generation whose agent
+ * takes over the same AK, D44). A failing issuer: the current SVID is kept
+ * until it expires, one line per retry interval, /ready 503 while there is
+ * none. The SVID lives in memory only.
+ */
+#include "proxy_int.h"
+
+#include "vmesh/issuer.h"
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define KB_RETRY_MS 5000u
+
+/* The leaf of chain is for key. */
+static bool leaf_is_for(const vmesh_buf *chain, const vmesh_key *key)
+{
+    BIO *b = BIO_new_mem_buf(chain->data, (int)chain->len);
+    X509 *leaf = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+    bool ok = leaf != NULL && EVP_PKEY_eq(X509_get0_pubkey(leaf), vmesh_crypto_key_evp(key)) == 1;
+
+    ERR_clear_error();
+    X509_free(leaf);
+    BIO_free(b);
+    return ok;
+}
+
+vmesh_err px_kb_svid(struct vmesh_proxy *p, vmesh_agent *agent, vmesh_atls_config *c, int64_t *not_after)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_key *k = NULL;
+
+    VMESH_GUARD(vmesh_agent_tls_key(agent, &k));
+    pthread_mutex_lock(&p->kb.lock);
+    if (p->kb.chain.len > 0 && leaf_is_for(&p->kb.chain, k)) {
+        rc = vmesh_atls_config_set_svid_key(c, p->kb.chain.data, p->kb.chain.len, k);
+        *not_after = p->kb.not_after;
+    }
+    /* else no SVID yet (or one for another key): handshakes fail, /ready says why */
+    pthread_mutex_unlock(&p->kb.lock);
+out:
+    vmesh_crypto_key_free(k);
+    return rc;
+}
+
+bool px_kb_ready(struct vmesh_proxy *p, char *why, size_t n)
+{
+    px_gen *g = px_current_gen(p);
+    bool kb = g->cfg->kb_issuer, ok = true;
+    int64_t now = vmesh_time_now();
+
+    if (kb) {
+        pthread_mutex_lock(&p->kb.lock);
+        if (p->kb.chain.len == 0) {
+            ok = false;
+            snprintf(why, n, "no key-bound SVID yet: issuer %s: %s", g->cfg->kb_addr,
+                     p->kb.err[0] ? p->kb.err : "not asked yet");
+        } else if (p->kb.not_after <= now) {
+            ok = false;
+            snprintf(why, n, "the key-bound SVID expired %lld s ago: issuer %s: %s",
+                     (long long)(now - p->kb.not_after), g->cfg->kb_addr, p->kb.err[0] ? p->kb.err : "");
+        } else if (g->cert_not_after != p->kb.not_after) {
+            ok = false; /* obtained, the reload that puts it in force not done yet */
+            snprintf(why, n, "the key-bound SVID is not in force yet");
+        }
+        pthread_mutex_unlock(&p->kb.lock);
+    }
+    px_gen_unref(g);
+    return ok;
+}
+
+static void *kb_thread(void *arg)
+{
+    struct vmesh_proxy *p = arg;
+    int64_t next_try = 0;
+    vmesh_buf chain = {0};
+
+    pthread_mutex_lock(&p->kb.lock);
+    while (!p->kb.stop) {
+        int64_t now = vmesh_time_now(), due = 0, wake;
+        struct timespec ts;
+
+        if (p->kb.chain.len > 0)
+            due = p->kb.obtained_at + (p->kb.not_after - p->kb.obtained_at) / 2;
+        if (now >= due && now >= next_try) {
+            px_gen *g = px_current_gen(p);
+            const vmesh_proxy_config *cfg = g->cfg;
+            vmesh_issuer_client ic = {0};
+            int64_t na = 0;
+            uint32_t retry = cfg->kb_retry_ms ? cfg->kb_retry_ms : KB_RETRY_MS;
+            vmesh_err rc;
+
+            pthread_mutex_unlock(&p->kb.lock);
+            ic.addr = cfg->kb_addr;
+            ic.issuer_id = cfg->kb_id;
+            ic.cert_file = cfg->cert;
+            ic.key_file = cfg->key;
+            ic.bundle_file = cfg->bundle;
+            ic.timeout_ms = cfg->kb_timeout_ms;
+            ic.ttl = (uint64_t)cfg->kb_ttl;
+            rc = vmesh_issuer_obtain(&ic, g->agent, &chain, &na);
+            pthread_mutex_lock(&p->kb.lock);
+            now = vmesh_time_now();
+            if (rc == VMESH_OK) {
+                vmesh_buf_free(&p->kb.chain);
+                p->kb.chain = chain;
+                memset(&chain, 0, sizeof(chain));
+                p->kb.not_after = na;
+                p->kb.obtained_at = now;
+                p->kb.err[0] = '\0';
+                next_try = 0;
+                atomic_fetch_add(&p->kb.issued, 1);
+                atomic_store(&p->kb.changed, true); /* the control thread reloads within 100 ms */
+                vmesh_log(VMESH_LOG_INFO, "proxy: key-bound SVID from issuer %s (%s), valid %lld s, renewed in %lld s",
+                          cfg->kb_addr, cfg->kb_id, (long long)(na - now), (long long)((na - now) / 2));
+            } else {
+                snprintf(p->kb.err, sizeof(p->kb.err), "%s", vmesh_err_detail());
+                atomic_fetch_add(&p->kb.failures, 1);
+                next_try = now + (int64_t)((retry + 999) / 1000);
+                /* one line per attempt, i.e. per retry interval */
+                if (p->kb.chain.len > 0 && p->kb.not_after > now)
+                    vmesh_log(VMESH_LOG_WARN, "proxy: key-bound SVID renewal failed (issuer %s): %s; the current SVID "
+                              "stays in force until it expires in %lld s; next attempt in %u ms", cfg->kb_addr,
+                              p->kb.err, (long long)(p->kb.not_after - now), retry);
+                else
+                    vmesh_log(VMESH_LOG_WARN, "proxy: no key-bound SVID (issuer %s): %s; /ready says 503; next attempt "
+                              "in %u ms", cfg->kb_addr, p->kb.err, retry);
+                vmesh_err_clear();
+            }
+            px_gen_unref(g);
+            continue;
+        }
+        wake = p->kb.chain.len > 0 && due > next_try ? due : next_try;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += (time_t)(wake > now ? wake - now : 1);
+        (void)pthread_cond_timedwait(&p->kb.cond, &p->kb.lock, &ts);
+    }
+    pthread_mutex_unlock(&p->kb.lock);
+    vmesh_buf_free(&chain);
+    return NULL;
+}
+
+vmesh_err px_kb_start(struct vmesh_proxy *p)
+{
+    px_gen *g = px_current_gen(p);
+    bool kb = g->cfg->kb_issuer;
+
+    px_gen_unref(g);
+    if (!kb || p->kb.running)
+        return VMESH_OK;
+    p->kb.stop = false;
+    if (pthread_create(&p->kb.thread, NULL, kb_thread, p) != 0)
+        return vmesh_err_set(VMESH_ERR_IO, "cannot start the key-bound SVID thread");
+    p->kb.running = true;
+    return VMESH_OK;
+}
+
+void px_kb_stop(struct vmesh_proxy *p)
+{
+    if (!p->kb.running)
+        return;
+    pthread_mutex_lock(&p->kb.lock);
+    p->kb.stop = true;
+    pthread_cond_signal(&p->kb.cond);
+    pthread_mutex_unlock(&p->kb.lock);
+    pthread_join(p->kb.thread, NULL);
+    p->kb.running = false;
+}
+
+vmesh_err px_kb_metrics(struct vmesh_proxy *p, const px_gen *g, vmesh_buf *b)
+{
+    vmesh_err rc = VMESH_OK;
+    static const char *dirs[2] = {"inbound", "outbound"};
+
+    VMESH_GUARD(vmesh_buf_printf(
+        b, "# HELP vmesh_keybound_handshakes_total Full handshakes whose attestation was key-bound (version 3, "
+           "the TLS leaf key is the AK), by direction and by whose attestation: the peer's or ours.\n"
+           "# TYPE vmesh_keybound_handshakes_total counter\n"));
+    for (int d = 0; d < 2; d++)
+        VMESH_GUARD(vmesh_buf_printf(b,
+                                     "vmesh_keybound_handshakes_total{direction=\"%s\",attester=\"peer\"} %llu\n"
+                                     "vmesh_keybound_handshakes_total{direction=\"%s\",attester=\"own\"} %llu\n",
+                                     dirs[d], (unsigned long long)atomic_load(&p->m.keybound[d][0]), dirs[d],
+                                     (unsigned long long)atomic_load(&p->m.keybound[d][1])));
+    if (!g->cfg->kb_issuer)
+        goto out;
+    VMESH_GUARD(vmesh_buf_printf(
+        b,
+        "# HELP vmesh_keybound_svid_issued_total SVIDs the attested issuer made for our key-bound AK.\n"
+        "# TYPE vmesh_keybound_svid_issued_total counter\nvmesh_keybound_svid_issued_total %llu\n"
+        "# HELP vmesh_keybound_svid_failures_total Failed attempts to obtain or renew it.\n"
+        "# TYPE vmesh_keybound_svid_failures_total counter\nvmesh_keybound_svid_failures_total %llu\n",
+        (unsigned long long)atomic_load(&p->kb.issued), (unsigned long long)atomic_load(&p->kb.failures)));
+out:
+    return rc;
+}
