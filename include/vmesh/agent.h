@@ -183,8 +183,9 @@ typedef struct {
     /* D43: lookup journals replayed under a newer snapshot: every answer
      * the same (kept without appraising), an answer changed, unreadable
      * (appraised as before); re-appraisals that appraised in full or asked
-     * the central verifier. */
-    uint64_t journal_same, journal_changed, journal_unreadable;
+     * the central verifier; central answers whose journal our snapshot
+     * contradicted at admission (not kept). */
+    uint64_t journal_same, journal_changed, journal_unreadable, journal_foreign;
     uint64_t reappraise_full;
 } vmesh_agent_stats;
 void vmesh_agent_stats_get(vmesh_agent *a, vmesh_agent_stats *out);

@@ -115,6 +115,14 @@ vmesh_err vmesh_ear_add_submod(vmesh_ear *e, const char *name, vmesh_tier status
                                const char *annotated_evidence_json, const uint8_t *akpub,
                                size_t akpub_len) VMESH_WUR;
 
+/* "ear.vmesh.rv-journal" of submods.<name> (which must exist, D43): the
+ * lookup journal of the appraisal — the questions it asked the reference
+ * values and the answers it got (vmesh_rv_journal_encode; opaque bytes
+ * here, at most VMESH_EAR_MAX_RV_JOURNAL), as base64url without padding. */
+#define VMESH_EAR_MAX_RV_JOURNAL 1024
+vmesh_err vmesh_ear_submod_set_rv_journal(vmesh_ear *e, const char *name, const uint8_t *p,
+                                          size_t n) VMESH_WUR;
+
 /* Checks the claims (as verify does, minus time) and signs them as a JWS
  * with typ "JWT" and compact JSON claims. jwt is reset, NUL-terminated. */
 vmesh_err vmesh_ear_sign(const vmesh_ear *e, const vmesh_key *key, vmesh_buf *jwt) VMESH_WUR;
@@ -169,6 +177,10 @@ const char *vmesh_ear_submod_policy_id(const vmesh_ear *e, size_t i);
 /* "ear.veraison.key-attestation".akpub decoded to SPKI DER (out reset);
  * VMESH_ERR_NOT_FOUND when absent, PARSE when not base64url. */
 vmesh_err vmesh_ear_submod_akpub(const vmesh_ear *e, size_t i, vmesh_buf *out) VMESH_WUR;
+/* The decoded ear.vmesh.rv-journal of submod i (D43) into out (reset);
+ * VMESH_ERR_NOT_FOUND when it has none, VMESH_ERR_PARSE or TOO_LARGE when
+ * it is not base64url of at most VMESH_EAR_MAX_RV_JOURNAL bytes. */
+vmesh_err vmesh_ear_submod_rv_journal(const vmesh_ear *e, size_t i, vmesh_buf *out) VMESH_WUR;
 /* "ear.veraison.annotated-evidence" as compact JSON (out reset);
  * VMESH_ERR_NOT_FOUND when absent. */
 vmesh_err vmesh_ear_submod_evidence_json(const vmesh_ear *e, size_t i, vmesh_buf *out) VMESH_WUR;

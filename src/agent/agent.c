@@ -305,6 +305,7 @@ void vmesh_agent_stats_get(vmesh_agent *a, vmesh_agent_stats *out)
     out->journal_same = atomic_load(&a->counters.journal_same);
     out->journal_changed = atomic_load(&a->counters.journal_changed);
     out->journal_unreadable = atomic_load(&a->counters.journal_unreadable);
+    out->journal_foreign = atomic_load(&a->counters.journal_foreign);
     out->reappraise_full = atomic_load(&a->counters.reappraise_full);
 }
 

@@ -30,6 +30,7 @@ typedef struct {
     /* D43: lookup journals replayed under a new snapshot, by outcome, and
      * re-appraisals that appraised in full (or asked the central verifier) */
     _Atomic uint64_t journal_same, journal_changed, journal_unreadable, reappraise_full;
+    _Atomic uint64_t journal_foreign; /* central journals our snapshot contradicts at admission (not kept) */
 } agent_counters;
 
 /* ---- the attester (attester.c) ------------------------------------------------ */

@@ -485,6 +485,39 @@ static bool central_behind(const agent_rp *rp, const vmesh_ear *ear, char *why, 
     return behind;
 }
 
+/* D43: the lookup journal the central verifier signed into its answer
+ * (ear.vmesh.rv-journal), kept with the entry only when it replays "same"
+ * under our own snapshot now: then its answers are ours too, and a later
+ * snapshot whose answers are the same keeps the result without asking the
+ * verifier again, while one that changes an answer closes. A journal we
+ * cannot read, or whose answers our snapshot contradicts (the verifier
+ * is ahead of us, or has reference values we do not sync), is not kept:
+ * re-appraisal asks the verifier as before (D41). It never admits: the
+ * verdict is the verifier's. */
+static void central_journal(agent_rp *rp, const vmesh_ear *ear, size_t sub, vmesh_ar_entry *e)
+{
+    vmesh_buf j = {0};
+    vmesh_rv_store *rv = rp->verifier ? vmesh_verifier_rv(rp->verifier) : NULL;
+    bool same = false;
+    char why[300];
+
+    e->journal_len = 0;
+    if (rv != NULL && vmesh_rv_epoch_count(rv) > 0 && vmesh_ear_submod_rv_journal(ear, sub, &j) == VMESH_OK &&
+        j.len <= sizeof(e->journal)) {
+        if (vmesh_rv_journal_replay(j.data, j.len, rv, &same, why, sizeof(why)) != VMESH_OK)
+            atomic_fetch_add(&rp->counters->journal_unreadable, 1);
+        else if (!same)
+            atomic_fetch_add(&rp->counters->journal_foreign, 1);
+        if (same) {
+            memcpy(e->journal, j.data, j.len);
+            e->journal_len = (uint16_t)j.len;
+        }
+    }
+    vmesh_err_clear();
+    vmesh_buf_free(&j);
+    vmesh_rv_store_free(rv);
+}
+
 /* One question to the central verifier; *behind: its answer was made under
  * an older snapshot than ours (central_behind), e holds that refusal. */
 static void ask_central(agent_rp *rp, const char *mt, const vmesh_evidence_scheme *scheme,
@@ -550,6 +583,8 @@ static void ask_central(agent_rp *rp, const char *mt, const vmesh_evidence_schem
             vmesh_tv_set_all(&e->tv, VMESH_AR_VERIFIER_MALFUNCTION);
             e->refusal = VMESH_ATLS_R_STALE_EPOCH;
             e->expires = now;
+        } else {
+            central_journal(rp, ear, sub, e);
         }
     }
     e->status = vmesh_tv_status(&e->tv);
@@ -669,7 +704,8 @@ static int replay_entry(agent_rp *rp, const vmesh_ar_entry *e, const vmesh_rv_st
  * (central_unanswered). wait_ms: how long a behind verifier is asked
  * again (appraise_central). held (may be NULL): a re-appraised
  * connection's own result with its journal, replayed when the cache no
- * longer holds the entry. changed (may be NULL, re-appraisal): a journal
+ * longer holds the entry (in central mode it can only close). changed
+ * (may be NULL, re-appraisal): a journal
  * whose answer changed under the current snapshot refuses at once
  * (*changed set) instead of appraising again; at a handshake (NULL) the
  * evidence is appraised in full as before. */
@@ -686,7 +722,7 @@ static void appraise_cached(agent_rp *rp, const char *mt, const vmesh_evidence_s
                                                                 : NULL;
     uint64_t rv_gen = cur != NULL ? vmesh_rv_store_generation(cur) : 0;
     uint8_t key[32];
-    bool hit;
+    bool hit, may_keep;
     vmesh_ar_lookup look;
 
     if (rp->central != NULL && atomic_load(&rp->central_untrusted)) {
@@ -705,15 +741,21 @@ static void appraise_cached(agent_rp *rp, const char *mt, const vmesh_evidence_s
     vmesh_ar_cache_key(mt, ak_nonce, 32, ev, ev_len, key);
     look = vmesh_ar_cache_lookup(rp->cache, key, rv_gen, epoch_gen, e);
     hit = look == VMESH_AR_HIT && (e->expires == 0 || now < e->expires);
+    /* D43: a result from another snapshot may stand when its journal
+     * replays the same: a local one always, a central one only from the
+     * cache and within its lifetime (a verdict past it, or one this
+     * generation's agent did not get itself, is asked again). Closing on a
+     * changed answer needs neither: it is always safe. */
+    may_keep = rp->central == NULL || (look == VMESH_AR_OTHER_RV && (e->expires == 0 || now < e->expires));
     if (look == VMESH_AR_MISS && held != NULL && held->journal_len > 0) {
         *e = *held; /* evicted from the cache: the connection kept its own */
         look = VMESH_AR_OTHER_RV;
     }
-    if (look == VMESH_AR_OTHER_RV && (e->expires == 0 || now < e->expires)) {
+    if (look == VMESH_AR_OTHER_RV && (may_keep || changed != NULL)) {
         /* D43: the same questions of the current snapshot */
         char why[300];
         int r = replay_entry(rp, e, cur, why, sizeof(why));
-        if (r == 1) {
+        if (r == 1 && may_keep) {
             vmesh_ar_cache_put(rp->cache, key, rv_gen, epoch_gen, e);
             hit = true;
         } else if (r == 0 && changed != NULL) {

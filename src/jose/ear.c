@@ -40,6 +40,7 @@ struct vmesh_ear {
 #define C_EVIDENCE "ear.veraison.annotated-evidence"
 #define C_KEYATT "ear.veraison.key-attestation"
 #define C_AKPUB "akpub"
+#define C_JOURNAL "ear.vmesh.rv-journal"
 
 #define EAR_MAX_AKPUB 4096 /* SPKI DER bytes; P-384 is 120 */
 /* veraison/ear validate(): "if nLen > 88 || nLen < 8" (characters). */
@@ -135,6 +136,9 @@ static vmesh_err check_submod(const char *name, const json_t *s)
     v = json_object_get(s, C_EVIDENCE);
     VMESH_ENSURE(v == NULL || json_is_object(v), VMESH_ERR_PARSE,
                  "EAR submods.%.64s: %s is not an object", name, C_EVIDENCE);
+    v = json_object_get(s, C_JOURNAL);
+    VMESH_ENSURE(v == NULL || json_is_string(v), VMESH_ERR_PARSE, "EAR submods.%.64s: %s is not a string", name,
+                 C_JOURNAL);
     v = json_object_get(s, C_KEYATT);
     if (v != NULL) {
         VMESH_ENSURE(json_is_object(v), VMESH_ERR_PARSE, "EAR submods.%.64s: %s is not an object",
@@ -865,6 +869,42 @@ vmesh_err vmesh_ear_submod_akpub(const vmesh_ear *e, size_t i, vmesh_buf *out)
     VMESH_GUARD(vmesh_jose_b64url_decode(json_string_value(v), json_string_length(v),
                                          "EAR akpub", out));
 out:
+    return rc;
+}
+
+vmesh_err vmesh_ear_submod_rv_journal(const vmesh_ear *e, size_t i, vmesh_buf *out)
+{
+    vmesh_err rc = VMESH_OK;
+    json_t *v;
+
+    VMESH_ENSURE(out != NULL, VMESH_ERR_ARG, "EAR rv-journal: no output");
+    vmesh_buf_reset(out);
+    v = json_object_get(submod_at(e, i, NULL), C_JOURNAL);
+    VMESH_ENSURE(v != NULL, VMESH_ERR_NOT_FOUND, "EAR submod %zu has no %s", i, C_JOURNAL);
+    VMESH_ENSURE(json_is_string(v), VMESH_ERR_PARSE, "EAR submod %zu: %s is not a string", i, C_JOURNAL);
+    VMESH_ENSURE(json_string_length(v) <= (VMESH_EAR_MAX_RV_JOURNAL + 2) / 3 * 4, VMESH_ERR_TOO_LARGE,
+                 "EAR %s is longer than %d bytes", C_JOURNAL, VMESH_EAR_MAX_RV_JOURNAL);
+    VMESH_GUARD(vmesh_jose_b64url_decode(json_string_value(v), json_string_length(v), "EAR rv-journal", out));
+out:
+    return rc;
+}
+
+vmesh_err vmesh_ear_submod_set_rv_journal(vmesh_ear *e, const char *name, const uint8_t *p, size_t n)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_buf b = {0};
+    json_t *s;
+
+    VMESH_ENSURE(e != NULL && name != NULL && (p != NULL || n == 0), VMESH_ERR_ARG, "EAR rv-journal: no input");
+    VMESH_ENSURE(n > 0 && n <= VMESH_EAR_MAX_RV_JOURNAL, VMESH_ERR_ARG,
+                 "EAR submod %.64s: rv-journal is %zu bytes, expected 1 to %d", name, n, VMESH_EAR_MAX_RV_JOURNAL);
+    s = json_object_get(json_object_get(e->claims, C_SUBMODS), name);
+    VMESH_ENSURE(json_is_object(s), VMESH_ERR_NOT_FOUND, "EAR has no submod %.64s", name);
+    VMESH_GUARD(vmesh_b64url_encode(p, n, &b));
+    if (json_object_set_new(s, C_JOURNAL, json_stringn((const char *)b.data, b.len)) != 0)
+        VMESH_FAIL(VMESH_ERR_NOMEM, "out of memory building EAR JSON");
+out:
+    vmesh_buf_free(&b);
     return rc;
 }
 

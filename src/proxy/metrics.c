@@ -389,17 +389,20 @@ vmesh_err px_metrics_render(struct vmesh_proxy *p, const px_gen *g, vmesh_buf *b
         b,
         "# HELP vmesh_rv_journal_replays_total Lookup journals of cached or held appraisals asked again of a "
         "new RV snapshot (D43): same = every answer unchanged (kept, not appraised again), changed = an "
-        "answer differs (a held connection is closed), unreadable = appraised as before.\n"
+        "answer differs (a held connection is closed), unreadable = appraised as before, foreign = a "
+        "central verifier's journal our snapshot contradicted when it answered (not kept).\n"
         "# TYPE vmesh_rv_journal_replays_total counter\n"
         "vmesh_rv_journal_replays_total{result=\"same\"} %llu\n"
         "vmesh_rv_journal_replays_total{result=\"changed\"} %llu\n"
         "vmesh_rv_journal_replays_total{result=\"unreadable\"} %llu\n"
+        "vmesh_rv_journal_replays_total{result=\"foreign\"} %llu\n"
         "# HELP vmesh_reappraisal_full_total Re-appraisals that appraised the evidence in full (local "
         "verifier) or asked the central verifier: no journal, or one that could not decide.\n"
         "# TYPE vmesh_reappraisal_full_total counter\nvmesh_reappraisal_full_total %llu\n",
         (unsigned long long)(st.journal_same + atomic_load(&m->agent_journal_base[0])),
         (unsigned long long)(st.journal_changed + atomic_load(&m->agent_journal_base[1])),
         (unsigned long long)(st.journal_unreadable + atomic_load(&m->agent_journal_base[2])),
+        (unsigned long long)(st.journal_foreign + atomic_load(&m->agent_journal_base[3])),
         (unsigned long long)(st.reappraise_full + atomic_load(&m->agent_full_base))));
     VMESH_GUARD(vmesh_buf_printf(
         b,

@@ -684,6 +684,7 @@ vmesh_err vmesh_proxy_reload(vmesh_proxy *p)
         atomic_fetch_add(&p->m.agent_journal_base[0], st.journal_same);
         atomic_fetch_add(&p->m.agent_journal_base[1], st.journal_changed);
         atomic_fetch_add(&p->m.agent_journal_base[2], st.journal_unreadable);
+        atomic_fetch_add(&p->m.agent_journal_base[3], st.journal_foreign);
         atomic_fetch_add(&p->m.agent_full_base, st.reappraise_full);
     }
     px_gen_unref(old);

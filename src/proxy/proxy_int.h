@@ -264,9 +264,10 @@ typedef struct {
      * behind our snapshot; the connection kept), those run in the pool */
     _Atomic uint64_t reappraisal_undecided, reappraisal_pooled;
     _Atomic uint64_t agent_behind_base;
-    /* D43: replaced agents' journal replays (same, changed, unreadable)
+    /* D43: replaced agents' journal replays (same, changed, unreadable,
+     * foreign)
      * and full re-appraisals */
-    _Atomic uint64_t agent_journal_base[3], agent_full_base;
+    _Atomic uint64_t agent_journal_base[4], agent_full_base;
     _Atomic uint64_t reloads, reload_failures;
     _Atomic uint64_t identity_changes, identity_refused; /* federation.c watcher */
     _Atomic uint64_t admitted_attested, admitted_identity_only, route_refused; /* patterns */

@@ -203,6 +203,11 @@ static vmesh_err make_ear(vmesh_verifier *v, const vmesh_evidence_scheme *scheme
     VMESH_GUARD(vmesh_ear_add_submod(e, scheme->name, a->status, &a->tv, v->policy_id,
                                      a->claims_json.len ? (const char *)a->claims_json.data : NULL,
                                      req->akpub, req->akpub_len));
+    /* D43: the questions the appraisal asked the reference values, so that
+     * a relying party can tell, under its own newer snapshot, whether the
+     * result still stands */
+    if (a->journal.len > 0 && a->journal.len <= VMESH_EAR_MAX_RV_JOURNAL)
+        VMESH_GUARD(vmesh_ear_submod_set_rv_journal(e, scheme->name, a->journal.data, a->journal.len));
     VMESH_GUARD(vmesh_ear_sign(e, v->ear_key, jwt));
 out:
     vmesh_ear_free(e);

@@ -7,14 +7,16 @@
 # bench/sase-scale measured (a PoP that takes the revoking snapshot before
 # the verifier re-appraised, got "affirming" under the verifier's old
 # values and cached it under its new snapshot).
-#  1. client's workload revoked at the PoP's root only: the held connection
-#     is re-appraised, the verifier answers under the old epoch: counted as
-#     behind, never a verdict, never cached (asked again and again), the
-#     connection neither admitted for good nor closed; a new peer is refused
+#  1. (D43) the PoP's snapshot moves on alone: an epoch that adds another
+#     workload's reference values keeps the held connection from the
+#     verifier's signed lookup journal, no verifier round trip; the epoch
+#     that revokes the client's workload closes it at once from the journal
+#     (the PoP's own snapshot contradicts the verifier's answer), no
+#     verifier round trip; a new peer asks the verifier, which answers under
+#     the old epoch: counted as behind, never cached (asked again), refused
 #     (stale-epoch, verifier-behind) after the bounded retries
-#  2. the verifier catches up (the same snapshot at its root): the held
-#     connection is closed (not-affirming), the close time after the
-#     verifier's own update printed
+#  2. the verifier catches up (the same snapshot at its root): the revoked
+#     client is refused with its verdict (not-affirming)
 #  3. reference values restored; the verifier SIGSTOPped and the PoP
 #     reloaded: re-appraisal runs in the handshake pool, so an established
 #     connection keeps echoing (latencies printed) and stays open (within
@@ -68,48 +70,68 @@ HOLD_PID=$!; px_pids+=("$HOLD_PID")
 for _ in $(seq 200); do [ -s "$T/hold.out" ] && break; sleep 0.1; done
 grep -q admitted "$T/hold.out" && ok "a connection is held open" || fail "hold: $(cat "$T/hold.out")"
 
-# ---- 1. the PoP takes the revoking epoch 2; the verifier stays at epoch 1
-publish client-rv.revoked.json 2 webpop
+creq() { curl -s "http://127.0.0.1:$SADMIN/metrics" | awk '$1 ~ /^vmesh_central_verifier_requests_total/ { s += $2 } END { print s + 0 }'; }
+
+# ---- 1. D43: the PoP's snapshot moves on alone; the verifier stays at epoch 1
+# 1a. epoch 2 adds another workload's reference values only: the held
+#     connection is re-appraised from the verifier's signed lookup journal
+#     (ear.vmesh.rv-journal) under the PoP's snapshot: same answers, kept,
+#     the verifier not asked
+q0=$(creq); full0=$(m vmesh_reappraisal_full_total)
+px_rv_json server "$(sha256sum "$T/server-workload" | cut -d' ' -f1)" > "$T/rvin/other.json"
+publish client-rv.json 2 webpop
 for _ in $(seq 300); do [ "$(m 'vmesh_rv_epoch{rvp="acme"}')" = 2 ] && break; sleep 0.1; done
-[ "$(m 'vmesh_rv_epoch{rvp="acme"}')" = 2 ] && ok "the PoP installed epoch 2 (client revoked)" || fail "PoP epoch: $(m 'vmesh_rv_epoch{rvp="acme"}')"
-for _ in $(seq 300); do [ "$(m vmesh_central_behind_total)" -ge 1 ] && break; sleep 0.1; done
-b1=$(m vmesh_central_behind_total)
-[ "$b1" -ge 1 ] && ok "the verifier's answer under epoch 1 is counted as behind ($b1)" || fail "no behind answer counted"
-sleep 3
-b2=$(m vmesh_central_behind_total)
-[ "$b2" -gt "$b1" ] && ok "a behind answer is not cached: asked again ($b1 -> $b2 in 3 s)" \
-    || fail "behind answer not asked again ($b1 -> $b2): cached?"
-[ "$(m vmesh_reappraisal_undecided_total)" -ge 1 ] && ok "re-appraisal without a verdict counted ($(m vmesh_reappraisal_undecided_total))" \
-    || fail "vmesh_reappraisal_undecided_total $(m vmesh_reappraisal_undecided_total)"
-grep -q closed "$T/hold.out" && fail "closed while the verifier is merely behind" \
-    || ok "the held connection stays while the verifier is behind (no verdict yet)"
+for _ in $(seq 50); do [ "$(m 'vmesh_rv_journal_replays_total{result="same"}')" -ge 1 ] && break; sleep 0.1; done
+[ "$(m 'vmesh_rv_epoch{rvp="acme"}')" = 2 ] && [ "$(m 'vmesh_rv_journal_replays_total{result="same"}')" -ge 1 ] \
+    && ok "unrelated epoch 2 at the PoP: kept by the verifier's journal (same answers)" \
+    || fail "epoch $(m 'vmesh_rv_epoch{rvp="acme"}'), journal same $(m 'vmesh_rv_journal_replays_total{result="same"}')"
+sleep 1
+[ "$(creq)" = "$q0" ] && [ "$(m vmesh_reappraisal_full_total)" = "$full0" ] && ! grep -q closed "$T/hold.out" \
+    && ok "no verifier round trip for the unrelated epoch, the connection stays" \
+    || fail "verifier requests $q0 -> $(creq), full re-appraisals $full0 -> $(m vmesh_reappraisal_full_total)"
+# 1b. epoch 3 revokes the client at the PoP's root only: the journal's
+#     answer changed under the PoP's own snapshot, the held connection is
+#     closed at once without asking the (behind) verifier
+t0=$(date +%s.%N)
+publish client-rv.revoked.json 3 webpop
+for _ in $(seq 300); do grep -q closed "$T/hold.out" && break; sleep 0.1; done
+[ "$(m 'vmesh_rv_epoch{rvp="acme"}')" = 3 ] && ok "the PoP installed epoch 3 (client revoked)" || fail "PoP epoch: $(m 'vmesh_rv_epoch{rvp="acme"}')"
+if grep -q closed "$T/hold.out"; then
+    ok "the PoP's own snapshot closed the held connection (the verifier still at epoch 1)"
+    echo "  numbers: closed $(awk -v t0="$t0" '/closed/ { printf "%.1f", $2 - t0 }' "$T/hold.out") s after publishing to the PoP's root (PoP poll 1 s)"
+else
+    fail "the held connection stayed open under a revoking snapshot"
+fi
+[ "$(creq)" = "$q0" ] && [ "$(m vmesh_reappraisal_full_total)" = "$full0" ] \
+    && ok "closed from the journal alone: no verifier round trip" \
+    || fail "verifier requests $q0 -> $(creq), full re-appraisals $full0 -> $(m vmesh_reappraisal_full_total)"
+grep -q "re-appraisal: not-affirming: reference values changed: reference value for component workload .* no longer matches at RVP acme epoch 3" "$T/server.err" \
+    && ok "the close names the changed answer and the PoP's epoch" || fail "close reason: $(grep -i closing "$T/server.err" | tail -2)"
+# a new peer needs the verifier's verdict, which it gives under epoch 1: behind
 r=$(python3 "$T/echo.py" once "$OUT_PORT" 2>&1)
 [ "$r" != ok ] && ok "a new peer is not admitted on a behind verifier's answer ($r)" || fail "new peer admitted under the old epoch"
+b1=$(m vmesh_central_behind_total)
+[ "$b1" -ge 2 ] && ok "the verifier's answers under epoch 1 are counted as behind, asked again ($b1)" || fail "behind answers: $b1"
 for _ in $(seq 100); do grep -q "verifier-behind" "$T/server.err" && break; sleep 0.1; done
-grep -q "stale-epoch.*central verifier behind: it appraised under RVP acme epoch 1, this relying party has epoch 2" "$T/server.err" \
-    && ok "the refusal names the behind verifier (stale-epoch, epochs 1 < 2)" \
+grep -q "stale-epoch.*central verifier behind: it appraised under RVP acme epoch 1, this relying party has epoch 3" "$T/server.err" \
+    && ok "the refusal names the behind verifier (stale-epoch, epochs 1 < 3)" \
     || fail "refusal line: $(grep -i 'refused\|behind' "$T/server.err" | tail -2)"
 
-# ---- 2. the verifier catches up: the revoked client is cut
-t0=$(date +%s.%N)
-publish client-rv.revoked.json 2 webver
-for _ in $(seq 300); do grep -q closed "$T/hold.out" && break; sleep 0.1; done
-if grep -q closed "$T/hold.out"; then
-    ok "the verifier caught up: the revoked client's connection is closed"
-    echo "  numbers: closed $(awk -v t0="$t0" '/closed/ { printf "%.1f", $2 - t0 }' "$T/hold.out") s after publishing to the verifier's root (verifier poll 1 s, PoP re-asks every <= 1 s)"
-else
-    fail "the verifier caught up, the revoked client stayed connected (30 s)"
-fi
-grep -q "re-appraisal: not-affirming" "$T/server.err" && ok "closed as not-affirming (a verdict under epoch 2)" \
-    || fail "close reason: $(grep -i closing "$T/server.err" | tail -2)"
-r=$(python3 "$T/echo.py" once "$OUT_PORT" 2>&1)
-[ "$r" != ok ] && ok "the revoked client is refused ($r)" || fail "revoked client admitted"
+# ---- 2. the verifier catches up: the revoked client is refused with its verdict
+publish client-rv.revoked.json 3 webver
+r=""
+for _ in $(seq 60); do
+    r=$(python3 "$T/echo.py" once "$OUT_PORT" 2>&1)
+    grep -v "re-appraisal" "$T/server.err" | grep -q "not-affirming" && break; sleep 0.5
+done
+[ "$r" != ok ] && grep -v "re-appraisal" "$T/server.err" | grep -q "not-affirming" && ok "the verifier caught up: the revoked client is refused (not-affirming)" \
+    || fail "after the verifier caught up: $r; $(grep -i refus "$T/server.err" | tail -2)"
 
 # ---- 3. verifier silent during a reload: established connections keep forwarding
-publish client-rv.json 3 webpop webver
+publish client-rv.json 4 webpop webver
 r=""
 for _ in $(seq 60); do r=$(python3 "$T/echo.py" once "$OUT_PORT" 2>&1); [ "$r" = ok ] && break; sleep 0.5; done
-[ "$r" = ok ] && ok "epoch 3 restores the client" || fail "restored: $r"
+[ "$r" = ok ] && ok "epoch 4 restores the client" || fail "restored: $r"
 rm -f "$T/probe.stop"
 python3 "$T/echo.py" probe "$OUT_PORT" "$T/probe.stop" "$T/probe.json" &
 PROBE_PID=$!; px_pids+=("$PROBE_PID")

@@ -826,6 +826,159 @@ static void set_rv(side *s, vmesh_rv_store *st)
     vmesh_rv_store_free(st);
 }
 
+/* D43, central mode: a central verifier in process (ctx: fake_central)
+ * that signs its EARs with ear_key; mode 1 signs a journal claim that is
+ * not a journal, mode 2 one recorded under another store (whose answers
+ * our snapshot contradicts). */
+typedef struct {
+    vmesh_verifier *v;
+    int mode;
+    vmesh_rv_store *other;
+    int calls;
+} fake_central;
+
+static vmesh_err fake_central_fn(void *ctx, const char *mt, const uint8_t *ev, size_t n, const uint8_t *nonce,
+                                 size_t nlen, const char *peer, vmesh_buf *jwt)
+{
+    fake_central *f = ctx;
+    vmesh_verifier_request req;
+    vmesh_appraisal a, b;
+    vmesh_ear *e = NULL;
+    vmesh_err rc;
+
+    (void)peer;
+    f->calls++;
+    memset(&req, 0, sizeof(req));
+    req.evidence = ev;
+    req.evidence_len = n;
+    req.media_type = mt;
+    req.nonce = nonce;
+    req.nonce_len = nlen;
+    vmesh_appraisal_init(&a);
+    vmesh_appraisal_init(&b);
+    rc = vmesh_verifier_appraise(f->v, &req, &a, NULL, jwt);
+    assert_int_equal(rc, VMESH_OK);
+    assert_true(a.journal.len > 0);
+    if (f->mode != 0) {
+        assert_int_equal(vmesh_ear_parse_unverified((const char *)jwt->data, jwt->len, NULL, &e), VMESH_OK);
+        if (f->mode == 1) {
+            assert_int_equal(vmesh_ear_submod_set_rv_journal(e, "psa", (const uint8_t *)"\x83\x01garbage", 9),
+                             VMESH_OK);
+        } else {
+            req.rv = f->other;
+            assert_int_equal(vmesh_verifier_appraise(f->v, &req, &b, NULL, NULL), VMESH_OK);
+            assert_int_equal(vmesh_ear_submod_set_rv_journal(e, "psa", b.journal.data, b.journal.len), VMESH_OK);
+        }
+        assert_int_equal(vmesh_ear_sign(e, ear_key, jwt), VMESH_OK);
+        vmesh_ear_free(e);
+    }
+    vmesh_appraisal_free(&a);
+    vmesh_appraisal_free(&b);
+    return VMESH_OK;
+}
+
+/* D43, central mode: the relying party keeps the lookup journal of the
+ * central verifier's EAR (ear.vmesh.rv-journal) when its own snapshot
+ * gives the same answers. A new snapshot with the same answers keeps the
+ * connection without asking the verifier; one that changes an answer
+ * closes it without asking. A journal claim that is not a journal, or
+ * whose answers our snapshot contradicts, is never used to keep: the
+ * verifier is asked as before (D41). */
+static void central_journal(void **state)
+{
+    (void)state;
+    for (int mode = 0; mode < 3; mode++) {
+        side s, c;
+        run rs, rc;
+        vmesh_policy *ps = policy_with(NULL), *pc = policy_with(NULL);
+        vmesh_agent_config ac = {0};
+        vmesh_atls_provider prov;
+        vmesh_agent_stats st;
+        vmesh_verifier_config vc = {0};
+        fake_central fc = {0};
+        vmesh_atls_peer_result r;
+        vmesh_kv kv[3];
+        char measure[300], why[300];
+        int calls;
+
+        vc.ear_key = ear_key;
+        assert_int_equal(vmesh_verifier_new(&vc, &fc.v), VMESH_OK);
+        vmesh_verifier_set_rv(fc.v, rv);
+        fc.mode = mode;
+        fc.other = rv_approving("another workload\n", 7);
+        vmesh_atls_peer_result_init(&r);
+        side_init(&s, VMESH_ATLS_SERVER, "server", ps, EVIL_NONE, 0, &bell3);
+        side_init(&c, VMESH_ATLS_CLIENT, "client", pc, EVIL_NONE, VMESH_ATLS_MODE_BIT(VMESH_ATLS_MODE_EPOCH_FRESH), &bell3);
+        vmesh_agent_free(s.agent);
+        snprintf(measure, sizeof(measure), "workload=%s", P("server-workload"));
+        kv[0].key = "iak";
+        kv[0].value = P("server-iak.pem");
+        kv[1].key = "claims";
+        kv[1].value = P("server-claims.json");
+        kv[2].key = "measure";
+        kv[2].value = measure;
+        ac.platform = "psa";
+        ac.platform_cfg = kv;
+        ac.n_platform_cfg = 3;
+        ac.policy = ps;
+        ac.bell = s.bell;
+        ac.verifier = s.verifier; /* the relying party's own synced snapshot */
+        ac.central = fake_central_fn;
+        ac.central_ctx = &fc;
+        ac.central_key = ear_key;
+        assert_int_equal(vmesh_agent_new(&ac, &s.agent), VMESH_OK);
+        vmesh_agent_provider(s.agent, &prov);
+        s.inner = prov;
+        s.prov = prov;
+        s.prov.ctx = &s;
+        s.prov.attest = evil_attest;
+        side_ready(&s);
+        side_ready(&c);
+        capture_server = &r;
+        connect_once(&s, &c, &rs, &rc, NULL);
+        capture_server = NULL;
+        assert_int_equal(rs.rc, VMESH_OK); /* the verdict is the verifier's, whatever its journal */
+        assert_int_equal(fc.calls, 1);
+        vmesh_agent_stats_get(s.agent, &st);
+        assert_int_equal(st.journal_unreadable, mode == 1 ? 1 : 0);
+        assert_int_equal(st.journal_foreign, mode == 2 ? 1 : 0);
+        assert_int_equal(r.accepted.journal.len > 0, mode == 0);
+
+        /* our snapshot moves on with the same reference values */
+        set_rv(&s, rv_approving("genuine workload v1\n", 8));
+        calls = fc.calls;
+        if (mode == 0) {
+            assert_int_equal(reappraise(&s, &r, why), VMESH_ATLS_R_NONE);
+            assert_int_equal(fc.calls, calls); /* kept without asking */
+            vmesh_agent_stats_get(s.agent, &st);
+            assert_int_equal(st.journal_same, 1);
+            assert_int_equal(st.reappraise_full, 0);
+            /* the workload withdrawn: closed without asking */
+            set_rv(&s, rv_approving("genuine workload v2\n", 9));
+            assert_int_equal(reappraise(&s, &r, why), VMESH_ATLS_R_NOT_AFFIRMING);
+            assert_non_null(strstr(why, "reference values changed"));
+            assert_non_null(strstr(why, "component workload"));
+            assert_non_null(strstr(why, "epoch 9"));
+            assert_int_equal(fc.calls, calls);
+        } else {
+            /* never kept on that journal: the verifier is asked (it is
+             * behind our epoch 8 now: no verdict, D41) */
+            (void)reappraise(&s, &r, why);
+            assert_int_equal(fc.calls, calls + 1);
+            vmesh_agent_stats_get(s.agent, &st);
+            assert_int_equal(st.journal_same, 0);
+            assert_int_equal(st.reappraise_full, 1);
+        }
+        vmesh_atls_peer_result_free(&r);
+        vmesh_policy_free(ps);
+        vmesh_policy_free(pc);
+        side_free(&s);
+        side_free(&c);
+        vmesh_rv_store_free(fc.other);
+        vmesh_verifier_free(fc.v);
+    }
+}
+
 /* The result of an admitted session keeps what was accepted, typed (no
  * encoding): the evidence as the peer sent it (a COSE_Sign1 PSA token, or
  * the EAR), its media type and the session's ak_nonce. Re-appraisal judges
@@ -1148,6 +1301,7 @@ int main(void)
         cmocka_unit_test(passport_rv_epochs),
         cmocka_unit_test(new_tick_grace),
         cmocka_unit_test(central_verifier_mode),
+        cmocka_unit_test(central_journal),
         cmocka_unit_test(reappraise_kept_result),
         cmocka_unit_test(slow_verifier_stalls_nobody),
         cmocka_unit_test(passport_per_epoch),
