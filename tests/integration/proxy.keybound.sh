@@ -8,9 +8,12 @@
 # both sides count key-bound (version 3) attestations; the SVID is renewed
 # at half its lifetime (max-ttl 60 s) without a restart and traffic goes
 # on; the issuer down again -> the SVID stays in force, then expires ->
-# /ready 503 naming the expiry; the issuer back -> 200. The issuer's own
-# refusals (another key, another identity, replay, relay, unendorsed
-# platform, no client certificate) are tried in issuer.issuer.
+# /ready 503 naming the expiry; the issuer back -> 200. Attackers as real
+# processes: a proxy with the client's bootstrap key on an unendorsed
+# platform (evidence-invalid, no SVID) and a TLS client without a
+# certificate. The issuer's other refusals (a CSR for another key or
+# another identity, a second request, a relayed attestation) need a client
+# that lies: issuer.issuer.
 . "$(dirname "$0")/lib.bash"
 . "$(dirname "$0")/proxy_lib.bash"
 px_setup
@@ -56,6 +59,27 @@ start_proxy client
 grep -q "issued spiffe://example.org/ns/shop/sa/server" "$T/issuer.err" && grep -q "issued spiffe://example.org/ns/shop/sa/client" "$T/issuer.err" \
     && ok "the issuer issued one SVID to each, for the client certificate's ID" || { fail "issuer log"; cat "$T/issuer.err"; }
 ! grep -q "BEGIN.*PRIVATE" "$T"/*.err "$T"/*.out && ok "no key material in any log" || fail "a private key in a log"
+
+# attackers at the issuer, as real processes: the client's bootstrap SVID
+# (a stolen key file) on a platform no reference value endorses, and a
+# client without any certificate
+(cd "$T" && px_platform rogue "workload rogue v1")
+RADMIN=$(free_port); ROUT=$(free_port)
+sed "s|$T/client-|$T/rogue-|g; s|127.0.0.1:$CADMIN|127.0.0.1:$RADMIN|; s|listen: 127.0.0.1:$OUT_PORT|listen: 127.0.0.1:$ROUT|; s|cert: $T/rogue-chain.pem|cert: $T/client-chain.pem|; s|key: $T/rogue.key|key: $T/client.key|" \
+    "$T/client.yaml" > "$T/rogue.yaml"
+"$VMESH" proxy -c "$T/rogue.yaml" >"$T/rogue.out" 2>"$T/rogue.err" & ROGUE_PID=$!; px_pids+=("$ROGUE_PID")
+wait_not_ready "$RADMIN" "attestation refused by the peer" 60 && ok "stolen bootstrap key on an unendorsed platform: no SVID, /ready 503 naming the refusal" \
+    || { fail "rogue proxy"; tail -3 "$T/rogue.err"; }
+grep -q "refused spiffe://example.org/ns/shop/sa/client .*: evidence-invalid\|refused spiffe://example.org/ns/shop/sa/client .*: not-affirming" "$T/issuer.err" \
+    && ok "the issuer names the refusal: $(grep -o 'refused spiffe://example.org/ns/shop/sa/client ([0-9.]*): [a-z-]*' "$T/issuer.err" | head -1)" || { fail "issuer refusal line"; tail -3 "$T/issuer.err"; }
+kill "$ROGUE_PID"; wait "$ROGUE_PID" 2>/dev/null
+timeout 10 openssl s_client -connect "127.0.0.1:$ISS_PORT" -CAfile "$T/ca/bundle.pem" </dev/null >"$T/nocert.out" 2>&1
+# (a plain TLS client: refused at 0.5-RTT for not attesting, before its
+# missing certificate; issuer.issuer has an attesting client without one)
+for _ in $(seq 50); do grep -q "refused ? (127.0.0.1)" "$T/issuer.err" && break; sleep 0.1; done
+grep -qE "refused \? \(127.0.0.1\): (unattested-refused|tls-handshake)" "$T/issuer.err" \
+    && ok "a plain TLS client without a certificate is refused: $(grep -oE 'refused \? \(127.0.0.1\): [a-z-]+' "$T/issuer.err" | tail -1)" \
+    || { fail "no-cert client"; tail -3 "$T/issuer.err"; }
 
 # 3. traffic through the key-bound pair
 got=$(curl -s --max-time 30 "http://127.0.0.1:$OUT_PORT/s1.txt")

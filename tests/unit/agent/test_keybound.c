@@ -637,6 +637,81 @@ static void rotation_needs_new_svid(void **state)
     side_free(&c);
 }
 
+/* A configuration reload (D44): a new agent takes over a key-bound agent's
+ * AK, so the SVID issued for it keeps serving; only between key-bound
+ * agents. */
+static vmesh_agent *agent_from(const side *like, bool keybound, vmesh_agent *from)
+{
+    char measure[300];
+    vmesh_kv kv[3] = {{"iak", P("client-iak.pem")}, {"claims", P("claims.json")}, {"measure", measure}};
+    vmesh_agent_config ac = {0};
+    vmesh_agent *a = NULL;
+    vmesh_policy *pol = policy_kb("require");
+
+    snprintf(measure, sizeof(measure), "workload=%s", P("workload"));
+    ac.platform = "psa";
+    ac.platform_cfg = kv;
+    ac.n_platform_cfg = 3;
+    ac.attest_modes = EF;
+    ac.passport = vmesh_agent_local_passport;
+    ac.passport_ctx = like->issuer;
+    ac.verifier = like->verifier;
+    ac.policy = pol;
+    ac.bell = like->bell;
+    ac.keybound = keybound;
+    ac.keybound_from = from;
+    if (vmesh_agent_new(&ac, &a) != VMESH_OK)
+        a = NULL;
+    vmesh_policy_free(pol);
+    return a;
+}
+
+static void takeover_keeps_the_ak(void **state)
+{
+    side s, c;
+    run rs, rc;
+    vmesh_agent *next, *plain;
+    vmesh_buf a = {0}, b = {0};
+    vmesh_key *k = NULL;
+
+    (void)state;
+    side_init(&s, VMESH_ATLS_SERVER, "require", true, SVID_AGENT_KEY, EF, EVIL_NONE);
+    side_init(&c, VMESH_ATLS_CLIENT, "require", true, SVID_AGENT_KEY, EF, EVIL_NONE);
+    next = agent_from(&c, true, c.agent);
+    assert_non_null(next);
+    assert_int_equal(vmesh_agent_ak_spki(c.agent, &a), VMESH_OK);
+    assert_int_equal(vmesh_agent_ak_spki(next, &b), VMESH_OK);
+    assert_int_equal(a.len, b.len);
+    assert_memory_equal(a.data, b.data, a.len);
+    assert_int_equal(vmesh_agent_tls_key(next, &k), VMESH_OK);
+    vmesh_crypto_key_free(k);
+    /* the old agent goes; the certificate made for its AK still serves */
+    vmesh_agent_free(c.agent);
+    c.agent = next;
+    vmesh_agent_provider(c.agent, &c.inner);
+    c.prov = c.inner;
+    c.prov.ctx = &c;
+    c.prov.attest = wrap_attest;
+    c.prov.appraise = pass_appraise;
+    assert_int_equal(vmesh_atls_config_set_provider(c.cfg, &c.prov), VMESH_OK);
+    connect_once(&s, &c, &rs, &rc, NULL);
+    assert_int_equal(rc.rc, VMESH_OK);
+    assert_int_equal(rs.rc, VMESH_OK);
+    assert_true(rs.peer_kb && rc.own_kb);
+    /* only between key-bound agents */
+    assert_null(agent_from(&c, false, c.agent));
+    assert_non_null(strstr(vmesh_err_detail(), "key-bound"));
+    plain = agent_from(&c, false, NULL);
+    assert_non_null(plain);
+    assert_null(agent_from(&c, true, plain));
+    assert_non_null(strstr(vmesh_err_detail(), "not key-bound"));
+    vmesh_agent_free(plain);
+    vmesh_buf_free(&a);
+    vmesh_buf_free(&b);
+    side_free(&s);
+    side_free(&c);
+}
+
 /* Old peers (no 0xff4e: an agent that is not key-bound and a policy that
  * says nothing) against key-bound ones, under each policy setting. */
 static void old_and_keybound_peers(void **state)
@@ -691,6 +766,7 @@ int main(void)
         cmocka_unit_test(evidence_of_another_key_refused),
         cmocka_unit_test(certificate_key_not_ak_refused),
         cmocka_unit_test(rotation_needs_new_svid),
+        cmocka_unit_test(takeover_keeps_the_ak),
         cmocka_unit_test(old_and_keybound_peers),
     };
     int rc = cmocka_run_group_tests(tests, group_setup, group_teardown);
