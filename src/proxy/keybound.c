@@ -60,20 +60,19 @@ bool px_kb_ready(struct vmesh_proxy *p, char *why, size_t n)
     bool kb = g->cfg->kb_issuer, ok = true;
     int64_t now = vmesh_time_now();
 
-    if (kb) {
+    /* An SVID in force and valid is enough: a renewal obtained but not
+     * yet in force (the reload follows within 100 ms) is no reason for 503. */
+    if (kb && g->cert_not_after <= now) {
         pthread_mutex_lock(&p->kb.lock);
-        if (p->kb.chain.len == 0) {
-            ok = false;
+        ok = false;
+        if (p->kb.chain.len == 0)
             snprintf(why, n, "no key-bound SVID yet: issuer %s: %s", g->cfg->kb_addr,
                      p->kb.err[0] ? p->kb.err : "not asked yet");
-        } else if (p->kb.not_after <= now) {
-            ok = false;
+        else if (p->kb.not_after <= now)
             snprintf(why, n, "the key-bound SVID expired %lld s ago: issuer %s: %s",
                      (long long)(now - p->kb.not_after), g->cfg->kb_addr, p->kb.err[0] ? p->kb.err : "");
-        } else if (g->cert_not_after != p->kb.not_after) {
-            ok = false; /* obtained, the reload that puts it in force not done yet */
+        else
             snprintf(why, n, "the key-bound SVID is not in force yet");
-        }
         pthread_mutex_unlock(&p->kb.lock);
     }
     px_gen_unref(g);
