@@ -57,6 +57,9 @@ ix_net() {
         ip netns add "$n" || { echo "SKIP: ip netns add failed"; exit 77; }
         ix_netns_made+=("$n")
         ip -n "$n" link set lo up
+        # IPv4 only: the kernel's IPv6 router solicitations on a new veth
+        # (seen under load) are not the underlay traffic the tests judge
+        in_ns "$n" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
     done
     ip -n "$NS_RB" link add lan0 type veth peer name eth0 netns "$NS_HB"
     ip -n "$NS_RB" link add wan0 type veth peer name wan0 netns "$NS_RM"
