@@ -30,6 +30,8 @@ POOL=100          # distinct IAKs and SVIDs; every client has its own AK
 INFLIGHT=256      # handshakes in flight
 POLL=2            # the PoP's RVP poll interval (s)
 MAXSECS=${MAXSECS:-100}   # time bound of one establishment phase (s; env MAXSECS on a loaded machine)
+# env VER_ARGS: more `vmesh verifier serve` options, e.g. --no-one-shot for the
+# relying party's three-request Veraison flow (DECISIONS D42) as a baseline
 [ -x "$VMESH" ] && [ -x "$LOADGEN" ] || { echo "bench/sase-scale: build first (make build)" >&2; exit 1; }
 command -v nginx >/dev/null || { echo "bench/sase-scale: nginx is needed (the PoP's app)" >&2; exit 1; }
 W=$(mktemp -d /tmp/vmesh-sase-scale.XXXXXX)
@@ -105,7 +107,7 @@ start_verifier() { # start_verifier [taskset prefix...]
     "$@" "$VMESH" verifier serve --listen "127.0.0.1:$VER_PORT" --key ear.pem \
         --rvp "fleet,http://127.0.0.1:$RVP_PORT,rvp.pub" --state-dir vstate --poll 1 ${VER_BELL:+--bell-key bell.pub} \
         --threads "${VER_THREADS:-2}" --max-connections 4096 \
-        --client-connections off --client-rate off --client-bytes off >verifier.log 2>&1 &
+        --client-connections off --client-rate off --client-bytes off ${VER_ARGS:-} >verifier.log 2>&1 &
     VER_PID=$!
     PIDS+=("$VER_PID")
     wait_port "$VER_PORT" || { echo "bench/sase-scale: verifier did not start"; cat verifier.log; exit 1; }

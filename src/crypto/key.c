@@ -650,17 +650,34 @@ out:
 vmesh_err vmesh_crypto_key_to_spki(const vmesh_key *k, vmesh_buf *out)
 {
     vmesh_err rc = VMESH_OK;
-    unsigned char *der = NULL;
+    unsigned char *der = NULL, *p = NULL, *cached, *expected = NULL;
+    size_t n;
     int len;
 
     VMESH_ENSURE(k != NULL && out != NULL, VMESH_ERR_ARG, "key to SPKI: missing argument");
+    cached = atomic_load_explicit(&((vmesh_key *)k)->spki, memory_order_acquire);
+    if (cached != NULL) {
+        memcpy(&n, cached, sizeof(n));
+        return vmesh_buf_append(out, cached + sizeof(n), n);
+    }
     len = i2d_PUBKEY(k->pkey, &der);
     if (len <= 0) {
         rc = vmesh_err_ssl(VMESH_ERR_CRYPTO, "encoding SubjectPublicKeyInfo");
         goto out;
     }
     VMESH_GUARD(vmesh_buf_append(out, der, (size_t)len));
+    /* Keep it for the next call; another thread may have been first. */
+    n = (size_t)len;
+    p = malloc(sizeof(n) + n);
+    if (p != NULL) {
+        memcpy(p, &n, sizeof(n));
+        memcpy(p + sizeof(n), der, n);
+        if (atomic_compare_exchange_strong_explicit(&((vmesh_key *)k)->spki, &expected, p, memory_order_acq_rel,
+                                                    memory_order_acquire))
+            p = NULL;
+    }
 out:
+    free(p);
     OPENSSL_free(der);
     return rc;
 }
@@ -879,6 +896,7 @@ void vmesh_crypto_key_free(vmesh_key *k)
         return;
     /* EVP_PKEY_free cleanses the key material it holds. */
     EVP_PKEY_free(k->pkey);
+    free(atomic_load(&k->spki));
     OPENSSL_cleanse(k, sizeof(*k));
     free(k);
 }

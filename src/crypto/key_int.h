@@ -15,6 +15,12 @@ struct vmesh_key {
     vmesh_key_type type;
     bool priv;           /* holds a private key */
     atomic_int refs;
+    /* The SubjectPublicKeyInfo DER, encoded at the first
+     * vmesh_crypto_key_to_spki and kept (the public key never changes):
+     * a size_t length, then the bytes. Encoding it costs an OpenSSL encoder
+     * look-up, and appraisals ask for it per key they consider (the RV
+     * lookup journal, D43). Freed with the key. */
+    _Atomic(unsigned char *) spki;
 };
 
 /* Size in bytes of one coordinate / scalar (32, 48) or of an Ed25519 key. */

@@ -161,6 +161,19 @@ static void pem_der_round_trip(void **state)
         assert_int_equal(vmesh_crypto_key_to_spki(k, &spki), VMESH_OK);
         assert_int_equal(vmesh_crypto_key_from_spki(spki.data, spki.len, &spk), VMESH_OK);
         assert_true(vmesh_crypto_key_equal(k, spk));
+        {
+            /* the second encoding comes from the key's cache: the same
+             * bytes, appended like the first */
+            vmesh_buf two = {0};
+            assert_int_equal(vmesh_buf_append_u8(&two, 0xaa), VMESH_OK);
+            assert_int_equal(vmesh_crypto_key_to_spki(k, &two), VMESH_OK);
+            assert_int_equal(vmesh_crypto_key_to_spki(k, &two), VMESH_OK);
+            assert_int_equal(two.len, 1 + 2 * spki.len);
+            assert_int_equal(two.data[0], 0xaa);
+            assert_memory_equal(two.data + 1, spki.data, spki.len);
+            assert_memory_equal(two.data + 1 + spki.len, spki.data, spki.len);
+            vmesh_buf_free(&two);
+        }
         assert_int_equal(vmesh_crypto_key_parse(spki.data, spki.len, &der), VMESH_OK);
         assert_true(vmesh_crypto_key_equal(k, der));
         vmesh_crypto_key_free(der);
