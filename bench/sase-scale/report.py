@@ -188,6 +188,10 @@ if c and l and p:
                      per(x, "establish_cpu", "verifier"), fmt(100 / max(per(x, "establish_cpu", "verifier"), 0.01)),
                      fmt(x["p50_ms"]), fmt(x["p99_ms"])))
     vh = c.get("verifier_http")
+    # D42: one request per verification when the verifier offers it, else three
+    rpv = vh["requests_total"] / vh["verifications_total"] if vh and vh.get("verifications_total") else 3
+    flow = ("one request per verification: POST /vmesh/v1/appraise, D42" if rpv < 2 else
+            "three requests per verification: newSession, evidence, DELETE")
     if vh and vh.get("verifications_total"):
         reuse = (" The verifier accepted %s TCP connections for %s verifications (%s requests) in this run: %.2f connections per"
                  " verification (keep-alive would make it ≈ 0)." % (
@@ -197,10 +201,10 @@ if c and l and p:
         reuse = ""
     A.append("*A real deployment.* bench/verifier measured ≈ 4,200 verifications/s per verifier core over keep-alive connections"
              " (≈ 5,800 per CPU-second, i.e. ≈ 0.17 ms, two requests per verification); here the verifier spent %.2f ms per"
-             " connection (three requests: newSession, evidence, DELETE).%s Even at the better figure, a verifier core keeps up with only ≈ 4,200 ÷ %s ≈ %.0f PoP"
+             " connection (%s).%s Even at the better figure, a verifier core keeps up with only ≈ 4,200 ÷ %s ≈ %.0f PoP"
              " cores handshaking at full speed; a verifier shared by many PoPs and thousands of clients (Veraison's own load test levels"
              " off near 400 verifications/s) becomes the limit exactly when every client connects at once — a morning login storm, a"
-             " PoP failover, or after a revocation." % (ver_ms, reuse, fmt(1000 / pop_l), 4200 / (1000 / pop_l)))
+             " PoP failover, or after a revocation." % (ver_ms, flow, reuse, fmt(1000 / pop_l), 4200 / (1000 / pop_l)))
     rc_, rx = c.get("revocation"), (x or {}).get("revocation")
     if rc_ and len(rc_["commands"]) > 1:
         A.append("*Revocation.* Local verifiers re-appraise all %s open connections in-process: all closed %.1f s after the"
