@@ -20,6 +20,7 @@
 #include "vmesh/sync.h"
 #endif
 
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -400,6 +401,40 @@ out:
     return rc;
 }
 
+/* The leaf of chain is for key. */
+static bool leaf_is_for(const vmesh_buf *chain, const vmesh_key *key)
+{
+    BIO *b = BIO_new_mem_buf(chain->data, (int)chain->len);
+    X509 *leaf = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+    bool ok = leaf != NULL && EVP_PKEY_eq(X509_get0_pubkey(leaf), vmesh_crypto_key_evp(key)) == 1;
+
+    ERR_clear_error();
+    X509_free(leaf);
+    BIO_free(b);
+    return ok;
+}
+
+/* identity.keybound-issuer (D44): c gets the issuer's SVID for agent's AK
+ * when keybound.c obtained one (else nothing: no SVID yet, handshakes fail
+ * and /ready says why); *not_after its expiry. */
+static vmesh_err kb_svid(struct vmesh_proxy *p, vmesh_agent *agent, vmesh_atls_config *c, int64_t *not_after)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_key *k = NULL;
+
+    VMESH_GUARD(vmesh_agent_tls_key(agent, &k));
+    pthread_mutex_lock(&p->kb.lock);
+    if (p->kb.chain.len > 0 && leaf_is_for(&p->kb.chain, k)) {
+        rc = vmesh_atls_config_set_svid_key(c, p->kb.chain.data, p->kb.chain.len, k);
+        *not_after = p->kb.not_after;
+    }
+    /* else no SVID yet (or one for another key): handshakes fail, /ready says why */
+    pthread_mutex_unlock(&p->kb.lock);
+out:
+    vmesh_crypto_key_free(k);
+    return rc;
+}
+
 static vmesh_err listener_config(struct vmesh_proxy *p, px_gen *g, size_t j,
                                  vmesh_atls_config **out)
 {
@@ -413,7 +448,7 @@ static vmesh_err listener_config(struct vmesh_proxy *p, px_gen *g, size_t j,
 
     VMESH_GUARD(vmesh_atls_config_new(in ? VMESH_ATLS_SERVER : VMESH_ATLS_CLIENT, &c));
     if (cfg->keybound)
-        VMESH_GUARD(px_kb_svid(p, g->agent, c, &g->cert_not_after)); /* the issuer's SVID for our AK (D44) */
+        VMESH_GUARD(kb_svid(p, g->agent, c, &g->cert_not_after)); /* the issuer's SVID for our AK (D44) */
     else
         VMESH_GUARD(vmesh_atls_config_set_svid(c, cfg->cert, cfg->key));
     VMESH_GUARD(vmesh_atls_config_set_bundle(c, cfg->bundle));

@@ -9,50 +9,18 @@
  * the path every other identity change takes (a new generation whose agent
  * takes over the same AK, D44). A failing issuer: the current SVID is kept
  * until it expires, one line per retry interval, /ready 503 while there is
- * none. The SVID lives in memory only.
+ * none. The SVID lives in memory only. gen.c puts it into each listener's
+ * configuration (kb_svid) and metrics.c shows the counters.
  */
 #include "proxy_int.h"
 
 #include "vmesh/issuer.h"
 
-#include <openssl/err.h>
-#include <openssl/pem.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #define KB_RETRY_MS 5000u
-
-/* The leaf of chain is for key. */
-static bool leaf_is_for(const vmesh_buf *chain, const vmesh_key *key)
-{
-    BIO *b = BIO_new_mem_buf(chain->data, (int)chain->len);
-    X509 *leaf = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
-    bool ok = leaf != NULL && EVP_PKEY_eq(X509_get0_pubkey(leaf), vmesh_crypto_key_evp(key)) == 1;
-
-    ERR_clear_error();
-    X509_free(leaf);
-    BIO_free(b);
-    return ok;
-}
-
-vmesh_err px_kb_svid(struct vmesh_proxy *p, vmesh_agent *agent, vmesh_atls_config *c, int64_t *not_after)
-{
-    vmesh_err rc = VMESH_OK;
-    vmesh_key *k = NULL;
-
-    VMESH_GUARD(vmesh_agent_tls_key(agent, &k));
-    pthread_mutex_lock(&p->kb.lock);
-    if (p->kb.chain.len > 0 && leaf_is_for(&p->kb.chain, k)) {
-        rc = vmesh_atls_config_set_svid_key(c, p->kb.chain.data, p->kb.chain.len, k);
-        *not_after = p->kb.not_after;
-    }
-    /* else no SVID yet (or one for another key): handshakes fail, /ready says why */
-    pthread_mutex_unlock(&p->kb.lock);
-out:
-    vmesh_crypto_key_free(k);
-    return rc;
-}
 
 bool px_kb_ready(struct vmesh_proxy *p, char *why, size_t n)
 {
@@ -175,32 +143,4 @@ void px_kb_stop(struct vmesh_proxy *p)
     pthread_mutex_unlock(&p->kb.lock);
     pthread_join(p->kb.thread, NULL);
     p->kb.running = false;
-}
-
-vmesh_err px_kb_metrics(struct vmesh_proxy *p, const px_gen *g, vmesh_buf *b)
-{
-    vmesh_err rc = VMESH_OK;
-    static const char *dirs[2] = {"inbound", "outbound"};
-
-    VMESH_GUARD(vmesh_buf_printf(
-        b, "# HELP vmesh_keybound_handshakes_total Full handshakes whose attestation was key-bound (version 3, "
-           "the TLS leaf key is the AK), by direction and by whose attestation: the peer's or ours.\n"
-           "# TYPE vmesh_keybound_handshakes_total counter\n"));
-    for (int d = 0; d < 2; d++)
-        VMESH_GUARD(vmesh_buf_printf(b,
-                                     "vmesh_keybound_handshakes_total{direction=\"%s\",attester=\"peer\"} %llu\n"
-                                     "vmesh_keybound_handshakes_total{direction=\"%s\",attester=\"own\"} %llu\n",
-                                     dirs[d], (unsigned long long)atomic_load(&p->m.keybound[d][0]), dirs[d],
-                                     (unsigned long long)atomic_load(&p->m.keybound[d][1])));
-    if (!g->cfg->kb_issuer)
-        goto out;
-    VMESH_GUARD(vmesh_buf_printf(
-        b,
-        "# HELP vmesh_keybound_svid_issued_total SVIDs the attested issuer made for our key-bound AK.\n"
-        "# TYPE vmesh_keybound_svid_issued_total counter\nvmesh_keybound_svid_issued_total %llu\n"
-        "# HELP vmesh_keybound_svid_failures_total Failed attempts to obtain or renew it.\n"
-        "# TYPE vmesh_keybound_svid_failures_total counter\nvmesh_keybound_svid_failures_total %llu\n",
-        (unsigned long long)atomic_load(&p->kb.issued), (unsigned long long)atomic_load(&p->kb.failures)));
-out:
-    return rc;
 }

@@ -268,6 +268,35 @@ out:
     return rc;
 }
 
+/* The key-bound counters (keybound.c, conn.c; D44). */
+static vmesh_err kb_metrics(struct vmesh_proxy *p, const px_gen *g, vmesh_buf *b)
+{
+    vmesh_err rc = VMESH_OK;
+    static const char *dirs[2] = {"inbound", "outbound"};
+
+    VMESH_GUARD(vmesh_buf_printf(
+        b, "# HELP vmesh_keybound_handshakes_total Full handshakes whose attestation was key-bound (version 3, "
+           "the TLS leaf key is the AK), by direction and by whose attestation: the peer's or ours.\n"
+           "# TYPE vmesh_keybound_handshakes_total counter\n"));
+    for (int d = 0; d < 2; d++)
+        VMESH_GUARD(vmesh_buf_printf(b,
+                                     "vmesh_keybound_handshakes_total{direction=\"%s\",attester=\"peer\"} %llu\n"
+                                     "vmesh_keybound_handshakes_total{direction=\"%s\",attester=\"own\"} %llu\n",
+                                     dirs[d], (unsigned long long)atomic_load(&p->m.keybound[d][0]), dirs[d],
+                                     (unsigned long long)atomic_load(&p->m.keybound[d][1])));
+    if (!g->cfg->kb_issuer)
+        goto out;
+    VMESH_GUARD(vmesh_buf_printf(
+        b,
+        "# HELP vmesh_keybound_svid_issued_total SVIDs the attested issuer made for our key-bound AK.\n"
+        "# TYPE vmesh_keybound_svid_issued_total counter\nvmesh_keybound_svid_issued_total %llu\n"
+        "# HELP vmesh_keybound_svid_failures_total Failed attempts to obtain or renew it.\n"
+        "# TYPE vmesh_keybound_svid_failures_total counter\nvmesh_keybound_svid_failures_total %llu\n",
+        (unsigned long long)atomic_load(&p->kb.issued), (unsigned long long)atomic_load(&p->kb.failures)));
+out:
+    return rc;
+}
+
 vmesh_err px_metrics_render(struct vmesh_proxy *p, const px_gen *g, vmesh_buf *b)
 {
     vmesh_err rc = VMESH_OK;
@@ -313,7 +342,7 @@ vmesh_err px_metrics_render(struct vmesh_proxy *p, const px_gen *g, vmesh_buf *b
             "vmesh_handshakes_total{direction=\"%s\",session=\"resumed\"} %llu\n",
             dirs[d], (unsigned long long)atomic_load(&m->handshakes[d][0]), dirs[d],
             (unsigned long long)atomic_load(&m->handshakes[d][1])));
-    VMESH_GUARD(px_kb_metrics(p, g, b));
+    VMESH_GUARD(kb_metrics(p, g, b));
     VMESH_GUARD(hist(b, "vmesh_handshake_seconds",
                      "Attested TLS handshake time, accept or connect to established.",
                      &m->handshake));

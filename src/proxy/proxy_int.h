@@ -13,6 +13,7 @@
  *   gen.c        configuration generations: policies, agent, atls configs
  *   timer.c      the per-worker timer heap            (timer.h)
  *   worker.c     worker threads: epoll loop, listeners, accept (worker.h)
+ *   keybound.c   the key-bound SVID from the attested issuer: its thread, /ready
  *   hspool.c     the handshake pool: threads that run handshakes (hspool.h)
  *   forward.c    moving bytes between the two sides    (forward.h)
  *   conn.c       the connection state machine          (conn.h)
@@ -491,15 +492,12 @@ struct vmesh_proxy {
     } kb;
 };
 
-/* keybound.c: the key-bound SVID (identity.keybound-issuer, D44). */
-/* Configures c with the issuer's SVID for agent's AK when we have one
- * (else nothing: no SVID yet); *not_after gets its expiry. */
-vmesh_err px_kb_svid(struct vmesh_proxy *p, vmesh_agent *agent, vmesh_atls_config *c, int64_t *not_after) VMESH_WUR;
+/* keybound.c: the key-bound SVID (identity.keybound-issuer, D44); gen.c
+ * reads p->kb into the listeners' configurations, metrics.c its counters. */
 vmesh_err px_kb_start(struct vmesh_proxy *p) VMESH_WUR;
 void px_kb_stop(struct vmesh_proxy *p);
 /* /ready: false with the cause when key-bound and no valid SVID is in force. */
 bool px_kb_ready(struct vmesh_proxy *p, char *why, size_t n);
-vmesh_err px_kb_metrics(struct vmesh_proxy *p, const px_gen *g, vmesh_buf *b) VMESH_WUR;
 
 /* federation.c. px_watch_files: called about once a second from the
  * control thread; reloads when an identity or bundle file changed. */
