@@ -60,7 +60,10 @@ wait $sc
 # the attested client sidecar uses route secure
 curl -s -m 20 "http://127.0.0.1:$OUT_PORT/s2.txt" > "$T/att.out"
 grep -q "small file 2" "$T/att.out" && ok "attested peer admitted at route secure" || { fail "attested at secure: $(head -c 200 "$T/att.out")"; tail -5 "$T/server.err"; }
-grep -q '"listener":"secure".*"peer":"spiffe://example.org/ns/shop/sa/client","mode":"[a-z-]*","tier":"affirming","pattern":"attested".*"result":"ok"' "$T/server-access.log" \
+# the line is written when the connection ends, after curl has its answer
+att_line='"listener":"secure".*"peer":"spiffe://example.org/ns/shop/sa/client","mode":"[a-z-]*","tier":"affirming","pattern":"attested".*"result":"ok"'
+for _ in $(seq 100); do grep -q "$att_line" "$T/server-access.log" && break; sleep 0.1; done
+grep -q "$att_line" "$T/server-access.log" \
     && ok "access log: client attested at secure" || { fail "access log attested line"; grep secure "$T/server-access.log"; }
 [ "$(metric "$SADMIN" 'vmesh_peers_admitted_total{pattern="attested"}')" -ge 1 ] && ok "admitted attested counted" || fail "attested metric"
 stop_proxy client
