@@ -829,7 +829,8 @@ static void set_rv(side *s, vmesh_rv_store *st)
 /* D43, central mode: a central verifier in process (ctx: fake_central)
  * that signs its EARs with ear_key; mode 1 signs a journal claim that is
  * not a journal, mode 2 one recorded under another store (whose answers
- * our snapshot contradicts). */
+ * our snapshot contradicts); mode 3 is a forger: the EAR with its journal
+ * changed, signed with another key. */
 typedef struct {
     vmesh_verifier *v;
     int mode;
@@ -861,7 +862,7 @@ static vmesh_err fake_central_fn(void *ctx, const char *mt, const uint8_t *ev, s
     assert_true(a.journal.len > 0);
     if (f->mode != 0) {
         assert_int_equal(vmesh_ear_parse_unverified((const char *)jwt->data, jwt->len, NULL, &e), VMESH_OK);
-        if (f->mode == 1) {
+        if (f->mode == 1 || f->mode == 3) {
             assert_int_equal(vmesh_ear_submod_set_rv_journal(e, "psa", (const uint8_t *)"\x83\x01garbage", 9),
                              VMESH_OK);
         } else {
@@ -869,7 +870,8 @@ static vmesh_err fake_central_fn(void *ctx, const char *mt, const uint8_t *ev, s
             assert_int_equal(vmesh_verifier_appraise(f->v, &req, &b, NULL, NULL), VMESH_OK);
             assert_int_equal(vmesh_ear_submod_set_rv_journal(e, "psa", b.journal.data, b.journal.len), VMESH_OK);
         }
-        assert_int_equal(vmesh_ear_sign(e, ear_key, jwt), VMESH_OK);
+        /* mode 3: a journal put in by someone without the verifier's key */
+        assert_int_equal(vmesh_ear_sign(e, f->mode == 3 ? other_ear_key : ear_key, jwt), VMESH_OK);
         vmesh_ear_free(e);
     }
     vmesh_appraisal_free(&a);
@@ -883,11 +885,12 @@ static vmesh_err fake_central_fn(void *ctx, const char *mt, const uint8_t *ev, s
  * connection without asking the verifier; one that changes an answer
  * closes it without asking. A journal claim that is not a journal, or
  * whose answers our snapshot contradicts, is never used to keep: the
- * verifier is asked as before (D41). */
+ * verifier is asked as before (D41); one changed by anyone but the
+ * verifier breaks the EAR's signature: refused. */
 static void central_journal(void **state)
 {
     (void)state;
-    for (int mode = 0; mode < 3; mode++) {
+    for (int mode = 0; mode < 4; mode++) {
         side s, c;
         run rs, rc;
         vmesh_policy *ps = policy_with(NULL), *pc = policy_with(NULL);
@@ -937,8 +940,14 @@ static void central_journal(void **state)
         capture_server = &r;
         connect_once(&s, &c, &rs, &rc, NULL);
         capture_server = NULL;
-        assert_int_equal(rs.rc, VMESH_OK); /* the verdict is the verifier's, whatever its journal */
         assert_int_equal(fc.calls, 1);
+        if (mode == 3) {
+            /* a changed journal is a changed EAR: not the verifier's answer */
+            assert_int_not_equal(rs.rc, VMESH_OK);
+            assert_non_null(strstr(rs.msg, "central verifier"));
+            goto next;
+        }
+        assert_int_equal(rs.rc, VMESH_OK); /* the verdict is the verifier's, whatever its journal */
         vmesh_agent_stats_get(s.agent, &st);
         assert_int_equal(st.journal_unreadable, mode == 1 ? 1 : 0);
         assert_int_equal(st.journal_foreign, mode == 2 ? 1 : 0);
@@ -969,6 +978,7 @@ static void central_journal(void **state)
             assert_int_equal(st.journal_same, 0);
             assert_int_equal(st.reappraise_full, 1);
         }
+    next:
         vmesh_atls_peer_result_free(&r);
         vmesh_policy_free(ps);
         vmesh_policy_free(pc);
