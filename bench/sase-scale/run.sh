@@ -290,7 +290,13 @@ for name, p in (("a", sys.argv[5]), ("b", sys.argv[6])):
     # closes nor affirms; it is asked again (and counted again)
     u, bh = int(m.get("vmesh_reappraisal_undecided_total", 0)), int(m.get("vmesh_central_behind_total", 0))
     r["pop_reappraisal"][name] = {"reappraisals": n, "closed": c, "undecided": u, "behind_answers": bh,
-                                  "affirmed_again": n - c - u}
+                                  "affirmed_again": n - c - u,
+                                  # D43: re-judged from the lookup journal (same / changed answers)
+                                  # or appraised in full (local) / asked the verifier (central)
+                                  "journal_same": int(m.get('vmesh_rv_journal_replays_total{result="same"}', 0)),
+                                  "journal_changed": int(m.get('vmesh_rv_journal_replays_total{result="changed"}', 0)),
+                                  "journal_foreign": int(m.get('vmesh_rv_journal_replays_total{result="foreign"}', 0)),
+                                  "full_reappraisals": int(m.get("vmesh_reappraisal_full_total", 0))}
 print(json.dumps(r))
 PY
     stop_pop

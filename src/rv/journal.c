@@ -32,6 +32,10 @@ enum {
 };
 
 #define JOURNAL_VERSION 1
+/* The largest list a recorded query may have asked for: what the schemes
+ * ask (8 keys, 16 attributes, 64 measurements) with room to spare, small
+ * enough for the stack. */
+#define REPLAY_MAX_LIST 256
 
 typedef struct {
     uint8_t kind;
@@ -162,15 +166,17 @@ static bool digest_key(const vmesh_key *k, uint8_t out[32])
     return ok;
 }
 
-static bool digest_keys(vmesh_key *const *k, size_t n, uint8_t out[32])
+/* Over the keys' SPKI digests (rv_q_find_key_digests); false when one has
+ * none. */
+static bool digest_keys(const uint8_t *const *kd, size_t n, uint8_t out[32])
 {
     dig_ctx d = {{0}, false};
 
     for (size_t i = 0; i < n; i++) {
-        uint8_t kd[32];
-        if (!digest_key(k[i], kd))
+        if (kd[i] == NULL)
             d.failed = true;
-        dig_put(&d, kd, 32);
+        else
+            dig_put(&d, kd[i], 32);
     }
     return dig_end(&d, out);
 }
@@ -267,7 +273,9 @@ size_t vmesh_rv_find_measurements(const vmesh_rv_store *s, const char *scheme, c
     size_t n = rv_q_find_measurements(s, scheme, class_id, class_len, out, max);
     rec *r = rec_new(K_FIND_MEAS, scheme, class_id, class_len);
 
-    if (r != NULL) {
+    if (r != NULL && out != NULL && max > REPLAY_MAX_LIST) {
+        rv_journal_spoil("a measurement query for more than a journal replays");
+    } else if (r != NULL) {
         r->u = out != NULL ? max : 0;
         r->count = n;
         if (!digest_measurements(out, n < r->u ? n : r->u, r->dig))
@@ -296,9 +304,15 @@ size_t vmesh_rv_find_keys(const vmesh_rv_store *s, const char *scheme, const uin
     rec *r = rec_new(K_FIND_KEYS, scheme, class_id, class_len);
 
     if (r != NULL && rec_bytes(r, instance_len > 0 ? instance_id : NULL, instance_len)) {
+        const uint8_t *kd[REPLAY_MAX_LIST];
         r->u = out != NULL ? max : 0;
         r->count = n;
-        if (!digest_keys(out, n < r->u ? n : r->u, r->dig))
+        if (r->u > REPLAY_MAX_LIST) {
+            rv_journal_spoil("a key query for more keys than a journal replays");
+            return n;
+        }
+        (void)rv_q_find_key_digests(s, scheme, class_id, class_len, instance_id, instance_len, kd, r->u);
+        if (!digest_keys(kd, n < r->u ? n : r->u, r->dig))
             rv_journal_spoil("a key without a public form");
     }
     return n;
@@ -338,8 +352,8 @@ size_t vmesh_rv_find_attrs(const vmesh_rv_store *s, const char *scheme, const ui
     size_t n = rv_q_find_attrs(s, scheme, class_id, class_len, name, out, max);
     rec *r = rec_new(K_FIND_ATTRS, scheme, class_id, class_len);
 
-    if (r != NULL && name == NULL)
-        rv_journal_spoil("an attribute query without a name");
+    if (r != NULL && (name == NULL || (out != NULL && max > REPLAY_MAX_LIST)))
+        rv_journal_spoil("an attribute query without a name or for more than a journal replays");
     else if (r != NULL && rec_text(r, &r->name, name)) {
         r->u = out != NULL ? max : 0;
         r->count = n;
@@ -600,10 +614,6 @@ out:
     return rc;
 }
 
-/* The largest list a recorded query may have asked for: what the schemes ask (8 keys, 16 attrs,
- * 64 measurements) with room to spare, small enough for the stack. */
-#define REPLAY_MAX_LIST 256
-
 /* One record: *same false and why filled when its answer differs. */
 static vmesh_err replay_rec(vmesh_cbor *c, const env_view *envs, size_t nenv, const vmesh_rv_store *s, bool *same,
                             char *why, size_t why_len)
@@ -681,9 +691,9 @@ static vmesh_err replay_rec(vmesh_cbor *c, const env_view *envs, size_t nenv, co
         if (kind == K_FIND_KEYS)
             VMESH_GUARD(vmesh_cbor_read_uint(c, &cnt, "count"));
         VMESH_GUARD(read_dig(c, dig, "digest"));
-        v = rv_q_find_keys(s, e->sbuf, e->cls, e->len, inst, ilen, (vmesh_key **)list, max);
+        v = rv_q_find_key_digests(s, e->sbuf, e->cls, e->len, inst, ilen, (const uint8_t **)list, max);
         if (kind == K_FIND_KEYS) {
-            if (v != cnt || !digest_keys((vmesh_key *const *)list, v < max ? v : max, now) ||
+            if (v != cnt || !digest_keys((const uint8_t *const *)list, v < max ? v : max, now) ||
                 memcmp(now, dig, 32) != 0) {
                 *same = false;
                 why_set(why, why_len, s, "the endorsed keys of %s changed (%llu, were %llu)", where,
@@ -692,7 +702,7 @@ static vmesh_err replay_rec(vmesh_cbor *c, const env_view *envs, size_t nenv, co
         } else {
             bool found = false;
             for (size_t i = 0; i < v && i < max && !found; i++)
-                found = digest_key((vmesh_key *)list[i], now) && memcmp(now, dig, 32) == 0;
+                found = list[i] != NULL && memcmp(list[i], dig, 32) == 0;
             if (!found) {
                 *same = false;
                 hex_short(dig, 32, hx, sizeof(hx));

@@ -25,6 +25,8 @@ typedef struct {
     size_t digest_len;
     char *value; /* attribute value */
     vmesh_key *key;
+    uint8_t key_digest[32]; /* SHA-256 of the key's SPKI DER (the lookup journal's key identity) */
+    bool has_key_digest;
     vmesh_rv_env env;
     vmesh_rv_measurement m;
 } rv_entry;
@@ -47,6 +49,11 @@ vmesh_err rv_q_attr_u64_accepts(const vmesh_rv_store *s, const char *scheme, con
                                 size_t class_len, const char *name, uint64_t v, int *res);
 bool rv_q_claim_accepted(const vmesh_rv_store *s, const char *scheme, const uint8_t *class_id, size_t class_len,
                          const vmesh_rv_claim *c);
+/* The SPKI SHA-256 of each endorsed key vmesh_rv_find_keys would return,
+ * in the same order (NULL for a key whose public form could not be
+ * encoded when it was added). */
+size_t rv_q_find_key_digests(const vmesh_rv_store *s, const char *scheme, const uint8_t *class_id, size_t class_len,
+                             const uint8_t *instance_id, size_t instance_len, const uint8_t **out, size_t max);
 size_t rv_q_count_measurements(const vmesh_rv_store *s, const char *scheme, const uint8_t *class_id,
                                size_t class_len);
 

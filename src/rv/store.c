@@ -268,6 +268,8 @@ static vmesh_err entry_clone(const rv_entry *src, rv_entry **out)
     case VMESH_RV_KEY:
         e->kind = VMESH_RV_KEY;
         e->key = vmesh_crypto_key_ref(src->key);
+        memcpy(e->key_digest, src->key_digest, sizeof(e->key_digest));
+        e->has_key_digest = src->has_key_digest;
         break;
     case VMESH_RV_ATTR:
         e->kind = VMESH_RV_ATTR;
@@ -469,6 +471,18 @@ vmesh_err vmesh_rv_add_key(vmesh_rv_store *s, const vmesh_rv_env *env, vmesh_key
     VMESH_GUARD(entry_new(env, &e));
     e->kind = VMESH_RV_KEY;
     e->key = vmesh_crypto_key_ref(key);
+    {
+        /* its identity for the lookup journal, encoded once here rather
+         * than at every replay */
+        vmesh_buf spki = {0};
+        if (vmesh_crypto_key_to_spki(key, &spki) == VMESH_OK) {
+            vmesh_crypto_sha256(spki.data, spki.len, e->key_digest);
+            e->has_key_digest = true;
+        } else {
+            vmesh_err_clear();
+        }
+        vmesh_buf_free(&spki);
+    }
     rc = push(s, e);
     e = NULL;
 out:
@@ -690,6 +704,27 @@ size_t rv_q_find_keys(const vmesh_rv_store *s, const char *scheme, const uint8_t
             continue;
         if (out != NULL && found < max)
             out[found] = e->key;
+        found++;
+    }
+    return found;
+}
+
+size_t rv_q_find_key_digests(const vmesh_rv_store *s, const char *scheme, const uint8_t *class_id, size_t class_len,
+                             const uint8_t *instance_id, size_t instance_len, const uint8_t **out, size_t max)
+{
+    size_t n, found = 0;
+    rv_entry *const *c = candidates(s, scheme, class_id, class_len, &n);
+
+    for (size_t i = 0; i < n; i++) {
+        const rv_entry *e = c[i];
+        if (e->kind != VMESH_RV_KEY || cmp_class(e, scheme, class_id, class_len) != 0)
+            continue;
+        if (e->instance_id != NULL &&
+            (instance_id == NULL || e->instance_len != instance_len ||
+             memcmp(e->instance_id, instance_id, instance_len) != 0))
+            continue;
+        if (out != NULL && found < max)
+            out[found] = e->has_key_digest ? e->key_digest : NULL;
         found++;
     }
     return found;
