@@ -161,6 +161,15 @@ vmesh_atls_reason vmesh_agent_reappraise(vmesh_agent *a, const char *peer_spiffe
 vmesh_atls_reason vmesh_agent_reappraise_central(vmesh_agent *a, const char *peer_spiffe_id,
                                                  const vmesh_atls_peer_result *r, bool *undecided, char *why,
                                                  size_t why_len);
+/* The same without appraising in full or asking the central verifier
+ * (D43): only what the AR cache, the lookup journal (kept with the cache
+ * entry or the result) or the checks of a passport decide, in
+ * microseconds, so that a caller may run it where it must not block.
+ * *decided false: only a full appraisal or a verifier round trip can
+ * tell (the returned reason is then meaningless). */
+vmesh_atls_reason vmesh_agent_reappraise_journal(vmesh_agent *a, const char *peer_spiffe_id,
+                                                 const vmesh_atls_peer_result *r, bool *decided, char *why,
+                                                 size_t why_len);
 
 /* Central mode: the central verifier's own standing (issue 12.2, D39).
  * The caller (the proxy's verifier-link watcher) judges it: its platform

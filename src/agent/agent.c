@@ -84,12 +84,31 @@ vmesh_atls_reason vmesh_agent_reappraise_central(vmesh_agent *a, const char *pee
     vmesh_atls_reason res;
 
     vmesh_atls_peer_result_init(&out);
-    res = agent_rp_reappraise(&a->rp, pol, peer_spiffe_id, r, &out, undecided);
+    res = agent_rp_reappraise(&a->rp, pol, peer_spiffe_id, r, &out, undecided, NULL);
     if (why_len > 0)
         snprintf(why, why_len, "%s", res == VMESH_ATLS_R_NONE ? "" : out.reason);
     vmesh_atls_peer_result_free(&out);
     vmesh_policy_free(pol);
     return res;
+}
+
+vmesh_atls_reason vmesh_agent_reappraise_journal(vmesh_agent *a, const char *peer_spiffe_id,
+                                                 const vmesh_atls_peer_result *r, bool *decided, char *why,
+                                                 size_t why_len)
+{
+    vmesh_policy *pol = vmesh_agent_policy_for(a, peer_spiffe_id);
+    vmesh_atls_peer_result out;
+    vmesh_atls_reason res;
+    bool need_full = false;
+
+    vmesh_atls_peer_result_init(&out);
+    res = agent_rp_reappraise(&a->rp, pol, peer_spiffe_id, r, &out, NULL, &need_full);
+    *decided = !need_full;
+    if (why_len > 0)
+        snprintf(why, why_len, "%s", res == VMESH_ATLS_R_NONE || need_full ? "" : out.reason);
+    vmesh_atls_peer_result_free(&out);
+    vmesh_policy_free(pol);
+    return need_full ? VMESH_ATLS_R_NONE : res;
 }
 
 vmesh_err vmesh_agent_tls_key(vmesh_agent *a, vmesh_key **out)

@@ -128,10 +128,13 @@ vmesh_atls_reason agent_rp_appraise(agent_rp *rp, const vmesh_policy *pol, const
                                     vmesh_atls_peer_result *out);
 /* Judges again what r kept, under pol and the current RV snapshot
  * (vmesh_agent_reappraise_central); the message goes to out->reason;
- * *undecided (may be NULL): no verdict from the central verifier. */
+ * *undecided (may be NULL): no verdict from the central verifier.
+ * need_full (may be NULL): never appraise in full nor ask the central
+ * verifier; set *need_full instead when only that could decide
+ * (vmesh_agent_reappraise_journal). */
 vmesh_atls_reason agent_rp_reappraise(agent_rp *rp, const vmesh_policy *pol, const char *peer_spiffe_id,
                                       const vmesh_atls_peer_result *r,
-                                      vmesh_atls_peer_result *out, bool *undecided);
+                                      vmesh_atls_peer_result *out, bool *undecided, bool *need_full);
 /* Drops every cached result (the policy, hence the trusted verifiers, changed). */
 void agent_rp_forget(agent_rp *rp);
 /* vmesh_agent_central_trust / vmesh_agent_central_trusted */

@@ -705,15 +705,17 @@ static int replay_entry(agent_rp *rp, const vmesh_ar_entry *e, const vmesh_rv_st
  * again (appraise_central). held (may be NULL): a re-appraised
  * connection's own result with its journal, replayed when the cache no
  * longer holds the entry (in central mode it can only close). changed
- * (may be NULL, re-appraisal): a journal
- * whose answer changed under the current snapshot refuses at once
- * (*changed set) instead of appraising again; at a handshake (NULL) the
- * evidence is appraised in full as before. */
+ * (may be NULL, re-appraisal): a journal whose answer changed under the
+ * current snapshot refuses at once (*changed set) instead of appraising
+ * again; at a handshake (NULL) the evidence is appraised in full as
+ * before. need_full (may be NULL): neither appraise in full nor ask the
+ * central verifier; set *need_full when only that could decide (e is
+ * not filled then). */
 static void appraise_cached(agent_rp *rp, const char *mt, const vmesh_evidence_scheme *scheme,
                             const uint8_t ak_nonce[32], bool fresh, const uint8_t *ev, size_t ev_len, int64_t now,
                             uint64_t epoch_gen, vmesh_rv_store *scoped, const char *scope, const char *peer,
                             vmesh_ar_entry *e, int wait_ms, bool *undecided, const vmesh_ar_entry *held,
-                            bool *changed)
+                            bool *changed, bool *need_full)
 {
     /* A scoped store has its own (process-unique) generation: results
      * computed with one scope's reference values never serve another. */
@@ -765,6 +767,11 @@ static void appraise_cached(agent_rp *rp, const char *mt, const vmesh_evidence_s
             count_lookup(rp, false);
             goto out;
         }
+    }
+    if (!hit && need_full != NULL) {
+        *need_full = true; /* the caller asks again where it may block */
+        vmesh_rv_store_free(cur);
+        return;
     }
     count_lookup(rp, hit);
     if (!hit) {
@@ -840,11 +847,11 @@ static vmesh_atls_reason appraise_evidence(agent_rp *rp, const vmesh_policy *pol
         if (scoped == NULL)
             return refuse(out, VMESH_ATLS_R_NOT_AFFIRMING, "%s", scope);
         appraise_cached(rp, mt, scheme, in->ak_nonce, m->fresh, m->cmw.data, m->cmw.len, now, epoch_gen, scoped,
-                        scope, in->peer_spiffe_id, &e, CENTRAL_BEHIND_WAIT_MS, NULL, NULL, NULL);
+                        scope, in->peer_spiffe_id, &e, CENTRAL_BEHIND_WAIT_MS, NULL, NULL, NULL, NULL);
         vmesh_rv_store_free(scoped);
     } else
         appraise_cached(rp, mt, scheme, in->ak_nonce, m->fresh, m->cmw.data, m->cmw.len, now, epoch_gen, NULL, NULL,
-                        in->peer_spiffe_id, &e, CENTRAL_BEHIND_WAIT_MS, NULL, NULL, NULL);
+                        in->peer_spiffe_id, &e, CENTRAL_BEHIND_WAIT_MS, NULL, NULL, NULL, NULL);
     /* The connection keeps its journal (D43), after the cache key of the
      * bytes it was computed for: re-appraisal replays it even when the
      * cache entry is gone, for these very bytes only. */
@@ -948,7 +955,7 @@ out:
  * the session began (freshness is not judged again). */
 static vmesh_atls_reason reappraise_evidence(agent_rp *rp, const vmesh_policy *pol, const char *peer, vmesh_mode mode,
                                              const vmesh_atls_peer_result *r, vmesh_atls_peer_result *out,
-                                             bool *undecided)
+                                             bool *undecided, bool *need_full)
 {
     const vmesh_atls_accepted *k = &r->accepted;
     vmesh_rv_store *scoped = NULL;
@@ -988,13 +995,16 @@ static vmesh_atls_reason reappraise_evidence(agent_rp *rp, const vmesh_policy *p
     }
     appraise_cached(rp, mt, scheme, k->ak_nonce, mode == VMESH_MODE_FRESH, k->cmw.data, k->cmw.len, vmesh_time_now(),
                     rp->bell ? vmesh_bell_view_generation(rp->bell) : 0, scoped, scope, peer, &e, 0, undecided,
-                    held.journal_len > 0 ? &held : NULL, &changed);
+                    held.journal_len > 0 ? &held : NULL, &changed, need_full);
     vmesh_rv_store_free(scoped);
+    if (need_full != NULL && *need_full)
+        return VMESH_ATLS_R_NONE; /* not judged */
     return judge_entry(pol, mode, &e, k->evidence_age, out);
 }
 
 vmesh_atls_reason agent_rp_reappraise(agent_rp *rp, const vmesh_policy *pol, const char *peer_spiffe_id,
-                                      const vmesh_atls_peer_result *r, vmesh_atls_peer_result *out, bool *undecided)
+                                      const vmesh_atls_peer_result *r, vmesh_atls_peer_result *out, bool *undecided,
+                                      bool *need_full)
 {
     if (undecided != NULL)
         *undecided = false;
@@ -1017,7 +1027,7 @@ vmesh_atls_reason agent_rp_reappraise(agent_rp *rp, const vmesh_policy *pol, con
                           vmesh_mode_name((vmesh_mode)r->mode), vmesh_policy_id(pol));
         if (r->mode == VMESH_ATLS_MODE_PASSPORT)
             return reappraise_passport(rp, pol, &r->accepted, out);
-        return reappraise_evidence(rp, pol, peer_spiffe_id, (vmesh_mode)r->mode, r, out, undecided);
+        return reappraise_evidence(rp, pol, peer_spiffe_id, (vmesh_mode)r->mode, r, out, undecided, need_full);
     default: return refuse(out, VMESH_ATLS_R_INTERNAL, "unknown attestation mode %d", r->mode);
     }
 }

@@ -1211,6 +1211,23 @@ static void reappraise_all(px_worker *w)
             continue;
         c->reappraised = gen;
         if (cur->cfg->central_url != NULL && p->hs != NULL) {
+            /* D43: the lookup journal decides here when it can (no
+             * verifier, microseconds); the pool asks the verifier when
+             * it cannot */
+            r = c->reap_busy ? NULL : vmesh_atls_peer_result_get(c->io.tls);
+            if (r != NULL) {
+                bool decided = false;
+                rr = vmesh_agent_reappraise_journal(cur->agent, c->peer_id, r, &decided, why, sizeof(why));
+                if (decided) {
+                    atomic_fetch_add(&p->m.reappraisals, 1);
+                    c->reap_since = 0;
+                    c->reap_retry_at = 0;
+                    c->reap_delay_ms = 0;
+                    if (rr != VMESH_ATLS_R_NONE)
+                        reappraisal_close(c, rr, "", why);
+                    continue;
+                }
+            }
             if (c->reap_since == 0)
                 c->reap_since = vmesh_time_now();
             reap_submit(c, cur);

@@ -956,11 +956,21 @@ static void central_journal(void **state)
         /* our snapshot moves on with the same reference values */
         set_rv(&s, rv_approving("genuine workload v1\n", 8));
         calls = fc.calls;
+        {
+            /* what may run on a proxy worker: decides from the journal
+             * alone, or says it cannot (never asks) */
+            bool decided = false;
+            vmesh_atls_reason jr = vmesh_agent_reappraise_journal(s.agent, CLIENT_ID, &r, &decided, why, sizeof(why));
+            assert_int_equal(decided, mode == 0);
+            if (mode == 0)
+                assert_int_equal(jr, VMESH_ATLS_R_NONE);
+            assert_int_equal(fc.calls, calls);
+        }
         if (mode == 0) {
             assert_int_equal(reappraise(&s, &r, why), VMESH_ATLS_R_NONE);
             assert_int_equal(fc.calls, calls); /* kept without asking */
             vmesh_agent_stats_get(s.agent, &st);
-            assert_int_equal(st.journal_same, 1);
+            assert_int_equal(st.journal_same, 1); /* then a hit: re-stamped for epoch 8 */
             assert_int_equal(st.reappraise_full, 0);
             /* the workload withdrawn: closed without asking */
             set_rv(&s, rv_approving("genuine workload v2\n", 9));
