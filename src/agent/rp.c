@@ -763,7 +763,7 @@ static void appraise_cached(agent_rp *rp, const char *mt, const vmesh_evidence_s
         } else if (r == 0 && changed != NULL) {
             *changed = true; /* the vector it was admitted with stays on record */
             e->refusal = VMESH_ATLS_R_NOT_AFFIRMING;
-            snprintf(e->reason, sizeof(e->reason), "reference values changed: %.240s", why);
+            snprintf(e->reason, sizeof(e->reason), "reference values changed: %.229s", why);
             count_lookup(rp, false);
             goto out;
         }
@@ -988,7 +988,7 @@ static vmesh_atls_reason reappraise_evidence(agent_rp *rp, const vmesh_policy *p
         snprintf(held.scheme, sizeof(held.scheme), "%.31s", scheme->name);
         snprintf(held.reason, sizeof(held.reason), "%.255s", r->reason);
         held.lifetime = k->lifetime;
-        snprintf(held.verifier, sizeof(held.verifier), "%s", r->verifier);
+        snprintf(held.verifier, sizeof(held.verifier), "%.127s", r->verifier);
         snprintf(held.policy_digest, sizeof(held.policy_digest), "%s", r->policy_digest);
         memcpy(held.journal, k->journal.data + 32, k->journal.len - 32);
         held.journal_len = (uint16_t)(k->journal.len - 32);
