@@ -219,6 +219,7 @@ void px_gen_unref(px_gen *g)
     free(g->app_addr);
     free(g->app_len);
     free(g->provs);
+    vmesh_buf_free(&g->kb_chain);
     vmesh_agent_free(g->agent);
     vmesh_verifier_free(g->issuer);
 #ifdef VMESH_HAVE_SERVICE
@@ -414,22 +415,20 @@ static bool leaf_is_for(const vmesh_buf *chain, const vmesh_key *key)
     return ok;
 }
 
-/* identity.keybound-issuer (D44): c gets the issuer's SVID for agent's AK
- * when keybound.c obtained one (else nothing: no SVID yet, handshakes fail
- * and /ready says why); *not_after its expiry. */
-static vmesh_err kb_svid(struct vmesh_proxy *p, vmesh_agent *agent, vmesh_atls_config *c, int64_t *not_after)
+/* identity.keybound-issuer (D44): c gets the issuer's SVID for the
+ * generation's AK (taken, with the AK, from keybound.c's state in one
+ * step) when there is one. */
+static vmesh_err kb_svid(px_gen *g, vmesh_atls_config *c)
 {
     vmesh_err rc = VMESH_OK;
     vmesh_key *k = NULL;
 
-    VMESH_GUARD(vmesh_agent_tls_key(agent, &k));
-    pthread_mutex_lock(&p->kb.lock);
-    if (p->kb.chain.len > 0 && leaf_is_for(&p->kb.chain, k)) {
-        rc = vmesh_atls_config_set_svid_key(c, p->kb.chain.data, p->kb.chain.len, k);
-        *not_after = p->kb.not_after;
+    VMESH_GUARD(vmesh_agent_tls_key(g->agent, &k));
+    if (g->kb_chain.len > 0 && leaf_is_for(&g->kb_chain, k)) {
+        VMESH_GUARD(vmesh_atls_config_set_svid_key(c, g->kb_chain.data, g->kb_chain.len, k));
+        g->cert_not_after = g->kb_not_after;
     }
-    /* else no SVID yet (or one for another key): handshakes fail, /ready says why */
-    pthread_mutex_unlock(&p->kb.lock);
+    /* else no SVID yet: handshakes fail, /ready says why */
 out:
     vmesh_crypto_key_free(k);
     return rc;
@@ -448,7 +447,7 @@ static vmesh_err listener_config(struct vmesh_proxy *p, px_gen *g, size_t j,
 
     VMESH_GUARD(vmesh_atls_config_new(in ? VMESH_ATLS_SERVER : VMESH_ATLS_CLIENT, &c));
     if (cfg->keybound)
-        VMESH_GUARD(kb_svid(p, g->agent, c, &g->cert_not_after)); /* the issuer's SVID for our AK (D44) */
+        VMESH_GUARD(kb_svid(g, c)); /* the issuer's SVID for our AK (D44) */
     else
         VMESH_GUARD(vmesh_atls_config_set_svid(c, cfg->cert, cfg->key));
     VMESH_GUARD(vmesh_atls_config_set_bundle(c, cfg->bundle));
@@ -792,7 +791,6 @@ vmesh_err px_gen_build(struct vmesh_proxy *p, vmesh_proxy_config *cfg, px_gen **
     size_t nr = 0;
     vmesh_agent_config ac;
     vmesh_key *k = NULL, *ck = NULL;
-    px_gen *kb_prev = NULL;
 
     *out = NULL;
     if (g == NULL) {
@@ -937,15 +935,20 @@ vmesh_err px_gen_build(struct vmesh_proxy *p, vmesh_proxy_config *cfg, px_gen **
     ac.policy = g->policy;
     ac.bell = p->bell;
     ac.keybound = cfg->keybound;
-    if (cfg->keybound && p->gen != NULL) {
-        /* a reload: the new agent goes on with the AK the issuer certified (D44) */
-        kb_prev = px_current_gen(p);
-        if (kb_prev->cfg->keybound)
-            ac.keybound_from = kb_prev->agent;
+    if (cfg->keybound) {
+        /* the agent goes on with the AK the SVID in p->kb certifies (made by
+         * keybound.c's agent for the issuance, D44); none yet: a new AK */
+        pthread_mutex_lock(&p->kb.lock);
+        ac.keybound_from = p->kb.agent;
+        rc = vmesh_agent_new(&ac, &g->agent);
+        if (rc == VMESH_OK && p->kb.agent != NULL) {
+            rc = vmesh_buf_set(&g->kb_chain, p->kb.chain.data, p->kb.chain.len);
+            g->kb_not_after = p->kb.not_after;
+        }
+        pthread_mutex_unlock(&p->kb.lock);
+    } else {
+        rc = vmesh_agent_new(&ac, &g->agent);
     }
-    rc = vmesh_agent_new(&ac, &g->agent);
-    px_gen_unref(kb_prev);
-    kb_prev = NULL;
     if (rc != VMESH_OK) {
         vmesh_err_wrap(rc, "attester");
         goto out;
@@ -1021,7 +1024,6 @@ out:
         vmesh_policy_free(rpol[i]);
     vmesh_crypto_key_free(k);
     vmesh_crypto_key_free(ck);
-    px_gen_unref(kb_prev);
     px_gen_unref(g);
     return rc;
 }

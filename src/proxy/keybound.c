@@ -3,11 +3,12 @@
  * "Key-bound SVIDs"): with identity.keybound-issuer and attester.keybound
  * the agent's AK, generated in memory, is also the listeners' TLS key; its
  * X509-SVID comes from the attested issuer (vmesh ca serve), never from a
- * file. A thread of its own obtains it at start and renews it at half its
- * lifetime (the bootstrap SVID from identity.cert/key authenticates those
- * exchanges only); each new SVID reaches the listeners through a reload,
- * the path every other identity change takes (a new generation whose agent
- * takes over the same AK, D44). A failing issuer: the current SVID is kept
+ * file. A thread of its own obtains one at start and a new one at half its
+ * lifetime, each for a new AK made by an agent of our platform that attests
+ * to the issuer (the bootstrap SVID from identity.cert/key authenticates
+ * those exchanges only); each new SVID reaches the listeners through a
+ * reload, the path every other identity change takes (a new generation
+ * whose agent takes that AK over, D44). A failing issuer: the current SVID is kept
  * until it expires, one line per retry interval, /ready 503 while there is
  * none. The SVID lives in memory only. gen.c puts it into each listener's
  * configuration (kb_svid) and metrics.c shows the counters.
@@ -64,11 +65,21 @@ static void *kb_thread(void *arg)
             px_gen *g = px_current_gen(p);
             const vmesh_proxy_config *cfg = g->cfg;
             vmesh_issuer_client ic = {0};
+            vmesh_agent_config ac = {0};
+            vmesh_agent *cand = NULL, *old = NULL;
             int64_t na = 0;
             uint32_t retry = cfg->kb_retry_ms ? cfg->kb_retry_ms : KB_RETRY_MS;
             vmesh_err rc;
 
             pthread_mutex_unlock(&p->kb.lock);
+            /* Every SVID certifies a new AK (D38: the key lives as long as
+             * its SVID): an agent of our platform made for it attests to the
+             * issuer; the next generation's agent takes its AK over. */
+            ac.platform = cfg->platform;
+            ac.platform_cfg = cfg->kv;
+            ac.n_platform_cfg = cfg->nkv;
+            ac.attest_modes = VMESH_ATLS_MODE_BIT(VMESH_ATLS_MODE_FRESH);
+            ac.keybound = true;
             ic.addr = cfg->kb_addr;
             ic.issuer_id = cfg->kb_id;
             ic.cert_file = cfg->cert;
@@ -76,21 +87,26 @@ static void *kb_thread(void *arg)
             ic.bundle_file = cfg->bundle;
             ic.timeout_ms = cfg->kb_timeout_ms;
             ic.ttl = (uint64_t)cfg->kb_ttl;
-            rc = vmesh_issuer_obtain(&ic, g->agent, &chain, &na);
+            rc = vmesh_agent_new(&ac, &cand);
+            if (rc == VMESH_OK)
+                rc = vmesh_issuer_obtain(&ic, cand, &chain, &na);
             pthread_mutex_lock(&p->kb.lock);
             now = vmesh_time_now();
             if (rc == VMESH_OK) {
                 vmesh_buf_free(&p->kb.chain);
                 p->kb.chain = chain;
                 memset(&chain, 0, sizeof(chain));
+                old = p->kb.agent;
+                p->kb.agent = cand;
+                cand = NULL;
                 p->kb.not_after = na;
                 p->kb.obtained_at = now;
                 p->kb.err[0] = '\0';
                 next_try = 0;
                 atomic_fetch_add(&p->kb.issued, 1);
                 atomic_store(&p->kb.changed, true); /* the control thread reloads within 100 ms */
-                vmesh_log(VMESH_LOG_INFO, "proxy: key-bound SVID from issuer %s (%s), valid %lld s, renewed in %lld s",
-                          cfg->kb_addr, cfg->kb_id, (long long)(na - now), (long long)((na - now) / 2));
+                vmesh_log(VMESH_LOG_INFO, "proxy: key-bound SVID for a new AK from issuer %s (%s), valid %lld s, "
+                          "renewed in %lld s", cfg->kb_addr, cfg->kb_id, (long long)(na - now), (long long)((na - now) / 2));
             } else {
                 snprintf(p->kb.err, sizeof(p->kb.err), "%s", vmesh_err_detail());
                 atomic_fetch_add(&p->kb.failures, 1);
@@ -105,6 +121,11 @@ static void *kb_thread(void *arg)
                               "in %u ms", cfg->kb_addr, p->kb.err, retry);
                 vmesh_err_clear();
             }
+            /* the old agent is no generation's: they hold its AK by reference */
+            pthread_mutex_unlock(&p->kb.lock);
+            vmesh_agent_free(old);
+            vmesh_agent_free(cand);
+            pthread_mutex_lock(&p->kb.lock);
             px_gen_unref(g);
             continue;
         }

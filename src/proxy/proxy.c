@@ -986,6 +986,7 @@ void vmesh_proxy_free(vmesh_proxy *p)
     pthread_cond_destroy(&p->central.probe_cond);
     px_kb_stop(p);
     vmesh_buf_free(&p->kb.chain);
+    vmesh_agent_free(p->kb.agent);
     pthread_mutex_destroy(&p->kb.lock);
     pthread_cond_destroy(&p->kb.cond);
     free(p->config_path);

@@ -356,6 +356,10 @@ typedef struct px_gen {
     struct sockaddr_storage *up_addr[PX_MAX_LISTENERS]; /* [nout][nup] */
     socklen_t *up_len[PX_MAX_LISTENERS];
     int64_t cert_not_after;
+    /* identity.keybound-issuer: the SVID for this generation's AK, copied
+     * from keybound.c's state together with the AK (D44) */
+    vmesh_buf kb_chain;
+    int64_t kb_not_after;
     struct px_prov *provs; /* [nin + nout]: provider wrappers (metrics) */
     struct vmesh_proxy *proxy;
 } px_gen;
@@ -483,6 +487,8 @@ struct vmesh_proxy {
         pthread_mutex_t lock;
         pthread_cond_t cond;
         vmesh_buf chain;           /* leaf + CA, PEM; empty: none yet */
+        vmesh_agent *agent;        /* the agent whose new AK chain certifies (it attested to the
+                                    * issuer); each generation's agent takes that AK over */
         int64_t not_after, obtained_at;
         char err[384];             /* the last failure; "" after a success */
         _Atomic bool changed;      /* a new SVID: the control thread reloads */

@@ -6,7 +6,7 @@
 # the issuer down at start -> /ready 503 naming it, a handful of lines, no
 # flood; the issuer up -> 200; an HTTP request passes through the pair and
 # both sides count key-bound (version 3) attestations; the SVID is renewed
-# at half its lifetime (max-ttl 60 s) without a restart and traffic goes
+# at half its lifetime (max-ttl 60 s) for a new AK without a restart; traffic goes
 # on; the issuer down again -> the SVID stays in force, then expires ->
 # /ready 503 naming the expiry; the issuer back -> 200. Attackers as real
 # processes: a proxy with the client's bootstrap key on an unendorsed
@@ -89,6 +89,9 @@ so=$(metric "$SADMIN" 'vmesh_keybound_handshakes_total{direction="inbound",attes
 cp_=$(metric "$CADMIN" 'vmesh_keybound_handshakes_total{direction="outbound",attester="peer"}')
 [ "$sp" -ge 1 ] && [ "$so" -ge 1 ] && [ "$cp_" -ge 1 ] && ok "both attestations key-bound (version 3): server peer=$sp own=$so, client peer=$cp_" \
     || fail "key-bound counters: server peer=$sp own=$so client peer=$cp_"
+# the server's TLS leaf key as a TLS client sees it (the AK, D38)
+leafkey() { timeout 10 openssl s_client -connect "127.0.0.1:$IN_PORT" -cert "$T/client.pem" -key "$T/client.key" -CAfile "$T/ca/bundle.pem" </dev/null 2>/dev/null | openssl x509 -noout -pubkey 2>/dev/null | sha256sum | cut -c1-16; }
+k0=$(leafkey)
 e0=$(metric "$SADMIN" vmesh_certificate_expiry_seconds)
 [ "$e0" -gt 0 ] && [ "$e0" -le 60 ] && ok "the SVID in force is the issuer's (expires in ${e0}s <= max-ttl 60s)" || fail "expiry $e0"
 
@@ -99,6 +102,8 @@ for _ in $(seq 600); do [ "$(metric "$SADMIN" vmesh_keybound_svid_issued_total)"
 for _ in $(seq 200); do [ "$(metric "$SADMIN" vmesh_certificate_expiry_seconds)" -gt 40 ] && break; sleep 0.1; done
 e1=$(metric "$SADMIN" vmesh_certificate_expiry_seconds)
 [ "$e1" -gt 40 ] && ok "the renewed SVID is in force (expiry ${e1}s)" || fail "expiry after renewal: $e1"
+k1=$(leafkey)
+[ -n "$k0" ] && [ -n "$k1" ] && [ "$k0" != "$k1" ] && ok "the renewed SVID certifies a new key (AK $k0 -> $k1)" || fail "leaf key before/after renewal: '$k0' '$k1'"
 got=$(curl -s --max-time 30 "http://127.0.0.1:$OUT_PORT/s2.txt")
 [ "$got" = "small file 2" ] && ok "a request after the renewal" || fail "request after renewal: '$got'"
 
