@@ -293,8 +293,9 @@ vmesh_err vmesh_service_discovery_appraise_path(const uint8_t *p, size_t n, char
 typedef struct vmesh_service_client {
     const char *url;             /* service base URL, e.g. "http://verifier:8080" */
     /* Further replicas of the same verifier (same EAR key), tried in turn
-     * when one cannot be reached, times out or answers 429 or 5xx; never
-     * after an answer that fails a check (that one fails closed). */
+     * when one cannot be reached, times out or answers 429 or 5xx, or (an
+     * attested link, D45) does not attest now; never after an answer that
+     * fails a check (that one fails closed). */
     const char *const *replicas;
     size_t n_replicas;
     /* Kept by the client (zero it once, then leave it): the replica that
@@ -336,7 +337,14 @@ typedef struct vmesh_service_client {
  * reference values; the first request attests the verifier. With an https
  * URL the TLS key the attestation binds is pinned for every later request;
  * with c->ear_key set at init the attested EAR key must be that key (a
- * reference is kept). */
+ * reference is kept). With replicas (set before this call, then left
+ * alone), each URL gets its own link (D45): attested on its own under the
+ * same reference values, its own TLS pin and attested EAR key, re-checked
+ * and renewed on its own. Evidence goes only to a URL whose link attests
+ * now; an answer is checked against the EAR key that URL attested. A URL
+ * that is judged and refused while its evidence binds an EAR key taints
+ * that key: no URL attesting the same key is sent evidence (nor counts as
+ * attesting) until the refused one attests again. */
 vmesh_err vmesh_service_client_attest_init(vmesh_service_client *c) VMESH_WUR;
 void vmesh_service_client_attest_free(vmesh_service_client *c); /* NULL-safe; keeps c */
 /* Attests the verifier now unless an affirming result for the current
@@ -347,6 +355,12 @@ void vmesh_service_client_attest_free(vmesh_service_client *c); /* NULL-safe; ke
  * VMESH_ERR_POLICY, also from every request over the link (D39); no
  * answer is VMESH_ERR_IO / VMESH_ERR_TIMEOUT. */
 vmesh_err vmesh_service_client_attest(const vmesh_service_client *c, vmesh_key **ear_key) VMESH_WUR;
+/* With replicas, vmesh_service_client_attest asks every URL and succeeds
+ * when one attests an untainted EAR key (the first such one's key in
+ * *ear_key); VMESH_ERR_POLICY when none does and one was refused (or its
+ * key is tainted); VMESH_ERR_IO / TIMEOUT when none answered. The same for
+ * one URL (0: c->url, i: c->replicas[i - 1]): */
+vmesh_err vmesh_service_client_attest_url(const vmesh_service_client *c, size_t i, vmesh_key **ear_key) VMESH_WUR;
 /* Connections to verifiers are kept alive and reused by every client of
  * the process (one connection cache, safe across threads), so a handshake
  * does not pay a TCP (and TLS) connect per request. A replica is tried
@@ -390,8 +404,9 @@ vmesh_err vmesh_service_central_client(void *ctx, const char *media_type, const 
  * Over the same client: the attested verifier link first when configured
  * (its platform appraised, its TLS key pinned, D31), the TLS pin, then
  * GET /.well-known/veraison/verification at the url and each replica in
- * turn until one answers 200. VMESH_OK when one did; else the last error
- * (naming the URL). No evidence is sent. */
+ * turn until one answers 200 (with attested links: one whose link attests
+ * now, D45). VMESH_OK when one did; else the last error (naming the URL).
+ * No evidence is sent. */
 vmesh_err vmesh_service_client_probe(const vmesh_service_client *c) VMESH_WUR;
 
 VMESH_API_END

@@ -905,12 +905,18 @@ static vmesh_err central_done(pctx *x, yaml_node_t *v, const char *path, void *b
         return perr(x, v, path, "needs url and key (the central verifier's EAR public key)");
     if (tls_pin_check(x, v, path, c->central_tls_pin) != VMESH_OK)
         return VMESH_ERR_PARSE;
-    if (c->n_central_replicas > 0 && (c->central_verifier_rv != NULL || c->central_attested))
-        return perr(x, v, path, "replicas cannot be combined with an attested verifier (attested, verifier-rv): the "
-                                "attested verifier link attests and pins the one url (use one url, or replicas "
-                                "without attestation)");
-    for (size_t i = 0; i < c->n_central_replicas; i++)
+    /* With attestation each URL is attested on its own (D45); a URL twice
+     * would be one verifier counted as two. */
+    if (c->n_central_replicas > 63)
+        return perr(x, v, path, "%zu replicas: at most 63", c->n_central_replicas);
+    for (size_t i = 0; i < c->n_central_replicas; i++) {
         VMESH_GUARD(verifier_url_check(x, v, path, c->central_replicas[i], c->central_plain_http));
+        if (strcmp(c->central_replicas[i], c->central_url) == 0)
+            return perr(x, v, path, "replica \"%.200s\" is the url itself", c->central_replicas[i]);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(c->central_replicas[i], c->central_replicas[j]) == 0)
+                return perr(x, v, path, "replica \"%.200s\" is listed twice", c->central_replicas[i]);
+    }
     return verifier_url_check(x, v, path, c->central_url, c->central_plain_http);
 out:
     return rc;

@@ -630,14 +630,33 @@ out:
 }
 
 #ifdef VMESH_HAVE_SERVICE
+/* The same verifier.central replicas, in the same order. */
+static bool same_replicas(const vmesh_proxy_config *a, const vmesh_proxy_config *b)
+{
+    if (a->n_central_replicas != b->n_central_replicas)
+        return false;
+    for (size_t i = 0; i < a->n_central_replicas; i++)
+        if (strcmp(a->central_replicas[i], b->central_replicas[i]) != 0)
+            return false;
+    return true;
+}
+
 /* The central verifier of verifier.central (D39): while its platform does
  * not attest under the current reference values, the agent refuses every
  * appraisal without asking it and has dropped its cached results, and the
  * workers re-judge every open connection at once: those it admitted are
- * closed (ear-untrusted). Back to affirming: it is asked again. */
+ * closed (ear-untrusted). Back to affirming: it is asked again.
+ * With replicas (D45) each URL is attested on its own and the verifier
+ * attests while one URL does with the EAR key verifier.central.key names
+ * (every replica must attest that key) and no refused URL's evidence binds
+ * that key: a replica refused for its platform alone is skipped (logged
+ * once, here and by the link) while the others serve; a refused replica
+ * that holds the shared key makes the key itself untrusted, which is the
+ * whole verifier's distrust above. */
 static void watch_central(struct vmesh_proxy *p, px_gen *g)
 {
     bool ok, was;
+    size_t n;
 
     if (g->central_rp == NULL || g->central_rp->vlink == NULL)
         return;
@@ -656,6 +675,18 @@ static void watch_central(struct vmesh_proxy *p, px_gen *g)
         }
     }
     vmesh_err_clear();
+    /* each URL's standing (cached by the call above: no round trip) */
+    n = 1 + g->central_rp->n_replicas;
+    for (size_t i = 0; i < n && n > 1 && i < 64; i++) {
+        bool u = vmesh_service_client_attest_url(g->central_rp, i, NULL) == VMESH_OK;
+        signed char before = atomic_exchange(&g->central_url_ok[i], (signed char)u);
+        if (before != (signed char)u && (before != -1 || !u))
+            vmesh_log(VMESH_LOG_WARN, "proxy: central verifier replica %s %s%s", i == 0 ? g->central_rp->url
+                                                                                      : g->central_rp->replicas[i - 1],
+                      u ? "attests again: evidence goes to it" : "does not attest: no evidence goes to it: ",
+                      u ? "" : vmesh_err_detail());
+        vmesh_err_clear();
+    }
 }
 
 /* Our own passport issuer (verifier.passport with attestation): asked here
@@ -887,6 +918,8 @@ vmesh_err px_gen_build(struct vmesh_proxy *p, vmesh_proxy_config *cfg, px_gen **
         sc->n_replicas = cfg->n_central_replicas;
         sc->timeout_ms = cfg->handshake_timeout_ms;
         g->central_rp = sc;
+        for (size_t i = 0; i < 64; i++)
+            atomic_store(&g->central_url_ok[i], (signed char)-1);
         rc = vmesh_crypto_key_load(cfg->central_key, &ck);
         if (rc != VMESH_OK) {
             vmesh_err_wrap(rc, "verifier.central.key");
@@ -963,7 +996,7 @@ vmesh_err px_gen_build(struct vmesh_proxy *p, vmesh_proxy_config *cfg, px_gen **
         if (old->central_rp != NULL && old->central_rp->vlink != NULL && !vmesh_agent_central_trusted(old->agent) &&
             strcmp(oc->central_url, cfg->central_url) == 0 && strcmp(oc->central_key, cfg->central_key) == 0 &&
             same_str(oc->central_verifier_rv, cfg->central_verifier_rv) &&
-            same_str(oc->central_tls_pin, cfg->central_tls_pin))
+            same_str(oc->central_tls_pin, cfg->central_tls_pin) && same_replicas(oc, cfg))
             vmesh_agent_central_trust(g->agent, false, "it did not attest before this reload");
         px_gen_unref(old);
     }

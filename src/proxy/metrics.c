@@ -195,6 +195,21 @@ static vmesh_err render_health(struct vmesh_proxy *p, const px_gen *g, vmesh_buf
             lv, last != 0 && cons == 0 ? 1 : 0, lv, (unsigned long long)atomic_load(&p->central.requests), lv,
             (unsigned long long)atomic_load(&p->central.failures), lv, (unsigned long long)cons, lv,
             (long long)last));
+#ifdef VMESH_HAVE_SERVICE
+        /* attested URLs (D45): each one's standing as the link watcher saw it */
+        if (g->central_rp != NULL && (g->cfg->central_verifier_rv != NULL || g->cfg->central_attested)) {
+            size_t n = 1 + g->cfg->n_central_replicas;
+            VMESH_GUARD(vmesh_buf_printf(b, "# HELP vmesh_central_verifier_attested 1 while the central verifier at "
+                                            "url attests (its platform under its reference values, a trusted EAR "
+                                            "key); 0 when it does not: no evidence goes to it; -1 not asked yet.\n"
+                                            "# TYPE vmesh_central_verifier_attested gauge\n"));
+            for (size_t i = 0; i < n && i < 64; i++) {
+                label_value(i == 0 ? g->cfg->central_url : g->cfg->central_replicas[i - 1], lv, sizeof(lv));
+                VMESH_GUARD(vmesh_buf_printf(b, "vmesh_central_verifier_attested{url=\"%s\"} %d\n", lv,
+                                             (int)atomic_load(&g->central_url_ok[i])));
+            }
+        }
+#endif
     }
     if (p->bell != NULL) {
         vmesh_bell cur;

@@ -325,6 +325,10 @@ typedef struct px_gen {
     struct vmesh_verifier *issuer;           /* local passport issuer, or NULL */
     struct vmesh_service_client *central;    /* passport client, or NULL */
     struct vmesh_service_client *central_rp; /* verifier.central, or NULL */
+    /* verifier.central attested (D45): each URL's standing as the link
+     * watcher last saw it (0: url, i: replicas[i - 1]): 1 attests, 0 does
+     * not, -1 not asked yet. Written by the watcher thread. */
+    _Atomic signed char central_url_ok[64];
     /* verifier.passport-issuers (D31): one attested link per issuer, and
      * whether its attestation affirmed when this generation was built (its
      * key is in the policies only then). */

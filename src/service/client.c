@@ -229,7 +229,8 @@ static vmesh_err check_answer(const vmesh_service_client *c, const vmesh_key *at
                               const char *media_type, const uint8_t *nonce, size_t nonce_len, const uint8_t *akpub,
                               size_t akpub_len, const vmesh_buf *jwt)
 {
-    const vmesh_key *ear_key = c->ear_key != NULL ? c->ear_key : attested;
+    /* the key this replica's own attestation bound (D45), else the configured one */
+    const vmesh_key *ear_key = attested != NULL ? attested : c->ear_key;
     vmesh_err rc = VMESH_OK;
     vmesh_ear *ear = NULL;
     const vmesh_evidence_scheme *scheme = vmesh_schemes_by_media_type(media_type, NULL);
@@ -628,24 +629,56 @@ static const char *replica_url(const vmesh_service_client *c, size_t i)
     return i == 0 ? c->url : c->replicas[i - 1];
 }
 
+/* URL idx's attested link (D45: each URL is attested on its own): its
+ * pin and attested EAR key, unless it is refused, unreachable or attests
+ * a key a refused URL also claims. Without a link: the configured pin. */
+static vmesh_err replica_link(const vmesh_service_client *c, size_t idx, char *pin, size_t pin_cap,
+                              vmesh_key **attested)
+{
+    vmesh_err rc = VMESH_OK;
+
+    pin[0] = '\0';
+    *attested = NULL;
+    if (c->vlink != NULL) {
+        rc = svc_client_vlink(c, idx, pin, pin_cap, attested);
+        if (rc == VMESH_OK)
+            rc = svc_client_vlink_tainted(c, *attested);
+        if (rc != VMESH_OK) {
+            vmesh_crypto_key_free(*attested);
+            *attested = NULL;
+            return rc;
+        }
+    }
+    if (pin[0] == '\0' && c->tls_pin != NULL)
+        snprintf(pin, pin_cap, "%s", c->tls_pin);
+    return rc;
+}
+
 /* The exchange at the replica that answered last, then at the others in
  * turn while the failure is one another replica may not have (not
- * reached, timed out, 429, 5xx). */
+ * reached, timed out, 429, 5xx, or its attested link refused or silent:
+ * no evidence goes to a URL whose link does not attest now). The error
+ * is VMESH_ERR_POLICY only when every URL was judged and refused.
+ * *mismatched: bit i set when URL i's TLS key was not the pinned one. */
 static vmesh_err client_verify_once(const vmesh_service_client *c, const char *media_type, const uint8_t *evidence,
                                     size_t evidence_len, const uint8_t *nonce, size_t nonce_len,
                                     const uint8_t *akpub, size_t akpub_len, const char *peer, bool check,
-                                    vmesh_buf *ear_jwt, bool *pin_mismatch)
+                                    vmesh_buf *ear_jwt, uint64_t *mismatched)
 {
-    vmesh_err rc = VMESH_OK;
-    size_t n, first, i, idx;
+    vmesh_err rc = VMESH_OK, other = VMESH_OK;
+    size_t n, first, i, idx, refused = 0;
     int64_t end;
     attempt t;
-    char pin[80] = "";
+    char pin[80] = "", other_why[600] = "";
     vmesh_key *attested = NULL;
 
+    *mismatched = 0;
     VMESH_ENSURE(c != NULL && c->url != NULL && c->url[0] != '\0', VMESH_ERR_ARG,
                  "central verifier: no URL configured");
     VMESH_ENSURE(c->n_replicas == 0 || c->replicas != NULL, VMESH_ERR_ARG, "central verifier: replicas missing");
+    VMESH_ENSURE(c->vlink == NULL || svc_client_vlink_count(c) == 1 + c->n_replicas, VMESH_ERR_ARG,
+                 "central verifier: the attested links are not those of the URLs (replicas changed after "
+                 "vmesh_service_client_attest_init)");
     VMESH_ENSURE(media_type != NULL && evidence != NULL && evidence_len > 0, VMESH_ERR_ARG,
                  "central verifier: no evidence to submit");
     if (peer != NULL)
@@ -657,15 +690,6 @@ static vmesh_err client_verify_once(const vmesh_service_client *c, const char *m
                  VMESH_SERVICE_MAX_NONCE, nonce_len);
     pthread_once(&curl_once, curl_init);
     VMESH_ENSURE(curl_init_rc == CURLE_OK, VMESH_ERR_IO, "curl_global_init failed");
-    /* An attested verifier (D31): its platform is appraised before any
-     * evidence goes to it, and its attested TLS key is pinned. The link
-     * attests c->url only: the proxy refuses replicas with it. */
-    VMESH_ENSURE(c->vlink == NULL || c->n_replicas == 0, VMESH_ERR_ARG,
-                 "central verifier: replicas cannot be used with an attested verifier link");
-    if (c->vlink != NULL)
-        VMESH_GUARD(svc_client_vlink(c, pin, sizeof(pin), &attested));
-    if (pin[0] == '\0' && c->tls_pin != NULL)
-        snprintf(pin, sizeof(pin), "%s", c->tls_pin);
     n = 1 + c->n_replicas;
     first = __atomic_load_n(&c->last_good, __ATOMIC_RELAXED) % n;
     end = (int64_t)vmesh_time_mono_ns() + (int64_t)(c->timeout_ms > 0 ? c->timeout_ms : 10000L) * 1000000;
@@ -673,10 +697,28 @@ static vmesh_err client_verify_once(const vmesh_service_client *c, const char *m
         idx = (first + i) % n;
         memset(&t, 0, sizeof(t));
         t.url = replica_url(c, idx);
-        t.pin = pin;
-        t.attested = attested;
         VMESH_ENSURE(t.url != NULL && t.url[0] != '\0', VMESH_ERR_ARG, "central verifier: replica %zu has no URL",
                      idx);
+        vmesh_crypto_key_free(attested);
+        /* An attested verifier (D31): its platform is appraised before any
+         * evidence goes to it, and its attested TLS key is pinned. */
+        rc = replica_link(c, idx, pin, sizeof(pin), &attested);
+        if (rc != VMESH_OK) {
+            /* refused or silent: logged by the link, once; the next URL */
+            if (rc == VMESH_ERR_POLICY)
+                refused++;
+            else {
+                other = rc;
+                snprintf(other_why, sizeof(other_why), "%s", vmesh_err_detail());
+            }
+            if ((int64_t)vmesh_time_mono_ns() >= end)
+                break;
+            if (i + 1 < n)
+                vmesh_err_clear();
+            continue;
+        }
+        t.pin = pin;
+        t.attested = attested;
         /* the time left, shared among the replicas not tried yet */
         t.deadline_ns = (int64_t)vmesh_time_mono_ns() + (end - (int64_t)vmesh_time_mono_ns()) / (int64_t)(n - i);
         vmesh_buf_reset(ear_jwt);
@@ -687,41 +729,69 @@ static vmesh_err client_verify_once(const vmesh_service_client *c, const char *m
                 __atomic_store_n((size_t *)&c->last_good, idx, __ATOMIC_RELAXED);
             break;
         }
+        if (t.pin_mismatch && idx < 64)
+            *mismatched |= (uint64_t)1 << idx;
+        other = rc;
+        snprintf(other_why, sizeof(other_why), "%s", vmesh_err_detail());
         if (!t.retry || i + 1 == n || (int64_t)vmesh_time_mono_ns() >= end)
             break;
         vmesh_log(VMESH_LOG_WARN, "central verifier %s failed, trying %s: %s", t.url, replica_url(c, (idx + 1) % n),
                   vmesh_err_detail());
         vmesh_err_clear();
     }
-    *pin_mismatch = rc != VMESH_OK && t.pin_mismatch;
+    /* a refusal stands for the whole verifier only when every URL was
+     * refused; else the last other failure (a malfunction, D39) */
+    if (rc != VMESH_OK && other != VMESH_OK && refused < n)
+        rc = vmesh_err_set(other, "%s", other_why);
 out:
     vmesh_crypto_key_free(attested);
     return rc;
 }
 
+/* Renews the attested link of every URL whose TLS key was not the pinned
+ * one (a restart with a new key): true when one was renewed. */
+static bool renew_links(const vmesh_service_client *c, uint64_t mismatched)
+{
+    bool any = false;
+
+    for (size_t i = 0; i < 64 && mismatched != 0; i++)
+        if ((mismatched & ((uint64_t)1 << i)) != 0 && svc_client_vlink_renew(c, i)) {
+            vmesh_log(VMESH_LOG_WARN, "verifier %s: its TLS key is not the attested one; attesting it again now",
+                      replica_url(c, i));
+            any = true;
+        }
+    return any;
+}
+
 /* An attested verifier whose TLS key no longer matches the pin (a restart
  * with a new key) is attested again at once, and the exchange tried once
  * more with the key that attestation binds (D39); at most once a second
- * (svc_client_vlink_renew), so a party on the path cannot make every
- * request cost an attestation. */
+ * per URL (svc_client_vlink_renew), so a party on the path cannot make
+ * every request cost an attestation. */
 static vmesh_err client_verify(const vmesh_service_client *c, const char *media_type, const uint8_t *evidence,
                                size_t evidence_len, const uint8_t *nonce, size_t nonce_len, const uint8_t *akpub,
                                size_t akpub_len, const char *peer, bool check, vmesh_buf *ear_jwt)
 {
-    bool mismatch = false;
+    uint64_t mismatched = 0;
     vmesh_err rc = client_verify_once(c, media_type, evidence, evidence_len, nonce, nonce_len, akpub, akpub_len,
-                                      peer, check, ear_jwt, &mismatch);
+                                      peer, check, ear_jwt, &mismatched);
 
-    if (rc == VMESH_OK || !mismatch || c->vlink == NULL || !svc_client_vlink_renew(c))
+    if (rc == VMESH_OK || mismatched == 0 || c->vlink == NULL)
         return rc;
-    vmesh_log(VMESH_LOG_WARN, "verifier %s: its TLS key is not the attested one (%s); attesting it again now",
-              c->url, vmesh_err_detail());
+    {
+        char why[600];
+        snprintf(why, sizeof(why), "%s", vmesh_err_detail());
+        if (!renew_links(c, mismatched)) {
+            vmesh_err_set(rc, "%s", why);
+            return rc;
+        }
+    }
     vmesh_err_clear();
     return client_verify_once(c, media_type, evidence, evidence_len, nonce, nonce_len, akpub, akpub_len, peer, check,
-                              ear_jwt, &mismatch);
+                              ear_jwt, &mismatched);
 }
 
-static vmesh_err client_probe_once(const vmesh_service_client *c, bool *pin_mismatch)
+static vmesh_err client_probe_once(const vmesh_service_client *c, uint64_t *mismatched)
 {
     vmesh_err rc = VMESH_OK;
     char pin[80] = "";
@@ -733,24 +803,32 @@ static vmesh_err client_probe_once(const vmesh_service_client *c, bool *pin_mism
     reply r;
     long status = 0;
 
+    *mismatched = 0;
     reply_init(&r);
     vmesh_buf_init(&url, URL_MAX);
     VMESH_ENSURE(c != NULL && c->url != NULL && c->url[0] != '\0', VMESH_ERR_ARG,
                  "central verifier: no URL configured");
+    VMESH_ENSURE(c->vlink == NULL || svc_client_vlink_count(c) == 1 + c->n_replicas, VMESH_ERR_ARG,
+                 "central verifier: the attested links are not those of the URLs");
     pthread_once(&curl_once, curl_init);
     VMESH_ENSURE(curl_init_rc == CURLE_OK, VMESH_ERR_IO, "curl_global_init failed");
-    if (c->vlink != NULL)
-        VMESH_GUARD(svc_client_vlink(c, pin, sizeof(pin), &attested));
-    if (pin[0] == '\0' && c->tls_pin != NULL)
-        snprintf(pin, sizeof(pin), "%s", c->tls_pin);
     n = 1 + (c->replicas != NULL ? c->n_replicas : 0);
     end = (int64_t)vmesh_time_mono_ns() + (int64_t)(c->timeout_ms > 0 ? c->timeout_ms : 10000L) * 1000000;
     for (i = 0; i < n; i++) {
         memset(&t, 0, sizeof(t));
         t.url = replica_url(c, i);
+        VMESH_ENSURE(t.url != NULL && t.url[0] != '\0', VMESH_ERR_ARG, "central verifier: replica %zu has no URL", i);
+        vmesh_crypto_key_free(attested);
+        vmesh_err_clear();
+        /* ready while one URL attests (when attested) and answers (D45) */
+        rc = replica_link(c, i, pin, sizeof(pin), &attested);
+        if (rc != VMESH_OK) {
+            if ((int64_t)vmesh_time_mono_ns() >= end)
+                break;
+            continue;
+        }
         t.pin = pin;
         t.attested = attested;
-        VMESH_ENSURE(t.url != NULL && t.url[0] != '\0', VMESH_ERR_ARG, "central verifier: replica %zu has no URL", i);
         t.deadline_ns = (int64_t)vmesh_time_mono_ns() + (end - (int64_t)vmesh_time_mono_ns()) / (int64_t)(n - i);
         vmesh_buf_reset(&url);
         VMESH_GUARD(vmesh_buf_set(&url, t.url, strlen(t.url)));
@@ -760,16 +838,16 @@ static vmesh_err client_probe_once(const vmesh_service_client *c, bool *pin_mism
         VMESH_GUARD(vmesh_buf_terminate(&url));
         reply_free(&r);
         reply_init(&r);
-        vmesh_err_clear();
         rc = do_request(c, &t, "GET", (const char *)url.data, NULL, NULL, 0, &status, &r);
         if (rc == VMESH_OK && status == 200)
             break;
         if (rc == VMESH_OK)
             rc = vmesh_err_set(VMESH_ERR_IO, "GET %s answered %ld", (const char *)url.data, status);
+        if (t.pin_mismatch)
+            *mismatched |= (uint64_t)1 << i;
         if ((int64_t)vmesh_time_mono_ns() >= end)
             break;
     }
-    *pin_mismatch = rc != VMESH_OK && t.pin_mismatch;
 out:
     reply_free(&r);
     vmesh_buf_free(&url);
@@ -783,15 +861,21 @@ out:
  * came to renew it. */
 vmesh_err vmesh_service_client_probe(const vmesh_service_client *c)
 {
-    bool mismatch = false;
-    vmesh_err rc = client_probe_once(c, &mismatch);
+    uint64_t mismatched = 0;
+    vmesh_err rc = client_probe_once(c, &mismatched);
 
-    if (rc == VMESH_OK || !mismatch || c->vlink == NULL || !svc_client_vlink_renew(c))
+    if (rc == VMESH_OK || mismatched == 0 || c->vlink == NULL)
         return rc;
-    vmesh_log(VMESH_LOG_WARN, "verifier %s: its TLS key is not the attested one (%s); attesting it again now",
-              c->url, vmesh_err_detail());
+    {
+        char why[600];
+        snprintf(why, sizeof(why), "%s", vmesh_err_detail());
+        if (!renew_links(c, mismatched)) {
+            vmesh_err_set(rc, "%s", why);
+            return rc;
+        }
+    }
     vmesh_err_clear();
-    return client_probe_once(c, &mismatch);
+    return client_probe_once(c, &mismatched);
 }
 
 vmesh_err vmesh_service_client_verify(const vmesh_service_client *c, const char *media_type, const uint8_t *evidence,

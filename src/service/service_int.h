@@ -142,12 +142,19 @@ vmesh_err svc_attestation_setup(vmesh_service *s, const vmesh_service_config *cf
 void svc_attestation_cleanup(vmesh_service *s);
 vmesh_err svc_attestation_answer(vmesh_service *s, const vmesh_service_request *rq,
                                  vmesh_service_response *rs) VMESH_WUR;
-/* The relying party's link to an attested verifier: attests it when due;
- * pin gets libcurl's pin of the attested TLS key ("" over http). */
-vmesh_err svc_client_vlink(const vmesh_service_client *c, char *pin, size_t pin_cap, vmesh_key **ear_key) VMESH_WUR;
-/* The pinned TLS key was not met: the next svc_client_vlink attests again,
- * unless the last attestation is under a second old (then false). */
-bool svc_client_vlink_renew(const vmesh_service_client *c);
+/* The relying party's link to an attested verifier, one per URL (i = 0:
+ * c->url, i: c->replicas[i - 1], D45): attests it when due; pin gets
+ * libcurl's pin of the attested TLS key ("" over http). */
+size_t svc_client_vlink_count(const vmesh_service_client *c);
+vmesh_err svc_client_vlink(const vmesh_service_client *c, size_t i, char *pin, size_t pin_cap,
+                           vmesh_key **ear_key) VMESH_WUR;
+/* VMESH_ERR_POLICY naming the URL when a refused URL's attestation bound
+ * the EAR key k (D45): its results count for nothing. */
+vmesh_err svc_client_vlink_tainted(const vmesh_service_client *c, const vmesh_key *k) VMESH_WUR;
+/* The pinned TLS key of URL i was not met: the next svc_client_vlink(i)
+ * attests again, unless its last attestation is under a second old
+ * (then false). */
+bool svc_client_vlink_renew(const vmesh_service_client *c, size_t i);
 
 /* Builds a problem+json response (RFC 9457 §3: type, title, status, detail). */
 vmesh_err vmesh_service_problem(vmesh_service_response *rs, unsigned status, const char *fmt, ...)

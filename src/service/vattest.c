@@ -234,8 +234,10 @@ out:
 
 /* ---- the relying party's side --------------------------------------------------- */
 
-struct vmesh_service_vlink {
-    pthread_mutex_t lock;
+/* One URL's link (the url, or a replica: each is attested on its own, D45). */
+typedef struct {
+    const char *url;            /* borrowed from the client */
+    pthread_mutex_t lock;       /* held through an attestation */
     vmesh_verifier *engine;     /* appraises the verifier's evidence (signs nothing) */
     vmesh_rv_store *rv;
     struct stat rv_st;          /* of verifier_rv when loaded */
@@ -245,8 +247,20 @@ struct vmesh_service_vlink {
     int64_t checked;            /* when (epoch seconds); 0: never */
     char pin[80];               /* "sha256//<base64>" of the attested TLS key; "" for http:// */
     vmesh_key *ear_key;         /* the attested EAR key */
-    vmesh_key *want_key;        /* the EAR key it must be (c->ear_key at init), or NULL */
     char why[512];              /* the last failure */
+    char logged[512];           /* the last failure logged as a warning: logged once */
+    /* The EAR key a refused attestation named (VMESH_ERR_POLICY after the
+     * answer was read): a platform that is not trusted claims to hold it,
+     * so no replica's result signed by it counts until this URL attests
+     * again (D45). Under klock, never held across I/O. */
+    pthread_mutex_t klock;
+    vmesh_key *refused_key;
+} vlink_one;
+
+struct vmesh_service_vlink {
+    vmesh_key *want_key;        /* the EAR key every URL must attest (c->ear_key at init), or NULL */
+    size_t n;                   /* 1 + c->n_replicas */
+    vlink_one l[];              /* [0]: c->url; [i]: c->replicas[i - 1] */
 };
 
 static bool same_file(const struct stat *a, const struct stat *b)
@@ -256,7 +270,7 @@ static bool same_file(const struct stat *a, const struct stat *b)
 }
 
 /* (Re)loads the verifier's reference values when the file changed. */
-static vmesh_err vlink_load_rv(const vmesh_service_client *c, struct vmesh_service_vlink *v, bool *changed)
+static vmesh_err vlink_load_rv(const vmesh_service_client *c, vlink_one *v, bool *changed)
 {
     vmesh_err rc = VMESH_OK;
     struct stat st;
@@ -268,7 +282,7 @@ static vmesh_err vlink_load_rv(const vmesh_service_client *c, struct vmesh_servi
          * the old one alive, so a new snapshot never reuses its address */
         s = c->rv_source != NULL ? vmesh_verifier_rv(c->rv_source) : NULL;
         VMESH_ENSURE(s != NULL, VMESH_ERR_STATE,
-                     "verifier %s: no reference values for it yet (no snapshot from the RVPs)", c->url);
+                     "verifier %s: no reference values for it yet (no snapshot from the RVPs)", v->url);
         if (s != v->rv) {
             vmesh_rv_store_free(v->rv);
             v->rv = s;
@@ -297,55 +311,80 @@ out:
     return rc;
 }
 
+static void vlink_one_free(vlink_one *v)
+{
+    vmesh_verifier_free(v->engine);
+    vmesh_rv_store_free(v->rv);
+    vmesh_crypto_key_free(v->ear_key);
+    vmesh_crypto_key_free(v->refused_key);
+    pthread_mutex_destroy(&v->lock);
+    pthread_mutex_destroy(&v->klock);
+}
+
+static void vlink_free(struct vmesh_service_vlink *v, size_t done)
+{
+    if (v == NULL)
+        return;
+    for (size_t i = 0; i < done; i++)
+        vlink_one_free(&v->l[i]);
+    vmesh_crypto_key_free(v->want_key);
+    free(v);
+}
+
 vmesh_err vmesh_service_client_attest_init(vmesh_service_client *c)
 {
     vmesh_err rc = VMESH_OK;
     struct vmesh_service_vlink *v = NULL;
     vmesh_verifier_config vc;
+    size_t n = 0, done = 0;
     bool changed;
 
     VMESH_ENSURE(c != NULL && (c->verifier_rv != NULL || c->rv_source != NULL) && c->vlink == NULL, VMESH_ERR_ARG,
                  "verifier link: reference values for the verifier are required");
-    v = calloc(1, sizeof(*v));
+    VMESH_ENSURE(c->url != NULL && c->url[0] != '\0' && (c->n_replicas == 0 || c->replicas != NULL), VMESH_ERR_ARG,
+                 "verifier link: no URL");
+    VMESH_ENSURE(c->n_replicas < 64, VMESH_ERR_ARG, "verifier link: %zu replicas, at most 63", c->n_replicas);
+    n = 1 + c->n_replicas;
+    v = calloc(1, sizeof(*v) + n * sizeof(v->l[0]));
     VMESH_ENSURE(v != NULL, VMESH_ERR_NOMEM, "out of memory");
-    pthread_mutex_init(&v->lock, NULL);
-    memset(&vc, 0, sizeof(vc));
-    VMESH_GUARD(vmesh_verifier_new(&vc, &v->engine));
-    if (c->verifier_rv != NULL)
-        VMESH_GUARD(vlink_load_rv(c, v, &changed)); /* a snapshot may come later */
+    v->n = n;
     if (c->ear_key != NULL)
         v->want_key = vmesh_crypto_key_ref((vmesh_key *)c->ear_key);
+    memset(&vc, 0, sizeof(vc));
+    for (done = 0; done < n; done++) {
+        vlink_one *l = &v->l[done];
+        l->url = done == 0 ? c->url : c->replicas[done - 1];
+        VMESH_ENSURE(l->url != NULL && l->url[0] != '\0', VMESH_ERR_ARG, "verifier link: replica %zu has no URL",
+                     done);
+        pthread_mutex_init(&l->lock, NULL);
+        pthread_mutex_init(&l->klock, NULL);
+        rc = vmesh_verifier_new(&vc, &l->engine);
+        if (rc == VMESH_OK && c->verifier_rv != NULL)
+            rc = vlink_load_rv(c, l, &changed); /* a snapshot may come later */
+        if (rc != VMESH_OK) {
+            done++;
+            goto out;
+        }
+    }
     c->vlink = v;
     v = NULL;
 out:
-    if (v != NULL) {
-        vmesh_verifier_free(v->engine);
-        vmesh_rv_store_free(v->rv);
-        pthread_mutex_destroy(&v->lock);
-        free(v);
-    }
+    vlink_free(v, done);
     return rc;
 }
 
 void vmesh_service_client_attest_free(vmesh_service_client *c)
 {
-    struct vmesh_service_vlink *v;
-
     if (c == NULL || c->vlink == NULL)
         return;
-    v = c->vlink;
-    vmesh_verifier_free(v->engine);
-    vmesh_rv_store_free(v->rv);
-    vmesh_crypto_key_free(v->ear_key);
-    vmesh_crypto_key_free(v->want_key);
-    pthread_mutex_destroy(&v->lock);
-    free(v);
+    vlink_free(c->vlink, c->vlink->n);
     c->vlink = NULL;
 }
 
 /* GET the attestation for nonce (the TLS key is not known yet: nothing but
  * a configured pin is checked here; the evidence binds the key). */
-static vmesh_err fetch(const vmesh_service_client *c, const uint8_t *nonce, size_t nonce_len, vmesh_buf *body)
+static vmesh_err fetch(const vmesh_service_client *c, const char *u, const uint8_t *nonce, size_t nonce_len,
+                       vmesh_buf *body)
 {
     vmesh_err rc = VMESH_OK;
     vmesh_buf url = {0}, enc = {0};
@@ -354,7 +393,6 @@ static vmesh_err fetch(const vmesh_service_client *c, const uint8_t *nonce, size
     long status = 0;
     char errbuf[CURL_ERROR_SIZE] = "";
     svc_body r;
-    const char *u = c->url;
     size_t ul = strlen(u);
 
     memset(&r, 0, sizeof(r));
@@ -385,12 +423,12 @@ static vmesh_err fetch(const vmesh_service_client *c, const uint8_t *nonce, size
     if (c->tls_pin != NULL)
         curl_easy_setopt(h, CURLOPT_PINNEDPUBLICKEY, c->tls_pin);
     cc = curl_easy_perform(h);
-    VMESH_ENSURE(!r.overflow, VMESH_ERR_TOO_LARGE, "verifier %s: attestation larger than %zu bytes", c->url,
+    VMESH_ENSURE(!r.overflow, VMESH_ERR_TOO_LARGE, "verifier %s: attestation larger than %zu bytes", u,
                  VMESH_SERVICE_ATTESTATION_MAX);
     VMESH_ENSURE(cc == CURLE_OK, cc == CURLE_OPERATION_TIMEDOUT ? VMESH_ERR_TIMEOUT : VMESH_ERR_IO,
-                 "verifier %s: fetching its attestation: %s", c->url, errbuf[0] ? errbuf : curl_easy_strerror(cc));
+                 "verifier %s: fetching its attestation: %s", u, errbuf[0] ? errbuf : curl_easy_strerror(cc));
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    VMESH_ENSURE(status == 200, VMESH_ERR_IO, "verifier %s: its attestation answered %ld: %.200s", c->url, status,
+    VMESH_ENSURE(status == 200, VMESH_ERR_IO, "verifier %s: its attestation answered %ld: %.200s", u, status,
                  r.body.len ? (const char *)r.body.data : "");
     VMESH_GUARD(vmesh_buf_set(body, r.body.data, r.body.len));
 out:
@@ -403,7 +441,8 @@ out:
 }
 
 /* One attestation of the verifier; fills v->pin and v->ear_key. */
-static vmesh_err attest_once(const vmesh_service_client *c, struct vmesh_service_vlink *v)
+static vmesh_err attest_once(const vmesh_service_client *c, const struct vmesh_service_vlink *all, vlink_one *v,
+                             vmesh_key **claimed)
 {
     vmesh_err rc = VMESH_OK;
     uint8_t nonce[32], bind[32], h[32];
@@ -413,20 +452,22 @@ static vmesh_err attest_once(const vmesh_service_client *c, struct vmesh_service
     vmesh_appraisal ap;
     vmesh_key *ek = NULL;
     const vmesh_evidence_scheme *scheme = NULL;
-    bool https = strncmp(c->url, "https://", 8) == 0;
+    bool https = strncmp(v->url, "https://", 8) == 0;
+
+    *claimed = NULL;
 
     vmesh_service_attestation_init(&a);
     vmesh_appraisal_init(&ap);
     vmesh_buf_init(&body, VMESH_SERVICE_ATTESTATION_MAX);
     VMESH_GUARD(vmesh_crypto_random(nonce, sizeof(nonce)));
-    VMESH_GUARD(fetch(c, nonce, sizeof(nonce), &body));
+    VMESH_GUARD(fetch(c, v->url, nonce, sizeof(nonce), &body));
     rc = vmesh_service_attestation_parse(body.data, body.len, &a);
     if (rc != VMESH_OK) {
-        vmesh_err_wrap(rc, "verifier %s", c->url);
+        vmesh_err_wrap(rc, "verifier %s", v->url);
         goto out;
     }
     VMESH_ENSURE(a.nonce.len == sizeof(nonce) && vmesh_crypto_memeq(a.nonce.data, nonce, sizeof(nonce)),
-                 VMESH_ERR_MISMATCH, "verifier %s: its attestation answers another nonce (replayed?)", c->url);
+                 VMESH_ERR_MISMATCH, "verifier %s: its attestation answers another nonce (replayed?)", v->url);
     vmesh_service_attestation_binding(nonce, sizeof(nonce), a.ear_spki.data, a.ear_spki.len, a.tls_spki.data,
                                       a.tls_spki.len, bind);
     memset(&req, 0, sizeof(req));
@@ -438,36 +479,43 @@ static vmesh_err attest_once(const vmesh_service_client *c, struct vmesh_service
     req.rv = v->rv;
     rc = vmesh_verifier_appraise(v->engine, &req, &ap, &scheme, NULL);
     if (rc != VMESH_OK) {
-        vmesh_err_wrap(rc, "verifier %s: its platform evidence", c->url);
+        vmesh_err_wrap(rc, "verifier %s: its platform evidence", v->url);
         goto out;
     }
     VMESH_ENSURE(ap.nonce.len == sizeof(bind) && vmesh_crypto_memeq(ap.nonce.data, bind, sizeof(bind)),
                  VMESH_ERR_MISMATCH,
-                 "verifier %s: its evidence does not bind this nonce, its EAR key and its TLS key", c->url);
+                 "verifier %s: its evidence does not bind this nonce, its EAR key and its TLS key", v->url);
+    /* The EAR key this platform's evidence binds, whatever the judgement
+     * below: a refused platform that claims a key taints it (D45). */
+    if (vmesh_crypto_key_from_spki(a.ear_spki.data, a.ear_spki.len, &ek) != VMESH_OK)
+        vmesh_err_clear(); /* refused below */
+    else
+        *claimed = vmesh_crypto_key_ref(ek);
     VMESH_ENSURE(ap.status == VMESH_TIER_AFFIRMING, VMESH_ERR_POLICY,
-                 "verifier %s: its platform is not endorsed by its reference values (%s): %s", c->url,
+                 "verifier %s: its platform is not endorsed by its reference values (%s): %s", v->url,
                  vmesh_tier_name(ap.status), ap.reason[0] ? ap.reason : "no reason given");
     /* A verifier of a bundle's trust set (D40) is judged by the reference
      * values of the class the set names, and by no other class. */
     VMESH_ENSURE(c->platform_scheme == NULL || (scheme != NULL && strcmp(scheme->name, c->platform_scheme) == 0),
                  VMESH_ERR_POLICY, "verifier %s: its platform attests with scheme %s, its trust-set entry requires %s",
-                 c->url, scheme ? scheme->name : "(unknown)", c->platform_scheme);
+                 v->url, scheme ? scheme->name : "(unknown)", c->platform_scheme);
     VMESH_ENSURE(c->platform_class_len == 0 || (ap.class_id.len == c->platform_class_len &&
                                                 memcmp(ap.class_id.data, c->platform_class, ap.class_id.len) == 0),
                  VMESH_ERR_POLICY,
                  "verifier %s: its platform is of another class than its trust-set entry names (not judged by that "
                  "class's reference values)",
-                 c->url);
-    VMESH_GUARD(vmesh_crypto_key_from_spki(a.ear_spki.data, a.ear_spki.len, &ek));
-    VMESH_ENSURE(v->want_key == NULL || vmesh_crypto_key_equal(v->want_key, ek), VMESH_ERR_MISMATCH,
-                 "verifier %s: the EAR key its platform attests is not the configured one", c->url);
+                 v->url);
+    if (ek == NULL)
+        VMESH_GUARD(vmesh_crypto_key_from_spki(a.ear_spki.data, a.ear_spki.len, &ek));
+    VMESH_ENSURE(all->want_key == NULL || vmesh_crypto_key_equal(all->want_key, ek), VMESH_ERR_MISMATCH,
+                 "verifier %s: the EAR key its platform attests is not the configured one", v->url);
     if (https) {
         /* libcurl's pin: sha256// + base64 of SHA-256 over the SPKI DER */
         vmesh_crypto_sha256(a.tls_spki.data, a.tls_spki.len, h);
         VMESH_GUARD(vmesh_b64_encode(h, sizeof(h), &b64));
         snprintf(v->pin, sizeof(v->pin), "sha256//%.*s", (int)b64.len, (const char *)b64.data);
         VMESH_ENSURE(c->tls_pin == NULL || strcmp(c->tls_pin, v->pin) == 0, VMESH_ERR_MISMATCH,
-                     "verifier %s: the TLS key its platform attests is not the configured tls-pin", c->url);
+                     "verifier %s: the TLS key its platform attests is not the configured tls-pin", v->url);
     } else {
         v->pin[0] = '\0';
     }
@@ -484,15 +532,24 @@ out:
     return rc;
 }
 
-vmesh_err svc_client_vlink(const vmesh_service_client *c, char *pin, size_t pin_cap, vmesh_key **ear_key)
+size_t svc_client_vlink_count(const vmesh_service_client *c)
+{
+    return c->vlink != NULL ? c->vlink->n : 0;
+}
+
+vmesh_err svc_client_vlink(const vmesh_service_client *c, size_t i, char *pin, size_t pin_cap, vmesh_key **ear_key)
 {
     vmesh_err rc = VMESH_OK;
-    struct vmesh_service_vlink *v = c->vlink;
+    vlink_one *v;
     int64_t now = vmesh_time_now(), recheck = c->attest_recheck > 0 ? c->attest_recheck : DEFAULT_RECHECK;
     bool changed = false;
+    vmesh_key *claimed = NULL;
 
     if (ear_key != NULL)
         *ear_key = NULL;
+    if (c->vlink == NULL || i >= c->vlink->n)
+        return vmesh_err_set(VMESH_ERR_ARG, "verifier link: no URL %zu", i);
+    v = &c->vlink->l[i];
     pthread_mutex_lock(&v->lock);
     rc = vlink_load_rv(c, v, &changed);
     if (rc != VMESH_OK) {
@@ -509,7 +566,7 @@ vmesh_err svc_client_vlink(const vmesh_service_client *c, char *pin, size_t pin_
     }
     v->ok = false;
     v->checked = now;
-    rc = attest_once(c, v);
+    rc = attest_once(c, c->vlink, v, &claimed);
     if (rc != VMESH_OK) {
         /* an answer that was judged and refused is the verifier's fault
          * (VMESH_ERR_POLICY); no answer is not (D39) */
@@ -517,26 +574,69 @@ vmesh_err svc_client_vlink(const vmesh_service_client *c, char *pin, size_t pin_
         if (rc != VMESH_ERR_IO && rc != VMESH_ERR_TIMEOUT && rc != VMESH_ERR_NOMEM)
             rc = vmesh_err_set(VMESH_ERR_POLICY, "%s", v->why);
         v->fail_rc = rc;
-        vmesh_log(VMESH_LOG_WARN, "%s; no evidence is sent to it", v->why);
+        if (rc == VMESH_ERR_POLICY && claimed != NULL) {
+            /* sticky until this URL attests again (D45) */
+            pthread_mutex_lock(&v->klock);
+            vmesh_crypto_key_free(v->refused_key);
+            v->refused_key = claimed;
+            claimed = NULL;
+            pthread_mutex_unlock(&v->klock);
+        }
+        /* once per reason: a refused replica among good ones is re-asked
+         * every recheck period and must not flood the log */
+        if (strcmp(v->logged, v->why) != 0) {
+            vmesh_log(VMESH_LOG_WARN, "%s; no evidence is sent to it", v->why);
+            snprintf(v->logged, sizeof(v->logged), "%s", v->why);
+        } else {
+            vmesh_log(VMESH_LOG_DEBUG, "%s; no evidence is sent to it", v->why);
+        }
+        vmesh_err_set(rc, "%s", v->why);
         goto out;
     }
     v->ok = true;
+    v->logged[0] = '\0';
+    pthread_mutex_lock(&v->klock);
+    vmesh_crypto_key_free(v->refused_key);
+    v->refused_key = NULL;
+    pthread_mutex_unlock(&v->klock);
     vmesh_log(VMESH_LOG_INFO, "verifier %s: platform attested under its reference values (EAR key and %s bound)",
-              c->url, v->pin[0] ? "TLS key" : "no TLS: plain http");
+              v->url, v->pin[0] ? "TLS key" : "no TLS: plain http");
 done:
     snprintf(pin, pin_cap, "%s", v->pin);
     if (ear_key != NULL && v->ear_key != NULL)
         *ear_key = vmesh_crypto_key_ref(v->ear_key);
 out:
     pthread_mutex_unlock(&v->lock);
+    vmesh_crypto_key_free(claimed);
     return rc;
 }
 
-bool svc_client_vlink_renew(const vmesh_service_client *c)
+vmesh_err svc_client_vlink_tainted(const vmesh_service_client *c, const vmesh_key *k)
 {
-    struct vmesh_service_vlink *v = c->vlink;
+    const struct vmesh_service_vlink *all = c->vlink;
+    vmesh_err rc = VMESH_OK;
+
+    for (size_t i = 0; all != NULL && k != NULL && i < all->n && rc == VMESH_OK; i++) {
+        vlink_one *v = (vlink_one *)&all->l[i];
+        pthread_mutex_lock(&v->klock);
+        if (v->refused_key != NULL && vmesh_crypto_key_equal(v->refused_key, k))
+            rc = vmesh_err_set(VMESH_ERR_POLICY,
+                               "verifier %s, refused, attests the same EAR key: no result signed by it is trusted "
+                               "until it attests again",
+                               v->url);
+        pthread_mutex_unlock(&v->klock);
+    }
+    return rc;
+}
+
+bool svc_client_vlink_renew(const vmesh_service_client *c, size_t i)
+{
+    vlink_one *v;
     bool renew;
 
+    if (c->vlink == NULL || i >= c->vlink->n)
+        return false;
+    v = &c->vlink->l[i];
     pthread_mutex_lock(&v->lock);
     renew = v->checked != 0 && vmesh_time_now() - v->checked >= 1;
     if (renew)
@@ -545,11 +645,60 @@ bool svc_client_vlink_renew(const vmesh_service_client *c)
     return renew;
 }
 
-vmesh_err vmesh_service_client_attest(const vmesh_service_client *c, vmesh_key **ear_key)
+vmesh_err vmesh_service_client_attest_url(const vmesh_service_client *c, size_t i, vmesh_key **ear_key)
 {
     char pin[80];
+    vmesh_key *k = NULL;
+    vmesh_err rc;
 
+    if (ear_key != NULL)
+        *ear_key = NULL;
     if (c == NULL || c->vlink == NULL)
         return vmesh_err_set(VMESH_ERR_STATE, "verifier link: not prepared (vmesh_service_client_attest_init)");
-    return svc_client_vlink(c, pin, sizeof(pin), ear_key);
+    rc = svc_client_vlink(c, i, pin, sizeof(pin), &k);
+    if (rc == VMESH_OK)
+        rc = svc_client_vlink_tainted(c, k);
+    if (rc == VMESH_OK && ear_key != NULL)
+        *ear_key = k;
+    else
+        vmesh_crypto_key_free(k);
+    return rc;
+}
+
+vmesh_err vmesh_service_client_attest(const vmesh_service_client *c, vmesh_key **ear_key)
+{
+    vmesh_err rc, first = VMESH_OK;
+    char why[600] = "", pin[80];
+    size_t n;
+
+    if (ear_key != NULL)
+        *ear_key = NULL;
+    if (c == NULL || c->vlink == NULL)
+        return vmesh_err_set(VMESH_ERR_STATE, "verifier link: not prepared (vmesh_service_client_attest_init)");
+    n = c->vlink->n;
+    /* every URL's standing first (a refusal may taint the key another
+     * URL attests), then the first that attests an untainted key */
+    for (size_t i = 0; i < n; i++) {
+        rc = svc_client_vlink(c, i, pin, sizeof(pin), NULL);
+        if (rc != VMESH_OK && (first == VMESH_OK || (rc == VMESH_ERR_POLICY && first != VMESH_ERR_POLICY))) {
+            first = rc; /* the first refusal (judged) wins over the first silence */
+            snprintf(why, sizeof(why), "%s", vmesh_err_detail());
+        }
+        vmesh_err_clear();
+    }
+    for (size_t i = 0; i < n; i++) {
+        rc = vmesh_service_client_attest_url(c, i, ear_key);
+        if (rc == VMESH_OK)
+            return VMESH_OK;
+        if (rc == VMESH_ERR_POLICY && first != VMESH_ERR_POLICY) {
+            first = rc;
+            snprintf(why, sizeof(why), "%s", vmesh_err_detail());
+        }
+        vmesh_err_clear();
+    }
+    if (first == VMESH_OK) /* attested, but every key is tainted: not reached (a taint is a refusal) */
+        first = VMESH_ERR_POLICY;
+    if (n > 1)
+        return vmesh_err_set(first, "none of the %zu verifier URLs attests a trusted EAR key: %s", n, why);
+    return vmesh_err_set(first, "%s", why);
 }

@@ -250,13 +250,27 @@ static void central(void **state)
                  "verifier.central: \"http://v2\" is plain http://");
     expect_error("verifier: { central: { url: \"https://v1\", replicas: \"https://v2\", key: k } }\n",
                  "verifier.central.replicas: must be a list");
-    /* the attested verifier link attests and pins one url: not with replicas */
-    expect_error("verifier: { central: { url: \"https://v1\", replicas: [\"https://v2\"], key: k, "
-                 "verifier-rv: /etc/hostname } }\n",
-                 "replicas cannot be combined with an attested verifier");
-    expect_error("verifier: { rv-files: [ r.json ], central: { url: \"https://v1\", replicas: [\"https://v2\"], "
-                 "key: k, attested: true } }\n",
-                 "replicas cannot be combined with an attested verifier");
+    /* attested replicas: each URL is attested on its own (D45) */
+    assert_int_equal(parse("verifier: { central: { url: \"https://v1\", replicas: [\"https://v2\"], key: k, "
+                           "verifier-rv: /etc/hostname } }\n",
+                           &c),
+                     VMESH_OK);
+    assert_int_equal(c->n_central_replicas, 1);
+    vmesh_proxy_config_free(c);
+    c = NULL;
+    assert_int_equal(parse("verifier: { rv-files: [ r.json ], central: { url: \"https://v1\", replicas: [\"https://v2\"], "
+                           "key: k, attested: true } }\n",
+                           &c),
+                     VMESH_OK);
+    assert_true(c->central_attested);
+    vmesh_proxy_config_free(c);
+    c = NULL;
+    /* one verifier counted twice makes no sense */
+    expect_error("verifier: { central: { url: \"https://v1\", replicas: [\"https://v2\", \"https://v2\"], key: k, "
+                 "attested: true } }\n",
+                 "replica \"https://v2\" is listed twice");
+    expect_error("verifier: { central: { url: \"https://v1\", replicas: [\"https://v1\"], key: k } }\n",
+                 "replica \"https://v1\" is the url itself");
     assert_int_equal(parse("verifier: { passport: { central: \"http://v\", insecure-plain-http: true } }\n", &c),
                      VMESH_OK);
     assert_true(c->passport_plain_http);
