@@ -632,15 +632,15 @@ static const char *replica_url(const vmesh_service_client *c, size_t i)
 /* URL idx's attested link (D45: each URL is attested on its own): its
  * pin and attested EAR key, unless it is refused, unreachable or attests
  * a key a refused URL also claims. Without a link: the configured pin. */
-static vmesh_err replica_link(const vmesh_service_client *c, size_t idx, char *pin, size_t pin_cap,
-                              vmesh_key **attested)
+static vmesh_err replica_link(const vmesh_service_client *c, size_t idx, long timeout_ms, bool nowait, char *pin,
+                              size_t pin_cap, vmesh_key **attested)
 {
     vmesh_err rc = VMESH_OK;
 
     pin[0] = '\0';
     *attested = NULL;
     if (c->vlink != NULL) {
-        rc = svc_client_vlink(c, idx, pin, pin_cap, attested);
+        rc = svc_client_vlink(c, idx, timeout_ms, nowait, pin, pin_cap, attested);
         if (rc == VMESH_OK)
             rc = svc_client_vlink_tainted(c, *attested);
         if (rc != VMESH_OK) {
@@ -666,10 +666,12 @@ static vmesh_err client_verify_once(const vmesh_service_client *c, const char *m
                                     vmesh_buf *ear_jwt, uint64_t *mismatched)
 {
     vmesh_err rc = VMESH_OK, other = VMESH_OK;
-    size_t n, first, i, idx, refused = 0;
-    int64_t end;
+    size_t n, first, i, idx, refused = 0, nbusy = 0;
+    uint64_t busy = 0;
+    int64_t end, share_ms;
+    bool rc_done = false;
     attempt t;
-    char pin[80] = "", other_why[600] = "";
+    char pin[80] = "", other_why[600] = "", refused_why[600] = "";
     vmesh_key *attested = NULL;
 
     *mismatched = 0;
@@ -693,56 +695,87 @@ static vmesh_err client_verify_once(const vmesh_service_client *c, const char *m
     n = 1 + c->n_replicas;
     first = __atomic_load_n(&c->last_good, __ATOMIC_RELAXED) % n;
     end = (int64_t)vmesh_time_mono_ns() + (int64_t)(c->timeout_ms > 0 ? c->timeout_ms : 10000L) * 1000000;
-    for (i = 0; i < n; i++) {
-        idx = (first + i) % n;
-        memset(&t, 0, sizeof(t));
-        t.url = replica_url(c, idx);
-        VMESH_ENSURE(t.url != NULL && t.url[0] != '\0', VMESH_ERR_ARG, "central verifier: replica %zu has no URL",
-                     idx);
-        vmesh_crypto_key_free(attested);
-        /* An attested verifier (D31): its platform is appraised before any
-         * evidence goes to it, and its attested TLS key is pinned. */
-        rc = replica_link(c, idx, pin, sizeof(pin), &attested);
-        if (rc != VMESH_OK) {
-            /* refused or silent: logged by the link, once; the next URL */
-            if (rc == VMESH_ERR_POLICY)
-                refused++;
-            else {
-                other = rc;
-                snprintf(other_why, sizeof(other_why), "%s", vmesh_err_detail());
-            }
-            if ((int64_t)vmesh_time_mono_ns() >= end)
-                break;
-            if (i + 1 < n)
+    /* Pass 0 skips a URL another request is attesting right now (a silent
+     * replica's attestation holds its link for the whole timeout); pass 1
+     * waits for those only when no other URL answered. */
+    for (int pass = 0; pass < 2 && rc_done == false; pass++) {
+        size_t left = pass == 0 ? n : nbusy;
+        for (i = 0; i < n && !rc_done; i++) {
+            idx = (first + i) % n;
+            if (pass == 1 && (busy & ((uint64_t)1 << idx)) == 0)
+                continue;
+            memset(&t, 0, sizeof(t));
+            t.url = replica_url(c, idx);
+            VMESH_ENSURE(t.url != NULL && t.url[0] != '\0', VMESH_ERR_ARG,
+                         "central verifier: replica %zu has no URL", idx);
+            vmesh_crypto_key_free(attested);
+            /* the time left, shared among the replicas not tried yet */
+            share_ms = (end - (int64_t)vmesh_time_mono_ns()) / 1000000 / (int64_t)(left > 0 ? left : 1);
+            left = left > 0 ? left - 1 : 0;
+            /* An attested verifier (D31): its platform is appraised before
+             * any evidence goes to it, and its attested TLS key is pinned. */
+            rc = replica_link(c, idx, share_ms > 0 ? (long)share_ms : 1, pass == 0 && n > 1, pin, sizeof(pin),
+                              &attested);
+            if (rc != VMESH_OK) {
+                /* refused or silent: logged by the link, once; the next URL */
+                if (rc == VMESH_ERR_POLICY) {
+                    refused++;
+                    snprintf(refused_why, sizeof(refused_why), "%s", vmesh_err_detail());
+                } else if (rc == VMESH_ERR_STATE && pass == 0 && c->vlink != NULL) {
+                    busy |= (uint64_t)1 << idx;
+                    nbusy++;
+                } else {
+                    other = rc;
+                    snprintf(other_why, sizeof(other_why), "%s", vmesh_err_detail());
+                }
+                if ((int64_t)vmesh_time_mono_ns() >= end)
+                    break;
                 vmesh_err_clear();
-            continue;
+                continue;
+            }
+            t.pin = pin;
+            t.attested = attested;
+            t.deadline_ns = (int64_t)vmesh_time_mono_ns() + (share_ms > 0 ? share_ms : 1) * 1000000;
+            vmesh_buf_reset(ear_jwt);
+            rc = client_verify_at(c, &t, media_type, evidence, evidence_len, nonce, nonce_len, akpub, akpub_len, peer,
+                                  check, ear_jwt);
+            if (rc == VMESH_OK) {
+                if (idx != first)
+                    __atomic_store_n((size_t *)&c->last_good, idx, __ATOMIC_RELAXED);
+                rc_done = true;
+                break;
+            }
+            if (t.pin_mismatch && idx < 64)
+                *mismatched |= (uint64_t)1 << idx;
+            other = rc;
+            snprintf(other_why, sizeof(other_why), "%s", vmesh_err_detail());
+            if (!t.retry || (int64_t)vmesh_time_mono_ns() >= end) {
+                rc_done = true; /* fails closed: no other URL */
+                break;
+            }
+            if (pass == 0 && i + 1 < n)
+                vmesh_log(VMESH_LOG_WARN, "central verifier %s failed, trying %s: %s", t.url,
+                          replica_url(c, (idx + 1) % n), vmesh_err_detail());
+            else if (nbusy > 0)
+                vmesh_log(VMESH_LOG_WARN, "central verifier %s failed, trying the replicas being attested: %s",
+                          t.url, vmesh_err_detail());
+            vmesh_err_clear();
         }
-        t.pin = pin;
-        t.attested = attested;
-        /* the time left, shared among the replicas not tried yet */
-        t.deadline_ns = (int64_t)vmesh_time_mono_ns() + (end - (int64_t)vmesh_time_mono_ns()) / (int64_t)(n - i);
-        vmesh_buf_reset(ear_jwt);
-        rc = client_verify_at(c, &t, media_type, evidence, evidence_len, nonce, nonce_len, akpub, akpub_len, peer,
-                              check, ear_jwt);
-        if (rc == VMESH_OK) {
-            if (idx != first)
-                __atomic_store_n((size_t *)&c->last_good, idx, __ATOMIC_RELAXED);
+        if ((int64_t)vmesh_time_mono_ns() >= end)
             break;
-        }
-        if (t.pin_mismatch && idx < 64)
-            *mismatched |= (uint64_t)1 << idx;
-        other = rc;
-        snprintf(other_why, sizeof(other_why), "%s", vmesh_err_detail());
-        if (!t.retry || i + 1 == n || (int64_t)vmesh_time_mono_ns() >= end)
-            break;
-        vmesh_log(VMESH_LOG_WARN, "central verifier %s failed, trying %s: %s", t.url, replica_url(c, (idx + 1) % n),
-                  vmesh_err_detail());
-        vmesh_err_clear();
     }
-    /* a refusal stands for the whole verifier only when every URL was
-     * refused; else the last other failure (a malfunction, D39) */
-    if (rc != VMESH_OK && other != VMESH_OK && refused < n)
-        rc = vmesh_err_set(other, "%s", other_why);
+    /* No URL gave an answer to keep: a refusal stands for the whole
+     * verifier only when every URL was refused; else the last other
+     * failure (a malfunction, D39). */
+    if (!rc_done) {
+        if (refused == n)
+            rc = vmesh_err_set(VMESH_ERR_POLICY, "%s", refused_why);
+        else if (other != VMESH_OK)
+            rc = vmesh_err_set(other, "%s", other_why);
+        else
+            rc = vmesh_err_set(VMESH_ERR_TIMEOUT, "central verifier: every URL was being attested by other requests "
+                                                  "until the deadline");
+    }
 out:
     vmesh_crypto_key_free(attested);
     return rc;
@@ -821,7 +854,8 @@ static vmesh_err client_probe_once(const vmesh_service_client *c, uint64_t *mism
         vmesh_crypto_key_free(attested);
         vmesh_err_clear();
         /* ready while one URL attests (when attested) and answers (D45) */
-        rc = replica_link(c, i, pin, sizeof(pin), &attested);
+        rc = replica_link(c, i, (long)((end - (int64_t)vmesh_time_mono_ns()) / 1000000 / (int64_t)(n - i)) + 1, false,
+                          pin, sizeof(pin), &attested);
         if (rc != VMESH_OK) {
             if ((int64_t)vmesh_time_mono_ns() >= end)
                 break;

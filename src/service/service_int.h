@@ -143,11 +143,14 @@ void svc_attestation_cleanup(vmesh_service *s);
 vmesh_err svc_attestation_answer(vmesh_service *s, const vmesh_service_request *rq,
                                  vmesh_service_response *rs) VMESH_WUR;
 /* The relying party's link to an attested verifier, one per URL (i = 0:
- * c->url, i: c->replicas[i - 1], D45): attests it when due; pin gets
- * libcurl's pin of the attested TLS key ("" over http). */
+ * c->url, i: c->replicas[i - 1], D45): attests it when due, within
+ * timeout_ms (<= 0 or over c->timeout_ms: c->timeout_ms); pin gets
+ * libcurl's pin of the attested TLS key ("" over http). nowait: while
+ * another thread attests this URL, VMESH_ERR_STATE at once instead of
+ * waiting for it (a silent replica then holds no one who can try another). */
 size_t svc_client_vlink_count(const vmesh_service_client *c);
-vmesh_err svc_client_vlink(const vmesh_service_client *c, size_t i, char *pin, size_t pin_cap,
-                           vmesh_key **ear_key) VMESH_WUR;
+vmesh_err svc_client_vlink(const vmesh_service_client *c, size_t i, long timeout_ms, bool nowait, char *pin,
+                           size_t pin_cap, vmesh_key **ear_key) VMESH_WUR;
 /* VMESH_ERR_POLICY naming the URL when a refused URL's attestation bound
  * the EAR key k (D45): its results count for nothing. */
 vmesh_err svc_client_vlink_tainted(const vmesh_service_client *c, const vmesh_key *k) VMESH_WUR;

@@ -383,8 +383,8 @@ void vmesh_service_client_attest_free(vmesh_service_client *c)
 
 /* GET the attestation for nonce (the TLS key is not known yet: nothing but
  * a configured pin is checked here; the evidence binds the key). */
-static vmesh_err fetch(const vmesh_service_client *c, const char *u, const uint8_t *nonce, size_t nonce_len,
-                       vmesh_buf *body)
+static vmesh_err fetch(const vmesh_service_client *c, const char *u, long timeout_ms, const uint8_t *nonce,
+                       size_t nonce_len, vmesh_buf *body)
 {
     vmesh_err rc = VMESH_OK;
     vmesh_buf url = {0}, enc = {0};
@@ -412,7 +412,7 @@ static vmesh_err fetch(const vmesh_service_client *c, const char *u, const uint8
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms > 0 ? c->timeout_ms : 10000L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, svc_body_write);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &r);
@@ -442,7 +442,7 @@ out:
 
 /* One attestation of the verifier; fills v->pin and v->ear_key. */
 static vmesh_err attest_once(const vmesh_service_client *c, const struct vmesh_service_vlink *all, vlink_one *v,
-                             vmesh_key **claimed)
+                             long timeout_ms, vmesh_key **claimed)
 {
     vmesh_err rc = VMESH_OK;
     uint8_t nonce[32], bind[32], h[32];
@@ -460,7 +460,7 @@ static vmesh_err attest_once(const vmesh_service_client *c, const struct vmesh_s
     vmesh_appraisal_init(&ap);
     vmesh_buf_init(&body, VMESH_SERVICE_ATTESTATION_MAX);
     VMESH_GUARD(vmesh_crypto_random(nonce, sizeof(nonce)));
-    VMESH_GUARD(fetch(c, v->url, nonce, sizeof(nonce), &body));
+    VMESH_GUARD(fetch(c, v->url, timeout_ms, nonce, sizeof(nonce), &body));
     rc = vmesh_service_attestation_parse(body.data, body.len, &a);
     if (rc != VMESH_OK) {
         vmesh_err_wrap(rc, "verifier %s", v->url);
@@ -537,7 +537,8 @@ size_t svc_client_vlink_count(const vmesh_service_client *c)
     return c->vlink != NULL ? c->vlink->n : 0;
 }
 
-vmesh_err svc_client_vlink(const vmesh_service_client *c, size_t i, char *pin, size_t pin_cap, vmesh_key **ear_key)
+vmesh_err svc_client_vlink(const vmesh_service_client *c, size_t i, long timeout_ms, bool nowait, char *pin,
+                           size_t pin_cap, vmesh_key **ear_key)
 {
     vmesh_err rc = VMESH_OK;
     vlink_one *v;
@@ -550,7 +551,14 @@ vmesh_err svc_client_vlink(const vmesh_service_client *c, size_t i, char *pin, s
     if (c->vlink == NULL || i >= c->vlink->n)
         return vmesh_err_set(VMESH_ERR_ARG, "verifier link: no URL %zu", i);
     v = &c->vlink->l[i];
-    pthread_mutex_lock(&v->lock);
+    if (timeout_ms <= 0 || timeout_ms > (c->timeout_ms > 0 ? c->timeout_ms : 10000L))
+        timeout_ms = c->timeout_ms > 0 ? c->timeout_ms : 10000L;
+    if (nowait) {
+        if (pthread_mutex_trylock(&v->lock) != 0)
+            return vmesh_err_set(VMESH_ERR_STATE, "verifier %s: being attested by another request", v->url);
+    } else {
+        pthread_mutex_lock(&v->lock);
+    }
     rc = vlink_load_rv(c, v, &changed);
     if (rc != VMESH_OK) {
         v->ok = false;
@@ -566,7 +574,7 @@ vmesh_err svc_client_vlink(const vmesh_service_client *c, size_t i, char *pin, s
     }
     v->ok = false;
     v->checked = now;
-    rc = attest_once(c, c->vlink, v, &claimed);
+    rc = attest_once(c, c->vlink, v, timeout_ms, &claimed);
     if (rc != VMESH_OK) {
         /* an answer that was judged and refused is the verifier's fault
          * (VMESH_ERR_POLICY); no answer is not (D39) */
@@ -655,7 +663,7 @@ vmesh_err vmesh_service_client_attest_url(const vmesh_service_client *c, size_t 
         *ear_key = NULL;
     if (c == NULL || c->vlink == NULL)
         return vmesh_err_set(VMESH_ERR_STATE, "verifier link: not prepared (vmesh_service_client_attest_init)");
-    rc = svc_client_vlink(c, i, pin, sizeof(pin), &k);
+    rc = svc_client_vlink(c, i, 0, false, pin, sizeof(pin), &k);
     if (rc == VMESH_OK)
         rc = svc_client_vlink_tainted(c, k);
     if (rc == VMESH_OK && ear_key != NULL)
@@ -679,7 +687,7 @@ vmesh_err vmesh_service_client_attest(const vmesh_service_client *c, vmesh_key *
     /* every URL's standing first (a refusal may taint the key another
      * URL attests), then the first that attests an untainted key */
     for (size_t i = 0; i < n; i++) {
-        rc = svc_client_vlink(c, i, pin, sizeof(pin), NULL);
+        rc = svc_client_vlink(c, i, 0, false, pin, sizeof(pin), NULL);
         if (rc != VMESH_OK && (first == VMESH_OK || (rc == VMESH_ERR_POLICY && first != VMESH_ERR_POLICY))) {
             first = rc; /* the first refusal (judged) wins over the first silence */
             snprintf(why, sizeof(why), "%s", vmesh_err_detail());

@@ -12,7 +12,8 @@
 #   4. V2 restarted on an unendorsed platform holding K (the usual shared
 #      key material): K itself is no longer trusted: the connection V1's
 #      result admitted is closed, new peers are refused (ear-untrusted)
-#      and no evidence goes to V1 either; V2 endorsed again: admitted again
+#      and no evidence goes to V1 either; V2 endorsed again: admitted again;
+#      V1 silent (SIGSTOP): peers admitted through V2
 #   5. both refused (their workload revoked at the relying party): new
 #      peers refused without evidence to either, /ready 503
 #   6. `vmesh proxy --check` accepts the combination
@@ -133,6 +134,17 @@ log_has "central verifier $U1 attests again" 300 && ok "replica 2 endorsed again
     || fail "not trusted again: $(grep -i 'central' "$T/server.err" | tail -3)"
 for _ in $(seq 10); do r=$(once); [ "$r" = ok ] && break; sleep 0.5; done
 [ "$r" = ok ] && ok "replica 2 endorsed again: admitted again" || fail "after the shared-key refusal: $r"
+
+# 4b. a silent replica (SIGSTOP: it accepts and never answers, also not
+# its attestation): the others serve; no handshake waits on its link
+kill -STOP "$V1_PID"
+sleep 1.2 # its attestation is due again (attest-recheck 1 s)
+a2=$(sessions "$V2_PORT")
+t0=$(date +%s%N)
+r=$(admitted 5) && ok "replica 1 silent: 5 peers admitted in $(( ($(date +%s%N) - t0) / 1000000 )) ms (handshake timeout 5 s each)" \
+    || fail "replica 1 silent: $r; $(grep -iE 'central|verifier' "$T/server.err" | tail -3)"
+[ "$(sessions "$V2_PORT")" -gt "$a2" ] && ok "... through replica 2" || fail "replica 2 took no evidence while replica 1 was silent"
+kill -CONT "$V1_PID"
 
 # 5. both refused: their workload revoked at the relying party
 cp "$T/verifier-rv.revoked.json" "$T/verifier-rv.active.json"
