@@ -677,10 +677,10 @@ static void watch_central(struct vmesh_proxy *p, px_gen *g)
     vmesh_err_clear();
     /* each URL's standing (cached by the call above: no round trip) */
     n = 1 + g->central_rp->n_replicas;
-    for (size_t i = 0; i < n && n > 1 && i < 64; i++) {
+    for (size_t i = 0; i < n && i < 64; i++) {
         bool u = vmesh_service_client_attest_url(g->central_rp, i, NULL) == VMESH_OK;
         signed char before = atomic_exchange(&g->central_url_ok[i], (signed char)u);
-        if (before != (signed char)u && (before != -1 || !u))
+        if (n > 1 && before != (signed char)u && (before != -1 || !u))
             vmesh_log(VMESH_LOG_WARN, "proxy: central verifier replica %s %s%s", i == 0 ? g->central_rp->url
                                                                                       : g->central_rp->replicas[i - 1],
                       u ? "attests again: evidence goes to it" : "does not attest: no evidence goes to it: ",

@@ -16,6 +16,7 @@
 
 #include "vmesh/agent.h"
 #include "vmesh/jose.h"
+#include "vmesh/pki.h"
 #include "vmesh/psa.h"
 #include "vmesh/service.h"
 
@@ -353,6 +354,113 @@ static void endpoint_gone_falls_back(void **state)
     vmesh_buf_free(&spki);
 }
 
+/* An attested verifier over https serving f's verifier (whose engine signs
+ * EARs with f->ear_key) but attesting the EAR key `attests` (D31). */
+static vmesh_service *start_attested(fixture *f, const vmesh_key *attests, char *url, size_t cap)
+{
+    vmesh_service_config sc = {0};
+    vmesh_service *s = NULL;
+    char ca[128], prefix[128], cert[160], key[160];
+
+    snprintf(ca, sizeof(ca), "%s/ca", f->dir);
+    snprintf(prefix, sizeof(prefix), "%s/vtls", f->dir);
+    snprintf(cert, sizeof(cert), "%s-chain.pem", prefix);
+    snprintf(key, sizeof(key), "%s.key", prefix);
+    if (access(cert, R_OK) != 0) {
+        ASSERT_OK(vmesh_pki_ca_init("example.org", ca, 1, VMESH_KEY_EC_P256));
+        ASSERT_OK(vmesh_pki_ca_issue(ca, "spiffe://example.org/verifier", prefix, 1, VMESH_KEY_EC_P256));
+    }
+    sc.verifier = f->verifier;
+    sc.ear_key = (vmesh_key *)attests;
+    sc.listen = "127.0.0.1:0";
+    sc.threads = 2;
+    sc.tls_cert = cert;
+    sc.tls_key = key;
+    sc.self_scheme = &vmesh_scheme_psa;
+    sc.self_attester = f->attester;
+    ASSERT_OK(vmesh_service_new(&sc, &s));
+    ASSERT_OK(vmesh_service_start(s));
+    snprintf(url, cap, "https://127.0.0.1:%u", (unsigned)vmesh_service_port(s));
+    return s;
+}
+
+/* Attested replicas (D45): each URL is attested on its own and its answer
+ * is checked against the EAR key that URL attested, not another URL's. A
+ * replica that attests key K2 but answers with an EAR signed by K1 (the
+ * key the other replica attests) is refused, and that failure is not
+ * retried elsewhere; in the other order the honest replica answers. */
+static void attested_replicas_each_answer_under_its_own_key(void **state)
+{
+    fixture *f = *state;
+    vmesh_key *k2 = NULL, *ak = NULL, *got = NULL;
+    vmesh_service *honest, *liar;
+    vmesh_service_stats st;
+    char hu[64], lu[64], rv[128];
+    const char *reps[1];
+    vmesh_buf spki = {0}, ev = {0}, jwt = {0};
+    uint8_t ch[32];
+    vmesh_err rc;
+
+    assert_int_equal(vmesh_crypto_key_generate(VMESH_KEY_EC_P256, &k2), VMESH_OK);
+    honest = start_attested(f, f->ear_key, hu, sizeof(hu));
+    liar = start_attested(f, k2, lu, sizeof(lu)); /* attests k2, signs with f->ear_key */
+    snprintf(rv, sizeof(rv), "%s/rv.json", f->dir); /* the verifiers' platform: f's psa-sim */
+    assert_int_equal(vmesh_crypto_key_generate(VMESH_KEY_EC_P256, &ak), VMESH_OK);
+    assert_int_equal(vmesh_crypto_key_to_spki(ak, &spki), VMESH_OK);
+
+    /* the liar first: attested (k2), its EAR is not signed by k2 */
+    {
+        vmesh_service_client c = {.url = lu, .timeout_ms = 5000, .verifier_rv = rv, .attest_recheck = 60};
+        reps[0] = hu;
+        c.replicas = reps;
+        c.n_replicas = 1;
+        ASSERT_OK(vmesh_service_client_attest_init(&c));
+        ASSERT_OK(vmesh_service_client_attest_url(&c, 0, &got));
+        assert_true(vmesh_crypto_key_equal(got, k2));
+        vmesh_crypto_key_free(got);
+        ASSERT_OK(vmesh_service_client_attest_url(&c, 1, &got));
+        assert_true(vmesh_crypto_key_equal(got, f->ear_key));
+        vmesh_crypto_key_free(got);
+        assert_int_equal(vmesh_crypto_random(ch, sizeof(ch)), VMESH_OK);
+        make_evidence(f, &spki, ch, &ev);
+        rc = vmesh_service_passport_client(&c, vmesh_scheme_psa.media_types[0], ev.data, ev.len, ch, sizeof(ch),
+                                           spki.data, spki.len, &jwt);
+        assert_int_not_equal(rc, VMESH_OK);
+        assert_non_null(strstr(vmesh_err_detail(), lu));
+        vmesh_service_stats_get(honest, &st);
+        assert_int_equal(st.verifications, 0); /* a failed check is not retried at the other replica */
+        vmesh_service_client_attest_free(&c);
+    }
+    /* the honest one first: its EAR is signed by the key it attested */
+    {
+        vmesh_service_client c = {.url = hu, .timeout_ms = 5000, .verifier_rv = rv, .attest_recheck = 60};
+        reps[0] = lu;
+        c.replicas = reps;
+        c.n_replicas = 1;
+        ASSERT_OK(vmesh_service_client_attest_init(&c));
+        passport(f, &c, &spki);
+        vmesh_service_stats_get(honest, &st);
+        assert_int_equal(st.verifications, 1);
+        /* the honest one stops: the liar is next and is refused at once */
+        vmesh_service_free(honest);
+        honest = NULL;
+        vmesh_buf_reset(&ev);
+        assert_int_equal(vmesh_crypto_random(ch, sizeof(ch)), VMESH_OK);
+        make_evidence(f, &spki, ch, &ev);
+        rc = vmesh_service_passport_client(&c, vmesh_scheme_psa.media_types[0], ev.data, ev.len, ch, sizeof(ch),
+                                           spki.data, spki.len, &jwt);
+        assert_int_not_equal(rc, VMESH_OK);
+        assert_non_null(strstr(vmesh_err_detail(), lu));
+        vmesh_service_client_attest_free(&c);
+    }
+    vmesh_service_free(liar);
+    vmesh_crypto_key_free(k2);
+    vmesh_crypto_key_free(ak);
+    vmesh_buf_free(&spki);
+    vmesh_buf_free(&ev);
+    vmesh_buf_free(&jwt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -361,6 +469,7 @@ int main(void)
         cmocka_unit_test(errors_name_the_problem),
         cmocka_unit_test(veraison_flow_without_the_endpoint),
         cmocka_unit_test(endpoint_gone_falls_back),
+        cmocka_unit_test(attested_replicas_each_answer_under_its_own_key),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
