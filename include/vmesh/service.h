@@ -408,6 +408,8 @@ vmesh_err vmesh_service_central_client(void *ctx, const char *media_type, const 
  * now, D45). VMESH_OK when one did; else the last error (naming the URL).
  * No evidence is sent. */
 vmesh_err vmesh_service_client_probe(const vmesh_service_client *c) VMESH_WUR;
+/* The same at one URL only (0: c->url, i: c->replicas[i - 1]; D45). */
+vmesh_err vmesh_service_client_probe_url(const vmesh_service_client *c, size_t i) VMESH_WUR;
 
 VMESH_API_END
 #ifdef __cplusplus

@@ -97,7 +97,24 @@ static void *cprobe_main(void *arg)
             vmesh_err rc;
             wait_ms = g->cfg->poll_interval_ms > 0 ? g->cfg->poll_interval_ms : 30000;
             vmesh_err_clear();
-            rc = vmesh_service_client_probe(g->central_rp);
+            if (g->central_rp->n_replicas == 0) {
+                rc = vmesh_service_client_probe(g->central_rp);
+                atomic_store(&g->central_url_up[0], (signed char)(rc == VMESH_OK));
+            } else {
+                /* each URL on its own, for its vmesh_central_verifier_reachable
+                 * (D45); ready while one answers (attested: and attests) */
+                char why[sizeof(p->central.probe_err)] = "";
+                bool any = false;
+                for (size_t i = 0; i <= g->central_rp->n_replicas && i < 64; i++) {
+                    vmesh_err r1 = vmesh_service_client_probe_url(g->central_rp, i);
+                    atomic_store(&g->central_url_up[i], (signed char)(r1 == VMESH_OK));
+                    any = any || r1 == VMESH_OK;
+                    if (r1 != VMESH_OK && why[0] == '\0')
+                        snprintf(why, sizeof(why), "%s", vmesh_err_detail());
+                    vmesh_err_clear();
+                }
+                rc = any ? VMESH_OK : vmesh_err_set(VMESH_ERR_IO, "%s", why);
+            }
             pthread_mutex_lock(&p->central.probe_lock);
             snprintf(p->central.probe_url, sizeof(p->central.probe_url), "%s", g->central_rp->url);
             snprintf(p->central.probe_err, sizeof(p->central.probe_err), "%s",
@@ -918,8 +935,10 @@ vmesh_err px_gen_build(struct vmesh_proxy *p, vmesh_proxy_config *cfg, px_gen **
         sc->n_replicas = cfg->n_central_replicas;
         sc->timeout_ms = cfg->handshake_timeout_ms;
         g->central_rp = sc;
-        for (size_t i = 0; i < 64; i++)
+        for (size_t i = 0; i < 64; i++) {
             atomic_store(&g->central_url_ok[i], (signed char)-1);
+            atomic_store(&g->central_url_up[i], (signed char)-1);
+        }
         rc = vmesh_crypto_key_load(cfg->central_key, &ck);
         if (rc != VMESH_OK) {
             vmesh_err_wrap(rc, "verifier.central.key");

@@ -196,6 +196,19 @@ static vmesh_err render_health(struct vmesh_proxy *p, const px_gen *g, vmesh_buf
             (unsigned long long)atomic_load(&p->central.failures), lv, (unsigned long long)cons, lv,
             (long long)last));
 #ifdef VMESH_HAVE_SERVICE
+        /* every URL (D45): its last readiness probe */
+        if (g->central_rp != NULL) {
+            size_t n = 1 + g->cfg->n_central_replicas;
+            VMESH_GUARD(vmesh_buf_printf(b, "# HELP vmesh_central_verifier_reachable 1 when the last readiness probe "
+                                            "of the central verifier at url (its discovery document, over its "
+                                            "attested link when attested) answered; 0 when not; -1 not probed "
+                                            "yet.\n# TYPE vmesh_central_verifier_reachable gauge\n"));
+            for (size_t i = 0; i < n && i < 64; i++) {
+                label_value(i == 0 ? g->cfg->central_url : g->cfg->central_replicas[i - 1], lv, sizeof(lv));
+                VMESH_GUARD(vmesh_buf_printf(b, "vmesh_central_verifier_reachable{url=\"%s\"} %d\n", lv,
+                                             (int)atomic_load(&g->central_url_up[i])));
+            }
+        }
         /* attested URLs (D45): each one's standing as the link watcher saw it */
         if (g->central_rp != NULL && (g->cfg->central_verifier_rv != NULL || g->cfg->central_attested)) {
             size_t n = 1 + g->cfg->n_central_replicas;

@@ -329,6 +329,8 @@ typedef struct px_gen {
      * watcher last saw it (0: url, i: replicas[i - 1]): 1 attests, 0 does
      * not, -1 not asked yet. Written by the watcher thread. */
     _Atomic signed char central_url_ok[64];
+    /* ... and whether its last readiness probe answered (the probe thread) */
+    _Atomic signed char central_url_up[64];
     /* verifier.passport-issuers (D31): one attested link per issuer, and
      * whether its attestation affirmed when this generation was built (its
      * key is in the policies only then). */

@@ -824,7 +824,8 @@ static vmesh_err client_verify(const vmesh_service_client *c, const char *media_
                               ear_jwt, &mismatched);
 }
 
-static vmesh_err client_probe_once(const vmesh_service_client *c, uint64_t *mismatched)
+/* The probe at URLs from .. from + count - 1 in turn until one answers. */
+static vmesh_err client_probe_once(const vmesh_service_client *c, size_t from, size_t count, uint64_t *mismatched)
 {
     vmesh_err rc = VMESH_OK;
     char pin[80] = "";
@@ -846,8 +847,10 @@ static vmesh_err client_probe_once(const vmesh_service_client *c, uint64_t *mism
     pthread_once(&curl_once, curl_init);
     VMESH_ENSURE(curl_init_rc == CURLE_OK, VMESH_ERR_IO, "curl_global_init failed");
     n = 1 + (c->replicas != NULL ? c->n_replicas : 0);
+    VMESH_ENSURE(from < n && count >= 1 && count <= n - from, VMESH_ERR_ARG, "central verifier: no URL %zu", from);
+    n = from + count;
     end = (int64_t)vmesh_time_mono_ns() + (int64_t)(c->timeout_ms > 0 ? c->timeout_ms : 10000L) * 1000000;
-    for (i = 0; i < n; i++) {
+    for (i = from; i < n; i++) {
         memset(&t, 0, sizeof(t));
         t.url = replica_url(c, i);
         VMESH_ENSURE(t.url != NULL && t.url[0] != '\0', VMESH_ERR_ARG, "central verifier: replica %zu has no URL", i);
@@ -893,10 +896,10 @@ out:
  * evidence exchange does (client_verify): otherwise a verifier restarted
  * with a new TLS key kept /ready at 503 until attest-recheck while no peer
  * came to renew it. */
-vmesh_err vmesh_service_client_probe(const vmesh_service_client *c)
+static vmesh_err client_probe(const vmesh_service_client *c, size_t from, size_t count)
 {
     uint64_t mismatched = 0;
-    vmesh_err rc = client_probe_once(c, &mismatched);
+    vmesh_err rc = client_probe_once(c, from, count, &mismatched);
 
     if (rc == VMESH_OK || mismatched == 0 || c->vlink == NULL)
         return rc;
@@ -909,7 +912,21 @@ vmesh_err vmesh_service_client_probe(const vmesh_service_client *c)
         }
     }
     vmesh_err_clear();
-    return client_probe_once(c, &mismatched);
+    return client_probe_once(c, from, count, &mismatched);
+}
+
+vmesh_err vmesh_service_client_probe(const vmesh_service_client *c)
+{
+    if (c == NULL)
+        return vmesh_err_set(VMESH_ERR_ARG, "central verifier: no client");
+    return client_probe(c, 0, 1 + (c->replicas != NULL ? c->n_replicas : 0));
+}
+
+vmesh_err vmesh_service_client_probe_url(const vmesh_service_client *c, size_t i)
+{
+    if (c == NULL)
+        return vmesh_err_set(VMESH_ERR_ARG, "central verifier: no client");
+    return client_probe(c, i, 1);
 }
 
 vmesh_err vmesh_service_client_verify(const vmesh_service_client *c, const char *media_type, const uint8_t *evidence,

@@ -90,6 +90,9 @@ r=$(admitted 3) && ok "replica 1 stopped: peers admitted" || fail "replica 1 sto
 sleep 2.5 # a readiness probe (poll-interval 2 s) with V1 down
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$SADMIN/ready")" = 200 ] \
     && ok "/ready 200 while one replica attests and answers" || fail "/ready: $(curl -s "http://127.0.0.1:$SADMIN/ready")"
+[ "$(metric "vmesh_central_verifier_reachable{url=\"$U1\"}")" = 0 ] && [ "$(metric "vmesh_central_verifier_reachable{url=\"$U2\"}")" = 1 ] \
+    && ok "/metrics: vmesh_central_verifier_reachable 0 for the stopped replica, 1 for the other" \
+    || fail "reachable: $(curl -s "http://127.0.0.1:$SADMIN/metrics" | grep central_verifier_reachable)"
 
 # 3. V1 back; V2 on an unendorsed platform with another EAR key
 px_start_verifier v1 "$T/ear.pem" verifier-workload "$V1_PORT" vtls
