@@ -258,8 +258,8 @@ static void central(void **state)
     assert_int_equal(c->n_central_replicas, 1);
     vmesh_proxy_config_free(c);
     c = NULL;
-    assert_int_equal(parse("verifier: { rv-files: [ r.json ], central: { url: \"https://v1\", replicas: [\"https://v2\"], "
-                           "key: k, attested: true } }\n",
+    assert_int_equal(parse("verifier: { rv-files: [ r.json ], central: { url: \"https://v1\", "
+                           "replicas: [\"https://v2\"], key: k, attested: true } }\n",
                            &c),
                      VMESH_OK);
     assert_true(c->central_attested);
