@@ -17,6 +17,9 @@
 #   5. both refused (their workload revoked at the relying party): new
 #      peers refused without evidence to either, /ready 503
 #   6. `vmesh proxy --check` accepts the combination
+#   7. judged by the RVP's snapshot (attested: true): the verifier workload
+#      revoked by `rvp publish` closes the held connection, refuses new
+#      peers without evidence to either replica; republished: admitted
 . "$(dirname "$0")/lib.bash"
 . "$(dirname "$0")/proxy_lib.bash"
 px_setup
@@ -55,6 +58,7 @@ start_echo_app
 px_config server
 px_config client
 sed -i "s|^attester:|attester:\n  modes: [ fresh ]|" "$T/client.yaml"
+cp "$T/server.yaml" "$T/server.base.yaml"
 sed -i "s|^  rv-files: .*|  poll-interval: 2s\n  central: { url: \"$U1\", replicas: [ \"$U2\" ], key: $T/ear.pub, cache: 1s, verifier-rv: $T/verifier-rv.active.json, attest-recheck: 1s }|" \
     "$T/server.yaml"
 grep -q "replicas: \[ \"$U2\" \]" "$T/server.yaml" || { echo "server config rewrite failed"; exit 1; }
@@ -163,6 +167,51 @@ wait_not_ready "$SADMIN" "central verifier" 15 && ok "both refused: /ready 503 n
 cp "$T/verifier-rv.json" "$T/verifier-rv.active.json"
 for _ in $(seq 20); do r=$(once); [ "$r" = ok ] && break; sleep 0.5; done
 [ "$r" = ok ] && ok "reference values restored: admitted again" || fail "restored: $r"
+
+# 7. the replicas judged by the RVP's snapshot (attested: true, no
+# verifier-rv; D39): each link re-attests at the new snapshot; the
+# verifier workload revoked by `rvp publish` refuses both replicas (holding
+# the shared key): the held connection is closed, new peers refused
+"$VMESH" keygen --type ec-p256 -o "$T/rvp.pem" --pub "$T/rvp.pub" >/dev/null || fail "rvp keygen"
+mkdir -p "$T/rvin" "$T/rvweb"
+cp "$T/verifier-rv.json" "$T/rvin/verifier-rv.json"
+"$VMESH" rvp publish --key "$T/rvp.pem" --in "$T/rvin" --out "$T/rvweb" --name acme >/dev/null || fail "publish epoch 1"
+RVP_PORT=$(free_port)
+"$VMESH" rvp serve --root "$T/rvweb" --listen "127.0.0.1:$RVP_PORT" >"$T/rvp.out" 2>"$T/rvp.err" &
+px_pids+=($!)
+wait_port "$RVP_PORT" || fail "rvp serve did not start"
+sed "s|^  rv-files: .*|  rvps: [ { name: acme, url: \"http://127.0.0.1:$RVP_PORT\", key: $T/rvp.pub, schemes: [ psa ] } ]\n  poll-interval: 2s\n  state-dir: $T/server-state7\n  central: { url: \"$U1\", replicas: [ \"$U2\" ], key: $T/ear.pub, attested: true, cache: 1h, attest-recheck: 1h }|" \
+    "$T/server.base.yaml" > "$T/server.yaml"
+grep -q "attested: true" "$T/server.yaml" || fail "server config rewrite (7)"
+kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null
+: > "$T/server.err"; : > "$T/server-access.log"
+start_proxy server
+kill "$HOLD_PID" 2>/dev/null; wait "$HOLD_PID" 2>/dev/null
+: > "$T/hold7.out"
+python3 "$T/echo.py" admit-hold "$OUT_PORT" "$T/hold7.out" &
+HOLD_PID=$!; px_pids+=("$HOLD_PID")
+for _ in $(seq 200); do [ -s "$T/hold7.out" ] && break; sleep 0.1; done
+grep -q admitted "$T/hold7.out" && ok "replicas attested under the RVP's snapshot: admitted (connection held)" \
+    || fail "RVP (7): $(cat "$T/hold7.out"); $(grep -iE 'verifier|refused' "$T/server.err" | tail -3)"
+log_has "verifier $U1: platform attested" && log_has "verifier $U2: platform attested" \
+    && ok "both replicas attested under the snapshot" || fail "RVP (7): attestation lines"
+cp "$T/verifier-rv.revoked.json" "$T/rvin/verifier-rv.json"
+t0=$(date +%s.%N)
+"$VMESH" rvp publish --key "$T/rvp.pem" --in "$T/rvin" --out "$T/rvweb" >/dev/null || fail "publish epoch 2"
+for _ in $(seq 300); do grep -q closed "$T/hold7.out" && break; sleep 0.1; done
+grep -q closed "$T/hold7.out" \
+    && ok "verifier workload revoked at the RVP: the held connection closed $(awk -v t0="$t0" '/closed/ { printf "%.1f", $2 - t0 }' "$T/hold7.out") s after rvp publish (poll-interval 2 s, attest-recheck 1 h)" \
+    || fail "revoked at the RVP: the held connection stayed open"
+a1=$(sessions "$V1_PORT"); a2=$(sessions "$V2_PORT")
+r=$(once)
+[ "$r" != ok ] && ok "revoked at the RVP: a new peer is refused ($r)" || fail "revoked at the RVP: admitted"
+[ "$(sessions "$V1_PORT")" = "$a1" ] && [ "$(sessions "$V2_PORT")" = "$a2" ] \
+    && ok "revoked at the RVP: no evidence to either replica" || fail "revoked at the RVP: evidence sent"
+cp "$T/verifier-rv.json" "$T/rvin/verifier-rv.json"
+"$VMESH" rvp publish --key "$T/rvp.pem" --in "$T/rvin" --out "$T/rvweb" >/dev/null || fail "publish epoch 3"
+log_has "central verifier $U1 attests again" 300 || fail "RVP (7): no attests-again line"
+for _ in $(seq 20); do r=$(once); [ "$r" = ok ] && break; sleep 0.5; done
+[ "$r" = ok ] && ok "endorsed again at the RVP: admitted again" || fail "RVP restored: $r"
 
 stop_proxy server
 stop_proxy client
