@@ -89,6 +89,10 @@ typedef struct {
     void *central_ctx;
     vmesh_key *central_key;         /* reference taken */
     int64_t central_cache_seconds;
+    /* How long a new peer's appraisal asks again, with back-off, a central
+     * verifier that answered under an older RV snapshot than ours (D41)
+     * before refusing it stale-epoch: 0 default (3000 ms), < 0 not at all. */
+    int64_t central_behind_wait_ms;
     const char *central_issuer;     /* expected ear.verifier-id.developer (copied); NULL: not checked */
     /* Scoped providers (optional, local verifier only): the reference
      * values a peer's evidence is appraised with, chosen by its SPIFFE ID.

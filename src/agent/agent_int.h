@@ -103,6 +103,7 @@ typedef struct {
     vmesh_key *central_key;
     char *central_issuer;                /* NULL: not checked */
     int64_t central_ttl;
+    int central_behind_wait_ms; /* vmesh_agent_config.central_behind_wait_ms, resolved */
     /* The central verifier's own standing (vmesh_agent_central_trust):
      * while untrusted, background-check evidence is refused without asking
      * it, with central_why (under central_lock). */

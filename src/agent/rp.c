@@ -27,7 +27,8 @@
  * 100, 200, 400, 800 ms ... for a new peer, within this much waiting (the
  * handshake deadline cuts it shorter when it is shorter). */
 #define CENTRAL_BEHIND_FIRST_MS 100
-#define CENTRAL_BEHIND_WAIT_MS 3000
+#define CENTRAL_BEHIND_WAIT_MS 3000     /* default: vmesh_agent_config.central_behind_wait_ms */
+#define CENTRAL_BEHIND_WAIT_MAX_MS 60000
 
 vmesh_err agent_rp_init(agent_rp *rp, const vmesh_agent_config *cfg, agent_counters *counters)
 {
@@ -48,6 +49,11 @@ vmesh_err agent_rp_init(agent_rp *rp, const vmesh_agent_config *cfg, agent_count
         rp->central_ctx = cfg->central_ctx;
         rp->central_key = vmesh_crypto_key_ref(cfg->central_key);
         rp->central_ttl = cfg->central_cache_seconds > 0 ? cfg->central_cache_seconds : DEFAULT_CENTRAL_TTL;
+        rp->central_behind_wait_ms = cfg->central_behind_wait_ms < 0    ? 0
+                                     : cfg->central_behind_wait_ms == 0 ? CENTRAL_BEHIND_WAIT_MS
+                                     : cfg->central_behind_wait_ms > CENTRAL_BEHIND_WAIT_MAX_MS
+                                         ? CENTRAL_BEHIND_WAIT_MAX_MS
+                                         : (int)cfg->central_behind_wait_ms;
         if (cfg->central_issuer != NULL) {
             rp->central_issuer = strdup(cfg->central_issuer);
             VMESH_ENSURE(rp->central_issuer != NULL, VMESH_ERR_NOMEM, "out of memory");
@@ -847,11 +853,11 @@ static vmesh_atls_reason appraise_evidence(agent_rp *rp, const vmesh_policy *pol
         if (scoped == NULL)
             return refuse(out, VMESH_ATLS_R_NOT_AFFIRMING, "%s", scope);
         appraise_cached(rp, mt, scheme, in->ak_nonce, m->fresh, m->cmw.data, m->cmw.len, now, epoch_gen, scoped,
-                        scope, in->peer_spiffe_id, &e, CENTRAL_BEHIND_WAIT_MS, NULL, NULL, NULL, NULL);
+                        scope, in->peer_spiffe_id, &e, rp->central_behind_wait_ms, NULL, NULL, NULL, NULL);
         vmesh_rv_store_free(scoped);
     } else
         appraise_cached(rp, mt, scheme, in->ak_nonce, m->fresh, m->cmw.data, m->cmw.len, now, epoch_gen, NULL, NULL,
-                        in->peer_spiffe_id, &e, CENTRAL_BEHIND_WAIT_MS, NULL, NULL, NULL, NULL);
+                        in->peer_spiffe_id, &e, rp->central_behind_wait_ms, NULL, NULL, NULL, NULL);
     /* The connection keeps its journal (D43), after the cache key of the
      * bytes it was computed for: re-appraisal replays it even when the
      * cache entry is gone, for these very bytes only. */

@@ -891,6 +891,7 @@ static const keydef central_keys[] = {
     FN("insecure-plain-http", plain_http_fn),
     NUM("cache", K_SECONDS, vmesh_proxy_config, central_cache, 1000, 24 * 3600 * 1000),
     NUM("verdict-grace", K_SECONDS, vmesh_proxy_config, central_verdict_grace, 1000, 24 * 3600 * 1000),
+    NUM("behind-wait", K_MS, vmesh_proxy_config, central_behind_wait_ms, 0, 60 * 1000),
     FN("attested", attested_fn),
     STR("verifier-rv", K_PATH, vmesh_proxy_config, central_verifier_rv),
     STR("tls-pin", K_STR, vmesh_proxy_config, central_tls_pin),
@@ -1597,6 +1598,7 @@ vmesh_err vmesh_proxy_config_parse(const char *yaml, size_t n, const char *sourc
     VMESH_ENSURE(x.c->kv && x.c->source, VMESH_ERR_NOMEM, "out of memory");
     x.c->poll_interval_ms = 30000;
     x.c->bell_refresh_ms = 5000;
+    x.c->central_behind_wait_ms = 3000;
     x.c->max_connections = 0; /* derived from RLIMIT_NOFILE at start */
     x.c->handshake_timeout_ms = 10000;
     x.c->connect_timeout_ms = 5000;

@@ -948,6 +948,7 @@ vmesh_err px_gen_build(struct vmesh_proxy *p, vmesh_proxy_config *cfg, px_gen **
         ac.central_ctx = cc;
         ac.central_key = ck;
         ac.central_cache_seconds = cfg->central_cache;
+        ac.central_behind_wait_ms = cfg->central_behind_wait_ms > 0 ? (int64_t)cfg->central_behind_wait_ms : -1;
         ac.central_issuer = cfg->central_issuer;
         sc->tls_pin = cfg->central_tls_pin;
         if (cfg->central_verifier_rv != NULL || cfg->central_attested) {

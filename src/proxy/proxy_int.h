@@ -171,6 +171,7 @@ struct vmesh_proxy_config {
     size_t n_central_replicas;
     int64_t central_cache;           /* seconds, 0 default */
     int64_t central_verdict_grace;   /* seconds, 0 default (60): D41 */
+    uint32_t central_behind_wait_ms; /* verifier.central.behind-wait, default 3000 (D41) */
     char *central_issuer;            /* expected ear.verifier-id.developer; NULL: not checked */
     /* verifier.{central,passport}.insecure-plain-http: the loud opt-in to an
      * http:// verifier link (D23); otherwise only https:// is accepted. */

@@ -116,6 +116,23 @@ for _ in $(seq 100); do grep -q "verifier-behind" "$T/server.err" && break; slee
 grep -q "stale-epoch.*central verifier behind: it appraised under RVP acme epoch 1, this relying party has epoch 3" "$T/server.err" \
     && ok "the refusal names the behind verifier (stale-epoch, epochs 1 < 3)" \
     || fail "refusal line: $(grep -i 'refused\|behind' "$T/server.err" | tail -2)"
+# the back-off is a setting (verifier.central.behind-wait): below 100ms (the
+# first back-off step) refuses the new peer at the first behind answer
+reload_wait() {
+    local n0; n0=$(m 'vmesh_reloads_total{result="ok"}')
+    kill -HUP "$SERVER_PID"
+    for _ in $(seq 300); do [ "$(m 'vmesh_reloads_total{result="ok"}')" -gt "$n0" ] && return 0; sleep 0.1; done
+    fail "reload not done: $(grep -i reload "$T/server.err" | tail -2)"
+}
+sed -i "s|cache: 1h, insecure-plain-http: true|cache: 1h, behind-wait: 1ms, insecure-plain-http: true|" "$T/server.yaml"
+reload_wait
+b2=$(m vmesh_central_behind_total)
+r=$(python3 "$T/echo.py" once "$OUT_PORT" 2>&1)
+b3=$(m vmesh_central_behind_total)
+[ "$r" != ok ] && [ $((b3 - b2)) = 1 ] && ok "behind-wait 1ms: refused after one behind answer ($b2 -> $b3)" \
+    || fail "behind-wait 1ms: $r, behind answers $b2 -> $b3"
+sed -i "s|cache: 1h, behind-wait: 1ms, insecure-plain-http: true|cache: 1h, insecure-plain-http: true|" "$T/server.yaml"
+reload_wait
 
 # ---- 2. the verifier catches up: the revoked client is refused with its verdict
 publish client-rv.revoked.json 3 webver
