@@ -312,7 +312,17 @@ static vmesh_err ssl_progress(vmesh_atls_conn *c, int e, const char *what)
 
     switch (e) {
     case SSL_ERROR_WANT_READ:
-        VMESH_GUARD(flush_out(c));
+        /* A peer that refused us and closed makes our pending write fail
+         * (EPIPE, reset), but what it sent before closing (its
+         * attestation-failed frame, close_notify) is still in the socket's
+         * receive queue: read it, so that the caller learns the refusal and
+         * not the failed write. fill_in ends at the peer's EOF or reset. */
+        rc = flush_out(c);
+        if (rc == VMESH_ERR_CLOSED) {
+            vmesh_err_clear();
+            rc = VMESH_OK;
+        }
+        VMESH_GUARD(rc);
         VMESH_GUARD(fill_in(c));
         break;
     case SSL_ERROR_WANT_WRITE: VMESH_GUARD(flush_out(c)); break;

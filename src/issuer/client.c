@@ -75,6 +75,8 @@ vmesh_err iss_client_exchange(const vmesh_issuer_client *c, const vmesh_atls_pro
     uint64_t dl = vmesh_time_mono_ns() + (uint64_t)tmo * 1000000ULL;
     int fd = -1;
     size_t announced;
+    vmesh_err wrc = VMESH_OK;
+    char werr[300] = "";
 
     VMESH_ENSURE(c->addr && c->issuer_id && c->bundle_file, VMESH_ERR_ARG,
                  "issuer client: the address, the issuer's SPIFFE ID and the bundle are required");
@@ -107,12 +109,23 @@ vmesh_err iss_client_exchange(const vmesh_issuer_client *c, const vmesh_atls_pro
             vmesh_err_wrap(rc, "issuer %s: TLS handshake", c->addr);
         goto out;
     }
-    for (unsigned i = 0; i < nreq; i++)
-        VMESH_GUARD(iss_write_msg(conn, fd, req.data, req.len, dl));
+    /* Our handshake ends once we attested; the issuer's verdict comes with
+     * the first read. An issuer that refused our attestation (or answered
+     * and closed) may have closed before our request went out: the write
+     * then fails (EPIPE, reset), but its refusal or answer is still ours to
+     * read, and is what we report. */
+    for (unsigned i = 0; i < nreq && wrc == VMESH_OK; i++)
+        wrc = iss_write_msg(conn, fd, req.data, req.len, dl);
+    if (wrc != VMESH_OK && wrc != VMESH_ERR_CLOSED) {
+        rc = wrc;
+        goto out;
+    }
+    if (wrc != VMESH_OK)
+        snprintf(werr, sizeof(werr), " (sending the request: %s)", vmesh_err_detail());
     for (unsigned i = 0; i < nreq; i++) {
         rc = iss_read_msg(conn, fd, VMESH_ISSUER_ANSWER_MAX, dl, &ans, &announced);
         if (rc == VMESH_ERR_CLOSED)
-            rc = vmesh_err_set(VMESH_ERR_CLOSED, "issuer %s closed without an answer", c->addr);
+            rc = vmesh_err_set(VMESH_ERR_CLOSED, "issuer %s closed without an answer%s", c->addr, werr);
         VMESH_GUARD(rc);
         VMESH_GUARD(vmesh_issuer_answer_decode(ans.data, ans.len, last));
     }

@@ -31,6 +31,8 @@
 #define DEFAULT_POLICY                                                                                                \
     "{\"format\":\"vmesh-policy/1\",\"id\":\"policy:vmesh/svid-issuer\",\"modes\":[\"fresh\"]}"
 #define LOG_PER_SECOND 10
+#define LINGER_MS 1000              /* a closing connection waits this long for the client's EOF */
+#define LINGER_BYTES (256u * 1024u) /* and drops at most this much of its input meanwhile */
 
 typedef struct {
     char addr[VMESH_NET_ADDR_STR_MAX];
@@ -408,13 +410,46 @@ static bool slot_take(vmesh_issuer *s, const char *addr)
     return ok;
 }
 
+/* Lingering close: our last bytes (an answer, an attestation-failed frame,
+ * a TLS alert) are flushed; the FIN follows them, and we read and drop
+ * until the client's EOF, for at most LINGER_MS and LINGER_BYTES. Closing
+ * with input we never read (the request a client sends right behind the
+ * attestation we refused) would send a RST instead of the FIN: the client's
+ * next write then fails before it has read our refusal (docs/ATLS.md,
+ * "OpenSSL mechanics" and "A refused node always learns the reason"). */
+static void linger_close(int fd)
+{
+    uint8_t buf[4096];
+    uint64_t end = vmesh_time_mono_ns() + (uint64_t)LINGER_MS * 1000000ULL;
+    size_t dropped = 0;
+
+    (void)shutdown(fd, SHUT_WR);
+    while (dropped < LINGER_BYTES) {
+        ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+        struct pollfd p = {fd, POLLIN, 0};
+        uint64_t now;
+
+        if (n > 0) {
+            dropped += (size_t)n;
+            continue;
+        }
+        if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+            break; /* EOF or reset */
+        if (n < 0 && errno == EINTR)
+            continue;
+        now = vmesh_time_mono_ns();
+        if (now >= end || poll(&p, 1, (int)((end - now) / 1000000) + 1) == 0)
+            break;
+    }
+    close(fd);
+}
+
 static void *conn_thread(void *arg)
 {
     conn_job *j = arg;
 
     serve(j->s, j->fd, j->addr);
-    shutdown(j->fd, SHUT_WR);
-    close(j->fd);
+    linger_close(j->fd);
     slot_release(j->s, j->addr);
     vmesh_err_clear();
     free(j);

@@ -254,9 +254,12 @@ typedef struct {
     int fd;   /* listening socket (server) */
     bool nonblock;
     bool echo;
+    /* server: after its handshake, close at once with a RST (SO_LINGER 0);
+     * client: write only once that RST arrived, then read */
+    bool rude;
     vmesh_atls_session *session; /* client: resume */
     /* results */
-    vmesh_err hs_rc, io_rc;
+    vmesh_err hs_rc, io_rc, write_rc;
     uint32_t reason;
     bool by_peer;
     char msg[300];
@@ -367,6 +370,13 @@ static void *server_main(void *arg)
     }
     record(s, conn);
     vmesh_atls_free(conn);
+    if (s->rude) {
+        struct linger l = {1, 0};
+
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+        close(fd);
+        return NULL;
+    }
     /* Lingering close: a close() with unread input would send a RST that
      * can destroy the attestation-failed frame before the peer reads it. */
     shutdown(fd, SHUT_WR);
@@ -420,7 +430,15 @@ static void client_run(side *c, int port)
     if (c->session)
         assert_int_equal(vmesh_atls_conn_set_session(conn, c->session), VMESH_OK);
     c->hs_rc = drive(conn, fd);
-    if (c->hs_rc == VMESH_OK) {
+    if (c->hs_rc == VMESH_OK && c->rude) {
+        /* the peer's reset first (POLLERR/POLLHUP), our write second */
+        struct pollfd p = {.fd = fd, .events = 0};
+
+        assert_int_equal(poll(&p, 1, 5000), 1);
+        c->write_rc = vmesh_atls_write(conn, "ping", 4);
+        c->io_rc = read_some(conn, fd, c->got, sizeof(c->got) - 1, &got);
+        c->got[got] = 0;
+    } else if (c->hs_rc == VMESH_OK) {
         c->io_rc = vmesh_atls_write(conn, "ping", 4);
         if (c->io_rc == VMESH_OK)
             c->io_rc = read_some(conn, fd, c->got, sizeof(c->got) - 1, &got);
@@ -732,6 +750,45 @@ static void evidence_checked(void **state)
     attack(EVIL_WRONG_NONCE, VMESH_ATLS_R_EVIDENCE_INVALID, VMESH_ERR_POLICY,
            "does not bind the AK");
     attack(EVIL_STALE_EPOCH, VMESH_ATLS_R_STALE_EPOCH, VMESH_ERR_POLICY, "epoch 37 is not current");
+}
+
+/* The server refuses the client's attestation, sends its
+ * attestation-failed frame and resets the connection (it closed with the
+ * client's frames unread, or its linger ran out) before the client's first
+ * write. The write fails (the socket was reset), but the refusal is in the
+ * receive queue: the client's read must report it, by name, not the failed
+ * write as "connection closed". */
+static void refusal_read_after_reset(void **state)
+{
+    tprov sp, cp;
+    vmesh_atls_provider spv, cpv;
+    side s = {0}, c = {0};
+
+    (void)state;
+    tprov_init(&sp);
+    tprov_init(&cp);
+    cp.evil = EVIL_ROGUE_PLATFORM;
+    spv = provider_for(&sp, ALL_MODES, 3, VMESH_ATLS_MODES_ALL);
+    cpv = provider_for(&cp, ALL_MODES, 3, VMESH_ATLS_MODES_ALL);
+    s.cfg = make_config(VMESH_ATLS_SERVER, &spv);
+    c.cfg = make_config(VMESH_ATLS_CLIENT, &cpv);
+    s.rude = c.rude = true;
+    run_pair(&s, &c);
+    assert_int_equal(s.hs_rc, VMESH_ERR_POLICY);
+    assert_int_equal(s.reason, VMESH_ATLS_R_EVIDENCE_INVALID);
+    assert_int_equal(c.hs_rc, VMESH_OK);
+    assert_int_equal(c.write_rc, VMESH_ERR_CLOSED);
+    if (c.io_rc != VMESH_ERR_POLICY)
+        print_message("client read: rc %d: %s\n", c.io_rc, c.msg);
+    assert_int_equal(c.io_rc, VMESH_ERR_POLICY);
+    assert_int_equal(c.reason, VMESH_ATLS_R_EVIDENCE_INVALID);
+    assert_true(c.by_peer);
+    assert_non_null(strstr(c.msg, "not signed by a trusted platform"));
+    assert_string_equal(c.got, "");
+    vmesh_atls_config_free(s.cfg);
+    vmesh_atls_config_free(c.cfg);
+    tprov_free(&sp);
+    tprov_free(&cp);
 }
 
 static void unattested_client(void **state)
@@ -1543,6 +1600,7 @@ int main(void)
         cmocka_unit_test(replay_refused),
         cmocka_unit_test(reflection_refused),
         cmocka_unit_test(evidence_checked),
+        cmocka_unit_test(refusal_read_after_reset),
         cmocka_unit_test(unattested_client),
         cmocka_unit_test(unattested_server),
         cmocka_unit_test(hello_retry_request),
