@@ -26,6 +26,32 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) VMESH_PRINTF(2, 3);
 bool cli_seconds(const char *s, long lo, long hi, long *out);
 #define CLI_DURATION_HELP "durations are written as in the configuration files: 30s, 5m, 1h or bare seconds"
 
+/* Reference values for an in-process verifier v from the command line
+ * (`verifier serve`, `ca serve`): the --rv files (checked with corim_key)
+ * into one store set on v, then, with --rvp, a bundle sync client (not yet
+ * started) whose snapshots replace them, with its bell keys and per-RVP
+ * scopes (scopes may be NULL). Returns CLI_EXIT_OK, or the exit status
+ * after naming the problem ("vmesh CMD: ..."). The caller frees *store,
+ * *bell and *sync (each NULL when not made). */
+typedef struct {
+    const char *const *rv_files;
+    size_t nrv;
+    const struct vmesh_key *corim_key;
+    const char *const *rvps;
+    const char *const *scopes;
+    size_t nrvp;
+    const char *const *bell_keys;
+    size_t nbells;
+    const char *state_dir;
+    int poll_s;
+} cli_rv_sources;
+struct vmesh_verifier;
+struct vmesh_rv_store;
+struct vmesh_bell_view;
+struct vmesh_sync;
+int cli_verifier_rv(const char *cmd, struct vmesh_verifier *v, const cli_rv_sources *src,
+                    struct vmesh_rv_store **store, struct vmesh_bell_view **bell, struct vmesh_sync **sync);
+
 /* --rvp SPEC: one syntax for `rvp sync` and `verifier serve` (both parse it
  * with vmesh_sync_add_rvp_spec); the help text both print. */
 #define CLI_RVP_SPEC_HELP                                                                          \

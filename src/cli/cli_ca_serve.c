@@ -176,49 +176,15 @@ int cli_ca_serve(int argc, char **argv)
         ret = cli_fail("ca serve", rc, "verifier");
         goto out;
     }
-    if (nrv > 0) {
-        if ((rc = vmesh_rv_store_new(&store)) != VMESH_OK) {
-            ret = cli_fail("ca serve", rc, "reference values");
+    {
+        const char *bells[1] = {bell_path};
+        const cli_rv_sources src = {.rv_files = rv_files, .nrv = nrv, .corim_key = corim_key, .rvps = rvps,
+                                    .nrvp = nrvp, .bell_keys = bells, .nbells = bell_path != NULL ? 1 : 0,
+                                    .state_dir = state_dir, .poll_s = (int)poll_s};
+        if ((ret = cli_verifier_rv("ca serve", v, &src, &store, &bell, &sync)) != CLI_EXIT_OK)
             goto out;
-        }
-        for (size_t i = 0; i < nrv; i++)
-            if ((rc = vmesh_verifier_load_rv_file(store, rv_files[i], corim_key)) != VMESH_OK) {
-                ret = cli_fail("ca serve", rc, "reference values refused");
-                goto out;
-            }
-        vmesh_verifier_set_rv(v, store);
+        ret = CLI_EXIT_ERROR;
     }
-#ifdef VMESH_HAVE_SYNC
-    if (nrvp > 0) {
-        vmesh_sync_config sc;
-        if (bell_path) {
-            vmesh_key *bk = NULL;
-            rc = vmesh_crypto_key_load(bell_path, &bk);
-            if (rc == VMESH_OK)
-                rc = vmesh_bell_view_new(bk, &bell);
-            vmesh_crypto_key_free(bk);
-            if (rc != VMESH_OK) {
-                ret = cli_fail("ca serve", rc, "--bell-key");
-                goto out;
-            }
-        }
-        memset(&sc, 0, sizeof(sc));
-        sc.bell = bell;
-        sc.state_dir = state_dir;
-        sc.interval = (int)poll_s;
-        sc.on_snapshot = vmesh_sync_to_verifier;
-        sc.ctx = v;
-        if ((rc = vmesh_sync_new(&sc, &sync)) != VMESH_OK) {
-            ret = cli_fail("ca serve", rc, "bundle sync");
-            goto out;
-        }
-        for (size_t i = 0; i < nrvp; i++)
-            if ((rc = vmesh_sync_add_rvp_spec(sync, rvps[i])) != VMESH_OK) {
-                ret = cli_fail("ca serve", rc, "--rvp");
-                goto out;
-            }
-    }
-#endif
     ic.verifier = v;
     ic.policy = pol;
     ic.max_ttl = ttl;

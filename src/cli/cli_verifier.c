@@ -341,62 +341,14 @@ static int serve(int argc, char **argv)
         ret = cli_fail("verifier", rc, "verifier");
         goto out;
     }
-    if (nrv > 0) {
-        if ((rc = vmesh_rv_store_new(&store)) != VMESH_OK) {
-            ret = cli_fail("verifier", rc, "reference values");
+    {
+        const cli_rv_sources src = {.rv_files = rv_files, .nrv = nrv, .corim_key = corim_key, .rvps = rvps,
+                                    .scopes = scopes, .nrvp = nrvp, .bell_keys = bell_paths, .nbells = nbells,
+                                    .state_dir = state_dir, .poll_s = (int)poll};
+        if ((ret = cli_verifier_rv("verifier", v, &src, &store, &bell, &sync)) != CLI_EXIT_OK)
             goto out;
-        }
-        for (size_t i = 0; i < nrv; i++)
-            if ((rc = vmesh_verifier_load_rv_file(store, rv_files[i], corim_key)) != VMESH_OK) {
-                ret = cli_fail("verifier", rc, "reference values refused");
-                goto out;
-            }
-        vmesh_verifier_set_rv(v, store);
+        ret = CLI_EXIT_ERROR;
     }
-#ifdef VMESH_HAVE_SYNC
-    if (nrvp > 0) {
-        vmesh_sync_config sc;
-        if (nrv > 0)
-            vmesh_log_status("vmesh verifier: note: bundles from --rvp replace the --rv reference values "
-                             "once the first snapshot is installed");
-        for (size_t i = 0; i < nbells; i++) {
-            vmesh_key *bk = NULL;
-            rc = vmesh_crypto_key_load(bell_paths[i], &bk);
-            if (rc == VMESH_OK)
-                rc = i == 0 ? vmesh_bell_view_new(bk, &bell) : vmesh_bell_view_add(bell, bk);
-            vmesh_crypto_key_free(bk);
-            if (rc != VMESH_OK) {
-                ret = cli_fail("verifier", rc, "--bell-key");
-                goto out;
-            }
-        }
-        memset(&sc, 0, sizeof(sc));
-        sc.bell = bell;
-        sc.state_dir = state_dir;
-        sc.interval = (int)poll;
-        sc.on_snapshot = vmesh_sync_to_verifier;
-        sc.ctx = v;
-        if ((rc = vmesh_sync_new(&sc, &sync)) != VMESH_OK) {
-            ret = cli_fail("verifier", rc, "bundle sync");
-            goto out;
-        }
-        for (size_t i = 0; i < nrvp; i++) {
-            if ((rc = vmesh_sync_add_rvp_spec(sync, rvps[i])) != VMESH_OK) {
-                ret = cli_fail("verifier", rc, "--rvp");
-                goto out;
-            }
-            if (scopes[i] != NULL && (rc = vmesh_sync_scope_rvp(sync, i, scopes[i])) != VMESH_OK) {
-                ret = cli_fail("verifier", rc, "--rvp-scope");
-                goto out;
-            }
-        }
-        if (nrv > 0 && vmesh_sync_scoped(sync)) {
-            ret = cli_usage_error("verifier", "--rv cannot be combined with --rvp-scope: a local file has no "
-                                              "scope; publish it through an RVP with its own scope");
-            goto out;
-        }
-    }
-#endif
     memset(&scfg, 0, sizeof(scfg));
     scfg.verifier = v;
     scfg.ear_key = key;
