@@ -14,6 +14,8 @@
 # With stunnel4 installed, a plain OpenSSL mTLS pair (stunnel, same
 # certificates, suite and group) is measured in the churn rows too.
 # Usage: bench/proxy/run.sh BUILD_DIR [SECONDS] [IDLE_CONNECTIONS]
+#   env HS_THREADS=N: limits.handshake-threads of both vmesh proxies (default:
+#   the proxy's own, 4 per CPU), to compare the handshake pool's sizes.
 set -eu
 BUILD=$(cd "${1:-build}" && pwd)
 SECS=${2:-5}
@@ -75,7 +77,7 @@ vconf() { # role
 identity: { cert: $W/$1-chain.pem, key: $W/$1.key, bundle: $W/ca/bundle.pem }
 attester: { platform: psa, options: { iak: $W/$1-iak.pem, claims: $W/$1-claims.json, measure: [ "BL=$W/$1-fw" ] } }
 verifier: { rv-files: [ $W/$peer-rv.json ], bell: { file: $W/bell.cwt, key: $W/bell.pub } }
-limits: { workers: 1, max-connections: 100000, idle-timeout: 10m, handshake-timeout: 30s }
+limits: { workers: 1, max-connections: 100000, idle-timeout: 10m, handshake-timeout: 30s${HS_THREADS:+, handshake-threads: $HS_THREADS} }
 access-log: { stderr: false }
 log-level: warn
 YAML
