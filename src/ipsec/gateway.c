@@ -1260,6 +1260,8 @@ static void signal_set(sigset_t *set)
     sigaddset(set, SIGINT);
 }
 
+static uint64_t files_sig(const struct vmesh_ipsec *g);
+
 vmesh_err vmesh_ipsec_new(const vmesh_ipsec_config *cfg, vmesh_ipsec **out)
 {
     vmesh_err rc = VMESH_OK;
@@ -1287,6 +1289,12 @@ vmesh_err vmesh_ipsec_new(const vmesh_ipsec_config *cfg, vmesh_ipsec **out)
     g = calloc(1, sizeof(*g));
     VMESH_ENSURE(g != NULL, VMESH_ERR_NOMEM, "out of memory");
     g->cfg = *cfg;
+    /* The identity files as they are before they are loaded: a change from
+     * here on is one the watcher sees. Its baseline used to be taken at the
+     * run loop's first tick, so a rotation made before that tick (after the
+     * tunnel was up) was never checked as a half-swapped pair. */
+    g->id_sig = files_sig(g);
+    g->id_sig_set = true;
     g->listen_fd = g->stop_fd = g->access_fd = g->keylog_fd = -1;
     pthread_mutex_init(&g->wake_lock, NULL);
     pthread_mutex_init(&g->id_lock, NULL);

@@ -31,11 +31,23 @@ uid() { swanctl_ rb --list-sas | sed -n 's/^vmesh-main: #\([0-9]*\),.*/\1/p' | h
 # The certificate follows once the watcher (once a second) has seen and
 # refused the new key with the old certificate, waited for up to 10 s: a
 # fixed pause let a slow watcher miss that moment under load.
+# refused_now: the refusal count, read until the admin endpoint answers (a
+# failed read printed 0, so a rotation swapped the certificate in at once
+# and the watcher never saw the half-swapped pair: final CI, 2026-12-05)
+refused_now() {
+    local body i
+    for ((i = 0; i < 50; i++)); do
+        body=$(in_ns "$NS_RM" curl -sf -m 5 "http://127.0.0.1:$ADMIN_M/metrics") && break
+        sleep 0.1
+    done
+    awk '$1 == "vmesh_identity_refused_total" { print $2; f=1 } END { if (!f) print "?" }' <<<"$body"
+}
 swap_in() {
-    local r0 i
-    r0=$(main_m vmesh_identity_refused_total)
+    local r0 r i
+    r0=$(refused_now)
     cp "$T/$1.key" "$T/main.key.tmp" && mv -f "$T/main.key.tmp" "$T/main.key"
-    for ((i = 0; i < 100; i++)); do [ "$(main_m vmesh_identity_refused_total)" -gt "$r0" ] && break; sleep 0.1; done
+    for ((i = 0; i < 100; i++)); do r=$(refused_now); [ "$r" != "?" ] && [ "$r0" != "?" ] && [ "$r" -gt "$r0" ] && break; sleep 0.1; done
+    echo "  swap_in $1: refusals $r0 -> $r after $i tries"
     cp "$T/$1-chain.pem" "$T/main-chain.pem.tmp" && mv -f "$T/main-chain.pem.tmp" "$T/main-chain.pem"
 }
 wait_metric() { # wait_metric NAME VALUE SECONDS
