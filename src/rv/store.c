@@ -687,9 +687,12 @@ size_t rv_q_find_measurements(const vmesh_rv_store *s, const char *scheme,
     return found;
 }
 
-size_t rv_q_find_keys(const vmesh_rv_store *s, const char *scheme, const uint8_t *class_id,
-                          size_t class_len, const uint8_t *instance_id, size_t instance_len,
-                          vmesh_key **out, size_t max)
+/* The key entries of (scheme, class) endorsed for instance_id or for every
+ * instance, each handed to put(out, i, entry) while i < max; returns how
+ * many there are. */
+static size_t key_entries(const vmesh_rv_store *s, const char *scheme, const uint8_t *class_id, size_t class_len,
+                          const uint8_t *instance_id, size_t instance_len,
+                          void (*put)(void *out, size_t i, const rv_entry *e), void *out, size_t max)
 {
     size_t n, found = 0;
     rv_entry *const *c = candidates(s, scheme, class_id, class_len, &n);
@@ -703,31 +706,32 @@ size_t rv_q_find_keys(const vmesh_rv_store *s, const char *scheme, const uint8_t
              memcmp(e->instance_id, instance_id, instance_len) != 0))
             continue;
         if (out != NULL && found < max)
-            out[found] = e->key;
+            put(out, found, e);
         found++;
     }
     return found;
 }
 
+static void put_key(void *out, size_t i, const rv_entry *e)
+{
+    ((vmesh_key **)out)[i] = e->key;
+}
+
+static void put_key_digest(void *out, size_t i, const rv_entry *e)
+{
+    ((const uint8_t **)out)[i] = e->has_key_digest ? e->key_digest : NULL;
+}
+
+size_t rv_q_find_keys(const vmesh_rv_store *s, const char *scheme, const uint8_t *class_id, size_t class_len,
+                      const uint8_t *instance_id, size_t instance_len, vmesh_key **out, size_t max)
+{
+    return key_entries(s, scheme, class_id, class_len, instance_id, instance_len, put_key, out, max);
+}
+
 size_t rv_q_find_key_digests(const vmesh_rv_store *s, const char *scheme, const uint8_t *class_id, size_t class_len,
                              const uint8_t *instance_id, size_t instance_len, const uint8_t **out, size_t max)
 {
-    size_t n, found = 0;
-    rv_entry *const *c = candidates(s, scheme, class_id, class_len, &n);
-
-    for (size_t i = 0; i < n; i++) {
-        const rv_entry *e = c[i];
-        if (e->kind != VMESH_RV_KEY || cmp_class(e, scheme, class_id, class_len) != 0)
-            continue;
-        if (e->instance_id != NULL &&
-            (instance_id == NULL || e->instance_len != instance_len ||
-             memcmp(e->instance_id, instance_id, instance_len) != 0))
-            continue;
-        if (out != NULL && found < max)
-            out[found] = e->has_key_digest ? e->key_digest : NULL;
-        found++;
-    }
-    return found;
+    return key_entries(s, scheme, class_id, class_len, instance_id, instance_len, put_key_digest, out, max);
 }
 
 bool rv_q_has_class(const vmesh_rv_store *s, const char *scheme, const uint8_t *class_id,

@@ -796,6 +796,24 @@ static bool renew_links(const vmesh_service_client *c, uint64_t mismatched)
     return any;
 }
 
+/* After an exchange that ended with rc: when it failed on URLs whose TLS key
+ * was not the pinned one, renews their links and says to run the exchange
+ * once more (the error cleared); otherwise false, rc's message kept. */
+static bool renewed_for_retry(const vmesh_service_client *c, vmesh_err rc, uint64_t mismatched)
+{
+    char why[600];
+
+    if (rc == VMESH_OK || mismatched == 0 || c->vlink == NULL)
+        return false;
+    snprintf(why, sizeof(why), "%s", vmesh_err_detail());
+    if (!renew_links(c, mismatched)) {
+        vmesh_err_set(rc, "%s", why);
+        return false;
+    }
+    vmesh_err_clear();
+    return true;
+}
+
 /* An attested verifier whose TLS key no longer matches the pin (a restart
  * with a new key) is attested again at once, and the exchange tried once
  * more with the key that attestation binds (D39); at most once a second
@@ -809,17 +827,8 @@ static vmesh_err client_verify(const vmesh_service_client *c, const char *media_
     vmesh_err rc = client_verify_once(c, media_type, evidence, evidence_len, nonce, nonce_len, akpub, akpub_len,
                                       peer, check, ear_jwt, &mismatched);
 
-    if (rc == VMESH_OK || mismatched == 0 || c->vlink == NULL)
+    if (!renewed_for_retry(c, rc, mismatched))
         return rc;
-    {
-        char why[600];
-        snprintf(why, sizeof(why), "%s", vmesh_err_detail());
-        if (!renew_links(c, mismatched)) {
-            vmesh_err_set(rc, "%s", why);
-            return rc;
-        }
-    }
-    vmesh_err_clear();
     return client_verify_once(c, media_type, evidence, evidence_len, nonce, nonce_len, akpub, akpub_len, peer, check,
                               ear_jwt, &mismatched);
 }
@@ -901,17 +910,8 @@ static vmesh_err client_probe(const vmesh_service_client *c, size_t from, size_t
     uint64_t mismatched = 0;
     vmesh_err rc = client_probe_once(c, from, count, &mismatched);
 
-    if (rc == VMESH_OK || mismatched == 0 || c->vlink == NULL)
+    if (!renewed_for_retry(c, rc, mismatched))
         return rc;
-    {
-        char why[600];
-        snprintf(why, sizeof(why), "%s", vmesh_err_detail());
-        if (!renew_links(c, mismatched)) {
-            vmesh_err_set(rc, "%s", why);
-            return rc;
-        }
-    }
-    vmesh_err_clear();
     return client_probe_once(c, from, count, &mismatched);
 }
 
