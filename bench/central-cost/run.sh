@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# bench/central-cost: the CPU one central-mode verification costs, in
+# instructions (callgrind, so a shared machine does not blur it), on both
+# sides of the link:
+#   verifier - `vmesh verifier serve` (plain http, one-request appraisal
+#              POST /vmesh/v1/appraise?nonce=, as in bench/sase-scale) under
+#              callgrind: its instructions over N verifications, divided by N
+#              (the counters are dumped after a warm-up, then after the N);
+#   relying party - bench_central_rp (what src/agent/rp.c ask_central does:
+#              the central client over its keep-alive connection cache, EAR
+#              signature and claims, the answer's checks) under callgrind,
+#              run for N and for 2N: (Ir(2N) - Ir(N)) / N, so start-up cancels.
+# Also prints the wall time per verification of a native run (sanity only).
+# Usage: bench/central-cost/run.sh BUILD_DIR [N]
+set -eu
+BUILD=$(cd "${1:-build}" && pwd)
+N=${2:-200}
+VMESH=$BUILD/src/cli/vmesh
+RP=$BUILD/bench/bench_central_rp
+[ -x "$VMESH" ] && [ -x "$RP" ] || { echo "bench/central-cost: build first (make build)" >&2; exit 1; }
+command -v valgrind >/dev/null && command -v callgrind_control >/dev/null ||
+    { echo "bench/central-cost: valgrind (callgrind) is needed" >&2; exit 1; }
+W=$(mktemp -d)
+SPID=
+trap '[ -n "$SPID" ] && kill "$SPID" 2>/dev/null; rm -rf "$W"' EXIT
+cd "$W"
+FILES=8
+PSA_MT='application/eat+cwt; eat_profile="tag:psacertified.org,2023:psa#tfm"'
+"$VMESH" keygen --type ec-p256 -o iak.pem --pub iak.pub >/dev/null
+"$VMESH" keygen --type ec-p256 -o ear.pem --pub ear.pub >/dev/null
+printf 'central-cost workload v1\n' > workload
+IMPL=$(printf 'bench-implementation-id-0000001x' | base64 -w0)
+Z=$(head -c 32 /dev/zero | base64 -w0)
+cat > claims.json <<JSON
+{ "eat-profile": "tag:psacertified.org,2023:psa#tfm", "psa-client-id": 1, "psa-security-lifecycle": 12288,
+  "psa-implementation-id": "$IMPL", "psa-boot-seed": "$Z", "psa-nonce": "$Z",
+  "psa-software-components": [ {"measurement-type": "workload", "measurement-value": "$Z", "signer-id": "$Z"} ] }
+JSON
+cat > rv.json <<JSON
+{ "format": "vmesh-rv/1", "reference-values": [ { "scheme": "psa", "class-id": "$IMPL",
+  "measurements": [ {"name": "workload", "digest": {"alg": "sha-256", "value": "$(sha256sum workload | cut -d' ' -f1)"}} ],
+  "keys": [ $(python3 -c 'import json,sys; print(json.dumps(open("iak.pub").read()))') ] } ] }
+JSON
+mkdir ev
+for i in $(seq 0 $((FILES - 1))); do
+    H=$(openssl rand -hex 32)
+    python3 -c 'import base64,sys; print(base64.urlsafe_b64encode(bytes.fromhex(sys.argv[1])).decode().rstrip("="))' "$H" > ev/nonce-$i.txt
+    "$VMESH" attest psa --iak iak.pem --claims claims.json --measure workload=workload --nonce "$H" -o ev/ev-$i.cose
+done
+
+start_verifier() { # start_verifier [wrapper...]
+    rm -f serve.log; PORT=
+    "$@" "$VMESH" verifier serve --listen 127.0.0.1:0 --threads 2 --key ear.pem --rv rv.json \
+        --client-connections off --client-rate off --client-bytes off 2>serve.log &
+    SPID=$!
+    for _ in $(seq 600); do PORT=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' serve.log); [ -n "$PORT" ] && break; sleep 0.1; done
+    [ -n "${PORT:-}" ] || { echo "bench/central-cost: the verifier did not start"; cat serve.log; exit 1; }
+}
+stop_verifier() { kill -TERM "$SPID"; wait "$SPID" || true; SPID=; }
+rp() { # rp COUNT [wrapper...]: runs the relying party, prints its JSON line
+    local n=$1; shift
+    "$@" "$RP" -u "http://127.0.0.1:$PORT" -k ear.pub -e ev -m "$PSA_MT" -f "$FILES" -n "$n"
+}
+ir() { sed -n 's/^summary: *//p; s/^totals: *//p' "$1" | head -1 | awk '{print $1}'; }
+
+# Wall-time sanity, native.
+start_verifier
+rp 20 >/dev/null
+echo "native: $(rp "$N")"
+
+# Relying party under callgrind, N and 2N, against the native verifier.
+rp "$N" valgrind --tool=callgrind --callgrind-out-file="$W/rp1.out" >/dev/null 2>rp1.err
+rp $((2 * N)) valgrind --tool=callgrind --callgrind-out-file="$W/rp2.out" >/dev/null 2>rp2.err
+stop_verifier
+RP_IR=$(( ($(ir rp2.out) - $(ir rp1.out)) / N ))
+
+# Verifier under callgrind: dump after a warm-up, then after N.
+start_verifier valgrind --tool=callgrind --callgrind-out-file="$W/ver.out.%p"
+rp 20 >/dev/null
+callgrind_control -d "$SPID" >/dev/null
+rp "$N" >/dev/null
+callgrind_control -d "$SPID" >/dev/null
+stop_verifier
+LAST=$(ls -1 "$W"/ver.out.* | sort -t. -k3 -n | tail -1)
+[ -n "$LAST" ] || { echo "bench/central-cost: no callgrind dump of the verifier"; exit 1; }
+DUMPS=$(ls -1 "$W"/ver.out.*.2 2>/dev/null | head -1)
+VER_IR=$(( $(ir "${DUMPS:-$LAST}") / N ))
+echo "{\"n\": $N, \"verifier_ir_per_verification\": $VER_IR, \"rp_ir_per_verification\": $RP_IR," \
+     "\"total_ir_per_verification\": $((VER_IR + RP_IR))}"
+[ -n "${KEEP:-}" ] && cp "$W"/*.out* "$KEEP"/ 2>/dev/null || true
