@@ -34,6 +34,13 @@ static CURLSH *curl_share;
  * per-client connection limit (--client-connections). */
 #define SVC_KEEPALIVE_MAX 64L
 static pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
+/* One easy handle per thread, reset and reused by each request: a new one
+ * per request cost its allocation, a multi handle and a socketpair (seven
+ * system calls) on every verification. The thread-local pointer is what
+ * do_request uses; the key frees the handle when its thread ends. */
+static pthread_key_t curl_key;
+static bool curl_key_ok;
+static __thread CURL *curl_mine;
 
 static void share_lock(CURL *h, curl_lock_data d, curl_lock_access a, void *ud)
 {
@@ -47,11 +54,17 @@ static void share_unlock(CURL *h, curl_lock_data d, void *ud)
     pthread_mutex_unlock(&share_locks[(unsigned)d < CURL_LOCK_DATA_LAST ? d : 0]);
 }
 
+static void curl_handle_free(void *h)
+{
+    curl_easy_cleanup(h);
+}
+
 static void curl_init(void)
 {
     curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
     if (curl_init_rc != CURLE_OK)
         return;
+    curl_key_ok = pthread_key_create(&curl_key, curl_handle_free) == 0;
     for (size_t i = 0; i < CURL_LOCK_DATA_LAST; i++)
         pthread_mutex_init(&share_locks[i], NULL);
     curl_share = curl_share_init();
@@ -163,11 +176,39 @@ static void problem_detail(const reply *r, char *out, size_t n)
     json_decref(j);
 }
 
+/* This thread's easy handle, every option at its default (do_request
+ * resets it after each request; the share and the handle's multi stay):
+ * NULL when none can be made. */
+static CURL *thread_handle(void)
+{
+    if (curl_mine != NULL)
+        return curl_mine;
+    if (!curl_key_ok)
+        return NULL;
+    curl_mine = curl_easy_init();
+    if (curl_mine != NULL && pthread_setspecific(curl_key, curl_mine) != 0) {
+        curl_easy_cleanup(curl_mine);
+        curl_mine = NULL;
+    }
+    return curl_mine;
+}
+
+/* Called by do_request only: a handle of this thread's, or one of its own
+ * (*own: clean it up) when the thread cannot keep one. */
+static CURL *request_handle(bool *own)
+{
+    CURL *h = thread_handle();
+
+    *own = h == NULL;
+    return h != NULL ? h : curl_easy_init();
+}
+
 static vmesh_err do_request(const vmesh_service_client *c, attempt *t, const char *method, const char *url,
                             struct curl_slist *hdrs, const uint8_t *body, size_t body_len, long *status, reply *r)
 {
     vmesh_err rc = VMESH_OK;
-    CURL *h = curl_easy_init();
+    bool own = false;
+    CURL *h = request_handle(&own);
     CURLcode cc;
     char errbuf[CURL_ERROR_SIZE] = "";
 
@@ -213,7 +254,13 @@ static vmesh_err do_request(const vmesh_service_client *c, attempt *t, const cha
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
     t->retry = *status == 429 || *status >= 500;
 out:
-    curl_easy_cleanup(h);
+    if (h != NULL) {
+        /* nothing of this request (its stack buffers, headers, sinks) stays set */
+        if (own)
+            curl_easy_cleanup(h);
+        else
+            curl_easy_reset(h);
+    }
     return rc;
 }
 

@@ -110,6 +110,55 @@ static void b64_refuses_garbage(void **state)
     assert_int_equal(vmesh_b64_decode("Zh==", 4, &d), VMESH_ERR_PARSE); /* trailing bits */
     vmesh_buf_reset(&d);
     assert_int_equal(vmesh_b64_decode("Zg===", 5, &d), VMESH_ERR_PARSE);
+    vmesh_buf_reset(&d);
+    /* a bad character inside a full group of four, in the last 2 or 3,
+     * padding in the middle; trailing bits of a 3-character end */
+    assert_int_equal(vmesh_b64_decode("Zm!vYmFy", 8, &d), VMESH_ERR_PARSE);
+    assert_non_null(strstr(vmesh_err_detail(), "offset 2"));
+    vmesh_buf_reset(&d);
+    assert_int_equal(vmesh_b64_decode("Zm9vY\xff", 6, &d), VMESH_ERR_PARSE);
+    assert_non_null(strstr(vmesh_err_detail(), "offset 5"));
+    vmesh_buf_reset(&d);
+    assert_int_equal(vmesh_b64_decode("Zm9vY.E", 7, &d), VMESH_ERR_PARSE);
+    vmesh_buf_reset(&d);
+    assert_int_equal(vmesh_b64_decode("Zg==Zm9v", 8, &d), VMESH_ERR_PARSE);
+    vmesh_buf_reset(&d);
+    assert_int_equal(vmesh_b64_decode("Zm9=", 4, &d), VMESH_ERR_PARSE);
+    vmesh_buf_reset(&d);
+    assert_int_equal(vmesh_b64_decode("Zm9", 3, &d), VMESH_ERR_PARSE);
+    vmesh_buf_free(&d);
+}
+
+/* Every length from 0 to 99 bytes of every byte value round-trips through
+ * both alphabets, and decoding takes either alphabet's 62 and 63. */
+static void b64_roundtrip_lengths(void **state)
+{
+    uint8_t p[100];
+    vmesh_buf e = {0}, u = {0}, d = {0};
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(p); i++)
+        p[i] = (uint8_t)(i * 167 + 13);
+    for (size_t n = 0; n <= sizeof(p); n++) {
+        vmesh_buf_reset(&e);
+        vmesh_buf_reset(&u);
+        assert_int_equal(vmesh_b64_encode(p, n, &e), VMESH_OK);
+        assert_int_equal(vmesh_b64url_encode(p, n, &u), VMESH_OK);
+        vmesh_buf_reset(&d);
+        assert_int_equal(vmesh_b64_decode((const char *)e.data, e.len, &d), VMESH_OK);
+        assert_int_equal(d.len, n);
+        assert_true(n == 0 || memcmp(d.data, p, n) == 0);
+        vmesh_buf_reset(&d);
+        assert_int_equal(vmesh_b64_decode((const char *)u.data, u.len, &d), VMESH_OK);
+        assert_int_equal(d.len, n);
+        assert_true(n == 0 || memcmp(d.data, p, n) == 0);
+    }
+    vmesh_buf_reset(&d);
+    assert_int_equal(vmesh_b64_decode("+/-_", 4, &d), VMESH_OK);
+    assert_int_equal(d.len, 3);
+    assert_memory_equal(d.data, "\xfb\xff\xbf", 3);
+    vmesh_buf_free(&e);
+    vmesh_buf_free(&u);
     vmesh_buf_free(&d);
 }
 
@@ -166,6 +215,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(buf_cap_is_enforced), cmocka_unit_test(buf_printf_appends_within_the_cap), cmocka_unit_test(hex_round_trip),
         cmocka_unit_test(b64_vectors),         cmocka_unit_test(b64_refuses_garbage),
+        cmocka_unit_test(b64_roundtrip_lengths),
         cmocka_unit_test(rfc3339),             cmocka_unit_test(err_wrap),
         cmocka_unit_test(file_round_trip),
     };
