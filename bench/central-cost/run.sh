@@ -77,9 +77,9 @@ RP_IR=$(( ($(ir rp2.out) - $(ir rp1.out)) / N ))
 # Verifier under callgrind: dump after a warm-up, then after N.
 start_verifier valgrind --tool=callgrind --callgrind-out-file="$W/ver.out.%p"
 rp 20 >/dev/null
-callgrind_control -d "$SPID" >/dev/null
+callgrind_control -d "$SPID" >/dev/null 2>&1
 rp "$N" >/dev/null
-callgrind_control -d "$SPID" >/dev/null
+callgrind_control -d "$SPID" >/dev/null 2>&1
 stop_verifier
 LAST=$(ls -1 "$W"/ver.out.* | sort -t. -k3 -n | tail -1)
 [ -n "$LAST" ] || { echo "bench/central-cost: no callgrind dump of the verifier"; exit 1; }

@@ -182,6 +182,7 @@ typedef struct {
     const char *path;            /* without the query */
     const char *q_nonce;         /* ?nonce= */
     const char *q_nonce_size;    /* ?nonceSize= */
+    const char *q_annotated;     /* ?annotated= (D46: "omit" on the one-request appraisal) */
     const char *accept;
     const char *content_type;
     const char *ak;              /* Vmesh-AK */

@@ -79,6 +79,9 @@ typedef struct {
      * rv, written to the EAR as ear.vmesh.peer {id, scope}; NULL: none. */
     const char *peer_id;
     const char *peer_scope;
+    /* The EAR leaves out ear.veraison.annotated-evidence (D46): the caller
+     * is the relying party that sent the evidence and holds it already. */
+    bool no_annotated;
 } vmesh_verifier_request;
 
 /* Appraises evidence. Fills *out (trust vector, status, reason, claims) and,

@@ -609,6 +609,11 @@ static vmesh_err appraise_at(const vmesh_service_client *c, attempt *t, const ch
     VMESH_GUARD(vmesh_b64url_encode(nonce, nonce_len, &enc));
     VMESH_GUARD(vmesh_buf_append(&url, "?nonce=", 7));
     VMESH_GUARD(vmesh_buf_append(&url, enc.data, enc.len));
+    /* A relying party's own appraisal (not a passport, which travels on to
+     * others): it holds the evidence, so the EAR need not repeat its claims
+     * (D46; a verifier before D46 ignores the parameter) */
+    if (!check)
+        VMESH_GUARD(vmesh_buf_append(&url, "&annotated=omit", 15));
     VMESH_GUARD(vmesh_buf_terminate(&url));
     VMESH_GUARD(evidence_headers("Accept: " VMESH_EAR_MEDIA_TYPE, media_type, akpub, akpub_len, peer, &h));
     rc = do_request(c, t, "POST", (const char *)url.data, h, evidence, evidence_len, &status, &r);

@@ -536,6 +536,7 @@ typedef struct {
     const char *client_mt; /* the client's */
     const uint8_t *ev;
     size_t ev_len;
+    bool no_annotated; /* ?annotated=omit on the one-request appraisal (D46) */
 } evidence_req;
 
 static void evidence_req_init(evidence_req *e)
@@ -614,6 +615,7 @@ static bool appraise_evidence(vmesh_service *s, const vmesh_service_request *rq,
     vr.nonce = nonce;
     vr.nonce_len = nonce_len;
     vr.now = now;
+    vr.no_annotated = e->no_annotated;
     if (s->bell != NULL) {
         vr.nmarkers = vmesh_bell_view_markers(s->bell, markers, VMESH_BELL_MAX_BELLS);
         vr.markers = markers;
@@ -751,6 +753,14 @@ static vmesh_err appraise_once(vmesh_service *s, const vmesh_service_request *rq
         rc = vmesh_service_problem(rs, 400, "failed handling nonce request: %s", vmesh_err_detail());
         goto out;
     }
+    /* D46: a relying party that sent the evidence needs no copy of its
+     * claims in the answer */
+    if (rq->q_annotated != NULL && strcmp(rq->q_annotated, "omit") != 0) {
+        rc = vmesh_service_problem(rs, 400, "annotated=%.40s: the only value is omit (leave the annotated "
+                                            "evidence out of the EAR)", rq->q_annotated);
+        goto out;
+    }
+    e.no_annotated = rq->q_annotated != NULL;
     if (!read_evidence(s, rq, &e, rs, &rc))
         goto out;
     if (!appraise_evidence(s, rq, nonce.data, nonce.len, now, &e, rs, &rc))

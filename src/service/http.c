@@ -250,6 +250,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     rq.path = url;
     rq.q_nonce = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "nonce");
     rq.q_nonce_size = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "nonceSize");
+    rq.q_annotated = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "annotated");
     rq.accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
     rq.content_type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     rq.ak = MHD_lookup_connection_value(c, MHD_HEADER_KIND, VMESH_SERVICE_AK_HEADER);

@@ -201,7 +201,8 @@ static vmesh_err make_ear(vmesh_verifier *v, const vmesh_evidence_scheme *scheme
         VMESH_GUARD(vmesh_ear_add_epoch_marker(e, req->markers[i].bell, req->markers[i].tick, req->markers[i].em,
                                                sizeof(req->markers[i].em)));
     VMESH_GUARD(vmesh_ear_add_submod(e, scheme->name, a->status, &a->tv, v->policy_id,
-                                     a->claims_json.len ? (const char *)a->claims_json.data : NULL,
+                                     a->claims_json.len && !req->no_annotated ? (const char *)a->claims_json.data
+                                                                              : NULL,
                                      req->akpub, req->akpub_len));
     /* D43: the questions the appraisal asked the reference values, so that
      * a relying party can tell, under its own newer snapshot, whether the

@@ -193,6 +193,76 @@ static void passport_names_the_ak(void **state)
     vmesh_buf_free(&got);
 }
 
+/* D46: a relying party's own appraisal (the central client) asks for the
+ * EAR without ear.veraison.annotated-evidence, which it holds already; a
+ * passport keeps it, for the relying parties it travels to. Either EAR is
+ * checked the same way. Another value of ?annotated= is a 400. */
+static void central_answer_leaves_out_annotated_evidence(void **state)
+{
+    fixture *f = *state;
+    vmesh_key *ak = NULL;
+    vmesh_buf spki = {0}, ev = {0}, jwt = {0}, got = {0}, nonce_b64 = {0};
+    vmesh_ear *e = NULL;
+    uint8_t ch[32];
+    char path[256];
+    vmesh_service_client c = {.url = f->url, .timeout_ms = 5000};
+    vmesh_service_request rq = {0};
+    vmesh_service_response rs;
+    int i;
+
+    assert_int_equal(vmesh_crypto_random(ch, sizeof(ch)), VMESH_OK);
+    assert_int_equal(vmesh_scheme_psa.attest(f->attester, ch, sizeof(ch), &ev), VMESH_OK);
+    ASSERT_OK(vmesh_service_central_client(&c, vmesh_scheme_psa.media_types[0], ev.data, ev.len, ch, sizeof(ch),
+                                           NULL, &jwt));
+    assert_int_equal(vmesh_ear_verify((const char *)jwt.data, jwt.len, f->ear_key, vmesh_time_now(), &e), VMESH_OK);
+    assert_int_equal(vmesh_ear_status(e), VMESH_TIER_AFFIRMING);
+    i = vmesh_ear_submod_find(e, "psa");
+    assert_true(i >= 0);
+    assert_int_equal(vmesh_ear_submod_evidence_json(e, (size_t)i, &got), VMESH_ERR_NOT_FOUND);
+    assert_int_equal(vmesh_ear_nonce(e, &got), VMESH_OK);
+    assert_int_equal(got.len, sizeof(ch));
+    assert_memory_equal(got.data, ch, sizeof(ch));
+    vmesh_ear_free(e);
+    e = NULL;
+
+    /* the passport client: annotated evidence kept */
+    assert_int_equal(vmesh_crypto_key_generate(VMESH_KEY_EC_P256, &ak), VMESH_OK);
+    assert_int_equal(vmesh_crypto_key_to_spki(ak, &spki), VMESH_OK);
+    vmesh_buf_reset(&ev);
+    make_evidence(f, &spki, ch, &ev);
+    ASSERT_OK(vmesh_service_passport_client(&c, vmesh_scheme_psa.media_types[0], ev.data, ev.len, ch, sizeof(ch),
+                                            spki.data, spki.len, &jwt));
+    assert_int_equal(vmesh_ear_verify((const char *)jwt.data, jwt.len, f->ear_key, vmesh_time_now(), &e), VMESH_OK);
+    i = vmesh_ear_submod_find(e, "psa");
+    assert_true(i >= 0);
+    assert_int_equal(vmesh_ear_submod_evidence_json(e, (size_t)i, &got), VMESH_OK);
+    assert_non_null(strstr((const char *)got.data, "psa-implementation-id"));
+
+    /* ?annotated= takes only "omit" */
+    assert_int_equal(vmesh_b64url_encode(ch, sizeof(ch), &nonce_b64), VMESH_OK);
+    vmesh_service_response_init(&rs);
+    rq.method = "POST";
+    rq.path = "/vmesh/v1/appraise";
+    rq.q_nonce = (const char *)nonce_b64.data;
+    rq.q_annotated = "keep";
+    rq.content_type = vmesh_scheme_psa.media_types[0];
+    rq.body = ev.data;
+    rq.body_len = ev.len;
+    assert_int_equal(vmesh_service_handle(f->svc, &rq, &rs), VMESH_OK);
+    assert_int_equal(rs.status, 400);
+    snprintf(path, sizeof(path), "%.*s", (int)rs.body.len, (const char *)rs.body.data);
+    assert_non_null(strstr(path, "annotated=keep: the only value is omit"));
+    vmesh_service_response_free(&rs);
+
+    vmesh_ear_free(e);
+    vmesh_crypto_key_free(ak);
+    vmesh_buf_free(&spki);
+    vmesh_buf_free(&ev);
+    vmesh_buf_free(&jwt);
+    vmesh_buf_free(&got);
+    vmesh_buf_free(&nonce_b64);
+}
+
 static void evidence_for_another_ak_is_not_affirming(void **state)
 {
     fixture *f = *state;
@@ -466,6 +536,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(passport_names_the_ak),
         cmocka_unit_test(evidence_for_another_ak_is_not_affirming),
+        cmocka_unit_test(central_answer_leaves_out_annotated_evidence),
         cmocka_unit_test(errors_name_the_problem),
         cmocka_unit_test(veraison_flow_without_the_endpoint),
         cmocka_unit_test(endpoint_gone_falls_back),
