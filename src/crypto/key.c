@@ -894,6 +894,7 @@ void vmesh_crypto_key_free(vmesh_key *k)
         return;
     if (atomic_fetch_sub_explicit(&k->refs, 1, memory_order_acq_rel) != 1)
         return;
+    vmesh_crypto_key_ctx_free(k);
     /* EVP_PKEY_free cleanses the key material it holds. */
     EVP_PKEY_free(k->pkey);
     free(atomic_load(&k->spki));

@@ -10,6 +10,8 @@
 #include <openssl/evp.h>
 #include <stdatomic.h>
 
+#define VMESH_KEY_CTX_SLOTS 4 /* contexts kept per key and operation: threads signing with it at once */
+
 struct vmesh_key {
     EVP_PKEY *pkey;      /* owned reference */
     vmesh_key_type type;
@@ -21,7 +23,17 @@ struct vmesh_key {
      * look-up, and appraisals ask for it per key they consider (the RV
      * lookup journal, D43). Freed with the key. */
     _Atomic(unsigned char *) spki;
+    /* Signature contexts of this key, initialised for signing / verifying
+     * and reused (sign.c): creating one looks the key's algorithm up in the
+     * provider store, a tenth of a signature check's cost. A caller takes
+     * one out of a slot (or makes one) and puts it back into an empty slot
+     * (or frees it); freed with the key, so no context outlives its key. */
+    _Atomic(EVP_PKEY_CTX *) sign_ctx[VMESH_KEY_CTX_SLOTS];
+    _Atomic(EVP_PKEY_CTX *) verify_ctx[VMESH_KEY_CTX_SLOTS];
 };
+
+/* Frees the contexts kept in k's slots (key.c, when the key goes). */
+void vmesh_crypto_key_ctx_free(struct vmesh_key *k);
 
 /* Size in bytes of one coordinate / scalar (32, 48) or of an Ed25519 key. */
 size_t vmesh_crypto_key_field_size(vmesh_key_type t);

@@ -15,6 +15,7 @@
 #include <openssl/rand.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <string.h>
 
 /* Longest DER ECDSA-Sig-Value for P-384: SEQUENCE { 2 x INTEGER(49) }. */
 #define DER_SIG_MAX 112
@@ -53,37 +54,112 @@ static size_t sig_size(vmesh_key_type t)
     return 2 * vmesh_crypto_key_field_size(t);
 }
 
+/* ---- the key's reusable signature contexts ---------------------------------- */
+
+static _Atomic(EVP_PKEY_CTX *) *ctx_slots(const vmesh_key *k, bool sign)
+{
+    /* the slots are the key's cache, not its value: const callers may use them */
+    vmesh_key *m = (vmesh_key *)k;
+
+    return sign ? m->sign_ctx : m->verify_ctx;
+}
+
+/* A context of k's, initialised for signing or verifying a digest: one
+ * kept in a slot, else a new one. NULL (OpenSSL's error queued) on failure. */
+static EVP_PKEY_CTX *ctx_take(const vmesh_key *k, bool sign)
+{
+    _Atomic(EVP_PKEY_CTX *) *slot = ctx_slots(k, sign);
+    EVP_PKEY_CTX *c;
+
+    for (size_t i = 0; i < VMESH_KEY_CTX_SLOTS; i++)
+        if ((c = atomic_exchange(&slot[i], NULL)) != NULL)
+            return c;
+    c = EVP_PKEY_CTX_new_from_pkey(NULL, k->pkey, NULL);
+    if (c != NULL && (sign ? EVP_PKEY_sign_init(c) : EVP_PKEY_verify_init(c)) != 1) {
+        EVP_PKEY_CTX_free(c);
+        c = NULL;
+    }
+    return c;
+}
+
+/* Puts c back into an empty slot of k's, or frees it. */
+static void ctx_give(const vmesh_key *k, bool sign, EVP_PKEY_CTX *c)
+{
+    _Atomic(EVP_PKEY_CTX *) *slot = ctx_slots(k, sign);
+
+    for (size_t i = 0; i < VMESH_KEY_CTX_SLOTS && c != NULL; i++) {
+        EVP_PKEY_CTX *empty = NULL;
+        if (atomic_compare_exchange_strong(&slot[i], &empty, c))
+            c = NULL;
+    }
+    EVP_PKEY_CTX_free(c);
+}
+
+void vmesh_crypto_key_ctx_free(vmesh_key *k)
+{
+    for (size_t i = 0; i < VMESH_KEY_CTX_SLOTS; i++) {
+        EVP_PKEY_CTX_free(atomic_exchange(&k->sign_ctx[i], NULL));
+        EVP_PKEY_CTX_free(atomic_exchange(&k->verify_ctx[i], NULL));
+    }
+}
+
+/* The message's digest for an ECDSA key (SHA-256 / SHA-384). */
+static vmesh_err ec_digest(const vmesh_key *k, const uint8_t *msg, size_t n, uint8_t out[EVP_MAX_MD_SIZE],
+                           unsigned int *len)
+{
+    if (EVP_Digest(msg ? msg : (const uint8_t *)"", n, out, len, key_md(k->type), NULL) != 1)
+        return vmesh_err_ssl(VMESH_ERR_CRYPTO, "digest");
+    return VMESH_OK;
+}
+
+/* Ed25519 (pure: no digest first) with a context made per call. */
+static vmesh_err sign_ed25519(const vmesh_key *k, const uint8_t *msg, size_t n, vmesh_buf *sig)
+{
+    vmesh_err rc = VMESH_OK;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    size_t len = 64;
+
+    VMESH_ENSURE(md != NULL, VMESH_ERR_NOMEM, "sign: out of memory");
+    if (EVP_DigestSignInit(md, NULL, NULL, NULL, k->pkey) != 1) {
+        rc = vmesh_err_ssl(VMESH_ERR_CRYPTO, "sign: init");
+        goto out;
+    }
+    VMESH_GUARD(vmesh_buf_reserve(sig, 64));
+    if (EVP_DigestSign(md, sig->data + sig->len, &len, msg ? msg : (const uint8_t *)"", n) != 1 || len != 64) {
+        rc = vmesh_err_ssl(VMESH_ERR_CRYPTO, "sign: Ed25519");
+        goto out;
+    }
+    sig->len += 64;
+out:
+    EVP_MD_CTX_free(md);
+    return rc;
+}
+
 vmesh_err vmesh_crypto_sign(const vmesh_key *k, const uint8_t *msg, size_t n, vmesh_buf *sig)
 {
     vmesh_err rc = VMESH_OK;
-    EVP_MD_CTX *md = NULL;
+    EVP_PKEY_CTX *c = NULL;
     ECDSA_SIG *es = NULL;
-    uint8_t der[DER_SIG_MAX];
+    uint8_t der[DER_SIG_MAX], dg[EVP_MAX_MD_SIZE];
     size_t der_len = sizeof(der);
+    unsigned int dg_len = 0;
     size_t fs;
 
     VMESH_ENSURE(k != NULL && sig != NULL && (msg != NULL || n == 0), VMESH_ERR_ARG,
                  "sign: missing argument");
     VMESH_ENSURE(k->priv, VMESH_ERR_ARG, "sign: this is a public key, a private key is needed");
+    if (k->type == VMESH_KEY_ED25519)
+        return sign_ed25519(k, msg, n, sig);
     fs = vmesh_crypto_key_field_size(k->type);
-    md = EVP_MD_CTX_new();
-    VMESH_ENSURE(md != NULL, VMESH_ERR_NOMEM, "sign: out of memory");
-    if (EVP_DigestSignInit(md, NULL, key_md(k->type), NULL, k->pkey) != 1) {
+    VMESH_GUARD(ec_digest(k, msg, n, dg, &dg_len));
+    c = ctx_take(k, true);
+    if (c == NULL) {
         rc = vmesh_err_ssl(VMESH_ERR_CRYPTO, "sign: init");
         goto out;
     }
-    if (k->type == VMESH_KEY_ED25519) {
-        size_t len = 64;
-        VMESH_GUARD(vmesh_buf_reserve(sig, 64));
-        if (EVP_DigestSign(md, sig->data + sig->len, &len, msg ? msg : (const uint8_t *)"", n) != 1 ||
-            len != 64) {
-            rc = vmesh_err_ssl(VMESH_ERR_CRYPTO, "sign: Ed25519");
-            goto out;
-        }
-        sig->len += 64;
-        goto out;
-    }
-    if (EVP_DigestSign(md, der, &der_len, msg ? msg : (const uint8_t *)"", n) != 1) {
+    if (EVP_PKEY_sign(c, der, &der_len, dg, dg_len) != 1) {
+        EVP_PKEY_CTX_free(c); /* not kept after a failure */
+        c = NULL;
         rc = vmesh_err_ssl(VMESH_ERR_CRYPTO, "sign: ECDSA");
         goto out;
     }
@@ -100,46 +176,88 @@ vmesh_err vmesh_crypto_sign(const vmesh_key *k, const uint8_t *msg, size_t n, vm
         sig->len += 2 * fs;
     }
 out:
+    if (c != NULL)
+        ctx_give(k, true, c);
+    OPENSSL_cleanse(dg, sizeof(dg));
     ECDSA_SIG_free(es);
-    EVP_MD_CTX_free(md);
     return rc;
 }
 
-/* Raw r||s to DER ECDSA-Sig-Value. */
+/* One DER INTEGER (X.690 §8.3) of the unsigned big-endian v[0..fs): no
+ * leading zero octets beyond one, a 0x00 before a high bit. fs <= 48, so
+ * the length is one octet (short form); writes at most fs + 3 octets. */
+static size_t der_uint(const uint8_t *v, size_t fs, uint8_t *out)
+{
+    size_t i = 0, n;
+
+    while (i + 1 < fs && v[i] == 0)
+        i++;
+    n = fs - i + (v[i] & 0x80 ? 1 : 0);
+    out[0] = 0x02;
+    out[1] = (uint8_t)n;
+    if (v[i] & 0x80)
+        out[2] = 0x00;
+    memcpy(out + 2 + (n - (fs - i)), v + i, fs - i);
+    return 2 + n;
+}
+
+/* Raw r||s to DER ECDSA-Sig-Value (RFC 3279 §2.2.3: SEQUENCE { r INTEGER,
+ * s INTEGER }), the canonical encoding OpenSSL's check re-encodes to. */
 static vmesh_err raw_to_der(const uint8_t *sig, size_t fs, uint8_t *der, size_t *der_len)
 {
     vmesh_err rc = VMESH_OK;
-    ECDSA_SIG *es = ECDSA_SIG_new();
-    BIGNUM *r = BN_bin2bn(sig, (int)fs, NULL);
-    BIGNUM *s = BN_bin2bn(sig + fs, (int)fs, NULL);
-    unsigned char *p = der;
-    int len;
+    size_t n;
 
-    VMESH_ENSURE(es != NULL && r != NULL && s != NULL, VMESH_ERR_NOMEM, "verify: out of memory");
-    VMESH_ENSURE(ECDSA_SIG_set0(es, r, s) == 1, VMESH_ERR_NOMEM, "verify: out of memory");
-    r = s = NULL;
-    len = i2d_ECDSA_SIG(es, NULL);
-    VMESH_ENSURE(len > 0 && (size_t)len <= *der_len, VMESH_ERR_CRYPTO,
-                 "verify: cannot encode the ECDSA signature");
-    len = i2d_ECDSA_SIG(es, &p);
-    VMESH_ENSURE(len > 0, VMESH_ERR_CRYPTO, "verify: cannot encode the ECDSA signature");
-    *der_len = (size_t)len;
+    /* 2 + 2 x (2 + 49) octets at most: within DER_SIG_MAX, content < 128 */
+    VMESH_ENSURE(fs >= 1 && fs <= 48 && *der_len >= 2 + 2 * (fs + 3), VMESH_ERR_ARG,
+                 "verify: a %zu-byte ECDSA value does not fit", fs);
+    n = der_uint(sig, fs, der + 2);
+    n += der_uint(sig + fs, fs, der + 2 + n);
+    der[0] = 0x30;
+    der[1] = (uint8_t)n;
+    *der_len = 2 + n;
 out:
-    BN_free(r);
-    BN_free(s);
-    ECDSA_SIG_free(es);
     return rc;
+}
+
+/* Ed25519 (pure) with a context made per call: 1 verifies, 0 does not,
+ * -1 an error. */
+static int verify_ed25519(const vmesh_key *k, const uint8_t *msg, size_t n, const uint8_t *sig, size_t sig_len)
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    int ok = -1;
+
+    if (md != NULL && EVP_DigestVerifyInit(md, NULL, NULL, NULL, k->pkey) == 1)
+        ok = EVP_DigestVerify(md, sig, sig_len, msg ? msg : (const uint8_t *)"", n) == 1 ? 1 : 0;
+    EVP_MD_CTX_free(md);
+    return ok;
+}
+
+/* ECDSA over the message's digest with one of k's reusable contexts: 1
+ * verifies, 0 does not, -1 an error. */
+static int verify_ec(const vmesh_key *k, const uint8_t *msg, size_t n, const uint8_t *der, size_t der_len)
+{
+    uint8_t dg[EVP_MAX_MD_SIZE];
+    unsigned int dg_len = 0;
+    EVP_PKEY_CTX *c;
+    int ok;
+
+    if (ec_digest(k, msg, n, dg, &dg_len) != VMESH_OK || (c = ctx_take(k, false)) == NULL)
+        return -1;
+    ok = EVP_PKEY_verify(c, der, der_len, dg, dg_len);
+    if (ok == 1 || ok == 0)
+        ctx_give(k, false, c);
+    else
+        EVP_PKEY_CTX_free(c); /* not kept after an error */
+    return ok == 1 ? 1 : 0;
 }
 
 vmesh_err vmesh_crypto_verify(const vmesh_key *k, const uint8_t *msg, size_t n, const uint8_t *sig,
                               size_t sig_len)
 {
     vmesh_err rc = VMESH_OK;
-    EVP_MD_CTX *md = NULL;
     uint8_t der[DER_SIG_MAX];
     size_t der_len = sizeof(der);
-    const uint8_t *vsig = sig;
-    size_t vlen = sig_len;
     size_t want;
     int ok;
 
@@ -149,23 +267,17 @@ vmesh_err vmesh_crypto_verify(const vmesh_key *k, const uint8_t *msg, size_t n, 
     VMESH_ENSURE(sig_len == want, VMESH_ERR_SIGNATURE,
                  "signature is %zu bytes, expected %zu for %s", sig_len, want,
                  vmesh_crypto_key_jws_alg(k));
-    if (k->type != VMESH_KEY_ED25519) {
+    if (k->type == VMESH_KEY_ED25519) {
+        ok = verify_ed25519(k, msg, n, sig, sig_len);
+    } else {
         VMESH_GUARD(raw_to_der(sig, want / 2, der, &der_len));
-        vsig = der;
-        vlen = der_len;
+        ok = verify_ec(k, msg, n, der, der_len);
     }
-    md = EVP_MD_CTX_new();
-    VMESH_ENSURE(md != NULL, VMESH_ERR_NOMEM, "verify: out of memory");
-    if (EVP_DigestVerifyInit(md, NULL, key_md(k->type), NULL, k->pkey) != 1) {
-        rc = vmesh_err_ssl(VMESH_ERR_CRYPTO, "verify: init");
-        goto out;
-    }
-    ok = EVP_DigestVerify(md, vsig, vlen, msg ? msg : (const uint8_t *)"", n);
     ERR_clear_error();
+    VMESH_ENSURE(ok >= 0, VMESH_ERR_CRYPTO, "verify: %s context or digest failed", vmesh_crypto_key_jws_alg(k));
     VMESH_ENSURE(ok == 1, VMESH_ERR_SIGNATURE, "%s signature does not verify with this key",
                  vmesh_crypto_key_jws_alg(k));
 out:
-    EVP_MD_CTX_free(md);
     return rc;
 }
 

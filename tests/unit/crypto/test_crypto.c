@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <stdio.h>
@@ -97,6 +99,80 @@ static void sign_verify_all(void **state)
         vmesh_buf_free(&sig);
         vmesh_crypto_key_free(k);
     }
+}
+
+/* The DER form the ECDSA check is given (raw_to_der): r and s with a
+ * leading zero octet (stripped) or a high bit (0x00 prepended) verify like
+ * any other; a signature made until r starts with a zero octet, P-256 and
+ * P-384. Then the key's reused contexts across threads: two threads signing
+ * and verifying with one key at once, and a signature of another key
+ * refused after the first key's contexts were used. */
+static void ecdsa_der_forms(void **state)
+{
+    const uint8_t msg[] = "der forms";
+
+    (void)state;
+    for (size_t t = 0; t < 2; t++) {
+        vmesh_key *k = gen(all_types[t]);
+        size_t fs = t == 0 ? 32 : 48;
+        bool r0 = false, rhigh = false, shigh = false;
+        vmesh_buf sig = {0};
+        for (int i = 0; i < 8000 && !(r0 && rhigh && shigh); i++) {
+            vmesh_buf_reset(&sig);
+            assert_int_equal(vmesh_crypto_sign(k, msg, sizeof(msg), &sig), VMESH_OK);
+            assert_int_equal(vmesh_crypto_verify(k, msg, sizeof(msg), sig.data, sig.len), VMESH_OK);
+            r0 = r0 || sig.data[0] == 0;
+            rhigh = rhigh || (sig.data[0] & 0x80) != 0;
+            shigh = shigh || (sig.data[fs] & 0x80) != 0;
+        }
+        assert_true(r0 && rhigh && shigh);
+        vmesh_buf_free(&sig);
+        vmesh_crypto_key_free(k);
+    }
+}
+
+typedef struct {
+    vmesh_key *k;
+    int failures;
+} ctx_arg;
+
+static void *sign_verify_loop(void *p)
+{
+    ctx_arg *a = p;
+    const uint8_t msg[] = "one key, two threads";
+    vmesh_buf sig = {0};
+
+    for (int i = 0; i < 200; i++) {
+        vmesh_buf_reset(&sig);
+        if (vmesh_crypto_sign(a->k, msg, sizeof(msg), &sig) != VMESH_OK ||
+            vmesh_crypto_verify(a->k, msg, sizeof(msg), sig.data, sig.len) != VMESH_OK ||
+            vmesh_crypto_verify(a->k, msg, sizeof(msg) - 1, sig.data, sig.len) != VMESH_ERR_SIGNATURE)
+            a->failures++;
+    }
+    vmesh_buf_free(&sig);
+    return NULL;
+}
+
+static void key_contexts_shared(void **state)
+{
+    vmesh_key *k = gen(VMESH_KEY_EC_P256), *other = gen(VMESH_KEY_EC_P256);
+    ctx_arg a = {k, 0}, b = {k, 0};
+    pthread_t ta, tb;
+    const uint8_t msg[] = "whose key";
+    vmesh_buf sig = {0};
+
+    (void)state;
+    assert_int_equal(pthread_create(&ta, NULL, sign_verify_loop, &a), 0);
+    assert_int_equal(pthread_create(&tb, NULL, sign_verify_loop, &b), 0);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    assert_int_equal(a.failures + b.failures, 0);
+    assert_int_equal(vmesh_crypto_sign(other, msg, sizeof(msg), &sig), VMESH_OK);
+    assert_int_equal(vmesh_crypto_verify(k, msg, sizeof(msg), sig.data, sig.len), VMESH_ERR_SIGNATURE);
+    assert_int_equal(vmesh_crypto_verify(other, msg, sizeof(msg), sig.data, sig.len), VMESH_OK);
+    vmesh_buf_free(&sig);
+    vmesh_crypto_key_free(k);
+    vmesh_crypto_key_free(other);
 }
 
 static void jwk_round_trip(void **state)
@@ -554,6 +630,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(type_names),
         cmocka_unit_test(sign_verify_all),
+        cmocka_unit_test(ecdsa_der_forms),
+        cmocka_unit_test(key_contexts_shared),
         cmocka_unit_test(jwk_round_trip),
         cmocka_unit_test(pem_der_round_trip),
         cmocka_unit_test(sec1_and_der),
