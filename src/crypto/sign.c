@@ -282,12 +282,14 @@ out:
 }
 
 /* ---- digests, random, comparison --------------------------------------- */
+/* SHA-256 and SHA-384 with the digests fetched once (key_md): EVP_sha256()
+ * is an implicit fetch on every EVP_Digest. */
 
 void vmesh_crypto_sha256(const uint8_t *p, size_t n, uint8_t out[32])
 {
     unsigned int len = 32;
 
-    if (EVP_Digest(p ? p : (const uint8_t *)"", n, out, &len, EVP_sha256(), NULL) != 1)
+    if (EVP_Digest(p ? p : (const uint8_t *)"", n, out, &len, key_md(VMESH_KEY_EC_P256), NULL) != 1)
         OPENSSL_cleanse(out, 32); /* cannot happen short of a broken library */
 }
 
@@ -295,7 +297,7 @@ void vmesh_crypto_sha384(const uint8_t *p, size_t n, uint8_t out[48])
 {
     unsigned int len = 48;
 
-    if (EVP_Digest(p ? p : (const uint8_t *)"", n, out, &len, EVP_sha384(), NULL) != 1)
+    if (EVP_Digest(p ? p : (const uint8_t *)"", n, out, &len, key_md(VMESH_KEY_EC_P384), NULL) != 1)
         OPENSSL_cleanse(out, 48);
 }
 
@@ -312,7 +314,7 @@ vmesh_err vmesh_crypto_sha256_file(const char *path, uint8_t out[32])
     f = fopen(path, "rb");
     VMESH_ENSURE(f != NULL, VMESH_ERR_IO, "cannot open %s for reading", path);
     md = EVP_MD_CTX_new();
-    VMESH_ENSURE(md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1, VMESH_ERR_CRYPTO,
+    VMESH_ENSURE(md != NULL && EVP_DigestInit_ex(md, key_md(VMESH_KEY_EC_P256), NULL) == 1, VMESH_ERR_CRYPTO,
                  "sha256 file: digest init failed");
     while ((got = fread(chunk, 1, sizeof(chunk), f)) > 0)
         VMESH_ENSURE(EVP_DigestUpdate(md, chunk, got) == 1, VMESH_ERR_CRYPTO,
