@@ -4,8 +4,9 @@
  * (vmesh_service_central_client: the one-request appraisal over the
  * process's keep-alive connection cache), then the EAR's signature and
  * claims (vmesh_ear_verify) and its answer to this question
- * (vmesh_ear_check_answer: nonce, the scheme's submodule), then the
- * submodule's trust vector. -n COUNT verifications over the evidence files
+ * (vmesh_ear_check_answer: nonce, the scheme's submodule), the key's
+ * thumbprint the result is recorded under, then the submodule's trust
+ * vector. -n COUNT verifications over the evidence files
  * DIR/ev-<i>.cose with DIR/nonce-<i>.txt (base64url), i < FILES, in turn.
  * Counts only affirming answers as done, so a broken set-up cannot look
  * cheap. Prints one JSON line. Run under callgrind for instructions per
@@ -59,6 +60,7 @@ static bool one(vmesh_service_client *c, const vmesh_key *key, const char *mt, c
     vmesh_ear_question q;
     vmesh_tv tv;
     size_t sub = 0;
+    uint8_t tp[32];
     bool ok = false;
 
     if (vmesh_service_central_client(c, mt, f->ev.data, f->ev.len, f->nonce.data, f->nonce.len, peer, &jwt) ==
@@ -69,7 +71,8 @@ static bool one(vmesh_service_client *c, const vmesh_key *key, const char *mt, c
         q.nonce_len = f->nonce.len;
         q.scheme = scheme;
         q.peer = peer != NULL && vmesh_ear_peer_id(ear) != NULL ? peer : NULL;
-        if (vmesh_ear_check_answer(ear, &q, &sub) == VMESH_EAR_ANSWER_OK) {
+        if (vmesh_ear_check_answer(ear, &q, &sub) == VMESH_EAR_ANSWER_OK &&
+            vmesh_crypto_key_thumbprint(key, tp) == VMESH_OK) { /* the result names the key (entry_under_ear) */
             vmesh_ear_submod_tv(ear, sub, &tv);
             ok = vmesh_tv_status(&tv) == VMESH_TIER_AFFIRMING;
         }

@@ -797,11 +797,26 @@ vmesh_err vmesh_crypto_key_thumbprint(const vmesh_key *k, uint8_t out[32])
 {
     vmesh_err rc = VMESH_OK;
     vmesh_buf t = {0};
+    unsigned char *cached, *p = NULL, *expected = NULL;
 
     VMESH_ENSURE(k != NULL && out != NULL, VMESH_ERR_ARG, "key thumbprint: missing argument");
+    cached = atomic_load_explicit(&((vmesh_key *)k)->thumbprint, memory_order_acquire);
+    if (cached != NULL) {
+        memcpy(out, cached, 32);
+        return VMESH_OK;
+    }
     VMESH_GUARD(jwk_text(k, false, &t));
     vmesh_crypto_sha256(t.data, t.len, out);
+    /* Keep it for the next call; another thread may have been first. */
+    p = malloc(32);
+    if (p != NULL) {
+        memcpy(p, out, 32);
+        if (atomic_compare_exchange_strong_explicit(&((vmesh_key *)k)->thumbprint, &expected, p,
+                                                    memory_order_acq_rel, memory_order_acquire))
+            p = NULL;
+    }
 out:
+    free(p);
     vmesh_buf_free(&t);
     return rc;
 }
@@ -898,6 +913,7 @@ void vmesh_crypto_key_free(vmesh_key *k)
     /* EVP_PKEY_free cleanses the key material it holds. */
     EVP_PKEY_free(k->pkey);
     free(atomic_load(&k->spki));
+    free(atomic_load(&k->thumbprint));
     OPENSSL_cleanse(k, sizeof(*k));
     free(k);
 }

@@ -23,6 +23,11 @@ struct vmesh_key {
      * look-up, and appraisals ask for it per key they consider (the RV
      * lookup journal, D43). Freed with the key. */
     _Atomic(unsigned char *) spki;
+    /* The RFC 7638 thumbprint (32 bytes), kept from the first
+     * vmesh_crypto_key_thumbprint the same way: a relying party names the
+     * verifier key of every central result by it, and computing it reads
+     * the EC point's affine coordinates (a field inversion). */
+    _Atomic(unsigned char *) thumbprint;
     /* Signature contexts of this key, initialised for signing / verifying
      * and reused (sign.c): creating one looks the key's algorithm up in the
      * provider store, a tenth of a signature check's cost. A caller takes

@@ -380,6 +380,30 @@ static void thumbprint_rfc8037(void **state)
     assert_int_equal(vmesh_crypto_key_thumbprint(k, tp), VMESH_OK);
     assert_int_equal(vmesh_b64url_encode(tp, 32, &b), VMESH_OK);
     assert_string_equal((char *)b.data, "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
+    /* the second call answers from the key's kept thumbprint: the same */
+    memset(tp, 0, sizeof(tp));
+    vmesh_buf_reset(&b);
+    assert_int_equal(vmesh_crypto_key_thumbprint(k, tp), VMESH_OK);
+    assert_int_equal(vmesh_b64url_encode(tp, 32, &b), VMESH_OK);
+    assert_string_equal((char *)b.data, "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
+    /* and the private key's (its public part) is the same thumbprint */
+    {
+        uint8_t tp2[32];
+        assert_int_equal(vmesh_crypto_key_thumbprint(kp, tp2), VMESH_OK);
+        assert_memory_equal(tp, tp2, 32);
+    }
+    /* two EC keys: each keeps its own */
+    {
+        vmesh_key *e1 = gen(VMESH_KEY_EC_P256), *e2 = gen(VMESH_KEY_EC_P256);
+        uint8_t a1[32], a2[32], b1[32];
+        assert_int_equal(vmesh_crypto_key_thumbprint(e1, a1), VMESH_OK);
+        assert_int_equal(vmesh_crypto_key_thumbprint(e2, b1), VMESH_OK);
+        assert_int_equal(vmesh_crypto_key_thumbprint(e1, a2), VMESH_OK);
+        assert_memory_equal(a1, a2, 32);
+        assert_memory_not_equal(a1, b1, 32);
+        vmesh_crypto_key_free(e1);
+        vmesh_crypto_key_free(e2);
+    }
     assert_true(vmesh_crypto_key_is_private(kp));
     assert_true(vmesh_crypto_key_equal(k, kp));
     vmesh_buf_free(&b);
