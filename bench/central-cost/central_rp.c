@@ -7,7 +7,8 @@
  * (vmesh_ear_check_answer: nonce, the scheme's submodule), the key's
  * thumbprint the result is recorded under, then the submodule's trust
  * vector. -n COUNT verifications over the evidence files
- * DIR/ev-<i>.cose with DIR/nonce-<i>.txt (base64url), i < FILES, in turn.
+ * DIR/ev-<i>.cose with DIR/nonce-<i>.txt (base64url), i < FILES, in turn,
+ * on -t THREADS threads at once (one client, as a PoP's handshake pool).
  * Counts only affirming answers as done, so a broken set-up cannot look
  * cheap. Prints one JSON line. Run under callgrind for instructions per
  * verification (bench/central-cost/run.sh). Not part of libvmesh.
@@ -17,6 +18,7 @@
 #include "vmesh/service.h"
 
 #include <getopt.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,10 +87,34 @@ static bool one(vmesh_service_client *c, const vmesh_key *key, const char *mt, c
     return ok;
 }
 
+typedef struct {
+    vmesh_service_client *c;
+    const vmesh_key *key;
+    const char *mt, *scheme, *peer;
+    const ev_file *files;
+    int nfiles;
+    long count, done, failed;
+} worker;
+
+static void *run(void *arg)
+{
+    worker *w = arg;
+
+    for (long i = 0; i < w->count; i++) {
+        if (one(w->c, w->key, w->mt, w->scheme, w->peer, &w->files[i % w->nfiles]))
+            w->done++;
+        else
+            w->failed++;
+    }
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     const char *url = NULL, *key_path = NULL, *dir = NULL, *mt = NULL, *peer = NULL;
-    int nfiles = 1, opt;
+    int nfiles = 1, nthreads = 1, opt;
+    pthread_t th[64];
+    worker w[64];
     long count = 100, done = 0, failed = 0;
     static ev_file files[MAX_FILES];
     vmesh_service_client c;
@@ -96,7 +122,7 @@ int main(int argc, char **argv)
     const vmesh_evidence_scheme *scheme;
     struct timespec t0, t1;
 
-    while ((opt = getopt(argc, argv, "u:k:e:m:n:f:p:")) != -1) {
+    while ((opt = getopt(argc, argv, "u:k:e:m:n:f:p:t:")) != -1) {
         switch (opt) {
         case 'u': url = optarg; break;
         case 'k': key_path = optarg; break;
@@ -105,14 +131,16 @@ int main(int argc, char **argv)
         case 'n': count = strtol(optarg, NULL, 10); break;
         case 'f': nfiles = (int)strtol(optarg, NULL, 10); break;
         case 'p': peer = optarg; break;
+        case 't': nthreads = (int)strtol(optarg, NULL, 10); break;
         default:
             fprintf(stderr, "usage: bench_central_rp -u URL -k EAR_PUB -e DIR -m MEDIA_TYPE [-n COUNT] [-f FILES]"
-                            " [-p PEER_SPIFFE_ID]\n");
+                            " [-p PEER_SPIFFE_ID]\n"
+                            "       [-t THREADS: each runs COUNT / THREADS, as a PoP's handshake pool]\n");
             return 1;
         }
     }
     if (url == NULL || key_path == NULL || dir == NULL || mt == NULL || count < 1 || nfiles < 1 ||
-        nfiles > MAX_FILES) {
+        nfiles > MAX_FILES || nthreads < 1 || nthreads > 64) {
         fprintf(stderr, "bench_central_rp: -u, -k, -e and -m are required; -f is 1..%d\n", MAX_FILES);
         return 1;
     }
@@ -125,11 +153,17 @@ int main(int argc, char **argv)
     c.url = url;
     c.timeout_ms = 10000;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (long i = 0; i < count; i++) {
-        if (one(&c, key, mt, scheme->name, peer, &files[i % nfiles]))
-            done++;
-        else
-            failed++;
+    for (int t = 0; t < nthreads; t++) {
+        w[t] = (worker){&c, key, mt, scheme->name, peer, files, nfiles, count / nthreads, 0, 0};
+        if (pthread_create(&th[t], NULL, run, &w[t]) != 0) {
+            fprintf(stderr, "bench_central_rp: pthread_create failed\n");
+            return 1;
+        }
+    }
+    for (int t = 0; t < nthreads; t++) {
+        pthread_join(th[t], NULL);
+        done += w[t].done;
+        failed += w[t].failed;
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
