@@ -481,10 +481,13 @@ typedef struct vmesh_atls_session vmesh_atls_session;
 /* Wraps a connected socket (blocking or not; the fd stays the caller's).
  * The deadline starts now. */
 vmesh_err vmesh_atls_conn_new(vmesh_atls_config *c, int fd, vmesh_atls_conn **out) VMESH_WUR;
-/* Client, before the handshake: resume this session. */
+/* Client, before the handshake: resume this session (a copy is offered:
+ * s stays resumable for other connections). */
 vmesh_err vmesh_atls_conn_set_session(vmesh_atls_conn *conn, vmesh_atls_session *s) VMESH_WUR;
-/* Client: the newest session ticket received on this connection (NULL if
- * none yet: tickets arrive after the handshake, with the first reads).
+/* Client: the session to resume the next connection with: the newest
+ * ticket received on this one, or, after a resumption that brought no new
+ * ticket (our server sends none then), the session it resumed from. NULL if
+ * none yet: tickets arrive after the handshake, with the first reads.
  * Free with vmesh_atls_session_free. */
 vmesh_atls_session *vmesh_atls_conn_get1_session(vmesh_atls_conn *conn);
 void vmesh_atls_session_free(vmesh_atls_session *s);

@@ -144,6 +144,7 @@ struct vmesh_atls_conn {
     bool shutdown_sent;
 
     SSL_SESSION *last_session;
+    SSL_SESSION *offered; /* client: the caller's session it resumes from (a copy went to OpenSSL) */
 
     /* re-attestation: the in-band stream after the preamble */
     bool inband;            /* both hellos offered 0xff4d key 4 (and framing) */
@@ -699,6 +700,27 @@ static int new_session_cb(SSL *s, SSL_SESSION *sess)
     return 1; /* we keep the reference */
 }
 
+/* Server: a client that resumed keeps the ticket it has; no new one.
+ * Issuing a ticket copies the session through d2i_SSL_SESSION, which
+ * decodes the client's certificate again (OpenSSL 3.0): about a fifth of a
+ * resumed handshake's instructions (docs/ATLS.md, Resumption). */
+static SSL_TICKET_RETURN ticket_decrypted(SSL *s, SSL_SESSION *ss, const unsigned char *name, size_t name_len,
+                                          SSL_TICKET_STATUS st, void *arg)
+{
+    (void)ss, (void)name, (void)name_len, (void)arg;
+    switch (st) {
+    case SSL_TICKET_SUCCESS:
+    case SSL_TICKET_SUCCESS_RENEW:
+        (void)SSL_set_num_tickets(s, 0);
+        return SSL_TICKET_RETURN_USE;
+    case SSL_TICKET_FATAL_ERR_MALLOC:
+    case SSL_TICKET_FATAL_ERR_OTHER:
+        return SSL_TICKET_RETURN_ABORT;
+    default: /* none, empty, not decryptable: a full handshake and a new ticket */
+        return SSL_TICKET_RETURN_IGNORE_RENEW;
+    }
+}
+
 /* ---- configuration --------------------------------------------------------------------- */
 
 vmesh_err vmesh_atls_config_new(vmesh_atls_role role, vmesh_atls_config **out)
@@ -736,7 +758,10 @@ vmesh_err vmesh_atls_config_new(vmesh_atls_role role, vmesh_atls_config **out)
     if (role == VMESH_ATLS_SERVER) {
         VMESH_ENSURE(SSL_CTX_set_session_id_context(c->ctx, sid_ctx, sizeof(sid_ctx) - 1) == 1,
                      VMESH_ERR_CRYPTO, "SSL_CTX_set_session_id_context");
-        SSL_CTX_set_num_tickets(c->ctx, 2);
+        /* one ticket per full handshake: our client keeps only the newest */
+        SSL_CTX_set_num_tickets(c->ctx, 1);
+        VMESH_ENSURE(SSL_CTX_set_session_ticket_cb(c->ctx, NULL, ticket_decrypted, NULL) == 1,
+                     VMESH_ERR_CRYPTO, "SSL_CTX_set_session_ticket_cb");
     } else {
         SSL_CTX_set_session_cache_mode(c->ctx,
                                        SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
@@ -936,7 +961,7 @@ void vmesh_atls_config_set_resumption(vmesh_atls_config *c, bool on)
 {
     c->resumption = on;
     if (c->role == VMESH_ATLS_SERVER) {
-        SSL_CTX_set_num_tickets(c->ctx, on ? 2 : 0);
+        SSL_CTX_set_num_tickets(c->ctx, on ? 1 : 0);
         if (on)
             SSL_CTX_clear_options(c->ctx, SSL_OP_NO_TICKET);
         else
@@ -1137,19 +1162,40 @@ vmesh_err vmesh_atls_conn_set_session(vmesh_atls_conn *c, vmesh_atls_session *s)
 {
     vmesh_err rc = VMESH_OK;
 
+    SSL_SESSION *copy = NULL;
+
     VMESH_ENSURE(c->cfg->role == VMESH_ATLS_CLIENT && c->state == ST_TLS && SSL_in_before(c->ssl),
                  VMESH_ERR_STATE, "attested TLS: a session is set on a client before its handshake");
-    if (SSL_set_session(c->ssl, (SSL_SESSION *)s) != 1)
+    /* A copy: a TLS 1.3 client marks the session it resumed as used up
+     * (SSL_CTX_remove_session at the end of the handshake), and the
+     * caller's is for the next connections too: our server sends no new
+     * ticket after a resumption (ticket_decrypted). */
+    copy = SSL_SESSION_dup((SSL_SESSION *)s);
+    VMESH_ENSURE(copy != NULL, VMESH_ERR_NOMEM, "attested TLS: cannot copy the session: out of memory");
+    if (SSL_set_session(c->ssl, copy) != 1) {
         rc = vmesh_err_ssl(VMESH_ERR_ARG, "SSL_set_session");
+        goto out;
+    }
+    if (SSL_SESSION_up_ref((SSL_SESSION *)s) == 1) {
+        SSL_SESSION_free(c->offered);
+        c->offered = (SSL_SESSION *)s;
+    }
 out:
+    SSL_SESSION_free(copy);
     return rc;
 }
 
 vmesh_atls_session *vmesh_atls_conn_get1_session(vmesh_atls_conn *c)
 {
-    if (c->last_session == NULL || SSL_SESSION_up_ref(c->last_session) != 1)
+    /* the newest ticket; after a resumption without one, the session
+     * resumed from, still good for the next connection */
+    SSL_SESSION *s = c->last_session;
+
+    if (s == NULL && c->offered != NULL && SSL_session_reused(c->ssl) == 1)
+        s = c->offered;
+    if (s == NULL || SSL_SESSION_up_ref(s) != 1)
         return NULL;
-    return (vmesh_atls_session *)c->last_session;
+    return (vmesh_atls_session *)s;
 }
 
 void vmesh_atls_session_free(vmesh_atls_session *s)
@@ -1165,6 +1211,7 @@ void vmesh_atls_free(vmesh_atls_conn *c)
         SSL_set_app_data(c->ssl, NULL);
     SSL_free(c->ssl);
     SSL_SESSION_free(c->last_session);
+    SSL_SESSION_free(c->offered);
     vmesh_atls_ext_free(&c->peer_ext);
     vmesh_atls_frame_parser_free(&c->fp);
     vmesh_buf_free(&c->in);

@@ -642,6 +642,84 @@ static void no_common_mode(void **state)
     tprov_free(&cp);
 }
 
+/* Our server sends one ticket after a full handshake and none after a
+ * resumption (DECISIONS D47): the client resumes the next connections
+ * with the session it has, which stays resumable although OpenSSL marks
+ * a resumed TLS 1.3 session used up (a copy is offered). A server whose
+ * ticket keys changed refuses the old ticket: a full handshake, a new
+ * ticket, never a failure. */
+static void resumption_ticket_reused(void **state)
+{
+    tprov sp, cp;
+    vmesh_atls_provider spv, cpv;
+    side s = {0}, c = {0}, s2 = {0}, c2 = {0}, s3 = {0}, c3 = {0}, s4 = {0}, c4 = {0}, s5 = {0}, c5 = {0};
+
+    (void)state;
+    tprov_init(&sp);
+    tprov_init(&cp);
+    spv = provider_for(&sp, ALL_MODES, 3, VMESH_ATLS_MODES_ALL);
+    cpv = provider_for(&cp, ALL_MODES, 3, VMESH_ATLS_MODES_ALL);
+    s.cfg = make_config(VMESH_ATLS_SERVER, &spv);
+    c.cfg = make_config(VMESH_ATLS_CLIENT, &cpv);
+    run_pair(&s, &c);
+    assert_int_equal(c.hs_rc, VMESH_OK);
+    assert_false(c.resumed);
+    assert_non_null(c.new_session);
+
+    /* resumed: no new ticket, the session to go on with is the same one */
+    s2.cfg = s.cfg;
+    c2.cfg = c.cfg;
+    c2.session = c.new_session;
+    run_pair(&s2, &c2);
+    assert_int_equal(c2.hs_rc, VMESH_OK);
+    assert_true(c2.resumed);
+    assert_true(s2.resumed);
+    assert_ptr_equal(c2.new_session, c.new_session);
+
+    /* and again with it: still resumable */
+    s3.cfg = s.cfg;
+    c3.cfg = c.cfg;
+    c3.session = c2.new_session;
+    run_pair(&s3, &c3);
+    assert_int_equal(c3.hs_rc, VMESH_OK);
+    assert_true(c3.resumed);
+    assert_string_equal(c3.got, "pong:ping");
+
+    /* a third time from the first reference, as another connection of the
+     * same client would */
+    s4.cfg = s.cfg;
+    c4.cfg = c.cfg;
+    c4.session = c.new_session;
+    run_pair(&s4, &c4);
+    assert_true(c4.resumed);
+    /* each one attested again over its own binder */
+    assert_int_equal(sp.attest_calls, 4);
+    assert_int_equal(cp.appraise_calls, 4);
+
+    /* new ticket keys at the server (a new configuration): the old ticket
+     * is not accepted; a full handshake brings a new one */
+    s5.cfg = make_config(VMESH_ATLS_SERVER, &spv);
+    c5.cfg = c.cfg;
+    c5.session = c.new_session;
+    run_pair(&s5, &c5);
+    assert_int_equal(c5.hs_rc, VMESH_OK);
+    assert_int_equal(s5.hs_rc, VMESH_OK);
+    assert_false(c5.resumed);
+    assert_non_null(c5.new_session);
+    assert_ptr_not_equal(c5.new_session, c.new_session);
+
+    vmesh_atls_session_free(c.new_session);
+    vmesh_atls_session_free(c2.new_session);
+    vmesh_atls_session_free(c3.new_session);
+    vmesh_atls_session_free(c4.new_session);
+    vmesh_atls_session_free(c5.new_session);
+    vmesh_atls_config_free(s5.cfg);
+    vmesh_atls_config_free(s.cfg);
+    vmesh_atls_config_free(c.cfg);
+    tprov_free(&sp);
+    tprov_free(&cp);
+}
+
 static void resumption_reattests(void **state)
 {
     tprov sp, cp;
@@ -1597,6 +1675,7 @@ int main(void)
         cmocka_unit_test(modes_negotiated),
         cmocka_unit_test(no_common_mode),
         cmocka_unit_test(resumption_reattests),
+        cmocka_unit_test(resumption_ticket_reused),
         cmocka_unit_test(replay_refused),
         cmocka_unit_test(reflection_refused),
         cmocka_unit_test(evidence_checked),
