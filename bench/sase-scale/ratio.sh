@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# bench/sase-scale/ratio.sh: central ÷ local admitted connections/s at N
+# clients, from ROUNDS alternating runs of bench/sase-scale/run.sh (local,
+# then central, each round), so that both modes see the same machine state;
+# the ratio is taken per round and its median reported (issue 12's goal:
+# >= 0.9 at N = 10,000). Also the CPU-seconds of all processes during each
+# establishment phase, whose ratio is the steadier figure on a shared
+# machine. Runs every round in its own network namespace when it can
+# (`unshare -n`: its own loopback, no port clash with anything else).
+# Usage: bench/sase-scale/ratio.sh BUILD_DIR [N] [ROUNDS]
+set -eu
+BUILD=$(cd "${1:-build}" && pwd)
+N=${2:-10000}
+ROUNDS=${3:-5}
+HERE=$(cd "$(dirname "$0")" && pwd)
+[ -x "$BUILD/src/cli/vmesh" ] || { echo "bench/sase-scale/ratio.sh: build first (make build)" >&2; exit 1; }
+OUT=$(mktemp /tmp/vmesh-sase-ratio.XXXXXX)
+trap 'rm -f "$OUT"' EXIT
+one() { # mode round
+    local cmd="MAXSECS=\${MAXSECS:-150} REPORT=0 bash '$HERE/run.sh' '$BUILD' $N $1 0"
+    if unshare -n true 2>/dev/null; then
+        unshare -n bash -c "ip link set lo up; $cmd"
+    else
+        bash -c "$cmd"
+    fi | grep -E '^\{' | head -1 | sed "s/^{/{\"round\": $2, /" >> "$OUT"
+}
+for r in $(seq "$ROUNDS"); do
+    one local "$r"
+    one central "$r"
+done
+python3 - "$OUT" "$N" <<'PY'
+import json, sys, statistics
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+by = {}
+for r in rows:
+    by.setdefault(r["round"], {})[r["label"]] = r
+print(f"N = {sys.argv[2]}, {len(by)} rounds (local, then central, in each)")
+print("| round | local admitted/s | central admitted/s | central ÷ local | local CPU-s | central CPU-s | CPU ratio |")
+print("|---:|---:|---:|---:|---:|---:|---:|")
+ratios, cratios = [], []
+for k in sorted(by):
+    l, c = by[k].get("local"), by[k].get("central")
+    if not l or not c:
+        continue
+    lc, cc = sum(l["establish_cpu"].values()), sum(c["establish_cpu"].values())
+    ratios.append(c["admitted_per_s"] / l["admitted_per_s"]); cratios.append(lc / cc)
+    print(f"| {k} | {l['admitted_per_s']:.1f} | {c['admitted_per_s']:.1f} | {ratios[-1]:.3f} | {lc:.2f} | {cc:.2f} | {cratios[-1]:.3f} |")
+if ratios:
+    print(f"\nmedian central ÷ local admitted/s: {statistics.median(ratios):.3f} (min {min(ratios):.3f}, max {max(ratios):.3f}); "
+          f"median local ÷ central CPU: {statistics.median(cratios):.3f}")
+PY
