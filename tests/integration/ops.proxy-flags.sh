@@ -68,12 +68,18 @@ cp client-workload "$T/evil-workload"; echo tampered >>"$T/evil-workload"
 EVIL=(--outbound --listen 127.0.0.1:8081 --target 127.0.0.1:8443 --peer spiffe://quickstart.example/service
       $(common client "$T/evil-workload" b) --admin 127.0.0.1:9903)
 "$VMESH" proxy "${EVIL[@]}" 2>"$T/evil.err" & evil=$!; pids+=($evil)
-for i in $(seq 60); do curl -s -o /dev/null http://127.0.0.1:9903/ready 2>/dev/null && break; sleep 1; done
+# ready: /ready answers 200 (curl -f; a 503 while it fetches its first
+# snapshot is not ready), else what it is refused for is not the service's
+ready=
+for i in $(seq 90); do curl -sf -o /dev/null http://127.0.0.1:9903/ready 2>/dev/null && { ready=1; break; }; sleep 1; done
+[ -n "$ready" ] && ok "the tampered client's sidecar is ready" || { fail "the tampered client's sidecar never became ready"; tail -5 "$T/evil.err"; }
 if curl -sS --max-time 10 http://127.0.0.1:8081/ >"$T/evilpage" 2>"$T/evilcurl.err" && grep -q 'hello from the app' "$T/evilpage"; then
     fail "the tampered client got the page"
 else ok "the tampered client is refused: $(head -c 200 "$T/evilcurl.err")"; fi
+# the service logs the refusal when it has sent its verdict: wait for the line
+for i in $(seq 50); do grep -q 'not-affirming\|refus' "$T/service.err" && break; sleep 0.2; done
 grep -q 'not-affirming\|refus' "$T/service.err" && ok "service log: $(grep -m1 'not-affirming\|refus' "$T/service.err" | cut -c1-250)" \
-    || fail "the service did not log a refusal"; kill $evil; wait $evil 2>/dev/null
+    || { fail "the service did not log a refusal"; tail -5 "$T/service.err" "$T/evil.err"; }; kill $evil; wait $evil 2>/dev/null
 
 # Refusals, each naming the flag.
 refuse() { # expected-stderr, flags...
