@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/crypto.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -447,12 +448,20 @@ static void linger_close(int fd)
 static void *conn_thread(void *arg)
 {
     conn_job *j = arg;
+    vmesh_issuer *s = j->s;
+    char addr[sizeof(j->addr)];
 
-    serve(j->s, j->fd, j->addr);
+    serve(s, j->fd, j->addr);
     linger_close(j->fd);
-    slot_release(j->s, j->addr);
-    vmesh_err_clear();
+    memcpy(addr, j->addr, sizeof(addr));
     free(j);
+    vmesh_err_clear();
+    /* This thread's OpenSSL state goes now, not in a destructor after the
+     * slot is released: vmesh_issuer_stop returns once every slot is, and
+     * the process may then run OpenSSL's exit cleanup while a detached
+     * thread still held its state. The slot is the last thing it touches. */
+    OPENSSL_thread_stop();
+    slot_release(s, addr);
     return NULL;
 }
 

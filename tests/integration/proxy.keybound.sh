@@ -129,5 +129,7 @@ got=$(curl -s --max-time 30 "http://127.0.0.1:$OUT_PORT/s4.txt")
 stop_proxy client
 stop_proxy server
 stop_issuer
-grep -qE "LeakSanitizer|AddressSanitizer|runtime error" "$T/issuer.err" && fail "issuer: sanitizer report" || ok "issuer: no sanitizer report"
+if grep -qE "LeakSanitizer|AddressSanitizer|runtime error" "$T/issuer.err"; then
+    fail "issuer: sanitizer report"; grep -A30 -E "Sanitizer|runtime error" "$T/issuer.err" | head -60
+else ok "issuer: no sanitizer report"; fi
 finish
