@@ -234,7 +234,8 @@ static int verify_ed25519(const vmesh_key *k, const uint8_t *msg, size_t n, cons
 }
 
 /* ECDSA over the message's digest with one of k's reusable contexts: 1
- * verifies, 0 does not, -1 an error. */
+ * verifies, 0 does not (also when OpenSSL reports an error on the
+ * signature), -1 the digest or a context could not be made. */
 static int verify_ec(const vmesh_key *k, const uint8_t *msg, size_t n, const uint8_t *der, size_t der_len)
 {
     uint8_t dg[EVP_MAX_MD_SIZE];

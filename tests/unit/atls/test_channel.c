@@ -642,6 +642,16 @@ static void no_common_mode(void **state)
     tprov_free(&cp);
 }
 
+/* Runs *s and *c (zeroed sides, c->nonblock as the caller set it) on the
+ * given configurations, the client offering sess (NULL: a full handshake). */
+static void run_with(side *s, side *c, vmesh_atls_config *scfg, vmesh_atls_config *ccfg, vmesh_atls_session *sess)
+{
+    s->cfg = scfg;
+    c->cfg = ccfg;
+    c->session = sess;
+    run_pair(s, c);
+}
+
 /* Our server sends one ticket after a full handshake and none after a
  * resumption (DECISIONS D47): the client resumes the next connections
  * with the session it has, which stays resumable although OpenSSL marks
@@ -667,30 +677,21 @@ static void resumption_ticket_reused(void **state)
     assert_non_null(c.new_session);
 
     /* resumed: no new ticket, the session to go on with is the same one */
-    s2.cfg = s.cfg;
-    c2.cfg = c.cfg;
-    c2.session = c.new_session;
-    run_pair(&s2, &c2);
+    run_with(&s2, &c2, s.cfg, c.cfg, c.new_session);
     assert_int_equal(c2.hs_rc, VMESH_OK);
     assert_true(c2.resumed);
     assert_true(s2.resumed);
     assert_ptr_equal(c2.new_session, c.new_session);
 
     /* and again with it: still resumable */
-    s3.cfg = s.cfg;
-    c3.cfg = c.cfg;
-    c3.session = c2.new_session;
-    run_pair(&s3, &c3);
+    run_with(&s3, &c3, s.cfg, c.cfg, c2.new_session);
     assert_int_equal(c3.hs_rc, VMESH_OK);
     assert_true(c3.resumed);
     assert_string_equal(c3.got, "pong:ping");
 
     /* a third time from the first reference, as another connection of the
      * same client would */
-    s4.cfg = s.cfg;
-    c4.cfg = c.cfg;
-    c4.session = c.new_session;
-    run_pair(&s4, &c4);
+    run_with(&s4, &c4, s.cfg, c.cfg, c.new_session);
     assert_true(c4.resumed);
     /* each one attested again over its own binder */
     assert_int_equal(sp.attest_calls, 4);
@@ -698,10 +699,7 @@ static void resumption_ticket_reused(void **state)
 
     /* new ticket keys at the server (a new configuration): the old ticket
      * is not accepted; a full handshake brings a new one */
-    s5.cfg = make_config(VMESH_ATLS_SERVER, &spv);
-    c5.cfg = c.cfg;
-    c5.session = c.new_session;
-    run_pair(&s5, &c5);
+    run_with(&s5, &c5, make_config(VMESH_ATLS_SERVER, &spv), c.cfg, c.new_session);
     assert_int_equal(c5.hs_rc, VMESH_OK);
     assert_int_equal(s5.hs_rc, VMESH_OK);
     assert_false(c5.resumed);
@@ -738,11 +736,8 @@ static void resumption_reattests(void **state)
     assert_false(c.resumed);
     assert_non_null(c.new_session);
 
-    s2.cfg = s.cfg;
-    c2.cfg = c.cfg;
-    c2.session = c.new_session;
     c2.nonblock = true;
-    run_pair(&s2, &c2);
+    run_with(&s2, &c2, s.cfg, c.cfg, c.new_session);
     assert_int_equal(c2.hs_rc, VMESH_OK);
     assert_int_equal(s2.hs_rc, VMESH_OK);
     assert_true(c2.resumed);
