@@ -100,6 +100,7 @@ cat > hserver.cfg <<HA
 global
   nbthread 1
   maxconn 9000
+  ssl-skip-self-issued-ca
   ssl-default-bind-ciphersuites TLS_AES_256_GCM_SHA384
   ssl-default-bind-curves X25519
   ssl-default-bind-options ssl-min-ver TLSv1.3
@@ -118,6 +119,7 @@ cat > hclient.cfg <<HA
 global
   nbthread 1
   maxconn 9000
+  ssl-skip-self-issued-ca
   ssl-default-server-ciphersuites TLS_AES_256_GCM_SHA384
   ssl-default-server-options ssl-min-ver TLSv1.3
 defaults

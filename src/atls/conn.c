@@ -24,6 +24,7 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -786,6 +787,43 @@ out:
     return rc;
 }
 
+/* D48: the chain we send leaves out self-signed certificates. Those are
+ * trust anchors, which a peer that can trust us holds already (RFC 8446
+ * §4.4.2 lets a sender omit them); sending one made every peer decode it
+ * again, at every full handshake. A chain given with the SVID is then sent
+ * as it is, never rebuilt per handshake from the trust store
+ * (SSL_MODE_NO_AUTO_CHAIN). An SVID given without its chain keeps
+ * OpenSSL's chain building, as before. */
+static vmesh_err chain_without_anchors(vmesh_atls_config *c)
+{
+    vmesh_err rc = VMESH_OK;
+    STACK_OF(X509) *chain = NULL, *keep = NULL;
+
+    VMESH_ENSURE(SSL_CTX_get0_chain_certs(c->ctx, &chain) == 1, VMESH_ERR_CRYPTO,
+                 "attested TLS: cannot read the SVID chain");
+    if (sk_X509_num(chain) <= 0)
+        return VMESH_OK;
+    keep = sk_X509_new_null();
+    VMESH_ENSURE(keep != NULL, VMESH_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < sk_X509_num(chain); i++) {
+        X509 *x = sk_X509_value(chain, i);
+
+        if ((X509_get_extension_flags(x) & EXFLAG_SS) != 0)
+            continue;
+        VMESH_ENSURE(X509_up_ref(x) == 1, VMESH_ERR_CRYPTO, "attested TLS: X509_up_ref");
+        if (sk_X509_push(keep, x) <= 0) {
+            X509_free(x);
+            VMESH_FAIL(VMESH_ERR_NOMEM, "out of memory");
+        }
+    }
+    VMESH_ENSURE(SSL_CTX_set0_chain(c->ctx, keep) == 1, VMESH_ERR_CRYPTO, "attested TLS: cannot set the SVID chain");
+    keep = NULL;
+    SSL_CTX_set_mode(c->ctx, SSL_MODE_NO_AUTO_CHAIN);
+out:
+    sk_X509_pop_free(keep, X509_free);
+    return rc;
+}
+
 vmesh_err vmesh_atls_config_set_svid(vmesh_atls_config *c, const char *chain_file,
                                      const char *key_file)
 {
@@ -804,7 +842,9 @@ vmesh_err vmesh_atls_config_set_svid(vmesh_atls_config *c, const char *chain_fil
     if (SSL_CTX_check_private_key(c->ctx) != 1) {
         rc = vmesh_err_ssl(VMESH_ERR_MISMATCH, "the key does not match the certificate");
         rc = vmesh_err_wrap(rc, "%s", key_file);
+        goto out;
     }
+    rc = chain_without_anchors(c);
 out:
     return rc;
 }
@@ -838,8 +878,11 @@ vmesh_err vmesh_atls_config_set_svid_key(vmesh_atls_config *c, const uint8_t *ch
     VMESH_ENSURE(!first, VMESH_ERR_PARSE, "attested TLS: the SVID chain has no PEM certificate");
     VMESH_ENSURE(SSL_CTX_use_PrivateKey(c->ctx, vmesh_crypto_key_evp(key)) == 1, VMESH_ERR_CRYPTO,
                  "attested TLS: cannot use the SVID key");
-    if (SSL_CTX_check_private_key(c->ctx) != 1)
+    if (SSL_CTX_check_private_key(c->ctx) != 1) {
         rc = vmesh_err_ssl(VMESH_ERR_MISMATCH, "the key does not match the SVID certificate");
+        goto out;
+    }
+    rc = chain_without_anchors(c);
 out:
     X509_free(x);
     BIO_free(bio);

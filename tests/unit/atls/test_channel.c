@@ -17,6 +17,7 @@
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -274,6 +275,8 @@ typedef struct {
     int64_t accepted_age;
     char got[256];
     vmesh_atls_session *new_session;
+    int peer_chain;     /* certificates the peer sent beyond what OpenSSL counts as its leaf */
+    bool peer_anchor;   /* one of them self-signed */
 } side;
 
 /* Best-effort close_notify (gcc wants warn_unused_result honoured). */
@@ -330,6 +333,16 @@ static void record(side *s, vmesh_atls_conn *conn)
     s->resumed = vmesh_atls_resumed(conn);
     s->negotiated = vmesh_atls_negotiated(conn);
     s->tier = r ? (int)r->tier : -1;
+    {
+        SSL *ssl = vmesh_atls_conn_ssl(conn);
+        STACK_OF(X509) *ch = ssl != NULL ? SSL_get_peer_cert_chain(ssl) : NULL;
+
+        s->peer_chain = ch != NULL ? sk_X509_num(ch) : -1;
+        s->peer_anchor = false;
+        for (int i = 0; ch != NULL && i < sk_X509_num(ch); i++)
+            if ((X509_get_extension_flags(sk_X509_value(ch, i)) & EXFLAG_SS) != 0)
+                s->peer_anchor = true;
+    }
     if (r != NULL) {
         static const uint8_t zero[32];
         s->accepted_len = r->accepted.cmw.len;
@@ -658,6 +671,56 @@ static void run_with(side *s, side *c, vmesh_atls_config *scfg, vmesh_atls_confi
  * a resumed TLS 1.3 session used up (a copy is offered). A server whose
  * ticket keys changed refuses the old ticket: a full handshake, a new
  * ticket, never a failure. */
+/* D48: a chain file that ends with the self-signed root (what `vmesh ca
+ * issue` writes) is sent without it, and every other chain certificate
+ * still goes; a peer that trusts us has the root already. */
+static void chain_sent_without_anchor(void **state)
+{
+    tprov sp, cp;
+    vmesh_atls_provider spv, cpv;
+    side s = {0}, c = {0};
+    char chain[400], cchain[400], mixed[400], cmd[1400];
+
+    (void)state;
+    snprintf(chain, sizeof(chain), "%s/server-chain.pem", tmpdir);
+    snprintf(cchain, sizeof(cchain), "%s/client-chain.pem", tmpdir);
+    snprintf(mixed, sizeof(mixed), "%s/server-mixed.pem", tmpdir);
+    /* leaf, a certificate that is not self-signed (the client's leaf: it
+     * stands in for an intermediate), then the root */
+    snprintf(cmd, sizeof(cmd), "cat '%s' '%s' '%s/ca.pem' > '%s'", srv_pem, cli_pem, ca_dir, mixed);
+    assert_int_equal(system(cmd), 0);
+    for (int round = 0; round < 2; round++) {
+        tprov_init(&sp);
+        tprov_init(&cp);
+        spv = provider_for(&sp, ALL_MODES, 3, VMESH_ATLS_MODES_ALL);
+        cpv = provider_for(&cp, ALL_MODES, 3, VMESH_ATLS_MODES_ALL);
+        memset(&s, 0, sizeof(s));
+        memset(&c, 0, sizeof(c));
+        assert_int_equal(vmesh_atls_config_new(VMESH_ATLS_SERVER, &s.cfg), VMESH_OK);
+        assert_int_equal(vmesh_atls_config_set_svid(s.cfg, round == 0 ? chain : mixed, srv_key), VMESH_OK);
+        assert_int_equal(vmesh_atls_config_set_bundle(s.cfg, bundle), VMESH_OK);
+        assert_int_equal(vmesh_atls_config_set_provider(s.cfg, &spv), VMESH_OK);
+        assert_int_equal(vmesh_atls_config_new(VMESH_ATLS_CLIENT, &c.cfg), VMESH_OK);
+        assert_int_equal(vmesh_atls_config_set_svid(c.cfg, cchain, cli_key), VMESH_OK);
+        assert_int_equal(vmesh_atls_config_set_bundle(c.cfg, bundle), VMESH_OK);
+        assert_int_equal(vmesh_atls_config_set_provider(c.cfg, &cpv), VMESH_OK);
+        run_pair(&s, &c);
+        assert_int_equal(c.hs_rc, VMESH_OK);
+        assert_int_equal(s.hs_rc, VMESH_OK);
+        assert_string_equal(c.got, "pong:ping");
+        /* the client's view includes the server's leaf; the server's not */
+        assert_int_equal(c.peer_chain, round == 0 ? 1 : 2);
+        assert_int_equal(s.peer_chain, 0);
+        assert_false(c.peer_anchor);
+        assert_false(s.peer_anchor);
+        vmesh_atls_session_free(c.new_session);
+        vmesh_atls_config_free(s.cfg);
+        vmesh_atls_config_free(c.cfg);
+        tprov_free(&sp);
+        tprov_free(&cp);
+    }
+}
+
 static void resumption_ticket_reused(void **state)
 {
     tprov sp, cp;
@@ -1671,6 +1734,7 @@ int main(void)
         cmocka_unit_test(no_common_mode),
         cmocka_unit_test(resumption_reattests),
         cmocka_unit_test(resumption_ticket_reused),
+        cmocka_unit_test(chain_sent_without_anchor),
         cmocka_unit_test(replay_refused),
         cmocka_unit_test(reflection_refused),
         cmocka_unit_test(evidence_checked),
