@@ -45,6 +45,13 @@ VMESH_API_BEGIN
 #define VMESH_ATLS_KEYBOUND_EXT_TYPE 0xff4e
 #define VMESH_ATLS_KB_ACCEPT 0x01 /* the sender accepts key-bound messages from its peer */
 #define VMESH_ATLS_KB_ATTEST 0x02 /* the sender attests key-bound when its peer accepts it */
+/* RFC 9149 "ticket_request" (DECISIONS D49): in the ClientHello the client
+ * asks for new_session_count tickets after a full handshake and
+ * resumption_count after a resumption (two bytes); a server that follows it
+ * says how many it will send in its EncryptedExtensions (one byte). Our
+ * client asks for 1 and 0, or 0 and 0 with resumption off; our server sends
+ * at most what it would without the request (D47: 1, then 0). */
+#define VMESH_ATLS_TICKET_REQUEST_EXT_TYPE 58
 
 typedef enum { VMESH_ATLS_SERVER = 0, VMESH_ATLS_CLIENT = 1 } vmesh_atls_role;
 
@@ -244,6 +251,13 @@ vmesh_err vmesh_atls_ext_decode(const uint8_t *p, size_t n, vmesh_atls_ext *e) V
 /* The 0xff4e payload: exactly one byte, flags VMESH_ATLS_KB_ACCEPT |
  * VMESH_ATLS_KB_ATTEST, at least one set, no other bit. */
 vmesh_err vmesh_atls_kb_ext_decode(const uint8_t *p, size_t n, uint8_t *flags) VMESH_WUR;
+
+/* The RFC 9149 ticket_request payload. client_hello: exactly two bytes,
+ * counts[0] = new_session_count, counts[1] = resumption_count; else (the
+ * server's EncryptedExtensions) exactly one byte, counts[0] =
+ * expected_count, counts[1] = 0. */
+vmesh_err vmesh_atls_ticket_request_decode(const uint8_t *p, size_t n, bool client_hello,
+                                           uint8_t counts[2]) VMESH_WUR;
 
 /* ---- binding ------------------------------------------------------------------- */
 

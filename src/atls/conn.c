@@ -115,6 +115,10 @@ struct vmesh_atls_conn {
     bool kb_seen;        /* the peer's 0xff4e */
     uint8_t kb_peer;     /* its flags */
     uint8_t kb_sent;     /* the flags of the 0xff4e we sent (0: none) */
+    /* RFC 9149 ticket_request (D49): server: the client's counts; client:
+     * the server's expected_count */
+    bool tr_seen;
+    uint8_t tr_counts[2];
     bool own_keybound, peer_keybound;
     bool peer_attests;   /* an attestation frame from the peer is expected */
     bool we_attest;
@@ -645,6 +649,74 @@ static int kb_ext_parse(SSL *s, unsigned int ext_type, unsigned int context, con
     return 1;
 }
 
+/* RFC 9149 ticket_request (D49). Client, ClientHello: one ticket after a
+ * full handshake when we resume (we keep only the newest, D47), none after a
+ * resumption, none at all with resumption off. Server, EncryptedExtensions
+ * (OpenSSL calls us only when the ClientHello had it): the tickets we will
+ * send, never more than without the request, and set to that. */
+static int tr_ext_add(SSL *s, unsigned int ext_type, unsigned int context, const unsigned char **out,
+                      size_t *outlen, X509 *x, size_t chainidx, int *al, void *add_arg)
+{
+    vmesh_atls_conn *c = SSL_get_app_data(s);
+    uint8_t *b, n;
+
+    (void)ext_type;
+    (void)x;
+    (void)chainidx;
+    (void)add_arg;
+    if (c == NULL)
+        return 0;
+    if (c->cfg->role == VMESH_ATLS_CLIENT) {
+        if ((context & SSL_EXT_CLIENT_HELLO) == 0)
+            return 0;
+        n = 2;
+    } else {
+        if ((context & SSL_EXT_TLS1_3_ENCRYPTED_EXTENSIONS) == 0 || !c->tr_seen)
+            return 0;
+        n = 1;
+    }
+    b = malloc(n);
+    if (b == NULL) {
+        *al = SSL_AD_INTERNAL_ERROR;
+        return -1;
+    }
+    if (c->cfg->role == VMESH_ATLS_CLIENT) {
+        b[0] = c->cfg->resumption ? 1 : 0;
+        b[1] = 0;
+    } else {
+        size_t want = SSL_session_reused(s) == 1 ? c->tr_counts[1] : c->tr_counts[0];
+        size_t would = SSL_get_num_tickets(s);
+
+        b[0] = (uint8_t)(want < would ? want : would);
+        (void)SSL_set_num_tickets(s, b[0]);
+    }
+    *out = b;
+    *outlen = n;
+    return 1;
+}
+
+static int tr_ext_parse(SSL *s, unsigned int ext_type, unsigned int context, const unsigned char *in,
+                        size_t inlen, X509 *x, size_t chainidx, int *al, void *parse_arg)
+{
+    vmesh_atls_conn *c = SSL_get_app_data(s);
+    bool ch = (context & SSL_EXT_CLIENT_HELLO) != 0;
+
+    (void)ext_type;
+    (void)x;
+    (void)chainidx;
+    (void)parse_arg;
+    if (c == NULL)
+        return 1;
+    c->tr_seen = false;
+    if (vmesh_atls_ticket_request_decode(in, inlen, ch, c->tr_counts) != VMESH_OK) {
+        vmesh_log(VMESH_LOG_INFO, "attested TLS: %s", vmesh_err_detail());
+        *al = SSL_AD_DECODE_ERROR;
+        return 0;
+    }
+    c->tr_seen = true;
+    return 1;
+}
+
 /* Whether our attestation of this handshake is key-bound: both sides sent
  * 0xff4e, the peer accepts, we can, a full handshake (its CertificateVerify
  * is the session proof), a mode whose evidence is not per session. */
@@ -778,6 +850,12 @@ vmesh_err vmesh_atls_config_new(vmesh_atls_role role, vmesh_atls_config **out)
                                SSL_EXT_CLIENT_HELLO | SSL_EXT_TLS1_3_ENCRYPTED_EXTENSIONS, kb_ext_add,
                                ext_free, NULL, kb_ext_parse, NULL) != 1) {
         rc = vmesh_err_ssl(VMESH_ERR_CRYPTO, "registering the 0xff4e extension");
+        goto out;
+    }
+    if (SSL_CTX_add_custom_ext(c->ctx, VMESH_ATLS_TICKET_REQUEST_EXT_TYPE,
+                               SSL_EXT_TLS1_3_ONLY | SSL_EXT_CLIENT_HELLO | SSL_EXT_TLS1_3_ENCRYPTED_EXTENSIONS,
+                               tr_ext_add, ext_free, NULL, tr_ext_parse, NULL) != 1) {
+        rc = vmesh_err_ssl(VMESH_ERR_CRYPTO, "registering the ticket_request extension (RFC 9149)");
         goto out;
     }
     *out = c;

@@ -718,6 +718,22 @@ out:
     return rc;
 }
 
+vmesh_err vmesh_atls_ticket_request_decode(const uint8_t *p, size_t n, bool client_hello, uint8_t counts[2])
+{
+    vmesh_err rc = VMESH_OK;
+
+    counts[0] = counts[1] = 0;
+    VMESH_ENSURE(n == (client_hello ? 2u : 1u), VMESH_ERR_PARSE,
+                 "ticket_request extension (RFC 9149) in the %s: %zu bytes, expected exactly %s",
+                 client_hello ? "ClientHello" : "EncryptedExtensions", n,
+                 client_hello ? "2 (new_session_count, resumption_count)" : "1 (expected_count)");
+    counts[0] = p[0];
+    if (client_hello)
+        counts[1] = p[1];
+out:
+    return rc;
+}
+
 vmesh_err vmesh_atls_proof_verify(const vmesh_atls_msg *m, const uint8_t binder[32])
 {
     vmesh_err rc = VMESH_OK;

@@ -2,8 +2,9 @@
  * Fuzz target: the 0xff4d negotiation extension decoder (what a peer puts
  * in its ClientHello or EncryptedExtensions). A decoded extension must
  * re-encode and decode to the same content. The same bytes also go to
- * the 0xff4e (key-bound) decoder: one byte, flags 1..3. Nothing may crash
- * or leak.
+ * the 0xff4e (key-bound) decoder: one byte, flags 1..3, and to the RFC 9149
+ * ticket_request decoder (two bytes in a ClientHello, one in
+ * EncryptedExtensions). Nothing may crash or leak.
  */
 #include <stdint.h>
 #include <string.h>
@@ -16,9 +17,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     vmesh_atls_ext e, e2;
     vmesh_buf enc = {0};
-    uint8_t kb;
+    uint8_t kb, tr[2];
 
     if (vmesh_atls_kb_ext_decode(data, size, &kb) == VMESH_OK && (size != 1 || kb == 0 || kb > 3))
+        __builtin_trap();
+    if (vmesh_atls_ticket_request_decode(data, size, true, tr) == VMESH_OK && (size != 2 || tr[0] != data[0]))
+        __builtin_trap();
+    if (vmesh_atls_ticket_request_decode(data, size, false, tr) == VMESH_OK && (size != 1 || tr[1] != 0))
         __builtin_trap();
     if (vmesh_atls_ext_decode(data, size, &e) != VMESH_OK)
         return 0;

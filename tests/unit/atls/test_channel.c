@@ -275,6 +275,8 @@ typedef struct {
     int64_t accepted_age;
     char got[256];
     vmesh_atls_session *new_session;
+    bool count_tickets; /* client: count the NewSessionTicket messages received */
+    int tickets;
     int peer_chain;     /* certificates the peer sent beyond what OpenSSL counts as its leaf */
     bool peer_anchor;   /* one of them self-signed */
 } side;
@@ -431,6 +433,16 @@ static int connect_local(int port)
     return fd;
 }
 
+/* Counts the NewSessionTicket messages a client reads (msg callback). */
+static void ticket_counter(int write_p, int version, int content_type, const void *buf, size_t len, SSL *ssl,
+                           void *arg)
+{
+    (void)version, (void)ssl;
+    if (!write_p && content_type == SSL3_RT_HANDSHAKE && len > 0 &&
+        ((const uint8_t *)buf)[0] == SSL3_MT_NEWSESSION_TICKET)
+        (*(int *)arg)++;
+}
+
 static void client_run(side *c, int port)
 {
     vmesh_atls_conn *conn = NULL;
@@ -440,6 +452,10 @@ static void client_run(side *c, int port)
     if (c->nonblock)
         fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     assert_int_equal(vmesh_atls_conn_new(c->cfg, fd, &conn), VMESH_OK);
+    if (c->count_tickets) {
+        SSL_set_msg_callback(vmesh_atls_conn_ssl(conn), ticket_counter);
+        SSL_set_msg_callback_arg(vmesh_atls_conn_ssl(conn), &c->tickets);
+    }
     if (c->session)
         assert_int_equal(vmesh_atls_conn_set_session(conn, c->session), VMESH_OK);
     c->hs_rc = drive(conn, fd);
@@ -665,12 +681,6 @@ static void run_with(side *s, side *c, vmesh_atls_config *scfg, vmesh_atls_confi
     run_pair(s, c);
 }
 
-/* Our server sends one ticket after a full handshake and none after a
- * resumption (DECISIONS D47): the client resumes the next connections
- * with the session it has, which stays resumable although OpenSSL marks
- * a resumed TLS 1.3 session used up (a copy is offered). A server whose
- * ticket keys changed refuses the old ticket: a full handshake, a new
- * ticket, never a failure. */
 /* D48: a chain file that ends with the self-signed root (what `vmesh ca
  * issue` writes) is sent without it, and every other chain certificate
  * still goes; a peer that trusts us has the root already. */
@@ -721,6 +731,72 @@ static void chain_sent_without_anchor(void **state)
     }
 }
 
+/* D49, RFC 9149 ticket_request: a client that resumes asks for one ticket
+ * after a full handshake and gets it, none after a resumption; a client
+ * with resumption off asks for none and gets none; a server with
+ * resumption off sends none whatever it is asked. */
+static void ticket_request_honoured(void **state)
+{
+    static const struct {
+        bool client_resumes, server_resumes;
+        int tickets;
+    } cases[] = {
+        {true, true, 1},  /* a ticket wanted: one */
+        {false, true, 0}, /* the client never resumes: none */
+        {true, false, 0}, /* the server never issues: none */
+    };
+    tprov sp, cp;
+    vmesh_atls_provider spv, cpv;
+    side s0 = {0}, c0 = {0}, s1 = {0}, c1 = {0};
+
+    (void)state;
+    tprov_init(&sp);
+    tprov_init(&cp);
+    spv = provider_for(&sp, ALL_MODES, 3, VMESH_ATLS_MODES_ALL);
+    cpv = provider_for(&cp, ALL_MODES, 3, VMESH_ATLS_MODES_ALL);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        side s = {0}, c = {0};
+
+        s.cfg = make_config(VMESH_ATLS_SERVER, &spv);
+        c.cfg = make_config(VMESH_ATLS_CLIENT, &cpv);
+        vmesh_atls_config_set_resumption(s.cfg, cases[i].server_resumes);
+        vmesh_atls_config_set_resumption(c.cfg, cases[i].client_resumes);
+        c.count_tickets = true;
+        run_pair(&s, &c);
+        assert_int_equal(c.hs_rc, VMESH_OK);
+        assert_int_equal(s.hs_rc, VMESH_OK);
+        assert_string_equal(c.got, "pong:ping");
+        assert_int_equal(c.tickets, cases[i].tickets);
+        vmesh_atls_session_free(c.new_session);
+        vmesh_atls_config_free(s.cfg);
+        vmesh_atls_config_free(c.cfg);
+    }
+    /* resumed with the ticket of a full handshake: none (D47) */
+    s0.cfg = make_config(VMESH_ATLS_SERVER, &spv);
+    c0.cfg = make_config(VMESH_ATLS_CLIENT, &cpv);
+    c0.count_tickets = true;
+    run_pair(&s0, &c0);
+    assert_int_equal(c0.tickets, 1);
+    assert_non_null(c0.new_session);
+    c1.count_tickets = true;
+    run_with(&s1, &c1, s0.cfg, c0.cfg, c0.new_session);
+    assert_int_equal(c1.hs_rc, VMESH_OK);
+    assert_true(c1.resumed);
+    assert_int_equal(c1.tickets, 0);
+    vmesh_atls_session_free(c1.new_session);
+    vmesh_atls_session_free(c0.new_session);
+    vmesh_atls_config_free(s0.cfg);
+    vmesh_atls_config_free(c0.cfg);
+    tprov_free(&sp);
+    tprov_free(&cp);
+}
+
+/* Our server sends one ticket after a full handshake and none after a
+ * resumption (DECISIONS D47): the client resumes the next connections
+ * with the session it has, which stays resumable although OpenSSL marks
+ * a resumed TLS 1.3 session used up (a copy is offered). A server whose
+ * ticket keys changed refuses the old ticket: a full handshake, a new
+ * ticket, never a failure. */
 static void resumption_ticket_reused(void **state)
 {
     tprov sp, cp;
@@ -1735,6 +1811,7 @@ int main(void)
         cmocka_unit_test(resumption_reattests),
         cmocka_unit_test(resumption_ticket_reused),
         cmocka_unit_test(chain_sent_without_anchor),
+        cmocka_unit_test(ticket_request_honoured),
         cmocka_unit_test(replay_refused),
         cmocka_unit_test(reflection_refused),
         cmocka_unit_test(evidence_checked),

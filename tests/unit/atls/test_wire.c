@@ -455,6 +455,30 @@ static void keybound_wire(void **state)
     assert_int_equal(vmesh_atls_kb_ext_decode((const uint8_t *)"", 0, &f), VMESH_ERR_PARSE);
 }
 
+/* RFC 9149 ticket_request: two bytes in a ClientHello, one in
+ * EncryptedExtensions, nothing else. */
+static void ticket_request(void **state)
+{
+    uint8_t t[2];
+
+    (void)state;
+    assert_int_equal(vmesh_atls_ticket_request_decode((const uint8_t *)"\x01\x00", 2, true, t), VMESH_OK);
+    assert_int_equal(t[0], 1);
+    assert_int_equal(t[1], 0);
+    assert_int_equal(vmesh_atls_ticket_request_decode((const uint8_t *)"\xff\x07", 2, true, t), VMESH_OK);
+    assert_int_equal(t[0], 255);
+    assert_int_equal(t[1], 7);
+    assert_int_equal(vmesh_atls_ticket_request_decode((const uint8_t *)"\x02", 1, false, t), VMESH_OK);
+    assert_int_equal(t[0], 2);
+    assert_int_equal(t[1], 0);
+    assert_int_equal(vmesh_atls_ticket_request_decode((const uint8_t *)"\x01", 1, true, t), VMESH_ERR_PARSE);
+    assert_non_null(strstr(vmesh_err_detail(), "expected exactly 2"));
+    assert_int_equal(vmesh_atls_ticket_request_decode((const uint8_t *)"\x01\x00\x00", 3, true, t), VMESH_ERR_PARSE);
+    assert_int_equal(vmesh_atls_ticket_request_decode((const uint8_t *)"\x01\x00", 2, false, t), VMESH_ERR_PARSE);
+    assert_non_null(strstr(vmesh_err_detail(), "EncryptedExtensions"));
+    assert_int_equal(vmesh_atls_ticket_request_decode((const uint8_t *)"", 0, false, t), VMESH_ERR_PARSE);
+}
+
 static void proof(void **state)
 {
     vmesh_key *ak = NULL, *other = NULL, *ed = NULL;
@@ -500,6 +524,7 @@ int main(void)
         cmocka_unit_test(msg_round_trip), cmocka_unit_test(msg_strict), cmocka_unit_test(msg_collection),
         cmocka_unit_test(failed_payload), cmocka_unit_test(frames),
         cmocka_unit_test(extension),      cmocka_unit_test(binder_and_nonce),
+        cmocka_unit_test(ticket_request),
         cmocka_unit_test(proof),          cmocka_unit_test(keybound_wire),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
