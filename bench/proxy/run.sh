@@ -17,6 +17,7 @@
 # With stunnel4 installed, a plain OpenSSL mTLS pair (stunnel, same
 # certificates, suite and group) is measured in the churn rows too.
 # Usage: bench/proxy/run.sh BUILD_DIR [SECONDS] [IDLE_CONNECTIONS]
+#   env ROUNDS=N: alternating rounds (default 3); the table shows medians.
 #   env HS_THREADS=N: limits.handshake-threads of both vmesh proxies (default:
 #   the proxy's own, 4 per CPU), to compare the handshake pool's sizes.
 set -eu
@@ -272,7 +273,7 @@ PY
 # vmesh's inbound handshakes, full and resumed (its /metrics)
 vhs() { curl -s "http://127.0.0.1:$VADM/metrics" | awk '/^vmesh_handshakes_total\{direction="inbound"/ { printf "%s ", $2 }'; }
 vs=() hs=() vb=() hb=() vc=() hc=() vk=() hk=() vh=() hh=() sc=() sh=() sk=() s0=() vhsplit=()
-for r in 1 2 3; do
+for r in $(seq "${ROUNDS:-3}"); do
     vs+=("$(run_wrk "http://127.0.0.1:$VOUT/1k.bin" 32)"); hs+=("$(run_wrk "http://127.0.0.1:$HOUT/1k.bin" 32)")
     vb+=("$(run_wrk "http://127.0.0.1:$VOUT/1m.bin" 8)"); hb+=("$(run_wrk "http://127.0.0.1:$HOUT/1m.bin" 8)")
     vc+=("$(run_wrk "http://127.0.0.1:$VOUT/1k.bin" 16 close)"); hc+=("$(run_wrk "http://127.0.0.1:$HOUT/1k.bin" 16 close)")
@@ -336,7 +337,7 @@ out = [f"## bench/proxy — vmesh proxy pair vs HAProxy pair (mTLS)\n",
        "Each pair: client-side proxy (plain in) -> TLS 1.3 mutual auth -> server-side proxy -> nginx serving a static "
        "file; one worker thread per proxy; same certificates (P-256 SVIDs from `vmesh ca`), TLS_AES_256_GCM_SHA384, "
        "X25519. The vmesh pair also attests both ways on every connection (psa-sim, epoch-fresh, AR cache); HAProxy "
-       f"does plain mTLS in `mode tcp`. wrk -t2, {secs} s per run, three alternating rounds: the table shows medians, "
+       f"does plain mTLS in `mode tcp`. wrk -t2, {secs} s per run, {len(runs[0])} alternating rounds: the table shows medians, "
        "the last columns every round. Memory: RSS of both proxies of a pair before and 3 s after opening the idle "
        "connections through it, divided by their number. Churn rows: wrk `-H 'Connection: close'`, so every "
        "request is a new client connection and a new TLS connection between the proxies (vmesh: attested both "

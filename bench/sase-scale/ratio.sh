@@ -45,6 +45,21 @@ for k in sorted(by):
     lc, cc = sum(l["establish_cpu"].values()), sum(c["establish_cpu"].values())
     ratios.append(c["admitted_per_s"] / l["admitted_per_s"]); cratios.append(lc / cc)
     print(f"| {k} | {l['admitted_per_s']:.1f} | {c['admitted_per_s']:.1f} | {ratios[-1]:.3f} | {lc:.2f} | {cc:.2f} | {cratios[-1]:.3f} |")
+procs = sorted({p for k in by for m in by[k].values() for p in m["establish_cpu"]})
+if procs:
+    print("\nCPU-s per process during establishment (local / central, and central − local in ms per connection):")
+    print("| round | " + " | ".join(procs) + " |")
+    print("|---:|" + "---|" * len(procs))
+    n = int(sys.argv[2])
+    for k in sorted(by):
+        l, c = by[k].get("local"), by[k].get("central")
+        if not l or not c:
+            continue
+        cells = []
+        for p in procs:
+            lv, cv = l["establish_cpu"].get(p, 0.0), c["establish_cpu"].get(p, 0.0)
+            cells.append(f"{lv:.2f} / {cv:.2f} ({(cv - lv) * 1000 / n:+.3f})")
+        print(f"| {k} | " + " | ".join(cells) + " |")
 if ratios:
     print(f"\nmedian central ÷ local admitted/s: {statistics.median(ratios):.3f} (min {min(ratios):.3f}, max {max(ratios):.3f}); "
           f"median local ÷ central CPU: {statistics.median(cratios):.3f}")

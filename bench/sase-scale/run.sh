@@ -175,7 +175,7 @@ inbound:
 admin: { listen: "127.0.0.1:$admin" }
 access-log: { stderr: false }
 log-level: warn
-limits: { workers: 1, max-connections: 19000, handshake-timeout: 60s, idle-timeout: 15m, drain-timeout: 1s }
+limits: { workers: 1, max-connections: 19000, handshake-timeout: 60s, idle-timeout: 15m, drain-timeout: 1s${HS_THREADS:+, handshake-threads: $HS_THREADS} }
 YAML
         "$VMESH" proxy -c pop-$i.yaml >pop-$i.log 2>&1 &
         POP_PIDS+=($!); POP_ADMINS+=("$admin"); PIDS+=($!)
