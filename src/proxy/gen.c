@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include "proxy_int.h"
+#include "hspool.h"
 #include "worker.h"
 
 #include "vmesh/rv.h"
@@ -71,9 +72,12 @@ static vmesh_err px_central_call(void *ctx, const char *media_type, const uint8_
                                  const uint8_t *nonce, size_t nonce_len, const char *peer, vmesh_buf *ear_jwt)
 {
     px_central_ctx *c = ctx;
-    vmesh_err rc = vmesh_service_central_client(&c->sc, media_type, evidence, evidence_len, nonce, nonce_len, peer,
-                                                ear_jwt);
+    vmesh_err rc;
     uint64_t before;
+
+    px_hspool_wait_begin(); /* D50: waiting for the verifier is not running */
+    rc = vmesh_service_central_client(&c->sc, media_type, evidence, evidence_len, nonce, nonce_len, peer, ear_jwt);
+    px_hspool_wait_end();
 
     atomic_fetch_add(&c->p->central.requests, 1);
     if (rc != VMESH_OK)

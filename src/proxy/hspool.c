@@ -23,24 +23,42 @@ struct px_hspool {
     pthread_cond_t cv;
     px_job *head, *tail;
     size_t queued, high, low; /* waiting jobs; backlog on at high, off at low */
+    /* D50: steps that run at once, at most max_running; a step waiting for
+     * the central verifier does not count (px_hspool_wait_begin) */
+    size_t running, max_running;
     bool stop;
     pthread_t th[HS_MAX_THREADS];
     size_t nth;
 };
 
-uint32_t px_hs_threads(const vmesh_proxy_config *cfg)
+/* The pool thread this thread is, if any (px_hspool_wait_begin). */
+static __thread struct px_hspool *t_pool;
+
+static uint32_t per_cpu(uint32_t k)
 {
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     uint64_t n;
 
-    if (cfg->hs_threads > 0)
-        return cfg->hs_threads;
     if (ncpu < 1)
         ncpu = 1;
-    n = (uint64_t)ncpu * (cfg->central_url != NULL ? 16u : 4u);
+    n = (uint64_t)ncpu * k;
     if (n < 4)
         n = 4;
     return n > HS_MAX_THREADS ? HS_MAX_THREADS : (uint32_t)n;
+}
+
+uint32_t px_hs_threads(const vmesh_proxy_config *cfg)
+{
+    if (cfg->hs_threads > 0)
+        return cfg->hs_threads;
+    return per_cpu(cfg->central_url != NULL ? 16u : 4u);
+}
+
+uint32_t px_hs_running(const vmesh_proxy_config *cfg)
+{
+    uint32_t n = px_hs_threads(cfg), cpu = per_cpu(4u);
+
+    return n < cpu ? n : cpu;
 }
 
 /* Under the lock: the backlog flag follows the queue length, with
@@ -60,11 +78,12 @@ static void *pool_main(void *arg)
 
     /* per thread on Linux; failing leaves it at the workers' priority */
     (void)setpriority(PRIO_PROCESS, (id_t)gettid(), getpriority(PRIO_PROCESS, 0) + HS_NICE);
+    t_pool = h;
     for (;;) {
         px_job *j;
 
         pthread_mutex_lock(&h->lock);
-        while (!h->stop && h->head == NULL)
+        while (!h->stop && (h->head == NULL || h->running >= h->max_running))
             pthread_cond_wait(&h->cv, &h->lock);
         if (h->stop) {
             pthread_mutex_unlock(&h->lock);
@@ -75,6 +94,7 @@ static void *pool_main(void *arg)
         if (h->head == NULL)
             h->tail = NULL;
         h->queued--;
+        h->running++;
         backlog_update(h);
         pthread_mutex_unlock(&h->lock);
         atomic_fetch_sub(&p->m.hs_queued, 1);
@@ -82,8 +102,39 @@ static void *pool_main(void *arg)
         j->next = NULL;
         j->run(j);
         atomic_fetch_sub(&p->m.hs_running, 1);
+        pthread_mutex_lock(&h->lock);
+        h->running--;
+        if (h->head != NULL)
+            pthread_cond_signal(&h->cv);
+        pthread_mutex_unlock(&h->lock);
         px_worker_post(j);
     }
+}
+
+void px_hspool_wait_begin(void)
+{
+    struct px_hspool *h = t_pool;
+
+    if (h == NULL)
+        return;
+    pthread_mutex_lock(&h->lock);
+    h->running--;
+    if (h->head != NULL)
+        pthread_cond_signal(&h->cv);
+    pthread_mutex_unlock(&h->lock);
+}
+
+void px_hspool_wait_end(void)
+{
+    struct px_hspool *h = t_pool;
+
+    if (h == NULL)
+        return;
+    /* back among the running ones at once, past the bound if need be: the
+     * step is half done and holds its connection */
+    pthread_mutex_lock(&h->lock);
+    h->running++;
+    pthread_mutex_unlock(&h->lock);
 }
 
 vmesh_err px_hspool_start(struct vmesh_proxy *p, const vmesh_proxy_config *cfg)
@@ -97,6 +148,7 @@ vmesh_err px_hspool_start(struct vmesh_proxy *p, const vmesh_proxy_config *cfg)
     pthread_mutex_init(&h->lock, NULL);
     pthread_cond_init(&h->cv, NULL);
     h->high = cfg->hs_queue > 0 ? cfg->hs_queue : 1024;
+    h->max_running = px_hs_running(cfg);
     h->low = h->high / 2;
     p->hs = h;
     for (uint32_t i = 0; i < n && i < HS_MAX_THREADS; i++) {
@@ -105,9 +157,9 @@ vmesh_err px_hspool_start(struct vmesh_proxy *p, const vmesh_proxy_config *cfg)
         h->nth++;
     }
     vmesh_log(VMESH_LOG_INFO,
-              "proxy: handshake pool: %zu threads, workers stop accepting beyond %zu waiting "
-              "handshakes",
-              h->nth, h->high);
+              "proxy: handshake pool: %zu threads, at most %zu running at once (a step waiting for the central "
+              "verifier does not count), workers stop accepting beyond %zu waiting handshakes",
+              h->nth, h->max_running, h->high);
 out:
     return rc;
 }

@@ -19,6 +19,14 @@
  * sixteen per CPU with verifier.central (those threads mostly wait for
  * the verifier's answer). */
 uint32_t px_hs_threads(const vmesh_proxy_config *cfg);
+/* Steps that run at once (D50): the threads, at most four per CPU (at
+ * least 4). The rest of a larger pool is there for steps that wait for the
+ * central verifier, which do not count while they wait. */
+uint32_t px_hs_running(const vmesh_proxy_config *cfg);
+/* Around a pool step's blocking wait for the central verifier: while it
+ * waits, another queued step may run. No-ops outside a pool thread. */
+void px_hspool_wait_begin(void);
+void px_hspool_wait_end(void);
 
 /* Creates the pool for p (p->hs) and starts its threads. */
 vmesh_err px_hspool_start(struct vmesh_proxy *p, const vmesh_proxy_config *cfg) VMESH_WUR;

@@ -533,7 +533,7 @@ vmesh_err px_metrics_render(struct vmesh_proxy *p, const px_gen *g, vmesh_buf *b
         "# HELP vmesh_handshake_queue Attested handshake steps waiting for a thread of the "
         "handshake pool.\n"
         "# TYPE vmesh_handshake_queue gauge\nvmesh_handshake_queue %lld\n"
-        "# HELP vmesh_handshake_running Attested handshake steps running in the handshake pool.\n"
+        "# HELP vmesh_handshake_running Attested handshake steps in the handshake pool's threads, those waiting for the central verifier included.\n"
         "# TYPE vmesh_handshake_running gauge\nvmesh_handshake_running %lld\n"
         "# HELP vmesh_handshake_backpressure_total Times a worker stopped accepting for a moment "
         "because more handshakes waited than limits.handshake-queue.\n"
