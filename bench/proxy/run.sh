@@ -336,7 +336,7 @@ out = [f"## bench/proxy — vmesh proxy pair vs HAProxy pair (mTLS)\n",
        "wrk, nginx and both pairs (and, on this machine, by other jobs: read the ratios, not the absolute numbers). "
        "Each pair: client-side proxy (plain in) -> TLS 1.3 mutual auth -> server-side proxy -> nginx serving a static "
        "file; one worker thread per proxy; same certificates (P-256 SVIDs from `vmesh ca`), TLS_AES_256_GCM_SHA384, "
-       "X25519. The vmesh pair also attests both ways on every connection (psa-sim, epoch-fresh, AR cache); HAProxy "
+       "X25519; neither pair sends the CA's self-signed root (vmesh: DECISIONS D48; HAProxy: `ssl-skip-self-issued-ca`). The vmesh pair also attests both ways on every connection (psa-sim, epoch-fresh, AR cache); HAProxy "
        f"does plain mTLS in `mode tcp`. wrk -t2, {secs} s per run, {len(runs[0])} alternating rounds: the table shows medians, "
        "the last columns every round. Memory: RSS of both proxies of a pair before and 3 s after opening the idle "
        "connections through it, divided by their number. Churn rows: wrk `-H 'Connection: close'`, so every "
