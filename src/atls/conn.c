@@ -115,8 +115,8 @@ struct vmesh_atls_conn {
     bool kb_seen;        /* the peer's 0xff4e */
     uint8_t kb_peer;     /* its flags */
     uint8_t kb_sent;     /* the flags of the 0xff4e we sent (0: none) */
-    /* RFC 9149 ticket_request (D49): server: the client's counts; client:
-     * the server's expected_count */
+    /* RFC 9149 ticket_request (D49): server: the client's counts (a
+     * client only checks the server's answer is well formed) */
     bool tr_seen;
     uint8_t tr_counts[2];
     bool own_keybound, peer_keybound;
@@ -658,7 +658,8 @@ static int tr_ext_add(SSL *s, unsigned int ext_type, unsigned int context, const
                       size_t *outlen, X509 *x, size_t chainidx, int *al, void *add_arg)
 {
     vmesh_atls_conn *c = SSL_get_app_data(s);
-    uint8_t *b, n;
+    uint8_t v[2] = {0, 0}, *b;
+    size_t n;
 
     (void)ext_type;
     (void)x;
@@ -669,10 +670,16 @@ static int tr_ext_add(SSL *s, unsigned int ext_type, unsigned int context, const
     if (c->cfg->role == VMESH_ATLS_CLIENT) {
         if ((context & SSL_EXT_CLIENT_HELLO) == 0)
             return 0;
+        v[0] = c->cfg->resumption ? 1 : 0; /* resumption_count v[1]: 0 */
         n = 2;
     } else {
+        size_t want, would = SSL_get_num_tickets(s);
+
         if ((context & SSL_EXT_TLS1_3_ENCRYPTED_EXTENSIONS) == 0 || !c->tr_seen)
             return 0;
+        want = SSL_session_reused(s) == 1 ? c->tr_counts[1] : c->tr_counts[0];
+        v[0] = (uint8_t)(want < would ? want : would);
+        (void)SSL_set_num_tickets(s, v[0]);
         n = 1;
     }
     b = malloc(n);
@@ -680,16 +687,7 @@ static int tr_ext_add(SSL *s, unsigned int ext_type, unsigned int context, const
         *al = SSL_AD_INTERNAL_ERROR;
         return -1;
     }
-    if (c->cfg->role == VMESH_ATLS_CLIENT) {
-        b[0] = c->cfg->resumption ? 1 : 0;
-        b[1] = 0;
-    } else {
-        size_t want = SSL_session_reused(s) == 1 ? c->tr_counts[1] : c->tr_counts[0];
-        size_t would = SSL_get_num_tickets(s);
-
-        b[0] = (uint8_t)(want < would ? want : would);
-        (void)SSL_set_num_tickets(s, b[0]);
-    }
+    memcpy(b, v, n);
     *out = b;
     *outlen = n;
     return 1;

@@ -71,6 +71,17 @@ static void backlog_update(struct px_hspool *h)
         atomic_store(&h->p->hs_backlogged, false);
 }
 
+/* Takes the lock: one step fewer counts as running; a queued step may take
+ * its place. */
+static void running_leave(struct px_hspool *h)
+{
+    pthread_mutex_lock(&h->lock);
+    h->running--;
+    if (h->head != NULL)
+        pthread_cond_signal(&h->cv);
+    pthread_mutex_unlock(&h->lock);
+}
+
 static void *pool_main(void *arg)
 {
     struct px_hspool *h = arg;
@@ -102,11 +113,7 @@ static void *pool_main(void *arg)
         j->next = NULL;
         j->run(j);
         atomic_fetch_sub(&p->m.hs_running, 1);
-        pthread_mutex_lock(&h->lock);
-        h->running--;
-        if (h->head != NULL)
-            pthread_cond_signal(&h->cv);
-        pthread_mutex_unlock(&h->lock);
+        running_leave(h);
         px_worker_post(j);
     }
 }
@@ -115,13 +122,8 @@ void px_hspool_wait_begin(void)
 {
     struct px_hspool *h = t_pool;
 
-    if (h == NULL)
-        return;
-    pthread_mutex_lock(&h->lock);
-    h->running--;
-    if (h->head != NULL)
-        pthread_cond_signal(&h->cv);
-    pthread_mutex_unlock(&h->lock);
+    if (h != NULL)
+        running_leave(h);
 }
 
 void px_hspool_wait_end(void)
