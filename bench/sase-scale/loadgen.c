@@ -21,6 +21,14 @@
  * PoP's connect to its app + the app's answer): what a user sees. The
  * handshake-complete time is reported too.
  *
+ * In passport mode the clients fetch their passports from --central URL; an
+ * https URL is the attested verifier link (DECISIONS D31) when --central-rv
+ * names reference values for the verifier's own platform: the link is
+ * attested once before the clients are prepared (and again whenever that
+ * attestation is older than 30 s, as for any relying party), its TLS key
+ * pinned, its attested EAR key the one the passports must carry. Or a
+ * static --central-pin / --central-ca for https without attestation.
+ *
  * Timing only: a benchmark driver, never a test, never part of libvmesh; it
  * counts as admitted only a complete HTTP 200 received through the tunnel.
  * Prints one JSON object on stdout.
@@ -95,6 +103,9 @@ static const char *after_establish_cmd;
 static int nrevoke;
 static bool reattest; /* --reattest on: offer in-band re-attestation (the PoP asks, clients answer) */
 static const char *bell_path; /* --bell FILE (default DIR/bell/bell.cwt) */
+/* The passport link (see the top): --central-rv FILE, --central-pin
+ * sha256//..., --central-ca FILE */
+static const char *central_rv, *central_pin, *central_ca;
 static struct {
     const char *name;
     int pid;
@@ -204,6 +215,17 @@ static void setup_shared(void)
     snprintf(kv_measure, sizeof(kv_measure), "workload=%s", P("workload"));
     svc.url = central_url;
     svc.timeout_ms = 30000;
+    svc.tls_pin = central_pin;
+    svc.ca_file = central_ca;
+    if (central_rv != NULL) {
+        svc.verifier_rv = central_rv;
+        if (vmesh_service_client_attest_init(&svc))
+            die("the verifier link (--central-rv)");
+        /* attested now, so that a refused verifier stops the run here and
+         * not in the middle of the clients' preparation */
+        if (mode == M_PASSPORT && vmesh_service_client_attest(&svc, NULL))
+            die("the central verifier's attestation (--central-rv)");
+    }
     for (int k = 0; k < pool; k++) {
         kv_iak[k] = strdup(PI("iak-", k, ".pem"));
         if (kv_iak[k] == NULL)
@@ -672,7 +694,8 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: bench_sase_loadgen --dir DIR --port PORT --mode local|central|passport -n N\n"
-            "       [--host ADDR] [--peer SPIFFE] [--central URL] [--pool K] [--threads T]\n"
+            "       [--host ADDR] [--peer SPIFFE] [--central URL] [--central-rv FILE]\n"
+            "       [--central-pin sha256//B64] [--central-ca FILE] [--pool K] [--threads T]\n"
             "       [--inflight K] [--prep-threads T] [--max-seconds S] [--conn-timeout S]\n"
             "       [--pid NAME=PID ...] [--revoke CMD ...] [--revoke-gap S] [--revoke-timeout S]\n"
             "       [--hold S] [--reattest on] [--bell FILE] [--out FILE] [--after-establish CMD]\n");
@@ -710,6 +733,12 @@ static void parse_args(int argc, char **argv)
             peer = v;
         else if (strcmp(o, "--central") == 0)
             central_url = v;
+        else if (strcmp(o, "--central-rv") == 0)
+            central_rv = v;
+        else if (strcmp(o, "--central-pin") == 0)
+            central_pin = v;
+        else if (strcmp(o, "--central-ca") == 0)
+            central_ca = v;
         else if (strcmp(o, "-n") == 0)
             nclients = (size_t)num(v, 1, MAX_CLIENTS);
         else if (strcmp(o, "--pool") == 0)
@@ -993,6 +1022,7 @@ int main(int argc, char **argv)
         vmesh_atls_config_free(cfgs[k]);
         free(kv_iak[k]);
     }
+    vmesh_service_client_attest_free(&svc);
     vmesh_agent_free(rp_agent);
     vmesh_policy_free(rp_policy);
     vmesh_verifier_free(rp_verifier);

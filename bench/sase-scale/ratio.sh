@@ -7,8 +7,15 @@
 # establishment phase, whose ratio is the steadier figure on a shared
 # machine. Runs every round in its own network namespace when it can
 # (`unshare -n`: its own loopback, no port clash with anything else).
-# Usage: bench/sase-scale/ratio.sh BUILD_DIR [N] [ROUNDS]
+# The central runs use run.sh's verifier link: by default the attested https
+# link of DECISIONS D31 (the PoP attests the verifier, pins its TLS key);
+# env VER_LINK=plain the PoP's opt-in plain http:// (insecure-plain-http),
+# for comparison. The link used is printed with the results (from the
+# central runs' own rows).
+# Usage: [VER_LINK=attested|plain] bench/sase-scale/ratio.sh BUILD_DIR [N] [ROUNDS]
 set -eu
+export VER_LINK=${VER_LINK:-attested}
+case $VER_LINK in attested|plain) ;; *) echo "bench/sase-scale/ratio.sh: VER_LINK=$VER_LINK: attested or plain" >&2; exit 2 ;; esac
 BUILD=$(cd "${1:-build}" && pwd)
 N=${2:-10000}
 ROUNDS=${3:-5}
@@ -34,7 +41,11 @@ rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 by = {}
 for r in rows:
     by.setdefault(r["round"], {})[r["label"]] = r
-print(f"N = {sys.argv[2]}, {len(by)} rounds (local, then central, in each)")
+links = sorted({r.get("verifier_link", "unknown") for r in rows if r["label"] == "central"})
+desc = {"attested-https": "attested https (D31: verifier-rv, TLS key pinned, EAR key attested)",
+        "plain-http": "plain http (insecure-plain-http: true)"}
+print(f"N = {sys.argv[2]}, {len(by)} rounds (local, then central, in each); "
+      f"central verifier link: {', '.join(desc.get(l, l) for l in links) or 'none (no central run)'}")
 print("| round | local admitted/s | central admitted/s | central ÷ local | local CPU-s | central CPU-s | CPU ratio |")
 print("|---:|---:|---:|---:|---:|---:|---:|")
 ratios, cratios = [], []

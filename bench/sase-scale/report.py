@@ -97,6 +97,18 @@ unset multiplot
 """ % (png, inflight, extra_note, xr, xt, ylo, yhi, ", \\\n     ".join(lat), ", \\\n     ".join(rate))
 subprocess.run(["gnuplot"], input=gp.encode(), check=True)
 
+# ---- the verifier link (run.sh's env VER_LINK; rows without the field predate it: plain http) ----
+links = {r.get("verifier_link", "plain-http") for r in rows}
+link = links.pop() if len(links) == 1 else "mixed"
+LINK = {
+    "attested-https": "Verifier link: *attested https* (run.sh's default; DECISIONS D31): `vmesh verifier serve --tls-cert --tls-key"
+                      " --attest psa-sim`, and the PoP's `verifier.central` names `verifier-rv:` (the verifier's own platform): the PoP"
+                      " attests the verifier before sending evidence, pins its TLS key and accepts only the attested EAR key; the clients"
+                      " fetch passports over the same kind of link. `VER_LINK=plain` runs plain http instead.",
+    "plain-http": "Verifier link: *plain http* (`VER_LINK=plain`: the PoP's opt-in `insecure-plain-http: true`); run.sh's default is"
+                  " the attested https link of DECISIONS D31.",
+    "mixed": "Verifier link: the rows were measured over different links (run.sh's VER_LINK; results.json names each row's).",
+}
 # ---- table ------------------------------------------------------------------------------
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "unknown")
 L = ["## bench/sase-scale — N simultaneous clients to one PoP: central verifier, local verifier, passport\n",
@@ -117,6 +129,7 @@ L = ["## bench/sase-scale — N simultaneous clients to one PoP: central verifie
      "connections are still open %d s later, the RVP publishes its next epoch and the time runs on." % (3 * int(poll)),
      "Modes: *central* — the PoP sends each client's evidence to the central verifier (`verifier.central`); *local* — the PoP appraises with",
      "its bundle-fed local verifier; *passport* — each client got an EAR from the central verifier before the run (column *beforehand*).",
+     LINK[link],
      "",
      "| mode | N | admitted / attempted | admitted/s | p50 ms | p99 ms | max ms | PoP CPU ms/conn | verifier CPU ms/conn | verifier CPU ms/client beforehand | client CPU ms/conn | revocation: all closed after | other load (CPU s) |",
      "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"]

@@ -17,6 +17,22 @@
 # Usage: bench/sase-scale/run.sh BUILD_DIR ["N1 N2 ..."] ["MODES"] [EXTRA]
 #   EXTRA=1 (default) adds central runs with the verifier limited to the
 #   share one PoP gets of a verifier shared by many (labelled).
+# The verifier link (env VER_LINK; each result row names it in
+# "verifier_link"):
+#   attested (default) - the secure deployment of DECISIONS D31: `vmesh
+#       verifier serve --tls-cert --tls-key --attest psa-sim --attest-opt ...`
+#       serves https (TLS 1.3) and attests its own psa-sim platform (its own
+#       IAK, claims and workload file); the PoP's verifier.central is
+#       `url: https://...` with `key:` the EAR public key and `verifier-rv:`
+#       the reference values of the verifier's platform: the PoP attests the
+#       verifier before sending evidence (again every attest-recheck, 30 s),
+#       pins its TLS key and accepts only the attested EAR key. The load
+#       generator fetches passports over the same kind of link
+#       (`--central-rv`: it attests the verifier once, then pins).
+#   plain - the PoP's opt-in `insecure-plain-http: true` to a verifier on
+#       plain http:// (the figures measured before 2026-12-05), for
+#       comparison: VER_LINK=plain bench/sase-scale/run.sh ...
+# The verifier's /metrics are read with curl -sk over either.
 set -eu
 BUILD=$(cd "${1:-build}" && pwd)
 NS=${2:-1000 10000}
@@ -30,6 +46,8 @@ POOL=100          # distinct IAKs and SVIDs; every client has its own AK
 INFLIGHT=256      # handshakes in flight
 POLL=2            # the PoP's RVP poll interval (s)
 MAXSECS=${MAXSECS:-100}   # time bound of one establishment phase (s; env MAXSECS on a loaded machine)
+VER_LINK=${VER_LINK:-attested}
+case $VER_LINK in attested|plain) ;; *) echo "bench/sase-scale: VER_LINK=$VER_LINK: attested or plain" >&2; exit 2 ;; esac
 # env VER_ARGS: more `vmesh verifier serve` options, e.g. --no-one-shot for the
 # relying party's three-request Veraison flow (DECISIONS D42) as a baseline
 [ -x "$VMESH" ] && [ -x "$LOADGEN" ] || { echo "bench/sase-scale: build first (make build)" >&2; exit 1; }
@@ -87,6 +105,16 @@ mkdir -p rv-good rv-revoked www bell
 rvjson sase-client-laptop "$(sha256sum workload | cut -d' ' -f1)" $(seq -f 'iak-%g.pub' 0 $((POOL - 1))) > rv-good/clients.json
 rvjson sase-client-laptop "$(printf 'a withdrawn build' | sha256sum | cut -d' ' -f1)" $(seq -f 'iak-%g.pub' 0 $((POOL - 1))) > rv-revoked/clients.json
 rvjson sase-pop-tenant-a "$(sha256sum pop-workload | cut -d' ' -f1)" pop-iak.pub > pop-rv.json
+if [ "$VER_LINK" = attested ]; then
+    # The central verifier's own platform (psa-sim: its IAK, claims and
+    # workload) and TLS key, and the reference values the relying parties
+    # (the PoP, the clients fetching passports) judge it by.
+    "$VMESH" keygen --type ec-p256 -o verifier-iak.pem --pub verifier-iak.pub >/dev/null
+    "$VMESH" ca issue --ca ca --spiffe-id spiffe://sase.example/verifier --out vtls >/dev/null
+    claims sase-central-verifier > verifier-claims.json
+    printf 'sase central verifier v1\n' > verifier-workload
+    rvjson sase-central-verifier "$(sha256sum verifier-workload | cut -d' ' -f1)" verifier-iak.pub > verifier-rv.json
+fi
 echo '{"format": "vmesh-policy/1", "id": "policy:sase/client", "modes": ["epoch-fresh"]}' > client-policy.json
 printf 'hello from the PoP app\n' > www/index.html
 # The epoch bell: one tick valid for two hours (timeout stops the loop).
@@ -101,16 +129,28 @@ RVP_PORT=$(free_port)
 PIDS+=($!)
 wait_port "$RVP_PORT" || { echo "bench/sase-scale: rvp serve did not start"; exit 1; }
 VER_PID=
+VER_TLS=(); LG_LINK=()
+if [ "$VER_LINK" = attested ]; then
+    VER_TLS=(--tls-cert vtls-chain.pem --tls-key vtls.key --attest psa-sim --attest-opt iak=verifier-iak.pem
+             --attest-opt claims=verifier-claims.json --attest-opt measure=workload=verifier-workload)
+    LG_LINK=(--central-rv "$W/verifier-rv.json")
+fi
 start_verifier() { # start_verifier [taskset prefix...]
     VER_PORT=$(free_port)
+    VER_URL=$([ "$VER_LINK" = attested ] && echo https || echo http)://127.0.0.1:$VER_PORT
     rm -rf vstate
-    "$@" "$VMESH" verifier serve --listen "127.0.0.1:$VER_PORT" --key ear.pem \
+    "$@" "$VMESH" verifier serve --listen "127.0.0.1:$VER_PORT" --key ear.pem "${VER_TLS[@]}" \
         --rvp "fleet,http://127.0.0.1:$RVP_PORT,rvp.pub" --state-dir vstate --poll 1 ${VER_BELL:+--bell-key bell.pub} \
         --threads "${VER_THREADS:-2}" --max-connections 4096 \
         --client-connections off --client-rate off --client-bytes off ${VER_ARGS:-} >verifier.log 2>&1 &
     VER_PID=$!
     PIDS+=("$VER_PID")
     wait_port "$VER_PORT" || { echo "bench/sase-scale: verifier did not start"; cat verifier.log; exit 1; }
+    if [ "$VER_LINK" = attested ]; then
+        local i   # (the line follows the listen by a moment)
+        for ((i = 0; i < 50; i++)); do grep -q 'https (TLS 1.3), attesting its platform as psa-sim' verifier.log && break; sleep 0.1; done
+        [ "$i" -lt 50 ] || { echo "bench/sase-scale: the verifier does not serve attested https"; cat verifier.log; exit 1; }
+    fi
 }
 stop_verifier() { kill "$VER_PID" 2>/dev/null || true; wait "$VER_PID" 2>/dev/null || true; }
 start_verifier
@@ -146,7 +186,11 @@ NGX
     wait_port "$APP_PORT" || { echo "bench/sase-scale: nginx did not start"; cat nginx/start.err; exit 1; }
     local modes=epoch-fresh extra= bellfile=$W/bell/bell.cwt rt= lag=
     case $m in
-        central*) extra="  central: { url: \"http://127.0.0.1:$VER_PORT\", key: $W/ear.pub, cache: 60s, insecure-plain-http: true }" ;;
+        central*) if [ "$VER_LINK" = attested ]; then
+                      extra="  central: { url: \"$VER_URL\", key: $W/ear.pub, cache: 60s, verifier-rv: $W/verifier-rv.json }"
+                  else
+                      extra="  central: { url: \"$VER_URL\", key: $W/ear.pub, cache: 60s, insecure-plain-http: true }"
+                  fi ;;
         passport) modes=passport; extra="  trusted-verifiers: [ $W/ear.pub ]" ;;
         passport-reattest) modes=passport; extra="  trusted-verifiers: [ $W/ear.pub ]"; bellfile=$W/rvweb/bell.cwt
             rt="reattestation: { on-tick: true, jitter: ${RT_JITTER}s, deadline: 60s }"; lag=", passport-epoch-lag: 0" ;;
@@ -209,7 +253,7 @@ run_one() { # run_one MODE N
     rv+=("${rv[@]}")
     echo "== $m, N=$n"
     rm -f vm-mid.txt
-    curl -s "http://127.0.0.1:$VER_PORT/metrics" >vm0.txt || true
+    curl -sk "$VER_URL/metrics" >vm0.txt || true
     local watch=
     if [ -n "${KEEP_LOGS:-}" ]; then
         # When the verifier (vstate) and each PoP process (state-a, state-b)
@@ -223,9 +267,9 @@ run_one() { # run_one MODE N
     fi
     "$LOADGEN" --dir "$W" --host 127.0.0.1 --port "$POP_PORT" --peer spiffe://sase.example/pop --mode "$lg_mode" \
         -n "$n" --pool "$POOL" --threads 2 --inflight "$INFLIGHT" --prep-threads 4 \
-        --central "http://127.0.0.1:$VER_PORT" --max-seconds "$MAXSECS" --conn-timeout 60 \
+        --central "$VER_URL" "${LG_LINK[@]}" --max-seconds "$MAXSECS" --conn-timeout 60 \
         --pid "pop=${POP_PIDS[0]}" --pid "pop=${POP_PIDS[1]}" --pid "verifier=$VER_PID" --pid "app=$APP_PID" \
-        --after-establish "curl -s http://127.0.0.1:$VER_PORT/metrics >$W/vm-mid.txt" \
+        --after-establish "curl -sk $VER_URL/metrics >$W/vm-mid.txt" \
         "${rv[@]}" --revoke-gap $((3 * POLL)) --revoke-timeout 60 --out "$W/one.json" 2>"$W/loadgen.err" \
         || { echo "bench/sase-scale: load generator failed"; cat "$W/loadgen.err"; exit 1; }
     revoked=1
@@ -236,7 +280,7 @@ run_one() { # run_one MODE N
         python3 "$HERE/revocation.py" "$KEEP_LOGS/$m-$n" "$POLL" || true
     fi
     rm -f revoke-times state-times
-    curl -s "http://127.0.0.1:$VER_PORT/metrics" >vm1.txt || true
+    curl -sk "$VER_URL/metrics" >vm1.txt || true
     curl -s "http://127.0.0.1:${POP_ADMINS[0]}/metrics" >pm-a.txt || true
     curl -s "http://127.0.0.1:${POP_ADMINS[1]}/metrics" >pm-b.txt || true
     # The verifier's own counters over the run (establishment and revocation):
@@ -246,9 +290,11 @@ run_one() { # run_one MODE N
     # (in central mode before D41: the verifier was asked before it had the
     # revoking epoch, the race).
     [ -n "${KEEP_LOGS:-}" ] && cp vm1.txt "$KEEP_LOGS/$m-$n/" 2>/dev/null || true
-    python3 - "$W/one.json" "$m" vm0.txt vm1.txt pm-a.txt pm-b.txt vm-mid.txt <<'PY' | tee -a "$out"
+    python3 - "$W/one.json" "$m" vm0.txt vm1.txt pm-a.txt pm-b.txt vm-mid.txt "$VER_LINK" <<'PY' | tee -a "$out"
 import json, sys
 r = json.load(open(sys.argv[1])); r["label"] = sys.argv[2]
+# the link to the central verifier (central: the PoP's; passport: the clients')
+r["verifier_link"] = {"attested": "attested-https", "plain": "plain-http"}[sys.argv[8]]
 def metrics(p):
     m = {}
     for l in open(p):
@@ -328,12 +374,12 @@ run_reattest() { # run_reattest N
     metric_sum() { local a s=0 v; for a in "${POP_ADMINS[@]}"; do
         v=$(curl -s "http://127.0.0.1:$a/metrics" | awk -v k="$1" 'index($0, k) == 1 {s += $NF} END {print s + 0}'); s=$((s + ${v%.*})); done; echo $s; }
     ( while :; do
-        echo "$(date +%s.%N) $(metric_sum 'vmesh_reattestations_total{direction="inbound",result="passed"}') $(metric_sum 'vmesh_reattestation_failures_total') $(curl -s "http://127.0.0.1:$VER_PORT/metrics" | awk '$1 == "vmesh_verifier_sessions_total" || $1 == "vmesh_verifier_oneshot_total" {n += $2} END {print n + 0}') $(cpu1 "$VER_PID") $(cpu1 "${POP_PIDS[0]}") $(cpu1 "${POP_PIDS[1]}") $("$VMESH" rvp tick --show rvweb/bell.cwt | python3 -c 'import json,sys; print(json.load(sys.stdin)["tick"])')"
+        echo "$(date +%s.%N) $(metric_sum 'vmesh_reattestations_total{direction="inbound",result="passed"}') $(metric_sum 'vmesh_reattestation_failures_total') $(curl -sk "$VER_URL/metrics" | awk '$1 == "vmesh_verifier_sessions_total" || $1 == "vmesh_verifier_oneshot_total" {n += $2} END {print n + 0}') $(cpu1 "$VER_PID") $(cpu1 "${POP_PIDS[0]}") $(cpu1 "${POP_PIDS[1]}") $("$VMESH" rvp tick --show rvweb/bell.cwt | python3 -c 'import json,sys; print(json.load(sys.stdin)["tick"])')"
         sleep 0.5; done ) > samples.txt 2>/dev/null & sp=$!; PIDS+=($sp)
     echo "== passport-reattest, N=$n (tick every ${RT_PERIOD} s, jitter ${RT_JITTER} s, hold ${RT_TICKS} ticks)"
     "$LOADGEN" --dir "$W" --host 127.0.0.1 --port "$POP_PORT" --peer spiffe://sase.example/pop --mode passport \
         -n "$n" --pool "$POOL" --threads 2 --inflight "$INFLIGHT" --prep-threads 4 \
-        --central "http://127.0.0.1:$VER_PORT" --max-seconds "$MAXSECS" --conn-timeout 60 --reattest on --bell "$W/rvweb/bell.cwt" \
+        --central "$VER_URL" "${LG_LINK[@]}" --max-seconds "$MAXSECS" --conn-timeout 60 --reattest on --bell "$W/rvweb/bell.cwt" \
         --pid "pop=${POP_PIDS[0]}" --pid "pop=${POP_PIDS[1]}" --pid "verifier=$VER_PID" --pid "app=$APP_PID" \
         --hold $((RT_TICKS * RT_PERIOD)) --revoke "$VMESH rvp publish --key $W/rvp.pem --in $W/rv-revoked --out $W/rvweb >/dev/null" \
         --revoke-timeout $((3 * RT_PERIOD)) --out "$W/one.json" 2>"$W/loadgen.err" \
@@ -401,4 +447,5 @@ stop_all
 
 [ "${REPORT:-1}" = 1 ] || { cat "$out"; exit 0; }   # env REPORT=0: results on stdout, docs untouched
 cp "$out" "$HERE/results.json"
-python3 "$HERE/report.py" "$out" "$ROOT/docs" "$INFLIGHT" "$POLL" "$POOL" "$NS" "bench/sase-scale/run.sh build \"$NS\" \"$MODES\" $EXTRA"
+python3 "$HERE/report.py" "$out" "$ROOT/docs" "$INFLIGHT" "$POLL" "$POOL" "$NS" \
+    "$([ "$VER_LINK" = plain ] && echo 'VER_LINK=plain ')bench/sase-scale/run.sh build \"$NS\" \"$MODES\" $EXTRA"
