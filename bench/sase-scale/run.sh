@@ -265,14 +265,23 @@ run_one() { # run_one MODE N
           done; sleep 0.2; done ) >state-times 2>/dev/null &
         watch=$!; PIDS+=($watch)
     fi
+    # env PERF_DIR=DIR: a perf profile (perf record -g) of the PoP processes
+    # and the verifier during the establishment phase only, DIR/MODE-N.data
+    local perf= after="curl -sk $VER_URL/metrics >$W/vm-mid.txt"
+    if [ -n "${PERF_DIR:-}" ]; then
+        mkdir -p "$PERF_DIR"
+        perf record -q -F 499 -g -p "${POP_PIDS[0]},${POP_PIDS[1]},$VER_PID" -o "$PERF_DIR/$m-$n.data" 2>"$PERF_DIR/$m-$n.err" &
+        perf=$!; after="kill -INT $perf; $after"
+    fi
     "$LOADGEN" --dir "$W" --host 127.0.0.1 --port "$POP_PORT" --peer spiffe://sase.example/pop --mode "$lg_mode" \
         -n "$n" --pool "$POOL" --threads 2 --inflight "$INFLIGHT" --prep-threads 4 \
         --central "$VER_URL" "${LG_LINK[@]}" --max-seconds "$MAXSECS" --conn-timeout 60 \
         --pid "pop=${POP_PIDS[0]}" --pid "pop=${POP_PIDS[1]}" --pid "verifier=$VER_PID" --pid "app=$APP_PID" \
-        --after-establish "curl -sk $VER_URL/metrics >$W/vm-mid.txt" \
+        --after-establish "$after" \
         "${rv[@]}" --revoke-gap $((3 * POLL)) --revoke-timeout 60 --out "$W/one.json" 2>"$W/loadgen.err" \
         || { echo "bench/sase-scale: load generator failed"; cat "$W/loadgen.err"; exit 1; }
     revoked=1
+    [ -n "$perf" ] && { wait "$perf" 2>/dev/null || true; }
     if [ -n "${KEEP_LOGS:-}" ]; then   # env KEEP_LOGS=DIR: this run's files (bench/sase-scale/revocation.py reads them)
         kill "$watch" 2>/dev/null || true; wait "$watch" 2>/dev/null || true   # 143: set -e would end the run
         mkdir -p "$KEEP_LOGS/$m-$n"
