@@ -5,7 +5,7 @@
 set -eu
 pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libssl-dev libjansson-dev libjose-dev libyaml-dev
-      libmicrohttpd-dev libcurl4-openssl-dev libtss2-dev libcmocka-dev
+      libmicrohttpd-dev libgnutls28-dev libcurl4-openssl-dev libtss2-dev libcmocka-dev
       openssl jose curl nginx-light haproxy wrk stunnel4 swtpm swtpm-tools tpm2-tools
       gnuplot-nox iproute2 procps python3 chromium
       strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins

@@ -62,12 +62,13 @@ static bool one(vmesh_service_client *c, const vmesh_key *key, const char *mt, c
     vmesh_ear_question q;
     vmesh_tv tv;
     size_t sub = 0;
-    uint8_t tp[32];
-    bool ok = false;
+    uint8_t tp[32], chkey[VMESH_JOSE_MAC_KEY_LEN];
+    bool ok = false, channel = false;
 
-    if (vmesh_service_central_client(c, mt, f->ev.data, f->ev.len, f->nonce.data, f->nonce.len, peer, &jwt) ==
-            VMESH_OK &&
-        vmesh_ear_verify((const char *)jwt.data, jwt.len, key, vmesh_time_now(), &ear) == VMESH_OK) {
+    if (vmesh_service_central_client(c, mt, f->ev.data, f->ev.len, f->nonce.data, f->nonce.len, peer, &jwt, chkey,
+                                     &channel) == VMESH_OK &&
+        (channel ? vmesh_ear_verify_mac((const char *)jwt.data, jwt.len, chkey, vmesh_time_now(), &ear)
+                 : vmesh_ear_verify((const char *)jwt.data, jwt.len, key, vmesh_time_now(), &ear)) == VMESH_OK) {
         memset(&q, 0, sizeof(q));
         q.nonce = f->nonce.data;
         q.nonce_len = f->nonce.len;

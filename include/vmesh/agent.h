@@ -44,10 +44,14 @@ typedef vmesh_err (*vmesh_agent_passport_fn)(void *ctx, const char *media_type, 
  * (ear.vmesh.peer). Implemented over HTTP by vmesh_service_central_client.
  * VMESH_ERR_POLICY means the verifier itself is refused (its own
  * attestation, D39): refused as VMESH_ATLS_R_EAR_UNTRUSTED; any other
- * error is a verifier malfunction. */
+ * error is a verifier malfunction. *channel (set false first) says that
+ * the EAR is authenticated by the attested TLS session it came on instead
+ * of a signature (D51): then it is HS256 under the VMESH_JOSE_MAC_KEY_LEN
+ * bytes written to channel_key, and is checked with those. */
 typedef vmesh_err (*vmesh_agent_central_fn)(void *ctx, const char *media_type, const uint8_t *evidence,
                                             size_t evidence_len, const uint8_t *nonce, size_t nonce_len,
-                                            const char *peer, vmesh_buf *ear_jwt);
+                                            const char *peer, vmesh_buf *ear_jwt, uint8_t *channel_key,
+                                            bool *channel);
 
 typedef struct {
     /* Attester side. platform NULL: this agent does not attest. */

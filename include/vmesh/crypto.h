@@ -82,6 +82,11 @@ vmesh_err vmesh_crypto_sha256_file(const char *path, uint8_t out[32]) VMESH_WUR;
 vmesh_err vmesh_crypto_random(uint8_t *p, size_t n) VMESH_WUR;
 /* Constant-time comparison. */
 bool vmesh_crypto_memeq(const void *a, const void *b, size_t n);
+/* HMAC-SHA-256 (RFC 2104) of msg under key (key_len > 0). */
+vmesh_err vmesh_crypto_hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *msg, size_t n,
+                                   uint8_t out[32]) VMESH_WUR;
+/* Overwrites n bytes at p with zeros in a way the compiler keeps. */
+void vmesh_crypto_cleanse(void *p, size_t n);
 
 VMESH_API_END
 #ifdef __cplusplus

@@ -48,6 +48,19 @@ vmesh_err vmesh_jose_jws_verify(const char *compact, size_t n, const vmesh_key *
  * be NULL). */
 vmesh_err vmesh_jose_jws_verify_full(const char *compact, size_t n, const vmesh_key *key,
                                      vmesh_buf *header_out, vmesh_buf *payload_out) VMESH_WUR;
+/* HS256 (RFC 7518 §3.2): a JWS authenticated by a secret shared with the one
+ * recipient instead of a signature, here the key a verifier and a relying
+ * party export from the TLS session that carries the answer (DECISIONS
+ * D51). Compact serialization with the header {"alg":"HS256","typ":typ}. */
+#define VMESH_JOSE_MAC_KEY_LEN 32
+vmesh_err vmesh_jose_jws_mac(const uint8_t key[VMESH_JOSE_MAC_KEY_LEN], const char *typ, const uint8_t *payload,
+                             size_t n, vmesh_buf *out) VMESH_WUR;
+/* Verifies an HS256 JWS under key (constant-time comparison) with the checks
+ * of vmesh_jose_jws_verify: any other "alg" is VMESH_ERR_MISMATCH, so a
+ * signed token never passes here and an HS256 token never passes a
+ * signature key. */
+vmesh_err vmesh_jose_jws_verify_mac(const char *compact, size_t n, const uint8_t key[VMESH_JOSE_MAC_KEY_LEN],
+                                    vmesh_buf *payload_out) VMESH_WUR;
 /* Decodes header and payload WITHOUT verifying anything (for printing).
  * Either output may be NULL. Same size and syntax checks as verify. */
 vmesh_err vmesh_jose_jws_peek(const char *compact, size_t n, vmesh_buf *header_json,
@@ -136,6 +149,13 @@ vmesh_err vmesh_ear_sign(const vmesh_ear *e, const vmesh_key *key, vmesh_buf *jw
  * well-typed optional claims (else PARSE). */
 vmesh_err vmesh_ear_verify(const char *jwt, size_t n, const vmesh_key *pubkey, int64_t now,
                            vmesh_ear **out) VMESH_WUR;
+/* The same as vmesh_ear_sign / vmesh_ear_verify, authenticated with HS256
+ * under a key both ends exported from their TLS session (D51): a verifier's
+ * answer to the relying party on that session, which no third party can
+ * check (a passport is always signed). */
+vmesh_err vmesh_ear_mac(const vmesh_ear *e, const uint8_t key[VMESH_JOSE_MAC_KEY_LEN], vmesh_buf *jwt) VMESH_WUR;
+vmesh_err vmesh_ear_verify_mac(const char *jwt, size_t n, const uint8_t key[VMESH_JOSE_MAC_KEY_LEN], int64_t now,
+                               vmesh_ear **out) VMESH_WUR;
 /* Decodes the claims without any verification (for printing); header_json
  * (may be NULL) receives the protected header. Only requires a JSON object:
  * accessors tolerate anything. */

@@ -183,6 +183,11 @@ typedef struct {
     const char *q_nonce;         /* ?nonce= */
     const char *q_nonce_size;    /* ?nonceSize= */
     const char *q_annotated;     /* ?annotated= (D46: "omit" on the one-request appraisal) */
+    const char *q_answer;        /* ?answer= (D51: "channel" on the one-request appraisal) */
+    /* VMESH_JOSE_MAC_KEY_LEN bytes exported from the TLS session the request
+     * came on (VMESH_SERVICE_CHANNEL_LABEL, context q_nonce) when it asked
+     * answer=channel over TLS; NULL otherwise. */
+    const uint8_t *channel_key;
     const char *accept;
     const char *content_type;
     const char *ak;              /* Vmesh-AK */
@@ -222,6 +227,7 @@ void vmesh_service_stop(vmesh_service *s);
 typedef struct {
     uint64_t requests, sessions, verifications, problems, revoked;
     uint64_t oneshot; /* verifications answered by the one-request appraisal (D42) */
+    uint64_t channel; /* of those, answered with a channel-bound EAR (D51) */
     /* HTTP layer (after start): open connections, clients with one open,
      * connections accepted, and refusals: over the verifier's connection
      * limit, over a client's, past the request deadline (closed), 429 for
@@ -275,6 +281,13 @@ vmesh_err vmesh_service_attestation_parse(const uint8_t *p, size_t n, vmesh_serv
  * to delete. Advertised in the discovery document's "api-endpoints" under
  * VMESH_SERVICE_APPRAISE_ENDPOINT; Veraison's API is unchanged beside it. */
 #define VMESH_SERVICE_APPRAISE_PATH "/vmesh/v1/appraise"
+/* ?answer=channel on the one-request appraisal over https (DECISIONS D51):
+ * the EAR is authenticated with HS256 under the key both ends export from
+ * the TLS session (RFC 8446 §7.5: this label, the request's nonce parameter
+ * as sent, base64url text, as the context, VMESH_JOSE_MAC_KEY_LEN bytes)
+ * instead of the verifier's signature. Only the relying party on that
+ * session can check it; plain http is refused (400). */
+#define VMESH_SERVICE_CHANNEL_LABEL "EXPORTER-vmesh-ear-channel/1"
 #define VMESH_SERVICE_APPRAISE_ENDPOINT "vmeshAppraise"
 #define VMESH_SERVICE_MAX_ENDPOINT 256 /* bytes of an advertised path */
 #define VMESH_SERVICE_DISCOVERY_MAX ((size_t)64 * 1024)
@@ -332,6 +345,9 @@ typedef struct vmesh_service_client {
      * scoped verifier appraises with our domain's providers and names it in
      * the EAR (ear.vmesh.peer); NULL: not sent. */
     const char *peer;
+    /* Central appraisals always as signed EARs, never channel-bound (D51):
+     * for a relying party that keeps EARs as evidence for third parties. */
+    bool signed_answers;
 } vmesh_service_client;
 
 /* Prepares c for an attested verifier link (c->verifier_rv set): loads the
@@ -396,10 +412,16 @@ vmesh_err vmesh_service_passport_client(void *ctx, const char *media_type, const
  * session's ak_nonce as the Veraison session nonce and the peer's verified
  * SPIFFE ID in Vmesh-Peer-ID (when not NULL). It hands back the EAR
  * unchecked: the agent checks the answer itself (signature, nonce, submod,
- * issuer, lifetime), each failure with its own reason code. */
+ * issuer, lifetime), each failure with its own reason code. Over an
+ * attested https link (vlink) with channel not NULL and signed_answers
+ * unset, it asks for a channel-bound answer (D51: answer=channel) and, when
+ * one came, sets *channel and writes the session's exported key
+ * (VMESH_JOSE_MAC_KEY_LEN bytes) to channel_key; otherwise *channel is
+ * false and the EAR is signed. */
 vmesh_err vmesh_service_central_client(void *ctx, const char *media_type, const uint8_t *evidence,
                                        size_t evidence_len, const uint8_t *nonce, size_t nonce_len,
-                                       const char *peer, vmesh_buf *ear_jwt) VMESH_WUR;
+                                       const char *peer, vmesh_buf *ear_jwt, uint8_t *channel_key,
+                                       bool *channel) VMESH_WUR;
 
 /* Is the central verifier reachable the way an appraisal would reach it?
  * Over the same client: the attested verifier link first when configured

@@ -82,6 +82,10 @@ typedef struct {
     /* The EAR leaves out ear.veraison.annotated-evidence (D46): the caller
      * is the relying party that sent the evidence and holds it already. */
     bool no_annotated;
+    /* When set: the EAR is authenticated with HS256 under these
+     * VMESH_JOSE_MAC_KEY_LEN bytes (the TLS session's exported key, D51)
+     * instead of being signed with the verifier's EAR key. */
+    const uint8_t *mac_key;
 } vmesh_verifier_request;
 
 /* Appraises evidence. Fills *out (trust vector, status, reason, claims) and,

@@ -534,6 +534,8 @@ static void ask_central(agent_rp *rp, const char *mt, const vmesh_evidence_schem
     vmesh_ear *ear = NULL;
     vmesh_err rc;
     vmesh_ear_question q;
+    uint8_t chkey[VMESH_JOSE_MAC_KEY_LEN];
+    bool channel = false;
     vmesh_ear_answer a = VMESH_EAR_ANSWER_OK;
     size_t sub = 0;
 
@@ -543,10 +545,16 @@ static void ask_central(agent_rp *rp, const char *mt, const vmesh_evidence_schem
     snprintf(e->scheme, sizeof(e->scheme), "%.31s", scheme->name);
     if (peer != NULL && peer[0] == '\0')
         peer = NULL;
-    rc = rp->central(rp->central_ctx, mt, ev, ev_len, ak_nonce, 32, peer, &jwt);
+    rc = rp->central(rp->central_ctx, mt, ev, ev_len, ak_nonce, 32, peer, &jwt, chkey, &channel);
     if (rc == VMESH_OK) {
-        rc = vmesh_ear_verify((const char *)jwt.data, jwt.len, rp->central_key, now, &ear);
-        if (rc == VMESH_ERR_SIGNATURE)
+        /* D51: an answer authenticated by the attested TLS session it came
+         * on is checked with that session's key; any other with the
+         * verifier's EAR key. Each refuses the other's algorithm. */
+        if (channel)
+            rc = vmesh_ear_verify_mac((const char *)jwt.data, jwt.len, chkey, now, &ear);
+        else
+            rc = vmesh_ear_verify((const char *)jwt.data, jwt.len, rp->central_key, now, &ear);
+        if (rc == VMESH_ERR_SIGNATURE || rc == VMESH_ERR_MISMATCH)
             e->refusal = VMESH_ATLS_R_EAR_ISSUER; /* another key than the verifier's we asked */
         else if (rc == VMESH_ERR_EXPIRED)
             e->refusal = VMESH_ATLS_R_EAR_EXPIRED;
@@ -596,6 +604,7 @@ static void ask_central(agent_rp *rp, const char *mt, const vmesh_evidence_schem
     e->status = vmesh_tv_status(&e->tv);
     vmesh_ear_free(ear);
     vmesh_buf_free(&jwt);
+    vmesh_crypto_cleanse(chkey, sizeof(chkey));
 }
 
 /* The central verifier's appraisal. Returns false when it gave no verdict

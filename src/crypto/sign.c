@@ -352,3 +352,22 @@ bool vmesh_crypto_memeq(const void *a, const void *b, size_t n)
 {
     return CRYPTO_memcmp(a, b, n) == 0;
 }
+
+vmesh_err vmesh_crypto_hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *msg, size_t n, uint8_t out[32])
+{
+    vmesh_err rc = VMESH_OK;
+    size_t len = 0;
+
+    VMESH_ENSURE(key != NULL && key_len > 0 && (msg != NULL || n == 0) && out != NULL, VMESH_ERR_ARG,
+                 "HMAC-SHA-256: missing key, message or output");
+    VMESH_ENSURE(EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, key, key_len, msg, n, out, 32, &len) != NULL &&
+                     len == 32,
+                 VMESH_ERR_CRYPTO, "HMAC-SHA-256 failed (OpenSSL)");
+out:
+    return rc;
+}
+
+void vmesh_crypto_cleanse(void *p, size_t n)
+{
+    OPENSSL_cleanse(p, n);
+}

@@ -575,12 +575,14 @@ out:
 
 /* ---- signing and reading -------------------------------------------------- */
 
-vmesh_err vmesh_ear_sign(const vmesh_ear *e, const vmesh_key *key, vmesh_buf *jwt)
+/* Checks and serialises e's claims and authenticates them with a signature
+ * key or (key NULL) a MAC key. */
+static vmesh_err ear_seal(const vmesh_ear *e, const vmesh_key *key, const uint8_t *mac_key, vmesh_buf *jwt)
 {
     vmesh_err rc = VMESH_OK;
     vmesh_buf claims = {0};
 
-    VMESH_ENSURE(e != NULL && key != NULL && jwt != NULL, VMESH_ERR_ARG,
+    VMESH_ENSURE(e != NULL && (key != NULL || mac_key != NULL) && jwt != NULL, VMESH_ERR_ARG,
                  "EAR sign: missing EAR, key or output");
     rc = check_claims(e->claims);
     if (rc != VMESH_OK) {
@@ -590,10 +592,27 @@ vmesh_err vmesh_ear_sign(const vmesh_ear *e, const vmesh_key *key, vmesh_buf *jw
     VMESH_GUARD(vmesh_buf_reserve(&claims, 2048));
     VMESH_GUARD(emit_json(e->claims, &claims, 0));
     /* RFC 7519 §5.1: "typ" ... "it is RECOMMENDED that its value be "JWT"". */
-    VMESH_GUARD(vmesh_jose_jws_sign(key, "JWT", NULL, claims.data, claims.len, jwt));
+    if (key != NULL)
+        VMESH_GUARD(vmesh_jose_jws_sign(key, "JWT", NULL, claims.data, claims.len, jwt));
+    else
+        VMESH_GUARD(vmesh_jose_jws_mac(mac_key, "JWT", claims.data, claims.len, jwt));
 out:
     vmesh_buf_free(&claims);
     return rc;
+}
+
+vmesh_err vmesh_ear_sign(const vmesh_ear *e, const vmesh_key *key, vmesh_buf *jwt)
+{
+    if (key == NULL)
+        return vmesh_err_set(VMESH_ERR_ARG, "EAR sign: missing EAR, key or output");
+    return ear_seal(e, key, NULL, jwt);
+}
+
+vmesh_err vmesh_ear_mac(const vmesh_ear *e, const uint8_t key[VMESH_JOSE_MAC_KEY_LEN], vmesh_buf *jwt)
+{
+    if (key == NULL)
+        return vmesh_err_set(VMESH_ERR_ARG, "EAR sign: missing EAR, key or output");
+    return ear_seal(e, NULL, key, jwt);
 }
 
 static vmesh_err load_claims(const uint8_t *p, size_t n, json_t **out)
@@ -617,8 +636,8 @@ out:
     return rc;
 }
 
-vmesh_err vmesh_ear_verify(const char *jwt, size_t n, const vmesh_key *pubkey, int64_t now,
-                           vmesh_ear **out)
+static vmesh_err ear_open(const char *jwt, size_t n, const vmesh_key *pubkey, const uint8_t *mac_key, int64_t now,
+                          vmesh_ear **out)
 {
     vmesh_err rc = VMESH_OK;
     vmesh_buf payload = {0};
@@ -626,7 +645,10 @@ vmesh_err vmesh_ear_verify(const char *jwt, size_t n, const vmesh_key *pubkey, i
 
     VMESH_ENSURE(out != NULL, VMESH_ERR_ARG, "EAR verify: no output");
     *out = NULL;
-    VMESH_GUARD(vmesh_jose_jws_verify(jwt, n, pubkey, &payload));
+    if (mac_key != NULL)
+        VMESH_GUARD(vmesh_jose_jws_verify_mac(jwt, n, mac_key, &payload));
+    else
+        VMESH_GUARD(vmesh_jose_jws_verify(jwt, n, pubkey, &payload));
     VMESH_GUARD(load_claims(payload.data, payload.len, &c));
     VMESH_GUARD(check_claims(c));
     VMESH_GUARD(check_time(c, now));
@@ -636,6 +658,21 @@ out:
     json_decref(c);
     vmesh_buf_free(&payload);
     return rc;
+}
+
+vmesh_err vmesh_ear_verify(const char *jwt, size_t n, const vmesh_key *pubkey, int64_t now, vmesh_ear **out)
+{
+    if (pubkey == NULL)
+        return vmesh_err_set(VMESH_ERR_ARG, "JWS verify: missing key or output");
+    return ear_open(jwt, n, pubkey, NULL, now, out);
+}
+
+vmesh_err vmesh_ear_verify_mac(const char *jwt, size_t n, const uint8_t key[VMESH_JOSE_MAC_KEY_LEN], int64_t now,
+                               vmesh_ear **out)
+{
+    if (key == NULL)
+        return vmesh_err_set(VMESH_ERR_ARG, "JWS verify: missing MAC key");
+    return ear_open(jwt, n, NULL, key, now, out);
 }
 
 vmesh_err vmesh_ear_parse_unverified(const char *jwt, size_t n, vmesh_buf *header_json,

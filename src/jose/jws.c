@@ -45,19 +45,14 @@ out:
     return rc;
 }
 
-vmesh_err vmesh_jose_jws_sign(const vmesh_key *key, const char *typ, const char *kid,
-                              const uint8_t *payload, size_t n, vmesh_buf *out)
+/* out = BASE64URL(header) "." BASE64URL(payload), the JWS Signing Input
+ * (RFC 7515 §5.1 step 8), with the protected header {"alg", "typ", "kid"}
+ * (typ and kid omitted when NULL). */
+static vmesh_err signing_input(const char *alg, const char *typ, const char *kid, const uint8_t *payload, size_t n,
+                               vmesh_buf *out)
 {
     vmesh_err rc = VMESH_OK;
-    vmesh_buf hdr = {0}, sig = {0};
-    const char *alg;
-
-    VMESH_ENSURE(key != NULL && out != NULL && (payload != NULL || n == 0), VMESH_ERR_ARG,
-                 "JWS sign: missing key, payload or output");
-    VMESH_ENSURE(vmesh_crypto_key_is_private(key), VMESH_ERR_ARG,
-                 "JWS sign: the key is a public key; signing needs the private key");
-    alg = vmesh_crypto_key_jws_alg(key);
-    VMESH_ENSURE(alg != NULL, VMESH_ERR_UNSUPPORTED, "JWS sign: the key has no JWS algorithm");
+    vmesh_buf hdr = {0};
 
     /* RFC 7515 §4.1.1: "alg" ... "This Header Parameter MUST be present". */
     VMESH_GUARD(vmesh_buf_append(&hdr, "{\"alg\":", 7));
@@ -71,27 +66,76 @@ vmesh_err vmesh_jose_jws_sign(const vmesh_key *key, const char *typ, const char 
         VMESH_GUARD(vmesh_json_str(&hdr, kid, strlen(kid)));
     }
     VMESH_GUARD(vmesh_buf_append_u8(&hdr, '}'));
-
-    /* RFC 7515 §5.1 step 8: the signing input is
-     * ASCII(BASE64URL(UTF8(JWS Protected Header)) || '.' || BASE64URL(JWS Payload)). */
     vmesh_buf_reset(out);
     VMESH_GUARD(vmesh_buf_reserve(out, (hdr.len + n) / 3 * 4 + 8 + 2 + 128));
     VMESH_GUARD(vmesh_b64url_encode(hdr.data, hdr.len, out));
     VMESH_GUARD(vmesh_buf_append_u8(out, '.'));
     VMESH_GUARD(vmesh_b64url_encode(payload, n, out));
-    VMESH_GUARD(vmesh_crypto_sign(key, out->data, out->len, &sig));
+out:
+    vmesh_buf_free(&hdr);
+    return rc;
+}
+
+/* Appends "." BASE64URL(sig) to the signing input in out and checks the size. */
+static vmesh_err finish_compact(const uint8_t *sig, size_t sig_len, vmesh_buf *out)
+{
+    vmesh_err rc = VMESH_OK;
+
     VMESH_GUARD(vmesh_buf_append_u8(out, '.'));
-    VMESH_GUARD(vmesh_b64url_encode(sig.data, sig.len, out));
+    VMESH_GUARD(vmesh_b64url_encode(sig, sig_len, out));
     /* Never issue what no vmesh verifier would accept. */
     VMESH_ENSURE(out->len <= VMESH_JOSE_MAX_COMPACT, VMESH_ERR_TOO_LARGE,
                  "JWS sign: the token would be %zu bytes, more than the limit of %zu", out->len,
                  VMESH_JOSE_MAX_COMPACT);
     rc = vmesh_buf_terminate(out);
 out:
+    return rc;
+}
+
+vmesh_err vmesh_jose_jws_sign(const vmesh_key *key, const char *typ, const char *kid,
+                              const uint8_t *payload, size_t n, vmesh_buf *out)
+{
+    vmesh_err rc = VMESH_OK;
+    vmesh_buf sig = {0};
+    const char *alg;
+
+    VMESH_ENSURE(key != NULL && out != NULL && (payload != NULL || n == 0), VMESH_ERR_ARG,
+                 "JWS sign: missing key, payload or output");
+    VMESH_ENSURE(vmesh_crypto_key_is_private(key), VMESH_ERR_ARG,
+                 "JWS sign: the key is a public key; signing needs the private key");
+    alg = vmesh_crypto_key_jws_alg(key);
+    VMESH_ENSURE(alg != NULL, VMESH_ERR_UNSUPPORTED, "JWS sign: the key has no JWS algorithm");
+    VMESH_GUARD(signing_input(alg, typ, kid, payload, n, out));
+    VMESH_GUARD(vmesh_crypto_sign(key, out->data, out->len, &sig));
+    VMESH_GUARD(finish_compact(sig.data, sig.len, out));
+out:
     if (rc != VMESH_OK && out != NULL)
         vmesh_buf_reset(out);
-    vmesh_buf_free(&hdr);
     vmesh_buf_free(&sig);
+    return rc;
+}
+
+/* HMAC-SHA-256 of msg under a VMESH_JOSE_MAC_KEY_LEN-byte key (RFC 7518 §3.2). */
+static vmesh_err hs256(const uint8_t *key, const uint8_t *msg, size_t n, uint8_t mac[32])
+{
+    return vmesh_crypto_hmac_sha256(key, VMESH_JOSE_MAC_KEY_LEN, msg, n, mac);
+}
+
+vmesh_err vmesh_jose_jws_mac(const uint8_t key[VMESH_JOSE_MAC_KEY_LEN], const char *typ, const uint8_t *payload,
+                             size_t n, vmesh_buf *out)
+{
+    vmesh_err rc = VMESH_OK;
+    uint8_t mac[32];
+
+    VMESH_ENSURE(key != NULL && out != NULL && (payload != NULL || n == 0), VMESH_ERR_ARG,
+                 "JWS MAC: missing key, payload or output");
+    VMESH_GUARD(signing_input("HS256", typ, NULL, payload, n, out));
+    VMESH_GUARD(hs256(key, out->data, out->len, mac));
+    VMESH_GUARD(finish_compact(mac, sizeof(mac), out));
+out:
+    if (rc != VMESH_OK && out != NULL)
+        vmesh_buf_reset(out);
+    vmesh_crypto_cleanse(mac, sizeof(mac));
     return rc;
 }
 
@@ -165,14 +209,19 @@ out:
 
 static size_t sig_len_of(const char *alg)
 {
-    /* RFC 7518 §3.4: ES256 R||S 64 octets, ES384 96; RFC 8037 §3.1 Ed25519 64. */
+    /* RFC 7518 §3.4: ES256 R||S 64 octets, ES384 96; RFC 8037 §3.1 Ed25519 64;
+     * RFC 7518 §3.2: HS256 the whole 32-octet HMAC-SHA-256. */
     if (strcmp(alg, "ES384") == 0)
         return 96;
+    if (strcmp(alg, "HS256") == 0)
+        return 32;
     return 64;
 }
 
-vmesh_err vmesh_jose_jws_verify_full(const char *compact, size_t n, const vmesh_key *key,
-                                     vmesh_buf *header_out, vmesh_buf *payload_out)
+/* The one verification path: the caller's key (a signature key, or a MAC
+ * key when mac_key is set) decides the algorithm, never the token. */
+static vmesh_err jws_verify(const char *compact, size_t n, const vmesh_key *key, const uint8_t *mac_key,
+                            vmesh_buf *header_out, vmesh_buf *payload_out)
 {
     vmesh_err rc = VMESH_OK;
     vmesh_buf hdr = {0}, sig = {0};
@@ -180,7 +229,7 @@ vmesh_err vmesh_jose_jws_verify_full(const char *compact, size_t n, const vmesh_
     jws_parts p;
     const char *alg, *want;
 
-    VMESH_ENSURE(key != NULL && payload_out != NULL, VMESH_ERR_ARG,
+    VMESH_ENSURE((key != NULL || mac_key != NULL) && payload_out != NULL, VMESH_ERR_ARG,
                  "JWS verify: missing key or output");
     VMESH_GUARD(jws_split(compact, n, &p));
     VMESH_GUARD(jws_header(&p, &hdr, &h));
@@ -189,7 +238,7 @@ vmesh_err vmesh_jose_jws_verify_full(const char *compact, size_t n, const vmesh_
      * set of algorithms and MUST NOT use any other algorithms". */
     VMESH_ENSURE(strcmp(alg, "none") != 0, VMESH_ERR_UNSUPPORTED,
                  "JWS \"alg\":\"none\" (unsecured JWS) is refused");
-    want = vmesh_crypto_key_jws_alg(key);
+    want = mac_key != NULL ? "HS256" : vmesh_crypto_key_jws_alg(key);
     VMESH_ENSURE(want != NULL, VMESH_ERR_UNSUPPORTED, "JWS verify: the key has no JWS algorithm");
     VMESH_ENSURE(strcmp(alg, want) == 0, VMESH_ERR_MISMATCH,
                  "JWS \"alg\" is %.32s but the verification key is %s", alg, want);
@@ -200,10 +249,17 @@ vmesh_err vmesh_jose_jws_verify_full(const char *compact, size_t n, const vmesh_
     VMESH_ENSURE(sig.len == sig_len_of(want), VMESH_ERR_SIGNATURE,
                  "JWS %s signature is %zu bytes, expected %zu", want, sig.len, sig_len_of(want));
     /* The signing input is the first two segments and the dot between them. */
-    rc = vmesh_crypto_verify(key, (const uint8_t *)compact, p.len[0] + 1 + p.len[1], sig.data,
-                             sig.len);
-    if (rc == VMESH_ERR_SIGNATURE)
-        rc = vmesh_err_set(rc, "JWS signature does not verify with the given %s key", want);
+    if (mac_key != NULL) {
+        uint8_t mac[32];
+        rc = hs256(mac_key, (const uint8_t *)compact, p.len[0] + 1 + p.len[1], mac);
+        if (rc == VMESH_OK && !vmesh_crypto_memeq(mac, sig.data, sizeof(mac)))
+            rc = vmesh_err_set(VMESH_ERR_SIGNATURE, "JWS HS256 MAC does not verify with the given key");
+        vmesh_crypto_cleanse(mac, sizeof(mac));
+    } else {
+        rc = vmesh_crypto_verify(key, (const uint8_t *)compact, p.len[0] + 1 + p.len[1], sig.data, sig.len);
+        if (rc == VMESH_ERR_SIGNATURE)
+            rc = vmesh_err_set(rc, "JWS signature does not verify with the given %s key", want);
+    }
     if (rc != VMESH_OK)
         goto out;
     vmesh_buf_reset(payload_out);
@@ -218,6 +274,22 @@ out:
     vmesh_buf_free(&hdr);
     vmesh_buf_free(&sig);
     return rc;
+}
+
+vmesh_err vmesh_jose_jws_verify_full(const char *compact, size_t n, const vmesh_key *key,
+                                     vmesh_buf *header_out, vmesh_buf *payload_out)
+{
+    if (key == NULL)
+        return vmesh_err_set(VMESH_ERR_ARG, "JWS verify: missing key or output");
+    return jws_verify(compact, n, key, NULL, header_out, payload_out);
+}
+
+vmesh_err vmesh_jose_jws_verify_mac(const char *compact, size_t n, const uint8_t key[VMESH_JOSE_MAC_KEY_LEN],
+                                    vmesh_buf *payload_out)
+{
+    if (key == NULL)
+        return vmesh_err_set(VMESH_ERR_ARG, "JWS verify: missing MAC key");
+    return jws_verify(compact, n, NULL, key, NULL, payload_out);
 }
 
 vmesh_err vmesh_jose_jws_verify(const char *compact, size_t n, const vmesh_key *key,

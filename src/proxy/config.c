@@ -849,6 +849,15 @@ static vmesh_err attested_fn(pctx *x, const char *k, yaml_node_t *kn, yaml_node_
     return get_bool(x, v, path, strstr(path, "passport") ? &x->c->passport_attested : &x->c->central_attested);
 }
 
+/* verifier.central.signed-answers (D51): every central EAR signed, never
+ * authenticated by the attested TLS session alone. */
+static vmesh_err signed_answers_fn(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v, const char *path,
+                                   void *a)
+{
+    (void)k, (void)kn, (void)a;
+    return get_bool(x, v, path, &x->c->central_signed_answers);
+}
+
 static const keydef passport_keys[] = {
     FN("insecure-plain-http", plain_http_fn),
     FN("attested", attested_fn),
@@ -895,6 +904,7 @@ static const keydef central_keys[] = {
     FN("attested", attested_fn),
     STR("verifier-rv", K_PATH, vmesh_proxy_config, central_verifier_rv),
     STR("tls-pin", K_STR, vmesh_proxy_config, central_tls_pin),
+    FN("signed-answers", signed_answers_fn),
     NUM("attest-recheck", K_SECONDS, vmesh_proxy_config, central_attest_recheck, 1000, 24 * 3600 * 1000), END};
 
 static vmesh_err central_done(pctx *x, yaml_node_t *v, const char *path, void *base)

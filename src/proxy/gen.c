@@ -69,14 +69,16 @@ static void px_central_outcome(struct vmesh_proxy *p, const char *url, vmesh_err
  * or a problem document is a failure. The first failure after a success and
  * the first success after failures are logged (WARN, INFO), once each. */
 static vmesh_err px_central_call(void *ctx, const char *media_type, const uint8_t *evidence, size_t evidence_len,
-                                 const uint8_t *nonce, size_t nonce_len, const char *peer, vmesh_buf *ear_jwt)
+                                 const uint8_t *nonce, size_t nonce_len, const char *peer, vmesh_buf *ear_jwt,
+                                 uint8_t *channel_key, bool *channel)
 {
     px_central_ctx *c = ctx;
     vmesh_err rc;
     uint64_t before;
 
     px_hspool_wait_begin(); /* D50: waiting for the verifier is not running */
-    rc = vmesh_service_central_client(&c->sc, media_type, evidence, evidence_len, nonce, nonce_len, peer, ear_jwt);
+    rc = vmesh_service_central_client(&c->sc, media_type, evidence, evidence_len, nonce, nonce_len, peer, ear_jwt,
+                                      channel_key, channel);
     px_hspool_wait_end();
 
     atomic_fetch_add(&c->p->central.requests, 1);
@@ -955,6 +957,7 @@ vmesh_err px_gen_build(struct vmesh_proxy *p, vmesh_proxy_config *cfg, px_gen **
         ac.central_behind_wait_ms = cfg->central_behind_wait_ms > 0 ? (int64_t)cfg->central_behind_wait_ms : -1;
         ac.central_issuer = cfg->central_issuer;
         sc->tls_pin = cfg->central_tls_pin;
+        sc->signed_answers = cfg->central_signed_answers;
         if (cfg->central_verifier_rv != NULL || cfg->central_attested) {
             /* the attested EAR key must be the configured one (D31) */
             sc->ear_key = ck;

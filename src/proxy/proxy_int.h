@@ -185,6 +185,7 @@ struct vmesh_proxy_config {
      * without verifier-rv, under the proxy's own RV snapshot; verifier-rv
      * implies it. */
     bool central_attested, passport_attested;
+    bool central_signed_answers; /* D51: never channel-bound central EARs */
     px_issuer *issuers;
     size_t nissuers;
     /* verifier.issuers-from (D40): "config" (default: passport-issuers

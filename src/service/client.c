@@ -12,6 +12,7 @@
 #include "vmesh/schemes.h"
 
 #include <curl/curl.h>
+#include <openssl/ssl.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -88,6 +89,10 @@ typedef struct {
     int64_t deadline_ns;
     bool retry;
     bool pin_mismatch; /* the TLS key met is not the pinned one */
+    /* D51: where a channel-bound answer's key goes (NULL: ask for signed
+     * answers only), and whether the answer is one */
+    uint8_t *channel_key;
+    bool *channel;
 } attempt;
 
 static long attempt_ms(const attempt *t)
@@ -101,6 +106,12 @@ typedef struct {
     svc_body in; /* the write callback's sink */
     vmesh_buf location;
     vmesh_buf content_type;
+    /* D51: export the TLS session's channel key with this context (the
+     * nonce parameter as sent) while the transfer is live; NULL: not */
+    CURL *h;
+    const char *export_ctx;
+    bool keyed;
+    uint8_t key[VMESH_JOSE_MAC_KEY_LEN];
 } reply;
 
 size_t svc_body_write(char *p, size_t size, size_t n, void *sink)
@@ -131,11 +142,28 @@ static bool header_is(const char *line, size_t n, const char *name, const char *
     return true;
 }
 
+/* D51: the key of an answer=channel EAR, from the TLS session this
+ * transfer runs on (the connection the answer comes over). */
+static void export_channel_key(reply *r)
+{
+    struct curl_tlssessioninfo *ti = NULL;
+    const char *label = VMESH_SERVICE_CHANNEL_LABEL;
+
+    r->keyed = curl_easy_getinfo(r->h, CURLINFO_TLS_SSL_PTR, &ti) == CURLE_OK && ti != NULL &&
+               ti->backend == CURLSSLBACKEND_OPENSSL && ti->internals != NULL &&
+               SSL_version(ti->internals) == TLS1_3_VERSION &&
+               SSL_export_keying_material(ti->internals, r->key, sizeof(r->key), label, strlen(label),
+                                          (const unsigned char *)r->export_ctx, strlen(r->export_ctx), 1) == 1;
+}
+
 static size_t on_header(char *p, size_t size, size_t n, void *ud)
 {
     reply *r = ud;
     const char *v;
     size_t vl;
+
+    if (r->export_ctx != NULL && !r->keyed && r->h != NULL)
+        export_channel_key(r);
 
     if (header_is(p, size * n, "Location", &v, &vl)) {
         if (vmesh_buf_set(&r->location, v, vl) != VMESH_OK || vmesh_buf_terminate(&r->location) != VMESH_OK)
@@ -158,6 +186,7 @@ static void reply_init(reply *r)
 
 static void reply_free(reply *r)
 {
+    vmesh_crypto_cleanse(r->key, sizeof(r->key));
     vmesh_buf_free(&r->in.body);
     vmesh_buf_free(&r->location);
     vmesh_buf_free(&r->content_type);
@@ -228,6 +257,7 @@ static vmesh_err do_request(const vmesh_service_client *c, attempt *t, const cha
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &r->in);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
+    r->h = h;
     if (c->ca_file != NULL)
         curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
     curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_3);
@@ -246,6 +276,7 @@ static vmesh_err do_request(const vmesh_service_client *c, attempt *t, const cha
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
     }
     cc = curl_easy_perform(h);
+    r->h = NULL;
     VMESH_ENSURE(!r->in.overflow, VMESH_ERR_TOO_LARGE, "%s %s: reply larger than %zu bytes", method, url, REPLY_MAX);
     t->retry = cc != CURLE_OK; /* not reached, not answered in time: another replica may */
     t->pin_mismatch = cc == CURLE_SSL_PINNEDPUBKEYNOTMATCH;
@@ -614,6 +645,15 @@ static vmesh_err appraise_at(const vmesh_service_client *c, attempt *t, const ch
      * (D46; a verifier before D46 ignores the parameter) */
     if (!check)
         VMESH_GUARD(vmesh_buf_append(&url, "&annotated=omit", 15));
+    /* D51: a relying party's own appraisal over an attested https link (the
+     * TLS key pinned is the one the verifier's attestation bound to its EAR
+     * key) needs no signature: the EAR is authenticated by this session */
+    if (!check && t->channel_key != NULL && t->attested != NULL && !c->signed_answers &&
+        strncasecmp(t->url, "https://", 8) == 0) {
+        VMESH_GUARD(vmesh_buf_append(&url, "&answer=channel", 15));
+        VMESH_GUARD(vmesh_buf_terminate(&enc));
+        r.export_ctx = (const char *)enc.data;
+    }
     VMESH_GUARD(vmesh_buf_terminate(&url));
     VMESH_GUARD(evidence_headers("Accept: " VMESH_EAR_MEDIA_TYPE, media_type, akpub, akpub_len, peer, &h));
     rc = do_request(c, t, "POST", (const char *)url.data, h, evidence, evidence_len, &status, &r);
@@ -640,6 +680,12 @@ static vmesh_err appraise_at(const vmesh_service_client *c, attempt *t, const ch
                  VMESH_ERR_PARSE, "central verifier %s: the appraisal answer is empty, too large or not text", t->url);
     VMESH_GUARD(vmesh_buf_set(ear_jwt, r.in.body.data, r.in.body.len));
     VMESH_GUARD(vmesh_buf_terminate(ear_jwt));
+    if (r.export_ctx != NULL) {
+        VMESH_ENSURE(r.keyed, VMESH_ERR_CRYPTO, "central verifier %s: no key could be exported from the TLS "
+                                                "session for its channel-bound answer", t->url);
+        memcpy(t->channel_key, r.key, sizeof(r.key));
+        *t->channel = true;
+    }
     if (check)
         VMESH_GUARD(check_answer(c, t->attested, t->url, media_type, nonce, nonce_len, akpub, akpub_len, ear_jwt));
 out:
@@ -715,7 +761,7 @@ static vmesh_err replica_link(const vmesh_service_client *c, size_t idx, long ti
 static vmesh_err client_verify_once(const vmesh_service_client *c, const char *media_type, const uint8_t *evidence,
                                     size_t evidence_len, const uint8_t *nonce, size_t nonce_len,
                                     const uint8_t *akpub, size_t akpub_len, const char *peer, bool check,
-                                    vmesh_buf *ear_jwt, uint64_t *mismatched)
+                                    vmesh_buf *ear_jwt, uint8_t *channel_key, bool *channel, uint64_t *mismatched)
 {
     vmesh_err rc = VMESH_OK, other = VMESH_OK;
     size_t n, first, i, idx, refused = 0, nbusy = 0;
@@ -787,6 +833,10 @@ static vmesh_err client_verify_once(const vmesh_service_client *c, const char *m
             }
             t.pin = pin;
             t.attested = attested;
+            t.channel_key = channel_key;
+            t.channel = channel;
+            if (channel != NULL)
+                *channel = false;
             t.deadline_ns = (int64_t)vmesh_time_mono_ns() + (share_ms > 0 ? share_ms : 1) * 1000000;
             vmesh_buf_reset(ear_jwt);
             rc = client_verify_at(c, &t, media_type, evidence, evidence_len, nonce, nonce_len, akpub, akpub_len, peer,
@@ -873,16 +923,17 @@ static bool renewed_for_retry(const vmesh_service_client *c, vmesh_err rc, uint6
  * every request cost an attestation. */
 static vmesh_err client_verify(const vmesh_service_client *c, const char *media_type, const uint8_t *evidence,
                                size_t evidence_len, const uint8_t *nonce, size_t nonce_len, const uint8_t *akpub,
-                               size_t akpub_len, const char *peer, bool check, vmesh_buf *ear_jwt)
+                               size_t akpub_len, const char *peer, bool check, vmesh_buf *ear_jwt,
+                               uint8_t *channel_key, bool *channel)
 {
     uint64_t mismatched = 0;
     vmesh_err rc = client_verify_once(c, media_type, evidence, evidence_len, nonce, nonce_len, akpub, akpub_len,
-                                      peer, check, ear_jwt, &mismatched);
+                                      peer, check, ear_jwt, channel_key, channel, &mismatched);
 
     if (!renewed_for_retry(c, rc, mismatched))
         return rc;
     return client_verify_once(c, media_type, evidence, evidence_len, nonce, nonce_len, akpub, akpub_len, peer, check,
-                              ear_jwt, &mismatched);
+                              ear_jwt, channel_key, channel, &mismatched);
 }
 
 /* The probe at URLs from .. from + count - 1 in turn until one answers. */
@@ -986,7 +1037,7 @@ vmesh_err vmesh_service_client_verify(const vmesh_service_client *c, const char 
                                       const uint8_t *akpub, size_t akpub_len, vmesh_buf *ear_jwt)
 {
     return client_verify(c, media_type, evidence, evidence_len, nonce, nonce_len, akpub, akpub_len,
-                         c != NULL ? c->peer : NULL, true, ear_jwt);
+                         c != NULL ? c->peer : NULL, true, ear_jwt, NULL, NULL);
 }
 
 vmesh_err vmesh_service_passport_client(void *ctx, const char *media_type, const uint8_t *evidence,
@@ -999,7 +1050,10 @@ vmesh_err vmesh_service_passport_client(void *ctx, const char *media_type, const
 
 vmesh_err vmesh_service_central_client(void *ctx, const char *media_type, const uint8_t *evidence,
                                        size_t evidence_len, const uint8_t *nonce, size_t nonce_len,
-                                       const char *peer, vmesh_buf *ear_jwt)
+                                       const char *peer, vmesh_buf *ear_jwt, uint8_t *channel_key, bool *channel)
 {
-    return client_verify(ctx, media_type, evidence, evidence_len, nonce, nonce_len, NULL, 0, peer, false, ear_jwt);
+    if (channel != NULL)
+        *channel = false;
+    return client_verify(ctx, media_type, evidence, evidence_len, nonce, nonce_len, NULL, 0, peer, false, ear_jwt,
+                         channel != NULL ? channel_key : NULL, channel);
 }

@@ -295,6 +295,7 @@ void vmesh_service_stats_get(vmesh_service *s, vmesh_service_stats *out)
     out->problems = atomic_load(&s->n_problems);
     out->revoked = atomic_load(&s->n_revoked);
     out->oneshot = atomic_load(&s->n_oneshot);
+    out->channel = atomic_load(&s->n_channel);
     out->connections = out->clients = out->accepted = 0;
     out->refused_connections = out->refused_client_connections = out->refused_deadline = 0;
     out->refused_rate = out->refused_bytes = out->refused_body = 0;
@@ -340,6 +341,8 @@ vmesh_err vmesh_service_metrics(vmesh_service *s, vmesh_buf *out)
     M("vmesh_verifier_sessions_deleted_total", "counter", "Sessions deleted.", st.revoked);
     M("vmesh_verifier_oneshot_total", "counter",
       "Evidence appraisals answered by the one-request appraisal (" APPRAISE_PATH ").", st.oneshot);
+    M("vmesh_verifier_channel_answers_total", "counter",
+      "One-request appraisals answered with an EAR authenticated by the TLS session (answer=channel).", st.channel);
     M("vmesh_verifier_connections", "gauge", "Open client connections.", st.connections);
     M("vmesh_verifier_clients", "gauge", "Clients (IPv4 address or IPv6 /64) with an open connection.",
       st.clients);
@@ -537,6 +540,7 @@ typedef struct {
     const uint8_t *ev;
     size_t ev_len;
     bool no_annotated; /* ?annotated=omit on the one-request appraisal (D46) */
+    const uint8_t *mac_key; /* ?answer=channel over TLS (D51): the session's exported key */
 } evidence_req;
 
 static void evidence_req_init(evidence_req *e)
@@ -616,6 +620,7 @@ static bool appraise_evidence(vmesh_service *s, const vmesh_service_request *rq,
     vr.nonce_len = nonce_len;
     vr.now = now;
     vr.no_annotated = e->no_annotated;
+    vr.mac_key = e->mac_key;
     if (s->bell != NULL) {
         vr.nmarkers = vmesh_bell_view_markers(s->bell, markers, VMESH_BELL_MAX_BELLS);
         vr.markers = markers;
@@ -761,6 +766,19 @@ static vmesh_err appraise_once(vmesh_service *s, const vmesh_service_request *rq
         goto out;
     }
     e.no_annotated = rq->q_annotated != NULL;
+    /* D51: the relying party on this TLS session asks for an answer only it
+     * can check, authenticated by the session instead of our signature */
+    if (rq->q_answer != NULL && strcmp(rq->q_answer, "channel") != 0) {
+        rc = vmesh_service_problem(rs, 400, "answer=%.40s: the only value is channel (an EAR authenticated by "
+                                            "this TLS session instead of a signature)", rq->q_answer);
+        goto out;
+    }
+    if (rq->q_answer != NULL && rq->channel_key == NULL) {
+        rc = vmesh_service_problem(rs, 400, "answer=channel needs https: the answer is authenticated by a key "
+                                            "exported from the TLS session, and this request has none");
+        goto out;
+    }
+    e.mac_key = rq->q_answer != NULL ? rq->channel_key : NULL;
     if (!read_evidence(s, rq, &e, rs, &rc))
         goto out;
     if (!appraise_evidence(s, rq, nonce.data, nonce.len, now, &e, rs, &rc))
@@ -770,6 +788,8 @@ static vmesh_err appraise_once(vmesh_service *s, const vmesh_service_request *rq
     rs->content_type = VMESH_EAR_MEDIA_TYPE;
     rs->cache_control = "no-store";
     atomic_fetch_add(&s->n_oneshot, 1);
+    if (e.mac_key != NULL)
+        atomic_fetch_add(&s->n_channel, 1);
 out:
     evidence_req_free(&e);
     vmesh_buf_free(&nonce);

@@ -11,9 +11,12 @@
  * slowly its bytes keep coming.
  */
 #include "service_int.h"
+#include "vmesh/crypto.h"
+#include "vmesh/jose.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -173,6 +176,21 @@ static enum MHD_Result send_metrics(vmesh_service *s, struct MHD_Connection *c)
     return ret;
 }
 
+/* D51: the key of an answer=channel EAR, exported from c's TLS session
+ * (RFC 8446 §7.5, GnuTLS's RFC 5705 interface serves TLS 1.3's exporter)
+ * with the request's nonce parameter as the context. */
+static bool channel_key(struct MHD_Connection *c, const char *nonce, uint8_t key[VMESH_JOSE_MAC_KEY_LEN])
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    gnutls_session_t ts = ci != NULL ? (gnutls_session_t)ci->tls_session : NULL;
+    const char *label = VMESH_SERVICE_CHANNEL_LABEL;
+
+    if (ts == NULL || gnutls_protocol_get_version(ts) != GNUTLS_TLS1_3)
+        return false;
+    return gnutls_prf_rfc5705(ts, strlen(label), label, strlen(nonce), nonce, VMESH_JOSE_MAC_KEY_LEN,
+                              (char *)key) == GNUTLS_E_SUCCESS;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
@@ -180,6 +198,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     vmesh_service *s = cls;
     req_ctx *rc = *con_cls;
     vmesh_service_request rq;
+    uint8_t chkey[VMESH_JOSE_MAC_KEY_LEN];
     vmesh_service_response rs;
     enum MHD_Result ret;
 
@@ -251,6 +270,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     rq.q_nonce = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "nonce");
     rq.q_nonce_size = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "nonceSize");
     rq.q_annotated = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "annotated");
+    rq.q_answer = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "answer");
+    if (rq.q_answer != NULL && s->tls && rq.q_nonce != NULL && channel_key(c, rq.q_nonce, chkey))
+        rq.channel_key = chkey;
     rq.accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
     rq.content_type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     rq.ak = MHD_lookup_connection_value(c, MHD_HEADER_KIND, VMESH_SERVICE_AK_HEADER);
@@ -263,6 +285,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     else
         ret = send_problem(s, c, 500, "the verifier could not build a response");
     vmesh_service_response_free(&rs);
+    vmesh_crypto_cleanse(chkey, sizeof(chkey));
     return ret;
 }
 

@@ -126,7 +126,7 @@ struct vmesh_service {
     _Atomic uint64_t refuse_logged_ms[SVC_REFUSE_COUNT]; /* one warning per reason per 10 s */
     void *daemon; /* struct MHD_Daemon * */
     uint16_t port;
-    _Atomic uint64_t n_requests, n_sessions, n_verifications, n_problems, n_revoked, n_oneshot;
+    _Atomic uint64_t n_requests, n_sessions, n_verifications, n_problems, n_revoked, n_oneshot, n_channel;
     /* TLS and the verifier's own attestation (vattest.c, D31) */
     bool tls;
     vmesh_buf tls_cert_pem, tls_key_pem; /* NUL-terminated */

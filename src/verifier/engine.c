@@ -209,7 +209,10 @@ static vmesh_err make_ear(vmesh_verifier *v, const vmesh_evidence_scheme *scheme
      * result still stands */
     if (a->journal.len > 0 && a->journal.len <= VMESH_EAR_MAX_RV_JOURNAL)
         VMESH_GUARD(vmesh_ear_submod_set_rv_journal(e, scheme->name, a->journal.data, a->journal.len));
-    VMESH_GUARD(vmesh_ear_sign(e, v->ear_key, jwt));
+    if (req->mac_key != NULL)
+        VMESH_GUARD(vmesh_ear_mac(e, req->mac_key, jwt));
+    else
+        VMESH_GUARD(vmesh_ear_sign(e, v->ear_key, jwt));
 out:
     vmesh_ear_free(e);
     return rc;

@@ -1,7 +1,9 @@
 /*
  * Fuzz target for the jose module: arbitrary bytes as a compact JWS/JWT
  * (vmesh_jose_jws_verify, vmesh_jose_jws_peek, vmesh_ear_verify,
- * vmesh_ear_parse_unverified plus every accessor) and as an EAR claims JSON
+ * vmesh_ear_parse_unverified plus every accessor; the HS256 path of D51,
+ * vmesh_jose_jws_verify_mac and vmesh_ear_verify_mac, with a fixed key)
+ * and as an EAR claims JSON
  * document (vmesh_ear_from_json). Verification uses a fixed P-256 key (a
  * test key, published here on purpose) so that seeds signed with it
  * (tests/fuzz/corpus/jose_jwt/, made with `vmesh ear sign --key` this key)
@@ -20,6 +22,9 @@ static const char fuzz_jwk[] =
     "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"f7G_1EVjm6hfNwBADOFjTF1QtF1BW39c3srNc9tdy_Y\","
     "\"y\":\"6YQtg6y5wVSBZQJmstkqdX402LJ1drP33fG0aJSC7rk\","
     "\"d\":\"Jhe_2dZtfs1WFM2RnmGoNPZTeA8U1LcvKQIgTdcJCHg\"}";
+
+/* The HS256 key of the MAC path (a fixed test key). */
+static const uint8_t fuzz_mac_key[VMESH_JOSE_MAC_KEY_LEN] = "vmesh fuzz channel key 32 bytes";
 
 /* 2023-11-14T22:13:20Z: after the seeds' iat, before their exp. */
 #define FUZZ_NOW 1700000000
@@ -80,6 +85,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (vmesh_jose_jws_verify(s, size, k, &out) == VMESH_OK && out.len > VMESH_JOSE_MAX_COMPACT)
         abort();
+    if (vmesh_jose_jws_verify_mac(s, size, fuzz_mac_key, &out) == VMESH_OK && out.len > VMESH_JOSE_MAX_COMPACT)
+        abort();
+    if (vmesh_ear_verify_mac(s, size, fuzz_mac_key, FUZZ_NOW, &e) == VMESH_OK)
+        touch_all(e);
+    else if (e != NULL)
+        abort();
+    vmesh_ear_free(e);
+    e = NULL;
     if (vmesh_jose_jws_peek(s, size, &hdr, &out) != VMESH_OK)
         vmesh_buf_reset(&out);
     if (vmesh_ear_verify(s, size, k, FUZZ_NOW, &e) == VMESH_OK) {
@@ -117,6 +130,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         rc = rc != VMESH_OK ? VMESH_OK
                             : vmesh_ear_verify((const char *)jwt.data, jwt.len, k,
                                                vmesh_ear_iat(e), &v);
+        if (rc != VMESH_OK && rc != VMESH_ERR_EXPIRED)
+            abort();
+        if (v != NULL && vmesh_ear_status(v) != vmesh_ear_status(e))
+            abort();
+        vmesh_ear_free(v);
+        v = NULL;
+        /* the same with the MAC of D51 */
+        rc = vmesh_ear_mac(e, fuzz_mac_key, &jwt);
+        if (rc != VMESH_OK && rc != VMESH_ERR_TOO_LARGE)
+            abort();
+        rc = rc != VMESH_OK ? VMESH_OK
+                            : vmesh_ear_verify_mac((const char *)jwt.data, jwt.len, fuzz_mac_key, vmesh_ear_iat(e), &v);
         if (rc != VMESH_OK && rc != VMESH_ERR_EXPIRED)
             abort();
         if (v != NULL && vmesh_ear_status(v) != vmesh_ear_status(e))

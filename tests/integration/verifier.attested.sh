@@ -50,12 +50,21 @@ cp verifier-rv.json verifier-rv.active.json
 px_start_verifier good "$T/ear.pem" verifier-workload
 px_start_verifier evil "$T/ear.pem" verifier-evil-workload
 px_start_verifier other "$T/ear2.pem" verifier-workload
+# a plain-http verifier (no TLS): answer=channel has nothing to bind to there
+"$VMESH" verifier serve --listen 127.0.0.1:0 --key "$T/ear.pem" --rv "$T/client-rv.json" --client-rate off \
+    >"$T/plain.out" 2>"$T/plain.log" &
+px_pids+=($!)
+for i in $(seq 150); do
+    PLAIN_PORT=$(sed -n 's/.*listening on .* (port \([0-9]*\)).*/\1/p' "$T/plain.log"); [ -n "$PLAIN_PORT" ] && break; sleep 0.1
+done
+[ -n "$PLAIN_PORT" ] || { echo "plain verifier did not start"; cat "$T/plain.log"; exit 1; }
 grep -q 'https (TLS 1.3), attesting its platform as psa-sim' "$T/good.log" && ok "the verifier serves https and attests" \
     || fail "no https/attest line: $(tail -2 "$T/good.log")"
 
 # Evidence requests a verifier took: sessions created plus one-request
 # appraisals (D42; the relying party uses those when advertised).
 sessions() { curl -sk "https://127.0.0.1:$1/metrics" | awk '$1 == "vmesh_verifier_sessions_total" || $1 == "vmesh_verifier_oneshot_total" { n += $2 } END { print n + 0 }'; }
+channel_answers() { curl -sk "https://127.0.0.1:$1/metrics" | awk '$1 == "vmesh_verifier_channel_answers_total" { n += $2 } END { print n + 0 }'; }
 
 # TLS 1.3 only, plain http refused
 curl -sk --tls-max 1.2 -o /dev/null "https://127.0.0.1:$GOOD_PORT/metrics" && fail "TLS 1.2 accepted" \
@@ -106,6 +115,23 @@ code=$(get)
 log_has "platform attested under its reference values" && ok "the relying party attested the verifier first" \
     || fail "no attestation line in the server log"
 [ "$(sessions "$GOOD_PORT")" -gt "$s0" ] && ok "evidence went to the attested verifier" || fail "no session at the verifier"
+# D51: over the attested link the answer is authenticated by the TLS session
+# (HS256 under the exported key), not signed; the relying party checked it
+# with its own export of the same session (else the client was refused above)
+[ "$(channel_answers "$GOOD_PORT")" -gt 0 ] && ok "the answers came channel-bound (answer=channel)" \
+    || fail "no channel-bound answer at the verifier"
+# answer=channel is refused over plain http: no session key to bind to
+[ "$(curl -s -o "$T/plain.out" -w '%{http_code}' -X POST -H 'Content-Type: application/psa-attestation-token' \
+     --data-binary x "http://127.0.0.1:$PLAIN_PORT/vmesh/v1/appraise?nonce=AAAAAAAAAAAAAAAAAAAAAA&answer=channel")" = 400 ] &&
+    grep -q "answer=channel needs https" "$T/plain.out" && ok "answer=channel over plain http: 400 naming https" \
+    || fail "answer=channel over plain http: $(cat "$T/plain.out")"
+# signed-answers: true keeps every central EAR signed
+c0=$(channel_answers "$GOOD_PORT"); s0=$(sessions "$GOOD_PORT")
+server_central "$GOOD_PORT" "$T/ear.pub" "signed-answers: true"; restart_server
+code=$(get)
+[ "$code" = 200 ] && [ "$(sessions "$GOOD_PORT")" -gt "$s0" ] && [ "$(channel_answers "$GOOD_PORT")" = "$c0" ] &&
+    ok "signed-answers: true: admitted with signed EARs only" || fail "signed-answers: HTTP $code, channel $(channel_answers "$GOOD_PORT") (was $c0)"
+server_central "$GOOD_PORT" "$T/ear.pub"; restart_server
 
 # 2. revocation of the verifier's reference values at the relying party
 cp "$T/verifier-rv.revoked.json" "$T/verifier-rv.active.json"

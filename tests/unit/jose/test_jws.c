@@ -231,6 +231,57 @@ static void alg_mismatch_refused(void **state)
     vmesh_crypto_key_free(ed);
 }
 
+/* D51: HS256 under a session's exported key. Round trip; the answer for one
+ * session (or question) checked with another's key, tampering, a truncated
+ * MAC; and algorithm confusion both ways: a signed token never passes the
+ * MAC path, an HS256 token never passes a signature key, not even one MAC'd
+ * with the bytes of that public key (the classic JWT confusion attack). */
+static void hs256_channel_bound(void **state)
+{
+    fixture *f = *state;
+    static const char payload[] = "{\"eat_nonce\":\"AAAAAAAAAAA\"}";
+    uint8_t k1[VMESH_JOSE_MAC_KEY_LEN], k2[VMESH_JOSE_MAC_KEY_LEN];
+    vmesh_buf tok = {0}, spki = {0}, hdr = {0};
+    char *t;
+
+    memset(k1, 0x11, sizeof(k1));
+    memset(k2, 0x11, sizeof(k2));
+    k2[31] ^= 1; /* another session's key: one bit apart */
+    assert_int_equal(vmesh_jose_jws_mac(k1, "JWT", (const uint8_t *)payload, strlen(payload), &tok), VMESH_OK);
+    assert_int_equal(vmesh_jose_jws_peek((const char *)tok.data, tok.len, &hdr, NULL), VMESH_OK);
+    assert_string_equal((const char *)hdr.data, "{\"alg\":\"HS256\",\"typ\":\"JWT\"}");
+    assert_int_equal(vmesh_jose_jws_verify_mac((const char *)tok.data, tok.len, k1, &f->out), VMESH_OK);
+    assert_string_equal((const char *)f->out.data, payload);
+    /* relayed to another session: its key does not check the MAC */
+    assert_int_equal(vmesh_jose_jws_verify_mac((const char *)tok.data, tok.len, k2, &f->out), VMESH_ERR_SIGNATURE);
+    assert_non_null(strstr(vmesh_err_detail(), "HS256 MAC does not verify"));
+    /* tampered payload, truncated MAC */
+    t = strdup((const char *)tok.data);
+    t[strchr(t, '.') - t + 3] = t[strchr(t, '.') - t + 3] == 'A' ? 'B' : 'A';
+    assert_int_equal(vmesh_jose_jws_verify_mac(t, strlen(t), k1, &f->out), VMESH_ERR_SIGNATURE);
+    free(t);
+    t = strdup((const char *)tok.data);
+    strrchr(t, '.')[21] = '\0';
+    assert_int_equal(vmesh_jose_jws_verify_mac(t, strlen(t), k1, &f->out), VMESH_ERR_SIGNATURE);
+    assert_non_null(strstr(vmesh_err_detail(), "expected 32"));
+    free(t);
+    /* a signed token on the MAC path, an HS256 token on the signature path */
+    assert_int_equal(vmesh_jose_jws_verify_mac((const char *)f->tok.data, f->tok.len, k1, &f->out),
+                     VMESH_ERR_MISMATCH);
+    assert_int_equal(vmesh_jose_jws_verify((const char *)tok.data, tok.len, f->k, &f->out), VMESH_ERR_MISMATCH);
+    assert_non_null(strstr(vmesh_err_detail(), "HS256 but the verification key is ES256"));
+    /* HS256 keyed with the first 32 bytes of the verifier's public key */
+    assert_int_equal(vmesh_crypto_key_to_spki(f->k, &spki), VMESH_OK);
+    assert_true(spki.len >= VMESH_JOSE_MAC_KEY_LEN);
+    assert_int_equal(vmesh_jose_jws_mac(spki.data, "JWT", (const uint8_t *)payload, strlen(payload), &tok), VMESH_OK);
+    vmesh_buf_reset(&f->out);
+    assert_int_equal(vmesh_jose_jws_verify((const char *)tok.data, tok.len, f->k, &f->out), VMESH_ERR_MISMATCH);
+    assert_int_equal(f->out.len, 0);
+    vmesh_buf_free(&tok);
+    vmesh_buf_free(&spki);
+    vmesh_buf_free(&hdr);
+}
+
 static void alg_none_refused(void **state)
 {
     fixture *f = *state;
@@ -407,6 +458,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(tampered_signature_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(wrong_key_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(alg_mismatch_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(hs256_channel_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(alg_none_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(crit_and_bad_headers_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(malformed_compact_refused, setup, teardown),

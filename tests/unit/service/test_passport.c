@@ -213,7 +213,7 @@ static void central_answer_leaves_out_annotated_evidence(void **state)
     assert_int_equal(vmesh_crypto_random(ch, sizeof(ch)), VMESH_OK);
     assert_int_equal(vmesh_scheme_psa.attest(f->attester, ch, sizeof(ch), &ev), VMESH_OK);
     ASSERT_OK(vmesh_service_central_client(&c, vmesh_scheme_psa.media_types[0], ev.data, ev.len, ch, sizeof(ch),
-                                           NULL, &jwt));
+                                           NULL, &jwt, NULL, NULL));
     assert_int_equal(vmesh_ear_verify((const char *)jwt.data, jwt.len, f->ear_key, vmesh_time_now(), &e), VMESH_OK);
     assert_int_equal(vmesh_ear_status(e), VMESH_TIER_AFFIRMING);
     i = vmesh_ear_submod_find(e, "psa");
