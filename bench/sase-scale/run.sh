@@ -187,7 +187,7 @@ NGX
     local modes=epoch-fresh extra= bellfile=$W/bell/bell.cwt rt= lag=
     case $m in
         central*) if [ "$VER_LINK" = attested ]; then
-                      extra="  central: { url: \"$VER_URL\", key: $W/ear.pub, cache: 60s, verifier-rv: $W/verifier-rv.json }"
+                      extra="  central: { url: \"$VER_URL\", key: $W/ear.pub, cache: 60s, verifier-rv: $W/verifier-rv.json${SIGNED_ANSWERS:+, signed-answers: true} }"
                   else
                       extra="  central: { url: \"$VER_URL\", key: $W/ear.pub, cache: 60s, insecure-plain-http: true }"
                   fi ;;
@@ -265,12 +265,13 @@ run_one() { # run_one MODE N
           done; sleep 0.2; done ) >state-times 2>/dev/null &
         watch=$!; PIDS+=($watch)
     fi
-    # env PERF_DIR=DIR: a perf profile (perf record -g) of the PoP processes
+    # env PERF_DIR=DIR: a perf profile (perf record; options PERF_OPTS, default
+    # "-F 499 -g"; e.g. "-F 199 --call-graph dwarf") of the PoP processes
     # and the verifier during the establishment phase only, DIR/MODE-N.data
     local perf= after="curl -sk $VER_URL/metrics >$W/vm-mid.txt"
     if [ -n "${PERF_DIR:-}" ]; then
         mkdir -p "$PERF_DIR"
-        perf record -q -F 499 -g -p "${POP_PIDS[0]},${POP_PIDS[1]},$VER_PID" -o "$PERF_DIR/$m-$n.data" 2>"$PERF_DIR/$m-$n.err" &
+        perf record -q ${PERF_OPTS:--F 499 -g} -p "${POP_PIDS[0]},${POP_PIDS[1]},$VER_PID" -o "$PERF_DIR/$m-$n.data" 2>"$PERF_DIR/$m-$n.err" &
         perf=$!; after="kill -INT $perf; $after"
     fi
     "$LOADGEN" --dir "$W" --host 127.0.0.1 --port "$POP_PORT" --peer spiffe://sase.example/pop --mode "$lg_mode" \

@@ -8,6 +8,7 @@
 #include "key_int.h"
 
 #include <limits.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
@@ -353,17 +354,41 @@ bool vmesh_crypto_memeq(const void *a, const void *b, size_t n)
     return CRYPTO_memcmp(a, b, n) == 0;
 }
 
+/* HMAC-SHA-256 set up once (the MAC and its digest looked up in the
+ * provider store), copied per call: EVP_Q_mac would look both up each time. */
+static EVP_MAC_CTX *hmac_tmpl;
+static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
+
+static void hmac_setup(void)
+{
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    char digest[] = "SHA2-256";
+    OSSL_PARAM params[2] = {OSSL_PARAM_construct_utf8_string("digest", digest, 0), OSSL_PARAM_construct_end()};
+
+    hmac_tmpl = mac != NULL ? EVP_MAC_CTX_new(mac) : NULL;
+    if (hmac_tmpl != NULL && EVP_MAC_CTX_set_params(hmac_tmpl, params) != 1) {
+        EVP_MAC_CTX_free(hmac_tmpl);
+        hmac_tmpl = NULL;
+    }
+    EVP_MAC_free(mac); /* the context keeps its own reference */
+}
+
 vmesh_err vmesh_crypto_hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *msg, size_t n, uint8_t out[32])
 {
     vmesh_err rc = VMESH_OK;
+    EVP_MAC_CTX *c = NULL;
     size_t len = 0;
 
     VMESH_ENSURE(key != NULL && key_len > 0 && (msg != NULL || n == 0) && out != NULL, VMESH_ERR_ARG,
                  "HMAC-SHA-256: missing key, message or output");
-    VMESH_ENSURE(EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, key, key_len, msg, n, out, 32, &len) != NULL &&
-                     len == 32,
+    pthread_once(&hmac_once, hmac_setup);
+    c = hmac_tmpl != NULL ? EVP_MAC_CTX_dup(hmac_tmpl) : NULL;
+    VMESH_ENSURE(c != NULL, VMESH_ERR_CRYPTO, "HMAC-SHA-256 unavailable (OpenSSL)");
+    VMESH_ENSURE(EVP_MAC_init(c, key, key_len, NULL) == 1 && EVP_MAC_update(c, msg, n) == 1 &&
+                     EVP_MAC_final(c, out, &len, 32) == 1 && len == 32,
                  VMESH_ERR_CRYPTO, "HMAC-SHA-256 failed (OpenSSL)");
 out:
+    EVP_MAC_CTX_free(c);
     return rc;
 }
 

@@ -553,6 +553,33 @@ static void save_and_load(void **state)
     rmdir(dir);
 }
 
+/* RFC 4231 §4.3 (test case 2) and §4.7 (test case 6: a key longer than the
+ * block), and the same context reused across threads' calls in turn. */
+static void hmac_sha256_rfc4231(void **state)
+{
+    static const uint8_t tc2[32] = {0x5b, 0xdc, 0xc1, 0x46, 0xbf, 0x60, 0x75, 0x4e, 0x6a, 0x04, 0x24,
+                                    0x26, 0x08, 0x95, 0x75, 0xc7, 0x5a, 0x00, 0x3f, 0x08, 0x9d, 0x27,
+                                    0x39, 0x83, 0x9d, 0xec, 0x58, 0xb9, 0x64, 0xec, 0x38, 0x43};
+    static const uint8_t tc6[32] = {0x60, 0xe4, 0x31, 0x59, 0x1e, 0xe0, 0xb6, 0x7f, 0x0d, 0x8a, 0x26,
+                                    0xaa, 0xcb, 0xf5, 0xb7, 0x7f, 0x8e, 0x0b, 0xc6, 0x21, 0x37, 0x28,
+                                    0xc5, 0x14, 0x05, 0x46, 0x04, 0x0f, 0x0e, 0xe3, 0x7f, 0x54};
+    static const char msg6[] = "Test Using Larger Than Block-Size Key - Hash Key First";
+    uint8_t key6[131], out[32];
+
+    (void)state;
+    memset(key6, 0xaa, sizeof(key6));
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(vmesh_crypto_hmac_sha256((const uint8_t *)"Jefe", 4,
+                                                  (const uint8_t *)"what do ya want for nothing?", 28, out),
+                         VMESH_OK);
+        assert_memory_equal(out, tc2, 32);
+        assert_int_equal(vmesh_crypto_hmac_sha256(key6, sizeof(key6), (const uint8_t *)msg6, strlen(msg6), out),
+                         VMESH_OK);
+        assert_memory_equal(out, tc6, 32);
+    }
+    assert_int_equal(vmesh_crypto_hmac_sha256(NULL, 0, out, 1, out), VMESH_ERR_ARG);
+}
+
 static void digests_random(void **state)
 {
     uint8_t d[48], r1[32], r2[32];
@@ -667,6 +694,7 @@ int main(void)
         cmocka_unit_test(garbage_refused),
         cmocka_unit_test(save_and_load),
         cmocka_unit_test(digests_random),
+        cmocka_unit_test(hmac_sha256_rfc4231),
         cmocka_unit_test(vector_psa_iak),
         cmocka_unit_test(vector_ear_skey),
     };
