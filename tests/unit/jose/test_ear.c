@@ -279,6 +279,42 @@ static void wrong_key_and_tamper(void **state)
     vmesh_crypto_key_free(other);
 }
 
+/* D51: an EAR authenticated by a TLS session's exported key. Same claims and
+ * checks as a signed one; another key, the signature path, an expired EAR
+ * and an EAR that fails the claim checks are refused; no EAR comes out. */
+static void channel_bound_mac(void **state)
+{
+    vmesh_key *k = gen(VMESH_KEY_EC_P256);
+    vmesh_ear *e = build(k), *v = NULL;
+    vmesh_buf jwt = {0};
+    uint8_t key[VMESH_JOSE_MAC_KEY_LEN], other[VMESH_JOSE_MAC_KEY_LEN];
+
+    (void)state;
+    memset(key, 0x5a, sizeof(key));
+    memcpy(other, key, sizeof(other));
+    other[0] ^= 0x80;
+    assert_int_equal(vmesh_ear_mac(e, key, &jwt), VMESH_OK);
+    assert_int_equal(vmesh_ear_verify_mac((const char *)jwt.data, jwt.len, key, IAT, &v), VMESH_OK);
+    assert_int_equal(vmesh_ear_status(v), VMESH_TIER_AFFIRMING);
+    assert_string_equal(vmesh_ear_verifier_developer(v), "https://vmesh.example");
+    vmesh_ear_free(v);
+    v = NULL;
+    assert_int_equal(vmesh_ear_verify_mac((const char *)jwt.data, jwt.len, other, IAT, &v), VMESH_ERR_SIGNATURE);
+    assert_null(v);
+    assert_int_equal(vmesh_ear_verify((const char *)jwt.data, jwt.len, k, IAT, &v), VMESH_ERR_MISMATCH);
+    assert_null(v);
+    assert_int_equal(vmesh_ear_verify_mac((const char *)jwt.data, jwt.len, key, EXP + 1, &v), VMESH_ERR_EXPIRED);
+    assert_null(v);
+    /* a signed EAR offered to the MAC path */
+    assert_int_equal(vmesh_ear_sign(e, k, &jwt), VMESH_OK);
+    assert_int_equal(vmesh_ear_verify_mac((const char *)jwt.data, jwt.len, key, IAT, &v), VMESH_ERR_MISMATCH);
+    assert_null(v);
+    assert_int_equal(vmesh_ear_mac(e, NULL, &jwt), VMESH_ERR_ARG);
+    vmesh_buf_free(&jwt);
+    vmesh_ear_free(e);
+    vmesh_crypto_key_free(k);
+}
+
 static void submod_rules(void **state)
 {
     vmesh_ear *e = NULL;
@@ -502,6 +538,7 @@ int main(void)
         cmocka_unit_test(expired_and_not_yet_valid),
         cmocka_unit_test(claims_checked),
         cmocka_unit_test(wrong_key_and_tamper),
+        cmocka_unit_test(channel_bound_mac),
         cmocka_unit_test(submod_rules),
         cmocka_unit_test(big_ear_signs_off_the_stack),
         cmocka_unit_test(veraison_claim_sets),
