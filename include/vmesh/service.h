@@ -38,6 +38,10 @@ VMESH_API_BEGIN
 #define VMESH_SERVICE_PEER_HEADER "Vmesh-Peer-ID"
 /* Response header naming the replica that answered (when configured). */
 #define VMESH_SERVICE_REPLICA_HEADER "Vmesh-Replica"
+/* "channel" on an answer=channel appraisal that was answered channel-bound
+ * (D51); absent, the EAR is signed (a verifier before D51, or one started
+ * with --signed-answers) and the relying party checks its signature. */
+#define VMESH_SERVICE_ANSWER_HEADER "Vmesh-Answer"
 
 #define VMESH_SERVICE_API_PREFIX "/challenge-response/v1/"
 #define VMESH_SERVICE_MAX_BODY ((size_t)1024 * 1024) /* default evidence cap */
@@ -164,6 +168,9 @@ typedef struct {
      * D42) is served and advertised unless this is set (then that path is
      * 404 and the discovery document does not name it). */
     bool no_appraise;
+    /* Every EAR signed: ?answer=channel is ignored (D51), as a verifier
+     * before D51 does; for operators who archive the EARs they issue. */
+    bool signed_answers;
 } vmesh_service_config;
 
 #define VMESH_SERVICE_UNLIMITED 0xffffffffu
@@ -206,6 +213,7 @@ typedef struct {
     vmesh_buf accept;            /* "Accept" (415) when len > 0 */
     const char *cache_control;   /* static string or NULL */
     unsigned retry_after;        /* "Retry-After" seconds (429) when > 0 */
+    bool channel_answer;         /* "Vmesh-Answer: channel": the EAR is channel-bound (D51) */
 } vmesh_service_response;
 
 void vmesh_service_response_init(vmesh_service_response *r);

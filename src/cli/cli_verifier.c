@@ -91,6 +91,8 @@ static void usage(FILE *f)
             "                       takes them (repeatable), e.g. iak=FILE, measure=NAME=FILE\n"
             "  --no-one-shot        serve only Veraison's API: no POST /vmesh/v1/appraise, and\n"
             "                       the discovery document does not name it\n"
+            "  --signed-answers     sign every EAR: ignore a relying party's answer=channel (an\n"
+            "                       EAR authenticated by the TLS session instead, DECISIONS D51)\n"
             "  --id NAME            replica name, sent in the Vmesh-Replica response header\n"
             "  -v, --verbose        log at debug level\n"
             "  --log-format FMT     text (default) or json: the log on stderr, one record per\n"
@@ -145,6 +147,7 @@ static int serve(int argc, char **argv)
         {"attest", required_argument, NULL, 1008},             {"attest-opt", required_argument, NULL, 1009},
         {"rvp-scope", required_argument, NULL, 1010},
         {"no-one-shot", no_argument, NULL, 1011},
+        {"signed-answers", no_argument, NULL, 1012},
         {NULL, 0, NULL, 0},
     };
     const char *rv_files[MAX_RV], *rvps[MAX_RVP], *bell_paths[VMESH_BELL_MAX_BELLS];
@@ -162,7 +165,7 @@ static int serve(int argc, char **argv)
     long poll = 30, ttl = 0, validity = 0, threads = 0, maxconn = 0, timeout = 0, max_body = 0;
     long client_conns = 0, deadline = 0, client_rate = 0, client_burst = 0, client_bytes = 0;
     int c, ret = CLI_EXIT_ERROR, sig = 0;
-    bool no_one_shot = false;
+    bool no_one_shot = false, signed_answers = false;
     vmesh_err rc;
     vmesh_key *key = NULL, *corim_key = NULL;
     vmesh_rv_store *store = NULL;
@@ -247,6 +250,7 @@ static int serve(int argc, char **argv)
             scopes[nrvp - 1] = optarg;
             break;
         case 1011: no_one_shot = true; break;
+        case 1012: signed_answers = true; break;
 #define NUM(ch, var, lo, hi, name)                                                                     \
     case ch:                                                                                           \
         if (!parse_num(optarg, lo, hi, &var)) {                                                        \
@@ -375,6 +379,7 @@ static int serve(int argc, char **argv)
     scfg.tls_cert = tls_cert;
     scfg.tls_key = tls_key;
     scfg.no_appraise = no_one_shot;
+    scfg.signed_answers = signed_answers;
     if ((tls_cert == NULL) != (tls_key == NULL)) {
         ret = cli_usage_error("verifier", "--tls-cert and --tls-key go together");
         goto out;

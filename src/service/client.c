@@ -111,6 +111,7 @@ typedef struct {
     CURL *h;
     const char *export_ctx;
     bool keyed;
+    bool channel_answer; /* "Vmesh-Answer: channel" came */
     uint8_t key[VMESH_JOSE_MAC_KEY_LEN];
 } reply;
 
@@ -168,6 +169,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
     if (header_is(p, size * n, "Location", &v, &vl)) {
         if (vmesh_buf_set(&r->location, v, vl) != VMESH_OK || vmesh_buf_terminate(&r->location) != VMESH_OK)
             return 0;
+    } else if (header_is(p, size * n, VMESH_SERVICE_ANSWER_HEADER, &v, &vl)) {
+        r->channel_answer = vl == 7 && strncasecmp(v, "channel", 7) == 0;
     } else if (header_is(p, size * n, "Content-Type", &v, &vl)) {
         if (vmesh_buf_set(&r->content_type, v, vl) != VMESH_OK ||
             vmesh_buf_terminate(&r->content_type) != VMESH_OK)
@@ -680,7 +683,9 @@ static vmesh_err appraise_at(const vmesh_service_client *c, attempt *t, const ch
                  VMESH_ERR_PARSE, "central verifier %s: the appraisal answer is empty, too large or not text", t->url);
     VMESH_GUARD(vmesh_buf_set(ear_jwt, r.in.body.data, r.in.body.len));
     VMESH_GUARD(vmesh_buf_terminate(ear_jwt));
-    if (r.export_ctx != NULL) {
+    /* asked for a channel-bound answer and got one (a verifier before D51,
+     * or started with --signed-answers, signs: checked as a signature) */
+    if (r.export_ctx != NULL && r.channel_answer) {
         VMESH_ENSURE(r.keyed, VMESH_ERR_CRYPTO, "central verifier %s: no key could be exported from the TLS "
                                                 "session for its channel-bound answer", t->url);
         memcpy(t->channel_key, r.key, sizeof(r.key));

@@ -219,6 +219,7 @@ vmesh_err vmesh_service_new(const vmesh_service_config *cfg, vmesh_service **out
         VMESH_GUARD(vmesh_service_session_key_derive(cfg->ear_key, s->session_key));
     s->replica_id = dup_opt(cfg->replica_id);
     s->appraise = !cfg->no_appraise;
+    s->signed_answers = cfg->signed_answers;
     s->bell = cfg->bell;
     s->rv_for = cfg->rv_for;
     s->rv_for_ctx = cfg->rv_for_ctx;
@@ -778,7 +779,7 @@ static vmesh_err appraise_once(vmesh_service *s, const vmesh_service_request *rq
                                             "exported from the TLS session, and this request has none");
         goto out;
     }
-    e.mac_key = rq->q_answer != NULL ? rq->channel_key : NULL;
+    e.mac_key = rq->q_answer != NULL && !s->signed_answers ? rq->channel_key : NULL;
     if (!read_evidence(s, rq, &e, rs, &rc))
         goto out;
     if (!appraise_evidence(s, rq, nonce.data, nonce.len, now, &e, rs, &rc))
@@ -788,8 +789,10 @@ static vmesh_err appraise_once(vmesh_service *s, const vmesh_service_request *rq
     rs->content_type = VMESH_EAR_MEDIA_TYPE;
     rs->cache_control = "no-store";
     atomic_fetch_add(&s->n_oneshot, 1);
-    if (e.mac_key != NULL)
+    if (e.mac_key != NULL) {
+        rs->channel_answer = true;
         atomic_fetch_add(&s->n_channel, 1);
+    }
 out:
     evidence_req_free(&e);
     vmesh_buf_free(&nonce);

@@ -108,6 +108,8 @@ static enum MHD_Result send_response(vmesh_service *s, struct MHD_Connection *c,
     }
     if (s->replica_id != NULL)
         MHD_add_response_header(r, VMESH_SERVICE_REPLICA_HEADER, s->replica_id);
+    if (rs->channel_answer)
+        MHD_add_response_header(r, VMESH_SERVICE_ANSWER_HEADER, "channel");
     ret = MHD_queue_response(c, rs->status, r);
     MHD_destroy_response(r);
     return ret;

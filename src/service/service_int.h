@@ -109,6 +109,7 @@ struct vmesh_service {
     char *accept_json;    /* ["mt", ...] */
     char *accept_header;  /* mt, mt, ... (415) */
     bool appraise;        /* the one-request appraisal is served (D42) */
+    bool signed_answers;  /* ?answer=channel ignored: every EAR signed (D51) */
     /* DELETE: a per-replica list of revoked session ids until they expire. */
     pthread_mutex_t revoke_lock;
     revoked_entry revoked[REVOKE_SLOTS];

@@ -73,7 +73,7 @@ px_start_verifier() {
     "$VMESH" verifier serve --listen "127.0.0.1:${4:-0}" --key "$2" --rv "$T/client-rv.json" \
         --tls-cert "$T/${5:-vtls}-chain.pem" --tls-key "$T/${5:-vtls}.key" --client-rate off \
         --attest psa-sim --attest-opt "iak=$T/verifier-iak.pem" --attest-opt "claims=$T/verifier-claims.json" \
-        --attest-opt "measure=BL=$T/verifier-fw" --attest-opt "measure=workload=$T/$3" \
+        --attest-opt "measure=BL=$T/verifier-fw" --attest-opt "measure=workload=$T/$3" ${PX_VERIFIER_ARGS:-} \
         >"$T/$1.out" 2>"$T/$1.log" &
     px_pids+=($!)
     eval "${1^^}_PID=$!"

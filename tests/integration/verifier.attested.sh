@@ -50,6 +50,8 @@ cp verifier-rv.json verifier-rv.active.json
 px_start_verifier good "$T/ear.pem" verifier-workload
 px_start_verifier evil "$T/ear.pem" verifier-evil-workload
 px_start_verifier other "$T/ear2.pem" verifier-workload
+# a verifier that signs every EAR (--signed-answers), as one before D51 does
+PX_VERIFIER_ARGS=--signed-answers px_start_verifier legacy "$T/ear.pem" verifier-workload
 # a plain-http verifier (no TLS): answer=channel has nothing to bind to there
 "$VMESH" verifier serve --listen 127.0.0.1:0 --key "$T/ear.pem" --rv "$T/client-rv.json" --client-rate off \
     >"$T/plain.out" 2>"$T/plain.log" &
@@ -131,6 +133,14 @@ server_central "$GOOD_PORT" "$T/ear.pub" "signed-answers: true"; restart_server
 code=$(get)
 [ "$code" = 200 ] && [ "$(sessions "$GOOD_PORT")" -gt "$s0" ] && [ "$(channel_answers "$GOOD_PORT")" = "$c0" ] &&
     ok "signed-answers: true: admitted with signed EARs only" || fail "signed-answers: HTTP $code, channel $(channel_answers "$GOOD_PORT") (was $c0)"
+# a verifier that answers answer=channel with a signed EAR (before D51, or
+# --signed-answers): the relying party checks the signature and admits
+s0=$(sessions "$LEGACY_PORT")
+server_central "$LEGACY_PORT" "$T/ear.pub"; restart_server
+code=$(get)
+[ "$code" = 200 ] && [ "$(sessions "$LEGACY_PORT")" -gt "$s0" ] && [ "$(channel_answers "$LEGACY_PORT")" = 0 ] &&
+    ok "a verifier that signs every EAR (--signed-answers): admitted, its signature checked" \
+    || fail "--signed-answers verifier: HTTP $code, channel $(channel_answers "$LEGACY_PORT")"
 server_central "$GOOD_PORT" "$T/ear.pub"; restart_server
 
 # 2. revocation of the verifier's reference values at the relying party
