@@ -152,9 +152,16 @@ log_has "platform is not endorsed by its reference values" && ok "the reason nam
     || fail "no platform reason: $(grep -i verifier "$T/server.err" | tail -3)"
 [ "$(sessions "$GOOD_PORT")" = "$s0" ] && ok "revoked: no evidence sent to the verifier" || fail "revoked: a session was created"
 cp "$T/verifier-rv.json" "$T/verifier-rv.active.json"
-sleep 1.2 # one attest-recheck period: a failure is re-tried after it
-code=$(get)
-[ "$code" = 200 ] && ok "reference values restored: admitted again" || fail "restored: HTTP $code"
+# A failure is re-tried one attest-recheck period (1 s) after it; the
+# watcher restores the standing within a second more. Under CPU contention
+# (busy loops, sanitizers) that takes longer: ask until admitted, up to 15 s.
+t0=$(date +%s%N); code=
+for i in $(seq 15); do
+    sleep 1
+    code=$(get); [ "$code" = 200 ] && break
+done
+[ "$code" = 200 ] && ok "reference values restored: admitted again ($(( ($(date +%s%N) - t0) / 1000000 )) ms after the change)" \
+    || fail "restored: HTTP $code"
 
 # 1. a verifier on an unendorsed platform
 server_central "$EVIL_PORT" "$T/ear.pub"; restart_refusing "$EVIL_PORT"
