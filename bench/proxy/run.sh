@@ -18,7 +18,6 @@
 # certificates, suite and group) is measured in the churn rows too.
 # Usage: bench/proxy/run.sh BUILD_DIR [SECONDS] [IDLE_CONNECTIONS]
 #   env ROUNDS=N: alternating rounds (default 3); the table shows medians.
-#   env MEM_ROUNDS=N: alternating samples of memory per idle connection (default 3).
 #   env HS_THREADS=N: limits.handshake-threads of both vmesh proxies (default:
 #   the proxy's own, 4 per CPU), to compare the handshake pool's sizes.
 set -eu
@@ -291,14 +290,7 @@ for r in $(seq "${ROUNDS:-3}"); do
         sk+=("$(churn_ka "http://127.0.0.1:$SOUT/1k.bin")")
     fi
 done
-# Memory per idle connection: MEM_ROUNDS alternating samples (default 3; one
-# sample is a single RSS difference, which malloc's arenas make noisy); the
-# table shows the median and every sample.
-vmm=() hmm=()
-for r in $(seq "${MEM_ROUNDS:-3}"); do
-    vmm+=("$(idle_mem $VOUT $VCP $VSP)"); hmm+=("$(idle_mem $HOUT $HCP $HSP)")
-done
-vm=$(IFS=';'; echo "${vmm[*]}"); hm=$(IFS=';'; echo "${hmm[*]}")
+vm=$(idle_mem $VOUT $VCP $VSP); hm=$(idle_mem $HOUT $HCP $HSP)
 active=$(curl -s "http://127.0.0.1:$VADM/metrics" | awk '$1=="vmesh_connections_total{direction=\"inbound\",result=\"ok\"}" {print $2}')
 j() { local IFS=';'; echo "$*"; }
 BENCH_BUILD="$BUILD" VH="$(j "${vh[@]}")" HH="$(j "${hh[@]}")" VHSPLIT="$(j "${vhsplit[@]}")" \
@@ -312,8 +304,7 @@ md, mdsec, secs, nidle, vm, hm, vsuite, hsuite = sys.argv[1:9]
 runs = [[list(map(float, r.split())) for r in a.split(';')] for a in sys.argv[9:17]]
 vs, hs, vb, hb, vc, hc, vk, hk = runs
 load = sys.argv[17]
-vml, hml = [float(x) for x in vm.split(';')], [float(x) for x in hm.split(';')]
-vm, hm = statistics.median(vml), statistics.median(hml)
+vm, hm = float(vm), float(hm)
 env = lambda k: [list(map(float, r.split())) for r in os.environ.get(k, "").split(';') if r.strip()]
 vh, hh, s0, sc, sh, sk = env("VH"), env("HH"), env("S0"), env("SC"), env("SH"), env("SK")
 split = [tuple(map(int, r.split())) for r in os.environ.get("VHSPLIT", "").split(';') if r.strip()]
@@ -327,8 +318,7 @@ rows = [
   ("p99 latency ms (1 KiB), keep-alive without churn", med(vs, 2), med(hs, 2), L1, allv(vs, 2), allv(hs, 2)),
   ("keep-alive p99 ms (1 KiB, 32 conns) while 16 clients churn", med(vk, 2), med(hk, 2), L1, allv(vk, 2), allv(hk, 2)),
   ("throughput MB/s (1 MiB, 8 conns)", med(vb, 3), med(hb, 3), G1, allv(vb, 3), allv(hb, 3)),
-  (f"memory per idle connection, kB (both proxies, {nidle} conns)", vm, hm, L1, " / ".join(f"{x:.1f}" for x in vml),
-   " / ".join(f"{x:.1f}" for x in hml)),
+  (f"memory per idle connection, kB (both proxies, {nidle} conns)", vm, hm, L1, f"{vm:.1f}", f"{hm:.1f}"),
   ("new attested connections/s (a new connection per request, 16 clients, all resuming)", med(vc, 0), med(hc, 0), G1, allv(vc, 0), allv(hc, 0)),
   ("p50 latency ms, new connection per request", med(vc, 1), med(hc, 1), None, allv(vc, 1), allv(hc, 1)),
   ("p99 latency ms, new connection per request", med(vc, 2), med(hc, 2), L11, allv(vc, 2), allv(hc, 2)),
