@@ -193,7 +193,8 @@ typedef struct {
     const char *q_answer;        /* ?answer= (D51: "channel" on the one-request appraisal) */
     /* VMESH_JOSE_MAC_KEY_LEN bytes exported from the TLS session the request
      * came on (VMESH_SERVICE_CHANNEL_LABEL, context q_nonce) when it asked
-     * answer=channel over TLS; NULL otherwise. */
+     * answer=channel over TLS and the service answers so (not
+     * signed_answers); NULL otherwise. */
     const uint8_t *channel_key;
     const char *accept;
     const char *content_type;

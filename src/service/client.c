@@ -840,8 +840,6 @@ static vmesh_err client_verify_once(const vmesh_service_client *c, const char *m
             t.attested = attested;
             t.channel_key = channel_key;
             t.channel = channel;
-            if (channel != NULL)
-                *channel = false;
             t.deadline_ns = (int64_t)vmesh_time_mono_ns() + (share_ms > 0 ? share_ms : 1) * 1000000;
             vmesh_buf_reset(ear_jwt);
             rc = client_verify_at(c, &t, media_type, evidence, evidence_len, nonce, nonce_len, akpub, akpub_len, peer,

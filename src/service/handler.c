@@ -774,12 +774,14 @@ static vmesh_err appraise_once(vmesh_service *s, const vmesh_service_request *rq
                                             "this TLS session instead of a signature)", rq->q_answer);
         goto out;
     }
-    if (rq->q_answer != NULL && rq->channel_key == NULL) {
-        rc = vmesh_service_problem(rs, 400, "answer=channel needs https: the answer is authenticated by a key "
-                                            "exported from the TLS session, and this request has none");
-        goto out;
+    if (rq->q_answer != NULL && !s->signed_answers) {
+        if (rq->channel_key == NULL) {
+            rc = vmesh_service_problem(rs, 400, "answer=channel needs https: the answer is authenticated by a key "
+                                                "exported from the TLS session, and this request has none");
+            goto out;
+        }
+        e.mac_key = rq->channel_key;
     }
-    e.mac_key = rq->q_answer != NULL && !s->signed_answers ? rq->channel_key : NULL;
     if (!read_evidence(s, rq, &e, rs, &rc))
         goto out;
     if (!appraise_evidence(s, rq, nonce.data, nonce.len, now, &e, rs, &rc))

@@ -273,7 +273,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     rq.q_nonce_size = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "nonceSize");
     rq.q_annotated = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "annotated");
     rq.q_answer = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "answer");
-    if (rq.q_answer != NULL && s->tls && rq.q_nonce != NULL && channel_key(c, rq.q_nonce, chkey))
+    /* exported only when it will be used (--signed-answers ignores answer=) */
+    if (rq.q_answer != NULL && s->tls && !s->signed_answers && rq.q_nonce != NULL && channel_key(c, rq.q_nonce, chkey))
         rq.channel_key = chkey;
     rq.accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
     rq.content_type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);

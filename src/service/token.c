@@ -9,7 +9,6 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/params.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -82,35 +81,17 @@ out:
     return rc;
 }
 
-static EVP_MAC *hmac_alg;
-static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
-
-static void hmac_fetch(void)
-{
-    hmac_alg = EVP_MAC_fetch(NULL, "HMAC", NULL);
-}
-
+/* HMAC-SHA-256 under the session key of MAC_LABEL (with its NUL) || p. */
 static vmesh_err mac(const uint8_t key[32], const uint8_t *p, size_t n, uint8_t out[MAC_LEN])
 {
     vmesh_err rc = VMESH_OK;
-    EVP_MAC_CTX *c = NULL;
-    OSSL_PARAM params[2];
-    size_t len = 0;
-    char digest[] = "SHA256";
+    vmesh_buf m = {0};
 
-    pthread_once(&hmac_once, hmac_fetch);
-    c = hmac_alg ? EVP_MAC_CTX_new(hmac_alg) : NULL;
-    VMESH_ENSURE(c != NULL, VMESH_ERR_CRYPTO, "HMAC unavailable");
-    params[0] = OSSL_PARAM_construct_utf8_string("digest", digest, 0);
-    params[1] = OSSL_PARAM_construct_end();
-    if (EVP_MAC_init(c, key, 32, params) != 1 ||
-        EVP_MAC_update(c, (const unsigned char *)MAC_LABEL, sizeof(MAC_LABEL)) != 1 ||
-        EVP_MAC_update(c, p, n) != 1 || EVP_MAC_final(c, out, &len, MAC_LEN) != 1 || len != MAC_LEN) {
-        rc = vmesh_err_ssl(VMESH_ERR_CRYPTO, "HMAC-SHA256");
-        goto out;
-    }
+    VMESH_GUARD(vmesh_buf_append(&m, MAC_LABEL, sizeof(MAC_LABEL)));
+    VMESH_GUARD(vmesh_buf_append(&m, p, n));
+    VMESH_GUARD(vmesh_crypto_hmac_sha256(key, 32, m.data, m.len, out));
 out:
-    EVP_MAC_CTX_free(c);
+    vmesh_buf_free(&m);
     return rc;
 }
 
