@@ -5,7 +5,9 @@
  * attestation) and each attestation mode, with and without resumption.
  * Usage: bench_handshake DIR MODE RESUME SECONDS
  *   DIR: prepared by bench/handshake/run.sh (CA, SVIDs, psa-sim platforms,
- *        rv.json, bell, keys); MODE: plain | epoch-fresh | fresh | passport,
+ *        rv.json, bell, keys); MODE: plain (OpenSSL's mTLS: every chain
+ *        validated, vmesh's chain-validation cache off) | plain-cached (the
+ *        same with the cache, D52) | epoch-fresh | fresh | passport,
  *        or epoch-fresh-kb | passport-kb: key-bound attestation (docs/ATLS.md;
  *        each side's SVID is issued for its agent's in-memory AK, policy
  *        "key-bound": "allow");
@@ -68,7 +70,12 @@ static void side_init(side *s, vmesh_atls_role role, const char *who, const char
                                            P(role == VMESH_ATLS_SERVER ? "srv.key" : "cli.key"))) ||
         vmesh_atls_config_set_bundle(s->cfg, P("ca/bundle.pem")))
         die("atls config");
-    if (strcmp(mode, "plain") == 0)
+    /* plain: OpenSSL's own mTLS, every chain validated at every full
+     * handshake (the chain-validation cache off, D52); plain-cached: the
+     * same with vmesh's default cache, no attestation */
+    if (strcmp(mode, "plain") == 0 && vmesh_atls_config_set_chain_cache(s->cfg, 0))
+        die("chain cache");
+    if (strcmp(mode, "plain") == 0 || strcmp(mode, "plain-cached") == 0)
         return; /* plain mTLS: no provider, no 0xff4d */
     snprintf(mname, sizeof(mname), "%.*s", (int)(kb ? ml - 3 : ml), mode);
     if (vmesh_mode_parse(mname, &m))

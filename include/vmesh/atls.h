@@ -439,6 +439,24 @@ vmesh_err vmesh_atls_config_set_peer_pattern(vmesh_atls_config *c, const char *p
 /* The provider is copied; its ctx must outlive the config's connections. */
 vmesh_err vmesh_atls_config_set_provider(vmesh_atls_config *c,
                                          const vmesh_atls_provider *p) VMESH_WUR;
+/* Chain-validation cache (DECISIONS D52, docs/ATLS.md): a peer chain that
+ * validated against this configuration's trust is not validated again
+ * while every certificate of it (anchor included) is valid and for at
+ * most 10 minutes; keyed by SHA-256 over the chain's DER as sent, so any
+ * other chain is validated in full. entries: its size (default 1024,
+ * about 64 bytes each); 0 turns it off (OpenSSL's behaviour: every full
+ * handshake validates the chain). Emptied by set_bundle and set_trust. */
+vmesh_err vmesh_atls_config_set_chain_cache(vmesh_atls_config *c, size_t entries) VMESH_WUR;
+/* Chains on record in c's cache now (tests, diagnostics). */
+size_t vmesh_atls_config_chain_cache_used(const vmesh_atls_config *c);
+/* Process-wide counters of peer chains at full handshakes, every
+ * configuration: cached (accepted from a cache, not validated again),
+ * validated (validated in full, whether the cache is on or off), stored
+ * (validations recorded in a cache). */
+typedef struct {
+    uint64_t cached, validated, stored;
+} vmesh_atls_chain_stats;
+void vmesh_atls_chain_cache_stats(vmesh_atls_chain_stats *out);
 /* Deadline for handshake + attestation, from vmesh_atls_conn_new (default 10000 ms). */
 void vmesh_atls_config_set_deadline_ms(vmesh_atls_config *c, uint32_t ms);
 /* Cap on an attestation frame's payload (default 64 KiB, at most 16 MiB - 1). */

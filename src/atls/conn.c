@@ -37,6 +37,8 @@
 #define WRITE_BACKPRESSURE ((size_t)256 * 1024)
 #define OUTQ_MAX ((size_t)32 * 1024 * 1024)
 #define DEADLINE_DEFAULT_MS 10000u
+#define CHAIN_CACHE_DEFAULT 1024u
+#define CHAIN_CACHE_MAX (1024u * 1024u)
 
 struct vmesh_atls_config {
     vmesh_atls_role role;
@@ -54,7 +56,10 @@ struct vmesh_atls_config {
      * authenticated) is limited by a token bucket; beyond it the evidence
      * waits for the client's SVID, as under evidence_after_auth. */
     struct fresh_bucket *fresh_hello; /* shared by a reload's successor (inherit) */
+    atls_chain_cache *chains;         /* D52; NULL: every chain validated in full */
 };
+
+static int chain_verify_cb(X509_STORE_CTX *x, void *arg);
 
 /* The token bucket behind vmesh_atls_config_set_fresh_hello_limit; a
  * configuration that replaces another for the same listener shares it
@@ -811,6 +816,7 @@ vmesh_err vmesh_atls_config_new(vmesh_atls_role role, vmesh_atls_config **out)
     c->deadline_ms = DEADLINE_DEFAULT_MS;
     c->max_frame = VMESH_ATLS_FRAME_MAX_DEFAULT;
     c->resumption = true;
+    c->chains = atls_chain_cache_new(CHAIN_CACHE_DEFAULT);
     c->ctx = SSL_CTX_new(role == VMESH_ATLS_SERVER ? TLS_server_method() : TLS_client_method());
     if (c->ctx == NULL) {
         rc = vmesh_err_ssl(VMESH_ERR_CRYPTO, "SSL_CTX_new");
@@ -822,6 +828,7 @@ vmesh_err vmesh_atls_config_new(vmesh_atls_role role, vmesh_atls_config **out)
                  VMESH_ERR_CRYPTO, "attested TLS: cannot restrict to TLS 1.3");
     /* DESIGN §3.2: "Leave 0-RTT off: early data is replayable". */
     SSL_CTX_set_max_early_data(c->ctx, 0);
+    SSL_CTX_set_cert_verify_callback(c->ctx, chain_verify_cb, c);
     SSL_CTX_set_verify(c->ctx,
                        SSL_VERIFY_PEER |
                            (role == VMESH_ATLS_SERVER ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
@@ -970,6 +977,7 @@ vmesh_err vmesh_atls_config_set_bundle(vmesh_atls_config *c, const char *bundle_
     vmesh_err rc = VMESH_OK;
     STACK_OF(X509_NAME) *names = NULL;
 
+    atls_chain_cache_clear(c->chains);
     if (SSL_CTX_load_verify_locations(c->ctx, bundle_file, NULL) != 1) {
         rc = vmesh_err_ssl(VMESH_ERR_IO, "loading the trust bundle");
         rc = vmesh_err_wrap(rc, "%s", bundle_file);
@@ -988,9 +996,8 @@ out:
 /* Chain verification under federation: the trusted certificates of this
  * verification are the authorities of the trust domain the leaf's SPIFFE
  * ID names, nothing else; libssl's parameters (purpose, depth, time) stay. */
-static int trust_verify_cb(X509_STORE_CTX *x, void *arg)
+static int trust_verify(X509_STORE_CTX *x, vmesh_atls_config *cfg)
 {
-    vmesh_atls_config *cfg = arg;
     X509 *leaf = X509_STORE_CTX_get0_cert(x);
     SSL *s = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
     vmesh_atls_conn *c = s ? SSL_get_app_data(s) : NULL;
@@ -1017,14 +1024,72 @@ static int trust_verify_cb(X509_STORE_CTX *x, void *arg)
     return X509_verify_cert(x);
 }
 
+/* Every peer chain comes here (SSL_CTX_set_cert_verify_callback): a chain
+ * this configuration validated already, still within its window, is not
+ * validated again (D52, chaincache.c); any other is, against the trust
+ * set (federation) or the bundle's store, and recorded when it validates.
+ * OpenSSL has set the store context's purpose (the peer's role), depth,
+ * time and security level from this configuration before calling. */
+static int chain_verify_cb(X509_STORE_CTX *x, void *arg)
+{
+    vmesh_atls_config *cfg = arg;
+    uint8_t key[32];
+    bool keyed = cfg->chains != NULL && atls_chain_cache_key(x, key);
+    int64_t now = vmesh_time_now();
+    int ok;
+
+    if (keyed && atls_chain_cache_hit(cfg->chains, key, now)) {
+        atls_chain_count(true);
+        X509_STORE_CTX_set_error(x, X509_V_OK);
+        return 1;
+    }
+    atls_chain_count(false);
+    ok = cfg->trust != NULL ? trust_verify(x, cfg) : X509_verify_cert(x);
+    if (ok == 1 && keyed)
+        atls_chain_cache_put(cfg->chains, key, x, now);
+    if (ok != 1) {
+        /* name the reason (expired, bad signature, unknown CA ...) in the
+         * handshake's failure, not only OpenSSL's "verify failed" */
+        SSL *s = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
+        vmesh_atls_conn *c = s != NULL ? SSL_get_app_data(s) : NULL;
+
+        if (c != NULL && c->verify_msg[0] == '\0')
+            snprintf(c->verify_msg, sizeof(c->verify_msg), "peer certificate chain refused: %s",
+                     X509_verify_cert_error_string(X509_STORE_CTX_get_error(x)));
+    }
+    return ok;
+}
+
 vmesh_err vmesh_atls_config_set_trust(vmesh_atls_config *c, vmesh_pki_trust *t)
 {
     if (t == NULL || vmesh_pki_trust_count(t) == 0)
         return vmesh_err_set(VMESH_ERR_ARG, "attested TLS: an empty trust set");
     vmesh_pki_trust_free(c->trust);
     c->trust = vmesh_pki_trust_ref(t);
-    SSL_CTX_set_cert_verify_callback(c->ctx, trust_verify_cb, c);
+    atls_chain_cache_clear(c->chains);
     return VMESH_OK;
+}
+
+vmesh_err vmesh_atls_config_set_chain_cache(vmesh_atls_config *c, size_t entries)
+{
+    vmesh_err rc = VMESH_OK;
+    atls_chain_cache *n = NULL;
+
+    VMESH_ENSURE(entries <= CHAIN_CACHE_MAX, VMESH_ERR_ARG,
+                 "attested TLS: chain cache of %zu entries: at most %u", entries, CHAIN_CACHE_MAX);
+    if (entries > 0) {
+        n = atls_chain_cache_new(entries);
+        VMESH_ENSURE(n != NULL, VMESH_ERR_NOMEM, "out of memory");
+    }
+    atls_chain_cache_free(c->chains);
+    c->chains = n;
+out:
+    return rc;
+}
+
+size_t vmesh_atls_config_chain_cache_used(const vmesh_atls_config *c)
+{
+    return atls_chain_cache_used(c->chains);
 }
 
 vmesh_err vmesh_atls_config_set_peer_pattern(vmesh_atls_config *c, const char *pattern)
@@ -1182,6 +1247,7 @@ void vmesh_atls_config_free(vmesh_atls_config *c)
     free(c->peer_pattern);
     vmesh_pki_trust_free(c->trust);
     fresh_bucket_unref(c->fresh_hello);
+    atls_chain_cache_free(c->chains);
     free(c);
 }
 

@@ -1403,6 +1403,7 @@ static const keydef limits_keys[] = {
     NUM("workers", K_U32, vmesh_proxy_config, workers, 0, PX_MAX_WORKERS),
     NUM("handshake-threads", K_U32, vmesh_proxy_config, hs_threads, 0, 256),
     NUM("handshake-queue", K_U32, vmesh_proxy_config, hs_queue, 1, 1000000),
+    NUM("chain-cache", K_U32, vmesh_proxy_config, chain_cache, 0, 1024 * 1024),
     END};
 
 /* reattestation: in-band re-attestation of established connections
@@ -1617,6 +1618,7 @@ vmesh_err vmesh_proxy_config_parse(const char *yaml, size_t n, const char *sourc
     x.c->linger_ms = 1000;
     x.c->buffer_size = 65536;
     x.c->ar_cache_slots = 4096;
+    x.c->chain_cache = 1024;
     x.c->reattest_jitter_ms = 10000;
     x.c->log_level = VMESH_LOG_INFO;
     VMESH_ENSURE(yaml_parser_initialize(&parser) == 1, VMESH_ERR_NOMEM, "out of memory");

@@ -469,6 +469,7 @@ static vmesh_err listener_config(struct vmesh_proxy *p, px_gen *g, size_t j,
     vmesh_atls_config *c = NULL;
 
     VMESH_GUARD(vmesh_atls_config_new(in ? VMESH_ATLS_SERVER : VMESH_ATLS_CLIENT, &c));
+    VMESH_GUARD(vmesh_atls_config_set_chain_cache(c, cfg->chain_cache));
     if (cfg->keybound)
         VMESH_GUARD(kb_svid(g, c)); /* the issuer's SVID for our AK (D44) */
     else

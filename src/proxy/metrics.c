@@ -541,6 +541,19 @@ vmesh_err px_metrics_render(struct vmesh_proxy *p, const px_gen *g, vmesh_buf *b
         "%llu\n",
         (long long)atomic_load(&m->hs_queued), (long long)atomic_load(&m->hs_running),
         (unsigned long long)atomic_load(&m->hs_backpressure)));
+    {
+        vmesh_atls_chain_stats cs;
+
+        vmesh_atls_chain_cache_stats(&cs);
+        VMESH_GUARD(vmesh_buf_printf(
+            b,
+            "# HELP vmesh_tls_chain_validations_total Peer certificate chains at full TLS handshakes: "
+            "validated in full, or accepted from the chain-validation cache (limits.chain-cache).\n"
+            "# TYPE vmesh_tls_chain_validations_total counter\n"
+            "vmesh_tls_chain_validations_total{result=\"validated\"} %llu\n"
+            "vmesh_tls_chain_validations_total{result=\"cached\"} %llu\n",
+            (unsigned long long)cs.validated, (unsigned long long)cs.cached));
+    }
     VMESH_GUARD(vmesh_buf_printf(
         b, "# HELP vmesh_fresh_hello_deferred_total Inbound connections whose fresh-mode evidence "
            "waited for the client's certificate because the listener's fresh-hello-rate budget was "

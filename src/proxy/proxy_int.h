@@ -214,6 +214,8 @@ struct vmesh_proxy_config {
     /* handshake pool: threads (0: derived, px_hs_threads) and the queue
      * length beyond which workers stop accepting */
     uint32_t hs_threads, hs_queue;
+    /* chain-validation cache entries per TLS configuration (D52; 0: off) */
+    uint32_t chain_cache;
     /* access log: a file, or (access_log NULL) access_std: 1 stdout, 2 stderr, 0 off */
     char *access_log;
     int access_std;

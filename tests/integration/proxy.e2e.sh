@@ -61,6 +61,14 @@ tail -1 "$T/client-access.log" > "$T/last.json"
 res=$(grep -c '"resumed":true' "$T/client-access.log")
 [ "$res" -ge 150 ] && ok "outbound reconnects resume the TLS session ($res of $lines)" || fail "resumed sessions: $res"
 grep -q '"peer":"spiffe://example.org/ns/shop/sa/client"' "$T/server-access.log" && ok "server access log names the client" || fail "server access log"
+# D52: the server validated the client's chain once; every later full
+# handshake took the validation from its cache (resumed ones check no chain)
+full=$(metric "$SADMIN" 'vmesh_handshakes_total{direction="inbound",session="full"}')
+val=$(metric "$SADMIN" 'vmesh_tls_chain_validations_total{result="validated"}')
+cac=$(metric "$SADMIN" 'vmesh_tls_chain_validations_total{result="cached"}')
+[ "$val" = 1 ] && [ "$((val + cac))" = "$full" ] && [ "$full" -ge 2 ] \
+    && ok "chain-validation cache: 1 chain validated, $cac of $full full handshakes from the cache" \
+    || fail "chain validations: validated $val, cached $cac, full inbound handshakes $full"
 
 # /peers shows an open connection while a slow download runs
 python3 - "$OUT_PORT" > "$T/slow.out" 2>&1 <<'PY' &

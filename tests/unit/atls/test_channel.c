@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
@@ -265,6 +266,7 @@ typedef struct {
     bool by_peer;
     char msg[300];
     char peer_id[256];
+    char detail[300]; /* vmesh_err_detail() after a failed handshake */
     int peer_mode, own_mode;
     bool resumed, negotiated;
     int tier;
@@ -326,6 +328,8 @@ static void record(side *s, vmesh_atls_conn *conn)
     const char *m = NULL;
     const vmesh_atls_peer_result *r = vmesh_atls_peer_result_get(conn);
 
+    if (s->hs_rc != VMESH_OK)
+        snprintf(s->detail, sizeof(s->detail), "%s", vmesh_err_detail());
     s->reason = vmesh_atls_failure(conn, &m, &s->by_peer);
     snprintf(s->msg, sizeof(s->msg), "%s", m ? m : "");
     snprintf(s->peer_id, sizeof(s->peer_id), "%s",
@@ -1798,10 +1802,209 @@ static void fresh_hello_flood_is_limited(void **state)
     tprov_free(&cp);
 }
 
+/* ---- D52: the chain-validation cache, tried as an attacker ------------------------------ */
+
+/* A plain mTLS pair (no provider): the cache is about the certificates. */
+static void plain_pair(vmesh_atls_config *scfg, vmesh_atls_config *ccfg, vmesh_err *s_rc, vmesh_err *c_rc,
+                       char *s_msg, size_t n)
+{
+    side s = {0}, c = {0};
+
+    run_with(&s, &c, scfg, ccfg, NULL);
+    *s_rc = s.hs_rc;
+    *c_rc = c.hs_rc;
+    if (s_msg != NULL)
+        snprintf(s_msg, n, "%s | %s", s.msg, s.detail);
+    vmesh_atls_session_free(c.new_session);
+    if (s.hs_rc == VMESH_OK && c.hs_rc == VMESH_OK)
+        assert_string_equal(c.got, "pong:ping");
+}
+
+/* The client's own leaf with the last byte of its CA signature changed:
+ * same subject, same SPIFFE ID, same key, not signed by the CA. */
+static void forge_client_leaf(const char *out)
+{
+    FILE *f = fopen(cli_pem, "r");
+    X509 *x = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+    unsigned char *der = NULL;
+    const unsigned char *q;
+    int len;
+    X509 *forged;
+
+    if (f)
+        fclose(f);
+    assert_non_null(x);
+    len = i2d_X509(x, &der);
+    assert_true(len > 0);
+    der[len - 1] ^= 0x01; /* inside the signature's s: still parses */
+    q = der;
+    forged = d2i_X509(NULL, &q, len);
+    assert_non_null(forged);
+    f = fopen(out, "w");
+    assert_non_null(f);
+    assert_int_equal(PEM_write_X509(f, forged), 1);
+    fclose(f);
+    X509_free(forged);
+    X509_free(x);
+    OPENSSL_free(der);
+}
+
+/* A validation is reused for the same chain only: the second handshake
+ * of a pair validates nothing again (both sides hit); a forged copy of
+ * the cached client certificate (one byte of its signature changed, same
+ * key and SPIFFE ID) is validated in full and refused; and once the
+ * server's trust changes (set_trust to another trust domain), the cached
+ * genuine client is refused too. */
+static void chain_cache_same_chain_only(void **state)
+{
+    vmesh_atls_config *scfg = make_config(VMESH_ATLS_SERVER, NULL), *ccfg = make_config(VMESH_ATLS_CLIENT, NULL);
+    vmesh_atls_config *forged = NULL;
+    vmesh_atls_chain_stats a, b;
+    vmesh_err s_rc, c_rc;
+    char path[400], other[400], msg[300];
+    vmesh_pki_bundle *ob = NULL;
+    vmesh_pki_trust *t = NULL;
+
+    (void)state;
+    vmesh_atls_chain_cache_stats(&a);
+    plain_pair(scfg, ccfg, &s_rc, &c_rc, NULL, 0);
+    assert_int_equal(s_rc, VMESH_OK);
+    assert_int_equal(c_rc, VMESH_OK);
+    assert_int_equal(vmesh_atls_config_chain_cache_used(scfg), 1);
+    assert_int_equal(vmesh_atls_config_chain_cache_used(ccfg), 1);
+    plain_pair(scfg, ccfg, &s_rc, &c_rc, NULL, 0);
+    assert_int_equal(s_rc, VMESH_OK);
+    assert_int_equal(c_rc, VMESH_OK);
+    vmesh_atls_chain_cache_stats(&b);
+    assert_int_equal(b.validated - a.validated, 2); /* the first handshake: both sides validated */
+    assert_int_equal(b.stored - a.stored, 2);
+    assert_int_equal(b.cached - a.cached, 2);       /* the second: neither did */
+
+    /* the forged leaf: a miss, validated in full, refused */
+    snprintf(path, sizeof(path), "%s/forged.pem", tmpdir);
+    forge_client_leaf(path);
+    assert_int_equal(vmesh_atls_config_new(VMESH_ATLS_CLIENT, &forged), VMESH_OK);
+    assert_int_equal(vmesh_atls_config_set_svid(forged, path, cli_key), VMESH_OK);
+    assert_int_equal(vmesh_atls_config_set_bundle(forged, bundle), VMESH_OK);
+    vmesh_atls_config_set_deadline_ms(forged, 5000);
+    plain_pair(scfg, forged, &s_rc, &c_rc, msg, sizeof(msg));
+    assert_int_not_equal(s_rc, VMESH_OK); /* (a TLS 1.3 client finishes before the server judged it) */
+    assert_int_equal(vmesh_atls_config_chain_cache_used(scfg), 1);
+    vmesh_atls_chain_cache_stats(&a);
+    assert_int_equal(a.cached, b.cached); /* the server's lookup of the forged chain missed */
+    assert_int_equal(a.validated, b.validated + 2); /* (and the new client configuration's of the server's) */
+    assert_non_null(strstr(msg, "peer certificate chain refused: certificate signature failure"));
+
+    /* the server's trust changes: only another trust domain */
+    snprintf(other, sizeof(other), "%s/other-ca", tmpdir);
+    assert_int_equal(vmesh_pki_ca_init("other.example", other, 0, VMESH_KEY_EC_P256), VMESH_OK);
+    snprintf(path, sizeof(path), "%s/bundle.pem", other);
+    assert_int_equal(vmesh_pki_bundle_load(path, &ob), VMESH_OK);
+    assert_int_equal(vmesh_pki_trust_new(&t), VMESH_OK);
+    assert_int_equal(vmesh_pki_trust_add(t, "other.example", ob), VMESH_OK);
+    assert_int_equal(vmesh_atls_config_set_trust(scfg, t), VMESH_OK);
+    assert_int_equal(vmesh_atls_config_chain_cache_used(scfg), 0);
+    plain_pair(scfg, ccfg, &s_rc, &c_rc, msg, sizeof(msg));
+    assert_int_not_equal(s_rc, VMESH_OK);
+    assert_non_null(strstr(msg, "not federated"));
+
+    vmesh_pki_trust_free(t);
+    vmesh_pki_bundle_free(ob);
+    vmesh_atls_config_free(forged);
+    vmesh_atls_config_free(scfg);
+    vmesh_atls_config_free(ccfg);
+}
+
+/* A cached validation never outlives the certificate: a client leaf valid
+ * for 3 s is admitted (and cached), then refused once it has expired,
+ * although its chain is on record. */
+static void chain_cache_expiry(void **state)
+{
+    vmesh_atls_config *scfg = make_config(VMESH_ATLS_SERVER, NULL), *ccfg = NULL;
+    vmesh_key *k = NULL;
+    vmesh_buf chain = {0};
+    vmesh_err s_rc, c_rc;
+    char msg[300];
+
+    (void)state;
+    assert_int_equal(vmesh_crypto_key_generate(VMESH_KEY_EC_P256, &k), VMESH_OK);
+    assert_int_equal(vmesh_pki_ca_issue_for_key_seconds(ca_dir, CLIENT_ID, 3, k, &chain), VMESH_OK);
+    assert_int_equal(vmesh_atls_config_new(VMESH_ATLS_CLIENT, &ccfg), VMESH_OK);
+    assert_int_equal(vmesh_atls_config_set_svid_key(ccfg, chain.data, chain.len, k), VMESH_OK);
+    assert_int_equal(vmesh_atls_config_set_bundle(ccfg, bundle), VMESH_OK);
+    vmesh_atls_config_set_deadline_ms(ccfg, 5000);
+    plain_pair(scfg, ccfg, &s_rc, &c_rc, NULL, 0);
+    assert_int_equal(s_rc, VMESH_OK);
+    assert_int_equal(vmesh_atls_config_chain_cache_used(scfg), 1);
+    sleep(5);
+    plain_pair(scfg, ccfg, &s_rc, &c_rc, msg, sizeof(msg));
+    assert_int_not_equal(s_rc, VMESH_OK);
+    assert_non_null(strstr(msg, "peer certificate chain refused: certificate has expired"));
+    assert_int_equal(vmesh_atls_config_chain_cache_used(scfg), 0);
+    vmesh_buf_free(&chain);
+    vmesh_crypto_key_free(k);
+    vmesh_atls_config_free(scfg);
+    vmesh_atls_config_free(ccfg);
+}
+
+/* Many distinct valid clients cannot grow the cache past its size; size 0
+ * turns it off (every chain validated, nothing recorded); sizes past the
+ * cap are refused. */
+static void chain_cache_bounded(void **state)
+{
+    vmesh_atls_config *scfg = make_config(VMESH_ATLS_SERVER, NULL);
+    vmesh_atls_chain_stats a, b;
+    vmesh_err s_rc, c_rc;
+
+    (void)state;
+    assert_int_equal(vmesh_atls_config_set_chain_cache(scfg, 2), VMESH_OK);
+    for (int i = 0; i < 6; i++) {
+        vmesh_atls_config *ccfg = NULL;
+        vmesh_key *k = NULL;
+        vmesh_buf chain = {0};
+
+        assert_int_equal(vmesh_crypto_key_generate(VMESH_KEY_EC_P256, &k), VMESH_OK);
+        assert_int_equal(vmesh_pki_ca_issue_for_key(ca_dir, CLIENT_ID, 1, k, &chain), VMESH_OK);
+        assert_int_equal(vmesh_atls_config_new(VMESH_ATLS_CLIENT, &ccfg), VMESH_OK);
+        assert_int_equal(vmesh_atls_config_set_svid_key(ccfg, chain.data, chain.len, k), VMESH_OK);
+        assert_int_equal(vmesh_atls_config_set_bundle(ccfg, bundle), VMESH_OK);
+        plain_pair(scfg, ccfg, &s_rc, &c_rc, NULL, 0);
+        assert_int_equal(s_rc, VMESH_OK);
+        assert_int_equal(c_rc, VMESH_OK);
+        assert_true(vmesh_atls_config_chain_cache_used(scfg) <= 2);
+        vmesh_buf_free(&chain);
+        vmesh_crypto_key_free(k);
+        vmesh_atls_config_free(ccfg);
+    }
+    assert_int_equal(vmesh_atls_config_set_chain_cache(scfg, 0), VMESH_OK);
+    {
+        vmesh_atls_config *ccfg = make_config(VMESH_ATLS_CLIENT, NULL);
+
+        assert_int_equal(vmesh_atls_config_set_chain_cache(ccfg, 0), VMESH_OK);
+        vmesh_atls_chain_cache_stats(&a);
+        for (int i = 0; i < 2; i++) {
+            plain_pair(scfg, ccfg, &s_rc, &c_rc, NULL, 0);
+            assert_int_equal(s_rc, VMESH_OK);
+            assert_int_equal(c_rc, VMESH_OK);
+        }
+        vmesh_atls_chain_cache_stats(&b);
+        assert_int_equal(b.cached, a.cached);
+        assert_int_equal(b.stored, a.stored);
+        assert_int_equal(b.validated, a.validated + 4); /* off: both sides, both times */
+        assert_int_equal(vmesh_atls_config_chain_cache_used(scfg), 0);
+        vmesh_atls_config_free(ccfg);
+    }
+    assert_int_equal(vmesh_atls_config_set_chain_cache(scfg, (size_t)1 << 30), VMESH_ERR_ARG);
+    vmesh_atls_config_free(scfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(mutual_attestation),
+        cmocka_unit_test(chain_cache_same_chain_only),
+        cmocka_unit_test(chain_cache_expiry),
+        cmocka_unit_test(chain_cache_bounded),
         cmocka_unit_test(no_extra_round_trip),
         cmocka_unit_test(evidence_after_auth_round_trip),
         cmocka_unit_test(anonymous_hello_gets_no_evidence),
