@@ -171,6 +171,11 @@ typedef struct {
     /* Every EAR signed: ?answer=channel is ignored (D51), as a verifier
      * before D51 does; for operators who archive the EARs they issue. */
     bool signed_answers;
+    /* The batch appraisal (SVC_BATCH_PATH "/vmesh/v1/appraise-batch",
+     * DECISIONS D53) is served with the one-request appraisal unless this
+     * is set (then it is 404, and relying parties fall back to one request
+     * per appraisal). */
+    bool no_batch;
 } vmesh_service_config;
 
 #define VMESH_SERVICE_UNLIMITED 0xffffffffu
@@ -191,10 +196,11 @@ typedef struct {
     const char *q_nonce_size;    /* ?nonceSize= */
     const char *q_annotated;     /* ?annotated= (D46: "omit" on the one-request appraisal) */
     const char *q_answer;        /* ?answer= (D51: "channel" on the one-request appraisal) */
+    const char *q_batch;         /* ?batch= (D53: the batch appraisal's id, base64url) */
     /* VMESH_JOSE_MAC_KEY_LEN bytes exported from the TLS session the request
-     * came on (VMESH_SERVICE_CHANNEL_LABEL, context q_nonce) when it asked
-     * answer=channel over TLS and the service answers so (not
-     * signed_answers); NULL otherwise. */
+     * came on (VMESH_SERVICE_CHANNEL_LABEL, context q_nonce, or q_batch for
+     * a batch appraisal) when it asked answer=channel over TLS and the
+     * service answers so (not signed_answers); NULL otherwise. */
     const uint8_t *channel_key;
     const char *accept;
     const char *content_type;
@@ -236,7 +242,8 @@ void vmesh_service_stop(vmesh_service *s);
 typedef struct {
     uint64_t requests, sessions, verifications, problems, revoked;
     uint64_t oneshot; /* verifications answered by the one-request appraisal (D42) */
-    uint64_t channel; /* of those, answered with a channel-bound EAR (D51) */
+    uint64_t channel; /* of those (and of batch items), answered with a channel-bound EAR (D51) */
+    uint64_t batches, batch_items; /* batch appraisals answered, and their items answered with an EAR (D53) */
     /* HTTP layer (after start): open connections, clients with one open,
      * connections accepted, and refusals: over the verifier's connection
      * limit, over a client's, past the request deadline (closed), 429 for
@@ -357,6 +364,9 @@ typedef struct vmesh_service_client {
     /* Central appraisals always as signed EARs, never channel-bound (D51):
      * for a relying party that keeps EARs as evidence for third parties. */
     bool signed_answers;
+    /* Batching of central appraisals (D53; vmesh_service_client_batch_init):
+     * NULL, one request per appraisal. */
+    struct vmesh_service_batcher *batcher;
 } vmesh_service_client;
 
 /* Prepares c for an attested verifier link (c->verifier_rv set): loads the
@@ -431,6 +441,22 @@ vmesh_err vmesh_service_central_client(void *ctx, const char *media_type, const 
                                        size_t evidence_len, const uint8_t *nonce, size_t nonce_len,
                                        const char *peer, vmesh_buf *ear_jwt, uint8_t *channel_key,
                                        bool *channel) VMESH_WUR;
+
+/* Batching (D53, docs/VERIFIER.md "Batch appraisal"): after this, the
+ * central appraisals of vmesh_service_central_client that wait at the same
+ * time go to the verifier together, up to max_items (1..64; 0: 32) in one
+ * POST /vmesh/v1/appraise-batch, sent by one of the waiting threads while
+ * the others wait for their answers (no thread of its own). Each answer is
+ * handed back exactly as the one-request appraisal's would be, and checked
+ * by the agent against its own question. A verifier that does not serve
+ * batches (404, 405, 415) is asked one request per appraisal for the next
+ * 5 minutes; any other failure of a batch (unreachable, 429, 5xx) sends its
+ * appraisals one by one, with the replicas' failover; a batch that timed
+ * out fails its appraisals (a slow verifier fails closed, once). */
+vmesh_err vmesh_service_client_batch_init(vmesh_service_client *c, unsigned max_items) VMESH_WUR;
+void vmesh_service_client_batch_free(vmesh_service_client *c); /* NULL-safe; keeps c */
+/* Batches sent and appraisals they carried, since init. */
+void vmesh_service_client_batch_stats(const vmesh_service_client *c, uint64_t *batches, uint64_t *items);
 
 /* Is the central verifier reachable the way an appraisal would reach it?
  * Over the same client: the attested verifier link first when configured

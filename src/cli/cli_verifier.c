@@ -93,6 +93,9 @@ static void usage(FILE *f)
             "                       the discovery document does not name it\n"
             "  --signed-answers     sign every EAR: ignore a relying party's answer=channel (an\n"
             "                       EAR authenticated by the TLS session instead, DECISIONS D51)\n"
+            "  --no-batch           no POST /vmesh/v1/appraise-batch (several one-request\n"
+            "                       appraisals in one CBOR body, DECISIONS D53): relying parties\n"
+            "                       send one request per appraisal, as to a verifier before D53\n"
             "  --id NAME            replica name, sent in the Vmesh-Replica response header\n"
             "  -v, --verbose        log at debug level\n"
             "  --log-format FMT     text (default) or json: the log on stderr, one record per\n"
@@ -148,6 +151,7 @@ static int serve(int argc, char **argv)
         {"rvp-scope", required_argument, NULL, 1010},
         {"no-one-shot", no_argument, NULL, 1011},
         {"signed-answers", no_argument, NULL, 1012},
+        {"no-batch", no_argument, NULL, 1013},
         {NULL, 0, NULL, 0},
     };
     const char *rv_files[MAX_RV], *rvps[MAX_RVP], *bell_paths[VMESH_BELL_MAX_BELLS];
@@ -165,7 +169,7 @@ static int serve(int argc, char **argv)
     long poll = 30, ttl = 0, validity = 0, threads = 0, maxconn = 0, timeout = 0, max_body = 0;
     long client_conns = 0, deadline = 0, client_rate = 0, client_burst = 0, client_bytes = 0;
     int c, ret = CLI_EXIT_ERROR, sig = 0;
-    bool no_one_shot = false, signed_answers = false;
+    bool no_one_shot = false, signed_answers = false, no_batch = false;
     vmesh_err rc;
     vmesh_key *key = NULL, *corim_key = NULL;
     vmesh_rv_store *store = NULL;
@@ -251,6 +255,7 @@ static int serve(int argc, char **argv)
             break;
         case 1011: no_one_shot = true; break;
         case 1012: signed_answers = true; break;
+        case 1013: no_batch = true; break;
 #define NUM(ch, var, lo, hi, name)                                                                     \
     case ch:                                                                                           \
         if (!parse_num(optarg, lo, hi, &var)) {                                                        \
@@ -380,6 +385,7 @@ static int serve(int argc, char **argv)
     scfg.tls_key = tls_key;
     scfg.no_appraise = no_one_shot;
     scfg.signed_answers = signed_answers;
+    scfg.no_batch = no_batch;
     if ((tls_cert == NULL) != (tls_key == NULL)) {
         ret = cli_usage_error("verifier", "--tls-cert and --tls-key go together");
         goto out;

@@ -849,6 +849,19 @@ static vmesh_err attested_fn(pctx *x, const char *k, yaml_node_t *kn, yaml_node_
     return get_bool(x, v, path, strstr(path, "passport") ? &x->c->passport_attested : &x->c->central_attested);
 }
 
+/* verifier.central.batch (D53): appraisals waiting at the same time go in
+ * one request (default); false: one request each. */
+static vmesh_err batch_fn(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v, const char *path, void *a)
+{
+    bool on = true;
+    vmesh_err rc;
+
+    (void)k, (void)kn, (void)a;
+    rc = get_bool(x, v, path, &on);
+    x->c->central_no_batch = !on;
+    return rc;
+}
+
 /* verifier.central.signed-answers (D51): every central EAR signed, never
  * authenticated by the attested TLS session alone. */
 static vmesh_err signed_answers_fn(pctx *x, const char *k, yaml_node_t *kn, yaml_node_t *v, const char *path,
@@ -905,6 +918,7 @@ static const keydef central_keys[] = {
     STR("verifier-rv", K_PATH, vmesh_proxy_config, central_verifier_rv),
     STR("tls-pin", K_STR, vmesh_proxy_config, central_tls_pin),
     FN("signed-answers", signed_answers_fn),
+    FN("batch", batch_fn),
     NUM("attest-recheck", K_SECONDS, vmesh_proxy_config, central_attest_recheck, 1000, 24 * 3600 * 1000), END};
 
 static vmesh_err central_done(pctx *x, yaml_node_t *v, const char *path, void *base)

@@ -261,6 +261,7 @@ void px_gen_unref(px_gen *g)
     free(g->issuer_ok);
     vmesh_service_client_attest_free(g->central);
     vmesh_service_client_attest_free(g->central_rp);
+    vmesh_service_client_batch_free(g->central_rp);
     free(g->central);
     free(g->central_rp);
     free(g->own_id);
@@ -959,6 +960,11 @@ vmesh_err px_gen_build(struct vmesh_proxy *p, vmesh_proxy_config *cfg, px_gen **
         ac.central_issuer = cfg->central_issuer;
         sc->tls_pin = cfg->central_tls_pin;
         sc->signed_answers = cfg->central_signed_answers;
+        if (!cfg->central_no_batch) {
+            rc = vmesh_service_client_batch_init(sc, 0); /* D53 */
+            if (rc != VMESH_OK)
+                goto out;
+        }
         if (cfg->central_verifier_rv != NULL || cfg->central_attested) {
             /* the attested EAR key must be the configured one (D31) */
             sc->ear_key = ck;

@@ -186,6 +186,7 @@ struct vmesh_proxy_config {
      * implies it. */
     bool central_attested, passport_attested;
     bool central_signed_answers; /* D51: never channel-bound central EARs */
+    bool central_no_batch;       /* D53: verifier.central.batch: false */
     px_issuer *issuers;
     size_t nissuers;
     /* verifier.issuers-from (D40): "config" (default: passport-issuers

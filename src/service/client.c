@@ -1051,12 +1051,312 @@ vmesh_err vmesh_service_passport_client(void *ctx, const char *media_type, const
                                        akpub_len, ear_jwt);
 }
 
+/* ---- batching of central appraisals (D53) ------------------------------------------------ */
+
+#define BATCH_DEFAULT 32u
+#define BATCH_OFF_NS (300LL * 1000000000LL) /* a verifier without batches: one request each, this long */
+
+enum { BI_QUEUED, BI_TAKEN, BI_DONE, BI_ALONE };
+
+/* One appraisal waiting in a batcher: the caller's question and where its
+ * answer goes; on the caller's stack, which waits until it is DONE or
+ * ALONE (send it by itself). */
+typedef struct bitem {
+    const char *media_type;
+    const uint8_t *evidence;
+    size_t evidence_len;
+    const uint8_t *nonce;
+    size_t nonce_len;
+    const char *peer;
+    vmesh_buf *ear_jwt;
+    uint8_t *channel_key; /* NULL: signed answers only */
+    bool *channel;
+    int state;
+    vmesh_err rc;
+    char why[600];
+    struct bitem *next;
+} bitem;
+
+struct vmesh_service_batcher {
+    pthread_mutex_t lock;
+    pthread_cond_t cv;
+    bitem *head, *tail;
+    bool leader; /* a waiting thread is sending batches */
+    unsigned max_items;
+    int64_t off_until_ns;
+    _Atomic uint64_t batches, items;
+};
+
+vmesh_err vmesh_service_client_batch_init(vmesh_service_client *c, unsigned max_items)
+{
+    struct vmesh_service_batcher *b;
+
+    if (c == NULL || max_items > SVC_BATCH_MAX)
+        return vmesh_err_set(VMESH_ERR_ARG, "central verifier: a batch of %u appraisals: at most %d", max_items,
+                             SVC_BATCH_MAX);
+    b = calloc(1, sizeof(*b));
+    if (b == NULL)
+        return vmesh_err_set(VMESH_ERR_NOMEM, "out of memory");
+    pthread_mutex_init(&b->lock, NULL);
+    pthread_cond_init(&b->cv, NULL);
+    b->max_items = max_items ? max_items : BATCH_DEFAULT;
+    vmesh_service_client_batch_free(c);
+    c->batcher = b;
+    return VMESH_OK;
+}
+
+void vmesh_service_client_batch_free(vmesh_service_client *c)
+{
+    if (c == NULL || c->batcher == NULL)
+        return;
+    pthread_mutex_destroy(&c->batcher->lock);
+    pthread_cond_destroy(&c->batcher->cv);
+    free(c->batcher);
+    c->batcher = NULL;
+}
+
+void vmesh_service_client_batch_stats(const vmesh_service_client *c, uint64_t *batches, uint64_t *items)
+{
+    *batches = c != NULL && c->batcher != NULL ? atomic_load(&c->batcher->batches) : 0;
+    *items = c != NULL && c->batcher != NULL ? atomic_load(&c->batcher->items) : 0;
+}
+
+static void bitem_fail(bitem *it, vmesh_err rc)
+{
+    it->rc = rc;
+    snprintf(it->why, sizeof(it->why), "%s", vmesh_err_detail());
+    it->state = BI_DONE;
+}
+
+/* Answer i of a batch into its item, as appraise_at hands back a
+ * one-request appraisal's answer. */
+static void batch_answer(const attempt *t, const reply *r, bool asked_channel, const svc_batch_answer *a, bitem *it)
+{
+    vmesh_err rc = VMESH_OK;
+    char detail[512];
+
+    vmesh_buf_reset(it->ear_jwt);
+    if (a->status != 200) {
+        json_t *j = json_loadb(a->text, a->text_len, 0, NULL);
+        const char *d = json_string_value(json_object_get(j, "detail"));
+
+        snprintf(detail, sizeof(detail), "%.400s", d != NULL ? d : "(no detail)");
+        json_decref(j);
+        VMESH_FAIL(a->status == 415 ? VMESH_ERR_UNSUPPORTED : VMESH_ERR_IO,
+                   "central verifier %s: evidence answered %u (in a batch): %s", t->url, a->status, detail);
+    }
+    VMESH_ENSURE(a->text_len > 0 && memchr(a->text, '\0', a->text_len) == NULL, VMESH_ERR_PARSE,
+                 "central verifier %s: an empty EAR in a batch", t->url);
+    VMESH_GUARD(vmesh_buf_set(it->ear_jwt, a->text, a->text_len));
+    VMESH_GUARD(vmesh_buf_terminate(it->ear_jwt));
+    if (asked_channel && r->channel_answer && it->channel_key != NULL) {
+        VMESH_ENSURE(r->keyed, VMESH_ERR_CRYPTO, "central verifier %s: no key could be exported from the TLS "
+                                                "session for its channel-bound answers", t->url);
+        memcpy(it->channel_key, r->key, sizeof(r->key));
+        *it->channel = true;
+    }
+out:
+    if (rc != VMESH_OK)
+        bitem_fail(it, rc);
+    else
+        it->state = BI_DONE;
+}
+
+/* Sends items[0..n) as one batch to the replica that answered last. Each
+ * item ends DONE (answered, or failed with the batch: a timeout or an
+ * answer that cannot be read) or ALONE (its caller sends it by itself:
+ * the batch was not answered in a way that speaks for the appraisals). */
+static void batch_send(const vmesh_service_client *c, bitem **items, size_t n)
+{
+    struct vmesh_service_batcher *b = c->batcher;
+    size_t nurl = 1 + c->n_replicas, idx = __atomic_load_n(&c->last_good, __ATOMIC_RELAXED) % nurl;
+    svc_batch_item wire[SVC_BATCH_MAX];
+    svc_batch_answer ans[SVC_BATCH_MAX];
+    vmesh_buf url = {0}, body = {0}, enc = {0};
+    struct curl_slist *h = NULL, *tmp;
+    vmesh_key *attested = NULL;
+    char pin[80] = "", path[VMESH_SERVICE_MAX_ENDPOINT + 1];
+    uint8_t id[16];
+    bool asked_channel = true, alone = true;
+    long status = 0;
+    attempt t;
+    reply r;
+    vmesh_err rc = VMESH_OK;
+    const char *ct;
+
+    reply_init(&r);
+    vmesh_buf_init(&url, URL_MAX);
+    memset(&t, 0, sizeof(t));
+    t.url = replica_url(c, idx);
+    t.deadline_ns = (int64_t)vmesh_time_mono_ns() + (int64_t)(c->timeout_ms > 0 ? c->timeout_ms : 10000L) * 1000000;
+    /* the link as the one-request path has it: attested now, its pin */
+    if (replica_link(c, idx, attempt_ms(&t), true, pin, sizeof(pin), &attested) != VMESH_OK)
+        goto out;
+    t.pin = pin;
+    t.attested = attested;
+    if (appraise_path(c, &t, path, sizeof(path)) != VMESH_OK || path[0] == '\0')
+        goto out; /* no one-request appraisal: no batches either */
+    for (size_t i = 0; i < n; i++) {
+        memset(&wire[i], 0, sizeof(wire[i]));
+        wire[i].nonce = items[i]->nonce;
+        wire[i].nonce_len = items[i]->nonce_len;
+        wire[i].media_type = items[i]->media_type;
+        wire[i].media_type_len = strlen(items[i]->media_type);
+        wire[i].evidence = items[i]->evidence;
+        wire[i].evidence_len = items[i]->evidence_len;
+        wire[i].peer = items[i]->peer;
+        wire[i].peer_len = items[i]->peer != NULL ? strlen(items[i]->peer) : 0;
+        asked_channel = asked_channel && items[i]->channel_key != NULL;
+    }
+    /* D51 over the batch: one key exported with the batch's id as context */
+    asked_channel = asked_channel && t.attested != NULL && !c->signed_answers && strncasecmp(t.url, "https://", 8) == 0;
+    if (vmesh_crypto_random(id, sizeof(id)) != VMESH_OK || svc_batch_request_encode(wire, n, &body) != VMESH_OK ||
+        url_base(t.url, &url) != VMESH_OK || vmesh_buf_append(&url, SVC_BATCH_PATH "?batch=", strlen(SVC_BATCH_PATH) + 7) ||
+        vmesh_b64url_encode(id, sizeof(id), &enc) != VMESH_OK || vmesh_buf_append(&url, enc.data, enc.len) ||
+        vmesh_buf_terminate(&enc) != VMESH_OK ||
+        (asked_channel && vmesh_buf_append(&url, "&answer=channel", 15) != VMESH_OK) ||
+        vmesh_buf_terminate(&url) != VMESH_OK)
+        goto out;
+    if (asked_channel)
+        r.export_ctx = (const char *)enc.data;
+    h = curl_slist_append(NULL, "Accept: " SVC_BATCH_MT);
+    tmp = h != NULL ? curl_slist_append(h, "Content-Type: " SVC_BATCH_MT) : NULL;
+    if (tmp == NULL)
+        goto out;
+    h = tmp;
+    rc = do_request(c, &t, "POST", (const char *)url.data, h, body.data, body.len, &status, &r);
+    if (rc == VMESH_ERR_TIMEOUT) {
+        /* a slow verifier: these appraisals fail (closed) once, not twice */
+        for (size_t i = 0; i < n; i++)
+            bitem_fail(items[i], rc);
+        alone = false;
+        goto out;
+    }
+    if (rc != VMESH_OK) {
+        vmesh_err_clear();
+        goto out;
+    }
+    if (status == 404 || status == 405 || status == 415) {
+        pthread_mutex_lock(&b->lock);
+        b->off_until_ns = (int64_t)vmesh_time_mono_ns() + BATCH_OFF_NS;
+        pthread_mutex_unlock(&b->lock);
+        vmesh_log(VMESH_LOG_INFO, "central verifier %s: %s answered %ld; one request per appraisal for %lld s",
+                  t.url, SVC_BATCH_PATH, status, BATCH_OFF_NS / 1000000000LL);
+        goto out;
+    }
+    if (status != 200)
+        goto out; /* 429, 5xx: one by one, with the replicas' failover */
+    alone = false;
+    ct = r.content_type.len > 0 ? (const char *)r.content_type.data : "";
+    if (strncasecmp(ct, SVC_BATCH_MT, strlen(SVC_BATCH_MT)) != 0) {
+        vmesh_err_set(VMESH_ERR_PARSE, "central verifier %s: the batch answer is %.100s, not %s", t.url,
+                      ct[0] ? ct : "(no Content-Type)", SVC_BATCH_MT);
+        for (size_t i = 0; i < n; i++)
+            bitem_fail(items[i], VMESH_ERR_PARSE);
+        goto out;
+    }
+    if (svc_batch_response_decode(r.in.body.data, r.in.body.len, ans, n) != VMESH_OK) {
+        vmesh_err_wrap(VMESH_ERR_PARSE, "central verifier %s", t.url);
+        for (size_t i = 0; i < n; i++)
+            bitem_fail(items[i], VMESH_ERR_PARSE);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        batch_answer(&t, &r, asked_channel, &ans[i], items[i]);
+    atomic_fetch_add(&b->batches, 1);
+    atomic_fetch_add(&b->items, n);
+out:
+    if (alone)
+        for (size_t i = 0; i < n; i++)
+            items[i]->state = BI_ALONE;
+    vmesh_err_clear();
+    curl_slist_free_all(h);
+    reply_free(&r);
+    vmesh_buf_free(&url);
+    vmesh_buf_free(&body);
+    vmesh_buf_free(&enc);
+    vmesh_crypto_key_free(attested);
+}
+
+/* it waits in c's batcher until answered. The first waiting thread that
+ * finds no sender becomes it: it sends what is queued (its own item among
+ * it) in batches of at most max_items, and hands the role on once its own
+ * item is answered. */
+static void batch_wait(const vmesh_service_client *c, bitem *it)
+{
+    struct vmesh_service_batcher *b = c->batcher;
+    bitem *take[SVC_BATCH_MAX];
+    size_t n;
+
+    pthread_mutex_lock(&b->lock);
+    if (b->tail != NULL)
+        b->tail->next = it;
+    else
+        b->head = it;
+    b->tail = it;
+    while (it->state != BI_DONE && it->state != BI_ALONE) {
+        if (b->leader) {
+            pthread_cond_wait(&b->cv, &b->lock);
+            continue;
+        }
+        b->leader = true;
+        while (b->head != NULL && it->state != BI_DONE && it->state != BI_ALONE) {
+            for (n = 0; n < b->max_items && b->head != NULL; n++) {
+                take[n] = b->head;
+                b->head = b->head->next;
+                take[n]->state = BI_TAKEN;
+            }
+            if (b->head == NULL)
+                b->tail = NULL;
+            pthread_mutex_unlock(&b->lock);
+            batch_send(c, take, n);
+            pthread_mutex_lock(&b->lock);
+            pthread_cond_broadcast(&b->cv);
+        }
+        b->leader = false;
+        pthread_cond_broadcast(&b->cv); /* a waiting item takes the role */
+    }
+    pthread_mutex_unlock(&b->lock);
+}
+
 vmesh_err vmesh_service_central_client(void *ctx, const char *media_type, const uint8_t *evidence,
                                        size_t evidence_len, const uint8_t *nonce, size_t nonce_len,
                                        const char *peer, vmesh_buf *ear_jwt, uint8_t *channel_key, bool *channel)
 {
+    const vmesh_service_client *c = ctx;
+    bitem it;
+    bool batch = false;
+
     if (channel != NULL)
         *channel = false;
+    if (c != NULL && c->batcher != NULL && media_type != NULL && evidence != NULL && evidence_len > 0 &&
+        nonce_len >= VMESH_SERVICE_MIN_NONCE && nonce_len <= VMESH_SERVICE_MAX_NONCE &&
+        strlen(media_type) <= VMESH_SERVICE_MAX_MT) {
+        pthread_mutex_lock(&c->batcher->lock);
+        batch = (int64_t)vmesh_time_mono_ns() >= c->batcher->off_until_ns;
+        pthread_mutex_unlock(&c->batcher->lock);
+    }
+    if (batch) {
+        memset(&it, 0, sizeof(it));
+        it.media_type = media_type;
+        it.evidence = evidence;
+        it.evidence_len = evidence_len;
+        it.nonce = nonce;
+        it.nonce_len = nonce_len;
+        it.peer = peer;
+        it.ear_jwt = ear_jwt;
+        it.channel_key = channel != NULL ? channel_key : NULL;
+        it.channel = channel;
+        pthread_once(&curl_once, curl_init);
+        batch_wait(c, &it);
+        if (it.state == BI_DONE) {
+            if (it.rc != VMESH_OK)
+                return vmesh_err_set(it.rc, "%s", it.why);
+            return VMESH_OK;
+        }
+        if (channel != NULL)
+            *channel = false;
+    }
     return client_verify(ctx, media_type, evidence, evidence_len, nonce, nonce_len, NULL, 0, peer, false, ear_jwt,
                          channel != NULL ? channel_key : NULL, channel);
 }

@@ -220,6 +220,7 @@ vmesh_err vmesh_service_new(const vmesh_service_config *cfg, vmesh_service **out
     s->replica_id = dup_opt(cfg->replica_id);
     s->appraise = !cfg->no_appraise;
     s->signed_answers = cfg->signed_answers;
+    s->batch = !cfg->no_batch;
     s->bell = cfg->bell;
     s->rv_for = cfg->rv_for;
     s->rv_for_ctx = cfg->rv_for_ctx;
@@ -297,6 +298,8 @@ void vmesh_service_stats_get(vmesh_service *s, vmesh_service_stats *out)
     out->revoked = atomic_load(&s->n_revoked);
     out->oneshot = atomic_load(&s->n_oneshot);
     out->channel = atomic_load(&s->n_channel);
+    out->batches = atomic_load(&s->n_batches);
+    out->batch_items = atomic_load(&s->n_batch_items);
     out->connections = out->clients = out->accepted = 0;
     out->refused_connections = out->refused_client_connections = out->refused_deadline = 0;
     out->refused_rate = out->refused_bytes = out->refused_body = 0;
@@ -343,7 +346,12 @@ vmesh_err vmesh_service_metrics(vmesh_service *s, vmesh_buf *out)
     M("vmesh_verifier_oneshot_total", "counter",
       "Evidence appraisals answered by the one-request appraisal (" APPRAISE_PATH ").", st.oneshot);
     M("vmesh_verifier_channel_answers_total", "counter",
-      "One-request appraisals answered with an EAR authenticated by the TLS session (answer=channel).", st.channel);
+      "One-request and batch appraisals answered with an EAR authenticated by the TLS session (answer=channel).",
+      st.channel);
+    M("vmesh_verifier_batches_total", "counter", "Batch appraisal requests answered (" SVC_BATCH_PATH ").",
+      st.batches);
+    M("vmesh_verifier_batch_items_total", "counter", "Evidence appraisals answered with an EAR inside batches.",
+      st.batch_items);
     M("vmesh_verifier_connections", "gauge", "Open client connections.", st.connections);
     M("vmesh_verifier_clients", "gauge", "Clients (IPv4 address or IPv6 /64) with an open connection.",
       st.clients);
@@ -801,6 +809,127 @@ out:
     return rc;
 }
 
+/* The batch appraisal (D53): up to SVC_BATCH_MAX one-request appraisals
+ * in one CBOR body, each appraised exactly as appraise_once would (its own
+ * nonce, media type, AK and peer), each answered in order with the EAR or
+ * the problem appraise_once would have sent. A channel-bound answer
+ * (answer=channel over TLS) uses one key for the batch, exported with the
+ * ?batch= id as its context; each EAR still carries its own item's nonce,
+ * which the relying party checks against that item. The client's request
+ * budget was charged one request per item (http.c) before this runs. */
+static vmesh_err appraise_batch(vmesh_service *s, const vmesh_service_request *rq, int64_t now,
+                                vmesh_service_response *rs)
+{
+    vmesh_err rc = VMESH_OK;
+    svc_batch_item *it = NULL;
+    svc_batch_answer *ans = NULL;
+    vmesh_service_response *one = NULL;
+    evidence_req *e = NULL;
+    vmesh_buf id = {0}, ak = {0};
+    char *strs = NULL, *mt, *peer;
+    size_t n = 0, done = 0;
+
+    if (!vmesh_service_accepts(rq->accept, SVC_BATCH_MT)) {
+        rc = not_acceptable(rs, SVC_BATCH_MT);
+        goto out;
+    }
+    if (rq->content_type == NULL || strcasecmp(rq->content_type, SVC_BATCH_MT) != 0) {
+        VMESH_GUARD(vmesh_buf_set(&rs->accept, SVC_BATCH_MT, strlen(SVC_BATCH_MT)));
+        VMESH_GUARD(vmesh_buf_terminate(&rs->accept));
+        rc = vmesh_service_problem(rs, 415, "%s takes %s, not %.200s", SVC_BATCH_PATH, SVC_BATCH_MT,
+                                   rq->content_type ? rq->content_type : "(no Content-Type)");
+        goto out;
+    }
+    if (rq->q_batch == NULL || vmesh_service_parse_nonce_query(rq->q_batch, NULL, &id) != VMESH_OK) {
+        rc = vmesh_service_problem(rs, 400, "%s needs ?batch= (base64url, %d..%d bytes): the batch's id%s%s",
+                                   SVC_BATCH_PATH, VMESH_SERVICE_MIN_NONCE, VMESH_SERVICE_MAX_NONCE,
+                                   rq->q_batch ? ": " : "", rq->q_batch ? vmesh_err_detail() : "");
+        goto out;
+    }
+    if (rq->q_answer != NULL && strcmp(rq->q_answer, "channel") != 0) {
+        rc = vmesh_service_problem(rs, 400, "answer=%.40s: the only value is channel (EARs authenticated by "
+                                            "this TLS session instead of a signature)", rq->q_answer);
+        goto out;
+    }
+    if (rq->q_answer != NULL && !s->signed_answers && rq->channel_key == NULL) {
+        rc = vmesh_service_problem(rs, 400, "answer=channel needs https: the answers are authenticated by a key "
+                                            "exported from the TLS session, and this request has none");
+        goto out;
+    }
+    it = calloc(SVC_BATCH_MAX, sizeof(*it));
+    ans = calloc(SVC_BATCH_MAX, sizeof(*ans));
+    one = calloc(SVC_BATCH_MAX, sizeof(*one));
+    e = calloc(SVC_BATCH_MAX, sizeof(*e));
+    /* per item: the media type and the peer, NUL-terminated */
+    strs = malloc((size_t)SVC_BATCH_MAX * (VMESH_SERVICE_MAX_MT + 1 + VMESH_PKI_SPIFFE_ID_MAX + 1));
+    VMESH_ENSURE(it && ans && one && e && strs, VMESH_ERR_NOMEM, "out of memory");
+    if (svc_batch_request_decode(rq->body, rq->body_len, it, &n) != VMESH_OK) {
+        rc = vmesh_service_problem(rs, 400, "%s", vmesh_err_detail());
+        goto out;
+    }
+    for (done = 0; done < n; done++) {
+        vmesh_service_request r1 = *rq;
+        vmesh_err rc1 = VMESH_OK;
+
+        vmesh_service_response_init(&one[done]);
+        evidence_req_init(&e[done]);
+        mt = strs + done * (VMESH_SERVICE_MAX_MT + 1 + VMESH_PKI_SPIFFE_ID_MAX + 1);
+        peer = mt + VMESH_SERVICE_MAX_MT + 1;
+        memcpy(mt, it[done].media_type, it[done].media_type_len);
+        mt[it[done].media_type_len] = '\0';
+        r1.content_type = mt;
+        r1.body = it[done].evidence;
+        r1.body_len = it[done].evidence_len;
+        r1.peer = NULL;
+        if (it[done].peer != NULL) {
+            memcpy(peer, it[done].peer, it[done].peer_len);
+            peer[it[done].peer_len] = '\0';
+            r1.peer = peer;
+        }
+        r1.ak = NULL;
+        if (it[done].ak != NULL) {
+            VMESH_GUARD(vmesh_b64url_encode(it[done].ak, it[done].ak_len, &ak));
+            VMESH_GUARD(vmesh_buf_terminate(&ak));
+            r1.ak = (const char *)ak.data;
+        }
+        e[done].no_annotated = true; /* a relying party's own appraisal (D46) */
+        e[done].mac_key = rq->q_answer != NULL && !s->signed_answers ? rq->channel_key : NULL;
+        if (read_evidence(s, &r1, &e[done], &one[done], &rc1) &&
+            appraise_evidence(s, &r1, it[done].nonce, it[done].nonce_len, now, &e[done], &one[done], &rc1)) {
+            ans[done].status = 200;
+            ans[done].text = (const char *)e[done].ear.data;
+            ans[done].text_len = e[done].ear.len;
+            atomic_fetch_add(&s->n_batch_items, 1);
+            if (e[done].mac_key != NULL)
+                atomic_fetch_add(&s->n_channel, 1);
+        } else {
+            VMESH_GUARD(rc1);
+            ans[done].status = one[done].status;
+            ans[done].text = (const char *)one[done].body.data;
+            ans[done].text_len = one[done].body.len;
+        }
+    }
+    VMESH_GUARD(svc_batch_response_encode(ans, n, &rs->body));
+    rs->status = 200;
+    rs->content_type = SVC_BATCH_MT;
+    rs->cache_control = "no-store";
+    rs->channel_answer = rq->q_answer != NULL && !s->signed_answers;
+    atomic_fetch_add(&s->n_batches, 1);
+out:
+    for (size_t i = 0; e != NULL && one != NULL && i < done + (done < n); i++) {
+        evidence_req_free(&e[i]);
+        vmesh_service_response_free(&one[i]);
+    }
+    free(it);
+    free(ans);
+    free(one);
+    free(e);
+    free(strs);
+    vmesh_buf_free(&id);
+    vmesh_buf_free(&ak);
+    return rc;
+}
+
 static vmesh_err get_session(vmesh_service *s, const vmesh_service_request *rq, const char *id, int64_t now,
                              vmesh_service_response *rs)
 {
@@ -890,6 +1019,8 @@ vmesh_err vmesh_service_handle(vmesh_service *s, const vmesh_service_request *rq
         rc = is(m, "GET") ? svc_attestation_answer(s, rq, rs) : vmesh_service_problem(rs, 405, "%s allows GET", path);
     } else if (s->appraise && strcmp(path, APPRAISE_PATH) == 0) {
         rc = is(m, "POST") ? appraise_once(s, rq, now, rs) : vmesh_service_problem(rs, 405, "%s allows POST", path);
+    } else if (s->appraise && s->batch && strcmp(path, SVC_BATCH_PATH) == 0) {
+        rc = is(m, "POST") ? appraise_batch(s, rq, now, rs) : vmesh_service_problem(rs, 405, "%s allows POST", path);
     } else if (strcmp(path, NEW_SESSION_PATH) == 0) {
         rc = is(m, "POST") ? new_session(s, rq, now, rs) : vmesh_service_problem(rs, 405, "%s allows POST", path);
     } else if (strncmp(path, SESSION_PATH, strlen(SESSION_PATH)) == 0 && path[strlen(SESSION_PATH)] != '\0' &&

@@ -266,6 +266,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (strcmp(method, MHD_HTTP_METHOD_GET) == 0 && strcmp(url, METRICS_PATH) == 0)
         return send_metrics(s, c);
+    /* D53: a batch costs the client's request budget one request per item
+     * (the first was charged with the headers), before any is appraised */
+    if (s->batch && strcmp(url, SVC_BATCH_PATH) == 0 && conn_of(c) != NULL) {
+        size_t items = svc_batch_request_count(rc->body.data, rc->body.len);
+        unsigned retry = 0;
+        svc_refuse r;
+
+        if (items > 1 && (r = svc_limits_requests(s->limits, conn_of(c), items - 1, now_ms(), &retry)) !=
+                             SVC_REFUSE_NONE)
+            return send_over_budget(s, c, conn_of(c), r, retry);
+    }
     memset(&rq, 0, sizeof(rq));
     rq.method = method;
     rq.path = url;
@@ -273,9 +284,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     rq.q_nonce_size = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "nonceSize");
     rq.q_annotated = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "annotated");
     rq.q_answer = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "answer");
-    /* exported only when it will be used (--signed-answers ignores answer=) */
-    if (rq.q_answer != NULL && s->tls && !s->signed_answers && rq.q_nonce != NULL && channel_key(c, rq.q_nonce, chkey))
-        rq.channel_key = chkey;
+    rq.q_batch = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "batch");
+    /* exported only when it will be used (--signed-answers ignores answer=);
+     * a batch's one key has its id as the context (D53) */
+    if (rq.q_answer != NULL && s->tls && !s->signed_answers) {
+        const char *ctx = strcmp(url, SVC_BATCH_PATH) == 0 ? rq.q_batch : rq.q_nonce;
+        if (ctx != NULL && channel_key(c, ctx, chkey))
+            rq.channel_key = chkey;
+    }
     rq.accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
     rq.content_type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     rq.ak = MHD_lookup_connection_value(c, MHD_HEADER_KIND, VMESH_SERVICE_AK_HEADER);

@@ -350,6 +350,29 @@ out:
     return r;
 }
 
+svc_refuse svc_limits_requests(svc_limits *l, svc_conn *sc, uint64_t n, uint64_t now_ms, unsigned *retry_after)
+{
+    svc_refuse r = SVC_REFUSE_NONE;
+    struct svc_client *c = sc->client;
+    uint64_t need = n * 1000u;
+
+    *retry_after = 0;
+    if (l->cfg.client_rate == SVC_UNLIMITED || n == 0)
+        return SVC_REFUSE_NONE;
+    pthread_mutex_lock(&l->lock);
+    refill(l, c, now_ms);
+    if (c->req_milli < need) {
+        r = SVC_REFUSE_CLIENT_RATE;
+        *retry_after = wait_s(need - c->req_milli, l->cfg.client_rate);
+    } else {
+        c->req_milli -= need;
+    }
+    pthread_mutex_unlock(&l->lock);
+    if (r != SVC_REFUSE_NONE)
+        atomic_fetch_add(&l->refused[r], 1);
+    return r;
+}
+
 svc_refuse svc_limits_bytes(svc_limits *l, svc_conn *sc, uint64_t bytes, uint64_t now_ms, unsigned *retry_after)
 {
     svc_refuse r = SVC_REFUSE_NONE;

@@ -75,6 +75,9 @@ void svc_limits_close(svc_limits *l, svc_conn *sc);
 /* Headers are in: charges one request and the declared body bytes;
  * on refusal *retry_after is the seconds until the budget allows it. */
 svc_refuse svc_limits_request(svc_limits *l, svc_conn *sc, uint64_t bytes, uint64_t now_ms, unsigned *retry_after);
+/* n requests more from the same client (a batch's further items, D53):
+ * all of them or none (429 with the wait for all of them). */
+svc_refuse svc_limits_requests(svc_limits *l, svc_conn *sc, uint64_t n, uint64_t now_ms, unsigned *retry_after);
 /* Charges body bytes not declared up front (chunked); does not count. */
 svc_refuse svc_limits_bytes(svc_limits *l, svc_conn *sc, uint64_t bytes, uint64_t now_ms, unsigned *retry_after);
 void svc_limits_count(svc_limits *l, svc_refuse r);
@@ -110,6 +113,7 @@ struct vmesh_service {
     char *accept_header;  /* mt, mt, ... (415) */
     bool appraise;        /* the one-request appraisal is served (D42) */
     bool signed_answers;  /* ?answer=channel ignored: every EAR signed (D51) */
+    bool batch;           /* the batch appraisal is served (D53) */
     /* DELETE: a per-replica list of revoked session ids until they expire. */
     pthread_mutex_t revoke_lock;
     revoked_entry revoked[REVOKE_SLOTS];
@@ -128,6 +132,7 @@ struct vmesh_service {
     void *daemon; /* struct MHD_Daemon * */
     uint16_t port;
     _Atomic uint64_t n_requests, n_sessions, n_verifications, n_problems, n_revoked, n_oneshot, n_channel;
+    _Atomic uint64_t n_batches, n_batch_items;
     /* TLS and the verifier's own attestation (vattest.c, D31) */
     bool tls;
     vmesh_buf tls_cert_pem, tls_key_pem; /* NUL-terminated */
@@ -167,6 +172,44 @@ vmesh_err vmesh_service_problem(vmesh_service_response *rs, unsigned status, con
 /* A reply body collected by libcurl (CURLOPT_WRITEFUNCTION svc_body_write,
  * CURLOPT_WRITEDATA the sink): appended up to body's cap; past it, overflow
  * is set and the transfer stops. */
+/* ---- the batch appraisal's wire format (batch.c, D53) ---- */
+#define SVC_BATCH_PATH "/vmesh/v1/appraise-batch"
+#define SVC_BATCH_MT "application/vnd.vmesh.appraise-batch+cbor"
+#define SVC_BATCH_MAX 64 /* items in one request */
+/* One appraisal of a batch: the one-request appraisal's nonce (its
+ * ?nonce=), Content-Type, body, Vmesh-AK (the SPKI itself) and
+ * Vmesh-Peer-ID. Decoded items borrow from the body (strings are not
+ * NUL-terminated). */
+typedef struct {
+    const uint8_t *nonce;
+    size_t nonce_len;
+    const char *media_type;
+    size_t media_type_len;
+    const uint8_t *evidence;
+    size_t evidence_len;
+    const uint8_t *ak; /* NULL: none */
+    size_t ak_len;
+    const char *peer; /* NULL: none */
+    size_t peer_len;
+} svc_batch_item;
+/* One answer: 200 and the EAR, or the status and problem+json document
+ * the one-request appraisal would have answered. Borrowed. */
+typedef struct {
+    unsigned status;
+    const char *text;
+    size_t text_len;
+} svc_batch_answer;
+vmesh_err svc_batch_request_encode(const svc_batch_item *it, size_t n, vmesh_buf *out) VMESH_WUR;
+/* it: room for SVC_BATCH_MAX items; *n: how many were read. */
+vmesh_err svc_batch_request_decode(const uint8_t *p, size_t len, svc_batch_item *it, size_t *n) VMESH_WUR;
+/* The item count a body announces (its first head), without reading the
+ * items: 0 when it is not an array, SVC_BATCH_MAX + 1 when above the cap.
+ * For charging a client's request budget before any work. */
+size_t svc_batch_request_count(const uint8_t *p, size_t len);
+vmesh_err svc_batch_response_encode(const svc_batch_answer *a, size_t n, vmesh_buf *out) VMESH_WUR;
+/* Exactly n answers (the request's items), in order. */
+vmesh_err svc_batch_response_decode(const uint8_t *p, size_t len, svc_batch_answer *a, size_t n) VMESH_WUR;
+
 typedef struct {
     vmesh_buf body;
     bool overflow;

@@ -19,6 +19,12 @@
 #include "vmesh/pki.h"
 #include "vmesh/psa.h"
 #include "vmesh/service.h"
+#include "service/service_int.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
 
 typedef struct {
     char dir[64];
@@ -531,6 +537,279 @@ static void attested_replicas_each_answer_under_its_own_key(void **state)
     vmesh_buf_free(&jwt);
 }
 
+/* ---- D53: batch appraisal ------------------------------------------------------------------ */
+
+#define BATCH_THREADS 10
+
+typedef struct {
+    const vmesh_service_client *c;
+    pthread_barrier_t *go;
+    uint8_t nonce[32];
+    vmesh_buf ev, jwt;
+    vmesh_err rc;
+    char why[600];
+} bthread;
+
+static void *bthread_main(void *arg)
+{
+    bthread *t = arg;
+
+    pthread_barrier_wait(t->go);
+    t->rc = vmesh_service_central_client((void *)t->c, vmesh_scheme_psa.media_types[0], t->ev.data, t->ev.len,
+                                         t->nonce, sizeof(t->nonce), NULL, &t->jwt, NULL, NULL);
+    snprintf(t->why, sizeof(t->why), "%s", t->rc != VMESH_OK ? vmesh_err_detail() : "");
+    return NULL;
+}
+
+/* Ten relying-party threads appraise at once through a batcher of at most
+ * four items a request: every appraisal goes in a batch; each thread gets
+ * the answer to its own question (an EAR under the verifier's key whose
+ * nonce is the thread's own), and the two threads that sent junk get the
+ * 400 the one-request appraisal would have given them, while the others in
+ * their batches are answered. */
+static void batch_answers_each_its_own_question(void **state)
+{
+    fixture *f = *state;
+    vmesh_service_client c = {.url = f->url, .timeout_ms = 5000};
+    bthread t[BATCH_THREADS];
+    pthread_t th[BATCH_THREADS];
+    pthread_barrier_t go;
+    vmesh_service_stats st0, st;
+    uint64_t batches = 0, items = 0;
+    vmesh_buf got = {0};
+
+    ASSERT_OK(vmesh_service_client_batch_init(&c, 4));
+    assert_int_equal(vmesh_service_client_batch_init(&c, 65), VMESH_ERR_ARG);
+    vmesh_service_stats_get(f->svc, &st0);
+    pthread_barrier_init(&go, NULL, BATCH_THREADS);
+    for (int i = 0; i < BATCH_THREADS; i++) {
+        memset(&t[i], 0, sizeof(t[i]));
+        t[i].c = &c;
+        t[i].go = &go;
+        assert_int_equal(vmesh_crypto_random(t[i].nonce, sizeof(t[i].nonce)), VMESH_OK);
+        if (i % 5 == 4)
+            assert_int_equal(vmesh_buf_set(&t[i].ev, "junk", 4), VMESH_OK);
+        else
+            assert_int_equal(vmesh_scheme_psa.attest(f->attester, t[i].nonce, sizeof(t[i].nonce), &t[i].ev), VMESH_OK);
+    }
+    for (int i = 0; i < BATCH_THREADS; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, bthread_main, &t[i]), 0);
+    for (int i = 0; i < BATCH_THREADS; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < BATCH_THREADS; i++) {
+        vmesh_ear *e = NULL;
+
+        if (i % 5 == 4) {
+            assert_int_equal(t[i].rc, VMESH_ERR_IO);
+            if (strstr(t[i].why, "evidence answered 400 (in a batch): evidence could not be appraised") == NULL)
+                fail_msg("thread %d: %s", i, t[i].why);
+            continue;
+        }
+        if (t[i].rc != VMESH_OK)
+            fail_msg("thread %d: %s", i, t[i].why);
+        assert_int_equal(vmesh_ear_verify((const char *)t[i].jwt.data, t[i].jwt.len, f->ear_key, vmesh_time_now(), &e),
+                         VMESH_OK);
+        assert_int_equal(vmesh_ear_status(e), VMESH_TIER_AFFIRMING);
+        assert_int_equal(vmesh_ear_nonce(e, &got), VMESH_OK);
+        assert_int_equal(got.len, 32);
+        assert_memory_equal(got.data, t[i].nonce, 32); /* its own question, not a neighbour's */
+        vmesh_ear_free(e);
+    }
+    vmesh_service_client_batch_stats(&c, &batches, &items);
+    assert_int_equal(items, BATCH_THREADS);
+    assert_true(batches >= 3 && batches <= BATCH_THREADS); /* at most four a request */
+    vmesh_service_stats_get(f->svc, &st);
+    assert_int_equal(st.batches - st0.batches, batches);
+    assert_int_equal(st.batch_items - st0.batch_items, BATCH_THREADS - 2);
+    assert_int_equal(st.oneshot - st0.oneshot, 0);
+    for (int i = 0; i < BATCH_THREADS; i++) {
+        vmesh_buf_free(&t[i].ev);
+        vmesh_buf_free(&t[i].jwt);
+    }
+    pthread_barrier_destroy(&go);
+    vmesh_buf_free(&got);
+    vmesh_service_client_batch_free(&c);
+    vmesh_service_client_batch_free(&c); /* idempotent */
+}
+
+/* A verifier without the batch appraisal (no_batch, as one before D53):
+ * the first appraisal meets its 404 and is sent by itself; the next one
+ * does not ask for a batch again. Both are answered. */
+static void batch_falls_back_without_the_endpoint(void **state)
+{
+    fixture *f = *state;
+    vmesh_service_config sc = {0};
+    vmesh_service *s = NULL;
+    vmesh_service_stats st;
+    char url[64];
+    vmesh_service_client c = {.url = url, .timeout_ms = 5000};
+    vmesh_buf ev = {0}, jwt = {0};
+    uint8_t ch[32];
+    uint64_t batches, items;
+
+    sc.verifier = f->verifier;
+    sc.ear_key = f->ear_key;
+    sc.listen = "127.0.0.1:0";
+    sc.threads = 2;
+    sc.no_batch = true;
+    ASSERT_OK(vmesh_service_new(&sc, &s));
+    ASSERT_OK(vmesh_service_start(s));
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u", (unsigned)vmesh_service_port(s));
+    ASSERT_OK(vmesh_service_client_batch_init(&c, 0));
+    for (int i = 0; i < 2; i++) {
+        vmesh_buf_reset(&ev);
+        assert_int_equal(vmesh_crypto_random(ch, sizeof(ch)), VMESH_OK);
+        assert_int_equal(vmesh_scheme_psa.attest(f->attester, ch, sizeof(ch), &ev), VMESH_OK);
+        ASSERT_OK(vmesh_service_central_client(&c, vmesh_scheme_psa.media_types[0], ev.data, ev.len, ch, sizeof(ch),
+                                               NULL, &jwt, NULL, NULL));
+    }
+    vmesh_service_stats_get(s, &st);
+    assert_int_equal(st.oneshot, 2);
+    assert_int_equal(st.batches, 0);
+    assert_int_equal(st.problems, 1); /* one 404, then no more batches */
+    vmesh_service_client_batch_stats(&c, &batches, &items);
+    assert_int_equal(batches, 0);
+    vmesh_service_client_batch_free(&c);
+    vmesh_service_free(s);
+    vmesh_buf_free(&ev);
+    vmesh_buf_free(&jwt);
+}
+
+/* Sends one raw HTTP/1.1 request; returns the status code (0: none). */
+static int raw_post(uint16_t port, const char *target, const char *ctype, const vmesh_buf *body, char *resp,
+                    size_t cap)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0), code = 0;
+    char hdr[512];
+    size_t got = 0;
+    ssize_t k;
+
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_true(fd >= 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    snprintf(hdr, sizeof(hdr),
+             "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+             "Connection: close\r\n\r\n",
+             target, SVC_BATCH_MT, ctype, body->len);
+    assert_true(write(fd, hdr, strlen(hdr)) == (ssize_t)strlen(hdr));
+    assert_true(write(fd, body->data, body->len) == (ssize_t)body->len);
+    while (got + 1 < cap && (k = read(fd, resp + got, cap - 1 - got)) > 0)
+        got += (size_t)k;
+    resp[got] = '\0';
+    close(fd);
+    if (sscanf(resp, "HTTP/1.1 %d", &code) != 1)
+        code = 0;
+    return code;
+}
+
+/* A batch costs the client's request budget one request per item, before
+ * anything is appraised: with a budget of 3 at once, a batch of four is a
+ * 429 that says when to come back, not a way around --client-rate; a
+ * batch of one passes. A body that is not the format, or a batch without
+ * its id, is a 400 naming the problem; another Content-Type is a 415. */
+static void batch_charges_every_item(void **state)
+{
+    fixture *f = *state;
+    vmesh_service_config sc = {0};
+    vmesh_service *s = NULL;
+    svc_batch_item it[4];
+    vmesh_buf body = {0}, junk = {0};
+    uint8_t nonce[32] = {7};
+    char resp[4096];
+    const char *target = SVC_BATCH_PATH "?batch=AAAAAAAAAAAAAAAAAAAAAA";
+
+    sc.verifier = f->verifier;
+    sc.ear_key = f->ear_key;
+    sc.listen = "127.0.0.1:0";
+    sc.threads = 2;
+    sc.client_rate = 1;
+    sc.client_burst = 3;
+    ASSERT_OK(vmesh_service_new(&sc, &s));
+    ASSERT_OK(vmesh_service_start(s));
+    memset(it, 0, sizeof(it));
+    for (int i = 0; i < 4; i++) {
+        it[i].nonce = nonce;
+        it[i].nonce_len = sizeof(nonce);
+        it[i].media_type = vmesh_scheme_psa.media_types[0];
+        it[i].media_type_len = strlen(it[i].media_type);
+        it[i].evidence = (const uint8_t *)"junk";
+        it[i].evidence_len = 4;
+    }
+    ASSERT_OK(svc_batch_request_encode(it, 4, &body));
+    assert_int_equal(raw_post(vmesh_service_port(s), target, SVC_BATCH_MT, &body, resp, sizeof(resp)), 429);
+    assert_non_null(strstr(resp, "Retry-After: "));
+    assert_non_null(strstr(resp, "over its request budget"));
+    ASSERT_OK(svc_batch_request_encode(it, 1, &body));
+    assert_int_equal(raw_post(vmesh_service_port(s), target, SVC_BATCH_MT, &body, resp, sizeof(resp)), 200);
+    sleep(2); /* the budget refills */
+    assert_int_equal(vmesh_buf_set(&junk, "\x81\xa1\x01\x41\x00", 5), VMESH_OK);
+    assert_int_equal(raw_post(vmesh_service_port(s), target, SVC_BATCH_MT, &junk, resp, sizeof(resp)), 400);
+    assert_non_null(strstr(resp, "batch appraisal request"));
+    assert_int_equal(raw_post(vmesh_service_port(s), SVC_BATCH_PATH, SVC_BATCH_MT, &body, resp, sizeof(resp)), 400);
+    assert_non_null(strstr(resp, "needs ?batch="));
+    sleep(2);
+    assert_int_equal(raw_post(vmesh_service_port(s), target, "application/cbor", &body, resp, sizeof(resp)), 415);
+    vmesh_service_free(s);
+    vmesh_buf_free(&body);
+    vmesh_buf_free(&junk);
+}
+
+/* Over the attested https link (D31) a batch's answers are channel-bound
+ * (D51): one key exported with the batch's id; each EAR checks under it and
+ * carries its own item's nonce. With signed_answers they are signed. */
+static void batch_channel_bound_over_attested_link(void **state)
+{
+    fixture *f = *state;
+    char url[64], rv[128];
+    vmesh_service *s = start_attested(f, f->ear_key, url, sizeof(url));
+    vmesh_buf ev = {0}, jwt = {0}, got = {0};
+    uint8_t ch[32], key[VMESH_JOSE_MAC_KEY_LEN];
+    bool channel = false;
+    vmesh_ear *e = NULL;
+    vmesh_service_stats st;
+
+    snprintf(rv, sizeof(rv), "%s/rv.json", f->dir);
+    for (int signed_answers = 0; signed_answers < 2; signed_answers++) {
+        vmesh_service_client c = {.url = url, .timeout_ms = 5000, .verifier_rv = rv, .attest_recheck = 60,
+                                  .signed_answers = signed_answers};
+
+        ASSERT_OK(vmesh_service_client_attest_init(&c));
+        ASSERT_OK(vmesh_service_client_batch_init(&c, 0));
+        vmesh_buf_reset(&ev);
+        assert_int_equal(vmesh_crypto_random(ch, sizeof(ch)), VMESH_OK);
+        assert_int_equal(vmesh_scheme_psa.attest(f->attester, ch, sizeof(ch), &ev), VMESH_OK);
+        ASSERT_OK(vmesh_service_central_client(&c, vmesh_scheme_psa.media_types[0], ev.data, ev.len, ch, sizeof(ch),
+                                               NULL, &jwt, key, &channel));
+        assert_int_equal(channel, !signed_answers);
+        if (!signed_answers) {
+            ASSERT_OK(vmesh_ear_verify_mac((const char *)jwt.data, jwt.len, key, vmesh_time_now(), &e));
+            vmesh_ear *x = NULL;
+
+            /* not signed: the verifier's key does not check it */
+            assert_int_not_equal(vmesh_ear_verify((const char *)jwt.data, jwt.len, f->ear_key, vmesh_time_now(), &x),
+                                 VMESH_OK);
+            vmesh_ear_free(x);
+        } else {
+            ASSERT_OK(vmesh_ear_verify((const char *)jwt.data, jwt.len, f->ear_key, vmesh_time_now(), &e));
+        }
+        assert_int_equal(vmesh_ear_nonce(e, &got), VMESH_OK);
+        assert_int_equal(got.len, sizeof(ch));
+        assert_memory_equal(got.data, ch, sizeof(ch));
+        vmesh_ear_free(e);
+        e = NULL;
+        vmesh_service_client_batch_free(&c);
+        vmesh_service_client_attest_free(&c);
+    }
+    vmesh_service_stats_get(s, &st);
+    assert_int_equal(st.batches, 2);
+    assert_int_equal(st.channel, 1);
+    vmesh_service_free(s);
+    vmesh_buf_free(&ev);
+    vmesh_buf_free(&jwt);
+    vmesh_buf_free(&got);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -541,6 +820,10 @@ int main(void)
         cmocka_unit_test(veraison_flow_without_the_endpoint),
         cmocka_unit_test(endpoint_gone_falls_back),
         cmocka_unit_test(attested_replicas_each_answer_under_its_own_key),
+        cmocka_unit_test(batch_answers_each_its_own_question),
+        cmocka_unit_test(batch_falls_back_without_the_endpoint),
+        cmocka_unit_test(batch_charges_every_item),
+        cmocka_unit_test(batch_channel_bound_over_attested_link),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
