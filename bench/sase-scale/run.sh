@@ -384,7 +384,7 @@ run_reattest() { # run_reattest N
     metric_sum() { local a s=0 v; for a in "${POP_ADMINS[@]}"; do
         v=$(curl -s "http://127.0.0.1:$a/metrics" | awk -v k="$1" 'index($0, k) == 1 {s += $NF} END {print s + 0}'); s=$((s + ${v%.*})); done; echo $s; }
     ( while :; do
-        echo "$(date +%s.%N) $(metric_sum 'vmesh_reattestations_total{direction="inbound",result="passed"}') $(metric_sum 'vmesh_reattestation_failures_total') $(curl -sk "$VER_URL/metrics" | awk '$1 == "vmesh_verifier_sessions_total" || $1 == "vmesh_verifier_oneshot_total" {n += $2} END {print n + 0}') $(cpu1 "$VER_PID") $(cpu1 "${POP_PIDS[0]}") $(cpu1 "${POP_PIDS[1]}") $("$VMESH" rvp tick --show rvweb/bell.cwt | python3 -c 'import json,sys; print(json.load(sys.stdin)["tick"])')"
+        echo "$(date +%s.%N) $(metric_sum 'vmesh_reattestations_total{direction="inbound",result="passed"}') $(metric_sum 'vmesh_reattestation_failures_total') $(curl -sk "$VER_URL/metrics" | awk '$1 == "vmesh_verifier_sessions_total" || $1 == "vmesh_verifier_oneshot_total" || $1 == "vmesh_verifier_batch_items_total" {n += $2} END {print n + 0}') $(cpu1 "$VER_PID") $(cpu1 "${POP_PIDS[0]}") $(cpu1 "${POP_PIDS[1]}") $("$VMESH" rvp tick --show rvweb/bell.cwt | python3 -c 'import json,sys; print(json.load(sys.stdin)["tick"])')"
         sleep 0.5; done ) > samples.txt 2>/dev/null & sp=$!; PIDS+=($sp)
     echo "== passport-reattest, N=$n (tick every ${RT_PERIOD} s, jitter ${RT_JITTER} s, hold ${RT_TICKS} ticks)"
     "$LOADGEN" --dir "$W" --host 127.0.0.1 --port "$POP_PORT" --peer spiffe://sase.example/pop --mode passport \

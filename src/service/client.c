@@ -1084,6 +1084,7 @@ struct vmesh_service_batcher {
     bool leader; /* a waiting thread is sending batches */
     unsigned max_items;
     int64_t off_until_ns;
+    _Atomic int64_t warned_ns;
     _Atomic uint64_t batches, items;
 };
 
@@ -1188,10 +1189,18 @@ static void batch_send(const vmesh_service_client *c, bitem **items, size_t n)
     vmesh_buf_init(&url, URL_MAX);
     memset(&t, 0, sizeof(t));
     t.url = replica_url(c, idx);
-    t.deadline_ns = (int64_t)vmesh_time_mono_ns() + (int64_t)(c->timeout_ms > 0 ? c->timeout_ms : 10000L) * 1000000;
-    /* the link as the one-request path has it: attested now, its pin */
-    if (replica_link(c, idx, attempt_ms(&t), true, pin, sizeof(pin), &attested) != VMESH_OK)
+    /* the share of the timeout the one-request path gives its first URL */
+    t.deadline_ns = (int64_t)vmesh_time_mono_ns() +
+                    (int64_t)(c->timeout_ms > 0 ? c->timeout_ms : 10000L) * 1000000 / (int64_t)nurl;
+    /* the link as the one-request path has it: attested now, its pin; a
+     * link that is refused, silent or being attested by another request:
+     * one by one, from the next replica on (the one-request path's
+     * failover, which judges each URL's link) */
+    if (replica_link(c, idx, attempt_ms(&t), true, pin, sizeof(pin), &attested) != VMESH_OK) {
+        if (nurl > 1)
+            __atomic_store_n((size_t *)&c->last_good, (idx + 1) % nurl, __ATOMIC_RELAXED);
         goto out;
+    }
     t.pin = pin;
     t.attested = attested;
     if (appraise_path(c, &t, path, sizeof(path)) != VMESH_OK || path[0] == '\0')
@@ -1225,14 +1234,25 @@ static void batch_send(const vmesh_service_client *c, bitem **items, size_t n)
         goto out;
     h = tmp;
     rc = do_request(c, &t, "POST", (const char *)url.data, h, body.data, body.len, &status, &r);
-    if (rc == VMESH_ERR_TIMEOUT) {
-        /* a slow verifier: these appraisals fail (closed) once, not twice */
+    if (rc == VMESH_ERR_TIMEOUT && nurl == 1) {
+        /* a slow verifier and no other: these appraisals fail (closed)
+         * once, not twice */
         for (size_t i = 0; i < n; i++)
             bitem_fail(items[i], rc);
         alone = false;
         goto out;
     }
     if (rc != VMESH_OK) {
+        /* unreachable or silent: one by one, from the next replica on
+         * (the one-request path's failover) */
+        int64_t now = (int64_t)vmesh_time_mono_ns(), last = atomic_load(&b->warned_ns);
+
+        if (nurl > 1)
+            __atomic_store_n((size_t *)&c->last_good, (idx + 1) % nurl, __ATOMIC_RELAXED);
+        /* at most one line every 10 s: a dead verifier fails every batch */
+        if ((last == 0 || now - last >= 10LL * 1000000000LL) && atomic_compare_exchange_strong(&b->warned_ns, &last, now))
+            vmesh_log(VMESH_LOG_WARN, "central verifier %s: a batch of %zu failed, sending them one by one%s: %s",
+                      t.url, n, nurl > 1 ? " from the next replica" : "", vmesh_err_detail());
         vmesh_err_clear();
         goto out;
     }

@@ -42,7 +42,7 @@ U1="https://127.0.0.1:$V1_PORT"
 U2="https://127.0.0.1:$V2_PORT"
 
 # Evidence requests a verifier took: sessions plus one-request appraisals.
-sessions() { curl -sk --max-time 5 "https://127.0.0.1:$1/metrics" | awk '$1 == "vmesh_verifier_sessions_total" || $1 == "vmesh_verifier_oneshot_total" { n += $2 } END { print n + 0 }'; }
+sessions() { curl -sk --max-time 5 "https://127.0.0.1:$1/metrics" | awk '$1 == "vmesh_verifier_sessions_total" || $1 == "vmesh_verifier_oneshot_total" || $1 == "vmesh_verifier_batch_items_total" { n += $2 } END { print n + 0 }'; }
 metric() { curl -s "http://127.0.0.1:$SADMIN/metrics" | awk -v k="$1" '$1 == k { print $2 }'; }
 log_has() { local i; for i in $(seq "${2:-50}"); do grep -q -- "$1" "$T/server.err" "$T/server-access.log" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 once() { python3 "$T/echo.py" once "$OUT_PORT" 2>&1; }

@@ -65,7 +65,9 @@ grep -q 'https (TLS 1.3), attesting its platform as psa-sim' "$T/good.log" && ok
 
 # Evidence requests a verifier took: sessions created plus one-request
 # appraisals (D42; the relying party uses those when advertised).
-sessions() { curl -sk "https://127.0.0.1:$1/metrics" | awk '$1 == "vmesh_verifier_sessions_total" || $1 == "vmesh_verifier_oneshot_total" { n += $2 } END { print n + 0 }'; }
+# evidence the verifier appraised: Veraison sessions, one-request
+# appraisals (D42) and batch items (D53, the relying party's default)
+sessions() { curl -sk "https://127.0.0.1:$1/metrics" | awk '$1 == "vmesh_verifier_sessions_total" || $1 == "vmesh_verifier_oneshot_total" || $1 == "vmesh_verifier_batch_items_total" { n += $2 } END { print n + 0 }'; }
 channel_answers() { curl -sk "https://127.0.0.1:$1/metrics" | awk '$1 == "vmesh_verifier_channel_answers_total" { n += $2 } END { print n + 0 }'; }
 
 # TLS 1.3 only, plain http refused

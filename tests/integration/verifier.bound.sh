@@ -10,9 +10,15 @@
 #   3. submod:  the verifier's answer re-signed (with the verifier's own key)
 #      for another scheme's submodule -> refused, reason ear-submod;
 #   4. forward again -> admitted (the refusals were about the answers only).
-# Steps 1-4 run over the one-request appraisal the verifier advertises
-# (POST /vmesh/v1/appraise, DECISIONS D42); then the attacker plays an older
-# verifier (no such endpoint: discovery without it, the path 404) and
+# Steps 1-4 run over the batch appraisal, the relying party's default (POST
+# /vmesh/v1/appraise-batch, DECISIONS D53: the replayed EAR travels inside a
+# batch answer); then the attacker plays a verifier without batches (that
+# path 404) and
+#   4b. the relying party sends the one-request appraisal (POST
+#      /vmesh/v1/appraise, D42) instead; a captured EAR replayed there is
+#      refused with ear-nonce;
+# then an older verifier still (no one-request endpoint either: discovery
+# without it, the path 404) and
 #   5. the relying party falls back to Veraison's flow at once (3 requests a
 #      verification), is admitted, and a replay of a captured EAR into a
 #      session answer is refused with ear-nonce just the same.
@@ -63,15 +69,16 @@ mark() { wc -l < "$T/replayer.log" 2>/dev/null || echo 0; }
 code=$(get)
 [ "$code" = 200 ] && grep -q "small file 1" "$T/get.out" && ok "forward: client admitted through the central verifier" \
     || fail "forward: HTTP $code"
-[ "$(since 0 'captured an EAR (one-request)')" -ge 1 ] && [ "$(since 0 'req POST /challenge-response/v1/newSession')" = 0 ] \
-    && ok "the relying party used the one-request appraisal (no session): $(since 0 'req POST /vmesh/v1/appraise') POST(s), $(since 0 'req GET /.well-known') discovery read(s)" \
-    || { fail "the one-request appraisal was not used"; sed 's/^/  /' "$T/replayer.log"; }
+[ "$(since 0 'captured an EAR (batch)')" -ge 1 ] && [ "$(since 0 'req POST /challenge-response/v1/newSession')" = 0 ] \
+    && [ "$(since 0 'req POST /vmesh/v1/appraise$')" = 0 ] \
+    && ok "the relying party used the batch appraisal (no session): $(since 0 'req POST /vmesh/v1/appraise-batch') POST(s), $(since 0 'req GET /.well-known') discovery read(s)" \
+    || { fail "the batch appraisal was not used"; sed 's/^/  /' "$T/replayer.log"; }
 [ -s "$T/captured.json" ] && ok "the attacker captured a genuine EAR" || { fail "nothing captured"; finish; }
 
 echo replay > "$T/mode"
 code=$(get)
 [ "$code" != 200 ] && ok "replay: no data (HTTP $code)" || fail "replay: the replayed EAR admitted the client"
-grep -q "replay: answered .*(one-request)" "$T/replayer.log" && ok "the attacker did answer the one-request appraisal with the captured EAR" || fail "replayer was not asked"
+grep -q "replay: answered .*(batch)" "$T/replayer.log" && ok "the attacker did answer the batch appraisal with the captured EAR" || fail "replayer was not asked"
 for _ in $(seq 50); do [ "$(refusals ear-nonce)" -ge 1 ] && break; sleep 0.1; done
 [ "$(refusals ear-nonce)" -ge 1 ] && ok "access log: refused with ear-nonce" || fail "no ear-nonce refusal in the access log"
 grep -q "eat_nonce [0-9a-f]*\.\.\.(32 bytes) is not the nonce sent" "$T/server-access.log" "$T/server.err" \
@@ -92,6 +99,25 @@ grep -q 'no submodule for scheme \\"psa\\"' "$T/server-access.log" && ok "the re
 echo forward > "$T/mode"
 code=$(get)
 [ "$code" = 200 ] && ok "forward again: admitted" || fail "forward again: HTTP $code"
+
+# ---- 4b. a verifier without the batch appraisal: the one-request appraisal
+touch "$T/hide-batch"
+m0=$(mark)
+code=$(get)
+[ "$code" = 200 ] && [ "$(since "$m0" 'hide: 404 for the batch appraisal')" -ge 1 ] \
+    && [ "$(since "$m0" 'captured an EAR (one-request)')" -ge 1 ] \
+    && ok "no batch appraisal (404): admitted through the one-request appraisal" \
+    || { fail "without batches: HTTP $code"; tail -n +"$((m0 + 1))" "$T/replayer.log" | sed 's/^/  /'; }
+before=$(refusals ear-nonce)
+echo replay > "$T/mode"
+code=$(get)
+[ "$code" != 200 ] && grep -q "replay: answered .*(one-request)" "$T/replayer.log" \
+    && ok "replay into a one-request answer: no data (HTTP $code)" || fail "replay (one-request): HTTP $code"
+for _ in $(seq 50); do [ "$(refusals ear-nonce)" -gt "$before" ] && break; sleep 0.1; done
+[ "$(refusals ear-nonce)" -gt "$before" ] && ok "access log: refused with ear-nonce (one-request)" || fail "no ear-nonce refusal (one-request)"
+echo forward > "$T/mode"
+code=$(get)
+[ "$code" = 200 ] && ok "forward (one-request): admitted" || fail "forward (one-request): HTTP $code"
 
 # ---- 5. an older verifier: no one-request appraisal
 touch "$T/hide"
