@@ -9,6 +9,9 @@
 #include "vmesh/rv.h"
 #include "vmesh/rvp.h"
 #include "vmesh/verifier.h"
+#ifdef VMESH_HAVE_SERVICE
+#include "vmesh/service.h"
+#endif
 #ifdef VMESH_HAVE_SYNC
 #include "vmesh/sync.h"
 #endif
@@ -208,6 +211,23 @@ static vmesh_err render_health(struct vmesh_proxy *p, const px_gen *g, vmesh_buf
                 VMESH_GUARD(vmesh_buf_printf(b, "vmesh_central_verifier_reachable{url=\"%s\"} %d\n", lv,
                                              (int)atomic_load(&g->central_url_up[i])));
             }
+        }
+        /* D53: batches and the appraisals they carried (this generation's client) */
+        if (g->central_rp != NULL && g->central_rp->batcher != NULL) {
+            uint64_t nb = 0, ni = 0;
+
+            vmesh_service_client_batch_stats(g->central_rp, &nb, &ni);
+            label_value(g->cfg->central_url, lv, sizeof(lv));
+            VMESH_GUARD(vmesh_buf_printf(
+                b,
+                "# HELP vmesh_central_verifier_batches_total Batch appraisals the central verifier answered "
+                "(verifier.central.batch), since the last reload.\n"
+                "# TYPE vmesh_central_verifier_batches_total counter\n"
+                "vmesh_central_verifier_batches_total{url=\"%s\"} %llu\n"
+                "# HELP vmesh_central_verifier_batched_total Appraisals those batches carried, since the last reload.\n"
+                "# TYPE vmesh_central_verifier_batched_total counter\n"
+                "vmesh_central_verifier_batched_total{url=\"%s\"} %llu\n",
+                lv, (unsigned long long)nb, lv, (unsigned long long)ni));
         }
         /* attested URLs (D45): each one's standing as the link watcher saw it */
         if (g->central_rp != NULL && (g->cfg->central_verifier_rv != NULL || g->cfg->central_attested)) {

@@ -84,6 +84,9 @@ echo "  connections to V1 after peer 1: [$first], distinct over 4 peers: $distin
     || fail "no established connection to V1 after an appraisal (no keep-alive)"
 [ "$distinct" -le 1 ] && ok "4 appraisals over one connection" \
     || fail "$distinct connections for 4 appraisals: [$seen]; V1: $(curl -s "http://127.0.0.1:$VPORT_V1/metrics" | grep 'refused_total{reason="deadline"}')"
+nb=$(metric "$SADMIN" "vmesh_central_verifier_batched_total{url=\"http://127.0.0.1:$VPORT_V1\"}")
+[ "${nb:-0}" -ge 4 ] && ok "the appraisals went in batches (D53): vmesh_central_verifier_batched_total $nb" \
+    || fail "vmesh_central_verifier_batched_total: $nb"
 grep -qE "central verifier .* (failed, trying|sending them one by one)" "$T/server.err" && fail "failover while both replicas were up" \
     || ok "no failover while both replicas are up"
 
