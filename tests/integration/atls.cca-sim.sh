@@ -12,7 +12,6 @@ need_vectors
 V=$VECTORS/cca
 [ -f "$V/cca-good.json" ] || { echo "SKIP: $V absent"; exit 77; }
 cd "$T"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 "$VMESH" ca init --trust-domain example.org --out ca >/dev/null || { echo "ca init failed"; exit 1; }
 "$VMESH" ca issue --ca ca --spiffe-id spiffe://example.org/realm --out srv >/dev/null
 "$VMESH" ca issue --ca ca --spiffe-id spiffe://example.org/client --out cli >/dev/null

@@ -48,3 +48,41 @@ psa_sim_platform() {
     { "measurement-type": "BL", "measurement-value": "$zero", "signer-id": "$zero" } ] }
 JSON
 }
+
+# free_port: a port nothing listens on, and never one this test was given
+# before: the ports are bound only later, so two calls could return the same
+# one (verifier.bound once had its replayer on the app's port). The ports
+# handed out are kept in $T/.ports (free_port runs in $(...) subshells).
+# They are taken below the kernel's ephemeral range (ip_local_port_range):
+# a port from that range (what binding port 0 gives) can be taken before
+# the test binds it by the source port of any outgoing connection, or by a
+# process that binds port 0, which under `ctest -j2` made a proxy fail with
+# "Address already in use" (verifier.attested-replicas, once).
+free_port() {
+    local p f="${T:+$T/.ports}" i
+    for i in 1 2 3 4 5 6 7 8 9 10; do
+        p=$(python3 -c '
+import random, socket
+lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+base = 10000 if lo > 12000 else 1024
+for _ in range(200):
+    p = random.randrange(base, lo)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(p)
+    break
+')
+        if [ -n "$p" ] && { [ -z "$f" ] || ! grep -qx "$p" "$f" 2>/dev/null; }; then
+            [ -n "$f" ] && echo "$p" >> "$f"
+            echo "$p"
+            return 0
+        fi
+    done
+    echo "free_port: no new free port after $i tries" >&2
+    return 1
+}

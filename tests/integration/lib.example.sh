@@ -24,7 +24,7 @@ else fail "compile: $(head -20 cc.log)"; finish; fi
 ldd ./attested_echo | grep -q "libvmesh.so.0 => $libdir\|libvmesh.so.0 => $(cd "$libdir" && pwd -P)" &&
     ok "it loads the installed libvmesh.so.0" || fail "ldd: $(ldd ./attested_echo | grep vmesh)"
 "$VMESH" init mesh >/dev/null || fail "vmesh init"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 # run_pair TAG: a server and one client on $port; exit codes in $T/TAG.{s,c}.rc
 run_pair() {
     ./attested_echo server mesh "$port" >"$1.s.out" 2>"$1.s.err" &

@@ -7,24 +7,6 @@
 command -v python3 >/dev/null || { echo "SKIP: python3 missing"; exit 77; }
 command -v curl >/dev/null || { echo "SKIP: curl missing"; exit 77; }
 
-# free_port: a port nothing listens on, and never one this test was given
-# before: the ports are bound only later, so two calls could return the same
-# one (verifier.bound once had its replayer on the app's port). The ports
-# handed out are kept in $T/.ports (free_port runs in $(...) subshells).
-free_port() {
-    local p f="${T:+$T/.ports}" i
-    for i in 1 2 3 4 5 6 7 8 9 10; do
-        p=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
-        if [ -z "$f" ] || ! grep -qx "$p" "$f" 2>/dev/null; then
-            [ -n "$f" ] && echo "$p" >> "$f"
-            echo "$p"
-            return 0
-        fi
-    done
-    echo "free_port: no new free port after $i tries" >&2
-    return 1
-}
-
 px_pids=()
 px_kill_all() { local p; for p in "${px_pids[@]}"; do kill "$p" 2>/dev/null; done; for p in "${px_pids[@]}"; do wait "$p" 2>/dev/null; done; }
 cleanup_hooks+=("px_kill_all")

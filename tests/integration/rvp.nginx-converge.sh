@@ -27,7 +27,7 @@ echo '{"format": "vmesh-policy/1", "id": "policy:acme"}' >"$T/in/policy.json"
 cp "$T/rvp.pub" "$T/in/anchor.pem"
 expect_exit 0 "publish epoch 1 (3 sets)" -- "$VMESH" rvp publish --key "$T/rvp.pem" --in "$T/in" --out "$T/www" --name acme
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 USER_LINE=""; [ "$(id -u)" = 0 ] && USER_LINE="user root;"
 chmod 755 "$T"
 # The configuration README.md ("Serving bundles") shows, with paths inside $T.

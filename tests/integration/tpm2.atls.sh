@@ -11,7 +11,6 @@ start_swtpm A
 start_swtpm B
 start_swtpm C
 cd "$T"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 "$VMESH" ca init --trust-domain example.org --out ca >/dev/null || { echo "ca init failed"; exit 1; }
 "$VMESH" ca issue --ca ca --spiffe-id spiffe://example.org/server --out srv >/dev/null
 "$VMESH" ca issue --ca ca --spiffe-id spiffe://example.org/client --out cli >/dev/null

@@ -17,7 +17,7 @@ start_verifier R2 --key "$T/ear.pem" --rv "$T/rv.json" --threads 1
 start_haproxy() {
     local try port
     for try in 1 2 3 4 5; do
-        port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+        port=$(free_port)
         cat >"$T/haproxy.cfg" <<CFG
 global
     maxconn 256

@@ -20,7 +20,6 @@
 . "$(dirname "$0")/verifier-lib.bash"
 command -v curl >/dev/null || { echo "SKIP: curl not installed"; exit 77; }
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
 # a "bad" RV document: same platform, another BL digest
 python3 - "$T/rv.json" "$T/rv-bad.json" <<'PY'
