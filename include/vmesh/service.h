@@ -444,7 +444,8 @@ vmesh_err vmesh_service_central_client(void *ctx, const char *media_type, const 
 
 /* Batching (D53, docs/VERIFIER.md "Batch appraisal"): after this, the
  * central appraisals of vmesh_service_central_client that wait at the same
- * time go to the verifier together, up to max_items (1..64; 0: 32) in one
+ * time go to the verifier together, up to max_items (1..64; 0: 32) and
+ * 512 KiB of evidence (one appraisal at least) in one
  * POST /vmesh/v1/appraise-batch, sent by one of the waiting threads while
  * the others wait for their answers (no thread of its own). Each answer is
  * handed back exactly as the one-request appraisal's would be, and checked

@@ -1055,6 +1055,9 @@ vmesh_err vmesh_service_passport_client(void *ctx, const char *media_type, const
 
 #define BATCH_DEFAULT 32u
 #define BATCH_OFF_NS (300LL * 1000000000LL) /* a verifier without batches: one request each, this long */
+/* evidence bytes in one batch (a verifier's default body cap is 1 MiB,
+ * --max-body): a batch holds at least one appraisal whatever its size */
+#define BATCH_BYTES ((size_t)512 * 1024)
 
 enum { BI_QUEUED, BI_TAKEN, BI_DONE, BI_ALONE };
 
@@ -1321,7 +1324,12 @@ static void batch_wait(const vmesh_service_client *c, bitem *it)
         }
         b->leader = true;
         while (b->head != NULL && it->state != BI_DONE && it->state != BI_ALONE) {
+            size_t bytes = 0;
+
             for (n = 0; n < b->max_items && b->head != NULL; n++) {
+                if (n > 0 && bytes + b->head->evidence_len > BATCH_BYTES)
+                    break;
+                bytes += b->head->evidence_len;
                 take[n] = b->head;
                 b->head = b->head->next;
                 take[n]->state = BI_TAKEN;
