@@ -149,15 +149,15 @@ static chain_entry *slot_of(atls_chain_cache *c, const uint8_t key[32])
 bool atls_chain_cache_hit(atls_chain_cache *c, const uint8_t key[32], int64_t now)
 {
     chain_entry *e;
-    bool hit;
+    bool same, hit;
 
     if (c == NULL)
         return false;
     pthread_mutex_lock(&c->lock);
     e = slot_of(c, key);
-    hit = e->used && memcmp(e->key, key, 32) == 0 && now >= e->not_before && now < e->not_after &&
-          now >= e->stored && now - e->stored < CHAIN_MAX_AGE;
-    if (e->used && memcmp(e->key, key, 32) == 0 && !hit)
+    same = e->used && memcmp(e->key, key, 32) == 0;
+    hit = same && now >= e->not_before && now < e->not_after && now >= e->stored && now - e->stored < CHAIN_MAX_AGE;
+    if (same && !hit)
         e->used = false; /* expired or aged out: validated in full again */
     pthread_mutex_unlock(&c->lock);
     return hit;

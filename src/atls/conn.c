@@ -993,14 +993,21 @@ out:
     return rc;
 }
 
+/* The connection whose peer chain x verifies (NULL outside a handshake). */
+static vmesh_atls_conn *conn_of_store(X509_STORE_CTX *x)
+{
+    SSL *s = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
+
+    return s != NULL ? SSL_get_app_data(s) : NULL;
+}
+
 /* Chain verification under federation: the trusted certificates of this
  * verification are the authorities of the trust domain the leaf's SPIFFE
  * ID names, nothing else; libssl's parameters (purpose, depth, time) stay. */
 static int trust_verify(X509_STORE_CTX *x, vmesh_atls_config *cfg)
 {
     X509 *leaf = X509_STORE_CTX_get0_cert(x);
-    SSL *s = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
-    vmesh_atls_conn *c = s ? SSL_get_app_data(s) : NULL;
+    vmesh_atls_conn *c = conn_of_store(x);
     STACK_OF(X509) *auth = NULL;
     char *id = NULL, *td = NULL;
 
@@ -1050,8 +1057,7 @@ static int chain_verify_cb(X509_STORE_CTX *x, void *arg)
     if (ok != 1) {
         /* name the reason (expired, bad signature, unknown CA ...) in the
          * handshake's failure, not only OpenSSL's "verify failed" */
-        SSL *s = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
-        vmesh_atls_conn *c = s != NULL ? SSL_get_app_data(s) : NULL;
+        vmesh_atls_conn *c = conn_of_store(x);
 
         if (c != NULL && c->verify_msg[0] == '\0')
             snprintf(c->verify_msg, sizeof(c->verify_msg), "peer certificate chain refused: %s",

@@ -196,16 +196,21 @@ static void reply_free(reply *r)
 }
 
 /* "detail" of a problem+json body, or the start of the body. */
-static void problem_detail(const reply *r, char *out, size_t n)
+static void problem_text(const char *p, size_t len, char *out, size_t n)
 {
-    json_t *j = json_loadb((const char *)r->in.body.data, r->in.body.len, 0, NULL);
+    json_t *j = json_loadb(p != NULL ? p : "", p != NULL ? len : 0, 0, NULL);
     const char *d = json_string_value(json_object_get(j, "detail"));
 
     if (d != NULL)
         snprintf(out, n, "%s", d);
     else
-        snprintf(out, n, "%.*s", (int)(r->in.body.len < 200 ? r->in.body.len : 200), r->in.body.data ? (char *)r->in.body.data : "");
+        snprintf(out, n, "%.*s", (int)(len < 200 ? len : 200), p ? p : "");
     json_decref(j);
+}
+
+static void problem_detail(const reply *r, char *out, size_t n)
+{
+    problem_text((const char *)r->in.body.data, r->in.body.len, out, n);
 }
 
 /* This thread's easy handle, every option at its default (do_request
@@ -619,6 +624,39 @@ out:
     return rc;
 }
 
+/* An appraisal's answer, the one-request appraisal's or one item of a
+ * batch's (`where` is "" or " (in a batch)" in the errors): a status other
+ * than 200 is the error naming the problem's detail; 200 is the EAR, kept
+ * in ear_jwt (reset, NUL-terminated). When t asked for channel-bound
+ * answers (t->channel_key) and r says they are (Vmesh-Answer: channel),
+ * the session's exported key goes to t->channel_key and *t->channel is
+ * set; a verifier before D51, or with --signed-answers, signs instead and
+ * the EAR is checked as a signature. */
+static vmesh_err take_answer(const attempt *t, const reply *r, bool asked_channel, long status, const char *text,
+                             size_t len, const char *where, vmesh_buf *ear_jwt)
+{
+    vmesh_err rc = VMESH_OK;
+    char detail[512];
+
+    if (status != 200) {
+        problem_text(text, len, detail, sizeof(detail));
+        VMESH_FAIL(status == 415 ? VMESH_ERR_UNSUPPORTED : VMESH_ERR_IO, "central verifier %s: evidence answered %ld%s: %s",
+                   t->url, status, where, detail);
+    }
+    VMESH_ENSURE(len > 0 && len <= (size_t)256 * 1024 && memchr(text, '\0', len) == NULL, VMESH_ERR_PARSE,
+                 "central verifier %s: the appraisal answer%s is empty, too large or not text", t->url, where);
+    VMESH_GUARD(vmesh_buf_set(ear_jwt, text, len));
+    VMESH_GUARD(vmesh_buf_terminate(ear_jwt));
+    if (asked_channel && r->channel_answer && t->channel_key != NULL) {
+        VMESH_ENSURE(r->keyed, VMESH_ERR_CRYPTO, "central verifier %s: no key could be exported from the TLS "
+                                                "session for its channel-bound answer", t->url);
+        memcpy(t->channel_key, r->key, sizeof(r->key));
+        *t->channel = true;
+    }
+out:
+    return rc;
+}
+
 /* POST <url><path>?nonce= with the evidence; the EAR is the answer. *gone:
  * the verifier no longer serves the path (404, 405): the caller uses the
  * Veraison flow instead. */
@@ -632,7 +670,6 @@ static vmesh_err appraise_at(const vmesh_service_client *c, attempt *t, const ch
     struct curl_slist *h = NULL;
     reply r;
     long status = 0;
-    char detail[512];
     const char *ct;
 
     *gone = false;
@@ -669,28 +706,13 @@ static vmesh_err appraise_at(const vmesh_service_client *c, attempt *t, const ch
         *gone = true;
         goto out;
     }
-    if (status != 200) {
-        problem_detail(&r, detail, sizeof(detail));
-        VMESH_FAIL(status == 415 ? VMESH_ERR_UNSUPPORTED : VMESH_ERR_IO, "central verifier %s: evidence answered %ld: %s",
-                   t->url, status, detail);
-    }
     ct = r.content_type.len > 0 ? (const char *)r.content_type.data : "";
-    VMESH_ENSURE(strncasecmp(ct, "application/eat+jwt", 19) == 0 && (ct[19] == '\0' || ct[19] == ';' || ct[19] == ' '),
+    VMESH_ENSURE(status != 200 || (strncasecmp(ct, "application/eat+jwt", 19) == 0 &&
+                                   (ct[19] == '\0' || ct[19] == ';' || ct[19] == ' ')),
                  VMESH_ERR_PARSE, "central verifier %s: the appraisal answer is %.100s, not an EAR", t->url,
                  ct[0] ? ct : "(no Content-Type)");
-    VMESH_ENSURE(r.in.body.len > 0 && r.in.body.len <= (size_t)256 * 1024 &&
-                     memchr(r.in.body.data, '\0', r.in.body.len) == NULL,
-                 VMESH_ERR_PARSE, "central verifier %s: the appraisal answer is empty, too large or not text", t->url);
-    VMESH_GUARD(vmesh_buf_set(ear_jwt, r.in.body.data, r.in.body.len));
-    VMESH_GUARD(vmesh_buf_terminate(ear_jwt));
-    /* asked for a channel-bound answer and got one (a verifier before D51,
-     * or started with --signed-answers, signs: checked as a signature) */
-    if (r.export_ctx != NULL && r.channel_answer) {
-        VMESH_ENSURE(r.keyed, VMESH_ERR_CRYPTO, "central verifier %s: no key could be exported from the TLS "
-                                                "session for its channel-bound answer", t->url);
-        memcpy(t->channel_key, r.key, sizeof(r.key));
-        *t->channel = true;
-    }
+    VMESH_GUARD(take_answer(t, &r, r.export_ctx != NULL, status, (const char *)r.in.body.data, r.in.body.len, "",
+                            ear_jwt));
     if (check)
         VMESH_GUARD(check_answer(c, t->attested, t->url, media_type, nonce, nonce_len, akpub, akpub_len, ear_jwt));
 out:
@@ -1059,11 +1081,13 @@ vmesh_err vmesh_service_passport_client(void *ctx, const char *media_type, const
  * --max-body): a batch holds at least one appraisal whatever its size */
 #define BATCH_BYTES ((size_t)512 * 1024)
 
-enum { BI_QUEUED, BI_TAKEN, BI_DONE, BI_ALONE };
+enum { BI_QUEUED, BI_DONE, BI_ALONE };
 
 /* One appraisal waiting in a batcher: the caller's question and where its
  * answer goes; on the caller's stack, which waits until it is DONE or
- * ALONE (send it by itself). */
+ * ALONE (send it by itself). The sender writes `result` and the answer
+ * without the batcher's lock, then, holding it, moves result to `state`,
+ * the only field a waiting caller reads under the lock. */
 typedef struct bitem {
     const char *media_type;
     const uint8_t *evidence;
@@ -1074,7 +1098,8 @@ typedef struct bitem {
     vmesh_buf *ear_jwt;
     uint8_t *channel_key; /* NULL: signed answers only */
     bool *channel;
-    int state;
+    int state;  /* under the batcher's lock */
+    int result; /* the sender's, until it is the state */
     vmesh_err rc;
     char why[600];
     struct bitem *next;
@@ -1129,46 +1154,43 @@ static void bitem_fail(bitem *it, vmesh_err rc)
 {
     it->rc = rc;
     snprintf(it->why, sizeof(it->why), "%s", vmesh_err_detail());
-    it->state = BI_DONE;
+    it->result = BI_DONE;
+}
+
+static void bitems_fail(bitem **items, size_t n, vmesh_err rc)
+{
+    for (size_t i = 0; i < n; i++)
+        bitem_fail(items[i], rc);
 }
 
 /* Answer i of a batch into its item, as appraise_at hands back a
  * one-request appraisal's answer. */
 static void batch_answer(const attempt *t, const reply *r, bool asked_channel, const svc_batch_answer *a, bitem *it)
 {
-    vmesh_err rc = VMESH_OK;
-    char detail[512];
+    attempt ti = *t;
+    vmesh_err rc;
 
+    ti.channel_key = it->channel_key;
+    ti.channel = it->channel;
     vmesh_buf_reset(it->ear_jwt);
-    if (a->status != 200) {
-        json_t *j = json_loadb(a->text, a->text_len, 0, NULL);
-        const char *d = json_string_value(json_object_get(j, "detail"));
-
-        snprintf(detail, sizeof(detail), "%.400s", d != NULL ? d : "(no detail)");
-        json_decref(j);
-        VMESH_FAIL(a->status == 415 ? VMESH_ERR_UNSUPPORTED : VMESH_ERR_IO,
-                   "central verifier %s: evidence answered %u (in a batch): %s", t->url, a->status, detail);
-    }
-    VMESH_ENSURE(a->text_len > 0 && memchr(a->text, '\0', a->text_len) == NULL, VMESH_ERR_PARSE,
-                 "central verifier %s: an empty EAR in a batch", t->url);
-    VMESH_GUARD(vmesh_buf_set(it->ear_jwt, a->text, a->text_len));
-    VMESH_GUARD(vmesh_buf_terminate(it->ear_jwt));
-    if (asked_channel && r->channel_answer && it->channel_key != NULL) {
-        VMESH_ENSURE(r->keyed, VMESH_ERR_CRYPTO, "central verifier %s: no key could be exported from the TLS "
-                                                "session for its channel-bound answers", t->url);
-        memcpy(it->channel_key, r->key, sizeof(r->key));
-        *it->channel = true;
-    }
-out:
+    rc = take_answer(&ti, r, asked_channel, a->status, a->text, a->text_len, " (in a batch)", it->ear_jwt);
     if (rc != VMESH_OK)
         bitem_fail(it, rc);
     else
-        it->state = BI_DONE;
+        it->result = BI_DONE;
+}
+
+/* After a batch to URL idx that got no answer: the next appraisals start
+ * at the next URL (the one-request path's failover goes on from there). */
+static void batch_next_url(const vmesh_service_client *c, size_t idx, size_t nurl)
+{
+    if (nurl > 1)
+        __atomic_store_n((size_t *)&c->last_good, (idx + 1) % nurl, __ATOMIC_RELAXED);
 }
 
 /* Sends items[0..n) as one batch to the replica that answered last. Each
- * item ends DONE (answered, or failed with the batch: a timeout or an
- * answer that cannot be read) or ALONE (its caller sends it by itself:
+ * item's result is DONE (answered, or failed with the batch: a timeout or
+ * an answer that cannot be read) or ALONE (its caller sends it by itself:
  * the batch was not answered in a way that speaks for the appraisals). */
 static void batch_send(const vmesh_service_client *c, bitem **items, size_t n)
 {
@@ -1181,13 +1203,16 @@ static void batch_send(const vmesh_service_client *c, bitem **items, size_t n)
     vmesh_key *attested = NULL;
     char pin[80] = "", path[VMESH_SERVICE_MAX_ENDPOINT + 1];
     uint8_t id[16];
-    bool asked_channel = true, alone = true;
+    bool asked_channel = true;
     long status = 0;
     attempt t;
     reply r;
     vmesh_err rc = VMESH_OK;
     const char *ct;
 
+    /* unless answered (or failed with the batch), each is sent by itself */
+    for (size_t i = 0; i < n; i++)
+        items[i]->result = BI_ALONE;
     reply_init(&r);
     vmesh_buf_init(&url, URL_MAX);
     memset(&t, 0, sizeof(t));
@@ -1200,8 +1225,7 @@ static void batch_send(const vmesh_service_client *c, bitem **items, size_t n)
      * one by one, from the next replica on (the one-request path's
      * failover, which judges each URL's link) */
     if (replica_link(c, idx, attempt_ms(&t), true, pin, sizeof(pin), &attested) != VMESH_OK) {
-        if (nurl > 1)
-            __atomic_store_n((size_t *)&c->last_good, (idx + 1) % nurl, __ATOMIC_RELAXED);
+        batch_next_url(c, idx, nurl);
         goto out;
     }
     t.pin = pin;
@@ -1240,9 +1264,7 @@ static void batch_send(const vmesh_service_client *c, bitem **items, size_t n)
     if (rc == VMESH_ERR_TIMEOUT && nurl == 1) {
         /* a slow verifier and no other: these appraisals fail (closed)
          * once, not twice */
-        for (size_t i = 0; i < n; i++)
-            bitem_fail(items[i], rc);
-        alone = false;
+        bitems_fail(items, n, rc);
         goto out;
     }
     if (rc != VMESH_OK) {
@@ -1250,8 +1272,7 @@ static void batch_send(const vmesh_service_client *c, bitem **items, size_t n)
          * (the one-request path's failover) */
         int64_t now = (int64_t)vmesh_time_mono_ns(), last = atomic_load(&b->warned_ns);
 
-        if (nurl > 1)
-            __atomic_store_n((size_t *)&c->last_good, (idx + 1) % nurl, __ATOMIC_RELAXED);
+        batch_next_url(c, idx, nurl);
         /* at most one line every 10 s: a dead verifier fails every batch */
         if ((last == 0 || now - last >= 10LL * 1000000000LL) && atomic_compare_exchange_strong(&b->warned_ns, &last, now))
             vmesh_log(VMESH_LOG_WARN, "central verifier %s: a batch of %zu failed, sending them one by one%s: %s",
@@ -1269,19 +1290,16 @@ static void batch_send(const vmesh_service_client *c, bitem **items, size_t n)
     }
     if (status != 200)
         goto out; /* 429, 5xx: one by one, with the replicas' failover */
-    alone = false;
     ct = r.content_type.len > 0 ? (const char *)r.content_type.data : "";
     if (strncasecmp(ct, SVC_BATCH_MT, strlen(SVC_BATCH_MT)) != 0) {
         vmesh_err_set(VMESH_ERR_PARSE, "central verifier %s: the batch answer is %.100s, not %s", t.url,
                       ct[0] ? ct : "(no Content-Type)", SVC_BATCH_MT);
-        for (size_t i = 0; i < n; i++)
-            bitem_fail(items[i], VMESH_ERR_PARSE);
+        bitems_fail(items, n, VMESH_ERR_PARSE);
         goto out;
     }
     if (svc_batch_response_decode(r.in.body.data, r.in.body.len, ans, n) != VMESH_OK) {
         vmesh_err_wrap(VMESH_ERR_PARSE, "central verifier %s", t.url);
-        for (size_t i = 0; i < n; i++)
-            bitem_fail(items[i], VMESH_ERR_PARSE);
+        bitems_fail(items, n, VMESH_ERR_PARSE);
         goto out;
     }
     for (size_t i = 0; i < n; i++)
@@ -1289,9 +1307,6 @@ static void batch_send(const vmesh_service_client *c, bitem **items, size_t n)
     atomic_fetch_add(&b->batches, 1);
     atomic_fetch_add(&b->items, n);
 out:
-    if (alone)
-        for (size_t i = 0; i < n; i++)
-            items[i]->state = BI_ALONE;
     vmesh_err_clear();
     curl_slist_free_all(h);
     reply_free(&r);
@@ -1332,13 +1347,14 @@ static void batch_wait(const vmesh_service_client *c, bitem *it)
                 bytes += b->head->evidence_len;
                 take[n] = b->head;
                 b->head = b->head->next;
-                take[n]->state = BI_TAKEN;
             }
             if (b->head == NULL)
                 b->tail = NULL;
             pthread_mutex_unlock(&b->lock);
             batch_send(c, take, n);
             pthread_mutex_lock(&b->lock);
+            for (size_t i = 0; i < n; i++)
+                take[i]->state = take[i]->result;
             pthread_cond_broadcast(&b->cv);
         }
         b->leader = false;
@@ -1357,7 +1373,10 @@ vmesh_err vmesh_service_central_client(void *ctx, const char *media_type, const 
 
     if (channel != NULL)
         *channel = false;
-    if (c != NULL && c->batcher != NULL && media_type != NULL && evidence != NULL && evidence_len > 0 &&
+    /* what the one-request path would refuse as an argument error goes
+     * there, to be refused with its message */
+    if (c != NULL && c->batcher != NULL && c->url != NULL && (c->n_replicas == 0 || c->replicas != NULL) &&
+        media_type != NULL && evidence != NULL && evidence_len > 0 &&
         nonce_len >= VMESH_SERVICE_MIN_NONCE && nonce_len <= VMESH_SERVICE_MAX_NONCE &&
         strlen(media_type) <= VMESH_SERVICE_MAX_MT) {
         pthread_mutex_lock(&c->batcher->lock);

@@ -737,6 +737,32 @@ out:
     return rc;
 }
 
+/* D51: ?answer=channel, the relying party on this TLS session asking for
+ * answers only it can check, authenticated by the session instead of our
+ * signature. False with the 400 in rs; else *mac_key is the session's key
+ * when the answers are channel-bound (NULL: signed, also with
+ * --signed-answers, which ignores the parameter). */
+static bool answer_key(vmesh_service *s, const vmesh_service_request *rq, vmesh_service_response *rs,
+                       vmesh_err *rc, const uint8_t **mac_key)
+{
+    *rc = VMESH_OK;
+    *mac_key = NULL;
+    if (rq->q_answer != NULL && strcmp(rq->q_answer, "channel") != 0) {
+        *rc = vmesh_service_problem(rs, 400, "answer=%.40s: the only value is channel (an EAR authenticated by "
+                                             "this TLS session instead of a signature)", rq->q_answer);
+        return false;
+    }
+    if (rq->q_answer == NULL || s->signed_answers)
+        return true;
+    if (rq->channel_key == NULL) {
+        *rc = vmesh_service_problem(rs, 400, "answer=channel needs https: the answer is authenticated by a key "
+                                             "exported from the TLS session, and this request has none");
+        return false;
+    }
+    *mac_key = rq->channel_key;
+    return true;
+}
+
 /* The one-request appraisal (D42): the nonce in the query, the evidence in
  * the body, the EAR in the answer; no session, nothing to delete. The
  * relying party checks the EAR exactly as one from a session. */
@@ -775,21 +801,8 @@ static vmesh_err appraise_once(vmesh_service *s, const vmesh_service_request *rq
         goto out;
     }
     e.no_annotated = rq->q_annotated != NULL;
-    /* D51: the relying party on this TLS session asks for an answer only it
-     * can check, authenticated by the session instead of our signature */
-    if (rq->q_answer != NULL && strcmp(rq->q_answer, "channel") != 0) {
-        rc = vmesh_service_problem(rs, 400, "answer=%.40s: the only value is channel (an EAR authenticated by "
-                                            "this TLS session instead of a signature)", rq->q_answer);
+    if (!answer_key(s, rq, rs, &rc, &e.mac_key))
         goto out;
-    }
-    if (rq->q_answer != NULL && !s->signed_answers) {
-        if (rq->channel_key == NULL) {
-            rc = vmesh_service_problem(rs, 400, "answer=channel needs https: the answer is authenticated by a key "
-                                                "exported from the TLS session, and this request has none");
-            goto out;
-        }
-        e.mac_key = rq->channel_key;
-    }
     if (!read_evidence(s, rq, &e, rs, &rc))
         goto out;
     if (!appraise_evidence(s, rq, nonce.data, nonce.len, now, &e, rs, &rc))
@@ -826,8 +839,8 @@ static vmesh_err appraise_batch(vmesh_service *s, const vmesh_service_request *r
     vmesh_service_response *one = NULL;
     evidence_req *e = NULL;
     vmesh_buf id = {0}, ak = {0};
-    char *strs = NULL, *mt, *peer;
-    size_t n = 0, done = 0;
+    const uint8_t *mac_key = NULL;
+    size_t n = 0;
 
     if (!vmesh_service_accepts(rq->accept, SVC_BATCH_MT)) {
         rc = not_acceptable(rs, SVC_BATCH_MT);
@@ -846,77 +859,67 @@ static vmesh_err appraise_batch(vmesh_service *s, const vmesh_service_request *r
                                    rq->q_batch ? ": " : "", rq->q_batch ? vmesh_err_detail() : "");
         goto out;
     }
-    if (rq->q_answer != NULL && strcmp(rq->q_answer, "channel") != 0) {
-        rc = vmesh_service_problem(rs, 400, "answer=%.40s: the only value is channel (EARs authenticated by "
-                                            "this TLS session instead of a signature)", rq->q_answer);
+    if (!answer_key(s, rq, rs, &rc, &mac_key))
         goto out;
-    }
-    if (rq->q_answer != NULL && !s->signed_answers && rq->channel_key == NULL) {
-        rc = vmesh_service_problem(rs, 400, "answer=channel needs https: the answers are authenticated by a key "
-                                            "exported from the TLS session, and this request has none");
-        goto out;
-    }
     it = calloc(SVC_BATCH_MAX, sizeof(*it));
     ans = calloc(SVC_BATCH_MAX, sizeof(*ans));
     one = calloc(SVC_BATCH_MAX, sizeof(*one));
     e = calloc(SVC_BATCH_MAX, sizeof(*e));
-    /* per item: the media type and the peer, NUL-terminated */
-    strs = malloc((size_t)SVC_BATCH_MAX * (VMESH_SERVICE_MAX_MT + 1 + VMESH_PKI_SPIFFE_ID_MAX + 1));
-    VMESH_ENSURE(it && ans && one && e && strs, VMESH_ERR_NOMEM, "out of memory");
+    VMESH_ENSURE(it && ans && one && e, VMESH_ERR_NOMEM, "out of memory");
     if (svc_batch_request_decode(rq->body, rq->body_len, it, &n) != VMESH_OK) {
         rc = vmesh_service_problem(rs, 400, "%s", vmesh_err_detail());
         goto out;
     }
-    for (done = 0; done < n; done++) {
+    for (size_t i = 0; i < n; i++) {
+        vmesh_service_response_init(&one[i]);
+        evidence_req_init(&e[i]);
+    }
+    for (size_t i = 0; i < n; i++) {
+        /* the item as the headers of its one-request appraisal would be */
         vmesh_service_request r1 = *rq;
+        char mt[VMESH_SERVICE_MAX_MT + 1], peer[VMESH_PKI_SPIFFE_ID_MAX + 1];
         vmesh_err rc1 = VMESH_OK;
 
-        vmesh_service_response_init(&one[done]);
-        evidence_req_init(&e[done]);
-        mt = strs + done * (VMESH_SERVICE_MAX_MT + 1 + VMESH_PKI_SPIFFE_ID_MAX + 1);
-        peer = mt + VMESH_SERVICE_MAX_MT + 1;
-        memcpy(mt, it[done].media_type, it[done].media_type_len);
-        mt[it[done].media_type_len] = '\0';
+        snprintf(mt, sizeof(mt), "%.*s", (int)it[i].media_type_len, it[i].media_type);
         r1.content_type = mt;
-        r1.body = it[done].evidence;
-        r1.body_len = it[done].evidence_len;
+        r1.body = it[i].evidence;
+        r1.body_len = it[i].evidence_len;
         r1.peer = NULL;
-        if (it[done].peer != NULL) {
-            memcpy(peer, it[done].peer, it[done].peer_len);
-            peer[it[done].peer_len] = '\0';
+        if (it[i].peer != NULL) {
+            snprintf(peer, sizeof(peer), "%.*s", (int)it[i].peer_len, it[i].peer);
             r1.peer = peer;
         }
         r1.ak = NULL;
-        if (it[done].ak != NULL) {
-            VMESH_GUARD(vmesh_b64url_encode(it[done].ak, it[done].ak_len, &ak));
+        if (it[i].ak != NULL) {
+            VMESH_GUARD(vmesh_b64url_encode(it[i].ak, it[i].ak_len, &ak));
             VMESH_GUARD(vmesh_buf_terminate(&ak));
             r1.ak = (const char *)ak.data;
         }
-        e[done].no_annotated = true; /* a relying party's own appraisal (D46) */
-        e[done].mac_key = rq->q_answer != NULL && !s->signed_answers ? rq->channel_key : NULL;
-        if (read_evidence(s, &r1, &e[done], &one[done], &rc1) &&
-            appraise_evidence(s, &r1, it[done].nonce, it[done].nonce_len, now, &e[done], &one[done], &rc1)) {
-            ans[done].status = 200;
-            ans[done].text = (const char *)e[done].ear.data;
-            ans[done].text_len = e[done].ear.len;
+        e[i].no_annotated = true; /* a relying party's own appraisal (D46) */
+        e[i].mac_key = mac_key;
+        if (read_evidence(s, &r1, &e[i], &one[i], &rc1) &&
+            appraise_evidence(s, &r1, it[i].nonce, it[i].nonce_len, now, &e[i], &one[i], &rc1)) {
+            ans[i].status = 200;
+            ans[i].text = (const char *)e[i].ear.data;
+            ans[i].text_len = e[i].ear.len;
             atomic_fetch_add(&s->n_batch_items, 1);
-            if (e[done].mac_key != NULL)
+            if (mac_key != NULL)
                 atomic_fetch_add(&s->n_channel, 1);
         } else {
             VMESH_GUARD(rc1);
-            ans[done].status = one[done].status;
-            ans[done].text = (const char *)one[done].body.data;
-            ans[done].text_len = one[done].body.len;
+            ans[i].status = one[i].status;
+            ans[i].text = (const char *)one[i].body.data;
+            ans[i].text_len = one[i].body.len;
         }
     }
     VMESH_GUARD(svc_batch_response_encode(ans, n, &rs->body));
     rs->status = 200;
     rs->content_type = SVC_BATCH_MT;
     rs->cache_control = "no-store";
-    rs->channel_answer = rq->q_answer != NULL && !s->signed_answers;
+    rs->channel_answer = mac_key != NULL;
     atomic_fetch_add(&s->n_batches, 1);
 out:
-    for (size_t i = 0; e != NULL && one != NULL && i < done + (done < n); i++) {
+    for (size_t i = 0; i < n; i++) {
         evidence_req_free(&e[i]);
         vmesh_service_response_free(&one[i]);
     }
@@ -924,7 +927,6 @@ out:
     free(ans);
     free(one);
     free(e);
-    free(strs);
     vmesh_buf_free(&id);
     vmesh_buf_free(&ak);
     return rc;

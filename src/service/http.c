@@ -233,7 +233,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 return send_problem(s, c, 413, d);
             }
         }
-        if ((r = svc_limits_request(s->limits, sc, n, now_ms(), &retry)) != SVC_REFUSE_NONE)
+        if ((r = svc_limits_request(s->limits, sc, 1, n, now_ms(), &retry)) != SVC_REFUSE_NONE)
             return send_over_budget(s, c, sc, r, retry);
         return MHD_YES;
     }
@@ -273,7 +273,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         unsigned retry = 0;
         svc_refuse r;
 
-        if (items > 1 && (r = svc_limits_requests(s->limits, conn_of(c), items - 1, now_ms(), &retry)) !=
+        if (items > 1 && (r = svc_limits_request(s->limits, conn_of(c), items - 1, 0, now_ms(), &retry)) !=
                              SVC_REFUSE_NONE)
             return send_over_budget(s, c, conn_of(c), r, retry);
     }

@@ -317,20 +317,20 @@ static unsigned wait_s(uint64_t deficit_milli, uint64_t rate)
     return s == 0 ? 1 : s > 3600 ? 3600 : (unsigned)s;
 }
 
-svc_refuse svc_limits_request(svc_limits *l, svc_conn *sc, uint64_t bytes, uint64_t now_ms, unsigned *retry_after)
+svc_refuse svc_limits_request(svc_limits *l, svc_conn *sc, uint64_t requests, uint64_t bytes, uint64_t now_ms,
+                              unsigned *retry_after)
 {
     svc_refuse r = SVC_REFUSE_NONE;
     struct svc_client *c = sc->client;
+    uint64_t need_req = requests * 1000u;
 
     *retry_after = 0;
     pthread_mutex_lock(&l->lock);
     refill(l, c, now_ms);
-    if (l->cfg.client_rate != SVC_UNLIMITED) {
-        if (c->req_milli < 1000u) {
-            r = SVC_REFUSE_CLIENT_RATE;
-            *retry_after = wait_s(1000u - c->req_milli, l->cfg.client_rate);
-            goto out;
-        }
+    if (l->cfg.client_rate != SVC_UNLIMITED && c->req_milli < need_req) {
+        r = SVC_REFUSE_CLIENT_RATE;
+        *retry_after = wait_s(need_req - c->req_milli, l->cfg.client_rate);
+        goto out;
     }
     if (l->cfg.client_bytes != SVC_UNLIMITED && bytes > 0) {
         uint64_t need = bytes * 1000u;
@@ -342,31 +342,8 @@ svc_refuse svc_limits_request(svc_limits *l, svc_conn *sc, uint64_t bytes, uint6
         c->byte_milli -= need;
     }
     if (l->cfg.client_rate != SVC_UNLIMITED)
-        c->req_milli -= 1000u;
+        c->req_milli -= need_req;
 out:
-    pthread_mutex_unlock(&l->lock);
-    if (r != SVC_REFUSE_NONE)
-        atomic_fetch_add(&l->refused[r], 1);
-    return r;
-}
-
-svc_refuse svc_limits_requests(svc_limits *l, svc_conn *sc, uint64_t n, uint64_t now_ms, unsigned *retry_after)
-{
-    svc_refuse r = SVC_REFUSE_NONE;
-    struct svc_client *c = sc->client;
-    uint64_t need = n * 1000u;
-
-    *retry_after = 0;
-    if (l->cfg.client_rate == SVC_UNLIMITED || n == 0)
-        return SVC_REFUSE_NONE;
-    pthread_mutex_lock(&l->lock);
-    refill(l, c, now_ms);
-    if (c->req_milli < need) {
-        r = SVC_REFUSE_CLIENT_RATE;
-        *retry_after = wait_s(need - c->req_milli, l->cfg.client_rate);
-    } else {
-        c->req_milli -= need;
-    }
     pthread_mutex_unlock(&l->lock);
     if (r != SVC_REFUSE_NONE)
         atomic_fetch_add(&l->refused[r], 1);

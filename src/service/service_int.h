@@ -72,12 +72,12 @@ svc_refuse svc_limits_admit(svc_limits *l, const svc_client_key *k);
 svc_refuse svc_limits_open(svc_limits *l, const svc_client_key *k, int fd, uint64_t now_ms, svc_conn **out);
 /* Before the connection's socket is closed. NULL is fine. */
 void svc_limits_close(svc_limits *l, svc_conn *sc);
-/* Headers are in: charges one request and the declared body bytes;
- * on refusal *retry_after is the seconds until the budget allows it. */
-svc_refuse svc_limits_request(svc_limits *l, svc_conn *sc, uint64_t bytes, uint64_t now_ms, unsigned *retry_after);
-/* n requests more from the same client (a batch's further items, D53):
- * all of them or none (429 with the wait for all of them). */
-svc_refuse svc_limits_requests(svc_limits *l, svc_conn *sc, uint64_t n, uint64_t now_ms, unsigned *retry_after);
+/* Charges `requests` requests and `bytes` body bytes, all or nothing:
+ * one request and the declared body when the headers are in, a batch's
+ * further items (D53) once its body is; on refusal *retry_after is the
+ * seconds until the budget allows all of it. */
+svc_refuse svc_limits_request(svc_limits *l, svc_conn *sc, uint64_t requests, uint64_t bytes, uint64_t now_ms,
+                              unsigned *retry_after);
 /* Charges body bytes not declared up front (chunked); does not count. */
 svc_refuse svc_limits_bytes(svc_limits *l, svc_conn *sc, uint64_t bytes, uint64_t now_ms, unsigned *retry_after);
 void svc_limits_count(svc_limits *l, svc_refuse r);

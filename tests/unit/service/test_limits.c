@@ -130,7 +130,7 @@ static void test_deadline(void **st)
     assert_int_equal(svc_limits_open(l, &a, 21, 1000, &done), SVC_REFUSE_NONE);
     assert_int_equal(svc_limits_open(l, &a, 22, 1000, &keep), SVC_REFUSE_NONE);
     /* headers of `done` are in, then its body: no deadline while it is answered */
-    assert_int_equal(svc_limits_request(l, done, 0, 2000, &ra), SVC_REFUSE_NONE);
+    assert_int_equal(svc_limits_request(l, done, 1, 0, 2000, &ra), SVC_REFUSE_NONE);
     svc_limits_arm(l, done, 0);
     /* `keep` answered a request at 5 s: its next request has until 15 s */
     svc_limits_arm(l, keep, 5000);
@@ -165,19 +165,24 @@ static void test_rate(void **st)
     assert_int_equal(svc_limits_open(l, &a, 1, 1000, &ca), SVC_REFUSE_NONE);
     assert_int_equal(svc_limits_open(l, &b, 2, 1000, &cb), SVC_REFUSE_NONE);
     for (int i = 0; i < 4; i++) /* the burst */
-        assert_int_equal(svc_limits_request(l, ca, 0, 1000, &ra), SVC_REFUSE_NONE);
-    assert_int_equal(svc_limits_request(l, ca, 0, 1000, &ra), SVC_REFUSE_CLIENT_RATE);
+        assert_int_equal(svc_limits_request(l, ca, 1, 0, 1000, &ra), SVC_REFUSE_NONE);
+    assert_int_equal(svc_limits_request(l, ca, 1, 0, 1000, &ra), SVC_REFUSE_CLIENT_RATE);
     assert_int_equal(ra, 1); /* 2/s: one token in 500 ms, rounded up to 1 s */
     /* the other client has its own budget */
-    assert_int_equal(svc_limits_request(l, cb, 0, 1000, &ra), SVC_REFUSE_NONE);
+    assert_int_equal(svc_limits_request(l, cb, 1, 0, 1000, &ra), SVC_REFUSE_NONE);
     /* 499 ms: not yet one token; 500 ms: one */
-    assert_int_equal(svc_limits_request(l, ca, 0, 1499, &ra), SVC_REFUSE_CLIENT_RATE);
-    assert_int_equal(svc_limits_request(l, ca, 0, 1500, &ra), SVC_REFUSE_NONE);
-    assert_int_equal(svc_limits_request(l, ca, 0, 1500, &ra), SVC_REFUSE_CLIENT_RATE);
+    assert_int_equal(svc_limits_request(l, ca, 1, 0, 1499, &ra), SVC_REFUSE_CLIENT_RATE);
+    assert_int_equal(svc_limits_request(l, ca, 1, 0, 1500, &ra), SVC_REFUSE_NONE);
+    assert_int_equal(svc_limits_request(l, ca, 1, 0, 1500, &ra), SVC_REFUSE_CLIENT_RATE);
     /* a long pause refills to the burst, not beyond */
     for (int i = 0; i < 4; i++)
-        assert_int_equal(svc_limits_request(l, ca, 0, 100000, &ra), SVC_REFUSE_NONE);
-    assert_int_equal(svc_limits_request(l, ca, 0, 100000, &ra), SVC_REFUSE_CLIENT_RATE);
+        assert_int_equal(svc_limits_request(l, ca, 1, 0, 100000, &ra), SVC_REFUSE_NONE);
+    assert_int_equal(svc_limits_request(l, ca, 1, 0, 100000, &ra), SVC_REFUSE_CLIENT_RATE);
+    /* several requests at once (a batch's items, D53): all of them or none */
+    assert_int_equal(svc_limits_request(l, ca, 5, 0, 200000, &ra), SVC_REFUSE_CLIENT_RATE);
+    assert_int_equal(ra, 1); /* the fifth token comes in 500 ms, rounded up to 1 s */
+    assert_int_equal(svc_limits_request(l, ca, 4, 0, 200000, &ra), SVC_REFUSE_NONE);
+    assert_int_equal(svc_limits_request(l, ca, 1, 0, 200000, &ra), SVC_REFUSE_CLIENT_RATE);
     svc_limits_close(l, ca);
     svc_limits_close(l, cb);
     svc_limits_free(l);
@@ -192,14 +197,14 @@ static void test_bytes(void **st)
 
     (void)st;
     assert_int_equal(svc_limits_open(l, &a, 1, 1000, &c), SVC_REFUSE_NONE);
-    assert_int_equal(svc_limits_request(l, c, 2500, 1000, &ra), SVC_REFUSE_NONE);
-    assert_int_equal(svc_limits_request(l, c, 2500, 1000, &ra), SVC_REFUSE_CLIENT_BYTES);
+    assert_int_equal(svc_limits_request(l, c, 1, 2500, 1000, &ra), SVC_REFUSE_NONE);
+    assert_int_equal(svc_limits_request(l, c, 1, 2500, 1000, &ra), SVC_REFUSE_CLIENT_BYTES);
     assert_int_equal(ra, 2); /* 2,000 bytes short at 1,000/s */
     /* chunked bodies are charged as they come; over the budget empties it */
     assert_int_equal(svc_limits_bytes(l, c, 400, 1000, &ra), SVC_REFUSE_NONE);
     assert_int_equal(svc_limits_bytes(l, c, 400, 1000, &ra), SVC_REFUSE_CLIENT_BYTES);
     assert_int_equal(svc_limits_bytes(l, c, 1, 1000, &ra), SVC_REFUSE_CLIENT_BYTES);
-    assert_int_equal(svc_limits_request(l, c, 1000, 2000, &ra), SVC_REFUSE_NONE);
+    assert_int_equal(svc_limits_request(l, c, 1, 1000, 2000, &ra), SVC_REFUSE_NONE);
     svc_limits_close(l, c);
     svc_limits_free(l);
 }
@@ -219,15 +224,15 @@ static void test_table_bounded(void **st)
     for (unsigned i = 0; i < 10000; i++) {
         svc_client_key k = {.a = {1, (uint8_t)(i >> 8), (uint8_t)i}};
         assert_int_equal(svc_limits_open(l, &k, 2, 1000 + i, &c), SVC_REFUSE_NONE);
-        assert_int_equal(svc_limits_request(l, c, 0, 1000 + i, &ra), SVC_REFUSE_NONE);
+        assert_int_equal(svc_limits_request(l, c, 1, 0, 1000 + i, &ra), SVC_REFUSE_NONE);
         svc_limits_close(l, c);
     }
     svc_limits_get_stats(l, &s);
     assert_true(s.tracked <= 4 + 256);
     assert_int_equal(s.connections, 1);
     /* the client with an open connection kept its entry (and its spent budget) */
-    assert_int_equal(svc_limits_request(l, h, 0, 1000, &ra), SVC_REFUSE_NONE);
-    assert_int_equal(svc_limits_request(l, h, 0, 1000, &ra), SVC_REFUSE_CLIENT_RATE);
+    assert_int_equal(svc_limits_request(l, h, 1, 0, 1000, &ra), SVC_REFUSE_NONE);
+    assert_int_equal(svc_limits_request(l, h, 1, 0, 1000, &ra), SVC_REFUSE_CLIENT_RATE);
     svc_limits_close(l, h);
     svc_limits_free(l);
 }
